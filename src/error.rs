@@ -1,1 +1,104 @@
-//! Errors.
+//! Every failure the proxy can report to a client, as one typed enum, and its
+//! single conversion to a MySQL error packet (code, SQLSTATE, message).
+//!
+//! Owns: the mapping failure → error code. Must not do I/O; whoever writes to
+//! the client calls [`ProxyError::to_err_packet`] once.
+
+use crate::wire::packets::ErrPacket;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    /// An error the backend sent: forwarded with its own code and SQLSTATE.
+    #[error("{}", .0.message)]
+    Backend(ErrPacket),
+    #[error("Access denied for user '{user}'@'{host}' (using password: {})", if *.using_password { "YES" } else { "NO" })]
+    AccessDenied {
+        user: String,
+        host: String,
+        using_password: bool,
+    },
+    #[error("Unknown database '{0}'")]
+    UnknownDatabase(String),
+    #[error("Can't connect to backend '{server}' ({addr}): {reason}")]
+    BackendConnect {
+        server: String,
+        addr: String,
+        reason: String,
+    },
+    #[error("Lost connection to backend '{server}' during query: {reason}")]
+    BackendLost { server: String, reason: String },
+    #[error("Backend '{server}' did not answer within {millis} ms")]
+    BackendTimeout { server: String, millis: u64 },
+    #[error("Too many connections: no connection to backend '{server}' became free within {millis} ms (pool size {max})")]
+    PoolExhausted {
+        server: String,
+        millis: u64,
+        max: usize,
+    },
+    #[error("No {role} of node '{node}' is available: {reason}")]
+    NoServerAvailable {
+        node: String,
+        role: &'static str,
+        reason: String,
+    },
+    #[error("Unknown command")]
+    UnknownCommand(u8),
+    #[error("Malformed communication packet: {0}")]
+    MalformedPacket(String),
+    #[error("Got a packet bigger than 'max_allowed_packet' bytes")]
+    PacketTooLarge,
+    #[error("Unknown prepared statement handler ({id}) given to {command}")]
+    UnknownStatement { id: u32, command: &'static str },
+    #[error("Incorrect arguments to {0}")]
+    WrongArguments(&'static str),
+    #[error("This version of shardcat doesn't yet support '{0}'")]
+    Unsupported(String),
+    #[error("{0}")]
+    Parse(String),
+    #[error("{0}")]
+    Routing(String),
+    #[error("{0}")]
+    Config(String),
+    #[error("shardcat internal error: {0}")]
+    Internal(String),
+}
+
+impl ProxyError {
+    pub fn to_err_packet(&self) -> ErrPacket {
+        let msg = self.to_string();
+        match self {
+            ProxyError::Backend(e) => e.clone(),
+            ProxyError::AccessDenied { .. } => ErrPacket::new(1045, "28000", msg),
+            ProxyError::UnknownDatabase(_) => ErrPacket::new(1049, "42000", msg),
+            ProxyError::BackendConnect { .. } => ErrPacket::new(2003, "HY000", msg),
+            ProxyError::BackendLost { .. } => ErrPacket::new(2013, "HY000", msg),
+            ProxyError::BackendTimeout { .. } => ErrPacket::new(1969, "70100", msg),
+            ProxyError::PoolExhausted { .. } => ErrPacket::new(1040, "08004", msg),
+            ProxyError::NoServerAvailable { .. } => ErrPacket::new(2003, "HY000", msg),
+            ProxyError::UnknownCommand(_) => ErrPacket::new(1047, "08S01", msg),
+            ProxyError::MalformedPacket(_) => ErrPacket::new(1835, "HY000", msg),
+            ProxyError::PacketTooLarge => ErrPacket::new(1153, "08S01", msg),
+            ProxyError::UnknownStatement { .. } => ErrPacket::new(1243, "HY000", msg),
+            ProxyError::WrongArguments(_) => ErrPacket::new(1210, "HY000", msg),
+            ProxyError::Unsupported(_) => ErrPacket::new(1235, "42000", msg),
+            ProxyError::Parse(_) => ErrPacket::new(1064, "42000", msg),
+            ProxyError::Routing(_) => ErrPacket::new(1105, "HY000", msg),
+            ProxyError::Config(_) => ErrPacket::new(1105, "HY000", msg),
+            ProxyError::Internal(_) => ErrPacket::new(1105, "HY000", msg),
+        }
+    }
+
+    /// True when the failure happened before the statement reached a backend
+    /// (or the backend connection broke), so a read may be retried elsewhere.
+    pub fn is_connection_failure(&self) -> bool {
+        matches!(
+            self,
+            ProxyError::BackendConnect { .. }
+                | ProxyError::BackendLost { .. }
+                | ProxyError::BackendTimeout { .. }
+                | ProxyError::PoolExhausted { .. }
+        )
+    }
+}
+
+pub type Result<T, E = ProxyError> = std::result::Result<T, E>;

@@ -1,1 +1,479 @@
-//! (module under construction)
+//! The configuration file (TOML): listener, client users, backend nodes
+//! (replication groups), routing policy and schema placement.
+//!
+//! Owns: reading, validating and describing configuration, with errors that
+//! name the file, the line and what was expected. Must not open sockets or
+//! hold runtime state; the running proxy keeps the loaded value in an
+//! `ArcSwap` and swaps it whole on reload.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// A configuration error located in its file.
+#[derive(Debug)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{}: {}", self.file.display(), line, self.message),
+            None => write!(f, "{}: {}", self.file.display(), self.message),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub backend: BackendDefaults,
+    #[serde(default)]
+    pub routing: RoutingConfig,
+    #[serde(default, rename = "user")]
+    pub users: Vec<UserConfig>,
+    #[serde(default, rename = "node")]
+    pub nodes: Vec<NodeConfig>,
+    #[serde(default, rename = "schema")]
+    pub schemas: Vec<SchemaConfig>,
+    /// Where the file was read from (not a TOML key).
+    #[serde(skip)]
+    pub source: PathBuf,
+}
+
+/// `[server]`: the client-facing side.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address the proxy listens on.
+    pub listen: String,
+    /// Version string in the greeting. Empty: the default node's primary's
+    /// own version, so drivers pick the right start-up statements.
+    pub server_version: String,
+    /// Largest packet accepted from or sent to a client, in bytes.
+    pub max_allowed_packet: usize,
+    /// Client connections beyond this are refused with error 1040.
+    pub max_client_connections: usize,
+    /// Auth plugin announced in the greeting: `mysql_native_password` or
+    /// `caching_sha2_password` (both are accepted either way).
+    pub auth_plugin: String,
+    /// A client that does not finish its handshake within this is dropped.
+    pub handshake_timeout_ms: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:6033".into(),
+            server_version: String::new(),
+            max_allowed_packet: crate::wire::DEFAULT_MAX_PACKET,
+            max_client_connections: 20_000,
+            auth_plugin: crate::wire::auth::NATIVE_PASSWORD.into(),
+            handshake_timeout_ms: 10_000,
+        }
+    }
+}
+
+/// `[backend]`: how the proxy connects to every MariaDB/MySQL server.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackendDefaults {
+    pub user: String,
+    pub password: String,
+    /// Connections per server and per client-flag variant.
+    pub pool_max: usize,
+    pub connect_timeout_ms: u64,
+    /// Waiting longer than this for a free pooled connection fails with 1040.
+    pub checkout_timeout_ms: u64,
+    /// A statement whose answer does not start arriving within this fails
+    /// (0 = no limit; stalled servers are still caught by the health checker).
+    pub query_timeout_ms: u64,
+    /// Idle pooled connections older than this are closed.
+    pub idle_timeout_ms: u64,
+    /// Prepared statements kept per backend connection (least recently used
+    /// are closed beyond this).
+    pub statement_cache: usize,
+    /// Health check interval and timeout.
+    pub health_interval_ms: u64,
+    pub health_timeout_ms: u64,
+}
+
+impl Default for BackendDefaults {
+    fn default() -> Self {
+        BackendDefaults {
+            user: "root".into(),
+            password: String::new(),
+            pool_max: 64,
+            connect_timeout_ms: 2_000,
+            checkout_timeout_ms: 5_000,
+            query_timeout_ms: 0,
+            idle_timeout_ms: 300_000,
+            statement_cache: 256,
+            health_interval_ms: 1_000,
+            health_timeout_ms: 1_000,
+        }
+    }
+}
+
+/// Read/write-split consistency for reads after writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Consistency {
+    /// Plain splitting: a read may not see the session's own recent write.
+    Eventual,
+    /// A session's reads see its own writes (GTID wait on the replica, or the
+    /// primary when the replica cannot catch up in time).
+    #[default]
+    Session,
+    /// Every read goes to the primary.
+    Strong,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplicaPolicy {
+    #[default]
+    RoundRobin,
+    Weighted,
+    LeastOutstanding,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum NoReplicaFallback {
+    #[default]
+    Primary,
+    Fail,
+}
+
+/// `[routing]`: read/write splitting policy.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RoutingConfig {
+    /// Send plain reads outside transactions to replicas.
+    pub read_write_split: bool,
+    pub consistency: Consistency,
+    pub replica_policy: ReplicaPolicy,
+    /// Replicas lagging more than this many seconds take no reads.
+    pub max_replication_lag_s: u64,
+    /// Where reads go when no replica is usable.
+    pub no_replica: NoReplicaFallback,
+    /// How long a `session`-consistency read waits for a replica to reach
+    /// the session's last write before it goes to the primary instead.
+    pub gtid_wait_timeout_ms: u64,
+}
+
+impl Default for RoutingConfig {
+    fn default() -> Self {
+        RoutingConfig {
+            read_write_split: true,
+            consistency: Consistency::Session,
+            replica_policy: ReplicaPolicy::RoundRobin,
+            max_replication_lag_s: 10,
+            no_replica: NoReplicaFallback::Primary,
+            gtid_wait_timeout_ms: 50,
+        }
+    }
+}
+
+/// `[[user]]`: an account clients log in with.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    pub name: Spanned<String>,
+    #[serde(default)]
+    pub password: String,
+    /// Overrides `[routing] consistency` for this user.
+    #[serde(default)]
+    pub consistency: Option<Consistency>,
+}
+
+/// `[[node]]`: a replication group, one primary and zero or more replicas.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    pub name: Spanned<String>,
+    pub primary: Spanned<String>,
+    #[serde(default)]
+    pub replicas: Vec<ReplicaConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplicaConfig {
+    pub addr: Spanned<String>,
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+}
+
+fn default_weight() -> u32 {
+    1
+}
+
+/// `[[schema]]`: where a database lives (vertical placement). Databases not
+/// listed live on the first node.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchemaConfig {
+    pub name: Spanned<String>,
+    pub node: Spanned<String>,
+}
+
+impl Config {
+    /// Reads and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.to_path_buf(),
+            line: None,
+            message: format!("cannot read: {e}"),
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Parses and validates configuration text; `path` is used in messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let mut cfg: Config = toml::from_str(text).map_err(|e| ConfigError {
+            file: path.to_path_buf(),
+            line: e.span().map(|s| line_of(text, s.start)),
+            message: e.message().trim().to_string(),
+        })?;
+        cfg.source = path.to_path_buf();
+        cfg.validate(text)?;
+        Ok(cfg)
+    }
+
+    fn validate(&self, text: &str) -> Result<(), ConfigError> {
+        let err = |span: std::ops::Range<usize>, message: String| ConfigError {
+            file: self.source.clone(),
+            line: Some(line_of(text, span.start)),
+            message,
+        };
+        if self.nodes.is_empty() {
+            return Err(ConfigError {
+                file: self.source.clone(),
+                line: None,
+                message: "no [[node]] defined: at least one backend node is required".into(),
+            });
+        }
+        if self.users.is_empty() {
+            return Err(ConfigError {
+                file: self.source.clone(),
+                line: None,
+                message: "no [[user]] defined: clients could not log in".into(),
+            });
+        }
+        if self.server.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(ConfigError {
+                file: self.source.clone(),
+                line: find_key_line(text, "listen"),
+                message: format!(
+                    "[server] listen = {:?} is not an address: expected \"host:port\" such as \"127.0.0.1:6033\"",
+                    self.server.listen
+                ),
+            });
+        }
+        if !matches!(
+            self.server.auth_plugin.as_str(),
+            crate::wire::auth::NATIVE_PASSWORD | crate::wire::auth::CACHING_SHA2_PASSWORD
+        ) {
+            return Err(ConfigError {
+                file: self.source.clone(),
+                line: find_key_line(text, "auth_plugin"),
+                message: format!(
+                    "[server] auth_plugin = {:?}: expected \"mysql_native_password\" or \"caching_sha2_password\"",
+                    self.server.auth_plugin
+                ),
+            });
+        }
+        if self.backend.pool_max == 0 {
+            return Err(ConfigError {
+                file: self.source.clone(),
+                line: find_key_line(text, "pool_max"),
+                message: "[backend] pool_max must be at least 1".into(),
+            });
+        }
+        let mut names = HashSet::new();
+        for n in &self.nodes {
+            if !names.insert(n.name.get_ref().as_str()) {
+                return Err(err(
+                    n.name.span(),
+                    format!("node {:?} is defined twice", n.name.get_ref()),
+                ));
+            }
+            check_addr(&n.primary).map_err(|m| err(n.primary.span(), m))?;
+            for r in &n.replicas {
+                check_addr(&r.addr).map_err(|m| err(r.addr.span(), m))?;
+                if r.weight == 0 {
+                    return Err(err(
+                        r.addr.span(),
+                        format!(
+                            "replica {} of node {:?} has weight 0: use a weight of at least 1, or remove it",
+                            r.addr.get_ref(),
+                            n.name.get_ref()
+                        ),
+                    ));
+                }
+            }
+        }
+        let mut users = HashSet::new();
+        for u in &self.users {
+            if !users.insert(u.name.get_ref().as_str()) {
+                return Err(err(
+                    u.name.span(),
+                    format!("user {:?} is defined twice", u.name.get_ref()),
+                ));
+            }
+        }
+        let mut schemas = HashSet::new();
+        for s in &self.schemas {
+            if !schemas.insert(s.name.get_ref().to_ascii_lowercase()) {
+                return Err(err(
+                    s.name.span(),
+                    format!("schema {:?} is placed twice", s.name.get_ref()),
+                ));
+            }
+            if !names.contains(s.node.get_ref().as_str()) {
+                return Err(err(
+                    s.node.span(),
+                    format!(
+                        "schema {:?} is placed on node {:?}, which is not defined (defined nodes: {})",
+                        s.name.get_ref(),
+                        s.node.get_ref(),
+                        self.node_names().join(", ")
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn node_names(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| n.name.get_ref().clone()).collect()
+    }
+
+    pub fn user(&self, name: &str) -> Option<&UserConfig> {
+        self.users.iter().find(|u| u.name.get_ref() == name)
+    }
+
+    /// Index of the node holding `schema` (the first node when unlisted).
+    pub fn node_for_schema(&self, schema: Option<&str>) -> usize {
+        let Some(schema) = schema else { return 0 };
+        self.schemas
+            .iter()
+            .find(|s| s.name.get_ref().eq_ignore_ascii_case(schema))
+            .and_then(|s| {
+                self.nodes
+                    .iter()
+                    .position(|n| n.name.get_ref() == s.node.get_ref())
+            })
+            .unwrap_or(0)
+    }
+}
+
+fn check_addr(addr: &Spanned<String>) -> Result<(), String> {
+    let a = addr.get_ref();
+    match a.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => Ok(()),
+        _ => Err(format!(
+            "{a:?} is not a server address: expected \"host:port\" such as \"127.0.0.1:3306\""
+        )),
+    }
+}
+
+/// 1-based line of a byte offset.
+pub fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+fn find_key_line(text: &str, key: &str) -> Option<usize> {
+    text.lines()
+        .position(|l| {
+            let l = l.trim_start();
+            l.strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with('='))
+        })
+        .map(|i| i + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[server]
+listen = "127.0.0.1:6033"
+
+[[user]]
+name = "app"
+password = "app"
+
+[[node]]
+name = "n1"
+primary = "127.0.0.1:3310"
+replicas = [{ addr = "127.0.0.1:3311", weight = 2 }, { addr = "127.0.0.1:3312" }]
+
+[[node]]
+name = "n2"
+primary = "127.0.0.1:3313"
+
+[[schema]]
+name = "billing"
+node = "n2"
+"#;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("shardcat.toml"))
+    }
+
+    #[test]
+    fn good_config() {
+        let c = parse(GOOD).unwrap();
+        assert_eq!(c.nodes.len(), 2);
+        assert_eq!(c.nodes[0].replicas[0].weight, 2);
+        assert_eq!(c.nodes[0].replicas[1].weight, 1);
+        assert_eq!(c.node_for_schema(Some("BILLING")), 1);
+        assert_eq!(c.node_for_schema(Some("other")), 0);
+        assert_eq!(c.routing.consistency, Consistency::Session);
+    }
+
+    #[test]
+    fn unknown_key_names_file_and_line() {
+        let text = GOOD.replace("primary = \"127.0.0.1:3313\"", "primray = \"127.0.0.1:3313\"");
+        let e = parse(&text).unwrap_err().to_string();
+        assert!(e.starts_with("shardcat.toml:16:"), "{e}");
+        assert!(e.contains("unknown field `primray`"), "{e}");
+    }
+
+    #[test]
+    fn undefined_node_names_line() {
+        let text = GOOD.replace("node = \"n2\"", "node = \"n9\"");
+        let e = parse(&text).unwrap_err().to_string();
+        assert!(e.starts_with("shardcat.toml:20:"), "{e}");
+        assert!(e.contains("not defined"), "{e}");
+    }
+
+    #[test]
+    fn bad_values() {
+        let e = parse(&GOOD.replace("127.0.0.1:3311", "localhost")).unwrap_err();
+        assert_eq!(e.line, Some(12));
+        let e = parse(&GOOD.replace("weight = 2", "weight = -2")).unwrap_err();
+        assert!(e.to_string().contains("shardcat.toml:12"), "{e}");
+        let e = parse(&GOOD.replace("[server]", "[server]\nauth_plugin = \"x\"")).unwrap_err();
+        assert!(e.to_string().contains("auth_plugin"), "{e}");
+    }
+}

@@ -1,0 +1,282 @@
+//! MySQL packet framing: the 4-byte header (3-byte little-endian length and a
+//! sequence id), payloads of 16 MiB - 1 and more split into continuation
+//! packets, and a buffered stream used by both sides of the proxy.
+//!
+//! Owns: bytes on the socket ⇄ logical packets. Must not look inside payloads;
+//! that is `wire::packets`' job.
+
+use std::io;
+
+use bytes::{Buf, Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio_util::codec::Decoder;
+
+/// Largest payload of one physical packet; a payload of exactly this size is
+/// followed by a continuation packet (possibly empty).
+pub const MAX_CHUNK: usize = 0xFF_FFFF;
+
+/// One logical packet: the sequence id of its first physical packet and the
+/// joined payload.
+#[derive(Debug, Clone)]
+pub struct Packet {
+    pub seq: u8,
+    pub payload: Bytes,
+}
+
+/// Frames logical packets out of a byte stream, joining continuations.
+#[derive(Debug, Clone)]
+pub struct PacketCodec {
+    /// Logical payloads larger than this are refused (the proxy's
+    /// `max_allowed_packet`), so a hostile length cannot make us allocate.
+    pub max_payload: usize,
+}
+
+impl PacketCodec {
+    pub fn new(max_payload: usize) -> Self {
+        PacketCodec { max_payload }
+    }
+}
+
+/// Error raised when a peer announces a packet larger than allowed.
+pub fn too_large(len: usize, max: usize) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("packet of {len} bytes is larger than max_allowed_packet ({max})"),
+    )
+}
+
+impl Decoder for PacketCodec {
+    type Item = Packet;
+    type Error = io::Error;
+
+    fn decode(&mut self, src: &mut BytesMut) -> io::Result<Option<Packet>> {
+        // Walk the physical packets without consuming until the logical packet
+        // is complete: the common case (one chunk) costs one header read.
+        let mut offset = 0usize;
+        let mut total = 0usize;
+        let mut chunks = 0usize;
+        let first_seq;
+        loop {
+            if src.len() < offset + 4 {
+                src.reserve(offset + 4 - src.len());
+                return Ok(None);
+            }
+            let len = u32::from_le_bytes([src[offset], src[offset + 1], src[offset + 2], 0])
+                as usize;
+            total += len;
+            if total > self.max_payload {
+                return Err(too_large(total, self.max_payload));
+            }
+            if src.len() < offset + 4 + len {
+                src.reserve(offset + 4 + len - src.len());
+                return Ok(None);
+            }
+            chunks += 1;
+            offset += 4 + len;
+            if len < MAX_CHUNK {
+                first_seq = src[3];
+                break;
+            }
+        }
+        if chunks == 1 {
+            let mut frame = src.split_to(offset);
+            frame.advance(4);
+            return Ok(Some(Packet {
+                seq: first_seq,
+                payload: frame.freeze(),
+            }));
+        }
+        let mut payload = BytesMut::with_capacity(total);
+        let mut frame = src.split_to(offset);
+        while frame.has_remaining() {
+            let len = u32::from_le_bytes([frame[0], frame[1], frame[2], 0]) as usize;
+            frame.advance(4);
+            payload.extend_from_slice(&frame[..len]);
+            frame.advance(len);
+        }
+        Ok(Some(Packet {
+            seq: first_seq,
+            payload: payload.freeze(),
+        }))
+    }
+}
+
+/// Appends `payload` framed as one logical packet starting at `*seq`; advances
+/// `*seq` past every physical packet written.
+pub fn encode_packet(out: &mut Vec<u8>, seq: &mut u8, payload: &[u8]) {
+    let mut rest = payload;
+    loop {
+        let n = rest.len().min(MAX_CHUNK);
+        out.reserve(4 + n);
+        out.extend_from_slice(&(n as u32).to_le_bytes()[..3]);
+        out.push(*seq);
+        *seq = seq.wrapping_add(1);
+        out.extend_from_slice(&rest[..n]);
+        rest = &rest[n..];
+        if n < MAX_CHUNK {
+            break;
+        }
+    }
+}
+
+/// A socket with a read buffer and a write buffer, speaking packets.
+///
+/// Writes are buffered until `flush` so that a whole result (or a large part
+/// of it) goes out in few syscalls.
+pub struct PacketStream<S> {
+    io: S,
+    codec: PacketCodec,
+    read_buf: BytesMut,
+    write_buf: Vec<u8>,
+}
+
+/// Flush the write buffer once it grows past this, to bound memory while
+/// streaming large results to a slow client.
+pub const WRITE_HIGH_WATER: usize = 256 * 1024;
+
+impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
+    pub fn new(io: S, max_payload: usize) -> Self {
+        PacketStream {
+            io,
+            codec: PacketCodec::new(max_payload),
+            read_buf: BytesMut::with_capacity(16 * 1024),
+            write_buf: Vec::with_capacity(16 * 1024),
+        }
+    }
+
+    pub fn set_max_payload(&mut self, max: usize) {
+        self.codec.max_payload = max;
+    }
+
+    pub fn get_ref(&self) -> &S {
+        &self.io
+    }
+
+    /// Reads one logical packet; `UnexpectedEof` when the peer closed.
+    pub async fn read_packet(&mut self) -> io::Result<Packet> {
+        loop {
+            if let Some(p) = self.codec.decode(&mut self.read_buf)? {
+                return Ok(p);
+            }
+            let n = self.io.read_buf(&mut self.read_buf).await?;
+            if n == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "connection closed by peer",
+                ));
+            }
+        }
+    }
+
+    /// True when a complete packet (or more bytes) is already buffered: used to
+    /// tell pipelined commands apart from an idle socket.
+    pub fn has_buffered_input(&self) -> bool {
+        !self.read_buf.is_empty()
+    }
+
+    /// Queues one logical packet; see [`encode_packet`].
+    pub fn queue(&mut self, seq: &mut u8, payload: &[u8]) {
+        encode_packet(&mut self.write_buf, seq, payload);
+    }
+
+    /// Queues a packet and flushes when the buffer is past its high-water mark.
+    pub async fn send(&mut self, seq: &mut u8, payload: &[u8]) -> io::Result<()> {
+        self.queue(seq, payload);
+        if self.write_buf.len() >= WRITE_HIGH_WATER {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    pub fn buffered_output(&self) -> usize {
+        self.write_buf.len()
+    }
+
+    pub async fn flush(&mut self) -> io::Result<()> {
+        if !self.write_buf.is_empty() {
+            self.io.write_all(&self.write_buf).await?;
+            self.write_buf.clear();
+            if self.write_buf.capacity() > 4 * WRITE_HIGH_WATER {
+                self.write_buf.shrink_to(64 * 1024);
+            }
+        }
+        self.io.flush().await
+    }
+
+    /// Drops any unread input (after a protocol error the stream is unusable).
+    pub fn discard_input(&mut self) {
+        self.read_buf.clear();
+    }
+
+    pub async fn shutdown(&mut self) {
+        let _ = self.flush().await;
+        let _ = self.io.shutdown().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(payload: &[u8], seq: u8) -> (Vec<u8>, u8) {
+        let mut out = Vec::new();
+        let mut s = seq;
+        encode_packet(&mut out, &mut s, payload);
+        (out, s)
+    }
+
+    #[test]
+    fn small_packet_roundtrip() {
+        let (bytes, next) = frame(b"\x03SELECT 1", 0);
+        assert_eq!(next, 1);
+        let mut buf = BytesMut::from(&bytes[..]);
+        let p = PacketCodec::new(1 << 30).decode(&mut buf).unwrap().unwrap();
+        assert_eq!(p.seq, 0);
+        assert_eq!(&p.payload[..], b"\x03SELECT 1");
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn exact_chunk_needs_empty_continuation() {
+        let payload = vec![7u8; MAX_CHUNK];
+        let (bytes, next) = frame(&payload, 3);
+        assert_eq!(next, 5);
+        assert_eq!(bytes.len(), MAX_CHUNK + 8);
+        let mut buf = BytesMut::from(&bytes[..]);
+        let p = PacketCodec::new(1 << 30).decode(&mut buf).unwrap().unwrap();
+        assert_eq!(p.payload.len(), MAX_CHUNK);
+        assert_eq!(p.seq, 3);
+    }
+
+    #[test]
+    fn large_packet_split_and_joined() {
+        let payload: Vec<u8> = (0..(MAX_CHUNK * 2 + 10)).map(|i| i as u8).collect();
+        let (bytes, next) = frame(&payload, 0);
+        assert_eq!(next, 3);
+        let mut codec = PacketCodec::new(1 << 30);
+        // Feed in pieces: incomplete input yields None until complete.
+        let mut buf = BytesMut::from(&bytes[..MAX_CHUNK + 100]);
+        assert!(codec.decode(&mut buf).unwrap().is_none());
+        buf.extend_from_slice(&bytes[MAX_CHUNK + 100..]);
+        let p = codec.decode(&mut buf).unwrap().unwrap();
+        assert_eq!(&p.payload[..], &payload[..]);
+    }
+
+    #[test]
+    fn two_packets_in_one_segment() {
+        let (mut a, _) = frame(b"\x19\x01\x00\x00\x00", 0);
+        let (b, _) = frame(b"\x03SELECT 2", 0);
+        a.extend_from_slice(&b);
+        let mut buf = BytesMut::from(&a[..]);
+        let mut codec = PacketCodec::new(1024);
+        assert_eq!(&codec.decode(&mut buf).unwrap().unwrap().payload[..], b"\x19\x01\x00\x00\x00");
+        assert_eq!(&codec.decode(&mut buf).unwrap().unwrap().payload[..], b"\x03SELECT 2");
+        assert!(codec.decode(&mut buf).unwrap().is_none());
+    }
+
+    #[test]
+    fn oversized_is_refused_before_buffering() {
+        let mut buf = BytesMut::from(&[0xff, 0xff, 0x7f, 0][..]);
+        assert!(PacketCodec::new(1024).decode(&mut buf).is_err());
+    }
+}

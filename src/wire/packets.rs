@@ -1,0 +1,399 @@
+//! Payload formats of the generic packets both sides exchange: OK, ERR, EOF,
+//! the server greeting, and length-encoded primitives.
+//!
+//! Owns: bytes of one payload ⇄ typed values, for the capability flags in
+//! force. Must not do I/O or keep state; handshake *flow* lives in
+//! `frontend::handshake` and `backend::connection`.
+
+use mysql_common::constants::{CapabilityFlags, StatusFlags};
+
+/// Reads MySQL primitives from a payload; every read is bounds-checked and
+/// returns `None` on truncated input instead of panicking.
+pub struct Reader<'a> {
+    buf: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(buf: &'a [u8]) -> Self {
+        Reader { buf }
+    }
+    pub fn remaining(&self) -> usize {
+        self.buf.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.buf.is_empty()
+    }
+    pub fn rest(&mut self) -> &'a [u8] {
+        std::mem::take(&mut self.buf)
+    }
+    pub fn u8(&mut self) -> Option<u8> {
+        let (&b, rest) = self.buf.split_first()?;
+        self.buf = rest;
+        Some(b)
+    }
+    pub fn u16(&mut self) -> Option<u16> {
+        let b = self.take(2)?;
+        Some(u16::from_le_bytes([b[0], b[1]]))
+    }
+    pub fn u32(&mut self) -> Option<u32> {
+        let b = self.take(4)?;
+        Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    pub fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.buf.len() < n {
+            return None;
+        }
+        let (head, rest) = self.buf.split_at(n);
+        self.buf = rest;
+        Some(head)
+    }
+    /// Length-encoded integer; `None` for the NULL marker 0xFB and for 0xFF.
+    pub fn lenenc_int(&mut self) -> Option<u64> {
+        match self.u8()? {
+            b @ 0..=0xFA => Some(b as u64),
+            0xFC => self.u16().map(u64::from),
+            0xFD => {
+                let b = self.take(3)?;
+                Some(u32::from_le_bytes([b[0], b[1], b[2], 0]) as u64)
+            }
+            0xFE => {
+                let b = self.take(8)?;
+                let mut a = [0u8; 8];
+                a.copy_from_slice(b);
+                Some(u64::from_le_bytes(a))
+            }
+            _ => None,
+        }
+    }
+    pub fn lenenc_bytes(&mut self) -> Option<&'a [u8]> {
+        let n = self.lenenc_int()?;
+        self.take(usize::try_from(n).ok()?)
+    }
+    pub fn null_terminated(&mut self) -> Option<&'a [u8]> {
+        let pos = self.buf.iter().position(|&b| b == 0)?;
+        let s = &self.buf[..pos];
+        self.buf = &self.buf[pos + 1..];
+        Some(s)
+    }
+}
+
+pub fn put_lenenc_int(out: &mut Vec<u8>, v: u64) {
+    if v < 251 {
+        out.push(v as u8);
+    } else if v < 1 << 16 {
+        out.push(0xFC);
+        out.extend_from_slice(&(v as u16).to_le_bytes());
+    } else if v < 1 << 24 {
+        out.push(0xFD);
+        out.extend_from_slice(&(v as u32).to_le_bytes()[..3]);
+    } else {
+        out.push(0xFE);
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+}
+
+pub fn put_lenenc_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    put_lenenc_int(out, b.len() as u64);
+    out.extend_from_slice(b);
+}
+
+/// One entry of the session-state information a backend attaches to OK
+/// packets when `CLIENT_SESSION_TRACK` is on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionChange {
+    SystemVariable { name: String, value: String },
+    Schema(String),
+    /// Something not replayable changed (user variable, temporary table,
+    /// prepared statement...).
+    StateChanged,
+    Other(u8),
+}
+
+/// A decoded OK packet (or the OK-style terminator of a result set).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OkPacket {
+    pub affected_rows: u64,
+    pub last_insert_id: u64,
+    pub status: u16,
+    pub warnings: u16,
+    pub info: Vec<u8>,
+    pub changes: Vec<SessionChange>,
+}
+
+impl OkPacket {
+    pub fn status_flags(&self) -> StatusFlags {
+        StatusFlags::from_bits_truncate(self.status)
+    }
+
+    /// Parses an OK payload (header 0x00 or 0xFE) sent under `caps`.
+    pub fn parse(payload: &[u8], caps: CapabilityFlags) -> Option<OkPacket> {
+        let mut r = Reader::new(payload);
+        let header = r.u8()?;
+        if header != 0x00 && header != 0xFE {
+            return None;
+        }
+        let affected_rows = r.lenenc_int()?;
+        let last_insert_id = r.lenenc_int()?;
+        let status = r.u16()?;
+        let warnings = r.u16()?;
+        let mut ok = OkPacket {
+            affected_rows,
+            last_insert_id,
+            status,
+            warnings,
+            ..OkPacket::default()
+        };
+        if caps.contains(CapabilityFlags::CLIENT_SESSION_TRACK) {
+            if !r.is_empty() {
+                ok.info = r.lenenc_bytes().unwrap_or_default().to_vec();
+            }
+            if status & StatusFlags::SERVER_SESSION_STATE_CHANGED.bits() != 0 {
+                if let Some(state) = r.lenenc_bytes() {
+                    ok.changes = parse_session_state(state);
+                }
+            }
+        } else {
+            ok.info = r.rest().to_vec();
+        }
+        Some(ok)
+    }
+
+    /// Encodes this OK for a client with `caps`. `header` is 0x00 for an OK
+    /// and 0xFE for the terminator of a result set under DEPRECATE_EOF.
+    /// Session-state information is never forwarded: it describes the
+    /// backend connection, not the client session.
+    pub fn encode(&self, caps: CapabilityFlags, header: u8, out: &mut Vec<u8>) {
+        out.push(header);
+        put_lenenc_int(out, self.affected_rows);
+        put_lenenc_int(out, self.last_insert_id);
+        let status = self.status & !StatusFlags::SERVER_SESSION_STATE_CHANGED.bits();
+        out.extend_from_slice(&status.to_le_bytes());
+        out.extend_from_slice(&self.warnings.to_le_bytes());
+        if caps.contains(CapabilityFlags::CLIENT_SESSION_TRACK) {
+            if !self.info.is_empty() {
+                put_lenenc_bytes(out, &self.info);
+            }
+        } else {
+            out.extend_from_slice(&self.info);
+        }
+    }
+}
+
+fn parse_session_state(data: &[u8]) -> Vec<SessionChange> {
+    let mut out = Vec::new();
+    let mut r = Reader::new(data);
+    while !r.is_empty() {
+        let Some(kind) = r.u8() else { break };
+        let Some(entry) = r.lenenc_bytes() else { break };
+        let mut e = Reader::new(entry);
+        match kind {
+            0 => {
+                let name = e.lenenc_bytes().unwrap_or_default();
+                let value = e.lenenc_bytes().unwrap_or_default();
+                out.push(SessionChange::SystemVariable {
+                    name: String::from_utf8_lossy(name).to_ascii_lowercase(),
+                    value: String::from_utf8_lossy(value).into_owned(),
+                });
+            }
+            1 => {
+                let name = e.lenenc_bytes().unwrap_or_default();
+                out.push(SessionChange::Schema(
+                    String::from_utf8_lossy(name).into_owned(),
+                ));
+            }
+            2 => out.push(SessionChange::StateChanged),
+            other => out.push(SessionChange::Other(other)),
+        }
+    }
+    out
+}
+
+/// An ERR packet's content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrPacket {
+    pub code: u16,
+    pub state: [u8; 5],
+    pub message: String,
+}
+
+impl ErrPacket {
+    pub fn new(code: u16, state: &str, message: impl Into<String>) -> Self {
+        let mut s = [b'H', b'Y', b'0', b'0', b'0'];
+        if state.len() == 5 {
+            s.copy_from_slice(state.as_bytes());
+        }
+        ErrPacket {
+            code,
+            state: s,
+            message: message.into(),
+        }
+    }
+
+    pub fn parse(payload: &[u8]) -> Option<ErrPacket> {
+        let mut r = Reader::new(payload);
+        if r.u8()? != 0xFF {
+            return None;
+        }
+        let code = r.u16()?;
+        let mut state = *b"HY000";
+        if r.remaining() >= 6 && payload.get(3) == Some(&b'#') {
+            r.u8()?;
+            state.copy_from_slice(r.take(5)?);
+        }
+        Some(ErrPacket {
+            code,
+            state,
+            message: String::from_utf8_lossy(r.rest()).into_owned(),
+        })
+    }
+
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        out.push(0xFF);
+        out.extend_from_slice(&self.code.to_le_bytes());
+        out.push(b'#');
+        out.extend_from_slice(&self.state);
+        out.extend_from_slice(self.message.as_bytes());
+    }
+
+    pub fn to_payload(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(9 + self.message.len());
+        self.encode(&mut v);
+        v
+    }
+
+    pub fn sql_state(&self) -> &str {
+        std::str::from_utf8(&self.state).unwrap_or("HY000")
+    }
+}
+
+/// Encodes a classic EOF packet (clients without DEPRECATE_EOF).
+pub fn encode_eof(out: &mut Vec<u8>, warnings: u16, status: u16) {
+    out.push(0xFE);
+    out.extend_from_slice(&warnings.to_le_bytes());
+    let status = status & !StatusFlags::SERVER_SESSION_STATE_CHANGED.bits();
+    out.extend_from_slice(&status.to_le_bytes());
+}
+
+/// Parses a classic EOF packet: (warnings, status).
+pub fn parse_eof(payload: &[u8]) -> Option<(u16, u16)> {
+    let mut r = Reader::new(payload);
+    if r.u8()? != 0xFE {
+        return None;
+    }
+    Some((r.u16().unwrap_or(0), r.u16().unwrap_or(0)))
+}
+
+/// True for an EOF/OK-style terminator (0xFE header in a short packet): a row
+/// can only start with 0xFE when it is at least 16 MiB long.
+pub fn is_terminator(payload: &[u8]) -> bool {
+    payload.first() == Some(&0xFE) && payload.len() < 0xFF_FFFF
+}
+
+pub fn is_err(payload: &[u8]) -> bool {
+    payload.first() == Some(&0xFF)
+}
+
+pub fn is_ok(payload: &[u8]) -> bool {
+    payload.first() == Some(&0x00)
+}
+
+/// The server greeting (protocol version 10).
+pub struct Greeting<'a> {
+    pub server_version: &'a str,
+    pub connection_id: u32,
+    pub scramble: &'a [u8; 20],
+    pub capabilities: CapabilityFlags,
+    pub collation: u8,
+    pub status: u16,
+    pub auth_plugin: &'a str,
+}
+
+impl Greeting<'_> {
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        let caps = self.capabilities.bits();
+        out.push(10);
+        out.extend_from_slice(self.server_version.as_bytes());
+        out.push(0);
+        out.extend_from_slice(&self.connection_id.to_le_bytes());
+        out.extend_from_slice(&self.scramble[..8]);
+        out.push(0);
+        out.extend_from_slice(&(caps as u16).to_le_bytes());
+        out.push(self.collation);
+        out.extend_from_slice(&self.status.to_le_bytes());
+        out.extend_from_slice(&((caps >> 16) as u16).to_le_bytes());
+        out.push(21);
+        out.extend_from_slice(&[0u8; 10]);
+        out.extend_from_slice(&self.scramble[8..]);
+        out.push(0);
+        out.extend_from_slice(self.auth_plugin.as_bytes());
+        out.push(0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lenenc_roundtrip() {
+        for v in [0u64, 250, 251, 65535, 65536, (1 << 24) - 1, 1 << 24, u64::MAX] {
+            let mut out = Vec::new();
+            put_lenenc_int(&mut out, v);
+            assert_eq!(Reader::new(&out).lenenc_int(), Some(v));
+        }
+    }
+
+    #[test]
+    fn ok_with_info_and_session_state() {
+        let caps = CapabilityFlags::CLIENT_PROTOCOL_41 | CapabilityFlags::CLIENT_SESSION_TRACK;
+        let mut payload = vec![0x00, 3, 42];
+        let status = StatusFlags::SERVER_STATUS_AUTOCOMMIT | StatusFlags::SERVER_SESSION_STATE_CHANGED;
+        payload.extend_from_slice(&status.bits().to_le_bytes());
+        payload.extend_from_slice(&1u16.to_le_bytes());
+        put_lenenc_bytes(&mut payload, b"Rows matched: 3");
+        let mut state = Vec::new();
+        let mut entry = Vec::new();
+        put_lenenc_bytes(&mut entry, b"autocommit");
+        put_lenenc_bytes(&mut entry, b"OFF");
+        state.push(0);
+        put_lenenc_bytes(&mut state, &entry);
+        let mut entry = Vec::new();
+        put_lenenc_bytes(&mut entry, b"shop");
+        state.push(1);
+        put_lenenc_bytes(&mut state, &entry);
+        put_lenenc_bytes(&mut payload, &state);
+        let ok = OkPacket::parse(&payload, caps).unwrap();
+        assert_eq!(ok.affected_rows, 3);
+        assert_eq!(ok.last_insert_id, 42);
+        assert_eq!(ok.warnings, 1);
+        assert_eq!(ok.info, b"Rows matched: 3");
+        assert_eq!(
+            ok.changes,
+            vec![
+                SessionChange::SystemVariable {
+                    name: "autocommit".into(),
+                    value: "OFF".into()
+                },
+                SessionChange::Schema("shop".into())
+            ]
+        );
+        // Re-encoded for a client without session tracking: info as EOF string,
+        // no state-changed flag.
+        let mut out = Vec::new();
+        ok.encode(CapabilityFlags::CLIENT_PROTOCOL_41, 0, &mut out);
+        let back = OkPacket::parse(&out, CapabilityFlags::CLIENT_PROTOCOL_41).unwrap();
+        assert_eq!(back.info, b"Rows matched: 3");
+        assert_eq!(back.status, StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits());
+    }
+
+    #[test]
+    fn err_roundtrip_and_truncation() {
+        let e = ErrPacket::new(3024, "HY000", "Query execution was interrupted");
+        let p = e.to_payload();
+        assert_eq!(ErrPacket::parse(&p), Some(e));
+        for n in 0..p.len() {
+            let _ = ErrPacket::parse(&p[..n]);
+            let _ = OkPacket::parse(&p[..n], CapabilityFlags::CLIENT_SESSION_TRACK);
+        }
+    }
+}
