@@ -25,6 +25,7 @@
 pub mod backend;
 pub mod config;
 pub mod error;
+pub mod execute;
 pub mod frontend;
 pub mod merge;
 pub mod router;

@@ -1,1 +1,14 @@
-//! (module under construction)
+//! The backend side: connections from the proxy to MariaDB/MySQL servers,
+//! pools of them per server, and the health of each server.
+//!
+//! Owns: getting a usable connection to a chosen server, fast, with a clear
+//! error when that is impossible. Must not parse SQL or choose *which*
+//! server a statement goes to (that is `router`).
+
+pub mod cluster;
+pub mod connection;
+pub mod health;
+pub mod pool;
+
+pub use connection::{BackendConn, ConnectSettings, Role, ServerInfo};
+pub use pool::{PooledConn, ServerPool};

@@ -1,1 +1,211 @@
-//! (module under construction)
+//! The client side: the listener, the shared runtime every session uses
+//! ([`Proxy`]), and one task per client connection.
+//!
+//! Owns: accepting clients, connection ids, the session registry (for
+//! KILL), admin answers about the running proxy. Must not parse SQL beyond
+//! calling `sql`, nor hold backend connections outside sessions.
+
+pub mod handshake;
+pub mod local_result;
+pub mod prepared;
+pub mod session;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use parking_lot::Mutex;
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::backend::cluster::Cluster;
+use crate::backend::{BackendConn, ServerPool};
+use crate::config::Config;
+use crate::error::ProxyError;
+use crate::execute::ClientStream;
+use crate::router::replica::ReplicaSelector;
+use local_result::TextResult;
+
+/// What a running session exposes to others (for KILL).
+#[derive(Default)]
+pub struct SessionHandle {
+    /// Backend (server, thread id) pairs the session is using right now.
+    pub backends: Mutex<Vec<(Arc<ServerPool>, u32)>>,
+    pub user: Mutex<String>,
+    pub kill: tokio::sync::Notify,
+}
+
+/// Shared runtime of the proxy.
+pub struct Proxy {
+    pub config: ArcSwap<Config>,
+    pub cluster: Arc<Cluster>,
+    pub server_version: String,
+    pub replica_selector: ReplicaSelector,
+    next_connection_id: AtomicU32,
+    clients: AtomicUsize,
+    sessions: Mutex<HashMap<u32, Arc<SessionHandle>>>,
+}
+
+/// Fallback greeting version when no backend answers at start-up.
+const FALLBACK_VERSION: &str = "5.5.5-10.11.0-MariaDB-shardcat";
+
+impl Proxy {
+    /// Builds the runtime; asks the first node's primary for its version
+    /// unless the configuration sets one.
+    pub async fn new(config: Config) -> Arc<Proxy> {
+        let cluster = Cluster::from_config(&config);
+        let server_version = if !config.server.server_version.is_empty() {
+            config.server.server_version.clone()
+        } else {
+            let pool = &cluster.nodes[0].primary;
+            match BackendConn::connect(pool.server.clone(), pool.settings(), false).await {
+                Ok(conn) => {
+                    let v = conn.server_version.clone();
+                    conn.close().await;
+                    v
+                }
+                Err(e) => {
+                    tracing::warn!("could not read the backend version ({e}); announcing {FALLBACK_VERSION}");
+                    FALLBACK_VERSION.to_string()
+                }
+            }
+        };
+        Arc::new(Proxy {
+            config: ArcSwap::from_pointee(config),
+            cluster,
+            server_version,
+            replica_selector: ReplicaSelector::default(),
+            next_connection_id: AtomicU32::new(1),
+            clients: AtomicUsize::new(0),
+            sessions: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn owns_connection_id(&self, id: u64) -> bool {
+        u32::try_from(id).is_ok_and(|id| self.sessions.lock().contains_key(&id))
+    }
+
+    pub fn client_count(&self) -> usize {
+        self.clients.load(Ordering::Relaxed)
+    }
+
+    /// Accepts clients until the listener fails.
+    pub async fn serve(self: Arc<Self>, listener: TcpListener) -> std::io::Result<()> {
+        loop {
+            let (tcp, peer) = match listener.accept().await {
+                Ok(x) => x,
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let proxy = self.clone();
+            tokio::spawn(async move { proxy.handle_client(tcp, peer).await });
+        }
+    }
+
+    async fn handle_client(self: Arc<Self>, tcp: TcpStream, peer: SocketAddr) {
+        let _ = tcp.set_nodelay(true);
+        let cfg = self.config.load_full();
+        let id = self.next_connection_id.fetch_add(1, Ordering::Relaxed).max(1);
+        let mut client: ClientStream = crate::wire::PacketStream::new(tcp, cfg.server.max_allowed_packet);
+        let count = self.clients.fetch_add(1, Ordering::Relaxed) + 1;
+        let _guard = ClientCount(self.clone());
+        if count > cfg.server.max_client_connections {
+            let mut seq = 0;
+            let mut buf = Vec::new();
+            crate::wire::packets::ErrPacket::new(1040, "08004", "Too many connections").encode(&mut buf);
+            client.queue(&mut seq, &buf);
+            client.shutdown().await;
+            return;
+        }
+        let host = peer.ip().to_string();
+        let timeout = Duration::from_millis(cfg.server.handshake_timeout_ms);
+        let hello = match tokio::time::timeout(
+            timeout,
+            handshake::accept(&mut client, &cfg, &self.server_version, id, &host),
+        )
+        .await
+        {
+            Ok(Ok(h)) => h,
+            Ok(Err(e)) => {
+                tracing::info!(conn = id, %peer, "handshake failed: {e}");
+                client.shutdown().await;
+                return;
+            }
+            Err(_) => {
+                tracing::info!(conn = id, %peer, "handshake timed out");
+                return;
+            }
+        };
+        let handle = Arc::new(SessionHandle::default());
+        *handle.user.lock() = hello.user.clone();
+        self.sessions.lock().insert(id, handle.clone());
+        let seq = hello.next_seq;
+        let mut session = session::Session::new(self.clone(), client, id, hello, host, handle);
+        if session.start(seq).await.is_ok() {
+            session.run().await;
+        }
+        self.sessions.lock().remove(&id);
+    }
+
+    /// KILL [QUERY] of a proxy connection id: KILL QUERY interrupts the
+    /// statement on its backend; KILL (connection) also ends the session.
+    pub async fn kill(&self, id: u32, query_only: bool, _by: u32) -> Result<(), ProxyError> {
+        let Some(handle) = self.sessions.lock().get(&id).cloned() else {
+            return Err(ProxyError::Backend(crate::wire::packets::ErrPacket::new(
+                1094,
+                "HY000",
+                format!("Unknown thread id: {id}"),
+            )));
+        };
+        let targets: Vec<_> = handle.backends.lock().clone();
+        for (pool, thread) in targets {
+            if let Ok(mut conn) = BackendConn::connect(pool.server.clone(), pool.settings(), false).await {
+                let _ = conn.query_drop(&format!("KILL QUERY {thread}")).await;
+                conn.close().await;
+            }
+        }
+        if !query_only {
+            handle.kill.notify_one();
+        }
+        Ok(())
+    }
+
+    /// `SHOW SHARDCAT BACKENDS`: per-server role, health, lag, load.
+    pub fn backends_result(&self) -> TextResult {
+        let mut r = TextResult::new(&[
+            "node", "role", "address", "weight", "healthy", "lag_ms", "in_flight", "routed", "errors", "idle", "busy",
+        ]);
+        for pool in self.cluster.all_pools() {
+            let s = &pool.stats;
+            let lag = s.lag_ms.load(Ordering::Relaxed);
+            r.row(vec![
+                Some(pool.server.node_name.clone()),
+                Some(pool.server.role.as_str().to_string()),
+                Some(pool.server.addr.clone()),
+                Some(pool.server.weight.to_string()),
+                Some(if pool.is_healthy() { "yes" } else { "no" }.to_string()),
+                if lag < 0 { None } else { Some(lag.to_string()) },
+                Some(s.in_flight.load(Ordering::Relaxed).to_string()),
+                Some(s.routed.load(Ordering::Relaxed).to_string()),
+                Some(s.errors.load(Ordering::Relaxed).to_string()),
+                Some(pool.idle_count().to_string()),
+                Some(pool.busy_count().to_string()),
+            ]);
+        }
+        r
+    }
+}
+
+struct ClientCount(Arc<Proxy>);
+
+impl Drop for ClientCount {
+    fn drop(&mut self) {
+        self.0.clients.fetch_sub(1, Ordering::Relaxed);
+    }
+}

@@ -1,1 +1,219 @@
-//! (module under construction)
+//! Client session state that must follow the client across pooled backend
+//! connections: current database, session system variables (character sets,
+//! `autocommit`, `sql_mode`, `time_zone`, isolation...), and the last insert
+//! id; plus the reasons a session must keep one backend connection (pins).
+//!
+//! Owns: what the session's state *is* and the SQL that makes a backend
+//! connection carry it. Must not do I/O: `backend::connection` sends what
+//! [`SessionState::sync_sql`] returns.
+
+use std::collections::BTreeMap;
+
+use mysql_common::collations::{Collation, CollationId};
+
+/// System variables never replayed: read-only, or owned by the proxy's own
+/// state tracking.
+const NOT_REPLAYED: &[&str] = &[
+    "last_gtid",
+    "session_track_system_variables",
+    "session_track_schema",
+    "session_track_state_change",
+    "session_track_transaction_info",
+    "gtid_seq_no",
+    "in_transaction",
+];
+
+/// Variables that accept NULL, reported by session tracking as empty text.
+const NULLABLE: &[&str] = &["character_set_results"];
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionState {
+    /// Current database (`USE`, COM_INIT_DB, CONNECT_WITH_DB).
+    pub schema: Option<String>,
+    /// Session system variables as the server reported them (names
+    /// lower-case); a variable absent here has its global default.
+    pub vars: BTreeMap<String, String>,
+}
+
+impl SessionState {
+    /// The state a fresh connection has after a handshake with `collation`.
+    pub fn for_collation(collation: u16) -> SessionState {
+        let mut s = SessionState::default();
+        s.set_names_from_collation(collation);
+        s
+    }
+
+    pub fn set_names_from_collation(&mut self, collation: u16) {
+        let c = Collation::from(CollationId::from(collation));
+        let (charset, name) = if c.id() == CollationId::UNKNOWN_COLLATION_ID {
+            ("utf8mb4", "utf8mb4_general_ci")
+        } else {
+            (c.charset(), c.collation())
+        };
+        for v in [
+            "character_set_client",
+            "character_set_connection",
+            "character_set_results",
+        ] {
+            self.vars.insert(v.into(), charset.into());
+        }
+        self.vars.insert("collation_connection".into(), name.into());
+    }
+
+    /// Records a system variable change reported by a backend.
+    pub fn record_var(&mut self, name: &str, value: &str) {
+        if NOT_REPLAYED.contains(&name) {
+            return;
+        }
+        self.vars.insert(name.to_string(), value.to_string());
+    }
+
+    pub fn var(&self, name: &str) -> Option<&str> {
+        self.vars.get(name).map(String::as_str)
+    }
+
+    /// `autocommit` is on unless the session turned it off.
+    pub fn autocommit(&self) -> bool {
+        !matches!(self.var("autocommit"), Some(v) if v.eq_ignore_ascii_case("OFF") || v == "0")
+    }
+
+    /// SQL that makes a connection in state `from` carry `self`, or `None`
+    /// when nothing differs. Variables are set in name order, which puts
+    /// `collation_connection` after the `character_set_*` it refines.
+    pub fn sync_sql(&self, from: &SessionState) -> Option<String> {
+        let mut assigns: Vec<String> = Vec::new();
+        for (name, value) in &self.vars {
+            if from.vars.get(name) != Some(value) {
+                assigns.push(format!("{} = {}", quote_ident(name), sql_value(name, value)));
+            }
+        }
+        for name in from.vars.keys() {
+            if !self.vars.contains_key(name) {
+                assigns.push(format!("{} = DEFAULT", quote_ident(name)));
+            }
+        }
+        let mut sql = String::new();
+        if self.schema != from.schema {
+            if let Some(db) = &self.schema {
+                sql.push_str("USE ");
+                sql.push_str(&quote_ident(db));
+            }
+            // A session without a database cannot be expressed on a
+            // connection that has one; harmless: unqualified names then fail
+            // differently (ER_NO_DB_ERROR vs. table not found) only.
+        }
+        if !assigns.is_empty() {
+            if !sql.is_empty() {
+                sql.push_str("; ");
+            }
+            sql.push_str("SET SESSION ");
+            sql.push_str(&assigns.join(", "));
+        }
+        (!sql.is_empty()).then_some(sql)
+    }
+}
+
+/// Backquotes an identifier, doubling embedded backquotes.
+pub fn quote_ident(s: &str) -> String {
+    format!("`{}`", s.replace('`', "``"))
+}
+
+/// Quotes a string literal for MySQL (backslash and quote escaped).
+pub fn quote_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('\'');
+    for ch in s.chars() {
+        match ch {
+            '\'' => out.push_str("''"),
+            '\\' => out.push_str("\\\\"),
+            '\0' => out.push_str("\\0"),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// Renders a tracked value for `SET`: numeric variables reject quoted
+/// numbers, so numbers go bare.
+fn sql_value(name: &str, value: &str) -> String {
+    if value.is_empty() && NULLABLE.contains(&name) {
+        return "NULL".into();
+    }
+    let numeric = !value.is_empty()
+        && value
+            .bytes()
+            .enumerate()
+            .all(|(i, b)| b.is_ascii_digit() || b == b'.' || (i == 0 && b == b'-'))
+        && value.bytes().any(|b| b.is_ascii_digit());
+    if numeric {
+        value.to_string()
+    } else {
+        quote_str(value)
+    }
+}
+
+/// Why a session keeps one backend connection instead of returning it to
+/// the pool after each statement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Pins {
+    /// Inside a transaction (IN_TRANS reported, or autocommit off).
+    pub transaction: bool,
+    /// State the proxy cannot replay: user variables, temporary tables,
+    /// SQL-level prepared statements, named locks, table locks, a pending
+    /// `SET TRANSACTION`. Held until the session resets.
+    pub session_state: bool,
+    /// The last statement left something the next one may ask about
+    /// (warnings, FOUND_ROWS, ROW_COUNT): held until the next statement.
+    pub diagnostics: bool,
+}
+
+impl Pins {
+    pub fn any(&self) -> bool {
+        self.transaction || self.session_state || self.diagnostics
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn charset_from_collation() {
+        let s = SessionState::for_collation(8);
+        assert_eq!(s.var("character_set_client"), Some("latin1"));
+        assert_eq!(s.var("collation_connection"), Some("latin1_swedish_ci"));
+        let s = SessionState::for_collation(45);
+        assert_eq!(s.var("character_set_results"), Some("utf8mb4"));
+    }
+
+    #[test]
+    fn sync_only_differences() {
+        let base = SessionState::for_collation(45);
+        assert_eq!(base.sync_sql(&base), None);
+        let mut s = base.clone();
+        s.record_var("sql_mode", "ANSI_QUOTES");
+        s.record_var("wait_timeout", "100");
+        s.record_var("last_gtid", "0-1-5");
+        s.schema = Some("shop".into());
+        assert_eq!(
+            s.sync_sql(&base).unwrap(),
+            "USE `shop`; SET SESSION `sql_mode` = 'ANSI_QUOTES', `wait_timeout` = 100"
+        );
+        // The other direction resets what the pooled connection had.
+        let back = base.sync_sql(&s).unwrap();
+        assert_eq!(back, "SET SESSION `sql_mode` = DEFAULT, `wait_timeout` = DEFAULT");
+    }
+
+    #[test]
+    fn autocommit_and_null_charset() {
+        let mut s = SessionState::for_collation(33);
+        assert!(s.autocommit());
+        s.record_var("autocommit", "OFF");
+        assert!(!s.autocommit());
+        s.record_var("character_set_results", "");
+        let sql = s.sync_sql(&SessionState::for_collation(33)).unwrap();
+        assert!(sql.contains("`character_set_results` = NULL"), "{sql}");
+        assert!(sql.contains("`autocommit` = 'OFF'"), "{sql}");
+    }
+}

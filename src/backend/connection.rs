@@ -1,0 +1,498 @@
+//! One connection from the proxy to a MariaDB/MySQL server, on the same
+//! packet codec as the client side so results can be forwarded without
+//! decoding rows.
+//!
+//! The connection always negotiates `CLIENT_DEPRECATE_EOF` and
+//! `CLIENT_SESSION_TRACK` (with every system variable, the schema and
+//! state changes tracked), so the proxy learns from the server itself what a
+//! statement changed in the session. `CLIENT_FOUND_ROWS` follows the client
+//! and is part of the pool key.
+//!
+//! Owns: handshake, command write, packet read with timeouts, the state this
+//! connection carries, and its prepared-statement cache. Must not decide
+//! routing or talk to clients.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::FutureExt;
+use lru::LruCache;
+use mysql_common::constants::{CapabilityFlags, StatusFlags};
+use mysql_common::io::ParseBuf;
+use mysql_common::packets::HandshakePacket;
+use tokio::net::TcpStream;
+
+use crate::error::{ProxyError, Result};
+use crate::session::SessionState;
+use crate::wire::packets::{
+    is_err, is_terminator, put_lenenc_bytes, ErrPacket, OkPacket, Reader, SessionChange,
+};
+use crate::wire::{auth, command, Packet, PacketStream};
+
+/// Collation the proxy's backend connections start with (utf8mb4_general_ci).
+pub const BACKEND_COLLATION: u8 = 45;
+
+/// What a server is in the topology.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    Primary,
+    Replica,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Primary => "primary",
+            Role::Replica => "replica",
+        }
+    }
+}
+
+/// Identity of one backend server.
+#[derive(Debug)]
+pub struct ServerInfo {
+    /// `node/role/addr`, used in errors and status output.
+    pub name: String,
+    pub addr: String,
+    pub node: usize,
+    pub node_name: String,
+    pub role: Role,
+    pub weight: u32,
+}
+
+/// How to log in and how long to wait.
+#[derive(Debug, Clone)]
+pub struct ConnectSettings {
+    pub user: String,
+    pub password: String,
+    pub connect_timeout: Duration,
+    pub max_packet: usize,
+    pub statement_cache: usize,
+}
+
+/// A statement prepared on this backend connection.
+#[derive(Debug, Clone)]
+pub struct BackendStatement {
+    pub id: u32,
+    pub params: u16,
+    pub columns: u16,
+}
+
+pub struct BackendConn {
+    stream: PacketStream<TcpStream>,
+    pub server: Arc<ServerInfo>,
+    pub connection_id: u32,
+    pub server_version: String,
+    pub caps: CapabilityFlags,
+    pub found_rows: bool,
+    /// The session state this connection currently carries.
+    pub state: SessionState,
+    /// Status flags of the last OK/EOF from this server.
+    pub status: u16,
+    /// Set when the connection must not be reused (protocol desync, I/O
+    /// error, interrupted result).
+    pub broken: bool,
+    pub last_used: Instant,
+    statements: LruCache<Arc<str>, BackendStatement>,
+    /// Statement ids to close before the next command (no reply is sent
+    /// for COM_STMT_CLOSE, so they ride along with the next write).
+    pending_close: Vec<u32>,
+}
+
+const BASE_CAPS: CapabilityFlags = CapabilityFlags::from_bits_truncate(
+    CapabilityFlags::CLIENT_LONG_PASSWORD.bits()
+        | CapabilityFlags::CLIENT_LONG_FLAG.bits()
+        | CapabilityFlags::CLIENT_PROTOCOL_41.bits()
+        | CapabilityFlags::CLIENT_TRANSACTIONS.bits()
+        | CapabilityFlags::CLIENT_SECURE_CONNECTION.bits()
+        | CapabilityFlags::CLIENT_MULTI_STATEMENTS.bits()
+        | CapabilityFlags::CLIENT_MULTI_RESULTS.bits()
+        | CapabilityFlags::CLIENT_PS_MULTI_RESULTS.bits()
+        | CapabilityFlags::CLIENT_PLUGIN_AUTH.bits()
+        | CapabilityFlags::CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA.bits()
+        | CapabilityFlags::CLIENT_SESSION_TRACK.bits()
+        | CapabilityFlags::CLIENT_DEPRECATE_EOF.bits(),
+);
+
+const TRACKING_SQL: &str = "SET SESSION session_track_system_variables='*', session_track_schema=ON, session_track_state_change=ON";
+
+impl BackendConn {
+    /// Connects, authenticates and turns on session tracking.
+    pub async fn connect(
+        server: Arc<ServerInfo>,
+        settings: &ConnectSettings,
+        found_rows: bool,
+    ) -> Result<BackendConn> {
+        let connect_err = |reason: String| ProxyError::BackendConnect {
+            server: server.name.clone(),
+            addr: server.addr.clone(),
+            reason,
+        };
+        let fut = async {
+            let tcp = TcpStream::connect(&server.addr)
+                .await
+                .map_err(|e| connect_err(e.to_string()))?;
+            let _ = tcp.set_nodelay(true);
+            let mut stream = PacketStream::new(tcp, settings.max_packet);
+            let greeting = stream
+                .read_packet()
+                .await
+                .map_err(|e| connect_err(e.to_string()))?;
+            if is_err(&greeting.payload) {
+                let e = ErrPacket::parse(&greeting.payload)
+                    .unwrap_or_else(|| ErrPacket::new(2013, "HY000", "bad greeting"));
+                return Err(connect_err(e.message));
+            }
+            let hs: HandshakePacket<'_> = ParseBuf(&greeting.payload)
+                .parse(())
+                .map_err(|e| connect_err(format!("unreadable greeting: {e}")))?;
+            let mut caps = BASE_CAPS & hs.capabilities();
+            caps |= CapabilityFlags::CLIENT_LONG_PASSWORD;
+            if found_rows {
+                caps |= CapabilityFlags::CLIENT_FOUND_ROWS;
+            }
+            let nonce = hs.nonce();
+            let plugin = hs
+                .auth_plugin_name_ref()
+                .unwrap_or(b"mysql_native_password")
+                .to_vec();
+            let server_version = hs.server_version_str().into_owned();
+            let connection_id = hs.connection_id();
+            let scramble = auth::client_response(&plugin, &nonce, &settings.password)
+                .or_else(|| auth::client_response(b"mysql_native_password", &nonce, &settings.password))
+                .unwrap_or_default();
+            let plugin_sent: &[u8] = if auth::client_response(&plugin, &nonce, &settings.password).is_some() {
+                &plugin
+            } else {
+                b"mysql_native_password"
+            };
+            let mut resp = Vec::with_capacity(128);
+            resp.extend_from_slice(&caps.bits().to_le_bytes());
+            resp.extend_from_slice(&(settings.max_packet as u32).to_le_bytes());
+            resp.push(BACKEND_COLLATION);
+            resp.extend_from_slice(&[0u8; 23]);
+            resp.extend_from_slice(settings.user.as_bytes());
+            resp.push(0);
+            put_lenenc_bytes(&mut resp, &scramble);
+            resp.extend_from_slice(plugin_sent);
+            resp.push(0);
+            let mut seq = greeting.seq.wrapping_add(1);
+            stream.queue(&mut seq, &resp);
+            stream.flush().await.map_err(|e| connect_err(e.to_string()))?;
+            loop {
+                let p = stream
+                    .read_packet()
+                    .await
+                    .map_err(|e| connect_err(e.to_string()))?;
+                seq = p.seq.wrapping_add(1);
+                match p.payload.first() {
+                    Some(0x00) => break,
+                    Some(0xFF) => {
+                        let e = ErrPacket::parse(&p.payload)
+                            .unwrap_or_else(|| ErrPacket::new(1045, "28000", "access denied"));
+                        return Err(connect_err(format!(
+                            "login as '{}' refused: {} ({})",
+                            settings.user, e.message, e.code
+                        )));
+                    }
+                    Some(0xFE) => {
+                        // Auth switch: plugin name, then the new nonce.
+                        let mut r = Reader::new(&p.payload[1..]);
+                        let name = r.null_terminated().unwrap_or_default().to_vec();
+                        let data = r.rest();
+                        let data = data.strip_suffix(&[0]).unwrap_or(data);
+                        let answer = auth::client_response(&name, data, &settings.password)
+                            .ok_or_else(|| {
+                                connect_err(format!(
+                                    "server asked for auth plugin '{}', which the proxy does not support for backends",
+                                    String::from_utf8_lossy(&name)
+                                ))
+                            })?;
+                        stream.queue(&mut seq, &answer);
+                        stream.flush().await.map_err(|e| connect_err(e.to_string()))?;
+                    }
+                    Some(0x01) => match p.payload.get(1) {
+                        Some(0x03) => continue, // fast auth succeeded; OK follows
+                        _ => {
+                            return Err(connect_err(
+                                "caching_sha2_password full authentication needs TLS; give the proxy's backend user mysql_native_password".into(),
+                            ))
+                        }
+                    },
+                    _ => return Err(connect_err("unexpected packet during login".into())),
+                }
+            }
+            Ok((stream, caps, server_version, connection_id))
+        };
+        let (stream, caps, server_version, connection_id) =
+            match tokio::time::timeout(settings.connect_timeout, fut).await {
+                Ok(r) => r?,
+                Err(_) => {
+                    return Err(connect_err(format!(
+                        "no answer within {} ms",
+                        settings.connect_timeout.as_millis()
+                    )))
+                }
+            };
+        let cache = std::num::NonZeroUsize::new(settings.statement_cache.max(1))
+            .unwrap_or(std::num::NonZeroUsize::MIN);
+        let mut conn = BackendConn {
+            stream,
+            server,
+            connection_id,
+            server_version,
+            caps,
+            found_rows,
+            state: SessionState::for_collation(BACKEND_COLLATION as u16),
+            status: StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits(),
+            broken: false,
+            last_used: Instant::now(),
+            statements: LruCache::new(cache),
+            pending_close: Vec::new(),
+        };
+        let setup = tokio::time::timeout(settings.connect_timeout, conn.query_drop(TRACKING_SQL));
+        match setup.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(_) => {
+                return Err(ProxyError::BackendConnect {
+                    server: conn.server.name.clone(),
+                    addr: conn.server.addr.clone(),
+                    reason: "no answer to session setup".into(),
+                })
+            }
+        }
+        Ok(conn)
+    }
+
+    /// Sends one command packet (sequence 0), preceded by any deferred
+    /// statement closes.
+    pub async fn send_command(&mut self, payload: &[u8]) -> Result<()> {
+        self.last_used = Instant::now();
+        for id in std::mem::take(&mut self.pending_close) {
+            let mut seq = 0u8;
+            let mut p = [0u8; 5];
+            p[0] = command::STMT_CLOSE;
+            p[1..].copy_from_slice(&id.to_le_bytes());
+            self.stream.queue(&mut seq, &p);
+        }
+        let mut seq = 0u8;
+        self.stream.queue(&mut seq, payload);
+        self.stream.flush().await.map_err(|e| self.lost(e))
+    }
+
+    /// Sends the packets of one command whose later packets carry higher
+    /// sequence ids (e.g. SEND_LONG_DATA are each their own command).
+    pub async fn send_commands(&mut self, payloads: &[&[u8]]) -> Result<()> {
+        for p in payloads {
+            let mut seq = 0u8;
+            self.stream.queue(&mut seq, p);
+        }
+        self.stream.flush().await.map_err(|e| self.lost(e))
+    }
+
+    pub async fn read_packet(&mut self) -> Result<Packet> {
+        match self.stream.read_packet().await {
+            Ok(p) => Ok(p),
+            Err(e) => Err(self.lost(e)),
+        }
+    }
+
+    /// Reads with an optional deadline; the connection is marked broken on
+    /// timeout since the answer may still arrive later.
+    pub async fn read_packet_within(&mut self, limit: Option<Duration>) -> Result<Packet> {
+        match limit {
+            None => self.read_packet().await,
+            Some(d) => match tokio::time::timeout(d, self.stream.read_packet()).await {
+                Ok(Ok(p)) => Ok(p),
+                Ok(Err(e)) => Err(self.lost(e)),
+                Err(_) => {
+                    self.broken = true;
+                    Err(ProxyError::BackendTimeout {
+                        server: self.server.name.clone(),
+                        millis: d.as_millis() as u64,
+                    })
+                }
+            },
+        }
+    }
+
+    fn lost(&mut self, e: std::io::Error) -> ProxyError {
+        self.broken = true;
+        if e.kind() == std::io::ErrorKind::InvalidData {
+            ProxyError::MalformedPacket(format!("from backend '{}': {e}", self.server.name))
+        } else {
+            ProxyError::BackendLost {
+                server: self.server.name.clone(),
+                reason: e.to_string(),
+            }
+        }
+    }
+
+    /// Applies what an OK packet says changed to this connection's state and
+    /// returns the packet.
+    pub fn absorb_ok(&mut self, payload: &[u8]) -> Option<OkPacket> {
+        let ok = OkPacket::parse(payload, self.caps)?;
+        self.status = ok.status;
+        for c in &ok.changes {
+            match c {
+                SessionChange::SystemVariable { name, value } => self.state.record_var(name, value),
+                SessionChange::Schema(s) => self.state.schema = Some(s.clone()),
+                _ => {}
+            }
+        }
+        Some(ok)
+    }
+
+    /// Runs statements whose results are not wanted (state sync, setup).
+    /// Fails with the first error the server reports.
+    pub async fn query_drop(&mut self, sql: &str) -> Result<()> {
+        let mut payload = Vec::with_capacity(sql.len() + 1);
+        payload.push(command::QUERY);
+        payload.extend_from_slice(sql.as_bytes());
+        self.send_command(&payload).await?;
+        let mut first_err = None;
+        loop {
+            let p = self.read_packet().await?;
+            let more = if is_err(&p.payload) {
+                if first_err.is_none() {
+                    first_err = ErrPacket::parse(&p.payload);
+                }
+                false
+            } else if p.payload.first() == Some(&0x00) {
+                let ok = self.absorb_ok(&p.payload);
+                ok.map(|o| o.status & StatusFlags::SERVER_MORE_RESULTS_EXISTS.bits() != 0)
+                    .unwrap_or(false)
+            } else {
+                // A result set: skip columns and rows up to its terminator.
+                loop {
+                    let r = self.read_packet().await?;
+                    if is_err(&r.payload) {
+                        first_err.get_or_insert_with(|| {
+                            ErrPacket::parse(&r.payload)
+                                .unwrap_or_else(|| ErrPacket::new(1105, "HY000", "error"))
+                        });
+                        break;
+                    }
+                    if is_terminator(&r.payload) {
+                        self.absorb_ok(&r.payload);
+                        break;
+                    }
+                }
+                // The terminator's flags say whether more results follow.
+                self.status & StatusFlags::SERVER_MORE_RESULTS_EXISTS.bits() != 0
+            };
+            if !more {
+                break;
+            }
+        }
+        match first_err {
+            Some(e) => Err(ProxyError::Backend(e)),
+            None => Ok(()),
+        }
+    }
+
+    /// Makes this connection carry `want` (database and session variables).
+    pub async fn sync_state(&mut self, want: &SessionState) -> Result<()> {
+        if let Some(sql) = want.sync_sql(&self.state) {
+            self.query_drop(&sql).await?;
+            // Tracking reports what changed; take the wanted state as the
+            // truth for what it did not report (e.g. DEFAULT resets).
+            self.state = want.clone();
+        }
+        Ok(())
+    }
+
+    /// True when the server has not closed the socket or sent anything
+    /// unsolicited (checked without blocking before reuse).
+    pub fn looks_alive(&self) -> bool {
+        if self.broken || self.stream.has_buffered_input() {
+            return false;
+        }
+        let mut buf = [0u8; 1];
+        match self.stream.get_ref().peek(&mut buf).now_or_never() {
+            None => true,
+            Some(_) => false,
+        }
+    }
+
+    pub fn in_transaction(&self) -> bool {
+        self.status & StatusFlags::SERVER_STATUS_IN_TRANS.bits() != 0
+    }
+
+    pub fn cached_statement(&mut self, sql: &str) -> Option<BackendStatement> {
+        self.statements.get(sql).cloned()
+    }
+
+    pub fn remember_statement(&mut self, sql: Arc<str>, stmt: BackendStatement) {
+        if let Some((_, old)) = self.statements.push(sql, stmt) {
+            // Evicted or replaced: close it on the server with the next command.
+            self.pending_close.push(old.id);
+        }
+    }
+
+    pub fn forget_statement(&mut self, sql: &str) {
+        if let Some(old) = self.statements.pop(sql) {
+            self.pending_close.push(old.id);
+        }
+    }
+
+    /// Drops all statement bookkeeping (after COM_RESET_CONNECTION).
+    pub fn clear_statements(&mut self) {
+        self.statements.clear();
+        self.pending_close.clear();
+    }
+
+    pub async fn close(mut self) {
+        let mut seq = 0u8;
+        self.stream.queue(&mut seq, &[command::QUIT]);
+        let _ = tokio::time::timeout(Duration::from_millis(100), self.stream.shutdown()).await;
+    }
+}
+
+/// Reads a whole result of one command into memory: used only for small
+/// internal results (never on the client data path).
+pub async fn read_small_result(conn: &mut BackendConn) -> Result<Vec<Vec<Option<Bytes>>>> {
+    let first = conn.read_packet().await?;
+    if is_err(&first.payload) {
+        return Err(ProxyError::Backend(
+            ErrPacket::parse(&first.payload).unwrap_or_else(|| ErrPacket::new(1105, "HY000", "error")),
+        ));
+    }
+    if first.payload.first() == Some(&0x00) {
+        conn.absorb_ok(&first.payload);
+        return Ok(Vec::new());
+    }
+    let ncols = Reader::new(&first.payload).lenenc_int().unwrap_or(0) as usize;
+    for _ in 0..ncols {
+        conn.read_packet().await?;
+    }
+    let mut rows = Vec::new();
+    loop {
+        let p = conn.read_packet().await?;
+        if is_err(&p.payload) {
+            return Err(ProxyError::Backend(
+                ErrPacket::parse(&p.payload).unwrap_or_else(|| ErrPacket::new(1105, "HY000", "error")),
+            ));
+        }
+        if is_terminator(&p.payload) {
+            conn.absorb_ok(&p.payload);
+            break;
+        }
+        let mut r = Reader::new(&p.payload);
+        let mut row = Vec::with_capacity(ncols);
+        for _ in 0..ncols {
+            let pos = p.payload.len() - r.remaining();
+            if p.payload.get(pos) == Some(&0xFB) {
+                r.u8();
+                row.push(None);
+            } else {
+                let v = r.lenenc_bytes().unwrap_or_default();
+                row.push(Some(Bytes::copy_from_slice(v)));
+            }
+        }
+        rows.push(row);
+    }
+    Ok(rows)
+}

@@ -1,0 +1,238 @@
+//! A pool of connections to one server, and the live figures of that server
+//! (health, lag, in-flight and routed counts) that routing reads.
+//!
+//! Pooled connections belong to no session: a session checks one out, makes
+//! it carry its own state (`BackendConn::sync_state`), uses it, and releases
+//! it. The pool prefers an idle connection already in the wanted state.
+//!
+//! Owns: connection reuse, size limits, checkout timeouts, idle expiry.
+//! Must not decide routing.
+
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::connection::{BackendConn, ConnectSettings, ServerInfo};
+use crate::error::{ProxyError, Result};
+use crate::session::SessionState;
+
+/// Live figures of one server, read by routing and status output.
+#[derive(Debug)]
+pub struct ServerStats {
+    pub healthy: AtomicBool,
+    /// Replication lag in milliseconds; -1 when unknown (stopped SQL
+    /// thread, not a replica, never measured).
+    pub lag_ms: AtomicI64,
+    pub in_flight: AtomicI64,
+    pub routed: AtomicU64,
+    pub errors: AtomicU64,
+    /// Bumped each time the server is marked down, so statements running on
+    /// it can notice and give up instead of hanging.
+    pub down_epoch: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for ServerStats {
+    fn default() -> Self {
+        ServerStats {
+            healthy: AtomicBool::new(true),
+            lag_ms: AtomicI64::new(-1),
+            in_flight: AtomicI64::new(0),
+            routed: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            down_epoch: tokio::sync::watch::channel(0).0,
+        }
+    }
+}
+
+pub struct ServerPool {
+    pub server: Arc<ServerInfo>,
+    settings: ConnectSettings,
+    idle: Mutex<Vec<BackendConn>>,
+    permits: Arc<Semaphore>,
+    max: usize,
+    checkout_timeout: Duration,
+    idle_timeout: Duration,
+    pub stats: ServerStats,
+}
+
+impl ServerPool {
+    pub fn new(
+        server: Arc<ServerInfo>,
+        settings: ConnectSettings,
+        max: usize,
+        checkout_timeout: Duration,
+        idle_timeout: Duration,
+    ) -> Arc<ServerPool> {
+        Arc::new(ServerPool {
+            server,
+            settings,
+            idle: Mutex::new(Vec::new()),
+            permits: Arc::new(Semaphore::new(max)),
+            max,
+            checkout_timeout,
+            idle_timeout,
+            stats: ServerStats::default(),
+        })
+    }
+
+    pub fn is_healthy(&self) -> bool {
+        self.stats.healthy.load(Ordering::Relaxed)
+    }
+
+    /// Checks out a connection with the given `CLIENT_FOUND_ROWS` flavour,
+    /// preferring one already carrying `want`. The caller syncs state.
+    pub async fn checkout(self: &Arc<Self>, found_rows: bool, want: &SessionState) -> Result<PooledConn> {
+        if !self.is_healthy() {
+            return Err(ProxyError::BackendConnect {
+                server: self.server.name.clone(),
+                addr: self.server.addr.clone(),
+                reason: "server is marked down by the health checker".into(),
+            });
+        }
+        let permit = match tokio::time::timeout(
+            self.checkout_timeout,
+            self.permits.clone().acquire_owned(),
+        )
+        .await
+        {
+            Ok(Ok(p)) => p,
+            _ => {
+                return Err(ProxyError::PoolExhausted {
+                    server: self.server.name.clone(),
+                    millis: self.checkout_timeout.as_millis() as u64,
+                    max: self.max,
+                })
+            }
+        };
+        loop {
+            let candidate = {
+                let mut idle = self.idle.lock();
+                let exact = idle
+                    .iter()
+                    .rposition(|c| c.found_rows == found_rows && c.state == *want);
+                let any = || idle.iter().rposition(|c| c.found_rows == found_rows);
+                match exact.or_else(any) {
+                    Some(i) => Some(idle.swap_remove(i)),
+                    None => None,
+                }
+            };
+            match candidate {
+                Some(conn) if conn.looks_alive() && conn.last_used.elapsed() < self.idle_timeout => {
+                    return Ok(PooledConn {
+                        conn: Some(conn),
+                        pool: self.clone(),
+                        _permit: permit,
+                    });
+                }
+                Some(conn) => {
+                    // Dead or expired: close it and look again.
+                    tokio::spawn(conn.close());
+                }
+                None => break,
+            }
+        }
+        let conn = BackendConn::connect(self.server.clone(), &self.settings, found_rows).await?;
+        Ok(PooledConn {
+            conn: Some(conn),
+            pool: self.clone(),
+            _permit: permit,
+        })
+    }
+
+    fn checkin(&self, conn: BackendConn) {
+        if conn.broken || conn.in_transaction() || !self.is_healthy() {
+            tokio::spawn(conn.close());
+            return;
+        }
+        self.idle.lock().push(conn);
+    }
+
+    /// Closes idle connections unused for longer than the idle timeout.
+    pub fn reap_idle(&self) {
+        let now = Instant::now();
+        let mut expired = Vec::new();
+        {
+            let mut idle = self.idle.lock();
+            let mut i = 0;
+            while i < idle.len() {
+                if now.duration_since(idle[i].last_used) > self.idle_timeout {
+                    expired.push(idle.swap_remove(i));
+                } else {
+                    i += 1;
+                }
+            }
+        }
+        for c in expired {
+            tokio::spawn(c.close());
+        }
+    }
+
+    /// Drops every idle connection (server marked down, or reload).
+    pub fn clear_idle(&self) {
+        let conns: Vec<_> = std::mem::take(&mut *self.idle.lock());
+        for c in conns {
+            tokio::spawn(c.close());
+        }
+    }
+
+    pub fn idle_count(&self) -> usize {
+        self.idle.lock().len()
+    }
+
+    pub fn busy_count(&self) -> usize {
+        self.max - self.permits.available_permits()
+    }
+
+    pub fn settings(&self) -> &ConnectSettings {
+        &self.settings
+    }
+}
+
+/// A checked-out connection. [`PooledConn::release`] returns it to the pool;
+/// dropping it without release closes it (the safe default after an error
+/// or an interrupted result).
+pub struct PooledConn {
+    conn: Option<BackendConn>,
+    pool: Arc<ServerPool>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl PooledConn {
+    pub fn release(mut self) {
+        if let Some(c) = self.conn.take() {
+            self.pool.checkin(c);
+        }
+    }
+
+    pub fn pool(&self) -> &Arc<ServerPool> {
+        &self.pool
+    }
+}
+
+impl Deref for PooledConn {
+    type Target = BackendConn;
+    fn deref(&self) -> &BackendConn {
+        // Invariant: `conn` is Some until release/drop consume self.
+        self.conn.as_ref().expect("pooled connection used after release")
+    }
+}
+
+impl DerefMut for PooledConn {
+    fn deref_mut(&mut self) -> &mut BackendConn {
+        self.conn.as_mut().expect("pooled connection used after release")
+    }
+}
+
+impl Drop for PooledConn {
+    fn drop(&mut self) {
+        if let Some(c) = self.conn.take() {
+            if tokio::runtime::Handle::try_current().is_ok() {
+                tokio::spawn(c.close());
+            }
+        }
+    }
+}

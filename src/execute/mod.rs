@@ -1,0 +1,9 @@
+//! Executing a routed statement and streaming its answer to the client:
+//! straight pass-through when one backend answers, merging when several do.
+//!
+//! Owns: moving result packets from backends to the client. Must not choose
+//! targets (that is `router`) or keep session state (that is `frontend`).
+
+pub mod relay;
+
+pub use relay::{ClientStream, Outcome, Relay, Shape};

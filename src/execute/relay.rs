@@ -1,0 +1,226 @@
+//! Forwarding one backend's answer to the client without decoding rows.
+//!
+//! Backend connections always use `CLIENT_DEPRECATE_EOF`; clients may not.
+//! Column definitions and rows are copied as they are (only sequence ids
+//! change); OK/EOF terminators are re-encoded for the client's capabilities,
+//! which also drops the backend's session-tracking payload.
+//!
+//! Owns: the shape of responses on the wire. Must not choose servers or
+//! change session state (it reports what changed in [`Outcome`]).
+
+use std::time::Duration;
+
+use mysql_common::constants::{CapabilityFlags, StatusFlags};
+use tokio::net::TcpStream;
+
+use crate::backend::BackendConn;
+use crate::error::{ProxyError, Result};
+use crate::wire::packets::{
+    encode_eof, is_err, is_terminator, ErrPacket, OkPacket, Reader, SessionChange,
+};
+use crate::wire::PacketStream;
+
+pub type ClientStream = PacketStream<TcpStream>;
+
+/// What a forwarded answer told us.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// The last error, if the answer (or one of its results) was an error.
+    pub error: Option<ErrPacket>,
+    /// Status flags of the final OK/EOF.
+    pub status: u16,
+    pub warnings: u16,
+    pub affected_rows: u64,
+    pub last_insert_id: u64,
+    /// Session changes reported by the backend, in order.
+    pub changes: Vec<SessionChange>,
+    /// True once any packet reached the client (a retry elsewhere is then
+    /// impossible).
+    pub sent_anything: bool,
+    /// Number of result sets (with columns) forwarded.
+    pub result_sets: usize,
+    /// The forwarding itself failed (backend lost or timed out, client
+    /// gone). When `sent_anything` is true the client has already been told
+    /// with an ERR packet; otherwise the caller reports or retries. Either
+    /// way the backend connection is broken.
+    pub failure: Option<ProxyError>,
+    /// The client connection is unusable (a write to it failed).
+    pub client_lost: bool,
+}
+
+/// How the answer to a command is shaped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// COM_QUERY / COM_STMT_EXECUTE: OK, ERR, or result sets, possibly many.
+    Results,
+    /// COM_FIELD_LIST: column definitions then a terminator.
+    FieldList,
+    /// COM_STMT_FETCH: rows then a terminator.
+    Rows,
+}
+
+pub struct Relay<'a> {
+    pub conn: &'a mut BackendConn,
+    pub client: &'a mut ClientStream,
+    pub client_caps: CapabilityFlags,
+    pub seq: &'a mut u8,
+    pub timeout: Option<Duration>,
+}
+
+impl Relay<'_> {
+    fn deprecate_eof(&self) -> bool {
+        self.client_caps.contains(CapabilityFlags::CLIENT_DEPRECATE_EOF)
+    }
+
+    async fn read(&mut self, first: bool) -> Result<bytes::Bytes> {
+        // The deadline covers waiting for the answer to start; once rows
+        // flow, a slow result is the client's business.
+        let limit = if first { self.timeout } else { None };
+        Ok(self.conn.read_packet_within(limit).await?.payload)
+    }
+
+    async fn send(&mut self, payload: &[u8], out: &mut Outcome) -> Result<()> {
+        out.sent_anything = true;
+        self.client
+            .send(self.seq, payload)
+            .await
+            .map_err(client_gone)
+    }
+
+    fn absorb(&mut self, payload: &[u8], out: &mut Outcome) -> Option<OkPacket> {
+        let ok = self.conn.absorb_ok(payload)?;
+        out.status = ok.status;
+        out.warnings = ok.warnings;
+        out.affected_rows = ok.affected_rows;
+        out.last_insert_id = ok.last_insert_id;
+        out.changes.extend(ok.changes.iter().cloned());
+        Some(ok)
+    }
+
+    /// Forwards an OK-style terminator in the client's format.
+    async fn send_terminator(&mut self, ok: &OkPacket, out: &mut Outcome) -> Result<()> {
+        let mut buf = Vec::with_capacity(16);
+        if self.deprecate_eof() {
+            ok.encode(self.client_caps, 0xFE, &mut buf);
+        } else {
+            encode_eof(&mut buf, ok.warnings, ok.status);
+        }
+        self.send(&buf, out).await
+    }
+
+    /// Forwards the whole answer to one command. Backend failures after
+    /// something reached the client are reported to the client as an ERR
+    /// here, and returned as `Err` so the caller drops the connection.
+    pub async fn forward(&mut self, shape: Shape) -> Outcome {
+        let mut out = Outcome::default();
+        if let Err(e) = self.forward_inner(shape, &mut out).await {
+            self.conn.broken = true;
+            if matches!(e, ProxyError::Internal(_)) {
+                out.client_lost = true;
+            } else if out.sent_anything {
+                let mut buf = Vec::new();
+                e.to_err_packet().encode(&mut buf);
+                if self.client.send(self.seq, &buf).await.is_err() {
+                    out.client_lost = true;
+                }
+                out.error = Some(e.to_err_packet());
+            }
+            out.failure = Some(e);
+        }
+        out
+    }
+
+    async fn forward_inner(&mut self, shape: Shape, out: &mut Outcome) -> Result<()> {
+        let mut first = true;
+        loop {
+            let p = self.read(first).await?;
+            first = false;
+            if is_err(&p) {
+                out.error = ErrPacket::parse(&p);
+                self.send(&p, out).await?;
+                return Ok(());
+            }
+            match shape {
+                Shape::FieldList => {
+                    // Column definitions until the terminator.
+                    let mut p = p;
+                    loop {
+                        if is_terminator(&p) {
+                            let ok = self.absorb(&p, out).unwrap_or_default();
+                            return self.send_terminator(&ok, out).await;
+                        }
+                        self.send(&p, out).await?;
+                        p = self.read(false).await?;
+                        if is_err(&p) {
+                            out.error = ErrPacket::parse(&p);
+                            return self.send(&p, out).await;
+                        }
+                    }
+                }
+                Shape::Rows => {
+                    return self.forward_rows(p, out).await;
+                }
+                Shape::Results => {}
+            }
+            if p.first() == Some(&0x00) {
+                let ok = self
+                    .absorb(&p, out)
+                    .ok_or_else(|| ProxyError::MalformedPacket("bad OK packet from backend".into()))?;
+                let mut buf = Vec::with_capacity(16 + ok.info.len());
+                ok.encode(self.client_caps, 0x00, &mut buf);
+                self.send(&buf, out).await?;
+                if ok.status & StatusFlags::SERVER_MORE_RESULTS_EXISTS.bits() != 0 {
+                    continue;
+                }
+                return Ok(());
+            }
+            if p.first() == Some(&0xFB) {
+                return Err(ProxyError::Unsupported("LOAD DATA LOCAL INFILE".into()));
+            }
+            // A result set: column count, definitions, rows, terminator.
+            let columns = Reader::new(&p)
+                .lenenc_int()
+                .ok_or_else(|| ProxyError::MalformedPacket("bad column count".into()))?;
+            out.result_sets += 1;
+            self.send(&p, out).await?;
+            for _ in 0..columns {
+                let c = self.read(false).await?;
+                self.send(&c, out).await?;
+            }
+            if !self.deprecate_eof() {
+                let mut buf = Vec::with_capacity(5);
+                encode_eof(&mut buf, 0, self.conn.status);
+                self.send(&buf, out).await?;
+            }
+            let first_row = self.read(false).await?;
+            let more = self.forward_rows(first_row, out).await?;
+            if !more {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Rows until a terminator (forwarded) or an error; returns whether more
+    /// results follow.
+    async fn forward_rows(&mut self, mut p: bytes::Bytes, out: &mut Outcome) -> Result<bool> {
+        loop {
+            if is_terminator(&p) {
+                let ok = self.absorb(&p, out).unwrap_or_default();
+                self.send_terminator(&ok, out).await?;
+                return Ok(ok.status & StatusFlags::SERVER_MORE_RESULTS_EXISTS.bits() != 0);
+            }
+            if is_err(&p) {
+                out.error = ErrPacket::parse(&p);
+                self.send(&p, out).await?;
+                return Ok(false);
+            }
+            self.send(&p, out).await?;
+            p = self.read(false).await?;
+        }
+    }
+}
+
+/// A write to the client failed: the client went away.
+pub fn client_gone(e: std::io::Error) -> ProxyError {
+    ProxyError::Internal(format!("client connection lost: {e}"))
+}

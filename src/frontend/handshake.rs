@@ -1,0 +1,181 @@
+//! The connection phase with a client: greeting, capability negotiation,
+//! authentication against the configured users (`mysql_native_password`,
+//! `caching_sha2_password` fast path, auth switch for anything else).
+//!
+//! Owns: who the client is and what it can do. Must not touch backends
+//! (the session checks `CONNECT_WITH_DB` against a backend afterwards).
+
+use std::collections::HashMap;
+
+use mysql_common::constants::{CapabilityFlags, StatusFlags};
+use mysql_common::io::ParseBuf;
+use mysql_common::packets::HandshakeResponse;
+
+use crate::config::Config;
+use crate::error::ProxyError;
+use crate::execute::ClientStream;
+use crate::wire::auth::{self, CACHING_SHA2_PASSWORD, NATIVE_PASSWORD};
+use crate::wire::packets::{Greeting, OkPacket};
+
+/// Capabilities the proxy offers clients.
+pub const SERVER_CAPS: CapabilityFlags = CapabilityFlags::from_bits_truncate(
+    CapabilityFlags::CLIENT_LONG_PASSWORD.bits()
+        | CapabilityFlags::CLIENT_FOUND_ROWS.bits()
+        | CapabilityFlags::CLIENT_LONG_FLAG.bits()
+        | CapabilityFlags::CLIENT_CONNECT_WITH_DB.bits()
+        | CapabilityFlags::CLIENT_PROTOCOL_41.bits()
+        | CapabilityFlags::CLIENT_TRANSACTIONS.bits()
+        | CapabilityFlags::CLIENT_SECURE_CONNECTION.bits()
+        | CapabilityFlags::CLIENT_MULTI_STATEMENTS.bits()
+        | CapabilityFlags::CLIENT_MULTI_RESULTS.bits()
+        | CapabilityFlags::CLIENT_PS_MULTI_RESULTS.bits()
+        | CapabilityFlags::CLIENT_PLUGIN_AUTH.bits()
+        | CapabilityFlags::CLIENT_CONNECT_ATTRS.bits()
+        | CapabilityFlags::CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA.bits()
+        | CapabilityFlags::CLIENT_DEPRECATE_EOF.bits(),
+);
+
+/// Who connected and what was agreed.
+#[derive(Debug, Clone)]
+pub struct ClientHello {
+    pub user: String,
+    pub caps: CapabilityFlags,
+    pub collation: u16,
+    pub database: Option<String>,
+    pub attributes: HashMap<String, String>,
+    /// The nonce of this connection (COM_CHANGE_USER is checked against it).
+    pub nonce: [u8; 20],
+    /// Sequence id of the packet that ends the connection phase.
+    pub next_seq: u8,
+}
+
+/// Runs the connection phase. On failure the client has been sent an ERR
+/// packet (when possible) and the connection must be closed.
+pub async fn accept(
+    client: &mut ClientStream,
+    config: &Config,
+    server_version: &str,
+    connection_id: u32,
+    peer_host: &str,
+) -> Result<ClientHello, ProxyError> {
+    let nonce = auth::new_nonce();
+    let mut greeting = Vec::with_capacity(128);
+    Greeting {
+        server_version,
+        connection_id,
+        scramble: &nonce,
+        capabilities: SERVER_CAPS,
+        collation: 45,
+        status: StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits(),
+        auth_plugin: &config.server.auth_plugin,
+    }
+    .encode(&mut greeting);
+    let mut seq = 0u8;
+    client.queue(&mut seq, &greeting);
+    client.flush().await.map_err(|e| ProxyError::Internal(e.to_string()))?;
+
+    let resp = client
+        .read_packet()
+        .await
+        .map_err(|e| ProxyError::Internal(e.to_string()))?;
+    seq = resp.seq.wrapping_add(1);
+    let bad_handshake = || ProxyError::MalformedPacket("bad handshake".into());
+    if resp.payload.len() < 32 {
+        return fail(client, &mut seq, bad_handshake()).await;
+    }
+    let parsed: Result<HandshakeResponse<'_>, _> = ParseBuf(&resp.payload).parse(());
+    let Ok(hs) = parsed else {
+        return fail(client, &mut seq, bad_handshake()).await;
+    };
+    let caps = hs.capabilities() & SERVER_CAPS;
+    if !caps.contains(CapabilityFlags::CLIENT_PROTOCOL_41) {
+        return fail(
+            client,
+            &mut seq,
+            ProxyError::Unsupported("clients without CLIENT_PROTOCOL_41".into()),
+        )
+        .await;
+    }
+    if hs.capabilities().contains(CapabilityFlags::CLIENT_SSL) {
+        return fail(client, &mut seq, ProxyError::Unsupported("TLS".into())).await;
+    }
+    let user = String::from_utf8_lossy(hs.user()).into_owned();
+    let database = hs
+        .db_name()
+        .filter(|d| !d.is_empty() && caps.contains(CapabilityFlags::CLIENT_CONNECT_WITH_DB))
+        .map(|d| String::from_utf8_lossy(d).into_owned());
+    let plugin = hs
+        .auth_plugin()
+        .map(|p| String::from_utf8_lossy(p.as_bytes()).into_owned())
+        .unwrap_or_else(|| NATIVE_PASSWORD.to_string());
+    let mut scramble = hs.scramble_buf().to_vec();
+    let attributes = hs.connect_attributes().unwrap_or_default();
+    let collation = hs.collation() as u16;
+    drop(hs);
+
+    let mut used_plugin = plugin.clone();
+    if plugin != NATIVE_PASSWORD && plugin != CACHING_SHA2_PASSWORD {
+        // Unknown plugin (or a client that wants e.g. clear text): ask for
+        // mysql_native_password with the same nonce.
+        let mut switch = vec![0xFE];
+        switch.extend_from_slice(NATIVE_PASSWORD.as_bytes());
+        switch.push(0);
+        switch.extend_from_slice(&nonce);
+        switch.push(0);
+        client.queue(&mut seq, &switch);
+        client.flush().await.map_err(|e| ProxyError::Internal(e.to_string()))?;
+        let answer = client
+            .read_packet()
+            .await
+            .map_err(|e| ProxyError::Internal(e.to_string()))?;
+        seq = answer.seq.wrapping_add(1);
+        scramble = answer.payload.to_vec();
+        used_plugin = NATIVE_PASSWORD.to_string();
+    }
+    let ok = config
+        .user(&user)
+        .is_some_and(|u| auth::verify(&used_plugin, &nonce, &u.password, &scramble));
+    if !ok {
+        let denied = ProxyError::AccessDenied {
+            user,
+            host: peer_host.to_string(),
+            using_password: !scramble.is_empty(),
+        };
+        return fail(client, &mut seq, denied).await;
+    }
+    if used_plugin == CACHING_SHA2_PASSWORD && !scramble.is_empty() {
+        // fast_auth_success: the proxy holds the password, no full auth.
+        client.queue(&mut seq, &[0x01, 0x03]);
+    }
+    // The final OK is sent by the caller once CONNECT_WITH_DB is checked.
+    Ok(ClientHello {
+        user,
+        caps,
+        collation,
+        database,
+        attributes,
+        nonce,
+        next_seq: seq,
+    })
+}
+
+async fn fail<T>(client: &mut ClientStream, seq: &mut u8, e: ProxyError) -> Result<T, ProxyError> {
+    let mut buf = Vec::new();
+    e.to_err_packet().encode(&mut buf);
+    client.queue(seq, &buf);
+    let _ = client.flush().await;
+    Err(e)
+}
+
+/// Sends the OK that ends the connection phase.
+pub async fn finish(client: &mut ClientStream, caps: CapabilityFlags, seq: u8) -> std::io::Result<()> {
+    let ok = OkPacket {
+        status: StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits(),
+        ..OkPacket::default()
+    };
+    let mut buf = Vec::new();
+    ok.encode(caps, 0x00, &mut buf);
+    let mut seq = seq;
+    client.queue(&mut seq, &buf);
+    client.flush().await
+}

@@ -1,0 +1,1109 @@
+//! One client session: the command loop after the handshake.
+//!
+//! Each command is classified, routed, run on a backend connection that has
+//! been made to carry this session's state, and answered. Connections go
+//! back to the pool after each statement unless something pins them (see
+//! [`Pins`]).
+//!
+//! Owns: the session's state, its held connections and its prepared
+//! statements. Must not parse packets' inner formats beyond command headers
+//! (that is `wire`) or choose servers by itself (that is `router`).
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mysql_common::constants::{CapabilityFlags, StatusFlags};
+
+use super::handshake::ClientHello;
+use super::local_result::TextResult;
+use super::prepared::{ClientStatement, ExecuteRequest};
+use super::Proxy;
+use crate::backend::connection::read_small_result;
+use crate::backend::{PooledConn, Role};
+use crate::config::{Consistency, NoReplicaFallback};
+use crate::error::{ProxyError, Result};
+use crate::execute::{ClientStream, Outcome, Relay, Shape};
+use crate::router::{self, RoutePlan, SessionView};
+use crate::session::{quote_str, Pins, SessionState};
+use crate::sql::{self, Classified, SetKind, StatementKind};
+use crate::wire::command;
+use crate::wire::packets::{encode_eof, ErrPacket, OkPacket, Reader, SessionChange};
+
+/// A backend connection the session currently holds.
+struct Held {
+    node: usize,
+    role: Role,
+    conn: PooledConn,
+}
+
+pub struct Session {
+    proxy: Arc<Proxy>,
+    client: ClientStream,
+    pub id: u32,
+    user: String,
+    caps: CapabilityFlags,
+    nonce: [u8; 20],
+    peer_host: String,
+    collation: u16,
+    state: SessionState,
+    held: Vec<Held>,
+    pins: Pins,
+    /// A read-only transaction is open (pinned to one replica).
+    read_only_tx: bool,
+    status: u16,
+    last_insert_id: u64,
+    /// GTID of the session's last write, per node (read-your-writes).
+    last_gtid: Vec<Option<String>>,
+    statements: HashMap<u32, ClientStatement>,
+    next_statement_id: u32,
+    /// Statement id whose server-side cursor is open on a held connection.
+    cursor_statement: Option<u32>,
+    handle: Arc<super::SessionHandle>,
+}
+
+/// Result of running one command on one backend.
+struct Ran {
+    outcome: Outcome,
+    node: usize,
+}
+
+impl Session {
+    pub fn new(proxy: Arc<Proxy>, client: ClientStream, id: u32, hello: ClientHello, peer_host: String, handle: Arc<super::SessionHandle>) -> Session {
+        let nodes = proxy.cluster.nodes.len();
+        let mut state = SessionState::for_collation(hello.collation);
+        state.schema = hello.database.clone();
+        Session {
+            proxy,
+            client,
+            id,
+            user: hello.user,
+            caps: hello.caps,
+            nonce: hello.nonce,
+            peer_host,
+            collation: hello.collation,
+            state,
+            held: Vec::new(),
+            pins: Pins::default(),
+            read_only_tx: false,
+            status: StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits(),
+            last_insert_id: 0,
+            last_gtid: vec![None; nodes],
+            statements: HashMap::new(),
+            next_statement_id: 1,
+            cursor_statement: None,
+            handle,
+        }
+    }
+
+    fn consistency(&self) -> Consistency {
+        let cfg = self.proxy.config.load();
+        cfg.user(&self.user)
+            .and_then(|u| u.consistency)
+            .unwrap_or(cfg.routing.consistency)
+    }
+
+    /// Checks CONNECT_WITH_DB against a backend and ends the handshake.
+    pub async fn start(&mut self, seq: u8) -> Result<()> {
+        if let Some(db) = self.state.schema.clone() {
+            let node = self.proxy.config.load().node_for_schema(Some(&db));
+            // The database must exist: let a backend say so.
+            self.state.schema = None;
+            let mut sql = b"\x02".to_vec();
+            sql.extend_from_slice(db.as_bytes());
+            let c = sql::classify(&format!("USE `{}`", db.replace('`', "``")));
+            let plan = RoutePlan { node, role: Role::Replica, reason: "connect with database" };
+            let plan = if self.proxy.config.load().routing.read_write_split { plan } else { RoutePlan { role: Role::Primary, ..plan } };
+            match self.acquire(&plan, &c).await {
+                Ok(i) => {
+                    let conn = &mut self.held[i].conn;
+                    let res = async {
+                        conn.send_command(&sql).await?;
+                        let p = conn.read_packet().await?;
+                        if let Some(e) = ErrPacket::parse(&p.payload) {
+                            return Err(ProxyError::Backend(e));
+                        }
+                        conn.absorb_ok(&p.payload);
+                        Ok(())
+                    }
+                    .await;
+                    if let Err(e) = res {
+                        self.held.clear();
+                        let mut s = seq;
+                        self.write_error_seq(&e, &mut s).await;
+                        return Err(e);
+                    }
+                    self.state.schema = Some(db);
+                    self.release_unpinned();
+                }
+                Err(e) => {
+                    let mut s = seq;
+                    self.write_error_seq(&e, &mut s).await;
+                    return Err(e);
+                }
+            }
+        }
+        super::handshake::finish(&mut self.client, self.caps, seq)
+            .await
+            .map_err(|e| ProxyError::Internal(e.to_string()))
+    }
+
+    /// The command loop; returns when the client quits or goes away.
+    pub async fn run(&mut self) {
+        loop {
+            let packet = match self.client.read_packet().await {
+                Ok(p) => p,
+                Err(e) => {
+                    if e.kind() == std::io::ErrorKind::InvalidData {
+                        let mut seq = 1;
+                        self.write_error_seq(&ProxyError::PacketTooLarge, &mut seq).await;
+                    }
+                    break;
+                }
+            };
+            let mut seq = packet.seq.wrapping_add(1);
+            let payload = packet.payload;
+            let Some(&cmd) = payload.first() else {
+                self.write_error_seq(&ProxyError::MalformedPacket("empty command".into()), &mut seq).await;
+                continue;
+            };
+            let keep_going = match cmd {
+                command::QUIT => false,
+                command::QUERY => {
+                    self.com_query(&payload, &mut seq).await;
+                    true
+                }
+                command::PING => {
+                    self.write_ok(&mut seq, 0, 0, self.status, 0).await;
+                    true
+                }
+                command::INIT_DB => {
+                    self.com_init_db(&payload, &mut seq).await;
+                    true
+                }
+                command::FIELD_LIST | command::STATISTICS => {
+                    self.forward_simple(&payload, &mut seq, cmd).await;
+                    true
+                }
+                command::STMT_PREPARE => {
+                    self.com_stmt_prepare(&payload, &mut seq).await;
+                    true
+                }
+                command::STMT_EXECUTE => {
+                    self.com_stmt_execute(&payload, &mut seq).await;
+                    true
+                }
+                command::STMT_SEND_LONG_DATA => {
+                    self.com_stmt_send_long_data(&payload);
+                    true
+                }
+                command::STMT_CLOSE => {
+                    self.com_stmt_close(&payload);
+                    true
+                }
+                command::STMT_RESET => {
+                    self.com_stmt_reset(&payload, &mut seq).await;
+                    true
+                }
+                command::STMT_FETCH => {
+                    self.com_stmt_fetch(&payload, &mut seq).await;
+                    true
+                }
+                command::RESET_CONNECTION => {
+                    self.reset();
+                    self.write_ok(&mut seq, 0, 0, self.status, 0).await;
+                    true
+                }
+                command::CHANGE_USER => self.com_change_user(&payload, &mut seq).await,
+                command::SET_OPTION => {
+                    self.com_set_option(&payload, &mut seq).await;
+                    true
+                }
+                command::PROCESS_KILL => {
+                    let id = Reader::new(&payload[1..]).u32();
+                    match id {
+                        Some(id) => self.kill(id, false, &mut seq).await,
+                        None => {
+                            self.write_error_seq(&ProxyError::MalformedPacket("COM_PROCESS_KILL".into()), &mut seq)
+                                .await
+                        }
+                    }
+                    true
+                }
+                other => {
+                    self.write_error_seq(&ProxyError::UnknownCommand(other), &mut seq).await;
+                    true
+                }
+            };
+            if self.client.flush().await.is_err() || !keep_going {
+                break;
+            }
+        }
+        self.client.shutdown().await;
+        // Held connections close on drop: the servers roll back whatever
+        // transaction the client left open.
+        self.held.clear();
+    }
+
+    // ----- replies -------------------------------------------------------
+
+    async fn write_ok(&mut self, seq: &mut u8, affected: u64, last_id: u64, status: u16, warnings: u16) {
+        let ok = OkPacket {
+            affected_rows: affected,
+            last_insert_id: last_id,
+            status,
+            warnings,
+            ..OkPacket::default()
+        };
+        let mut buf = Vec::with_capacity(16);
+        ok.encode(self.caps, 0x00, &mut buf);
+        let _ = self.client.send(seq, &buf).await;
+    }
+
+    async fn write_error_seq(&mut self, e: &ProxyError, seq: &mut u8) {
+        let mut buf = Vec::new();
+        e.to_err_packet().encode(&mut buf);
+        let _ = self.client.send(seq, &buf).await;
+    }
+
+    // ----- connections ---------------------------------------------------
+
+    fn view(&self, node: usize) -> SessionView {
+        let cfg = self.proxy.config.load();
+        SessionView {
+            node,
+            in_transaction: self.pins.transaction,
+            read_only_transaction: self.read_only_tx,
+            autocommit: self.state.autocommit(),
+            read_write_split: cfg.routing.read_write_split,
+            consistency: self.consistency(),
+            pinned_to_primary: self.pins.session_state,
+        }
+    }
+
+    fn node_for_session(&self) -> usize {
+        self.proxy.config.load().node_for_schema(self.state.schema.as_deref())
+    }
+
+    /// Returns a held connection for `plan`, checking one out (and syncing
+    /// this session's state onto it) when needed.
+    async fn acquire(&mut self, plan: &RoutePlan, c: &Classified) -> Result<usize> {
+        self.acquire_excluding(plan, c, &[]).await
+    }
+
+    async fn acquire_excluding(&mut self, plan: &RoutePlan, c: &Classified, exclude: &[usize]) -> Result<usize> {
+        if let Some(i) = self.held.iter().position(|h| h.node == plan.node) {
+            let hard_pin = self.pins.transaction || self.pins.session_state || self.cursor_statement.is_some();
+            let wants_diagnostics = c.flags.reads_diagnostics || c.flags.uses_found_rows || c.flags.uses_row_count;
+            if hard_pin || (wants_diagnostics && self.pins.diagnostics) || self.held[i].role == plan.role {
+                return Ok(i);
+            }
+            let h = self.held.swap_remove(i);
+            h.conn.release();
+        }
+        let cfg = self.proxy.config.load();
+        let node = &self.proxy.cluster.nodes[plan.node];
+        let found_rows = self.caps.contains(CapabilityFlags::CLIENT_FOUND_ROWS);
+        let mut role = plan.role;
+        let pool = if role == Role::Replica {
+            let max_lag = (cfg.routing.max_replication_lag_s as i64) * 1000;
+            match self
+                .proxy
+                .replica_selector
+                .choose(&node.replicas, cfg.routing.replica_policy, max_lag, exclude)
+            {
+                Some(r) => node.replicas[r].clone(),
+                None if cfg.routing.no_replica == NoReplicaFallback::Fail && !node.replicas.is_empty() => {
+                    return Err(ProxyError::NoServerAvailable {
+                        node: node.name.clone(),
+                        role: "replica",
+                        reason: "every replica is down or lagging and no_replica = \"fail\"".into(),
+                    })
+                }
+                None => {
+                    role = Role::Primary;
+                    node.primary.clone()
+                }
+            }
+        } else {
+            node.primary.clone()
+        };
+        let mut conn = pool.checkout(found_rows, &self.state).await?;
+        if let Err(e) = conn.sync_state(&self.state).await {
+            // The state could not be applied (e.g. a variable the server
+            // rejects): report it; the connection is not reused.
+            conn.broken = true;
+            return Err(e);
+        }
+        pool.stats.routed.fetch_add(1, Ordering::Relaxed);
+        self.held.push(Held { node: plan.node, role, conn });
+        Ok(self.held.len() - 1)
+    }
+
+    /// Returns to the pool every held connection nothing pins.
+    fn release_unpinned(&mut self) {
+        let keep = self.pins.transaction || self.pins.session_state || self.cursor_statement.is_some() || self.pins.diagnostics;
+        if keep {
+            return;
+        }
+        for h in self.held.drain(..) {
+            h.conn.release();
+        }
+    }
+
+    fn drop_held(&mut self, i: usize) {
+        let h = self.held.swap_remove(i);
+        h.conn.pool().stats.errors.fetch_add(1, Ordering::Relaxed);
+        drop(h);
+    }
+
+    /// For `session` consistency: makes sure the replica at `i` has applied
+    /// the session's last write on that node; otherwise swaps it for the
+    /// primary.
+    async fn ensure_fresh(&mut self, i: usize, c: &Classified) -> Result<usize> {
+        let node = self.held[i].node;
+        if self.held[i].role != Role::Replica || self.consistency() != Consistency::Session {
+            return Ok(i);
+        }
+        let Some(gtid) = self.last_gtid.get(node).cloned().flatten() else {
+            return Ok(i);
+        };
+        let timeout_ms = self.proxy.config.load().routing.gtid_wait_timeout_ms;
+        let sql = format!(
+            "SELECT MASTER_GTID_WAIT({}, {})",
+            quote_str(&gtid),
+            timeout_ms as f64 / 1000.0
+        );
+        let conn = &mut self.held[i].conn;
+        let mut payload = vec![command::QUERY];
+        payload.extend_from_slice(sql.as_bytes());
+        let caught_up = match conn.send_command(&payload).await {
+            Ok(()) => matches!(read_small_result(conn).await, Ok(rows) if rows.first().and_then(|r| r.first()).and_then(|v| v.as_deref()) == Some(b"0")),
+            Err(_) => false,
+        };
+        if caught_up {
+            // The replica has the write; later reads need not wait again.
+            return Ok(i);
+        }
+        let h = self.held.swap_remove(i);
+        if h.conn.broken {
+            drop(h);
+        } else {
+            h.conn.release();
+        }
+        let plan = RoutePlan { node, role: Role::Primary, reason: "replica behind the session's last write" };
+        self.acquire(&plan, c).await
+    }
+
+    /// Sends `payload` per `plan` and relays the answer; reads outside
+    /// transactions that fail before any byte reached the client are
+    /// retried on another replica, then the primary.
+    async fn run(&mut self, plan: RoutePlan, c: &Classified, payload: &[u8], shape: Shape, seq: &mut u8) -> Option<Ran> {
+        let retryable = plan.role == Role::Replica && !self.pins.transaction && !self.read_only_tx;
+        let mut plan = plan;
+        let mut excluded: Vec<usize> = Vec::new();
+        let timeout = match self.proxy.config.load().backend.query_timeout_ms {
+            0 => None,
+            ms => Some(Duration::from_millis(ms)),
+        };
+        for _attempt in 0..4 {
+            let i = match self.acquire_excluding(&plan, c, &excluded).await {
+                Ok(i) => i,
+                Err(e) if retryable && e.is_connection_failure() && plan.role == Role::Replica => {
+                    if let Some(idx) = self.replica_index(&plan, &e) {
+                        excluded.push(idx);
+                    } else {
+                        plan.role = Role::Primary;
+                    }
+                    continue;
+                }
+                Err(e) => {
+                    self.write_error_seq(&e, seq).await;
+                    return None;
+                }
+            };
+            let i = match self.ensure_fresh(i, c).await {
+                Ok(i) => i,
+                Err(e) => {
+                    self.write_error_seq(&e, seq).await;
+                    return None;
+                }
+            };
+            let node = self.held[i].node;
+            let role = self.held[i].role;
+            let pool = self.held[i].conn.pool().clone();
+            pool.stats.in_flight.fetch_add(1, Ordering::Relaxed);
+            *self.handle.backends.lock() = vec![(pool.clone(), self.held[i].conn.connection_id)];
+            let outcome = {
+                let held = &mut self.held[i];
+                let mut down = pool.stats.down_epoch.subscribe();
+                let handle = self.handle.clone();
+                let send = held.conn.send_command(payload).await;
+                match send {
+                    Err(e) => Outcome { failure: Some(e), ..Outcome::default() },
+                    Ok(()) => {
+                        let mut relay = Relay {
+                            conn: &mut held.conn,
+                            client: &mut self.client,
+                            client_caps: self.caps,
+                            seq,
+                            timeout,
+                        };
+                        tokio::select! {
+                            o = relay.forward(shape) => o,
+                            _ = down.changed() => Outcome {
+                                failure: Some(ProxyError::BackendLost {
+                                    server: pool.server.name.clone(),
+                                    reason: "server marked down by the health checker".into(),
+                                }),
+                                ..Outcome::default()
+                            },
+                            _ = handle.kill.notified() => Outcome {
+                                failure: Some(ProxyError::Backend(ErrPacket::new(1927, "70100", "Connection was killed"))),
+                                client_lost: true,
+                                ..Outcome::default()
+                            },
+                        }
+                    }
+                }
+            };
+            pool.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
+            self.handle.backends.lock().clear();
+            if let Some(failure) = &outcome.failure {
+                let retry = retryable && !outcome.sent_anything && failure.is_connection_failure();
+                self.drop_held(i);
+                if outcome.sent_anything || outcome.client_lost {
+                    self.after_failure();
+                    return Some(Ran { outcome, node });
+                }
+                if retry {
+                    if role == Role::Replica {
+                        if let Some(idx) = self.proxy.cluster.nodes[node].replicas.iter().position(|p| Arc::ptr_eq(p, &pool)) {
+                            excluded.push(idx);
+                        }
+                    } else {
+                        break;
+                    }
+                    continue;
+                }
+                let in_tx = self.pins.transaction;
+                self.after_failure();
+                let e = if in_tx {
+                    ProxyError::BackendLost {
+                        server: pool.server.name.clone(),
+                        reason: format!("{failure}; the transaction was rolled back"),
+                    }
+                } else {
+                    outcome.failure.unwrap_or(ProxyError::Internal("unknown failure".into()))
+                };
+                self.write_error_seq(&e, seq).await;
+                return None;
+            }
+            return Some(Ran { outcome, node });
+        }
+        self.write_error_seq(
+            &ProxyError::NoServerAvailable {
+                node: self.proxy.cluster.nodes[plan.node].name.clone(),
+                role: "server",
+                reason: "every attempt failed".into(),
+            },
+            seq,
+        )
+        .await;
+        None
+    }
+
+    fn replica_index(&self, plan: &RoutePlan, e: &ProxyError) -> Option<usize> {
+        let name = match e {
+            ProxyError::BackendConnect { server, .. } | ProxyError::BackendLost { server, .. } | ProxyError::BackendTimeout { server, .. } | ProxyError::PoolExhausted { server, .. } => server,
+            _ => return None,
+        };
+        self.proxy.cluster.nodes[plan.node]
+            .replicas
+            .iter()
+            .position(|p| &p.server.name == name)
+    }
+
+    /// A backend connection broke under the session: whatever it held
+    /// (transaction, unreplayable state) is gone.
+    fn after_failure(&mut self) {
+        self.pins.transaction = false;
+        self.pins.diagnostics = false;
+        self.read_only_tx = false;
+        self.cursor_statement = None;
+        self.status &= !StatusFlags::SERVER_STATUS_IN_TRANS.bits();
+        if self.held.is_empty() {
+            self.pins.session_state = false;
+        }
+        self.release_unpinned();
+    }
+
+    /// Updates session state and pins from what a statement did.
+    fn after_statement(&mut self, c: &Classified, ran: &Ran) {
+        let o = &ran.outcome;
+        let mut unreplayable_change = false;
+        for change in &o.changes {
+            match change {
+                SessionChange::SystemVariable { name, value } => {
+                    if name == "last_gtid" {
+                        if !value.is_empty() {
+                            if let Some(slot) = self.last_gtid.get_mut(ran.node) {
+                                *slot = Some(value.clone());
+                            }
+                        }
+                    } else {
+                        self.state.record_var(name, value);
+                    }
+                }
+                SessionChange::Schema(s) => self.state.schema = Some(s.clone()),
+                SessionChange::StateChanged => unreplayable_change = true,
+                SessionChange::Other(_) => {}
+            }
+        }
+        if o.error.is_none() {
+            self.status = o.status
+                & (StatusFlags::SERVER_STATUS_IN_TRANS.bits()
+                    | StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits()
+                    | StatusFlags::SERVER_STATUS_IN_TRANS_READONLY.bits());
+            if o.last_insert_id != 0 {
+                self.last_insert_id = o.last_insert_id;
+            }
+        }
+        let in_trans = self.status & StatusFlags::SERVER_STATUS_IN_TRANS.bits() != 0;
+        if o.error.is_none() {
+            if let StatementKind::Begin { read_only: true, .. } = c.kind {
+                self.read_only_tx = true;
+            }
+        }
+        if !in_trans && !matches!(c.kind, StatementKind::Begin { .. }) {
+            self.read_only_tx = false;
+        }
+        self.pins.transaction = in_trans || !self.state.autocommit() || self.read_only_tx;
+        let transaction_control = matches!(
+            c.kind,
+            StatementKind::Begin { .. } | StatementKind::Commit | StatementKind::Rollback | StatementKind::Savepoint
+        );
+        let f = &c.flags;
+        let sticky_kind = matches!(
+            c.kind,
+            StatementKind::LockTables
+                | StatementKind::SqlPrepare
+                | StatementKind::Handler
+                | StatementKind::Xa
+                | StatementKind::Set(SetKind::Transaction)
+                | StatementKind::Set(SetKind::UserVariables)
+                | StatementKind::Set(SetKind::Other)
+        );
+        if o.error.is_none()
+            && (f.temporary_table
+                || f.assigns_user_variable
+                || f.named_lock
+                || sticky_kind
+                || (unreplayable_change && !transaction_control && !router::is_session_only(c)))
+        {
+            self.pins.session_state = true;
+        }
+        self.pins.diagnostics = o.warnings > 0
+            || o.error.is_some()
+            || f.calc_found_rows
+            || matches!(
+                c.kind,
+                StatementKind::Insert | StatementKind::Update | StatementKind::Delete | StatementKind::Replace
+            );
+        self.release_unpinned();
+    }
+
+    // ----- COM_QUERY -----------------------------------------------------
+
+    async fn com_query(&mut self, payload: &[u8], seq: &mut u8) {
+        let text = String::from_utf8_lossy(&payload[1..]);
+        let c = sql::classify(&text);
+        match &c.kind {
+            StatementKind::Empty => {
+                self.write_error_seq(&ProxyError::Backend(ErrPacket::new(1065, "42000", "Query was empty")), seq)
+                    .await;
+                return;
+            }
+            StatementKind::ShowShardcat { rest_offset } => {
+                let rest = text.get(*rest_offset..).unwrap_or("").trim().to_string();
+                self.show_shardcat(&rest, seq).await;
+                return;
+            }
+            StatementKind::ExplainShardcat { inner_offset } => {
+                let inner = text.get(*inner_offset..).unwrap_or("").to_string();
+                self.explain_shardcat(&inner, seq).await;
+                return;
+            }
+            StatementKind::Kill { query_only, id: Some(id) } if self.proxy.owns_connection_id(*id) => {
+                let (q, id) = (*query_only, *id as u32);
+                self.kill(id, q, seq).await;
+                return;
+            }
+            _ => {}
+        }
+        if c.flags.multi_statement && !self.caps.contains(CapabilityFlags::CLIENT_MULTI_STATEMENTS) {
+            let pieces = sql::split_statements(&text);
+            let near = pieces.get(1).and_then(|r| text.get(r.clone())).unwrap_or("");
+            let e = ErrPacket::new(
+                1064,
+                "42000",
+                format!("You have an error in your SQL syntax; check the manual that corresponds to your MariaDB server version for the right syntax to use near '{}' at line 1", near.chars().take(80).collect::<String>()),
+            );
+            self.write_error_seq(&ProxyError::Backend(e), seq).await;
+            return;
+        }
+        let c = if c.flags.multi_statement { self.classify_multi(&text, c) } else { c };
+        let node = self.node_for_session();
+        let plan = router::route(&c, &self.view(node));
+        if let Some(ran) = self.run(plan, &c, payload, Shape::Results, seq).await {
+            self.after_statement(&c, &ran);
+        }
+    }
+
+    /// A multi-statement runs as one unit: on the primary unless every part
+    /// is a plain read, with the flags of all parts.
+    fn classify_multi(&self, text: &str, mut whole: Classified) -> Classified {
+        let mut all_reads = true;
+        for r in sql::split_statements(text) {
+            let part = sql::classify(text.get(r).unwrap_or(""));
+            all_reads &= router::is_plain_read(&part) || router::is_session_only(&part);
+            let f = &mut whole.flags;
+            let p = &part.flags;
+            f.locking_read |= p.locking_read;
+            f.assigns_user_variable |= p.assigns_user_variable;
+            f.temporary_table |= p.temporary_table;
+            f.named_lock |= p.named_lock;
+            f.side_effect_function |= p.side_effect_function;
+            f.calc_found_rows |= p.calc_found_rows;
+            if !matches!(part.kind, StatementKind::Select | StatementKind::Set(SetKind::SystemOnly) | StatementKind::Use { .. }) {
+                whole.kind = part.kind.clone();
+            }
+        }
+        if !all_reads && router::is_plain_read(&whole) {
+            whole.kind = StatementKind::Other;
+        }
+        whole
+    }
+
+    async fn com_init_db(&mut self, payload: &[u8], seq: &mut u8) {
+        let db = String::from_utf8_lossy(&payload[1..]).into_owned();
+        let c = sql::classify(&format!("USE `{}`", db.replace('`', "``")));
+        let node = self.proxy.config.load().node_for_schema(Some(&db));
+        let plan = router::route(&c, &self.view(node));
+        if let Some(ran) = self.run(plan, &c, payload, Shape::Results, seq).await {
+            if ran.outcome.error.is_none() {
+                self.state.schema = Some(db);
+            }
+            self.after_statement(&c, &ran);
+        }
+    }
+
+    /// COM_FIELD_LIST and COM_STATISTICS: answered by a server of the
+    /// session's node.
+    async fn forward_simple(&mut self, payload: &[u8], seq: &mut u8, cmd: u8) {
+        let c = sql::classify("SELECT 1");
+        let node = self.node_for_session();
+        let plan = router::route(&c, &self.view(node));
+        if cmd == command::STATISTICS {
+            // One plain string packet comes back.
+            match self.acquire(&plan, &c).await {
+                Ok(i) => {
+                    let conn = &mut self.held[i].conn;
+                    let res = async {
+                        conn.send_command(payload).await?;
+                        conn.read_packet().await
+                    }
+                    .await;
+                    match res {
+                        Ok(p) => {
+                            let _ = self.client.send(seq, &p.payload).await;
+                        }
+                        Err(e) => {
+                            self.drop_held(i);
+                            self.write_error_seq(&e, seq).await;
+                        }
+                    }
+                    self.release_unpinned();
+                }
+                Err(e) => self.write_error_seq(&e, seq).await,
+            }
+            return;
+        }
+        if let Some(ran) = self.run(plan, &c, payload, Shape::FieldList, seq).await {
+            let _ = ran;
+            self.release_unpinned();
+        }
+    }
+
+    async fn com_set_option(&mut self, payload: &[u8], seq: &mut u8) {
+        match Reader::new(&payload[1..]).u16() {
+            Some(0) => self.caps |= CapabilityFlags::CLIENT_MULTI_STATEMENTS,
+            Some(1) => self.caps &= !CapabilityFlags::CLIENT_MULTI_STATEMENTS,
+            _ => {
+                self.write_error_seq(&ProxyError::UnknownCommand(command::SET_OPTION), seq).await;
+                return;
+            }
+        }
+        let mut buf = Vec::new();
+        if self.caps.contains(CapabilityFlags::CLIENT_DEPRECATE_EOF) {
+            OkPacket { status: self.status, ..OkPacket::default() }.encode(self.caps, 0xFE, &mut buf);
+        } else {
+            encode_eof(&mut buf, 0, self.status);
+        }
+        let _ = self.client.send(seq, &buf).await;
+    }
+
+    /// Forgets all session state (COM_RESET_CONNECTION, COM_CHANGE_USER).
+    fn reset(&mut self) {
+        // Held connections may carry unreplayable state: close them.
+        self.held.clear();
+        let schema = self.state.schema.take();
+        self.state = SessionState::for_collation(self.collation);
+        self.state.schema = schema;
+        self.pins = Pins::default();
+        self.read_only_tx = false;
+        self.status = StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits();
+        self.last_insert_id = 0;
+        self.statements.clear();
+        self.cursor_statement = None;
+    }
+
+    async fn com_change_user(&mut self, payload: &[u8], seq: &mut u8) -> bool {
+        let mut r = Reader::new(&payload[1..]);
+        let parsed = (|| {
+            let user = String::from_utf8_lossy(r.null_terminated()?).into_owned();
+            let len = r.u8()? as usize;
+            let auth = r.take(len)?.to_vec();
+            let db = String::from_utf8_lossy(r.null_terminated().unwrap_or_default()).into_owned();
+            let collation = r.u16();
+            let plugin = r.null_terminated().map(|p| String::from_utf8_lossy(p).into_owned());
+            Some((user, auth, db, collation, plugin))
+        })();
+        let Some((user, auth_data, db, collation, plugin)) = parsed else {
+            self.write_error_seq(&ProxyError::MalformedPacket("COM_CHANGE_USER".into()), seq).await;
+            return false;
+        };
+        let plugin = plugin.unwrap_or_else(|| crate::wire::auth::NATIVE_PASSWORD.into());
+        let cfg = self.proxy.config.load();
+        let ok = cfg
+            .user(&user)
+            .is_some_and(|u| crate::wire::auth::verify(&plugin, &self.nonce, &u.password, &auth_data));
+        if !ok {
+            let e = ProxyError::AccessDenied {
+                user,
+                host: self.peer_host.clone(),
+                using_password: !auth_data.is_empty(),
+            };
+            self.write_error_seq(&e, seq).await;
+            // MySQL closes the connection after a failed change of user.
+            return false;
+        }
+        self.user = user;
+        if let Some(c) = collation.filter(|c| *c != 0) {
+            self.collation = c;
+        }
+        self.reset();
+        self.state.schema = if db.is_empty() { None } else { Some(db) };
+        self.write_ok(seq, 0, 0, self.status, 0).await;
+        true
+    }
+
+    // ----- prepared statements -------------------------------------------
+
+    async fn com_stmt_prepare(&mut self, payload: &[u8], seq: &mut u8) {
+        let sql_text: Arc<str> = Arc::from(String::from_utf8_lossy(&payload[1..]).as_ref());
+        let c = sql::classify(&sql_text);
+        let node = self.node_for_session();
+        let plan = router::route(&c, &self.view(node));
+        let i = match self.acquire(&plan, &c).await {
+            Ok(i) => i,
+            Err(e) => {
+                self.write_error_seq(&e, seq).await;
+                return;
+            }
+        };
+        let id = self.next_statement_id;
+        let result = super::prepared::prepare_and_forward(&mut self.held[i].conn, &mut self.client, self.caps, seq, &sql_text, id).await;
+        match result {
+            Ok(Some(meta)) => {
+                self.next_statement_id = self.next_statement_id.wrapping_add(1).max(1);
+                self.statements.insert(id, ClientStatement::new(sql_text, c, meta.params, meta.columns));
+            }
+            Ok(None) => {} // the backend's error was forwarded
+            Err(e) => {
+                let sent = e.1;
+                self.drop_held(i);
+                if !sent {
+                    self.write_error_seq(&e.0, seq).await;
+                }
+            }
+        }
+        self.release_unpinned();
+    }
+
+    async fn com_stmt_execute(&mut self, payload: &[u8], seq: &mut u8) {
+        let Some(id) = Reader::new(&payload[1..]).u32() else {
+            self.write_error_seq(&ProxyError::MalformedPacket("COM_STMT_EXECUTE".into()), seq).await;
+            return;
+        };
+        let Some(stmt) = self.statements.get_mut(&id) else {
+            self.write_error_seq(&ProxyError::UnknownStatement { id, command: "mysqld_stmt_execute" }, seq).await;
+            return;
+        };
+        let request = match stmt.parse_execute(payload) {
+            Ok(r) => r,
+            Err(e) => {
+                self.write_error_seq(&e, seq).await;
+                return;
+            }
+        };
+        let c = stmt.classified.clone();
+        let sql_text = stmt.sql.clone();
+        let long_data = std::mem::take(&mut stmt.long_data);
+        let node = self.node_for_session();
+        let plan = router::route(&c, &self.view(node));
+        let ran = self.run_prepared(plan, &c, &sql_text, id, &request, &long_data, seq).await;
+        if let Some(ran) = ran {
+            if ran.outcome.status & StatusFlags::SERVER_STATUS_CURSOR_EXISTS.bits() != 0 {
+                self.cursor_statement = Some(id);
+            } else if self.cursor_statement == Some(id) {
+                self.cursor_statement = None;
+            }
+            self.after_statement(&c, &ran);
+        }
+    }
+
+    /// Runs an execute on a backend connection, preparing the statement
+    /// there first if this connection has not seen it.
+    #[allow(clippy::too_many_arguments)]
+    async fn run_prepared(
+        &mut self,
+        plan: RoutePlan,
+        c: &Classified,
+        sql_text: &Arc<str>,
+        client_id: u32,
+        request: &ExecuteRequest,
+        long_data: &[(u16, Vec<u8>)],
+        seq: &mut u8,
+    ) -> Option<Ran> {
+        let retryable = plan.role == Role::Replica && !self.pins.transaction && !self.read_only_tx;
+        let mut plan = plan;
+        for _attempt in 0..3 {
+            let i = match self.acquire(&plan, c).await {
+                Ok(i) => i,
+                Err(e) => {
+                    if retryable && e.is_connection_failure() && plan.role == Role::Replica {
+                        plan.role = Role::Primary;
+                        continue;
+                    }
+                    self.write_error_seq(&e, seq).await;
+                    return None;
+                }
+            };
+            let i = match self.ensure_fresh(i, c).await {
+                Ok(i) => i,
+                Err(e) => {
+                    self.write_error_seq(&e, seq).await;
+                    return None;
+                }
+            };
+            let node = self.held[i].node;
+            let backend_id = match super::prepared::ensure_prepared(&mut self.held[i].conn, sql_text).await {
+                Ok(Ok(id)) => id,
+                Ok(Err(err)) => {
+                    // The statement no longer prepares here (e.g. a table
+                    // was dropped): report the server's own error.
+                    self.write_error_seq(&ProxyError::Backend(err), seq).await;
+                    self.release_unpinned();
+                    return None;
+                }
+                Err(e) => {
+                    self.drop_held(i);
+                    if retryable && e.is_connection_failure() {
+                        plan.role = Role::Primary;
+                        continue;
+                    }
+                    self.after_failure();
+                    self.write_error_seq(&e, seq).await;
+                    return None;
+                }
+            };
+            let packets = request.backend_packets(backend_id, long_data);
+            let refs: Vec<&[u8]> = packets.iter().map(|p| p.as_slice()).collect();
+            let timeout = match self.proxy.config.load().backend.query_timeout_ms {
+                0 => None,
+                ms => Some(Duration::from_millis(ms)),
+            };
+            let pool = self.held[i].conn.pool().clone();
+            *self.handle.backends.lock() = vec![(pool.clone(), self.held[i].conn.connection_id)];
+            let held = &mut self.held[i];
+            pool.stats.in_flight.fetch_add(1, Ordering::Relaxed);
+            let outcome = match held.conn.send_commands(&refs).await {
+                Err(e) => Outcome { failure: Some(e), ..Outcome::default() },
+                Ok(()) => {
+                    let mut relay = Relay {
+                        conn: &mut held.conn,
+                        client: &mut self.client,
+                        client_caps: self.caps,
+                        seq,
+                        timeout,
+                    };
+                    relay.forward(Shape::Results).await
+                }
+            };
+            pool.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
+            self.handle.backends.lock().clear();
+            let _ = client_id;
+            if let Some(failure) = &outcome.failure {
+                let retry = retryable && !outcome.sent_anything && failure.is_connection_failure();
+                self.drop_held(i);
+                if retry {
+                    plan.role = Role::Primary;
+                    continue;
+                }
+                if !outcome.sent_anything && !outcome.client_lost {
+                    let e = outcome.failure.unwrap_or(ProxyError::Internal("unknown".into()));
+                    self.after_failure();
+                    self.write_error_seq(&e, seq).await;
+                    return None;
+                }
+                self.after_failure();
+            }
+            return Some(Ran { outcome, node });
+        }
+        None
+    }
+
+    fn com_stmt_send_long_data(&mut self, payload: &[u8]) {
+        // No reply, even on error (as MySQL).
+        let mut r = Reader::new(&payload[1..]);
+        let (Some(id), Some(param)) = (r.u32(), r.u16()) else { return };
+        if let Some(stmt) = self.statements.get_mut(&id) {
+            stmt.append_long_data(param, r.rest());
+        }
+    }
+
+    fn com_stmt_close(&mut self, payload: &[u8]) {
+        if let Some(id) = Reader::new(&payload[1..]).u32() {
+            self.statements.remove(&id);
+            if self.cursor_statement == Some(id) {
+                self.cursor_statement = None;
+                self.release_unpinned();
+            }
+        }
+    }
+
+    async fn com_stmt_reset(&mut self, payload: &[u8], seq: &mut u8) {
+        let Some(id) = Reader::new(&payload[1..]).u32() else {
+            self.write_error_seq(&ProxyError::MalformedPacket("COM_STMT_RESET".into()), seq).await;
+            return;
+        };
+        match self.statements.get_mut(&id) {
+            Some(stmt) => {
+                stmt.long_data.clear();
+                if self.cursor_statement == Some(id) {
+                    // The cursor lives on the backend: closing our side and
+                    // dropping that connection closes it there too.
+                    self.cursor_statement = None;
+                    if !self.pins.transaction && !self.pins.session_state {
+                        self.held.clear();
+                    }
+                }
+                self.write_ok(seq, 0, 0, self.status, 0).await;
+            }
+            None => {
+                self.write_error_seq(&ProxyError::UnknownStatement { id, command: "mysqld_stmt_reset" }, seq)
+                    .await
+            }
+        }
+    }
+
+    async fn com_stmt_fetch(&mut self, payload: &[u8], seq: &mut u8) {
+        let mut r = Reader::new(&payload[1..]);
+        let (Some(id), Some(rows)) = (r.u32(), r.u32()) else {
+            self.write_error_seq(&ProxyError::MalformedPacket("COM_STMT_FETCH".into()), seq).await;
+            return;
+        };
+        if self.cursor_statement != Some(id) || !self.statements.contains_key(&id) {
+            self.write_error_seq(&ProxyError::UnknownStatement { id, command: "mysqld_stmt_fetch" }, seq).await;
+            return;
+        }
+        let Some(sql_text) = self.statements.get(&id).map(|s| s.sql.clone()) else { return };
+        let node = self.node_for_session();
+        let Some(i) = self.held.iter().position(|h| h.node == node) else {
+            self.cursor_statement = None;
+            self.write_error_seq(&ProxyError::UnknownStatement { id, command: "mysqld_stmt_fetch" }, seq).await;
+            return;
+        };
+        let Some(backend) = self.held[i].conn.cached_statement(&sql_text) else {
+            self.write_error_seq(&ProxyError::UnknownStatement { id, command: "mysqld_stmt_fetch" }, seq).await;
+            return;
+        };
+        let mut p = vec![command::STMT_FETCH];
+        p.extend_from_slice(&backend.id.to_le_bytes());
+        p.extend_from_slice(&rows.to_le_bytes());
+        let held = &mut self.held[i];
+        let outcome = match held.conn.send_command(&p).await {
+            Err(e) => Outcome { failure: Some(e), ..Outcome::default() },
+            Ok(()) => {
+                let mut relay = Relay { conn: &mut held.conn, client: &mut self.client, client_caps: self.caps, seq, timeout: None };
+                relay.forward(Shape::Rows).await
+            }
+        };
+        if let Some(e) = outcome.failure {
+            self.drop_held(i);
+            self.after_failure();
+            if !outcome.sent_anything {
+                self.write_error_seq(&e, seq).await;
+            }
+            return;
+        }
+        if outcome.status & StatusFlags::SERVER_STATUS_LAST_ROW_SENT.bits() != 0 {
+            self.cursor_statement = None;
+            self.release_unpinned();
+        }
+    }
+
+    // ----- KILL and admin statements --------------------------------------
+
+    async fn kill(&mut self, id: u32, query_only: bool, seq: &mut u8) {
+        match self.proxy.kill(id, query_only, self.id).await {
+            Ok(()) => self.write_ok(seq, 0, 0, self.status, 0).await,
+            Err(e) => self.write_error_seq(&e, seq).await,
+        }
+    }
+
+    async fn show_shardcat(&mut self, what: &str, seq: &mut u8) {
+        let what = what.trim_end_matches(';').trim().to_ascii_lowercase();
+        let result = match what.as_str() {
+            "backends" | "servers" => self.proxy.backends_result(),
+            _ => {
+                let e = ProxyError::Unsupported(format!("SHOW SHARDCAT {what}: known forms are SHOW SHARDCAT BACKENDS"));
+                self.write_error_seq(&e, seq).await;
+                return;
+            }
+        };
+        let _ = result.send(&mut self.client, self.caps, seq, self.status).await;
+    }
+
+    async fn explain_shardcat(&mut self, inner: &str, seq: &mut u8) {
+        let c = sql::classify(inner);
+        let node = self.node_for_session();
+        let plan = router::route(&c, &self.view(node));
+        let node_name = self.proxy.cluster.nodes[plan.node].name.clone();
+        let mut r = TextResult::new(&["node", "role", "reason", "sql"]);
+        r.row(vec![
+            Some(node_name),
+            Some(plan.role.as_str().to_string()),
+            Some(plan.reason.to_string()),
+            Some(inner.trim().to_string()),
+        ]);
+        let _ = r.send(&mut self.client, self.caps, seq, self.status).await;
+    }
+
+    /// Backend thread currently serving this session on `node`, for KILL.
+    pub fn current_backend(&self) -> Vec<(Arc<crate::backend::ServerPool>, u32)> {
+        self.held.iter().map(|h| (h.conn.pool().clone(), h.conn.connection_id)).collect()
+    }
+}

@@ -1,0 +1,65 @@
+//! Choosing one replica of a node for a read: only healthy replicas whose
+//! replication lag is known and within the limit, balanced by the configured
+//! policy.
+//!
+//! Owns: the balancing arithmetic. Must not measure health or lag (the
+//! health checker writes those figures) and must not do I/O.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use crate::backend::ServerPool;
+use crate::config::ReplicaPolicy;
+
+#[derive(Debug, Default)]
+pub struct ReplicaSelector {
+    counter: AtomicUsize,
+}
+
+impl ReplicaSelector {
+    /// True when `pool` may take reads now.
+    pub fn usable(pool: &ServerPool, max_lag_ms: i64) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        let lag = pool.stats.lag_ms.load(Relaxed);
+        pool.is_healthy() && lag >= 0 && lag <= max_lag_ms
+    }
+
+    /// Index of the replica to use, skipping those in `exclude` (already
+    /// tried for this statement); `None` when no replica is usable.
+    pub fn choose(
+        &self,
+        replicas: &[Arc<ServerPool>],
+        policy: ReplicaPolicy,
+        max_lag_ms: i64,
+        exclude: &[usize],
+    ) -> Option<usize> {
+        let usable: Vec<usize> = (0..replicas.len())
+            .filter(|i| !exclude.contains(i) && Self::usable(&replicas[*i], max_lag_ms))
+            .collect();
+        if usable.is_empty() {
+            return None;
+        }
+        let tick = self.counter.fetch_add(1, Ordering::Relaxed);
+        match policy {
+            ReplicaPolicy::RoundRobin => Some(usable[tick % usable.len()]),
+            ReplicaPolicy::Weighted => {
+                let total: u64 = usable.iter().map(|&i| replicas[i].server.weight as u64).sum();
+                let mut point = (tick as u64) % total.max(1);
+                for &i in &usable {
+                    let w = replicas[i].server.weight as u64;
+                    if point < w {
+                        return Some(i);
+                    }
+                    point -= w;
+                }
+                usable.last().copied()
+            }
+            ReplicaPolicy::LeastOutstanding => {
+                let load = |i: usize| replicas[i].stats.in_flight.load(Ordering::Relaxed);
+                let min = usable.iter().map(|&i| load(i)).min().unwrap_or(0);
+                let tied: Vec<usize> = usable.iter().copied().filter(|&i| load(i) == min).collect();
+                Some(tied[tick % tied.len()])
+            }
+        }
+    }
+}
