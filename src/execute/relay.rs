@@ -158,7 +158,7 @@ impl Relay<'_> {
                     }
                 }
                 Shape::Rows => {
-                    return self.forward_rows(p, out).await;
+                    return self.forward_rows(p, out).await.map(|_| ());
                 }
                 Shape::Results => {}
             }

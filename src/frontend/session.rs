@@ -399,7 +399,7 @@ impl Session {
     /// Sends `payload` per `plan` and relays the answer; reads outside
     /// transactions that fail before any byte reached the client are
     /// retried on another replica, then the primary.
-    async fn run(&mut self, plan: RoutePlan, c: &Classified, payload: &[u8], shape: Shape, seq: &mut u8) -> Option<Ran> {
+    async fn execute(&mut self, plan: RoutePlan, c: &Classified, payload: &[u8], shape: Shape, seq: &mut u8) -> Option<Ran> {
         let retryable = plan.role == Role::Replica && !self.pins.transaction && !self.read_only_tx;
         let mut plan = plan;
         let mut excluded: Vec<usize> = Vec::new();
@@ -656,7 +656,7 @@ impl Session {
         let c = if c.flags.multi_statement { self.classify_multi(&text, c) } else { c };
         let node = self.node_for_session();
         let plan = router::route(&c, &self.view(node));
-        if let Some(ran) = self.run(plan, &c, payload, Shape::Results, seq).await {
+        if let Some(ran) = self.execute(plan, &c, payload, Shape::Results, seq).await {
             self.after_statement(&c, &ran);
         }
     }
@@ -691,7 +691,7 @@ impl Session {
         let c = sql::classify(&format!("USE `{}`", db.replace('`', "``")));
         let node = self.proxy.config.load().node_for_schema(Some(&db));
         let plan = router::route(&c, &self.view(node));
-        if let Some(ran) = self.run(plan, &c, payload, Shape::Results, seq).await {
+        if let Some(ran) = self.execute(plan, &c, payload, Shape::Results, seq).await {
             if ran.outcome.error.is_none() {
                 self.state.schema = Some(db);
             }
@@ -730,7 +730,7 @@ impl Session {
             }
             return;
         }
-        if let Some(ran) = self.run(plan, &c, payload, Shape::FieldList, seq).await {
+        if let Some(ran) = self.execute(plan, &c, payload, Shape::FieldList, seq).await {
             let _ = ran;
             self.release_unpinned();
         }

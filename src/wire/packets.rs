@@ -152,8 +152,14 @@ impl OkPacket {
                     ok.changes = parse_session_state(state);
                 }
             }
-        } else {
-            ok.info = r.rest().to_vec();
+        } else if !r.is_empty() {
+            // Servers send the info length-encoded even without session
+            // tracking (the documented string<EOF> starts with its length).
+            let rest = r.rest();
+            ok.info = Reader::new(rest)
+                .lenenc_bytes()
+                .map(<[u8]>::to_vec)
+                .unwrap_or_else(|| rest.to_vec());
         }
         Some(ok)
     }
@@ -169,12 +175,11 @@ impl OkPacket {
         let status = self.status & !StatusFlags::SERVER_SESSION_STATE_CHANGED.bits();
         out.extend_from_slice(&status.to_le_bytes());
         out.extend_from_slice(&self.warnings.to_le_bytes());
-        if caps.contains(CapabilityFlags::CLIENT_SESSION_TRACK) {
-            if !self.info.is_empty() {
-                put_lenenc_bytes(out, &self.info);
-            }
-        } else {
-            out.extend_from_slice(&self.info);
+        // Length-encoded in both cases, as MySQL and MariaDB servers do:
+        // clients (libmysqlclient, libmariadb, mysql_async) read it so.
+        let _ = caps;
+        if !self.info.is_empty() {
+            put_lenenc_bytes(out, &self.info);
         }
     }
 }
@@ -377,8 +382,8 @@ mod tests {
                 SessionChange::Schema("shop".into())
             ]
         );
-        // Re-encoded for a client without session tracking: info as EOF string,
-        // no state-changed flag.
+        // Re-encoded for a client without session tracking: info still
+        // length-encoded, no state-changed flag.
         let mut out = Vec::new();
         ok.encode(CapabilityFlags::CLIENT_PROTOCOL_41, 0, &mut out);
         let back = OkPacket::parse(&out, CapabilityFlags::CLIENT_PROTOCOL_41).unwrap();
