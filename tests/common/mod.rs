@@ -11,6 +11,8 @@
 //! server for differential tests. All listen on 127.0.0.1.
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
