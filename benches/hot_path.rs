@@ -1,1 +1,93 @@
-fn main() {}
+//! Micro-benchmarks of the per-statement hot path, without network:
+//! classification (the lexical router input), packet framing, OK encoding
+//! and session-state diffing. Run with `cargo bench --bench hot_path`.
+
+use bytes::BytesMut;
+use criterion::{criterion_group, criterion_main, Criterion};
+use mysql_common::constants::CapabilityFlags;
+use shardcat::router::{self, SessionView};
+use shardcat::session::SessionState;
+use shardcat::wire::codec::{encode_packet, PacketCodec};
+use shardcat::wire::packets::OkPacket;
+use std::hint::black_box;
+use tokio_util::codec::Decoder;
+
+const POINT_SELECT: &str = "SELECT c FROM sbtest1 WHERE id=4711";
+const INSERT_3: &str = "INSERT INTO sbtest1 (id, k, c, pad) VALUES (1, 2, '68487932199-96439406143-93774651418-41631865787-96406072701-20604855487-25459966574-28203206787-41238978918-19503783441', '22195207048-70116052123-74140395089-76317954521-98694025897'), (2, 3, 'x', 'y'), (3, 4, 'z', 'w')";
+const SCATTER: &str = "SELECT user_id, COUNT(*), SUM(amount) FROM orders WHERE created_at >= '2026-01-01' GROUP BY user_id ORDER BY 2 DESC LIMIT 10";
+
+fn view() -> SessionView {
+    SessionView {
+        node: 0,
+        in_transaction: false,
+        read_only_transaction: false,
+        autocommit: true,
+        read_write_split: true,
+        consistency: shardcat::config::Consistency::Session,
+        pinned_to_primary: false,
+    }
+}
+
+fn classify_and_route(c: &mut Criterion) {
+    let v = view();
+    for (name, sql) in [("point_select", POINT_SELECT), ("insert_3_rows", INSERT_3), ("scatter_select", SCATTER)] {
+        c.bench_function(&format!("classify+route/{name}"), |b| {
+            b.iter(|| {
+                let cl = shardcat::sql::classify(black_box(sql));
+                black_box(router::route(&cl, &v))
+            })
+        });
+    }
+}
+
+fn framing(c: &mut Criterion) {
+    // A 100-row result of ~120-byte rows, framed, then decoded packet by packet.
+    let mut wire = Vec::new();
+    let mut seq = 1u8;
+    let row = vec![b'x'; 120];
+    for _ in 0..100 {
+        encode_packet(&mut wire, &mut seq, &row);
+    }
+    c.bench_function("codec/decode_100_rows", |b| {
+        b.iter(|| {
+            let mut buf = BytesMut::from(&wire[..]);
+            let mut codec = PacketCodec::new(64 << 20);
+            let mut n = 0;
+            while let Ok(Some(p)) = codec.decode(&mut buf) {
+                n += p.payload.len();
+            }
+            black_box(n)
+        })
+    });
+    c.bench_function("codec/encode_100_rows", |b| {
+        let mut out = Vec::with_capacity(wire.len());
+        b.iter(|| {
+            out.clear();
+            let mut seq = 1u8;
+            for _ in 0..100 {
+                encode_packet(&mut out, &mut seq, black_box(&row));
+            }
+            black_box(out.len())
+        })
+    });
+    let ok = OkPacket { affected_rows: 1, last_insert_id: 42, status: 2, ..OkPacket::default() };
+    c.bench_function("packets/ok_encode", |b| {
+        let mut out = Vec::with_capacity(32);
+        b.iter(|| {
+            out.clear();
+            black_box(&ok).encode(CapabilityFlags::CLIENT_PROTOCOL_41, 0, &mut out);
+            black_box(out.len())
+        })
+    });
+}
+
+fn session_sync(c: &mut Criterion) {
+    let a = SessionState::for_collation(45);
+    let mut b2 = a.clone();
+    b2.record_var("sql_mode", "STRICT_TRANS_TABLES");
+    c.bench_function("session/sync_sql_equal", |b| b.iter(|| black_box(a.sync_sql(black_box(&a)))));
+    c.bench_function("session/sync_sql_one_var", |b| b.iter(|| black_box(b2.sync_sql(black_box(&a)))));
+}
+
+criterion_group!(benches, classify_and_route, framing, session_sync);
+criterion_main!(benches);

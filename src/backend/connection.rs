@@ -94,6 +94,8 @@ pub struct BackendConn {
     /// error, interrupted result).
     pub broken: bool,
     pub last_used: Instant,
+    /// What `LAST_INSERT_ID()` returns on this connection.
+    pub last_insert_id: u64,
     statements: LruCache<Arc<str>, BackendStatement>,
     /// Statement ids to close before the next command (no reply is sent
     /// for COM_STMT_CLOSE, so they ride along with the next write).
@@ -248,6 +250,7 @@ impl BackendConn {
             status: StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits(),
             broken: false,
             last_used: Instant::now(),
+            last_insert_id: 0,
             statements: LruCache::new(cache),
             pending_close: Vec::new(),
         };
@@ -335,6 +338,9 @@ impl BackendConn {
     pub fn absorb_ok(&mut self, payload: &[u8]) -> Option<OkPacket> {
         let ok = OkPacket::parse(payload, self.caps)?;
         self.status = ok.status;
+        if ok.last_insert_id != 0 {
+            self.last_insert_id = ok.last_insert_id;
+        }
         for c in &ok.changes {
             match c {
                 SessionChange::SystemVariable { name, value } => self.state.record_var(name, value),
@@ -400,6 +406,16 @@ impl BackendConn {
             // Tracking reports what changed; take the wanted state as the
             // truth for what it did not report (e.g. DEFAULT resets).
             self.state = want.clone();
+        }
+        Ok(())
+    }
+
+    /// Makes `LAST_INSERT_ID()` on this connection return the session's
+    /// value (it is per connection on the server).
+    pub async fn sync_last_insert_id(&mut self, value: u64) -> Result<()> {
+        if self.last_insert_id != value {
+            self.query_drop(&format!("SET SESSION last_insert_id = {value}")).await?;
+            self.last_insert_id = value;
         }
         Ok(())
     }

@@ -338,7 +338,15 @@ impl Session {
         }
         pool.stats.routed.fetch_add(1, Ordering::Relaxed);
         self.held.push(Held { node: plan.node, role, conn });
-        Ok(self.held.len() - 1)
+        let i = self.held.len() - 1;
+        if c.flags.uses_last_insert_id {
+            let value = self.last_insert_id;
+            if let Err(e) = self.held[i].conn.sync_last_insert_id(value).await {
+                self.drop_held(i);
+                return Err(e);
+            }
+        }
+        Ok(i)
     }
 
     /// Returns to the pool every held connection nothing pins.
