@@ -477,13 +477,15 @@ impl Algorithm {
     }
 
     /// The slot of `key` among `slot_count` slots; `collation` applies to
-    /// string keys.
+    /// string keys. Algorithms that define their own slot count (see
+    /// [`Algorithm::own_slot_count`]) ignore `slot_count`.
     pub fn slot_for_key(
         &self,
         key: &ShardKey,
         slot_count: usize,
         collation: &Collation,
     ) -> Result<usize, PlacementError> {
+        let slot_count = self.own_slot_count().unwrap_or(slot_count);
         if slot_count == 0 {
             return Err(PlacementError::NoShardForKey {
                 key: key.to_string(),
@@ -558,6 +560,7 @@ impl Algorithm {
         slot_count: usize,
         collation: &Collation,
     ) -> SlotSet {
+        let slot_count = self.own_slot_count().unwrap_or(slot_count);
         let bound_key = |bound: Bound<&ShardKey>| match bound {
             Bound::Included(key) | Bound::Excluded(key) => Some(key.clone()),
             Bound::Unbounded => None,

@@ -354,7 +354,7 @@ impl ShardKey {
                 }
             }
             LiteralKind::Hex => {
-                let bytes = decode_hex(text).ok_or_else(|| KeyError::Incompatible {
+                let bytes = decode_hex(text).ok_or(KeyError::Incompatible {
                     given: "malformed hex",
                     expected: key_type,
                 })?;
@@ -717,11 +717,10 @@ fn float_param(number: f64, key_type: KeyType) -> Result<ShardKey, KeyError> {
     match key_type {
         KeyType::Int => {
             let rounded = number.round_ties_even();
-            // 2^63 and 2^64 are exact in f64.
-            if !rounded.is_finite()
-                || rounded < -9_223_372_036_854_775_808.0
-                || rounded >= 18_446_744_073_709_551_616.0
-            {
+            // -2^63 and 2^64 are exact in f64; NaN is in no range.
+            const BIGINT_RANGE: std::ops::Range<f64> =
+                -9_223_372_036_854_775_808.0..18_446_744_073_709_551_616.0;
+            if !BIGINT_RANGE.contains(&rounded) {
                 return Err(KeyError::IntegerOutOfRange {
                     text: number.to_string(),
                 });
@@ -895,7 +894,9 @@ pub(crate) fn days_in_month(year: u16, month: u8) -> u8 {
     match month {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
         4 | 6 | 9 | 11 => 30,
-        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 if (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400) => {
+            29
+        }
         2 => 28,
         _ => 0,
     }

@@ -161,8 +161,8 @@ pub struct PhysicalTarget {
 pub struct RuleError {
     /// The logical table the problem is about.
     pub table: String,
-    /// What is wrong.
-    pub problem: RuleProblem,
+    /// What is wrong (boxed to keep `Result<_, RuleError>` small).
+    pub problem: Box<RuleProblem>,
 }
 
 /// What is wrong with a rule, in a DBA's words.
@@ -434,7 +434,7 @@ impl TryFrom<RawTableRule> for TableRule {
     fn try_from(raw: RawTableRule) -> Result<Self, RuleError> {
         let fail = |problem| RuleError {
             table: raw.name.clone(),
-            problem,
+            problem: Box::new(problem),
         };
         let not_allowed =
             |field, kind, hint| fail(RuleProblem::FieldNotAllowed { field, kind, hint });
@@ -572,7 +572,7 @@ impl TableRule {
     pub fn validate(&self) -> Result<(), RuleError> {
         let fail = |problem| RuleError {
             table: self.name.clone(),
-            problem,
+            problem: Box::new(problem),
         };
         if self.name.trim().is_empty() {
             return Err(fail(RuleProblem::EmptyField { field: "name" }));
@@ -976,7 +976,7 @@ pub fn validate_tables(tables: &[TableRule], node_names: &[&str]) -> Vec<RuleErr
         let mut fail = |problem| {
             errors.push(RuleError {
                 table: rule.name.clone(),
-                problem,
+                problem: Box::new(problem),
             })
         };
         let duplicate = tables[..index]

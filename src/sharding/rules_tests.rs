@@ -547,7 +547,7 @@ fn all_errors_are_collected_at_once() {
     assert_eq!(errors.len(), 2);
     assert_eq!(errors[0].table, "a");
     assert_eq!(
-        errors[1].problem,
+        *errors[1].problem,
         RuleProblem::UnknownNode { node: "x".into() }
     );
 }
