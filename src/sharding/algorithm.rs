@@ -448,6 +448,14 @@ pub enum PlacementError {
         /// Logical table.
         table: String,
     },
+    /// A bound table asked for its placement without its parent rules.
+    #[error("table `{table}` is bound to `{parent}`; place it through `ShardingRules`")]
+    NeedsParent {
+        /// Logical table.
+        table: String,
+        /// The `bound_to` parent.
+        parent: String,
+    },
 }
 
 impl Algorithm {
@@ -741,27 +749,55 @@ mod tests {
 
     #[test]
     fn jump_moves_about_one_fifth_from_four_to_five_and_balances() {
-        let algorithm = Algorithm::Jump {
-            hash: HashFunction::Xxh3,
-        };
-        let keys = 100_000;
-        let mut moved = 0;
-        let mut counts = [0usize; 5];
-        for value in 0..keys {
-            let key = ShardKey::Int(value);
-            let before = slot(&algorithm, &key, 4);
-            let after = slot(&algorithm, &key, 5);
-            if before != after {
-                moved += 1;
-                assert_eq!(after, 4, "jump only moves keys into the new slot");
+        for hash in [
+            HashFunction::Xxh3,
+            HashFunction::Crc32,
+            HashFunction::Murmur3,
+        ] {
+            let algorithm = Algorithm::Jump { hash };
+            let keys = 100_000;
+            let mut moved = 0;
+            let mut counts = [0usize; 5];
+            for value in 0..keys {
+                let key = ShardKey::Int(value);
+                let before = slot(&algorithm, &key, 4);
+                let after = slot(&algorithm, &key, 5);
+                if before != after {
+                    moved += 1;
+                    assert_eq!(after, 4, "jump only moves keys into the new slot");
+                }
+                counts[after] += 1;
             }
-            counts[after] += 1;
+            let moved_share = moved as f64 / keys as f64;
+            assert!(
+                (0.19..0.21).contains(&moved_share),
+                "{hash:?} moved {moved_share}"
+            );
+            for count in counts {
+                let share = count as f64 / keys as f64;
+                assert!((0.19..0.21).contains(&share), "{hash:?} slot share {share}");
+            }
         }
-        let moved_share = moved as f64 / keys as f64;
-        assert!((0.19..0.21).contains(&moved_share), "moved {moved_share}");
-        for count in counts {
-            let share = count as f64 / keys as f64;
-            assert!((0.19..0.21).contains(&share), "slot share {share}");
+    }
+
+    #[test]
+    fn hash_range_balances_with_32_bit_hashes() {
+        for hash in [
+            HashFunction::Xxh3,
+            HashFunction::Crc32,
+            HashFunction::Murmur3,
+        ] {
+            let algorithm = Algorithm::HashRange {
+                hash,
+                boundaries: Vec::new(),
+            };
+            let mut counts = [0usize; 4];
+            for value in 0..100_000 {
+                counts[slot(&algorithm, &ShardKey::Int(value), 4)] += 1;
+            }
+            for count in counts {
+                assert!((24_000..26_000).contains(&count), "{hash:?} {counts:?}");
+            }
         }
     }
 

@@ -616,7 +616,11 @@ impl TableRule {
             TableKind::Sharded(sharded) => {
                 sharded.target_for_key(&self.name, &sharded.physical_name, key)
             }
-            _ => Err(PlacementError::NotSharded {
+            TableKind::Bound(bound) => Err(PlacementError::NeedsParent {
+                table: self.name.clone(),
+                parent: bound.parent.clone(),
+            }),
+            TableKind::Broadcast(_) => Err(PlacementError::NotSharded {
                 table: self.name.clone(),
             }),
         }

@@ -551,3 +551,51 @@ fn all_errors_are_collected_at_once() {
         RuleProblem::UnknownNode { node: "x".into() }
     );
 }
+
+#[test]
+fn periods_can_be_written_as_arrays_of_tables() {
+    let text = r#"
+        [[table]]
+        name = "events"
+        key = "day"
+        key_type = "date"
+        [table.algorithm]
+        kind = "time_range"
+        unit = "day"
+        [[table.algorithm.periods]]
+        from = "2026-11-27"
+        to = "2026-11-28"
+        node = "n1"
+        [[table.algorithm.periods]]
+        from = "2026-11-29"
+        to = "2026-11-29"
+        node = "n2"
+    "#;
+    let rules = ShardingRules::new(parse(text), NODES).expect("valid");
+    let names: Vec<PhysicalTarget> = rules
+        .table(None, "events")
+        .expect("events")
+        .physical_targets();
+    assert_eq!(
+        names,
+        vec![
+            target("n1", "events_20261127", 0),
+            target("n1", "events_20261128", 1),
+            target("n2", "events_20261129", 2),
+        ]
+    );
+}
+
+#[test]
+fn bound_rules_alone_cannot_place_keys() {
+    let rules = parse(EXAMPLE);
+    let items = rules
+        .iter()
+        .find(|rule| rule.name == "order_items")
+        .expect("present");
+    let error = items.target_for_key(&int(1)).expect_err("needs parent");
+    assert_eq!(
+        error.to_string(),
+        "table `order_items` is bound to `orders`; place it through `ShardingRules`"
+    );
+}
