@@ -399,10 +399,11 @@ impl SlotSet {
         }
     }
 
-    /// The explicit slot numbers among `slot_count` slots.
+    /// The explicit slot numbers among `slot_count` slots (at most
+    /// [`MAX_SLOTS`](super::rules::MAX_SLOTS), the most a valid rule has).
     pub fn to_vec(&self, slot_count: usize) -> Vec<usize> {
         match self {
-            SlotSet::All => (0..slot_count).collect(),
+            SlotSet::All => (0..slot_count.min(super::rules::MAX_SLOTS)).collect(),
             SlotSet::Slots(slots) => slots.iter().copied().filter(|s| *s < slot_count).collect(),
         }
     }
