@@ -1,0 +1,1061 @@
+//! Placement functions: which slot a key lives in, and which slots a key
+//! range can touch.
+//!
+//! Owns: the `algorithm = { kind = "...", ... }` part of a table rule and its
+//! arithmetic. A *slot* is one physical table; slots are numbered `0..n`.
+//! Must not touch: which node or table name a slot maps to (`rules.rs`),
+//! key conversion (`key.rs`), the hash definitions (`hash.rs`).
+//!
+//! | kind         | slot of key `k` among `n` slots                                   |
+//! |--------------|-------------------------------------------------------------------|
+//! | `hash_mod`   | integer keys: `k.rem_euclid(n)` (so `-1` → `n-1`); others: `hash(encode(k)) % n` |
+//! | `jump`       | Jump Consistent Hash (Lamping & Veach 2014) of `hash(encode(k))`; going from `n` to `n+1` slots moves only ~1/(n+1) of the keys, all into the new slot |
+//! | `hash_range` | the 64-bit keyspace point of `hash(encode(k))` (32-bit hashes are shifted left by 32), in `n` equal ranges, or in the ranges cut by explicit `boundaries` (Vitess model: a range can be split later without rehashing the others) |
+//! | `range`      | integer keys: `bounds = [1000, 2000]` → slot 0: `k < 1000`, slot 1: `1000 ≤ k < 2000`, slot 2: `k ≥ 2000` |
+//! | `time_range` | the `unit` (day, month, year) period of a DATE/DATETIME key; slots number the configured periods in order |
+//!
+//! NULL keys go to slot 0 under every algorithm except `time_range`, which
+//! refuses them (MySQL also puts NULL into the first RANGE partition and
+//! treats it as 0 for HASH partitions).
+
+use std::ops::Bound;
+
+use serde::{Deserialize, Serialize};
+
+use super::collation::Collation;
+use super::hash::HashFunction;
+use super::key::{CalendarDate, ShardKey};
+
+/// At most this many integer values of a `BETWEEN` are enumerated when
+/// pruning hash-placed slots; wider ranges touch all slots.
+pub const RANGE_ENUMERATION_LIMIT: i128 = 256;
+
+/// The placement function of a sharded table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Algorithm {
+    /// Integer keys modulo the slot count; other keys hashed, then modulo.
+    HashMod {
+        /// Hash for non-integer keys (default `xxh3`).
+        #[serde(default)]
+        hash: HashFunction,
+    },
+    /// Jump Consistent Hash over `hash` of the canonical key.
+    Jump {
+        /// Hash of the canonical key (default `xxh3`).
+        #[serde(default)]
+        hash: HashFunction,
+    },
+    /// Contiguous ranges of the 64-bit hash keyspace.
+    HashRange {
+        /// Hash of the canonical key (default `xxh3`).
+        #[serde(default)]
+        hash: HashFunction,
+        /// Optional explicit cut points, strictly increasing hex prefixes of
+        /// the keyspace (`"40"` = `0x4000000000000000`); `n - 1` of them for
+        /// `n` slots. Empty: `n` equal ranges.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        boundaries: Vec<KeyspaceBoundary>,
+    },
+    /// Integer ranges cut at `bounds` (strictly increasing).
+    Range {
+        /// Cut points; `bounds.len() + 1` slots.
+        bounds: Vec<i64>,
+    },
+    /// One slot per configured day, month or year.
+    TimeRange(TimeRange),
+}
+
+/// A cut point of the 64-bit hash keyspace, written in rule files as a hex
+/// prefix (`"8"`, `"80"` and `"8000000000000000"` are all `2^63`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct KeyspaceBoundary(pub u64);
+
+impl TryFrom<String> for KeyspaceBoundary {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, String> {
+        let digits = text.strip_prefix("0x").unwrap_or(&text);
+        if digits.is_empty() || digits.len() > 16 || !digits.bytes().all(|b| b.is_ascii_hexdigit())
+        {
+            return Err(format!(
+                "hash_range boundary `{text}` must be 1 to 16 hex digits (a prefix of the 64-bit keyspace, like \"40\" or \"8000\")"
+            ));
+        }
+        let value = u64::from_str_radix(digits, 16).map_err(|error| error.to_string())?;
+        let shift = 4 * (16 - u32::try_from(digits.len()).unwrap_or(16));
+        Ok(KeyspaceBoundary(value.checked_shl(shift).unwrap_or(0)))
+    }
+}
+
+impl From<KeyspaceBoundary> for String {
+    fn from(boundary: KeyspaceBoundary) -> String {
+        format!("{:016x}", boundary.0)
+    }
+}
+
+/// The length of one time period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TimeUnit {
+    /// Periods written `YYYY-MM-DD`, named `YYYYMMDD`.
+    Day,
+    /// Periods written `YYYY-MM`, named `YYYYMM`.
+    Month,
+    /// Periods written `YYYY`, named `YYYY`.
+    Year,
+}
+
+impl TimeUnit {
+    /// The name used in rule files.
+    pub fn name(self) -> &'static str {
+        match self {
+            TimeUnit::Day => "day",
+            TimeUnit::Month => "month",
+            TimeUnit::Year => "year",
+        }
+    }
+
+    fn written_form(self) -> &'static str {
+        match self {
+            TimeUnit::Day => "YYYY-MM-DD",
+            TimeUnit::Month => "YYYY-MM",
+            TimeUnit::Year => "YYYY",
+        }
+    }
+}
+
+/// One period (day, month or year) of the calendar, as an ordinal number
+/// so that consecutive periods differ by one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Period {
+    unit: TimeUnit,
+    /// Days since 1970-01-01, `year * 12 + month - 1`, or the year.
+    ordinal: i64,
+}
+
+impl Period {
+    /// The period containing `date`.
+    pub fn containing(unit: TimeUnit, date: CalendarDate) -> Self {
+        let ordinal = match unit {
+            TimeUnit::Day => date.days_since_epoch(),
+            TimeUnit::Month => i64::from(date.year()) * 12 + i64::from(date.month()) - 1,
+            TimeUnit::Year => i64::from(date.year()),
+        };
+        Period { unit, ordinal }
+    }
+
+    /// Parses the rule-file form (`2026-11-28`, `2026-11` or `2026`).
+    pub fn parse(unit: TimeUnit, text: &str) -> Option<Self> {
+        let fields: Vec<&str> = text.trim().split('-').collect();
+        let number = |index: usize, width: usize| -> Option<u32> {
+            let field = fields.get(index)?;
+            if field.len() != width || !field.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            field.parse().ok()
+        };
+        let wanted_fields = match unit {
+            TimeUnit::Day => 3,
+            TimeUnit::Month => 2,
+            TimeUnit::Year => 1,
+        };
+        if fields.len() != wanted_fields {
+            return None;
+        }
+        let year = u16::try_from(number(0, 4)?).ok()?;
+        let month = if wanted_fields >= 2 {
+            u8::try_from(number(1, 2)?).ok()?
+        } else {
+            1
+        };
+        let day = if wanted_fields == 3 {
+            u8::try_from(number(2, 2)?).ok()?
+        } else {
+            1
+        };
+        Some(Period::containing(
+            unit,
+            CalendarDate::new(year, month, day)?,
+        ))
+    }
+
+    /// The unit.
+    pub fn unit(self) -> TimeUnit {
+        self.unit
+    }
+
+    /// The first day of the period (`None` only for corrupt ordinals).
+    pub fn first_day(self) -> Option<CalendarDate> {
+        match self.unit {
+            TimeUnit::Day => CalendarDate::from_days_since_epoch(self.ordinal),
+            TimeUnit::Month => CalendarDate::new(
+                u16::try_from(self.ordinal.div_euclid(12)).ok()?,
+                u8::try_from(self.ordinal.rem_euclid(12) + 1).ok()?,
+                1,
+            ),
+            TimeUnit::Year => CalendarDate::new(u16::try_from(self.ordinal).ok()?, 1, 1),
+        }
+    }
+
+    /// The period `steps` later.
+    fn offset(self, steps: i64) -> Self {
+        Period {
+            unit: self.unit,
+            ordinal: self.ordinal.saturating_add(steps),
+        }
+    }
+
+    /// The name used in physical tables: `20261128`, `202611` or `2026`.
+    pub fn name(self) -> String {
+        match (self.first_day(), self.unit) {
+            (Some(day), TimeUnit::Day) => {
+                format!("{:04}{:02}{:02}", day.year(), day.month(), day.day())
+            }
+            (Some(day), TimeUnit::Month) => format!("{:04}{:02}", day.year(), day.month()),
+            (Some(day), TimeUnit::Year) => format!("{:04}", day.year()),
+            (None, _) => format!("invalid{}", self.ordinal),
+        }
+    }
+}
+
+/// The `time_range` algorithm: consecutive periods mapped to nodes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "RawTimeRange", into = "RawTimeRange")]
+pub struct TimeRange {
+    /// Day, month or year.
+    pub unit: TimeUnit,
+    /// The configured periods, in file order (validation requires them
+    /// sorted and disjoint). Slots number the periods of every span in turn.
+    pub periods: Vec<PeriodSpan>,
+}
+
+/// An inclusive run of periods stored on one node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeriodSpan {
+    /// First period, inclusive.
+    pub from: Period,
+    /// Last period, inclusive.
+    pub to: Period,
+    /// The node holding these periods' tables.
+    pub node: String,
+}
+
+impl PeriodSpan {
+    /// Number of periods in the span (0 if reversed).
+    pub fn len(&self) -> usize {
+        let count = self
+            .to
+            .ordinal
+            .saturating_sub(self.from.ordinal)
+            .saturating_add(1);
+        usize::try_from(count.max(0)).unwrap_or(usize::MAX)
+    }
+
+    /// True if the span is reversed and so holds no period.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTimeRange {
+    unit: TimeUnit,
+    periods: Vec<RawPeriodSpan>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPeriodSpan {
+    from: String,
+    to: String,
+    node: String,
+}
+
+impl TryFrom<RawTimeRange> for TimeRange {
+    type Error = String;
+    fn try_from(raw: RawTimeRange) -> Result<Self, String> {
+        let unit = raw.unit;
+        let parse = |text: &str| {
+            Period::parse(unit, text).ok_or_else(|| {
+                format!(
+                    "time_range period `{text}` is not a valid {} (write it as {})",
+                    unit.name(),
+                    unit.written_form()
+                )
+            })
+        };
+        let periods = raw
+            .periods
+            .into_iter()
+            .map(|span| {
+                Ok(PeriodSpan {
+                    from: parse(&span.from)?,
+                    to: parse(&span.to)?,
+                    node: span.node,
+                })
+            })
+            .collect::<Result<_, String>>()?;
+        Ok(TimeRange { unit, periods })
+    }
+}
+
+impl From<TimeRange> for RawTimeRange {
+    fn from(range: TimeRange) -> Self {
+        let written = |period: Period| match (period.first_day(), range.unit) {
+            (Some(day), TimeUnit::Day) => day.to_string(),
+            (Some(day), TimeUnit::Month) => format!("{:04}-{:02}", day.year(), day.month()),
+            (Some(day), TimeUnit::Year) => format!("{:04}", day.year()),
+            (None, _) => period.name(),
+        };
+        RawTimeRange {
+            unit: range.unit,
+            periods: range
+                .periods
+                .iter()
+                .map(|span| RawPeriodSpan {
+                    from: written(span.from),
+                    to: written(span.to),
+                    node: span.node.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl TimeRange {
+    /// Total number of periods, i.e. slots.
+    pub fn slot_count(&self) -> usize {
+        self.periods
+            .iter()
+            .fold(0usize, |total, span| total.saturating_add(span.len()))
+    }
+
+    /// The period and node of `slot`.
+    pub fn slot(&self, slot: usize) -> Option<(Period, &str)> {
+        let mut remaining = slot;
+        for span in &self.periods {
+            if remaining < span.len() {
+                let steps = i64::try_from(remaining).ok()?;
+                return Some((span.from.offset(steps), span.node.as_str()));
+            }
+            remaining -= span.len();
+        }
+        None
+    }
+
+    /// The slot holding `period`, if any span covers it.
+    pub fn slot_of_period(&self, period: Period) -> Option<usize> {
+        let mut first_slot = 0usize;
+        for span in &self.periods {
+            if span.from <= period && period <= span.to {
+                let steps = usize::try_from(period.ordinal - span.from.ordinal).ok()?;
+                return first_slot.checked_add(steps);
+            }
+            first_slot = first_slot.saturating_add(span.len());
+        }
+        None
+    }
+
+    /// Slots whose period lies in `first..=last` (at period granularity).
+    fn slots_between(&self, first: Option<Period>, last: Option<Period>) -> Vec<usize> {
+        let mut slots = Vec::new();
+        let mut first_slot = 0usize;
+        for span in &self.periods {
+            let low = first.map_or(span.from, |first| first.max(span.from));
+            let high = last.map_or(span.to, |last| last.min(span.to));
+            if low <= high && span.from <= span.to {
+                let start = usize::try_from(low.ordinal - span.from.ordinal).unwrap_or(0);
+                let end = usize::try_from(high.ordinal - span.from.ordinal).unwrap_or(0);
+                slots.extend((start..=end).filter_map(|step| first_slot.checked_add(step)));
+            }
+            first_slot = first_slot.saturating_add(span.len());
+        }
+        slots
+    }
+}
+
+/// The slots a statement must visit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SlotSet {
+    /// Every slot of the table.
+    All,
+    /// These slots only, sorted and without duplicates (may be empty: no
+    /// slot can hold a match).
+    Slots(Vec<usize>),
+}
+
+impl SlotSet {
+    /// Normalizes a list of slots: sorted, deduplicated, `All` when it covers
+    /// every one of `slot_count` slots.
+    pub fn from_slots(mut slots: Vec<usize>, slot_count: usize) -> Self {
+        slots.sort_unstable();
+        slots.dedup();
+        if slot_count > 0 && slots.len() == slot_count && slots.last() == Some(&(slot_count - 1)) {
+            SlotSet::All
+        } else {
+            SlotSet::Slots(slots)
+        }
+    }
+
+    /// The explicit slot numbers among `slot_count` slots (at most
+    /// [`MAX_SLOTS`](super::rules::MAX_SLOTS), the most a valid rule has).
+    pub fn to_vec(&self, slot_count: usize) -> Vec<usize> {
+        match self {
+            SlotSet::All => (0..slot_count.min(super::rules::MAX_SLOTS)).collect(),
+            SlotSet::Slots(slots) => slots.iter().copied().filter(|s| *s < slot_count).collect(),
+        }
+    }
+}
+
+/// Why a key has no slot.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlacementError {
+    /// The algorithm has no place for this key value.
+    #[error("no shard holds the key {key}: {reason}")]
+    NoShardForKey {
+        /// The key, rendered for people.
+        key: String,
+        /// Why.
+        reason: String,
+    },
+    /// The key's type does not suit the algorithm.
+    #[error("a {given} key cannot be placed by `{algorithm}`, which needs {needs} keys")]
+    KeyTypeMismatch {
+        /// The key's kind.
+        given: &'static str,
+        /// The algorithm's name.
+        algorithm: &'static str,
+        /// What it needs.
+        needs: &'static str,
+    },
+    /// The table's layout has no slot for the computed one (an unvalidated
+    /// rule).
+    #[error(
+        "the rule of table `{table}` is inconsistent (slot {slot} of {slot_count}); validate it"
+    )]
+    InconsistentRule {
+        /// Logical table.
+        table: String,
+        /// Slot computed.
+        slot: usize,
+        /// Slots in the layout.
+        slot_count: usize,
+    },
+    /// The table is not sharded by a key.
+    #[error("table `{table}` is a broadcast table; it has no key to place")]
+    NotSharded {
+        /// Logical table.
+        table: String,
+    },
+    /// A bound table asked for its placement without its parent rules.
+    #[error("table `{table}` is bound to `{parent}`; place it through `ShardingRules`")]
+    NeedsParent {
+        /// Logical table.
+        table: String,
+        /// The `bound_to` parent.
+        parent: String,
+    },
+}
+
+impl Algorithm {
+    /// The name used in rule files.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Algorithm::HashMod { .. } => "hash_mod",
+            Algorithm::Jump { .. } => "jump",
+            Algorithm::HashRange { .. } => "hash_range",
+            Algorithm::Range { .. } => "range",
+            Algorithm::TimeRange(_) => "time_range",
+        }
+    }
+
+    /// The number of slots the algorithm itself defines, if it does (range
+    /// bounds, explicit hash-range boundaries, time periods); otherwise the
+    /// slot count comes from the node grid.
+    pub fn own_slot_count(&self) -> Option<usize> {
+        match self {
+            Algorithm::Range { bounds } => Some(bounds.len() + 1),
+            Algorithm::HashRange { boundaries, .. } if !boundaries.is_empty() => {
+                Some(boundaries.len() + 1)
+            }
+            Algorithm::TimeRange(time) => Some(time.slot_count()),
+            _ => None,
+        }
+    }
+
+    /// The slot of `key` among `slot_count` slots; `collation` applies to
+    /// string keys. Algorithms that define their own slot count (see
+    /// [`Algorithm::own_slot_count`]) ignore `slot_count`.
+    pub fn slot_for_key(
+        &self,
+        key: &ShardKey,
+        slot_count: usize,
+        collation: &Collation,
+    ) -> Result<usize, PlacementError> {
+        let slot_count = self.own_slot_count().unwrap_or(slot_count);
+        if slot_count == 0 {
+            return Err(PlacementError::NoShardForKey {
+                key: key.to_string(),
+                reason: "the table has no slots".to_owned(),
+            });
+        }
+        if matches!(key, ShardKey::Null) && !matches!(self, Algorithm::TimeRange(_)) {
+            return Ok(0);
+        }
+        let slot_count_u64 = u64::try_from(slot_count).unwrap_or(u64::MAX);
+        match self {
+            Algorithm::HashMod { hash } => match key.as_i128() {
+                Some(value) => usize::try_from(value.rem_euclid(i128::from(slot_count_u64)))
+                    .map_err(|_| no_slot(key, "slot out of range")),
+                None => usize::try_from(hash.hash(&key.encode(collation)) % slot_count_u64)
+                    .map_err(|_| no_slot(key, "slot out of range")),
+            },
+            Algorithm::Jump { hash } => {
+                let buckets = u32::try_from(slot_count).unwrap_or(u32::MAX);
+                let slot = jump_consistent_hash(hash.hash(&key.encode(collation)), buckets);
+                usize::try_from(slot).map_err(|_| no_slot(key, "slot out of range"))
+            }
+            Algorithm::HashRange { hash, boundaries } => {
+                let point = hash.keyspace_point(&key.encode(collation));
+                if boundaries.is_empty() {
+                    let slot = (u128::from(point) * u128::from(slot_count_u64)) >> 64;
+                    usize::try_from(slot).map_err(|_| no_slot(key, "slot out of range"))
+                } else {
+                    Ok(boundaries.partition_point(|boundary| boundary.0 <= point))
+                }
+            }
+            Algorithm::Range { bounds } => {
+                let value = key.as_i128().ok_or(PlacementError::KeyTypeMismatch {
+                    given: key.kind_name(),
+                    algorithm: "range",
+                    needs: "integer",
+                })?;
+                Ok(bounds.partition_point(|bound| i128::from(*bound) <= value))
+            }
+            Algorithm::TimeRange(time) => {
+                if matches!(key, ShardKey::Null) {
+                    return Err(no_slot(key, "time_range tables have no period for NULL"));
+                }
+                let date = key.as_date().ok_or(PlacementError::KeyTypeMismatch {
+                    given: key.kind_name(),
+                    algorithm: "time_range",
+                    needs: "date or datetime",
+                })?;
+                let period = Period::containing(time.unit, date);
+                time.slot_of_period(period).ok_or_else(|| {
+                    no_slot(
+                        key,
+                        &format!(
+                            "{} {} is outside every configured period",
+                            time.unit.name(),
+                            period.name()
+                        ),
+                    )
+                })
+            }
+        }
+    }
+
+    /// The slots that can hold keys between `low` and `high` (a `WHERE`
+    /// range, `BETWEEN`, or an equality when both bounds are the same
+    /// included key). Always a superset of the true answer: when unsure,
+    /// [`SlotSet::All`].
+    pub fn slots_for_range(
+        &self,
+        low: Bound<&ShardKey>,
+        high: Bound<&ShardKey>,
+        slot_count: usize,
+        collation: &Collation,
+    ) -> SlotSet {
+        let slot_count = self.own_slot_count().unwrap_or(slot_count);
+        let bound_key = |bound: Bound<&ShardKey>| match bound {
+            Bound::Included(key) | Bound::Excluded(key) => Some(key.clone()),
+            Bound::Unbounded => None,
+        };
+        if [bound_key(low), bound_key(high)]
+            .iter()
+            .any(|key| matches!(key, Some(ShardKey::Null)))
+        {
+            return SlotSet::All;
+        }
+        if let (Bound::Included(first), Bound::Included(last)) = (low, high) {
+            if first.encode(collation) == last.encode(collation) {
+                return match self.slot_for_key(first, slot_count, collation) {
+                    Ok(slot) => SlotSet::Slots(vec![slot]),
+                    Err(PlacementError::NoShardForKey { .. }) => SlotSet::Slots(Vec::new()),
+                    Err(_) => SlotSet::All,
+                };
+            }
+        }
+        match self {
+            Algorithm::HashMod { .. } | Algorithm::Jump { .. } | Algorithm::HashRange { .. } => {
+                let Some((first, last)) = integer_interval(low, high) else {
+                    return SlotSet::All;
+                };
+                if last < first {
+                    return SlotSet::Slots(Vec::new());
+                }
+                if last - first >= RANGE_ENUMERATION_LIMIT {
+                    return SlotSet::All;
+                }
+                let slots = (first..=last)
+                    .filter_map(|value| {
+                        let key = match (i64::try_from(value), u64::try_from(value)) {
+                            (Ok(signed), _) => ShardKey::Int(signed),
+                            (Err(_), Ok(unsigned)) => ShardKey::UInt(unsigned),
+                            _ => return None,
+                        };
+                        self.slot_for_key(&key, slot_count, collation).ok()
+                    })
+                    .collect();
+                SlotSet::from_slots(slots, slot_count)
+            }
+            Algorithm::Range { bounds } => {
+                let Some((first, last)) = integer_interval(low, high) else {
+                    return SlotSet::All;
+                };
+                if last < first {
+                    return SlotSet::Slots(Vec::new());
+                }
+                let slot_of =
+                    |value: i128| bounds.partition_point(|bound| i128::from(*bound) <= value);
+                SlotSet::from_slots((slot_of(first)..=slot_of(last)).collect(), bounds.len() + 1)
+            }
+            Algorithm::TimeRange(time) => {
+                // Excluded bounds are widened to their whole period: a
+                // superset, which is always safe.
+                let period = |bound: Bound<&ShardKey>| -> Result<Option<Period>, ()> {
+                    match bound {
+                        Bound::Unbounded => Ok(None),
+                        Bound::Included(key) | Bound::Excluded(key) => key
+                            .as_date()
+                            .map(|date| Some(Period::containing(time.unit, date)))
+                            .ok_or(()),
+                    }
+                };
+                match (period(low), period(high)) {
+                    (Ok(first), Ok(last)) => {
+                        SlotSet::from_slots(time.slots_between(first, last), time.slot_count())
+                    }
+                    _ => SlotSet::All,
+                }
+            }
+        }
+    }
+}
+
+/// The inclusive integer interval of two bounds; `None` if a bound is not an
+/// integer key. Unbounded sides become the widest 64-bit values.
+fn integer_interval(low: Bound<&ShardKey>, high: Bound<&ShardKey>) -> Option<(i128, i128)> {
+    let first = match low {
+        Bound::Unbounded => i128::from(i64::MIN),
+        Bound::Included(key) => key.as_i128()?,
+        Bound::Excluded(key) => key.as_i128()? + 1,
+    };
+    let last = match high {
+        Bound::Unbounded => i128::from(u64::MAX),
+        Bound::Included(key) => key.as_i128()?,
+        Bound::Excluded(key) => key.as_i128()? - 1,
+    };
+    Some((first, last))
+}
+
+fn no_slot(key: &ShardKey, reason: &str) -> PlacementError {
+    PlacementError::NoShardForKey {
+        key: key.to_string(),
+        reason: reason.to_owned(),
+    }
+}
+
+/// Jump Consistent Hash (John Lamping, Eric Veach: "A Fast, Minimal Memory,
+/// Consistent Hash Algorithm", 2014), exactly as the paper's C++ code,
+/// including its double-precision arithmetic (deterministic under IEEE 754).
+/// Returns 0 for `buckets == 0`.
+pub fn jump_consistent_hash(key: u64, buckets: u32) -> u32 {
+    let mut key = key;
+    let mut bucket: i64 = -1;
+    let mut next: i64 = 0;
+    while next < i64::from(buckets) {
+        bucket = next;
+        key = key.wrapping_mul(2_862_933_555_777_941_757).wrapping_add(1);
+        next = ((bucket + 1) as f64 * ((1u64 << 31) as f64 / ((key >> 33) + 1) as f64)) as i64;
+    }
+    u32::try_from(bucket.max(0)).unwrap_or(0)
+}
+
+/// The explicit `hash_range` boundaries equivalent to `slot_count` equal
+/// ranges: `ceil(i * 2^64 / n)` for `i` in `1..n`. Write these into the rule
+/// file, then insert a midpoint, to split one slot.
+pub fn even_hash_range_boundaries(slot_count: usize) -> Vec<KeyspaceBoundary> {
+    let count = u128::try_from(slot_count).unwrap_or(0);
+    (1..count)
+        .filter_map(|index| u64::try_from((index << 64).div_ceil(count)).ok())
+        .map(KeyspaceBoundary)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collation() -> Collation {
+        Collation::default()
+    }
+
+    fn slot(algorithm: &Algorithm, key: &ShardKey, slot_count: usize) -> usize {
+        algorithm
+            .slot_for_key(key, slot_count, &collation())
+            .expect("placeable")
+    }
+
+    fn month_range() -> Algorithm {
+        toml::from_str::<Holder>(
+            r#"algorithm = { kind = "time_range", unit = "month", periods = [
+                { from = "2026-01", to = "2026-06", node = "n1" },
+                { from = "2026-07", to = "2026-12", node = "n2" },
+                { from = "2027-03", to = "2027-03", node = "n1" },
+            ] }"#,
+        )
+        .expect("parses")
+        .algorithm
+    }
+
+    #[derive(Deserialize)]
+    struct Holder {
+        algorithm: Algorithm,
+    }
+
+    fn date(text: &str) -> ShardKey {
+        ShardKey::from_literal(
+            text,
+            super::super::key::LiteralKind::String,
+            super::super::key::KeyType::Date,
+        )
+        .expect("date")
+    }
+
+    #[test]
+    fn hash_mod_uses_euclidean_remainder_for_integers() {
+        let algorithm = Algorithm::HashMod {
+            hash: HashFunction::Xxh3,
+        };
+        assert_eq!(slot(&algorithm, &ShardKey::Int(7), 4), 3);
+        assert_eq!(slot(&algorithm, &ShardKey::Int(-1), 4), 3);
+        assert_eq!(slot(&algorithm, &ShardKey::Int(i64::MIN), 3), 1);
+        assert_eq!(slot(&algorithm, &ShardKey::UInt(u64::MAX), 10), 5);
+        assert_eq!(slot(&algorithm, &ShardKey::Null, 4), 0);
+    }
+
+    #[test]
+    fn jump_moves_about_one_fifth_from_four_to_five_and_balances() {
+        for hash in [
+            HashFunction::Xxh3,
+            HashFunction::Crc32,
+            HashFunction::Murmur3,
+        ] {
+            let algorithm = Algorithm::Jump { hash };
+            let keys = 100_000;
+            let mut moved = 0;
+            let mut counts = [0usize; 5];
+            for value in 0..keys {
+                let key = ShardKey::Int(value);
+                let before = slot(&algorithm, &key, 4);
+                let after = slot(&algorithm, &key, 5);
+                if before != after {
+                    moved += 1;
+                    assert_eq!(after, 4, "jump only moves keys into the new slot");
+                }
+                counts[after] += 1;
+            }
+            let moved_share = moved as f64 / keys as f64;
+            assert!(
+                (0.19..0.21).contains(&moved_share),
+                "{hash:?} moved {moved_share}"
+            );
+            for count in counts {
+                let share = count as f64 / keys as f64;
+                assert!((0.19..0.21).contains(&share), "{hash:?} slot share {share}");
+            }
+        }
+    }
+
+    #[test]
+    fn hash_range_balances_with_32_bit_hashes() {
+        for hash in [
+            HashFunction::Xxh3,
+            HashFunction::Crc32,
+            HashFunction::Murmur3,
+        ] {
+            let algorithm = Algorithm::HashRange {
+                hash,
+                boundaries: Vec::new(),
+            };
+            let mut counts = [0usize; 4];
+            for value in 0..100_000 {
+                counts[slot(&algorithm, &ShardKey::Int(value), 4)] += 1;
+            }
+            for count in counts {
+                assert!((24_000..26_000).contains(&count), "{hash:?} {counts:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn hash_mod_of_strings_balances() {
+        let algorithm = Algorithm::HashMod {
+            hash: HashFunction::Murmur3,
+        };
+        let mut counts = [0usize; 8];
+        for value in 0..100_000 {
+            counts[slot(&algorithm, &ShardKey::Str(format!("user-{value}")), 8)] += 1;
+        }
+        for count in counts {
+            assert!((11_900..13_100).contains(&count), "{counts:?}");
+        }
+    }
+
+    #[test]
+    fn hash_range_even_split_equals_explicit_boundaries() {
+        for slot_count in [2usize, 3, 4, 7] {
+            for hash in [HashFunction::Xxh3, HashFunction::Crc32] {
+                let even = Algorithm::HashRange {
+                    hash,
+                    boundaries: Vec::new(),
+                };
+                let explicit = Algorithm::HashRange {
+                    hash,
+                    boundaries: even_hash_range_boundaries(slot_count),
+                };
+                for value in 0..5_000 {
+                    let key = ShardKey::Int(value);
+                    assert_eq!(
+                        slot(&even, &key, slot_count),
+                        slot(&explicit, &key, slot_count)
+                    );
+                }
+            }
+        }
+        let quarters: Vec<String> = even_hash_range_boundaries(4)
+            .into_iter()
+            .map(String::from)
+            .collect();
+        assert_eq!(
+            quarters,
+            ["4000000000000000", "8000000000000000", "c000000000000000"]
+        );
+    }
+
+    #[test]
+    fn keyspace_boundaries_parse_as_prefixes() {
+        let parse = |text: &str| KeyspaceBoundary::try_from(text.to_owned());
+        assert_eq!(parse("8"), Ok(KeyspaceBoundary(1 << 63)));
+        assert_eq!(parse("80"), Ok(KeyspaceBoundary(1 << 63)));
+        assert_eq!(parse("0x8000000000000000"), Ok(KeyspaceBoundary(1 << 63)));
+        assert!(parse("").is_err());
+        assert!(parse("xyz").is_err());
+        assert!(parse("12345678901234567").is_err());
+    }
+
+    #[test]
+    fn range_bounds_are_half_open() {
+        let algorithm = Algorithm::Range {
+            bounds: vec![1000, 2000],
+        };
+        for (value, expected) in [
+            (i64::MIN, 0),
+            (999, 0),
+            (1000, 1),
+            (1999, 1),
+            (2000, 2),
+            (i64::MAX, 2),
+        ] {
+            assert_eq!(
+                slot(&algorithm, &ShardKey::Int(value), 3),
+                expected,
+                "{value}"
+            );
+        }
+        assert_eq!(slot(&algorithm, &ShardKey::UInt(u64::MAX), 3), 2);
+        assert!(algorithm
+            .slot_for_key(&ShardKey::Str("1".into()), 3, &collation())
+            .is_err());
+    }
+
+    #[test]
+    fn range_pruning() {
+        let algorithm = Algorithm::Range {
+            bounds: vec![1000, 2000],
+        };
+        let prune = |low: Bound<&ShardKey>, high: Bound<&ShardKey>| {
+            algorithm.slots_for_range(low, high, 3, &collation())
+        };
+        let (k999, k1000, k1500, k2000) = (
+            ShardKey::Int(999),
+            ShardKey::Int(1000),
+            ShardKey::Int(1500),
+            ShardKey::Int(2000),
+        );
+        assert_eq!(
+            prune(Bound::Included(&k1000), Bound::Excluded(&k2000)),
+            SlotSet::Slots(vec![1])
+        );
+        assert_eq!(
+            prune(Bound::Excluded(&k999), Bound::Included(&k1500)),
+            SlotSet::Slots(vec![1])
+        );
+        assert_eq!(
+            prune(Bound::Included(&k999), Bound::Included(&k1000)),
+            SlotSet::Slots(vec![0, 1])
+        );
+        assert_eq!(
+            prune(Bound::Unbounded, Bound::Excluded(&k1000)),
+            SlotSet::Slots(vec![0])
+        );
+        assert_eq!(
+            prune(Bound::Included(&k1500), Bound::Unbounded),
+            SlotSet::Slots(vec![1, 2])
+        );
+        assert_eq!(prune(Bound::Unbounded, Bound::Unbounded), SlotSet::All);
+        assert_eq!(
+            prune(Bound::Included(&k2000), Bound::Included(&k1000)),
+            SlotSet::Slots(vec![])
+        );
+        let text = ShardKey::Str("x".into());
+        assert_eq!(
+            prune(Bound::Included(&text), Bound::Unbounded),
+            SlotSet::All
+        );
+        assert_eq!(
+            prune(Bound::Included(&ShardKey::Null), Bound::Unbounded),
+            SlotSet::All
+        );
+    }
+
+    #[test]
+    fn hash_pruning_handles_equality_and_small_integer_ranges() {
+        let algorithm = Algorithm::HashMod {
+            hash: HashFunction::Xxh3,
+        };
+        let prune = |low: Bound<&ShardKey>, high: Bound<&ShardKey>| {
+            algorithm.slots_for_range(low, high, 8, &collation())
+        };
+        let (five, six, hundred) = (ShardKey::Int(5), ShardKey::Int(6), ShardKey::Int(100));
+        assert_eq!(
+            prune(Bound::Included(&five), Bound::Included(&five)),
+            SlotSet::Slots(vec![5])
+        );
+        assert_eq!(
+            prune(Bound::Included(&five), Bound::Included(&six)),
+            SlotSet::Slots(vec![5, 6])
+        );
+        assert_eq!(
+            prune(Bound::Excluded(&five), Bound::Excluded(&six)),
+            SlotSet::Slots(vec![])
+        );
+        assert_eq!(
+            prune(Bound::Included(&five), Bound::Included(&hundred)),
+            SlotSet::All
+        );
+        assert_eq!(
+            prune(Bound::Included(&five), Bound::Unbounded),
+            SlotSet::All
+        );
+        let upper = ShardKey::Str("ABC".into());
+        let lower = ShardKey::Str("abc ".into());
+        assert!(
+            matches!(prune(Bound::Included(&upper), Bound::Included(&lower)), SlotSet::Slots(slots) if slots.len() == 1)
+        );
+    }
+
+    #[test]
+    fn time_range_maps_periods_to_slots() {
+        let algorithm = month_range();
+        let Algorithm::TimeRange(time) = &algorithm else {
+            panic!("time_range")
+        };
+        assert_eq!(time.slot_count(), 13);
+        assert_eq!(slot(&algorithm, &date("2026-01-31"), 13), 0);
+        assert_eq!(slot(&algorithm, &date("2026-07-01"), 13), 6);
+        assert_eq!(slot(&algorithm, &date("2027-03-15"), 13), 12);
+        let (period, node) = time.slot(12).expect("slot 12");
+        assert_eq!((period.name().as_str(), node), ("202703", "n1"));
+        for outside in ["2025-12-31", "2027-01-01", "2027-04-01"] {
+            let error = algorithm
+                .slot_for_key(&date(outside), 13, &collation())
+                .expect_err("outside");
+            assert!(
+                matches!(error, PlacementError::NoShardForKey { .. }),
+                "{error}"
+            );
+        }
+        assert!(algorithm
+            .slot_for_key(&ShardKey::Null, 13, &collation())
+            .is_err());
+        assert!(algorithm
+            .slot_for_key(&ShardKey::Int(5), 13, &collation())
+            .is_err());
+    }
+
+    #[test]
+    fn time_range_pruning_returns_covered_periods() {
+        let algorithm = month_range();
+        let prune = |low: Bound<&ShardKey>, high: Bound<&ShardKey>| {
+            algorithm.slots_for_range(low, high, 13, &collation())
+        };
+        let (may, august) = (date("2026-05-20"), date("2026-08-01"));
+        assert_eq!(
+            prune(Bound::Included(&may), Bound::Excluded(&august)),
+            SlotSet::Slots(vec![4, 5, 6, 7])
+        );
+        assert_eq!(
+            prune(Bound::Included(&august), Bound::Unbounded),
+            SlotSet::Slots(vec![7, 8, 9, 10, 11, 12])
+        );
+        let before = date("2020-01-01");
+        assert_eq!(
+            prune(Bound::Unbounded, Bound::Included(&before)),
+            SlotSet::Slots(vec![])
+        );
+        assert_eq!(prune(Bound::Unbounded, Bound::Unbounded), SlotSet::All);
+        let gap = date("2027-01-15");
+        assert_eq!(
+            prune(Bound::Included(&gap), Bound::Included(&gap)),
+            SlotSet::Slots(vec![])
+        );
+    }
+
+    #[test]
+    fn periods_parse_and_name() {
+        let day = Period::parse(TimeUnit::Day, "2026-11-28").expect("day");
+        assert_eq!(day.name(), "20261128");
+        assert_eq!(
+            Period::parse(TimeUnit::Month, "2026-11")
+                .expect("month")
+                .name(),
+            "202611"
+        );
+        assert_eq!(
+            Period::parse(TimeUnit::Year, "2026").expect("year").name(),
+            "2026"
+        );
+        for (unit, bad) in [
+            (TimeUnit::Month, "2026-13"),
+            (TimeUnit::Month, "2026-1"),
+            (TimeUnit::Month, "2026-11-01"),
+            (TimeUnit::Day, "2026-02-30"),
+            (TimeUnit::Year, "26"),
+            (TimeUnit::Year, ""),
+        ] {
+            assert!(Period::parse(unit, bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn jump_handles_degenerate_bucket_counts() {
+        assert_eq!(jump_consistent_hash(12345, 0), 0);
+        assert_eq!(jump_consistent_hash(12345, 1), 0);
+        assert!(jump_consistent_hash(u64::MAX, u32::MAX) < u32::MAX);
+    }
+}
