@@ -1249,3 +1249,983 @@ pub fn fingerprint(sql: &str) -> Fingerprint {
     }
     Fingerprint { text, literals }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use StatementKind as K;
+
+    fn kind(sql: &str) -> StatementKind {
+        classify(sql).kind
+    }
+
+    fn flags(names: &[&str]) -> StatementFlags {
+        let mut f = StatementFlags::default();
+        for name in names {
+            match *name {
+                "locking_read" => f.locking_read = true,
+                "select_into" => f.select_into = true,
+                "assigns_user_variable" => f.assigns_user_variable = true,
+                "named_lock" => f.named_lock = true,
+                "releases_named_lock" => f.releases_named_lock = true,
+                "side_effect_function" => f.side_effect_function = true,
+                "uses_last_insert_id" => f.uses_last_insert_id = true,
+                "uses_found_rows" => f.uses_found_rows = true,
+                "uses_row_count" => f.uses_row_count = true,
+                "calc_found_rows" => f.calc_found_rows = true,
+                "reads_diagnostics" => f.reads_diagnostics = true,
+                "temporary_table" => f.temporary_table = true,
+                "multi_statement" => f.multi_statement = true,
+                other => panic!("unknown flag {other}"),
+            }
+        }
+        f
+    }
+
+    const BEGIN: K = K::Begin {
+        read_only: false,
+        read_write: false,
+    };
+
+    #[test]
+    fn statement_kinds() {
+        let cases: Vec<(&str, StatementKind)> = vec![
+            ("SELECT 1", K::Select),
+            ("select * from t where id = ?", K::Select),
+            ("  \n SELECT 1 ;  ", K::Select),
+            ("WITH c AS (SELECT 1) SELECT * FROM c", K::Select),
+            (
+                "WITH RECURSIVE c (n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c) SELECT n FROM c",
+                K::Select,
+            ),
+            (
+                "WITH c AS (SELECT id FROM s) UPDATE t JOIN c USING (id) SET x = 1",
+                K::Update,
+            ),
+            (
+                "WITH c AS (SELECT id FROM s) DELETE FROM t WHERE id IN (SELECT id FROM c)",
+                K::Delete,
+            ),
+            ("WITH c AS (SELECT 1) (SELECT * FROM c)", K::Select),
+            ("(SELECT 1) UNION (SELECT 2)", K::Select),
+            ("((SELECT 1)) ORDER BY 1", K::Select),
+            ("(WITH c AS (SELECT 1) SELECT * FROM c)", K::Select),
+            ("TABLE t", K::Select),
+            ("VALUES ROW(1, 2)", K::Select),
+            ("/*!40101 SELECT 1 */", K::Select),
+            ("/*+ SET_VAR(x=1) */ SELECT 1", K::Select),
+            ("SELECT /*+ MAX_EXECUTION_TIME(1000) */ * FROM t", K::Select),
+            ("INSERT INTO t VALUES (1)", K::Insert),
+            ("INSERT INTO t SELECT * FROM s", K::Insert),
+            ("insert ignore into t set a = 1", K::Insert),
+            ("REPLACE INTO t VALUES (1)", K::Replace),
+            ("UPDATE t SET a = 1", K::Update),
+            ("DELETE FROM t", K::Delete),
+            ("LOAD DATA LOCAL INFILE '/tmp/x' INTO TABLE t", K::LoadData),
+            ("LOAD XML INFILE 'x' INTO TABLE t", K::LoadData),
+            ("LOAD INDEX INTO CACHE t", K::Other),
+            (
+                "CREATE TABLE t (id INT) PARTITION BY HASH (id) PARTITIONS 4",
+                K::Ddl,
+            ),
+            (
+                "ALTER TABLE t ADD c INT, ALGORITHM=INPLACE, LOCK=NONE",
+                K::Ddl,
+            ),
+            ("DROP TABLE t", K::Ddl),
+            ("TRUNCATE TABLE t", K::Ddl),
+            ("RENAME TABLE a TO b", K::Ddl),
+            ("CREATE DATABASE d", K::Ddl),
+            ("/*!40000 ALTER TABLE t DISABLE KEYS */", K::Ddl),
+            ("CREATE PROCEDURE p() BEGIN SELECT 1; SELECT 2; END", K::Ddl),
+            ("CREATE TEMPORARY TABLE tmp (id INT)", K::Other),
+            ("DROP TEMPORARY TABLE IF EXISTS tmp", K::Other),
+            ("BEGIN", BEGIN),
+            ("begin work", BEGIN),
+            ("BEGIN NOT ATOMIC SELECT 1; END", K::Other),
+            ("START TRANSACTION", BEGIN),
+            (
+                "START TRANSACTION READ ONLY",
+                K::Begin {
+                    read_only: true,
+                    read_write: false,
+                },
+            ),
+            (
+                "START TRANSACTION READ WRITE",
+                K::Begin {
+                    read_only: false,
+                    read_write: true,
+                },
+            ),
+            (
+                "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY",
+                K::Begin {
+                    read_only: true,
+                    read_write: false,
+                },
+            ),
+            ("START TRANSACTION WITH CONSISTENT SNAPSHOT", BEGIN),
+            ("START SLAVE", K::Other),
+            ("COMMIT", K::Commit),
+            ("COMMIT WORK AND NO CHAIN", K::Commit),
+            ("ROLLBACK", K::Rollback),
+            ("ROLLBACK WORK", K::Rollback),
+            ("ROLLBACK TO SAVEPOINT s", K::Savepoint),
+            ("ROLLBACK WORK TO s", K::Savepoint),
+            ("SAVEPOINT s", K::Savepoint),
+            ("RELEASE SAVEPOINT s", K::Savepoint),
+            ("SET autocommit=0", K::Set(SetKind::SystemOnly)),
+            (
+                "USE db",
+                K::Use {
+                    database: "db".into(),
+                },
+            ),
+            (
+                "use `my``db`;",
+                K::Use {
+                    database: "my`db".into(),
+                },
+            ),
+            ("USE", K::Other),
+            ("SHOW WARNINGS", K::Show(ShowKind::Warnings)),
+            ("DESCRIBE t", K::Describe),
+            ("DESC db.t", K::Describe),
+            ("EXPLAIN t", K::Describe),
+            ("EXPLAIN SELECT 1", K::Explain),
+            ("EXPLAIN FORMAT=JSON SELECT 1", K::Explain),
+            ("EXPLAIN ANALYZE SELECT 1", K::Explain),
+            ("DESCRIBE SELECT 1", K::Explain),
+            ("EXPLAIN (SELECT 1)", K::Explain),
+            ("EXPLAIN FOR CONNECTION 4", K::Explain),
+            ("LOCK TABLES t READ, u WRITE", K::LockTables),
+            ("LOCK TABLE t WRITE", K::LockTables),
+            ("LOCK INSTANCE FOR BACKUP", K::Other),
+            ("UNLOCK TABLES", K::UnlockTables),
+            ("PREPARE s FROM 'SELECT ?'", K::SqlPrepare),
+            ("EXECUTE s USING @a", K::SqlExecute),
+            ("DEALLOCATE PREPARE s", K::SqlDeallocate),
+            ("DROP PREPARE s", K::SqlDeallocate),
+            ("CALL p(1)", K::Call),
+            (
+                "KILL 42",
+                K::Kill {
+                    query_only: false,
+                    id: Some(42),
+                },
+            ),
+            (
+                "KILL CONNECTION 7",
+                K::Kill {
+                    query_only: false,
+                    id: Some(7),
+                },
+            ),
+            (
+                "KILL QUERY 7",
+                K::Kill {
+                    query_only: true,
+                    id: Some(7),
+                },
+            ),
+            (
+                "KILL HARD QUERY ID 7",
+                K::Kill {
+                    query_only: true,
+                    id: Some(7),
+                },
+            ),
+            (
+                "KILL ?",
+                K::Kill {
+                    query_only: false,
+                    id: None,
+                },
+            ),
+            (
+                "KILL 99999999999999999999999",
+                K::Kill {
+                    query_only: false,
+                    id: None,
+                },
+            ),
+            ("XA START 'x'", K::Xa),
+            ("XA END 'x'", K::Xa),
+            ("XA PREPARE 'x'", K::Xa),
+            ("XA COMMIT 'x'", K::Xa),
+            ("DO 1", K::Do),
+            ("DO RELEASE_LOCK('x')", K::Do),
+            ("HANDLER t OPEN", K::Handler),
+            ("HANDLER t READ FIRST", K::Handler),
+            ("FLUSH TABLES", K::Flush),
+            ("ANALYZE TABLE t", K::Analyze),
+            ("OPTIMIZE TABLE t", K::Optimize),
+            ("CHECK TABLE t", K::Check),
+            ("CHECKSUM TABLE t", K::Checksum),
+            ("REPAIR TABLE t", K::Repair),
+            ("GRANT SELECT ON db.* TO 'u'@'%'", K::Grant),
+            ("REVOKE SELECT ON db.* FROM 'u'@'%'", K::Revoke),
+            ("HELP 'contents'", K::Other),
+            ("GET DIAGNOSTICS @n = NUMBER", K::Other),
+            ("not sql at all", K::Other),
+            ("42", K::Other),
+            ("", K::Empty),
+            ("   ", K::Empty),
+            ("/* only a comment */", K::Empty),
+            ("-- x\n# y\n;;", K::Empty),
+            ("/*!40101 */", K::Empty),
+        ];
+        for (sql, want) in cases {
+            assert_eq!(kind(sql), want, "{sql}");
+        }
+    }
+
+    #[test]
+    fn explain_and_show_shardcat() {
+        let sql = "EXPLAIN SHARDCAT  /* shardcat:replica */ SELECT * FROM t";
+        let K::ExplainShardcat { inner_offset } = kind(sql) else {
+            panic!("{:?}", kind(sql));
+        };
+        assert_eq!(
+            &sql[inner_offset..],
+            "/* shardcat:replica */ SELECT * FROM t"
+        );
+        assert_eq!(
+            classify(&sql[inner_offset..]).hint,
+            Some(RouteHint::Replica)
+        );
+
+        let sql = "show shardcat nodes like 'n%'";
+        let K::ShowShardcat { rest_offset } = kind(sql) else {
+            panic!("{:?}", kind(sql));
+        };
+        assert_eq!(&sql[rest_offset..], "nodes like 'n%'");
+        assert_eq!(kind("SHOW SHARDCAT"), K::ShowShardcat { rest_offset: 13 });
+        assert_eq!(
+            kind("EXPLAIN SHARDCAT"),
+            K::ExplainShardcat { inner_offset: 16 }
+        );
+    }
+
+    #[test]
+    fn show_kinds() {
+        let cases = [
+            ("SHOW WARNINGS LIMIT 10", ShowKind::Warnings),
+            ("SHOW ERRORS", ShowKind::Errors),
+            ("SHOW COUNT(*) WARNINGS", ShowKind::CountWarnings),
+            ("show count ( * ) errors", ShowKind::CountErrors),
+            ("SHOW TABLES", ShowKind::Tables),
+            ("SHOW FULL TABLES FROM db LIKE 'a%'", ShowKind::Tables),
+            ("SHOW DATABASES", ShowKind::Databases),
+            ("SHOW SCHEMAS", ShowKind::Databases),
+            ("SHOW CREATE TABLE t", ShowKind::CreateTable),
+            ("SHOW CREATE DATABASE d", ShowKind::Other),
+            ("SHOW COLUMNS FROM t", ShowKind::Columns),
+            ("SHOW FULL FIELDS FROM t", ShowKind::Columns),
+            ("SHOW EXTENDED FULL COLUMNS IN t", ShowKind::Columns),
+            ("SHOW VARIABLES LIKE 'sql_mode'", ShowKind::Variables),
+            (
+                "SHOW GLOBAL VARIABLES WHERE Variable_name = 'x'",
+                ShowKind::Variables,
+            ),
+            ("SHOW SESSION STATUS", ShowKind::Status),
+            ("SHOW STATUS", ShowKind::Status),
+            ("SHOW TABLE STATUS", ShowKind::Other),
+            ("SHOW PROCESSLIST", ShowKind::Other),
+            ("SHOW COLLATION", ShowKind::Other),
+            ("SHOW", ShowKind::Other),
+        ];
+        for (sql, want) in cases {
+            assert_eq!(kind(sql), K::Show(want), "{sql}");
+        }
+    }
+
+    #[test]
+    fn statement_flags() {
+        let cases: Vec<(&str, &[&str])> = vec![
+            ("SELECT * FROM t WHERE id = 1", &[]),
+            ("SELECT * FROM t WHERE id = 1 FOR UPDATE", &["locking_read"]),
+            ("SELECT * FROM t FOR UPDATE SKIP LOCKED", &["locking_read"]),
+            ("SELECT * FROM t FOR SHARE NOWAIT", &["locking_read"]),
+            ("SELECT * FROM t LOCK IN SHARE MODE", &["locking_read"]),
+            (
+                "SELECT * FROM t WHERE id IN (SELECT id FROM u FOR UPDATE)",
+                &["locking_read"],
+            ),
+            ("SELECT 'FOR UPDATE', `for` FROM t -- FOR UPDATE", &[]),
+            (
+                "SELECT a INTO @x FROM t",
+                &["select_into", "assigns_user_variable"],
+            ),
+            (
+                "SELECT a, b FROM t INTO @x, @y",
+                &["select_into", "assigns_user_variable"],
+            ),
+            ("SELECT * INTO OUTFILE '/tmp/x' FROM t", &["select_into"]),
+            ("SELECT * FROM t INTO DUMPFILE '/tmp/x'", &["select_into"]),
+            ("INSERT INTO t VALUES (1)", &[]),
+            ("SELECT @r := @r + 1 FROM t", &["assigns_user_variable"]),
+            ("SELECT @r = 1", &[]),
+            ("SET @a := 1", &["assigns_user_variable"]),
+            ("SET @a = 1, @@session.x = 2", &["assigns_user_variable"]),
+            (
+                "SELECT GET_LOCK('x', 10)",
+                &["named_lock", "side_effect_function"],
+            ),
+            (
+                "SELECT get_lock ('x', 10)",
+                &["named_lock", "side_effect_function"],
+            ),
+            (
+                "SELECT RELEASE_LOCK('x')",
+                &["releases_named_lock", "side_effect_function"],
+            ),
+            (
+                "DO RELEASE_ALL_LOCKS()",
+                &["releases_named_lock", "side_effect_function"],
+            ),
+            ("SELECT IS_FREE_LOCK('x'), IS_USED_LOCK('x')", &[]),
+            ("SELECT get_lock FROM t", &[]),
+            ("SELECT db.get_lock('x')", &[]),
+            ("SELECT NEXTVAL(s)", &["side_effect_function"]),
+            ("SELECT SETVAL(s, 10)", &["side_effect_function"]),
+            ("SELECT NEXT VALUE FOR s", &["side_effect_function"]),
+            ("SELECT LASTVAL(s)", &[]),
+            ("SELECT LAST_INSERT_ID()", &["uses_last_insert_id"]),
+            ("SELECT last_insert_id( )", &["uses_last_insert_id"]),
+            (
+                "UPDATE t SET id = LAST_INSERT_ID(id + 1)",
+                &["uses_last_insert_id", "side_effect_function"],
+            ),
+            ("SELECT FOUND_ROWS()", &["uses_found_rows"]),
+            ("SELECT ROW_COUNT()", &["uses_row_count"]),
+            (
+                "SELECT SQL_CALC_FOUND_ROWS * FROM t LIMIT 10",
+                &["calc_found_rows"],
+            ),
+            ("SHOW WARNINGS", &["reads_diagnostics"]),
+            ("SHOW ERRORS", &["reads_diagnostics"]),
+            ("SHOW COUNT(*) WARNINGS", &["reads_diagnostics"]),
+            ("SELECT @@warning_count", &["reads_diagnostics"]),
+            ("SELECT @@session.error_count", &["reads_diagnostics"]),
+            ("GET DIAGNOSTICS @n = NUMBER", &["reads_diagnostics"]),
+            (
+                "GET CURRENT DIAGNOSTICS CONDITION 1 @m = MESSAGE_TEXT",
+                &["reads_diagnostics"],
+            ),
+            ("CREATE TEMPORARY TABLE tmp (id INT)", &["temporary_table"]),
+            (
+                "CREATE OR REPLACE TEMPORARY TABLE tmp (id INT)",
+                &["temporary_table"],
+            ),
+            ("DROP TEMPORARY TABLE tmp", &["temporary_table"]),
+            ("CREATE TABLE t (id INT)", &[]),
+            ("SELECT 1; SELECT 2", &["multi_statement"]),
+            ("SELECT 1;", &[]),
+            ("SELECT 1; -- trailing\n", &[]),
+            (
+                "SELECT 1; SELECT LAST_INSERT_ID()",
+                &["multi_statement", "uses_last_insert_id"],
+            ),
+            (
+                "UPDATE t SET a = 1; SELECT ROW_COUNT()",
+                &["multi_statement", "uses_row_count"],
+            ),
+            ("SELECT 'a;b', \"c;d\", `e;f` /* ; */ -- ;\n FROM t", &[]),
+        ];
+        for (sql, want) in cases {
+            assert_eq!(classify(sql).flags, flags(want), "{sql}");
+        }
+    }
+
+    #[test]
+    fn route_hints() {
+        let node = |n: &str| Some(RouteHint::Node(n.to_owned()));
+        let cases: Vec<(&str, Option<RouteHint>)> = vec![
+            ("/* shardcat:primary */ SELECT 1", Some(RouteHint::Primary)),
+            ("/*shardcat:replica*/SELECT 1", Some(RouteHint::Replica)),
+            (
+                "/*  SHARDCAT : Primary  */ SELECT 1",
+                Some(RouteHint::Primary),
+            ),
+            ("/* shardcat:node=n1 */ SELECT 1", node("n1")),
+            (
+                "/* shardcat: node = shard-01.a */ SELECT 1",
+                node("shard-01.a"),
+            ),
+            (
+                "/* other */ /* shardcat:replica */ SELECT 1",
+                Some(RouteHint::Replica),
+            ),
+            (
+                "/* shardcat:replica */ /* shardcat:primary */ SELECT 1",
+                Some(RouteHint::Replica),
+            ),
+            (
+                "/* shardcat:bogus */ /* shardcat:primary */ SELECT 1",
+                Some(RouteHint::Primary),
+            ),
+            ("/* shardcat:primary */", Some(RouteHint::Primary)),
+            ("SELECT /* shardcat:primary */ 1", None),
+            ("-- shardcat:primary\nSELECT 1", None),
+            ("# shardcat:primary\nSELECT 1", None),
+            ("/*+ shardcat:primary */ SELECT 1", None),
+            ("/* shardcat:node= */ SELECT 1", None),
+            ("/* shardcat:node=a b */ SELECT 1", None),
+            ("/* shardcat:primaryx */ SELECT 1", None),
+            ("/* shardcatprimary */ SELECT 1", None),
+            ("/* shardcat:primary SELECT 1", None),
+            ("/* mysql-connector-java-8.0.33 */SELECT 1", None),
+        ];
+        for (sql, want) in cases {
+            assert_eq!(classify(sql).hint, want, "{sql}");
+        }
+    }
+
+    #[test]
+    fn set_kinds() {
+        let cases = [
+            ("SET autocommit=0", SetKind::SystemOnly),
+            ("SET @@SESSION.AUTOCOMMIT = OFF", SetKind::SystemOnly),
+            (
+                "SET NAMES utf8mb4 COLLATE utf8mb4_general_ci",
+                SetKind::SystemOnly,
+            ),
+            ("SET NAMES DEFAULT", SetKind::SystemOnly),
+            ("SET CHARACTER SET utf8", SetKind::SystemOnly),
+            ("SET CHARSET 'utf8'", SetKind::SystemOnly),
+            ("SET a=1, @@session.b=2, NAMES x", SetKind::SystemOnly),
+            (
+                "SET sql_mode=(SELECT CONCAT(@@sql_mode,',PIPES_AS_CONCAT'))",
+                SetKind::SystemOnly,
+            ),
+            ("SET SQL_AUTO_IS_NULL = 0", SetKind::SystemOnly),
+            ("SET character_set_results = NULL", SetKind::SystemOnly),
+            ("SET LOCAL x = 1", SetKind::SystemOnly),
+            ("SET SESSION TRANSACTION READ ONLY", SetKind::Transaction),
+            (
+                "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE",
+                SetKind::Transaction,
+            ),
+            ("SET GLOBAL TRANSACTION READ WRITE", SetKind::Transaction),
+            ("SET @a := 1", SetKind::UserVariables),
+            ("SET @`a b` = 1, autocommit = 1", SetKind::UserVariables),
+            ("SET GLOBAL max_connections = 10", SetKind::Global),
+            ("SET @@global.x = 1, @a = 2", SetKind::Global),
+            ("SET PERSIST x = 1", SetKind::Global),
+            ("SET @@persist_only.x = 1", SetKind::Global),
+            ("SET PASSWORD = 'x'", SetKind::Password),
+            ("SET PASSWORD FOR 'u'@'h' = 'x'", SetKind::Password),
+            ("SET ROLE ALL", SetKind::Other),
+            ("SET DEFAULT ROLE r TO u", SetKind::Other),
+            ("SET RESOURCE GROUP g", SetKind::Other),
+            (
+                "SET STATEMENT max_statement_time=1 FOR SELECT 1",
+                SetKind::Other,
+            ),
+            ("SET", SetKind::Other),
+            ("SET x", SetKind::Other),
+            ("SET x =", SetKind::Other),
+            ("SET x = 1,", SetKind::Other),
+            ("SET TRANSACTION", SetKind::Other),
+            ("SET TRANSACTION ISOLATION LEVEL BOGUS", SetKind::Other),
+            (
+                "/*!40101 SET @OLD_CHARACTER_SET_CLIENT=@@CHARACTER_SET_CLIENT */",
+                SetKind::UserVariables,
+            ),
+            ("/*!40101 SET NAMES utf8mb4 */", SetKind::SystemOnly),
+        ];
+        for (sql, want) in cases {
+            assert_eq!(kind(sql), K::Set(want), "{sql}");
+        }
+    }
+
+    #[test]
+    fn set_assignment_lists() {
+        use SetScope as S;
+        use TransactionScope as T;
+        type Expected<'a> = Vec<(SetScope, &'a str, &'a str)>;
+        let cases: Vec<(&str, Expected)> = vec![
+            ("SET autocommit=0", vec![(S::Session, "autocommit", "0")]),
+            ("SET @@SESSION.AUTOCOMMIT = OFF", vec![(S::Session, "autocommit", "OFF")]),
+            (
+                "SET NAMES utf8mb4 COLLATE utf8mb4_general_ci",
+                vec![(S::Names, "names", "utf8mb4 COLLATE utf8mb4_general_ci")],
+            ),
+            ("SET CHARACTER SET utf8", vec![(S::CharacterSet, "character_set", "utf8")]),
+            ("SET CHARSET DEFAULT", vec![(S::CharacterSet, "character_set", "DEFAULT")]),
+            (
+                "SET sql_mode=(SELECT CONCAT(@@sql_mode,',PIPES_AS_CONCAT')), time_zone='+00:00', NAMES utf8mb4 COLLATE utf8mb4_bin",
+                vec![
+                    (S::Session, "sql_mode", "(SELECT CONCAT(@@sql_mode,',PIPES_AS_CONCAT'))"),
+                    (S::Session, "time_zone", "'+00:00'"),
+                    (S::Names, "names", "utf8mb4 COLLATE utf8mb4_bin"),
+                ],
+            ),
+            (
+                "SET @@SESSION.sql_auto_is_null = 0, @@SESSION.wait_timeout = 2147483, @@SESSION.sql_mode = CONCAT(REPLACE(@@sql_mode, 'X', ''), ',Y')",
+                vec![
+                    (S::Session, "sql_auto_is_null", "0"),
+                    (S::Session, "wait_timeout", "2147483"),
+                    (S::Session, "sql_mode", "CONCAT(REPLACE(@@sql_mode, 'X', ''), ',Y')"),
+                ],
+            ),
+            (
+                "SET GLOBAL a = 1, b = 2, SESSION c = 3, @@global.d = 4, e = 5",
+                vec![
+                    (S::Global, "a", "1"),
+                    (S::Global, "b", "2"),
+                    (S::Session, "c", "3"),
+                    (S::Global, "d", "4"),
+                    (S::Session, "e", "5"),
+                ],
+            ),
+            (
+                "SET @A := 1, @`Odd``Name` = 'x', @'q' = @a + 1",
+                vec![
+                    (S::User, "a", "1"),
+                    (S::User, "odd`name", "'x'"),
+                    (S::User, "q", "@a + 1"),
+                ],
+            ),
+            ("SET `AutoCommit` = 1", vec![(S::Session, "autocommit", "1")]),
+            ("SET GLOBAL keycache1.key_buffer_size = 1", vec![(S::Global, "keycache1.key_buffer_size", "1")]),
+            ("SET x = CASE WHEN 1 THEN 2 ELSE 3 END", vec![(S::Session, "x", "CASE WHEN 1 THEN 2 ELSE 3 END")]),
+            (
+                "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
+                vec![(S::Transaction(T::Session), "transaction_isolation", "READ COMMITTED")],
+            ),
+            (
+                "SET TRANSACTION READ ONLY, ISOLATION LEVEL REPEATABLE READ",
+                vec![
+                    (S::Transaction(T::Next), "transaction_read_only", "READ ONLY"),
+                    (S::Transaction(T::Next), "transaction_isolation", "REPEATABLE READ"),
+                ],
+            ),
+            (
+                "SET GLOBAL TRANSACTION READ WRITE",
+                vec![(S::Transaction(T::Global), "transaction_read_only", "READ WRITE")],
+            ),
+            (
+                "/*!40101 SET @OLD_SQL_MODE=@@SQL_MODE, SQL_MODE='NO_AUTO_VALUE_ON_ZERO' */;",
+                vec![(S::User, "old_sql_mode", "@@SQL_MODE"), (S::Session, "sql_mode", "'NO_AUTO_VALUE_ON_ZERO'")],
+            ),
+            ("SET a = 1; SET b = 2", vec![(S::Session, "a", "1")]),
+            ("SET PASSWORD = 'x'", vec![]),
+            ("SET ROLE r", vec![]),
+            ("SET a = 1, garbage", vec![]),
+            ("SELECT 1", vec![]),
+            ("", vec![]),
+        ];
+        for (sql, want) in cases {
+            let got: Vec<(SetScope, String, &str)> = set_assignments(sql)
+                .into_iter()
+                .map(|a| (a.scope, a.name, &sql[a.value_text]))
+                .collect();
+            let want: Vec<(SetScope, String, &str)> = want
+                .into_iter()
+                .map(|(s, n, v)| (s, n.to_owned(), v))
+                .collect();
+            assert_eq!(got, want, "{sql}");
+        }
+    }
+
+    /// The statements sqlparser 0.64 rejects (notes, section c) are all
+    /// classified.
+    #[test]
+    fn statements_sqlparser_rejects() {
+        let cases: Vec<(&str, StatementKind, &[&str])> = vec![
+            ("SET @a := 1", K::Set(SetKind::UserVariables), &["assigns_user_variable"]),
+            ("SELECT * FROM t WHERE id = 1 LOCK IN SHARE MODE", K::Select, &["locking_read"]),
+            ("START TRANSACTION WITH CONSISTENT SNAPSHOT", BEGIN, &[]),
+            ("XA START 'xid'", K::Xa, &[]),
+            ("XA END 'xid'", K::Xa, &[]),
+            ("XA PREPARE 'xid'", K::Xa, &[]),
+            ("XA COMMIT 'xid'", K::Xa, &[]),
+            ("PREPARE s FROM 'SELECT * FROM t WHERE id = ?'", K::SqlPrepare, &[]),
+            ("CREATE TABLE t (id INT) PARTITION BY RANGE (id) (PARTITION p0 VALUES LESS THAN (10))", K::Ddl, &[]),
+            ("LOAD DATA LOCAL INFILE '/tmp/x.csv' INTO TABLE t FIELDS TERMINATED BY ';'", K::LoadData, &[]),
+            ("OPTIMIZE TABLE t", K::Optimize, &[]),
+            ("CHECKSUM TABLE t", K::Checksum, &[]),
+            ("DO 1", K::Do, &[]),
+            ("SHOW CREATE DATABASE d", K::Show(ShowKind::Other), &[]),
+            ("SELECT * FROM t INTO OUTFILE '/tmp/t.txt'", K::Select, &["select_into"]),
+            ("/*!40000 ALTER TABLE `t` DISABLE KEYS */", K::Ddl, &[]),
+            (
+                "CREATE DEFINER=`root`@`%` PROCEDURE p(IN x INT)\nBEGIN\n  DECLARE n INT;\n  IF x > 0 THEN SELECT 1; ELSE SELECT 2; END IF;\n  CASE x WHEN 1 THEN SELECT 3; END CASE;\n  lbl: LOOP LEAVE lbl; END LOOP lbl;\n  SET n = (SELECT CASE WHEN x THEN 1 END);\nEND",
+                K::Ddl,
+                &[],
+            ),
+            ("HANDLER t OPEN AS h", K::Handler, &[]),
+        ];
+        for (sql, want_kind, want_flags) in cases {
+            let c = classify(sql);
+            assert_eq!((c.kind, c.flags), (want_kind, flags(want_flags)), "{sql}");
+        }
+    }
+
+    #[test]
+    fn driver_startup_chatter() {
+        let cases: Vec<(&str, StatementKind, &[&str])> = vec![
+            (
+                "/* mysql-connector-java-8.0.33 (Revision: 7d6b0800528b6b25c68b52dc10d6c1c8429c100c) */SELECT  @@session.auto_increment_increment AS auto_increment_increment, @@character_set_client AS character_set_client, @@character_set_connection AS character_set_connection, @@character_set_results AS character_set_results, @@character_set_server AS character_set_server, @@collation_server AS collation_server, @@collation_connection AS collation_connection, @@init_connect AS init_connect, @@interactive_timeout AS interactive_timeout, @@license AS license, @@lower_case_table_names AS lower_case_table_names, @@max_allowed_packet AS max_allowed_packet, @@net_write_timeout AS net_write_timeout, @@performance_schema AS performance_schema, @@sql_mode AS sql_mode, @@system_time_zone AS system_time_zone, @@time_zone AS time_zone, @@transaction_isolation AS transaction_isolation, @@wait_timeout AS wait_timeout",
+                K::Select,
+                &[],
+            ),
+            ("SET NAMES utf8mb4 COLLATE utf8mb4_general_ci", K::Set(SetKind::SystemOnly), &[]),
+            ("SET character_set_results = NULL", K::Set(SetKind::SystemOnly), &[]),
+            ("SET autocommit=0", K::Set(SetKind::SystemOnly), &[]),
+            ("SET @@SESSION.AUTOCOMMIT = OFF", K::Set(SetKind::SystemOnly), &[]),
+            ("SET SESSION TRANSACTION READ ONLY", K::Set(SetKind::Transaction), &[]),
+            ("SET SESSION TRANSACTION READ WRITE", K::Set(SetKind::Transaction), &[]),
+            ("SELECT @@session.tx_read_only", K::Select, &[]),
+            ("SELECT @@transaction_isolation", K::Select, &[]),
+            (
+                "SET sql_mode=(SELECT CONCAT(@@sql_mode,',PIPES_AS_CONCAT')), time_zone='+00:00', NAMES utf8mb4 COLLATE utf8mb4_unicode_ci",
+                K::Set(SetKind::SystemOnly),
+                &[],
+            ),
+            ("select @@version_comment limit 1", K::Select, &[]),
+            ("SELECT DATABASE()", K::Select, &[]),
+            ("SHOW VARIABLES LIKE 'sql_mode'", K::Show(ShowKind::Variables), &[]),
+            (
+                "SET SQL_AUTO_IS_NULL = 0; SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
+                K::Set(SetKind::SystemOnly),
+                &["multi_statement"],
+            ),
+            (
+                "SHOW VARIABLES LIKE 'lower_case_%'; SHOW VARIABLES LIKE 'sql_mode'; SELECT COUNT(*) AS support_ndb FROM information_schema.ENGINES WHERE Engine = 'ndbcluster'",
+                K::Show(ShowKind::Variables),
+                &["multi_statement"],
+            ),
+            ("BEGIN;", BEGIN, &[]),
+            ("INSERT INTO t (a) VALUES (1); SELECT ROW_COUNT()", K::Insert, &["multi_statement", "uses_row_count"]),
+            ("/*!40101 SET @OLD_CHARACTER_SET_CLIENT=@@CHARACTER_SET_CLIENT */", K::Set(SetKind::UserVariables), &["assigns_user_variable"]),
+            ("/*!40103 SET TIME_ZONE='+00:00' */", K::Set(SetKind::SystemOnly), &[]),
+            ("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?", K::Select, &[]),
+        ];
+        for (sql, want_kind, want_flags) in cases {
+            let c = classify(sql);
+            assert_eq!((c.kind, c.flags), (want_kind, flags(want_flags)), "{sql}");
+        }
+    }
+
+    #[test]
+    fn tricky_strings_and_comments() {
+        let cases: Vec<(&str, StatementKind, &[&str])> = vec![
+            ("SELECT ';' FROM t", K::Select, &[]),
+            ("SELECT 'x; DROP TABLE t' FROM t", K::Select, &[]),
+            (r"SELECT 'it\'s; FOR UPDATE' FROM t", K::Select, &[]),
+            ("SELECT 'it''s; -- ' FROM t", K::Select, &[]),
+            ("SELECT \"a;\" , '--' , '/*' FROM t", K::Select, &[]),
+            ("SELECT 1 -- ; DELETE FROM t", K::Select, &[]),
+            ("SELECT 1 # ; DELETE FROM t", K::Select, &[]),
+            ("SELECT 1 /* ; DELETE FROM t */", K::Select, &[]),
+            (
+                "SELECT 1 /*! ; DELETE FROM t */",
+                K::Select,
+                &["multi_statement"],
+            ),
+            ("SELECT 1--1", K::Select, &[]),
+            ("SELECT `select`, `;` FROM `update`", K::Select, &[]),
+            ("/* UPDATE */ SELECT 1", K::Select, &[]),
+            ("-- DELETE\nSELECT 1", K::Select, &[]),
+            ("SELECT 'unterminated; DELETE FROM t", K::Select, &[]),
+            ("SELECT 1 /* unterminated; DELETE FROM t", K::Select, &[]),
+            (
+                "SELECT _utf8mb4';' , N';', X'3B'; DELETE FROM t",
+                K::Select,
+                &["multi_statement"],
+            ),
+        ];
+        for (sql, want_kind, want_flags) in cases {
+            let c = classify(sql);
+            assert_eq!((c.kind, c.flags), (want_kind, flags(want_flags)), "{sql}");
+        }
+    }
+
+    #[test]
+    fn multi_statement_kind_and_flags_union() {
+        let c = classify("/* shardcat:replica */ SELECT 1; UPDATE t SET a = GET_LOCK('x', 1)");
+        assert_eq!(c.kind, K::Select);
+        assert_eq!(c.hint, Some(RouteHint::Replica));
+        assert_eq!(
+            c.flags,
+            flags(&["multi_statement", "named_lock", "side_effect_function"])
+        );
+    }
+
+    #[test]
+    fn no_backslash_escapes_changes_statement_boundaries() {
+        let sql = br"SELECT 'a\'; DELETE FROM t; -- '";
+        let default = classify_bytes(sql, LexOptions::default());
+        assert!(!default.flags.multi_statement);
+        let nbe = LexOptions {
+            no_backslash_escapes: true,
+            ..LexOptions::default()
+        };
+        let c = classify_bytes(sql, nbe);
+        assert!(c.flags.multi_statement);
+        assert_eq!(split_statements_bytes(sql, nbe).len(), 2);
+    }
+
+    #[test]
+    fn classify_bytes_accepts_invalid_utf8() {
+        let sql = b"INSERT INTO t VALUES (_binary'\xff\xfe;\x00'); SELECT 1";
+        let c = classify_bytes(sql, LexOptions::default());
+        assert_eq!(c.kind, K::Insert);
+        assert!(c.flags.multi_statement);
+        assert_eq!(
+            split_statements_bytes(sql, LexOptions::default()),
+            [0..36, 38..46]
+        );
+    }
+
+    #[test]
+    fn splitting() {
+        let cases: Vec<(&str, Vec<&str>)> = vec![
+            ("SELECT 1", vec!["SELECT 1"]),
+            ("SELECT 1;", vec!["SELECT 1"]),
+            ("  SELECT 1 ;\n SELECT 2 ; ", vec!["SELECT 1", "SELECT 2"]),
+            (";; ;", vec![]),
+            ("", vec![]),
+            ("-- only\n", vec![]),
+            ("SELECT 1; -- done", vec!["SELECT 1"]),
+            ("SELECT ';'; SELECT \";\"", vec!["SELECT ';'", "SELECT \";\""]),
+            (
+                "SELECT 1; /* shardcat:primary */ SELECT 2",
+                vec!["SELECT 1", "/* shardcat:primary */ SELECT 2"],
+            ),
+            ("SELECT 1 /* ; */; SELECT 2 # ;\n", vec!["SELECT 1 /* ; */", "SELECT 2 # ;"]),
+            (
+                "/*!40101 SET NAMES utf8 */;\n/*!40103 SET TIME_ZONE='+00:00' */;",
+                vec!["/*!40101 SET NAMES utf8 */", "/*!40103 SET TIME_ZONE='+00:00' */"],
+            ),
+            (
+                "CREATE PROCEDURE p() BEGIN SELECT 1; IF 1 THEN SELECT 2; END IF; END; CALL p()",
+                vec!["CREATE PROCEDURE p() BEGIN SELECT 1; IF 1 THEN SELECT 2; END IF; END", "CALL p()"],
+            ),
+            (
+                "CREATE TRIGGER tr BEFORE INSERT ON t FOR EACH ROW BEGIN SET NEW.a = CASE WHEN 1 THEN 2 END; END; SELECT 1",
+                vec!["CREATE TRIGGER tr BEFORE INSERT ON t FOR EACH ROW BEGIN SET NEW.a = CASE WHEN 1 THEN 2 END; END", "SELECT 1"],
+            ),
+            (
+                "CREATE FUNCTION f() RETURNS INT RETURN 1; SELECT f()",
+                vec!["CREATE FUNCTION f() RETURNS INT RETURN 1", "SELECT f()"],
+            ),
+            (
+                "CREATE EVENT e ON SCHEDULE EVERY 1 DAY DO BEGIN CASE WHEN 1 THEN DELETE FROM t; END CASE; END; SELECT 2",
+                vec!["CREATE EVENT e ON SCHEDULE EVERY 1 DAY DO BEGIN CASE WHEN 1 THEN DELETE FROM t; END CASE; END", "SELECT 2"],
+            ),
+            (
+                "BEGIN NOT ATOMIC SELECT 1; SELECT 2; END; SELECT 3",
+                vec!["BEGIN NOT ATOMIC SELECT 1; SELECT 2; END", "SELECT 3"],
+            ),
+            ("BEGIN; SELECT 1; COMMIT", vec!["BEGIN", "SELECT 1", "COMMIT"]),
+            (
+                "CREATE TABLE event (begin INT, end INT); SELECT 1",
+                vec!["CREATE TABLE event (begin INT, end INT)", "SELECT 1"],
+            ),
+            ("SELECT CASE WHEN a THEN 1 END; SELECT 2", vec!["SELECT CASE WHEN a THEN 1 END", "SELECT 2"]),
+            ("SELECT (1; SELECT 2", vec!["SELECT (1", "SELECT 2"]),
+        ];
+        for (sql, want) in cases {
+            let got: Vec<&str> = split_statements(sql).into_iter().map(|r| &sql[r]).collect();
+            assert_eq!(got, want, "{sql}");
+        }
+    }
+
+    #[test]
+    fn fingerprints() {
+        let cases: Vec<(&str, &str, &[&str])> = vec![
+            (
+                "SELECT * FROM t WHERE id = 1",
+                "SELECT * FROM t WHERE id = ?",
+                &["1"],
+            ),
+            (
+                "select  *\n from t where id=42 and name = 'bob'  ",
+                "select * from t where id=? and name = ?",
+                &["42", "'bob'"],
+            ),
+            (
+                "SELECT /* c */ a -- x\n FROM t # y\n WHERE b IN (1, 2.5, -3e2)",
+                "SELECT a FROM t WHERE b IN (?, ?, -?)",
+                &["1", "2.5", "3e2"],
+            ),
+            (
+                "SELECT _utf8mb4'ü', N'x', 0x1F, X'aa', b'01', 0b1",
+                "SELECT ?, ?, ?, ?, ?, ?",
+                &["_utf8mb4'ü'", "N'x'", "0x1F", "X'aa'", "b'01'", "0b1"],
+            ),
+            (
+                "SELECT * FROM t WHERE id = ?",
+                "SELECT * FROM t WHERE id = ?",
+                &[],
+            ),
+            (
+                "SELECT a.b, t1.c2 FROM t1 a",
+                "SELECT a.b, t1.c2 FROM t1 a",
+                &[],
+            ),
+            (
+                "/* shardcat:replica */ SELECT /*+ BKA(t) */ 1",
+                "/* shardcat:replica */ SELECT /*+ BKA(t) */ ?",
+                &["1"],
+            ),
+            ("/*!40101 SET x = 1 */", "/*!40101 SET x = ? */", &["1"]),
+            (
+                "SELECT 1 LIMIT 10 OFFSET 5",
+                "SELECT ? LIMIT ? OFFSET ?",
+                &["1", "10", "5"],
+            ),
+            ("", "", &[]),
+        ];
+        for (sql, text, literals) in cases {
+            let fp = fingerprint(sql);
+            assert_eq!(fp.text, text, "{sql}");
+            let got: Vec<&str> = fp.literals.iter().map(|l| l.text(sql)).collect();
+            assert_eq!(got, literals, "{sql}");
+        }
+        assert_eq!(
+            fingerprint("SELECT 'a' FROM t WHERE x = 2").text,
+            fingerprint("SELECT   'zzz'  FROM t  WHERE x = 99999 -- c").text
+        );
+        let kinds: Vec<LiteralKind> = fingerprint("SELECT 'a', 1, 0x1, b'1'")
+            .literals
+            .iter()
+            .map(|l| l.kind)
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                LiteralKind::String,
+                LiteralKind::Number,
+                LiteralKind::Hex,
+                LiteralKind::Bit
+            ]
+        );
+    }
+
+    /// Statements used to build truncation and mutation inputs.
+    const CORPUS: &[&str] = &[
+        "SELECT * FROM t WHERE id = 1 FOR UPDATE",
+        "/* shardcat:node=n1 */ SELECT a INTO @x FROM t LOCK IN SHARE MODE",
+        "SET @a := 1, @@session.sql_mode = (SELECT CONCAT(@@sql_mode, ',X')), NAMES utf8mb4 COLLATE utf8mb4_bin",
+        "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
+        "INSERT INTO `t``x` (a) VALUES (_utf8mb4'ü\\'', 0x1F, X'0a', b'1', 1.5e-3, ?) ON DUPLICATE KEY UPDATE a = VALUES(a)",
+        "/*!40101 SET @OLD_SQL_MODE=@@SQL_MODE */; /*!40000 ALTER TABLE t DISABLE KEYS */;",
+        "CREATE PROCEDURE p() BEGIN IF 1 THEN SELECT 1; END IF; CASE WHEN 1 THEN SELECT 2; END CASE; END; CALL p()",
+        "EXPLAIN SHARDCAT SELECT 1; SHOW SHARDCAT nodes",
+        "SHOW COUNT(*) WARNINGS # c\n-- d\n",
+        "KILL QUERY 12345678901234567890",
+        "START TRANSACTION READ ONLY, WITH CONSISTENT SNAPSHOT",
+        "WITH c AS (SELECT 1) DELETE FROM t WHERE GET_LOCK('x', 1) AND LAST_INSERT_ID(5)",
+        "SELECT 'a\"b', \"c'd\", `e\"f` /*+ hint */ FROM t -- x",
+        "USE `db`; SELECT @@warning_count",
+    ];
+
+    fn exercise(sql: &str) {
+        let c = classify(sql);
+        for range in split_statements(sql) {
+            assert!(range.start <= range.end && range.end <= sql.len());
+            let piece = &sql[range];
+            let _ = classify(piece);
+        }
+        let fp = fingerprint(sql);
+        for literal in &fp.literals {
+            assert!(literal.span.end <= sql.len());
+        }
+        let _ = set_assignments(sql);
+        let offset = match c.kind {
+            K::ExplainShardcat { inner_offset } => inner_offset,
+            K::ShowShardcat { rest_offset } => rest_offset,
+            _ => 0,
+        };
+        assert!(offset <= sql.len() && sql.is_char_boundary(offset));
+    }
+
+    #[test]
+    fn never_panics_on_prefixes_and_suffixes() {
+        for sql in CORPUS {
+            for (i, _) in sql.char_indices().chain([(sql.len(), ' ')]) {
+                exercise(&sql[..i]);
+                exercise(&sql[i..]);
+            }
+        }
+    }
+
+    #[test]
+    fn never_panics_on_random_bytes() {
+        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) as usize
+        };
+        // Bytes biased towards the ones the scanner treats specially.
+        const SPECIAL: &[u8] = b"'\"`\\/*!+-#@;:=()?.0x1bBXN_ \n\tEND BEGIN SET CASE";
+        for _ in 0..3000 {
+            let len = next() % 64;
+            let bytes: Vec<u8> = (0..len)
+                .map(|_| {
+                    if next() % 2 == 0 {
+                        SPECIAL[next() % SPECIAL.len()]
+                    } else {
+                        (next() % 256) as u8
+                    }
+                })
+                .collect();
+            let _ = classify_bytes(&bytes, LexOptions::default());
+            let _ = split_statements_bytes(
+                &bytes,
+                LexOptions {
+                    no_backslash_escapes: true,
+                    ansi_quotes: true,
+                },
+            );
+            let text = String::from_utf8_lossy(&bytes);
+            exercise(&text);
+        }
+        // Corpus statements with random bytes spliced in.
+        for _ in 0..2000 {
+            let mut bytes = CORPUS[next() % CORPUS.len()].as_bytes().to_vec();
+            for _ in 0..3 {
+                let at = next() % (bytes.len() + 1);
+                bytes.insert(at, SPECIAL[next() % SPECIAL.len()]);
+            }
+            let text = String::from_utf8_lossy(&bytes);
+            exercise(&text);
+        }
+    }
+
+    /// Timing sanity check, not a test of speed: run with
+    /// `cargo test --release --lib sql::classify::tests::classify_cost -- --ignored --nocapture`.
+    /// Measured on the shared 2-vCPU VM: see the module report.
+    #[test]
+    #[ignore]
+    fn classify_cost() {
+        let sql = "SELECT c FROM sbtest1 WHERE id = 4242";
+        let iterations = 1_000_000u32;
+        let start = std::time::Instant::now();
+        let mut selects = 0u32;
+        for _ in 0..iterations {
+            if matches!(classify(std::hint::black_box(sql)).kind, K::Select) {
+                selects += 1;
+            }
+        }
+        let per = start.elapsed() / iterations;
+        assert_eq!(selects, iterations);
+        println!("classify point select: {per:?} per call");
+        let start = std::time::Instant::now();
+        for _ in 0..iterations / 10 {
+            std::hint::black_box(fingerprint(std::hint::black_box(sql)));
+        }
+        println!(
+            "fingerprint point select: {:?} per call",
+            start.elapsed() / (iterations / 10)
+        );
+    }
+}

@@ -158,13 +158,13 @@ impl Collector<'_> {
             Some((target, alias)) if std::ptr::eq(target, key) => Some(alias),
             _ => None,
         };
-        if let Some(table) = self.table_ref(name, alias) {
+        let parts: Vec<&ast::Ident> = name.0.iter().filter_map(|p| p.as_ident()).collect();
+        if let Some(table) = self.table_ref(&parts, alias) {
             self.refs.push(table);
         }
     }
 
-    fn table_ref(&self, name: &ObjectName, alias: Option<String>) -> Option<TableRef> {
-        let parts: Vec<&ast::Ident> = name.0.iter().filter_map(|p| p.as_ident()).collect();
+    fn table_ref(&self, parts: &[&ast::Ident], alias: Option<String>) -> Option<TableRef> {
         let (last, qualifiers) = parts.split_last()?;
         let name_span = self.lines.range(last.span)?;
         let span = match qualifiers.first() {
@@ -212,6 +212,15 @@ impl Collector<'_> {
                 obj_type: ShowCreateObject::Table,
                 obj_name,
             } => self.record(obj_name),
+            // MySQL `LOCK TABLES t [AS a] READ`: a bare identifier.
+            Statement::LockTables { tables } => {
+                for lock in tables {
+                    let alias = lock.alias.as_ref().map(|a| self.ident_value(a));
+                    if let Some(table) = self.table_ref(&[&lock.table], alias) {
+                        self.refs.push(table);
+                    }
+                }
+            }
             _ => {}
         }
     }
@@ -440,7 +449,10 @@ mod tests {
             ("SHOW COLUMNS FROM t", vec![t(None, "t", None, "t")]),
             ("SHOW TABLES FROM db", vec![]),
             ("DESCRIBE t", vec![t(None, "t", None, "t")]),
-            ("LOCK TABLES t READ", vec![t(None, "t", None, "t")]),
+            (
+                "LOCK TABLES t READ, u AS x WRITE",
+                vec![t(None, "t", None, "t"), t(None, "u", Some("x"), "u")],
+            ),
         ];
         for (sql, want) in cases {
             assert_eq!(refs(sql), want, "{sql}");
