@@ -56,6 +56,9 @@ pub struct Session {
     last_insert_id: u64,
     /// GTID of the session's last write, per node (read-your-writes).
     last_gtid: Vec<Option<String>>,
+    /// Replicas (by address) known to have applied `last_gtid` of their
+    /// node: reads there need not wait again.
+    gtid_confirmed: Vec<String>,
     statements: HashMap<u32, ClientStatement>,
     next_statement_id: u32,
     /// Statement id whose server-side cursor is open on a held connection.
@@ -90,6 +93,7 @@ impl Session {
             status: StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits(),
             last_insert_id: 0,
             last_gtid: vec![None; nodes],
+            gtid_confirmed: Vec::new(),
             statements: HashMap::new(),
             next_statement_id: 1,
             cursor_statement: None,
@@ -377,6 +381,10 @@ impl Session {
         let Some(gtid) = self.last_gtid.get(node).cloned().flatten() else {
             return Ok(i);
         };
+        let replica_addr = self.held[i].conn.server.addr.clone();
+        if self.gtid_confirmed.contains(&replica_addr) {
+            return Ok(i);
+        }
         let timeout_ms = self.proxy.config.load().routing.gtid_wait_timeout_ms;
         let sql = format!(
             "SELECT MASTER_GTID_WAIT({}, {})",
@@ -392,6 +400,7 @@ impl Session {
         };
         if caught_up {
             // The replica has the write; later reads need not wait again.
+            self.gtid_confirmed.push(replica_addr);
             return Ok(i);
         }
         let h = self.held.swap_remove(i);
@@ -558,6 +567,7 @@ impl Session {
                         if !value.is_empty() {
                             if let Some(slot) = self.last_gtid.get_mut(ran.node) {
                                 *slot = Some(value.clone());
+                                self.gtid_confirmed.clear();
                             }
                         }
                     } else {
