@@ -12,7 +12,11 @@ use shardcat::config::Config;
 use shardcat::frontend::Proxy;
 
 #[derive(Parser)]
-#[command(name = "shardcat", version, about = "A MySQL sharding and read/write-splitting proxy")]
+#[command(
+    name = "shardcat",
+    version,
+    about = "A MySQL sharding and read/write-splitting proxy"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -116,7 +120,11 @@ fn serve(path: PathBuf) -> ExitCode {
         }
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2))
+        .worker_threads(
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+        )
         .enable_all()
         .build()
     {

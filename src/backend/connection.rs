@@ -162,13 +162,16 @@ impl BackendConn {
             let server_version = hs.server_version_str().into_owned();
             let connection_id = hs.connection_id();
             let scramble = auth::client_response(&plugin, &nonce, &settings.password)
-                .or_else(|| auth::client_response(b"mysql_native_password", &nonce, &settings.password))
+                .or_else(|| {
+                    auth::client_response(b"mysql_native_password", &nonce, &settings.password)
+                })
                 .unwrap_or_default();
-            let plugin_sent: &[u8] = if auth::client_response(&plugin, &nonce, &settings.password).is_some() {
-                &plugin
-            } else {
-                b"mysql_native_password"
-            };
+            let plugin_sent: &[u8] =
+                if auth::client_response(&plugin, &nonce, &settings.password).is_some() {
+                    &plugin
+                } else {
+                    b"mysql_native_password"
+                };
             let mut resp = Vec::with_capacity(128);
             resp.extend_from_slice(&caps.bits().to_le_bytes());
             resp.extend_from_slice(&(settings.max_packet as u32).to_le_bytes());
@@ -181,7 +184,10 @@ impl BackendConn {
             resp.push(0);
             let mut seq = greeting.seq.wrapping_add(1);
             stream.queue(&mut seq, &resp);
-            stream.flush().await.map_err(|e| connect_err(e.to_string()))?;
+            stream
+                .flush()
+                .await
+                .map_err(|e| connect_err(e.to_string()))?;
             loop {
                 let p = stream
                     .read_packet()
@@ -414,7 +420,8 @@ impl BackendConn {
     /// value (it is per connection on the server).
     pub async fn sync_last_insert_id(&mut self, value: u64) -> Result<()> {
         if self.last_insert_id != value {
-            self.query_drop(&format!("SET SESSION last_insert_id = {value}")).await?;
+            self.query_drop(&format!("SET SESSION last_insert_id = {value}"))
+                .await?;
             self.last_insert_id = value;
         }
         Ok(())
@@ -427,10 +434,12 @@ impl BackendConn {
             return false;
         }
         let mut buf = [0u8; 1];
-        match self.stream.get_ref().peek(&mut buf).now_or_never() {
-            None => true,
-            Some(_) => false,
-        }
+        // Pending means nothing to read: the socket is idle and open.
+        self.stream
+            .get_ref()
+            .peek(&mut buf)
+            .now_or_never()
+            .is_none()
     }
 
     pub fn in_transaction(&self) -> bool {
@@ -473,7 +482,8 @@ pub async fn read_small_result(conn: &mut BackendConn) -> Result<Vec<Vec<Option<
     let first = conn.read_packet().await?;
     if is_err(&first.payload) {
         return Err(ProxyError::Backend(
-            ErrPacket::parse(&first.payload).unwrap_or_else(|| ErrPacket::new(1105, "HY000", "error")),
+            ErrPacket::parse(&first.payload)
+                .unwrap_or_else(|| ErrPacket::new(1105, "HY000", "error")),
         ));
     }
     if first.payload.first() == Some(&0x00) {
@@ -489,7 +499,8 @@ pub async fn read_small_result(conn: &mut BackendConn) -> Result<Vec<Vec<Option<
         let p = conn.read_packet().await?;
         if is_err(&p.payload) {
             return Err(ProxyError::Backend(
-                ErrPacket::parse(&p.payload).unwrap_or_else(|| ErrPacket::new(1105, "HY000", "error")),
+                ErrPacket::parse(&p.payload)
+                    .unwrap_or_else(|| ErrPacket::new(1105, "HY000", "error")),
             ));
         }
         if is_terminator(&p.payload) {

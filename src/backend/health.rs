@@ -107,7 +107,9 @@ async fn probe(pool: &ServerPool, conn: &mut Option<Conn>) -> Result<i64, mysql_
             .prefer_socket(false);
         *conn = Some(Conn::new(opts).await?);
     }
-    let Some(c) = conn.as_mut() else { return Ok(-1) };
+    let Some(c) = conn.as_mut() else {
+        return Ok(-1);
+    };
     if pool.server.role == Role::Primary {
         c.ping().await?;
         return Ok(0);

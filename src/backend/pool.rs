@@ -85,7 +85,11 @@ impl ServerPool {
 
     /// Checks out a connection with the given `CLIENT_FOUND_ROWS` flavour,
     /// preferring one already carrying `want`. The caller syncs state.
-    pub async fn checkout(self: &Arc<Self>, found_rows: bool, want: &SessionState) -> Result<PooledConn> {
+    pub async fn checkout(
+        self: &Arc<Self>,
+        found_rows: bool,
+        want: &SessionState,
+    ) -> Result<PooledConn> {
         if !self.is_healthy() {
             return Err(ProxyError::BackendConnect {
                 server: self.server.name.clone(),
@@ -93,21 +97,19 @@ impl ServerPool {
                 reason: "server is marked down by the health checker".into(),
             });
         }
-        let permit = match tokio::time::timeout(
-            self.checkout_timeout,
-            self.permits.clone().acquire_owned(),
-        )
-        .await
-        {
-            Ok(Ok(p)) => p,
-            _ => {
-                return Err(ProxyError::PoolExhausted {
-                    server: self.server.name.clone(),
-                    millis: self.checkout_timeout.as_millis() as u64,
-                    max: self.max,
-                })
-            }
-        };
+        let permit =
+            match tokio::time::timeout(self.checkout_timeout, self.permits.clone().acquire_owned())
+                .await
+            {
+                Ok(Ok(p)) => p,
+                _ => {
+                    return Err(ProxyError::PoolExhausted {
+                        server: self.server.name.clone(),
+                        millis: self.checkout_timeout.as_millis() as u64,
+                        max: self.max,
+                    })
+                }
+            };
         loop {
             let candidate = {
                 let mut idle = self.idle.lock();
@@ -115,13 +117,12 @@ impl ServerPool {
                     .iter()
                     .rposition(|c| c.found_rows == found_rows && c.state == *want);
                 let any = || idle.iter().rposition(|c| c.found_rows == found_rows);
-                match exact.or_else(any) {
-                    Some(i) => Some(idle.swap_remove(i)),
-                    None => None,
-                }
+                exact.or_else(any).map(|i| idle.swap_remove(i))
             };
             match candidate {
-                Some(conn) if conn.looks_alive() && conn.last_used.elapsed() < self.idle_timeout => {
+                Some(conn)
+                    if conn.looks_alive() && conn.last_used.elapsed() < self.idle_timeout =>
+                {
                     return Ok(PooledConn {
                         conn: Some(conn),
                         pool: self.clone(),
@@ -217,13 +218,17 @@ impl Deref for PooledConn {
     type Target = BackendConn;
     fn deref(&self) -> &BackendConn {
         // Invariant: `conn` is Some until release/drop consume self.
-        self.conn.as_ref().expect("pooled connection used after release")
+        self.conn
+            .as_ref()
+            .expect("pooled connection used after release")
     }
 }
 
 impl DerefMut for PooledConn {
     fn deref_mut(&mut self) -> &mut BackendConn {
-        self.conn.as_mut().expect("pooled connection used after release")
+        self.conn
+            .as_mut()
+            .expect("pooled connection used after release")
     }
 }
 

@@ -359,7 +359,10 @@ impl Config {
     }
 
     pub fn node_names(&self) -> Vec<String> {
-        self.nodes.iter().map(|n| n.name.get_ref().clone()).collect()
+        self.nodes
+            .iter()
+            .map(|n| n.name.get_ref().clone())
+            .collect()
     }
 
     pub fn user(&self, name: &str) -> Option<&UserConfig> {
@@ -453,7 +456,10 @@ node = "n2"
 
     #[test]
     fn unknown_key_names_file_and_line() {
-        let text = GOOD.replace("primary = \"127.0.0.1:3313\"", "primray = \"127.0.0.1:3313\"");
+        let text = GOOD.replace(
+            "primary = \"127.0.0.1:3313\"",
+            "primray = \"127.0.0.1:3313\"",
+        );
         let e = parse(&text).unwrap_err().to_string();
         assert!(e.starts_with("shardcat.toml:16:"), "{e}");
         assert!(e.contains("unknown field `primray`"), "{e}");

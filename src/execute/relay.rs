@@ -69,7 +69,8 @@ pub struct Relay<'a> {
 
 impl Relay<'_> {
     fn deprecate_eof(&self) -> bool {
-        self.client_caps.contains(CapabilityFlags::CLIENT_DEPRECATE_EOF)
+        self.client_caps
+            .contains(CapabilityFlags::CLIENT_DEPRECATE_EOF)
     }
 
     async fn read(&mut self, first: bool) -> Result<bytes::Bytes> {
@@ -163,9 +164,9 @@ impl Relay<'_> {
                 Shape::Results => {}
             }
             if p.first() == Some(&0x00) {
-                let ok = self
-                    .absorb(&p, out)
-                    .ok_or_else(|| ProxyError::MalformedPacket("bad OK packet from backend".into()))?;
+                let ok = self.absorb(&p, out).ok_or_else(|| {
+                    ProxyError::MalformedPacket("bad OK packet from backend".into())
+                })?;
                 let mut buf = Vec::with_capacity(16 + ok.info.len());
                 ok.encode(self.client_caps, 0x00, &mut buf);
                 self.send(&buf, out).await?;

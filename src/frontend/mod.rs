@@ -67,7 +67,9 @@ impl Proxy {
                     v
                 }
                 Err(e) => {
-                    tracing::warn!("could not read the backend version ({e}); announcing {FALLBACK_VERSION}");
+                    tracing::warn!(
+                        "could not read the backend version ({e}); announcing {FALLBACK_VERSION}"
+                    );
                     FALLBACK_VERSION.to_string()
                 }
             }
@@ -111,14 +113,19 @@ impl Proxy {
     async fn handle_client(self: Arc<Self>, tcp: TcpStream, peer: SocketAddr) {
         let _ = tcp.set_nodelay(true);
         let cfg = self.config.load_full();
-        let id = self.next_connection_id.fetch_add(1, Ordering::Relaxed).max(1);
-        let mut client: ClientStream = crate::wire::PacketStream::new(tcp, cfg.server.max_allowed_packet);
+        let id = self
+            .next_connection_id
+            .fetch_add(1, Ordering::Relaxed)
+            .max(1);
+        let mut client: ClientStream =
+            crate::wire::PacketStream::new(tcp, cfg.server.max_allowed_packet);
         let count = self.clients.fetch_add(1, Ordering::Relaxed) + 1;
         let _guard = ClientCount(self.clone());
         if count > cfg.server.max_client_connections {
             let mut seq = 0;
             let mut buf = Vec::new();
-            crate::wire::packets::ErrPacket::new(1040, "08004", "Too many connections").encode(&mut buf);
+            crate::wire::packets::ErrPacket::new(1040, "08004", "Too many connections")
+                .encode(&mut buf);
             client.queue(&mut seq, &buf);
             client.shutdown().await;
             return;
@@ -165,7 +172,9 @@ impl Proxy {
         };
         let targets: Vec<_> = handle.backends.lock().clone();
         for (pool, thread) in targets {
-            if let Ok(mut conn) = BackendConn::connect(pool.server.clone(), pool.settings(), false).await {
+            if let Ok(mut conn) =
+                BackendConn::connect(pool.server.clone(), pool.settings(), false).await
+            {
                 let _ = conn.query_drop(&format!("KILL QUERY {thread}")).await;
                 conn.close().await;
             }
@@ -179,7 +188,17 @@ impl Proxy {
     /// `SHOW SHARDCAT BACKENDS`: per-server role, health, lag, load.
     pub fn backends_result(&self) -> TextResult {
         let mut r = TextResult::new(&[
-            "node", "role", "address", "weight", "healthy", "lag_ms", "in_flight", "routed", "errors", "idle", "busy",
+            "node",
+            "role",
+            "address",
+            "weight",
+            "healthy",
+            "lag_ms",
+            "in_flight",
+            "routed",
+            "errors",
+            "idle",
+            "busy",
         ]);
         for pool in self.cluster.all_pools() {
             let s = &pool.stats;

@@ -73,7 +73,14 @@ struct Ran {
 }
 
 impl Session {
-    pub fn new(proxy: Arc<Proxy>, client: ClientStream, id: u32, hello: ClientHello, peer_host: String, handle: Arc<super::SessionHandle>) -> Session {
+    pub fn new(
+        proxy: Arc<Proxy>,
+        client: ClientStream,
+        id: u32,
+        hello: ClientHello,
+        peer_host: String,
+        handle: Arc<super::SessionHandle>,
+    ) -> Session {
         let nodes = proxy.cluster.nodes.len();
         let mut state = SessionState::for_collation(hello.collation);
         state.schema = hello.database.clone();
@@ -117,8 +124,19 @@ impl Session {
             let mut sql = b"\x02".to_vec();
             sql.extend_from_slice(db.as_bytes());
             let c = sql::classify(&format!("USE `{}`", db.replace('`', "``")));
-            let plan = RoutePlan { node, role: Role::Replica, reason: "connect with database" };
-            let plan = if self.proxy.config.load().routing.read_write_split { plan } else { RoutePlan { role: Role::Primary, ..plan } };
+            let plan = RoutePlan {
+                node,
+                role: Role::Replica,
+                reason: "connect with database",
+            };
+            let plan = if self.proxy.config.load().routing.read_write_split {
+                plan
+            } else {
+                RoutePlan {
+                    role: Role::Primary,
+                    ..plan
+                }
+            };
             match self.acquire(&plan, &c).await {
                 Ok(i) => {
                     let conn = &mut self.held[i].conn;
@@ -161,7 +179,8 @@ impl Session {
                 Err(e) => {
                     if e.kind() == std::io::ErrorKind::InvalidData {
                         let mut seq = 1;
-                        self.write_error_seq(&ProxyError::PacketTooLarge, &mut seq).await;
+                        self.write_error_seq(&ProxyError::PacketTooLarge, &mut seq)
+                            .await;
                     }
                     break;
                 }
@@ -169,7 +188,11 @@ impl Session {
             let mut seq = packet.seq.wrapping_add(1);
             let payload = packet.payload;
             let Some(&cmd) = payload.first() else {
-                self.write_error_seq(&ProxyError::MalformedPacket("empty command".into()), &mut seq).await;
+                self.write_error_seq(
+                    &ProxyError::MalformedPacket("empty command".into()),
+                    &mut seq,
+                )
+                .await;
                 continue;
             };
             let keep_going = match cmd {
@@ -229,14 +252,18 @@ impl Session {
                     match id {
                         Some(id) => self.kill(id, false, &mut seq).await,
                         None => {
-                            self.write_error_seq(&ProxyError::MalformedPacket("COM_PROCESS_KILL".into()), &mut seq)
-                                .await
+                            self.write_error_seq(
+                                &ProxyError::MalformedPacket("COM_PROCESS_KILL".into()),
+                                &mut seq,
+                            )
+                            .await
                         }
                     }
                     true
                 }
                 other => {
-                    self.write_error_seq(&ProxyError::UnknownCommand(other), &mut seq).await;
+                    self.write_error_seq(&ProxyError::UnknownCommand(other), &mut seq)
+                        .await;
                     true
                 }
             };
@@ -252,7 +279,14 @@ impl Session {
 
     // ----- replies -------------------------------------------------------
 
-    async fn write_ok(&mut self, seq: &mut u8, affected: u64, last_id: u64, status: u16, warnings: u16) {
+    async fn write_ok(
+        &mut self,
+        seq: &mut u8,
+        affected: u64,
+        last_id: u64,
+        status: u16,
+        warnings: u16,
+    ) {
         let ok = OkPacket {
             affected_rows: affected,
             last_insert_id: last_id,
@@ -287,7 +321,10 @@ impl Session {
     }
 
     fn node_for_session(&self) -> usize {
-        self.proxy.config.load().node_for_schema(self.state.schema.as_deref())
+        self.proxy
+            .config
+            .load()
+            .node_for_schema(self.state.schema.as_deref())
     }
 
     /// Returns a held connection for `plan`, checking one out (and syncing
@@ -296,11 +333,21 @@ impl Session {
         self.acquire_excluding(plan, c, &[]).await
     }
 
-    async fn acquire_excluding(&mut self, plan: &RoutePlan, c: &Classified, exclude: &[usize]) -> Result<usize> {
+    async fn acquire_excluding(
+        &mut self,
+        plan: &RoutePlan,
+        c: &Classified,
+        exclude: &[usize],
+    ) -> Result<usize> {
         if let Some(i) = self.held.iter().position(|h| h.node == plan.node) {
-            let hard_pin = self.pins.transaction || self.pins.session_state || self.cursor_statement.is_some();
-            let wants_diagnostics = c.flags.reads_diagnostics || c.flags.uses_found_rows || c.flags.uses_row_count;
-            if hard_pin || (wants_diagnostics && self.pins.diagnostics) || self.held[i].role == plan.role {
+            let hard_pin =
+                self.pins.transaction || self.pins.session_state || self.cursor_statement.is_some();
+            let wants_diagnostics =
+                c.flags.reads_diagnostics || c.flags.uses_found_rows || c.flags.uses_row_count;
+            if hard_pin
+                || (wants_diagnostics && self.pins.diagnostics)
+                || self.held[i].role == plan.role
+            {
                 return Ok(i);
             }
             let h = self.held.swap_remove(i);
@@ -312,13 +359,16 @@ impl Session {
         let mut role = plan.role;
         let pool = if role == Role::Replica {
             let max_lag = (cfg.routing.max_replication_lag_s as i64) * 1000;
-            match self
-                .proxy
-                .replica_selector
-                .choose(&node.replicas, cfg.routing.replica_policy, max_lag, exclude)
-            {
+            match self.proxy.replica_selector.choose(
+                &node.replicas,
+                cfg.routing.replica_policy,
+                max_lag,
+                exclude,
+            ) {
                 Some(r) => node.replicas[r].clone(),
-                None if cfg.routing.no_replica == NoReplicaFallback::Fail && !node.replicas.is_empty() => {
+                None if cfg.routing.no_replica == NoReplicaFallback::Fail
+                    && !node.replicas.is_empty() =>
+                {
                     return Err(ProxyError::NoServerAvailable {
                         node: node.name.clone(),
                         role: "replica",
@@ -341,7 +391,11 @@ impl Session {
             return Err(e);
         }
         pool.stats.routed.fetch_add(1, Ordering::Relaxed);
-        self.held.push(Held { node: plan.node, role, conn });
+        self.held.push(Held {
+            node: plan.node,
+            role,
+            conn,
+        });
         let i = self.held.len() - 1;
         if c.flags.uses_last_insert_id {
             let value = self.last_insert_id;
@@ -355,7 +409,10 @@ impl Session {
 
     /// Returns to the pool every held connection nothing pins.
     fn release_unpinned(&mut self) {
-        let keep = self.pins.transaction || self.pins.session_state || self.cursor_statement.is_some() || self.pins.diagnostics;
+        let keep = self.pins.transaction
+            || self.pins.session_state
+            || self.cursor_statement.is_some()
+            || self.pins.diagnostics;
         if keep {
             return;
         }
@@ -395,7 +452,9 @@ impl Session {
         let mut payload = vec![command::QUERY];
         payload.extend_from_slice(sql.as_bytes());
         let caught_up = match conn.send_command(&payload).await {
-            Ok(()) => matches!(read_small_result(conn).await, Ok(rows) if rows.first().and_then(|r| r.first()).and_then(|v| v.as_deref()) == Some(b"0")),
+            Ok(()) => {
+                matches!(read_small_result(conn).await, Ok(rows) if rows.first().and_then(|r| r.first()).and_then(|v| v.as_deref()) == Some(b"0"))
+            }
             Err(_) => false,
         };
         if caught_up {
@@ -409,14 +468,25 @@ impl Session {
         } else {
             h.conn.release();
         }
-        let plan = RoutePlan { node, role: Role::Primary, reason: "replica behind the session's last write" };
+        let plan = RoutePlan {
+            node,
+            role: Role::Primary,
+            reason: "replica behind the session's last write",
+        };
         self.acquire(&plan, c).await
     }
 
     /// Sends `payload` per `plan` and relays the answer; reads outside
     /// transactions that fail before any byte reached the client are
     /// retried on another replica, then the primary.
-    async fn execute(&mut self, plan: RoutePlan, c: &Classified, payload: &[u8], shape: Shape, seq: &mut u8) -> Option<Ran> {
+    async fn execute(
+        &mut self,
+        plan: RoutePlan,
+        c: &Classified,
+        payload: &[u8],
+        shape: Shape,
+        seq: &mut u8,
+    ) -> Option<Ran> {
         let retryable = plan.role == Role::Replica && !self.pins.transaction && !self.read_only_tx;
         let mut plan = plan;
         let mut excluded: Vec<usize> = Vec::new();
@@ -458,7 +528,10 @@ impl Session {
                 let handle = self.handle.clone();
                 let send = held.conn.send_command(payload).await;
                 match send {
-                    Err(e) => Outcome { failure: Some(e), ..Outcome::default() },
+                    Err(e) => Outcome {
+                        failure: Some(e),
+                        ..Outcome::default()
+                    },
                     Ok(()) => {
                         let mut relay = Relay {
                             conn: &mut held.conn,
@@ -496,7 +569,11 @@ impl Session {
                 }
                 if retry {
                     if role == Role::Replica {
-                        if let Some(idx) = self.proxy.cluster.nodes[node].replicas.iter().position(|p| Arc::ptr_eq(p, &pool)) {
+                        if let Some(idx) = self.proxy.cluster.nodes[node]
+                            .replicas
+                            .iter()
+                            .position(|p| Arc::ptr_eq(p, &pool))
+                        {
                             excluded.push(idx);
                         }
                     } else {
@@ -512,7 +589,9 @@ impl Session {
                         reason: format!("{failure}; the transaction was rolled back"),
                     }
                 } else {
-                    outcome.failure.unwrap_or(ProxyError::Internal("unknown failure".into()))
+                    outcome
+                        .failure
+                        .unwrap_or(ProxyError::Internal("unknown failure".into()))
                 };
                 self.write_error_seq(&e, seq).await;
                 return None;
@@ -533,7 +612,10 @@ impl Session {
 
     fn replica_index(&self, plan: &RoutePlan, e: &ProxyError) -> Option<usize> {
         let name = match e {
-            ProxyError::BackendConnect { server, .. } | ProxyError::BackendLost { server, .. } | ProxyError::BackendTimeout { server, .. } | ProxyError::PoolExhausted { server, .. } => server,
+            ProxyError::BackendConnect { server, .. }
+            | ProxyError::BackendLost { server, .. }
+            | ProxyError::BackendTimeout { server, .. }
+            | ProxyError::PoolExhausted { server, .. } => server,
             _ => return None,
         };
         self.proxy.cluster.nodes[plan.node]
@@ -590,7 +672,10 @@ impl Session {
         }
         let in_trans = self.status & StatusFlags::SERVER_STATUS_IN_TRANS.bits() != 0;
         if o.error.is_none() {
-            if let StatementKind::Begin { read_only: true, .. } = c.kind {
+            if let StatementKind::Begin {
+                read_only: true, ..
+            } = c.kind
+            {
                 self.read_only_tx = true;
             }
         }
@@ -600,7 +685,10 @@ impl Session {
         self.pins.transaction = in_trans || !self.state.autocommit() || self.read_only_tx;
         let transaction_control = matches!(
             c.kind,
-            StatementKind::Begin { .. } | StatementKind::Commit | StatementKind::Rollback | StatementKind::Savepoint
+            StatementKind::Begin { .. }
+                | StatementKind::Commit
+                | StatementKind::Rollback
+                | StatementKind::Savepoint
         );
         let f = &c.flags;
         let sticky_kind = matches!(
@@ -627,7 +715,10 @@ impl Session {
             || f.calc_found_rows
             || matches!(
                 c.kind,
-                StatementKind::Insert | StatementKind::Update | StatementKind::Delete | StatementKind::Replace
+                StatementKind::Insert
+                    | StatementKind::Update
+                    | StatementKind::Delete
+                    | StatementKind::Replace
             );
         self.release_unpinned();
     }
@@ -639,8 +730,11 @@ impl Session {
         let c = sql::classify(&text);
         match &c.kind {
             StatementKind::Empty => {
-                self.write_error_seq(&ProxyError::Backend(ErrPacket::new(1065, "42000", "Query was empty")), seq)
-                    .await;
+                self.write_error_seq(
+                    &ProxyError::Backend(ErrPacket::new(1065, "42000", "Query was empty")),
+                    seq,
+                )
+                .await;
                 return;
             }
             StatementKind::ShowShardcat { rest_offset } => {
@@ -653,16 +747,23 @@ impl Session {
                 self.explain_shardcat(&inner, seq).await;
                 return;
             }
-            StatementKind::Kill { query_only, id: Some(id) } if self.proxy.owns_connection_id(*id) => {
+            StatementKind::Kill {
+                query_only,
+                id: Some(id),
+            } if self.proxy.owns_connection_id(*id) => {
                 let (q, id) = (*query_only, *id as u32);
                 self.kill(id, q, seq).await;
                 return;
             }
             _ => {}
         }
-        if c.flags.multi_statement && !self.caps.contains(CapabilityFlags::CLIENT_MULTI_STATEMENTS) {
+        if c.flags.multi_statement && !self.caps.contains(CapabilityFlags::CLIENT_MULTI_STATEMENTS)
+        {
             let pieces = sql::split_statements(&text);
-            let near = pieces.get(1).and_then(|r| text.get(r.clone())).unwrap_or("");
+            let near = pieces
+                .get(1)
+                .and_then(|r| text.get(r.clone()))
+                .unwrap_or("");
             let e = ErrPacket::new(
                 1064,
                 "42000",
@@ -671,7 +772,11 @@ impl Session {
             self.write_error_seq(&ProxyError::Backend(e), seq).await;
             return;
         }
-        let c = if c.flags.multi_statement { self.classify_multi(&text, c) } else { c };
+        let c = if c.flags.multi_statement {
+            self.classify_multi(&text, c)
+        } else {
+            c
+        };
         let node = self.node_for_session();
         let plan = router::route(&c, &self.view(node));
         if let Some(ran) = self.execute(plan, &c, payload, Shape::Results, seq).await {
@@ -694,7 +799,12 @@ impl Session {
             f.named_lock |= p.named_lock;
             f.side_effect_function |= p.side_effect_function;
             f.calc_found_rows |= p.calc_found_rows;
-            if !matches!(part.kind, StatementKind::Select | StatementKind::Set(SetKind::SystemOnly) | StatementKind::Use { .. }) {
+            if !matches!(
+                part.kind,
+                StatementKind::Select
+                    | StatementKind::Set(SetKind::SystemOnly)
+                    | StatementKind::Use { .. }
+            ) {
                 whole.kind = part.kind.clone();
             }
         }
@@ -759,13 +869,18 @@ impl Session {
             Some(0) => self.caps |= CapabilityFlags::CLIENT_MULTI_STATEMENTS,
             Some(1) => self.caps &= !CapabilityFlags::CLIENT_MULTI_STATEMENTS,
             _ => {
-                self.write_error_seq(&ProxyError::UnknownCommand(command::SET_OPTION), seq).await;
+                self.write_error_seq(&ProxyError::UnknownCommand(command::SET_OPTION), seq)
+                    .await;
                 return;
             }
         }
         let mut buf = Vec::new();
         if self.caps.contains(CapabilityFlags::CLIENT_DEPRECATE_EOF) {
-            OkPacket { status: self.status, ..OkPacket::default() }.encode(self.caps, 0xFE, &mut buf);
+            OkPacket {
+                status: self.status,
+                ..OkPacket::default()
+            }
+            .encode(self.caps, 0xFE, &mut buf);
         } else {
             encode_eof(&mut buf, 0, self.status);
         }
@@ -795,18 +910,21 @@ impl Session {
             let auth = r.take(len)?.to_vec();
             let db = String::from_utf8_lossy(r.null_terminated().unwrap_or_default()).into_owned();
             let collation = r.u16();
-            let plugin = r.null_terminated().map(|p| String::from_utf8_lossy(p).into_owned());
+            let plugin = r
+                .null_terminated()
+                .map(|p| String::from_utf8_lossy(p).into_owned());
             Some((user, auth, db, collation, plugin))
         })();
         let Some((user, auth_data, db, collation, plugin)) = parsed else {
-            self.write_error_seq(&ProxyError::MalformedPacket("COM_CHANGE_USER".into()), seq).await;
+            self.write_error_seq(&ProxyError::MalformedPacket("COM_CHANGE_USER".into()), seq)
+                .await;
             return false;
         };
         let plugin = plugin.unwrap_or_else(|| crate::wire::auth::NATIVE_PASSWORD.into());
         let cfg = self.proxy.config.load();
-        let ok = cfg
-            .user(&user)
-            .is_some_and(|u| crate::wire::auth::verify(&plugin, &self.nonce, &u.password, &auth_data));
+        let ok = cfg.user(&user).is_some_and(|u| {
+            crate::wire::auth::verify(&plugin, &self.nonce, &u.password, &auth_data)
+        });
         if !ok {
             let e = ProxyError::AccessDenied {
                 user,
@@ -842,11 +960,22 @@ impl Session {
             }
         };
         let id = self.next_statement_id;
-        let result = super::prepared::prepare_and_forward(&mut self.held[i].conn, &mut self.client, self.caps, seq, &sql_text, id).await;
+        let result = super::prepared::prepare_and_forward(
+            &mut self.held[i].conn,
+            &mut self.client,
+            self.caps,
+            seq,
+            &sql_text,
+            id,
+        )
+        .await;
         match result {
             Ok(Some(meta)) => {
                 self.next_statement_id = self.next_statement_id.wrapping_add(1).max(1);
-                self.statements.insert(id, ClientStatement::new(sql_text, c, meta.params, meta.columns));
+                self.statements.insert(
+                    id,
+                    ClientStatement::new(sql_text, c, meta.params, meta.columns),
+                );
             }
             Ok(None) => {} // the backend's error was forwarded
             Err(e) => {
@@ -862,11 +991,19 @@ impl Session {
 
     async fn com_stmt_execute(&mut self, payload: &[u8], seq: &mut u8) {
         let Some(id) = Reader::new(&payload[1..]).u32() else {
-            self.write_error_seq(&ProxyError::MalformedPacket("COM_STMT_EXECUTE".into()), seq).await;
+            self.write_error_seq(&ProxyError::MalformedPacket("COM_STMT_EXECUTE".into()), seq)
+                .await;
             return;
         };
         let Some(stmt) = self.statements.get_mut(&id) else {
-            self.write_error_seq(&ProxyError::UnknownStatement { id, command: "mysqld_stmt_execute" }, seq).await;
+            self.write_error_seq(
+                &ProxyError::UnknownStatement {
+                    id,
+                    command: "mysqld_stmt_execute",
+                },
+                seq,
+            )
+            .await;
             return;
         };
         let request = match stmt.parse_execute(payload) {
@@ -881,7 +1018,9 @@ impl Session {
         let long_data = std::mem::take(&mut stmt.long_data);
         let node = self.node_for_session();
         let plan = router::route(&c, &self.view(node));
-        let ran = self.run_prepared(plan, &c, &sql_text, id, &request, &long_data, seq).await;
+        let ran = self
+            .run_prepared(plan, &c, &sql_text, id, &request, &long_data, seq)
+            .await;
         if let Some(ran) = ran {
             if ran.outcome.status & StatusFlags::SERVER_STATUS_CURSOR_EXISTS.bits() != 0 {
                 self.cursor_statement = Some(id);
@@ -927,26 +1066,27 @@ impl Session {
                 }
             };
             let node = self.held[i].node;
-            let backend_id = match super::prepared::ensure_prepared(&mut self.held[i].conn, sql_text).await {
-                Ok(Ok(id)) => id,
-                Ok(Err(err)) => {
-                    // The statement no longer prepares here (e.g. a table
-                    // was dropped): report the server's own error.
-                    self.write_error_seq(&ProxyError::Backend(err), seq).await;
-                    self.release_unpinned();
-                    return None;
-                }
-                Err(e) => {
-                    self.drop_held(i);
-                    if retryable && e.is_connection_failure() {
-                        plan.role = Role::Primary;
-                        continue;
+            let backend_id =
+                match super::prepared::ensure_prepared(&mut self.held[i].conn, sql_text).await {
+                    Ok(Ok(id)) => id,
+                    Ok(Err(err)) => {
+                        // The statement no longer prepares here (e.g. a table
+                        // was dropped): report the server's own error.
+                        self.write_error_seq(&ProxyError::Backend(err), seq).await;
+                        self.release_unpinned();
+                        return None;
                     }
-                    self.after_failure();
-                    self.write_error_seq(&e, seq).await;
-                    return None;
-                }
-            };
+                    Err(e) => {
+                        self.drop_held(i);
+                        if retryable && e.is_connection_failure() {
+                            plan.role = Role::Primary;
+                            continue;
+                        }
+                        self.after_failure();
+                        self.write_error_seq(&e, seq).await;
+                        return None;
+                    }
+                };
             let packets = request.backend_packets(backend_id, long_data);
             let refs: Vec<&[u8]> = packets.iter().map(|p| p.as_slice()).collect();
             let timeout = match self.proxy.config.load().backend.query_timeout_ms {
@@ -958,7 +1098,10 @@ impl Session {
             let held = &mut self.held[i];
             pool.stats.in_flight.fetch_add(1, Ordering::Relaxed);
             let outcome = match held.conn.send_commands(&refs).await {
-                Err(e) => Outcome { failure: Some(e), ..Outcome::default() },
+                Err(e) => Outcome {
+                    failure: Some(e),
+                    ..Outcome::default()
+                },
                 Ok(()) => {
                     let mut relay = Relay {
                         conn: &mut held.conn,
@@ -981,7 +1124,9 @@ impl Session {
                     continue;
                 }
                 if !outcome.sent_anything && !outcome.client_lost {
-                    let e = outcome.failure.unwrap_or(ProxyError::Internal("unknown".into()));
+                    let e = outcome
+                        .failure
+                        .unwrap_or(ProxyError::Internal("unknown".into()));
                     self.after_failure();
                     self.write_error_seq(&e, seq).await;
                     return None;
@@ -996,7 +1141,9 @@ impl Session {
     fn com_stmt_send_long_data(&mut self, payload: &[u8]) {
         // No reply, even on error (as MySQL).
         let mut r = Reader::new(&payload[1..]);
-        let (Some(id), Some(param)) = (r.u32(), r.u16()) else { return };
+        let (Some(id), Some(param)) = (r.u32(), r.u16()) else {
+            return;
+        };
         if let Some(stmt) = self.statements.get_mut(&id) {
             stmt.append_long_data(param, r.rest());
         }
@@ -1014,7 +1161,8 @@ impl Session {
 
     async fn com_stmt_reset(&mut self, payload: &[u8], seq: &mut u8) {
         let Some(id) = Reader::new(&payload[1..]).u32() else {
-            self.write_error_seq(&ProxyError::MalformedPacket("COM_STMT_RESET".into()), seq).await;
+            self.write_error_seq(&ProxyError::MalformedPacket("COM_STMT_RESET".into()), seq)
+                .await;
             return;
         };
         match self.statements.get_mut(&id) {
@@ -1031,8 +1179,14 @@ impl Session {
                 self.write_ok(seq, 0, 0, self.status, 0).await;
             }
             None => {
-                self.write_error_seq(&ProxyError::UnknownStatement { id, command: "mysqld_stmt_reset" }, seq)
-                    .await
+                self.write_error_seq(
+                    &ProxyError::UnknownStatement {
+                        id,
+                        command: "mysqld_stmt_reset",
+                    },
+                    seq,
+                )
+                .await
             }
         }
     }
@@ -1040,22 +1194,46 @@ impl Session {
     async fn com_stmt_fetch(&mut self, payload: &[u8], seq: &mut u8) {
         let mut r = Reader::new(&payload[1..]);
         let (Some(id), Some(rows)) = (r.u32(), r.u32()) else {
-            self.write_error_seq(&ProxyError::MalformedPacket("COM_STMT_FETCH".into()), seq).await;
+            self.write_error_seq(&ProxyError::MalformedPacket("COM_STMT_FETCH".into()), seq)
+                .await;
             return;
         };
         if self.cursor_statement != Some(id) || !self.statements.contains_key(&id) {
-            self.write_error_seq(&ProxyError::UnknownStatement { id, command: "mysqld_stmt_fetch" }, seq).await;
+            self.write_error_seq(
+                &ProxyError::UnknownStatement {
+                    id,
+                    command: "mysqld_stmt_fetch",
+                },
+                seq,
+            )
+            .await;
             return;
         }
-        let Some(sql_text) = self.statements.get(&id).map(|s| s.sql.clone()) else { return };
+        let Some(sql_text) = self.statements.get(&id).map(|s| s.sql.clone()) else {
+            return;
+        };
         let node = self.node_for_session();
         let Some(i) = self.held.iter().position(|h| h.node == node) else {
             self.cursor_statement = None;
-            self.write_error_seq(&ProxyError::UnknownStatement { id, command: "mysqld_stmt_fetch" }, seq).await;
+            self.write_error_seq(
+                &ProxyError::UnknownStatement {
+                    id,
+                    command: "mysqld_stmt_fetch",
+                },
+                seq,
+            )
+            .await;
             return;
         };
         let Some(backend) = self.held[i].conn.cached_statement(&sql_text) else {
-            self.write_error_seq(&ProxyError::UnknownStatement { id, command: "mysqld_stmt_fetch" }, seq).await;
+            self.write_error_seq(
+                &ProxyError::UnknownStatement {
+                    id,
+                    command: "mysqld_stmt_fetch",
+                },
+                seq,
+            )
+            .await;
             return;
         };
         let mut p = vec![command::STMT_FETCH];
@@ -1063,9 +1241,18 @@ impl Session {
         p.extend_from_slice(&rows.to_le_bytes());
         let held = &mut self.held[i];
         let outcome = match held.conn.send_command(&p).await {
-            Err(e) => Outcome { failure: Some(e), ..Outcome::default() },
+            Err(e) => Outcome {
+                failure: Some(e),
+                ..Outcome::default()
+            },
             Ok(()) => {
-                let mut relay = Relay { conn: &mut held.conn, client: &mut self.client, client_caps: self.caps, seq, timeout: None };
+                let mut relay = Relay {
+                    conn: &mut held.conn,
+                    client: &mut self.client,
+                    client_caps: self.caps,
+                    seq,
+                    timeout: None,
+                };
                 relay.forward(Shape::Rows).await
             }
         };
@@ -1097,12 +1284,16 @@ impl Session {
         let result = match what.as_str() {
             "backends" | "servers" => self.proxy.backends_result(),
             _ => {
-                let e = ProxyError::Unsupported(format!("SHOW SHARDCAT {what}: known forms are SHOW SHARDCAT BACKENDS"));
+                let e = ProxyError::Unsupported(format!(
+                    "SHOW SHARDCAT {what}: known forms are SHOW SHARDCAT BACKENDS"
+                ));
                 self.write_error_seq(&e, seq).await;
                 return;
             }
         };
-        let _ = result.send(&mut self.client, self.caps, seq, self.status).await;
+        let _ = result
+            .send(&mut self.client, self.caps, seq, self.status)
+            .await;
     }
 
     async fn explain_shardcat(&mut self, inner: &str, seq: &mut u8) {
@@ -1122,6 +1313,9 @@ impl Session {
 
     /// Backend thread currently serving this session on `node`, for KILL.
     pub fn current_backend(&self) -> Vec<(Arc<crate::backend::ServerPool>, u32)> {
-        self.held.iter().map(|h| (h.conn.pool().clone(), h.conn.connection_id)).collect()
+        self.held
+            .iter()
+            .map(|h| (h.conn.pool().clone(), h.conn.connection_id))
+            .collect()
     }
 }

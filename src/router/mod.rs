@@ -41,7 +41,18 @@ pub fn is_plain_read(c: &Classified) -> bool {
     let read_kind = matches!(
         c.kind,
         StatementKind::Select | StatementKind::Describe | StatementKind::Explain
-    ) || matches!(c.kind, StatementKind::Show(ShowKind::Tables | ShowKind::Databases | ShowKind::CreateTable | ShowKind::Columns | ShowKind::Variables | ShowKind::Status | ShowKind::Other));
+    ) || matches!(
+        c.kind,
+        StatementKind::Show(
+            ShowKind::Tables
+                | ShowKind::Databases
+                | ShowKind::CreateTable
+                | ShowKind::Columns
+                | ShowKind::Variables
+                | ShowKind::Status
+                | ShowKind::Other
+        )
+    );
     read_kind
         && !f.locking_read
         && !f.select_into
@@ -60,8 +71,10 @@ pub fn is_plain_read(c: &Classified) -> bool {
 /// (system variables, current database): any server of the node can run
 /// them, so they follow reads and keep working while the primary is down.
 pub fn is_session_only(c: &Classified) -> bool {
-    matches!(c.kind, StatementKind::Use { .. } | StatementKind::Set(SetKind::SystemOnly))
-        && !c.flags.assigns_user_variable
+    matches!(
+        c.kind,
+        StatementKind::Use { .. } | StatementKind::Set(SetKind::SystemOnly)
+    ) && !c.flags.assigns_user_variable
 }
 
 /// The read/write-splitting decision for one statement on one node.
@@ -86,7 +99,10 @@ pub fn route(c: &Classified, s: &SessionView) -> RoutePlan {
     if !s.autocommit {
         return plan(Role::Primary, "autocommit is off (implicit transaction)");
     }
-    if let StatementKind::Begin { read_only: true, .. } = c.kind {
+    if let StatementKind::Begin {
+        read_only: true, ..
+    } = c.kind
+    {
         if s.read_write_split && !s.pinned_to_primary {
             return plan(Role::Replica, "START TRANSACTION READ ONLY");
         }

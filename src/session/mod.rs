@@ -84,7 +84,11 @@ impl SessionState {
         let mut assigns: Vec<String> = Vec::new();
         for (name, value) in &self.vars {
             if from.vars.get(name) != Some(value) {
-                assigns.push(format!("{} = {}", quote_ident(name), sql_value(name, value)));
+                assigns.push(format!(
+                    "{} = {}",
+                    quote_ident(name),
+                    sql_value(name, value)
+                ));
             }
         }
         for name in from.vars.keys() {
@@ -202,7 +206,10 @@ mod tests {
         );
         // The other direction resets what the pooled connection had.
         let back = base.sync_sql(&s).unwrap();
-        assert_eq!(back, "SET SESSION `sql_mode` = DEFAULT, `wait_timeout` = DEFAULT");
+        assert_eq!(
+            back,
+            "SET SESSION `sql_mode` = DEFAULT, `wait_timeout` = DEFAULT"
+        );
     }
 
     #[test]

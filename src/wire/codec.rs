@@ -61,8 +61,8 @@ impl Decoder for PacketCodec {
                 src.reserve(offset + 4 - src.len());
                 return Ok(None);
             }
-            let len = u32::from_le_bytes([src[offset], src[offset + 1], src[offset + 2], 0])
-                as usize;
+            let len =
+                u32::from_le_bytes([src[offset], src[offset + 1], src[offset + 2], 0]) as usize;
             total += len;
             if total > self.max_payload {
                 return Err(too_large(total, self.max_payload));
@@ -269,8 +269,14 @@ mod tests {
         a.extend_from_slice(&b);
         let mut buf = BytesMut::from(&a[..]);
         let mut codec = PacketCodec::new(1024);
-        assert_eq!(&codec.decode(&mut buf).unwrap().unwrap().payload[..], b"\x19\x01\x00\x00\x00");
-        assert_eq!(&codec.decode(&mut buf).unwrap().unwrap().payload[..], b"\x03SELECT 2");
+        assert_eq!(
+            &codec.decode(&mut buf).unwrap().unwrap().payload[..],
+            b"\x19\x01\x00\x00\x00"
+        );
+        assert_eq!(
+            &codec.decode(&mut buf).unwrap().unwrap().payload[..],
+            b"\x03SELECT 2"
+        );
         assert!(codec.decode(&mut buf).unwrap().is_none());
     }
 
