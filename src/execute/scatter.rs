@@ -205,6 +205,7 @@ struct Group {
 /// Runs a SELECT on every shard and streams the merged result to the
 /// client. Never presents a partial result as complete: a shard error
 /// becomes an ERR packet to the client.
+#[allow(clippy::too_many_arguments)]
 pub async fn scatter_select(
     shards: &mut [&mut BackendConn],
     sqls: &[String],
