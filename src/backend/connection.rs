@@ -96,6 +96,10 @@ pub struct BackendConn {
     pub last_used: Instant,
     /// What `LAST_INSERT_ID()` returns on this connection.
     pub last_insert_id: u64,
+    /// The last statement left warnings or an error in the connection's
+    /// diagnostics area; it is reset before another session uses it so
+    /// `SHOW WARNINGS` never shows a stranger's messages.
+    pub diagnostics_dirty: bool,
     statements: LruCache<Arc<str>, BackendStatement>,
     /// Statement ids to close before the next command (no reply is sent
     /// for COM_STMT_CLOSE, so they ride along with the next write).
@@ -257,6 +261,7 @@ impl BackendConn {
             broken: false,
             last_used: Instant::now(),
             last_insert_id: 0,
+            diagnostics_dirty: false,
             statements: LruCache::new(cache),
             pending_close: Vec::new(),
         };
@@ -407,6 +412,9 @@ impl BackendConn {
 
     /// Makes this connection carry `want` (database and session variables).
     pub async fn sync_state(&mut self, want: &SessionState) -> Result<()> {
+        if self.diagnostics_dirty {
+            self.reset_session().await?;
+        }
         if let Some(sql) = want.sync_sql(&self.state) {
             self.query_drop(&sql).await?;
             // Tracking reports what changed; take the wanted state as the
@@ -414,6 +422,24 @@ impl BackendConn {
             self.state = want.clone();
         }
         Ok(())
+    }
+
+    /// COM_RESET_CONNECTION: clears the diagnostics area and every piece of
+    /// session state, then turns session tracking back on. The state is then
+    /// unknown-but-default, so the next sync sets every session variable.
+    pub async fn reset_session(&mut self) -> Result<()> {
+        self.send_command(&[command::RESET_CONNECTION]).await?;
+        let p = self.read_packet().await?;
+        if let Some(e) = ErrPacket::parse(&p.payload) {
+            self.broken = true;
+            return Err(ProxyError::Backend(e));
+        }
+        self.absorb_ok(&p.payload);
+        self.clear_statements();
+        self.diagnostics_dirty = false;
+        self.last_insert_id = 0;
+        self.state = SessionState::default();
+        self.query_drop(TRACKING_SQL).await
     }
 
     /// Makes `LAST_INSERT_ID()` on this connection return the session's

@@ -57,6 +57,9 @@ pub struct ServerPool {
     checkout_timeout: Duration,
     idle_timeout: Duration,
     pub stats: ServerStats,
+    /// Notified when a checkout finds no free connection, so sessions
+    /// holding connections only for convenience can give them back.
+    pub pressure: tokio::sync::Notify,
 }
 
 impl ServerPool {
@@ -76,6 +79,7 @@ impl ServerPool {
             checkout_timeout,
             idle_timeout,
             stats: ServerStats::default(),
+            pressure: tokio::sync::Notify::new(),
         })
     }
 
@@ -111,14 +115,26 @@ impl ServerPool {
                 }
             };
         loop {
-            let candidate = {
+            let (candidate, unsuitable) = {
                 let mut idle = self.idle.lock();
-                let exact = idle
-                    .iter()
-                    .rposition(|c| c.found_rows == found_rows && c.state == *want);
-                let any = || idle.iter().rposition(|c| c.found_rows == found_rows);
-                exact.or_else(any).map(|i| idle.swap_remove(i))
+                // A connection with a database selected cannot be given to a
+                // session without one: MySQL has no way to unselect it.
+                let usable = |c: &BackendConn| {
+                    c.found_rows == found_rows
+                        && (want.schema.is_some() || c.state.schema.is_none())
+                };
+                let exact = idle.iter().rposition(|c| usable(c) && c.state == *want);
+                let any = || idle.iter().rposition(|c| usable(c));
+                match exact.or_else(any) {
+                    Some(i) => (Some(idle.swap_remove(i)), None),
+                    // Make room for a new connection within the size limit.
+                    None if idle.len() + self.busy_count() > self.max => (None, idle.pop()),
+                    None => (None, None),
+                }
             };
+            if let Some(old) = unsuitable {
+                tokio::spawn(old.close());
+            }
             match candidate {
                 Some(conn)
                     if conn.looks_alive() && conn.last_used.elapsed() < self.idle_timeout =>

@@ -162,14 +162,28 @@ impl Proxy {
 
     /// KILL [QUERY] of a proxy connection id: KILL QUERY interrupts the
     /// statement on its backend; KILL (connection) also ends the session.
-    pub async fn kill(&self, id: u32, query_only: bool, _by: u32) -> Result<(), ProxyError> {
-        let Some(handle) = self.sessions.lock().get(&id).cloned() else {
+    pub async fn kill(&self, id: u32, query_only: bool, by: u32) -> Result<(), ProxyError> {
+        let (handle, killer) = {
+            let sessions = self.sessions.lock();
+            (sessions.get(&id).cloned(), sessions.get(&by).cloned())
+        };
+        let Some(handle) = handle else {
             return Err(ProxyError::Backend(crate::wire::packets::ErrPacket::new(
                 1094,
                 "HY000",
                 format!("Unknown thread id: {id}"),
             )));
         };
+        // As MySQL without the CONNECTION ADMIN privilege: only your own
+        // user's sessions.
+        let same_user = killer.is_some_and(|k| *k.user.lock() == *handle.user.lock());
+        if !same_user {
+            return Err(ProxyError::Backend(crate::wire::packets::ErrPacket::new(
+                1095,
+                "HY000",
+                format!("You are not owner of thread {id}"),
+            )));
+        }
         let targets: Vec<_> = handle.backends.lock().clone();
         for (pool, thread) in targets {
             if let Ok(mut conn) =

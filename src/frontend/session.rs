@@ -31,6 +31,11 @@ use crate::sql::{self, Classified, SetKind, StatementKind};
 use crate::wire::command;
 use crate::wire::packets::{encode_eof, ErrPacket, OkPacket, Reader, SessionChange};
 
+/// How long an idle session keeps a connection only so that `SHOW
+/// WARNINGS` or `FOUND_ROWS()` can reach the server that ran its last
+/// statement.
+const DIAGNOSTICS_HOLD: Duration = Duration::from_secs(2);
+
 /// A backend connection the session currently holds.
 struct Held {
     node: usize,
@@ -154,6 +159,7 @@ impl Session {
                         self.held.clear();
                         let mut s = seq;
                         self.write_error_seq(&e, &mut s).await;
+                        let _ = self.client.flush().await;
                         return Err(e);
                     }
                     self.state.schema = Some(db);
@@ -162,6 +168,7 @@ impl Session {
                 Err(e) => {
                     let mut s = seq;
                     self.write_error_seq(&e, &mut s).await;
+                    let _ = self.client.flush().await;
                     return Err(e);
                 }
             }
@@ -174,7 +181,7 @@ impl Session {
     /// The command loop; returns when the client quits or goes away.
     pub async fn run(&mut self) {
         loop {
-            let packet = match self.client.read_packet().await {
+            let packet = match self.next_command().await {
                 Ok(p) => p,
                 Err(e) => {
                     if e.kind() == std::io::ErrorKind::InvalidData {
@@ -188,11 +195,11 @@ impl Session {
             let mut seq = packet.seq.wrapping_add(1);
             let payload = packet.payload;
             let Some(&cmd) = payload.first() else {
-                self.write_error_seq(
-                    &ProxyError::MalformedPacket("empty command".into()),
-                    &mut seq,
-                )
-                .await;
+                self.write_error_seq(&ProxyError::UnknownCommand(0), &mut seq)
+                    .await;
+                if self.client.flush().await.is_err() {
+                    break;
+                }
                 continue;
             };
             let keep_going = match cmd {
@@ -277,6 +284,39 @@ impl Session {
         self.held.clear();
     }
 
+    /// Waits for the client's next command. A connection held only for
+    /// diagnostics (`SHOW WARNINGS` after a warning) goes back to the pool
+    /// when the client stays idle, or at once when another session waits
+    /// for a connection of that server.
+    async fn next_command(&mut self) -> std::io::Result<crate::wire::Packet> {
+        let soft_only = self.pins.diagnostics
+            && !self.pins.transaction
+            && !self.pins.session_state
+            && self.cursor_statement.is_none()
+            && !self.held.is_empty();
+        if !soft_only {
+            return self.client.read_packet().await;
+        }
+        let pools: Vec<_> = self.held.iter().map(|h| h.conn.pool().clone()).collect();
+        let woke = {
+            let pressure =
+                futures::future::select_all(pools.iter().map(|p| Box::pin(p.pressure.notified())));
+            tokio::select! {
+                r = self.client.read_packet() => Some(r),
+                _ = tokio::time::sleep(DIAGNOSTICS_HOLD) => None,
+                _ = pressure => None,
+            }
+        };
+        match woke {
+            Some(r) => r,
+            None => {
+                self.pins.diagnostics = false;
+                self.release_unpinned();
+                self.client.read_packet().await
+            }
+        }
+    }
+
     // ----- replies -------------------------------------------------------
 
     async fn write_ok(
@@ -330,25 +370,37 @@ impl Session {
     /// Returns a held connection for `plan`, checking one out (and syncing
     /// this session's state onto it) when needed.
     async fn acquire(&mut self, plan: &RoutePlan, c: &Classified) -> Result<usize> {
-        self.acquire_excluding(plan, c, &[]).await
+        self.acquire_excluding(plan, c, &[]).await.map(|(i, _)| i)
     }
 
+    /// Like [`Session::acquire`], skipping the replicas in `exclude`; also
+    /// says whether the connection was freshly checked out (not held).
     async fn acquire_excluding(
         &mut self,
         plan: &RoutePlan,
         c: &Classified,
         exclude: &[usize],
-    ) -> Result<usize> {
+    ) -> Result<(usize, bool)> {
         if let Some(i) = self.held.iter().position(|h| h.node == plan.node) {
-            let hard_pin =
-                self.pins.transaction || self.pins.session_state || self.cursor_statement.is_some();
+            let held_role = self.held[i].role;
+            let server_tx = self.held[i].conn.in_transaction();
+            // Whatever pins it, a replica connection never takes a
+            // statement routed to the primary (outside a transaction the
+            // server itself runs there, e.g. START TRANSACTION READ ONLY).
+            let wrong_server =
+                plan.role == Role::Primary && held_role == Role::Replica && !server_tx;
+            let hard_pin = server_tx
+                || self.pins.transaction
+                || self.pins.session_state
+                || self.cursor_statement.is_some();
             let wants_diagnostics =
                 c.flags.reads_diagnostics || c.flags.uses_found_rows || c.flags.uses_row_count;
-            if hard_pin
-                || (wants_diagnostics && self.pins.diagnostics)
-                || self.held[i].role == plan.role
+            if !wrong_server
+                && (hard_pin
+                    || (wants_diagnostics && self.pins.diagnostics)
+                    || held_role == plan.role)
             {
-                return Ok(i);
+                return Ok((i, false));
             }
             let h = self.held.swap_remove(i);
             h.conn.release();
@@ -404,7 +456,7 @@ impl Session {
                 return Err(e);
             }
         }
-        Ok(i)
+        Ok((i, true))
     }
 
     /// Returns to the pool every held connection nothing pins.
@@ -425,6 +477,46 @@ impl Session {
         let h = self.held.swap_remove(i);
         h.conn.pool().stats.errors.fetch_add(1, Ordering::Relaxed);
         drop(h);
+    }
+
+    /// Bookkeeping on the connection that just answered: a dirty
+    /// diagnostics area, and the collation `SET NAMES ... COLLATE` chose
+    /// (MariaDB's session tracking reports the character sets only).
+    async fn after_relay(&mut self, i: usize, outcome: &mut Outcome) {
+        let conn = &mut self.held[i].conn;
+        if outcome.warnings > 0 || outcome.error.is_some() {
+            conn.diagnostics_dirty = true;
+        }
+        let mut charset_changed = false;
+        let mut collation_reported = false;
+        for c in &outcome.changes {
+            if let SessionChange::SystemVariable { name, .. } = c {
+                charset_changed |=
+                    name == "character_set_connection" || name == "character_set_client";
+                collation_reported |= name == "collation_connection";
+            }
+        }
+        if charset_changed && !collation_reported {
+            let asked = async {
+                conn.send_command(b"\x03SELECT @@collation_connection")
+                    .await?;
+                read_small_result(conn).await
+            }
+            .await;
+            match asked {
+                Ok(rows) => {
+                    if let Some(v) = rows.first().and_then(|r| r.first()).cloned().flatten() {
+                        let value = String::from_utf8_lossy(&v).into_owned();
+                        conn.state.record_var("collation_connection", &value);
+                        outcome.changes.push(SessionChange::SystemVariable {
+                            name: "collation_connection".into(),
+                            value,
+                        });
+                    }
+                }
+                Err(e) => outcome.failure = Some(e),
+            }
+        }
     }
 
     /// For `session` consistency: makes sure the replica at `i` has applied
@@ -495,8 +587,8 @@ impl Session {
             ms => Some(Duration::from_millis(ms)),
         };
         for _attempt in 0..4 {
-            let i = match self.acquire_excluding(&plan, c, &excluded).await {
-                Ok(i) => i,
+            let (i, fresh) = match self.acquire_excluding(&plan, c, &excluded).await {
+                Ok(x) => x,
                 Err(e) if retryable && e.is_connection_failure() && plan.role == Role::Replica => {
                     if let Some(idx) = self.replica_index(&plan, &e) {
                         excluded.push(idx);
@@ -510,12 +602,16 @@ impl Session {
                     return None;
                 }
             };
-            let i = match self.ensure_fresh(i, c).await {
-                Ok(i) => i,
-                Err(e) => {
-                    self.write_error_seq(&e, seq).await;
-                    return None;
+            let i = if fresh {
+                match self.ensure_fresh(i, c).await {
+                    Ok(i) => i,
+                    Err(e) => {
+                        self.write_error_seq(&e, seq).await;
+                        return None;
+                    }
                 }
+            } else {
+                i
             };
             let node = self.held[i].node;
             let role = self.held[i].role;
@@ -560,6 +656,10 @@ impl Session {
             };
             pool.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
             self.handle.backends.lock().clear();
+            let mut outcome = outcome;
+            if outcome.failure.is_none() {
+                self.after_relay(i, &mut outcome).await;
+            }
             if let Some(failure) = &outcome.failure {
                 let retry = retryable && !outcome.sent_anything && failure.is_connection_failure();
                 self.drop_held(i);
@@ -662,10 +762,14 @@ impl Session {
             }
         }
         if o.error.is_none() {
+            // Flags describing the session (not the one statement): drivers
+            // such as PyMySQL pick their quoting from NO_BACKSLASH_ESCAPES.
             self.status = o.status
                 & (StatusFlags::SERVER_STATUS_IN_TRANS.bits()
                     | StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits()
-                    | StatusFlags::SERVER_STATUS_IN_TRANS_READONLY.bits());
+                    | StatusFlags::SERVER_STATUS_IN_TRANS_READONLY.bits()
+                    | StatusFlags::SERVER_STATUS_NO_BACKSLASH_ESCAPES.bits()
+                    | StatusFlags::SERVER_STATUS_ANSI_QUOTES.bits());
             if o.last_insert_id != 0 {
                 self.last_insert_id = o.last_insert_id;
             }
@@ -710,6 +814,8 @@ impl Session {
         {
             self.pins.session_state = true;
         }
+        // Held only while the next statement may ask about this one; an
+        // idle session gives the connection back (see `next_command`).
         self.pins.diagnostics = o.warnings > 0
             || o.error.is_some()
             || f.calc_found_rows
@@ -777,7 +883,13 @@ impl Session {
         } else {
             c
         };
-        let node = self.node_for_session();
+        let node = match &c.kind {
+            // USE goes to the node that holds the database it names.
+            StatementKind::Use { database } => {
+                self.proxy.config.load().node_for_schema(Some(database))
+            }
+            _ => self.node_for_session(),
+        };
         let plan = router::route(&c, &self.view(node));
         if let Some(ran) = self.execute(plan, &c, payload, Shape::Results, seq).await {
             self.after_statement(&c, &ran);
@@ -935,6 +1047,7 @@ impl Session {
             // MySQL closes the connection after a failed change of user.
             return false;
         }
+        *self.handle.user.lock() = user.clone();
         self.user = user;
         if let Some(c) = collation.filter(|c| *c != 0) {
             self.collation = c;
@@ -1047,8 +1160,8 @@ impl Session {
         let retryable = plan.role == Role::Replica && !self.pins.transaction && !self.read_only_tx;
         let mut plan = plan;
         for _attempt in 0..3 {
-            let i = match self.acquire(&plan, c).await {
-                Ok(i) => i,
+            let (i, fresh) = match self.acquire_excluding(&plan, c, &[]).await {
+                Ok(x) => x,
                 Err(e) => {
                     if retryable && e.is_connection_failure() && plan.role == Role::Replica {
                         plan.role = Role::Primary;
@@ -1058,12 +1171,16 @@ impl Session {
                     return None;
                 }
             };
-            let i = match self.ensure_fresh(i, c).await {
-                Ok(i) => i,
-                Err(e) => {
-                    self.write_error_seq(&e, seq).await;
-                    return None;
+            let i = if fresh {
+                match self.ensure_fresh(i, c).await {
+                    Ok(i) => i,
+                    Err(e) => {
+                        self.write_error_seq(&e, seq).await;
+                        return None;
+                    }
                 }
+            } else {
+                i
             };
             let node = self.held[i].node;
             let backend_id =
@@ -1116,6 +1233,10 @@ impl Session {
             pool.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
             self.handle.backends.lock().clear();
             let _ = client_id;
+            let mut outcome = outcome;
+            if outcome.failure.is_none() {
+                self.after_relay(i, &mut outcome).await;
+            }
             if let Some(failure) = &outcome.failure {
                 let retry = retryable && !outcome.sent_anything && failure.is_connection_failure();
                 self.drop_held(i);
