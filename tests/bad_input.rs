@@ -53,7 +53,7 @@ async fn login(proxy: &ProxyProcess) -> RawConn {
 async fn expect_err_or_close(c: &mut RawConn, within: Duration, what: &str) -> Option<raw::ErrInfo> {
     let (closed, packets) = c.wait_closed(within).await;
     assert!(closed, "{what}: the proxy neither answered with an error and closed, nor closed (got {packets:?})");
-    packets.iter().find(|p| p.first() == Some(&0xFF)).map(|p| raw::parse_err(p))
+    packets.iter().find(|p| p.get(0) == Some(&0xFF)).map(|p| raw::parse_err(p))
 }
 
 // ---------------------------------------------------------------------
@@ -222,7 +222,7 @@ async fn garbage_handshake_responses() {
         let t = Instant::now();
         let (closed, packets) = c.wait_closed(Duration::from_secs(5)).await;
         let first = packets.first().cloned().unwrap_or_default();
-        match first.first() {
+        match first.get(0) {
             Some(0xFF) => {
                 let e = raw::parse_err(&first);
                 eprintln!("{what}: ERR {} {} {}", e.code, e.state, e.message);

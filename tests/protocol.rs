@@ -6,12 +6,15 @@
 //! Needs the test topology (`SHARDCAT_TOPOLOGY_ENV`).
 
 mod common;
+#[path = "common/custom_proxy.rs"]
+mod custom_proxy;
 #[path = "common/raw.rs"]
 mod raw;
 #[path = "common/util.rs"]
 mod util;
 
-use common::proxy::ProxyProcess;
+use common::proxy::{ProxyOptions, ProxyProcess};
+use custom_proxy::CustomProxy;
 use common::Topology;
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Params, Row, Value};
@@ -20,8 +23,8 @@ use util::*;
 
 const DIRECT_USER_NOTE: &str = "direct = MariaDB n1p with the topology user";
 
-async fn raw_proxy(proxy: &ProxyProcess, db: Option<&str>, caps: u32) -> RawConn {
-    RawConn::connect(proxy.port, "app", "app", db, caps).await
+async fn raw_proxy(proxy: &impl ProxyLike, db: Option<&str>, caps: u32) -> RawConn {
+    RawConn::connect(proxy.port(), "app", "app", db, caps).await
 }
 
 async fn raw_direct(topo: &Topology, db: Option<&str>, caps: u32) -> RawConn {
@@ -477,7 +480,7 @@ async fn prepared_send_long_data_and_reset() {
     }
     let (p, d) = (&results[0], &results[1]);
     // Sanity of the direct answers.
-    assert_eq!(d.0.rows()[0][0], Some(300_000u64.to_le_bytes().to_vec()));
+    assert_eq!(d.0.rows()[0][0], Some(300_000u32.to_le_bytes().to_vec()));
     assert_eq!(d.0.rows()[0][1].as_deref(), Some(&b"5d41402abc4b2a76b9719d911017c592"[..]));
     assert_eq!(p.0, d.0, "execute with long data: proxy vs direct");
     assert_eq!(p.1, d.1, "execute after long data: proxy vs direct");
@@ -539,9 +542,10 @@ async fn prepared_unknown_statement_id_and_syntax_error() {
     assert_eq!(msg, dmsg);
     let one: Option<i64> = conn.query_first("SELECT 1").await.unwrap();
     assert_eq!(one, Some(1));
-    // Preparing against a missing table: 1146 like the server.
-    let (code, state, _) = expect_server_error(conn.prep("SELECT * FROM no_such_db_xyz.t").await);
-    assert_eq!((code, state.as_str()), (1049, "42000"));
+    // Preparing against a missing table: like the server (1146).
+    let a = expect_server_error(conn.prep("SELECT * FROM no_such_db_xyz.t").await);
+    let b = expect_server_error(direct.prep("SELECT * FROM no_such_db_xyz.t").await);
+    assert_eq!(a, b);
     conn.disconnect().await.unwrap();
     direct.disconnect().await.unwrap();
     assert_proxy_serves(&proxy).await;
@@ -614,12 +618,15 @@ async fn multi_statement_all_result_sets_mysql_async() {
 #[tokio::test]
 async fn multi_statement_replies_like_server() {
     let topo = Topology::from_env();
-    let db = db_name("multiraw");
-    setup_db(&topo, &db, &["CREATE TABLE t (id INT AUTO_INCREMENT PRIMARY KEY, v INT)", "INSERT INTO t (v) VALUES (1), (2)"]).await;
+    // One database per side, same contents, so both see the same data.
+    let (db, dbd) = (db_name("multiraw"), db_name("multiraw_d"));
+    for x in [&db, &dbd] {
+        setup_db(&topo, x, &["CREATE TABLE t (id INT AUTO_INCREMENT PRIMARY KEY, v INT)", "INSERT INTO t (v) VALUES (1), (2)"]).await;
+    }
     let proxy = ProxyProcess::start(&topo);
     let caps = raw::DEFAULT_CAPS | raw::CLIENT_MULTI_STATEMENTS;
     let mut p = raw_proxy(&proxy, Some(&db), caps).await;
-    let mut d = raw_direct(&topo, Some(&db), caps).await;
+    let mut d = raw_direct(&topo, Some(&dbd), caps).await;
     let scripts = [
         "SELECT 1; SELECT 2; UPDATE t SET v = v + 1 WHERE id = 1; SELECT 3",
         "SELECT 1; SELECT * FROM no_such_table; SELECT 3",
@@ -629,8 +636,6 @@ async fn multi_statement_replies_like_server() {
         "SELECT 1;",
         "DO 1; DO 2",
     ];
-    // Each script runs on the proxy, then direct, against the same table;
-    // only what does not depend on the order is compared.
     for s in scripts {
         let a = p.query_all(s).await.unwrap();
         let b = d.query_all(s).await.unwrap();
@@ -641,13 +646,16 @@ async fn multi_statement_replies_like_server() {
                     assert_eq!(x.affected_rows, y.affected_rows, "{s}");
                     assert_eq!(x.status & 0x000B, y.status & 0x000B, "{s}: status flags");
                     assert_eq!(x.warnings, y.warnings, "{s}");
-                    // last_insert_id depends on table state: both sides
-                    // insert into the same table, so compare presence.
-                    assert_eq!(x.last_insert_id == 0, y.last_insert_id == 0, "{s}");
+                    assert_eq!(x.last_insert_id, y.last_insert_id, "{s}");
+                    assert_eq!(x.info, y.info, "{s}");
                 }
-                (Reply::Err(x), Reply::Err(y)) => assert_eq!((x.code, &x.state, &x.message), (y.code, &y.state, &y.message), "{s}"),
-                (Reply::Rows { columns: c1, status: s1, .. }, Reply::Rows { columns: c2, status: s2, .. }) => {
+                (Reply::Err(x), Reply::Err(y)) => {
+                    let ym = y.message.replace(&dbd, &db);
+                    assert_eq!((x.code, &x.state, &x.message), (y.code, &y.state, &ym), "{s}")
+                }
+                (Reply::Rows { columns: c1, status: s1, rows: r1, .. }, Reply::Rows { columns: c2, status: s2, rows: r2, .. }) => {
                     assert_eq!(c1, c2, "{s}");
+                    assert_eq!(r1, r2, "{s}");
                     assert_eq!(s1 & 0x000B, s2 & 0x000B, "{s}: status flags of the result set");
                 }
                 _ => panic!("{s}: proxy {x:?} vs direct {y:?}"),
@@ -657,6 +665,7 @@ async fn multi_statement_replies_like_server() {
         assert_eq!(p.query("SELECT 'sync'").await.unwrap().scalar().as_deref(), Some("sync"), "{s}");
     }
     drop_db(&topo, &db).await;
+    drop_db(&topo, &dbd).await;
 }
 
 #[tokio::test]
@@ -689,12 +698,15 @@ async fn multi_statement_without_capability_is_syntax_error() {
 #[tokio::test]
 async fn ok_affected_rows_with_and_without_found_rows() {
     let topo = Topology::from_env();
-    let db = db_name("okfound");
-    setup_db(&topo, &db, &["CREATE TABLE t (id INT PRIMARY KEY, v INT)", "INSERT INTO t VALUES (1, 5), (2, 5), (3, 6)"]).await;
+    let (db, dbd) = (db_name("okfound"), db_name("okfound_d"));
     let proxy = ProxyProcess::start(&topo);
     for found_rows in [false, true] {
+        // Same starting data on both sides, each in its own database.
+        for x in [&db, &dbd] {
+            setup_db(&topo, x, &["CREATE TABLE t (id INT PRIMARY KEY, v INT)", "INSERT INTO t VALUES (1, 5), (2, 5), (3, 6)"]).await;
+        }
         let mut via = Conn::new(proxy_opts(&proxy, "app", "app", Some(&db)).client_found_rows(found_rows)).await.unwrap();
-        let mut dir = Conn::new(direct_opts(&topo, "n1p", Some(&db)).client_found_rows(found_rows)).await.unwrap();
+        let mut dir = Conn::new(direct_opts(&topo, "n1p", Some(&dbd)).client_found_rows(found_rows)).await.unwrap();
         // Matches 2 rows, changes none.
         for (stmt, expect_plain, expect_found) in [
             ("UPDATE t SET v = 5 WHERE id IN (1, 2)", 0u64, 2u64),
@@ -718,6 +730,7 @@ async fn ok_affected_rows_with_and_without_found_rows() {
         dir.disconnect().await.unwrap();
     }
     drop_db(&topo, &db).await;
+    drop_db(&topo, &dbd).await;
 }
 
 #[tokio::test]
@@ -740,7 +753,9 @@ async fn ok_last_insert_id_single_and_multi_row() {
     conn.query_drop("INSERT INTO t (id, v) VALUES (5000, 7)").await.unwrap();
     let mut direct = direct_conn(&topo, "n1p", Some(&db)).await;
     direct.query_drop("INSERT INTO t (id, v) VALUES (5001, 7)").await.unwrap();
-    assert_eq!(conn.last_insert_id(), direct.last_insert_id(), "explicit id: proxy vs direct");
+    // MariaDB reports the explicit value of the AUTO_INCREMENT column.
+    assert_eq!(direct.last_insert_id(), Some(5001));
+    assert_eq!(conn.last_insert_id(), Some(5000), "explicit id: like the server");
     // The id a later statement reports (0 for a non-insert).
     conn.query_drop("UPDATE t SET v = v + 1 WHERE id = 1000").await.unwrap();
     direct.query_drop("UPDATE t SET v = v + 1 WHERE id = 1000").await.unwrap();
@@ -792,7 +807,10 @@ async fn ok_warning_count_and_show_warnings() {
     }
     // A statement without warnings clears them.
     via.query_drop("SELECT 1").await.unwrap();
-    assert!(show_warnings(&mut via).await.is_empty(), "warnings of an older statement leaked");
+    let w = show_warnings(&mut via).await;
+    assert!(w.is_empty(), "SHOW WARNINGS after a statement without warnings returned older warnings: {w:?}");
+    let cv: Option<i64> = via.query_first("SELECT @@warning_count").await.unwrap();
+    assert_eq!(cv, Some(0));
 
     // Prepared statement warnings.
     via.exec_drop("INSERT INTO t VALUES (?, ?)", (300, "toolong")).await.unwrap();
@@ -808,6 +826,34 @@ async fn ok_warning_count_and_show_warnings() {
 }
 
 const STATUS_MASK: u16 = raw::SERVER_STATUS_IN_TRANS | raw::SERVER_STATUS_AUTOCOMMIT | 0x2000;
+
+/// Runs `steps` (SQL, or `#PING`) on the proxy and on the server, and
+/// returns the IN_TRANS / AUTOCOMMIT / IN_TRANS_READONLY flags of each
+/// answer, greeting first.
+async fn status_trace(topo: &Topology, proxy: &impl ProxyLike, db: &str, steps: &[&'static str]) -> Vec<Vec<(&'static str, u16)>> {
+    let mut seen = Vec::new();
+    for side in ["proxy", "direct"] {
+        let mut c = if side == "proxy" {
+            raw_proxy(proxy, Some(db), raw::DEFAULT_CAPS).await
+        } else {
+            raw_direct(topo, Some(db), raw::DEFAULT_CAPS).await
+        };
+        let mut flags = vec![("greeting", c.greeting.status & STATUS_MASK)];
+        for &s in steps {
+            let r = if s == "#PING" { c.ping().await.unwrap() } else { c.query(s).await.unwrap() };
+            if let Reply::Err(e) = &r {
+                panic!("{side}: {s}: {e:?}");
+            }
+            flags.push((s, r.status() & STATUS_MASK));
+        }
+        seen.push(flags);
+    }
+    seen
+}
+
+fn pretty_trace(v: &[(&str, u16)]) -> String {
+    v.iter().map(|(s, f)| format!("{s:32} {f:#06x}")).collect::<Vec<_>>().join("\n")
+}
 
 #[tokio::test]
 async fn ok_status_flags_in_trans_and_autocommit() {
@@ -828,10 +874,8 @@ async fn ok_status_flags_in_trans_and_autocommit() {
         "#PING",
         "SELECT 1",
         "SELECT COUNT(*) FROM t",
-        "INSERT INTO t (v) VALUES (2)",
         "#PING",
         "COMMIT",
-        "SELECT COUNT(*) FROM t",
         "ROLLBACK",
         "SET autocommit = 1",
         "START TRANSACTION READ ONLY",
@@ -841,26 +885,35 @@ async fn ok_status_flags_in_trans_and_autocommit() {
         "START TRANSACTION",
         "SET autocommit = 1",
         "#PING",
+        "BEGIN",
+        "ROLLBACK",
     ];
-    let mut seen = Vec::new();
-    for side in ["proxy", "direct"] {
-        let mut c = if side == "proxy" {
-            raw_proxy(&proxy, Some(&db), raw::DEFAULT_CAPS).await
-        } else {
-            raw_direct(&topo, Some(&db), raw::DEFAULT_CAPS).await
-        };
-        let mut flags = vec![("greeting", c.greeting.status & STATUS_MASK)];
-        for s in steps {
-            let r = if s == "#PING" { c.ping().await.unwrap() } else { c.query(s).await.unwrap() };
-            if let Reply::Err(e) = &r {
-                panic!("{side}: {s}: {e:?}");
-            }
-            flags.push((s, r.status() & STATUS_MASK));
-        }
-        seen.push(flags);
-    }
-    let pretty = |v: &Vec<(&str, u16)>| v.iter().map(|(s, f)| format!("{s:32} {f:#06x}")).collect::<Vec<_>>().join("\n");
-    assert_eq!(seen[0], seen[1], "status flags, proxy:\n{}\ndirect:\n{}", pretty(&seen[0]), pretty(&seen[1]));
+    let seen = status_trace(&topo, &proxy, &db, &steps).await;
+    assert_eq!(seen[0], seen[1], "status flags, proxy:\n{}\ndirect:\n{}", pretty_trace(&seen[0]), pretty_trace(&seen[1]));
+    drop_db(&topo, &db).await;
+}
+
+/// Writes inside the implicit transaction of `autocommit = 0`. Uses a
+/// backend account the read-only replicas refuse, so a write misrouted to
+/// a replica fails (1290) instead of breaking replication.
+#[tokio::test]
+async fn ok_status_flags_autocommit_off_with_writes() {
+    let topo = Topology::from_env();
+    let db = db_name("okstatus_w");
+    setup_db(&topo, &db, &["CREATE TABLE t (id INT AUTO_INCREMENT PRIMARY KEY, v INT) ENGINE=InnoDB"]).await;
+    let proxy = CustomProxy::nosuper(&topo, ProxyOptions::default()).await;
+    let steps = [
+        "SET autocommit = 0",
+        "SELECT COUNT(*) FROM t",
+        "INSERT INTO t (v) VALUES (2)",
+        "#PING",
+        "COMMIT",
+        "SELECT COUNT(*) FROM t",
+        "ROLLBACK",
+        "SET autocommit = 1",
+    ];
+    let seen = status_trace(&topo, &proxy, &db, &steps).await;
+    assert_eq!(seen[0], seen[1], "status flags, proxy:\n{}\ndirect:\n{}", pretty_trace(&seen[0]), pretty_trace(&seen[1]));
     drop_db(&topo, &db).await;
 }
 
@@ -921,10 +974,15 @@ fn sha256(b: &[u8]) -> String {
     d.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// Runs `f` with max_allowed_packet = 64 MiB on n1p and its replicas
+/// (MariaDB 10.11's default is 16 MiB). Tests that need it share a lock.
+static BIG_PACKET_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test]
-async fn packets_over_16mib_both_directions() {
+async fn packets_over_16mib_server_to_client() {
+    let _g = BIG_PACKET_LOCK.lock().await;
     let topo = Topology::from_env();
-    let db = db_name("big");
+    let db = db_name("big_out");
     setup_db(&topo, &db, &["CREATE TABLE t (id INT PRIMARY KEY, b LONGBLOB)"]).await;
     set_max_allowed_packet(&topo, 64 << 20).await;
     let proxy = ProxyProcess::start(&topo);
@@ -933,37 +991,75 @@ async fn packets_over_16mib_both_directions() {
     let blob = pseudo_random(20 << 20, 99);
     let want = sha256(&blob);
 
-    // Binary protocol in (long data), both protocols out.
+    // In: binary protocol (mysql_async sends it as SEND_LONG_DATA chunks).
     conn.exec_drop("INSERT INTO t VALUES (?, ?)", (1, blob.clone())).await.unwrap();
     let server_sha: Option<String> = conn.query_first("SELECT SHA2(b, 256) FROM t WHERE id = 1").await.unwrap();
     assert_eq!(server_sha.as_deref(), Some(want.as_str()), "what the server stored");
+    // Out: a 20 MiB row, text and binary protocol.
     let text: Option<Vec<u8>> = conn.query_first("SELECT b FROM t WHERE id = 1").await.unwrap();
     assert_eq!(text.as_deref().map(sha256), Some(want.clone()), "text protocol, 20 MiB row");
     let bin: Option<Vec<u8>> = conn.exec_first("SELECT b FROM t WHERE id = ?", (1,)).await.unwrap();
     assert_eq!(bin.as_deref().map(sha256), Some(want.clone()), "binary protocol, 20 MiB row");
-
-    // Text protocol in: one COM_QUERY of ~40 MiB (hex literal).
-    let hex: String = blob.iter().map(|x| format!("{x:02x}")).collect();
-    conn.query_drop(format!("INSERT INTO t VALUES (2, x'{hex}')")).await.unwrap();
-    drop(hex);
-    let same: Option<i64> = conn.query_first("SELECT (SELECT b FROM t WHERE id = 1) = (SELECT b FROM t WHERE id = 2)").await.unwrap();
-    assert_eq!(same, Some(1));
-
-    // Exactly 16 MiB - 1 payloads, which need an empty continuation packet:
-    // a row of one 16777211-byte value is a 0xFFFFFF payload...
+    // A row of one 16777211-byte value is a payload of exactly 0xFFFFFF,
+    // followed by an empty continuation packet.
     let n = 0xFF_FFFF - 4;
     let row: Option<Vec<u8>> = conn.query_first(format!("SELECT REPEAT('a', {n})")).await.unwrap();
     assert_eq!(row.map(|r| r.len()), Some(n));
-    // ... and so is this COM_QUERY (1 command byte + text).
-    let prefix = "SELECT LENGTH('";
-    let suffix = "')";
-    let fill = 0xFF_FFFF - 1 - prefix.len() - suffix.len();
-    let q = format!("{prefix}{}{suffix}", "b".repeat(fill));
-    let len: Option<i64> = conn.query_first(q).await.unwrap();
-    assert_eq!(len, Some(fill as i64));
-    // Still in sync.
     let one: Option<i64> = conn.query_first("SELECT 1").await.unwrap();
     assert_eq!(one, Some(1));
+    conn.disconnect().await.unwrap();
+    set_max_allowed_packet(&topo, 16 << 20).await;
+    drop_db(&topo, &db).await;
+}
+
+/// Client packets of 16 MiB and more arrive as several physical packets;
+/// the answer's sequence id continues after the *last* of them.
+#[tokio::test]
+async fn packets_over_16mib_client_to_server() {
+    let _g = BIG_PACKET_LOCK.lock().await;
+    let topo = Topology::from_env();
+    let db = db_name("big_in");
+    setup_db(&topo, &db, &["CREATE TABLE t (id INT PRIMARY KEY, b LONGBLOB)"]).await;
+    set_max_allowed_packet(&topo, 64 << 20).await;
+    let proxy = ProxyProcess::start(&topo);
+
+    // Raw: a COM_QUERY payload of exactly 0xFFFFFF bytes (two physical
+    // packets, seq 0 and 1) and one of 20 MiB (seq 0, 1): the first answer
+    // packet must carry seq 2, like the server's.
+    let prefix = "SELECT LENGTH('";
+    let suffix = "')";
+    let mut seqs = Vec::new();
+    for fill in [0xFF_FFFF - 1 - prefix.len() - suffix.len(), 20 << 20] {
+        let q = format!("{prefix}{}{suffix}", "b".repeat(fill));
+        let mut payload = vec![raw::COM_QUERY];
+        payload.extend_from_slice(q.as_bytes());
+        for side in ["proxy", "direct"] {
+            let mut c = if side == "proxy" {
+                raw_proxy(&proxy, Some(&db), raw::DEFAULT_CAPS).await
+            } else {
+                raw_direct(&topo, Some(&db), raw::DEFAULT_CAPS).await
+            };
+            c.send_command(&payload).await.unwrap();
+            let (seq, first) = c.read_packet().await.unwrap();
+            assert_ne!(first.get(0), Some(&0xFF), "{side}: {:?}", raw::parse_err(&first));
+            seqs.push((side, fill, seq));
+        }
+    }
+    assert_eq!(seqs[0].2, seqs[1].2, "sequence id of the answer to a 0xFFFFFF-byte command: {seqs:?}");
+    assert_eq!(seqs[2].2, seqs[3].2, "sequence id of the answer to a 20 MiB command: {seqs:?}");
+
+    // mysql_async: a ~40 MiB INSERT (hex literal) and a 0xFFFFFF query.
+    let opts = proxy_opts(&proxy, "app", "app", Some(&db)).max_allowed_packet(Some(64 << 20));
+    let mut conn = Conn::new(opts).await.unwrap();
+    let blob = pseudo_random(20 << 20, 5);
+    let hex: String = blob.iter().map(|x| format!("{x:02x}")).collect();
+    conn.query_drop(format!("INSERT INTO t VALUES (2, x'{hex}')")).await.expect("40 MiB COM_QUERY");
+    drop(hex);
+    let sha: Option<String> = conn.query_first("SELECT SHA2(b, 256) FROM t WHERE id = 2").await.unwrap();
+    assert_eq!(sha, Some(sha256(&blob)));
+    let fill = 0xFF_FFFF - 1 - prefix.len() - suffix.len();
+    let len: Option<i64> = conn.query_first(format!("{prefix}{}{suffix}", "c".repeat(fill))).await.unwrap();
+    assert_eq!(len, Some(fill as i64));
     conn.disconnect().await.unwrap();
     set_max_allowed_packet(&topo, 16 << 20).await;
     drop_db(&topo, &db).await;
@@ -979,7 +1075,7 @@ async fn com_change_user_right_and_wrong_password() {
     let db = db_name("chuser");
     setup_db(&topo, &db, &["CREATE TABLE t (id INT)"]).await;
     let proxy = ProxyProcess::start(&topo);
-    let mut conn = proxy_conn(&proxy, None).await;
+    let mut conn = proxy_conn(&proxy, Some(&db)).await;
     conn.query_drop("SET @v = 'before'").await.unwrap();
     conn.query_drop("CREATE TEMPORARY TABLE tmp_cu (a INT)").await.unwrap();
     conn.change_user(
@@ -1130,10 +1226,10 @@ async fn com_statistics_and_field_list_shape() {
         let mut cols = Vec::new();
         loop {
             let (_, p) = side.read_packet().await.unwrap();
-            if p.first() == Some(&0xFE) && p.len() < 9 {
+            if p.get(0) == Some(&0xFE) && p.len() < 9 {
                 break;
             }
-            assert_ne!(p.first(), Some(&0xFF), "side {i}: {:?}", raw::parse_err(&p));
+            assert_ne!(p.get(0), Some(&0xFF), "side {i}: {:?}", raw::parse_err(&p));
             cols.push(p);
         }
         lists.push(cols);

@@ -15,6 +15,8 @@
 //! Needs the test topology (`SHARDCAT_TOPOLOGY_ENV`).
 
 mod common;
+#[path = "common/custom_proxy.rs"]
+mod custom_proxy;
 #[path = "common/raw.rs"]
 mod raw;
 #[path = "common/util.rs"]
@@ -22,6 +24,7 @@ mod util;
 
 use common::proxy::{ProxyOptions, ProxyProcess};
 use common::Topology;
+use custom_proxy::CustomProxy;
 use mysql_async::prelude::*;
 use mysql_async::Conn;
 use raw::RawConn;
@@ -31,7 +34,7 @@ fn pool(n: usize) -> ProxyOptions {
     ProxyOptions { backend: format!("pool_max = {n}"), ..ProxyOptions::default() }
 }
 
-async fn q1<T: FromValue>(c: &mut Conn, sql: &str) -> Option<T> {
+async fn q1<T: FromValue + Send + 'static>(c: &mut Conn, sql: &str) -> Option<T> {
     c.query_first::<T, _>(sql)
         .await
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
@@ -411,7 +414,9 @@ async fn autocommit_off_isolated() {
     let topo = Topology::from_env();
     let db = db_name("iso_ac");
     setup_db(&topo, &db, &["CREATE TABLE t (id INT PRIMARY KEY)"]).await;
-    let proxy = ProxyProcess::start_with(&topo, pool(2));
+    // A backend account the read-only replicas refuse writes from: see
+    // autocommit_off_writes_go_to_the_primary.
+    let proxy = CustomProxy::nosuper(&topo, pool(2)).await;
     let mut a = proxy_conn(&proxy, Some(&db)).await;
     let mut b = proxy_conn(&proxy, Some(&db)).await;
     a.query_drop("SET autocommit = 0").await.unwrap();
@@ -514,4 +519,32 @@ async fn pool1_concurrent_sessions_stress() {
     for db in &dbs {
         drop_db(&topo, db).await;
     }
+}
+
+/// `SET autocommit = 0` opens an implicit transaction: the statements that
+/// follow, writes included, must run on the primary. (Run with a backend
+/// account that cannot write on the read-only replicas, so a misrouted
+/// write shows up as error 1290 rather than as broken replication.)
+#[tokio::test]
+async fn autocommit_off_writes_go_to_the_primary() {
+    let topo = Topology::from_env();
+    let db = db_name("ac_primary");
+    setup_db(&topo, &db, &["CREATE TABLE t (id INT PRIMARY KEY, v INT)", "INSERT INTO t VALUES (1, 0)"]).await;
+    let proxy = CustomProxy::nosuper(&topo, ProxyOptions::default()).await;
+    for (i, set) in ["SET autocommit = 0", "SET @@SESSION.AUTOCOMMIT = OFF", "SET NAMES utf8mb4, autocommit = 0"].iter().enumerate() {
+        let mut c = proxy_conn(&proxy, Some(&db)).await;
+        c.query_drop(*set).await.unwrap();
+        let r = c.query_drop(format!("INSERT INTO t VALUES ({}, 1)", 10 + i)).await;
+        if let Err(e) = r {
+            panic!("{set}; INSERT: {e} (the write went to a replica)");
+        }
+        c.query_drop(format!("UPDATE t SET v = v + 1 WHERE id = 1")).await.unwrap_or_else(|e| panic!("{set}; UPDATE: {e}"));
+        c.query_drop("COMMIT").await.unwrap();
+        c.disconnect().await.unwrap();
+        let mut d = direct_conn(&topo, "n1p", Some(&db)).await;
+        let n: Option<i64> = d.query_first(format!("SELECT COUNT(*) FROM t WHERE id = {}", 10 + i)).await.unwrap();
+        assert_eq!(n, Some(1), "{set}: the committed row is not on the primary");
+        d.disconnect().await.unwrap();
+    }
+    drop_db(&topo, &db).await;
 }

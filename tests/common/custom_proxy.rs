@@ -60,6 +60,21 @@ impl CustomProxy {
         })
     }
 
+    /// The standard test configuration, but with a backend account that
+    /// the read-only replicas refuse writes from (see
+    /// `util::nosuper_backend_user`): a write the proxy misroutes to a
+    /// replica fails with 1290 instead of corrupting replication.
+    pub async fn nosuper(topo: &Topology, o: ProxyOptions) -> CustomProxy {
+        let (user, pw) = crate::util::nosuper_backend_user(topo).await;
+        let u = format!("user = \"{}\"\npassword = \"{}\"\n", topo.user, topo.password);
+        let nu = format!("user = \"{user}\"\npassword = \"{pw}\"\n");
+        CustomProxy::start(|port| {
+            let text = ProxyProcess::config_text(topo, port, &o);
+            assert!(text.contains(&u), "template changed:\n{text}");
+            text.replacen(&u, &nu, 1)
+        })
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("shardcat.log")).unwrap_or_default()
     }
@@ -83,5 +98,17 @@ impl Drop for CustomProxy {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+impl crate::util::ProxyLike for CustomProxy {
+    fn port(&self) -> u16 {
+        self.port
+    }
+    fn log(&self) -> String {
+        CustomProxy::log(self)
+    }
+    fn pid(&self) -> u32 {
+        CustomProxy::pid(self)
     }
 }

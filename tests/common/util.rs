@@ -11,13 +11,55 @@ use mysql_async::{Conn, OptsBuilder};
 use crate::common::proxy::ProxyProcess;
 use crate::common::Topology;
 
+/// What the helpers need from a running proxy (the standard
+/// [`ProxyProcess`] or a custom one).
+pub trait ProxyLike {
+    fn port(&self) -> u16;
+    fn log(&self) -> String;
+    fn pid(&self) -> u32;
+}
+
+impl ProxyLike for ProxyProcess {
+    fn port(&self) -> u16 {
+        self.port
+    }
+    fn log(&self) -> String {
+        ProxyProcess::log(self)
+    }
+    fn pid(&self) -> u32 {
+        ProxyProcess::pid(self)
+    }
+}
+
+/// A backend account without SUPER / READ_ONLY ADMIN, so that the
+/// read-only replicas refuse writes (ER_OPTION_PREVENTS_STATEMENT 1290)
+/// instead of applying them and breaking replication. Created on both
+/// primaries (replicated to the replicas). Returns (user, password).
+pub async fn nosuper_backend_user(topo: &Topology) -> (String, String) {
+    let (user, pw) = ("sc_nosuper".to_string(), "sc_nosuper_pw".to_string());
+    for primary in ["n1p", "n2p"] {
+        let mut c = direct_conn(topo, primary, None).await;
+        c.query_drop(format!("CREATE USER IF NOT EXISTS '{user}'@'127.0.0.1' IDENTIFIED BY '{pw}'")).await.unwrap();
+        c.query_drop(format!(
+            "GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, ALTER, INDEX, CREATE TEMPORARY TABLES, \
+             LOCK TABLES, EXECUTE, CREATE VIEW, SHOW VIEW, PROCESS, REPLICA MONITOR, BINLOG MONITOR \
+             ON *.* TO '{user}'@'127.0.0.1'"
+        ))
+        .await
+        .unwrap();
+        c.disconnect().await.unwrap();
+    }
+    sync_replicas(topo).await;
+    (user, pw)
+}
+
 /// Options for a client of the proxy. `prefer_socket(false)` matters: with
 /// the default, mysql_async asks `SELECT @@socket` and silently reconnects
 /// to the *backend's* unix socket when it can log in there.
-pub fn proxy_opts(proxy: &ProxyProcess, user: &str, password: &str, db: Option<&str>) -> OptsBuilder {
+pub fn proxy_opts(proxy: &impl ProxyLike, user: &str, password: &str, db: Option<&str>) -> OptsBuilder {
     OptsBuilder::default()
         .ip_or_hostname("127.0.0.1")
-        .tcp_port(proxy.port)
+        .tcp_port(proxy.port())
         .user(Some(user))
         .pass(Some(password))
         .db_name(db)
@@ -36,7 +78,7 @@ pub fn direct_opts(topo: &Topology, name: &str, db: Option<&str>) -> OptsBuilder
 }
 
 /// `app` logged in through the proxy.
-pub async fn proxy_conn(proxy: &ProxyProcess, db: Option<&str>) -> Conn {
+pub async fn proxy_conn(proxy: &impl ProxyLike, db: Option<&str>) -> Conn {
     Conn::new(proxy_opts(proxy, "app", "app", db))
         .await
         .unwrap_or_else(|e| panic!("login through the proxy: {e}\nproxy log:\n{}", tail(&proxy.log())))
@@ -85,7 +127,11 @@ pub async fn sync_replicas(topo: &Topology) {
                 .exec_first("SELECT MASTER_GTID_WAIT(?, 30)", (pos.clone(),))
                 .await
                 .unwrap();
-            assert_eq!(res, Some(0), "replica {r} did not reach {pos}");
+            if res != Some(0) {
+                let st: Option<mysql_async::Row> = c.query_first("SHOW SLAVE STATUS").await.unwrap();
+                let err = st.and_then(|r| r.get::<String, _>("Last_SQL_Error")).unwrap_or_default();
+                panic!("replica {r} did not reach {pos} (replication broken? Last_SQL_Error: {err})");
+            }
             c.disconnect().await.unwrap();
         }
     }
@@ -143,7 +189,7 @@ pub fn process_alive(pid: u32) -> bool {
 }
 
 /// A brand new login through the proxy answers `SELECT 1`.
-pub async fn assert_proxy_serves(proxy: &ProxyProcess) {
+pub async fn assert_proxy_serves(proxy: &impl ProxyLike) {
     assert!(process_alive(proxy.pid()), "proxy process is gone; log:\n{}", tail(&proxy.log()));
     let fut = async {
         let mut c = proxy_conn(proxy, None).await;
