@@ -401,9 +401,20 @@ async fn found_rows_and_row_count_isolated() {
     b.query_drop("DELETE FROM t5 WHERE id = 1").await.unwrap();
     assert_eq!(q1::<i64>(&mut a, "SELECT ROW_COUNT()").await, Some(3));
     assert_eq!(q1::<i64>(&mut b, "SELECT ROW_COUNT()").await, Some(1));
-    // Prepared form too.
-    let _: Vec<i64> = a.exec("SELECT SQL_CALC_FOUND_ROWS id FROM t20 LIMIT ?", (2,)).await.unwrap();
-    assert_eq!(q1::<i64>(&mut a, "SELECT FOUND_ROWS()").await, Some(20), "after a prepared SQL_CALC_FOUND_ROWS");
+    // Prepared form (no write in this session yet).
+    let mut c = proxy_conn(&proxy, Some(&db)).await;
+    let _: Vec<i64> = c.exec("SELECT SQL_CALC_FOUND_ROWS id FROM t5 LIMIT ?", (1,)).await.unwrap();
+    assert_eq!(q1::<i64>(&mut c, "SELECT FOUND_ROWS()").await, Some(4), "after a prepared SQL_CALC_FOUND_ROWS");
+    c.disconnect().await.unwrap();
+    // After the session wrote something (A did the UPDATE above), its
+    // reads carry a read-your-writes guarantee; FOUND_ROWS() must still
+    // describe the session's previous SELECT.
+    for i in 0..3 {
+        let _: Vec<i64> = a.query("SELECT SQL_CALC_FOUND_ROWS id FROM t20 ORDER BY id LIMIT 1").await.unwrap();
+        assert_eq!(q1::<i64>(&mut a, "SELECT FOUND_ROWS()").await, Some(20), "text, after a write, round {i}");
+        let _: Vec<i64> = a.exec("SELECT SQL_CALC_FOUND_ROWS id FROM t20 LIMIT ?", (2,)).await.unwrap();
+        assert_eq!(q1::<i64>(&mut a, "SELECT FOUND_ROWS()").await, Some(20), "prepared, after a write, round {i}");
+    }
     a.disconnect().await.unwrap();
     b.disconnect().await.unwrap();
     drop_db(&topo, &db).await;
@@ -546,5 +557,72 @@ async fn autocommit_off_writes_go_to_the_primary() {
         assert_eq!(n, Some(1), "{set}: the committed row is not on the primary");
         d.disconnect().await.unwrap();
     }
+    drop_db(&topo, &db).await;
+}
+
+/// SHOW WARNINGS must describe the session's own previous statement, not
+/// whatever last ran on the pooled connection it lands on.
+#[tokio::test]
+async fn pool1_warnings_do_not_leak_between_sessions() {
+    let topo = Topology::from_env();
+    let db = db_name("iso_warn");
+    setup_db(&topo, &db, &["CREATE TABLE t (ti TINYINT)"]).await;
+    let proxy = ProxyProcess::start_with(&topo, pool(1));
+    let mut a = proxy_conn(&proxy, Some(&db)).await;
+    let mut b = proxy_conn(&proxy, Some(&db)).await;
+    a.query_drop("SET SESSION sql_mode = ''").await.unwrap();
+    a.query_drop("INSERT INTO t VALUES (1000), (2000), (3000)").await.unwrap();
+    assert_eq!(a.get_warnings(), 3);
+    // A moves on (its next statement, a read, releases the primary).
+    a.query_drop("SELECT 1").await.unwrap();
+    let w: Vec<(String, u32, String)> = b.query("SHOW WARNINGS").await.unwrap();
+    assert!(w.is_empty(), "B sees A's warnings: {w:?}");
+    let n: Option<i64> = b.query_first("SHOW COUNT(*) WARNINGS").await.unwrap();
+    assert_eq!(n, Some(0), "B's warning count");
+    a.disconnect().await.unwrap();
+    b.disconnect().await.unwrap();
+    drop_db(&topo, &db).await;
+}
+
+/// A session that wrote and then sits idle (an application's pooled
+/// connection) should not keep a backend connection to itself: with
+/// `pool_max = 1`, another session's write must not wait for it.
+#[tokio::test]
+async fn pool1_idle_session_after_write_does_not_block_others() {
+    let topo = Topology::from_env();
+    let db = db_name("idle_pin");
+    setup_db(&topo, &db, &["CREATE TABLE t (id INT AUTO_INCREMENT PRIMARY KEY, v INT)"]).await;
+    let proxy = ProxyProcess::start_with(&topo, pool(1));
+    let mut a = proxy_conn(&proxy, Some(&db)).await;
+    let mut b = proxy_conn(&proxy, Some(&db)).await;
+    a.query_drop("INSERT INTO t (v) VALUES (1)").await.unwrap();
+    // A now idles. B writes.
+    let (r, took) = timed(b.query_drop("INSERT INTO t (v) VALUES (2)")).await;
+    let r2 = r.map_err(|e| format!("{e}"));
+    assert!(
+        r2.is_ok() && took < std::time::Duration::from_secs(2),
+        "B's INSERT while A idles after its own INSERT: {r2:?} after {took:?}"
+    );
+    a.disconnect().await.unwrap();
+    b.disconnect().await.unwrap();
+    drop_db(&topo, &db).await;
+}
+
+/// Control for found_rows_and_row_count_isolated: the same after-a-write
+/// sequence with `consistency = "eventual"` (no read-your-writes wait on
+/// the replica before each read).
+#[tokio::test]
+async fn found_rows_after_write_with_eventual_consistency() {
+    let topo = Topology::from_env();
+    let db = db_name("fr_eventual");
+    setup_db(&topo, &db, &["CREATE TABLE t20 (id INT PRIMARY KEY)", "INSERT INTO t20 SELECT seq FROM seq_1_to_20"]).await;
+    let proxy = ProxyProcess::start_with(&topo, ProxyOptions { routing: "consistency = \"eventual\"".into(), ..pool(2) });
+    let mut a = proxy_conn(&proxy, Some(&db)).await;
+    a.query_drop("UPDATE t20 SET id = id + 100 WHERE id <= 3").await.unwrap();
+    for i in 0..3 {
+        let _: Vec<i64> = a.query("SELECT SQL_CALC_FOUND_ROWS id FROM t20 ORDER BY id LIMIT 1").await.unwrap();
+        assert_eq!(q1::<i64>(&mut a, "SELECT FOUND_ROWS()").await, Some(20), "text, after a write, round {i}");
+    }
+    a.disconnect().await.unwrap();
     drop_db(&topo, &db).await;
 }
