@@ -175,11 +175,32 @@ async fn unknown_command_byte() {
         }
         assert_eq!(p.query("SELECT 11").await.unwrap().scalar().as_deref(), Some("11"), "usable after {cmd:#x}");
     }
-    // An empty command packet.
+    assert_proxy_serves(&proxy).await;
+}
+
+/// A command packet with an empty payload (no command byte): the server
+/// answers it; the proxy must answer too (or close), not leave the client
+/// waiting.
+#[tokio::test]
+async fn empty_command_packet_is_answered() {
+    let topo = Topology::from_env();
+    let proxy = ProxyProcess::start(&topo);
+    let mut d = RawConn::connect(topo.port("n1p"), &topo.user, &topo.password, None, raw::DEFAULT_CAPS).await;
+    d.send_command(&[]).await.unwrap();
+    let direct = tokio::time::timeout(Duration::from_secs(5), d.read_reply(false)).await;
+    eprintln!("direct MariaDB answers an empty command with {direct:?}");
+    let mut p = login(&proxy).await;
     p.send_command(&[]).await.unwrap();
-    let r = p.read_reply(false).await.unwrap();
-    assert!(matches!(r, Reply::Err(_)), "{r:?}");
-    assert_eq!(p.query("SELECT 12").await.unwrap().scalar().as_deref(), Some("12"));
+    let r = tokio::time::timeout(Duration::from_secs(5), p.read_reply(false)).await;
+    match r {
+        Err(_) => panic!("no answer to an empty command packet within 5 s (direct: {direct:?})"),
+        Ok(Ok(Reply::Err(e))) => {
+            eprintln!("proxy: {e:?}");
+            assert_eq!(p.query("SELECT 12").await.unwrap().scalar().as_deref(), Some("12"));
+        }
+        Ok(Ok(other)) => panic!("unexpected answer {other:?}"),
+        Ok(Err(_closed)) => {}
+    }
     assert_proxy_serves(&proxy).await;
 }
 
@@ -287,21 +308,28 @@ async fn client_disconnects_mid_result() {
     for i in 0..6 {
         let mut c = login(&proxy).await;
         let sql = if i % 2 == 0 {
-            "SELECT seq, REPEAT('x', 200) FROM seq_1_to_100000"
+            "SELECT seq, REPEAT('x', 200) FROM shardcat_test.seq_1_to_100000"
         } else {
-            "/* shardcat:primary */ SELECT seq, REPEAT('y', 200) FROM seq_1_to_100000"
+            "/* shardcat:primary */ SELECT seq, REPEAT('y', 200) FROM shardcat_test.seq_1_to_100000"
         };
         let mut p = vec![raw::COM_QUERY];
         p.extend_from_slice(sql.as_bytes());
         c.send_command(&p).await.unwrap();
-        for _ in 0..(10 + i * 50) {
-            c.read_packet().await.unwrap();
+        let t = Instant::now();
+        for k in 0..(10 + i * 50) {
+            if let Err(e) = c.read_packet().await {
+                panic!(
+                    "client {i}: packet {k} of a fresh query: {e} after {:?} (earlier clients aborted their results)\nproxy log:\n{}",
+                    t.elapsed(),
+                    tail(&proxy.log())
+                );
+            }
         }
         drop(c);
     }
     // A prepared statement variant, aborted the same way.
     let mut c = login(&proxy).await;
-    let s = c.prepare("SELECT seq, REPEAT('z', 200) FROM seq_1_to_100000 WHERE seq > ?").await.unwrap().unwrap();
+    let s = c.prepare("SELECT seq, REPEAT('z', 200) FROM shardcat_test.seq_1_to_100000 WHERE seq > ?").await.unwrap().unwrap();
     let pkt = raw::execute_packet(s.id, 1, &[false], Some(&[(raw::MYSQL_TYPE_LONGLONG, false)]), &0i64.to_le_bytes());
     c.send_command(&pkt).await.unwrap();
     for _ in 0..20 {
@@ -313,7 +341,7 @@ async fn client_disconnects_mid_result() {
     let t = Instant::now();
     for _ in 0..10 {
         let mut conn = proxy_conn(&proxy, None).await;
-        let n: Option<i64> = conn.query_first("SELECT COUNT(*) FROM seq_1_to_1000").await.unwrap();
+        let n: Option<i64> = conn.query_first("SELECT COUNT(*) FROM shardcat_test.seq_1_to_1000").await.unwrap();
         assert_eq!(n, Some(1000));
         conn.query_drop("DO 1").await.unwrap();
         conn.disconnect().await.unwrap();
@@ -403,7 +431,7 @@ async fn hostile_session(port: u16, seed: u64, stop: std::sync::Arc<std::sync::a
             1 => {
                 // A query whose answer is never read.
                 if let Ok(Ok(mut c)) = RawConn::login(port, "app", "app", None, raw::DEFAULT_CAPS).await {
-                    let _ = c.send_command(b"\x03SELECT seq FROM seq_1_to_20000").await;
+                    let _ = c.send_command(b"\x03SELECT seq FROM shardcat_test.seq_1_to_20000").await;
                 }
             }
             _ => {
@@ -524,12 +552,34 @@ fn dead_addr() -> String {
 
 const DEAD_SCHEMA: &str = "[[schema]]\nname = \"deadschema\"\nnode = \"n2\"\n";
 
+/// COM_INIT_DB through the raw client; returns the reply and its time.
+async fn init_db(c: &mut RawConn, db: &str) -> (Reply, Duration) {
+    let mut p = vec![raw::COM_INIT_DB];
+    p.extend_from_slice(db.as_bytes());
+    let t = Instant::now();
+    c.send_command(&p).await.unwrap();
+    let r = tokio::time::timeout(Duration::from_secs(20), c.read_reply(false))
+        .await
+        .unwrap_or_else(|_| panic!("COM_INIT_DB {db} hangs"))
+        .unwrap();
+    (r, t.elapsed())
+}
+
+const SPLITS: [&str; 2] = ["read_write_split = false", "read_write_split = true"];
+
+fn dead_n2_proxy(topo: &Topology, split: &str) -> CustomProxy {
+    let o = ProxyOptions { routing: split.into(), extra: DEAD_SCHEMA.into(), ..ProxyOptions::default() };
+    CustomProxy::with_n2_at(topo, o, &dead_addr(), &dead_addr())
+}
+
+/// `USE deadschema` (COM_QUERY) where deadschema is placed on a node whose
+/// servers are all down: error 2003 quickly, the session keeps its
+/// database.
 #[tokio::test]
-async fn dead_node_use_fails_fast_with_2003() {
+async fn dead_node_use_statement_fails_fast_with_2003() {
     let topo = Topology::from_env();
-    for split in ["read_write_split = false", "read_write_split = true"] {
-        let o = ProxyOptions { routing: split.into(), extra: DEAD_SCHEMA.into(), ..ProxyOptions::default() };
-        let proxy = CustomProxy::with_n2_at(&topo, o, &dead_addr(), &dead_addr());
+    for split in SPLITS {
+        let proxy = dead_n2_proxy(&topo, split);
         let mut c = Conn::new(proxy.opts("app", "app", None)).await.unwrap();
         c.query_drop("USE shardcat_test").await.unwrap();
         for attempt in 0..3 {
@@ -538,19 +588,45 @@ async fn dead_node_use_fails_fast_with_2003() {
             let (code, state, msg) = expect_server_error(r);
             assert_eq!((code, state.as_str()), (2003, "HY000"), "{split}: {msg}");
             assert!(took < Duration::from_secs(3), "{split}: attempt {attempt} took {took:?}");
-            // The session keeps its database and works.
             let d: Option<String> = c.query_first("SELECT DATABASE()").await.unwrap();
             assert_eq!(d.as_deref(), Some("shardcat_test"), "{split}");
         }
-        // Connecting with the dead schema as default database.
+        c.disconnect().await.unwrap();
+    }
+}
+
+/// The same through COM_INIT_DB.
+#[tokio::test]
+async fn dead_node_init_db_fails_fast_with_2003() {
+    let topo = Topology::from_env();
+    for split in SPLITS {
+        let proxy = dead_n2_proxy(&topo, split);
+        let mut c = RawConn::connect(proxy.port, "app", "app", Some("shardcat_test"), raw::DEFAULT_CAPS).await;
+        for attempt in 0..3 {
+            let (r, took) = init_db(&mut c, "deadschema").await;
+            let e = r.err();
+            assert_eq!((e.code, e.state.as_str()), (2003, "HY000"), "{split}: {e:?}");
+            assert!(took < Duration::from_secs(3), "{split}: attempt {attempt} took {took:?}");
+            let d = c.query("SELECT DATABASE()").await.unwrap().scalar();
+            assert_eq!(d.as_deref(), Some("shardcat_test"), "{split}: the session keeps its database");
+        }
+        // Other sessions are unaffected.
+        assert_proxy_serves(&proxy).await;
+    }
+}
+
+/// Logging in with the dead node's schema as default database.
+#[tokio::test]
+async fn dead_node_connect_with_db_fails_fast_with_2003() {
+    let topo = Topology::from_env();
+    for split in SPLITS {
+        let proxy = dead_n2_proxy(&topo, split);
         let (r, took) = timed(tokio::time::timeout(Duration::from_secs(15), Conn::new(proxy.opts("app", "app", Some("deadschema"))))).await;
         let r = r.unwrap_or_else(|_| panic!("{split}: connecting with a dead schema hangs"));
         let (code, _, msg) = server_error(r.err().expect("login with a dead schema must fail"));
         assert_eq!(code, 2003, "{split}: {msg}");
         assert!(took < Duration::from_secs(3), "{split}: login took {took:?}");
-        let one: Option<i64> = c.query_first("SELECT 1").await.unwrap();
-        assert_eq!(one, Some(1));
-        c.disconnect().await.unwrap();
+        assert_proxy_serves(&proxy).await;
     }
 }
 
@@ -585,19 +661,17 @@ async fn blackhole_node_errors_within_connect_timeout() {
     });
     let mut victims = Vec::new();
     for _ in 0..3 {
-        let opts = proxy.opts("app", "app", None);
+        let port = proxy.port;
         victims.push(tokio::spawn(async move {
-            let mut c = Conn::new(opts).await.unwrap();
-            let (r, took) = timed(tokio::time::timeout(Duration::from_secs(20), c.query_drop("USE deadschema"))).await;
-            let r = r.expect("USE of a schema on a black-holed node hangs");
-            let (code, _, msg) = expect_server_error(r);
-            (code, msg, took)
+            let mut c = RawConn::connect(port, "app", "app", None, raw::DEFAULT_CAPS).await;
+            init_db(&mut c, "deadschema").await
         }));
     }
     for v in victims {
-        let (code, msg, took) = v.await.unwrap();
-        assert_eq!(code, 2003, "{msg}");
-        assert!(took < Duration::from_secs(5), "USE took {took:?}: {msg}");
+        let (r, took) = v.await.unwrap();
+        let e = r.err();
+        assert_eq!(e.code, 2003, "{e:?}");
+        assert!(took < Duration::from_secs(5), "COM_INIT_DB took {took:?}: {e:?}");
     }
     let worst = bystander.await.unwrap();
     assert!(worst < Duration::from_millis(500), "sessions on n1 were held up ({worst:?})");

@@ -1196,6 +1196,69 @@ async fn com_ping_and_init_db() {
     drop_db(&topo, &db).await;
 }
 
+/// Logging in with a database that does not exist: ERR 1049 like the
+/// server (not a silently closed connection).
+#[tokio::test]
+async fn connect_with_missing_database_gives_1049() {
+    let topo = Topology::from_env();
+    let proxy = ProxyProcess::start(&topo);
+    let direct = Conn::new(direct_opts(&topo, "n1p", Some("no_such_db_at_login"))).await.err().expect("direct login must fail");
+    let (dcode, dstate, dmsg) = server_error(direct);
+    assert_eq!((dcode, dstate.as_str()), (1049, "42000"));
+    let r = Conn::new(proxy_opts(&proxy, "app", "app", Some("no_such_db_at_login"))).await;
+    match r {
+        Ok(_) => panic!("login with a missing database succeeded"),
+        Err(mysql_async::Error::Server(e)) => {
+            assert_eq!((e.code, e.state.as_str(), e.message.as_str()), (dcode, dstate.as_str(), dmsg.as_str()))
+        }
+        Err(other) => panic!("login with a missing database: expected ERR 1049, got {other:?}"),
+    }
+    // Raw client: the ERR packet must arrive before the close.
+    let r = RawConn::login(proxy.port, "app", "app", Some("no_such_db_at_login"), raw::DEFAULT_CAPS).await;
+    match r {
+        Ok(Err(e)) => assert_eq!(e.code, 1049, "{e:?}"),
+        Ok(Ok(_)) => panic!("logged in"),
+        Err(io) => panic!("no ERR packet, connection closed: {io}"),
+    }
+    assert_proxy_serves(&proxy).await;
+}
+
+/// A database placed on node n2 (`[[schema]]`) exists only on n2's
+/// servers: `USE` (COM_QUERY), COM_INIT_DB and connect-with-database must
+/// all go to n2, whatever the session's current node.
+#[tokio::test]
+async fn use_of_schema_placed_on_other_node() {
+    let topo = Topology::from_env();
+    let db = db_name("on_n2");
+    setup_db_on(&topo, "n2p", &db, &["CREATE TABLE t (v VARCHAR(10))", "INSERT INTO t VALUES ('n2')"]).await;
+    let extra = format!("[[schema]]\nname = \"{db}\"\nnode = \"n2\"\n");
+    let proxy = ProxyProcess::start_with(&topo, ProxyOptions { extra, ..ProxyOptions::default() });
+    // Connect with the database.
+    let mut a = proxy_conn(&proxy, Some(&db)).await;
+    let v: Option<String> = a.query_first("SELECT v FROM t").await.unwrap();
+    assert_eq!(v.as_deref(), Some("n2"), "connect with database");
+    // COM_INIT_DB from a session on n1.
+    let mut c = raw_proxy(&proxy, Some("shardcat_test"), raw::DEFAULT_CAPS).await;
+    let mut p = vec![raw::COM_INIT_DB];
+    p.extend_from_slice(db.as_bytes());
+    c.send_command(&p).await.unwrap();
+    let r = c.read_reply(false).await.unwrap();
+    assert!(matches!(r, Reply::Ok(_)), "COM_INIT_DB {db}: {r:?}");
+    assert_eq!(c.query("SELECT v FROM t").await.unwrap().scalar().as_deref(), Some("n2"));
+    // USE from a session on n1.
+    let mut b = proxy_conn(&proxy, Some("shardcat_test")).await;
+    b.query_drop(format!("USE `{db}`")).await.unwrap_or_else(|e| panic!("USE {db} from a session on n1: {e}"));
+    let v: Option<String> = b.query_first("SELECT v FROM t").await.unwrap();
+    assert_eq!(v.as_deref(), Some("n2"));
+    // And back.
+    b.query_drop("USE shardcat_test").await.unwrap();
+    let d: Option<String> = b.query_first("SELECT DATABASE()").await.unwrap();
+    assert_eq!(d.as_deref(), Some("shardcat_test"));
+    a.disconnect().await.unwrap();
+    b.disconnect().await.unwrap();
+    drop_db_on(&topo, "n2p", &db).await;
+}
+
 #[tokio::test]
 async fn com_statistics_and_field_list_shape() {
     let topo = Topology::from_env();
