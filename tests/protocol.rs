@@ -805,13 +805,6 @@ async fn ok_warning_count_and_show_warnings() {
         assert_eq!(w.len(), 1, "warnings of the SELECT: {w:?}");
         assert_eq!(w[0].1, 1292);
     }
-    // A statement without warnings clears them.
-    via.query_drop("SELECT 1").await.unwrap();
-    let w = show_warnings(&mut via).await;
-    assert!(w.is_empty(), "SHOW WARNINGS after a statement without warnings returned older warnings: {w:?}");
-    let cv: Option<i64> = via.query_first("SELECT @@warning_count").await.unwrap();
-    assert_eq!(cv, Some(0));
-
     // Prepared statement warnings.
     via.exec_drop("INSERT INTO t VALUES (?, ?)", (300, "toolong")).await.unwrap();
     assert_eq!(via.get_warnings(), 2);
@@ -820,6 +813,13 @@ async fn ok_warning_count_and_show_warnings() {
     let _ = via.query_drop("SELECT * FROM no_such_table").await.unwrap_err();
     let w = show_warnings(&mut via).await;
     assert_eq!(w.iter().map(|w| w.1).collect::<Vec<_>>(), vec![1146], "{w:?}");
+    // A statement without warnings clears them.
+    via.query_drop("SELECT 1").await.unwrap();
+    let w = show_warnings(&mut via).await;
+    assert!(w.is_empty(), "SHOW WARNINGS after a statement without warnings returned older warnings: {w:?}");
+    let cv: Option<i64> = via.query_first("SELECT @@warning_count").await.unwrap();
+    assert_eq!(cv, Some(0));
+
     via.disconnect().await.unwrap();
     dir.disconnect().await.unwrap();
     drop_db(&topo, &db).await;

@@ -130,15 +130,19 @@ async fn pool1_sql_mode_isolated() {
     let mut c = proxy_conn(&proxy, None).await;
     a.query_drop("SET SESSION sql_mode = 'ANSI_QUOTES'").await.unwrap();
     b.query_drop("SET sql_mode = 'PIPES_AS_CONCAT'").await.unwrap();
+    // Each session ends its turn with a statement without errors or
+    // warnings: after an error or a warning the proxy keeps the session's
+    // backend connection until its next statement (so SHOW WARNINGS can
+    // follow), and with pool_max = 1 the others would wait for it.
     for i in 0..6 {
-        assert_eq!(q1::<String>(&mut a, "SELECT @@sql_mode").await.as_deref(), Some("ANSI_QUOTES"), "round {i}");
         let (code, _, _) = expect_server_error(a.query_drop("SELECT \"abc\"").await);
         assert_eq!(code, 1054, "ANSI_QUOTES makes \"abc\" a column, round {i}");
-        assert_eq!(q1::<String>(&mut b, "SELECT @@sql_mode").await.as_deref(), Some("PIPES_AS_CONCAT"), "round {i}");
+        assert_eq!(q1::<String>(&mut a, "SELECT @@sql_mode").await.as_deref(), Some("ANSI_QUOTES"), "round {i}");
         assert_eq!(q1::<String>(&mut b, "SELECT 'a' || 'b'").await.as_deref(), Some("ab"), "round {i}");
-        assert_eq!(q1::<String>(&mut c, "SELECT @@sql_mode").await, default_mode, "C keeps the default, round {i}");
-        assert_eq!(q1::<String>(&mut c, "SELECT \"abc\"").await.as_deref(), Some("abc"), "round {i}");
+        assert_eq!(q1::<String>(&mut b, "SELECT @@sql_mode").await.as_deref(), Some("PIPES_AS_CONCAT"), "round {i}");
         assert_eq!(q1::<i64>(&mut c, "SELECT 'a' || 'b'").await, Some(0), "C: || is OR, round {i}");
+        assert_eq!(q1::<String>(&mut c, "SELECT \"abc\"").await.as_deref(), Some("abc"), "round {i}");
+        assert_eq!(q1::<String>(&mut c, "SELECT @@sql_mode").await, default_mode, "C keeps the default, round {i}");
     }
     // Sqlx/Diesel style: computed from the current value.
     a.query_drop("SET sql_mode = (SELECT CONCAT(@@sql_mode, ',NO_ZERO_DATE'))").await.unwrap();
