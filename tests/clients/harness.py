@@ -225,6 +225,7 @@ def unique_db(prefix):
 
 def pymysql_connect(params, **kw):
     import pymysql
+    kw.setdefault("autocommit", True)
     kw.setdefault("connect_timeout", 10)
     kw.setdefault("read_timeout", 60)
     kw.setdefault("write_timeout", 60)

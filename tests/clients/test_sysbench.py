@@ -19,7 +19,7 @@ import harness  # noqa: E402
 
 DB = harness.unique_db("cli_sysbench")
 COMMON = ["--db-driver=mysql", "--tables=2", "--table-size=2000", "--threads=4",
-          "--rand-seed=1", "--report-interval=0", "--mysql-ignore-errors=none"]
+          "--rand-seed=1", "--rand-type=uniform", "--report-interval=0"]
 
 
 def sysbench(params, test, command, extra, timeout=60):
