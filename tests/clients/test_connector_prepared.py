@@ -226,7 +226,7 @@ def scenario(params, db, pure):
     p.execute("SELECT COUNT(*) FROM kv WHERE v = %s", ("in-tx",))
     tx.append(rows_of(p))
     p.execute("SET autocommit = %s", (0,))
-    p.execute("SELECT @@autocommit")
+    p.execute("SELECT @@autocommit, @@read_only")   # (the implicit transaction must be on the primary)
     tx.append(rows_of(p))
     p.execute("INSERT INTO kv (v) VALUES (%s)", ("ac0",))
     p.execute("ROLLBACK")
@@ -242,7 +242,9 @@ def scenario(params, db, pure):
     p.close()
     c.close()
 
-    # The same statements on a new connection, reading what was written.
+    # The same statements on a new connection, reading what was written
+    # (once replicas caught up: other sessions' writes need not be seen at once).
+    harness.sync_replicas()
     c = connect(params, db, pure)
     p = c.cursor(prepared=True)
     p.execute("SELECT COUNT(*), SUM(id) FROM alltypes WHERE id > %s", (0,))
