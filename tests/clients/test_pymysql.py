@@ -293,26 +293,39 @@ def s_big_result(params, db):
 
 
 def s_big_blob(params, db):
-    c = connect(params, db)
+    """Packets over 16 MiB both ways. Each step on its own connection, so
+    that one broken direction does not hide the other."""
     blob = (bytes(range(256)) * (BLOB_SIZE // 256 + 1))[:BLOB_SIZE]
     out = {}
-    with c.cursor() as cur:
-        cur.execute("SELECT @@max_allowed_packet")
-        out["max_allowed_packet"] = cur.fetchone()[0] >= 2 * BLOB_SIZE
-        cur.execute("INSERT INTO big VALUES (1, %s)", (blob,))
-        out["insert"] = cur.rowcount
-        cur.execute("SELECT LENGTH(b), MD5(b) FROM big WHERE id = 1")
-        out["server_view"] = cur.fetchall()
-        cur.execute("SELECT b FROM big WHERE id = 1")
-        got = cur.fetchone()[0]
-        out["roundtrip"] = (len(got), got == blob)
-        # A result packet of exactly 16 MiB - 1 and one just over, too.
-        for n in (0xFFFFFF - 5, 0xFFFFFF + 100):
-            cur.execute("SELECT REPEAT('z', %s)", (n,))
-            v = cur.fetchone()[0]
-            out[f"repeat_{n}"] = (len(v), v == "z" * n)
-    out["after"] = q(c, "SELECT 'ok'")
-    c.close()
+
+    def step(name, sql, args=None, fetch=lambda rows: rows):
+        c = connect(params, db)
+        try:
+            with c.cursor() as cur:
+                cur.execute(sql, args)
+                out[name] = ("ok", cur.rowcount, fetch(cur.fetchall()))
+            out[name + " (then)"] = q(c, "SELECT 'still usable'")
+        except pymysql.err.MySQLError as e:
+            out[name] = ("error", type(e).__name__, str(e.args[:2]))
+        finally:
+            try:
+                c.close()
+            except Exception:  # noqa: BLE001
+                pass
+
+    step("max_allowed_packet", "SELECT @@max_allowed_packet >= %s", (2 * BLOB_SIZE,))
+    # client -> server: a ~40 MB COM_QUERY (escaped bytes), 3 packets
+    step("insert 20 MB", "INSERT INTO big VALUES (1, %s)", (blob,))
+    # a command of exactly 16 MiB - 1 payload bytes, followed by an empty packet
+    filler = "q" * (0xFFFFFF - 1 - len("SELECT LENGTH('')"))
+    step("query of 16 MiB - 1", f"SELECT LENGTH('{filler}')")
+    harness.sync_replicas()  # the reads below are new sessions: let replicas catch up first
+    step("server view", "SELECT LENGTH(b), MD5(b) FROM big WHERE id = 1")
+    # server -> client: a 20 MB row, and rows just under/over 16 MiB
+    step("read 20 MB", "SELECT b FROM big WHERE id = 1",
+         fetch=lambda rows: [(len(r[0]), r[0] == blob) for r in rows])
+    for n in (0xFFFFFF - 5, 0xFFFFFF + 100):
+        step(f"repeat {n}", "SELECT REPEAT('z', %s)", (n,), fetch=lambda rows, n=n: [(len(r[0]), r[0] == "z" * n) for r in rows])
     return out
 
 

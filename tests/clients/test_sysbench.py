@@ -1,6 +1,7 @@
 """sysbench through shardcat: oltp_read_write with --db-ps-mode=auto (server
 prepared statements, including a prepared BEGIN) and =disable (text
-protocol), then oltp_point_select. prepare, run and cleanup all go through
+protocol), then oltp_point_select and oltp_read_only --skip-trx (replica reads).
+prepare, run and cleanup all go through
 the proxy; every run must end with exit 0, some transactions, zero
 (ignored) errors and zero reconnects.
 
@@ -93,6 +94,9 @@ def main():
             if mode == "auto":
                 rc, out, err = sysbench(proxy, "oltp_point_select", "run", ["--db-ps-mode=auto", "--time=5"])
                 check_run(checks, "point-select", rc, out, err)
+                # Without BEGIN/COMMIT the reads go to replicas.
+                rc, out, err = sysbench(proxy, "oltp_read_only", "run", ["--db-ps-mode=auto", "--skip-trx=on", "--time=5"])
+                check_run(checks, "read-only-skip-trx", rc, out, err)
             rc, out, err = sysbench(proxy, "oltp_read_write", "cleanup", [f"--db-ps-mode={mode}"])
             checks.ok(f"{name}-cleanup", rc == 0, f"exit {rc}: {tail(err or out)}")
     finally:
