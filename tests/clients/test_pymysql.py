@@ -249,7 +249,7 @@ def s_warnings(params, db):
         cur.execute("SHOW WARNINGS")
         out.append(("show-after-table-select", cur.fetchall()))
     c.close()
-    return out
+    return {step[0]: step[1:] for step in out}
 
 
 def s_warnings_fresh_session(params, db):
