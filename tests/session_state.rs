@@ -31,7 +31,10 @@ use raw::RawConn;
 use util::*;
 
 fn pool(n: usize) -> ProxyOptions {
-    ProxyOptions { backend: format!("pool_max = {n}"), ..ProxyOptions::default() }
+    ProxyOptions {
+        backend: format!("pool_max = {n}"),
+        ..ProxyOptions::default()
+    }
 }
 
 async fn q1<T: FromValue + Send + 'static>(c: &mut Conn, sql: &str) -> Option<T> {
@@ -43,7 +46,9 @@ async fn q1<T: FromValue + Send + 'static>(c: &mut Conn, sql: &str) -> Option<T>
 /// `SELECT @@GLOBAL.x` directly on the primary.
 async fn global_var(topo: &Topology, name: &str) -> Option<String> {
     let mut d = direct_conn(topo, "n1p", None).await;
-    let v = q1::<Option<String>>(&mut d, &format!("SELECT @@GLOBAL.{name}")).await.flatten();
+    let v = q1::<Option<String>>(&mut d, &format!("SELECT @@GLOBAL.{name}"))
+        .await
+        .flatten();
     d.disconnect().await.unwrap();
     v
 }
@@ -52,8 +57,24 @@ async fn global_var(topo: &Topology, name: &str) -> Option<String> {
 async fn pool1_use_database_isolated() {
     let topo = Topology::from_env();
     let (da, dbb) = (db_name("iso_a"), db_name("iso_b"));
-    setup_db(&topo, &da, &["CREATE TABLE t (tag VARCHAR(10))", "INSERT INTO t VALUES ('A')"]).await;
-    setup_db(&topo, &dbb, &["CREATE TABLE t (tag VARCHAR(10))", "INSERT INTO t VALUES ('B')"]).await;
+    setup_db(
+        &topo,
+        &da,
+        &[
+            "CREATE TABLE t (tag VARCHAR(10))",
+            "INSERT INTO t VALUES ('A')",
+        ],
+    )
+    .await;
+    setup_db(
+        &topo,
+        &dbb,
+        &[
+            "CREATE TABLE t (tag VARCHAR(10))",
+            "INSERT INTO t VALUES ('B')",
+        ],
+    )
+    .await;
     let proxy = ProxyProcess::start_with(&topo, pool(1));
     let mut a = proxy_conn(&proxy, None).await;
     let mut b = proxy_conn(&proxy, None).await;
@@ -61,22 +82,48 @@ async fn pool1_use_database_isolated() {
     a.query_drop(format!("USE `{da}`")).await.unwrap();
     b.query_drop(format!("USE `{dbb}`")).await.unwrap();
     for i in 0..10 {
-        assert_eq!(q1::<String>(&mut a, "SELECT DATABASE()").await.as_deref(), Some(da.as_str()), "A, round {i}");
-        assert_eq!(q1::<String>(&mut b, "SELECT DATABASE()").await.as_deref(), Some(dbb.as_str()), "B, round {i}");
-        assert_eq!(q1::<String>(&mut a, "SELECT tag FROM t").await.as_deref(), Some("A"), "A reads its own db, round {i}");
-        assert_eq!(q1::<String>(&mut b, "SELECT tag FROM t").await.as_deref(), Some("B"), "B reads its own db, round {i}");
+        assert_eq!(
+            q1::<String>(&mut a, "SELECT DATABASE()").await.as_deref(),
+            Some(da.as_str()),
+            "A, round {i}"
+        );
+        assert_eq!(
+            q1::<String>(&mut b, "SELECT DATABASE()").await.as_deref(),
+            Some(dbb.as_str()),
+            "B, round {i}"
+        );
+        assert_eq!(
+            q1::<String>(&mut a, "SELECT tag FROM t").await.as_deref(),
+            Some("A"),
+            "A reads its own db, round {i}"
+        );
+        assert_eq!(
+            q1::<String>(&mut b, "SELECT tag FROM t").await.as_deref(),
+            Some("B"),
+            "B reads its own db, round {i}"
+        );
         let cdb: Option<Option<String>> = c.query_first("SELECT DATABASE()").await.unwrap();
         assert_eq!(cdb, Some(None), "C never chose a database, round {i}");
     }
     // Writes go to the right database too.
     a.query_drop("INSERT INTO t VALUES ('A2')").await.unwrap();
     b.query_drop("INSERT INTO t VALUES ('B2')").await.unwrap();
-    assert_eq!(q1::<i64>(&mut a, "SELECT COUNT(*) FROM t WHERE tag LIKE 'A%'").await, Some(2));
-    assert_eq!(q1::<i64>(&mut b, "SELECT COUNT(*) FROM t WHERE tag LIKE 'B%'").await, Some(2));
+    assert_eq!(
+        q1::<i64>(&mut a, "SELECT COUNT(*) FROM t WHERE tag LIKE 'A%'").await,
+        Some(2)
+    );
+    assert_eq!(
+        q1::<i64>(&mut b, "SELECT COUNT(*) FROM t WHERE tag LIKE 'B%'").await,
+        Some(2)
+    );
     // A session without a database must not read someone else's tables.
     let r = c.query_drop("SELECT * FROM t").await;
     let (code, state, _) = expect_server_error(r);
-    assert_eq!((code, state.as_str()), (1046, "3D000"), "no database selected");
+    assert_eq!(
+        (code, state.as_str()),
+        (1046, "3D000"),
+        "no database selected"
+    );
     for x in [a, b, c] {
         x.disconnect().await.unwrap();
     }
@@ -99,10 +146,26 @@ async fn pool1_set_names_isolated() {
             .await
             .unwrap();
         let row = &r.rows()[0];
-        assert_eq!(row[0].as_deref(), Some(&b"latin1"[..]), "A character_set_client, round {i}");
-        assert_eq!(row[1].as_deref(), Some(&b"latin1"[..]), "A character_set_results, round {i}");
-        assert_eq!(row[2].as_deref(), Some(&b"C3A9"[..]), "A: latin1 e-acute read as latin1, round {i}");
-        assert_eq!(row[3].as_deref(), Some(&b"\xE9"[..]), "A: result in latin1, round {i}");
+        assert_eq!(
+            row[0].as_deref(),
+            Some(&b"latin1"[..]),
+            "A character_set_client, round {i}"
+        );
+        assert_eq!(
+            row[1].as_deref(),
+            Some(&b"latin1"[..]),
+            "A character_set_results, round {i}"
+        );
+        assert_eq!(
+            row[2].as_deref(),
+            Some(&b"C3A9"[..]),
+            "A: latin1 e-acute read as latin1, round {i}"
+        );
+        assert_eq!(
+            row[3].as_deref(),
+            Some(&b"\xE9"[..]),
+            "A: result in latin1, round {i}"
+        );
         let (cs, hex, s): (String, String, String) = b
             .query_first("SELECT @@character_set_client, HEX(CONVERT('é' USING utf8mb4)), 'é✓'")
             .await
@@ -113,10 +176,21 @@ async fn pool1_set_names_isolated() {
         assert_eq!(s, "é✓", "B round trip, round {i}");
     }
     // SET NAMES ... COLLATE and SET CHARACTER SET are followed as well.
-    b.query_drop("SET NAMES utf8mb4 COLLATE utf8mb4_bin").await.unwrap();
-    let coll = a.query("SELECT @@collation_connection").await.unwrap().scalar();
+    b.query_drop("SET NAMES utf8mb4 COLLATE utf8mb4_bin")
+        .await
+        .unwrap();
+    let coll = a
+        .query("SELECT @@collation_connection")
+        .await
+        .unwrap()
+        .scalar();
     assert_eq!(coll.as_deref(), Some("latin1_swedish_ci"));
-    assert_eq!(q1::<String>(&mut b, "SELECT @@collation_connection").await.as_deref(), Some("utf8mb4_bin"));
+    assert_eq!(
+        q1::<String>(&mut b, "SELECT @@collation_connection")
+            .await
+            .as_deref(),
+        Some("utf8mb4_bin")
+    );
     b.disconnect().await.unwrap();
 }
 
@@ -128,8 +202,12 @@ async fn pool1_sql_mode_isolated() {
     let mut a = proxy_conn(&proxy, None).await;
     let mut b = proxy_conn(&proxy, None).await;
     let mut c = proxy_conn(&proxy, None).await;
-    a.query_drop("SET SESSION sql_mode = 'ANSI_QUOTES'").await.unwrap();
-    b.query_drop("SET sql_mode = 'PIPES_AS_CONCAT'").await.unwrap();
+    a.query_drop("SET SESSION sql_mode = 'ANSI_QUOTES'")
+        .await
+        .unwrap();
+    b.query_drop("SET sql_mode = 'PIPES_AS_CONCAT'")
+        .await
+        .unwrap();
     // Each session ends its turn with a statement without errors or
     // warnings: after an error or a warning the proxy keeps the session's
     // backend connection until its next statement (so SHOW WARNINGS can
@@ -137,17 +215,49 @@ async fn pool1_sql_mode_isolated() {
     for i in 0..6 {
         let (code, _, _) = expect_server_error(a.query_drop("SELECT \"abc\"").await);
         assert_eq!(code, 1054, "ANSI_QUOTES makes \"abc\" a column, round {i}");
-        assert_eq!(q1::<String>(&mut a, "SELECT @@sql_mode").await.as_deref(), Some("ANSI_QUOTES"), "round {i}");
-        assert_eq!(q1::<String>(&mut b, "SELECT 'a' || 'b'").await.as_deref(), Some("ab"), "round {i}");
-        assert_eq!(q1::<String>(&mut b, "SELECT @@sql_mode").await.as_deref(), Some("PIPES_AS_CONCAT"), "round {i}");
-        assert_eq!(q1::<i64>(&mut c, "SELECT 'a' || 'b'").await, Some(0), "C: || is OR, round {i}");
-        assert_eq!(q1::<String>(&mut c, "SELECT \"abc\"").await.as_deref(), Some("abc"), "round {i}");
-        assert_eq!(q1::<String>(&mut c, "SELECT @@sql_mode").await, default_mode, "C keeps the default, round {i}");
+        assert_eq!(
+            q1::<String>(&mut a, "SELECT @@sql_mode").await.as_deref(),
+            Some("ANSI_QUOTES"),
+            "round {i}"
+        );
+        assert_eq!(
+            q1::<String>(&mut b, "SELECT 'a' || 'b'").await.as_deref(),
+            Some("ab"),
+            "round {i}"
+        );
+        assert_eq!(
+            q1::<String>(&mut b, "SELECT @@sql_mode").await.as_deref(),
+            Some("PIPES_AS_CONCAT"),
+            "round {i}"
+        );
+        assert_eq!(
+            q1::<i64>(&mut c, "SELECT 'a' || 'b'").await,
+            Some(0),
+            "C: || is OR, round {i}"
+        );
+        assert_eq!(
+            q1::<String>(&mut c, "SELECT \"abc\"").await.as_deref(),
+            Some("abc"),
+            "round {i}"
+        );
+        assert_eq!(
+            q1::<String>(&mut c, "SELECT @@sql_mode").await,
+            default_mode,
+            "C keeps the default, round {i}"
+        );
     }
     // Sqlx/Diesel style: computed from the current value.
-    a.query_drop("SET sql_mode = (SELECT CONCAT(@@sql_mode, ',NO_ZERO_DATE'))").await.unwrap();
-    assert_eq!(q1::<String>(&mut a, "SELECT @@sql_mode").await.as_deref(), Some("ANSI_QUOTES,NO_ZERO_DATE"));
-    assert_eq!(q1::<String>(&mut b, "SELECT @@sql_mode").await.as_deref(), Some("PIPES_AS_CONCAT"));
+    a.query_drop("SET sql_mode = (SELECT CONCAT(@@sql_mode, ',NO_ZERO_DATE'))")
+        .await
+        .unwrap();
+    assert_eq!(
+        q1::<String>(&mut a, "SELECT @@sql_mode").await.as_deref(),
+        Some("ANSI_QUOTES,NO_ZERO_DATE")
+    );
+    assert_eq!(
+        q1::<String>(&mut b, "SELECT @@sql_mode").await.as_deref(),
+        Some("PIPES_AS_CONCAT")
+    );
     for x in [a, b, c] {
         x.disconnect().await.unwrap();
     }
@@ -159,23 +269,59 @@ async fn pool1_time_zone_isolated() {
     let proxy = ProxyProcess::start_with(&topo, pool(1));
     let mut d = direct_conn(&topo, "n1p", None).await;
     let default_tz: Option<String> = d.query_first("SELECT @@time_zone").await.unwrap();
-    let default_offset: Option<i64> = d.query_first("SELECT TIMESTAMPDIFF(MINUTE, UTC_TIMESTAMP(), NOW())").await.unwrap();
-    let default_epoch: Option<String> = d.query_first("SELECT CAST(FROM_UNIXTIME(0) AS CHAR)").await.unwrap();
+    let default_offset: Option<i64> = d
+        .query_first("SELECT TIMESTAMPDIFF(MINUTE, UTC_TIMESTAMP(), NOW())")
+        .await
+        .unwrap();
+    let default_epoch: Option<String> = d
+        .query_first("SELECT CAST(FROM_UNIXTIME(0) AS CHAR)")
+        .await
+        .unwrap();
     d.disconnect().await.unwrap();
     let mut a = proxy_conn(&proxy, None).await;
     let mut b = proxy_conn(&proxy, None).await;
     a.query_drop("SET time_zone = '+05:00'").await.unwrap();
     for i in 0..6 {
-        assert_eq!(q1::<String>(&mut a, "SELECT @@time_zone").await.as_deref(), Some("+05:00"), "round {i}");
-        assert_eq!(q1::<i64>(&mut a, "SELECT TIMESTAMPDIFF(MINUTE, UTC_TIMESTAMP(), NOW())").await, Some(300), "round {i}");
         assert_eq!(
-            q1::<String>(&mut a, "SELECT CAST(FROM_UNIXTIME(0) AS CHAR)").await.as_deref(),
+            q1::<String>(&mut a, "SELECT @@time_zone").await.as_deref(),
+            Some("+05:00"),
+            "round {i}"
+        );
+        assert_eq!(
+            q1::<i64>(
+                &mut a,
+                "SELECT TIMESTAMPDIFF(MINUTE, UTC_TIMESTAMP(), NOW())"
+            )
+            .await,
+            Some(300),
+            "round {i}"
+        );
+        assert_eq!(
+            q1::<String>(&mut a, "SELECT CAST(FROM_UNIXTIME(0) AS CHAR)")
+                .await
+                .as_deref(),
             Some("1970-01-01 05:00:00"),
             "round {i}"
         );
-        assert_eq!(q1::<String>(&mut b, "SELECT @@time_zone").await, default_tz, "round {i}");
-        assert_eq!(q1::<i64>(&mut b, "SELECT TIMESTAMPDIFF(MINUTE, UTC_TIMESTAMP(), NOW())").await, default_offset, "round {i}");
-        assert_eq!(q1::<String>(&mut b, "SELECT CAST(FROM_UNIXTIME(0) AS CHAR)").await, default_epoch, "round {i}");
+        assert_eq!(
+            q1::<String>(&mut b, "SELECT @@time_zone").await,
+            default_tz,
+            "round {i}"
+        );
+        assert_eq!(
+            q1::<i64>(
+                &mut b,
+                "SELECT TIMESTAMPDIFF(MINUTE, UTC_TIMESTAMP(), NOW())"
+            )
+            .await,
+            default_offset,
+            "round {i}"
+        );
+        assert_eq!(
+            q1::<String>(&mut b, "SELECT CAST(FROM_UNIXTIME(0) AS CHAR)").await,
+            default_epoch,
+            "round {i}"
+        );
     }
     a.disconnect().await.unwrap();
     b.disconnect().await.unwrap();
@@ -191,12 +337,32 @@ async fn pool1_isolation_variable_isolated() {
     let mut a = proxy_conn(&proxy, None).await;
     let mut b = proxy_conn(&proxy, None).await;
     let mut c = proxy_conn(&proxy, None).await;
-    a.query_drop("SET SESSION tx_isolation = 'READ-COMMITTED'").await.unwrap();
-    b.query_drop("SET @@session.tx_isolation = 'SERIALIZABLE'").await.unwrap();
+    a.query_drop("SET SESSION tx_isolation = 'READ-COMMITTED'")
+        .await
+        .unwrap();
+    b.query_drop("SET @@session.tx_isolation = 'SERIALIZABLE'")
+        .await
+        .unwrap();
     for i in 0..6 {
-        assert_eq!(q1::<String>(&mut a, "SELECT @@tx_isolation").await.as_deref(), Some("READ-COMMITTED"), "round {i}");
-        assert_eq!(q1::<String>(&mut b, "SELECT @@tx_isolation").await.as_deref(), Some("SERIALIZABLE"), "round {i}");
-        assert_eq!(q1::<String>(&mut c, "SELECT @@tx_isolation").await, default_iso, "round {i}");
+        assert_eq!(
+            q1::<String>(&mut a, "SELECT @@tx_isolation")
+                .await
+                .as_deref(),
+            Some("READ-COMMITTED"),
+            "round {i}"
+        );
+        assert_eq!(
+            q1::<String>(&mut b, "SELECT @@tx_isolation")
+                .await
+                .as_deref(),
+            Some("SERIALIZABLE"),
+            "round {i}"
+        );
+        assert_eq!(
+            q1::<String>(&mut c, "SELECT @@tx_isolation").await,
+            default_iso,
+            "round {i}"
+        );
     }
     for x in [a, b, c] {
         x.disconnect().await.unwrap();
@@ -212,23 +378,56 @@ async fn isolation_level_statement_isolated() {
     let default_iso = global_var(&topo, "tx_isolation").await;
     let mut a = proxy_conn(&proxy, None).await;
     let mut b = proxy_conn(&proxy, None).await;
-    a.query_drop("SET SESSION TRANSACTION ISOLATION LEVEL READ UNCOMMITTED").await.unwrap();
+    a.query_drop("SET SESSION TRANSACTION ISOLATION LEVEL READ UNCOMMITTED")
+        .await
+        .unwrap();
     for i in 0..6 {
-        assert_eq!(q1::<String>(&mut a, "SELECT @@tx_isolation").await.as_deref(), Some("READ-UNCOMMITTED"), "round {i}");
-        assert_eq!(q1::<String>(&mut b, "SELECT @@tx_isolation").await, default_iso, "round {i}");
+        assert_eq!(
+            q1::<String>(&mut a, "SELECT @@tx_isolation")
+                .await
+                .as_deref(),
+            Some("READ-UNCOMMITTED"),
+            "round {i}"
+        );
+        assert_eq!(
+            q1::<String>(&mut b, "SELECT @@tx_isolation").await,
+            default_iso,
+            "round {i}"
+        );
     }
-    b.query_drop("SET SESSION TRANSACTION ISOLATION LEVEL SERIALIZABLE").await.unwrap();
-    a.query_drop("SET SESSION TRANSACTION READ ONLY").await.unwrap();
+    b.query_drop("SET SESSION TRANSACTION ISOLATION LEVEL SERIALIZABLE")
+        .await
+        .unwrap();
+    a.query_drop("SET SESSION TRANSACTION READ ONLY")
+        .await
+        .unwrap();
     for i in 0..4 {
-        assert_eq!(q1::<String>(&mut b, "SELECT @@tx_isolation").await.as_deref(), Some("SERIALIZABLE"), "round {i}");
-        assert_eq!(q1::<i64>(&mut a, "SELECT @@tx_read_only").await, Some(1), "round {i}");
-        assert_eq!(q1::<i64>(&mut b, "SELECT @@tx_read_only").await, Some(0), "round {i}");
+        assert_eq!(
+            q1::<String>(&mut b, "SELECT @@tx_isolation")
+                .await
+                .as_deref(),
+            Some("SERIALIZABLE"),
+            "round {i}"
+        );
+        assert_eq!(
+            q1::<i64>(&mut a, "SELECT @@tx_read_only").await,
+            Some(1),
+            "round {i}"
+        );
+        assert_eq!(
+            q1::<i64>(&mut b, "SELECT @@tx_read_only").await,
+            Some(0),
+            "round {i}"
+        );
     }
     a.disconnect().await.unwrap();
     b.disconnect().await.unwrap();
     // A new session after both: defaults.
     let mut c = proxy_conn(&proxy, None).await;
-    assert_eq!(q1::<String>(&mut c, "SELECT @@tx_isolation").await, default_iso);
+    assert_eq!(
+        q1::<String>(&mut c, "SELECT @@tx_isolation").await,
+        default_iso
+    );
     assert_eq!(q1::<i64>(&mut c, "SELECT @@tx_read_only").await, Some(0));
     c.disconnect().await.unwrap();
 }
@@ -243,15 +442,31 @@ async fn user_variables_isolated() {
     b.query_drop("SET @x = 'B'").await.unwrap();
     let _: Option<i64> = a.query_first("SELECT @y := 10").await.unwrap();
     for i in 0..6 {
-        assert_eq!(q1::<String>(&mut a, "SELECT @x").await.as_deref(), Some("A"), "round {i}");
-        assert_eq!(q1::<String>(&mut b, "SELECT @x").await.as_deref(), Some("B"), "round {i}");
+        assert_eq!(
+            q1::<String>(&mut a, "SELECT @x").await.as_deref(),
+            Some("A"),
+            "round {i}"
+        );
+        assert_eq!(
+            q1::<String>(&mut b, "SELECT @x").await.as_deref(),
+            Some("B"),
+            "round {i}"
+        );
         assert_eq!(q1::<i64>(&mut a, "SELECT @y").await, Some(10), "round {i}");
-        assert_eq!(q1::<Option<i64>>(&mut b, "SELECT @y").await, Some(None), "B never set @y, round {i}");
+        assert_eq!(
+            q1::<Option<i64>>(&mut b, "SELECT @y").await,
+            Some(None),
+            "B never set @y, round {i}"
+        );
     }
     a.disconnect().await.unwrap();
     b.disconnect().await.unwrap();
     let mut c = proxy_conn(&proxy, None).await;
-    assert_eq!(q1::<Option<String>>(&mut c, "SELECT @x").await, Some(None), "a new session sees no @x");
+    assert_eq!(
+        q1::<Option<String>>(&mut c, "SELECT @x").await,
+        Some(None),
+        "a new session sees no @x"
+    );
     c.disconnect().await.unwrap();
 }
 
@@ -263,8 +478,14 @@ async fn pool1_user_variables_do_not_leak_to_next_session() {
     let proxy = ProxyProcess::start_with(&topo, pool(1));
     for i in 0..3 {
         let mut a = proxy_conn(&proxy, None).await;
-        assert_eq!(q1::<Option<String>>(&mut a, "SELECT @secret").await, Some(None), "session {i} inherited @secret");
-        a.query_drop(format!("SET @secret = 'from session {i}'")).await.unwrap();
+        assert_eq!(
+            q1::<Option<String>>(&mut a, "SELECT @secret").await,
+            Some(None),
+            "session {i} inherited @secret"
+        );
+        a.query_drop(format!("SET @secret = 'from session {i}'"))
+            .await
+            .unwrap();
         // Also through a SELECT assignment, which runs on a replica-or-primary.
         let _: Option<i64> = a.query_first("SELECT @n := 1").await.unwrap();
         a.disconnect().await.unwrap();
@@ -275,20 +496,46 @@ async fn pool1_user_variables_do_not_leak_to_next_session() {
 async fn temporary_tables_isolated() {
     let topo = Topology::from_env();
     let db = db_name("iso_tmp");
-    setup_db(&topo, &db, &["CREATE TABLE tt (v VARCHAR(10))", "INSERT INTO tt VALUES ('real')"]).await;
+    setup_db(
+        &topo,
+        &db,
+        &[
+            "CREATE TABLE tt (v VARCHAR(10))",
+            "INSERT INTO tt VALUES ('real')",
+        ],
+    )
+    .await;
     let proxy = ProxyProcess::start_with(&topo, pool(2));
     let mut a = proxy_conn(&proxy, Some(&db)).await;
     let mut b = proxy_conn(&proxy, Some(&db)).await;
     let mut c = proxy_conn(&proxy, Some(&db)).await;
-    a.query_drop("CREATE TEMPORARY TABLE tt (v VARCHAR(10))").await.unwrap();
+    a.query_drop("CREATE TEMPORARY TABLE tt (v VARCHAR(10))")
+        .await
+        .unwrap();
     a.query_drop("INSERT INTO tt VALUES ('A')").await.unwrap();
-    b.query_drop("CREATE TEMPORARY TABLE tt (v VARCHAR(10))").await.unwrap();
+    b.query_drop("CREATE TEMPORARY TABLE tt (v VARCHAR(10))")
+        .await
+        .unwrap();
     b.query_drop("INSERT INTO tt VALUES ('B')").await.unwrap();
-    a.query_drop("CREATE TEMPORARY TABLE only_a (x INT)").await.unwrap();
+    a.query_drop("CREATE TEMPORARY TABLE only_a (x INT)")
+        .await
+        .unwrap();
     for i in 0..6 {
-        assert_eq!(q1::<String>(&mut a, "SELECT v FROM tt").await.as_deref(), Some("A"), "round {i}");
-        assert_eq!(q1::<String>(&mut b, "SELECT v FROM tt").await.as_deref(), Some("B"), "round {i}");
-        assert_eq!(q1::<String>(&mut c, "SELECT v FROM tt").await.as_deref(), Some("real"), "C sees the real table, round {i}");
+        assert_eq!(
+            q1::<String>(&mut a, "SELECT v FROM tt").await.as_deref(),
+            Some("A"),
+            "round {i}"
+        );
+        assert_eq!(
+            q1::<String>(&mut b, "SELECT v FROM tt").await.as_deref(),
+            Some("B"),
+            "round {i}"
+        );
+        assert_eq!(
+            q1::<String>(&mut c, "SELECT v FROM tt").await.as_deref(),
+            Some("real"),
+            "C sees the real table, round {i}"
+        );
         let (code, _, _) = expect_server_error(b.query_drop("SELECT * FROM only_a").await);
         assert_eq!(code, 1146, "B must not see A's temporary table, round {i}");
     }
@@ -298,7 +545,10 @@ async fn temporary_tables_isolated() {
     let mut d = proxy_conn(&proxy, Some(&db)).await;
     let (code, _, _) = expect_server_error(d.query_drop("SELECT * FROM only_a").await);
     assert_eq!(code, 1146, "temporary table outlived its session");
-    assert_eq!(q1::<String>(&mut d, "SELECT v FROM tt").await.as_deref(), Some("real"));
+    assert_eq!(
+        q1::<String>(&mut d, "SELECT v FROM tt").await.as_deref(),
+        Some("real")
+    );
     d.disconnect().await.unwrap();
     drop_db(&topo, &db).await;
 }
@@ -313,23 +563,41 @@ async fn sql_prepared_statements_isolated() {
     b.query_drop("PREPARE s FROM 'SELECT ''B'''").await.unwrap();
     a.query_drop("PREPARE p FROM 'SELECT ? * 2'").await.unwrap();
     for i in 0..5 {
-        assert_eq!(q1::<String>(&mut a, "EXECUTE s").await.as_deref(), Some("A"), "round {i}");
-        assert_eq!(q1::<String>(&mut b, "EXECUTE s").await.as_deref(), Some("B"), "round {i}");
+        assert_eq!(
+            q1::<String>(&mut a, "EXECUTE s").await.as_deref(),
+            Some("A"),
+            "round {i}"
+        );
+        assert_eq!(
+            q1::<String>(&mut b, "EXECUTE s").await.as_deref(),
+            Some("B"),
+            "round {i}"
+        );
         a.query_drop(format!("SET @arg = {i}")).await.unwrap();
-        assert_eq!(q1::<i64>(&mut a, "EXECUTE p USING @arg").await, Some(2 * i), "round {i}");
+        assert_eq!(
+            q1::<i64>(&mut a, "EXECUTE p USING @arg").await,
+            Some(2 * i),
+            "round {i}"
+        );
     }
     b.query_drop("DEALLOCATE PREPARE s").await.unwrap();
     let (code, _, _) = expect_server_error(b.query_drop("EXECUTE s").await);
     assert_eq!(code, 1243);
     let (code, _, _) = expect_server_error(b.query_drop("EXECUTE p USING @arg").await);
     assert_eq!(code, 1243, "B must not see A's statement p");
-    assert_eq!(q1::<String>(&mut a, "EXECUTE s").await.as_deref(), Some("A"));
+    assert_eq!(
+        q1::<String>(&mut a, "EXECUTE s").await.as_deref(),
+        Some("A")
+    );
     a.query_drop("DEALLOCATE PREPARE s").await.unwrap();
     a.disconnect().await.unwrap();
     b.disconnect().await.unwrap();
     let mut c = proxy_conn(&proxy, None).await;
     let (code, _, _) = expect_server_error(c.query_drop("EXECUTE p USING @arg").await);
-    assert_eq!(code, 1243, "a new session must not see an old session's statement");
+    assert_eq!(
+        code, 1243,
+        "a new session must not see an old session's statement"
+    );
     c.disconnect().await.unwrap();
 }
 
@@ -348,28 +616,60 @@ async fn pool1_last_insert_id_isolated() {
     let proxy = ProxyProcess::start_with(&topo, pool(1));
     let mut a = proxy_conn(&proxy, Some(&db)).await;
     let mut b = proxy_conn(&proxy, Some(&db)).await;
-    a.query_drop("INSERT INTO t (who) VALUES ('a')").await.unwrap();
+    a.query_drop("INSERT INTO t (who) VALUES ('a')")
+        .await
+        .unwrap();
     let a_id = a.last_insert_id().unwrap();
     // Right after its own insert: the session's id.
-    assert_eq!(q1::<u64>(&mut a, "SELECT LAST_INSERT_ID()").await, Some(a_id));
+    assert_eq!(
+        q1::<u64>(&mut a, "SELECT LAST_INSERT_ID()").await,
+        Some(a_id)
+    );
     a.query_drop("SELECT 1").await.unwrap();
-    b.query_drop("INSERT INTO t (who) VALUES ('b')").await.unwrap();
+    b.query_drop("INSERT INTO t (who) VALUES ('b')")
+        .await
+        .unwrap();
     let b_id = b.last_insert_id().unwrap();
     b.query_drop("SELECT 1").await.unwrap();
     assert_ne!(a_id, b_id);
-    assert_eq!(q1::<u64>(&mut a, "SELECT LAST_INSERT_ID()").await, Some(a_id), "A's LAST_INSERT_ID() after B's insert");
-    assert_eq!(q1::<u64>(&mut b, "SELECT LAST_INSERT_ID()").await, Some(b_id), "B's LAST_INSERT_ID()");
+    assert_eq!(
+        q1::<u64>(&mut a, "SELECT LAST_INSERT_ID()").await,
+        Some(a_id),
+        "A's LAST_INSERT_ID() after B's insert"
+    );
+    assert_eq!(
+        q1::<u64>(&mut b, "SELECT LAST_INSERT_ID()").await,
+        Some(b_id),
+        "B's LAST_INSERT_ID()"
+    );
     // A session that never inserted: 0.
     let mut c = proxy_conn(&proxy, Some(&db)).await;
-    assert_eq!(q1::<u64>(&mut c, "SELECT LAST_INSERT_ID()").await, Some(0), "new session's LAST_INSERT_ID()");
+    assert_eq!(
+        q1::<u64>(&mut c, "SELECT LAST_INSERT_ID()").await,
+        Some(0),
+        "new session's LAST_INSERT_ID()"
+    );
     // Used in a follow-up insert (the classic parent/child pattern).
-    a.query_drop("INSERT INTO t (who) VALUES ('a')").await.unwrap();
+    a.query_drop("INSERT INTO t (who) VALUES ('a')")
+        .await
+        .unwrap();
     let a2 = a.last_insert_id().unwrap();
     a.query_drop("SELECT 1").await.unwrap();
-    b.query_drop("INSERT INTO t (who) VALUES ('b')").await.unwrap();
-    a.query_drop("INSERT INTO t (id, who) VALUES (LAST_INSERT_ID() + 1000, 'c')").await.unwrap();
-    let child: Option<i64> = a.query_first("SELECT MAX(id) FROM t WHERE who = 'c'").await.unwrap();
-    assert_eq!(child, Some(a2 as i64 + 1000), "LAST_INSERT_ID() inside A's next INSERT");
+    b.query_drop("INSERT INTO t (who) VALUES ('b')")
+        .await
+        .unwrap();
+    a.query_drop("INSERT INTO t (id, who) VALUES (LAST_INSERT_ID() + 1000, 'c')")
+        .await
+        .unwrap();
+    let child: Option<i64> = a
+        .query_first("SELECT MAX(id) FROM t WHERE who = 'c'")
+        .await
+        .unwrap();
+    assert_eq!(
+        child,
+        Some(a2 as i64 + 1000),
+        "LAST_INSERT_ID() inside A's next INSERT"
+    );
     for x in [a, b, c] {
         x.disconnect().await.unwrap();
     }
@@ -395,29 +695,66 @@ async fn found_rows_and_row_count_isolated() {
     let mut a = proxy_conn(&proxy, Some(&db)).await;
     let mut b = proxy_conn(&proxy, Some(&db)).await;
     for i in 0..5 {
-        let _: Vec<i64> = a.query("SELECT SQL_CALC_FOUND_ROWS id FROM t20 ORDER BY id LIMIT 1").await.unwrap();
-        let _: Vec<i64> = b.query("SELECT SQL_CALC_FOUND_ROWS id FROM t5 ORDER BY id LIMIT 2").await.unwrap();
-        assert_eq!(q1::<i64>(&mut a, "SELECT FOUND_ROWS()").await, Some(20), "A, round {i}");
-        assert_eq!(q1::<i64>(&mut b, "SELECT FOUND_ROWS()").await, Some(5), "B, round {i}");
+        let _: Vec<i64> = a
+            .query("SELECT SQL_CALC_FOUND_ROWS id FROM t20 ORDER BY id LIMIT 1")
+            .await
+            .unwrap();
+        let _: Vec<i64> = b
+            .query("SELECT SQL_CALC_FOUND_ROWS id FROM t5 ORDER BY id LIMIT 2")
+            .await
+            .unwrap();
+        assert_eq!(
+            q1::<i64>(&mut a, "SELECT FOUND_ROWS()").await,
+            Some(20),
+            "A, round {i}"
+        );
+        assert_eq!(
+            q1::<i64>(&mut b, "SELECT FOUND_ROWS()").await,
+            Some(5),
+            "B, round {i}"
+        );
     }
     // ROW_COUNT() right after a write.
-    a.query_drop("UPDATE t20 SET id = id + 100 WHERE id <= 3").await.unwrap();
+    a.query_drop("UPDATE t20 SET id = id + 100 WHERE id <= 3")
+        .await
+        .unwrap();
     b.query_drop("DELETE FROM t5 WHERE id = 1").await.unwrap();
     assert_eq!(q1::<i64>(&mut a, "SELECT ROW_COUNT()").await, Some(3));
     assert_eq!(q1::<i64>(&mut b, "SELECT ROW_COUNT()").await, Some(1));
     // Prepared form (no write in this session yet).
     let mut c = proxy_conn(&proxy, Some(&db)).await;
-    let _: Vec<i64> = c.exec("SELECT SQL_CALC_FOUND_ROWS id FROM t5 LIMIT ?", (1,)).await.unwrap();
-    assert_eq!(q1::<i64>(&mut c, "SELECT FOUND_ROWS()").await, Some(4), "after a prepared SQL_CALC_FOUND_ROWS");
+    let _: Vec<i64> = c
+        .exec("SELECT SQL_CALC_FOUND_ROWS id FROM t5 LIMIT ?", (1,))
+        .await
+        .unwrap();
+    assert_eq!(
+        q1::<i64>(&mut c, "SELECT FOUND_ROWS()").await,
+        Some(4),
+        "after a prepared SQL_CALC_FOUND_ROWS"
+    );
     c.disconnect().await.unwrap();
     // After the session wrote something (A did the UPDATE above), its
     // reads carry a read-your-writes guarantee; FOUND_ROWS() must still
     // describe the session's previous SELECT.
     for i in 0..3 {
-        let _: Vec<i64> = a.query("SELECT SQL_CALC_FOUND_ROWS id FROM t20 ORDER BY id LIMIT 1").await.unwrap();
-        assert_eq!(q1::<i64>(&mut a, "SELECT FOUND_ROWS()").await, Some(20), "text, after a write, round {i}");
-        let _: Vec<i64> = a.exec("SELECT SQL_CALC_FOUND_ROWS id FROM t20 LIMIT ?", (2,)).await.unwrap();
-        assert_eq!(q1::<i64>(&mut a, "SELECT FOUND_ROWS()").await, Some(20), "prepared, after a write, round {i}");
+        let _: Vec<i64> = a
+            .query("SELECT SQL_CALC_FOUND_ROWS id FROM t20 ORDER BY id LIMIT 1")
+            .await
+            .unwrap();
+        assert_eq!(
+            q1::<i64>(&mut a, "SELECT FOUND_ROWS()").await,
+            Some(20),
+            "text, after a write, round {i}"
+        );
+        let _: Vec<i64> = a
+            .exec("SELECT SQL_CALC_FOUND_ROWS id FROM t20 LIMIT ?", (2,))
+            .await
+            .unwrap();
+        assert_eq!(
+            q1::<i64>(&mut a, "SELECT FOUND_ROWS()").await,
+            Some(20),
+            "prepared, after a write, round {i}"
+        );
     }
     a.disconnect().await.unwrap();
     b.disconnect().await.unwrap();
@@ -437,14 +774,26 @@ async fn autocommit_off_isolated() {
     a.query_drop("SET autocommit = 0").await.unwrap();
     a.query_drop("INSERT INTO t VALUES (1)").await.unwrap();
     assert_eq!(q1::<i64>(&mut b, "SELECT @@autocommit").await, Some(1));
-    assert_eq!(q1::<i64>(&mut b, "SELECT COUNT(*) FROM t").await, Some(0), "uncommitted row visible to B");
-    assert_eq!(q1::<i64>(&mut a, "SELECT COUNT(*) FROM t").await, Some(1), "A reads its own uncommitted row");
+    assert_eq!(
+        q1::<i64>(&mut b, "SELECT COUNT(*) FROM t").await,
+        Some(0),
+        "uncommitted row visible to B"
+    );
+    assert_eq!(
+        q1::<i64>(&mut a, "SELECT COUNT(*) FROM t").await,
+        Some(1),
+        "A reads its own uncommitted row"
+    );
     a.query_drop("ROLLBACK").await.unwrap();
     assert_eq!(q1::<i64>(&mut a, "SELECT COUNT(*) FROM t").await, Some(0));
     a.disconnect().await.unwrap();
     b.disconnect().await.unwrap();
     let mut c = proxy_conn(&proxy, Some(&db)).await;
-    assert_eq!(q1::<i64>(&mut c, "SELECT @@autocommit").await, Some(1), "new session has autocommit on");
+    assert_eq!(
+        q1::<i64>(&mut c, "SELECT @@autocommit").await,
+        Some(1),
+        "new session has autocommit on"
+    );
     c.disconnect().await.unwrap();
     drop_db(&topo, &db).await;
 }
@@ -455,21 +804,45 @@ async fn autocommit_off_isolated() {
 async fn pool1_database_does_not_leak_to_next_user() {
     let topo = Topology::from_env();
     let db = db_name("leak");
-    setup_db(&topo, &db, &["CREATE TABLE secret (v VARCHAR(10))", "INSERT INTO secret VALUES ('s3cr3t')"]).await;
+    setup_db(
+        &topo,
+        &db,
+        &[
+            "CREATE TABLE secret (v VARCHAR(10))",
+            "INSERT INTO secret VALUES ('s3cr3t')",
+        ],
+    )
+    .await;
     let proxy = ProxyProcess::start_with(&topo, pool(1));
-    let mut app = Conn::new(proxy_opts(&proxy, "app", "app", None)).await.unwrap();
+    let mut app = Conn::new(proxy_opts(&proxy, "app", "app", None))
+        .await
+        .unwrap();
     app.query_drop(format!("USE `{db}`")).await.unwrap();
-    assert_eq!(q1::<String>(&mut app, "SELECT v FROM secret").await.as_deref(), Some("s3cr3t"));
+    assert_eq!(
+        q1::<String>(&mut app, "SELECT v FROM secret")
+            .await
+            .as_deref(),
+        Some("s3cr3t")
+    );
     app.disconnect().await.unwrap();
 
-    let mut other = Conn::new(proxy_opts(&proxy, "other", "other-pw", None)).await.unwrap();
+    let mut other = Conn::new(proxy_opts(&proxy, "other", "other-pw", None))
+        .await
+        .unwrap();
     for i in 0..4 {
         let d: Option<Option<String>> = other.query_first("SELECT DATABASE()").await.unwrap();
-        assert_eq!(d, Some(None), "user 'other' inherits app's database, round {i}");
+        assert_eq!(
+            d,
+            Some(None),
+            "user 'other' inherits app's database, round {i}"
+        );
     }
     let r = other.query_drop("SELECT v FROM secret").await;
     let (code, _, _) = expect_server_error(r);
-    assert_eq!(code, 1046, "user 'other' can read app's table without choosing a database");
+    assert_eq!(
+        code, 1046,
+        "user 'other' can read app's table without choosing a database"
+    );
     other.disconnect().await.unwrap();
     drop_db(&topo, &db).await;
 }
@@ -486,7 +859,11 @@ async fn pool1_session_variables_do_not_leak_to_next_user() {
     for i in 0..2 {
         let mut app = proxy_conn(&proxy, None).await;
         let now: mysql_async::Row = app.query_first(probe).await.unwrap().unwrap();
-        assert_eq!(now.unwrap(), fresh, "session {i} does not start like a fresh server connection");
+        assert_eq!(
+            now.unwrap(),
+            fresh,
+            "session {i} does not start like a fresh server connection"
+        );
         app.query_drop(
             "SET NAMES latin1, sql_mode = 'ANSI', time_zone = '-03:00', SESSION tx_isolation = 'SERIALIZABLE', wait_timeout = 77",
         )
@@ -505,7 +882,15 @@ async fn pool1_concurrent_sessions_stress() {
     let n = 4usize;
     let dbs: Vec<String> = (0..n).map(|i| db_name(&format!("stress{i}"))).collect();
     for (i, db) in dbs.iter().enumerate() {
-        setup_db(&topo, db, &["CREATE TABLE t (tag INT)", &format!("INSERT INTO t VALUES ({i})")]).await;
+        setup_db(
+            &topo,
+            db,
+            &[
+                "CREATE TABLE t (tag INT)",
+                &format!("INSERT INTO t VALUES ({i})"),
+            ],
+        )
+        .await;
     }
     let proxy = ProxyProcess::start_with(&topo, pool(1));
     let mut tasks = Vec::new();
@@ -515,15 +900,28 @@ async fn pool1_concurrent_sessions_stress() {
             let mut c = Conn::new(opts).await.unwrap();
             c.query_drop(format!("USE `{db}`")).await.unwrap();
             let tz = format!("+0{i}:00");
-            let mode = ["ANSI_QUOTES", "PIPES_AS_CONCAT", "NO_ZERO_DATE", "IGNORE_SPACE"][i % 4];
-            c.query_drop(format!("SET time_zone = '{tz}', sql_mode = '{mode}'")).await.unwrap();
+            let mode = [
+                "ANSI_QUOTES",
+                "PIPES_AS_CONCAT",
+                "NO_ZERO_DATE",
+                "IGNORE_SPACE",
+            ][i % 4];
+            c.query_drop(format!("SET time_zone = '{tz}', sql_mode = '{mode}'"))
+                .await
+                .unwrap();
             for round in 0..40 {
                 let r: (String, String, String, i64) = c
-                    .query_first("SELECT DATABASE(), @@time_zone, @@sql_mode, (SELECT tag FROM t LIMIT 1)")
+                    .query_first(
+                        "SELECT DATABASE(), @@time_zone, @@sql_mode, (SELECT tag FROM t LIMIT 1)",
+                    )
                     .await
                     .unwrap()
                     .unwrap();
-                assert_eq!(r, (db.clone(), tz.clone(), mode.to_string(), i as i64), "session {i}, round {round}");
+                assert_eq!(
+                    r,
+                    (db.clone(), tz.clone(), mode.to_string(), i as i64),
+                    "session {i}, round {round}"
+                );
             }
             c.disconnect().await.unwrap();
         }));
@@ -544,20 +942,42 @@ async fn pool1_concurrent_sessions_stress() {
 async fn autocommit_off_writes_go_to_the_primary() {
     let topo = Topology::from_env();
     let db = db_name("ac_primary");
-    setup_db(&topo, &db, &["CREATE TABLE t (id INT PRIMARY KEY, v INT)", "INSERT INTO t VALUES (1, 0)"]).await;
+    setup_db(
+        &topo,
+        &db,
+        &[
+            "CREATE TABLE t (id INT PRIMARY KEY, v INT)",
+            "INSERT INTO t VALUES (1, 0)",
+        ],
+    )
+    .await;
     let proxy = CustomProxy::nosuper(&topo, ProxyOptions::default()).await;
-    for (i, set) in ["SET autocommit = 0", "SET @@SESSION.AUTOCOMMIT = OFF", "SET NAMES utf8mb4, autocommit = 0"].iter().enumerate() {
+    for (i, set) in [
+        "SET autocommit = 0",
+        "SET @@SESSION.AUTOCOMMIT = OFF",
+        "SET NAMES utf8mb4, autocommit = 0",
+    ]
+    .iter()
+    .enumerate()
+    {
         let mut c = proxy_conn(&proxy, Some(&db)).await;
         c.query_drop(*set).await.unwrap();
-        let r = c.query_drop(format!("INSERT INTO t VALUES ({}, 1)", 10 + i)).await;
+        let r = c
+            .query_drop(format!("INSERT INTO t VALUES ({}, 1)", 10 + i))
+            .await;
         if let Err(e) = r {
             panic!("{set}; INSERT: {e} (the write went to a replica)");
         }
-        c.query_drop(format!("UPDATE t SET v = v + 1 WHERE id = 1")).await.unwrap_or_else(|e| panic!("{set}; UPDATE: {e}"));
+        c.query_drop(format!("UPDATE t SET v = v + 1 WHERE id = 1"))
+            .await
+            .unwrap_or_else(|e| panic!("{set}; UPDATE: {e}"));
         c.query_drop("COMMIT").await.unwrap();
         c.disconnect().await.unwrap();
         let mut d = direct_conn(&topo, "n1p", Some(&db)).await;
-        let n: Option<i64> = d.query_first(format!("SELECT COUNT(*) FROM t WHERE id = {}", 10 + i)).await.unwrap();
+        let n: Option<i64> = d
+            .query_first(format!("SELECT COUNT(*) FROM t WHERE id = {}", 10 + i))
+            .await
+            .unwrap();
         assert_eq!(n, Some(1), "{set}: the committed row is not on the primary");
         d.disconnect().await.unwrap();
     }
@@ -575,7 +995,9 @@ async fn pool1_warnings_do_not_leak_between_sessions() {
     let mut a = proxy_conn(&proxy, Some(&db)).await;
     let mut b = proxy_conn(&proxy, Some(&db)).await;
     a.query_drop("SET SESSION sql_mode = ''").await.unwrap();
-    a.query_drop("INSERT INTO t VALUES (1000), (2000), (3000)").await.unwrap();
+    a.query_drop("INSERT INTO t VALUES (1000), (2000), (3000)")
+        .await
+        .unwrap();
     assert_eq!(a.get_warnings(), 3);
     // A moves on (its next statement, a read, releases the primary).
     a.query_drop("SELECT 1").await.unwrap();
@@ -595,7 +1017,12 @@ async fn pool1_warnings_do_not_leak_between_sessions() {
 async fn pool1_idle_session_after_write_does_not_block_others() {
     let topo = Topology::from_env();
     let db = db_name("idle_pin");
-    setup_db(&topo, &db, &["CREATE TABLE t (id INT AUTO_INCREMENT PRIMARY KEY, v INT)"]).await;
+    setup_db(
+        &topo,
+        &db,
+        &["CREATE TABLE t (id INT AUTO_INCREMENT PRIMARY KEY, v INT)"],
+    )
+    .await;
     let proxy = ProxyProcess::start_with(&topo, pool(1));
     let mut a = proxy_conn(&proxy, Some(&db)).await;
     let mut b = proxy_conn(&proxy, Some(&db)).await;
@@ -619,13 +1046,36 @@ async fn pool1_idle_session_after_write_does_not_block_others() {
 async fn found_rows_after_write_with_eventual_consistency() {
     let topo = Topology::from_env();
     let db = db_name("fr_eventual");
-    setup_db(&topo, &db, &["CREATE TABLE t20 (id INT PRIMARY KEY)", "INSERT INTO t20 SELECT seq FROM seq_1_to_20"]).await;
-    let proxy = ProxyProcess::start_with(&topo, ProxyOptions { routing: "consistency = \"eventual\"".into(), ..pool(2) });
+    setup_db(
+        &topo,
+        &db,
+        &[
+            "CREATE TABLE t20 (id INT PRIMARY KEY)",
+            "INSERT INTO t20 SELECT seq FROM seq_1_to_20",
+        ],
+    )
+    .await;
+    let proxy = ProxyProcess::start_with(
+        &topo,
+        ProxyOptions {
+            routing: "consistency = \"eventual\"".into(),
+            ..pool(2)
+        },
+    );
     let mut a = proxy_conn(&proxy, Some(&db)).await;
-    a.query_drop("UPDATE t20 SET id = id + 100 WHERE id <= 3").await.unwrap();
+    a.query_drop("UPDATE t20 SET id = id + 100 WHERE id <= 3")
+        .await
+        .unwrap();
     for i in 0..3 {
-        let _: Vec<i64> = a.query("SELECT SQL_CALC_FOUND_ROWS id FROM t20 ORDER BY id LIMIT 1").await.unwrap();
-        assert_eq!(q1::<i64>(&mut a, "SELECT FOUND_ROWS()").await, Some(20), "text, after a write, round {i}");
+        let _: Vec<i64> = a
+            .query("SELECT SQL_CALC_FOUND_ROWS id FROM t20 ORDER BY id LIMIT 1")
+            .await
+            .unwrap();
+        assert_eq!(
+            q1::<i64>(&mut a, "SELECT FOUND_ROWS()").await,
+            Some(20),
+            "text, after a write, round {i}"
+        );
     }
     a.disconnect().await.unwrap();
     drop_db(&topo, &db).await;

@@ -27,7 +27,7 @@ use crate::error::{ProxyError, Result};
 use crate::execute::{ClientStream, Outcome, Relay, Shape};
 use crate::router::{self, RoutePlan, SessionView};
 use crate::session::{quote_str, Pins, SessionState};
-use crate::sql::{self, Classified, SetKind, StatementKind};
+use crate::sql::{self, Classified, SetKind, SetScope, StatementKind, TransactionScope};
 use crate::wire::command;
 use crate::wire::packets::{encode_eof, ErrPacket, OkPacket, Reader, SessionChange};
 
@@ -68,6 +68,10 @@ pub struct Session {
     next_statement_id: u32,
     /// Statement id whose server-side cursor is open on a held connection.
     cursor_statement: Option<u32>,
+    /// `SET TRANSACTION ...` (next transaction only), deferred to the
+    /// connection that runs the next statement; and whether it made the next
+    /// transaction read-only (then it goes to a replica).
+    pending_transaction: Option<(String, bool)>,
     handle: Arc<super::SessionHandle>,
 }
 
@@ -109,6 +113,7 @@ impl Session {
             statements: HashMap::new(),
             next_statement_id: 1,
             cursor_statement: None,
+            pending_transaction: None,
             handle,
         }
     }
@@ -122,60 +127,70 @@ impl Session {
 
     /// Checks CONNECT_WITH_DB against a backend and ends the handshake.
     pub async fn start(&mut self, seq: u8) -> Result<()> {
-        if let Some(db) = self.state.schema.clone() {
+        if let Some(db) = self.state.schema.take() {
             let node = self.proxy.config.load().node_for_schema(Some(&db));
-            // The database must exist: let a backend say so.
-            self.state.schema = None;
-            let mut sql = b"\x02".to_vec();
-            sql.extend_from_slice(db.as_bytes());
             let c = sql::classify(&format!("USE `{}`", db.replace('`', "``")));
-            let plan = RoutePlan {
-                node,
-                role: Role::Replica,
-                reason: "connect with database",
-            };
-            let plan = if self.proxy.config.load().routing.read_write_split {
-                plan
+            let roles: &[Role] = if self.proxy.config.load().routing.read_write_split {
+                &[Role::Replica, Role::Primary]
             } else {
-                RoutePlan {
-                    role: Role::Primary,
-                    ..plan
-                }
+                &[Role::Primary]
             };
-            match self.acquire(&plan, &c).await {
-                Ok(i) => {
-                    let conn = &mut self.held[i].conn;
-                    let res = async {
-                        conn.send_command(&sql).await?;
-                        let p = conn.read_packet().await?;
-                        if let Some(e) = ErrPacket::parse(&p.payload) {
-                            return Err(ProxyError::Backend(e));
-                        }
-                        conn.absorb_ok(&p.payload);
-                        Ok(())
+            let mut failure = None;
+            for &role in roles {
+                let plan = RoutePlan {
+                    node,
+                    role,
+                    reason: "connect with database",
+                };
+                match self.init_db_on(&plan, &c, &db).await {
+                    Ok(()) => {
+                        failure = None;
+                        break;
                     }
-                    .await;
-                    if let Err(e) = res {
-                        self.held.clear();
-                        let mut s = seq;
-                        self.write_error_seq(&e, &mut s).await;
-                        let _ = self.client.flush().await;
-                        return Err(e);
+                    // The server's own answer (e.g. 1049) is final; a server
+                    // that cannot be reached is not: try the next role.
+                    Err(e @ ProxyError::Backend(_)) => {
+                        failure = Some(e);
+                        break;
                     }
-                    self.state.schema = Some(db);
-                    self.release_unpinned();
-                }
-                Err(e) => {
-                    let mut s = seq;
-                    self.write_error_seq(&e, &mut s).await;
-                    let _ = self.client.flush().await;
-                    return Err(e);
+                    Err(e) => failure = Some(e),
                 }
             }
+            if let Some(e) = failure {
+                let mut s = seq;
+                self.write_error_seq(&e, &mut s).await;
+                let _ = self.client.flush().await;
+                return Err(e);
+            }
+            self.state.schema = Some(db);
+            self.release_unpinned();
         }
         super::handshake::finish(&mut self.client, self.caps, seq)
             .await
             .map_err(|e| ProxyError::Internal(e.to_string()))
+    }
+
+    /// Selects `db` on a connection of `plan` (COM_INIT_DB), keeping the
+    /// connection held on success.
+    async fn init_db_on(&mut self, plan: &RoutePlan, c: &Classified, db: &str) -> Result<()> {
+        let i = self.acquire(plan, c).await?;
+        let mut payload = vec![command::INIT_DB];
+        payload.extend_from_slice(db.as_bytes());
+        let conn = &mut self.held[i].conn;
+        let res = async {
+            conn.send_command(&payload).await?;
+            let p = conn.read_packet().await?;
+            if let Some(e) = ErrPacket::parse(&p.payload) {
+                return Err(ProxyError::Backend(e));
+            }
+            conn.absorb_ok(&p.payload);
+            Ok(())
+        }
+        .await;
+        if res.is_err() {
+            self.drop_held(i);
+        }
+        res
     }
 
     /// The command loop; returns when the client quits or goes away.
@@ -479,6 +494,15 @@ impl Session {
         drop(h);
     }
 
+    /// Runs a deferred `SET TRANSACTION` on the connection about to run the
+    /// next statement.
+    async fn apply_pending_transaction(&mut self, i: usize) -> Result<()> {
+        let Some((sql, _)) = self.pending_transaction.take() else {
+            return Ok(());
+        };
+        self.held[i].conn.query_drop(&sql).await
+    }
+
     /// Bookkeeping on the connection that just answered: a dirty
     /// diagnostics area, and the collation `SET NAMES ... COLLATE` chose
     /// (MariaDB's session tracking reports the character sets only).
@@ -602,7 +626,9 @@ impl Session {
                     return None;
                 }
             };
-            let i = if fresh {
+            let reads_diagnostics =
+                c.flags.reads_diagnostics || c.flags.uses_found_rows || c.flags.uses_row_count;
+            let i = if fresh || !reads_diagnostics {
                 match self.ensure_fresh(i, c).await {
                     Ok(i) => i,
                     Err(e) => {
@@ -613,6 +639,10 @@ impl Session {
             } else {
                 i
             };
+            if let Err(e) = self.apply_pending_transaction(i).await {
+                self.write_error_seq(&e, seq).await;
+                return None;
+            }
             let node = self.held[i].node;
             let role = self.held[i].role;
             let pool = self.held[i].conn.pool().clone();
@@ -801,7 +831,6 @@ impl Session {
                 | StatementKind::SqlPrepare
                 | StatementKind::Handler
                 | StatementKind::Xa
-                | StatementKind::Set(SetKind::Transaction)
                 | StatementKind::Set(SetKind::UserVariables)
                 | StatementKind::Set(SetKind::Other)
         );
@@ -816,7 +845,9 @@ impl Session {
         }
         // Held only while the next statement may ask about this one; an
         // idle session gives the connection back (see `next_command`).
-        self.pins.diagnostics = o.warnings > 0
+        // Statements that read diagnostics do not reset them: keep holding.
+        self.pins.diagnostics = (f.reads_diagnostics && self.pins.diagnostics)
+            || o.warnings > 0
             || o.error.is_some()
             || f.calc_found_rows
             || matches!(
@@ -883,16 +914,70 @@ impl Session {
         } else {
             c
         };
-        let node = match &c.kind {
-            // USE goes to the node that holds the database it names.
-            StatementKind::Use { database } => {
-                self.proxy.config.load().node_for_schema(Some(database))
+        if matches!(c.kind, StatementKind::Set(SetKind::Transaction)) && !self.pins.transaction {
+            let assigns = sql::set_assignments(&text);
+            let next_only = !assigns.is_empty()
+                && assigns
+                    .iter()
+                    .all(|a| a.scope == SetScope::Transaction(TransactionScope::Next));
+            if next_only {
+                let read_only = assigns.iter().any(|a| {
+                    a.name == "transaction_read_only"
+                        && text
+                            .get(a.value_text.clone())
+                            .is_some_and(|v| v.to_ascii_uppercase().contains("ONLY"))
+                });
+                self.pending_transaction = Some((text.into_owned(), read_only));
+                self.write_ok(seq, 0, 0, self.status, 0).await;
+                return;
             }
-            _ => self.node_for_session(),
-        };
+        }
+        let mut c = c;
+        if let StatementKind::Begin {
+            read_only: false,
+            read_write: false,
+        } = c.kind
+        {
+            if self.pending_transaction.as_ref().is_some_and(|(_, ro)| *ro) {
+                c.kind = StatementKind::Begin {
+                    read_only: true,
+                    read_write: false,
+                };
+            }
+        }
+        if let StatementKind::Use { database } = &c.kind {
+            let database = database.clone();
+            self.switch_database(database, &c, payload, seq).await;
+            return;
+        }
+        let node = self.node_for_session();
         let plan = router::route(&c, &self.view(node));
         if let Some(ran) = self.execute(plan, &c, payload, Shape::Results, seq).await {
             self.after_statement(&c, &ran);
+        }
+    }
+
+    /// `USE db` and COM_INIT_DB: run on the node that holds `db`. When that
+    /// is another node, the connection there is synced to `db` directly
+    /// (the current database may not exist on it); on failure the session
+    /// keeps its database, as MySQL does.
+    async fn switch_database(&mut self, db: String, c: &Classified, payload: &[u8], seq: &mut u8) {
+        let node = self.proxy.config.load().node_for_schema(Some(&db));
+        let previous = self.state.schema.clone();
+        if node != self.node_for_session() {
+            self.state.schema = Some(db.clone());
+        }
+        let plan = router::route(c, &self.view(node));
+        match self.execute(plan, c, payload, Shape::Results, seq).await {
+            Some(ran) => {
+                if ran.outcome.error.is_none() && ran.outcome.failure.is_none() {
+                    self.state.schema = Some(db);
+                } else {
+                    self.state.schema = previous;
+                }
+                self.after_statement(c, &ran);
+            }
+            None => self.state.schema = previous,
         }
     }
 
@@ -929,14 +1014,7 @@ impl Session {
     async fn com_init_db(&mut self, payload: &[u8], seq: &mut u8) {
         let db = String::from_utf8_lossy(&payload[1..]).into_owned();
         let c = sql::classify(&format!("USE `{}`", db.replace('`', "``")));
-        let node = self.proxy.config.load().node_for_schema(Some(&db));
-        let plan = router::route(&c, &self.view(node));
-        if let Some(ran) = self.execute(plan, &c, payload, Shape::Results, seq).await {
-            if ran.outcome.error.is_none() {
-                self.state.schema = Some(db);
-            }
-            self.after_statement(&c, &ran);
-        }
+        self.switch_database(db, &c, payload, seq).await;
     }
 
     /// COM_FIELD_LIST and COM_STATISTICS: answered by a server of the
@@ -1171,7 +1249,9 @@ impl Session {
                     return None;
                 }
             };
-            let i = if fresh {
+            let reads_diagnostics =
+                c.flags.reads_diagnostics || c.flags.uses_found_rows || c.flags.uses_row_count;
+            let i = if fresh || !reads_diagnostics {
                 match self.ensure_fresh(i, c).await {
                     Ok(i) => i,
                     Err(e) => {
@@ -1182,6 +1262,10 @@ impl Session {
             } else {
                 i
             };
+            if let Err(e) = self.apply_pending_transaction(i).await {
+                self.write_error_seq(&e, seq).await;
+                return None;
+            }
             let node = self.held[i].node;
             let backend_id =
                 match super::prepared::ensure_prepared(&mut self.held[i].conn, sql_text).await {

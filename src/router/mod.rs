@@ -73,7 +73,7 @@ pub fn is_plain_read(c: &Classified) -> bool {
 pub fn is_session_only(c: &Classified) -> bool {
     matches!(
         c.kind,
-        StatementKind::Use { .. } | StatementKind::Set(SetKind::SystemOnly)
+        StatementKind::Use { .. } | StatementKind::Set(SetKind::SystemOnly | SetKind::Transaction)
     ) && !c.flags.assigns_user_variable
 }
 

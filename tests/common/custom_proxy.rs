@@ -37,10 +37,19 @@ impl CustomProxy {
             .stderr(log)
             .spawn()
             .expect("start shardcat");
-        let p = CustomProxy { port, child, config_text: text, dir };
+        let p = CustomProxy {
+            port,
+            child,
+            config_text: text,
+            dir,
+        };
         let deadline = Instant::now() + Duration::from_secs(15);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "shardcat did not start listening; log:\n{}", p.log());
+            assert!(
+                Instant::now() < deadline,
+                "shardcat did not start listening; log:\n{}",
+                p.log()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         p
@@ -48,14 +57,22 @@ impl CustomProxy {
 
     /// The standard test configuration with node n2's primary and replica
     /// moved to `n2_primary` / `n2_replica` (e.g. dead addresses).
-    pub fn with_n2_at(topo: &Topology, o: ProxyOptions, n2_primary: &str, n2_replica: &str) -> CustomProxy {
+    pub fn with_n2_at(
+        topo: &Topology,
+        o: ProxyOptions,
+        n2_primary: &str,
+        n2_replica: &str,
+    ) -> CustomProxy {
         let p2 = format!("primary = \"127.0.0.1:{}\"", topo.port("n2p"));
         let r2 = format!("addr = \"127.0.0.1:{}\"", topo.port("n2r1"));
         let np = format!("primary = \"{n2_primary}\"");
         let nr = format!("addr = \"{n2_replica}\"");
         CustomProxy::start(|port| {
             let text = ProxyProcess::config_text(topo, port, &o);
-            assert!(text.contains(&p2) && text.contains(&r2), "template changed:\n{text}");
+            assert!(
+                text.contains(&p2) && text.contains(&r2),
+                "template changed:\n{text}"
+            );
             text.replace(&p2, &np).replace(&r2, &nr)
         })
     }
@@ -66,7 +83,10 @@ impl CustomProxy {
     /// replica fails with 1290 instead of corrupting replication.
     pub async fn nosuper(topo: &Topology, o: ProxyOptions) -> CustomProxy {
         let (user, pw) = crate::util::nosuper_backend_user(topo).await;
-        let u = format!("user = \"{}\"\npassword = \"{}\"\n", topo.user, topo.password);
+        let u = format!(
+            "user = \"{}\"\npassword = \"{}\"\n",
+            topo.user, topo.password
+        );
         let nu = format!("user = \"{user}\"\npassword = \"{pw}\"\n");
         CustomProxy::start(|port| {
             let text = ProxyProcess::config_text(topo, port, &o);

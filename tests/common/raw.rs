@@ -130,7 +130,9 @@ impl Reply {
     pub fn scalar(&self) -> Option<String> {
         let rows = self.rows();
         assert!(!rows.is_empty(), "no rows in {self:?}");
-        rows[0][0].as_ref().map(|v| String::from_utf8_lossy(v).into_owned())
+        rows[0][0]
+            .as_ref()
+            .map(|v| String::from_utf8_lossy(v).into_owned())
     }
     /// Status flags of the OK or of the result set terminator.
     pub fn status(&self) -> u16 {
@@ -156,7 +158,13 @@ pub fn parse_ok(p: &[u8]) -> OkInfo {
     let status = r.u16();
     let warnings = r.u16();
     let info = String::from_utf8_lossy(r.0).into_owned();
-    OkInfo { affected_rows, last_insert_id, status, warnings, info }
+    OkInfo {
+        affected_rows,
+        last_insert_id,
+        status,
+        warnings,
+        info,
+    }
 }
 
 pub fn parse_err(p: &[u8]) -> ErrInfo {
@@ -167,7 +175,11 @@ pub fn parse_err(p: &[u8]) -> ErrInfo {
     } else {
         (String::new(), &p[3..])
     };
-    ErrInfo { code, state, message: String::from_utf8_lossy(msg).into_owned() }
+    ErrInfo {
+        code,
+        state,
+        message: String::from_utf8_lossy(msg).into_owned(),
+    }
 }
 
 /// Minimal payload reader (panics on truncation: test code).
@@ -285,11 +297,26 @@ pub fn parse_greeting(p: &[u8]) -> Greeting {
     } else {
         String::new()
     };
-    Greeting { protocol, version, connection_id, nonce, caps, collation, status, plugin }
+    Greeting {
+        protocol,
+        version,
+        connection_id,
+        nonce,
+        caps,
+        collation,
+        status,
+        plugin,
+    }
 }
 
 /// The handshake response payload for `user`/`password`.
-pub fn handshake_response(caps: u32, nonce: &[u8], user: &str, password: &str, db: Option<&str>) -> Vec<u8> {
+pub fn handshake_response(
+    caps: u32,
+    nonce: &[u8],
+    user: &str,
+    password: &str,
+    db: Option<&str>,
+) -> Vec<u8> {
     let mut caps = caps;
     if db.is_some() {
         caps |= CLIENT_CONNECT_WITH_DB;
@@ -359,7 +386,10 @@ impl RawConn {
         };
         let (_, p) = c.read_packet().await?;
         if p.first() == Some(&0xFF) {
-            return Err(io::Error::other(format!("greeting is an error: {:?}", parse_err(&p))));
+            return Err(io::Error::other(format!(
+                "greeting is an error: {:?}",
+                parse_err(&p)
+            )));
         }
         c.greeting = parse_greeting(&p);
         Ok(c)
@@ -400,7 +430,13 @@ impl RawConn {
     }
 
     /// `login` that must succeed.
-    pub async fn connect(port: u16, user: &str, password: &str, db: Option<&str>, caps: u32) -> RawConn {
+    pub async fn connect(
+        port: u16,
+        user: &str,
+        password: &str,
+        db: Option<&str>,
+        caps: u32,
+    ) -> RawConn {
         RawConn::login(port, user, password, db, caps)
             .await
             .expect("raw connect")
@@ -431,7 +467,10 @@ impl RawConn {
                 .await
                 .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "raw read timed out"))??;
             if n == 0 {
-                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "closed by peer"));
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "closed by peer",
+                ));
             }
             self.buf.extend_from_slice(&tmp[..n]);
         }
@@ -498,26 +537,46 @@ impl RawConn {
         }
         if !self.deprecate_eof() {
             let (_, eof) = self.read_packet().await?;
-            assert_eq!(eof.first(), Some(&0xFE), "expected EOF after columns, got {eof:?}");
+            assert_eq!(
+                eof.first(),
+                Some(&0xFE),
+                "expected EOF after columns, got {eof:?}"
+            );
         }
         let mut rows = Vec::new();
         loop {
             let (_, r) = self.read_packet().await?;
             let is_term = r.first() == Some(&0xFE)
-                && if self.deprecate_eof() { r.len() < 0xFF_FFFF } else { r.len() < 9 };
+                && if self.deprecate_eof() {
+                    r.len() < 0xFF_FFFF
+                } else {
+                    r.len() < 9
+                };
             if is_term {
                 let (status, warnings) = if self.deprecate_eof() {
                     let ok = parse_ok(&r);
                     (ok.status, ok.warnings)
                 } else {
-                    (u16::from_le_bytes([r[3], r[4]]), u16::from_le_bytes([r[1], r[2]]))
+                    (
+                        u16::from_le_bytes([r[3], r[4]]),
+                        u16::from_le_bytes([r[1], r[2]]),
+                    )
                 };
-                return Ok(Reply::Rows { columns, rows, status, warnings });
+                return Ok(Reply::Rows {
+                    columns,
+                    rows,
+                    status,
+                    warnings,
+                });
             }
             if r.first() == Some(&0xFF) {
                 return Ok(Reply::Err(parse_err(&r)));
             }
-            rows.push(if binary { parse_binary_row(&r, &columns) } else { parse_text_row(&r, ncols) });
+            rows.push(if binary {
+                parse_binary_row(&r, &columns)
+            } else {
+                parse_text_row(&r, ncols)
+            });
         }
     }
 
@@ -586,7 +645,11 @@ impl RawConn {
                 assert_eq!(eof.first(), Some(&0xFE), "EOF after prepare definitions");
             }
         }
-        Ok(Ok(Prepared { id, columns, params }))
+        Ok(Ok(Prepared {
+            id,
+            columns,
+            params,
+        }))
     }
 
     /// Sends COM_STMT_EXECUTE. `types`: `Some` → new_params_bound = 1 with
@@ -614,7 +677,13 @@ impl RawConn {
 }
 
 /// Builds a COM_STMT_EXECUTE payload.
-pub fn execute_packet(id: u32, nparams: usize, nulls: &[bool], types: Option<&[(u8, bool)]>, values: &[u8]) -> Vec<u8> {
+pub fn execute_packet(
+    id: u32,
+    nparams: usize,
+    nulls: &[bool],
+    types: Option<&[(u8, bool)]>,
+    values: &[u8],
+) -> Vec<u8> {
     let mut p = vec![COM_STMT_EXECUTE];
     p.extend_from_slice(&id.to_le_bytes());
     p.push(0); // CURSOR_TYPE_NO_CURSOR
@@ -685,10 +754,10 @@ pub fn parse_binary_row(r: &[u8], columns: &[Column]) -> Vec<Option<Vec<u8>>> {
             continue;
         }
         let v = match c.column_type {
-            0x01 => vec![rd.u8()],                                   // TINY
-            0x02 | 0x0D => rd.take(2).to_vec(),                      // SHORT, YEAR
-            0x03 | 0x09 | 0x04 => rd.take(4).to_vec(),               // LONG, INT24, FLOAT
-            0x08 | 0x05 => rd.take(8).to_vec(),                      // LONGLONG, DOUBLE
+            0x01 => vec![rd.u8()],                     // TINY
+            0x02 | 0x0D => rd.take(2).to_vec(),        // SHORT, YEAR
+            0x03 | 0x09 | 0x04 => rd.take(4).to_vec(), // LONG, INT24, FLOAT
+            0x08 | 0x05 => rd.take(8).to_vec(),        // LONGLONG, DOUBLE
             0x07 | 0x0A | 0x0B | 0x0C => {
                 let n = rd.u8() as usize;
                 rd.take(n).to_vec()

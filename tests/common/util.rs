@@ -39,7 +39,11 @@ pub async fn nosuper_backend_user(topo: &Topology) -> (String, String) {
     let (user, pw) = ("sc_nosuper".to_string(), "sc_nosuper_pw".to_string());
     for primary in ["n1p", "n2p"] {
         let mut c = direct_conn(topo, primary, None).await;
-        c.query_drop(format!("CREATE USER IF NOT EXISTS '{user}'@'127.0.0.1' IDENTIFIED BY '{pw}'")).await.unwrap();
+        c.query_drop(format!(
+            "CREATE USER IF NOT EXISTS '{user}'@'127.0.0.1' IDENTIFIED BY '{pw}'"
+        ))
+        .await
+        .unwrap();
         c.query_drop(format!(
             "GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, ALTER, INDEX, CREATE TEMPORARY TABLES, \
              LOCK TABLES, EXECUTE, CREATE VIEW, SHOW VIEW, PROCESS, REPLICA MONITOR, BINLOG MONITOR \
@@ -56,7 +60,12 @@ pub async fn nosuper_backend_user(topo: &Topology) -> (String, String) {
 /// Options for a client of the proxy. `prefer_socket(false)` matters: with
 /// the default, mysql_async asks `SELECT @@socket` and silently reconnects
 /// to the *backend's* unix socket when it can log in there.
-pub fn proxy_opts(proxy: &impl ProxyLike, user: &str, password: &str, db: Option<&str>) -> OptsBuilder {
+pub fn proxy_opts(
+    proxy: &impl ProxyLike,
+    user: &str,
+    password: &str,
+    db: Option<&str>,
+) -> OptsBuilder {
     OptsBuilder::default()
         .ip_or_hostname("127.0.0.1")
         .tcp_port(proxy.port())
@@ -81,7 +90,12 @@ pub fn direct_opts(topo: &Topology, name: &str, db: Option<&str>) -> OptsBuilder
 pub async fn proxy_conn(proxy: &impl ProxyLike, db: Option<&str>) -> Conn {
     Conn::new(proxy_opts(proxy, "app", "app", db))
         .await
-        .unwrap_or_else(|e| panic!("login through the proxy: {e}\nproxy log:\n{}", tail(&proxy.log())))
+        .unwrap_or_else(|e| {
+            panic!(
+                "login through the proxy: {e}\nproxy log:\n{}",
+                tail(&proxy.log())
+            )
+        })
 }
 
 pub async fn direct_conn(topo: &Topology, name: &str, db: Option<&str>) -> Conn {
@@ -105,7 +119,9 @@ pub fn server_error(e: mysql_async::Error) -> (u16, String, String) {
 }
 
 /// Unwraps the error of a result that must fail with a server error.
-pub fn expect_server_error<T: std::fmt::Debug>(r: Result<T, mysql_async::Error>) -> (u16, String, String) {
+pub fn expect_server_error<T: std::fmt::Debug>(
+    r: Result<T, mysql_async::Error>,
+) -> (u16, String, String) {
     match r {
         Ok(v) => panic!("expected a server error, got Ok({v:?})"),
         Err(e) => server_error(e),
@@ -116,7 +132,11 @@ pub fn expect_server_error<T: std::fmt::Debug>(r: Result<T, mysql_async::Error>)
 pub async fn sync_replicas(topo: &Topology) {
     for primary in ["n1p", "n2p"] {
         let mut p = direct_conn(topo, primary, None).await;
-        let pos: String = p.query_first("SELECT @@gtid_binlog_pos").await.unwrap().unwrap_or_default();
+        let pos: String = p
+            .query_first("SELECT @@gtid_binlog_pos")
+            .await
+            .unwrap()
+            .unwrap_or_default();
         p.disconnect().await.unwrap();
         if pos.is_empty() {
             continue;
@@ -128,9 +148,14 @@ pub async fn sync_replicas(topo: &Topology) {
                 .await
                 .unwrap();
             if res != Some(0) {
-                let st: Option<mysql_async::Row> = c.query_first("SHOW SLAVE STATUS").await.unwrap();
-                let err = st.and_then(|r| r.get::<String, _>("Last_SQL_Error")).unwrap_or_default();
-                panic!("replica {r} did not reach {pos} (replication broken? Last_SQL_Error: {err})");
+                let st: Option<mysql_async::Row> =
+                    c.query_first("SHOW SLAVE STATUS").await.unwrap();
+                let err = st
+                    .and_then(|r| r.get::<String, _>("Last_SQL_Error"))
+                    .unwrap_or_default();
+                panic!(
+                    "replica {r} did not reach {pos} (replication broken? Last_SQL_Error: {err})"
+                );
             }
             c.disconnect().await.unwrap();
         }
@@ -141,11 +166,17 @@ pub async fn sync_replicas(topo: &Topology) {
 /// it, and waits for the replicas.
 pub async fn setup_db_on(topo: &Topology, primary: &str, db: &str, ddl: &[&str]) {
     let mut c = direct_conn(topo, primary, None).await;
-    c.query_drop(format!("DROP DATABASE IF EXISTS `{db}`")).await.unwrap();
-    c.query_drop(format!("CREATE DATABASE `{db}`")).await.unwrap();
+    c.query_drop(format!("DROP DATABASE IF EXISTS `{db}`"))
+        .await
+        .unwrap();
+    c.query_drop(format!("CREATE DATABASE `{db}`"))
+        .await
+        .unwrap();
     c.query_drop(format!("USE `{db}`")).await.unwrap();
     for stmt in ddl {
-        c.query_drop(*stmt).await.unwrap_or_else(|e| panic!("{stmt}: {e}"));
+        c.query_drop(*stmt)
+            .await
+            .unwrap_or_else(|e| panic!("{stmt}: {e}"));
     }
     c.disconnect().await.unwrap();
     sync_replicas(topo).await;
@@ -157,7 +188,9 @@ pub async fn setup_db(topo: &Topology, db: &str, ddl: &[&str]) {
 
 pub async fn drop_db_on(topo: &Topology, primary: &str, db: &str) {
     let mut c = direct_conn(topo, primary, None).await;
-    c.query_drop(format!("DROP DATABASE IF EXISTS `{db}`")).await.unwrap();
+    c.query_drop(format!("DROP DATABASE IF EXISTS `{db}`"))
+        .await
+        .unwrap();
     c.disconnect().await.unwrap();
 }
 
@@ -173,7 +206,12 @@ pub fn db_name(prefix: &str) -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
-    format!("{prefix}_{}_{}_{}", std::process::id(), nanos % 100_000, N.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{prefix}_{}_{}_{}",
+        std::process::id(),
+        nanos % 100_000,
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// True when the proxy process is running (and not a zombie).
@@ -181,7 +219,10 @@ pub fn process_alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(s) => {
             // Field 3 (after the parenthesised name) is the state.
-            let state = s.rsplit_once(')').map(|(_, r)| r.trim_start().chars().next()).flatten();
+            let state = s
+                .rsplit_once(')')
+                .map(|(_, r)| r.trim_start().chars().next())
+                .flatten();
             !matches!(state, Some('Z') | Some('X') | None)
         }
         Err(_) => false,
@@ -190,16 +231,28 @@ pub fn process_alive(pid: u32) -> bool {
 
 /// A brand new login through the proxy answers `SELECT 1`.
 pub async fn assert_proxy_serves(proxy: &impl ProxyLike) {
-    assert!(process_alive(proxy.pid()), "proxy process is gone; log:\n{}", tail(&proxy.log()));
+    assert!(
+        process_alive(proxy.pid()),
+        "proxy process is gone; log:\n{}",
+        tail(&proxy.log())
+    );
     let fut = async {
         let mut c = proxy_conn(proxy, None).await;
-        let one: Option<i64> = c.query_first("SELECT 1").await.expect("SELECT 1 on a new connection");
+        let one: Option<i64> = c
+            .query_first("SELECT 1")
+            .await
+            .expect("SELECT 1 on a new connection");
         assert_eq!(one, Some(1));
         c.disconnect().await.expect("disconnect");
     };
     tokio::time::timeout(Duration::from_secs(20), fut)
         .await
-        .unwrap_or_else(|_| panic!("a new connection through the proxy hangs; log:\n{}", tail(&proxy.log())));
+        .unwrap_or_else(|_| {
+            panic!(
+                "a new connection through the proxy hangs; log:\n{}",
+                tail(&proxy.log())
+            )
+        });
 }
 
 /// Runs `f` and returns its output with the time it took.
