@@ -13,7 +13,6 @@ mod rw;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::proxy::{ProxyOptions, ProxyProcess};
 use common::{unique_token, wait_for, Topology};
 use mysql_async::prelude::*;
 use rw::*;
@@ -54,10 +53,7 @@ type Hook<'a> = (usize, &'a str);
 /// `ROUNDS` times: insert a row through the proxy, then read it back at
 /// once by id. `hooks` run SQL directly on both replicas at given rounds.
 async fn insert_then_read(topo: &Topology, mode: &str, table: &str, hooks: &[Hook<'_>]) -> RunStats {
-    let proxy = ProxyProcess::start_with(
-        topo,
-        ProxyOptions { routing: format!("consistency = \"{mode}\""), ..ProxyOptions::default() },
-    );
+    let proxy = start_proxy(topo, &format!("consistency = \"{mode}\"")).await;
     let mut c = through(proxy.port).await;
     let mut replicas = Vec::new();
     for r in N1_REPLICAS {

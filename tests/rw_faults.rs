@@ -15,7 +15,6 @@ mod rw;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::proxy::{ProxyOptions, ProxyProcess};
 use common::{sigcont, sigkill, sigstop, unique_token, wait_for, Topology};
 use mysql_async::prelude::*;
 use mysql_async::Conn;
@@ -26,8 +25,8 @@ const READS_PER_TASK: usize = 500;
 /// Pause between two reads of one task, so the load spans the fault.
 const PACE: Duration = Duration::from_millis(10);
 
-fn proxy(topo: &Topology, routing: &str) -> ProxyProcess {
-    ProxyProcess::start_with(topo, ProxyOptions { routing: routing.into(), ..ProxyOptions::default() })
+async fn proxy(topo: &Topology, routing: &str) -> RwProxy {
+    start_proxy(topo, routing).await
 }
 
 #[derive(Default, Debug)]
@@ -164,7 +163,7 @@ async fn replica_sigstop_under_read_load_fails_no_read() {
     let topo = Topology::from_env();
     let mut guard = TopoGuard::new(&topo);
     bounded(120, "replica_sigstop_under_read_load_fails_no_read", async {
-        let proxy = proxy(&topo, "");
+        let proxy = proxy(&topo, "").await;
         let mut admin = through(proxy.port).await;
         let load = spawn_load(&topo, open(proxy.port, TASKS).await);
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -196,7 +195,7 @@ async fn replica_sigkill_and_restart_under_read_load_fails_no_read() {
     let topo = Topology::from_env();
     let mut guard = TopoGuard::new(&topo);
     bounded(180, "replica_sigkill_and_restart_under_read_load_fails_no_read", async {
-        let proxy = proxy(&topo, "");
+        let proxy = proxy(&topo, "").await;
         let mut admin = through(proxy.port).await;
         let load = spawn_load(&topo, open(proxy.port, TASKS).await);
         tokio::time::sleep(Duration::from_secs(1)).await;
@@ -233,7 +232,7 @@ async fn connecting_right_after_a_replica_dies_succeeds() {
     let topo = Topology::from_env();
     let mut guard = TopoGuard::new(&topo);
     bounded(120, "connecting_right_after_a_replica_dies_succeeds", async {
-        let proxy = proxy(&topo, "");
+        let proxy = proxy(&topo, "").await;
         let pid = topo.pid("n1r1");
         guard.push(Restore::StartInstance("n1r1".into()));
         sigkill(pid);
@@ -265,7 +264,7 @@ async fn read_only_transaction_on_a_dying_replica_gets_a_clear_error() {
     let topo = Topology::from_env();
     let mut guard = TopoGuard::new(&topo);
     bounded(180, "read_only_transaction_on_a_dying_replica_gets_a_clear_error", async {
-        let proxy = proxy(&topo, "");
+        let proxy = proxy(&topo, "").await;
         for fault in ["SIGKILL", "SIGSTOP"] {
             let mut c = through(proxy.port).await;
             c.query_drop("START TRANSACTION READ ONLY").await.unwrap();
@@ -360,7 +359,7 @@ async fn primary_sigstop_writes_fail_fast_reads_continue_then_recover() {
     let topo = Topology::from_env();
     let mut guard = TopoGuard::new(&topo);
     bounded(120, "primary_sigstop_writes_fail_fast_reads_continue_then_recover", async {
-        let proxy = proxy(&topo, "");
+        let proxy = proxy(&topo, "").await;
         let mut w = through(proxy.port).await;
         let mut r = through(proxy.port).await;
         let t = setup_table(&mut w).await;
@@ -414,7 +413,7 @@ async fn primary_stop_and_restart_writes_fail_fast_reads_continue_then_recover()
     let topo = Topology::from_env();
     let mut guard = TopoGuard::new(&topo);
     bounded(240, "primary_stop_and_restart_writes_fail_fast_reads_continue_then_recover", async {
-        let proxy = proxy(&topo, "");
+        let proxy = proxy(&topo, "").await;
         let mut admin = through(proxy.port).await;
         let mut w = through(proxy.port).await;
         let mut r = through(proxy.port).await;

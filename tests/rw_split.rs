@@ -14,7 +14,7 @@ mod rw;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::proxy::{ProxyOptions, ProxyProcess};
+use common::proxy::ProxyOptions;
 use common::{unique_token, wait_for, Topology};
 use mysql_async::prelude::*;
 use mysql_async::{Conn, TxOpts};
@@ -88,7 +88,7 @@ async fn writes_and_ddl_go_to_primary() {
     let topo = Topology::from_env();
     bounded(60, "writes_and_ddl_go_to_primary", async {
         enable_general_log(&topo).await;
-        let proxy = ProxyProcess::start_with(&topo, routing(""));
+        let proxy = start_proxy(&topo, "").await;
         let mut c = through(proxy.port).await;
         let tok = unique_token("rww");
         let t = format!("t_{tok}");
@@ -120,7 +120,7 @@ async fn plain_reads_go_to_replicas() {
     bounded(60, "plain_reads_go_to_replicas", async {
         enable_general_log(&topo).await;
         let t = table_everywhere(&topo, "rwr").await;
-        let proxy = ProxyProcess::start_with(&topo, routing(""));
+        let proxy = start_proxy(&topo, "").await;
         let mut c = through(proxy.port).await;
         let tok = unique_token("rwr_q");
         for i in 0..20 {
@@ -143,7 +143,7 @@ async fn locking_reads_and_select_into_go_to_primary() {
     bounded(60, "locking_reads_and_select_into_go_to_primary", async {
         enable_general_log(&topo).await;
         let t = table_everywhere(&topo, "rwl").await;
-        let proxy = ProxyProcess::start_with(&topo, routing(""));
+        let proxy = start_proxy(&topo, "").await;
         // Each on a fresh connection, so stickiness from one cannot hide
         // the routing of the next; then a plain read on the same connection
         // as a control (must not be routed by accident to the primary for
@@ -185,7 +185,7 @@ async fn transactions_go_to_primary() {
     bounded(60, "transactions_go_to_primary", async {
         enable_general_log(&topo).await;
         let t = table_everywhere(&topo, "rwt").await;
-        let proxy = ProxyProcess::start_with(&topo, routing(""));
+        let proxy = start_proxy(&topo, "").await;
         let mut c = through(proxy.port).await;
         let tok = unique_token("rwt_q");
         let stmts = [
@@ -230,30 +230,34 @@ async fn autocommit_off_reads_go_to_primary() {
     bounded(60, "autocommit_off_reads_go_to_primary", async {
         enable_general_log(&topo).await;
         let t = table_everywhere(&topo, "rwa").await;
-        let proxy = ProxyProcess::start_with(&topo, routing(""));
+        let proxy = start_proxy(&topo, "").await;
         let mut c = through(proxy.port).await;
         let tok = unique_token("rwa_q");
-        c.query_drop(format!("SET autocommit = 0 /* {tok} */")).await.unwrap();
-        for _ in 0..3 {
-            c.query_drop(format!("SELECT /* {tok} */ v FROM `{t}` WHERE id = 2")).await.unwrap();
-        }
-        c.query_drop(format!("COMMIT /* {tok} */")).await.unwrap();
-        // Still autocommit=0 after COMMIT: a new implicit transaction.
-        c.query_drop(format!("SELECT /* {tok} */ 1")).await.unwrap();
-        c.query_drop(format!("COMMIT /* {tok} */")).await.unwrap();
-        // SET autocommit=0 itself may run anywhere (the proxy replays it);
-        // the 6 statements after it must be on the primary.
-        let m = where_ran_total(&topo, &tok, 7).await;
-        let reads_and_commits = {
-            let mut p = 0;
-            for line in logged(&topo, "n1p", &tok).await {
-                if !line.contains("autocommit") {
-                    p += 1;
-                }
+        let tok_set = unique_token("rwa_set");
+        c.query_drop(format!("SET autocommit = 0 /* {tok_set} */")).await.unwrap();
+        let mut errors = Vec::new();
+        let stmts = [
+            format!("SELECT /* {tok} */ v FROM `{t}` WHERE id = 2"),
+            format!("SELECT /* {tok} */ v FROM `{t}` WHERE id = 3"),
+            format!("UPDATE `{t}` SET v = v + 1 WHERE id = 1 /* {tok} */"),
+            format!("SELECT /* {tok} */ v FROM `{t}` WHERE id = 1"),
+            format!("COMMIT /* {tok} */"),
+            // Still autocommit=0 after COMMIT: a new implicit transaction.
+            format!("SELECT /* {tok} */ 1"),
+            format!("COMMIT /* {tok} */"),
+        ];
+        for s in &stmts {
+            if let Err(e) = c.query_drop(s).await {
+                errors.push(format!("{s}: {e}"));
             }
-            p
-        };
-        assert_eq!(reads_and_commits, 6, "reads and COMMITs with autocommit=0 must all be on n1p; counts {m:?}");
+        }
+        // SET autocommit=0 itself may run anywhere (the proxy replays it);
+        // every statement after it must be on the primary.
+        let m = where_ran_total(&topo, &tok, stmts.len() as u64).await;
+        let set_on = where_ran(&topo, &tok_set).await;
+        eprintln!("autocommit=0: SET ran on {set_on:?}; the {} statements after it ran on {m:?}; errors {errors:?}", stmts.len());
+        assert!(errors.is_empty(), "statements failed with autocommit=0: {errors:?}");
+        assert_eq!(m, counts(stmts.len() as u64, 0, 0), "reads, writes and COMMITs with autocommit=0 must all be on n1p");
         let tok2 = unique_token("rwa_on");
         c.query_drop("SET autocommit = 1").await.unwrap();
         for _ in 0..4 {
@@ -272,7 +276,7 @@ async fn temporary_table_session_sticks_to_primary() {
     let topo = Topology::from_env();
     bounded(60, "temporary_table_session_sticks_to_primary", async {
         enable_general_log(&topo).await;
-        let proxy = ProxyProcess::start_with(&topo, routing(""));
+        let proxy = start_proxy(&topo, "").await;
         let mut c = through(proxy.port).await;
         let tok = unique_token("rwtmp");
         let tmp = format!("tmp_{tok}");
@@ -298,7 +302,7 @@ async fn named_lock_session_sticks_to_primary() {
     let topo = Topology::from_env();
     bounded(60, "named_lock_session_sticks_to_primary", async {
         enable_general_log(&topo).await;
-        let proxy = ProxyProcess::start_with(&topo, routing(""));
+        let proxy = start_proxy(&topo, "").await;
         let mut c = through(proxy.port).await;
         let tok = unique_token("rwlock");
         let got: Option<i64> = c.query_first(format!("SELECT GET_LOCK('{tok}', 2)")).await.unwrap();
@@ -308,7 +312,9 @@ async fn named_lock_session_sticks_to_primary() {
         }
         // The lock is really held on the primary, by the session's thread.
         let mut p = direct(&topo, "n1p").await;
-        let holder: Option<Option<u64>> = p.query_first(format!("SELECT IS_USED_LOCK('{tok}')")).await.unwrap();
+        // (Spelled reversed so this direct query does not carry the token.)
+        let rev: String = tok.chars().rev().collect();
+        let holder: Option<Option<u64>> = p.query_first(format!("SELECT IS_USED_LOCK(REVERSE('{rev}'))")).await.unwrap();
         assert!(matches!(holder, Some(Some(_))), "GET_LOCK must hold the lock on n1p");
         let same_thread: Option<u64> = c.query_first(format!("SELECT CONNECTION_ID() /* {tok} */")).await.unwrap();
         assert_eq!(holder.flatten(), same_thread, "reads after GET_LOCK must use the lock holder's connection");
@@ -339,7 +345,7 @@ async fn last_insert_id_after_write_reads_the_primary() {
     bounded(60, "last_insert_id_after_write_reads_the_primary", async {
         enable_general_log(&topo).await;
         let t = table_everywhere(&topo, "rwlid").await;
-        let proxy = ProxyProcess::start_with(&topo, routing(""));
+        let proxy = start_proxy(&topo, "").await;
         let mut c = through(proxy.port).await;
         let tok = unique_token("rwlid_q");
         c.query_drop(format!("INSERT INTO `{t}` (v) VALUES (10)")).await.unwrap();
@@ -362,7 +368,7 @@ async fn last_insert_id_survives_interleaved_reads_and_other_clients() {
     bounded(60, "last_insert_id_survives_interleaved_reads_and_other_clients", async {
         enable_general_log(&topo).await;
         let t = table_everywhere(&topo, "rwlid2").await;
-        let proxy = ProxyProcess::start_with(&topo, routing(""));
+        let proxy = start_proxy(&topo, "").await;
         let mut a = through(proxy.port).await;
         let mut b = through(proxy.port).await;
         let tok = unique_token("rwlid2_q");
@@ -390,7 +396,7 @@ async fn read_only_transaction_is_pinned_to_one_replica() {
     bounded(60, "read_only_transaction_is_pinned_to_one_replica", async {
         enable_general_log(&topo).await;
         let t = table_everywhere(&topo, "rwro").await;
-        let proxy = ProxyProcess::start_with(&topo, routing(""));
+        let proxy = start_proxy(&topo, "").await;
         let mut c = through(proxy.port).await;
         let mut used = BTreeMap::new();
         for k in 0..6 {
@@ -412,7 +418,25 @@ async fn read_only_transaction_is_pinned_to_one_replica() {
             assert_eq!(ports.len(), 1, "one server for the whole transaction");
             *used.entry(on[0].clone()).or_insert(0) += 1;
         }
-        // The driver's API: TxOpts::with_readonly.
+        eprintln!("read-only transactions per replica: {used:?}");
+        let _ = c.disconnect().await;
+        drop_table(&topo, &t).await;
+    })
+    .await;
+}
+
+/// mysql_async's `TxOpts::with_readonly(true)` sends `SET TRANSACTION READ
+/// ONLY` then `START TRANSACTION`: a read-only transaction in another
+/// spelling. Asserts only that it runs on one server; prints where, and
+/// where plain reads go afterwards.
+#[tokio::test]
+async fn driver_read_only_transaction_runs_on_one_server() {
+    let _s = serial();
+    let topo = Topology::from_env();
+    bounded(60, "driver_read_only_transaction_runs_on_one_server", async {
+        enable_general_log(&topo).await;
+        let proxy = start_proxy(&topo, "").await;
+        let mut c = through(proxy.port).await;
         let tok = unique_token("rwro_api");
         let mut opts = TxOpts::default();
         opts.with_readonly(Some(true));
@@ -422,10 +446,15 @@ async fn read_only_transaction_is_pinned_to_one_replica() {
         }
         tx.commit().await.unwrap();
         let m = where_ran_total(&topo, &tok, 3).await;
-        assert!(m["n1p"] == 0 && (m["n1r1"] == 3 || m["n1r2"] == 3), "TxOpts read-only transaction: {m:?}");
-        eprintln!("read-only transactions per replica: {used:?}");
+        eprintln!("TxOpts read-only transaction (SET TRANSACTION READ ONLY + START TRANSACTION): ran on {m:?}");
+        assert!(m.values().any(|v| *v == 3), "one server for the whole transaction: {m:?}");
+        let tok2 = unique_token("rwro_api_after");
+        for _ in 0..4 {
+            c.query_drop(format!("SELECT /* {tok2} */ 1")).await.unwrap();
+        }
+        let m2 = where_ran_total(&topo, &tok2, 4).await;
+        eprintln!("plain reads after that transaction ran on {m2:?}");
         let _ = c.disconnect().await;
-        drop_table(&topo, &t).await;
     })
     .await;
 }
@@ -436,7 +465,7 @@ async fn routing_hints() {
     let topo = Topology::from_env();
     bounded(60, "routing_hints", async {
         enable_general_log(&topo).await;
-        let proxy = ProxyProcess::start_with(&topo, routing(""));
+        let proxy = start_proxy(&topo, "").await;
         let mut c = through(proxy.port).await;
         let tp = unique_token("rwhint_p");
         let tr = unique_token("rwhint_r");
@@ -468,7 +497,7 @@ async fn prepared_statements_route_per_execution() {
     bounded(60, "prepared_statements_route_per_execution", async {
         enable_general_log(&topo).await;
         let t = table_everywhere(&topo, "rwps").await;
-        let proxy = ProxyProcess::start_with(&topo, routing(""));
+        let proxy = start_proxy(&topo, "").await;
         let mut c = through(proxy.port).await;
         let tr = unique_token("rwps_r");
         let read = c.prep(format!("SELECT /* {tr} */ v FROM `{t}` WHERE id = ?")).await.unwrap();
@@ -520,7 +549,7 @@ async fn strong_consistency_reads_go_to_primary() {
     let topo = Topology::from_env();
     bounded(60, "strong_consistency_reads_go_to_primary", async {
         enable_general_log(&topo).await;
-        let proxy = ProxyProcess::start_with(&topo, routing("consistency = \"strong\""));
+        let proxy = start_proxy(&topo, "consistency = \"strong\"").await;
         let mut c = through(proxy.port).await;
         let tok = unique_token("rwstrong");
         for _ in 0..10 {
@@ -541,11 +570,12 @@ async fn strong_consistency_reads_go_to_primary() {
 async fn spread(topo: &Topology, port: u16, reads: usize) -> (u64, u64, BTreeMap<String, u64>) {
     let mut c = through(port).await;
     let tok = unique_token("rwbal");
-    let before = com_select(topo).await;
+    let mut probe = StatusProbe::new(topo, &N1).await;
+    let before = probe.read("Com_select").await;
     for _ in 0..reads {
         c.query_drop(format!("SELECT /* {tok} */ 1")).await.unwrap();
     }
-    let after = com_select(topo).await;
+    let after = probe.read("Com_select").await;
     let (r1, r2) = assert_all_on_replicas(topo, &tok, reads as u64, "balanced reads").await;
     let _ = c.disconnect().await;
     (r1, r2, diff(&after, &before))
@@ -557,7 +587,7 @@ async fn round_robin_spreads_evenly() {
     let topo = Topology::from_env();
     bounded(90, "round_robin_spreads_evenly", async {
         enable_general_log(&topo).await;
-        let proxy = ProxyProcess::start_with(&topo, routing("consistency = \"eventual\"\nreplica_policy = \"round_robin\""));
+        let proxy = start_proxy(&topo, "consistency = \"eventual\"\nreplica_policy = \"round_robin\"").await;
         let (r1, r2, com) = spread(&topo, proxy.port, 400).await;
         eprintln!("round_robin, 400 reads: general log n1r1={r1} n1r2={r2}; Com_select delta {com:?}");
         assert!((180..=220).contains(&r1) && (180..=220).contains(&r2), "round_robin: n1r1={r1} n1r2={r2}");
@@ -572,9 +602,8 @@ async fn weighted_spreads_by_weight() {
     bounded(90, "weighted_spreads_by_weight", async {
         enable_general_log(&topo).await;
         let o = routing("consistency = \"eventual\"\nreplica_policy = \"weighted\"");
-        let proxy = RwProxy::start(|port| {
-            config_text_with(&topo, port, &o, r#"[{ addr = "127.0.0.1:{n1r1}", weight = 1 }, { addr = "127.0.0.1:{n1r2}", weight = 3 }]"#)
-        });
+        let list = r#"[{ addr = "127.0.0.1:{n1r1}", weight = 1 }, { addr = "127.0.0.1:{n1r2}", weight = 3 }]"#;
+        let proxy = start_proxy_with(&topo, o, Some(list)).await;
         let mut admin = through(proxy.port).await;
         let w: Vec<(String, u32)> = backends(&mut admin).await.into_iter().map(|b| (b.address, b.weight)).collect();
         eprintln!("weights as shown by SHOW SHARDCAT BACKENDS: {w:?}");
@@ -598,7 +627,7 @@ async fn least_outstanding_prefers_the_less_busy_replica() {
         let slow_port = topo.port("n1r1");
         let mut results = BTreeMap::new();
         for policy in ["least_outstanding", "round_robin"] {
-            let proxy = ProxyProcess::start_with(&topo, routing(&format!("consistency = \"eventual\"\nreplica_policy = \"{policy}\"")));
+            let proxy = start_proxy(&topo, &format!("consistency = \"eventual\"\nreplica_policy = \"{policy}\"")).await;
             let tok = unique_token("rwlo");
             let start = Instant::now();
             let mut tasks = Vec::new();
@@ -636,7 +665,7 @@ async fn replica_with_stopped_sql_thread_takes_no_reads_until_restarted() {
     let mut guard = TopoGuard::new(&topo);
     bounded(90, "replica_with_stopped_sql_thread_takes_no_reads_until_restarted", async {
         enable_general_log(&topo).await;
-        let proxy = ProxyProcess::start_with(&topo, routing("consistency = \"eventual\""));
+        let proxy = start_proxy(&topo, "consistency = \"eventual\"").await;
         let mut c = through(proxy.port).await;
         // Both replicas take reads first.
         let tok0 = unique_token("rwlag0");
@@ -658,12 +687,13 @@ async fn replica_with_stopped_sql_thread_takes_no_reads_until_restarted() {
         let row = seen.unwrap_or_else(|| panic!("n1r1 lag_ms did not become NULL within 5 s (health interval 200 ms)"));
         eprintln!("n1r1 lag unknown after {:?}: {row:?}", t0.elapsed());
 
-        let com_before = global_status(&topo, "n1r1", "Com_select").await;
+        let mut probe = StatusProbe::new(&topo, &["n1r1"]).await;
+        let com_before = probe.read("Com_select").await["n1r1"];
         let tok1 = unique_token("rwlag1");
         for _ in 0..40 {
             c.query_drop(format!("SELECT /* {tok1} */ 1")).await.unwrap();
         }
-        let com_after = global_status(&topo, "n1r1", "Com_select").await;
+        let com_after = probe.read("Com_select").await["n1r1"];
         let m = where_ran_total(&topo, &tok1, 40).await;
         eprintln!("SQL thread stopped on n1r1: 40 reads ran on {m:?}; n1r1 Com_select delta {}", com_after - com_before);
         assert_eq!(m, counts(0, 0, 40), "a replica with unknown lag must take no reads");
@@ -692,6 +722,26 @@ async fn replica_with_stopped_sql_thread_takes_no_reads_until_restarted() {
     guard.restore_now();
 }
 
+/// Connecting with a database runs its USE on a server of the node (a
+/// replica, like a read): a failure there must reach the client as the
+/// server's error, not as a dropped connection.
+#[tokio::test]
+async fn connect_with_unknown_database_gets_the_servers_error() {
+    let _s = serial();
+    let topo = Topology::from_env();
+    bounded(30, "connect_with_unknown_database_gets_the_servers_error", async {
+        let proxy = start_proxy(&topo, "").await;
+        let url = format!("mysql://app:app@127.0.0.1:{}/{}", proxy.port, unique_token("no_such_db"));
+        let r = tokio::time::timeout(Duration::from_secs(10), Conn::from_url(url.as_str())).await;
+        eprintln!("connect with an unknown database: {r:?}");
+        match r {
+            Ok(Err(mysql_async::Error::Server(e))) => assert_eq!(e.code, 1049, "{e:?}"),
+            other => panic!("expected ERROR 1049 (Unknown database), got {other:?}"),
+        }
+    })
+    .await;
+}
+
 async fn stop_both_sql_threads(topo: &Topology, guard: &mut TopoGuard, c: &mut Conn) {
     for r in N1_REPLICAS {
         guard.push(Restore::StartSlave(r.into()));
@@ -717,11 +767,11 @@ async fn no_usable_replica_reads_fall_back_to_primary() {
     let mut guard = TopoGuard::new(&topo);
     bounded(60, "no_usable_replica_reads_fall_back_to_primary", async {
         enable_general_log(&topo).await;
-        let proxy = ProxyProcess::start_with(&topo, routing(""));
+        let proxy = start_proxy(&topo, "").await;
         let mut c = through(proxy.port).await;
         stop_both_sql_threads(&topo, &mut guard, &mut c).await;
         // A client connecting now (with a database) works too.
-        let mut late = through(proxy.port).await;
+        let late = through(proxy.port).await;
         let _ = late.disconnect().await;
         let tok = unique_token("rwnorep");
         for _ in 0..10 {
@@ -744,7 +794,7 @@ async fn no_usable_replica_with_fail_policy_gives_clear_error() {
         enable_general_log(&topo).await;
         // Connect before the replicas become unusable (connecting with a
         // database runs USE on a replica).
-        let proxy = ProxyProcess::start_with(&topo, routing("no_replica = \"fail\""));
+        let proxy = start_proxy(&topo, "no_replica = \"fail\"").await;
         let mut c = through(proxy.port).await;
         stop_both_sql_threads(&topo, &mut guard, &mut c).await;
         let tok = unique_token("rwnorepf");

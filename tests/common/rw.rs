@@ -28,8 +28,15 @@ use std::time::{Duration, Instant};
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Row};
 
-use super::proxy::{free_port, ProxyOptions, ProxyProcess};
-use super::{Topology, TEST_DB};
+use crate::common::proxy::{free_port, ProxyOptions, ProxyProcess};
+use crate::common::{Topology, TEST_DB};
+
+/// The backend account the proxy uses in these tests: an ordinary
+/// application account (no SUPER / READ_ONLY ADMIN), so that a write the
+/// proxy wrongly sends to a replica is refused there (read_only, ERROR 1290)
+/// instead of creating an errant GTID that breaks replication.
+pub const APP_USER: &str = "rwapp";
+pub const APP_PASSWORD: &str = "rwapp";
 
 /// The servers of node n1, where the read/write-split tests route.
 pub const N1: [&str; 3] = ["n1p", "n1r1", "n1r2"];
@@ -66,6 +73,65 @@ pub async fn through(proxy_port: u16) -> Conn {
         .unwrap_or_else(|e| panic!("connecting through the proxy ({url}): {e}"))
 }
 
+/// Creates [`APP_USER`] on both primaries (replicated to their replicas)
+/// and waits until the replicas have it.
+pub async fn ensure_app_user(topo: &Topology) {
+    static DONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if DONE.load(std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
+    for primary in ["n1p", "n2p"] {
+        let mut c = direct(topo, primary).await;
+        for sql in [
+            format!("CREATE USER IF NOT EXISTS '{APP_USER}'@'%' IDENTIFIED BY '{APP_PASSWORD}'"),
+            format!(
+                "GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, ALTER, INDEX, LOCK TABLES, \
+                 CREATE TEMPORARY TABLES ON `{TEST_DB}`.* TO '{APP_USER}'@'%'"
+            ),
+            format!("GRANT SLAVE MONITOR ON *.* TO '{APP_USER}'@'%'"),
+        ] {
+            c.query_drop(&sql).await.unwrap_or_else(|e| panic!("{primary}: {sql}: {e}"));
+        }
+        let _ = c.disconnect().await;
+    }
+    for replica in ["n1r1", "n1r2", "n2r1"] {
+        let mut c = direct(topo, replica).await;
+        let sql = format!("SELECT COUNT(*) FROM mysql.user WHERE user = '{APP_USER}'");
+        let ok = crate::common::wait_for(Duration::from_secs(10), async || {
+            matches!(c.query_first::<u64, _>(sql.as_str()).await, Ok(Some(n)) if n > 0).then_some(())
+        })
+        .await;
+        assert!(ok.is_some(), "user {APP_USER} did not reach {replica}");
+        let _ = c.disconnect().await;
+    }
+    DONE.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Starts a proxy with the harness's configuration, `routing` appended to
+/// `[routing]`, [`APP_USER`] as the backend account and, if given, node n1's
+/// replica list replaced (see [`config_text_with`]).
+pub async fn start_proxy_with(topo: &Topology, o: ProxyOptions, n1_replicas: Option<&str>) -> RwProxy {
+    assert!(
+        wait_replicating(topo, Duration::from_secs(30)),
+        "the topology's replication is broken before the test (see SHOW SLAVE STATUS on n1r1/n1r2/n2r1)"
+    );
+    ensure_app_user(topo).await;
+    let topo2 = topo.clone();
+    RwProxy::start(move |port| {
+        let text = match n1_replicas {
+            Some(list) => config_text_with(&topo2, port, &o, list),
+            None => ProxyProcess::config_text(&topo2, port, &o),
+        };
+        let account = format!("user = \"{}\"\npassword = \"{}\"", topo2.user, topo2.password);
+        assert!(text.contains(&account), "harness config changed shape:\n{text}");
+        text.replacen(&account, &format!("user = \"{APP_USER}\"\npassword = \"{APP_PASSWORD}\""), 1)
+    })
+}
+
+pub async fn start_proxy(topo: &Topology, routing: &str) -> RwProxy {
+    start_proxy_with(topo, ProxyOptions { routing: routing.into(), ..ProxyOptions::default() }, None).await
+}
+
 /// Turns the general log on (into mysql.general_log) on every server of n1.
 pub async fn enable_general_log(topo: &Topology) {
     for name in N1 {
@@ -85,7 +151,7 @@ pub async fn where_ran(topo: &Topology, token: &str) -> BTreeMap<String, u64> {
         let mut c = direct(topo, name).await;
         let n: Option<u64> = c
             .query_first(format!(
-                "SELECT COUNT(*) FROM mysql.general_log WHERE user_host LIKE 'shardcat[%' \
+                "SELECT COUNT(*) FROM mysql.general_log WHERE (user_host LIKE 'shardcat[%' OR user_host LIKE '{APP_USER}[%') \
                  AND command_type IN ('Query', 'Execute') AND argument LIKE REVERSE('{reversed}')"
             ))
             .await
@@ -115,7 +181,7 @@ pub async fn logged(topo: &Topology, name: &str, token: &str) -> Vec<String> {
     let mut c = direct(topo, name).await;
     let rows: Vec<Row> = c
         .query(format!(
-            "SELECT command_type, argument FROM mysql.general_log WHERE user_host LIKE 'shardcat[%' \
+            "SELECT command_type, argument FROM mysql.general_log WHERE (user_host LIKE 'shardcat[%' OR user_host LIKE '{APP_USER}[%') \
              AND argument LIKE REVERSE('{reversed}') ORDER BY event_time"
         ))
         .await
@@ -141,7 +207,33 @@ pub async fn global_status(topo: &Topology, name: &str, var: &str) -> u64 {
     row.and_then(|(_, v)| v.parse().ok()).unwrap_or(0)
 }
 
-/// `Com_select` of every server of n1.
+/// Global status counters read over connections kept open (opening a
+/// connection runs SELECTs of the driver's own, which would count).
+pub struct StatusProbe {
+    conns: Vec<(String, Conn)>,
+}
+
+impl StatusProbe {
+    pub async fn new(topo: &Topology, names: &[&str]) -> StatusProbe {
+        let mut conns = Vec::new();
+        for n in names {
+            conns.push((n.to_string(), direct(topo, n).await));
+        }
+        StatusProbe { conns }
+    }
+
+    pub async fn read(&mut self, var: &str) -> BTreeMap<String, u64> {
+        let mut m = BTreeMap::new();
+        for (name, c) in self.conns.iter_mut() {
+            let row: Option<(String, String)> = c.query_first(format!("SHOW GLOBAL STATUS LIKE '{var}'")).await.unwrap();
+            m.insert(name.clone(), row.and_then(|(_, v)| v.parse().ok()).unwrap_or(0));
+        }
+        m
+    }
+}
+
+/// `Com_select` of every server of n1 (each read opens connections: a few
+/// SELECTs of the driver's own count too; see [`StatusProbe`]).
 pub async fn com_select(topo: &Topology) -> BTreeMap<String, u64> {
     let mut m = BTreeMap::new();
     for name in N1 {
