@@ -442,11 +442,16 @@ impl Drop for TopoGuard {
 /// Runs SQL on an instance with the mariadb command-line client over its
 /// socket (usable from Drop, outside any async runtime's reach).
 pub fn cli(topo: &Topology, name: &str, sql: &str) -> Result<String, String> {
+    cli_with(topo, name, sql, &["--batch", "--skip-column-names"])
+}
+
+fn cli_with(topo: &Topology, name: &str, sql: &str, format: &[&str]) -> Result<String, String> {
     let sock = &topo.instance(name).socket;
     let out = Command::new("timeout")
         .arg("20")
         .arg("mariadb")
-        .args(["--no-defaults", "-uroot", "--connect-timeout=5", "--batch", "--skip-column-names"])
+        .args(["--no-defaults", "-uroot", "--connect-timeout=5"])
+        .args(format)
         .arg(format!("--socket={}", sock.display()))
         .arg("-e")
         .arg(sql)
@@ -507,7 +512,7 @@ fn gtid_covers(have: &str, want: &str) -> bool {
 
 /// The slave status field of a replica (via the CLI, vertical output).
 pub fn slave_field(topo: &Topology, name: &str, field: &str) -> Option<String> {
-    let out = cli(topo, name, "SHOW SLAVE STATUS\\G").ok()?;
+    let out = cli_with(topo, name, "SHOW SLAVE STATUS\\G", &[]).ok()?;
     out.lines().find_map(|l| {
         let (k, v) = l.trim().split_once(": ")?;
         (k == field).then(|| v.trim().to_string())
