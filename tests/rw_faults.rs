@@ -236,6 +236,14 @@ async fn connecting_right_after_a_replica_dies_succeeds() {
         let pid = topo.pid("n1r1");
         guard.push(Restore::StartInstance("n1r1".into()));
         sigkill(pid);
+        // Wait until the server is really gone (its port refuses), then
+        // connect at once, before the health checker (200 ms) notices.
+        let port = topo.port("n1r1");
+        let gone = wait_for(Duration::from_secs(5), async || {
+            tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err().then_some(())
+        })
+        .await;
+        assert!(gone.is_some(), "n1r1 still accepts connections after SIGKILL");
         let url = format!("mysql://app:app@127.0.0.1:{}/{}", proxy.port, common::TEST_DB);
         let mut failures = Vec::new();
         let t0 = Instant::now();
@@ -379,15 +387,19 @@ async fn primary_sigstop_writes_fail_fast_reads_continue_then_recover() {
                 Err(e) => problems.push(format!("write {i}: {e}")),
             }
         }
+        // Reads from both sessions over 3 s of the freeze.
         let mut read_fail = Vec::new();
         let mut read_on = BTreeMap::new();
-        for (name, c) in [("reader", &mut r), ("writer", &mut w)] {
-            for _ in 0..20 {
-                match tokio::time::timeout(Duration::from_secs(10), c.query_first::<u16, _>("SELECT @@port")).await {
-                    Ok(Ok(Some(p))) => *read_on.entry(instance_of_port(&topo, p)).or_insert(0u64) += 1,
-                    other => read_fail.push(format!("{name}: {other:?}")),
+        for round in 0..3 {
+            for (name, c) in [("reader", &mut r), ("writer", &mut w)] {
+                for _ in 0..10 {
+                    match tokio::time::timeout(Duration::from_secs(10), c.query_first::<u16, _>("SELECT @@port")).await {
+                        Ok(Ok(Some(p))) => *read_on.entry(instance_of_port(&topo, p)).or_insert(0u64) += 1,
+                        other => read_fail.push(format!("{name} round {round}: {other:?}")),
+                    }
                 }
             }
+            tokio::time::sleep(Duration::from_secs(1)).await;
         }
         eprintln!("reads with n1p frozen: ran on {read_on:?}, failures {read_fail:?}");
         let frozen_for = stopped.elapsed();
