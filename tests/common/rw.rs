@@ -117,6 +117,23 @@ pub async fn start_proxy_with(topo: &Topology, o: ProxyOptions, n1_replicas: Opt
     );
     ensure_app_user(topo).await;
     let topo2 = topo.clone();
+    // `[backend]` keys the harness already sets (health_interval_ms,
+    // health_timeout_ms) are replaced rather than repeated.
+    let mut o = o;
+    let mut overrides = Vec::new();
+    let mut rest = String::new();
+    for line in o.backend.lines() {
+        match line.split_once('=') {
+            Some((k, _)) if ["health_interval_ms", "health_timeout_ms"].contains(&k.trim()) => {
+                overrides.push((k.trim().to_string(), line.trim().to_string()))
+            }
+            _ => {
+                rest.push_str(line);
+                rest.push('\n');
+            }
+        }
+    }
+    o.backend = rest;
     RwProxy::start(move |port| {
         let text = match n1_replicas {
             Some(list) => config_text_with(&topo2, port, &o, list),
@@ -124,7 +141,13 @@ pub async fn start_proxy_with(topo: &Topology, o: ProxyOptions, n1_replicas: Opt
         };
         let account = format!("user = \"{}\"\npassword = \"{}\"", topo2.user, topo2.password);
         assert!(text.contains(&account), "harness config changed shape:\n{text}");
-        text.replacen(&account, &format!("user = \"{APP_USER}\"\npassword = \"{APP_PASSWORD}\""), 1)
+        let mut text = text.replacen(&account, &format!("user = \"{APP_USER}\"\npassword = \"{APP_PASSWORD}\""), 1);
+        for (key, line) in &overrides {
+            let start = text.find(&format!("\n{key} = ")).unwrap_or_else(|| panic!("no {key} in the harness config")) + 1;
+            let end = text[start..].find('\n').map_or(text.len(), |e| start + e);
+            text.replace_range(start..end, line);
+        }
+        text
     })
 }
 
@@ -534,4 +557,43 @@ pub fn percentiles(mut us: Vec<u64>) -> (u64, u64, u64, u64, u64) {
     let at = |p: f64| us[((us.len() as f64 - 1.0) * p).round() as usize];
     let mean = us.iter().sum::<u64>() / us.len() as u64;
     (at(0.5), at(0.9), at(0.99), *us.last().unwrap(), mean)
+}
+
+// ----- signals, checked ---------------------------------------------------
+
+fn proc_state(pid: i32) -> Option<char> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines().find_map(|l| l.strip_prefix("State:")).and_then(|v| v.trim().chars().next())
+}
+
+/// The pid of instance `name`, checked against the process's command line
+/// (a stale pid file would make signals miss).
+pub fn checked_pid(topo: &Topology, name: &str) -> i32 {
+    let pid = topo.pid(name);
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+    let datadir = topo.dir.join(name).join("data");
+    assert!(
+        cmdline.contains(&format!("--datadir={}", datadir.display())),
+        "pid {pid} from {name}'s pid file is not its server (cmdline {cmdline:?})"
+    );
+    pid
+}
+
+/// SIGSTOPs instance `name` and waits until the kernel shows it stopped;
+/// returns the pid (for SIGCONT).
+pub fn freeze(topo: &Topology, name: &str) -> i32 {
+    let pid = checked_pid(topo, name);
+    crate::common::sigstop(pid);
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while proc_state(pid) != Some('T') {
+        assert!(Instant::now() < deadline, "{name} (pid {pid}) not stopped 2 s after SIGSTOP: state {:?}", proc_state(pid));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    pid
+}
+
+/// True while `pid` is stopped (to check nothing resumed it early).
+pub fn is_stopped(pid: i32) -> bool {
+    proc_state(pid) == Some('T')
 }
