@@ -382,6 +382,10 @@ async fn primary_sigstop_writes_fail_fast_reads_continue_then_recover() {
         let mut w = through(proxy.port).await;
         let mut r = through(proxy.port).await;
         let t = setup_table(&mut w).await;
+        // The writer's last write must be on the replicas before the freeze
+        // (replication is asynchronous: a write the replicas never got
+        // cannot be read back from them under session consistency).
+        assert!(wait_replicating(&topo, Duration::from_secs(10)));
         let pid = checked_pid(&topo, "n1p");
         guard.push(Restore::Cont(pid));
         freeze(&topo, "n1p");
@@ -447,6 +451,7 @@ async fn primary_stop_and_restart_writes_fail_fast_reads_continue_then_recover()
         let mut w = through(proxy.port).await;
         let mut r = through(proxy.port).await;
         let t = setup_table(&mut w).await;
+        assert!(wait_replicating(&topo, Duration::from_secs(10)));
         guard.push(Restore::StartInstance("n1p".into()));
         let t0 = Instant::now();
         let topo2 = topo.clone();
