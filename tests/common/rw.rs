@@ -9,8 +9,10 @@
 //! Where a statement ran is read from each server's general log (switched
 //! on with `log_output = 'TABLE'`): every statement a test sends through the
 //! proxy carries a unique token in a comment, and [`where_ran`] counts, per
-//! instance, the log rows of user `shardcat` (the proxy's backend user)
-//! whose text contains it. The counting query spells the token reversed so
+//! instance, the log rows of the proxy's backend account ([`APP_USER`], an
+//! unprivileged account so that a misrouted write is refused by the
+//! replica's read_only instead of breaking replication) whose text contains
+//! it. The counting query spells the token reversed so
 //! that it never matches itself. Replicated changes do not show there (row
 //! based binlog; the SQL thread is not logged), so a row on a replica means
 //! the proxy sent the statement there.
