@@ -42,7 +42,11 @@ impl RunStats {
             took = self.took,
             stale = self.stale,
             ran = self.ran_on,
-            first = if self.first_stale.is_empty() { String::new() } else { format!("; first stale: {:?}", self.first_stale) },
+            first = if self.first_stale.is_empty() {
+                String::new()
+            } else {
+                format!("; first stale: {:?}", self.first_stale)
+            },
         );
     }
 }
@@ -52,7 +56,12 @@ type Hook<'a> = (usize, &'a str);
 
 /// `ROUNDS` times: insert a row through the proxy, then read it back at
 /// once by id. `hooks` run SQL directly on both replicas at given rounds.
-async fn insert_then_read(topo: &Topology, mode: &str, table: &str, hooks: &[Hook<'_>]) -> RunStats {
+async fn insert_then_read(
+    topo: &Topology,
+    mode: &str,
+    table: &str,
+    hooks: &[Hook<'_>],
+) -> RunStats {
     let proxy = start_proxy(topo, &format!("consistency = \"{mode}\"")).await;
     let mut c = through(proxy.port).await;
     let mut replicas = Vec::new();
@@ -80,15 +89,25 @@ async fn insert_then_read(topo: &Topology, mode: &str, table: &str, hooks: &[Hoo
             }
         }
         let t0 = Instant::now();
-        bounded(10, "insert", c.query_drop(format!("INSERT INTO `{table}` (v) VALUES ({i})")))
-            .await
-            .unwrap_or_else(|e| panic!("{mode} round {i}: insert failed: {e}"));
+        bounded(
+            10,
+            "insert",
+            c.query_drop(format!("INSERT INTO `{table}` (v) VALUES ({i})")),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{mode} round {i}: insert failed: {e}"));
         s.write_us.push(t0.elapsed().as_micros() as u64);
         let id = c.last_insert_id().expect("insert id");
         let t1 = Instant::now();
-        let v: Option<i64> = bounded(10, "read", c.query_first(format!("SELECT /* {tok} */ v FROM `{table}` WHERE id = {id}")))
-            .await
-            .unwrap_or_else(|e| panic!("{mode} round {i}: read failed: {e}"));
+        let v: Option<i64> = bounded(
+            10,
+            "read",
+            c.query_first(format!(
+                "SELECT /* {tok} */ v FROM `{table}` WHERE id = {id}"
+            )),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{mode} round {i}: read failed: {e}"));
         s.read_us.push(t1.elapsed().as_micros() as u64);
         if v != Some(i as i64) {
             s.stale += 1;
@@ -109,12 +128,19 @@ async fn insert_then_read(topo: &Topology, mode: &str, table: &str, hooks: &[Hoo
 async fn fresh_table(topo: &Topology) -> String {
     let t = unique_token("rwc_t");
     let mut p = direct(topo, "n1p").await;
-    p.query_drop(format!("CREATE TABLE `{t}` (id INT AUTO_INCREMENT PRIMARY KEY, v INT)")).await.unwrap();
+    p.query_drop(format!(
+        "CREATE TABLE `{t}` (id INT AUTO_INCREMENT PRIMARY KEY, v INT)"
+    ))
+    .await
+    .unwrap();
     let _ = p.disconnect().await;
     for r in N1_REPLICAS {
         let mut c = direct(topo, r).await;
         let sql = format!("SELECT COUNT(*) FROM `{t}`");
-        let ok = wait_for(Duration::from_secs(10), async || c.query_first::<u64, _>(sql.as_str()).await.ok().flatten()).await;
+        let ok = wait_for(Duration::from_secs(10), async || {
+            c.query_first::<u64, _>(sql.as_str()).await.ok().flatten()
+        })
+        .await;
         assert!(ok.is_some(), "{t} did not reach {r}");
         let _ = c.disconnect().await;
     }
@@ -139,7 +165,11 @@ async fn session_consistency_with_healthy_replication() {
         let eventual = insert_then_read(&topo, "eventual", &t, &[]).await;
         eventual.report("healthy replication");
         drop_table(&topo, &t).await;
-        assert_eq!(session.stale, 0, "session consistency: {} reads missed the session's own write: {:?}", session.stale, session.first_stale);
+        assert_eq!(
+            session.stale, 0,
+            "session consistency: {} reads missed the session's own write: {:?}",
+            session.stale, session.first_stale
+        );
     })
     .await;
 }
@@ -156,17 +186,27 @@ async fn session_consistency_with_master_delay() {
             guard.push(Restore::NoDelay(r.into()));
             let mut c = direct(&topo, r).await;
             c.query_drop("STOP SLAVE").await.unwrap();
-            c.query_drop("CHANGE MASTER TO MASTER_DELAY = 2").await.unwrap();
+            c.query_drop("CHANGE MASTER TO MASTER_DELAY = 2")
+                .await
+                .unwrap();
             c.query_drop("START SLAVE").await.unwrap();
             let _ = c.disconnect().await;
-            assert_eq!(slave_field(&topo, r, "SQL_Delay").as_deref(), Some("2"), "{r}: MASTER_DELAY not applied");
+            assert_eq!(
+                slave_field(&topo, r, "SQL_Delay").as_deref(),
+                Some("2"),
+                "{r}: MASTER_DELAY not applied"
+            );
         }
         let session = insert_then_read(&topo, "session", &t, &[]).await;
         session.report("MASTER_DELAY=2");
         let eventual = insert_then_read(&topo, "eventual", &t, &[]).await;
         eventual.report("MASTER_DELAY=2");
         drop_table(&topo, &t).await;
-        assert_eq!(session.stale, 0, "session consistency: {} reads missed the session's own write: {:?}", session.stale, session.first_stale);
+        assert_eq!(
+            session.stale, 0,
+            "session consistency: {} reads missed the session's own write: {:?}",
+            session.stale, session.first_stale
+        );
     })
     .await;
     guard.restore_now();
@@ -177,20 +217,28 @@ async fn session_consistency_while_sql_threads_stop_and_start() {
     let _s = serial();
     let topo = Topology::from_env();
     let mut guard = TopoGuard::new(&topo);
-    bounded(300, "session_consistency_while_sql_threads_stop_and_start", async {
-        enable_general_log(&topo).await;
-        let t = fresh_table(&topo).await;
-        for r in N1_REPLICAS {
-            guard.push(Restore::StartSlave(r.into()));
-        }
-        let hooks = [(300, "STOP SLAVE SQL_THREAD"), (600, "START SLAVE")];
-        let session = insert_then_read(&topo, "session", &t, &hooks).await;
-        session.report("SQL threads stopped for rounds 300-599");
-        let eventual = insert_then_read(&topo, "eventual", &t, &hooks).await;
-        eventual.report("SQL threads stopped for rounds 300-599");
-        drop_table(&topo, &t).await;
-        assert_eq!(session.stale, 0, "session consistency: {} reads missed the session's own write: {:?}", session.stale, session.first_stale);
-    })
+    bounded(
+        300,
+        "session_consistency_while_sql_threads_stop_and_start",
+        async {
+            enable_general_log(&topo).await;
+            let t = fresh_table(&topo).await;
+            for r in N1_REPLICAS {
+                guard.push(Restore::StartSlave(r.into()));
+            }
+            let hooks = [(300, "STOP SLAVE SQL_THREAD"), (600, "START SLAVE")];
+            let session = insert_then_read(&topo, "session", &t, &hooks).await;
+            session.report("SQL threads stopped for rounds 300-599");
+            let eventual = insert_then_read(&topo, "eventual", &t, &hooks).await;
+            eventual.report("SQL threads stopped for rounds 300-599");
+            drop_table(&topo, &t).await;
+            assert_eq!(
+                session.stale, 0,
+                "session consistency: {} reads missed the session's own write: {:?}",
+                session.stale, session.first_stale
+            );
+        },
+    )
     .await;
     guard.restore_now();
 }

@@ -63,7 +63,12 @@ fn spawn_load(topo: &Topology, conns: Vec<Conn>) -> tokio::task::JoinHandle<Load
                 let mut ports: BTreeMap<u16, u64> = BTreeMap::new();
                 for _ in 0..READS_PER_TASK {
                     let t0 = Instant::now();
-                    match tokio::time::timeout(Duration::from_secs(10), c.query_first::<u16, _>("SELECT @@port")).await {
+                    match tokio::time::timeout(
+                        Duration::from_secs(10),
+                        c.query_first::<u16, _>("SELECT @@port"),
+                    )
+                    .await
+                    {
                         Ok(Ok(Some(p))) => {
                             l.ok += 1;
                             *ports.entry(p).or_default() += 1;
@@ -99,7 +104,10 @@ fn spawn_load(topo: &Topology, conns: Vec<Conn>) -> tokio::task::JoinHandle<Load
             total.errors.extend(l.errors);
             total.lat_us.extend(l.lat_us);
             for (p, n) in ports {
-                *total.by_instance.entry(instance_of_port(&topo, p)).or_default() += n;
+                *total
+                    .by_instance
+                    .entry(instance_of_port(&topo, p))
+                    .or_default() += n;
             }
         }
         total.took = start.elapsed();
@@ -116,7 +124,12 @@ async fn open(port: u16, n: usize) -> Vec<Conn> {
 }
 
 /// Waits until `name` is healthy with a known lag in SHOW SHARDCAT BACKENDS.
-async fn wait_usable(admin: &mut Conn, topo: &Topology, name: &str, timeout: Duration) -> Option<Duration> {
+async fn wait_usable(
+    admin: &mut Conn,
+    topo: &Topology,
+    name: &str,
+    timeout: Duration,
+) -> Option<Duration> {
     let t0 = Instant::now();
     wait_for(timeout, async || {
         let b = backend_of(admin, topo, name).await;
@@ -140,7 +153,12 @@ async fn reads_land_on(topo: &Topology, port: u16, n: usize) -> BTreeMap<String,
 
 /// Polls `name`'s healthy flag while `dur` passes; returns when it first
 /// read "no" and when "yes" again (relative to the start).
-async fn watch_health(admin: &mut Conn, topo: &Topology, name: &str, dur: Duration) -> (Option<Duration>, Option<Duration>) {
+async fn watch_health(
+    admin: &mut Conn,
+    topo: &Topology,
+    name: &str,
+    dur: Duration,
+) -> (Option<Duration>, Option<Duration>) {
     let t0 = Instant::now();
     let (mut down, mut up) = (None, None);
     while t0.elapsed() < dur {
@@ -163,30 +181,44 @@ async fn replica_sigstop_under_read_load_fails_no_read() {
     let _s = serial();
     let topo = Topology::from_env();
     let mut guard = TopoGuard::new(&topo);
-    bounded(120, "replica_sigstop_under_read_load_fails_no_read", async {
-        let proxy = proxy(&topo, "").await;
-        let mut admin = through(proxy.port).await;
-        let load = spawn_load(&topo, open(proxy.port, TASKS).await);
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let pid = checked_pid(&topo, "n1r2");
-        guard.push(Restore::Cont(pid));
-        freeze(&topo, "n1r2");
-        let (down, _) = watch_health(&mut admin, &topo, "n1r2", Duration::from_secs(3)).await;
-        assert!(is_stopped(pid), "n1r2 was resumed before SIGCONT");
-        sigcont(pid);
-        eprintln!("n1r2 SIGSTOPped for 3 s; shown unhealthy after {down:?}");
-        let l = bounded(60, "read load", load).await.unwrap();
-        l.report("SIGSTOP n1r2 for 3 s");
-        let back = wait_usable(&mut admin, &topo, "n1r2", Duration::from_secs(10)).await;
-        eprintln!("n1r2 usable again {back:?} after SIGCONT + load end");
-        let after = reads_land_on(&topo, proxy.port, 40).await;
-        eprintln!("after SIGCONT, 40 reads ran on {after:?}");
-        assert_eq!(l.failed, 0, "reads failed while a replica was frozen: {:?}", l.errors);
-        assert!(down.is_some(), "the frozen replica was never shown unhealthy");
-        assert!(back.is_some(), "n1r2 did not become healthy again");
-        assert!(after.get("n1r2").copied().unwrap_or(0) > 0, "n1r2 takes no reads after SIGCONT: {after:?}");
-        let _ = admin.disconnect().await;
-    })
+    bounded(
+        120,
+        "replica_sigstop_under_read_load_fails_no_read",
+        async {
+            let proxy = proxy(&topo, "").await;
+            let mut admin = through(proxy.port).await;
+            let load = spawn_load(&topo, open(proxy.port, TASKS).await);
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let pid = checked_pid(&topo, "n1r2");
+            guard.push(Restore::Cont(pid));
+            freeze(&topo, "n1r2");
+            let (down, _) = watch_health(&mut admin, &topo, "n1r2", Duration::from_secs(3)).await;
+            assert!(is_stopped(pid), "n1r2 was resumed before SIGCONT");
+            sigcont(pid);
+            eprintln!("n1r2 SIGSTOPped for 3 s; shown unhealthy after {down:?}");
+            let l = bounded(60, "read load", load).await.unwrap();
+            l.report("SIGSTOP n1r2 for 3 s");
+            let back = wait_usable(&mut admin, &topo, "n1r2", Duration::from_secs(10)).await;
+            eprintln!("n1r2 usable again {back:?} after SIGCONT + load end");
+            let after = reads_land_on(&topo, proxy.port, 40).await;
+            eprintln!("after SIGCONT, 40 reads ran on {after:?}");
+            assert_eq!(
+                l.failed, 0,
+                "reads failed while a replica was frozen: {:?}",
+                l.errors
+            );
+            assert!(
+                down.is_some(),
+                "the frozen replica was never shown unhealthy"
+            );
+            assert!(back.is_some(), "n1r2 did not become healthy again");
+            assert!(
+                after.get("n1r2").copied().unwrap_or(0) > 0,
+                "n1r2 takes no reads after SIGCONT: {after:?}"
+            );
+            let _ = admin.disconnect().await;
+        },
+    )
     .await;
     guard.restore_now();
 }
@@ -196,32 +228,52 @@ async fn replica_sigkill_and_restart_under_read_load_fails_no_read() {
     let _s = serial();
     let topo = Topology::from_env();
     let mut guard = TopoGuard::new(&topo);
-    bounded(180, "replica_sigkill_and_restart_under_read_load_fails_no_read", async {
-        let proxy = proxy(&topo, "").await;
-        let mut admin = through(proxy.port).await;
-        let load = spawn_load(&topo, open(proxy.port, TASKS).await);
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let pid = checked_pid(&topo, "n1r1");
-        guard.push(Restore::StartInstance("n1r1".into()));
-        sigkill(pid);
-        let (down, _) = watch_health(&mut admin, &topo, "n1r1", Duration::from_secs(2)).await;
-        eprintln!("n1r1 SIGKILLed; shown unhealthy after {down:?}");
-        let l = bounded(60, "read load", load).await.unwrap();
-        l.report("SIGKILL n1r1");
-        let t0 = Instant::now();
-        let topo2 = topo.clone();
-        tokio::task::spawn_blocking(move || topo2.start_instance("n1r1")).await.unwrap().expect("start-instance n1r1");
-        let restarted = t0.elapsed();
-        let back = wait_usable(&mut admin, &topo, "n1r1", Duration::from_secs(15)).await;
-        eprintln!("n1r1 restarted in {restarted:?}; usable in the proxy {back:?} later");
-        let after = reads_land_on(&topo, proxy.port, 40).await;
-        eprintln!("after restart, 40 reads ran on {after:?}");
-        assert_eq!(l.failed, 0, "reads failed while a replica was killed: {:?}", l.errors);
-        assert!(down.is_some(), "the killed replica was never shown unhealthy");
-        assert!(back.is_some(), "n1r1 did not rejoin (healthy, lag known) after restart");
-        assert!(after.get("n1r1").copied().unwrap_or(0) > 0, "n1r1 takes no reads after restart: {after:?}");
-        let _ = admin.disconnect().await;
-    })
+    bounded(
+        180,
+        "replica_sigkill_and_restart_under_read_load_fails_no_read",
+        async {
+            let proxy = proxy(&topo, "").await;
+            let mut admin = through(proxy.port).await;
+            let load = spawn_load(&topo, open(proxy.port, TASKS).await);
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let pid = checked_pid(&topo, "n1r1");
+            guard.push(Restore::StartInstance("n1r1".into()));
+            sigkill(pid);
+            let (down, _) = watch_health(&mut admin, &topo, "n1r1", Duration::from_secs(2)).await;
+            eprintln!("n1r1 SIGKILLed; shown unhealthy after {down:?}");
+            let l = bounded(60, "read load", load).await.unwrap();
+            l.report("SIGKILL n1r1");
+            let t0 = Instant::now();
+            let topo2 = topo.clone();
+            tokio::task::spawn_blocking(move || topo2.start_instance("n1r1"))
+                .await
+                .unwrap()
+                .expect("start-instance n1r1");
+            let restarted = t0.elapsed();
+            let back = wait_usable(&mut admin, &topo, "n1r1", Duration::from_secs(15)).await;
+            eprintln!("n1r1 restarted in {restarted:?}; usable in the proxy {back:?} later");
+            let after = reads_land_on(&topo, proxy.port, 40).await;
+            eprintln!("after restart, 40 reads ran on {after:?}");
+            assert_eq!(
+                l.failed, 0,
+                "reads failed while a replica was killed: {:?}",
+                l.errors
+            );
+            assert!(
+                down.is_some(),
+                "the killed replica was never shown unhealthy"
+            );
+            assert!(
+                back.is_some(),
+                "n1r1 did not rejoin (healthy, lag known) after restart"
+            );
+            assert!(
+                after.get("n1r1").copied().unwrap_or(0) > 0,
+                "n1r1 takes no reads after restart: {after:?}"
+            );
+            let _ = admin.disconnect().await;
+        },
+    )
     .await;
     guard.restore_now();
 }
@@ -335,7 +387,10 @@ async fn read_only_transaction_on_a_dying_replica_gets_a_clear_error() {
 
 // ----- primary ---------------------------------------------------------------
 
-fn is_fast_clear_error(r: &Result<Result<(), mysql_async::Error>, tokio::time::error::Elapsed>, took: Duration) -> Result<u16, String> {
+fn is_fast_clear_error(
+    r: &Result<Result<(), mysql_async::Error>, tokio::time::error::Elapsed>,
+    took: Duration,
+) -> Result<u16, String> {
     match r {
         Err(_) => Err(format!("hung for {took:?}")),
         Ok(Ok(())) => Err("succeeded".into()),
@@ -346,17 +401,32 @@ fn is_fast_clear_error(r: &Result<Result<(), mysql_async::Error>, tokio::time::e
 
 async fn setup_table(c: &mut Conn) -> String {
     let t = unique_token("rwf_t");
-    c.query_drop(format!("CREATE TABLE `{t}` (id INT AUTO_INCREMENT PRIMARY KEY, v INT)")).await.unwrap();
-    c.query_drop(format!("INSERT INTO `{t}` (v) VALUES (1)")).await.unwrap();
+    c.query_drop(format!(
+        "CREATE TABLE `{t}` (id INT AUTO_INCREMENT PRIMARY KEY, v INT)"
+    ))
+    .await
+    .unwrap();
+    c.query_drop(format!("INSERT INTO `{t}` (v) VALUES (1)"))
+        .await
+        .unwrap();
     t
 }
 
 /// Writes until one succeeds (each bounded); returns how long it took.
-async fn wait_writes_work(c: &mut Conn, t: &str, timeout: Duration) -> Option<(Duration, Vec<String>)> {
+async fn wait_writes_work(
+    c: &mut Conn,
+    t: &str,
+    timeout: Duration,
+) -> Option<(Duration, Vec<String>)> {
     let t0 = Instant::now();
     let mut seen = Vec::new();
     while t0.elapsed() < timeout {
-        match tokio::time::timeout(Duration::from_secs(5), c.query_drop(format!("INSERT INTO `{t}` (v) VALUES (2)"))).await {
+        match tokio::time::timeout(
+            Duration::from_secs(5),
+            c.query_drop(format!("INSERT INTO `{t}` (v) VALUES (2)")),
+        )
+        .await
+        {
             Ok(Ok(())) => return Some((t0.elapsed(), seen)),
             Ok(Err(e)) => {
                 let s = e.to_string();

@@ -124,7 +124,7 @@ impl ServerPool {
                         && (want.schema.is_some() || c.state.schema.is_none())
                 };
                 let exact = idle.iter().rposition(|c| usable(c) && c.state == *want);
-                let any = || idle.iter().rposition(|c| usable(c));
+                let any = || idle.iter().rposition(&usable);
                 match exact.or_else(any) {
                     Some(i) => (Some(idle.swap_remove(i)), None),
                     // Make room for a new connection within the size limit.

@@ -24,13 +24,22 @@ use crate::wire::packets::{
     encode_eof, is_err, is_terminator, put_lenenc_int, ErrPacket, OkPacket, Reader,
 };
 
+/// A column of the shard rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Position {
+    /// 0-based from the start of the row.
+    Index(usize),
+    /// The i-th of the hidden helper columns at the end of the row.
+    Hidden(usize),
+}
+
 /// How the partial results combine.
 #[derive(Debug, Clone, Default)]
 pub struct MergePlan {
-    /// Columns the client sees; later ones are helpers added for the merge.
-    pub visible_columns: usize,
+    /// Helper columns appended for the merge; the client does not see them.
+    pub hidden_columns: usize,
     /// Sort of the final result (after grouping, on merged columns).
-    pub order_by: Vec<SortKey>,
+    pub order_by: Vec<(Position, bool)>,
     pub offset: u64,
     pub limit: Option<u64>,
     pub group: Option<GroupPlan>,
@@ -284,11 +293,30 @@ async fn run_select(
         .collect::<Option<_>>()
         .ok_or_else(|| ProxyError::MalformedPacket("bad column definition from shard".into()))?;
     let orders: Vec<ValueOrder> = columns.iter().map(ValueOrder::for_column).collect();
-    let visible = if plan.visible_columns == 0 {
-        columns.len()
-    } else {
-        plan.visible_columns.min(columns.len())
+    let visible = columns.len().saturating_sub(plan.hidden_columns);
+    let resolve = |p: Position| match p {
+        Position::Index(i) => i,
+        Position::Hidden(i) => visible + i,
     };
+    let order_by: Vec<SortKey> = plan
+        .order_by
+        .iter()
+        .map(|&(p, descending)| SortKey { column: resolve(p), descending })
+        .collect();
+    // AVG columns carry partial sums: show them with AVG's scale
+    // (the argument's plus div_precision_increment = 4).
+    let mut defs = defs;
+    if let Some(g) = &plan.group {
+        for a in &g.aggregates {
+            if let AggregateKind::Avg { sum, .. } = a.kind {
+                if sum == a.column {
+                    if let Some(d) = defs.get_mut(a.column) {
+                        *d = widen_scale(d, AVG_EXTRA_SCALE);
+                    }
+                }
+            }
+        }
+    }
 
     // Header to the client: visible columns only.
     let mut buf = Vec::new();
@@ -353,13 +381,13 @@ async fn run_select(
             .filter_map(|k| groups.remove(&k))
             .map(|g| finish_group(g, &group_plan, columns.len()))
             .collect();
-        if !plan.order_by.is_empty() {
-            rows.sort_by(|a, b| compare_rows(a, b, &plan.order_by, &orders));
+        if !order_by.is_empty() {
+            rows.sort_by(|a, b| compare_rows(a, b, &order_by, &orders));
         }
         for row in &rows {
             emit.row(row, client, seq).await?;
         }
-    } else if plan.order_by.is_empty() {
+    } else if order_by.is_empty() {
         for s in streams.iter_mut() {
             while let Some(row) = s.next().await? {
                 emit.row(&row, client, seq).await?;
@@ -387,7 +415,7 @@ async fn run_select(
                         let current = heads[b].as_ref();
                         match current {
                             Some(cur)
-                                if compare_rows(row, cur, &plan.order_by, &orders)
+                                if compare_rows(row, cur, &order_by, &orders)
                                     == Ordering::Less =>
                             {
                                 Some(i)
@@ -438,6 +466,24 @@ async fn run_select(
     out.status = status;
     out.warnings = warnings;
     Ok(())
+}
+
+/// MySQL's `div_precision_increment` default: AVG and `/` add 4 digits.
+const AVG_EXTRA_SCALE: u8 = 4;
+
+/// A column definition with `extra` more decimals (and display length).
+fn widen_scale(def: &Bytes, extra: u8) -> Bytes {
+    use mysql_common::packets::Column;
+    use mysql_common::proto::MySerialize;
+    let Ok(col) = mysql_common::io::ParseBuf(def).parse::<Column>(()) else {
+        return def.clone();
+    };
+    let col = col
+        .with_decimals(col.decimals().saturating_add(extra))
+        .with_column_length(col.column_length().saturating_add(extra as u32));
+    let mut out = Vec::with_capacity(def.len());
+    col.serialize(&mut out);
+    Bytes::from(out)
 }
 
 /// Applies OFFSET/LIMIT while writing merged rows to the client.
@@ -560,11 +606,14 @@ fn accumulate(g: &mut Group, row: &TextRow, plan: &GroupPlan, orders: &[ValueOrd
 fn finish_group(mut g: Group, plan: &GroupPlan, ncols: usize) -> TextRow {
     for a in &plan.aggregates {
         if let AggregateKind::Avg { sum, count } = a.kind {
-            let scale = g
+            let sum_scale = g
                 .row
-                .value(a.column)
-                .and_then(|v| v.iter().position(|&b| b == b'.').map(|p| v.len() - p - 1))
-                .unwrap_or(4);
+                .value(sum)
+                .map(|v| v.iter().position(|&b| b == b'.').map_or(0, |p| v.len() - p - 1))
+                .unwrap_or(0);
+            // When the AVG column itself carried the sum, add AVG's extra
+            // scale; a separate AVG column already has it.
+            let scale = if sum == a.column { sum_scale + AVG_EXTRA_SCALE as usize } else { sum_scale.max(AVG_EXTRA_SCALE as usize) };
             let n = g.counts[count]
                 .as_ref()
                 .map(|d| d.to_text())

@@ -62,9 +62,13 @@ pub async fn bounded<T>(secs: u64, what: &str, fut: impl Future<Output = T>) -> 
 /// A direct connection to one instance (not through the proxy).
 pub async fn direct(topo: &Topology, name: &str) -> Conn {
     let url = topo.mysql_url(name, Some(TEST_DB));
-    bounded(15, &format!("connect to {name}"), Conn::from_url(url.as_str()))
-        .await
-        .unwrap_or_else(|e| panic!("connecting to {name} ({url}): {e}"))
+    bounded(
+        15,
+        &format!("connect to {name}"),
+        Conn::from_url(url.as_str()),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("connecting to {name} ({url}): {e}"))
 }
 
 /// A client connection through the proxy, as user `app`, in the test db.
@@ -92,7 +96,9 @@ pub async fn ensure_app_user(topo: &Topology) {
             ),
             format!("GRANT SLAVE MONITOR ON *.* TO '{APP_USER}'@'%'"),
         ] {
-            c.query_drop(&sql).await.unwrap_or_else(|e| panic!("{primary}: {sql}: {e}"));
+            c.query_drop(&sql)
+                .await
+                .unwrap_or_else(|e| panic!("{primary}: {sql}: {e}"));
         }
         let _ = c.disconnect().await;
     }
@@ -100,7 +106,8 @@ pub async fn ensure_app_user(topo: &Topology) {
         let mut c = direct(topo, replica).await;
         let sql = format!("SELECT COUNT(*) FROM mysql.user WHERE user = '{APP_USER}'");
         let ok = crate::common::wait_for(Duration::from_secs(10), async || {
-            matches!(c.query_first::<u64, _>(sql.as_str()).await, Ok(Some(n)) if n > 0).then_some(())
+            matches!(c.query_first::<u64, _>(sql.as_str()).await, Ok(Some(n)) if n > 0)
+                .then_some(())
         })
         .await;
         assert!(ok.is_some(), "user {APP_USER} did not reach {replica}");
@@ -112,7 +119,11 @@ pub async fn ensure_app_user(topo: &Topology) {
 /// Starts a proxy with the harness's configuration, `routing` appended to
 /// `[routing]`, [`APP_USER`] as the backend account and, if given, node n1's
 /// replica list replaced (see [`config_text_with`]).
-pub async fn start_proxy_with(topo: &Topology, o: ProxyOptions, n1_replicas: Option<&str>) -> RwProxy {
+pub async fn start_proxy_with(
+    topo: &Topology,
+    o: ProxyOptions,
+    n1_replicas: Option<&str>,
+) -> RwProxy {
     assert!(
         wait_replicating(topo, Duration::from_secs(30)),
         "the topology's replication is broken before the test (see SHOW SLAVE STATUS on n1r1/n1r2/n2r1)"
@@ -141,11 +152,24 @@ pub async fn start_proxy_with(topo: &Topology, o: ProxyOptions, n1_replicas: Opt
             Some(list) => config_text_with(&topo2, port, &o, list),
             None => ProxyProcess::config_text(&topo2, port, &o),
         };
-        let account = format!("user = \"{}\"\npassword = \"{}\"", topo2.user, topo2.password);
-        assert!(text.contains(&account), "harness config changed shape:\n{text}");
-        let mut text = text.replacen(&account, &format!("user = \"{APP_USER}\"\npassword = \"{APP_PASSWORD}\""), 1);
+        let account = format!(
+            "user = \"{}\"\npassword = \"{}\"",
+            topo2.user, topo2.password
+        );
+        assert!(
+            text.contains(&account),
+            "harness config changed shape:\n{text}"
+        );
+        let mut text = text.replacen(
+            &account,
+            &format!("user = \"{APP_USER}\"\npassword = \"{APP_PASSWORD}\""),
+            1,
+        );
         for (key, line) in &overrides {
-            let start = text.find(&format!("\n{key} = ")).unwrap_or_else(|| panic!("no {key} in the harness config")) + 1;
+            let start = text
+                .find(&format!("\n{key} = "))
+                .unwrap_or_else(|| panic!("no {key} in the harness config"))
+                + 1;
             let end = text[start..].find('\n').map_or(text.len(), |e| start + e);
             text.replace_range(start..end, line);
         }
@@ -154,14 +178,24 @@ pub async fn start_proxy_with(topo: &Topology, o: ProxyOptions, n1_replicas: Opt
 }
 
 pub async fn start_proxy(topo: &Topology, routing: &str) -> RwProxy {
-    start_proxy_with(topo, ProxyOptions { routing: routing.into(), ..ProxyOptions::default() }, None).await
+    start_proxy_with(
+        topo,
+        ProxyOptions {
+            routing: routing.into(),
+            ..ProxyOptions::default()
+        },
+        None,
+    )
+    .await
 }
 
 /// Turns the general log on (into mysql.general_log) on every server of n1.
 pub async fn enable_general_log(topo: &Topology) {
     for name in N1 {
         let mut c = direct(topo, name).await;
-        c.query_drop("SET GLOBAL log_output = 'TABLE'").await.unwrap();
+        c.query_drop("SET GLOBAL log_output = 'TABLE'")
+            .await
+            .unwrap();
         c.query_drop("SET GLOBAL general_log = ON").await.unwrap();
         let _ = c.disconnect().await;
     }
@@ -250,8 +284,14 @@ impl StatusProbe {
     pub async fn read(&mut self, var: &str) -> BTreeMap<String, u64> {
         let mut m = BTreeMap::new();
         for (name, c) in self.conns.iter_mut() {
-            let row: Option<(String, String)> = c.query_first(format!("SHOW GLOBAL STATUS LIKE '{var}'")).await.unwrap();
-            m.insert(name.clone(), row.and_then(|(_, v)| v.parse().ok()).unwrap_or(0));
+            let row: Option<(String, String)> = c
+                .query_first(format!("SHOW GLOBAL STATUS LIKE '{var}'"))
+                .await
+                .unwrap();
+            m.insert(
+                name.clone(),
+                row.and_then(|(_, v)| v.parse().ok()).unwrap_or(0),
+            );
         }
         m
     }
@@ -262,12 +302,18 @@ impl StatusProbe {
 pub async fn com_select(topo: &Topology) -> BTreeMap<String, u64> {
     let mut m = BTreeMap::new();
     for name in N1 {
-        m.insert(name.to_string(), global_status(topo, name, "Com_select").await);
+        m.insert(
+            name.to_string(),
+            global_status(topo, name, "Com_select").await,
+        );
     }
     m
 }
 
-pub fn diff(after: &BTreeMap<String, u64>, before: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+pub fn diff(
+    after: &BTreeMap<String, u64>,
+    before: &BTreeMap<String, u64>,
+) -> BTreeMap<String, u64> {
     after
         .iter()
         .map(|(k, v)| (k.clone(), v.saturating_sub(*before.get(k).unwrap_or(&0))))
@@ -299,7 +345,10 @@ pub struct BackendRow {
 }
 
 pub async fn backends(conn: &mut Conn) -> Vec<BackendRow> {
-    let rows: Vec<Row> = conn.query("SHOW SHARDCAT BACKENDS").await.expect("SHOW SHARDCAT BACKENDS");
+    let rows: Vec<Row> = conn
+        .query("SHOW SHARDCAT BACKENDS")
+        .await
+        .expect("SHOW SHARDCAT BACKENDS");
     rows.into_iter()
         .map(|r| {
             let s = |i: usize| -> Option<String> { r.get::<Option<String>, _>(i).flatten() };
@@ -347,7 +396,10 @@ pub fn config_text_with(topo: &Topology, port: u16, o: &ProxyOptions, n1_replica
         topo.port("n1r1"),
         topo.port("n1r2")
     );
-    assert!(text.contains(&default_list), "harness config changed shape:\n{text}");
+    assert!(
+        text.contains(&default_list),
+        "harness config changed shape:\n{text}"
+    );
     let list = n1_replicas
         .replace("{n1r1}", &topo.port("n1r1").to_string())
         .replace("{n1r2}", &topo.port("n1r2").to_string());
@@ -374,7 +426,11 @@ impl RwProxy {
         let p = RwProxy { port, child, dir };
         let deadline = Instant::now() + Duration::from_secs(15);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "shardcat did not start listening; log:\n{}", p.log());
+            assert!(
+                Instant::now() < deadline,
+                "shardcat did not start listening; log:\n{}",
+                p.log()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         p
@@ -416,7 +472,10 @@ pub struct TopoGuard {
 
 impl TopoGuard {
     pub fn new(topo: &Topology) -> TopoGuard {
-        TopoGuard { topo: topo.clone(), actions: Vec::new() }
+        TopoGuard {
+            topo: topo.clone(),
+            actions: Vec::new(),
+        }
     }
 
     pub fn push(&mut self, r: Restore) {
@@ -435,7 +494,10 @@ impl TopoGuard {
     fn run(&self, a: &Restore) {
         match a {
             Restore::Cont(pid) => {
-                let _ = Command::new("kill").arg("-CONT").arg(pid.to_string()).status();
+                let _ = Command::new("kill")
+                    .arg("-CONT")
+                    .arg(pid.to_string())
+                    .status();
             }
             Restore::StartInstance(name) => {
                 if cli(&self.topo, name, "SELECT 1").is_err() {
@@ -450,7 +512,11 @@ impl TopoGuard {
                 }
             }
             Restore::NoDelay(name) => {
-                if let Err(e) = cli(&self.topo, name, "STOP SLAVE; CHANGE MASTER TO MASTER_DELAY=0; START SLAVE") {
+                if let Err(e) = cli(
+                    &self.topo,
+                    name,
+                    "STOP SLAVE; CHANGE MASTER TO MASTER_DELAY=0; START SLAVE",
+                ) {
                     eprintln!("guard: MASTER_DELAY=0 on {name} failed: {e}");
                 }
             }
@@ -532,7 +598,9 @@ fn gtid_covers(have: &str, want: &str) -> bool {
             .collect()
     };
     let h = parse(have);
-    parse(want).iter().all(|(d, s)| h.get(d).is_some_and(|x| x >= s))
+    parse(want)
+        .iter()
+        .all(|(d, s)| h.get(d).is_some_and(|x| x >= s))
 }
 
 /// The slave status field of a replica (via the CLI, vertical output).
@@ -565,7 +633,9 @@ pub fn percentiles(mut us: Vec<u64>) -> (u64, u64, u64, u64, u64) {
 
 fn proc_state(pid: i32) -> Option<char> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines().find_map(|l| l.strip_prefix("State:")).and_then(|v| v.trim().chars().next())
+    s.lines()
+        .find_map(|l| l.strip_prefix("State:"))
+        .and_then(|v| v.trim().chars().next())
 }
 
 /// The pid of instance `name`, checked against the process's command line
@@ -589,7 +659,11 @@ pub fn freeze(topo: &Topology, name: &str) -> i32 {
     crate::common::sigstop(pid);
     let deadline = Instant::now() + Duration::from_secs(2);
     while proc_state(pid) != Some('T') {
-        assert!(Instant::now() < deadline, "{name} (pid {pid}) not stopped 2 s after SIGSTOP: state {:?}", proc_state(pid));
+        assert!(
+            Instant::now() < deadline,
+            "{name} (pid {pid}) not stopped 2 s after SIGSTOP: state {:?}",
+            proc_state(pid)
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     pid
