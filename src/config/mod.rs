@@ -1,5 +1,7 @@
 //! The configuration file (TOML): listener, client users, backend nodes
-//! (replication groups), routing policy and schema placement.
+//! (replication groups), routing policy, schema placement, sharding rules
+//! (`[[table]]`, see [`crate::sharding::rules`]), global id sequences
+//! (`[[sequence]]`, `[id_generator]`) and routing test cases (`[[case]]`).
 //!
 //! Owns: reading, validating and describing configuration, with errors that
 //! name the file, the line and what was expected. Must not open sockets or
@@ -47,9 +49,71 @@ pub struct Config {
     pub nodes: Vec<NodeConfig>,
     #[serde(default, rename = "schema")]
     pub schemas: Vec<SchemaConfig>,
+    /// `[[table]]`: sharding rules (sharded, bound, broadcast, single-node).
+    #[serde(default, rename = "table")]
+    pub tables: Vec<crate::sharding::TableRule>,
+    /// `[[sequence]]`: columns filled by the global id generator when an
+    /// INSERT leaves them out (or gives NULL).
+    #[serde(default, rename = "sequence")]
+    pub sequences: Vec<SequenceConfig>,
+    /// `[id_generator]`: this proxy instance's snowflake worker id.
+    #[serde(default)]
+    pub id_generator: IdGeneratorConfig,
+    /// `[[case]]`: routing test cases run by `shardcat check` (ignored by
+    /// `serve`). Cases may also live in `<config>.cases.toml`.
+    #[serde(default, rename = "case")]
+    pub cases: Vec<crate::router::shard::cases::Case>,
     /// Where the file was read from (not a TOML key).
     #[serde(skip)]
     pub source: PathBuf,
+    /// The compiled sharding router (rules, layouts, plan cache, id
+    /// generator), built by [`Config::parse`]; not a TOML key.
+    #[serde(skip)]
+    pub sharding: std::sync::Arc<crate::router::shard::ShardRouter>,
+}
+
+/// `[[sequence]]`: a column whose value the proxy generates when an INSERT
+/// leaves it out or gives NULL.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SequenceConfig {
+    /// Logical table (must have a `[[table]]` rule).
+    pub table: Spanned<String>,
+    /// Schema of the table, when the rule names one.
+    #[serde(default)]
+    pub schema: Option<String>,
+    /// The column; default: the table's sharding key column.
+    #[serde(default)]
+    pub column: Option<String>,
+    /// Generator kind: `snowflake` (the only one implemented).
+    #[serde(default = "default_sequence_kind")]
+    pub kind: Spanned<String>,
+}
+
+fn default_sequence_kind() -> Spanned<String> {
+    Spanned::new(0..0, "snowflake".to_owned())
+}
+
+/// `[id_generator]`: snowflake ids (41 bits of milliseconds since `epoch_ms`,
+/// 10 bits of worker id, 12 bits of sequence).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IdGeneratorConfig {
+    /// 0..=1023, different on every proxy instance writing to the same
+    /// tables (two instances with the same worker id can generate the same
+    /// id).
+    pub worker_id: u16,
+    /// The generator's epoch, in Unix milliseconds (default 2026-01-01).
+    pub epoch_ms: u64,
+}
+
+impl Default for IdGeneratorConfig {
+    fn default() -> Self {
+        IdGeneratorConfig {
+            worker_id: 0,
+            epoch_ms: crate::router::shard::idgen::DEFAULT_EPOCH_MS,
+        }
+    }
 }
 
 /// `[server]`: the client-facing side.
@@ -172,6 +236,11 @@ pub struct RoutingConfig {
     /// How long a `session`-consistency read waits for a replica to reach
     /// the session's last write before it goes to the primary instead.
     pub gtid_wait_timeout_ms: u64,
+    /// Refuse UPDATE/DELETE on a sharded table whose WHERE does not pin the
+    /// sharding key (instead of running it on every shard).
+    pub refuse_unkeyed_writes: bool,
+    /// Sharding plans kept (least recently used are dropped beyond this).
+    pub plan_cache: usize,
 }
 
 impl Default for RoutingConfig {
@@ -183,6 +252,8 @@ impl Default for RoutingConfig {
             max_replication_lag_s: 10,
             no_replica: NoReplicaFallback::Primary,
             gtid_wait_timeout_ms: 50,
+            refuse_unkeyed_writes: false,
+            plan_cache: 1024,
         }
     }
 }
@@ -250,6 +321,12 @@ impl Config {
         })?;
         cfg.source = path.to_path_buf();
         cfg.validate(text)?;
+        let router = crate::router::shard::ShardRouter::new(&cfg).map_err(|message| ConfigError {
+            file: path.to_path_buf(),
+            line: None,
+            message,
+        })?;
+        cfg.sharding = std::sync::Arc::new(router);
         Ok(cfg)
     }
 
@@ -355,6 +432,104 @@ impl Config {
                 ));
             }
         }
+        self.validate_sharding(text)
+    }
+
+    /// `[[table]]` rules (locally and across tables, against the defined
+    /// nodes) and `[[sequence]]` entries, each error on the line of its
+    /// entry.
+    fn validate_sharding(&self, text: &str) -> Result<(), ConfigError> {
+        let node_names = self.node_names();
+        let node_refs: Vec<&str> = node_names.iter().map(String::as_str).collect();
+        let rules = match crate::sharding::ShardingRules::new(self.tables.clone(), &node_refs) {
+            Ok(rules) => rules,
+            Err(errors) => {
+                let entries = table_entry_lines(text);
+                let first = &errors[0];
+                let candidates: Vec<usize> = entries
+                    .iter()
+                    .filter(|(name, _)| *name == first.table)
+                    .map(|(_, line)| *line)
+                    .collect();
+                let line = match *first.problem {
+                    crate::sharding::RuleProblem::DuplicateTable => {
+                        candidates.get(1).or(candidates.first())
+                    }
+                    _ => candidates.first(),
+                }
+                .copied();
+                let more = if errors.len() > 1 {
+                    format!(" (and {} more problem(s) in [[table]] rules)", errors.len() - 1)
+                } else {
+                    String::new()
+                };
+                return Err(ConfigError {
+                    file: self.source.clone(),
+                    line,
+                    message: format!("[[table]] {first}{more}"),
+                });
+            }
+        };
+        let err = |span: std::ops::Range<usize>, message: String| ConfigError {
+            file: self.source.clone(),
+            line: Some(line_of(text, span.start)),
+            message,
+        };
+        if self.id_generator.worker_id > crate::router::shard::idgen::MAX_WORKER_ID {
+            return Err(ConfigError {
+                file: self.source.clone(),
+                line: find_key_line(text, "worker_id"),
+                message: format!(
+                    "[id_generator] worker_id = {} is too large: snowflake ids have 10 bits of worker id (0..={})",
+                    self.id_generator.worker_id,
+                    crate::router::shard::idgen::MAX_WORKER_ID
+                ),
+            });
+        }
+        let mut seen = HashSet::new();
+        for seq in &self.sequences {
+            let table = seq.table.get_ref();
+            let Some(placement) = rules.table(seq.schema.as_deref(), table) else {
+                return Err(err(
+                    seq.table.span(),
+                    format!("[[sequence]] table {table:?} has no [[table]] rule"),
+                ));
+            };
+            match seq.kind.get_ref().as_str() {
+                "snowflake" => {}
+                "segment" => {
+                    return Err(err(
+                        seq.kind.span(),
+                        "[[sequence]] kind \"segment\" (ids reserved in blocks from a table) is not implemented yet; use \"snowflake\"".into(),
+                    ))
+                }
+                other => {
+                    return Err(err(
+                        seq.kind.span(),
+                        format!("[[sequence]] kind {other:?}: expected \"snowflake\""),
+                    ))
+                }
+            }
+            let column = match (&seq.column, placement.key_column()) {
+                (Some(column), _) if !column.trim().is_empty() => column.clone(),
+                (Some(_), _) => {
+                    return Err(err(seq.table.span(), "[[sequence]] column is empty".into()))
+                }
+                (None, Some(key)) => key.to_owned(),
+                (None, None) => {
+                    return Err(err(
+                        seq.table.span(),
+                        format!("[[sequence]] for {table:?}: the table has no sharding key; name the `column` to fill"),
+                    ))
+                }
+            };
+            if !seen.insert((seq.schema.clone(), table.clone(), column.to_ascii_lowercase())) {
+                return Err(err(
+                    seq.table.span(),
+                    format!("[[sequence]] for {table:?} column {column:?} is defined twice"),
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -379,6 +554,28 @@ impl Config {
             })
             .unwrap_or(0)
     }
+}
+
+/// `(name, line)` of every `[[table]]` entry, from the text (the rule types
+/// do not keep spans): the line is that of the `[[table]]` header.
+pub fn table_entry_lines(text: &str) -> Vec<(String, usize)> {
+    let mut out = Vec::new();
+    let mut in_table: Option<usize> = None;
+    for (index, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.starts_with('[') {
+            in_table = (line.replace(' ', "") == "[[table]]").then_some(index + 1);
+            continue;
+        }
+        let Some(header) = in_table else { continue };
+        let Some(rest) = line.strip_prefix("name") else { continue };
+        let Some(value) = rest.trim_start().strip_prefix('=') else { continue };
+        let value = value.split('#').next().unwrap_or("").trim();
+        let name = value.trim_matches(|c| c == '"' || c == '\'');
+        out.push((name.to_owned(), header));
+        in_table = None;
+    }
+    out
 }
 
 fn check_addr(addr: &Spanned<String>) -> Result<(), String> {
