@@ -420,10 +420,13 @@ impl<'a> Analyzer<'a> {
     }
 
     fn verb(&self) -> String {
-        let words: Vec<&str> = (0..self.toks.toks.len().min(2))
-            .map(|i| self.toks.text(i))
-            .collect();
-        words.join(" ").to_uppercase()
+        let first = self.toks.text(0).to_uppercase();
+        match first.as_str() {
+            "LOCK" | "RENAME" | "SHOW" | "CREATE" | "ALTER" | "DROP" | "TRUNCATE" => {
+                format!("{first} {}", self.toks.text(1).to_uppercase())
+            }
+            _ => first,
+        }
     }
 
     fn finish(self) -> Result<Analysis, RouteError> {

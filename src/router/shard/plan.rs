@@ -573,7 +573,7 @@ fn sharded(ctx: &Ctx<'_>, sql: &str) -> Result<ShardPlan, RouteError> {
                     spec.limit = Some(limit);
                     spec.offset = offset;
                     let text = if m.push_limit {
-                        format!("LIMIT {}", limit.saturating_add(offset))
+                        format!(" LIMIT {}", limit.saturating_add(offset))
                     } else {
                         String::new()
                     };

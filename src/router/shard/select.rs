@@ -41,7 +41,8 @@ pub(crate) enum LimitVal {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct LimitInfo {
-    /// From `LIMIT` to the end of its last value.
+    /// From the end of the token before `LIMIT` to the end of its last
+    /// value (comments between are dropped with it).
     pub range: Range<usize>,
     pub limit: LimitVal,
     pub offset: Option<LimitVal>,
@@ -226,8 +227,14 @@ impl Ctx<'_> {
             let r = self.lines.range(v.span).ok_or("cannot locate the LIMIT clause")?;
             end = end.max(r.end);
         }
+        // From the end of the token before LIMIT, so that removing the
+        // clause leaves no trailing space.
+        let start = kw
+            .checked_sub(1)
+            .and_then(|i| self.toks.toks.get(i))
+            .map_or(self.toks.toks[kw].start, |t| t.end);
         Ok(Some(LimitInfo {
-            range: self.toks.toks[kw].start..end,
+            range: start..end,
             limit: self.limit_val(limit)?,
             offset: offset.map(|o| self.limit_val(o)).transpose()?,
         }))
