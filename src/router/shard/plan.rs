@@ -828,8 +828,13 @@ fn insert(ctx: &Ctx<'_>, sql: &str) -> Result<ShardPlan, RouteError> {
     let mut generated_id = None;
     let mut inner: Vec<(Range<usize>, String)> = Vec::new();
     let mut row_generated: Vec<HashMap<usize, u64>> = vec![HashMap::new(); info.rows.len()];
-    if !a.explain || info.generated.is_empty() {
+    {
         for (g, column) in info.generated.iter().enumerate() {
+            if column.position.is_none() && !info.set_form && info.add_column_at.is_none() {
+                // No column list: the values are positional and shardcat
+                // cannot add one; the server applies its own default.
+                continue;
+            }
             if column.position.is_none() {
                 if let Some(at) = info.add_column_at {
                     if !info.set_form {
