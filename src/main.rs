@@ -1,7 +1,7 @@
 //! The `shardcat` command: `serve` runs the proxy, `check` validates
 //! configuration and rule files, `explain` shows where a statement goes.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -10,6 +10,8 @@ use clap::{Parser, Subcommand};
 use shardcat::backend::health;
 use shardcat::config::Config;
 use shardcat::frontend::Proxy;
+use shardcat::router::shard::cases;
+use shardcat::sharding::ParamValue;
 
 #[derive(Parser)]
 #[command(
@@ -32,18 +34,29 @@ enum Command {
         config: PathBuf,
     },
     /// Validate configuration files (unknown keys, bad values, undefined
-    /// nodes) and report each problem with its file and line. Exit code 0
-    /// only if every file is valid, so CI pipelines can run it.
+    /// nodes, sharding rules) and report each problem with its file and
+    /// line; then run the routing test cases of each configuration
+    /// (`[[case]]` entries in it and in `<name>.cases.toml` next to it; a
+    /// `*.cases.toml` given directly runs against `<name>.toml`). Exit code
+    /// 0 only if every file is valid and every case holds.
     Check {
         /// Files to check.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
-    /// Print the route plan of a statement offline: target node, role and
-    /// the SQL each target receives.
+    /// Print the route plan of a statement offline: for sharded tables the
+    /// targets (node, physical tables, the SQL each receives) and the merge
+    /// recipe; otherwise the node, role and reason of read/write splitting.
     Explain {
         #[arg(long, short)]
         config: PathBuf,
+        /// The session's current database.
+        #[arg(long)]
+        schema: Option<String>,
+        /// Values of `?` placeholders, in order (integers are sent as
+        /// integers, anything else as strings).
+        #[arg(long = "param")]
+        params: Vec<String>,
         /// The statement.
         sql: String,
     },
@@ -60,33 +73,34 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { config } => serve(config),
-        Command::Check { paths } => {
-            let mut ok = true;
-            for p in &paths {
-                match Config::load(p) {
-                    Ok(c) => println!(
-                        "ok   {}: {} node(s), {} user(s), {} schema placement(s)",
-                        p.display(),
-                        c.nodes.len(),
-                        c.users.len(),
-                        c.schemas.len()
-                    ),
+        Command::Check { paths } => check(&paths),
+        Command::Explain {
+            config,
+            schema,
+            params,
+            sql,
+        } => match Config::load(&config) {
+            Ok(cfg) => {
+                let values: Vec<ParamValue<'_>> = params
+                    .iter()
+                    .map(|p| match p.parse::<i64>() {
+                        Ok(i) => ParamValue::Int(i),
+                        Err(_) => ParamValue::Bytes(p.as_bytes()),
+                    })
+                    .collect();
+                match cfg.sharding.plan(&sql, schema.as_deref(), &values) {
+                    Ok(Some(plan)) => {
+                        print!("{}", cfg.sharding.describe(&plan));
+                        return ExitCode::SUCCESS;
+                    }
+                    Ok(None) => {}
                     Err(e) => {
-                        ok = false;
-                        println!("FAIL {e}");
+                        println!("error: {e}");
+                        return ExitCode::FAILURE;
                     }
                 }
-            }
-            if ok {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            }
-        }
-        Command::Explain { config, sql } => match Config::load(&config) {
-            Ok(cfg) => {
                 let c = shardcat::sql::classify(&sql);
-                let node = cfg.node_for_schema(None);
+                let node = cfg.node_for_schema(schema.as_deref());
                 let view = shardcat::router::SessionView {
                     node,
                     in_transaction: false,
@@ -109,6 +123,113 @@ fn main() -> ExitCode {
             }
         },
     }
+}
+
+/// `shardcat check`: validate each configuration and run its routing cases.
+fn check(paths: &[PathBuf]) -> ExitCode {
+    let mut ok = true;
+    let mut cases_run: Vec<PathBuf> = Vec::new();
+    let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    for p in paths {
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if let Some(stem) = name.strip_suffix(".cases.toml") {
+            // A cases file: run it against its configuration, unless that
+            // configuration is checked too (its cases run then).
+            let config = p.with_file_name(format!("{stem}.toml"));
+            if paths.iter().any(|q| canonical(q) == canonical(&config)) {
+                continue;
+            }
+            match Config::load(&config) {
+                Ok(cfg) => ok &= run_cases_file(&cfg, p, &mut cases_run, &canonical),
+                Err(e) => {
+                    ok = false;
+                    println!("FAIL {}: its configuration {} is invalid: {e}", p.display(), config.display());
+                }
+            }
+            continue;
+        }
+        match Config::load(p) {
+            Ok(c) => {
+                println!(
+                    "ok   {}: {} node(s), {} user(s), {} schema placement(s), {} table rule(s)",
+                    p.display(),
+                    c.nodes.len(),
+                    c.users.len(),
+                    c.schemas.len(),
+                    c.tables.len()
+                );
+                if !c.cases.is_empty() {
+                    let text = std::fs::read_to_string(p).unwrap_or_default();
+                    ok &= report_cases(p, &cases::run(&c.sharding, &c.cases, &text));
+                }
+                let sibling = p.with_extension("cases.toml");
+                if sibling.exists() {
+                    ok &= run_cases_file(&c, &sibling, &mut cases_run, &canonical);
+                }
+            }
+            Err(e) => {
+                ok = false;
+                println!("FAIL {e}");
+            }
+        }
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn run_cases_file(
+    cfg: &Config,
+    path: &Path,
+    done: &mut Vec<PathBuf>,
+    canonical: &dyn Fn(&Path) -> PathBuf,
+) -> bool {
+    let key = canonical(path);
+    if done.contains(&key) {
+        return true;
+    }
+    done.push(key);
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) => {
+            println!("FAIL {}: cannot read: {e}", path.display());
+            return false;
+        }
+    };
+    let file: cases::CasesFile = match toml::from_str(&text) {
+        Ok(f) => f,
+        Err(e) => {
+            let line = e.span().map(|s| shardcat::config::line_of(&text, s.start));
+            match line {
+                Some(l) => println!("FAIL {}:{l}: {}", path.display(), e.message().trim()),
+                None => println!("FAIL {}: {}", path.display(), e.message().trim()),
+            }
+            return false;
+        }
+    };
+    report_cases(path, &cases::run(&cfg.sharding, &file.cases, &text))
+}
+
+fn report_cases(path: &Path, results: &[cases::CaseResult]) -> bool {
+    let mut ok = true;
+    for r in results {
+        let status = if r.ok { "ok  " } else { "FAIL" };
+        println!("{status} {}:{}: {}", path.display(), r.line, r.label);
+        for line in &r.detail {
+            println!("       {line}");
+        }
+        ok &= r.ok;
+    }
+    let failed = results.iter().filter(|r| !r.ok).count();
+    println!(
+        "{}: {} case(s), {} failed",
+        path.display(),
+        results.len(),
+        failed
+    );
+    ok
 }
 
 fn serve(path: PathBuf) -> ExitCode {

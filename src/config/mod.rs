@@ -1,5 +1,7 @@
 //! The configuration file (TOML): listener, client users, backend nodes
-//! (replication groups), routing policy and schema placement.
+//! (replication groups), routing policy, schema placement, sharding rules
+//! (`[[table]]`, see [`crate::sharding::rules`]), global id sequences
+//! (`[[sequence]]`, `[id_generator]`) and routing test cases (`[[case]]`).
 //!
 //! Owns: reading, validating and describing configuration, with errors that
 //! name the file, the line and what was expected. Must not open sockets or
@@ -47,9 +49,71 @@ pub struct Config {
     pub nodes: Vec<NodeConfig>,
     #[serde(default, rename = "schema")]
     pub schemas: Vec<SchemaConfig>,
+    /// `[[table]]`: sharding rules (sharded, bound, broadcast, single-node).
+    #[serde(default, rename = "table")]
+    pub tables: Vec<crate::sharding::TableRule>,
+    /// `[[sequence]]`: columns filled by the global id generator when an
+    /// INSERT leaves them out (or gives NULL).
+    #[serde(default, rename = "sequence")]
+    pub sequences: Vec<SequenceConfig>,
+    /// `[id_generator]`: this proxy instance's snowflake worker id.
+    #[serde(default)]
+    pub id_generator: IdGeneratorConfig,
+    /// `[[case]]`: routing test cases run by `shardcat check` (ignored by
+    /// `serve`). Cases may also live in `<config>.cases.toml`.
+    #[serde(default, rename = "case")]
+    pub cases: Vec<crate::router::shard::cases::Case>,
     /// Where the file was read from (not a TOML key).
     #[serde(skip)]
     pub source: PathBuf,
+    /// The compiled sharding router (rules, layouts, plan cache, id
+    /// generator), built by [`Config::parse`]; not a TOML key.
+    #[serde(skip)]
+    pub sharding: std::sync::Arc<crate::router::shard::ShardRouter>,
+}
+
+/// `[[sequence]]`: a column whose value the proxy generates when an INSERT
+/// leaves it out or gives NULL.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SequenceConfig {
+    /// Logical table (must have a `[[table]]` rule).
+    pub table: Spanned<String>,
+    /// Schema of the table, when the rule names one.
+    #[serde(default)]
+    pub schema: Option<String>,
+    /// The column; default: the table's sharding key column.
+    #[serde(default)]
+    pub column: Option<String>,
+    /// Generator kind: `snowflake` (the only one implemented).
+    #[serde(default = "default_sequence_kind")]
+    pub kind: Spanned<String>,
+}
+
+fn default_sequence_kind() -> Spanned<String> {
+    Spanned::new(0..0, "snowflake".to_owned())
+}
+
+/// `[id_generator]`: snowflake ids (41 bits of milliseconds since `epoch_ms`,
+/// 10 bits of worker id, 12 bits of sequence).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IdGeneratorConfig {
+    /// 0..=1023, different on every proxy instance writing to the same
+    /// tables (two instances with the same worker id can generate the same
+    /// id).
+    pub worker_id: u16,
+    /// The generator's epoch, in Unix milliseconds (default 2026-01-01).
+    pub epoch_ms: u64,
+}
+
+impl Default for IdGeneratorConfig {
+    fn default() -> Self {
+        IdGeneratorConfig {
+            worker_id: 0,
+            epoch_ms: crate::router::shard::idgen::DEFAULT_EPOCH_MS,
+        }
+    }
 }
 
 /// `[server]`: the client-facing side.
@@ -172,6 +236,11 @@ pub struct RoutingConfig {
     /// How long a `session`-consistency read waits for a replica to reach
     /// the session's last write before it goes to the primary instead.
     pub gtid_wait_timeout_ms: u64,
+    /// Refuse UPDATE/DELETE on a sharded table whose WHERE does not pin the
+    /// sharding key (instead of running it on every shard).
+    pub refuse_unkeyed_writes: bool,
+    /// Sharding plans kept (least recently used are dropped beyond this).
+    pub plan_cache: usize,
 }
 
 impl Default for RoutingConfig {
@@ -183,6 +252,8 @@ impl Default for RoutingConfig {
             max_replication_lag_s: 10,
             no_replica: NoReplicaFallback::Primary,
             gtid_wait_timeout_ms: 50,
+            refuse_unkeyed_writes: false,
+            plan_cache: 1024,
         }
     }
 }
@@ -250,6 +321,12 @@ impl Config {
         })?;
         cfg.source = path.to_path_buf();
         cfg.validate(text)?;
+        let router = crate::router::shard::ShardRouter::new(&cfg).map_err(|message| ConfigError {
+            file: path.to_path_buf(),
+            line: None,
+            message,
+        })?;
+        cfg.sharding = std::sync::Arc::new(router);
         Ok(cfg)
     }
 
@@ -355,6 +432,104 @@ impl Config {
                 ));
             }
         }
+        self.validate_sharding(text)
+    }
+
+    /// `[[table]]` rules (locally and across tables, against the defined
+    /// nodes) and `[[sequence]]` entries, each error on the line of its
+    /// entry.
+    fn validate_sharding(&self, text: &str) -> Result<(), ConfigError> {
+        let node_names = self.node_names();
+        let node_refs: Vec<&str> = node_names.iter().map(String::as_str).collect();
+        let rules = match crate::sharding::ShardingRules::new(self.tables.clone(), &node_refs) {
+            Ok(rules) => rules,
+            Err(errors) => {
+                let entries = table_entry_lines(text);
+                let first = &errors[0];
+                let candidates: Vec<usize> = entries
+                    .iter()
+                    .filter(|(name, _)| *name == first.table)
+                    .map(|(_, line)| *line)
+                    .collect();
+                let line = match *first.problem {
+                    crate::sharding::RuleProblem::DuplicateTable => {
+                        candidates.get(1).or(candidates.first())
+                    }
+                    _ => candidates.first(),
+                }
+                .copied();
+                let more = if errors.len() > 1 {
+                    format!(" (and {} more problem(s) in [[table]] rules)", errors.len() - 1)
+                } else {
+                    String::new()
+                };
+                return Err(ConfigError {
+                    file: self.source.clone(),
+                    line,
+                    message: format!("[[table]] {first}{more}"),
+                });
+            }
+        };
+        let err = |span: std::ops::Range<usize>, message: String| ConfigError {
+            file: self.source.clone(),
+            line: Some(line_of(text, span.start)),
+            message,
+        };
+        if self.id_generator.worker_id > crate::router::shard::idgen::MAX_WORKER_ID {
+            return Err(ConfigError {
+                file: self.source.clone(),
+                line: find_key_line(text, "worker_id"),
+                message: format!(
+                    "[id_generator] worker_id = {} is too large: snowflake ids have 10 bits of worker id (0..={})",
+                    self.id_generator.worker_id,
+                    crate::router::shard::idgen::MAX_WORKER_ID
+                ),
+            });
+        }
+        let mut seen = HashSet::new();
+        for seq in &self.sequences {
+            let table = seq.table.get_ref();
+            let Some(placement) = rules.table(seq.schema.as_deref(), table) else {
+                return Err(err(
+                    seq.table.span(),
+                    format!("[[sequence]] table {table:?} has no [[table]] rule"),
+                ));
+            };
+            match seq.kind.get_ref().as_str() {
+                "snowflake" => {}
+                "segment" => {
+                    return Err(err(
+                        seq.kind.span(),
+                        "[[sequence]] kind \"segment\" (ids reserved in blocks from a table) is not implemented yet; use \"snowflake\"".into(),
+                    ))
+                }
+                other => {
+                    return Err(err(
+                        seq.kind.span(),
+                        format!("[[sequence]] kind {other:?}: expected \"snowflake\""),
+                    ))
+                }
+            }
+            let column = match (&seq.column, placement.key_column()) {
+                (Some(column), _) if !column.trim().is_empty() => column.clone(),
+                (Some(_), _) => {
+                    return Err(err(seq.table.span(), "[[sequence]] column is empty".into()))
+                }
+                (None, Some(key)) => key.to_owned(),
+                (None, None) => {
+                    return Err(err(
+                        seq.table.span(),
+                        format!("[[sequence]] for {table:?}: the table has no sharding key; name the `column` to fill"),
+                    ))
+                }
+            };
+            if !seen.insert((seq.schema.clone(), table.clone(), column.to_ascii_lowercase())) {
+                return Err(err(
+                    seq.table.span(),
+                    format!("[[sequence]] for {table:?} column {column:?} is defined twice"),
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -382,6 +557,28 @@ impl Config {
             })
             .unwrap_or(0)
     }
+}
+
+/// `(name, line)` of every `[[table]]` entry, from the text (the rule types
+/// do not keep spans): the line is that of the `[[table]]` header.
+pub fn table_entry_lines(text: &str) -> Vec<(String, usize)> {
+    let mut out = Vec::new();
+    let mut in_table: Option<usize> = None;
+    for (index, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.starts_with('[') {
+            in_table = (line.replace(' ', "") == "[[table]]").then_some(index + 1);
+            continue;
+        }
+        let Some(header) = in_table else { continue };
+        let Some(rest) = line.strip_prefix("name") else { continue };
+        let Some(value) = rest.trim_start().strip_prefix('=') else { continue };
+        let value = value.split('#').next().unwrap_or("").trim();
+        let name = value.trim_matches(|c| c == '"' || c == '\'');
+        out.push((name.to_owned(), header));
+        in_table = None;
+    }
+    out
 }
 
 fn check_addr(addr: &Spanned<String>) -> Result<(), String> {
@@ -471,6 +668,88 @@ node = "n2"
         let e = parse(&text).unwrap_err().to_string();
         assert!(e.starts_with("shardcat.toml:20:"), "{e}");
         assert!(e.contains("not defined"), "{e}");
+    }
+
+    const SHARDED: &str = r#"
+[[table]]
+name = "users"
+key = "id"
+key_type = "int"
+algorithm = { kind = "hash_mod" }
+nodes = ["n1", "n2"]
+
+[[table]]
+name = "orders"
+bound_to = "users"
+key = "user_id"
+
+[[table]]
+name = "settings"
+node = "n2"
+
+[[sequence]]
+table = "users"
+"#;
+
+    #[test]
+    fn sharding_rules_are_loaded_and_compiled() {
+        let c = parse(&format!("{GOOD}{SHARDED}")).unwrap();
+        assert_eq!(c.tables.len(), 3);
+        assert_eq!(c.sequences.len(), 1);
+        assert!(!c.sharding.is_empty());
+        assert_eq!(c.sharding.logical_name_of("orders_1").as_deref(), Some("orders"));
+        assert!(!c.routing.refuse_unkeyed_writes);
+        // A configuration without rules plans nothing.
+        assert!(parse(GOOD).unwrap().sharding.is_empty());
+    }
+
+    #[test]
+    fn sharding_rule_errors_name_the_entry_line() {
+        let base = format!("{GOOD}{SHARDED}");
+        let line_of_entry = |text: &str, name: &str| {
+            table_entry_lines(text)
+                .into_iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, l)| l)
+                .unwrap()
+        };
+        // Cross-table problem (unknown parent), found after parsing.
+        let text = base.replace("bound_to = \"users\"", "bound_to = \"customers\"");
+        let e = parse(&text).unwrap_err();
+        assert_eq!(e.line, Some(line_of_entry(&text, "orders")), "{e}");
+        assert!(e.message.contains("customers"), "{e}");
+        // Undefined node.
+        let text = base.replace("node = \"n2\"\n\n[[sequence]]", "node = \"n9\"\n\n[[sequence]]");
+        let e = parse(&text).unwrap_err();
+        assert_eq!(e.line, Some(line_of_entry(&text, "settings")), "{e}");
+        assert!(e.message.contains("n9"), "{e}");
+        // Duplicate rule: the second entry.
+        let text = format!("{base}\n[[table]]\nname = \"users\"\nbroadcast = true\n");
+        let e = parse(&text).unwrap_err();
+        assert!(e.message.contains("more than one rule"), "{e}");
+        assert_eq!(e.line, Some(text.lines().count() - 2), "{e}");
+        // Problems inside one entry are reported by the TOML parser at the entry.
+        let text = base.replace("key_type = \"int\"", "key_type = \"int\"\nbroadcast = true");
+        let e = parse(&text).unwrap_err();
+        assert!(e.message.contains("cannot be used together"), "{e}");
+        assert!(e.line.is_some());
+    }
+
+    #[test]
+    fn sequence_and_id_generator_errors() {
+        let base = format!("{GOOD}{SHARDED}");
+        let e = parse(&base.replace("[[sequence]]\ntable = \"users\"", "[[sequence]]\ntable = \"nope\"")).unwrap_err();
+        assert!(e.message.contains("no [[table]] rule"), "{e}");
+        assert!(e.line.is_some());
+        let e = parse(&format!("{base}kind = \"segment\"\n")).unwrap_err();
+        assert!(e.message.contains("not implemented"), "{e}");
+        let e = parse(&format!("{base}\n[[sequence]]\ntable = \"settings\"\n")).unwrap_err();
+        assert!(e.message.contains("name the `column`"), "{e}");
+        let e = parse(&format!("{base}\n[id_generator]\nworker_id = 4096\n")).unwrap_err();
+        assert!(e.message.contains("worker_id"), "{e}");
+        assert_eq!(e.line, Some(base.lines().count() + 3));
+        let ok = parse(&format!("{base}\n[id_generator]\nworker_id = 7\n")).unwrap();
+        assert_eq!(ok.id_generator.worker_id, 7);
     }
 
     #[test]

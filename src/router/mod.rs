@@ -4,9 +4,11 @@
 //!
 //! Owns: [`RoutePlan`] and the rules that produce it. Must not do I/O or
 //! touch connections; `replica` picks among live replicas from figures the
-//! health checker keeps.
+//! health checker keeps; [`shard`] plans statements on sharded tables
+//! (targets, physical SQL, merge recipe).
 
 pub mod replica;
+pub mod shard;
 
 use crate::backend::Role;
 use crate::config::Consistency;

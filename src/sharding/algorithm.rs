@@ -444,7 +444,7 @@ pub enum PlacementError {
         slot_count: usize,
     },
     /// The table is not sharded by a key.
-    #[error("table `{table}` is a broadcast table; it has no key to place")]
+    #[error("table `{table}` is not sharded (broadcast or single-node); it has no key to place")]
     NotSharded {
         /// Logical table.
         table: String,

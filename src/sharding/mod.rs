@@ -52,5 +52,5 @@ pub use key::{CalendarDate, DateTime, KeyError, KeyType, LiteralKind, ParamValue
 pub use naming::{NamePattern, PatternError};
 pub use rules::{
     validate_tables, BoundTable, BroadcastTable, PhysicalTarget, RuleError, RuleProblem,
-    ShardedTable, ShardingRules, TableKind, TablePlacement, TableRule, MAX_SLOTS,
+    ShardedTable, ShardingRules, SingleTable, TableKind, TablePlacement, TableRule, MAX_SLOTS,
 };

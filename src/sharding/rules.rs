@@ -30,6 +30,10 @@
 //! [[table]]
 //! name = "regions"
 //! broadcast = true                # a full copy on every node (or on `nodes`)
+//!
+//! [[table]]
+//! name = "settings"
+//! node = "n2"                     # not split: the whole table lives on one node
 //! ```
 //!
 //! Algorithms (see `algorithm.rs` for the semantics):
@@ -100,6 +104,15 @@ pub enum TableKind {
     Bound(BoundTable),
     /// A full copy on each node: reads go to any node, writes to all.
     Broadcast(BroadcastTable),
+    /// Not split: the whole table lives on one node (`node = "n2"`).
+    Single(SingleTable),
+}
+
+/// A table that lives whole on one node (vertical placement of one table).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SingleTable {
+    /// The node holding the table.
+    pub node: String,
 }
 
 /// A table split across slots by `algorithm`.
@@ -385,6 +398,12 @@ pub enum RuleProblem {
         /// The parent name.
         parent: String,
     },
+    /// Bound to a single-node table.
+    #[error("`bound_to = \"{parent}\"` names a single-node table; bind to a sharded table")]
+    BoundToSingle {
+        /// The parent name.
+        parent: String,
+    },
     /// key_type differs from the root's.
     #[error(
         "key_type `{own}` differs from `{root}`, the key_type of `{root_table}` it is bound to"
@@ -425,6 +444,7 @@ struct RawTableRule {
     physical_name: Option<NamePattern>,
     bound_to: Option<String>,
     broadcast: Option<bool>,
+    node: Option<String>,
 }
 
 impl TryFrom<RawTableRule> for TableRule {
@@ -439,6 +459,41 @@ impl TryFrom<RawTableRule> for TableRule {
         let not_allowed =
             |field, kind, hint| fail(RuleProblem::FieldNotAllowed { field, kind, hint });
         let broadcast = raw.broadcast.unwrap_or(false);
+        if let Some(node) = &raw.node {
+            for (present, other) in [
+                (broadcast, "broadcast"),
+                (raw.bound_to.is_some(), "bound_to"),
+                (raw.algorithm.is_some(), "algorithm"),
+            ] {
+                if present {
+                    return Err(fail(RuleProblem::ConflictingKinds {
+                        first: "node",
+                        second: other,
+                    }));
+                }
+            }
+            for (present, field) in [
+                (raw.key.is_some(), "key"),
+                (raw.key_type.is_some(), "key_type"),
+                (raw.collation.is_some(), "collation"),
+                (raw.tables_per_node.is_some(), "tables_per_node"),
+                (raw.physical_name.is_some(), "physical_name"),
+                (raw.nodes.is_some(), "nodes"),
+            ] {
+                if present {
+                    return Err(not_allowed(
+                        field,
+                        "single-node",
+                        "; a single-node table keeps its name and lives on `node`",
+                    ));
+                }
+            }
+            return Ok(TableRule {
+                name: raw.name.clone(),
+                schema: raw.schema.clone(),
+                kind: TableKind::Single(SingleTable { node: node.clone() }),
+            });
+        }
         let kind = match (broadcast, &raw.bound_to, &raw.algorithm) {
             (true, Some(_), _) => {
                 return Err(fail(RuleProblem::ConflictingKinds {
@@ -591,6 +646,12 @@ impl TableRule {
             TableKind::Broadcast(broadcast) => {
                 check_node_list(&broadcast.nodes, false).map_err(fail)
             }
+            TableKind::Single(single) => {
+                if single.node.trim().is_empty() {
+                    return Err(fail(RuleProblem::EmptyField { field: "node" }));
+                }
+                Ok(())
+            }
         }
     }
 
@@ -620,7 +681,7 @@ impl TableRule {
                 table: self.name.clone(),
                 parent: bound.parent.clone(),
             }),
-            TableKind::Broadcast(_) => Err(PlacementError::NotSharded {
+            TableKind::Broadcast(_) | TableKind::Single(_) => Err(PlacementError::NotSharded {
                 table: self.name.clone(),
             }),
         }
@@ -933,6 +994,11 @@ fn resolve_root<'a>(
                     parent: current.name.clone(),
                 })
             }
+            TableKind::Single(_) => {
+                return Err(RuleProblem::BoundToSingle {
+                    parent: current.name.clone(),
+                })
+            }
             TableKind::Bound(bound) => {
                 let parent = tables
                     .iter()
@@ -992,6 +1058,7 @@ pub fn validate_tables(tables: &[TableRule], node_names: &[&str]) -> Vec<RuleErr
         let used_nodes: Vec<&str> = match &rule.kind {
             TableKind::Sharded(sharded) => sharded.node_names(),
             TableKind::Broadcast(broadcast) => broadcast.nodes.iter().map(String::as_str).collect(),
+            TableKind::Single(single) => vec![single.node.as_str()],
             TableKind::Bound(_) => Vec::new(),
         };
         for node in used_nodes {
@@ -1060,6 +1127,9 @@ enum Layout<'a> {
     Broadcast {
         nodes: Vec<&'a str>,
     },
+    Single {
+        node: &'a str,
+    },
 }
 
 impl ShardingRules {
@@ -1120,6 +1190,7 @@ impl ShardingRules {
                     broadcast.nodes.iter().map(String::as_str).collect()
                 },
             },
+            TableKind::Single(single) => Layout::Single { node: &single.node },
         };
         Some(TablePlacement { rule, layout })
     }
@@ -1136,7 +1207,7 @@ impl<'a> TablePlacement<'a> {
     pub fn key_column(&self) -> Option<&'a str> {
         match &self.layout {
             Layout::Sharded { key, .. } => Some(key),
-            Layout::Broadcast { .. } => None,
+            Layout::Broadcast { .. } | Layout::Single { .. } => None,
         }
     }
 
@@ -1145,7 +1216,42 @@ impl<'a> TablePlacement<'a> {
     pub fn key_semantics(&self) -> Option<(KeyType, &'a Collation)> {
         match &self.layout {
             Layout::Sharded { root, .. } => Some((root.key_type, &root.collation)),
-            Layout::Broadcast { .. } => None,
+            Layout::Broadcast { .. } | Layout::Single { .. } => None,
+        }
+    }
+
+    /// The sharded table whose layout this table follows (itself, or the
+    /// root of its `bound_to` chain); `None` for broadcast and single-node
+    /// tables. Two tables whose roots have equal algorithm, node grid, key
+    /// type and collation put equal keys in the same slot on the same node.
+    pub fn root(&self) -> Option<&'a ShardedTable> {
+        match &self.layout {
+            Layout::Sharded { root, .. } => Some(root),
+            _ => None,
+        }
+    }
+
+    /// The physical name pattern (sharded and bound tables).
+    pub fn pattern(&self) -> Option<&NamePattern> {
+        match &self.layout {
+            Layout::Sharded { pattern, .. } => Some(pattern),
+            _ => None,
+        }
+    }
+
+    /// The node of a single-node table.
+    pub fn single_node(&self) -> Option<&'a str> {
+        match &self.layout {
+            Layout::Single { node } => Some(node),
+            _ => None,
+        }
+    }
+
+    /// The nodes holding a broadcast copy.
+    pub fn broadcast_nodes(&self) -> Option<&[&'a str]> {
+        match &self.layout {
+            Layout::Broadcast { nodes } => Some(nodes),
+            _ => None,
         }
     }
 
@@ -1168,6 +1274,11 @@ impl<'a> TablePlacement<'a> {
                     slot: 0,
                 })
                 .collect(),
+            Layout::Single { node } => vec![PhysicalTarget {
+                node: (*node).to_owned(),
+                table: self.rule.name.clone(),
+                slot: 0,
+            }],
         }
     }
 
@@ -1177,7 +1288,7 @@ impl<'a> TablePlacement<'a> {
             Layout::Sharded { root, pattern, .. } => {
                 root.target_for_key(&self.rule.name, pattern, key)
             }
-            Layout::Broadcast { .. } => Err(PlacementError::NotSharded {
+            Layout::Broadcast { .. } | Layout::Single { .. } => Err(PlacementError::NotSharded {
                 table: self.rule.name.clone(),
             }),
         }
@@ -1187,7 +1298,7 @@ impl<'a> TablePlacement<'a> {
     pub fn slots_for_range(&self, low: Bound<&ShardKey>, high: Bound<&ShardKey>) -> SlotSet {
         match &self.layout {
             Layout::Sharded { root, .. } => root.slots_for_range(low, high),
-            Layout::Broadcast { .. } => SlotSet::All,
+            Layout::Broadcast { .. } | Layout::Single { .. } => SlotSet::All,
         }
     }
 
@@ -1199,7 +1310,7 @@ impl<'a> TablePlacement<'a> {
                 .into_iter()
                 .filter_map(|slot| root.physical_target(&self.rule.name, pattern, slot))
                 .collect(),
-            Layout::Broadcast { .. } => self.physical_targets(),
+            Layout::Broadcast { .. } | Layout::Single { .. } => self.physical_targets(),
         }
     }
 }

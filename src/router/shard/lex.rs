@@ -1,0 +1,228 @@
+//! Positions in the statement text: sqlparser line/column spans to bytes,
+//! and token-level scanning where AST spans are not precise enough (list
+//! items, clause keywords, the end of a select list).
+
+use std::ops::Range;
+
+use crate::sql::lexer::Lexer;
+use crate::sql::{Token, TokenKind};
+use sqlparser::tokenizer::{Location, Span};
+
+/// Maps sqlparser locations (1-based line, `char` column) to byte offsets.
+pub(crate) struct LineIndex<'a> {
+    sql: &'a str,
+    line_starts: Vec<usize>,
+}
+
+impl<'a> LineIndex<'a> {
+    pub fn new(sql: &'a str) -> Self {
+        let mut line_starts = vec![0];
+        line_starts.extend(sql.match_indices('\n').map(|(i, _)| i + 1));
+        LineIndex { sql, line_starts }
+    }
+
+    pub fn offset(&self, loc: Location) -> Option<usize> {
+        let line = usize::try_from(loc.line).ok()?.checked_sub(1)?;
+        let column = usize::try_from(loc.column).ok()?.checked_sub(1)?;
+        let start = *self.line_starts.get(line)?;
+        let rest = self.sql.get(start..)?;
+        let mut chars = rest.char_indices();
+        match chars.nth(column) {
+            Some((i, _)) => Some(start + i),
+            None if rest.chars().count() == column => Some(self.sql.len()),
+            None => None,
+        }
+    }
+
+    pub fn range(&self, span: Span) -> Option<Range<usize>> {
+        let start = self.offset(span.start)?;
+        let end = self.offset(span.end)?;
+        (start < end).then_some(start..end)
+    }
+}
+
+/// The significant (non-trivia) tokens of a statement.
+pub(crate) struct Tokens<'a> {
+    pub sql: &'a str,
+    pub toks: Vec<Token>,
+}
+
+impl<'a> Tokens<'a> {
+    pub fn new(sql: &'a str) -> Self {
+        let toks = Lexer::new(sql.as_bytes())
+            .filter(|t| !t.is_trivia())
+            .collect();
+        Tokens { sql, toks }
+    }
+
+    /// Byte offsets of the `?` placeholders, in order.
+    pub fn placeholders(&self) -> Vec<usize> {
+        self.toks
+            .iter()
+            .filter(|t| t.kind == TokenKind::Placeholder)
+            .map(|t| t.start)
+            .collect()
+    }
+
+    /// Index of the first token starting at or after `offset`.
+    pub fn index_at(&self, offset: usize) -> usize {
+        self.toks.partition_point(|t| t.start < offset)
+    }
+
+    pub fn is_kw(&self, i: usize, keyword: &str) -> bool {
+        self.toks
+            .get(i)
+            .is_some_and(|t| t.kind == TokenKind::Word && t.is_keyword(self.sql.as_bytes(), keyword))
+    }
+
+    pub fn is_punct(&self, i: usize, punct: &str) -> bool {
+        self.toks
+            .get(i)
+            .is_some_and(|t| t.kind == TokenKind::Punct && t.is_punct(self.sql.as_bytes(), punct))
+    }
+
+    pub fn text(&self, i: usize) -> &'a str {
+        self.toks.get(i).map(|t| t.text(self.sql)).unwrap_or("")
+    }
+
+    /// Splits a comma-separated list starting at token `first` (just after
+    /// an opening `(` or a clause keyword) into item token ranges `[a, b)`,
+    /// stopping at an unmatched `)` or, at depth 0, at a token for which
+    /// `stop` is true. Returns the items and the index of the stopping
+    /// token.
+    pub fn split_list(
+        &self,
+        first: usize,
+        stop: impl Fn(&Self, usize) -> bool,
+    ) -> (Vec<Range<usize>>, usize) {
+        let mut items = Vec::new();
+        let mut depth = 0usize;
+        let mut item_start = first;
+        let mut i = first;
+        while i < self.toks.len() {
+            if self.is_punct(i, "(") {
+                depth += 1;
+            } else if self.is_punct(i, ")") {
+                if depth == 0 {
+                    break;
+                }
+                depth -= 1;
+            } else if depth == 0 && self.is_punct(i, ",") {
+                items.push(item_start..i);
+                item_start = i + 1;
+            } else if depth == 0 && (self.is_punct(i, ";") || stop(self, i)) {
+                break;
+            }
+            i += 1;
+        }
+        if item_start < i {
+            items.push(item_start..i);
+        }
+        (items, i)
+    }
+
+    /// Byte range covered by tokens `[a, b)`.
+    pub fn byte_range(&self, tokens: &Range<usize>) -> Option<Range<usize>> {
+        let first = self.toks.get(tokens.start)?;
+        let last = self.toks.get(tokens.end.checked_sub(1)?)?;
+        Some(first.start..last.end)
+    }
+
+    /// Index of the `)` matching the `(` at `open`.
+    pub fn matching_paren(&self, open: usize) -> Option<usize> {
+        let mut depth = 0usize;
+        for i in open..self.toks.len() {
+            if self.is_punct(i, "(") {
+                depth += 1;
+            } else if self.is_punct(i, ")") {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return Some(i);
+                }
+            }
+        }
+        None
+    }
+}
+
+/// Keywords that end a select list or one of the clauses after it.
+pub(crate) fn is_clause_keyword(t: &Tokens<'_>, i: usize) -> bool {
+    const KEYWORDS: &[&str] = &[
+        "FROM", "INTO", "WHERE", "GROUP", "HAVING", "WINDOW", "ORDER", "LIMIT", "FOR", "LOCK",
+        "UNION", "EXCEPT", "INTERSECT", "PROCEDURE",
+    ];
+    KEYWORDS.iter().any(|k| t.is_kw(i, k))
+}
+
+/// MySQL string literal body (between the quotes) to its value:
+/// backslash escapes (unless `no_backslash_escapes`) and doubled quotes.
+pub(crate) fn unescape_string(body: &str, quote: char) -> String {
+    let mut out = String::with_capacity(body.len());
+    let mut chars = body.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            match chars.next() {
+                Some('0') => out.push('\0'),
+                Some('b') => out.push('\u{8}'),
+                Some('n') => out.push('\n'),
+                Some('r') => out.push('\r'),
+                Some('t') => out.push('\t'),
+                Some('Z') => out.push('\u{1a}'),
+                Some('%') => out.push_str("\\%"),
+                Some('_') => out.push_str("\\_"),
+                Some(other) => out.push(other),
+                None => out.push('\\'),
+            }
+        } else if c == quote && chars.peek() == Some(&quote) {
+            chars.next();
+            out.push(quote);
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `name` as an identifier: bare when it is plain, backquoted otherwise or
+/// when `quoted` (the original was quoted).
+pub(crate) fn ident(name: &str, quoted: bool) -> String {
+    let plain = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'$')
+        && !name.bytes().all(|b| b.is_ascii_digit());
+    if plain && !quoted {
+        name.to_owned()
+    } else {
+        format!("`{}`", name.replace('`', "``"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_splitting_and_parens() {
+        let sql = "x IN (1, -2, f(3, 4), 'a,b') AND y";
+        let t = Tokens::new(sql);
+        let open = (0..t.toks.len()).find(|&i| t.is_punct(i, "(")).unwrap();
+        let (items, stop) = t.split_list(open + 1, |_, _| false);
+        let texts: Vec<&str> = items
+            .iter()
+            .map(|r| &sql[t.byte_range(r).unwrap()])
+            .collect();
+        assert_eq!(texts, ["1", "-2", "f(3, 4)", "'a,b'"]);
+        assert!(t.is_punct(stop, ")"));
+        assert_eq!(t.matching_paren(open), Some(stop));
+    }
+
+    #[test]
+    fn unescape_and_ident() {
+        assert_eq!(unescape_string(r"a\'b''c\\d\n\%", '\''), "a'b'c\\d\n\\%");
+        assert_eq!(ident("orders_1", false), "orders_1");
+        assert_eq!(ident("orders_1", true), "`orders_1`");
+        assert_eq!(ident("we`ird x", false), "`we``ird x`");
+        assert_eq!(ident("123", false), "`123`");
+    }
+}

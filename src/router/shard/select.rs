@@ -1,0 +1,734 @@
+//! What a SELECT sent to several shards needs so that merging its answers
+//! gives exactly what one server would answer: the [`MergeSpec`], the
+//! edits to the shard SQL (hidden ORDER BY/GROUP BY columns, `AVG` as
+//! `SUM` + `COUNT`) and the LIMIT handling (shards get `LIMIT offset +
+//! limit`, or no LIMIT when groups must be combined first).
+//!
+//! Computed once per statement text; `Err` explains why the statement
+//! cannot be scattered (it still runs when it reaches a single shard).
+
+use std::ops::Range;
+
+use crate::sql::ast::{
+    self, Distinct, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr,
+    LimitClause, OrderByKind, Query, Select, SelectItem, SetExpr, SetQuantifier, Value, Visit,
+    Visitor,
+};
+
+use super::lex::{is_clause_keyword, LineIndex, Tokens};
+use super::{AggregateMerge, ColumnRef, Combine, MergeSpec, SortKey};
+
+/// A replacement of `range` by `pieces` (source ranges are copied with the
+/// table renames that fall inside them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Edit {
+    pub range: Range<usize>,
+    pub pieces: Vec<Piece>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Piece {
+    Text(String),
+    Src(Range<usize>),
+}
+
+/// A LIMIT or OFFSET value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LimitVal {
+    Lit(u64),
+    Param(usize),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LimitInfo {
+    /// From the end of the token before `LIMIT` to the end of its last
+    /// value (comments between are dropped with it).
+    pub range: Range<usize>,
+    pub limit: LimitVal,
+    pub offset: Option<LimitVal>,
+}
+
+/// The scatter recipe of a SELECT.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SelectMerge {
+    /// Without limit/offset (filled at plan time from the LIMIT clause).
+    pub spec: MergeSpec,
+    pub edits: Vec<Edit>,
+    pub limit: Option<LimitInfo>,
+    /// Shards get `LIMIT offset+limit`; otherwise the clause is removed.
+    pub push_limit: bool,
+}
+
+const AGGREGATES: &[&str] = &[
+    "COUNT", "SUM", "MIN", "MAX", "AVG", "GROUP_CONCAT", "STD", "STDDEV", "STDDEV_POP",
+    "STDDEV_SAMP", "VARIANCE", "VAR_POP", "VAR_SAMP", "BIT_AND", "BIT_OR", "BIT_XOR",
+    "JSON_ARRAYAGG", "JSON_OBJECTAGG", "ANY_VALUE",
+];
+
+fn function_name(f: &ast::Function) -> String {
+    f.name
+        .0
+        .last()
+        .and_then(|p| p.as_ident())
+        .map(|i| i.value.to_ascii_uppercase())
+        .unwrap_or_default()
+}
+
+fn is_aggregate(f: &ast::Function) -> bool {
+    f.over.is_none() && AGGREGATES.contains(&function_name(f).as_str())
+}
+
+struct AggregateFinder {
+    aggregate: bool,
+    window: bool,
+}
+
+impl Visitor for AggregateFinder {
+    type Break = ();
+
+    fn pre_visit_expr(&mut self, expr: &Expr) -> std::ops::ControlFlow<()> {
+        if let Expr::Function(f) = expr {
+            if f.over.is_some() {
+                self.window = true;
+            } else if is_aggregate(f) {
+                self.aggregate = true;
+            }
+        }
+        std::ops::ControlFlow::Continue(())
+    }
+
+    fn pre_visit_query(&mut self, _q: &Query) -> std::ops::ControlFlow<()> {
+        // Aggregates of subqueries belong to them.
+        std::ops::ControlFlow::Break(())
+    }
+}
+
+fn find_aggregates<V: Visit>(node: &V) -> (bool, bool) {
+    let mut f = AggregateFinder {
+        aggregate: false,
+        window: false,
+    };
+    let _ = node.visit(&mut f);
+    (f.aggregate, f.window)
+}
+
+/// The select list item's expression and alias.
+fn item_expr(item: &SelectItem) -> Option<(&Expr, Option<&ast::Ident>)> {
+    match item {
+        SelectItem::UnnamedExpr(e) => Some((e, None)),
+        SelectItem::ExprWithAlias { expr, alias } => Some((expr, Some(alias))),
+        _ => None,
+    }
+}
+
+fn same_expr(a: &Expr, b: &Expr) -> bool {
+    a.to_string().eq_ignore_ascii_case(&b.to_string())
+}
+
+struct Ctx<'q> {
+    sql: &'q str,
+    toks: &'q Tokens<'q>,
+    lines: &'q LineIndex<'q>,
+    placeholders: Vec<usize>,
+}
+
+impl Ctx<'_> {
+    /// Token ranges of a comma list after `keyword1 keyword2` at depth 0,
+    /// searching from token `from`.
+    fn clause_items(&self, from: usize, k1: &str, k2: &str) -> Option<Vec<Range<usize>>> {
+        let mut depth = 0usize;
+        let mut i = from;
+        while i < self.toks.toks.len() {
+            if self.toks.is_punct(i, "(") {
+                depth += 1;
+            } else if self.toks.is_punct(i, ")") {
+                if depth == 0 {
+                    return None;
+                }
+                depth -= 1;
+            } else if depth == 0 && self.toks.is_kw(i, k1) && self.toks.is_kw(i + 1, k2) {
+                let (items, _) = self.toks.split_list(i + 2, |t, j| is_clause_keyword(t, j) || t.is_kw(j, "WITH"));
+                return items.iter().map(|r| self.toks.byte_range(r)).collect();
+            }
+            i += 1;
+        }
+        None
+    }
+
+    /// Token index of `keyword` at depth 0 from token `from`.
+    fn keyword_at_depth0(&self, from: usize, keyword: &str) -> Option<usize> {
+        let mut depth = 0usize;
+        for i in from..self.toks.toks.len() {
+            if self.toks.is_punct(i, "(") {
+                depth += 1;
+            } else if self.toks.is_punct(i, ")") {
+                depth = depth.checked_sub(1)?;
+            } else if depth == 0 && self.toks.is_kw(i, keyword) {
+                return Some(i);
+            }
+        }
+        None
+    }
+
+    /// An ORDER BY item's bytes without a trailing ASC/DESC.
+    fn strip_direction(&self, range: Range<usize>) -> Range<usize> {
+        let last = self.toks.index_at(range.end).saturating_sub(1);
+        if (self.toks.is_kw(last, "ASC") || self.toks.is_kw(last, "DESC")) && last > 0 {
+            let end = self.toks.toks[last - 1].end;
+            if end > range.start {
+                return range.start..end;
+            }
+        }
+        range
+    }
+
+    fn limit_val(&self, e: &Expr) -> Result<LimitVal, String> {
+        match e {
+            Expr::Value(v) => match &v.value {
+                Value::Number(n, _) => n
+                    .parse::<u64>()
+                    .map(LimitVal::Lit)
+                    .map_err(|_| format!("LIMIT value `{n}` is not a non-negative integer")),
+                Value::Placeholder(p) if p == "?" => {
+                    let offset = self.lines.offset(v.span.start).ok_or("cannot locate a LIMIT parameter")?;
+                    self.placeholders
+                        .binary_search(&offset)
+                        .map(LimitVal::Param)
+                        .map_err(|_| "cannot locate a LIMIT parameter".to_owned())
+                }
+                _ => Err(format!("LIMIT `{e}` is not a number")),
+            },
+            _ => Err(format!("LIMIT `{e}` is not a number")),
+        }
+    }
+
+    /// The LIMIT clause: values and bytes (from `LIMIT` on).
+    fn limit(&self, q: &Query, from_token: usize) -> Result<Option<LimitInfo>, String> {
+        let Some(clause) = &q.limit_clause else {
+            return Ok(None);
+        };
+        let (limit, offset) = match clause {
+            LimitClause::LimitOffset {
+                limit: Some(limit),
+                offset,
+                limit_by,
+            } if limit_by.is_empty() => (limit, offset.as_ref().map(|o| &o.value)),
+            LimitClause::OffsetCommaLimit { offset, limit } => (limit, Some(offset)),
+            _ => return Err("this LIMIT form cannot be merged across shards".to_owned()),
+        };
+        let kw = self
+            .keyword_at_depth0(from_token, "LIMIT")
+            .ok_or("cannot locate the LIMIT clause")?;
+        let mut end = 0;
+        for e in [Some(limit), offset].into_iter().flatten() {
+            let Expr::Value(v) = e else {
+                return Err(format!("LIMIT `{e}` is not a number"));
+            };
+            let r = self.lines.range(v.span).ok_or("cannot locate the LIMIT clause")?;
+            end = end.max(r.end);
+        }
+        // From the end of the token before LIMIT, so that removing the
+        // clause leaves no trailing space.
+        let start = kw
+            .checked_sub(1)
+            .and_then(|i| self.toks.toks.get(i))
+            .map_or(self.toks.toks[kw].start, |t| t.end);
+        Ok(Some(LimitInfo {
+            range: start..end,
+            limit: self.limit_val(limit)?,
+            offset: offset.map(|o| self.limit_val(o)).transpose()?,
+        }))
+    }
+}
+
+/// The scatter recipe of a query; `is_key` tells whether an expression is
+/// the sharding key of one of the query's top tables.
+pub(crate) fn analyze(
+    sql: &str,
+    toks: &Tokens<'_>,
+    lines: &LineIndex<'_>,
+    q: &Query,
+    is_key: &dyn Fn(&Expr) -> bool,
+) -> Result<SelectMerge, String> {
+    let ctx = Ctx {
+        sql,
+        toks,
+        lines,
+        placeholders: toks.placeholders(),
+    };
+    if q.fetch.is_some() {
+        return Err("FETCH FIRST cannot be merged across shards; use LIMIT".to_owned());
+    }
+    match q.body.as_ref() {
+        SetExpr::Select(s) => select(&ctx, q, s, is_key),
+        SetExpr::SetOperation { .. } => set_operation(q),
+        SetExpr::Query(inner) if q.order_by.is_none() && q.limit_clause.is_none() => {
+            analyze(sql, toks, lines, inner, is_key)
+        }
+        _ => Err("this query form cannot be merged across shards".to_owned()),
+    }
+}
+
+fn set_operation(q: &Query) -> Result<SelectMerge, String> {
+    if q.order_by.is_some() || q.limit_clause.is_some() {
+        return Err("ORDER BY or LIMIT on a UNION cannot be merged across shards yet".to_owned());
+    }
+    let mut distinct = false;
+    fn walk(e: &SetExpr, distinct: &mut bool) -> Result<(), String> {
+        match e {
+            SetExpr::SetOperation {
+                left,
+                op,
+                set_quantifier,
+                right,
+            } => {
+                if !matches!(op, ast::SetOperator::Union) {
+                    return Err(format!("{op} across shards is not supported"));
+                }
+                if !matches!(set_quantifier, SetQuantifier::All) {
+                    *distinct = true;
+                }
+                walk(left, distinct)?;
+                walk(right, distinct)
+            }
+            SetExpr::Select(s) => {
+                let (aggregate, window) = find_aggregates(&s.projection);
+                let grouped = !matches!(&s.group_by, GroupByExpr::Expressions(v, _) if v.is_empty());
+                if aggregate || window || grouped || s.having.is_some() {
+                    return Err("aggregates inside a UNION cannot be merged across shards".to_owned());
+                }
+                Ok(())
+            }
+            SetExpr::Query(inner) if inner.limit_clause.is_none() && inner.order_by.is_none() => {
+                walk(&inner.body, distinct)
+            }
+            _ => Err("this UNION branch cannot be merged across shards".to_owned()),
+        }
+    }
+    walk(&q.body, &mut distinct)?;
+    Ok(SelectMerge {
+        spec: MergeSpec {
+            distinct,
+            ..Default::default()
+        },
+        edits: Vec::new(),
+        limit: None,
+        push_limit: true,
+    })
+}
+
+/// A hidden column to append.
+struct Hidden {
+    pieces: Vec<Piece>,
+}
+
+fn select(ctx: &Ctx<'_>, q: &Query, s: &Select, is_key: &dyn Fn(&Expr) -> bool) -> Result<SelectMerge, String> {
+    if s.into.is_some() {
+        return Err("SELECT … INTO cannot run on several shards".to_owned());
+    }
+    let select_at = ctx
+        .lines
+        .range(s.select_token.0.span)
+        .ok_or("cannot locate SELECT")?;
+    let mut first = ctx.toks.index_at(select_at.end);
+    const MODIFIERS: &[&str] = &[
+        "ALL", "DISTINCT", "DISTINCTROW", "HIGH_PRIORITY", "STRAIGHT_JOIN", "SQL_SMALL_RESULT",
+        "SQL_BIG_RESULT", "SQL_BUFFER_RESULT", "SQL_NO_CACHE", "SQL_CACHE",
+    ];
+    loop {
+        if ctx.toks.is_kw(first, "SQL_CALC_FOUND_ROWS") {
+            return Err("SQL_CALC_FOUND_ROWS cannot be merged across shards".to_owned());
+        }
+        if MODIFIERS.iter().any(|m| ctx.toks.is_kw(first, m)) {
+            first += 1;
+        } else {
+            break;
+        }
+    }
+    let (item_tokens, list_stop) = ctx.toks.split_list(first, is_clause_keyword);
+    if item_tokens.len() != s.projection.len() {
+        return Err("cannot locate the select list".to_owned());
+    }
+    let items: Vec<Range<usize>> = item_tokens
+        .iter()
+        .map(|r| ctx.toks.byte_range(r))
+        .collect::<Option<_>>()
+        .ok_or("cannot locate the select list")?;
+    let list_end = items.last().map(|r| r.end).ok_or("empty select list")?;
+    let wildcard_at = s
+        .projection
+        .iter()
+        .position(|i| matches!(i, SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)));
+    // Index of item i in the shard row, when known.
+    let index_of = |i: usize| -> Option<usize> {
+        match wildcard_at {
+            Some(w) if w <= i => None,
+            _ => Some(i),
+        }
+    };
+
+    let (agg_items, window_items) = find_aggregates(&s.projection);
+    let (agg_having, _) = match &s.having {
+        Some(h) => find_aggregates(h),
+        None => (false, false),
+    };
+    let (agg_order, window_order) = match &q.order_by {
+        Some(o) => find_aggregates(o),
+        None => (false, false),
+    };
+    if window_items || window_order {
+        return Err("window functions cannot be merged across shards".to_owned());
+    }
+    let group_exprs: Vec<&Expr> = match &s.group_by {
+        GroupByExpr::Expressions(exprs, modifiers) => {
+            if !modifiers.is_empty() {
+                return Err("GROUP BY … WITH ROLLUP cannot be merged across shards".to_owned());
+            }
+            exprs.iter().collect()
+        }
+        GroupByExpr::All(_) => return Err("GROUP BY ALL is not MySQL".to_owned()),
+    };
+    let order_exprs: Vec<&ast::OrderByExpr> = match &q.order_by {
+        Some(o) => match &o.kind {
+            OrderByKind::Expressions(v) => v.iter().collect(),
+            OrderByKind::All(_) => return Err("ORDER BY ALL is not MySQL".to_owned()),
+        },
+        None => Vec::new(),
+    };
+    let grouped = !group_exprs.is_empty() || agg_items || agg_having || agg_order;
+    let key_grouped = group_exprs.iter().any(|e| is_key(e));
+    let distinct = match &s.distinct {
+        Some(Distinct::Distinct) => true,
+        Some(Distinct::On(_)) => return Err("DISTINCT ON is not MySQL".to_owned()),
+        _ => false,
+    };
+    let after_list = ctx.toks.index_at(list_end);
+    let order_ranges = if order_exprs.is_empty() {
+        Vec::new()
+    } else {
+        let found = ctx
+            .clause_items(list_stop, "ORDER", "BY")
+            .filter(|v| v.len() == order_exprs.len())
+            .ok_or("cannot locate the ORDER BY items")?;
+        found.into_iter().map(|r| ctx.strip_direction(r)).collect()
+    };
+    let group_ranges = if group_exprs.is_empty() {
+        Vec::new()
+    } else {
+        ctx.clause_items(list_stop, "GROUP", "BY")
+            .filter(|v| v.len() == group_exprs.len())
+            .ok_or("cannot locate the GROUP BY items")?
+    };
+    let limit = ctx.limit(q, after_list)?;
+
+    // Which select item an ORDER BY / GROUP BY expression designates.
+    let item_for = |e: &Expr| -> Option<usize> {
+        if let Expr::Value(v) = e {
+            if let Value::Number(n, _) = &v.value {
+                return n.parse::<usize>().ok().and_then(|p| p.checked_sub(1));
+            }
+        }
+        if let Expr::Identifier(id) = e {
+            let by_alias = s.projection.iter().position(|item| {
+                matches!(item, SelectItem::ExprWithAlias { alias, .. } if alias.value.eq_ignore_ascii_case(&id.value))
+            });
+            if by_alias.is_some() {
+                return by_alias;
+            }
+        }
+        s.projection
+            .iter()
+            .position(|item| item_expr(item).is_some_and(|(x, _)| same_expr(x, e)))
+    };
+
+    let mut edits: Vec<Edit> = Vec::new();
+    let mut hidden: Vec<Hidden> = Vec::new();
+    let mut spec = MergeSpec {
+        distinct,
+        ..Default::default()
+    };
+
+    if grouped && !key_grouped {
+        // Partial groups combine in the proxy.
+        if wildcard_at.is_some() {
+            return Err("SELECT * with aggregates cannot be merged across shards".to_owned());
+        }
+        if s.having.is_some() {
+            return Err(
+                "HAVING cannot be merged across shards unless GROUP BY includes the sharding key"
+                    .to_owned(),
+            );
+        }
+        let mut columns: Vec<Combine> = Vec::new();
+        let mut avg_counts: Vec<(usize, Vec<Piece>)> = Vec::new();
+        for (i, item) in s.projection.iter().enumerate() {
+            let (expr, alias) = item_expr(item).ok_or("unsupported select item")?;
+            let combine = match expr {
+                Expr::Function(f) if is_aggregate(f) => {
+                    aggregate_combine(ctx, f, is_key, &items[i], alias, &mut edits, &mut avg_counts, i)?
+                }
+                other => {
+                    if find_aggregates(other).0 {
+                        return Err(format!(
+                            "`{other}` computes on aggregates; shardcat can only merge plain COUNT, SUM, MIN, MAX and AVG across shards"
+                        ));
+                    }
+                    if group_exprs.iter().any(|g| same_expr(g, other))
+                        || group_exprs.iter().any(|g| item_for(g) == Some(i))
+                    {
+                        Combine::Group
+                    } else {
+                        Combine::Any
+                    }
+                }
+            };
+            columns.push(combine);
+        }
+        let visible = columns.len();
+        let push_hidden = |columns: &mut Vec<Combine>, hidden: &mut Vec<Hidden>, combine, pieces| {
+            hidden.push(Hidden { pieces });
+            columns.push(combine);
+            columns.len() - 1
+        };
+        // AVG counts.
+        for (item, pieces) in avg_counts {
+            let at = push_hidden(&mut columns, &mut hidden, Combine::Count, pieces);
+            columns[item] = Combine::Avg { count: at };
+        }
+        // Group keys.
+        let mut group_by = Vec::new();
+        for (g, e) in group_exprs.iter().enumerate() {
+            let col = match item_for(e).filter(|&i| i < visible) {
+                Some(i) => {
+                    columns[i] = Combine::Group;
+                    i
+                }
+                None => push_hidden(
+                    &mut columns,
+                    &mut hidden,
+                    Combine::Group,
+                    vec![Piece::Src(group_ranges[g].clone())],
+                ),
+            };
+            group_by.push(col);
+        }
+        // Sort keys (after combining).
+        for (o, ob) in order_exprs.iter().enumerate() {
+            let col = match item_for(&ob.expr).filter(|&i| i < visible) {
+                Some(i) => i,
+                None => match &ob.expr {
+                    Expr::Function(f) if is_aggregate(f) => {
+                        let name = function_name(f);
+                        let combine = match name.as_str() {
+                            "COUNT" if !distinct_args(f) => Combine::Count,
+                            "SUM" if !distinct_args(f) => Combine::Sum,
+                            "MIN" => Combine::Min,
+                            "MAX" => Combine::Max,
+                            _ => {
+                                return Err(format!(
+                                    "ORDER BY `{}` cannot be merged across shards; select it and order by its position",
+                                    ob.expr
+                                ))
+                            }
+                        };
+                        push_hidden(&mut columns, &mut hidden, combine, vec![Piece::Src(order_ranges[o].clone())])
+                    }
+                    e => match group_exprs.iter().position(|g| same_expr(g, e)) {
+                        Some(g) => group_by[g],
+                        None => {
+                            return Err(format!(
+                                "ORDER BY `{e}` is neither selected, grouped nor a plain aggregate; it cannot be merged across shards"
+                            ))
+                        }
+                    },
+                },
+            };
+            spec.order_by.push(SortKey {
+                column: ColumnRef::Index(col),
+                descending: descending(ob),
+            });
+        }
+        if order_exprs.is_empty() {
+            // MariaDB sorts by the GROUP BY keys when there is no ORDER BY.
+            spec.order_by = group_by
+                .iter()
+                .map(|&c| SortKey {
+                    column: ColumnRef::Index(c),
+                    descending: false,
+                })
+                .collect();
+        }
+        spec.aggregate = Some(AggregateMerge { group_by, columns });
+        spec.hidden_columns = hidden.len();
+        if !hidden.is_empty() {
+            edits.push(hidden_edit(list_end, &hidden));
+        }
+        return Ok(SelectMerge {
+            spec,
+            edits,
+            limit,
+            push_limit: false,
+        });
+    }
+
+    // Rows (or whole groups) are disjoint across shards: concatenate,
+    // merge-sort, limit.
+    let hidden_ref = |pieces: Vec<Piece>, hidden: &mut Vec<Hidden>| {
+        hidden.push(Hidden { pieces });
+        ColumnRef::Hidden(hidden.len() - 1)
+    };
+    for (o, ob) in order_exprs.iter().enumerate() {
+        let column = match item_for(&ob.expr).and_then(index_of) {
+            Some(i) => ColumnRef::Index(i),
+            None => {
+                if matches!(&ob.expr, Expr::Value(v) if matches!(v.value, Value::Number(..))) {
+                    return Err("ORDER BY a position after `*` cannot be merged across shards; order by the column name".to_owned());
+                }
+                let src = match item_for(&ob.expr) {
+                    Some(i) => match item_expr(&s.projection[i]) {
+                        Some((e, Some(alias))) => expr_range(ctx, &items[i], e, alias).map(Piece::Src),
+                        _ => Some(Piece::Src(items[i].clone())),
+                    },
+                    None => Some(Piece::Src(order_ranges[o].clone())),
+                };
+                hidden_ref(vec![src.ok_or("cannot locate an ORDER BY item")?], &mut hidden)
+            }
+        };
+        spec.order_by.push(SortKey {
+            column,
+            descending: descending(ob),
+        });
+    }
+    if order_exprs.is_empty() && !group_exprs.is_empty() {
+        for (g, e) in group_exprs.iter().enumerate() {
+            let column = match item_for(e).and_then(index_of) {
+                Some(i) => ColumnRef::Index(i),
+                None => hidden_ref(vec![Piece::Src(group_ranges[g].clone())], &mut hidden),
+            };
+            spec.order_by.push(SortKey {
+                column,
+                descending: false,
+            });
+        }
+    }
+    if distinct && !hidden.is_empty() {
+        return Err("SELECT DISTINCT ordered by a column it does not select cannot be merged across shards".to_owned());
+    }
+    spec.hidden_columns = hidden.len();
+    if !hidden.is_empty() {
+        edits.push(hidden_edit(list_end, &hidden));
+    }
+    Ok(SelectMerge {
+        spec,
+        edits,
+        limit,
+        push_limit: true,
+    })
+}
+
+fn descending(ob: &ast::OrderByExpr) -> bool {
+    matches!(ob.options.sort, Some(ast::OrderBySort::Desc))
+}
+
+fn distinct_args(f: &ast::Function) -> bool {
+    matches!(&f.args, FunctionArguments::List(l) if matches!(l.duplicate_treatment, Some(ast::DuplicateTreatment::Distinct)))
+}
+
+/// The bytes of an aliased item's expression (without `AS alias`).
+fn expr_range(ctx: &Ctx<'_>, item: &Range<usize>, _e: &Expr, alias: &ast::Ident) -> Option<Range<usize>> {
+    let alias_at = ctx.lines.range(alias.span)?;
+    let mut i = ctx.toks.index_at(alias_at.start).checked_sub(1)?;
+    if ctx.toks.is_kw(i, "AS") {
+        i = i.checked_sub(1)?;
+    }
+    let end = ctx.toks.toks.get(i)?.end;
+    (end > item.start).then_some(item.start..end)
+}
+
+/// `, <hidden> AS `__shardcat_hN`, …` after the select list.
+fn hidden_edit(at: usize, hidden: &[Hidden]) -> Edit {
+    let mut pieces = Vec::new();
+    for (n, h) in hidden.iter().enumerate() {
+        pieces.push(Piece::Text(", ".to_owned()));
+        pieces.extend(h.pieces.iter().cloned());
+        pieces.push(Piece::Text(format!(" AS `__shardcat_h{n}`")));
+    }
+    Edit {
+        range: at..at,
+        pieces,
+    }
+}
+
+/// The combine rule of an aggregate select item; `AVG` is rewritten to
+/// `SUM` (keeping the client's column name) with a hidden `COUNT`.
+#[allow(clippy::too_many_arguments)]
+fn aggregate_combine(
+    ctx: &Ctx<'_>,
+    f: &ast::Function,
+    is_key: &dyn Fn(&Expr) -> bool,
+    item: &Range<usize>,
+    alias: Option<&ast::Ident>,
+    edits: &mut Vec<Edit>,
+    avg_counts: &mut Vec<(usize, Vec<Piece>)>,
+    index: usize,
+) -> Result<Combine, String> {
+    let name = function_name(f);
+    let distinct = distinct_args(f);
+    let single_arg = match &f.args {
+        FunctionArguments::List(l) if l.args.len() == 1 && l.clauses.is_empty() => match &l.args[0] {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e),
+            _ => None,
+        },
+        _ => None,
+    };
+    match (name.as_str(), distinct) {
+        ("COUNT", false) => Ok(Combine::Count),
+        ("COUNT", true) if single_arg.is_some_and(|e| is_key(e)) => Ok(Combine::Count),
+        ("SUM", false) => Ok(Combine::Sum),
+        ("MIN", _) => Ok(Combine::Min),
+        ("MAX", _) => Ok(Combine::Max),
+        ("AVG", false) => {
+            let name_ident = f
+                .name
+                .0
+                .last()
+                .and_then(|p| p.as_ident())
+                .ok_or("cannot locate AVG")?;
+            let name_at = ctx.lines.range(name_ident.span).ok_or("cannot locate AVG")?;
+            let open = ctx.toks.index_at(name_at.end);
+            if !ctx.toks.is_punct(open, "(") {
+                return Err("cannot locate the arguments of AVG".to_owned());
+            }
+            let close = ctx.toks.matching_paren(open).ok_or("cannot locate the arguments of AVG")?;
+            let args = ctx.toks.toks[open].end..ctx.toks.toks[close].start;
+            let fn_end = ctx.toks.toks[close].end;
+            edits.push(Edit {
+                range: name_at,
+                pieces: vec![Piece::Text("SUM".to_owned())],
+            });
+            if alias.is_none() {
+                // Keep the client's column name: the item as written.
+                let text = ctx.sql.get(item.start..fn_end).unwrap_or("AVG");
+                edits.push(Edit {
+                    range: fn_end..fn_end,
+                    pieces: vec![Piece::Text(format!(" AS `{}`", text.replace('`', "``")))],
+                });
+            }
+            avg_counts.push((
+                index,
+                vec![
+                    Piece::Text("COUNT(".to_owned()),
+                    Piece::Src(args),
+                    Piece::Text(")".to_owned()),
+                ],
+            ));
+            Ok(Combine::Sum)
+        }
+        (other, true) => Err(format!(
+            "{other}(DISTINCT …) cannot be merged across shards unless it is over the sharding key or GROUP BY includes the sharding key"
+        )),
+        (other, false) => Err(format!(
+            "{other}() cannot be merged across shards (only COUNT, SUM, MIN, MAX and AVG can) unless GROUP BY includes the sharding key"
+        )),
+    }
+}
