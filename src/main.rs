@@ -143,7 +143,11 @@ fn check(paths: &[PathBuf]) -> ExitCode {
                 Ok(cfg) => ok &= run_cases_file(&cfg, p, &mut cases_run, &canonical),
                 Err(e) => {
                     ok = false;
-                    println!("FAIL {}: its configuration {} is invalid: {e}", p.display(), config.display());
+                    println!(
+                        "FAIL {}: its configuration {} is invalid: {e}",
+                        p.display(),
+                        config.display()
+                    );
                 }
             }
             continue;

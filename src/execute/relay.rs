@@ -65,6 +65,8 @@ pub struct Relay<'a> {
     pub client_caps: CapabilityFlags,
     pub seq: &'a mut u8,
     pub timeout: Option<Duration>,
+    /// Reported as the OK's last insert id (an id the proxy generated).
+    pub last_insert_id: Option<u64>,
 }
 
 impl Relay<'_> {

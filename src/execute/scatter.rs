@@ -301,7 +301,10 @@ async fn run_select(
     let order_by: Vec<SortKey> = plan
         .order_by
         .iter()
-        .map(|&(p, descending)| SortKey { column: resolve(p), descending })
+        .map(|&(p, descending)| SortKey {
+            column: resolve(p),
+            descending,
+        })
         .collect();
     // AVG columns carry partial sums: show them with AVG's scale
     // (the argument's plus div_precision_increment = 4).
@@ -415,8 +418,7 @@ async fn run_select(
                         let current = heads[b].as_ref();
                         match current {
                             Some(cur)
-                                if compare_rows(row, cur, &order_by, &orders)
-                                    == Ordering::Less =>
+                                if compare_rows(row, cur, &order_by, &orders) == Ordering::Less =>
                             {
                                 Some(i)
                             }
@@ -478,9 +480,10 @@ fn widen_scale(def: &Bytes, extra: u8) -> Bytes {
     let Ok(col) = mysql_common::io::ParseBuf(def).parse::<Column>(()) else {
         return def.clone();
     };
+    let (decimals, length) = (col.decimals(), col.column_length());
     let col = col
-        .with_decimals(col.decimals().saturating_add(extra))
-        .with_column_length(col.column_length().saturating_add(extra as u32));
+        .with_decimals(decimals.saturating_add(extra))
+        .with_column_length(length.saturating_add(extra as u32));
     let mut out = Vec::with_capacity(def.len());
     col.serialize(&mut out);
     Bytes::from(out)
@@ -609,11 +612,19 @@ fn finish_group(mut g: Group, plan: &GroupPlan, ncols: usize) -> TextRow {
             let sum_scale = g
                 .row
                 .value(sum)
-                .map(|v| v.iter().position(|&b| b == b'.').map_or(0, |p| v.len() - p - 1))
+                .map(|v| {
+                    v.iter()
+                        .position(|&b| b == b'.')
+                        .map_or(0, |p| v.len() - p - 1)
+                })
                 .unwrap_or(0);
             // When the AVG column itself carried the sum, add AVG's extra
             // scale; a separate AVG column already has it.
-            let scale = if sum == a.column { sum_scale + AVG_EXTRA_SCALE as usize } else { sum_scale.max(AVG_EXTRA_SCALE as usize) };
+            let scale = if sum == a.column {
+                sum_scale + AVG_EXTRA_SCALE as usize
+            } else {
+                sum_scale.max(AVG_EXTRA_SCALE as usize)
+            };
             let n = g.counts[count]
                 .as_ref()
                 .map(|d| d.to_text())

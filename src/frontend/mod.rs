@@ -43,6 +43,9 @@ pub struct Proxy {
     pub cluster: Arc<Cluster>,
     pub server_version: String,
     pub replica_selector: ReplicaSelector,
+    /// The sharding router for the configuration in force; `None` when no
+    /// `[[table]]` rule exists.
+    pub shard_router: arc_swap::ArcSwapOption<crate::router::shard::ShardRouter>,
     next_connection_id: AtomicU32,
     clients: AtomicUsize,
     sessions: Mutex<HashMap<u32, Arc<SessionHandle>>>,
@@ -74,7 +77,16 @@ impl Proxy {
                 }
             }
         };
+        let shard_router = match crate::router::shard::ShardRouter::new(&config) {
+            Ok(r) if !r.is_empty() => Some(Arc::new(r)),
+            Ok(_) => None,
+            Err(e) => {
+                tracing::error!("sharding rules unusable, sharding is off: {e}");
+                None
+            }
+        };
         Arc::new(Proxy {
+            shard_router: arc_swap::ArcSwapOption::new(shard_router),
             config: ArcSwap::from_pointee(config),
             cluster,
             server_version,

@@ -31,6 +31,8 @@ use crate::sql::{self, Classified, SetKind, SetScope, StatementKind, Transaction
 use crate::wire::command;
 use crate::wire::packets::{encode_eof, ErrPacket, OkPacket, Reader, SessionChange};
 
+mod sharded;
+
 /// How long an idle session keeps a connection only so that `SHOW
 /// WARNINGS` or `FOUND_ROWS()` can reach the server that ran its last
 /// statement.
@@ -72,6 +74,9 @@ pub struct Session {
     /// connection that runs the next statement; and whether it made the next
     /// transaction read-only (then it goes to a replica).
     pending_transaction: Option<(String, bool)>,
+    /// An id the proxy generated for the running INSERT (sharded tables
+    /// with an id generator): the OK reports it.
+    override_last_insert_id: Option<u64>,
     handle: Arc<super::SessionHandle>,
 }
 
@@ -114,6 +119,7 @@ impl Session {
             next_statement_id: 1,
             cursor_statement: None,
             pending_transaction: None,
+            override_last_insert_id: None,
             handle,
         }
     }
@@ -665,6 +671,7 @@ impl Session {
                             client_caps: self.caps,
                             seq,
                             timeout,
+                            last_insert_id: self.override_last_insert_id,
                         };
                         tokio::select! {
                             o = relay.forward(shape) => o,
@@ -950,11 +957,51 @@ impl Session {
             self.switch_database(database, &c, payload, seq).await;
             return;
         }
+        if matches!(c.kind, StatementKind::Commit | StatementKind::Rollback) && self.held.len() > 1
+        {
+            self.end_transaction_everywhere(&text, &c, seq).await;
+            return;
+        }
+        if !c.flags.multi_statement
+            && (self.try_database_ddl(&text, &c, seq).await
+                || self.try_sharded(&text, &c, seq).await)
+        {
+            return;
+        }
         let node = self.node_for_session();
         let plan = router::route(&c, &self.view(node));
         if let Some(ran) = self.execute(plan, &c, payload, Shape::Results, seq).await {
             self.after_statement(&c, &ran);
         }
+    }
+
+    /// COMMIT or ROLLBACK of a transaction that touched several nodes: on
+    /// every node's connection (one after the other; not two-phase: a
+    /// failure after the first COMMIT leaves the others committed and is
+    /// reported as an error).
+    async fn end_transaction_everywhere(&mut self, text: &str, c: &Classified, seq: &mut u8) {
+        let mut failure = None;
+        let mut status = self.status;
+        for h in self.held.iter_mut() {
+            match h.conn.query_drop(text).await {
+                Ok(()) => status = h.conn.status,
+                Err(e) => {
+                    failure.get_or_insert(e);
+                }
+            }
+        }
+        let outcome = Outcome {
+            status,
+            error: failure.as_ref().map(|e| e.to_err_packet()),
+            ..Outcome::default()
+        };
+        match &failure {
+            Some(e) => self.write_error_seq(e, seq).await,
+            None => self.write_ok(seq, 0, 0, status, 0).await,
+        }
+        self.held.retain(|h| !h.conn.broken);
+        let node = self.node_for_session();
+        self.after_statement(c, &Ran { outcome, node });
     }
 
     /// `USE db` and COM_INIT_DB: run on the node that holds `db`. When that
@@ -1310,6 +1357,7 @@ impl Session {
                         client_caps: self.caps,
                         seq,
                         timeout,
+                        last_insert_id: None,
                     };
                     relay.forward(Shape::Results).await
                 }
@@ -1457,6 +1505,7 @@ impl Session {
                     client_caps: self.caps,
                     seq,
                     timeout: None,
+                    last_insert_id: None,
                 };
                 relay.forward(Shape::Rows).await
             }

@@ -43,6 +43,66 @@ impl Session {
         true
     }
 
+    /// `CREATE DATABASE` / `DROP DATABASE` with sharding rules in force: a
+    /// database not placed on one node by `[[schema]]` holds sharded
+    /// tables on every node, so it is created (dropped) on every node.
+    pub(super) async fn try_database_ddl(
+        &mut self,
+        text: &str,
+        c: &Classified,
+        seq: &mut u8,
+    ) -> bool {
+        if self.proxy.shard_router.load().is_none() {
+            return false;
+        }
+        let words: Vec<String> = crate::sql::lexer::tokenize(text)
+            .into_iter()
+            .filter(|t| !t.is_trivia())
+            .take(6)
+            .map(|t| t.text(text).to_ascii_uppercase())
+            .collect();
+        let is_db_ddl = matches!(words.first().map(String::as_str), Some("CREATE" | "DROP"))
+            && matches!(
+                words.get(1).map(String::as_str),
+                Some("DATABASE" | "SCHEMA")
+            );
+        if !is_db_ddl {
+            return false;
+        }
+        let name = words
+            .iter()
+            .skip(2)
+            .find(|w| !matches!(w.as_str(), "IF" | "NOT" | "EXISTS"))
+            .map(|w| w.trim_matches('`').to_string());
+        let cfg = self.proxy.config.load();
+        let placed = name.as_deref().is_some_and(|n| {
+            cfg.schemas
+                .iter()
+                .any(|s| s.name.get_ref().eq_ignore_ascii_case(n))
+        });
+        if placed {
+            return false;
+        }
+        let targets = (0..self.proxy.cluster.nodes.len())
+            .map(|node| crate::router::shard::ShardTarget {
+                node,
+                sql: text.to_string(),
+                tables: Vec::new(),
+                params: Vec::new(),
+            })
+            .collect();
+        let plan = ShardPlan {
+            targets,
+            kind: PlanKind::Ddl,
+            merge: None,
+            generated_id: None,
+            write: true,
+        };
+        drop(cfg);
+        self.run_scatter_write(&plan, c, seq).await;
+        true
+    }
+
     async fn run_shard_plan(&mut self, plan: ShardPlan, c: &Classified, text: &str, seq: &mut u8) {
         match &plan.kind {
             PlanKind::Unsharded { node } => {
@@ -51,7 +111,8 @@ impl Session {
             }
             PlanKind::Single | PlanKind::BroadcastRead { .. } => {
                 let Some(t) = plan.targets.first() else {
-                    self.write_error_seq(&ProxyError::Internal("empty shard plan".into()), seq).await;
+                    self.write_error_seq(&ProxyError::Internal("empty shard plan".into()), seq)
+                        .await;
                     return;
                 };
                 let (node, sql) = (t.node, t.sql.clone());
@@ -68,7 +129,14 @@ impl Session {
     }
 
     /// One target: the ordinary path (read/write split, pins, relay).
-    async fn run_one(&mut self, node: usize, c: &Classified, sql: &str, generated_id: Option<u64>, seq: &mut u8) {
+    async fn run_one(
+        &mut self,
+        node: usize,
+        c: &Classified,
+        sql: &str,
+        generated_id: Option<u64>,
+        seq: &mut u8,
+    ) {
         let mut payload = Vec::with_capacity(sql.len() + 1);
         payload.push(command::QUERY);
         payload.extend_from_slice(sql.as_bytes());
@@ -87,7 +155,12 @@ impl Session {
     /// Connections for `plan`'s targets, in target order: the session's
     /// held connection per node inside a transaction (one target per node
     /// then), otherwise one pooled connection per target.
-    async fn target_connections(&mut self, plan: &ShardPlan, role: Role, c: &Classified) -> Result<TargetConns> {
+    async fn target_connections(
+        &mut self,
+        plan: &ShardPlan,
+        role: Role,
+        c: &Classified,
+    ) -> Result<TargetConns> {
         let in_tx = self.pins.transaction || self.pins.session_state;
         if in_tx {
             let mut nodes: Vec<usize> = plan.targets.iter().map(|t| t.node).collect();
@@ -99,12 +172,18 @@ impl Session {
                 ));
             }
             for &node in &nodes {
-                let rp = RoutePlan { node, role, reason: "shard target in a transaction" };
+                let rp = RoutePlan {
+                    node,
+                    role,
+                    reason: "shard target in a transaction",
+                };
                 self.acquire(&rp, c).await?;
             }
             return Ok(TargetConns::Held);
         }
-        let found_rows = self.caps.contains(mysql_common::constants::CapabilityFlags::CLIENT_FOUND_ROWS);
+        let found_rows = self
+            .caps
+            .contains(mysql_common::constants::CapabilityFlags::CLIENT_FOUND_ROWS);
         let mut conns = Vec::with_capacity(plan.targets.len());
         for t in &plan.targets {
             let pool = self.pool_for(t.node, role)?;
@@ -113,7 +192,9 @@ impl Session {
                 conn.broken = true;
                 return Err(e);
             }
-            pool.stats.routed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            pool.stats
+                .routed
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             conns.push(conn);
         }
         Ok(TargetConns::Pooled(conns))
@@ -123,15 +204,17 @@ impl Session {
     /// primary).
     fn pool_for(&self, node: usize, role: Role) -> Result<Arc<crate::backend::ServerPool>> {
         let cfg = self.proxy.config.load();
-        let n = self
-            .proxy
-            .cluster
-            .nodes
-            .get(node)
-            .ok_or_else(|| ProxyError::Internal(format!("plan names node #{node}, which does not exist")))?;
+        let n = self.proxy.cluster.nodes.get(node).ok_or_else(|| {
+            ProxyError::Internal(format!("plan names node #{node}, which does not exist"))
+        })?;
         if role == Role::Replica {
             let max_lag = (cfg.routing.max_replication_lag_s as i64) * 1000;
-            if let Some(r) = self.proxy.replica_selector.choose(&n.replicas, cfg.routing.replica_policy, max_lag, &[]) {
+            if let Some(r) = self.proxy.replica_selector.choose(
+                &n.replicas,
+                cfg.routing.replica_policy,
+                max_lag,
+                &[],
+            ) {
                 return Ok(n.replicas[r].clone());
             }
         }
@@ -154,8 +237,19 @@ impl Session {
         let outcome = match conns {
             TargetConns::Pooled(mut conns) => {
                 let outcome = {
-                    let mut refs: Vec<&mut crate::backend::BackendConn> = conns.iter_mut().map(|c| &mut **c).collect();
-                    scatter::scatter_select(&mut refs, &sqls, &mut self.client, self.caps, seq, &merge, budget, status).await
+                    let mut refs: Vec<&mut crate::backend::BackendConn> =
+                        conns.iter_mut().map(|c| &mut **c).collect();
+                    scatter::scatter_select(
+                        &mut refs,
+                        &sqls,
+                        &mut self.client,
+                        self.caps,
+                        seq,
+                        &merge,
+                        budget,
+                        status,
+                    )
+                    .await
                 };
                 for conn in conns {
                     if !conn.broken {
@@ -166,7 +260,17 @@ impl Session {
             }
             TargetConns::Held => {
                 let (mut refs, sqls) = held_for_targets(&mut self.held, plan);
-                scatter::scatter_select(&mut refs, &sqls, &mut self.client, self.caps, seq, &merge, budget, status).await
+                scatter::scatter_select(
+                    &mut refs,
+                    &sqls,
+                    &mut self.client,
+                    self.caps,
+                    seq,
+                    &merge,
+                    budget,
+                    status,
+                )
+                .await
             }
         };
         self.finish_scatter(c, outcome);
@@ -187,7 +291,8 @@ impl Session {
                 let wrap = !matches!(plan.kind, PlanKind::Ddl);
                 let sqls: Vec<String> = plan.targets.iter().map(|t| t.sql.clone()).collect();
                 let result = {
-                    let mut refs: Vec<&mut crate::backend::BackendConn> = conns.iter_mut().map(|c| &mut **c).collect();
+                    let mut refs: Vec<&mut crate::backend::BackendConn> =
+                        conns.iter_mut().map(|c| &mut **c).collect();
                     write_all_or_nothing(&mut refs, &sqls, wrap).await
                 };
                 for conn in conns {
@@ -203,7 +308,9 @@ impl Session {
                 let mut total = OkPacket::default();
                 let mut failure = None;
                 for t in &plan.targets {
-                    let Some(h) = self.held.iter_mut().find(|h| h.node == t.node) else { continue };
+                    let Some(h) = self.held.iter_mut().find(|h| h.node == t.node) else {
+                        continue;
+                    };
                     let mut refs = [&mut *h.conn];
                     match scatter::scatter_write(&mut refs, std::slice::from_ref(&t.sql)).await {
                         Ok(ok) => add_ok(&mut total, ok),
@@ -235,7 +342,14 @@ impl Session {
                     sent_anything: true,
                     ..Outcome::default()
                 };
-                self.write_ok(seq, ok.affected_rows, ok.last_insert_id, status, ok.warnings).await;
+                self.write_ok(
+                    seq,
+                    ok.affected_rows,
+                    ok.last_insert_id,
+                    status,
+                    ok.warnings,
+                )
+                .await;
                 self.finish_scatter(c, outcome);
             }
             Err(e) => {
@@ -335,7 +449,10 @@ fn merge_plan(m: &MergeSpec) -> MergePlan {
                     Combine::Sum => AggregateKind::Sum,
                     Combine::Min => AggregateKind::Min,
                     Combine::Max => AggregateKind::Max,
-                    Combine::Avg { count } => AggregateKind::Avg { sum: i, count: *count },
+                    Combine::Avg { count } => AggregateKind::Avg {
+                        sum: i,
+                        count: *count,
+                    },
                     Combine::Group | Combine::Any => return None,
                 };
                 Some(Aggregate { column: i, kind })
@@ -344,7 +461,11 @@ fn merge_plan(m: &MergeSpec) -> MergePlan {
     });
     MergePlan {
         hidden_columns: m.hidden_columns,
-        order_by: m.order_by.iter().map(|k| (pos(k.column), k.descending)).collect(),
+        order_by: m
+            .order_by
+            .iter()
+            .map(|k| (pos(k.column), k.descending))
+            .collect(),
         offset: m.offset,
         limit: m.limit,
         group,
