@@ -963,7 +963,8 @@ impl Session {
             return;
         }
         if !c.flags.multi_statement
-            && (self.try_database_ddl(&text, &c, seq).await
+            && (self.try_show_tables(&text, &c, seq).await
+                || self.try_database_ddl(&text, &c, seq).await
                 || self.try_sharded(&text, &c, seq).await)
         {
             return;
@@ -1551,6 +1552,29 @@ impl Session {
     }
 
     async fn explain_shardcat(&mut self, inner: &str, seq: &mut u8) {
+        if let Some(router) = self.proxy.shard_router.load_full() {
+            match router.plan(inner, self.state.schema.as_deref(), &[]) {
+                Ok(Some(plan)) => {
+                    let mut r = TextResult::new(&["node", "physical_tables", "sql", "plan"]);
+                    let describe = router.describe(&plan);
+                    for t in &plan.targets {
+                        r.row(vec![
+                            Some(self.proxy.cluster.nodes[t.node].name.clone()),
+                            Some(t.tables.join(",")),
+                            Some(t.sql.clone()),
+                            Some(describe.clone()),
+                        ]);
+                    }
+                    let _ = r.send(&mut self.client, self.caps, seq, self.status).await;
+                    return;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    self.write_error_seq(&ProxyError::from(e), seq).await;
+                    return;
+                }
+            }
+        }
         let c = sql::classify(inner);
         let node = self.node_for_session();
         let plan = router::route(&c, &self.view(node));

@@ -973,7 +973,8 @@ fn insert(ctx: &Ctx<'_>, sql: &str) -> Result<ShardPlan, RouteError> {
                         ))
                     }
                     Ok(Some(k)) => k,
-                    Ok(None) => return err(format!(
+                    Ok(None) => {
+                        return err(format!(
                         "row {}: the sharding key `{}` of `{table_name}` is {}, which shardcat \
                              cannot evaluate; give a literal value: {}",
                         i + 1,
@@ -984,7 +985,8 @@ fn insert(ctx: &Ctx<'_>, sql: &str) -> Result<ShardPlan, RouteError> {
                             "an expression"
                         },
                         quote_sql(sql)
-                    )),
+                    ))
+                    }
                     Err(why) => {
                         return err(format!(
                             "row {}: the sharding key `{}` of `{table_name}`: {why}: {}",
