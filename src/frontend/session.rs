@@ -1189,7 +1189,31 @@ impl Session {
     async fn com_stmt_prepare(&mut self, payload: &[u8], seq: &mut u8) {
         let sql_text: Arc<str> = Arc::from(String::from_utf8_lossy(&payload[1..]).as_ref());
         let c = sql::classify(&sql_text);
-        let node = self.node_for_session();
+        let mut node = self.node_for_session();
+        let mut placed_node = None;
+        if let Some(router) = self.proxy.shard_router.load_full() {
+            match router.plan(&sql_text, self.state.schema.as_deref(), &[]) {
+                Ok(Some(p)) => match p.kind {
+                    crate::router::shard::PlanKind::Unsharded { node: n } => {
+                        node = n;
+                        placed_node = Some(n);
+                    }
+                    // Binary-protocol results of several shards would need
+                    // re-encoding: refused the way MySQL refuses statements
+                    // it cannot prepare, so drivers fall back to text.
+                    _ => {
+                        let e = ErrPacket::new(
+                            1295,
+                            "HY000",
+                            "This command is not supported in the prepared statement protocol yet (statement on sharded tables)",
+                        );
+                        self.write_error_seq(&ProxyError::Backend(e), seq).await;
+                        return;
+                    }
+                },
+                Ok(None) | Err(_) => {}
+            }
+        }
         let plan = router::route(&c, &self.view(node));
         let i = match self.acquire(&plan, &c).await {
             Ok(i) => i,
@@ -1211,10 +1235,9 @@ impl Session {
         match result {
             Ok(Some(meta)) => {
                 self.next_statement_id = self.next_statement_id.wrapping_add(1).max(1);
-                self.statements.insert(
-                    id,
-                    ClientStatement::new(sql_text, c, meta.params, meta.columns),
-                );
+                let mut stmt = ClientStatement::new(sql_text, c, meta.params, meta.columns);
+                stmt.node = placed_node;
+                self.statements.insert(id, stmt);
             }
             Ok(None) => {} // the backend's error was forwarded
             Err(e) => {
@@ -1255,7 +1278,8 @@ impl Session {
         let c = stmt.classified.clone();
         let sql_text = stmt.sql.clone();
         let long_data = std::mem::take(&mut stmt.long_data);
-        let node = self.node_for_session();
+        let placed = stmt.node;
+        let node = placed.unwrap_or_else(|| self.node_for_session());
         let plan = router::route(&c, &self.view(node));
         let ran = self
             .run_prepared(plan, &c, &sql_text, id, &request, &long_data, seq)
