@@ -500,6 +500,64 @@ impl Session {
         drop(h);
     }
 
+    /// Sends `packets` on held connection `i` and relays the answer, while
+    /// watching for the server being marked down and for KILL of this
+    /// session; publishes the running backend for KILL QUERY and keeps the
+    /// in-flight count.
+    async fn send_and_relay(
+        &mut self,
+        i: usize,
+        packets: &[&[u8]],
+        shape: Shape,
+        seq: &mut u8,
+        timeout: Option<Duration>,
+        last_insert_id: Option<u64>,
+    ) -> Outcome {
+        let pool = self.held[i].conn.pool().clone();
+        pool.stats.in_flight.fetch_add(1, Ordering::Relaxed);
+        *self.handle.backends.lock() = vec![(pool.clone(), self.held[i].conn.connection_id)];
+        let mut down = pool.stats.down_epoch.subscribe();
+        let handle = self.handle.clone();
+        let held = &mut self.held[i];
+        let mut outcome = match held.conn.send_commands(packets).await {
+            Err(e) => Outcome {
+                failure: Some(e),
+                ..Outcome::default()
+            },
+            Ok(()) => {
+                let mut relay = Relay {
+                    conn: &mut held.conn,
+                    client: &mut self.client,
+                    client_caps: self.caps,
+                    seq,
+                    timeout,
+                    last_insert_id,
+                };
+                tokio::select! {
+                    o = relay.forward(shape) => o,
+                    _ = down.changed() => Outcome {
+                        failure: Some(ProxyError::BackendLost {
+                            server: pool.server.name.clone(),
+                            reason: "server marked down by the health checker".into(),
+                        }),
+                        ..Outcome::default()
+                    },
+                    _ = handle.kill.notified() => Outcome {
+                        failure: Some(ProxyError::Backend(ErrPacket::new(1927, "70100", "Connection was killed"))),
+                        client_lost: true,
+                        ..Outcome::default()
+                    },
+                }
+            }
+        };
+        pool.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.handle.backends.lock().clear();
+        if outcome.failure.is_none() {
+            self.after_relay(i, &mut outcome).await;
+        }
+        outcome
+    }
+
     /// Runs a deferred `SET TRANSACTION` on the connection about to run the
     /// next statement.
     async fn apply_pending_transaction(&mut self, i: usize) -> Result<()> {
@@ -652,51 +710,16 @@ impl Session {
             let node = self.held[i].node;
             let role = self.held[i].role;
             let pool = self.held[i].conn.pool().clone();
-            pool.stats.in_flight.fetch_add(1, Ordering::Relaxed);
-            *self.handle.backends.lock() = vec![(pool.clone(), self.held[i].conn.connection_id)];
-            let outcome = {
-                let held = &mut self.held[i];
-                let mut down = pool.stats.down_epoch.subscribe();
-                let handle = self.handle.clone();
-                let send = held.conn.send_command(payload).await;
-                match send {
-                    Err(e) => Outcome {
-                        failure: Some(e),
-                        ..Outcome::default()
-                    },
-                    Ok(()) => {
-                        let mut relay = Relay {
-                            conn: &mut held.conn,
-                            client: &mut self.client,
-                            client_caps: self.caps,
-                            seq,
-                            timeout,
-                            last_insert_id: self.override_last_insert_id,
-                        };
-                        tokio::select! {
-                            o = relay.forward(shape) => o,
-                            _ = down.changed() => Outcome {
-                                failure: Some(ProxyError::BackendLost {
-                                    server: pool.server.name.clone(),
-                                    reason: "server marked down by the health checker".into(),
-                                }),
-                                ..Outcome::default()
-                            },
-                            _ = handle.kill.notified() => Outcome {
-                                failure: Some(ProxyError::Backend(ErrPacket::new(1927, "70100", "Connection was killed"))),
-                                client_lost: true,
-                                ..Outcome::default()
-                            },
-                        }
-                    }
-                }
-            };
-            pool.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
-            self.handle.backends.lock().clear();
-            let mut outcome = outcome;
-            if outcome.failure.is_none() {
-                self.after_relay(i, &mut outcome).await;
-            }
+            let outcome = self
+                .send_and_relay(
+                    i,
+                    &[payload],
+                    shape,
+                    seq,
+                    timeout,
+                    self.override_last_insert_id,
+                )
+                .await;
             if let Some(failure) = &outcome.failure {
                 let retry = retryable && !outcome.sent_anything && failure.is_connection_failure();
                 self.drop_held(i);
@@ -1192,8 +1215,8 @@ impl Session {
         let mut node = self.node_for_session();
         let mut placed_node = None;
         if let Some(router) = self.proxy.shard_router.load_full() {
-            match router.plan(&sql_text, self.state.schema.as_deref(), &[]) {
-                Ok(Some(p)) => match p.kind {
+            if let Ok(Some(p)) = router.plan(&sql_text, self.state.schema.as_deref(), &[]) {
+                match p.kind {
                     crate::router::shard::PlanKind::Unsharded { node: n } => {
                         node = n;
                         placed_node = Some(n);
@@ -1210,8 +1233,7 @@ impl Session {
                         self.write_error_seq(&ProxyError::Backend(e), seq).await;
                         return;
                     }
-                },
-                Ok(None) | Err(_) => {}
+                }
             }
         }
         let plan = router::route(&c, &self.view(node));
@@ -1366,34 +1388,10 @@ impl Session {
                 0 => None,
                 ms => Some(Duration::from_millis(ms)),
             };
-            let pool = self.held[i].conn.pool().clone();
-            *self.handle.backends.lock() = vec![(pool.clone(), self.held[i].conn.connection_id)];
-            let held = &mut self.held[i];
-            pool.stats.in_flight.fetch_add(1, Ordering::Relaxed);
-            let outcome = match held.conn.send_commands(&refs).await {
-                Err(e) => Outcome {
-                    failure: Some(e),
-                    ..Outcome::default()
-                },
-                Ok(()) => {
-                    let mut relay = Relay {
-                        conn: &mut held.conn,
-                        client: &mut self.client,
-                        client_caps: self.caps,
-                        seq,
-                        timeout,
-                        last_insert_id: None,
-                    };
-                    relay.forward(Shape::Results).await
-                }
-            };
-            pool.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
-            self.handle.backends.lock().clear();
             let _ = client_id;
-            let mut outcome = outcome;
-            if outcome.failure.is_none() {
-                self.after_relay(i, &mut outcome).await;
-            }
+            let outcome = self
+                .send_and_relay(i, &refs, Shape::Results, seq, timeout, None)
+                .await;
             if let Some(failure) = &outcome.failure {
                 let retry = retryable && !outcome.sent_anything && failure.is_connection_failure();
                 self.drop_held(i);
