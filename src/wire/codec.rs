@@ -140,8 +140,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
         PacketStream {
             io,
             codec: PacketCodec::new(max_payload),
-            read_buf: BytesMut::with_capacity(16 * 1024),
-            write_buf: Vec::with_capacity(16 * 1024),
+            read_buf: BytesMut::with_capacity(4 * 1024),
+            write_buf: Vec::with_capacity(1024),
         }
     }
 
@@ -158,6 +158,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
         loop {
             if let Some(p) = self.codec.decode(&mut self.read_buf)? {
                 return Ok(p);
+            }
+            if self.read_buf.is_empty() && self.read_buf.capacity() > 64 * 1024 {
+                self.read_buf = BytesMut::with_capacity(4 * 1024);
             }
             let n = self.io.read_buf(&mut self.read_buf).await?;
             if n == 0 {
@@ -197,8 +200,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
         if !self.write_buf.is_empty() {
             self.io.write_all(&self.write_buf).await?;
             self.write_buf.clear();
-            if self.write_buf.capacity() > 4 * WRITE_HIGH_WATER {
-                self.write_buf.shrink_to(64 * 1024);
+            // Idle connections should not keep a large result's buffer.
+            if self.write_buf.capacity() > 64 * 1024 {
+                self.write_buf.shrink_to(16 * 1024);
             }
         }
         self.io.flush().await
