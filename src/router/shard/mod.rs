@@ -229,7 +229,7 @@ pub(crate) struct TableInfo {
 
 #[derive(Debug, Clone)]
 pub(crate) enum TableInfoKind {
-    Sharded(ShardedInfo),
+    Sharded(Box<ShardedInfo>),
     Broadcast { nodes: Vec<usize> },
     Single { node: usize },
 }
@@ -349,13 +349,13 @@ impl ShardRouter {
                 for target in placement.physical_targets() {
                     slots.push((node_index(&target.node)?, target.table));
                 }
-                TableInfoKind::Sharded(ShardedInfo {
+                TableInfoKind::Sharded(Box::new(ShardedInfo {
                     layout,
                     root: root.clone(),
                     key: placement.key_column().unwrap_or_default().to_owned(),
                     key_type: root.key_type,
                     slots,
-                })
+                }))
             } else if let Some(node) = placement.single_node() {
                 TableInfoKind::Single {
                     node: node_index(node)?,

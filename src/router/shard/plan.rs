@@ -767,7 +767,7 @@ pub(crate) fn render(
         let mut at = range.start;
         for (r, text) in inner.iter().map(|x| (&x.0, &x.1)) {
             if r.start < range.start || r.end > range.end {
-                if r.start < range.end && r.end > range.start && !(r.start == r.end) {
+                if r.start < range.end && r.end > range.start && r.start != r.end {
                     return Err(internal("a rename straddles an edit"));
                 }
                 continue;

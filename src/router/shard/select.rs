@@ -683,7 +683,7 @@ fn aggregate_combine(
     };
     match (name.as_str(), distinct) {
         ("COUNT", false) => Ok(Combine::Count),
-        ("COUNT", true) if single_arg.is_some_and(|e| is_key(e)) => Ok(Combine::Count),
+        ("COUNT", true) if single_arg.is_some_and(is_key) => Ok(Combine::Count),
         ("SUM", false) => Ok(Combine::Sum),
         ("MIN", _) => Ok(Combine::Min),
         ("MAX", _) => Ok(Combine::Max),

@@ -276,7 +276,7 @@ fn generated_ids_fill_missing_and_null_columns() {
     for target in &p.targets {
         assert!(target.sql.contains("(name, id) VALUES ("), "{}", target.sql);
         for part in target.sql.split(", ").skip(1) {
-            if let Some(id) = part.trim_end_matches(')').parse::<u64>().ok() {
+            if let Ok(id) = part.trim_end_matches(')').parse::<u64>() {
                 // Each row lands in the slot of its own id.
                 assert!(target.tables[0].ends_with(&format!("_{}", id % 4)), "{target:?}");
                 ids.push(id);
