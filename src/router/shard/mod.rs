@@ -265,6 +265,9 @@ pub(crate) struct SequenceInfo {
 }
 
 type CacheKey = (Option<String>, String);
+
+/// Statements longer than this are planned but not cached.
+const MAX_CACHED_SQL: usize = 16 * 1024;
 type CachedAnalysis = Arc<Result<analyze::Analysis, RouteError>>;
 
 /// The compiled sharding rules of one configuration, with the plan cache
@@ -490,7 +493,10 @@ impl ShardRouter {
             return hit.clone();
         }
         let fresh = Arc::new(analyze::analyze(self, sql, current_schema));
-        self.cache.lock().put(key, fresh.clone());
+        // Huge texts (bulk INSERTs) rarely repeat: not worth the memory.
+        if sql.len() <= MAX_CACHED_SQL {
+            self.cache.lock().put(key, fresh.clone());
+        }
         fresh
     }
 

@@ -546,6 +546,15 @@ fn sharded(ctx: &Ctx<'_>, sql: &str) -> Result<ShardPlan, RouteError> {
 
     // Merge recipe for a scattered SELECT.
     let scatter = assignments.len() > 1;
+    if scatter {
+        if let Some(why) = a.scatter_blockers.first() {
+            return err(format!(
+                "this statement needs rows from {} shards, and a derived table or CTE in it uses {why},                  which would be computed per shard; add the sharding key to its WHERE: {}",
+                assignments.len(),
+                quote_sql(sql)
+            ));
+        }
+    }
     let mut merge = None;
     let mut merge_edits: Vec<Edit> = Vec::new();
     if scatter && a.kind == StmtKind::Select && !a.explain {

@@ -103,7 +103,9 @@ impl Visitor for AggregateFinder {
     }
 }
 
-fn find_aggregates<V: Visit>(node: &V) -> (bool, bool) {
+/// (contains an aggregate, contains a window function), not looking into
+/// subqueries.
+pub(crate) fn find_aggregates<V: Visit>(node: &V) -> (bool, bool) {
     let mut f = AggregateFinder {
         aggregate: false,
         window: false,
