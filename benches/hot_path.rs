@@ -30,7 +30,11 @@ fn view() -> SessionView {
 
 fn classify_and_route(c: &mut Criterion) {
     let v = view();
-    for (name, sql) in [("point_select", POINT_SELECT), ("insert_3_rows", INSERT_3), ("scatter_select", SCATTER)] {
+    for (name, sql) in [
+        ("point_select", POINT_SELECT),
+        ("insert_3_rows", INSERT_3),
+        ("scatter_select", SCATTER),
+    ] {
         c.bench_function(&format!("classify+route/{name}"), |b| {
             b.iter(|| {
                 let cl = shardcat::sql::classify(black_box(sql));
@@ -70,7 +74,12 @@ fn framing(c: &mut Criterion) {
             black_box(out.len())
         })
     });
-    let ok = OkPacket { affected_rows: 1, last_insert_id: 42, status: 2, ..OkPacket::default() };
+    let ok = OkPacket {
+        affected_rows: 1,
+        last_insert_id: 42,
+        status: 2,
+        ..OkPacket::default()
+    };
     c.bench_function("packets/ok_encode", |b| {
         let mut out = Vec::with_capacity(32);
         b.iter(|| {
@@ -85,8 +94,12 @@ fn session_sync(c: &mut Criterion) {
     let a = SessionState::for_collation(45);
     let mut b2 = a.clone();
     b2.record_var("sql_mode", "STRICT_TRANS_TABLES");
-    c.bench_function("session/sync_sql_equal", |b| b.iter(|| black_box(a.sync_sql(black_box(&a)))));
-    c.bench_function("session/sync_sql_one_var", |b| b.iter(|| black_box(b2.sync_sql(black_box(&a)))));
+    c.bench_function("session/sync_sql_equal", |b| {
+        b.iter(|| black_box(a.sync_sql(black_box(&a))))
+    });
+    c.bench_function("session/sync_sql_one_var", |b| {
+        b.iter(|| black_box(b2.sync_sql(black_box(&a))))
+    });
 }
 
 criterion_group!(benches, classify_and_route, framing, session_sync);

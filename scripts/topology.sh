@@ -304,7 +304,8 @@ launch() {
   if [[ -n "$uopt" ]]; then opts+=("$uopt"); fi
   if [[ "${ROLE[$name]}" == replica ]]; then opts+=(--read-only=1); fi
 
-  setsid -w mariadbd "${opts[@]}" </dev/null >>"$idir/stdout.log" 2>&1 &
+  # 8>&- 9>&-: the server must not inherit (and so hold) our lock files.
+  setsid -w mariadbd "${opts[@]}" </dev/null >>"$idir/stdout.log" 2>&1 8>&- 9>&- &
   echo $!
 }
 
@@ -377,8 +378,9 @@ stop_instances() {
     log "$name (pid ${pids[$name]}) did not stop within ${STOP_TIMEOUT}s: SIGKILL"
     kill -KILL "${pids[$name]}" 2>/dev/null || true
   done
+  local t=$((SECONDS + 10))
   for name in "${!pids[@]}"; do
-    while kill -0 "${pids[$name]}" 2>/dev/null; do sleep 0.1; done
+    while kill -0 "${pids[$name]}" 2>/dev/null && ((SECONDS < t)); do sleep 0.1; done
   done
   for name in "$@"; do
     if ! is_running "$name"; then rm -f "$(pidfile_of "$name")"; fi
@@ -575,6 +577,13 @@ cmd_stop_instance() {
 
 main() {
   parse_args "$@"
+  case "$CMD" in
+    up|down|start-instance|stop-instance)
+      # One changing command at a time per DIR (tests may restart instances
+      # from several threads).
+      exec 8>"$DIR/.lock"
+      flock 8 ;;
+  esac
   case "$CMD" in
     up) cmd_up ;;
     down) cmd_down ;;

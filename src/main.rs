@@ -14,7 +14,11 @@ use shardcat::router::shard::cases;
 use shardcat::sharding::ParamValue;
 
 #[derive(Parser)]
-#[command(name = "shardcat", version, about = "A MySQL sharding and read/write-splitting proxy")]
+#[command(
+    name = "shardcat",
+    version,
+    about = "A MySQL sharding and read/write-splitting proxy"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -139,7 +143,11 @@ fn check(paths: &[PathBuf]) -> ExitCode {
                 Ok(cfg) => ok &= run_cases_file(&cfg, p, &mut cases_run, &canonical),
                 Err(e) => {
                     ok = false;
-                    println!("FAIL {}: its configuration {} is invalid: {e}", p.display(), config.display());
+                    println!(
+                        "FAIL {}: its configuration {} is invalid: {e}",
+                        p.display(),
+                        config.display()
+                    );
                 }
             }
             continue;
@@ -237,7 +245,11 @@ fn serve(path: PathBuf) -> ExitCode {
         }
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2))
+        .worker_threads(
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+        )
         .enable_all()
         .build()
     {

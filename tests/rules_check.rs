@@ -10,7 +10,10 @@ fn check(paths: &[&std::path::Path]) -> (bool, String) {
         .args(paths)
         .output()
         .expect("run shardcat check");
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
 }
 
 #[test]

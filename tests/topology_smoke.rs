@@ -5,9 +5,15 @@ mod common;
 
 use std::time::Duration;
 
-use common::{unique_token, wait_for, Topology, INSTANCE_NAMES, TEST_DB};
+use common::{
+    sigcont, sigkill, sigstop, unique_token, wait_for, Topology, INSTANCE_NAMES, TEST_DB,
+};
 use mysql_async::prelude::*;
 use mysql_async::Conn;
+
+/// Tests that stop or kill servers hold it for writing, the others for
+/// reading (test binaries run one at a time; the tests in one run in parallel).
+static SERVERS: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
 
 async fn connect(topo: &Topology, name: &str, db: Option<&str>) -> Conn {
     let url = topo.mysql_url(name, db);
@@ -18,6 +24,7 @@ async fn connect(topo: &Topology, name: &str, db: Option<&str>) -> Conn {
 
 #[test]
 fn env_file_lists_all_instances() {
+    let _servers = SERVERS.blocking_read();
     let topo = Topology::from_env();
     let mut ports: Vec<u16> = INSTANCE_NAMES.iter().map(|n| topo.port(n)).collect();
     ports.sort_unstable();
@@ -32,6 +39,7 @@ fn env_file_lists_all_instances() {
 
 #[tokio::test]
 async fn every_instance_answers_select_1() {
+    let _servers = SERVERS.read().await;
     let topo = Topology::from_env();
     for name in INSTANCE_NAMES {
         let mut conn = connect(&topo, name, None).await;
@@ -43,6 +51,7 @@ async fn every_instance_answers_select_1() {
 
 #[tokio::test]
 async fn rows_inserted_on_n1p_reach_its_replicas() {
+    let _servers = SERVERS.read().await;
     let topo = Topology::from_env();
     let table = unique_token("smoke_repl");
     let token = unique_token("row");
@@ -88,6 +97,7 @@ async fn rows_inserted_on_n1p_reach_its_replicas() {
 
 #[tokio::test]
 async fn replicas_are_read_only_and_others_are_not() {
+    let _servers = SERVERS.read().await;
     let topo = Topology::from_env();
     for name in INSTANCE_NAMES {
         let mut conn = connect(&topo, name, None).await;
@@ -104,4 +114,80 @@ async fn replicas_are_read_only_and_others_are_not() {
         assert_eq!(value, expected, "read_only on {name}");
         conn.disconnect().await.unwrap();
     }
+}
+
+async fn row_count_eventually(
+    topo: &Topology,
+    name: &str,
+    sql: &str,
+    expected: i64,
+    timeout: Duration,
+) -> bool {
+    let mut conn = connect(topo, name, Some(TEST_DB)).await;
+    let seen = wait_for(timeout, async || {
+        match conn.query_first::<i64, _>(sql).await {
+            Ok(Some(n)) if n == expected => Some(()),
+            _ => None,
+        }
+    })
+    .await;
+    seen.is_some()
+}
+
+#[tokio::test]
+async fn killed_replica_restarts_and_catches_up() {
+    let _servers = SERVERS.write().await;
+    let topo = Topology::from_env();
+    let table = unique_token("smoke_kill");
+
+    let old_pid = topo.pid("n2r1");
+    sigkill(old_pid);
+    let gone = wait_for(Duration::from_secs(10), async || {
+        (!std::path::Path::new(&format!("/proc/{old_pid}")).exists()).then_some(())
+    })
+    .await;
+    assert!(gone.is_some(), "n2r1 (pid {old_pid}) survived SIGKILL");
+
+    // Written while the replica is down: it must catch up after the restart.
+    let mut primary = connect(&topo, "n2p", Some(TEST_DB)).await;
+    primary
+        .query_drop(format!(
+            "CREATE TABLE `{table}` (id INT PRIMARY KEY); INSERT INTO `{table}` VALUES (1), (2), (3)"
+        ))
+        .await
+        .unwrap();
+
+    topo.start_instance("n2r1").unwrap();
+    assert_ne!(topo.pid("n2r1"), old_pid);
+    let sql = format!("SELECT COUNT(*) FROM `{table}`");
+    assert!(
+        row_count_eventually(&topo, "n2r1", &sql, 3, Duration::from_secs(10)).await,
+        "restarted n2r1 did not catch up within 10 s"
+    );
+    primary
+        .query_drop(format!("DROP TABLE `{table}`"))
+        .await
+        .unwrap();
+    primary.disconnect().await.unwrap();
+}
+
+#[tokio::test]
+async fn stopped_server_hangs_until_continued() {
+    let _servers = SERVERS.write().await;
+    let topo = Topology::from_env();
+    let pid = topo.pid("ref");
+
+    sigstop(pid);
+    let url = topo.mysql_url("ref", None);
+    let attempt = tokio::time::timeout(Duration::from_secs(1), Conn::from_url(url.as_str())).await;
+    sigcont(pid);
+    assert!(
+        attempt.is_err(),
+        "a SIGSTOPped server should not complete a handshake"
+    );
+
+    let mut conn = connect(&topo, "ref", None).await;
+    let one: Option<i64> = conn.query_first("SELECT 1").await.unwrap();
+    assert_eq!(one, Some(1));
+    conn.disconnect().await.unwrap();
 }

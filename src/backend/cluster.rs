@@ -28,7 +28,10 @@ impl Cluster {
             user: b.user.clone(),
             password: b.password.clone(),
             connect_timeout: Duration::from_millis(b.connect_timeout_ms),
-            max_packet: cfg.server.max_allowed_packet.max(crate::wire::DEFAULT_MAX_PACKET),
+            max_packet: cfg
+                .server
+                .max_allowed_packet
+                .max(crate::wire::DEFAULT_MAX_PACKET),
             statement_cache: b.statement_cache,
         };
         let pool = |node: usize, node_name: &str, role: Role, addr: &str, weight: u32| {

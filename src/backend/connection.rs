@@ -96,6 +96,10 @@ pub struct BackendConn {
     pub last_used: Instant,
     /// What `LAST_INSERT_ID()` returns on this connection.
     pub last_insert_id: u64,
+    /// The last statement left warnings or an error in the connection's
+    /// diagnostics area; it is reset before another session uses it so
+    /// `SHOW WARNINGS` never shows a stranger's messages.
+    pub diagnostics_dirty: bool,
     statements: LruCache<Arc<str>, BackendStatement>,
     /// Statement ids to close before the next command (no reply is sent
     /// for COM_STMT_CLOSE, so they ride along with the next write).
@@ -162,13 +166,16 @@ impl BackendConn {
             let server_version = hs.server_version_str().into_owned();
             let connection_id = hs.connection_id();
             let scramble = auth::client_response(&plugin, &nonce, &settings.password)
-                .or_else(|| auth::client_response(b"mysql_native_password", &nonce, &settings.password))
+                .or_else(|| {
+                    auth::client_response(b"mysql_native_password", &nonce, &settings.password)
+                })
                 .unwrap_or_default();
-            let plugin_sent: &[u8] = if auth::client_response(&plugin, &nonce, &settings.password).is_some() {
-                &plugin
-            } else {
-                b"mysql_native_password"
-            };
+            let plugin_sent: &[u8] =
+                if auth::client_response(&plugin, &nonce, &settings.password).is_some() {
+                    &plugin
+                } else {
+                    b"mysql_native_password"
+                };
             let mut resp = Vec::with_capacity(128);
             resp.extend_from_slice(&caps.bits().to_le_bytes());
             resp.extend_from_slice(&(settings.max_packet as u32).to_le_bytes());
@@ -181,7 +188,10 @@ impl BackendConn {
             resp.push(0);
             let mut seq = greeting.seq.wrapping_add(1);
             stream.queue(&mut seq, &resp);
-            stream.flush().await.map_err(|e| connect_err(e.to_string()))?;
+            stream
+                .flush()
+                .await
+                .map_err(|e| connect_err(e.to_string()))?;
             loop {
                 let p = stream
                     .read_packet()
@@ -251,6 +261,7 @@ impl BackendConn {
             broken: false,
             last_used: Instant::now(),
             last_insert_id: 0,
+            diagnostics_dirty: false,
             statements: LruCache::new(cache),
             pending_close: Vec::new(),
         };
@@ -401,6 +412,9 @@ impl BackendConn {
 
     /// Makes this connection carry `want` (database and session variables).
     pub async fn sync_state(&mut self, want: &SessionState) -> Result<()> {
+        if self.diagnostics_dirty {
+            self.reset_session().await?;
+        }
         if let Some(sql) = want.sync_sql(&self.state) {
             self.query_drop(&sql).await?;
             // Tracking reports what changed; take the wanted state as the
@@ -410,11 +424,30 @@ impl BackendConn {
         Ok(())
     }
 
+    /// COM_RESET_CONNECTION: clears the diagnostics area and every piece of
+    /// session state, then turns session tracking back on. The state is then
+    /// unknown-but-default, so the next sync sets every session variable.
+    pub async fn reset_session(&mut self) -> Result<()> {
+        self.send_command(&[command::RESET_CONNECTION]).await?;
+        let p = self.read_packet().await?;
+        if let Some(e) = ErrPacket::parse(&p.payload) {
+            self.broken = true;
+            return Err(ProxyError::Backend(e));
+        }
+        self.absorb_ok(&p.payload);
+        self.clear_statements();
+        self.diagnostics_dirty = false;
+        self.last_insert_id = 0;
+        self.state = SessionState::default();
+        self.query_drop(TRACKING_SQL).await
+    }
+
     /// Makes `LAST_INSERT_ID()` on this connection return the session's
     /// value (it is per connection on the server).
     pub async fn sync_last_insert_id(&mut self, value: u64) -> Result<()> {
         if self.last_insert_id != value {
-            self.query_drop(&format!("SET SESSION last_insert_id = {value}")).await?;
+            self.query_drop(&format!("SET SESSION last_insert_id = {value}"))
+                .await?;
             self.last_insert_id = value;
         }
         Ok(())
@@ -427,10 +460,12 @@ impl BackendConn {
             return false;
         }
         let mut buf = [0u8; 1];
-        match self.stream.get_ref().peek(&mut buf).now_or_never() {
-            None => true,
-            Some(_) => false,
-        }
+        // Pending means nothing to read: the socket is idle and open.
+        self.stream
+            .get_ref()
+            .peek(&mut buf)
+            .now_or_never()
+            .is_none()
     }
 
     pub fn in_transaction(&self) -> bool {
@@ -473,7 +508,8 @@ pub async fn read_small_result(conn: &mut BackendConn) -> Result<Vec<Vec<Option<
     let first = conn.read_packet().await?;
     if is_err(&first.payload) {
         return Err(ProxyError::Backend(
-            ErrPacket::parse(&first.payload).unwrap_or_else(|| ErrPacket::new(1105, "HY000", "error")),
+            ErrPacket::parse(&first.payload)
+                .unwrap_or_else(|| ErrPacket::new(1105, "HY000", "error")),
         ));
     }
     if first.payload.first() == Some(&0x00) {
@@ -489,7 +525,8 @@ pub async fn read_small_result(conn: &mut BackendConn) -> Result<Vec<Vec<Option<
         let p = conn.read_packet().await?;
         if is_err(&p.payload) {
             return Err(ProxyError::Backend(
-                ErrPacket::parse(&p.payload).unwrap_or_else(|| ErrPacket::new(1105, "HY000", "error")),
+                ErrPacket::parse(&p.payload)
+                    .unwrap_or_else(|| ErrPacket::new(1105, "HY000", "error")),
             ));
         }
         if is_terminator(&p.payload) {

@@ -22,9 +22,15 @@ use super::pool::ServerPool;
 
 /// Starts one checker per server; they run for the life of the process.
 pub fn spawn_checkers(cluster: &Arc<Cluster>, interval: Duration, timeout: Duration) {
-    for pool in cluster.all_pools() {
-        let pool = pool.clone();
-        tokio::spawn(async move { check_loop(pool, interval, timeout).await });
+    for node in &cluster.nodes {
+        let primary = node.primary.clone();
+        tokio::spawn(async move { check_loop(primary, None, interval, timeout).await });
+        for replica in &node.replicas {
+            let (replica, primary) = (replica.clone(), node.primary.clone());
+            tokio::spawn(
+                async move { check_loop(replica, Some(primary), interval, timeout).await },
+            );
+        }
     }
 }
 
@@ -35,7 +41,7 @@ pub async fn check_all_once(cluster: &Arc<Cluster>, timeout: Duration) {
         let pool = pool.clone();
         async move {
             let mut conn = None;
-            let r = tokio::time::timeout(timeout, probe(&pool, &mut conn)).await;
+            let r = tokio::time::timeout(timeout, probe(&pool, None, &mut conn)).await;
             publish(&pool, r.ok().and_then(|r| r.ok()));
             if let Some(c) = conn {
                 let _ = c.disconnect().await;
@@ -45,10 +51,16 @@ pub async fn check_all_once(cluster: &Arc<Cluster>, timeout: Duration) {
     futures::future::join_all(checks).await;
 }
 
-async fn check_loop(pool: Arc<ServerPool>, interval: Duration, timeout: Duration) {
+async fn check_loop(
+    pool: Arc<ServerPool>,
+    primary: Option<Arc<ServerPool>>,
+    interval: Duration,
+    timeout: Duration,
+) {
     let mut conn: Option<Conn> = None;
     loop {
-        let result = tokio::time::timeout(timeout, probe(&pool, &mut conn)).await;
+        let result =
+            tokio::time::timeout(timeout, probe(&pool, primary.as_deref(), &mut conn)).await;
         let lag = match result {
             Ok(Ok(lag)) => Some(lag),
             Ok(Err(e)) => {
@@ -89,8 +101,14 @@ fn publish(pool: &ServerPool, lag: Option<i64>) {
 }
 
 /// Pings the server; returns its replication lag in ms (0 for a primary,
-/// -1 when unknown: SQL thread stopped or lag NULL).
-async fn probe(pool: &ServerPool, conn: &mut Option<Conn>) -> Result<i64, mysql_async::Error> {
+/// -1 when unknown: SQL thread stopped or lag NULL). A replica whose
+/// primary is down reports NULL lag too (its IO thread is reconnecting);
+/// it has applied all it received, so it keeps serving reads then.
+async fn probe(
+    pool: &ServerPool,
+    primary: Option<&ServerPool>,
+    conn: &mut Option<Conn>,
+) -> Result<i64, mysql_async::Error> {
     if conn.is_none() {
         let (host, port) = pool
             .server
@@ -107,7 +125,9 @@ async fn probe(pool: &ServerPool, conn: &mut Option<Conn>) -> Result<i64, mysql_
             .prefer_socket(false);
         *conn = Some(Conn::new(opts).await?);
     }
-    let Some(c) = conn.as_mut() else { return Ok(-1) };
+    let Some(c) = conn.as_mut() else {
+        return Ok(-1);
+    };
     if pool.server.role == Role::Primary {
         c.ping().await?;
         return Ok(0);
@@ -124,9 +144,10 @@ async fn probe(pool: &ServerPool, conn: &mut Option<Conn>) -> Result<i64, mysql_
     if sql_running.as_deref() != Some("Yes") {
         return Ok(-1);
     }
-    let _ = io_running;
+    let primary_down = primary.is_some_and(|p| !p.is_healthy());
     Ok(match behind {
         Some(Some(s)) => (s as i64) * 1000,
+        _ if primary_down && io_running.as_deref() != Some("Yes") => 0,
         _ => -1,
     })
 }

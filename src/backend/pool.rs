@@ -57,6 +57,9 @@ pub struct ServerPool {
     checkout_timeout: Duration,
     idle_timeout: Duration,
     pub stats: ServerStats,
+    /// Notified when a checkout finds no free connection, so sessions
+    /// holding connections only for convenience can give them back.
+    pub pressure: tokio::sync::Notify,
 }
 
 impl ServerPool {
@@ -76,6 +79,7 @@ impl ServerPool {
             checkout_timeout,
             idle_timeout,
             stats: ServerStats::default(),
+            pressure: tokio::sync::Notify::new(),
         })
     }
 
@@ -85,7 +89,11 @@ impl ServerPool {
 
     /// Checks out a connection with the given `CLIENT_FOUND_ROWS` flavour,
     /// preferring one already carrying `want`. The caller syncs state.
-    pub async fn checkout(self: &Arc<Self>, found_rows: bool, want: &SessionState) -> Result<PooledConn> {
+    pub async fn checkout(
+        self: &Arc<Self>,
+        found_rows: bool,
+        want: &SessionState,
+    ) -> Result<PooledConn> {
         if !self.is_healthy() {
             return Err(ProxyError::BackendConnect {
                 server: self.server.name.clone(),
@@ -93,35 +101,44 @@ impl ServerPool {
                 reason: "server is marked down by the health checker".into(),
             });
         }
-        let permit = match tokio::time::timeout(
-            self.checkout_timeout,
-            self.permits.clone().acquire_owned(),
-        )
-        .await
-        {
-            Ok(Ok(p)) => p,
-            _ => {
-                return Err(ProxyError::PoolExhausted {
-                    server: self.server.name.clone(),
-                    millis: self.checkout_timeout.as_millis() as u64,
-                    max: self.max,
-                })
-            }
-        };
-        loop {
-            let candidate = {
-                let mut idle = self.idle.lock();
-                let exact = idle
-                    .iter()
-                    .rposition(|c| c.found_rows == found_rows && c.state == *want);
-                let any = || idle.iter().rposition(|c| c.found_rows == found_rows);
-                match exact.or_else(any) {
-                    Some(i) => Some(idle.swap_remove(i)),
-                    None => None,
+        let permit =
+            match tokio::time::timeout(self.checkout_timeout, self.permits.clone().acquire_owned())
+                .await
+            {
+                Ok(Ok(p)) => p,
+                _ => {
+                    return Err(ProxyError::PoolExhausted {
+                        server: self.server.name.clone(),
+                        millis: self.checkout_timeout.as_millis() as u64,
+                        max: self.max,
+                    })
                 }
             };
+        loop {
+            let (candidate, unsuitable) = {
+                let mut idle = self.idle.lock();
+                // A connection with a database selected cannot be given to a
+                // session without one: MySQL has no way to unselect it.
+                let usable = |c: &BackendConn| {
+                    c.found_rows == found_rows
+                        && (want.schema.is_some() || c.state.schema.is_none())
+                };
+                let exact = idle.iter().rposition(|c| usable(c) && c.state == *want);
+                let any = || idle.iter().rposition(&usable);
+                match exact.or_else(any) {
+                    Some(i) => (Some(idle.swap_remove(i)), None),
+                    // Make room for a new connection within the size limit.
+                    None if idle.len() + self.busy_count() > self.max => (None, idle.pop()),
+                    None => (None, None),
+                }
+            };
+            if let Some(old) = unsuitable {
+                tokio::spawn(old.close());
+            }
             match candidate {
-                Some(conn) if conn.looks_alive() && conn.last_used.elapsed() < self.idle_timeout => {
+                Some(conn)
+                    if conn.looks_alive() && conn.last_used.elapsed() < self.idle_timeout =>
+                {
                     return Ok(PooledConn {
                         conn: Some(conn),
                         pool: self.clone(),
@@ -217,13 +234,17 @@ impl Deref for PooledConn {
     type Target = BackendConn;
     fn deref(&self) -> &BackendConn {
         // Invariant: `conn` is Some until release/drop consume self.
-        self.conn.as_ref().expect("pooled connection used after release")
+        self.conn
+            .as_ref()
+            .expect("pooled connection used after release")
     }
 }
 
 impl DerefMut for PooledConn {
     fn deref_mut(&mut self) -> &mut BackendConn {
-        self.conn.as_mut().expect("pooled connection used after release")
+        self.conn
+            .as_mut()
+            .expect("pooled connection used after release")
     }
 }
 

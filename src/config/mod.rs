@@ -321,11 +321,12 @@ impl Config {
         })?;
         cfg.source = path.to_path_buf();
         cfg.validate(text)?;
-        let router = crate::router::shard::ShardRouter::new(&cfg).map_err(|message| ConfigError {
-            file: path.to_path_buf(),
-            line: None,
-            message,
-        })?;
+        let router =
+            crate::router::shard::ShardRouter::new(&cfg).map_err(|message| ConfigError {
+                file: path.to_path_buf(),
+                line: None,
+                message,
+            })?;
         cfg.sharding = std::sync::Arc::new(router);
         Ok(cfg)
     }
@@ -459,7 +460,10 @@ impl Config {
                 }
                 .copied();
                 let more = if errors.len() > 1 {
-                    format!(" (and {} more problem(s) in [[table]] rules)", errors.len() - 1)
+                    format!(
+                        " (and {} more problem(s) in [[table]] rules)",
+                        errors.len() - 1
+                    )
                 } else {
                     String::new()
                 };
@@ -523,7 +527,11 @@ impl Config {
                     ))
                 }
             };
-            if !seen.insert((seq.schema.clone(), table.clone(), column.to_ascii_lowercase())) {
+            if !seen.insert((
+                seq.schema.clone(),
+                table.clone(),
+                column.to_ascii_lowercase(),
+            )) {
                 return Err(err(
                     seq.table.span(),
                     format!("[[sequence]] for {table:?} column {column:?} is defined twice"),
@@ -534,7 +542,10 @@ impl Config {
     }
 
     pub fn node_names(&self) -> Vec<String> {
-        self.nodes.iter().map(|n| n.name.get_ref().clone()).collect()
+        self.nodes
+            .iter()
+            .map(|n| n.name.get_ref().clone())
+            .collect()
     }
 
     pub fn user(&self, name: &str) -> Option<&UserConfig> {
@@ -568,8 +579,12 @@ pub fn table_entry_lines(text: &str) -> Vec<(String, usize)> {
             continue;
         }
         let Some(header) = in_table else { continue };
-        let Some(rest) = line.strip_prefix("name") else { continue };
-        let Some(value) = rest.trim_start().strip_prefix('=') else { continue };
+        let Some(rest) = line.strip_prefix("name") else {
+            continue;
+        };
+        let Some(value) = rest.trim_start().strip_prefix('=') else {
+            continue;
+        };
         let value = value.split('#').next().unwrap_or("").trim();
         let name = value.trim_matches(|c| c == '"' || c == '\'');
         out.push((name.to_owned(), header));
@@ -650,7 +665,10 @@ node = "n2"
 
     #[test]
     fn unknown_key_names_file_and_line() {
-        let text = GOOD.replace("primary = \"127.0.0.1:3313\"", "primray = \"127.0.0.1:3313\"");
+        let text = GOOD.replace(
+            "primary = \"127.0.0.1:3313\"",
+            "primray = \"127.0.0.1:3313\"",
+        );
         let e = parse(&text).unwrap_err().to_string();
         assert!(e.starts_with("shardcat.toml:16:"), "{e}");
         assert!(e.contains("unknown field `primray`"), "{e}");
@@ -691,7 +709,10 @@ table = "users"
         assert_eq!(c.tables.len(), 3);
         assert_eq!(c.sequences.len(), 1);
         assert!(!c.sharding.is_empty());
-        assert_eq!(c.sharding.logical_name_of("orders_1").as_deref(), Some("orders"));
+        assert_eq!(
+            c.sharding.logical_name_of("orders_1").as_deref(),
+            Some("orders")
+        );
         assert!(!c.routing.refuse_unkeyed_writes);
         // A configuration without rules plans nothing.
         assert!(parse(GOOD).unwrap().sharding.is_empty());
@@ -713,7 +734,10 @@ table = "users"
         assert_eq!(e.line, Some(line_of_entry(&text, "orders")), "{e}");
         assert!(e.message.contains("customers"), "{e}");
         // Undefined node.
-        let text = base.replace("node = \"n2\"\n\n[[sequence]]", "node = \"n9\"\n\n[[sequence]]");
+        let text = base.replace(
+            "node = \"n2\"\n\n[[sequence]]",
+            "node = \"n9\"\n\n[[sequence]]",
+        );
         let e = parse(&text).unwrap_err();
         assert_eq!(e.line, Some(line_of_entry(&text, "settings")), "{e}");
         assert!(e.message.contains("n9"), "{e}");
@@ -732,7 +756,11 @@ table = "users"
     #[test]
     fn sequence_and_id_generator_errors() {
         let base = format!("{GOOD}{SHARDED}");
-        let e = parse(&base.replace("[[sequence]]\ntable = \"users\"", "[[sequence]]\ntable = \"nope\"")).unwrap_err();
+        let e = parse(&base.replace(
+            "[[sequence]]\ntable = \"users\"",
+            "[[sequence]]\ntable = \"nope\"",
+        ))
+        .unwrap_err();
         assert!(e.message.contains("no [[table]] rule"), "{e}");
         assert!(e.line.is_some());
         let e = parse(&format!("{base}kind = \"segment\"\n")).unwrap_err();

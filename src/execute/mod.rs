@@ -5,5 +5,6 @@
 //! targets (that is `router`) or keep session state (that is `frontend`).
 
 pub mod relay;
+pub mod scatter;
 
 pub use relay::{ClientStream, Outcome, Relay, Shape};

@@ -65,11 +65,14 @@ pub struct Relay<'a> {
     pub client_caps: CapabilityFlags,
     pub seq: &'a mut u8,
     pub timeout: Option<Duration>,
+    /// Reported as the OK's last insert id (an id the proxy generated).
+    pub last_insert_id: Option<u64>,
 }
 
 impl Relay<'_> {
     fn deprecate_eof(&self) -> bool {
-        self.client_caps.contains(CapabilityFlags::CLIENT_DEPRECATE_EOF)
+        self.client_caps
+            .contains(CapabilityFlags::CLIENT_DEPRECATE_EOF)
     }
 
     async fn read(&mut self, first: bool) -> Result<bytes::Bytes> {
@@ -163,9 +166,9 @@ impl Relay<'_> {
                 Shape::Results => {}
             }
             if p.first() == Some(&0x00) {
-                let ok = self
-                    .absorb(&p, out)
-                    .ok_or_else(|| ProxyError::MalformedPacket("bad OK packet from backend".into()))?;
+                let ok = self.absorb(&p, out).ok_or_else(|| {
+                    ProxyError::MalformedPacket("bad OK packet from backend".into())
+                })?;
                 let mut buf = Vec::with_capacity(16 + ok.info.len());
                 ok.encode(self.client_caps, 0x00, &mut buf);
                 self.send(&buf, out).await?;

@@ -72,7 +72,10 @@ pub async fn accept(
     .encode(&mut greeting);
     let mut seq = 0u8;
     client.queue(&mut seq, &greeting);
-    client.flush().await.map_err(|e| ProxyError::Internal(e.to_string()))?;
+    client
+        .flush()
+        .await
+        .map_err(|e| ProxyError::Internal(e.to_string()))?;
 
     let resp = client
         .read_packet()
@@ -123,7 +126,10 @@ pub async fn accept(
         switch.extend_from_slice(&nonce);
         switch.push(0);
         client.queue(&mut seq, &switch);
-        client.flush().await.map_err(|e| ProxyError::Internal(e.to_string()))?;
+        client
+            .flush()
+            .await
+            .map_err(|e| ProxyError::Internal(e.to_string()))?;
         let answer = client
             .read_packet()
             .await
@@ -168,7 +174,11 @@ async fn fail<T>(client: &mut ClientStream, seq: &mut u8, e: ProxyError) -> Resu
 }
 
 /// Sends the OK that ends the connection phase.
-pub async fn finish(client: &mut ClientStream, caps: CapabilityFlags, seq: u8) -> std::io::Result<()> {
+pub async fn finish(
+    client: &mut ClientStream,
+    caps: CapabilityFlags,
+    seq: u8,
+) -> std::io::Result<()> {
     let ok = OkPacket {
         status: StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits(),
         ..OkPacket::default()

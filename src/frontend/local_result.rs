@@ -28,7 +28,13 @@ impl TextResult {
         self.rows.push(values);
     }
 
-    pub async fn send(&self, client: &mut ClientStream, caps: CapabilityFlags, seq: &mut u8, status: u16) -> std::io::Result<()> {
+    pub async fn send(
+        &self,
+        client: &mut ClientStream,
+        caps: CapabilityFlags,
+        seq: &mut u8,
+        status: u16,
+    ) -> std::io::Result<()> {
         let mut buf = Vec::new();
         put_lenenc_int(&mut buf, self.columns.len() as u64);
         client.send(seq, &buf).await?;
@@ -63,7 +69,11 @@ impl TextResult {
         }
         buf.clear();
         if deprecate_eof {
-            OkPacket { status, ..OkPacket::default() }.encode(caps, 0xFE, &mut buf);
+            OkPacket {
+                status,
+                ..OkPacket::default()
+            }
+            .encode(caps, 0xFE, &mut buf);
         } else {
             encode_eof(&mut buf, 0, status);
         }

@@ -43,6 +43,9 @@ pub struct Proxy {
     pub cluster: Arc<Cluster>,
     pub server_version: String,
     pub replica_selector: ReplicaSelector,
+    /// The sharding router for the configuration in force; `None` when no
+    /// `[[table]]` rule exists.
+    pub shard_router: arc_swap::ArcSwapOption<crate::router::shard::ShardRouter>,
     next_connection_id: AtomicU32,
     clients: AtomicUsize,
     sessions: Mutex<HashMap<u32, Arc<SessionHandle>>>,
@@ -67,12 +70,23 @@ impl Proxy {
                     v
                 }
                 Err(e) => {
-                    tracing::warn!("could not read the backend version ({e}); announcing {FALLBACK_VERSION}");
+                    tracing::warn!(
+                        "could not read the backend version ({e}); announcing {FALLBACK_VERSION}"
+                    );
                     FALLBACK_VERSION.to_string()
                 }
             }
         };
+        let shard_router = match crate::router::shard::ShardRouter::new(&config) {
+            Ok(r) if !r.is_empty() => Some(Arc::new(r)),
+            Ok(_) => None,
+            Err(e) => {
+                tracing::error!("sharding rules unusable, sharding is off: {e}");
+                None
+            }
+        };
         Arc::new(Proxy {
+            shard_router: arc_swap::ArcSwapOption::new(shard_router),
             config: ArcSwap::from_pointee(config),
             cluster,
             server_version,
@@ -111,14 +125,19 @@ impl Proxy {
     async fn handle_client(self: Arc<Self>, tcp: TcpStream, peer: SocketAddr) {
         let _ = tcp.set_nodelay(true);
         let cfg = self.config.load_full();
-        let id = self.next_connection_id.fetch_add(1, Ordering::Relaxed).max(1);
-        let mut client: ClientStream = crate::wire::PacketStream::new(tcp, cfg.server.max_allowed_packet);
+        let id = self
+            .next_connection_id
+            .fetch_add(1, Ordering::Relaxed)
+            .max(1);
+        let mut client: ClientStream =
+            crate::wire::PacketStream::new(tcp, cfg.server.max_allowed_packet);
         let count = self.clients.fetch_add(1, Ordering::Relaxed) + 1;
         let _guard = ClientCount(self.clone());
         if count > cfg.server.max_client_connections {
             let mut seq = 0;
             let mut buf = Vec::new();
-            crate::wire::packets::ErrPacket::new(1040, "08004", "Too many connections").encode(&mut buf);
+            crate::wire::packets::ErrPacket::new(1040, "08004", "Too many connections")
+                .encode(&mut buf);
             client.queue(&mut seq, &buf);
             client.shutdown().await;
             return;
@@ -155,17 +174,33 @@ impl Proxy {
 
     /// KILL [QUERY] of a proxy connection id: KILL QUERY interrupts the
     /// statement on its backend; KILL (connection) also ends the session.
-    pub async fn kill(&self, id: u32, query_only: bool, _by: u32) -> Result<(), ProxyError> {
-        let Some(handle) = self.sessions.lock().get(&id).cloned() else {
+    pub async fn kill(&self, id: u32, query_only: bool, by: u32) -> Result<(), ProxyError> {
+        let (handle, killer) = {
+            let sessions = self.sessions.lock();
+            (sessions.get(&id).cloned(), sessions.get(&by).cloned())
+        };
+        let Some(handle) = handle else {
             return Err(ProxyError::Backend(crate::wire::packets::ErrPacket::new(
                 1094,
                 "HY000",
                 format!("Unknown thread id: {id}"),
             )));
         };
+        // As MySQL without the CONNECTION ADMIN privilege: only your own
+        // user's sessions.
+        let same_user = killer.is_some_and(|k| *k.user.lock() == *handle.user.lock());
+        if !same_user {
+            return Err(ProxyError::Backend(crate::wire::packets::ErrPacket::new(
+                1095,
+                "HY000",
+                format!("You are not owner of thread {id}"),
+            )));
+        }
         let targets: Vec<_> = handle.backends.lock().clone();
         for (pool, thread) in targets {
-            if let Ok(mut conn) = BackendConn::connect(pool.server.clone(), pool.settings(), false).await {
+            if let Ok(mut conn) =
+                BackendConn::connect(pool.server.clone(), pool.settings(), false).await
+            {
                 let _ = conn.query_drop(&format!("KILL QUERY {thread}")).await;
                 conn.close().await;
             }
@@ -179,7 +214,17 @@ impl Proxy {
     /// `SHOW SHARDCAT BACKENDS`: per-server role, health, lag, load.
     pub fn backends_result(&self) -> TextResult {
         let mut r = TextResult::new(&[
-            "node", "role", "address", "weight", "healthy", "lag_ms", "in_flight", "routed", "errors", "idle", "busy",
+            "node",
+            "role",
+            "address",
+            "weight",
+            "healthy",
+            "lag_ms",
+            "in_flight",
+            "routed",
+            "errors",
+            "idle",
+            "busy",
         ]);
         for pool in self.cluster.all_pools() {
             let s = &pool.stats;

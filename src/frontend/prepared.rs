@@ -115,7 +115,8 @@ impl ExecuteRequest {
             p.extend_from_slice(data);
             out.push(p);
         }
-        let mut p = Vec::with_capacity(16 + self.null_bitmap.len() + self.types.len() + self.values.len());
+        let mut p =
+            Vec::with_capacity(16 + self.null_bitmap.len() + self.types.len() + self.values.len());
         p.push(command::STMT_EXECUTE);
         p.extend_from_slice(&backend_id.to_le_bytes());
         p.push(self.flags);
@@ -161,11 +162,18 @@ pub async fn prepare_and_forward(
     conn.send_command(&payload).await.map_err(|e| (e, false))?;
     let first = conn.read_packet().await.map_err(|e| (e, false))?.payload;
     if is_err(&first) {
-        client.send(seq, &first).await.map_err(|e| (crate::execute::relay::client_gone(e), true))?;
+        client
+            .send(seq, &first)
+            .await
+            .map_err(|e| (crate::execute::relay::client_gone(e), true))?;
         return Ok(None);
     }
-    let (backend_id, columns, params) = parse_prepare_ok(&first)
-        .ok_or_else(|| (ProxyError::MalformedPacket("bad COM_STMT_PREPARE answer".into()), false))?;
+    let (backend_id, columns, params) = parse_prepare_ok(&first).ok_or_else(|| {
+        (
+            ProxyError::MalformedPacket("bad COM_STMT_PREPARE answer".into()),
+            false,
+        )
+    })?;
     let mut ok = first.to_vec();
     ok[1..5].copy_from_slice(&client_id.to_le_bytes());
     let gone = |e| (crate::execute::relay::client_gone(e), true);
@@ -182,13 +190,23 @@ pub async fn prepare_and_forward(
             client.send(seq, &eof).await.map_err(gone)?;
         }
     }
-    conn.remember_statement(sql.clone(), BackendStatement { id: backend_id, params, columns });
+    conn.remember_statement(
+        sql.clone(),
+        BackendStatement {
+            id: backend_id,
+            params,
+            columns,
+        },
+    );
     Ok(Some(PreparedMeta { params, columns }))
 }
 
 /// The backend id of `sql` on `conn`, preparing it there first if needed.
 /// The inner `Err` is the server refusing to prepare.
-pub async fn ensure_prepared(conn: &mut BackendConn, sql: &Arc<str>) -> Result<Result<u32, ErrPacket>, ProxyError> {
+pub async fn ensure_prepared(
+    conn: &mut BackendConn,
+    sql: &Arc<str>,
+) -> Result<Result<u32, ErrPacket>, ProxyError> {
     if let Some(s) = conn.cached_statement(sql) {
         return Ok(Ok(s.id));
     }
@@ -198,13 +216,22 @@ pub async fn ensure_prepared(conn: &mut BackendConn, sql: &Arc<str>) -> Result<R
     conn.send_command(&payload).await?;
     let first = conn.read_packet().await?.payload;
     if is_err(&first) {
-        return Ok(Err(ErrPacket::parse(&first).unwrap_or_else(|| ErrPacket::new(1105, "HY000", "prepare failed"))));
+        return Ok(Err(ErrPacket::parse(&first).unwrap_or_else(|| {
+            ErrPacket::new(1105, "HY000", "prepare failed")
+        })));
     }
-    let (id, columns, params) =
-        parse_prepare_ok(&first).ok_or_else(|| ProxyError::MalformedPacket("bad COM_STMT_PREPARE answer".into()))?;
+    let (id, columns, params) = parse_prepare_ok(&first)
+        .ok_or_else(|| ProxyError::MalformedPacket("bad COM_STMT_PREPARE answer".into()))?;
     for _ in 0..(params as usize + columns as usize) {
         conn.read_packet().await?;
     }
-    conn.remember_statement(sql.clone(), BackendStatement { id, params, columns });
+    conn.remember_statement(
+        sql.clone(),
+        BackendStatement {
+            id,
+            params,
+            columns,
+        },
+    );
     Ok(Ok(id))
 }

@@ -27,9 +27,16 @@ use crate::error::{ProxyError, Result};
 use crate::execute::{ClientStream, Outcome, Relay, Shape};
 use crate::router::{self, RoutePlan, SessionView};
 use crate::session::{quote_str, Pins, SessionState};
-use crate::sql::{self, Classified, SetKind, StatementKind};
+use crate::sql::{self, Classified, SetKind, SetScope, StatementKind, TransactionScope};
 use crate::wire::command;
 use crate::wire::packets::{encode_eof, ErrPacket, OkPacket, Reader, SessionChange};
+
+mod sharded;
+
+/// How long an idle session keeps a connection only so that `SHOW
+/// WARNINGS` or `FOUND_ROWS()` can reach the server that ran its last
+/// statement.
+const DIAGNOSTICS_HOLD: Duration = Duration::from_secs(2);
 
 /// A backend connection the session currently holds.
 struct Held {
@@ -56,10 +63,20 @@ pub struct Session {
     last_insert_id: u64,
     /// GTID of the session's last write, per node (read-your-writes).
     last_gtid: Vec<Option<String>>,
+    /// Replicas (by address) known to have applied `last_gtid` of their
+    /// node: reads there need not wait again.
+    gtid_confirmed: Vec<String>,
     statements: HashMap<u32, ClientStatement>,
     next_statement_id: u32,
     /// Statement id whose server-side cursor is open on a held connection.
     cursor_statement: Option<u32>,
+    /// `SET TRANSACTION ...` (next transaction only), deferred to the
+    /// connection that runs the next statement; and whether it made the next
+    /// transaction read-only (then it goes to a replica).
+    pending_transaction: Option<(String, bool)>,
+    /// An id the proxy generated for the running INSERT (sharded tables
+    /// with an id generator): the OK reports it.
+    override_last_insert_id: Option<u64>,
     handle: Arc<super::SessionHandle>,
 }
 
@@ -70,7 +87,14 @@ struct Ran {
 }
 
 impl Session {
-    pub fn new(proxy: Arc<Proxy>, client: ClientStream, id: u32, hello: ClientHello, peer_host: String, handle: Arc<super::SessionHandle>) -> Session {
+    pub fn new(
+        proxy: Arc<Proxy>,
+        client: ClientStream,
+        id: u32,
+        hello: ClientHello,
+        peer_host: String,
+        handle: Arc<super::SessionHandle>,
+    ) -> Session {
         let nodes = proxy.cluster.nodes.len();
         let mut state = SessionState::for_collation(hello.collation);
         state.schema = hello.database.clone();
@@ -90,9 +114,12 @@ impl Session {
             status: StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits(),
             last_insert_id: 0,
             last_gtid: vec![None; nodes],
+            gtid_confirmed: Vec::new(),
             statements: HashMap::new(),
             next_statement_id: 1,
             cursor_statement: None,
+            pending_transaction: None,
+            override_last_insert_id: None,
             handle,
         }
     }
@@ -106,58 +133,82 @@ impl Session {
 
     /// Checks CONNECT_WITH_DB against a backend and ends the handshake.
     pub async fn start(&mut self, seq: u8) -> Result<()> {
-        if let Some(db) = self.state.schema.clone() {
+        if let Some(db) = self.state.schema.take() {
             let node = self.proxy.config.load().node_for_schema(Some(&db));
-            // The database must exist: let a backend say so.
-            self.state.schema = None;
-            let mut sql = b"\x02".to_vec();
-            sql.extend_from_slice(db.as_bytes());
             let c = sql::classify(&format!("USE `{}`", db.replace('`', "``")));
-            let plan = RoutePlan { node, role: Role::Replica, reason: "connect with database" };
-            let plan = if self.proxy.config.load().routing.read_write_split { plan } else { RoutePlan { role: Role::Primary, ..plan } };
-            match self.acquire(&plan, &c).await {
-                Ok(i) => {
-                    let conn = &mut self.held[i].conn;
-                    let res = async {
-                        conn.send_command(&sql).await?;
-                        let p = conn.read_packet().await?;
-                        if let Some(e) = ErrPacket::parse(&p.payload) {
-                            return Err(ProxyError::Backend(e));
-                        }
-                        conn.absorb_ok(&p.payload);
-                        Ok(())
+            let roles: &[Role] = if self.proxy.config.load().routing.read_write_split {
+                &[Role::Replica, Role::Primary]
+            } else {
+                &[Role::Primary]
+            };
+            let mut failure = None;
+            for &role in roles {
+                let plan = RoutePlan {
+                    node,
+                    role,
+                    reason: "connect with database",
+                };
+                match self.init_db_on(&plan, &c, &db).await {
+                    Ok(()) => {
+                        failure = None;
+                        break;
                     }
-                    .await;
-                    if let Err(e) = res {
-                        self.held.clear();
-                        let mut s = seq;
-                        self.write_error_seq(&e, &mut s).await;
-                        return Err(e);
+                    // The server's own answer (e.g. 1049) is final; a server
+                    // that cannot be reached is not: try the next role.
+                    Err(e @ ProxyError::Backend(_)) => {
+                        failure = Some(e);
+                        break;
                     }
-                    self.state.schema = Some(db);
-                    self.release_unpinned();
-                }
-                Err(e) => {
-                    let mut s = seq;
-                    self.write_error_seq(&e, &mut s).await;
-                    return Err(e);
+                    Err(e) => failure = Some(e),
                 }
             }
+            if let Some(e) = failure {
+                let mut s = seq;
+                self.write_error_seq(&e, &mut s).await;
+                let _ = self.client.flush().await;
+                return Err(e);
+            }
+            self.state.schema = Some(db);
+            self.release_unpinned();
         }
         super::handshake::finish(&mut self.client, self.caps, seq)
             .await
             .map_err(|e| ProxyError::Internal(e.to_string()))
     }
 
+    /// Selects `db` on a connection of `plan` (COM_INIT_DB), keeping the
+    /// connection held on success.
+    async fn init_db_on(&mut self, plan: &RoutePlan, c: &Classified, db: &str) -> Result<()> {
+        let i = self.acquire(plan, c).await?;
+        let mut payload = vec![command::INIT_DB];
+        payload.extend_from_slice(db.as_bytes());
+        let conn = &mut self.held[i].conn;
+        let res = async {
+            conn.send_command(&payload).await?;
+            let p = conn.read_packet().await?;
+            if let Some(e) = ErrPacket::parse(&p.payload) {
+                return Err(ProxyError::Backend(e));
+            }
+            conn.absorb_ok(&p.payload);
+            Ok(())
+        }
+        .await;
+        if res.is_err() {
+            self.drop_held(i);
+        }
+        res
+    }
+
     /// The command loop; returns when the client quits or goes away.
     pub async fn run(&mut self) {
         loop {
-            let packet = match self.client.read_packet().await {
+            let packet = match self.next_command().await {
                 Ok(p) => p,
                 Err(e) => {
                     if e.kind() == std::io::ErrorKind::InvalidData {
                         let mut seq = 1;
-                        self.write_error_seq(&ProxyError::PacketTooLarge, &mut seq).await;
+                        self.write_error_seq(&ProxyError::PacketTooLarge, &mut seq)
+                            .await;
                     }
                     break;
                 }
@@ -165,7 +216,11 @@ impl Session {
             let mut seq = packet.seq.wrapping_add(1);
             let payload = packet.payload;
             let Some(&cmd) = payload.first() else {
-                self.write_error_seq(&ProxyError::MalformedPacket("empty command".into()), &mut seq).await;
+                self.write_error_seq(&ProxyError::UnknownCommand(0), &mut seq)
+                    .await;
+                if self.client.flush().await.is_err() {
+                    break;
+                }
                 continue;
             };
             let keep_going = match cmd {
@@ -225,14 +280,18 @@ impl Session {
                     match id {
                         Some(id) => self.kill(id, false, &mut seq).await,
                         None => {
-                            self.write_error_seq(&ProxyError::MalformedPacket("COM_PROCESS_KILL".into()), &mut seq)
-                                .await
+                            self.write_error_seq(
+                                &ProxyError::MalformedPacket("COM_PROCESS_KILL".into()),
+                                &mut seq,
+                            )
+                            .await
                         }
                     }
                     true
                 }
                 other => {
-                    self.write_error_seq(&ProxyError::UnknownCommand(other), &mut seq).await;
+                    self.write_error_seq(&ProxyError::UnknownCommand(other), &mut seq)
+                        .await;
                     true
                 }
             };
@@ -246,9 +305,49 @@ impl Session {
         self.held.clear();
     }
 
+    /// Waits for the client's next command. A connection held only for
+    /// diagnostics (`SHOW WARNINGS` after a warning) goes back to the pool
+    /// when the client stays idle, or at once when another session waits
+    /// for a connection of that server.
+    async fn next_command(&mut self) -> std::io::Result<crate::wire::Packet> {
+        let soft_only = self.pins.diagnostics
+            && !self.pins.transaction
+            && !self.pins.session_state
+            && self.cursor_statement.is_none()
+            && !self.held.is_empty();
+        if !soft_only {
+            return self.client.read_packet().await;
+        }
+        let pools: Vec<_> = self.held.iter().map(|h| h.conn.pool().clone()).collect();
+        let woke = {
+            let pressure =
+                futures::future::select_all(pools.iter().map(|p| Box::pin(p.pressure.notified())));
+            tokio::select! {
+                r = self.client.read_packet() => Some(r),
+                _ = tokio::time::sleep(DIAGNOSTICS_HOLD) => None,
+                _ = pressure => None,
+            }
+        };
+        match woke {
+            Some(r) => r,
+            None => {
+                self.pins.diagnostics = false;
+                self.release_unpinned();
+                self.client.read_packet().await
+            }
+        }
+    }
+
     // ----- replies -------------------------------------------------------
 
-    async fn write_ok(&mut self, seq: &mut u8, affected: u64, last_id: u64, status: u16, warnings: u16) {
+    async fn write_ok(
+        &mut self,
+        seq: &mut u8,
+        affected: u64,
+        last_id: u64,
+        status: u16,
+        warnings: u16,
+    ) {
         let ok = OkPacket {
             affected_rows: affected,
             last_insert_id: last_id,
@@ -283,21 +382,46 @@ impl Session {
     }
 
     fn node_for_session(&self) -> usize {
-        self.proxy.config.load().node_for_schema(self.state.schema.as_deref())
+        self.proxy
+            .config
+            .load()
+            .node_for_schema(self.state.schema.as_deref())
     }
 
     /// Returns a held connection for `plan`, checking one out (and syncing
     /// this session's state onto it) when needed.
     async fn acquire(&mut self, plan: &RoutePlan, c: &Classified) -> Result<usize> {
-        self.acquire_excluding(plan, c, &[]).await
+        self.acquire_excluding(plan, c, &[]).await.map(|(i, _)| i)
     }
 
-    async fn acquire_excluding(&mut self, plan: &RoutePlan, c: &Classified, exclude: &[usize]) -> Result<usize> {
+    /// Like [`Session::acquire`], skipping the replicas in `exclude`; also
+    /// says whether the connection was freshly checked out (not held).
+    async fn acquire_excluding(
+        &mut self,
+        plan: &RoutePlan,
+        c: &Classified,
+        exclude: &[usize],
+    ) -> Result<(usize, bool)> {
         if let Some(i) = self.held.iter().position(|h| h.node == plan.node) {
-            let hard_pin = self.pins.transaction || self.pins.session_state || self.cursor_statement.is_some();
-            let wants_diagnostics = c.flags.reads_diagnostics || c.flags.uses_found_rows || c.flags.uses_row_count;
-            if hard_pin || (wants_diagnostics && self.pins.diagnostics) || self.held[i].role == plan.role {
-                return Ok(i);
+            let held_role = self.held[i].role;
+            let server_tx = self.held[i].conn.in_transaction();
+            // Whatever pins it, a replica connection never takes a
+            // statement routed to the primary (outside a transaction the
+            // server itself runs there, e.g. START TRANSACTION READ ONLY).
+            let wrong_server =
+                plan.role == Role::Primary && held_role == Role::Replica && !server_tx;
+            let hard_pin = server_tx
+                || self.pins.transaction
+                || self.pins.session_state
+                || self.cursor_statement.is_some();
+            let wants_diagnostics =
+                c.flags.reads_diagnostics || c.flags.uses_found_rows || c.flags.uses_row_count;
+            if !wrong_server
+                && (hard_pin
+                    || (wants_diagnostics && self.pins.diagnostics)
+                    || held_role == plan.role)
+            {
+                return Ok((i, false));
             }
             let h = self.held.swap_remove(i);
             h.conn.release();
@@ -308,13 +432,16 @@ impl Session {
         let mut role = plan.role;
         let pool = if role == Role::Replica {
             let max_lag = (cfg.routing.max_replication_lag_s as i64) * 1000;
-            match self
-                .proxy
-                .replica_selector
-                .choose(&node.replicas, cfg.routing.replica_policy, max_lag, exclude)
-            {
+            match self.proxy.replica_selector.choose(
+                &node.replicas,
+                cfg.routing.replica_policy,
+                max_lag,
+                exclude,
+            ) {
                 Some(r) => node.replicas[r].clone(),
-                None if cfg.routing.no_replica == NoReplicaFallback::Fail && !node.replicas.is_empty() => {
+                None if cfg.routing.no_replica == NoReplicaFallback::Fail
+                    && !node.replicas.is_empty() =>
+                {
                     return Err(ProxyError::NoServerAvailable {
                         node: node.name.clone(),
                         role: "replica",
@@ -337,7 +464,11 @@ impl Session {
             return Err(e);
         }
         pool.stats.routed.fetch_add(1, Ordering::Relaxed);
-        self.held.push(Held { node: plan.node, role, conn });
+        self.held.push(Held {
+            node: plan.node,
+            role,
+            conn,
+        });
         let i = self.held.len() - 1;
         if c.flags.uses_last_insert_id {
             let value = self.last_insert_id;
@@ -346,12 +477,15 @@ impl Session {
                 return Err(e);
             }
         }
-        Ok(i)
+        Ok((i, true))
     }
 
     /// Returns to the pool every held connection nothing pins.
     fn release_unpinned(&mut self) {
-        let keep = self.pins.transaction || self.pins.session_state || self.cursor_statement.is_some() || self.pins.diagnostics;
+        let keep = self.pins.transaction
+            || self.pins.session_state
+            || self.cursor_statement.is_some()
+            || self.pins.diagnostics;
         if keep {
             return;
         }
@@ -366,6 +500,55 @@ impl Session {
         drop(h);
     }
 
+    /// Runs a deferred `SET TRANSACTION` on the connection about to run the
+    /// next statement.
+    async fn apply_pending_transaction(&mut self, i: usize) -> Result<()> {
+        let Some((sql, _)) = self.pending_transaction.take() else {
+            return Ok(());
+        };
+        self.held[i].conn.query_drop(&sql).await
+    }
+
+    /// Bookkeeping on the connection that just answered: a dirty
+    /// diagnostics area, and the collation `SET NAMES ... COLLATE` chose
+    /// (MariaDB's session tracking reports the character sets only).
+    async fn after_relay(&mut self, i: usize, outcome: &mut Outcome) {
+        let conn = &mut self.held[i].conn;
+        if outcome.warnings > 0 || outcome.error.is_some() {
+            conn.diagnostics_dirty = true;
+        }
+        let mut charset_changed = false;
+        let mut collation_reported = false;
+        for c in &outcome.changes {
+            if let SessionChange::SystemVariable { name, .. } = c {
+                charset_changed |=
+                    name == "character_set_connection" || name == "character_set_client";
+                collation_reported |= name == "collation_connection";
+            }
+        }
+        if charset_changed && !collation_reported {
+            let asked = async {
+                conn.send_command(b"\x03SELECT @@collation_connection")
+                    .await?;
+                read_small_result(conn).await
+            }
+            .await;
+            match asked {
+                Ok(rows) => {
+                    if let Some(v) = rows.first().and_then(|r| r.first()).cloned().flatten() {
+                        let value = String::from_utf8_lossy(&v).into_owned();
+                        conn.state.record_var("collation_connection", &value);
+                        outcome.changes.push(SessionChange::SystemVariable {
+                            name: "collation_connection".into(),
+                            value,
+                        });
+                    }
+                }
+                Err(e) => outcome.failure = Some(e),
+            }
+        }
+    }
+
     /// For `session` consistency: makes sure the replica at `i` has applied
     /// the session's last write on that node; otherwise swaps it for the
     /// primary.
@@ -377,6 +560,10 @@ impl Session {
         let Some(gtid) = self.last_gtid.get(node).cloned().flatten() else {
             return Ok(i);
         };
+        let replica_addr = self.held[i].conn.server.addr.clone();
+        if self.gtid_confirmed.contains(&replica_addr) {
+            return Ok(i);
+        }
         let timeout_ms = self.proxy.config.load().routing.gtid_wait_timeout_ms;
         let sql = format!(
             "SELECT MASTER_GTID_WAIT({}, {})",
@@ -387,11 +574,14 @@ impl Session {
         let mut payload = vec![command::QUERY];
         payload.extend_from_slice(sql.as_bytes());
         let caught_up = match conn.send_command(&payload).await {
-            Ok(()) => matches!(read_small_result(conn).await, Ok(rows) if rows.first().and_then(|r| r.first()).and_then(|v| v.as_deref()) == Some(b"0")),
+            Ok(()) => {
+                matches!(read_small_result(conn).await, Ok(rows) if rows.first().and_then(|r| r.first()).and_then(|v| v.as_deref()) == Some(b"0"))
+            }
             Err(_) => false,
         };
         if caught_up {
             // The replica has the write; later reads need not wait again.
+            self.gtid_confirmed.push(replica_addr);
             return Ok(i);
         }
         let h = self.held.swap_remove(i);
@@ -400,14 +590,25 @@ impl Session {
         } else {
             h.conn.release();
         }
-        let plan = RoutePlan { node, role: Role::Primary, reason: "replica behind the session's last write" };
+        let plan = RoutePlan {
+            node,
+            role: Role::Primary,
+            reason: "replica behind the session's last write",
+        };
         self.acquire(&plan, c).await
     }
 
     /// Sends `payload` per `plan` and relays the answer; reads outside
     /// transactions that fail before any byte reached the client are
     /// retried on another replica, then the primary.
-    async fn execute(&mut self, plan: RoutePlan, c: &Classified, payload: &[u8], shape: Shape, seq: &mut u8) -> Option<Ran> {
+    async fn execute(
+        &mut self,
+        plan: RoutePlan,
+        c: &Classified,
+        payload: &[u8],
+        shape: Shape,
+        seq: &mut u8,
+    ) -> Option<Ran> {
         let retryable = plan.role == Role::Replica && !self.pins.transaction && !self.read_only_tx;
         let mut plan = plan;
         let mut excluded: Vec<usize> = Vec::new();
@@ -416,8 +617,8 @@ impl Session {
             ms => Some(Duration::from_millis(ms)),
         };
         for _attempt in 0..4 {
-            let i = match self.acquire_excluding(&plan, c, &excluded).await {
-                Ok(i) => i,
+            let (i, fresh) = match self.acquire_excluding(&plan, c, &excluded).await {
+                Ok(x) => x,
                 Err(e) if retryable && e.is_connection_failure() && plan.role == Role::Replica => {
                     if let Some(idx) = self.replica_index(&plan, &e) {
                         excluded.push(idx);
@@ -431,13 +632,23 @@ impl Session {
                     return None;
                 }
             };
-            let i = match self.ensure_fresh(i, c).await {
-                Ok(i) => i,
-                Err(e) => {
-                    self.write_error_seq(&e, seq).await;
-                    return None;
+            let reads_diagnostics =
+                c.flags.reads_diagnostics || c.flags.uses_found_rows || c.flags.uses_row_count;
+            let i = if fresh || !reads_diagnostics {
+                match self.ensure_fresh(i, c).await {
+                    Ok(i) => i,
+                    Err(e) => {
+                        self.write_error_seq(&e, seq).await;
+                        return None;
+                    }
                 }
+            } else {
+                i
             };
+            if let Err(e) = self.apply_pending_transaction(i).await {
+                self.write_error_seq(&e, seq).await;
+                return None;
+            }
             let node = self.held[i].node;
             let role = self.held[i].role;
             let pool = self.held[i].conn.pool().clone();
@@ -449,7 +660,10 @@ impl Session {
                 let handle = self.handle.clone();
                 let send = held.conn.send_command(payload).await;
                 match send {
-                    Err(e) => Outcome { failure: Some(e), ..Outcome::default() },
+                    Err(e) => Outcome {
+                        failure: Some(e),
+                        ..Outcome::default()
+                    },
                     Ok(()) => {
                         let mut relay = Relay {
                             conn: &mut held.conn,
@@ -457,6 +671,7 @@ impl Session {
                             client_caps: self.caps,
                             seq,
                             timeout,
+                            last_insert_id: self.override_last_insert_id,
                         };
                         tokio::select! {
                             o = relay.forward(shape) => o,
@@ -478,6 +693,10 @@ impl Session {
             };
             pool.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
             self.handle.backends.lock().clear();
+            let mut outcome = outcome;
+            if outcome.failure.is_none() {
+                self.after_relay(i, &mut outcome).await;
+            }
             if let Some(failure) = &outcome.failure {
                 let retry = retryable && !outcome.sent_anything && failure.is_connection_failure();
                 self.drop_held(i);
@@ -487,7 +706,11 @@ impl Session {
                 }
                 if retry {
                     if role == Role::Replica {
-                        if let Some(idx) = self.proxy.cluster.nodes[node].replicas.iter().position(|p| Arc::ptr_eq(p, &pool)) {
+                        if let Some(idx) = self.proxy.cluster.nodes[node]
+                            .replicas
+                            .iter()
+                            .position(|p| Arc::ptr_eq(p, &pool))
+                        {
                             excluded.push(idx);
                         }
                     } else {
@@ -503,7 +726,9 @@ impl Session {
                         reason: format!("{failure}; the transaction was rolled back"),
                     }
                 } else {
-                    outcome.failure.unwrap_or(ProxyError::Internal("unknown failure".into()))
+                    outcome
+                        .failure
+                        .unwrap_or(ProxyError::Internal("unknown failure".into()))
                 };
                 self.write_error_seq(&e, seq).await;
                 return None;
@@ -524,7 +749,10 @@ impl Session {
 
     fn replica_index(&self, plan: &RoutePlan, e: &ProxyError) -> Option<usize> {
         let name = match e {
-            ProxyError::BackendConnect { server, .. } | ProxyError::BackendLost { server, .. } | ProxyError::BackendTimeout { server, .. } | ProxyError::PoolExhausted { server, .. } => server,
+            ProxyError::BackendConnect { server, .. }
+            | ProxyError::BackendLost { server, .. }
+            | ProxyError::BackendTimeout { server, .. }
+            | ProxyError::PoolExhausted { server, .. } => server,
             _ => return None,
         };
         self.proxy.cluster.nodes[plan.node]
@@ -558,6 +786,7 @@ impl Session {
                         if !value.is_empty() {
                             if let Some(slot) = self.last_gtid.get_mut(ran.node) {
                                 *slot = Some(value.clone());
+                                self.gtid_confirmed.clear();
                             }
                         }
                     } else {
@@ -570,17 +799,24 @@ impl Session {
             }
         }
         if o.error.is_none() {
+            // Flags describing the session (not the one statement): drivers
+            // such as PyMySQL pick their quoting from NO_BACKSLASH_ESCAPES.
             self.status = o.status
                 & (StatusFlags::SERVER_STATUS_IN_TRANS.bits()
                     | StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits()
-                    | StatusFlags::SERVER_STATUS_IN_TRANS_READONLY.bits());
+                    | StatusFlags::SERVER_STATUS_IN_TRANS_READONLY.bits()
+                    | StatusFlags::SERVER_STATUS_NO_BACKSLASH_ESCAPES.bits()
+                    | StatusFlags::SERVER_STATUS_ANSI_QUOTES.bits());
             if o.last_insert_id != 0 {
                 self.last_insert_id = o.last_insert_id;
             }
         }
         let in_trans = self.status & StatusFlags::SERVER_STATUS_IN_TRANS.bits() != 0;
         if o.error.is_none() {
-            if let StatementKind::Begin { read_only: true, .. } = c.kind {
+            if let StatementKind::Begin {
+                read_only: true, ..
+            } = c.kind
+            {
                 self.read_only_tx = true;
             }
         }
@@ -590,7 +826,10 @@ impl Session {
         self.pins.transaction = in_trans || !self.state.autocommit() || self.read_only_tx;
         let transaction_control = matches!(
             c.kind,
-            StatementKind::Begin { .. } | StatementKind::Commit | StatementKind::Rollback | StatementKind::Savepoint
+            StatementKind::Begin { .. }
+                | StatementKind::Commit
+                | StatementKind::Rollback
+                | StatementKind::Savepoint
         );
         let f = &c.flags;
         let sticky_kind = matches!(
@@ -599,7 +838,6 @@ impl Session {
                 | StatementKind::SqlPrepare
                 | StatementKind::Handler
                 | StatementKind::Xa
-                | StatementKind::Set(SetKind::Transaction)
                 | StatementKind::Set(SetKind::UserVariables)
                 | StatementKind::Set(SetKind::Other)
         );
@@ -612,12 +850,19 @@ impl Session {
         {
             self.pins.session_state = true;
         }
-        self.pins.diagnostics = o.warnings > 0
+        // Held only while the next statement may ask about this one; an
+        // idle session gives the connection back (see `next_command`).
+        // Statements that read diagnostics do not reset them: keep holding.
+        self.pins.diagnostics = (f.reads_diagnostics && self.pins.diagnostics)
+            || o.warnings > 0
             || o.error.is_some()
             || f.calc_found_rows
             || matches!(
                 c.kind,
-                StatementKind::Insert | StatementKind::Update | StatementKind::Delete | StatementKind::Replace
+                StatementKind::Insert
+                    | StatementKind::Update
+                    | StatementKind::Delete
+                    | StatementKind::Replace
             );
         self.release_unpinned();
     }
@@ -629,8 +874,11 @@ impl Session {
         let c = sql::classify(&text);
         match &c.kind {
             StatementKind::Empty => {
-                self.write_error_seq(&ProxyError::Backend(ErrPacket::new(1065, "42000", "Query was empty")), seq)
-                    .await;
+                self.write_error_seq(
+                    &ProxyError::Backend(ErrPacket::new(1065, "42000", "Query was empty")),
+                    seq,
+                )
+                .await;
                 return;
             }
             StatementKind::ShowShardcat { rest_offset } => {
@@ -643,16 +891,23 @@ impl Session {
                 self.explain_shardcat(&inner, seq).await;
                 return;
             }
-            StatementKind::Kill { query_only, id: Some(id) } if self.proxy.owns_connection_id(*id) => {
+            StatementKind::Kill {
+                query_only,
+                id: Some(id),
+            } if self.proxy.owns_connection_id(*id) => {
                 let (q, id) = (*query_only, *id as u32);
                 self.kill(id, q, seq).await;
                 return;
             }
             _ => {}
         }
-        if c.flags.multi_statement && !self.caps.contains(CapabilityFlags::CLIENT_MULTI_STATEMENTS) {
+        if c.flags.multi_statement && !self.caps.contains(CapabilityFlags::CLIENT_MULTI_STATEMENTS)
+        {
             let pieces = sql::split_statements(&text);
-            let near = pieces.get(1).and_then(|r| text.get(r.clone())).unwrap_or("");
+            let near = pieces
+                .get(1)
+                .and_then(|r| text.get(r.clone()))
+                .unwrap_or("");
             let e = ErrPacket::new(
                 1064,
                 "42000",
@@ -661,11 +916,115 @@ impl Session {
             self.write_error_seq(&ProxyError::Backend(e), seq).await;
             return;
         }
-        let c = if c.flags.multi_statement { self.classify_multi(&text, c) } else { c };
+        let c = if c.flags.multi_statement {
+            self.classify_multi(&text, c)
+        } else {
+            c
+        };
+        if matches!(c.kind, StatementKind::Set(SetKind::Transaction)) && !self.pins.transaction {
+            let assigns = sql::set_assignments(&text);
+            let next_only = !assigns.is_empty()
+                && assigns
+                    .iter()
+                    .all(|a| a.scope == SetScope::Transaction(TransactionScope::Next));
+            if next_only {
+                let read_only = assigns.iter().any(|a| {
+                    a.name == "transaction_read_only"
+                        && text
+                            .get(a.value_text.clone())
+                            .is_some_and(|v| v.to_ascii_uppercase().contains("ONLY"))
+                });
+                self.pending_transaction = Some((text.into_owned(), read_only));
+                self.write_ok(seq, 0, 0, self.status, 0).await;
+                return;
+            }
+        }
+        let mut c = c;
+        if let StatementKind::Begin {
+            read_only: false,
+            read_write: false,
+        } = c.kind
+        {
+            if self.pending_transaction.as_ref().is_some_and(|(_, ro)| *ro) {
+                c.kind = StatementKind::Begin {
+                    read_only: true,
+                    read_write: false,
+                };
+            }
+        }
+        if let StatementKind::Use { database } = &c.kind {
+            let database = database.clone();
+            self.switch_database(database, &c, payload, seq).await;
+            return;
+        }
+        if matches!(c.kind, StatementKind::Commit | StatementKind::Rollback) && self.held.len() > 1
+        {
+            self.end_transaction_everywhere(&text, &c, seq).await;
+            return;
+        }
+        if !c.flags.multi_statement
+            && (self.try_database_ddl(&text, &c, seq).await
+                || self.try_sharded(&text, &c, seq).await)
+        {
+            return;
+        }
         let node = self.node_for_session();
         let plan = router::route(&c, &self.view(node));
         if let Some(ran) = self.execute(plan, &c, payload, Shape::Results, seq).await {
             self.after_statement(&c, &ran);
+        }
+    }
+
+    /// COMMIT or ROLLBACK of a transaction that touched several nodes: on
+    /// every node's connection (one after the other; not two-phase: a
+    /// failure after the first COMMIT leaves the others committed and is
+    /// reported as an error).
+    async fn end_transaction_everywhere(&mut self, text: &str, c: &Classified, seq: &mut u8) {
+        let mut failure = None;
+        let mut status = self.status;
+        for h in self.held.iter_mut() {
+            match h.conn.query_drop(text).await {
+                Ok(()) => status = h.conn.status,
+                Err(e) => {
+                    failure.get_or_insert(e);
+                }
+            }
+        }
+        let outcome = Outcome {
+            status,
+            error: failure.as_ref().map(|e| e.to_err_packet()),
+            ..Outcome::default()
+        };
+        match &failure {
+            Some(e) => self.write_error_seq(e, seq).await,
+            None => self.write_ok(seq, 0, 0, status, 0).await,
+        }
+        self.held.retain(|h| !h.conn.broken);
+        let node = self.node_for_session();
+        self.after_statement(c, &Ran { outcome, node });
+    }
+
+    /// `USE db` and COM_INIT_DB: run on the node that holds `db`. When that
+    /// is another node, the connection there is synced to `db` directly
+    /// (the current database may not exist on it); on failure the session
+    /// keeps its database, as MySQL does.
+    async fn switch_database(&mut self, db: String, c: &Classified, payload: &[u8], seq: &mut u8) {
+        let node = self.proxy.config.load().node_for_schema(Some(&db));
+        let previous = self.state.schema.clone();
+        if node != self.node_for_session() {
+            self.state.schema = Some(db.clone());
+        }
+        let plan = router::route(c, &self.view(node));
+        match self.execute(plan, c, payload, Shape::Results, seq).await {
+            Some(ran) => {
+                if ran.outcome.error.is_none() && ran.outcome.failure.is_none() {
+                    self.state.schema = Some(db);
+                } else {
+                    self.state.schema = previous;
+                }
+                self.after_statement(c, &ran);
+            }
+            None => self.state.schema = previous,
         }
     }
 
@@ -684,7 +1043,12 @@ impl Session {
             f.named_lock |= p.named_lock;
             f.side_effect_function |= p.side_effect_function;
             f.calc_found_rows |= p.calc_found_rows;
-            if !matches!(part.kind, StatementKind::Select | StatementKind::Set(SetKind::SystemOnly) | StatementKind::Use { .. }) {
+            if !matches!(
+                part.kind,
+                StatementKind::Select
+                    | StatementKind::Set(SetKind::SystemOnly)
+                    | StatementKind::Use { .. }
+            ) {
                 whole.kind = part.kind.clone();
             }
         }
@@ -697,14 +1061,7 @@ impl Session {
     async fn com_init_db(&mut self, payload: &[u8], seq: &mut u8) {
         let db = String::from_utf8_lossy(&payload[1..]).into_owned();
         let c = sql::classify(&format!("USE `{}`", db.replace('`', "``")));
-        let node = self.proxy.config.load().node_for_schema(Some(&db));
-        let plan = router::route(&c, &self.view(node));
-        if let Some(ran) = self.execute(plan, &c, payload, Shape::Results, seq).await {
-            if ran.outcome.error.is_none() {
-                self.state.schema = Some(db);
-            }
-            self.after_statement(&c, &ran);
-        }
+        self.switch_database(db, &c, payload, seq).await;
     }
 
     /// COM_FIELD_LIST and COM_STATISTICS: answered by a server of the
@@ -749,13 +1106,18 @@ impl Session {
             Some(0) => self.caps |= CapabilityFlags::CLIENT_MULTI_STATEMENTS,
             Some(1) => self.caps &= !CapabilityFlags::CLIENT_MULTI_STATEMENTS,
             _ => {
-                self.write_error_seq(&ProxyError::UnknownCommand(command::SET_OPTION), seq).await;
+                self.write_error_seq(&ProxyError::UnknownCommand(command::SET_OPTION), seq)
+                    .await;
                 return;
             }
         }
         let mut buf = Vec::new();
         if self.caps.contains(CapabilityFlags::CLIENT_DEPRECATE_EOF) {
-            OkPacket { status: self.status, ..OkPacket::default() }.encode(self.caps, 0xFE, &mut buf);
+            OkPacket {
+                status: self.status,
+                ..OkPacket::default()
+            }
+            .encode(self.caps, 0xFE, &mut buf);
         } else {
             encode_eof(&mut buf, 0, self.status);
         }
@@ -785,18 +1147,21 @@ impl Session {
             let auth = r.take(len)?.to_vec();
             let db = String::from_utf8_lossy(r.null_terminated().unwrap_or_default()).into_owned();
             let collation = r.u16();
-            let plugin = r.null_terminated().map(|p| String::from_utf8_lossy(p).into_owned());
+            let plugin = r
+                .null_terminated()
+                .map(|p| String::from_utf8_lossy(p).into_owned());
             Some((user, auth, db, collation, plugin))
         })();
         let Some((user, auth_data, db, collation, plugin)) = parsed else {
-            self.write_error_seq(&ProxyError::MalformedPacket("COM_CHANGE_USER".into()), seq).await;
+            self.write_error_seq(&ProxyError::MalformedPacket("COM_CHANGE_USER".into()), seq)
+                .await;
             return false;
         };
         let plugin = plugin.unwrap_or_else(|| crate::wire::auth::NATIVE_PASSWORD.into());
         let cfg = self.proxy.config.load();
-        let ok = cfg
-            .user(&user)
-            .is_some_and(|u| crate::wire::auth::verify(&plugin, &self.nonce, &u.password, &auth_data));
+        let ok = cfg.user(&user).is_some_and(|u| {
+            crate::wire::auth::verify(&plugin, &self.nonce, &u.password, &auth_data)
+        });
         if !ok {
             let e = ProxyError::AccessDenied {
                 user,
@@ -807,6 +1172,7 @@ impl Session {
             // MySQL closes the connection after a failed change of user.
             return false;
         }
+        *self.handle.user.lock() = user.clone();
         self.user = user;
         if let Some(c) = collation.filter(|c| *c != 0) {
             self.collation = c;
@@ -832,11 +1198,22 @@ impl Session {
             }
         };
         let id = self.next_statement_id;
-        let result = super::prepared::prepare_and_forward(&mut self.held[i].conn, &mut self.client, self.caps, seq, &sql_text, id).await;
+        let result = super::prepared::prepare_and_forward(
+            &mut self.held[i].conn,
+            &mut self.client,
+            self.caps,
+            seq,
+            &sql_text,
+            id,
+        )
+        .await;
         match result {
             Ok(Some(meta)) => {
                 self.next_statement_id = self.next_statement_id.wrapping_add(1).max(1);
-                self.statements.insert(id, ClientStatement::new(sql_text, c, meta.params, meta.columns));
+                self.statements.insert(
+                    id,
+                    ClientStatement::new(sql_text, c, meta.params, meta.columns),
+                );
             }
             Ok(None) => {} // the backend's error was forwarded
             Err(e) => {
@@ -852,11 +1229,19 @@ impl Session {
 
     async fn com_stmt_execute(&mut self, payload: &[u8], seq: &mut u8) {
         let Some(id) = Reader::new(&payload[1..]).u32() else {
-            self.write_error_seq(&ProxyError::MalformedPacket("COM_STMT_EXECUTE".into()), seq).await;
+            self.write_error_seq(&ProxyError::MalformedPacket("COM_STMT_EXECUTE".into()), seq)
+                .await;
             return;
         };
         let Some(stmt) = self.statements.get_mut(&id) else {
-            self.write_error_seq(&ProxyError::UnknownStatement { id, command: "mysqld_stmt_execute" }, seq).await;
+            self.write_error_seq(
+                &ProxyError::UnknownStatement {
+                    id,
+                    command: "mysqld_stmt_execute",
+                },
+                seq,
+            )
+            .await;
             return;
         };
         let request = match stmt.parse_execute(payload) {
@@ -871,7 +1256,9 @@ impl Session {
         let long_data = std::mem::take(&mut stmt.long_data);
         let node = self.node_for_session();
         let plan = router::route(&c, &self.view(node));
-        let ran = self.run_prepared(plan, &c, &sql_text, id, &request, &long_data, seq).await;
+        let ran = self
+            .run_prepared(plan, &c, &sql_text, id, &request, &long_data, seq)
+            .await;
         if let Some(ran) = ran {
             if ran.outcome.status & StatusFlags::SERVER_STATUS_CURSOR_EXISTS.bits() != 0 {
                 self.cursor_statement = Some(id);
@@ -898,8 +1285,8 @@ impl Session {
         let retryable = plan.role == Role::Replica && !self.pins.transaction && !self.read_only_tx;
         let mut plan = plan;
         for _attempt in 0..3 {
-            let i = match self.acquire(&plan, c).await {
-                Ok(i) => i,
+            let (i, fresh) = match self.acquire_excluding(&plan, c, &[]).await {
+                Ok(x) => x,
                 Err(e) => {
                     if retryable && e.is_connection_failure() && plan.role == Role::Replica {
                         plan.role = Role::Primary;
@@ -909,34 +1296,45 @@ impl Session {
                     return None;
                 }
             };
-            let i = match self.ensure_fresh(i, c).await {
-                Ok(i) => i,
-                Err(e) => {
-                    self.write_error_seq(&e, seq).await;
-                    return None;
-                }
-            };
-            let node = self.held[i].node;
-            let backend_id = match super::prepared::ensure_prepared(&mut self.held[i].conn, sql_text).await {
-                Ok(Ok(id)) => id,
-                Ok(Err(err)) => {
-                    // The statement no longer prepares here (e.g. a table
-                    // was dropped): report the server's own error.
-                    self.write_error_seq(&ProxyError::Backend(err), seq).await;
-                    self.release_unpinned();
-                    return None;
-                }
-                Err(e) => {
-                    self.drop_held(i);
-                    if retryable && e.is_connection_failure() {
-                        plan.role = Role::Primary;
-                        continue;
+            let reads_diagnostics =
+                c.flags.reads_diagnostics || c.flags.uses_found_rows || c.flags.uses_row_count;
+            let i = if fresh || !reads_diagnostics {
+                match self.ensure_fresh(i, c).await {
+                    Ok(i) => i,
+                    Err(e) => {
+                        self.write_error_seq(&e, seq).await;
+                        return None;
                     }
-                    self.after_failure();
-                    self.write_error_seq(&e, seq).await;
-                    return None;
                 }
+            } else {
+                i
             };
+            if let Err(e) = self.apply_pending_transaction(i).await {
+                self.write_error_seq(&e, seq).await;
+                return None;
+            }
+            let node = self.held[i].node;
+            let backend_id =
+                match super::prepared::ensure_prepared(&mut self.held[i].conn, sql_text).await {
+                    Ok(Ok(id)) => id,
+                    Ok(Err(err)) => {
+                        // The statement no longer prepares here (e.g. a table
+                        // was dropped): report the server's own error.
+                        self.write_error_seq(&ProxyError::Backend(err), seq).await;
+                        self.release_unpinned();
+                        return None;
+                    }
+                    Err(e) => {
+                        self.drop_held(i);
+                        if retryable && e.is_connection_failure() {
+                            plan.role = Role::Primary;
+                            continue;
+                        }
+                        self.after_failure();
+                        self.write_error_seq(&e, seq).await;
+                        return None;
+                    }
+                };
             let packets = request.backend_packets(backend_id, long_data);
             let refs: Vec<&[u8]> = packets.iter().map(|p| p.as_slice()).collect();
             let timeout = match self.proxy.config.load().backend.query_timeout_ms {
@@ -948,7 +1346,10 @@ impl Session {
             let held = &mut self.held[i];
             pool.stats.in_flight.fetch_add(1, Ordering::Relaxed);
             let outcome = match held.conn.send_commands(&refs).await {
-                Err(e) => Outcome { failure: Some(e), ..Outcome::default() },
+                Err(e) => Outcome {
+                    failure: Some(e),
+                    ..Outcome::default()
+                },
                 Ok(()) => {
                     let mut relay = Relay {
                         conn: &mut held.conn,
@@ -956,6 +1357,7 @@ impl Session {
                         client_caps: self.caps,
                         seq,
                         timeout,
+                        last_insert_id: None,
                     };
                     relay.forward(Shape::Results).await
                 }
@@ -963,6 +1365,10 @@ impl Session {
             pool.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
             self.handle.backends.lock().clear();
             let _ = client_id;
+            let mut outcome = outcome;
+            if outcome.failure.is_none() {
+                self.after_relay(i, &mut outcome).await;
+            }
             if let Some(failure) = &outcome.failure {
                 let retry = retryable && !outcome.sent_anything && failure.is_connection_failure();
                 self.drop_held(i);
@@ -971,7 +1377,9 @@ impl Session {
                     continue;
                 }
                 if !outcome.sent_anything && !outcome.client_lost {
-                    let e = outcome.failure.unwrap_or(ProxyError::Internal("unknown".into()));
+                    let e = outcome
+                        .failure
+                        .unwrap_or(ProxyError::Internal("unknown".into()));
                     self.after_failure();
                     self.write_error_seq(&e, seq).await;
                     return None;
@@ -986,7 +1394,9 @@ impl Session {
     fn com_stmt_send_long_data(&mut self, payload: &[u8]) {
         // No reply, even on error (as MySQL).
         let mut r = Reader::new(&payload[1..]);
-        let (Some(id), Some(param)) = (r.u32(), r.u16()) else { return };
+        let (Some(id), Some(param)) = (r.u32(), r.u16()) else {
+            return;
+        };
         if let Some(stmt) = self.statements.get_mut(&id) {
             stmt.append_long_data(param, r.rest());
         }
@@ -1004,7 +1414,8 @@ impl Session {
 
     async fn com_stmt_reset(&mut self, payload: &[u8], seq: &mut u8) {
         let Some(id) = Reader::new(&payload[1..]).u32() else {
-            self.write_error_seq(&ProxyError::MalformedPacket("COM_STMT_RESET".into()), seq).await;
+            self.write_error_seq(&ProxyError::MalformedPacket("COM_STMT_RESET".into()), seq)
+                .await;
             return;
         };
         match self.statements.get_mut(&id) {
@@ -1021,8 +1432,14 @@ impl Session {
                 self.write_ok(seq, 0, 0, self.status, 0).await;
             }
             None => {
-                self.write_error_seq(&ProxyError::UnknownStatement { id, command: "mysqld_stmt_reset" }, seq)
-                    .await
+                self.write_error_seq(
+                    &ProxyError::UnknownStatement {
+                        id,
+                        command: "mysqld_stmt_reset",
+                    },
+                    seq,
+                )
+                .await
             }
         }
     }
@@ -1030,22 +1447,46 @@ impl Session {
     async fn com_stmt_fetch(&mut self, payload: &[u8], seq: &mut u8) {
         let mut r = Reader::new(&payload[1..]);
         let (Some(id), Some(rows)) = (r.u32(), r.u32()) else {
-            self.write_error_seq(&ProxyError::MalformedPacket("COM_STMT_FETCH".into()), seq).await;
+            self.write_error_seq(&ProxyError::MalformedPacket("COM_STMT_FETCH".into()), seq)
+                .await;
             return;
         };
         if self.cursor_statement != Some(id) || !self.statements.contains_key(&id) {
-            self.write_error_seq(&ProxyError::UnknownStatement { id, command: "mysqld_stmt_fetch" }, seq).await;
+            self.write_error_seq(
+                &ProxyError::UnknownStatement {
+                    id,
+                    command: "mysqld_stmt_fetch",
+                },
+                seq,
+            )
+            .await;
             return;
         }
-        let Some(sql_text) = self.statements.get(&id).map(|s| s.sql.clone()) else { return };
+        let Some(sql_text) = self.statements.get(&id).map(|s| s.sql.clone()) else {
+            return;
+        };
         let node = self.node_for_session();
         let Some(i) = self.held.iter().position(|h| h.node == node) else {
             self.cursor_statement = None;
-            self.write_error_seq(&ProxyError::UnknownStatement { id, command: "mysqld_stmt_fetch" }, seq).await;
+            self.write_error_seq(
+                &ProxyError::UnknownStatement {
+                    id,
+                    command: "mysqld_stmt_fetch",
+                },
+                seq,
+            )
+            .await;
             return;
         };
         let Some(backend) = self.held[i].conn.cached_statement(&sql_text) else {
-            self.write_error_seq(&ProxyError::UnknownStatement { id, command: "mysqld_stmt_fetch" }, seq).await;
+            self.write_error_seq(
+                &ProxyError::UnknownStatement {
+                    id,
+                    command: "mysqld_stmt_fetch",
+                },
+                seq,
+            )
+            .await;
             return;
         };
         let mut p = vec![command::STMT_FETCH];
@@ -1053,9 +1494,19 @@ impl Session {
         p.extend_from_slice(&rows.to_le_bytes());
         let held = &mut self.held[i];
         let outcome = match held.conn.send_command(&p).await {
-            Err(e) => Outcome { failure: Some(e), ..Outcome::default() },
+            Err(e) => Outcome {
+                failure: Some(e),
+                ..Outcome::default()
+            },
             Ok(()) => {
-                let mut relay = Relay { conn: &mut held.conn, client: &mut self.client, client_caps: self.caps, seq, timeout: None };
+                let mut relay = Relay {
+                    conn: &mut held.conn,
+                    client: &mut self.client,
+                    client_caps: self.caps,
+                    seq,
+                    timeout: None,
+                    last_insert_id: None,
+                };
                 relay.forward(Shape::Rows).await
             }
         };
@@ -1087,12 +1538,16 @@ impl Session {
         let result = match what.as_str() {
             "backends" | "servers" => self.proxy.backends_result(),
             _ => {
-                let e = ProxyError::Unsupported(format!("SHOW SHARDCAT {what}: known forms are SHOW SHARDCAT BACKENDS"));
+                let e = ProxyError::Unsupported(format!(
+                    "SHOW SHARDCAT {what}: known forms are SHOW SHARDCAT BACKENDS"
+                ));
                 self.write_error_seq(&e, seq).await;
                 return;
             }
         };
-        let _ = result.send(&mut self.client, self.caps, seq, self.status).await;
+        let _ = result
+            .send(&mut self.client, self.caps, seq, self.status)
+            .await;
     }
 
     async fn explain_shardcat(&mut self, inner: &str, seq: &mut u8) {
@@ -1112,6 +1567,9 @@ impl Session {
 
     /// Backend thread currently serving this session on `node`, for KILL.
     pub fn current_backend(&self) -> Vec<(Arc<crate::backend::ServerPool>, u32)> {
-        self.held.iter().map(|h| (h.conn.pool().clone(), h.conn.connection_id)).collect()
+        self.held
+            .iter()
+            .map(|h| (h.conn.pool().clone(), h.conn.connection_id))
+            .collect()
     }
 }

@@ -1,1 +1,13 @@
-//! (module under construction)
+//! Scatter-gather merging: turning the partial results of several shards
+//! into exactly what one MySQL holding all the data would return.
+//!
+//! Owns: value ordering under MySQL's rules (`compare`), exact decimal
+//! arithmetic for aggregates (`decimal`), row decoding (`row`). Must not do
+//! I/O or choose shards; the executor feeds rows in and writes rows out.
+
+pub mod compare;
+pub mod decimal;
+pub mod row;
+
+pub use compare::{compare_rows, SortKey, ValueOrder};
+pub use row::{ColumnInfo, TextRow};

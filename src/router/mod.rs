@@ -43,7 +43,18 @@ pub fn is_plain_read(c: &Classified) -> bool {
     let read_kind = matches!(
         c.kind,
         StatementKind::Select | StatementKind::Describe | StatementKind::Explain
-    ) || matches!(c.kind, StatementKind::Show(ShowKind::Tables | ShowKind::Databases | ShowKind::CreateTable | ShowKind::Columns | ShowKind::Variables | ShowKind::Status | ShowKind::Other));
+    ) || matches!(
+        c.kind,
+        StatementKind::Show(
+            ShowKind::Tables
+                | ShowKind::Databases
+                | ShowKind::CreateTable
+                | ShowKind::Columns
+                | ShowKind::Variables
+                | ShowKind::Status
+                | ShowKind::Other
+        )
+    );
     read_kind
         && !f.locking_read
         && !f.select_into
@@ -62,8 +73,10 @@ pub fn is_plain_read(c: &Classified) -> bool {
 /// (system variables, current database): any server of the node can run
 /// them, so they follow reads and keep working while the primary is down.
 pub fn is_session_only(c: &Classified) -> bool {
-    matches!(c.kind, StatementKind::Use { .. } | StatementKind::Set(SetKind::SystemOnly))
-        && !c.flags.assigns_user_variable
+    matches!(
+        c.kind,
+        StatementKind::Use { .. } | StatementKind::Set(SetKind::SystemOnly | SetKind::Transaction)
+    ) && !c.flags.assigns_user_variable
 }
 
 /// The read/write-splitting decision for one statement on one node.
@@ -88,7 +101,10 @@ pub fn route(c: &Classified, s: &SessionView) -> RoutePlan {
     if !s.autocommit {
         return plan(Role::Primary, "autocommit is off (implicit transaction)");
     }
-    if let StatementKind::Begin { read_only: true, .. } = c.kind {
+    if let StatementKind::Begin {
+        read_only: true, ..
+    } = c.kind
+    {
         if s.read_write_split && !s.pinned_to_primary {
             return plan(Role::Replica, "START TRANSACTION READ ONLY");
         }

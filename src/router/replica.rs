@@ -43,7 +43,10 @@ impl ReplicaSelector {
         match policy {
             ReplicaPolicy::RoundRobin => Some(usable[tick % usable.len()]),
             ReplicaPolicy::Weighted => {
-                let total: u64 = usable.iter().map(|&i| replicas[i].server.weight as u64).sum();
+                let total: u64 = usable
+                    .iter()
+                    .map(|&i| replicas[i].server.weight as u64)
+                    .sum();
                 let mut point = (tick as u64) % total.max(1);
                 for &i in &usable {
                     let w = replicas[i].server.weight as u64;

@@ -45,11 +45,15 @@ impl SessionState {
 
     pub fn set_names_from_collation(&mut self, collation: u16) {
         let c = Collation::from(CollationId::from(collation));
-        let (charset, name) = if c.id() == CollationId::UNKNOWN_COLLATION_ID {
-            ("utf8mb4", "utf8mb4_general_ci")
-        } else {
-            (c.charset(), c.collation())
-        };
+        // MySQL 8's utf8mb4_0900_* collations (id 255 is the default of
+        // MySQL 8 clients) do not exist on MariaDB, which falls back to its
+        // default; so does the proxy.
+        let (charset, name) =
+            if c.id() == CollationId::UNKNOWN_COLLATION_ID || c.collation().contains("_0900_") {
+                ("utf8mb4", "utf8mb4_general_ci")
+            } else {
+                (c.charset(), c.collation())
+            };
         for v in [
             "character_set_client",
             "character_set_connection",
@@ -84,7 +88,11 @@ impl SessionState {
         let mut assigns: Vec<String> = Vec::new();
         for (name, value) in &self.vars {
             if from.vars.get(name) != Some(value) {
-                assigns.push(format!("{} = {}", quote_ident(name), sql_value(name, value)));
+                assigns.push(format!(
+                    "{} = {}",
+                    quote_ident(name),
+                    sql_value(name, value)
+                ));
             }
         }
         for name in from.vars.keys() {
@@ -179,6 +187,12 @@ mod tests {
     use super::*;
 
     #[test]
+    fn mysql8_default_collation_falls_back() {
+        let s = SessionState::for_collation(255);
+        assert_eq!(s.var("collation_connection"), Some("utf8mb4_general_ci"));
+    }
+
+    #[test]
     fn charset_from_collation() {
         let s = SessionState::for_collation(8);
         assert_eq!(s.var("character_set_client"), Some("latin1"));
@@ -202,7 +216,10 @@ mod tests {
         );
         // The other direction resets what the pooled connection had.
         let back = base.sync_sql(&s).unwrap();
-        assert_eq!(back, "SET SESSION `sql_mode` = DEFAULT, `wait_timeout` = DEFAULT");
+        assert_eq!(
+            back,
+            "SET SESSION `sql_mode` = DEFAULT, `wait_timeout` = DEFAULT"
+        );
     }
 
     #[test]

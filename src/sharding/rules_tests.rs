@@ -609,7 +609,9 @@ fn single_node_tables() {
     let rules = ShardingRules::new(file.table, NODES).expect("valid");
     let settings = rules.table(None, "settings").expect("rule");
     assert_eq!(settings.single_node(), Some("n2"));
-    assert!(settings.root().is_none() && settings.key_column().is_none() && !settings.is_broadcast());
+    assert!(
+        settings.root().is_none() && settings.key_column().is_none() && !settings.is_broadcast()
+    );
     assert_eq!(settings.physical_targets()[0].table, "settings");
     assert!(rules.table(None, "orders").unwrap().root().is_some());
     for (extra, message) in [
@@ -618,12 +620,21 @@ fn single_node_tables() {
         ("nodes = [\"n1\"]", "does not apply"),
     ] {
         let text = format!("[[table]]\nname = \"s\"\nnode = \"n1\"\n{extra}\n");
-        let e = toml::from_str::<RuleFile>(&text).err().expect("refused").to_string();
+        let e = toml::from_str::<RuleFile>(&text)
+            .err()
+            .expect("refused")
+            .to_string();
         assert!(e.contains(message), "{extra}: {e}");
     }
     let file: RuleFile = toml::from_str("[[table]]\nname = \"s\"\nnode = \"n9\"\n\n[[table]]\nname = \"b\"\nbound_to = \"s\"\nkey = \"k\"\n").unwrap();
     let errors = ShardingRules::new(file.table, NODES).unwrap_err();
     let text: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
-    assert!(text.iter().any(|e| e.contains("node `n9` is not defined")), "{text:?}");
-    assert!(text.iter().any(|e| e.contains("single-node table")), "{text:?}");
+    assert!(
+        text.iter().any(|e| e.contains("node `n9` is not defined")),
+        "{text:?}"
+    );
+    assert!(
+        text.iter().any(|e| e.contains("single-node table")),
+        "{text:?}"
+    );
 }

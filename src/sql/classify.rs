@@ -463,9 +463,17 @@ fn scan_flags(s: Stmt<'_>) -> StatementFlags {
             }
             TokenKind::UserVar if s.punct(i + 1, ":=") => f.assigns_user_variable = true,
             TokenKind::SystemVar => {
-                let (_, name) = system_var_scope_and_name(tok.bytes(s.src));
-                if name.eq_ignore_ascii_case("warning_count")
-                    || name.eq_ignore_ascii_case("error_count")
+                // The last name part, without allocating: `@@warning_count`,
+                // `@@session.error_count`, `` @@`warning_count` ``.
+                let text = tok.bytes(s.src);
+                let last = text
+                    .rsplit(|&b| b == b'.' || b == b'@')
+                    .next()
+                    .unwrap_or_default();
+                let last = last.strip_prefix(b"`").unwrap_or(last);
+                let last = last.strip_suffix(b"`").unwrap_or(last);
+                if last.eq_ignore_ascii_case(b"warning_count")
+                    || last.eq_ignore_ascii_case(b"error_count")
                 {
                     f.reads_diagnostics = true;
                 }
@@ -1609,6 +1617,11 @@ mod tests {
             ("SHOW COUNT(*) WARNINGS", &["reads_diagnostics"]),
             ("SELECT @@warning_count", &["reads_diagnostics"]),
             ("SELECT @@session.error_count", &["reads_diagnostics"]),
+            (
+                "SELECT @@`warning_count`, @@session.`x`",
+                &["reads_diagnostics"],
+            ),
+            ("SELECT @@warning_counts, @warning_count", &[]),
             ("GET DIAGNOSTICS @n = NUMBER", &["reads_diagnostics"]),
             (
                 "GET CURRENT DIAGNOSTICS CONDITION 1 @m = MESSAGE_TEXT",
@@ -2203,29 +2216,37 @@ mod tests {
 
     /// Timing sanity check, not a test of speed: run with
     /// `cargo test --release --lib sql::classify::tests::classify_cost -- --ignored --nocapture`.
-    /// Measured on the shared 2-vCPU VM: see the module report.
+    /// On the shared 2-vCPU VM (rustc 1.95, release, thin LTO): point
+    /// select classify 0.31-0.46 µs / fingerprint 0.17-0.33 µs; sysbench
+    /// 3-row INSERT 1.1 µs / 1.1 µs; Connector/J init query 2.7 µs /
+    /// 1.7 µs. sqlparser needs 11-17 µs to parse the point select.
     #[test]
     #[ignore]
     fn classify_cost() {
-        let sql = "SELECT c FROM sbtest1 WHERE id = 4242";
-        let iterations = 1_000_000u32;
-        let start = std::time::Instant::now();
-        let mut selects = 0u32;
-        for _ in 0..iterations {
-            if matches!(classify(std::hint::black_box(sql)).kind, K::Select) {
-                selects += 1;
+        let statements = [
+            ("point select", "SELECT c FROM sbtest1 WHERE id = 4242"),
+            (
+                "3-row insert",
+                "INSERT INTO sbtest1 (id, k, c, pad) VALUES (1, 4242, '68487932199-96439406143-93774651418-41631865787-96406072701-20604855487-25459966574-28203206787-41238978918-19503783441', '22195207048-70116052123-74140395089-76317954521-98694025897'), (2, 4243, 'x', 'y'), (3, 4244, 'z', 'w')",
+            ),
+            (
+                "Connector/J init",
+                "/* mysql-connector-java-8.0.33 */SELECT @@session.auto_increment_increment AS auto_increment_increment, @@character_set_client AS character_set_client, @@character_set_connection AS character_set_connection, @@character_set_results AS character_set_results, @@character_set_server AS character_set_server, @@collation_server AS collation_server, @@init_connect AS init_connect, @@interactive_timeout AS interactive_timeout, @@license AS license, @@lower_case_table_names AS lower_case_table_names, @@max_allowed_packet AS max_allowed_packet, @@net_write_timeout AS net_write_timeout, @@sql_mode AS sql_mode, @@system_time_zone AS system_time_zone, @@time_zone AS time_zone, @@transaction_isolation AS transaction_isolation, @@wait_timeout AS wait_timeout",
+            ),
+        ];
+        let iterations = 200_000u32;
+        for (label, sql) in statements {
+            let start = std::time::Instant::now();
+            for _ in 0..iterations {
+                std::hint::black_box(classify(std::hint::black_box(sql)));
             }
+            let classify_cost = start.elapsed() / iterations;
+            let start = std::time::Instant::now();
+            for _ in 0..iterations {
+                std::hint::black_box(fingerprint(std::hint::black_box(sql)));
+            }
+            let fingerprint_cost = start.elapsed() / iterations;
+            println!("{label}: classify {classify_cost:?}, fingerprint {fingerprint_cost:?}");
         }
-        let per = start.elapsed() / iterations;
-        assert_eq!(selects, iterations);
-        println!("classify point select: {per:?} per call");
-        let start = std::time::Instant::now();
-        for _ in 0..iterations / 10 {
-            std::hint::black_box(fingerprint(std::hint::black_box(sql)));
-        }
-        println!(
-            "fingerprint point select: {:?} per call",
-            start.elapsed() / (iterations / 10)
-        );
     }
 }

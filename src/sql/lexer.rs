@@ -566,7 +566,7 @@ mod tests {
     use super::*;
     use TokenKind::*;
 
-    /// Significant and trivia tokens as (kind, text, unterminated).
+    /// All tokens, trivia included, as (kind, text).
     fn lex(sql: &str) -> Vec<(TokenKind, &str)> {
         tokenize(sql)
             .iter()

@@ -392,6 +392,10 @@ mod tests {
                 ],
             ),
             (
+                "SELECT /*!40001 SQL_NO_CACHE */ * FROM a, `b` /* c */ WHERE 1",
+                vec![t(None, "a", None, "a"), t(None, "b", None, "`b`")],
+            ),
+            (
                 "SELECT 1 FROM a UNION SELECT 2 FROM b",
                 vec![t(None, "a", None, "a"), t(None, "b", None, "b")],
             ),
@@ -445,6 +449,15 @@ mod tests {
                 vec![t(None, "a", None, "a"), t(None, "b", None, "b")],
             ),
             ("CREATE INDEX i ON t (c)", vec![t(None, "t", None, "t")]),
+            (
+                "DROP INDEX i ON db.t",
+                vec![t(Some("db"), "t", None, "db.t")],
+            ),
+            ("DROP DATABASE d", vec![]),
+            (
+                "INSERT INTO t (a) VALUES (1) ON DUPLICATE KEY UPDATE a = VALUES(a)",
+                vec![t(None, "t", None, "t")],
+            ),
             ("SHOW CREATE TABLE t", vec![t(None, "t", None, "t")]),
             ("SHOW COLUMNS FROM t", vec![t(None, "t", None, "t")]),
             ("SHOW TABLES FROM db", vec![]),

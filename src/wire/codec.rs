@@ -15,8 +15,8 @@ use tokio_util::codec::Decoder;
 /// followed by a continuation packet (possibly empty).
 pub const MAX_CHUNK: usize = 0xFF_FFFF;
 
-/// One logical packet: the sequence id of its first physical packet and the
-/// joined payload.
+/// One logical packet: the sequence id of its *last* physical packet (the
+/// reply continues from it) and the joined payload.
 #[derive(Debug, Clone)]
 pub struct Packet {
     pub seq: u8,
@@ -55,14 +55,14 @@ impl Decoder for PacketCodec {
         let mut offset = 0usize;
         let mut total = 0usize;
         let mut chunks = 0usize;
-        let first_seq;
+        let last_seq;
         loop {
             if src.len() < offset + 4 {
                 src.reserve(offset + 4 - src.len());
                 return Ok(None);
             }
-            let len = u32::from_le_bytes([src[offset], src[offset + 1], src[offset + 2], 0])
-                as usize;
+            let len =
+                u32::from_le_bytes([src[offset], src[offset + 1], src[offset + 2], 0]) as usize;
             total += len;
             if total > self.max_payload {
                 return Err(too_large(total, self.max_payload));
@@ -72,9 +72,10 @@ impl Decoder for PacketCodec {
                 return Ok(None);
             }
             chunks += 1;
+            let header_seq = src[offset + 3];
             offset += 4 + len;
             if len < MAX_CHUNK {
-                first_seq = src[3];
+                last_seq = header_seq;
                 break;
             }
         }
@@ -82,7 +83,7 @@ impl Decoder for PacketCodec {
             let mut frame = src.split_to(offset);
             frame.advance(4);
             return Ok(Some(Packet {
-                seq: first_seq,
+                seq: last_seq,
                 payload: frame.freeze(),
             }));
         }
@@ -95,7 +96,7 @@ impl Decoder for PacketCodec {
             frame.advance(len);
         }
         Ok(Some(Packet {
-            seq: first_seq,
+            seq: last_seq,
             payload: payload.freeze(),
         }))
     }
@@ -245,7 +246,10 @@ mod tests {
         let mut buf = BytesMut::from(&bytes[..]);
         let p = PacketCodec::new(1 << 30).decode(&mut buf).unwrap().unwrap();
         assert_eq!(p.payload.len(), MAX_CHUNK);
-        assert_eq!(p.seq, 3);
+        assert_eq!(
+            p.seq, 4,
+            "the reply continues after the last physical packet"
+        );
     }
 
     #[test]
@@ -269,8 +273,14 @@ mod tests {
         a.extend_from_slice(&b);
         let mut buf = BytesMut::from(&a[..]);
         let mut codec = PacketCodec::new(1024);
-        assert_eq!(&codec.decode(&mut buf).unwrap().unwrap().payload[..], b"\x19\x01\x00\x00\x00");
-        assert_eq!(&codec.decode(&mut buf).unwrap().unwrap().payload[..], b"\x03SELECT 2");
+        assert_eq!(
+            &codec.decode(&mut buf).unwrap().unwrap().payload[..],
+            b"\x19\x01\x00\x00\x00"
+        );
+        assert_eq!(
+            &codec.decode(&mut buf).unwrap().unwrap().payload[..],
+            b"\x03SELECT 2"
+        );
         assert!(codec.decode(&mut buf).unwrap().is_none());
     }
 

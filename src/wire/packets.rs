@@ -101,7 +101,10 @@ pub fn put_lenenc_bytes(out: &mut Vec<u8>, b: &[u8]) {
 /// packets when `CLIENT_SESSION_TRACK` is on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SessionChange {
-    SystemVariable { name: String, value: String },
+    SystemVariable {
+        name: String,
+        value: String,
+    },
     Schema(String),
     /// Something not replayable changed (user variable, temporary table,
     /// prepared statement...).
@@ -341,7 +344,16 @@ mod tests {
 
     #[test]
     fn lenenc_roundtrip() {
-        for v in [0u64, 250, 251, 65535, 65536, (1 << 24) - 1, 1 << 24, u64::MAX] {
+        for v in [
+            0u64,
+            250,
+            251,
+            65535,
+            65536,
+            (1 << 24) - 1,
+            1 << 24,
+            u64::MAX,
+        ] {
             let mut out = Vec::new();
             put_lenenc_int(&mut out, v);
             assert_eq!(Reader::new(&out).lenenc_int(), Some(v));
@@ -352,7 +364,8 @@ mod tests {
     fn ok_with_info_and_session_state() {
         let caps = CapabilityFlags::CLIENT_PROTOCOL_41 | CapabilityFlags::CLIENT_SESSION_TRACK;
         let mut payload = vec![0x00, 3, 42];
-        let status = StatusFlags::SERVER_STATUS_AUTOCOMMIT | StatusFlags::SERVER_SESSION_STATE_CHANGED;
+        let status =
+            StatusFlags::SERVER_STATUS_AUTOCOMMIT | StatusFlags::SERVER_SESSION_STATE_CHANGED;
         payload.extend_from_slice(&status.bits().to_le_bytes());
         payload.extend_from_slice(&1u16.to_le_bytes());
         put_lenenc_bytes(&mut payload, b"Rows matched: 3");

@@ -17,7 +17,7 @@ pub struct ProxyProcess {
 }
 
 /// Options for the generated configuration.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct ProxyOptions {
     /// Extra TOML appended to `[routing]`.
     pub routing: String,
@@ -27,17 +27,6 @@ pub struct ProxyOptions {
     pub server: String,
     /// Further top-level TOML (schemas, tables...).
     pub extra: String,
-}
-
-impl Default for ProxyOptions {
-    fn default() -> Self {
-        ProxyOptions {
-            routing: String::new(),
-            backend: String::new(),
-            server: String::new(),
-            extra: String::new(),
-        }
-    }
 }
 
 pub fn free_port() -> u16 {
@@ -113,7 +102,8 @@ replicas = [{{ addr = "127.0.0.1:{n2r1}" }}]
         let port = free_port();
         let config_path = dir.path().join("shardcat.toml");
         let mut f = std::fs::File::create(&config_path).expect("config file");
-        f.write_all(Self::config_text(topo, port, &o).as_bytes()).expect("write config");
+        f.write_all(Self::config_text(topo, port, &o).as_bytes())
+            .expect("write config");
         let log = std::fs::File::create(dir.path().join("shardcat.log")).expect("log file");
         let child = Command::new(env!("CARGO_BIN_EXE_shardcat"))
             .args(["serve", "--config"])
@@ -123,10 +113,19 @@ replicas = [{{ addr = "127.0.0.1:{n2r1}" }}]
             .stderr(log)
             .spawn()
             .expect("start shardcat");
-        let proxy = ProxyProcess { port, child, config_path, _dir: dir };
+        let proxy = ProxyProcess {
+            port,
+            child,
+            config_path,
+            _dir: dir,
+        };
         let deadline = Instant::now() + Duration::from_secs(15);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "shardcat did not start listening; log:\n{}", proxy.log());
+            assert!(
+                Instant::now() < deadline,
+                "shardcat did not start listening; log:\n{}",
+                proxy.log()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         proxy

@@ -13,13 +13,13 @@
 use std::collections::{HashMap, HashSet};
 use std::ops::{Bound, ControlFlow, Range};
 
+use crate::sharding::{LiteralKind, ShardKey};
 use crate::sql::ast::{
     self, AssignmentTarget, BinaryOperator, Expr, FromTable, GroupByExpr, JoinConstraint,
     JoinOperator, ObjectName, Query, Select, SelectItem, SelectItemQualifiedWildcardKind, SetExpr,
     Statement, TableFactor, TableObject, TableWithJoins, UnaryOperator, Value, Visit, Visitor,
 };
 use crate::sql::{parse, table_references, TableRef};
-use crate::sharding::{LiteralKind, ShardKey};
 
 use super::cond::{Cond, RefId, Val};
 use super::lex::{unescape_string, LineIndex, Tokens};
@@ -245,7 +245,10 @@ pub(crate) fn analyze(
             for s in &statements {
                 refs.extend(table_references(sql, s));
             }
-            if let Some(r) = refs.iter().find(|r| an.rule_of(r.schema.as_deref(), &r.name).is_some()) {
+            if let Some(r) = refs
+                .iter()
+                .find(|r| an.rule_of(r.schema.as_deref(), &r.name).is_some())
+            {
                 return super::err(format!(
                     "several statements in one query name table `{}`, which has a sharding rule; \
                      send them one at a time: {}",
@@ -276,7 +279,9 @@ fn lexical(
             }
             _ => continue,
         };
-        let Some(i) = router.find_table(schema, &name) else { continue };
+        let Some(i) = router.find_table(schema, &name) else {
+            continue;
+        };
         match router.tables[i].kind {
             TableInfoKind::Single { node: n } if node.is_none_or(|m| m == n) => node = Some(n),
             _ => {
@@ -337,7 +342,8 @@ impl Visitor for SubqueryCollector {
 
     fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
         if self.depth == 0 {
-            self.found.push((query as *const Query as usize, query.clone()));
+            self.found
+                .push((query as *const Query as usize, query.clone()));
         }
         self.depth += 1;
         ControlFlow::Continue(())
@@ -461,7 +467,11 @@ impl<'a> Analyzer<'a> {
                 }
             }
         }
-        let edges = self.scopes.iter().flat_map(|s| s.edges.iter().copied()).collect();
+        let edges = self
+            .scopes
+            .iter()
+            .flat_map(|s| s.edges.iter().copied())
+            .collect();
         let verb = self.verb();
         Ok(Analysis {
             kind: self.kind,
@@ -504,10 +514,7 @@ impl<'a> Analyzer<'a> {
 
     /// Finds (and claims) the facade reference whose name is at `range`.
     fn claim(&mut self, range: &Range<usize>) -> Option<TableRef> {
-        let i = self
-            .facade
-            .iter()
-            .position(|r| r.name_span == *range)?;
+        let i = self.facade.iter().position(|r| r.name_span == *range)?;
         self.claimed[i] = true;
         Some(self.facade[i].clone())
     }
@@ -517,7 +524,12 @@ impl<'a> Analyzer<'a> {
     }
 
     /// A new reference for the table `name`, in `scope` (if any).
-    fn new_ref(&mut self, name: &ObjectName, alias: Option<&str>, scope: Option<ScopeId>) -> Option<RefId> {
+    fn new_ref(
+        &mut self,
+        name: &ObjectName,
+        alias: Option<&str>,
+        scope: Option<ScopeId>,
+    ) -> Option<RefId> {
         let idents = object_idents(name);
         let last = idents.last()?;
         let range = self.ident_range(last)?;
@@ -546,7 +558,10 @@ impl<'a> Analyzer<'a> {
                 },
             }
         };
-        let quoted = self.sql.get(range.clone()).is_some_and(|t| t.starts_with('`'));
+        let quoted = self
+            .sql
+            .get(range.clone())
+            .is_some_and(|t| t.starts_with('`'));
         let id = self.refs.len();
         self.refs.push(RefInfo {
             table: table_kind,
@@ -589,7 +604,10 @@ impl<'a> Analyzer<'a> {
             Expr::Identifier(col) => {
                 let s = &self.scopes[scope];
                 for &r in &s.refs {
-                    if self.key_of(r).is_some_and(|k| k.eq_ignore_ascii_case(&col.value)) {
+                    if self
+                        .key_of(r)
+                        .is_some_and(|k| k.eq_ignore_ascii_case(&col.value))
+                    {
                         return Some(r);
                     }
                 }
@@ -650,19 +668,21 @@ impl<'a> Analyzer<'a> {
                 Value::SingleQuotedString(s) | Value::NationalStringLiteral(s) => {
                     literal(&unescape_string(s, '\''), LiteralKind::String)
                 }
-                Value::DoubleQuotedString(s) => literal(&unescape_string(s, '"'), LiteralKind::String),
-                Value::HexStringLiteral(h) => literal(h, LiteralKind::Hex),
-                Value::Boolean(b) => literal(if *b { "TRUE" } else { "FALSE" }, LiteralKind::Boolean),
-                Value::Null => Val::Key(ShardKey::Null),
-                Value::Placeholder(p) if p == "?" => {
-                    match self.lines.offset(v.span.start) {
-                        Some(offset) => match self.placeholders.binary_search(&offset) {
-                            Ok(i) => Val::Param(i),
-                            Err(_) => Val::Expr,
-                        },
-                        None => Val::Expr,
-                    }
+                Value::DoubleQuotedString(s) => {
+                    literal(&unescape_string(s, '"'), LiteralKind::String)
                 }
+                Value::HexStringLiteral(h) => literal(h, LiteralKind::Hex),
+                Value::Boolean(b) => {
+                    literal(if *b { "TRUE" } else { "FALSE" }, LiteralKind::Boolean)
+                }
+                Value::Null => Val::Key(ShardKey::Null),
+                Value::Placeholder(p) if p == "?" => match self.lines.offset(v.span.start) {
+                    Some(offset) => match self.placeholders.binary_search(&offset) {
+                        Ok(i) => Val::Param(i),
+                        Err(_) => Val::Expr,
+                    },
+                    None => Val::Expr,
+                },
                 _ => Val::Expr,
             },
             Expr::UnaryOp {
@@ -680,7 +700,9 @@ impl<'a> Analyzer<'a> {
                 expr,
             } => self.value(r, expr),
             Expr::TypedString(t) => match &t.value.value {
-                Value::SingleQuotedString(s) => literal(&unescape_string(s, '\''), LiteralKind::String),
+                Value::SingleQuotedString(s) => {
+                    literal(&unescape_string(s, '\''), LiteralKind::String)
+                }
                 _ => Val::Expr,
             },
             _ => Val::Expr,
@@ -711,7 +733,10 @@ impl<'a> Analyzer<'a> {
                 self.cond(scope, right, positive),
             ]),
             Expr::BinaryOp { left, op, right } => {
-                let (r, other, flipped) = match (self.resolve_key(scope, left), self.resolve_key(scope, right)) {
+                let (r, other, flipped) = match (
+                    self.resolve_key(scope, left),
+                    self.resolve_key(scope, right),
+                ) {
                     (Some(r), _) => (r, right, false),
                     (None, Some(r)) => (r, left, true),
                     (None, None) => return Cond::All,
@@ -778,7 +803,9 @@ impl<'a> Analyzer<'a> {
             },
             _ => return,
         };
-        let Some(range) = self.ident_range(last) else { return };
+        let Some(range) = self.ident_range(last) else {
+            return;
+        };
         let i = self.toks.index_at(range.end);
         if !self.toks.is_kw(i, "IN") || !self.toks.is_punct(i + 1, "(") {
             return;
@@ -787,7 +814,8 @@ impl<'a> Analyzer<'a> {
         if !self.toks.is_punct(stop, ")") || items.len() != vals.len() {
             return;
         }
-        let ranges: Option<Vec<Range<usize>>> = items.iter().map(|t| self.toks.byte_range(t)).collect();
+        let ranges: Option<Vec<Range<usize>>> =
+            items.iter().map(|t| self.toks.byte_range(t)).collect();
         let Some(ranges) = ranges else { return };
         let (Some(first), Some(last)) = (ranges.first(), ranges.last()) else {
             return;
@@ -809,7 +837,10 @@ impl<'a> Analyzer<'a> {
                     op: BinaryOperator::Eq | BinaryOperator::Spaceship,
                     right,
                 } => {
-                    if let (Some(a), Some(b)) = (self.resolve_key(scope, left), self.resolve_key(scope, right)) {
+                    if let (Some(a), Some(b)) = (
+                        self.resolve_key(scope, left),
+                        self.resolve_key(scope, right),
+                    ) {
                         self.add_edge(scope, a, b);
                     }
                 }
@@ -893,7 +924,11 @@ impl<'a> Analyzer<'a> {
             SetExpr::Select(s) => self.select(s, role, parent),
             SetExpr::Query(q) => self.query(q, role, parent),
             SetExpr::SetOperation { left, right, .. } => {
-                let branch_role = if role == Role::Top { Role::Top } else { Role::Sub };
+                let branch_role = if role == Role::Top {
+                    Role::Top
+                } else {
+                    Role::Sub
+                };
                 let l = self.set_expr(left, branch_role, parent);
                 let _ = self.set_expr(right, branch_role, parent);
                 l
@@ -916,7 +951,11 @@ impl<'a> Analyzer<'a> {
         }
         for item in &s.projection {
             self.subqueries_in(id, item);
-            if let SelectItem::QualifiedWildcard(SelectItemQualifiedWildcardKind::ObjectName(name), _) = item {
+            if let SelectItem::QualifiedWildcard(
+                SelectItemQualifiedWildcardKind::ObjectName(name),
+                _,
+            ) = item
+            {
                 self.qualifier_use(name);
             }
         }
@@ -933,9 +972,14 @@ impl<'a> Analyzer<'a> {
             GroupByExpr::Expressions(exprs, _) => exprs,
             GroupByExpr::All(_) => &[],
         };
-        let key_grouped = group_exprs.iter().any(|e| self.resolve_key(id, e).is_some());
+        let key_grouped = group_exprs
+            .iter()
+            .any(|e| self.resolve_key(id, e).is_some());
         let (aggregate, window) = select::find_aggregates(&s.projection);
-        let having_aggregate = s.having.as_ref().is_some_and(|h| select::find_aggregates(h).0);
+        let having_aggregate = s
+            .having
+            .as_ref()
+            .is_some_and(|h| select::find_aggregates(h).0);
         self.scopes[id].nonlocal = if window {
             Some("window functions")
         } else if (aggregate || having_aggregate || !group_exprs.is_empty()) && !key_grouped {
@@ -957,7 +1001,9 @@ impl<'a> Analyzer<'a> {
                     if let Some(r) = self.resolve_key(id, e) {
                         let name = match e {
                             Expr::Identifier(i) => i.value.clone(),
-                            Expr::CompoundIdentifier(p) => p.last().map(|i| i.value.clone()).unwrap_or_default(),
+                            Expr::CompoundIdentifier(p) => {
+                                p.last().map(|i| i.value.clone()).unwrap_or_default()
+                            }
                             _ => continue,
                         };
                         exports.push((name, r));
@@ -978,17 +1024,27 @@ impl<'a> Analyzer<'a> {
                         exports.extend(self.scopes[d].exports.iter().cloned());
                     }
                 }
-                SelectItem::QualifiedWildcard(SelectItemQualifiedWildcardKind::ObjectName(name), _) => {
+                SelectItem::QualifiedWildcard(
+                    SelectItemQualifiedWildcardKind::ObjectName(name),
+                    _,
+                ) => {
                     let Some(q) = object_idents(name).last().map(|i| i.value.clone()) else {
                         continue;
                     };
-                    match self.scopes[id].names.iter().find(|(n, _)| *n == q).map(|(_, n)| *n) {
+                    match self.scopes[id]
+                        .names
+                        .iter()
+                        .find(|(n, _)| *n == q)
+                        .map(|(_, n)| *n)
+                    {
                         Some(Node::Ref(r)) => {
                             if let Some(k) = self.key_of(r) {
                                 exports.push((k.to_owned(), r));
                             }
                         }
-                        Some(Node::Derived(d)) => exports.extend(self.scopes[d].exports.iter().cloned()),
+                        Some(Node::Derived(d)) => {
+                            exports.extend(self.scopes[d].exports.iter().cloned())
+                        }
                         None => {}
                     }
                 }
@@ -1016,15 +1072,24 @@ impl<'a> Analyzer<'a> {
                 self.scopes[scope].outer_join = true;
             }
             match constraint {
-                Some(JoinConstraint::On(expr)) => {
-                    self.predicate(scope, expr, if inner { Place::InnerOn } else { Place::OuterOn })
-                }
+                Some(JoinConstraint::On(expr)) => self.predicate(
+                    scope,
+                    expr,
+                    if inner {
+                        Place::InnerOn
+                    } else {
+                        Place::OuterOn
+                    },
+                ),
                 Some(JoinConstraint::Using(columns)) => {
                     for column in columns {
-                        let Some(col) = object_idents(column).last().map(|i| i.value.clone()) else {
+                        let Some(col) = object_idents(column).last().map(|i| i.value.clone())
+                        else {
                             continue;
                         };
-                        let has_key = |an: &Self, r: RefId| an.key_of(r).is_some_and(|k| k.eq_ignore_ascii_case(&col));
+                        let has_key = |an: &Self, r: RefId| {
+                            an.key_of(r).is_some_and(|k| k.eq_ignore_ascii_case(&col))
+                        };
                         let left = before.iter().copied().find(|&r| has_key(self, r));
                         let right = added.iter().copied().find(|&r| has_key(self, r));
                         if let (Some(a), Some(b)) = (left, right) {
@@ -1044,22 +1109,32 @@ impl<'a> Analyzer<'a> {
                 let idents = object_idents(name);
                 if idents.len() == 1 {
                     let n = &idents[0].value;
-                    if let Some(&(_, cte)) = self.ctes.iter().rev().find(|(c, _)| c.eq_ignore_ascii_case(n)) {
+                    if let Some(&(_, cte)) = self
+                        .ctes
+                        .iter()
+                        .rev()
+                        .find(|(c, _)| c.eq_ignore_ascii_case(n))
+                    {
                         self.scopes[scope].derived.push(cte);
-                        self.scopes[scope]
-                            .names
-                            .push((alias.clone().unwrap_or_else(|| n.clone()), Node::Derived(cte)));
+                        self.scopes[scope].names.push((
+                            alias.clone().unwrap_or_else(|| n.clone()),
+                            Node::Derived(cte),
+                        ));
                         return;
                     }
                 }
                 self.new_ref(name, alias.as_deref(), Some(scope));
             }
-            TableFactor::Derived { subquery, alias, .. } => {
+            TableFactor::Derived {
+                subquery, alias, ..
+            } => {
                 let d = self.query(subquery, Role::Derived, Some(scope));
                 self.scopes[scope].derived.push(d);
                 if let Some(a) = alias {
                     self.aliases.insert(a.name.value.clone());
-                    self.scopes[scope].names.push((a.name.value.clone(), Node::Derived(d)));
+                    self.scopes[scope]
+                        .names
+                        .push((a.name.value.clone(), Node::Derived(d)));
                 }
             }
             TableFactor::NestedJoin {
@@ -1079,7 +1154,10 @@ impl<'a> Analyzer<'a> {
 
     fn qualifier_ident(&mut self, q: &ast::Ident) {
         if let Some(range) = self.ident_range(q) {
-            let quoted = self.sql.get(range.clone()).is_some_and(|t| t.starts_with('`'));
+            let quoted = self
+                .sql
+                .get(range.clone())
+                .is_some_and(|t| t.starts_with('`'));
             self.names.push(NameUse {
                 range,
                 quoted,
@@ -1097,9 +1175,13 @@ impl<'a> Analyzer<'a> {
                 let top = self.query(q, Role::Top, None);
                 let locking = !q.locks.is_empty();
                 self.write = locking;
-                self.select = Some(select::analyze(self.sql, &self.toks, &self.lines, q, &|e| {
-                    self.resolve_key(top, e).is_some()
-                }));
+                self.select = Some(select::analyze(
+                    self.sql,
+                    &self.toks,
+                    &self.lines,
+                    q,
+                    &|e| self.resolve_key(top, e).is_some(),
+                ));
             }
             Statement::Insert(ins) => self.insert_statement(ins)?,
             Statement::Update(u) => {
@@ -1107,7 +1189,11 @@ impl<'a> Analyzer<'a> {
                 self.write = true;
                 let top = self.new_scope(None, Role::Top);
                 self.table_with_joins(top, &u.table);
-                if let Some(ast::UpdateTableFromKind::BeforeSet(from) | ast::UpdateTableFromKind::AfterSet(from)) = &u.from {
+                if let Some(
+                    ast::UpdateTableFromKind::BeforeSet(from)
+                    | ast::UpdateTableFromKind::AfterSet(from),
+                ) = &u.from
+                {
                     for twj in from {
                         self.table_with_joins(top, twj);
                     }
@@ -1158,7 +1244,10 @@ impl<'a> Analyzer<'a> {
                         // is renamed like its FROM reference.
                         if let Some(range) = self.ident_range(last) {
                             if self.claim(&range).is_some() {
-                                let quoted = self.sql.get(range.clone()).is_some_and(|t| t.starts_with('`'));
+                                let quoted = self
+                                    .sql
+                                    .get(range.clone())
+                                    .is_some_and(|t| t.starts_with('`'));
                                 self.names.push(NameUse {
                                     range,
                                     quoted,
@@ -1194,7 +1283,9 @@ impl<'a> Analyzer<'a> {
                 self.write = true;
                 self.claim_all();
             }
-            Statement::ShowCreate { .. } | Statement::ShowColumns { .. } | Statement::ExplainTable { .. } => {
+            Statement::ShowCreate { .. }
+            | Statement::ShowColumns { .. }
+            | Statement::ExplainTable { .. } => {
                 self.kind = StmtKind::Describe;
                 self.claim_all();
             }
@@ -1238,7 +1329,9 @@ impl<'a> Analyzer<'a> {
             self.claimed[i] = true;
             let f = self.facade[i].clone();
             let effective = f.schema.as_deref().or(self.schema);
-            let table = if effective.is_some_and(|s| SYSTEM_SCHEMAS.iter().any(|x| x.eq_ignore_ascii_case(s))) {
+            let table = if effective
+                .is_some_and(|s| SYSTEM_SCHEMAS.iter().any(|x| x.eq_ignore_ascii_case(s)))
+            {
                 RefTable::System
             } else {
                 match self.router.find_table(effective, &f.name) {
@@ -1248,7 +1341,10 @@ impl<'a> Analyzer<'a> {
                     },
                 }
             };
-            let quoted = self.sql.get(f.name_span.clone()).is_some_and(|t| t.starts_with('`'));
+            let quoted = self
+                .sql
+                .get(f.name_span.clone())
+                .is_some_and(|t| t.starts_with('`'));
             self.refs.push(RefInfo {
                 table,
                 name: f.name,
@@ -1261,7 +1357,11 @@ impl<'a> Analyzer<'a> {
 
     /// Marks the reference an UPDATE assignment writes; refuses changing a
     /// sharding key.
-    fn assignment_target(&mut self, scope: ScopeId, target: &AssignmentTarget) -> Result<(), RouteError> {
+    fn assignment_target(
+        &mut self,
+        scope: ScopeId,
+        target: &AssignmentTarget,
+    ) -> Result<(), RouteError> {
         let names: Vec<&ObjectName> = match target {
             AssignmentTarget::ColumnName(n) => vec![n],
             AssignmentTarget::Tuple(v) => v.iter().collect(),
@@ -1272,20 +1372,27 @@ impl<'a> Analyzer<'a> {
             let r = if idents.len() >= 2 {
                 self.qualifier_ident(idents[idents.len() - 2]);
                 let q = &idents[idents.len() - 2].value;
-                match self.scopes[scope].names.iter().find(|(n, _)| n == q).map(|(_, n)| *n) {
+                match self.scopes[scope]
+                    .names
+                    .iter()
+                    .find(|(n, _)| n == q)
+                    .map(|(_, n)| *n)
+                {
                     Some(Node::Ref(r)) => Some(r),
                     _ => None,
                 }
             } else {
-                let keyed = self.scopes[scope]
-                    .refs
-                    .iter()
-                    .copied()
-                    .find(|&r| self.key_of(r).is_some_and(|k| k.eq_ignore_ascii_case(&col.value)));
+                let keyed = self.scopes[scope].refs.iter().copied().find(|&r| {
+                    self.key_of(r)
+                        .is_some_and(|k| k.eq_ignore_ascii_case(&col.value))
+                });
                 keyed.or_else(|| self.scopes[scope].refs.first().copied())
             };
             let Some(r) = r else { continue };
-            if self.key_of(r).is_some_and(|k| k.eq_ignore_ascii_case(&col.value)) {
+            if self
+                .key_of(r)
+                .is_some_and(|k| k.eq_ignore_ascii_case(&col.value))
+            {
                 return super::err(format!(
                     "this statement changes `{}`, the sharding key of `{}`: the row would have to move \
                      to another shard; delete it and insert it again instead: {}",
@@ -1315,13 +1422,19 @@ impl<'a> Analyzer<'a> {
         let columns: Vec<String> = ins
             .columns
             .iter()
-            .filter_map(|c| object_idents(c).last().map(|i| i.value.to_ascii_lowercase()))
+            .filter_map(|c| {
+                object_idents(c)
+                    .last()
+                    .map(|i| i.value.to_ascii_lowercase())
+            })
             .collect();
         let table = match self.refs[target].table {
             RefTable::Rule(i) => Some(i),
             _ => None,
         };
-        let key = table.and_then(|i| self.router.tables[i].sharded()).map(|s| s.key.to_ascii_lowercase());
+        let key = table
+            .and_then(|i| self.router.tables[i].sharded())
+            .map(|s| s.key.to_ascii_lowercase());
         let mut info = InsertInfo {
             target,
             key_position: None,
@@ -1354,7 +1467,10 @@ impl<'a> Analyzer<'a> {
                 .collect();
             info.columns = row_columns.clone();
             info.add_column_at = ins.assignments.first().and_then(|a| match &a.target {
-                AssignmentTarget::ColumnName(n) => object_idents(n).first().and_then(|i| self.ident_range(i)).map(|r| r.start),
+                AssignmentTarget::ColumnName(n) => object_idents(n)
+                    .first()
+                    .and_then(|i| self.ident_range(i))
+                    .map(|r| r.start),
                 AssignmentTarget::Tuple(_) => None,
             });
             let values = ins
@@ -1428,7 +1544,9 @@ impl<'a> Analyzer<'a> {
             for a in assignments {
                 self.subqueries_in(top, &a.value);
                 if let AssignmentTarget::ColumnName(n) = &a.target {
-                    let col = object_idents(n).last().map(|i| i.value.to_ascii_lowercase());
+                    let col = object_idents(n)
+                        .last()
+                        .map(|i| i.value.to_ascii_lowercase());
                     if col.is_some() && col == key {
                         return super::err(format!(
                             "ON DUPLICATE KEY UPDATE changes `{}`, the sharding key of `{}`: the row would \
@@ -1485,7 +1603,8 @@ impl<'a> Analyzer<'a> {
         }
         for rs in &mut out {
             let members: HashSet<RefId> = rs.refs.iter().copied().collect();
-            rs.edges.retain(|(a, b)| members.contains(a) && members.contains(b));
+            rs.edges
+                .retain(|(a, b)| members.contains(a) && members.contains(b));
         }
         out.retain(|rs| !rs.refs.is_empty() || rs.top);
         out

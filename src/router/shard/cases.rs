@@ -121,8 +121,12 @@ fn param_bytes(values: &[toml::Value]) -> Result<Vec<Vec<u8>>, String> {
         .map(|v| match v {
             toml::Value::String(s) => Ok(s.clone().into_bytes()),
             toml::Value::Datetime(d) => Ok(d.to_string().into_bytes()),
-            toml::Value::Integer(_) | toml::Value::Float(_) | toml::Value::Boolean(_) => Ok(Vec::new()),
-            other => Err(format!("parameter {other} is not an integer, float, boolean, string or date")),
+            toml::Value::Integer(_) | toml::Value::Float(_) | toml::Value::Boolean(_) => {
+                Ok(Vec::new())
+            }
+            other => Err(format!(
+                "parameter {other} is not an integer, float, boolean, string or date"
+            )),
         })
         .collect()
 }
@@ -166,7 +170,10 @@ fn run_one(router: &ShardRouter, case: &Case, text: &str) -> CaseResult {
     match router.plan(sql, case.schema.as_deref(), &params) {
         Err(e) => match &case.error {
             Some(want) if e.0.contains(want.as_str()) => {}
-            Some(want) => detail.push(format!("expected an error containing {want:?}, got: {}", e.0)),
+            Some(want) => detail.push(format!(
+                "expected an error containing {want:?}, got: {}",
+                e.0
+            )),
             None => detail.push(format!("unexpected error: {}", e.0)),
         },
         Ok(None) => {
@@ -201,12 +208,18 @@ fn compare(router: &ShardRouter, case: &Case, plan: &ShardPlan, detail: &mut Vec
         }
     }
     if let Some(want) = &case.merge {
-        let got = plan.merge.as_ref().map(describe_merge).unwrap_or_else(|| "none".to_owned());
+        let got = plan
+            .merge
+            .as_ref()
+            .map(describe_merge)
+            .unwrap_or_else(|| "none".to_owned());
         if !got.contains(want.as_str()) {
             detail.push(format!("merge: expected {want:?} in {got:?}"));
         }
     }
-    let Some(expected) = &case.targets else { return };
+    let Some(expected) = &case.targets else {
+        return;
+    };
     let mut actual: Vec<(String, String)> = plan
         .targets
         .iter()
@@ -237,8 +250,14 @@ mod tests {
 
     #[test]
     fn id_placeholder() {
-        assert!(sql_matches("INSERT INTO t (a, id) VALUES (1, {id})", "INSERT INTO t (a, id) VALUES (1, 123)"));
-        assert!(!sql_matches("INSERT INTO t VALUES ({id})", "INSERT INTO t VALUES (x)"));
+        assert!(sql_matches(
+            "INSERT INTO t (a, id) VALUES (1, {id})",
+            "INSERT INTO t (a, id) VALUES (1, 123)"
+        ));
+        assert!(!sql_matches(
+            "INSERT INTO t VALUES ({id})",
+            "INSERT INTO t VALUES (x)"
+        ));
         assert!(sql_matches("abc", "abc"));
         assert!(!sql_matches("abc", "abcd"));
     }

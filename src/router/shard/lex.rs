@@ -70,9 +70,9 @@ impl<'a> Tokens<'a> {
     }
 
     pub fn is_kw(&self, i: usize, keyword: &str) -> bool {
-        self.toks
-            .get(i)
-            .is_some_and(|t| t.kind == TokenKind::Word && t.is_keyword(self.sql.as_bytes(), keyword))
+        self.toks.get(i).is_some_and(|t| {
+            t.kind == TokenKind::Word && t.is_keyword(self.sql.as_bytes(), keyword)
+        })
     }
 
     pub fn is_punct(&self, i: usize, punct: &str) -> bool {
@@ -148,8 +148,20 @@ impl<'a> Tokens<'a> {
 /// Keywords that end a select list or one of the clauses after it.
 pub(crate) fn is_clause_keyword(t: &Tokens<'_>, i: usize) -> bool {
     const KEYWORDS: &[&str] = &[
-        "FROM", "INTO", "WHERE", "GROUP", "HAVING", "WINDOW", "ORDER", "LIMIT", "FOR", "LOCK",
-        "UNION", "EXCEPT", "INTERSECT", "PROCEDURE",
+        "FROM",
+        "INTO",
+        "WHERE",
+        "GROUP",
+        "HAVING",
+        "WINDOW",
+        "ORDER",
+        "LIMIT",
+        "FOR",
+        "LOCK",
+        "UNION",
+        "EXCEPT",
+        "INTERSECT",
+        "PROCEDURE",
     ];
     KEYWORDS.iter().any(|k| t.is_kw(i, k))
 }

@@ -187,7 +187,9 @@ pub enum Combine {
     /// carries `COUNT(x)` partials; the result is sum / count (NULL when
     /// count is 0) with the scale MySQL gives AVG (the argument's scale
     /// plus `div_precision_increment`, 4 by default).
-    Avg { count: usize },
+    Avg {
+        count: usize,
+    },
 }
 
 /// Why a statement cannot be routed.
@@ -334,8 +336,13 @@ impl ShardRouter {
                 .position(|n| *n == name)
                 .ok_or_else(|| format!("node `{name}` is not defined"))
         };
-        let rules = ShardingRules::new(config.tables.clone(), &node_refs)
-            .map_err(|errors| errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))?;
+        let rules = ShardingRules::new(config.tables.clone(), &node_refs).map_err(|errors| {
+            errors
+                .iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("; ")
+        })?;
         let mut tables = Vec::new();
         let mut roots: Vec<ShardedTable> = Vec::new();
         for placement in rules.tables() {
@@ -383,13 +390,18 @@ impl ShardRouter {
         for t in &tables {
             if let Some(s) = t.sharded() {
                 for (_, name) in &s.slots {
-                    physical.entry(name.clone()).or_insert_with(|| t.name.clone());
+                    physical
+                        .entry(name.clone())
+                        .or_insert_with(|| t.name.clone());
                 }
             }
         }
         let mut schema_nodes = HashMap::new();
         for s in &config.schemas {
-            schema_nodes.insert(s.name.get_ref().to_ascii_lowercase(), node_index(s.node.get_ref())?);
+            schema_nodes.insert(
+                s.name.get_ref().to_ascii_lowercase(),
+                node_index(s.node.get_ref())?,
+            );
         }
         let mut router = ShardRouter {
             tables,
@@ -406,14 +418,19 @@ impl ShardRouter {
         };
         for seq in &config.sequences {
             let Some(table) = router.find_table(seq.schema.as_deref(), seq.table.get_ref()) else {
-                return Err(format!("[[sequence]] table {:?} has no [[table]] rule", seq.table.get_ref()));
+                return Err(format!(
+                    "[[sequence]] table {:?} has no [[table]] rule",
+                    seq.table.get_ref()
+                ));
             };
             let column = match &seq.column {
                 Some(c) => c.clone(),
                 None => router.tables[table]
                     .sharded()
                     .map(|s| s.key.clone())
-                    .ok_or_else(|| format!("[[sequence]] for {:?} needs `column`", seq.table.get_ref()))?,
+                    .ok_or_else(|| {
+                        format!("[[sequence]] for {:?} needs `column`", seq.table.get_ref())
+                    })?,
             };
             router.sequences.push(SequenceInfo { table, column });
         }
@@ -506,9 +523,9 @@ impl ShardRouter {
         let src = sql.as_bytes();
         crate::sql::Lexer::new(src).any(|t| match t.kind {
             TokenKind::Word => self.names.contains(t.text(sql)),
-            TokenKind::QuotedIdent => {
-                self.names.contains(crate::sql::lexer::unquote(t.bytes(src)).as_ref())
-            }
+            TokenKind::QuotedIdent => self
+                .names
+                .contains(crate::sql::lexer::unquote(t.bytes(src)).as_ref()),
             _ => false,
         })
     }
@@ -524,11 +541,19 @@ impl ShardRouter {
             PlanKind::Broadcast => "broadcast write (every copy)".to_owned(),
             PlanKind::BroadcastRead { nodes } => format!(
                 "broadcast read (any of {})",
-                nodes.iter().map(|n| self.node_name(*n)).collect::<Vec<_>>().join(", ")
+                nodes
+                    .iter()
+                    .map(|n| self.node_name(*n))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             PlanKind::Ddl => format!("DDL fan-out ({} targets)", plan.targets.len()),
         };
-        let _ = writeln!(out, "kind:   {kind}{}", if plan.write { ", write" } else { "" });
+        let _ = writeln!(
+            out,
+            "kind:   {kind}{}",
+            if plan.write { ", write" } else { "" }
+        );
         if let Some(id) = plan.generated_id {
             let _ = writeln!(out, "generated id: {id}");
         }
@@ -560,7 +585,11 @@ impl ShardRouter {
 pub fn describe_merge(m: &MergeSpec) -> String {
     let mut parts = Vec::new();
     if let Some(a) = &m.aggregate {
-        let cols: Vec<String> = a.columns.iter().map(|c| format!("{c:?}").to_lowercase()).collect();
+        let cols: Vec<String> = a
+            .columns
+            .iter()
+            .map(|c| format!("{c:?}").to_lowercase())
+            .collect();
         parts.push(format!(
             "aggregate group_by={:?} columns=[{}]",
             a.group_by,

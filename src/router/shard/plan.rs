@@ -122,7 +122,12 @@ struct Group {
 }
 
 fn groups(ctx: &Ctx<'_>, rs: &RowSource) -> Vec<Group> {
-    let sharded: Vec<RefId> = rs.refs.iter().copied().filter(|&r| ctx.sharded(r).is_some()).collect();
+    let sharded: Vec<RefId> = rs
+        .refs
+        .iter()
+        .copied()
+        .filter(|&r| ctx.sharded(r).is_some())
+        .collect();
     let mut uf = UnionFind::new(ctx.a.refs.len());
     for &(a, b) in &rs.edges {
         uf.union(a, b);
@@ -282,7 +287,11 @@ fn unsharded(ctx: &Ctx<'_>, sql: &str) -> Result<ShardPlan, RouteError> {
         })
     };
     let written_broadcast: Vec<RefId> = if a.write && !a.explain {
-        a.written.iter().copied().filter(|&r| broadcast_nodes(r).is_some()).collect()
+        a.written
+            .iter()
+            .copied()
+            .filter(|&r| broadcast_nodes(r).is_some())
+            .collect()
     } else {
         Vec::new()
     };
@@ -428,11 +437,16 @@ fn sharded(ctx: &Ctx<'_>, sql: &str) -> Result<ShardPlan, RouteError> {
                 quote_sql(sql)
             ));
         }
-        let mut slots: Vec<usize> = top_groups.iter().flat_map(|g| g.slots.iter().copied()).collect();
+        let mut slots: Vec<usize> = top_groups
+            .iter()
+            .flat_map(|g| g.slots.iter().copied())
+            .collect();
         slots.sort_unstable();
         slots.dedup();
         unkeyed = top_groups.iter().any(|g| g.all);
-        let info = ctx.sharded(top_groups[0].refs[0]).ok_or_else(|| RouteError("internal: no layout".into()))?;
+        let info = ctx
+            .sharded(top_groups[0].refs[0])
+            .ok_or_else(|| RouteError("internal: no layout".into()))?;
         for s in slots {
             let mut slot = HashMap::new();
             for g in &top_groups {
@@ -448,7 +462,10 @@ fn sharded(ctx: &Ctx<'_>, sql: &str) -> Result<ShardPlan, RouteError> {
     }
 
     // Subqueries: tied to the outer rows by key equality, or in one slot.
-    let top_refs: Vec<RefId> = top_groups.iter().flat_map(|g| g.refs.iter().copied()).collect();
+    let top_refs: Vec<RefId> = top_groups
+        .iter()
+        .flat_map(|g| g.refs.iter().copied())
+        .collect();
     let mut pinned: BTreeMap<usize, (Slots, Vec<RefId>)> = BTreeMap::new();
     for rs in &subs {
         for g in groups(ctx, rs) {
@@ -629,7 +646,9 @@ fn sharded(ctx: &Ctx<'_>, sql: &str) -> Result<ShardPlan, RouteError> {
 fn in_list_edits(ctx: &Ctx<'_>, asg: &Assignment) -> Result<Vec<Edit>, RouteError> {
     let mut edits = Vec::new();
     for list in &ctx.a.in_lists {
-        let Some(&slot) = asg.slot.get(&list.r) else { continue };
+        let Some(&slot) = asg.slot.get(&list.r) else {
+            continue;
+        };
         let mut kept = Vec::new();
         for (range, val) in &list.items {
             let keep = match ctx.resolve(list.r, val) {
@@ -764,7 +783,12 @@ pub(crate) fn render(
     inner.sort_by_key(|(r, _)| (r.start, r.end));
     let mut edits: Vec<&Edit> = edits.iter().collect();
     edits.sort_by_key(|e| (e.range.start, e.range.end));
-    let internal = |what: &str| RouteError(format!("internal: {what} while rewriting {}", quote_sql(sql)));
+    let internal = |what: &str| {
+        RouteError(format!(
+            "internal: {what} while rewriting {}",
+            quote_sql(sql)
+        ))
+    };
     for w in edits.windows(2) {
         if w[0].range.end > w[1].range.start {
             return Err(internal("overlapping edits"));
@@ -772,7 +796,10 @@ pub(crate) fn render(
     }
     let mut out = String::with_capacity(sql.len() + 32);
     let mut params = Vec::new();
-    let emit = |range: Range<usize>, out: &mut String, params: &mut Vec<usize>| -> Result<(), RouteError> {
+    let emit = |range: Range<usize>,
+                out: &mut String,
+                params: &mut Vec<usize>|
+     -> Result<(), RouteError> {
         let mut at = range.start;
         for (r, text) in inner.iter().map(|x| (&x.0, &x.1)) {
             if r.start < range.start || r.end > range.end {
@@ -784,11 +811,13 @@ pub(crate) fn render(
             if r.start < at {
                 return Err(internal("overlapping renames"));
             }
-            push_src(sql, at..r.start, placeholders, out, params).ok_or_else(|| internal("bad range"))?;
+            push_src(sql, at..r.start, placeholders, out, params)
+                .ok_or_else(|| internal("bad range"))?;
             out.push_str(text);
             at = r.end;
         }
-        push_src(sql, at..range.end, placeholders, out, params).ok_or_else(|| internal("bad range"))?;
+        push_src(sql, at..range.end, placeholders, out, params)
+            .ok_or_else(|| internal("bad range"))?;
         Ok(())
     };
     let mut at = 0;
@@ -865,7 +894,10 @@ fn insert(ctx: &Ctx<'_>, sql: &str) -> Result<ShardPlan, RouteError> {
                 match column.position {
                     None if info.set_form => {
                         if let Some(at) = info.add_column_at {
-                            inner.push((at..at, format!("{} = {id}, ", ident(&column.column, false))));
+                            inner.push((
+                                at..at,
+                                format!("{} = {id}, ", ident(&column.column, false)),
+                            ));
                         }
                     }
                     None => inner.push((row.close..row.close, format!(", {id}"))),
@@ -952,13 +984,17 @@ fn insert(ctx: &Ctx<'_>, sql: &str) -> Result<ShardPlan, RouteError> {
                     Ok(Some(k)) => k,
                     Ok(None) => {
                         return err(format!(
-                            "row {}: the sharding key `{}` of `{table_name}` is {}, which shardcat \
+                        "row {}: the sharding key `{}` of `{table_name}` is {}, which shardcat \
                              cannot evaluate; give a literal value: {}",
-                            i + 1,
-                            key_info.key,
-                            if matches!(val, Val::Param(_)) { "a parameter without a value" } else { "an expression" },
-                            quote_sql(sql)
-                        ))
+                        i + 1,
+                        key_info.key,
+                        if matches!(val, Val::Param(_)) {
+                            "a parameter without a value"
+                        } else {
+                            "an expression"
+                        },
+                        quote_sql(sql)
+                    ))
                     }
                     Err(why) => {
                         return err(format!(
@@ -1028,9 +1064,13 @@ fn insert(ctx: &Ctx<'_>, sql: &str) -> Result<ShardPlan, RouteError> {
 
 fn ddl(ctx: &Ctx<'_>, sql: &str) -> Result<ShardPlan, RouteError> {
     let a = ctx.a;
-    let sharded: Vec<RefId> = (0..a.refs.len()).filter(|&r| ctx.sharded(r).is_some()).collect();
+    let sharded: Vec<RefId> = (0..a.refs.len())
+        .filter(|&r| ctx.sharded(r).is_some())
+        .collect();
     if let Some(&first) = sharded.first() {
-        let info = ctx.sharded(first).ok_or_else(|| RouteError("internal".into()))?;
+        let info = ctx
+            .sharded(first)
+            .ok_or_else(|| RouteError("internal".into()))?;
         for r in 0..a.refs.len() {
             let same = ctx.sharded(r).is_some_and(|i| i.layout == info.layout);
             if !same && !matches!(a.refs[r].table, RefTable::System) {
@@ -1072,14 +1112,20 @@ fn ddl(ctx: &Ctx<'_>, sql: &str) -> Result<ShardPlan, RouteError> {
         for r in 0..a.refs.len() {
             let ok = match a.refs[r].table {
                 RefTable::System => true,
-                RefTable::Rule(i) => matches!(&ctx.router.tables[i].kind, TableInfoKind::Broadcast { nodes: n } if n == *nodes),
+                RefTable::Rule(i) => {
+                    matches!(&ctx.router.tables[i].kind, TableInfoKind::Broadcast { nodes: n } if n == *nodes)
+                }
                 RefTable::Unlisted { .. } => false,
             };
             if !ok {
                 return err(format!(
                     "this DDL names the broadcast table `{}` together with `{}`, which is placed \
                      differently; run one statement per table: {}",
-                    ctx.name((0..a.refs.len()).find(|&x| matches!(a.refs[x].table, RefTable::Rule(_))).unwrap_or(0)),
+                    ctx.name(
+                        (0..a.refs.len())
+                            .find(|&x| matches!(a.refs[x].table, RefTable::Rule(_)))
+                            .unwrap_or(0)
+                    ),
                     ctx.name(r),
                     quote_sql(sql)
                 ));
@@ -1107,11 +1153,15 @@ fn ddl(ctx: &Ctx<'_>, sql: &str) -> Result<ShardPlan, RouteError> {
 
 fn describe(ctx: &Ctx<'_>, sql: &str) -> Result<ShardPlan, RouteError> {
     let a = ctx.a;
-    let sharded: Vec<RefId> = (0..a.refs.len()).filter(|&r| ctx.sharded(r).is_some()).collect();
+    let sharded: Vec<RefId> = (0..a.refs.len())
+        .filter(|&r| ctx.sharded(r).is_some())
+        .collect();
     let Some(&first) = sharded.first() else {
         return unsharded(ctx, sql);
     };
-    let info = ctx.sharded(first).ok_or_else(|| RouteError("internal".into()))?;
+    let info = ctx
+        .sharded(first)
+        .ok_or_else(|| RouteError("internal".into()))?;
     let asg = Assignment {
         node: info.slots[0].0,
         slot: sharded.iter().map(|&r| (r, 0)).collect(),

@@ -60,9 +60,25 @@ pub(crate) struct SelectMerge {
 }
 
 const AGGREGATES: &[&str] = &[
-    "COUNT", "SUM", "MIN", "MAX", "AVG", "GROUP_CONCAT", "STD", "STDDEV", "STDDEV_POP",
-    "STDDEV_SAMP", "VARIANCE", "VAR_POP", "VAR_SAMP", "BIT_AND", "BIT_OR", "BIT_XOR",
-    "JSON_ARRAYAGG", "JSON_OBJECTAGG", "ANY_VALUE",
+    "COUNT",
+    "SUM",
+    "MIN",
+    "MAX",
+    "AVG",
+    "GROUP_CONCAT",
+    "STD",
+    "STDDEV",
+    "STDDEV_POP",
+    "STDDEV_SAMP",
+    "VARIANCE",
+    "VAR_POP",
+    "VAR_SAMP",
+    "BIT_AND",
+    "BIT_OR",
+    "BIT_XOR",
+    "JSON_ARRAYAGG",
+    "JSON_OBJECTAGG",
+    "ANY_VALUE",
 ];
 
 fn function_name(f: &ast::Function) -> String {
@@ -149,7 +165,9 @@ impl Ctx<'_> {
                 }
                 depth -= 1;
             } else if depth == 0 && self.toks.is_kw(i, k1) && self.toks.is_kw(i + 1, k2) {
-                let (items, _) = self.toks.split_list(i + 2, |t, j| is_clause_keyword(t, j) || t.is_kw(j, "WITH"));
+                let (items, _) = self
+                    .toks
+                    .split_list(i + 2, |t, j| is_clause_keyword(t, j) || t.is_kw(j, "WITH"));
                 return items.iter().map(|r| self.toks.byte_range(r)).collect();
             }
             i += 1;
@@ -192,7 +210,10 @@ impl Ctx<'_> {
                     .map(LimitVal::Lit)
                     .map_err(|_| format!("LIMIT value `{n}` is not a non-negative integer")),
                 Value::Placeholder(p) if p == "?" => {
-                    let offset = self.lines.offset(v.span.start).ok_or("cannot locate a LIMIT parameter")?;
+                    let offset = self
+                        .lines
+                        .offset(v.span.start)
+                        .ok_or("cannot locate a LIMIT parameter")?;
                     self.placeholders
                         .binary_search(&offset)
                         .map(LimitVal::Param)
@@ -226,7 +247,10 @@ impl Ctx<'_> {
             let Expr::Value(v) = e else {
                 return Err(format!("LIMIT `{e}` is not a number"));
             };
-            let r = self.lines.range(v.span).ok_or("cannot locate the LIMIT clause")?;
+            let r = self
+                .lines
+                .range(v.span)
+                .ok_or("cannot locate the LIMIT clause")?;
             end = end.max(r.end);
         }
         // From the end of the token before LIMIT, so that removing the
@@ -295,9 +319,12 @@ fn set_operation(q: &Query) -> Result<SelectMerge, String> {
             }
             SetExpr::Select(s) => {
                 let (aggregate, window) = find_aggregates(&s.projection);
-                let grouped = !matches!(&s.group_by, GroupByExpr::Expressions(v, _) if v.is_empty());
+                let grouped =
+                    !matches!(&s.group_by, GroupByExpr::Expressions(v, _) if v.is_empty());
                 if aggregate || window || grouped || s.having.is_some() {
-                    return Err("aggregates inside a UNION cannot be merged across shards".to_owned());
+                    return Err(
+                        "aggregates inside a UNION cannot be merged across shards".to_owned()
+                    );
                 }
                 Ok(())
             }
@@ -324,7 +351,12 @@ struct Hidden {
     pieces: Vec<Piece>,
 }
 
-fn select(ctx: &Ctx<'_>, q: &Query, s: &Select, is_key: &dyn Fn(&Expr) -> bool) -> Result<SelectMerge, String> {
+fn select(
+    ctx: &Ctx<'_>,
+    q: &Query,
+    s: &Select,
+    is_key: &dyn Fn(&Expr) -> bool,
+) -> Result<SelectMerge, String> {
     if s.into.is_some() {
         return Err("SELECT … INTO cannot run on several shards".to_owned());
     }
@@ -334,8 +366,16 @@ fn select(ctx: &Ctx<'_>, q: &Query, s: &Select, is_key: &dyn Fn(&Expr) -> bool) 
         .ok_or("cannot locate SELECT")?;
     let mut first = ctx.toks.index_at(select_at.end);
     const MODIFIERS: &[&str] = &[
-        "ALL", "DISTINCT", "DISTINCTROW", "HIGH_PRIORITY", "STRAIGHT_JOIN", "SQL_SMALL_RESULT",
-        "SQL_BIG_RESULT", "SQL_BUFFER_RESULT", "SQL_NO_CACHE", "SQL_CACHE",
+        "ALL",
+        "DISTINCT",
+        "DISTINCTROW",
+        "HIGH_PRIORITY",
+        "STRAIGHT_JOIN",
+        "SQL_SMALL_RESULT",
+        "SQL_BIG_RESULT",
+        "SQL_BUFFER_RESULT",
+        "SQL_NO_CACHE",
+        "SQL_CACHE",
     ];
     loop {
         if ctx.toks.is_kw(first, "SQL_CALC_FOUND_ROWS") {
@@ -357,10 +397,12 @@ fn select(ctx: &Ctx<'_>, q: &Query, s: &Select, is_key: &dyn Fn(&Expr) -> bool) 
         .collect::<Option<_>>()
         .ok_or("cannot locate the select list")?;
     let list_end = items.last().map(|r| r.end).ok_or("empty select list")?;
-    let wildcard_at = s
-        .projection
-        .iter()
-        .position(|i| matches!(i, SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)));
+    let wildcard_at = s.projection.iter().position(|i| {
+        matches!(
+            i,
+            SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)
+        )
+    });
     // Index of item i in the shard row, when known.
     let index_of = |i: usize| -> Option<usize> {
         match wildcard_at {
@@ -466,9 +508,16 @@ fn select(ctx: &Ctx<'_>, q: &Query, s: &Select, is_key: &dyn Fn(&Expr) -> bool) 
         for (i, item) in s.projection.iter().enumerate() {
             let (expr, alias) = item_expr(item).ok_or("unsupported select item")?;
             let combine = match expr {
-                Expr::Function(f) if is_aggregate(f) => {
-                    aggregate_combine(ctx, f, is_key, &items[i], alias, &mut edits, &mut avg_counts, i)?
-                }
+                Expr::Function(f) if is_aggregate(f) => aggregate_combine(
+                    ctx,
+                    f,
+                    is_key,
+                    &items[i],
+                    alias,
+                    &mut edits,
+                    &mut avg_counts,
+                    i,
+                )?,
                 other => {
                     if find_aggregates(other).0 {
                         return Err(format!(
@@ -487,11 +536,12 @@ fn select(ctx: &Ctx<'_>, q: &Query, s: &Select, is_key: &dyn Fn(&Expr) -> bool) 
             columns.push(combine);
         }
         let visible = columns.len();
-        let push_hidden = |columns: &mut Vec<Combine>, hidden: &mut Vec<Hidden>, combine, pieces| {
-            hidden.push(Hidden { pieces });
-            columns.push(combine);
-            columns.len() - 1
-        };
+        let push_hidden =
+            |columns: &mut Vec<Combine>, hidden: &mut Vec<Hidden>, combine, pieces| {
+                hidden.push(Hidden { pieces });
+                columns.push(combine);
+                columns.len() - 1
+            };
         // AVG counts.
         for (item, pieces) in avg_counts {
             let at = push_hidden(&mut columns, &mut hidden, Combine::Count, pieces);
@@ -588,12 +638,17 @@ fn select(ctx: &Ctx<'_>, q: &Query, s: &Select, is_key: &dyn Fn(&Expr) -> bool) 
                 }
                 let src = match item_for(&ob.expr) {
                     Some(i) => match item_expr(&s.projection[i]) {
-                        Some((e, Some(alias))) => expr_range(ctx, &items[i], e, alias).map(Piece::Src),
+                        Some((e, Some(alias))) => {
+                            expr_range(ctx, &items[i], e, alias).map(Piece::Src)
+                        }
                         _ => Some(Piece::Src(items[i].clone())),
                     },
                     None => Some(Piece::Src(order_ranges[o].clone())),
                 };
-                hidden_ref(vec![src.ok_or("cannot locate an ORDER BY item")?], &mut hidden)
+                hidden_ref(
+                    vec![src.ok_or("cannot locate an ORDER BY item")?],
+                    &mut hidden,
+                )
             }
         };
         spec.order_by.push(SortKey {
@@ -614,7 +669,10 @@ fn select(ctx: &Ctx<'_>, q: &Query, s: &Select, is_key: &dyn Fn(&Expr) -> bool) 
         }
     }
     if distinct && !hidden.is_empty() {
-        return Err("SELECT DISTINCT ordered by a column it does not select cannot be merged across shards".to_owned());
+        return Err(
+            "SELECT DISTINCT ordered by a column it does not select cannot be merged across shards"
+                .to_owned(),
+        );
     }
     spec.hidden_columns = hidden.len();
     if !hidden.is_empty() {
@@ -637,7 +695,12 @@ fn distinct_args(f: &ast::Function) -> bool {
 }
 
 /// The bytes of an aliased item's expression (without `AS alias`).
-fn expr_range(ctx: &Ctx<'_>, item: &Range<usize>, _e: &Expr, alias: &ast::Ident) -> Option<Range<usize>> {
+fn expr_range(
+    ctx: &Ctx<'_>,
+    item: &Range<usize>,
+    _e: &Expr,
+    alias: &ast::Ident,
+) -> Option<Range<usize>> {
     let alias_at = ctx.lines.range(alias.span)?;
     let mut i = ctx.toks.index_at(alias_at.start).checked_sub(1)?;
     if ctx.toks.is_kw(i, "AS") {
@@ -677,7 +740,8 @@ fn aggregate_combine(
     let name = function_name(f);
     let distinct = distinct_args(f);
     let single_arg = match &f.args {
-        FunctionArguments::List(l) if l.args.len() == 1 && l.clauses.is_empty() => match &l.args[0] {
+        FunctionArguments::List(l) if l.args.len() == 1 && l.clauses.is_empty() => match &l.args[0]
+        {
             FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e),
             _ => None,
         },

@@ -1,0 +1,247 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC2317 # functions here are called indirectly (trap, run_step)
+# Runs shardcat's whole test suite:
+#   cargo fmt --check, clippy (-D warnings), release build, cargo test
+#   (against a private MariaDB topology), doc tests, bench compilation, and the
+#   Python client tests in tests/clients/*.py.
+#
+# It brings up its own MariaDB test topology (scripts/topology.sh) on free
+# ports in a fresh temporary directory and always tears it down on exit,
+# including on failure and Ctrl-C.
+#
+# Environment knobs:
+#   SHARDCAT_TEST_BASE_PORT   first port to probe for free ports (default: a
+#                             random multiple of 10 in 24000..25990)
+#   SHARDCAT_KEEP_TOPOLOGY=1  keep the topology's directory (logs) on exit;
+#                             the servers are stopped all the same
+#   SHARDCAT_CLIENT_TIMEOUT   seconds allowed per Python client test (300)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+TOPOLOGY="$ROOT/scripts/topology.sh"
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+CLIENT_TIMEOUT="${SHARDCAT_CLIENT_TIMEOUT:-300}"
+
+START=$SECONDS
+FAILED=()
+TOPO_DIR=""
+TEST_LOG=""
+CARGO_PASSED=0
+CARGO_FAILED=0
+CLIENT_PASSED=0
+CLIENT_FAILED=0
+
+section() { printf '\n======== %s ========\n' "$*"; }
+note() { printf 'test.sh: %s\n' "$*"; }
+die() { printf 'test.sh: error: %s\n' "$*" >&2; exit 1; }
+
+teardown() {
+  if [[ -n "$TOPO_DIR" && -d "$TOPO_DIR" ]]; then
+    section "teardown"
+    bash "$TOPOLOGY" down --dir "$TOPO_DIR" || true
+    if [[ "${SHARDCAT_KEEP_TOPOLOGY:-0}" == 1 ]]; then
+      note "kept $TOPO_DIR"
+    else
+      rm -rf "$TOPO_DIR"
+    fi
+  fi
+  TOPO_DIR=""
+  if [[ -n "$TEST_LOG" ]]; then rm -f "$TEST_LOG"; fi
+  TEST_LOG=""
+}
+
+cleanup() {
+  local rc=$?
+  trap - EXIT INT TERM
+  teardown
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'note "interrupted"; exit 130' INT
+trap 'note "terminated"; exit 143' TERM
+
+SUDO=()
+if [[ "$(id -u)" != 0 ]]; then SUDO=(sudo); fi
+APT_UPDATED=0
+apt_install() {
+  if ((APT_UPDATED == 0)); then
+    "${SUDO[@]}" apt-get update -qq
+    APT_UPDATED=1
+  fi
+  "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+# ---------------------------------------------------------------- prerequisites
+
+section "prerequisites"
+command -v cargo >/dev/null 2>&1 || die "cargo not found: install Rust (https://rustup.rs)"
+cargo fmt --version >/dev/null 2>&1 || die "rustfmt missing: rustup component add rustfmt"
+cargo clippy --version >/dev/null 2>&1 || die "clippy missing: rustup component add clippy"
+
+if ! command -v python3 >/dev/null 2>&1; then
+  note "installing python3"
+  apt_install python3 python3-pip
+fi
+if ! python3 -c 'import pymysql, mysql.connector' >/dev/null 2>&1; then
+  note "installing Python client libraries (pymysql, mysql-connector-python)"
+  if ! python3 -m pip --version >/dev/null 2>&1; then
+    python3 -m ensurepip --upgrade >/dev/null 2>&1 || apt_install python3-pip
+  fi
+  pip_args=(install --quiet --disable-pip-version-check pymysql mysql-connector-python)
+  python3 -m pip "${pip_args[@]}" >/dev/null 2>&1 \
+    || python3 -m pip "${pip_args[@]}" --break-system-packages \
+    || die "pip install of pymysql / mysql-connector-python failed"
+  python3 -c 'import pymysql, mysql.connector' || die "Python client libraries still missing"
+fi
+if ! command -v sysbench >/dev/null 2>&1; then
+  note "installing sysbench"
+  apt_install sysbench || die "apt-get install sysbench failed"
+fi
+note "cargo: $(cargo --version)"
+note "python: $(python3 --version 2>&1), sysbench: $(sysbench --version 2>&1 | head -n1)"
+
+# ---------------------------------------------------------------- topology
+
+port_free() {
+  local port=$1
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 1; fi
+  if command -v ss >/dev/null 2>&1 && ss -Hltn "sport = :$port" 2>/dev/null | grep -q .; then
+    return 1
+  fi
+  return 0
+}
+
+# Prints the first base port >= $1 (stepping by 10) with 6 free ports.
+find_base_port() {
+  local base=$1 i ok
+  while ((base <= 65000)); do
+    ok=1
+    for i in 0 1 2 3 4 5; do
+      if ! port_free $((base + i)); then ok=0; break; fi
+    done
+    if ((ok)); then echo "$base"; return 0; fi
+    base=$((base + 10))
+  done
+  return 1
+}
+
+section "topology"
+probe_from="${SHARDCAT_TEST_BASE_PORT:-$((24000 + (RANDOM % 200) * 10))}"
+topo_ok=0
+for attempt in 1 2 3; do
+  base_port="$(find_base_port "$probe_from")" || die "no 6 free consecutive ports from $probe_from"
+  TOPO_DIR="$(mktemp -d "${TMPDIR:-/tmp}/shardcat-topo.XXXXXX")"
+  note "attempt $attempt: base port $base_port, dir $TOPO_DIR"
+  t0=$SECONDS
+  if bash "$TOPOLOGY" up --dir "$TOPO_DIR" --base-port "$base_port"; then
+    note "topology up in $((SECONDS - t0))s"
+    topo_ok=1
+    break
+  fi
+  # Most likely someone took a port meanwhile: clean up and move on.
+  bash "$TOPOLOGY" down --dir "$TOPO_DIR" || true
+  rm -rf "$TOPO_DIR"
+  TOPO_DIR=""
+  probe_from=$((base_port + 10))
+done
+((topo_ok)) || die "could not bring up the MariaDB test topology"
+bash "$TOPOLOGY" status --dir "$TOPO_DIR" || true
+export SHARDCAT_TOPOLOGY_ENV="$TOPO_DIR/topology.env"
+export SHARDCAT_BIN="$TARGET_DIR/release/shardcat"
+note "SHARDCAT_TOPOLOGY_ENV=$SHARDCAT_TOPOLOGY_ENV"
+
+# ---------------------------------------------------------------- steps
+
+# run_step NAME CMD...: runs CMD under a header, records failure, never exits.
+run_step() {
+  local name=$1 t0=$SECONDS rc=0
+  shift
+  section "$name"
+  printf '$ %s\n' "$*"
+  "$@" || rc=$?
+  if ((rc == 0)); then
+    note "$name: ok ($((SECONDS - t0))s)"
+  else
+    note "$name: FAILED (exit $rc, $((SECONDS - t0))s)"
+    FAILED+=("$name")
+  fi
+  return "$rc"
+}
+
+cargo_test() {
+  cargo test --all-targets 2>&1 | tee -a "$TEST_LOG"
+}
+
+cargo_doc_test() {
+  cargo test --doc -- --test-threads=2 2>&1 | tee -a "$TEST_LOG"
+}
+
+client_tests() {
+  local files=() f rc t0
+  shopt -s nullglob
+  files=("$ROOT"/tests/clients/*.py)
+  shopt -u nullglob
+  if ((${#files[@]} == 0)); then
+    note "no tests/clients/*.py"
+  fi
+  for f in "${files[@]}"; do
+    printf -- '--- %s\n' "${f#"$ROOT"/}"
+    t0=$SECONDS
+    rc=0
+    timeout --foreground -k 10 "$CLIENT_TIMEOUT" python3 "$f" </dev/null || rc=$?
+    if ((rc == 0)); then
+      CLIENT_PASSED=$((CLIENT_PASSED + 1))
+      printf -- '--- PASS %s (%ss)\n' "${f#"$ROOT"/}" $((SECONDS - t0))
+    else
+      CLIENT_FAILED=$((CLIENT_FAILED + 1))
+      printf -- '--- FAIL %s (exit %s, %ss)\n' "${f#"$ROOT"/}" "$rc" $((SECONDS - t0))
+    fi
+  done
+  printf 'clients: %d passed, %d failed\n' "$CLIENT_PASSED" "$CLIENT_FAILED"
+  ((CLIENT_FAILED == 0))
+}
+
+TEST_LOG="$(mktemp "${TMPDIR:-/tmp}/shardcat-test-log.XXXXXX")"
+
+run_step "cargo fmt" cargo fmt --all -- --check || true
+run_step "cargo clippy" cargo clippy --all-targets -- -D warnings || true
+build_ok=1
+# --benches: one feature resolution for the binary and the benches (criterion
+# is a dev-dependency), so `cargo bench --no-run` below rebuilds nothing
+# instead of compiling every dependency a second time.
+run_step "cargo build --release" cargo build --release --bins --benches || build_ok=0
+run_step "cargo test" cargo_test || true
+run_step "doc tests" cargo_doc_test || true
+run_step "cargo bench --no-run" cargo bench --no-run || true
+if ((build_ok)); then
+  run_step "python client tests" client_tests || true
+else
+  section "python client tests"
+  note "skipped: the release build failed"
+  FAILED+=("python client tests (skipped)")
+fi
+
+# ---------------------------------------------------------------- summary
+
+while read -r passed failed; do
+  CARGO_PASSED=$((CARGO_PASSED + passed))
+  CARGO_FAILED=$((CARGO_FAILED + failed))
+done < <(sed -nE 's/^test result: [A-Za-z]+\. ([0-9]+) passed; ([0-9]+) failed.*/\1 \2/p' "$TEST_LOG")
+
+# Tear down now, so that the summary's count line is the run's last line.
+teardown
+
+section "summary"
+note "cargo tests: $CARGO_PASSED passed, $CARGO_FAILED failed"
+note "client tests: $CLIENT_PASSED passed, $CLIENT_FAILED failed"
+note "elapsed: $((SECONDS - START))s"
+if ((${#FAILED[@]})); then
+  note "FAILED steps: ${FAILED[*]}"
+  status=1
+else
+  note "all steps passed"
+  status=0
+fi
+printf 'total: %d passed, %d failed\n' $((CARGO_PASSED + CLIENT_PASSED)) $((CARGO_FAILED + CLIENT_FAILED))
+exit "$status"

@@ -1,0 +1,643 @@
+//! Running one statement on several shards at once and answering the
+//! client with one result: writes are summed into one OK (or the first
+//! error), reads are merged by a [`MergePlan`] as they stream in.
+//!
+//! Memory stays bounded: ordered merges hold one row per shard; only
+//! grouping holds its groups, and stops with a clear error at the budget.
+//!
+//! Owns: the scatter protocol exchange and the merge loop. Must not choose
+//! shards or rewrite SQL (that is `router`).
+
+use std::cmp::Ordering;
+use std::collections::HashMap;
+
+use bytes::Bytes;
+use mysql_common::constants::{CapabilityFlags, StatusFlags};
+
+use super::relay::{client_gone, ClientStream, Outcome};
+use crate::backend::BackendConn;
+use crate::error::{ProxyError, Result};
+use crate::merge::decimal::Decimal;
+use crate::merge::{compare_rows, ColumnInfo, SortKey, TextRow, ValueOrder};
+use crate::wire::command;
+use crate::wire::packets::{
+    encode_eof, is_err, is_terminator, put_lenenc_int, ErrPacket, OkPacket, Reader,
+};
+
+/// A column of the shard rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Position {
+    /// 0-based from the start of the row.
+    Index(usize),
+    /// The i-th of the hidden helper columns at the end of the row.
+    Hidden(usize),
+}
+
+/// How the partial results combine.
+#[derive(Debug, Clone, Default)]
+pub struct MergePlan {
+    /// Helper columns appended for the merge; the client does not see them.
+    pub hidden_columns: usize,
+    /// Sort of the final result (after grouping, on merged columns).
+    pub order_by: Vec<(Position, bool)>,
+    pub offset: u64,
+    pub limit: Option<u64>,
+    pub group: Option<GroupPlan>,
+    /// SELECT DISTINCT without GROUP BY: rows equal on every visible column
+    /// are one row.
+    pub distinct: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct GroupPlan {
+    /// Columns forming the group key (empty: one group, as aggregates
+    /// without GROUP BY).
+    pub key_columns: Vec<usize>,
+    pub aggregates: Vec<Aggregate>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AggregateKind {
+    /// Partial counts are added.
+    Count,
+    /// Partial sums are added exactly.
+    Sum,
+    Min,
+    Max,
+    /// `column` shows AVG; `sum` and `count` are hidden helper columns.
+    Avg {
+        sum: usize,
+        count: usize,
+    },
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Aggregate {
+    pub column: usize,
+    pub kind: AggregateKind,
+}
+
+/// Bounds for merges that must hold rows.
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    pub max_groups: usize,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Budget {
+            max_groups: 1_000_000,
+        }
+    }
+}
+
+fn backend_err(p: &[u8]) -> ProxyError {
+    ProxyError::Backend(
+        ErrPacket::parse(p).unwrap_or_else(|| ErrPacket::new(1105, "HY000", "shard error")),
+    )
+}
+
+/// Sends `sql` to every shard (they then run in parallel).
+async fn send_all(shards: &mut [&mut BackendConn], sqls: &[String]) -> Result<()> {
+    for (conn, sql) in shards.iter_mut().zip(sqls) {
+        let mut payload = Vec::with_capacity(sql.len() + 1);
+        payload.push(command::QUERY);
+        payload.extend_from_slice(sql.as_bytes());
+        conn.send_command(&payload).await?;
+    }
+    Ok(())
+}
+
+/// Runs a write on every shard and sums the OKs. The first error wins (the
+/// caller is responsible for atomicity: inside a transaction it rolls
+/// back).
+pub async fn scatter_write(shards: &mut [&mut BackendConn], sqls: &[String]) -> Result<OkPacket> {
+    send_all(shards, sqls).await?;
+    let mut total = OkPacket::default();
+    let mut first_err = None;
+    for conn in shards.iter_mut() {
+        let p = conn.read_packet().await?;
+        if is_err(&p.payload) {
+            first_err.get_or_insert_with(|| backend_err(&p.payload));
+            continue;
+        }
+        if p.payload.first() == Some(&0x00) {
+            if let Some(ok) = conn.absorb_ok(&p.payload) {
+                total.affected_rows += ok.affected_rows;
+                if total.last_insert_id == 0 {
+                    total.last_insert_id = ok.last_insert_id;
+                }
+                total.warnings = total.warnings.saturating_add(ok.warnings);
+                total.status = ok.status;
+                total.changes.extend(ok.changes);
+            }
+        } else {
+            // A result set where a write was expected: drain it.
+            loop {
+                let r = conn.read_packet().await?;
+                if is_terminator(&r.payload) || is_err(&r.payload) {
+                    break;
+                }
+            }
+        }
+    }
+    match first_err {
+        Some(e) => Err(e),
+        None => Ok(total),
+    }
+}
+
+/// The shard side of a merge: reads column definitions and rows.
+struct ShardStream<'a> {
+    conn: &'a mut BackendConn,
+    columns: usize,
+    done: bool,
+    warnings: u16,
+}
+
+impl ShardStream<'_> {
+    /// Reads the result header; returns the column definitions.
+    async fn header(&mut self) -> Result<Vec<Bytes>> {
+        let p = self.conn.read_packet().await?;
+        if is_err(&p.payload) {
+            self.done = true;
+            return Err(backend_err(&p.payload));
+        }
+        if p.payload.first() == Some(&0x00) {
+            self.done = true;
+            return Err(ProxyError::Internal(
+                "a shard answered a SELECT with OK".into(),
+            ));
+        }
+        let n = Reader::new(&p.payload)
+            .lenenc_int()
+            .ok_or_else(|| ProxyError::MalformedPacket("bad column count".into()))?
+            as usize;
+        self.columns = n;
+        let mut defs = Vec::with_capacity(n);
+        for _ in 0..n {
+            defs.push(self.conn.read_packet().await?.payload);
+        }
+        Ok(defs)
+    }
+
+    async fn next(&mut self) -> Result<Option<TextRow>> {
+        if self.done {
+            return Ok(None);
+        }
+        let p = self.conn.read_packet().await?;
+        if is_terminator(&p.payload) {
+            self.done = true;
+            if let Some(ok) = self.conn.absorb_ok(&p.payload) {
+                self.warnings = ok.warnings;
+            }
+            return Ok(None);
+        }
+        if is_err(&p.payload) {
+            self.done = true;
+            return Err(backend_err(&p.payload));
+        }
+        TextRow::decode(p.payload, self.columns)
+            .map(Some)
+            .ok_or_else(|| ProxyError::MalformedPacket("bad row from shard".into()))
+    }
+}
+
+/// Accumulated state of one group.
+struct Group {
+    /// The first row seen for the group (non-aggregate columns come from it).
+    row: TextRow,
+    values: Vec<Option<Vec<u8>>>,
+    counts: Vec<Option<Decimal>>,
+}
+
+/// Runs a SELECT on every shard and streams the merged result to the
+/// client. Never presents a partial result as complete: a shard error
+/// becomes an ERR packet to the client.
+#[allow(clippy::too_many_arguments)]
+pub async fn scatter_select(
+    shards: &mut [&mut BackendConn],
+    sqls: &[String],
+    client: &mut ClientStream,
+    caps: CapabilityFlags,
+    seq: &mut u8,
+    plan: &MergePlan,
+    budget: Budget,
+    status: u16,
+) -> Outcome {
+    let mut out = Outcome::default();
+    if let Err(e) = run_select(
+        shards, sqls, client, caps, seq, plan, budget, status, &mut out,
+    )
+    .await
+    {
+        for s in shards.iter_mut() {
+            // Unread results remain on these connections: never reuse them.
+            s.broken = true;
+        }
+        if matches!(e, ProxyError::Internal(ref m) if m.starts_with("client connection lost")) {
+            out.client_lost = true;
+        } else {
+            let mut buf = Vec::new();
+            e.to_err_packet().encode(&mut buf);
+            if client.send(seq, &buf).await.is_err() {
+                out.client_lost = true;
+            }
+            out.error = Some(e.to_err_packet());
+            out.sent_anything = true;
+        }
+        out.failure = Some(e);
+    }
+    out
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_select(
+    shards: &mut [&mut BackendConn],
+    sqls: &[String],
+    client: &mut ClientStream,
+    caps: CapabilityFlags,
+    seq: &mut u8,
+    plan: &MergePlan,
+    budget: Budget,
+    status: u16,
+    out: &mut Outcome,
+) -> Result<()> {
+    send_all(shards, sqls).await?;
+    let mut streams: Vec<ShardStream<'_>> = shards
+        .iter_mut()
+        .map(|c| ShardStream {
+            conn: c,
+            columns: 0,
+            done: false,
+            warnings: 0,
+        })
+        .collect();
+    let mut defs = Vec::new();
+    let mut first_err = None;
+    for s in streams.iter_mut() {
+        match s.header().await {
+            Ok(d) if defs.is_empty() => defs = d,
+            Ok(_) => {}
+            Err(e) => {
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    if let Some(e) = first_err {
+        return Err(e);
+    }
+    let columns: Vec<ColumnInfo> = defs
+        .iter()
+        .map(|d| ColumnInfo::parse(d.clone()))
+        .collect::<Option<_>>()
+        .ok_or_else(|| ProxyError::MalformedPacket("bad column definition from shard".into()))?;
+    let orders: Vec<ValueOrder> = columns.iter().map(ValueOrder::for_column).collect();
+    let visible = columns.len().saturating_sub(plan.hidden_columns);
+    let resolve = |p: Position| match p {
+        Position::Index(i) => i,
+        Position::Hidden(i) => visible + i,
+    };
+    let order_by: Vec<SortKey> = plan
+        .order_by
+        .iter()
+        .map(|&(p, descending)| SortKey {
+            column: resolve(p),
+            descending,
+        })
+        .collect();
+    // AVG columns carry partial sums: show them with AVG's scale
+    // (the argument's plus div_precision_increment = 4).
+    let mut defs = defs;
+    if let Some(g) = &plan.group {
+        for a in &g.aggregates {
+            if let AggregateKind::Avg { sum, .. } = a.kind {
+                if sum == a.column {
+                    if let Some(d) = defs.get_mut(a.column) {
+                        *d = widen_scale(d, AVG_EXTRA_SCALE);
+                    }
+                }
+            }
+        }
+    }
+
+    // Header to the client: visible columns only.
+    let mut buf = Vec::new();
+    put_lenenc_int(&mut buf, visible as u64);
+    client.send(seq, &buf).await.map_err(client_gone)?;
+    out.sent_anything = true;
+    for d in defs.iter().take(visible) {
+        client.send(seq, d).await.map_err(client_gone)?;
+    }
+    let deprecate_eof = caps.contains(CapabilityFlags::CLIENT_DEPRECATE_EOF);
+    if !deprecate_eof {
+        let mut eof = Vec::new();
+        encode_eof(&mut eof, 0, status);
+        client.send(seq, &eof).await.map_err(client_gone)?;
+    }
+    out.result_sets = 1;
+    let mut emit = Emitter {
+        visible,
+        offset: plan.offset,
+        limit: plan.limit.unwrap_or(u64::MAX),
+        skipped: 0,
+        emitted: 0,
+        buf: Vec::new(),
+    };
+
+    if plan.group.is_some() || plan.distinct {
+        let group_plan = plan.group.clone().unwrap_or_else(|| GroupPlan {
+            key_columns: (0..visible).collect(),
+            aggregates: Vec::new(),
+        });
+        let mut groups: HashMap<Vec<Option<Vec<u8>>>, Group> = HashMap::new();
+        let mut order_of_arrival: Vec<Vec<Option<Vec<u8>>>> = Vec::new();
+        for s in streams.iter_mut() {
+            while let Some(row) = s.next().await? {
+                let key: Vec<Option<Vec<u8>>> = group_plan
+                    .key_columns
+                    .iter()
+                    .map(|&c| group_key_part(&orders[c], row.value(c)))
+                    .collect();
+                match groups.get_mut(&key) {
+                    Some(g) => accumulate(g, &row, &group_plan, &orders),
+                    None => {
+                        if groups.len() >= budget.max_groups {
+                            return Err(ProxyError::Routing(format!(
+                                "cross-shard GROUP BY/DISTINCT exceeded the merge budget of {} groups; add a sharding-key filter or raise [routing] merge_max_groups",
+                                budget.max_groups
+                            )));
+                        }
+                        order_of_arrival.push(key.clone());
+                        groups.insert(key, new_group(row, &group_plan));
+                    }
+                }
+            }
+        }
+        if groups.is_empty() && group_plan.key_columns.is_empty() {
+            // Aggregates without GROUP BY over empty shards: MySQL still
+            // returns one row (COUNT 0, others NULL); every shard sent one,
+            // so this only happens if no shard answered a row.
+        }
+        let mut rows: Vec<TextRow> = order_of_arrival
+            .into_iter()
+            .filter_map(|k| groups.remove(&k))
+            .map(|g| finish_group(g, &group_plan, columns.len()))
+            .collect();
+        if !order_by.is_empty() {
+            rows.sort_by(|a, b| compare_rows(a, b, &order_by, &orders));
+        }
+        for row in &rows {
+            emit.row(row, client, seq).await?;
+        }
+    } else if order_by.is_empty() {
+        for s in streams.iter_mut() {
+            while let Some(row) = s.next().await? {
+                emit.row(&row, client, seq).await?;
+                if emit.full() {
+                    break;
+                }
+            }
+            if emit.full() {
+                break;
+            }
+        }
+    } else {
+        // Streaming k-way merge: one row per shard in memory.
+        let mut heads: Vec<Option<TextRow>> = Vec::with_capacity(streams.len());
+        for s in streams.iter_mut() {
+            heads.push(s.next().await?);
+        }
+        loop {
+            let mut best: Option<usize> = None;
+            for (i, h) in heads.iter().enumerate() {
+                let Some(row) = h else { continue };
+                best = match best {
+                    None => Some(i),
+                    Some(b) => {
+                        let current = heads[b].as_ref();
+                        match current {
+                            Some(cur)
+                                if compare_rows(row, cur, &order_by, &orders) == Ordering::Less =>
+                            {
+                                Some(i)
+                            }
+                            _ => Some(b),
+                        }
+                    }
+                };
+            }
+            let Some(i) = best else { break };
+            let row = heads[i].take();
+            if let Some(row) = row {
+                emit.row(&row, client, seq).await?;
+            }
+            if emit.full() {
+                break;
+            }
+            heads[i] = streams[i].next().await?;
+        }
+    }
+    let unfinished = streams.iter().any(|s| !s.done);
+    let warnings: u16 = streams
+        .iter()
+        .map(|s| s.warnings)
+        .fold(0, u16::saturating_add);
+    drop(streams);
+    if unfinished {
+        // LIMIT reached before every shard finished: the rest of their
+        // rows is not wanted. Closing those connections is cheaper than
+        // reading large remainders.
+        for s in shards.iter_mut() {
+            s.broken = true;
+        }
+    }
+    let mut term = Vec::new();
+    let status = status & !StatusFlags::SERVER_MORE_RESULTS_EXISTS.bits();
+    if deprecate_eof {
+        OkPacket {
+            status,
+            warnings,
+            ..OkPacket::default()
+        }
+        .encode(caps, 0xFE, &mut term);
+    } else {
+        encode_eof(&mut term, warnings, status);
+    }
+    client.send(seq, &term).await.map_err(client_gone)?;
+    out.status = status;
+    out.warnings = warnings;
+    Ok(())
+}
+
+/// MySQL's `div_precision_increment` default: AVG and `/` add 4 digits.
+const AVG_EXTRA_SCALE: u8 = 4;
+
+/// A column definition with `extra` more decimals (and display length).
+fn widen_scale(def: &Bytes, extra: u8) -> Bytes {
+    use mysql_common::packets::Column;
+    use mysql_common::proto::MySerialize;
+    let Ok(col) = mysql_common::io::ParseBuf(def).parse::<Column>(()) else {
+        return def.clone();
+    };
+    let (decimals, length) = (col.decimals(), col.column_length());
+    let col = col
+        .with_decimals(decimals.saturating_add(extra))
+        .with_column_length(length.saturating_add(extra as u32));
+    let mut out = Vec::with_capacity(def.len());
+    col.serialize(&mut out);
+    Bytes::from(out)
+}
+
+/// Applies OFFSET/LIMIT while writing merged rows to the client.
+struct Emitter {
+    visible: usize,
+    offset: u64,
+    limit: u64,
+    skipped: u64,
+    emitted: u64,
+    buf: Vec<u8>,
+}
+
+impl Emitter {
+    async fn row(&mut self, row: &TextRow, client: &mut ClientStream, seq: &mut u8) -> Result<()> {
+        if self.skipped < self.offset {
+            self.skipped += 1;
+            return Ok(());
+        }
+        if self.full() {
+            return Ok(());
+        }
+        self.emitted += 1;
+        self.buf.clear();
+        row.encode_prefix(self.visible, &mut self.buf);
+        client.send(seq, &self.buf).await.map_err(client_gone)
+    }
+
+    fn full(&self) -> bool {
+        self.emitted >= self.limit
+    }
+}
+
+/// Group keys compare under the column's collation: `'abc'` and `'ABC'` are
+/// one group under `_ci`.
+fn group_key_part(order: &ValueOrder, v: Option<&[u8]>) -> Option<Vec<u8>> {
+    let v = v?;
+    Some(match order {
+        ValueOrder::Folded(c) => c.fold(v),
+        ValueOrder::PaddedBytes => {
+            let end = v.iter().rposition(|&b| b != b' ').map_or(0, |p| p + 1);
+            v[..end].to_vec()
+        }
+        ValueOrder::Integer | ValueOrder::Decimal => Decimal::parse(v)
+            .map(|d| d.to_text().into_bytes())
+            .unwrap_or_else(|| v.to_vec()),
+        _ => v.to_vec(),
+    })
+}
+
+fn new_group(row: TextRow, plan: &GroupPlan) -> Group {
+    let n = row.values.len();
+    let mut values: Vec<Option<Vec<u8>>> =
+        (0..n).map(|i| row.value(i).map(<[u8]>::to_vec)).collect();
+    let mut counts = vec![None; n];
+    for a in &plan.aggregates {
+        if let AggregateKind::Avg { sum, count } = a.kind {
+            counts[sum] = row.value(sum).and_then(Decimal::parse);
+            counts[count] = row.value(count).and_then(Decimal::parse);
+        }
+    }
+    // Normalise sums so later additions are exact.
+    for a in &plan.aggregates {
+        if matches!(a.kind, AggregateKind::Sum | AggregateKind::Count) {
+            if let Some(v) = &values[a.column] {
+                if let Some(d) = Decimal::parse(v) {
+                    values[a.column] = Some(d.to_text().into_bytes());
+                }
+            }
+        }
+    }
+    Group {
+        row,
+        values,
+        counts,
+    }
+}
+
+fn accumulate(g: &mut Group, row: &TextRow, plan: &GroupPlan, orders: &[ValueOrder]) {
+    for a in &plan.aggregates {
+        let c = a.column;
+        match a.kind {
+            AggregateKind::Count | AggregateKind::Sum => {
+                let add = row.value(c).and_then(Decimal::parse);
+                let cur = g.values[c].as_deref().and_then(Decimal::parse);
+                g.values[c] = match (cur, add) {
+                    (Some(x), Some(y)) => Some(x.add(&y).to_text().into_bytes()),
+                    (None, Some(y)) => Some(y.to_text().into_bytes()),
+                    (x, None) => x.map(|d| d.to_text().into_bytes()),
+                };
+            }
+            AggregateKind::Min | AggregateKind::Max => {
+                let new = row.value(c);
+                let replace = match (&g.values[c], new) {
+                    (_, None) => false,
+                    (None, Some(_)) => true,
+                    (Some(cur), Some(v)) => {
+                        let o = orders[c].compare(v, cur);
+                        (a.kind == AggregateKind::Min && o == Ordering::Less)
+                            || (a.kind == AggregateKind::Max && o == Ordering::Greater)
+                    }
+                };
+                if replace {
+                    g.values[c] = new.map(<[u8]>::to_vec);
+                }
+            }
+            AggregateKind::Avg { sum, count } => {
+                for h in [sum, count] {
+                    let add = row.value(h).and_then(Decimal::parse);
+                    g.counts[h] = match (g.counts[h].take(), add) {
+                        (Some(x), Some(y)) => Some(x.add(&y)),
+                        (None, y) => y,
+                        (x, None) => x,
+                    };
+                }
+            }
+        }
+    }
+}
+
+fn finish_group(mut g: Group, plan: &GroupPlan, ncols: usize) -> TextRow {
+    for a in &plan.aggregates {
+        if let AggregateKind::Avg { sum, count } = a.kind {
+            let sum_scale = g
+                .row
+                .value(sum)
+                .map(|v| {
+                    v.iter()
+                        .position(|&b| b == b'.')
+                        .map_or(0, |p| v.len() - p - 1)
+                })
+                .unwrap_or(0);
+            // When the AVG column itself carried the sum, add AVG's extra
+            // scale; a separate AVG column already has it.
+            let scale = if sum == a.column {
+                sum_scale + AVG_EXTRA_SCALE as usize
+            } else {
+                sum_scale.max(AVG_EXTRA_SCALE as usize)
+            };
+            let n = g.counts[count]
+                .as_ref()
+                .map(|d| d.to_text())
+                .and_then(|t| t.parse::<u64>().ok());
+            g.values[a.column] = match (&g.counts[sum], n) {
+                (Some(s), Some(n)) if n > 0 => {
+                    s.div_u64(n, scale).map(|d| d.to_text().into_bytes())
+                }
+                _ => None,
+            };
+        }
+    }
+    let mut p = Vec::new();
+    crate::merge::row::encode_values(&g.values[..ncols.min(g.values.len())], &mut p);
+    TextRow::decode(Bytes::from(p), ncols.min(g.values.len())).unwrap_or(g.row)
+}

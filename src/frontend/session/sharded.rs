@@ -1,0 +1,474 @@
+//! Statements on sharded and broadcast tables: running a
+//! [`ShardPlan`](crate::router::shard::ShardPlan) for the session.
+//!
+//! A single-target plan runs like any statement (pass-through, session
+//! state, pins). A scattered read merges the shards' answers; a scattered
+//! write runs on every target's primary, inside a transaction per target
+//! when the session has none, so that it is all-or-error.
+//!
+//! Owns: picking connections for the targets of one plan. Must not plan
+//! (that is `router::shard`) or merge rows (that is `execute::scatter`).
+
+use std::sync::Arc;
+
+use mysql_common::constants::StatusFlags;
+
+use super::{Held, Ran, Session};
+use crate::backend::{PooledConn, Role};
+use crate::error::{ProxyError, Result};
+use crate::execute::scatter::{self, Aggregate, AggregateKind, GroupPlan, MergePlan, Position};
+use crate::execute::{Outcome, Shape};
+use crate::router::shard::{ColumnRef, Combine, MergeSpec, PlanKind, ShardPlan};
+use crate::router::{self, RoutePlan};
+use crate::sql::Classified;
+use crate::wire::command;
+use crate::wire::packets::OkPacket;
+
+impl Session {
+    /// Plans `text` against the sharding rules. `false`: no sharded or
+    /// broadcast table is involved, the caller routes as usual.
+    pub(super) async fn try_sharded(&mut self, text: &str, c: &Classified, seq: &mut u8) -> bool {
+        let Some(router) = self.proxy.shard_router.load_full() else {
+            return false;
+        };
+        let plan = match router.plan(text, self.state.schema.as_deref(), &[]) {
+            Ok(None) => return false,
+            Ok(Some(p)) => p,
+            Err(e) => {
+                self.write_error_seq(&ProxyError::from(e), seq).await;
+                return true;
+            }
+        };
+        self.run_shard_plan(plan, c, text, seq).await;
+        true
+    }
+
+    /// `CREATE DATABASE` / `DROP DATABASE` with sharding rules in force: a
+    /// database not placed on one node by `[[schema]]` holds sharded
+    /// tables on every node, so it is created (dropped) on every node.
+    pub(super) async fn try_database_ddl(
+        &mut self,
+        text: &str,
+        c: &Classified,
+        seq: &mut u8,
+    ) -> bool {
+        if self.proxy.shard_router.load().is_none() {
+            return false;
+        }
+        let words: Vec<String> = crate::sql::lexer::tokenize(text)
+            .into_iter()
+            .filter(|t| !t.is_trivia())
+            .take(6)
+            .map(|t| t.text(text).to_ascii_uppercase())
+            .collect();
+        let is_db_ddl = matches!(words.first().map(String::as_str), Some("CREATE" | "DROP"))
+            && matches!(
+                words.get(1).map(String::as_str),
+                Some("DATABASE" | "SCHEMA")
+            );
+        if !is_db_ddl {
+            return false;
+        }
+        let name = words
+            .iter()
+            .skip(2)
+            .find(|w| !matches!(w.as_str(), "IF" | "NOT" | "EXISTS"))
+            .map(|w| w.trim_matches('`').to_string());
+        let cfg = self.proxy.config.load();
+        let placed = name.as_deref().is_some_and(|n| {
+            cfg.schemas
+                .iter()
+                .any(|s| s.name.get_ref().eq_ignore_ascii_case(n))
+        });
+        if placed {
+            return false;
+        }
+        let targets = (0..self.proxy.cluster.nodes.len())
+            .map(|node| crate::router::shard::ShardTarget {
+                node,
+                sql: text.to_string(),
+                tables: Vec::new(),
+                params: Vec::new(),
+            })
+            .collect();
+        let plan = ShardPlan {
+            targets,
+            kind: PlanKind::Ddl,
+            merge: None,
+            generated_id: None,
+            write: true,
+        };
+        drop(cfg);
+        self.run_scatter_write(&plan, c, seq).await;
+        true
+    }
+
+    async fn run_shard_plan(&mut self, plan: ShardPlan, c: &Classified, text: &str, seq: &mut u8) {
+        match &plan.kind {
+            PlanKind::Unsharded { node } => {
+                let node = *node;
+                self.run_one(node, c, text, plan.generated_id, seq).await;
+            }
+            PlanKind::Single | PlanKind::BroadcastRead { .. } => {
+                let Some(t) = plan.targets.first() else {
+                    self.write_error_seq(&ProxyError::Internal("empty shard plan".into()), seq)
+                        .await;
+                    return;
+                };
+                let (node, sql) = (t.node, t.sql.clone());
+                self.run_one(node, c, &sql, plan.generated_id, seq).await;
+            }
+            _ if plan.targets.len() == 1 => {
+                let t = &plan.targets[0];
+                let (node, sql) = (t.node, t.sql.clone());
+                self.run_one(node, c, &sql, plan.generated_id, seq).await;
+            }
+            _ if plan.write => self.run_scatter_write(&plan, c, seq).await,
+            _ => self.run_scatter_read(&plan, c, seq).await,
+        }
+    }
+
+    /// One target: the ordinary path (read/write split, pins, relay).
+    async fn run_one(
+        &mut self,
+        node: usize,
+        c: &Classified,
+        sql: &str,
+        generated_id: Option<u64>,
+        seq: &mut u8,
+    ) {
+        let mut payload = Vec::with_capacity(sql.len() + 1);
+        payload.push(command::QUERY);
+        payload.extend_from_slice(sql.as_bytes());
+        let plan = router::route(c, &self.view(node));
+        self.override_last_insert_id = generated_id;
+        let ran = self.execute(plan, c, &payload, Shape::Results, seq).await;
+        self.override_last_insert_id = None;
+        if let Some(mut ran) = ran {
+            if let Some(id) = generated_id {
+                ran.outcome.last_insert_id = id;
+            }
+            self.after_statement(c, &ran);
+        }
+    }
+
+    /// Connections for `plan`'s targets, in target order: the session's
+    /// held connection per node inside a transaction (one target per node
+    /// then), otherwise one pooled connection per target.
+    async fn target_connections(
+        &mut self,
+        plan: &ShardPlan,
+        role: Role,
+        c: &Classified,
+    ) -> Result<TargetConns> {
+        let in_tx = self.pins.transaction || self.pins.session_state;
+        if in_tx {
+            let mut nodes: Vec<usize> = plan.targets.iter().map(|t| t.node).collect();
+            nodes.sort_unstable();
+            nodes.dedup();
+            if nodes.len() != plan.targets.len() && !plan.write {
+                return Err(ProxyError::Unsupported(
+                    "a read of several physical tables on one node inside a transaction".into(),
+                ));
+            }
+            for &node in &nodes {
+                let rp = RoutePlan {
+                    node,
+                    role,
+                    reason: "shard target in a transaction",
+                };
+                self.acquire(&rp, c).await?;
+            }
+            return Ok(TargetConns::Held);
+        }
+        let found_rows = self
+            .caps
+            .contains(mysql_common::constants::CapabilityFlags::CLIENT_FOUND_ROWS);
+        let mut conns = Vec::with_capacity(plan.targets.len());
+        for t in &plan.targets {
+            let pool = self.pool_for(t.node, role)?;
+            let mut conn = pool.checkout(found_rows, &self.state).await?;
+            if let Err(e) = conn.sync_state(&self.state).await {
+                conn.broken = true;
+                return Err(e);
+            }
+            pool.stats
+                .routed
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            conns.push(conn);
+        }
+        Ok(TargetConns::Pooled(conns))
+    }
+
+    /// The pool serving `role` on `node` (a usable replica, else the
+    /// primary).
+    fn pool_for(&self, node: usize, role: Role) -> Result<Arc<crate::backend::ServerPool>> {
+        let cfg = self.proxy.config.load();
+        let n = self.proxy.cluster.nodes.get(node).ok_or_else(|| {
+            ProxyError::Internal(format!("plan names node #{node}, which does not exist"))
+        })?;
+        if role == Role::Replica {
+            let max_lag = (cfg.routing.max_replication_lag_s as i64) * 1000;
+            if let Some(r) = self.proxy.replica_selector.choose(
+                &n.replicas,
+                cfg.routing.replica_policy,
+                max_lag,
+                &[],
+            ) {
+                return Ok(n.replicas[r].clone());
+            }
+        }
+        Ok(n.primary.clone())
+    }
+
+    async fn run_scatter_read(&mut self, plan: &ShardPlan, c: &Classified, seq: &mut u8) {
+        let role = router::route(c, &self.view(plan.targets[0].node)).role;
+        let conns = match self.target_connections(plan, role, c).await {
+            Ok(x) => x,
+            Err(e) => {
+                self.write_error_seq(&e, seq).await;
+                return;
+            }
+        };
+        let merge = plan.merge.as_ref().map(merge_plan).unwrap_or_default();
+        let sqls: Vec<String> = plan.targets.iter().map(|t| t.sql.clone()).collect();
+        let budget = scatter::Budget::default();
+        let status = self.status;
+        let outcome = match conns {
+            TargetConns::Pooled(mut conns) => {
+                let outcome = {
+                    let mut refs: Vec<&mut crate::backend::BackendConn> =
+                        conns.iter_mut().map(|c| &mut **c).collect();
+                    scatter::scatter_select(
+                        &mut refs,
+                        &sqls,
+                        &mut self.client,
+                        self.caps,
+                        seq,
+                        &merge,
+                        budget,
+                        status,
+                    )
+                    .await
+                };
+                for conn in conns {
+                    if !conn.broken {
+                        conn.release();
+                    }
+                }
+                outcome
+            }
+            TargetConns::Held => {
+                let (mut refs, sqls) = held_for_targets(&mut self.held, plan);
+                scatter::scatter_select(
+                    &mut refs,
+                    &sqls,
+                    &mut self.client,
+                    self.caps,
+                    seq,
+                    &merge,
+                    budget,
+                    status,
+                )
+                .await
+            }
+        };
+        self.finish_scatter(c, outcome);
+    }
+
+    async fn run_scatter_write(&mut self, plan: &ShardPlan, c: &Classified, seq: &mut u8) {
+        let conns = match self.target_connections(plan, Role::Primary, c).await {
+            Ok(x) => x,
+            Err(e) => {
+                self.write_error_seq(&e, seq).await;
+                return;
+            }
+        };
+        let result = match conns {
+            TargetConns::Pooled(mut conns) => {
+                // Outside a transaction the targets commit together or not at
+                // all (DDL commits implicitly and cannot be wrapped).
+                let wrap = !matches!(plan.kind, PlanKind::Ddl);
+                let sqls: Vec<String> = plan.targets.iter().map(|t| t.sql.clone()).collect();
+                let result = {
+                    let mut refs: Vec<&mut crate::backend::BackendConn> =
+                        conns.iter_mut().map(|c| &mut **c).collect();
+                    write_all_or_nothing(&mut refs, &sqls, wrap).await
+                };
+                for conn in conns {
+                    if !conn.broken {
+                        conn.release();
+                    }
+                }
+                result
+            }
+            TargetConns::Held => {
+                // Inside the session's transaction: targets sharing a node
+                // run one after the other on its connection.
+                let mut total = OkPacket::default();
+                let mut failure = None;
+                for t in &plan.targets {
+                    let Some(h) = self.held.iter_mut().find(|h| h.node == t.node) else {
+                        continue;
+                    };
+                    let mut refs = [&mut *h.conn];
+                    match scatter::scatter_write(&mut refs, std::slice::from_ref(&t.sql)).await {
+                        Ok(ok) => add_ok(&mut total, ok),
+                        Err(e) => {
+                            failure = Some(e);
+                            break;
+                        }
+                    }
+                }
+                match failure {
+                    Some(e) => Err(e),
+                    None => Ok(total),
+                }
+            }
+        };
+        match result {
+            Ok(mut ok) => {
+                if let Some(id) = plan.generated_id {
+                    ok.last_insert_id = id;
+                }
+                let status = (self.status & !StatusFlags::SERVER_STATUS_IN_TRANS.bits())
+                    | (ok.status & StatusFlags::SERVER_STATUS_IN_TRANS.bits());
+                let outcome = Outcome {
+                    status,
+                    warnings: ok.warnings,
+                    affected_rows: ok.affected_rows,
+                    last_insert_id: ok.last_insert_id,
+                    changes: ok.changes.clone(),
+                    sent_anything: true,
+                    ..Outcome::default()
+                };
+                self.write_ok(
+                    seq,
+                    ok.affected_rows,
+                    ok.last_insert_id,
+                    status,
+                    ok.warnings,
+                )
+                .await;
+                self.finish_scatter(c, outcome);
+            }
+            Err(e) => {
+                if e.is_connection_failure() || matches!(e, ProxyError::BackendLost { .. }) {
+                    self.held.retain(|h| !h.conn.broken);
+                }
+                self.write_error_seq(&e, seq).await;
+                self.release_unpinned();
+            }
+        }
+    }
+
+    fn finish_scatter(&mut self, c: &Classified, outcome: Outcome) {
+        self.held.retain(|h| !h.conn.broken);
+        let node = self.node_for_session();
+        let ran = Ran { outcome, node };
+        self.after_statement(c, &ran);
+    }
+}
+
+enum TargetConns {
+    Pooled(Vec<PooledConn>),
+    Held,
+}
+
+/// The held connections of the plan's nodes, paired with their SQL.
+fn held_for_targets<'a>(
+    held: &'a mut [Held],
+    plan: &ShardPlan,
+) -> (Vec<&'a mut crate::backend::BackendConn>, Vec<String>) {
+    let mut refs = Vec::new();
+    let mut sqls = Vec::new();
+    for h in held.iter_mut() {
+        if let Some(t) = plan.targets.iter().find(|t| t.node == h.node) {
+            sqls.push(t.sql.clone());
+            refs.push(&mut *h.conn);
+        }
+    }
+    (refs, sqls)
+}
+
+fn add_ok(total: &mut OkPacket, ok: OkPacket) {
+    total.affected_rows += ok.affected_rows;
+    if total.last_insert_id == 0 {
+        total.last_insert_id = ok.last_insert_id;
+    }
+    total.warnings = total.warnings.saturating_add(ok.warnings);
+    total.status = ok.status;
+    total.changes.extend(ok.changes);
+}
+
+/// Runs a write on every target; with `wrap`, inside a transaction per
+/// target that commits only when every target succeeded.
+async fn write_all_or_nothing(
+    conns: &mut [&mut crate::backend::BackendConn],
+    sqls: &[String],
+    wrap: bool,
+) -> Result<OkPacket> {
+    if wrap {
+        for conn in conns.iter_mut() {
+            conn.query_drop("START TRANSACTION").await?;
+        }
+    }
+    let result = scatter::scatter_write(conns, sqls).await;
+    if wrap {
+        let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        for conn in conns.iter_mut() {
+            if let Err(e) = conn.query_drop(end).await {
+                conn.broken = true;
+                if result.is_ok() {
+                    return Err(e);
+                }
+            }
+        }
+    }
+    result.map(|mut ok| {
+        ok.status &= !StatusFlags::SERVER_STATUS_IN_TRANS.bits();
+        ok
+    })
+}
+
+/// The router's merge recipe in the executor's terms.
+fn merge_plan(m: &MergeSpec) -> MergePlan {
+    let pos = |c: ColumnRef| match c {
+        ColumnRef::Index(i) => Position::Index(i),
+        ColumnRef::Hidden(i) => Position::Hidden(i),
+    };
+    let group = m.aggregate.as_ref().map(|a| GroupPlan {
+        key_columns: a.group_by.clone(),
+        aggregates: a
+            .columns
+            .iter()
+            .enumerate()
+            .filter_map(|(i, comb)| {
+                let kind = match comb {
+                    Combine::Count => AggregateKind::Count,
+                    Combine::Sum => AggregateKind::Sum,
+                    Combine::Min => AggregateKind::Min,
+                    Combine::Max => AggregateKind::Max,
+                    Combine::Avg { count } => AggregateKind::Avg {
+                        sum: i,
+                        count: *count,
+                    },
+                    Combine::Group | Combine::Any => return None,
+                };
+                Some(Aggregate { column: i, kind })
+            })
+            .collect(),
+    });
+    MergePlan {
+        hidden_columns: m.hidden_columns,
+        order_by: m
+            .order_by
+            .iter()
+            .map(|k| (pos(k.column), k.descending))
+            .collect(),
+        offset: m.offset,
+        limit: m.limit,
+        group,
+        distinct: m.distinct,
+    }
+}

@@ -1,0 +1,311 @@
+//! Exact decimal arithmetic on the text values MySQL sends for DECIMAL and
+//! integer results, wide enough for DECIMAL(65,30) and sums of BIGINT
+//! UNSIGNED: addition for SUM across shards and division with MySQL's
+//! rounding for AVG.
+//!
+//! Owns: numbers as decimal digit strings. Must not know about rows.
+
+use std::cmp::Ordering;
+
+/// A decimal number: sign, digits (most significant first, no leading
+/// zeros except a lone zero), and how many of them are after the point.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decimal {
+    negative: bool,
+    digits: Vec<u8>,
+    scale: usize,
+}
+
+impl Decimal {
+    pub fn zero() -> Decimal {
+        Decimal {
+            negative: false,
+            digits: vec![0],
+            scale: 0,
+        }
+    }
+
+    pub fn from_u64(v: u64) -> Decimal {
+        Decimal::parse(v.to_string().as_bytes()).unwrap_or_else(Decimal::zero)
+    }
+
+    /// Parses `-123.450`, `7`, `.5`, `+1e3` is refused (MySQL never sends
+    /// exponents for DECIMAL/integer columns).
+    pub fn parse(text: &[u8]) -> Option<Decimal> {
+        let (negative, rest) = match text.first()? {
+            b'-' => (true, &text[1..]),
+            b'+' => (false, &text[1..]),
+            _ => (false, text),
+        };
+        let mut digits = Vec::with_capacity(rest.len());
+        let mut scale = 0;
+        let mut seen_point = false;
+        for &b in rest {
+            match b {
+                b'0'..=b'9' => {
+                    digits.push(b - b'0');
+                    if seen_point {
+                        scale += 1;
+                    }
+                }
+                b'.' if !seen_point => seen_point = true,
+                _ => return None,
+            }
+        }
+        if digits.is_empty() {
+            return None;
+        }
+        let mut d = Decimal {
+            negative,
+            digits,
+            scale,
+        };
+        d.normalize();
+        Some(d)
+    }
+
+    fn normalize(&mut self) {
+        let int_len = self.digits.len() - self.scale;
+        let lead = self.digits[..int_len]
+            .iter()
+            .take_while(|&&d| d == 0)
+            .count();
+        self.digits.drain(..lead);
+        if self.digits.is_empty() {
+            self.digits.push(0);
+            self.scale = 0;
+        }
+        if self.digits.len() < self.scale + 1 {
+            let pad = self.scale + 1 - self.digits.len();
+            self.digits.splice(0..0, std::iter::repeat_n(0, pad));
+        }
+        if self.digits.iter().all(|&d| d == 0) {
+            self.negative = false;
+        }
+    }
+
+    fn with_scale(&self, scale: usize) -> Vec<u8> {
+        let mut d = self.digits.clone();
+        d.extend(std::iter::repeat_n(0, scale.saturating_sub(self.scale)));
+        d
+    }
+
+    fn cmp_magnitude(a: &[u8], b: &[u8]) -> Ordering {
+        let a = strip(a);
+        let b = strip(b);
+        a.len().cmp(&b.len()).then_with(|| a.cmp(b))
+    }
+
+    pub fn add(&self, other: &Decimal) -> Decimal {
+        let scale = self.scale.max(other.scale);
+        let a = self.with_scale(scale);
+        let b = other.with_scale(scale);
+        let (negative, digits) = if self.negative == other.negative {
+            (self.negative, add_mag(&a, &b))
+        } else if Self::cmp_magnitude(&a, &b) != Ordering::Less {
+            (self.negative, sub_mag(&a, &b))
+        } else {
+            (other.negative, sub_mag(&b, &a))
+        };
+        let mut d = Decimal {
+            negative,
+            digits,
+            scale,
+        };
+        d.normalize();
+        d
+    }
+
+    /// `self / divisor` rounded half away from zero to `scale` digits, as
+    /// MySQL rounds decimal division.
+    pub fn div_u64(&self, divisor: u64, scale: usize) -> Option<Decimal> {
+        if divisor == 0 {
+            return None;
+        }
+        // Compute with one guard digit, then round.
+        let extra = (scale + 1).saturating_sub(self.scale);
+        let mut num = self.digits.clone();
+        num.extend(std::iter::repeat_n(0, extra));
+        let mut quotient = Vec::with_capacity(num.len());
+        let mut rem: u128 = 0;
+        for d in num {
+            rem = rem * 10 + d as u128;
+            quotient.push((rem / divisor as u128) as u8);
+            rem %= divisor as u128;
+        }
+        let q_scale = self.scale + extra;
+        let mut q = Decimal {
+            negative: self.negative,
+            digits: quotient,
+            scale: q_scale,
+        };
+        q.normalize();
+        Some(q.round(scale))
+    }
+
+    /// Rounds half away from zero to `scale` fractional digits (pads when
+    /// the number has fewer).
+    pub fn round(&self, scale: usize) -> Decimal {
+        if self.scale <= scale {
+            let mut d = self.clone();
+            d.digits = self.with_scale(scale);
+            d.scale = scale;
+            d.normalize();
+            return d;
+        }
+        let cut = self.digits.len() - (self.scale - scale);
+        let round_up = self.digits[cut] >= 5;
+        let mut digits = self.digits[..cut].to_vec();
+        if round_up {
+            let one: Vec<u8> = vec![1];
+            digits = add_mag(&digits, &one);
+        }
+        let mut d = Decimal {
+            negative: self.negative,
+            digits,
+            scale,
+        };
+        d.normalize();
+        d
+    }
+
+    pub fn to_text(&self) -> String {
+        let mut s = String::with_capacity(self.digits.len() + 2);
+        if self.negative {
+            s.push('-');
+        }
+        let int_len = self.digits.len() - self.scale;
+        for (i, d) in self.digits.iter().enumerate() {
+            if i == int_len {
+                s.push('.');
+            }
+            s.push((b'0' + d) as char);
+        }
+        s
+    }
+
+    pub fn compare(&self, other: &Decimal) -> Ordering {
+        match (self.negative, other.negative) {
+            (false, true) => return Ordering::Greater,
+            (true, false) => return Ordering::Less,
+            _ => {}
+        }
+        let scale = self.scale.max(other.scale);
+        let m = Self::cmp_magnitude(&self.with_scale(scale), &other.with_scale(scale));
+        if self.negative {
+            m.reverse()
+        } else {
+            m
+        }
+    }
+}
+
+fn strip(a: &[u8]) -> &[u8] {
+    let lead = a.iter().take_while(|&&d| d == 0).count();
+    &a[lead.min(a.len().saturating_sub(1))..]
+}
+
+fn add_mag(a: &[u8], b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(a.len().max(b.len()) + 1);
+    let (mut i, mut j, mut carry) = (a.len(), b.len(), 0u8);
+    while i > 0 || j > 0 || carry > 0 {
+        let x = if i > 0 {
+            i -= 1;
+            a[i]
+        } else {
+            0
+        };
+        let y = if j > 0 {
+            j -= 1;
+            b[j]
+        } else {
+            0
+        };
+        let s = x + y + carry;
+        out.push(s % 10);
+        carry = s / 10;
+    }
+    out.reverse();
+    out
+}
+
+/// a - b for |a| >= |b|, same scale.
+fn sub_mag(a: &[u8], b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(a.len());
+    let (mut i, mut j, mut borrow) = (a.len(), b.len(), 0i8);
+    while i > 0 {
+        i -= 1;
+        let y = if j > 0 {
+            j -= 1;
+            b[j] as i8
+        } else {
+            0
+        };
+        let mut d = a[i] as i8 - y - borrow;
+        borrow = 0;
+        if d < 0 {
+            d += 10;
+            borrow = 1;
+        }
+        out.push(d as u8);
+    }
+    out.reverse();
+    out
+}
+
+/// Compares two decimal texts numerically (falls back to bytes if either
+/// does not parse).
+pub fn compare_text(a: &[u8], b: &[u8]) -> Ordering {
+    match (Decimal::parse(a), Decimal::parse(b)) {
+        (Some(x), Some(y)) => x.compare(&y),
+        _ => a.cmp(b),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> Decimal {
+        Decimal::parse(s.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn add_and_text() {
+        assert_eq!(d("1.50").add(&d("2.5")).to_text(), "4.00");
+        assert_eq!(d("-1.50").add(&d("2.5")).to_text(), "1.00");
+        assert_eq!(d("1.5").add(&d("-2.75")).to_text(), "-1.25");
+        assert_eq!(d("-0.5").add(&d("0.5")).to_text(), "0.0");
+        assert_eq!(
+            d("18446744073709551615")
+                .add(&d("18446744073709551615"))
+                .to_text(),
+            "36893488147419103230"
+        );
+        let big = "99999999999999999999999999999999999.999999999999999999999999999999";
+        assert_eq!(
+            d(big).add(&d("0.000000000000000000000000000001")).to_text(),
+            "100000000000000000000000000000000000.000000000000000000000000000000"
+        );
+    }
+
+    #[test]
+    fn division_rounds_like_mysql() {
+        // AVG(DECIMAL(10,2)) has scale 6 (2 + div_precision_increment 4).
+        assert_eq!(d("10.00").div_u64(3, 6).unwrap().to_text(), "3.333333");
+        assert_eq!(d("20.00").div_u64(3, 6).unwrap().to_text(), "6.666667");
+        assert_eq!(d("-20.00").div_u64(3, 6).unwrap().to_text(), "-6.666667");
+        assert_eq!(d("7").div_u64(2, 4).unwrap().to_text(), "3.5000");
+        assert_eq!(d("0.005").div_u64(1, 2).unwrap().to_text(), "0.01");
+        assert!(d("1").div_u64(0, 2).is_none());
+    }
+
+    #[test]
+    fn comparison() {
+        assert_eq!(compare_text(b"10", b"9"), Ordering::Greater);
+        assert_eq!(compare_text(b"-10", b"-9"), Ordering::Less);
+        assert_eq!(compare_text(b"1.50", b"1.5"), Ordering::Equal);
+        assert_eq!(compare_text(b"-0.00", b"0"), Ordering::Equal);
+        assert_eq!(compare_text(b"0.1", b"-5"), Ordering::Greater);
+    }
+}

@@ -1,0 +1,263 @@
+//! Helpers shared by the protocol / session / bad-input tests.
+//!
+//! Include with `#[path = "common/util.rs"] mod util;` next to `mod common;`.
+#![allow(dead_code)]
+
+use std::time::{Duration, Instant};
+
+use mysql_async::prelude::*;
+use mysql_async::{Conn, OptsBuilder};
+
+use crate::common::proxy::ProxyProcess;
+use crate::common::Topology;
+
+/// What the helpers need from a running proxy (the standard
+/// [`ProxyProcess`] or a custom one).
+pub trait ProxyLike {
+    fn port(&self) -> u16;
+    fn log(&self) -> String;
+    fn pid(&self) -> u32;
+}
+
+impl ProxyLike for ProxyProcess {
+    fn port(&self) -> u16 {
+        self.port
+    }
+    fn log(&self) -> String {
+        ProxyProcess::log(self)
+    }
+    fn pid(&self) -> u32 {
+        ProxyProcess::pid(self)
+    }
+}
+
+/// A backend account without SUPER / READ_ONLY ADMIN, so that the
+/// read-only replicas refuse writes (ER_OPTION_PREVENTS_STATEMENT 1290)
+/// instead of applying them and breaking replication. Created on both
+/// primaries (replicated to the replicas). Returns (user, password).
+pub async fn nosuper_backend_user(topo: &Topology) -> (String, String) {
+    let (user, pw) = ("sc_nosuper".to_string(), "sc_nosuper_pw".to_string());
+    for primary in ["n1p", "n2p"] {
+        let mut c = direct_conn(topo, primary, None).await;
+        c.query_drop(format!(
+            "CREATE USER IF NOT EXISTS '{user}'@'127.0.0.1' IDENTIFIED BY '{pw}'"
+        ))
+        .await
+        .unwrap();
+        c.query_drop(format!(
+            "GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, DROP, ALTER, INDEX, CREATE TEMPORARY TABLES, \
+             LOCK TABLES, EXECUTE, CREATE VIEW, SHOW VIEW, PROCESS, REPLICA MONITOR, BINLOG MONITOR \
+             ON *.* TO '{user}'@'127.0.0.1'"
+        ))
+        .await
+        .unwrap();
+        c.disconnect().await.unwrap();
+    }
+    sync_replicas(topo).await;
+    (user, pw)
+}
+
+/// Options for a client of the proxy. `prefer_socket(false)` matters: with
+/// the default, mysql_async asks `SELECT @@socket` and silently reconnects
+/// to the *backend's* unix socket when it can log in there.
+pub fn proxy_opts(
+    proxy: &impl ProxyLike,
+    user: &str,
+    password: &str,
+    db: Option<&str>,
+) -> OptsBuilder {
+    OptsBuilder::default()
+        .ip_or_hostname("127.0.0.1")
+        .tcp_port(proxy.port())
+        .user(Some(user))
+        .pass(Some(password))
+        .db_name(db)
+        .prefer_socket(false)
+}
+
+/// Options for a direct client of a topology instance.
+pub fn direct_opts(topo: &Topology, name: &str, db: Option<&str>) -> OptsBuilder {
+    OptsBuilder::default()
+        .ip_or_hostname("127.0.0.1")
+        .tcp_port(topo.port(name))
+        .user(Some(topo.user.clone()))
+        .pass(Some(topo.password.clone()))
+        .db_name(db)
+        .prefer_socket(false)
+}
+
+/// `app` logged in through the proxy.
+pub async fn proxy_conn(proxy: &impl ProxyLike, db: Option<&str>) -> Conn {
+    Conn::new(proxy_opts(proxy, "app", "app", db))
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "login through the proxy: {e}\nproxy log:\n{}",
+                tail(&proxy.log())
+            )
+        })
+}
+
+pub async fn direct_conn(topo: &Topology, name: &str, db: Option<&str>) -> Conn {
+    Conn::new(direct_opts(topo, name, db))
+        .await
+        .unwrap_or_else(|e| panic!("direct login to {name}: {e}"))
+}
+
+/// The last lines of a log, for panic messages.
+pub fn tail(log: &str) -> String {
+    let lines: Vec<&str> = log.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
+/// (code, SQLSTATE, message) of a server error; panics on anything else.
+pub fn server_error(e: mysql_async::Error) -> (u16, String, String) {
+    match e {
+        mysql_async::Error::Server(s) => (s.code, s.state, s.message),
+        other => panic!("expected a server error, got {other:?}"),
+    }
+}
+
+/// Unwraps the error of a result that must fail with a server error.
+pub fn expect_server_error<T: std::fmt::Debug>(
+    r: Result<T, mysql_async::Error>,
+) -> (u16, String, String) {
+    match r {
+        Ok(v) => panic!("expected a server error, got Ok({v:?})"),
+        Err(e) => server_error(e),
+    }
+}
+
+/// Waits until every replica has applied everything its primary has.
+pub async fn sync_replicas(topo: &Topology) {
+    for primary in ["n1p", "n2p"] {
+        let mut p = direct_conn(topo, primary, None).await;
+        let pos: String = p
+            .query_first("SELECT @@gtid_binlog_pos")
+            .await
+            .unwrap()
+            .unwrap_or_default();
+        p.disconnect().await.unwrap();
+        if pos.is_empty() {
+            continue;
+        }
+        for r in topo.replicas_of(primary) {
+            let mut c = direct_conn(topo, &r, None).await;
+            let res: Option<i64> = c
+                .exec_first("SELECT MASTER_GTID_WAIT(?, 30)", (pos.clone(),))
+                .await
+                .unwrap();
+            if res != Some(0) {
+                let st: Option<mysql_async::Row> =
+                    c.query_first("SHOW SLAVE STATUS").await.unwrap();
+                let err = st
+                    .and_then(|r| r.get::<String, _>("Last_SQL_Error"))
+                    .unwrap_or_default();
+                panic!(
+                    "replica {r} did not reach {pos} (replication broken? Last_SQL_Error: {err})"
+                );
+            }
+            c.disconnect().await.unwrap();
+        }
+    }
+}
+
+/// Creates database `db` on `primary` (n1p or n2p) afresh, runs `ddl` in
+/// it, and waits for the replicas.
+pub async fn setup_db_on(topo: &Topology, primary: &str, db: &str, ddl: &[&str]) {
+    let mut c = direct_conn(topo, primary, None).await;
+    c.query_drop(format!("DROP DATABASE IF EXISTS `{db}`"))
+        .await
+        .unwrap();
+    c.query_drop(format!("CREATE DATABASE `{db}`"))
+        .await
+        .unwrap();
+    c.query_drop(format!("USE `{db}`")).await.unwrap();
+    for stmt in ddl {
+        c.query_drop(*stmt)
+            .await
+            .unwrap_or_else(|e| panic!("{stmt}: {e}"));
+    }
+    c.disconnect().await.unwrap();
+    sync_replicas(topo).await;
+}
+
+pub async fn setup_db(topo: &Topology, db: &str, ddl: &[&str]) {
+    setup_db_on(topo, "n1p", db, ddl).await
+}
+
+pub async fn drop_db_on(topo: &Topology, primary: &str, db: &str) {
+    let mut c = direct_conn(topo, primary, None).await;
+    c.query_drop(format!("DROP DATABASE IF EXISTS `{db}`"))
+        .await
+        .unwrap();
+    c.disconnect().await.unwrap();
+}
+
+pub async fn drop_db(topo: &Topology, db: &str) {
+    drop_db_on(topo, "n1p", db).await
+}
+
+/// A short, valid, unique database name.
+pub fn db_name(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "{prefix}_{}_{}_{}",
+        std::process::id(),
+        nanos % 100_000,
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// True when the proxy process is running (and not a zombie).
+pub fn process_alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => {
+            // Field 3 (after the parenthesised name) is the state.
+            let state = s
+                .rsplit_once(')')
+                .map(|(_, r)| r.trim_start().chars().next())
+                .flatten();
+            !matches!(state, Some('Z') | Some('X') | None)
+        }
+        Err(_) => false,
+    }
+}
+
+/// A brand new login through the proxy answers `SELECT 1`.
+pub async fn assert_proxy_serves(proxy: &impl ProxyLike) {
+    assert!(
+        process_alive(proxy.pid()),
+        "proxy process is gone; log:\n{}",
+        tail(&proxy.log())
+    );
+    let fut = async {
+        let mut c = proxy_conn(proxy, None).await;
+        let one: Option<i64> = c
+            .query_first("SELECT 1")
+            .await
+            .expect("SELECT 1 on a new connection");
+        assert_eq!(one, Some(1));
+        c.disconnect().await.expect("disconnect");
+    };
+    tokio::time::timeout(Duration::from_secs(20), fut)
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "a new connection through the proxy hangs; log:\n{}",
+                tail(&proxy.log())
+            )
+        });
+}
+
+/// Runs `f` and returns its output with the time it took.
+pub async fn timed<T>(f: impl std::future::Future<Output = T>) -> (T, Duration) {
+    let t = Instant::now();
+    let v = f.await;
+    (v, t.elapsed())
+}
