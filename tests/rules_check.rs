@@ -68,10 +68,19 @@ fn routing_cases_run_and_report_differences() {
     for path in [&config, &cases] {
         let (ok, out) = check(&[path]);
         assert!(!ok, "{out}");
-        assert!(out.contains("mini.cases.toml:2: SELECT * FROM t WHERE id = 1"), "{out}");
+        assert!(
+            out.contains("mini.cases.toml:2: SELECT * FROM t WHERE id = 1"),
+            "{out}"
+        );
         assert!(out.contains("FAIL ") && out.contains("wrong node"), "{out}");
-        assert!(out.contains("- node n2: SELECT * FROM t_0 WHERE id = 2"), "{out}");
-        assert!(out.contains("+ node n1: SELECT * FROM t_0 WHERE id = 2"), "{out}");
+        assert!(
+            out.contains("- node n2: SELECT * FROM t_0 WHERE id = 2"),
+            "{out}"
+        );
+        assert!(
+            out.contains("+ node n1: SELECT * FROM t_0 WHERE id = 2"),
+            "{out}"
+        );
         assert!(out.contains("3 case(s), 1 failed"), "{out}");
     }
     // Both given: the cases run once.

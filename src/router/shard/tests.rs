@@ -778,6 +778,22 @@ fn union_branches_share_the_targets() {
         ]
     );
     assert!(p.merge.unwrap().distinct);
+    // A branch without sharded tables would repeat on every shard.
+    assert!(
+        error("SELECT id FROM users UNION ALL SELECT id FROM regions").contains("once per shard")
+    );
+    assert_eq!(
+        plan("SELECT id FROM users WHERE id = 1 UNION ALL SELECT id FROM regions")
+            .targets
+            .len(),
+        1
+    );
+    // Writing a broadcast table from a sharded one cannot be pushed down.
+    assert!(error("INSERT INTO regions (id) SELECT user_id FROM orders")
+        .contains("every shard of `orders`"));
+    // ORDER BY NULL asks for no order.
+    let m = merge("SELECT status, COUNT(*) FROM orders GROUP BY status ORDER BY NULL");
+    assert!(m.order_by.is_empty());
 }
 
 // ----- UPDATE / DELETE -----
