@@ -329,6 +329,8 @@ struct Analyzer<'a> {
     insert: Option<InsertInfo>,
     explain: bool,
     lexical_node: Option<usize>,
+    /// Reasons found outside scopes why the statement cannot scatter.
+    blockers: Vec<&'static str>,
 }
 
 /// Collects the outermost subqueries of an expression.
@@ -421,6 +423,7 @@ impl<'a> Analyzer<'a> {
             insert: None,
             explain: false,
             lexical_node: None,
+            blockers: Vec::new(),
         }
     }
 
@@ -457,7 +460,7 @@ impl<'a> Analyzer<'a> {
             }
         }
         let row_sources = self.row_sources();
-        let mut scatter_blockers = Vec::new();
+        let mut scatter_blockers = self.blockers.clone();
         for s in &self.scopes {
             if s.role == Role::Derived {
                 if let Some(why) = s.nonlocal {
@@ -924,6 +927,11 @@ impl<'a> Analyzer<'a> {
             SetExpr::Select(s) => self.select(s, role, parent),
             SetExpr::Query(q) => self.query(q, role, parent),
             SetExpr::SetOperation { left, right, .. } => {
+                if role == Role::Derived && !self.blockers.contains(&"UNION") {
+                    // Its branches would each be pinned or tied separately;
+                    // as rows of a derived table they cannot be split.
+                    self.blockers.push("UNION");
+                }
                 let branch_role = if role == Role::Top {
                     Role::Top
                 } else {

@@ -553,6 +553,17 @@ fn join_and_subquery_errors() {
     ] {
         assert!(error(sql).contains("computed per shard"), "{sql}");
     }
+    // A UNION as a derived table cannot be split per shard.
+    assert!(
+        error("SELECT * FROM (SELECT id FROM users UNION ALL SELECT id FROM users) d")
+            .contains("UNION")
+    );
+    assert!(plan_with(
+        &shop(),
+        "SELECT * FROM (SELECT id FROM users UNION ALL SELECT user_id FROM orders WHERE user_id = 1) d",
+        &[]
+    )
+    .is_err());
     assert!(error(
         "SELECT * FROM users WHERE id IN (SELECT user_id FROM orders ORDER BY total DESC LIMIT 10)"
     )
