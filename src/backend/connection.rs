@@ -283,6 +283,13 @@ impl BackendConn {
     /// Sends one command packet (sequence 0), preceded by any deferred
     /// statement closes.
     pub async fn send_command(&mut self, payload: &[u8]) -> Result<()> {
+        self.send_commands(&[payload]).await
+    }
+
+    /// Sends several commands in one write, each starting at sequence 0
+    /// (SEND_LONG_DATA packets before an execute get no reply), preceded by
+    /// any deferred statement closes.
+    pub async fn send_commands(&mut self, payloads: &[&[u8]]) -> Result<()> {
         self.last_used = Instant::now();
         for id in std::mem::take(&mut self.pending_close) {
             let mut seq = 0u8;
@@ -291,14 +298,6 @@ impl BackendConn {
             p[1..].copy_from_slice(&id.to_le_bytes());
             self.stream.queue(&mut seq, &p);
         }
-        let mut seq = 0u8;
-        self.stream.queue(&mut seq, payload);
-        self.stream.flush().await.map_err(|e| self.lost(e))
-    }
-
-    /// Sends the packets of one command whose later packets carry higher
-    /// sequence ids (e.g. SEND_LONG_DATA are each their own command).
-    pub async fn send_commands(&mut self, payloads: &[&[u8]]) -> Result<()> {
         for p in payloads {
             let mut seq = 0u8;
             self.stream.queue(&mut seq, p);

@@ -30,6 +30,9 @@ pub struct ClientStatement {
     /// Two bytes per parameter, from the last execute that bound types.
     param_types: Option<Vec<u8>>,
     pub long_data: Vec<(u16, Vec<u8>)>,
+    /// The node its tables live on, when the sharding rules place them
+    /// (single-node tables); `None`: the session's node.
+    pub node: Option<usize>,
 }
 
 /// An execute request with the parameter block split out.
@@ -55,6 +58,7 @@ impl ClientStatement {
             columns,
             param_types: None,
             long_data: Vec::new(),
+            node: None,
         }
     }
 

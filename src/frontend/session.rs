@@ -500,6 +500,64 @@ impl Session {
         drop(h);
     }
 
+    /// Sends `packets` on held connection `i` and relays the answer, while
+    /// watching for the server being marked down and for KILL of this
+    /// session; publishes the running backend for KILL QUERY and keeps the
+    /// in-flight count.
+    async fn send_and_relay(
+        &mut self,
+        i: usize,
+        packets: &[&[u8]],
+        shape: Shape,
+        seq: &mut u8,
+        timeout: Option<Duration>,
+        last_insert_id: Option<u64>,
+    ) -> Outcome {
+        let pool = self.held[i].conn.pool().clone();
+        pool.stats.in_flight.fetch_add(1, Ordering::Relaxed);
+        *self.handle.backends.lock() = vec![(pool.clone(), self.held[i].conn.connection_id)];
+        let mut down = pool.stats.down_epoch.subscribe();
+        let handle = self.handle.clone();
+        let held = &mut self.held[i];
+        let mut outcome = match held.conn.send_commands(packets).await {
+            Err(e) => Outcome {
+                failure: Some(e),
+                ..Outcome::default()
+            },
+            Ok(()) => {
+                let mut relay = Relay {
+                    conn: &mut held.conn,
+                    client: &mut self.client,
+                    client_caps: self.caps,
+                    seq,
+                    timeout,
+                    last_insert_id,
+                };
+                tokio::select! {
+                    o = relay.forward(shape) => o,
+                    _ = down.changed() => Outcome {
+                        failure: Some(ProxyError::BackendLost {
+                            server: pool.server.name.clone(),
+                            reason: "server marked down by the health checker".into(),
+                        }),
+                        ..Outcome::default()
+                    },
+                    _ = handle.kill.notified() => Outcome {
+                        failure: Some(ProxyError::Backend(ErrPacket::new(1927, "70100", "Connection was killed"))),
+                        client_lost: true,
+                        ..Outcome::default()
+                    },
+                }
+            }
+        };
+        pool.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.handle.backends.lock().clear();
+        if outcome.failure.is_none() {
+            self.after_relay(i, &mut outcome).await;
+        }
+        outcome
+    }
+
     /// Runs a deferred `SET TRANSACTION` on the connection about to run the
     /// next statement.
     async fn apply_pending_transaction(&mut self, i: usize) -> Result<()> {
@@ -652,51 +710,16 @@ impl Session {
             let node = self.held[i].node;
             let role = self.held[i].role;
             let pool = self.held[i].conn.pool().clone();
-            pool.stats.in_flight.fetch_add(1, Ordering::Relaxed);
-            *self.handle.backends.lock() = vec![(pool.clone(), self.held[i].conn.connection_id)];
-            let outcome = {
-                let held = &mut self.held[i];
-                let mut down = pool.stats.down_epoch.subscribe();
-                let handle = self.handle.clone();
-                let send = held.conn.send_command(payload).await;
-                match send {
-                    Err(e) => Outcome {
-                        failure: Some(e),
-                        ..Outcome::default()
-                    },
-                    Ok(()) => {
-                        let mut relay = Relay {
-                            conn: &mut held.conn,
-                            client: &mut self.client,
-                            client_caps: self.caps,
-                            seq,
-                            timeout,
-                            last_insert_id: self.override_last_insert_id,
-                        };
-                        tokio::select! {
-                            o = relay.forward(shape) => o,
-                            _ = down.changed() => Outcome {
-                                failure: Some(ProxyError::BackendLost {
-                                    server: pool.server.name.clone(),
-                                    reason: "server marked down by the health checker".into(),
-                                }),
-                                ..Outcome::default()
-                            },
-                            _ = handle.kill.notified() => Outcome {
-                                failure: Some(ProxyError::Backend(ErrPacket::new(1927, "70100", "Connection was killed"))),
-                                client_lost: true,
-                                ..Outcome::default()
-                            },
-                        }
-                    }
-                }
-            };
-            pool.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
-            self.handle.backends.lock().clear();
-            let mut outcome = outcome;
-            if outcome.failure.is_none() {
-                self.after_relay(i, &mut outcome).await;
-            }
+            let outcome = self
+                .send_and_relay(
+                    i,
+                    &[payload],
+                    shape,
+                    seq,
+                    timeout,
+                    self.override_last_insert_id,
+                )
+                .await;
             if let Some(failure) = &outcome.failure {
                 let retry = retryable && !outcome.sent_anything && failure.is_connection_failure();
                 self.drop_held(i);
@@ -963,7 +986,8 @@ impl Session {
             return;
         }
         if !c.flags.multi_statement
-            && (self.try_database_ddl(&text, &c, seq).await
+            && (self.try_show_tables(&text, &c, seq).await
+                || self.try_database_ddl(&text, &c, seq).await
                 || self.try_sharded(&text, &c, seq).await)
         {
             return;
@@ -1188,7 +1212,30 @@ impl Session {
     async fn com_stmt_prepare(&mut self, payload: &[u8], seq: &mut u8) {
         let sql_text: Arc<str> = Arc::from(String::from_utf8_lossy(&payload[1..]).as_ref());
         let c = sql::classify(&sql_text);
-        let node = self.node_for_session();
+        let mut node = self.node_for_session();
+        let mut placed_node = None;
+        if let Some(router) = self.proxy.shard_router.load_full() {
+            if let Ok(Some(p)) = router.plan(&sql_text, self.state.schema.as_deref(), &[]) {
+                match p.kind {
+                    crate::router::shard::PlanKind::Unsharded { node: n } => {
+                        node = n;
+                        placed_node = Some(n);
+                    }
+                    // Binary-protocol results of several shards would need
+                    // re-encoding: refused the way MySQL refuses statements
+                    // it cannot prepare, so drivers fall back to text.
+                    _ => {
+                        let e = ErrPacket::new(
+                            1295,
+                            "HY000",
+                            "This command is not supported in the prepared statement protocol yet (statement on sharded tables)",
+                        );
+                        self.write_error_seq(&ProxyError::Backend(e), seq).await;
+                        return;
+                    }
+                }
+            }
+        }
         let plan = router::route(&c, &self.view(node));
         let i = match self.acquire(&plan, &c).await {
             Ok(i) => i,
@@ -1210,10 +1257,9 @@ impl Session {
         match result {
             Ok(Some(meta)) => {
                 self.next_statement_id = self.next_statement_id.wrapping_add(1).max(1);
-                self.statements.insert(
-                    id,
-                    ClientStatement::new(sql_text, c, meta.params, meta.columns),
-                );
+                let mut stmt = ClientStatement::new(sql_text, c, meta.params, meta.columns);
+                stmt.node = placed_node;
+                self.statements.insert(id, stmt);
             }
             Ok(None) => {} // the backend's error was forwarded
             Err(e) => {
@@ -1254,7 +1300,8 @@ impl Session {
         let c = stmt.classified.clone();
         let sql_text = stmt.sql.clone();
         let long_data = std::mem::take(&mut stmt.long_data);
-        let node = self.node_for_session();
+        let placed = stmt.node;
+        let node = placed.unwrap_or_else(|| self.node_for_session());
         let plan = router::route(&c, &self.view(node));
         let ran = self
             .run_prepared(plan, &c, &sql_text, id, &request, &long_data, seq)
@@ -1341,34 +1388,10 @@ impl Session {
                 0 => None,
                 ms => Some(Duration::from_millis(ms)),
             };
-            let pool = self.held[i].conn.pool().clone();
-            *self.handle.backends.lock() = vec![(pool.clone(), self.held[i].conn.connection_id)];
-            let held = &mut self.held[i];
-            pool.stats.in_flight.fetch_add(1, Ordering::Relaxed);
-            let outcome = match held.conn.send_commands(&refs).await {
-                Err(e) => Outcome {
-                    failure: Some(e),
-                    ..Outcome::default()
-                },
-                Ok(()) => {
-                    let mut relay = Relay {
-                        conn: &mut held.conn,
-                        client: &mut self.client,
-                        client_caps: self.caps,
-                        seq,
-                        timeout,
-                        last_insert_id: None,
-                    };
-                    relay.forward(Shape::Results).await
-                }
-            };
-            pool.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
-            self.handle.backends.lock().clear();
             let _ = client_id;
-            let mut outcome = outcome;
-            if outcome.failure.is_none() {
-                self.after_relay(i, &mut outcome).await;
-            }
+            let outcome = self
+                .send_and_relay(i, &refs, Shape::Results, seq, timeout, None)
+                .await;
             if let Some(failure) = &outcome.failure {
                 let retry = retryable && !outcome.sent_anything && failure.is_connection_failure();
                 self.drop_held(i);
@@ -1551,6 +1574,29 @@ impl Session {
     }
 
     async fn explain_shardcat(&mut self, inner: &str, seq: &mut u8) {
+        if let Some(router) = self.proxy.shard_router.load_full() {
+            match router.plan(inner, self.state.schema.as_deref(), &[]) {
+                Ok(Some(plan)) => {
+                    let mut r = TextResult::new(&["node", "physical_tables", "sql", "plan"]);
+                    let describe = router.describe(&plan);
+                    for t in &plan.targets {
+                        r.row(vec![
+                            Some(self.proxy.cluster.nodes[t.node].name.clone()),
+                            Some(t.tables.join(",")),
+                            Some(t.sql.clone()),
+                            Some(describe.clone()),
+                        ]);
+                    }
+                    let _ = r.send(&mut self.client, self.caps, seq, self.status).await;
+                    return;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    self.write_error_seq(&ProxyError::from(e), seq).await;
+                    return;
+                }
+            }
+        }
         let c = sql::classify(inner);
         let node = self.node_for_session();
         let plan = router::route(&c, &self.view(node));

@@ -43,6 +43,101 @@ impl Session {
         true
     }
 
+    /// `SHOW [FULL] TABLES` with sharding rules in force: the logical
+    /// tables, gathered from every node (physical names mapped back, each
+    /// logical table once), as one server holding everything would list
+    /// them.
+    pub(super) async fn try_show_tables(
+        &mut self,
+        text: &str,
+        c: &Classified,
+        seq: &mut u8,
+    ) -> bool {
+        let Some(router) = self.proxy.shard_router.load_full() else {
+            return false;
+        };
+        if !matches!(
+            c.kind,
+            crate::sql::StatementKind::Show(crate::sql::ShowKind::Tables)
+        ) {
+            return false;
+        }
+        let full = text.to_ascii_uppercase().contains("FULL");
+        let mut names: std::collections::BTreeMap<String, Vec<Option<String>>> = Default::default();
+        let mut header_db = self.state.schema.clone().unwrap_or_default();
+        for node in 0..self.proxy.cluster.nodes.len() {
+            let plan = RoutePlan {
+                node,
+                role: router::route(c, &self.view(node)).role,
+                reason: "SHOW TABLES",
+            };
+            let i = match self.acquire(&plan, c).await {
+                Ok(i) => i,
+                Err(e) => {
+                    self.write_error_seq(&e, seq).await;
+                    return true;
+                }
+            };
+            let conn = &mut self.held[i].conn;
+            let mut payload = vec![command::QUERY];
+            payload.extend_from_slice(text.as_bytes());
+            let rows = match conn.send_command(&payload).await {
+                Ok(()) => crate::backend::connection::read_small_result(conn).await,
+                Err(e) => Err(e),
+            };
+            match rows {
+                Ok(rows) => {
+                    for row in rows {
+                        let Some(Some(name)) = row.first() else {
+                            continue;
+                        };
+                        let physical = String::from_utf8_lossy(name).into_owned();
+                        let logical = router.logical_name_of(&physical).unwrap_or(physical);
+                        names.entry(logical).or_insert_with(|| {
+                            row.iter()
+                                .skip(1)
+                                .map(|v| {
+                                    v.as_ref().map(|b| String::from_utf8_lossy(b).into_owned())
+                                })
+                                .collect()
+                        });
+                    }
+                }
+                Err(e) => {
+                    self.held.retain(|h| !h.conn.broken);
+                    self.write_error_seq(&e, seq).await;
+                    self.release_unpinned();
+                    return true;
+                }
+            }
+            self.release_unpinned();
+        }
+        let words: Vec<&str> = text.split_whitespace().collect();
+        if let Some(p) = words
+            .iter()
+            .position(|w| w.eq_ignore_ascii_case("FROM") || w.eq_ignore_ascii_case("IN"))
+        {
+            if let Some(db) = words.get(p + 1) {
+                header_db = db.trim_matches('`').trim_end_matches(';').to_string();
+            }
+        }
+        let first = format!("Tables_in_{header_db}");
+        let mut cols = vec![first.as_str()];
+        if full {
+            cols.push("Table_type");
+        }
+        let mut r = crate::frontend::local_result::TextResult::new(&cols);
+        for (name, rest) in names {
+            let mut row = vec![Some(name)];
+            if full {
+                row.push(rest.first().cloned().flatten());
+            }
+            r.row(row);
+        }
+        let _ = r.send(&mut self.client, self.caps, seq, self.status).await;
+        true
+    }
+
     /// `CREATE DATABASE` / `DROP DATABASE` with sharding rules in force: a
     /// database not placed on one node by `[[schema]]` holds sharded
     /// tables on every node, so it is created (dropped) on every node.
