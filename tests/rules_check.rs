@@ -44,3 +44,46 @@ fn broken_file_names_file_and_line() {
     assert!(out.contains("bad.toml:7:"), "{out}");
     assert!(out.contains("unknown field `replica`"), "{out}");
 }
+
+#[test]
+fn routing_cases_run_and_report_differences() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("mini.toml");
+    std::fs::write(
+        &config,
+        "[[user]]\nname = \"app\"\n\n[[node]]\nname = \"n1\"\nprimary = \"127.0.0.1:1\"\n\n\
+         [[node]]\nname = \"n2\"\nprimary = \"127.0.0.1:2\"\n\n\
+         [[table]]\nname = \"t\"\nkey = \"id\"\nkey_type = \"int\"\nalgorithm = { kind = \"hash_mod\" }\nnodes = [\"n1\", \"n2\"]\n",
+    )
+    .expect("write");
+    let cases = dir.path().join("mini.cases.toml");
+    std::fs::write(
+        &cases,
+        "[[case]]\nsql = \"SELECT * FROM t WHERE id = 1\"\ntargets = [{ node = \"n2\", sql = \"SELECT * FROM t_1 WHERE id = 1\" }]\n\n\
+         [[case]]\nname = \"wrong node\"\nsql = \"SELECT * FROM t WHERE id = 2\"\ntargets = [{ node = \"n2\", sql = \"SELECT * FROM t_0 WHERE id = 2\" }]\n\n\
+         [[case]]\nsql = \"UPDATE t SET id = 1\"\nerror = \"sharding key\"\n",
+    )
+    .expect("write");
+    // Through the configuration, and through the cases file alone.
+    for path in [&config, &cases] {
+        let (ok, out) = check(&[path]);
+        assert!(!ok, "{out}");
+        assert!(
+            out.contains("mini.cases.toml:2: SELECT * FROM t WHERE id = 1"),
+            "{out}"
+        );
+        assert!(out.contains("FAIL ") && out.contains("wrong node"), "{out}");
+        assert!(
+            out.contains("- node n2: SELECT * FROM t_0 WHERE id = 2"),
+            "{out}"
+        );
+        assert!(
+            out.contains("+ node n1: SELECT * FROM t_0 WHERE id = 2"),
+            "{out}"
+        );
+        assert!(out.contains("3 case(s), 1 failed"), "{out}");
+    }
+    // Both given: the cases run once.
+    let (_, out) = check(&[&config, &cases]);
+    assert_eq!(out.matches("3 case(s)").count(), 1, "{out}");
+}

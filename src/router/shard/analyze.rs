@@ -174,6 +174,9 @@ pub(crate) struct Analysis {
     pub explain: bool,
     /// For `Lexical`: the node of the single-node tables named.
     pub lexical_node: Option<usize>,
+    /// Derived tables or CTEs whose result is not the union of their
+    /// per-shard results (what they compute): no scatter.
+    pub scatter_blockers: Vec<&'static str>,
     /// The statement's first words, for messages.
     pub verb: String,
 }
@@ -212,6 +215,10 @@ struct Scope {
     where_pins: Vec<Cond>,
     on_pins: Vec<Cond>,
     outer_join: bool,
+    /// Why the scope's rows on one shard are not the shard's share of its
+    /// rows on all shards (aggregates, DISTINCT, LIMIT): as a derived
+    /// table it blocks scattering, as `IN (subquery)` it ties nothing.
+    nonlocal: Option<&'static str>,
 }
 
 const SYSTEM_SCHEMAS: &[&str] = &["information_schema", "mysql", "performance_schema", "sys"];
@@ -322,6 +329,8 @@ struct Analyzer<'a> {
     insert: Option<InsertInfo>,
     explain: bool,
     lexical_node: Option<usize>,
+    /// Reasons found outside scopes why the statement cannot scatter.
+    blockers: Vec<&'static str>,
 }
 
 /// Collects the outermost subqueries of an expression.
@@ -414,6 +423,7 @@ impl<'a> Analyzer<'a> {
             insert: None,
             explain: false,
             lexical_node: None,
+            blockers: Vec::new(),
         }
     }
 
@@ -450,6 +460,16 @@ impl<'a> Analyzer<'a> {
             }
         }
         let row_sources = self.row_sources();
+        let mut scatter_blockers = self.blockers.clone();
+        for s in &self.scopes {
+            if s.role == Role::Derived {
+                if let Some(why) = s.nonlocal {
+                    if !scatter_blockers.contains(&why) {
+                        scatter_blockers.push(why);
+                    }
+                }
+            }
+        }
         let edges = self
             .scopes
             .iter()
@@ -471,6 +491,7 @@ impl<'a> Analyzer<'a> {
             insert: self.insert,
             explain: self.explain,
             lexical_node: self.lexical_node,
+            scatter_blockers,
             verb,
         })
     }
@@ -489,6 +510,7 @@ impl<'a> Analyzer<'a> {
             where_pins: Vec::new(),
             on_pins: Vec::new(),
             outer_join: false,
+            nonlocal: None,
         });
         self.scopes.len() - 1
     }
@@ -834,7 +856,8 @@ impl<'a> Analyzer<'a> {
                     let inner = self
                         .subqueries
                         .get(&(q.as_ref() as *const Query as usize))
-                        .copied();
+                        .copied()
+                        .filter(|&s| self.scopes[s].nonlocal.is_none());
                     if let (Some(a), Some(inner)) = (self.resolve_key(scope, expr), inner) {
                         if let [(_, b)] = self.scopes[inner].exports.as_slice() {
                             let b = *b;
@@ -890,6 +913,9 @@ impl<'a> Analyzer<'a> {
         if let Some(order_by) = &q.order_by {
             self.subqueries_in(body, order_by);
         }
+        if q.limit_clause.is_some() || q.fetch.is_some() {
+            self.scopes[body].nonlocal = Some("LIMIT");
+        }
         // CTE names stay visible to later references in the statement
         // (MySQL scopes them to this query; names are unique enough).
         let _ = cte_mark;
@@ -901,6 +927,11 @@ impl<'a> Analyzer<'a> {
             SetExpr::Select(s) => self.select(s, role, parent),
             SetExpr::Query(q) => self.query(q, role, parent),
             SetExpr::SetOperation { left, right, .. } => {
+                if role == Role::Derived && !self.blockers.contains(&"UNION") {
+                    // Its branches would each be pinned or tied separately;
+                    // as rows of a derived table they cannot be split.
+                    self.blockers.push("UNION");
+                }
                 let branch_role = if role == Role::Top {
                     Role::Top
                 } else {
@@ -945,6 +976,27 @@ impl<'a> Analyzer<'a> {
             self.subqueries_in(id, h);
         }
         self.compute_exports(id, s);
+        let group_exprs: &[Expr] = match &s.group_by {
+            GroupByExpr::Expressions(exprs, _) => exprs,
+            GroupByExpr::All(_) => &[],
+        };
+        let key_grouped = group_exprs
+            .iter()
+            .any(|e| self.resolve_key(id, e).is_some());
+        let (aggregate, window) = select::find_aggregates(&s.projection);
+        let having_aggregate = s
+            .having
+            .as_ref()
+            .is_some_and(|h| select::find_aggregates(h).0);
+        self.scopes[id].nonlocal = if window {
+            Some("window functions")
+        } else if (aggregate || having_aggregate || !group_exprs.is_empty()) && !key_grouped {
+            Some("aggregates or GROUP BY not on the sharding key")
+        } else if matches!(s.distinct, Some(ast::Distinct::Distinct)) {
+            Some("DISTINCT")
+        } else {
+            None
+        };
         id
     }
 

@@ -73,8 +73,10 @@ fn system_ms() -> u64 {
         .unwrap_or(0)
 }
 
+type Registry = Mutex<HashMap<(u16, u64), Arc<Mutex<State>>>>;
+
 fn shared_state(worker_id: u16, epoch_ms: u64) -> Arc<Mutex<State>> {
-    static STATES: OnceLock<Mutex<HashMap<(u16, u64), Arc<Mutex<State>>>>> = OnceLock::new();
+    static STATES: OnceLock<Registry> = OnceLock::new();
     STATES
         .get_or_init(Default::default)
         .lock()

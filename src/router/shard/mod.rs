@@ -231,7 +231,7 @@ pub(crate) struct TableInfo {
 
 #[derive(Debug, Clone)]
 pub(crate) enum TableInfoKind {
-    Sharded(ShardedInfo),
+    Sharded(Box<ShardedInfo>),
     Broadcast { nodes: Vec<usize> },
     Single { node: usize },
 }
@@ -267,6 +267,9 @@ pub(crate) struct SequenceInfo {
 }
 
 type CacheKey = (Option<String>, String);
+
+/// Statements longer than this are planned but not cached.
+const MAX_CACHED_SQL: usize = 16 * 1024;
 type CachedAnalysis = Arc<Result<analyze::Analysis, RouteError>>;
 
 /// The compiled sharding rules of one configuration, with the plan cache
@@ -356,13 +359,13 @@ impl ShardRouter {
                 for target in placement.physical_targets() {
                     slots.push((node_index(&target.node)?, target.table));
                 }
-                TableInfoKind::Sharded(ShardedInfo {
+                TableInfoKind::Sharded(Box::new(ShardedInfo {
                     layout,
                     root: root.clone(),
                     key: placement.key_column().unwrap_or_default().to_owned(),
                     key_type: root.key_type,
                     slots,
-                })
+                }))
             } else if let Some(node) = placement.single_node() {
                 TableInfoKind::Single {
                     node: node_index(node)?,
@@ -507,7 +510,10 @@ impl ShardRouter {
             return hit.clone();
         }
         let fresh = Arc::new(analyze::analyze(self, sql, current_schema));
-        self.cache.lock().put(key, fresh.clone());
+        // Huge texts (bulk INSERTs) rarely repeat: not worth the memory.
+        if sql.len() <= MAX_CACHED_SQL {
+            self.cache.lock().put(key, fresh.clone());
+        }
         fresh
     }
 

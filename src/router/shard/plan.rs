@@ -258,6 +258,14 @@ fn check_available(ctx: &Ctx<'_>, node: usize, sql: &str) -> Result<(), RouteErr
 
 fn unsharded(ctx: &Ctx<'_>, sql: &str) -> Result<ShardPlan, RouteError> {
     let a = ctx.a;
+    if let Some(r) = (0..a.refs.len()).find(|&r| ctx.sharded(r).is_some()) {
+        return err(format!(
+            "this statement would need every shard of `{}` on each node it runs on; \
+             it cannot be pushed down: {}",
+            ctx.name(r),
+            quote_sql(sql)
+        ));
+    }
     let node_of = |r: RefId| -> Option<usize> {
         match a.refs[r].table {
             RefTable::Unlisted { node } => Some(node),
@@ -384,6 +392,10 @@ fn sharded(ctx: &Ctx<'_>, sql: &str) -> Result<ShardPlan, RouteError> {
         }
         top_groups.extend(gs);
     }
+    let branch_without_shards = tops.len() > 1
+        && tops
+            .iter()
+            .any(|rs| rs.refs.iter().all(|&r| ctx.sharded(r).is_none()));
     let mut unkeyed = false;
     let mut assignments: Vec<Assignment> = Vec::new();
     if fixed_branch {
@@ -563,6 +575,23 @@ fn sharded(ctx: &Ctx<'_>, sql: &str) -> Result<ShardPlan, RouteError> {
 
     // Merge recipe for a scattered SELECT.
     let scatter = assignments.len() > 1;
+    if scatter && branch_without_shards {
+        return err(format!(
+            "a UNION branch without sharded tables would be answered once per shard ({} shards); \
+             pin the sharding key or run the branches separately: {}",
+            assignments.len(),
+            quote_sql(sql)
+        ));
+    }
+    if scatter {
+        if let Some(why) = a.scatter_blockers.first() {
+            return err(format!(
+                "this statement needs rows from {} shards, and a derived table or CTE in it uses {why},                  which would be computed per shard; add the sharding key to its WHERE: {}",
+                assignments.len(),
+                quote_sql(sql)
+            ));
+        }
+    }
     let mut merge = None;
     let mut merge_edits: Vec<Edit> = Vec::new();
     if scatter && a.kind == StmtKind::Select && !a.explain {
@@ -793,8 +822,10 @@ pub(crate) fn render(
      -> Result<(), RouteError> {
         let mut at = range.start;
         for (r, text) in inner.iter().map(|x| (&x.0, &x.1)) {
-            if r.start < range.start || r.end > range.end {
-                if r.start < range.end && r.end > range.start && !(r.start == r.end) {
+            let zero_width_at_end =
+                r.start == r.end && r.start == range.end && range.end < sql.len();
+            if r.start < range.start || r.end > range.end || zero_width_at_end {
+                if r.start < range.end && r.end > range.start && r.start != r.end {
                     return Err(internal("a rename straddles an edit"));
                 }
                 continue;

@@ -119,7 +119,9 @@ impl Visitor for AggregateFinder {
     }
 }
 
-fn find_aggregates<V: Visit>(node: &V) -> (bool, bool) {
+/// (contains an aggregate, contains a window function), not looking into
+/// subqueries.
+pub(crate) fn find_aggregates<V: Visit>(node: &V) -> (bool, bool) {
     let mut f = AggregateFinder {
         aggregate: false,
         window: false,
@@ -437,6 +439,8 @@ fn select(
         },
         None => Vec::new(),
     };
+    // `ORDER BY NULL`: no order wanted (not even the GROUP BY one).
+    let no_order = matches!(order_exprs.as_slice(), [o] if matches!(&o.expr, Expr::Value(v) if matches!(v.value, Value::Null)));
     let grouped = !group_exprs.is_empty() || agg_items || agg_having || agg_order;
     let key_grouped = group_exprs.iter().any(|e| is_key(e));
     let distinct = match &s.distinct {
@@ -563,7 +567,7 @@ fn select(
             group_by.push(col);
         }
         // Sort keys (after combining).
-        for (o, ob) in order_exprs.iter().enumerate() {
+        for (o, ob) in order_exprs.iter().enumerate().filter(|_| !no_order) {
             let col = match item_for(&ob.expr).filter(|&i| i < visible) {
                 Some(i) => i,
                 None => match &ob.expr {
@@ -599,7 +603,8 @@ fn select(
             });
         }
         if order_exprs.is_empty() {
-            // MariaDB sorts by the GROUP BY keys when there is no ORDER BY.
+            // MariaDB sorts by the GROUP BY keys when there is no ORDER BY
+            // (MySQL 8 leaves the order undefined: sorting is harmless).
             spec.order_by = group_by
                 .iter()
                 .map(|&c| SortKey {
@@ -627,7 +632,7 @@ fn select(
         hidden.push(Hidden { pieces });
         ColumnRef::Hidden(hidden.len() - 1)
     };
-    for (o, ob) in order_exprs.iter().enumerate() {
+    for (o, ob) in order_exprs.iter().enumerate().filter(|_| !no_order) {
         let column = match item_for(&ob.expr).and_then(index_of) {
             Some(i) => ColumnRef::Index(i),
             None => {
@@ -747,7 +752,7 @@ fn aggregate_combine(
     };
     match (name.as_str(), distinct) {
         ("COUNT", false) => Ok(Combine::Count),
-        ("COUNT", true) if single_arg.is_some_and(|e| is_key(e)) => Ok(Combine::Count),
+        ("COUNT", true) if single_arg.is_some_and(is_key) => Ok(Combine::Count),
         ("SUM", false) => Ok(Combine::Sum),
         ("MIN", _) => Ok(Combine::Min),
         ("MAX", _) => Ok(Combine::Max),

@@ -376,7 +376,7 @@ fn generated_ids_fill_missing_and_null_columns() {
     for target in &p.targets {
         assert!(target.sql.contains("(name, id) VALUES ("), "{}", target.sql);
         for part in target.sql.split(", ").skip(1) {
-            if let Some(id) = part.trim_end_matches(')').parse::<u64>().ok() {
+            if let Ok(id) = part.trim_end_matches(')').parse::<u64>() {
                 // Each row lands in the slot of its own id.
                 assert!(
                     target.tables[0].ends_with(&format!("_{}", id % 4)),
@@ -543,6 +543,38 @@ fn join_and_subquery_errors() {
     );
     assert!(error("SELECT * FROM orders o JOIN audit a ON a.id = o.id")
         .contains("without a sharding rule"));
+    // Derived tables that compute (aggregates, DISTINCT, LIMIT) cannot be
+    // scattered; IN (subquery) with LIMIT ties nothing.
+    for sql in [
+        "SELECT * FROM (SELECT status, COUNT(*) c FROM orders GROUP BY status) d",
+        "SELECT COUNT(*) FROM (SELECT DISTINCT status FROM orders) d",
+        "SELECT * FROM (SELECT * FROM orders ORDER BY total LIMIT 10) d",
+        "WITH top AS (SELECT * FROM users LIMIT 5) SELECT * FROM top",
+    ] {
+        assert!(error(sql).contains("computed per shard"), "{sql}");
+    }
+    // A UNION as a derived table cannot be split per shard.
+    assert!(
+        error("SELECT * FROM (SELECT id FROM users UNION ALL SELECT id FROM users) d")
+            .contains("UNION")
+    );
+    assert!(plan_with(
+        &shop(),
+        "SELECT * FROM (SELECT id FROM users UNION ALL SELECT user_id FROM orders WHERE user_id = 1) d",
+        &[]
+    )
+    .is_err());
+    assert!(error(
+        "SELECT * FROM users WHERE id IN (SELECT user_id FROM orders ORDER BY total DESC LIMIT 10)"
+    )
+    .contains("without being tied"));
+    assert_eq!(
+        plan("SELECT * FROM (SELECT user_id, COUNT(*) c FROM orders GROUP BY user_id) d")
+            .targets
+            .len(),
+        4
+    );
+    assert_eq!(plan("SELECT * FROM (SELECT status, COUNT(*) c FROM orders WHERE user_id = 3 GROUP BY status) d").targets.len(), 1);
     // A query without FROM reading a pinned subquery.
     assert_eq!(
         one("SELECT (SELECT COUNT(*) FROM orders WHERE user_id = 2) AS n"),
@@ -757,6 +789,22 @@ fn union_branches_share_the_targets() {
         ]
     );
     assert!(p.merge.unwrap().distinct);
+    // A branch without sharded tables would repeat on every shard.
+    assert!(
+        error("SELECT id FROM users UNION ALL SELECT id FROM regions").contains("once per shard")
+    );
+    assert_eq!(
+        plan("SELECT id FROM users WHERE id = 1 UNION ALL SELECT id FROM regions")
+            .targets
+            .len(),
+        1
+    );
+    // Writing a broadcast table from a sharded one cannot be pushed down.
+    assert!(error("INSERT INTO regions (id) SELECT user_id FROM orders")
+        .contains("every shard of `orders`"));
+    // ORDER BY NULL asks for no order.
+    let m = merge("SELECT status, COUNT(*) FROM orders GROUP BY status ORDER BY NULL");
+    assert!(m.order_by.is_empty());
 }
 
 // ----- UPDATE / DELETE -----
@@ -988,4 +1036,37 @@ fn describe_and_routing_error_conversion() {
     );
     let e: crate::error::ProxyError = RouteError("x".into()).into();
     assert_eq!(e.to_err_packet().code, 1105);
+}
+
+/// Every prefix and a few mutations of statements shardcat understands:
+/// planning never panics, whatever the text.
+#[test]
+fn arbitrary_text_never_panics() {
+    let cfg = shop();
+    let bases = [
+        "SELECT o.id, AVG(o.total) AS a FROM orders o JOIN users u ON u.id = o.user_id WHERE u.id IN (1, ?, 3) GROUP BY o.id ORDER BY a DESC LIMIT ?, 2",
+        "INSERT INTO orders (user_id, total) VALUES (1, 'x\\'y'), (?, NULL) ON DUPLICATE KEY UPDATE total = VALUES(total)",
+        "UPDATE orders o JOIN regions r ON r.id = o.region_id SET o.total = (SELECT MAX(total) FROM orders WHERE user_id = 2) WHERE o.user_id = 2",
+        "DELETE a FROM order_items a WHERE a.user_id BETWEEN 3 AND 9 AND EXISTS (SELECT 1 FROM orders b WHERE b.user_id = a.user_id)",
+        "WITH x AS (SELECT DISTINCT user_id FROM orders) SELECT * FROM users WHERE id IN (SELECT user_id FROM x) UNION ALL SELECT * FROM users WHERE id = 5",
+        "CREATE TABLE `events` (id INT, created_at DATETIME) /* é */",
+        "SELECT * FROM events WHERE created_at >= '2026-05-31 23:59:59.999999' AND created_at < DATE '2026-07-02'",
+    ];
+    let params = [
+        ParamValue::Int(2),
+        ParamValue::Bytes(b"3"),
+        ParamValue::Null,
+    ];
+    for base in bases {
+        let cuts: Vec<usize> = (0..=base.len())
+            .filter(|&i| base.is_char_boundary(i))
+            .collect();
+        for &cut in &cuts {
+            let text = &base[..cut];
+            let _ = cfg.sharding.plan(text, Some("shop"), &params);
+            let _ = cfg.sharding.plan(text, None, &[]);
+            let swapped = format!("{}{}", &base[cut..], text);
+            let _ = cfg.sharding.plan(&swapped, Some("shop"), &params);
+        }
+    }
 }
