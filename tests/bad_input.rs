@@ -62,7 +62,7 @@ async fn expect_err_or_close(
     );
     packets
         .iter()
-        .find(|p| p.get(0) == Some(&0xFF))
+        .find(|p| p.starts_with(&[0xFF]))
         .map(|p| raw::parse_err(p))
 }
 
@@ -301,7 +301,7 @@ async fn garbage_handshake_responses() {
         let t = Instant::now();
         let (closed, packets) = c.wait_closed(Duration::from_secs(5)).await;
         let first = packets.first().cloned().unwrap_or_default();
-        match first.get(0) {
+        match first.as_slice().iter().next() {
             Some(0xFF) => {
                 let e = raw::parse_err(&first);
                 eprintln!("{what}: ERR {} {} {}", e.code, e.state, e.message);
@@ -907,7 +907,7 @@ async fn dead_node_connect_with_db_fails_fast_with_2003() {
         ))
         .await;
         let r = r.unwrap_or_else(|_| panic!("{split}: connecting with a dead schema hangs"));
-        let (code, _, msg) = server_error(r.err().expect("login with a dead schema must fail"));
+        let (code, _, msg) = server_error(r.expect_err("login with a dead schema must fail"));
         assert_eq!(code, 2003, "{split}: {msg}");
         assert!(
             took < Duration::from_secs(3),

@@ -247,7 +247,7 @@ async fn prepared_every_column_type_round_trip() {
     }
 
     // Parameters echoed straight back (type inference of `?` results).
-    let echo = format!("SELECT {}", vec!["?"; 12].join(", "));
+    let echo = format!("SELECT {}", ["?"; 12].join(", "));
     for r in &rows {
         let params: Vec<Value> = r[1..13].to_vec();
         let via: Row = conn
@@ -802,8 +802,7 @@ async fn multi_statement_all_result_sets_mysql_async() {
     let err = res
         .collect::<Row>()
         .await
-        .err()
-        .expect("second statement fails");
+        .expect_err("second statement fails");
     let (code, state, _) = server_error(err);
     assert_eq!((code, state.as_str()), (1146, "42S02"));
     drop(res);
@@ -1478,7 +1477,7 @@ async fn packets_over_16mib_client_to_server() {
             c.send_command(&payload).await.unwrap();
             let (seq, first) = c.read_packet().await.unwrap();
             assert_ne!(
-                first.get(0),
+                first.as_slice().iter().next(),
                 Some(&0xFF),
                 "{side}: {:?}",
                 raw::parse_err(&first)
@@ -1726,8 +1725,7 @@ async fn connect_with_missing_database_gives_1049() {
     let proxy = ProxyProcess::start(&topo);
     let direct = Conn::new(direct_opts(&topo, "n1p", Some("no_such_db_at_login")))
         .await
-        .err()
-        .expect("direct login must fail");
+        .expect_err("direct login must fail");
     let (dcode, dstate, dmsg) = server_error(direct);
     assert_eq!((dcode, dstate.as_str()), (1049, "42000"));
     let r = Conn::new(proxy_opts(
@@ -1873,10 +1871,14 @@ async fn com_statistics_and_field_list_shape() {
         let mut cols = Vec::new();
         loop {
             let (_, p) = side.read_packet().await.unwrap();
-            if p.get(0) == Some(&0xFE) && p.len() < 9 {
+            if p.starts_with(&[0xFE]) && p.len() < 9 {
                 break;
             }
-            assert_ne!(p.get(0), Some(&0xFF), "side {i}: {:?}", raw::parse_err(&p));
+            assert!(
+                !p.starts_with(&[0xFF]),
+                "side {i}: {:?}",
+                raw::parse_err(&p)
+            );
             cols.push(p);
         }
         lists.push(cols);

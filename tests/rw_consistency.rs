@@ -1,3 +1,4 @@
+#![allow(clippy::await_holding_lock)] // a std Mutex serialises tests that share the topology; each test has its own runtime
 //! Read-your-writes: with `consistency = "session"` a read right after the
 //! session's own insert must see it, even while replication is delayed
 //! (MASTER_DELAY) or stopped part of the time; `eventual` is run the same

@@ -1,3 +1,4 @@
+#![allow(clippy::await_holding_lock)] // a std Mutex serialises tests that share the topology; each test has its own runtime
 //! Read/write splitting under server faults: a replica frozen (SIGSTOP) or
 //! killed (SIGKILL, then restarted) under a bounded concurrent read load; a
 //! replica dying under a read-only transaction pinned to it; the primary

@@ -1,3 +1,4 @@
+#![allow(clippy::await_holding_lock)] // a std Mutex serialises tests that share the topology; each test has its own runtime
 //! Read/write splitting against the replicated MariaDB topology, observed on
 //! the servers themselves (their general log; see `common/rw.rs`): which
 //! statements go to the primary n1p, which to the replicas n1r1/n1r2,

@@ -968,7 +968,7 @@ async fn autocommit_off_writes_go_to_the_primary() {
         if let Err(e) = r {
             panic!("{set}; INSERT: {e} (the write went to a replica)");
         }
-        c.query_drop(format!("UPDATE t SET v = v + 1 WHERE id = 1"))
+        c.query_drop("UPDATE t SET v = v + 1 WHERE id = 1".to_string())
             .await
             .unwrap_or_else(|e| panic!("{set}; UPDATE: {e}"));
         c.query_drop("COMMIT").await.unwrap();

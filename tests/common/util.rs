@@ -221,8 +221,7 @@ pub fn process_alive(pid: u32) -> bool {
             // Field 3 (after the parenthesised name) is the state.
             let state = s
                 .rsplit_once(')')
-                .map(|(_, r)| r.trim_start().chars().next())
-                .flatten();
+                .and_then(|(_, r)| r.trim_start().chars().next());
             !matches!(state, Some('Z') | Some('X') | None)
         }
         Err(_) => false,
