@@ -88,7 +88,7 @@ while (($#)); do
   esac
 done
 for v in TIME ROUNDS THREADS IDLE_COUNT PROFILE_TIME; do
-  is_uint "${!v}" && ((${!v} > 0)) || die "$v needs a positive integer"
+  if ! is_uint "${!v}" || ((${!v} == 0)); then die "$v needs a positive integer"; fi
 done
 ((TIME <= 120)) || die "--time is capped at 120 s per run"
 ((ROUNDS <= 10)) || die "--rounds is capped at 10"
@@ -322,7 +322,7 @@ if ((IDLE_ONLY == 0)); then
   cat >"$WORK/haproxy.cfg" <<EOF
 # written by scripts/bench.sh: one extra TCP hop, no SQL
 global
-    maxconn 20000
+    maxconn 4000
 defaults
     mode tcp
     timeout connect 5s
@@ -397,6 +397,13 @@ servers_ticks() { # summed over n1's three servers
   for n in n1p n1r1 n1r2; do t=$((t + $(cpu_ticks "$(server_pid "$n")"))); done
   echo "$t"
 }
+servers_questions() { # statements the three servers of n1 received (Questions)
+  local t=0 n
+  for n in n1p n1r1 n1r2; do
+    t=$((t + $(root_sql "$n" "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'QUESTIONS'")))
+  done
+  echo "$t"
+}
 vm_kib() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
 
 target_port() {
@@ -429,18 +436,20 @@ run_sysbench() {
 }
 
 RESULTS="$WORK/results.csv"
-echo "round,workload,target,queries,qps,p95_ms,errors,proxy_ticks,server_ticks,seconds" >"$RESULTS"
+echo "round,workload,target,queries,qps,p95_ms,errors,proxy_ticks,server_ticks,seconds,server_statements" >"$RESULTS"
 
 # run_one ROUND WORKLOAD TARGET
 run_one() {
-  local round=$1 wl=$2 target=$3 pid log rc=0 p0=0 p1=0 s0 s1 queries qps p95 errs secs
+  local round=$1 wl=$2 target=$3 pid log rc=0 p0=0 p1=0 s0 s1 q0 q1 queries qps p95 errs secs
   pid="$(target_pid "$target")"
   log="$WORK/run-$round-$wl-$target.log"
+  q0="$(servers_questions)"
   s0="$(servers_ticks)"
   [[ -z "$pid" ]] || p0="$(cpu_ticks "$pid")"
   run_sysbench "$target" "${WL_LUA[$wl]}" "${WL_PS[$wl]}" "$TIME" "$log" || rc=$?
   [[ -z "$pid" ]] || p1="$(cpu_ticks "$pid")"
   s1="$(servers_ticks)"
+  q1="$(servers_questions)"
   queries="$(awk '/^ +queries:/ { print $2 }' "$log")"
   qps="$(awk '/^ +queries:/ { gsub(/\(/, "", $3); print $3 }' "$log")"
   p95="$(awk '/95th percentile:/ { print $3 }' "$log")"
@@ -449,10 +458,11 @@ run_one() {
   if ((rc != 0)) || [[ -z "$queries" ]]; then
     note "round $round $wl $target: sysbench failed (exit $rc); last lines of $log:"
     tail -n 8 "$log" >&2
-    echo "$round,$wl,$target,0,0,,,0,0,0" >>"$RESULTS"
+    echo "$round,$wl,$target,0,0,,,0,0,0,0" >>"$RESULTS"
     return 0
   fi
-  echo "$round,$wl,$target,$queries,$qps,$p95,$errs,$((p1 - p0)),$((s1 - s0)),$secs" >>"$RESULTS"
+  # (minus the 3 Questions of servers_questions itself)
+  echo "$round,$wl,$target,$queries,$qps,$p95,$errs,$((p1 - p0)),$((s1 - s0)),$secs,$((q1 - q0 - 3))" >>"$RESULTS"
   printf 'bench: round %s %-18s %-9s %8.0f qps  p95 %6s ms  proxy %s ticks  servers %s ticks\n' \
     "$round" "$wl" "$target" "$qps" "$p95" "$((p1 - p0))" "$((s1 - s0))" >&2
 }
@@ -495,25 +505,29 @@ PROFILE_MD=""
 if ((PROFILE && IDLE_ONLY == 0)); then
   if command -v perf >/dev/null 2>&1 && perf stat -e task-clock true >/dev/null 2>&1; then
     note "profiling shardcat with perf (cpu-clock) during ${PROFILE_TIME}s of point_select_text"
-    perf record -e cpu-clock -F 999 -g -p "$SHARDCAT_PID" -o "$WORK/perf.data" \
+    perf record -e cpu-clock -F 999 -p "$SHARDCAT_PID" -o "$WORK/perf.data" \
       -- sleep "$((PROFILE_TIME + 1))" >"$WORK/perf-record.log" 2>&1 &
     PERF_PID=$!
     sleep 0.5
     run_sysbench shardcat oltp_point_select disable "$PROFILE_TIME" "$WORK/profile-run.log" || true
     wait "$PERF_PID" || true
     PERF_PID=""
-    perf report -i "$WORK/perf.data" --no-children --sort symbol --stdio --percent-limit 0.7 \
-      -g none 2>/dev/null | grep -E '^ +[0-9]' | head -n 30 >"$WORK/perf-self.txt" || true
-    perf report -i "$WORK/perf.data" --no-children --sort dso --stdio -g none 2>/dev/null \
-      | grep -E '^ +[0-9]' | head -n 8 >"$WORK/perf-dso.txt" || true
+    # Lines: "  12.34%  [.] symbol" (user) or "[k]" (kernel).
+    perf report -i "$WORK/perf.data" --no-children --sort symbol --stdio 2>/dev/null \
+      | awk '$1 ~ /%$/ && ($2 == "[.]" || $2 == "[k]") {
+          sym = $3; for (i = 4; i <= NF && $i != "-"; i++) sym = sym " " $i
+          if (length(sym) > 110) sym = substr(sym, 1, 107) "..."
+          printf "| %s | %s | %s |\n", $1, ($2 == "[k]" ? "kernel" : "user"), sym
+        }' | head -n 30 >"$WORK/perf-self.txt" || true
+    perf report -i "$WORK/perf.data" --no-children --sort dso --stdio 2>/dev/null \
+      | awk '$1 ~ /%$/ { printf "%s %s; ", $1, $2 }' >"$WORK/perf-dso.txt" || true
     PROFILE_MD="$(
-      echo "perf profile of shardcat, ${PROFILE_TIME}s of oltp_point_select (text), cpu-clock samples, self time:"
+      echo "perf profile of shardcat: ${PROFILE_TIME}s of oltp_point_select (text, $THREADS threads), cpu-clock at 999 Hz, self time."
+      echo "By object: $(cat "$WORK/perf-dso.txt")"
       echo
-      echo '```text'
-      cat "$WORK/perf-dso.txt"
-      echo
+      echo "| % of samples | where | function |"
+      echo "|---|---|---|"
       cat "$WORK/perf-self.txt"
-      echo '```'
     )"
     printf '%s\n' "$PROFILE_MD"
   else
@@ -553,7 +567,8 @@ fi
 
 LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
 REV="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-DIRTY="$(git -C "$ROOT" status --porcelain -- src Cargo.toml Cargo.lock 2>/dev/null | grep -q . && echo "+dirty" || true)"
+DIRTY=""
+if git -C "$ROOT" status --porcelain -- src Cargo.toml Cargo.lock 2>/dev/null | grep -q .; then DIRTY="+dirty"; fi
 VERSIONS="shardcat ${REV}${DIRTY}, $(mariadbd --version | awk '{print $3}'), $(sysbench --version), $(haproxy -v 2>/dev/null | head -n1 | awk '{print "HAProxy " $3}')"
 
 TABLE_MD=""
@@ -581,16 +596,17 @@ def agg(w, t):
         proxy=sum(int(r["proxy_ticks"]) for r in rs) * tick_us / q,
         lo=min(per), hi=max(per),
         server=sum(int(r["server_ticks"]) for r in rs) * tick_us / q,
+        stmts=sum(int(r["server_statements"]) for r in rs) / q,
         errors=sum(int(r["errors"] or 0) for r in rs))
-print("| workload | target | QPS | QPS / direct | p95 ms | proxy CPU µs/query (min–max per run) | proxy CPU / HAProxy | MariaDB CPU µs/query (n1, 3 servers) |")
-print("|---|---|---|---|---|---|---|---|")
+print("| workload | target | QPS | QPS / direct | p95 ms | proxy CPU µs/query (min–max per run) | proxy CPU / HAProxy | MariaDB CPU µs/query (n1, 3 servers) | server statements / query |")
+print("|---|---|---|---|---|---|---|---|---|")
 for w in order_w:
     d, h = agg(w, "direct"), agg(w, "haproxy")
     for t in order_t:
         a = agg(w, t)
         if (w, t) not in runs: continue
         if a is None:
-            print(f"| {w} | {t} | failed | | | | | |"); continue
+            print(f"| {w} | {t} | failed | | | | | | |"); continue
         ratio = f"{a['qps'] / d['qps']:.2f}" if d else "–"
         if t == "direct":
             proxy, vs = "– (no proxy)", "–"
@@ -601,7 +617,7 @@ for w in order_w:
         if a["failed"]: extra.append(f"{a['failed']} run(s) failed")
         if a["errors"]: extra.append(f"{a['errors']} ignored errors")
         note = f" ({', '.join(extra)})" if extra else ""
-        print(f"| {w} | {t}{note} | {a['qps']:.0f} | {ratio} | {a['p95']:.2f} | {proxy} | {vs} | {a['server']:.0f} |")
+        print(f"| {w} | {t}{note} | {a['qps']:.0f} | {ratio} | {a['p95']:.2f} | {proxy} | {vs} | {a['server']:.0f} | {a['stmts']:.2f} |")
 PY
 )"
 fi
