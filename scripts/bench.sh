@@ -117,6 +117,7 @@ HAPROXY_PID=""
 SHARDCAT_PID=""
 SHARDED_PID=""
 PERF_PID=""
+PERF_REC_PID=""
 
 stop_pid() {
   local pid=$1 i
@@ -130,6 +131,7 @@ cleanup() {
   local rc=$?
   trap - EXIT INT TERM
   stop_pid "$PERF_PID"
+  stop_pid "$PERF_REC_PID"
   stop_pid "$SHARDED_PID"
   stop_pid "$SHARDCAT_PID"
   stop_pid "$HAPROXY_PID"
@@ -504,30 +506,74 @@ HAPROXY_HWM="-"
 PROFILE_MD=""
 if ((PROFILE && IDLE_ONLY == 0)); then
   if command -v perf >/dev/null 2>&1 && perf stat -e task-clock true >/dev/null 2>&1; then
-    note "profiling shardcat with perf (cpu-clock) during ${PROFILE_TIME}s of point_select_text"
-    perf record -e cpu-clock -F 999 -p "$SHARDCAT_PID" -o "$WORK/perf.data" \
-      -- sleep "$((PROFILE_TIME + 1))" >"$WORK/perf-record.log" 2>&1 &
-    PERF_PID=$!
-    sleep 0.5
-    run_sysbench shardcat oltp_point_select disable "$PROFILE_TIME" "$WORK/profile-run.log" || true
-    wait "$PERF_PID" || true
-    PERF_PID=""
+    # Kernel-side counts per query for both proxies (software events and
+    # syscall tracepoints work even where hardware counters do not).
+    STAT_EVENTS=context-switches,cpu-migrations,raw_syscalls:sys_enter,syscalls:sys_enter_futex,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_sendto,syscalls:sys_enter_recvfrom,syscalls:sys_enter_write,syscalls:sys_enter_read
+    STAT_ROWS=""
+    for t in haproxy shardcat; do
+      pid="$(target_pid "$t")"
+      note "perf stat of $t during ${PROFILE_TIME}s of point_select_text"
+      perf stat -x, -e "$STAT_EVENTS" -p "$pid" -o "$WORK/perf-stat-$t.csv" -- sleep "$((PROFILE_TIME + 1))" >/dev/null 2>&1 &
+      PERF_PID=$!
+      if [[ "$t" == shardcat ]]; then
+        perf record -e cpu-clock -F 999 -g -p "$pid" -o "$WORK/perf.data" \
+          -- sleep "$((PROFILE_TIME + 1))" >"$WORK/perf-record.log" 2>&1 &
+        PERF_REC_PID=$!
+      fi
+      sleep 0.5
+      p0="$(cpu_ticks "$pid")"
+      run_sysbench "$t" oltp_point_select disable "$PROFILE_TIME" "$WORK/profile-run-$t.log" || true
+      p1="$(cpu_ticks "$pid")"
+      wait "$PERF_PID" || true
+      PERF_PID=""
+      if [[ -n "$PERF_REC_PID" ]]; then wait "$PERF_REC_PID" || true; PERF_REC_PID=""; fi
+      q="$(awk '/^ +queries:/ { print $2 }' "$WORK/profile-run-$t.log")"
+      [[ -n "$q" && "$q" != 0 ]] || continue
+      STAT_ROWS+="$(awk -F, -v t="$t" -v q="$q" -v cpu="$(( (p1 - p0) * 1000000 / CLK_TCK / q ))" '
+        $3 != "" && $1 ~ /^[0-9.]+$/ { n[$3] = $1 }
+        END {
+          printf "| %s | %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n", t, cpu,
+            n["raw_syscalls:sys_enter"] / q, n["context-switches"] / q, n["syscalls:sys_enter_futex"] / q,
+            n["syscalls:sys_enter_epoll_wait"] / q,
+            (n["syscalls:sys_enter_sendto"] + n["syscalls:sys_enter_write"]) / q,
+            (n["syscalls:sys_enter_recvfrom"] + n["syscalls:sys_enter_read"]) / q,
+            n["cpu-migrations"] / q
+        }' "$WORK/perf-stat-$t.csv")"$'\n'
+    done
     # Lines: "  12.34%  [.] symbol" (user) or "[k]" (kernel).
-    perf report -i "$WORK/perf.data" --no-children --sort symbol --stdio 2>/dev/null \
+    perf report -i "$WORK/perf.data" --no-children --sort symbol --stdio -g none 2>/dev/null \
       | awk '$1 ~ /%$/ && ($2 == "[.]" || $2 == "[k]") {
           sym = $3; for (i = 4; i <= NF && $i != "-"; i++) sym = sym " " $i
           if (length(sym) > 110) sym = substr(sym, 1, 107) "..."
           printf "| %s | %s | %s |\n", $1, ($2 == "[k]" ? "kernel" : "user"), sym
-        }' | head -n 30 >"$WORK/perf-self.txt" || true
-    perf report -i "$WORK/perf.data" --no-children --sort dso --stdio 2>/dev/null \
+        }' | head -n 20 >"$WORK/perf-self.txt" || true
+    perf report -i "$WORK/perf.data" --no-children --sort symbol --stdio -g none --dsos shardcat 2>/dev/null \
+      | awk '$1 ~ /%$/ && $2 == "[.]" {
+          sym = $3; for (i = 4; i <= NF && $i != "-"; i++) sym = sym " " $i
+          if (length(sym) > 110) sym = substr(sym, 1, 107) "..."
+          printf "| %s | %s |\n", $1, sym
+        }' | head -n 20 >"$WORK/perf-user.txt" || true
+    perf report -i "$WORK/perf.data" --no-children --sort dso --stdio -g none 2>/dev/null \
       | awk '$1 ~ /%$/ { printf "%s %s; ", $1, $2 }' >"$WORK/perf-dso.txt" || true
     PROFILE_MD="$(
       echo "perf profile of shardcat: ${PROFILE_TIME}s of oltp_point_select (text, $THREADS threads), cpu-clock at 999 Hz, self time."
       echo "By object: $(cat "$WORK/perf-dso.txt")"
       echo
+      echo "Per query, oltp_point_select (text) for ${PROFILE_TIME}s (perf stat):"
+      echo
+      echo "| proxy | CPU µs | syscalls | context switches | futex | epoll_wait | send/write | recv/read | migrations |"
+      echo "|---|---|---|---|---|---|---|---|---|"
+      printf '%s' "$STAT_ROWS"
+      echo
       echo "| % of samples | where | function |"
       echo "|---|---|---|"
       cat "$WORK/perf-self.txt"
+      echo
+      echo "Top functions of the shardcat binary itself (% of all samples):"
+      echo
+      echo "| % of samples | function |"
+      echo "|---|---|"
+      cat "$WORK/perf-user.txt"
     )"
     printf '%s\n' "$PROFILE_MD"
   else
@@ -568,8 +614,8 @@ fi
 LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
 REV="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 DIRTY=""
-if git -C "$ROOT" status --porcelain -- src Cargo.toml Cargo.lock 2>/dev/null | grep -q .; then DIRTY="+dirty"; fi
-VERSIONS="shardcat ${REV}${DIRTY}, $(mariadbd --version | awk '{print $3}'), $(sysbench --version), $(haproxy -v 2>/dev/null | head -n1 | awk '{print "HAProxy " $3}')"
+if [[ -n "$(git -C "$ROOT" status --porcelain -- src Cargo.toml Cargo.lock 2>/dev/null)" ]]; then DIRTY="+dirty"; fi
+VERSIONS="shardcat ${REV}${DIRTY}, $(mariadbd --version | awk '{print $3}'), $(sysbench --version), $(haproxy -v 2>/dev/null | awk 'NR == 1 { print "HAProxy " $3 }')"
 
 TABLE_MD=""
 if ((IDLE_ONLY == 0)); then
