@@ -40,7 +40,8 @@
 #   --no-build        use the existing release binary
 #   --keep            keep the temporary directory (logs, raw results)
 # Environment: CARGO_TARGET_DIR (where the binary is), SHARDCAT_BENCH_BASE_PORT
-# (first port probed; default random in 27000..28990).
+# (first port probed; default random in 27000..28990), SHARDCAT_BENCH_LOG
+# (shardcat's SHARDCAT_LOG filter; default "info": health changes are logged).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -63,6 +64,7 @@ PROFILE_TIME=10
 APPEND=1
 BUILD=1
 KEEP=0
+PROXY_LOG="${SHARDCAT_BENCH_LOG:-info}"
 
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
 die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
@@ -296,7 +298,7 @@ EOF
 
 write_shardcat_config "$WORK/shardcat.toml" "$SHARDCAT_PORT"
 note "starting shardcat on 127.0.0.1:$SHARDCAT_PORT (r/w split over n1)"
-SHARDCAT_LOG=warn "$BIN" serve --config "$WORK/shardcat.toml" </dev/null >"$WORK/shardcat.log" 2>&1 &
+SHARDCAT_LOG="$PROXY_LOG" "$BIN" serve --config "$WORK/shardcat.toml" </dev/null >"$WORK/shardcat.log" 2>&1 &
 SHARDCAT_PID=$!
 wait_port "$SHARDCAT_PORT" "$SHARDCAT_PID" shardcat "$WORK/shardcat.log"
 
@@ -372,7 +374,7 @@ if ((IDLE_ONLY == 0)); then
     note "starting sharded shardcat on 127.0.0.1:$SHARDED_PORT"
     root_sql n1p "CREATE DATABASE IF NOT EXISTS sbshard"
     root_sql n2p "CREATE DATABASE IF NOT EXISTS sbshard"
-    SHARDCAT_LOG=warn "$BIN" serve --config "$WORK/sharded.toml" </dev/null >"$WORK/sharded.log" 2>&1 &
+    SHARDCAT_LOG="$PROXY_LOG" "$BIN" serve --config "$WORK/sharded.toml" </dev/null >"$WORK/sharded.log" 2>&1 &
     SHARDED_PID=$!
     wait_port "$SHARDED_PORT" "$SHARDED_PID" "sharded shardcat" "$WORK/sharded.log"
     if ! timeout -k 5 300 sysbench oltp_common "${sb_common[@]}" --mysql-port="$SHARDED_PORT" \
@@ -384,6 +386,17 @@ if ((IDLE_ONLY == 0)); then
     fi
   fi
 fi
+
+# Fails loudly if a proxy we started has exited (with its exit status).
+check_alive() { # check_alive NAME PID LOG
+  local rc=0
+  [[ -n "$2" ]] || return 0
+  kill -0 "$2" 2>/dev/null && return 0
+  wait "$2" || rc=$?
+  note "$1 (pid $2) has exited with status $rc$( ((rc > 128)) && echo " (signal $((rc - 128)))"); last lines of $3:"
+  tail -n 20 "$3" >&2
+  return 1
+}
 
 # ---------------------------------------------------------------- measuring
 
@@ -445,6 +458,7 @@ run_one() {
   local round=$1 wl=$2 target=$3 pid log rc=0 p0=0 p1=0 s0 s1 q0 q1 queries qps p95 errs secs
   pid="$(target_pid "$target")"
   log="$WORK/run-$round-$wl-$target.log"
+  check_alive shardcat "$SHARDCAT_PID" "$WORK/shardcat.log" || die "shardcat is gone before round $round $wl $target"
   q0="$(servers_questions)"
   s0="$(servers_ticks)"
   [[ -z "$pid" ]] || p0="$(cpu_ticks "$pid")"
@@ -590,6 +604,7 @@ if ((IDLE)); then
   python3 "$ROOT/scripts/idle_conns.py" --port "$SHARDCAT_PORT" --user app --password app \
     --count "$IDLE_COUNT" --pid "$SHARDCAT_PID" --hold 5 --timeout 240 >"$WORK/idle.out" 2>"$WORK/idle.err" || rc=$?
   cat "$WORK/idle.err" >&2
+  check_alive shardcat "$SHARDCAT_PID" "$WORK/shardcat.log" || SHARDCAT_PID=""
   kv() { awk -F= -v k="$1" '$1 == k { print $2 }' "$WORK/idle.out"; }
   if [[ -n "$(kv connected)" ]]; then
     rss_before=$(($(kv rss_before_kib) / 1024))

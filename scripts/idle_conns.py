@@ -102,7 +102,11 @@ async def ping(conn):
 
 def mem_kib(pid):
     out = {}
-    with open(f"/proc/{pid}/status") as f:
+    try:
+        f = open(f"/proc/{pid}/status")
+    except FileNotFoundError:
+        raise SystemExit(f"process {pid} is gone (it exited or was killed)")
+    with f:
         for line in f:
             k, _, v = line.partition(":")
             if k in ("VmRSS", "VmHWM"):
