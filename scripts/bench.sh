@@ -31,6 +31,10 @@
 #   --threads N       sysbench threads (default 4)
 #   --workloads LIST  comma-separated subset of: point_select_text,
 #                     point_select_ps, read_only_text, read_only_ps, read_write_ps
+#   --primary-only    also run "shardcat_primary": shardcat with
+#                     read_write_split = false (every statement to n1's
+#                     primary, like the other targets): separates the proxy's
+#                     own cost from the cost of spreading reads over 3 servers
 #   --idle            also run the idle-connections test (--idle-count, default 10000)
 #   --idle-only       run only the idle-connections test
 #   --idle-count N    idle connections to open (default 10000)
@@ -64,6 +68,7 @@ PROFILE_TIME=10
 APPEND=1
 BUILD=1
 KEEP=0
+PRIMARY_ONLY=0
 PROXY_LOG="${SHARDCAT_BENCH_LOG:-info}"
 
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
@@ -77,6 +82,7 @@ while (($#)); do
     --rounds) ROUNDS="${2:?}"; shift 2 ;;
     --threads) THREADS="${2:?}"; shift 2 ;;
     --workloads) WORKLOADS="${2:?}"; shift 2 ;;
+    --primary-only) PRIMARY_ONLY=1; shift ;;
     --idle) IDLE=1; shift ;;
     --idle-only) IDLE=1; IDLE_ONLY=1; shift ;;
     --idle-count) IDLE_COUNT="${2:?}"; shift 2 ;;
@@ -118,6 +124,7 @@ TOPO_DIR=""
 HAPROXY_PID=""
 SHARDCAT_PID=""
 SHARDED_PID=""
+PRIMARY_ONLY_PID=""
 PERF_PID=""
 PERF_REC_PID=""
 
@@ -135,6 +142,7 @@ cleanup() {
   stop_pid "$PERF_PID"
   stop_pid "$PERF_REC_PID"
   stop_pid "$SHARDED_PID"
+  stop_pid "$PRIMARY_ONLY_PID"
   stop_pid "$SHARDCAT_PID"
   stop_pid "$HAPROXY_PID"
   if [[ -n "$TOPO_DIR" && -d "$TOPO_DIR" ]]; then
@@ -241,6 +249,7 @@ N2R1=$SHARDCAT_TOPO_N2R1_PORT
 HAPROXY_PORT=$((BASE + 6))
 SHARDCAT_PORT=$((BASE + 7))
 SHARDED_PORT=$((BASE + 8))
+PRIMARY_ONLY_PORT=$((BASE + 9))
 DB_USER=$SHARDCAT_TOPO_USER
 DB_PASS=$SHARDCAT_TOPO_PASSWORD
 
@@ -262,7 +271,7 @@ wait_port() { # wait_port PORT PID NAME LOG
   die "$3 does not listen on $1 after 15 s"
 }
 
-write_shardcat_config() { # FILE PORT [extra TOML]
+write_shardcat_config() { # FILE PORT [extra TOML] [read_write_split]
   cat >"$1" <<EOF
 # written by scripts/bench.sh
 [server]
@@ -275,7 +284,7 @@ password = "$DB_PASS"
 pool_max = 64
 
 [routing]
-read_write_split = true
+read_write_split = ${4:-true}
 consistency = "session"
 replica_policy = "round_robin"
 
@@ -301,6 +310,13 @@ note "starting shardcat on 127.0.0.1:$SHARDCAT_PORT (r/w split over n1)"
 SHARDCAT_LOG="$PROXY_LOG" "$BIN" serve --config "$WORK/shardcat.toml" </dev/null >"$WORK/shardcat.log" 2>&1 &
 SHARDCAT_PID=$!
 wait_port "$SHARDCAT_PORT" "$SHARDCAT_PID" shardcat "$WORK/shardcat.log"
+if ((PRIMARY_ONLY && IDLE_ONLY == 0)); then
+  write_shardcat_config "$WORK/primary-only.toml" "$PRIMARY_ONLY_PORT" "" false
+  note "starting shardcat_primary on 127.0.0.1:$PRIMARY_ONLY_PORT (read_write_split = false)"
+  SHARDCAT_LOG="$PROXY_LOG" "$BIN" serve --config "$WORK/primary-only.toml" </dev/null >"$WORK/primary-only.log" 2>&1 &
+  PRIMARY_ONLY_PID=$!
+  wait_port "$PRIMARY_ONLY_PORT" "$PRIMARY_ONLY_PID" shardcat_primary "$WORK/primary-only.log"
+fi
 
 # Sharded target: only when the configuration accepts a [[table]] rule.
 SHARDED=0
@@ -425,12 +441,14 @@ target_port() {
   case "$1" in
     direct) echo "$N1P" ;; haproxy) echo "$HAPROXY_PORT" ;;
     shardcat) echo "$SHARDCAT_PORT" ;; sharded) echo "$SHARDED_PORT" ;;
+    shardcat_primary) echo "$PRIMARY_ONLY_PORT" ;;
   esac
 }
 target_pid() {
   case "$1" in
     direct) echo "" ;; haproxy) echo "$HAPROXY_PID" ;;
     shardcat) echo "$SHARDCAT_PID" ;; sharded) echo "$SHARDED_PID" ;;
+    shardcat_primary) echo "$PRIMARY_ONLY_PID" ;;
   esac
 }
 target_creds() {
@@ -484,6 +502,7 @@ run_one() {
 }
 
 TARGETS=(direct haproxy shardcat)
+((PRIMARY_ONLY)) && TARGETS+=(shardcat_primary)
 ((SHARDED)) && TARGETS+=(sharded)
 targets_for() { # the sharded target runs the read-only workloads only
   local t
