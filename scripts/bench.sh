@@ -592,7 +592,7 @@ if ((PROFILE && IDLE_ONLY == 0)); then
       echo "perf profile of shardcat: ${PROFILE_TIME}s of oltp_point_select (text, $THREADS threads), cpu-clock at 999 Hz, self time."
       echo "By object: $(cat "$WORK/perf-dso.txt")"
       echo
-      echo "Per query, oltp_point_select (text) for ${PROFILE_TIME}s (perf stat):"
+      echo "Per query, oltp_point_select (text) for ${PROFILE_TIME}s (perf stat; shardcat's CPU is inflated by perf record running at the same time):"
       echo
       echo "| proxy | CPU µs | syscalls | context switches | futex | epoll_wait | send/write | recv/read | migrations |"
       echo "|---|---|---|---|---|---|---|---|---|"
