@@ -71,7 +71,7 @@ KEEP=0
 PRIMARY_ONLY=0
 PROXY_LOG="${SHARDCAT_BENCH_LOG:-info}"
 
-usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
+usage() { sed -n '3,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
 die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
 note() { printf 'bench: %s\n' "$*" >&2; }
 is_uint() { [[ "$1" =~ ^[0-9]+$ ]]; }
