@@ -20,6 +20,9 @@ use super::cluster::Cluster;
 use super::connection::Role;
 use super::pool::ServerPool;
 
+/// Consecutive failed checks that mark a server down.
+const FALL: u32 = 2;
+
 /// Starts one checker per server; they run for the life of the process.
 pub fn spawn_checkers(cluster: &Arc<Cluster>, interval: Duration, timeout: Duration) {
     for node in &cluster.nodes {
@@ -58,6 +61,7 @@ async fn check_loop(
     timeout: Duration,
 ) {
     let mut conn: Option<Conn> = None;
+    let mut failures = 0u32;
     loop {
         let result =
             tokio::time::timeout(timeout, probe(&pool, primary.as_deref(), &mut conn)).await;
@@ -74,7 +78,12 @@ async fn check_loop(
                 None
             }
         };
-        publish(&pool, lag);
+        // One missed check on a busy machine is not an outage: a server is
+        // marked down after FALL failures in a row (as HAProxy's `fall`).
+        failures = if lag.is_some() { 0 } else { failures + 1 };
+        if lag.is_some() || failures >= FALL {
+            publish(&pool, lag);
+        }
         pool.reap_idle();
         tokio::time::sleep(interval).await;
     }

@@ -185,7 +185,7 @@ impl Default for BackendDefaults {
             idle_timeout_ms: 300_000,
             statement_cache: 256,
             health_interval_ms: 1_000,
-            health_timeout_ms: 1_000,
+            health_timeout_ms: 2_000,
         }
     }
 }
