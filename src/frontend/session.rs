@@ -892,9 +892,20 @@ impl Session {
 
     // ----- COM_QUERY -----------------------------------------------------
 
+    /// How the server will lex this session's statements (its `sql_mode`):
+    /// a backslash or a double quote must end strings where it does there.
+    fn lex_options(&self) -> sql::LexOptions {
+        let mode = self.state.var("sql_mode").unwrap_or("");
+        let has = |flag: &str| mode.split(',').any(|m| m.eq_ignore_ascii_case(flag));
+        sql::LexOptions {
+            no_backslash_escapes: has("NO_BACKSLASH_ESCAPES"),
+            ansi_quotes: has("ANSI_QUOTES") || has("ANSI"),
+        }
+    }
+
     async fn com_query(&mut self, payload: &[u8], seq: &mut u8) {
         let text = String::from_utf8_lossy(&payload[1..]);
-        let c = sql::classify(&text);
+        let c = sql::classify_bytes(&payload[1..], self.lex_options());
         match &c.kind {
             StatementKind::Empty => {
                 self.write_error_seq(
