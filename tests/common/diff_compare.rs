@@ -220,7 +220,8 @@ pub enum Verdict {
     Refused(String),
     /// Both sides failed (a query the generator should not make).
     BothError(String),
-    Wrong(String),
+    /// (kind of difference, description)
+    Wrong(String, String),
 }
 
 /// Metadata differences that are not failures, by kind.
@@ -309,14 +310,14 @@ pub async fn compare(
             return Verdict::Refused(m.clone())
         }
         (Answer::Error(..) | Answer::Broken(_), Answer::Rows(r)) => {
-            return Verdict::Wrong(format!(
+            return Verdict::Wrong("error".to_owned(), format!(
                 "shardcat failed where the reference answered {} rows: {}",
                 r.rows.len(),
                 proxy.short()
             ))
         }
         (Answer::Rows(p), _) => {
-            return Verdict::Wrong(format!(
+            return Verdict::Wrong("error".to_owned(), format!(
                 "shardcat answered {} rows where the reference failed: {}",
                 p.rows.len(),
                 reference_answer.short()
@@ -332,7 +333,7 @@ pub async fn compare(
     };
     // Metadata.
     if p.cols.len() != r.cols.len() {
-        return Verdict::Wrong(format!(
+        return Verdict::Wrong("column count".to_owned(), format!(
             "column count {} vs reference {}\n    shardcat:  {}\n    reference: {}",
             p.cols.len(),
             r.cols.len(),
@@ -340,21 +341,31 @@ pub async fn compare(
             show_cols(&r.cols)
         ));
     }
-    let mut meta_errors = Vec::new();
+    // Problems found, as (kind, description); the answer is wrong if any.
+    let mut problems: Vec<(&'static str, String)> = Vec::new();
     for (j, (a, b)) in p.cols.iter().zip(&r.cols).enumerate() {
         if a.name != b.name {
-            meta_errors.push(format!("column {j} name {:?} vs reference {:?}", a.name, b.name));
+            problems.push((
+                "column name",
+                format!("column {j} name {:?} vs reference {:?}", a.name, b.name),
+            ));
         }
         if a.column_type != b.column_type {
-            meta_errors.push(format!(
-                "column {j} ({}) type {:?} vs reference {:?}",
-                b.name, a.column_type, b.column_type
+            problems.push((
+                "column type",
+                format!(
+                    "column {j} ({}) type {:?} vs reference {:?}",
+                    b.name, a.column_type, b.column_type
+                ),
             ));
         }
         if a.decimals != b.decimals {
-            meta_errors.push(format!(
-                "column {j} ({}) decimals {} vs reference {}",
-                b.name, a.decimals, b.decimals
+            problems.push((
+                "column decimals",
+                format!(
+                    "column {j} ({}) decimals {} vs reference {}",
+                    b.name, a.decimals, b.decimals
+                ),
             ));
         }
         if a.charset != b.charset {
@@ -385,80 +396,97 @@ pub async fn compare(
             );
         }
     }
-    if !meta_errors.is_empty() {
-        return Verdict::Wrong(format!("metadata: {}", meta_errors.join("; ")));
-    }
-    // Values.
+    // Values: canonical rows (weights where the answer is open), kept
+    // beside the raw rows for display.
     let mut pc = Vec::with_capacity(p.rows.len());
     for row in &p.rows {
-        pc.push(weights.canon(reference, &r.cols, row, representative).await);
+        pc.push((
+            weights.canon(reference, &r.cols, row, representative).await,
+            row.clone(),
+        ));
     }
     let mut rc = Vec::with_capacity(r.rows.len());
     for row in &r.rows {
-        rc.push(weights.canon(reference, &r.cols, row, representative).await);
+        rc.push((
+            weights.canon(reference, &r.cols, row, representative).await,
+            row.clone(),
+        ));
     }
-    let wrong = |what: &str, at: usize, pc: &[Vec<Val>], rc: &[Vec<Val>]| {
-        Verdict::Wrong(format!(
+    let shown = |what: String, at: usize, pc: &[(Vec<Val>, Vec<Val>)], rc: &[(Vec<Val>, Vec<Val>)]| {
+        let praw: Vec<Vec<Val>> = pc.iter().map(|x| x.1.clone()).collect();
+        let rraw: Vec<Vec<Val>> = rc.iter().map(|x| x.1.clone()).collect();
+        format!(
             "{what} ({} rows vs reference {})\n    shardcat:\n{}    reference:\n{}",
             pc.len(),
             rc.len(),
-            show_rows(pc, at, 8),
-            show_rows(rc, at, 8)
-        ))
+            show_rows(&praw, at, 8),
+            show_rows(&rraw, at, 8)
+        )
     };
+    let canon = |v: &[(Vec<Val>, Vec<Val>)]| v.iter().map(|x| x.0.clone()).collect::<Vec<_>>();
+    let kind_of = |pn: usize, rn: usize| if pn == rn { "values" } else { "row count" };
     match order {
         OrderCheck::Total => {
-            if let Some(at) = first_diff(&pc, &rc) {
-                return wrong(&format!("rows differ from row {at}"), at, &pc, &rc);
+            if let Some(at) = first_diff(&canon(&pc), &canon(&rc)) {
+                problems.push((
+                    kind_of(pc.len(), rc.len()),
+                    shown(format!("rows differ from row {at}"), at, &pc, &rc),
+                ));
             }
         }
-        OrderCheck::Keys(keys) => {
+        OrderCheck::Keys(_) | OrderCheck::Unordered => {
             let mut ps = pc.clone();
             let mut rs = rc.clone();
             ps.sort();
             rs.sort();
-            if let Some(at) = first_diff(&ps, &rs) {
-                return wrong(
-                    &format!("row multisets differ (sorted, from row {at})"),
-                    at,
-                    &ps,
-                    &rs,
-                );
-            }
-            // The ORDER BY columns, in sequence, under their collation.
-            let mut pk = Vec::new();
-            for row in &p.rows {
-                pk.push(project(weights, reference, &r.cols, row, keys).await);
-            }
-            let mut rk = Vec::new();
-            for row in &r.rows {
-                rk.push(project(weights, reference, &r.cols, row, keys).await);
-            }
-            if let Some(at) = first_diff(&pk, &rk) {
-                return wrong(
-                    &format!("order of the ORDER BY columns {keys:?} differs from row {at}"),
-                    at,
-                    &pk,
-                    &rk,
-                );
-            }
-        }
-        OrderCheck::Unordered => {
-            let mut ps = pc.clone();
-            let mut rs = rc.clone();
-            ps.sort();
-            rs.sort();
-            if let Some(at) = first_diff(&ps, &rs) {
-                return wrong(
-                    &format!("row multisets differ (sorted, from row {at})"),
-                    at,
-                    &ps,
-                    &rs,
-                );
+            if let Some(at) = first_diff(&canon(&ps), &canon(&rs)) {
+                problems.push((
+                    kind_of(pc.len(), rc.len()),
+                    shown(
+                        format!("row multisets differ (both sorted, from row {at})"),
+                        at,
+                        &ps,
+                        &rs,
+                    ),
+                ));
+            } else if let OrderCheck::Keys(keys) = order {
+                // The ORDER BY columns, in sequence, under their collation.
+                let mut pk = Vec::new();
+                for row in &p.rows {
+                    pk.push((project(weights, reference, &r.cols, row, keys).await, row.clone()));
+                }
+                let mut rk = Vec::new();
+                for row in &r.rows {
+                    rk.push((project(weights, reference, &r.cols, row, keys).await, row.clone()));
+                }
+                if let Some(at) = first_diff(&canon(&pk), &canon(&rk)) {
+                    problems.push((
+                        "order",
+                        shown(
+                            format!("order of the ORDER BY columns {keys:?} differs from row {at}"),
+                            at,
+                            &pk,
+                            &rk,
+                        ),
+                    ));
+                }
             }
         }
     }
-    Verdict::Pass
+    if problems.is_empty() {
+        Verdict::Pass
+    } else {
+        let mut kinds: Vec<&str> = problems.iter().map(|p| p.0).collect();
+        kinds.dedup();
+        Verdict::Wrong(
+            kinds.join("+"),
+            problems
+                .into_iter()
+                .map(|p| p.1)
+                .collect::<Vec<_>>()
+                .join("\n    "),
+        )
+    }
 }
 
 async fn project(

@@ -260,7 +260,8 @@ pub fn days_in(year: i64, month: i64) -> i64 {
 }
 
 /// A SQL string literal (backslash and quote escaped).
-pub fn lit(s: &str) -> String {
+pub fn lit(s: impl AsRef<str>) -> String {
+    let s = s.as_ref();
     let mut out = String::with_capacity(s.len() + 2);
     out.push('\'');
     for c in s.chars() {
@@ -275,7 +276,7 @@ pub fn lit(s: &str) -> String {
 }
 
 pub fn opt_lit(s: Option<&str>) -> String {
-    s.map(lit).unwrap_or_else(|| "NULL".to_owned())
+    s.map(|s| lit(s)).unwrap_or_else(|| "NULL".to_owned())
 }
 
 #[derive(Debug, Clone)]

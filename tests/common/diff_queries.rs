@@ -473,9 +473,10 @@ impl Generator {
     /// The `n` queries of a run: families in turn, so every family gets
     /// its share.
     pub fn queries(&mut self, n: usize) -> Vec<GenQuery> {
-        (0..n)
-            .map(|i| self.one(FAMILIES[i % FAMILIES.len()]))
-            .collect()
+        let mut out = curated();
+        let n = n.saturating_sub(out.len());
+        out.extend((0..n).map(|i| self.one(FAMILIES[i % FAMILIES.len()])));
+        out
     }
 
     pub fn one(&mut self, f: Family) -> GenQuery {
@@ -508,6 +509,90 @@ impl Generator {
 }
 
 type Out = (String, OrderCheck, bool);
+
+/// Hand-picked edge cases run in every mode, before the generated ones:
+/// shapes a random draw may miss in a short run (first shard with an
+/// all-NULL partial, empty inputs, node and period edges, BIGINT keys,
+/// whole-column collation orders, derived tables, broadcast branches).
+pub fn curated() -> Vec<GenQuery> {
+    use Family::*;
+    use OrderCheck::{Total, Unordered};
+    let q = |family: Family, sql: &str, order: OrderCheck, representative: bool| GenQuery {
+        family,
+        sql: sql.to_owned(),
+        order,
+        representative,
+    };
+    vec![
+        // ORDER BY: whole columns under utf8mb4_general_ci, NULLs, decimals.
+        q(OrderBy, "SELECT name, id FROM users ORDER BY name, id", Total, false),
+        q(OrderBy, "SELECT name, id FROM users ORDER BY name DESC, id DESC", Total, false),
+        q(OrderBy, "SELECT city, name, id FROM users ORDER BY city, name DESC, id", Total, false),
+        q(OrderBy, "SELECT id, score FROM users ORDER BY score DESC, id", Total, false),
+        q(OrderBy, "SELECT id, city FROM users ORDER BY city IS NULL, city, id", Total, false),
+        q(OrderBy, "SELECT id, amount FROM orders ORDER BY amount, id", Total, false),
+        q(OrderBy, "SELECT sku, id FROM order_items ORDER BY sku DESC, id", Total, false),
+        q(OrderBy, "SELECT note, id FROM orders ORDER BY note, id", Total, false),
+        // LIMIT: deep offsets, past the end, zero.
+        q(Limit, "SELECT id, score FROM users ORDER BY score DESC, id LIMIT 180, 20", Total, false),
+        q(Limit, "SELECT id, price FROM order_items ORDER BY price, id LIMIT 1100, 100", Total, false),
+        q(Limit, "SELECT id FROM orders ORDER BY created DESC, id LIMIT 5 OFFSET 100000", Total, false),
+        q(Limit, "SELECT id, name FROM users ORDER BY name, id LIMIT 40, 15", Total, false),
+        q(Limit, "SELECT id FROM events ORDER BY created_at, id LIMIT 0", Total, false),
+        // GROUP BY: partial groups; AVG whose first partial sum is NULL.
+        q(GroupBy, "SELECT city, AVG(score), COUNT(score), SUM(score) FROM users GROUP BY city ORDER BY city", Total, true),
+        q(GroupBy, "SELECT name, COUNT(*) FROM users GROUP BY name ORDER BY name", Total, true),
+        q(GroupBy, "SELECT status, SUM(amount), AVG(amount), MIN(amount), MAX(amount) FROM orders GROUP BY status ORDER BY status", Total, true),
+        q(GroupBy, "SELECT sku, COUNT(*), SUM(qty) FROM order_items GROUP BY sku ORDER BY sku", Total, true),
+        q(GroupBy, "SELECT kind, COUNT(*), AVG(points) FROM events GROUP BY kind ORDER BY kind", Total, true),
+        q(OrderByAgg, "SELECT region_id, COUNT(*) AS n FROM users GROUP BY region_id ORDER BY n DESC, region_id", Total, false),
+        q(GroupLimit, "SELECT city, COUNT(*) AS n FROM users GROUP BY city ORDER BY n DESC, city LIMIT 3", Total, true),
+        // Aggregates without GROUP BY: empty inputs, all-NULL first shard.
+        q(AggNoGroup, "SELECT AVG(score), COUNT(score), SUM(score) FROM users WHERE MOD(id, 4) = 2", Total, false),
+        q(AggNoGroup, "SELECT AVG(score) FROM users WHERE id > 100 AND MOD(id, 4) <> 0", Total, false),
+        q(AggNoGroup, "SELECT COUNT(*), SUM(amount), MIN(amount), MAX(amount), AVG(amount) FROM orders WHERE 1 = 0", Total, false),
+        q(AggNoGroup, "SELECT COUNT(*), AVG(points), SUM(points) FROM events WHERE points IS NULL", Total, false),
+        q(AggNoGroup, "SELECT MIN(name), MAX(name), MIN(city), MAX(city) FROM users", Total, true),
+        q(AggNoGroup, "SELECT SUM(amount), AVG(amount) FROM orders", Total, false),
+        q(AggNoGroup, "SELECT COUNT(*) FROM users LIMIT 1 OFFSET 1", Total, false),
+        // DISTINCT.
+        q(Distinct, "SELECT DISTINCT name FROM users ORDER BY name", Total, true),
+        q(Distinct, "SELECT DISTINCT city FROM users", Unordered, true),
+        q(Distinct, "SELECT DISTINCT sku FROM order_items ORDER BY sku DESC LIMIT 5", Total, true),
+        // COUNT(DISTINCT) on the key.
+        q(DistinctAgg, "SELECT COUNT(DISTINCT user_id) FROM orders", Total, false),
+        q(DistinctAgg, "SELECT COUNT(DISTINCT u.id) FROM users u JOIN orders o ON o.user_id = u.id", Total, false),
+        // HAVING on whole groups.
+        q(Having, "SELECT user_id, SUM(amount) AS s FROM orders GROUP BY user_id HAVING s > 1000 ORDER BY s DESC, user_id LIMIT 10", Total, false),
+        // Joins.
+        q(JoinBound, "SELECT COUNT(*) FROM users u LEFT JOIN orders o ON o.user_id = u.id WHERE o.id IS NULL", Total, false),
+        q(JoinBroadcast, "SELECT r.id, COUNT(*) AS n FROM users u JOIN regions r ON r.id = u.region_id GROUP BY r.id ORDER BY r.id", Total, false),
+        // Subqueries and derived tables.
+        q(Subquery, "SELECT d.id FROM (SELECT id FROM orders ORDER BY amount DESC, id LIMIT 5) AS d ORDER BY d.id", Total, false),
+        q(Subquery, "SELECT COUNT(*) FROM (SELECT DISTINCT status FROM orders) AS d", Total, false),
+        q(Subquery, "SELECT n, COUNT(*) FROM (SELECT user_id, COUNT(*) AS n FROM orders GROUP BY user_id) AS d GROUP BY n ORDER BY n", Total, false),
+        q(Subquery, "SELECT MAX(n), AVG(n) FROM (SELECT user_id, COUNT(*) AS n FROM orders GROUP BY user_id) AS d", Total, false),
+        // UNION with a broadcast branch.
+        q(UnionAll, "SELECT id FROM regions UNION ALL SELECT region_id FROM users WHERE id = 1", Unordered, false),
+        q(UnionAll, "SELECT id FROM regions UNION SELECT region_id FROM users", Unordered, false),
+        // Single shard: BIGINT extremes and negative keys.
+        q(SingleShard, "SELECT * FROM users WHERE id = 9223372036854775807", Total, false),
+        q(SingleShard, "SELECT * FROM users WHERE id = -9223372036854775807", Total, false),
+        q(SingleShard, "SELECT id, amount FROM orders WHERE user_id = -1 ORDER BY id", Total, false),
+        q(SingleShard, "SELECT COUNT(*) FROM events WHERE created_at = '2025-12-31 23:59:59'", Total, false),
+        // IN lists and narrow ranges of keys.
+        q(InList, "SELECT id FROM users WHERE id IN (-1, -2, -7, -8, 0, 9223372036854775807) ORDER BY id", Total, false),
+        q(InList, "SELECT id FROM users WHERE id BETWEEN -8 AND 3 ORDER BY id", Total, false),
+        q(InList, "SELECT id FROM users WHERE id IN (9223372036854775806, 4611686018427387904, -9223372036854775807) ORDER BY id", Total, false),
+        // Events: node and period edges.
+        q(EventsRange, "SELECT COUNT(*) FROM events WHERE created_at BETWEEN '2026-06-30 23:59:59' AND '2026-07-01 00:00:00'", Total, false),
+        q(EventsRange, "SELECT id FROM events WHERE created_at >= '2026-02-28 23:59:59' AND created_at < '2026-03-01 00:00:01' ORDER BY id", Total, false),
+        q(EventsRange, "SELECT COUNT(*) FROM events WHERE created_at >= 20260701", Total, false),
+        q(EventsRange, "SELECT COUNT(*) FROM events WHERE created_at > '2026-12-31 23:59:59'", Total, false),
+        q(EventsRange, "SELECT COUNT(*) FROM events WHERE created_at < '2026-01-01 00:00:00'", Total, false),
+        q(EventsRange, "SELECT COUNT(*), MIN(created_at), MAX(created_at) FROM events WHERE created_at >= '2026-01-31' AND created_at < '2026-02-01'", Total, false),
+    ]
+}
 
 /// ORDER BY over one sharded table: columns, expressions, aliases,
 /// positions, hidden (not selected) keys, both directions; total (with the
@@ -1098,7 +1183,7 @@ fn join_bound(rng: &mut Rng) -> Out {
                 "o.id = u.id",
                 "o.user_id = u.region_id",
                 "o.status = u.name",
-                "o.user_id = u.id + 1",
+                "o.user_id = u.id DIV 2",
             ]);
             (
                 format!(
