@@ -154,8 +154,28 @@ fn is_string_type(t: ColumnType) -> bool {
 }
 
 /// True for a column whose values compare under a `_ci` collation.
+/// (MariaDB reports `x COLLATE utf8mb4_bin` with the connection's `_ci`
+/// character set number and BINARY_FLAG: such columns are binary.)
 pub fn ci_column(c: &ColMeta) -> bool {
-    is_string_type(c.column_type) && ci_collation(c.charset).is_some()
+    is_string_type(c.column_type)
+        && ci_collation(c.charset).is_some()
+        && !c.flags.contains(ColumnFlags::BINARY_FLAG)
+}
+
+/// FLOAT and DOUBLE: the last digits depend on the order of additions
+/// (even on one server), so values compare to 12 significant digits.
+pub fn float_column(c: &ColMeta) -> bool {
+    matches!(
+        c.column_type,
+        ColumnType::MYSQL_TYPE_DOUBLE | ColumnType::MYSQL_TYPE_FLOAT
+    )
+}
+
+fn float_canon(v: &[u8]) -> Option<Vec<u8>> {
+    let x: f64 = std::str::from_utf8(v).ok()?.trim().parse().ok()?;
+    let mut out = b"\x00F:".to_vec();
+    out.extend(format!("{x:.11e}").into_bytes());
+    Some(out)
 }
 
 impl Weights {
@@ -200,6 +220,9 @@ impl Weights {
         let mut out = Vec::with_capacity(row.len());
         for (j, v) in row.iter().enumerate() {
             match (v, meta.get(j)) {
+                (Some(b), Some(m)) if float_column(m) => {
+                    out.push(Some(float_canon(b).unwrap_or_else(|| b.clone())));
+                }
                 (Some(b), Some(m)) if weigh && ci_column(m) => {
                     let mut w = b"\x00W:".to_vec();
                     w.extend(self.weight(reference, m.charset, b).await);

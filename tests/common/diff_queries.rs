@@ -735,6 +735,23 @@ fn find_word(hay: &str, word: &str) -> Option<usize> {
 fn aggregate(rng: &mut Rng, t: &Tab, q: &dyn Fn(&str) -> String) -> (String, bool) {
     let col = rng.pick(t.cols);
     let qc = q(col.name);
+    if rng.chance(12) {
+        // DOUBLE arguments (SUM/AVG of floats), TIME values, BIGINT
+        // UNSIGNED results.
+        return match (rng.below(4), col.kind) {
+            (0 | 1, Kind::Int | Kind::Dec) => (
+                format!(
+                    "{}({qc} * {})",
+                    rng.pick(&["SUM", "AVG", "MAX"]),
+                    rng.pick(&["1e0", "1.5e0", "1e10"])
+                ),
+                false,
+            ),
+            (_, Kind::DateTime) => (format!("{}(TIME({qc}))", rng.pick(&["MIN", "MAX"])), false),
+            (_, Kind::Int) => (format!("SUM(CAST({qc} AS UNSIGNED))"), false),
+            _ => (format!("COUNT({qc})"), false),
+        };
+    }
     match (rng.below(7), col.kind) {
         (0, _) => ("COUNT(*)".to_owned(), false),
         (1, _) => (format!("COUNT({qc})"), false),
@@ -797,7 +814,22 @@ fn group_by(rng: &mut Rng, mode: GroupMode) -> Out {
     let n_aggs = rng.range(1, 4);
     let mut agg_cols = Vec::new();
     for a in 0..n_aggs {
-        let (expr, strmm) = aggregate(rng, &t, &q);
+        let (expr, strmm) = if rng.chance(5) {
+            // Not mergeable: must be refused (or right).
+            let num = q(if t.name == "events" { "points" } else { "id" });
+            (
+                rng.pick(&[
+                    format!("SUM({num}) / COUNT(*)"),
+                    format!("GROUP_CONCAT({num} ORDER BY {num})"),
+                    format!("STDDEV_POP({num})"),
+                    format!("MAX({num}) - MIN({num})"),
+                ])
+                .clone(),
+                false,
+            )
+        } else {
+            aggregate(rng, &t, &q)
+        };
         representative |= strmm;
         let alias = if rng.chance(40) { Some(format!("a{a}")) } else { None };
         agg_cols.push(items.len());
@@ -1151,14 +1183,42 @@ fn join_bound(rng: &mut Rng) -> Out {
             OrderCheck::Total,
             false,
         ),
-        3 => (
-            format!(
-                "SELECT u.city, COUNT(*), SUM(o.amount), AVG(o.amount), MAX(o.created) FROM users u JOIN orders o ON o.user_id = u.id{} GROUP BY u.city ORDER BY u.city",
-                if rng.chance(60) { format!(" WHERE {}", w_o(rng)) } else { String::new() }
-            ),
-            OrderCheck::Total,
-            true,
-        ),
+        3 => {
+            let (g, s) = *rng.pick(&[
+                ("u.city", true),
+                ("u.region_id", false),
+                ("o.status", true),
+                ("YEAR(u.created)", false),
+                ("u.name", true),
+                ("DATE(o.created)", false),
+            ]);
+            let mut aggs = Vec::new();
+            let mut repr = s;
+            for _ in 0..rng.range(1, 4) {
+                let (a, sm) = if rng.chance(50) {
+                    aggregate(rng, &ORDERS, &|c: &str| format!("o.{c}"))
+                } else {
+                    aggregate(rng, &USERS, &|c: &str| format!("u.{c}"))
+                };
+                repr |= sm;
+                aggs.push(a);
+            }
+            let w = if rng.chance(60) { format!(" WHERE {}", w_o(rng)) } else { String::new() };
+            let join = if rng.chance(30) { "LEFT JOIN" } else { "JOIN" };
+            let (ob, order) = match rng.below(3) {
+                0 => (format!(" ORDER BY {g}{}", dir(rng)), OrderCheck::Total),
+                1 => (format!(" ORDER BY 2 DESC, {g} LIMIT {}", rng.range(1, 6)), OrderCheck::Total),
+                _ => (String::new(), OrderCheck::Unordered),
+            };
+            (
+                format!(
+                    "SELECT {g}, {} FROM users u {join} orders o ON o.user_id = u.id{w} GROUP BY {g}{ob}",
+                    aggs.join(", ")
+                ),
+                order,
+                repr,
+            )
+        }
         4 => (
             format!(
                 "SELECT o.status, COUNT(DISTINCT o.user_id) AS buyers, COUNT(*) AS n FROM orders o JOIN users u ON u.id = o.user_id WHERE {} GROUP BY o.status ORDER BY n DESC, o.status",
