@@ -180,7 +180,14 @@ async fn differential_shop() {
                 for c in &rs.cols {
                     println!(
                         "    col {:?} {:?} dec={} len={} cs={} table={:?}/{:?} flags={:?}",
-                        c.name, c.column_type, c.decimals, c.length, c.charset, c.table, c.org_table, c.flags
+                        c.name,
+                        c.column_type,
+                        c.decimals,
+                        c.length,
+                        c.charset,
+                        c.table,
+                        c.org_table,
+                        c.flags
                     );
                 }
                 print!("{}", diff_compare::show_rows(&rs.rows, 0, 200));
@@ -247,10 +254,11 @@ async fn differential_shop() {
             }
             Verdict::Refused(m) => {
                 t.refused += 1;
-                refusals
-                    .entry(m.clone())
-                    .or_default()
-                    .push(format!("[{}] {}", q.family.name(), q.sql));
+                refusals.entry(m.clone()).or_default().push(format!(
+                    "[{}] {}",
+                    q.family.name(),
+                    q.sql
+                ));
                 "refused"
             }
             Verdict::BothError(m) => {

@@ -333,18 +333,24 @@ pub async fn compare(
             return Verdict::Refused(m.clone())
         }
         (Answer::Error(..) | Answer::Broken(_), Answer::Rows(r)) => {
-            return Verdict::Wrong("error".to_owned(), format!(
-                "shardcat failed where the reference answered {} rows: {}",
-                r.rows.len(),
-                proxy.short()
-            ))
+            return Verdict::Wrong(
+                "error".to_owned(),
+                format!(
+                    "shardcat failed where the reference answered {} rows: {}",
+                    r.rows.len(),
+                    proxy.short()
+                ),
+            )
         }
         (Answer::Rows(p), _) => {
-            return Verdict::Wrong("error".to_owned(), format!(
-                "shardcat answered {} rows where the reference failed: {}",
-                p.rows.len(),
-                reference_answer.short()
-            ))
+            return Verdict::Wrong(
+                "error".to_owned(),
+                format!(
+                    "shardcat answered {} rows where the reference failed: {}",
+                    p.rows.len(),
+                    reference_answer.short()
+                ),
+            )
         }
         (_, _) => {
             return Verdict::BothError(format!(
@@ -356,13 +362,16 @@ pub async fn compare(
     };
     // Metadata.
     if p.cols.len() != r.cols.len() {
-        return Verdict::Wrong("column count".to_owned(), format!(
-            "column count {} vs reference {}\n    shardcat:  {}\n    reference: {}",
-            p.cols.len(),
-            r.cols.len(),
-            show_cols(&p.cols),
-            show_cols(&r.cols)
-        ));
+        return Verdict::Wrong(
+            "column count".to_owned(),
+            format!(
+                "column count {} vs reference {}\n    shardcat:  {}\n    reference: {}",
+                p.cols.len(),
+                r.cols.len(),
+                show_cols(&p.cols),
+                show_cols(&r.cols)
+            ),
+        );
     }
     // Problems found, as (kind, description); the answer is wrong if any.
     let mut problems: Vec<(&'static str, String)> = Vec::new();
@@ -435,17 +444,18 @@ pub async fn compare(
             row.clone(),
         ));
     }
-    let shown = |what: String, at: usize, pc: &[(Vec<Val>, Vec<Val>)], rc: &[(Vec<Val>, Vec<Val>)]| {
-        let praw: Vec<Vec<Val>> = pc.iter().map(|x| x.1.clone()).collect();
-        let rraw: Vec<Vec<Val>> = rc.iter().map(|x| x.1.clone()).collect();
-        format!(
-            "{what} ({} rows vs reference {})\n    shardcat:\n{}    reference:\n{}",
-            pc.len(),
-            rc.len(),
-            show_rows(&praw, at, 8),
-            show_rows(&rraw, at, 8)
-        )
-    };
+    let shown =
+        |what: String, at: usize, pc: &[(Vec<Val>, Vec<Val>)], rc: &[(Vec<Val>, Vec<Val>)]| {
+            let praw: Vec<Vec<Val>> = pc.iter().map(|x| x.1.clone()).collect();
+            let rraw: Vec<Vec<Val>> = rc.iter().map(|x| x.1.clone()).collect();
+            format!(
+                "{what} ({} rows vs reference {})\n    shardcat:\n{}    reference:\n{}",
+                pc.len(),
+                rc.len(),
+                show_rows(&praw, at, 8),
+                show_rows(&rraw, at, 8)
+            )
+        };
     let canon = |v: &[(Vec<Val>, Vec<Val>)]| v.iter().map(|x| x.0.clone()).collect::<Vec<_>>();
     let kind_of = |pn: usize, rn: usize| if pn == rn { "values" } else { "row count" };
     match order {
@@ -476,11 +486,17 @@ pub async fn compare(
                 // The ORDER BY columns, in sequence, under their collation.
                 let mut pk = Vec::new();
                 for row in &p.rows {
-                    pk.push((project(weights, reference, &r.cols, row, keys).await, row.clone()));
+                    pk.push((
+                        project(weights, reference, &r.cols, row, keys).await,
+                        row.clone(),
+                    ));
                 }
                 let mut rk = Vec::new();
                 for row in &r.rows {
-                    rk.push((project(weights, reference, &r.cols, row, keys).await, row.clone()));
+                    rk.push((
+                        project(weights, reference, &r.cols, row, keys).await,
+                        row.clone(),
+                    ));
                 }
                 if let Some(at) = first_diff(&canon(&pk), &canon(&rk)) {
                     problems.push((
@@ -500,6 +516,7 @@ pub async fn compare(
         Verdict::Pass
     } else {
         let mut kinds: Vec<&str> = problems.iter().map(|p| p.0).collect();
+        kinds.sort_unstable();
         kinds.dedup();
         Verdict::Wrong(
             kinds.join("+"),
@@ -519,7 +536,10 @@ async fn project(
     row: &[Val],
     keys: &[usize],
 ) -> Vec<Val> {
-    let sub: Vec<Val> = keys.iter().map(|&k| row.get(k).cloned().flatten()).collect();
+    let sub: Vec<Val> = keys
+        .iter()
+        .map(|&k| row.get(k).cloned().flatten())
+        .collect();
     let sub_meta: Vec<ColMeta> = keys.iter().filter_map(|&k| meta.get(k).cloned()).collect();
     weights.canon(reference, &sub_meta, &sub, true).await
 }

@@ -164,62 +164,224 @@ impl Rng {
 /// supplementary characters (all equal), trailing spaces (PAD SPACE),
 /// punctuation, CJK, the empty string.
 pub const NAMES: &[&str] = &[
-    "alice", "Alice", "ALICE", "Álice", "alice ", "Alicia", "bob", "Bob", "BOB", "Bøb",
-    "Zoë", "zoe", "ZOE", "Zoe", "Ross", "Roß", "Ros", "Rosa", "ross", "Rossa", "ßen", "Sen",
-    "Æsir", "aesir", "Aesir", "Af", "Øystein", "oystein", "Oz", "Ozzy", "Łukasz", "lukasz",
-    "Lz", "Đorđe", "dorde", "Dz", "ǅemal", "Dzemal", "DŽemal", "Dzf", "Émile", "emile",
-    "EMILE", "Émilie", "Ａbc", "abc", "ABC", "abd", "ﬁne", "fine", "FINE", "fj", "😀 smile",
-    "😃 smile", "🙂", "_under", "-dash", " lead", "Zed", "zed", "李雷", "韩梅梅", "ıdil",
-    "Idil", "İstanbul", "istanbul", "straße", "strasse", "STRASSE", "Ångström", "angstrom",
-    "ñandú", "Nandu", "Çelik", "celik", "œuvre", "oeuvre", "µ", "μ", "O'Brien", "o'brien",
-    "", "a", "A", "á", "b", "zz", "ZZ", "Ω", "ω", "2nd", "10th", "9th",
+    "alice",
+    "Alice",
+    "ALICE",
+    "Álice",
+    "alice ",
+    "Alicia",
+    "bob",
+    "Bob",
+    "BOB",
+    "Bøb",
+    "Zoë",
+    "zoe",
+    "ZOE",
+    "Zoe",
+    "Ross",
+    "Roß",
+    "Ros",
+    "Rosa",
+    "ross",
+    "Rossa",
+    "ßen",
+    "Sen",
+    "Æsir",
+    "aesir",
+    "Aesir",
+    "Af",
+    "Øystein",
+    "oystein",
+    "Oz",
+    "Ozzy",
+    "Łukasz",
+    "lukasz",
+    "Lz",
+    "Đorđe",
+    "dorde",
+    "Dz",
+    "ǅemal",
+    "Dzemal",
+    "DŽemal",
+    "Dzf",
+    "Émile",
+    "emile",
+    "EMILE",
+    "Émilie",
+    "Ａbc",
+    "abc",
+    "ABC",
+    "abd",
+    "ﬁne",
+    "fine",
+    "FINE",
+    "fj",
+    "😀 smile",
+    "😃 smile",
+    "🙂",
+    "_under",
+    "-dash",
+    " lead",
+    "Zed",
+    "zed",
+    "李雷",
+    "韩梅梅",
+    "ıdil",
+    "Idil",
+    "İstanbul",
+    "istanbul",
+    "straße",
+    "strasse",
+    "STRASSE",
+    "Ångström",
+    "angstrom",
+    "ñandú",
+    "Nandu",
+    "Çelik",
+    "celik",
+    "œuvre",
+    "oeuvre",
+    "µ",
+    "μ",
+    "O'Brien",
+    "o'brien",
+    "",
+    "a",
+    "A",
+    "á",
+    "b",
+    "zz",
+    "ZZ",
+    "Ω",
+    "ω",
+    "2nd",
+    "10th",
+    "9th",
 ];
 
 pub const CITIES: &[&str] = &[
-    "Paris", "paris", "PARIS", "Zürich", "zurich", "Zurich", "München", "Munchen", "Köln",
-    "Koln", "São Paulo", "Sao Paulo", "Łódź", "Lodz", "Malmö", "Malmo", "Aarhus", "Århus",
-    "Oslo", "OSLO", "Tromsø", "Tromso", "Kraków", "krakow", "東京", "Berlin",
+    "Paris",
+    "paris",
+    "PARIS",
+    "Zürich",
+    "zurich",
+    "Zurich",
+    "München",
+    "Munchen",
+    "Köln",
+    "Koln",
+    "São Paulo",
+    "Sao Paulo",
+    "Łódź",
+    "Lodz",
+    "Malmö",
+    "Malmo",
+    "Aarhus",
+    "Århus",
+    "Oslo",
+    "OSLO",
+    "Tromsø",
+    "Tromso",
+    "Kraków",
+    "krakow",
+    "東京",
+    "Berlin",
 ];
 
 pub const STATUSES: &[&str] = &[
-    "paid", "PAID", "Paid", "shipped", "Shipped", "cancelled", "pending", "pendíng", "returned",
+    "paid",
+    "PAID",
+    "Paid",
+    "shipped",
+    "Shipped",
+    "cancelled",
+    "pending",
+    "pendíng",
+    "returned",
 ];
 
 pub const SKUS: &[&str] = &[
-    "SKU-1", "sku-1", "SKU-2", "sku-2 ", "SKU-10", "Ä-1", "a-1", "ß-9", "s-9", "Ø-3", "o-3",
-    "X", "x", "ＸＬ", "XL",
+    "SKU-1", "sku-1", "SKU-2", "sku-2 ", "SKU-10", "Ä-1", "a-1", "ß-9", "s-9", "Ø-3", "o-3", "X",
+    "x", "ＸＬ", "XL",
 ];
 
-pub const KINDS: &[&str] = &["click", "Click", "CLICK", "view", "View", "buy", "refund", "ṽiew"];
+pub const KINDS: &[&str] = &[
+    "click", "Click", "CLICK", "view", "View", "buy", "refund", "ṽiew",
+];
 
 pub const NOTES: &[&str] = &[
-    "gift", "Gift", "GIFT 🎁", "fragile", "Fragile ", "ça va", "ca va", "ÇA VA", "urgent!",
-    "leave at door", "Leave At Door", "日本語", "", "null", "NULL",
+    "gift",
+    "Gift",
+    "GIFT 🎁",
+    "fragile",
+    "Fragile ",
+    "ça va",
+    "ca va",
+    "ÇA VA",
+    "urgent!",
+    "leave at door",
+    "Leave At Door",
+    "日本語",
+    "",
+    "null",
+    "NULL",
 ];
 
 /// Extreme and tied scores (DECIMAL(12,2)).
 pub const SCORE_EDGES: &[&str] = &[
-    "9999999999.99", "-9999999999.99", "0.01", "-0.01", "0.00", "0.50", "-0.50", "1234567.89",
+    "9999999999.99",
+    "-9999999999.99",
+    "0.01",
+    "-0.01",
+    "0.00",
+    "0.50",
+    "-0.50",
+    "1234567.89",
 ];
 pub const SCORE_TIES: &[&str] = &["50.00", "50.00", "99.99", "100.00", "-1.00"];
 
 /// Extreme and tied amounts (DECIMAL(14,4)).
 pub const AMOUNT_EDGES: &[&str] = &[
-    "9999999999.9999", "-9999999999.9999", "0.0001", "-0.0001", "0.0000", "0.5000", "-0.5000",
-    "1234567890.1234", "0.0005", "0.0015",
+    "9999999999.9999",
+    "-9999999999.9999",
+    "0.0001",
+    "-0.0001",
+    "0.0000",
+    "0.5000",
+    "-0.5000",
+    "1234567890.1234",
+    "0.0005",
+    "0.0015",
 ];
 pub const AMOUNT_TIES: &[&str] = &["10.0000", "10.0000", "99.9900", "19.9500", "-5.0000"];
 
 pub const DATE_EDGES: &[&str] = &[
-    "2026-01-01", "2026-01-31", "2026-02-01", "2026-02-28", "2026-03-01", "2024-02-29",
-    "2025-12-31", "2026-06-30", "2026-07-01", "2026-12-31", "1970-01-01", "1000-01-01",
+    "2026-01-01",
+    "2026-01-31",
+    "2026-02-01",
+    "2026-02-28",
+    "2026-03-01",
+    "2024-02-29",
+    "2025-12-31",
+    "2026-06-30",
+    "2026-07-01",
+    "2026-12-31",
+    "1970-01-01",
+    "1000-01-01",
     "9999-12-31",
 ];
 
 pub const DATETIME_EDGES: &[&str] = &[
-    "2026-01-31 23:59:59", "2026-02-01 00:00:00", "2026-02-28 23:59:59", "2026-03-01 00:00:00",
-    "2024-02-29 12:00:00", "2025-12-31 23:59:59", "2026-06-30 23:59:59", "2026-07-01 00:00:00",
-    "2026-12-31 23:59:59", "2000-01-01 00:00:00",
+    "2026-01-31 23:59:59",
+    "2026-02-01 00:00:00",
+    "2026-02-28 23:59:59",
+    "2026-03-01 00:00:00",
+    "2024-02-29 12:00:00",
+    "2025-12-31 23:59:59",
+    "2026-06-30 23:59:59",
+    "2026-07-01 00:00:00",
+    "2026-12-31 23:59:59",
+    "2000-01-01 00:00:00",
 ];
 
 /// Region ids 1..=8 exist; users also point at 9 (missing) and NULL.
@@ -276,7 +438,7 @@ pub fn lit(s: impl AsRef<str>) -> String {
 }
 
 pub fn opt_lit(s: Option<&str>) -> String {
-    s.map(|s| lit(s)).unwrap_or_else(|| "NULL".to_owned())
+    s.map(lit).unwrap_or_else(|| "NULL".to_owned())
 }
 
 #[derive(Debug, Clone)]
@@ -339,7 +501,10 @@ fn cents(rng: &mut Rng, max_units: i64, scale: u32) -> String {
         frac,
         width = scale as usize
     );
-    if s.trim_start_matches('-').chars().all(|c| c == '0' || c == '.') {
+    if s.trim_start_matches('-')
+        .chars()
+        .all(|c| c == '0' || c == '.')
+    {
         s.trim_start_matches('-').to_owned()
     } else {
         s
@@ -482,7 +647,10 @@ impl Data {
                         price: if rng.chance(10) {
                             None
                         } else if rng.chance(20) {
-                            Some(rng.pick(&["0.00", "99999999.99", "-99999999.99", "9.99"]).to_string())
+                            Some(
+                                rng.pick(&["0.00", "99999999.99", "-99999999.99", "9.99"])
+                                    .to_string(),
+                            )
                         } else {
                             Some(cents(&mut rng, 999, 2))
                         },
@@ -514,7 +682,11 @@ impl Data {
         }
         for i in 0..20 {
             d.settings.push((
-                format!("{}{}", rng.pick(&["theme", "Theme", "lang", "LANG", "ß", "æ"]), i),
+                format!(
+                    "{}{}",
+                    rng.pick(&["theme", "Theme", "lang", "LANG", "ß", "æ"]),
+                    i
+                ),
                 if rng.chance(15) {
                     None
                 } else {

@@ -17,7 +17,9 @@
 //! (needs `diff_data` as a sibling module).
 #![allow(dead_code)]
 
-use super::diff_data::{lit, Rng, CITIES, DATETIME_EDGES, KINDS, NAMES, SPECIAL_USER_IDS, STATUSES, SKUS};
+use super::diff_data::{
+    lit, Rng, CITIES, DATETIME_EDGES, KINDS, NAMES, SKUS, SPECIAL_USER_IDS, STATUSES,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Family {
@@ -234,7 +236,11 @@ fn col_of(t: &Tab, name: &str) -> Col {
 
 fn user_pred(rng: &mut Rng, q: &dyn Fn(&str) -> String) -> String {
     match rng.below(16) {
-        0 => format!("{} > {}", q("score"), rng.pick(&["0", "50", "99.99", "-1", "1000", "50.00"])),
+        0 => format!(
+            "{} > {}",
+            q("score"),
+            rng.pick(&["0", "50", "99.99", "-1", "1000", "50.00"])
+        ),
         1 => format!("{} IS NULL", q("score")),
         2 => format!("{} IS NOT NULL", q("score")),
         3 => format!("{} = {}", q("city"), lit(rng.pick(CITIES))),
@@ -244,12 +250,17 @@ fn user_pred(rng: &mut Rng, q: &dyn Fn(&str) -> String) -> String {
             lit(rng.pick(CITIES)),
             lit(rng.pick(CITIES))
         ),
-        5 => format!("{} LIKE {}", q("name"), lit(rng.pick(&["a%", "Ro%", "%e", "z%", "_"]))),
-        6 => format!("{} >= {}", q("created"), lit(rng.pick(&["2026-01-01", "2025-06-30", "2026-02-28"]))),
-        7 => format!(
-            "{} BETWEEN '2024-02-29' AND '2026-02-28'",
-            q("created")
+        5 => format!(
+            "{} LIKE {}",
+            q("name"),
+            lit(rng.pick(&["a%", "Ro%", "%e", "z%", "_"]))
         ),
+        6 => format!(
+            "{} >= {}",
+            q("created"),
+            lit(rng.pick(&["2026-01-01", "2025-06-30", "2026-02-28"]))
+        ),
+        7 => format!("{} BETWEEN '2024-02-29' AND '2026-02-28'", q("created")),
         8 => format!("{} IN (1, 2, 3)", q("region_id")),
         9 => format!("{} IS NULL", q("region_id")),
         10 => format!("MOD({}, 4) = {}", q("id"), rng.range(0, 3)),
@@ -263,7 +274,11 @@ fn user_pred(rng: &mut Rng, q: &dyn Fn(&str) -> String) -> String {
 
 fn order_pred(rng: &mut Rng, q: &dyn Fn(&str) -> String) -> String {
     match rng.below(14) {
-        0 => format!("{} > {}", q("amount"), rng.pick(&["0", "10", "1000", "-1", "10.0000"])),
+        0 => format!(
+            "{} > {}",
+            q("amount"),
+            rng.pick(&["0", "10", "1000", "-1", "10.0000"])
+        ),
         1 => format!("{} < 0", q("amount")),
         2 => format!("{} = {}", q("status"), lit(rng.pick(STATUSES))),
         3 => format!(
@@ -273,9 +288,17 @@ fn order_pred(rng: &mut Rng, q: &dyn Fn(&str) -> String) -> String {
             lit(rng.pick(STATUSES))
         ),
         4 => format!("{} IS NULL", q("status")),
-        5 => format!("{} >= {}", q("created"), lit(rng.pick(&["2026-01-01", "2026-02-01 00:00:00", "2025-12-31 23:59:59"]))),
+        5 => format!(
+            "{} >= {}",
+            q("created"),
+            lit(rng.pick(&["2026-01-01", "2026-02-01 00:00:00", "2025-12-31 23:59:59"]))
+        ),
         6 => format!("{} IS NULL", q("note")),
-        7 => format!("{} = {}", q("note"), lit(rng.pick(&["gift", "ca va", "fragile"]))),
+        7 => format!(
+            "{} = {}",
+            q("note"),
+            lit(rng.pick(&["gift", "ca va", "fragile"]))
+        ),
         8 => format!("{} > {}", q("user_id"), rng.pick(&["100", "0", "170"])),
         9 => format!("{} < 0", q("user_id")),
         10 => format!("MOD({}, 4) = {}", q("user_id"), rng.range(0, 3)),
@@ -291,7 +314,11 @@ fn item_pred(rng: &mut Rng, q: &dyn Fn(&str) -> String) -> String {
         1 => format!("{} IS NULL", q("price")),
         2 => format!("{} > {}", q("price"), rng.pick(&["0", "9.99", "500"])),
         3 => format!("{} = {}", q("sku"), lit(rng.pick(SKUS))),
-        4 => format!("{} LIKE {}", q("sku"), lit(rng.pick(&["S%", "%1", "x%", "ß%"]))),
+        4 => format!(
+            "{} LIKE {}",
+            q("sku"),
+            lit(rng.pick(&["S%", "%1", "x%", "ß%"]))
+        ),
         5 => format!("{} < 50", q("user_id")),
         6 => format!("MOD({}, 4) = {}", q("user_id"), rng.range(0, 3)),
         _ => format!("{} = 0", q("qty")),
@@ -308,7 +335,12 @@ fn event_pred(rng: &mut Rng, q: &dyn Fn(&str) -> String) -> String {
         5 => format!("{} < 50", q("user_id")),
         6 => date_range(rng, &q("created_at")),
         7 => date_range(rng, &q("created_at")),
-        8 => format!("{} IN ({}, {})", q("kind"), lit(rng.pick(KINDS)), lit(rng.pick(KINDS))),
+        8 => format!(
+            "{} IN ({}, {})",
+            q("kind"),
+            lit(rng.pick(KINDS)),
+            lit(rng.pick(KINDS))
+        ),
         _ => format!("{} > 95", q("points")),
     }
 }
@@ -440,8 +472,16 @@ fn limit_clause(rng: &mut Rng, deep: u64) -> String {
         0 => format!(" LIMIT {}", rng.range(1, 10)),
         1 => format!(" LIMIT {}, {}", rng.range(1, 20), rng.range(1, 10)),
         2 => format!(" LIMIT {} OFFSET {}", rng.range(1, 15), rng.range(0, 30)),
-        3 => format!(" LIMIT {}, {}", rng.range((deep / 2) as i64, deep as i64), rng.range(1, 25)),
-        4 => format!(" LIMIT {} OFFSET {}", rng.range(5, 40), rng.range((deep / 3) as i64, deep as i64)),
+        3 => format!(
+            " LIMIT {}, {}",
+            rng.range((deep / 2) as i64, deep as i64),
+            rng.range(1, 25)
+        ),
+        4 => format!(
+            " LIMIT {} OFFSET {}",
+            rng.range(5, 40),
+            rng.range((deep / 3) as i64, deep as i64)
+        ),
         5 => " LIMIT 0".to_owned(),
         6 => format!(" LIMIT 5 OFFSET {}", deep * 10),
         _ => format!(" LIMIT {}", rng.range(20, 200)),
@@ -706,10 +746,22 @@ fn group_keys(t: &Tab) -> &'static [(&'static str, bool)] {
 
 /// Qualifies the column inside a group key expression.
 fn qualify_expr(expr: &str, t: &Tab, qual: Qual) -> String {
-    for col in t.cols.iter().map(|c| c.name).collect::<Vec<_>>().iter().rev() {
+    for col in t
+        .cols
+        .iter()
+        .map(|c| c.name)
+        .collect::<Vec<_>>()
+        .iter()
+        .rev()
+    {
         // Whole-word replace of the first column name found.
         if let Some(p) = find_word(expr, col) {
-            return format!("{}{}{}", &expr[..p], qual.col(t, col), &expr[p + col.len()..]);
+            return format!(
+                "{}{}{}",
+                &expr[..p],
+                qual.col(t, col),
+                &expr[p + col.len()..]
+            );
         }
     }
     expr.to_owned()
@@ -763,7 +815,10 @@ fn aggregate(rng: &mut Rng, t: &Tab, q: &dyn Fn(&str) -> String) -> (String, boo
             format!("{}({qc})", rng.pick(&["SUM", "AVG", "MIN", "MAX"])),
             false,
         ),
-        (_, k) => (format!("{}({qc})", rng.pick(&["MIN", "MAX"])), k == Kind::Str),
+        (_, k) => (
+            format!("{}({qc})", rng.pick(&["MIN", "MAX"])),
+            k == Kind::Str,
+        ),
     }
 }
 
@@ -804,7 +859,11 @@ fn group_by(rng: &mut Rng, mode: GroupMode) -> Out {
     let select_keys = rng.chance(85);
     if select_keys {
         for (k, (e, _)) in keys.iter().enumerate() {
-            let alias = if rng.chance(30) { Some(format!("g{k}")) } else { None };
+            let alias = if rng.chance(30) {
+                Some(format!("g{k}"))
+            } else {
+                None
+            };
             items.push(Item {
                 expr: e.clone(),
                 alias,
@@ -816,7 +875,12 @@ fn group_by(rng: &mut Rng, mode: GroupMode) -> Out {
     for a in 0..n_aggs {
         let (expr, strmm) = if rng.chance(5) {
             // Not mergeable: must be refused (or right).
-            let num = q(if t.name == "events" { "points" } else { "id" });
+            let num = q(match t.name {
+                "users" => "region_id",
+                "orders" => "amount",
+                "order_items" => "qty",
+                _ => "points",
+            });
             (
                 rng.pick(&[
                     format!("SUM({num}) / COUNT(*)"),
@@ -831,18 +895,24 @@ fn group_by(rng: &mut Rng, mode: GroupMode) -> Out {
             aggregate(rng, &t, &q)
         };
         representative |= strmm;
-        let alias = if rng.chance(40) { Some(format!("a{a}")) } else { None };
+        let alias = if rng.chance(40) {
+            Some(format!("a{a}"))
+        } else {
+            None
+        };
         agg_cols.push(items.len());
         items.push(Item { expr, alias });
     }
     let group_list: Vec<String> = keys
         .iter()
         .enumerate()
-        .map(|(k, (e, _))| match (&items.get(k), select_keys, rng.below(3)) {
-            (Some(it), true, 0) if it.alias.is_some() => it.alias.clone().unwrap(),
-            (_, true, 1) => (k + 1).to_string(),
-            _ => e.clone(),
-        })
+        .map(
+            |(k, (e, _))| match (&items.get(k), select_keys, rng.below(3)) {
+                (Some(it), true, 0) if it.alias.is_some() => it.alias.clone().unwrap(),
+                (_, true, 1) => (k + 1).to_string(),
+                _ => e.clone(),
+            },
+        )
         .collect();
     let mut sql = format!(
         "SELECT {} FROM {}{} GROUP BY {}",
@@ -939,11 +1009,7 @@ fn distinct_agg(rng: &mut Rng) -> Out {
             2 => format!("COUNT(DISTINCT {})", q(rng.pick(t.cols).name)),
             3 => format!("SUM(DISTINCT {})", q(rng.pick(&num_cols).name)),
             4 => format!("AVG(DISTINCT {})", q(rng.pick(&num_cols).name)),
-            _ => format!(
-                "COUNT(DISTINCT {}, {})",
-                q(t.key),
-                q(rng.pick(t.cols).name)
-            ),
+            _ => format!("COUNT(DISTINCT {}, {})", q(t.key), q(rng.pick(t.cols).name)),
         });
     }
     let w = where_for(rng, &t, &q, 50);
@@ -996,7 +1062,7 @@ fn having(rng: &mut Rng) -> Out {
             .filter(|c| matches!(c.kind, Kind::Int | Kind::Dec) && c.name != t.key)
             .map(|c| c.name)
             .collect::<Vec<_>>();
-        let col = q(*rng.pick(&num));
+        let col = q(num[rng.below(num.len() as u64) as usize]);
         match rng.below(5) {
             0 => format!("COUNT(*) > {}", rng.range(0, 4)),
             1 => format!("SUM({col}) > {}", rng.pick(&["0", "100", "-1"])),
@@ -1019,11 +1085,7 @@ fn having(rng: &mut Rng) -> Out {
             let (ob, order) = match rng.below(3) {
                 0 => (format!(" ORDER BY {k}{}", dir(rng)), OrderCheck::Total),
                 1 => (
-                    format!(
-                        " ORDER BY 2{}, {k} LIMIT {}",
-                        dir(rng),
-                        rng.range(1, 20)
-                    ),
+                    format!(" ORDER BY 2{}, {k} LIMIT {}", dir(rng), rng.range(1, 20)),
                     OrderCheck::Total,
                 ),
                 _ => (String::new(), OrderCheck::Unordered),
@@ -1087,7 +1149,11 @@ fn agg_no_group(rng: &mut Rng) -> Out {
         _ => String::new(),
     };
     (
-        format!("SELECT {} FROM {}{w}{tail}", items.join(", "), qual.from(&t)),
+        format!(
+            "SELECT {} FROM {}{w}{tail}",
+            items.join(", "),
+            qual.from(&t)
+        ),
         OrderCheck::Total,
         representative,
     )
@@ -1099,12 +1165,7 @@ fn distinct(rng: &mut Rng) -> Out {
     let t = *rng.pick(SHARDED);
     let qual = Qual::pick(rng);
     let q = |c: &str| qual.col(&t, c);
-    let cols: Vec<Col> = t
-        .cols
-        .iter()
-        .copied()
-        .filter(|c| c.name != "id")
-        .collect();
+    let cols: Vec<Col> = t.cols.iter().copied().filter(|c| c.name != "id").collect();
     let mut items = Vec::new();
     let mut representative = false;
     let n = rng.range(1, 2) as usize;
@@ -1118,11 +1179,17 @@ fn distinct(rng: &mut Rng) -> Out {
         items.push(e);
     }
     let w = where_for(rng, &t, &q, 50);
-    let mut sql = format!("SELECT DISTINCT {} FROM {}{w}", items.join(", "), qual.from(&t));
+    let mut sql = format!(
+        "SELECT DISTINCT {} FROM {}{w}",
+        items.join(", "),
+        qual.from(&t)
+    );
     let order = match rng.below(4) {
         0 => OrderCheck::Unordered,
         1 => {
-            let ob: Vec<String> = (1..=items.len()).map(|p| format!("{p}{}", dir(rng))).collect();
+            let ob: Vec<String> = (1..=items.len())
+                .map(|p| format!("{p}{}", dir(rng)))
+                .collect();
             sql.push_str(&format!(" ORDER BY {}", ob.join(", ")));
             OrderCheck::Total
         }
