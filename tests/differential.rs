@@ -9,6 +9,14 @@
 //! a different answer, or an error where the reference answers, is
 //! *wrong* (the test fails).
 //!
+//! Run (after `scripts/topology.sh up`):
+//!
+//! ```text
+//! SHARDCAT_TOPOLOGY_ENV=.topology/topology.env cargo test --test differential -- --nocapture
+//! SHARDCAT_DIFF_QUERIES=3000 ... (long mode)
+//! SHARDCAT_DIFF_SQL="SELECT ..." ... (one statement, both answers with metadata)
+//! ```
+//!
 //! Knobs (environment):
 //! - `SHARDCAT_DIFF_QUERIES` number of queries (default 320; e.g. 3000 for
 //!   the long mode);
