@@ -208,7 +208,7 @@ struct Group {
     /// The first row seen for the group (non-aggregate columns come from it).
     row: TextRow,
     values: Vec<Option<Vec<u8>>>,
-    counts: Vec<Option<Decimal>>,
+    counts: Vec<Option<Num>>,
 }
 
 /// Runs a SELECT on every shard and streams the merged result to the
@@ -312,7 +312,11 @@ async fn run_select(
     if let Some(g) = &plan.group {
         for a in &g.aggregates {
             if let AggregateKind::Avg { sum, .. } = a.kind {
-                if sum == a.column {
+                let decimal = matches!(
+                    orders.get(sum),
+                    Some(ValueOrder::Decimal | ValueOrder::Integer)
+                );
+                if sum == a.column && decimal {
                     if let Some(d) = defs.get_mut(a.column) {
                         *d = widen_scale(d, AVG_EXTRA_SCALE);
                     }
@@ -369,7 +373,7 @@ async fn run_select(
                             )));
                         }
                         order_of_arrival.push(key.clone());
-                        groups.insert(key, new_group(row, &group_plan));
+                        groups.insert(key, new_group(row, &group_plan, &orders));
                     }
                 }
             }
@@ -382,7 +386,7 @@ async fn run_select(
         let mut rows: Vec<TextRow> = order_of_arrival
             .into_iter()
             .filter_map(|k| groups.remove(&k))
-            .map(|g| finish_group(g, &group_plan, columns.len()))
+            .map(|g| finish_group(g, &group_plan, &columns))
             .collect();
         if !order_by.is_empty() {
             rows.sort_by(|a, b| compare_rows(a, b, &order_by, &orders));
@@ -473,19 +477,31 @@ async fn run_select(
 /// MySQL's `div_precision_increment` default: AVG and `/` add 4 digits.
 const AVG_EXTRA_SCALE: u8 = 4;
 
-/// A column definition with `extra` more decimals (and display length).
+/// A column definition with `extra` more decimals (and display length),
+/// patched in place: the fixed part follows six length-encoded strings.
 fn widen_scale(def: &Bytes, extra: u8) -> Bytes {
-    use mysql_common::packets::Column;
-    use mysql_common::proto::MySerialize;
-    let Ok(col) = mysql_common::io::ParseBuf(def).parse::<Column>(()) else {
+    let mut r = crate::wire::packets::Reader::new(def);
+    for _ in 0..6 {
+        if r.lenenc_bytes().is_none() {
+            return def.clone();
+        }
+    }
+    // 0x0c, charset (2), length (4), type (1), flags (2), decimals (1).
+    let fixed = def.len() - r.remaining();
+    if def.len() < fixed + 13 {
         return def.clone();
-    };
-    let (decimals, length) = (col.decimals(), col.column_length());
-    let col = col
-        .with_decimals(decimals.saturating_add(extra))
-        .with_column_length(length.saturating_add(extra as u32));
-    let mut out = Vec::with_capacity(def.len());
-    col.serialize(&mut out);
+    }
+    let mut out = def.to_vec();
+    let len_at = fixed + 3;
+    let length = u32::from_le_bytes([
+        out[len_at],
+        out[len_at + 1],
+        out[len_at + 2],
+        out[len_at + 3],
+    ]);
+    out[len_at..len_at + 4].copy_from_slice(&length.saturating_add(extra as u32).to_le_bytes());
+    let dec_at = fixed + 10;
+    out[dec_at] = out[dec_at].saturating_add(extra);
     Bytes::from(out)
 }
 
@@ -525,6 +541,10 @@ fn group_key_part(order: &ValueOrder, v: Option<&[u8]>) -> Option<Vec<u8>> {
     let v = v?;
     Some(match order {
         ValueOrder::Folded(c) => c.fold(v),
+        ValueOrder::GeneralCi => crate::sharding::collation::general_ci_weights(v)
+            .iter()
+            .flat_map(|w| w.to_be_bytes())
+            .collect(),
         ValueOrder::PaddedBytes => {
             let end = v.iter().rposition(|&b| b != b' ').map_or(0, |p| p + 1);
             v[..end].to_vec()
@@ -536,23 +556,91 @@ fn group_key_part(order: &ValueOrder, v: Option<&[u8]>) -> Option<Vec<u8>> {
     })
 }
 
-fn new_group(row: TextRow, plan: &GroupPlan) -> Group {
+/// A partial aggregate: exact for integers and decimals, binary floating
+/// point for FLOAT/DOUBLE columns (as MySQL computes them).
+#[derive(Debug, Clone)]
+enum Num {
+    Exact(Decimal),
+    Float(f64),
+}
+
+impl Num {
+    fn parse(v: &[u8], float: bool) -> Option<Num> {
+        if float {
+            std::str::from_utf8(v)
+                .ok()?
+                .parse::<f64>()
+                .ok()
+                .map(Num::Float)
+        } else {
+            Decimal::parse(v).map(Num::Exact)
+        }
+    }
+
+    fn add(self, other: Num) -> Num {
+        match (self, other) {
+            (Num::Exact(a), Num::Exact(b)) => Num::Exact(a.add(&b)),
+            (a, b) => Num::Float(a.as_f64() + b.as_f64()),
+        }
+    }
+
+    fn as_f64(&self) -> f64 {
+        match self {
+            Num::Exact(d) => d.to_text().parse().unwrap_or(0.0),
+            Num::Float(f) => *f,
+        }
+    }
+
+    fn text(&self) -> Vec<u8> {
+        match self {
+            Num::Exact(d) => d.to_text().into_bytes(),
+            Num::Float(f) => format_double(*f).into_bytes(),
+        }
+    }
+}
+
+/// Formats a DOUBLE the way MySQL prints one: shortest round-trip digits,
+/// scientific notation for very large or very small magnitudes.
+fn format_double(f: f64) -> String {
+    let a = f.abs();
+    if a != 0.0 && !(1e-4..1e15).contains(&a) {
+        format!("{f:e}")
+    } else {
+        format!("{f}")
+    }
+}
+
+fn add_opt(a: Option<Num>, b: Option<Num>) -> Option<Num> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.add(y)),
+        (x, None) => x,
+        (None, y) => y,
+    }
+}
+
+fn is_float(orders: &[ValueOrder], c: usize) -> bool {
+    matches!(orders.get(c), Some(ValueOrder::Float))
+}
+
+fn new_group(row: TextRow, plan: &GroupPlan, orders: &[ValueOrder]) -> Group {
     let n = row.values.len();
     let mut values: Vec<Option<Vec<u8>>> =
         (0..n).map(|i| row.value(i).map(<[u8]>::to_vec)).collect();
     let mut counts = vec![None; n];
     for a in &plan.aggregates {
         if let AggregateKind::Avg { sum, count } = a.kind {
-            counts[sum] = row.value(sum).and_then(Decimal::parse);
-            counts[count] = row.value(count).and_then(Decimal::parse);
+            counts[sum] = row
+                .value(sum)
+                .and_then(|v| Num::parse(v, is_float(orders, sum)));
+            counts[count] = row.value(count).and_then(|v| Num::parse(v, false));
         }
     }
     // Normalise sums so later additions are exact.
     for a in &plan.aggregates {
         if matches!(a.kind, AggregateKind::Sum | AggregateKind::Count) {
             if let Some(v) = &values[a.column] {
-                if let Some(d) = Decimal::parse(v) {
-                    values[a.column] = Some(d.to_text().into_bytes());
+                if let Some(d) = Num::parse(v, is_float(orders, a.column)) {
+                    values[a.column] = Some(d.text());
                 }
             }
         }
@@ -569,13 +657,10 @@ fn accumulate(g: &mut Group, row: &TextRow, plan: &GroupPlan, orders: &[ValueOrd
         let c = a.column;
         match a.kind {
             AggregateKind::Count | AggregateKind::Sum => {
-                let add = row.value(c).and_then(Decimal::parse);
-                let cur = g.values[c].as_deref().and_then(Decimal::parse);
-                g.values[c] = match (cur, add) {
-                    (Some(x), Some(y)) => Some(x.add(&y).to_text().into_bytes()),
-                    (None, Some(y)) => Some(y.to_text().into_bytes()),
-                    (x, None) => x.map(|d| d.to_text().into_bytes()),
-                };
+                let float = is_float(orders, c);
+                let add = row.value(c).and_then(|v| Num::parse(v, float));
+                let cur = g.values[c].as_deref().and_then(|v| Num::parse(v, float));
+                g.values[c] = add_opt(cur, add).map(|n| n.text());
             }
             AggregateKind::Min | AggregateKind::Max => {
                 let new = row.value(c);
@@ -594,45 +679,37 @@ fn accumulate(g: &mut Group, row: &TextRow, plan: &GroupPlan, orders: &[ValueOrd
             }
             AggregateKind::Avg { sum, count } => {
                 for h in [sum, count] {
-                    let add = row.value(h).and_then(Decimal::parse);
-                    g.counts[h] = match (g.counts[h].take(), add) {
-                        (Some(x), Some(y)) => Some(x.add(&y)),
-                        (None, y) => y,
-                        (x, None) => x,
-                    };
+                    let float = h == sum && is_float(orders, sum);
+                    let add = row.value(h).and_then(|v| Num::parse(v, float));
+                    g.counts[h] = add_opt(g.counts[h].take(), add);
                 }
             }
         }
     }
 }
 
-fn finish_group(mut g: Group, plan: &GroupPlan, ncols: usize) -> TextRow {
+fn finish_group(mut g: Group, plan: &GroupPlan, columns: &[ColumnInfo]) -> TextRow {
+    let ncols = columns.len();
     for a in &plan.aggregates {
         if let AggregateKind::Avg { sum, count } = a.kind {
-            let sum_scale = g
-                .row
-                .value(sum)
-                .map(|v| {
-                    v.iter()
-                        .position(|&b| b == b'.')
-                        .map_or(0, |p| v.len() - p - 1)
-                })
-                .unwrap_or(0);
-            // When the AVG column itself carried the sum, add AVG's extra
-            // scale; a separate AVG column already has it.
+            // MySQL's scale for AVG: the argument's plus 4. When the AVG
+            // column itself carried the partial sums, its definition shows
+            // the sum's scale; a separate AVG column already has AVG's.
+            let decimals = columns.get(sum).map_or(0, |c| c.decimals as usize);
             let scale = if sum == a.column {
-                sum_scale + AVG_EXTRA_SCALE as usize
+                decimals + AVG_EXTRA_SCALE as usize
             } else {
-                sum_scale.max(AVG_EXTRA_SCALE as usize)
+                decimals.max(AVG_EXTRA_SCALE as usize)
             };
             let n = g.counts[count]
                 .as_ref()
-                .map(|d| d.to_text())
-                .and_then(|t| t.parse::<u64>().ok());
+                .map(|d| d.as_f64() as u64)
+                .filter(|n| *n > 0);
             g.values[a.column] = match (&g.counts[sum], n) {
-                (Some(s), Some(n)) if n > 0 => {
+                (Some(Num::Exact(s)), Some(n)) => {
                     s.div_u64(n, scale).map(|d| d.to_text().into_bytes())
                 }
+                (Some(Num::Float(f)), Some(n)) => Some(format_double(f / n as f64).into_bytes()),
                 _ => None,
             };
         }

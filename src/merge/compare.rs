@@ -12,6 +12,7 @@ use mysql_common::constants::ColumnType;
 
 use super::decimal;
 use super::row::{ColumnInfo, TextRow};
+use crate::sharding::collation::general_ci_weights;
 use crate::sharding::Collation;
 
 /// One ORDER BY key: a column of the shard result and its direction.
@@ -35,6 +36,8 @@ pub enum ValueOrder {
     PaddedBytes,
     /// Case/accent-insensitive: compare folded, upper-cased keys.
     Folded(Collation),
+    /// `*_general_ci`: MariaDB's general_ci weights.
+    GeneralCi,
 }
 
 impl ValueOrder {
@@ -54,6 +57,15 @@ impl ValueOrder {
             | MYSQL_TYPE_TIMESTAMP2 => ValueOrder::TemporalText,
             MYSQL_TYPE_TIME | MYSQL_TYPE_TIME2 => ValueOrder::Time,
             MYSQL_TYPE_BIT | MYSQL_TYPE_GEOMETRY => ValueOrder::Bytes,
+            // `x COLLATE utf8mb4_bin` is reported with the charset's
+            // default collation and BINARY_FLAG: compare as bytes.
+            _ if c
+                .flags
+                .contains(mysql_common::constants::ColumnFlags::BINARY_FLAG)
+                && c.charset != 63 =>
+            {
+                ValueOrder::PaddedBytes
+            }
             _ => string_order(c.charset),
         }
     }
@@ -82,6 +94,7 @@ impl ValueOrder {
             ValueOrder::Bytes => a.cmp(b),
             ValueOrder::PaddedBytes => trim_spaces(a).cmp(trim_spaces(b)),
             ValueOrder::Folded(c) => order_key(c, a).cmp(&order_key(c, b)),
+            ValueOrder::GeneralCi => general_ci_weights(a).cmp(&general_ci_weights(b)),
         }
     }
 }
@@ -101,6 +114,9 @@ fn string_order(collation_id: u16) -> ValueOrder {
             return ValueOrder::Bytes;
         }
         return ValueOrder::PaddedBytes;
+    }
+    if name.contains("general_ci") {
+        return ValueOrder::GeneralCi;
     }
     // Latin1 and other legacy charsets arrive already converted to the
     // connection's character set; fold them as utf8mb4 general_ci.
@@ -211,6 +227,9 @@ mod tests {
     #[test]
     fn strings_under_collations() {
         let ci = string_order(45); // utf8mb4_general_ci
+        assert_eq!(ci.compare("Æ".as_bytes(), b"ae"), Ordering::Greater);
+        assert_eq!(ci.compare("ß".as_bytes(), b"s"), Ordering::Equal);
+        assert_eq!(ci.compare("Ł".as_bytes(), b"L"), Ordering::Greater);
         assert_eq!(ci.compare(b"abc", b"ABC"), Ordering::Equal);
         assert_eq!(ci.compare("é".as_bytes(), b"E"), Ordering::Equal);
         assert_eq!(ci.compare(b"a", b"B"), Ordering::Less);

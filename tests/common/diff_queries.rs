@@ -792,9 +792,13 @@ fn aggregate(rng: &mut Rng, t: &Tab, q: &dyn Fn(&str) -> String) -> (String, boo
         // UNSIGNED results.
         return match (rng.below(4), col.kind) {
             (0 | 1, Kind::Int | Kind::Dec) => (
+                // SUM/AVG of DOUBLE depend on the order rows are added in,
+                // even on one server (values here span 1e0..1e29, so
+                // additions absorb each other): only order-free aggregates
+                // of doubles have one right answer to compare.
                 format!(
                     "{}({qc} * {})",
-                    rng.pick(&["SUM", "AVG", "MAX"]),
+                    rng.pick(&["MIN", "MAX"]),
                     rng.pick(&["1e0", "1.5e0", "1e10"])
                 ),
                 false,

@@ -423,6 +423,11 @@ impl Session {
         };
         match result {
             Ok(mut ok) => {
+                // Every copy of a broadcast table changed the same rows:
+                // report them once, as one server would.
+                if matches!(plan.kind, PlanKind::Broadcast) && !plan.targets.is_empty() {
+                    ok.affected_rows /= plan.targets.len() as u64;
+                }
                 if let Some(id) = plan.generated_id {
                     ok.last_insert_id = id;
                 }

@@ -745,10 +745,30 @@ fn target(
             ));
         }
         let info = &a.refs[r];
-        inner.push((info.name_span.clone(), ident(name, info.quoted)));
+        // In a SELECT, an unaliased table keeps its logical name as an
+        // alias (`users_0 AS users`), so qualifiers stay as written and
+        // result column names (`MAX(users.score)`) are what one server
+        // holding `users` would return.
+        let replacement = if keep_logical_alias(a, r) {
+            format!(
+                "{} AS {}",
+                ident(name, info.quoted),
+                ident(&info.name, true)
+            )
+        } else {
+            ident(name, info.quoted)
+        };
+        inner.push((info.name_span.clone(), replacement));
         order.push((info.name_span.start, name.to_owned()));
     }
     for n in &a.names {
+        let qualifies_aliased_logical = match &n.target {
+            NameTarget::Ref(r) => keep_logical_alias(a, *r),
+            NameTarget::Logical(_) => a.kind == StmtKind::Select,
+        };
+        if qualifies_aliased_logical {
+            continue;
+        }
         let name = match &n.target {
             NameTarget::Ref(r) => physical(ctx, *r, asg).map(|(_, p)| p.to_owned()),
             NameTarget::Logical(logical) => {
@@ -787,6 +807,12 @@ fn target(
         tables,
         params,
     })
+}
+
+/// True when reference `r` is an unaliased table of a SELECT, rewritten as
+/// `physical AS logical`.
+fn keep_logical_alias(a: &Analysis, r: usize) -> bool {
+    a.kind == StmtKind::Select && a.refs.get(r).is_some_and(|info| info.alias.is_none())
 }
 
 /// Applies `edits` (which may copy source ranges) and `inner` splices

@@ -194,7 +194,10 @@ fn string_keys_fold_by_collation() {
 #[test]
 fn parameters_of_prepared_statements() {
     let p = plan_p("SELECT * FROM users WHERE id = ?", &[ParamValue::Int(6)]);
-    assert_eq!(targets(&p), [t("n2", "SELECT * FROM users_2 WHERE id = ?")]);
+    assert_eq!(
+        targets(&p),
+        [t("n2", "SELECT * FROM users_2 AS `users` WHERE id = ?")]
+    );
     assert_eq!(p.targets[0].params, [0]);
     let p = plan_p(
         "SELECT * FROM users WHERE name = ? AND id BETWEEN ? AND ?",
@@ -226,15 +229,15 @@ fn in_lists_are_split_per_shard() {
         [
             t(
                 "n1",
-                "SELECT * FROM users_1 WHERE id IN (1, 5) AND name <> 'x'"
+                "SELECT * FROM users_1 AS `users` WHERE id IN (1, 5) AND name <> 'x'"
             ),
             t(
                 "n2",
-                "SELECT * FROM users_2 WHERE id IN (2) AND name <> 'x'"
+                "SELECT * FROM users_2 AS `users` WHERE id IN (2) AND name <> 'x'"
             ),
             t(
                 "n2",
-                "SELECT * FROM users_3 WHERE id IN (7) AND name <> 'x'"
+                "SELECT * FROM users_3 AS `users` WHERE id IN (7) AND name <> 'x'"
             ),
         ]
     );
@@ -244,9 +247,18 @@ fn in_lists_are_split_per_shard() {
     assert_eq!(
         targets(&p),
         [
-            t("n1", "SELECT * FROM users_1 WHERE id IN (1) OR id = 3"),
-            t("n2", "SELECT * FROM users_2 WHERE id IN (2) OR id = 3"),
-            t("n2", "SELECT * FROM users_3 WHERE id IN (NULL) OR id = 3"),
+            t(
+                "n1",
+                "SELECT * FROM users_1 AS `users` WHERE id IN (1) OR id = 3"
+            ),
+            t(
+                "n2",
+                "SELECT * FROM users_2 AS `users` WHERE id IN (2) OR id = 3"
+            ),
+            t(
+                "n2",
+                "SELECT * FROM users_3 AS `users` WHERE id IN (NULL) OR id = 3"
+            ),
         ]
     );
     // Items that are not literals stay everywhere.
@@ -256,11 +268,11 @@ fn in_lists_are_split_per_shard() {
         [
             t(
                 "n1",
-                "SELECT * FROM users_1 WHERE id IN (1) AND id IN (1, name)"
+                "SELECT * FROM users_1 AS `users` WHERE id IN (1) AND id IN (1, name)"
             ),
             t(
                 "n2",
-                "SELECT * FROM users_2 WHERE id IN (2) AND id IN (name)"
+                "SELECT * FROM users_2 AS `users` WHERE id IN (2) AND id IN (name)"
             ),
         ]
     );
@@ -286,11 +298,11 @@ fn in_lists_of_parameters_keep_each_shards_parameters() {
         got,
         [
             (
-                "SELECT * FROM users_1 WHERE id IN (?, ?) AND name = ?".to_owned(),
+                "SELECT * FROM users_1 AS `users` WHERE id IN (?, ?) AND name = ?".to_owned(),
                 vec![0, 2, 3]
             ),
             (
-                "SELECT * FROM users_2 WHERE id IN (?) AND name = ?".to_owned(),
+                "SELECT * FROM users_2 AS `users` WHERE id IN (?) AND name = ?".to_owned(),
                 vec![1, 3]
             ),
         ]
@@ -444,15 +456,15 @@ fn rewrites_keep_everything_else_byte_for_byte() {
         ),
         (
             "SELECT orders.*, orders.id FROM orders WHERE orders.user_id = 3 ORDER BY orders.id",
-            "SELECT orders_3.*, orders_3.id FROM orders_3 WHERE orders_3.user_id = 3 ORDER BY orders_3.id",
+            "SELECT orders.*, orders.id FROM orders_3 AS `orders` WHERE orders.user_id = 3 ORDER BY orders.id",
         ),
         (
             "SELECT * FROM users u JOIN orders o USING (id) JOIN order_items ON order_items.user_id = u.id WHERE u.id = 1 AND o.user_id = 1",
-            "SELECT * FROM users_1 u JOIN orders_1 o USING (id) JOIN order_items_1 ON order_items_1.user_id = u.id WHERE u.id = 1 AND o.user_id = 1",
+            "SELECT * FROM users_1 u JOIN orders_1 o USING (id) JOIN order_items_1 AS `order_items` ON order_items.user_id = u.id WHERE u.id = 1 AND o.user_id = 1",
         ),
         (
             "SELECT * FROM (SELECT * FROM orders WHERE user_id = 4) AS d WHERE d.total IN (SELECT total FROM order_items i WHERE i.user_id = d.user_id)",
-            "SELECT * FROM (SELECT * FROM orders_0 WHERE user_id = 4) AS d WHERE d.total IN (SELECT total FROM order_items_0 i WHERE i.user_id = d.user_id)",
+            "SELECT * FROM (SELECT * FROM orders_0 AS `orders` WHERE user_id = 4) AS d WHERE d.total IN (SELECT total FROM order_items_0 i WHERE i.user_id = d.user_id)",
         ),
         (
             "UPDATE orders SET orders.total = 'a\\\\b\\0' WHERE user_id = 5",
@@ -464,11 +476,11 @@ fn rewrites_keep_everything_else_byte_for_byte() {
         ),
         (
             "WITH recent AS (SELECT * FROM events WHERE created_at >= '2026-12-02') SELECT kind FROM recent",
-            "WITH recent AS (SELECT * FROM events_202612 WHERE created_at >= '2026-12-02') SELECT kind FROM recent",
+            "WITH recent AS (SELECT * FROM events_202612 AS `events` WHERE created_at >= '2026-12-02') SELECT kind FROM recent",
         ),
         (
             "SELECT * FROM users WHERE id = 3 FOR UPDATE",
-            "SELECT * FROM users_3 WHERE id = 3 FOR UPDATE",
+            "SELECT * FROM users_3 AS `users` WHERE id = 3 FOR UPDATE",
         ),
     ];
     for (sql, want) in cases {
@@ -497,7 +509,7 @@ fn joins_and_subqueries_follow_the_key() {
         plan("SELECT * FROM orders WHERE user_id IN (SELECT id FROM users WHERE name LIKE 'a%')");
     assert_eq!(
         p.targets[2].sql,
-        "SELECT * FROM orders_2 WHERE user_id IN (SELECT id FROM users_2 WHERE name LIKE 'a%')"
+        "SELECT * FROM orders_2 AS `orders` WHERE user_id IN (SELECT id FROM users_2 AS `users` WHERE name LIKE 'a%')"
     );
     // Different tables each pinned to one slot on one node: pushed down.
     assert_eq!(
@@ -580,7 +592,7 @@ fn join_and_subquery_errors() {
         one("SELECT (SELECT COUNT(*) FROM orders WHERE user_id = 2) AS n"),
         t(
             "n2",
-            "SELECT (SELECT COUNT(*) FROM orders_2 WHERE user_id = 2) AS n"
+            "SELECT (SELECT COUNT(*) FROM orders_2 AS `orders` WHERE user_id = 2) AS n"
         )
     );
     assert!(error("SELECT EXISTS (SELECT 1 FROM orders)").contains("without being tied"));
@@ -599,7 +611,7 @@ fn order_by_and_limit() {
     let p = plan("SELECT id, total AS t FROM orders ORDER BY t DESC, 1 LIMIT 5 OFFSET 10");
     assert_eq!(
         p.targets[0].sql,
-        "SELECT id, total AS t FROM orders_0 ORDER BY t DESC, 1 LIMIT 15"
+        "SELECT id, total AS t FROM orders_0 AS `orders` ORDER BY t DESC, 1 LIMIT 15"
     );
     let m = p.merge.unwrap();
     assert_eq!(
@@ -624,7 +636,7 @@ fn order_by_and_limit() {
     let p = plan("SELECT * FROM users ORDER BY created_at DESC, name LIMIT 3");
     assert_eq!(
         p.targets[3].sql,
-        "SELECT *, created_at AS `__shardcat_h0`, name AS `__shardcat_h1` FROM users_3 ORDER BY created_at DESC, name LIMIT 3"
+        "SELECT *, created_at AS `__shardcat_h0`, name AS `__shardcat_h1` FROM users_3 AS `users` ORDER BY created_at DESC, name LIMIT 3"
     );
     let m = p.merge.unwrap();
     assert_eq!(m.hidden_columns, 2);
@@ -646,7 +658,7 @@ fn order_by_and_limit() {
     );
     assert_eq!(
         p.targets[0].sql,
-        "SELECT id FROM users_0 WHERE name = ? ORDER BY id LIMIT 5"
+        "SELECT id FROM users_0 AS `users` WHERE name = ? ORDER BY id LIMIT 5"
     );
     assert_eq!(p.targets[0].params, [0]);
     assert_eq!(
@@ -668,7 +680,7 @@ fn aggregates() {
         plan("SELECT COUNT(*), SUM(total), MIN(total), MAX(total), AVG(total) AS a FROM orders");
     assert_eq!(
         p.targets[0].sql,
-        "SELECT COUNT(*), SUM(total), MIN(total), MAX(total), SUM(total) AS a, COUNT(total) AS `__shardcat_h0` FROM orders_0"
+        "SELECT COUNT(*), SUM(total), MIN(total), MAX(total), SUM(total) AS a, COUNT(total) AS `__shardcat_h0` FROM orders_0 AS `orders`"
     );
     let agg = p.merge.unwrap().aggregate.unwrap();
     assert!(agg.group_by.is_empty());
@@ -687,7 +699,7 @@ fn aggregates() {
     let p = plan("SELECT COUNT(*) FROM orders GROUP BY status LIMIT 2");
     assert_eq!(
         p.targets[1].sql,
-        "SELECT COUNT(*), status AS `__shardcat_h0` FROM orders_1 GROUP BY status"
+        "SELECT COUNT(*), status AS `__shardcat_h0` FROM orders_1 AS `orders` GROUP BY status"
     );
     let m = p.merge.unwrap();
     assert_eq!(m.aggregate.as_ref().unwrap().group_by, [1]);
@@ -784,8 +796,8 @@ fn union_branches_share_the_targets() {
     assert_eq!(
         targets(&p),
         [
-            t("n1", "SELECT id FROM users_1 WHERE id = 1 UNION SELECT user_id FROM orders_1 WHERE user_id = 2"),
-            t("n2", "SELECT id FROM users_2 WHERE id = 1 UNION SELECT user_id FROM orders_2 WHERE user_id = 2"),
+            t("n1", "SELECT id FROM users_1 AS `users` WHERE id = 1 UNION SELECT user_id FROM orders_1 AS `orders` WHERE user_id = 2"),
+            t("n2", "SELECT id FROM users_2 AS `users` WHERE id = 1 UNION SELECT user_id FROM orders_2 AS `orders` WHERE user_id = 2"),
         ]
     );
     assert!(p.merge.unwrap().distinct);
@@ -956,8 +968,14 @@ fn explain_statements_route_like_their_statement() {
     assert_eq!(
         targets(&p),
         [
-            t("n1", "EXPLAIN SELECT * FROM orders_1 WHERE user_id IN (1)"),
-            t("n2", "EXPLAIN SELECT * FROM orders_2 WHERE user_id IN (2)"),
+            t(
+                "n1",
+                "EXPLAIN SELECT * FROM orders_1 AS `orders` WHERE user_id IN (1)"
+            ),
+            t(
+                "n2",
+                "EXPLAIN SELECT * FROM orders_2 AS `orders` WHERE user_id IN (2)"
+            ),
         ]
     );
     assert!(p.merge.is_none() && !p.write);
