@@ -343,6 +343,44 @@ fn case_fold(character: char, emit: &mut dyn FnMut(char)) {
     }
 }
 
+/// Ordering (and equality) weights approximating MariaDB's
+/// `utf8mb4_general_ci`, for merging sorted and grouped results (not for
+/// placement, which uses [`Collation::fold`]): per character, the base of
+/// its canonical decomposition (accents dropped: `é` weighs as `E`),
+/// upper-cased when that is one character; `ß` weighs as `S`; characters
+/// above U+FFFF all weigh as U+FFFD; letters without a decomposition
+/// (`Æ`, `Ø`, `Ł`, fullwidth forms) keep their own weight. With
+/// `pad_space`, trailing spaces carry no weight.
+pub fn general_ci_weights(text: &[u8]) -> Vec<u32> {
+    let s = String::from_utf8_lossy(text);
+    let mut out: Vec<u32> = Vec::with_capacity(s.len());
+    for ch in s.chars() {
+        if (ch as u32) > 0xFFFF {
+            out.push(0xFFFD);
+            continue;
+        }
+        let base = CANONICAL_BASE
+            .binary_search_by_key(&ch, |&(c, _)| c)
+            .ok()
+            .and_then(|i| CANONICAL_BASE[i].1.chars().next())
+            .unwrap_or(ch);
+        let weight = if base == 'ß' || base == 'ẞ' {
+            'S'
+        } else {
+            let mut up = base.to_uppercase();
+            match (up.next(), up.next()) {
+                (Some(u), None) => u,
+                _ => base,
+            }
+        };
+        out.push(weight as u32);
+    }
+    while out.last() == Some(&0x20) {
+        out.pop();
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -455,42 +493,4 @@ mod tests {
             .windows(2)
             .all(|pair| pair[0].1 < pair[1].0 && pair[0].0 <= pair[0].1));
     }
-}
-
-/// Ordering (and equality) weights approximating MariaDB's
-/// `utf8mb4_general_ci`, for merging sorted and grouped results (not for
-/// placement, which uses [`Collation::fold`]): per character, the base of
-/// its canonical decomposition (accents dropped: `é` weighs as `E`),
-/// upper-cased when that is one character; `ß` weighs as `S`; characters
-/// above U+FFFF all weigh as U+FFFD; letters without a decomposition
-/// (`Æ`, `Ø`, `Ł`, fullwidth forms) keep their own weight. With
-/// `pad_space`, trailing spaces carry no weight.
-pub fn general_ci_weights(text: &[u8]) -> Vec<u32> {
-    let s = String::from_utf8_lossy(text);
-    let mut out: Vec<u32> = Vec::with_capacity(s.len());
-    for ch in s.chars() {
-        if (ch as u32) > 0xFFFF {
-            out.push(0xFFFD);
-            continue;
-        }
-        let base = CANONICAL_BASE
-            .binary_search_by_key(&ch, |&(c, _)| c)
-            .ok()
-            .and_then(|i| CANONICAL_BASE[i].1.chars().next())
-            .unwrap_or(ch);
-        let weight = if base == 'ß' || base == 'ẞ' {
-            'S'
-        } else {
-            let mut up = base.to_uppercase();
-            match (up.next(), up.next()) {
-                (Some(u), None) => u,
-                _ => base,
-            }
-        };
-        out.push(weight as u32);
-    }
-    while out.last() == Some(&0x20) {
-        out.pop();
-    }
-    out
 }
