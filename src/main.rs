@@ -289,15 +289,13 @@ fn serve(path: PathBuf) -> ExitCode {
 /// SIGHUP: reload the file; keep the old configuration if the new one is
 /// invalid. Node addresses are read at start-up only.
 async fn reload_on_sighup(proxy: std::sync::Arc<Proxy>, path: PathBuf) {
+    *proxy.config_path.lock() = Some(path);
     let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
         return;
     };
     while hup.recv().await.is_some() {
-        match Config::load(&path) {
-            Ok(new) => {
-                proxy.config.store(std::sync::Arc::new(new));
-                tracing::info!("configuration reloaded from {}", path.display());
-            }
+        match proxy.reload() {
+            Ok(msg) => tracing::info!("{msg}"),
             Err(e) => tracing::error!("reload refused, keeping the running configuration: {e}"),
         }
     }

@@ -46,6 +46,8 @@ pub struct Proxy {
     /// The sharding router for the configuration in force; `None` when no
     /// `[[table]]` rule exists.
     pub shard_router: arc_swap::ArcSwapOption<crate::router::shard::ShardRouter>,
+    /// Where the configuration was read from (for reloads).
+    pub config_path: Mutex<Option<std::path::PathBuf>>,
     next_connection_id: AtomicU32,
     clients: AtomicUsize,
     sessions: Mutex<HashMap<u32, Arc<SessionHandle>>>,
@@ -91,10 +93,49 @@ impl Proxy {
             cluster,
             server_version,
             replica_selector: ReplicaSelector::default(),
+            config_path: Mutex::new(None),
             next_connection_id: AtomicU32::new(1),
             clients: AtomicUsize::new(0),
             sessions: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Reloads the configuration file: validated whole (sharding rules
+    /// included) before anything changes; on error the running
+    /// configuration stays. Node addresses are fixed at start-up.
+    pub fn reload(&self) -> Result<String, String> {
+        let Some(path) = self.config_path.lock().clone() else {
+            return Err("no configuration file to reload".into());
+        };
+        let new = Config::load(&path).map_err(|e| e.to_string())?;
+        let old = self.config.load();
+        let nodes = |c: &Config| -> Vec<(String, String, Vec<String>)> {
+            c.nodes
+                .iter()
+                .map(|n| {
+                    (
+                        n.name.get_ref().clone(),
+                        n.primary.get_ref().clone(),
+                        n.replicas
+                            .iter()
+                            .map(|r| r.addr.get_ref().clone())
+                            .collect(),
+                    )
+                })
+                .collect()
+        };
+        if nodes(&new) != nodes(&old) {
+            return Err(format!(
+                "{}: [[node]] entries changed; adding, removing or moving servers needs a restart",
+                path.display()
+            ));
+        }
+        let router = crate::router::shard::ShardRouter::new(&new)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let router = (!router.is_empty()).then(|| Arc::new(router));
+        self.shard_router.store(router);
+        self.config.store(Arc::new(new));
+        Ok(format!("configuration reloaded from {}", path.display()))
     }
 
     pub fn owns_connection_id(&self, id: u64) -> bool {

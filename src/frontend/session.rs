@@ -77,6 +77,8 @@ pub struct Session {
     /// An id the proxy generated for the running INSERT (sharded tables
     /// with an id generator): the OK reports it.
     override_last_insert_id: Option<u64>,
+    /// The sharding rules a running transaction started with.
+    tx_router: Option<Arc<crate::router::shard::ShardRouter>>,
     handle: Arc<super::SessionHandle>,
 }
 
@@ -120,6 +122,7 @@ impl Session {
             cursor_statement: None,
             pending_transaction: None,
             override_last_insert_id: None,
+            tx_router: None,
             handle,
         }
     }
@@ -1569,11 +1572,27 @@ impl Session {
 
     async fn show_shardcat(&mut self, what: &str, seq: &mut u8) {
         let what = what.trim_end_matches(';').trim().to_ascii_lowercase();
+        if what == "reload" {
+            match self.proxy.reload() {
+                Ok(msg) => {
+                    tracing::info!("{msg} (SHOW SHARDCAT RELOAD)");
+                    self.write_ok(seq, 0, 0, self.status, 0).await;
+                }
+                Err(e) => {
+                    tracing::error!("reload refused, keeping the running configuration: {e}");
+                    let e = ProxyError::Config(format!(
+                        "reload refused, the running configuration stays: {e}"
+                    ));
+                    self.write_error_seq(&e, seq).await;
+                }
+            }
+            return;
+        }
         let result = match what.as_str() {
             "backends" | "servers" => self.proxy.backends_result(),
             _ => {
                 let e = ProxyError::Unsupported(format!(
-                    "SHOW SHARDCAT {what}: known forms are SHOW SHARDCAT BACKENDS"
+                    "SHOW SHARDCAT {what}: known forms are SHOW SHARDCAT BACKENDS and SHOW SHARDCAT RELOAD"
                 ));
                 self.write_error_seq(&e, seq).await;
                 return;

@@ -28,7 +28,18 @@ impl Session {
     /// Plans `text` against the sharding rules. `false`: no sharded or
     /// broadcast table is involved, the caller routes as usual.
     pub(super) async fn try_sharded(&mut self, text: &str, c: &Classified, seq: &mut u8) -> bool {
-        let Some(router) = self.proxy.shard_router.load_full() else {
+        // A transaction finishes on the rules it started with, even if the
+        // configuration is reloaded meanwhile.
+        let router = if self.pins.transaction {
+            if self.tx_router.is_none() {
+                self.tx_router = self.proxy.shard_router.load_full();
+            }
+            self.tx_router.clone()
+        } else {
+            self.tx_router = None;
+            self.proxy.shard_router.load_full()
+        };
+        let Some(router) = router else {
             return false;
         };
         let plan = match router.plan(text, self.state.schema.as_deref(), &[]) {
