@@ -170,7 +170,7 @@ run_step() {
 }
 
 cargo_test() {
-  cargo test --all-targets 2>&1 | tee -a "$TEST_LOG"
+  cargo test --all-targets --no-fail-fast 2>&1 | tee -a "$TEST_LOG"
 }
 
 cargo_doc_test() {

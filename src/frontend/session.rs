@@ -411,14 +411,19 @@ impl Session {
             // Whatever pins it, a replica connection never takes a
             // statement routed to the primary (outside a transaction the
             // server itself runs there, e.g. START TRANSACTION READ ONLY).
-            let wrong_server =
-                plan.role == Role::Primary && held_role == Role::Replica && !server_tx;
+            let wants_diagnostics =
+                c.flags.reads_diagnostics || c.flags.uses_found_rows || c.flags.uses_row_count;
+            // Reading the diagnostics of the previous statement is a read:
+            // it stays with the server that ran that statement.
+            let diagnostics_read = wants_diagnostics && self.pins.diagnostics;
+            let wrong_server = plan.role == Role::Primary
+                && held_role == Role::Replica
+                && !server_tx
+                && !diagnostics_read;
             let hard_pin = server_tx
                 || self.pins.transaction
                 || self.pins.session_state
                 || self.cursor_statement.is_some();
-            let wants_diagnostics =
-                c.flags.reads_diagnostics || c.flags.uses_found_rows || c.flags.uses_row_count;
             if !wrong_server
                 && (hard_pin
                     || (wants_diagnostics && self.pins.diagnostics)
