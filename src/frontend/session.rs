@@ -77,6 +77,9 @@ pub struct Session {
     /// An id the proxy generated for the running INSERT (sharded tables
     /// with an id generator): the OK reports it.
     override_last_insert_id: Option<u64>,
+    /// The running statement reads no table (`SELECT 1`): it does not
+    /// reset the diagnostics area, so it may run where the warnings are.
+    tableless_read: bool,
     /// The sharding rules a running transaction started with.
     tx_router: Option<Arc<crate::router::shard::ShardRouter>>,
     handle: Arc<super::SessionHandle>,
@@ -123,6 +126,7 @@ impl Session {
             pending_transaction: None,
             override_last_insert_id: None,
             tx_router: None,
+            tableless_read: false,
             handle,
         }
     }
@@ -218,6 +222,7 @@ impl Session {
             };
             let mut seq = packet.seq.wrapping_add(1);
             let payload = packet.payload;
+            self.tableless_read = false;
             let Some(&cmd) = payload.first() else {
                 self.write_error_seq(&ProxyError::UnknownCommand(0), &mut seq)
                     .await;
@@ -415,7 +420,8 @@ impl Session {
                 c.flags.reads_diagnostics || c.flags.uses_found_rows || c.flags.uses_row_count;
             // Reading the diagnostics of the previous statement is a read:
             // it stays with the server that ran that statement.
-            let diagnostics_read = wants_diagnostics && self.pins.diagnostics;
+            let diagnostics_read =
+                (wants_diagnostics || self.tableless_read) && self.pins.diagnostics;
             let wrong_server = plan.role == Role::Primary
                 && held_role == Role::Replica
                 && !server_tx
@@ -424,11 +430,7 @@ impl Session {
                 || self.pins.transaction
                 || self.pins.session_state
                 || self.cursor_statement.is_some();
-            if !wrong_server
-                && (hard_pin
-                    || (wants_diagnostics && self.pins.diagnostics)
-                    || held_role == plan.role)
-            {
+            if !wrong_server && (hard_pin || diagnostics_read || held_role == plan.role) {
                 return Ok((i, false));
             }
             let h = self.held.swap_remove(i);
@@ -884,7 +886,8 @@ impl Session {
         // Held only while the next statement may ask about this one; an
         // idle session gives the connection back (see `next_command`).
         // Statements that read diagnostics do not reset them: keep holding.
-        self.pins.diagnostics = (f.reads_diagnostics && self.pins.diagnostics)
+        self.pins.diagnostics = ((f.reads_diagnostics || self.tableless_read)
+            && self.pins.diagnostics)
             || o.warnings > 0
             || o.error.is_some()
             || f.calc_found_rows
@@ -914,6 +917,11 @@ impl Session {
     async fn com_query(&mut self, payload: &[u8], seq: &mut u8) {
         let text = String::from_utf8_lossy(&payload[1..]);
         let c = sql::classify_bytes(&payload[1..], self.lex_options());
+        self.tableless_read = self.pins.diagnostics
+            && c.kind == StatementKind::Select
+            && !sql::lexer::tokenize(&text)
+                .iter()
+                .any(|t| t.is_keyword(text.as_bytes(), "FROM"));
         match &c.kind {
             StatementKind::Empty => {
                 self.write_error_seq(
