@@ -59,7 +59,7 @@ pub struct ServerPool {
     pub stats: ServerStats,
     /// Notified when a checkout finds no free connection, so sessions
     /// holding connections only for convenience can give them back.
-    pub pressure: tokio::sync::Notify,
+    pub pressure: tokio::sync::watch::Sender<u64>,
 }
 
 impl ServerPool {
@@ -79,7 +79,7 @@ impl ServerPool {
             checkout_timeout,
             idle_timeout,
             stats: ServerStats::default(),
-            pressure: tokio::sync::Notify::new(),
+            pressure: tokio::sync::watch::channel(0).0,
         })
     }
 
@@ -100,6 +100,11 @@ impl ServerPool {
                 addr: self.server.addr.clone(),
                 reason: "server is marked down by the health checker".into(),
             });
+        }
+        if self.permits.available_permits() == 0 {
+            // Sessions holding a connection only for convenience give it
+            // back (see `Session::next_command`).
+            self.pressure.send_modify(|n| *n = n.wrapping_add(1));
         }
         let permit =
             match tokio::time::timeout(self.checkout_timeout, self.permits.clone().acquire_owned())

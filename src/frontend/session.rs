@@ -326,10 +326,14 @@ impl Session {
         if !soft_only {
             return self.client.read_packet().await;
         }
-        let pools: Vec<_> = self.held.iter().map(|h| h.conn.pool().clone()).collect();
+        let mut watchers: Vec<_> = self
+            .held
+            .iter()
+            .map(|h| h.conn.pool().pressure.subscribe())
+            .collect();
         let woke = {
             let pressure =
-                futures::future::select_all(pools.iter().map(|p| Box::pin(p.pressure.notified())));
+                futures::future::select_all(watchers.iter_mut().map(|w| Box::pin(w.changed())));
             tokio::select! {
                 r = self.client.read_packet() => Some(r),
                 _ = tokio::time::sleep(DIAGNOSTICS_HOLD) => None,
@@ -879,7 +883,12 @@ impl Session {
                 || f.assigns_user_variable
                 || f.named_lock
                 || sticky_kind
-                || (unreplayable_change && !transaction_control && !router::is_session_only(c)))
+                || (unreplayable_change
+                    && !transaction_control
+                    && matches!(
+                        c.kind,
+                        StatementKind::Call | StatementKind::Other | StatementKind::Do
+                    )))
         {
             self.pins.session_state = true;
         }

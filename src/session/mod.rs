@@ -14,6 +14,15 @@ use mysql_common::collations::{Collation, CollationId};
 /// System variables never replayed: read-only, or owned by the proxy's own
 /// state tracking.
 const NOT_REPLAYED: &[&str] = &[
+    // Per-statement values the proxy tracks itself (last_insert_id is
+    // synced on demand) and that have no DEFAULT to reset to.
+    "last_insert_id",
+    "insert_id",
+    "identity",
+    "rand_seed1",
+    "rand_seed2",
+    "warning_count",
+    "error_count",
     "last_gtid",
     "session_track_system_variables",
     "session_track_schema",

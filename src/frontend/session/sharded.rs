@@ -158,7 +158,9 @@ impl Session {
         c: &Classified,
         seq: &mut u8,
     ) -> bool {
-        if self.proxy.shard_router.load().is_none() {
+        if !matches!(c.kind, crate::sql::StatementKind::Ddl)
+            || self.proxy.shard_router.load().is_none()
+        {
             return false;
         }
         let words: Vec<String> = crate::sql::lexer::tokenize(text)
