@@ -59,8 +59,8 @@ fn routing_cases_run_and_report_differences() {
     let cases = dir.path().join("mini.cases.toml");
     std::fs::write(
         &cases,
-        "[[case]]\nsql = \"SELECT * FROM t WHERE id = 1\"\ntargets = [{ node = \"n2\", sql = \"SELECT * FROM t_1 WHERE id = 1\" }]\n\n\
-         [[case]]\nname = \"wrong node\"\nsql = \"SELECT * FROM t WHERE id = 2\"\ntargets = [{ node = \"n2\", sql = \"SELECT * FROM t_0 WHERE id = 2\" }]\n\n\
+        "[[case]]\nsql = \"SELECT * FROM t WHERE id = 1\"\ntargets = [{ node = \"n2\", sql = \"SELECT * FROM t_1 AS `t` WHERE id = 1\" }]\n\n\
+         [[case]]\nname = \"wrong node\"\nsql = \"SELECT * FROM t WHERE id = 2\"\ntargets = [{ node = \"n2\", sql = \"SELECT * FROM t_0 AS `t` WHERE id = 2\" }]\n\n\
          [[case]]\nsql = \"UPDATE t SET id = 1\"\nerror = \"sharding key\"\n",
     )
     .expect("write");
@@ -74,11 +74,11 @@ fn routing_cases_run_and_report_differences() {
         );
         assert!(out.contains("FAIL ") && out.contains("wrong node"), "{out}");
         assert!(
-            out.contains("- node n2: SELECT * FROM t_0 WHERE id = 2"),
+            out.contains("- node n2: SELECT * FROM t_0 AS `t` WHERE id = 2"),
             "{out}"
         );
         assert!(
-            out.contains("+ node n1: SELECT * FROM t_0 WHERE id = 2"),
+            out.contains("+ node n1: SELECT * FROM t_0 AS `t` WHERE id = 2"),
             "{out}"
         );
         assert!(out.contains("3 case(s), 1 failed"), "{out}");

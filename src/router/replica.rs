@@ -58,10 +58,21 @@ impl ReplicaSelector {
                 usable.last().copied()
             }
             ReplicaPolicy::LeastOutstanding => {
-                let load = |i: usize| replicas[i].stats.in_flight.load(Ordering::Relaxed);
-                let min = usable.iter().map(|&i| load(i)).min().unwrap_or(0);
-                let tied: Vec<usize> = usable.iter().copied().filter(|&i| load(i) == min).collect();
-                Some(tied[tick % tied.len()])
+                // One snapshot of the loads: they change under our feet, and
+                // reading them twice could leave no replica at the minimum.
+                let loads: Vec<(usize, i64)> = usable
+                    .iter()
+                    .map(|&i| (i, replicas[i].stats.in_flight.load(Ordering::Relaxed)))
+                    .collect();
+                let min = loads.iter().map(|&(_, l)| l).min().unwrap_or(0);
+                let tied: Vec<usize> = loads
+                    .iter()
+                    .filter(|&&(_, l)| l == min)
+                    .map(|&(i, _)| i)
+                    .collect();
+                tied.get(tick % tied.len().max(1))
+                    .copied()
+                    .or(usable.first().copied())
             }
         }
     }
