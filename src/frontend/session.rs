@@ -143,10 +143,15 @@ impl Session {
         if let Some(db) = self.state.schema.take() {
             let node = self.proxy.config.load().node_for_schema(Some(&db));
             let c = sql::classify(&format!("USE `{}`", db.replace('`', "``")));
-            let roles: &[Role] = if self.proxy.config.load().routing.read_write_split {
-                &[Role::Replica, Role::Primary]
-            } else {
+            // The primary is the authority on which databases exist (a
+            // replica may not have replayed a CREATE DATABASE yet); a replica
+            // answers only while the primary is down.
+            let roles: &[Role] = if !self.proxy.config.load().routing.read_write_split {
                 &[Role::Primary]
+            } else if self.primary_is_healthy(node) {
+                &[Role::Primary, Role::Replica]
+            } else {
+                &[Role::Replica, Role::Primary]
             };
             let mut failure = None;
             for &role in roles {
@@ -391,6 +396,14 @@ impl Session {
             consistency: self.consistency(),
             pinned_to_primary: self.pins.session_state,
         }
+    }
+
+    fn primary_is_healthy(&self, node: usize) -> bool {
+        self.proxy
+            .cluster
+            .nodes
+            .get(node)
+            .is_some_and(|n| n.primary.is_healthy())
     }
 
     fn node_for_session(&self) -> usize {
@@ -1074,7 +1087,19 @@ impl Session {
         if node != self.node_for_session() {
             self.state.schema = Some(db.clone());
         }
-        let plan = router::route(c, &self.view(node));
+        let mut plan = router::route(c, &self.view(node));
+        // USE only validates the name (the proxy replays the current database
+        // on every connection it later uses), and the primary is the authority
+        // on which databases exist: a lagging replica would answer 1049 for a
+        // database created a moment ago. Replicas answer while it is down.
+        if plan.role == Role::Replica
+            && !self.pins.transaction
+            && !self.read_only_tx
+            && self.primary_is_healthy(node)
+        {
+            plan.role = Role::Primary;
+            plan.reason = "current database is checked on the primary";
+        }
         match self.execute(plan, c, payload, Shape::Results, seq).await {
             Some(ran) => {
                 if ran.outcome.error.is_none() && ran.outcome.failure.is_none() {
