@@ -44,6 +44,42 @@ fn classify_and_route(c: &mut Criterion) {
     }
 }
 
+/// Sharded planning of a point select (rules/shop.toml): the same text
+/// again (a plan-cache hit), and a new key literal every time, as sysbench
+/// and most applications send text queries.
+fn shard_plan(c: &mut Criterion) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/shop.toml");
+    let cfg = match shardcat::config::Config::load(&path) {
+        Ok(cfg) => cfg,
+        Err(e) => panic!("rules/shop.toml: {e}"),
+    };
+    let router = cfg.sharding.clone();
+    let same = "SELECT name, city FROM users WHERE id = 4711";
+    c.bench_function("shard_plan/point_select_same_text", |b| {
+        b.iter(|| black_box(router.plan(black_box(same), Some("shop"), &[])))
+    });
+    let mut n = 0u64;
+    c.bench_function("shard_plan/point_select_new_literal", |b| {
+        b.iter(|| {
+            n += 1;
+            let sql = format!("SELECT name, city FROM users WHERE id = {n}");
+            black_box(router.plan(&sql, Some("shop"), &[]))
+        })
+    });
+    let mut m = 0u64;
+    c.bench_function("shard_plan/insert_3_rows_new_literals", |b| {
+        b.iter(|| {
+            m += 3;
+            let sql = format!(
+                "INSERT INTO users (id, name, city) VALUES ({m}, 'a', 'b'), ({}, 'c', 'd'), ({}, 'e', 'f')",
+                m + 1,
+                m + 2
+            );
+            black_box(router.plan(&sql, Some("shop"), &[]))
+        })
+    });
+}
+
 fn framing(c: &mut Criterion) {
     // A 100-row result of ~120-byte rows, framed, then decoded packet by packet.
     let mut wire = Vec::new();
@@ -102,5 +138,11 @@ fn session_sync(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, classify_and_route, framing, session_sync);
+criterion_group!(
+    benches,
+    classify_and_route,
+    shard_plan,
+    framing,
+    session_sync
+);
 criterion_main!(benches);

@@ -44,6 +44,7 @@ pub mod idgen;
 pub(crate) mod lex;
 pub mod plan;
 pub mod select;
+pub(crate) mod shape;
 
 #[cfg(test)]
 mod tests;
@@ -266,7 +267,7 @@ pub(crate) struct SequenceInfo {
     pub column: String,
 }
 
-type CacheKey = (Option<String>, String);
+type CacheKey = String;
 
 /// Statements longer than this are planned but not cached.
 const MAX_CACHED_SQL: usize = 16 * 1024;
@@ -494,19 +495,82 @@ impl ShardRouter {
         current_schema: Option<&str>,
         params: &[ParamValue<'_>],
     ) -> Result<Option<ShardPlan>, RouteError> {
-        if self.tables.is_empty() || !self.mentions_rule_table(sql) {
+        if self.tables.is_empty() {
             return Ok(None);
+        }
+        let scan = shape::scan(sql, |word| self.names.contains(word));
+        if !scan.mentions_rule_table {
+            return Ok(None);
+        }
+        if params.is_empty() {
+            if let Some((text, literals)) = &scan.shape {
+                if let Some(plan) = self.plan_shape(sql, text, literals, current_schema) {
+                    return Ok(plan);
+                }
+            }
         }
         let analysis = self.analysis(sql, current_schema);
         match analysis.as_ref() {
             Err(e) => Err(e.clone()),
-            Ok(a) => plan::materialize(self, a, sql, current_schema, params),
+            Ok(a) => plan::materialize(self, a, sql, params, &[]),
+        }
+    }
+
+    /// Plans a text statement through its shape (see [`shape`]): the
+    /// cached analysis of the shape, the literals bound where the shape has
+    /// placeholders, and the literals' text put back into every shard
+    /// statement. `None` when that does not give a plan, including every
+    /// error: the original text is then planned, so that messages quote it.
+    fn plan_shape(
+        &self,
+        sql: &str,
+        shape_text: &str,
+        literals: &[shape::ShapeLiteral],
+        current_schema: Option<&str>,
+    ) -> Option<Option<ShardPlan>> {
+        let analysis = self.analysis(shape_text, current_schema);
+        let a = analysis.as_ref().as_ref().ok()?;
+        let mut plan = plan::materialize(self, a, shape_text, &[], literals).ok()?;
+        if let Some(plan) = &mut plan {
+            for t in &mut plan.targets {
+                t.sql = shape::restore(&t.sql, &t.params, sql, literals)?;
+                t.params.clear();
+            }
+        }
+        Some(plan)
+    }
+
+    /// [`ShardRouter::plan`] of a text statement without its shape: what
+    /// the shape path must agree with.
+    #[cfg(test)]
+    pub(crate) fn plan_exact(
+        &self,
+        sql: &str,
+        current_schema: Option<&str>,
+    ) -> Result<Option<ShardPlan>, RouteError> {
+        let scan = shape::scan(sql, |word| self.names.contains(word));
+        if self.tables.is_empty() || !scan.mentions_rule_table {
+            return Ok(None);
+        }
+        match self.analysis(sql, current_schema).as_ref() {
+            Err(e) => Err(e.clone()),
+            Ok(a) => plan::materialize(self, a, sql, &[], &[]),
         }
     }
 
     fn analysis(&self, sql: &str, current_schema: Option<&str>) -> CachedAnalysis {
-        let key = (current_schema.map(str::to_owned), sql.to_owned());
-        if let Some(hit) = self.cache.lock().get(&key) {
+        // One string key so that a lookup borrows it: `-text` without a
+        // schema, `len:schema text` with one (unambiguous for any names).
+        let mut key = String::with_capacity(sql.len() + 24);
+        match current_schema {
+            None => key.push('-'),
+            Some(schema) => {
+                use std::fmt::Write;
+                let _ = write!(key, "{}:{schema}", schema.len());
+            }
+        }
+        key.push_str(sql);
+        if let Some(hit) = self.cache.lock().get(key.as_str()) {
             return hit.clone();
         }
         let fresh = Arc::new(analyze::analyze(self, sql, current_schema));
@@ -515,19 +579,6 @@ impl ShardRouter {
             self.cache.lock().put(key, fresh.clone());
         }
         fresh
-    }
-
-    /// Whether any word of the text is a rule's table name.
-    fn mentions_rule_table(&self, sql: &str) -> bool {
-        use crate::sql::TokenKind;
-        let src = sql.as_bytes();
-        crate::sql::Lexer::new(src).any(|t| match t.kind {
-            TokenKind::Word => self.names.contains(t.text(sql)),
-            TokenKind::QuotedIdent => self
-                .names
-                .contains(crate::sql::lexer::unquote(t.bytes(src)).as_ref()),
-            _ => false,
-        })
     }
 
     /// A human-readable description of a plan (for `shardcat explain`).

@@ -11,6 +11,7 @@ use super::analyze::{Analysis, NameTarget, RefTable, RowSource, StmtKind};
 use super::cond::{KeyContext, RefId, Slots, Val};
 use super::lex::ident;
 use super::select::{Edit, LimitVal, Piece};
+use super::shape::ShapeLiteral;
 use super::{
     err, quote_sql, PlanKind, RouteError, ShardPlan, ShardRouter, ShardTarget, ShardedInfo,
     TableInfoKind,
@@ -21,6 +22,8 @@ struct Ctx<'a> {
     router: &'a ShardRouter,
     a: &'a Analysis,
     params: &'a [ParamValue<'a>],
+    /// When planning a statement's shape: the literal behind each `?`.
+    literals: &'a [ShapeLiteral],
 }
 
 impl<'a> Ctx<'a> {
@@ -43,6 +46,12 @@ impl<'a> Ctx<'a> {
         match v {
             Val::Key(k) => Ok(Some(k.clone())),
             Val::Bad(why) => Err(why.clone()),
+            Val::Param(i) if !self.literals.is_empty() => match self.literals.get(*i) {
+                Some(l) => ShardKey::from_literal(&l.value, l.kind, info.key_type)
+                    .map(Some)
+                    .map_err(|e| e.to_string()),
+                None => Ok(None),
+            },
             Val::Param(i) => match self.params.get(*i) {
                 Some(p) => ShardKey::from_param(*p, info.key_type)
                     .map(Some)
@@ -172,11 +181,15 @@ pub(crate) fn materialize(
     router: &ShardRouter,
     a: &Analysis,
     sql: &str,
-    schema: Option<&str>,
     params: &[ParamValue<'_>],
+    literals: &[ShapeLiteral],
 ) -> Result<Option<ShardPlan>, RouteError> {
-    let _ = schema;
-    let ctx = Ctx { router, a, params };
+    let ctx = Ctx {
+        router,
+        a,
+        params,
+        literals,
+    };
     if a.kind == StmtKind::Lexical {
         return Ok(a.lexical_node.map(|node| ShardPlan {
             targets: vec![ShardTarget {
@@ -600,6 +613,11 @@ fn sharded(ctx: &Ctx<'_>, sql: &str) -> Result<ShardPlan, RouteError> {
                 let value = |v: LimitVal| -> Result<u64, RouteError> {
                     match v {
                         LimitVal::Lit(n) => Ok(n),
+                        LimitVal::Param(i) if !ctx.literals.is_empty() => ctx
+                            .literals
+                            .get(i)
+                            .and_then(|l| l.value.parse().ok())
+                            .ok_or_else(|| RouteError("LIMIT value is not a number".into())),
                         LimitVal::Param(i) => match ctx.params.get(i) {
                             Some(ParamValue::Int(n)) if *n >= 0 => Ok(*n as u64),
                             Some(ParamValue::UInt(n)) => Ok(*n),

@@ -39,7 +39,15 @@ fn plan_with(
     sql: &str,
     params: &[ParamValue<'_>],
 ) -> Result<Option<ShardPlan>, RouteError> {
-    cfg.sharding.plan(sql, Some("shop"), params)
+    let planned = cfg.sharding.plan(sql, Some("shop"), params);
+    // Every text statement of these tests also checks that planning its
+    // shape (literals as placeholders) gives what planning the text gives.
+    let shaped = super::shape::scan(sql, |_| true).shape.is_some();
+    if params.is_empty() && shaped {
+        let exact = cfg.sharding.plan_exact(sql, Some("shop"));
+        assert_eq!(planned, exact, "shape plan differs from text plan: {sql}");
+    }
+    planned
 }
 
 fn plan(sql: &str) -> ShardPlan {
