@@ -239,12 +239,7 @@ impl Proxy {
         }
         let targets: Vec<_> = handle.backends.lock().clone();
         for (pool, thread) in targets {
-            if let Ok(mut conn) =
-                BackendConn::connect(pool.server.clone(), pool.settings(), false).await
-            {
-                let _ = conn.query_drop(&format!("KILL QUERY {thread}")).await;
-                conn.close().await;
-            }
+            kill_on_server(&pool, "KILL QUERY", thread).await;
         }
         if !query_only {
             handle.kill.notify_one();
@@ -294,4 +289,26 @@ impl Drop for ClientCount {
     fn drop(&mut self) {
         self.0.clients.fetch_sub(1, Ordering::Relaxed);
     }
+}
+
+/// Sends `verb thread` (`KILL QUERY 42`) to the server of `pool` on a
+/// connection of its own (the busy one cannot take commands).
+async fn kill_on_server(pool: &ServerPool, verb: &str, thread: u32) {
+    if let Ok(mut conn) = BackendConn::connect(pool.server.clone(), pool.settings(), false).await {
+        let _ = conn.query_drop(&format!("{verb} {thread}")).await;
+        conn.close().await;
+    }
+}
+
+/// Ends backend connections the proxy has given up on (their statements
+/// included) in the background: `KILL` of each connection id.
+pub(crate) fn cancel_on_servers(targets: Vec<(Arc<ServerPool>, u32)>) {
+    if targets.is_empty() {
+        return;
+    }
+    tokio::spawn(async move {
+        for (pool, thread) in targets {
+            kill_on_server(&pool, "KILL", thread).await;
+        }
+    });
 }

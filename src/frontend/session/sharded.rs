@@ -14,7 +14,7 @@ use std::sync::Arc;
 use mysql_common::constants::StatusFlags;
 
 use super::{Held, Ran, Session};
-use crate::backend::{PooledConn, Role};
+use crate::backend::{PooledConn, Role, ServerPool};
 use crate::error::{ProxyError, Result};
 use crate::execute::scatter::{self, Aggregate, AggregateKind, GroupPlan, MergePlan, Position};
 use crate::execute::{Outcome, Shape};
@@ -342,12 +342,16 @@ impl Session {
         let sqls: Vec<String> = plan.targets.iter().map(|t| t.sql.clone()).collect();
         let budget = scatter::Budget::default();
         let status = self.status;
+        let handle = self.handle.clone();
+        let gone = client_gone(self.client.get_ref());
         let outcome = match conns {
             TargetConns::Pooled(mut conns) => {
                 let outcome = {
+                    let running = running_on(conns.iter());
                     let mut refs: Vec<&mut crate::backend::BackendConn> =
                         conns.iter_mut().map(|c| &mut **c).collect();
-                    scatter::scatter_select(
+                    *handle.backends.lock() = running.clone();
+                    let merged = scatter::scatter_select(
                         &mut refs,
                         &sqls,
                         &mut self.client,
@@ -356,8 +360,11 @@ impl Session {
                         &merge,
                         budget,
                         status,
-                    )
-                    .await
+                    );
+                    let outcome = until_killed(merged, &handle, gone).await;
+                    handle.backends.lock().clear();
+                    cancel_unfinished(&mut refs, &running, &outcome);
+                    outcome
                 };
                 for conn in conns {
                     if !conn.broken {
@@ -367,8 +374,15 @@ impl Session {
                 outcome
             }
             TargetConns::Held => {
+                let running = running_on(
+                    self.held
+                        .iter()
+                        .filter(|h| plan.targets.iter().any(|t| t.node == h.node))
+                        .map(|h| &h.conn),
+                );
                 let (mut refs, sqls) = held_for_targets(&mut self.held, plan);
-                scatter::scatter_select(
+                *handle.backends.lock() = running.clone();
+                let merged = scatter::scatter_select(
                     &mut refs,
                     &sqls,
                     &mut self.client,
@@ -377,8 +391,11 @@ impl Session {
                     &merge,
                     budget,
                     status,
-                )
-                .await
+                );
+                let outcome = until_killed(merged, &handle, gone).await;
+                handle.backends.lock().clear();
+                cancel_unfinished(&mut refs, &running, &outcome);
+                outcome
             }
         };
         self.finish_scatter(c, outcome);
@@ -481,6 +498,84 @@ impl Session {
         let ran = Ran { outcome, node };
         self.after_statement(c, &ran);
     }
+}
+
+/// The servers and connection ids of `conns`, for KILL QUERY.
+fn running_on<'a>(conns: impl Iterator<Item = &'a PooledConn>) -> Vec<(Arc<ServerPool>, u32)> {
+    conns.map(|c| (c.pool().clone(), c.connection_id)).collect()
+}
+
+/// Runs a scatter until it ends or the session is killed (KILL of the
+/// connection: the shard statements are then stopped by
+/// [`cancel_unfinished`]; KILL QUERY reaches them through the published
+/// backends).
+async fn until_killed(
+    merged: impl std::future::Future<Output = Outcome>,
+    handle: &super::super::SessionHandle,
+    client_gone: impl std::future::Future<Output = ()>,
+) -> Outcome {
+    tokio::select! {
+        o = merged => o,
+        _ = handle.kill.notified() => Outcome {
+            failure: Some(ProxyError::Backend(crate::wire::packets::ErrPacket::new(
+                1927,
+                "70100",
+                "Connection was killed",
+            ))),
+            client_lost: true,
+            ..Outcome::default()
+        },
+        _ = client_gone => Outcome {
+            failure: Some(ProxyError::Internal("client connection lost".into())),
+            client_lost: true,
+            ..Outcome::default()
+        },
+    }
+}
+
+/// Resolves when the client closes its connection, watched through a
+/// duplicate of its socket while the session's stream is busy merging:
+/// servers often send nothing for a long time (they buffer rows), so a
+/// write to the client would notice its departure too late. Never resolves
+/// when the client sends more bytes (a pipelined command) or the socket
+/// cannot be watched.
+fn client_gone(client: &tokio::net::TcpStream) -> impl std::future::Future<Output = ()> {
+    let watch = socket2::SockRef::from(client)
+        .try_clone()
+        .map(std::net::TcpStream::from)
+        .and_then(|s| {
+            s.set_nonblocking(true)?;
+            tokio::net::TcpStream::from_std(s)
+        });
+    async move {
+        let Ok(watch) = watch else {
+            return std::future::pending().await;
+        };
+        let mut byte = [0u8; 1];
+        match watch.peek(&mut byte).await {
+            Ok(0) | Err(_) => {}
+            Ok(_) => std::future::pending().await,
+        }
+    }
+}
+
+/// After a scatter that failed (client gone, session killed, a shard lost
+/// or in error): the other shards may still be working on their statement,
+/// which closing their connections does not stop until they next write. Stop
+/// them with KILL on their servers (in the background), and never reuse the
+/// connections.
+fn cancel_unfinished(
+    conns: &mut [&mut crate::backend::BackendConn],
+    running: &[(Arc<ServerPool>, u32)],
+    outcome: &Outcome,
+) {
+    if outcome.failure.is_none() {
+        return;
+    }
+    for c in conns.iter_mut() {
+        c.broken = true;
+    }
+    crate::frontend::cancel_on_servers(running.to_vec());
 }
 
 enum TargetConns {

@@ -1,0 +1,163 @@
+//! A cross-shard statement stops on every shard when its client goes away
+//! or is killed: `KILL QUERY` through shardcat interrupts all shard
+//! statements (the client gets 1317 and keeps its session), and a client
+//! that disconnects mid-scatter leaves no statement running on any server.
+//! Checked on the servers' own process lists.
+//!
+//! Run (after `scripts/topology.sh up`):
+//!
+//! ```text
+//! SHARDCAT_TOPOLOGY_ENV=.topology/topology.env cargo test --test scatter_cancel
+//! ```
+
+mod common;
+#[path = "common/util.rs"]
+mod util;
+
+use std::time::{Duration, Instant};
+
+use mysql_async::prelude::*;
+
+use common::proxy::{ProxyOptions, ProxyProcess};
+use common::Topology;
+
+const RULES: &str = r#"
+[[table]]
+name = "sleepers"
+key = "id"
+key_type = "int"
+algorithm = { kind = "hash_mod" }
+nodes = ["n1", "n2"]
+tables_per_node = 2
+"#;
+
+const SERVERS: &[&str] = &["n1p", "n1r1", "n1r2", "n2p", "n2r1"];
+
+/// Statements still running on any server whose text contains `marker`.
+async fn running_anywhere(topo: &Topology, marker: &str) -> usize {
+    let mut n = 0;
+    for s in SERVERS {
+        let mut c = util::direct_conn(topo, s, None).await;
+        let count: Option<u64> = c
+            .exec_first(
+                "SELECT COUNT(*) FROM information_schema.PROCESSLIST \
+                 WHERE INFO LIKE ? AND ID <> CONNECTION_ID()",
+                (format!("%{marker}%"),),
+            )
+            .await
+            .unwrap_or(None);
+        n += count.unwrap_or(0) as usize;
+        c.disconnect().await.ok();
+    }
+    n
+}
+
+async fn wait_until_none(topo: &Topology, marker: &str, within: Duration) -> Duration {
+    let start = Instant::now();
+    loop {
+        let n = running_anywhere(topo, marker).await;
+        if n == 0 {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < within,
+            "{n} shard statement(s) with {marker} still running after {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scatter_stops_on_every_shard_when_killed_or_abandoned() {
+    let topo = Topology::from_env();
+    let proxy = ProxyProcess::start_with(
+        &topo,
+        ProxyOptions {
+            extra: RULES.to_owned(),
+            ..Default::default()
+        },
+    );
+    let db = format!("cancel_{}", std::process::id());
+    let mut p = util::proxy_conn(&proxy, None).await;
+    p.query_drop(format!("DROP DATABASE IF EXISTS {db}"))
+        .await
+        .unwrap();
+    p.query_drop(format!("CREATE DATABASE {db}")).await.unwrap();
+    p.query_drop(format!("USE {db}")).await.unwrap();
+    p.query_drop("CREATE TABLE sleepers (id INT PRIMARY KEY, v INT)")
+        .await
+        .unwrap();
+    // 8 rows in each of the 4 physical tables: a SLEEP(1) per row keeps
+    // every shard busy for 8 s.
+    let values: Vec<String> = (1..=32).map(|i| format!("({i}, {i})")).collect();
+    p.query_drop(format!(
+        "INSERT INTO sleepers (id, v) VALUES {}",
+        values.join(", ")
+    ))
+    .await
+    .unwrap();
+    util::sync_replicas(&topo).await;
+
+    // ---- KILL QUERY through the proxy ----
+    let mut victim = util::proxy_conn(&proxy, Some(&db)).await;
+    let victim_id = victim.id();
+    let marker = "SLEEP(1.01)";
+    let started = Instant::now();
+    let run = tokio::spawn(async move {
+        let r = victim
+            .query_drop(format!("SELECT id, {marker} FROM sleepers ORDER BY id"))
+            .await;
+        (r, victim)
+    });
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(
+        running_anywhere(&topo, marker).await >= 2,
+        "scatter is running"
+    );
+    p.query_drop(format!("KILL QUERY {victim_id}"))
+        .await
+        .unwrap();
+    let (result, mut victim) = run.await.unwrap();
+    let took = started.elapsed();
+    let (code, _state, message) = util::server_error(result.expect_err("killed query fails"));
+    assert_eq!(code, 1317, "{message}");
+    assert!(took < Duration::from_secs(4), "KILL QUERY took {took:?}");
+    wait_until_none(&topo, marker, Duration::from_secs(3)).await;
+    // The session survives KILL QUERY, as on MySQL.
+    let one: Option<u8> = victim.query_first("SELECT 1").await.unwrap();
+    assert_eq!(one, Some(1));
+    let n: Option<u64> = victim
+        .query_first("SELECT COUNT(*) FROM sleepers")
+        .await
+        .unwrap();
+    assert_eq!(n, Some(32));
+    victim.disconnect().await.ok();
+
+    // ---- a client that goes away mid-scatter ----
+    let marker = "SLEEP(1.02)";
+    let mut quitter = util::proxy_conn(&proxy, Some(&db)).await;
+    let run = tokio::spawn(async move {
+        let _ = quitter
+            .query_drop(format!("SELECT id, {marker} FROM sleepers"))
+            .await;
+    });
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(
+        running_anywhere(&topo, marker).await >= 2,
+        "scatter is running"
+    );
+    // Dropping the task drops the connection: its socket closes.
+    run.abort();
+    let _ = run.await;
+    let gone = wait_until_none(&topo, marker, Duration::from_secs(6)).await;
+    eprintln!("abandoned scatter stopped on every server after {gone:?}");
+
+    // The proxy still serves, and the table is intact.
+    let n: Option<u64> = p
+        .query_first("SELECT COUNT(*) FROM sleepers")
+        .await
+        .unwrap();
+    assert_eq!(n, Some(32));
+    p.query_drop(format!("DROP DATABASE {db}")).await.unwrap();
+    p.disconnect().await.ok();
+}
