@@ -42,6 +42,12 @@ impl Session {
         let Some(router) = router else {
             return false;
         };
+        // INSERT without a column list: the table's columns first (see
+        // `metadata`).
+        if let Err(e) = self.ensure_insert_columns(&router, text).await {
+            self.write_error_seq(&e, seq).await;
+            return true;
+        }
         let plan = match router.plan(text, self.state.schema.as_deref(), &[]) {
             Ok(None) => return false,
             Ok(Some(p)) => p,
@@ -269,7 +275,14 @@ impl Session {
         role: Role,
         c: &Classified,
     ) -> Result<TargetConns> {
-        let in_tx = self.pins.transaction || self.pins.session_state;
+        let mut in_tx = self.pins.transaction || self.pins.session_state;
+        if in_tx && !plan.write && self.read_locks_allow_pooled(plan) {
+            // Under LOCK TABLES … READ (a dump) nobody writes the locked
+            // tables, so other connections read what the locking ones
+            // would; one connection per node could not run several
+            // physical tables' parts of one merge at once.
+            in_tx = false;
+        }
         if in_tx {
             let mut nodes: Vec<usize> = plan.targets.iter().map(|t| t.node).collect();
             nodes.sort_unstable();
@@ -384,7 +397,7 @@ impl Session {
         self.finish_scatter(c, outcome);
     }
 
-    async fn run_scatter_write(&mut self, plan: &ShardPlan, c: &Classified, seq: &mut u8) {
+    pub(super) async fn run_scatter_write(&mut self, plan: &ShardPlan, c: &Classified, seq: &mut u8) {
         let conns = match self.target_connections(plan, Role::Primary, c).await {
             Ok(x) => x,
             Err(e) => {

@@ -21,6 +21,7 @@
 //! sets), [`select`] (what a scattered SELECT needs: merge spec, hidden
 //! columns, LIMIT), [`plan`] (Analysis + parameters → ShardPlan,
 //! splicing), [`lex`] (byte positions), [`idgen`] (snowflake ids),
+//! [`meta`] (DESCRIBE/SHOW/LOCK TABLES on logical tables, column lists),
 //! [`cases`] (routing test cases run by `shardcat check`).
 //!
 //! # Rules of placement
@@ -42,6 +43,7 @@ pub mod cases;
 pub mod cond;
 pub mod idgen;
 pub(crate) mod lex;
+pub mod meta;
 pub mod plan;
 pub mod select;
 
@@ -288,6 +290,10 @@ pub struct ShardRouter {
     pub(crate) ids: IdGenerator,
     pub(crate) refuse_unkeyed_writes: bool,
     cache: Mutex<LruCache<CacheKey, CachedAnalysis>>,
+    /// (schema, logical table) → column names in table order, for INSERT
+    /// without a column list ([`meta`]). Belongs to one configuration: a
+    /// reload starts empty; DDL through the proxy clears it.
+    columns: Mutex<HashMap<(String, String), Arc<Vec<String>>>>,
 }
 
 impl fmt::Debug for ShardRouter {
@@ -311,6 +317,7 @@ impl Default for ShardRouter {
             ids: IdGenerator::new(0, idgen::DEFAULT_EPOCH_MS),
             refuse_unkeyed_writes: false,
             cache: Mutex::new(LruCache::new(NonZeroUsize::MIN)),
+            columns: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -415,6 +422,7 @@ impl ShardRouter {
             cache: Mutex::new(LruCache::new(
                 NonZeroUsize::new(config.routing.plan_cache).unwrap_or(NonZeroUsize::MIN),
             )),
+            columns: Mutex::new(HashMap::new()),
         };
         for seq in &config.sequences {
             let Some(table) = router.find_table(seq.schema.as_deref(), seq.table.get_ref()) else {

@@ -175,7 +175,6 @@ pub(crate) fn materialize(
     schema: Option<&str>,
     params: &[ParamValue<'_>],
 ) -> Result<Option<ShardPlan>, RouteError> {
-    let _ = schema;
     let ctx = Ctx { router, a, params };
     if a.kind == StmtKind::Lexical {
         return Ok(a.lexical_node.map(|node| ShardPlan {
@@ -212,7 +211,7 @@ pub(crate) fn materialize(
             }
             unsharded(&ctx, sql)?
         }
-        StmtKind::Insert => insert(&ctx, sql)?,
+        StmtKind::Insert => insert(&ctx, sql, schema)?,
         _ if !any_sharded => unsharded(&ctx, sql)?,
         _ => sharded(&ctx, sql)?,
     };
@@ -903,11 +902,54 @@ fn push_src(
 
 // ----- INSERT -----
 
-fn insert(ctx: &Ctx<'_>, sql: &str) -> Result<ShardPlan, RouteError> {
+/// `INSERT INTO t VALUES …` without a column list into a sharded table:
+/// the values are in table column order, known from the column list the
+/// session fetched and cached ([`ShardRouter::remember_columns`]). `None`
+/// when the statement names its columns or the list is not known.
+fn with_known_columns(
+    ctx: &Ctx<'_>,
+    info: &crate::router::shard::analyze::InsertInfo,
+    schema: Option<&str>,
+) -> Option<crate::router::shard::analyze::InsertInfo> {
+    if !info.columns.is_empty() || info.set_form || info.from_select {
+        return None;
+    }
+    let r = ctx.a.refs.get(info.target)?;
+    let RefTable::Rule(i) = r.table else {
+        return None;
+    };
+    let key = ctx.router.tables[i].sharded()?.key.to_ascii_lowercase();
+    let schema = r.schema.as_deref().or(schema)?;
+    let known = ctx.router.known_columns(schema, &ctx.router.tables[i].name)?;
+    let columns: Vec<String> = known.iter().map(|c| c.to_ascii_lowercase()).collect();
+    let mut out = info.clone();
+    out.key_position = columns.iter().position(|c| *c == key);
+    for g in &mut out.generated {
+        g.position = columns
+            .iter()
+            .position(|c| c.eq_ignore_ascii_case(&g.column));
+    }
+    out.columns = columns;
+    Some(out)
+}
+
+fn insert(ctx: &Ctx<'_>, sql: &str, schema: Option<&str>) -> Result<ShardPlan, RouteError> {
     let a = ctx.a;
     let Some(info) = &a.insert else {
         return unsharded(ctx, sql);
     };
+    let positional = with_known_columns(ctx, info, schema);
+    if let Some(p) = &positional {
+        // What the server would answer (1136), before a row with too few
+        // values is routed by the wrong column.
+        if let Some(i) = p.rows.iter().position(|r| r.values.len() != p.columns.len()) {
+            return err(format!(
+                "Column count doesn't match value count at row {}",
+                i + 1
+            ));
+        }
+    }
+    let info = positional.as_ref().unwrap_or(info);
     let t = info.target;
     let table_name = ctx.name(t);
     // Generated values, per row and column.
