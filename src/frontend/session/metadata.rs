@@ -67,8 +67,7 @@ impl Session {
     /// Metadata statements on logical tables, `LOCK`/`UNLOCK TABLES`
     /// spanning nodes. `false`: not one of them, route as usual.
     pub(super) async fn try_metadata(&mut self, text: &str, c: &Classified, seq: &mut u8) -> bool {
-        if c.kind == StatementKind::UnlockTables && (self.table_locks.held || self.held.len() > 1)
-        {
+        if c.kind == StatementKind::UnlockTables && (self.table_locks.held || self.held.len() > 1) {
             self.unlock_everywhere(c, seq).await;
             return true;
         }
@@ -506,7 +505,10 @@ impl Session {
         let wildcard = r.rest().to_vec();
         let table = String::from_utf8_lossy(table).into_owned();
         let Some(MetaStatement::Describe(d)) = router.metadata(
-            &format!("DESCRIBE {}", crate::router::shard::meta::quote_ident(&table)),
+            &format!(
+                "DESCRIBE {}",
+                crate::router::shard::meta::quote_ident(&table)
+            ),
             self.state.schema.as_deref(),
         ) else {
             return false;
@@ -776,7 +778,10 @@ mod tests {
         let out = rename_column_table(&def, "users_0", "users");
         let mut r = Reader::new(&out);
         let parts: Vec<&[u8]> = (0..6).filter_map(|_| r.lenenc_bytes()).collect();
-        assert_eq!(parts, vec![&b"def"[..], b"db", b"users", b"users", b"id", b"id"]);
+        assert_eq!(
+            parts,
+            vec![&b"def"[..], b"db", b"users", b"users", b"id", b"id"]
+        );
         assert_eq!(r.rest(), &[0x0c, 1, 2, 3]);
         assert_eq!(column_names(&[Bytes::from(def)]), vec!["id".to_string()]);
     }

@@ -397,7 +397,12 @@ impl Session {
         self.finish_scatter(c, outcome);
     }
 
-    pub(super) async fn run_scatter_write(&mut self, plan: &ShardPlan, c: &Classified, seq: &mut u8) {
+    pub(super) async fn run_scatter_write(
+        &mut self,
+        plan: &ShardPlan,
+        c: &Classified,
+        seq: &mut u8,
+    ) {
         let conns = match self.target_connections(plan, Role::Primary, c).await {
             Ok(x) => x,
             Err(e) => {

@@ -109,6 +109,20 @@ fn end_index(toks: &Tokens<'_>) -> usize {
     n
 }
 
+/// Where the statement's text ends: after its last token that is not a
+/// plain comment or `;` (so the `*/` of an executable comment such as
+/// mysqldump's `READ /*!32311 LOCAL */` is kept).
+fn statement_end(sql: &str) -> usize {
+    crate::sql::Lexer::new(sql.as_bytes())
+        .filter(|t| {
+            !matches!(t.kind, TokenKind::Comment | TokenKind::Hint)
+                && !t.is_punct(sql.as_bytes(), ";")
+        })
+        .map(|t| t.end)
+        .last()
+        .unwrap_or(sql.len())
+}
+
 fn splice(sql: &str, range: &Range<usize>, with: &str) -> String {
     let mut out = String::with_capacity(sql.len() + with.len());
     out.push_str(sql.get(..range.start).unwrap_or(""));
@@ -152,7 +166,13 @@ impl ShardRouter {
         if kw(0, "SHOW") {
             let mut i = 1;
             if kw(i, "CREATE") && kw(i + 1, "TABLE") {
-                return self.meta_describe(&toks, i + 2, None, DescribeKind::CreateTable, current_schema);
+                return self.meta_describe(
+                    &toks,
+                    i + 2,
+                    None,
+                    DescribeKind::CreateTable,
+                    current_schema,
+                );
             }
             if kw(i, "FULL") || kw(i, "EXTENDED") {
                 i += 1;
@@ -263,7 +283,11 @@ impl ShardRouter {
         })
     }
 
-    fn lock_tables(&self, toks: &Tokens<'_>, current_schema: Option<&str>) -> Option<MetaStatement> {
+    fn lock_tables(
+        &self,
+        toks: &Tokens<'_>,
+        current_schema: Option<&str>,
+    ) -> Option<MetaStatement> {
         let end = end_index(toks);
         let mut per_node: BTreeMap<usize, Vec<String>> = BTreeMap::new();
         let mut special = false;
@@ -278,7 +302,7 @@ impl ShardRouter {
             let item_end = if j < end {
                 toks.toks.get(j)?.start
             } else {
-                toks.toks.get(end - 1)?.end
+                statement_end(toks.sql)
             };
             let name_start = toks.toks.get(i)?.start;
             let rest = toks.sql.get(name.table_range.end..item_end)?;
@@ -293,10 +317,10 @@ impl ShardRouter {
                 Some(TableInfoKind::Sharded(info)) => {
                     special = true;
                     for (node, physical) in &info.slots {
-                        per_node.entry(*node).or_default().push(format!(
-                            "{prefix}{}{rest}",
-                            quote_ident(physical)
-                        ));
+                        per_node
+                            .entry(*node)
+                            .or_default()
+                            .push(format!("{prefix}{}{rest}", quote_ident(physical)));
                     }
                 }
                 Some(TableInfoKind::Broadcast { nodes }) => {
@@ -312,10 +336,7 @@ impl ShardRouter {
                 }
                 None => {
                     let item = toks.sql.get(name_start..item_end)?.to_owned();
-                    per_node
-                        .entry(self.schema_node(db))
-                        .or_default()
-                        .push(item);
+                    per_node.entry(self.schema_node(db)).or_default().push(item);
                 }
             }
             i = j + 1;
@@ -552,6 +573,213 @@ pub fn logical_message(message: &str, physical: &str, logical: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn router() -> ShardRouter {
+        let cfg = crate::config::Config::parse(
+            r#"
+[[user]]
+name = "app"
+password = "app"
+[[node]]
+name = "n1"
+primary = "127.0.0.1:1"
+[[node]]
+name = "n2"
+primary = "127.0.0.1:2"
+[[table]]
+name = "users"
+key = "id"
+key_type = "int"
+algorithm = { kind = "hash_mod" }
+nodes = ["n1", "n2"]
+tables_per_node = 2
+[[table]]
+name = "orders"
+bound_to = "users"
+key = "user_id"
+[[table]]
+name = "regions"
+broadcast = true
+"#,
+            std::path::Path::new("meta.toml"),
+        )
+        .expect("config");
+        ShardRouter::new(&cfg).expect("router")
+    }
+
+    fn describe(sql: &str) -> Option<Describe> {
+        match router().metadata(sql, Some("db")) {
+            Some(MetaStatement::Describe(d)) => Some(d),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn descriptions() {
+        let d = describe("DESCRIBE users").unwrap();
+        assert_eq!((d.node, d.sql.as_str()), (0, "DESCRIBE `users_0`"));
+        assert_eq!(d.kind, DescribeKind::Columns);
+        assert_eq!(
+            describe("desc `db`.`orders`").unwrap().sql,
+            "desc `db`.`orders_0`"
+        );
+        assert_eq!(
+            describe("EXPLAIN orders id").unwrap().sql,
+            "EXPLAIN `orders_0` id"
+        );
+        let d = describe("SHOW FULL COLUMNS FROM users FROM db LIKE 'i%'").unwrap();
+        assert_eq!(d.sql, "SHOW FULL COLUMNS FROM `users_0` FROM db LIKE 'i%'");
+        assert_eq!(
+            describe("SHOW FIELDS IN users").unwrap().kind,
+            DescribeKind::Columns
+        );
+        for q in [
+            "SHOW INDEX FROM users",
+            "SHOW INDEXES IN users",
+            "SHOW KEYS FROM users",
+        ] {
+            assert_eq!(describe(q).unwrap().kind, DescribeKind::Index, "{q}");
+        }
+        let d = describe("SHOW CREATE TABLE `users`").unwrap();
+        assert_eq!(
+            (d.kind, d.sql.as_str()),
+            (DescribeKind::CreateTable, "SHOW CREATE TABLE `users_0`")
+        );
+        assert_eq!(
+            (d.logical.as_str(), d.physical.as_str()),
+            ("users", "users_0")
+        );
+        // Not sharded, another database's table, statements: not ours.
+        assert!(describe("DESCRIBE regions").is_none());
+        assert!(describe("DESCRIBE plain").is_none());
+        assert!(describe("EXPLAIN SELECT * FROM users").is_none());
+        assert!(describe("DESCRIBE information_schema.users").is_none());
+        assert!(router()
+            .metadata("SHOW COLUMNS FROM users FROM mysql", Some("db"))
+            .is_none());
+    }
+
+    #[test]
+    fn table_status() {
+        let r = router();
+        assert_eq!(
+            r.metadata("SHOW TABLE STATUS LIKE 'users'", Some("db")),
+            Some(MetaStatement::TableStatus {
+                sql: "SHOW TABLE STATUS".into(),
+                like: Some("users".into())
+            })
+        );
+        assert_eq!(
+            r.metadata("SHOW TABLE STATUS FROM db WHERE Rows > 1", None),
+            Some(MetaStatement::TableStatus {
+                sql: "SHOW TABLE STATUS FROM db WHERE Rows > 1".into(),
+                like: None
+            })
+        );
+        assert!(r.metadata("SHOW TABLE STATUS FROM mysql", None).is_none());
+    }
+
+    #[test]
+    fn lock_tables() {
+        let r = router();
+        let Some(MetaStatement::Lock(per_node)) = r.metadata(
+            "LOCK TABLES `orders` READ /*!32311 LOCAL */,`regions` READ /*!32311 LOCAL */,`plain` WRITE",
+            Some("db"),
+        ) else {
+            panic!("not a lock");
+        };
+        assert_eq!(
+            per_node,
+            vec![
+                (
+                    0,
+                    "LOCK TABLES `orders_0` READ /*!32311 LOCAL */, `orders_1` READ /*!32311 LOCAL */, `regions` READ /*!32311 LOCAL */, `plain` WRITE".to_string()
+                ),
+                (
+                    1,
+                    "LOCK TABLES `orders_2` READ /*!32311 LOCAL */, `orders_3` READ /*!32311 LOCAL */, `regions` READ /*!32311 LOCAL */".to_string()
+                ),
+            ]
+        );
+        let Some(MetaStatement::Lock(per_node)) =
+            r.metadata("LOCK TABLE db.users AS u WRITE;", None)
+        else {
+            panic!("not a lock");
+        };
+        assert_eq!(
+            per_node[0].1,
+            "LOCK TABLES db.`users_0` AS u WRITE, db.`users_1` AS u WRITE"
+        );
+        // Only unsharded tables: the usual route.
+        assert!(r.metadata("LOCK TABLES plain READ", Some("db")).is_none());
+    }
+
+    #[test]
+    fn disable_keys() {
+        let r = router();
+        let Some(MetaStatement::Plan(p)) =
+            r.metadata("/*!40000 ALTER TABLE `users` DISABLE KEYS */", Some("db"))
+        else {
+            panic!("no plan");
+        };
+        assert_eq!(p.kind, PlanKind::Ddl);
+        assert_eq!(p.targets.len(), 4);
+        assert_eq!(
+            p.targets[3].sql,
+            "/*!40000 ALTER TABLE `users_3` DISABLE KEYS */"
+        );
+        assert!(r
+            .metadata("ALTER TABLE users ADD COLUMN x INT", Some("db"))
+            .is_none());
+    }
+
+    #[test]
+    fn insert_without_columns() {
+        let r = router();
+        let sql = "INSERT INTO orders VALUES (1, 5, 7), (2, 6, 8)";
+        assert!(r
+            .plan(sql, Some("db"), &[])
+            .unwrap_err()
+            .0
+            .contains("must name its columns"));
+        assert_eq!(
+            r.columns_needed(sql, Some("db")),
+            Some(("db".into(), "orders".into(), 0, "orders_0".into()))
+        );
+        r.remember_columns(
+            "db",
+            "orders",
+            vec!["id".into(), "user_id".into(), "total".into()],
+        );
+        assert_eq!(r.columns_needed(sql, Some("db")), None);
+        let p = r.plan(sql, Some("db"), &[]).unwrap().unwrap();
+        let mut sqls: Vec<&str> = p.targets.iter().map(|t| t.sql.as_str()).collect();
+        sqls.sort_unstable();
+        // user_id 5 and 6 (not id 1 and 2) choose the slots.
+        assert_eq!(
+            sqls,
+            vec![
+                "INSERT INTO orders_1 VALUES (1, 5, 7)",
+                "INSERT INTO orders_2 VALUES (2, 6, 8)"
+            ]
+        );
+        assert!(r
+            .plan("INSERT INTO orders VALUES (1, 5)", Some("db"), &[])
+            .unwrap_err()
+            .0
+            .contains("Column count"));
+        // Another database's table of the same name is another table.
+        assert!(r.columns_needed(sql, Some("other")).is_some());
+        r.forget_columns();
+        assert!(r.columns_needed(sql, Some("db")).is_some());
+        // A column list or SET needs nothing.
+        assert!(r
+            .columns_needed("INSERT INTO orders (id, user_id) VALUES (1, 2)", Some("db"))
+            .is_none());
+        assert!(r
+            .columns_needed("INSERT INTO orders SET user_id = 2", Some("db"))
+            .is_none());
+    }
 
     #[test]
     fn like() {

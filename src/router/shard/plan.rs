@@ -920,7 +920,9 @@ fn with_known_columns(
     };
     let key = ctx.router.tables[i].sharded()?.key.to_ascii_lowercase();
     let schema = r.schema.as_deref().or(schema)?;
-    let known = ctx.router.known_columns(schema, &ctx.router.tables[i].name)?;
+    let known = ctx
+        .router
+        .known_columns(schema, &ctx.router.tables[i].name)?;
     let columns: Vec<String> = known.iter().map(|c| c.to_ascii_lowercase()).collect();
     let mut out = info.clone();
     out.key_position = columns.iter().position(|c| *c == key);
@@ -942,7 +944,11 @@ fn insert(ctx: &Ctx<'_>, sql: &str, schema: Option<&str>) -> Result<ShardPlan, R
     if let Some(p) = &positional {
         // What the server would answer (1136), before a row with too few
         // values is routed by the wrong column.
-        if let Some(i) = p.rows.iter().position(|r| r.values.len() != p.columns.len()) {
+        if let Some(i) = p
+            .rows
+            .iter()
+            .position(|r| r.values.len() != p.columns.len())
+        {
             return err(format!(
                 "Column count doesn't match value count at row {}",
                 i + 1
