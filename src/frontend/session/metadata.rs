@@ -71,15 +71,20 @@ impl Session {
             self.unlock_everywhere(c, seq).await;
             return true;
         }
-        if !matches!(
-            c.kind,
+        let candidate = match c.kind {
             StatementKind::Show(_)
-                | StatementKind::Describe
-                | StatementKind::LockTables
-                | StatementKind::Ddl
-                | StatementKind::Explain
-                | StatementKind::Other
-        ) {
+            | StatementKind::Describe
+            | StatementKind::LockTables
+            | StatementKind::Ddl => true,
+            // Only reads of information_schema: keep the lexing off the
+            // path of ordinary SELECTs.
+            StatementKind::Select => text
+                .as_bytes()
+                .windows(b"information_schema".len())
+                .any(|w| w.eq_ignore_ascii_case(b"information_schema")),
+            _ => false,
+        };
+        if !candidate {
             return false;
         }
         let Some(router) = self.metadata_router() else {
@@ -101,6 +106,10 @@ impl Session {
                 self.run_lock(&per_node, write, c, seq).await
             }
             MetaStatement::Plan(plan) => self.run_scatter_write(&plan, c, seq).await,
+            MetaStatement::InformationSchema { node, sql } => {
+                self.run_information_schema(&router, node, &sql, c, seq)
+                    .await
+            }
         }
         true
     }
@@ -274,6 +283,49 @@ impl Session {
         }
         let outcome = self.send_fetched(&f, seq).await;
         self.finish_metadata(c, d.node, outcome);
+    }
+
+    /// An `information_schema` read about sharded tables, answered by the
+    /// node of their slot-0 physical tables, names mapped back.
+    async fn run_information_schema(
+        &mut self,
+        router: &ShardRouter,
+        node: usize,
+        sql: &str,
+        c: &Classified,
+        seq: &mut u8,
+    ) {
+        let fetched = match self.metadata_conn(node, c).await {
+            Ok(i) => self.fetch_on(i, sql).await,
+            Err(e) => Err(e),
+        };
+        let mut f = match fetched {
+            Ok(f) => f,
+            Err(e) => {
+                self.fail_metadata(c, node, e, seq).await;
+                return;
+            }
+        };
+        let name_columns: Vec<usize> = column_names(&f.columns)
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| n.to_ascii_uppercase().ends_with("TABLE_NAME"))
+            .map(|(i, _)| i)
+            .collect();
+        for row in &mut f.rows {
+            for &i in &name_columns {
+                if let Some(Some(v)) = row.get_mut(i) {
+                    if let Some(logical) = std::str::from_utf8(v)
+                        .ok()
+                        .and_then(|p| router.logical_name_of(p))
+                    {
+                        *v = logical.into_bytes();
+                    }
+                }
+            }
+        }
+        let outcome = self.send_fetched(&f, seq).await;
+        self.finish_metadata(c, node, outcome);
     }
 
     /// `SHOW TABLE STATUS` gathered from every node: one row per logical

@@ -36,6 +36,11 @@ pub enum MetaStatement {
     /// `ALTER TABLE t DISABLE|ENABLE KEYS` (what a dump restore sends):
     /// fanned out like DDL.
     Plan(ShardPlan),
+    /// A read of `information_schema` filtered by `TABLE_NAME = '<logical
+    /// table>'` (how mysqldump, ORMs and GUIs introspect one table): `sql`
+    /// names the slot-0 physical tables instead and runs on `node`; in the
+    /// answer, physical names in `*TABLE_NAME` columns become logical.
+    InformationSchema { node: usize, sql: String },
 }
 
 /// Which description statement.
@@ -205,6 +210,9 @@ impl ShardRouter {
             }
             return None;
         }
+        if kw(0, "SELECT") {
+            return self.information_schema(&toks, current_schema);
+        }
         if kw(0, "LOCK") && (kw(1, "TABLES") || kw(1, "TABLE")) {
             return self.lock_tables(&toks, current_schema);
         }
@@ -350,6 +358,90 @@ impl ShardRouter {
                 .map(|(node, items)| (node, format!("LOCK TABLES {}", items.join(", "))))
                 .collect(),
         ))
+    }
+
+    /// `SELECT … FROM information_schema.<view> WHERE … TABLE_NAME = 'x'`
+    /// (or `TABLE_NAME IN ('x', …)`) naming sharded tables: the literals
+    /// are replaced by the slot-0 physical names, which must all live on
+    /// one node. Listing every table of a schema (no TABLE_NAME filter) is
+    /// not rewritten: it shows the physical tables of the schema's node.
+    fn information_schema(
+        &self,
+        toks: &Tokens<'_>,
+        current_schema: Option<&str>,
+    ) -> Option<MetaStatement> {
+        let src = toks.sql.as_bytes();
+        let is_column = |i: usize, name: &str| {
+            ident(toks, i).is_some_and(|w| w.eq_ignore_ascii_case(name))
+                && !toks.is_punct(i + 1, ".")
+        };
+        let reads_is = (0..toks.toks.len()).any(|i| {
+            ident(toks, i).is_some_and(|w| w.eq_ignore_ascii_case("information_schema"))
+                && toks.is_punct(i + 1, ".")
+        });
+        if !reads_is {
+            return None;
+        }
+        // `TABLE_SCHEMA = 'db'` chooses the rules' schema; otherwise the
+        // current database (`= DATABASE()`).
+        let mut schema = current_schema.map(str::to_owned);
+        for i in 0..toks.toks.len() {
+            if is_column(i, "TABLE_SCHEMA") && toks.is_punct(i + 1, "=") {
+                if let Some(t) = toks.toks.get(i + 2) {
+                    if t.kind == TokenKind::String {
+                        schema = string_literal(t.text(toks.sql));
+                    }
+                }
+            }
+        }
+        let mut literals: Vec<usize> = Vec::new();
+        for i in 0..toks.toks.len() {
+            if !is_column(i, "TABLE_NAME") {
+                continue;
+            }
+            if toks.is_punct(i + 1, "=") {
+                literals.push(i + 2);
+            } else if toks.is_kw(i + 1, "IN") && toks.is_punct(i + 2, "(") {
+                let mut j = i + 3;
+                while let Some(t) = toks.toks.get(j) {
+                    if t.is_punct(src, ")") {
+                        break;
+                    }
+                    if t.kind == TokenKind::String {
+                        literals.push(j);
+                    }
+                    j += 1;
+                }
+            }
+        }
+        let mut node = None;
+        let mut edits: Vec<(Range<usize>, String)> = Vec::new();
+        for i in literals {
+            let Some(t) = toks.toks.get(i) else { continue };
+            if t.kind != TokenKind::String {
+                continue;
+            }
+            let Some(name) = string_literal(t.text(toks.sql)) else {
+                continue;
+            };
+            let Some(rule) = self.sharded_rule(schema.as_deref(), &name) else {
+                continue;
+            };
+            let (n, physical) = self.tables[rule].sharded()?.slots.first()?.clone();
+            if node.is_some_and(|m| m != n) {
+                // Slot-0 tables on different nodes: one server cannot
+                // answer for all of them.
+                return None;
+            }
+            node = Some(n);
+            edits.push((t.span(), format!("'{}'", physical.replace('\'', "''"))));
+        }
+        let node = node?;
+        let mut sql = toks.sql.to_owned();
+        for (range, with) in edits.iter().rev() {
+            sql = splice(&sql, range, with);
+        }
+        Some(MetaStatement::InformationSchema { node, sql })
     }
 
     fn alter_keys(&self, toks: &Tokens<'_>, current_schema: Option<&str>) -> Option<MetaStatement> {
@@ -712,6 +804,46 @@ broadcast = true
         );
         // Only unsharded tables: the usual route.
         assert!(r.metadata("LOCK TABLES plain READ", Some("db")).is_none());
+    }
+
+    #[test]
+    fn information_schema() {
+        let r = router();
+        let q = "SELECT engine, table_type FROM INFORMATION_SCHEMA.TABLES WHERE table_schema = DATABASE() AND table_name = 'orders'";
+        assert_eq!(
+            r.metadata(q, Some("db")),
+            Some(MetaStatement::InformationSchema {
+                node: 0,
+                sql: q.replace("'orders'", "'orders_0'")
+            })
+        );
+        let q = "select * from information_schema.columns where TABLE_SCHEMA='db' and `TABLE_NAME` in ('users', 'plain')";
+        assert_eq!(
+            r.metadata(q, None),
+            Some(MetaStatement::InformationSchema {
+                node: 0,
+                sql: q.replace("'users'", "'users_0'")
+            })
+        );
+        // No sharded table named, or no filter by name: not rewritten.
+        assert!(r
+            .metadata(
+                "SELECT * FROM information_schema.tables WHERE table_name = 'plain'",
+                Some("db")
+            )
+            .is_none());
+        assert!(r
+            .metadata(
+                "SELECT * FROM information_schema.tables WHERE table_schema = 'db'",
+                Some("db")
+            )
+            .is_none());
+        assert!(r
+            .metadata(
+                "SELECT 'orders' FROM t WHERE table_name = 'orders'",
+                Some("db")
+            )
+            .is_none());
     }
 
     #[test]
