@@ -909,6 +909,10 @@ impl Session {
                     )))
         {
             self.pins.session_state = true;
+            if c.kind != StatementKind::LockTables {
+                // UNLOCK TABLES can no longer unpin (see `metadata`).
+                self.table_locks.unlock_unpins = false;
+            }
         }
         // Held only while the next statement may ask about this one; an
         // idle session gives the connection back (see `next_command`).

@@ -42,6 +42,10 @@ pub(super) struct TableLocks {
     /// Some lock is a WRITE lock (other connections cannot read those
     /// tables meanwhile).
     pub write: bool,
+    /// Nothing but these table locks pins the session (no user variable,
+    /// temporary table... before or since): `UNLOCK TABLES` gives its
+    /// connections back, so a dump session scatters reads again.
+    pub unlock_unpins: bool,
 }
 
 /// A whole result read into memory (metadata answers are small).
@@ -106,6 +110,11 @@ impl Session {
                 self.run_lock(&per_node, write, c, seq).await
             }
             MetaStatement::Plan(plan) => self.run_scatter_write(&plan, c, seq).await,
+            MetaStatement::Refused(why) => {
+                let node = self.node_for_session();
+                self.fail_metadata(c, node, ProxyError::Routing(why), seq)
+                    .await
+            }
             MetaStatement::InformationSchema { node, sql } => {
                 self.run_information_schema(&router, node, &sql, c, seq)
                     .await
@@ -467,6 +476,11 @@ impl Session {
         let mut failure = None;
         let mut status = self.status;
         let mut last_node = self.node_for_session();
+        let unlock_unpins = if self.table_locks.held {
+            self.table_locks.unlock_unpins
+        } else {
+            !self.pins.session_state
+        };
         for (node, sql) in per_node {
             let plan = RoutePlan {
                 node: *node,
@@ -503,7 +517,11 @@ impl Session {
                 self.fail_metadata(c, last_node, e, seq).await;
             }
             None => {
-                self.table_locks = TableLocks { held: true, write };
+                self.table_locks = TableLocks {
+                    held: true,
+                    write,
+                    unlock_unpins,
+                };
                 self.write_ok(seq, 0, 0, status, 0).await;
                 let outcome = Outcome {
                     status,
@@ -527,7 +545,14 @@ impl Session {
                 }
             }
         }
+        let unpin = self.table_locks.held
+            && self.table_locks.unlock_unpins
+            && failure.is_none()
+            && !self.pins.transaction;
         self.table_locks = TableLocks::default();
+        if unpin {
+            self.pins.session_state = false;
+        }
         let node = self.node_for_session();
         match failure {
             Some(e) => self.fail_metadata(c, node, e, seq).await,

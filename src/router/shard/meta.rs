@@ -36,6 +36,8 @@ pub enum MetaStatement {
     /// `ALTER TABLE t DISABLE|ENABLE KEYS` (what a dump restore sends):
     /// fanned out like DDL.
     Plan(ShardPlan),
+    /// Cannot be done on the physical tables (the message says why).
+    Refused(String),
     /// A read of `information_schema` filtered by `TABLE_NAME = '<logical
     /// table>'` (how mysqldump, ORMs and GUIs introspect one table): `sql`
     /// names the slot-0 physical tables instead and runs on `node`; in the
@@ -324,6 +326,25 @@ impl ShardRouter {
             match rule.map(|r| &self.tables[r].kind) {
                 Some(TableInfoKind::Sharded(info)) => {
                     special = true;
+                    let aliased = toks.is_kw(name.next, "AS")
+                        || !(toks.is_kw(name.next, "READ")
+                            || toks.is_kw(name.next, "WRITE")
+                            || toks.is_kw(name.next, "LOW_PRIORITY"));
+                    let mut nodes: Vec<usize> = info.slots.iter().map(|s| s.0).collect();
+                    nodes.sort_unstable();
+                    nodes.dedup();
+                    if aliased && nodes.len() != info.slots.len() {
+                        // One alias cannot name two physical tables in one
+                        // LOCK TABLES, and a query through the alias needs
+                        // exactly that lock.
+                        return Some(MetaStatement::Refused(format!(
+                            "LOCK TABLES with an alias is not supported on the sharded table `{}`, \
+                             which has several physical tables on one node; lock it without an \
+                             alias and query it without one: {}",
+                            name.table,
+                            super::quote_sql(toks.sql)
+                        )));
+                    }
                     for (node, physical) in &info.slots {
                         per_node
                             .entry(*node)
@@ -802,6 +823,10 @@ broadcast = true
             per_node[0].1,
             "LOCK TABLES db.`users_0` AS u WRITE, db.`users_1` AS u WRITE"
         );
+        assert!(matches!(
+            r.metadata("LOCK TABLES users AS u READ", Some("db")),
+            Some(MetaStatement::Refused(m)) if m.contains("alias")
+        ));
         // Only unsharded tables: the usual route.
         assert!(r.metadata("LOCK TABLES plain READ", Some("db")).is_none());
     }
