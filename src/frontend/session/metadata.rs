@@ -430,7 +430,7 @@ impl Session {
                     let d = number(acc.get(data));
                     if let (Some(n), Some(d)) = (n, d) {
                         if let Some(v) = acc.get_mut(avg) {
-                            *v = Some(if n == 0 { 0 } else { d / n }.to_string().into_bytes());
+                            *v = Some(d.checked_div(n).unwrap_or(0).to_string().into_bytes());
                         }
                     }
                 }

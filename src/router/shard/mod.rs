@@ -270,6 +270,9 @@ pub(crate) struct SequenceInfo {
 
 type CacheKey = (Option<String>, String);
 
+/// (schema, logical table) → its column names in table order.
+type ColumnCache = HashMap<(String, String), Arc<Vec<String>>>;
+
 /// Statements longer than this are planned but not cached.
 const MAX_CACHED_SQL: usize = 16 * 1024;
 type CachedAnalysis = Arc<Result<analyze::Analysis, RouteError>>;
@@ -293,7 +296,7 @@ pub struct ShardRouter {
     /// (schema, logical table) → column names in table order, for INSERT
     /// without a column list ([`meta`]). Belongs to one configuration: a
     /// reload starts empty; DDL through the proxy clears it.
-    columns: Mutex<HashMap<(String, String), Arc<Vec<String>>>>,
+    columns: Mutex<ColumnCache>,
 }
 
 impl fmt::Debug for ShardRouter {
