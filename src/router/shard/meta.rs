@@ -815,14 +815,18 @@ broadcast = true
             ]
         );
         let Some(MetaStatement::Lock(per_node)) =
-            r.metadata("LOCK TABLE db.users AS u WRITE;", None)
+            r.metadata("LOCK TABLE db.users LOW_PRIORITY WRITE;", None)
         else {
             panic!("not a lock");
         };
         assert_eq!(
             per_node[0].1,
-            "LOCK TABLES db.`users_0` AS u WRITE, db.`users_1` AS u WRITE"
+            "LOCK TABLES db.`users_0` LOW_PRIORITY WRITE, db.`users_1` LOW_PRIORITY WRITE"
         );
+        assert!(matches!(
+            r.metadata("LOCK TABLES users AS u READ", Some("db")),
+            Some(MetaStatement::Refused(m)) if m.contains("alias")
+        ));
         assert!(matches!(
             r.metadata("LOCK TABLES users AS u READ", Some("db")),
             Some(MetaStatement::Refused(m)) if m.contains("alias")
