@@ -79,7 +79,12 @@ impl Session {
             StatementKind::Show(_)
             | StatementKind::Describe
             | StatementKind::LockTables
-            | StatementKind::Ddl => true,
+            | StatementKind::Ddl
+            | StatementKind::Analyze
+            | StatementKind::Optimize
+            | StatementKind::Check
+            | StatementKind::Checksum
+            | StatementKind::Repair => true,
             // Only reads of information_schema: keep the lexing off the
             // path of ordinary SELECTs.
             StatementKind::Select => text
@@ -110,6 +115,9 @@ impl Session {
                 self.run_lock(&per_node, write, c, seq).await
             }
             MetaStatement::Plan(plan) => self.run_scatter_write(&plan, c, seq).await,
+            MetaStatement::Maintenance { checksum, items } => {
+                self.run_maintenance(checksum, &items, c, seq).await
+            }
             MetaStatement::Refused(why) => {
                 let node = self.node_for_session();
                 self.fail_metadata(c, node, ProxyError::Routing(why), seq)
@@ -235,12 +243,26 @@ impl Session {
 
     /// Runs `sql` on held connection `i` and reads the whole answer.
     async fn fetch_on(&mut self, i: usize, sql: &str) -> Result<Fetched> {
+        let node = self.held[i].node;
         let conn = &mut self.held[i].conn;
         let mut payload = Vec::with_capacity(sql.len() + 1);
         payload.push(command::QUERY);
         payload.extend_from_slice(sql.as_bytes());
         conn.send_command(&payload).await?;
-        read_result(conn).await
+        let f = read_result(conn).await?;
+        // OPTIMIZE/ANALYZE/REPAIR are replicated writes: later reads of
+        // this session on the node's replicas wait for them.
+        for change in &f.ok.changes {
+            if let crate::wire::packets::SessionChange::SystemVariable { name, value } = change {
+                if name == "last_gtid" && !value.is_empty() {
+                    if let Some(slot) = self.last_gtid.get_mut(node) {
+                        *slot = Some(value.clone());
+                        self.gtid_confirmed.clear();
+                    }
+                }
+            }
+        }
+        Ok(f)
     }
 
     /// Ends a metadata statement: session bookkeeping as for any statement.
@@ -335,6 +357,109 @@ impl Session {
         }
         let outcome = self.send_fetched(&f, seq).await;
         self.finish_metadata(c, node, outcome);
+    }
+
+    /// `CHECKSUM|ANALYZE|OPTIMIZE|CHECK|REPAIR TABLE` naming sharded
+    /// tables: run on every physical table; per listed table, CHECKSUM
+    /// adds the physical tables' checksums (the server's table checksum is
+    /// a sum of row checksums modulo 2^32, so the sum is the logical
+    /// table's; NULL when any part is NULL), the others show the slot-0
+    /// answer, or the first physical table's answer reporting an error.
+    async fn run_maintenance(
+        &mut self,
+        checksum: bool,
+        items: &[crate::router::shard::meta::MaintenanceItem],
+        c: &Classified,
+        seq: &mut u8,
+    ) {
+        let mut columns: Option<Vec<Bytes>> = None;
+        let mut out: Vec<Row> = Vec::new();
+        let mut last_ok = OkPacket::default();
+        let node_for_session = self.node_for_session();
+        for item in items {
+            let mut chosen: Option<Vec<Row>> = None;
+            let mut sum: Option<Option<u64>> = None;
+            for (k, (node, sql, physical)) in item.parts.iter().enumerate() {
+                let fetched = match self.metadata_conn(*node, c).await {
+                    Ok(i) => self.fetch_on(i, sql).await,
+                    Err(e) => Err(e),
+                };
+                let mut f = match fetched {
+                    Ok(f) => f,
+                    Err(e) => {
+                        let e = match &item.logical {
+                            Some(l) => logical_error(e, physical, l),
+                            None => e,
+                        };
+                        self.fail_metadata(c, node_for_session, e, seq).await;
+                        return;
+                    }
+                };
+                if let Some(l) = &item.logical {
+                    for row in &mut f.rows {
+                        if let Some(Some(v)) = row.get_mut(0) {
+                            let shown = logical_message(&String::from_utf8_lossy(v), physical, l);
+                            *v = shown.into_bytes();
+                        }
+                    }
+                }
+                if checksum {
+                    let part = f.rows.first().and_then(|r| number(r.get(1)));
+                    sum = Some(match sum {
+                        None => part,
+                        Some(acc) => acc.zip(part).map(|(a, b)| (a + b) % (1u64 << 32)),
+                    });
+                    if chosen.is_none() {
+                        chosen = Some(f.rows.clone());
+                    }
+                } else {
+                    let names = column_names(&f.columns);
+                    let type_col = names.iter().position(|n| n == "Msg_type");
+                    let failed = type_col.is_some_and(|t| {
+                        f.rows.iter().any(|r| {
+                            r.get(t)
+                                .cloned()
+                                .flatten()
+                                .is_some_and(|v| v.eq_ignore_ascii_case(b"error"))
+                        })
+                    });
+                    if k == 0 || failed {
+                        let keep_first_error = k > 0 && chosen_failed(&chosen, type_col);
+                        if !keep_first_error {
+                            chosen = Some(f.rows.clone());
+                        }
+                    }
+                }
+                columns.get_or_insert(f.columns);
+                last_ok = f.ok;
+            }
+            let mut rows = chosen.unwrap_or_default();
+            if let (true, Some(total)) = (checksum, sum) {
+                if let Some(row) = rows.first_mut() {
+                    if let Some(v) = row.get_mut(1) {
+                        *v = total.map(|t| t.to_string().into_bytes());
+                    }
+                }
+            }
+            out.extend(rows);
+        }
+        let Some(columns) = columns else {
+            self.fail_metadata(
+                c,
+                node_for_session,
+                ProxyError::Internal("no table to check".into()),
+                seq,
+            )
+            .await;
+            return;
+        };
+        let f = Fetched {
+            columns,
+            rows: out,
+            ok: last_ok,
+        };
+        let outcome = self.send_fetched(&f, seq).await;
+        self.finish_metadata(c, node_for_session, outcome);
     }
 
     /// `SHOW TABLE STATUS` gathered from every node: one row per logical
@@ -688,6 +813,19 @@ impl Session {
         }
         outcome
     }
+}
+
+/// Whether the rows kept so far report an error (`Msg_type` = error).
+fn chosen_failed(chosen: &Option<Vec<Row>>, type_col: Option<usize>) -> bool {
+    let (Some(rows), Some(t)) = (chosen, type_col) else {
+        return false;
+    };
+    rows.iter().any(|r| {
+        r.get(t)
+            .cloned()
+            .flatten()
+            .is_some_and(|v| v.eq_ignore_ascii_case(b"error"))
+    })
 }
 
 /// A backend error on a physical table, shown for the logical one.

@@ -288,9 +288,17 @@ impl Session {
             nodes.sort_unstable();
             nodes.dedup();
             if nodes.len() != plan.targets.len() && !plan.write {
-                return Err(ProxyError::Unsupported(
-                    "a read of several physical tables on one node inside a transaction".into(),
-                ));
+                let why = if self.pins.transaction {
+                    "inside a transaction"
+                } else if self.table_locks.write {
+                    "under LOCK TABLES … WRITE"
+                } else {
+                    "while the session is pinned to its connections (user variables, temporary \
+                     tables, table locks…)"
+                };
+                return Err(ProxyError::Unsupported(format!(
+                    "a read of several physical tables on one node {why}"
+                )));
             }
             for &node in &nodes {
                 let rp = RoutePlan {

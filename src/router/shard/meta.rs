@@ -38,11 +38,28 @@ pub enum MetaStatement {
     Plan(ShardPlan),
     /// Cannot be done on the physical tables (the message says why).
     Refused(String),
+    /// `CHECKSUM|ANALYZE|OPTIMIZE|CHECK|REPAIR TABLE t, …` naming sharded
+    /// tables: each listed table's statement per physical table; the
+    /// answers are combined into one row set per listed table.
+    Maintenance {
+        checksum: bool,
+        items: Vec<MaintenanceItem>,
+    },
     /// A read of `information_schema` filtered by `TABLE_NAME = '<logical
     /// table>'` (how mysqldump, ORMs and GUIs introspect one table): `sql`
     /// names the slot-0 physical tables instead and runs on `node`; in the
     /// answer, physical names in `*TABLE_NAME` columns become logical.
     InformationSchema { node: usize, sql: String },
+}
+
+/// One table of a `CHECKSUM|ANALYZE|… TABLE` list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MaintenanceItem {
+    /// The name to show for physical names (`None`: not sharded, shown as
+    /// the server answers).
+    pub logical: Option<String>,
+    /// (node, statement, physical table) per physical table, slot order.
+    pub parts: Vec<(usize, String, String)>,
 }
 
 /// Which description statement.
@@ -214,6 +231,12 @@ impl ShardRouter {
         }
         if kw(0, "SELECT") {
             return self.information_schema(&toks, current_schema);
+        }
+        if ["CHECKSUM", "ANALYZE", "OPTIMIZE", "CHECK", "REPAIR"]
+            .iter()
+            .any(|v| kw(0, v))
+        {
+            return self.maintenance(&toks, current_schema);
         }
         if kw(0, "LOCK") && (kw(1, "TABLES") || kw(1, "TABLE")) {
             return self.lock_tables(&toks, current_schema);
@@ -463,6 +486,88 @@ impl ShardRouter {
             sql = splice(&sql, range, with);
         }
         Some(MetaStatement::InformationSchema { node, sql })
+    }
+
+    fn maintenance(
+        &self,
+        toks: &Tokens<'_>,
+        current_schema: Option<&str>,
+    ) -> Option<MetaStatement> {
+        let checksum = toks.is_kw(0, "CHECKSUM");
+        let mut i = 1;
+        if toks.is_kw(i, "NO_WRITE_TO_BINLOG") || toks.is_kw(i, "LOCAL") {
+            i += 1;
+        }
+        if !(toks.is_kw(i, "TABLE") || toks.is_kw(i, "TABLES")) {
+            return None;
+        }
+        let prefix = toks.sql.get(..toks.toks.get(i)?.end)?;
+        i += 1;
+        let mut names = Vec::new();
+        loop {
+            let name = name_at(toks, i)?;
+            let start = toks.toks.get(i)?.start;
+            i = name.next;
+            names.push((start, name));
+            if toks.is_punct(i, ",") {
+                i += 1;
+            } else {
+                break;
+            }
+        }
+        let last_end = names.last()?.1.table_range.end;
+        let suffix = toks.sql.get(last_end..statement_end(toks.sql))?;
+        let mut items = Vec::new();
+        let mut special = false;
+        for (start, name) in &names {
+            let db = name.db.as_deref().or(current_schema);
+            let written = toks.sql.get(*start..name.table_range.end)?;
+            let rule = if is_system(db) {
+                None
+            } else {
+                self.find_table(db, &name.table)
+            };
+            let item = match rule.map(|r| &self.tables[r].kind) {
+                Some(TableInfoKind::Sharded(info)) => {
+                    special = true;
+                    let qualifier = toks.sql.get(*start..name.table_range.start)?;
+                    MaintenanceItem {
+                        logical: Some(name.table.clone()),
+                        parts: info
+                            .slots
+                            .iter()
+                            .map(|(node, physical)| {
+                                (
+                                    *node,
+                                    format!(
+                                        "{prefix} {qualifier}{}{suffix}",
+                                        quote_ident(physical)
+                                    ),
+                                    physical.clone(),
+                                )
+                            })
+                            .collect(),
+                    }
+                }
+                kind => {
+                    let node = match kind {
+                        Some(TableInfoKind::Broadcast { nodes }) => *nodes.first()?,
+                        Some(TableInfoKind::Single { node }) => *node,
+                        _ => self.schema_node(db),
+                    };
+                    MaintenanceItem {
+                        logical: None,
+                        parts: vec![(
+                            node,
+                            format!("{prefix} {written}{suffix}"),
+                            name.table.clone(),
+                        )],
+                    }
+                }
+            };
+            items.push(item);
+        }
+        special.then_some(MetaStatement::Maintenance { checksum, items })
     }
 
     fn alter_keys(&self, toks: &Tokens<'_>, current_schema: Option<&str>) -> Option<MetaStatement> {
@@ -873,6 +978,45 @@ broadcast = true
                 Some("db")
             )
             .is_none());
+    }
+
+    #[test]
+    fn maintenance() {
+        let r = router();
+        let Some(MetaStatement::Maintenance { checksum, items }) =
+            r.metadata("CHECKSUM TABLE users, plain EXTENDED", Some("db"))
+        else {
+            panic!("not maintenance");
+        };
+        assert!(checksum);
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[0].logical.as_deref(), Some("users"));
+        assert_eq!(
+            items[0].parts[2],
+            (
+                1,
+                "CHECKSUM TABLE `users_2` EXTENDED".to_string(),
+                "users_2".to_string()
+            )
+        );
+        assert_eq!(
+            items[1],
+            MaintenanceItem {
+                logical: None,
+                parts: vec![(0, "CHECKSUM TABLE plain EXTENDED".into(), "plain".into())]
+            }
+        );
+        let Some(MetaStatement::Maintenance { checksum, items }) =
+            r.metadata("ANALYZE NO_WRITE_TO_BINLOG TABLE db.orders", None)
+        else {
+            panic!("not maintenance");
+        };
+        assert!(!checksum);
+        assert_eq!(
+            items[0].parts[0].1,
+            "ANALYZE NO_WRITE_TO_BINLOG TABLE db.`orders_0`"
+        );
+        assert!(r.metadata("OPTIMIZE TABLE plain", Some("db")).is_none());
     }
 
     #[test]
