@@ -432,6 +432,19 @@ async fn sharded_metadata_matches_reference() {
         assert!(!a.rows.is_empty(), "{sql}: no rows");
     }
 
+    // ----- information_schema listing a whole schema -----
+    for sql in [
+        "SELECT TABLE_NAME, TABLE_TYPE, ENGINE, TABLE_COMMENT FROM information_schema.TABLES \
+         WHERE TABLE_SCHEMA = DATABASE() ORDER BY TABLE_NAME",
+        "SELECT TABLE_NAME, COLUMN_NAME, ORDINAL_POSITION, COLUMN_TYPE, COLUMN_KEY FROM \
+         information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() ORDER BY TABLE_NAME, ORDINAL_POSITION",
+        "SELECT TABLE_NAME, INDEX_NAME, COLUMN_NAME FROM information_schema.STATISTICS \
+         WHERE TABLE_SCHEMA = DATABASE() ORDER BY TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX",
+    ] {
+        let a = compare(&mut p, &mut r, sql).await;
+        assert!(a.rows.len() >= 3, "{sql}: {a:?}");
+    }
+
     // ----- COM_FIELD_LIST -----
     let got = field_list(proxy.port, "app", "app", &db, "users").await;
     let want = field_list(topo.port("ref"), &topo.user, &topo.password, &db, "users").await;

@@ -123,8 +123,8 @@ impl Session {
                 self.fail_metadata(c, node, ProxyError::Routing(why), seq)
                     .await
             }
-            MetaStatement::InformationSchema { node, sql } => {
-                self.run_information_schema(&router, node, &sql, c, seq)
+            MetaStatement::InformationSchema { node, sql, listing } => {
+                self.run_information_schema(&router, node, &sql, listing, c, seq)
                     .await
             }
         }
@@ -323,6 +323,7 @@ impl Session {
         router: &ShardRouter,
         node: usize,
         sql: &str,
+        listing: bool,
         c: &Classified,
         seq: &mut u8,
     ) {
@@ -337,7 +338,22 @@ impl Session {
                 return;
             }
         };
-        let name_columns: Vec<usize> = column_names(&f.columns)
+        let names = column_names(&f.columns);
+        if listing {
+            // One row set per logical table: slot 0's.
+            if let Some(t) = names
+                .iter()
+                .position(|n| n.eq_ignore_ascii_case("TABLE_NAME"))
+            {
+                f.rows.retain(|row| {
+                    let physical = row.get(t).cloned().flatten();
+                    !physical
+                        .and_then(|p| router.physical_slot(&String::from_utf8_lossy(&p)))
+                        .is_some_and(|(_, first)| !first)
+                });
+            }
+        }
+        let name_columns: Vec<usize> = names
             .iter()
             .enumerate()
             .filter(|(_, n)| n.to_ascii_uppercase().ends_with("TABLE_NAME"))

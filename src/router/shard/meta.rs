@@ -49,7 +49,13 @@ pub enum MetaStatement {
     /// table>'` (how mysqldump, ORMs and GUIs introspect one table): `sql`
     /// names the slot-0 physical tables instead and runs on `node`; in the
     /// answer, physical names in `*TABLE_NAME` columns become logical.
-    InformationSchema { node: usize, sql: String },
+    /// With `listing` (a whole schema listed), rows of physical tables
+    /// other than slot 0's are dropped.
+    InformationSchema {
+        node: usize,
+        sql: String,
+        listing: bool,
+    },
 }
 
 /// One table of a `CHECKSUM|ANALYZE|… TABLE` list.
@@ -480,12 +486,72 @@ impl ShardRouter {
             node = Some(n);
             edits.push((t.span(), format!("'{}'", physical.replace('\'', "''"))));
         }
-        let node = node?;
+        let Some(node) = node else {
+            return self.information_schema_listing(toks, schema.as_deref());
+        };
         let mut sql = toks.sql.to_owned();
         for (range, with) in edits.iter().rev() {
             sql = splice(&sql, range, with);
         }
-        Some(MetaStatement::InformationSchema { node, sql })
+        Some(MetaStatement::InformationSchema {
+            node,
+            sql,
+            listing: false,
+        })
+    }
+
+    /// A listing of `information_schema` views with a `TABLE_NAME` column
+    /// (no filter naming a sharded table): run where the schema's tables
+    /// live; the session keeps slot 0's rows of each sharded table under
+    /// its logical name and drops the other physical tables' rows.
+    fn information_schema_listing(
+        &self,
+        toks: &Tokens<'_>,
+        schema: Option<&str>,
+    ) -> Option<MetaStatement> {
+        const VIEWS: &[&str] = &[
+            "TABLES",
+            "COLUMNS",
+            "STATISTICS",
+            "KEY_COLUMN_USAGE",
+            "TABLE_CONSTRAINTS",
+            "REFERENTIAL_CONSTRAINTS",
+            "PARTITIONS",
+        ];
+        let lists = (0..toks.toks.len()).any(|i| {
+            ident(toks, i).is_some_and(|w| w.eq_ignore_ascii_case("information_schema"))
+                && toks.is_punct(i + 1, ".")
+                && ident(toks, i + 2)
+                    .is_some_and(|v| VIEWS.iter().any(|x| x.eq_ignore_ascii_case(&v)))
+        });
+        if !lists || is_system(schema) {
+            return None;
+        }
+        let any = self.tables.iter().any(|t| {
+            t.sharded().is_some()
+                && match (&t.schema, schema) {
+                    (Some(a), Some(b)) => a == b,
+                    _ => true,
+                }
+        });
+        if !any {
+            return None;
+        }
+        Some(MetaStatement::InformationSchema {
+            node: self.schema_node(schema),
+            sql: toks.sql.to_owned(),
+            listing: true,
+        })
+    }
+
+    /// For a physical table of a sharded table: its logical name and
+    /// whether it is the slot-0 table (the one that stands for the logical
+    /// table in metadata answers).
+    pub fn physical_slot(&self, physical: &str) -> Option<(String, bool)> {
+        let logical = self.physical.get(physical)?;
+        let t = self.tables.iter().find(|t| &t.name == logical)?;
+        let first = t.sharded()?.slots.first()?;
+        Some((logical.clone(), first.1 == physical))
     }
 
     fn maintenance(
@@ -948,7 +1014,8 @@ broadcast = true
             r.metadata(q, Some("db")),
             Some(MetaStatement::InformationSchema {
                 node: 0,
-                sql: q.replace("'orders'", "'orders_0'")
+                sql: q.replace("'orders'", "'orders_0'"),
+                listing: false,
             })
         );
         let q = "select * from information_schema.columns where TABLE_SCHEMA='db' and `TABLE_NAME` in ('users', 'plain')";
@@ -956,22 +1023,42 @@ broadcast = true
             r.metadata(q, None),
             Some(MetaStatement::InformationSchema {
                 node: 0,
-                sql: q.replace("'users'", "'users_0'")
+                sql: q.replace("'users'", "'users_0'"),
+                listing: false,
             })
         );
-        // No sharded table named, or no filter by name: not rewritten.
+        // No sharded table named: not rewritten, answered as a listing
+        // (rows of physical tables other than slot 0's dropped).
+        let q = "SELECT * FROM information_schema.tables WHERE table_name = 'plain'";
+        assert_eq!(
+            r.metadata(q, Some("db")),
+            Some(MetaStatement::InformationSchema {
+                node: 0,
+                sql: q.to_string(),
+                listing: true,
+            })
+        );
+        let q = "SELECT table_name FROM information_schema.tables WHERE table_schema = 'db'";
+        assert_eq!(
+            r.metadata(q, None),
+            Some(MetaStatement::InformationSchema {
+                node: 0,
+                sql: q.to_string(),
+                listing: true,
+            })
+        );
         assert!(r
-            .metadata(
-                "SELECT * FROM information_schema.tables WHERE table_name = 'plain'",
-                Some("db")
-            )
+            .metadata("SELECT * FROM information_schema.processlist", Some("db"))
             .is_none());
         assert!(r
             .metadata(
-                "SELECT * FROM information_schema.tables WHERE table_schema = 'db'",
+                "SELECT * FROM information_schema.tables WHERE table_schema = 'mysql'",
                 Some("db")
             )
             .is_none());
+        assert_eq!(r.physical_slot("users_0"), Some(("users".into(), true)));
+        assert_eq!(r.physical_slot("users_3"), Some(("users".into(), false)));
+        assert_eq!(r.physical_slot("regions"), None);
         assert!(r
             .metadata(
                 "SELECT 'orders' FROM t WHERE table_name = 'orders'",
