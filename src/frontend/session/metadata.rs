@@ -176,7 +176,11 @@ impl Session {
         &mut self,
         router: &ShardRouter,
         text: &str,
+        c: &Classified,
     ) -> Result<()> {
+        if !matches!(c.kind, StatementKind::Insert | StatementKind::Replace) {
+            return Ok(());
+        }
         let Some((schema, table, node, physical)) =
             router.columns_needed(text, self.state.schema.as_deref())
         else {
@@ -347,9 +351,9 @@ impl Session {
             {
                 f.rows.retain(|row| {
                     let physical = row.get(t).cloned().flatten();
-                    !physical
+                    physical
                         .and_then(|p| router.physical_slot(&String::from_utf8_lossy(&p)))
-                        .is_some_and(|(_, first)| !first)
+                        .is_none_or(|(_, first)| first)
                 });
             }
         }

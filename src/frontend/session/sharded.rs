@@ -44,7 +44,7 @@ impl Session {
         };
         // INSERT without a column list: the table's columns first (see
         // `metadata`).
-        if let Err(e) = self.ensure_insert_columns(&router, text).await {
+        if let Err(e) = self.ensure_insert_columns(&router, text, c).await {
             self.write_error_seq(&e, seq).await;
             return true;
         }
@@ -276,12 +276,14 @@ impl Session {
         c: &Classified,
     ) -> Result<TargetConns> {
         let mut in_tx = self.pins.transaction || self.pins.session_state;
+        let mut role = role;
         if in_tx && !plan.write && self.read_locks_allow_pooled(plan) {
             // Under LOCK TABLES … READ (a dump) nobody writes the locked
-            // tables, so other connections read what the locking ones
-            // would; one connection per node could not run several
-            // physical tables' parts of one merge at once.
+            // tables, so other connections of the primary read what the
+            // locking ones would; one connection per node could not run
+            // several physical tables' parts of one merge at once.
             in_tx = false;
+            role = Role::Primary;
         }
         if in_tx {
             let mut nodes: Vec<usize> = plan.targets.iter().map(|t| t.node).collect();
