@@ -50,6 +50,10 @@ name = "regions"
 broadcast = true
 
 [[table]]
+name = "solo"
+node = "n2"
+
+[[table]]
 name = "ghost"
 key = "id"
 key_type = "int"
@@ -523,6 +527,17 @@ async fn sharded_metadata_matches_reference() {
     let blocked = other.query_drop("UPDATE users SET score = 0").await;
     assert!(blocked.is_err(), "write under another session's READ lock");
     both(&mut p, &mut r, "UNLOCK TABLES").await;
+    // A node that refuses (n2: `solo` does not exist) after n1 locked:
+    // the error of one server, and n1's locks released.
+    let sql = "LOCK TABLES users WRITE, solo READ";
+    let got = p.query_drop(sql).await.map_err(err);
+    let want = r.query_drop(sql).await.map_err(err);
+    assert_eq!(got, want, "{sql}");
+    assert_eq!(got.unwrap_err().0, 1146);
+    other
+        .query_drop("UPDATE users SET score = score")
+        .await
+        .expect("n1's locks released after the failed LOCK TABLES");
     both(&mut p, &mut r, "LOCK TABLES users WRITE, regions WRITE").await;
     both(
         &mut p,
