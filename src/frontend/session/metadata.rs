@@ -427,7 +427,9 @@ impl Session {
                     let part = f.rows.first().and_then(|r| number(r.get(1)));
                     sum = Some(match sum {
                         None => part,
-                        Some(acc) => acc.zip(part).map(|(a, b)| (a + b) % (1u64 << 32)),
+                        Some(acc) => acc
+                            .zip(part)
+                            .map(|(a, b)| (a % (1u64 << 32) + b % (1u64 << 32)) % (1u64 << 32)),
                     });
                     if chosen.is_none() {
                         chosen = Some(f.rows.clone());
@@ -542,8 +544,8 @@ impl Session {
                     merged.entry(physical).or_insert(row);
                     continue;
                 };
-                if let Some(i) = name_i {
-                    row[i] = Some(logical.clone().into_bytes());
+                if let Some(v) = name_i.and_then(|i| row.get_mut(i)) {
+                    *v = Some(logical.clone().into_bytes());
                 }
                 // The next value of one shard, and a checksum of one shard,
                 // say nothing about the logical table.
@@ -562,8 +564,10 @@ impl Session {
                         }
                         if let Some(i) = update_i {
                             // The latest change of any physical table.
-                            if row.get(i).cloned().flatten() > acc.get(i).cloned().flatten() {
-                                acc[i] = row[i].clone();
+                            if let (Some(new), Some(old)) = (row.get(i), acc.get_mut(i)) {
+                                if new > old {
+                                    *old = new.clone();
+                                }
                             }
                         }
                     }

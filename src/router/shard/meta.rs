@@ -773,20 +773,49 @@ fn string_literal(text: &str) -> Option<String> {
 /// MySQL `LIKE` (`%`, `_`, `\` escapes), compared exactly (table names
 /// compare exactly under `lower_case_table_names = 0`).
 pub fn like_matches(pattern: &str, value: &str) -> bool {
-    fn go(p: &[char], v: &[char]) -> bool {
-        match p.split_first() {
-            None => v.is_empty(),
-            Some(('%', rest)) => (0..=v.len()).any(|k| go(rest, &v[k..])),
-            Some(('_', rest)) => !v.is_empty() && go(rest, &v[1..]),
-            Some(('\\', rest)) if !rest.is_empty() => {
-                v.first() == rest.first() && go(&rest[1..], &v[1..])
-            }
-            Some((c, rest)) => v.first() == Some(c) && go(rest, &v[1..]),
-        }
+    // Pattern items: Some(c) a literal, None `_`, and `%` as a flag.
+    enum Item {
+        Char(char),
+        One,
+        Any,
     }
-    let p: Vec<char> = pattern.chars().collect();
+    let mut items = Vec::new();
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        items.push(match c {
+            '%' => Item::Any,
+            '_' => Item::One,
+            '\\' => Item::Char(chars.next().unwrap_or('\\')),
+            c => Item::Char(c),
+        });
+    }
     let v: Vec<char> = value.chars().collect();
-    go(&p, &v)
+    // matched[j]: the pattern so far matches the first j characters
+    // (dynamic programming: linear in pattern × value, whatever the `%`s).
+    let mut matched = vec![false; v.len() + 1];
+    matched[0] = true;
+    for item in &items {
+        let mut next = vec![false; v.len() + 1];
+        match item {
+            Item::Any => {
+                let mut any = false;
+                for j in 0..=v.len() {
+                    any |= matched[j];
+                    next[j] = any;
+                }
+            }
+            Item::One => {
+                next[1..].copy_from_slice(&matched[..v.len()]);
+            }
+            Item::Char(c) => {
+                for j in 1..=v.len() {
+                    next[j] = matched[j - 1] && v[j - 1] == *c;
+                }
+            }
+        }
+        matched = next;
+    }
+    matched[v.len()]
 }
 
 /// `SHOW CREATE TABLE` text of a physical table shown as its logical
@@ -1182,6 +1211,15 @@ broadcast = true
         assert!(!like_matches("o\\_ders", "orders"));
         assert!(like_matches("o\\_d", "o_d"));
         assert!(like_matches("%", ""));
+        assert!(like_matches("%s%", "users"));
+        assert!(!like_matches("u%x", "users"));
+        assert!(like_matches("_sers", "users"));
+        assert!(!like_matches("_users", "users"));
+        // No exponential blow-up.
+        assert!(!like_matches(
+            &"%".repeat(200).replace("%%", "%a"),
+            &"a".repeat(60)
+        ));
     }
 
     #[test]
