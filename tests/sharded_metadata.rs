@@ -205,6 +205,20 @@ async fn compare(p: &mut Conn, r: &mut Conn, sql: &str) -> Answer {
     })
 }
 
+/// Same columns and the same rows in any order.
+async fn compare_unordered(p: &mut Conn, r: &mut Conn, sql: &str) -> Answer {
+    let mut got = answer(p, sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e:?}"));
+    let mut want = answer(r, sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e:?}"));
+    got.rows.sort();
+    want.rows.sort();
+    assert_eq!(got, want, "{sql}: proxy vs ref (any order)");
+    got
+}
+
 async fn field_list(port: u16, user: &str, pw: &str, db: &str, table: &str) -> Vec<Vec<u8>> {
     let mut c = raw::RawConn::connect(port, user, pw, Some(db), raw::DEFAULT_CAPS).await;
     let mut p = vec![raw::COM_FIELD_LIST];
@@ -545,9 +559,14 @@ async fn sharded_metadata_matches_reference() {
         "INSERT INTO users VALUES (50, 'locked', 0, NULL), (51, 'locked2', 0, NULL)",
     )
     .await;
-    // Several physical tables of one node cannot be read at once through
-    // the one locking connection: refused with the reason.
-    let e = p.query_drop("SELECT * FROM users").await.unwrap_err();
+    // Through the locking connections: the physical tables of a node one
+    // after the other (a plain read), ...
+    compare_unordered(&mut p, &mut r, "SELECT * FROM users").await;
+    // ... but a merge needs them all at once: refused with the reason.
+    let e = p
+        .query_drop("SELECT * FROM users ORDER BY id")
+        .await
+        .unwrap_err();
     assert!(format!("{e}").contains("LOCK TABLES … WRITE"), "{e}");
     both(
         &mut p,
@@ -585,6 +604,43 @@ async fn sharded_metadata_matches_reference() {
     assert_eq!(check_placement(&topo, &db, "users", "id").await, 43);
 
     drop(other);
+    // ----- a transaction reads its own writes across physical tables -----
+    // (rows of n1's two physical tables: the transaction began there)
+    let rules = load_rules();
+    let mut on_n1: Vec<i64> = (60..200)
+        .filter(|&k| place(&rules, "users", k).1 == "users_0")
+        .take(2)
+        .collect();
+    on_n1.extend(
+        (60..200)
+            .filter(|&k| place(&rules, "users", k).1 == "users_1")
+            .take(1),
+    );
+    let values: Vec<String> = on_n1
+        .iter()
+        .enumerate()
+        .map(|(i, k)| format!("({k}, 'tx{}', {i}, NULL)", i + 1))
+        .collect();
+    both(&mut p, &mut r, "BEGIN").await;
+    both(
+        &mut p,
+        &mut r,
+        &format!("INSERT INTO users VALUES {}", values.join(", ")),
+    )
+    .await;
+    let a = compare_unordered(&mut p, &mut r, "SELECT id, name FROM users").await;
+    assert!(a.rows.iter().any(|row| row[1].as_deref() == Some(b"tx3")));
+    compare_unordered(&mut p, &mut r, "SELECT * FROM users WHERE score < 3").await;
+    both(&mut p, &mut r, "ROLLBACK").await;
+    compare(&mut p, &mut r, "SELECT * FROM users ORDER BY id").await;
+    // A session pinned by a user variable reads the same way, ...
+    both(&mut p, &mut r, "SET @k = 2").await;
+    compare_unordered(&mut p, &mut r, "SELECT id, name FROM users").await;
+    // ... but a read using the variable, which lives on one connection
+    // only, is refused rather than answered with NULLs from other nodes.
+    let e = p.query_drop("SELECT id, @k FROM users").await.unwrap_err();
+    assert!(format!("{e}").contains("pinned"), "{e}");
+
     p.disconnect().await.unwrap();
     r.disconnect().await.unwrap();
     admin

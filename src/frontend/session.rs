@@ -31,6 +31,7 @@ use crate::sql::{self, Classified, SetKind, SetScope, StatementKind, Transaction
 use crate::wire::command;
 use crate::wire::packets::{encode_eof, ErrPacket, OkPacket, Reader, SessionChange};
 
+mod concat;
 mod metadata;
 mod sharded;
 

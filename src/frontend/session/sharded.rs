@@ -48,7 +48,10 @@ impl Session {
             self.write_error_seq(&e, seq).await;
             return true;
         }
-        let plan = match router.plan(text, self.state.schema.as_deref(), &[]) {
+        // Under LOCK TABLES only the locked names (the physical tables) may
+        // be used: no logical aliases.
+        let unaliased = self.table_locks.held;
+        let plan = match router.plan_with(text, self.state.schema.as_deref(), &[], unaliased) {
             Ok(None) => return false,
             Ok(Some(p)) => p,
             Err(e) => {
@@ -238,6 +241,11 @@ impl Session {
                 self.run_one(node, c, &sql, plan.generated_id, seq).await;
             }
             _ if plan.write => self.run_scatter_write(&plan, c, seq).await,
+            // A pinned session (transaction, table locks) with several
+            // physical tables per node: one after the other (`concat`).
+            _ if self.sequential_read_applies(&plan) => {
+                self.run_sequential_read(&plan, c, seq).await
+            }
             _ => self.run_scatter_read(&plan, c, seq).await,
         }
     }

@@ -505,13 +505,28 @@ impl ShardRouter {
         current_schema: Option<&str>,
         params: &[ParamValue<'_>],
     ) -> Result<Option<ShardPlan>, RouteError> {
+        self.plan_with(sql, current_schema, params, false)
+    }
+
+    /// [`ShardRouter::plan`]; with `unaliased`, physical tables in a
+    /// SELECT keep no logical alias (`users_0`, not `users_0 AS users`):
+    /// for a session under LOCK TABLES, whose connections may use only the
+    /// names they locked. Qualifiers are then renamed to the physical
+    /// table.
+    pub fn plan_with(
+        &self,
+        sql: &str,
+        current_schema: Option<&str>,
+        params: &[ParamValue<'_>],
+        unaliased: bool,
+    ) -> Result<Option<ShardPlan>, RouteError> {
         if self.tables.is_empty() || !self.mentions_rule_table(sql) {
             return Ok(None);
         }
         let analysis = self.analysis(sql, current_schema);
         match analysis.as_ref() {
             Err(e) => Err(e.clone()),
-            Ok(a) => plan::materialize(self, a, sql, current_schema, params),
+            Ok(a) => plan::materialize(self, a, sql, current_schema, params, unaliased),
         }
     }
 

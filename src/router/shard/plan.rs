@@ -21,6 +21,10 @@ struct Ctx<'a> {
     router: &'a ShardRouter,
     a: &'a Analysis,
     params: &'a [ParamValue<'a>],
+    /// Physical tables without the logical alias (`users_0`, not `users_0
+    /// AS users`): under LOCK TABLES the connection may only use the names
+    /// it locked.
+    unaliased: bool,
 }
 
 impl<'a> Ctx<'a> {
@@ -174,8 +178,14 @@ pub(crate) fn materialize(
     sql: &str,
     schema: Option<&str>,
     params: &[ParamValue<'_>],
+    unaliased: bool,
 ) -> Result<Option<ShardPlan>, RouteError> {
-    let ctx = Ctx { router, a, params };
+    let ctx = Ctx {
+        router,
+        a,
+        params,
+        unaliased,
+    };
     if a.kind == StmtKind::Lexical {
         return Ok(a.lexical_node.map(|node| ShardPlan {
             targets: vec![ShardTarget {
@@ -748,7 +758,7 @@ fn target(
         // alias (`users_0 AS users`), so qualifiers stay as written and
         // result column names (`MAX(users.score)`) are what one server
         // holding `users` would return.
-        let replacement = if keep_logical_alias(a, r) {
+        let replacement = if keep_logical_alias(ctx, r) {
             format!(
                 "{} AS {}",
                 ident(name, info.quoted),
@@ -762,8 +772,8 @@ fn target(
     }
     for n in &a.names {
         let qualifies_aliased_logical = match &n.target {
-            NameTarget::Ref(r) => keep_logical_alias(a, *r),
-            NameTarget::Logical(_) => a.kind == StmtKind::Select,
+            NameTarget::Ref(r) => keep_logical_alias(ctx, *r),
+            NameTarget::Logical(_) => a.kind == StmtKind::Select && !ctx.unaliased,
         };
         if qualifies_aliased_logical {
             continue;
@@ -810,8 +820,11 @@ fn target(
 
 /// True when reference `r` is an unaliased table of a SELECT, rewritten as
 /// `physical AS logical`.
-fn keep_logical_alias(a: &Analysis, r: usize) -> bool {
-    a.kind == StmtKind::Select && a.refs.get(r).is_some_and(|info| info.alias.is_none())
+fn keep_logical_alias(ctx: &Ctx<'_>, r: usize) -> bool {
+    let a = ctx.a;
+    !ctx.unaliased
+        && a.kind == StmtKind::Select
+        && a.refs.get(r).is_some_and(|info| info.alias.is_none())
 }
 
 /// Applies `edits` (which may copy source ranges) and `inner` splices
