@@ -1136,6 +1136,38 @@ broadcast = true
     }
 
     #[test]
+    fn unaliased_under_locks() {
+        let r = router();
+        let sql = "SELECT users.id FROM users WHERE id = 1";
+        let aliased = r.plan(sql, Some("db"), &[]).unwrap().unwrap();
+        let t = &aliased.targets[0];
+        let physical = &t.tables[0];
+        assert_eq!(
+            t.sql,
+            format!("SELECT users.id FROM {physical} AS `users` WHERE id = 1")
+        );
+        let bare = r.plan_with(sql, Some("db"), &[], true).unwrap().unwrap();
+        assert_eq!(
+            bare.targets[0].sql,
+            format!("SELECT {physical}.id FROM {physical} WHERE id = 1")
+        );
+        // Explicit aliases stay.
+        let p = r
+            .plan_with(
+                "SELECT u.id FROM users u WHERE id = 1",
+                Some("db"),
+                &[],
+                true,
+            )
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            p.targets[0].sql,
+            format!("SELECT u.id FROM {physical} u WHERE id = 1")
+        );
+    }
+
+    #[test]
     fn disable_keys() {
         let r = router();
         let Some(MetaStatement::Plan(p)) =
