@@ -31,6 +31,8 @@ use crate::sql::{self, Classified, SetKind, SetScope, StatementKind, Transaction
 use crate::wire::command;
 use crate::wire::packets::{encode_eof, ErrPacket, OkPacket, Reader, SessionChange};
 
+mod concat;
+mod metadata;
 mod sharded;
 
 /// How long an idle session keeps a connection only so that `SHOW
@@ -82,6 +84,8 @@ pub struct Session {
     tableless_read: bool,
     /// The sharding rules a running transaction started with.
     tx_router: Option<Arc<crate::router::shard::ShardRouter>>,
+    /// `LOCK TABLES` on sharded or broadcast tables in force.
+    table_locks: metadata::TableLocks,
     handle: Arc<super::SessionHandle>,
 }
 
@@ -126,6 +130,7 @@ impl Session {
             pending_transaction: None,
             override_last_insert_id: None,
             tx_router: None,
+            table_locks: metadata::TableLocks::default(),
             tableless_read: false,
             handle,
         }
@@ -250,6 +255,7 @@ impl Session {
                     self.com_init_db(&payload, &mut seq).await;
                     true
                 }
+                command::FIELD_LIST if self.try_field_list(&payload, &mut seq).await => true,
                 command::FIELD_LIST | command::STATISTICS => {
                     self.forward_simple(&payload, &mut seq, cmd).await;
                     true
@@ -904,6 +910,10 @@ impl Session {
                     )))
         {
             self.pins.session_state = true;
+            if c.kind != StatementKind::LockTables {
+                // UNLOCK TABLES can no longer unpin (see `metadata`).
+                self.table_locks.unlock_unpins = false;
+            }
         }
         // Held only while the next statement may ask about this one; an
         // idle session gives the connection back (see `next_command`).
@@ -1035,10 +1045,12 @@ impl Session {
             return;
         }
         if !c.flags.multi_statement
-            && (self.try_show_tables(&text, &c, seq).await
+            && (self.try_metadata(&text, &c, seq).await
+                || self.try_show_tables(&text, &c, seq).await
                 || self.try_database_ddl(&text, &c, seq).await
                 || self.try_sharded(&text, &c, seq).await)
         {
+            self.forget_columns_after(&c);
             return;
         }
         let node = self.node_for_session();
@@ -1046,6 +1058,7 @@ impl Session {
         if let Some(ran) = self.execute(plan, &c, payload, Shape::Results, seq).await {
             self.after_statement(&c, &ran);
         }
+        self.forget_columns_after(&c);
     }
 
     /// COMMIT or ROLLBACK of a transaction that touched several nodes: on
@@ -1217,6 +1230,7 @@ impl Session {
         self.state = SessionState::for_collation(self.collation);
         self.state.schema = schema;
         self.pins = Pins::default();
+        self.table_locks = metadata::TableLocks::default();
         self.read_only_tx = false;
         self.status = StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits();
         self.last_insert_id = 0;

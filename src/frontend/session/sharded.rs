@@ -42,7 +42,16 @@ impl Session {
         let Some(router) = router else {
             return false;
         };
-        let plan = match router.plan(text, self.state.schema.as_deref(), &[]) {
+        // INSERT without a column list: the table's columns first (see
+        // `metadata`).
+        if let Err(e) = self.ensure_insert_columns(&router, text, c).await {
+            self.write_error_seq(&e, seq).await;
+            return true;
+        }
+        // Under LOCK TABLES only the locked names (the physical tables) may
+        // be used: no logical aliases.
+        let unaliased = self.table_locks.held;
+        let plan = match router.plan_with(text, self.state.schema.as_deref(), &[], unaliased) {
             Ok(None) => return false,
             Ok(Some(p)) => p,
             Err(e) => {
@@ -232,6 +241,11 @@ impl Session {
                 self.run_one(node, c, &sql, plan.generated_id, seq).await;
             }
             _ if plan.write => self.run_scatter_write(&plan, c, seq).await,
+            // A pinned session (transaction, table locks) with several
+            // physical tables per node: one after the other (`concat`).
+            _ if self.sequential_read_applies(&plan) => {
+                self.run_sequential_read(&plan, c, seq).await
+            }
             _ => self.run_scatter_read(&plan, c, seq).await,
         }
     }
@@ -269,15 +283,32 @@ impl Session {
         role: Role,
         c: &Classified,
     ) -> Result<TargetConns> {
-        let in_tx = self.pins.transaction || self.pins.session_state;
+        let mut in_tx = self.pins.transaction || self.pins.session_state;
+        let mut role = role;
+        if in_tx && !plan.write && self.read_locks_allow_pooled(plan) {
+            // Under LOCK TABLES … READ (a dump) nobody writes the locked
+            // tables, so other connections of the primary read what the
+            // locking ones would; one connection per node could not run
+            // several physical tables' parts of one merge at once.
+            in_tx = false;
+            role = Role::Primary;
+        }
         if in_tx {
             let mut nodes: Vec<usize> = plan.targets.iter().map(|t| t.node).collect();
             nodes.sort_unstable();
             nodes.dedup();
             if nodes.len() != plan.targets.len() && !plan.write {
-                return Err(ProxyError::Unsupported(
-                    "a read of several physical tables on one node inside a transaction".into(),
-                ));
+                let why = if self.pins.transaction {
+                    "inside a transaction"
+                } else if self.table_locks.write {
+                    "under LOCK TABLES … WRITE"
+                } else {
+                    "while the session is pinned to its connections (user variables, temporary \
+                     tables, table locks…)"
+                };
+                return Err(ProxyError::Unsupported(format!(
+                    "a read of several physical tables on one node {why}"
+                )));
             }
             for &node in &nodes {
                 let rp = RoutePlan {
@@ -401,7 +432,12 @@ impl Session {
         self.finish_scatter(c, outcome);
     }
 
-    async fn run_scatter_write(&mut self, plan: &ShardPlan, c: &Classified, seq: &mut u8) {
+    pub(super) async fn run_scatter_write(
+        &mut self,
+        plan: &ShardPlan,
+        c: &Classified,
+        seq: &mut u8,
+    ) {
         let conns = match self.target_connections(plan, Role::Primary, c).await {
             Ok(x) => x,
             Err(e) => {

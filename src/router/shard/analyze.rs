@@ -66,6 +66,8 @@ pub(crate) struct RefInfo {
     pub name_span: Range<usize>,
     pub quoted: bool,
     pub alias: Option<String>,
+    /// The schema the reference is qualified with, if any.
+    pub schema: Option<String>,
 }
 
 /// Rows the statement reads or changes, as one unit of placement.
@@ -572,6 +574,7 @@ impl<'a> Analyzer<'a> {
             name_span: range,
             quoted,
             alias: alias.map(str::to_owned),
+            schema: schema.clone(),
         });
         if let Some(scope) = scope {
             self.scopes[scope].refs.push(id);
@@ -1359,6 +1362,7 @@ impl<'a> Analyzer<'a> {
                 name_span: f.name_span,
                 quoted,
                 alias: f.alias,
+                schema: f.schema,
             });
         }
     }

@@ -21,6 +21,7 @@
 //! sets), [`select`] (what a scattered SELECT needs: merge spec, hidden
 //! columns, LIMIT), [`plan`] (Analysis + parameters → ShardPlan,
 //! splicing), [`lex`] (byte positions), [`idgen`] (snowflake ids),
+//! [`meta`] (DESCRIBE/SHOW/LOCK TABLES on logical tables, column lists),
 //! [`cases`] (routing test cases run by `shardcat check`).
 //!
 //! # Rules of placement
@@ -42,6 +43,7 @@ pub mod cases;
 pub mod cond;
 pub mod idgen;
 pub(crate) mod lex;
+pub mod meta;
 pub mod plan;
 pub mod select;
 pub(crate) mod shape;
@@ -269,6 +271,9 @@ pub(crate) struct SequenceInfo {
 
 type CacheKey = String;
 
+/// (schema, logical table) → its column names in table order.
+type ColumnCache = HashMap<(String, String), Arc<Vec<String>>>;
+
 /// Statements longer than this are planned but not cached.
 const MAX_CACHED_SQL: usize = 16 * 1024;
 type CachedAnalysis = Arc<Result<analyze::Analysis, RouteError>>;
@@ -289,6 +294,10 @@ pub struct ShardRouter {
     pub(crate) ids: IdGenerator,
     pub(crate) refuse_unkeyed_writes: bool,
     cache: Mutex<LruCache<CacheKey, CachedAnalysis>>,
+    /// (schema, logical table) → column names in table order, for INSERT
+    /// without a column list ([`meta`]). Belongs to one configuration: a
+    /// reload starts empty; DDL through the proxy clears it.
+    columns: Mutex<ColumnCache>,
 }
 
 impl fmt::Debug for ShardRouter {
@@ -312,6 +321,7 @@ impl Default for ShardRouter {
             ids: IdGenerator::new(0, idgen::DEFAULT_EPOCH_MS),
             refuse_unkeyed_writes: false,
             cache: Mutex::new(LruCache::new(NonZeroUsize::MIN)),
+            columns: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -416,6 +426,7 @@ impl ShardRouter {
             cache: Mutex::new(LruCache::new(
                 NonZeroUsize::new(config.routing.plan_cache).unwrap_or(NonZeroUsize::MIN),
             )),
+            columns: Mutex::new(HashMap::new()),
         };
         for seq in &config.sequences {
             let Some(table) = router.find_table(seq.schema.as_deref(), seq.table.get_ref()) else {
@@ -495,6 +506,21 @@ impl ShardRouter {
         current_schema: Option<&str>,
         params: &[ParamValue<'_>],
     ) -> Result<Option<ShardPlan>, RouteError> {
+        self.plan_with(sql, current_schema, params, false)
+    }
+
+    /// [`ShardRouter::plan`]; with `unaliased`, physical tables in a
+    /// SELECT keep no logical alias (`users_0`, not `users_0 AS users`):
+    /// for a session under LOCK TABLES, whose connections may use only the
+    /// names they locked. Qualifiers are then renamed to the physical
+    /// table.
+    pub fn plan_with(
+        &self,
+        sql: &str,
+        current_schema: Option<&str>,
+        params: &[ParamValue<'_>],
+        unaliased: bool,
+    ) -> Result<Option<ShardPlan>, RouteError> {
         if self.tables.is_empty() {
             return Ok(None);
         }
@@ -504,7 +530,9 @@ impl ShardRouter {
         }
         if params.is_empty() {
             if let Some((text, literals)) = &scan.shape {
-                if let Some(plan) = self.plan_shape(sql, text, literals, current_schema) {
+                if let Some(plan) =
+                    self.plan_shape(sql, text, literals, current_schema, unaliased)
+                {
                     return Ok(plan);
                 }
             }
@@ -512,7 +540,7 @@ impl ShardRouter {
         let analysis = self.analysis(sql, current_schema);
         match analysis.as_ref() {
             Err(e) => Err(e.clone()),
-            Ok(a) => plan::materialize(self, a, sql, params, &[]),
+            Ok(a) => plan::materialize(self, a, sql, current_schema, params, &[], unaliased),
         }
     }
 
@@ -527,10 +555,11 @@ impl ShardRouter {
         shape_text: &str,
         literals: &[shape::ShapeLiteral],
         current_schema: Option<&str>,
+        unaliased: bool,
     ) -> Option<Option<ShardPlan>> {
         let analysis = self.analysis(shape_text, current_schema);
         let a = analysis.as_ref().as_ref().ok()?;
-        let mut plan = plan::materialize(self, a, shape_text, &[], literals).ok()?;
+        let mut plan = plan::materialize(self, a, shape_text, current_schema, &[], literals, unaliased).ok()?;
         if let Some(plan) = &mut plan {
             for t in &mut plan.targets {
                 t.sql = shape::restore(&t.sql, &t.params, sql, literals)?;
@@ -554,7 +583,7 @@ impl ShardRouter {
         }
         match self.analysis(sql, current_schema).as_ref() {
             Err(e) => Err(e.clone()),
-            Ok(a) => plan::materialize(self, a, sql, &[], &[]),
+            Ok(a) => plan::materialize(self, a, sql, current_schema, &[], &[], false),
         }
     }
 
@@ -579,6 +608,19 @@ impl ShardRouter {
             self.cache.lock().put(key, fresh.clone());
         }
         fresh
+    }
+
+    /// Whether any word of the text is a rule's table name.
+    fn mentions_rule_table(&self, sql: &str) -> bool {
+        use crate::sql::TokenKind;
+        let src = sql.as_bytes();
+        crate::sql::Lexer::new(src).any(|t| match t.kind {
+            TokenKind::Word => self.names.contains(t.text(sql)),
+            TokenKind::QuotedIdent => self
+                .names
+                .contains(crate::sql::lexer::unquote(t.bytes(src)).as_ref()),
+            _ => false,
+        })
     }
 
     /// A human-readable description of a plan (for `shardcat explain`).

@@ -24,6 +24,10 @@ struct Ctx<'a> {
     params: &'a [ParamValue<'a>],
     /// When planning a statement's shape: the literal behind each `?`.
     literals: &'a [ShapeLiteral],
+    /// Physical tables without the logical alias (`users_0`, not `users_0
+    /// AS users`): under LOCK TABLES the connection may only use the names
+    /// it locked.
+    unaliased: bool,
 }
 
 impl<'a> Ctx<'a> {
@@ -181,14 +185,17 @@ pub(crate) fn materialize(
     router: &ShardRouter,
     a: &Analysis,
     sql: &str,
+    schema: Option<&str>,
     params: &[ParamValue<'_>],
     literals: &[ShapeLiteral],
+    unaliased: bool,
 ) -> Result<Option<ShardPlan>, RouteError> {
     let ctx = Ctx {
         router,
         a,
         params,
         literals,
+        unaliased,
     };
     if a.kind == StmtKind::Lexical {
         return Ok(a.lexical_node.map(|node| ShardPlan {
@@ -225,7 +232,7 @@ pub(crate) fn materialize(
             }
             unsharded(&ctx, sql)?
         }
-        StmtKind::Insert => insert(&ctx, sql)?,
+        StmtKind::Insert => insert(&ctx, sql, schema)?,
         _ if !any_sharded => unsharded(&ctx, sql)?,
         _ => sharded(&ctx, sql)?,
     };
@@ -767,7 +774,7 @@ fn target(
         // alias (`users_0 AS users`), so qualifiers stay as written and
         // result column names (`MAX(users.score)`) are what one server
         // holding `users` would return.
-        let replacement = if keep_logical_alias(a, r) {
+        let replacement = if keep_logical_alias(ctx, r) {
             format!(
                 "{} AS {}",
                 ident(name, info.quoted),
@@ -781,8 +788,8 @@ fn target(
     }
     for n in &a.names {
         let qualifies_aliased_logical = match &n.target {
-            NameTarget::Ref(r) => keep_logical_alias(a, *r),
-            NameTarget::Logical(_) => a.kind == StmtKind::Select,
+            NameTarget::Ref(r) => keep_logical_alias(ctx, *r),
+            NameTarget::Logical(_) => a.kind == StmtKind::Select && !ctx.unaliased,
         };
         if qualifies_aliased_logical {
             continue;
@@ -829,8 +836,11 @@ fn target(
 
 /// True when reference `r` is an unaliased table of a SELECT, rewritten as
 /// `physical AS logical`.
-fn keep_logical_alias(a: &Analysis, r: usize) -> bool {
-    a.kind == StmtKind::Select && a.refs.get(r).is_some_and(|info| info.alias.is_none())
+fn keep_logical_alias(ctx: &Ctx<'_>, r: usize) -> bool {
+    let a = ctx.a;
+    !ctx.unaliased
+        && a.kind == StmtKind::Select
+        && a.refs.get(r).is_some_and(|info| info.alias.is_none())
 }
 
 /// Applies `edits` (which may copy source ranges) and `inner` splices
@@ -921,11 +931,60 @@ fn push_src(
 
 // ----- INSERT -----
 
-fn insert(ctx: &Ctx<'_>, sql: &str) -> Result<ShardPlan, RouteError> {
+/// `INSERT INTO t VALUES …` without a column list into a sharded table:
+/// the values are in table column order, known from the column list the
+/// session fetched and cached ([`ShardRouter::remember_columns`]). `None`
+/// when the statement names its columns or the list is not known.
+fn with_known_columns(
+    ctx: &Ctx<'_>,
+    info: &crate::router::shard::analyze::InsertInfo,
+    schema: Option<&str>,
+) -> Option<crate::router::shard::analyze::InsertInfo> {
+    if !info.columns.is_empty() || info.set_form || info.from_select {
+        return None;
+    }
+    let r = ctx.a.refs.get(info.target)?;
+    let RefTable::Rule(i) = r.table else {
+        return None;
+    };
+    let key = ctx.router.tables[i].sharded()?.key.to_ascii_lowercase();
+    let schema = r.schema.as_deref().or(schema)?;
+    let known = ctx
+        .router
+        .known_columns(schema, &ctx.router.tables[i].name)?;
+    let columns: Vec<String> = known.iter().map(|c| c.to_ascii_lowercase()).collect();
+    let mut out = info.clone();
+    out.key_position = columns.iter().position(|c| *c == key);
+    for g in &mut out.generated {
+        g.position = columns
+            .iter()
+            .position(|c| c.eq_ignore_ascii_case(&g.column));
+    }
+    out.columns = columns;
+    Some(out)
+}
+
+fn insert(ctx: &Ctx<'_>, sql: &str, schema: Option<&str>) -> Result<ShardPlan, RouteError> {
     let a = ctx.a;
     let Some(info) = &a.insert else {
         return unsharded(ctx, sql);
     };
+    let positional = with_known_columns(ctx, info, schema);
+    if let Some(p) = &positional {
+        // What the server would answer (1136), before a row with too few
+        // values is routed by the wrong column.
+        if let Some(i) = p
+            .rows
+            .iter()
+            .position(|r| r.values.len() != p.columns.len())
+        {
+            return err(format!(
+                "Column count doesn't match value count at row {}",
+                i + 1
+            ));
+        }
+    }
+    let info = positional.as_ref().unwrap_or(info);
     let t = info.target;
     let table_name = ctx.name(t);
     // Generated values, per row and column.
