@@ -721,7 +721,9 @@ async fn found_rows_and_row_count_isolated() {
     b.query_drop("DELETE FROM t5 WHERE id = 1").await.unwrap();
     assert_eq!(q1::<i64>(&mut a, "SELECT ROW_COUNT()").await, Some(3));
     assert_eq!(q1::<i64>(&mut b, "SELECT ROW_COUNT()").await, Some(1));
-    // Prepared form (no write in this session yet).
+    // Prepared form (no write in this session yet: its reads may go to a
+    // replica, which must have the DELETE first).
+    sync_replicas(&topo).await;
     let mut c = proxy_conn(&proxy, Some(&db)).await;
     let _: Vec<i64> = c
         .exec("SELECT SQL_CALC_FOUND_ROWS id FROM t5 LIMIT ?", (1,))

@@ -414,6 +414,25 @@ impl BackendConn {
         if self.diagnostics_dirty {
             self.reset_session().await?;
         }
+        self.apply_state(want).await
+    }
+
+    /// Applies the session variables of `want` that differ, keeping
+    /// everything else on the connection (for a connection the session
+    /// holds: its diagnostics, user variables, temporary tables and current
+    /// database are the session's own).
+    pub async fn sync_variables(&mut self, want: &SessionState) -> Result<()> {
+        if want.vars == self.state.vars {
+            return Ok(());
+        }
+        let want = SessionState {
+            schema: self.state.schema.clone(),
+            vars: want.vars.clone(),
+        };
+        self.apply_state(&want).await
+    }
+
+    async fn apply_state(&mut self, want: &SessionState) -> Result<()> {
         if let Some(sql) = want.sync_sql(&self.state) {
             self.query_drop(&sql).await?;
             // Tracking reports what changed; take the wanted state as the

@@ -76,6 +76,11 @@ pub struct Session {
     /// connection that runs the next statement; and whether it made the next
     /// transaction read-only (then it goes to a replica).
     pending_transaction: Option<(String, bool)>,
+    /// The open explicit transaction's start (`SET TRANSACTION …` that
+    /// applied to it, then the `BEGIN`/`START TRANSACTION …` text): replayed
+    /// on every further node the transaction reaches, so that its writes
+    /// there commit or roll back with it rather than autocommit.
+    transaction_start: Vec<String>,
     /// An id the proxy generated for the running INSERT (sharded tables
     /// with an id generator): the OK reports it.
     override_last_insert_id: Option<u64>,
@@ -128,6 +133,7 @@ impl Session {
             next_statement_id: 1,
             cursor_statement: None,
             pending_transaction: None,
+            transaction_start: Vec::new(),
             override_last_insert_id: None,
             tx_router: None,
             table_locks: metadata::TableLocks::default(),
@@ -454,6 +460,16 @@ impl Session {
                 || self.pins.session_state
                 || self.cursor_statement.is_some();
             if !wrong_server && (hard_pin || diagnostics_read || held_role == plan.role) {
+                // A session holding connections on several nodes changes
+                // its variables (autocommit, sql_mode, ...) on one of them.
+                if let Err(e) = self.held[i].conn.sync_variables(&self.state).await {
+                    self.drop_held(i);
+                    return Err(e);
+                }
+                if !server_tx {
+                    // Held from before the transaction began elsewhere.
+                    self.join_transaction(i).await?;
+                }
                 return Ok((i, false));
             }
             let h = self.held.swap_remove(i);
@@ -503,6 +519,7 @@ impl Session {
             conn,
         });
         let i = self.held.len() - 1;
+        self.join_transaction(i).await?;
         if c.flags.uses_last_insert_id {
             let value = self.last_insert_id;
             if let Err(e) = self.held[i].conn.sync_last_insert_id(value).await {
@@ -511,6 +528,29 @@ impl Session {
             }
         }
         Ok((i, true))
+    }
+
+    /// An explicit transaction open on another node extends to held
+    /// connection `i` (not yet in it): its start is replayed there, so that
+    /// writes on this node commit or roll back with the rest instead of
+    /// autocommitting. (With autocommit off, the replayed `autocommit = 0`
+    /// already opens one.)
+    async fn join_transaction(&mut self, i: usize) -> Result<()> {
+        let open = self.status & StatusFlags::SERVER_STATUS_IN_TRANS.bits() != 0;
+        if !open || !self.state.autocommit() || self.transaction_start.is_empty() {
+            return Ok(());
+        }
+        if self.held[i].conn.in_transaction() {
+            return Ok(());
+        }
+        for k in 0..self.transaction_start.len() {
+            let sql = self.transaction_start[k].clone();
+            if let Err(e) = self.held[i].conn.query_drop(&sql).await {
+                self.drop_held(i);
+                return Err(e);
+            }
+        }
+        Ok(())
     }
 
     /// Returns to the pool every held connection nothing pins.
@@ -821,6 +861,7 @@ impl Session {
     /// (transaction, unreplayable state) is gone.
     fn after_failure(&mut self) {
         self.pins.transaction = false;
+        self.transaction_start.clear();
         self.pins.diagnostics = false;
         self.read_only_tx = false;
         self.cursor_statement = None;
@@ -878,6 +919,9 @@ impl Session {
         }
         if !in_trans && !matches!(c.kind, StatementKind::Begin { .. }) {
             self.read_only_tx = false;
+        }
+        if !in_trans {
+            self.transaction_start.clear();
         }
         self.pins.transaction = in_trans || !self.state.autocommit() || self.read_only_tx;
         let transaction_control = matches!(
@@ -1022,6 +1066,14 @@ impl Session {
             }
         }
         let mut c = c;
+        if matches!(c.kind, StatementKind::Begin { .. }) && !c.flags.multi_statement {
+            self.transaction_start = self
+                .pending_transaction
+                .iter()
+                .map(|(sql, _)| sql.clone())
+                .chain(std::iter::once(text.to_string()))
+                .collect();
+        }
         if let StatementKind::Begin {
             read_only: false,
             read_write: false,
@@ -1232,6 +1284,8 @@ impl Session {
         self.pins = Pins::default();
         self.table_locks = metadata::TableLocks::default();
         self.read_only_tx = false;
+        self.transaction_start.clear();
+        self.pending_transaction = None;
         self.status = StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits();
         self.last_insert_id = 0;
         self.statements.clear();

@@ -530,8 +530,7 @@ impl ShardRouter {
         }
         if params.is_empty() {
             if let Some((text, literals)) = &scan.shape {
-                if let Some(plan) =
-                    self.plan_shape(sql, text, literals, current_schema, unaliased)
+                if let Some(plan) = self.plan_shape(sql, text, literals, current_schema, unaliased)
                 {
                     return Ok(plan);
                 }
@@ -559,7 +558,16 @@ impl ShardRouter {
     ) -> Option<Option<ShardPlan>> {
         let analysis = self.analysis(shape_text, current_schema);
         let a = analysis.as_ref().as_ref().ok()?;
-        let mut plan = plan::materialize(self, a, shape_text, current_schema, &[], literals, unaliased).ok()?;
+        let mut plan = plan::materialize(
+            self,
+            a,
+            shape_text,
+            current_schema,
+            &[],
+            literals,
+            unaliased,
+        )
+        .ok()?;
         if let Some(plan) = &mut plan {
             for t in &mut plan.targets {
                 t.sql = shape::restore(&t.sql, &t.params, sql, literals)?;

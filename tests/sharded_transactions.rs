@@ -1,0 +1,170 @@
+//! A transaction that reaches several nodes is one transaction: its writes
+//! on every node roll back or commit together (checked on the primaries
+//! themselves), and its reads see its own uncommitted writes.
+//!
+//! Run (after `scripts/topology.sh up`):
+//!
+//! ```text
+//! SHARDCAT_TOPOLOGY_ENV=.topology/topology.env cargo test --test sharded_transactions
+//! ```
+
+mod common;
+#[path = "common/util.rs"]
+mod util;
+
+use mysql_async::prelude::*;
+use mysql_async::Conn;
+
+use common::proxy::{ProxyOptions, ProxyProcess};
+use common::Topology;
+
+// hash_mod over 4 slots: id mod 4; slots 0 and 1 on n1, 2 and 3 on n2.
+const RULES: &str = r#"
+[[table]]
+name = "accounts"
+key = "id"
+key_type = "int"
+algorithm = { kind = "hash_mod" }
+nodes = ["n1", "n2"]
+tables_per_node = 2
+"#;
+
+/// Rows of every physical table, read on the primaries directly.
+async fn rows_on_primaries(topo: &Topology, db: &str) -> Vec<(String, i64, i64)> {
+    let mut all = Vec::new();
+    for (server, tables) in [
+        ("n1p", ["accounts_0", "accounts_1"]),
+        ("n2p", ["accounts_2", "accounts_3"]),
+    ] {
+        let mut c = util::direct_conn(topo, server, Some(db)).await;
+        for t in tables {
+            let rows: Vec<(i64, i64)> = c
+                .query(format!("SELECT id, balance FROM {t} ORDER BY id"))
+                .await
+                .unwrap();
+            all.extend(rows.into_iter().map(|(id, b)| (t.to_owned(), id, b)));
+        }
+        c.disconnect().await.ok();
+    }
+    all
+}
+
+async fn q(c: &mut Conn, sql: &str) {
+    c.query_drop(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_node_transactions_commit_and_roll_back_as_one() {
+    let topo = Topology::from_env();
+    let proxy = ProxyProcess::start_with(
+        &topo,
+        ProxyOptions {
+            extra: RULES.to_owned(),
+            ..Default::default()
+        },
+    );
+    let db = format!("shtx_{}", std::process::id());
+    let mut p = util::proxy_conn(&proxy, None).await;
+    q(&mut p, &format!("DROP DATABASE IF EXISTS {db}")).await;
+    q(&mut p, &format!("CREATE DATABASE {db}")).await;
+    q(&mut p, &format!("USE {db}")).await;
+    q(
+        &mut p,
+        "CREATE TABLE accounts (id INT PRIMARY KEY, balance INT NOT NULL)",
+    )
+    .await;
+
+    // 1. One multi-row INSERT over both nodes, rolled back.
+    q(&mut p, "BEGIN").await;
+    q(
+        &mut p,
+        "INSERT INTO accounts (id, balance) VALUES (1, 10), (2, 20), (3, 30), (4, 40)",
+    )
+    .await;
+    q(&mut p, "ROLLBACK").await;
+    assert_eq!(
+        rows_on_primaries(&topo, &db).await,
+        vec![],
+        "rolled back everywhere"
+    );
+
+    // 2. Statements reaching n1 then n2, rolled back.
+    q(&mut p, "START TRANSACTION").await;
+    q(&mut p, "INSERT INTO accounts (id, balance) VALUES (1, 10)").await;
+    q(&mut p, "INSERT INTO accounts (id, balance) VALUES (2, 20)").await;
+    // The transaction reads its own writes on both nodes.
+    let seen: Vec<(i64, i64)> = p
+        .query("SELECT id, balance FROM accounts WHERE id IN (1, 2)")
+        .await
+        .unwrap();
+    let mut seen = seen;
+    seen.sort();
+    assert_eq!(seen, vec![(1, 10), (2, 20)]);
+    q(&mut p, "ROLLBACK").await;
+    assert_eq!(rows_on_primaries(&topo, &db).await, vec![]);
+
+    // 3. The same, committed.
+    q(&mut p, "BEGIN").await;
+    q(&mut p, "INSERT INTO accounts (id, balance) VALUES (1, 10)").await;
+    q(
+        &mut p,
+        "INSERT INTO accounts (id, balance) VALUES (2, 20), (3, 30)",
+    )
+    .await;
+    q(&mut p, "COMMIT").await;
+    assert_eq!(
+        rows_on_primaries(&topo, &db).await,
+        vec![
+            ("accounts_1".into(), 1, 10),
+            ("accounts_2".into(), 2, 20),
+            ("accounts_3".into(), 3, 30)
+        ]
+    );
+
+    // 4. A session pinned to connections on both nodes before BEGIN (user
+    //    variable + reads on both nodes): an UPDATE on n2 still rolls back.
+    q(&mut p, "SET @who = 'pinned'").await;
+    let _: Option<i64> = p
+        .query_first("SELECT balance FROM accounts WHERE id = 1")
+        .await
+        .unwrap();
+    let _: Option<i64> = p
+        .query_first("SELECT balance FROM accounts WHERE id = 2")
+        .await
+        .unwrap();
+    q(&mut p, "BEGIN").await;
+    q(
+        &mut p,
+        "UPDATE accounts SET balance = balance + 1 WHERE id = 1",
+    )
+    .await;
+    q(
+        &mut p,
+        "UPDATE accounts SET balance = balance + 1 WHERE id = 2",
+    )
+    .await;
+    q(&mut p, "ROLLBACK").await;
+    assert_eq!(
+        rows_on_primaries(&topo, &db).await,
+        vec![
+            ("accounts_1".into(), 1, 10),
+            ("accounts_2".into(), 2, 20),
+            ("accounts_3".into(), 3, 30)
+        ],
+        "UPDATEs on both nodes rolled back"
+    );
+
+    // 5. autocommit = 0: the implicit transaction covers both nodes too.
+    q(&mut p, "SET autocommit = 0").await;
+    q(&mut p, "DELETE FROM accounts WHERE id = 1").await;
+    q(&mut p, "DELETE FROM accounts WHERE id = 2").await;
+    q(&mut p, "ROLLBACK").await;
+    q(&mut p, "SET autocommit = 1").await;
+    let left = rows_on_primaries(&topo, &db).await;
+    assert_eq!(left.len(), 3, "{left:?}");
+
+    q(&mut p, &format!("DROP DATABASE {db}")).await;
+    p.disconnect().await.ok();
+}
