@@ -2,11 +2,13 @@
 //! into exactly what one MySQL holding all the data would return.
 //!
 //! Owns: value ordering under MySQL's rules (`compare`), exact decimal
-//! arithmetic for aggregates (`decimal`), row decoding (`row`). Must not do
+//! arithmetic for aggregates (`decimal`), row decoding (`row`), expressions
+//! evaluated on merged rows such as a cross-shard HAVING (`eval`). Must not do
 //! I/O or choose shards; the executor feeds rows in and writes rows out.
 
 pub mod compare;
 pub mod decimal;
+pub mod eval;
 pub mod row;
 
 pub use compare::{compare_rows, SortKey, ValueOrder};
