@@ -18,6 +18,7 @@ use super::relay::{client_gone, ClientStream, Outcome};
 use crate::backend::BackendConn;
 use crate::error::{ProxyError, Result};
 use crate::merge::decimal::Decimal;
+use crate::merge::eval::MergeExpr;
 use crate::merge::{compare_rows, ColumnInfo, SortKey, TextRow, ValueOrder};
 use crate::wire::command;
 use crate::wire::packets::{
@@ -46,6 +47,9 @@ pub struct MergePlan {
     /// SELECT DISTINCT without GROUP BY: rows equal on every visible column
     /// are one row.
     pub distinct: bool,
+    /// A HAVING evaluated on the combined groups (columns of the shard
+    /// row, hidden included).
+    pub having: Option<MergeExpr>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -293,6 +297,12 @@ async fn run_select(
         .collect::<Option<_>>()
         .ok_or_else(|| ProxyError::MalformedPacket("bad column definition from shard".into()))?;
     let orders: Vec<ValueOrder> = columns.iter().map(ValueOrder::for_column).collect();
+    if let Some(h) = &plan.having {
+        // Before anything reaches the client: a refusal is a clean error.
+        h.check(&columns).map_err(|e| {
+            ProxyError::Routing(format!("HAVING cannot be merged across shards: {e}"))
+        })?;
+    }
     let visible = columns.len().saturating_sub(plan.hidden_columns);
     let resolve = |p: Position| match p {
         Position::Index(i) => i,
@@ -383,11 +393,20 @@ async fn run_select(
             // returns one row (COUNT 0, others NULL); every shard sent one,
             // so this only happens if no shard answered a row.
         }
-        let mut rows: Vec<TextRow> = order_of_arrival
-            .into_iter()
-            .filter_map(|k| groups.remove(&k))
-            .map(|g| finish_group(g, &group_plan, &columns))
-            .collect();
+        let mut rows: Vec<TextRow> = Vec::with_capacity(order_of_arrival.len());
+        for k in order_of_arrival {
+            let Some(g) = groups.remove(&k) else { continue };
+            let row = finish_group(g, &group_plan, &columns);
+            if let Some(h) = &plan.having {
+                let keep = h
+                    .accepts(&row, &columns, &orders)
+                    .map_err(ProxyError::Routing)?;
+                if !keep {
+                    continue;
+                }
+            }
+            rows.push(row);
+        }
         if !order_by.is_empty() {
             rows.sort_by(|a, b| compare_rows(a, b, &order_by, &orders));
         }

@@ -583,5 +583,6 @@ fn merge_plan(m: &MergeSpec) -> MergePlan {
         limit: m.limit,
         group,
         distinct: m.distinct,
+        having: m.having.clone(),
     }
 }

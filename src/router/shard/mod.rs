@@ -125,7 +125,9 @@ pub enum PlanKind {
 /// 1. if `aggregate` is set, groups rows by `aggregate.group_by` (values
 ///    compared with the column's collation) and combines each column by
 ///    its [`Combine`] (with no `group_by`, every row is one group and there
-///    is exactly one output row);
+///    is exactly one output row), then keeps the groups `having` accepts
+///    (a cross-shard HAVING, evaluated on the combined groups: shards do
+///    not apply it to their partial groups);
 /// 2. if `distinct`, removes duplicate rows (over the visible columns);
 /// 3. sorts by `order_by` (MySQL order: NULL first ascending, strings by
 ///    the column's collation). Without `aggregate` every shard already
@@ -135,6 +137,8 @@ pub enum PlanKind {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct MergeSpec {
     pub hidden_columns: usize,
+    /// Condition on the combined groups (over the shard row's columns).
+    pub having: Option<crate::merge::eval::MergeExpr>,
     pub order_by: Vec<SortKey>,
     pub offset: u64,
     pub limit: Option<u64>,
@@ -595,6 +599,9 @@ pub fn describe_merge(m: &MergeSpec) -> String {
             a.group_by,
             cols.join(", ")
         ));
+    }
+    if m.having.is_some() {
+        parts.push("having".to_owned());
     }
     if m.distinct {
         parts.push("distinct".to_owned());

@@ -17,6 +17,7 @@ use crate::sql::ast::{
 
 use super::lex::{is_clause_keyword, LineIndex, Tokens};
 use super::{AggregateMerge, ColumnRef, Combine, MergeSpec, SortKey};
+use crate::merge::eval::MergeExpr;
 
 /// A replacement of `range` by `pieces` (source ranges are copied with the
 /// table renames that fall inside them).
@@ -499,12 +500,6 @@ fn select(
         if wildcard_at.is_some() {
             return Err("SELECT * with aggregates cannot be merged across shards".to_owned());
         }
-        if s.having.is_some() {
-            return Err(
-                "HAVING cannot be merged across shards unless GROUP BY includes the sharding key"
-                    .to_owned(),
-            );
-        }
         let mut columns: Vec<Combine> = Vec::new();
         let mut avg_counts: Vec<(usize, Vec<Piece>)> = Vec::new();
         for (i, item) in s.projection.iter().enumerate() {
@@ -538,12 +533,6 @@ fn select(
             columns.push(combine);
         }
         let visible = columns.len();
-        let push_hidden =
-            |columns: &mut Vec<Combine>, hidden: &mut Vec<Hidden>, combine, pieces| {
-                hidden.push(Hidden { pieces });
-                columns.push(combine);
-                columns.len() - 1
-            };
         // AVG counts.
         for (item, pieces) in avg_counts {
             let at = push_hidden(&mut columns, &mut hidden, Combine::Count, pieces);
@@ -566,26 +555,41 @@ fn select(
             };
             group_by.push(col);
         }
+        // HAVING: evaluated on the combined groups; shards must not apply
+        // it to their partial groups, so it leaves the shard SQL.
+        if let Some(h) = &s.having {
+            let mut r = Resolver {
+                ctx,
+                s,
+                is_key,
+                columns: &mut columns,
+                hidden: &mut hidden,
+                visible,
+                group_exprs: &group_exprs,
+                group_by: &group_by,
+            };
+            spec.having = Some(r.expr(h).map_err(|e| format!("HAVING {e}"))?);
+            edits.push(having_removal(ctx, list_stop)?);
+        }
         // Sort keys (after combining).
-        for (o, ob) in order_exprs.iter().enumerate().filter(|_| !no_order) {
+        for ob in order_exprs.iter().filter(|_| !no_order) {
             let col = match item_for(&ob.expr).filter(|&i| i < visible) {
                 Some(i) => i,
                 None => match &ob.expr {
                     Expr::Function(f) if is_aggregate(f) => {
-                        let name = function_name(f);
-                        let combine = match name.as_str() {
-                            "COUNT" if !distinct_args(f) => Combine::Count,
-                            "SUM" if !distinct_args(f) => Combine::Sum,
-                            "MIN" => Combine::Min,
-                            "MAX" => Combine::Max,
-                            _ => {
-                                return Err(format!(
-                                    "ORDER BY `{}` cannot be merged across shards; select it and order by its position",
-                                    ob.expr
-                                ))
-                            }
+                        let mut r = Resolver {
+                            ctx,
+                            s,
+                            is_key,
+                            columns: &mut columns,
+                            hidden: &mut hidden,
+                            visible,
+                            group_exprs: &group_exprs,
+                            group_by: &group_by,
                         };
-                        push_hidden(&mut columns, &mut hidden, combine, vec![Piece::Src(order_ranges[o].clone())])
+                        r.hidden_aggregate(f).map_err(|e| {
+                            format!("ORDER BY `{}` cannot be merged across shards: {e}", ob.expr)
+                        })?
                     }
                     e => match group_exprs.iter().position(|g| same_expr(g, e)) {
                         Some(g) => group_by[g],
@@ -686,6 +690,315 @@ fn select(
         edits,
         limit,
         push_limit: true,
+    })
+}
+
+fn push_hidden(
+    columns: &mut Vec<Combine>,
+    hidden: &mut Vec<Hidden>,
+    combine: Combine,
+    pieces: Vec<Piece>,
+) -> usize {
+    hidden.push(Hidden { pieces });
+    columns.push(combine);
+    columns.len() - 1
+}
+
+/// The edit removing the HAVING clause (from the end of the token before
+/// `HAVING` to the end of its condition).
+fn having_removal(ctx: &Ctx<'_>, from: usize) -> Result<Edit, String> {
+    let kw = ctx
+        .keyword_at_depth0(from, "HAVING")
+        .ok_or("cannot locate the HAVING clause")?;
+    let mut depth = 0usize;
+    let mut last = kw;
+    for i in kw + 1..ctx.toks.toks.len() {
+        if ctx.toks.is_punct(i, "(") {
+            depth += 1;
+        } else if ctx.toks.is_punct(i, ")") {
+            if depth == 0 {
+                break;
+            }
+            depth -= 1;
+        } else if depth == 0 && (is_clause_keyword(ctx.toks, i) || ctx.toks.is_punct(i, ";")) {
+            break;
+        }
+        last = i;
+    }
+    if last == kw {
+        return Err("cannot locate the HAVING condition".to_owned());
+    }
+    let start = kw
+        .checked_sub(1)
+        .and_then(|i| ctx.toks.toks.get(i))
+        .map_or(ctx.toks.toks[kw].start, |t| t.end);
+    Ok(Edit {
+        range: start..ctx.toks.toks[last].end,
+        pieces: Vec::new(),
+    })
+}
+
+/// Turns a HAVING condition into a [`MergeExpr`] over the combined row:
+/// select-list aliases and items, group keys, and aggregates (added as
+/// hidden columns when not selected).
+struct Resolver<'a, 'q> {
+    ctx: &'a Ctx<'q>,
+    s: &'a Select,
+    is_key: &'a dyn Fn(&Expr) -> bool,
+    columns: &'a mut Vec<Combine>,
+    hidden: &'a mut Vec<Hidden>,
+    visible: usize,
+    group_exprs: &'a [&'a Expr],
+    group_by: &'a [usize],
+}
+
+impl Resolver<'_, '_> {
+    /// A visible column whose merged value is well defined (a group key
+    /// or an aggregate, not a `Combine::Any` pick).
+    fn usable(&self, i: usize) -> Result<MergeExpr, String> {
+        match self.columns.get(i) {
+            Some(Combine::Any) => Err(format!(
+                "uses select item {} which is neither grouped nor an aggregate",
+                i + 1
+            )),
+            Some(_) => Ok(MergeExpr::Column(i)),
+            None => Err("refers to a missing column".to_owned()),
+        }
+    }
+
+    /// A column standing for `e`: a select alias (for a bare name), a
+    /// select item written the same way, or a group key.
+    fn column_for(&self, e: &Expr) -> Option<Result<MergeExpr, String>> {
+        if let Expr::Identifier(id) = e {
+            let by_alias = self.s.projection.iter().position(|item| {
+                matches!(item, SelectItem::ExprWithAlias { alias, .. } if alias.value.eq_ignore_ascii_case(&id.value))
+            });
+            if let Some(i) = by_alias.filter(|&i| i < self.visible) {
+                return Some(self.usable(i));
+            }
+        }
+        if let Some(i) = self
+            .s
+            .projection
+            .iter()
+            .position(|item| item_expr(item).is_some_and(|(x, _)| same_expr(x, e)))
+            .filter(|&i| i < self.visible)
+        {
+            if !matches!(self.columns.get(i), Some(Combine::Any)) {
+                return Some(Ok(MergeExpr::Column(i)));
+            }
+        }
+        self.group_exprs
+            .iter()
+            .position(|g| same_expr(g, e))
+            .map(|g| Ok(MergeExpr::Column(self.group_by[g])))
+    }
+
+    fn expr(&mut self, e: &Expr) -> Result<MergeExpr, String> {
+        use crate::merge::eval::BinOp;
+        use MergeExpr as M;
+        if let Some(c) = self.column_for(e) {
+            return c;
+        }
+        let b = |x: M| Box::new(x);
+        Ok(match e {
+            Expr::Nested(inner) => self.expr(inner)?,
+            Expr::Function(f) if is_aggregate(f) => M::Column(self.hidden_aggregate(f)?),
+            Expr::Value(v) => M::Literal(literal(&v.value)?),
+            Expr::UnaryOp { op, expr } => match op {
+                ast::UnaryOperator::Not => M::Not(b(self.expr(expr)?)),
+                ast::UnaryOperator::Minus => M::Neg(b(self.expr(expr)?)),
+                ast::UnaryOperator::Plus => self.expr(expr)?,
+                other => {
+                    return Err(format!(
+                        "operator `{other}` cannot be evaluated by shardcat"
+                    ))
+                }
+            },
+            Expr::BinaryOp { left, op, right } => {
+                use ast::BinaryOperator as O;
+                let op = match op {
+                    O::And => BinOp::And,
+                    O::Or => BinOp::Or,
+                    O::Xor => BinOp::Xor,
+                    O::Eq => BinOp::Eq,
+                    O::Spaceship => BinOp::NullSafeEq,
+                    O::NotEq => BinOp::Ne,
+                    O::Lt => BinOp::Lt,
+                    O::LtEq => BinOp::Le,
+                    O::Gt => BinOp::Gt,
+                    O::GtEq => BinOp::Ge,
+                    O::Plus => BinOp::Add,
+                    O::Minus => BinOp::Sub,
+                    O::Multiply => BinOp::Mul,
+                    O::Divide => BinOp::Div,
+                    O::MyIntegerDivide => BinOp::IntDiv,
+                    O::Modulo => BinOp::Mod,
+                    other => {
+                        return Err(format!(
+                            "operator `{other}` cannot be evaluated by shardcat"
+                        ))
+                    }
+                };
+                M::Binary(op, b(self.expr(left)?), b(self.expr(right)?))
+            }
+            Expr::IsNull(x) => M::IsNull {
+                expr: b(self.expr(x)?),
+                negated: false,
+            },
+            Expr::IsNotNull(x) => M::IsNull {
+                expr: b(self.expr(x)?),
+                negated: true,
+            },
+            Expr::In {
+                expr,
+                target: ast::InTarget::List(list),
+                negated,
+                ..
+            } => M::InList {
+                expr: b(self.expr(expr)?),
+                list: list
+                    .iter()
+                    .map(|x| self.expr(x))
+                    .collect::<Result<_, _>>()?,
+                negated: *negated,
+            },
+            Expr::Between {
+                expr,
+                negated,
+                low,
+                high,
+            } => M::Between {
+                expr: b(self.expr(expr)?),
+                low: b(self.expr(low)?),
+                high: b(self.expr(high)?),
+                negated: *negated,
+            },
+            Expr::Identifier(_) | Expr::CompoundIdentifier(_) => {
+                return Err(format!(
+                    "refers to `{e}`, which is neither selected, grouped nor an aggregate"
+                ))
+            }
+            other => return Err(format!("`{other}` cannot be evaluated by shardcat")),
+        })
+    }
+
+    /// The column of an aggregate computed by the shards as a hidden
+    /// column (partials combined like the select list's).
+    fn hidden_aggregate(&mut self, f: &ast::Function) -> Result<usize, String> {
+        let name = function_name(f);
+        let distinct = distinct_args(f);
+        let name_ident = f
+            .name
+            .0
+            .last()
+            .and_then(|p| p.as_ident())
+            .ok_or("cannot locate an aggregate")?;
+        let name_at = self
+            .ctx
+            .lines
+            .range(name_ident.span)
+            .ok_or("cannot locate an aggregate")?;
+        let open = self.ctx.toks.index_at(name_at.end);
+        if !self.ctx.toks.is_punct(open, "(") {
+            return Err("cannot locate the arguments of an aggregate".to_owned());
+        }
+        let close = self
+            .ctx
+            .toks
+            .matching_paren(open)
+            .ok_or("cannot locate the arguments of an aggregate")?;
+        let whole = name_at.start..self.ctx.toks.toks[close].end;
+        let args = self.ctx.toks.toks[open].end..self.ctx.toks.toks[close].start;
+        let single_arg = match &f.args {
+            FunctionArguments::List(l) if l.args.len() == 1 && l.clauses.is_empty() => {
+                match &l.args[0] {
+                    FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e),
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        let combine = match (name.as_str(), distinct) {
+            ("COUNT", false) => Combine::Count,
+            ("COUNT", true) if single_arg.is_some_and(|e| (self.is_key)(e)) => Combine::Count,
+            ("SUM", false) => Combine::Sum,
+            ("MIN", _) => Combine::Min,
+            ("MAX", _) => Combine::Max,
+            ("AVG", false) => {
+                // A hidden SUM carrying the AVG and a hidden COUNT.
+                let sum = push_hidden(
+                    self.columns,
+                    self.hidden,
+                    Combine::Sum,
+                    vec![
+                        Piece::Text("SUM(".to_owned()),
+                        Piece::Src(args.clone()),
+                        Piece::Text(")".to_owned()),
+                    ],
+                );
+                let count = push_hidden(
+                    self.columns,
+                    self.hidden,
+                    Combine::Count,
+                    vec![
+                        Piece::Text("COUNT(".to_owned()),
+                        Piece::Src(args),
+                        Piece::Text(")".to_owned()),
+                    ],
+                );
+                self.columns[sum] = Combine::Avg { count };
+                return Ok(sum);
+            }
+            (other, _) => {
+                return Err(format!(
+                    "uses {other}{}, which cannot be merged across shards",
+                    if distinct { "(DISTINCT …)" } else { "()" }
+                ))
+            }
+        };
+        Ok(push_hidden(
+            self.columns,
+            self.hidden,
+            combine,
+            vec![Piece::Src(whole)],
+        ))
+    }
+}
+
+/// A literal of a merge expression.
+fn literal(v: &Value) -> Result<crate::merge::eval::Literal, String> {
+    use crate::merge::decimal::Decimal;
+    use crate::merge::eval::Literal;
+    Ok(match v {
+        Value::Null => Literal::Null,
+        Value::Boolean(b) => Literal::Int(*b as i128),
+        Value::Number(n, _) => {
+            if n.contains(['e', 'E']) {
+                Literal::Double(
+                    n.parse::<f64>()
+                        .map_err(|_| format!("number `{n}` cannot be read"))?
+                        .to_bits(),
+                )
+            } else if n.contains('.') {
+                Literal::Decimal(
+                    Decimal::parse(n.as_bytes()).ok_or(format!("number `{n}` cannot be read"))?,
+                )
+            } else {
+                match n.parse::<i128>() {
+                    Ok(i) if i <= u64::MAX as i128 => Literal::Int(i),
+                    // Beyond BIGINT UNSIGNED MySQL reads a DECIMAL.
+                    _ => Literal::Decimal(
+                        Decimal::parse(n.as_bytes())
+                            .ok_or(format!("number `{n}` cannot be read"))?,
+                    ),
+                }
+            }
+        }
+        Value::SingleQuotedString(t) | Value::DoubleQuotedString(t) => {
+            Literal::Str(t.as_bytes().to_vec())
+        }
+        other => return Err(format!("literal `{other}` cannot be evaluated by shardcat")),
     })
 }
 
