@@ -331,8 +331,13 @@ impl MergeExpr {
             }
             MergeExpr::Binary(op, a, b) => {
                 let x = a.eval(row, columns, orders)?;
-                // AND/OR decide on one side when they can (no error from
-                // the other side is possible here anyway: evaluate both).
+                // AND/OR stop at a deciding left side, as the server does:
+                // the right side's errors (an overflow) must not surface.
+                match (op, x.truth()) {
+                    (BinOp::And, Some(false)) => return Ok(Value::bool(Some(false))),
+                    (BinOp::Or, Some(true)) => return Ok(Value::bool(Some(true))),
+                    _ => {}
+                }
                 let y = b.eval(row, columns, orders)?;
                 binary(*op, &x, &y, orders)?
             }
@@ -384,13 +389,41 @@ impl MergeExpr {
     }
 
     /// Whether the row passes (a HAVING condition): true, not false or NULL.
+    ///
+    /// A condition's top-level AND/OR are evaluated as the server does for
+    /// WHERE/HAVING (`abort_on_null`): an AND stops at its first false *or
+    /// NULL* operand, so what follows (an overflow) is never evaluated.
     pub fn accepts(
         &self,
         row: &TextRow,
         columns: &[ColumnInfo],
         orders: &[ValueOrder],
     ) -> EvalResult<bool> {
-        Ok(self.eval(row, columns, orders)?.truth() == Some(true))
+        Ok(self.top_level(row, columns, orders)? == Some(true))
+    }
+
+    fn top_level(
+        &self,
+        row: &TextRow,
+        columns: &[ColumnInfo],
+        orders: &[ValueOrder],
+    ) -> EvalResult<Option<bool>> {
+        match self {
+            MergeExpr::Binary(BinOp::And, a, b) => {
+                if a.top_level(row, columns, orders)? != Some(true) {
+                    return Ok(Some(false));
+                }
+                Ok(Some(b.top_level(row, columns, orders)? == Some(true)))
+            }
+            MergeExpr::Binary(BinOp::Or, a, b) => {
+                let l = a.top_level(row, columns, orders)?;
+                if l == Some(true) {
+                    return Ok(l);
+                }
+                Ok(or(l, b.top_level(row, columns, orders)?))
+            }
+            e => Ok(e.eval(row, columns, orders)?.truth()),
+        }
     }
 }
 
@@ -812,9 +845,33 @@ mod tests {
         assert_eq!(text(eval(&e, R).unwrap()), "-1");
         let e = bin(BinOp::Add, c(2), c(0));
         assert_eq!(text(eval(&e, R).unwrap()), "5.5");
-        // Overflow is an error, as on the server.
+        // Overflow is an error, as on the server...
         let e = bin(BinOp::Add, c(6), lit(Literal::Int(1)));
         assert!(eval(&e, R).is_err());
+        // ...unless AND/OR are decided before reaching it.
+        let and = bin(
+            BinOp::And,
+            lit(Literal::Int(0)),
+            bin(BinOp::Gt, e.clone(), lit(Literal::Int(0))),
+        );
+        assert_eq!(truth(&and, R), Some(false));
+        let or = bin(
+            BinOp::Or,
+            lit(Literal::Int(2)),
+            bin(BinOp::Gt, e.clone(), lit(Literal::Int(0))),
+        );
+        assert_eq!(truth(&or, R), Some(true));
+        // A HAVING's top-level AND also stops at NULL (the server's
+        // abort_on_null); inside an expression it must go on.
+        let and = bin(
+            BinOp::And,
+            lit(Literal::Null),
+            bin(BinOp::Gt, e, lit(Literal::Int(0))),
+        );
+        let cols = columns();
+        let orders: Vec<ValueOrder> = cols.iter().map(ValueOrder::for_column).collect();
+        assert_eq!(and.accepts(&row(R), &cols, &orders), Ok(false));
+        assert!(and.eval(&row(R), &cols, &orders).is_err());
     }
 
     #[test]

@@ -1076,7 +1076,33 @@ fn having(rng: &mut Rng) -> Out {
         }
     };
     let w = where_for(rng, &t, &q, 60);
-    match rng.below(5) {
+    match rng.below(10) {
+        5..=8 => having_merged(rng, &t, qual),
+        9 => {
+            // HAVING over an empty (or nearly empty) result: every shard
+            // may answer nothing.
+            let h = cond(rng, &q);
+            let (g, s) = *rng.pick(group_keys(&t));
+            let g = qualify_expr(g, &t, qual);
+            let filter = if rng.chance(50) { "1 = 0" } else { "1 = 1" };
+            if rng.chance(50) {
+                (
+                    format!(
+                        "SELECT COUNT(*) AS n, SUM({}) AS s FROM {} WHERE {filter} HAVING {h}",
+                        q(t.key),
+                        qual.from(&t)
+                    ),
+                    OrderCheck::Total,
+                    false,
+                )
+            } else {
+                (
+                    format!("SELECT {g}, COUNT(*) AS n FROM {} WHERE {filter} GROUP BY {g} HAVING {h} ORDER BY {g}", qual.from(&t)),
+                    OrderCheck::Total,
+                    s,
+                )
+            }
+        }
         0..=2 => {
             let k = q(t.key);
             let agg = num_aggregate(rng, &t, &q);
@@ -1123,6 +1149,134 @@ fn having(rng: &mut Rng) -> Out {
                 cond(rng, &q)
             ),
             OrderCheck::Total,
+            false,
+        ),
+    }
+}
+
+/// String literals near the data of a string group key (case and accent
+/// variants, so that `_ci` comparisons matter).
+fn str_lits(expr: &str) -> &'static [&'static str] {
+    if expr.contains("city") {
+        CITIES
+    } else if expr.contains("status") {
+        STATUSES
+    } else if expr.contains("kind") {
+        KINDS
+    } else if expr.contains("sku") {
+        SKUS
+    } else if expr.contains("name") {
+        NAMES
+    } else {
+        &["a", "M", "note 1", "zz", ""]
+    }
+}
+
+/// HAVING on partial groups (GROUP BY not on the key): evaluated by the
+/// proxy on the combined groups. Aggregates that appear only in HAVING
+/// (hidden), select aliases, the group key (strings under `_ci`, NULL
+/// groups), arithmetic with MySQL's types, three-valued logic.
+fn having_merged(rng: &mut Rng, t: &Tab, qual: Qual) -> Out {
+    let q = |c: &str| qual.col(t, c);
+    let (g, s) = *rng.pick(group_keys(t));
+    let gq = qualify_expr(g, t, qual);
+    let nums: Vec<&str> = t
+        .cols
+        .iter()
+        .filter(|c| matches!(c.kind, Kind::Int | Kind::Dec))
+        .map(|c| c.name)
+        .collect();
+    let strs: Vec<&str> = t
+        .cols
+        .iter()
+        .filter(|c| c.kind == Kind::Str)
+        .map(|c| c.name)
+        .collect();
+    let agg = num_aggregate(rng, t, &q);
+    let atom = |rng: &mut Rng| -> String {
+        let col = q(*rng.pick(&nums[..]));
+        let small = rng.range(0, 4);
+        match rng.below(if s { 24 } else { 19 }) {
+            0 => format!("COUNT(*) > {small}"),
+            1 => format!("n >= {small}"),
+            2 => format!("v > {}", rng.pick(&["0", "10", "99.5", "-1", "1e2"])),
+            3 => format!(
+                "SUM({col}) / COUNT(*) > {}",
+                rng.pick(&["1", "10.25", "50", "0.5e1"])
+            ),
+            4 => format!(
+                "MAX({col}) - MIN({col}) >= {}",
+                rng.pick(&["0", "5", "20.5"])
+            ),
+            5 => format!("COUNT(*) DIV 2 = {}", rng.range(0, 3)),
+            6 => format!("COUNT(*) % 2 = {}", rng.range(0, 1)),
+            7 => format!("AVG({col}) > {}", rng.pick(&["10.5", "20", "0", "33.3333"])),
+            8 => format!("SUM({col} * 1e0) > {}", rng.pick(&["100", "0", "1000.5"])),
+            9 => format!("MIN({col}) IS NULL"),
+            10 => format!("MAX({col}) IS NOT NULL"),
+            11 => format!("COUNT({col}) <=> COUNT(*)"),
+            12 => format!(
+                "AVG({col}) BETWEEN {} AND {}",
+                rng.pick(&["-5", "0", "10.5"]),
+                rng.pick(&["50", "100.25", "1e3"])
+            ),
+            13 => format!(
+                "COUNT(*) IN ({}, {}, {})",
+                rng.range(1, 3),
+                rng.range(2, 5),
+                rng.range(4, 9)
+            ),
+            14 => format!("COUNT(*) NOT IN ({}, NULL)", rng.range(1, 4)),
+            15 => format!("SUM({col}) > NULL OR COUNT(*) > {small}"),
+            16 => format!("-MIN({col}) < {}", rng.pick(&["0", "-10", "5"])),
+            17 => format!("COUNT(*) * 2 + 1 > {}", rng.range(2, 9)),
+            18 if !strs.is_empty() => format!(
+                "MAX({}) >= {}",
+                q(*rng.pick(&strs[..])),
+                lit(*rng.pick(str_lits(g)))
+            ),
+            18 => format!("COUNT(*) > {small}"),
+            19 => format!("{gq} = {}", lit(*rng.pick(str_lits(g)))),
+            20 => format!(
+                "{gq} IN ({}, {})",
+                lit(*rng.pick(str_lits(g))),
+                lit(*rng.pick(str_lits(g)))
+            ),
+            21 => format!("{gq} > {}", lit(*rng.pick(str_lits(g)))),
+            22 => format!("{gq} IS NULL"),
+            _ => format!("{gq} <> {}", lit(*rng.pick(str_lits(g)))),
+        }
+    };
+    let mut cond = atom(rng);
+    for _ in 0..rng.range(0, 2) {
+        let op = *rng.pick(&["AND", "OR", "AND NOT", "OR NOT"]);
+        cond = format!("({cond}) {op} {}", atom(rng));
+    }
+    if g == "created" && rng.chance(50) {
+        cond = format!("({cond}) AND {gq} IS NOT NULL");
+    }
+    let w = where_for(rng, t, &q, 50);
+    let from = qual.from(t);
+    match rng.below(3) {
+        0 => (
+            format!("SELECT {gq}, {agg} AS v, COUNT(*) AS n FROM {from}{w} GROUP BY {gq} HAVING {cond} ORDER BY {gq}"),
+            OrderCheck::Total,
+            s,
+        ),
+        1 => (
+            // ORDER BY an aggregate, LIMIT after HAVING.
+            format!(
+                "SELECT {gq}, {agg} AS v, COUNT(*) AS n FROM {from}{w} GROUP BY {gq} HAVING {cond} ORDER BY n{}, {gq} LIMIT {}",
+                dir(rng),
+                rng.range(1, 6)
+            ),
+            OrderCheck::Total,
+            s,
+        ),
+        _ => (
+            // The group key not selected; the order left to the proxy.
+            format!("SELECT COUNT(*) AS n, {agg} AS v FROM {from}{w} GROUP BY {gq} HAVING {cond}"),
+            OrderCheck::Unordered,
             false,
         ),
     }

@@ -767,8 +767,16 @@ impl Resolver<'_, '_> {
     }
 
     /// A column standing for `e`: a select alias (for a bare name), a
-    /// select item written the same way, or a group key.
+    /// select item written the same way, or a group key. Only names and
+    /// aggregates are looked up: like the server, a HAVING expression such
+    /// as `DATE(created)` is resolved through its columns, not matched to
+    /// a select item as a whole.
     fn column_for(&self, e: &Expr) -> Option<Result<MergeExpr, String>> {
+        match e {
+            Expr::Identifier(_) | Expr::CompoundIdentifier(_) => {}
+            Expr::Function(f) if is_aggregate(f) => {}
+            _ => return None,
+        }
         if let Expr::Identifier(id) = e {
             let by_alias = self.s.projection.iter().position(|item| {
                 matches!(item, SelectItem::ExprWithAlias { alias, .. } if alias.value.eq_ignore_ascii_case(&id.value))
@@ -820,7 +828,14 @@ impl Resolver<'_, '_> {
                 let op = match op {
                     O::And => BinOp::And,
                     O::Or => BinOp::Or,
-                    O::Xor => BinOp::Xor,
+                    // The parser binds XOR tighter than comparisons
+                    // (MySQL: between AND and OR): its tree is not the
+                    // server's.
+                    O::Xor => {
+                        return Err(
+                            "uses XOR, which shardcat cannot evaluate across shards".to_owned()
+                        )
+                    }
                     O::Eq => BinOp::Eq,
                     O::Spaceship => BinOp::NullSafeEq,
                     O::NotEq => BinOp::Ne,

@@ -737,11 +737,108 @@ fn aggregates() {
 }
 
 #[test]
+fn having_on_combined_groups() {
+    use crate::merge::eval::{BinOp, Literal, MergeExpr as M};
+    // Alias of a selected aggregate; the shards do not filter.
+    let p =
+        plan("SELECT status, COUNT(*) c FROM orders GROUP BY status HAVING c > 1 ORDER BY status");
+    assert_eq!(
+        p.targets[0].sql,
+        "SELECT status, COUNT(*) c FROM orders_0 AS `orders` GROUP BY status ORDER BY status"
+    );
+    let m = p.merge.unwrap();
+    assert_eq!(
+        m.having,
+        Some(M::Binary(
+            BinOp::Gt,
+            Box::new(M::Column(1)),
+            Box::new(M::Literal(Literal::Int(1)))
+        ))
+    );
+    // Aggregates only in HAVING become hidden columns (AVG as SUM + COUNT),
+    // qualified names keep their renames, LIMIT is applied after.
+    let p = plan(
+        "SELECT o.status FROM orders o GROUP BY o.status HAVING AVG(o.total) BETWEEN 1 AND 2.5 OR MAX(o.total) IS NULL LIMIT 3",
+    );
+    assert_eq!(
+        p.targets[2].sql,
+        "SELECT o.status, SUM(o.total) AS `__shardcat_h0`, COUNT(o.total) AS `__shardcat_h1`, MAX(o.total) AS `__shardcat_h2` FROM orders_2 o GROUP BY o.status"
+    );
+    let m = p.merge.unwrap();
+    assert_eq!(
+        m.aggregate.as_ref().unwrap().columns,
+        [
+            Combine::Group,
+            Combine::Avg { count: 2 },
+            Combine::Count,
+            Combine::Max
+        ]
+    );
+    assert_eq!((m.hidden_columns, m.limit), (3, Some(3)));
+    let Some(M::Binary(BinOp::Or, left, right)) = &m.having else {
+        panic!("{:?}", m.having)
+    };
+    assert!(
+        matches!(left.as_ref(), M::Between { expr, negated: false, .. } if **expr == M::Column(1))
+    );
+    assert_eq!(
+        right.as_ref(),
+        &M::IsNull {
+            expr: Box::new(M::Column(3)),
+            negated: false
+        }
+    );
+    // Without GROUP BY; a group key not selected; NOT, IN, arithmetic.
+    let m =
+        merge("SELECT COUNT(*) FROM orders HAVING NOT COUNT(*) IN (1, 2) AND SUM(total) / 2 > -1");
+    assert_eq!(
+        m.aggregate.as_ref().unwrap().columns,
+        [Combine::Count, Combine::Sum]
+    );
+    assert!(
+        matches!(&m.having, Some(M::Binary(BinOp::And, l, _)) if matches!(l.as_ref(), M::Not(_)))
+    );
+    let p = plan("SELECT COUNT(*) FROM orders GROUP BY status HAVING status <> 'x'");
+    assert_eq!(
+        p.targets[0].sql,
+        "SELECT COUNT(*), status AS `__shardcat_h0` FROM orders_0 AS `orders` GROUP BY status"
+    );
+    assert_eq!(
+        p.merge.unwrap().having,
+        Some(M::Binary(
+            BinOp::Ne,
+            Box::new(M::Column(1)),
+            Box::new(M::Literal(Literal::Str(b"x".to_vec())))
+        ))
+    );
+    // Grouped by the sharding key: HAVING stays on the shards.
+    let p = plan("SELECT user_id, COUNT(*) FROM orders GROUP BY user_id HAVING COUNT(*) > 1");
+    assert!(p.targets[0].sql.ends_with("HAVING COUNT(*) > 1"));
+    assert!(p.merge.unwrap().having.is_none());
+}
+
+#[test]
 fn scatter_refusals() {
     for (sql, why) in [
         (
-            "SELECT status, COUNT(*) c FROM orders GROUP BY status HAVING c > 1",
+            "SELECT status, COUNT(*) c FROM orders GROUP BY status HAVING id > 1",
+            "HAVING refers to `id`",
+        ),
+        (
+            "SELECT status, COUNT(*) c FROM orders GROUP BY status HAVING GROUP_CONCAT(sku) = 'a'",
+            "HAVING uses GROUP_CONCAT()",
+        ),
+        (
+            "SELECT status, COUNT(*) c FROM orders GROUP BY status HAVING c > (SELECT 1)",
             "HAVING",
+        ),
+        (
+            "SELECT status, COUNT(*) c FROM orders GROUP BY status HAVING c > 1 XOR c < 5",
+            "HAVING uses XOR",
+        ),
+        (
+            "SELECT DATE(created), COUNT(*) FROM orders GROUP BY DATE(created) HAVING DATE(created) IS NULL",
+            "HAVING `DATE(created)` cannot be evaluated",
         ),
         (
             "SELECT COUNT(DISTINCT status) FROM orders",
