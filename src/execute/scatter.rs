@@ -73,6 +73,34 @@ pub enum AggregateKind {
         sum: usize,
         count: usize,
     },
+    /// `COUNT(DISTINCT …)`: the distinct non-NULL tuples of hidden columns
+    /// `first..first + n` (the shards grouped by them).
+    CountDistinct {
+        first: usize,
+        n: usize,
+    },
+    /// `SUM(DISTINCT x)`: `column` carries x per shard group, hidden `arg`
+    /// is x (compared under its type or collation).
+    SumDistinct {
+        arg: usize,
+    },
+    /// `AVG(DISTINCT x)`: as `SumDistinct`, divided by the distinct count.
+    AvgDistinct {
+        arg: usize,
+    },
+}
+
+impl AggregateKind {
+    /// The hidden columns holding a DISTINCT aggregate's arguments.
+    fn distinct_args(self) -> Option<std::ops::Range<usize>> {
+        match self {
+            AggregateKind::CountDistinct { first, n } => Some(first..first + n),
+            AggregateKind::SumDistinct { arg } | AggregateKind::AvgDistinct { arg } => {
+                Some(arg..arg + 1)
+            }
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -213,6 +241,41 @@ struct Group {
     row: TextRow,
     values: Vec<Option<Vec<u8>>>,
     counts: Vec<Option<Num>>,
+    /// Per aggregate (same order as the plan's): the distinct values seen
+    /// by a DISTINCT aggregate.
+    distinct: Vec<DistinctSet>,
+}
+
+/// The values a DISTINCT aggregate has seen in one group, and their sum.
+#[derive(Default)]
+struct DistinctSet {
+    seen: std::collections::HashSet<Vec<Vec<u8>>>,
+    sum: Option<Num>,
+}
+
+/// Adds the row's arguments of DISTINCT aggregates to the group's sets;
+/// returns how many new values were stored (for the memory budget).
+fn gather_distinct(g: &mut Group, row: &TextRow, plan: &GroupPlan, orders: &[ValueOrder]) -> usize {
+    let mut added = 0;
+    for (a, set) in plan.aggregates.iter().zip(g.distinct.iter_mut()) {
+        let Some(args) = a.kind.distinct_args() else {
+            continue;
+        };
+        // NULL arguments are not counted (COUNT(DISTINCT a, b) skips a
+        // tuple with any NULL).
+        let key: Option<Vec<Vec<u8>>> = args
+            .map(|c| group_key_part(&orders[c], row.value(c)))
+            .collect();
+        let Some(key) = key else { continue };
+        if set.seen.insert(key) {
+            added += 1;
+            if !matches!(a.kind, AggregateKind::CountDistinct { .. }) {
+                let v = row.value(a.column).and_then(|v| Num::parse(v, false));
+                set.sum = add_opt(set.sum.take(), v);
+            }
+        }
+    }
+    added
 }
 
 /// Runs a SELECT on every shard and streams the merged result to the
@@ -297,6 +360,25 @@ async fn run_select(
         .collect::<Option<_>>()
         .ok_or_else(|| ProxyError::MalformedPacket("bad column definition from shard".into()))?;
     let orders: Vec<ValueOrder> = columns.iter().map(ValueOrder::for_column).collect();
+    if let Some(g) = &plan.group {
+        for a in &g.aggregates {
+            let exact = matches!(
+                orders.get(a.column),
+                Some(ValueOrder::Decimal | ValueOrder::Integer)
+            );
+            if matches!(
+                a.kind,
+                AggregateKind::SumDistinct { .. } | AggregateKind::AvgDistinct { .. }
+            ) && !exact
+            {
+                // The server adds floating-point values in an order the
+                // proxy cannot reproduce.
+                return Err(ProxyError::Routing(
+                    "SUM/AVG(DISTINCT …) of a floating-point or string value cannot be merged across shards exactly".into(),
+                ));
+            }
+        }
+    }
     if let Some(h) = &plan.having {
         // Before anything reaches the client: a refusal is a clean error.
         h.check(&columns).map_err(|e| {
@@ -366,6 +448,9 @@ async fn run_select(
         });
         let mut groups: HashMap<Vec<Option<Vec<u8>>>, Group> = HashMap::new();
         let mut order_of_arrival: Vec<Vec<Option<Vec<u8>>>> = Vec::new();
+        // Groups plus the distinct values gathered for DISTINCT aggregates:
+        // what the merge holds in memory.
+        let mut held = 0usize;
         for s in streams.iter_mut() {
             while let Some(row) = s.next().await? {
                 let key: Vec<Option<Vec<u8>>> = group_plan
@@ -373,34 +458,62 @@ async fn run_select(
                     .iter()
                     .map(|&c| group_key_part(&orders[c], row.value(c)))
                     .collect();
-                match groups.get_mut(&key) {
-                    Some(g) => accumulate(g, &row, &group_plan, &orders),
-                    None => {
-                        if groups.len() >= budget.max_groups {
-                            return Err(ProxyError::Routing(format!(
-                                "cross-shard GROUP BY/DISTINCT exceeded the merge budget of {} groups; add a sharding-key filter or raise [routing] merge_max_groups",
-                                budget.max_groups
-                            )));
-                        }
-                        order_of_arrival.push(key.clone());
-                        groups.insert(key, new_group(row, &group_plan, &orders));
+                let added = match groups.get_mut(&key) {
+                    Some(g) => {
+                        accumulate(g, &row, &group_plan, &orders);
+                        gather_distinct(g, &row, &group_plan, &orders)
                     }
+                    None => {
+                        let mut g = new_group(row.clone(), &group_plan, &orders);
+                        let added = 1 + gather_distinct(&mut g, &row, &group_plan, &orders);
+                        order_of_arrival.push(key.clone());
+                        groups.insert(key, g);
+                        added
+                    }
+                };
+                held += added;
+                if held > budget.max_groups {
+                    return Err(ProxyError::Routing(format!(
+                        "cross-shard GROUP BY/DISTINCT exceeded the merge budget of {} groups and distinct values; add a sharding-key filter or raise [routing] merge_max_groups",
+                        budget.max_groups
+                    )));
                 }
             }
         }
-        if groups.is_empty() && group_plan.key_columns.is_empty() {
-            // Aggregates without GROUP BY over empty shards: MySQL still
-            // returns one row (COUNT 0, others NULL); every shard sent one,
-            // so this only happens if no shard answered a row.
+        if groups.is_empty() && group_plan.key_columns.is_empty() && plan.group.is_some() {
+            // Aggregates without GROUP BY always give one row (COUNT 0,
+            // the rest NULL). Shards answer one row each, unless a
+            // DISTINCT aggregate made them group by its arguments.
+            let n = columns.len();
+            let mut values: Vec<Option<Vec<u8>>> = vec![None; n];
+            for a in &group_plan.aggregates {
+                if matches!(
+                    a.kind,
+                    AggregateKind::Count | AggregateKind::CountDistinct { .. }
+                ) {
+                    if let Some(v) = values.get_mut(a.column) {
+                        *v = Some(b"0".to_vec());
+                    }
+                }
+            }
+            let mut p = Vec::new();
+            crate::merge::row::encode_values(&values, &mut p);
+            if let Some(row) = TextRow::decode(Bytes::from(p), n) {
+                let mut g = new_group(row, &group_plan, &orders);
+                g.distinct.clear();
+                order_of_arrival.push(Vec::new());
+                groups.insert(Vec::new(), g);
+            }
         }
         let mut rows: Vec<TextRow> = Vec::with_capacity(order_of_arrival.len());
         for k in order_of_arrival {
             let Some(g) = groups.remove(&k) else { continue };
             let row = finish_group(g, &group_plan, &columns);
             if let Some(h) = &plan.having {
+                // Only out-of-range arithmetic fails here, as on the server.
                 let keep = h
                     .accepts(&row, &columns, &orders)
-                    .map_err(ProxyError::Routing)?;
+                    .map_err(|m| ProxyError::Backend(ErrPacket::new(1690, "22003", &m)))?;
                 if !keep {
                     continue;
                 }
@@ -664,10 +777,16 @@ fn new_group(row: TextRow, plan: &GroupPlan, orders: &[ValueOrder]) -> Group {
             }
         }
     }
+    let distinct = plan
+        .aggregates
+        .iter()
+        .map(|_| DistinctSet::default())
+        .collect();
     Group {
         row,
         values,
         counts,
+        distinct,
     }
 }
 
@@ -696,6 +815,9 @@ fn accumulate(g: &mut Group, row: &TextRow, plan: &GroupPlan, orders: &[ValueOrd
                     g.values[c] = new.map(<[u8]>::to_vec);
                 }
             }
+            AggregateKind::CountDistinct { .. }
+            | AggregateKind::SumDistinct { .. }
+            | AggregateKind::AvgDistinct { .. } => {}
             AggregateKind::Avg { sum, count } => {
                 for h in [sum, count] {
                     let float = h == sum && is_float(orders, sum);
@@ -709,6 +831,30 @@ fn accumulate(g: &mut Group, row: &TextRow, plan: &GroupPlan, orders: &[ValueOrd
 
 fn finish_group(mut g: Group, plan: &GroupPlan, columns: &[ColumnInfo]) -> TextRow {
     let ncols = columns.len();
+    let sets = std::mem::take(&mut g.distinct);
+    for (a, set) in plan.aggregates.iter().zip(sets) {
+        let n = set.seen.len() as u64;
+        match a.kind {
+            AggregateKind::CountDistinct { .. } => {
+                g.values[a.column] = Some(n.to_string().into_bytes());
+            }
+            AggregateKind::SumDistinct { .. } => {
+                g.values[a.column] = set.sum.map(|s| s.text());
+            }
+            AggregateKind::AvgDistinct { .. } => {
+                // The column is the shards' AVG(DISTINCT x): its scale is
+                // already AVG's.
+                let scale = columns.get(a.column).map_or(0, |c| c.decimals as usize);
+                g.values[a.column] = match (set.sum, n) {
+                    (Some(Num::Exact(s)), n) if n > 0 => {
+                        s.div_u64(n, scale).map(|d| d.to_text().into_bytes())
+                    }
+                    _ => None,
+                };
+            }
+            _ => {}
+        }
+    }
     for a in &plan.aggregates {
         if let AggregateKind::Avg { sum, count } = a.kind {
             // MySQL's scale for AVG: the argument's plus 4. When the AVG

@@ -566,6 +566,12 @@ fn merge_plan(m: &MergeSpec) -> MergePlan {
                         sum: i,
                         count: *count,
                     },
+                    Combine::CountDistinct { first, n } => AggregateKind::CountDistinct {
+                        first: *first,
+                        n: *n,
+                    },
+                    Combine::SumDistinct { arg } => AggregateKind::SumDistinct { arg: *arg },
+                    Combine::AvgDistinct { arg } => AggregateKind::AvgDistinct { arg: *arg },
                     Combine::Group | Combine::Any => return None,
                 };
                 Some(Aggregate { column: i, kind })

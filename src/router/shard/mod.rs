@@ -194,6 +194,25 @@ pub enum Combine {
     Avg {
         count: usize,
     },
+    /// `COUNT(DISTINCT a, …)` not over the sharding key: the shards also
+    /// group by the arguments (hidden columns `first..first + n`), so each
+    /// value reaches the proxy; the merge counts the distinct tuples of
+    /// non-NULL arguments per group (under the columns' collations).
+    CountDistinct {
+        first: usize,
+        n: usize,
+    },
+    /// `SUM(DISTINCT x)`: shards group by x too (hidden column `arg`), so
+    /// this column carries x per (group, x); the merge adds the values of
+    /// distinct x.
+    SumDistinct {
+        arg: usize,
+    },
+    /// `AVG(DISTINCT x)`: as `SumDistinct`, divided by the number of
+    /// distinct values with the column's scale.
+    AvgDistinct {
+        arg: usize,
+    },
 }
 
 /// Why a statement cannot be routed.

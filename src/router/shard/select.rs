@@ -502,6 +502,8 @@ fn select(
         }
         let mut columns: Vec<Combine> = Vec::new();
         let mut avg_counts: Vec<(usize, Vec<Piece>)> = Vec::new();
+        let mut distincts: Vec<DistinctAgg> = Vec::new();
+        let mut key_distincts: Vec<usize> = Vec::new();
         for (i, item) in s.projection.iter().enumerate() {
             let (expr, alias) = item_expr(item).ok_or("unsupported select item")?;
             let combine = match expr {
@@ -513,6 +515,8 @@ fn select(
                     alias,
                     &mut edits,
                     &mut avg_counts,
+                    &mut distincts,
+                    &mut key_distincts,
                     i,
                 )?,
                 other => {
@@ -537,6 +541,59 @@ fn select(
         for (item, pieces) in avg_counts {
             let at = push_hidden(&mut columns, &mut hidden, Combine::Count, pieces);
             columns[item] = Combine::Avg { count: at };
+        }
+        // DISTINCT aggregates: the shards group by their arguments too
+        // (partial COUNT/SUM/MIN/MAX of finer groups still add up), and
+        // the merge gathers the distinct values per group.
+        let mut extra_group: Vec<Piece> = Vec::new();
+        let fine_groups = !distincts.is_empty();
+        if fine_groups {
+            for &item in &key_distincts {
+                let (expr, _) = item_expr(&s.projection[item]).ok_or("unsupported select item")?;
+                let Expr::Function(f) = expr else {
+                    return Err("cannot locate a DISTINCT aggregate".to_owned());
+                };
+                distincts.push(DistinctAgg {
+                    item,
+                    kind: "COUNT",
+                    args: distinct_arg_ranges(ctx, f)?,
+                });
+            }
+        }
+        for d in distincts {
+            let first = columns.len();
+            for arg in &d.args {
+                push_hidden(
+                    &mut columns,
+                    &mut hidden,
+                    Combine::Any,
+                    vec![Piece::Src(arg.clone())],
+                );
+                extra_group.push(Piece::Text(", ".to_owned()));
+                extra_group.push(Piece::Src(arg.clone()));
+            }
+            columns[d.item] = match d.kind {
+                "COUNT" => Combine::CountDistinct {
+                    first,
+                    n: d.args.len(),
+                },
+                "SUM" => Combine::SumDistinct { arg: first },
+                _ => Combine::AvgDistinct { arg: first },
+            };
+        }
+        if !extra_group.is_empty() {
+            let at = match group_ranges.last() {
+                Some(last) => last.end,
+                None => {
+                    // No GROUP BY: one is added before what follows WHERE.
+                    extra_group[0] = Piece::Text(" GROUP BY ".to_owned());
+                    clause_insertion_point(ctx, list_stop)
+                }
+            };
+            edits.push(Edit {
+                range: at..at,
+                pieces: extra_group,
+            });
         }
         // Group keys.
         let mut group_by = Vec::new();
@@ -567,6 +624,7 @@ fn select(
                 visible,
                 group_exprs: &group_exprs,
                 group_by: &group_by,
+                fine_groups,
             };
             spec.having = Some(r.expr(h).map_err(|e| format!("HAVING {e}"))?);
             edits.push(having_removal(ctx, list_stop)?);
@@ -586,6 +644,7 @@ fn select(
                             visible,
                             group_exprs: &group_exprs,
                             group_by: &group_by,
+                            fine_groups,
                         };
                         r.hidden_aggregate(f).map_err(|e| {
                             format!("ORDER BY `{}` cannot be merged across shards: {e}", ob.expr)
@@ -750,6 +809,9 @@ struct Resolver<'a, 'q> {
     visible: usize,
     group_exprs: &'a [&'a Expr],
     group_by: &'a [usize],
+    /// The shards also group by DISTINCT arguments: a hidden
+    /// `COUNT(DISTINCT key)` would no longer add up.
+    fine_groups: bool,
 }
 
 impl Resolver<'_, '_> {
@@ -936,7 +998,11 @@ impl Resolver<'_, '_> {
         };
         let combine = match (name.as_str(), distinct) {
             ("COUNT", false) => Combine::Count,
-            ("COUNT", true) if single_arg.is_some_and(|e| (self.is_key)(e)) => Combine::Count,
+            ("COUNT", true)
+                if !self.fine_groups && single_arg.is_some_and(|e| (self.is_key)(e)) =>
+            {
+                Combine::Count
+            }
             ("SUM", false) => Combine::Sum,
             ("MIN", _) => Combine::Min,
             ("MAX", _) => Combine::Max,
@@ -1017,6 +1083,68 @@ fn literal(v: &Value) -> Result<crate::merge::eval::Literal, String> {
     })
 }
 
+/// A `COUNT|SUM|AVG(DISTINCT …)` select item not over the sharding key.
+struct DistinctAgg {
+    item: usize,
+    kind: &'static str,
+    /// Source ranges of the arguments.
+    args: Vec<Range<usize>>,
+}
+
+/// Source ranges of the arguments of `F(DISTINCT a, b, …)`.
+fn distinct_arg_ranges(ctx: &Ctx<'_>, f: &ast::Function) -> Result<Vec<Range<usize>>, String> {
+    let name = function_name(f);
+    let missing = || format!("cannot locate the arguments of {name}(DISTINCT …)");
+    let name_ident = f
+        .name
+        .0
+        .last()
+        .and_then(|p| p.as_ident())
+        .ok_or_else(missing)?;
+    let name_at = ctx.lines.range(name_ident.span).ok_or_else(missing)?;
+    let open = ctx.toks.index_at(name_at.end);
+    if !ctx.toks.is_punct(open, "(") || !ctx.toks.is_kw(open + 1, "DISTINCT") {
+        return Err(missing());
+    }
+    let (items, stop) = ctx.toks.split_list(open + 2, |_, _| false);
+    if !ctx.toks.is_punct(stop, ")") {
+        return Err(missing());
+    }
+    items
+        .iter()
+        .map(|r| ctx.toks.byte_range(r))
+        .collect::<Option<_>>()
+        .ok_or_else(missing)
+}
+
+/// Where a clause can be inserted after FROM/WHERE: the end of the token
+/// before the first of HAVING, WINDOW, ORDER, LIMIT, FOR, LOCK, INTO or the
+/// end of the statement (at depth 0, from token `from`).
+fn clause_insertion_point(ctx: &Ctx<'_>, from: usize) -> usize {
+    const AFTER: &[&str] = &["HAVING", "WINDOW", "ORDER", "LIMIT", "FOR", "LOCK", "INTO"];
+    let mut depth = 0usize;
+    let mut end = ctx.toks.toks.len();
+    for i in from..ctx.toks.toks.len() {
+        if ctx.toks.is_punct(i, "(") {
+            depth += 1;
+        } else if ctx.toks.is_punct(i, ")") {
+            if depth == 0 {
+                end = i;
+                break;
+            }
+            depth -= 1;
+        } else if depth == 0
+            && (ctx.toks.is_punct(i, ";") || AFTER.iter().any(|k| ctx.toks.is_kw(i, k)))
+        {
+            end = i;
+            break;
+        }
+    }
+    end.checked_sub(1)
+        .and_then(|i| ctx.toks.toks.get(i))
+        .map_or(ctx.sql.len(), |t| t.end)
+}
+
 fn descending(ob: &ast::OrderByExpr) -> bool {
     matches!(ob.options.sort, Some(ast::OrderBySort::Desc))
 }
@@ -1066,6 +1194,8 @@ fn aggregate_combine(
     alias: Option<&ast::Ident>,
     edits: &mut Vec<Edit>,
     avg_counts: &mut Vec<(usize, Vec<Piece>)>,
+    distincts: &mut Vec<DistinctAgg>,
+    key_distincts: &mut Vec<usize>,
     index: usize,
 ) -> Result<Combine, String> {
     let name = function_name(f);
@@ -1080,7 +1210,12 @@ fn aggregate_combine(
     };
     match (name.as_str(), distinct) {
         ("COUNT", false) => Ok(Combine::Count),
-        ("COUNT", true) if single_arg.is_some_and(is_key) => Ok(Combine::Count),
+        ("COUNT", true) if single_arg.is_some_and(is_key) => {
+            // Each key value lives in one shard: the counts add up, unless
+            // another DISTINCT aggregate makes the shards group finer.
+            key_distincts.push(index);
+            Ok(Combine::Count)
+        }
         ("SUM", false) => Ok(Combine::Sum),
         ("MIN", _) => Ok(Combine::Min),
         ("MAX", _) => Ok(Combine::Max),
@@ -1121,8 +1256,25 @@ fn aggregate_combine(
             ));
             Ok(Combine::Sum)
         }
+        ("COUNT" | "SUM" | "AVG", true) => {
+            let args = distinct_arg_ranges(ctx, f)?;
+            if args.is_empty() || (name != "COUNT" && args.len() != 1) {
+                return Err(format!("{name}(DISTINCT …) has an unexpected argument list"));
+            }
+            distincts.push(DistinctAgg {
+                item: index,
+                kind: match name.as_str() {
+                    "COUNT" => "COUNT",
+                    "SUM" => "SUM",
+                    _ => "AVG",
+                },
+                args,
+            });
+            // Replaced once the hidden argument columns are placed.
+            Ok(Combine::Any)
+        }
         (other, true) => Err(format!(
-            "{other}(DISTINCT …) cannot be merged across shards unless it is over the sharding key or GROUP BY includes the sharding key"
+            "{other}(DISTINCT …) cannot be merged across shards unless GROUP BY includes the sharding key"
         )),
         (other, false) => Err(format!(
             "{other}() cannot be merged across shards (only COUNT, SUM, MIN, MAX and AVG can) unless GROUP BY includes the sharding key"

@@ -818,6 +818,55 @@ fn having_on_combined_groups() {
 }
 
 #[test]
+fn distinct_aggregates_gather_values() {
+    // Without GROUP BY: the shards group by the argument.
+    let p = plan("SELECT COUNT(DISTINCT status), SUM(total) FROM orders WHERE total > 1");
+    assert_eq!(
+        p.targets[0].sql,
+        "SELECT COUNT(DISTINCT status), SUM(total), status AS `__shardcat_h0` FROM orders_0 AS `orders` WHERE total > 1 GROUP BY status"
+    );
+    let agg = p.merge.unwrap().aggregate.unwrap();
+    assert!(agg.group_by.is_empty());
+    assert_eq!(
+        agg.columns,
+        [
+            Combine::CountDistinct { first: 2, n: 1 },
+            Combine::Sum,
+            Combine::Any
+        ]
+    );
+    // With GROUP BY, before ORDER BY/LIMIT; several arguments; SUM and AVG;
+    // COUNT(DISTINCT key) is gathered too once the shards group finer.
+    let p = plan(
+        "SELECT o.status, COUNT(DISTINCT o.note, o.created_at), SUM(DISTINCT o.total), AVG(DISTINCT o.total), COUNT(DISTINCT o.user_id) FROM orders o GROUP BY o.status ORDER BY 2 DESC LIMIT 3",
+    );
+    assert_eq!(
+        p.targets[1].sql,
+        "SELECT o.status, COUNT(DISTINCT o.note, o.created_at), SUM(DISTINCT o.total), AVG(DISTINCT o.total), COUNT(DISTINCT o.user_id), o.note AS `__shardcat_h0`, o.created_at AS `__shardcat_h1`, o.total AS `__shardcat_h2`, o.total AS `__shardcat_h3`, o.user_id AS `__shardcat_h4` FROM orders_1 o GROUP BY o.status, o.note, o.created_at, o.total, o.total, o.user_id ORDER BY 2 DESC"
+    );
+    let m = p.merge.unwrap();
+    assert_eq!(
+        m.aggregate.unwrap().columns[..5],
+        [
+            Combine::Group,
+            Combine::CountDistinct { first: 5, n: 2 },
+            Combine::SumDistinct { arg: 7 },
+            Combine::AvgDistinct { arg: 8 },
+            Combine::CountDistinct { first: 9, n: 1 },
+        ]
+    );
+    assert_eq!(m.limit, Some(3));
+    // Alone, COUNT(DISTINCT key) still adds up per shard.
+    assert_eq!(
+        merge("SELECT status, COUNT(DISTINCT user_id) FROM orders GROUP BY status")
+            .aggregate
+            .unwrap()
+            .columns,
+        [Combine::Group, Combine::Count]
+    );
+}
+
+#[test]
 fn scatter_refusals() {
     for (sql, why) in [
         (
@@ -841,8 +890,8 @@ fn scatter_refusals() {
             "HAVING `DATE(created)` cannot be evaluated",
         ),
         (
-            "SELECT COUNT(DISTINCT status) FROM orders",
-            "COUNT(DISTINCT",
+            "SELECT COUNT(DISTINCT status) FROM orders HAVING SUM(DISTINCT total) > 1",
+            "HAVING uses SUM(DISTINCT …)",
         ),
         (
             "SELECT SUM(total) + 1 FROM orders",
