@@ -1017,9 +1017,50 @@ fn distinct_agg(rng: &mut Rng) -> Out {
         });
     }
     let w = where_for(rng, &t, &q, 50);
-    match rng.below(3) {
+    match rng.below(5) {
         0 => (
             format!("SELECT {} FROM {}{w}", aggs.join(", "), qual.from(&t)),
+            OrderCheck::Total,
+            false,
+        ),
+        3 => {
+            // Distinct strings under `_ci` (and NULLs) per non-key group,
+            // filtered and ordered on the distinct count.
+            let strs: Vec<&str> = t
+                .cols
+                .iter()
+                .filter(|c| c.kind == Kind::Str)
+                .map(|c| c.name)
+                .collect();
+            let sc = if strs.is_empty() {
+                t.key
+            } else {
+                *rng.pick(&strs[..])
+            };
+            let (g, s) = *rng.pick(group_keys(&t));
+            let g = qualify_expr(g, &t, qual);
+            (
+                format!(
+                    "SELECT {g}, COUNT(DISTINCT {}) AS d, COUNT(*) AS n FROM {}{w} GROUP BY {g} HAVING d > {} ORDER BY d{}, {g} LIMIT {}",
+                    q(sc),
+                    qual.from(&t),
+                    rng.range(0, 2),
+                    dir(rng),
+                    rng.range(1, 10)
+                ),
+                OrderCheck::Total,
+                s,
+            )
+        }
+        4 => (
+            // Nothing matches: one row, COUNT 0 and NULL averages.
+            format!(
+                "SELECT {}, COUNT(*) FROM {} WHERE {} IS NULL AND {} IS NOT NULL",
+                aggs.join(", "),
+                qual.from(&t),
+                q(t.key),
+                q(t.key)
+            ),
             OrderCheck::Total,
             false,
         ),
