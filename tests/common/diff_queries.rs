@@ -1723,7 +1723,39 @@ fn union_all(rng: &mut Rng) -> Out {
     let w_o = order_pred(rng, &|c: &str| c.to_owned());
     let all = if rng.chance(80) { "UNION ALL" } else { "UNION" };
     let repr = all == "UNION";
-    match rng.below(6) {
+    match rng.below(9) {
+        6 => (
+            // Ordered by the first SELECT's names, with OFFSET.
+            format!(
+                "SELECT id AS k, amount AS a FROM orders WHERE {w_o} {all} SELECT id, score FROM users WHERE {w_u} ORDER BY a{}, k DESC LIMIT {} OFFSET {}",
+                dir(rng),
+                rng.range(1, 25),
+                rng.range(0, 5)
+            ),
+            OrderCheck::Total,
+            false,
+        ),
+        7 => (
+            // Strings under a `_ci` collation, NULLs first; no LIMIT.
+            format!(
+                "SELECT city FROM users WHERE {w_u} {all} SELECT note FROM orders WHERE {w_o} ORDER BY 1{}",
+                dir(rng)
+            ),
+            OrderCheck::Keys(vec![0]),
+            true,
+        ),
+        8 => (
+            // Decimals of two types; the order is total on (amount, id).
+            format!(
+                "SELECT amount, id FROM orders WHERE {w_o} {all} SELECT price, id FROM order_items WHERE {} ORDER BY amount{}, id{} LIMIT {}",
+                item_pred(rng, &|c: &str| c.to_owned()),
+                dir(rng),
+                dir(rng),
+                rng.range(1, 40)
+            ),
+            OrderCheck::Total,
+            false,
+        ),
         0 | 1 => (
             format!(
                 "SELECT id, name FROM users WHERE {w_u} {all} SELECT user_id, status FROM orders WHERE {w_o}"

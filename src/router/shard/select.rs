@@ -288,7 +288,7 @@ pub(crate) fn analyze(
     }
     match q.body.as_ref() {
         SetExpr::Select(s) => select(&ctx, q, s, is_key),
-        SetExpr::SetOperation { .. } => set_operation(q),
+        SetExpr::SetOperation { .. } => set_operation(&ctx, q),
         SetExpr::Query(inner) if q.order_by.is_none() && q.limit_clause.is_none() => {
             analyze(sql, toks, lines, inner, is_key)
         }
@@ -296,9 +296,37 @@ pub(crate) fn analyze(
     }
 }
 
-fn set_operation(q: &Query) -> Result<SelectMerge, String> {
-    if q.order_by.is_some() || q.limit_clause.is_some() {
-        return Err("ORDER BY or LIMIT on a UNION cannot be merged across shards yet".to_owned());
+/// A UNION [ALL] run whole on every shard: the shards' answers are
+/// concatenated (UNION: duplicates removed again across shards), then
+/// sorted and limited as the statement says (each shard sorts and gets
+/// `LIMIT offset + limit`, so a k-way merge suffices without UNION).
+fn set_operation(ctx: &Ctx<'_>, q: &Query) -> Result<SelectMerge, String> {
+    // UNION DISTINCT removes duplicates from everything on its left: the
+    // merge can only redo that when the last operator is the DISTINCT one.
+    if let SetExpr::SetOperation { set_quantifier, .. } = q.body.as_ref() {
+        let top_all = matches!(set_quantifier, SetQuantifier::All);
+        fn any_distinct(e: &SetExpr) -> bool {
+            match e {
+                SetExpr::SetOperation {
+                    left,
+                    set_quantifier,
+                    right,
+                    ..
+                } => {
+                    !matches!(set_quantifier, SetQuantifier::All)
+                        || any_distinct(left)
+                        || any_distinct(right)
+                }
+                SetExpr::Query(inner) => any_distinct(&inner.body),
+                _ => false,
+            }
+        }
+        if top_all && any_distinct(&q.body) {
+            return Err(
+                "UNION followed by UNION ALL cannot be merged across shards; use one kind"
+                    .to_owned(),
+            );
+        }
     }
     let mut distinct = false;
     fn walk(e: &SetExpr, distinct: &mut bool) -> Result<(), String> {
@@ -336,15 +364,107 @@ fn set_operation(q: &Query) -> Result<SelectMerge, String> {
         }
     }
     walk(&q.body, &mut distinct)?;
+    let mut spec = MergeSpec {
+        distinct,
+        ..Default::default()
+    };
+    // ORDER BY of a UNION names result columns: positions, or the names
+    // and aliases of the first SELECT.
+    let first_select = {
+        let mut e = q.body.as_ref();
+        loop {
+            match e {
+                SetExpr::SetOperation { left, .. } => e = left,
+                SetExpr::Query(inner) => e = &inner.body,
+                SetExpr::Select(s) => break Some(s.as_ref()),
+                _ => break None,
+            }
+        }
+    };
+    if let Some(o) = &q.order_by {
+        let OrderByKind::Expressions(items) = &o.kind else {
+            return Err("ORDER BY ALL is not MySQL".to_owned());
+        };
+        for ob in items {
+            let column = match &ob.expr {
+                Expr::Value(ast::ValueWithSpan {
+                    value: Value::Number(n, _),
+                    ..
+                }) => n
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|p| p.checked_sub(1))
+                    .ok_or_else(|| format!("ORDER BY position `{n}` is not valid"))?,
+                Expr::Identifier(id) => first_select
+                    .and_then(|s| union_column(s, &id.value))
+                    .ok_or_else(|| {
+                        format!(
+                            "ORDER BY `{}` on a UNION must name a column of the first SELECT (or use its position) to be merged across shards",
+                            ob.expr
+                        )
+                    })?,
+                other => {
+                    return Err(format!(
+                        "ORDER BY `{other}` on a UNION cannot be merged across shards; order by a column name or position"
+                    ))
+                }
+            };
+            spec.order_by.push(SortKey {
+                column: ColumnRef::Index(column),
+                descending: descending(ob),
+            });
+        }
+    }
+    // The outer LIMIT follows the last branch.
+    let last_union = (0..ctx.toks.toks.len())
+        .rev()
+        .find(|&i| ctx.toks.is_kw(i, "UNION") && depth_at(ctx, i) == 0)
+        .unwrap_or(0);
+    let limit = ctx.limit(q, last_union)?;
     Ok(SelectMerge {
-        spec: MergeSpec {
-            distinct,
-            ..Default::default()
-        },
+        spec,
         edits: Vec::new(),
-        limit: None,
+        limit,
         push_limit: true,
     })
+}
+
+/// Parenthesis depth at token `at`.
+fn depth_at(ctx: &Ctx<'_>, at: usize) -> usize {
+    let mut depth = 0usize;
+    for i in 0..at {
+        if ctx.toks.is_punct(i, "(") {
+            depth += 1;
+        } else if ctx.toks.is_punct(i, ")") {
+            depth = depth.saturating_sub(1);
+        }
+    }
+    depth
+}
+
+/// The position of the result column called `name` (the first SELECT's
+/// alias or plain column name), if it is unambiguous.
+fn union_column(s: &Select, name: &str) -> Option<usize> {
+    let mut found = None;
+    for (i, item) in s.projection.iter().enumerate() {
+        let item_name = match item {
+            SelectItem::ExprWithAlias { alias, .. } => Some(&alias.value),
+            SelectItem::UnnamedExpr(Expr::Identifier(id)) => Some(&id.value),
+            SelectItem::UnnamedExpr(Expr::CompoundIdentifier(parts)) => {
+                parts.last().map(|p| &p.value)
+            }
+            SelectItem::UnnamedExpr(_) => None,
+            // `*` hides which columns come first.
+            _ => return None,
+        };
+        if item_name.is_some_and(|n| n.eq_ignore_ascii_case(name)) {
+            if found.is_some() {
+                return None;
+            }
+            found = Some(i);
+        }
+    }
+    found
 }
 
 /// A hidden column to append.

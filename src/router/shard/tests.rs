@@ -867,6 +867,38 @@ fn distinct_aggregates_gather_values() {
 }
 
 #[test]
+fn union_order_by_and_limit() {
+    // Each shard sorts and keeps offset + limit; the merge sorts by the
+    // first SELECT's names or positions.
+    let p = plan(
+        "SELECT id AS k, name FROM users UNION ALL SELECT user_id, status FROM orders ORDER BY name DESC, k LIMIT 5 OFFSET 2",
+    );
+    assert_eq!(
+        p.targets[0].sql,
+        "SELECT id AS k, name FROM users_0 AS `users` UNION ALL SELECT user_id, status FROM orders_0 AS `orders` ORDER BY name DESC, k LIMIT 7"
+    );
+    let m = p.merge.unwrap();
+    assert_eq!(
+        m.order_by,
+        [
+            SortKey {
+                column: ColumnRef::Index(1),
+                descending: true
+            },
+            SortKey {
+                column: ColumnRef::Index(0),
+                descending: false
+            }
+        ]
+    );
+    assert_eq!((m.offset, m.limit, m.distinct), (2, Some(5), false));
+    // UNION (distinct) ending the chain: duplicates removed again.
+    let m = merge("SELECT id FROM users UNION ALL SELECT user_id FROM orders UNION SELECT id FROM orders ORDER BY 1 LIMIT 3");
+    assert!(m.distinct);
+    assert_eq!(m.limit, Some(3));
+}
+
+#[test]
 fn scatter_refusals() {
     for (sql, why) in [
         (
@@ -916,8 +948,12 @@ fn scatter_refusals() {
             "SQL_CALC_FOUND_ROWS",
         ),
         (
-            "SELECT id FROM users UNION SELECT user_id FROM orders ORDER BY 1",
-            "UNION",
+            "SELECT id FROM users UNION SELECT user_id FROM orders ORDER BY id + 1",
+            "on a UNION",
+        ),
+        (
+            "SELECT id FROM users UNION SELECT user_id FROM orders UNION ALL SELECT id FROM orders",
+            "UNION followed by UNION ALL",
         ),
     ] {
         let e = error(sql);
