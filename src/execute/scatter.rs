@@ -17,6 +17,8 @@ use mysql_common::constants::{CapabilityFlags, StatusFlags};
 use super::relay::{client_gone, ClientStream, Outcome};
 use crate::backend::BackendConn;
 use crate::error::{ProxyError, Result};
+use crate::merge::compare::equality_key;
+use crate::merge::concat::{ConcatSpec, ConcatState};
 use crate::merge::decimal::Decimal;
 use crate::merge::eval::MergeExpr;
 use crate::merge::{compare_rows, ColumnInfo, SortKey, TextRow, ValueOrder};
@@ -58,6 +60,8 @@ pub struct GroupPlan {
     /// without GROUP BY).
     pub key_columns: Vec<usize>,
     pub aggregates: Vec<Aggregate>,
+    /// GROUP_CONCATs, indexed by [`AggregateKind::GroupConcat`].
+    pub concats: Vec<ConcatSpec>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +91,10 @@ pub enum AggregateKind {
     /// `AVG(DISTINCT x)`: as `SumDistinct`, divided by the distinct count.
     AvgDistinct {
         arg: usize,
+    },
+    /// `GROUP_CONCAT`: rebuilt as `GroupPlan::concats[index]` says.
+    GroupConcat {
+        index: usize,
     },
 }
 
@@ -244,6 +252,8 @@ struct Group {
     /// Per aggregate (same order as the plan's): the distinct values seen
     /// by a DISTINCT aggregate.
     distinct: Vec<DistinctSet>,
+    /// Per GROUP_CONCAT of the plan: the values gathered.
+    concats: Vec<ConcatState>,
 }
 
 /// The values a DISTINCT aggregate has seen in one group, and their sum.
@@ -257,6 +267,9 @@ struct DistinctSet {
 /// returns how many new values were stored (for the memory budget).
 fn gather_distinct(g: &mut Group, row: &TextRow, plan: &GroupPlan, orders: &[ValueOrder]) -> usize {
     let mut added = 0;
+    for (spec, state) in plan.concats.iter().zip(g.concats.iter_mut()) {
+        added += state.add(spec, row, orders);
+    }
     for (a, set) in plan.aggregates.iter().zip(g.distinct.iter_mut()) {
         let Some(args) = a.kind.distinct_args() else {
             continue;
@@ -264,7 +277,7 @@ fn gather_distinct(g: &mut Group, row: &TextRow, plan: &GroupPlan, orders: &[Val
         // NULL arguments are not counted (COUNT(DISTINCT a, b) skips a
         // tuple with any NULL).
         let key: Option<Vec<Vec<u8>>> = args
-            .map(|c| group_key_part(&orders[c], row.value(c)))
+            .map(|c| equality_key(&orders[c], row.value(c)))
             .collect();
         let Some(key) = key else { continue };
         if set.seen.insert(key) {
@@ -444,7 +457,7 @@ async fn run_select(
     if plan.group.is_some() || plan.distinct {
         let group_plan = plan.group.clone().unwrap_or_else(|| GroupPlan {
             key_columns: (0..visible).collect(),
-            aggregates: Vec::new(),
+            ..GroupPlan::default()
         });
         let mut groups: HashMap<Vec<Option<Vec<u8>>>, Group> = HashMap::new();
         let mut order_of_arrival: Vec<Vec<Option<Vec<u8>>>> = Vec::new();
@@ -456,7 +469,7 @@ async fn run_select(
                 let key: Vec<Option<Vec<u8>>> = group_plan
                     .key_columns
                     .iter()
-                    .map(|&c| group_key_part(&orders[c], row.value(c)))
+                    .map(|&c| equality_key(&orders[c], row.value(c)))
                     .collect();
                 let added = match groups.get_mut(&key) {
                     Some(g) => {
@@ -501,6 +514,7 @@ async fn run_select(
             if let Some(row) = TextRow::decode(Bytes::from(p), n) {
                 let mut g = new_group(row, &group_plan, &orders);
                 g.distinct.clear();
+                g.concats.clear();
                 order_of_arrival.push(Vec::new());
                 groups.insert(Vec::new(), g);
             }
@@ -508,7 +522,7 @@ async fn run_select(
         let mut rows: Vec<TextRow> = Vec::with_capacity(order_of_arrival.len());
         for k in order_of_arrival {
             let Some(g) = groups.remove(&k) else { continue };
-            let row = finish_group(g, &group_plan, &columns);
+            let row = finish_group(g, &group_plan, &columns, &orders);
             if let Some(h) = &plan.having {
                 // Only out-of-range arithmetic fails here, as on the server.
                 let keep = h
@@ -667,27 +681,6 @@ impl Emitter {
     }
 }
 
-/// Group keys compare under the column's collation: `'abc'` and `'ABC'` are
-/// one group under `_ci`.
-fn group_key_part(order: &ValueOrder, v: Option<&[u8]>) -> Option<Vec<u8>> {
-    let v = v?;
-    Some(match order {
-        ValueOrder::Folded(c) => c.fold(v),
-        ValueOrder::GeneralCi => crate::sharding::collation::general_ci_weights(v)
-            .iter()
-            .flat_map(|w| w.to_be_bytes())
-            .collect(),
-        ValueOrder::PaddedBytes => {
-            let end = v.iter().rposition(|&b| b != b' ').map_or(0, |p| p + 1);
-            v[..end].to_vec()
-        }
-        ValueOrder::Integer | ValueOrder::Decimal => Decimal::parse(v)
-            .map(|d| d.to_text().into_bytes())
-            .unwrap_or_else(|| v.to_vec()),
-        _ => v.to_vec(),
-    })
-}
-
 /// A partial aggregate: exact for integers and decimals, binary floating
 /// point for FLOAT/DOUBLE columns (as MySQL computes them).
 #[derive(Debug, Clone)]
@@ -782,11 +775,17 @@ fn new_group(row: TextRow, plan: &GroupPlan, orders: &[ValueOrder]) -> Group {
         .iter()
         .map(|_| DistinctSet::default())
         .collect();
+    let concats = plan
+        .concats
+        .iter()
+        .map(|_| ConcatState::default())
+        .collect();
     Group {
         row,
         values,
         counts,
         distinct,
+        concats,
     }
 }
 
@@ -817,7 +816,8 @@ fn accumulate(g: &mut Group, row: &TextRow, plan: &GroupPlan, orders: &[ValueOrd
             }
             AggregateKind::CountDistinct { .. }
             | AggregateKind::SumDistinct { .. }
-            | AggregateKind::AvgDistinct { .. } => {}
+            | AggregateKind::AvgDistinct { .. }
+            | AggregateKind::GroupConcat { .. } => {}
             AggregateKind::Avg { sum, count } => {
                 for h in [sum, count] {
                     let float = h == sum && is_float(orders, sum);
@@ -829,8 +829,23 @@ fn accumulate(g: &mut Group, row: &TextRow, plan: &GroupPlan, orders: &[ValueOrd
     }
 }
 
-fn finish_group(mut g: Group, plan: &GroupPlan, columns: &[ColumnInfo]) -> TextRow {
+fn finish_group(
+    mut g: Group,
+    plan: &GroupPlan,
+    columns: &[ColumnInfo],
+    orders: &[ValueOrder],
+) -> TextRow {
     let ncols = columns.len();
+    let concats: Vec<Option<Vec<u8>>> = std::mem::take(&mut g.concats)
+        .into_iter()
+        .zip(&plan.concats)
+        .map(|(state, spec)| state.finish(spec, orders))
+        .collect();
+    for a in &plan.aggregates {
+        if let AggregateKind::GroupConcat { index } = a.kind {
+            g.values[a.column] = concats.get(index).cloned().flatten();
+        }
+    }
     let sets = std::mem::take(&mut g.distinct);
     for (a, set) in plan.aggregates.iter().zip(sets) {
         let n = set.seen.len() as u64;

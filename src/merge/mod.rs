@@ -3,10 +3,12 @@
 //!
 //! Owns: value ordering under MySQL's rules (`compare`), exact decimal
 //! arithmetic for aggregates (`decimal`), row decoding (`row`), expressions
-//! evaluated on merged rows such as a cross-shard HAVING (`eval`). Must not do
+//! evaluated on merged rows such as a cross-shard HAVING (`eval`),
+//! GROUP_CONCAT rebuilt from the values of finer shard groups (`concat`). Must not do
 //! I/O or choose shards; the executor feeds rows in and writes rows out.
 
 pub mod compare;
+pub mod concat;
 pub mod decimal;
 pub mod eval;
 pub mod row;

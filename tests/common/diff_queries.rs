@@ -28,6 +28,7 @@ pub enum Family {
     GroupBy,
     DistinctAgg,
     Having,
+    GroupConcat,
     OrderByAgg,
     GroupLimit,
     AggNoGroup,
@@ -47,6 +48,7 @@ pub const FAMILIES: &[Family] = &[
     Family::GroupBy,
     Family::DistinctAgg,
     Family::Having,
+    Family::GroupConcat,
     Family::OrderByAgg,
     Family::GroupLimit,
     Family::AggNoGroup,
@@ -68,6 +70,7 @@ impl Family {
             Family::GroupBy => "group_by",
             Family::DistinctAgg => "distinct_agg",
             Family::Having => "having",
+            Family::GroupConcat => "group_concat",
             Family::OrderByAgg => "order_by_agg",
             Family::GroupLimit => "group_limit",
             Family::AggNoGroup => "agg_no_group",
@@ -529,6 +532,7 @@ impl Generator {
             Family::GroupLimit => group_by(rng, GroupMode::Limit),
             Family::DistinctAgg => distinct_agg(rng),
             Family::Having => having(rng),
+            Family::GroupConcat => group_concat(rng),
             Family::AggNoGroup => agg_no_group(rng),
             Family::Distinct => distinct(rng),
             Family::JoinBound => join_bound(rng),
@@ -1195,6 +1199,93 @@ fn having(rng: &mut Rng) -> Out {
     }
 }
 
+/// GROUP_CONCAT on partial groups, in the forms whose answer is unique:
+/// ordered by a unique key, or DISTINCT numbers ordered by themselves
+/// (empty strings, Unicode, NULL values and groups). Separators,
+/// DESC, NULL values and groups, with other aggregates, HAVING and LIMIT.
+fn group_concat(rng: &mut Rng) -> Out {
+    let t = *rng.pick(SHARDED);
+    let qual = Qual::pick(rng);
+    let q = |c: &str| qual.col(&t, c);
+    let nums: Vec<&str> = t
+        .cols
+        .iter()
+        .filter(|c| matches!(c.kind, Kind::Int | Kind::Dec))
+        .map(|c| c.name)
+        .collect();
+    let any_col = rng.pick(t.cols).name;
+    let sep = match rng.below(3) {
+        0 => String::new(),
+        1 => " SEPARATOR '|'".to_owned(),
+        _ => " SEPARATOR ''".to_owned(),
+    };
+    let (gc, representative) = match rng.below(3) {
+        0 | 1 => (
+            format!(
+                "GROUP_CONCAT({} ORDER BY {}{}{sep})",
+                q(any_col),
+                q("id"),
+                dir(rng)
+            ),
+            false,
+        ),
+        _ => {
+            // DISTINCT strings under `_ci` would pick representatives
+            // inside one string, which the comparison cannot judge.
+            let picked = *rng.pick(&nums[..]);
+            let c = q(picked);
+            (
+                format!("GROUP_CONCAT(DISTINCT {c} ORDER BY {c}{}{sep})", dir(rng)),
+                false,
+            )
+        }
+    };
+    let w = where_for(rng, &t, &q, 40);
+    let from = qual.from(&t);
+    match rng.below(4) {
+        0 => (
+            format!("SELECT {gc} AS gc, COUNT(*) FROM {from}{w}"),
+            OrderCheck::Total,
+            representative,
+        ),
+        1 => {
+            let (g, s) = *rng.pick(group_keys(&t));
+            let g = qualify_expr(g, &t, qual);
+            let m = *rng.pick(&nums[..]);
+            (
+                format!(
+                    "SELECT {g}, {gc} AS gc, MAX({}) AS m FROM {from}{w} GROUP BY {g} ORDER BY {g}",
+                    q(m)
+                ),
+                OrderCheck::Total,
+                s || representative,
+            )
+        }
+        2 => {
+            let (g, s) = *rng.pick(group_keys(&t));
+            let g = qualify_expr(g, &t, qual);
+            (
+                format!(
+                    "SELECT {g}, COUNT(*) AS n, {gc} AS gc FROM {from}{w} GROUP BY {g} HAVING n > {} ORDER BY n DESC, {g} LIMIT {}",
+                    rng.range(0, 2),
+                    rng.range(1, 8)
+                ),
+                OrderCheck::Total,
+                s || representative,
+            )
+        }
+        _ => (
+            // With a DISTINCT count over the key: the shards group finer.
+            format!(
+                "SELECT {gc} AS gc, COUNT(DISTINCT {}) AS k FROM {from}{w}",
+                q(t.key)
+            ),
+            OrderCheck::Total,
+            representative,
+        ),
+    }
+}
+
 /// String literals near the data of a string group key (case and accent
 /// variants, so that `_ci` comparisons matter).
 fn str_lits(expr: &str) -> &'static [&'static str] {
@@ -1235,7 +1326,8 @@ fn having_merged(rng: &mut Rng, t: &Tab, qual: Qual) -> Out {
         .collect();
     let agg = num_aggregate(rng, t, &q);
     let atom = |rng: &mut Rng| -> String {
-        let col = q(*rng.pick(&nums[..]));
+        let picked = *rng.pick(&nums[..]);
+        let col = q(picked);
         let small = rng.range(0, 4);
         match rng.below(if s { 24 } else { 19 }) {
             0 => format!("COUNT(*) > {small}"),
@@ -1271,11 +1363,10 @@ fn having_merged(rng: &mut Rng, t: &Tab, qual: Qual) -> Out {
             15 => format!("SUM({col}) > NULL OR COUNT(*) > {small}"),
             16 => format!("-MIN({col}) < {}", rng.pick(&["0", "-10", "5"])),
             17 => format!("COUNT(*) * 2 + 1 > {}", rng.range(2, 9)),
-            18 if !strs.is_empty() => format!(
-                "MAX({}) >= {}",
-                q(*rng.pick(&strs[..])),
-                lit(*rng.pick(str_lits(g)))
-            ),
+            18 if !strs.is_empty() => {
+                let sc = *rng.pick(&strs[..]);
+                format!("MAX({}) >= {}", q(sc), lit(*rng.pick(str_lits(g))))
+            }
             18 => format!("COUNT(*) > {small}"),
             19 => format!("{gq} = {}", lit(*rng.pick(str_lits(g)))),
             20 => format!(

@@ -171,6 +171,8 @@ pub struct AggregateMerge {
     pub group_by: Vec<usize>,
     /// How to combine each shard column, visible and hidden, in order.
     pub columns: Vec<Combine>,
+    /// The GROUP_CONCATs ([`Combine::GroupConcat`] indexes this).
+    pub concats: Vec<crate::merge::concat::ConcatSpec>,
 }
 
 /// How one column of partial groups combines.
@@ -212,6 +214,11 @@ pub enum Combine {
     /// distinct values with the column's scale.
     AvgDistinct {
         arg: usize,
+    },
+    /// `GROUP_CONCAT(…)`: rebuilt from the values of the shards' finer
+    /// groups as `concats[index]` says.
+    GroupConcat {
+        index: usize,
     },
 }
 

@@ -624,6 +624,7 @@ fn select(
         let mut avg_counts: Vec<(usize, Vec<Piece>)> = Vec::new();
         let mut distincts: Vec<DistinctAgg> = Vec::new();
         let mut key_distincts: Vec<usize> = Vec::new();
+        let mut concats: Vec<ConcatAgg> = Vec::new();
         for (i, item) in s.projection.iter().enumerate() {
             let (expr, alias) = item_expr(item).ok_or("unsupported select item")?;
             let combine = match expr {
@@ -637,6 +638,7 @@ fn select(
                     &mut avg_counts,
                     &mut distincts,
                     &mut key_distincts,
+                    &mut concats,
                     i,
                 )?,
                 other => {
@@ -666,7 +668,7 @@ fn select(
         // (partial COUNT/SUM/MIN/MAX of finer groups still add up), and
         // the merge gathers the distinct values per group.
         let mut extra_group: Vec<Piece> = Vec::new();
-        let fine_groups = !distincts.is_empty();
+        let fine_groups = !distincts.is_empty() || !concats.is_empty();
         if fine_groups {
             for &item in &key_distincts {
                 let (expr, _) = item_expr(&s.projection[item]).ok_or("unsupported select item")?;
@@ -700,6 +702,53 @@ fn select(
                 "SUM" => Combine::SumDistinct { arg: first },
                 _ => Combine::AvgDistinct { arg: first },
             };
+        }
+        // GROUP_CONCAT: the shards group by the value and its ORDER BY
+        // keys too and tell each value's multiplicity; the merge sorts and
+        // joins them.
+        let mut concat_specs = Vec::new();
+        if !concats.is_empty() {
+            let count = push_hidden(
+                &mut columns,
+                &mut hidden,
+                Combine::Any,
+                vec![Piece::Text("COUNT(*)".to_owned())],
+            );
+            let max_len = push_hidden(
+                &mut columns,
+                &mut hidden,
+                Combine::Any,
+                vec![Piece::Text("@@group_concat_max_len".to_owned())],
+            );
+            for c in concats {
+                let mut add = |r: &Range<usize>, columns: &mut Vec<Combine>| {
+                    extra_group.push(Piece::Text(", ".to_owned()));
+                    extra_group.push(Piece::Src(r.clone()));
+                    push_hidden(
+                        columns,
+                        &mut hidden,
+                        Combine::Any,
+                        vec![Piece::Src(r.clone())],
+                    )
+                };
+                let value = add(&c.arg, &mut columns);
+                let order = c
+                    .order
+                    .iter()
+                    .map(|(r, desc)| (add(r, &mut columns), *desc))
+                    .collect();
+                concat_specs.push(crate::merge::concat::ConcatSpec {
+                    value,
+                    order,
+                    separator: c.separator,
+                    distinct: c.distinct,
+                    count,
+                    max_len,
+                });
+                columns[c.item] = Combine::GroupConcat {
+                    index: concat_specs.len() - 1,
+                };
+            }
         }
         if !extra_group.is_empty() {
             let at = match group_ranges.last() {
@@ -796,7 +845,11 @@ fn select(
                 })
                 .collect();
         }
-        spec.aggregate = Some(AggregateMerge { group_by, columns });
+        spec.aggregate = Some(AggregateMerge {
+            group_by,
+            columns,
+            concats: concat_specs,
+        });
         spec.hidden_columns = hidden.len();
         if !hidden.is_empty() {
             edits.push(hidden_edit(list_end, &hidden));
@@ -1211,6 +1264,110 @@ struct DistinctAgg {
     args: Vec<Range<usize>>,
 }
 
+/// A `GROUP_CONCAT` select item: its value and ORDER BY keys (source
+/// ranges), separator and DISTINCT.
+struct ConcatAgg {
+    item: usize,
+    arg: Range<usize>,
+    order: Vec<(Range<usize>, bool)>,
+    separator: Vec<u8>,
+    distinct: bool,
+}
+
+impl ConcatAgg {
+    fn with_item(mut self, item: usize) -> Self {
+        self.item = item;
+        self
+    }
+}
+
+/// Reads `GROUP_CONCAT([DISTINCT] x [ORDER BY k [ASC|DESC], …] [SEPARATOR
+/// 's'])`; other forms (several values, LIMIT, positions) are refused.
+fn group_concat(ctx: &Ctx<'_>, f: &ast::Function) -> Result<ConcatAgg, String> {
+    let refuse = |why: &str| Err(format!("GROUP_CONCAT {why} cannot be merged across shards"));
+    let FunctionArguments::List(list) = &f.args else {
+        return refuse("without arguments");
+    };
+    let distinct = matches!(
+        list.duplicate_treatment,
+        Some(ast::DuplicateTreatment::Distinct)
+    );
+    let [FunctionArg::Unnamed(FunctionArgExpr::Expr(arg_expr))] = list.args.as_slice() else {
+        return refuse("of several values");
+    };
+    let mut order_exprs: &[ast::OrderByExpr] = &[];
+    let mut separator = b",".to_vec();
+    for c in &list.clauses {
+        match c {
+            ast::FunctionArgumentClause::OrderBy(v) => order_exprs = v,
+            ast::FunctionArgumentClause::Separator(v) => match &v.value {
+                Value::SingleQuotedString(t) | Value::DoubleQuotedString(t) => {
+                    separator = t.as_bytes().to_vec()
+                }
+                _ => return refuse("with this SEPARATOR"),
+            },
+            _ => return refuse("with LIMIT or other clauses"),
+        }
+    }
+    for o in order_exprs {
+        if matches!(&o.expr, Expr::Value(_)) {
+            return refuse("ordered by a position");
+        }
+        if distinct && !same_expr(&o.expr, arg_expr) {
+            // Which duplicate's key would sort is not defined.
+            return refuse("(DISTINCT …) ordered by another expression");
+        }
+    }
+    let missing = || "cannot locate the arguments of GROUP_CONCAT".to_owned();
+    let name_ident = f
+        .name
+        .0
+        .last()
+        .and_then(|p| p.as_ident())
+        .ok_or_else(missing)?;
+    let name_at = ctx.lines.range(name_ident.span).ok_or_else(missing)?;
+    let open = ctx.toks.index_at(name_at.end);
+    if !ctx.toks.is_punct(open, "(") {
+        return Err(missing());
+    }
+    let start = if ctx.toks.is_kw(open + 1, "DISTINCT") {
+        open + 2
+    } else {
+        open + 1
+    };
+    let ends_value = |t: &Tokens<'_>, i: usize| {
+        t.is_kw(i, "ORDER") || t.is_kw(i, "SEPARATOR") || t.is_kw(i, "LIMIT")
+    };
+    let (items, stop) = ctx.toks.split_list(start, ends_value);
+    let [item] = items.as_slice() else {
+        return Err(missing());
+    };
+    let arg = ctx.toks.byte_range(item).ok_or_else(missing)?;
+    let mut order = Vec::new();
+    if !order_exprs.is_empty() {
+        if !(ctx.toks.is_kw(stop, "ORDER") && ctx.toks.is_kw(stop + 1, "BY")) {
+            return Err(missing());
+        }
+        let (keys, _) = ctx.toks.split_list(stop + 2, |t, i| {
+            t.is_kw(i, "SEPARATOR") || t.is_kw(i, "LIMIT")
+        });
+        if keys.len() != order_exprs.len() {
+            return Err(missing());
+        }
+        for (k, o) in keys.iter().zip(order_exprs) {
+            let r = ctx.toks.byte_range(k).ok_or_else(missing)?;
+            order.push((ctx.strip_direction(r), descending(o)));
+        }
+    }
+    Ok(ConcatAgg {
+        item: 0,
+        arg,
+        order,
+        separator,
+        distinct,
+    })
+}
+
 /// Source ranges of the arguments of `F(DISTINCT a, b, …)`.
 fn distinct_arg_ranges(ctx: &Ctx<'_>, f: &ast::Function) -> Result<Vec<Range<usize>>, String> {
     let name = function_name(f);
@@ -1316,6 +1473,7 @@ fn aggregate_combine(
     avg_counts: &mut Vec<(usize, Vec<Piece>)>,
     distincts: &mut Vec<DistinctAgg>,
     key_distincts: &mut Vec<usize>,
+    concats: &mut Vec<ConcatAgg>,
     index: usize,
 ) -> Result<Combine, String> {
     let name = function_name(f);
@@ -1391,6 +1549,11 @@ fn aggregate_combine(
                 args,
             });
             // Replaced once the hidden argument columns are placed.
+            Ok(Combine::Any)
+        }
+        ("GROUP_CONCAT", _) => {
+            concats.push(group_concat(ctx, f)?.with_item(index));
+            // Replaced once the hidden columns are placed.
             Ok(Combine::Any)
         }
         (other, true) => Err(format!(

@@ -899,6 +899,41 @@ fn union_order_by_and_limit() {
 }
 
 #[test]
+fn group_concat_from_finer_groups() {
+    use crate::merge::concat::ConcatSpec;
+    let p = plan(
+        "SELECT i.order_id, GROUP_CONCAT(i.sku ORDER BY i.id DESC SEPARATOR '|') AS s FROM order_items i GROUP BY i.order_id",
+    );
+    assert_eq!(
+        p.targets[0].sql,
+        "SELECT i.order_id, GROUP_CONCAT(i.sku ORDER BY i.id DESC SEPARATOR '|') AS s, COUNT(*) AS `__shardcat_h0`, @@group_concat_max_len AS `__shardcat_h1`, i.sku AS `__shardcat_h2`, i.id AS `__shardcat_h3` FROM order_items_0 i GROUP BY i.order_id, i.sku, i.id"
+    );
+    let agg = p.merge.unwrap().aggregate.unwrap();
+    assert_eq!(
+        agg.columns[..2],
+        [Combine::Group, Combine::GroupConcat { index: 0 }]
+    );
+    assert_eq!(
+        agg.concats,
+        [ConcatSpec {
+            value: 4,
+            order: vec![(5, true)],
+            separator: b"|".to_vec(),
+            distinct: false,
+            count: 2,
+            max_len: 3,
+        }]
+    );
+    // DISTINCT, no GROUP BY (one is added for the value).
+    let p = plan("SELECT GROUP_CONCAT(DISTINCT qty ORDER BY qty) FROM order_items WHERE qty > 1");
+    assert_eq!(
+        p.targets[0].sql,
+        "SELECT GROUP_CONCAT(DISTINCT qty ORDER BY qty), COUNT(*) AS `__shardcat_h0`, @@group_concat_max_len AS `__shardcat_h1`, qty AS `__shardcat_h2`, qty AS `__shardcat_h3` FROM order_items_0 AS `order_items` WHERE qty > 1 GROUP BY qty, qty"
+    );
+    assert!(p.merge.unwrap().aggregate.unwrap().concats[0].distinct);
+}
+
+#[test]
 fn scatter_refusals() {
     for (sql, why) in [
         (
@@ -930,8 +965,16 @@ fn scatter_refusals() {
             "computes on aggregates",
         ),
         (
-            "SELECT GROUP_CONCAT(sku) FROM order_items",
-            "GROUP_CONCAT()",
+            "SELECT GROUP_CONCAT(id, sku) FROM order_items",
+            "GROUP_CONCAT of several values",
+        ),
+        (
+            "SELECT GROUP_CONCAT(DISTINCT sku ORDER BY id) FROM order_items",
+            "GROUP_CONCAT (DISTINCT …) ordered by another expression",
+        ),
+        (
+            "SELECT GROUP_CONCAT(sku ORDER BY 1) FROM order_items",
+            "GROUP_CONCAT ordered by a position",
         ),
         (
             "SELECT id, ROW_NUMBER() OVER (ORDER BY id) FROM users",
