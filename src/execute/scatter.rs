@@ -62,6 +62,9 @@ pub struct GroupPlan {
     pub aggregates: Vec<Aggregate>,
     /// GROUP_CONCATs, indexed by [`AggregateKind::GroupConcat`].
     pub concats: Vec<ConcatSpec>,
+    /// Expressions on aggregates, indexed by [`AggregateKind::Computed`],
+    /// evaluated on the combined row.
+    pub computed: Vec<MergeExpr>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,6 +97,12 @@ pub enum AggregateKind {
     },
     /// `GROUP_CONCAT`: rebuilt as `GroupPlan::concats[index]` says.
     GroupConcat {
+        index: usize,
+    },
+    /// `GroupPlan::computed[index]` on the combined row; the column's
+    /// definition (the shards computed the same expression) gives its
+    /// type and scale.
+    Computed {
         index: usize,
     },
 }
@@ -392,6 +401,20 @@ async fn run_select(
             }
         }
     }
+    if let Some(g) = &plan.group {
+        for a in &g.aggregates {
+            if let AggregateKind::Computed { index } = a.kind {
+                let (Some(e), Some(c)) = (g.computed.get(index), columns.get(a.column)) else {
+                    return Err(ProxyError::Internal("bad computed column".into()));
+                };
+                e.check_output(&columns, c).map_err(|why| {
+                    ProxyError::Routing(format!(
+                        "an expression on aggregates cannot be merged across shards: {why}"
+                    ))
+                })?;
+            }
+        }
+    }
     if let Some(h) = &plan.having {
         // Before anything reaches the client: a refusal is a clean error.
         h.check(&columns).map_err(|e| {
@@ -522,7 +545,7 @@ async fn run_select(
         let mut rows: Vec<TextRow> = Vec::with_capacity(order_of_arrival.len());
         for k in order_of_arrival {
             let Some(g) = groups.remove(&k) else { continue };
-            let row = finish_group(g, &group_plan, &columns, &orders);
+            let row = finish_group(g, &group_plan, &columns, &orders)?;
             if let Some(h) = &plan.having {
                 // Only out-of-range arithmetic fails here, as on the server.
                 let keep = h
@@ -817,7 +840,8 @@ fn accumulate(g: &mut Group, row: &TextRow, plan: &GroupPlan, orders: &[ValueOrd
             AggregateKind::CountDistinct { .. }
             | AggregateKind::SumDistinct { .. }
             | AggregateKind::AvgDistinct { .. }
-            | AggregateKind::GroupConcat { .. } => {}
+            | AggregateKind::GroupConcat { .. }
+            | AggregateKind::Computed { .. } => {}
             AggregateKind::Avg { sum, count } => {
                 for h in [sum, count] {
                     let float = h == sum && is_float(orders, sum);
@@ -834,7 +858,7 @@ fn finish_group(
     plan: &GroupPlan,
     columns: &[ColumnInfo],
     orders: &[ValueOrder],
-) -> TextRow {
+) -> Result<TextRow> {
     let ncols = columns.len();
     let concats: Vec<Option<Vec<u8>>> = std::mem::take(&mut g.concats)
         .into_iter()
@@ -894,7 +918,30 @@ fn finish_group(
             };
         }
     }
-    let mut p = Vec::new();
-    crate::merge::row::encode_values(&g.values[..ncols.min(g.values.len())], &mut p);
-    TextRow::decode(Bytes::from(p), ncols.min(g.values.len())).unwrap_or(g.row)
+    let n = ncols.min(g.values.len());
+    let encode = |values: &[Option<Vec<u8>>]| {
+        let mut p = Vec::new();
+        crate::merge::row::encode_values(values, &mut p);
+        TextRow::decode(Bytes::from(p), n)
+    };
+    let Some(row) = encode(&g.values[..n]) else {
+        return Ok(g.row);
+    };
+    let mut changed = false;
+    for a in &plan.aggregates {
+        if let AggregateKind::Computed { index } = a.kind {
+            let (Some(e), Some(c)) = (plan.computed.get(index), columns.get(a.column)) else {
+                continue;
+            };
+            // Only out-of-range arithmetic fails here, as on the server.
+            g.values[a.column] = e
+                .output(&row, columns, orders, c)
+                .map_err(|m| ProxyError::Backend(ErrPacket::new(1690, "22003", &m)))?;
+            changed = true;
+        }
+    }
+    if !changed {
+        return Ok(row);
+    }
+    Ok(encode(&g.values[..n]).unwrap_or(row))
 }

@@ -66,6 +66,11 @@ impl Decimal {
     }
 
     fn normalize(&mut self) {
+        // At least one digit before the point.
+        if self.digits.len() < self.scale + 1 {
+            let pad = self.scale + 1 - self.digits.len();
+            self.digits.splice(0..0, std::iter::repeat_n(0, pad));
+        }
         let int_len = self.digits.len() - self.scale;
         let lead = self.digits[..int_len]
             .iter()
@@ -495,6 +500,9 @@ mod tests {
         assert_eq!(d("7.5").rem(&d("2")).unwrap().to_text(), "1.5");
         assert_eq!(d("-7").rem(&d("3")).unwrap().to_text(), "-1");
         assert_eq!(d("7").rem(&d("-3")).unwrap().to_text(), "1");
+        assert_eq!(d("-1234.5678").rem(&d("7")).unwrap().to_text(), "-2.5678");
+        assert_eq!(d("0.0005").rem(&d("7")).unwrap().to_text(), "0.0005");
+        assert_eq!(d("14.0000").rem(&d("7")).unwrap().to_text(), "0.0000");
         assert!(d("7").rem(&d("0")).is_none());
         assert_eq!(d("10.25").sub(&d("0.25")).to_text(), "10.00");
         assert_eq!(d("3.000").to_i128(), Some(3));

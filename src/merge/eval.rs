@@ -61,6 +61,8 @@ pub enum MergeExpr {
         high: Box<MergeExpr>,
         negated: bool,
     },
+    /// `ROUND(x, digits)` of an exact value, `digits >= 0`.
+    Round(Box<MergeExpr>, u32),
 }
 
 /// A constant.
@@ -275,6 +277,15 @@ impl MergeExpr {
                     arithmetic_ty(*op, ta, tb)?
                 }
             }
+            MergeExpr::Round(e, _) => match e.ty(columns)? {
+                t @ (Ty::Int | Ty::Decimal | Ty::Null) => t,
+                _ => {
+                    return Err(
+                        "ROUND of a floating-point or non-numeric value cannot be evaluated by shardcat"
+                            .into(),
+                    )
+                }
+            },
             MergeExpr::InList { expr, list, .. } => {
                 let t = expr.ty(columns)?;
                 for e in list {
@@ -324,6 +335,13 @@ impl MergeExpr {
                 Value::Decimal(d) => Value::Decimal(d.neg()),
                 Value::Double(f) => Value::Double(-f),
                 _ => Value::Null,
+            },
+            MergeExpr::Round(e, digits) => match e.eval(row, columns, orders)? {
+                // Half away from zero, as the server rounds exact values.
+                Value::Decimal(d) if d.scale() > *digits as usize => {
+                    Value::Decimal(d.round(*digits as usize))
+                }
+                v => v,
             },
             MergeExpr::IsNull { expr, negated } => {
                 let null = matches!(expr.eval(row, columns, orders)?, Value::Null);
@@ -424,6 +442,45 @@ impl MergeExpr {
             }
             e => Ok(e.eval(row, columns, orders)?.truth()),
         }
+    }
+}
+
+impl MergeExpr {
+    /// Checks that the value can be shown as `column` (the definition the
+    /// shards sent for the same expression): integers as an integer type,
+    /// exact values as DECIMAL. Doubles and strings are refused (their
+    /// text form is not reproduced).
+    pub fn check_output(&self, columns: &[ColumnInfo], column: &ColumnInfo) -> EvalResult<()> {
+        let ty = self.ty(columns)?;
+        let shown = column_ty(column);
+        match (ty, shown) {
+            (Ty::Int, Ty::Int) | (Ty::Decimal | Ty::Int, Ty::Decimal) | (Ty::Null, _) => Ok(()),
+            _ => Err(format!(
+                "an expression on aggregates of type {:?} shown as {:?} cannot be computed by shardcat",
+                ty, column.column_type
+            )),
+        }
+    }
+
+    /// The text of the value as the server sends it for `column`
+    /// (`None`: NULL).
+    pub fn output(
+        &self,
+        row: &TextRow,
+        columns: &[ColumnInfo],
+        orders: &[ValueOrder],
+        column: &ColumnInfo,
+    ) -> EvalResult<Option<Vec<u8>>> {
+        Ok(match self.eval(row, columns, orders)? {
+            Value::Null => None,
+            Value::Int(v, _) if column_ty(column) == Ty::Int => Some(v.to_string().into_bytes()),
+            v => {
+                let d = v
+                    .as_decimal()
+                    .ok_or("an expression on aggregates gave a value shardcat cannot show")?;
+                Some(d.round(column.decimals as usize).to_text().into_bytes())
+            }
+        })
     }
 }
 
@@ -872,6 +929,40 @@ mod tests {
         let orders: Vec<ValueOrder> = cols.iter().map(ValueOrder::for_column).collect();
         assert_eq!(and.accepts(&row(R), &cols, &orders), Ok(false));
         assert!(and.eval(&row(R), &cols, &orders).is_err());
+    }
+
+    #[test]
+    fn output_with_the_column_scale() {
+        let cols = columns();
+        let orders: Vec<ValueOrder> = cols.iter().map(ValueOrder::for_column).collect();
+        let mut shown = col(ColumnType::MYSQL_TYPE_NEWDECIMAL, 63, ColumnFlags::empty());
+        shown.decimals = 6;
+        // SUM / COUNT: 10.50 / 3 = 3.500000.
+        let e = bin(BinOp::Div, c(1), c(0));
+        e.check_output(&cols, &shown).unwrap();
+        let out = e.output(&row(R), &cols, &orders, &shown).unwrap();
+        assert_eq!(out.as_deref(), Some(&b"3.500000"[..]));
+        // ROUND(SUM / COUNT, 1) shown with 1 decimal.
+        shown.decimals = 1;
+        let e = MergeExpr::Round(bin(BinOp::Div, c(1), lit(Literal::Int(4))), 1);
+        let out = e.output(&row(R), &cols, &orders, &shown).unwrap();
+        assert_eq!(out.as_deref(), Some(&b"2.6"[..]));
+        // COUNT + 1 as BIGINT; a double is refused.
+        let bigint = col(ColumnType::MYSQL_TYPE_LONGLONG, 63, ColumnFlags::empty());
+        let e = bin(BinOp::Add, c(0), lit(Literal::Int(1)));
+        assert_eq!(
+            e.output(&row(R), &cols, &orders, &bigint)
+                .unwrap()
+                .as_deref(),
+            Some(&b"4"[..])
+        );
+        let double = col(ColumnType::MYSQL_TYPE_DOUBLE, 63, ColumnFlags::empty());
+        assert!(bin(BinOp::Add, c(2), c(0))
+            .check_output(&cols, &double)
+            .is_err());
+        assert!(MergeExpr::Round(c(2), 1)
+            .check_output(&cols, &double)
+            .is_err());
     }
 
     #[test]

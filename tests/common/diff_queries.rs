@@ -881,8 +881,9 @@ fn group_by(rng: &mut Rng, mode: GroupMode) -> Out {
     let n_aggs = rng.range(1, 4);
     let mut agg_cols = Vec::new();
     for a in 0..n_aggs {
-        let (expr, strmm) = if rng.chance(5) {
-            // Not mergeable: must be refused (or right).
+        let (expr, strmm) = if rng.chance(12) {
+            // Expressions on aggregates and aggregates the proxy merges
+            // specially (or refuses).
             let num = q(match t.name {
                 "users" => "region_id",
                 "orders" => "amount",
@@ -895,6 +896,13 @@ fn group_by(rng: &mut Rng, mode: GroupMode) -> Out {
                     format!("GROUP_CONCAT({num} ORDER BY {num})"),
                     format!("STDDEV_POP({num})"),
                     format!("MAX({num}) - MIN({num})"),
+                    format!("ROUND(AVG({num}), 2)"),
+                    format!("ROUND(AVG({num}))"),
+                    "COUNT(*) + 1".to_owned(),
+                    format!("SUM({num}) * 2 - COUNT({num})"),
+                    format!("ROUND(SUM({num}) / COUNT({num}), 1)"),
+                    format!("MAX({num}) DIV 3"),
+                    format!("-MIN({num}) % 7"),
                 ])
                 .clone(),
                 false,

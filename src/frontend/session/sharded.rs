@@ -553,6 +553,7 @@ fn merge_plan(m: &MergeSpec) -> MergePlan {
     let group = m.aggregate.as_ref().map(|a| GroupPlan {
         key_columns: a.group_by.clone(),
         concats: a.concats.clone(),
+        computed: a.computed.clone(),
         aggregates: a
             .columns
             .iter()
@@ -574,6 +575,7 @@ fn merge_plan(m: &MergeSpec) -> MergePlan {
                     Combine::SumDistinct { arg } => AggregateKind::SumDistinct { arg: *arg },
                     Combine::AvgDistinct { arg } => AggregateKind::AvgDistinct { arg: *arg },
                     Combine::GroupConcat { index } => AggregateKind::GroupConcat { index: *index },
+                    Combine::Computed { index } => AggregateKind::Computed { index: *index },
                     Combine::Group | Combine::Any => return None,
                 };
                 Some(Aggregate { column: i, kind })

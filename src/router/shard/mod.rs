@@ -173,6 +173,9 @@ pub struct AggregateMerge {
     pub columns: Vec<Combine>,
     /// The GROUP_CONCATs ([`Combine::GroupConcat`] indexes this).
     pub concats: Vec<crate::merge::concat::ConcatSpec>,
+    /// Expressions on aggregates ([`Combine::Computed`] indexes this),
+    /// over the combined row.
+    pub computed: Vec<crate::merge::eval::MergeExpr>,
 }
 
 /// How one column of partial groups combines.
@@ -218,6 +221,13 @@ pub enum Combine {
     /// `GROUP_CONCAT(…)`: rebuilt from the values of the shards' finer
     /// groups as `concats[index]` says.
     GroupConcat {
+        index: usize,
+    },
+    /// An expression on aggregates (`SUM(a) / COUNT(*)`): the shards
+    /// compute it too (so that its column definition is the server's),
+    /// the merge recomputes it from the combined aggregates as
+    /// `computed[index]` says.
+    Computed {
         index: usize,
     },
 }

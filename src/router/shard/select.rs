@@ -625,6 +625,7 @@ fn select(
         let mut distincts: Vec<DistinctAgg> = Vec::new();
         let mut key_distincts: Vec<usize> = Vec::new();
         let mut concats: Vec<ConcatAgg> = Vec::new();
+        let mut computed_items: Vec<(usize, &Expr)> = Vec::new();
         for (i, item) in s.projection.iter().enumerate() {
             let (expr, alias) = item_expr(item).ok_or("unsupported select item")?;
             let combine = match expr {
@@ -643,9 +644,10 @@ fn select(
                 )?,
                 other => {
                     if find_aggregates(other).0 {
-                        return Err(format!(
-                            "`{other}` computes on aggregates; shardcat can only merge plain COUNT, SUM, MIN, MAX and AVG across shards"
-                        ));
+                        // Resolved once the group keys are known.
+                        computed_items.push((i, other));
+                        columns.push(Combine::Any);
+                        continue;
                     }
                     if group_exprs.iter().any(|g| same_expr(g, other))
                         || group_exprs.iter().any(|g| item_for(g) == Some(i))
@@ -781,6 +783,29 @@ fn select(
             };
             group_by.push(col);
         }
+        // Expressions on aggregates: recomputed from the combined
+        // aggregates (hidden when not selected).
+        let mut computed = Vec::new();
+        for (i, e) in computed_items {
+            let mut r = Resolver {
+                ctx,
+                s,
+                is_key,
+                columns: &mut columns,
+                hidden: &mut hidden,
+                visible,
+                group_exprs: &group_exprs,
+                group_by: &group_by,
+                fine_groups,
+            };
+            let expr = r.expr(e).map_err(|why| {
+                format!("`{e}` computes on aggregates in a way shardcat cannot merge: it {why}")
+            })?;
+            computed.push(expr);
+            columns[i] = Combine::Computed {
+                index: computed.len() - 1,
+            };
+        }
         // HAVING: evaluated on the combined groups; shards must not apply
         // it to their partial groups, so it leaves the shard SQL.
         if let Some(h) = &s.having {
@@ -849,6 +874,7 @@ fn select(
             group_by,
             columns,
             concats: concat_specs,
+            computed,
         });
         spec.hidden_columns = hidden.len();
         if !hidden.is_empty() {
@@ -1047,6 +1073,33 @@ impl Resolver<'_, '_> {
         Ok(match e {
             Expr::Nested(inner) => self.expr(inner)?,
             Expr::Function(f) if is_aggregate(f) => M::Column(self.hidden_aggregate(f)?),
+            Expr::Function(f) if function_name(f) == "ROUND" => {
+                let args = match &f.args {
+                    FunctionArguments::List(l) if l.clauses.is_empty() => &l.args,
+                    _ => return Err("uses ROUND in a form shardcat cannot evaluate".to_owned()),
+                };
+                fn arg(a: &FunctionArg) -> Option<&Expr> {
+                    match a {
+                        FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e),
+                        _ => None,
+                    }
+                }
+                match args.as_slice() {
+                    [x] => M::Round(b(self.expr(arg(x).ok_or("uses ROUND(*)")?)?), 0),
+                    [x, d] => {
+                        let digits = match arg(d) {
+                            Some(Expr::Value(ast::ValueWithSpan {
+                                value: Value::Number(n, _),
+                                ..
+                            })) => n.parse::<u32>().ok().filter(|&d| d <= 38),
+                            _ => None,
+                        }
+                        .ok_or("uses ROUND with digits that are not a small non-negative number")?;
+                        M::Round(b(self.expr(arg(x).ok_or("uses ROUND(*)")?)?), digits)
+                    }
+                    _ => return Err("uses ROUND with unexpected arguments".to_owned()),
+                }
+            }
             Expr::Value(v) => M::Literal(literal(&v.value)?),
             Expr::UnaryOp { op, expr } => match op {
                 ast::UnaryOperator::Not => M::Not(b(self.expr(expr)?)),
