@@ -286,7 +286,7 @@ fn gather_distinct(g: &mut Group, row: &TextRow, plan: &GroupPlan, orders: &[Val
         // NULL arguments are not counted (COUNT(DISTINCT a, b) skips a
         // tuple with any NULL).
         let key: Option<Vec<Vec<u8>>> = args
-            .map(|c| equality_key(&orders[c], row.value(c)))
+            .map(|c| equality_key(orders.get(c)?, row.value(c)))
             .collect();
         let Some(key) = key else { continue };
         if set.seen.insert(key) {
@@ -383,6 +383,31 @@ async fn run_select(
         .ok_or_else(|| ProxyError::MalformedPacket("bad column definition from shard".into()))?;
     let orders: Vec<ValueOrder> = columns.iter().map(ValueOrder::for_column).collect();
     if let Some(g) = &plan.group {
+        // Every column the plan names must exist in the shards' rows (a
+        // plan/result mismatch must not index out of range).
+        let n = columns.len();
+        let named = g
+            .key_columns
+            .iter()
+            .copied()
+            .chain(g.aggregates.iter().flat_map(|a| {
+                let mut v = vec![a.column];
+                match a.kind {
+                    AggregateKind::Avg { sum, count } => v.extend([sum, count]),
+                    k => v.extend(k.distinct_args().into_iter().flatten()),
+                }
+                v
+            }))
+            .chain(g.concats.iter().flat_map(|c| {
+                let mut v = vec![c.value, c.count, c.max_len];
+                v.extend(c.order.iter().map(|o| o.0));
+                v
+            }));
+        if named.into_iter().any(|c| c >= n) {
+            return Err(ProxyError::Internal(
+                "the shards answered fewer columns than the merge plan needs".into(),
+            ));
+        }
         for a in &g.aggregates {
             let exact = matches!(
                 orders.get(a.column),

@@ -15,7 +15,7 @@ use crate::sql::ast::{
     Visitor,
 };
 
-use super::lex::{is_clause_keyword, LineIndex, Tokens};
+use super::lex::{is_clause_keyword, unescape_string, LineIndex, Tokens};
 use super::{AggregateMerge, ColumnRef, Combine, MergeSpec, SortKey};
 use crate::merge::eval::MergeExpr;
 
@@ -1302,9 +1302,9 @@ fn literal(v: &Value) -> Result<crate::merge::eval::Literal, String> {
                 }
             }
         }
-        Value::SingleQuotedString(t) | Value::DoubleQuotedString(t) => {
-            Literal::Str(t.as_bytes().to_vec())
-        }
+        // The parser keeps literals as written: MySQL's escapes apply.
+        Value::SingleQuotedString(t) => Literal::Str(unescape_string(t, '\'').into_bytes()),
+        Value::DoubleQuotedString(t) => Literal::Str(unescape_string(t, '"').into_bytes()),
         other => return Err(format!("literal `{other}` cannot be evaluated by shardcat")),
     })
 }
@@ -1354,9 +1354,8 @@ fn group_concat(ctx: &Ctx<'_>, f: &ast::Function) -> Result<ConcatAgg, String> {
         match c {
             ast::FunctionArgumentClause::OrderBy(v) => order_exprs = v,
             ast::FunctionArgumentClause::Separator(v) => match &v.value {
-                Value::SingleQuotedString(t) | Value::DoubleQuotedString(t) => {
-                    separator = t.as_bytes().to_vec()
-                }
+                Value::SingleQuotedString(t) => separator = unescape_string(t, '\'').into_bytes(),
+                Value::DoubleQuotedString(t) => separator = unescape_string(t, '"').into_bytes(),
                 _ => return refuse("with this SEPARATOR"),
             },
             _ => return refuse("with LIMIT or other clauses"),
