@@ -228,6 +228,14 @@ impl Weights {
                     w.extend(self.weight(reference, m.charset, b).await);
                     out.push(Some(w));
                 }
+                (Some(b), Some(m)) if weigh && is_string_type(m.column_type) && m.charset != 63 => {
+                    // PAD SPACE `_bin` (`x COLLATE utf8mb4_bin`): 'a' and
+                    // 'a ' are one value; either may represent it.
+                    let end = b.iter().rposition(|&c| c != b' ').map_or(0, |p| p + 1);
+                    let mut w = b"\x00P:".to_vec();
+                    w.extend_from_slice(&b[..end]);
+                    out.push(Some(w));
+                }
                 _ => out.push(v.clone()),
             }
         }
