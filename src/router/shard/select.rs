@@ -824,10 +824,40 @@ fn select(
             edits.push(having_removal(ctx, list_stop)?);
         }
         // Sort keys (after combining).
-        for ob in order_exprs.iter().filter(|_| !no_order) {
+        for (o, ob) in order_exprs.iter().enumerate().filter(|_| !no_order) {
             let col = match item_for(&ob.expr).filter(|&i| i < visible) {
                 Some(i) => i,
                 None => match &ob.expr {
+                    e if find_aggregates(e).0 && !matches!(e, Expr::Function(f) if is_aggregate(f)) => {
+                        // An expression on aggregates: a hidden column the
+                        // shards compute (its definition) and the merge
+                        // recomputes.
+                        let at = push_hidden(
+                            &mut columns,
+                            &mut hidden,
+                            Combine::Any,
+                            vec![Piece::Src(order_ranges[o].clone())],
+                        );
+                        let mut r = Resolver {
+                            ctx,
+                            s,
+                            is_key,
+                            columns: &mut columns,
+                            hidden: &mut hidden,
+                            visible,
+                            group_exprs: &group_exprs,
+                            group_by: &group_by,
+                            fine_groups,
+                        };
+                        let expr = r.expr(e).map_err(|why| {
+                            format!("ORDER BY `{e}` cannot be merged across shards: it {why}")
+                        })?;
+                        computed.push(expr);
+                        columns[at] = Combine::Computed {
+                            index: computed.len() - 1,
+                        };
+                        at
+                    }
                     Expr::Function(f) if is_aggregate(f) => {
                         let mut r = Resolver {
                             ctx,

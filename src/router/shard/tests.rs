@@ -969,6 +969,24 @@ fn expressions_on_aggregates() {
             M::Round(Box::new(M::Column(5)), 2)
         ]
     );
+    // ORDER BY an expression on aggregates: a hidden computed column.
+    let p = plan("SELECT status FROM orders GROUP BY status ORDER BY MAX(total) - MIN(total) DESC");
+    assert_eq!(
+        p.targets[0].sql,
+        "SELECT status, MAX(total) - MIN(total) AS `__shardcat_h0`, MAX(total) AS `__shardcat_h1`, MIN(total) AS `__shardcat_h2` FROM orders_0 AS `orders` GROUP BY status ORDER BY MAX(total) - MIN(total) DESC"
+    );
+    let m = p.merge.unwrap();
+    assert_eq!(
+        m.order_by,
+        [SortKey {
+            column: ColumnRef::Index(1),
+            descending: true
+        }]
+    );
+    assert_eq!(
+        m.aggregate.unwrap().columns[1],
+        Combine::Computed { index: 0 }
+    );
     // A selected aggregate is reused; a group key may take part.
     let agg = merge("SELECT MAX(total), MAX(total) - MIN(total) + 1 FROM orders")
         .aggregate
