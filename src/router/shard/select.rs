@@ -608,6 +608,15 @@ fn select(
             .position(|item| item_expr(item).is_some_and(|(x, _)| same_expr(x, e)))
     };
 
+    // GROUP BY names the FROM columns before the select aliases: an alias
+    // of an aggregate (which cannot be grouped on) is a column there.
+    let group_item_for = |e: &Expr| -> Option<usize> {
+        item_for(e).filter(|&i| {
+            !(matches!(e, Expr::Identifier(_))
+                && item_expr(&s.projection[i])
+                    .is_some_and(|(x, alias)| alias.is_some() && find_aggregates(x).0))
+        })
+    };
     let mut edits: Vec<Edit> = Vec::new();
     let mut hidden: Vec<Hidden> = Vec::new();
     let mut spec = MergeSpec {
@@ -650,7 +659,7 @@ fn select(
                         continue;
                     }
                     if group_exprs.iter().any(|g| same_expr(g, other))
-                        || group_exprs.iter().any(|g| item_for(g) == Some(i))
+                        || group_exprs.iter().any(|g| group_item_for(g) == Some(i))
                     {
                         Combine::Group
                     } else {
@@ -769,7 +778,7 @@ fn select(
         // Group keys.
         let mut group_by = Vec::new();
         for (g, e) in group_exprs.iter().enumerate() {
-            let col = match item_for(e).filter(|&i| i < visible) {
+            let col = match group_item_for(e).filter(|&i| i < visible) {
                 Some(i) => {
                     columns[i] = Combine::Group;
                     i
@@ -953,7 +962,7 @@ fn select(
     }
     if order_exprs.is_empty() && !group_exprs.is_empty() {
         for (g, e) in group_exprs.iter().enumerate() {
-            let column = match item_for(e).and_then(index_of) {
+            let column = match group_item_for(e).and_then(index_of) {
                 Some(i) => ColumnRef::Index(i),
                 None => hidden_ref(vec![Piece::Src(group_ranges[g].clone())], &mut hidden),
             };
@@ -1067,6 +1076,11 @@ impl Resolver<'_, '_> {
             Expr::Identifier(_) | Expr::CompoundIdentifier(_) => {}
             Expr::Function(f) if is_aggregate(f) => {}
             _ => return None,
+        }
+        // HAVING names a GROUP BY column before a select alias (the
+        // server searches the FROM columns first).
+        if let Some(g) = self.group_exprs.iter().position(|g| same_expr(g, e)) {
+            return Some(Ok(MergeExpr::Column(self.group_by[g])));
         }
         if let Expr::Identifier(id) = e {
             let by_alias = self.s.projection.iter().position(|item| {

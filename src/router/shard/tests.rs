@@ -811,6 +811,14 @@ fn having_on_combined_groups() {
             Box::new(M::Literal(Literal::Str(b"x".to_vec())))
         ))
     );
+    // A name in HAVING (and GROUP BY) is the table column before the
+    // alias of an aggregate.
+    let m = merge("SELECT COUNT(*) AS status FROM orders GROUP BY status HAVING status = 'paid'");
+    assert_eq!(
+        m.aggregate.as_ref().unwrap().columns,
+        [Combine::Count, Combine::Group]
+    );
+    assert!(matches!(&m.having, Some(M::Binary(BinOp::Eq, l, _)) if **l == M::Column(1)));
     // String literals are unescaped as MySQL reads them.
     let m = merge("SELECT COUNT(*) FROM orders GROUP BY status HAVING status = 'it''s\\n'");
     let Some(M::Binary(_, _, lit)) = m.having else {
