@@ -909,12 +909,6 @@ fn select(
                 })
                 .collect();
         }
-        if fine_groups && !order_exprs.is_empty() {
-            // The merge sorts the combined groups itself; sorting the finer
-            // shard groups is wasted and can change the server's plan (and
-            // with it column metadata such as a MIN(string)'s decimals).
-            edits.push(order_by_removal(ctx, list_stop)?);
-        }
         spec.aggregate = Some(AggregateMerge {
             group_by,
             columns,
@@ -1037,27 +1031,6 @@ fn having_removal(ctx: &Ctx<'_>, from: usize) -> Result<Edit, String> {
         .map_or(ctx.toks.toks[kw].start, |t| t.end);
     Ok(Edit {
         range: start..ctx.toks.toks[last].end,
-        pieces: Vec::new(),
-    })
-}
-
-/// The edit removing the ORDER BY clause (from the end of the token before
-/// `ORDER` to the end of its last item).
-fn order_by_removal(ctx: &Ctx<'_>, from: usize) -> Result<Edit, String> {
-    let kw = ctx
-        .keyword_at_depth0(from, "ORDER")
-        .filter(|&i| ctx.toks.is_kw(i + 1, "BY"))
-        .ok_or("cannot locate the ORDER BY clause")?;
-    let items = ctx
-        .clause_items(from, "ORDER", "BY")
-        .ok_or("cannot locate the ORDER BY items")?;
-    let end = items.last().map(|r| r.end).ok_or("empty ORDER BY")?;
-    let start = kw
-        .checked_sub(1)
-        .and_then(|i| ctx.toks.toks.get(i))
-        .map_or(ctx.toks.toks[kw].start, |t| t.end);
-    Ok(Edit {
-        range: start..end,
         pieces: Vec::new(),
     })
 }

@@ -856,7 +856,7 @@ fn distinct_aggregates_gather_values() {
     );
     assert_eq!(
         p.targets[1].sql,
-        "SELECT o.status, COUNT(DISTINCT o.note, o.created_at), SUM(DISTINCT o.total), AVG(DISTINCT o.total), COUNT(DISTINCT o.user_id), o.note AS `__shardcat_h0`, o.created_at AS `__shardcat_h1`, o.total AS `__shardcat_h2`, o.total AS `__shardcat_h3`, o.user_id AS `__shardcat_h4` FROM orders_1 o GROUP BY o.status, o.note, o.created_at, o.total, o.total, o.user_id"
+        "SELECT o.status, COUNT(DISTINCT o.note, o.created_at), SUM(DISTINCT o.total), AVG(DISTINCT o.total), COUNT(DISTINCT o.user_id), o.note AS `__shardcat_h0`, o.created_at AS `__shardcat_h1`, o.total AS `__shardcat_h2`, o.total AS `__shardcat_h3`, o.user_id AS `__shardcat_h4` FROM orders_1 o GROUP BY o.status, o.note, o.created_at, o.total, o.total, o.user_id ORDER BY 2 DESC"
     );
     let m = p.merge.unwrap();
     assert_eq!(
