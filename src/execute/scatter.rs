@@ -3,7 +3,10 @@
 //! error), reads are merged by a [`MergePlan`] as they stream in.
 //!
 //! Memory stays bounded: ordered merges hold one row per shard; only
-//! grouping holds its groups, and stops with a clear error at the budget.
+//! grouping holds its groups (with the distinct values and GROUP_CONCAT
+//! values gathered for them), and stops with a clear error at the budget.
+//! HAVING and expressions on aggregates are checked against the result's
+//! column types before the header is sent, so a refusal is a clean error.
 //!
 //! Owns: the scatter protocol exchange and the merge loop. Must not choose
 //! shards or rewrite SQL (that is `router`).

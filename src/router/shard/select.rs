@@ -1,8 +1,12 @@
 //! What a SELECT sent to several shards needs so that merging its answers
 //! gives exactly what one server would answer: the [`MergeSpec`], the
 //! edits to the shard SQL (hidden ORDER BY/GROUP BY columns, `AVG` as
-//! `SUM` + `COUNT`) and the LIMIT handling (shards get `LIMIT offset +
-//! limit`, or no LIMIT when groups must be combined first).
+//! `SUM` + `COUNT`, aggregates used only by HAVING or by expressions, the
+//! HAVING clause removed, the arguments of DISTINCT aggregates and
+//! GROUP_CONCAT added to GROUP BY) and the LIMIT handling (shards get
+//! `LIMIT offset + limit`, or no LIMIT when groups must be combined
+//! first). HAVING and expressions on aggregates become
+//! [`MergeExpr`]s evaluated by the merge.
 //!
 //! Computed once per statement text; `Err` explains why the statement
 //! cannot be scattered (it still runs when it reaches a single shard).
