@@ -585,6 +585,17 @@ async fn run_select(
             }
             rows.push(row);
         }
+        if plan.distinct && plan.group.is_some() {
+            // SELECT DISTINCT over combined groups: equal visible rows
+            // (under the columns' collations) are one row.
+            let mut seen = std::collections::HashSet::new();
+            rows.retain(|r| {
+                let key: Vec<Option<Vec<u8>>> = (0..visible)
+                    .map(|c| orders.get(c).and_then(|o| equality_key(o, r.value(c))))
+                    .collect();
+                seen.insert(key)
+            });
+        }
         if !order_by.is_empty() {
             rows.sort_by(|a, b| compare_rows(a, b, &order_by, &orders));
         }

@@ -608,6 +608,11 @@ pub fn curated() -> Vec<GenQuery> {
         q(DistinctAgg, "SELECT COUNT(DISTINCT u.id) FROM users u JOIN orders o ON o.user_id = u.id", Total, false),
         // HAVING on whole groups.
         q(Having, "SELECT user_id, SUM(amount) AS s FROM orders GROUP BY user_id HAVING s > 1000 ORDER BY s DESC, user_id LIMIT 10", Total, false),
+        // DISTINCT over combined groups, and a name that is both a GROUP BY
+        // column and the alias of an aggregate (the column wins).
+        q(Distinct, "SELECT DISTINCT MAX(region_id) FROM users GROUP BY city HAVING COUNT(*) > 0", Unordered, false),
+        q(Having, "SELECT COUNT(*) AS status FROM orders GROUP BY status HAVING status = 'paid'", Total, false),
+        q(Having, "SELECT status, COUNT(*) FROM orders GROUP BY status HAVING status IN ('PAID', 'shipped') OR status IS NULL ORDER BY status", Total, true),
         // Joins.
         q(JoinBound, "SELECT COUNT(*) FROM users u LEFT JOIN orders o ON o.user_id = u.id WHERE o.id IS NULL", Total, false),
         q(JoinBroadcast, "SELECT r.id, COUNT(*) AS n FROM users u JOIN regions r ON r.id = u.region_id GROUP BY r.id ORDER BY r.id", Total, false),
