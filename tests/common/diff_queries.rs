@@ -1400,6 +1400,19 @@ fn having_merged(rng: &mut Rng, t: &Tab, qual: Qual) -> Out {
     if g == "created" && rng.chance(50) {
         cond = format!("({cond}) AND {gq} IS NOT NULL");
     }
+    if rng.chance(20) {
+        // DISTINCT aggregates used only by HAVING.
+        let c = q(rng.pick(t.cols).name);
+        let n = q(nums[rng.below(nums.len() as u64) as usize]);
+        cond = match rng.below(3) {
+            0 => format!("({cond}) OR COUNT(DISTINCT {c}) > {}", rng.range(0, 3)),
+            1 => format!("({cond}) AND SUM(DISTINCT {n}) IS NOT NULL"),
+            _ => format!(
+                "({cond}) OR AVG(DISTINCT {n}) > {}",
+                rng.pick(&["0", "10.5"])
+            ),
+        };
+    }
     let w = where_for(rng, t, &q, 50);
     let from = qual.from(t);
     match rng.below(3) {

@@ -683,8 +683,75 @@ fn select(
         // (partial COUNT/SUM/MIN/MAX of finer groups still add up), and
         // the merge gathers the distinct values per group.
         let mut extra_group: Vec<Piece> = Vec::new();
+        // DISTINCT aggregates used only by HAVING or ORDER BY: hidden
+        // columns gathered like select items (found by their text).
+        let mut hidden_distincts: Vec<(String, usize)> = Vec::new();
+        let mut pending_key: Vec<(String, Range<usize>, Vec<Range<usize>>)> = Vec::new();
+        {
+            let mut found: Vec<Result<HiddenDistinct, String>> = Vec::new();
+            let mut collect = |e: &Expr| {
+                if let Expr::Function(f) = e {
+                    let name = function_name(f);
+                    if is_aggregate(f)
+                        && distinct_args(f)
+                        && matches!(name.as_str(), "COUNT" | "SUM" | "AVG")
+                    {
+                        found.push(hidden_distinct(ctx, f, is_key));
+                    }
+                }
+                std::ops::ControlFlow::<()>::Continue(())
+            };
+            if let Some(h) = &s.having {
+                let _ = ast::visit_expressions(h, &mut collect);
+            }
+            for ob in &order_exprs {
+                let _ = ast::visit_expressions(&ob.expr, &mut collect);
+            }
+            for d in found {
+                let d = d?;
+                let selected = s.projection.iter().any(|item| {
+                    item_expr(item)
+                        .is_some_and(|(x, _)| x.to_string().eq_ignore_ascii_case(&d.text))
+                });
+                if selected || hidden_distincts.iter().any(|(t, _)| *t == d.text) {
+                    continue;
+                }
+                if d.key {
+                    if !pending_key.iter().any(|(t, _, _)| *t == d.text) {
+                        pending_key.push((d.text, d.whole, d.args));
+                    }
+                    continue;
+                }
+                let at = push_hidden(
+                    &mut columns,
+                    &mut hidden,
+                    Combine::Any,
+                    vec![Piece::Src(d.whole)],
+                );
+                distincts.push(DistinctAgg {
+                    item: at,
+                    kind: d.kind,
+                    args: d.args,
+                });
+                hidden_distincts.push((d.text, at));
+            }
+        }
         let fine_groups = !distincts.is_empty() || !concats.is_empty();
         if fine_groups {
+            for (text, whole, args) in pending_key {
+                let at = push_hidden(
+                    &mut columns,
+                    &mut hidden,
+                    Combine::Any,
+                    vec![Piece::Src(whole)],
+                );
+                distincts.push(DistinctAgg {
+                    item: at,
+                    kind: "COUNT",
+                    args,
+                });
+                hidden_distincts.push((text, at));
+            }
             for &item in &key_distincts {
                 let (expr, _) = item_expr(&s.projection[item]).ok_or("unsupported select item")?;
                 let Expr::Function(f) = expr else {
@@ -810,6 +877,7 @@ fn select(
                 group_exprs: &group_exprs,
                 group_by: &group_by,
                 fine_groups,
+                hidden_distincts: &hidden_distincts,
             };
             let expr = r.expr(e).map_err(|why| {
                 format!("`{e}` computes on aggregates in a way shardcat cannot merge: it {why}")
@@ -832,6 +900,7 @@ fn select(
                 group_exprs: &group_exprs,
                 group_by: &group_by,
                 fine_groups,
+                hidden_distincts: &hidden_distincts,
             };
             spec.having = Some(r.expr(h).map_err(|e| format!("HAVING {e}"))?);
             edits.push(having_removal(ctx, list_stop)?);
@@ -861,6 +930,7 @@ fn select(
                             group_exprs: &group_exprs,
                             group_by: &group_by,
                             fine_groups,
+                            hidden_distincts: &hidden_distincts,
                         };
                         let expr = r.expr(e).map_err(|why| {
                             format!("ORDER BY `{e}` cannot be merged across shards: it {why}")
@@ -882,6 +952,7 @@ fn select(
                             group_exprs: &group_exprs,
                             group_by: &group_by,
                             fine_groups,
+                            hidden_distincts: &hidden_distincts,
                         };
                         r.hidden_aggregate(f).map_err(|e| {
                             format!("ORDER BY `{}` cannot be merged across shards: {e}", ob.expr)
@@ -1054,6 +1125,9 @@ struct Resolver<'a, 'q> {
     /// The shards also group by DISTINCT arguments: a hidden
     /// `COUNT(DISTINCT key)` would no longer add up.
     fine_groups: bool,
+    /// DISTINCT aggregates of HAVING/ORDER BY already placed as hidden
+    /// columns: (text, column).
+    hidden_distincts: &'a [(String, usize)],
 }
 
 impl Resolver<'_, '_> {
@@ -1239,6 +1313,12 @@ impl Resolver<'_, '_> {
     fn hidden_aggregate(&mut self, f: &ast::Function) -> Result<usize, String> {
         let name = function_name(f);
         let distinct = distinct_args(f);
+        if distinct {
+            let text = f.to_string();
+            if let Some((_, at)) = self.hidden_distincts.iter().find(|(t, _)| *t == text) {
+                return Ok(*at);
+            }
+        }
         let name_ident = f
             .name
             .0
@@ -1465,6 +1545,58 @@ fn group_concat(ctx: &Ctx<'_>, f: &ast::Function) -> Result<ConcatAgg, String> {
         order,
         separator,
         distinct,
+    })
+}
+
+/// A DISTINCT aggregate met in HAVING or ORDER BY.
+struct HiddenDistinct {
+    text: String,
+    kind: &'static str,
+    /// The whole call (what the shards compute in the hidden column).
+    whole: Range<usize>,
+    args: Vec<Range<usize>>,
+    /// `COUNT(DISTINCT key)`: adds up unless the shards group finer.
+    key: bool,
+}
+
+fn hidden_distinct(
+    ctx: &Ctx<'_>,
+    f: &ast::Function,
+    is_key: &dyn Fn(&Expr) -> bool,
+) -> Result<HiddenDistinct, String> {
+    let name = function_name(f);
+    let args = distinct_arg_ranges(ctx, f)?;
+    if args.is_empty() || (name != "COUNT" && args.len() != 1) {
+        return Err(format!(
+            "{name}(DISTINCT …) has an unexpected argument list"
+        ));
+    }
+    let single_key = match &f.args {
+        FunctionArguments::List(l) if l.args.len() == 1 => {
+            matches!(&l.args[0], FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) if is_key(e))
+        }
+        _ => false,
+    };
+    let missing = || format!("cannot locate {name}(DISTINCT …)");
+    let name_ident = f
+        .name
+        .0
+        .last()
+        .and_then(|p| p.as_ident())
+        .ok_or_else(missing)?;
+    let name_at = ctx.lines.range(name_ident.span).ok_or_else(missing)?;
+    let open = ctx.toks.index_at(name_at.end);
+    let close = ctx.toks.matching_paren(open).ok_or_else(missing)?;
+    Ok(HiddenDistinct {
+        text: f.to_string(),
+        kind: match name.as_str() {
+            "COUNT" => "COUNT",
+            "SUM" => "SUM",
+            _ => "AVG",
+        },
+        whole: name_at.start..ctx.toks.toks[close].end,
+        args,
+        key: name == "COUNT" && single_key,
     })
 }
 
