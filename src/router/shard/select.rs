@@ -1792,7 +1792,7 @@ fn aggregate_combine(
             "{other}(DISTINCT …) cannot be merged across shards unless GROUP BY includes the sharding key"
         )),
         (other, false) => Err(format!(
-            "{other}() cannot be merged across shards (only COUNT, SUM, MIN, MAX and AVG can) unless GROUP BY includes the sharding key"
+            "{other}() cannot be merged across shards (COUNT, SUM, MIN, MAX, AVG, their DISTINCT forms and GROUP_CONCAT can) unless GROUP BY includes the sharding key"
         )),
     }
 }
