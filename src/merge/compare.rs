@@ -170,6 +170,25 @@ fn time_micros(v: &[u8]) -> i128 {
     }
 }
 
+/// A key equal for values the column's collation or type considers equal
+/// (`'abc'` and `'ABC'` under `_ci`, `1.50` and `1.5`... within one
+/// column's scale): for grouping and DISTINCT. `None` for NULL.
+pub fn equality_key(order: &ValueOrder, v: Option<&[u8]>) -> Option<Vec<u8>> {
+    let v = v?;
+    Some(match order {
+        ValueOrder::Folded(c) => c.fold(v),
+        ValueOrder::GeneralCi => general_ci_weights(v)
+            .iter()
+            .flat_map(|w| w.to_be_bytes())
+            .collect(),
+        ValueOrder::PaddedBytes => trim_spaces(v).to_vec(),
+        ValueOrder::Integer | ValueOrder::Decimal => decimal::Decimal::parse(v)
+            .map(|d| d.to_text().into_bytes())
+            .unwrap_or_else(|| v.to_vec()),
+        _ => v.to_vec(),
+    })
+}
+
 /// Compares two optional values: NULL is the smallest value, as in MySQL.
 pub fn compare_nullable(order: &ValueOrder, a: Option<&[u8]>, b: Option<&[u8]>) -> Ordering {
     match (a, b) {

@@ -1,7 +1,8 @@
 //! Exact decimal arithmetic on the text values MySQL sends for DECIMAL and
 //! integer results, wide enough for DECIMAL(65,30) and sums of BIGINT
-//! UNSIGNED: addition for SUM across shards and division with MySQL's
-//! rounding for AVG.
+//! UNSIGNED: addition for SUM across shards, division with MySQL's
+//! rounding for AVG, and the `+ - * / DIV MOD` of the merge expression
+//! evaluator (`eval`).
 //!
 //! Owns: numbers as decimal digit strings. Must not know about rows.
 
@@ -65,6 +66,11 @@ impl Decimal {
     }
 
     fn normalize(&mut self) {
+        // At least one digit before the point.
+        if self.digits.len() < self.scale + 1 {
+            let pad = self.scale + 1 - self.digits.len();
+            self.digits.splice(0..0, std::iter::repeat_n(0, pad));
+        }
         let int_len = self.digits.len() - self.scale;
         let lead = self.digits[..int_len]
             .iter()
@@ -169,6 +175,148 @@ impl Decimal {
         d
     }
 
+    /// Digits after the point (kept as written: `1.50` has scale 2, which
+    /// is the scale MySQL gives the value's type).
+    pub fn scale(&self) -> usize {
+        self.scale
+    }
+
+    pub fn is_zero(&self) -> bool {
+        self.digits.iter().all(|&d| d == 0)
+    }
+
+    pub fn is_negative(&self) -> bool {
+        self.negative
+    }
+
+    pub fn from_i128(v: i128) -> Decimal {
+        let mut d = Decimal {
+            negative: v < 0,
+            digits: v
+                .unsigned_abs()
+                .to_string()
+                .bytes()
+                .map(|b| b - b'0')
+                .collect(),
+            scale: 0,
+        };
+        d.normalize();
+        d
+    }
+
+    /// The value when it is an integer that fits in an i128 (fraction
+    /// digits must be zero).
+    pub fn to_i128(&self) -> Option<i128> {
+        let int_len = self.digits.len() - self.scale;
+        if self.digits[int_len..].iter().any(|&d| d != 0) || int_len > 38 {
+            return None;
+        }
+        let mut v: i128 = 0;
+        for &d in &self.digits[..int_len] {
+            v = v.checked_mul(10)?.checked_add(d as i128)?;
+        }
+        Some(if self.negative { -v } else { v })
+    }
+
+    /// The nearest double (as MySQL converts a DECIMAL to DOUBLE).
+    pub fn to_f64(&self) -> f64 {
+        self.to_text().parse().unwrap_or(0.0)
+    }
+
+    pub fn neg(&self) -> Decimal {
+        let mut d = self.clone();
+        d.negative = !d.negative;
+        d.normalize();
+        d
+    }
+
+    pub fn sub(&self, other: &Decimal) -> Decimal {
+        self.add(&other.neg())
+    }
+
+    /// Exact product; its scale is the sum of the scales (MySQL's type).
+    pub fn mul(&self, other: &Decimal) -> Decimal {
+        let mut acc = vec![0u32; self.digits.len() + other.digits.len()];
+        for (i, &a) in self.digits.iter().enumerate().rev() {
+            for (j, &b) in other.digits.iter().enumerate().rev() {
+                acc[i + j + 1] += a as u32 * b as u32;
+            }
+        }
+        for k in (1..acc.len()).rev() {
+            let carry = acc[k] / 10;
+            acc[k] %= 10;
+            acc[k - 1] += carry;
+        }
+        let mut d = Decimal {
+            negative: self.negative != other.negative,
+            digits: acc.into_iter().map(|x| x as u8).collect(),
+            scale: self.scale + other.scale,
+        };
+        d.normalize();
+        d
+    }
+
+    /// The magnitudes as integers at a common scale: (|self|·10^s,
+    /// |other|·10^s).
+    fn aligned(&self, other: &Decimal) -> (Vec<u8>, Vec<u8>) {
+        let scale = self.scale.max(other.scale);
+        (self.with_scale(scale), other.with_scale(scale))
+    }
+
+    /// `self / other` rounded half away from zero to `scale` digits (MySQL's
+    /// `/` on exact values; `None` when dividing by zero).
+    pub fn div(&self, other: &Decimal, scale: usize) -> Option<Decimal> {
+        if other.is_zero() {
+            return None;
+        }
+        let (mut a, b) = self.aligned(other);
+        // One guard digit beyond `scale`, then round.
+        a.extend(std::iter::repeat_n(0, scale + 1));
+        let (q, _) = divmod_mag(&a, &b);
+        let mut d = Decimal {
+            negative: self.negative != other.negative,
+            digits: q,
+            scale: scale + 1,
+        };
+        d.normalize();
+        Some(d.round(scale))
+    }
+
+    /// The quotient truncated towards zero (`DIV`); `None` when dividing by
+    /// zero.
+    pub fn div_trunc(&self, other: &Decimal) -> Option<Decimal> {
+        if other.is_zero() {
+            return None;
+        }
+        let (a, b) = self.aligned(other);
+        let (q, _) = divmod_mag(&a, &b);
+        let mut d = Decimal {
+            negative: self.negative != other.negative,
+            digits: q,
+            scale: 0,
+        };
+        d.normalize();
+        Some(d)
+    }
+
+    /// `self MOD other`: the sign of the dividend, the larger scale;
+    /// `None` when dividing by zero.
+    pub fn rem(&self, other: &Decimal) -> Option<Decimal> {
+        if other.is_zero() {
+            return None;
+        }
+        let scale = self.scale.max(other.scale);
+        let (a, b) = self.aligned(other);
+        let (_, r) = divmod_mag(&a, &b);
+        let mut d = Decimal {
+            negative: self.negative,
+            digits: r,
+            scale,
+        };
+        d.normalize();
+        Some(d)
+    }
+
     pub fn to_text(&self) -> String {
         let mut s = String::with_capacity(self.digits.len() + 2);
         if self.negative {
@@ -253,6 +401,37 @@ fn sub_mag(a: &[u8], b: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Long division of magnitudes (digit vectors, most significant first):
+/// (quotient, remainder), both as long as `a` (leading zeros allowed).
+fn divmod_mag(a: &[u8], b: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let b = strip(b);
+    let mut q = Vec::with_capacity(a.len());
+    let mut rem: Vec<u8> = Vec::with_capacity(b.len() + 1);
+    for &d in a {
+        rem.push(d);
+        let lead = rem.iter().take_while(|&&x| x == 0).count();
+        rem.drain(..lead.min(rem.len().saturating_sub(1)));
+        let mut digit = 0u8;
+        while Decimal::cmp_magnitude(&rem, b) != Ordering::Less {
+            rem = sub_mag_any(&rem, b);
+            digit += 1;
+        }
+        q.push(digit);
+    }
+    if rem.is_empty() {
+        rem.push(0);
+    }
+    (q, rem)
+}
+
+/// a - b for |a| >= |b| (any lengths).
+fn sub_mag_any(a: &[u8], b: &[u8]) -> Vec<u8> {
+    let mut out = sub_mag(a, b);
+    let lead = out.iter().take_while(|&&x| x == 0).count();
+    out.drain(..lead.min(out.len().saturating_sub(1)));
+    out
+}
+
 /// Compares two decimal texts numerically (falls back to bytes if either
 /// does not parse).
 pub fn compare_text(a: &[u8], b: &[u8]) -> Ordering {
@@ -298,6 +477,38 @@ mod tests {
         assert_eq!(d("7").div_u64(2, 4).unwrap().to_text(), "3.5000");
         assert_eq!(d("0.005").div_u64(1, 2).unwrap().to_text(), "0.01");
         assert!(d("1").div_u64(0, 2).is_none());
+    }
+
+    #[test]
+    fn arithmetic_for_expressions() {
+        assert_eq!(d("1.50").mul(&d("2")).to_text(), "3.00");
+        assert_eq!(d("-1.5").mul(&d("0.25")).to_text(), "-0.375");
+        assert_eq!(d("0").mul(&d("-2.5")).to_text(), "0.0");
+        assert_eq!(d("2").div(&d("3"), 4).unwrap().to_text(), "0.6667");
+        assert_eq!(d("1.5").div(&d("3"), 5).unwrap().to_text(), "0.50000");
+        assert_eq!(d("-7").div(&d("2.5"), 4).unwrap().to_text(), "-2.8000");
+        assert_eq!(
+            d("123456789012345678901234567890")
+                .div(&d("0.001"), 4)
+                .unwrap()
+                .to_text(),
+            "123456789012345678901234567890000.0000"
+        );
+        assert!(d("1").div(&d("0.00"), 4).is_none());
+        assert_eq!(d("7.5").div_trunc(&d("2")).unwrap().to_text(), "3");
+        assert_eq!(d("-7.5").div_trunc(&d("2")).unwrap().to_text(), "-3");
+        assert_eq!(d("7.5").rem(&d("2")).unwrap().to_text(), "1.5");
+        assert_eq!(d("-7").rem(&d("3")).unwrap().to_text(), "-1");
+        assert_eq!(d("7").rem(&d("-3")).unwrap().to_text(), "1");
+        assert_eq!(d("-1234.5678").rem(&d("7")).unwrap().to_text(), "-2.5678");
+        assert_eq!(d("0.0005").rem(&d("7")).unwrap().to_text(), "0.0005");
+        assert_eq!(d("14.0000").rem(&d("7")).unwrap().to_text(), "0.0000");
+        assert!(d("7").rem(&d("0")).is_none());
+        assert_eq!(d("10.25").sub(&d("0.25")).to_text(), "10.00");
+        assert_eq!(d("3.000").to_i128(), Some(3));
+        assert_eq!(d("-3.5").to_i128(), None);
+        assert_eq!(Decimal::from_i128(-42).to_text(), "-42");
+        assert_eq!(d("1.50").scale(), 2);
     }
 
     #[test]

@@ -2,11 +2,15 @@
 //! into exactly what one MySQL holding all the data would return.
 //!
 //! Owns: value ordering under MySQL's rules (`compare`), exact decimal
-//! arithmetic for aggregates (`decimal`), row decoding (`row`). Must not do
+//! arithmetic for aggregates (`decimal`), row decoding (`row`), expressions
+//! evaluated on merged rows such as a cross-shard HAVING (`eval`),
+//! GROUP_CONCAT rebuilt from the values of finer shard groups (`concat`). Must not do
 //! I/O or choose shards; the executor feeds rows in and writes rows out.
 
 pub mod compare;
+pub mod concat;
 pub mod decimal;
+pub mod eval;
 pub mod row;
 
 pub use compare::{compare_rows, SortKey, ValueOrder};

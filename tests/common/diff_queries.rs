@@ -28,6 +28,7 @@ pub enum Family {
     GroupBy,
     DistinctAgg,
     Having,
+    GroupConcat,
     OrderByAgg,
     GroupLimit,
     AggNoGroup,
@@ -47,6 +48,7 @@ pub const FAMILIES: &[Family] = &[
     Family::GroupBy,
     Family::DistinctAgg,
     Family::Having,
+    Family::GroupConcat,
     Family::OrderByAgg,
     Family::GroupLimit,
     Family::AggNoGroup,
@@ -68,6 +70,7 @@ impl Family {
             Family::GroupBy => "group_by",
             Family::DistinctAgg => "distinct_agg",
             Family::Having => "having",
+            Family::GroupConcat => "group_concat",
             Family::OrderByAgg => "order_by_agg",
             Family::GroupLimit => "group_limit",
             Family::AggNoGroup => "agg_no_group",
@@ -529,6 +532,7 @@ impl Generator {
             Family::GroupLimit => group_by(rng, GroupMode::Limit),
             Family::DistinctAgg => distinct_agg(rng),
             Family::Having => having(rng),
+            Family::GroupConcat => group_concat(rng),
             Family::AggNoGroup => agg_no_group(rng),
             Family::Distinct => distinct(rng),
             Family::JoinBound => join_bound(rng),
@@ -604,6 +608,11 @@ pub fn curated() -> Vec<GenQuery> {
         q(DistinctAgg, "SELECT COUNT(DISTINCT u.id) FROM users u JOIN orders o ON o.user_id = u.id", Total, false),
         // HAVING on whole groups.
         q(Having, "SELECT user_id, SUM(amount) AS s FROM orders GROUP BY user_id HAVING s > 1000 ORDER BY s DESC, user_id LIMIT 10", Total, false),
+        // DISTINCT over combined groups, and a name that is both a GROUP BY
+        // column and the alias of an aggregate (the column wins).
+        q(Distinct, "SELECT DISTINCT MAX(region_id) FROM users GROUP BY city HAVING COUNT(*) > 0", Unordered, false),
+        q(Having, "SELECT COUNT(*) AS status FROM orders GROUP BY status HAVING status = 'paid'", Total, false),
+        q(Having, "SELECT status, COUNT(*) FROM orders GROUP BY status HAVING status IN ('PAID', 'shipped') OR status IS NULL ORDER BY status", Total, true),
         // Joins.
         q(JoinBound, "SELECT COUNT(*) FROM users u LEFT JOIN orders o ON o.user_id = u.id WHERE o.id IS NULL", Total, false),
         q(JoinBroadcast, "SELECT r.id, COUNT(*) AS n FROM users u JOIN regions r ON r.id = u.region_id GROUP BY r.id ORDER BY r.id", Total, false),
@@ -877,8 +886,9 @@ fn group_by(rng: &mut Rng, mode: GroupMode) -> Out {
     let n_aggs = rng.range(1, 4);
     let mut agg_cols = Vec::new();
     for a in 0..n_aggs {
-        let (expr, strmm) = if rng.chance(5) {
-            // Not mergeable: must be refused (or right).
+        let (expr, strmm) = if rng.chance(12) {
+            // Expressions on aggregates and aggregates the proxy merges
+            // specially (or refuses).
             let num = q(match t.name {
                 "users" => "region_id",
                 "orders" => "amount",
@@ -891,6 +901,13 @@ fn group_by(rng: &mut Rng, mode: GroupMode) -> Out {
                     format!("GROUP_CONCAT({num} ORDER BY {num})"),
                     format!("STDDEV_POP({num})"),
                     format!("MAX({num}) - MIN({num})"),
+                    format!("ROUND(AVG({num}), 2)"),
+                    format!("ROUND(AVG({num}))"),
+                    "COUNT(*) + 1".to_owned(),
+                    format!("SUM({num}) * 2 - COUNT({num})"),
+                    format!("ROUND(SUM({num}) / COUNT({num}), 1)"),
+                    format!("MAX({num}) DIV 3"),
+                    format!("-MIN({num}) % 7"),
                 ])
                 .clone(),
                 false,
@@ -1017,9 +1034,50 @@ fn distinct_agg(rng: &mut Rng) -> Out {
         });
     }
     let w = where_for(rng, &t, &q, 50);
-    match rng.below(3) {
+    match rng.below(5) {
         0 => (
             format!("SELECT {} FROM {}{w}", aggs.join(", "), qual.from(&t)),
+            OrderCheck::Total,
+            false,
+        ),
+        3 => {
+            // Distinct strings under `_ci` (and NULLs) per non-key group,
+            // filtered and ordered on the distinct count.
+            let strs: Vec<&str> = t
+                .cols
+                .iter()
+                .filter(|c| c.kind == Kind::Str)
+                .map(|c| c.name)
+                .collect();
+            let sc = if strs.is_empty() {
+                t.key
+            } else {
+                *rng.pick(&strs[..])
+            };
+            let (g, s) = *rng.pick(group_keys(&t));
+            let g = qualify_expr(g, &t, qual);
+            (
+                format!(
+                    "SELECT {g}, COUNT(DISTINCT {}) AS d, COUNT(*) AS n FROM {}{w} GROUP BY {g} HAVING d > {} ORDER BY d{}, {g} LIMIT {}",
+                    q(sc),
+                    qual.from(&t),
+                    rng.range(0, 2),
+                    dir(rng),
+                    rng.range(1, 10)
+                ),
+                OrderCheck::Total,
+                s,
+            )
+        }
+        4 => (
+            // Nothing matches: one row, COUNT 0 and NULL averages.
+            format!(
+                "SELECT {}, COUNT(*) FROM {} WHERE {} IS NULL AND {} IS NOT NULL",
+                aggs.join(", "),
+                qual.from(&t),
+                q(t.key),
+                q(t.key)
+            ),
             OrderCheck::Total,
             false,
         ),
@@ -1076,7 +1134,33 @@ fn having(rng: &mut Rng) -> Out {
         }
     };
     let w = where_for(rng, &t, &q, 60);
-    match rng.below(5) {
+    match rng.below(10) {
+        5..=8 => having_merged(rng, &t, qual),
+        9 => {
+            // HAVING over an empty (or nearly empty) result: every shard
+            // may answer nothing.
+            let h = cond(rng, &q);
+            let (g, s) = *rng.pick(group_keys(&t));
+            let g = qualify_expr(g, &t, qual);
+            let filter = if rng.chance(50) { "1 = 0" } else { "1 = 1" };
+            if rng.chance(50) {
+                (
+                    format!(
+                        "SELECT COUNT(*) AS n, SUM({}) AS s FROM {} WHERE {filter} HAVING {h}",
+                        q(t.key),
+                        qual.from(&t)
+                    ),
+                    OrderCheck::Total,
+                    false,
+                )
+            } else {
+                (
+                    format!("SELECT {g}, COUNT(*) AS n FROM {} WHERE {filter} GROUP BY {g} HAVING {h} ORDER BY {g}", qual.from(&t)),
+                    OrderCheck::Total,
+                    s,
+                )
+            }
+        }
         0..=2 => {
             let k = q(t.key);
             let agg = num_aggregate(rng, &t, &q);
@@ -1123,6 +1207,234 @@ fn having(rng: &mut Rng) -> Out {
                 cond(rng, &q)
             ),
             OrderCheck::Total,
+            false,
+        ),
+    }
+}
+
+/// GROUP_CONCAT on partial groups, in the forms whose answer is unique:
+/// ordered by a unique key, or DISTINCT numbers ordered by themselves
+/// (empty strings, Unicode, NULL values and groups). Separators,
+/// DESC, NULL values and groups, with other aggregates, HAVING and LIMIT.
+fn group_concat(rng: &mut Rng) -> Out {
+    let t = *rng.pick(SHARDED);
+    let qual = Qual::pick(rng);
+    let q = |c: &str| qual.col(&t, c);
+    let nums: Vec<&str> = t
+        .cols
+        .iter()
+        .filter(|c| matches!(c.kind, Kind::Int | Kind::Dec))
+        .map(|c| c.name)
+        .collect();
+    let any_col = rng.pick(t.cols).name;
+    let sep = match rng.below(3) {
+        0 => String::new(),
+        1 => " SEPARATOR '|'".to_owned(),
+        _ => " SEPARATOR ''".to_owned(),
+    };
+    let (gc, representative) = match rng.below(3) {
+        0 | 1 => (
+            format!(
+                "GROUP_CONCAT({} ORDER BY {}{}{sep})",
+                q(any_col),
+                q("id"),
+                dir(rng)
+            ),
+            false,
+        ),
+        _ => {
+            // DISTINCT strings under `_ci` would pick representatives
+            // inside one string, which the comparison cannot judge.
+            let picked = *rng.pick(&nums[..]);
+            let c = q(picked);
+            (
+                format!("GROUP_CONCAT(DISTINCT {c} ORDER BY {c}{}{sep})", dir(rng)),
+                false,
+            )
+        }
+    };
+    let w = where_for(rng, &t, &q, 40);
+    let from = qual.from(&t);
+    match rng.below(4) {
+        0 => (
+            format!("SELECT {gc} AS gc, COUNT(*) FROM {from}{w}"),
+            OrderCheck::Total,
+            representative,
+        ),
+        1 => {
+            let (g, s) = *rng.pick(group_keys(&t));
+            let g = qualify_expr(g, &t, qual);
+            let m = *rng.pick(&nums[..]);
+            (
+                format!(
+                    "SELECT {g}, {gc} AS gc, MAX({}) AS m FROM {from}{w} GROUP BY {g} ORDER BY {g}",
+                    q(m)
+                ),
+                OrderCheck::Total,
+                s || representative,
+            )
+        }
+        2 => {
+            let (g, s) = *rng.pick(group_keys(&t));
+            let g = qualify_expr(g, &t, qual);
+            (
+                format!(
+                    "SELECT {g}, COUNT(*) AS n, {gc} AS gc FROM {from}{w} GROUP BY {g} HAVING n > {} ORDER BY n DESC, {g} LIMIT {}",
+                    rng.range(0, 2),
+                    rng.range(1, 8)
+                ),
+                OrderCheck::Total,
+                s || representative,
+            )
+        }
+        _ => (
+            // With a DISTINCT count over the key: the shards group finer.
+            format!(
+                "SELECT {gc} AS gc, COUNT(DISTINCT {}) AS k FROM {from}{w}",
+                q(t.key)
+            ),
+            OrderCheck::Total,
+            representative,
+        ),
+    }
+}
+
+/// String literals near the data of a string group key (case and accent
+/// variants, so that `_ci` comparisons matter).
+fn str_lits(expr: &str) -> &'static [&'static str] {
+    if expr.contains("city") {
+        CITIES
+    } else if expr.contains("status") {
+        STATUSES
+    } else if expr.contains("kind") {
+        KINDS
+    } else if expr.contains("sku") {
+        SKUS
+    } else if expr.contains("name") {
+        NAMES
+    } else {
+        &["a", "M", "note 1", "zz", ""]
+    }
+}
+
+/// HAVING on partial groups (GROUP BY not on the key): evaluated by the
+/// proxy on the combined groups. Aggregates that appear only in HAVING
+/// (hidden), select aliases, the group key (strings under `_ci`, NULL
+/// groups), arithmetic with MySQL's types, three-valued logic.
+fn having_merged(rng: &mut Rng, t: &Tab, qual: Qual) -> Out {
+    let q = |c: &str| qual.col(t, c);
+    let (g, s) = *rng.pick(group_keys(t));
+    let gq = qualify_expr(g, t, qual);
+    let nums: Vec<&str> = t
+        .cols
+        .iter()
+        .filter(|c| matches!(c.kind, Kind::Int | Kind::Dec))
+        .map(|c| c.name)
+        .collect();
+    let strs: Vec<&str> = t
+        .cols
+        .iter()
+        .filter(|c| c.kind == Kind::Str)
+        .map(|c| c.name)
+        .collect();
+    let agg = num_aggregate(rng, t, &q);
+    let atom = |rng: &mut Rng| -> String {
+        let picked = *rng.pick(&nums[..]);
+        let col = q(picked);
+        let small = rng.range(0, 4);
+        match rng.below(if s { 24 } else { 19 }) {
+            0 => format!("COUNT(*) > {small}"),
+            1 => format!("n >= {small}"),
+            2 => format!("v > {}", rng.pick(&["0", "10", "99.5", "-1", "1e2"])),
+            3 => format!(
+                "SUM({col}) / COUNT(*) > {}",
+                rng.pick(&["1", "10.25", "50", "0.5e1"])
+            ),
+            4 => format!(
+                "MAX({col}) - MIN({col}) >= {}",
+                rng.pick(&["0", "5", "20.5"])
+            ),
+            5 => format!("COUNT(*) DIV 2 = {}", rng.range(0, 3)),
+            6 => format!("COUNT(*) % 2 = {}", rng.range(0, 1)),
+            7 => format!("AVG({col}) > {}", rng.pick(&["10.5", "20", "0", "33.3333"])),
+            8 => format!("SUM({col} * 1e0) > {}", rng.pick(&["100", "0", "1000.5"])),
+            9 => format!("MIN({col}) IS NULL"),
+            10 => format!("MAX({col}) IS NOT NULL"),
+            11 => format!("COUNT({col}) <=> COUNT(*)"),
+            12 => format!(
+                "AVG({col}) BETWEEN {} AND {}",
+                rng.pick(&["-5", "0", "10.5"]),
+                rng.pick(&["50", "100.25", "1e3"])
+            ),
+            13 => format!(
+                "COUNT(*) IN ({}, {}, {})",
+                rng.range(1, 3),
+                rng.range(2, 5),
+                rng.range(4, 9)
+            ),
+            14 => format!("COUNT(*) NOT IN ({}, NULL)", rng.range(1, 4)),
+            15 => format!("SUM({col}) > NULL OR COUNT(*) > {small}"),
+            16 => format!("-MIN({col}) < {}", rng.pick(&["0", "-10", "5"])),
+            17 => format!("COUNT(*) * 2 + 1 > {}", rng.range(2, 9)),
+            18 if !strs.is_empty() => {
+                let sc = *rng.pick(&strs[..]);
+                format!("MAX({}) >= {}", q(sc), lit(*rng.pick(str_lits(g))))
+            }
+            18 => format!("COUNT(*) > {small}"),
+            19 => format!("{gq} = {}", lit(*rng.pick(str_lits(g)))),
+            20 => format!(
+                "{gq} IN ({}, {})",
+                lit(*rng.pick(str_lits(g))),
+                lit(*rng.pick(str_lits(g)))
+            ),
+            21 => format!("{gq} > {}", lit(*rng.pick(str_lits(g)))),
+            22 => format!("{gq} IS NULL"),
+            _ => format!("{gq} <> {}", lit(*rng.pick(str_lits(g)))),
+        }
+    };
+    let mut cond = atom(rng);
+    for _ in 0..rng.range(0, 2) {
+        let op = *rng.pick(&["AND", "OR", "AND NOT", "OR NOT"]);
+        cond = format!("({cond}) {op} {}", atom(rng));
+    }
+    if g == "created" && rng.chance(50) {
+        cond = format!("({cond}) AND {gq} IS NOT NULL");
+    }
+    if rng.chance(20) {
+        // DISTINCT aggregates used only by HAVING.
+        let c = q(rng.pick(t.cols).name);
+        let n = q(nums[rng.below(nums.len() as u64) as usize]);
+        cond = match rng.below(3) {
+            0 => format!("({cond}) OR COUNT(DISTINCT {c}) > {}", rng.range(0, 3)),
+            1 => format!("({cond}) AND SUM(DISTINCT {n}) IS NOT NULL"),
+            _ => format!(
+                "({cond}) OR AVG(DISTINCT {n}) > {}",
+                rng.pick(&["0", "10.5"])
+            ),
+        };
+    }
+    let w = where_for(rng, t, &q, 50);
+    let from = qual.from(t);
+    match rng.below(3) {
+        0 => (
+            format!("SELECT {gq}, {agg} AS v, COUNT(*) AS n FROM {from}{w} GROUP BY {gq} HAVING {cond} ORDER BY {gq}"),
+            OrderCheck::Total,
+            s,
+        ),
+        1 => (
+            // ORDER BY an aggregate, LIMIT after HAVING.
+            format!(
+                "SELECT {gq}, {agg} AS v, COUNT(*) AS n FROM {from}{w} GROUP BY {gq} HAVING {cond} ORDER BY n{}, {gq} LIMIT {}",
+                dir(rng),
+                rng.range(1, 6)
+            ),
+            OrderCheck::Total,
+            s,
+        ),
+        _ => (
+            // The group key not selected; the order left to the proxy.
+            format!("SELECT COUNT(*) AS n, {agg} AS v FROM {from}{w} GROUP BY {gq} HAVING {cond}"),
+            OrderCheck::Unordered,
             false,
         ),
     }
@@ -1528,7 +1840,39 @@ fn union_all(rng: &mut Rng) -> Out {
     let w_o = order_pred(rng, &|c: &str| c.to_owned());
     let all = if rng.chance(80) { "UNION ALL" } else { "UNION" };
     let repr = all == "UNION";
-    match rng.below(6) {
+    match rng.below(9) {
+        6 => (
+            // Ordered by the first SELECT's names, with OFFSET.
+            format!(
+                "SELECT id AS k, amount AS a FROM orders WHERE {w_o} {all} SELECT id, score FROM users WHERE {w_u} ORDER BY a{}, k DESC LIMIT {} OFFSET {}",
+                dir(rng),
+                rng.range(1, 25),
+                rng.range(0, 5)
+            ),
+            OrderCheck::Total,
+            false,
+        ),
+        7 => (
+            // Strings under a `_ci` collation, NULLs first; no LIMIT.
+            format!(
+                "SELECT city FROM users WHERE {w_u} {all} SELECT note FROM orders WHERE {w_o} ORDER BY 1{}",
+                dir(rng)
+            ),
+            OrderCheck::Keys(vec![0]),
+            true,
+        ),
+        8 => (
+            // Decimals of two types; the order is total on (amount, id).
+            format!(
+                "SELECT amount, id FROM orders WHERE {w_o} {all} SELECT price, id FROM order_items WHERE {} ORDER BY amount{}, id{} LIMIT {}",
+                item_pred(rng, &|c: &str| c.to_owned()),
+                dir(rng),
+                dir(rng),
+                rng.range(1, 40)
+            ),
+            OrderCheck::Total,
+            false,
+        ),
         0 | 1 => (
             format!(
                 "SELECT id, name FROM users WHERE {w_u} {all} SELECT user_id, status FROM orders WHERE {w_o}"

@@ -683,6 +683,8 @@ fn merge_plan(m: &MergeSpec) -> MergePlan {
     };
     let group = m.aggregate.as_ref().map(|a| GroupPlan {
         key_columns: a.group_by.clone(),
+        concats: a.concats.clone(),
+        computed: a.computed.clone(),
         aggregates: a
             .columns
             .iter()
@@ -697,6 +699,14 @@ fn merge_plan(m: &MergeSpec) -> MergePlan {
                         sum: i,
                         count: *count,
                     },
+                    Combine::CountDistinct { first, n } => AggregateKind::CountDistinct {
+                        first: *first,
+                        n: *n,
+                    },
+                    Combine::SumDistinct { arg } => AggregateKind::SumDistinct { arg: *arg },
+                    Combine::AvgDistinct { arg } => AggregateKind::AvgDistinct { arg: *arg },
+                    Combine::GroupConcat { index } => AggregateKind::GroupConcat { index: *index },
+                    Combine::Computed { index } => AggregateKind::Computed { index: *index },
                     Combine::Group | Combine::Any => return None,
                 };
                 Some(Aggregate { column: i, kind })
@@ -714,5 +724,6 @@ fn merge_plan(m: &MergeSpec) -> MergePlan {
         limit: m.limit,
         group,
         distinct: m.distinct,
+        having: m.having.clone(),
     }
 }

@@ -128,7 +128,9 @@ pub enum PlanKind {
 /// 1. if `aggregate` is set, groups rows by `aggregate.group_by` (values
 ///    compared with the column's collation) and combines each column by
 ///    its [`Combine`] (with no `group_by`, every row is one group and there
-///    is exactly one output row);
+///    is exactly one output row), then keeps the groups `having` accepts
+///    (a cross-shard HAVING, evaluated on the combined groups: shards do
+///    not apply it to their partial groups);
 /// 2. if `distinct`, removes duplicate rows (over the visible columns);
 /// 3. sorts by `order_by` (MySQL order: NULL first ascending, strings by
 ///    the column's collation). Without `aggregate` every shard already
@@ -138,6 +140,8 @@ pub enum PlanKind {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct MergeSpec {
     pub hidden_columns: usize,
+    /// Condition on the combined groups (over the shard row's columns).
+    pub having: Option<crate::merge::eval::MergeExpr>,
     pub order_by: Vec<SortKey>,
     pub offset: u64,
     pub limit: Option<u64>,
@@ -170,6 +174,11 @@ pub struct AggregateMerge {
     pub group_by: Vec<usize>,
     /// How to combine each shard column, visible and hidden, in order.
     pub columns: Vec<Combine>,
+    /// The GROUP_CONCATs ([`Combine::GroupConcat`] indexes this).
+    pub concats: Vec<crate::merge::concat::ConcatSpec>,
+    /// Expressions on aggregates ([`Combine::Computed`] indexes this),
+    /// over the combined row.
+    pub computed: Vec<crate::merge::eval::MergeExpr>,
 }
 
 /// How one column of partial groups combines.
@@ -192,6 +201,37 @@ pub enum Combine {
     /// plus `div_precision_increment`, 4 by default).
     Avg {
         count: usize,
+    },
+    /// `COUNT(DISTINCT a, …)` not over the sharding key: the shards also
+    /// group by the arguments (hidden columns `first..first + n`), so each
+    /// value reaches the proxy; the merge counts the distinct tuples of
+    /// non-NULL arguments per group (under the columns' collations).
+    CountDistinct {
+        first: usize,
+        n: usize,
+    },
+    /// `SUM(DISTINCT x)`: shards group by x too (hidden column `arg`), so
+    /// this column carries x per (group, x); the merge adds the values of
+    /// distinct x.
+    SumDistinct {
+        arg: usize,
+    },
+    /// `AVG(DISTINCT x)`: as `SumDistinct`, divided by the number of
+    /// distinct values with the column's scale.
+    AvgDistinct {
+        arg: usize,
+    },
+    /// `GROUP_CONCAT(…)`: rebuilt from the values of the shards' finer
+    /// groups as `concats[index]` says.
+    GroupConcat {
+        index: usize,
+    },
+    /// An expression on aggregates (`SUM(a) / COUNT(*)`): the shards
+    /// compute it too (so that its column definition is the server's),
+    /// the merge recomputes it from the combined aggregates as
+    /// `computed[index]` says.
+    Computed {
+        index: usize,
     },
 }
 
@@ -696,6 +736,9 @@ pub fn describe_merge(m: &MergeSpec) -> String {
             a.group_by,
             cols.join(", ")
         ));
+    }
+    if m.having.is_some() {
+        parts.push("having".to_owned());
     }
     if m.distinct {
         parts.push("distinct".to_owned());

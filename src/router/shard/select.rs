@@ -1,8 +1,12 @@
 //! What a SELECT sent to several shards needs so that merging its answers
 //! gives exactly what one server would answer: the [`MergeSpec`], the
 //! edits to the shard SQL (hidden ORDER BY/GROUP BY columns, `AVG` as
-//! `SUM` + `COUNT`) and the LIMIT handling (shards get `LIMIT offset +
-//! limit`, or no LIMIT when groups must be combined first).
+//! `SUM` + `COUNT`, aggregates used only by HAVING or by expressions, the
+//! HAVING clause removed, the arguments of DISTINCT aggregates and
+//! GROUP_CONCAT added to GROUP BY) and the LIMIT handling (shards get
+//! `LIMIT offset + limit`, or no LIMIT when groups must be combined
+//! first). HAVING and expressions on aggregates become
+//! [`MergeExpr`]s evaluated by the merge.
 //!
 //! Computed once per statement text; `Err` explains why the statement
 //! cannot be scattered (it still runs when it reaches a single shard).
@@ -15,8 +19,9 @@ use crate::sql::ast::{
     Visitor,
 };
 
-use super::lex::{is_clause_keyword, LineIndex, Tokens};
+use super::lex::{is_clause_keyword, unescape_string, LineIndex, Tokens};
 use super::{AggregateMerge, ColumnRef, Combine, MergeSpec, SortKey};
+use crate::merge::eval::MergeExpr;
 
 /// A replacement of `range` by `pieces` (source ranges are copied with the
 /// table renames that fall inside them).
@@ -287,7 +292,7 @@ pub(crate) fn analyze(
     }
     match q.body.as_ref() {
         SetExpr::Select(s) => select(&ctx, q, s, is_key),
-        SetExpr::SetOperation { .. } => set_operation(q),
+        SetExpr::SetOperation { .. } => set_operation(&ctx, q),
         SetExpr::Query(inner) if q.order_by.is_none() && q.limit_clause.is_none() => {
             analyze(sql, toks, lines, inner, is_key)
         }
@@ -295,9 +300,37 @@ pub(crate) fn analyze(
     }
 }
 
-fn set_operation(q: &Query) -> Result<SelectMerge, String> {
-    if q.order_by.is_some() || q.limit_clause.is_some() {
-        return Err("ORDER BY or LIMIT on a UNION cannot be merged across shards yet".to_owned());
+/// A UNION [ALL] run whole on every shard: the shards' answers are
+/// concatenated (UNION: duplicates removed again across shards), then
+/// sorted and limited as the statement says (each shard sorts and gets
+/// `LIMIT offset + limit`, so a k-way merge suffices without UNION).
+fn set_operation(ctx: &Ctx<'_>, q: &Query) -> Result<SelectMerge, String> {
+    // UNION DISTINCT removes duplicates from everything on its left: the
+    // merge can only redo that when the last operator is the DISTINCT one.
+    if let SetExpr::SetOperation { set_quantifier, .. } = q.body.as_ref() {
+        let top_all = matches!(set_quantifier, SetQuantifier::All);
+        fn any_distinct(e: &SetExpr) -> bool {
+            match e {
+                SetExpr::SetOperation {
+                    left,
+                    set_quantifier,
+                    right,
+                    ..
+                } => {
+                    !matches!(set_quantifier, SetQuantifier::All)
+                        || any_distinct(left)
+                        || any_distinct(right)
+                }
+                SetExpr::Query(inner) => any_distinct(&inner.body),
+                _ => false,
+            }
+        }
+        if top_all && any_distinct(&q.body) {
+            return Err(
+                "UNION followed by UNION ALL cannot be merged across shards; use one kind"
+                    .to_owned(),
+            );
+        }
     }
     let mut distinct = false;
     fn walk(e: &SetExpr, distinct: &mut bool) -> Result<(), String> {
@@ -335,15 +368,107 @@ fn set_operation(q: &Query) -> Result<SelectMerge, String> {
         }
     }
     walk(&q.body, &mut distinct)?;
+    let mut spec = MergeSpec {
+        distinct,
+        ..Default::default()
+    };
+    // ORDER BY of a UNION names result columns: positions, or the names
+    // and aliases of the first SELECT.
+    let first_select = {
+        let mut e = q.body.as_ref();
+        loop {
+            match e {
+                SetExpr::SetOperation { left, .. } => e = left,
+                SetExpr::Query(inner) => e = &inner.body,
+                SetExpr::Select(s) => break Some(s.as_ref()),
+                _ => break None,
+            }
+        }
+    };
+    if let Some(o) = &q.order_by {
+        let OrderByKind::Expressions(items) = &o.kind else {
+            return Err("ORDER BY ALL is not MySQL".to_owned());
+        };
+        for ob in items {
+            let column = match &ob.expr {
+                Expr::Value(ast::ValueWithSpan {
+                    value: Value::Number(n, _),
+                    ..
+                }) => n
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|p| p.checked_sub(1))
+                    .ok_or_else(|| format!("ORDER BY position `{n}` is not valid"))?,
+                Expr::Identifier(id) => first_select
+                    .and_then(|s| union_column(s, &id.value))
+                    .ok_or_else(|| {
+                        format!(
+                            "ORDER BY `{}` on a UNION must name a column of the first SELECT (or use its position) to be merged across shards",
+                            ob.expr
+                        )
+                    })?,
+                other => {
+                    return Err(format!(
+                        "ORDER BY `{other}` on a UNION cannot be merged across shards; order by a column name or position"
+                    ))
+                }
+            };
+            spec.order_by.push(SortKey {
+                column: ColumnRef::Index(column),
+                descending: descending(ob),
+            });
+        }
+    }
+    // The outer LIMIT follows the last branch.
+    let last_union = (0..ctx.toks.toks.len())
+        .rev()
+        .find(|&i| ctx.toks.is_kw(i, "UNION") && depth_at(ctx, i) == 0)
+        .unwrap_or(0);
+    let limit = ctx.limit(q, last_union)?;
     Ok(SelectMerge {
-        spec: MergeSpec {
-            distinct,
-            ..Default::default()
-        },
+        spec,
         edits: Vec::new(),
-        limit: None,
+        limit,
         push_limit: true,
     })
+}
+
+/// Parenthesis depth at token `at`.
+fn depth_at(ctx: &Ctx<'_>, at: usize) -> usize {
+    let mut depth = 0usize;
+    for i in 0..at {
+        if ctx.toks.is_punct(i, "(") {
+            depth += 1;
+        } else if ctx.toks.is_punct(i, ")") {
+            depth = depth.saturating_sub(1);
+        }
+    }
+    depth
+}
+
+/// The position of the result column called `name` (the first SELECT's
+/// alias or plain column name), if it is unambiguous.
+fn union_column(s: &Select, name: &str) -> Option<usize> {
+    let mut found = None;
+    for (i, item) in s.projection.iter().enumerate() {
+        let item_name = match item {
+            SelectItem::ExprWithAlias { alias, .. } => Some(&alias.value),
+            SelectItem::UnnamedExpr(Expr::Identifier(id)) => Some(&id.value),
+            SelectItem::UnnamedExpr(Expr::CompoundIdentifier(parts)) => {
+                parts.last().map(|p| &p.value)
+            }
+            SelectItem::UnnamedExpr(_) => None,
+            // `*` hides which columns come first.
+            _ => return None,
+        };
+        if item_name.is_some_and(|n| n.eq_ignore_ascii_case(name)) {
+            if found.is_some() {
+                return None;
+            }
+            found = Some(i);
+        }
+    }
+    found
 }
 
 /// A hidden column to append.
@@ -487,6 +612,15 @@ fn select(
             .position(|item| item_expr(item).is_some_and(|(x, _)| same_expr(x, e)))
     };
 
+    // GROUP BY names the FROM columns before the select aliases: an alias
+    // of an aggregate (which cannot be grouped on) is a column there.
+    let group_item_for = |e: &Expr| -> Option<usize> {
+        item_for(e).filter(|&i| {
+            !(matches!(e, Expr::Identifier(_))
+                && item_expr(&s.projection[i])
+                    .is_some_and(|(x, alias)| alias.is_some() && find_aggregates(x).0))
+        })
+    };
     let mut edits: Vec<Edit> = Vec::new();
     let mut hidden: Vec<Hidden> = Vec::new();
     let mut spec = MergeSpec {
@@ -499,14 +633,12 @@ fn select(
         if wildcard_at.is_some() {
             return Err("SELECT * with aggregates cannot be merged across shards".to_owned());
         }
-        if s.having.is_some() {
-            return Err(
-                "HAVING cannot be merged across shards unless GROUP BY includes the sharding key"
-                    .to_owned(),
-            );
-        }
         let mut columns: Vec<Combine> = Vec::new();
         let mut avg_counts: Vec<(usize, Vec<Piece>)> = Vec::new();
+        let mut distincts: Vec<DistinctAgg> = Vec::new();
+        let mut key_distincts: Vec<usize> = Vec::new();
+        let mut concats: Vec<ConcatAgg> = Vec::new();
+        let mut computed_items: Vec<(usize, &Expr)> = Vec::new();
         for (i, item) in s.projection.iter().enumerate() {
             let (expr, alias) = item_expr(item).ok_or("unsupported select item")?;
             let combine = match expr {
@@ -518,16 +650,20 @@ fn select(
                     alias,
                     &mut edits,
                     &mut avg_counts,
+                    &mut distincts,
+                    &mut key_distincts,
+                    &mut concats,
                     i,
                 )?,
                 other => {
                     if find_aggregates(other).0 {
-                        return Err(format!(
-                            "`{other}` computes on aggregates; shardcat can only merge plain COUNT, SUM, MIN, MAX and AVG across shards"
-                        ));
+                        // Resolved once the group keys are known.
+                        computed_items.push((i, other));
+                        columns.push(Combine::Any);
+                        continue;
                     }
                     if group_exprs.iter().any(|g| same_expr(g, other))
-                        || group_exprs.iter().any(|g| item_for(g) == Some(i))
+                        || group_exprs.iter().any(|g| group_item_for(g) == Some(i))
                     {
                         Combine::Group
                     } else {
@@ -538,21 +674,182 @@ fn select(
             columns.push(combine);
         }
         let visible = columns.len();
-        let push_hidden =
-            |columns: &mut Vec<Combine>, hidden: &mut Vec<Hidden>, combine, pieces| {
-                hidden.push(Hidden { pieces });
-                columns.push(combine);
-                columns.len() - 1
-            };
         // AVG counts.
         for (item, pieces) in avg_counts {
             let at = push_hidden(&mut columns, &mut hidden, Combine::Count, pieces);
             columns[item] = Combine::Avg { count: at };
         }
+        // DISTINCT aggregates: the shards group by their arguments too
+        // (partial COUNT/SUM/MIN/MAX of finer groups still add up), and
+        // the merge gathers the distinct values per group.
+        let mut extra_group: Vec<Piece> = Vec::new();
+        // DISTINCT aggregates used only by HAVING or ORDER BY: hidden
+        // columns gathered like select items (found by their text).
+        let mut hidden_distincts: Vec<(String, usize)> = Vec::new();
+        let mut pending_key: Vec<(String, Range<usize>, Vec<Range<usize>>)> = Vec::new();
+        {
+            let mut found: Vec<Result<HiddenDistinct, String>> = Vec::new();
+            let mut collect = |e: &Expr| {
+                if let Expr::Function(f) = e {
+                    let name = function_name(f);
+                    if is_aggregate(f)
+                        && distinct_args(f)
+                        && matches!(name.as_str(), "COUNT" | "SUM" | "AVG")
+                    {
+                        found.push(hidden_distinct(ctx, f, is_key));
+                    }
+                }
+                std::ops::ControlFlow::<()>::Continue(())
+            };
+            if let Some(h) = &s.having {
+                let _ = ast::visit_expressions(h, &mut collect);
+            }
+            for ob in &order_exprs {
+                let _ = ast::visit_expressions(&ob.expr, &mut collect);
+            }
+            for d in found {
+                let d = d?;
+                let selected = s.projection.iter().any(|item| {
+                    item_expr(item)
+                        .is_some_and(|(x, _)| x.to_string().eq_ignore_ascii_case(&d.text))
+                });
+                if selected || hidden_distincts.iter().any(|(t, _)| *t == d.text) {
+                    continue;
+                }
+                if d.key {
+                    if !pending_key.iter().any(|(t, _, _)| *t == d.text) {
+                        pending_key.push((d.text, d.whole, d.args));
+                    }
+                    continue;
+                }
+                let at = push_hidden(
+                    &mut columns,
+                    &mut hidden,
+                    Combine::Any,
+                    vec![Piece::Src(d.whole)],
+                );
+                distincts.push(DistinctAgg {
+                    item: at,
+                    kind: d.kind,
+                    args: d.args,
+                });
+                hidden_distincts.push((d.text, at));
+            }
+        }
+        let fine_groups = !distincts.is_empty() || !concats.is_empty();
+        if fine_groups {
+            for (text, whole, args) in pending_key {
+                let at = push_hidden(
+                    &mut columns,
+                    &mut hidden,
+                    Combine::Any,
+                    vec![Piece::Src(whole)],
+                );
+                distincts.push(DistinctAgg {
+                    item: at,
+                    kind: "COUNT",
+                    args,
+                });
+                hidden_distincts.push((text, at));
+            }
+            for &item in &key_distincts {
+                let (expr, _) = item_expr(&s.projection[item]).ok_or("unsupported select item")?;
+                let Expr::Function(f) = expr else {
+                    return Err("cannot locate a DISTINCT aggregate".to_owned());
+                };
+                distincts.push(DistinctAgg {
+                    item,
+                    kind: "COUNT",
+                    args: distinct_arg_ranges(ctx, f)?,
+                });
+            }
+        }
+        for d in distincts {
+            let first = columns.len();
+            for arg in &d.args {
+                push_hidden(
+                    &mut columns,
+                    &mut hidden,
+                    Combine::Any,
+                    vec![Piece::Src(arg.clone())],
+                );
+                extra_group.push(Piece::Text(", ".to_owned()));
+                extra_group.push(Piece::Src(arg.clone()));
+            }
+            columns[d.item] = match d.kind {
+                "COUNT" => Combine::CountDistinct {
+                    first,
+                    n: d.args.len(),
+                },
+                "SUM" => Combine::SumDistinct { arg: first },
+                _ => Combine::AvgDistinct { arg: first },
+            };
+        }
+        // GROUP_CONCAT: the shards group by the value and its ORDER BY
+        // keys too and tell each value's multiplicity; the merge sorts and
+        // joins them.
+        let mut concat_specs = Vec::new();
+        if !concats.is_empty() {
+            let count = push_hidden(
+                &mut columns,
+                &mut hidden,
+                Combine::Any,
+                vec![Piece::Text("COUNT(*)".to_owned())],
+            );
+            let max_len = push_hidden(
+                &mut columns,
+                &mut hidden,
+                Combine::Any,
+                vec![Piece::Text("@@group_concat_max_len".to_owned())],
+            );
+            for c in concats {
+                let mut add = |r: &Range<usize>, columns: &mut Vec<Combine>| {
+                    extra_group.push(Piece::Text(", ".to_owned()));
+                    extra_group.push(Piece::Src(r.clone()));
+                    push_hidden(
+                        columns,
+                        &mut hidden,
+                        Combine::Any,
+                        vec![Piece::Src(r.clone())],
+                    )
+                };
+                let value = add(&c.arg, &mut columns);
+                let order = c
+                    .order
+                    .iter()
+                    .map(|(r, desc)| (add(r, &mut columns), *desc))
+                    .collect();
+                concat_specs.push(crate::merge::concat::ConcatSpec {
+                    value,
+                    order,
+                    separator: c.separator,
+                    distinct: c.distinct,
+                    count,
+                    max_len,
+                });
+                columns[c.item] = Combine::GroupConcat {
+                    index: concat_specs.len() - 1,
+                };
+            }
+        }
+        if !extra_group.is_empty() {
+            let at = match group_ranges.last() {
+                Some(last) => last.end,
+                None => {
+                    // No GROUP BY: one is added before what follows WHERE.
+                    extra_group[0] = Piece::Text(" GROUP BY ".to_owned());
+                    clause_insertion_point(ctx, list_stop)
+                }
+            };
+            edits.push(Edit {
+                range: at..at,
+                pieces: extra_group,
+            });
+        }
         // Group keys.
         let mut group_by = Vec::new();
         for (g, e) in group_exprs.iter().enumerate() {
-            let col = match item_for(e).filter(|&i| i < visible) {
+            let col = match group_item_for(e).filter(|&i| i < visible) {
                 Some(i) => {
                     columns[i] = Combine::Group;
                     i
@@ -566,26 +863,100 @@ fn select(
             };
             group_by.push(col);
         }
+        // Expressions on aggregates: recomputed from the combined
+        // aggregates (hidden when not selected).
+        let mut computed = Vec::new();
+        for (i, e) in computed_items {
+            let mut r = Resolver {
+                ctx,
+                s,
+                is_key,
+                columns: &mut columns,
+                hidden: &mut hidden,
+                visible,
+                group_exprs: &group_exprs,
+                group_by: &group_by,
+                fine_groups,
+                hidden_distincts: &hidden_distincts,
+            };
+            let expr = r.expr(e).map_err(|why| {
+                format!("`{e}` computes on aggregates in a way shardcat cannot merge: it {why}")
+            })?;
+            computed.push(expr);
+            columns[i] = Combine::Computed {
+                index: computed.len() - 1,
+            };
+        }
+        // HAVING: evaluated on the combined groups; shards must not apply
+        // it to their partial groups, so it leaves the shard SQL.
+        if let Some(h) = &s.having {
+            let mut r = Resolver {
+                ctx,
+                s,
+                is_key,
+                columns: &mut columns,
+                hidden: &mut hidden,
+                visible,
+                group_exprs: &group_exprs,
+                group_by: &group_by,
+                fine_groups,
+                hidden_distincts: &hidden_distincts,
+            };
+            spec.having = Some(r.expr(h).map_err(|e| format!("HAVING {e}"))?);
+            edits.push(having_removal(ctx, list_stop)?);
+        }
         // Sort keys (after combining).
         for (o, ob) in order_exprs.iter().enumerate().filter(|_| !no_order) {
             let col = match item_for(&ob.expr).filter(|&i| i < visible) {
                 Some(i) => i,
                 None => match &ob.expr {
-                    Expr::Function(f) if is_aggregate(f) => {
-                        let name = function_name(f);
-                        let combine = match name.as_str() {
-                            "COUNT" if !distinct_args(f) => Combine::Count,
-                            "SUM" if !distinct_args(f) => Combine::Sum,
-                            "MIN" => Combine::Min,
-                            "MAX" => Combine::Max,
-                            _ => {
-                                return Err(format!(
-                                    "ORDER BY `{}` cannot be merged across shards; select it and order by its position",
-                                    ob.expr
-                                ))
-                            }
+                    e if find_aggregates(e).0 && !matches!(e, Expr::Function(f) if is_aggregate(f)) => {
+                        // An expression on aggregates: a hidden column the
+                        // shards compute (its definition) and the merge
+                        // recomputes.
+                        let at = push_hidden(
+                            &mut columns,
+                            &mut hidden,
+                            Combine::Any,
+                            vec![Piece::Src(order_ranges[o].clone())],
+                        );
+                        let mut r = Resolver {
+                            ctx,
+                            s,
+                            is_key,
+                            columns: &mut columns,
+                            hidden: &mut hidden,
+                            visible,
+                            group_exprs: &group_exprs,
+                            group_by: &group_by,
+                            fine_groups,
+                            hidden_distincts: &hidden_distincts,
                         };
-                        push_hidden(&mut columns, &mut hidden, combine, vec![Piece::Src(order_ranges[o].clone())])
+                        let expr = r.expr(e).map_err(|why| {
+                            format!("ORDER BY `{e}` cannot be merged across shards: it {why}")
+                        })?;
+                        computed.push(expr);
+                        columns[at] = Combine::Computed {
+                            index: computed.len() - 1,
+                        };
+                        at
+                    }
+                    Expr::Function(f) if is_aggregate(f) => {
+                        let mut r = Resolver {
+                            ctx,
+                            s,
+                            is_key,
+                            columns: &mut columns,
+                            hidden: &mut hidden,
+                            visible,
+                            group_exprs: &group_exprs,
+                            group_by: &group_by,
+                            fine_groups,
+                            hidden_distincts: &hidden_distincts,
+                        };
+                        r.hidden_aggregate(f).map_err(|e| {
+                            format!("ORDER BY `{}` cannot be merged across shards: {e}", ob.expr)
+                        })?
                     }
                     e => match group_exprs.iter().position(|g| same_expr(g, e)) {
                         Some(g) => group_by[g],
@@ -613,7 +984,12 @@ fn select(
                 })
                 .collect();
         }
-        spec.aggregate = Some(AggregateMerge { group_by, columns });
+        spec.aggregate = Some(AggregateMerge {
+            group_by,
+            columns,
+            concats: concat_specs,
+            computed,
+        });
         spec.hidden_columns = hidden.len();
         if !hidden.is_empty() {
             edits.push(hidden_edit(list_end, &hidden));
@@ -661,7 +1037,7 @@ fn select(
     }
     if order_exprs.is_empty() && !group_exprs.is_empty() {
         for (g, e) in group_exprs.iter().enumerate() {
-            let column = match item_for(e).and_then(index_of) {
+            let column = match group_item_for(e).and_then(index_of) {
                 Some(i) => ColumnRef::Index(i),
                 None => hidden_ref(vec![Piece::Src(group_ranges[g].clone())], &mut hidden),
             };
@@ -687,6 +1063,595 @@ fn select(
         limit,
         push_limit: true,
     })
+}
+
+fn push_hidden(
+    columns: &mut Vec<Combine>,
+    hidden: &mut Vec<Hidden>,
+    combine: Combine,
+    pieces: Vec<Piece>,
+) -> usize {
+    hidden.push(Hidden { pieces });
+    columns.push(combine);
+    columns.len() - 1
+}
+
+/// The edit removing the HAVING clause (from the end of the token before
+/// `HAVING` to the end of its condition).
+fn having_removal(ctx: &Ctx<'_>, from: usize) -> Result<Edit, String> {
+    let kw = ctx
+        .keyword_at_depth0(from, "HAVING")
+        .ok_or("cannot locate the HAVING clause")?;
+    let mut depth = 0usize;
+    let mut last = kw;
+    for i in kw + 1..ctx.toks.toks.len() {
+        if ctx.toks.is_punct(i, "(") {
+            depth += 1;
+        } else if ctx.toks.is_punct(i, ")") {
+            if depth == 0 {
+                break;
+            }
+            depth -= 1;
+        } else if depth == 0 && (is_clause_keyword(ctx.toks, i) || ctx.toks.is_punct(i, ";")) {
+            break;
+        }
+        last = i;
+    }
+    if last == kw {
+        return Err("cannot locate the HAVING condition".to_owned());
+    }
+    let start = kw
+        .checked_sub(1)
+        .and_then(|i| ctx.toks.toks.get(i))
+        .map_or(ctx.toks.toks[kw].start, |t| t.end);
+    Ok(Edit {
+        range: start..ctx.toks.toks[last].end,
+        pieces: Vec::new(),
+    })
+}
+
+/// Turns a HAVING condition into a [`MergeExpr`] over the combined row:
+/// select-list aliases and items, group keys, and aggregates (added as
+/// hidden columns when not selected).
+struct Resolver<'a, 'q> {
+    ctx: &'a Ctx<'q>,
+    s: &'a Select,
+    is_key: &'a dyn Fn(&Expr) -> bool,
+    columns: &'a mut Vec<Combine>,
+    hidden: &'a mut Vec<Hidden>,
+    visible: usize,
+    group_exprs: &'a [&'a Expr],
+    group_by: &'a [usize],
+    /// The shards also group by DISTINCT arguments: a hidden
+    /// `COUNT(DISTINCT key)` would no longer add up.
+    fine_groups: bool,
+    /// DISTINCT aggregates of HAVING/ORDER BY already placed as hidden
+    /// columns: (text, column).
+    hidden_distincts: &'a [(String, usize)],
+}
+
+impl Resolver<'_, '_> {
+    /// A visible column whose merged value is well defined (a group key
+    /// or an aggregate, not a `Combine::Any` pick).
+    fn usable(&self, i: usize) -> Result<MergeExpr, String> {
+        match self.columns.get(i) {
+            Some(Combine::Any) => Err(format!(
+                "uses select item {} which is neither grouped nor an aggregate",
+                i + 1
+            )),
+            Some(_) => Ok(MergeExpr::Column(i)),
+            None => Err("refers to a missing column".to_owned()),
+        }
+    }
+
+    /// A column standing for `e`: a select alias (for a bare name), a
+    /// select item written the same way, or a group key. Only names and
+    /// aggregates are looked up: like the server, a HAVING expression such
+    /// as `DATE(created)` is resolved through its columns, not matched to
+    /// a select item as a whole.
+    fn column_for(&self, e: &Expr) -> Option<Result<MergeExpr, String>> {
+        match e {
+            Expr::Identifier(_) | Expr::CompoundIdentifier(_) => {}
+            Expr::Function(f) if is_aggregate(f) => {}
+            _ => return None,
+        }
+        // HAVING names a GROUP BY column before a select alias (the
+        // server searches the FROM columns first).
+        if let Some(g) = self.group_exprs.iter().position(|g| same_expr(g, e)) {
+            return Some(Ok(MergeExpr::Column(self.group_by[g])));
+        }
+        if let Expr::Identifier(id) = e {
+            let by_alias = self.s.projection.iter().position(|item| {
+                matches!(item, SelectItem::ExprWithAlias { alias, .. } if alias.value.eq_ignore_ascii_case(&id.value))
+            });
+            if let Some(i) = by_alias.filter(|&i| i < self.visible) {
+                return Some(self.usable(i));
+            }
+        }
+        if let Some(i) = self
+            .s
+            .projection
+            .iter()
+            .position(|item| item_expr(item).is_some_and(|(x, _)| same_expr(x, e)))
+            .filter(|&i| i < self.visible)
+        {
+            if !matches!(self.columns.get(i), Some(Combine::Any)) {
+                return Some(Ok(MergeExpr::Column(i)));
+            }
+        }
+        self.group_exprs
+            .iter()
+            .position(|g| same_expr(g, e))
+            .map(|g| Ok(MergeExpr::Column(self.group_by[g])))
+    }
+
+    fn expr(&mut self, e: &Expr) -> Result<MergeExpr, String> {
+        use crate::merge::eval::BinOp;
+        use MergeExpr as M;
+        if let Some(c) = self.column_for(e) {
+            return c;
+        }
+        let b = |x: M| Box::new(x);
+        Ok(match e {
+            Expr::Nested(inner) => self.expr(inner)?,
+            Expr::Function(f) if is_aggregate(f) => M::Column(self.hidden_aggregate(f)?),
+            Expr::Function(f) if function_name(f) == "ROUND" => {
+                let args = match &f.args {
+                    FunctionArguments::List(l) if l.clauses.is_empty() => &l.args,
+                    _ => return Err("uses ROUND in a form shardcat cannot evaluate".to_owned()),
+                };
+                fn arg(a: &FunctionArg) -> Option<&Expr> {
+                    match a {
+                        FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e),
+                        _ => None,
+                    }
+                }
+                match args.as_slice() {
+                    [x] => M::Round(b(self.expr(arg(x).ok_or("uses ROUND(*)")?)?), 0),
+                    [x, d] => {
+                        let digits = match arg(d) {
+                            Some(Expr::Value(ast::ValueWithSpan {
+                                value: Value::Number(n, _),
+                                ..
+                            })) => n.parse::<u32>().ok().filter(|&d| d <= 38),
+                            _ => None,
+                        }
+                        .ok_or("uses ROUND with digits that are not a small non-negative number")?;
+                        M::Round(b(self.expr(arg(x).ok_or("uses ROUND(*)")?)?), digits)
+                    }
+                    _ => return Err("uses ROUND with unexpected arguments".to_owned()),
+                }
+            }
+            Expr::Value(v) => M::Literal(literal(&v.value)?),
+            Expr::UnaryOp { op, expr } => match op {
+                ast::UnaryOperator::Not => M::Not(b(self.expr(expr)?)),
+                ast::UnaryOperator::Minus => M::Neg(b(self.expr(expr)?)),
+                ast::UnaryOperator::Plus => self.expr(expr)?,
+                other => {
+                    return Err(format!(
+                        "operator `{other}` cannot be evaluated by shardcat"
+                    ))
+                }
+            },
+            Expr::BinaryOp { left, op, right } => {
+                use ast::BinaryOperator as O;
+                let op = match op {
+                    O::And => BinOp::And,
+                    O::Or => BinOp::Or,
+                    // The parser binds XOR tighter than comparisons
+                    // (MySQL: between AND and OR): its tree is not the
+                    // server's.
+                    O::Xor => {
+                        return Err(
+                            "uses XOR, which shardcat cannot evaluate across shards".to_owned()
+                        )
+                    }
+                    O::Eq => BinOp::Eq,
+                    O::Spaceship => BinOp::NullSafeEq,
+                    O::NotEq => BinOp::Ne,
+                    O::Lt => BinOp::Lt,
+                    O::LtEq => BinOp::Le,
+                    O::Gt => BinOp::Gt,
+                    O::GtEq => BinOp::Ge,
+                    O::Plus => BinOp::Add,
+                    O::Minus => BinOp::Sub,
+                    O::Multiply => BinOp::Mul,
+                    O::Divide => BinOp::Div,
+                    O::MyIntegerDivide => BinOp::IntDiv,
+                    O::Modulo => BinOp::Mod,
+                    other => {
+                        return Err(format!(
+                            "operator `{other}` cannot be evaluated by shardcat"
+                        ))
+                    }
+                };
+                M::Binary(op, b(self.expr(left)?), b(self.expr(right)?))
+            }
+            Expr::IsNull(x) => M::IsNull {
+                expr: b(self.expr(x)?),
+                negated: false,
+            },
+            Expr::IsNotNull(x) => M::IsNull {
+                expr: b(self.expr(x)?),
+                negated: true,
+            },
+            Expr::In {
+                expr,
+                target: ast::InTarget::List(list),
+                negated,
+                ..
+            } => M::InList {
+                expr: b(self.expr(expr)?),
+                list: list
+                    .iter()
+                    .map(|x| self.expr(x))
+                    .collect::<Result<_, _>>()?,
+                negated: *negated,
+            },
+            Expr::Between {
+                expr,
+                negated,
+                low,
+                high,
+            } => M::Between {
+                expr: b(self.expr(expr)?),
+                low: b(self.expr(low)?),
+                high: b(self.expr(high)?),
+                negated: *negated,
+            },
+            Expr::Identifier(_) | Expr::CompoundIdentifier(_) => {
+                return Err(format!(
+                    "refers to `{e}`, which is neither selected, grouped nor an aggregate"
+                ))
+            }
+            other => return Err(format!("`{other}` cannot be evaluated by shardcat")),
+        })
+    }
+
+    /// The column of an aggregate computed by the shards as a hidden
+    /// column (partials combined like the select list's).
+    fn hidden_aggregate(&mut self, f: &ast::Function) -> Result<usize, String> {
+        let name = function_name(f);
+        let distinct = distinct_args(f);
+        if distinct {
+            let text = f.to_string();
+            if let Some((_, at)) = self.hidden_distincts.iter().find(|(t, _)| *t == text) {
+                return Ok(*at);
+            }
+        }
+        let name_ident = f
+            .name
+            .0
+            .last()
+            .and_then(|p| p.as_ident())
+            .ok_or("cannot locate an aggregate")?;
+        let name_at = self
+            .ctx
+            .lines
+            .range(name_ident.span)
+            .ok_or("cannot locate an aggregate")?;
+        let open = self.ctx.toks.index_at(name_at.end);
+        if !self.ctx.toks.is_punct(open, "(") {
+            return Err("cannot locate the arguments of an aggregate".to_owned());
+        }
+        let close = self
+            .ctx
+            .toks
+            .matching_paren(open)
+            .ok_or("cannot locate the arguments of an aggregate")?;
+        let whole = name_at.start..self.ctx.toks.toks[close].end;
+        let args = self.ctx.toks.toks[open].end..self.ctx.toks.toks[close].start;
+        let single_arg = match &f.args {
+            FunctionArguments::List(l) if l.args.len() == 1 && l.clauses.is_empty() => {
+                match &l.args[0] {
+                    FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => Some(e),
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        let combine = match (name.as_str(), distinct) {
+            ("COUNT", false) => Combine::Count,
+            ("COUNT", true)
+                if !self.fine_groups && single_arg.is_some_and(|e| (self.is_key)(e)) =>
+            {
+                Combine::Count
+            }
+            ("SUM", false) => Combine::Sum,
+            ("MIN", _) => Combine::Min,
+            ("MAX", _) => Combine::Max,
+            ("AVG", false) => {
+                // A hidden SUM carrying the AVG and a hidden COUNT.
+                let sum = push_hidden(
+                    self.columns,
+                    self.hidden,
+                    Combine::Sum,
+                    vec![
+                        Piece::Text("SUM(".to_owned()),
+                        Piece::Src(args.clone()),
+                        Piece::Text(")".to_owned()),
+                    ],
+                );
+                let count = push_hidden(
+                    self.columns,
+                    self.hidden,
+                    Combine::Count,
+                    vec![
+                        Piece::Text("COUNT(".to_owned()),
+                        Piece::Src(args),
+                        Piece::Text(")".to_owned()),
+                    ],
+                );
+                self.columns[sum] = Combine::Avg { count };
+                return Ok(sum);
+            }
+            (other, _) => {
+                return Err(format!(
+                    "uses {other}{}, which cannot be merged across shards",
+                    if distinct { "(DISTINCT …)" } else { "()" }
+                ))
+            }
+        };
+        Ok(push_hidden(
+            self.columns,
+            self.hidden,
+            combine,
+            vec![Piece::Src(whole)],
+        ))
+    }
+}
+
+/// A literal of a merge expression.
+fn literal(v: &Value) -> Result<crate::merge::eval::Literal, String> {
+    use crate::merge::decimal::Decimal;
+    use crate::merge::eval::Literal;
+    Ok(match v {
+        Value::Null => Literal::Null,
+        Value::Boolean(b) => Literal::Int(*b as i128),
+        Value::Number(n, _) => {
+            if n.contains(['e', 'E']) {
+                Literal::Double(
+                    n.parse::<f64>()
+                        .map_err(|_| format!("number `{n}` cannot be read"))?
+                        .to_bits(),
+                )
+            } else if n.contains('.') {
+                Literal::Decimal(
+                    Decimal::parse(n.as_bytes()).ok_or(format!("number `{n}` cannot be read"))?,
+                )
+            } else {
+                match n.parse::<i128>() {
+                    Ok(i) if i <= u64::MAX as i128 => Literal::Int(i),
+                    // Beyond BIGINT UNSIGNED MySQL reads a DECIMAL.
+                    _ => Literal::Decimal(
+                        Decimal::parse(n.as_bytes())
+                            .ok_or(format!("number `{n}` cannot be read"))?,
+                    ),
+                }
+            }
+        }
+        // The parser keeps literals as written: MySQL's escapes apply.
+        Value::SingleQuotedString(t) => Literal::Str(unescape_string(t, '\'').into_bytes()),
+        Value::DoubleQuotedString(t) => Literal::Str(unescape_string(t, '"').into_bytes()),
+        other => return Err(format!("literal `{other}` cannot be evaluated by shardcat")),
+    })
+}
+
+/// A `COUNT|SUM|AVG(DISTINCT …)` select item not over the sharding key.
+struct DistinctAgg {
+    item: usize,
+    kind: &'static str,
+    /// Source ranges of the arguments.
+    args: Vec<Range<usize>>,
+}
+
+/// A `GROUP_CONCAT` select item: its value and ORDER BY keys (source
+/// ranges), separator and DISTINCT.
+struct ConcatAgg {
+    item: usize,
+    arg: Range<usize>,
+    order: Vec<(Range<usize>, bool)>,
+    separator: Vec<u8>,
+    distinct: bool,
+}
+
+impl ConcatAgg {
+    fn with_item(mut self, item: usize) -> Self {
+        self.item = item;
+        self
+    }
+}
+
+/// Reads `GROUP_CONCAT([DISTINCT] x [ORDER BY k [ASC|DESC], …] [SEPARATOR
+/// 's'])`; other forms (several values, LIMIT, positions) are refused.
+fn group_concat(ctx: &Ctx<'_>, f: &ast::Function) -> Result<ConcatAgg, String> {
+    let refuse = |why: &str| Err(format!("GROUP_CONCAT {why} cannot be merged across shards"));
+    let FunctionArguments::List(list) = &f.args else {
+        return refuse("without arguments");
+    };
+    let distinct = matches!(
+        list.duplicate_treatment,
+        Some(ast::DuplicateTreatment::Distinct)
+    );
+    let [FunctionArg::Unnamed(FunctionArgExpr::Expr(arg_expr))] = list.args.as_slice() else {
+        return refuse("of several values");
+    };
+    let mut order_exprs: &[ast::OrderByExpr] = &[];
+    let mut separator = b",".to_vec();
+    for c in &list.clauses {
+        match c {
+            ast::FunctionArgumentClause::OrderBy(v) => order_exprs = v,
+            ast::FunctionArgumentClause::Separator(v) => match &v.value {
+                Value::SingleQuotedString(t) => separator = unescape_string(t, '\'').into_bytes(),
+                Value::DoubleQuotedString(t) => separator = unescape_string(t, '"').into_bytes(),
+                _ => return refuse("with this SEPARATOR"),
+            },
+            _ => return refuse("with LIMIT or other clauses"),
+        }
+    }
+    for o in order_exprs {
+        if matches!(&o.expr, Expr::Value(_)) {
+            return refuse("ordered by a position");
+        }
+        if distinct && !same_expr(&o.expr, arg_expr) {
+            // Which duplicate's key would sort is not defined.
+            return refuse("(DISTINCT …) ordered by another expression");
+        }
+    }
+    let missing = || "cannot locate the arguments of GROUP_CONCAT".to_owned();
+    let name_ident = f
+        .name
+        .0
+        .last()
+        .and_then(|p| p.as_ident())
+        .ok_or_else(missing)?;
+    let name_at = ctx.lines.range(name_ident.span).ok_or_else(missing)?;
+    let open = ctx.toks.index_at(name_at.end);
+    if !ctx.toks.is_punct(open, "(") {
+        return Err(missing());
+    }
+    let start = if ctx.toks.is_kw(open + 1, "DISTINCT") {
+        open + 2
+    } else {
+        open + 1
+    };
+    let ends_value = |t: &Tokens<'_>, i: usize| {
+        t.is_kw(i, "ORDER") || t.is_kw(i, "SEPARATOR") || t.is_kw(i, "LIMIT")
+    };
+    let (items, stop) = ctx.toks.split_list(start, ends_value);
+    let [item] = items.as_slice() else {
+        return Err(missing());
+    };
+    let arg = ctx.toks.byte_range(item).ok_or_else(missing)?;
+    let mut order = Vec::new();
+    if !order_exprs.is_empty() {
+        if !(ctx.toks.is_kw(stop, "ORDER") && ctx.toks.is_kw(stop + 1, "BY")) {
+            return Err(missing());
+        }
+        let (keys, _) = ctx.toks.split_list(stop + 2, |t, i| {
+            t.is_kw(i, "SEPARATOR") || t.is_kw(i, "LIMIT")
+        });
+        if keys.len() != order_exprs.len() {
+            return Err(missing());
+        }
+        for (k, o) in keys.iter().zip(order_exprs) {
+            let r = ctx.toks.byte_range(k).ok_or_else(missing)?;
+            order.push((ctx.strip_direction(r), descending(o)));
+        }
+    }
+    Ok(ConcatAgg {
+        item: 0,
+        arg,
+        order,
+        separator,
+        distinct,
+    })
+}
+
+/// A DISTINCT aggregate met in HAVING or ORDER BY.
+struct HiddenDistinct {
+    text: String,
+    kind: &'static str,
+    /// The whole call (what the shards compute in the hidden column).
+    whole: Range<usize>,
+    args: Vec<Range<usize>>,
+    /// `COUNT(DISTINCT key)`: adds up unless the shards group finer.
+    key: bool,
+}
+
+fn hidden_distinct(
+    ctx: &Ctx<'_>,
+    f: &ast::Function,
+    is_key: &dyn Fn(&Expr) -> bool,
+) -> Result<HiddenDistinct, String> {
+    let name = function_name(f);
+    let args = distinct_arg_ranges(ctx, f)?;
+    if args.is_empty() || (name != "COUNT" && args.len() != 1) {
+        return Err(format!(
+            "{name}(DISTINCT …) has an unexpected argument list"
+        ));
+    }
+    let single_key = match &f.args {
+        FunctionArguments::List(l) if l.args.len() == 1 => {
+            matches!(&l.args[0], FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) if is_key(e))
+        }
+        _ => false,
+    };
+    let missing = || format!("cannot locate {name}(DISTINCT …)");
+    let name_ident = f
+        .name
+        .0
+        .last()
+        .and_then(|p| p.as_ident())
+        .ok_or_else(missing)?;
+    let name_at = ctx.lines.range(name_ident.span).ok_or_else(missing)?;
+    let open = ctx.toks.index_at(name_at.end);
+    let close = ctx.toks.matching_paren(open).ok_or_else(missing)?;
+    Ok(HiddenDistinct {
+        text: f.to_string(),
+        kind: match name.as_str() {
+            "COUNT" => "COUNT",
+            "SUM" => "SUM",
+            _ => "AVG",
+        },
+        whole: name_at.start..ctx.toks.toks[close].end,
+        args,
+        key: name == "COUNT" && single_key,
+    })
+}
+
+/// Source ranges of the arguments of `F(DISTINCT a, b, …)`.
+fn distinct_arg_ranges(ctx: &Ctx<'_>, f: &ast::Function) -> Result<Vec<Range<usize>>, String> {
+    let name = function_name(f);
+    let missing = || format!("cannot locate the arguments of {name}(DISTINCT …)");
+    let name_ident = f
+        .name
+        .0
+        .last()
+        .and_then(|p| p.as_ident())
+        .ok_or_else(missing)?;
+    let name_at = ctx.lines.range(name_ident.span).ok_or_else(missing)?;
+    let open = ctx.toks.index_at(name_at.end);
+    if !ctx.toks.is_punct(open, "(") || !ctx.toks.is_kw(open + 1, "DISTINCT") {
+        return Err(missing());
+    }
+    let (items, stop) = ctx.toks.split_list(open + 2, |_, _| false);
+    if !ctx.toks.is_punct(stop, ")") {
+        return Err(missing());
+    }
+    items
+        .iter()
+        .map(|r| ctx.toks.byte_range(r))
+        .collect::<Option<_>>()
+        .ok_or_else(missing)
+}
+
+/// Where a clause can be inserted after FROM/WHERE: the end of the token
+/// before the first of HAVING, WINDOW, ORDER, LIMIT, FOR, LOCK, INTO or the
+/// end of the statement (at depth 0, from token `from`).
+fn clause_insertion_point(ctx: &Ctx<'_>, from: usize) -> usize {
+    const AFTER: &[&str] = &["HAVING", "WINDOW", "ORDER", "LIMIT", "FOR", "LOCK", "INTO"];
+    let mut depth = 0usize;
+    let mut end = ctx.toks.toks.len();
+    for i in from..ctx.toks.toks.len() {
+        if ctx.toks.is_punct(i, "(") {
+            depth += 1;
+        } else if ctx.toks.is_punct(i, ")") {
+            if depth == 0 {
+                end = i;
+                break;
+            }
+            depth -= 1;
+        } else if depth == 0
+            && (ctx.toks.is_punct(i, ";") || AFTER.iter().any(|k| ctx.toks.is_kw(i, k)))
+        {
+            end = i;
+            break;
+        }
+    }
+    end.checked_sub(1)
+        .and_then(|i| ctx.toks.toks.get(i))
+        .map_or(ctx.sql.len(), |t| t.end)
 }
 
 fn descending(ob: &ast::OrderByExpr) -> bool {
@@ -738,6 +1703,9 @@ fn aggregate_combine(
     alias: Option<&ast::Ident>,
     edits: &mut Vec<Edit>,
     avg_counts: &mut Vec<(usize, Vec<Piece>)>,
+    distincts: &mut Vec<DistinctAgg>,
+    key_distincts: &mut Vec<usize>,
+    concats: &mut Vec<ConcatAgg>,
     index: usize,
 ) -> Result<Combine, String> {
     let name = function_name(f);
@@ -752,7 +1720,12 @@ fn aggregate_combine(
     };
     match (name.as_str(), distinct) {
         ("COUNT", false) => Ok(Combine::Count),
-        ("COUNT", true) if single_arg.is_some_and(is_key) => Ok(Combine::Count),
+        ("COUNT", true) if single_arg.is_some_and(is_key) => {
+            // Each key value lives in one shard: the counts add up, unless
+            // another DISTINCT aggregate makes the shards group finer.
+            key_distincts.push(index);
+            Ok(Combine::Count)
+        }
         ("SUM", false) => Ok(Combine::Sum),
         ("MIN", _) => Ok(Combine::Min),
         ("MAX", _) => Ok(Combine::Max),
@@ -793,11 +1766,33 @@ fn aggregate_combine(
             ));
             Ok(Combine::Sum)
         }
+        ("COUNT" | "SUM" | "AVG", true) => {
+            let args = distinct_arg_ranges(ctx, f)?;
+            if args.is_empty() || (name != "COUNT" && args.len() != 1) {
+                return Err(format!("{name}(DISTINCT …) has an unexpected argument list"));
+            }
+            distincts.push(DistinctAgg {
+                item: index,
+                kind: match name.as_str() {
+                    "COUNT" => "COUNT",
+                    "SUM" => "SUM",
+                    _ => "AVG",
+                },
+                args,
+            });
+            // Replaced once the hidden argument columns are placed.
+            Ok(Combine::Any)
+        }
+        ("GROUP_CONCAT", _) => {
+            concats.push(group_concat(ctx, f)?.with_item(index));
+            // Replaced once the hidden columns are placed.
+            Ok(Combine::Any)
+        }
         (other, true) => Err(format!(
-            "{other}(DISTINCT …) cannot be merged across shards unless it is over the sharding key or GROUP BY includes the sharding key"
+            "{other}(DISTINCT …) cannot be merged across shards unless GROUP BY includes the sharding key"
         )),
         (other, false) => Err(format!(
-            "{other}() cannot be merged across shards (only COUNT, SUM, MIN, MAX and AVG can) unless GROUP BY includes the sharding key"
+            "{other}() cannot be merged across shards (COUNT, SUM, MIN, MAX, AVG, their DISTINCT forms and GROUP_CONCAT can) unless GROUP BY includes the sharding key"
         )),
     }
 }
