@@ -18,7 +18,7 @@ use mysql_common::constants::{CapabilityFlags, StatusFlags};
 
 use super::handshake::ClientHello;
 use super::local_result::TextResult;
-use super::prepared::{ClientStatement, ExecuteRequest};
+use super::prepared::{ClientStatement, ExecutePackets};
 use super::Proxy;
 use crate::backend::connection::read_small_result;
 use crate::backend::{PooledConn, Role};
@@ -32,6 +32,7 @@ use crate::wire::command;
 use crate::wire::packets::{encode_eof, ErrPacket, OkPacket, Reader, SessionChange};
 
 mod sharded;
+mod sharded_prepared;
 
 /// How long an idle session keeps a connection only so that `SHOW
 /// WARNINGS` or `FOUND_ROWS()` can reach the server that ran its last
@@ -1276,24 +1277,23 @@ impl Session {
         let mut node = self.node_for_session();
         let mut placed_node = None;
         if let Some(router) = self.proxy.shard_router.load_full() {
-            if let Ok(Some(p)) = router.plan(&sql_text, self.state.schema.as_deref(), &[]) {
-                match p.kind {
+            match self.plan_for_prepare(&router, &sql_text) {
+                Ok(None) => {}
+                Ok(Some(p)) => match p.kind {
                     crate::router::shard::PlanKind::Unsharded { node: n } => {
                         node = n;
                         placed_node = Some(n);
                     }
-                    // Binary-protocol results of several shards would need
-                    // re-encoding: refused the way MySQL refuses statements
-                    // it cannot prepare, so drivers fall back to text.
+                    // Sharded or broadcast tables: planned again with the
+                    // parameters of every execute.
                     _ => {
-                        let e = ErrPacket::new(
-                            1295,
-                            "HY000",
-                            "This command is not supported in the prepared statement protocol yet (statement on sharded tables)",
-                        );
-                        self.write_error_seq(&ProxyError::Backend(e), seq).await;
+                        self.prepare_sharded(sql_text, c, p, seq).await;
                         return;
                     }
+                },
+                Err(e) => {
+                    self.write_error_seq(&e, seq).await;
+                    return;
                 }
             }
         }
@@ -1362,10 +1362,20 @@ impl Session {
         let sql_text = stmt.sql.clone();
         let long_data = std::mem::take(&mut stmt.long_data);
         let placed = stmt.node;
+        let sharded = stmt.sharded;
         let node = placed.unwrap_or_else(|| self.node_for_session());
+        if sharded {
+            self.execute_sharded(id, &c, &sql_text, &request, &long_data, seq)
+                .await;
+            return;
+        }
         let plan = router::route(&c, &self.view(node));
+        let packets = ExecutePackets::Client {
+            request: &request,
+            long_data: &long_data,
+        };
         let ran = self
-            .run_prepared(plan, &c, &sql_text, id, &request, &long_data, seq)
+            .run_prepared(plan, &c, &sql_text, id, &packets, seq)
             .await;
         if let Some(ran) = ran {
             if ran.outcome.status & StatusFlags::SERVER_STATUS_CURSOR_EXISTS.bits() != 0 {
@@ -1386,8 +1396,7 @@ impl Session {
         c: &Classified,
         sql_text: &Arc<str>,
         client_id: u32,
-        request: &ExecuteRequest,
-        long_data: &[(u16, Vec<u8>)],
+        request: &ExecutePackets<'_>,
         seq: &mut u8,
     ) -> Option<Ran> {
         let retryable = plan.role == Role::Replica && !self.pins.transaction && !self.read_only_tx;
@@ -1443,7 +1452,14 @@ impl Session {
                         return None;
                     }
                 };
-            let packets = request.backend_packets(backend_id, long_data);
+            let packets = match request.build(backend_id) {
+                Ok(p) => p,
+                Err(e) => {
+                    self.write_error_seq(&e, seq).await;
+                    self.release_unpinned();
+                    return None;
+                }
+            };
             let refs: Vec<&[u8]> = packets.iter().map(|p| p.as_slice()).collect();
             let timeout = match self.proxy.config.load().backend.query_timeout_ms {
                 0 => None,
@@ -1451,7 +1467,14 @@ impl Session {
             };
             let _ = client_id;
             let outcome = self
-                .send_and_relay(i, &refs, Shape::Results, seq, timeout, None)
+                .send_and_relay(
+                    i,
+                    &refs,
+                    Shape::Results,
+                    seq,
+                    timeout,
+                    self.override_last_insert_id,
+                )
                 .await;
             if let Some(failure) = &outcome.failure {
                 let retry = retryable && !outcome.sent_anything && failure.is_connection_failure();

@@ -2,9 +2,11 @@
 //! into exactly what one MySQL holding all the data would return.
 //!
 //! Owns: value ordering under MySQL's rules (`compare`), exact decimal
-//! arithmetic for aggregates (`decimal`), row decoding (`row`). Must not do
+//! arithmetic for aggregates (`decimal`), row decoding (`row`), binary-protocol
+//! rows converted to and from text rows (`binary`). Must not do
 //! I/O or choose shards; the executor feeds rows in and writes rows out.
 
+pub mod binary;
 pub mod compare;
 pub mod decimal;
 pub mod row;
