@@ -823,9 +823,8 @@ async fn sharded_prepared_raw_protocol() {
                 .await
                 .unwrap()
         ));
-        // Scattered reads after a write do not wait for replicas (as on the
-        // text path): let them catch up.
-        util::sync_replicas(&topo).await;
+        // Read-your-writes: the session's scattered writes are waited for
+        // on the replicas (no sync here).
         let all = c
             .prepare("SELECT * FROM users ORDER BY id")
             .await
@@ -835,6 +834,27 @@ async fn sharded_prepared_raw_protocol() {
             "{:?}",
             c.execute(all.id, 0, &[], None, &[]).await.unwrap()
         ));
+        if side == "proxy" {
+            // A cursor asked for on a scattered read: the whole result comes
+            // at once, without SERVER_STATUS_CURSOR_EXISTS (0x40), which
+            // drivers read as a plain result; the session goes on.
+            let mut p = raw::execute_packet(all.id, 0, &[], None, &[]);
+            p[5] = 1; // CURSOR_TYPE_READ_ONLY
+            c.send_command(&p).await.unwrap();
+            let reply = c.read_reply(true).await.unwrap();
+            assert_eq!(reply.rows().len(), 6, "{reply:?}");
+            assert_eq!(reply.status() & 0x40, 0, "{reply:?}");
+            assert_eq!(
+                c.query("SELECT 'on'").await.unwrap().scalar().as_deref(),
+                Some("on")
+            );
+            // Closing a statement has no answer; the next command works.
+            let mut close = vec![raw::COM_STMT_CLOSE];
+            close.extend_from_slice(&all.id.to_le_bytes());
+            c.send_command(&close).await.unwrap();
+            let gone = c.execute(all.id, 0, &[], None, &[]).await.unwrap();
+            assert_eq!(gone.err().code, 1243, "{gone:?}");
+        }
         c.query(&format!("DROP DATABASE {db}")).await.unwrap();
         answers.push(got);
     }
@@ -854,4 +874,124 @@ async fn sharded_prepared_raw_protocol() {
         assert_eq!(a, b, "shardcat (left) vs reference (right)");
     }
     assert_eq!(answers[0].len(), answers[1].len());
+}
+
+/// Replicas delayed by 2 s (MASTER_DELAY) keep taking reads (the lag is
+/// under the limit): a session's scattered writes, text and prepared, must
+/// be visible to its own scattered and single-shard prepared reads at once,
+/// while another session may read the replicas' older state.
+#[tokio::test]
+async fn scattered_reads_see_the_sessions_own_scattered_writes() {
+    use futures::FutureExt;
+    let topo = Topology::from_env();
+    let replicas = ["n1r1", "n1r2", "n2r1"];
+    let delay = |secs: u32| {
+        let topo = topo.clone();
+        async move {
+            for name in replicas {
+                let mut c = util::direct_conn(&topo, name, None).await;
+                for sql in [
+                    "STOP SLAVE".to_string(),
+                    format!("CHANGE MASTER TO MASTER_DELAY = {secs}"),
+                    "START SLAVE".to_string(),
+                ] {
+                    c.query_drop(&sql)
+                        .await
+                        .unwrap_or_else(|e| panic!("{name}: {sql}: {e}"));
+                }
+            }
+        }
+    };
+    let proxy = ProxyProcess::start_with(
+        &topo,
+        ProxyOptions {
+            extra: format!("{RULES}\n{EXTRA_RULES}"),
+            ..Default::default()
+        },
+    );
+    let db = "psfresh";
+    let mut p = util::proxy_conn(&proxy, None).await;
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {db}"),
+        format!("CREATE DATABASE {db}"),
+        format!("USE {db}"),
+        "CREATE TABLE users (id BIGINT PRIMARY KEY, name VARCHAR(20), n INT)".into(),
+    ] {
+        p.query_drop(&sql).await.unwrap();
+    }
+    util::sync_replicas(&topo).await;
+    delay(2).await;
+    // Let the health checker see the replicas again after the restart.
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    let checked = std::panic::AssertUnwindSafe(async {
+        let mut other = util::proxy_conn(&proxy, Some(db)).await;
+        let mut stale_seen = false;
+        for round in 0..4i64 {
+            let base = round * 100;
+            let ids: Vec<i64> = (base + 1..=base + 8).collect();
+            if round % 2 == 0 {
+                let values: Vec<String> = ids.iter().map(|i| format!("({i}, 'x', 1)")).collect();
+                p.query_drop(format!(
+                    "INSERT INTO users (id, name, n) VALUES {}",
+                    values.join(", ")
+                ))
+                .await
+                .unwrap();
+            } else {
+                let sql = format!(
+                    "INSERT INTO users (id, name, n) VALUES {}",
+                    vec!["(?, 'x', 1)"; ids.len()].join(", ")
+                );
+                let params: Vec<Value> = ids.iter().map(|&i| Value::Int(i)).collect();
+                p.exec_drop(sql, params).await.unwrap();
+            }
+            let want = (round + 1) * 8;
+            let n: Option<i64> = p
+                .exec_first("SELECT COUNT(*) FROM users WHERE id > ?", (0,))
+                .await
+                .unwrap();
+            assert_eq!(n, Some(want), "round {round}: own scattered read");
+            for &id in &ids {
+                let name: Option<String> = p
+                    .exec_first("SELECT name FROM users WHERE id = ?", (id,))
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    name.as_deref(),
+                    Some("x"),
+                    "round {round}: own point read of {id}"
+                );
+            }
+            p.exec_drop("UPDATE users SET n = n + ? WHERE n >= ?", (1, 1))
+                .await
+                .unwrap();
+            let sum: Option<i64> = p
+                .exec_first(
+                    "SELECT SUM(n) FROM users WHERE id > ?",
+                    (0,),
+                )
+                .await
+                .unwrap();
+            let expected: i64 = (0..=round).map(|r| 8 * (round - r + 2)).sum();
+            assert_eq!(sum, Some(expected), "round {round}: own scattered update");
+            let theirs: Option<i64> = other
+                .exec_first("SELECT COUNT(*) FROM users WHERE id > ?", (0,))
+                .await
+                .unwrap();
+            stale_seen |= theirs != Some(want);
+        }
+        // The control: the replicas did lag and did take reads.
+        assert!(
+            stale_seen,
+            "another session never read an older state: the test proves nothing"
+        );
+    })
+    .catch_unwind()
+    .await;
+    delay(0).await;
+    util::sync_replicas(&topo).await;
+    p.query_drop(format!("DROP DATABASE {db}")).await.unwrap();
+    if let Err(panic) = checked {
+        std::panic::resume_unwind(panic);
+    }
 }

@@ -31,6 +31,7 @@ use crate::sql::{self, Classified, SetKind, SetScope, StatementKind, Transaction
 use crate::wire::command;
 use crate::wire::packets::{encode_eof, ErrPacket, OkPacket, Reader, SessionChange};
 
+mod shard_freshness;
 mod sharded;
 mod sharded_prepared;
 
@@ -84,6 +85,29 @@ pub struct Session {
     /// The sharding rules a running transaction started with.
     tx_router: Option<Arc<crate::router::shard::ShardRouter>>,
     handle: Arc<super::SessionHandle>,
+}
+
+/// Whether the replica behind `conn` has applied `gtid`, waiting for it at
+/// most `timeout_ms` (`MASTER_GTID_WAIT`; MySQL backends would use
+/// `WAIT_FOR_EXECUTED_GTID_SET`).
+async fn replica_caught_up(
+    conn: &mut crate::backend::BackendConn,
+    gtid: &str,
+    timeout_ms: u64,
+) -> bool {
+    let sql = format!(
+        "SELECT MASTER_GTID_WAIT({}, {})",
+        quote_str(gtid),
+        timeout_ms as f64 / 1000.0
+    );
+    let mut payload = vec![command::QUERY];
+    payload.extend_from_slice(sql.as_bytes());
+    match conn.send_command(&payload).await {
+        Ok(()) => {
+            matches!(read_small_result(conn).await, Ok(rows) if rows.first().and_then(|r| r.first()).and_then(|v| v.as_deref()) == Some(b"0"))
+        }
+        Err(_) => false,
+    }
 }
 
 /// Result of running one command on one backend.
@@ -651,20 +675,7 @@ impl Session {
             return Ok(i);
         }
         let timeout_ms = self.proxy.config.load().routing.gtid_wait_timeout_ms;
-        let sql = format!(
-            "SELECT MASTER_GTID_WAIT({}, {})",
-            quote_str(&gtid),
-            timeout_ms as f64 / 1000.0
-        );
-        let conn = &mut self.held[i].conn;
-        let mut payload = vec![command::QUERY];
-        payload.extend_from_slice(sql.as_bytes());
-        let caught_up = match conn.send_command(&payload).await {
-            Ok(()) => {
-                matches!(read_small_result(conn).await, Ok(rows) if rows.first().and_then(|r| r.first()).and_then(|v| v.as_deref()) == Some(b"0"))
-            }
-            Err(_) => false,
-        };
+        let caught_up = replica_caught_up(&mut self.held[i].conn, &gtid, timeout_ms).await;
         if caught_up {
             // The replica has the write; later reads need not wait again.
             self.gtid_confirmed.push(replica_addr);

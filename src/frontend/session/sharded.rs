@@ -305,6 +305,9 @@ impl Session {
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             conns.push(conn);
         }
+        if role == Role::Replica {
+            self.freshen_scatter_reads(plan, &mut conns).await?;
+        }
         Ok(TargetConns::Pooled(conns))
     }
 
@@ -401,8 +404,10 @@ impl Session {
                 let result = {
                     let mut refs: Vec<&mut crate::backend::BackendConn> =
                         conns.iter_mut().map(|c| &mut **c).collect();
+                    Self::forget_write_gtids(&mut refs);
                     write_all_or_nothing(&mut refs, &sqls, wrap).await
                 };
+                self.record_write_gtids(plan, &mut conns);
                 for conn in conns {
                     if !conn.broken {
                         conn.release();

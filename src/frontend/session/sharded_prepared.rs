@@ -383,8 +383,10 @@ impl Session {
                 let result = {
                     let mut refs: Vec<&mut BackendConn> =
                         conns.iter_mut().map(|c| &mut **c).collect();
+                    Self::forget_write_gtids(&mut refs);
                     write_all_or_nothing(&mut refs, &plan.targets, run, wrap).await
                 };
+                self.record_write_gtids(plan, &mut conns);
                 for conn in conns {
                     if !conn.broken {
                         conn.release();
