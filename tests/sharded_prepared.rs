@@ -641,6 +641,81 @@ async fn sharded_prepared_statements_match_one_server() {
     for c in [&mut r, &mut p] {
         c.query_drop("ROLLBACK").await.unwrap();
     }
+    // Transactions reaching both nodes: keyed writes on n1 and n2 and a
+    // scattered UPDATE, read back inside (keyed), rolled back, then again
+    // committed.
+    let on_n2 = {
+        let mut found = None;
+        for &id in &ids {
+            let row: Option<(String, String, String, String)> = p
+                .query_first(format!(
+                    "EXPLAIN SHARDCAT SELECT * FROM users WHERE id = {id}"
+                ))
+                .await
+                .unwrap();
+            if row.is_some_and(|(node, ..)| node == "n2") {
+                found = Some(id);
+                break;
+            }
+        }
+        found.expect("a user on n2")
+    };
+    for end in ["ROLLBACK", "COMMIT"] {
+        for c in [&mut r, &mut p] {
+            c.query_drop("START TRANSACTION").await.unwrap();
+        }
+        for (id, score) in [(on_n1, "2.00"), (on_n2, "3.00")] {
+            let a = same(
+                &mut r,
+                &mut p,
+                "UPDATE users SET score = ? WHERE id = ?",
+                vec![bytes(score), Value::Int(id)],
+                true,
+            )
+            .await;
+            assert_eq!(
+                a,
+                Answer::Done {
+                    affected: 1,
+                    warnings: 0
+                },
+                "{end}"
+            );
+        }
+        same(
+            &mut r,
+            &mut p,
+            "UPDATE users SET name = ? WHERE region_id = ?",
+            vec![bytes(end), Value::Int(4)],
+            true,
+        )
+        .await;
+        for id in [on_n1, on_n2] {
+            same(
+                &mut r,
+                &mut p,
+                "SELECT id, name, score FROM users WHERE id = ?",
+                vec![Value::Int(id)],
+                true,
+            )
+            .await;
+        }
+        let in_tx: Option<i64> = p.query_first("SELECT @@in_transaction").await.unwrap();
+        assert_eq!(in_tx, Some(1), "still in the transaction before {end}");
+        for c in [&mut r, &mut p] {
+            c.query_drop(end).await.unwrap();
+        }
+        for id in [on_n1, on_n2] {
+            same(
+                &mut r,
+                &mut p,
+                "SELECT id, name, score FROM users WHERE id = ?",
+                vec![Value::Int(id)],
+                true,
+            )
+            .await;
+        }
+    }
     util::sync_replicas(&topo).await;
     for sql in [
         "SELECT * FROM users ORDER BY id",
@@ -966,10 +1041,7 @@ async fn scattered_reads_see_the_sessions_own_scattered_writes() {
                 .await
                 .unwrap();
             let sum: Option<i64> = p
-                .exec_first(
-                    "SELECT SUM(n) FROM users WHERE id > ?",
-                    (0,),
-                )
+                .exec_first("SELECT SUM(n) FROM users WHERE id > ?", (0,))
                 .await
                 .unwrap();
             let expected: i64 = (0..=round).map(|r| 8 * (round - r + 2)).sum();

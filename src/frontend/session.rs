@@ -515,6 +515,21 @@ impl Session {
             conn.broken = true;
             return Err(e);
         }
+        if self.pins.transaction && !conn.in_transaction() {
+            // The session's transaction reaches another node (sharded
+            // tables): it is opened there too, or that node's statements
+            // would commit at once and the session would lose track of
+            // its transaction. COMMIT/ROLLBACK end it on every node.
+            let begin = if self.read_only_tx {
+                "START TRANSACTION READ ONLY"
+            } else {
+                "START TRANSACTION"
+            };
+            if let Err(e) = conn.query_drop(begin).await {
+                conn.broken = true;
+                return Err(e);
+            }
+        }
         pool.stats.routed.fetch_add(1, Ordering::Relaxed);
         self.held.push(Held {
             node: plan.node,
