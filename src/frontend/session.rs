@@ -515,11 +515,14 @@ impl Session {
             conn.broken = true;
             return Err(e);
         }
-        if self.pins.transaction && !conn.in_transaction() {
+        let session_in_trans = self.status & StatusFlags::SERVER_STATUS_IN_TRANS.bits() != 0;
+        if session_in_trans && !conn.in_transaction() {
             // The session's transaction reaches another node (sharded
             // tables): it is opened there too, or that node's statements
             // would commit at once and the session would lose track of
-            // its transaction. COMMIT/ROLLBACK end it on every node.
+            // its transaction. COMMIT/ROLLBACK end it on every node. (With
+            // autocommit off and no transaction yet, the replayed
+            // autocommit starts one at the first table, as on a server.)
             let begin = if self.read_only_tx {
                 "START TRANSACTION READ ONLY"
             } else {

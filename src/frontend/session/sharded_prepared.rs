@@ -110,7 +110,13 @@ impl Session {
         let node = target.node;
         let target_sql: Arc<str> = Arc::from(target.sql.as_str());
         let route = router::route(&c, &self.view(node));
-        let i = match self.acquire(&route, &c).await {
+        // A replica answers as well as the primary, once it has the
+        // session's last write there (a table the session just created).
+        let acquired = match self.acquire(&route, &c).await {
+            Ok(i) => self.ensure_fresh(i, &c).await,
+            Err(e) => Err(e),
+        };
+        let i = match acquired {
             Ok(i) => i,
             Err(e) => {
                 self.write_error_seq(&e, seq).await;
