@@ -1052,6 +1052,27 @@ async fn scattered_reads_see_the_sessions_own_scattered_writes() {
                 .unwrap();
             stale_seen |= theirs != Some(want);
         }
+        // A transaction over both nodes: after its COMMIT, the session's
+        // reads of either node see it (the replicas have everything before
+        // it, so only the COMMIT's positions can send the read elsewhere).
+        util::sync_replicas(&topo).await;
+        let n: Option<i64> = p
+            .exec_first("SELECT COUNT(*) FROM users WHERE id > ?", (0,))
+            .await
+            .unwrap();
+        assert_eq!(n, Some(32));
+        p.query_drop("START TRANSACTION").await.unwrap();
+        for id in 1..=8i64 {
+            p.exec_drop("UPDATE users SET name = ? WHERE id = ?", ("tx", id))
+                .await
+                .unwrap();
+        }
+        p.query_drop("COMMIT").await.unwrap();
+        let n: Option<i64> = p
+            .exec_first("SELECT COUNT(*) FROM users WHERE name = ?", ("tx",))
+            .await
+            .unwrap();
+        assert_eq!(n, Some(8), "own read after a COMMIT on both nodes");
         // The control: the replicas did lag and did take reads.
         assert!(
             stale_seen,

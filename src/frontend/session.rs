@@ -1085,12 +1085,24 @@ impl Session {
     async fn end_transaction_everywhere(&mut self, text: &str, c: &Classified, seq: &mut u8) {
         let mut failure = None;
         let mut status = self.status;
+        let mut committed = Vec::new();
         for h in self.held.iter_mut() {
+            h.conn.last_gtid = None;
             match h.conn.query_drop(text).await {
                 Ok(()) => status = h.conn.status,
                 Err(e) => {
                     failure.get_or_insert(e);
                 }
+            }
+            // Read-your-writes on every node the transaction wrote on.
+            if let Some(gtid) = h.conn.last_gtid.take() {
+                committed.push((h.node, gtid));
+            }
+        }
+        for (node, gtid) in committed {
+            if let Some(slot) = self.last_gtid.get_mut(node) {
+                *slot = Some(gtid);
+                self.gtid_confirmed.clear();
             }
         }
         let outcome = Outcome {
