@@ -176,8 +176,8 @@ fn value_len(type_code: u8, rest: &[u8]) -> Option<usize> {
         | T::MYSQL_TYPE_TIME => 1 + *rest.first()? as usize,
         _ => {
             let mut r = Reader::new(rest);
-            let len = r.lenenc_int()? as usize;
-            rest.len() - r.remaining() + len
+            let len = usize::try_from(r.lenenc_int()?).ok()?;
+            (rest.len() - r.remaining()).checked_add(len)?
         }
     })
 }
@@ -202,17 +202,18 @@ impl ExecuteRequest {
             } else {
                 value_len(type_code, self.values.get(at..).ok_or_else(bad)?).ok_or_else(bad)?
             };
-            if at + len > self.values.len() {
+            let end = at.checked_add(len).ok_or_else(bad)?;
+            if end > self.values.len() {
                 return Err(bad());
             }
             out.push(BoundParam {
                 type_code,
                 unsigned,
                 null: null && long.is_none(),
-                value: at..at + len,
+                value: at..end,
                 long,
             });
-            at += len;
+            at = end;
         }
         Ok(out)
     }
@@ -666,6 +667,13 @@ mod tests {
         let short = execute(&[false], &[(LONGLONG, false)], &[1, 2, 3]);
         let mut st = statement(1);
         let req = st.parse_execute(&short).unwrap();
+        assert!(req.bound_params(&[]).is_err());
+        // A length prefix far beyond the packet (or usize) is an error too.
+        let mut huge = vec![0xFE];
+        huge.extend_from_slice(&u64::MAX.to_le_bytes());
+        let payload = execute(&[false], &[(VAR_STRING, false)], &huge);
+        let mut st = statement(1);
+        let req = st.parse_execute(&payload).unwrap();
         assert!(req.bound_params(&[]).is_err());
     }
 
