@@ -100,6 +100,11 @@ pub struct BackendConn {
     /// diagnostics area; it is reset before another session uses it so
     /// `SHOW WARNINGS` never shows a stranger's messages.
     pub diagnostics_dirty: bool,
+    /// The GTID session tracking reported for the last transaction this
+    /// connection committed (`last_gtid`), until taken: a write whose OK
+    /// the session does not see itself (several shards, COMMIT of a
+    /// wrapping transaction) still gives read-your-writes its position.
+    pub last_gtid: Option<String>,
     statements: LruCache<Arc<str>, BackendStatement>,
     /// Statement ids to close before the next command (no reply is sent
     /// for COM_STMT_CLOSE, so they ride along with the next write).
@@ -262,6 +267,7 @@ impl BackendConn {
             last_used: Instant::now(),
             last_insert_id: 0,
             diagnostics_dirty: false,
+            last_gtid: None,
             statements: LruCache::new(cache),
             pending_close: Vec::new(),
         };
@@ -353,7 +359,12 @@ impl BackendConn {
         }
         for c in &ok.changes {
             match c {
-                SessionChange::SystemVariable { name, value } => self.state.record_var(name, value),
+                SessionChange::SystemVariable { name, value } => {
+                    if name == "last_gtid" && !value.is_empty() {
+                        self.last_gtid = Some(value.clone());
+                    }
+                    self.state.record_var(name, value)
+                }
                 SessionChange::Schema(s) => self.state.schema = Some(s.clone()),
                 _ => {}
             }

@@ -166,9 +166,14 @@ impl Relay<'_> {
                 Shape::Results => {}
             }
             if p.first() == Some(&0x00) {
-                let ok = self.absorb(&p, out).ok_or_else(|| {
+                let mut ok = self.absorb(&p, out).ok_or_else(|| {
                     ProxyError::MalformedPacket("bad OK packet from backend".into())
                 })?;
+                if let Some(id) = self.last_insert_id {
+                    // An id the proxy generated: the server knows nothing of it.
+                    ok.last_insert_id = id;
+                    out.last_insert_id = id;
+                }
                 let mut buf = Vec::with_capacity(16 + ok.info.len());
                 ok.encode(self.client_caps, 0x00, &mut buf);
                 self.send(&buf, out).await?;

@@ -149,13 +149,27 @@ fn backend_err(p: &[u8]) -> ProxyError {
     )
 }
 
-/// Sends `sql` to every shard (they then run in parallel).
-async fn send_all(shards: &mut [&mut BackendConn], sqls: &[String]) -> Result<()> {
-    for (conn, sql) in shards.iter_mut().zip(sqls) {
-        let mut payload = Vec::with_capacity(sql.len() + 1);
-        payload.push(command::QUERY);
-        payload.extend_from_slice(sql.as_bytes());
-        conn.send_command(&payload).await?;
+/// What each shard runs: the packets of one command (a COM_QUERY, or a
+/// prepared statement's long data followed by its COM_STMT_EXECUTE).
+pub type ShardCommand = Vec<Vec<u8>>;
+
+/// One COM_QUERY per statement.
+fn text_commands(sqls: &[String]) -> Vec<ShardCommand> {
+    sqls.iter()
+        .map(|sql| {
+            let mut payload = Vec::with_capacity(sql.len() + 1);
+            payload.push(command::QUERY);
+            payload.extend_from_slice(sql.as_bytes());
+            vec![payload]
+        })
+        .collect()
+}
+
+/// Sends each shard its command (they then run in parallel).
+async fn send_all(shards: &mut [&mut BackendConn], commands: &[ShardCommand]) -> Result<()> {
+    for (conn, packets) in shards.iter_mut().zip(commands) {
+        let refs: Vec<&[u8]> = packets.iter().map(Vec::as_slice).collect();
+        conn.send_commands(&refs).await?;
     }
     Ok(())
 }
@@ -164,7 +178,16 @@ async fn send_all(shards: &mut [&mut BackendConn], sqls: &[String]) -> Result<()
 /// caller is responsible for atomicity: inside a transaction it rolls
 /// back).
 pub async fn scatter_write(shards: &mut [&mut BackendConn], sqls: &[String]) -> Result<OkPacket> {
-    send_all(shards, sqls).await?;
+    scatter_write_commands(shards, &text_commands(sqls)).await
+}
+
+/// [`scatter_write`] with prepared commands (COM_STMT_EXECUTE answers with
+/// the same OK and ERR packets).
+pub async fn scatter_write_commands(
+    shards: &mut [&mut BackendConn],
+    commands: &[ShardCommand],
+) -> Result<OkPacket> {
+    send_all(shards, commands).await?;
     let mut total = OkPacket::default();
     let mut first_err = None;
     for conn in shards.iter_mut() {
@@ -205,6 +228,9 @@ struct ShardStream<'a> {
     columns: usize,
     done: bool,
     warnings: u16,
+    /// Binary-protocol rows (a prepared statement): their columns, to
+    /// decode them into canonical text rows.
+    binary: Option<Vec<ColumnInfo>>,
 }
 
 impl ShardStream<'_> {
@@ -248,6 +274,11 @@ impl ShardStream<'_> {
         if is_err(&p.payload) {
             self.done = true;
             return Err(backend_err(&p.payload));
+        }
+        if let Some(columns) = &self.binary {
+            return crate::merge::binary::decode_row(&p.payload, columns)
+                .map(Some)
+                .map_err(|e| ProxyError::MalformedPacket(format!("bad row from shard: {e}")));
         }
         TextRow::decode(p.payload, self.columns)
             .map(Some)
@@ -317,9 +348,40 @@ pub async fn scatter_select(
     budget: Budget,
     status: u16,
 ) -> Outcome {
+    let commands = text_commands(sqls);
+    let protocol = Protocol::Text;
+    scatter_select_commands(
+        shards, &commands, protocol, client, caps, seq, plan, budget, status,
+    )
+    .await
+}
+
+/// How shard rows arrive and client rows leave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// COM_QUERY results: text rows.
+    Text,
+    /// COM_STMT_EXECUTE results: binary rows, merged as canonical text
+    /// rows (`merge::binary`) and re-encoded.
+    Binary,
+}
+
+/// [`scatter_select`] with explicit commands and row protocol.
+#[allow(clippy::too_many_arguments)]
+pub async fn scatter_select_commands(
+    shards: &mut [&mut BackendConn],
+    commands: &[ShardCommand],
+    protocol: Protocol,
+    client: &mut ClientStream,
+    caps: CapabilityFlags,
+    seq: &mut u8,
+    plan: &MergePlan,
+    budget: Budget,
+    status: u16,
+) -> Outcome {
     let mut out = Outcome::default();
     if let Err(e) = run_select(
-        shards, sqls, client, caps, seq, plan, budget, status, &mut out,
+        shards, commands, protocol, client, caps, seq, plan, budget, status, &mut out,
     )
     .await
     {
@@ -346,7 +408,8 @@ pub async fn scatter_select(
 #[allow(clippy::too_many_arguments)]
 async fn run_select(
     shards: &mut [&mut BackendConn],
-    sqls: &[String],
+    commands: &[ShardCommand],
+    protocol: Protocol,
     client: &mut ClientStream,
     caps: CapabilityFlags,
     seq: &mut u8,
@@ -355,7 +418,7 @@ async fn run_select(
     status: u16,
     out: &mut Outcome,
 ) -> Result<()> {
-    send_all(shards, sqls).await?;
+    send_all(shards, commands).await?;
     let mut streams: Vec<ShardStream<'_>> = shards
         .iter_mut()
         .map(|c| ShardStream {
@@ -363,6 +426,7 @@ async fn run_select(
             columns: 0,
             done: false,
             warnings: 0,
+            binary: None,
         })
         .collect();
     let mut defs = Vec::new();
@@ -379,11 +443,12 @@ async fn run_select(
     if let Some(e) = first_err {
         return Err(e);
     }
-    let columns: Vec<ColumnInfo> = defs
-        .iter()
-        .map(|d| ColumnInfo::parse(d.clone()))
-        .collect::<Option<_>>()
-        .ok_or_else(|| ProxyError::MalformedPacket("bad column definition from shard".into()))?;
+    let columns = parse_columns(&defs)?;
+    if protocol == Protocol::Binary {
+        for s in streams.iter_mut() {
+            s.binary = Some(columns.clone());
+        }
+    }
     let orders: Vec<ValueOrder> = columns.iter().map(ValueOrder::for_column).collect();
     if let Some(g) = &plan.group {
         // Every column the plan names must exist in the shards' rows (a
@@ -462,31 +527,14 @@ async fn run_select(
             descending,
         })
         .collect();
-    // AVG columns carry partial sums: show them with AVG's scale
-    // (the argument's plus div_precision_increment = 4).
-    let mut defs = defs;
-    if let Some(g) = &plan.group {
-        for a in &g.aggregates {
-            if let AggregateKind::Avg { sum, .. } = a.kind {
-                let decimal = matches!(
-                    orders.get(sum),
-                    Some(ValueOrder::Decimal | ValueOrder::Integer)
-                );
-                if sum == a.column && decimal {
-                    if let Some(d) = defs.get_mut(a.column) {
-                        *d = widen_scale(d, AVG_EXTRA_SCALE);
-                    }
-                }
-            }
-        }
-    }
+    let defs = client_defs(defs, &columns, plan);
 
     // Header to the client: visible columns only.
     let mut buf = Vec::new();
     put_lenenc_int(&mut buf, visible as u64);
     client.send(seq, &buf).await.map_err(client_gone)?;
     out.sent_anything = true;
-    for d in defs.iter().take(visible) {
+    for d in defs.iter() {
         client.send(seq, d).await.map_err(client_gone)?;
     }
     let deprecate_eof = caps.contains(CapabilityFlags::CLIENT_DEPRECATE_EOF);
@@ -497,6 +545,7 @@ async fn run_select(
     }
     out.result_sets = 1;
     let mut emit = Emitter {
+        binary: (protocol == Protocol::Binary).then(|| columns.clone()),
         visible,
         offset: plan.offset,
         limit: plan.limit.unwrap_or(u64::MAX),
@@ -682,10 +731,52 @@ async fn run_select(
     Ok(())
 }
 
+fn parse_columns(defs: &[Bytes]) -> Result<Vec<ColumnInfo>> {
+    defs.iter()
+        .map(|d| ColumnInfo::parse(d.clone()))
+        .collect::<Option<_>>()
+        .ok_or_else(|| ProxyError::MalformedPacket("bad column definition from shard".into()))
+}
+
+/// The column definitions the client sees for shard columns `defs`: the
+/// visible ones, AVG columns that carry partial sums shown with AVG's
+/// scale (the argument's plus div_precision_increment = 4).
+fn client_defs(mut defs: Vec<Bytes>, columns: &[ColumnInfo], plan: &MergePlan) -> Vec<Bytes> {
+    if let Some(g) = &plan.group {
+        for a in &g.aggregates {
+            if let AggregateKind::Avg { sum, .. } = a.kind {
+                let decimal = matches!(
+                    columns.get(sum).map(ValueOrder::for_column),
+                    Some(ValueOrder::Decimal | ValueOrder::Integer)
+                );
+                if sum == a.column {
+                    // A DOUBLE average keeps the sum's scale (31, "not
+                    // fixed") and only takes AVG's flags.
+                    let extra = if decimal { AVG_EXTRA_SCALE } else { 0 };
+                    if let Some(d) = defs.get_mut(a.column) {
+                        *d = widen_scale(d, extra);
+                    }
+                }
+            }
+        }
+    }
+    let visible = defs.len().saturating_sub(plan.hidden_columns);
+    defs.truncate(visible);
+    defs
+}
+
+/// What [`scatter_select`] presents as the result columns for shard
+/// column definitions `defs` (a prepared statement's metadata).
+pub fn merged_column_defs(defs: Vec<Bytes>, plan: &MergePlan) -> Result<Vec<Bytes>> {
+    let columns = parse_columns(&defs)?;
+    Ok(client_defs(defs, &columns, plan))
+}
+
 /// MySQL's `div_precision_increment` default: AVG and `/` add 4 digits.
 const AVG_EXTRA_SCALE: u8 = 4;
 
-/// A column definition with `extra` more decimals (and display length),
+/// A column definition with `extra` more decimals (and display length) and
+/// the flags of an AVG column,
 /// patched in place: the fixed part follows six length-encoded strings.
 fn widen_scale(def: &Bytes, extra: u8) -> Bytes {
     let mut r = crate::wire::packets::Reader::new(def);
@@ -710,11 +801,16 @@ fn widen_scale(def: &Bytes, extra: u8) -> Bytes {
     out[len_at..len_at + 4].copy_from_slice(&length.saturating_add(extra as u32).to_le_bytes());
     let dec_at = fixed + 10;
     out[dec_at] = out[dec_at].saturating_add(extra);
+    // AVG is reported with BINARY_FLAG (SUM, whose definition this was,
+    // without).
+    out[fixed + 8] |= 0x80;
     Bytes::from(out)
 }
 
 /// Applies OFFSET/LIMIT while writing merged rows to the client.
 struct Emitter {
+    /// Binary-protocol output: the shard columns to encode with.
+    binary: Option<Vec<ColumnInfo>>,
     visible: usize,
     offset: u64,
     limit: u64,
@@ -734,7 +830,13 @@ impl Emitter {
         }
         self.emitted += 1;
         self.buf.clear();
-        row.encode_prefix(self.visible, &mut self.buf);
+        match &self.binary {
+            Some(columns) => {
+                crate::merge::binary::encode_row(row, columns, self.visible, &mut self.buf)
+                    .map_err(|e| ProxyError::Internal(e.to_string()))?
+            }
+            None => row.encode_prefix(self.visible, &mut self.buf),
+        }
         client.send(seq, &self.buf).await.map_err(client_gone)
     }
 

@@ -8,8 +8,14 @@
 //! go to a connection that never saw the types; long data is buffered and
 //! sent right before the execute.
 //!
+//! Statements on sharded tables are prepared here too: their execute is
+//! split into parameters ([`ExecuteRequest::bound_params`]) so the shard
+//! router can plan with the values, and rebuilt per target with the
+//! parameters that target's SQL keeps ([`ExecuteRequest::remapped_packets`]).
+//!
 //! Owns: statement registry and execute-packet surgery. Must not route.
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use mysql_common::constants::CapabilityFlags;
@@ -18,6 +24,7 @@ use crate::backend::connection::BackendStatement;
 use crate::backend::BackendConn;
 use crate::error::ProxyError;
 use crate::execute::ClientStream;
+use crate::sharding::ParamValue;
 use crate::sql::Classified;
 use crate::wire::command;
 use crate::wire::packets::{encode_eof, is_err, ErrPacket, Reader};
@@ -33,6 +40,22 @@ pub struct ClientStatement {
     /// The node its tables live on, when the sharding rules place them
     /// (single-node tables); `None`: the session's node.
     pub node: Option<usize>,
+    /// It names sharded or broadcast tables: every execute is planned by
+    /// the shard router with its parameter values.
+    pub sharded: bool,
+}
+
+/// One parameter of an execute: its type and where its value is.
+#[derive(Debug, Clone)]
+pub struct BoundParam {
+    type_code: u8,
+    unsigned: bool,
+    null: bool,
+    /// Its bytes in the execute's value block (empty for NULL and long
+    /// data).
+    value: Range<usize>,
+    /// Index into the statement's long data, when sent that way.
+    long: Option<usize>,
 }
 
 /// An execute request with the parameter block split out.
@@ -59,6 +82,7 @@ impl ClientStatement {
             param_types: None,
             long_data: Vec::new(),
             node: None,
+            sharded: false,
         }
     }
 
@@ -136,6 +160,185 @@ impl ExecuteRequest {
     }
 }
 
+/// Bytes of a binary-protocol value of `type_code` at the start of `rest`.
+fn value_len(type_code: u8, rest: &[u8]) -> Option<usize> {
+    use mysql_common::constants::ColumnType as T;
+    let t = T::try_from(type_code).ok()?;
+    Some(match t {
+        T::MYSQL_TYPE_NULL => 0,
+        T::MYSQL_TYPE_TINY => 1,
+        T::MYSQL_TYPE_SHORT | T::MYSQL_TYPE_YEAR => 2,
+        T::MYSQL_TYPE_LONG | T::MYSQL_TYPE_INT24 | T::MYSQL_TYPE_FLOAT => 4,
+        T::MYSQL_TYPE_LONGLONG | T::MYSQL_TYPE_DOUBLE => 8,
+        T::MYSQL_TYPE_DATE
+        | T::MYSQL_TYPE_DATETIME
+        | T::MYSQL_TYPE_TIMESTAMP
+        | T::MYSQL_TYPE_TIME => 1 + *rest.first()? as usize,
+        _ => {
+            let mut r = Reader::new(rest);
+            let len = usize::try_from(r.lenenc_int()?).ok()?;
+            (rest.len() - r.remaining()).checked_add(len)?
+        }
+    })
+}
+
+impl ExecuteRequest {
+    /// Where each parameter's value is. Parameters sent as long data have
+    /// no bytes in the value block (as the client library sends them).
+    pub fn bound_params(
+        &self,
+        long_data: &[(u16, Vec<u8>)],
+    ) -> Result<Vec<BoundParam>, ProxyError> {
+        let bad = || ProxyError::WrongArguments("mysqld_stmt_execute");
+        let mut out = Vec::with_capacity(self.params as usize);
+        let mut at = 0usize;
+        for i in 0..self.params as usize {
+            let type_code = *self.types.get(2 * i).ok_or_else(bad)?;
+            let unsigned = self.types.get(2 * i + 1).ok_or_else(bad)? & 0x80 != 0;
+            let null = self.null_bitmap.get(i / 8).ok_or_else(bad)? & (1 << (i % 8)) != 0;
+            let long = long_data.iter().position(|(p, _)| *p as usize == i);
+            let len = if null || long.is_some() {
+                0
+            } else {
+                value_len(type_code, self.values.get(at..).ok_or_else(bad)?).ok_or_else(bad)?
+            };
+            let end = at.checked_add(len).ok_or_else(bad)?;
+            if end > self.values.len() {
+                return Err(bad());
+            }
+            out.push(BoundParam {
+                type_code,
+                unsigned,
+                null: null && long.is_none(),
+                value: at..end,
+                long,
+            });
+            at = end;
+        }
+        Ok(out)
+    }
+
+    /// The parameters as values the shard router plans with.
+    pub fn param_values<'a>(
+        &'a self,
+        bound: &[BoundParam],
+        long_data: &'a [(u16, Vec<u8>)],
+    ) -> Vec<ParamValue<'a>> {
+        bound
+            .iter()
+            .map(|p| {
+                if let Some(l) = p.long {
+                    return long_data
+                        .get(l)
+                        .map_or(ParamValue::Null, |(_, d)| ParamValue::Bytes(d));
+                }
+                if p.null {
+                    return ParamValue::Null;
+                }
+                decode_value(p, &self.values[p.value.clone()])
+            })
+            .collect()
+    }
+
+    /// The packets that run a target's SQL, prepared as `backend_id`, whose
+    /// `?` take the client's parameters `map` (one client parameter may
+    /// feed several placeholders, or none): long data first, then the
+    /// execute with types always bound. No cursor is asked for: the
+    /// answer is relayed or merged at once.
+    pub fn remapped_packets(
+        &self,
+        bound: &[BoundParam],
+        map: &[usize],
+        backend_id: u32,
+        long_data: &[(u16, Vec<u8>)],
+    ) -> Result<Vec<Vec<u8>>, ProxyError> {
+        let bad = || {
+            ProxyError::Internal("a shard target binds a parameter the client did not send".into())
+        };
+        let mut out = Vec::new();
+        let mut bitmap = vec![0u8; map.len().div_ceil(8)];
+        let mut types = Vec::with_capacity(2 * map.len());
+        let mut values = Vec::new();
+        for (j, &i) in map.iter().enumerate() {
+            let p = bound.get(i).ok_or_else(bad)?;
+            types.push(p.type_code);
+            types.push(if p.unsigned { 0x80 } else { 0 });
+            if let Some(l) = p.long {
+                let (_, data) = long_data.get(l).ok_or_else(bad)?;
+                let mut lp = Vec::with_capacity(7 + data.len());
+                lp.push(command::STMT_SEND_LONG_DATA);
+                lp.extend_from_slice(&backend_id.to_le_bytes());
+                lp.extend_from_slice(&(j as u16).to_le_bytes());
+                lp.extend_from_slice(data);
+                out.push(lp);
+            } else if p.null {
+                bitmap[j / 8] |= 1 << (j % 8);
+            } else {
+                values.extend_from_slice(&self.values[p.value.clone()]);
+            }
+        }
+        let mut e = Vec::with_capacity(16 + bitmap.len() + types.len() + values.len());
+        e.push(command::STMT_EXECUTE);
+        e.extend_from_slice(&backend_id.to_le_bytes());
+        e.push(0); // CURSOR_TYPE_NO_CURSOR
+        e.extend_from_slice(&1u32.to_le_bytes());
+        if !map.is_empty() {
+            e.extend_from_slice(&bitmap);
+            e.push(1);
+            e.extend_from_slice(&types);
+            e.extend_from_slice(&values);
+        }
+        out.push(e);
+        Ok(out)
+    }
+}
+
+/// A non-NULL binary parameter value as the router sees it.
+fn decode_value<'a>(p: &BoundParam, v: &'a [u8]) -> ParamValue<'a> {
+    use mysql_common::constants::ColumnType as T;
+    let le = |n: usize| {
+        let mut raw = [0u8; 8];
+        raw[..n.min(v.len())].copy_from_slice(&v[..n.min(v.len())]);
+        u64::from_le_bytes(raw)
+    };
+    let int = |n: usize| {
+        let u = le(n);
+        if p.unsigned {
+            ParamValue::UInt(u)
+        } else {
+            let shift = 64 - 8 * n as u32;
+            ParamValue::Int(((u << shift) as i64) >> shift)
+        }
+    };
+    match T::try_from(p.type_code) {
+        Ok(T::MYSQL_TYPE_NULL) => ParamValue::Null,
+        Ok(T::MYSQL_TYPE_TINY) => int(1),
+        Ok(T::MYSQL_TYPE_SHORT | T::MYSQL_TYPE_YEAR) => int(2),
+        Ok(T::MYSQL_TYPE_LONG | T::MYSQL_TYPE_INT24) => int(4),
+        Ok(T::MYSQL_TYPE_LONGLONG) => int(8),
+        Ok(T::MYSQL_TYPE_FLOAT) => ParamValue::Float(f32::from_bits(le(4) as u32)),
+        Ok(T::MYSQL_TYPE_DOUBLE) => ParamValue::Double(f64::from_bits(le(8))),
+        Ok(T::MYSQL_TYPE_DATE | T::MYSQL_TYPE_DATETIME | T::MYSQL_TYPE_TIMESTAMP) => {
+            let f = v.get(1..).unwrap_or_default();
+            let at = |i: usize| f.get(i).copied().unwrap_or(0);
+            ParamValue::DateTime {
+                year: u16::from_le_bytes([at(0), at(1)]),
+                month: at(2),
+                day: at(3),
+                hour: at(4),
+                minute: at(5),
+                second: at(6),
+                micros: u32::from_le_bytes([at(7), at(8), at(9), at(10)]),
+            }
+        }
+        Ok(T::MYSQL_TYPE_TIME) => ParamValue::Time,
+        _ => {
+            let mut r = Reader::new(v);
+            ParamValue::Bytes(r.lenenc_bytes().unwrap_or_default())
+        }
+    }
+}
+
 /// Parses a COM_STMT_PREPARE OK: (statement id, columns, params).
 fn parse_prepare_ok(p: &[u8]) -> Option<(u32, u16, u16)> {
     let mut r = Reader::new(p);
@@ -205,6 +408,148 @@ pub async fn prepare_and_forward(
     Ok(Some(PreparedMeta { params, columns }))
 }
 
+/// What a backend answered to COM_STMT_PREPARE, kept whole.
+pub struct PreparedDefs {
+    pub param_defs: Vec<bytes::Bytes>,
+    pub column_defs: Vec<bytes::Bytes>,
+}
+
+/// Prepares `sql` on `conn` (remembering it there) and returns its
+/// parameter and column definitions. The inner `Err` is the server
+/// refusing to prepare.
+pub async fn prepare_metadata(
+    conn: &mut BackendConn,
+    sql: &Arc<str>,
+) -> Result<Result<PreparedDefs, ErrPacket>, ProxyError> {
+    let mut payload = Vec::with_capacity(sql.len() + 1);
+    payload.push(command::STMT_PREPARE);
+    payload.extend_from_slice(sql.as_bytes());
+    conn.send_command(&payload).await?;
+    let first = conn.read_packet().await?.payload;
+    if is_err(&first) {
+        return Ok(Err(ErrPacket::parse(&first).unwrap_or_else(|| {
+            ErrPacket::new(1105, "HY000", "prepare failed")
+        })));
+    }
+    let (id, columns, params) = parse_prepare_ok(&first)
+        .ok_or_else(|| ProxyError::MalformedPacket("bad COM_STMT_PREPARE answer".into()))?;
+    let mut param_defs = Vec::with_capacity(params as usize);
+    for _ in 0..params {
+        param_defs.push(conn.read_packet().await?.payload);
+    }
+    let mut column_defs = Vec::with_capacity(columns as usize);
+    for _ in 0..columns {
+        column_defs.push(conn.read_packet().await?.payload);
+    }
+    conn.remember_statement(
+        sql.clone(),
+        BackendStatement {
+            id,
+            params,
+            columns,
+        },
+    );
+    Ok(Ok(PreparedDefs {
+        param_defs,
+        column_defs,
+    }))
+}
+
+/// The parameter definition MariaDB sends for a `?` (name `?`, binary
+/// VAR_STRING), for statements whose representative shard SQL kept none.
+pub fn placeholder_param_def() -> Vec<u8> {
+    let mut p = Vec::with_capacity(24);
+    for s in [&b"def"[..], b"", b"", b"", b"?", b""] {
+        crate::wire::packets::put_lenenc_bytes(&mut p, s);
+    }
+    p.push(0x0c);
+    p.extend_from_slice(&63u16.to_le_bytes());
+    p.extend_from_slice(&0u32.to_le_bytes());
+    p.push(0xFD);
+    p.extend_from_slice(&0x0080u16.to_le_bytes());
+    p.push(0);
+    p.extend_from_slice(&[0, 0]);
+    p
+}
+
+/// Answers COM_STMT_PREPARE with metadata the proxy assembled: the OK
+/// under `client_id`, then the parameter and column definitions, each list
+/// closed by an EOF for clients without CLIENT_DEPRECATE_EOF.
+pub async fn send_prepare_ok(
+    client: &mut ClientStream,
+    caps: CapabilityFlags,
+    seq: &mut u8,
+    client_id: u32,
+    param_defs: &[Vec<u8>],
+    column_defs: &[bytes::Bytes],
+    status: u16,
+) -> std::io::Result<()> {
+    let (Ok(columns), Ok(params)) = (
+        u16::try_from(column_defs.len()),
+        u16::try_from(param_defs.len()),
+    ) else {
+        return Err(std::io::Error::other("too many columns or parameters"));
+    };
+    let mut ok = Vec::with_capacity(12);
+    ok.push(0x00);
+    ok.extend_from_slice(&client_id.to_le_bytes());
+    ok.extend_from_slice(&columns.to_le_bytes());
+    ok.extend_from_slice(&params.to_le_bytes());
+    ok.push(0x00);
+    ok.extend_from_slice(&0u16.to_le_bytes());
+    client.send(seq, &ok).await?;
+    let deprecate_eof = caps.contains(CapabilityFlags::CLIENT_DEPRECATE_EOF);
+    for p in param_defs {
+        client.send(seq, p).await?;
+    }
+    if params > 0 && !deprecate_eof {
+        let mut eof = Vec::with_capacity(5);
+        encode_eof(&mut eof, 0, status);
+        client.send(seq, &eof).await?;
+    }
+    for c in column_defs {
+        client.send(seq, c).await?;
+    }
+    if columns > 0 && !deprecate_eof {
+        let mut eof = Vec::with_capacity(5);
+        encode_eof(&mut eof, 0, status);
+        client.send(seq, &eof).await?;
+    }
+    Ok(())
+}
+
+/// How an execute reaches a backend statement.
+pub enum ExecutePackets<'a> {
+    /// The client's statement as it is (its own parameters).
+    Client {
+        request: &'a ExecuteRequest,
+        long_data: &'a [(u16, Vec<u8>)],
+    },
+    /// A shard target's SQL binding the client's parameters `map`.
+    Target {
+        request: &'a ExecuteRequest,
+        bound: &'a [BoundParam],
+        map: &'a [usize],
+        long_data: &'a [(u16, Vec<u8>)],
+    },
+}
+
+impl ExecutePackets<'_> {
+    pub fn build(&self, backend_id: u32) -> Result<Vec<Vec<u8>>, ProxyError> {
+        match self {
+            ExecutePackets::Client { request, long_data } => {
+                Ok(request.backend_packets(backend_id, long_data))
+            }
+            ExecutePackets::Target {
+                request,
+                bound,
+                map,
+                long_data,
+            } => request.remapped_packets(bound, map, backend_id, long_data),
+        }
+    }
+}
+
 /// The backend id of `sql` on `conn`, preparing it there first if needed.
 /// The inner `Err` is the server refusing to prepare.
 pub async fn ensure_prepared(
@@ -238,4 +583,144 @@ pub async fn ensure_prepared(
         },
     );
     Ok(Ok(id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LONGLONG: u8 = 0x08;
+    const VAR_STRING: u8 = 0xFD;
+    const DATETIME: u8 = 0x0C;
+    const BLOB: u8 = 0xFC;
+
+    /// A COM_STMT_EXECUTE payload for statement 7 with types bound.
+    fn execute(nulls: &[bool], types: &[(u8, bool)], values: &[u8]) -> Vec<u8> {
+        let mut p = vec![command::STMT_EXECUTE];
+        p.extend_from_slice(&7u32.to_le_bytes());
+        p.push(0);
+        p.extend_from_slice(&1u32.to_le_bytes());
+        let mut bitmap = vec![0u8; nulls.len().div_ceil(8)];
+        for (i, &n) in nulls.iter().enumerate() {
+            if n {
+                bitmap[i / 8] |= 1 << (i % 8);
+            }
+        }
+        p.extend_from_slice(&bitmap);
+        p.push(1);
+        for &(t, unsigned) in types {
+            p.push(t);
+            p.push(if unsigned { 0x80 } else { 0 });
+        }
+        p.extend_from_slice(values);
+        p
+    }
+
+    fn statement(params: u16) -> ClientStatement {
+        ClientStatement::new(
+            Arc::from("SELECT 1"),
+            crate::sql::classify("SELECT 1"),
+            params,
+            0,
+        )
+    }
+
+    #[test]
+    fn parameters_decode_for_the_router() {
+        let mut values = Vec::new();
+        values.extend_from_slice(&(-5i64).to_le_bytes());
+        crate::wire::packets::put_lenenc_bytes(&mut values, b"abc");
+        values.extend_from_slice(&[7, 0xEA, 0x07, 3, 4, 5, 6, 7]);
+        values.extend_from_slice(&u64::MAX.to_le_bytes());
+        let payload = execute(
+            &[false, false, true, false, false],
+            &[
+                (LONGLONG, false),
+                (VAR_STRING, false),
+                (LONGLONG, false),
+                (DATETIME, false),
+                (LONGLONG, true),
+            ],
+            &values,
+        );
+        let mut st = statement(5);
+        let req = st.parse_execute(&payload).unwrap();
+        let bound = req.bound_params(&[]).unwrap();
+        let v = req.param_values(&bound, &[]);
+        assert_eq!(v[0], ParamValue::Int(-5));
+        assert_eq!(v[1], ParamValue::Bytes(b"abc"));
+        assert_eq!(v[2], ParamValue::Null);
+        assert_eq!(
+            v[3],
+            ParamValue::DateTime {
+                year: 2026,
+                month: 3,
+                day: 4,
+                hour: 5,
+                minute: 6,
+                second: 7,
+                micros: 0
+            }
+        );
+        assert_eq!(v[4], ParamValue::UInt(u64::MAX));
+        // Truncated values are refused, not read past the end.
+        let short = execute(&[false], &[(LONGLONG, false)], &[1, 2, 3]);
+        let mut st = statement(1);
+        let req = st.parse_execute(&short).unwrap();
+        assert!(req.bound_params(&[]).is_err());
+        // A length prefix far beyond the packet (or usize) is an error too.
+        let mut huge = vec![0xFE];
+        huge.extend_from_slice(&u64::MAX.to_le_bytes());
+        let payload = execute(&[false], &[(VAR_STRING, false)], &huge);
+        let mut st = statement(1);
+        let req = st.parse_execute(&payload).unwrap();
+        assert!(req.bound_params(&[]).is_err());
+    }
+
+    #[test]
+    fn remapped_execute_binds_the_targets_placeholders() {
+        // Client: (a INT, b STRING NULL, c STRING as long data).
+        let values = 9i64.to_le_bytes().to_vec();
+        let payload = execute(
+            &[false, true, false],
+            &[(LONGLONG, false), (VAR_STRING, false), (BLOB, false)],
+            &values,
+        );
+        let mut st = statement(3);
+        st.append_long_data(2, b"lo");
+        st.append_long_data(2, b"ng");
+        let long = std::mem::take(&mut st.long_data);
+        let req = st.parse_execute(&payload).unwrap();
+        let bound = req.bound_params(&long).unwrap();
+        assert_eq!(
+            req.param_values(&bound, &long)[2],
+            ParamValue::Bytes(b"long")
+        );
+        // The target keeps c, a, a, b (in that order) as its 4 placeholders.
+        let packets = req
+            .remapped_packets(&bound, &[2, 0, 0, 1], 42, &long)
+            .unwrap();
+        assert_eq!(packets.len(), 2);
+        let mut want_long = vec![command::STMT_SEND_LONG_DATA];
+        want_long.extend_from_slice(&42u32.to_le_bytes());
+        want_long.extend_from_slice(&0u16.to_le_bytes());
+        want_long.extend_from_slice(b"long");
+        assert_eq!(packets[0], want_long);
+        let mut want = vec![command::STMT_EXECUTE];
+        want.extend_from_slice(&42u32.to_le_bytes());
+        want.push(0);
+        want.extend_from_slice(&1u32.to_le_bytes());
+        want.push(0b1000); // the 4th placeholder (b) is NULL
+        want.push(1);
+        want.extend_from_slice(&[BLOB, 0, LONGLONG, 0, LONGLONG, 0, VAR_STRING, 0]);
+        want.extend_from_slice(&9i64.to_le_bytes());
+        want.extend_from_slice(&9i64.to_le_bytes());
+        assert_eq!(packets[1], want);
+        // No placeholders left (e.g. the key inlined): no parameter block.
+        let packets = req.remapped_packets(&bound, &[], 42, &long).unwrap();
+        assert_eq!(packets.len(), 1);
+        assert_eq!(packets[0].len(), 10);
+        // A map naming a parameter the client did not send is an error.
+        assert!(req.remapped_packets(&bound, &[3], 42, &long).is_err());
+    }
 }

@@ -18,7 +18,7 @@ use mysql_common::constants::{CapabilityFlags, StatusFlags};
 
 use super::handshake::ClientHello;
 use super::local_result::TextResult;
-use super::prepared::{ClientStatement, ExecuteRequest};
+use super::prepared::{ClientStatement, ExecutePackets};
 use super::Proxy;
 use crate::backend::connection::read_small_result;
 use crate::backend::{PooledConn, Role};
@@ -33,7 +33,9 @@ use crate::wire::packets::{encode_eof, ErrPacket, OkPacket, Reader, SessionChang
 
 mod concat;
 mod metadata;
+mod shard_freshness;
 mod sharded;
+mod sharded_prepared;
 
 /// How long an idle session keeps a connection only so that `SHOW
 /// WARNINGS` or `FOUND_ROWS()` can reach the server that ran its last
@@ -92,6 +94,29 @@ pub struct Session {
     /// `LOCK TABLES` on sharded or broadcast tables in force.
     table_locks: metadata::TableLocks,
     handle: Arc<super::SessionHandle>,
+}
+
+/// Whether the replica behind `conn` has applied `gtid`, waiting for it at
+/// most `timeout_ms` (`MASTER_GTID_WAIT`; MySQL backends would use
+/// `WAIT_FOR_EXECUTED_GTID_SET`).
+async fn replica_caught_up(
+    conn: &mut crate::backend::BackendConn,
+    gtid: &str,
+    timeout_ms: u64,
+) -> bool {
+    let sql = format!(
+        "SELECT MASTER_GTID_WAIT({}, {})",
+        quote_str(gtid),
+        timeout_ms as f64 / 1000.0
+    );
+    let mut payload = vec![command::QUERY];
+    payload.extend_from_slice(sql.as_bytes());
+    match conn.send_command(&payload).await {
+        Ok(()) => {
+            matches!(read_small_result(conn).await, Ok(rows) if rows.first().and_then(|r| r.first()).and_then(|v| v.as_deref()) == Some(b"0"))
+        }
+        Err(_) => false,
+    }
 }
 
 /// Result of running one command on one backend.
@@ -537,15 +562,20 @@ impl Session {
     /// already opens one.)
     async fn join_transaction(&mut self, i: usize) -> Result<()> {
         let open = self.status & StatusFlags::SERVER_STATUS_IN_TRANS.bits() != 0;
-        if !open || !self.state.autocommit() || self.transaction_start.is_empty() {
+        if !open || !self.state.autocommit() || self.held[i].conn.in_transaction() {
             return Ok(());
         }
-        if self.held[i].conn.in_transaction() {
-            return Ok(());
-        }
-        for k in 0..self.transaction_start.len() {
-            let sql = self.transaction_start[k].clone();
-            if let Err(e) = self.held[i].conn.query_drop(&sql).await {
+        // A transaction begun in a way the session did not record (inside a
+        // multi-statement, by a prepared BEGIN) starts plainly.
+        let start = if !self.transaction_start.is_empty() {
+            self.transaction_start.clone()
+        } else if self.read_only_tx {
+            vec!["START TRANSACTION READ ONLY".to_owned()]
+        } else {
+            vec!["START TRANSACTION".to_owned()]
+        };
+        for sql in &start {
+            if let Err(e) = self.held[i].conn.query_drop(sql).await {
                 self.drop_held(i);
                 return Err(e);
             }
@@ -696,20 +726,7 @@ impl Session {
             return Ok(i);
         }
         let timeout_ms = self.proxy.config.load().routing.gtid_wait_timeout_ms;
-        let sql = format!(
-            "SELECT MASTER_GTID_WAIT({}, {})",
-            quote_str(&gtid),
-            timeout_ms as f64 / 1000.0
-        );
-        let conn = &mut self.held[i].conn;
-        let mut payload = vec![command::QUERY];
-        payload.extend_from_slice(sql.as_bytes());
-        let caught_up = match conn.send_command(&payload).await {
-            Ok(()) => {
-                matches!(read_small_result(conn).await, Ok(rows) if rows.first().and_then(|r| r.first()).and_then(|v| v.as_deref()) == Some(b"0"))
-            }
-            Err(_) => false,
-        };
+        let caught_up = replica_caught_up(&mut self.held[i].conn, &gtid, timeout_ms).await;
         if caught_up {
             // The replica has the write; later reads need not wait again.
             self.gtid_confirmed.push(replica_addr);
@@ -1120,12 +1137,24 @@ impl Session {
     async fn end_transaction_everywhere(&mut self, text: &str, c: &Classified, seq: &mut u8) {
         let mut failure = None;
         let mut status = self.status;
+        let mut committed = Vec::new();
         for h in self.held.iter_mut() {
+            h.conn.last_gtid = None;
             match h.conn.query_drop(text).await {
                 Ok(()) => status = h.conn.status,
                 Err(e) => {
                     failure.get_or_insert(e);
                 }
+            }
+            // Read-your-writes on every node the transaction wrote on.
+            if let Some(gtid) = h.conn.last_gtid.take() {
+                committed.push((h.node, gtid));
+            }
+        }
+        for (node, gtid) in committed {
+            if let Some(slot) = self.last_gtid.get_mut(node) {
+                *slot = Some(gtid);
+                self.gtid_confirmed.clear();
             }
         }
         let outcome = Outcome {
@@ -1344,24 +1373,23 @@ impl Session {
         let mut node = self.node_for_session();
         let mut placed_node = None;
         if let Some(router) = self.proxy.shard_router.load_full() {
-            if let Ok(Some(p)) = router.plan(&sql_text, self.state.schema.as_deref(), &[]) {
-                match p.kind {
+            match self.plan_for_prepare(&router, &sql_text) {
+                Ok(None) => {}
+                Ok(Some(p)) => match p.kind {
                     crate::router::shard::PlanKind::Unsharded { node: n } => {
                         node = n;
                         placed_node = Some(n);
                     }
-                    // Binary-protocol results of several shards would need
-                    // re-encoding: refused the way MySQL refuses statements
-                    // it cannot prepare, so drivers fall back to text.
+                    // Sharded or broadcast tables: planned again with the
+                    // parameters of every execute.
                     _ => {
-                        let e = ErrPacket::new(
-                            1295,
-                            "HY000",
-                            "This command is not supported in the prepared statement protocol yet (statement on sharded tables)",
-                        );
-                        self.write_error_seq(&ProxyError::Backend(e), seq).await;
+                        self.prepare_sharded(sql_text, c, p, seq).await;
                         return;
                     }
+                },
+                Err(e) => {
+                    self.write_error_seq(&e, seq).await;
+                    return;
                 }
             }
         }
@@ -1430,10 +1458,20 @@ impl Session {
         let sql_text = stmt.sql.clone();
         let long_data = std::mem::take(&mut stmt.long_data);
         let placed = stmt.node;
+        let sharded = stmt.sharded;
         let node = placed.unwrap_or_else(|| self.node_for_session());
+        if sharded {
+            self.execute_sharded(id, &c, &sql_text, &request, &long_data, seq)
+                .await;
+            return;
+        }
         let plan = router::route(&c, &self.view(node));
+        let packets = ExecutePackets::Client {
+            request: &request,
+            long_data: &long_data,
+        };
         let ran = self
-            .run_prepared(plan, &c, &sql_text, id, &request, &long_data, seq)
+            .run_prepared(plan, &c, &sql_text, id, &packets, seq)
             .await;
         if let Some(ran) = ran {
             if ran.outcome.status & StatusFlags::SERVER_STATUS_CURSOR_EXISTS.bits() != 0 {
@@ -1454,8 +1492,7 @@ impl Session {
         c: &Classified,
         sql_text: &Arc<str>,
         client_id: u32,
-        request: &ExecuteRequest,
-        long_data: &[(u16, Vec<u8>)],
+        request: &ExecutePackets<'_>,
         seq: &mut u8,
     ) -> Option<Ran> {
         let retryable = plan.role == Role::Replica && !self.pins.transaction && !self.read_only_tx;
@@ -1511,7 +1548,14 @@ impl Session {
                         return None;
                     }
                 };
-            let packets = request.backend_packets(backend_id, long_data);
+            let packets = match request.build(backend_id) {
+                Ok(p) => p,
+                Err(e) => {
+                    self.write_error_seq(&e, seq).await;
+                    self.release_unpinned();
+                    return None;
+                }
+            };
             let refs: Vec<&[u8]> = packets.iter().map(|p| p.as_slice()).collect();
             let timeout = match self.proxy.config.load().backend.query_timeout_ms {
                 0 => None,
@@ -1519,7 +1563,14 @@ impl Session {
             };
             let _ = client_id;
             let outcome = self
-                .send_and_relay(i, &refs, Shape::Results, seq, timeout, None)
+                .send_and_relay(
+                    i,
+                    &refs,
+                    Shape::Results,
+                    seq,
+                    timeout,
+                    self.override_last_insert_id,
+                )
                 .await;
             if let Some(failure) = &outcome.failure {
                 let retry = retryable && !outcome.sent_anything && failure.is_connection_failure();

@@ -4,9 +4,11 @@
 //! Owns: value ordering under MySQL's rules (`compare`), exact decimal
 //! arithmetic for aggregates (`decimal`), row decoding (`row`), expressions
 //! evaluated on merged rows such as a cross-shard HAVING (`eval`),
-//! GROUP_CONCAT rebuilt from the values of finer shard groups (`concat`). Must not do
+//! GROUP_CONCAT rebuilt from the values of finer shard groups (`concat`),
+//! binary-protocol rows converted to and from text rows (`binary`). Must not do
 //! I/O or choose shards; the executor feeds rows in and writes rows out.
 
+pub mod binary;
 pub mod compare;
 pub mod concat;
 pub mod decimal;

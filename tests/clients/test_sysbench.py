@@ -7,6 +7,12 @@ the proxy; every run must end with exit 0, some transactions, zero
 
 Also runs oltp_point_select briefly directly against n1p, to make sure a
 failure is the proxy's and not the environment's.
+
+Sharded: sbtest1 hashed by id over both nodes (a second proxy with a
+sharding rule), loaded with ids 1..N through the proxy, then
+oltp_point_select and oltp_read_only --skip-trx with --db-ps-mode=auto
+(binary prepared statements on sharded tables: point selects on one shard,
+ranges, SUM, ORDER BY and DISTINCT merged over shards).
 """
 
 import os
@@ -64,6 +70,78 @@ def mariadb(params, sql):
         raise RuntimeError(p.stderr.decode(errors="replace"))
 
 
+SH_DB = harness.unique_db("cli_sysbench_sh")
+SH_SIZE = 1000
+SH_RULES = f"""
+[[table]]
+name = "sbtest1"
+schema = "{SH_DB}"
+key = "id"
+key_type = "int"
+algorithm = {{ kind = "hash_mod" }}
+nodes = ["n1", "n2"]
+tables_per_node = 2
+"""
+
+
+def backend_executes():
+    """COM_STMT_EXECUTE run by the servers of both nodes."""
+    total = 0
+    for name in ("n1p", "n1r1", "n1r2", "n2p", "n2r1"):
+        c = harness.pymysql_connect(harness.direct_params(name))
+        with c.cursor() as cur:
+            cur.execute("SHOW GLOBAL STATUS LIKE 'Com_stmt_execute'")
+            total += int(cur.fetchone()[1])
+        c.close()
+    return total
+
+
+def mariadb_stdin(params, sql):
+    """Like `mariadb` with the SQL on standard input (no argument size limit)."""
+    args = ["mariadb", "--no-defaults", "--protocol=TCP", f"--host={params['host']}", f"--port={params['port']}",
+            f"--user={params['user']}", f"--password={params['password']}"]
+    p = subprocess.run(args, input=sql.encode(), capture_output=True, timeout=30)
+    if p.returncode != 0:
+        raise RuntimeError(p.stderr.decode(errors="replace"))
+
+
+def sharded(checks):
+    proxy = harness.proxy_params(harness.Proxy(extra=SH_RULES))
+    sh = ["--tables=1", f"--table-size={SH_SIZE}", "--threads=4", "--rand-seed=1",
+          "--rand-type=uniform", "--report-interval=0", "--db-ps-mode=auto"]
+    # Batches of 50 rows: the router's cost grows with the square of the
+    # rows of one INSERT.
+    inserts = "".join(
+        "INSERT INTO sbtest1 (id, k, c, pad) VALUES "
+        + ",".join(f"({i},{(i * 7919) % SH_SIZE},'{i:0>11}-{'c' * 100}','{'p' * 59}')"
+                   for i in range(lo, min(lo + 50, SH_SIZE + 1)))
+        + ";\n"
+        for lo in range(1, SH_SIZE + 1, 50))
+    mariadb_stdin(proxy, f"DROP DATABASE IF EXISTS `{SH_DB}`; CREATE DATABASE `{SH_DB}`; USE `{SH_DB}`; "
+                  "CREATE TABLE sbtest1 (id INTEGER NOT NULL AUTO_INCREMENT, k INTEGER DEFAULT '0' NOT NULL, "
+            "c CHAR(120) DEFAULT '' NOT NULL, pad CHAR(60) DEFAULT '' NOT NULL, PRIMARY KEY (id)); "
+            "CREATE INDEX k_1 ON sbtest1(k); "
+            + inserts)
+    harness.sync_replicas()
+    for test, secs in (("oltp_point_select", 5), ("oltp_read_only", 5)):
+        before = backend_executes()
+        args = ["sysbench", test, "--db-driver=mysql"] + sh + [
+            f"--time={secs}", f"--mysql-host={proxy['host']}", f"--mysql-port={proxy['port']}",
+            f"--mysql-user={proxy['user']}", f"--mysql-password={proxy['password']}",
+            f"--mysql-db={SH_DB}", "run"]
+        if test == "oltp_read_only":
+            args.insert(2, "--skip-trx=on")
+        p = subprocess.run(args, capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+        out = p.stdout.decode(errors="replace")
+        check_run(checks, f"sharded-{test}", p.returncode, out, p.stderr.decode(errors="replace"))
+        # sysbench falls back to text statements when PREPARE is refused:
+        # the shards must have run binary executes, one at least per query.
+        executed = backend_executes() - before
+        checks.ok(f"sharded-{test}-binary-protocol", executed >= (stat(out, "queries") or 1),
+                  f"{executed} COM_STMT_EXECUTE on the shards for {stat(out, 'queries')} queries")
+    mariadb(proxy, f"DROP DATABASE IF EXISTS `{SH_DB}`")
+
+
 def main():
     checks = harness.Checks("sysbench")
     if shutil.which("sysbench") is None:
@@ -99,6 +177,7 @@ def main():
                 check_run(checks, "read-only-skip-trx", rc, out, err)
             rc, out, err = sysbench(proxy, "oltp_read_write", "cleanup", [f"--db-ps-mode={mode}"])
             checks.ok(f"{name}-cleanup", rc == 0, f"exit {rc}: {tail(err or out)}")
+        sharded(checks)
     finally:
         harness.drop_database(DB)
     checks.finish()

@@ -277,7 +277,7 @@ impl Session {
     /// Connections for `plan`'s targets, in target order: the session's
     /// held connection per node inside a transaction (one target per node
     /// then), otherwise one pooled connection per target.
-    async fn target_connections(
+    pub(super) async fn target_connections(
         &mut self,
         plan: &ShardPlan,
         role: Role,
@@ -335,6 +335,9 @@ impl Session {
                 .routed
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             conns.push(conn);
+        }
+        if role == Role::Replica {
+            self.freshen_scatter_reads(plan, &mut conns).await?;
         }
         Ok(TargetConns::Pooled(conns))
     }
@@ -454,8 +457,10 @@ impl Session {
                 let result = {
                     let mut refs: Vec<&mut crate::backend::BackendConn> =
                         conns.iter_mut().map(|c| &mut **c).collect();
+                    Self::forget_write_gtids(&mut refs);
                     write_all_or_nothing(&mut refs, &sqls, wrap).await
                 };
+                self.record_write_gtids(plan, &mut conns);
                 for conn in conns {
                     if !conn.broken {
                         conn.release();
@@ -487,6 +492,18 @@ impl Session {
                 }
             }
         };
+        self.answer_scatter_write(plan, c, result, seq).await;
+    }
+
+    /// Answers a write that ran on several targets: one OK as one server
+    /// would send it, or the first error.
+    pub(super) async fn answer_scatter_write(
+        &mut self,
+        plan: &ShardPlan,
+        c: &Classified,
+        result: Result<OkPacket>,
+        seq: &mut u8,
+    ) {
         match result {
             Ok(mut ok) => {
                 // Every copy of a broadcast table changed the same rows:
@@ -528,7 +545,7 @@ impl Session {
         }
     }
 
-    fn finish_scatter(&mut self, c: &Classified, outcome: Outcome) {
+    pub(super) fn finish_scatter(&mut self, c: &Classified, outcome: Outcome) {
         self.held.retain(|h| !h.conn.broken);
         let node = self.node_for_session();
         let ran = Ran { outcome, node };
@@ -614,7 +631,7 @@ fn cancel_unfinished(
     crate::frontend::cancel_on_servers(running.to_vec());
 }
 
-enum TargetConns {
+pub(super) enum TargetConns {
     Pooled(Vec<PooledConn>),
     Held,
 }
@@ -635,7 +652,7 @@ fn held_for_targets<'a>(
     (refs, sqls)
 }
 
-fn add_ok(total: &mut OkPacket, ok: OkPacket) {
+pub(super) fn add_ok(total: &mut OkPacket, ok: OkPacket) {
     total.affected_rows += ok.affected_rows;
     if total.last_insert_id == 0 {
         total.last_insert_id = ok.last_insert_id;
@@ -676,7 +693,7 @@ async fn write_all_or_nothing(
 }
 
 /// The router's merge recipe in the executor's terms.
-fn merge_plan(m: &MergeSpec) -> MergePlan {
+pub(super) fn merge_plan(m: &MergeSpec) -> MergePlan {
     let pos = |c: ColumnRef| match c {
         ColumnRef::Index(i) => Position::Index(i),
         ColumnRef::Hidden(i) => Position::Hidden(i),
