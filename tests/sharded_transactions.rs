@@ -156,6 +156,44 @@ async fn multi_node_transactions_commit_and_roll_back_as_one() {
         "UPDATEs on both nodes rolled back"
     );
 
+    // 4b. Reads that merge several physical tables per node, inside a
+    //     transaction: they see its uncommitted writes; a failing one
+    //     leaves the transaction open.
+    q(&mut p, "SET @who = NULL").await;
+    q(&mut p, "BEGIN").await;
+    q(
+        &mut p,
+        "INSERT INTO accounts (id, balance) VALUES (4, 40), (5, 50), (8, 80)",
+    )
+    .await;
+    let ordered: Vec<(i64, i64)> = p
+        .query("SELECT id, balance FROM accounts ORDER BY balance DESC LIMIT 4")
+        .await
+        .unwrap();
+    assert_eq!(ordered, vec![(8, 80), (5, 50), (4, 40), (3, 30)]);
+    let totals: Option<(i64, i64)> = p
+        .query_first("SELECT COUNT(*), SUM(balance) FROM accounts")
+        .await
+        .unwrap();
+    assert_eq!(totals, Some((6, 230)));
+    let groups: Vec<(i64, i64)> = p
+        .query("SELECT id % 2 AS odd, COUNT(*) FROM accounts GROUP BY odd ORDER BY odd")
+        .await
+        .unwrap();
+    assert_eq!(groups, vec![(0, 3), (1, 3)]);
+    let bad = p
+        .query_drop("SELECT nope FROM accounts ORDER BY id")
+        .await
+        .expect_err("unknown column");
+    assert_eq!(util::server_error(bad).0, 1054);
+    let n: Option<i64> = p
+        .query_first("SELECT COUNT(*) FROM accounts")
+        .await
+        .unwrap();
+    assert_eq!(n, Some(6), "the transaction survived the failed read");
+    q(&mut p, "ROLLBACK").await;
+    assert_eq!(rows_on_primaries(&topo, &db).await.len(), 3);
+
     // 5. autocommit = 0: the implicit transaction covers both nodes too.
     q(&mut p, "SET autocommit = 0").await;
     q(&mut p, "DELETE FROM accounts WHERE id = 1").await;

@@ -222,9 +222,109 @@ pub async fn scatter_write_commands(
     }
 }
 
+/// Where one shard's answer comes from.
+pub enum ShardSource<'a> {
+    /// A connection its command was sent to: the answer streams.
+    Live(&'a mut BackendConn),
+    /// An answer already read in full ([`read_answer`]): shard statements
+    /// that must share one connection (a transaction's) run one after the
+    /// other, and all but the last are held in memory.
+    Read(ReadAnswer),
+}
+
+/// A whole answer of one shard statement.
+pub struct ReadAnswer {
+    packets: std::collections::VecDeque<Bytes>,
+    caps: CapabilityFlags,
+}
+
+/// Runs `command` on `conn` and reads its whole answer (result header,
+/// column definitions, rows, terminator; or one OK/ERR). Fails when the
+/// answer's packets exceed `max_bytes` (the connection is then broken).
+pub async fn read_answer(
+    conn: &mut BackendConn,
+    command: &ShardCommand,
+    max_bytes: usize,
+) -> Result<ReadAnswer> {
+    let refs: Vec<&[u8]> = command.iter().map(Vec::as_slice).collect();
+    conn.send_commands(&refs).await?;
+    let mut packets = std::collections::VecDeque::new();
+    let mut bytes = 0usize;
+    let mut push = |conn: &mut BackendConn, p: Bytes| -> Result<()> {
+        bytes += p.len();
+        if bytes > max_bytes {
+            conn.broken = true;
+            return Err(ProxyError::Unsupported(format!(
+                "a shard's part of this merge exceeds {} MiB; inside a transaction, several \
+                 physical tables of one node are read one after the other through the \
+                 transaction's connection and held in memory until merged",
+                max_bytes >> 20
+            )));
+        }
+        packets.push_back(p);
+        Ok(())
+    };
+    let first = conn.read_packet().await?.payload;
+    let single = is_err(&first) || first.first() == Some(&0x00);
+    let columns = if single {
+        0
+    } else {
+        Reader::new(&first)
+            .lenenc_int()
+            .ok_or_else(|| ProxyError::MalformedPacket("bad column count".into()))? as usize
+    };
+    push(conn, first)?;
+    if !single {
+        for _ in 0..columns {
+            let p = conn.read_packet().await?.payload;
+            push(conn, p)?;
+        }
+        loop {
+            let p = conn.read_packet().await?.payload;
+            let end = is_terminator(&p) || is_err(&p);
+            if end && !is_err(&p) {
+                conn.absorb_ok(&p);
+            }
+            push(conn, p)?;
+            if end {
+                break;
+            }
+        }
+    }
+    Ok(ReadAnswer {
+        packets,
+        caps: conn.caps,
+    })
+}
+
+impl ShardSource<'_> {
+    async fn read_packet(&mut self) -> Result<Bytes> {
+        match self {
+            ShardSource::Live(conn) => Ok(conn.read_packet().await?.payload),
+            ShardSource::Read(a) => a
+                .packets
+                .pop_front()
+                .ok_or_else(|| ProxyError::Internal("a shard answer ended early".into())),
+        }
+    }
+
+    fn absorb_ok(&mut self, payload: &[u8]) -> Option<OkPacket> {
+        match self {
+            ShardSource::Live(conn) => conn.absorb_ok(payload),
+            ShardSource::Read(a) => OkPacket::parse(payload, a.caps),
+        }
+    }
+
+    fn mark_broken(&mut self) {
+        if let ShardSource::Live(conn) = self {
+            conn.broken = true;
+        }
+    }
+}
+
 /// The shard side of a merge: reads column definitions and rows.
-struct ShardStream<'a> {
-    conn: &'a mut BackendConn,
+struct ShardStream<'s, 'a> {
+    conn: &'s mut ShardSource<'a>,
     columns: usize,
     done: bool,
     warnings: u16,
@@ -233,28 +333,28 @@ struct ShardStream<'a> {
     binary: Option<Vec<ColumnInfo>>,
 }
 
-impl ShardStream<'_> {
+impl ShardStream<'_, '_> {
     /// Reads the result header; returns the column definitions.
     async fn header(&mut self) -> Result<Vec<Bytes>> {
-        let p = self.conn.read_packet().await?;
-        if is_err(&p.payload) {
+        let payload = self.conn.read_packet().await?;
+        if is_err(&payload) {
             self.done = true;
-            return Err(backend_err(&p.payload));
+            return Err(backend_err(&payload));
         }
-        if p.payload.first() == Some(&0x00) {
+        if payload.first() == Some(&0x00) {
             self.done = true;
             return Err(ProxyError::Internal(
                 "a shard answered a SELECT with OK".into(),
             ));
         }
-        let n = Reader::new(&p.payload)
+        let n = Reader::new(&payload)
             .lenenc_int()
             .ok_or_else(|| ProxyError::MalformedPacket("bad column count".into()))?
             as usize;
         self.columns = n;
         let mut defs = Vec::with_capacity(n);
         for _ in 0..n {
-            defs.push(self.conn.read_packet().await?.payload);
+            defs.push(self.conn.read_packet().await?);
         }
         Ok(defs)
     }
@@ -263,24 +363,24 @@ impl ShardStream<'_> {
         if self.done {
             return Ok(None);
         }
-        let p = self.conn.read_packet().await?;
-        if is_terminator(&p.payload) {
+        let payload = self.conn.read_packet().await?;
+        if is_terminator(&payload) {
             self.done = true;
-            if let Some(ok) = self.conn.absorb_ok(&p.payload) {
+            if let Some(ok) = self.conn.absorb_ok(&payload) {
                 self.warnings = ok.warnings;
             }
             return Ok(None);
         }
-        if is_err(&p.payload) {
+        if is_err(&payload) {
             self.done = true;
-            return Err(backend_err(&p.payload));
+            return Err(backend_err(&payload));
         }
         if let Some(columns) = &self.binary {
-            return crate::merge::binary::decode_row(&p.payload, columns)
+            return crate::merge::binary::decode_row(&payload, columns)
                 .map(Some)
                 .map_err(|e| ProxyError::MalformedPacket(format!("bad row from shard: {e}")));
         }
-        TextRow::decode(p.payload, self.columns)
+        TextRow::decode(payload, self.columns)
             .map(Some)
             .ok_or_else(|| ProxyError::MalformedPacket("bad row from shard".into()))
     }
@@ -380,12 +480,64 @@ pub async fn scatter_select_commands(
     status: u16,
 ) -> Outcome {
     let mut out = Outcome::default();
-    if let Err(e) = run_select(
-        shards, commands, protocol, client, caps, seq, plan, budget, status, &mut out,
+    let ran = match send_all(shards, commands).await {
+        Ok(()) => {
+            let mut sources: Vec<ShardSource<'_>> =
+                shards.iter_mut().map(|c| ShardSource::Live(c)).collect();
+            run_select(
+                &mut sources,
+                protocol,
+                client,
+                caps,
+                seq,
+                plan,
+                budget,
+                status,
+                &mut out,
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    finish_select(ran, shards.iter_mut().map(|c| &mut **c), client, seq, out).await
+}
+
+/// [`scatter_select_commands`] over answers from [`ShardSource`]s whose
+/// commands were already sent (or whose answers were read in full).
+#[allow(clippy::too_many_arguments)]
+pub async fn scatter_select_sources(
+    sources: &mut [ShardSource<'_>],
+    protocol: Protocol,
+    client: &mut ClientStream,
+    caps: CapabilityFlags,
+    seq: &mut u8,
+    plan: &MergePlan,
+    budget: Budget,
+    status: u16,
+) -> Outcome {
+    let mut out = Outcome::default();
+    let ran = run_select(
+        sources, protocol, client, caps, seq, plan, budget, status, &mut out,
     )
-    .await
-    {
-        for s in shards.iter_mut() {
+    .await;
+    let live = sources.iter_mut().filter_map(|s| match s {
+        ShardSource::Live(conn) => Some(&mut **conn),
+        ShardSource::Read(_) => None,
+    });
+    finish_select(ran, live, client, seq, out).await
+}
+
+/// Reports a failed merge to the client (unless it is gone) and breaks the
+/// connections still streaming.
+async fn finish_select<'c>(
+    ran: Result<()>,
+    live: impl Iterator<Item = &'c mut BackendConn>,
+    client: &mut ClientStream,
+    seq: &mut u8,
+    mut out: Outcome,
+) -> Outcome {
+    if let Err(e) = ran {
+        for s in live {
             // Unread results remain on these connections: never reuse them.
             s.broken = true;
         }
@@ -407,8 +559,7 @@ pub async fn scatter_select_commands(
 
 #[allow(clippy::too_many_arguments)]
 async fn run_select(
-    shards: &mut [&mut BackendConn],
-    commands: &[ShardCommand],
+    shards: &mut [ShardSource<'_>],
     protocol: Protocol,
     client: &mut ClientStream,
     caps: CapabilityFlags,
@@ -418,8 +569,7 @@ async fn run_select(
     status: u16,
     out: &mut Outcome,
 ) -> Result<()> {
-    send_all(shards, commands).await?;
-    let mut streams: Vec<ShardStream<'_>> = shards
+    let mut streams: Vec<ShardStream<'_, '_>> = shards
         .iter_mut()
         .map(|c| ShardStream {
             conn: c,
@@ -710,7 +860,7 @@ async fn run_select(
         // rows is not wanted. Closing those connections is cheaper than
         // reading large remainders.
         for s in shards.iter_mut() {
-            s.broken = true;
+            s.mark_broken();
         }
     }
     let mut term = Vec::new();

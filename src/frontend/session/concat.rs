@@ -9,14 +9,20 @@
 //! (`execute::scatter` reads every target at once and so needs one
 //! connection per target, which a pinned session does not have.)
 //!
-//! Owns: that sequential relay. Must not merge rows (sort, group, limit:
-//! that is `execute::scatter`).
+//!
+//! Reads that do need a merge run the same way, one target after the other
+//! on the node's connection, each answer read in full (bounded) and then
+//! merged by `execute::scatter` from those buffered answers.
+//!
+//! Owns: that sequential relay and the sequential reading of answers to
+//! merge. Must not merge rows itself (sort, group, limit: that is
+//! `execute::scatter`).
 
 use mysql_common::constants::CapabilityFlags;
 
 use super::{Ran, Session};
 use crate::error::ProxyError;
-use crate::execute::Outcome;
+use crate::execute::{scatter, Outcome};
 use crate::router::shard::{MergeSpec, ShardPlan};
 use crate::router::{self, RoutePlan};
 use crate::sql::Classified;
@@ -40,10 +46,20 @@ impl Session {
     /// session holds one connection per node and several targets share a
     /// node.
     pub(super) fn sequential_read_applies(&self, plan: &ShardPlan) -> bool {
-        if plan.write
-            || !(self.pins.transaction || self.pins.session_state)
-            || !is_concatenation(plan.merge.as_ref())
-        {
+        is_concatenation(plan.merge.as_ref()) && self.shares_pinned_connections(plan)
+    }
+
+    /// A read that needs a merge, in the same situation: its answers are
+    /// read one after the other and merged ([`Session::run_buffered_merge`]).
+    pub(super) fn buffered_merge_applies(&self, plan: &ShardPlan) -> bool {
+        !is_concatenation(plan.merge.as_ref())
+            && !self.read_locks_allow_pooled(plan)
+            && self.shares_pinned_connections(plan)
+    }
+
+    /// A read in a pinned session where several targets share a node.
+    fn shares_pinned_connections(&self, plan: &ShardPlan) -> bool {
+        if plan.write || !(self.pins.transaction || self.pins.session_state) {
             return false;
         }
         let mut nodes: Vec<usize> = plan.targets.iter().map(|t| t.node).collect();
@@ -57,6 +73,83 @@ impl Session {
                     .iter()
                     .any(|tok| tok.kind == crate::sql::TokenKind::UserVar)
             })
+    }
+
+    /// Reads each target's whole answer on the session's connection of its
+    /// node, one after the other, then merges them as a scatter would.
+    pub(super) async fn run_buffered_merge(
+        &mut self,
+        plan: &ShardPlan,
+        c: &Classified,
+        seq: &mut u8,
+    ) {
+        /// What one target's buffered answer may take.
+        const MAX_BUFFERED_BYTES: usize = 256 << 20;
+        let Some(first) = plan.targets.first() else {
+            self.write_error_seq(&ProxyError::Internal("empty shard plan".into()), seq)
+                .await;
+            return;
+        };
+        let role = router::route(c, &self.view(first.node)).role;
+        let mut nodes: Vec<usize> = plan.targets.iter().map(|t| t.node).collect();
+        nodes.sort_unstable();
+        nodes.dedup();
+        for node in nodes {
+            let rp = RoutePlan {
+                node,
+                role,
+                reason: "shard target on the session's connection",
+            };
+            if let Err(e) = self.acquire(&rp, c).await {
+                self.write_error_seq(&e, seq).await;
+                return;
+            }
+        }
+        let mut sources = Vec::with_capacity(plan.targets.len());
+        for t in &plan.targets {
+            let Some(h) = self.held.iter().position(|h| h.node == t.node) else {
+                self.write_error_seq(
+                    &ProxyError::Internal("no connection for a shard target".into()),
+                    seq,
+                )
+                .await;
+                return;
+            };
+            let mut payload = Vec::with_capacity(t.sql.len() + 1);
+            payload.push(command::QUERY);
+            payload.extend_from_slice(t.sql.as_bytes());
+            match scatter::read_answer(&mut self.held[h].conn, &vec![payload], MAX_BUFFERED_BYTES)
+                .await
+            {
+                Ok(answer) => sources.push(scatter::ShardSource::Read(answer)),
+                Err(e) => {
+                    let lost = self.held[h].conn.broken;
+                    self.held.retain(|h| !h.conn.broken);
+                    self.write_error_seq(&e, seq).await;
+                    if lost {
+                        self.after_failure();
+                    }
+                    return;
+                }
+            }
+        }
+        let merge = plan
+            .merge
+            .as_ref()
+            .map(super::sharded::merge_plan)
+            .unwrap_or_default();
+        let outcome = scatter::scatter_select_sources(
+            &mut sources,
+            scatter::Protocol::Text,
+            &mut self.client,
+            self.caps,
+            seq,
+            &merge,
+            scatter::Budget::default(),
+            self.status,
+        )
+        .await;
+        self.finish_scatter(c, outcome);
     }
 
     pub(super) async fn run_sequential_read(

@@ -246,6 +246,7 @@ impl Session {
             _ if self.sequential_read_applies(&plan) => {
                 self.run_sequential_read(&plan, c, seq).await
             }
+            _ if self.buffered_merge_applies(&plan) => self.run_buffered_merge(&plan, c, seq).await,
             _ => self.run_scatter_read(&plan, c, seq).await,
         }
     }
