@@ -161,3 +161,58 @@ async fn scatter_stops_on_every_shard_when_killed_or_abandoned() {
     p.query_drop(format!("DROP DATABASE {db}")).await.unwrap();
     p.disconnect().await.ok();
 }
+
+/// A merge that would hold more groups than `merge_max_groups` stops with a
+/// clear error (never grows without bound); the session goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn merge_budget_stops_with_a_clear_error() {
+    let topo = Topology::from_env();
+    let proxy = ProxyProcess::start_with(
+        &topo,
+        ProxyOptions {
+            extra: RULES.to_owned(),
+            routing: "merge_max_groups = 5".to_owned(),
+            ..Default::default()
+        },
+    );
+    let db = format!("budget_{}", std::process::id());
+    let mut p = util::proxy_conn(&proxy, None).await;
+    p.query_drop(format!("DROP DATABASE IF EXISTS {db}"))
+        .await
+        .unwrap();
+    p.query_drop(format!("CREATE DATABASE {db}")).await.unwrap();
+    p.query_drop(format!("USE {db}")).await.unwrap();
+    p.query_drop("CREATE TABLE sleepers (id INT PRIMARY KEY, v INT)")
+        .await
+        .unwrap();
+    let values: Vec<String> = (1..=40).map(|i| format!("({i}, {})", i % 10)).collect();
+    p.query_drop(format!(
+        "INSERT INTO sleepers (id, v) VALUES {}",
+        values.join(", ")
+    ))
+    .await
+    .unwrap();
+    util::sync_replicas(&topo).await;
+    // 4 groups fit; 10 do not.
+    let small: Vec<(i64, i64)> = p
+        .query("SELECT v % 4 AS g, COUNT(*) FROM sleepers GROUP BY g ORDER BY g")
+        .await
+        .unwrap();
+    assert_eq!(small, vec![(0, 12), (1, 12), (2, 8), (3, 8)]);
+    let e = p
+        .query_drop("SELECT v, COUNT(*) FROM sleepers GROUP BY v")
+        .await
+        .expect_err("over the merge budget");
+    let (_code, _state, message) = util::server_error(e);
+    assert!(
+        message.contains("merge budget") && message.contains("merge_max_groups"),
+        "{message}"
+    );
+    let n: Option<u64> = p
+        .query_first("SELECT COUNT(*) FROM sleepers")
+        .await
+        .unwrap();
+    assert_eq!(n, Some(40), "the session goes on");
+    p.query_drop(format!("DROP DATABASE {db}")).await.unwrap();
+    p.disconnect().await.ok();
+}

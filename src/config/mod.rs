@@ -241,6 +241,10 @@ pub struct RoutingConfig {
     pub refuse_unkeyed_writes: bool,
     /// Sharding plans kept (least recently used are dropped beyond this).
     pub plan_cache: usize,
+    /// Groups and distinct values a cross-shard merge may hold in memory
+    /// (GROUP BY not on the key, DISTINCT, DISTINCT aggregates); beyond it
+    /// the statement fails with a clear error instead of growing.
+    pub merge_max_groups: usize,
 }
 
 impl Default for RoutingConfig {
@@ -254,6 +258,7 @@ impl Default for RoutingConfig {
             gtid_wait_timeout_ms: 50,
             refuse_unkeyed_writes: false,
             plan_cache: 1024,
+            merge_max_groups: 1_000_000,
         }
     }
 }

@@ -145,7 +145,9 @@ impl Session {
             self.caps,
             seq,
             &merge,
-            scatter::Budget::default(),
+            scatter::Budget {
+                max_groups: self.proxy.config.load().routing.merge_max_groups,
+            },
             self.status,
         )
         .await;

@@ -375,7 +375,9 @@ impl Session {
         };
         let merge = plan.merge.as_ref().map(merge_plan).unwrap_or_default();
         let sqls: Vec<String> = plan.targets.iter().map(|t| t.sql.clone()).collect();
-        let budget = scatter::Budget::default();
+        let budget = scatter::Budget {
+            max_groups: self.proxy.config.load().routing.merge_max_groups,
+        };
         let status = self.status;
         let handle = self.handle.clone();
         let gone = client_gone(self.client.get_ref());

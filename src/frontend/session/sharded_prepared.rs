@@ -301,7 +301,9 @@ impl Session {
             }
         };
         let merge = plan.merge.as_ref().map(merge_plan).unwrap_or_default();
-        let budget = scatter::Budget::default();
+        let budget = scatter::Budget {
+            max_groups: self.proxy.config.load().routing.merge_max_groups,
+        };
         let status = self.status;
         let caps = self.caps;
         let outcome = match conns {
