@@ -21,7 +21,7 @@
 use mysql_common::constants::CapabilityFlags;
 
 use super::{Ran, Session};
-use crate::error::ProxyError;
+use crate::error::{ProxyError, Result};
 use crate::execute::{scatter, Outcome};
 use crate::router::shard::{MergeSpec, ShardPlan};
 use crate::router::{self, RoutePlan};
@@ -85,25 +85,9 @@ impl Session {
     ) {
         /// What one target's buffered answer may take.
         const MAX_BUFFERED_BYTES: usize = 256 << 20;
-        let Some(first) = plan.targets.first() else {
-            self.write_error_seq(&ProxyError::Internal("empty shard plan".into()), seq)
-                .await;
+        if let Err(e) = self.hold_target_nodes(plan, c).await {
+            self.write_error_seq(&e, seq).await;
             return;
-        };
-        let role = router::route(c, &self.view(first.node)).role;
-        let mut nodes: Vec<usize> = plan.targets.iter().map(|t| t.node).collect();
-        nodes.sort_unstable();
-        nodes.dedup();
-        for node in nodes {
-            let rp = RoutePlan {
-                node,
-                role,
-                reason: "shard target on the session's connection",
-            };
-            if let Err(e) = self.acquire(&rp, c).await {
-                self.write_error_seq(&e, seq).await;
-                return;
-            }
         }
         let mut sources = Vec::with_capacity(plan.targets.len());
         for t in &plan.targets {
@@ -154,17 +138,13 @@ impl Session {
         self.finish_scatter(c, outcome);
     }
 
-    pub(super) async fn run_sequential_read(
-        &mut self,
-        plan: &ShardPlan,
-        c: &Classified,
-        seq: &mut u8,
-    ) {
-        let Some(first) = plan.targets.first() else {
-            self.write_error_seq(&ProxyError::Internal("empty shard plan".into()), seq)
-                .await;
-            return;
-        };
+    /// The session's connection on every node of `plan` (checked out and
+    /// held if needed), routed as the statement is.
+    async fn hold_target_nodes(&mut self, plan: &ShardPlan, c: &Classified) -> Result<()> {
+        let first = plan
+            .targets
+            .first()
+            .ok_or_else(|| ProxyError::Internal("empty shard plan".into()))?;
         let role = router::route(c, &self.view(first.node)).role;
         let mut nodes: Vec<usize> = plan.targets.iter().map(|t| t.node).collect();
         nodes.sort_unstable();
@@ -175,10 +155,20 @@ impl Session {
                 role,
                 reason: "shard target on the session's connection",
             };
-            if let Err(e) = self.acquire(&rp, c).await {
-                self.write_error_seq(&e, seq).await;
-                return;
-            }
+            self.acquire(&rp, c).await?;
+        }
+        Ok(())
+    }
+
+    pub(super) async fn run_sequential_read(
+        &mut self,
+        plan: &ShardPlan,
+        c: &Classified,
+        seq: &mut u8,
+    ) {
+        if let Err(e) = self.hold_target_nodes(plan, c).await {
+            self.write_error_seq(&e, seq).await;
+            return;
         }
         let deprecate_eof = self.caps.contains(CapabilityFlags::CLIENT_DEPRECATE_EOF);
         let mut outcome = Outcome {
