@@ -90,6 +90,13 @@ impl ProxyError {
 
     /// True when the failure happened before the statement reached a backend
     /// (or the backend connection broke), so a read may be retried elsewhere.
+    /// A replica refusing the session's current database: it has not
+    /// replayed the `CREATE DATABASE` yet (the database was checked on the
+    /// primary). The primary can serve the statement.
+    pub fn is_unknown_database(&self) -> bool {
+        matches!(self, ProxyError::Backend(p) if p.code == 1049)
+    }
+
     pub fn is_connection_failure(&self) -> bool {
         matches!(
             self,

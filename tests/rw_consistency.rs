@@ -243,3 +243,74 @@ async fn session_consistency_while_sql_threads_stop_and_start() {
     .await;
     guard.restore_now();
 }
+
+/// A database created through the proxy is usable at once, also by other
+/// sessions, while the replicas have not replayed its CREATE DATABASE yet
+/// (MASTER_DELAY): connecting with it, `USE` and session settings (which
+/// replicas would otherwise serve) are checked against, or fall back to, the
+/// primary, as one server would answer. With `eventual` consistency, so no
+/// GTID wait hides the lag.
+#[tokio::test]
+async fn new_database_is_usable_at_once_while_replicas_lag() {
+    let _s = serial();
+    let topo = Topology::from_env();
+    let mut guard = TopoGuard::new(&topo);
+    bounded(
+        120,
+        "new_database_is_usable_at_once_while_replicas_lag",
+        async {
+            for r in N1_REPLICAS {
+                guard.push(Restore::NoDelay(r.into()));
+                let mut c = direct(&topo, r).await;
+                c.query_drop("STOP SLAVE").await.unwrap();
+                c.query_drop("CHANGE MASTER TO MASTER_DELAY = 4")
+                    .await
+                    .unwrap();
+                c.query_drop("START SLAVE").await.unwrap();
+                let _ = c.disconnect().await;
+            }
+            // The harness's superuser backend account may create databases.
+            let proxy = common::proxy::ProxyProcess::start_with(
+                &topo,
+                common::proxy::ProxyOptions {
+                    routing: "consistency = \"eventual\"".into(),
+                    ..Default::default()
+                },
+            );
+            let db = format!("newdb_{}", std::process::id());
+            let url = |db: Option<&str>| {
+                format!(
+                    "mysql://app:app@127.0.0.1:{}/{}",
+                    proxy.port,
+                    db.unwrap_or("")
+                )
+            };
+            let mut a = mysql_async::Conn::from_url(url(None).as_str())
+                .await
+                .unwrap();
+            a.query_drop(format!("CREATE DATABASE {db}")).await.unwrap();
+            // Another session connects with it at once ...
+            let mut b = mysql_async::Conn::from_url(url(Some(&db)).as_str())
+                .await
+                .unwrap_or_else(|e| panic!("connect with the new database: {e}"));
+            // ... and runs what drivers send first: settings a replica would serve.
+            for sql in [
+                "SET NAMES utf8mb4".to_owned(),
+                "SET SESSION sql_mode = 'STRICT_TRANS_TABLES'".to_owned(),
+                format!("USE {db}"),
+            ] {
+                b.query_drop(&sql)
+                    .await
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            }
+            let current: Option<String> = b.query_first("SELECT DATABASE()").await.unwrap();
+            assert_eq!(current.as_deref(), Some(db.as_str()));
+            a.query_drop(format!("USE {db}")).await.unwrap();
+            let _ = b.disconnect().await;
+            a.query_drop(format!("DROP DATABASE {db}")).await.unwrap();
+            let _ = a.disconnect().await;
+        },
+    )
+    .await;
+    guard.restore_now();
+}

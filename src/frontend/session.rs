@@ -767,6 +767,12 @@ impl Session {
         for _attempt in 0..4 {
             let (i, fresh) = match self.acquire_excluding(&plan, c, &excluded).await {
                 Ok(x) => x,
+                // The session's database is not on the replicas yet (created
+                // a moment ago): the primary has it.
+                Err(e) if retryable && e.is_unknown_database() && plan.role == Role::Replica => {
+                    plan.role = Role::Primary;
+                    continue;
+                }
                 Err(e) if retryable && e.is_connection_failure() && plan.role == Role::Replica => {
                     if let Some(idx) = self.replica_index(&plan, &e) {
                         excluded.push(idx);

@@ -326,11 +326,22 @@ impl Session {
             .contains(mysql_common::constants::CapabilityFlags::CLIENT_FOUND_ROWS);
         let mut conns = Vec::with_capacity(plan.targets.len());
         for t in &plan.targets {
-            let pool = self.pool_for(t.node, role)?;
+            let mut pool = self.pool_for(t.node, role)?;
             let mut conn = pool.checkout(found_rows, &self.state).await?;
             if let Err(e) = conn.sync_state(&self.state).await {
                 conn.broken = true;
-                return Err(e);
+                // A replica without the session's database yet (created a
+                // moment ago): this target reads on the primary.
+                let primary = &self.proxy.cluster.nodes[t.node].primary;
+                if !(e.is_unknown_database() && !Arc::ptr_eq(&pool, primary)) {
+                    return Err(e);
+                }
+                pool = primary.clone();
+                conn = pool.checkout(found_rows, &self.state).await?;
+                if let Err(e) = conn.sync_state(&self.state).await {
+                    conn.broken = true;
+                    return Err(e);
+                }
             }
             pool.stats
                 .routed
