@@ -333,7 +333,7 @@ impl Session {
                 // A replica without the session's database yet (created a
                 // moment ago): this target reads on the primary.
                 let primary = &self.proxy.cluster.nodes[t.node].primary;
-                if !(e.is_unknown_database() && !Arc::ptr_eq(&pool, primary)) {
+                if !e.is_unknown_database() || Arc::ptr_eq(&pool, primary) {
                     return Err(e);
                 }
                 pool = primary.clone();
