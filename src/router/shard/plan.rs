@@ -10,11 +10,11 @@ use crate::sharding::{ParamValue, PlacementError, ShardKey, SlotSet};
 use super::analyze::{Analysis, NameTarget, RefTable, RowSource, StmtKind};
 use super::cond::{KeyContext, RefId, Slots, Val};
 use super::lex::ident;
-use super::select::{Edit, LimitVal, Piece};
+use super::select::{Edit, LimitVal, Piece, SelectMerge};
 use super::shape::ShapeLiteral;
 use super::{
-    err, quote_sql, PlanKind, RouteError, ShardPlan, ShardRouter, ShardTarget, ShardedInfo,
-    TableInfoKind,
+    err, quote_sql, MergeSpec, PlanKind, RouteError, ShardPlan, ShardRouter, ShardTarget,
+    ShardedInfo, TableInfoKind,
 };
 
 /// Parameters and placement for evaluating key formulas.
@@ -395,6 +395,9 @@ fn sharded(ctx: &Ctx<'_>, sql: &str) -> Result<ShardPlan, RouteError> {
     }
     let tops: Vec<&RowSource> = a.row_sources.iter().filter(|r| r.top).collect();
     let subs: Vec<&RowSource> = a.row_sources.iter().filter(|r| !r.top).collect();
+    if let Some(plan) = union_parts(ctx, sql, &tops, &subs)? {
+        return Ok(plan);
+    }
 
     // Targets from the statement's own rows.
     let mut top_groups: Vec<Group> = Vec::new();
@@ -617,43 +620,9 @@ fn sharded(ctx: &Ctx<'_>, sql: &str) -> Result<ShardPlan, RouteError> {
     if scatter && a.kind == StmtKind::Select && !a.explain {
         match &a.select {
             Some(Ok(m)) => {
-                let value = |v: LimitVal| -> Result<u64, RouteError> {
-                    match v {
-                        LimitVal::Lit(n) => Ok(n),
-                        LimitVal::Param(i) if !ctx.literals.is_empty() => ctx
-                            .literals
-                            .get(i)
-                            .and_then(|l| l.value.parse().ok())
-                            .ok_or_else(|| RouteError("LIMIT value is not a number".into())),
-                        LimitVal::Param(i) => match ctx.params.get(i) {
-                            Some(ParamValue::Int(n)) if *n >= 0 => Ok(*n as u64),
-                            Some(ParamValue::UInt(n)) => Ok(*n),
-                            Some(ParamValue::Bytes(b)) => std::str::from_utf8(b)
-                                .ok()
-                                .and_then(|t| t.trim().parse().ok())
-                                .ok_or_else(|| RouteError("LIMIT parameter is not a number".into())),
-                            _ => err("LIMIT parameter has no integer value"),
-                        },
-                    }
-                };
-                let mut spec = m.spec.clone();
-                merge_edits = m.edits.clone();
-                if let Some(l) = &m.limit {
-                    let limit = value(l.limit)?;
-                    let offset = l.offset.map(value).transpose()?.unwrap_or(0);
-                    spec.limit = Some(limit);
-                    spec.offset = offset;
-                    let text = if m.push_limit {
-                        format!(" LIMIT {}", limit.saturating_add(offset))
-                    } else {
-                        String::new()
-                    };
-                    merge_edits.push(Edit {
-                        range: l.range.clone(),
-                        pieces: vec![Piece::Text(text)],
-                    });
-                }
+                let (spec, edits) = scatter_merge(ctx, m)?;
                 merge = Some(spec);
+                merge_edits = edits;
             }
             Some(Err(why)) => {
                 return err(format!(
@@ -685,6 +654,239 @@ fn sharded(ctx: &Ctx<'_>, sql: &str) -> Result<ShardPlan, RouteError> {
         generated_id: None,
         write: a.write,
     })
+}
+
+/// The merge recipe of a scattered SELECT with its LIMIT values resolved,
+/// and the edits every target's SQL gets (hidden columns, the LIMIT each
+/// shard applies).
+fn scatter_merge(ctx: &Ctx<'_>, m: &SelectMerge) -> Result<(MergeSpec, Vec<Edit>), RouteError> {
+    let value = |v: LimitVal| -> Result<u64, RouteError> {
+        match v {
+            LimitVal::Lit(n) => Ok(n),
+            LimitVal::Param(i) if !ctx.literals.is_empty() => ctx
+                .literals
+                .get(i)
+                .and_then(|l| l.value.parse().ok())
+                .ok_or_else(|| RouteError("LIMIT value is not a number".into())),
+            LimitVal::Param(i) => match ctx.params.get(i) {
+                Some(ParamValue::Int(n)) if *n >= 0 => Ok(*n as u64),
+                Some(ParamValue::UInt(n)) => Ok(*n),
+                Some(ParamValue::Bytes(b)) => std::str::from_utf8(b)
+                    .ok()
+                    .and_then(|t| t.trim().parse().ok())
+                    .ok_or_else(|| RouteError("LIMIT parameter is not a number".into())),
+                _ => err("LIMIT parameter has no integer value"),
+            },
+        }
+    };
+    let mut spec = m.spec.clone();
+    let mut edits = m.edits.clone();
+    if let Some(l) = &m.limit {
+        let limit = value(l.limit)?;
+        let offset = l.offset.map(value).transpose()?.unwrap_or(0);
+        spec.limit = Some(limit);
+        spec.offset = offset;
+        let text = if m.push_limit {
+            format!(" LIMIT {}", limit.saturating_add(offset))
+        } else {
+            String::new()
+        };
+        edits.push(Edit {
+            range: l.range.clone(),
+            pieces: vec![Piece::Text(text)],
+        });
+    }
+    Ok((spec, edits))
+}
+
+// ----- UNION [ALL] whose branches need different targets -----
+
+/// One statement of a per-branch UNION plan: a node, the slot of every
+/// sharded reference there, and which branches answer in it.
+struct Part {
+    asg: Assignment,
+    active: Vec<bool>,
+}
+
+/// A flat `UNION [ALL]` whose branches cannot share one set of targets (a
+/// branch without sharded tables next to a scattered one, or sharded
+/// tables of different layouts): each branch is planned on its own — a
+/// sharded branch on the slots its WHERE allows, a branch without sharded
+/// tables once — and every target gets the whole union with the branches
+/// that do not answer there neutralised as `(SELECT … LIMIT 0)`. Every
+/// target thus returns the column definitions the server gives for the
+/// whole union (names of the first branch, types widened over all
+/// branches), each branch's rows come from exactly one target per slot,
+/// and the scatter merge (concatenation, k-way merge on the union's ORDER
+/// BY, LIMIT, DISTINCT across targets) gives the union's answer.
+///
+/// `Ok(None)` when the statement is not such a union, or has a form this
+/// plan cannot make exact (subqueries on sharded tables, a branch joining
+/// untied sharded tables, parenthesised or nested branches): the general
+/// path then plans or refuses it as before.
+fn union_parts(
+    ctx: &Ctx<'_>,
+    sql: &str,
+    tops: &[&RowSource],
+    subs: &[&RowSource],
+) -> Result<Option<ShardPlan>, RouteError> {
+    let a = ctx.a;
+    if a.kind != StmtKind::Select || a.explain || a.write || tops.len() < 2 {
+        return Ok(None);
+    }
+    let m = match &a.select {
+        Some(Ok(m)) if m.branches.len() >= 2 => m,
+        _ => return Ok(None),
+    };
+    if !a.scatter_blockers.is_empty()
+        || subs
+            .iter()
+            .any(|rs| rs.refs.iter().any(|&r| ctx.sharded(r).is_some()))
+    {
+        return Ok(None);
+    }
+    // The sharded group (at most one) of each branch.
+    let mut branch_group: Vec<Option<Group>> = (0..m.branches.len()).map(|_| None).collect();
+    for rs in tops {
+        let Some(&first) = rs.refs.first() else {
+            continue;
+        };
+        let at = a.refs[first].name_span.start;
+        let Some(b) = m.branches.iter().position(|r| r.contains(&at)) else {
+            return Ok(None);
+        };
+        for g in groups(ctx, rs) {
+            if branch_group[b].is_some() {
+                return Ok(None);
+            }
+            branch_group[b] = Some(g);
+        }
+    }
+    let layout_of = |g: &Group| ctx.sharded(g.refs[0]).map(|i| i.layout);
+    let mut layouts: Vec<Option<usize>> = Vec::new();
+    for g in branch_group.iter().flatten() {
+        let l = layout_of(g);
+        if !layouts.contains(&l) {
+            layouts.push(l);
+        }
+    }
+    let unsharded_branch = branch_group.iter().any(Option::is_none);
+    let slots_of_first_layout: std::collections::BTreeSet<usize> = branch_group
+        .iter()
+        .flatten()
+        .flat_map(|g| g.slots.iter().copied())
+        .collect();
+    let needed = layouts.len() > 1 || (unsharded_branch && slots_of_first_layout.len() > 1);
+    if !needed || layouts.is_empty() {
+        return Ok(None);
+    }
+
+    // Sharded branches: one part per slot of their layout.
+    let mut parts: Vec<Part> = Vec::new();
+    for layout in &layouts {
+        let members: Vec<usize> = (0..branch_group.len())
+            .filter(|&b| {
+                branch_group[b]
+                    .as_ref()
+                    .is_some_and(|g| layout_of(g) == *layout)
+            })
+            .collect();
+        let mut slots: Vec<usize> = members
+            .iter()
+            .filter_map(|&b| branch_group[b].as_ref())
+            .flat_map(|g| g.slots.iter().copied())
+            .collect();
+        slots.sort_unstable();
+        slots.dedup();
+        let Some(info) = members
+            .first()
+            .and_then(|&b| branch_group[b].as_ref())
+            .and_then(|g| ctx.sharded(g.refs[0]))
+        else {
+            return err(format!("internal: no layout for {}", quote_sql(sql)));
+        };
+        for s in slots {
+            let Some(&(node, _)) = info.slots.get(s) else {
+                return err(format!("internal: no slot {s} for {}", quote_sql(sql)));
+            };
+            let mut slot = HashMap::new();
+            let mut active = vec![false; m.branches.len()];
+            for &b in &members {
+                if let Some(g) = &branch_group[b] {
+                    if g.slots.contains(&s) {
+                        active[b] = true;
+                        for &r in &g.refs {
+                            slot.insert(r, s);
+                        }
+                    }
+                }
+            }
+            parts.push(Part {
+                asg: Assignment { node, slot },
+                active,
+            });
+        }
+    }
+    // Branches without sharded tables answer once, in the first part.
+    if let Some(first) = parts.first_mut() {
+        for (b, g) in branch_group.iter().enumerate() {
+            if g.is_none() {
+                first.active[b] = true;
+            }
+        }
+    }
+    // Sharded tables of the neutralised branches still have to name a
+    // physical table on the part's node: any of theirs there.
+    for part in &mut parts {
+        for r in 0..a.refs.len() {
+            let Some(info) = ctx.sharded(r) else {
+                continue;
+            };
+            if part.asg.slot.contains_key(&r) {
+                continue;
+            }
+            let Some(s) = info.slots.iter().position(|(n, _)| *n == part.asg.node) else {
+                return err(format!(
+                    "the branches of this UNION run on different nodes, and `{}` has no shard on node {},                      where another branch runs; run the branches separately: {}",
+                    ctx.name(r),
+                    ctx.router.node_name(part.asg.node),
+                    quote_sql(sql)
+                ));
+            };
+            part.asg.slot.insert(r, s);
+        }
+    }
+    let (spec, merge_edits) = scatter_merge(ctx, m)?;
+    let mut targets = Vec::with_capacity(parts.len());
+    for part in &parts {
+        check_available(ctx, part.asg.node, sql)?;
+        let mut edits = merge_edits.clone();
+        for (b, range) in m.branches.iter().enumerate() {
+            if !part.active[b] {
+                edits.push(Edit {
+                    range: range.start..range.start,
+                    pieces: vec![Piece::Text("(".to_owned())],
+                });
+                edits.push(Edit {
+                    range: range.end..range.end,
+                    pieces: vec![Piece::Text(" LIMIT 0)".to_owned())],
+                });
+            }
+        }
+        edits.extend(in_list_edits(ctx, &part.asg)?);
+        targets.push(target(ctx, sql, &part.asg, &[], &edits)?);
+    }
+    Ok(Some(ShardPlan {
+        kind: if targets.len() > 1 {
+            PlanKind::Scatter
+        } else {
+            PlanKind::Single
+        },
+        targets,
+        merge: Some(spec),
+        generated_id: None,
+        write: false,
+    }))
 }
 
 /// `key IN (…)` lists reduced to the values of each target's slot.
