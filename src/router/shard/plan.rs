@@ -395,9 +395,6 @@ fn sharded(ctx: &Ctx<'_>, sql: &str) -> Result<ShardPlan, RouteError> {
     }
     let tops: Vec<&RowSource> = a.row_sources.iter().filter(|r| r.top).collect();
     let subs: Vec<&RowSource> = a.row_sources.iter().filter(|r| !r.top).collect();
-    if let Some(plan) = union_parts(ctx, sql, &tops, &subs)? {
-        return Ok(plan);
-    }
 
     // Targets from the statement's own rows.
     let mut top_groups: Vec<Group> = Vec::new();
@@ -414,6 +411,9 @@ fn sharded(ctx: &Ctx<'_>, sql: &str) -> Result<ShardPlan, RouteError> {
             fixed_branch = true;
         }
         top_groups.extend(gs);
+    }
+    if let Some(plan) = union_parts(ctx, sql, &tops, &subs)? {
+        return Ok(plan);
     }
     let branch_without_shards = tops.len() > 1
         && tops
@@ -702,10 +702,12 @@ fn scatter_merge(ctx: &Ctx<'_>, m: &SelectMerge) -> Result<(MergeSpec, Vec<Edit>
 // ----- UNION [ALL] whose branches need different targets -----
 
 /// One statement of a per-branch UNION plan: a node, the slot of every
-/// sharded reference there, and which branches answer in it.
+/// sharded reference there, which branches answer in it, and which
+/// layouts (indices into the plan's list) it already serves.
 struct Part {
     asg: Assignment,
     active: Vec<bool>,
+    layouts: Vec<usize>,
 }
 
 /// A flat `UNION [ALL]` whose branches cannot share one set of targets (a
@@ -718,12 +720,13 @@ struct Part {
 /// whole union (names of the first branch, types widened over all
 /// branches), each branch's rows come from exactly one target per slot,
 /// and the scatter merge (concatenation, k-way merge on the union's ORDER
-/// BY, LIMIT, DISTINCT across targets) gives the union's answer.
+/// BY, LIMIT, DISTINCT across targets) gives the union's answer. Slots of
+/// different layouts on one node share a target.
 ///
-/// `Ok(None)` when the statement is not such a union, or has a form this
-/// plan cannot make exact (subqueries on sharded tables, a branch joining
-/// untied sharded tables, parenthesised or nested branches): the general
-/// path then plans or refuses it as before.
+/// `Ok(None)` when the union can share its targets (the general path
+/// plans it) or when it has a form the general path refuses with its own
+/// explanation (subqueries on sharded tables not tied to their branch,
+/// derived tables that aggregate).
 fn union_parts(
     ctx: &Ctx<'_>,
     sql: &str,
@@ -734,70 +737,106 @@ fn union_parts(
     if a.kind != StmtKind::Select || a.explain || a.write || tops.len() < 2 {
         return Ok(None);
     }
-    let m = match &a.select {
-        Some(Ok(m)) if m.branches.len() >= 2 => m,
-        _ => return Ok(None),
-    };
-    if !a.scatter_blockers.is_empty()
-        || subs
-            .iter()
-            .any(|rs| rs.refs.iter().any(|&r| ctx.sharded(r).is_some()))
-    {
+    // Is this a union the general path cannot plan? Branches with sharded
+    // tables of several layouts, or a branch without sharded tables next
+    // to sharded ones on several slots.
+    let mut layouts: Vec<usize> = Vec::new();
+    let mut all_slots: Vec<usize> = Vec::new();
+    let mut unsharded_branch = false;
+    for rs in tops {
+        let gs = groups(ctx, rs);
+        unsharded_branch |= gs.is_empty();
+        for g in gs {
+            if let Some(info) = ctx.sharded(g.refs[0]) {
+                if !layouts.contains(&info.layout) {
+                    layouts.push(info.layout);
+                }
+            }
+            all_slots.extend(g.slots);
+        }
+    }
+    all_slots.sort_unstable();
+    all_slots.dedup();
+    let needed = layouts.len() > 1 || (unsharded_branch && all_slots.len() > 1);
+    if !needed || !a.scatter_blockers.is_empty() {
         return Ok(None);
     }
+    let m = match &a.select {
+        Some(Ok(m)) if m.branches.len() >= 2 => m,
+        Some(Ok(_)) => {
+            return err(format!(
+                "the branches of this UNION need different shards, which is supported for a flat \
+                 UNION of plain SELECTs only (no parenthesised or nested branches, no WITH); run \
+                 the branches separately: {}",
+                quote_sql(sql)
+            ))
+        }
+        Some(Err(why)) => {
+            return err(format!(
+                "the branches of this UNION need different shards and {why}; pin the sharding key \
+                 or run the branches separately: {}",
+                quote_sql(sql)
+            ))
+        }
+        None => return Ok(None),
+    };
+    let branch_of = |r: RefId| {
+        let at = a.refs[r].name_span.start;
+        m.branches.iter().position(|b| b.contains(&at))
+    };
     // The sharded group (at most one) of each branch.
     let mut branch_group: Vec<Option<Group>> = (0..m.branches.len()).map(|_| None).collect();
     for rs in tops {
-        let Some(&first) = rs.refs.first() else {
-            continue;
-        };
-        let at = a.refs[first].name_span.start;
-        let Some(b) = m.branches.iter().position(|r| r.contains(&at)) else {
+        let Some(b) = rs.refs.first().and_then(|&r| branch_of(r)) else {
+            if rs.refs.is_empty() {
+                continue;
+            }
             return Ok(None);
         };
         for g in groups(ctx, rs) {
             if branch_group[b].is_some() {
-                return Ok(None);
+                return err(format!(
+                    "a UNION branch joins sharded tables that are not joined on their sharding keys: {}",
+                    quote_sql(sql)
+                ));
             }
             branch_group[b] = Some(g);
         }
     }
-    let layout_of = |g: &Group| ctx.sharded(g.refs[0]).map(|i| i.layout);
-    let mut layouts: Vec<Option<usize>> = Vec::new();
-    for g in branch_group.iter().flatten() {
-        let l = layout_of(g);
-        if !layouts.contains(&l) {
-            layouts.push(l);
+    // Subqueries on sharded tables must be tied by the key to their
+    // branch's tables (they then take the same slot).
+    let mut global = UnionFind::new(a.refs.len());
+    for &(x, y) in &a.edges {
+        global.union(x, y);
+    }
+    let mut tied: Vec<(usize, RefId, Vec<RefId>)> = Vec::new();
+    for rs in subs {
+        for g in groups(ctx, rs) {
+            let root = global.find(g.refs[0]);
+            let anchor = branch_of(g.refs[0]).and_then(|b| {
+                let top = branch_group[b].as_ref()?;
+                let anchor = top.refs.iter().copied().find(|&t| global.find(t) == root)?;
+                Some((b, anchor))
+            });
+            let Some((b, anchor)) = anchor else {
+                return Ok(None);
+            };
+            tied.push((b, anchor, g.refs));
         }
     }
-    let unsharded_branch = branch_group.iter().any(Option::is_none);
-    let slots_of_first_layout: std::collections::BTreeSet<usize> = branch_group
-        .iter()
-        .flatten()
-        .flat_map(|g| g.slots.iter().copied())
-        .collect();
-    let needed = layouts.len() > 1 || (unsharded_branch && slots_of_first_layout.len() > 1);
-    if !needed || layouts.is_empty() {
-        return Ok(None);
-    }
+    let layout_of = |g: &Group| ctx.sharded(g.refs[0]).map(|i| i.layout);
 
-    // Sharded branches: one part per slot of their layout.
+    // Sharded branches: one part per slot of their layout; a slot of
+    // another layout on a node already used joins that part.
     let mut parts: Vec<Part> = Vec::new();
-    for layout in &layouts {
+    for (li, layout) in layouts.iter().enumerate() {
         let members: Vec<usize> = (0..branch_group.len())
             .filter(|&b| {
                 branch_group[b]
                     .as_ref()
-                    .is_some_and(|g| layout_of(g) == *layout)
+                    .is_some_and(|g| layout_of(g) == Some(*layout))
             })
             .collect();
-        let mut slots: Vec<usize> = members
-            .iter()
-            .filter_map(|&b| branch_group[b].as_ref())
-            .flat_map(|g| g.slots.iter().copied())
-            .collect();
-        slots.sort_unstable();
-        slots.dedup();
         let Some(info) = members
             .first()
             .and_then(|&b| branch_group[b].as_ref())
@@ -805,26 +844,57 @@ fn union_parts(
         else {
             return err(format!("internal: no layout for {}", quote_sql(sql)));
         };
+        let mut slots: Vec<usize> = members
+            .iter()
+            .filter_map(|&b| branch_group[b].as_ref())
+            .flat_map(|g| g.slots.iter().copied())
+            .collect();
+        slots.sort_unstable();
+        slots.dedup();
         for s in slots {
             let Some(&(node, _)) = info.slots.get(s) else {
                 return err(format!("internal: no slot {s} for {}", quote_sql(sql)));
             };
-            let mut slot = HashMap::new();
-            let mut active = vec![false; m.branches.len()];
+            let at = match parts
+                .iter()
+                .position(|p| p.asg.node == node && !p.layouts.contains(&li))
+            {
+                Some(i) => i,
+                None => {
+                    parts.push(Part {
+                        asg: Assignment {
+                            node,
+                            slot: HashMap::new(),
+                        },
+                        active: vec![false; m.branches.len()],
+                        layouts: Vec::new(),
+                    });
+                    parts.len() - 1
+                }
+            };
+            let part = &mut parts[at];
+            part.layouts.push(li);
             for &b in &members {
-                if let Some(g) = &branch_group[b] {
-                    if g.slots.contains(&s) {
-                        active[b] = true;
-                        for &r in &g.refs {
-                            slot.insert(r, s);
+                let Some(g) = &branch_group[b] else {
+                    continue;
+                };
+                if !g.slots.contains(&s) {
+                    continue;
+                }
+                part.active[b] = true;
+                for &r in &g.refs {
+                    part.asg.slot.insert(r, s);
+                }
+                for (tb, anchor, refs) in &tied {
+                    if *tb == b {
+                        if let Some(&slot) = part.asg.slot.get(anchor) {
+                            for &r in refs {
+                                part.asg.slot.insert(r, slot);
+                            }
                         }
                     }
                 }
             }
-            parts.push(Part {
-                asg: Assignment { node, slot },
-                active,
-            });
         }
     }
     // Branches without sharded tables answer once, in the first part.
@@ -847,7 +917,8 @@ fn union_parts(
             }
             let Some(s) = info.slots.iter().position(|(n, _)| *n == part.asg.node) else {
                 return err(format!(
-                    "the branches of this UNION run on different nodes, and `{}` has no shard on node {},                      where another branch runs; run the branches separately: {}",
+                    "the branches of this UNION run on different nodes, and `{}` has no shard on node {}, \
+                     where another branch runs; run the branches separately: {}",
                     ctx.name(r),
                     ctx.router.node_name(part.asg.node),
                     quote_sql(sql)
