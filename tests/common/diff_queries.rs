@@ -627,6 +627,7 @@ pub fn curated() -> Vec<GenQuery> {
         q(UnionAll, "SELECT id FROM regions WHERE id < 0 UNION ALL SELECT id FROM events WHERE created_at < '2000-01-01'", Unordered, false),
         q(UnionAll, "SELECT code FROM regions UNION SELECT kind FROM events ORDER BY 1 DESC", Keys(vec![0]), true),
         q(UnionAll, "SELECT city, NULL FROM users UNION ALL SELECT NULL, name FROM regions UNION ALL SELECT kind, points FROM events", Unordered, false),
+        q(UnionAll, "SELECT 0, 'none' UNION SELECT id, city FROM users WHERE id < 4 UNION SELECT id, kind FROM events WHERE points > 95", Unordered, true),
         // Single shard: BIGINT extremes and negative keys.
         q(SingleShard, "SELECT * FROM users WHERE id = 9223372036854775807", Total, false),
         q(SingleShard, "SELECT * FROM users WHERE id = -9223372036854775807", Total, false),

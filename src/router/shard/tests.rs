@@ -1497,6 +1497,22 @@ fn union_branches_planned_separately() {
         ]
     );
     assert_eq!(p.targets[0].params, [0, 1]);
+    // A branch without tables at all answers once too.
+    assert_eq!(
+        targets(&plan(
+            "SELECT 1 UNION ALL SELECT id FROM users WHERE id IN (1, 2)"
+        )),
+        [
+            t(
+                "n1",
+                "SELECT 1 UNION ALL SELECT id FROM users_1 AS `users` WHERE id IN (1)"
+            ),
+            t(
+                "n2",
+                "(SELECT 1 LIMIT 0) UNION ALL SELECT id FROM users_2 AS `users` WHERE id IN (2)"
+            ),
+        ]
+    );
     // A subquery tied by the key to its branch takes the branch's slot.
     let p = plan(
         "SELECT id FROM regions UNION ALL SELECT id FROM users WHERE id IN (SELECT user_id FROM orders) AND id = 3",
