@@ -628,6 +628,8 @@ pub fn curated() -> Vec<GenQuery> {
         q(UnionAll, "SELECT code FROM regions UNION SELECT kind FROM events ORDER BY 1 DESC", Keys(vec![0]), true),
         q(UnionAll, "SELECT city, NULL FROM users UNION ALL SELECT NULL, name FROM regions UNION ALL SELECT kind, points FROM events", Unordered, false),
         q(UnionAll, "SELECT 0, 'none' UNION SELECT id, city FROM users WHERE id < 4 UNION SELECT id, kind FROM events WHERE points > 95", Unordered, true),
+        q(UnionAll, "select id from regions /* b */ union distinct select region_id from users where id > 10 order by id desc limit 3, 4", Total, false),
+        q(UnionAll, "SELECT `id`, `name` FROM `regions` UNION ALL SELECT id, name FROM users WHERE id IN (3, 5, 8) ORDER BY name, id", Total, false),
         // Single shard: BIGINT extremes and negative keys.
         q(SingleShard, "SELECT * FROM users WHERE id = 9223372036854775807", Total, false),
         q(SingleShard, "SELECT * FROM users WHERE id = -9223372036854775807", Total, false),
