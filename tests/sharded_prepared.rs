@@ -725,6 +725,29 @@ async fn sharded_prepared_statements_match_one_server() {
         same(&mut r, &mut p, sql, vec![], true).await;
     }
 
+    // ---- UNIONs whose branches run on different targets (a broadcast
+    // branch once, sharded branches of two layouts on their own shards) ----
+    for (sql, params, ordered) in [
+        (
+            "SELECT id, name FROM regions UNION ALL SELECT id, city FROM users WHERE id > ? ORDER BY 1, 2 LIMIT ?",
+            vec![Value::Int(3), Value::Int(7)],
+            true,
+        ),
+        (
+            "SELECT created_at, id FROM events WHERE created_at >= ? UNION SELECT created, id FROM orders WHERE user_id IN (?, ?) ORDER BY 1 DESC, 2",
+            vec![bytes("2026-06-15"), Value::Int(ids[0]), Value::Int(ids[1])],
+            true,
+        ),
+        (
+            "SELECT NULL, code FROM regions UNION ALL SELECT points, kind FROM events WHERE points > ?",
+            vec![Value::Int(80)],
+            false,
+        ),
+    ] {
+        let a = same(&mut r, &mut p, sql, params, ordered).await;
+        assert!(rows_of(&a) > 0, "{sql}");
+    }
+
     // ---- generated ids ([[sequence]]) ----
     p.exec_drop("INSERT INTO tickets (note) VALUES (?)", (bytes("first"),))
         .await

@@ -560,7 +560,7 @@ type Out = (String, OrderCheck, bool);
 /// whole-column collation orders, derived tables, broadcast branches).
 pub fn curated() -> Vec<GenQuery> {
     use Family::*;
-    use OrderCheck::{Total, Unordered};
+    use OrderCheck::{Keys, Total, Unordered};
     let q = |family: Family, sql: &str, order: OrderCheck, representative: bool| GenQuery {
         family,
         sql: sql.to_owned(),
@@ -624,6 +624,12 @@ pub fn curated() -> Vec<GenQuery> {
         // UNION with a broadcast branch.
         q(UnionAll, "SELECT id FROM regions UNION ALL SELECT region_id FROM users WHERE id = 1", Unordered, false),
         q(UnionAll, "SELECT id FROM regions UNION SELECT region_id FROM users", Unordered, false),
+        q(UnionAll, "SELECT id FROM regions WHERE id < 0 UNION ALL SELECT id FROM events WHERE created_at < '2000-01-01'", Unordered, false),
+        q(UnionAll, "SELECT code FROM regions UNION SELECT kind FROM events ORDER BY 1 DESC", Keys(vec![0]), true),
+        q(UnionAll, "SELECT city, NULL FROM users UNION ALL SELECT NULL, name FROM regions UNION ALL SELECT kind, points FROM events", Unordered, false),
+        q(UnionAll, "SELECT 0, 'none' UNION SELECT id, city FROM users WHERE id < 4 UNION SELECT id, kind FROM events WHERE points > 95", Unordered, true),
+        q(UnionAll, "select id from regions /* b */ union distinct select region_id from users where id > 10 order by id desc limit 3, 4", Total, false),
+        q(UnionAll, "SELECT `id`, `name` FROM `regions` UNION ALL SELECT id, name FROM users WHERE id IN (3, 5, 8) ORDER BY name, id", Total, false),
         // Single shard: BIGINT extremes and negative keys.
         q(SingleShard, "SELECT * FROM users WHERE id = 9223372036854775807", Total, false),
         q(SingleShard, "SELECT * FROM users WHERE id = -9223372036854775807", Total, false),
@@ -1835,11 +1841,114 @@ fn subquery(rng: &mut Rng) -> Out {
 
 /// UNION ALL (and UNION) of sharded branches of one layout, with a
 /// broadcast branch, across layouts.
+/// UNIONs whose branches need different targets (see `union_all`).
+fn union_parts(rng: &mut Rng, all: &str) -> Out {
+    let repr = all == "UNION";
+    let w_u = user_pred(rng, &|c: &str| c.to_owned());
+    let w_o = order_pred(rng, &|c: &str| c.to_owned());
+    let w_e = event_pred(rng, &|c: &str| c.to_owned());
+    match rng.below(9) {
+        0 => {
+            // Broadcast and sharded, either first; NULLs on both sides.
+            let b = "SELECT id, name FROM regions".to_owned();
+            let u = format!("SELECT region_id, city FROM users WHERE {w_u}");
+            let (x, y) = if rng.chance(50) { (b, u) } else { (u, b) };
+            (format!("{x} {all} {y}"), OrderCheck::Unordered, repr)
+        }
+        1 => (
+            // Total order on (id, source), with OFFSET.
+            format!(
+                "SELECT id, 'r' AS src FROM regions WHERE id > {} {all} SELECT id, 'u' FROM users WHERE {w_u} ORDER BY 1{}, 2 LIMIT {} OFFSET {}",
+                rng.range(0, 9),
+                dir(rng),
+                rng.range(1, 20),
+                rng.range(0, 4)
+            ),
+            OrderCheck::Total,
+            false,
+        ),
+        2 => (
+            // Two layouts, ordered and limited.
+            format!(
+                "SELECT created_at AS t, id FROM events WHERE {w_e} {all} SELECT created, id FROM orders WHERE {w_o} ORDER BY t{}, id{} LIMIT {}",
+                dir(rng),
+                dir(rng),
+                rng.range(1, 40)
+            ),
+            OrderCheck::Total,
+            false,
+        ),
+        3 => (
+            // Broadcast and two layouts; strings under a `_ci` collation.
+            format!(
+                "SELECT name FROM regions WHERE id > {} {all} SELECT kind FROM events WHERE {w_e} {all} SELECT city FROM users WHERE {w_u}",
+                rng.range(0, 9)
+            ),
+            OrderCheck::Unordered,
+            repr,
+        ),
+        4 => (
+            // Empty branches (a broadcast one, a pruned one).
+            format!(
+                "SELECT id, code FROM regions WHERE id < 0 {all} SELECT id, kind FROM events WHERE created_at < '2000-01-01' {all} SELECT id, status FROM orders WHERE {w_o}"
+            ),
+            OrderCheck::Unordered,
+            repr,
+        ),
+        5 => (
+            // Types widened over the branches: DECIMAL(12,2) with INT,
+            // VARCHAR(64), VARCHAR(16) and CHAR(2), a NULL-only column
+            // first.
+            format!(
+                "SELECT NULL AS n, score, city FROM users WHERE {w_u} {all} SELECT user_id, points, kind FROM events WHERE {w_e} {all} SELECT id, NULL, code FROM regions"
+            ),
+            OrderCheck::Unordered,
+            repr,
+        ),
+        6 => (
+            // Case-insensitive strings ordered across broadcast and
+            // sharded branches (ties: any order of equal keys).
+            format!(
+                "SELECT name FROM regions {all} SELECT kind FROM events WHERE {w_e} ORDER BY 1{}",
+                dir(rng)
+            ),
+            OrderCheck::Keys(vec![0]),
+            true,
+        ),
+        7 => (
+            // A pinned branch of one layout with a scattered one of another.
+            format!(
+                "SELECT id, name FROM users WHERE id = {} {all} SELECT id, kind FROM events WHERE {w_e} ORDER BY 1{}, 2 LIMIT {}",
+                rng.range(-3, 60),
+                dir(rng),
+                rng.range(1, 30)
+            ),
+            OrderCheck::Total,
+            false,
+        ),
+        _ => (
+            // Several branches of each kind.
+            format!(
+                "SELECT id FROM regions {all} SELECT region_id FROM users WHERE {w_u} {all} SELECT points FROM events WHERE {w_e} {all} SELECT id FROM regions WHERE id < 3"
+            ),
+            OrderCheck::Unordered,
+            false,
+        ),
+    }
+}
+
 fn union_all(rng: &mut Rng) -> Out {
     let w_u = user_pred(rng, &|c: &str| c.to_owned());
     let w_o = order_pred(rng, &|c: &str| c.to_owned());
     let all = if rng.chance(80) { "UNION ALL" } else { "UNION" };
     let repr = all == "UNION";
+    // Draws 0..9 are the branches sharing their targets (and the first
+    // broadcast/layout cases); 9.. are branches planned separately: a
+    // broadcast branch next to scattered ones, several layouts, empty
+    // branches, NULL columns, types widened over the branches.
+    if rng.chance(45) {
+        return union_parts(rng, all);
+    }
     match rng.below(9) {
         6 => (
             // Ordered by the first SELECT's names, with OFFSET.

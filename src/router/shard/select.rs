@@ -62,6 +62,11 @@ pub(crate) struct SelectMerge {
     pub limit: Option<LimitInfo>,
     /// Shards get `LIMIT offset+limit`; otherwise the clause is removed.
     pub push_limit: bool,
+    /// A flat `UNION [ALL]` of plain SELECTs (no parentheses, no `WITH`):
+    /// the bytes of each branch, in order, so that the planner can run
+    /// branches on different targets (the others neutralised there).
+    /// Empty for anything else.
+    pub branches: Vec<Range<usize>>,
 }
 
 const AGGREGATES: &[&str] = &[
@@ -430,7 +435,78 @@ fn set_operation(ctx: &Ctx<'_>, q: &Query) -> Result<SelectMerge, String> {
         edits: Vec::new(),
         limit,
         push_limit: true,
+        branches: union_branches(ctx, q),
     })
+}
+
+/// The byte ranges of the branches of a flat UNION (see
+/// [`SelectMerge::branches`]); empty when the union is nested,
+/// parenthesised or has a `WITH`, so that the planner keeps refusing what
+/// it cannot neutralise branch by branch.
+fn union_branches(ctx: &Ctx<'_>, q: &Query) -> Vec<Range<usize>> {
+    fn flat_selects(e: &SetExpr) -> Option<usize> {
+        match e {
+            SetExpr::SetOperation { left, right, .. } => {
+                Some(flat_selects(left)? + flat_selects(right)?)
+            }
+            SetExpr::Select(_) => Some(1),
+            _ => None,
+        }
+    }
+    let Some(count) = flat_selects(&q.body) else {
+        return Vec::new();
+    };
+    if q.with.is_some() {
+        return Vec::new();
+    }
+    let t = ctx.toks;
+    let n = t.toks.len();
+    let mut starts = vec![0usize];
+    let mut ends = Vec::new();
+    let mut depth = 0usize;
+    let mut tail = None;
+    for i in 0..n {
+        if t.is_punct(i, "(") {
+            depth += 1;
+        } else if t.is_punct(i, ")") {
+            depth = depth.saturating_sub(1);
+        } else if depth == 0 && t.is_kw(i, "UNION") {
+            ends.push(i);
+            let next = if t.is_kw(i + 1, "ALL") || t.is_kw(i + 1, "DISTINCT") {
+                i + 2
+            } else {
+                i + 1
+            };
+            starts.push(next);
+            tail = None;
+        } else if depth == 0
+            && tail.is_none()
+            && starts.len() > 1
+            && (["ORDER", "LIMIT", "FOR", "LOCK", "INTO", "PROCEDURE"]
+                .iter()
+                .any(|k| t.is_kw(i, k))
+                || t.is_punct(i, ";"))
+        {
+            // The clauses after the last branch belong to the whole union.
+            tail = Some(i);
+        }
+    }
+    ends.push(tail.unwrap_or(n));
+    if starts.len() != count || ends.len() != count {
+        return Vec::new();
+    }
+    let mut out = Vec::with_capacity(count);
+    for (s, e) in starts.into_iter().zip(ends) {
+        // Each branch must be a bare `SELECT …`.
+        if !t.is_kw(s, "SELECT") || e <= s {
+            return Vec::new();
+        }
+        match t.byte_range(&(s..e)) {
+            Some(r) => out.push(r),
+            None => return Vec::new(),
+        }
+    }
+    out
 }
 
 /// Parenthesis depth at token `at`.
@@ -999,6 +1075,7 @@ fn select(
             edits,
             limit,
             push_limit: false,
+            branches: Vec::new(),
         });
     }
 
@@ -1062,6 +1139,7 @@ fn select(
         edits,
         limit,
         push_limit: true,
+        branches: Vec::new(),
     })
 }
 

@@ -1132,9 +1132,13 @@ fn union_branches_share_the_targets() {
         ]
     );
     assert!(p.merge.unwrap().distinct);
-    // A branch without sharded tables would repeat on every shard.
-    assert!(
-        error("SELECT id FROM users UNION ALL SELECT id FROM regions").contains("once per shard")
+    // A branch without sharded tables next to a scattered one is planned
+    // on its own (see union_branches_planned_separately).
+    assert_eq!(
+        plan("SELECT id FROM users UNION ALL SELECT id FROM regions")
+            .targets
+            .len(),
+        4
     );
     assert_eq!(
         plan("SELECT id FROM users WHERE id = 1 UNION ALL SELECT id FROM regions")
@@ -1417,5 +1421,130 @@ fn arbitrary_text_never_panics() {
             let swapped = format!("{}{}", &base[cut..], text);
             let _ = cfg.sharding.plan(&swapped, Some("shop"), &params);
         }
+    }
+}
+
+#[test]
+fn union_branches_planned_separately() {
+    // A broadcast branch answers once; the others get it as `LIMIT 0`, so
+    // every target describes the whole union's columns.
+    let p = plan("SELECT id FROM regions UNION SELECT region_id FROM users");
+    assert_eq!(
+        targets(&p),
+        [
+            t(
+                "n1",
+                "SELECT id FROM regions UNION SELECT region_id FROM users_0 AS `users`"
+            ),
+            t(
+                "n1",
+                "(SELECT id FROM regions LIMIT 0) UNION SELECT region_id FROM users_1 AS `users`"
+            ),
+            t(
+                "n2",
+                "(SELECT id FROM regions LIMIT 0) UNION SELECT region_id FROM users_2 AS `users`"
+            ),
+            t(
+                "n2",
+                "(SELECT id FROM regions LIMIT 0) UNION SELECT region_id FROM users_3 AS `users`"
+            ),
+        ]
+    );
+    assert_eq!(p.kind, PlanKind::Scatter);
+    assert!(p.merge.unwrap().distinct);
+    // The sharded branch is pruned by its own WHERE, IN lists split.
+    let p = plan("SELECT name FROM regions UNION ALL SELECT city FROM users WHERE id IN (1, 2)");
+    assert_eq!(
+        targets(&p),
+        [
+            t("n1", "SELECT name FROM regions UNION ALL SELECT city FROM users_1 AS `users` WHERE id IN (1)"),
+            t("n2", "(SELECT name FROM regions LIMIT 0) UNION ALL SELECT city FROM users_2 AS `users` WHERE id IN (2)"),
+        ]
+    );
+    assert!(!p.merge.unwrap().distinct);
+    // Two layouts: each branch on its own slots; slots of both layouts on
+    // one node share a statement; ORDER BY/LIMIT go to every target.
+    let p = plan(
+        "SELECT id FROM users WHERE id = 1 UNION ALL SELECT id FROM events \
+         WHERE created_at >= '2026-06-01' ORDER BY 1 DESC LIMIT 5 OFFSET 2",
+    );
+    assert_eq!(
+        targets(&p),
+        [
+            t("n1", "SELECT id FROM users_1 AS `users` WHERE id = 1 UNION ALL SELECT id FROM events_202606 AS `events` WHERE created_at >= '2026-06-01' ORDER BY 1 DESC LIMIT 7"),
+            t("n2", "(SELECT id FROM users_2 AS `users` WHERE id = 1 LIMIT 0) UNION ALL SELECT id FROM events_202607 AS `events` WHERE created_at >= '2026-06-01' ORDER BY 1 DESC LIMIT 7"),
+            t("n2", "(SELECT id FROM users_2 AS `users` WHERE id = 1 LIMIT 0) UNION ALL SELECT id FROM events_202608 AS `events` WHERE created_at >= '2026-06-01' ORDER BY 1 DESC LIMIT 7"),
+            t("n2", "(SELECT id FROM users_2 AS `users` WHERE id = 1 LIMIT 0) UNION ALL SELECT id FROM events_202609 AS `events` WHERE created_at >= '2026-06-01' ORDER BY 1 DESC LIMIT 7"),
+            t("n2", "(SELECT id FROM users_2 AS `users` WHERE id = 1 LIMIT 0) UNION ALL SELECT id FROM events_202610 AS `events` WHERE created_at >= '2026-06-01' ORDER BY 1 DESC LIMIT 7"),
+            t("n2", "(SELECT id FROM users_2 AS `users` WHERE id = 1 LIMIT 0) UNION ALL SELECT id FROM events_202611 AS `events` WHERE created_at >= '2026-06-01' ORDER BY 1 DESC LIMIT 7"),
+            t("n2", "(SELECT id FROM users_2 AS `users` WHERE id = 1 LIMIT 0) UNION ALL SELECT id FROM events_202612 AS `events` WHERE created_at >= '2026-06-01' ORDER BY 1 DESC LIMIT 7"),
+        ]
+    );
+    let m = p.merge.unwrap();
+    assert_eq!((m.limit, m.offset, m.order_by.len()), (Some(5), 2, 1));
+    // Parameters follow their branch (prepared statements).
+    let p = plan_p(
+        "SELECT id FROM users WHERE id = ? UNION ALL SELECT id FROM events WHERE created_at = ?",
+        &[
+            ParamValue::Int(2),
+            ParamValue::Bytes(b"2026-08-03 10:00:00"),
+        ],
+    );
+    assert_eq!(
+        targets(&p),
+        [
+            t("n2", "SELECT id FROM users_2 AS `users` WHERE id = ? UNION ALL SELECT id FROM events_202608 AS `events` WHERE created_at = ?"),
+        ]
+    );
+    assert_eq!(p.targets[0].params, [0, 1]);
+    // A branch without tables at all answers once too.
+    assert_eq!(
+        targets(&plan(
+            "SELECT 1 UNION ALL SELECT id FROM users WHERE id IN (1, 2)"
+        )),
+        [
+            t(
+                "n1",
+                "SELECT 1 UNION ALL SELECT id FROM users_1 AS `users` WHERE id IN (1)"
+            ),
+            t(
+                "n2",
+                "(SELECT 1 LIMIT 0) UNION ALL SELECT id FROM users_2 AS `users` WHERE id IN (2)"
+            ),
+        ]
+    );
+    // A subquery tied by the key to its branch takes the branch's slot.
+    let p = plan(
+        "SELECT id FROM regions UNION ALL SELECT id FROM users WHERE id IN (SELECT user_id FROM orders) AND id = 3",
+    );
+    assert_eq!(
+        targets(&p),
+        [t("n2", "SELECT id FROM regions UNION ALL SELECT id FROM users_3 AS `users` WHERE id IN (SELECT user_id FROM orders_3 AS `orders`) AND id = 3")]
+    );
+    // Still refused, with the reason.
+    for (sql, why) in [
+        (
+            "(SELECT id FROM regions) UNION SELECT region_id FROM users",
+            "flat UNION of plain SELECTs only",
+        ),
+        (
+            "SELECT COUNT(*) FROM regions UNION ALL SELECT id FROM users",
+            "aggregates inside a UNION",
+        ),
+        (
+            "SELECT id FROM regions UNION SELECT id FROM users UNION ALL SELECT id FROM events",
+            "UNION followed by UNION ALL",
+        ),
+        (
+            "SELECT id FROM users UNION ALL SELECT id FROM settings",
+            "`settings` is a single-node table on another node",
+        ),
+        (
+            "SELECT u.id FROM users u JOIN events e ON e.id = u.id UNION ALL SELECT id FROM regions",
+            "not joined on their sharding keys",
+        ),
+    ] {
+        let e = error(sql);
+        assert!(e.contains(why), "{sql}: {e}");
     }
 }
