@@ -759,9 +759,6 @@ for w in order_w:
         extra = []
         if a["failed"]: extra.append(f"{a['failed']} run(s) failed")
         if a["errors"]: extra.append(f"{a['errors']} ignored errors")
-        # shardcat answers COM_STMT_PREPARE on sharded tables with 1295;
-        # sysbench's --db-ps-mode=auto then emulates (text queries)
-        if t == "sharded" and w.endswith("_ps"): extra.append("PREPARE refused, sysbench emulates: text")
         note = f" ({', '.join(extra)})" if extra else ""
         print(f"| {w} | {t}{note} | {a['qps']:.0f} | {ratio} | {a['p95']:.2f} | {proxy} | {vs} | {a['server']:.0f} | {a['stmts']:.2f} |")
 PY
