@@ -138,10 +138,64 @@ fn session_sync(c: &mut Criterion) {
     });
 }
 
+/// A mysqldump-style extended INSERT of `n` rows of about 200 bytes (5000
+/// rows: about 1 MB), spread over every shard. `generated`: the rows leave
+/// out `orders.id`, which a `[[sequence]]` fills, so every row also gets a
+/// splice of its own.
+fn bulk_insert(n: usize, generated: bool) -> String {
+    let mut sql = if generated {
+        String::from("INSERT INTO `orders` (`user_id`, `total`, `note`) VALUES ")
+    } else {
+        String::from("INSERT INTO `users` (`id`, `name`, `city`) VALUES ")
+    };
+    for i in 0..n {
+        if i > 0 {
+            sql.push(',');
+        }
+        sql.push_str(&format!(
+            "({},'user-{i}-{:0>150}','Z\u{fc}rich \\'{i}\\'')",
+            i * 7 + 1,
+            i
+        ));
+    }
+    sql
+}
+
+/// Planning cost of one multi-row INSERT by its number of rows: must grow
+/// linearly (restoring a dump sends thousands of rows per statement).
+/// Texts above 16 KiB are not cached, so from 100 rows on every iteration
+/// also parses; 10 rows measures planning on a cached analysis.
+fn shard_plan_bulk_insert(c: &mut Criterion) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/shop.toml");
+    let cfg = match shardcat::config::Config::load(&path) {
+        Ok(cfg) => cfg,
+        Err(e) => panic!("rules/shop.toml: {e}"),
+    };
+    let router = cfg.sharding.clone();
+    for generated in [false, true] {
+        for n in [10, 100, 1000, 5000] {
+            let sql = bulk_insert(n, generated);
+            match router.plan(&sql, Some("shop"), &[]) {
+                Ok(Some(p)) if p.targets.len() > 1 || n < 4 => {}
+                other => panic!("{n} rows: {other:?}"),
+            }
+            let name = if generated {
+                format!("shard_plan/insert_rows_generated_id/{n}")
+            } else {
+                format!("shard_plan/insert_rows/{n}")
+            };
+            c.bench_function(&name, |b| {
+                b.iter(|| black_box(router.plan(black_box(&sql), Some("shop"), &[])))
+            });
+        }
+    }
+}
+
 criterion_group!(
     benches,
     classify_and_route,
     shard_plan,
+    shard_plan_bulk_insert,
     framing,
     session_sync
 );

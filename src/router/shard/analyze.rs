@@ -223,7 +223,8 @@ struct Scope {
     nonlocal: Option<&'static str>,
 }
 
-const SYSTEM_SCHEMAS: &[&str] = &["information_schema", "mysql", "performance_schema", "sys"];
+pub(super) const SYSTEM_SCHEMAS: &[&str] =
+    &["information_schema", "mysql", "performance_schema", "sys"];
 
 pub(crate) fn analyze(
     router: &ShardRouter,

@@ -9,29 +9,89 @@ use crate::sql::{Token, TokenKind};
 use sqlparser::tokenizer::{Location, Span};
 
 /// Maps sqlparser locations (1-based line, `char` column) to byte offsets.
+///
+/// Lookups must not walk the line from its start: mysqldump writes an
+/// extended INSERT of thousands of rows on one line, and the analysis looks
+/// up several positions per row, so that walk made planning quadratic in
+/// the number of rows. Pure ASCII text (the usual case) maps a column to a
+/// byte directly; otherwise the byte offset of every [`CHECKPOINT`]-th
+/// `char` is kept (an eighth of the text's size at most), and a lookup
+/// walks fewer than `CHECKPOINT` chars from the nearest one.
 pub(crate) struct LineIndex<'a> {
     sql: &'a str,
+    /// Byte offset of the start of each line.
     line_starts: Vec<usize>,
+    /// `char` index of the start of each line; empty when `sql` is ASCII
+    /// (char index = byte offset).
+    line_chars: Vec<usize>,
+    /// Byte offset of `char` number `k * CHECKPOINT`; empty when ASCII.
+    checkpoints: Vec<usize>,
+    /// Number of `char`s in `sql`.
+    chars: usize,
 }
+
+/// Distance in `char`s between two kept byte offsets of non-ASCII text.
+const CHECKPOINT: usize = 64;
 
 impl<'a> LineIndex<'a> {
     pub fn new(sql: &'a str) -> Self {
         let mut line_starts = vec![0];
         line_starts.extend(sql.match_indices('\n').map(|(i, _)| i + 1));
-        LineIndex { sql, line_starts }
+        if sql.is_ascii() {
+            return LineIndex {
+                sql,
+                line_starts,
+                line_chars: Vec::new(),
+                checkpoints: Vec::new(),
+                chars: sql.len(),
+            };
+        }
+        let mut line_chars = vec![0];
+        let mut checkpoints = Vec::with_capacity(sql.len() / CHECKPOINT + 1);
+        let mut chars = 0;
+        for (i, c) in sql.char_indices() {
+            if chars % CHECKPOINT == 0 {
+                checkpoints.push(i);
+            }
+            chars += 1;
+            if c == '\n' {
+                line_chars.push(chars);
+            }
+        }
+        LineIndex {
+            sql,
+            line_starts,
+            line_chars,
+            checkpoints,
+            chars,
+        }
     }
 
+    /// The byte offset of the `char` `column` chars after the start of
+    /// `line` (counting on past the line's end, as a plain walk would); the
+    /// end of the text when that is exactly one past the last `char`.
     pub fn offset(&self, loc: Location) -> Option<usize> {
         let line = usize::try_from(loc.line).ok()?.checked_sub(1)?;
         let column = usize::try_from(loc.column).ok()?.checked_sub(1)?;
-        let start = *self.line_starts.get(line)?;
-        let rest = self.sql.get(start..)?;
-        let mut chars = rest.char_indices();
-        match chars.nth(column) {
-            Some((i, _)) => Some(start + i),
-            None if rest.chars().count() == column => Some(self.sql.len()),
-            None => None,
+        if self.line_chars.is_empty() {
+            // ASCII: chars are bytes.
+            let at = self.line_starts.get(line)?.checked_add(column)?;
+            return (at <= self.sql.len()).then_some(at);
         }
+        let target = self.line_chars.get(line)?.checked_add(column)?;
+        if target == self.chars {
+            return Some(self.sql.len());
+        }
+        if target > self.chars {
+            return None;
+        }
+        let from = *self.checkpoints.get(target / CHECKPOINT)?;
+        let (i, _) = self
+            .sql
+            .get(from..)?
+            .char_indices()
+            .nth(target % CHECKPOINT)?;
+        Some(from + i)
     }
 
     pub fn range(&self, span: Span) -> Option<Range<usize>> {
@@ -227,6 +287,57 @@ mod tests {
         assert_eq!(texts, ["1", "-2", "f(3, 4)", "'a,b'"]);
         assert!(t.is_punct(stop, ")"));
         assert_eq!(t.matching_paren(open), Some(stop));
+    }
+
+    /// The plain walk from the line start that `LineIndex` replaces.
+    fn walk(sql: &str, line: u64, column: u64) -> Option<usize> {
+        let start = if line == 1 {
+            0
+        } else {
+            sql.match_indices('\n')
+                .nth(usize::try_from(line).ok()? - 2)?
+                .0
+                + 1
+        };
+        let rest = &sql[start..];
+        let column = usize::try_from(column).ok()?.checked_sub(1)?;
+        match rest.char_indices().nth(column) {
+            Some((i, _)) => Some(start + i),
+            None if rest.chars().count() == column => Some(sql.len()),
+            None => None,
+        }
+    }
+
+    #[test]
+    fn line_index_agrees_with_a_walk_from_the_line_start() {
+        let long: String = (0..40)
+            .map(|i| format!("({i},'\u{e4}\u{1f600}'),"))
+            .collect();
+        for sql in [
+            "",
+            "SELECT 1",
+            "a\nbc\n\nd",
+            "x = '\u{e9}'\n  AND y = '\u{4e2d}\u{6587}'\n",
+            long.as_str(),
+            &format!("{long}\n{long}\nz"),
+        ] {
+            let index = LineIndex::new(sql);
+            let lines = sql.matches('\n').count() as u64 + 1;
+            for line in 0..=lines + 1 {
+                for column in 0..=sql.chars().count() as u64 + 2 {
+                    let loc = Location { line, column };
+                    assert_eq!(
+                        index.offset(loc),
+                        if line == 0 {
+                            None
+                        } else {
+                            walk(sql, line, column)
+                        },
+                        "{sql:?} {line}:{column}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

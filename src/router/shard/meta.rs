@@ -694,6 +694,15 @@ impl ShardRouter {
         if self.tables.is_empty() || !self.mentions_rule_table(sql) {
             return None;
         }
+        // A text above the plan cache's limit (mysqldump's extended
+        // INSERTs, up to max_allowed_packet) would be parsed here and again
+        // when it is planned: once its target's columns are known, its
+        // first words say that nothing is needed.
+        if sql.len() > super::MAX_CACHED_SQL
+            && self.insert_target_columns_known(sql, current_schema)
+        {
+            return None;
+        }
         let analysis = self.analysis(sql, current_schema);
         let a = analysis.as_ref().as_ref().ok()?;
         let info = a.insert.as_ref()?;
@@ -711,6 +720,73 @@ impl ShardRouter {
         }
         let (node, physical) = sharded.slots.first()?.clone();
         Some((schema, self.tables[t].name.clone(), node, physical))
+    }
+
+    /// Whether `sql` plainly starts `INSERT|REPLACE [LOW_PRIORITY |
+    /// DELAYED | HIGH_PRIORITY] [IGNORE] [INTO] [db.]t` with `t` a sharded
+    /// table whose columns are cached: then [`Self::columns_needed`] is
+    /// `None` without parsing. Resolves `t` as the analysis does; `false`
+    /// (parse and decide) for anything else. Reads only the first tokens.
+    fn insert_target_columns_known(&self, sql: &str, current_schema: Option<&str>) -> bool {
+        use crate::sql::{Lexer, Token};
+        let src = sql.as_bytes();
+        let mut toks = Lexer::new(src).filter(|t| !t.is_trivia());
+        let name = |t: Option<Token>| -> Option<String> {
+            let t = t?;
+            match t.kind {
+                TokenKind::Word => Some(t.text(sql).to_owned()),
+                TokenKind::QuotedIdent => {
+                    Some(crate::sql::lexer::unquote(t.bytes(src)).into_owned())
+                }
+                _ => None,
+            }
+        };
+        let Some(first) = toks.next() else {
+            return false;
+        };
+        if !(first.is_keyword(src, "INSERT") || first.is_keyword(src, "REPLACE")) {
+            return false;
+        }
+        let mut next = toks.next();
+        while let Some(t) = next {
+            let modifier = t.kind == TokenKind::Word
+                && ["LOW_PRIORITY", "DELAYED", "HIGH_PRIORITY", "IGNORE", "INTO"]
+                    .iter()
+                    .any(|k| t.is_keyword(src, k));
+            if !modifier {
+                break;
+            }
+            next = toks.next();
+        }
+        let Some(first_name) = name(next) else {
+            return false;
+        };
+        let (qualifier, table) = match toks.next() {
+            Some(t) if t.is_punct(src, ".") => {
+                let Some(table) = name(toks.next()) else {
+                    return false;
+                };
+                if toks.next().is_some_and(|t| t.is_punct(src, ".")) {
+                    return false;
+                }
+                (Some(first_name), table)
+            }
+            _ => (None, first_name),
+        };
+        let Some(schema) = qualifier.as_deref().or(current_schema) else {
+            return false;
+        };
+        if super::analyze::SYSTEM_SCHEMAS
+            .iter()
+            .any(|x| x.eq_ignore_ascii_case(schema))
+        {
+            return false;
+        }
+        let Some(i) = self.find_table(Some(schema), &table) else {
+            return false;
+        };
+        self.tables[i].sharded().is_some()
+            && self.known_columns(schema, &self.tables[i].name).is_some()
     }
 
     /// The cached column list of a logical table (in table order).
@@ -1232,6 +1308,48 @@ broadcast = true
         assert!(r
             .columns_needed("INSERT INTO orders SET user_id = 2", Some("db"))
             .is_none());
+    }
+
+    /// Above the plan cache's limit the first words decide when the
+    /// columns are known (no second parse); the answers are the same.
+    #[test]
+    fn insert_without_columns_large() {
+        let r = router();
+        let rows: Vec<String> = (0..2000).map(|i| format!("({i}, {}, 7)", i * 3)).collect();
+        let body = rows.join(",");
+        assert!(body.len() > super::super::MAX_CACHED_SQL);
+        let texts = [
+            format!("INSERT INTO orders VALUES {body}"),
+            format!("REPLACE LOW_PRIORITY INTO `orders` VALUES {body}"),
+            format!("INSERT /* c */ IGNORE `db`.orders VALUES {body}"),
+        ];
+        for sql in &texts {
+            assert_eq!(
+                r.columns_needed(sql, Some("db")),
+                Some(("db".into(), "orders".into(), 0, "orders_0".into())),
+                "{}",
+                &sql[..40]
+            );
+        }
+        r.remember_columns(
+            "db",
+            "orders",
+            vec!["id".into(), "user_id".into(), "total".into()],
+        );
+        for sql in &texts {
+            assert!(r.insert_target_columns_known(sql, Some("db")));
+            assert_eq!(r.columns_needed(sql, Some("db")), None);
+        }
+        // Another database's table of the same name is another table.
+        assert!(!r.insert_target_columns_known(&texts[0], Some("other")));
+        assert!(r.columns_needed(&texts[0], Some("other")).is_some());
+        // ... unless named with the known one.
+        assert_eq!(r.columns_needed(&texts[2], Some("other")), None);
+        // Not the plain form: decided by the analysis.
+        let odd = format!("INSERT INTO db.orders.x VALUES {body}");
+        assert!(!r.insert_target_columns_known(&odd, Some("db")));
+        let p = r.plan(&texts[0], Some("db"), &[]).unwrap().unwrap();
+        assert_eq!(p.targets.len(), 4);
     }
 
     #[test]

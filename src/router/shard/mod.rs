@@ -636,6 +636,12 @@ impl ShardRouter {
     }
 
     fn analysis(&self, sql: &str, current_schema: Option<&str>) -> CachedAnalysis {
+        // Huge texts (bulk INSERTs) rarely repeat: not worth the memory, so
+        // they are never cached, and not looked up either (the key would be
+        // a copy of the whole text, up to max_allowed_packet).
+        if sql.len() > MAX_CACHED_SQL {
+            return Arc::new(analyze::analyze(self, sql, current_schema));
+        }
         // One string key so that a lookup borrows it: `-text` without a
         // schema, `len:schema text` with one (unambiguous for any names).
         let mut key = String::with_capacity(sql.len() + 24);
@@ -651,10 +657,7 @@ impl ShardRouter {
             return hit.clone();
         }
         let fresh = Arc::new(analyze::analyze(self, sql, current_schema));
-        // Huge texts (bulk INSERTs) rarely repeat: not worth the memory.
-        if sql.len() <= MAX_CACHED_SQL {
-            self.cache.lock().put(key, fresh.clone());
-        }
+        self.cache.lock().put(key, fresh.clone());
         fresh
     }
 

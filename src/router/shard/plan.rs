@@ -1141,14 +1141,44 @@ pub(crate) fn render(
             return Err(internal("overlapping edits"));
         }
     }
+    // `emit` runs once per copied range: one per row of a split INSERT,
+    // while `inner` holds a splice per generated value. Scanning all of
+    // `inner` for each range was quadratic in the rows; instead it visits
+    // only the splices starting within the range (binary search), and
+    // finds one straddling the range's start from the largest end among
+    // the splices before it. Same checks, same order, same errors.
+    // `max_end[k]`: the largest end of a non-empty splice among the first
+    // `k` (0 when none).
+    let mut max_end = Vec::with_capacity(inner.len() + 1);
+    max_end.push(0usize);
+    for (r, _) in &inner {
+        let last = max_end.last().copied().unwrap_or(0);
+        max_end.push(if r.start != r.end {
+            last.max(r.end)
+        } else {
+            last
+        });
+    }
     let mut out = String::with_capacity(sql.len() + 32);
     let mut params = Vec::new();
     let emit = |range: Range<usize>,
                 out: &mut String,
                 params: &mut Vec<usize>|
      -> Result<(), RouteError> {
+        // Splices starting before the range only matter when they reach
+        // into it (those starting at or after `range.end` cannot).
+        let before = inner.partition_point(|(r, _)| r.start < range.start.min(range.end));
+        if max_end.get(before).is_some_and(|&end| end > range.start) {
+            return Err(internal("a rename straddles an edit"));
+        }
+        let first = inner.partition_point(|(r, _)| r.start < range.start);
+        // Those starting after `range.end` end after it too and cannot
+        // straddle it: skipped without a look.
+        let within = inner[first..]
+            .iter()
+            .take_while(|(r, _)| r.start <= range.end);
         let mut at = range.start;
-        for (r, text) in inner.iter().map(|x| (&x.0, &x.1)) {
+        for (r, text) in within.map(|x| (&x.0, &x.1)) {
             let zero_width_at_end =
                 r.start == r.end && r.start == range.end && range.end < sql.len();
             if r.start < range.start || r.end > range.end || zero_width_at_end {
@@ -1262,7 +1292,13 @@ fn insert(ctx: &Ctx<'_>, sql: &str, schema: Option<&str>) -> Result<ShardPlan, R
     let table_name = ctx.name(t);
     // Generated values, per row and column.
     let mut generated_id = None;
+    // Splices outside the rows (the added column name), and those of each
+    // row, kept apart so that a shard's statement is rendered with its own
+    // rows' splices only (all of them for every shard made the rendering
+    // quadratic in the rows). Within each list the order is the order of
+    // the generated columns, which `render` keeps for splices at one spot.
     let mut inner: Vec<(Range<usize>, String)> = Vec::new();
+    let mut row_inner: Vec<Vec<(Range<usize>, String)>> = vec![Vec::new(); info.rows.len()];
     let mut row_generated: Vec<HashMap<usize, u64>> = vec![HashMap::new(); info.rows.len()];
     {
         for (g, column) in info.generated.iter().enumerate() {
@@ -1292,15 +1328,15 @@ fn insert(ctx: &Ctx<'_>, sql: &str, schema: Option<&str>) -> Result<ShardPlan, R
                 match column.position {
                     None if info.set_form => {
                         if let Some(at) = info.add_column_at {
-                            inner.push((
+                            row_inner[i].push((
                                 at..at,
                                 format!("{} = {id}, ", ident(&column.column, false)),
                             ));
                         }
                     }
-                    None => inner.push((row.close..row.close, format!(", {id}"))),
+                    None => row_inner[i].push((row.close..row.close, format!(", {id}"))),
                     Some(p) => match row.values.get(p).and_then(|v| v.0.clone()) {
-                        Some(range) => inner.push((range, id.to_string())),
+                        Some(range) => row_inner[i].push((range, id.to_string())),
                         None => {
                             return err(format!(
                                 "cannot locate the NULL of `{}` in row {} to fill it: {}",
@@ -1318,6 +1354,7 @@ fn insert(ctx: &Ctx<'_>, sql: &str, schema: Option<&str>) -> Result<ShardPlan, R
         // Broadcast, single-node or unlisted target: the same rows
         // everywhere it lives.
         let mut plan = unsharded(ctx, sql)?;
+        inner.extend(row_inner.into_iter().flatten());
         for target in &mut plan.targets {
             let (text, params) = render(sql, &inner, &[], &a.placeholders)?;
             target.sql = text;
@@ -1427,6 +1464,13 @@ fn insert(ctx: &Ctx<'_>, sql: &str, schema: Option<&str>) -> Result<ShardPlan, R
             slot: HashMap::from([(t, *slot)]),
         };
         let mut edits = Vec::new();
+        // This shard's splices: those outside the rows and its rows' own.
+        let mut splices = inner.clone();
+        for &i in rows {
+            if let Some(own) = row_inner.get(i) {
+                splices.extend(own.iter().cloned());
+            }
+        }
         if split {
             let Some(range) = &info.values_range else {
                 return err(format!("internal: rows not located in {}", quote_sql(sql)));
@@ -1443,7 +1487,7 @@ fn insert(ctx: &Ctx<'_>, sql: &str, schema: Option<&str>) -> Result<ShardPlan, R
                 pieces,
             });
         }
-        targets.push(target(ctx, sql, &asg, &inner, &edits)?);
+        targets.push(target(ctx, sql, &asg, &splices, &edits)?);
     }
     Ok(ShardPlan {
         kind: if targets.len() > 1 {
