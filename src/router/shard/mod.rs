@@ -6,7 +6,7 @@
 //! text ──lexical scan: any rule table named?──no──► Ok(None) (schema routing)
 //!   │ yes
 //!   ▼
-//! Analysis (cached by text + current schema; parameters not needed)
+//! Analysis (cached by shape + current schema; parameters not needed)
 //!   refs: every table reference, its rule, name span, scope
 //!   row sources: scopes whose rows the statement returns or changes,
 //!     key-equality edges (joins, correlations), WHERE formulas (cond.rs)
