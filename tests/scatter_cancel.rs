@@ -133,6 +133,38 @@ async fn scatter_stops_on_every_shard_when_killed_or_abandoned() {
     assert_eq!(n, Some(32));
     victim.disconnect().await.ok();
 
+    // ---- the same through a binary prepared statement ----
+    let mut victim = util::proxy_conn(&proxy, Some(&db)).await;
+    let victim_id = victim.id();
+    let marker = "SLEEP(1.03)";
+    let started = Instant::now();
+    let run = tokio::spawn(async move {
+        let r = victim
+            .exec_drop(
+                format!("SELECT id, {marker} FROM sleepers WHERE v >= ? ORDER BY id"),
+                (0,),
+            )
+            .await;
+        (r, victim)
+    });
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(
+        running_anywhere(&topo, marker).await >= 2,
+        "prepared scatter is running"
+    );
+    p.query_drop(format!("KILL QUERY {victim_id}"))
+        .await
+        .unwrap();
+    let (result, mut victim) = run.await.unwrap();
+    let took = started.elapsed();
+    let (code, _state, message) = util::server_error(result.expect_err("killed query fails"));
+    assert_eq!(code, 1317, "{message}");
+    assert!(took < Duration::from_secs(4), "KILL QUERY took {took:?}");
+    wait_until_none(&topo, marker, Duration::from_secs(3)).await;
+    let one: Option<u8> = victim.query_first("SELECT 1").await.unwrap();
+    assert_eq!(one, Some(1));
+    victim.disconnect().await.ok();
+
     // ---- a client that goes away mid-scatter ----
     let marker = "SLEEP(1.02)";
     let mut quitter = util::proxy_conn(&proxy, Some(&db)).await;

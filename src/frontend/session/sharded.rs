@@ -568,7 +568,9 @@ impl Session {
 }
 
 /// The servers and connection ids of `conns`, for KILL QUERY.
-fn running_on<'a>(conns: impl Iterator<Item = &'a PooledConn>) -> Vec<(Arc<ServerPool>, u32)> {
+pub(super) fn running_on<'a>(
+    conns: impl Iterator<Item = &'a PooledConn>,
+) -> Vec<(Arc<ServerPool>, u32)> {
     conns.map(|c| (c.pool().clone(), c.connection_id)).collect()
 }
 
@@ -576,7 +578,7 @@ fn running_on<'a>(conns: impl Iterator<Item = &'a PooledConn>) -> Vec<(Arc<Serve
 /// connection: the shard statements are then stopped by
 /// [`cancel_unfinished`]; KILL QUERY reaches them through the published
 /// backends).
-async fn until_killed(
+pub(super) async fn until_killed(
     merged: impl std::future::Future<Output = Outcome>,
     handle: &super::super::SessionHandle,
     client_gone: impl std::future::Future<Output = ()>,
@@ -606,7 +608,7 @@ async fn until_killed(
 /// write to the client would notice its departure too late. Never resolves
 /// when the client sends more bytes (a pipelined command) or the socket
 /// cannot be watched.
-fn client_gone(client: &tokio::net::TcpStream) -> impl std::future::Future<Output = ()> {
+pub(super) fn client_gone(client: &tokio::net::TcpStream) -> impl std::future::Future<Output = ()> {
     let watch = socket2::SockRef::from(client)
         .try_clone()
         .map(std::net::TcpStream::from)
@@ -631,7 +633,7 @@ fn client_gone(client: &tokio::net::TcpStream) -> impl std::future::Future<Outpu
 /// which closing their connections does not stop until they next write. Stop
 /// them with KILL on their servers (in the background), and never reuse the
 /// connections.
-fn cancel_unfinished(
+pub(super) fn cancel_unfinished(
     conns: &mut [&mut crate::backend::BackendConn],
     running: &[(Arc<ServerPool>, u32)],
     outcome: &Outcome,

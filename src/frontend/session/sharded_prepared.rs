@@ -315,9 +315,15 @@ impl Session {
                 };
                 let outcome = match prepared {
                     Ok(commands) => {
+                        // Cancellable as the text path's scatter (KILL,
+                        // client gone).
+                        let handle = self.handle.clone();
+                        let gone = super::sharded::client_gone(self.client.get_ref());
+                        let running = super::sharded::running_on(conns.iter());
                         let mut refs: Vec<&mut BackendConn> =
                             conns.iter_mut().map(|c| &mut **c).collect();
-                        Ok(scatter::scatter_select_commands(
+                        *handle.backends.lock() = running.clone();
+                        let merged = scatter::scatter_select_commands(
                             &mut refs,
                             &commands,
                             Protocol::Binary,
@@ -327,8 +333,11 @@ impl Session {
                             &merge,
                             budget,
                             status,
-                        )
-                        .await)
+                        );
+                        let outcome = super::sharded::until_killed(merged, &handle, gone).await;
+                        handle.backends.lock().clear();
+                        super::sharded::cancel_unfinished(&mut refs, &running, &outcome);
+                        Ok(outcome)
                     }
                     Err(e) => Err(e),
                 };
