@@ -176,6 +176,22 @@ async fn multi_node_transactions_commit_and_roll_back_as_one() {
         .await
         .unwrap();
     assert_eq!(totals, Some((6, 230)));
+    // The same through binary prepared statements (merged, and plain).
+    let ordered: Vec<(i64, i64)> = p
+        .exec(
+            "SELECT id, balance FROM accounts WHERE balance > ? ORDER BY balance DESC LIMIT 4",
+            (0,),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ordered, vec![(8, 80), (5, 50), (4, 40), (3, 30)]);
+    let mut all: Vec<(i64, i64)> = p
+        .exec("SELECT id, balance FROM accounts WHERE balance > ?", (0,))
+        .await
+        .unwrap();
+    all.sort();
+    assert_eq!(all.len(), 6);
+    assert_eq!(all[5], (8, 80));
     let groups: Vec<(i64, i64)> = p
         .query("SELECT id % 2 AS odd, COUNT(*) FROM accounts GROUP BY odd ORDER BY odd")
         .await

@@ -140,7 +140,11 @@ impl Session {
 
     /// The session's connection on every node of `plan` (checked out and
     /// held if needed), routed as the statement is.
-    async fn hold_target_nodes(&mut self, plan: &ShardPlan, c: &Classified) -> Result<()> {
+    pub(super) async fn hold_target_nodes(
+        &mut self,
+        plan: &ShardPlan,
+        c: &Classified,
+    ) -> Result<()> {
         let first = plan
             .targets
             .first()

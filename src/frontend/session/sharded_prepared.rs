@@ -284,6 +284,76 @@ impl Session {
         }
     }
 
+    /// [`execute_scatter_read`](Self::execute_scatter_read) in a pinned
+    /// session whose targets share nodes: each target's binary answer is
+    /// read in full on the session's connection of its node, one after the
+    /// other, then merged (see `concat.rs` for the text form).
+    async fn execute_buffered_read(
+        &mut self,
+        c: &Classified,
+        plan: &ShardPlan,
+        run: &Binding<'_>,
+        seq: &mut u8,
+    ) {
+        /// What one target's buffered answer may take.
+        const MAX_BUFFERED_BYTES: usize = 256 << 20;
+        if let Err(e) = self.hold_target_nodes(plan, c).await {
+            self.write_error_seq(&e, seq).await;
+            return;
+        }
+        let mut sources = Vec::with_capacity(plan.targets.len());
+        for t in &plan.targets {
+            let Some(h) = self.held.iter().position(|h| h.node == t.node) else {
+                self.write_error_seq(
+                    &ProxyError::Internal("no connection for a shard target".into()),
+                    seq,
+                )
+                .await;
+                return;
+            };
+            let answer = {
+                let mut refs = [&mut *self.held[h].conn];
+                match prepare_targets(&mut refs, std::slice::from_ref(t), run).await {
+                    Ok(commands) => match commands.first() {
+                        Some(command) => {
+                            scatter::read_answer(refs[0], command, MAX_BUFFERED_BYTES).await
+                        }
+                        None => Err(ProxyError::Internal("no command for a shard target".into())),
+                    },
+                    Err(e) => Err(e),
+                }
+            };
+            match answer {
+                Ok(answer) => sources.push(scatter::ShardSource::Read(answer)),
+                Err(e) => {
+                    let lost = self.held[h].conn.broken;
+                    self.held.retain(|h| !h.conn.broken);
+                    self.write_error_seq(&e, seq).await;
+                    if lost {
+                        self.after_failure();
+                    }
+                    return;
+                }
+            }
+        }
+        let merge = plan.merge.as_ref().map(merge_plan).unwrap_or_default();
+        let budget = scatter::Budget {
+            max_groups: self.proxy.config.load().routing.merge_max_groups,
+        };
+        let outcome = scatter::scatter_select_sources(
+            &mut sources,
+            Protocol::Binary,
+            &mut self.client,
+            self.caps,
+            seq,
+            &merge,
+            budget,
+            self.status,
+        )
+        .await;
+        self.finish_scatter(c, outcome);
+    }
+
     /// Several targets reading: binary executes merged.
     async fn execute_scatter_read(
         &mut self,
@@ -292,6 +362,12 @@ impl Session {
         run: &Binding<'_>,
         seq: &mut u8,
     ) {
+        // A pinned session (transaction, table locks) with several physical
+        // tables on one node: one target after the other on its connection.
+        if self.sequential_read_applies(plan) || self.buffered_merge_applies(plan) {
+            self.execute_buffered_read(c, plan, run, seq).await;
+            return;
+        }
         let role = router::route(c, &self.view(plan.targets[0].node)).role;
         let conns = match self.target_connections(plan, role, c).await {
             Ok(x) => x,
