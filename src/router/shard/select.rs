@@ -941,20 +941,26 @@ fn select(
         }
         // Expressions on aggregates: recomputed from the combined
         // aggregates (hidden when not selected).
+        // One resolver per use: it borrows the column lists mutably.
+        macro_rules! resolver {
+            () => {
+                Resolver {
+                    ctx,
+                    s,
+                    is_key,
+                    columns: &mut columns,
+                    hidden: &mut hidden,
+                    visible,
+                    group_exprs: &group_exprs,
+                    group_by: &group_by,
+                    fine_groups,
+                    hidden_distincts: &hidden_distincts,
+                }
+            };
+        }
         let mut computed = Vec::new();
         for (i, e) in computed_items {
-            let mut r = Resolver {
-                ctx,
-                s,
-                is_key,
-                columns: &mut columns,
-                hidden: &mut hidden,
-                visible,
-                group_exprs: &group_exprs,
-                group_by: &group_by,
-                fine_groups,
-                hidden_distincts: &hidden_distincts,
-            };
+            let mut r = resolver!();
             let expr = r.expr(e).map_err(|why| {
                 format!("`{e}` computes on aggregates in a way shardcat cannot merge: it {why}")
             })?;
@@ -966,18 +972,7 @@ fn select(
         // HAVING: evaluated on the combined groups; shards must not apply
         // it to their partial groups, so it leaves the shard SQL.
         if let Some(h) = &s.having {
-            let mut r = Resolver {
-                ctx,
-                s,
-                is_key,
-                columns: &mut columns,
-                hidden: &mut hidden,
-                visible,
-                group_exprs: &group_exprs,
-                group_by: &group_by,
-                fine_groups,
-                hidden_distincts: &hidden_distincts,
-            };
+            let mut r = resolver!();
             spec.having = Some(r.expr(h).map_err(|e| format!("HAVING {e}"))?);
             edits.push(having_removal(ctx, list_stop)?);
         }
@@ -996,18 +991,7 @@ fn select(
                             Combine::Any,
                             vec![Piece::Src(order_ranges[o].clone())],
                         );
-                        let mut r = Resolver {
-                            ctx,
-                            s,
-                            is_key,
-                            columns: &mut columns,
-                            hidden: &mut hidden,
-                            visible,
-                            group_exprs: &group_exprs,
-                            group_by: &group_by,
-                            fine_groups,
-                            hidden_distincts: &hidden_distincts,
-                        };
+                        let mut r = resolver!();
                         let expr = r.expr(e).map_err(|why| {
                             format!("ORDER BY `{e}` cannot be merged across shards: it {why}")
                         })?;
@@ -1018,18 +1002,7 @@ fn select(
                         at
                     }
                     Expr::Function(f) if is_aggregate(f) => {
-                        let mut r = Resolver {
-                            ctx,
-                            s,
-                            is_key,
-                            columns: &mut columns,
-                            hidden: &mut hidden,
-                            visible,
-                            group_exprs: &group_exprs,
-                            group_by: &group_by,
-                            fine_groups,
-                            hidden_distincts: &hidden_distincts,
-                        };
+                        let mut r = resolver!();
                         r.hidden_aggregate(f).map_err(|e| {
                             format!("ORDER BY `{}` cannot be merged across shards: {e}", ob.expr)
                         })?
