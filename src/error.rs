@@ -61,6 +61,18 @@ pub enum ProxyError {
     Config(String),
     #[error("shardcat internal error: {0}")]
     Internal(String),
+    /// A COMMIT across servers failed on `server` after `committed` had
+    /// committed (the rest were rolled back).
+    #[error("COMMIT failed on '{server}' ({cause}); already committed on: {}; the other servers were rolled back", if committed.is_empty() { "none".to_string() } else { committed.join(", ") })]
+    CommitIncomplete {
+        server: String,
+        committed: Vec<String>,
+        cause: String,
+    },
+    /// The client's connection broke (a write to it failed, or it closed
+    /// while a statement ran): nothing can be reported to it.
+    #[error("client connection lost")]
+    ClientGone,
 }
 
 impl ProxyError {
@@ -85,6 +97,8 @@ impl ProxyError {
             ProxyError::Routing(_) => ErrPacket::new(1105, "HY000", msg),
             ProxyError::Config(_) => ErrPacket::new(1105, "HY000", msg),
             ProxyError::Internal(_) => ErrPacket::new(1105, "HY000", msg),
+            ProxyError::CommitIncomplete { .. } => ErrPacket::new(1180, "HY000", msg),
+            ProxyError::ClientGone => ErrPacket::new(2013, "HY000", msg),
         }
     }
 

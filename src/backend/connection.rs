@@ -79,6 +79,28 @@ pub struct BackendStatement {
     pub columns: u16,
 }
 
+/// How much of an unread answer [`BackendConn::settle`] reads before it
+/// gives the connection up.
+#[derive(Debug, Clone, Copy)]
+pub struct SettleLimit {
+    pub bytes: usize,
+    pub time: Duration,
+}
+
+impl SettleLimit {
+    /// Before the next command on a connection a session holds (its
+    /// transaction's): the session waits for it.
+    pub const INLINE: SettleLimit = SettleLimit {
+        bytes: 4 << 20,
+        time: Duration::from_millis(500),
+    };
+    /// In the background, before a connection goes back to the pool.
+    pub const BACKGROUND: SettleLimit = SettleLimit {
+        bytes: 64 << 20,
+        time: Duration::from_secs(5),
+    };
+}
+
 pub struct BackendConn {
     stream: PacketStream<TcpStream>,
     pub server: Arc<ServerInfo>,
@@ -105,6 +127,12 @@ pub struct BackendConn {
     /// the session does not see itself (several shards, COMMIT of a
     /// wrapping transaction) still gives read-your-writes its position.
     pub last_gtid: Option<String>,
+    /// The answer of the last command was left unread in the middle of a
+    /// result set (a merge stopped at its LIMIT, or failed on another
+    /// shard): rows and a terminator may still arrive. [`settle`]
+    /// (BackendConn::settle) reads them before the connection is used
+    /// again.
+    pub unread_rows: bool,
     statements: LruCache<Arc<str>, BackendStatement>,
     /// Statement ids to close before the next command (no reply is sent
     /// for COM_STMT_CLOSE, so they ride along with the next write).
@@ -268,6 +296,7 @@ impl BackendConn {
             last_insert_id: 0,
             diagnostics_dirty: false,
             last_gtid: None,
+            unread_rows: false,
             statements: LruCache::new(cache),
             pending_close: Vec::new(),
         };
@@ -296,6 +325,9 @@ impl BackendConn {
     /// (SEND_LONG_DATA packets before an execute get no reply), preceded by
     /// any deferred statement closes.
     pub async fn send_commands(&mut self, payloads: &[&[u8]]) -> Result<()> {
+        if self.unread_rows {
+            self.settle(SettleLimit::INLINE).await?;
+        }
         self.last_used = Instant::now();
         for id in std::mem::take(&mut self.pending_close) {
             let mut seq = 0u8;
@@ -335,6 +367,49 @@ impl BackendConn {
                 }
             },
         }
+    }
+
+    /// Reads the rest of an answer left unread ([`BackendConn::unread_rows`])
+    /// up to its terminator or error, within `limit`; beyond it the
+    /// connection is marked broken (the server may still be producing
+    /// rows: its statement must then be killed by whoever owns the pool).
+    pub async fn settle(&mut self, limit: SettleLimit) -> Result<()> {
+        if !self.unread_rows {
+            return Ok(());
+        }
+        let deadline = tokio::time::Instant::now() + limit.time;
+        let mut bytes = 0usize;
+        loop {
+            if bytes > limit.bytes {
+                self.broken = true;
+                return Err(ProxyError::BackendTimeout {
+                    server: self.server.name.clone(),
+                    millis: limit.time.as_millis() as u64,
+                });
+            }
+            let read = tokio::time::timeout_at(deadline, self.stream.read_packet()).await;
+            let p = match read {
+                Ok(Ok(p)) => p.payload,
+                Ok(Err(e)) => return Err(self.lost(e)),
+                Err(_) => {
+                    self.broken = true;
+                    return Err(ProxyError::BackendTimeout {
+                        server: self.server.name.clone(),
+                        millis: limit.time.as_millis() as u64,
+                    });
+                }
+            };
+            bytes += p.len();
+            if is_err(&p) {
+                break;
+            }
+            if is_terminator(&p) {
+                self.absorb_ok(&p);
+                break;
+            }
+        }
+        self.unread_rows = false;
+        Ok(())
     }
 
     fn lost(&mut self, e: std::io::Error) -> ProxyError {

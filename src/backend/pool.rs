@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::connection::{BackendConn, ConnectSettings, ServerInfo};
+use super::connection::{BackendConn, ConnectSettings, ServerInfo, SettleLimit};
 use crate::error::{ProxyError, Result};
 use crate::session::SessionState;
 
@@ -30,6 +30,11 @@ pub struct ServerStats {
     pub in_flight: AtomicI64,
     pub routed: AtomicU64,
     pub errors: AtomicU64,
+    /// Connections opened to the server (pool churn).
+    pub created: AtomicU64,
+    /// Connections whose unread answer was read to its end in the
+    /// background and that went back to the pool instead of being closed.
+    pub settled: AtomicU64,
     /// Bumped each time the server is marked down, so statements running on
     /// it can notice and give up instead of hanging.
     pub down_epoch: tokio::sync::watch::Sender<u64>,
@@ -43,6 +48,8 @@ impl Default for ServerStats {
             in_flight: AtomicI64::new(0),
             routed: AtomicU64::new(0),
             errors: AtomicU64::new(0),
+            created: AtomicU64::new(0),
+            settled: AtomicU64::new(0),
             down_epoch: tokio::sync::watch::channel(0).0,
         }
     }
@@ -158,6 +165,7 @@ impl ServerPool {
             }
         }
         let conn = BackendConn::connect(self.server.clone(), &self.settings, found_rows).await?;
+        self.stats.created.fetch_add(1, Ordering::Relaxed);
         Ok(PooledConn {
             conn: Some(conn),
             pool: self.clone(),
@@ -224,7 +232,30 @@ pub struct PooledConn {
 }
 
 impl PooledConn {
+    /// Returns the connection to the pool. One whose last answer was left
+    /// unread (a merge stopped at its LIMIT) is settled first in the
+    /// background, holding its pool slot meanwhile; if that takes too long
+    /// its statement is killed and the connection closed.
     pub fn release(mut self) {
+        if self
+            .conn
+            .as_ref()
+            .is_some_and(|c| c.unread_rows && !c.broken)
+        {
+            tokio::spawn(async move {
+                let settled = self.settle(SettleLimit::BACKGROUND).await;
+                if settled.is_ok() {
+                    self.pool.stats.settled.fetch_add(1, Ordering::Relaxed);
+                    self.release();
+                } else {
+                    let pool = self.pool.clone();
+                    let id = self.connection_id;
+                    drop(self);
+                    crate::frontend::cancel_on_servers(vec![(pool, id)]);
+                }
+            });
+            return;
+        }
         if let Some(c) = self.conn.take() {
             self.pool.checkin(c);
         }

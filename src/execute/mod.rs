@@ -4,7 +4,11 @@
 //! Owns: moving result packets from backends to the client. Must not choose
 //! targets (that is `router`) or keep session state (that is `frontend`).
 
+pub mod cancel;
+pub mod command;
 pub mod relay;
 pub mod scatter;
+pub mod write;
 
+pub use command::{Command, Encoding, Protocol};
 pub use relay::{ClientStream, Outcome, Relay, Shape};

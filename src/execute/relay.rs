@@ -229,6 +229,6 @@ impl Relay<'_> {
 }
 
 /// A write to the client failed: the client went away.
-pub fn client_gone(e: std::io::Error) -> ProxyError {
-    ProxyError::Internal(format!("client connection lost: {e}"))
+pub fn client_gone(_: std::io::Error) -> ProxyError {
+    ProxyError::ClientGone
 }

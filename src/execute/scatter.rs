@@ -17,6 +17,7 @@ use std::collections::HashMap;
 use bytes::Bytes;
 use mysql_common::constants::{CapabilityFlags, StatusFlags};
 
+use super::command::Protocol;
 use super::relay::{client_gone, ClientStream, Outcome};
 use crate::backend::BackendConn;
 use crate::error::{ProxyError, Result};
@@ -25,7 +26,6 @@ use crate::merge::concat::{ConcatSpec, ConcatState};
 use crate::merge::decimal::Decimal;
 use crate::merge::eval::MergeExpr;
 use crate::merge::{compare_rows, ColumnInfo, SortKey, TextRow, ValueOrder};
-use crate::wire::command;
 use crate::wire::packets::{
     encode_eof, is_err, is_terminator, put_lenenc_int, ErrPacket, OkPacket, Reader,
 };
@@ -149,45 +149,11 @@ fn backend_err(p: &[u8]) -> ProxyError {
     )
 }
 
-/// What each shard runs: the packets of one command (a COM_QUERY, or a
-/// prepared statement's long data followed by its COM_STMT_EXECUTE).
-pub type ShardCommand = Vec<Vec<u8>>;
-
-/// One COM_QUERY per statement.
-fn text_commands(sqls: &[String]) -> Vec<ShardCommand> {
-    sqls.iter()
-        .map(|sql| {
-            let mut payload = Vec::with_capacity(sql.len() + 1);
-            payload.push(command::QUERY);
-            payload.extend_from_slice(sql.as_bytes());
-            vec![payload]
-        })
-        .collect()
-}
-
-/// Sends each shard its command (they then run in parallel).
-async fn send_all(shards: &mut [&mut BackendConn], commands: &[ShardCommand]) -> Result<()> {
-    for (conn, packets) in shards.iter_mut().zip(commands) {
-        let refs: Vec<&[u8]> = packets.iter().map(Vec::as_slice).collect();
-        conn.send_commands(&refs).await?;
-    }
-    Ok(())
-}
-
-/// Runs a write on every shard and sums the OKs. The first error wins (the
-/// caller is responsible for atomicity: inside a transaction it rolls
-/// back).
-pub async fn scatter_write(shards: &mut [&mut BackendConn], sqls: &[String]) -> Result<OkPacket> {
-    scatter_write_commands(shards, &text_commands(sqls)).await
-}
-
-/// [`scatter_write`] with prepared commands (COM_STMT_EXECUTE answers with
-/// the same OK and ERR packets).
-pub async fn scatter_write_commands(
-    shards: &mut [&mut BackendConn],
-    commands: &[ShardCommand],
-) -> Result<OkPacket> {
-    send_all(shards, commands).await?;
+/// Reads the answer of a write sent to every shard and sums the OKs. The
+/// first error wins (the caller is responsible for atomicity: inside a
+/// transaction it rolls back). Every answer is read, so the connections
+/// stay usable.
+pub async fn read_write_answers(shards: &mut [&mut BackendConn]) -> Result<OkPacket> {
     let mut total = OkPacket::default();
     let mut first_err = None;
     for conn in shards.iter_mut() {
@@ -198,13 +164,7 @@ pub async fn scatter_write_commands(
         }
         if p.payload.first() == Some(&0x00) {
             if let Some(ok) = conn.absorb_ok(&p.payload) {
-                total.affected_rows += ok.affected_rows;
-                if total.last_insert_id == 0 {
-                    total.last_insert_id = ok.last_insert_id;
-                }
-                total.warnings = total.warnings.saturating_add(ok.warnings);
-                total.status = ok.status;
-                total.changes.extend(ok.changes);
+                add_ok(&mut total, ok);
             }
         } else {
             // A result set where a write was expected: drain it.
@@ -222,10 +182,25 @@ pub async fn scatter_write_commands(
     }
 }
 
+/// Adds one shard's OK to the sum of a scattered write.
+pub fn add_ok(total: &mut OkPacket, ok: OkPacket) {
+    total.affected_rows += ok.affected_rows;
+    if total.last_insert_id == 0 {
+        total.last_insert_id = ok.last_insert_id;
+    }
+    total.warnings = total.warnings.saturating_add(ok.warnings);
+    total.status = ok.status;
+    total.changes.extend(ok.changes);
+}
+
 /// Where one shard's answer comes from.
 pub enum ShardSource<'a> {
     /// A connection its command was sent to: the answer streams.
-    Live(&'a mut BackendConn),
+    /// `finished` once its terminator (or error) was read.
+    Live {
+        conn: &'a mut BackendConn,
+        finished: bool,
+    },
     /// An answer already read in full ([`read_answer`]): shard statements
     /// that must share one connection (a transaction's) run one after the
     /// other, and all but the last are held in memory.
@@ -238,16 +213,10 @@ pub struct ReadAnswer {
     caps: CapabilityFlags,
 }
 
-/// Runs `command` on `conn` and reads its whole answer (result header,
-/// column definitions, rows, terminator; or one OK/ERR). Fails when the
-/// answer's packets exceed `max_bytes` (the connection is then broken).
-pub async fn read_answer(
-    conn: &mut BackendConn,
-    command: &ShardCommand,
-    max_bytes: usize,
-) -> Result<ReadAnswer> {
-    let refs: Vec<&[u8]> = command.iter().map(Vec::as_slice).collect();
-    conn.send_commands(&refs).await?;
+/// Reads the whole answer of the command just sent on `conn` (result
+/// header, column definitions, rows, terminator; or one OK/ERR). Fails when
+/// the answer's packets exceed `max_bytes` (the connection is then broken).
+pub async fn read_answer(conn: &mut BackendConn, max_bytes: usize) -> Result<ReadAnswer> {
     let mut packets = std::collections::VecDeque::new();
     let mut bytes = 0usize;
     let mut push = |conn: &mut BackendConn, p: Bytes| -> Result<()> {
@@ -297,10 +266,10 @@ pub async fn read_answer(
     })
 }
 
-impl ShardSource<'_> {
+impl<'a> ShardSource<'a> {
     async fn read_packet(&mut self) -> Result<Bytes> {
         match self {
-            ShardSource::Live(conn) => Ok(conn.read_packet().await?.payload),
+            ShardSource::Live { conn, .. } => Ok(conn.read_packet().await?.payload),
             ShardSource::Read(a) => a
                 .packets
                 .pop_front()
@@ -310,14 +279,36 @@ impl ShardSource<'_> {
 
     fn absorb_ok(&mut self, payload: &[u8]) -> Option<OkPacket> {
         match self {
-            ShardSource::Live(conn) => conn.absorb_ok(payload),
+            ShardSource::Live { conn, .. } => conn.absorb_ok(payload),
             ShardSource::Read(a) => OkPacket::parse(payload, a.caps),
         }
     }
 
-    fn mark_broken(&mut self) {
-        if let ShardSource::Live(conn) = self {
-            conn.broken = true;
+    /// A connection whose command was sent: its answer streams.
+    pub fn live(conn: &'a mut BackendConn) -> Self {
+        ShardSource::Live {
+            conn,
+            finished: false,
+        }
+    }
+
+    fn finish(&mut self) {
+        if let ShardSource::Live { finished, .. } = self {
+            *finished = true;
+        }
+    }
+
+    /// The merge stopped before this source's answer ended (LIMIT reached,
+    /// or another shard failed): its rows are read later, before the
+    /// connection is reused (`BackendConn::settle`), rather than the
+    /// connection being thrown away.
+    fn leave_unread(&mut self) {
+        if let ShardSource::Live {
+            conn,
+            finished: false,
+        } = self
+        {
+            conn.unread_rows = true;
         }
     }
 }
@@ -339,10 +330,12 @@ impl ShardStream<'_, '_> {
         let payload = self.conn.read_packet().await?;
         if is_err(&payload) {
             self.done = true;
+            self.conn.finish();
             return Err(backend_err(&payload));
         }
         if payload.first() == Some(&0x00) {
             self.done = true;
+            self.conn.finish();
             return Err(ProxyError::Internal(
                 "a shard answered a SELECT with OK".into(),
             ));
@@ -366,6 +359,7 @@ impl ShardStream<'_, '_> {
         let payload = self.conn.read_packet().await?;
         if is_terminator(&payload) {
             self.done = true;
+            self.conn.finish();
             if let Some(ok) = self.conn.absorb_ok(&payload) {
                 self.warnings = ok.warnings;
             }
@@ -373,6 +367,7 @@ impl ShardStream<'_, '_> {
         }
         if is_err(&payload) {
             self.done = true;
+            self.conn.finish();
             return Err(backend_err(&payload));
         }
         if let Some(columns) = &self.binary {
@@ -434,78 +429,13 @@ fn gather_distinct(g: &mut Group, row: &TextRow, plan: &GroupPlan, orders: &[Val
     added
 }
 
-/// Runs a SELECT on every shard and streams the merged result to the
-/// client. Never presents a partial result as complete: a shard error
-/// becomes an ERR packet to the client.
+/// Merges the answers of `sources` (commands already sent, or answers
+/// read in full) and streams the result to the client. Never presents a
+/// partial result as complete: a shard error becomes an ERR packet to the
+/// client. Sources whose answer the merge did not need to the end are left
+/// for `BackendConn::settle`.
 #[allow(clippy::too_many_arguments)]
-pub async fn scatter_select(
-    shards: &mut [&mut BackendConn],
-    sqls: &[String],
-    client: &mut ClientStream,
-    caps: CapabilityFlags,
-    seq: &mut u8,
-    plan: &MergePlan,
-    budget: Budget,
-    status: u16,
-) -> Outcome {
-    let commands = text_commands(sqls);
-    let protocol = Protocol::Text;
-    scatter_select_commands(
-        shards, &commands, protocol, client, caps, seq, plan, budget, status,
-    )
-    .await
-}
-
-/// How shard rows arrive and client rows leave.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Protocol {
-    /// COM_QUERY results: text rows.
-    Text,
-    /// COM_STMT_EXECUTE results: binary rows, merged as canonical text
-    /// rows (`merge::binary`) and re-encoded.
-    Binary,
-}
-
-/// [`scatter_select`] with explicit commands and row protocol.
-#[allow(clippy::too_many_arguments)]
-pub async fn scatter_select_commands(
-    shards: &mut [&mut BackendConn],
-    commands: &[ShardCommand],
-    protocol: Protocol,
-    client: &mut ClientStream,
-    caps: CapabilityFlags,
-    seq: &mut u8,
-    plan: &MergePlan,
-    budget: Budget,
-    status: u16,
-) -> Outcome {
-    let mut out = Outcome::default();
-    let ran = match send_all(shards, commands).await {
-        Ok(()) => {
-            let mut sources: Vec<ShardSource<'_>> =
-                shards.iter_mut().map(|c| ShardSource::Live(c)).collect();
-            run_select(
-                &mut sources,
-                protocol,
-                client,
-                caps,
-                seq,
-                plan,
-                budget,
-                status,
-                &mut out,
-            )
-            .await
-        }
-        Err(e) => Err(e),
-    };
-    finish_select(ran, shards.iter_mut().map(|c| &mut **c), client, seq, out).await
-}
-
-/// [`scatter_select_commands`] over answers from [`ShardSource`]s whose
-/// commands were already sent (or whose answers were read in full).
-#[allow(clippy::too_many_arguments)]
-pub async fn scatter_select_sources(
+pub async fn merge_sources(
     sources: &mut [ShardSource<'_>],
     protocol: Protocol,
     client: &mut ClientStream,
@@ -520,28 +450,27 @@ pub async fn scatter_select_sources(
         sources, protocol, client, caps, seq, plan, budget, status, &mut out,
     )
     .await;
-    let live = sources.iter_mut().filter_map(|s| match s {
-        ShardSource::Live(conn) => Some(&mut **conn),
-        ShardSource::Read(_) => None,
-    });
-    finish_select(ran, live, client, seq, out).await
+    for s in sources.iter_mut() {
+        s.leave_unread();
+    }
+    finish_select(ran, client, seq, out).await
 }
 
-/// Reports a failed merge to the client (unless it is gone) and breaks the
-/// connections still streaming.
-async fn finish_select<'c>(
+/// Reports a statement that failed before its merge began to the client
+/// (unless it is gone).
+pub async fn report_failure(e: ProxyError, client: &mut ClientStream, seq: &mut u8) -> Outcome {
+    finish_select(Err(e), client, seq, Outcome::default()).await
+}
+
+/// Reports a failed merge to the client (unless it is gone).
+async fn finish_select(
     ran: Result<()>,
-    live: impl Iterator<Item = &'c mut BackendConn>,
     client: &mut ClientStream,
     seq: &mut u8,
     mut out: Outcome,
 ) -> Outcome {
     if let Err(e) = ran {
-        for s in live {
-            // Unread results remain on these connections: never reuse them.
-            s.broken = true;
-        }
-        if matches!(e, ProxyError::Internal(ref m) if m.starts_with("client connection lost")) {
+        if matches!(e, ProxyError::ClientGone) {
             out.client_lost = true;
         } else {
             let mut buf = Vec::new();
@@ -849,20 +778,11 @@ async fn run_select(
             heads[i] = streams[i].next().await?;
         }
     }
-    let unfinished = streams.iter().any(|s| !s.done);
     let warnings: u16 = streams
         .iter()
         .map(|s| s.warnings)
         .fold(0, u16::saturating_add);
     drop(streams);
-    if unfinished {
-        // LIMIT reached before every shard finished: the rest of their
-        // rows is not wanted. Closing those connections is cheaper than
-        // reading large remainders.
-        for s in shards.iter_mut() {
-            s.mark_broken();
-        }
-    }
     let mut term = Vec::new();
     let status = status & !StatusFlags::SERVER_MORE_RESULTS_EXISTS.bits();
     if deprecate_eof {

@@ -114,7 +114,10 @@ impl Session {
                     .any(|t| t.is_keyword(text.as_bytes(), "WRITE"));
                 self.run_lock(&per_node, write, c, seq).await
             }
-            MetaStatement::Plan(plan) => self.run_scatter_write(&plan, c, seq).await,
+            MetaStatement::Plan(plan) => {
+                self.run_scatter_write(&plan, c, crate::execute::Encoding::Text, seq)
+                    .await
+            }
             MetaStatement::Maintenance { checksum, items } => {
                 self.run_maintenance(checksum, &items, c, seq).await
             }

@@ -14,7 +14,8 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::{replica_caught_up, Session};
+use super::connections::replica_caught_up;
+use super::Session;
 use crate::backend::{BackendConn, PooledConn};
 use crate::config::Consistency;
 use crate::error::Result;

@@ -24,20 +24,15 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use super::sharded::{add_ok, merge_plan, TargetConns};
 use super::Session;
-use crate::backend::{BackendConn, Role};
 use crate::error::{ProxyError, Result};
-use crate::execute::scatter::{self, Protocol, ShardCommand};
-use crate::frontend::prepared::{
-    self, BoundParam, ClientStatement, ExecutePackets, ExecuteRequest,
-};
+use crate::execute::Encoding;
+use crate::frontend::prepared::{self, ClientStatement, ExecuteRequest};
 use crate::router;
 use crate::router::shard::{PlanKind, ShardPlan, ShardRouter, ShardTarget};
 use crate::sharding::ParamValue;
 use crate::sql::lexer::{Lexer, TokenKind};
 use crate::sql::Classified;
-use crate::wire::packets::OkPacket;
 
 /// Stand-ins for unknown parameters when a statement cannot be planned
 /// without values (an INSERT's key, `LIMIT ?`): a number and a date-time,
@@ -142,7 +137,10 @@ impl Session {
         // merge presents; one target shows its own.
         let columns: Vec<Bytes> = match (&plan.merge, plan.targets.len()) {
             (Some(m), n) if n > 1 => {
-                match scatter::merged_column_defs(defs.column_defs, &merge_plan(m)) {
+                match crate::execute::scatter::merged_column_defs(
+                    defs.column_defs,
+                    &super::run_plan::merge_plan(m),
+                ) {
                     Ok(c) => c,
                     Err(e) => {
                         self.write_error_seq(&e, seq).await;
@@ -192,7 +190,7 @@ impl Session {
     /// [`Session::prepare_sharded`]: planned with the parameter values.
     pub(super) async fn execute_sharded(
         &mut self,
-        id: u32,
+        _id: u32,
         c: &Classified,
         sql_text: &Arc<str>,
         request: &ExecuteRequest,
@@ -232,381 +230,13 @@ impl Session {
                 return;
             }
         };
-        let run = Binding {
+        let encoding = Encoding::Binary {
             request,
             bound: &bound,
             long_data,
         };
-        let single = matches!(
-            plan.kind,
-            PlanKind::Unsharded { .. } | PlanKind::Single | PlanKind::BroadcastRead { .. }
-        ) || plan.targets.len() == 1;
-        if single {
-            self.execute_one_target(id, c, &plan, &run, seq).await;
-        } else if plan.write {
-            self.execute_scatter_write(c, &plan, &run, seq).await;
-        } else {
-            self.execute_scatter_read(c, &plan, &run, seq).await;
-        }
+        self.run_plan(&plan, c, encoding, seq).await;
     }
-
-    /// One target: the ordinary prepared path (read/write split, pins,
-    /// retries on another server, binary result relayed untouched).
-    async fn execute_one_target(
-        &mut self,
-        id: u32,
-        c: &Classified,
-        plan: &ShardPlan,
-        run: &Binding<'_>,
-        seq: &mut u8,
-    ) {
-        let Some(t) = plan.targets.first() else {
-            self.write_error_seq(&ProxyError::Internal("empty shard plan".into()), seq)
-                .await;
-            return;
-        };
-        let sql: Arc<str> = Arc::from(t.sql.as_str());
-        let packets = ExecutePackets::Target {
-            request: run.request,
-            bound: run.bound,
-            map: &t.params,
-            long_data: run.long_data,
-        };
-        let route = router::route(c, &self.view(t.node));
-        self.override_last_insert_id = plan.generated_id;
-        let ran = self.run_prepared(route, c, &sql, id, &packets, seq).await;
-        self.override_last_insert_id = None;
-        if let Some(mut ran) = ran {
-            if let Some(generated) = plan.generated_id {
-                ran.outcome.last_insert_id = generated;
-            }
-            self.after_statement(c, &ran);
-        }
-    }
-
-    /// [`execute_scatter_read`](Self::execute_scatter_read) in a pinned
-    /// session whose targets share nodes: each target's binary answer is
-    /// read in full on the session's connection of its node, one after the
-    /// other, then merged (see `concat.rs` for the text form).
-    async fn execute_buffered_read(
-        &mut self,
-        c: &Classified,
-        plan: &ShardPlan,
-        run: &Binding<'_>,
-        seq: &mut u8,
-    ) {
-        /// What one target's buffered answer may take.
-        const MAX_BUFFERED_BYTES: usize = 256 << 20;
-        if let Err(e) = self.hold_target_nodes(plan, c).await {
-            self.write_error_seq(&e, seq).await;
-            return;
-        }
-        let mut sources = Vec::with_capacity(plan.targets.len());
-        for t in &plan.targets {
-            let Some(h) = self.held.iter().position(|h| h.node == t.node) else {
-                self.write_error_seq(
-                    &ProxyError::Internal("no connection for a shard target".into()),
-                    seq,
-                )
-                .await;
-                return;
-            };
-            let answer = {
-                let mut refs = [&mut *self.held[h].conn];
-                match prepare_targets(&mut refs, std::slice::from_ref(t), run).await {
-                    Ok(commands) => match commands.first() {
-                        Some(command) => {
-                            scatter::read_answer(refs[0], command, MAX_BUFFERED_BYTES).await
-                        }
-                        None => Err(ProxyError::Internal("no command for a shard target".into())),
-                    },
-                    Err(e) => Err(e),
-                }
-            };
-            match answer {
-                Ok(answer) => sources.push(scatter::ShardSource::Read(answer)),
-                Err(e) => {
-                    let lost = self.held[h].conn.broken;
-                    self.held.retain(|h| !h.conn.broken);
-                    self.write_error_seq(&e, seq).await;
-                    if lost {
-                        self.after_failure();
-                    }
-                    return;
-                }
-            }
-        }
-        let merge = plan.merge.as_ref().map(merge_plan).unwrap_or_default();
-        let budget = scatter::Budget {
-            max_groups: self.proxy.config.load().routing.merge_max_groups,
-        };
-        let outcome = scatter::scatter_select_sources(
-            &mut sources,
-            Protocol::Binary,
-            &mut self.client,
-            self.caps,
-            seq,
-            &merge,
-            budget,
-            self.status,
-        )
-        .await;
-        self.finish_scatter(c, outcome);
-    }
-
-    /// Several targets reading: binary executes merged.
-    async fn execute_scatter_read(
-        &mut self,
-        c: &Classified,
-        plan: &ShardPlan,
-        run: &Binding<'_>,
-        seq: &mut u8,
-    ) {
-        // A pinned session (transaction, table locks) with several physical
-        // tables on one node: one target after the other on its connection.
-        if self.sequential_read_applies(plan) || self.buffered_merge_applies(plan) {
-            self.execute_buffered_read(c, plan, run, seq).await;
-            return;
-        }
-        let role = router::route(c, &self.view(plan.targets[0].node)).role;
-        let conns = match self.target_connections(plan, role, c).await {
-            Ok(x) => x,
-            Err(e) => {
-                self.write_error_seq(&e, seq).await;
-                return;
-            }
-        };
-        let merge = plan.merge.as_ref().map(merge_plan).unwrap_or_default();
-        let budget = scatter::Budget {
-            max_groups: self.proxy.config.load().routing.merge_max_groups,
-        };
-        let status = self.status;
-        let caps = self.caps;
-        let outcome = match conns {
-            TargetConns::Pooled(mut conns) => {
-                let prepared = {
-                    let mut refs: Vec<&mut BackendConn> =
-                        conns.iter_mut().map(|c| &mut **c).collect();
-                    prepare_targets(&mut refs, &plan.targets, run).await
-                };
-                let outcome = match prepared {
-                    Ok(commands) => {
-                        // Cancellable as the text path's scatter (KILL,
-                        // client gone).
-                        let handle = self.handle.clone();
-                        let gone = super::sharded::client_gone(self.client.get_ref());
-                        let running = super::sharded::running_on(conns.iter());
-                        let mut refs: Vec<&mut BackendConn> =
-                            conns.iter_mut().map(|c| &mut **c).collect();
-                        *handle.backends.lock() = running.clone();
-                        let merged = scatter::scatter_select_commands(
-                            &mut refs,
-                            &commands,
-                            Protocol::Binary,
-                            &mut self.client,
-                            caps,
-                            seq,
-                            &merge,
-                            budget,
-                            status,
-                        );
-                        let outcome = super::sharded::until_killed(merged, &handle, gone).await;
-                        handle.backends.lock().clear();
-                        super::sharded::cancel_unfinished(&mut refs, &running, &outcome);
-                        Ok(outcome)
-                    }
-                    Err(e) => Err(e),
-                };
-                for conn in conns {
-                    if !conn.broken {
-                        conn.release();
-                    }
-                }
-                outcome
-            }
-            TargetConns::Held => {
-                let (mut refs, targets) = held_for_targets(&mut self.held, plan);
-                match prepare_targets(&mut refs, &targets, run).await {
-                    Ok(commands) => Ok(scatter::scatter_select_commands(
-                        &mut refs,
-                        &commands,
-                        Protocol::Binary,
-                        &mut self.client,
-                        caps,
-                        seq,
-                        &merge,
-                        budget,
-                        status,
-                    )
-                    .await),
-                    Err(e) => Err(e),
-                }
-            }
-        };
-        match outcome {
-            Ok(outcome) => self.finish_scatter(c, outcome),
-            Err(e) => {
-                self.held.retain(|h| !h.conn.broken);
-                self.write_error_seq(&e, seq).await;
-                self.release_unpinned();
-            }
-        }
-    }
-
-    /// Several targets writing (split INSERT rows, unkeyed UPDATE/DELETE,
-    /// broadcast copies): all or nothing outside a transaction, as the text
-    /// path.
-    async fn execute_scatter_write(
-        &mut self,
-        c: &Classified,
-        plan: &ShardPlan,
-        run: &Binding<'_>,
-        seq: &mut u8,
-    ) {
-        let conns = match self.target_connections(plan, Role::Primary, c).await {
-            Ok(x) => x,
-            Err(e) => {
-                self.write_error_seq(&e, seq).await;
-                return;
-            }
-        };
-        let result = match conns {
-            TargetConns::Pooled(mut conns) => {
-                let wrap = !matches!(plan.kind, PlanKind::Ddl);
-                let result = {
-                    let mut refs: Vec<&mut BackendConn> =
-                        conns.iter_mut().map(|c| &mut **c).collect();
-                    Self::forget_write_gtids(&mut refs);
-                    write_all_or_nothing(&mut refs, &plan.targets, run, wrap).await
-                };
-                self.record_write_gtids(plan, &mut conns);
-                for conn in conns {
-                    if !conn.broken {
-                        conn.release();
-                    }
-                }
-                result
-            }
-            TargetConns::Held => {
-                // Inside the session's transaction: targets sharing a node
-                // run one after the other on its connection.
-                let mut total = OkPacket::default();
-                let mut failure = None;
-                for t in &plan.targets {
-                    let Some(h) = self.held.iter_mut().find(|h| h.node == t.node) else {
-                        continue;
-                    };
-                    let mut refs = [&mut *h.conn];
-                    let ran = match prepare_targets(&mut refs, std::slice::from_ref(t), run).await {
-                        Ok(commands) => scatter::scatter_write_commands(&mut refs, &commands).await,
-                        Err(e) => Err(e),
-                    };
-                    match ran {
-                        Ok(ok) => add_ok(&mut total, ok),
-                        Err(e) => {
-                            failure = Some(e);
-                            break;
-                        }
-                    }
-                }
-                match failure {
-                    Some(e) => Err(e),
-                    None => Ok(total),
-                }
-            }
-        };
-        self.answer_scatter_write(plan, c, result, seq).await;
-    }
-}
-
-/// One execute's parameters, ready to bind into any target.
-struct Binding<'a> {
-    request: &'a ExecuteRequest,
-    bound: &'a [BoundParam],
-    long_data: &'a [(u16, Vec<u8>)],
-}
-
-/// Prepares each target's SQL on its connection (unless cached there) and
-/// builds its execute. A shard refusing to prepare is that shard's error.
-async fn prepare_targets(
-    conns: &mut [&mut BackendConn],
-    targets: &[ShardTarget],
-    run: &Binding<'_>,
-) -> Result<Vec<ShardCommand>> {
-    let mut commands = Vec::with_capacity(targets.len());
-    for (conn, t) in conns.iter_mut().zip(targets) {
-        let sql: Arc<str> = Arc::from(t.sql.as_str());
-        let backend_id = match prepared::ensure_prepared(conn, &sql).await {
-            Ok(Ok(id)) => id,
-            Ok(Err(err)) => return Err(ProxyError::Backend(err)),
-            Err(e) => {
-                conn.broken = true;
-                return Err(e);
-            }
-        };
-        let packets = ExecutePackets::Target {
-            request: run.request,
-            bound: run.bound,
-            map: &t.params,
-            long_data: run.long_data,
-        };
-        commands.push(packets.build(backend_id)?);
-    }
-    Ok(commands)
-}
-
-/// The held connections of the plan's nodes, paired with their targets
-/// (inside a transaction there is one target per node).
-fn held_for_targets<'a>(
-    held: &'a mut [super::Held],
-    plan: &ShardPlan,
-) -> (Vec<&'a mut BackendConn>, Vec<ShardTarget>) {
-    let mut refs = Vec::new();
-    let mut targets = Vec::new();
-    for h in held.iter_mut() {
-        if let Some(t) = plan.targets.iter().find(|t| t.node == h.node) {
-            targets.push(t.clone());
-            refs.push(&mut *h.conn);
-        }
-    }
-    (refs, targets)
-}
-
-/// Runs a prepared write on every target; with `wrap`, inside a
-/// transaction per target that commits only when every target succeeded.
-async fn write_all_or_nothing(
-    conns: &mut [&mut BackendConn],
-    targets: &[ShardTarget],
-    run: &Binding<'_>,
-    wrap: bool,
-) -> Result<OkPacket> {
-    if wrap {
-        for conn in conns.iter_mut() {
-            conn.query_drop("START TRANSACTION").await?;
-        }
-    }
-    let result = match prepare_targets(conns, targets, run).await {
-        Ok(commands) => scatter::scatter_write_commands(conns, &commands).await,
-        Err(e) => Err(e),
-    };
-    if wrap {
-        let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
-        for conn in conns.iter_mut() {
-            if conn.broken {
-                continue;
-            }
-            if let Err(e) = conn.query_drop(end).await {
-                conn.broken = true;
-                if result.is_ok() {
-                    return Err(e);
-                }
-            }
-        }
-    }
-    result.map(|mut ok| {
-        ok.status &= !mysql_common::constants::StatusFlags::SERVER_STATUS_IN_TRANS.bits();
-        ok
-    })
 }
 
 #[cfg(test)]

@@ -20,13 +20,14 @@
 
 use mysql_common::constants::CapabilityFlags;
 
+use super::run_plan::merge_plan;
 use super::{Ran, Session};
-use crate::error::{ProxyError, Result};
-use crate::execute::{scatter, Outcome};
+use crate::error::ProxyError;
+use crate::execute::cancel::{client_gone, running_on, Watched};
+use crate::execute::scatter::{self, ShardSource};
+use crate::execute::{Command, Encoding, Outcome};
 use crate::router::shard::{MergeSpec, ShardPlan};
-use crate::router::{self, RoutePlan};
 use crate::sql::Classified;
-use crate::wire::command;
 use crate::wire::packets::{encode_eof, is_err, is_terminator, ErrPacket, OkPacket, Reader};
 
 /// Whether the shards' answers, one after the other, are the answer.
@@ -40,6 +41,9 @@ fn is_concatenation(merge: Option<&MergeSpec>) -> bool {
             && m.aggregate.is_none()
     })
 }
+
+/// What one target's buffered answer may take.
+const MAX_BUFFERED_BYTES: usize = 256 << 20;
 
 impl Session {
     /// A read the pinned connections can answer one target at a time: the
@@ -76,98 +80,74 @@ impl Session {
     }
 
     /// Reads each target's whole answer on the session's connection of its
-    /// node, one after the other, then merges them as a scatter would.
+    /// node, one after the other, then merges them as a scatter would;
+    /// cancellable like every scatter.
     pub(super) async fn run_buffered_merge(
         &mut self,
         plan: &ShardPlan,
         c: &Classified,
+        encoding: Encoding<'_>,
         seq: &mut u8,
     ) {
-        /// What one target's buffered answer may take.
-        const MAX_BUFFERED_BYTES: usize = 256 << 20;
         if let Err(e) = self.hold_target_nodes(plan, c).await {
             self.write_error_seq(&e, seq).await;
             return;
         }
-        let mut sources = Vec::with_capacity(plan.targets.len());
-        for t in &plan.targets {
-            let Some(h) = self.held.iter().position(|h| h.node == t.node) else {
-                self.write_error_seq(
-                    &ProxyError::Internal("no connection for a shard target".into()),
-                    seq,
-                )
-                .await;
-                return;
-            };
-            let mut payload = Vec::with_capacity(t.sql.len() + 1);
-            payload.push(command::QUERY);
-            payload.extend_from_slice(t.sql.as_bytes());
-            match scatter::read_answer(&mut self.held[h].conn, &vec![payload], MAX_BUFFERED_BYTES)
-                .await
-            {
-                Ok(answer) => sources.push(scatter::ShardSource::Read(answer)),
-                Err(e) => {
-                    let lost = self.held[h].conn.broken;
-                    self.held.retain(|h| !h.conn.broken);
-                    self.write_error_seq(&e, seq).await;
-                    if lost {
-                        self.after_failure();
-                    }
-                    return;
+        let merge = plan.merge.as_ref().map(merge_plan).unwrap_or_default();
+        let budget = self.merge_budget();
+        let (caps, status) = (self.caps, self.status);
+        let handle = self.handle.clone();
+        let in_plan = |node: usize| plan.targets.iter().any(|t| t.node == node);
+        let running = running_on(
+            self.held
+                .iter()
+                .filter(|h| in_plan(h.node))
+                .map(|h| &h.conn),
+        );
+        let watched = Watched::new(&handle, running);
+        let gone = client_gone(self.client.get_ref());
+        let (held, client) = (&mut self.held, &mut self.client);
+        let statement = async {
+            let mut sources = Vec::with_capacity(plan.targets.len());
+            for t in &plan.targets {
+                let Some(h) = held.iter_mut().find(|h| h.node == t.node) else {
+                    let e = ProxyError::Internal("no connection for a shard target".into());
+                    return scatter::report_failure(e, client, seq).await;
+                };
+                let command = Command::for_target(&encoding, t);
+                let answer = match command.send_on(&mut h.conn).await {
+                    Ok(()) => scatter::read_answer(&mut h.conn, MAX_BUFFERED_BYTES).await,
+                    Err(e) => Err(e),
+                };
+                match answer {
+                    Ok(answer) => sources.push(ShardSource::Read(answer)),
+                    Err(e) => return scatter::report_failure(e, client, seq).await,
                 }
             }
-        }
-        let merge = plan
-            .merge
-            .as_ref()
-            .map(super::sharded::merge_plan)
-            .unwrap_or_default();
-        let outcome = scatter::scatter_select_sources(
-            &mut sources,
-            scatter::Protocol::Text,
-            &mut self.client,
-            self.caps,
-            seq,
-            &merge,
-            scatter::Budget {
-                max_groups: self.proxy.config.load().routing.merge_max_groups,
-            },
-            self.status,
-        )
-        .await;
+            let protocol = encoding.protocol();
+            scatter::merge_sources(
+                &mut sources,
+                protocol,
+                client,
+                caps,
+                seq,
+                &merge,
+                budget,
+                status,
+            )
+            .await
+        };
+        let outcome = watched.run(statement, gone).await;
+        let conns = self.held.iter_mut().filter(|h| in_plan(h.node));
+        watched.finish(conns.map(|h| &mut *h.conn), &outcome);
         self.finish_scatter(c, outcome);
-    }
-
-    /// The session's connection on every node of `plan` (checked out and
-    /// held if needed), routed as the statement is.
-    pub(super) async fn hold_target_nodes(
-        &mut self,
-        plan: &ShardPlan,
-        c: &Classified,
-    ) -> Result<()> {
-        let first = plan
-            .targets
-            .first()
-            .ok_or_else(|| ProxyError::Internal("empty shard plan".into()))?;
-        let role = router::route(c, &self.view(first.node)).role;
-        let mut nodes: Vec<usize> = plan.targets.iter().map(|t| t.node).collect();
-        nodes.sort_unstable();
-        nodes.dedup();
-        for node in nodes {
-            let rp = RoutePlan {
-                node,
-                role,
-                reason: "shard target on the session's connection",
-            };
-            self.acquire(&rp, c).await?;
-        }
-        Ok(())
     }
 
     pub(super) async fn run_sequential_read(
         &mut self,
         plan: &ShardPlan,
         c: &Classified,
+        encoding: Encoding<'_>,
         seq: &mut u8,
     ) {
         if let Err(e) = self.hold_target_nodes(plan, c).await {
@@ -191,10 +171,7 @@ impl Session {
                 break;
             };
             let conn = &mut self.held[i].conn;
-            let mut payload = Vec::with_capacity(t.sql.len() + 1);
-            payload.push(command::QUERY);
-            payload.extend_from_slice(t.sql.as_bytes());
-            if let Err(e) = conn.send_command(&payload).await {
+            if let Err(e) = Command::for_target(&encoding, t).send_on(conn).await {
                 failure = Some(e);
                 break;
             }

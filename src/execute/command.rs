@@ -1,0 +1,120 @@
+//! How one statement reaches one backend connection: a COM_QUERY, or a
+//! prepared statement's long data and COM_STMT_EXECUTE (the statement is
+//! prepared lazily on the connection and cached there).
+//!
+//! This is the only place where the text and the binary protocol differ on
+//! the way to a server; how their rows come back differs only in
+//! `merge::binary` (decoding a binary row).
+//!
+//! Owns: encoding one target's command for the protocol the client used.
+//! Must not: choose connections, read answers, retry, or touch the client.
+
+use std::sync::Arc;
+
+use crate::backend::BackendConn;
+use crate::error::{ProxyError, Result};
+use crate::frontend::prepared::{self, BoundParam, ExecutePackets, ExecuteRequest};
+use crate::router::shard::ShardTarget;
+use crate::wire::command;
+
+/// The protocol of the client's statement, with what a binary execute needs
+/// to bind its parameters into any target.
+#[derive(Clone, Copy)]
+pub enum Encoding<'a> {
+    /// COM_QUERY: each target's physical SQL as text.
+    Text,
+    /// COM_STMT_EXECUTE: each target's physical SQL prepared on its
+    /// connection, the client's parameters remapped to its placeholders.
+    Binary {
+        request: &'a ExecuteRequest,
+        bound: &'a [BoundParam],
+        long_data: &'a [(u16, Vec<u8>)],
+    },
+}
+
+/// Which protocol rows come back in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// COM_QUERY results: text rows.
+    Text,
+    /// COM_STMT_EXECUTE results: binary rows, merged as canonical text
+    /// rows (`merge::binary`) and re-encoded.
+    Binary,
+}
+
+impl Encoding<'_> {
+    pub fn protocol(&self) -> Protocol {
+        match self {
+            Encoding::Text => Protocol::Text,
+            Encoding::Binary { .. } => Protocol::Binary,
+        }
+    }
+}
+
+/// One statement for one connection.
+pub enum Command<'a> {
+    /// A command packet sent as it is (COM_QUERY, COM_FIELD_LIST, …).
+    Packet(std::borrow::Cow<'a, [u8]>),
+    /// A prepared statement: `sql` is prepared on the connection unless it
+    /// is cached there, then `packets` are built with its backend id.
+    Execute {
+        sql: Arc<str>,
+        packets: ExecutePackets<'a>,
+    },
+}
+
+/// A COM_QUERY payload for `sql`.
+pub fn query_packet(sql: &str) -> Vec<u8> {
+    let mut payload = Vec::with_capacity(sql.len() + 1);
+    payload.push(command::QUERY);
+    payload.extend_from_slice(sql.as_bytes());
+    payload
+}
+
+impl<'a> Command<'a> {
+    /// The command that runs shard target `t` in `encoding`.
+    pub fn for_target(encoding: &Encoding<'a>, t: &'a ShardTarget) -> Command<'a> {
+        match *encoding {
+            Encoding::Text => Command::Packet(query_packet(&t.sql).into()),
+            Encoding::Binary {
+                request,
+                bound,
+                long_data,
+            } => Command::Execute {
+                sql: Arc::from(t.sql.as_str()),
+                packets: ExecutePackets::Target {
+                    request,
+                    bound,
+                    map: &t.params,
+                    long_data,
+                },
+            },
+        }
+    }
+
+    /// Sends the command on `conn` (preparing it there first if needed).
+    /// A server refusing to prepare is `ProxyError::Backend` and leaves the
+    /// connection usable; any other failure marks it broken.
+    pub async fn send_on(&self, conn: &mut BackendConn) -> Result<()> {
+        let sent = match self {
+            Command::Packet(p) => conn.send_command(p).await,
+            Command::Execute { sql, packets } => {
+                let backend_id = match prepared::ensure_prepared(conn, sql).await {
+                    Ok(Ok(id)) => id,
+                    Ok(Err(refused)) => return Err(ProxyError::Backend(refused)),
+                    Err(e) => {
+                        conn.broken = true;
+                        return Err(e);
+                    }
+                };
+                let built = packets.build(backend_id)?;
+                let refs: Vec<&[u8]> = built.iter().map(Vec::as_slice).collect();
+                conn.send_commands(&refs).await
+            }
+        };
+        if sent.is_err() {
+            conn.broken = true;
+        }
+        sent
+    }
+}

@@ -1,0 +1,99 @@
+//! Writes that run on several backend connections at once (split INSERT
+//! rows, unkeyed UPDATE/DELETE, broadcast copies, DDL fan-out), and the
+//! commit or rollback that ends them together.
+//!
+//! Owns: sending one command per connection, summing the OKs, and the one
+//! all-or-nothing path (START TRANSACTION … COMMIT/ROLLBACK per
+//! connection). Must not choose connections or answer the client.
+
+use mysql_common::constants::StatusFlags;
+
+use super::command::Command;
+use super::scatter::read_write_answers;
+use crate::backend::BackendConn;
+use crate::error::{ProxyError, Result};
+use crate::wire::packets::OkPacket;
+
+/// Sends each connection its command, then reads every answer and sums the
+/// OKs (the first error wins). When a send fails, the answers of the
+/// commands already sent are still read, so those connections stay in step.
+pub async fn run_on_all(
+    conns: &mut [&mut BackendConn],
+    commands: &[Command<'_>],
+) -> Result<OkPacket> {
+    let mut sent = 0;
+    let mut failure = None;
+    for (conn, command) in conns.iter_mut().zip(commands) {
+        if let Err(e) = command.send_on(conn).await {
+            failure = Some(e);
+            break;
+        }
+        sent += 1;
+    }
+    let answers = read_write_answers(&mut conns[..sent]).await;
+    match failure {
+        Some(e) => Err(e),
+        None => answers,
+    }
+}
+
+/// Runs a write on every connection; with `wrap`, inside a transaction per
+/// connection that commits only when every connection succeeded. A COMMIT
+/// that fails on one connection rolls back those not committed yet, and
+/// the error says which servers committed.
+pub async fn write_all_or_nothing(
+    conns: &mut [&mut BackendConn],
+    commands: &[Command<'_>],
+    wrap: bool,
+) -> Result<OkPacket> {
+    if wrap {
+        for conn in conns.iter_mut() {
+            conn.query_drop("START TRANSACTION").await?;
+        }
+    }
+    let result = run_on_all(conns, commands).await;
+    if !wrap {
+        return result;
+    }
+    let ended = end_all(conns, result.is_ok()).await;
+    let mut ok = result?;
+    ended?;
+    ok.status &= !StatusFlags::SERVER_STATUS_IN_TRANS.bits();
+    Ok(ok)
+}
+
+/// COMMIT (`commit`) or ROLLBACK on every usable connection, in order.
+/// When a COMMIT fails, the connections after it are rolled back instead
+/// and the error names the servers that had committed.
+pub async fn end_all(conns: &mut [&mut BackendConn], commit: bool) -> Result<()> {
+    let mut committed: Vec<String> = Vec::new();
+    let mut failed: Option<(String, ProxyError)> = None;
+    for conn in conns.iter_mut() {
+        if conn.broken {
+            continue;
+        }
+        let end = if commit && failed.is_none() {
+            "COMMIT"
+        } else {
+            "ROLLBACK"
+        };
+        match conn.query_drop(end).await {
+            Ok(()) if end == "COMMIT" => committed.push(conn.server.name.clone()),
+            Ok(()) => {}
+            Err(e) => {
+                conn.broken = true;
+                if end == "COMMIT" {
+                    failed = Some((conn.server.name.clone(), e));
+                }
+            }
+        }
+    }
+    match failed {
+        None => Ok(()),
+        Some((server, cause)) => Err(ProxyError::CommitIncomplete {
+            server,
+            committed,
+            cause: cause.to_string(),
+        }),
+    }
+}

@@ -1,0 +1,157 @@
+//! Commands about the proxy and the session itself: `KILL` of shardcat
+//! sessions, `SHOW SHARDCAT …`, `EXPLAIN SHARDCAT …`, COM_RESET_CONNECTION
+//! and COM_CHANGE_USER.
+//!
+//! Owns: those answers. Must not: route or run client statements.
+
+use mysql_common::constants::StatusFlags;
+
+use super::{metadata, Session};
+use crate::error::ProxyError;
+use crate::frontend::local_result::TextResult;
+use crate::router::{self};
+use crate::session::{Pins, SessionState};
+use crate::sql::{self};
+use crate::wire::packets::Reader;
+
+impl Session {
+    /// Forgets all session state (COM_RESET_CONNECTION, COM_CHANGE_USER).
+    pub(super) fn reset(&mut self) {
+        // Held connections may carry unreplayable state: close them.
+        self.held.clear();
+        let schema = self.state.schema.take();
+        self.state = SessionState::for_collation(self.collation);
+        self.state.schema = schema;
+        self.pins = Pins::default();
+        self.table_locks = metadata::TableLocks::default();
+        self.read_only_tx = false;
+        self.transaction_start.clear();
+        self.pending_transaction = None;
+        self.status = StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits();
+        self.last_insert_id = 0;
+        self.statements.clear();
+        self.cursor_statement = None;
+    }
+
+    pub(super) async fn com_change_user(&mut self, payload: &[u8], seq: &mut u8) -> bool {
+        let mut r = Reader::new(&payload[1..]);
+        let parsed = (|| {
+            let user = String::from_utf8_lossy(r.null_terminated()?).into_owned();
+            let len = r.u8()? as usize;
+            let auth = r.take(len)?.to_vec();
+            let db = String::from_utf8_lossy(r.null_terminated().unwrap_or_default()).into_owned();
+            let collation = r.u16();
+            let plugin = r
+                .null_terminated()
+                .map(|p| String::from_utf8_lossy(p).into_owned());
+            Some((user, auth, db, collation, plugin))
+        })();
+        let Some((user, auth_data, db, collation, plugin)) = parsed else {
+            self.write_error_seq(&ProxyError::MalformedPacket("COM_CHANGE_USER".into()), seq)
+                .await;
+            return false;
+        };
+        let plugin = plugin.unwrap_or_else(|| crate::wire::auth::NATIVE_PASSWORD.into());
+        let cfg = self.proxy.config.load();
+        let ok = cfg.user(&user).is_some_and(|u| {
+            crate::wire::auth::verify(&plugin, &self.nonce, &u.password, &auth_data)
+        });
+        if !ok {
+            let e = ProxyError::AccessDenied {
+                user,
+                host: self.peer_host.clone(),
+                using_password: !auth_data.is_empty(),
+            };
+            self.write_error_seq(&e, seq).await;
+            // MySQL closes the connection after a failed change of user.
+            return false;
+        }
+        *self.handle.user.lock() = user.clone();
+        self.user = user;
+        if let Some(c) = collation.filter(|c| *c != 0) {
+            self.collation = c;
+        }
+        self.reset();
+        self.state.schema = if db.is_empty() { None } else { Some(db) };
+        self.write_ok(seq, 0, 0, self.status, 0).await;
+        true
+    }
+
+    pub(super) async fn kill(&mut self, id: u32, query_only: bool, seq: &mut u8) {
+        match self.proxy.kill(id, query_only, self.id).await {
+            Ok(()) => self.write_ok(seq, 0, 0, self.status, 0).await,
+            Err(e) => self.write_error_seq(&e, seq).await,
+        }
+    }
+
+    pub(super) async fn show_shardcat(&mut self, what: &str, seq: &mut u8) {
+        let what = what.trim_end_matches(';').trim().to_ascii_lowercase();
+        if what == "reload" {
+            match self.proxy.reload() {
+                Ok(msg) => {
+                    tracing::info!("{msg} (SHOW SHARDCAT RELOAD)");
+                    self.write_ok(seq, 0, 0, self.status, 0).await;
+                }
+                Err(e) => {
+                    tracing::error!("reload refused, keeping the running configuration: {e}");
+                    let e = ProxyError::Config(format!(
+                        "reload refused, the running configuration stays: {e}"
+                    ));
+                    self.write_error_seq(&e, seq).await;
+                }
+            }
+            return;
+        }
+        let result = match what.as_str() {
+            "backends" | "servers" => self.proxy.backends_result(),
+            _ => {
+                let e = ProxyError::Unsupported(format!(
+                    "SHOW SHARDCAT {what}: known forms are SHOW SHARDCAT BACKENDS and SHOW SHARDCAT RELOAD"
+                ));
+                self.write_error_seq(&e, seq).await;
+                return;
+            }
+        };
+        let _ = result
+            .send(&mut self.client, self.caps, seq, self.status)
+            .await;
+    }
+
+    pub(super) async fn explain_shardcat(&mut self, inner: &str, seq: &mut u8) {
+        if let Some(router) = self.proxy.shard_router.load_full() {
+            match router.plan(inner, self.state.schema.as_deref(), &[]) {
+                Ok(Some(plan)) => {
+                    let mut r = TextResult::new(&["node", "physical_tables", "sql", "plan"]);
+                    let describe = router.describe(&plan);
+                    for t in &plan.targets {
+                        r.row(vec![
+                            Some(self.proxy.cluster.nodes[t.node].name.clone()),
+                            Some(t.tables.join(",")),
+                            Some(t.sql.clone()),
+                            Some(describe.clone()),
+                        ]);
+                    }
+                    let _ = r.send(&mut self.client, self.caps, seq, self.status).await;
+                    return;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    self.write_error_seq(&ProxyError::from(e), seq).await;
+                    return;
+                }
+            }
+        }
+        let c = sql::classify(inner);
+        let node = self.node_for_session();
+        let plan = router::route(&c, &self.view(node));
+        let node_name = self.proxy.cluster.nodes[plan.node].name.clone();
+        let mut r = TextResult::new(&["node", "role", "reason", "sql"]);
+        r.row(vec![
+            Some(node_name),
+            Some(plan.role.as_str().to_string()),
+            Some(plan.reason.to_string()),
+            Some(inner.trim().to_string()),
+        ]);
+        let _ = r.send(&mut self.client, self.caps, seq, self.status).await;
+    }
+}

@@ -1,0 +1,254 @@
+//! Running one statement on one backend connection for the session, with
+//! the one retry and fallback policy: a read outside a transaction that
+//! fails before any byte reached the client is retried on another replica
+//! of its node, then on the primary. Text statements and binary executes
+//! take the same path; only their [`Command`] differs.
+//!
+//! Owns: `Session::execute` and the bookkeeping on the connection that
+//! answered. Must not: choose servers (that is `connections`) or decide
+//! what a statement is (that is `query`).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mysql_common::constants::StatusFlags;
+
+use super::{Ran, Session};
+use crate::backend::connection::read_small_result;
+use crate::backend::Role;
+use crate::error::{ProxyError, Result};
+use crate::execute::cancel::killed;
+use crate::execute::{Command, Outcome, Relay, Shape};
+use crate::router::RoutePlan;
+use crate::sql::Classified;
+use crate::wire::packets::SessionChange;
+
+/// How many connections one statement may try.
+const ATTEMPTS: usize = 4;
+
+impl Session {
+    /// Sends `command` per `plan` and relays the answer. Reads outside
+    /// transactions that fail before any byte reached the client are
+    /// retried on another replica, then the primary. `None`: an error was
+    /// already sent to the client.
+    pub(super) async fn execute(
+        &mut self,
+        plan: RoutePlan,
+        c: &Classified,
+        command: &Command<'_>,
+        shape: Shape,
+        seq: &mut u8,
+    ) -> Option<Ran> {
+        let retryable = plan.role == Role::Replica && !self.pins.transaction && !self.read_only_tx;
+        let mut plan = plan;
+        let mut excluded: Vec<usize> = Vec::new();
+        for _attempt in 0..ATTEMPTS {
+            let i = match self.connection_for(&plan, c, &excluded).await {
+                Ok(i) => i,
+                Err(e) if retryable && e.is_connection_failure() && plan.role == Role::Replica => {
+                    match self.replica_index(plan.node, &e) {
+                        Some(idx) if !excluded.contains(&idx) => excluded.push(idx),
+                        _ => plan.role = Role::Primary,
+                    }
+                    continue;
+                }
+                Err(e) => {
+                    self.write_error_seq(&e, seq).await;
+                    return None;
+                }
+            };
+            let node = self.held[i].node;
+            let role = self.held[i].role;
+            let pool = self.held[i].conn.pool().clone();
+            let outcome = match command.send_on(&mut self.held[i].conn).await {
+                Ok(()) => self.relay_answer(i, shape, seq).await,
+                // The server refused to prepare the statement (e.g. a table
+                // was dropped): its own error; the connection is fine.
+                Err(e @ ProxyError::Backend(_)) => {
+                    self.write_error_seq(&e, seq).await;
+                    self.release_unpinned();
+                    return None;
+                }
+                Err(e) => Outcome {
+                    failure: Some(e),
+                    ..Outcome::default()
+                },
+            };
+            let Some(failure) = &outcome.failure else {
+                return Some(Ran { outcome, node });
+            };
+            let retry = retryable && !outcome.sent_anything && failure.is_connection_failure();
+            self.drop_held(i);
+            if outcome.sent_anything || outcome.client_lost {
+                self.after_failure();
+                return Some(Ran { outcome, node });
+            }
+            if retry {
+                if role != Role::Replica {
+                    break;
+                }
+                let replicas = &self.proxy.cluster.nodes[node].replicas;
+                match replicas.iter().position(|p| Arc::ptr_eq(p, &pool)) {
+                    Some(idx) => excluded.push(idx),
+                    None => plan.role = Role::Primary,
+                }
+                continue;
+            }
+            let in_tx = self.pins.transaction;
+            self.after_failure();
+            let e = match outcome.failure {
+                Some(f) if in_tx => ProxyError::BackendLost {
+                    server: pool.server.name.clone(),
+                    reason: format!("{f}; the transaction was rolled back"),
+                },
+                Some(f) => f,
+                None => ProxyError::Internal("unknown failure".into()),
+            };
+            self.write_error_seq(&e, seq).await;
+            return None;
+        }
+        self.write_error_seq(
+            &ProxyError::NoServerAvailable {
+                node: self.proxy.cluster.nodes[plan.node].name.clone(),
+                role: "server",
+                reason: "every attempt failed".into(),
+            },
+            seq,
+        )
+        .await;
+        None
+    }
+
+    /// The held connection that runs the next statement per `plan`, made
+    /// fresh enough for the session (read-your-writes) and carrying a
+    /// deferred `SET TRANSACTION`.
+    async fn connection_for(
+        &mut self,
+        plan: &RoutePlan,
+        c: &Classified,
+        excluded: &[usize],
+    ) -> Result<usize> {
+        let (i, fresh) = self.acquire_excluding(plan, c, excluded).await?;
+        let reads_diagnostics =
+            c.flags.reads_diagnostics || c.flags.uses_found_rows || c.flags.uses_row_count;
+        let i = if fresh || !reads_diagnostics {
+            self.ensure_fresh(i, c).await?
+        } else {
+            i
+        };
+        self.apply_pending_transaction(i).await?;
+        Ok(i)
+    }
+
+    /// Relays the answer to the command just sent on held connection `i`,
+    /// while watching for the server being marked down and for KILL of this
+    /// session; publishes the running backend for KILL QUERY and keeps the
+    /// in-flight count.
+    pub(super) async fn relay_answer(&mut self, i: usize, shape: Shape, seq: &mut u8) -> Outcome {
+        let timeout = match self.proxy.config.load().backend.query_timeout_ms {
+            0 => None,
+            ms => Some(Duration::from_millis(ms)),
+        };
+        let last_insert_id = self.override_last_insert_id;
+        let pool = self.held[i].conn.pool().clone();
+        pool.stats.in_flight.fetch_add(1, Ordering::Relaxed);
+        *self.handle.backends.lock() = vec![(pool.clone(), self.held[i].conn.connection_id)];
+        let mut down = pool.stats.down_epoch.subscribe();
+        let handle = self.handle.clone();
+        let held = &mut self.held[i];
+        let mut relay = Relay {
+            conn: &mut held.conn,
+            client: &mut self.client,
+            client_caps: self.caps,
+            seq,
+            timeout,
+            last_insert_id,
+        };
+        let mut outcome = tokio::select! {
+            o = relay.forward(shape) => o,
+            _ = down.changed() => Outcome {
+                failure: Some(ProxyError::BackendLost {
+                    server: pool.server.name.clone(),
+                    reason: "server marked down by the health checker".into(),
+                }),
+                ..Outcome::default()
+            },
+            _ = handle.kill.notified() => Outcome {
+                failure: Some(killed()),
+                client_lost: true,
+                ..Outcome::default()
+            },
+        };
+        pool.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.handle.backends.lock().clear();
+        if outcome.failure.is_none() {
+            self.after_relay(i, &mut outcome).await;
+        }
+        outcome
+    }
+
+    /// Runs a deferred `SET TRANSACTION` on the connection about to run the
+    /// next statement.
+    pub(super) async fn apply_pending_transaction(&mut self, i: usize) -> Result<()> {
+        let Some((sql, _)) = self.pending_transaction.take() else {
+            return Ok(());
+        };
+        self.held[i].conn.query_drop(&sql).await
+    }
+
+    /// Bookkeeping on the connection that just answered: a dirty
+    /// diagnostics area, and the collation `SET NAMES ... COLLATE` chose
+    /// (MariaDB's session tracking reports the character sets only).
+    pub(super) async fn after_relay(&mut self, i: usize, outcome: &mut Outcome) {
+        let conn = &mut self.held[i].conn;
+        if outcome.warnings > 0 || outcome.error.is_some() {
+            conn.diagnostics_dirty = true;
+        }
+        let mut charset_changed = false;
+        let mut collation_reported = false;
+        for c in &outcome.changes {
+            if let SessionChange::SystemVariable { name, .. } = c {
+                charset_changed |=
+                    name == "character_set_connection" || name == "character_set_client";
+                collation_reported |= name == "collation_connection";
+            }
+        }
+        if charset_changed && !collation_reported {
+            let asked = async {
+                conn.send_command(b"\x03SELECT @@collation_connection")
+                    .await?;
+                read_small_result(conn).await
+            }
+            .await;
+            match asked {
+                Ok(rows) => {
+                    if let Some(v) = rows.first().and_then(|r| r.first()).cloned().flatten() {
+                        let value = String::from_utf8_lossy(&v).into_owned();
+                        conn.state.record_var("collation_connection", &value);
+                        outcome.changes.push(SessionChange::SystemVariable {
+                            name: "collation_connection".into(),
+                            value,
+                        });
+                    }
+                }
+                Err(e) => outcome.failure = Some(e),
+            }
+        }
+    }
+
+    /// A backend connection broke under the session: whatever it held
+    /// (transaction, unreplayable state) is gone.
+    pub(super) fn after_failure(&mut self) {
+        self.pins.transaction = false;
+        self.transaction_start.clear();
+        self.pins.diagnostics = false;
+        self.read_only_tx = false;
+        self.cursor_statement = None;
+        self.status &= !StatusFlags::SERVER_STATUS_IN_TRANS.bits();
+        if self.held.is_empty() {
+            self.pins.session_state = false;
+        }
+        self.release_unpinned();
+    }
+}

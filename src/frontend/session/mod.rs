@@ -1,0 +1,405 @@
+//! One client session: the command loop after the handshake.
+//!
+//! Each command is classified, routed, run on a backend connection that has
+//! been made to carry this session's state, and answered. Connections go
+//! back to the pool after each statement unless something pins them (see
+//! [`Pins`]).
+//!
+//! Owns: the session's state, its held connections and its prepared
+//! statements. Must not parse packets' inner formats beyond command headers
+//! (that is `wire`) or choose servers by itself (that is `router`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mysql_common::constants::{CapabilityFlags, StatusFlags};
+
+use super::handshake::ClientHello;
+use super::prepared::ClientStatement;
+use super::Proxy;
+use crate::backend::{PooledConn, Role};
+use crate::config::Consistency;
+use crate::error::{ProxyError, Result};
+use crate::execute::{ClientStream, Outcome};
+use crate::router::RoutePlan;
+use crate::session::{Pins, SessionState};
+use crate::sql::{self, Classified};
+use crate::wire::command;
+use crate::wire::packets::{ErrPacket, Reader};
+
+mod admin;
+mod connections;
+mod execute_one;
+mod metadata;
+mod pinned_reads;
+mod query;
+mod reply;
+mod run_plan;
+mod shard_freshness;
+mod sharded;
+mod sharded_prepared;
+mod statement_end;
+mod stmt;
+
+/// How long an idle session keeps a connection only so that `SHOW
+/// WARNINGS` or `FOUND_ROWS()` can reach the server that ran its last
+/// statement.
+const DIAGNOSTICS_HOLD: Duration = Duration::from_secs(2);
+
+/// A backend connection the session currently holds.
+struct Held {
+    node: usize,
+    role: Role,
+    conn: PooledConn,
+}
+
+pub struct Session {
+    proxy: Arc<Proxy>,
+    client: ClientStream,
+    pub id: u32,
+    user: String,
+    caps: CapabilityFlags,
+    nonce: [u8; 20],
+    peer_host: String,
+    collation: u16,
+    state: SessionState,
+    held: Vec<Held>,
+    pins: Pins,
+    /// A read-only transaction is open (pinned to one replica).
+    read_only_tx: bool,
+    status: u16,
+    last_insert_id: u64,
+    /// GTID of the session's last write, per node (read-your-writes).
+    last_gtid: Vec<Option<String>>,
+    /// Replicas (by address) known to have applied `last_gtid` of their
+    /// node: reads there need not wait again.
+    gtid_confirmed: Vec<String>,
+    statements: HashMap<u32, ClientStatement>,
+    next_statement_id: u32,
+    /// Statement id whose server-side cursor is open on a held connection.
+    cursor_statement: Option<u32>,
+    /// `SET TRANSACTION ...` (next transaction only), deferred to the
+    /// connection that runs the next statement; and whether it made the next
+    /// transaction read-only (then it goes to a replica).
+    pending_transaction: Option<(String, bool)>,
+    /// The open explicit transaction's start (`SET TRANSACTION …` that
+    /// applied to it, then the `BEGIN`/`START TRANSACTION …` text): replayed
+    /// on every further node the transaction reaches, so that its writes
+    /// there commit or roll back with it rather than autocommit.
+    transaction_start: Vec<String>,
+    /// An id the proxy generated for the running INSERT (sharded tables
+    /// with an id generator): the OK reports it.
+    override_last_insert_id: Option<u64>,
+    /// The running statement reads no table (`SELECT 1`): it does not
+    /// reset the diagnostics area, so it may run where the warnings are.
+    tableless_read: bool,
+    /// The sharding rules a running transaction started with.
+    tx_router: Option<Arc<crate::router::shard::ShardRouter>>,
+    /// `LOCK TABLES` on sharded or broadcast tables in force.
+    table_locks: metadata::TableLocks,
+    handle: Arc<super::SessionHandle>,
+}
+
+/// Result of running one command on one backend.
+struct Ran {
+    outcome: Outcome,
+    node: usize,
+}
+
+impl Session {
+    pub fn new(
+        proxy: Arc<Proxy>,
+        client: ClientStream,
+        id: u32,
+        hello: ClientHello,
+        peer_host: String,
+        handle: Arc<super::SessionHandle>,
+    ) -> Session {
+        let nodes = proxy.cluster.nodes.len();
+        let mut state = SessionState::for_collation(hello.collation);
+        state.schema = hello.database.clone();
+        Session {
+            proxy,
+            client,
+            id,
+            user: hello.user,
+            caps: hello.caps,
+            nonce: hello.nonce,
+            peer_host,
+            collation: hello.collation,
+            state,
+            held: Vec::new(),
+            pins: Pins::default(),
+            read_only_tx: false,
+            status: StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits(),
+            last_insert_id: 0,
+            last_gtid: vec![None; nodes],
+            gtid_confirmed: Vec::new(),
+            statements: HashMap::new(),
+            next_statement_id: 1,
+            cursor_statement: None,
+            pending_transaction: None,
+            transaction_start: Vec::new(),
+            override_last_insert_id: None,
+            tx_router: None,
+            table_locks: metadata::TableLocks::default(),
+            tableless_read: false,
+            handle,
+        }
+    }
+
+    fn consistency(&self) -> Consistency {
+        let cfg = self.proxy.config.load();
+        cfg.user(&self.user)
+            .and_then(|u| u.consistency)
+            .unwrap_or(cfg.routing.consistency)
+    }
+
+    /// Checks CONNECT_WITH_DB against a backend and ends the handshake.
+    pub async fn start(&mut self, seq: u8) -> Result<()> {
+        if let Some(db) = self.state.schema.take() {
+            let node = self.proxy.config.load().node_for_schema(Some(&db));
+            let c = sql::classify(&format!("USE `{}`", db.replace('`', "``")));
+            // The primary is the authority on which databases exist (a
+            // replica may not have replayed a CREATE DATABASE yet); a replica
+            // answers only while the primary is down.
+            let roles: &[Role] = if !self.proxy.config.load().routing.read_write_split {
+                &[Role::Primary]
+            } else if self.primary_is_healthy(node) {
+                &[Role::Primary, Role::Replica]
+            } else {
+                &[Role::Replica, Role::Primary]
+            };
+            let mut failure = None;
+            for &role in roles {
+                let plan = RoutePlan {
+                    node,
+                    role,
+                    reason: "connect with database",
+                };
+                match self.init_db_on(&plan, &c, &db).await {
+                    Ok(()) => {
+                        failure = None;
+                        break;
+                    }
+                    // The server's own answer (e.g. 1049) is final; a server
+                    // that cannot be reached is not: try the next role.
+                    Err(e @ ProxyError::Backend(_)) => {
+                        failure = Some(e);
+                        break;
+                    }
+                    Err(e) => failure = Some(e),
+                }
+            }
+            if let Some(e) = failure {
+                let mut s = seq;
+                self.write_error_seq(&e, &mut s).await;
+                let _ = self.client.flush().await;
+                return Err(e);
+            }
+            self.state.schema = Some(db);
+            self.release_unpinned();
+        }
+        super::handshake::finish(&mut self.client, self.caps, seq)
+            .await
+            .map_err(|e| ProxyError::Internal(e.to_string()))
+    }
+
+    /// Selects `db` on a connection of `plan` (COM_INIT_DB), keeping the
+    /// connection held on success.
+    async fn init_db_on(&mut self, plan: &RoutePlan, c: &Classified, db: &str) -> Result<()> {
+        let i = self.acquire(plan, c).await?;
+        let mut payload = vec![command::INIT_DB];
+        payload.extend_from_slice(db.as_bytes());
+        let conn = &mut self.held[i].conn;
+        let res = async {
+            conn.send_command(&payload).await?;
+            let p = conn.read_packet().await?;
+            if let Some(e) = ErrPacket::parse(&p.payload) {
+                return Err(ProxyError::Backend(e));
+            }
+            conn.absorb_ok(&p.payload);
+            Ok(())
+        }
+        .await;
+        if res.is_err() {
+            self.drop_held(i);
+        }
+        res
+    }
+
+    /// The command loop; returns when the client quits or goes away.
+    pub async fn run(&mut self) {
+        loop {
+            let packet = match self.next_command().await {
+                Ok(p) => p,
+                Err(e) => {
+                    if e.kind() == std::io::ErrorKind::InvalidData {
+                        let mut seq = 1;
+                        self.write_error_seq(&ProxyError::PacketTooLarge, &mut seq)
+                            .await;
+                    }
+                    break;
+                }
+            };
+            let mut seq = packet.seq.wrapping_add(1);
+            let payload = packet.payload;
+            self.tableless_read = false;
+            let Some(&cmd) = payload.first() else {
+                self.write_error_seq(&ProxyError::UnknownCommand(0), &mut seq)
+                    .await;
+                if self.client.flush().await.is_err() {
+                    break;
+                }
+                continue;
+            };
+            let keep_going = match cmd {
+                command::QUIT => false,
+                command::QUERY => {
+                    self.com_query(&payload, &mut seq).await;
+                    true
+                }
+                command::PING => {
+                    self.write_ok(&mut seq, 0, 0, self.status, 0).await;
+                    true
+                }
+                command::INIT_DB => {
+                    self.com_init_db(&payload, &mut seq).await;
+                    true
+                }
+                command::FIELD_LIST if self.try_field_list(&payload, &mut seq).await => true,
+                command::FIELD_LIST | command::STATISTICS => {
+                    self.forward_simple(&payload, &mut seq, cmd).await;
+                    true
+                }
+                command::STMT_PREPARE => {
+                    self.com_stmt_prepare(&payload, &mut seq).await;
+                    true
+                }
+                command::STMT_EXECUTE => {
+                    self.com_stmt_execute(&payload, &mut seq).await;
+                    true
+                }
+                command::STMT_SEND_LONG_DATA => {
+                    self.com_stmt_send_long_data(&payload);
+                    true
+                }
+                command::STMT_CLOSE => {
+                    self.com_stmt_close(&payload);
+                    true
+                }
+                command::STMT_RESET => {
+                    self.com_stmt_reset(&payload, &mut seq).await;
+                    true
+                }
+                command::STMT_FETCH => {
+                    self.com_stmt_fetch(&payload, &mut seq).await;
+                    true
+                }
+                command::RESET_CONNECTION => {
+                    self.reset();
+                    self.write_ok(&mut seq, 0, 0, self.status, 0).await;
+                    true
+                }
+                command::CHANGE_USER => self.com_change_user(&payload, &mut seq).await,
+                command::SET_OPTION => {
+                    self.com_set_option(&payload, &mut seq).await;
+                    true
+                }
+                command::PROCESS_KILL => {
+                    let id = Reader::new(&payload[1..]).u32();
+                    match id {
+                        Some(id) => self.kill(id, false, &mut seq).await,
+                        None => {
+                            self.write_error_seq(
+                                &ProxyError::MalformedPacket("COM_PROCESS_KILL".into()),
+                                &mut seq,
+                            )
+                            .await
+                        }
+                    }
+                    true
+                }
+                other => {
+                    self.write_error_seq(&ProxyError::UnknownCommand(other), &mut seq)
+                        .await;
+                    true
+                }
+            };
+            if self.client.flush().await.is_err() || !keep_going {
+                break;
+            }
+        }
+        self.client.shutdown().await;
+        // Held connections close on drop: the servers roll back whatever
+        // transaction the client left open.
+        self.held.clear();
+    }
+
+    /// Waits for the client's next command. A connection held only for
+    /// diagnostics (`SHOW WARNINGS` after a warning) goes back to the pool
+    /// when the client stays idle, or at once when another session waits
+    /// for a connection of that server.
+    async fn next_command(&mut self) -> std::io::Result<crate::wire::Packet> {
+        let soft_only = self.pins.diagnostics
+            && !self.pins.transaction
+            && !self.pins.session_state
+            && self.cursor_statement.is_none()
+            && !self.held.is_empty();
+        if !soft_only {
+            return self.client.read_packet().await;
+        }
+        let mut watchers: Vec<_> = self
+            .held
+            .iter()
+            .map(|h| h.conn.pool().pressure.subscribe())
+            .collect();
+        let woke = {
+            let pressure =
+                futures::future::select_all(watchers.iter_mut().map(|w| Box::pin(w.changed())));
+            tokio::select! {
+                r = self.client.read_packet() => Some(r),
+                _ = tokio::time::sleep(DIAGNOSTICS_HOLD) => None,
+                _ = pressure => None,
+            }
+        };
+        match woke {
+            Some(r) => r,
+            None => {
+                self.pins.diagnostics = false;
+                self.release_unpinned();
+                self.client.read_packet().await
+            }
+        }
+    }
+
+    // ----- replies -------------------------------------------------------
+
+    // ----- connections ---------------------------------------------------
+
+    // ----- COM_QUERY -----------------------------------------------------
+
+    /// How the server will lex this session's statements (its `sql_mode`):
+    /// a backslash or a double quote must end strings where it does there.
+    fn lex_options(&self) -> sql::LexOptions {
+        let mode = self.state.var("sql_mode").unwrap_or("");
+        let has = |flag: &str| mode.split(',').any(|m| m.eq_ignore_ascii_case(flag));
+        sql::LexOptions {
+            no_backslash_escapes: has("NO_BACKSLASH_ESCAPES"),
+            ansi_quotes: has("ANSI_QUOTES") || has("ANSI"),
+        }
+    }
+
+    // ----- prepared statements -------------------------------------------
+
+    // ----- KILL and admin statements --------------------------------------
+
+    /// Backend thread currently serving this session on `node`, for KILL.
+    pub fn current_backend(&self) -> Vec<(Arc<crate::backend::ServerPool>, u32)> {
+        self.held
+            .iter()
+            .map(|h| (h.conn.pool().clone(), h.conn.connection_id))
+            .collect()
+    }
+}

@@ -1,0 +1,355 @@
+//! COM_QUERY and the other text commands (COM_INIT_DB, COM_FIELD_LIST,
+//! COM_STATISTICS, COM_SET_OPTION): what a statement is and which path
+//! answers it: a proxy statement, a transaction end on several nodes, a
+//! database switch, a statement about or on sharded tables, or the plain
+//! read/write-split path.
+//!
+//! Owns: that decision for text commands. Must not: run statements on
+//! connections itself (that is `execute_one` and `run_plan`).
+
+use mysql_common::constants::CapabilityFlags;
+
+use super::{Ran, Session};
+use crate::backend::Role;
+use crate::error::ProxyError;
+use crate::execute::{Command, Outcome, Shape};
+use crate::router::{self};
+use crate::sql::{self, Classified, SetKind, SetScope, StatementKind, TransactionScope};
+use crate::wire::command;
+use crate::wire::packets::{encode_eof, ErrPacket, OkPacket, Reader};
+
+impl Session {
+    pub(super) async fn com_query(&mut self, payload: &[u8], seq: &mut u8) {
+        let text = String::from_utf8_lossy(&payload[1..]);
+        let c = sql::classify_bytes(&payload[1..], self.lex_options());
+        self.tableless_read = self.pins.diagnostics
+            && c.kind == StatementKind::Select
+            && !sql::lexer::tokenize(&text)
+                .iter()
+                .any(|t| t.is_keyword(text.as_bytes(), "FROM"));
+        match &c.kind {
+            StatementKind::Empty => {
+                self.write_error_seq(
+                    &ProxyError::Backend(ErrPacket::new(1065, "42000", "Query was empty")),
+                    seq,
+                )
+                .await;
+                return;
+            }
+            StatementKind::ShowShardcat { rest_offset } => {
+                let rest = text.get(*rest_offset..).unwrap_or("").trim().to_string();
+                self.show_shardcat(&rest, seq).await;
+                return;
+            }
+            StatementKind::ExplainShardcat { inner_offset } => {
+                let inner = text.get(*inner_offset..).unwrap_or("").to_string();
+                self.explain_shardcat(&inner, seq).await;
+                return;
+            }
+            StatementKind::Kill {
+                query_only,
+                id: Some(id),
+            } if self.proxy.owns_connection_id(*id) => {
+                let (q, id) = (*query_only, *id as u32);
+                self.kill(id, q, seq).await;
+                return;
+            }
+            _ => {}
+        }
+        if c.flags.multi_statement && !self.caps.contains(CapabilityFlags::CLIENT_MULTI_STATEMENTS)
+        {
+            let pieces = sql::split_statements(&text);
+            let near = pieces
+                .get(1)
+                .and_then(|r| text.get(r.clone()))
+                .unwrap_or("");
+            let e = ErrPacket::new(
+                1064,
+                "42000",
+                format!("You have an error in your SQL syntax; check the manual that corresponds to your MariaDB server version for the right syntax to use near '{}' at line 1", near.chars().take(80).collect::<String>()),
+            );
+            self.write_error_seq(&ProxyError::Backend(e), seq).await;
+            return;
+        }
+        let c = if c.flags.multi_statement {
+            self.classify_multi(&text, c)
+        } else {
+            c
+        };
+        if matches!(c.kind, StatementKind::Set(SetKind::Transaction)) && !self.pins.transaction {
+            let assigns = sql::set_assignments(&text);
+            let next_only = !assigns.is_empty()
+                && assigns
+                    .iter()
+                    .all(|a| a.scope == SetScope::Transaction(TransactionScope::Next));
+            if next_only {
+                let read_only = assigns.iter().any(|a| {
+                    a.name == "transaction_read_only"
+                        && text
+                            .get(a.value_text.clone())
+                            .is_some_and(|v| v.to_ascii_uppercase().contains("ONLY"))
+                });
+                self.pending_transaction = Some((text.into_owned(), read_only));
+                self.write_ok(seq, 0, 0, self.status, 0).await;
+                return;
+            }
+        }
+        let mut c = c;
+        if matches!(c.kind, StatementKind::Begin { .. }) && !c.flags.multi_statement {
+            self.transaction_start = self
+                .pending_transaction
+                .iter()
+                .map(|(sql, _)| sql.clone())
+                .chain(std::iter::once(text.to_string()))
+                .collect();
+        }
+        if let StatementKind::Begin {
+            read_only: false,
+            read_write: false,
+        } = c.kind
+        {
+            if self.pending_transaction.as_ref().is_some_and(|(_, ro)| *ro) {
+                c.kind = StatementKind::Begin {
+                    read_only: true,
+                    read_write: false,
+                };
+            }
+        }
+        if let StatementKind::Use { database } = &c.kind {
+            let database = database.clone();
+            self.switch_database(database, &c, payload, seq).await;
+            return;
+        }
+        if matches!(c.kind, StatementKind::Commit | StatementKind::Rollback) && self.held.len() > 1
+        {
+            self.end_transaction_everywhere(&text, &c, seq).await;
+            return;
+        }
+        if !c.flags.multi_statement
+            && (self.try_metadata(&text, &c, seq).await
+                || self.try_show_tables(&text, &c, seq).await
+                || self.try_database_ddl(&text, &c, seq).await
+                || self.try_sharded(&text, &c, seq).await)
+        {
+            self.forget_columns_after(&c);
+            return;
+        }
+        let node = self.node_for_session();
+        let plan = router::route(&c, &self.view(node));
+        if let Some(ran) = self
+            .execute(
+                plan,
+                &c,
+                &Command::Packet(payload.into()),
+                Shape::Results,
+                seq,
+            )
+            .await
+        {
+            self.after_statement(&c, &ran);
+        }
+        self.forget_columns_after(&c);
+    }
+
+    /// COMMIT or ROLLBACK of a transaction that touched several nodes: on
+    /// every node's connection (one after the other; not two-phase: a
+    /// failure after the first COMMIT leaves the others committed and is
+    /// reported as an error).
+    pub(super) async fn end_transaction_everywhere(
+        &mut self,
+        text: &str,
+        c: &Classified,
+        seq: &mut u8,
+    ) {
+        let mut failure = None;
+        let mut status = self.status;
+        let mut committed = Vec::new();
+        for h in self.held.iter_mut() {
+            h.conn.last_gtid = None;
+            match h.conn.query_drop(text).await {
+                Ok(()) => status = h.conn.status,
+                Err(e) => {
+                    failure.get_or_insert(e);
+                }
+            }
+            // Read-your-writes on every node the transaction wrote on.
+            if let Some(gtid) = h.conn.last_gtid.take() {
+                committed.push((h.node, gtid));
+            }
+        }
+        for (node, gtid) in committed {
+            if let Some(slot) = self.last_gtid.get_mut(node) {
+                *slot = Some(gtid);
+                self.gtid_confirmed.clear();
+            }
+        }
+        let outcome = Outcome {
+            status,
+            error: failure.as_ref().map(|e| e.to_err_packet()),
+            ..Outcome::default()
+        };
+        match &failure {
+            Some(e) => self.write_error_seq(e, seq).await,
+            None => self.write_ok(seq, 0, 0, status, 0).await,
+        }
+        self.held.retain(|h| !h.conn.broken);
+        let node = self.node_for_session();
+        self.after_statement(c, &Ran { outcome, node });
+    }
+
+    /// `USE db` and COM_INIT_DB: run on the node that holds `db`. When that
+    /// is another node, the connection there is synced to `db` directly
+    /// (the current database may not exist on it); on failure the session
+    /// keeps its database, as MySQL does.
+    pub(super) async fn switch_database(
+        &mut self,
+        db: String,
+        c: &Classified,
+        payload: &[u8],
+        seq: &mut u8,
+    ) {
+        let node = self.proxy.config.load().node_for_schema(Some(&db));
+        let previous = self.state.schema.clone();
+        if node != self.node_for_session() {
+            self.state.schema = Some(db.clone());
+        }
+        let mut plan = router::route(c, &self.view(node));
+        // USE only validates the name (the proxy replays the current database
+        // on every connection it later uses), and the primary is the authority
+        // on which databases exist: a lagging replica would answer 1049 for a
+        // database created a moment ago. Replicas answer while it is down.
+        if plan.role == Role::Replica
+            && !self.pins.transaction
+            && !self.read_only_tx
+            && self.primary_is_healthy(node)
+        {
+            plan.role = Role::Primary;
+            plan.reason = "current database is checked on the primary";
+        }
+        match self
+            .execute(
+                plan,
+                c,
+                &Command::Packet(payload.into()),
+                Shape::Results,
+                seq,
+            )
+            .await
+        {
+            Some(ran) => {
+                if ran.outcome.error.is_none() && ran.outcome.failure.is_none() {
+                    self.state.schema = Some(db);
+                } else {
+                    self.state.schema = previous;
+                }
+                self.after_statement(c, &ran);
+            }
+            None => self.state.schema = previous,
+        }
+    }
+
+    /// A multi-statement runs as one unit: on the primary unless every part
+    /// is a plain read, with the flags of all parts.
+    pub(super) fn classify_multi(&self, text: &str, mut whole: Classified) -> Classified {
+        let mut all_reads = true;
+        for r in sql::split_statements(text) {
+            let part = sql::classify(text.get(r).unwrap_or(""));
+            all_reads &= router::is_plain_read(&part) || router::is_session_only(&part);
+            let f = &mut whole.flags;
+            let p = &part.flags;
+            f.locking_read |= p.locking_read;
+            f.assigns_user_variable |= p.assigns_user_variable;
+            f.temporary_table |= p.temporary_table;
+            f.named_lock |= p.named_lock;
+            f.side_effect_function |= p.side_effect_function;
+            f.calc_found_rows |= p.calc_found_rows;
+            if !matches!(
+                part.kind,
+                StatementKind::Select
+                    | StatementKind::Set(SetKind::SystemOnly)
+                    | StatementKind::Use { .. }
+            ) {
+                whole.kind = part.kind.clone();
+            }
+        }
+        if !all_reads && router::is_plain_read(&whole) {
+            whole.kind = StatementKind::Other;
+        }
+        whole
+    }
+
+    pub(super) async fn com_init_db(&mut self, payload: &[u8], seq: &mut u8) {
+        let db = String::from_utf8_lossy(&payload[1..]).into_owned();
+        let c = sql::classify(&format!("USE `{}`", db.replace('`', "``")));
+        self.switch_database(db, &c, payload, seq).await;
+    }
+
+    /// COM_FIELD_LIST and COM_STATISTICS: answered by a server of the
+    /// session's node.
+    pub(super) async fn forward_simple(&mut self, payload: &[u8], seq: &mut u8, cmd: u8) {
+        let c = sql::classify("SELECT 1");
+        let node = self.node_for_session();
+        let plan = router::route(&c, &self.view(node));
+        if cmd == command::STATISTICS {
+            // One plain string packet comes back.
+            match self.acquire(&plan, &c).await {
+                Ok(i) => {
+                    let conn = &mut self.held[i].conn;
+                    let res = async {
+                        conn.send_command(payload).await?;
+                        conn.read_packet().await
+                    }
+                    .await;
+                    match res {
+                        Ok(p) => {
+                            let _ = self.client.send(seq, &p.payload).await;
+                        }
+                        Err(e) => {
+                            self.drop_held(i);
+                            self.write_error_seq(&e, seq).await;
+                        }
+                    }
+                    self.release_unpinned();
+                }
+                Err(e) => self.write_error_seq(&e, seq).await,
+            }
+            return;
+        }
+        if let Some(ran) = self
+            .execute(
+                plan,
+                &c,
+                &Command::Packet(payload.into()),
+                Shape::FieldList,
+                seq,
+            )
+            .await
+        {
+            let _ = ran;
+            self.release_unpinned();
+        }
+    }
+
+    pub(super) async fn com_set_option(&mut self, payload: &[u8], seq: &mut u8) {
+        match Reader::new(&payload[1..]).u16() {
+            Some(0) => self.caps |= CapabilityFlags::CLIENT_MULTI_STATEMENTS,
+            Some(1) => self.caps &= !CapabilityFlags::CLIENT_MULTI_STATEMENTS,
+            _ => {
+                self.write_error_seq(&ProxyError::UnknownCommand(command::SET_OPTION), seq)
+                    .await;
+                return;
+            }
+        }
+        let mut buf = Vec::new();
+        if self.caps.contains(CapabilityFlags::CLIENT_DEPRECATE_EOF) {
+            OkPacket {
+                status: self.status,
+                ..OkPacket::default()
+            }
+            .encode(self.caps, 0xFE, &mut buf);
+        } else {
+            encode_eof(&mut buf, 0, self.status);
+        }
+        let _ = self.client.send(seq, &buf).await;
+    }
+}

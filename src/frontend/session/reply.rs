@@ -1,0 +1,36 @@
+//! Replies the session itself writes to the client (OK and ERR packets),
+//! shaped for the client's capabilities.
+//!
+//! Owns: encoding those replies. Must not: decide what to answer.
+
+use super::Session;
+use crate::error::ProxyError;
+use crate::wire::packets::OkPacket;
+
+impl Session {
+    pub(super) async fn write_ok(
+        &mut self,
+        seq: &mut u8,
+        affected: u64,
+        last_id: u64,
+        status: u16,
+        warnings: u16,
+    ) {
+        let ok = OkPacket {
+            affected_rows: affected,
+            last_insert_id: last_id,
+            status,
+            warnings,
+            ..OkPacket::default()
+        };
+        let mut buf = Vec::with_capacity(16);
+        ok.encode(self.caps, 0x00, &mut buf);
+        let _ = self.client.send(seq, &buf).await;
+    }
+
+    pub(super) async fn write_error_seq(&mut self, e: &ProxyError, seq: &mut u8) {
+        let mut buf = Vec::new();
+        e.to_err_packet().encode(&mut buf);
+        let _ = self.client.send(seq, &buf).await;
+    }
+}

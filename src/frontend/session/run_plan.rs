@@ -1,0 +1,415 @@
+//! Running a [`ShardPlan`] for the session: the one executor for text
+//! statements and binary executes, on pooled or held connections.
+//!
+//! - one target: [`Session::execute`] (read/write split, pins, retries,
+//!   the answer relayed untouched);
+//! - a write on several targets: every target's primary, all or nothing
+//!   outside a transaction (`execute::write`);
+//! - a read on several targets: every target at once, the answers merged
+//!   as they stream (`execute::scatter`), cancellable by `KILL` and by the
+//!   client's departure (`execute::cancel`); in a session pinned to one
+//!   connection per node, targets sharing a node are read one after the
+//!   other (`pinned_reads`).
+//!
+//! The protocol shows only in the [`Encoding`] handed to each target's
+//! [`Command`]; the connections only in the [`Binding`].
+//!
+//! Owns: choosing among those paths and putting a plan's connections,
+//! commands and merge together. Must not plan (that is `router::shard`),
+//! merge rows (that is `execute::scatter`) or choose servers (that is
+//! `connections`).
+
+use mysql_common::constants::StatusFlags;
+
+use super::connections::Binding;
+use super::{Held, Ran, Session};
+use crate::backend::{BackendConn, Role};
+use crate::error::{ProxyError, Result};
+use crate::execute::cancel::{client_gone, running_on, Watched};
+use crate::execute::scatter::{self, add_ok, Aggregate, AggregateKind, GroupPlan, MergePlan};
+use crate::execute::scatter::{Position, ShardSource};
+use crate::execute::write::{run_on_all, write_all_or_nothing};
+use crate::execute::{ClientStream, Command, Encoding, Outcome, Shape};
+use crate::frontend::SessionHandle;
+use crate::router;
+use crate::router::shard::{ColumnRef, Combine, MergeSpec, PlanKind, ShardPlan, ShardTarget};
+use crate::sql::Classified;
+use crate::wire::packets::OkPacket;
+
+/// Where a merged answer goes.
+pub(super) struct Reply<'a> {
+    pub client: &'a mut ClientStream,
+    pub caps: mysql_common::constants::CapabilityFlags,
+    pub status: u16,
+    pub seq: &'a mut u8,
+}
+
+impl Session {
+    /// Runs `plan` for the client and records what it did.
+    pub(super) async fn run_plan(
+        &mut self,
+        plan: &ShardPlan,
+        c: &Classified,
+        encoding: Encoding<'_>,
+        seq: &mut u8,
+    ) {
+        let single = matches!(
+            plan.kind,
+            PlanKind::Unsharded { .. } | PlanKind::Single | PlanKind::BroadcastRead { .. }
+        ) || plan.targets.len() == 1;
+        if single {
+            self.run_single_target(plan, c, encoding, seq).await
+        } else if plan.write {
+            self.run_scatter_write(plan, c, encoding, seq).await
+        } else if self.sequential_read_applies(plan) {
+            self.run_sequential_read(plan, c, encoding, seq).await
+        } else if self.buffered_merge_applies(plan) {
+            self.run_buffered_merge(plan, c, encoding, seq).await
+        } else {
+            self.run_scatter_read(plan, c, encoding, seq).await
+        }
+    }
+
+    /// One target: the ordinary path (read/write split, pins, retries).
+    async fn run_single_target(
+        &mut self,
+        plan: &ShardPlan,
+        c: &Classified,
+        encoding: Encoding<'_>,
+        seq: &mut u8,
+    ) {
+        let Some(t) = plan.targets.first() else {
+            self.write_error_seq(&ProxyError::Internal("empty shard plan".into()), seq)
+                .await;
+            return;
+        };
+        let command = Command::for_target(&encoding, t);
+        let route = router::route(c, &self.view(t.node));
+        self.override_last_insert_id = plan.generated_id;
+        let ran = self.execute(route, c, &command, Shape::Results, seq).await;
+        self.override_last_insert_id = None;
+        if let Some(mut ran) = ran {
+            if let Some(id) = plan.generated_id {
+                ran.outcome.last_insert_id = id;
+            }
+            self.after_statement(c, &ran);
+        }
+    }
+
+    /// Several targets reading at once, merged.
+    async fn run_scatter_read(
+        &mut self,
+        plan: &ShardPlan,
+        c: &Classified,
+        encoding: Encoding<'_>,
+        seq: &mut u8,
+    ) {
+        let role = router::route(c, &self.view(plan.targets[0].node)).role;
+        let binding = match self.bind_targets(plan, role, c).await {
+            Ok(b) => b,
+            Err(e) => {
+                self.write_error_seq(&e, seq).await;
+                return;
+            }
+        };
+        let merge = plan.merge.as_ref().map(merge_plan).unwrap_or_default();
+        let budget = self.merge_budget();
+        let handle = self.handle.clone();
+        let reply = Reply {
+            client: &mut self.client,
+            caps: self.caps,
+            status: self.status,
+            seq,
+        };
+        let outcome = match binding {
+            Binding::Pooled(mut conns) => {
+                let running = running_on(conns.iter());
+                let targets: Vec<&ShardTarget> = plan.targets.iter().collect();
+                let mut refs: Vec<&mut BackendConn> = conns.iter_mut().map(|c| &mut **c).collect();
+                let outcome = merge_targets(
+                    reply, &handle, &mut refs, running, &targets, &encoding, &merge, budget,
+                )
+                .await;
+                for conn in conns {
+                    if !conn.broken {
+                        conn.release();
+                    }
+                }
+                outcome
+            }
+            Binding::Held => {
+                let running = running_on(
+                    self.held
+                        .iter()
+                        .filter(|h| plan.targets.iter().any(|t| t.node == h.node))
+                        .map(|h| &h.conn),
+                );
+                let (mut refs, targets) = held_for_targets(&mut self.held, plan);
+                merge_targets(
+                    reply, &handle, &mut refs, running, &targets, &encoding, &merge, budget,
+                )
+                .await
+            }
+        };
+        self.finish_scatter(c, outcome);
+    }
+
+    /// Several targets writing (split INSERT rows, unkeyed UPDATE/DELETE,
+    /// broadcast copies, DDL): all or nothing outside a transaction.
+    pub(super) async fn run_scatter_write(
+        &mut self,
+        plan: &ShardPlan,
+        c: &Classified,
+        encoding: Encoding<'_>,
+        seq: &mut u8,
+    ) {
+        let binding = match self.bind_targets(plan, Role::Primary, c).await {
+            Ok(b) => b,
+            Err(e) => {
+                self.write_error_seq(&e, seq).await;
+                return;
+            }
+        };
+        let commands: Vec<Command<'_>> = plan
+            .targets
+            .iter()
+            .map(|t| Command::for_target(&encoding, t))
+            .collect();
+        let result = match binding {
+            Binding::Pooled(mut conns) => {
+                // Outside a transaction the targets commit together or not
+                // at all (DDL commits implicitly and cannot be wrapped).
+                let wrap = !matches!(plan.kind, PlanKind::Ddl);
+                let result = {
+                    let mut refs: Vec<&mut BackendConn> =
+                        conns.iter_mut().map(|c| &mut **c).collect();
+                    Self::forget_write_gtids(&mut refs);
+                    write_all_or_nothing(&mut refs, &commands, wrap).await
+                };
+                self.record_write_gtids(plan, &mut conns);
+                for conn in conns {
+                    if !conn.broken {
+                        conn.release();
+                    }
+                }
+                result
+            }
+            Binding::Held => self.write_on_held(plan, &commands).await,
+        };
+        self.answer_scatter_write(plan, c, result, seq).await;
+    }
+
+    /// Inside the session's transaction: targets sharing a node run one
+    /// after the other on its connection; the first error stops.
+    async fn write_on_held(
+        &mut self,
+        plan: &ShardPlan,
+        commands: &[Command<'_>],
+    ) -> Result<OkPacket> {
+        let mut total = OkPacket::default();
+        for (t, command) in plan.targets.iter().zip(commands) {
+            let Some(h) = self.held.iter_mut().find(|h| h.node == t.node) else {
+                return Err(ProxyError::Internal(format!(
+                    "no connection held for node #{}",
+                    t.node
+                )));
+            };
+            let ok = run_on_all(&mut [&mut *h.conn], std::slice::from_ref(command)).await?;
+            add_ok(&mut total, ok);
+        }
+        Ok(total)
+    }
+
+    /// Answers a write that ran on several targets: one OK as one server
+    /// would send it, or the first error.
+    pub(super) async fn answer_scatter_write(
+        &mut self,
+        plan: &ShardPlan,
+        c: &Classified,
+        result: Result<OkPacket>,
+        seq: &mut u8,
+    ) {
+        let mut ok = match result {
+            Ok(ok) => ok,
+            Err(e) => {
+                self.write_error_seq(&e, seq).await;
+                let lost = self.held.iter().any(|h| h.conn.broken);
+                self.held.retain(|h| !h.conn.broken);
+                if lost {
+                    self.after_failure();
+                }
+                self.release_unpinned();
+                return;
+            }
+        };
+        // Every copy of a broadcast table changed the same rows: report
+        // them once, as one server would.
+        if matches!(plan.kind, PlanKind::Broadcast) && !plan.targets.is_empty() {
+            ok.affected_rows /= plan.targets.len() as u64;
+        }
+        if let Some(id) = plan.generated_id {
+            ok.last_insert_id = id;
+        }
+        let in_trans = StatusFlags::SERVER_STATUS_IN_TRANS.bits();
+        let status = (self.status & !in_trans) | (ok.status & in_trans);
+        self.write_ok(
+            seq,
+            ok.affected_rows,
+            ok.last_insert_id,
+            status,
+            ok.warnings,
+        )
+        .await;
+        let outcome = Outcome {
+            status,
+            warnings: ok.warnings,
+            affected_rows: ok.affected_rows,
+            last_insert_id: ok.last_insert_id,
+            changes: ok.changes,
+            sent_anything: true,
+            ..Outcome::default()
+        };
+        self.finish_scatter(c, outcome);
+    }
+
+    /// Bookkeeping after a statement on several targets: a held connection
+    /// that broke took the session's transaction (and unreplayable state)
+    /// with it.
+    pub(super) fn finish_scatter(&mut self, c: &Classified, outcome: Outcome) {
+        let lost = self.held.iter().any(|h| h.conn.broken);
+        self.held.retain(|h| !h.conn.broken);
+        if lost {
+            self.after_failure();
+        }
+        let node = self.node_for_session();
+        let ran = Ran { outcome, node };
+        self.after_statement(c, &ran);
+    }
+
+    /// What one merge may hold.
+    pub(super) fn merge_budget(&self) -> scatter::Budget {
+        scatter::Budget {
+            max_groups: self.proxy.config.load().routing.merge_max_groups,
+        }
+    }
+}
+
+/// Sends each target its command and streams the merged answers to the
+/// client, cancellable by `KILL` and by the client's departure.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn merge_targets(
+    reply: Reply<'_>,
+    handle: &SessionHandle,
+    conns: &mut [&mut BackendConn],
+    running: Vec<(std::sync::Arc<crate::backend::ServerPool>, u32)>,
+    targets: &[&ShardTarget],
+    encoding: &Encoding<'_>,
+    merge: &MergePlan,
+    budget: scatter::Budget,
+) -> Outcome {
+    let watched = Watched::new(handle, running);
+    let gone = client_gone(reply.client.get_ref());
+    let Reply {
+        client,
+        caps,
+        status,
+        seq,
+    } = reply;
+    let statement = async {
+        for (i, t) in targets.iter().enumerate() {
+            if let Err(e) = Command::for_target(encoding, t).send_on(conns[i]).await {
+                // Answers already on their way are not wanted.
+                for conn in conns[..i].iter_mut() {
+                    conn.broken = true;
+                }
+                return scatter::report_failure(e, client, seq).await;
+            }
+        }
+        let mut sources: Vec<ShardSource<'_>> =
+            conns.iter_mut().map(|c| ShardSource::live(c)).collect();
+        scatter::merge_sources(
+            &mut sources,
+            encoding.protocol(),
+            client,
+            caps,
+            seq,
+            merge,
+            budget,
+            status,
+        )
+        .await
+    };
+    let outcome = watched.run(statement, gone).await;
+    watched.finish(conns.iter_mut().map(|c| &mut **c), &outcome);
+    outcome
+}
+
+/// The held connections of the plan's nodes, paired with their targets
+/// (one target per node).
+fn held_for_targets<'a, 'p>(
+    held: &'a mut [Held],
+    plan: &'p ShardPlan,
+) -> (Vec<&'a mut BackendConn>, Vec<&'p ShardTarget>) {
+    let mut refs = Vec::new();
+    let mut targets = Vec::new();
+    for h in held.iter_mut() {
+        if let Some(t) = plan.targets.iter().find(|t| t.node == h.node) {
+            targets.push(t);
+            refs.push(&mut *h.conn);
+        }
+    }
+    (refs, targets)
+}
+
+/// The router's merge recipe in the executor's terms.
+pub(super) fn merge_plan(m: &MergeSpec) -> MergePlan {
+    let pos = |c: ColumnRef| match c {
+        ColumnRef::Index(i) => Position::Index(i),
+        ColumnRef::Hidden(i) => Position::Hidden(i),
+    };
+    let group = m.aggregate.as_ref().map(|a| GroupPlan {
+        key_columns: a.group_by.clone(),
+        concats: a.concats.clone(),
+        computed: a.computed.clone(),
+        aggregates: a
+            .columns
+            .iter()
+            .enumerate()
+            .filter_map(|(i, comb)| {
+                let kind = match comb {
+                    Combine::Count => AggregateKind::Count,
+                    Combine::Sum => AggregateKind::Sum,
+                    Combine::Min => AggregateKind::Min,
+                    Combine::Max => AggregateKind::Max,
+                    Combine::Avg { count } => AggregateKind::Avg {
+                        sum: i,
+                        count: *count,
+                    },
+                    Combine::CountDistinct { first, n } => AggregateKind::CountDistinct {
+                        first: *first,
+                        n: *n,
+                    },
+                    Combine::SumDistinct { arg } => AggregateKind::SumDistinct { arg: *arg },
+                    Combine::AvgDistinct { arg } => AggregateKind::AvgDistinct { arg: *arg },
+                    Combine::GroupConcat { index } => AggregateKind::GroupConcat { index: *index },
+                    Combine::Computed { index } => AggregateKind::Computed { index: *index },
+                    Combine::Group | Combine::Any => return None,
+                };
+                Some(Aggregate { column: i, kind })
+            })
+            .collect(),
+    });
+    MergePlan {
+        hidden_columns: m.hidden_columns,
+        order_by: m
+            .order_by
+            .iter()
+            .map(|k| (pos(k.column), k.descending))
+            .collect(),
+        offset: m.offset,
+        limit: m.limit,
+        group,
+        distinct: m.distinct,
+        having: m.having.clone(),
+    }
+}
