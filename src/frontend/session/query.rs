@@ -161,13 +161,38 @@ impl Session {
         c: &Classified,
         seq: &mut u8,
     ) {
-        let mut failure = None;
+        let commit = matches!(c.kind, StatementKind::Commit);
+        let mut failure: Option<ProxyError> = None;
         let mut status = self.status;
         let mut committed = Vec::new();
+        let mut committed_on: Vec<String> = Vec::new();
         for h in self.held.iter_mut() {
+            if h.conn.broken {
+                continue;
+            }
             h.conn.last_gtid = None;
-            match h.conn.query_drop(text).await {
-                Ok(()) => status = h.conn.status,
+            // Once a COMMIT failed, the nodes not committed yet roll back:
+            // never a transaction that exists only on the later nodes.
+            let sql = if failure.is_some() && commit {
+                "ROLLBACK"
+            } else {
+                text
+            };
+            match h.conn.query_drop(sql).await {
+                Ok(()) => {
+                    status = h.conn.status;
+                    if commit && failure.is_none() {
+                        committed_on.push(h.conn.server.name.clone());
+                    }
+                }
+                Err(e) if commit && failure.is_none() => {
+                    h.conn.broken = true;
+                    failure = Some(ProxyError::CommitIncomplete {
+                        server: h.conn.server.name.clone(),
+                        committed: committed_on.clone(),
+                        cause: e.to_string(),
+                    });
+                }
                 Err(e) => {
                     failure.get_or_insert(e);
                 }
