@@ -1,3 +1,4 @@
+#![allow(clippy::await_holding_lock)] // a std Mutex serialises tests that share the topology; each test has its own runtime
 //! The one executor behaves the same on every path: text and binary
 //! statements, pooled and held connections. Each test here failed when
 //! those paths were separate copies:

@@ -17,6 +17,7 @@
 use bytes::Bytes;
 use mysql_common::constants::CapabilityFlags;
 
+use super::sharded::ShardedPath;
 use super::{Ran, Session};
 use crate::backend::{BackendConn, Role};
 use crate::error::{ProxyError, Result};
@@ -69,11 +70,10 @@ impl Session {
     }
 
     /// Metadata statements on logical tables, `LOCK`/`UNLOCK TABLES`
-    /// spanning nodes. `false`: not one of them, route as usual.
-    pub(super) async fn try_metadata(&mut self, text: &str, c: &Classified, seq: &mut u8) -> bool {
+    /// spanning nodes. `None`: not one of them, route as usual.
+    pub(super) fn metadata_path(&mut self, text: &str, c: &Classified) -> Option<ShardedPath> {
         if c.kind == StatementKind::UnlockTables && (self.table_locks.held || self.held.len() > 1) {
-            self.unlock_everywhere(c, seq).await;
-            return true;
+            return Some(ShardedPath::UnlockEverywhere);
         }
         let candidate = match c.kind {
             StatementKind::Show(_)
@@ -94,14 +94,22 @@ impl Session {
             _ => false,
         };
         if !candidate {
-            return false;
+            return None;
         }
-        let Some(router) = self.metadata_router() else {
-            return false;
-        };
-        let Some(meta) = router.metadata(text, self.state.schema.as_deref()) else {
-            return false;
-        };
+        let router = self.metadata_router()?;
+        let meta = router.metadata(text, self.state.schema.as_deref())?;
+        Some(ShardedPath::Metadata(router, meta))
+    }
+
+    /// Runs a statement [`metadata_path`](Self::metadata_path) recognised.
+    pub(super) async fn run_metadata(
+        &mut self,
+        router: std::sync::Arc<ShardRouter>,
+        meta: MetaStatement,
+        text: &str,
+        c: &Classified,
+        seq: &mut u8,
+    ) {
         match meta {
             MetaStatement::Describe(d) => self.run_describe(d, c, seq).await,
             MetaStatement::TableStatus { sql, like } => {
@@ -131,7 +139,6 @@ impl Session {
                     .await
             }
         }
-        true
     }
 
     /// A scattered read while the session holds only READ table locks and
@@ -686,7 +693,7 @@ impl Session {
     }
 
     /// `UNLOCK TABLES` on every connection the session holds.
-    async fn unlock_everywhere(&mut self, c: &Classified, seq: &mut u8) {
+    pub(super) async fn unlock_everywhere(&mut self, c: &Classified, seq: &mut u8) {
         let mut failure = None;
         let mut status = self.status;
         for h in self.held.iter_mut() {

@@ -9,6 +9,7 @@
 
 use mysql_common::constants::CapabilityFlags;
 
+use super::sharded::ShardedPath;
 use super::{Ran, Session};
 use crate::backend::Role;
 use crate::error::ProxyError;
@@ -18,83 +19,166 @@ use crate::sql::{self, Classified, SetKind, SetScope, StatementKind, Transaction
 use crate::wire::command;
 use crate::wire::packets::{encode_eof, ErrPacket, OkPacket, Reader};
 
+/// What answers a COM_QUERY.
+enum QueryPath {
+    /// An error the proxy answers at once.
+    Refuse(ProxyError),
+    /// `SHOW SHARDCAT …`.
+    ShowShardcat(String),
+    /// `EXPLAIN SHARDCAT …`.
+    ExplainShardcat(String),
+    /// `KILL [QUERY] id` of a shardcat session.
+    Kill { id: u32, query_only: bool },
+    /// `SET TRANSACTION …` for the next transaction, kept until it starts.
+    DeferTransactionSettings { read_only: bool },
+    /// `USE db`.
+    UseDatabase(String),
+    /// COMMIT/ROLLBACK of a transaction held on several nodes.
+    EndTransactionEverywhere,
+    /// A statement on or about sharded or broadcast tables.
+    Sharded(Box<ShardedPath>),
+    /// Everything else: read/write split on the session's node.
+    Plain,
+}
+
+/// The server's answer to several statements in one COM_QUERY from a
+/// client that did not ask for CLIENT_MULTI_STATEMENTS.
+fn multi_statement_refused(text: &str) -> ProxyError {
+    let pieces = sql::split_statements(text);
+    let near = pieces
+        .get(1)
+        .and_then(|r| text.get(r.clone()))
+        .unwrap_or("");
+    ProxyError::Backend(ErrPacket::new(
+        1064,
+        "42000",
+        format!(
+            "You have an error in your SQL syntax; check the manual that corresponds to your \
+             MariaDB server version for the right syntax to use near '{}' at line 1",
+            near.chars().take(80).collect::<String>()
+        ),
+    ))
+}
+
 impl Session {
     pub(super) async fn com_query(&mut self, payload: &[u8], seq: &mut u8) {
         let text = String::from_utf8_lossy(&payload[1..]);
-        let c = sql::classify_bytes(&payload[1..], self.lex_options());
+        let mut c = sql::classify_bytes(&payload[1..], self.lex_options());
         self.tableless_read = self.pins.diagnostics
             && c.kind == StatementKind::Select
             && !sql::lexer::tokenize(&text)
                 .iter()
                 .any(|t| t.is_keyword(text.as_bytes(), "FROM"));
+        let path = self.decide(&text, &mut c).await;
+        match path {
+            QueryPath::Refuse(e) => self.write_error_seq(&e, seq).await,
+            QueryPath::ShowShardcat(rest) => self.show_shardcat(&rest, seq).await,
+            QueryPath::ExplainShardcat(inner) => self.explain_shardcat(&inner, seq).await,
+            QueryPath::Kill { id, query_only } => self.kill(id, query_only, seq).await,
+            QueryPath::DeferTransactionSettings { read_only } => {
+                self.pending_transaction = Some((text.into_owned(), read_only));
+                self.write_ok(seq, 0, 0, self.status, 0).await;
+            }
+            QueryPath::UseDatabase(db) => self.switch_database(db, &c, payload, seq).await,
+            QueryPath::EndTransactionEverywhere => {
+                self.end_transaction_everywhere(&text, &c, seq).await
+            }
+            QueryPath::Sharded(path) => {
+                self.run_sharded_path(*path, &text, &c, seq).await;
+                self.forget_columns_after(&c);
+            }
+            QueryPath::Plain => {
+                let node = self.node_for_session();
+                let plan = router::route(&c, &self.view(node));
+                let command = Command::Packet(payload.into());
+                if let Some(ran) = self.execute(plan, &c, &command, Shape::Results, seq).await {
+                    self.after_statement(&c, &ran);
+                }
+                self.forget_columns_after(&c);
+            }
+        }
+    }
+
+    /// Which path answers a COM_QUERY (decided before anything runs; the
+    /// sharded paths may read a table's columns first). Also records how a
+    /// transaction the statement begins was started.
+    async fn decide(&mut self, text: &str, c: &mut Classified) -> QueryPath {
         match &c.kind {
             StatementKind::Empty => {
-                self.write_error_seq(
-                    &ProxyError::Backend(ErrPacket::new(1065, "42000", "Query was empty")),
-                    seq,
-                )
-                .await;
-                return;
+                let e = ErrPacket::new(1065, "42000", "Query was empty");
+                return QueryPath::Refuse(ProxyError::Backend(e));
             }
             StatementKind::ShowShardcat { rest_offset } => {
-                let rest = text.get(*rest_offset..).unwrap_or("").trim().to_string();
-                self.show_shardcat(&rest, seq).await;
-                return;
+                let rest = text.get(*rest_offset..).unwrap_or("").trim();
+                return QueryPath::ShowShardcat(rest.to_string());
             }
             StatementKind::ExplainShardcat { inner_offset } => {
-                let inner = text.get(*inner_offset..).unwrap_or("").to_string();
-                self.explain_shardcat(&inner, seq).await;
-                return;
+                let inner = text.get(*inner_offset..).unwrap_or("");
+                return QueryPath::ExplainShardcat(inner.to_string());
             }
             StatementKind::Kill {
                 query_only,
                 id: Some(id),
             } if self.proxy.owns_connection_id(*id) => {
-                let (q, id) = (*query_only, *id as u32);
-                self.kill(id, q, seq).await;
-                return;
+                return QueryPath::Kill {
+                    id: *id as u32,
+                    query_only: *query_only,
+                };
             }
             _ => {}
         }
-        if c.flags.multi_statement && !self.caps.contains(CapabilityFlags::CLIENT_MULTI_STATEMENTS)
-        {
-            let pieces = sql::split_statements(&text);
-            let near = pieces
-                .get(1)
-                .and_then(|r| text.get(r.clone()))
-                .unwrap_or("");
-            let e = ErrPacket::new(
-                1064,
-                "42000",
-                format!("You have an error in your SQL syntax; check the manual that corresponds to your MariaDB server version for the right syntax to use near '{}' at line 1", near.chars().take(80).collect::<String>()),
-            );
-            self.write_error_seq(&ProxyError::Backend(e), seq).await;
-            return;
+        if c.flags.multi_statement {
+            if !self.caps.contains(CapabilityFlags::CLIENT_MULTI_STATEMENTS) {
+                return QueryPath::Refuse(multi_statement_refused(text));
+            }
+            *c = self.classify_multi(text, c.clone());
         }
-        let c = if c.flags.multi_statement {
-            self.classify_multi(&text, c)
-        } else {
-            c
-        };
-        if matches!(c.kind, StatementKind::Set(SetKind::Transaction)) && !self.pins.transaction {
-            let assigns = sql::set_assignments(&text);
-            let next_only = !assigns.is_empty()
-                && assigns
-                    .iter()
-                    .all(|a| a.scope == SetScope::Transaction(TransactionScope::Next));
-            if next_only {
-                let read_only = assigns.iter().any(|a| {
-                    a.name == "transaction_read_only"
-                        && text
-                            .get(a.value_text.clone())
-                            .is_some_and(|v| v.to_ascii_uppercase().contains("ONLY"))
-                });
-                self.pending_transaction = Some((text.into_owned(), read_only));
-                self.write_ok(seq, 0, 0, self.status, 0).await;
-                return;
+        if let Some(read_only) = self.next_transaction_settings(text, c) {
+            return QueryPath::DeferTransactionSettings { read_only };
+        }
+        self.note_transaction_start(text, c);
+        if let StatementKind::Use { database } = &c.kind {
+            return QueryPath::UseDatabase(database.clone());
+        }
+        if matches!(c.kind, StatementKind::Commit | StatementKind::Rollback) && self.held.len() > 1
+        {
+            return QueryPath::EndTransactionEverywhere;
+        }
+        if !c.flags.multi_statement {
+            if let Some(path) = self.sharded_path(text, c).await {
+                return QueryPath::Sharded(Box::new(path));
             }
         }
-        let mut c = c;
+        QueryPath::Plain
+    }
+
+    /// `SET TRANSACTION …` for the next transaction only, outside one: kept
+    /// for the connection that runs the next statement. `Some(read_only)`
+    /// when `text` is one.
+    fn next_transaction_settings(&self, text: &str, c: &Classified) -> Option<bool> {
+        if !matches!(c.kind, StatementKind::Set(SetKind::Transaction)) || self.pins.transaction {
+            return None;
+        }
+        let assigns = sql::set_assignments(text);
+        let next_only = !assigns.is_empty()
+            && assigns
+                .iter()
+                .all(|a| a.scope == SetScope::Transaction(TransactionScope::Next));
+        if !next_only {
+            return None;
+        }
+        Some(assigns.iter().any(|a| {
+            a.name == "transaction_read_only"
+                && text
+                    .get(a.value_text.clone())
+                    .is_some_and(|v| v.to_ascii_uppercase().contains("ONLY"))
+        }))
+    }
+
+    /// A `BEGIN`/`START TRANSACTION`: remembers its text (replayed on every
+    /// node the transaction reaches) and whether a deferred `SET
+    /// TRANSACTION READ ONLY` makes it read-only.
+    fn note_transaction_start(&mut self, text: &str, c: &mut Classified) {
         if matches!(c.kind, StatementKind::Begin { .. }) && !c.flags.multi_statement {
             self.transaction_start = self
                 .pending_transaction
@@ -115,40 +199,6 @@ impl Session {
                 };
             }
         }
-        if let StatementKind::Use { database } = &c.kind {
-            let database = database.clone();
-            self.switch_database(database, &c, payload, seq).await;
-            return;
-        }
-        if matches!(c.kind, StatementKind::Commit | StatementKind::Rollback) && self.held.len() > 1
-        {
-            self.end_transaction_everywhere(&text, &c, seq).await;
-            return;
-        }
-        if !c.flags.multi_statement
-            && (self.try_metadata(&text, &c, seq).await
-                || self.try_show_tables(&text, &c, seq).await
-                || self.try_database_ddl(&text, &c, seq).await
-                || self.try_sharded(&text, &c, seq).await)
-        {
-            self.forget_columns_after(&c);
-            return;
-        }
-        let node = self.node_for_session();
-        let plan = router::route(&c, &self.view(node));
-        if let Some(ran) = self
-            .execute(
-                plan,
-                &c,
-                &Command::Packet(payload.into()),
-                Shape::Results,
-                seq,
-            )
-            .await
-        {
-            self.after_statement(&c, &ran);
-        }
-        self.forget_columns_after(&c);
     }
 
     /// COMMIT or ROLLBACK of a transaction that touched several nodes: on

@@ -10,15 +10,53 @@
 use super::Session;
 use crate::error::ProxyError;
 use crate::execute::Encoding;
-use crate::router::shard::{PlanKind, ShardPlan};
+use std::sync::Arc;
+
+use crate::router::shard::meta::MetaStatement;
+use crate::router::shard::{PlanKind, ShardPlan, ShardRouter};
 use crate::router::{self, RoutePlan};
 use crate::sql::Classified;
 use crate::wire::command;
 
 impl Session {
-    /// Plans `text` against the sharding rules. `false`: no sharded or
-    /// broadcast table is involved, the caller routes as usual.
-    pub(super) async fn try_sharded(&mut self, text: &str, c: &Classified, seq: &mut u8) -> bool {
+    /// Which sharded path answers `text`, if any: a statement about
+    /// logical tables, `SHOW TABLES`, database DDL over every node, or a
+    /// plan of the sharding router. `None`: no sharded or broadcast table
+    /// is involved, the statement takes the plain path.
+    pub(super) async fn sharded_path(&mut self, text: &str, c: &Classified) -> Option<ShardedPath> {
+        if let Some(path) = self.metadata_path(text, c) {
+            return Some(path);
+        }
+        if let Some(path) = self.show_tables_path(c) {
+            return Some(path);
+        }
+        if let Some(path) = self.database_ddl_path(text, c) {
+            return Some(path);
+        }
+        self.plan_path(text, c).await
+    }
+
+    /// Runs what [`sharded_path`](Self::sharded_path) chose.
+    pub(super) async fn run_sharded_path(
+        &mut self,
+        path: ShardedPath,
+        text: &str,
+        c: &Classified,
+        seq: &mut u8,
+    ) {
+        match path {
+            ShardedPath::UnlockEverywhere => self.unlock_everywhere(c, seq).await,
+            ShardedPath::Metadata(router, meta) => {
+                self.run_metadata(router, meta, text, c, seq).await
+            }
+            ShardedPath::ShowTables(router) => self.run_show_tables(&router, text, c, seq).await,
+            ShardedPath::Plan(plan) => self.run_plan(&plan, c, Encoding::Text, seq).await,
+            ShardedPath::Refused(e) => self.write_error_seq(&e, seq).await,
+        }
+    }
+
+    /// Plans `text` against the sharding rules in force.
+    async fn plan_path(&mut self, text: &str, c: &Classified) -> Option<ShardedPath> {
         // A transaction finishes on the rules it started with, even if the
         // configuration is reloaded meanwhile.
         let router = if self.pins.transaction {
@@ -30,49 +68,44 @@ impl Session {
             self.tx_router = None;
             self.proxy.shard_router.load_full()
         };
-        let Some(router) = router else {
-            return false;
-        };
+        let router = router?;
         // INSERT without a column list: the table's columns first (see
         // `metadata`).
         if let Err(e) = self.ensure_insert_columns(&router, text, c).await {
-            self.write_error_seq(&e, seq).await;
-            return true;
+            return Some(ShardedPath::Refused(e));
         }
         // Under LOCK TABLES only the locked names (the physical tables) may
         // be used: no logical aliases.
         let unaliased = self.table_locks.held;
-        let plan = match router.plan_with(text, self.state.schema.as_deref(), &[], unaliased) {
-            Ok(None) => return false,
-            Ok(Some(p)) => p,
-            Err(e) => {
-                self.write_error_seq(&ProxyError::from(e), seq).await;
-                return true;
-            }
-        };
-        self.run_plan(&plan, c, Encoding::Text, seq).await;
-        true
+        match router.plan_with(text, self.state.schema.as_deref(), &[], unaliased) {
+            Ok(None) => None,
+            Ok(Some(p)) => Some(ShardedPath::Plan(p)),
+            Err(e) => Some(ShardedPath::Refused(ProxyError::from(e))),
+        }
     }
 
     /// `SHOW [FULL] TABLES` with sharding rules in force: the logical
     /// tables, gathered from every node (physical names mapped back, each
     /// logical table once), as one server holding everything would list
     /// them.
-    pub(super) async fn try_show_tables(
-        &mut self,
-        text: &str,
-        c: &Classified,
-        seq: &mut u8,
-    ) -> bool {
-        let Some(router) = self.proxy.shard_router.load_full() else {
-            return false;
-        };
+    fn show_tables_path(&self, c: &Classified) -> Option<ShardedPath> {
         if !matches!(
             c.kind,
             crate::sql::StatementKind::Show(crate::sql::ShowKind::Tables)
         ) {
-            return false;
+            return None;
         }
+        let router = self.proxy.shard_router.load_full()?;
+        Some(ShardedPath::ShowTables(router))
+    }
+
+    async fn run_show_tables(
+        &mut self,
+        router: &ShardRouter,
+        text: &str,
+        c: &Classified,
+        seq: &mut u8,
+    ) {
         let full = text.to_ascii_uppercase().contains("FULL");
         let mut names: std::collections::BTreeMap<String, Vec<Option<String>>> = Default::default();
         let mut header_db = self.state.schema.clone().unwrap_or_default();
@@ -86,7 +119,7 @@ impl Session {
                 Ok(i) => i,
                 Err(e) => {
                     self.write_error_seq(&e, seq).await;
-                    return true;
+                    return;
                 }
             };
             let conn = &mut self.held[i].conn;
@@ -118,7 +151,7 @@ impl Session {
                     self.held.retain(|h| !h.conn.broken);
                     self.write_error_seq(&e, seq).await;
                     self.release_unpinned();
-                    return true;
+                    return;
                 }
             }
             self.release_unpinned();
@@ -146,22 +179,16 @@ impl Session {
             r.row(row);
         }
         let _ = r.send(&mut self.client, self.caps, seq, self.status).await;
-        true
     }
 
     /// `CREATE DATABASE` / `DROP DATABASE` with sharding rules in force: a
     /// database not placed on one node by `[[schema]]` holds sharded
     /// tables on every node, so it is created (dropped) on every node.
-    pub(super) async fn try_database_ddl(
-        &mut self,
-        text: &str,
-        c: &Classified,
-        seq: &mut u8,
-    ) -> bool {
+    fn database_ddl_path(&self, text: &str, c: &Classified) -> Option<ShardedPath> {
         if !matches!(c.kind, crate::sql::StatementKind::Ddl)
             || self.proxy.shard_router.load().is_none()
         {
-            return false;
+            return None;
         }
         let words: Vec<String> = crate::sql::lexer::tokenize(text)
             .into_iter()
@@ -175,7 +202,7 @@ impl Session {
                 Some("DATABASE" | "SCHEMA")
             );
         if !is_db_ddl {
-            return false;
+            return None;
         }
         let name = words
             .iter()
@@ -189,7 +216,7 @@ impl Session {
                 .any(|s| s.name.get_ref().eq_ignore_ascii_case(n))
         });
         if placed {
-            return false;
+            return None;
         }
         let targets = (0..self.proxy.cluster.nodes.len())
             .map(|node| crate::router::shard::ShardTarget {
@@ -206,8 +233,22 @@ impl Session {
             generated_id: None,
             write: true,
         };
-        drop(cfg);
-        self.run_plan(&plan, c, Encoding::Text, seq).await;
-        true
+        Some(ShardedPath::Plan(plan))
     }
+}
+
+/// How a statement on sharded tables is answered (see
+/// [`Session::sharded_path`]).
+pub(super) enum ShardedPath {
+    /// `UNLOCK TABLES` of locks held on several nodes.
+    UnlockEverywhere,
+    /// A statement about logical tables (DESCRIBE, SHOW …, LOCK TABLES,
+    /// information_schema, maintenance), answered by `metadata`.
+    Metadata(Arc<ShardRouter>, MetaStatement),
+    /// `SHOW [FULL] TABLES`: the logical tables of every node.
+    ShowTables(Arc<ShardRouter>),
+    /// A plan to run (`run_plan`).
+    Plan(ShardPlan),
+    /// Refused before anything ran.
+    Refused(ProxyError),
 }
