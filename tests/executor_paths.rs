@@ -75,6 +75,9 @@ async fn seed(proxy: &ProxyProcess, topo: &Topology, prefix: &str, n: usize) -> 
         p.query_drop(format!("CREATE TABLE {t} (id INT PRIMARY KEY, v INT)"))
             .await
             .unwrap();
+        if n == 0 {
+            continue;
+        }
         let values: Vec<String> = (1..=n).map(|i| format!("({i}, {i})")).collect();
         p.query_drop(format!(
             "INSERT INTO {t} (id, v) VALUES {}",
@@ -197,7 +200,8 @@ async fn prepared_scatter_read_in_a_transaction_is_cancellable() {
 async fn wait_refused(c: &mut Conn) -> String {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        match c.query_drop("SELECT 1").await {
+        // A single-shard read on a fresh connection (no diagnostics pin).
+        match c.query_drop("SELECT v FROM wide WHERE id = 1").await {
             Err(e) => return e.to_string(),
             Ok(()) => {
                 assert!(Instant::now() < deadline, "replicas still used");
@@ -215,17 +219,20 @@ async fn scatter_reads_honour_no_replica_fail() {
     bounded(90, "no_replica = fail on scatters", async {
         let proxy = start(&topo, "no_replica = \"fail\"");
         let (mut p, db) = seed(&proxy, &topo, "norep", 10).await;
+        // Connected before the replicas become unusable: connecting with a
+        // database is refused too under no_replica = "fail".
+        let mut q = util::proxy_conn(&proxy, Some(&db)).await;
         for r in ["n1r1", "n1r2", "n2r1"] {
             guard.push(Restore::StartSlave(r.to_owned()));
             cli(&topo, r, "STOP SLAVE SQL_THREAD").unwrap();
         }
-        let plain = wait_refused(&mut p).await;
+        let plain = wait_refused(&mut q).await;
         assert!(plain.contains("replica"), "{plain}");
-        let text = p
+        let text = q
             .query_drop("SELECT id FROM wide ORDER BY id")
             .await
             .expect_err("a text scatter read must be refused too");
-        let prepared = p
+        let prepared = q
             .exec_drop("SELECT id FROM deep WHERE v > ? ORDER BY id", (0,))
             .await
             .expect_err("a prepared scatter read must be refused too");
@@ -302,6 +309,15 @@ async fn writing_thread(topo: &Topology, server: &str) -> Option<u64> {
     id
 }
 
+/// The node (`n1`/`n2`) that `EXPLAIN SHARDCAT` sends `sql` to.
+async fn node_of(c: &mut Conn, sql: &str) -> String {
+    let row: Option<mysql_async::Row> = c
+        .query_first(format!("EXPLAIN SHARDCAT {sql}"))
+        .await
+        .unwrap();
+    row.and_then(|r| r.get::<String, _>(0)).expect("a target")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_commit_rolls_the_other_nodes_back() {
     let _s = serial();
@@ -310,24 +326,26 @@ async fn a_failed_commit_rolls_the_other_nodes_back() {
         let proxy = start(&topo, "");
         let (mut p, db) = seed(&proxy, &topo, "commitfail", 0).await;
         let mut c = util::proxy_conn(&proxy, Some(&db)).await;
-        c.query_drop("BEGIN").await.unwrap();
-        // The first node written is the first the COMMIT reaches.
-        c.query_drop("INSERT INTO wide (id, v) VALUES (1, 1)")
-            .await
-            .unwrap();
-        let (first, second) = if writing_thread(&topo, "n1p").await.is_some() {
-            ("n1p", "n2p")
-        } else {
-            ("n2p", "n1p")
-        };
-        let mut id = 2;
-        while writing_thread(&topo, second).await.is_none() {
-            c.query_drop(format!("INSERT INTO wide (id, v) VALUES ({id}, 1)"))
-                .await
-                .unwrap();
-            id += 1;
-            assert!(id < 50, "no key lands on {second}");
+        let insert = |id: i32| format!("INSERT INTO wide (id, v) VALUES ({id}, 1)");
+        // One key on each node.
+        let mut ids = Vec::new();
+        for node in ["n1", "n2"] {
+            let mut id = 1;
+            while node_of(&mut c, &insert(id)).await != node {
+                id += 1;
+                assert!(id < 50, "no key lands on {node}");
+            }
+            ids.push(id);
         }
+        c.query_drop("BEGIN").await.unwrap();
+        // Written on n2 first; the COMMIT still reaches the nodes in node
+        // order, n1 first.
+        c.query_drop(insert(ids[1])).await.unwrap();
+        c.query_drop(insert(ids[0])).await.unwrap();
+        let (first, second) = ("n1p", "n2p");
+        // information_schema.INNODB_TRX is a cache refreshed at most every
+        // 100 ms.
+        tokio::time::sleep(Duration::from_millis(300)).await;
         let victim = writing_thread(&topo, first).await.expect("a writer");
         let mut killer = util::direct_conn(&topo, first, None).await;
         killer.query_drop(format!("KILL {victim}")).await.unwrap();
@@ -337,7 +355,11 @@ async fn a_failed_commit_rolls_the_other_nodes_back() {
         // committed on its own.
         for server in [first, second] {
             let mut d = util::direct_conn(&topo, server, Some(&db)).await;
-            let rows: Option<u64> = d.query_first("SELECT COUNT(*) FROM wide").await.unwrap();
+            let t = if server == "n1p" { "wide_0" } else { "wide_1" };
+            let rows: Option<u64> = d
+                .query_first(format!("SELECT COUNT(*) FROM {t}"))
+                .await
+                .unwrap();
             assert_eq!(rows, Some(0), "rows committed on {server} alone");
             d.disconnect().await.ok();
         }

@@ -213,6 +213,18 @@ pub struct ReadAnswer {
     caps: CapabilityFlags,
 }
 
+impl ReadAnswer {
+    /// The error the answer ended with, if any (KILL QUERY, a shard
+    /// refusing; servers may send it after the column definitions): the
+    /// targets after it need not run.
+    pub fn error(&self) -> Option<ProxyError> {
+        self.packets
+            .back()
+            .filter(|p| is_err(p))
+            .map(|p| backend_err(p))
+    }
+}
+
 /// Reads the whole answer of the command just sent on `conn` (result
 /// header, column definitions, rows, terminator; or one OK/ERR). Fails when
 /// the answer's packets exceed `max_bytes` (the connection is then broken).

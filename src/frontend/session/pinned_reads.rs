@@ -119,9 +119,12 @@ impl Session {
                     Ok(()) => scatter::read_answer(&mut h.conn, MAX_BUFFERED_BYTES).await,
                     Err(e) => Err(e),
                 };
-                match answer {
-                    Ok(answer) => sources.push(ShardSource::Read(answer)),
-                    Err(e) => return scatter::report_failure(e, client, seq).await,
+                match answer.map(|a| (a.error(), a)) {
+                    Ok((None, answer)) => sources.push(ShardSource::Read(answer)),
+                    // Killed or refused: the other targets need not run.
+                    Ok((Some(e), _)) | Err(e) => {
+                        return scatter::report_failure(e, client, seq).await
+                    }
                 }
             }
             let protocol = encoding.protocol();

@@ -202,9 +202,9 @@ impl Session {
     }
 
     /// COMMIT or ROLLBACK of a transaction that touched several nodes: on
-    /// every node's connection (one after the other; not two-phase: a
-    /// failure after the first COMMIT leaves the others committed and is
-    /// reported as an error).
+    /// every node's connection, in node order (not two-phase: a COMMIT that
+    /// fails rolls back the nodes after it, and the error names the nodes
+    /// that had committed).
     pub(super) async fn end_transaction_everywhere(
         &mut self,
         text: &str,
@@ -216,6 +216,9 @@ impl Session {
         let mut status = self.status;
         let mut committed = Vec::new();
         let mut committed_on: Vec<String> = Vec::new();
+        // In node order: where a COMMIT fails, the nodes after it roll
+        // back (one server would commit all or nothing).
+        self.held.sort_by_key(|h| h.node);
         for h in self.held.iter_mut() {
             if h.conn.broken {
                 continue;
