@@ -40,13 +40,45 @@ pub struct ParseError {
 pub fn parse(sql: &str) -> Result<Vec<Statement>, ParseError> {
     let dialect = MySqlDialect {};
     let options = ParserOptions::new().with_unescape(false);
+    let sql = for_parser(sql);
     Parser::new(&dialect)
         .with_options(options)
-        .try_with_sql(sql)
+        .try_with_sql(&sql)
         .and_then(|mut parser| parser.parse_statements())
         .map_err(|e| ParseError {
             message: e.to_string(),
         })
+}
+
+/// MySQL syntax sqlparser does not know, rewritten to an equivalent it
+/// does, byte for byte the same length so that every span of the parsed
+/// statement still points into the original text:
+/// `LOCK IN SHARE MODE` → `FOR SHARE` (padded with spaces).
+fn for_parser(sql: &str) -> std::borrow::Cow<'_, str> {
+    const LOCK_IN_SHARE_MODE: [&str; 4] = ["LOCK", "IN", "SHARE", "MODE"];
+    let bytes = sql.as_bytes();
+    let words: Vec<_> = super::lexer::tokenize(sql)
+        .into_iter()
+        .filter(|t| !t.is_trivia())
+        .collect();
+    let mut edits = Vec::new();
+    for w in words.windows(LOCK_IN_SHARE_MODE.len()) {
+        if w.iter()
+            .zip(LOCK_IN_SHARE_MODE)
+            .all(|(t, k)| t.is_keyword(bytes, k))
+        {
+            edits.push(w[0].start..w[3].end);
+        }
+    }
+    if edits.is_empty() {
+        return std::borrow::Cow::Borrowed(sql);
+    }
+    let mut out = sql.to_owned();
+    for range in edits {
+        let replacement = format!("{:<width$}", "FOR SHARE", width = range.len());
+        out.replace_range(range, &replacement);
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// A table named by a statement.
@@ -341,6 +373,19 @@ mod tests {
             alias.map(str::to_owned),
             text.to_owned(),
         )
+    }
+
+    #[test]
+    fn lock_in_share_mode_parses_with_the_same_spans() {
+        let sql = "SELECT a FROM t /* LOCK IN SHARE MODE */ WHERE b = 'LOCK IN SHARE MODE' lock  in share mode";
+        let rewritten = for_parser(sql);
+        assert_eq!(rewritten.len(), sql.len());
+        let padded = format!("{:<19}", "FOR SHARE");
+        assert!(rewritten.ends_with(&padded), "{rewritten}");
+        assert!(rewritten.contains("/* LOCK IN SHARE MODE */"));
+        assert!(rewritten.contains("'LOCK IN SHARE MODE'"));
+        assert!(parse(sql).is_ok());
+        assert_eq!(for_parser("SELECT 1"), "SELECT 1");
     }
 
     #[test]

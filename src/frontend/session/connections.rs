@@ -336,7 +336,7 @@ impl Session {
         }
         if in_tx {
             let nodes = plan_nodes(plan);
-            if nodes.len() != plan.targets.len() && !plan.write {
+            if nodes.len() != plan.targets.len() && plan.returns_rows() {
                 let why = if self.pins.transaction {
                     "inside a transaction"
                 } else if self.table_locks.write {
@@ -380,7 +380,10 @@ impl Session {
             .targets
             .first()
             .ok_or_else(|| ProxyError::Internal("empty shard plan".into()))?;
-        let role = router::route(c, &self.view(first.node)).role;
+        let role = match plan.write {
+            true => Role::Primary,
+            false => router::route(c, &self.view(first.node)).role,
+        };
         for node in plan_nodes(plan) {
             let rp = RoutePlan {
                 node,

@@ -63,7 +63,7 @@ impl Session {
 
     /// A read in a pinned session where several targets share a node.
     fn shares_pinned_connections(&self, plan: &ShardPlan) -> bool {
-        if plan.write || !(self.pins.transaction || self.pins.session_state) {
+        if !plan.returns_rows() || !(self.pins.transaction || self.pins.session_state) {
             return false;
         }
         let mut nodes: Vec<usize> = plan.targets.iter().map(|t| t.node).collect();

@@ -59,7 +59,7 @@ impl Session {
         ) || plan.targets.len() == 1;
         if single {
             self.run_single_target(plan, c, encoding, seq).await
-        } else if plan.write {
+        } else if !plan.returns_rows() {
             self.run_scatter_write(plan, c, encoding, seq).await
         } else if self.sequential_read_applies(plan) {
             self.run_sequential_read(plan, c, encoding, seq).await
@@ -104,7 +104,11 @@ impl Session {
         encoding: Encoding<'_>,
         seq: &mut u8,
     ) {
-        let role = router::route(c, &self.view(plan.targets[0].node)).role;
+        // A locking read takes its locks on the primaries.
+        let role = match plan.write {
+            true => Role::Primary,
+            false => router::route(c, &self.view(plan.targets[0].node)).role,
+        };
         let binding = match self.bind_targets(plan, role, c).await {
             Ok(b) => b,
             Err(e) => {

@@ -82,6 +82,15 @@ pub struct ShardPlan {
     pub write: bool,
 }
 
+impl ShardPlan {
+    /// The statement answers with rows: a read, including a locking read
+    /// (`FOR UPDATE`, `FOR SHARE`, `LOCK IN SHARE MODE`), which runs on
+    /// primaries (`write`) but is merged like any read.
+    pub fn returns_rows(&self) -> bool {
+        !self.write || self.merge.is_some()
+    }
+}
+
 /// One statement for one node.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShardTarget {
