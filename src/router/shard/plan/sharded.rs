@@ -11,7 +11,6 @@ use super::*;
 
 pub(super) fn sharded(ctx: &Ctx<'_>, sql: &str) -> Result<ShardPlan, RouteError> {
     let a = ctx.a;
-    let router = ctx.router;
     let mut global = UnionFind::new(a.refs.len());
     for &(x, y) in &a.edges {
         global.union(x, y);
@@ -20,21 +19,7 @@ pub(super) fn sharded(ctx: &Ctx<'_>, sql: &str) -> Result<ShardPlan, RouteError>
     let subs: Vec<&RowSource> = a.row_sources.iter().filter(|r| !r.top).collect();
 
     // Targets from the statement's own rows.
-    let mut top_groups: Vec<Group> = Vec::new();
-    let mut fixed_branch = false;
-    for rs in &tops {
-        let gs = groups(ctx, rs);
-        if gs.len() > 1 {
-            if tops.len() > 1 {
-                return err(format!(
-                    "a UNION branch joins sharded tables that are not joined on their sharding keys: {}",
-                    quote_sql(sql)
-                ));
-            }
-            fixed_branch = true;
-        }
-        top_groups.extend(gs);
-    }
+    let (top_groups, fixed_branch) = top_row_groups(ctx, sql, &tops)?;
     if let Some(plan) = union_parts(ctx, sql, &tops, &subs)? {
         return Ok(plan);
     }
@@ -45,91 +30,180 @@ pub(super) fn sharded(ctx: &Ctx<'_>, sql: &str) -> Result<ShardPlan, RouteError>
     let mut unkeyed = false;
     let mut assignments: Vec<Assignment> = Vec::new();
     if fixed_branch {
-        // A join of tables not tied by their keys: every side must be in
-        // one slot, all on one node.
-        let mut node = None;
-        let mut slot = HashMap::new();
-        for g in &top_groups {
-            let names: Vec<&str> = g.refs.iter().map(|&r| ctx.name(r)).collect();
-            let [s] = g.slots.as_slice() else {
-                let others: Vec<&str> = top_groups
-                    .iter()
-                    .filter(|o| !std::ptr::eq(*o, g))
-                    .flat_map(|o| o.refs.iter().map(|&r| ctx.name(r)))
-                    .collect();
-                return err(format!(
-                    "this statement joins `{}` with `{}` without equating their sharding keys, so it \
-                     would need rows from several shards at once; join on the sharding key or pin \
-                     each table to one key value: {}",
-                    names.join("`, `"),
-                    others.join("`, `"),
-                    quote_sql(sql)
-                ));
-            };
-            let n = ctx.sharded(g.refs[0]).map(|i| i.slots[*s].0).unwrap_or(0);
-            if node.is_some_and(|m| m != n) {
-                return err(format!(
-                    "this statement joins tables whose rows are on different nodes (`{}` is on node {}); \
-                     such a join cannot be pushed down: {}",
-                    names.join("`, `"),
-                    router.node_name(n),
-                    quote_sql(sql)
-                ));
-            }
-            node = Some(n);
-            for &r in &g.refs {
-                slot.insert(r, *s);
-            }
-        }
-        if let Some(node) = node {
-            assignments.push(Assignment { node, slot });
-        }
+        assignments.extend(one_slot_per_side(ctx, sql, &top_groups)?);
     } else if !top_groups.is_empty() {
-        let layout = ctx.sharded(top_groups[0].refs[0]).map(|i| i.layout);
-        if top_groups
-            .iter()
-            .any(|g| ctx.sharded(g.refs[0]).map(|i| i.layout) != layout)
-        {
-            return err(format!(
-                "the branches of this UNION read sharded tables with different layouts: {}",
-                quote_sql(sql)
-            ));
-        }
-        let mut slots: Vec<usize> = top_groups
-            .iter()
-            .flat_map(|g| g.slots.iter().copied())
-            .collect();
-        slots.sort_unstable();
-        slots.dedup();
-        unkeyed = top_groups.iter().any(|g| g.all);
-        let info = ctx
-            .sharded(top_groups[0].refs[0])
-            .ok_or_else(|| RouteError("internal: no layout".into()))?;
-        for s in slots {
-            let mut slot = HashMap::new();
-            for g in &top_groups {
-                for &r in &g.refs {
-                    slot.insert(r, s);
-                }
-            }
-            assignments.push(Assignment {
-                node: info.slots[s].0,
-                slot,
-            });
-        }
+        (assignments, unkeyed) = keyed_slots(ctx, sql, &top_groups)?;
     }
 
     // Subqueries: tied to the outer rows by key equality, or in one slot.
+    tie_subqueries(ctx, sql, &mut global, &top_groups, &subs, &mut assignments)?;
+    if assignments.is_empty() {
+        return err(format!("internal: no target for {}", quote_sql(sql)));
+    }
+
+    // Writes.
+    if a.write && !a.explain && a.kind != StmtKind::Select {
+        check_sharded_write(ctx, sql, assignments.len(), unkeyed)?;
+    }
+
+    // Merge recipe for a scattered SELECT.
+    let (merge, merge_edits) = scatter_recipe(ctx, sql, assignments.len(), branch_without_shards)?;
+
+    let mut targets = Vec::new();
+    for asg in &assignments {
+        check_available(ctx, asg.node, sql)?;
+        let mut edits = merge_edits.clone();
+        edits.extend(in_list_edits(ctx, asg)?);
+        targets.push(target(ctx, sql, asg, &[], &edits)?);
+    }
+    let kind = if targets.len() > 1 {
+        PlanKind::Scatter
+    } else {
+        PlanKind::Single
+    };
+    Ok(ShardPlan {
+        targets,
+        kind,
+        merge,
+        generated_id: None,
+        write: a.write,
+    })
+}
+
+/// The key groups of the statement's own rows (UNION branches), and
+/// whether a branch joins tables not tied by their keys.
+fn top_row_groups(
+    ctx: &Ctx<'_>,
+    sql: &str,
+    tops: &[&RowSource],
+) -> Result<(Vec<Group>, bool), RouteError> {
+    let mut top_groups: Vec<Group> = Vec::new();
+    let mut fixed_branch = false;
+    for rs in tops {
+        let gs = groups(ctx, rs);
+        if gs.len() > 1 {
+            if tops.len() > 1 {
+                return err(format!(
+                "a UNION branch joins sharded tables that are not joined on their sharding keys: {}",
+                quote_sql(sql)
+            ));
+            }
+            fixed_branch = true;
+        }
+        top_groups.extend(gs);
+    }
+    Ok((top_groups, fixed_branch))
+}
+
+/// A join of tables not tied by their keys: every side must be in one
+/// slot, all on one node.
+fn one_slot_per_side(
+    ctx: &Ctx<'_>,
+    sql: &str,
+    top_groups: &[Group],
+) -> Result<Option<Assignment>, RouteError> {
+    let router = ctx.router;
+    let mut node = None;
+    let mut slot = HashMap::new();
+    for g in top_groups {
+        let names: Vec<&str> = g.refs.iter().map(|&r| ctx.name(r)).collect();
+        let [s] = g.slots.as_slice() else {
+            let others: Vec<&str> = top_groups
+                .iter()
+                .filter(|o| !std::ptr::eq(*o, g))
+                .flat_map(|o| o.refs.iter().map(|&r| ctx.name(r)))
+                .collect();
+            return err(format!(
+                "this statement joins `{}` with `{}` without equating their sharding keys, so it \
+                 would need rows from several shards at once; join on the sharding key or pin \
+                 each table to one key value: {}",
+                names.join("`, `"),
+                others.join("`, `"),
+                quote_sql(sql)
+            ));
+        };
+        let n = ctx.sharded(g.refs[0]).map(|i| i.slots[*s].0).unwrap_or(0);
+        if node.is_some_and(|m| m != n) {
+            return err(format!(
+                "this statement joins tables whose rows are on different nodes (`{}` is on node {}); \
+                 such a join cannot be pushed down: {}",
+                names.join("`, `"),
+                router.node_name(n),
+                quote_sql(sql)
+            ));
+        }
+        node = Some(n);
+        for &r in &g.refs {
+            slot.insert(r, *s);
+        }
+    }
+    Ok(node.map(|node| Assignment { node, slot }))
+}
+
+/// Tables joined on their keys: one target per slot their WHERE allows,
+/// and whether a group is unkeyed (every slot).
+fn keyed_slots(
+    ctx: &Ctx<'_>,
+    sql: &str,
+    top_groups: &[Group],
+) -> Result<(Vec<Assignment>, bool), RouteError> {
+    let mut assignments: Vec<Assignment> = Vec::new();
+    let layout = ctx.sharded(top_groups[0].refs[0]).map(|i| i.layout);
+    if top_groups
+        .iter()
+        .any(|g| ctx.sharded(g.refs[0]).map(|i| i.layout) != layout)
+    {
+        return err(format!(
+            "the branches of this UNION read sharded tables with different layouts: {}",
+            quote_sql(sql)
+        ));
+    }
+    let mut slots: Vec<usize> = top_groups
+        .iter()
+        .flat_map(|g| g.slots.iter().copied())
+        .collect();
+    slots.sort_unstable();
+    slots.dedup();
+    let unkeyed = top_groups.iter().any(|g| g.all);
+    let info = ctx
+        .sharded(top_groups[0].refs[0])
+        .ok_or_else(|| RouteError("internal: no layout".into()))?;
+    for s in slots {
+        let mut slot = HashMap::new();
+        for g in top_groups {
+            for &r in &g.refs {
+                slot.insert(r, s);
+            }
+        }
+        assignments.push(Assignment {
+            node: info.slots[s].0,
+            slot,
+        });
+    }
+    Ok((assignments, unkeyed))
+}
+
+/// Subqueries: tied to the outer rows by key equality (same slot as their
+/// anchor in every target), or pinned to one slot on the statement's node.
+fn tie_subqueries(
+    ctx: &Ctx<'_>,
+    sql: &str,
+    global: &mut UnionFind,
+    top_groups: &[Group],
+    subs: &[&RowSource],
+    assignments: &mut Vec<Assignment>,
+) -> Result<(), RouteError> {
+    let router = ctx.router;
     let top_refs: Vec<RefId> = top_groups
         .iter()
         .flat_map(|g| g.refs.iter().copied())
         .collect();
     let mut pinned: BTreeMap<usize, (Slots, Vec<RefId>)> = BTreeMap::new();
-    for rs in &subs {
+    for rs in subs {
         for g in groups(ctx, rs) {
             let root = global.find(g.refs[0]);
             if let Some(&anchor) = top_refs.iter().find(|&&t| global.find(t) == root) {
-                for a in &mut assignments {
+                for a in assignments.iter_mut() {
                     if let Some(&s) = a.slot.get(&anchor) {
                         for &r in &g.refs {
                             a.slot.insert(r, s);
@@ -170,7 +244,7 @@ pub(super) fn sharded(ctx: &Ctx<'_>, sql: &str) -> Result<ShardPlan, RouteError>
                 slot: HashMap::new(),
             });
         }
-        for a in &mut assignments {
+        for a in assignments.iter_mut() {
             if a.node != n {
                 return err(format!(
                     "a subquery needs `{}` in a shard on node {}, but the statement runs on node {}: {}",
@@ -185,47 +259,63 @@ pub(super) fn sharded(ctx: &Ctx<'_>, sql: &str) -> Result<ShardPlan, RouteError>
             }
         }
     }
-    if assignments.is_empty() {
-        return err(format!("internal: no target for {}", quote_sql(sql)));
-    }
+    Ok(())
+}
 
-    // Writes.
-    if a.write && !a.explain && a.kind != StmtKind::Select {
-        for &w in &a.written {
-            if ctx.sharded(w).is_none() {
-                return err(format!(
-                    "this statement writes `{}`, which is not sharded, together with sharded tables; \
-                     write them in separate statements: {}",
-                    ctx.name(w),
-                    quote_sql(sql)
-                ));
-            }
-        }
-        if assignments.len() > 1 && a.write_limit {
+/// A write of sharded tables: no unsharded table written with them, no
+/// LIMIT on several shards, no unkeyed write when refused by config.
+fn check_sharded_write(
+    ctx: &Ctx<'_>,
+    sql: &str,
+    targets: usize,
+    unkeyed: bool,
+) -> Result<(), RouteError> {
+    let a = ctx.a;
+    let router = ctx.router;
+    for &w in &a.written {
+        if ctx.sharded(w).is_none() {
             return err(format!(
-                "{} with LIMIT on several shards would change up to LIMIT rows on each; pin the \
-                 sharding key in WHERE or drop the LIMIT: {}",
-                a.verb,
-                quote_sql(sql)
-            ));
-        }
-        if unkeyed && assignments.len() > 1 && router.refuse_unkeyed_writes {
-            return err(format!(
-                "{} without the sharding key in WHERE would run on every shard, and \
-                 [routing] refuse_unkeyed_writes is on: {}",
-                a.verb,
+                "this statement writes `{}`, which is not sharded, together with sharded tables; \
+                 write them in separate statements: {}",
+                ctx.name(w),
                 quote_sql(sql)
             ));
         }
     }
+    if targets > 1 && a.write_limit {
+        return err(format!(
+            "{} with LIMIT on several shards would change up to LIMIT rows on each; pin the \
+             sharding key in WHERE or drop the LIMIT: {}",
+            a.verb,
+            quote_sql(sql)
+        ));
+    }
+    if unkeyed && targets > 1 && router.refuse_unkeyed_writes {
+        return err(format!(
+            "{} without the sharding key in WHERE would run on every shard, and \
+             [routing] refuse_unkeyed_writes is on: {}",
+            a.verb,
+            quote_sql(sql)
+        ));
+    }
+    Ok(())
+}
 
-    // Merge recipe for a scattered SELECT.
-    let scatter = assignments.len() > 1;
+/// The merge recipe and shard edits of a SELECT run on `targets` targets
+/// (none for one target), or why it cannot be scattered.
+fn scatter_recipe(
+    ctx: &Ctx<'_>,
+    sql: &str,
+    targets: usize,
+    branch_without_shards: bool,
+) -> Result<(Option<MergeSpec>, Vec<Edit>), RouteError> {
+    let a = ctx.a;
+    let scatter = targets > 1;
     if scatter && branch_without_shards {
         return err(format!(
             "a UNION branch without sharded tables would be answered once per shard ({} shards); \
              pin the sharding key or run the branches separately: {}",
-            assignments.len(),
+            targets,
             quote_sql(sql)
         ));
     }
@@ -233,7 +323,7 @@ pub(super) fn sharded(ctx: &Ctx<'_>, sql: &str) -> Result<ShardPlan, RouteError>
         if let Some(why) = a.scatter_blockers.first() {
             return err(format!(
                 "this statement needs rows from {} shards, and a derived table or CTE in it uses {why},                  which would be computed per shard; add the sharding key to its WHERE: {}",
-                assignments.len(),
+                targets,
                 quote_sql(sql)
             ));
         }
@@ -250,33 +340,14 @@ pub(super) fn sharded(ctx: &Ctx<'_>, sql: &str) -> Result<ShardPlan, RouteError>
             Some(Err(why)) => {
                 return err(format!(
                     "this SELECT needs rows from {} shards and {why}; add the sharding key to WHERE: {}",
-                    assignments.len(),
+                    targets,
                     quote_sql(sql)
                 ))
             }
             None => {}
         }
     }
-
-    let mut targets = Vec::new();
-    for asg in &assignments {
-        check_available(ctx, asg.node, sql)?;
-        let mut edits = merge_edits.clone();
-        edits.extend(in_list_edits(ctx, asg)?);
-        targets.push(target(ctx, sql, asg, &[], &edits)?);
-    }
-    let kind = if targets.len() > 1 {
-        PlanKind::Scatter
-    } else {
-        PlanKind::Single
-    };
-    Ok(ShardPlan {
-        targets,
-        kind,
-        merge,
-        generated_id: None,
-        write: a.write,
-    })
+    Ok((merge, merge_edits))
 }
 
 /// The merge recipe of a scattered SELECT with its LIMIT values resolved,
