@@ -67,67 +67,12 @@ pub(super) fn insert(
     }
     let info = positional.as_ref().unwrap_or(info);
     let t = info.target;
-    let table_name = ctx.name(t);
-    // Generated values, per row and column.
-    let mut generated_id = None;
-    // Splices outside the rows (the added column name), and those of each
-    // row, kept apart so that a shard's statement is rendered with its own
-    // rows' splices only (all of them for every shard made the rendering
-    // quadratic in the rows). Within each list the order is the order of
-    // the generated columns, which `render` keeps for splices at one spot.
-    let mut inner: Vec<(Range<usize>, String)> = Vec::new();
-    let mut row_inner: Vec<Vec<(Range<usize>, String)>> = vec![Vec::new(); info.rows.len()];
-    let mut row_generated: Vec<HashMap<usize, u64>> = vec![HashMap::new(); info.rows.len()];
-    {
-        for (g, column) in info.generated.iter().enumerate() {
-            if column.position.is_none() && !info.set_form && info.add_column_at.is_none() {
-                // No column list: the values are positional and shardcat
-                // cannot add one; the server applies its own default.
-                continue;
-            }
-            if column.position.is_none() {
-                if let Some(at) = info.add_column_at {
-                    if !info.set_form {
-                        inner.push((at..at, format!(", {}", ident(&column.column, false))));
-                    }
-                }
-            }
-            for (i, row) in info.rows.iter().enumerate() {
-                let needs = match column.position {
-                    None => true,
-                    Some(p) => row.values.get(p).is_some_and(|v| v.2),
-                };
-                if !needs {
-                    continue;
-                }
-                let id = ctx.router.ids.next_id();
-                generated_id.get_or_insert(id);
-                row_generated[i].insert(g, id);
-                match column.position {
-                    None if info.set_form => {
-                        if let Some(at) = info.add_column_at {
-                            row_inner[i].push((
-                                at..at,
-                                format!("{} = {id}, ", ident(&column.column, false)),
-                            ));
-                        }
-                    }
-                    None => row_inner[i].push((row.close..row.close, format!(", {id}"))),
-                    Some(p) => match row.values.get(p).and_then(|v| v.0.clone()) {
-                        Some(range) => row_inner[i].push((range, id.to_string())),
-                        None => {
-                            return err(format!(
-                                "cannot locate the NULL of `{}` in row {} to fill it: {}",
-                                column.column,
-                                i + 1,
-                                quote_sql(sql)
-                            ))
-                        }
-                    },
-                }
-            }
-        }
-    }
+    let GeneratedValues {
+        generated_id,
+        mut inner,
+        row_inner,
+        row_generated,
+    } = generated_values(ctx, sql, info)?;
     let Some(key_info) = ctx.sharded(t) else {
         // Broadcast, single-node or unlisted target: the same rows
         // everywhere it lives.
@@ -141,6 +86,113 @@ pub(super) fn insert(
         plan.generated_id = generated_id;
         return Ok(plan);
     };
+    refuse_unsplittable_insert(ctx, sql, info, key_info)?;
+    let by_slot = rows_by_slot(ctx, sql, info, key_info, &row_generated)?;
+    let targets = insert_targets(ctx, sql, info, key_info, &by_slot, &inner, &row_inner)?;
+    Ok(ShardPlan {
+        kind: if targets.len() > 1 {
+            PlanKind::Scatter
+        } else {
+            PlanKind::Single
+        },
+        targets,
+        merge: None,
+        generated_id,
+        write: true,
+    })
+}
+
+/// Generated values, per row and column.
+struct GeneratedValues {
+    /// The first id generated.
+    generated_id: Option<u64>,
+    /// Splices outside the rows (the added column name).
+    inner: Vec<(Range<usize>, String)>,
+    /// The splices of each row, kept apart so that a shard's statement is
+    /// rendered with its own rows' splices only (all of them for every
+    /// shard made the rendering quadratic in the rows). Within each list
+    /// the order is the order of the generated columns, which `render`
+    /// keeps for splices at one spot.
+    row_inner: Vec<Vec<(Range<usize>, String)>>,
+    /// Per row: generated column index → id.
+    row_generated: Vec<HashMap<usize, u64>>,
+}
+
+/// Ids for the `[[sequence]]` columns each row leaves out or gives as
+/// NULL, and the splices that put them in the text.
+fn generated_values(
+    ctx: &Ctx<'_>,
+    sql: &str,
+    info: &crate::router::shard::analyze::InsertInfo,
+) -> Result<GeneratedValues, RouteError> {
+    let mut generated_id = None;
+    let mut inner: Vec<(Range<usize>, String)> = Vec::new();
+    let mut row_inner: Vec<Vec<(Range<usize>, String)>> = vec![Vec::new(); info.rows.len()];
+    let mut row_generated: Vec<HashMap<usize, u64>> = vec![HashMap::new(); info.rows.len()];
+    for (g, column) in info.generated.iter().enumerate() {
+        if column.position.is_none() && !info.set_form && info.add_column_at.is_none() {
+            // No column list: the values are positional and shardcat
+            // cannot add one; the server applies its own default.
+            continue;
+        }
+        if column.position.is_none() {
+            if let Some(at) = info.add_column_at {
+                if !info.set_form {
+                    inner.push((at..at, format!(", {}", ident(&column.column, false))));
+                }
+            }
+        }
+        for (i, row) in info.rows.iter().enumerate() {
+            let needs = match column.position {
+                None => true,
+                Some(p) => row.values.get(p).is_some_and(|v| v.2),
+            };
+            if !needs {
+                continue;
+            }
+            let id = ctx.router.ids.next_id();
+            generated_id.get_or_insert(id);
+            row_generated[i].insert(g, id);
+            match column.position {
+                None if info.set_form => {
+                    if let Some(at) = info.add_column_at {
+                        row_inner[i]
+                            .push((at..at, format!("{} = {id}, ", ident(&column.column, false))));
+                    }
+                }
+                None => row_inner[i].push((row.close..row.close, format!(", {id}"))),
+                Some(p) => match row.values.get(p).and_then(|v| v.0.clone()) {
+                    Some(range) => row_inner[i].push((range, id.to_string())),
+                    None => {
+                        return err(format!(
+                            "cannot locate the NULL of `{}` in row {} to fill it: {}",
+                            column.column,
+                            i + 1,
+                            quote_sql(sql)
+                        ))
+                    }
+                },
+            }
+        }
+    }
+    Ok(GeneratedValues {
+        generated_id,
+        inner,
+        row_inner,
+        row_generated,
+    })
+}
+
+/// INSERT … SELECT, an INSERT reading other sharded tables, and an INSERT
+/// without a column list cannot be split by key.
+fn refuse_unsplittable_insert(
+    ctx: &Ctx<'_>,
+    sql: &str,
+    info: &crate::router::shard::analyze::InsertInfo,
+    key_info: &ShardedInfo,
+) -> Result<(), RouteError> {
+    let t = info.target;
+    let table_name = ctx.name(t);
     if info.from_select {
         return err(format!(
             "INSERT … SELECT into the sharded table `{table_name}` is not supported: the rows would \
@@ -149,7 +201,7 @@ pub(super) fn insert(
             quote_sql(sql)
         ));
     }
-    for r in 0..a.refs.len() {
+    for r in 0..ctx.a.refs.len() {
         if r != t && ctx.sharded(r).is_some() {
             return err(format!(
                 "an INSERT into `{table_name}` that reads the sharded table `{}` is not supported: {}",
@@ -167,6 +219,20 @@ pub(super) fn insert(
             quote_sql(sql)
         ));
     }
+    Ok(())
+}
+
+/// The rows of each slot (row indices in text order), from each row's key
+/// value or generated id.
+fn rows_by_slot(
+    ctx: &Ctx<'_>,
+    sql: &str,
+    info: &crate::router::shard::analyze::InsertInfo,
+    key_info: &ShardedInfo,
+    row_generated: &[HashMap<usize, u64>],
+) -> Result<BTreeMap<usize, Vec<usize>>, RouteError> {
+    let t = info.target;
+    let table_name = ctx.name(t);
     let key_generated = info
         .generated
         .iter()
@@ -232,9 +298,24 @@ pub(super) fn insert(
         };
         by_slot.entry(slot).or_default().push(i);
     }
+    Ok(by_slot)
+}
+
+/// One target per slot: its rows (when the INSERT is split) and its rows'
+/// splices.
+fn insert_targets(
+    ctx: &Ctx<'_>,
+    sql: &str,
+    info: &crate::router::shard::analyze::InsertInfo,
+    key_info: &ShardedInfo,
+    by_slot: &BTreeMap<usize, Vec<usize>>,
+    inner: &[(Range<usize>, String)],
+    row_inner: &[Vec<(Range<usize>, String)>],
+) -> Result<Vec<ShardTarget>, RouteError> {
+    let t = info.target;
     let split = by_slot.len() > 1;
     let mut targets = Vec::new();
-    for (slot, rows) in &by_slot {
+    for (slot, rows) in by_slot {
         let node = key_info.slots[*slot].0;
         check_available(ctx, node, sql)?;
         let asg = Assignment {
@@ -243,7 +324,7 @@ pub(super) fn insert(
         };
         let mut edits = Vec::new();
         // This shard's splices: those outside the rows and its rows' own.
-        let mut splices = inner.clone();
+        let mut splices = inner.to_vec();
         for &i in rows {
             if let Some(own) = row_inner.get(i) {
                 splices.extend(own.iter().cloned());
@@ -267,15 +348,5 @@ pub(super) fn insert(
         }
         targets.push(target(ctx, sql, &asg, &splices, &edits)?);
     }
-    Ok(ShardPlan {
-        kind: if targets.len() > 1 {
-            PlanKind::Scatter
-        } else {
-            PlanKind::Single
-        },
-        targets,
-        merge: None,
-        generated_id,
-        write: true,
-    })
+    Ok(targets)
 }
