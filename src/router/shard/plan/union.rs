@@ -48,24 +48,7 @@ pub(super) fn union_parts(
     // Is this a union the general path cannot plan? Branches with sharded
     // tables of several layouts, or a branch without sharded tables next
     // to sharded ones on several slots.
-    let mut layouts: Vec<usize> = Vec::new();
-    let mut all_slots: Vec<usize> = Vec::new();
-    let mut unsharded_branch = false;
-    for rs in tops {
-        let gs = groups(ctx, rs);
-        unsharded_branch |= gs.is_empty();
-        for g in gs {
-            if let Some(info) = ctx.sharded(g.refs[0]) {
-                if !layouts.contains(&info.layout) {
-                    layouts.push(info.layout);
-                }
-            }
-            all_slots.extend(g.slots);
-        }
-    }
-    all_slots.sort_unstable();
-    all_slots.dedup();
-    let needed = layouts.len() > 1 || (unsharded_branch && all_slots.len() > 1);
+    let (layouts, needed) = branch_layouts(ctx, tops);
     if !needed || !a.scatter_blockers.is_empty() {
         return Ok(None);
     }
@@ -93,7 +76,80 @@ pub(super) fn union_parts(
         m.branches.iter().position(|b| b.contains(&at))
     };
     // The sharded group (at most one) of each branch.
-    let mut branch_group: Vec<Option<Group>> = (0..m.branches.len()).map(|_| None).collect();
+    let Some(branch_group) = branch_groups(ctx, sql, tops, &branch_of, m.branches.len())? else {
+        return Ok(None);
+    };
+    // Subqueries on sharded tables must be tied by the key to their
+    // branch's tables (they then take the same slot).
+    let Some(tied) = tied_subqueries(ctx, subs, &branch_of, &branch_group) else {
+        return Ok(None);
+    };
+    let mut parts = layout_parts(ctx, sql, &layouts, &branch_group, &tied, m.branches.len())?;
+    // Branches without sharded tables answer once, in the first part.
+    if let Some(first) = parts.first_mut() {
+        for (b, g) in branch_group.iter().enumerate() {
+            if g.is_none() {
+                first.active[b] = true;
+            }
+        }
+    }
+    // Sharded tables of the neutralised branches still have to name a
+    // physical table on the part's node: any of theirs there.
+    name_tables_on_part_nodes(ctx, sql, &mut parts)?;
+    let (spec, merge_edits) = scatter_merge(ctx, m)?;
+    let targets = part_targets(ctx, sql, m, &parts, &merge_edits)?;
+    Ok(Some(ShardPlan {
+        kind: if targets.len() > 1 {
+            PlanKind::Scatter
+        } else {
+            PlanKind::Single
+        },
+        targets,
+        merge: Some(spec),
+        generated_id: None,
+        write: false,
+    }))
+}
+
+/// A subquery's references tied by key to a branch's reference:
+/// (branch, anchor, references).
+type Tied = (usize, RefId, Vec<RefId>);
+
+/// The layouts of the branches' sharded tables, and whether the branches
+/// need different targets (several layouts, or a branch without sharded
+/// tables next to sharded ones on several slots).
+fn branch_layouts(ctx: &Ctx<'_>, tops: &[&RowSource]) -> (Vec<usize>, bool) {
+    let mut layouts: Vec<usize> = Vec::new();
+    let mut all_slots: Vec<usize> = Vec::new();
+    let mut unsharded_branch = false;
+    for rs in tops {
+        let gs = groups(ctx, rs);
+        unsharded_branch |= gs.is_empty();
+        for g in gs {
+            if let Some(info) = ctx.sharded(g.refs[0]) {
+                if !layouts.contains(&info.layout) {
+                    layouts.push(info.layout);
+                }
+            }
+            all_slots.extend(g.slots);
+        }
+    }
+    all_slots.sort_unstable();
+    all_slots.dedup();
+    let needed = layouts.len() > 1 || (unsharded_branch && all_slots.len() > 1);
+    (layouts, needed)
+}
+
+/// The sharded group (at most one) of each branch; `None` when a row
+/// source is not inside one branch.
+fn branch_groups(
+    ctx: &Ctx<'_>,
+    sql: &str,
+    tops: &[&RowSource],
+    branch_of: &dyn Fn(RefId) -> Option<usize>,
+    branches: usize,
+) -> Result<Option<Vec<Option<Group>>>, RouteError> {
+    let mut branch_group: Vec<Option<Group>> = (0..branches).map(|_| None).collect();
     for rs in tops {
         let Some(b) = rs.refs.first().and_then(|&r| branch_of(r)) else {
             if rs.refs.is_empty() {
@@ -111,13 +167,23 @@ pub(super) fn union_parts(
             branch_group[b] = Some(g);
         }
     }
-    // Subqueries on sharded tables must be tied by the key to their
-    // branch's tables (they then take the same slot).
+    Ok(Some(branch_group))
+}
+
+/// Each subquery group tied by key to its branch's tables; `None` when one
+/// is not (the general path explains the refusal).
+fn tied_subqueries(
+    ctx: &Ctx<'_>,
+    subs: &[&RowSource],
+    branch_of: &dyn Fn(RefId) -> Option<usize>,
+    branch_group: &[Option<Group>],
+) -> Option<Vec<Tied>> {
+    let a = ctx.a;
     let mut global = UnionFind::new(a.refs.len());
     for &(x, y) in &a.edges {
         global.union(x, y);
     }
-    let mut tied: Vec<(usize, RefId, Vec<RefId>)> = Vec::new();
+    let mut tied: Vec<Tied> = Vec::new();
     for rs in subs {
         for g in groups(ctx, rs) {
             let root = global.find(g.refs[0]);
@@ -126,16 +192,25 @@ pub(super) fn union_parts(
                 let anchor = top.refs.iter().copied().find(|&t| global.find(t) == root)?;
                 Some((b, anchor))
             });
-            let Some((b, anchor)) = anchor else {
-                return Ok(None);
-            };
+            let (b, anchor) = anchor?;
             tied.push((b, anchor, g.refs));
         }
     }
+    Some(tied)
+}
+
+/// Sharded branches: one part per slot of their layout; a slot of
+/// another layout on a node already used joins that part.
+fn layout_parts(
+    ctx: &Ctx<'_>,
+    sql: &str,
+    layouts: &[usize],
+    branch_group: &[Option<Group>],
+    tied: &[Tied],
+    branches: usize,
+) -> Result<Vec<Part>, RouteError> {
     let layout_of = |g: &Group| ctx.sharded(g.refs[0]).map(|i| i.layout);
 
-    // Sharded branches: one part per slot of their layout; a slot of
-    // another layout on a node already used joins that part.
     let mut parts: Vec<Part> = Vec::new();
     for (li, layout) in layouts.iter().enumerate() {
         let members: Vec<usize> = (0..branch_group.len())
@@ -174,7 +249,7 @@ pub(super) fn union_parts(
                             node,
                             slot: HashMap::new(),
                         },
-                        active: vec![false; m.branches.len()],
+                        active: vec![false; branches],
                         layouts: Vec::new(),
                     });
                     parts.len() - 1
@@ -193,7 +268,7 @@ pub(super) fn union_parts(
                 for &r in &g.refs {
                     part.asg.slot.insert(r, s);
                 }
-                for (tb, anchor, refs) in &tied {
+                for (tb, anchor, refs) in tied {
                     if *tb == b {
                         if let Some(&slot) = part.asg.slot.get(anchor) {
                             for &r in refs {
@@ -205,17 +280,18 @@ pub(super) fn union_parts(
             }
         }
     }
-    // Branches without sharded tables answer once, in the first part.
-    if let Some(first) = parts.first_mut() {
-        for (b, g) in branch_group.iter().enumerate() {
-            if g.is_none() {
-                first.active[b] = true;
-            }
-        }
-    }
-    // Sharded tables of the neutralised branches still have to name a
-    // physical table on the part's node: any of theirs there.
-    for part in &mut parts {
+    Ok(parts)
+}
+
+/// Sharded tables of the neutralised branches still have to name a
+/// physical table on the part's node: any of theirs there.
+fn name_tables_on_part_nodes(
+    ctx: &Ctx<'_>,
+    sql: &str,
+    parts: &mut [Part],
+) -> Result<(), RouteError> {
+    let a = ctx.a;
+    for part in parts.iter_mut() {
         for r in 0..a.refs.len() {
             let Some(info) = ctx.sharded(r) else {
                 continue;
@@ -235,11 +311,22 @@ pub(super) fn union_parts(
             part.asg.slot.insert(r, s);
         }
     }
-    let (spec, merge_edits) = scatter_merge(ctx, m)?;
+    Ok(())
+}
+
+/// One target per part: the whole union with the branches that do not
+/// answer there neutralised as `(SELECT … LIMIT 0)`.
+fn part_targets(
+    ctx: &Ctx<'_>,
+    sql: &str,
+    m: &SelectMerge,
+    parts: &[Part],
+    merge_edits: &[Edit],
+) -> Result<Vec<ShardTarget>, RouteError> {
     let mut targets = Vec::with_capacity(parts.len());
-    for part in &parts {
+    for part in parts {
         check_available(ctx, part.asg.node, sql)?;
-        let mut edits = merge_edits.clone();
+        let mut edits = merge_edits.to_vec();
         for (b, range) in m.branches.iter().enumerate() {
             if !part.active[b] {
                 edits.push(Edit {
@@ -255,15 +342,5 @@ pub(super) fn union_parts(
         edits.extend(in_list_edits(ctx, &part.asg)?);
         targets.push(target(ctx, sql, &part.asg, &[], &edits)?);
     }
-    Ok(Some(ShardPlan {
-        kind: if targets.len() > 1 {
-            PlanKind::Scatter
-        } else {
-            PlanKind::Single
-        },
-        targets,
-        merge: Some(spec),
-        generated_id: None,
-        write: false,
-    }))
+    Ok(targets)
 }
