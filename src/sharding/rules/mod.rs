@@ -8,8 +8,8 @@
 //! defaults and node definitions (the config loader owns those and passes
 //! node names in), SQL, the network.
 //!
-//! Files: this one (types, layout), [`raw`] (the serde form sorted into a
-//! kind), [`validate`] (rule and cross-table checks), [`placement`]
+//! Files: this one (types, layout), `raw` (the serde form sorted into a
+//! kind), `validate` (rule and cross-table checks), `placement`
 //! ([`ShardingRules`], [`TablePlacement`]).
 //!
 //! # Rule file format

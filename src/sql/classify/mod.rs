@@ -6,8 +6,8 @@
 //! `;` splitting that knows strings, comments and stored-program bodies),
 //! [`fingerprint`] (a plan-cache key with literals lifted out) and
 //! [`set_assignments`] (what a `SET` statement assigns).
-//! Files: this one (kinds and flags), [`set`] (SET statements), [`split`]
-//! (statement boundaries), [`fingerprint`](mod@fingerprint) (cache keys), `tests`.
+//! Files: this one (kinds and flags), `set` (SET statements), `split`
+//! (statement boundaries), `fingerprint` (cache keys), `tests`.
 //!
 //! Must not touch: routing decisions (a flag says "calls GET_LOCK", never
 //! "pin the session"), session state, the network. Nothing here allocates

@@ -10,10 +10,10 @@
 //! (then they run beside the outer rows in the same slot) or be pinned to
 //! one slot.
 //!
-//! Owns: [`analyze`], the [`Analysis`] types, the [`Analyzer`] state and
-//! its reference bookkeeping; the walk is split by concern: [`scopes`]
-//! (queries, FROM clauses, row sources), [`conditions`] (WHERE/ON
-//! formulas), [`statement`] (statement kinds), [`insert`] (INSERT rows).
+//! Owns: `analyze`, the `Analysis` types, the `Analyzer` state and
+//! its reference bookkeeping; the walk is split by concern: `scopes`
+//! (queries, FROM clauses, row sources), `conditions` (WHERE/ON
+//! formulas), `statement` (statement kinds), `insert` (INSERT rows).
 //! Must not depend on parameter values (the planner applies them) and
 //! does no I/O.
 

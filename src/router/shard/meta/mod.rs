@@ -14,8 +14,8 @@
 //! every physical table of a logical table is created by the same DDL
 //! through the proxy, so they share columns, indexes and options.
 //!
-//! Files: this one (recognition and the physical statements), [`columns`]
-//! (the column-list cache), [`text`] (string helpers), `tests`.
+//! Files: this one (recognition and the physical statements), `columns`
+//! (the column-list cache), `text` (string helpers), `tests`.
 
 use std::collections::BTreeMap;
 use std::ops::Range;

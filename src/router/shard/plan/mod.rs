@@ -2,12 +2,12 @@
 //! slots each part of the statement needs, the targets, and the physical
 //! SQL of each target (splicing).
 //!
-//! Owns: [`materialize`], the key-formula context ([`Ctx`]), grouping of
+//! Owns: `materialize`, the key-formula context (`Ctx`), grouping of
 //! sharded references by key equality and the availability checks of
 //! unsharded references; the plans by statement kind live in
-//! [`unsharded`], [`sharded`], [`union`], [`insert`] and [`ddl`], the
-//! physical SQL in [`splice`]. Must not parse or analyse SQL (the
-//! [`Analysis`] is given) and does no I/O.
+//! `unsharded`, `sharded`, `union`, `insert` and `ddl`, the
+//! physical SQL in `splice`. Must not parse or analyse SQL (the
+//! `Analysis` is given) and does no I/O.
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::{Bound, Range};

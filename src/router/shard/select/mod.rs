@@ -11,12 +11,12 @@
 //! Computed once per statement text; `Err` explains why the statement
 //! cannot be scattered (it still runs when it reaches a single shard).
 //!
-//! Owns: [`analyze`] and the types the planner reads ([`SelectMerge`],
-//! [`Edit`], [`Piece`], [`LimitInfo`]); the work is split by clause:
-//! [`parts`] (reading the SELECT's clauses), [`rows`] (disjoint rows),
-//! [`groups`] (partial groups combined), [`aggregates`] (aggregate items),
-//! [`resolver`] (HAVING and expressions on aggregates), [`union`] (set
-//! operations), [`clauses`] (token positions). Must not do I/O or render
+//! Owns: `analyze` and the types the planner reads (`SelectMerge`,
+//! `Edit`, `Piece`, `LimitInfo`); the work is split by clause:
+//! `parts` (reading the SELECT's clauses), `rows` (disjoint rows),
+//! `groups` (partial groups combined), `aggregates` (aggregate items),
+//! `resolver` (HAVING and expressions on aggregates), `union` (set
+//! operations), `clauses` (token positions). Must not do I/O or render
 //! shard SQL (the planner splices the edits).
 
 use std::ops::Range;
