@@ -22,11 +22,12 @@
 //! slot of fixed keys for every algorithm and hash. A change that breaks
 //! them moves rows between shards on every existing deployment.
 //!
-//! Files: `key.rs` (key values, conversion, canonical encoding),
-//! `collation.rs` + `fold_table.rs` (string folding), `hash.rs` (named
-//! hashes), `algorithm.rs` (placement functions, range pruning),
-//! `naming.rs` (physical name patterns), `rules.rs` (rule types,
-//! validation, layout, [`ShardingRules`]).
+//! Files: `key/` (key values, conversion, canonical encoding; `parse.rs`
+//! the text parsing), `collation.rs` + `fold_table.rs` (string folding),
+//! `hash.rs` (named hashes), `algorithm/` (placement functions, range
+//! pruning), `naming.rs` (physical name patterns), `rules/` (rule types
+//! and layout; `raw.rs` the serde form, `validate.rs` validation,
+//! `placement.rs` [`ShardingRules`]).
 
 pub mod algorithm;
 pub mod collation;

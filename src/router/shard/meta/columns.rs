@@ -1,0 +1,144 @@
+//! Column lists of logical tables, for `INSERT INTO t VALUES …` without a
+//! column list: whether the session must fetch them first, and the
+//! per-router cache the session fills.
+//!
+//! Owns: the column-list cache. Must not plan the INSERT (see
+//! `plan::insert`).
+
+use super::*;
+
+impl ShardRouter {
+    /// For `INSERT|REPLACE INTO t VALUES …` without a column list into a
+    /// sharded table whose columns are not cached yet: `(schema, logical
+    /// table, slot-0 node, slot-0 physical table)`, the table whose column
+    /// list the session must fetch (and [`ShardRouter::remember_columns`])
+    /// before planning. `None` when planning needs nothing.
+    pub fn columns_needed(
+        &self,
+        sql: &str,
+        current_schema: Option<&str>,
+    ) -> Option<(String, String, usize, String)> {
+        if self.tables.is_empty() || !self.mentions_rule_table(sql) {
+            return None;
+        }
+        // A text above the plan cache's limit (mysqldump's extended
+        // INSERTs, up to max_allowed_packet) would be parsed here and again
+        // when it is planned: once its target's columns are known, its
+        // first words say that nothing is needed.
+        if sql.len() > super::super::MAX_CACHED_SQL
+            && self.insert_target_columns_known(sql, current_schema)
+        {
+            return None;
+        }
+        let analysis = self.analysis(sql, current_schema);
+        let a = analysis.as_ref().as_ref().ok()?;
+        let info = a.insert.as_ref()?;
+        if !info.columns.is_empty() || info.set_form || info.from_select {
+            return None;
+        }
+        let r = a.refs.get(info.target)?;
+        let super::super::analyze::RefTable::Rule(t) = r.table else {
+            return None;
+        };
+        let sharded = self.tables[t].sharded()?;
+        let schema = r.schema.clone().or(current_schema.map(str::to_owned))?;
+        if self.known_columns(&schema, &self.tables[t].name).is_some() {
+            return None;
+        }
+        let (node, physical) = sharded.slots.first()?.clone();
+        Some((schema, self.tables[t].name.clone(), node, physical))
+    }
+
+    /// Whether `sql` plainly starts `INSERT|REPLACE [LOW_PRIORITY |
+    /// DELAYED | HIGH_PRIORITY] [IGNORE] [INTO] [db.]t` with `t` a sharded
+    /// table whose columns are cached: then [`Self::columns_needed`] is
+    /// `None` without parsing. Resolves `t` as the analysis does; `false`
+    /// (parse and decide) for anything else. Reads only the first tokens.
+    pub(super) fn insert_target_columns_known(
+        &self,
+        sql: &str,
+        current_schema: Option<&str>,
+    ) -> bool {
+        use crate::sql::{Lexer, Token};
+        let src = sql.as_bytes();
+        let mut toks = Lexer::new(src).filter(|t| !t.is_trivia());
+        let name = |t: Option<Token>| -> Option<String> {
+            let t = t?;
+            match t.kind {
+                TokenKind::Word => Some(t.text(sql).to_owned()),
+                TokenKind::QuotedIdent => {
+                    Some(crate::sql::lexer::unquote(t.bytes(src)).into_owned())
+                }
+                _ => None,
+            }
+        };
+        let Some(first) = toks.next() else {
+            return false;
+        };
+        if !(first.is_keyword(src, "INSERT") || first.is_keyword(src, "REPLACE")) {
+            return false;
+        }
+        let mut next = toks.next();
+        while let Some(t) = next {
+            let modifier = t.kind == TokenKind::Word
+                && ["LOW_PRIORITY", "DELAYED", "HIGH_PRIORITY", "IGNORE", "INTO"]
+                    .iter()
+                    .any(|k| t.is_keyword(src, k));
+            if !modifier {
+                break;
+            }
+            next = toks.next();
+        }
+        let Some(first_name) = name(next) else {
+            return false;
+        };
+        let (qualifier, table) = match toks.next() {
+            Some(t) if t.is_punct(src, ".") => {
+                let Some(table) = name(toks.next()) else {
+                    return false;
+                };
+                if toks.next().is_some_and(|t| t.is_punct(src, ".")) {
+                    return false;
+                }
+                (Some(first_name), table)
+            }
+            _ => (None, first_name),
+        };
+        let Some(schema) = qualifier.as_deref().or(current_schema) else {
+            return false;
+        };
+        if super::super::analyze::SYSTEM_SCHEMAS
+            .iter()
+            .any(|x| x.eq_ignore_ascii_case(schema))
+        {
+            return false;
+        }
+        let Some(i) = self.find_table(Some(schema), &table) else {
+            return false;
+        };
+        self.tables[i].sharded().is_some()
+            && self.known_columns(schema, &self.tables[i].name).is_some()
+    }
+
+    /// The cached column list of a logical table (in table order).
+    pub(crate) fn known_columns(&self, schema: &str, table: &str) -> Option<Arc<Vec<String>>> {
+        self.columns
+            .lock()
+            .get(&(schema.to_owned(), table.to_owned()))
+            .cloned()
+    }
+
+    /// Records a logical table's column list (what `INSERT INTO t VALUES`
+    /// fills, in order).
+    pub fn remember_columns(&self, schema: &str, table: &str, columns: Vec<String>) {
+        self.columns
+            .lock()
+            .insert((schema.to_owned(), table.to_owned()), Arc::new(columns));
+    }
+
+    /// Forgets every cached column list (after DDL through the proxy; a
+    /// reload builds a new router with an empty cache).
+    pub fn forget_columns(&self) {
+        self.columns.lock().clear();
+    }
+}

@@ -1,0 +1,80 @@
+//! A SELECT whose rows (or whole groups, when grouped on a sharding key)
+//! are disjoint across shards: the answers are concatenated, merge-sorted
+//! and limited, and each shard gets `LIMIT offset + limit`.
+//!
+//! Owns: the sort keys and hidden ORDER BY/GROUP BY columns of that case.
+//! Must not combine partial groups (see `groups`).
+
+use super::*;
+
+/// Rows (or whole groups) are disjoint across shards: concatenate,
+/// merge-sort, limit.
+pub(super) fn concatenate_rows(ctx: &Ctx<'_>, p: SelectParts<'_>) -> Result<SelectMerge, String> {
+    let s = p.s;
+    let mut edits: Vec<Edit> = Vec::new();
+    let mut hidden: Vec<Hidden> = Vec::new();
+    let mut spec = MergeSpec {
+        distinct: p.distinct,
+        ..Default::default()
+    };
+    let hidden_ref = |pieces: Vec<Piece>, hidden: &mut Vec<Hidden>| {
+        hidden.push(Hidden { pieces });
+        ColumnRef::Hidden(hidden.len() - 1)
+    };
+    for (o, ob) in p.order_exprs.iter().enumerate().filter(|_| !p.no_order) {
+        let column = match p.item_for(&ob.expr).and_then(|i| p.index_of(i)) {
+            Some(i) => ColumnRef::Index(i),
+            None => {
+                if matches!(&ob.expr, Expr::Value(v) if matches!(v.value, Value::Number(..))) {
+                    return Err("ORDER BY a position after `*` cannot be merged across shards; order by the column name".to_owned());
+                }
+                let src = match p.item_for(&ob.expr) {
+                    Some(i) => match item_expr(&s.projection[i]) {
+                        Some((e, Some(alias))) => {
+                            expr_range(ctx, &p.items[i], e, alias).map(Piece::Src)
+                        }
+                        _ => Some(Piece::Src(p.items[i].clone())),
+                    },
+                    None => Some(Piece::Src(p.order_ranges[o].clone())),
+                };
+                hidden_ref(
+                    vec![src.ok_or("cannot locate an ORDER BY item")?],
+                    &mut hidden,
+                )
+            }
+        };
+        spec.order_by.push(SortKey {
+            column,
+            descending: descending(ob),
+        });
+    }
+    if p.order_exprs.is_empty() && !p.group_exprs.is_empty() {
+        for (g, e) in p.group_exprs.iter().enumerate() {
+            let column = match p.group_item_for(e).and_then(|i| p.index_of(i)) {
+                Some(i) => ColumnRef::Index(i),
+                None => hidden_ref(vec![Piece::Src(p.group_ranges[g].clone())], &mut hidden),
+            };
+            spec.order_by.push(SortKey {
+                column,
+                descending: false,
+            });
+        }
+    }
+    if p.distinct && !hidden.is_empty() {
+        return Err(
+            "SELECT DISTINCT ordered by a column it does not select cannot be merged across shards"
+                .to_owned(),
+        );
+    }
+    spec.hidden_columns = hidden.len();
+    if !hidden.is_empty() {
+        edits.push(hidden_edit(p.list_end, &hidden));
+    }
+    Ok(SelectMerge {
+        spec,
+        edits,
+        limit: p.limit,
+        push_limit: true,
+        branches: Vec::new(),
+    })
+}

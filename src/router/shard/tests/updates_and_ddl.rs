@@ -1,0 +1,84 @@
+//! UPDATE/DELETE routing and DDL fanned out to every physical table.
+//!
+//! Owns: tests of UPDATE, DELETE and DDL plans. Must not test INSERT (see
+//! `inserts`).
+
+use super::*;
+
+// ----- UPDATE / DELETE -----
+
+#[test]
+fn updates_and_deletes() {
+    assert_eq!(
+        one("UPDATE orders SET total = total * 2 WHERE user_id IN (3, 7) AND id = 1"),
+        t(
+            "n2",
+            "UPDATE orders_3 SET total = total * 2 WHERE user_id IN (3, 7) AND id = 1"
+        )
+    );
+    let p = plan("DELETE FROM orders WHERE status = 'void'");
+    assert_eq!(
+        (p.kind.clone(), p.targets.len(), p.write),
+        (PlanKind::Scatter, 4, true)
+    );
+    assert!(p.merge.is_none());
+    assert!(error("UPDATE users SET id = 3 WHERE id = 2").contains("sharding key of `users`"));
+    assert!(error("UPDATE orders o SET o.user_id = 3").contains("sharding key of `orders`"));
+    assert!(error("DELETE FROM orders LIMIT 1").contains("LIMIT"));
+    assert!(error(
+        "UPDATE orders o JOIN regions r ON r.id = o.region_id SET r.name = 'x' WHERE o.user_id = 1"
+    )
+    .contains("not sharded"));
+    // With the guard on, unkeyed writes are refused; keyed ones pass.
+    let guarded = config(|t| {
+        t.replace(
+            "refuse_unkeyed_writes = false",
+            "refuse_unkeyed_writes = true",
+        )
+    });
+    let e = plan_with(&guarded, "UPDATE orders SET total = 0", &[]).unwrap_err();
+    assert!(e.0.contains("refuse_unkeyed_writes"), "{e}");
+    assert!(plan_with(
+        &guarded,
+        "UPDATE orders SET total = 0 WHERE user_id = 1",
+        &[]
+    )
+    .is_ok());
+}
+
+// ----- DDL -----
+
+#[test]
+fn ddl_fans_out() {
+    let p = plan("CREATE TABLE IF NOT EXISTS users (id BIGINT PRIMARY KEY, name VARCHAR(50))");
+    assert_eq!(p.kind, PlanKind::Ddl);
+    assert_eq!(
+        targets(&p),
+        (0..4)
+            .map(|i| t(if i < 2 { "n1" } else { "n2" }, &format!("CREATE TABLE IF NOT EXISTS users_{i} (id BIGINT PRIMARY KEY, name VARCHAR(50))")))
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(plan("TRUNCATE TABLE events").targets.len(), 12);
+    assert_eq!(
+        plan("TRUNCATE TABLE events").targets[11].sql,
+        "TRUNCATE TABLE events_202612"
+    );
+    assert_eq!(
+        plan("DROP TABLE IF EXISTS orders, `order_items`").targets[3].sql,
+        "DROP TABLE IF EXISTS orders_3, `order_items_3`"
+    );
+    assert_eq!(
+        plan("ALTER TABLE shop.orders ADD INDEX (total)").targets[1].sql,
+        "ALTER TABLE shop.orders_1 ADD INDEX (total)"
+    );
+    assert_eq!(plan("CREATE INDEX i ON users (name)").targets.len(), 4);
+    let p = plan("CREATE TABLE regions (id INT)");
+    assert_eq!((p.kind.clone(), p.targets.len()), (PlanKind::Ddl, 2));
+    assert_eq!(
+        plan("DROP TABLE settings").kind,
+        PlanKind::Unsharded { node: 1 }
+    );
+    assert!(error("DROP TABLE orders, regions").contains("placed differently"));
+    assert!(error("DROP TABLE users, events").contains("placed differently"));
+    assert!(error("RENAME TABLE orders TO orders_old").contains("not supported"));
+}

@@ -1,0 +1,91 @@
+//! [`fingerprint`]: a plan-cache key of a statement with its literals
+//! lifted out, and the literals' kinds and positions.
+//!
+//! Owns: [`Fingerprint`], [`Literal`], [`LiteralKind`]. Must not plan or
+//! cache (the router does).
+
+use super::*;
+
+/// A plan-cache key: the statement text with every literal replaced by
+/// `?`, plus the literals that were lifted out.
+///
+/// Normalization is deliberately shallow, so that it stays one pass over
+/// the tokens:
+/// - Every run of whitespace and ordinary comments between two tokens
+///   becomes one space; none is added where the original had none
+///   (`id=1` and `id = 1` give different keys, both stable).
+/// - Keywords and identifiers are kept as written (no case folding).
+/// - Optimizer hints `/*+ … */`, executable-comment delimiters and
+///   `/* shardcat:… */` routing hints are kept verbatim, since they change
+///   what the statement means or where it goes.
+/// - `?` placeholders stay `?`; `IN (1, 2)` and `IN (1, 2, 3)` differ.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fingerprint {
+    /// The normalized text.
+    pub text: String,
+    /// The literals in order of appearance.
+    pub literals: Vec<Literal>,
+}
+
+/// A literal lifted out of a statement by [`fingerprint`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Literal {
+    /// What kind of literal.
+    pub kind: LiteralKind,
+    /// Byte range in the original text (a string's range includes its
+    /// quotes and charset introducer).
+    pub span: Range<usize>,
+}
+
+impl Literal {
+    /// The literal as written in `sql`.
+    pub fn text<'s>(&self, sql: &'s str) -> &'s str {
+        sql.get(self.span.clone()).unwrap_or_default()
+    }
+}
+
+/// The kind of a [`Literal`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LiteralKind {
+    /// A quoted string, with or without introducer.
+    String,
+    /// An integer, decimal or float.
+    Number,
+    /// `0x…` or `X'…'`.
+    Hex,
+    /// `0b…` or `b'…'`.
+    Bit,
+}
+
+/// Computes the [`Fingerprint`] of `sql` (all statements of it).
+pub fn fingerprint(sql: &str) -> Fingerprint {
+    let src = sql.as_bytes();
+    let mut text = String::with_capacity(sql.len());
+    let mut literals = Vec::new();
+    let mut last_end: Option<usize> = None;
+    for tok in Lexer::new(src) {
+        let literal = match tok.kind {
+            TokenKind::Comment if parse_route_hint(tok.bytes(src)).is_none() => continue,
+            TokenKind::String => Some(LiteralKind::String),
+            TokenKind::Number => Some(LiteralKind::Number),
+            TokenKind::HexNumber => Some(LiteralKind::Hex),
+            TokenKind::BitNumber => Some(LiteralKind::Bit),
+            _ => None,
+        };
+        if last_end.is_some_and(|end| end < tok.start) {
+            text.push(' ');
+        }
+        match literal {
+            Some(kind) => {
+                text.push('?');
+                literals.push(Literal {
+                    kind,
+                    span: tok.span(),
+                });
+            }
+            None => text.push_str(tok.text(sql)),
+        }
+        last_end = Some(tok.end);
+    }
+    Fingerprint { text, literals }
+}

@@ -1,0 +1,77 @@
+//! Tests of [`fingerprint`].
+//!
+//! Owns: tests of plan-cache keys. Must not test classification.
+
+use super::*;
+
+#[test]
+fn fingerprints() {
+    let cases: Vec<(&str, &str, &[&str])> = vec![
+        (
+            "SELECT * FROM t WHERE id = 1",
+            "SELECT * FROM t WHERE id = ?",
+            &["1"],
+        ),
+        (
+            "select  *\n from t where id=42 and name = 'bob'  ",
+            "select * from t where id=? and name = ?",
+            &["42", "'bob'"],
+        ),
+        (
+            "SELECT /* c */ a -- x\n FROM t # y\n WHERE b IN (1, 2.5, -3e2)",
+            "SELECT a FROM t WHERE b IN (?, ?, -?)",
+            &["1", "2.5", "3e2"],
+        ),
+        (
+            "SELECT _utf8mb4'ü', N'x', 0x1F, X'aa', b'01', 0b1",
+            "SELECT ?, ?, ?, ?, ?, ?",
+            &["_utf8mb4'ü'", "N'x'", "0x1F", "X'aa'", "b'01'", "0b1"],
+        ),
+        (
+            "SELECT * FROM t WHERE id = ?",
+            "SELECT * FROM t WHERE id = ?",
+            &[],
+        ),
+        (
+            "SELECT a.b, t1.c2 FROM t1 a",
+            "SELECT a.b, t1.c2 FROM t1 a",
+            &[],
+        ),
+        (
+            "/* shardcat:replica */ SELECT /*+ BKA(t) */ 1",
+            "/* shardcat:replica */ SELECT /*+ BKA(t) */ ?",
+            &["1"],
+        ),
+        ("/*!40101 SET x = 1 */", "/*!40101 SET x = ? */", &["1"]),
+        (
+            "SELECT 1 LIMIT 10 OFFSET 5",
+            "SELECT ? LIMIT ? OFFSET ?",
+            &["1", "10", "5"],
+        ),
+        ("", "", &[]),
+    ];
+    for (sql, text, literals) in cases {
+        let fp = fingerprint(sql);
+        assert_eq!(fp.text, text, "{sql}");
+        let got: Vec<&str> = fp.literals.iter().map(|l| l.text(sql)).collect();
+        assert_eq!(got, literals, "{sql}");
+    }
+    assert_eq!(
+        fingerprint("SELECT 'a' FROM t WHERE x = 2").text,
+        fingerprint("SELECT   'zzz'  FROM t  WHERE x = 99999 -- c").text
+    );
+    let kinds: Vec<LiteralKind> = fingerprint("SELECT 'a', 1, 0x1, b'1'")
+        .literals
+        .iter()
+        .map(|l| l.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            LiteralKind::String,
+            LiteralKind::Number,
+            LiteralKind::Hex,
+            LiteralKind::Bit
+        ]
+    );
+}
