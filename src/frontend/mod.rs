@@ -79,14 +79,8 @@ impl Proxy {
                 }
             }
         };
-        let shard_router = match crate::router::shard::ShardRouter::new(&config) {
-            Ok(r) if !r.is_empty() => Some(Arc::new(r)),
-            Ok(_) => None,
-            Err(e) => {
-                tracing::error!("sharding rules unusable, sharding is off: {e}");
-                None
-            }
-        };
+        // The rules were compiled once when the configuration was loaded.
+        let shard_router = (!config.sharding.is_empty()).then(|| config.sharding.clone());
         Arc::new(Proxy {
             shard_router: arc_swap::ArcSwapOption::new(shard_router),
             config: ArcSwap::from_pointee(config),
@@ -130,9 +124,8 @@ impl Proxy {
                 path.display()
             ));
         }
-        let router = crate::router::shard::ShardRouter::new(&new)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        let router = (!router.is_empty()).then(|| Arc::new(router));
+        // Compiled (and validated) by `Config::load` once.
+        let router = (!new.sharding.is_empty()).then(|| new.sharding.clone());
         self.shard_router.store(router);
         self.config.store(Arc::new(new));
         Ok(format!("configuration reloaded from {}", path.display()))
