@@ -8,6 +8,7 @@ pub mod cancel;
 pub mod command;
 pub mod relay;
 pub mod scatter;
+pub mod sequence;
 pub mod write;
 
 pub use command::{Command, Encoding, Protocol};

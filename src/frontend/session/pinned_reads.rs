@@ -18,17 +18,15 @@
 //! merge. Must not merge rows itself (sort, group, limit: that is
 //! `execute::scatter`).
 
-use mysql_common::constants::CapabilityFlags;
-
 use super::run_plan::merge_plan;
-use super::{Ran, Session};
+use super::Session;
 use crate::error::ProxyError;
 use crate::execute::cancel::{client_gone, running_on, Watched};
 use crate::execute::scatter::{self, ShardSource};
-use crate::execute::{Command, Encoding, Outcome};
+use crate::execute::sequence::Sequence;
+use crate::execute::{Command, Encoding};
 use crate::router::shard::{MergeSpec, ShardPlan};
 use crate::sql::Classified;
-use crate::wire::packets::{encode_eof, is_err, is_terminator, ErrPacket, OkPacket, Reader};
 
 /// Whether the shards' answers, one after the other, are the answer.
 fn is_concatenation(merge: Option<&MergeSpec>) -> bool {
@@ -146,6 +144,9 @@ impl Session {
         self.finish_scatter(c, outcome);
     }
 
+    /// Relays each target's answer on the session's connection of its
+    /// node, one after the other, as one result; cancellable like every
+    /// scatter.
     pub(super) async fn run_sequential_read(
         &mut self,
         plan: &ShardPlan,
@@ -157,162 +158,54 @@ impl Session {
             self.write_error_seq(&e, seq).await;
             return;
         }
-        let deprecate_eof = self.caps.contains(CapabilityFlags::CLIENT_DEPRECATE_EOF);
-        let mut outcome = Outcome {
-            status: self.status,
-            ..Outcome::default()
-        };
-        let mut columns: Option<usize> = None;
-        let mut failure: Option<ProxyError> = None;
-        'targets: for t in &plan.targets {
-            // Looked up each time: acquiring may have reordered `held`.
-            let Some(i) = self.held.iter().position(|h| h.node == t.node) else {
-                failure = Some(ProxyError::Internal(format!(
-                    "no connection held for node #{}",
-                    t.node
-                )));
-                break;
-            };
-            let conn = &mut self.held[i].conn;
-            if let Err(e) = Command::for_target(&encoding, t).send_on(conn).await {
-                failure = Some(e);
-                break;
-            }
-            let head = match conn.read_packet().await {
-                Ok(p) => p.payload,
-                Err(e) => {
+        let handle = self.handle.clone();
+        let in_plan = |node: usize| plan.targets.iter().any(|t| t.node == node);
+        let running = running_on(
+            self.held
+                .iter()
+                .filter(|h| in_plan(h.node))
+                .map(|h| &h.conn),
+        );
+        let watched = Watched::new(&handle, running);
+        let gone = client_gone(self.client.get_ref());
+        let (caps, status) = (self.caps, self.status);
+        let (held, client) = (&mut self.held, &mut self.client);
+        let statement = async {
+            let mut sequence = Sequence::new(client, caps, seq, status);
+            let mut failure = None;
+            for t in &plan.targets {
+                let Some(h) = held.iter_mut().find(|h| h.node == t.node) else {
+                    failure = Some(ProxyError::Internal(format!(
+                        "no connection held for node #{}",
+                        t.node
+                    )));
+                    break;
+                };
+                let sent = Command::for_target(&encoding, t).send_on(&mut h.conn).await;
+                if let Err(e) = match sent {
+                    Ok(()) => sequence.relay(&mut h.conn).await,
+                    Err(e) => Err(e),
+                } {
                     failure = Some(e);
                     break;
                 }
-            };
-            if is_err(&head) {
-                failure = Some(ProxyError::Backend(
-                    ErrPacket::parse(&head)
-                        .unwrap_or_else(|| ErrPacket::new(1105, "HY000", "error")),
-                ));
-                break;
             }
-            if head.first() == Some(&0x00) {
-                // No result set (cannot happen for a SELECT): nothing to add.
-                conn.absorb_ok(&head);
-                continue;
-            }
-            let n = Reader::new(&head).lenenc_int().unwrap_or(0) as usize;
-            let mut defs = Vec::with_capacity(n.min(4096));
-            for _ in 0..n {
-                match conn.read_packet().await {
-                    Ok(p) => defs.push(p.payload),
-                    Err(e) => {
-                        failure = Some(e);
-                        break 'targets;
-                    }
-                }
-            }
-            match columns {
-                None => {
-                    columns = Some(n);
-                    outcome.sent_anything = true;
-                    outcome.result_sets = 1;
-                    let mut ok = self.client.send(seq, &head).await.is_ok();
-                    for d in &defs {
-                        ok &= self.client.send(seq, d).await.is_ok();
-                    }
-                    if !deprecate_eof {
-                        let mut buf = Vec::new();
-                        encode_eof(&mut buf, 0, self.status);
-                        ok &= self.client.send(seq, &buf).await.is_ok();
-                    }
-                    outcome.client_lost |= !ok;
-                }
-                Some(m) if m != n => {
-                    failure = Some(ProxyError::Internal(format!(
-                        "shards answered with {m} and {n} columns"
-                    )));
-                    // Drain this answer to keep the connection usable.
-                    let conn = &mut self.held[i].conn;
-                    loop {
-                        match conn.read_packet().await {
-                            Ok(p) if is_terminator(&p.payload) || is_err(&p.payload) => break,
-                            Ok(_) => {}
-                            Err(_) => break,
-                        }
-                    }
-                    break;
-                }
-                Some(_) => {}
-            }
-            loop {
-                let conn = &mut self.held[i].conn;
-                let p = match conn.read_packet().await {
-                    Ok(p) => p.payload,
-                    Err(e) => {
-                        failure = Some(e);
-                        break 'targets;
-                    }
-                };
-                if is_err(&p) {
-                    failure = Some(ProxyError::Backend(
-                        ErrPacket::parse(&p)
-                            .unwrap_or_else(|| ErrPacket::new(1105, "HY000", "error")),
-                    ));
-                    break 'targets;
-                }
-                if is_terminator(&p) {
-                    if let Some(ok) = conn.absorb_ok(&p) {
-                        outcome.warnings = outcome.warnings.saturating_add(ok.warnings);
-                        outcome.status = ok.status;
-                    }
-                    break;
-                }
-                if !outcome.client_lost && self.client.send(seq, &p).await.is_err() {
-                    // Keep reading: the connection must reach the end of
-                    // the answer to stay usable.
-                    outcome.client_lost = true;
-                }
-            }
-        }
-        match failure {
-            Some(e) => {
-                // Before or in the middle of the rows: an ERR ends it, as a
-                // server's error while sending rows does.
-                outcome.error = Some(e.to_err_packet());
-                self.write_error_seq(&e, seq).await;
-            }
-            None => {
-                let mut buf = Vec::new();
-                if columns.is_none() {
-                    // No target answered with rows (every target returned
-                    // OK): an OK, as the server would for such a statement.
-                    OkPacket {
-                        status: outcome.status,
-                        warnings: outcome.warnings,
-                        ..OkPacket::default()
-                    }
-                    .encode(self.caps, 0x00, &mut buf);
-                } else if deprecate_eof {
-                    OkPacket {
-                        status: outcome.status,
-                        warnings: outcome.warnings,
-                        ..OkPacket::default()
-                    }
-                    .encode(self.caps, 0xFE, &mut buf);
-                } else {
-                    encode_eof(&mut buf, outcome.warnings, outcome.status);
-                }
-                if self.client.send(seq, &buf).await.is_err() {
-                    outcome.client_lost = true;
-                }
-            }
-        }
-        self.held.retain(|h| !h.conn.broken);
+            sequence.finish(failure).await
+        };
+        let mut outcome = watched.run(statement, gone).await;
+        let conns = self.held.iter_mut().filter(|h| in_plan(h.node));
+        watched.finish(conns.map(|h| &mut *h.conn), &outcome);
         // The session is in a transaction while any of its connections is
         // (the last target's server may be one that joined without it).
         let in_trans = mysql_common::constants::StatusFlags::SERVER_STATUS_IN_TRANS.bits();
-        if self.held.iter().any(|h| h.conn.in_transaction()) {
+        if self
+            .held
+            .iter()
+            .any(|h| !h.conn.broken && h.conn.in_transaction())
+        {
             outcome.status |= in_trans;
         }
-        let node = self.node_for_session();
-        self.after_statement(c, &Ran { outcome, node });
+        self.finish_scatter(c, outcome);
     }
 }
 
