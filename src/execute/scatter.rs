@@ -26,6 +26,7 @@ use crate::merge::decimal::Decimal;
 use crate::merge::eval::MergeExpr;
 use crate::merge::{compare_rows, ColumnInfo, SortKey, TextRow, ValueOrder};
 use crate::wire::command;
+use crate::wire::ok_sum::WriteKind;
 use crate::wire::packets::{
     encode_eof, is_err, is_terminator, put_lenenc_int, ErrPacket, OkPacket, Reader,
 };
@@ -178,14 +179,19 @@ async fn send_all(shards: &mut [&mut BackendConn], commands: &[ShardCommand]) ->
 /// caller is responsible for atomicity: inside a transaction it rolls
 /// back).
 pub async fn scatter_write(shards: &mut [&mut BackendConn], sqls: &[String]) -> Result<OkPacket> {
-    scatter_write_commands(shards, &text_commands(sqls)).await
+    let kind = sqls
+        .first()
+        .map_or(WriteKind::Other, |s| WriteKind::of_sql(s));
+    scatter_write_commands(shards, &text_commands(sqls), kind).await
 }
 
 /// [`scatter_write`] with prepared commands (COM_STMT_EXECUTE answers with
-/// the same OK and ERR packets).
+/// the same OK and ERR packets). `kind` says what a shard's missing info
+/// text means (see [`OkPacket::add_shard`]).
 pub async fn scatter_write_commands(
     shards: &mut [&mut BackendConn],
     commands: &[ShardCommand],
+    kind: WriteKind,
 ) -> Result<OkPacket> {
     send_all(shards, commands).await?;
     let mut total = OkPacket::default();
@@ -198,13 +204,7 @@ pub async fn scatter_write_commands(
         }
         if p.payload.first() == Some(&0x00) {
             if let Some(ok) = conn.absorb_ok(&p.payload) {
-                total.affected_rows += ok.affected_rows;
-                if total.last_insert_id == 0 {
-                    total.last_insert_id = ok.last_insert_id;
-                }
-                total.warnings = total.warnings.saturating_add(ok.warnings);
-                total.status = ok.status;
-                total.changes.extend(ok.changes);
+                total.add_shard(ok, kind);
             }
         } else {
             // A result set where a write was expected: drain it.

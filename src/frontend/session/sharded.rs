@@ -22,6 +22,7 @@ use crate::router::shard::{ColumnRef, Combine, MergeSpec, PlanKind, ShardPlan};
 use crate::router::{self, RoutePlan};
 use crate::sql::Classified;
 use crate::wire::command;
+use crate::wire::ok_sum::{self, WriteKind};
 use crate::wire::packets::OkPacket;
 
 impl Session {
@@ -522,14 +523,16 @@ impl Session {
             Ok(mut ok) => {
                 // Every copy of a broadcast table changed the same rows:
                 // report them once, as one server would.
-                if matches!(plan.kind, PlanKind::Broadcast) && !plan.targets.is_empty() {
-                    ok.affected_rows /= plan.targets.len() as u64;
+                if matches!(plan.kind, PlanKind::Broadcast) {
+                    ok.divide_copies(plan.targets.len() as u64);
                 }
+                ok.finish_shards();
                 if let Some(id) = plan.generated_id {
                     ok.last_insert_id = id;
                 }
                 let status = (self.status & !StatusFlags::SERVER_STATUS_IN_TRANS.bits())
-                    | (ok.status & StatusFlags::SERVER_STATUS_IN_TRANS.bits());
+                    | (ok.status & StatusFlags::SERVER_STATUS_IN_TRANS.bits())
+                    | ok_sum::statement_flags(ok.status);
                 let outcome = Outcome {
                     status,
                     warnings: ok.warnings,
@@ -539,14 +542,8 @@ impl Session {
                     sent_anything: true,
                     ..Outcome::default()
                 };
-                self.write_ok(
-                    seq,
-                    ok.affected_rows,
-                    ok.last_insert_id,
-                    status,
-                    ok.warnings,
-                )
-                .await;
+                ok.status = status;
+                self.write_ok_packet(seq, &ok).await;
                 self.finish_scatter(c, outcome);
             }
             Err(e) => {
@@ -669,13 +666,8 @@ fn held_for_targets<'a>(
 }
 
 pub(super) fn add_ok(total: &mut OkPacket, ok: OkPacket) {
-    total.affected_rows += ok.affected_rows;
-    if total.last_insert_id == 0 {
-        total.last_insert_id = ok.last_insert_id;
-    }
-    total.warnings = total.warnings.saturating_add(ok.warnings);
-    total.status = ok.status;
-    total.changes.extend(ok.changes);
+    // Each part is already a sum with its own info text.
+    total.add_shard(ok, WriteKind::Other);
 }
 
 /// Runs a write on every target; with `wrap`, inside a transaction per

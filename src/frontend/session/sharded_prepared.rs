@@ -37,6 +37,7 @@ use crate::router::shard::{PlanKind, ShardPlan, ShardRouter, ShardTarget};
 use crate::sharding::ParamValue;
 use crate::sql::lexer::{Lexer, TokenKind};
 use crate::sql::Classified;
+use crate::wire::ok_sum::WriteKind;
 use crate::wire::packets::OkPacket;
 
 /// Stand-ins for unknown parameters when a statement cannot be planned
@@ -498,7 +499,10 @@ impl Session {
                     };
                     let mut refs = [&mut *h.conn];
                     let ran = match prepare_targets(&mut refs, std::slice::from_ref(t), run).await {
-                        Ok(commands) => scatter::scatter_write_commands(&mut refs, &commands).await,
+                        Ok(commands) => {
+                            let kind = WriteKind::of_sql(&t.sql);
+                            scatter::scatter_write_commands(&mut refs, &commands, kind).await
+                        }
                         Err(e) => Err(e),
                     };
                     match ran {
@@ -586,7 +590,12 @@ async fn write_all_or_nothing(
         }
     }
     let result = match prepare_targets(conns, targets, run).await {
-        Ok(commands) => scatter::scatter_write_commands(conns, &commands).await,
+        Ok(commands) => {
+            let kind = targets
+                .first()
+                .map_or(WriteKind::Other, |t| WriteKind::of_sql(&t.sql));
+            scatter::scatter_write_commands(conns, &commands, kind).await
+        }
         Err(e) => Err(e),
     };
     if wrap {
