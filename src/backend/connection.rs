@@ -440,7 +440,11 @@ impl BackendConn {
                     }
                     self.state.record_var(name, value)
                 }
-                SessionChange::Schema(s) => self.state.schema = Some(s.clone()),
+                // A view or routine of another database reports its
+                // schema and then "" (none again) under tracking.
+                SessionChange::Schema(s) => {
+                    self.state.schema = crate::session::schema_from_tracking(s)
+                }
                 _ => {}
             }
         }

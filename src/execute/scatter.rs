@@ -26,6 +26,7 @@ use crate::merge::concat::{ConcatSpec, ConcatState};
 use crate::merge::decimal::Decimal;
 use crate::merge::eval::MergeExpr;
 use crate::merge::{compare_rows, ColumnInfo, SortKey, TextRow, ValueOrder};
+use crate::wire::ok_sum::WriteKind;
 use crate::wire::packets::{
     encode_eof, is_err, is_terminator, put_lenenc_int, ErrPacket, OkPacket, Reader,
 };
@@ -153,7 +154,12 @@ fn backend_err(p: &[u8]) -> ProxyError {
 /// first error wins (the caller is responsible for atomicity: inside a
 /// transaction it rolls back). Every answer is read, so the connections
 /// stay usable.
-pub async fn read_write_answers(shards: &mut [&mut BackendConn]) -> Result<OkPacket> {
+/// `kind` says what a shard's missing info text means (see
+/// [`OkPacket::add_shard`]).
+pub async fn read_write_answers(
+    shards: &mut [&mut BackendConn],
+    kind: WriteKind,
+) -> Result<OkPacket> {
     let mut total = OkPacket::default();
     let mut first_err = None;
     for conn in shards.iter_mut() {
@@ -164,7 +170,7 @@ pub async fn read_write_answers(shards: &mut [&mut BackendConn]) -> Result<OkPac
         }
         if p.payload.first() == Some(&0x00) {
             if let Some(ok) = conn.absorb_ok(&p.payload) {
-                add_ok(&mut total, ok);
+                total.add_shard(ok, kind);
             }
         } else {
             // A result set where a write was expected: drain it.
@@ -182,15 +188,10 @@ pub async fn read_write_answers(shards: &mut [&mut BackendConn]) -> Result<OkPac
     }
 }
 
-/// Adds one shard's OK to the sum of a scattered write.
+/// Adds one part of a scattered write (already a sum with its own info
+/// text) to the total.
 pub fn add_ok(total: &mut OkPacket, ok: OkPacket) {
-    total.affected_rows += ok.affected_rows;
-    if total.last_insert_id == 0 {
-        total.last_insert_id = ok.last_insert_id;
-    }
-    total.warnings = total.warnings.saturating_add(ok.warnings);
-    total.status = ok.status;
-    total.changes.extend(ok.changes);
+    total.add_shard(ok, WriteKind::Other);
 }
 
 /// Where one shard's answer comes from.

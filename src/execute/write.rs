@@ -12,6 +12,7 @@ use super::command::Command;
 use super::scatter::read_write_answers;
 use crate::backend::BackendConn;
 use crate::error::{ProxyError, Result};
+use crate::wire::ok_sum::WriteKind;
 use crate::wire::packets::OkPacket;
 
 /// Sends each connection its command, then reads every answer and sums the
@@ -20,6 +21,7 @@ use crate::wire::packets::OkPacket;
 pub async fn run_on_all(
     conns: &mut [&mut BackendConn],
     commands: &[Command<'_>],
+    kind: WriteKind,
 ) -> Result<OkPacket> {
     let mut sent = 0;
     let mut failure = None;
@@ -30,7 +32,7 @@ pub async fn run_on_all(
         }
         sent += 1;
     }
-    let answers = read_write_answers(&mut conns[..sent]).await;
+    let answers = read_write_answers(&mut conns[..sent], kind).await;
     match failure {
         Some(e) => Err(e),
         None => answers,
@@ -44,6 +46,7 @@ pub async fn run_on_all(
 pub async fn write_all_or_nothing(
     conns: &mut [&mut BackendConn],
     commands: &[Command<'_>],
+    kind: WriteKind,
     wrap: bool,
 ) -> Result<OkPacket> {
     if wrap {
@@ -51,7 +54,7 @@ pub async fn write_all_or_nothing(
             conn.query_drop("START TRANSACTION").await?;
         }
     }
-    let result = run_on_all(conns, commands).await;
+    let result = run_on_all(conns, commands, kind).await;
     if !wrap {
         return result;
     }

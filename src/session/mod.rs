@@ -130,6 +130,13 @@ impl SessionState {
     }
 }
 
+/// The current database a session-tracking schema entry reports: an
+/// empty name means none (MariaDB reports it after reading a view of
+/// another database, e.g. `mysql.user`, in a session without one).
+pub fn schema_from_tracking(name: &str) -> Option<String> {
+    (!name.is_empty()).then(|| name.to_string())
+}
+
 /// Backquotes an identifier, doubling embedded backquotes.
 pub fn quote_ident(s: &str) -> String {
     format!("`{}`", s.replace('`', "``"))

@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod codec;
+pub mod ok_sum;
 pub mod packets;
 
 pub use codec::{Packet, PacketCodec, PacketStream};

@@ -167,24 +167,95 @@ impl OkPacket {
         Some(ok)
     }
 
-    /// Encodes this OK for a client with `caps`. `header` is 0x00 for an OK
-    /// and 0xFE for the terminator of a result set under DEPRECATE_EOF.
-    /// Session-state information is never forwarded: it describes the
-    /// backend connection, not the client session.
+    /// Encodes this OK for a client with `caps`, as a MariaDB server does.
+    /// `header` is 0x00 for an OK and 0xFE for the terminator of a result
+    /// set under DEPRECATE_EOF.
+    ///
+    /// The info text is length-encoded whatever the capabilities (servers
+    /// do so, and libmysqlclient/libmariadb read it so; drivers that read
+    /// it as `string<EOF>` do that only when the greeting lacks
+    /// `CLIENT_SESSION_TRACK`, which shardcat advertises). For a client
+    /// with `CLIENT_SESSION_TRACK` the session changes a server tracks by
+    /// default (the schema and [`CLIENT_TRACKED_VARIABLES`]) are passed on;
+    /// the rest describes the backend connection, not the client session.
     pub fn encode(&self, caps: CapabilityFlags, header: u8, out: &mut Vec<u8>) {
+        let tracking = caps.contains(CapabilityFlags::CLIENT_SESSION_TRACK);
+        let state = if tracking {
+            encode_client_state(&self.changes)
+        } else {
+            Vec::new()
+        };
         out.push(header);
         put_lenenc_int(out, self.affected_rows);
         put_lenenc_int(out, self.last_insert_id);
-        let status = self.status & !StatusFlags::SERVER_SESSION_STATE_CHANGED.bits();
+        let changed = StatusFlags::SERVER_SESSION_STATE_CHANGED.bits();
+        let mut status = self.status & !changed;
+        if !state.is_empty() {
+            status |= changed;
+        }
         out.extend_from_slice(&status.to_le_bytes());
         out.extend_from_slice(&self.warnings.to_le_bytes());
-        // Length-encoded in both cases, as MySQL and MariaDB servers do:
-        // clients (libmysqlclient, libmariadb, mysql_async) read it so.
-        let _ = caps;
-        if !self.info.is_empty() {
+        if !self.info.is_empty() || !state.is_empty() {
             put_lenenc_bytes(out, &self.info);
         }
+        if !state.is_empty() {
+            put_lenenc_bytes(out, &state);
+        }
     }
+}
+
+/// The system variables a MariaDB server reports to a client by default
+/// (`session_track_system_variables`).
+pub const CLIENT_TRACKED_VARIABLES: &[&str] = &[
+    "autocommit",
+    "character_set_client",
+    "character_set_connection",
+    "character_set_results",
+    "time_zone",
+];
+
+/// The session-state block of an OK for a client with default tracking:
+/// schema changes and the default tracked variables, each once (its last
+/// value), in the order the backend reported them.
+fn encode_client_state(changes: &[SessionChange]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut seen: Vec<&str> = Vec::new();
+    for (i, c) in changes.iter().enumerate() {
+        let later = |pred: &dyn Fn(&SessionChange) -> bool| changes[i + 1..].iter().any(pred);
+        let mut entry = Vec::new();
+        let kind = match c {
+            SessionChange::SystemVariable { name, value }
+                if CLIENT_TRACKED_VARIABLES.contains(&name.as_str())
+                    && !seen.contains(&name.as_str()) =>
+            {
+                seen.push(name);
+                let name = name.as_str();
+                let last = changes[i..]
+                    .iter()
+                    .rev()
+                    .find_map(|c| match c {
+                        SessionChange::SystemVariable { name: n, value } if n == name => {
+                            Some(value)
+                        }
+                        _ => None,
+                    })
+                    .unwrap_or(value);
+                put_lenenc_bytes(&mut entry, name.as_bytes());
+                put_lenenc_bytes(&mut entry, last.as_bytes());
+                0u8
+            }
+            SessionChange::Schema(s)
+                if !later(&|c: &SessionChange| matches!(c, SessionChange::Schema(_))) =>
+            {
+                put_lenenc_bytes(&mut entry, s.as_bytes());
+                1u8
+            }
+            _ => continue,
+        };
+        out.push(kind);
+        put_lenenc_bytes(&mut out, &entry);
+    }
+    out
 }
 
 fn parse_session_state(data: &[u8]) -> Vec<SessionChange> {

@@ -23,7 +23,13 @@ impl Session {
             warnings,
             ..OkPacket::default()
         };
-        let mut buf = Vec::with_capacity(16);
+        self.write_ok_packet(seq, &ok).await;
+    }
+
+    /// An OK the proxy composed (info text and session changes included),
+    /// encoded for the client's capabilities.
+    pub(super) async fn write_ok_packet(&mut self, seq: &mut u8, ok: &OkPacket) {
+        let mut buf = Vec::with_capacity(16 + ok.info.len());
         ok.encode(self.caps, 0x00, &mut buf);
         let _ = self.client.send(seq, &buf).await;
     }

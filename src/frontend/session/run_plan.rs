@@ -34,7 +34,15 @@ use crate::frontend::SessionHandle;
 use crate::router;
 use crate::router::shard::{ColumnRef, Combine, MergeSpec, PlanKind, ShardPlan, ShardTarget};
 use crate::sql::Classified;
+use crate::wire::ok_sum::{self, WriteKind};
 use crate::wire::packets::OkPacket;
+
+/// What a shard's missing info text means for this plan's writes.
+fn write_kind(plan: &ShardPlan) -> WriteKind {
+    plan.targets
+        .first()
+        .map_or(WriteKind::Other, |t| WriteKind::of_sql(&t.sql))
+}
 
 /// Where a merged answer goes.
 pub(super) struct Reply<'a> {
@@ -188,7 +196,7 @@ impl Session {
                     let mut refs: Vec<&mut BackendConn> =
                         conns.iter_mut().map(|c| &mut **c).collect();
                     Self::forget_write_gtids(&mut refs);
-                    write_all_or_nothing(&mut refs, &commands, wrap).await
+                    write_all_or_nothing(&mut refs, &commands, write_kind(plan), wrap).await
                 };
                 self.record_write_gtids(plan, &mut conns);
                 for conn in conns {
@@ -218,7 +226,8 @@ impl Session {
                     t.node
                 )));
             };
-            let ok = run_on_all(&mut [&mut *h.conn], std::slice::from_ref(command)).await?;
+            let kind = WriteKind::of_sql(&t.sql);
+            let ok = run_on_all(&mut [&mut *h.conn], std::slice::from_ref(command), kind).await?;
             add_ok(&mut total, ok);
         }
         Ok(total)
@@ -248,22 +257,18 @@ impl Session {
         };
         // Every copy of a broadcast table changed the same rows: report
         // them once, as one server would.
-        if matches!(plan.kind, PlanKind::Broadcast) && !plan.targets.is_empty() {
-            ok.affected_rows /= plan.targets.len() as u64;
+        if matches!(plan.kind, PlanKind::Broadcast) {
+            ok.divide_copies(plan.targets.len() as u64);
         }
+        ok.finish_shards();
         if let Some(id) = plan.generated_id {
             ok.last_insert_id = id;
         }
         let in_trans = StatusFlags::SERVER_STATUS_IN_TRANS.bits();
-        let status = (self.status & !in_trans) | (ok.status & in_trans);
-        self.write_ok(
-            seq,
-            ok.affected_rows,
-            ok.last_insert_id,
-            status,
-            ok.warnings,
-        )
-        .await;
+        let status =
+            (self.status & !in_trans) | (ok.status & in_trans) | ok_sum::statement_flags(ok.status);
+        ok.status = status;
+        self.write_ok_packet(seq, &ok).await;
         let outcome = Outcome {
             status,
             warnings: ok.warnings,

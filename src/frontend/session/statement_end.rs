@@ -30,7 +30,11 @@ impl Session {
                         self.state.record_var(name, value);
                     }
                 }
-                SessionChange::Schema(s) => self.state.schema = Some(s.clone()),
+                // A view or routine of another database reports its
+                // schema and then "" (none again) under tracking.
+                SessionChange::Schema(s) => {
+                    self.state.schema = crate::session::schema_from_tracking(s)
+                }
                 SessionChange::StateChanged => unreplayable_change = true,
                 SessionChange::Other(_) => {}
             }
