@@ -1,6 +1,6 @@
 //! Running one statement on several shards at once and answering the
 //! client with one result: writes are summed into one OK (or the first
-//! error), reads are merged by a [`MergePlan`] as they stream in.
+//! error), reads are merged by the router's [`MergeSpec`] as they stream in.
 //!
 //! Memory stays bounded: ordered merges hold one row per shard; only
 //! grouping holds its groups (with the distinct values and GROUP_CONCAT
@@ -22,111 +22,31 @@ use super::relay::{client_gone, ClientStream, Outcome};
 use crate::backend::BackendConn;
 use crate::error::{ProxyError, Result};
 use crate::merge::compare::equality_key;
-use crate::merge::concat::{ConcatSpec, ConcatState};
+use crate::merge::concat::ConcatState;
 use crate::merge::decimal::Decimal;
-use crate::merge::eval::MergeExpr;
 use crate::merge::{compare_rows, ColumnInfo, SortKey, TextRow, ValueOrder};
+use crate::router::shard::{AggregateMerge, ColumnRef, Combine, MergeSpec};
 use crate::wire::packets::{
     encode_eof, is_err, is_terminator, put_lenenc_int, ErrPacket, OkPacket, Reader,
 };
 
-/// A column of the shard rows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Position {
-    /// 0-based from the start of the row.
-    Index(usize),
-    /// The i-th of the hidden helper columns at the end of the row.
-    Hidden(usize),
+/// The combining columns of an aggregate merge (neither group keys nor
+/// "any value" columns), in column order.
+fn aggregates(a: &AggregateMerge) -> impl Iterator<Item = (usize, Combine)> + '_ {
+    a.columns
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| !matches!(c, Combine::Group | Combine::Any))
+        .map(|(i, c)| (i, *c))
 }
 
-/// How the partial results combine.
-#[derive(Debug, Clone, Default)]
-pub struct MergePlan {
-    /// Helper columns appended for the merge; the client does not see them.
-    pub hidden_columns: usize,
-    /// Sort of the final result (after grouping, on merged columns).
-    pub order_by: Vec<(Position, bool)>,
-    pub offset: u64,
-    pub limit: Option<u64>,
-    pub group: Option<GroupPlan>,
-    /// SELECT DISTINCT without GROUP BY: rows equal on every visible column
-    /// are one row.
-    pub distinct: bool,
-    /// A HAVING evaluated on the combined groups (columns of the shard
-    /// row, hidden included).
-    pub having: Option<MergeExpr>,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct GroupPlan {
-    /// Columns forming the group key (empty: one group, as aggregates
-    /// without GROUP BY).
-    pub key_columns: Vec<usize>,
-    pub aggregates: Vec<Aggregate>,
-    /// GROUP_CONCATs, indexed by [`AggregateKind::GroupConcat`].
-    pub concats: Vec<ConcatSpec>,
-    /// Expressions on aggregates, indexed by [`AggregateKind::Computed`],
-    /// evaluated on the combined row.
-    pub computed: Vec<MergeExpr>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AggregateKind {
-    /// Partial counts are added.
-    Count,
-    /// Partial sums are added exactly.
-    Sum,
-    Min,
-    Max,
-    /// `column` shows AVG; `sum` and `count` are hidden helper columns.
-    Avg {
-        sum: usize,
-        count: usize,
-    },
-    /// `COUNT(DISTINCT …)`: the distinct non-NULL tuples of hidden columns
-    /// `first..first + n` (the shards grouped by them).
-    CountDistinct {
-        first: usize,
-        n: usize,
-    },
-    /// `SUM(DISTINCT x)`: `column` carries x per shard group, hidden `arg`
-    /// is x (compared under its type or collation).
-    SumDistinct {
-        arg: usize,
-    },
-    /// `AVG(DISTINCT x)`: as `SumDistinct`, divided by the distinct count.
-    AvgDistinct {
-        arg: usize,
-    },
-    /// `GROUP_CONCAT`: rebuilt as `GroupPlan::concats[index]` says.
-    GroupConcat {
-        index: usize,
-    },
-    /// `GroupPlan::computed[index]` on the combined row; the column's
-    /// definition (the shards computed the same expression) gives its
-    /// type and scale.
-    Computed {
-        index: usize,
-    },
-}
-
-impl AggregateKind {
-    /// The hidden columns holding a DISTINCT aggregate's arguments.
-    fn distinct_args(self) -> Option<std::ops::Range<usize>> {
-        match self {
-            AggregateKind::CountDistinct { first, n } => Some(first..first + n),
-            AggregateKind::SumDistinct { arg } | AggregateKind::AvgDistinct { arg } => {
-                Some(arg..arg + 1)
-            }
-            _ => None,
-        }
+/// The hidden columns holding a DISTINCT aggregate's arguments.
+fn distinct_args(c: Combine) -> Option<std::ops::Range<usize>> {
+    match c {
+        Combine::CountDistinct { first, n } => Some(first..first + n),
+        Combine::SumDistinct { arg } | Combine::AvgDistinct { arg } => Some(arg..arg + 1),
+        _ => None,
     }
-}
-
-#[derive(Debug, Clone, Copy)]
-pub struct Aggregate {
-    pub column: usize,
-    pub kind: AggregateKind,
 }
 
 /// Bounds for merges that must hold rows.
@@ -403,13 +323,18 @@ struct DistinctSet {
 
 /// Adds the row's arguments of DISTINCT aggregates to the group's sets;
 /// returns how many new values were stored (for the memory budget).
-fn gather_distinct(g: &mut Group, row: &TextRow, plan: &GroupPlan, orders: &[ValueOrder]) -> usize {
+fn gather_distinct(
+    g: &mut Group,
+    row: &TextRow,
+    plan: &AggregateMerge,
+    orders: &[ValueOrder],
+) -> usize {
     let mut added = 0;
     for (spec, state) in plan.concats.iter().zip(g.concats.iter_mut()) {
         added += state.add(spec, row, orders);
     }
-    for (a, set) in plan.aggregates.iter().zip(g.distinct.iter_mut()) {
-        let Some(args) = a.kind.distinct_args() else {
+    for ((column, kind), set) in aggregates(plan).zip(g.distinct.iter_mut()) {
+        let Some(args) = distinct_args(kind) else {
             continue;
         };
         // NULL arguments are not counted (COUNT(DISTINCT a, b) skips a
@@ -420,8 +345,8 @@ fn gather_distinct(g: &mut Group, row: &TextRow, plan: &GroupPlan, orders: &[Val
         let Some(key) = key else { continue };
         if set.seen.insert(key) {
             added += 1;
-            if !matches!(a.kind, AggregateKind::CountDistinct { .. }) {
-                let v = row.value(a.column).and_then(|v| Num::parse(v, false));
+            if !matches!(kind, Combine::CountDistinct { .. }) {
+                let v = row.value(column).and_then(|v| Num::parse(v, false));
                 set.sum = add_opt(set.sum.take(), v);
             }
         }
@@ -441,7 +366,7 @@ pub async fn merge_sources(
     client: &mut ClientStream,
     caps: CapabilityFlags,
     seq: &mut u8,
-    plan: &MergePlan,
+    plan: &MergeSpec,
     budget: Budget,
     status: u16,
 ) -> Outcome {
@@ -493,7 +418,7 @@ async fn run_select(
     client: &mut ClientStream,
     caps: CapabilityFlags,
     seq: &mut u8,
-    plan: &MergePlan,
+    plan: &MergeSpec,
     budget: Budget,
     status: u16,
     out: &mut Outcome,
@@ -529,19 +454,19 @@ async fn run_select(
         }
     }
     let orders: Vec<ValueOrder> = columns.iter().map(ValueOrder::for_column).collect();
-    if let Some(g) = &plan.group {
+    if let Some(g) = &plan.aggregate {
         // Every column the plan names must exist in the shards' rows (a
         // plan/result mismatch must not index out of range).
         let n = columns.len();
         let named = g
-            .key_columns
+            .group_by
             .iter()
             .copied()
-            .chain(g.aggregates.iter().flat_map(|a| {
-                let mut v = vec![a.column];
-                match a.kind {
-                    AggregateKind::Avg { sum, count } => v.extend([sum, count]),
-                    k => v.extend(k.distinct_args().into_iter().flatten()),
+            .chain(aggregates(g).flat_map(|(column, kind)| {
+                let mut v = vec![column];
+                match kind {
+                    Combine::Avg { count } => v.extend([column, count]),
+                    k => v.extend(distinct_args(k).into_iter().flatten()),
                 }
                 v
             }))
@@ -555,14 +480,14 @@ async fn run_select(
                 "the shards answered fewer columns than the merge plan needs".into(),
             ));
         }
-        for a in &g.aggregates {
+        for (column, kind) in aggregates(g) {
             let exact = matches!(
-                orders.get(a.column),
+                orders.get(column),
                 Some(ValueOrder::Decimal | ValueOrder::Integer)
             );
             if matches!(
-                a.kind,
-                AggregateKind::SumDistinct { .. } | AggregateKind::AvgDistinct { .. }
+                kind,
+                Combine::SumDistinct { .. } | Combine::AvgDistinct { .. }
             ) && !exact
             {
                 // The server adds floating-point values in an order the
@@ -573,10 +498,10 @@ async fn run_select(
             }
         }
     }
-    if let Some(g) = &plan.group {
-        for a in &g.aggregates {
-            if let AggregateKind::Computed { index } = a.kind {
-                let (Some(e), Some(c)) = (g.computed.get(index), columns.get(a.column)) else {
+    if let Some(g) = &plan.aggregate {
+        for (column, kind) in aggregates(g) {
+            if let Combine::Computed { index } = kind {
+                let (Some(e), Some(c)) = (g.computed.get(index), columns.get(column)) else {
                     return Err(ProxyError::Internal("bad computed column".into()));
                 };
                 e.check_output(&columns, c).map_err(|why| {
@@ -594,16 +519,15 @@ async fn run_select(
         })?;
     }
     let visible = columns.len().saturating_sub(plan.hidden_columns);
-    let resolve = |p: Position| match p {
-        Position::Index(i) => i,
-        Position::Hidden(i) => visible + i,
-    };
     let order_by: Vec<SortKey> = plan
         .order_by
         .iter()
-        .map(|&(p, descending)| SortKey {
-            column: resolve(p),
-            descending,
+        .map(|k| SortKey {
+            column: match k.column {
+                ColumnRef::Index(i) => i,
+                ColumnRef::Hidden(i) => visible + i,
+            },
+            descending: k.descending,
         })
         .collect();
     let defs = client_defs(defs, &columns, plan);
@@ -633,10 +557,12 @@ async fn run_select(
         buf: Vec::new(),
     };
 
-    if plan.group.is_some() || plan.distinct {
-        let group_plan = plan.group.clone().unwrap_or_else(|| GroupPlan {
-            key_columns: (0..visible).collect(),
-            ..GroupPlan::default()
+    if plan.aggregate.is_some() || plan.distinct {
+        let group_plan = plan.aggregate.clone().unwrap_or_else(|| AggregateMerge {
+            group_by: (0..visible).collect(),
+            columns: Vec::new(),
+            concats: Vec::new(),
+            computed: Vec::new(),
         });
         let mut groups: HashMap<Vec<Option<Vec<u8>>>, Group> = HashMap::new();
         let mut order_of_arrival: Vec<Vec<Option<Vec<u8>>>> = Vec::new();
@@ -646,7 +572,7 @@ async fn run_select(
         for s in streams.iter_mut() {
             while let Some(row) = s.next().await? {
                 let key: Vec<Option<Vec<u8>>> = group_plan
-                    .key_columns
+                    .group_by
                     .iter()
                     .map(|&c| equality_key(&orders[c], row.value(c)))
                     .collect();
@@ -672,18 +598,15 @@ async fn run_select(
                 }
             }
         }
-        if groups.is_empty() && group_plan.key_columns.is_empty() && plan.group.is_some() {
+        if groups.is_empty() && group_plan.group_by.is_empty() && plan.aggregate.is_some() {
             // Aggregates without GROUP BY always give one row (COUNT 0,
             // the rest NULL). Shards answer one row each, unless a
             // DISTINCT aggregate made them group by its arguments.
             let n = columns.len();
             let mut values: Vec<Option<Vec<u8>>> = vec![None; n];
-            for a in &group_plan.aggregates {
-                if matches!(
-                    a.kind,
-                    AggregateKind::Count | AggregateKind::CountDistinct { .. }
-                ) {
-                    if let Some(v) = values.get_mut(a.column) {
+            for (column, kind) in aggregates(&group_plan) {
+                if matches!(kind, Combine::Count | Combine::CountDistinct { .. }) {
+                    if let Some(v) = values.get_mut(column) {
                         *v = Some(b"0".to_vec());
                     }
                 }
@@ -713,7 +636,7 @@ async fn run_select(
             }
             rows.push(row);
         }
-        if plan.distinct && plan.group.is_some() {
+        if plan.distinct && plan.aggregate.is_some() {
             // SELECT DISTINCT over combined groups: equal visible rows
             // (under the columns' collations) are one row.
             let mut seen = std::collections::HashSet::new();
@@ -811,21 +734,20 @@ fn parse_columns(defs: &[Bytes]) -> Result<Vec<ColumnInfo>> {
 /// The column definitions the client sees for shard columns `defs`: the
 /// visible ones, AVG columns that carry partial sums shown with AVG's
 /// scale (the argument's plus div_precision_increment = 4).
-fn client_defs(mut defs: Vec<Bytes>, columns: &[ColumnInfo], plan: &MergePlan) -> Vec<Bytes> {
-    if let Some(g) = &plan.group {
-        for a in &g.aggregates {
-            if let AggregateKind::Avg { sum, .. } = a.kind {
+fn client_defs(mut defs: Vec<Bytes>, columns: &[ColumnInfo], plan: &MergeSpec) -> Vec<Bytes> {
+    if let Some(g) = &plan.aggregate {
+        for (sum, kind) in aggregates(g) {
+            if let Combine::Avg { .. } = kind {
                 let decimal = matches!(
                     columns.get(sum).map(ValueOrder::for_column),
                     Some(ValueOrder::Decimal | ValueOrder::Integer)
                 );
-                if sum == a.column {
-                    // A DOUBLE average keeps the sum's scale (31, "not
-                    // fixed") and only takes AVG's flags.
-                    let extra = if decimal { AVG_EXTRA_SCALE } else { 0 };
-                    if let Some(d) = defs.get_mut(a.column) {
-                        *d = widen_scale(d, extra);
-                    }
+                // The AVG column carries the partial sums. A DOUBLE average
+                // keeps the sum's scale (31, "not fixed") and only takes
+                // AVG's flags.
+                let extra = if decimal { AVG_EXTRA_SCALE } else { 0 };
+                if let Some(d) = defs.get_mut(sum) {
+                    *d = widen_scale(d, extra);
                 }
             }
         }
@@ -837,7 +759,7 @@ fn client_defs(mut defs: Vec<Bytes>, columns: &[ColumnInfo], plan: &MergePlan) -
 
 /// What [`scatter_select`] presents as the result columns for shard
 /// column definitions `defs` (a prepared statement's metadata).
-pub fn merged_column_defs(defs: Vec<Bytes>, plan: &MergePlan) -> Result<Vec<Bytes>> {
+pub fn merged_column_defs(defs: Vec<Bytes>, plan: &MergeSpec) -> Result<Vec<Bytes>> {
     let columns = parse_columns(&defs)?;
     Ok(client_defs(defs, &columns, plan))
 }
@@ -981,34 +903,32 @@ fn is_float(orders: &[ValueOrder], c: usize) -> bool {
     matches!(orders.get(c), Some(ValueOrder::Float))
 }
 
-fn new_group(row: TextRow, plan: &GroupPlan, orders: &[ValueOrder]) -> Group {
+fn new_group(row: TextRow, plan: &AggregateMerge, orders: &[ValueOrder]) -> Group {
     let n = row.values.len();
     let mut values: Vec<Option<Vec<u8>>> =
         (0..n).map(|i| row.value(i).map(<[u8]>::to_vec)).collect();
     let mut counts = vec![None; n];
-    for a in &plan.aggregates {
-        if let AggregateKind::Avg { sum, count } = a.kind {
-            counts[sum] = row
-                .value(sum)
-                .and_then(|v| Num::parse(v, is_float(orders, sum)));
-            counts[count] = row.value(count).and_then(|v| Num::parse(v, false));
-        }
-    }
-    // Normalise sums so later additions are exact.
-    for a in &plan.aggregates {
-        if matches!(a.kind, AggregateKind::Sum | AggregateKind::Count) {
-            if let Some(v) = &values[a.column] {
-                if let Some(d) = Num::parse(v, is_float(orders, a.column)) {
-                    values[a.column] = Some(d.text());
+    let mut distinct = Vec::new();
+    for (sum, kind) in aggregates(plan) {
+        distinct.push(DistinctSet::default());
+        match kind {
+            Combine::Avg { count } => {
+                counts[sum] = row
+                    .value(sum)
+                    .and_then(|v| Num::parse(v, is_float(orders, sum)));
+                counts[count] = row.value(count).and_then(|v| Num::parse(v, false));
+            }
+            // Normalise sums so later additions are exact.
+            Combine::Sum | Combine::Count => {
+                if let Some(v) = &values[sum] {
+                    if let Some(d) = Num::parse(v, is_float(orders, sum)) {
+                        values[sum] = Some(d.text());
+                    }
                 }
             }
+            _ => {}
         }
     }
-    let distinct = plan
-        .aggregates
-        .iter()
-        .map(|_| DistinctSet::default())
-        .collect();
     let concats = plan
         .concats
         .iter()
@@ -1023,50 +943,45 @@ fn new_group(row: TextRow, plan: &GroupPlan, orders: &[ValueOrder]) -> Group {
     }
 }
 
-fn accumulate(g: &mut Group, row: &TextRow, plan: &GroupPlan, orders: &[ValueOrder]) {
-    for a in &plan.aggregates {
-        let c = a.column;
-        match a.kind {
-            AggregateKind::Count | AggregateKind::Sum => {
+fn accumulate(g: &mut Group, row: &TextRow, plan: &AggregateMerge, orders: &[ValueOrder]) {
+    for (c, kind) in aggregates(plan) {
+        match kind {
+            Combine::Count | Combine::Sum => {
                 let float = is_float(orders, c);
                 let add = row.value(c).and_then(|v| Num::parse(v, float));
                 let cur = g.values[c].as_deref().and_then(|v| Num::parse(v, float));
                 g.values[c] = add_opt(cur, add).map(|n| n.text());
             }
-            AggregateKind::Min | AggregateKind::Max => {
+            Combine::Min | Combine::Max => {
                 let new = row.value(c);
                 let replace = match (&g.values[c], new) {
                     (_, None) => false,
                     (None, Some(_)) => true,
                     (Some(cur), Some(v)) => {
                         let o = orders[c].compare(v, cur);
-                        (a.kind == AggregateKind::Min && o == Ordering::Less)
-                            || (a.kind == AggregateKind::Max && o == Ordering::Greater)
+                        (kind == Combine::Min && o == Ordering::Less)
+                            || (kind == Combine::Max && o == Ordering::Greater)
                     }
                 };
                 if replace {
                     g.values[c] = new.map(<[u8]>::to_vec);
                 }
             }
-            AggregateKind::CountDistinct { .. }
-            | AggregateKind::SumDistinct { .. }
-            | AggregateKind::AvgDistinct { .. }
-            | AggregateKind::GroupConcat { .. }
-            | AggregateKind::Computed { .. } => {}
-            AggregateKind::Avg { sum, count } => {
-                for h in [sum, count] {
-                    let float = h == sum && is_float(orders, sum);
+            Combine::Avg { count } => {
+                for h in [c, count] {
+                    let float = h == c && is_float(orders, c);
                     let add = row.value(h).and_then(|v| Num::parse(v, float));
                     g.counts[h] = add_opt(g.counts[h].take(), add);
                 }
             }
+            _ => {}
         }
     }
 }
 
 fn finish_group(
     mut g: Group,
-    plan: &GroupPlan,
+    plan: &AggregateMerge,
     columns: &[ColumnInfo],
     orders: &[ValueOrder],
 ) -> Result<TextRow> {
@@ -1076,26 +991,26 @@ fn finish_group(
         .zip(&plan.concats)
         .map(|(state, spec)| state.finish(spec, orders))
         .collect();
-    for a in &plan.aggregates {
-        if let AggregateKind::GroupConcat { index } = a.kind {
-            g.values[a.column] = concats.get(index).cloned().flatten();
+    for (column, kind) in aggregates(plan) {
+        if let Combine::GroupConcat { index } = kind {
+            g.values[column] = concats.get(index).cloned().flatten();
         }
     }
     let sets = std::mem::take(&mut g.distinct);
-    for (a, set) in plan.aggregates.iter().zip(sets) {
+    for ((column, kind), set) in aggregates(plan).zip(sets) {
         let n = set.seen.len() as u64;
-        match a.kind {
-            AggregateKind::CountDistinct { .. } => {
-                g.values[a.column] = Some(n.to_string().into_bytes());
+        match kind {
+            Combine::CountDistinct { .. } => {
+                g.values[column] = Some(n.to_string().into_bytes());
             }
-            AggregateKind::SumDistinct { .. } => {
-                g.values[a.column] = set.sum.map(|s| s.text());
+            Combine::SumDistinct { .. } => {
+                g.values[column] = set.sum.map(|s| s.text());
             }
-            AggregateKind::AvgDistinct { .. } => {
+            Combine::AvgDistinct { .. } => {
                 // The column is the shards' AVG(DISTINCT x): its scale is
                 // already AVG's.
-                let scale = columns.get(a.column).map_or(0, |c| c.decimals as usize);
-                g.values[a.column] = match (set.sum, n) {
+                let scale = columns.get(column).map_or(0, |c| c.decimals as usize);
+                g.values[column] = match (set.sum, n) {
                     (Some(Num::Exact(s)), n) if n > 0 => {
                         s.div_u64(n, scale).map(|d| d.to_text().into_bytes())
                     }
@@ -1105,22 +1020,18 @@ fn finish_group(
             _ => {}
         }
     }
-    for a in &plan.aggregates {
-        if let AggregateKind::Avg { sum, count } = a.kind {
-            // MySQL's scale for AVG: the argument's plus 4. When the AVG
-            // column itself carried the partial sums, its definition shows
-            // the sum's scale; a separate AVG column already has AVG's.
+    for (sum, kind) in aggregates(plan) {
+        if let Combine::Avg { count } = kind {
+            // MySQL's scale for AVG: the argument's plus 4. The AVG column
+            // carried the partial sums: its definition shows the sum's
+            // scale.
             let decimals = columns.get(sum).map_or(0, |c| c.decimals as usize);
-            let scale = if sum == a.column {
-                decimals + AVG_EXTRA_SCALE as usize
-            } else {
-                decimals.max(AVG_EXTRA_SCALE as usize)
-            };
+            let scale = decimals + AVG_EXTRA_SCALE as usize;
             let n = g.counts[count]
                 .as_ref()
                 .map(|d| d.as_f64() as u64)
                 .filter(|n| *n > 0);
-            g.values[a.column] = match (&g.counts[sum], n) {
+            g.values[sum] = match (&g.counts[sum], n) {
                 (Some(Num::Exact(s)), Some(n)) => {
                     s.div_u64(n, scale).map(|d| d.to_text().into_bytes())
                 }
@@ -1139,13 +1050,13 @@ fn finish_group(
         return Ok(g.row);
     };
     let mut changed = false;
-    for a in &plan.aggregates {
-        if let AggregateKind::Computed { index } = a.kind {
-            let (Some(e), Some(c)) = (plan.computed.get(index), columns.get(a.column)) else {
+    for (column, kind) in aggregates(plan) {
+        if let Combine::Computed { index } = kind {
+            let (Some(e), Some(c)) = (plan.computed.get(index), columns.get(column)) else {
                 continue;
             };
             // Only out-of-range arithmetic fails here, as on the server.
-            g.values[a.column] = e
+            g.values[column] = e
                 .output(&row, columns, orders, c)
                 .map_err(|m| ProxyError::Backend(ErrPacket::new(1690, "22003", &m)))?;
             changed = true;
@@ -1160,6 +1071,7 @@ fn finish_group(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::merge::concat::ConcatSpec;
     use mysql_common::constants::{ColumnFlags, ColumnType};
 
     fn col(t: ColumnType, charset: u16, decimals: u8) -> ColumnInfo {
@@ -1202,27 +1114,16 @@ mod tests {
             col(ColumnType::MYSQL_TYPE_NEWDECIMAL, 63, 2),
         ];
         let orders: Vec<ValueOrder> = columns.iter().map(ValueOrder::for_column).collect();
-        let plan = GroupPlan {
-            key_columns: vec![],
-            aggregates: vec![
-                Aggregate {
-                    column: 0,
-                    kind: AggregateKind::CountDistinct { first: 4, n: 1 },
-                },
-                Aggregate {
-                    column: 1,
-                    kind: AggregateKind::SumDistinct { arg: 5 },
-                },
-                Aggregate {
-                    column: 2,
-                    kind: AggregateKind::AvgDistinct { arg: 5 },
-                },
-                Aggregate {
-                    column: 3,
-                    kind: AggregateKind::Count,
-                },
+        let plan = AggregateMerge {
+            group_by: vec![],
+            columns: vec![
+                Combine::CountDistinct { first: 4, n: 1 },
+                Combine::SumDistinct { arg: 5 },
+                Combine::AvgDistinct { arg: 5 },
+                Combine::Count,
             ],
-            ..GroupPlan::default()
+            concats: vec![],
+            computed: vec![],
         };
         let rows = [
             // (shard 1) 'Paris', 1.50 twice; 'paris' (same under _ci), 2.00.
@@ -1292,25 +1193,18 @@ mod tests {
             col(ColumnType::MYSQL_TYPE_LONGLONG, 63, 0),
         ];
         let orders: Vec<ValueOrder> = columns.iter().map(ValueOrder::for_column).collect();
-        let plan = GroupPlan {
-            key_columns: vec![0],
-            aggregates: vec![
-                Aggregate {
-                    column: 1,
-                    kind: AggregateKind::GroupConcat { index: 0 },
-                },
-                Aggregate {
-                    column: 2,
-                    kind: AggregateKind::Computed { index: 0 },
-                },
-                Aggregate {
-                    column: 7,
-                    kind: AggregateKind::Sum,
-                },
-                Aggregate {
-                    column: 8,
-                    kind: AggregateKind::Count,
-                },
+        let plan = AggregateMerge {
+            group_by: vec![0],
+            columns: vec![
+                Combine::Group,
+                Combine::GroupConcat { index: 0 },
+                Combine::Computed { index: 0 },
+                Combine::Any,
+                Combine::Any,
+                Combine::Any,
+                Combine::Any,
+                Combine::Sum,
+                Combine::Count,
             ],
             concats: vec![ConcatSpec {
                 value: 5,
