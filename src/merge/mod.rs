@@ -15,5 +15,5 @@ pub mod decimal;
 pub mod eval;
 pub mod row;
 
-pub use compare::{compare_rows, SortKey, ValueOrder};
+pub use compare::{compare_rows, ResolvedKey, ValueOrder};
 pub use row::{ColumnInfo, TextRow};

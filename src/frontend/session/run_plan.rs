@@ -287,8 +287,8 @@ impl Session {
     }
 
     /// What one merge may hold.
-    pub(super) fn merge_budget(&self) -> scatter::Budget {
-        scatter::Budget {
+    pub(super) fn merge_budget(&self) -> crate::execute::merge::Budget {
+        crate::execute::merge::Budget {
             max_groups: self.proxy.config.load().routing.merge_max_groups,
         }
     }
@@ -305,7 +305,7 @@ pub(super) async fn merge_targets(
     targets: &[&ShardTarget],
     encoding: &Encoding<'_>,
     merge: &MergeSpec,
-    budget: scatter::Budget,
+    budget: crate::execute::merge::Budget,
 ) -> Outcome {
     let watched = Watched::new(handle, running);
     let gone = client_gone(reply.client.get_ref());
