@@ -124,3 +124,70 @@ impl<'c, S: AsyncRead + AsyncWrite + Unpin> ResultWriter<'c, S> {
         Ok(status)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::execute::merge::testing::{col, row};
+    use crate::execute::merge::MemorySource;
+    use mysql_common::constants::ColumnType;
+
+    /// What the writer sends for a header, two rows and the terminator,
+    /// read back from the other end of a pipe: (sequence id, payload).
+    async fn exchange(caps: CapabilityFlags, binary: bool) -> Vec<(u8, Vec<u8>)> {
+        let (ours, theirs) = tokio::io::duplex(1 << 16);
+        let mut client = PacketStream::new(ours, 1 << 24);
+        let mut seq = 1u8;
+        let columns = [col(ColumnType::MYSQL_TYPE_LONGLONG, 63, 0)];
+        let mut w = ResultWriter::new(
+            &mut client,
+            &mut seq,
+            caps,
+            0x0002,
+            binary.then_some(&columns[..]),
+            1,
+        );
+        w.header(&[Bytes::from_static(b"def")]).await.unwrap();
+        assert!(w.started());
+        let rows = vec![row(&[Some("7"), Some("hidden")]), row(&[None, None])];
+        w.rows(MemorySource::new(rows)).await.unwrap();
+        assert_eq!(w.finish(3).await.unwrap(), 0x0002);
+        client.flush().await.unwrap();
+        drop(client);
+        let mut theirs = PacketStream::new(theirs, 1 << 24);
+        let mut packets = Vec::new();
+        while let Ok(p) = theirs.read_packet().await {
+            packets.push((p.seq, p.payload.to_vec()));
+        }
+        packets
+    }
+
+    #[tokio::test]
+    async fn text_rows_with_eof() {
+        let packets = exchange(CapabilityFlags::empty(), false).await;
+        let payloads: Vec<&[u8]> = packets.iter().map(|p| &p.1[..]).collect();
+        assert_eq!(
+            payloads,
+            vec![
+                &b"\x01"[..],
+                b"def",
+                b"\xfe\x00\x00\x02\x00",
+                b"\x017",
+                b"\xfb",
+                b"\xfe\x03\x00\x02\x00",
+            ]
+        );
+        let seqs: Vec<u8> = packets.iter().map(|p| p.0).collect();
+        assert_eq!(seqs, vec![1, 2, 3, 4, 5, 6]);
+    }
+
+    #[tokio::test]
+    async fn binary_rows_without_eof() {
+        let packets = exchange(CapabilityFlags::CLIENT_DEPRECATE_EOF, true).await;
+        assert_eq!(packets.len(), 5);
+        assert_eq!(packets[2].1, b"\x00\x00\x07\x00\x00\x00\x00\x00\x00\x00");
+        assert_eq!(packets[3].1, b"\x00\x04");
+        // The terminator is an OK packet with the 0xFE header.
+        assert_eq!(packets[4].1[0], 0xFE);
+    }
+}

@@ -29,7 +29,7 @@ mod sort;
 mod sort_merge;
 mod source;
 #[cfg(test)]
-mod testing;
+pub(crate) mod testing;
 
 pub use chain::Chain;
 pub use columns::{merged_column_defs, MergeColumns};
