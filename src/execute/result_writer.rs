@@ -86,16 +86,18 @@ impl<'c, S: AsyncRead + AsyncWrite + Unpin> ResultWriter<'c, S> {
 
     /// One row: its first `visible` values.
     pub async fn row(&mut self, row: &TextRow) -> Result<()> {
-        let mut buf = std::mem::take(&mut self.buf);
-        buf.clear();
+        self.buf.clear();
         match self.binary {
-            Some(columns) => crate::merge::binary::encode_row(row, columns, self.visible, &mut buf)
-                .map_err(|e| ProxyError::Internal(e.to_string()))?,
-            None => row.encode_prefix(self.visible, &mut buf),
+            Some(columns) => {
+                crate::merge::binary::encode_row(row, columns, self.visible, &mut self.buf)
+                    .map_err(|e| ProxyError::Internal(e.to_string()))?
+            }
+            None => row.encode_prefix(self.visible, &mut self.buf),
         }
-        let sent = self.send(&buf).await;
-        self.buf = buf;
-        sent
+        self.client
+            .send(self.seq, &self.buf)
+            .await
+            .map_err(client_gone)
     }
 
     /// Every row of `rows`.

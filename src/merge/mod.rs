@@ -6,7 +6,8 @@
 //! evaluated on merged rows such as a cross-shard HAVING (`eval`),
 //! GROUP_CONCAT rebuilt from the values of finer shard groups (`concat`),
 //! binary-protocol rows converted to and from text rows (`binary`). Must not do
-//! I/O or choose shards; the executor feeds rows in and writes rows out.
+//! I/O or choose shards; the merge operators that use these values
+//! (`execute::merge`) feed rows in and take rows out.
 
 pub mod binary;
 pub mod compare;
