@@ -6,9 +6,12 @@
 
 pub mod cancel;
 pub mod command;
+pub mod merge;
 pub mod relay;
+pub mod result_writer;
 pub mod scatter;
 pub mod sequence;
+pub mod shard_source;
 pub mod write;
 
 pub use command::{Command, Encoding, Protocol};

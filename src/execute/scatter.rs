@@ -1,6 +1,7 @@
 //! Running one statement on several shards at once and answering the
 //! client with one result: writes are summed into one OK (or the first
-//! error), reads are merged by a [`MergePlan`] as they stream in.
+//! error), reads are merged by the router's [`MergeSpec`] as they stream
+//! in, composed from the operators of `execute::merge`.
 //!
 //! Memory stays bounded: ordered merges hold one row per shard; only
 //! grouping holds its groups (with the distinct values and GROUP_CONCAT
@@ -8,147 +9,26 @@
 //! HAVING and expressions on aggregates are checked against the result's
 //! column types before the header is sent, so a refusal is a clean error.
 //!
-//! Owns: the scatter protocol exchange and the merge loop. Must not choose
-//! shards or rewrite SQL (that is `router`).
+//! Owns: the scatter protocol exchange and the composition of the merge.
+//! Must not choose shards or rewrite SQL (that is `router`).
 
-use std::cmp::Ordering;
-use std::collections::HashMap;
-
-use bytes::Bytes;
-use mysql_common::constants::{CapabilityFlags, StatusFlags};
+use mysql_common::constants::CapabilityFlags;
 
 use super::command::Protocol;
-use super::relay::{client_gone, ClientStream, Outcome};
+use super::merge::{
+    Budget, Chain, CombineGroups, Distinct, Having, Limit, MergeColumns, Project, RowSource, Sort,
+    SortMerge,
+};
+use super::relay::{ClientStream, Outcome};
+use super::result_writer::ResultWriter;
+use super::shard_source::{backend_err, read_headers, ShardStream};
 use crate::backend::BackendConn;
 use crate::error::{ProxyError, Result};
-use crate::merge::compare::equality_key;
-use crate::merge::concat::{ConcatSpec, ConcatState};
-use crate::merge::decimal::Decimal;
-use crate::merge::eval::MergeExpr;
-use crate::merge::{compare_rows, ColumnInfo, SortKey, TextRow, ValueOrder};
+use crate::router::shard::MergeSpec;
 use crate::wire::ok_sum::WriteKind;
-use crate::wire::packets::{
-    encode_eof, is_err, is_terminator, put_lenenc_int, ErrPacket, OkPacket, Reader,
-};
+use crate::wire::packets::{is_err, is_terminator, OkPacket};
 
-/// A column of the shard rows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Position {
-    /// 0-based from the start of the row.
-    Index(usize),
-    /// The i-th of the hidden helper columns at the end of the row.
-    Hidden(usize),
-}
-
-/// How the partial results combine.
-#[derive(Debug, Clone, Default)]
-pub struct MergePlan {
-    /// Helper columns appended for the merge; the client does not see them.
-    pub hidden_columns: usize,
-    /// Sort of the final result (after grouping, on merged columns).
-    pub order_by: Vec<(Position, bool)>,
-    pub offset: u64,
-    pub limit: Option<u64>,
-    pub group: Option<GroupPlan>,
-    /// SELECT DISTINCT without GROUP BY: rows equal on every visible column
-    /// are one row.
-    pub distinct: bool,
-    /// A HAVING evaluated on the combined groups (columns of the shard
-    /// row, hidden included).
-    pub having: Option<MergeExpr>,
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct GroupPlan {
-    /// Columns forming the group key (empty: one group, as aggregates
-    /// without GROUP BY).
-    pub key_columns: Vec<usize>,
-    pub aggregates: Vec<Aggregate>,
-    /// GROUP_CONCATs, indexed by [`AggregateKind::GroupConcat`].
-    pub concats: Vec<ConcatSpec>,
-    /// Expressions on aggregates, indexed by [`AggregateKind::Computed`],
-    /// evaluated on the combined row.
-    pub computed: Vec<MergeExpr>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AggregateKind {
-    /// Partial counts are added.
-    Count,
-    /// Partial sums are added exactly.
-    Sum,
-    Min,
-    Max,
-    /// `column` shows AVG; `sum` and `count` are hidden helper columns.
-    Avg {
-        sum: usize,
-        count: usize,
-    },
-    /// `COUNT(DISTINCT …)`: the distinct non-NULL tuples of hidden columns
-    /// `first..first + n` (the shards grouped by them).
-    CountDistinct {
-        first: usize,
-        n: usize,
-    },
-    /// `SUM(DISTINCT x)`: `column` carries x per shard group, hidden `arg`
-    /// is x (compared under its type or collation).
-    SumDistinct {
-        arg: usize,
-    },
-    /// `AVG(DISTINCT x)`: as `SumDistinct`, divided by the distinct count.
-    AvgDistinct {
-        arg: usize,
-    },
-    /// `GROUP_CONCAT`: rebuilt as `GroupPlan::concats[index]` says.
-    GroupConcat {
-        index: usize,
-    },
-    /// `GroupPlan::computed[index]` on the combined row; the column's
-    /// definition (the shards computed the same expression) gives its
-    /// type and scale.
-    Computed {
-        index: usize,
-    },
-}
-
-impl AggregateKind {
-    /// The hidden columns holding a DISTINCT aggregate's arguments.
-    fn distinct_args(self) -> Option<std::ops::Range<usize>> {
-        match self {
-            AggregateKind::CountDistinct { first, n } => Some(first..first + n),
-            AggregateKind::SumDistinct { arg } | AggregateKind::AvgDistinct { arg } => {
-                Some(arg..arg + 1)
-            }
-            _ => None,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy)]
-pub struct Aggregate {
-    pub column: usize,
-    pub kind: AggregateKind,
-}
-
-/// Bounds for merges that must hold rows.
-#[derive(Debug, Clone, Copy)]
-pub struct Budget {
-    pub max_groups: usize,
-}
-
-impl Default for Budget {
-    fn default() -> Self {
-        Budget {
-            max_groups: 1_000_000,
-        }
-    }
-}
-
-fn backend_err(p: &[u8]) -> ProxyError {
-    ProxyError::Backend(
-        ErrPacket::parse(p).unwrap_or_else(|| ErrPacket::new(1105, "HY000", "shard error")),
-    )
-}
+pub use super::shard_source::{read_answer, ReadAnswer, ShardSource};
 
 /// Reads the answer of a write sent to every shard and sums the OKs. The
 /// first error wins (the caller is responsible for atomicity: inside a
@@ -194,254 +74,6 @@ pub fn add_ok(total: &mut OkPacket, ok: OkPacket) {
     total.add_shard(ok, WriteKind::Other);
 }
 
-/// Where one shard's answer comes from.
-pub enum ShardSource<'a> {
-    /// A connection its command was sent to: the answer streams.
-    /// `finished` once its terminator (or error) was read.
-    Live {
-        conn: &'a mut BackendConn,
-        finished: bool,
-    },
-    /// An answer already read in full ([`read_answer`]): shard statements
-    /// that must share one connection (a transaction's) run one after the
-    /// other, and all but the last are held in memory.
-    Read(ReadAnswer),
-}
-
-/// A whole answer of one shard statement.
-pub struct ReadAnswer {
-    packets: std::collections::VecDeque<Bytes>,
-    caps: CapabilityFlags,
-}
-
-impl ReadAnswer {
-    /// The error the answer ended with, if any (KILL QUERY, a shard
-    /// refusing; servers may send it after the column definitions): the
-    /// targets after it need not run.
-    pub fn error(&self) -> Option<ProxyError> {
-        self.packets
-            .back()
-            .filter(|p| is_err(p))
-            .map(|p| backend_err(p))
-    }
-}
-
-/// Reads the whole answer of the command just sent on `conn` (result
-/// header, column definitions, rows, terminator; or one OK/ERR). Fails when
-/// the answer's packets exceed `max_bytes` (the connection is then broken).
-pub async fn read_answer(conn: &mut BackendConn, max_bytes: usize) -> Result<ReadAnswer> {
-    let mut packets = std::collections::VecDeque::new();
-    let mut bytes = 0usize;
-    let mut push = |conn: &mut BackendConn, p: Bytes| -> Result<()> {
-        bytes += p.len();
-        if bytes > max_bytes {
-            conn.broken = true;
-            return Err(ProxyError::Unsupported(format!(
-                "a shard's part of this merge exceeds {} MiB; inside a transaction, several \
-                 physical tables of one node are read one after the other through the \
-                 transaction's connection and held in memory until merged",
-                max_bytes >> 20
-            )));
-        }
-        packets.push_back(p);
-        Ok(())
-    };
-    let first = conn.read_packet().await?.payload;
-    let single = is_err(&first) || first.first() == Some(&0x00);
-    let columns = if single {
-        0
-    } else {
-        Reader::new(&first)
-            .lenenc_int()
-            .ok_or_else(|| ProxyError::MalformedPacket("bad column count".into()))? as usize
-    };
-    push(conn, first)?;
-    if !single {
-        for _ in 0..columns {
-            let p = conn.read_packet().await?.payload;
-            push(conn, p)?;
-        }
-        loop {
-            let p = conn.read_packet().await?.payload;
-            let end = is_terminator(&p) || is_err(&p);
-            if end && !is_err(&p) {
-                conn.absorb_ok(&p);
-            }
-            push(conn, p)?;
-            if end {
-                break;
-            }
-        }
-    }
-    Ok(ReadAnswer {
-        packets,
-        caps: conn.caps,
-    })
-}
-
-impl<'a> ShardSource<'a> {
-    async fn read_packet(&mut self) -> Result<Bytes> {
-        match self {
-            ShardSource::Live { conn, .. } => Ok(conn.read_packet().await?.payload),
-            ShardSource::Read(a) => a
-                .packets
-                .pop_front()
-                .ok_or_else(|| ProxyError::Internal("a shard answer ended early".into())),
-        }
-    }
-
-    fn absorb_ok(&mut self, payload: &[u8]) -> Option<OkPacket> {
-        match self {
-            ShardSource::Live { conn, .. } => conn.absorb_ok(payload),
-            ShardSource::Read(a) => OkPacket::parse(payload, a.caps),
-        }
-    }
-
-    /// A connection whose command was sent: its answer streams.
-    pub fn live(conn: &'a mut BackendConn) -> Self {
-        ShardSource::Live {
-            conn,
-            finished: false,
-        }
-    }
-
-    fn finish(&mut self) {
-        if let ShardSource::Live { finished, .. } = self {
-            *finished = true;
-        }
-    }
-
-    /// The merge stopped before this source's answer ended (LIMIT reached,
-    /// or another shard failed): its rows are read later, before the
-    /// connection is reused (`BackendConn::settle`), rather than the
-    /// connection being thrown away.
-    fn leave_unread(&mut self) {
-        if let ShardSource::Live {
-            conn,
-            finished: false,
-        } = self
-        {
-            conn.unread_rows = true;
-        }
-    }
-}
-
-/// The shard side of a merge: reads column definitions and rows.
-struct ShardStream<'s, 'a> {
-    conn: &'s mut ShardSource<'a>,
-    columns: usize,
-    done: bool,
-    warnings: u16,
-    /// Binary-protocol rows (a prepared statement): their columns, to
-    /// decode them into canonical text rows.
-    binary: Option<Vec<ColumnInfo>>,
-}
-
-impl ShardStream<'_, '_> {
-    /// Reads the result header; returns the column definitions.
-    async fn header(&mut self) -> Result<Vec<Bytes>> {
-        let payload = self.conn.read_packet().await?;
-        if is_err(&payload) {
-            self.done = true;
-            self.conn.finish();
-            return Err(backend_err(&payload));
-        }
-        if payload.first() == Some(&0x00) {
-            self.done = true;
-            self.conn.finish();
-            return Err(ProxyError::Internal(
-                "a shard answered a SELECT with OK".into(),
-            ));
-        }
-        let n = Reader::new(&payload)
-            .lenenc_int()
-            .ok_or_else(|| ProxyError::MalformedPacket("bad column count".into()))?
-            as usize;
-        self.columns = n;
-        let mut defs = Vec::with_capacity(n);
-        for _ in 0..n {
-            defs.push(self.conn.read_packet().await?);
-        }
-        Ok(defs)
-    }
-
-    async fn next(&mut self) -> Result<Option<TextRow>> {
-        if self.done {
-            return Ok(None);
-        }
-        let payload = self.conn.read_packet().await?;
-        if is_terminator(&payload) {
-            self.done = true;
-            self.conn.finish();
-            if let Some(ok) = self.conn.absorb_ok(&payload) {
-                self.warnings = ok.warnings;
-            }
-            return Ok(None);
-        }
-        if is_err(&payload) {
-            self.done = true;
-            self.conn.finish();
-            return Err(backend_err(&payload));
-        }
-        if let Some(columns) = &self.binary {
-            return crate::merge::binary::decode_row(&payload, columns)
-                .map(Some)
-                .map_err(|e| ProxyError::MalformedPacket(format!("bad row from shard: {e}")));
-        }
-        TextRow::decode(payload, self.columns)
-            .map(Some)
-            .ok_or_else(|| ProxyError::MalformedPacket("bad row from shard".into()))
-    }
-}
-
-/// Accumulated state of one group.
-struct Group {
-    /// The first row seen for the group (non-aggregate columns come from it).
-    row: TextRow,
-    values: Vec<Option<Vec<u8>>>,
-    counts: Vec<Option<Num>>,
-    /// Per aggregate (same order as the plan's): the distinct values seen
-    /// by a DISTINCT aggregate.
-    distinct: Vec<DistinctSet>,
-    /// Per GROUP_CONCAT of the plan: the values gathered.
-    concats: Vec<ConcatState>,
-}
-
-/// The values a DISTINCT aggregate has seen in one group, and their sum.
-#[derive(Default)]
-struct DistinctSet {
-    seen: std::collections::HashSet<Vec<Vec<u8>>>,
-    sum: Option<Num>,
-}
-
-/// Adds the row's arguments of DISTINCT aggregates to the group's sets;
-/// returns how many new values were stored (for the memory budget).
-fn gather_distinct(g: &mut Group, row: &TextRow, plan: &GroupPlan, orders: &[ValueOrder]) -> usize {
-    let mut added = 0;
-    for (spec, state) in plan.concats.iter().zip(g.concats.iter_mut()) {
-        added += state.add(spec, row, orders);
-    }
-    for (a, set) in plan.aggregates.iter().zip(g.distinct.iter_mut()) {
-        let Some(args) = a.kind.distinct_args() else {
-            continue;
-        };
-        // NULL arguments are not counted (COUNT(DISTINCT a, b) skips a
-        // tuple with any NULL).
-        let key: Option<Vec<Vec<u8>>> = args
-            .map(|c| equality_key(orders.get(c)?, row.value(c)))
-            .collect();
-        let Some(key) = key else { continue };
-        if set.seen.insert(key) {
-            added += 1;
-            if !matches!(a.kind, AggregateKind::CountDistinct { .. }) {
-                let v = row.value(a.column).and_then(|v| Num::parse(v, false));
-                set.sum = add_opt(set.sum.take(), v);
-            }
-        }
-    }
-    added
-}
-
 /// Merges the answers of `sources` (commands already sent, or answers
 /// read in full) and streams the result to the client. Never presents a
 /// partial result as complete: a shard error becomes an ERR packet to the
@@ -454,7 +86,7 @@ pub async fn merge_sources(
     client: &mut ClientStream,
     caps: CapabilityFlags,
     seq: &mut u8,
-    plan: &MergePlan,
+    plan: &MergeSpec,
     budget: Budget,
     status: u16,
 ) -> Outcome {
@@ -499,6 +131,8 @@ async fn finish_select(
     out
 }
 
+/// Reads the shards' headers, checks the recipe, sends the client's
+/// header, then the merged rows and the terminator.
 #[allow(clippy::too_many_arguments)]
 async fn run_select(
     shards: &mut [ShardSource<'_>],
@@ -506,866 +140,77 @@ async fn run_select(
     client: &mut ClientStream,
     caps: CapabilityFlags,
     seq: &mut u8,
-    plan: &MergePlan,
+    plan: &MergeSpec,
     budget: Budget,
     status: u16,
     out: &mut Outcome,
 ) -> Result<()> {
-    let mut streams: Vec<ShardStream<'_, '_>> = shards
-        .iter_mut()
-        .map(|c| ShardStream {
-            conn: c,
-            columns: 0,
-            done: false,
-            warnings: 0,
-            binary: None,
-        })
-        .collect();
-    let mut defs = Vec::new();
-    let mut first_err = None;
-    for s in streams.iter_mut() {
-        match s.header().await {
-            Ok(d) if defs.is_empty() => defs = d,
-            Ok(_) => {}
-            Err(e) => {
-                first_err.get_or_insert(e);
-            }
-        }
-    }
-    if let Some(e) = first_err {
-        return Err(e);
-    }
-    let columns = parse_columns(&defs)?;
-    if protocol == Protocol::Binary {
+    let mut streams: Vec<ShardStream<'_, '_>> = shards.iter_mut().map(ShardStream::new).collect();
+    let defs = read_headers(&mut streams).await?;
+    let m = MergeColumns::new(&defs, plan)?;
+    let binary = protocol == Protocol::Binary;
+    if binary {
         for s in streams.iter_mut() {
-            s.binary = Some(columns.clone());
+            s.decode_binary(m.columns.clone());
         }
     }
-    let orders: Vec<ValueOrder> = columns.iter().map(ValueOrder::for_column).collect();
-    if let Some(g) = &plan.group {
-        // Every column the plan names must exist in the shards' rows (a
-        // plan/result mismatch must not index out of range).
-        let n = columns.len();
-        let named = g
-            .key_columns
-            .iter()
-            .copied()
-            .chain(g.aggregates.iter().flat_map(|a| {
-                let mut v = vec![a.column];
-                match a.kind {
-                    AggregateKind::Avg { sum, count } => v.extend([sum, count]),
-                    k => v.extend(k.distinct_args().into_iter().flatten()),
-                }
-                v
-            }))
-            .chain(g.concats.iter().flat_map(|c| {
-                let mut v = vec![c.value, c.count, c.max_len];
-                v.extend(c.order.iter().map(|o| o.0));
-                v
-            }));
-        if named.into_iter().any(|c| c >= n) {
-            return Err(ProxyError::Internal(
-                "the shards answered fewer columns than the merge plan needs".into(),
-            ));
-        }
-        for a in &g.aggregates {
-            let exact = matches!(
-                orders.get(a.column),
-                Some(ValueOrder::Decimal | ValueOrder::Integer)
-            );
-            if matches!(
-                a.kind,
-                AggregateKind::SumDistinct { .. } | AggregateKind::AvgDistinct { .. }
-            ) && !exact
-            {
-                // The server adds floating-point values in an order the
-                // proxy cannot reproduce.
-                return Err(ProxyError::Routing(
-                    "SUM/AVG(DISTINCT …) of a floating-point or string value cannot be merged across shards exactly".into(),
-                ));
-            }
-        }
-    }
-    if let Some(g) = &plan.group {
-        for a in &g.aggregates {
-            if let AggregateKind::Computed { index } = a.kind {
-                let (Some(e), Some(c)) = (g.computed.get(index), columns.get(a.column)) else {
-                    return Err(ProxyError::Internal("bad computed column".into()));
-                };
-                e.check_output(&columns, c).map_err(|why| {
-                    ProxyError::Routing(format!(
-                        "an expression on aggregates cannot be merged across shards: {why}"
-                    ))
-                })?;
-            }
-        }
-    }
-    if let Some(h) = &plan.having {
-        // Before anything reaches the client: a refusal is a clean error.
-        h.check(&columns).map_err(|e| {
-            ProxyError::Routing(format!("HAVING cannot be merged across shards: {e}"))
-        })?;
-    }
-    let visible = columns.len().saturating_sub(plan.hidden_columns);
-    let resolve = |p: Position| match p {
-        Position::Index(i) => i,
-        Position::Hidden(i) => visible + i,
-    };
-    let order_by: Vec<SortKey> = plan
-        .order_by
-        .iter()
-        .map(|&(p, descending)| SortKey {
-            column: resolve(p),
-            descending,
-        })
-        .collect();
-    let defs = client_defs(defs, &columns, plan);
-
-    // Header to the client: visible columns only.
-    let mut buf = Vec::new();
-    put_lenenc_int(&mut buf, visible as u64);
-    client.send(seq, &buf).await.map_err(client_gone)?;
-    out.sent_anything = true;
-    for d in defs.iter() {
-        client.send(seq, d).await.map_err(client_gone)?;
-    }
-    let deprecate_eof = caps.contains(CapabilityFlags::CLIENT_DEPRECATE_EOF);
-    if !deprecate_eof {
-        let mut eof = Vec::new();
-        encode_eof(&mut eof, 0, status);
-        client.send(seq, &eof).await.map_err(client_gone)?;
-    }
+    let defs = m.client_defs(defs, plan);
+    let binary_columns = binary.then_some(&m.columns[..]);
+    let mut writer = ResultWriter::new(client, seq, caps, status, binary_columns, m.visible);
+    let sent = writer.header(&defs).await;
+    out.sent_anything = writer.started();
+    sent?;
     out.result_sets = 1;
-    let mut emit = Emitter {
-        binary: (protocol == Protocol::Binary).then(|| columns.clone()),
-        visible,
-        offset: plan.offset,
-        limit: plan.limit.unwrap_or(u64::MAX),
-        skipped: 0,
-        emitted: 0,
-        buf: Vec::new(),
-    };
-
-    if plan.group.is_some() || plan.distinct {
-        let group_plan = plan.group.clone().unwrap_or_else(|| GroupPlan {
-            key_columns: (0..visible).collect(),
-            ..GroupPlan::default()
-        });
-        let mut groups: HashMap<Vec<Option<Vec<u8>>>, Group> = HashMap::new();
-        let mut order_of_arrival: Vec<Vec<Option<Vec<u8>>>> = Vec::new();
-        // Groups plus the distinct values gathered for DISTINCT aggregates:
-        // what the merge holds in memory.
-        let mut held = 0usize;
-        for s in streams.iter_mut() {
-            while let Some(row) = s.next().await? {
-                let key: Vec<Option<Vec<u8>>> = group_plan
-                    .key_columns
-                    .iter()
-                    .map(|&c| equality_key(&orders[c], row.value(c)))
-                    .collect();
-                let added = match groups.get_mut(&key) {
-                    Some(g) => {
-                        accumulate(g, &row, &group_plan, &orders);
-                        gather_distinct(g, &row, &group_plan, &orders)
-                    }
-                    None => {
-                        let mut g = new_group(row.clone(), &group_plan, &orders);
-                        let added = 1 + gather_distinct(&mut g, &row, &group_plan, &orders);
-                        order_of_arrival.push(key.clone());
-                        groups.insert(key, g);
-                        added
-                    }
-                };
-                held += added;
-                if held > budget.max_groups {
-                    return Err(ProxyError::Routing(format!(
-                        "cross-shard GROUP BY/DISTINCT exceeded the merge budget of {} groups and distinct values; add a sharding-key filter or raise [routing] merge_max_groups",
-                        budget.max_groups
-                    )));
-                }
-            }
-        }
-        if groups.is_empty() && group_plan.key_columns.is_empty() && plan.group.is_some() {
-            // Aggregates without GROUP BY always give one row (COUNT 0,
-            // the rest NULL). Shards answer one row each, unless a
-            // DISTINCT aggregate made them group by its arguments.
-            let n = columns.len();
-            let mut values: Vec<Option<Vec<u8>>> = vec![None; n];
-            for a in &group_plan.aggregates {
-                if matches!(
-                    a.kind,
-                    AggregateKind::Count | AggregateKind::CountDistinct { .. }
-                ) {
-                    if let Some(v) = values.get_mut(a.column) {
-                        *v = Some(b"0".to_vec());
-                    }
-                }
-            }
-            let mut p = Vec::new();
-            crate::merge::row::encode_values(&values, &mut p);
-            if let Some(row) = TextRow::decode(Bytes::from(p), n) {
-                let mut g = new_group(row, &group_plan, &orders);
-                g.distinct.clear();
-                g.concats.clear();
-                order_of_arrival.push(Vec::new());
-                groups.insert(Vec::new(), g);
-            }
-        }
-        let mut rows: Vec<TextRow> = Vec::with_capacity(order_of_arrival.len());
-        for k in order_of_arrival {
-            let Some(g) = groups.remove(&k) else { continue };
-            let row = finish_group(g, &group_plan, &columns, &orders)?;
-            if let Some(h) = &plan.having {
-                // Only out-of-range arithmetic fails here, as on the server.
-                let keep = h
-                    .accepts(&row, &columns, &orders)
-                    .map_err(|m| ProxyError::Backend(ErrPacket::new(1690, "22003", &m)))?;
-                if !keep {
-                    continue;
-                }
-            }
-            rows.push(row);
-        }
-        if plan.distinct && plan.group.is_some() {
-            // SELECT DISTINCT over combined groups: equal visible rows
-            // (under the columns' collations) are one row.
-            let mut seen = std::collections::HashSet::new();
-            rows.retain(|r| {
-                let key: Vec<Option<Vec<u8>>> = (0..visible)
-                    .map(|c| orders.get(c).and_then(|o| equality_key(o, r.value(c))))
-                    .collect();
-                seen.insert(key)
-            });
-        }
-        if !order_by.is_empty() {
-            rows.sort_by(|a, b| compare_rows(a, b, &order_by, &orders));
-        }
-        for row in &rows {
-            emit.row(row, client, seq).await?;
-        }
-    } else if order_by.is_empty() {
-        for s in streams.iter_mut() {
-            while let Some(row) = s.next().await? {
-                emit.row(&row, client, seq).await?;
-                if emit.full() {
-                    break;
-                }
-            }
-            if emit.full() {
-                break;
-            }
-        }
-    } else {
-        // Streaming k-way merge: one row per shard in memory.
-        let mut heads: Vec<Option<TextRow>> = Vec::with_capacity(streams.len());
-        for s in streams.iter_mut() {
-            heads.push(s.next().await?);
-        }
-        loop {
-            let mut best: Option<usize> = None;
-            for (i, h) in heads.iter().enumerate() {
-                let Some(row) = h else { continue };
-                best = match best {
-                    None => Some(i),
-                    Some(b) => {
-                        let current = heads[b].as_ref();
-                        match current {
-                            Some(cur)
-                                if compare_rows(row, cur, &order_by, &orders) == Ordering::Less =>
-                            {
-                                Some(i)
-                            }
-                            _ => Some(b),
-                        }
-                    }
-                };
-            }
-            let Some(i) = best else { break };
-            let row = heads[i].take();
-            if let Some(row) = row {
-                emit.row(&row, client, seq).await?;
-            }
-            if emit.full() {
-                break;
-            }
-            heads[i] = streams[i].next().await?;
-        }
-    }
-    let warnings: u16 = streams
+    write_rows(&mut writer, &mut streams, plan, &m, budget).await?;
+    let warnings = streams
         .iter()
-        .map(|s| s.warnings)
+        .map(ShardStream::warnings)
         .fold(0, u16::saturating_add);
     drop(streams);
-    let mut term = Vec::new();
-    let status = status & !StatusFlags::SERVER_MORE_RESULTS_EXISTS.bits();
-    if deprecate_eof {
-        OkPacket {
-            status,
-            warnings,
-            ..OkPacket::default()
-        }
-        .encode(caps, 0xFE, &mut term);
-    } else {
-        encode_eof(&mut term, warnings, status);
-    }
-    client.send(seq, &term).await.map_err(client_gone)?;
-    out.status = status;
+    out.status = writer.finish(warnings).await?;
     out.warnings = warnings;
     Ok(())
 }
 
-fn parse_columns(defs: &[Bytes]) -> Result<Vec<ColumnInfo>> {
-    defs.iter()
-        .map(|d| ColumnInfo::parse(d.clone()))
-        .collect::<Option<_>>()
-        .ok_or_else(|| ProxyError::MalformedPacket("bad column definition from shard".into()))
-}
-
-/// The column definitions the client sees for shard columns `defs`: the
-/// visible ones, AVG columns that carry partial sums shown with AVG's
-/// scale (the argument's plus div_precision_increment = 4).
-fn client_defs(mut defs: Vec<Bytes>, columns: &[ColumnInfo], plan: &MergePlan) -> Vec<Bytes> {
-    if let Some(g) = &plan.group {
-        for a in &g.aggregates {
-            if let AggregateKind::Avg { sum, .. } = a.kind {
-                let decimal = matches!(
-                    columns.get(sum).map(ValueOrder::for_column),
-                    Some(ValueOrder::Decimal | ValueOrder::Integer)
-                );
-                if sum == a.column {
-                    // A DOUBLE average keeps the sum's scale (31, "not
-                    // fixed") and only takes AVG's flags.
-                    let extra = if decimal { AVG_EXTRA_SCALE } else { 0 };
-                    if let Some(d) = defs.get_mut(a.column) {
-                        *d = widen_scale(d, extra);
-                    }
-                }
-            }
-        }
-    }
-    let visible = defs.len().saturating_sub(plan.hidden_columns);
-    defs.truncate(visible);
-    defs
-}
-
-/// What [`scatter_select`] presents as the result columns for shard
-/// column definitions `defs` (a prepared statement's metadata).
-pub fn merged_column_defs(defs: Vec<Bytes>, plan: &MergePlan) -> Result<Vec<Bytes>> {
-    let columns = parse_columns(&defs)?;
-    Ok(client_defs(defs, &columns, plan))
-}
-
-/// MySQL's `div_precision_increment` default: AVG and `/` add 4 digits.
-const AVG_EXTRA_SCALE: u8 = 4;
-
-/// A column definition with `extra` more decimals (and display length) and
-/// the flags of an AVG column,
-/// patched in place: the fixed part follows six length-encoded strings.
-fn widen_scale(def: &Bytes, extra: u8) -> Bytes {
-    let mut r = crate::wire::packets::Reader::new(def);
-    for _ in 0..6 {
-        if r.lenenc_bytes().is_none() {
-            return def.clone();
-        }
-    }
-    // 0x0c, charset (2), length (4), type (1), flags (2), decimals (1).
-    let fixed = def.len() - r.remaining();
-    if def.len() < fixed + 13 {
-        return def.clone();
-    }
-    let mut out = def.to_vec();
-    let len_at = fixed + 3;
-    let length = u32::from_le_bytes([
-        out[len_at],
-        out[len_at + 1],
-        out[len_at + 2],
-        out[len_at + 3],
-    ]);
-    out[len_at..len_at + 4].copy_from_slice(&length.saturating_add(extra as u32).to_le_bytes());
-    let dec_at = fixed + 10;
-    out[dec_at] = out[dec_at].saturating_add(extra);
-    // AVG is reported with BINARY_FLAG (SUM, whose definition this was,
-    // without).
-    out[fixed + 8] |= 0x80;
-    Bytes::from(out)
-}
-
-/// Applies OFFSET/LIMIT while writing merged rows to the client.
-struct Emitter {
-    /// Binary-protocol output: the shard columns to encode with.
-    binary: Option<Vec<ColumnInfo>>,
-    visible: usize,
-    offset: u64,
-    limit: u64,
-    skipped: u64,
-    emitted: u64,
-    buf: Vec<u8>,
-}
-
-impl Emitter {
-    async fn row(&mut self, row: &TextRow, client: &mut ClientStream, seq: &mut u8) -> Result<()> {
-        if self.skipped < self.offset {
-            self.skipped += 1;
-            return Ok(());
-        }
-        if self.full() {
-            return Ok(());
-        }
-        self.emitted += 1;
-        self.buf.clear();
-        match &self.binary {
-            Some(columns) => {
-                crate::merge::binary::encode_row(row, columns, self.visible, &mut self.buf)
-                    .map_err(|e| ProxyError::Internal(e.to_string()))?
-            }
-            None => row.encode_prefix(self.visible, &mut self.buf),
-        }
-        client.send(seq, &self.buf).await.map_err(client_gone)
-    }
-
-    fn full(&self) -> bool {
-        self.emitted >= self.limit
-    }
-}
-
-/// A partial aggregate: exact for integers and decimals, binary floating
-/// point for FLOAT/DOUBLE columns (as MySQL computes them).
-#[derive(Debug, Clone)]
-enum Num {
-    Exact(Decimal),
-    Float(f64),
-}
-
-impl Num {
-    fn parse(v: &[u8], float: bool) -> Option<Num> {
-        if float {
-            std::str::from_utf8(v)
-                .ok()?
-                .parse::<f64>()
-                .ok()
-                .map(Num::Float)
-        } else {
-            Decimal::parse(v).map(Num::Exact)
-        }
-    }
-
-    fn add(self, other: Num) -> Num {
-        match (self, other) {
-            (Num::Exact(a), Num::Exact(b)) => Num::Exact(a.add(&b)),
-            (a, b) => Num::Float(a.as_f64() + b.as_f64()),
-        }
-    }
-
-    fn as_f64(&self) -> f64 {
-        match self {
-            Num::Exact(d) => d.to_text().parse().unwrap_or(0.0),
-            Num::Float(f) => *f,
-        }
-    }
-
-    fn text(&self) -> Vec<u8> {
-        match self {
-            Num::Exact(d) => d.to_text().into_bytes(),
-            Num::Float(f) => format_double(*f).into_bytes(),
-        }
-    }
-}
-
-/// Formats a DOUBLE the way MySQL prints one: shortest round-trip digits,
-/// scientific notation for very large or very small magnitudes.
-fn format_double(f: f64) -> String {
-    let a = f.abs();
-    if a != 0.0 && !(1e-4..1e15).contains(&a) {
-        format!("{f:e}")
+/// The merge proper: shard rows through the operators `plan` needs, to
+/// the writer.
+async fn write_rows(
+    writer: &mut ResultWriter<'_, tokio::net::TcpStream>,
+    streams: &mut [ShardStream<'_, '_>],
+    plan: &MergeSpec,
+    m: &MergeColumns,
+    budget: Budget,
+) -> Result<()> {
+    let (columns, orders, keys) = (&m.columns[..], &m.orders[..], &m.order_by[..]);
+    let having = plan.having.as_ref();
+    if let Some(groups) = &plan.aggregate {
+        let combined = CombineGroups::new(Chain::new(streams), groups, columns, orders, budget);
+        let kept = Having::new(combined, having, columns, orders);
+        // SELECT DISTINCT over combined groups (already held: no budget).
+        let distinct = Distinct::new(kept, m.visible, orders, None).enabled(plan.distinct);
+        writer
+            .rows(shape(Sort::new(distinct, keys, orders), plan, m))
+            .await
+    } else if plan.distinct {
+        // Every distinct row is read (and counted against the budget)
+        // before HAVING looks at any.
+        let distinct = Distinct::new(Chain::new(streams), m.visible, orders, Some(budget));
+        let kept = Having::new(Sort::new(distinct, &[], orders), having, columns, orders);
+        writer
+            .rows(shape(Sort::new(kept, keys, orders), plan, m))
+            .await
+    } else if keys.is_empty() {
+        writer.rows(shape(Chain::new(streams), plan, m)).await
     } else {
-        format!("{f}")
+        // Streaming k-way merge: one row per shard in memory.
+        writer
+            .rows(shape(SortMerge::new(streams, keys, orders), plan, m))
+            .await
     }
 }
 
-fn add_opt(a: Option<Num>, b: Option<Num>) -> Option<Num> {
-    match (a, b) {
-        (Some(x), Some(y)) => Some(x.add(y)),
-        (x, None) => x,
-        (None, y) => y,
-    }
-}
-
-fn is_float(orders: &[ValueOrder], c: usize) -> bool {
-    matches!(orders.get(c), Some(ValueOrder::Float))
-}
-
-fn new_group(row: TextRow, plan: &GroupPlan, orders: &[ValueOrder]) -> Group {
-    let n = row.values.len();
-    let mut values: Vec<Option<Vec<u8>>> =
-        (0..n).map(|i| row.value(i).map(<[u8]>::to_vec)).collect();
-    let mut counts = vec![None; n];
-    for a in &plan.aggregates {
-        if let AggregateKind::Avg { sum, count } = a.kind {
-            counts[sum] = row
-                .value(sum)
-                .and_then(|v| Num::parse(v, is_float(orders, sum)));
-            counts[count] = row.value(count).and_then(|v| Num::parse(v, false));
-        }
-    }
-    // Normalise sums so later additions are exact.
-    for a in &plan.aggregates {
-        if matches!(a.kind, AggregateKind::Sum | AggregateKind::Count) {
-            if let Some(v) = &values[a.column] {
-                if let Some(d) = Num::parse(v, is_float(orders, a.column)) {
-                    values[a.column] = Some(d.text());
-                }
-            }
-        }
-    }
-    let distinct = plan
-        .aggregates
-        .iter()
-        .map(|_| DistinctSet::default())
-        .collect();
-    let concats = plan
-        .concats
-        .iter()
-        .map(|_| ConcatState::default())
-        .collect();
-    Group {
-        row,
-        values,
-        counts,
-        distinct,
-        concats,
-    }
-}
-
-fn accumulate(g: &mut Group, row: &TextRow, plan: &GroupPlan, orders: &[ValueOrder]) {
-    for a in &plan.aggregates {
-        let c = a.column;
-        match a.kind {
-            AggregateKind::Count | AggregateKind::Sum => {
-                let float = is_float(orders, c);
-                let add = row.value(c).and_then(|v| Num::parse(v, float));
-                let cur = g.values[c].as_deref().and_then(|v| Num::parse(v, float));
-                g.values[c] = add_opt(cur, add).map(|n| n.text());
-            }
-            AggregateKind::Min | AggregateKind::Max => {
-                let new = row.value(c);
-                let replace = match (&g.values[c], new) {
-                    (_, None) => false,
-                    (None, Some(_)) => true,
-                    (Some(cur), Some(v)) => {
-                        let o = orders[c].compare(v, cur);
-                        (a.kind == AggregateKind::Min && o == Ordering::Less)
-                            || (a.kind == AggregateKind::Max && o == Ordering::Greater)
-                    }
-                };
-                if replace {
-                    g.values[c] = new.map(<[u8]>::to_vec);
-                }
-            }
-            AggregateKind::CountDistinct { .. }
-            | AggregateKind::SumDistinct { .. }
-            | AggregateKind::AvgDistinct { .. }
-            | AggregateKind::GroupConcat { .. }
-            | AggregateKind::Computed { .. } => {}
-            AggregateKind::Avg { sum, count } => {
-                for h in [sum, count] {
-                    let float = h == sum && is_float(orders, sum);
-                    let add = row.value(h).and_then(|v| Num::parse(v, float));
-                    g.counts[h] = add_opt(g.counts[h].take(), add);
-                }
-            }
-        }
-    }
-}
-
-fn finish_group(
-    mut g: Group,
-    plan: &GroupPlan,
-    columns: &[ColumnInfo],
-    orders: &[ValueOrder],
-) -> Result<TextRow> {
-    let ncols = columns.len();
-    let concats: Vec<Option<Vec<u8>>> = std::mem::take(&mut g.concats)
-        .into_iter()
-        .zip(&plan.concats)
-        .map(|(state, spec)| state.finish(spec, orders))
-        .collect();
-    for a in &plan.aggregates {
-        if let AggregateKind::GroupConcat { index } = a.kind {
-            g.values[a.column] = concats.get(index).cloned().flatten();
-        }
-    }
-    let sets = std::mem::take(&mut g.distinct);
-    for (a, set) in plan.aggregates.iter().zip(sets) {
-        let n = set.seen.len() as u64;
-        match a.kind {
-            AggregateKind::CountDistinct { .. } => {
-                g.values[a.column] = Some(n.to_string().into_bytes());
-            }
-            AggregateKind::SumDistinct { .. } => {
-                g.values[a.column] = set.sum.map(|s| s.text());
-            }
-            AggregateKind::AvgDistinct { .. } => {
-                // The column is the shards' AVG(DISTINCT x): its scale is
-                // already AVG's.
-                let scale = columns.get(a.column).map_or(0, |c| c.decimals as usize);
-                g.values[a.column] = match (set.sum, n) {
-                    (Some(Num::Exact(s)), n) if n > 0 => {
-                        s.div_u64(n, scale).map(|d| d.to_text().into_bytes())
-                    }
-                    _ => None,
-                };
-            }
-            _ => {}
-        }
-    }
-    for a in &plan.aggregates {
-        if let AggregateKind::Avg { sum, count } = a.kind {
-            // MySQL's scale for AVG: the argument's plus 4. When the AVG
-            // column itself carried the partial sums, its definition shows
-            // the sum's scale; a separate AVG column already has AVG's.
-            let decimals = columns.get(sum).map_or(0, |c| c.decimals as usize);
-            let scale = if sum == a.column {
-                decimals + AVG_EXTRA_SCALE as usize
-            } else {
-                decimals.max(AVG_EXTRA_SCALE as usize)
-            };
-            let n = g.counts[count]
-                .as_ref()
-                .map(|d| d.as_f64() as u64)
-                .filter(|n| *n > 0);
-            g.values[a.column] = match (&g.counts[sum], n) {
-                (Some(Num::Exact(s)), Some(n)) => {
-                    s.div_u64(n, scale).map(|d| d.to_text().into_bytes())
-                }
-                (Some(Num::Float(f)), Some(n)) => Some(format_double(f / n as f64).into_bytes()),
-                _ => None,
-            };
-        }
-    }
-    let n = ncols.min(g.values.len());
-    let encode = |values: &[Option<Vec<u8>>]| {
-        let mut p = Vec::new();
-        crate::merge::row::encode_values(values, &mut p);
-        TextRow::decode(Bytes::from(p), n)
-    };
-    let Some(row) = encode(&g.values[..n]) else {
-        return Ok(g.row);
-    };
-    let mut changed = false;
-    for a in &plan.aggregates {
-        if let AggregateKind::Computed { index } = a.kind {
-            let (Some(e), Some(c)) = (plan.computed.get(index), columns.get(a.column)) else {
-                continue;
-            };
-            // Only out-of-range arithmetic fails here, as on the server.
-            g.values[a.column] = e
-                .output(&row, columns, orders, c)
-                .map_err(|m| ProxyError::Backend(ErrPacket::new(1690, "22003", &m)))?;
-            changed = true;
-        }
-    }
-    if !changed {
-        return Ok(row);
-    }
-    Ok(encode(&g.values[..n]).unwrap_or(row))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use mysql_common::constants::{ColumnFlags, ColumnType};
-
-    fn col(t: ColumnType, charset: u16, decimals: u8) -> ColumnInfo {
-        ColumnInfo {
-            column_type: t,
-            flags: ColumnFlags::empty(),
-            charset,
-            decimals,
-            raw: Bytes::new(),
-        }
-    }
-
-    fn row(values: &[Option<&str>]) -> TextRow {
-        let owned: Vec<Option<Vec<u8>>> = values
-            .iter()
-            .map(|v| v.map(|s| s.as_bytes().to_vec()))
-            .collect();
-        let mut p = Vec::new();
-        crate::merge::row::encode_values(&owned, &mut p);
-        TextRow::decode(Bytes::from(p), values.len()).unwrap()
-    }
-
-    fn text(r: &TextRow) -> Vec<Option<String>> {
-        (0..r.values.len())
-            .map(|i| r.value(i).map(|v| String::from_utf8_lossy(v).into_owned()))
-            .collect()
-    }
-
-    /// Rows of `SELECT COUNT(DISTINCT name), SUM(DISTINCT amount),
-    /// AVG(DISTINCT amount), COUNT(*)` from shards that grouped by name and
-    /// amount (hidden columns 4 = name, 5 = amount).
-    #[test]
-    fn distinct_aggregates_from_finer_groups() {
-        let columns = vec![
-            col(ColumnType::MYSQL_TYPE_LONGLONG, 63, 0),
-            col(ColumnType::MYSQL_TYPE_NEWDECIMAL, 63, 2),
-            col(ColumnType::MYSQL_TYPE_NEWDECIMAL, 63, 6),
-            col(ColumnType::MYSQL_TYPE_LONGLONG, 63, 0),
-            col(ColumnType::MYSQL_TYPE_VAR_STRING, 45, 0),
-            col(ColumnType::MYSQL_TYPE_NEWDECIMAL, 63, 2),
-        ];
-        let orders: Vec<ValueOrder> = columns.iter().map(ValueOrder::for_column).collect();
-        let plan = GroupPlan {
-            key_columns: vec![],
-            aggregates: vec![
-                Aggregate {
-                    column: 0,
-                    kind: AggregateKind::CountDistinct { first: 4, n: 1 },
-                },
-                Aggregate {
-                    column: 1,
-                    kind: AggregateKind::SumDistinct { arg: 5 },
-                },
-                Aggregate {
-                    column: 2,
-                    kind: AggregateKind::AvgDistinct { arg: 5 },
-                },
-                Aggregate {
-                    column: 3,
-                    kind: AggregateKind::Count,
-                },
-            ],
-            ..GroupPlan::default()
-        };
-        let rows = [
-            // (shard 1) 'Paris', 1.50 twice; 'paris' (same under _ci), 2.00.
-            row(&[
-                Some("1"),
-                Some("1.50"),
-                Some("1.500000"),
-                Some("2"),
-                Some("Paris"),
-                Some("1.50"),
-            ]),
-            row(&[
-                Some("1"),
-                Some("2.00"),
-                Some("2.000000"),
-                Some("1"),
-                Some("paris"),
-                Some("2.00"),
-            ]),
-            // (shard 2) 1.50 again, a NULL name, a NULL amount.
-            row(&[
-                Some("0"),
-                Some("1.50"),
-                Some("1.500000"),
-                Some("3"),
-                None,
-                Some("1.50"),
-            ]),
-            row(&[Some("1"), None, None, Some("1"), Some("Lyon"), None]),
-        ];
-        let mut g = new_group(rows[0].clone(), &plan, &orders);
-        let mut held = gather_distinct(&mut g, &rows[0], &plan, &orders);
-        for r in &rows[1..] {
-            accumulate(&mut g, r, &plan, &orders);
-            held += gather_distinct(&mut g, r, &plan, &orders);
-        }
-        // Distinct names {paris, lyon}; amounts {1.50, 2.00} for SUM and
-        // again for AVG: what the budget counts.
-        assert_eq!(held, 6);
-        let out = finish_group(g, &plan, &columns, &orders).unwrap();
-        assert_eq!(
-            text(&out)[..4],
-            [
-                Some("2".to_owned()),
-                Some("3.50".to_owned()),
-                Some("1.750000".to_owned()),
-                Some("7".to_owned())
-            ]
-        );
-    }
-
-    /// `SELECT g, GROUP_CONCAT(v ORDER BY k DESC), SUM(x) / COUNT(*)`:
-    /// hidden 3 = COUNT(*), 4 = max_len, 5 = v, 6 = k, 7 = SUM(x),
-    /// 8 = COUNT(*).
-    #[test]
-    fn group_concat_and_expressions_on_aggregates() {
-        use crate::merge::eval::{BinOp, MergeExpr};
-        let columns = vec![
-            col(ColumnType::MYSQL_TYPE_VAR_STRING, 45, 0),
-            col(ColumnType::MYSQL_TYPE_BLOB, 45, 0),
-            col(ColumnType::MYSQL_TYPE_NEWDECIMAL, 63, 4),
-            col(ColumnType::MYSQL_TYPE_LONGLONG, 63, 0),
-            col(ColumnType::MYSQL_TYPE_LONGLONG, 63, 0),
-            col(ColumnType::MYSQL_TYPE_VAR_STRING, 45, 0),
-            col(ColumnType::MYSQL_TYPE_LONGLONG, 63, 0),
-            col(ColumnType::MYSQL_TYPE_NEWDECIMAL, 63, 0),
-            col(ColumnType::MYSQL_TYPE_LONGLONG, 63, 0),
-        ];
-        let orders: Vec<ValueOrder> = columns.iter().map(ValueOrder::for_column).collect();
-        let plan = GroupPlan {
-            key_columns: vec![0],
-            aggregates: vec![
-                Aggregate {
-                    column: 1,
-                    kind: AggregateKind::GroupConcat { index: 0 },
-                },
-                Aggregate {
-                    column: 2,
-                    kind: AggregateKind::Computed { index: 0 },
-                },
-                Aggregate {
-                    column: 7,
-                    kind: AggregateKind::Sum,
-                },
-                Aggregate {
-                    column: 8,
-                    kind: AggregateKind::Count,
-                },
-            ],
-            concats: vec![ConcatSpec {
-                value: 5,
-                order: vec![(6, true)],
-                separator: b"-".to_vec(),
-                distinct: false,
-                count: 3,
-                max_len: 4,
-            }],
-            computed: vec![MergeExpr::Binary(
-                BinOp::Div,
-                Box::new(MergeExpr::Column(7)),
-                Box::new(MergeExpr::Column(8)),
-            )],
-        };
-        let r = |v: &str, k: &str, n: &str, sum: &str| {
-            row(&[
-                Some("g"),
-                Some("partial"),
-                Some("0.0000"),
-                Some(n),
-                Some("1024"),
-                Some(v),
-                Some(k),
-                Some(sum),
-                Some(n),
-            ])
-        };
-        let rows = [
-            r("a", "1", "2", "10"),
-            r("b", "3", "1", "5"),
-            r("c", "2", "1", "0"),
-        ];
-        let mut g = new_group(rows[0].clone(), &plan, &orders);
-        gather_distinct(&mut g, &rows[0], &plan, &orders);
-        for x in &rows[1..] {
-            accumulate(&mut g, x, &plan, &orders);
-            gather_distinct(&mut g, x, &plan, &orders);
-        }
-        let out = text(&finish_group(g, &plan, &columns, &orders).unwrap());
-        // Ordered by k descending: b (3), c (2), a a (1, twice); 15 / 4.
-        assert_eq!(out[1].as_deref(), Some("b-c-a-a"));
-        assert_eq!(out[2].as_deref(), Some("3.7500"));
-    }
+/// OFFSET/LIMIT, then the hidden columns dropped: what every merge ends
+/// with.
+fn shape<S: RowSource>(rows: S, plan: &MergeSpec, m: &MergeColumns) -> Project<Limit<S>> {
+    Project::new(Limit::new(rows, plan.offset, plan.limit), m.visible)
 }

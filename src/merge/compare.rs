@@ -15,9 +15,11 @@ use super::row::{ColumnInfo, TextRow};
 use crate::sharding::collation::general_ci_weights;
 use crate::sharding::Collation;
 
-/// One ORDER BY key: a column of the shard result and its direction.
+/// One ORDER BY key resolved to a position of the shard rows (the
+/// router's `SortKey`, whose column may count from the hidden columns,
+/// once the row's width is known).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SortKey {
+pub struct ResolvedKey {
     pub column: usize,
     pub descending: bool,
 }
@@ -200,7 +202,12 @@ pub fn compare_nullable(order: &ValueOrder, a: Option<&[u8]>, b: Option<&[u8]>) 
 }
 
 /// Compares two rows by `keys`, with `orders[i]` the order of column i.
-pub fn compare_rows(a: &TextRow, b: &TextRow, keys: &[SortKey], orders: &[ValueOrder]) -> Ordering {
+pub fn compare_rows(
+    a: &TextRow,
+    b: &TextRow,
+    keys: &[ResolvedKey],
+    orders: &[ValueOrder],
+) -> Ordering {
     for k in keys {
         let Some(order) = orders.get(k.column) else {
             continue;

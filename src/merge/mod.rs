@@ -6,7 +6,8 @@
 //! evaluated on merged rows such as a cross-shard HAVING (`eval`),
 //! GROUP_CONCAT rebuilt from the values of finer shard groups (`concat`),
 //! binary-protocol rows converted to and from text rows (`binary`). Must not do
-//! I/O or choose shards; the executor feeds rows in and writes rows out.
+//! I/O or choose shards; the merge operators that use these values
+//! (`execute::merge`) feed rows in and take rows out.
 
 pub mod binary;
 pub mod compare;
@@ -15,5 +16,5 @@ pub mod decimal;
 pub mod eval;
 pub mod row;
 
-pub use compare::{compare_rows, SortKey, ValueOrder};
+pub use compare::{compare_rows, ResolvedKey, ValueOrder};
 pub use row::{ColumnInfo, TextRow};

@@ -18,7 +18,6 @@
 //! merge. Must not merge rows itself (sort, group, limit: that is
 //! `execute::scatter`).
 
-use super::run_plan::merge_plan;
 use super::Session;
 use crate::error::ProxyError;
 use crate::execute::cancel::{client_gone, running_on, Watched};
@@ -91,7 +90,8 @@ impl Session {
             self.write_error_seq(&e, seq).await;
             return;
         }
-        let merge = plan.merge.as_ref().map(merge_plan).unwrap_or_default();
+        let no_merge = MergeSpec::default();
+        let merge = plan.merge.as_ref().unwrap_or(&no_merge);
         let budget = self.merge_budget();
         let (caps, status) = (self.caps, self.status);
         let handle = self.handle.clone();
@@ -132,7 +132,7 @@ impl Session {
                 client,
                 caps,
                 seq,
-                &merge,
+                merge,
                 budget,
                 status,
             )

@@ -26,13 +26,12 @@ use super::{Held, Ran, Session};
 use crate::backend::{BackendConn, Role};
 use crate::error::{ProxyError, Result};
 use crate::execute::cancel::{client_gone, running_on, Watched};
-use crate::execute::scatter::{self, add_ok, Aggregate, AggregateKind, GroupPlan, MergePlan};
-use crate::execute::scatter::{Position, ShardSource};
+use crate::execute::scatter::{self, add_ok, ShardSource};
 use crate::execute::write::{run_on_all, write_all_or_nothing};
 use crate::execute::{ClientStream, Command, Encoding, Outcome, Shape};
 use crate::frontend::SessionHandle;
 use crate::router;
-use crate::router::shard::{ColumnRef, Combine, MergeSpec, PlanKind, ShardPlan, ShardTarget};
+use crate::router::shard::{MergeSpec, PlanKind, ShardPlan, ShardTarget};
 use crate::sql::Classified;
 use crate::wire::ok_sum::{self, WriteKind};
 use crate::wire::packets::OkPacket;
@@ -124,7 +123,8 @@ impl Session {
                 return;
             }
         };
-        let merge = plan.merge.as_ref().map(merge_plan).unwrap_or_default();
+        let no_merge = MergeSpec::default();
+        let merge = plan.merge.as_ref().unwrap_or(&no_merge);
         let budget = self.merge_budget();
         let handle = self.handle.clone();
         let reply = Reply {
@@ -139,7 +139,7 @@ impl Session {
                 let targets: Vec<&ShardTarget> = plan.targets.iter().collect();
                 let mut refs: Vec<&mut BackendConn> = conns.iter_mut().map(|c| &mut **c).collect();
                 let outcome = merge_targets(
-                    reply, &handle, &mut refs, running, &targets, &encoding, &merge, budget,
+                    reply, &handle, &mut refs, running, &targets, &encoding, merge, budget,
                 )
                 .await;
                 for conn in conns {
@@ -158,7 +158,7 @@ impl Session {
                 );
                 let (mut refs, targets) = held_for_targets(&mut self.held, plan);
                 merge_targets(
-                    reply, &handle, &mut refs, running, &targets, &encoding, &merge, budget,
+                    reply, &handle, &mut refs, running, &targets, &encoding, merge, budget,
                 )
                 .await
             }
@@ -296,8 +296,8 @@ impl Session {
     }
 
     /// What one merge may hold.
-    pub(super) fn merge_budget(&self) -> scatter::Budget {
-        scatter::Budget {
+    pub(super) fn merge_budget(&self) -> crate::execute::merge::Budget {
+        crate::execute::merge::Budget {
             max_groups: self.proxy.config.load().routing.merge_max_groups,
         }
     }
@@ -313,8 +313,8 @@ pub(super) async fn merge_targets(
     running: Vec<(std::sync::Arc<crate::backend::ServerPool>, u32)>,
     targets: &[&ShardTarget],
     encoding: &Encoding<'_>,
-    merge: &MergePlan,
-    budget: scatter::Budget,
+    merge: &MergeSpec,
+    budget: crate::execute::merge::Budget,
 ) -> Outcome {
     let watched = Watched::new(handle, running);
     let gone = client_gone(reply.client.get_ref());
@@ -368,57 +368,4 @@ fn held_for_targets<'a, 'p>(
         }
     }
     (refs, targets)
-}
-
-/// The router's merge recipe in the executor's terms.
-pub(super) fn merge_plan(m: &MergeSpec) -> MergePlan {
-    let pos = |c: ColumnRef| match c {
-        ColumnRef::Index(i) => Position::Index(i),
-        ColumnRef::Hidden(i) => Position::Hidden(i),
-    };
-    let group = m.aggregate.as_ref().map(|a| GroupPlan {
-        key_columns: a.group_by.clone(),
-        concats: a.concats.clone(),
-        computed: a.computed.clone(),
-        aggregates: a
-            .columns
-            .iter()
-            .enumerate()
-            .filter_map(|(i, comb)| {
-                let kind = match comb {
-                    Combine::Count => AggregateKind::Count,
-                    Combine::Sum => AggregateKind::Sum,
-                    Combine::Min => AggregateKind::Min,
-                    Combine::Max => AggregateKind::Max,
-                    Combine::Avg { count } => AggregateKind::Avg {
-                        sum: i,
-                        count: *count,
-                    },
-                    Combine::CountDistinct { first, n } => AggregateKind::CountDistinct {
-                        first: *first,
-                        n: *n,
-                    },
-                    Combine::SumDistinct { arg } => AggregateKind::SumDistinct { arg: *arg },
-                    Combine::AvgDistinct { arg } => AggregateKind::AvgDistinct { arg: *arg },
-                    Combine::GroupConcat { index } => AggregateKind::GroupConcat { index: *index },
-                    Combine::Computed { index } => AggregateKind::Computed { index: *index },
-                    Combine::Group | Combine::Any => return None,
-                };
-                Some(Aggregate { column: i, kind })
-            })
-            .collect(),
-    });
-    MergePlan {
-        hidden_columns: m.hidden_columns,
-        order_by: m
-            .order_by
-            .iter()
-            .map(|k| (pos(k.column), k.descending))
-            .collect(),
-        offset: m.offset,
-        limit: m.limit,
-        group,
-        distinct: m.distinct,
-        having: m.having.clone(),
-    }
 }

@@ -137,10 +137,7 @@ impl Session {
         // merge presents; one target shows its own.
         let columns: Vec<Bytes> = match (&plan.merge, plan.targets.len()) {
             (Some(m), n) if n > 1 => {
-                match crate::execute::scatter::merged_column_defs(
-                    defs.column_defs,
-                    &super::run_plan::merge_plan(m),
-                ) {
+                match crate::execute::merge::merged_column_defs(defs.column_defs, m) {
                     Ok(c) => c,
                     Err(e) => {
                         self.write_error_seq(&e, seq).await;

@@ -1,0 +1,305 @@
+//! The columns of a merged result: the shards' column definitions parsed
+//! once, the recipe checked against them before anything is sent (so a
+//! refusal is a clean error), the ORDER BY keys resolved to positions, and
+//! the definitions the client sees (visible columns only, AVG columns that
+//! carried partial sums shown with AVG's scale and flags).
+//!
+//! Owns: everything about the result header that the merge decides. Must
+//! not send it (that is `execute::result_writer`).
+
+use bytes::Bytes;
+
+use super::group::{aggregates, distinct_args};
+use super::AVG_EXTRA_SCALE;
+use crate::error::{ProxyError, Result};
+use crate::merge::compare::ResolvedKey;
+use crate::merge::{ColumnInfo, ValueOrder};
+use crate::router::shard::{AggregateMerge, ColumnRef, Combine, MergeSpec};
+
+/// The shard result's columns as the merge uses them.
+pub struct MergeColumns {
+    pub columns: Vec<ColumnInfo>,
+    pub orders: Vec<ValueOrder>,
+    /// How many columns the client sees (the rest are hidden helpers).
+    pub visible: usize,
+    pub order_by: Vec<ResolvedKey>,
+}
+
+impl MergeColumns {
+    /// Parses the shards' column definitions `defs` and checks that `plan`
+    /// can merge them.
+    pub fn new(defs: &[Bytes], plan: &MergeSpec) -> Result<MergeColumns> {
+        let columns = parse_columns(defs)?;
+        let orders: Vec<ValueOrder> = columns.iter().map(ValueOrder::for_column).collect();
+        check(plan, &columns, &orders)?;
+        let visible = columns.len().saturating_sub(plan.hidden_columns);
+        let order_by = plan
+            .order_by
+            .iter()
+            .map(|k| ResolvedKey {
+                column: match k.column {
+                    ColumnRef::Index(i) => i,
+                    ColumnRef::Hidden(i) => visible + i,
+                },
+                descending: k.descending,
+            })
+            .collect();
+        Ok(MergeColumns {
+            columns,
+            orders,
+            visible,
+            order_by,
+        })
+    }
+
+    /// The column definitions the client sees for the shards' `defs`.
+    pub fn client_defs(&self, defs: Vec<Bytes>, plan: &MergeSpec) -> Vec<Bytes> {
+        client_defs(defs, &self.columns, plan)
+    }
+}
+
+/// The checks made before the header is sent.
+fn check(plan: &MergeSpec, columns: &[ColumnInfo], orders: &[ValueOrder]) -> Result<()> {
+    if let Some(g) = &plan.aggregate {
+        check_aggregates(g, columns, orders)?;
+    }
+    if let Some(h) = &plan.having {
+        // Before anything reaches the client: a refusal is a clean error.
+        h.check(columns).map_err(|e| {
+            ProxyError::Routing(format!("HAVING cannot be merged across shards: {e}"))
+        })?;
+    }
+    Ok(())
+}
+
+fn check_aggregates(
+    g: &AggregateMerge,
+    columns: &[ColumnInfo],
+    orders: &[ValueOrder],
+) -> Result<()> {
+    // Every column the plan names must exist in the shards' rows (a
+    // plan/result mismatch must not index out of range).
+    let n = columns.len();
+    let named = g
+        .group_by
+        .iter()
+        .copied()
+        .chain(aggregates(g).flat_map(|(column, kind)| {
+            let mut v = vec![column];
+            match kind {
+                Combine::Avg { count } => v.extend([column, count]),
+                k => v.extend(distinct_args(k).into_iter().flatten()),
+            }
+            v
+        }))
+        .chain(g.concats.iter().flat_map(|c| {
+            let mut v = vec![c.value, c.count, c.max_len];
+            v.extend(c.order.iter().map(|o| o.0));
+            v
+        }));
+    if named.into_iter().any(|c| c >= n) {
+        return Err(ProxyError::Internal(
+            "the shards answered fewer columns than the merge plan needs".into(),
+        ));
+    }
+    for (column, kind) in aggregates(g) {
+        let exact = matches!(
+            orders.get(column),
+            Some(ValueOrder::Decimal | ValueOrder::Integer)
+        );
+        if matches!(
+            kind,
+            Combine::SumDistinct { .. } | Combine::AvgDistinct { .. }
+        ) && !exact
+        {
+            // The server adds floating-point values in an order the
+            // proxy cannot reproduce.
+            return Err(ProxyError::Routing(
+                "SUM/AVG(DISTINCT …) of a floating-point or string value cannot be merged across shards exactly".into(),
+            ));
+        }
+    }
+    for (column, kind) in aggregates(g) {
+        if let Combine::Computed { index } = kind {
+            let (Some(e), Some(c)) = (g.computed.get(index), columns.get(column)) else {
+                return Err(ProxyError::Internal("bad computed column".into()));
+            };
+            e.check_output(columns, c).map_err(|why| {
+                ProxyError::Routing(format!(
+                    "an expression on aggregates cannot be merged across shards: {why}"
+                ))
+            })?;
+        }
+    }
+    Ok(())
+}
+
+fn parse_columns(defs: &[Bytes]) -> Result<Vec<ColumnInfo>> {
+    defs.iter()
+        .map(|d| ColumnInfo::parse(d.clone()))
+        .collect::<Option<_>>()
+        .ok_or_else(|| ProxyError::MalformedPacket("bad column definition from shard".into()))
+}
+
+/// The column definitions the client sees for shard columns `defs`: the
+/// visible ones, AVG columns that carry partial sums shown with AVG's
+/// scale (the argument's plus div_precision_increment = 4).
+fn client_defs(mut defs: Vec<Bytes>, columns: &[ColumnInfo], plan: &MergeSpec) -> Vec<Bytes> {
+    if let Some(g) = &plan.aggregate {
+        for (sum, kind) in aggregates(g) {
+            if let Combine::Avg { .. } = kind {
+                let decimal = matches!(
+                    columns.get(sum).map(ValueOrder::for_column),
+                    Some(ValueOrder::Decimal | ValueOrder::Integer)
+                );
+                // The AVG column carries the partial sums. A DOUBLE average
+                // keeps the sum's scale (31, "not fixed") and only takes
+                // AVG's flags.
+                let extra = if decimal { AVG_EXTRA_SCALE } else { 0 };
+                if let Some(d) = defs.get_mut(sum) {
+                    *d = widen_scale(d, extra);
+                }
+            }
+        }
+    }
+    let visible = defs.len().saturating_sub(plan.hidden_columns);
+    defs.truncate(visible);
+    defs
+}
+
+/// What the merge presents as the result columns for shard
+/// column definitions `defs` (a prepared statement's metadata).
+pub fn merged_column_defs(defs: Vec<Bytes>, plan: &MergeSpec) -> Result<Vec<Bytes>> {
+    let columns = parse_columns(&defs)?;
+    Ok(client_defs(defs, &columns, plan))
+}
+
+/// A column definition with `extra` more decimals (and display length) and
+/// the flags of an AVG column,
+/// patched in place: the fixed part follows six length-encoded strings.
+fn widen_scale(def: &Bytes, extra: u8) -> Bytes {
+    let mut r = crate::wire::packets::Reader::new(def);
+    for _ in 0..6 {
+        if r.lenenc_bytes().is_none() {
+            return def.clone();
+        }
+    }
+    // 0x0c, charset (2), length (4), type (1), flags (2), decimals (1).
+    let fixed = def.len() - r.remaining();
+    if def.len() < fixed + 13 {
+        return def.clone();
+    }
+    let mut out = def.to_vec();
+    let len_at = fixed + 3;
+    let length = u32::from_le_bytes([
+        out[len_at],
+        out[len_at + 1],
+        out[len_at + 2],
+        out[len_at + 3],
+    ]);
+    out[len_at..len_at + 4].copy_from_slice(&length.saturating_add(extra as u32).to_le_bytes());
+    let dec_at = fixed + 10;
+    out[dec_at] = out[dec_at].saturating_add(extra);
+    // AVG is reported with BINARY_FLAG (SUM, whose definition this was,
+    // without).
+    out[fixed + 8] |= 0x80;
+    Bytes::from(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::router::shard::SortKey;
+    use crate::wire::packets::put_lenenc_bytes;
+
+    /// A column definition packet: catalog, schema, table, org_table,
+    /// name, org_name, then the fixed part.
+    fn def(name: &str, column_type: u8, decimals: u8) -> Bytes {
+        let mut p = Vec::new();
+        for s in ["def", "db", "t", "t", name, name] {
+            put_lenenc_bytes(&mut p, s.as_bytes());
+        }
+        p.push(0x0c);
+        p.extend_from_slice(&63u16.to_le_bytes());
+        p.extend_from_slice(&20u32.to_le_bytes());
+        p.push(column_type);
+        p.extend_from_slice(&0u16.to_le_bytes());
+        p.push(decimals);
+        p.extend_from_slice(&[0, 0]);
+        Bytes::from(p)
+    }
+
+    #[test]
+    fn avg_widened_hidden_dropped_keys_resolved() {
+        // AVG(x) carrying SUM(x) (DECIMAL, scale 2), then hidden COUNT(x)
+        // and a hidden sort key.
+        let defs = vec![def("a", 246, 2), def("c", 8, 0), def("k", 8, 0)];
+        let plan = MergeSpec {
+            hidden_columns: 2,
+            order_by: vec![SortKey {
+                column: ColumnRef::Hidden(1),
+                descending: true,
+            }],
+            aggregate: Some(AggregateMerge {
+                group_by: vec![],
+                columns: vec![Combine::Avg { count: 1 }, Combine::Sum, Combine::Any],
+                concats: vec![],
+                computed: vec![],
+            }),
+            ..MergeSpec::default()
+        };
+        let m = MergeColumns::new(&defs, &plan).unwrap();
+        assert_eq!(m.visible, 1);
+        assert_eq!(
+            m.order_by,
+            vec![ResolvedKey {
+                column: 2,
+                descending: true
+            }]
+        );
+        let out = m.client_defs(defs.clone(), &plan);
+        assert_eq!(out.len(), 1);
+        let c = ColumnInfo::parse(out[0].clone()).unwrap();
+        assert_eq!(c.decimals, 6);
+        assert!(c
+            .flags
+            .contains(mysql_common::constants::ColumnFlags::BINARY_FLAG));
+        assert_eq!(merged_column_defs(defs, &plan).unwrap(), out);
+    }
+
+    #[test]
+    fn refusals_before_the_header() {
+        let defs = vec![def("d", 5, 31), def("x", 5, 31)];
+        let distinct_double = MergeSpec {
+            aggregate: Some(AggregateMerge {
+                group_by: vec![],
+                columns: vec![Combine::SumDistinct { arg: 1 }],
+                concats: vec![],
+                computed: vec![],
+            }),
+            hidden_columns: 1,
+            ..MergeSpec::default()
+        };
+        assert!(matches!(
+            MergeColumns::new(&defs, &distinct_double),
+            Err(ProxyError::Routing(_))
+        ));
+        let too_few = MergeSpec {
+            aggregate: Some(AggregateMerge {
+                group_by: vec![5],
+                columns: vec![],
+                concats: vec![],
+                computed: vec![],
+            }),
+            ..MergeSpec::default()
+        };
+        assert!(matches!(
+            MergeColumns::new(&defs, &too_few),
+            Err(ProxyError::Internal(_))
+        ));
+        assert!(matches!(
+            MergeColumns::new(&[Bytes::from_static(b"x")], &MergeSpec::default()),
+            Err(ProxyError::MalformedPacket(_))
+        ));
+    }
+}
