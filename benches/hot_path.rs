@@ -6,7 +6,7 @@ use bytes::BytesMut;
 use criterion::{criterion_group, criterion_main, Criterion};
 use mysql_common::constants::CapabilityFlags;
 use shardcat::router::{self, SessionView};
-use shardcat::session::SessionState;
+use shardcat::session_state::SessionState;
 use shardcat::wire::codec::{encode_packet, PacketCodec};
 use shardcat::wire::packets::OkPacket;
 use std::hint::black_box;

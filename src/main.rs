@@ -10,8 +10,8 @@ use clap::{Parser, Subcommand};
 use shardcat::backend::health;
 use shardcat::config::Config;
 use shardcat::frontend::Proxy;
+use shardcat::placement::ParamValue;
 use shardcat::router::shard::cases;
-use shardcat::sharding::ParamValue;
 
 #[derive(Parser)]
 #[command(

@@ -29,7 +29,7 @@ use serde::Deserialize;
 
 use common::proxy::{ProxyOptions, ProxyProcess};
 use common::Topology;
-use shardcat::sharding::{KeyType, LiteralKind, ShardKey, ShardingRules, TableRule};
+use shardcat::placement::{KeyType, LiteralKind, ShardKey, ShardingRules, TableRule};
 
 const RULES: &str = r#"
 [[table]]

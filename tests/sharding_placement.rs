@@ -10,7 +10,7 @@
 //! 1. DDL through the proxy creates every physical table on its node and
 //!    nowhere else (`SHOW TABLES` on every server).
 //! 2. Rows inserted through the proxy sit exactly in the physical table that
-//!    `shardcat::sharding` (`TablePlacement::target_for_key`) names.
+//!    `shardcat::placement` (`TablePlacement::target_for_key`) names.
 //! 3. Broadcast rows are on every node; single-node rows only on n2.
 //! 4. Reads with a key reach only that key's node (general log to a table,
 //!    a unique token per statement); scatter reads reach both nodes; an IN
@@ -39,7 +39,7 @@ use serde::Deserialize;
 
 use common::proxy::{ProxyOptions, ProxyProcess};
 use common::Topology;
-use shardcat::sharding::{
+use shardcat::placement::{
     KeyType, LiteralKind, PhysicalTarget, ShardKey, ShardingRules, TablePlacement, TableRule,
 };
 

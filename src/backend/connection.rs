@@ -24,7 +24,7 @@ use mysql_common::packets::HandshakePacket;
 use tokio::net::TcpStream;
 
 use crate::error::{ProxyError, Result};
-use crate::session::SessionState;
+use crate::session_state::SessionState;
 use crate::wire::packets::{
     is_err, is_terminator, put_lenenc_bytes, ErrPacket, OkPacket, Reader, SessionChange,
 };
@@ -443,7 +443,7 @@ impl BackendConn {
                 // A view or routine of another database reports its
                 // schema and then "" (none again) under tracking.
                 SessionChange::Schema(s) => {
-                    self.state.schema = crate::session::schema_from_tracking(s)
+                    self.state.schema = crate::session_state::schema_from_tracking(s)
                 }
                 _ => {}
             }

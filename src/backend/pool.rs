@@ -18,7 +18,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::connection::{BackendConn, ConnectSettings, ServerInfo, SettleLimit};
 use crate::error::{ProxyError, Result};
-use crate::session::SessionState;
+use crate::session_state::SessionState;
 
 /// Live figures of one server, read by routing and status output.
 #[derive(Debug)]

@@ -1,6 +1,6 @@
 //! The configuration file (TOML): listener, client users, backend nodes
 //! (replication groups), routing policy, schema placement, sharding rules
-//! (`[[table]]`, see [`crate::sharding::rules`]), global id sequences
+//! (`[[table]]`, see [`crate::placement::rules`]), global id sequences
 //! (`[[sequence]]`, `[id_generator]`) and routing test cases (`[[case]]`).
 //!
 //! Owns: reading, validating and describing configuration, with errors that
@@ -51,7 +51,7 @@ pub struct Config {
     pub schemas: Vec<SchemaConfig>,
     /// `[[table]]`: sharding rules (sharded, bound, broadcast, single-node).
     #[serde(default, rename = "table")]
-    pub tables: Vec<crate::sharding::TableRule>,
+    pub tables: Vec<crate::placement::TableRule>,
     /// `[[sequence]]`: columns filled by the global id generator when an
     /// INSERT leaves them out (or gives NULL).
     #[serde(default, rename = "sequence")]
@@ -447,7 +447,7 @@ impl Config {
     fn validate_sharding(&self, text: &str) -> Result<(), ConfigError> {
         let node_names = self.node_names();
         let node_refs: Vec<&str> = node_names.iter().map(String::as_str).collect();
-        let rules = match crate::sharding::ShardingRules::new(self.tables.clone(), &node_refs) {
+        let rules = match crate::placement::ShardingRules::new(self.tables.clone(), &node_refs) {
             Ok(rules) => rules,
             Err(errors) => {
                 let entries = table_entry_lines(text);
@@ -458,7 +458,7 @@ impl Config {
                     .map(|(_, line)| *line)
                     .collect();
                 let line = match *first.problem {
-                    crate::sharding::RuleProblem::DuplicateTable => {
+                    crate::placement::RuleProblem::DuplicateTable => {
                         candidates.get(1).or(candidates.first())
                     }
                     _ => candidates.first(),

@@ -24,7 +24,7 @@ use crate::backend::connection::BackendStatement;
 use crate::backend::BackendConn;
 use crate::error::ProxyError;
 use crate::execute::ClientStream;
-use crate::sharding::ParamValue;
+use crate::placement::ParamValue;
 use crate::sql::Classified;
 use crate::wire::command;
 use crate::wire::packets::{encode_eof, is_err, ErrPacket, Reader};

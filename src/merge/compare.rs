@@ -12,8 +12,8 @@ use mysql_common::constants::ColumnType;
 
 use super::decimal;
 use super::row::{ColumnInfo, TextRow};
-use crate::sharding::collation::general_ci_weights;
-use crate::sharding::Collation;
+use crate::placement::collation::general_ci_weights;
+use crate::placement::Collation;
 
 /// One ORDER BY key resolved to a position of the shard rows (the
 /// router's `SortKey`, whose column may count from the hidden columns,

@@ -2,7 +2,7 @@
 //! first partial row, accumulating the others, finished into the row the
 //! client sees (AVG divided with MySQL's scale, DISTINCT aggregates over
 //! the distinct values gathered, GROUP_CONCAT rebuilt by
-//! `crate::merge::concat`, expressions on aggregates recomputed).
+//! `crate::merge::group_concat`, expressions on aggregates recomputed).
 //!
 //! Owns: combining partial rows by the router's [`Combine`] per column.
 //! Must not read sources or hold groups (that is `combine`).
@@ -15,7 +15,7 @@ use super::num::{add_opt, format_double, is_float, Num};
 use super::AVG_EXTRA_SCALE;
 use crate::error::{ProxyError, Result};
 use crate::merge::compare::equality_key;
-use crate::merge::concat::ConcatState;
+use crate::merge::group_concat::ConcatState;
 use crate::merge::{ColumnInfo, TextRow, ValueOrder};
 use crate::router::shard::{AggregateMerge, Combine};
 use crate::wire::packets::ErrPacket;
@@ -266,7 +266,7 @@ pub(super) fn finish_group(
 mod tests {
     use super::*;
     use crate::execute::merge::testing::{col, row, text};
-    use crate::merge::concat::ConcatSpec;
+    use crate::merge::group_concat::ConcatSpec;
     use mysql_common::constants::ColumnType;
 
     /// Rows of `SELECT COUNT(DISTINCT name), SUM(DISTINCT amount),

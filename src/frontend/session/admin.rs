@@ -10,7 +10,7 @@ use super::{metadata, Session};
 use crate::error::ProxyError;
 use crate::frontend::local_result::TextResult;
 use crate::router::{self};
-use crate::session::{Pins, SessionState};
+use crate::session_state::{Pins, SessionState};
 use crate::sql::{self};
 use crate::wire::packets::Reader;
 

@@ -23,7 +23,7 @@ use crate::config::{Consistency, NoReplicaFallback};
 use crate::error::{ProxyError, Result};
 use crate::router::shard::ShardPlan;
 use crate::router::{self, RoutePlan, SessionView};
-use crate::session::quote_str;
+use crate::session_state::quote_str;
 use crate::sql::Classified;
 use crate::wire::command;
 

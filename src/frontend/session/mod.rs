@@ -23,7 +23,7 @@ use crate::config::Consistency;
 use crate::error::{ProxyError, Result};
 use crate::execute::{ClientStream, Outcome};
 use crate::router::RoutePlan;
-use crate::session::{Pins, SessionState};
+use crate::session_state::{Pins, SessionState};
 use crate::sql::{self, Classified};
 use crate::wire::command;
 use crate::wire::packets::{ErrPacket, Reader};

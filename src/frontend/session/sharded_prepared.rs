@@ -28,9 +28,9 @@ use super::Session;
 use crate::error::{ProxyError, Result};
 use crate::execute::Encoding;
 use crate::frontend::prepared::{self, ClientStatement, ExecuteRequest};
+use crate::placement::ParamValue;
 use crate::router;
 use crate::router::shard::{PlanKind, ShardPlan, ShardRouter, ShardTarget};
-use crate::sharding::ParamValue;
 use crate::sql::lexer::{Lexer, TokenKind};
 use crate::sql::Classified;
 

@@ -33,7 +33,7 @@ impl Session {
                 // A view or routine of another database reports its
                 // schema and then "" (none again) under tracking.
                 SessionChange::Schema(s) => {
-                    self.state.schema = crate::session::schema_from_tracking(s)
+                    self.state.schema = crate::session_state::schema_from_tracking(s)
                 }
                 SessionChange::StateChanged => unreplayable_change = true,
                 SessionChange::Other(_) => {}

@@ -27,7 +27,7 @@
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::sharding::ParamValue;
+use crate::placement::ParamValue;
 
 use super::{describe_merge, PlanKind, ShardPlan, ShardRouter};
 

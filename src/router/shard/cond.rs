@@ -10,7 +10,7 @@ use std::cmp::Ordering;
 use std::collections::BTreeSet;
 use std::ops::Bound;
 
-use crate::sharding::ShardKey;
+use crate::placement::ShardKey;
 
 /// Index into `Analysis::refs`.
 pub(crate) type RefId = usize;

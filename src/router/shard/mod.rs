@@ -60,7 +60,7 @@ use lru::LruCache;
 use parking_lot::Mutex;
 
 use crate::config::Config;
-use crate::sharding::{KeyType, ParamValue, ShardedTable, ShardingRules};
+use crate::placement::{KeyType, ParamValue, ShardedTable, ShardingRules};
 
 pub use idgen::IdGenerator;
 
@@ -184,7 +184,7 @@ pub struct AggregateMerge {
     /// How to combine each shard column, visible and hidden, in order.
     pub columns: Vec<Combine>,
     /// The GROUP_CONCATs ([`Combine::GroupConcat`] indexes this).
-    pub concats: Vec<crate::merge::concat::ConcatSpec>,
+    pub concats: Vec<crate::merge::group_concat::ConcatSpec>,
     /// Expressions on aggregates ([`Combine::Computed`] indexes this),
     /// over the combined row.
     pub computed: Vec<crate::merge::eval::MergeExpr>,

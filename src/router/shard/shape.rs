@@ -9,7 +9,7 @@
 //! text back into the planned shard SQL. Must not decide routing: the
 //! analysis and the plan treat a shape placeholder exactly like a prepared
 //! statement's `?`, resolved with the literal's own value and kind
-//! ([`ShardKey::from_literal`](crate::sharding::ShardKey::from_literal)),
+//! ([`ShardKey::from_literal`](crate::placement::ShardKey::from_literal)),
 //! so a shape plans to what the original text plans to.
 //!
 //! Only literals whose replacement cannot change what the analysis sees are
@@ -23,7 +23,7 @@
 
 use std::ops::Range;
 
-use crate::sharding::LiteralKind;
+use crate::placement::LiteralKind;
 use crate::sql::{Lexer, Token, TokenKind};
 
 use super::lex::unescape_string;

@@ -40,8 +40,8 @@ impl Session {
         let sql = format!(
             "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = {} \
              AND TABLE_NAME = {} AND EXTRA NOT LIKE '%INVISIBLE%' ORDER BY ORDINAL_POSITION",
-            crate::session::quote_str(&schema),
-            crate::session::quote_str(&physical)
+            crate::session_state::quote_str(&schema),
+            crate::session_state::quote_str(&physical)
         );
         // A held primary connection may hold table locks; information_schema
         // stays readable under LOCK TABLES.

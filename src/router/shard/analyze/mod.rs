@@ -20,7 +20,7 @@
 use std::collections::{HashMap, HashSet};
 use std::ops::{Bound, ControlFlow, Range};
 
-use crate::sharding::{LiteralKind, ShardKey};
+use crate::placement::{LiteralKind, ShardKey};
 use crate::sql::ast::{
     self, AssignmentTarget, BinaryOperator, Expr, FromTable, GroupByExpr, JoinConstraint,
     JoinOperator, ObjectName, Query, Select, SelectItem, SelectItemQualifiedWildcardKind, SetExpr,

@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::ops::{Bound, Range};
 
-use crate::sharding::{ParamValue, PlacementError, ShardKey, SlotSet};
+use crate::placement::{ParamValue, PlacementError, ShardKey, SlotSet};
 
 use super::analyze::{Analysis, NameTarget, RefTable, RowSource, StmtKind};
 use super::cond::{KeyContext, RefId, Slots, Val};

@@ -403,7 +403,7 @@ fn group_concat_specs(
     row: &mut ShardRow,
     concats: Vec<ConcatAgg>,
     extra_group: &mut Vec<Piece>,
-) -> Vec<crate::merge::concat::ConcatSpec> {
+) -> Vec<crate::merge::group_concat::ConcatSpec> {
     let mut concat_specs = Vec::new();
     if concats.is_empty() {
         return concat_specs;
@@ -425,7 +425,7 @@ fn group_concat_specs(
             .iter()
             .map(|(r, desc)| (add(r, row), *desc))
             .collect();
-        concat_specs.push(crate::merge::concat::ConcatSpec {
+        concat_specs.push(crate::merge::group_concat::ConcatSpec {
             value,
             order,
             separator: c.separator,

@@ -303,7 +303,7 @@ fn distinct_aggregates_gather_values() {
 
 #[test]
 fn group_concat_from_finer_groups() {
-    use crate::merge::concat::ConcatSpec;
+    use crate::merge::group_concat::ConcatSpec;
     let p = plan(
         "SELECT i.order_id, GROUP_CONCAT(i.sku ORDER BY i.id DESC SEPARATOR '|') AS s FROM order_items i GROUP BY i.order_id",
     );

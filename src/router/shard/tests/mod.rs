@@ -7,7 +7,7 @@
 
 use super::*;
 use crate::config::Config;
-use crate::sharding::ParamValue;
+use crate::placement::ParamValue;
 
 const EXTRA: &str = r#"
 [[table]]

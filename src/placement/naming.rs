@@ -268,7 +268,7 @@ pub fn invalid_table_name_reason(name: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sharding::algorithm::TimeUnit;
+    use crate::placement::algorithm::TimeUnit;
 
     fn values(period: Option<Period>) -> NameValues<'static> {
         NameValues {

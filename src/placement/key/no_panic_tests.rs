@@ -4,8 +4,8 @@
 //! `tests`).
 
 use super::*;
-use crate::sharding::algorithm::Algorithm;
-use crate::sharding::hash::HashFunction;
+use crate::placement::algorithm::Algorithm;
+use crate::placement::hash::HashFunction;
 
 /// A tiny deterministic generator (xorshift64*), to avoid a dependency.
 struct Noise(u64);

@@ -1,4 +1,5 @@
-//! Sharding: where a key lives.
+//! Placement: where a sharding key lives (the rules' pure functions; the
+//! planner that applies them to statements is `router::shard`).
 //!
 //! Owns: the mapping from a sharding key value to a slot (one physical
 //! table), and from a slot to a node and a physical table name; the rule
