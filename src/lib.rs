@@ -31,6 +31,7 @@ pub mod error;
 pub mod execute;
 pub mod frontend;
 pub mod merge;
+pub mod ops;
 pub mod placement;
 pub mod router;
 pub mod session_state;

@@ -270,7 +270,20 @@ fn serve(path: PathBuf) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        let http_listen = config.admin.http_listen.clone();
         let proxy = Proxy::new(config).await;
+        if !http_listen.is_empty() {
+            match tokio::net::TcpListener::bind(&http_listen).await {
+                Ok(l) => {
+                    tracing::info!(%http_listen, "metrics and status page over HTTP");
+                    tokio::spawn(shardcat::ops::http::serve(proxy.clone(), l));
+                }
+                Err(e) => {
+                    eprintln!("cannot listen on {http_listen} ([admin] http_listen): {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
         health::check_all_once(&proxy.cluster, timeout).await;
         health::spawn_checkers(&proxy.cluster, interval, timeout);
         tracing::info!(%listen, version = %proxy.server_version, "shardcat is listening");

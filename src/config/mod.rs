@@ -43,6 +43,8 @@ pub struct Config {
     pub backend: BackendDefaults,
     #[serde(default)]
     pub routing: RoutingConfig,
+    #[serde(default)]
+    pub admin: AdminConfig,
     #[serde(default, rename = "user")]
     pub users: Vec<UserConfig>,
     #[serde(default, rename = "node")]
@@ -145,6 +147,32 @@ impl Default for ServerConfig {
             max_client_connections: 20_000,
             auth_plugin: crate::wire::auth::NATIVE_PASSWORD.into(),
             handshake_timeout_ms: 10_000,
+        }
+    }
+}
+
+/// `[admin]`: what operators observe the proxy through.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// HTTP listener for `/metrics` (Prometheus), `/health` and a status
+    /// page at `/`; off when empty. Keep it on loopback or a private
+    /// network: it needs no password.
+    pub http_listen: String,
+    /// Client statements taking at least this long are written to the slow
+    /// query log; 0 turns the log off.
+    pub slow_query_ms: u64,
+    /// The slow query log's file (JSON lines, appended); empty: the
+    /// ordinary log (target `shardcat::slow`).
+    pub slow_log: String,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            http_listen: String::new(),
+            slow_query_ms: 1_000,
+            slow_log: String::new(),
         }
     }
 }

@@ -48,6 +48,10 @@ pub struct Proxy {
     pub shard_router: arc_swap::ArcSwapOption<crate::router::shard::ShardRouter>,
     /// Where the configuration was read from (for reloads).
     pub config_path: Mutex<Option<std::path::PathBuf>>,
+    /// What operators graph (`ops::metrics`).
+    pub metrics: crate::ops::metrics::Metrics,
+    /// Statements over `[admin] slow_query_ms`.
+    pub slow_log: crate::ops::slow_log::SlowLog,
     next_connection_id: AtomicU32,
     clients: AtomicUsize,
     sessions: Mutex<HashMap<u32, Arc<SessionHandle>>>,
@@ -81,7 +85,18 @@ impl Proxy {
         };
         // The rules were compiled once when the configuration was loaded.
         let shard_router = (!config.sharding.is_empty()).then(|| config.sharding.clone());
+        let slow_path = (!config.admin.slow_log.is_empty())
+            .then(|| std::path::PathBuf::from(&config.admin.slow_log));
+        let slow_log =
+            crate::ops::slow_log::SlowLog::open(slow_path.as_deref()).unwrap_or_else(|e| {
+                tracing::error!(
+                    "cannot open the slow query log: {e}; slow statements go to the log"
+                );
+                crate::ops::slow_log::SlowLog::default()
+            });
         Arc::new(Proxy {
+            metrics: crate::ops::metrics::Metrics::new(),
+            slow_log,
             shard_router: arc_swap::ArcSwapOption::new(shard_router),
             config: ArcSwap::from_pointee(config),
             cluster,
@@ -98,6 +113,15 @@ impl Proxy {
     /// included) before anything changes; on error the running
     /// configuration stays. Node addresses are fixed at start-up.
     pub fn reload(&self) -> Result<String, String> {
+        let result = self.reload_config();
+        let label = crate::ops::metrics::ResultLabels {
+            result: if result.is_ok() { "ok" } else { "failed" },
+        };
+        self.metrics.reloads.get_or_create(&label).inc();
+        result
+    }
+
+    fn reload_config(&self) -> Result<String, String> {
         let Some(path) = self.config_path.lock().clone() else {
             return Err("no configuration file to reload".into());
         };
@@ -166,6 +190,7 @@ impl Proxy {
         let mut client: ClientStream =
             crate::wire::PacketStream::new(tcp, cfg.server.max_allowed_packet);
         let count = self.clients.fetch_add(1, Ordering::Relaxed) + 1;
+        self.metrics.client_connections.inc();
         let _guard = ClientCount(self.clone());
         if count > cfg.server.max_client_connections {
             let mut seq = 0;
@@ -199,10 +224,15 @@ impl Proxy {
         *handle.user.lock() = hello.user.clone();
         self.sessions.lock().insert(id, handle.clone());
         let seq = hello.next_seq;
+        let user = crate::ops::metrics::UserLabels {
+            user: hello.user.clone(),
+        };
         let mut session = session::Session::new(self.clone(), client, id, hello, host, handle);
+        self.metrics.user_connections.get_or_create(&user).inc();
         if session.start(seq).await.is_ok() {
             session.run().await;
         }
+        self.metrics.user_connections.get_or_create(&user).dec();
         self.sessions.lock().remove(&id);
     }
 
@@ -281,6 +311,7 @@ struct ClientCount(Arc<Proxy>);
 impl Drop for ClientCount {
     fn drop(&mut self) {
         self.0.clients.fetch_sub(1, Ordering::Relaxed);
+        self.0.metrics.client_connections.dec();
     }
 }
 

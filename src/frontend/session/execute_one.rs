@@ -61,6 +61,7 @@ impl Session {
             let node = self.held[i].node;
             let role = self.held[i].role;
             let pool = self.held[i].conn.pool().clone();
+            let sent_at = std::time::Instant::now();
             let outcome = match command.send_on(&mut self.held[i].conn).await {
                 Ok(()) => self.relay_answer(i, shape, seq).await,
                 // The server refused to prepare the statement (e.g. a table
@@ -75,6 +76,7 @@ impl Session {
                     ..Outcome::default()
                 },
             };
+            self.observe_backend(&pool, &outcome, sent_at.elapsed());
             let Some(failure) = &outcome.failure else {
                 return Some(Ran { outcome, node });
             };
@@ -118,6 +120,29 @@ impl Session {
         )
         .await;
         None
+    }
+
+    /// Records one statement on one server in the metrics.
+    fn observe_backend(
+        &self,
+        pool: &crate::backend::ServerPool,
+        outcome: &Outcome,
+        took: std::time::Duration,
+    ) {
+        let node = &self.proxy.cluster.nodes[pool.server.node].name;
+        let labels = crate::ops::metrics::ServerLabels {
+            server: pool.server.addr.clone(),
+            node: node.clone(),
+            role: pool.server.role.as_str(),
+        };
+        let m = &self.proxy.metrics;
+        m.backend_statements.get_or_create(&labels).inc();
+        m.backend_seconds
+            .get_or_create(&labels)
+            .observe(took.as_secs_f64());
+        if outcome.failure.is_some() || outcome.error.is_some() {
+            m.backend_errors.get_or_create(&labels).inc();
+        }
     }
 
     /// The held connection that runs the next statement per `plan`, made

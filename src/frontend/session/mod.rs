@@ -32,6 +32,7 @@ mod admin;
 mod connections;
 mod execute_one;
 mod metadata;
+mod observe;
 mod pinned_reads;
 mod query;
 mod reply;
@@ -99,6 +100,8 @@ pub struct Session {
     /// `LOCK TABLES` on sharded or broadcast tables in force.
     table_locks: metadata::TableLocks,
     handle: Arc<super::SessionHandle>,
+    /// What the running statement did, for metrics and the slow log.
+    stat: observe::Stat,
 }
 
 /// Result of running one command on one backend.
@@ -145,6 +148,7 @@ impl Session {
             tx_router: None,
             table_locks: metadata::TableLocks::default(),
             tableless_read: false,
+            stat: observe::Stat::default(),
             handle,
         }
     }
@@ -254,6 +258,8 @@ impl Session {
                 }
                 continue;
             };
+            let started = std::time::Instant::now();
+            self.stat = observe::Stat::default();
             let keep_going = match cmd {
                 command::QUIT => false,
                 command::QUERY => {
@@ -327,7 +333,11 @@ impl Session {
                     true
                 }
             };
-            if self.client.flush().await.is_err() || !keep_going {
+            let flushed = self.client.flush().await.is_ok();
+            if matches!(cmd, command::QUERY | command::STMT_EXECUTE) {
+                self.observe(cmd, &payload, started.elapsed());
+            }
+            if !flushed || !keep_going {
                 break;
             }
         }

@@ -41,6 +41,25 @@ enum QueryPath {
     Plain,
 }
 
+impl QueryPath {
+    /// The metrics label of the path (a plan refines it in `run_plan`).
+    fn label(&self) -> &'static str {
+        match self {
+            QueryPath::Refuse(_) | QueryPath::DeferTransactionSettings { .. } => "proxy",
+            QueryPath::ShowShardcat(_) | QueryPath::ExplainShardcat(_) | QueryPath::Kill { .. } => {
+                "admin"
+            }
+            QueryPath::UseDatabase(_) | QueryPath::Plain => "plain",
+            QueryPath::EndTransactionEverywhere => "multi_node_commit",
+            QueryPath::Sharded(p) => match **p {
+                ShardedPath::Plan(_) => "single_shard",
+                ShardedPath::Refused(_) => "proxy",
+                _ => "metadata",
+            },
+        }
+    }
+}
+
 /// The server's answer to several statements in one COM_QUERY from a
 /// client that did not ask for CLIENT_MULTI_STATEMENTS.
 fn multi_statement_refused(text: &str) -> ProxyError {
@@ -70,6 +89,7 @@ impl Session {
                 .iter()
                 .any(|t| t.is_keyword(text.as_bytes(), "FROM"));
         let path = self.decide(&text, &mut c).await;
+        self.stat.path = path.label();
         match path {
             QueryPath::Refuse(e) => self.write_error_seq(&e, seq).await,
             QueryPath::ShowShardcat(rest) => self.show_shardcat(&rest, seq).await,

@@ -35,6 +35,7 @@ impl Session {
     }
 
     pub(super) async fn write_error_seq(&mut self, e: &ProxyError, seq: &mut u8) {
+        self.stat.error = Some(super::observe::error_class(e));
         let mut buf = Vec::new();
         e.to_err_packet().encode(&mut buf);
         let _ = self.client.send(seq, &buf).await;

@@ -60,6 +60,7 @@ impl Session {
         encoding: Encoding<'_>,
         seq: &mut u8,
     ) {
+        self.observe_plan(plan);
         let single = matches!(
             plan.kind,
             PlanKind::Unsharded { .. } | PlanKind::Single | PlanKind::BroadcastRead { .. }
@@ -293,6 +294,37 @@ impl Session {
         let node = self.node_for_session();
         let ran = Ran { outcome, node };
         self.after_statement(c, &ran);
+    }
+
+    /// Records the plan in the statement's observations and the metrics:
+    /// its kind, targets, and the logical tables it touched.
+    fn observe_plan(&mut self, plan: &ShardPlan) {
+        let path = match plan.kind {
+            PlanKind::Ddl => "ddl",
+            PlanKind::Broadcast => "broadcast_write",
+            _ if plan.targets.len() <= 1 => "single_shard",
+            _ if plan.returns_rows() => "multi_shard_read",
+            _ => "multi_shard_write",
+        };
+        self.stat.path = path;
+        self.stat.targets = plan.targets.len();
+        let metrics = &self.proxy.metrics;
+        metrics.shards_touched.observe(plan.targets.len() as f64);
+        let Some(router) = self.proxy.shard_router.load_full() else {
+            return;
+        };
+        let mut tables: Vec<String> = plan
+            .targets
+            .iter()
+            .flat_map(|t| t.tables.iter())
+            .filter_map(|p| router.logical_name_of(p))
+            .collect();
+        tables.sort_unstable();
+        tables.dedup();
+        for table in tables {
+            let labels = crate::ops::metrics::TableLabels { table, plan: path };
+            metrics.table_statements.get_or_create(&labels).inc();
+        }
     }
 
     /// What one merge may hold.

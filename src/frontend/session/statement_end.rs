@@ -15,6 +15,9 @@ impl Session {
     /// Updates session state and pins from what a statement did.
     pub(super) fn after_statement(&mut self, c: &Classified, ran: &Ran) {
         let o = &ran.outcome;
+        if o.error.is_some() && self.stat.error.is_none() {
+            self.stat.error = Some("backend");
+        }
         let mut unreplayable_change = false;
         for change in &o.changes {
             match change {

@@ -1,0 +1,88 @@
+//! What each client statement did, as operators see it: the path that
+//! answered it, how many backend statements it ran, whether it failed;
+//! recorded in the metrics and, when slow, in the slow query log.
+//!
+//! Owns: `Session::stat` and its recording once per statement. Must not:
+//! change how a statement runs.
+
+use std::time::Duration;
+
+use super::Session;
+use crate::error::ProxyError;
+use crate::ops::slow_log::SlowStatement;
+use crate::wire::command;
+use crate::wire::packets::Reader;
+
+/// The running statement's observations.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Stat {
+    /// How it was answered (a fixed list: a metrics label).
+    pub path: &'static str,
+    /// Backend statements it ran.
+    pub targets: usize,
+    /// The class of the error it was answered with.
+    pub error: Option<&'static str>,
+}
+
+impl Default for Stat {
+    fn default() -> Self {
+        Stat {
+            path: "plain",
+            targets: 1,
+            error: None,
+        }
+    }
+}
+
+/// The metrics label of an error.
+pub(super) fn error_class(e: &ProxyError) -> &'static str {
+    match e {
+        ProxyError::Backend(_) => "backend",
+        ProxyError::AccessDenied { .. } | ProxyError::UnknownDatabase(_) => "denied",
+        ProxyError::BackendConnect { .. }
+        | ProxyError::BackendLost { .. }
+        | ProxyError::BackendTimeout { .. }
+        | ProxyError::PoolExhausted { .. }
+        | ProxyError::NoServerAvailable { .. }
+        | ProxyError::CommitIncomplete { .. } => "unavailable",
+        ProxyError::Unsupported(_) | ProxyError::Routing(_) | ProxyError::Parse(_) => "refused",
+        ProxyError::ClientGone => "client",
+        _ => "proxy",
+    }
+}
+
+impl Session {
+    /// Records the statement that just ended (COM_QUERY or
+    /// COM_STMT_EXECUTE) in the metrics and, when slow, the slow log.
+    pub(super) fn observe(&mut self, cmd: u8, payload: &[u8], took: Duration) {
+        let stat = self.stat;
+        self.proxy
+            .metrics
+            .statement(&self.user, stat.path, took, stat.error);
+        let threshold = self.proxy.config.load().admin.slow_query_ms;
+        if threshold == 0 || took < Duration::from_millis(threshold) {
+            return;
+        }
+        self.proxy.metrics.slow_statements.inc();
+        let prepared;
+        let text = if cmd == command::QUERY {
+            String::from_utf8_lossy(payload.get(1..).unwrap_or_default())
+        } else {
+            let id = Reader::new(payload.get(1..).unwrap_or_default()).u32();
+            prepared = id
+                .and_then(|id| self.statements.get(&id))
+                .map(|s| s.sql.clone());
+            std::borrow::Cow::Borrowed(prepared.as_deref().unwrap_or(""))
+        };
+        self.proxy.slow_log.write(&SlowStatement {
+            connection: self.id,
+            user: &self.user,
+            database: self.state.schema.as_deref(),
+            text: &text,
+            path: stat.path,
+            targets: stat.targets,
+            took,
+            error: stat.error,
+        });
+    }
+}

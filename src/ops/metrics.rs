@@ -1,0 +1,338 @@
+//! Prometheus metrics: what operators graph and alert on.
+//!
+//! Families follow the Prometheus conventions (units in names, `_total`
+//! counters, histograms in seconds). Labels are bounded: server, node and
+//! role names from the configuration, logical table names from the rules,
+//! user names from `[[user]]`, statement paths and error classes from fixed
+//! lists. No SQL text or key value is ever a label.
+//!
+//! Owns: the metric families and their text encoding; reading the pools'
+//! and health checker's live figures at scrape time. Must not: decide
+//! routing or do I/O (the HTTP listener is `ops::http`).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use prometheus_client::encoding::{text::encode, EncodeLabelSet};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+use crate::backend::cluster::Cluster;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PathLabels {
+    /// How the statement was answered (`plain`, `single_shard`,
+    /// `multi_shard_read`, `multi_shard_write`, `metadata`, `proxy`, …).
+    pub path: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ErrorLabels {
+    pub path: &'static str,
+    /// `backend` (the server's own error), `refused` (the proxy refused
+    /// the statement), `unavailable` (no server could run it), `client`.
+    pub class: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct UserLabels {
+    pub user: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TableLabels {
+    /// A logical table of the rules.
+    pub table: String,
+    pub plan: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ServerLabels {
+    pub server: String,
+    pub node: String,
+    pub role: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PoolLabels {
+    pub server: String,
+    pub node: String,
+    pub role: &'static str,
+    pub state: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabels {
+    pub result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BuildLabels {
+    pub version: &'static str,
+}
+
+fn latency_histogram() -> Histogram {
+    // 100 µs … ~13 s.
+    Histogram::new(exponential_buckets(0.0001, 2.0, 18))
+}
+
+fn shards_histogram() -> Histogram {
+    Histogram::new([1.0, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 32.0, 64.0, 128.0])
+}
+
+/// Every metric the proxy keeps.
+pub struct Metrics {
+    registry: Registry,
+    started: Instant,
+    pub statements: Family<PathLabels, Counter>,
+    pub statement_seconds: Family<PathLabels, Histogram, fn() -> Histogram>,
+    pub statement_errors: Family<ErrorLabels, Counter>,
+    pub slow_statements: Counter,
+    pub user_statements: Family<UserLabels, Counter>,
+    pub user_errors: Family<UserLabels, Counter>,
+    pub user_connections: Family<UserLabels, Gauge>,
+    pub table_statements: Family<TableLabels, Counter>,
+    pub shards_touched: Histogram,
+    pub backend_statements: Family<ServerLabels, Counter>,
+    pub backend_errors: Family<ServerLabels, Counter>,
+    pub backend_seconds: Family<ServerLabels, Histogram, fn() -> Histogram>,
+    pub reloads: Family<ResultLabels, Counter>,
+    pub client_connections: Gauge,
+    uptime_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
+    pool_connections: Family<PoolLabels, Gauge>,
+    pool_created: Family<ServerLabels, Gauge>,
+    pool_settled: Family<ServerLabels, Gauge>,
+    backend_up: Family<ServerLabels, Gauge>,
+    backend_in_flight: Family<ServerLabels, Gauge>,
+    replication_lag: Family<ServerLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("shardcat");
+        let m = Metrics {
+            registry: Registry::default(),
+            started: Instant::now(),
+            statements: Family::default(),
+            statement_seconds: Family::new_with_constructor(latency_histogram),
+            statement_errors: Family::default(),
+            slow_statements: Counter::default(),
+            user_statements: Family::default(),
+            user_errors: Family::default(),
+            user_connections: Family::default(),
+            table_statements: Family::default(),
+            shards_touched: shards_histogram(),
+            backend_statements: Family::default(),
+            backend_errors: Family::default(),
+            backend_seconds: Family::new_with_constructor(latency_histogram),
+            reloads: Family::default(),
+            client_connections: Gauge::default(),
+            uptime_seconds: Gauge::default(),
+            pool_connections: Family::default(),
+            pool_created: Family::default(),
+            pool_settled: Family::default(),
+            backend_up: Family::default(),
+            backend_in_flight: Family::default(),
+            replication_lag: Family::default(),
+        };
+        let r = &mut registry;
+        r.register(
+            "statements",
+            "Client statements answered, by path",
+            m.statements.clone(),
+        );
+        r.register(
+            "statement_duration_seconds",
+            "Time from a client statement's arrival to its last reply byte, by path",
+            m.statement_seconds.clone(),
+        );
+        r.register(
+            "statement_errors",
+            "Client statements answered with an error",
+            m.statement_errors.clone(),
+        );
+        r.register(
+            "slow_statements",
+            "Statements over [admin] slow_query_ms",
+            m.slow_statements.clone(),
+        );
+        r.register(
+            "user_statements",
+            "Client statements by user",
+            m.user_statements.clone(),
+        );
+        r.register(
+            "user_errors",
+            "Client statements answered with an error, by user",
+            m.user_errors.clone(),
+        );
+        r.register(
+            "user_connections",
+            "Open client connections by user",
+            m.user_connections.clone(),
+        );
+        r.register(
+            "table_statements",
+            "Statements on sharded or broadcast tables, by logical table and plan kind",
+            m.table_statements.clone(),
+        );
+        r.register(
+            "shards_touched",
+            "Targets of each sharded statement (the scatter ratio)",
+            m.shards_touched.clone(),
+        );
+        r.register(
+            "backend_statements",
+            "Single-target statements run on a server",
+            m.backend_statements.clone(),
+        );
+        r.register(
+            "backend_errors",
+            "Single-target statements that failed on a server",
+            m.backend_errors.clone(),
+        );
+        r.register(
+            "backend_statement_duration_seconds",
+            "Single-target statement time on a server",
+            m.backend_seconds.clone(),
+        );
+        r.register(
+            "reloads",
+            "Configuration reloads, by result",
+            m.reloads.clone(),
+        );
+        r.register(
+            "client_connections",
+            "Open client connections",
+            m.client_connections.clone(),
+        );
+        r.register(
+            "uptime_seconds",
+            "Seconds since start",
+            m.uptime_seconds.clone(),
+        );
+        r.register(
+            "pool_connections",
+            "Backend connections by state (in_use, idle)",
+            m.pool_connections.clone(),
+        );
+        r.register(
+            "pool_connections_created",
+            "Backend connections opened (counter)",
+            m.pool_created.clone(),
+        );
+        r.register(
+            "pool_connections_settled",
+            "Connections whose unread answer was read in the background and reused (counter)",
+            m.pool_settled.clone(),
+        );
+        r.register(
+            "backend_up",
+            "1 when the health checker considers the server up",
+            m.backend_up.clone(),
+        );
+        r.register(
+            "backend_in_flight",
+            "Statements running on the server now",
+            m.backend_in_flight.clone(),
+        );
+        r.register(
+            "replication_lag_seconds",
+            "Replica lag as last measured (-1: unknown)",
+            m.replication_lag.clone(),
+        );
+        let build: Family<BuildLabels, Gauge> = Family::default();
+        build
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION"),
+            })
+            .set(1);
+        r.register("build_info", "Build information", build);
+        Metrics { registry, ..m }
+    }
+
+    /// Records one client statement.
+    pub fn statement(
+        &self,
+        user: &str,
+        path: &'static str,
+        took: Duration,
+        error: Option<&'static str>,
+    ) {
+        self.statements.get_or_create(&PathLabels { path }).inc();
+        self.statement_seconds
+            .get_or_create(&PathLabels { path })
+            .observe(took.as_secs_f64());
+        let user = UserLabels {
+            user: user.to_string(),
+        };
+        self.user_statements.get_or_create(&user).inc();
+        if let Some(class) = error {
+            self.statement_errors
+                .get_or_create(&ErrorLabels { path, class })
+                .inc();
+            self.user_errors.get_or_create(&user).inc();
+        }
+    }
+
+    /// The text exposition, with the live figures of `cluster` read now.
+    pub fn encode(&self, cluster: &Arc<Cluster>) -> String {
+        self.uptime_seconds
+            .set(self.started.elapsed().as_secs_f64());
+        for node in &cluster.nodes {
+            for pool in std::iter::once(&node.primary).chain(node.replicas.iter()) {
+                let server = ServerLabels {
+                    server: pool.server.addr.clone(),
+                    node: node.name.clone(),
+                    role: pool.server.role.as_str(),
+                };
+                let s = &pool.stats;
+                let pool_labels = |state| PoolLabels {
+                    server: server.server.clone(),
+                    node: server.node.clone(),
+                    role: server.role,
+                    state,
+                };
+                self.pool_connections
+                    .get_or_create(&pool_labels("in_use"))
+                    .set(pool.busy_count() as i64);
+                self.pool_connections
+                    .get_or_create(&pool_labels("idle"))
+                    .set(pool.idle_count() as i64);
+                self.pool_created
+                    .get_or_create(&server)
+                    .set(s.created.load(Ordering::Relaxed) as i64);
+                self.pool_settled
+                    .get_or_create(&server)
+                    .set(s.settled.load(Ordering::Relaxed) as i64);
+                self.backend_up
+                    .get_or_create(&server)
+                    .set(i64::from(pool.is_healthy()));
+                self.backend_in_flight
+                    .get_or_create(&server)
+                    .set(s.in_flight.load(Ordering::Relaxed));
+                let lag = s.lag_ms.load(Ordering::Relaxed);
+                self.replication_lag.get_or_create(&server).set(if lag < 0 {
+                    -1.0
+                } else {
+                    lag as f64 / 1000.0
+                });
+            }
+        }
+        let mut out = String::new();
+        if encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}

@@ -1,0 +1,10 @@
+//! What operators need to run shardcat: metrics (`metrics`), the HTTP
+//! listener serving them with a status page (`http`), and the slow query
+//! log (`slow_log`).
+//!
+//! Owns: observing the proxy from outside. Must not: route, run statements
+//! or change session state.
+
+pub mod http;
+pub mod metrics;
+pub mod slow_log;
