@@ -41,6 +41,7 @@ mod sharded;
 mod sharded_prepared;
 mod statement_end;
 mod stmt;
+mod transaction_end;
 
 /// How long an idle session keeps a connection only so that `SHOW
 /// WARNINGS` or `FOUND_ROWS()` can reach the server that ran its last
@@ -88,6 +89,9 @@ pub struct Session {
     /// on every further node the transaction reaches, so that its writes
     /// there commit or roll back with it rather than autocommit.
     transaction_start: Vec<String>,
+    /// The open transaction's savepoint statements, in order: replayed
+    /// after `transaction_start` on every further node it reaches.
+    savepoints: Vec<String>,
     /// An id the proxy generated for the running INSERT (sharded tables
     /// with an id generator): the OK reports it.
     override_last_insert_id: Option<u64>,
@@ -141,6 +145,7 @@ impl Session {
             cursor_statement: None,
             pending_transaction: None,
             transaction_start: Vec::new(),
+            savepoints: Vec::new(),
             override_last_insert_id: None,
             tx_router: None,
             table_locks: metadata::TableLocks::default(),

@@ -62,6 +62,7 @@ impl Session {
         }
         if !in_trans {
             self.transaction_start.clear();
+            self.savepoints.clear();
         }
         self.pins.transaction = in_trans || !self.state.autocommit() || self.read_only_tx;
         let transaction_control = matches!(
