@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 use shardcat::backend::health;
-use shardcat::config::Config;
+use shardcat::config::{Config, TransactionMode};
 use shardcat::frontend::Proxy;
 use shardcat::router::shard::cases;
 use shardcat::sharding::ParamValue;
@@ -273,6 +273,12 @@ fn serve(path: PathBuf) -> ExitCode {
         let proxy = Proxy::new(config).await;
         health::check_all_once(&proxy.cluster, timeout).await;
         health::spawn_checkers(&proxy.cluster, interval, timeout);
+        if proxy.config.load().routing.transactions == TransactionMode::Xa {
+            let every = Duration::from_millis(proxy.config.load().routing.xa_recovery_interval_ms);
+            let round = shardcat::backend::xa_recovery::recover_once(&proxy.cluster).await;
+            tracing::info!(?round, "XA recovery at start");
+            shardcat::backend::xa_recovery::spawn(proxy.cluster.clone(), every);
+        }
         tracing::info!(%listen, version = %proxy.server_version, "shardcat is listening");
         let reload_proxy = proxy.clone();
         tokio::spawn(async move { reload_on_sighup(reload_proxy, path).await });

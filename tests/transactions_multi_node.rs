@@ -198,4 +198,5 @@ async fn run_cases(topo: &Topology, mode: &str) {
 async fn implicit_commits_and_savepoints_reach_every_node() {
     let topo = Topology::from_env();
     run_cases(&topo, "best_effort").await;
+    run_cases(&topo, "xa").await;
 }

@@ -272,7 +272,7 @@ impl Default for RoutingConfig {
             refuse_unkeyed_writes: false,
             plan_cache: 1024,
             merge_max_groups: 1_000_000,
-            transactions: TransactionMode::BestEffort,
+            transactions: TransactionMode::Xa,
             xa_recovery_interval_ms: 10_000,
         }
     }

@@ -9,6 +9,7 @@ pub mod command;
 pub mod relay;
 pub mod scatter;
 pub mod write;
+pub mod xa;
 
 pub use command::{Command, Encoding, Protocol};
 pub use relay::{ClientStream, Outcome, Relay, Shape};

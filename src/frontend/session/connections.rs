@@ -78,6 +78,7 @@ impl Session {
         c: &Classified,
         exclude: &[usize],
     ) -> Result<(usize, bool)> {
+        self.note_node_use(plan.node, c);
         if let Some(i) = self.held.iter().position(|h| h.node == plan.node) {
             let held_role = self.held[i].role;
             let server_tx = self.held[i].conn.in_transaction();
@@ -146,7 +147,9 @@ impl Session {
         // multi-statement, by a prepared BEGIN) starts plainly. With
         // autocommit off the next statement opens it, unless savepoints
         // must be declared first.
-        let start = if !self.state.autocommit() {
+        let start = if let Some(xa_start) = self.xa_join_start(i) {
+            xa_start
+        } else if !self.state.autocommit() {
             match self.savepoints.is_empty() {
                 true => return Ok(()),
                 false => vec!["START TRANSACTION".to_owned()],

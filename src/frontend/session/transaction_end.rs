@@ -8,7 +8,8 @@
 //! too (see `connections::join_transaction`).
 //!
 //! Owns: `Session::savepoints`, the end of the held connections'
-//! transactions (node order; a failed COMMIT rolls back the rest).
+//! transactions (node order; a failed COMMIT rolls back the rest; with XA
+//! branches, `xa_tx`).
 //! Must not: route statements or answer anything but the statements it
 //! runs itself.
 
@@ -65,7 +66,7 @@ impl Session {
     pub(super) async fn commit_before(&mut self) -> Result<()> {
         let result = self.end_held(true, "COMMIT").await;
         self.status &= !StatusFlags::SERVER_STATUS_IN_TRANS.bits();
-        self.savepoints.clear();
+        self.forget_multi_node_tx();
         self.held.retain(|h| !h.conn.broken);
         result.map(|_| ())
     }
@@ -78,6 +79,9 @@ impl Session {
     /// GTIDs (read-your-writes) and returns the last server status.
     pub(super) async fn end_held(&mut self, commit: bool, text: &str) -> Result<u16> {
         self.held.sort_by_key(|h| h.node);
+        if self.xa_branches_open() {
+            return self.end_with_xa(commit, text).await;
+        }
         let mut failure: Option<ProxyError> = None;
         let mut status = self.status;
         let mut committed_on: Vec<String> = Vec::new();
