@@ -69,6 +69,13 @@ pub enum ProxyError {
         committed: Vec<String>,
         cause: String,
     },
+    /// A two-phase commit did not commit: every node was rolled back.
+    #[error("transaction rolled back on every node: {reason}")]
+    XaRolledBack { reason: String },
+    /// A two-phase commit whose decision could not be recorded or read
+    /// back: its prepared branches are resolved by recovery.
+    #[error("COMMIT outcome unknown ({cause}); XA transaction '{gtrid}' is prepared on the other nodes and will be resolved by recovery")]
+    XaOutcomeUnknown { gtrid: String, cause: String },
     /// The client's connection broke (a write to it failed, or it closed
     /// while a statement ran): nothing can be reported to it.
     #[error("client connection lost")]
@@ -98,6 +105,8 @@ impl ProxyError {
             ProxyError::Config(_) => ErrPacket::new(1105, "HY000", msg),
             ProxyError::Internal(_) => ErrPacket::new(1105, "HY000", msg),
             ProxyError::CommitIncomplete { .. } => ErrPacket::new(1180, "HY000", msg),
+            ProxyError::XaRolledBack { .. } => ErrPacket::new(1402, "XA100", msg),
+            ProxyError::XaOutcomeUnknown { .. } => ErrPacket::new(1180, "HY000", msg),
             ProxyError::ClientGone => ErrPacket::new(2013, "HY000", msg),
         }
     }

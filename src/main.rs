@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 use shardcat::backend::health;
-use shardcat::config::Config;
+use shardcat::config::{Config, TransactionMode};
 use shardcat::frontend::Proxy;
 use shardcat::placement::ParamValue;
 use shardcat::router::shard::cases;
@@ -286,6 +286,12 @@ fn serve(path: PathBuf) -> ExitCode {
         }
         health::check_all_once(&proxy.cluster, timeout).await;
         health::spawn_checkers(&proxy.cluster, interval, timeout);
+        if proxy.config.load().routing.transactions == TransactionMode::Xa {
+            let every = Duration::from_millis(proxy.config.load().routing.xa_recovery_interval_ms);
+            let round = shardcat::backend::xa_recovery::recover_once(&proxy.cluster).await;
+            tracing::info!(?round, "XA recovery at start");
+            shardcat::backend::xa_recovery::spawn(proxy.cluster.clone(), every);
+        }
         tracing::info!(%listen, version = %proxy.server_version, "shardcat is listening");
         let reload_proxy = proxy.clone();
         tokio::spawn(async move { reload_on_sighup(reload_proxy, path).await });

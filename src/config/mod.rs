@@ -273,6 +273,19 @@ pub struct RoutingConfig {
     /// (GROUP BY not on the key, DISTINCT, DISTINCT aggregates); beyond it
     /// the statement fails with a clear error instead of growing.
     pub merge_max_groups: usize,
+    /// How a transaction or statement writing on several nodes commits.
+    pub transactions: TransactionMode,
+    /// How often prepared XA branches left behind are resolved.
+    pub xa_recovery_interval_ms: u64,
+}
+
+/// `[routing] transactions`: `xa` (two-phase commit across nodes) or
+/// `best_effort` (COMMIT node after node).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransactionMode {
+    Xa,
+    BestEffort,
 }
 
 impl Default for RoutingConfig {
@@ -287,6 +300,8 @@ impl Default for RoutingConfig {
             refuse_unkeyed_writes: false,
             plan_cache: 1024,
             merge_max_groups: 1_000_000,
+            transactions: TransactionMode::Xa,
+            xa_recovery_interval_ms: 10_000,
         }
     }
 }
@@ -656,164 +671,4 @@ fn find_key_line(text: &str, key: &str) -> Option<usize> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const GOOD: &str = r#"
-[server]
-listen = "127.0.0.1:6033"
-
-[[user]]
-name = "app"
-password = "app"
-
-[[node]]
-name = "n1"
-primary = "127.0.0.1:3310"
-replicas = [{ addr = "127.0.0.1:3311", weight = 2 }, { addr = "127.0.0.1:3312" }]
-
-[[node]]
-name = "n2"
-primary = "127.0.0.1:3313"
-
-[[schema]]
-name = "billing"
-node = "n2"
-"#;
-
-    fn parse(text: &str) -> Result<Config, ConfigError> {
-        Config::parse(text, Path::new("shardcat.toml"))
-    }
-
-    #[test]
-    fn good_config() {
-        let c = parse(GOOD).unwrap();
-        assert_eq!(c.nodes.len(), 2);
-        assert_eq!(c.nodes[0].replicas[0].weight, 2);
-        assert_eq!(c.nodes[0].replicas[1].weight, 1);
-        assert_eq!(c.node_for_schema(Some("BILLING")), 1);
-        assert_eq!(c.node_for_schema(Some("other")), 0);
-        assert_eq!(c.routing.consistency, Consistency::Session);
-    }
-
-    #[test]
-    fn unknown_key_names_file_and_line() {
-        let text = GOOD.replace(
-            "primary = \"127.0.0.1:3313\"",
-            "primray = \"127.0.0.1:3313\"",
-        );
-        let e = parse(&text).unwrap_err().to_string();
-        assert!(e.starts_with("shardcat.toml:16:"), "{e}");
-        assert!(e.contains("unknown field `primray`"), "{e}");
-    }
-
-    #[test]
-    fn undefined_node_names_line() {
-        let text = GOOD.replace("node = \"n2\"", "node = \"n9\"");
-        let e = parse(&text).unwrap_err().to_string();
-        assert!(e.starts_with("shardcat.toml:20:"), "{e}");
-        assert!(e.contains("not defined"), "{e}");
-    }
-
-    const SHARDED: &str = r#"
-[[table]]
-name = "users"
-key = "id"
-key_type = "int"
-algorithm = { kind = "hash_mod" }
-nodes = ["n1", "n2"]
-
-[[table]]
-name = "orders"
-bound_to = "users"
-key = "user_id"
-
-[[table]]
-name = "settings"
-node = "n2"
-
-[[sequence]]
-table = "users"
-"#;
-
-    #[test]
-    fn sharding_rules_are_loaded_and_compiled() {
-        let c = parse(&format!("{GOOD}{SHARDED}")).unwrap();
-        assert_eq!(c.tables.len(), 3);
-        assert_eq!(c.sequences.len(), 1);
-        assert!(!c.sharding.is_empty());
-        assert_eq!(
-            c.sharding.logical_name_of("orders_1").as_deref(),
-            Some("orders")
-        );
-        assert!(!c.routing.refuse_unkeyed_writes);
-        // A configuration without rules plans nothing.
-        assert!(parse(GOOD).unwrap().sharding.is_empty());
-    }
-
-    #[test]
-    fn sharding_rule_errors_name_the_entry_line() {
-        let base = format!("{GOOD}{SHARDED}");
-        let line_of_entry = |text: &str, name: &str| {
-            table_entry_lines(text)
-                .into_iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, l)| l)
-                .unwrap()
-        };
-        // Cross-table problem (unknown parent), found after parsing.
-        let text = base.replace("bound_to = \"users\"", "bound_to = \"customers\"");
-        let e = parse(&text).unwrap_err();
-        assert_eq!(e.line, Some(line_of_entry(&text, "orders")), "{e}");
-        assert!(e.message.contains("customers"), "{e}");
-        // Undefined node.
-        let text = base.replace(
-            "node = \"n2\"\n\n[[sequence]]",
-            "node = \"n9\"\n\n[[sequence]]",
-        );
-        let e = parse(&text).unwrap_err();
-        assert_eq!(e.line, Some(line_of_entry(&text, "settings")), "{e}");
-        assert!(e.message.contains("n9"), "{e}");
-        // Duplicate rule: the second entry.
-        let text = format!("{base}\n[[table]]\nname = \"users\"\nbroadcast = true\n");
-        let e = parse(&text).unwrap_err();
-        assert!(e.message.contains("more than one rule"), "{e}");
-        assert_eq!(e.line, Some(text.lines().count() - 2), "{e}");
-        // Problems inside one entry are reported by the TOML parser at the entry.
-        let text = base.replace("key_type = \"int\"", "key_type = \"int\"\nbroadcast = true");
-        let e = parse(&text).unwrap_err();
-        assert!(e.message.contains("cannot be used together"), "{e}");
-        assert!(e.line.is_some());
-    }
-
-    #[test]
-    fn sequence_and_id_generator_errors() {
-        let base = format!("{GOOD}{SHARDED}");
-        let e = parse(&base.replace(
-            "[[sequence]]\ntable = \"users\"",
-            "[[sequence]]\ntable = \"nope\"",
-        ))
-        .unwrap_err();
-        assert!(e.message.contains("no [[table]] rule"), "{e}");
-        assert!(e.line.is_some());
-        let e = parse(&format!("{base}kind = \"segment\"\n")).unwrap_err();
-        assert!(e.message.contains("not implemented"), "{e}");
-        let e = parse(&format!("{base}\n[[sequence]]\ntable = \"settings\"\n")).unwrap_err();
-        assert!(e.message.contains("name the `column`"), "{e}");
-        let e = parse(&format!("{base}\n[id_generator]\nworker_id = 4096\n")).unwrap_err();
-        assert!(e.message.contains("worker_id"), "{e}");
-        assert_eq!(e.line, Some(base.lines().count() + 3));
-        let ok = parse(&format!("{base}\n[id_generator]\nworker_id = 7\n")).unwrap();
-        assert_eq!(ok.id_generator.worker_id, 7);
-    }
-
-    #[test]
-    fn bad_values() {
-        let e = parse(&GOOD.replace("127.0.0.1:3311", "localhost")).unwrap_err();
-        assert_eq!(e.line, Some(12));
-        let e = parse(&GOOD.replace("weight = 2", "weight = -2")).unwrap_err();
-        assert!(e.to_string().contains("shardcat.toml:12"), "{e}");
-        let e = parse(&GOOD.replace("[server]", "[server]\nauth_plugin = \"x\"")).unwrap_err();
-        assert!(e.to_string().contains("auth_plugin"), "{e}");
-    }
-}
+mod tests;

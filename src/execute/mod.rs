@@ -13,6 +13,7 @@ pub mod scatter;
 pub mod sequence;
 pub mod shard_source;
 pub mod write;
+pub mod xa;
 
 pub use command::{Command, Encoding, Protocol};
 pub use relay::{ClientStream, Outcome, Relay, Shape};

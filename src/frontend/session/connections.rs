@@ -78,6 +78,7 @@ impl Session {
         c: &Classified,
         exclude: &[usize],
     ) -> Result<(usize, bool)> {
+        self.note_node_use(plan.node, c);
         if let Some(i) = self.held.iter().position(|h| h.node == plan.node) {
             let held_role = self.held[i].role;
             let server_tx = self.held[i].conn.in_transaction();
@@ -139,19 +140,30 @@ impl Session {
     /// already opens one.)
     pub(super) async fn join_transaction(&mut self, i: usize) -> Result<()> {
         let open = self.status & StatusFlags::SERVER_STATUS_IN_TRANS.bits() != 0;
-        if !open || !self.state.autocommit() || self.held[i].conn.in_transaction() {
+        if !open || self.held[i].conn.in_transaction() {
             return Ok(());
         }
         // A transaction begun in a way the session did not record (inside a
-        // multi-statement, by a prepared BEGIN) starts plainly.
-        let start = if !self.transaction_start.is_empty() {
+        // multi-statement, by a prepared BEGIN) starts plainly. With
+        // autocommit off the next statement opens it, unless savepoints
+        // must be declared first.
+        let start = if let Some(xa_start) = self.xa_join_start(i) {
+            xa_start
+        } else if !self.state.autocommit() {
+            match self.savepoints.is_empty() {
+                true => return Ok(()),
+                false => vec!["START TRANSACTION".to_owned()],
+            }
+        } else if !self.transaction_start.is_empty() {
             self.transaction_start.clone()
         } else if self.read_only_tx {
             vec!["START TRANSACTION READ ONLY".to_owned()]
         } else {
             vec!["START TRANSACTION".to_owned()]
         };
-        for sql in &start {
+        // Then the savepoints, in order, so that ROLLBACK TO SAVEPOINT
+        // undoes this node's writes too.
+        for sql in start.iter().chain(self.savepoint_replay().iter()) {
             if let Err(e) = self.held[i].conn.query_drop(sql).await {
                 self.drop_held(i);
                 return Err(e);

@@ -267,6 +267,7 @@ impl Session {
     pub(super) fn after_failure(&mut self) {
         self.pins.transaction = false;
         self.transaction_start.clear();
+        self.forget_multi_node_tx();
         self.pins.diagnostics = false;
         self.read_only_tx = false;
         self.cursor_statement = None;

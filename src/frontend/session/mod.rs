@@ -42,6 +42,8 @@ mod sharded;
 mod sharded_prepared;
 mod statement_end;
 mod stmt;
+mod transaction_end;
+mod xa_tx;
 
 /// How long an idle session keeps a connection only so that `SHOW
 /// WARNINGS` or `FOUND_ROWS()` can reach the server that ran its last
@@ -89,6 +91,11 @@ pub struct Session {
     /// on every further node the transaction reaches, so that its writes
     /// there commit or roll back with it rather than autocommit.
     transaction_start: Vec<String>,
+    /// The open transaction's savepoint statements, in order: replayed
+    /// after `transaction_start` on every further node it reaches.
+    savepoints: Vec<String>,
+    /// The open transaction's XA branches (`[routing] transactions = "xa"`).
+    xa: xa_tx::XaTx,
     /// An id the proxy generated for the running INSERT (sharded tables
     /// with an id generator): the OK reports it.
     override_last_insert_id: Option<u64>,
@@ -144,6 +151,8 @@ impl Session {
             cursor_statement: None,
             pending_transaction: None,
             transaction_start: Vec::new(),
+            savepoints: Vec::new(),
+            xa: xa_tx::XaTx::default(),
             override_last_insert_id: None,
             tx_router: None,
             table_locks: metadata::TableLocks::default(),

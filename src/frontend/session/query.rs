@@ -35,6 +35,8 @@ enum QueryPath {
     UseDatabase(String),
     /// COMMIT/ROLLBACK of a transaction held on several nodes.
     EndTransactionEverywhere,
+    /// A savepoint statement inside a transaction: on every node of it.
+    SavepointEverywhere,
     /// A statement on or about sharded or broadcast tables.
     Sharded(Box<ShardedPath>),
     /// Everything else: read/write split on the session's node.
@@ -51,6 +53,7 @@ impl QueryPath {
             }
             QueryPath::UseDatabase(_) | QueryPath::Plain => "plain",
             QueryPath::EndTransactionEverywhere => "multi_node_commit",
+            QueryPath::SavepointEverywhere => "multi_node_savepoint",
             QueryPath::Sharded(p) => match **p {
                 ShardedPath::Plan(_) => "single_shard",
                 ShardedPath::Refused(_) => "proxy",
@@ -88,6 +91,14 @@ impl Session {
             && !sql::lexer::tokenize(&text)
                 .iter()
                 .any(|t| t.is_keyword(text.as_bytes(), "FROM"));
+        if self.implicitly_commits(&text, &c) && self.transaction_held() {
+            // Every node of the transaction commits before the statement.
+            if let Err(e) = self.commit_before().await {
+                self.write_error_seq(&e, seq).await;
+                self.after_failure();
+                return;
+            }
+        }
         let path = self.decide(&text, &mut c).await;
         self.stat.path = path.label();
         match path {
@@ -103,6 +114,7 @@ impl Session {
             QueryPath::EndTransactionEverywhere => {
                 self.end_transaction_everywhere(&text, &c, seq).await
             }
+            QueryPath::SavepointEverywhere => self.savepoint_everywhere(&text, &c, seq).await,
             QueryPath::Sharded(path) => {
                 self.run_sharded_path(*path, &text, &c, seq).await;
                 self.forget_columns_after(&c);
@@ -164,6 +176,12 @@ impl Session {
         {
             return QueryPath::EndTransactionEverywhere;
         }
+        if c.kind == StatementKind::Savepoint
+            && !c.flags.multi_statement
+            && (self.transaction_held() || !self.state.autocommit())
+        {
+            return QueryPath::SavepointEverywhere;
+        }
         if !c.flags.multi_statement {
             if let Some(path) = self.sharded_path(text, c).await {
                 return QueryPath::Sharded(Box::new(path));
@@ -222,9 +240,7 @@ impl Session {
     }
 
     /// COMMIT or ROLLBACK of a transaction that touched several nodes: on
-    /// every node's connection, in node order (not two-phase: a COMMIT that
-    /// fails rolls back the nodes after it, and the error names the nodes
-    /// that had committed).
+    /// every node's connection (see `transaction_end::end_held`).
     pub(super) async fn end_transaction_everywhere(
         &mut self,
         text: &str,
@@ -232,55 +248,10 @@ impl Session {
         seq: &mut u8,
     ) {
         let commit = matches!(c.kind, StatementKind::Commit);
-        let mut failure: Option<ProxyError> = None;
-        let mut status = self.status;
-        let mut committed = Vec::new();
-        let mut committed_on: Vec<String> = Vec::new();
-        // In node order: where a COMMIT fails, the nodes after it roll
-        // back (one server would commit all or nothing).
-        self.held.sort_by_key(|h| h.node);
-        for h in self.held.iter_mut() {
-            if h.conn.broken {
-                continue;
-            }
-            h.conn.last_gtid = None;
-            // Once a COMMIT failed, the nodes not committed yet roll back:
-            // never a transaction that exists only on the later nodes.
-            let sql = if failure.is_some() && commit {
-                "ROLLBACK"
-            } else {
-                text
-            };
-            match h.conn.query_drop(sql).await {
-                Ok(()) => {
-                    status = h.conn.status;
-                    if commit && failure.is_none() {
-                        committed_on.push(h.conn.server.name.clone());
-                    }
-                }
-                Err(e) if commit && failure.is_none() => {
-                    h.conn.broken = true;
-                    failure = Some(ProxyError::CommitIncomplete {
-                        server: h.conn.server.name.clone(),
-                        committed: committed_on.clone(),
-                        cause: e.to_string(),
-                    });
-                }
-                Err(e) => {
-                    failure.get_or_insert(e);
-                }
-            }
-            // Read-your-writes on every node the transaction wrote on.
-            if let Some(gtid) = h.conn.last_gtid.take() {
-                committed.push((h.node, gtid));
-            }
-        }
-        for (node, gtid) in committed {
-            if let Some(slot) = self.last_gtid.get_mut(node) {
-                *slot = Some(gtid);
-                self.gtid_confirmed.clear();
-            }
-        }
+        let (status, failure) = match self.end_held(commit, text).await {
+            Ok(status) => (status, None),
+            Err(e) => (self.status, Some(e)),
+        };
         let outcome = Outcome {
             status,
             error: failure.as_ref().map(|e| e.to_err_packet()),

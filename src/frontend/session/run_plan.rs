@@ -28,6 +28,7 @@ use crate::error::{ProxyError, Result};
 use crate::execute::cancel::{client_gone, running_on, Watched};
 use crate::execute::scatter::{self, add_ok, ShardSource};
 use crate::execute::write::{run_on_all, write_all_or_nothing};
+use crate::execute::xa;
 use crate::execute::{ClientStream, Command, Encoding, Outcome, Shape};
 use crate::frontend::SessionHandle;
 use crate::router;
@@ -193,11 +194,20 @@ impl Session {
                 // Outside a transaction the targets commit together or not
                 // at all (DDL commits implicitly and cannot be wrapped).
                 let wrap = !matches!(plan.kind, PlanKind::Ddl);
+                let gtrid = self.autocommit_gtrid(plan, wrap);
                 let result = {
                     let mut refs: Vec<&mut BackendConn> =
                         conns.iter_mut().map(|c| &mut **c).collect();
                     Self::forget_write_gtids(&mut refs);
-                    write_all_or_nothing(&mut refs, &commands, write_kind(plan), wrap).await
+                    match gtrid {
+                        Some(g) => {
+                            xa::write_all_or_nothing(&mut refs, &commands, write_kind(plan), &g)
+                                .await
+                        }
+                        None => {
+                            write_all_or_nothing(&mut refs, &commands, write_kind(plan), wrap).await
+                        }
+                    }
                 };
                 self.record_write_gtids(plan, &mut conns);
                 for conn in conns {

@@ -69,6 +69,7 @@ impl Session {
         }
         if !in_trans {
             self.transaction_start.clear();
+            self.forget_multi_node_tx();
         }
         self.pins.transaction = in_trans || !self.state.autocommit() || self.read_only_tx;
         let transaction_control = matches!(

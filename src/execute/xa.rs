@@ -1,0 +1,277 @@
+//! XA two-phase commit across nodes, with the servers' own XA.
+//!
+//! One participant of a transaction, the *coordinator*, runs a plain
+//! transaction (the node the transaction began on, or the first target of
+//! an autocommit write); every other node runs an XA branch of the same
+//! gtrid (`XA START` when it joins). The commit:
+//!
+//! 1. the decision row goes into `shardcat.xa_log` on the coordinator,
+//!    *inside its transaction*;
+//! 2. every branch is ended and prepared (any failure: everything rolls
+//!    back, the client is told so);
+//! 3. the coordinator commits: this one COMMIT is the decision, durable
+//!    and atomic with the coordinator's own writes;
+//! 4. every branch is committed (a failure here is left to recovery,
+//!    which finds the committed row).
+//!
+//! Recovery (`backend::xa_recovery`) reads the row back with a locking
+//! read, so it waits for a live coordinator instead of guessing: no grace
+//! period, and an in-flight transaction of another instance is never
+//! rolled back. The gtrid names the instance (`[id_generator]
+//! worker_id`) and the coordinator node: `sc:<instance>:<boot
+//! ms>:<seq>:<node>`.
+//!
+//! Owns: gtrids, the commit and rollback protocol on given connections,
+//! the log table's definition. Must not: choose connections or answer the
+//! client.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use mysql_common::constants::StatusFlags;
+
+use super::command::Command;
+use super::write::run_on_all;
+use crate::backend::BackendConn;
+use crate::error::{ProxyError, Result};
+use crate::wire::ok_sum::WriteKind;
+use crate::wire::packets::OkPacket;
+
+/// Every gtrid shardcat makes starts with this.
+pub const GTRID_PREFIX: &str = "sc:";
+
+/// The decision log: one row per committed two-phase transaction, on its
+/// coordinator node.
+pub const LOG_DDL: [&str; 2] = [
+    "CREATE DATABASE IF NOT EXISTS shardcat",
+    "CREATE TABLE IF NOT EXISTS shardcat.xa_log (gtrid VARBINARY(64) PRIMARY KEY, \
+     created TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6)) ENGINE=InnoDB",
+];
+
+static SEQ: AtomicU64 = AtomicU64::new(0);
+
+fn boot_ms() -> u64 {
+    static BOOT: OnceLock<u64> = OnceLock::new();
+    *BOOT.get_or_init(|| {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0)
+    })
+}
+
+/// A new gtrid for a transaction of `instance` coordinated on node
+/// `coordinator`.
+pub fn new_gtrid(instance: u16, coordinator: usize) -> String {
+    let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+    format!("{GTRID_PREFIX}{instance}:{}:{seq}:{coordinator}", boot_ms())
+}
+
+/// The coordinator node a shardcat gtrid names.
+pub fn coordinator_of(gtrid: &str) -> Option<usize> {
+    if !gtrid.starts_with(GTRID_PREFIX) {
+        return None;
+    }
+    gtrid.rsplit(':').next()?.parse().ok()
+}
+
+/// `'gtrid','bqual'` (gtrids and qualifiers are made of `[a-z0-9:]`).
+pub fn xid(gtrid: &str, bqual: &str) -> String {
+    format!("'{gtrid}','{bqual}'")
+}
+
+/// `XA START` of the branch `bqual` of `gtrid`.
+pub fn start_sql(gtrid: &str, bqual: &str) -> String {
+    format!("XA START {}", xid(gtrid, bqual))
+}
+
+/// Test-only: a pause between PREPARE and the decision
+/// (`SHARDCAT_XA_TEST_DELAY_MS`, read once), so that crash tests can
+/// land a kill there.
+fn test_delay() -> Option<Duration> {
+    static DELAY: OnceLock<Option<Duration>> = OnceLock::new();
+    *DELAY.get_or_init(|| {
+        std::env::var("SHARDCAT_XA_TEST_DELAY_MS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .map(Duration::from_millis)
+    })
+}
+
+/// One XA branch of a transaction: its connection and qualifier.
+pub struct Branch<'a> {
+    pub bqual: String,
+    pub conn: &'a mut BackendConn,
+}
+
+/// Two-phase commit of `coordinator`'s plain transaction and `branches`
+/// (see the module doc). `Err(XaRolledBack)`: nothing committed;
+/// `Err(XaOutcomeUnknown)`: recovery decides.
+pub async fn commit(
+    coordinator: &mut BackendConn,
+    branches: &mut [Branch<'_>],
+    gtrid: &str,
+) -> Result<()> {
+    let log = format!("INSERT INTO shardcat.xa_log (gtrid) VALUES ('{gtrid}')");
+    // The table is made at start (`backend::xa_recovery`).
+    let logged = coordinator.query_drop(&log).await;
+    if let Err(e) = logged {
+        rollback(Some(coordinator), branches, gtrid).await;
+        return Err(ProxyError::XaRolledBack {
+            reason: format!(
+                "the decision log on '{}' refused the commit: {e}",
+                coordinator.server.name
+            ),
+        });
+    }
+    for i in 0..branches.len() {
+        let b = &mut branches[i];
+        let x = xid(gtrid, &b.bqual);
+        let mut prepared = b.conn.query_drop(&format!("XA END {x}")).await;
+        if prepared.is_ok() {
+            prepared = b.conn.query_drop(&format!("XA PREPARE {x}")).await;
+        }
+        if let Err(e) = prepared {
+            let server = b.conn.server.name.clone();
+            rollback(Some(coordinator), branches, gtrid).await;
+            return Err(ProxyError::XaRolledBack {
+                reason: format!("XA PREPARE failed on '{server}': {e}"),
+            });
+        }
+    }
+    if let Some(d) = test_delay() {
+        tokio::time::sleep(d).await;
+    }
+    if let Err(e) = coordinator.query_drop("COMMIT").await {
+        coordinator.broken = true;
+        for b in branches.iter_mut() {
+            // Prepared: they outlive the connection; recovery resolves.
+            b.conn.broken = true;
+        }
+        return Err(ProxyError::XaOutcomeUnknown {
+            gtrid: gtrid.to_owned(),
+            cause: format!("COMMIT on '{}': {e}", coordinator.server.name),
+        });
+    }
+    for b in branches.iter_mut() {
+        let x = xid(gtrid, &b.bqual);
+        if let Err(e) = b.conn.query_drop(&format!("XA COMMIT {x}")).await {
+            b.conn.broken = true;
+            tracing::warn!(%gtrid, server = %b.conn.server.name, error = %e,
+                "XA COMMIT failed after the decision; recovery will commit the branch");
+        }
+    }
+    Ok(())
+}
+
+/// Commit when at most one participant wrote: no log, no prepare. Each
+/// branch ends with `XA COMMIT … ONE PHASE`, the coordinator with COMMIT
+/// (`text`, as the client wrote it).
+pub async fn commit_one_phase(
+    coordinator: Option<&mut BackendConn>,
+    branches: &mut [Branch<'_>],
+    gtrid: &str,
+    text: &str,
+) -> Result<()> {
+    let mut failure = None;
+    for b in branches.iter_mut() {
+        let x = xid(gtrid, &b.bqual);
+        let mut r = b.conn.query_drop(&format!("XA END {x}")).await;
+        if r.is_ok() {
+            r = b.conn.query_drop(&format!("XA COMMIT {x} ONE PHASE")).await;
+        }
+        if let Err(e) = r {
+            b.conn.broken = true;
+            failure.get_or_insert(e);
+        }
+    }
+    if let Some(c) = coordinator {
+        if let Err(e) = c.query_drop(text).await {
+            c.broken = true;
+            failure.get_or_insert(e);
+        }
+    }
+    failure.map_or(Ok(()), Err)
+}
+
+/// Rolls back the coordinator and every branch (active or prepared); a
+/// connection that cannot be rolled back is closed (the server then rolls
+/// an active branch back; a prepared one is left to recovery, which finds
+/// no decision row).
+pub async fn rollback(
+    coordinator: Option<&mut BackendConn>,
+    branches: &mut [Branch<'_>],
+    gtrid: &str,
+) {
+    if let Some(c) = coordinator {
+        if c.query_drop("ROLLBACK").await.is_err() {
+            c.broken = true;
+        }
+    }
+    for b in branches.iter_mut() {
+        if b.conn.broken {
+            continue;
+        }
+        let x = xid(gtrid, &b.bqual);
+        // Ends an active branch; fails harmlessly on a prepared one.
+        let _ = b.conn.query_drop(&format!("XA END {x}")).await;
+        if b.conn
+            .query_drop(&format!("XA ROLLBACK {x}"))
+            .await
+            .is_err()
+        {
+            b.conn.broken = true;
+        }
+    }
+}
+
+/// A write on several connections outside a transaction, atomic across
+/// them: the first connection runs a plain transaction and coordinates,
+/// the others run XA branches `b1`, `b2`, … of `gtrid`.
+pub async fn write_all_or_nothing(
+    conns: &mut [&mut BackendConn],
+    commands: &[Command<'_>],
+    kind: WriteKind,
+    gtrid: &str,
+) -> Result<OkPacket> {
+    let mut started = 0;
+    let mut failure = None;
+    for (i, conn) in conns.iter_mut().enumerate() {
+        let start = match i {
+            0 => "START TRANSACTION".to_owned(),
+            _ => start_sql(gtrid, &format!("b{i}")),
+        };
+        if let Err(e) = conn.query_drop(&start).await {
+            failure = Some(e);
+            break;
+        }
+        started += 1;
+    }
+    let result = match failure {
+        Some(e) => Err(e),
+        None => run_on_all(conns, commands, kind).await,
+    };
+    let Some((first, rest)) = conns[..started].split_first_mut() else {
+        return result;
+    };
+    let mut branches: Vec<Branch<'_>> = rest
+        .iter_mut()
+        .enumerate()
+        .map(|(i, c)| Branch {
+            bqual: format!("b{}", i + 1),
+            conn: c,
+        })
+        .collect();
+    match result {
+        Ok(mut ok) => {
+            commit(first, &mut branches, gtrid).await?;
+            ok.status &= !StatusFlags::SERVER_STATUS_IN_TRANS.bits();
+            Ok(ok)
+        }
+        Err(e) => {
+            rollback(Some(first), &mut branches, gtrid).await;
+            Err(e)
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! Statements that act on a whole transaction reach every node of it, in
+//! the order one server would see them: the implicit commit of `SET
+//! autocommit = 1`, DDL, `LOCK TABLES` and `BEGIN`, and the savepoint
+//! statements (a node that joins after a savepoint declares it too).
+//! Checked on the primaries themselves, in both `[routing] transactions`
+//! modes.
+//!
+//! Run (after `scripts/topology.sh up`):
+//!
+//! ```text
+//! SHARDCAT_TOPOLOGY_ENV=.topology/topology.env cargo test --test transactions_multi_node
+//! ```
+
+mod common;
+#[path = "common/util.rs"]
+mod util;
+
+use std::time::Duration;
+
+use mysql_async::prelude::*;
+use mysql_async::Conn;
+
+use common::proxy::{ProxyOptions, ProxyProcess};
+use common::Topology;
+
+// hash_mod over 4 slots: id mod 4; slots 0 and 1 on n1, 2 and 3 on n2.
+const RULES: &str = r#"
+[[table]]
+name = "accounts"
+key = "id"
+key_type = "int"
+algorithm = { kind = "hash_mod" }
+nodes = ["n1", "n2"]
+tables_per_node = 2
+"#;
+
+/// Committed ids of every physical table, read on the primaries directly.
+async fn committed_ids(topo: &Topology, db: &str) -> Vec<i64> {
+    let mut all = Vec::new();
+    for (server, tables) in [
+        ("n1p", ["accounts_0", "accounts_1"]),
+        ("n2p", ["accounts_2", "accounts_3"]),
+    ] {
+        let mut c = util::direct_conn(topo, server, Some(db)).await;
+        for t in tables {
+            let ids: Vec<i64> = c.query(format!("SELECT id FROM {t}")).await.unwrap();
+            all.extend(ids);
+        }
+        c.disconnect().await.ok();
+    }
+    all.sort_unstable();
+    all
+}
+
+/// Whether either primary still has a transaction of `db` open (locks).
+async fn open_transactions(topo: &Topology) -> i64 {
+    let mut n = 0;
+    for server in ["n1p", "n2p"] {
+        let mut c = util::direct_conn(topo, server, None).await;
+        let count: Option<i64> = c
+            .query_first(
+                "SELECT COUNT(*) FROM information_schema.INNODB_TRX \
+                 WHERE trx_mysql_thread_id <> CONNECTION_ID()",
+            )
+            .await
+            .unwrap();
+        n += count.unwrap_or(0);
+        c.disconnect().await.ok();
+    }
+    n
+}
+
+async fn q(c: &mut Conn, sql: &str) {
+    tokio::time::timeout(Duration::from_secs(20), c.query_drop(sql))
+        .await
+        .unwrap_or_else(|_| panic!("{sql}: hung"))
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+async fn reset(p: &mut Conn) {
+    q(p, "DELETE FROM accounts WHERE id > 0").await;
+}
+
+async fn run_cases(topo: &Topology, mode: &str) {
+    let proxy = ProxyProcess::start_with(
+        topo,
+        ProxyOptions {
+            routing: format!("transactions = \"{mode}\"\n"),
+            extra: RULES.to_owned(),
+            ..Default::default()
+        },
+    );
+    let db = format!("txmn_{mode}_{}", std::process::id());
+    let mut p = util::proxy_conn(&proxy, None).await;
+    q(&mut p, &format!("DROP DATABASE IF EXISTS {db}")).await;
+    q(&mut p, &format!("CREATE DATABASE {db}")).await;
+    q(&mut p, &format!("USE {db}")).await;
+    q(&mut p, "CREATE TABLE accounts (id INT PRIMARY KEY, v INT)").await;
+
+    // SET autocommit = 1 after writes on both nodes commits both.
+    q(&mut p, "SET autocommit = 0").await;
+    q(&mut p, "INSERT INTO accounts VALUES (1, 1)").await;
+    q(&mut p, "INSERT INTO accounts VALUES (2, 2)").await;
+    q(&mut p, "SET autocommit = 1").await;
+    assert_eq!(
+        committed_ids(topo, &db).await,
+        vec![1, 2],
+        "{mode}: autocommit=1"
+    );
+    assert_eq!(open_transactions(topo).await, 0, "{mode}: locks left");
+    reset(&mut p).await;
+
+    // DDL inside a transaction commits it on every node first.
+    q(&mut p, "BEGIN").await;
+    q(&mut p, "INSERT INTO accounts VALUES (1, 1), (2, 2)").await;
+    q(&mut p, "CREATE TABLE other_t (id INT PRIMARY KEY)").await;
+    assert_eq!(committed_ids(topo, &db).await, vec![1, 2], "{mode}: DDL");
+    q(&mut p, "DROP TABLE other_t").await;
+    reset(&mut p).await;
+
+    // BEGIN inside a transaction commits it; the new one rolls back alone.
+    q(&mut p, "START TRANSACTION").await;
+    q(&mut p, "INSERT INTO accounts VALUES (2, 2)").await;
+    q(&mut p, "INSERT INTO accounts VALUES (1, 1)").await;
+    q(&mut p, "BEGIN").await;
+    q(&mut p, "INSERT INTO accounts VALUES (5, 5), (6, 6)").await;
+    q(&mut p, "ROLLBACK").await;
+    assert_eq!(committed_ids(topo, &db).await, vec![1, 2], "{mode}: BEGIN");
+    reset(&mut p).await;
+
+    // LOCK TABLES commits too.
+    q(&mut p, "BEGIN").await;
+    q(&mut p, "INSERT INTO accounts VALUES (1, 1), (2, 2)").await;
+    q(&mut p, "LOCK TABLES accounts WRITE").await;
+    q(&mut p, "UNLOCK TABLES").await;
+    assert_eq!(committed_ids(topo, &db).await, vec![1, 2], "{mode}: LOCK");
+    reset(&mut p).await;
+
+    // A node that joins after the savepoint rolls back to it too.
+    q(&mut p, "BEGIN").await;
+    q(&mut p, "SAVEPOINT a").await;
+    q(&mut p, "INSERT INTO accounts VALUES (1, 1), (2, 2)").await;
+    q(&mut p, "ROLLBACK TO SAVEPOINT a").await;
+    q(&mut p, "COMMIT").await;
+    assert_eq!(
+        committed_ids(topo, &db).await,
+        Vec::<i64>::new(),
+        "{mode}: sp 1"
+    );
+
+    // Savepoints declared on one node, later writes on both.
+    q(&mut p, "BEGIN").await;
+    q(&mut p, "INSERT INTO accounts VALUES (1, 1)").await;
+    q(&mut p, "SAVEPOINT a").await;
+    q(&mut p, "INSERT INTO accounts VALUES (2, 2)").await;
+    q(&mut p, "SAVEPOINT b").await;
+    q(&mut p, "INSERT INTO accounts VALUES (5, 5), (6, 6)").await;
+    q(&mut p, "ROLLBACK TO SAVEPOINT b").await;
+    q(&mut p, "INSERT INTO accounts VALUES (9, 9)").await;
+    q(&mut p, "ROLLBACK WORK TO a").await;
+    q(&mut p, "INSERT INTO accounts VALUES (3, 3)").await;
+    q(&mut p, "COMMIT").await;
+    assert_eq!(committed_ids(topo, &db).await, vec![1, 3], "{mode}: sp 2");
+    reset(&mut p).await;
+
+    // RELEASE SAVEPOINT on every node: rolling back to it fails (1305).
+    q(&mut p, "BEGIN").await;
+    q(&mut p, "SAVEPOINT a").await;
+    q(&mut p, "INSERT INTO accounts VALUES (1, 1), (2, 2)").await;
+    q(&mut p, "RELEASE SAVEPOINT a").await;
+    let e = p.query_drop("ROLLBACK TO SAVEPOINT a").await.unwrap_err();
+    assert_eq!(util::server_error(e).0, 1305, "{mode}: released");
+    q(&mut p, "INSERT INTO accounts VALUES (6, 6)").await;
+    q(&mut p, "COMMIT").await;
+    assert_eq!(
+        committed_ids(topo, &db).await,
+        vec![1, 2, 6],
+        "{mode}: sp 3"
+    );
+    reset(&mut p).await;
+
+    // Autocommit off: the savepoint reaches the node that joins later.
+    q(&mut p, "SET autocommit = 0").await;
+    q(&mut p, "INSERT INTO accounts VALUES (1, 1)").await;
+    q(&mut p, "SAVEPOINT a").await;
+    q(&mut p, "INSERT INTO accounts VALUES (2, 2), (5, 5)").await;
+    q(&mut p, "ROLLBACK TO SAVEPOINT a").await;
+    q(&mut p, "COMMIT").await;
+    q(&mut p, "SET autocommit = 1").await;
+    assert_eq!(committed_ids(topo, &db).await, vec![1], "{mode}: sp ac=0");
+    assert_eq!(open_transactions(topo).await, 0, "{mode}: locks left");
+
+    q(&mut p, &format!("DROP DATABASE {db}")).await;
+    p.disconnect().await.ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn implicit_commits_and_savepoints_reach_every_node() {
+    let topo = Topology::from_env();
+    run_cases(&topo, "best_effort").await;
+    run_cases(&topo, "xa").await;
+}
