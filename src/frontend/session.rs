@@ -32,6 +32,7 @@ use crate::wire::command;
 use crate::wire::packets::{encode_eof, ErrPacket, OkPacket, Reader, SessionChange};
 
 mod concat;
+mod guard;
 mod metadata;
 mod shard_freshness;
 mod sharded;
@@ -267,6 +268,12 @@ impl Session {
             let Some(&cmd) = payload.first() else {
                 self.write_error_seq(&ProxyError::UnknownCommand(0), &mut seq)
                     .await;
+                if self.client.flush().await.is_err() {
+                    break;
+                }
+                continue;
+            };
+            let Some(payload) = self.security_gate(payload, &mut seq).await else {
                 if self.client.flush().await.is_err() {
                     break;
                 }
@@ -1350,7 +1357,7 @@ impl Session {
         let ok = cfg.user(&user).is_some_and(|u| {
             crate::wire::auth::verify(&plugin, &self.nonce, &u.password, &auth_data)
         });
-        if !ok {
+        if !self.change_user_verdict(ok).await {
             let e = ProxyError::AccessDenied {
                 user,
                 host: self.peer_host.clone(),
@@ -1751,6 +1758,7 @@ impl Session {
                     self.write_ok(seq, 0, 0, self.status, 0).await;
                 }
                 Err(e) => {
+                    let e = crate::logsafe::escape(&e);
                     tracing::error!("reload refused, keeping the running configuration: {e}");
                     let e = ProxyError::Config(format!(
                         "reload refused, the running configuration stays: {e}"
@@ -1762,9 +1770,10 @@ impl Session {
         }
         let result = match what.as_str() {
             "backends" | "servers" => self.proxy.backends_result(),
+            "auth" => self.proxy.auth_result(),
             _ => {
                 let e = ProxyError::Unsupported(format!(
-                    "SHOW SHARDCAT {what}: known forms are SHOW SHARDCAT BACKENDS and SHOW SHARDCAT RELOAD"
+                    "SHOW SHARDCAT {what}: known forms are SHOW SHARDCAT BACKENDS, AUTH and RELOAD"
                 ));
                 self.write_error_seq(&e, seq).await;
                 return;
