@@ -235,7 +235,7 @@ pub struct SecurityConfig {
 impl Default for SecurityConfig {
     fn default() -> Self {
         SecurityConfig {
-            max_unauthenticated_per_host: 64,
+            max_unauthenticated_per_host: 256,
             auth_failure_window_s: 300,
             auth_failures_before_delay: 5,
             auth_failure_delay_ms: 1000,
