@@ -157,13 +157,18 @@ pub async fn accept(
         .is_some_and(|u| auth::verify(&used_plugin, &nonce, &u.password, &scramble));
     if !ok {
         let failures = guard.record_failure(peer, &config.security);
-        tracing::warn!(
-            conn = connection_id,
-            %peer,
-            failures,
-            "login failed for user '{}'",
-            crate::logsafe::safe(&user)
-        );
+        // Every failure up to the delay threshold, then one in a hundred:
+        // a guessing client cannot flood the log.
+        let threshold = config.security.auth_failures_before_delay;
+        if failures <= threshold.saturating_add(1) || failures.is_multiple_of(100) {
+            tracing::warn!(
+                conn = connection_id,
+                %peer,
+                failures,
+                "login failed for user '{}'",
+                crate::logsafe::safe(&user)
+            );
+        }
         let denied = ProxyError::AccessDenied {
             user,
             host: peer_host.to_string(),

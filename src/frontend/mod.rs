@@ -217,8 +217,11 @@ impl Proxy {
         {
             Ok(Ok(h)) => h,
             Ok(Err(e)) => {
-                let e = crate::logsafe::escape(&e.to_string());
-                tracing::info!(conn = id, %peer, "handshake failed: {e}");
+                // Failed logins are logged (rate-limited) by the handshake.
+                if !matches!(e, ProxyError::AccessDenied { .. }) {
+                    let e = crate::logsafe::escape(&e.to_string());
+                    tracing::info!(conn = id, %peer, "handshake failed: {e}");
+                }
                 client.shutdown().await;
                 return;
             }
