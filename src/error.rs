@@ -80,6 +80,47 @@ pub enum ProxyError {
     /// while a statement ran): nothing can be reported to it.
     #[error("client connection lost")]
     ClientGone,
+    /// A statement that needs the admin role (MySQL: SUPER and friends).
+    #[error(
+        "Access denied; you need (at least one of) the {privilege} privilege(s) for this operation"
+    )]
+    SpecificAccessDenied { privilege: &'static str },
+    /// A table privilege the user's `privileges` list does not give.
+    #[error("{command} command denied to user '{user}'@'{host}' for table '{table}'")]
+    TableAccessDenied {
+        command: &'static str,
+        user: String,
+        host: String,
+        table: String,
+    },
+    /// A database the user's `privileges` list does not reach.
+    #[error("Access denied for user '{user}'@'{host}' to database '{db}'")]
+    DatabaseAccessDenied {
+        user: String,
+        host: String,
+        db: String,
+    },
+    /// The tables of a statement could not be determined, so a user with a
+    /// privilege list may not run it.
+    #[error("{command} command denied to user '{user}'@'{host}': shardcat could not determine the tables this statement uses ({reason})")]
+    UnverifiableStatement {
+        command: &'static str,
+        user: String,
+        host: String,
+        reason: String,
+    },
+    #[error("No database selected")]
+    NoDatabaseSelected,
+    #[error("Unknown thread id: {0}")]
+    UnknownThread(u64),
+    #[error("Cannot execute statement in a READ ONLY transaction")]
+    ReadOnlyTransaction,
+    /// Too many clients (all, or unauthenticated ones from one host).
+    #[error("Too many connections")]
+    TooManyConnections,
+    /// Too many failed logins from this address within the window.
+    #[error("Host '{0}' is blocked because of many connection errors; it is unblocked when the failures age out of shardcat's auth_failure_window_s")]
+    HostBlocked(String),
 }
 
 impl ProxyError {
@@ -108,6 +149,15 @@ impl ProxyError {
             ProxyError::XaRolledBack { .. } => ErrPacket::new(1402, "XA100", msg),
             ProxyError::XaOutcomeUnknown { .. } => ErrPacket::new(1180, "HY000", msg),
             ProxyError::ClientGone => ErrPacket::new(2013, "HY000", msg),
+            ProxyError::SpecificAccessDenied { .. } => ErrPacket::new(1227, "42000", msg),
+            ProxyError::TableAccessDenied { .. } => ErrPacket::new(1142, "42000", msg),
+            ProxyError::DatabaseAccessDenied { .. } => ErrPacket::new(1044, "42000", msg),
+            ProxyError::UnverifiableStatement { .. } => ErrPacket::new(1142, "42000", msg),
+            ProxyError::NoDatabaseSelected => ErrPacket::new(1046, "3D000", msg),
+            ProxyError::UnknownThread(_) => ErrPacket::new(1094, "HY000", msg),
+            ProxyError::ReadOnlyTransaction => ErrPacket::new(1792, "25006", msg),
+            ProxyError::TooManyConnections => ErrPacket::new(1040, "08004", msg),
+            ProxyError::HostBlocked(_) => ErrPacket::new(1129, "HY000", msg),
         }
     }
 

@@ -15,6 +15,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+mod users;
+pub use users::{Grant, PrivilegeEntry, SecurityConfig, UserConfig, PRE_AUTH_MAX_PACKET};
+
 /// A configuration error located in its file.
 #[derive(Debug)]
 pub struct ConfigError {
@@ -47,6 +50,9 @@ pub struct Config {
     pub admin: AdminConfig,
     #[serde(default, rename = "user")]
     pub users: Vec<UserConfig>,
+    /// `[security]`: pre-authentication limits and brute-force throttling.
+    #[serde(default)]
+    pub security: SecurityConfig,
     #[serde(default, rename = "node")]
     pub nodes: Vec<NodeConfig>,
     #[serde(default, rename = "schema")]
@@ -306,18 +312,6 @@ impl Default for RoutingConfig {
     }
 }
 
-/// `[[user]]`: an account clients log in with.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UserConfig {
-    pub name: Spanned<String>,
-    #[serde(default)]
-    pub password: String,
-    /// Overrides `[routing] consistency` for this user.
-    #[serde(default)]
-    pub consistency: Option<Consistency>,
-}
-
 /// `[[node]]`: a replication group, one primary and zero or more replicas.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -460,7 +454,13 @@ impl Config {
                     format!("user {:?} is defined twice", u.name.get_ref()),
                 ));
             }
+            u.validate().map_err(|m| err(u.name.span(), m))?;
         }
+        self.security.validate().map_err(|message| ConfigError {
+            file: self.source.clone(),
+            line: None,
+            message,
+        })?;
         let mut schemas = HashSet::new();
         for s in &self.schemas {
             if !schemas.insert(s.name.get_ref().to_ascii_lowercase()) {

@@ -14,6 +14,7 @@ use mysql_common::packets::HandshakeResponse;
 use crate::config::Config;
 use crate::error::ProxyError;
 use crate::execute::ClientStream;
+use crate::security::auth_guard::AuthGuard;
 use crate::wire::auth::{self, CACHING_SHA2_PASSWORD, NATIVE_PASSWORD};
 use crate::wire::packets::{Greeting, OkPacket};
 
@@ -52,13 +53,20 @@ pub struct ClientHello {
 
 /// Runs the connection phase. On failure the client has been sent an ERR
 /// packet (when possible) and the connection must be closed.
+///
+/// Until it ends, packets are bounded by [`crate::config::PRE_AUTH_MAX_PACKET`]
+/// (the caller built `client` with it); a bigger one is answered with
+/// error 1153. Login attempts from an address with too many recent
+/// failures are answered only after the `[security]` delay.
 pub async fn accept(
     client: &mut ClientStream,
     config: &Config,
     server_version: &str,
     connection_id: u32,
-    peer_host: &str,
+    peer: std::net::IpAddr,
+    guard: &AuthGuard,
 ) -> Result<ClientHello, ProxyError> {
+    let peer_host = &peer.to_string();
     let nonce = auth::new_nonce();
     let mut greeting = Vec::with_capacity(128);
     Greeting {
@@ -78,10 +86,10 @@ pub async fn accept(
         .await
         .map_err(|e| ProxyError::Internal(e.to_string()))?;
 
-    let resp = client
-        .read_packet()
-        .await
-        .map_err(|e| ProxyError::Internal(e.to_string()))?;
+    let resp = match client.read_packet().await {
+        Ok(p) => p,
+        Err(e) => return read_failed(client, 2, e).await,
+    };
     seq = resp.seq.wrapping_add(1);
     let bad_handshake = || ProxyError::MalformedPacket("bad handshake".into());
     if resp.payload.len() < 32 {
@@ -131,24 +139,53 @@ pub async fn accept(
             .flush()
             .await
             .map_err(|e| ProxyError::Internal(e.to_string()))?;
-        let answer = client
-            .read_packet()
-            .await
-            .map_err(|e| ProxyError::Internal(e.to_string()))?;
+        let answer = match client.read_packet().await {
+            Ok(p) => p,
+            Err(e) => return read_failed(client, seq.wrapping_add(1), e).await,
+        };
         seq = answer.seq.wrapping_add(1);
         scramble = answer.payload.to_vec();
         used_plugin = NATIVE_PASSWORD.to_string();
+    }
+    // Throttled addresses wait whatever the outcome, so the answer time
+    // does not tell a right password from a wrong one.
+    let delay = guard.delay_for(peer, &config.security);
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
     }
     let ok = config
         .user(&user)
         .is_some_and(|u| auth::verify(&used_plugin, &nonce, &u.password, &scramble));
     if !ok {
+        let failures = guard.record_failure(peer, &config.security);
+        // Every failure up to the delay threshold, then one in a hundred:
+        // a guessing client cannot flood the log.
+        let threshold = config.security.auth_failures_before_delay;
+        if failures <= threshold.saturating_add(1) || failures.is_multiple_of(100) {
+            tracing::warn!(
+                conn = connection_id,
+                %peer,
+                failures,
+                "login failed for user '{}'",
+                crate::logsafe::safe(&user)
+            );
+        }
         let denied = ProxyError::AccessDenied {
             user,
             host: peer_host.to_string(),
             using_password: !scramble.is_empty(),
         };
         return fail(client, &mut seq, denied).await;
+    }
+    if let (Some(db), Some(u)) = (&database, config.user(&user)) {
+        if u.is_restricted() && !crate::security::privileges::reaches(u, db) {
+            let denied = ProxyError::DatabaseAccessDenied {
+                user,
+                host: peer_host.to_string(),
+                db: db.clone(),
+            };
+            return fail(client, &mut seq, denied).await;
+        }
     }
     if used_plugin == CACHING_SHA2_PASSWORD && !scramble.is_empty() {
         // fast_auth_success: the proxy holds the password, no full auth.
@@ -164,6 +201,19 @@ pub async fn accept(
         nonce,
         next_seq: seq,
     })
+}
+
+/// A read in the connection phase failed: a packet over the pre-auth
+/// limit is answered with 1153 (as a server does) before closing.
+async fn read_failed<T>(
+    client: &mut ClientStream,
+    mut seq: u8,
+    e: std::io::Error,
+) -> Result<T, ProxyError> {
+    if e.kind() == std::io::ErrorKind::InvalidData {
+        return fail(client, &mut seq, ProxyError::PacketTooLarge).await;
+    }
+    Err(ProxyError::Internal(e.to_string()))
 }
 
 async fn fail<T>(client: &mut ClientStream, seq: &mut u8, e: ProxyError) -> Result<T, ProxyError> {

@@ -46,6 +46,8 @@ pub struct Proxy {
     /// The sharding router for the configuration in force; `None` when no
     /// `[[table]]` rule exists.
     pub shard_router: arc_swap::ArcSwapOption<crate::router::shard::ShardRouter>,
+    /// Unauthenticated connections and failed logins per source address.
+    pub auth_guard: Arc<crate::security::auth_guard::AuthGuard>,
     /// Where the configuration was read from (for reloads).
     pub config_path: Mutex<Option<std::path::PathBuf>>,
     /// What operators graph (`ops::metrics`).
@@ -103,6 +105,7 @@ impl Proxy {
             server_version,
             replica_selector: ReplicaSelector::default(),
             config_path: Mutex::new(None),
+            auth_guard: Arc::default(),
             next_connection_id: AtomicU32::new(1),
             clients: AtomicUsize::new(0),
             sessions: Mutex::new(HashMap::new()),
@@ -187,31 +190,56 @@ impl Proxy {
             .next_connection_id
             .fetch_add(1, Ordering::Relaxed)
             .max(1);
+        // Until the client has logged in, packets are small (see
+        // PRE_AUTH_MAX_PACKET); max_allowed_packet applies afterwards.
         let mut client: ClientStream =
-            crate::wire::PacketStream::new(tcp, cfg.server.max_allowed_packet);
+            crate::wire::PacketStream::new(tcp, crate::config::PRE_AUTH_MAX_PACKET);
         let count = self.clients.fetch_add(1, Ordering::Relaxed) + 1;
         self.metrics.client_connections.inc();
         let _guard = ClientCount(self.clone());
-        if count > cfg.server.max_client_connections {
-            let mut seq = 0;
-            let mut buf = Vec::new();
-            crate::wire::packets::ErrPacket::new(1040, "08004", "Too many connections")
-                .encode(&mut buf);
-            client.queue(&mut seq, &buf);
-            client.shutdown().await;
-            return;
-        }
+        let refusal = if count > cfg.server.max_client_connections {
+            Err(ProxyError::TooManyConnections)
+        } else {
+            use crate::security::auth_guard::Admission;
+            match self.auth_guard.admit(peer.ip(), &cfg.security) {
+                Ok(slot) => Ok(slot),
+                Err(Admission::Blocked) => Err(ProxyError::HostBlocked(peer.ip().to_string())),
+                Err(_) => Err(ProxyError::TooManyConnections),
+            }
+        };
+        let pending = match refusal {
+            Ok(slot) => slot,
+            Err(e) => {
+                tracing::info!(conn = id, %peer, "connection refused: {e}");
+                let (mut seq, mut buf) = (0, Vec::new());
+                e.to_err_packet().encode(&mut buf);
+                client.queue(&mut seq, &buf);
+                client.shutdown().await;
+                return;
+            }
+        };
         let host = peer.ip().to_string();
         let timeout = Duration::from_millis(cfg.server.handshake_timeout_ms);
         let hello = match tokio::time::timeout(
             timeout,
-            handshake::accept(&mut client, &cfg, &self.server_version, id, &host),
+            handshake::accept(
+                &mut client,
+                &cfg,
+                &self.server_version,
+                id,
+                peer.ip(),
+                &self.auth_guard,
+            ),
         )
         .await
         {
             Ok(Ok(h)) => h,
             Ok(Err(e)) => {
-                tracing::info!(conn = id, %peer, "handshake failed: {e}");
+                // Failed logins are logged (rate-limited) by the handshake.
+                if !matches!(e, ProxyError::AccessDenied { .. }) {
+                    let e = crate::logsafe::escape(&e.to_string());
+                    tracing::info!(conn = id, %peer, "handshake failed: {e}");
+                }
                 client.shutdown().await;
                 return;
             }
@@ -220,6 +248,8 @@ impl Proxy {
                 return;
             }
         };
+        drop(pending);
+        client.set_max_payload(cfg.server.max_allowed_packet);
         let handle = Arc::new(SessionHandle::default());
         *handle.user.lock() = hello.user.clone();
         self.sessions.lock().insert(id, handle.clone());
@@ -244,11 +274,7 @@ impl Proxy {
             (sessions.get(&id).cloned(), sessions.get(&by).cloned())
         };
         let Some(handle) = handle else {
-            return Err(ProxyError::Backend(crate::wire::packets::ErrPacket::new(
-                1094,
-                "HY000",
-                format!("Unknown thread id: {id}"),
-            )));
+            return Err(ProxyError::UnknownThread(id.into()));
         };
         // As MySQL without the CONNECTION ADMIN privilege: only your own
         // user's sessions.
@@ -268,6 +294,28 @@ impl Proxy {
             handle.kill.notify_one();
         }
         Ok(())
+    }
+
+    /// `SHOW SHARDCAT AUTH`: per source address, failed logins in the
+    /// window, connections in the handshake now, throttling state.
+    pub fn auth_result(&self) -> TextResult {
+        let mut r = TextResult::new(&[
+            "source",
+            "failures",
+            "unauthenticated",
+            "state",
+            "last_failure_s",
+        ]);
+        for row in self.auth_guard.rows(&self.config.load().security) {
+            r.row(vec![
+                Some(row.source),
+                Some(row.failures.to_string()),
+                Some(row.unauthenticated.to_string()),
+                Some(row.state.to_string()),
+                row.last_failure_s.map(|s| s.to_string()),
+            ]);
+        }
+        r
     }
 
     /// `SHOW SHARDCAT BACKENDS`: per-server role, health, lag, load.

@@ -115,8 +115,17 @@ pub fn route(c: &Classified, s: &SessionView) -> RoutePlan {
     if !s.read_write_split {
         return plan(Role::Primary, "read/write splitting is off");
     }
+    // A replica hint moves only what a replica may run: a write (or a
+    // statement with side effects) under it still goes to the primary, so
+    // no hint can make a replica diverge.
     if let Some(RouteHint::Replica) = c.hint {
-        return plan(Role::Replica, "hint shardcat:replica");
+        if is_plain_read(c) || is_session_only(c) {
+            return plan(Role::Replica, "hint shardcat:replica");
+        }
+        return plan(
+            Role::Primary,
+            "hint shardcat:replica ignored: not a plain read",
+        );
     }
     if is_session_only(c) {
         return plan(Role::Replica, "session setting");
@@ -128,4 +137,48 @@ pub fn route(c: &Classified, s: &SessionView) -> RoutePlan {
         return plan(Role::Replica, "plain read");
     }
     plan(Role::Primary, "write or statement with side effects")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sql::classify;
+
+    fn view() -> SessionView {
+        SessionView {
+            node: 0,
+            in_transaction: false,
+            read_only_transaction: false,
+            autocommit: true,
+            read_write_split: true,
+            consistency: Consistency::Eventual,
+            pinned_to_primary: false,
+        }
+    }
+
+    #[test]
+    fn replica_hint_never_moves_a_write() {
+        for sql in [
+            "/* shardcat:replica */ INSERT INTO t VALUES (1)",
+            "/* shardcat:replica */ UPDATE t SET a = 1",
+            "/* shardcat:replica */ DELETE FROM t",
+            "/* shardcat:replica */ REPLACE INTO t VALUES (1)",
+            "/* shardcat:replica */ CREATE TABLE x (a INT)",
+            "/* shardcat:replica */ SELECT * FROM t FOR UPDATE",
+            "/* shardcat:replica */ SELECT GET_LOCK('x', 1)",
+            "/* shardcat:replica */ SELECT * FROM t INTO OUTFILE '/tmp/x'",
+            "/* shardcat:replica */ SET @x = 1",
+            "/* shardcat:replica */ CALL p()",
+            "/* shardcat:replica */ LOAD DATA LOCAL INFILE 'x' INTO TABLE t",
+            "/* shardcat:replica */ SET GLOBAL read_only = 0",
+        ] {
+            assert_eq!(route(&classify(sql), &view()).role, Role::Primary, "{sql}");
+        }
+        for sql in [
+            "/* shardcat:replica */ SELECT * FROM t",
+            "/* shardcat:replica */ SHOW TABLES",
+        ] {
+            assert_eq!(route(&classify(sql), &view()).role, Role::Replica, "{sql}");
+        }
+    }
 }

@@ -134,6 +134,7 @@ health_timeout_ms = 500
 [[user]]
 name = "app"
 password = "app"
+admin = true
 
 [[user]]
 name = "other"

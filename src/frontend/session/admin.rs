@@ -56,7 +56,7 @@ impl Session {
         let ok = cfg.user(&user).is_some_and(|u| {
             crate::wire::auth::verify(&plugin, &self.nonce, &u.password, &auth_data)
         });
-        if !ok {
+        if !self.change_user_verdict(ok).await {
             let e = ProxyError::AccessDenied {
                 user,
                 host: self.peer_host.clone(),
@@ -93,6 +93,7 @@ impl Session {
                     self.write_ok(seq, 0, 0, self.status, 0).await;
                 }
                 Err(e) => {
+                    let e = crate::logsafe::escape(&e);
                     tracing::error!("reload refused, keeping the running configuration: {e}");
                     let e = ProxyError::Config(format!(
                         "reload refused, the running configuration stays: {e}"
@@ -104,9 +105,10 @@ impl Session {
         }
         let result = match what.as_str() {
             "backends" | "servers" => self.proxy.backends_result(),
+            "auth" => self.proxy.auth_result(),
             _ => {
                 let e = ProxyError::Unsupported(format!(
-                    "SHOW SHARDCAT {what}: known forms are SHOW SHARDCAT BACKENDS and SHOW SHARDCAT RELOAD"
+                    "SHOW SHARDCAT {what}: known forms are SHOW SHARDCAT BACKENDS, AUTH and RELOAD"
                 ));
                 self.write_error_seq(&e, seq).await;
                 return;

@@ -31,6 +31,7 @@ use crate::wire::packets::{ErrPacket, Reader};
 mod admin;
 mod connections;
 mod execute_one;
+mod guard;
 mod metadata;
 mod observe;
 mod pinned_reads;
@@ -269,6 +270,12 @@ impl Session {
             };
             let started = std::time::Instant::now();
             self.stat = observe::Stat::default();
+            let Some(payload) = self.security_gate(payload, &mut seq).await else {
+                if self.client.flush().await.is_err() {
+                    break;
+                }
+                continue;
+            };
             let keep_going = match cmd {
                 command::QUIT => false,
                 command::QUERY => {

@@ -1,0 +1,205 @@
+//! Who may run what through the proxy.
+//!
+//! - [`admin`]: statements only `admin = true` users may run (the proxy's
+//!   `SHOW SHARDCAT …`, `SET GLOBAL`, `sql_log_bin` and other server-level
+//!   settings, `GRANT`, user management, file access, `KILL` of server
+//!   threads, `SHOW PROCESSLIST`…), for every user;
+//! - [`privileges`] (with [`tables`]): the proxy-enforced privilege lists
+//!   of users that have one (`privileges = [...]` or `read_only = true`);
+//! - [`auth_guard`]: unauthenticated connections per source address and
+//!   failed logins (brute-force delay and block).
+//!
+//! Owns: [`check_query`], the one entry point the session calls for every
+//! statement text before anything reaches a server; statements inside
+//! `PREPARE … FROM '…'`, `EXECUTE IMMEDIATE '…'` and `SET STATEMENT … FOR`
+//! are checked as well. Must not do I/O or route statements.
+
+pub mod admin;
+pub mod auth_guard;
+pub mod privileges;
+mod show_databases;
+pub mod tables;
+
+use crate::config::UserConfig;
+use crate::error::ProxyError;
+use crate::sql::{self, Classified, LexOptions, SetKind, ShowKind, StatementKind, Token};
+
+/// The session facts the checks need.
+pub struct Subject<'a> {
+    pub user: &'a str,
+    pub host: &'a str,
+    /// The user's configuration (`None`: removed by a reload while the
+    /// session runs; treated as a user without admin role or privilege
+    /// list).
+    pub config: Option<&'a UserConfig>,
+    /// The current database.
+    pub schema: Option<&'a str>,
+    /// A `START TRANSACTION READ ONLY` transaction is open (it runs on a
+    /// replica).
+    pub read_only_tx: bool,
+    pub lex: LexOptions,
+    /// Whether a `KILL` id is one of the proxy's sessions.
+    pub owns_thread: &'a (dyn Fn(u64) -> bool + Sync),
+}
+
+/// What the session does with an allowed statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Allow,
+    /// Run this text instead (`SHOW DATABASES` filtered to the user's
+    /// databases).
+    Rewrite(String),
+}
+
+/// Nesting of `PREPARE … FROM '…'` and friends checked before refusing.
+const MAX_DEPTH: usize = 4;
+
+/// Checks a COM_QUERY / COM_STMT_PREPARE text (one or more statements).
+pub fn check_query(s: &Subject<'_>, text: &[u8], c: &Classified) -> Result<Verdict, ProxyError> {
+    if !c.flags.multi_statement {
+        return check_one(s, text, c, 0);
+    }
+    for r in sql::split_statements_bytes(text, s.lex) {
+        let piece = text.get(r).unwrap_or_default();
+        let pc = sql::classify_bytes(piece, s.lex);
+        if check_one(s, piece, &pc, 1)? != Verdict::Allow {
+            return Err(unverifiable(s, "SHOW DATABASES inside a multi-statement"));
+        }
+    }
+    Ok(Verdict::Allow)
+}
+
+fn unverifiable(s: &Subject<'_>, reason: &str) -> ProxyError {
+    ProxyError::UnverifiableStatement {
+        command: "this",
+        user: s.user.to_string(),
+        host: s.host.to_string(),
+        reason: reason.to_string(),
+    }
+}
+
+/// Statements that change data or commit implicitly: never in a
+/// `START TRANSACTION READ ONLY` (which runs on a replica).
+fn writes(c: &Classified) -> bool {
+    matches!(
+        c.kind,
+        StatementKind::Insert
+            | StatementKind::Replace
+            | StatementKind::Update
+            | StatementKind::Delete
+            | StatementKind::LoadData
+            | StatementKind::Ddl
+            | StatementKind::Grant
+            | StatementKind::Revoke
+            | StatementKind::Optimize
+            | StatementKind::Repair
+            | StatementKind::Analyze
+            | StatementKind::Flush
+            | StatementKind::LockTables
+            | StatementKind::Set(SetKind::Global | SetKind::Password)
+    ) || c.flags.select_into && !c.flags.assigns_user_variable
+}
+
+fn check_one(
+    s: &Subject<'_>,
+    text: &[u8],
+    c: &Classified,
+    depth: usize,
+) -> Result<Verdict, ProxyError> {
+    if depth > MAX_DEPTH {
+        return Err(unverifiable(s, "statements nested too deeply"));
+    }
+    let is_admin = s.config.is_some_and(|u| u.admin);
+    if !is_admin {
+        admin::check(text, c, s.lex, s.owns_thread)?;
+    }
+    if s.read_only_tx && writes(c) {
+        return Err(ProxyError::ReadOnlyTransaction);
+    }
+    // Statements that carry another statement: check that one too.
+    if let Some(inner) = nested_statement(text, c, s.lex) {
+        return match inner {
+            Some(inner) => {
+                let ic = sql::classify_bytes(&inner, s.lex);
+                check_one(s, &inner, &ic, depth + 1).and_then(|v| match v {
+                    Verdict::Allow => Ok(Verdict::Allow),
+                    Verdict::Rewrite(_) => Err(unverifiable(s, "nested SHOW DATABASES")),
+                })
+            }
+            None if is_admin => Ok(Verdict::Allow),
+            None => Err(ProxyError::Unsupported(
+                "PREPARE/EXECUTE IMMEDIATE of a statement held in a variable, for users without admin = true (shardcat must see the statement to check it)".into(),
+            )),
+        };
+    }
+    let Some(cfg) = s.config.filter(|u| u.is_restricted()) else {
+        return Ok(Verdict::Allow);
+    };
+    if c.kind == StatementKind::Show(ShowKind::Databases) {
+        if depth > 0 {
+            return Err(unverifiable(s, "nested SHOW DATABASES"));
+        }
+        return show_databases::rewrite(text, cfg, s.lex)
+            .map(Verdict::Rewrite)
+            .ok_or_else(|| unverifiable(s, "SHOW DATABASES form"));
+    }
+    let text_str = String::from_utf8_lossy(text);
+    let objs = tables::analyze(&text_str, c, s.schema, s.lex).map_err(|e| match e {
+        tables::Unknown::NoDatabase => ProxyError::NoDatabaseSelected,
+        tables::Unknown::Unparsed(reason) => unverifiable(s, &reason),
+    })?;
+    let who = privileges::Who {
+        user: s.user,
+        host: s.host,
+    };
+    privileges::check(cfg, who, c, &objs)?;
+    Ok(Verdict::Allow)
+}
+
+/// The statement inside `PREPARE s FROM '…'`, `EXECUTE IMMEDIATE '…'` or
+/// `SET STATEMENT … FOR …`: `None` when `c` carries none, `Some(None)`
+/// when it carries one that is not a literal (a variable, an expression).
+fn nested_statement(text: &[u8], c: &Classified, opts: LexOptions) -> Option<Option<Vec<u8>>> {
+    let carrier = matches!(
+        c.kind,
+        StatementKind::SqlPrepare | StatementKind::SqlExecute | StatementKind::Set(SetKind::Other)
+    );
+    if !carrier {
+        return None;
+    }
+    let toks: Vec<Token> = sql::Lexer::with_options(text, opts)
+        .filter(|t| !t.is_trivia())
+        .collect();
+    let kw = |i: usize, k: &str| toks.get(i).is_some_and(|t| t.is_keyword(text, k));
+    let literal_at = |i: usize| -> Option<Vec<u8>> {
+        let t = toks.get(i)?;
+        let only = toks.len() == i + 1 || toks.get(i + 1).is_some_and(|n| n.is_punct(text, ";"));
+        (t.kind == sql::TokenKind::String && only)
+            .then(|| sql::lexer::unquote(t.bytes(text)).into_owned().into_bytes())
+    };
+    match c.kind {
+        StatementKind::SqlPrepare => {
+            let from = (1..4).find(|&i| kw(i, "FROM"))?;
+            Some(literal_at(from + 1))
+        }
+        StatementKind::SqlExecute if kw(1, "IMMEDIATE") => Some(literal_at(2)),
+        StatementKind::Set(SetKind::Other) if kw(1, "STATEMENT") => {
+            let mut depth = 0usize;
+            for (i, t) in toks.iter().enumerate() {
+                if t.is_punct(text, "(") {
+                    depth += 1;
+                } else if t.is_punct(text, ")") {
+                    depth = depth.saturating_sub(1);
+                } else if depth == 0 && t.is_keyword(text, "FOR") {
+                    let rest = toks.get(i + 1).map(|n| n.start)?;
+                    return Some(Some(text.get(rest..)?.to_vec()));
+                }
+            }
+            Some(None)
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests;
