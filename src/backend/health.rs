@@ -93,6 +93,8 @@ fn publish(pool: &ServerPool, lag: Option<i64>) {
     let stats = &pool.stats;
     match lag {
         Some(lag) => {
+            stats.stall.mark_alive();
+            stats.stall.clear_suspect();
             if !stats.healthy.swap(true, Ordering::Relaxed) {
                 tracing::info!(server = %pool.server.name, "server is back up");
             }

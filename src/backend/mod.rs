@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod connection;
 pub mod health;
 pub mod pool;
+pub mod stall;
 
 pub use connection::{BackendConn, ConnectSettings, Role, ServerInfo};
 pub use pool::{PooledConn, ServerPool};

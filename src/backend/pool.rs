@@ -38,6 +38,8 @@ pub struct ServerStats {
     /// Bumped each time the server is marked down, so statements running on
     /// it can notice and give up instead of hanging.
     pub down_epoch: tokio::sync::watch::Sender<u64>,
+    /// First-byte times, last answer, suspect flag (`backend::stall`).
+    pub stall: super::stall::StallStats,
 }
 
 impl Default for ServerStats {
@@ -51,6 +53,7 @@ impl Default for ServerStats {
             created: AtomicU64::new(0),
             settled: AtomicU64::new(0),
             down_epoch: tokio::sync::watch::channel(0).0,
+            stall: super::stall::StallStats::default(),
         }
     }
 }

@@ -245,6 +245,14 @@ pub struct RoutingConfig {
     /// (GROUP BY not on the key, DISTINCT, DISTINCT aggregates); beyond it
     /// the statement fails with a clear error instead of growing.
     pub merge_max_groups: usize,
+    /// A read outside a transaction whose answer has not started within
+    /// its stall deadline (`stall_p99_factor` × the server's recent p99
+    /// first-byte time, at least `stall_floor_ms`, at most `stall_max_ms`)
+    /// questions the server; a frozen one is marked suspect and the read
+    /// retried on another replica or the primary. 0 turns this off.
+    pub stall_floor_ms: u64,
+    pub stall_p99_factor: f64,
+    pub stall_max_ms: u64,
 }
 
 impl Default for RoutingConfig {
@@ -259,7 +267,21 @@ impl Default for RoutingConfig {
             refuse_unkeyed_writes: false,
             plan_cache: 1024,
             merge_max_groups: 1_000_000,
+            stall_floor_ms: 150,
+            stall_p99_factor: 10.0,
+            stall_max_ms: 500,
         }
+    }
+}
+
+impl RoutingConfig {
+    /// How stall deadlines are derived; `None` when turned off.
+    pub fn stall_policy(&self) -> Option<crate::backend::stall::StallPolicy> {
+        (self.stall_floor_ms > 0).then(|| crate::backend::stall::StallPolicy {
+            floor: std::time::Duration::from_millis(self.stall_floor_ms),
+            p99_factor: self.stall_p99_factor,
+            max: std::time::Duration::from_millis(self.stall_max_ms),
+        })
     }
 }
 
