@@ -70,8 +70,24 @@ fn spawn_reads(
                         error,
                     });
                     if failed {
-                        // A broken connection: a new one.
-                        c = through(port).await;
+                        // A broken connection: a new one (its failures
+                        // count as failed reads too).
+                        let url = format!("mysql://app:app@127.0.0.1:{port}/{}", common::TEST_DB);
+                        loop {
+                            match mysql_async::Conn::from_url(url.as_str()).await {
+                                Ok(n) => break c = n,
+                                Err(e) => reads.push(Read {
+                                    end: start.elapsed(),
+                                    took: Duration::ZERO,
+                                    port: None,
+                                    error: Some(format!("reconnect: {e}")),
+                                }),
+                            }
+                            if stop.load(Ordering::Relaxed) {
+                                return reads;
+                            }
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                        }
                     }
                 }
                 let _ = tokio::time::timeout(Duration::from_secs(2), c.disconnect()).await;
@@ -177,6 +193,66 @@ async fn frozen_replica_does_not_stall_reads() {
             log.contains("marked suspect"),
             "the frozen replica was never marked suspect; log:\n{log}"
         );
+    })
+    .await;
+    guard.restore_now();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn primary_stop_under_read_load_fails_no_read() {
+    let _s = serial();
+    let topo = Topology::from_env();
+    let mut guard = TopoGuard::new(&topo);
+    bounded(180, "primary_stop_under_read_load_fails_no_read", async {
+        let o = ProxyOptions {
+            backend: "health_interval_ms = 1000\nhealth_timeout_ms = 2000".into(),
+            ..ProxyOptions::default()
+        };
+        let proxy = start_proxy_with(&topo, o, None).await;
+        let stop = Arc::new(AtomicBool::new(false));
+        let start = Instant::now();
+        let tasks = spawn_reads(proxy.port, 4, stop.clone(), start);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        guard.push(Restore::StartInstance("n1p".into()));
+        let stopped_at = start.elapsed();
+        let topo2 = topo.clone();
+        tokio::task::spawn_blocking(move || topo2.stop_instance("n1p"))
+            .await
+            .unwrap()
+            .expect("stop-instance n1p");
+        let down_at = start.elapsed();
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        stop.store(true, Ordering::Relaxed);
+        let mut reads = Vec::new();
+        for t in tasks {
+            reads.extend(t.await.expect("read task panicked"));
+        }
+        let end = start.elapsed();
+        let before = window(&topo, &reads, Duration::from_secs(1), stopped_at);
+        let during = window(&topo, &reads, stopped_at, end);
+        eprintln!(
+            "before the stop: {:.0} reads/s, max {:?}, on {:?}",
+            before.0, before.1, before.3
+        );
+        eprintln!(
+            "n1p stopping ({:?}) then down: {:.0} reads/s, max {:?}, {} failed, on {:?}",
+            down_at - stopped_at,
+            during.0,
+            during.1,
+            during.2,
+            during.3
+        );
+        let failed: Vec<(Duration, &String)> = reads
+            .iter()
+            .filter_map(|r| r.error.as_ref().map(|e| (r.end - stopped_at.min(r.end), e)))
+            .collect();
+        assert!(
+            failed.is_empty(),
+            "{} reads failed after the primary stop (time after stop, error): {:?}",
+            failed.len(),
+            failed.iter().take(5).collect::<Vec<_>>()
+        );
+        assert!(during.3.get("n1p").copied().unwrap_or(0) == 0 || during.3.len() > 1);
     })
     .await;
     guard.restore_now();
