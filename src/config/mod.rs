@@ -253,6 +253,10 @@ pub struct RoutingConfig {
     pub stall_floor_ms: u64,
     pub stall_p99_factor: f64,
     pub stall_max_ms: u64,
+    /// Connections one statement on several physical tables takes per node
+    /// at most (never more than `pool_max`); further tables of the node run
+    /// after others on the same connections.
+    pub scatter_connections_per_node: usize,
 }
 
 impl Default for RoutingConfig {
@@ -270,6 +274,7 @@ impl Default for RoutingConfig {
             stall_floor_ms: 150,
             stall_p99_factor: 10.0,
             stall_max_ms: 500,
+            scatter_connections_per_node: 8,
         }
     }
 }

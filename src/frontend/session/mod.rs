@@ -39,6 +39,7 @@ mod run_plan;
 mod shard_freshness;
 mod sharded;
 mod sharded_prepared;
+mod shared_scatter;
 mod statement_end;
 mod stmt;
 
@@ -98,6 +99,10 @@ pub struct Session {
     tx_router: Option<Arc<crate::router::shard::ShardRouter>>,
     /// `LOCK TABLES` on sharded or broadcast tables in force.
     table_locks: metadata::TableLocks,
+    /// Until when the running command may wait for pooled connections
+    /// (`checkout_timeout_ms` from its first wait): one deadline for the
+    /// command, whatever servers and retries it tries.
+    checkout_deadline: Option<std::time::Instant>,
     handle: Arc<super::SessionHandle>,
 }
 
@@ -144,6 +149,7 @@ impl Session {
             override_last_insert_id: None,
             tx_router: None,
             table_locks: metadata::TableLocks::default(),
+            checkout_deadline: None,
             tableless_read: false,
             handle,
         }
@@ -246,6 +252,7 @@ impl Session {
             let mut seq = packet.seq.wrapping_add(1);
             let payload = packet.payload;
             self.tableless_read = false;
+            self.checkout_deadline = None;
             let Some(&cmd) = payload.first() else {
                 self.write_error_seq(&ProxyError::UnknownCommand(0), &mut seq)
                     .await;
