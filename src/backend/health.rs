@@ -44,7 +44,9 @@ pub async fn check_all_once(cluster: &Arc<Cluster>, timeout: Duration) {
         let pool = pool.clone();
         async move {
             let mut conn = None;
-            let r = tokio::time::timeout(timeout, probe(&pool, None, &mut conn)).await;
+            let mut memo = LagMemo::default();
+            let probed = probe(&pool, None, &mut conn, &mut memo);
+            let r = tokio::time::timeout(timeout, probed).await;
             publish(&pool, r.ok().and_then(|r| r.ok()));
             if let Some(c) = conn {
                 let _ = c.disconnect().await;
@@ -62,9 +64,10 @@ async fn check_loop(
 ) {
     let mut conn: Option<Conn> = None;
     let mut failures = 0u32;
+    let mut memo = LagMemo::default();
     loop {
-        let result =
-            tokio::time::timeout(timeout, probe(&pool, primary.as_deref(), &mut conn)).await;
+        let probed = probe(&pool, primary.as_deref(), &mut conn, &mut memo);
+        let result = tokio::time::timeout(timeout, probed).await;
         let lag = match result {
             Ok(Ok(lag)) => Some(lag),
             Ok(Err(e)) => {
@@ -93,6 +96,8 @@ fn publish(pool: &ServerPool, lag: Option<i64>) {
     let stats = &pool.stats;
     match lag {
         Some(lag) => {
+            stats.stall.mark_alive();
+            stats.stall.clear_suspect();
             if !stats.healthy.swap(true, Ordering::Relaxed) {
                 tracing::info!(server = %pool.server.name, "server is back up");
             }
@@ -109,14 +114,34 @@ fn publish(pool: &ServerPool, lag: Option<i64>) {
     }
 }
 
+/// What a replica's checker remembers between checks: its last measured
+/// lag and since when its IO thread has been away from its primary.
+#[derive(Debug)]
+struct LagMemo {
+    last_lag_ms: i64,
+    io_lost: Option<std::time::Instant>,
+}
+
+impl Default for LagMemo {
+    fn default() -> Self {
+        LagMemo {
+            last_lag_ms: -1,
+            io_lost: None,
+        }
+    }
+}
+
 /// Pings the server; returns its replication lag in ms (0 for a primary,
-/// -1 when unknown: SQL thread stopped or lag NULL). A replica whose
-/// primary is down reports NULL lag too (its IO thread is reconnecting);
-/// it has applied all it received, so it keeps serving reads then.
+/// -1 when unknown: SQL thread stopped, or lag NULL with relay log left to
+/// apply). A replica whose primary went away reports NULL lag (its IO
+/// thread is reconnecting) although it has applied all it received: it is
+/// judged by that ([`applied_lag`]), so reads keep going to it while its
+/// primary stops, instead of to the stopping primary.
 async fn probe(
     pool: &ServerPool,
     primary: Option<&ServerPool>,
     conn: &mut Option<Conn>,
+    memo: &mut LagMemo,
 ) -> Result<i64, mysql_async::Error> {
     if conn.is_none() {
         let (host, port) = pool
@@ -153,10 +178,53 @@ async fn probe(
     if sql_running.as_deref() != Some("Yes") {
         return Ok(-1);
     }
+    if let Some(Some(s)) = behind {
+        memo.last_lag_ms = (s as i64) * 1000;
+        memo.io_lost = None;
+        return Ok(memo.last_lag_ms);
+    }
     let primary_down = primary.is_some_and(|p| !p.is_healthy());
-    Ok(match behind {
-        Some(Some(s)) => (s as i64) * 1000,
-        _ if primary_down && io_running.as_deref() != Some("Yes") => 0,
-        _ => -1,
-    })
+    let io_connected = io_running.as_deref() == Some("Yes");
+    if primary_down && !io_connected {
+        return Ok(0);
+    }
+    if io_connected || !relay_log_applied(row) {
+        memo.io_lost = None;
+        return Ok(-1);
+    }
+    let since = *memo.io_lost.get_or_insert_with(std::time::Instant::now);
+    Ok(applied_lag(memo.last_lag_ms, since.elapsed()))
+}
+
+/// The lag of a replica that has applied everything it received from a
+/// primary it can no longer reach: at most its last measured lag plus the
+/// time since (what the primary may have written meanwhile); unknown if
+/// it was never measured.
+fn applied_lag(last_lag_ms: i64, away: Duration) -> i64 {
+    if last_lag_ms < 0 {
+        return -1;
+    }
+    last_lag_ms + away.as_millis() as i64
+}
+
+/// Whether the SQL thread has executed all the relay log holds (the
+/// binlog coordinates read and executed are the same).
+fn relay_log_applied(row: &Row) -> bool {
+    let text = |name: &str| -> Option<String> { row.get_opt(name).and_then(|r| r.ok()) };
+    let num = |name: &str| -> Option<u64> { row.get_opt(name).and_then(|r| r.ok()) };
+    let read = (text("Master_Log_File"), num("Read_Master_Log_Pos"));
+    let done = (text("Relay_Master_Log_File"), num("Exec_Master_Log_Pos"));
+    read.0.is_some() && read.1.is_some() && read == done
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_replica_cut_off_from_its_primary_ages_from_its_last_lag() {
+        assert_eq!(applied_lag(-1, Duration::from_secs(1)), -1);
+        assert_eq!(applied_lag(0, Duration::from_millis(300)), 300);
+        assert_eq!(applied_lag(2000, Duration::from_secs(1)), 3000);
+    }
 }

@@ -38,6 +38,8 @@ pub struct ServerStats {
     /// Bumped each time the server is marked down, so statements running on
     /// it can notice and give up instead of hanging.
     pub down_epoch: tokio::sync::watch::Sender<u64>,
+    /// First-byte times, last answer, suspect flag (`backend::stall`).
+    pub stall: super::stall::StallStats,
 }
 
 impl Default for ServerStats {
@@ -51,6 +53,7 @@ impl Default for ServerStats {
             created: AtomicU64::new(0),
             settled: AtomicU64::new(0),
             down_epoch: tokio::sync::watch::channel(0).0,
+            stall: super::stall::StallStats::default(),
         }
     }
 }
@@ -95,12 +98,42 @@ impl ServerPool {
     }
 
     /// Checks out a connection with the given `CLIENT_FOUND_ROWS` flavour,
-    /// preferring one already carrying `want`. The caller syncs state.
+    /// preferring one already carrying `want`, waiting at most
+    /// `checkout_timeout`. The caller syncs state.
     pub async fn checkout(
         self: &Arc<Self>,
         found_rows: bool,
         want: &SessionState,
     ) -> Result<PooledConn> {
+        self.checkout_until(found_rows, want, Instant::now() + self.checkout_timeout)
+            .await
+    }
+
+    /// [`checkout`](Self::checkout), waiting for a free connection until
+    /// `deadline` (one deadline for a whole statement, whatever it tries).
+    pub async fn checkout_until(
+        self: &Arc<Self>,
+        found_rows: bool,
+        want: &SessionState,
+        deadline: Instant,
+    ) -> Result<PooledConn> {
+        let mut conns = self.checkout_many(1, found_rows, want, deadline).await?;
+        conns
+            .pop()
+            .ok_or_else(|| ProxyError::Internal("pool gave no connection".into()))
+    }
+
+    /// `n` connections at once (at most the pool size): their slots are
+    /// taken together, in the order statements asked (the semaphore is
+    /// fair), so statements needing several connections queue behind each
+    /// other instead of each holding some while waiting for the rest.
+    pub async fn checkout_many(
+        self: &Arc<Self>,
+        n: usize,
+        found_rows: bool,
+        want: &SessionState,
+        deadline: Instant,
+    ) -> Result<Vec<PooledConn>> {
         if !self.is_healthy() {
             return Err(ProxyError::BackendConnect {
                 server: self.server.name.clone(),
@@ -108,24 +141,43 @@ impl ServerPool {
                 reason: "server is marked down by the health checker".into(),
             });
         }
-        if self.permits.available_permits() == 0 {
+        let n = n.clamp(1, self.max);
+        if self.permits.available_permits() < n {
             // Sessions holding a connection only for convenience give it
             // back (see `Session::next_command`).
             self.pressure.send_modify(|n| *n = n.wrapping_add(1));
         }
-        let permit =
-            match tokio::time::timeout(self.checkout_timeout, self.permits.clone().acquire_owned())
-                .await
-            {
-                Ok(Ok(p)) => p,
-                _ => {
-                    return Err(ProxyError::PoolExhausted {
-                        server: self.server.name.clone(),
-                        millis: self.checkout_timeout.as_millis() as u64,
-                        max: self.max,
-                    })
-                }
-            };
+        let wait = deadline.saturating_duration_since(Instant::now());
+        let acquire = self.permits.clone().acquire_many_owned(n as u32);
+        let mut permit = match tokio::time::timeout(wait, acquire).await {
+            Ok(Ok(p)) => p,
+            _ => {
+                return Err(ProxyError::PoolExhausted {
+                    server: self.server.name.clone(),
+                    millis: self.checkout_timeout.as_millis() as u64,
+                    max: self.max,
+                })
+            }
+        };
+        let mut conns = Vec::with_capacity(n);
+        for _ in 1..n {
+            let one = permit
+                .split(1)
+                .ok_or_else(|| ProxyError::Internal("permit split failed".into()))?;
+            conns.push(self.conn_for(one, found_rows, want).await?);
+        }
+        conns.push(self.conn_for(permit, found_rows, want).await?);
+        Ok(conns)
+    }
+
+    /// A connection for a slot already taken: an idle one (in the wanted
+    /// state if possible) or a new one.
+    async fn conn_for(
+        self: &Arc<Self>,
+        permit: OwnedSemaphorePermit,
+        found_rows: bool,
+        want: &SessionState,
+    ) -> Result<PooledConn> {
         loop {
             let (candidate, unsuitable) = {
                 let mut idle = self.idle.lock();

@@ -283,6 +283,18 @@ pub struct RoutingConfig {
     pub transactions: TransactionMode,
     /// How often prepared XA branches left behind are resolved.
     pub xa_recovery_interval_ms: u64,
+    /// A read outside a transaction whose answer has not started within
+    /// its stall deadline (`stall_p99_factor` × the server's recent p99
+    /// first-byte time, at least `stall_floor_ms`, at most `stall_max_ms`)
+    /// questions the server; a frozen one is marked suspect and the read
+    /// retried on another replica or the primary. 0 turns this off.
+    pub stall_floor_ms: u64,
+    pub stall_p99_factor: f64,
+    pub stall_max_ms: u64,
+    /// Connections one statement on several physical tables takes per node
+    /// at most (never more than `pool_max`); further tables of the node run
+    /// after others on the same connections.
+    pub scatter_connections_per_node: usize,
 }
 
 /// `[routing] transactions`: `xa` (two-phase commit across nodes) or
@@ -308,7 +320,22 @@ impl Default for RoutingConfig {
             merge_max_groups: 1_000_000,
             transactions: TransactionMode::Xa,
             xa_recovery_interval_ms: 10_000,
+            stall_floor_ms: 150,
+            stall_p99_factor: 10.0,
+            stall_max_ms: 500,
+            scatter_connections_per_node: 8,
         }
+    }
+}
+
+impl RoutingConfig {
+    /// How stall deadlines are derived; `None` when turned off.
+    pub fn stall_policy(&self) -> Option<crate::backend::stall::StallPolicy> {
+        (self.stall_floor_ms > 0).then(|| crate::backend::stall::StallPolicy {
+            floor: std::time::Duration::from_millis(self.stall_floor_ms),
+            p99_factor: self.stall_p99_factor,
+            max: std::time::Duration::from_millis(self.stall_max_ms),
+        })
     }
 }
 

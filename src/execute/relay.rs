@@ -59,6 +59,48 @@ pub enum Shape {
     Rows,
 }
 
+/// When the answer to a command started arriving (shared with a watcher
+/// running beside the relay in the same task).
+#[derive(Debug)]
+pub struct FirstByte {
+    pub sent: std::time::Instant,
+    /// Microseconds after `sent` plus one; 0 while nothing arrived.
+    at_us: std::sync::atomic::AtomicU64,
+}
+
+impl FirstByte {
+    pub fn new() -> FirstByte {
+        FirstByte {
+            sent: std::time::Instant::now(),
+            at_us: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    fn arrive(&self) {
+        let us = self.sent.elapsed().as_micros() as u64 + 1;
+        let _ = self.at_us.compare_exchange(
+            0,
+            us,
+            std::sync::atomic::Ordering::Relaxed,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+
+    /// How long after the send the answer started, if it did.
+    pub fn took(&self) -> Option<Duration> {
+        match self.at_us.load(std::sync::atomic::Ordering::Relaxed) {
+            0 => None,
+            us => Some(Duration::from_micros(us - 1)),
+        }
+    }
+}
+
+impl Default for FirstByte {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 pub struct Relay<'a> {
     pub conn: &'a mut BackendConn,
     pub client: &'a mut ClientStream,
@@ -67,6 +109,8 @@ pub struct Relay<'a> {
     pub timeout: Option<Duration>,
     /// Reported as the OK's last insert id (an id the proxy generated).
     pub last_insert_id: Option<u64>,
+    /// Told when the first packet of the answer arrives.
+    pub first_byte: Option<&'a FirstByte>,
 }
 
 impl Relay<'_> {
@@ -79,7 +123,11 @@ impl Relay<'_> {
         // The deadline covers waiting for the answer to start; once rows
         // flow, a slow result is the client's business.
         let limit = if first { self.timeout } else { None };
-        Ok(self.conn.read_packet_within(limit).await?.payload)
+        let p = self.conn.read_packet_within(limit).await?.payload;
+        if let (true, Some(fb)) = (first, self.first_byte) {
+            fb.arrive();
+        }
+        Ok(p)
     }
 
     async fn send(&mut self, payload: &[u8], out: &mut Outcome) -> Result<()> {

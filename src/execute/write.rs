@@ -100,3 +100,56 @@ pub async fn end_all(conns: &mut [&mut BackendConn], commit: bool) -> Result<()>
         }),
     }
 }
+
+/// [`write_all_or_nothing`] for connections that each run several
+/// commands: command `t` (made by `command(t)`) runs on connection
+/// `assign[t]`; every connection runs its commands one after the other,
+/// the connections in step (round by round), inside one transaction per
+/// connection with `wrap`. The first error stops the rounds.
+pub async fn write_assigned<'c>(
+    conns: &mut [&mut BackendConn],
+    assign: &[usize],
+    command: impl Fn(usize) -> Command<'c>,
+    kind: WriteKind,
+    wrap: bool,
+) -> Result<OkPacket> {
+    if wrap {
+        for conn in conns.iter_mut() {
+            conn.query_drop("START TRANSACTION").await?;
+        }
+    }
+    let mut queues: Vec<Vec<usize>> = vec![Vec::new(); conns.len()];
+    for (t, &c) in assign.iter().enumerate() {
+        if let Some(q) = queues.get_mut(c) {
+            q.push(t);
+        }
+    }
+    let rounds = queues.iter().map(Vec::len).max().unwrap_or(0);
+    let mut result = Ok(OkPacket::default());
+    for r in 0..rounds {
+        let mut round: Vec<&mut BackendConn> = Vec::new();
+        let mut commands = Vec::new();
+        for (c, conn) in conns.iter_mut().enumerate() {
+            if let Some(&t) = queues[c].get(r) {
+                round.push(&mut **conn);
+                commands.push(command(t));
+            }
+        }
+        match (run_on_all(&mut round, &commands, kind).await, &mut result) {
+            (Ok(ok), Ok(total)) => super::scatter::add_ok(total, ok),
+            (Err(e), _) => {
+                result = Err(e);
+                break;
+            }
+            (Ok(_), Err(_)) => break,
+        }
+    }
+    if !wrap {
+        return result;
+    }
+    let ended = end_all(conns, result.is_ok()).await;
+    let mut ok = result?;
+    ended?;
+    ok.status &= !StatusFlags::SERVER_STATUS_IN_TRANS.bits();
+    Ok(ok)
+}

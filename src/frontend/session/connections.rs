@@ -13,6 +13,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use mysql_common::constants::{CapabilityFlags, StatusFlags};
 
@@ -29,8 +30,13 @@ use crate::wire::command;
 
 /// The connections a statement on several targets runs on.
 pub(super) enum Binding {
-    /// Checked out for this statement, one per target, in target order.
-    Pooled(Vec<PooledConn>),
+    /// Checked out for this statement: target `t` runs on
+    /// `conns[assign[t]]` (one connection per target unless a node has more
+    /// targets than `scatter_connections_per_node` or its pool allows).
+    Pooled {
+        conns: Vec<PooledConn>,
+        assign: Vec<usize>,
+    },
     /// The session's held connections (one per node of the plan).
     Held,
 }
@@ -79,6 +85,7 @@ impl Session {
         exclude: &[usize],
     ) -> Result<(usize, bool)> {
         self.note_node_use(plan.node, c);
+        self.start_checkout_clock();
         if let Some(i) = self.held.iter().position(|h| h.node == plan.node) {
             let held_role = self.held[i].role;
             let server_tx = self.held[i].conn.in_transaction();
@@ -170,6 +177,22 @@ impl Session {
             }
         }
         Ok(())
+    }
+
+    /// Starts the running command's one checkout deadline, if not yet.
+    pub(super) fn start_checkout_clock(&mut self) {
+        if self.checkout_deadline.is_none() {
+            let ms = self.proxy.config.load().backend.checkout_timeout_ms;
+            self.checkout_deadline = Some(Instant::now() + Duration::from_millis(ms));
+        }
+    }
+
+    /// Until when the running command may wait for pooled connections.
+    fn checkout_until(&self) -> Instant {
+        self.checkout_deadline.unwrap_or_else(|| {
+            let ms = self.proxy.config.load().backend.checkout_timeout_ms;
+            Instant::now() + Duration::from_millis(ms)
+        })
     }
 
     /// Returns to the pool every held connection nothing pins.
@@ -291,7 +314,10 @@ impl Session {
         let found_rows = self.caps.contains(CapabilityFlags::CLIENT_FOUND_ROWS);
         let (mut pool, mut role) = self.choose_pool(node, role, exclude)?;
         loop {
-            let mut conn = pool.checkout(found_rows, &self.state).await?;
+            let deadline = self.checkout_until();
+            let mut conn = pool
+                .checkout_until(found_rows, &self.state, deadline)
+                .await?;
             match conn.sync_state(&self.state).await {
                 Ok(()) => {
                     pool.stats.routed.fetch_add(1, Ordering::Relaxed);
@@ -305,24 +331,6 @@ impl Session {
                     }
                     (pool, role) = self.choose_pool(node, Role::Primary, &[])?;
                 }
-            }
-        }
-    }
-
-    /// [`checkout_on`](Self::checkout_on), moving to the node's other
-    /// replicas (then its primary) while the chosen one cannot be reached.
-    pub(super) async fn checkout_retrying(&self, node: usize, role: Role) -> Result<PooledConn> {
-        let mut exclude = Vec::new();
-        loop {
-            match self.checkout_on(node, role, &exclude).await {
-                Ok((conn, _)) => return Ok(conn),
-                Err(e) if role == Role::Replica && e.is_connection_failure() => {
-                    match self.replica_index(node, &e) {
-                        Some(i) if !exclude.contains(&i) => exclude.push(i),
-                        _ => return Err(e),
-                    }
-                }
-                Err(e) => return Err(e),
             }
         }
     }
@@ -371,14 +379,92 @@ impl Session {
             }
             return Ok(Binding::Held);
         }
+        self.start_checkout_clock();
+        let cap = self
+            .proxy
+            .config
+            .load()
+            .routing
+            .scatter_connections_per_node
+            .max(1);
         let mut conns = Vec::with_capacity(plan.targets.len());
-        for t in &plan.targets {
-            conns.push(self.checkout_retrying(t.node, role).await?);
+        let mut assign = vec![0; plan.targets.len()];
+        // Nodes in one order for every statement, each node's connections
+        // taken at once: no statement holds some while waiting for others.
+        for node in plan_nodes(plan) {
+            let on_node: Vec<usize> = (0..plan.targets.len())
+                .filter(|&t| plan.targets[t].node == node)
+                .collect();
+            let want = on_node.len().min(cap);
+            let got = self.checkout_many_retrying(node, role, want).await?;
+            let base = conns.len();
+            let n = got.len().max(1);
+            conns.extend(got);
+            for (j, &t) in on_node.iter().enumerate() {
+                assign[t] = base + j % n;
+            }
         }
         if role == Role::Replica {
-            self.freshen_scatter_reads(plan, &mut conns).await?;
+            self.freshen_scatter_reads(&mut conns).await?;
         }
-        Ok(Binding::Pooled(conns))
+        Ok(Binding::Pooled { conns, assign })
+    }
+
+    /// `n` connections of one server of `node` for `role` (fewer if its
+    /// pool is smaller), taken at once, carrying the session's state;
+    /// moving to the node's other replicas (then its primary) while the
+    /// chosen one cannot be reached.
+    async fn checkout_many_retrying(
+        &self,
+        node: usize,
+        role: Role,
+        n: usize,
+    ) -> Result<Vec<PooledConn>> {
+        let found_rows = self.caps.contains(CapabilityFlags::CLIENT_FOUND_ROWS);
+        let mut exclude = Vec::new();
+        let mut role = role;
+        loop {
+            let (pool, chosen) = self.choose_pool(node, role, &exclude)?;
+            let deadline = self.checkout_until();
+            let got = pool
+                .checkout_many(n, found_rows, &self.state, deadline)
+                .await;
+            let failed = match got {
+                Ok(mut conns) => match self.sync_all(&mut conns).await {
+                    Ok(()) => {
+                        pool.stats
+                            .routed
+                            .fetch_add(conns.len() as u64, Ordering::Relaxed);
+                        return Ok(conns);
+                    }
+                    Err(e) if chosen == Role::Replica && e.is_unknown_database() => {
+                        role = Role::Primary;
+                        continue;
+                    }
+                    Err(e) => e,
+                },
+                Err(e) => e,
+            };
+            if chosen != Role::Replica || !failed.is_connection_failure() {
+                return Err(failed);
+            }
+            match self.replica_index(node, &failed) {
+                Some(i) if !exclude.contains(&i) => exclude.push(i),
+                _ => return Err(failed),
+            }
+        }
+    }
+
+    /// Makes freshly checked-out connections carry the session's state;
+    /// those that fail are not reused.
+    async fn sync_all(&self, conns: &mut [PooledConn]) -> Result<()> {
+        for conn in conns.iter_mut() {
+            if let Err(e) = conn.sync_state(&self.state).await {
+                conn.broken = true;
+                return Err(e);
+            }
+        }
+        Ok(())
     }
 
     /// The session's connection on every node of `plan` (checked out and

@@ -16,9 +16,12 @@ use mysql_common::constants::StatusFlags;
 
 use super::{Ran, Session};
 use crate::backend::connection::read_small_result;
+use crate::backend::stall::looks_frozen;
 use crate::backend::Role;
+use crate::backend::ServerPool;
 use crate::error::{ProxyError, Result};
 use crate::execute::cancel::killed;
+use crate::execute::relay::FirstByte;
 use crate::execute::{Command, Outcome, Relay, Shape};
 use crate::router::RoutePlan;
 use crate::sql::Classified;
@@ -63,7 +66,10 @@ impl Session {
             let pool = self.held[i].conn.pool().clone();
             let sent_at = std::time::Instant::now();
             let outcome = match command.send_on(&mut self.held[i].conn).await {
-                Ok(()) => self.relay_answer(i, shape, seq).await,
+                Ok(()) => {
+                    let watch = retryable && role == Role::Replica;
+                    self.relay_answer(i, shape, seq, watch).await
+                }
                 // The server refused to prepare the statement (e.g. a table
                 // was dropped): its own error; the connection is fine.
                 Err(e @ ProxyError::Backend(_)) => {
@@ -169,18 +175,32 @@ impl Session {
     /// Relays the answer to the command just sent on held connection `i`,
     /// while watching for the server being marked down and for KILL of this
     /// session; publishes the running backend for KILL QUERY and keeps the
-    /// in-flight count.
-    pub(super) async fn relay_answer(&mut self, i: usize, shape: Shape, seq: &mut u8) -> Outcome {
-        let timeout = match self.proxy.config.load().backend.query_timeout_ms {
+    /// in-flight count. With `watch_stall` (a retryable read), an answer
+    /// that has not started within the server's stall deadline on a server
+    /// that looks frozen gives up with a timeout, so the read is retried
+    /// elsewhere.
+    pub(super) async fn relay_answer(
+        &mut self,
+        i: usize,
+        shape: Shape,
+        seq: &mut u8,
+        watch_stall: bool,
+    ) -> Outcome {
+        let cfg = self.proxy.config.load();
+        let timeout = match cfg.backend.query_timeout_ms {
             0 => None,
             ms => Some(Duration::from_millis(ms)),
         };
+        let stall_policy = cfg.routing.stall_policy().filter(|_| watch_stall);
+        drop(cfg);
         let last_insert_id = self.override_last_insert_id;
         let pool = self.held[i].conn.pool().clone();
         pool.stats.in_flight.fetch_add(1, Ordering::Relaxed);
         *self.handle.backends.lock() = vec![(pool.clone(), self.held[i].conn.connection_id)];
         let mut down = pool.stats.down_epoch.subscribe();
         let handle = self.handle.clone();
+        let first_byte = FirstByte::new();
+        let stall_deadline = stall_policy.map(|p| pool.stats.stall.deadline(&p));
         let held = &mut self.held[i];
         let mut relay = Relay {
             conn: &mut held.conn,
@@ -189,9 +209,20 @@ impl Session {
             seq,
             timeout,
             last_insert_id,
+            first_byte: Some(&first_byte),
         };
         let mut outcome = tokio::select! {
             o = relay.forward(shape) => o,
+            waited = stalled(&pool, stall_deadline, &first_byte) => {
+                relay.conn.broken = true;
+                Outcome {
+                    failure: Some(ProxyError::BackendTimeout {
+                        server: pool.server.name.clone(),
+                        millis: waited.as_millis() as u64,
+                    }),
+                    ..Outcome::default()
+                }
+            },
             _ = down.changed() => Outcome {
                 failure: Some(ProxyError::BackendLost {
                     server: pool.server.name.clone(),
@@ -206,6 +237,9 @@ impl Session {
             },
         };
         pool.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
+        if let Some(took) = first_byte.took() {
+            pool.stats.stall.record_first_byte(took);
+        }
         self.handle.backends.lock().clear();
         if outcome.failure.is_none() {
             self.after_relay(i, &mut outcome).await;
@@ -276,5 +310,29 @@ impl Session {
             self.pins.session_state = false;
         }
         self.release_unpinned();
+    }
+}
+
+/// Completes (with how long the answer was awaited) when no byte of the
+/// answer arrived within `deadline` and the server looks frozen; never
+/// completes without a deadline, once the answer started, or while the
+/// server shows it is alive (the statement is merely slow).
+async fn stalled(
+    pool: &Arc<ServerPool>,
+    deadline: Option<Duration>,
+    first: &FirstByte,
+) -> Duration {
+    let Some(deadline) = deadline else {
+        return std::future::pending().await;
+    };
+    tokio::time::sleep(deadline).await;
+    loop {
+        if first.took().is_some() {
+            return std::future::pending().await;
+        }
+        if looks_frozen(pool, deadline).await && first.took().is_none() {
+            return first.sent.elapsed();
+        }
+        tokio::time::sleep(deadline / 2).await;
     }
 }

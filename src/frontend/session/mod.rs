@@ -41,6 +41,7 @@ mod run_plan;
 mod shard_freshness;
 mod sharded;
 mod sharded_prepared;
+mod shared_scatter;
 mod statement_end;
 mod stmt;
 mod transaction_end;
@@ -107,6 +108,10 @@ pub struct Session {
     tx_router: Option<Arc<crate::router::shard::ShardRouter>>,
     /// `LOCK TABLES` on sharded or broadcast tables in force.
     table_locks: metadata::TableLocks,
+    /// Until when the running command may wait for pooled connections
+    /// (`checkout_timeout_ms` from its first wait): one deadline for the
+    /// command, whatever servers and retries it tries.
+    checkout_deadline: Option<std::time::Instant>,
     handle: Arc<super::SessionHandle>,
     /// What the running statement did, for metrics and the slow log.
     stat: observe::Stat,
@@ -157,6 +162,7 @@ impl Session {
             override_last_insert_id: None,
             tx_router: None,
             table_locks: metadata::TableLocks::default(),
+            checkout_deadline: None,
             tableless_read: false,
             stat: observe::Stat::default(),
             handle,
@@ -260,6 +266,7 @@ impl Session {
             let mut seq = packet.seq.wrapping_add(1);
             let payload = packet.payload;
             self.tableless_read = false;
+            self.checkout_deadline = None;
             let Some(&cmd) = payload.first() else {
                 self.write_error_seq(&ProxyError::UnknownCommand(0), &mut seq)
                     .await;

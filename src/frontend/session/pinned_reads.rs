@@ -40,7 +40,7 @@ fn is_concatenation(merge: Option<&MergeSpec>) -> bool {
 }
 
 /// What one target's buffered answer may take.
-const MAX_BUFFERED_BYTES: usize = 256 << 20;
+pub(super) const MAX_BUFFERED_BYTES: usize = 256 << 20;
 
 impl Session {
     /// A read the pinned connections can answer one target at a time: the

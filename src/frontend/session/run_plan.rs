@@ -22,12 +22,13 @@
 use mysql_common::constants::StatusFlags;
 
 use super::connections::Binding;
+use super::shared_scatter::merge_shared;
 use super::{Held, Ran, Session};
 use crate::backend::{BackendConn, Role};
 use crate::error::{ProxyError, Result};
 use crate::execute::cancel::{client_gone, running_on, Watched};
 use crate::execute::scatter::{self, add_ok, ShardSource};
-use crate::execute::write::{run_on_all, write_all_or_nothing};
+use crate::execute::write::{run_on_all, write_all_or_nothing, write_assigned};
 use crate::execute::xa;
 use crate::execute::{ClientStream, Command, Encoding, Outcome, Shape};
 use crate::frontend::SessionHandle;
@@ -136,14 +137,22 @@ impl Session {
             seq,
         };
         let outcome = match binding {
-            Binding::Pooled(mut conns) => {
+            Binding::Pooled { mut conns, assign } => {
                 let running = running_on(conns.iter());
                 let targets: Vec<&ShardTarget> = plan.targets.iter().collect();
                 let mut refs: Vec<&mut BackendConn> = conns.iter_mut().map(|c| &mut **c).collect();
-                let outcome = merge_targets(
-                    reply, &handle, &mut refs, running, &targets, &encoding, merge, budget,
-                )
-                .await;
+                let outcome = if refs.len() == targets.len() {
+                    merge_targets(
+                        reply, &handle, &mut refs, running, &targets, &encoding, merge, budget,
+                    )
+                    .await
+                } else {
+                    merge_shared(
+                        reply, &handle, &mut refs, &assign, running, &targets, &encoding, merge,
+                        budget,
+                    )
+                    .await
+                };
                 for conn in conns {
                     if !conn.broken {
                         conn.release();
@@ -190,7 +199,7 @@ impl Session {
             .map(|t| Command::for_target(&encoding, t))
             .collect();
         let result = match binding {
-            Binding::Pooled(mut conns) => {
+            Binding::Pooled { mut conns, assign } => {
                 // Outside a transaction the targets commit together or not
                 // at all (DDL commits implicitly and cannot be wrapped).
                 let wrap = !matches!(plan.kind, PlanKind::Ddl);
@@ -199,17 +208,22 @@ impl Session {
                     let mut refs: Vec<&mut BackendConn> =
                         conns.iter_mut().map(|c| &mut **c).collect();
                     Self::forget_write_gtids(&mut refs);
+                    let kind = write_kind(plan);
                     match gtrid {
-                        Some(g) => {
-                            xa::write_all_or_nothing(&mut refs, &commands, write_kind(plan), &g)
-                                .await
+                        Some(g) if refs.len() == commands.len() => {
+                            xa::write_all_or_nothing(&mut refs, &commands, kind, &g).await
                         }
-                        None => {
-                            write_all_or_nothing(&mut refs, &commands, write_kind(plan), wrap).await
+                        _ if refs.len() == commands.len() => {
+                            write_all_or_nothing(&mut refs, &commands, kind, wrap).await
+                        }
+                        _ => {
+                            let command =
+                                |t: usize| Command::for_target(&encoding, &plan.targets[t]);
+                            write_assigned(&mut refs, &assign, command, kind, wrap).await
                         }
                     }
                 };
-                self.record_write_gtids(plan, &mut conns);
+                self.record_write_gtids(&mut conns);
                 for conn in conns {
                     if !conn.broken {
                         conn.release();

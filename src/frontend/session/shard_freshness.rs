@@ -19,7 +19,6 @@ use super::Session;
 use crate::backend::{BackendConn, PooledConn};
 use crate::config::Consistency;
 use crate::error::Result;
-use crate::router::shard::ShardPlan;
 
 impl Session {
     /// Forgets GTIDs pooled connections carry from their earlier use, so
@@ -32,10 +31,10 @@ impl Session {
 
     /// Records, per node, the GTID of what the session just wrote through
     /// `conns` (one per target of `plan`, in target order).
-    pub(super) fn record_write_gtids(&mut self, plan: &ShardPlan, conns: &mut [PooledConn]) {
-        for (t, conn) in plan.targets.iter().zip(conns.iter_mut()) {
+    pub(super) fn record_write_gtids(&mut self, conns: &mut [PooledConn]) {
+        for conn in conns.iter_mut() {
             if let Some(gtid) = conn.last_gtid.take() {
-                if let Some(slot) = self.last_gtid.get_mut(t.node) {
+                if let Some(slot) = self.last_gtid.get_mut(conn.server.node) {
                     *slot = Some(gtid);
                     self.gtid_confirmed.clear();
                 }
@@ -43,14 +42,10 @@ impl Session {
         }
     }
 
-    /// Makes the replica connections of a scattered read (one per target,
-    /// in target order) current with the session's last write on their
-    /// node: waits for it, or swaps in a connection of the primary.
-    pub(super) async fn freshen_scatter_reads(
-        &mut self,
-        plan: &ShardPlan,
-        conns: &mut [PooledConn],
-    ) -> Result<()> {
+    /// Makes the replica connections of a scattered read current with the
+    /// session's last write on their node: waits for it, or swaps in a
+    /// connection of the primary.
+    pub(super) async fn freshen_scatter_reads(&mut self, conns: &mut [PooledConn]) -> Result<()> {
         if self.consistency() != Consistency::Session {
             return Ok(());
         }
@@ -58,14 +53,15 @@ impl Session {
         let found_rows = self
             .caps
             .contains(mysql_common::constants::CapabilityFlags::CLIENT_FOUND_ROWS);
-        for (t, conn) in plan.targets.iter().zip(conns.iter_mut()) {
-            let Some(node) = self.proxy.cluster.nodes.get(t.node) else {
+        for conn in conns.iter_mut() {
+            let node_index = conn.server.node;
+            let Some(node) = self.proxy.cluster.nodes.get(node_index) else {
                 continue;
             };
             if Arc::ptr_eq(conn.pool(), &node.primary) {
                 continue;
             }
-            let Some(gtid) = self.last_gtid.get(t.node).cloned().flatten() else {
+            let Some(gtid) = self.last_gtid.get(node_index).cloned().flatten() else {
                 continue;
             };
             let addr = conn.server.addr.clone();

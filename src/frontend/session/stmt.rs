@@ -251,6 +251,7 @@ impl Session {
                     seq,
                     timeout: None,
                     last_insert_id: None,
+                    first_byte: None,
                 };
                 relay.forward(Shape::Rows).await
             }
