@@ -313,12 +313,38 @@ impl Session {
     ) -> Result<(PooledConn, Role)> {
         let found_rows = self.caps.contains(CapabilityFlags::CLIENT_FOUND_ROWS);
         let (mut pool, mut role) = self.choose_pool(node, role, exclude)?;
+        // A replica read that may go elsewhere does not wait long for a
+        // connection: a frozen replica without an idle connection would
+        // hold it for the whole connect timeout.
+        let stall = self.proxy.config.load().routing.stall_policy();
+        let movable = !self.pins.transaction && !self.read_only_tx;
         loop {
             let deadline = self.checkout_until();
-            let mut conn = pool
-                .checkout_until(found_rows, &self.state, deadline)
-                .await?;
-            match conn.sync_state(&self.state).await {
+            let checkout = async {
+                let mut conn = pool
+                    .checkout_until(found_rows, &self.state, deadline)
+                    .await?;
+                let synced = conn.sync_state(&self.state).await;
+                Ok::<_, ProxyError>((conn, synced))
+            };
+            let limit = stall.as_ref().filter(|_| movable && role == Role::Replica);
+            let (mut conn, synced) = match limit {
+                None => checkout.await?,
+                Some(p) => match tokio::time::timeout(p.max, checkout).await {
+                    Ok(r) => r?,
+                    Err(_) => {
+                        let (frozen, max) = (pool.clone(), p.max);
+                        tokio::spawn(async move {
+                            crate::backend::stall::looks_frozen(&frozen, max).await
+                        });
+                        return Err(ProxyError::BackendTimeout {
+                            server: pool.server.name.clone(),
+                            millis: p.max.as_millis() as u64,
+                        });
+                    }
+                },
+            };
+            match synced {
                 Ok(()) => {
                     pool.stats.routed.fetch_add(1, Ordering::Relaxed);
                     return Ok((conn, role));
