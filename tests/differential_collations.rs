@@ -26,10 +26,8 @@ mod common;
 #[path = "common/diff_compare.rs"]
 mod diff_compare;
 #[path = "common/diff_data.rs"]
-#[allow(dead_code)]
 mod diff_data;
 #[path = "common/diff_queries.rs"]
-#[allow(dead_code)]
 mod diff_queries;
 #[path = "common/util.rs"]
 mod util;
@@ -276,8 +274,5 @@ async fn differential_collations() {
     c.query_drop(format!("DROP DATABASE IF EXISTS {DB}"))
         .await
         .ok();
-    // Report-only until the merge compares by the server's weights.
-    if std::env::var("SHARDCAT_COLL_STRICT").is_ok_and(|v| v == "1") {
-        assert_eq!(total.wrong, 0, "wrong answers through shardcat");
-    }
+    assert_eq!(total.wrong, 0, "wrong answers through shardcat");
 }

@@ -156,7 +156,7 @@ pub fn ddl() -> Vec<String> {
         .map(|(n, cs, coll)| format!("{n} VARCHAR(40) CHARACTER SET {cs} COLLATE {coll}"))
         .collect();
     v.push(format!(
-        "CREATE TABLE m (id INT PRIMARY KEY, {}) CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci",
+        "CREATE TABLE m (id INT PRIMARY KEY, g INT, {}) CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci",
         cols.join(", ")
     ));
     let members = |m: &[&str]| m.iter().map(|x| sql_str(x)).collect::<Vec<_>>().join(",");
@@ -213,7 +213,7 @@ pub fn inserts(seed: u64, rows: usize) -> Vec<String> {
     }
     let values = (1..=rows)
         .map(|id| {
-            let mut v = vec![id.to_string()];
+            let mut v = vec![id.to_string(), r.random_range(0..4).to_string()];
             for (_, cs, _) in MIXED {
                 let words = if *cs == "latin1" { &latin } else { WORDS };
                 v.push(opt(pick(&mut r, words).map(sql_str)));
@@ -221,7 +221,7 @@ pub fn inserts(seed: u64, rows: usize) -> Vec<String> {
             format!("({})", v.join(", "))
         })
         .collect();
-    batch("m", "id, a, b, c, d", values, &mut out);
+    batch("m", "id, g, a, b, c, d", values, &mut out);
     let values = (1..=rows).map(|id| typed_row(&mut r, id)).collect();
     batch(
         "typed",
@@ -359,7 +359,7 @@ fn q(family: &str, sql: String, check: Check, open: Vec<Option<Open>>) -> CollQu
 
 /// The string-key queries on column `k` (charset, collation) of `t`.
 pub fn string_queries(t: &str, k: &str, cs: &str, coll: &str) -> Vec<CollQuery> {
-    let fam = format!("{coll}");
+    let fam = coll.to_string();
     let o = || Some(Open::Collation(cs.to_owned(), coll.to_owned()));
     let other = if cs == "latin1" {
         "latin1_general_cs"
