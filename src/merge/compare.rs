@@ -40,6 +40,16 @@ pub enum ValueOrder {
     Folded(Collation),
     /// `*_general_ci`: MariaDB's general_ci weights.
     GeneralCi,
+    /// A collated string compared by the server's weight string in
+    /// column `weight`, padded with the space weight in column `pad`
+    /// (NULL: NO PAD). Only [`compare_at`] and [`equality_key_at`], which
+    /// see the whole row, use them; `base` is the local approximation
+    /// left to the HAVING/expression evaluator and GROUP_CONCAT.
+    Weight {
+        weight: usize,
+        pad: usize,
+        base: Box<ValueOrder>,
+    },
 }
 
 impl ValueOrder {
@@ -94,11 +104,94 @@ impl ValueOrder {
             ValueOrder::TemporalText => a.cmp(b),
             ValueOrder::Time => time_micros(a).cmp(&time_micros(b)),
             ValueOrder::Bytes => a.cmp(b),
-            ValueOrder::PaddedBytes => trim_spaces(a).cmp(trim_spaces(b)),
+            // PAD SPACE binary: the shorter value is padded with spaces
+            // (a TAB sorts before the padding).
+            ValueOrder::PaddedBytes => compare_weights(a, b, Some(b" ")),
             ValueOrder::Folded(c) => order_key(c, a).cmp(&order_key(c, b)),
             ValueOrder::GeneralCi => general_ci_weights(a).cmp(&general_ci_weights(b)),
+            ValueOrder::Weight { base, .. } => base.compare(a, b),
         }
     }
+
+    /// Whether this order is only an approximation of the server's (a
+    /// collated string compared without the server's weights).
+    pub fn approximate(&self) -> bool {
+        matches!(self, ValueOrder::Folded(_) | ValueOrder::GeneralCi)
+    }
+}
+
+/// `w` without its trailing `pad` units (`pad` empty or absent: NO PAD).
+fn strip_pad<'w>(mut w: &'w [u8], pad: Option<&[u8]>) -> &'w [u8] {
+    let Some(p) = pad.filter(|p| !p.is_empty()) else {
+        return w;
+    };
+    while w.len() >= p.len() && w.len().is_multiple_of(p.len()) && w.ends_with(p) {
+        w = &w[..w.len() - p.len()];
+    }
+    w
+}
+
+/// Compares two weight strings as the server compares the strings: byte
+/// by byte, the shorter one padded with `pad` units under PAD SPACE
+/// (`pad` absent or empty: NO PAD, the shorter one is smaller).
+pub fn compare_weights(a: &[u8], b: &[u8], pad: Option<&[u8]>) -> Ordering {
+    let (a, b) = (strip_pad(a, pad), strip_pad(b, pad));
+    let n = a.len().min(b.len());
+    match a[..n].cmp(&b[..n]) {
+        Ordering::Equal => {}
+        o => return o,
+    }
+    let (rest, longer) = match a.len().cmp(&b.len()) {
+        Ordering::Equal => return Ordering::Equal,
+        Ordering::Greater => (&a[n..], Ordering::Greater),
+        Ordering::Less => (&b[n..], Ordering::Less),
+    };
+    let Some(p) = pad.filter(|p| !p.is_empty()) else {
+        return longer;
+    };
+    for (i, &x) in rest.iter().enumerate() {
+        let y = p[i % p.len()];
+        if x != y {
+            return if x > y { longer } else { longer.reverse() };
+        }
+    }
+    Ordering::Equal
+}
+
+/// The (weight, pad) columns of a weighed column.
+pub fn weight_columns(order: &ValueOrder) -> Option<(usize, usize)> {
+    match order {
+        ValueOrder::Weight { weight, pad, .. } => Some((*weight, *pad)),
+        _ => None,
+    }
+}
+
+/// Compares column `c` of two rows: by the server's weights when the
+/// column has them, NULL first.
+pub fn compare_at(order: &ValueOrder, a: &TextRow, b: &TextRow, c: usize) -> Ordering {
+    let Some((w, p)) = weight_columns(order) else {
+        return compare_nullable(order, a.value(c), b.value(c));
+    };
+    match (a.value(c), b.value(c)) {
+        (None, None) => Ordering::Equal,
+        (None, Some(_)) => Ordering::Less,
+        (Some(_), None) => Ordering::Greater,
+        (Some(_), Some(_)) => compare_weights(
+            a.value(w).unwrap_or_default(),
+            b.value(w).unwrap_or_default(),
+            a.value(p).or(b.value(p)),
+        ),
+    }
+}
+
+/// The equality key of column `c` of `row` (see [`equality_key`]): the
+/// weight without its trailing padding when the column has weights.
+pub fn equality_key_at(order: &ValueOrder, row: &TextRow, c: usize) -> Option<Vec<u8>> {
+    let Some((w, p)) = weight_columns(order) else {
+        return equality_key(order, row.value(c));
+    };
+    row.value(c)?;
+    Some(strip_pad(row.value(w).unwrap_or_default(), row.value(p)).to_vec())
 }
 
 fn string_order(collation_id: u16) -> ValueOrder {
@@ -184,6 +277,7 @@ pub fn equality_key(order: &ValueOrder, v: Option<&[u8]>) -> Option<Vec<u8>> {
             .flat_map(|w| w.to_be_bytes())
             .collect(),
         ValueOrder::PaddedBytes => trim_spaces(v).to_vec(),
+        ValueOrder::Weight { base, .. } => return equality_key(base, Some(v)),
         ValueOrder::Integer | ValueOrder::Decimal => decimal::Decimal::parse(v)
             .map(|d| d.to_text().into_bytes())
             .unwrap_or_else(|| v.to_vec()),
@@ -212,7 +306,7 @@ pub fn compare_rows(
         let Some(order) = orders.get(k.column) else {
             continue;
         };
-        let o = compare_nullable(order, a.value(k.column), b.value(k.column));
+        let o = compare_at(order, a, b, k.column);
         let o = if k.descending { o.reverse() } else { o };
         if o != Ordering::Equal {
             return o;
@@ -264,7 +358,30 @@ mod tests {
         let bin = string_order(46); // utf8mb4_bin
         assert_eq!(bin.compare(b"a", b"B"), Ordering::Greater);
         assert_eq!(bin.compare(b"a ", b"a"), Ordering::Equal);
+        // PAD SPACE: 'a' is padded, and a TAB weighs less than a space.
+        assert_eq!(bin.compare(b"a", b"a\t"), Ordering::Greater);
         assert_eq!(string_order(63).compare(b"a ", b"a"), Ordering::Greater);
+    }
+
+    /// Weights padded as the server pads: unicode_ci's space is 0209, a
+    /// TAB 0201; NO PAD compares the lengths.
+    #[test]
+    fn padded_weights() {
+        let sp: &[u8] = &[0x02, 0x09];
+        let a = [0x0e, 0x33];
+        let a_sp = [0x0e, 0x33, 0x02, 0x09];
+        let a_tab = [0x0e, 0x33, 0x02, 0x01];
+        let ab = [0x0e, 0x33, 0x0e, 0x4a];
+        assert_eq!(compare_weights(&a, &a_sp, Some(sp)), Ordering::Equal);
+        assert_eq!(compare_weights(&a, &a_tab, Some(sp)), Ordering::Greater);
+        assert_eq!(compare_weights(&a, &ab, Some(sp)), Ordering::Less);
+        assert_eq!(compare_weights(&a, &a_sp, None), Ordering::Less);
+        assert_eq!(strip_pad(&a_sp, Some(sp)), &a);
+        // Units stay aligned: 0902 is not a pad unit.
+        assert_eq!(
+            strip_pad(&[0x09, 0x02, 0x09], Some(sp)),
+            &[0x09, 0x02, 0x09]
+        );
     }
 
     #[test]

@@ -36,6 +36,14 @@ impl ColumnInfo {
         })
     }
 
+    /// The column's name (for error messages).
+    pub fn name(&self) -> String {
+        ParseBuf(&self.raw)
+            .parse::<Column>(())
+            .map(|c| c.name_str().into_owned())
+            .unwrap_or_default()
+    }
+
     pub fn is_unsigned(&self) -> bool {
         self.flags.contains(ColumnFlags::UNSIGNED_FLAG)
     }

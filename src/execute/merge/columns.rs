@@ -30,20 +30,23 @@ impl MergeColumns {
     /// can merge them.
     pub fn new(defs: &[Bytes], plan: &MergeSpec) -> Result<MergeColumns> {
         let columns = parse_columns(defs)?;
-        let orders: Vec<ValueOrder> = columns.iter().map(ValueOrder::for_column).collect();
-        check(plan, &columns, &orders)?;
+        let mut orders: Vec<ValueOrder> = columns.iter().map(ValueOrder::for_column).collect();
         let visible = columns.len().saturating_sub(plan.hidden_columns);
-        let order_by = plan
+        let at = |c: ColumnRef| match c {
+            ColumnRef::Index(i) => i,
+            ColumnRef::Hidden(i) => visible + i,
+        };
+        weigh(plan, &columns, &mut orders, at)?;
+        check(plan, &columns, &orders)?;
+        let order_by: Vec<ResolvedKey> = plan
             .order_by
             .iter()
             .map(|k| ResolvedKey {
-                column: match k.column {
-                    ColumnRef::Index(i) => i,
-                    ColumnRef::Hidden(i) => visible + i,
-                },
+                column: at(k.column),
                 descending: k.descending,
             })
             .collect();
+        check_keys(plan, &columns, &orders, &order_by, visible)?;
         Ok(MergeColumns {
             columns,
             orders,
@@ -56,6 +59,115 @@ impl MergeColumns {
     pub fn client_defs(&self, defs: Vec<Bytes>, plan: &MergeSpec) -> Vec<Bytes> {
         client_defs(defs, &self.columns, plan)
     }
+}
+
+/// Whether the server's weights decide the order and equality of a
+/// column: a string with a collation (not binary, not a number or time).
+fn collated_string(c: &ColumnInfo) -> bool {
+    use mysql_common::constants::ColumnType::*;
+    matches!(
+        c.column_type,
+        MYSQL_TYPE_VARCHAR
+            | MYSQL_TYPE_VAR_STRING
+            | MYSQL_TYPE_STRING
+            | MYSQL_TYPE_TINY_BLOB
+            | MYSQL_TYPE_MEDIUM_BLOB
+            | MYSQL_TYPE_LONG_BLOB
+            | MYSQL_TYPE_BLOB
+            | MYSQL_TYPE_JSON
+            | MYSQL_TYPE_ENUM
+            | MYSQL_TYPE_SET
+    ) && c.charset != 63
+}
+
+/// ENUM and SET sort by their members' positions, not by their text.
+fn enum_or_set(c: &ColumnInfo) -> bool {
+    use mysql_common::constants::{ColumnFlags, ColumnType};
+    c.flags
+        .intersects(ColumnFlags::ENUM_FLAG | ColumnFlags::SET_FLAG)
+        || matches!(
+            c.column_type,
+            ColumnType::MYSQL_TYPE_ENUM | ColumnType::MYSQL_TYPE_SET
+        )
+}
+
+/// Key columns that are collated strings compare by the weights the
+/// planner asked the shards for.
+fn weigh(
+    plan: &MergeSpec,
+    columns: &[ColumnInfo],
+    orders: &mut [ValueOrder],
+    at: impl Fn(ColumnRef) -> usize,
+) -> Result<()> {
+    for w in &plan.weights {
+        let (c, weight, pad) = (at(w.column), at(w.weight), at(w.pad));
+        if [c, weight, pad].iter().any(|&i| i >= columns.len()) {
+            return Err(ProxyError::Internal(
+                "the shards answered fewer columns than the merge plan needs".into(),
+            ));
+        }
+        if collated_string(&columns[c]) && !matches!(orders[c], ValueOrder::Weight { .. }) {
+            let base = Box::new(orders[c].clone());
+            orders[c] = ValueOrder::Weight { weight, pad, base };
+        }
+    }
+    Ok(())
+}
+
+/// Refuses, before the header is sent, a merge that would order or group
+/// a collated string without the server's weights, or order an ENUM/SET
+/// (whose order is its members' positions) across shards.
+fn check_keys(
+    plan: &MergeSpec,
+    columns: &[ColumnInfo],
+    orders: &[ValueOrder],
+    order_by: &[ResolvedKey],
+    visible: usize,
+) -> Result<()> {
+    let name = |c: usize| {
+        let n = columns.get(c).map(ColumnInfo::name).unwrap_or_default();
+        if n.starts_with("__shardcat_h") {
+            "of the ORDER BY".to_owned()
+        } else {
+            n
+        }
+    };
+    let sorted: Vec<usize> = order_by.iter().map(|k| k.column).collect();
+    let mut ordered = sorted.clone();
+    let mut equal: Vec<usize> = Vec::new();
+    if let Some(g) = &plan.aggregate {
+        equal.extend(g.group_by.iter().copied());
+        for (column, kind) in aggregates(g) {
+            match kind {
+                Combine::Min | Combine::Max => ordered.push(column),
+                k => equal.extend(distinct_args(k).into_iter().flatten()),
+            }
+        }
+    }
+    if plan.distinct {
+        equal.extend(0..visible);
+    }
+    // MIN/MAX of an ENUM compare the text (MySQL's documented rule).
+    for &c in &sorted {
+        if columns.get(c).is_some_and(enum_or_set) {
+            return Err(ProxyError::Routing(format!(
+                "ordering by an ENUM/SET column ({}) by its members' positions cannot be merged across shards yet; order by `column+0` instead",
+                name(c)
+            )));
+        }
+    }
+    if plan.unweighed {
+        return Ok(());
+    }
+    for c in ordered.into_iter().chain(equal) {
+        if orders.get(c).is_some_and(ValueOrder::approximate) {
+            return Err(ProxyError::Routing(format!(
+                "the column `{}` is compared under its collation, and shardcat has no server weights for it here; it cannot be merged across shards exactly",
+                name(c)
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The checks made before the header is sent.

@@ -17,7 +17,7 @@ use super::group::{accumulate, aggregates, finish_group, gather_distinct, new_gr
 use super::source::RowSource;
 use super::{over_budget, Budget};
 use crate::error::Result;
-use crate::merge::compare::equality_key;
+use crate::merge::compare::equality_key_at;
 use crate::merge::{ColumnInfo, TextRow, ValueOrder};
 use crate::router::shard::{AggregateMerge, Combine};
 
@@ -61,7 +61,7 @@ impl<'a, S: RowSource> CombineGroups<'a, S> {
             let key: Vec<Option<Vec<u8>>> = plan
                 .group_by
                 .iter()
-                .map(|&c| equality_key(&orders[c], row.value(c)))
+                .map(|&c| equality_key_at(&orders[c], &row, c))
                 .collect();
             let added = match index.get(&key) {
                 Some(&i) => {
@@ -135,6 +135,7 @@ mod tests {
     use crate::error::ProxyError;
     use crate::execute::merge::source::collect;
     use crate::execute::merge::testing::{col, orders, owned_row, ready, rng, text, value, Fake};
+    use crate::merge::compare::equality_key;
     use crate::merge::decimal::Decimal;
 
     fn cents(c: i64) -> String {

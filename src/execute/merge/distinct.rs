@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use super::source::RowSource;
 use super::{over_budget, Budget};
 use crate::error::Result;
-use crate::merge::compare::equality_key;
+use crate::merge::compare::equality_key_at;
 use crate::merge::{TextRow, ValueOrder};
 
 pub struct Distinct<'a, S> {
@@ -50,11 +50,7 @@ impl<S: RowSource> RowSource for Distinct<'_, S> {
                 return Ok(Some(row));
             }
             let key: Vec<Option<Vec<u8>>> = (0..self.visible)
-                .map(|c| {
-                    self.orders
-                        .get(c)
-                        .and_then(|o| equality_key(o, row.value(c)))
-                })
+                .map(|c| self.orders.get(c).and_then(|o| equality_key_at(o, &row, c)))
                 .collect();
             if !self.seen.insert(key) {
                 continue;
@@ -78,6 +74,7 @@ mod tests {
     use crate::execute::merge::testing::{
         kind_columns, orders, random_rows, ready, rng, texts, Fake,
     };
+    use crate::merge::compare::equality_key;
 
     /// Random rows with few values (a case-insensitive string, decimals
     /// written two ways would be equal): the first of each class, in order.

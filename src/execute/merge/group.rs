@@ -14,7 +14,7 @@ use bytes::Bytes;
 use super::num::{add_opt, format_double, is_float, Num};
 use super::AVG_EXTRA_SCALE;
 use crate::error::{ProxyError, Result};
-use crate::merge::compare::equality_key;
+use crate::merge::compare::{compare_weights, equality_key_at, weight_columns};
 use crate::merge::group_concat::ConcatState;
 use crate::merge::{ColumnInfo, TextRow, ValueOrder};
 use crate::router::shard::{AggregateMerge, Combine};
@@ -78,7 +78,7 @@ pub(super) fn gather_distinct(
         // NULL arguments are not counted (COUNT(DISTINCT a, b) skips a
         // tuple with any NULL).
         let key: Option<Vec<Vec<u8>>> = args
-            .map(|c| equality_key(orders.get(c)?, row.value(c)))
+            .map(|c| equality_key_at(orders.get(c)?, row, c))
             .collect();
         let Some(key) = key else { continue };
         if set.seen.insert(key) {
@@ -146,21 +146,7 @@ pub(super) fn accumulate(
                 let cur = g.values[c].as_deref().and_then(|v| Num::parse(v, float));
                 g.values[c] = add_opt(cur, add).map(|n| n.text());
             }
-            Combine::Min | Combine::Max => {
-                let new = row.value(c);
-                let replace = match (&g.values[c], new) {
-                    (_, None) => false,
-                    (None, Some(_)) => true,
-                    (Some(cur), Some(v)) => {
-                        let o = orders[c].compare(v, cur);
-                        (kind == Combine::Min && o == Ordering::Less)
-                            || (kind == Combine::Max && o == Ordering::Greater)
-                    }
-                };
-                if replace {
-                    g.values[c] = new.map(<[u8]>::to_vec);
-                }
-            }
+            Combine::Min | Combine::Max => min_max(g, row, c, kind, &orders[c]),
             Combine::Avg { count } => {
                 for h in [c, count] {
                     let float = h == c && is_float(orders, c);
@@ -169,6 +155,37 @@ pub(super) fn accumulate(
                 }
             }
             _ => {}
+        }
+    }
+}
+
+/// MIN/MAX: the new partial replaces the current one when smaller
+/// (larger); a weighed column compares by the server's weights, carried
+/// along with the value.
+fn min_max(g: &mut Group, row: &TextRow, c: usize, kind: Combine, order: &ValueOrder) {
+    let new = row.value(c);
+    let weights = weight_columns(order);
+    let replace = match (&g.values[c], new) {
+        (_, None) => false,
+        (None, Some(_)) => true,
+        (Some(cur), Some(v)) => {
+            let o = match weights {
+                Some((w, p)) => compare_weights(
+                    row.value(w).unwrap_or_default(),
+                    g.values[w].as_deref().unwrap_or_default(),
+                    row.value(p),
+                ),
+                None => order.compare(v, cur),
+            };
+            (kind == Combine::Min && o == Ordering::Less)
+                || (kind == Combine::Max && o == Ordering::Greater)
+        }
+    };
+    if replace {
+        g.values[c] = new.map(<[u8]>::to_vec);
+        if let Some((w, p)) = weights {
+            g.values[w] = row.value(w).map(<[u8]>::to_vec);
+            g.values[p] = row.value(p).map(<[u8]>::to_vec);
         }
     }
 }

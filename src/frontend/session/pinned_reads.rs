@@ -47,13 +47,13 @@ impl Session {
     /// session holds one connection per node and several targets share a
     /// node.
     pub(super) fn sequential_read_applies(&self, plan: &ShardPlan) -> bool {
-        is_concatenation(plan.merge.as_ref()) && self.shares_pinned_connections(plan)
+        is_concatenation(plan.merge.as_deref()) && self.shares_pinned_connections(plan)
     }
 
     /// A read that needs a merge, in the same situation: its answers are
     /// read one after the other and merged ([`Session::run_buffered_merge`]).
     pub(super) fn buffered_merge_applies(&self, plan: &ShardPlan) -> bool {
-        !is_concatenation(plan.merge.as_ref())
+        !is_concatenation(plan.merge.as_deref())
             && !self.read_locks_allow_pooled(plan)
             && self.shares_pinned_connections(plan)
     }
@@ -91,7 +91,7 @@ impl Session {
             return;
         }
         let no_merge = MergeSpec::default();
-        let merge = plan.merge.as_ref().unwrap_or(&no_merge);
+        let merge = plan.merge.as_deref().unwrap_or(&no_merge);
         let budget = self.merge_budget();
         let (caps, status) = (self.caps, self.status);
         let handle = self.handle.clone();

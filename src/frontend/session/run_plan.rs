@@ -127,7 +127,7 @@ impl Session {
             }
         };
         let no_merge = MergeSpec::default();
-        let merge = plan.merge.as_ref().unwrap_or(&no_merge);
+        let merge = plan.merge.as_deref().unwrap_or(&no_merge);
         let budget = self.merge_budget();
         let handle = self.handle.clone();
         let reply = Reply {

@@ -211,7 +211,7 @@ fn compare(router: &ShardRouter, case: &Case, plan: &ShardPlan, detail: &mut Vec
         let got = plan
             .merge
             .as_ref()
-            .map(describe_merge)
+            .map(|m| describe_merge(m))
             .unwrap_or_else(|| "none".to_owned());
         if !got.contains(want.as_str()) {
             detail.push(format!("merge: expected {want:?} in {got:?}"));

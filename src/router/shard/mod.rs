@@ -47,6 +47,9 @@ pub mod meta;
 pub mod plan;
 pub mod select;
 pub(crate) mod shape;
+mod summary;
+
+pub use summary::describe_merge;
 
 #[cfg(test)]
 mod tests;
@@ -74,7 +77,7 @@ pub struct ShardPlan {
     pub kind: PlanKind,
     /// For a SELECT sent to more than one target: how to merge. `None` for
     /// single-target plans and for writes (sum the affected-row counts).
-    pub merge: Option<MergeSpec>,
+    pub merge: Option<Box<MergeSpec>>,
     /// The first id generated for an INSERT that left a `[[sequence]]`
     /// column out (what `LAST_INSERT_ID()` should report), if any.
     pub generated_id: Option<u64>,
@@ -156,6 +159,26 @@ pub struct MergeSpec {
     pub limit: Option<u64>,
     pub distinct: bool,
     pub aggregate: Option<AggregateMerge>,
+    /// Columns compared by the server's weights (sort, group, DISTINCT,
+    /// MIN/MAX and COUNT(DISTINCT) keys): used by the merge when the
+    /// shard's column definition says the value is a collated string.
+    pub weights: Box<[WeightKey]>,
+    /// A UNION: its branches carry no weight columns yet, so its keys are
+    /// compared by the local comparators (an approximation of the
+    /// collation; see README "SQL support").
+    pub unweighed: bool,
+}
+
+/// A key column whose order and equality the server defines: hidden
+/// column `weight` carries `WEIGHT_STRING(expr)`, hidden column `pad` the
+/// weight of one space in expr's collation when that collation is PAD
+/// SPACE (NULL for NO PAD), so the merge compares weights padded as the
+/// server pads them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WeightKey {
+    pub column: ColumnRef,
+    pub weight: ColumnRef,
+    pub pad: ColumnRef,
 }
 
 /// One ORDER BY key.
@@ -767,57 +790,6 @@ impl ShardRouter {
             let _ = writeln!(out, "merge:  {}", describe_merge(m));
         }
         out
-    }
-}
-
-/// One line describing a merge spec.
-pub fn describe_merge(m: &MergeSpec) -> String {
-    let mut parts = Vec::new();
-    if let Some(a) = &m.aggregate {
-        let cols: Vec<String> = a
-            .columns
-            .iter()
-            .map(|c| format!("{c:?}").to_lowercase())
-            .collect();
-        parts.push(format!(
-            "aggregate group_by={:?} columns=[{}]",
-            a.group_by,
-            cols.join(", ")
-        ));
-    }
-    if m.having.is_some() {
-        parts.push("having".to_owned());
-    }
-    if m.distinct {
-        parts.push("distinct".to_owned());
-    }
-    if !m.order_by.is_empty() {
-        let keys: Vec<String> = m
-            .order_by
-            .iter()
-            .map(|k| {
-                let col = match k.column {
-                    ColumnRef::Index(i) => format!("#{i}"),
-                    ColumnRef::Hidden(i) => format!("hidden#{i}"),
-                };
-                format!("{col}{}", if k.descending { " desc" } else { "" })
-            })
-            .collect();
-        parts.push(format!("order_by=[{}]", keys.join(", ")));
-    }
-    if m.offset > 0 {
-        parts.push(format!("offset={}", m.offset));
-    }
-    if let Some(l) = m.limit {
-        parts.push(format!("limit={l}"));
-    }
-    if m.hidden_columns > 0 {
-        parts.push(format!("hidden_columns={}", m.hidden_columns));
-    }
-    if parts.is_empty() {
-        "concatenate".to_owned()
-    } else {
-        parts.join(" ")
     }
 }
 

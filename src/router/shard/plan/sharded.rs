@@ -64,7 +64,7 @@ pub(super) fn sharded(ctx: &Ctx<'_>, sql: &str) -> Result<ShardPlan, RouteError>
     Ok(ShardPlan {
         targets,
         kind,
-        merge,
+        merge: merge.map(Box::new),
         generated_id: None,
         write: a.write,
     })

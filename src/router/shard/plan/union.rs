@@ -105,7 +105,7 @@ pub(super) fn union_parts(
             PlanKind::Single
         },
         targets,
-        merge: Some(spec),
+        merge: Some(Box::new(spec)),
         generated_id: None,
         write: false,
     }))

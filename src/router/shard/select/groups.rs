@@ -9,6 +9,7 @@
 //! handle disjoint rows (see `rows`) or read clauses from the text (see
 //! `parts` and `clauses`).
 
+use super::weights::weight_pieces;
 use super::*;
 
 /// A hidden column to append.
@@ -201,6 +202,7 @@ pub(super) fn combine_groups(
             })
             .collect();
     }
+    spec.weights = weigh_keys(ctx, &p, &mut row, visible, &group_by).into();
     spec.aggregate = Some(AggregateMerge {
         group_by,
         columns: row.columns,
@@ -471,6 +473,50 @@ fn group_key_columns(p: &SelectParts<'_>, row: &mut ShardRow, visible: usize) ->
         group_by.push(col);
     }
     group_by
+}
+
+/// Weight columns for the keys compared under a collation: group keys,
+/// MIN/MAX values, COUNT(DISTINCT) arguments and, for DISTINCT, the
+/// visible columns that are not aggregates.
+fn weigh_keys(
+    ctx: &Ctx<'_>,
+    p: &SelectParts<'_>,
+    row: &mut ShardRow,
+    visible: usize,
+    group_by: &[usize],
+) -> Vec<WeightKey> {
+    let mut keys: Vec<usize> = group_by.to_vec();
+    for (j, c) in row.columns.iter().enumerate() {
+        match c {
+            Combine::Min | Combine::Max => keys.push(j),
+            Combine::CountDistinct { first, n } => keys.extend(*first..*first + *n),
+            Combine::Group | Combine::Any if p.distinct && j < visible => keys.push(j),
+            _ => {}
+        }
+    }
+    let mut out: Vec<WeightKey> = Vec::new();
+    for j in keys {
+        if out.iter().any(|w| w.column == ColumnRef::Index(j)) {
+            continue;
+        }
+        let src = if j < visible {
+            match p.item_src(ctx, j) {
+                Some(s) => vec![s],
+                None => continue,
+            }
+        } else {
+            row.hidden[j - visible].pieces.clone()
+        };
+        let (weight, pad) = weight_pieces(&src);
+        let weight = row.push_hidden(Combine::Any, weight);
+        let pad = row.push_hidden(Combine::Any, pad);
+        out.push(WeightKey {
+            column: ColumnRef::Index(j),
+            weight: ColumnRef::Index(weight),
+            pad: ColumnRef::Index(pad),
+        });
+    }
+    out
 }
 
 /// Sort keys (after combining).

@@ -28,7 +28,7 @@ use crate::sql::ast::{
 };
 
 use super::lex::{is_clause_keyword, unescape_string, LineIndex, Tokens};
-use super::{AggregateMerge, ColumnRef, Combine, MergeSpec, SortKey};
+use super::{AggregateMerge, ColumnRef, Combine, MergeSpec, SortKey, WeightKey};
 use crate::merge::eval::MergeExpr;
 
 mod aggregates;
@@ -38,6 +38,7 @@ mod parts;
 mod resolver;
 mod rows;
 mod union;
+mod weights;
 
 use aggregates::{
     aggregate_combine, distinct_arg_ranges, hidden_distinct, ConcatAgg, DistinctAgg, HiddenDistinct,

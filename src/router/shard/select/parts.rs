@@ -132,6 +132,15 @@ impl<'q> SelectParts<'q> {
         }
     }
 
+    /// The expression text of select item i (without its alias), when
+    /// it is one expression.
+    pub(super) fn item_src(&self, ctx: &Ctx<'_>, i: usize) -> Option<Piece> {
+        match item_expr(self.s.projection.get(i)?)? {
+            (e, Some(alias)) => expr_range(ctx, &self.items[i], e, alias).map(Piece::Src),
+            (_, None) => Some(Piece::Src(self.items[i].clone())),
+        }
+    }
+
     /// Which select item an ORDER BY / GROUP BY expression designates.
     pub(super) fn item_for(&self, e: &Expr) -> Option<usize> {
         let s = self.s;

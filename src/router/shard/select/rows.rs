@@ -5,6 +5,7 @@
 //! Owns: the sort keys and hidden ORDER BY/GROUP BY columns of that case.
 //! Must not combine partial groups (see `groups`).
 
+use super::weights::weight_pieces;
 use super::*;
 
 /// Rows (or whole groups) are disjoint across shards: concatenate,
@@ -21,9 +22,16 @@ pub(super) fn concatenate_rows(ctx: &Ctx<'_>, p: SelectParts<'_>) -> Result<Sele
         hidden.push(Hidden { pieces });
         ColumnRef::Hidden(hidden.len() - 1)
     };
+    // Keys compared by the server's weights: (column, its expression).
+    let mut weighed: Vec<(ColumnRef, Piece)> = Vec::new();
     for (o, ob) in p.order_exprs.iter().enumerate().filter(|_| !p.no_order) {
         let column = match p.item_for(&ob.expr).and_then(|i| p.index_of(i)) {
-            Some(i) => ColumnRef::Index(i),
+            Some(i) => {
+                if let Some(src) = p.item_src(ctx, i) {
+                    weighed.push((ColumnRef::Index(i), src));
+                }
+                ColumnRef::Index(i)
+            }
             None => {
                 if matches!(&ob.expr, Expr::Value(v) if matches!(v.value, Value::Number(..))) {
                     return Err("ORDER BY a position after `*` cannot be merged across shards; order by the column name".to_owned());
@@ -37,10 +45,10 @@ pub(super) fn concatenate_rows(ctx: &Ctx<'_>, p: SelectParts<'_>) -> Result<Sele
                     },
                     None => Some(Piece::Src(p.order_ranges[o].clone())),
                 };
-                hidden_ref(
-                    vec![src.ok_or("cannot locate an ORDER BY item")?],
-                    &mut hidden,
-                )
+                let src = src.ok_or("cannot locate an ORDER BY item")?;
+                let at = hidden_ref(vec![src.clone()], &mut hidden);
+                weighed.push((at, src));
+                at
             }
         };
         spec.order_by.push(SortKey {
@@ -50,10 +58,14 @@ pub(super) fn concatenate_rows(ctx: &Ctx<'_>, p: SelectParts<'_>) -> Result<Sele
     }
     if p.order_exprs.is_empty() && !p.group_exprs.is_empty() {
         for (g, e) in p.group_exprs.iter().enumerate() {
-            let column = match p.group_item_for(e).and_then(|i| p.index_of(i)) {
-                Some(i) => ColumnRef::Index(i),
-                None => hidden_ref(vec![Piece::Src(p.group_ranges[g].clone())], &mut hidden),
+            let (column, src) = match p.group_item_for(e).and_then(|i| p.index_of(i)) {
+                Some(i) => (ColumnRef::Index(i), p.item_src(ctx, i)),
+                None => {
+                    let src = Piece::Src(p.group_ranges[g].clone());
+                    (hidden_ref(vec![src.clone()], &mut hidden), Some(src))
+                }
             };
+            weighed.extend(src.map(|s| (column, s)));
             spec.order_by.push(SortKey {
                 column,
                 descending: false,
@@ -66,6 +78,25 @@ pub(super) fn concatenate_rows(ctx: &Ctx<'_>, p: SelectParts<'_>) -> Result<Sele
                 .to_owned(),
         );
     }
+    if p.distinct && p.wildcard_at.is_none() {
+        for i in 0..p.s.projection.len() {
+            if !weighed.iter().any(|(c, _)| *c == ColumnRef::Index(i)) {
+                weighed.extend(p.item_src(ctx, i).map(|s| (ColumnRef::Index(i), s)));
+            }
+        }
+    }
+    let mut weights = Vec::new();
+    for (column, src) in weighed {
+        let (weight, pad) = weight_pieces(&[src]);
+        let weight = hidden_ref(weight, &mut hidden);
+        let pad = hidden_ref(pad, &mut hidden);
+        weights.push(WeightKey {
+            column,
+            weight,
+            pad,
+        });
+    }
+    spec.weights = weights.into();
     spec.hidden_columns = hidden.len();
     if !hidden.is_empty() {
         edits.push(hidden_edit(p.list_end, &hidden));

@@ -77,6 +77,7 @@ pub(super) fn set_operation(ctx: &Ctx<'_>, q: &Query) -> Result<SelectMerge, Str
     walk(&q.body, &mut distinct)?;
     let mut spec = MergeSpec {
         distinct,
+        unweighed: true,
         ..Default::default()
     };
     // ORDER BY of a UNION names result columns: positions, or the names

@@ -14,7 +14,7 @@ fn order_by_and_limit() {
     let p = plan("SELECT id, total AS t FROM orders ORDER BY t DESC, 1 LIMIT 5 OFFSET 10");
     assert_eq!(
         p.targets[0].sql,
-        "SELECT id, total AS t FROM orders_0 AS `orders` ORDER BY t DESC, 1 LIMIT 15"
+        "SELECT id, total AS t, WEIGHT_STRING(total) AS `__shardcat_h0`, WEIGHT_STRING(IF(LEFT(CONCAT(' ', total), 1) = '', LEFT(CONCAT(' ', total), 1), NULL)) AS `__shardcat_h1`, WEIGHT_STRING(id) AS `__shardcat_h2`, WEIGHT_STRING(IF(LEFT(CONCAT(' ', id), 1) = '', LEFT(CONCAT(' ', id), 1), NULL)) AS `__shardcat_h3` FROM orders_0 AS `orders` ORDER BY t DESC, 1 LIMIT 15"
     );
     let m = p.merge.unwrap();
     assert_eq!(
@@ -32,17 +32,17 @@ fn order_by_and_limit() {
     );
     assert_eq!(
         (m.offset, m.limit, m.hidden_columns, m.distinct),
-        (10, Some(5), 0, false)
+        (10, Some(5), 4, false)
     );
     assert!(m.aggregate.is_none());
     // `*` hides positions: order keys become hidden columns.
     let p = plan("SELECT * FROM users ORDER BY created_at DESC, name LIMIT 3");
     assert_eq!(
         p.targets[3].sql,
-        "SELECT *, created_at AS `__shardcat_h0`, name AS `__shardcat_h1` FROM users_3 AS `users` ORDER BY created_at DESC, name LIMIT 3"
+        "SELECT *, created_at AS `__shardcat_h0`, name AS `__shardcat_h1`, WEIGHT_STRING(created_at) AS `__shardcat_h2`, WEIGHT_STRING(IF(LEFT(CONCAT(' ', created_at), 1) = '', LEFT(CONCAT(' ', created_at), 1), NULL)) AS `__shardcat_h3`, WEIGHT_STRING(name) AS `__shardcat_h4`, WEIGHT_STRING(IF(LEFT(CONCAT(' ', name), 1) = '', LEFT(CONCAT(' ', name), 1), NULL)) AS `__shardcat_h5` FROM users_3 AS `users` ORDER BY created_at DESC, name LIMIT 3"
     );
     let m = p.merge.unwrap();
-    assert_eq!(m.hidden_columns, 2);
+    assert_eq!(m.hidden_columns, 6);
     assert_eq!(
         m.order_by[0],
         SortKey {
@@ -61,13 +61,13 @@ fn order_by_and_limit() {
     );
     assert_eq!(
         p.targets[0].sql,
-        "SELECT id FROM users_0 AS `users` WHERE name = ? ORDER BY id LIMIT 5"
+        "SELECT id, WEIGHT_STRING(id) AS `__shardcat_h0`, WEIGHT_STRING(IF(LEFT(CONCAT(' ', id), 1) = '', LEFT(CONCAT(' ', id), 1), NULL)) AS `__shardcat_h1` FROM users_0 AS `users` WHERE name = ? ORDER BY id LIMIT 5"
     );
     assert_eq!(p.targets[0].params, [0]);
     assert_eq!(
         (
-            p.merge.as_ref().unwrap().offset,
-            p.merge.as_ref().unwrap().limit
+            p.merge.as_deref().unwrap().offset,
+            p.merge.as_deref().unwrap().limit
         ),
         (2, Some(3))
     );
@@ -83,12 +83,12 @@ fn aggregates() {
         plan("SELECT COUNT(*), SUM(total), MIN(total), MAX(total), AVG(total) AS a FROM orders");
     assert_eq!(
         p.targets[0].sql,
-        "SELECT COUNT(*), SUM(total), MIN(total), MAX(total), SUM(total) AS a, COUNT(total) AS `__shardcat_h0` FROM orders_0 AS `orders`"
+        "SELECT COUNT(*), SUM(total), MIN(total), MAX(total), SUM(total) AS a, COUNT(total) AS `__shardcat_h0`, WEIGHT_STRING(MIN(total)) AS `__shardcat_h1`, WEIGHT_STRING(IF(LEFT(CONCAT(' ', MIN(total)), 1) = '', LEFT(CONCAT(' ', MIN(total)), 1), NULL)) AS `__shardcat_h2`, WEIGHT_STRING(MAX(total)) AS `__shardcat_h3`, WEIGHT_STRING(IF(LEFT(CONCAT(' ', MAX(total)), 1) = '', LEFT(CONCAT(' ', MAX(total)), 1), NULL)) AS `__shardcat_h4` FROM orders_0 AS `orders`"
     );
     let agg = p.merge.unwrap().aggregate.unwrap();
     assert!(agg.group_by.is_empty());
     assert_eq!(
-        agg.columns,
+        agg.columns[..6],
         [
             Combine::Count,
             Combine::Sum,
@@ -102,12 +102,12 @@ fn aggregates() {
     let p = plan("SELECT COUNT(*) FROM orders GROUP BY status LIMIT 2");
     assert_eq!(
         p.targets[1].sql,
-        "SELECT COUNT(*), status AS `__shardcat_h0` FROM orders_1 AS `orders` GROUP BY status"
+        "SELECT COUNT(*), status AS `__shardcat_h0`, WEIGHT_STRING(status) AS `__shardcat_h1`, WEIGHT_STRING(IF(LEFT(CONCAT(' ', status), 1) = '', LEFT(CONCAT(' ', status), 1), NULL)) AS `__shardcat_h2` FROM orders_1 AS `orders` GROUP BY status"
     );
     let m = p.merge.unwrap();
     assert_eq!(m.aggregate.as_ref().unwrap().group_by, [1]);
     assert_eq!(
-        m.aggregate.as_ref().unwrap().columns,
+        m.aggregate.as_ref().unwrap().columns[..2],
         [Combine::Count, Combine::Group]
     );
     assert_eq!(
@@ -117,7 +117,7 @@ fn aggregates() {
             descending: false
         }]
     );
-    assert_eq!((m.limit, m.hidden_columns), (Some(2), 1));
+    assert_eq!((m.limit, m.hidden_columns), (Some(2), 3));
     // COUNT(DISTINCT key) adds up; GROUP BY the key needs no combining.
     assert_eq!(
         merge("SELECT COUNT(DISTINCT user_id) FROM orders")
@@ -147,7 +147,7 @@ fn having_on_combined_groups() {
         plan("SELECT status, COUNT(*) c FROM orders GROUP BY status HAVING c > 1 ORDER BY status");
     assert_eq!(
         p.targets[0].sql,
-        "SELECT status, COUNT(*) c FROM orders_0 AS `orders` GROUP BY status ORDER BY status"
+        "SELECT status, COUNT(*) c, WEIGHT_STRING(status) AS `__shardcat_h0`, WEIGHT_STRING(IF(LEFT(CONCAT(' ', status), 1) = '', LEFT(CONCAT(' ', status), 1), NULL)) AS `__shardcat_h1` FROM orders_0 AS `orders` GROUP BY status ORDER BY status"
     );
     let m = p.merge.unwrap();
     assert_eq!(
@@ -165,11 +165,11 @@ fn having_on_combined_groups() {
     );
     assert_eq!(
         p.targets[2].sql,
-        "SELECT o.status, SUM(o.total) AS `__shardcat_h0`, COUNT(o.total) AS `__shardcat_h1`, MAX(o.total) AS `__shardcat_h2` FROM orders_2 o GROUP BY o.status"
+        "SELECT o.status, SUM(o.total) AS `__shardcat_h0`, COUNT(o.total) AS `__shardcat_h1`, MAX(o.total) AS `__shardcat_h2`, WEIGHT_STRING(o.status) AS `__shardcat_h3`, WEIGHT_STRING(IF(LEFT(CONCAT(' ', o.status), 1) = '', LEFT(CONCAT(' ', o.status), 1), NULL)) AS `__shardcat_h4`, WEIGHT_STRING(MAX(o.total)) AS `__shardcat_h5`, WEIGHT_STRING(IF(LEFT(CONCAT(' ', MAX(o.total)), 1) = '', LEFT(CONCAT(' ', MAX(o.total)), 1), NULL)) AS `__shardcat_h6` FROM orders_2 o GROUP BY o.status"
     );
     let m = p.merge.unwrap();
     assert_eq!(
-        m.aggregate.as_ref().unwrap().columns,
+        m.aggregate.as_ref().unwrap().columns[..4],
         [
             Combine::Group,
             Combine::Avg { count: 2 },
@@ -177,7 +177,7 @@ fn having_on_combined_groups() {
             Combine::Max
         ]
     );
-    assert_eq!((m.hidden_columns, m.limit), (3, Some(3)));
+    assert_eq!((m.hidden_columns, m.limit), (7, Some(3)));
     let Some(M::Binary(BinOp::Or, left, right)) = &m.having else {
         panic!("{:?}", m.having)
     };
@@ -204,7 +204,7 @@ fn having_on_combined_groups() {
     let p = plan("SELECT COUNT(*) FROM orders GROUP BY status HAVING status <> 'x'");
     assert_eq!(
         p.targets[0].sql,
-        "SELECT COUNT(*), status AS `__shardcat_h0` FROM orders_0 AS `orders` GROUP BY status"
+        "SELECT COUNT(*), status AS `__shardcat_h0`, WEIGHT_STRING(status) AS `__shardcat_h1`, WEIGHT_STRING(IF(LEFT(CONCAT(' ', status), 1) = '', LEFT(CONCAT(' ', status), 1), NULL)) AS `__shardcat_h2` FROM orders_0 AS `orders` GROUP BY status"
     );
     assert_eq!(
         p.merge.unwrap().having,
@@ -218,7 +218,7 @@ fn having_on_combined_groups() {
     // alias of an aggregate.
     let m = merge("SELECT COUNT(*) AS status FROM orders GROUP BY status HAVING status = 'paid'");
     assert_eq!(
-        m.aggregate.as_ref().unwrap().columns,
+        m.aggregate.as_ref().unwrap().columns[..2],
         [Combine::Count, Combine::Group]
     );
     assert!(matches!(&m.having, Some(M::Binary(BinOp::Eq, l, _)) if **l == M::Column(1)));
@@ -240,12 +240,12 @@ fn distinct_aggregates_gather_values() {
     let p = plan("SELECT COUNT(DISTINCT status), SUM(total) FROM orders WHERE total > 1");
     assert_eq!(
         p.targets[0].sql,
-        "SELECT COUNT(DISTINCT status), SUM(total), status AS `__shardcat_h0` FROM orders_0 AS `orders` WHERE total > 1 GROUP BY status"
+        "SELECT COUNT(DISTINCT status), SUM(total), status AS `__shardcat_h0`, WEIGHT_STRING(status) AS `__shardcat_h1`, WEIGHT_STRING(IF(LEFT(CONCAT(' ', status), 1) = '', LEFT(CONCAT(' ', status), 1), NULL)) AS `__shardcat_h2` FROM orders_0 AS `orders` WHERE total > 1 GROUP BY status"
     );
     let agg = p.merge.unwrap().aggregate.unwrap();
     assert!(agg.group_by.is_empty());
     assert_eq!(
-        agg.columns,
+        agg.columns[..3],
         [
             Combine::CountDistinct { first: 2, n: 1 },
             Combine::Sum,
@@ -259,7 +259,7 @@ fn distinct_aggregates_gather_values() {
     );
     assert_eq!(
         p.targets[1].sql,
-        "SELECT o.status, COUNT(DISTINCT o.note, o.created_at), SUM(DISTINCT o.total), AVG(DISTINCT o.total), COUNT(DISTINCT o.user_id), o.note AS `__shardcat_h0`, o.created_at AS `__shardcat_h1`, o.total AS `__shardcat_h2`, o.total AS `__shardcat_h3`, o.user_id AS `__shardcat_h4` FROM orders_1 o GROUP BY o.status, o.note, o.created_at, o.total, o.total, o.user_id ORDER BY 2 DESC"
+        "SELECT o.status, COUNT(DISTINCT o.note, o.created_at), SUM(DISTINCT o.total), AVG(DISTINCT o.total), COUNT(DISTINCT o.user_id), o.note AS `__shardcat_h0`, o.created_at AS `__shardcat_h1`, o.total AS `__shardcat_h2`, o.total AS `__shardcat_h3`, o.user_id AS `__shardcat_h4`, WEIGHT_STRING(o.status) AS `__shardcat_h5`, WEIGHT_STRING(IF(LEFT(CONCAT(' ', o.status), 1) = '', LEFT(CONCAT(' ', o.status), 1), NULL)) AS `__shardcat_h6`, WEIGHT_STRING(o.note) AS `__shardcat_h7`, WEIGHT_STRING(IF(LEFT(CONCAT(' ', o.note), 1) = '', LEFT(CONCAT(' ', o.note), 1), NULL)) AS `__shardcat_h8`, WEIGHT_STRING(o.created_at) AS `__shardcat_h9`, WEIGHT_STRING(IF(LEFT(CONCAT(' ', o.created_at), 1) = '', LEFT(CONCAT(' ', o.created_at), 1), NULL)) AS `__shardcat_h10`, WEIGHT_STRING(o.user_id) AS `__shardcat_h11`, WEIGHT_STRING(IF(LEFT(CONCAT(' ', o.user_id), 1) = '', LEFT(CONCAT(' ', o.user_id), 1), NULL)) AS `__shardcat_h12` FROM orders_1 o GROUP BY o.status, o.note, o.created_at, o.total, o.total, o.user_id ORDER BY 2 DESC"
     );
     let m = p.merge.unwrap();
     assert_eq!(
@@ -277,11 +277,11 @@ fn distinct_aggregates_gather_values() {
     let p = plan("SELECT status FROM orders GROUP BY status HAVING COUNT(DISTINCT note) > 1 ORDER BY COUNT(DISTINCT user_id)");
     assert_eq!(
         p.targets[0].sql,
-        "SELECT status, COUNT(DISTINCT note) AS `__shardcat_h0`, COUNT(DISTINCT user_id) AS `__shardcat_h1`, note AS `__shardcat_h2`, user_id AS `__shardcat_h3` FROM orders_0 AS `orders` GROUP BY status, note, user_id ORDER BY COUNT(DISTINCT user_id)"
+        "SELECT status, COUNT(DISTINCT note) AS `__shardcat_h0`, COUNT(DISTINCT user_id) AS `__shardcat_h1`, note AS `__shardcat_h2`, user_id AS `__shardcat_h3`, WEIGHT_STRING(status) AS `__shardcat_h4`, WEIGHT_STRING(IF(LEFT(CONCAT(' ', status), 1) = '', LEFT(CONCAT(' ', status), 1), NULL)) AS `__shardcat_h5`, WEIGHT_STRING(note) AS `__shardcat_h6`, WEIGHT_STRING(IF(LEFT(CONCAT(' ', note), 1) = '', LEFT(CONCAT(' ', note), 1), NULL)) AS `__shardcat_h7`, WEIGHT_STRING(user_id) AS `__shardcat_h8`, WEIGHT_STRING(IF(LEFT(CONCAT(' ', user_id), 1) = '', LEFT(CONCAT(' ', user_id), 1), NULL)) AS `__shardcat_h9` FROM orders_0 AS `orders` GROUP BY status, note, user_id ORDER BY COUNT(DISTINCT user_id)"
     );
     let m = p.merge.unwrap();
     assert_eq!(
-        m.aggregate.unwrap().columns,
+        m.aggregate.unwrap().columns[..5],
         [
             Combine::Group,
             Combine::CountDistinct { first: 3, n: 1 },
@@ -296,7 +296,7 @@ fn distinct_aggregates_gather_values() {
         merge("SELECT status, COUNT(DISTINCT user_id) FROM orders GROUP BY status")
             .aggregate
             .unwrap()
-            .columns,
+            .columns[..2],
         [Combine::Group, Combine::Count]
     );
 }
@@ -309,7 +309,7 @@ fn group_concat_from_finer_groups() {
     );
     assert_eq!(
         p.targets[0].sql,
-        "SELECT i.order_id, GROUP_CONCAT(i.sku ORDER BY i.id DESC SEPARATOR '|') AS s, COUNT(*) AS `__shardcat_h0`, @@group_concat_max_len AS `__shardcat_h1`, i.sku AS `__shardcat_h2`, i.id AS `__shardcat_h3` FROM order_items_0 i GROUP BY i.order_id, i.sku, i.id"
+        "SELECT i.order_id, GROUP_CONCAT(i.sku ORDER BY i.id DESC SEPARATOR '|') AS s, COUNT(*) AS `__shardcat_h0`, @@group_concat_max_len AS `__shardcat_h1`, i.sku AS `__shardcat_h2`, i.id AS `__shardcat_h3`, WEIGHT_STRING(i.order_id) AS `__shardcat_h4`, WEIGHT_STRING(IF(LEFT(CONCAT(' ', i.order_id), 1) = '', LEFT(CONCAT(' ', i.order_id), 1), NULL)) AS `__shardcat_h5` FROM order_items_0 i GROUP BY i.order_id, i.sku, i.id"
     );
     let agg = p.merge.unwrap().aggregate.unwrap();
     assert_eq!(
@@ -344,11 +344,11 @@ fn expressions_on_aggregates() {
     let p = plan("SELECT status, SUM(total) / COUNT(*) AS r, ROUND(AVG(total), 2) FROM orders GROUP BY status");
     assert_eq!(
         p.targets[0].sql,
-        "SELECT status, SUM(total) / COUNT(*) AS r, ROUND(AVG(total), 2), SUM(total) AS `__shardcat_h0`, COUNT(*) AS `__shardcat_h1`, SUM(total) AS `__shardcat_h2`, COUNT(total) AS `__shardcat_h3` FROM orders_0 AS `orders` GROUP BY status"
+        "SELECT status, SUM(total) / COUNT(*) AS r, ROUND(AVG(total), 2), SUM(total) AS `__shardcat_h0`, COUNT(*) AS `__shardcat_h1`, SUM(total) AS `__shardcat_h2`, COUNT(total) AS `__shardcat_h3`, WEIGHT_STRING(status) AS `__shardcat_h4`, WEIGHT_STRING(IF(LEFT(CONCAT(' ', status), 1) = '', LEFT(CONCAT(' ', status), 1), NULL)) AS `__shardcat_h5` FROM orders_0 AS `orders` GROUP BY status"
     );
     let agg = p.merge.unwrap().aggregate.unwrap();
     assert_eq!(
-        agg.columns,
+        agg.columns[..7],
         [
             Combine::Group,
             Combine::Computed { index: 0 },
@@ -370,7 +370,7 @@ fn expressions_on_aggregates() {
     let p = plan("SELECT status FROM orders GROUP BY status ORDER BY MAX(total) - MIN(total) DESC");
     assert_eq!(
         p.targets[0].sql,
-        "SELECT status, MAX(total) - MIN(total) AS `__shardcat_h0`, MAX(total) AS `__shardcat_h1`, MIN(total) AS `__shardcat_h2` FROM orders_0 AS `orders` GROUP BY status ORDER BY MAX(total) - MIN(total) DESC"
+        "SELECT status, MAX(total) - MIN(total) AS `__shardcat_h0`, MAX(total) AS `__shardcat_h1`, MIN(total) AS `__shardcat_h2`, WEIGHT_STRING(status) AS `__shardcat_h3`, WEIGHT_STRING(IF(LEFT(CONCAT(' ', status), 1) = '', LEFT(CONCAT(' ', status), 1), NULL)) AS `__shardcat_h4`, WEIGHT_STRING(MAX(total)) AS `__shardcat_h5`, WEIGHT_STRING(IF(LEFT(CONCAT(' ', MAX(total)), 1) = '', LEFT(CONCAT(' ', MAX(total)), 1), NULL)) AS `__shardcat_h6`, WEIGHT_STRING(MIN(total)) AS `__shardcat_h7`, WEIGHT_STRING(IF(LEFT(CONCAT(' ', MIN(total)), 1) = '', LEFT(CONCAT(' ', MIN(total)), 1), NULL)) AS `__shardcat_h8` FROM orders_0 AS `orders` GROUP BY status ORDER BY MAX(total) - MIN(total) DESC"
     );
     let m = p.merge.unwrap();
     assert_eq!(

@@ -100,7 +100,7 @@ fn tables(sql: &str) -> Vec<String> {
 }
 
 fn merge(sql: &str) -> MergeSpec {
-    plan(sql).merge.unwrap_or_else(|| panic!("{sql}: no merge"))
+    *plan(sql).merge.unwrap_or_else(|| panic!("{sql}: no merge"))
 }
 
 mod inserts;

@@ -1,0 +1,536 @@
+//! Differential collation matrix, part 1: the generated schema variants
+//! (one sharded string table per collation, one mixing column-level
+//! collations, one table of typed sort keys), their rows and the queries.
+//!
+//! Owns: what is loaded and asked. Must not: run or compare (that is
+//! `tests/differential_collations.rs`).
+//!
+//! Include with `#[path = "common/coll_data.rs"] mod coll_data;`.
+#![allow(dead_code)]
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+pub const DB: &str = "shardcat_coll";
+
+/// The collations of the string-table variants (charset, collation).
+pub const COLLATIONS: &[(&str, &str)] = &[
+    ("utf8mb4", "utf8mb4_general_ci"),
+    ("utf8mb4", "utf8mb4_unicode_ci"),
+    ("utf8mb4", "utf8mb4_unicode_520_ci"),
+    ("utf8mb4", "utf8mb4_uca1400_ai_ci"),
+    ("utf8mb4", "utf8mb4_bin"),
+    ("utf8mb4", "utf8mb4_nopad_bin"),
+    ("utf8mb4", "utf8mb4_general_nopad_ci"),
+    ("latin1", "latin1_swedish_ci"),
+];
+
+/// The column collations of the mixed table (`m`): column name, charset,
+/// collation.
+pub const MIXED: &[(&str, &str, &str)] = &[
+    ("a", "utf8mb4", "utf8mb4_unicode_ci"),
+    ("b", "utf8mb4", "utf8mb4_bin"),
+    ("c", "latin1", "latin1_swedish_ci"),
+    ("d", "utf8mb4", "utf8mb4_uca1400_ai_ci"),
+];
+
+/// Strings with case and accent variants, ß/ss, æ/ae, leading and
+/// trailing spaces and tabs, punctuation, digits, emoji, Hangul,
+/// combining marks, the empty string.
+pub const WORDS: &[&str] = &[
+    "Straße",
+    "STRASSE",
+    "strasse",
+    "straße",
+    "ß",
+    "ss",
+    "SS",
+    "æble",
+    "AEble",
+    "aeble",
+    "Æble",
+    "a_b%c",
+    "alice",
+    "Alice",
+    "alice ",
+    "alice  ",
+    " alice",
+    "alice\t",
+    "a\tb",
+    "a b",
+    "é",
+    "e",
+    "E",
+    "è",
+    "café",
+    "cafe",
+    "CAFÉ",
+    "cafe\u{301}",
+    "résumé",
+    "resume",
+    "z",
+    "Z",
+    "zz",
+    "0",
+    "00",
+    "9",
+    "10",
+    "-1",
+    "!",
+    "#",
+    "$x",
+    "~",
+    "_",
+    "😀",
+    "😃",
+    "🍕x",
+    "한국",
+    "한글",
+    "가",
+    "ø",
+    "o",
+    "Ö",
+    "oe",
+    "",
+    " ",
+    "İ",
+    "ı",
+    "i",
+    "I",
+    "ﬁ",
+    "fi",
+    "x  y",
+];
+
+/// Whether latin1 can hold `s`.
+pub fn latin1_ok(s: &str) -> bool {
+    s.chars().all(|c| (c as u32) < 0x100)
+}
+
+pub fn sql_str(s: &str) -> String {
+    let mut o = String::from("'");
+    for c in s.chars() {
+        match c {
+            '\'' => o.push_str("''"),
+            '\\' => o.push_str("\\\\"),
+            '\t' => o.push_str("\\t"),
+            c => o.push(c),
+        }
+    }
+    o.push('\'');
+    o
+}
+
+pub fn table_of(collation: &str) -> String {
+    format!("s_{collation}")
+}
+
+/// The sharding rules: every table hashed by `id` over both nodes.
+pub fn rules() -> String {
+    let mut names: Vec<String> = COLLATIONS.iter().map(|c| table_of(c.1)).collect();
+    names.push("m".into());
+    names.push("typed".into());
+    names
+        .iter()
+        .map(|n| {
+            format!(
+                "[[table]]\nname = \"{n}\"\nkey = \"id\"\nkey_type = \"int\"\nalgorithm = {{ kind = \"hash_mod\" }}\nnodes = [\"n1\", \"n2\"]\ntables_per_node = 2\n\n"
+            )
+        })
+        .collect()
+}
+
+pub const ENUM_MEMBERS: &[&str] = &["pending", "active", "closed", "archived", "Bravo"];
+pub const SET_MEMBERS: &[&str] = &["x", "b", "a"];
+
+pub fn ddl() -> Vec<String> {
+    let mut v = Vec::new();
+    for (cs, coll) in COLLATIONS {
+        v.push(format!(
+            "CREATE TABLE {} (id INT PRIMARY KEY, s VARCHAR(40), g INT) CHARACTER SET {cs} COLLATE {coll}",
+            table_of(coll)
+        ));
+    }
+    let cols: Vec<String> = MIXED
+        .iter()
+        .map(|(n, cs, coll)| format!("{n} VARCHAR(40) CHARACTER SET {cs} COLLATE {coll}"))
+        .collect();
+    v.push(format!(
+        "CREATE TABLE m (id INT PRIMARY KEY, g INT, {}) CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci",
+        cols.join(", ")
+    ));
+    let members = |m: &[&str]| m.iter().map(|x| sql_str(x)).collect::<Vec<_>>().join(",");
+    v.push(format!(
+        "CREATE TABLE typed (id INT PRIMARY KEY, e ENUM({}), st SET({}), bt BIT(10), \
+         f FLOAT, dbl DOUBLE, d3 DECIMAL(12,3), d0 DECIMAL(20,0), dt DATE, dtm DATETIME(2), \
+         ts TIMESTAMP NULL, y YEAR, vb VARBINARY(12), bn BINARY(4), u BIGINT UNSIGNED) \
+         CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci",
+        members(ENUM_MEMBERS),
+        members(SET_MEMBERS)
+    ));
+    v
+}
+
+/// The typed sort keys of `typed`.
+pub const TYPED_KEYS: &[&str] = &[
+    "e", "st", "bt", "f", "dbl", "d3", "d0", "dt", "dtm", "ts", "y", "vb", "bn", "u",
+];
+
+fn pick<'a>(r: &mut StdRng, words: &[&'a str]) -> Option<&'a str> {
+    if r.random_range(0..12) == 0 {
+        None
+    } else {
+        Some(words[r.random_range(0..words.len())])
+    }
+}
+
+fn opt(v: Option<String>) -> String {
+    v.unwrap_or_else(|| "NULL".into())
+}
+
+/// INSERT statements (batches of 50 rows) for every table.
+pub fn inserts(seed: u64, rows: usize) -> Vec<String> {
+    let mut r = StdRng::seed_from_u64(seed);
+    let mut out = Vec::new();
+    let latin: Vec<&str> = WORDS.iter().copied().filter(|w| latin1_ok(w)).collect();
+    let batch = |table: &str, cols: &str, values: Vec<String>, out: &mut Vec<String>| {
+        for chunk in values.chunks(50) {
+            out.push(format!(
+                "INSERT INTO {table} ({cols}) VALUES {}",
+                chunk.join(",")
+            ));
+        }
+    };
+    for (cs, coll) in COLLATIONS {
+        let words = if *cs == "latin1" { &latin } else { WORDS };
+        let values = (1..=rows)
+            .map(|id| {
+                let s = pick(&mut r, words).map(sql_str);
+                format!("({id}, {}, {})", opt(s), r.random_range(0..4))
+            })
+            .collect();
+        batch(&table_of(coll), "id, s, g", values, &mut out);
+    }
+    let values = (1..=rows)
+        .map(|id| {
+            let mut v = vec![id.to_string(), r.random_range(0..4).to_string()];
+            for (_, cs, _) in MIXED {
+                let words = if *cs == "latin1" { &latin } else { WORDS };
+                v.push(opt(pick(&mut r, words).map(sql_str)));
+            }
+            format!("({})", v.join(", "))
+        })
+        .collect();
+    batch("m", "id, g, a, b, c, d", values, &mut out);
+    let values = (1..=rows).map(|id| typed_row(&mut r, id)).collect();
+    batch(
+        "typed",
+        &format!("id, {}", TYPED_KEYS.join(", ")),
+        values,
+        &mut out,
+    );
+    out
+}
+
+fn typed_row(r: &mut StdRng, id: usize) -> String {
+    let null = |r: &mut StdRng| r.random_range(0..10) == 0;
+    let mut v = vec![id.to_string()];
+    let mut push = |r: &mut StdRng, f: &dyn Fn(&mut StdRng) -> String| {
+        let x = if null(r) { "NULL".to_owned() } else { f(r) };
+        v.push(x);
+    };
+    push(r, &|r| {
+        sql_str(ENUM_MEMBERS[r.random_range(0..ENUM_MEMBERS.len())])
+    });
+    push(r, &|r| {
+        let m: Vec<&str> = SET_MEMBERS
+            .iter()
+            .copied()
+            .filter(|_| r.random_bool(0.5))
+            .collect();
+        sql_str(&m.join(","))
+    });
+    push(r, &|r| format!("b'{:b}'", r.random_range(0..1024u32)));
+    let floats = [
+        "-0.0", "0", "1.5", "-2.25", "1e10", "3.4e38", "-1e-5", "0.1", "100",
+    ];
+    push(r, &|r| floats[r.random_range(0..floats.len())].to_owned());
+    let doubles = [
+        "-0e0",
+        "0e0",
+        "1.5",
+        "-2.25",
+        "1e300",
+        "-1e-300",
+        "0.1",
+        "0.30000000000000004",
+        "7",
+    ];
+    push(r, &|r| doubles[r.random_range(0..doubles.len())].to_owned());
+    let decs = ["1.5", "1.50", "-0.001", "12345.678", "0", "-7", "99.9"];
+    push(r, &|r| decs[r.random_range(0..decs.len())].to_owned());
+    let big = [
+        "99999999999999999999",
+        "-99999999999999999999",
+        "0",
+        "10",
+        "9",
+    ];
+    push(r, &|r| big[r.random_range(0..big.len())].to_owned());
+    push(r, &|r| {
+        format!(
+            "'{}-{:02}-{:02}'",
+            r.random_range(1999..2031),
+            r.random_range(1..13),
+            r.random_range(1..29)
+        )
+    });
+    push(r, &|r| {
+        format!(
+            "'2026-{:02}-01 {:02}:{:02}:00.{:02}'",
+            r.random_range(1..13),
+            r.random_range(0..24),
+            r.random_range(0..2) * 30,
+            r.random_range(0..3) * 25
+        )
+    });
+    push(r, &|r| {
+        format!(
+            "'2026-03-{:02} {:02}:30:00'",
+            r.random_range(1..31),
+            r.random_range(0..24)
+        )
+    });
+    push(r, &|r| r.random_range(1901..2156).to_string());
+    let bins = [
+        "x'00'", "x'0000'", "x'FF'", "'a'", "'A'", "'a '", "''", "x'61'",
+    ];
+    push(r, &|r| bins[r.random_range(0..bins.len())].to_owned());
+    push(r, &|r| bins[r.random_range(0..bins.len())].to_owned());
+    let us = [
+        "18446744073709551615",
+        "9223372036854775808",
+        "0",
+        "1",
+        "42",
+    ];
+    push(r, &|r| us[r.random_range(0..us.len())].to_owned());
+    format!("({})", v.join(", "))
+}
+
+/// How a query's answer is compared.
+#[derive(Debug, Clone)]
+pub enum Check {
+    /// The row sequence (values canonical where open).
+    Total,
+    /// The sequence of the first `n` columns, and the row multiset.
+    Keys(usize),
+    /// The row multiset.
+    Multiset,
+}
+
+/// One generated query: its SQL, the family it counts under, how it is
+/// compared and, per output column, the collation under which a value
+/// is only one member of its class (`None`: compared byte for byte).
+#[derive(Debug, Clone)]
+pub struct CollQuery {
+    pub family: String,
+    pub sql: String,
+    pub check: Check,
+    pub open: Vec<Option<Open>>,
+}
+
+/// An output column whose value is any member of an equality class.
+#[derive(Debug, Clone)]
+pub enum Open {
+    Collation(String, String),
+    /// FLOAT/DOUBLE: `-0` and `0` are one value.
+    Float,
+}
+
+fn q(family: &str, sql: String, check: Check, open: Vec<Option<Open>>) -> CollQuery {
+    CollQuery {
+        family: family.to_owned(),
+        sql,
+        check,
+        open,
+    }
+}
+
+/// The string-key queries on column `k` (charset, collation) of `t`.
+pub fn string_queries(t: &str, k: &str, cs: &str, coll: &str) -> Vec<CollQuery> {
+    let fam = coll.to_string();
+    let o = || Some(Open::Collation(cs.to_owned(), coll.to_owned()));
+    let other = if cs == "latin1" {
+        "latin1_general_cs"
+    } else {
+        "utf8mb4_unicode_ci"
+    };
+    vec![
+        q(
+            &fam,
+            format!("SELECT {k}, id FROM {t} ORDER BY {k}, id"),
+            Check::Total,
+            vec![None, None],
+        ),
+        q(
+            &fam,
+            format!("SELECT {k}, id FROM {t} ORDER BY {k} DESC, id DESC LIMIT 9 OFFSET 4"),
+            Check::Total,
+            vec![None, None],
+        ),
+        q(
+            &fam,
+            format!("SELECT id FROM {t} ORDER BY {k}, id LIMIT 12"),
+            Check::Total,
+            vec![None],
+        ),
+        q(
+            &fam,
+            format!("SELECT {k} FROM {t} ORDER BY {k} LIMIT 15"),
+            Check::Keys(1),
+            vec![o()],
+        ),
+        q(
+            &fam,
+            format!("SELECT {k}, id FROM {t} ORDER BY {k} COLLATE {other}, id"),
+            Check::Total,
+            vec![None, None],
+        ),
+        q(
+            &fam,
+            format!("SELECT {k}, COUNT(*), MIN(id), MAX(id) FROM {t} GROUP BY {k}"),
+            Check::Total,
+            vec![o(), None, None, None],
+        ),
+        q(
+            &fam,
+            format!("SELECT {k}, COUNT(*) FROM {t} GROUP BY {k} ORDER BY {k} DESC LIMIT 6"),
+            Check::Total,
+            vec![o(), None],
+        ),
+        q(
+            &fam,
+            format!("SELECT DISTINCT {k} FROM {t}"),
+            Check::Multiset,
+            vec![o()],
+        ),
+        q(
+            &fam,
+            format!("SELECT DISTINCT {k} FROM {t} ORDER BY {k}"),
+            Check::Total,
+            vec![o()],
+        ),
+        q(
+            &fam,
+            format!("SELECT COUNT(DISTINCT {k}) FROM {t}"),
+            Check::Total,
+            vec![None],
+        ),
+        q(
+            &fam,
+            format!("SELECT MIN({k}), MAX({k}) FROM {t}"),
+            Check::Total,
+            vec![o(), o()],
+        ),
+        q(
+            &fam,
+            format!("SELECT g, MIN({k}), MAX({k}), COUNT(DISTINCT {k}) FROM {t} GROUP BY g"),
+            Check::Total,
+            vec![None, o(), o(), None],
+        ),
+        q(
+            &fam,
+            format!("SELECT LOWER({k}) AS l, COUNT(*) FROM {t} GROUP BY LOWER({k})"),
+            Check::Total,
+            vec![o(), None],
+        ),
+    ]
+}
+
+/// The typed-key queries on column `k` of `typed`.
+pub fn typed_queries(k: &str) -> Vec<CollQuery> {
+    let fam = format!("type {k}");
+    let open = || {
+        if k == "f" || k == "dbl" {
+            Some(Open::Float)
+        } else {
+            None
+        }
+    };
+    vec![
+        q(
+            &fam,
+            format!("SELECT {k}, id FROM typed ORDER BY {k}, id"),
+            Check::Total,
+            vec![None, None],
+        ),
+        q(
+            &fam,
+            format!("SELECT {k}, id FROM typed ORDER BY {k} DESC, id DESC LIMIT 9 OFFSET 4"),
+            Check::Total,
+            vec![None, None],
+        ),
+        q(
+            &fam,
+            format!("SELECT id FROM typed ORDER BY {k}, id LIMIT 12"),
+            Check::Total,
+            vec![None],
+        ),
+        q(
+            &fam,
+            format!("SELECT {k}, COUNT(*) FROM typed GROUP BY {k}"),
+            Check::Total,
+            vec![open(), None],
+        ),
+        q(
+            &fam,
+            format!("SELECT DISTINCT {k} FROM typed"),
+            Check::Multiset,
+            vec![open()],
+        ),
+        q(
+            &fam,
+            format!("SELECT COUNT(DISTINCT {k}) FROM typed"),
+            Check::Total,
+            vec![None],
+        ),
+        q(
+            &fam,
+            format!("SELECT MIN({k}), MAX({k}) FROM typed"),
+            Check::Total,
+            vec![open(), open()],
+        ),
+    ]
+}
+
+/// Every query of the matrix.
+pub fn all_queries() -> Vec<CollQuery> {
+    let mut v = Vec::new();
+    for (cs, coll) in COLLATIONS {
+        v.extend(string_queries(&table_of(coll), "s", cs, coll));
+    }
+    for (n, cs, coll) in MIXED {
+        for mut x in string_queries("m", n, cs, coll) {
+            x.family = format!("mixed {n} {coll}");
+            v.push(x);
+        }
+    }
+    v.push(q(
+        "mixed",
+        "SELECT a, b, COUNT(*) FROM m GROUP BY a, b".into(),
+        Check::Total,
+        vec![
+            Some(Open::Collation(
+                "utf8mb4".into(),
+                "utf8mb4_unicode_ci".into(),
+            )),
+            Some(Open::Collation("utf8mb4".into(), "utf8mb4_bin".into())),
+            None,
+        ],
+    ));
+    for k in TYPED_KEYS {
+        v.extend(typed_queries(k));
+    }
+    v
+}
