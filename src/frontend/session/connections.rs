@@ -430,6 +430,16 @@ impl Session {
                 assign[t] = base + j % n;
             }
         }
+        if conns.len() == plan.targets.len() {
+            // One connection per target: in target order, so that
+            // connection i runs target i (nodes were taken in node order).
+            let mut slots: Vec<Option<PooledConn>> = conns.into_iter().map(Some).collect();
+            conns = assign
+                .iter()
+                .filter_map(|&c| slots.get_mut(c).and_then(Option::take))
+                .collect();
+            assign = (0..conns.len()).collect();
+        }
         if role == Role::Replica {
             self.freshen_scatter_reads(&mut conns).await?;
         }
