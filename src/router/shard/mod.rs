@@ -558,42 +558,6 @@ impl ShardRouter {
             .unwrap_or(0)
     }
 
-    /// One line per logical table: its kind, key and where its physical
-    /// tables are (for status pages and `SHOW SHARDCAT RULES`).
-    pub fn summary(&self) -> String {
-        let mut out = String::new();
-        for t in &self.tables {
-            let name = match &t.schema {
-                Some(db) => format!("{db}.{}", t.name),
-                None => t.name.clone(),
-            };
-            let line = match &t.kind {
-                TableInfoKind::Sharded(s) => {
-                    let mut nodes: Vec<&str> =
-                        s.slots.iter().map(|(n, _)| self.node_name(*n)).collect();
-                    nodes.dedup();
-                    format!(
-                        "{name}: sharded by {} ({:?}), {} physical tables on {}",
-                        s.key,
-                        s.key_type,
-                        s.slots.len(),
-                        nodes.join(", ")
-                    )
-                }
-                TableInfoKind::Broadcast { nodes } => {
-                    let names: Vec<&str> = nodes.iter().map(|n| self.node_name(*n)).collect();
-                    format!("{name}: broadcast to {}", names.join(", "))
-                }
-                TableInfoKind::Single { node } => {
-                    format!("{name}: single table on {}", self.node_name(*node))
-                }
-            };
-            out.push_str(&line);
-            out.push('\n');
-        }
-        out
-    }
-
     /// The logical table a physical table belongs to, for rewriting `SHOW
     /// TABLES` and similar answers: `orders_3` → `orders`. `None` for names
     /// that are not physical tables of a sharded or bound table (broadcast

@@ -1,9 +1,10 @@
 //! One-line summaries of a merge recipe, for `shardcat explain` and the
 //! routing cases.
 //!
-//! Owns: the text of [`describe_merge`]. Must not plan or merge.
+//! Owns: the text of [`describe_merge`] and of `ShardRouter::summary`.
+//! Must not plan or merge.
 
-use super::{ColumnRef, MergeSpec};
+use super::{ColumnRef, MergeSpec, ShardRouter, TableInfoKind};
 
 /// One line describing a merge spec.
 pub fn describe_merge(m: &MergeSpec) -> String {
@@ -56,5 +57,43 @@ pub fn describe_merge(m: &MergeSpec) -> String {
         "concatenate".to_owned()
     } else {
         parts.join(" ")
+    }
+}
+
+impl ShardRouter {
+    /// One line per logical table: its kind, key and where its physical
+    /// tables are (for status pages and `SHOW SHARDCAT RULES`).
+    pub fn summary(&self) -> String {
+        let mut out = String::new();
+        for t in &self.tables {
+            let name = match &t.schema {
+                Some(db) => format!("{db}.{}", t.name),
+                None => t.name.clone(),
+            };
+            let line = match &t.kind {
+                TableInfoKind::Sharded(s) => {
+                    let mut nodes: Vec<&str> =
+                        s.slots.iter().map(|(n, _)| self.node_name(*n)).collect();
+                    nodes.dedup();
+                    format!(
+                        "{name}: sharded by {} ({:?}), {} physical tables on {}",
+                        s.key,
+                        s.key_type,
+                        s.slots.len(),
+                        nodes.join(", ")
+                    )
+                }
+                TableInfoKind::Broadcast { nodes } => {
+                    let names: Vec<&str> = nodes.iter().map(|n| self.node_name(*n)).collect();
+                    format!("{name}: broadcast to {}", names.join(", "))
+                }
+                TableInfoKind::Single { node } => {
+                    format!("{name}: single table on {}", self.node_name(*node))
+                }
+            };
+            out.push_str(&line);
+            out.push('\n');
+        }
+        out
     }
 }
