@@ -261,27 +261,17 @@ impl Metrics {
         Metrics { registry, ..m }
     }
 
-    /// Records one client statement.
-    pub fn statement(
-        &self,
-        user: &str,
-        path: &'static str,
-        took: Duration,
-        error: Option<&'static str>,
-    ) {
+    /// Records one client statement (the user's counters are the
+    /// session's: see `frontend::session::observe`).
+    pub fn statement(&self, path: &'static str, took: Duration, error: Option<&'static str>) {
         self.statements.get_or_create(&PathLabels { path }).inc();
         self.statement_seconds
             .get_or_create(&PathLabels { path })
             .observe(took.as_secs_f64());
-        let user = UserLabels {
-            user: user.to_string(),
-        };
-        self.user_statements.get_or_create(&user).inc();
         if let Some(class) = error {
             self.statement_errors
                 .get_or_create(&ErrorLabels { path, class })
                 .inc();
-            self.user_errors.get_or_create(&user).inc();
         }
     }
 

@@ -130,24 +130,37 @@ impl Session {
 
     /// Records one statement on one server in the metrics.
     fn observe_backend(
-        &self,
+        &mut self,
         pool: &crate::backend::ServerPool,
         outcome: &Outcome,
         took: std::time::Duration,
     ) {
-        let node = &self.proxy.cluster.nodes[pool.server.node].name;
-        let labels = crate::ops::metrics::ServerLabels {
-            server: pool.server.addr.clone(),
-            node: node.clone(),
-            role: pool.server.role.as_str(),
+        let key = pool as *const crate::backend::ServerPool as usize;
+        let metrics = &self.proxy.metrics;
+        let nodes = &self.proxy.cluster.nodes;
+        let cached = &mut self.user_metrics.servers;
+        let at = match cached.iter().position(|(k, _)| *k == key) {
+            Some(at) => at,
+            None => {
+                let labels = crate::ops::metrics::ServerLabels {
+                    server: pool.server.addr.clone(),
+                    node: nodes[pool.server.node].name.clone(),
+                    role: pool.server.role.as_str(),
+                };
+                let handles = (
+                    metrics.backend_statements.get_or_create(&labels).clone(),
+                    metrics.backend_errors.get_or_create(&labels).clone(),
+                    metrics.backend_seconds.get_or_create(&labels).clone(),
+                );
+                cached.push((key, handles));
+                cached.len() - 1
+            }
         };
-        let m = &self.proxy.metrics;
-        m.backend_statements.get_or_create(&labels).inc();
-        m.backend_seconds
-            .get_or_create(&labels)
-            .observe(took.as_secs_f64());
+        let (statements, errors, seconds) = &cached[at].1;
+        statements.inc();
+        seconds.observe(took.as_secs_f64());
         if outcome.failure.is_some() || outcome.error.is_some() {
-            m.backend_errors.get_or_create(&labels).inc();
+            errors.inc();
         }
     }
 

@@ -56,7 +56,13 @@ impl Session {
                 owns_thread: &owns,
             };
             let c = sql::classify_bytes(&text, subject.lex);
-            check_query(&subject, &text, &c)
+            let verdict = check_query(&subject, &text, &c);
+            // COM_QUERY classifies the same bytes with the same options:
+            // it takes this classification instead of lexing again.
+            if cmd == command::QUERY {
+                self.pre_classified = Some(c);
+            }
+            verdict
         };
         drop(cfg);
         match verdict {

@@ -115,6 +115,11 @@ pub struct Session {
     handle: Arc<super::SessionHandle>,
     /// What the running statement did, for metrics and the slow log.
     stat: observe::Stat,
+    /// The security gate's classification of the running COM_QUERY (the
+    /// same bytes and lexing options `query` would classify).
+    pre_classified: Option<sql::Classified>,
+    /// This session's user counters (looked up once, not per statement).
+    user_metrics: observe::UserMetrics,
 }
 
 /// Result of running one command on one backend.
@@ -165,6 +170,8 @@ impl Session {
             checkout_deadline: None,
             tableless_read: false,
             stat: observe::Stat::default(),
+            pre_classified: None,
+            user_metrics: observe::UserMetrics::default(),
             handle,
         }
     }
@@ -277,6 +284,7 @@ impl Session {
             };
             let started = std::time::Instant::now();
             self.stat = observe::Stat::default();
+            self.pre_classified = None;
             let Some(payload) = self.security_gate(payload, &mut seq).await else {
                 if self.client.flush().await.is_err() {
                     break;

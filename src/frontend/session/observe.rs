@@ -8,7 +8,11 @@
 use std::time::Duration;
 
 use super::Session;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::histogram::Histogram;
+
 use crate::error::ProxyError;
+use crate::ops::metrics::UserLabels;
 use crate::ops::slow_log::SlowStatement;
 use crate::wire::command;
 use crate::wire::packets::Reader;
@@ -34,6 +38,15 @@ impl Default for Stat {
     }
 }
 
+/// The session user's counters, taken from their families once.
+#[derive(Default)]
+pub(super) struct UserMetrics {
+    handles: Option<(Counter, Counter)>,
+    /// Per server (keyed by its pool's address): statements, errors,
+    /// statement time.
+    pub servers: Vec<(usize, (Counter, Counter, Histogram))>,
+}
+
 /// The metrics label of an error.
 pub(super) fn error_class(e: &ProxyError) -> &'static str {
     match e {
@@ -56,9 +69,21 @@ impl Session {
     /// COM_STMT_EXECUTE) in the metrics and, when slow, the slow log.
     pub(super) fn observe(&mut self, cmd: u8, payload: &[u8], took: Duration) {
         let stat = self.stat;
-        self.proxy
-            .metrics
-            .statement(&self.user, stat.path, took, stat.error);
+        let metrics = &self.proxy.metrics;
+        let (statements, errors) = self.user_metrics.handles.get_or_insert_with(|| {
+            let user = UserLabels {
+                user: self.user.clone(),
+            };
+            (
+                metrics.user_statements.get_or_create(&user).clone(),
+                metrics.user_errors.get_or_create(&user).clone(),
+            )
+        });
+        statements.inc();
+        if stat.error.is_some() {
+            errors.inc();
+        }
+        metrics.statement(stat.path, took, stat.error);
         let threshold = self.proxy.config.load().admin.slow_query_ms;
         if threshold == 0 || took < Duration::from_millis(threshold) {
             return;

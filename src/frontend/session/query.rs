@@ -85,7 +85,10 @@ fn multi_statement_refused(text: &str) -> ProxyError {
 impl Session {
     pub(super) async fn com_query(&mut self, payload: &[u8], seq: &mut u8) {
         let text = String::from_utf8_lossy(&payload[1..]);
-        let mut c = sql::classify_bytes(&payload[1..], self.lex_options());
+        let mut c = match self.pre_classified.take() {
+            Some(c) => c,
+            None => sql::classify_bytes(&payload[1..], self.lex_options()),
+        };
         self.tableless_read = self.pins.diagnostics
             && c.kind == StatementKind::Select
             && !sql::lexer::tokenize(&text)
