@@ -1,0 +1,342 @@
+//! TLS to clients (issue 16) against real MariaDB through shardcat: the
+//! `mariadb` CLI with server-certificate verification, PyMySQL, a wrong
+//! CA, `require_secure_transport`, per-user `require_tls`, a certificate
+//! replaced by a reload, and no key or password in the log.
+//!
+//! Owns: these end-to-end checks, and a test CA made with the `openssl`
+//! CLI at test time. Must not depend on other test files' state.
+//!
+//! Needs the test topology (`SHARDCAT_TOPOLOGY_ENV`), `openssl`,
+//! `mariadb` and `python3` with PyMySQL. mysql_async is built without a
+//! TLS feature here, so it is not one of the clients.
+
+mod common;
+#[path = "common/custom_proxy.rs"]
+mod custom_proxy;
+#[path = "common/util.rs"]
+mod util;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::proxy::{ProxyOptions, ProxyProcess};
+use common::Topology;
+use custom_proxy::CustomProxy;
+
+/// A CA and a server certificate for 127.0.0.1 signed by it.
+struct Pki {
+    dir: tempfile::TempDir,
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("run openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Pki {
+    fn new() -> Pki {
+        let dir = tempfile::tempdir().expect("tempdir");
+        Pki::issue(dir.path(), "");
+        Pki { dir }
+    }
+
+    /// Makes `ca{tag}.pem` and `server{tag}.pem`/`server{tag}.key`.
+    fn issue(dir: &Path, tag: &str) {
+        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"];
+        let (ca, cakey) = (format!("ca{tag}.pem"), format!("ca{tag}.key"));
+        let (crt, key, csr) = (
+            format!("server{tag}.pem"),
+            format!("server{tag}.key"),
+            format!("server{tag}.csr"),
+        );
+        let mut a = vec!["req", "-x509", "-nodes", "-days", "2"];
+        a.extend(ec);
+        a.extend(["-keyout", &cakey, "-out", &ca, "-subj"]);
+        let subj = format!("/CN=shardcat test CA{tag}");
+        a.push(&subj);
+        openssl(dir, &a);
+        let mut b = vec!["req", "-nodes"];
+        b.extend(ec);
+        b.extend(["-keyout", &key, "-out", &csr, "-subj", "/CN=127.0.0.1"]);
+        openssl(dir, &b);
+        std::fs::write(
+            dir.join("ext.cnf"),
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
+             extendedKeyUsage=serverAuth\n",
+        )
+        .expect("ext.cnf");
+        openssl(
+            dir,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                &ca,
+                "-CAkey",
+                &cakey,
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-out",
+                &crt,
+                "-extfile",
+                "ext.cnf",
+            ],
+        );
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn server_toml(&self, require: bool) -> String {
+        format!(
+            "tls_cert = \"{}\"\ntls_key = \"{}\"\nrequire_secure_transport = {require}\n",
+            self.path("server.pem").display(),
+            self.path("server.key").display()
+        )
+    }
+}
+
+fn start(topo: &Topology, pki: &Pki, require: bool) -> CustomProxy {
+    let o = ProxyOptions {
+        server: pki.server_toml(require),
+        extra: "[[user]]\nname = \"secure\"\npassword = \"secure-pw-42\"\nrequire_tls = true\n"
+            .into(),
+        ..ProxyOptions::default()
+    };
+    CustomProxy::start(|port| ProxyProcess::config_text(topo, port, &o))
+}
+
+/// Runs the `mariadb` CLI against the proxy; `tls` are its TLS options.
+fn cli(p: &CustomProxy, user: &str, pw: &str, tls: &[String], sql: &str) -> Output {
+    Command::new("mariadb")
+        .args([
+            "--protocol=tcp",
+            "-h",
+            "127.0.0.1",
+            "-P",
+            &p.port.to_string(),
+        ])
+        .arg(format!("-u{user}"))
+        .arg(format!("-p{pw}"))
+        .args(tls)
+        .args(["--connect-timeout=5", "-e", sql])
+        .output()
+        .expect("run mariadb")
+}
+
+fn verified(ca: &Path) -> Vec<String> {
+    vec![
+        "--ssl".into(),
+        format!("--ssl-ca={}", ca.display()),
+        "--ssl-verify-server-cert".into(),
+    ]
+}
+
+fn plain() -> Vec<String> {
+    vec!["--skip-ssl".into()]
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// No private key, nor any password of the test, in the log.
+fn assert_no_secrets(p: &CustomProxy, pki: &Pki) {
+    let log = p.log();
+    assert!(!log.contains("PRIVATE KEY"), "key in the log:\n{log}");
+    let key = std::fs::read_to_string(pki.path("server.key")).unwrap_or_default();
+    for line in key
+        .lines()
+        .filter(|l| l.len() > 20 && !l.starts_with("-----"))
+    {
+        assert!(!log.contains(line), "key material in the log:\n{log}");
+    }
+    for pw in ["secure-pw-42", "other-pw"] {
+        assert!(!log.contains(pw), "password {pw} in the log:\n{log}");
+    }
+}
+
+#[test]
+fn mariadb_cli_verifies_the_certificate_and_runs_over_tls() {
+    let topo = Topology::from_env();
+    let pki = Pki::new();
+    let p = start(&topo, &pki, false);
+    let out = cli(
+        &p,
+        "other",
+        "other-pw",
+        &verified(&pki.path("ca.pem")),
+        "\\s",
+    );
+    let s = text(&out);
+    assert!(out.status.success(), "{s}\n{}", p.log());
+    assert!(s.contains("Cipher in use"), "no TLS cipher in \\s:\n{s}");
+    let out = cli(
+        &p,
+        "other",
+        "other-pw",
+        &verified(&pki.path("ca.pem")),
+        "SELECT 40+2",
+    );
+    assert!(text(&out).contains("42"), "{}", text(&out));
+    // Plain clients still work when TLS is offered but not required.
+    let out = cli(&p, "other", "other-pw", &plain(), "\\s");
+    let s = text(&out);
+    assert!(out.status.success(), "{s}");
+    assert!(!s.contains("Cipher in use"), "{s}");
+    assert_no_secrets(&p, &pki);
+}
+
+#[test]
+fn wrong_ca_fails_cleanly_and_the_proxy_keeps_serving() {
+    let topo = Topology::from_env();
+    let pki = Pki::new();
+    Pki::issue(pki.dir.path(), "-other");
+    let p = start(&topo, &pki, false);
+    let out = cli(
+        &p,
+        "other",
+        "other-pw",
+        &verified(&pki.path("ca-other.pem")),
+        "SELECT 1",
+    );
+    let s = text(&out);
+    assert!(!out.status.success(), "a wrong CA was accepted: {s}");
+    assert!(s.contains("ERROR 2026"), "not a TLS error: {s}");
+    let out = cli(
+        &p,
+        "other",
+        "other-pw",
+        &verified(&pki.path("ca.pem")),
+        "SELECT 1",
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert_no_secrets(&p, &pki);
+}
+
+#[test]
+fn require_secure_transport_refuses_plain_clients() {
+    let topo = Topology::from_env();
+    let pki = Pki::new();
+    let p = start(&topo, &pki, true);
+    let out = cli(&p, "other", "other-pw", &plain(), "SELECT 1");
+    let s = text(&out);
+    assert!(!out.status.success(), "{s}");
+    assert!(
+        s.contains("ERROR 3159")
+            && s.contains("Connections using insecure transport are prohibited"),
+        "{s}"
+    );
+    let out = cli(
+        &p,
+        "other",
+        "other-pw",
+        &verified(&pki.path("ca.pem")),
+        "SELECT 1",
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert_no_secrets(&p, &pki);
+}
+
+#[test]
+fn user_with_require_tls_needs_tls() {
+    let topo = Topology::from_env();
+    let pki = Pki::new();
+    let p = start(&topo, &pki, false);
+    let out = cli(&p, "secure", "secure-pw-42", &plain(), "SELECT 1");
+    let s = text(&out);
+    assert!(!out.status.success() && s.contains("ERROR 3159"), "{s}");
+    let ok = cli(
+        &p,
+        "secure",
+        "secure-pw-42",
+        &verified(&pki.path("ca.pem")),
+        "SELECT 1",
+    );
+    assert!(ok.status.success(), "{}", text(&ok));
+    // Other users are not affected.
+    let out = cli(&p, "other", "other-pw", &plain(), "SELECT 1");
+    assert!(out.status.success(), "{}", text(&out));
+    assert_no_secrets(&p, &pki);
+}
+
+#[test]
+fn pymysql_connects_over_tls() {
+    let topo = Topology::from_env();
+    let pki = Pki::new();
+    let p = start(&topo, &pki, true);
+    let script = format!(
+        r#"
+import pymysql
+c = pymysql.connect(host="127.0.0.1", port={port}, user="secure", password="secure-pw-42",
+                    ssl={{"ca": "{ca}"}}, connect_timeout=5)
+cur = c.cursor()
+cur.execute("SELECT 6*7")
+print("answer", cur.fetchone()[0])
+print("cipher", c._sock.cipher()[0])
+c.close()
+"#,
+        port = p.port,
+        ca = pki.path("ca.pem").display()
+    );
+    let out = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .expect("python3");
+    let s = text(&out);
+    assert!(out.status.success(), "{s}\n{}", p.log());
+    assert!(s.contains("answer 42") && s.contains("cipher "), "{s}");
+    assert_no_secrets(&p, &pki);
+}
+
+#[test]
+fn reload_switches_new_connections_to_the_new_certificate() {
+    let topo = Topology::from_env();
+    let pki = Pki::new();
+    Pki::issue(pki.dir.path(), "-next");
+    let p = start(&topo, &pki, false);
+    let old_ca = verified(&pki.path("ca.pem"));
+    let new_ca = verified(&pki.path("ca-next.pem"));
+    assert!(cli(&p, "other", "other-pw", &old_ca, "SELECT 1")
+        .status
+        .success());
+    for (from, to) in [
+        ("server-next.pem", "server.pem"),
+        ("server-next.key", "server.key"),
+    ] {
+        std::fs::copy(pki.path(from), pki.path(to)).expect("replace certificate");
+    }
+    let out = cli(&p, "app", "app", &old_ca, "SHOW SHARDCAT RELOAD");
+    assert!(out.status.success(), "{}\n{}", text(&out), p.log());
+    let out = cli(&p, "other", "other-pw", &new_ca, "SELECT 1");
+    assert!(out.status.success(), "new certificate: {}", text(&out));
+    let out = cli(&p, "other", "other-pw", &old_ca, "SELECT 1");
+    assert!(
+        !out.status.success(),
+        "old CA still accepted after the reload"
+    );
+    // A key that does not parse fails the reload; the running one stays.
+    std::fs::write(pki.path("server.key"), "not a key\n").expect("write");
+    let out = cli(&p, "app", "app", &new_ca, "SHOW SHARDCAT RELOAD");
+    assert!(!out.status.success(), "a broken key was accepted");
+    assert!(cli(&p, "other", "other-pw", &new_ca, "SELECT 1")
+        .status
+        .success());
+    assert_no_secrets(&p, &pki);
+}
