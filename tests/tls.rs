@@ -273,6 +273,27 @@ fn user_with_require_tls_needs_tls() {
     // Other users are not affected.
     let out = cli(&p, "other", "other-pw", &plain(), "SELECT 1");
     assert!(out.status.success(), "{}", text(&out));
+    // COM_CHANGE_USER on a plain connection cannot become that user.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let mut c = mysql_async::Conn::new(p.opts("other", "other-pw", None))
+            .await
+            .expect("plain login");
+        let r = c
+            .change_user(
+                mysql_async::ChangeUserOpts::default()
+                    .with_user(Some("secure".into()))
+                    .with_pass(Some("secure-pw-42".into())),
+            )
+            .await;
+        match r {
+            Err(mysql_async::Error::Server(e)) => assert_eq!(e.code, 3159, "{e}"),
+            other => panic!("change of user to a require_tls user: {other:?}"),
+        }
+    });
     assert_no_secrets(&p, &pki);
 }
 

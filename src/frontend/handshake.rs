@@ -298,3 +298,23 @@ pub async fn finish(
     client.queue(&mut seq, &buf);
     client.flush().await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ssl_request_is_the_32_byte_prefix_with_client_ssl() {
+        let mut p = vec![0u8; 32];
+        let caps = CapabilityFlags::CLIENT_SSL | CapabilityFlags::CLIENT_PROTOCOL_41;
+        p[..4].copy_from_slice(&caps.bits().to_le_bytes());
+        assert!(is_ssl_request(&p));
+        p.push(0);
+        assert!(!is_ssl_request(&p), "a full handshake response");
+        let plain = CapabilityFlags::CLIENT_PROTOCOL_41.bits().to_le_bytes();
+        let mut q = vec![0u8; 32];
+        q[..4].copy_from_slice(&plain);
+        assert!(!is_ssl_request(&q));
+        assert!(!is_ssl_request(&[]));
+    }
+}
