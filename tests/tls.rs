@@ -361,3 +361,55 @@ fn reload_switches_new_connections_to_the_new_certificate() {
         .success());
     assert_no_secrets(&p, &pki);
 }
+
+/// Reads one packet's payload from a raw socket.
+fn read_packet(s: &mut std::net::TcpStream) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut h = [0u8; 4];
+    s.read_exact(&mut h)?;
+    let mut p = vec![0u8; u32::from_le_bytes([h[0], h[1], h[2], 0]) as usize];
+    s.read_exact(&mut p)?;
+    Ok(p)
+}
+
+#[test]
+fn ssl_request_followed_by_garbage_closes_only_that_connection() {
+    use std::io::{Read, Write};
+    let topo = Topology::from_env();
+    let pki = Pki::new();
+    let p = start(&topo, &pki, false);
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", p.port)).expect("connect");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .expect("timeout");
+    let greeting = read_packet(&mut s).expect("greeting");
+    // Capability flags, lower half: after version, thread id, 8 bytes of
+    // nonce and a filler.
+    let nul = greeting[1..].iter().position(|b| *b == 0).expect("version") + 1;
+    let low = u16::from_le_bytes([greeting[nul + 14], greeting[nul + 15]]);
+    assert!(low & 0x0800 != 0, "CLIENT_SSL not announced");
+    // The SSL request (CLIENT_SSL | PROTOCOL_41 | SECURE_CONNECTION), seq 1,
+    // then bytes that are not a TLS hello.
+    let mut req = vec![32, 0, 0, 1];
+    req.extend_from_slice(&(0x0800u32 | 0x0200 | 0x8000).to_le_bytes());
+    req.extend_from_slice(&[0, 0, 0, 1, 45]);
+    req.extend_from_slice(&[0u8; 23]);
+    req.extend_from_slice(b"GET / HTTP/1.0\r\n\r\n");
+    s.write_all(&req).expect("write");
+    let mut rest = Vec::new();
+    let r = s.read_to_end(&mut rest);
+    // Closed (a TLS alert may come first), not left waiting.
+    if let Err(e) = r {
+        assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}");
+    }
+    // Others are served.
+    let out = cli(
+        &p,
+        "other",
+        "other-pw",
+        &verified(&pki.path("ca.pem")),
+        "SELECT 1",
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(p.log().contains("TLS handshake failed"), "{}", p.log());
+    assert_no_secrets(&p, &pki);
+}
