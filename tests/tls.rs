@@ -413,3 +413,94 @@ fn ssl_request_followed_by_garbage_closes_only_that_connection() {
     assert!(p.log().contains("TLS handshake failed"), "{}", p.log());
     assert_no_secrets(&p, &pki);
 }
+
+/// Statements containing `marker` running on any server of the topology.
+fn running_on_servers(topo: &Topology, marker: &str) -> usize {
+    let sql = format!(
+        "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE '%{marker}%' \
+         AND INFO NOT LIKE '%PROCESSLIST%'"
+    );
+    ["n1p", "n1r1", "n1r2", "n2p", "n2r1"]
+        .iter()
+        .map(|n| {
+            let out = Command::new("mariadb")
+                .args(["--protocol=tcp", "-h", "127.0.0.1", "-N", "-B"])
+                .arg(format!("-P{}", topo.port(n)))
+                .arg(format!("-u{}", topo.user))
+                .arg(format!("-p{}", topo.password))
+                .args(["-e", &sql])
+                .output()
+                .expect("mariadb");
+            String::from_utf8_lossy(&out.stdout)
+                .trim()
+                .parse::<usize>()
+                .unwrap_or(0)
+        })
+        .sum()
+}
+
+/// A table sharded over the two nodes (scatters are watched for the
+/// client's departure).
+const SLEEPERS: &str = r#"
+[[table]]
+name = "sleepers"
+key = "id"
+key_type = "int"
+algorithm = { kind = "hash_mod" }
+nodes = ["n1", "n2"]
+tables_per_node = 2
+"#;
+
+#[test]
+fn a_tls_client_that_vanishes_stops_its_scatter() {
+    let topo = Topology::from_env();
+    let pki = Pki::new();
+    let o = ProxyOptions {
+        server: pki.server_toml(false),
+        extra: SLEEPERS.into(),
+        ..ProxyOptions::default()
+    };
+    let p = CustomProxy::start(|port| ProxyProcess::config_text(&topo, port, &o));
+    let db = format!("tls_gone_{}", std::process::id());
+    let tls = verified(&pki.path("ca.pem"));
+    let setup = format!(
+        "DROP DATABASE IF EXISTS {db}; CREATE DATABASE {db}; USE {db}; \
+         CREATE TABLE sleepers (id INT PRIMARY KEY, v INT); \
+         INSERT INTO sleepers VALUES (1,1),(2,2),(3,3),(4,4),(5,5),(6,6),(7,7),(8,8)"
+    );
+    let out = cli(&p, "app", "app", &tls, &setup);
+    assert!(out.status.success(), "{}", text(&out));
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let marker = "SLEEP(2.07)";
+    let mut child = Command::new("mariadb")
+        .args([
+            "--protocol=tcp",
+            "-h",
+            "127.0.0.1",
+            "-P",
+            &p.port.to_string(),
+        ])
+        .args(["-uother", "-pother-pw", "-D", &db])
+        .args(&tls)
+        .args(["-e", &format!("SELECT id, {marker} FROM sleepers")])
+        .spawn()
+        .expect("mariadb");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while running_on_servers(&topo, marker) == 0 {
+        assert!(std::time::Instant::now() < deadline, "never started");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // SIGKILL: no TLS close alert, the socket just closes.
+    child.kill().expect("kill");
+    let _ = child.wait();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    while running_on_servers(&topo, marker) > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the scatter kept running after its TLS client vanished\n{}",
+            p.log()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let _ = cli(&p, "app", "app", &tls, &format!("DROP DATABASE {db}"));
+}
