@@ -121,6 +121,15 @@ pub enum ProxyError {
     /// Too many failed logins from this address within the window.
     #[error("Host '{0}' is blocked because of many connection errors; it is unblocked when the failures age out of shardcat's auth_failure_window_s")]
     HostBlocked(String),
+    /// TLS is required (`require_secure_transport`, a user's `require_tls`)
+    /// and the client did not use it.
+    #[error(
+        "Connections using insecure transport are prohibited while --require_secure_transport=ON."
+    )]
+    InsecureTransport,
+    /// The client asked for TLS and the TLS handshake failed.
+    #[error("TLS handshake failed: {0}")]
+    TlsHandshake(String),
 }
 
 impl ProxyError {
@@ -129,6 +138,8 @@ impl ProxyError {
         match self {
             ProxyError::Backend(e) => e.clone(),
             ProxyError::AccessDenied { .. } => ErrPacket::new(1045, "28000", msg),
+            ProxyError::InsecureTransport => ErrPacket::new(3159, "HY000", msg),
+            ProxyError::TlsHandshake(_) => ErrPacket::new(2026, "HY000", msg),
             ProxyError::UnknownDatabase(_) => ErrPacket::new(1049, "42000", msg),
             ProxyError::BackendConnect { .. } => ErrPacket::new(2003, "HY000", msg),
             ProxyError::BackendLost { .. } => ErrPacket::new(2013, "HY000", msg),

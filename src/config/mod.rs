@@ -142,6 +142,17 @@ pub struct ServerConfig {
     pub auth_plugin: String,
     /// A client that does not finish its handshake within this is dropped.
     pub handshake_timeout_ms: u64,
+    /// PEM certificate chain offered to clients asking for TLS (relative
+    /// paths: from the configuration file's directory). With `tls_key`.
+    pub tls_cert: String,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: String,
+    /// Clients that do not use TLS are refused (error 3159).
+    pub require_secure_transport: bool,
+    /// The TLS settings read from `tls_cert`/`tls_key` by
+    /// [`Config::parse`] (re-read on every reload); not a TOML key.
+    #[serde(skip)]
+    pub tls: Option<crate::wire::tls::ServerTls>,
 }
 
 impl Default for ServerConfig {
@@ -153,6 +164,10 @@ impl Default for ServerConfig {
             max_client_connections: 20_000,
             auth_plugin: crate::wire::auth::NATIVE_PASSWORD.into(),
             handshake_timeout_ms: 10_000,
+            tls_cert: String::new(),
+            tls_key: String::new(),
+            require_secure_transport: false,
+            tls: None,
         }
     }
 }
@@ -397,7 +412,31 @@ impl Config {
                 message,
             })?;
         cfg.sharding = std::sync::Arc::new(router);
+        cfg.server.tls = cfg.load_tls()?;
         Ok(cfg)
+    }
+
+    /// Reads `[server] tls_cert`/`tls_key` (both or neither).
+    fn load_tls(&self) -> Result<Option<crate::wire::tls::ServerTls>, ConfigError> {
+        let err = |message: String| ConfigError {
+            file: self.source.clone(),
+            line: None,
+            message,
+        };
+        let s = &self.server;
+        match (s.tls_cert.is_empty(), s.tls_key.is_empty()) {
+            (true, true) if s.require_secure_transport => Err(err(
+                "[server] require_secure_transport needs tls_cert and tls_key".into(),
+            )),
+            (true, true) => Ok(None),
+            (false, false) => {
+                let dir = self.source.parent().unwrap_or(Path::new(""));
+                crate::wire::tls::load_server_tls(&dir.join(&s.tls_cert), &dir.join(&s.tls_key))
+                    .map(Some)
+                    .map_err(err)
+            }
+            _ => Err(err("[server] tls_cert and tls_key go together".into())),
+        }
     }
 
     fn validate(&self, text: &str) -> Result<(), ConfigError> {

@@ -161,3 +161,27 @@ fn bad_values() {
     let e = parse(&GOOD.replace("[server]", "[server]\nauth_plugin = \"x\"")).unwrap_err();
     assert!(e.to_string().contains("auth_plugin"), "{e}");
 }
+
+#[test]
+fn tls_keys_go_together_and_errors_name_files_only() {
+    let with = |server: &str| {
+        let text = GOOD.replace(
+            "listen = \"127.0.0.1:6033\"",
+            &format!("listen = \"127.0.0.1:6033\"\n{server}"),
+        );
+        parse(&text).map(|_| ()).unwrap_err().message
+    };
+    assert!(with("tls_cert = \"a.pem\"").contains("go together"));
+    assert!(with("require_secure_transport = true").contains("needs tls_cert"));
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("k.pem");
+    std::fs::write(&key, "-----BEGIN PRIVATE KEY-----\nc2VjcmV0\n").unwrap();
+    let cert = dir.path().join("missing.pem");
+    let m = with(&format!(
+        "tls_cert = \"{}\"\ntls_key = \"{}\"",
+        cert.display(),
+        key.display()
+    ));
+    assert!(m.contains("missing.pem"), "{m}");
+    assert!(!m.contains("c2VjcmV0"), "{m}");
+}

@@ -38,6 +38,9 @@ pub struct UserConfig {
     /// statements). Present: only what is listed.
     #[serde(default)]
     pub privileges: Option<Vec<PrivilegeEntry>>,
+    /// This user must connect over TLS (refused with error 3159 otherwise).
+    #[serde(default)]
+    pub require_tls: bool,
 }
 
 impl UserConfig {

@@ -88,10 +88,14 @@ impl<'h> Watched<'h> {
 /// often send nothing for a long time (they buffer rows), so a write to the
 /// client would notice its departure too late. Never resolves when the
 /// client sends more bytes (a pipelined command) or the socket cannot be
-/// watched.
-pub fn client_gone(client: &tokio::net::TcpStream) -> impl Future<Output = ()> {
-    let watch = socket2::SockRef::from(client)
-        .try_clone()
+/// watched. Over TLS the TCP socket under the encryption is watched: an
+/// abrupt close is seen, but a client that closes cleanly sends a TLS
+/// alert first (bytes), which is only noticed at the next write.
+pub fn client_gone(client: &crate::wire::tls::ClientIo) -> impl Future<Output = ()> {
+    let watch = client
+        .tcp()
+        .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotConnected))
+        .and_then(|tcp| socket2::SockRef::from(tcp).try_clone())
         .map(std::net::TcpStream::from)
         .and_then(|s| {
             s.set_nonblocking(true)?;

@@ -11,7 +11,6 @@
 use std::time::Duration;
 
 use mysql_common::constants::{CapabilityFlags, StatusFlags};
-use tokio::net::TcpStream;
 
 use crate::backend::BackendConn;
 use crate::error::{ProxyError, Result};
@@ -20,7 +19,8 @@ use crate::wire::packets::{
 };
 use crate::wire::PacketStream;
 
-pub type ClientStream = PacketStream<TcpStream>;
+/// A client connection: plain TCP or TLS ([`crate::wire::tls::ClientIo`]).
+pub type ClientStream = PacketStream<crate::wire::tls::ClientIo>;
 
 /// What a forwarded answer told us.
 #[derive(Debug, Default)]

@@ -175,7 +175,7 @@ async fn run_select(
 /// The merge proper: shard rows through the operators `plan` needs, to
 /// the writer.
 async fn write_rows(
-    writer: &mut ResultWriter<'_, tokio::net::TcpStream>,
+    writer: &mut ResultWriter<'_, crate::wire::tls::ClientIo>,
     streams: &mut [ShardStream<'_, '_>],
     plan: &MergeSpec,
     m: &MergeColumns,

@@ -17,6 +17,7 @@ use crate::execute::ClientStream;
 use crate::security::auth_guard::AuthGuard;
 use crate::wire::auth::{self, CACHING_SHA2_PASSWORD, NATIVE_PASSWORD};
 use crate::wire::packets::{Greeting, OkPacket};
+use crate::wire::Packet;
 
 /// Capabilities the proxy offers clients.
 pub const SERVER_CAPS: CapabilityFlags = CapabilityFlags::from_bits_truncate(
@@ -68,29 +69,8 @@ pub async fn accept(
 ) -> Result<ClientHello, ProxyError> {
     let peer_host = &peer.to_string();
     let nonce = auth::new_nonce();
-    let mut greeting = Vec::with_capacity(128);
-    Greeting {
-        server_version,
-        connection_id,
-        scramble: &nonce,
-        capabilities: SERVER_CAPS,
-        collation: 45,
-        status: StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits(),
-        auth_plugin: &config.server.auth_plugin,
-    }
-    .encode(&mut greeting);
-    let mut seq = 0u8;
-    client.queue(&mut seq, &greeting);
-    client
-        .flush()
-        .await
-        .map_err(|e| ProxyError::Internal(e.to_string()))?;
-
-    let resp = match client.read_packet().await {
-        Ok(p) => p,
-        Err(e) => return read_failed(client, 2, e).await,
-    };
-    seq = resp.seq.wrapping_add(1);
+    let resp = greet_and_read(client, config, server_version, connection_id, &nonce).await?;
+    let mut seq = resp.seq.wrapping_add(1);
     let bad_handshake = || ProxyError::MalformedPacket("bad handshake".into());
     if resp.payload.len() < 32 {
         return fail(client, &mut seq, bad_handshake()).await;
@@ -108,8 +88,12 @@ pub async fn accept(
         )
         .await;
     }
-    if hs.capabilities().contains(CapabilityFlags::CLIENT_SSL) {
+    if hs.capabilities().contains(CapabilityFlags::CLIENT_SSL) && !client.get_ref().is_tls() {
+        // CLIENT_SSL in a full handshake response: TLS is not on offer.
         return fail(client, &mut seq, ProxyError::Unsupported("TLS".into())).await;
+    }
+    if config.server.require_secure_transport && !client.get_ref().is_tls() {
+        return fail(client, &mut seq, ProxyError::InsecureTransport).await;
     }
     let user = String::from_utf8_lossy(hs.user()).into_owned();
     let database = hs
@@ -129,22 +113,7 @@ pub async fn accept(
     if plugin != NATIVE_PASSWORD && plugin != CACHING_SHA2_PASSWORD {
         // Unknown plugin (or a client that wants e.g. clear text): ask for
         // mysql_native_password with the same nonce.
-        let mut switch = vec![0xFE];
-        switch.extend_from_slice(NATIVE_PASSWORD.as_bytes());
-        switch.push(0);
-        switch.extend_from_slice(&nonce);
-        switch.push(0);
-        client.queue(&mut seq, &switch);
-        client
-            .flush()
-            .await
-            .map_err(|e| ProxyError::Internal(e.to_string()))?;
-        let answer = match client.read_packet().await {
-            Ok(p) => p,
-            Err(e) => return read_failed(client, seq.wrapping_add(1), e).await,
-        };
-        seq = answer.seq.wrapping_add(1);
-        scramble = answer.payload.to_vec();
+        scramble = switch_to_native(client, &mut seq, &nonce).await?;
         used_plugin = NATIVE_PASSWORD.to_string();
     }
     // Throttled addresses wait whatever the outcome, so the answer time
@@ -177,6 +146,9 @@ pub async fn accept(
         };
         return fail(client, &mut seq, denied).await;
     }
+    if config.user(&user).is_some_and(|u| u.require_tls) && !client.get_ref().is_tls() {
+        return fail(client, &mut seq, ProxyError::InsecureTransport).await;
+    }
     if let (Some(db), Some(u)) = (&database, config.user(&user)) {
         if u.is_restricted() && !crate::security::privileges::reaches(u, db) {
             let denied = ProxyError::DatabaseAccessDenied {
@@ -201,6 +173,92 @@ pub async fn accept(
         nonce,
         next_seq: seq,
     })
+}
+
+/// Sends the greeting (with `CLIENT_SSL` when TLS is configured) and reads
+/// the handshake response; a client that answers with the SSL request
+/// gets the TLS handshake first, and its response is read over TLS.
+async fn greet_and_read(
+    client: &mut ClientStream,
+    config: &Config,
+    server_version: &str,
+    connection_id: u32,
+    nonce: &[u8; 20],
+) -> Result<Packet, ProxyError> {
+    let tls = config.server.tls.as_ref();
+    let mut capabilities = SERVER_CAPS;
+    if tls.is_some() {
+        capabilities |= CapabilityFlags::CLIENT_SSL;
+    }
+    let mut greeting = Vec::with_capacity(128);
+    Greeting {
+        server_version,
+        connection_id,
+        scramble: nonce,
+        capabilities,
+        collation: 45,
+        status: StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits(),
+        auth_plugin: &config.server.auth_plugin,
+    }
+    .encode(&mut greeting);
+    let mut seq = 0u8;
+    client.queue(&mut seq, &greeting);
+    client
+        .flush()
+        .await
+        .map_err(|e| ProxyError::Internal(e.to_string()))?;
+    let resp = match client.read_packet().await {
+        Ok(p) => p,
+        Err(e) => return read_failed(client, 2, e).await,
+    };
+    let Some(tls) = tls.filter(|_| is_ssl_request(&resp.payload)) else {
+        return Ok(resp);
+    };
+    let early = client.take_buffered_input();
+    if let Err(e) = client.get_mut().start_tls(early, tls).await {
+        // Nothing can be said to the client: the stream is neither plain
+        // nor encrypted any more.
+        return Err(ProxyError::TlsHandshake(e.to_string()));
+    }
+    match client.read_packet().await {
+        Ok(p) => Ok(p),
+        Err(e) => read_failed(client, resp.seq.wrapping_add(2), e).await,
+    }
+}
+
+/// The SSL request: the 32-byte prefix of a handshake response, with
+/// `CLIENT_SSL` in its capabilities.
+fn is_ssl_request(payload: &[u8]) -> bool {
+    payload.len() == 32
+        && CapabilityFlags::from_bits_truncate(u32::from_le_bytes([
+            payload[0], payload[1], payload[2], payload[3],
+        ]))
+        .contains(CapabilityFlags::CLIENT_SSL)
+}
+
+/// Asks the client to answer with `mysql_native_password` on the same
+/// nonce; returns its answer.
+async fn switch_to_native(
+    client: &mut ClientStream,
+    seq: &mut u8,
+    nonce: &[u8; 20],
+) -> Result<Vec<u8>, ProxyError> {
+    let mut switch = vec![0xFE];
+    switch.extend_from_slice(NATIVE_PASSWORD.as_bytes());
+    switch.push(0);
+    switch.extend_from_slice(nonce);
+    switch.push(0);
+    client.queue(seq, &switch);
+    client
+        .flush()
+        .await
+        .map_err(|e| ProxyError::Internal(e.to_string()))?;
+    let answer = match client.read_packet().await {
+        Ok(p) => p,
+        Err(e) => return read_failed(client, seq.wrapping_add(1), e).await,
+    };
+    *seq = answer.seq.wrapping_add(1);
+    Ok(answer.payload.to_vec())
 }
 
 /// A read in the connection phase failed: a packet over the pre-auth
@@ -239,4 +297,24 @@ pub async fn finish(
     let mut seq = seq;
     client.queue(&mut seq, &buf);
     client.flush().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ssl_request_is_the_32_byte_prefix_with_client_ssl() {
+        let mut p = vec![0u8; 32];
+        let caps = CapabilityFlags::CLIENT_SSL | CapabilityFlags::CLIENT_PROTOCOL_41;
+        p[..4].copy_from_slice(&caps.bits().to_le_bytes());
+        assert!(is_ssl_request(&p));
+        p.push(0);
+        assert!(!is_ssl_request(&p), "a full handshake response");
+        let plain = CapabilityFlags::CLIENT_PROTOCOL_41.bits().to_le_bytes();
+        let mut q = vec![0u8; 32];
+        q[..4].copy_from_slice(&plain);
+        assert!(!is_ssl_request(&q));
+        assert!(!is_ssl_request(&[]));
+    }
 }

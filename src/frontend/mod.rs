@@ -193,7 +193,7 @@ impl Proxy {
         // Until the client has logged in, packets are small (see
         // PRE_AUTH_MAX_PACKET); max_allowed_packet applies afterwards.
         let mut client: ClientStream =
-            crate::wire::PacketStream::new(tcp, crate::config::PRE_AUTH_MAX_PACKET);
+            crate::wire::PacketStream::new(tcp.into(), crate::config::PRE_AUTH_MAX_PACKET);
         let count = self.clients.fetch_add(1, Ordering::Relaxed) + 1;
         self.metrics.client_connections.inc();
         let _guard = ClientCount(self.clone());

@@ -153,6 +153,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
         &self.io
     }
 
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.io
+    }
+
+    /// Takes the bytes read but not yet framed (when the stream changes
+    /// hands, e.g. to TLS after the SSL request).
+    pub fn take_buffered_input(&mut self) -> Bytes {
+        self.read_buf.split().freeze()
+    }
+
     /// Reads one logical packet; `UnexpectedEof` when the peer closed.
     pub async fn read_packet(&mut self) -> io::Result<Packet> {
         loop {

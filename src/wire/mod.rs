@@ -8,6 +8,7 @@ pub mod auth;
 pub mod codec;
 pub mod ok_sum;
 pub mod packets;
+pub mod tls;
 
 pub use codec::{Packet, PacketCodec, PacketStream};
 

@@ -66,6 +66,12 @@ impl Session {
             // MySQL closes the connection after a failed change of user.
             return false;
         }
+        if cfg.user(&user).is_some_and(|u| u.require_tls) && !self.client.get_ref().is_tls() {
+            // The login's TLS rule holds for a change of user too.
+            self.write_error_seq(&ProxyError::InsecureTransport, seq)
+                .await;
+            return false;
+        }
         *self.handle.user.lock() = user.clone();
         self.user = user;
         if let Some(c) = collation.filter(|c| *c != 0) {

@@ -1,0 +1,199 @@
+//! TLS to clients: the client socket as either plain TCP or TLS
+//! ([`ClientIo`]), the upgrade after MySQL's SSL request packet, and the
+//! rustls server configuration built from the `[server] tls_cert` and
+//! `tls_key` PEM files.
+//!
+//! Owns: bytes in and out of a client's socket, encrypted or not, and
+//! reading certificate files. Must not look at packets (that is
+//! `wire::codec`) nor decide who must use TLS (that is the handshake).
+
+use std::io;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::{Buf, Bytes};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::rustls;
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::TlsAcceptor;
+
+/// The TLS settings clients are offered (certificate chain and key).
+pub type ServerTls = Arc<rustls::ServerConfig>;
+
+/// Reads a PEM certificate chain and private key into a rustls server
+/// configuration. Errors name the files, never their contents.
+pub fn load_server_tls(cert: &Path, key: &Path) -> Result<ServerTls, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("tls_cert {}: {e}", cert.display()))?;
+    if chain.is_empty() {
+        return Err(format!("tls_cert {}: no certificate found", cert.display()));
+    }
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
+        format!(
+            "tls_key {}: no usable private key ({})",
+            key.display(),
+            pem_error_kind(&e)
+        )
+    })?;
+    // ring (not aws-lc-rs, which needs cmake and a long C build); its
+    // provider is marked deprecated only for lacking post-quantum key
+    // exchange, which MySQL clients do not offer anyway.
+    #[allow(deprecated)]
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS: {e}"))?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| format!("tls_cert/tls_key: {e}"))?;
+    Ok(Arc::new(config))
+}
+
+/// A PEM error described without any of the file's bytes.
+fn pem_error_kind(e: &rustls::pki_types::pem::Error) -> &'static str {
+    use rustls::pki_types::pem::Error;
+    match e {
+        Error::NoItemsFound => "no PEM private key block",
+        Error::Io(_) => "cannot read the file",
+        _ => "malformed PEM",
+    }
+}
+
+/// A client's socket: plain TCP, or TLS over TCP once the client asked
+/// for it.
+pub enum ClientIo {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<Prefixed>>),
+    /// Only while upgrading (or after a failed upgrade): every I/O fails.
+    Gone,
+}
+
+impl From<TcpStream> for ClientIo {
+    fn from(tcp: TcpStream) -> Self {
+        ClientIo::Plain(tcp)
+    }
+}
+
+impl ClientIo {
+    /// The TCP socket under the stream (for watching disconnects).
+    pub fn tcp(&self) -> Option<&TcpStream> {
+        match self {
+            ClientIo::Plain(t) => Some(t),
+            ClientIo::Tls(t) => Some(&t.get_ref().0.tcp),
+            ClientIo::Gone => None,
+        }
+    }
+
+    pub fn is_tls(&self) -> bool {
+        matches!(self, ClientIo::Tls(_))
+    }
+
+    /// Runs the server side of the TLS handshake on a plain stream.
+    /// `early` holds bytes already read past the SSL request (the start of
+    /// the client's TLS hello, sent without waiting).
+    pub async fn start_tls(&mut self, early: Bytes, tls: &ServerTls) -> io::Result<()> {
+        let ClientIo::Plain(tcp) = std::mem::replace(self, ClientIo::Gone) else {
+            return Err(io::Error::other("TLS requested twice"));
+        };
+        let stream = TlsAcceptor::from(tls.clone())
+            .accept(Prefixed { early, tcp })
+            .await?;
+        *self = ClientIo::Tls(Box::new(stream));
+        Ok(())
+    }
+}
+
+fn gone() -> io::Error {
+    io::Error::new(io::ErrorKind::NotConnected, "client stream unusable")
+}
+
+impl AsyncRead for ClientIo {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ClientIo::Plain(t) => Pin::new(t).poll_read(cx, buf),
+            ClientIo::Tls(t) => Pin::new(t.as_mut()).poll_read(cx, buf),
+            ClientIo::Gone => Poll::Ready(Err(gone())),
+        }
+    }
+}
+
+impl AsyncWrite for ClientIo {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            ClientIo::Plain(t) => Pin::new(t).poll_write(cx, data),
+            ClientIo::Tls(t) => Pin::new(t.as_mut()).poll_write(cx, data),
+            ClientIo::Gone => Poll::Ready(Err(gone())),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ClientIo::Plain(t) => Pin::new(t).poll_flush(cx),
+            ClientIo::Tls(t) => Pin::new(t.as_mut()).poll_flush(cx),
+            ClientIo::Gone => Poll::Ready(Ok(())),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            ClientIo::Plain(t) => Pin::new(t).poll_shutdown(cx),
+            ClientIo::Tls(t) => Pin::new(t.as_mut()).poll_shutdown(cx),
+            ClientIo::Gone => Poll::Ready(Ok(())),
+        }
+    }
+}
+
+/// A TCP stream whose first bytes were already read into `early`.
+pub struct Prefixed {
+    early: Bytes,
+    tcp: TcpStream,
+}
+
+impl AsyncRead for Prefixed {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let me = self.get_mut();
+        if me.early.has_remaining() {
+            let n = me.early.len().min(buf.remaining());
+            buf.put_slice(&me.early[..n]);
+            me.early.advance(n);
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut me.tcp).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Prefixed {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().tcp).poll_write(cx, data)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().tcp).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().tcp).poll_shutdown(cx)
+    }
+}
