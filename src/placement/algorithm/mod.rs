@@ -12,7 +12,7 @@
 //! | `jump`       | Jump Consistent Hash (Lamping & Veach 2014) of `hash(encode(k))`; going from `n` to `n+1` slots moves only ~1/(n+1) of the keys, all into the new slot |
 //! | `hash_range` | the 64-bit keyspace point of `hash(encode(k))` (32-bit hashes are shifted left by 32), in `n` equal ranges, or in the ranges cut by explicit `boundaries` (Vitess model: a range can be split later without rehashing the others) |
 //! | `range`      | integer keys: `bounds = [1000, 2000]` → slot 0: `k < 1000`, slot 1: `1000 ≤ k < 2000`, slot 2: `k ≥ 2000` |
-//! | `time_range` | the `unit` (day, month, year) period of a DATE/DATETIME key; slots number the configured periods in order |
+//! | `time_range` | the `unit` (day, month, year) period of a DATE/DATETIME key; slots number the configured periods in order (a rolling rule, `start` + `nodes`, expands to `horizon` periods round robin) |
 //!
 //! NULL keys go to slot 0 under every algorithm except `time_range`, which
 //! refuses them (MySQL also puts NULL into the first RANGE partition and
@@ -198,8 +198,8 @@ impl Period {
         }
     }
 
-    /// The period `steps` later.
-    fn offset(self, steps: i64) -> Self {
+    /// The period `steps` later (earlier if negative).
+    pub fn offset(self, steps: i64) -> Self {
         Period {
             unit: self.unit,
             ordinal: self.ordinal.saturating_add(steps),
@@ -262,7 +262,47 @@ impl PeriodSpan {
 #[serde(deny_unknown_fields)]
 struct RawTimeRange {
     unit: TimeUnit,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     periods: Vec<RawPeriodSpan>,
+    /// Rolling form: the first period (`periods` must then be absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    start: Option<String>,
+    /// Rolling form: nodes taking the periods in turn (round robin by
+    /// period index counted from `start`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    nodes: Vec<String>,
+    /// Rolling form: how many periods from `start` the rule covers
+    /// (default [`default_horizon`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    horizon: Option<u32>,
+}
+
+/// Periods a rolling rule covers when it sets no `horizon`: 10 years.
+pub fn default_horizon(unit: TimeUnit) -> u32 {
+    match unit {
+        TimeUnit::Day => 3653,
+        TimeUnit::Month => 120,
+        TimeUnit::Year => 10,
+    }
+}
+
+/// The spans of a rolling rule: `horizon` periods from `start`, period `i`
+/// on `nodes[i % nodes.len()]`.
+pub fn rolling_spans(start: Period, nodes: &[String], horizon: u32) -> Vec<PeriodSpan> {
+    if nodes.is_empty() {
+        return Vec::new();
+    }
+    (0..i64::from(horizon))
+        .filter_map(|index| {
+            let node = nodes.get(usize::try_from(index).ok()? % nodes.len())?;
+            let period = start.offset(index);
+            Some(PeriodSpan {
+                from: period,
+                to: period,
+                node: node.clone(),
+            })
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -286,6 +326,25 @@ impl TryFrom<RawTimeRange> for TimeRange {
                 )
             })
         };
+        if let Some(start) = &raw.start {
+            if !raw.periods.is_empty() {
+                return Err(
+                    "time_range takes either `periods` or `start` and `nodes`, not both".into(),
+                );
+            }
+            if raw.nodes.is_empty() {
+                return Err("a rolling time_range (`start`) needs a non-empty `nodes` list".into());
+            }
+            let horizon = raw.horizon.unwrap_or_else(|| default_horizon(unit));
+            if horizon == 0 {
+                return Err("time_range `horizon` must be at least 1".into());
+            }
+            let periods = rolling_spans(parse(start)?, &raw.nodes, horizon);
+            return Ok(TimeRange { unit, periods });
+        }
+        if !raw.nodes.is_empty() || raw.horizon.is_some() {
+            return Err("time_range `nodes` and `horizon` need `start` (the rolling form)".into());
+        }
         let periods = raw
             .periods
             .into_iter()
@@ -320,6 +379,9 @@ impl From<TimeRange> for RawTimeRange {
                     node: span.node.clone(),
                 })
                 .collect(),
+            start: None,
+            nodes: Vec::new(),
+            horizon: None,
         }
     }
 }
@@ -544,6 +606,19 @@ impl Algorithm {
                     needs: "date or datetime",
                 })?;
                 let period = Period::containing(time.unit, date);
+                if let Some(first) = time.periods.first().map(|span| span.from) {
+                    if period < first {
+                        return Err(no_slot(
+                            key,
+                            &format!(
+                                "{} {} is before the rule's first period {}",
+                                time.unit.name(),
+                                period.name(),
+                                first.name()
+                            ),
+                        ));
+                    }
+                }
                 time.slot_of_period(period).ok_or_else(|| {
                     no_slot(
                         key,

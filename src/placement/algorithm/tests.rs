@@ -364,3 +364,70 @@ fn jump_handles_degenerate_bucket_counts() {
     assert_eq!(jump_consistent_hash(12345, 1), 0);
     assert!(jump_consistent_hash(u64::MAX, u32::MAX) < u32::MAX);
 }
+
+fn rolling(text: &str) -> Result<Algorithm, toml::de::Error> {
+    toml::from_str::<Holder>(text).map(|holder| holder.algorithm)
+}
+
+#[test]
+fn rolling_time_range_assigns_periods_round_robin() {
+    let algorithm = rolling(
+        r#"algorithm = { kind = "time_range", unit = "month", start = "2026-01", nodes = ["n1", "n2"], horizon = 36 }"#,
+    )
+    .expect("parses");
+    let Algorithm::TimeRange(time) = &algorithm else {
+        panic!("time_range")
+    };
+    assert_eq!(time.slot_count(), 36);
+    for (day, slot_number, name, node) in [
+        ("2026-01-31", 0, "202601", "n1"),
+        ("2026-02-01", 1, "202602", "n2"),
+        ("2026-12-31", 11, "202612", "n2"),
+        ("2027-01-01", 12, "202701", "n1"),
+        ("2028-12-15", 35, "202812", "n2"),
+    ] {
+        assert_eq!(slot(&algorithm, &date(day), 36), slot_number, "{day}");
+        let (period, on) = time.slot(slot_number).expect("slot");
+        assert_eq!((period.name().as_str(), on), (name, node), "{day}");
+    }
+    let error = algorithm
+        .slot_for_key(&date("2025-12-31"), 36, &collation())
+        .expect_err("before start");
+    assert!(error.to_string().contains("202512"), "{error}");
+    assert!(error.to_string().contains("before"), "{error}");
+    assert!(algorithm
+        .slot_for_key(&date("2029-01-01"), 36, &collation())
+        .is_err());
+}
+
+#[test]
+fn rolling_time_range_defaults_and_rejects_mixed_forms() {
+    let algorithm = rolling(
+        r#"algorithm = { kind = "time_range", unit = "year", start = "2020", nodes = ["a"] }"#,
+    )
+    .expect("parses");
+    assert_eq!(algorithm.own_slot_count(), Some(10));
+    for bad in [
+        r#"algorithm = { kind = "time_range", unit = "month", start = "2026-01", nodes = [] }"#,
+        r#"algorithm = { kind = "time_range", unit = "month", start = "2026-1", nodes = ["a"] }"#,
+        r#"algorithm = { kind = "time_range", unit = "month", start = "2026-01", nodes = ["a"], horizon = 0 }"#,
+        r#"algorithm = { kind = "time_range", unit = "month", nodes = ["a"], periods = [{ from = "2026-01", to = "2026-02", node = "a" }] }"#,
+        r#"algorithm = { kind = "time_range", unit = "month", start = "2026-01", nodes = ["a"], periods = [{ from = "2026-01", to = "2026-02", node = "a" }] }"#,
+    ] {
+        assert!(rolling(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn period_arithmetic_crosses_month_year_and_leap_days() {
+    let month = |text: &str| Period::parse(TimeUnit::Month, text).expect("month");
+    assert_eq!(month("2026-12").offset(1).name(), "202701");
+    assert_eq!(month("2026-01").offset(-1).name(), "202512");
+    assert_eq!(month("2026-03").offset(25).name(), "202804");
+    let day = |text: &str| Period::parse(TimeUnit::Day, text).expect("day");
+    assert_eq!(day("2028-02-28").offset(1).name(), "20280229");
+    assert_eq!(day("2027-02-28").offset(1).name(), "20270301");
+    assert_eq!(day("2026-12-31").offset(1).name(), "20270101");
+    let year = Period::parse(TimeUnit::Year, "2026").expect("year");
+    assert_eq!(year.offset(-13).name(), "2013");
+}
