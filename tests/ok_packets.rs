@@ -113,11 +113,65 @@ fn view(r: &Reply) -> Result<OkView, String> {
             last_insert_id: o.last_insert_id,
             status: o.status & !SERVER_QUERY_WAS_SLOW,
             warnings: o.warnings,
-            rest: o.info.as_bytes().to_vec(),
+            rest: canonical_rest(o.info.as_bytes()),
         }),
         Reply::Err(e) => Err(format!("ERR {} {}", e.code, e.message)),
         Reply::Rows { .. } => Err("a result set".into()),
     }
+}
+
+/// A length-encoded integer at the start of `b`: (value, bytes used).
+fn lenenc(b: &[u8]) -> Option<(usize, usize)> {
+    let first = *b.first()?;
+    let (len, n) = match first {
+        0..=0xfa => return Some((first as usize, 1)),
+        0xfc => (2, 3),
+        0xfd => (3, 4),
+        0xfe => (8, 9),
+        _ => return None,
+    };
+    let bytes = b.get(1..1 + len)?;
+    let mut v = 0usize;
+    for (i, byte) in bytes.iter().enumerate() {
+        v |= (*byte as usize) << (8 * i);
+    }
+    Some((v, n))
+}
+
+/// The bytes after the warning count with the session-state entries in a
+/// canonical order: servers report tracked variables in an order of their
+/// own (it differs between a connection tracking `*` and one with the
+/// default list), and clients read them as a set.
+fn canonical_rest(rest: &[u8]) -> Vec<u8> {
+    let parsed = (|| {
+        let (info_len, n) = lenenc(rest)?;
+        let info_end = n + info_len;
+        let after = rest.get(info_end..)?;
+        if after.is_empty() {
+            return None;
+        }
+        let (block_len, m) = lenenc(after)?;
+        let block = after.get(m..m + block_len)?;
+        let mut entries = Vec::new();
+        let mut at = 0;
+        while at < block.len() {
+            let kind = block[at];
+            let (len, k) = lenenc(&block[at + 1..])?;
+            let start = at + 1 + k;
+            entries.push((kind, block.get(start..start + len)?.to_vec()));
+            at = start + len;
+        }
+        entries.sort();
+        let mut out = rest[..info_end].to_vec();
+        out.push(0xff); // marks the canonical form
+        for (kind, data) in entries {
+            out.push(kind);
+            out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+            out.extend_from_slice(&data);
+        }
+        Some(out)
+    })();
+    parsed.unwrap_or_else(|| rest.to_vec())
 }
 
 fn caps_name(caps: u32) -> String {
