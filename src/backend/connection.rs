@@ -151,6 +151,7 @@ const BASE_CAPS: CapabilityFlags = CapabilityFlags::from_bits_truncate(
         | CapabilityFlags::CLIENT_PLUGIN_AUTH.bits()
         | CapabilityFlags::CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA.bits()
         | CapabilityFlags::CLIENT_SESSION_TRACK.bits()
+        | CapabilityFlags::CLIENT_LOCAL_FILES.bits()
         | CapabilityFlags::CLIENT_DEPRECATE_EOF.bits(),
 );
 
@@ -341,6 +342,24 @@ impl BackendConn {
             self.stream.queue(&mut seq, p);
         }
         self.stream.flush().await.map_err(|e| self.lost(e))
+    }
+
+    /// Queues one packet of a multi-packet exchange (the contents of a
+    /// `LOAD DATA LOCAL INFILE` file) at `*seq`; flushed at the high-water
+    /// mark and by [`BackendConn::flush`].
+    pub async fn send_data(&mut self, seq: &mut u8, payload: &[u8]) -> Result<()> {
+        match self.stream.send(seq, payload).await {
+            Ok(()) => Ok(()),
+            Err(e) => Err(self.lost(e)),
+        }
+    }
+
+    /// Writes whatever [`BackendConn::send_data`] queued.
+    pub async fn flush(&mut self) -> Result<()> {
+        match self.stream.flush().await {
+            Ok(()) => Ok(()),
+            Err(e) => Err(self.lost(e)),
+        }
     }
 
     pub async fn read_packet(&mut self) -> Result<Packet> {

@@ -22,6 +22,11 @@ use crate::wire::PacketStream;
 /// A client connection: plain TCP or TLS ([`crate::wire::tls::ClientIo`]).
 pub type ClientStream = PacketStream<crate::wire::tls::ClientIo>;
 
+/// The server's refusal of `LOAD DATA LOCAL INFILE` when the client did not
+/// announce `CLIENT_LOCAL_FILES` (MariaDB's ER_LOAD_INFILE_CAPABILITY_DISABLED).
+const LOCAL_INFILE_DISABLED: u16 = 4166;
+const LOCAL_INFILE_DISABLED_MSG: &str = "The used command is not allowed because the MariaDB server or client has disabled the local infile capability";
+
 /// What a forwarded answer told us.
 #[derive(Debug, Default)]
 pub struct Outcome {
@@ -120,14 +125,64 @@ impl Relay<'_> {
     }
 
     async fn read(&mut self, first: bool) -> Result<bytes::Bytes> {
+        Ok(self.read_seq(first).await?.1)
+    }
+
+    /// [`Relay::read`] with the packet's sequence id.
+    async fn read_seq(&mut self, first: bool) -> Result<(u8, bytes::Bytes)> {
         // The deadline covers waiting for the answer to start; once rows
         // flow, a slow result is the client's business.
         let limit = if first { self.timeout } else { None };
-        let p = self.conn.read_packet_within(limit).await?.payload;
+        let p = self.conn.read_packet_within(limit).await?;
         if let (true, Some(fb)) = (first, self.first_byte) {
             fb.arrive();
         }
-        Ok(p)
+        Ok((p.seq, p.payload))
+    }
+
+    /// The server asked for a local file (`LOAD DATA LOCAL INFILE`, packet
+    /// `0xFB` + file name, sequence `seq`). The proxy never reads a file: it
+    /// forwards the request to a client that announced `CLIENT_LOCAL_FILES`
+    /// and copies the client's packets to the server up to the empty one
+    /// that ends the file; the caller then relays the server's final answer.
+    /// A client without the capability gets the server's own refusal (the
+    /// server is sent an empty file and its answer is absorbed). Returns
+    /// whether the final answer is still to be relayed.
+    async fn relay_local_infile(
+        &mut self,
+        seq: u8,
+        request: &[u8],
+        out: &mut Outcome,
+    ) -> Result<bool> {
+        let mut backend_seq = seq.wrapping_add(1);
+        if !self
+            .client_caps
+            .contains(CapabilityFlags::CLIENT_LOCAL_FILES)
+        {
+            self.conn.send_data(&mut backend_seq, &[]).await?;
+            self.conn.flush().await?;
+            let p = self.read(false).await?;
+            if !is_err(&p) {
+                self.absorb(&p, out);
+            }
+            let err = ErrPacket::new(LOCAL_INFILE_DISABLED, "HY000", LOCAL_INFILE_DISABLED_MSG);
+            let mut buf = Vec::new();
+            err.encode(&mut buf);
+            out.error = Some(err);
+            self.send(&buf, out).await?;
+            return Ok(false);
+        }
+        self.send(request, out).await?;
+        self.client.flush().await.map_err(client_gone)?;
+        loop {
+            let p = self.client.read_packet().await.map_err(client_gone)?;
+            *self.seq = p.seq.wrapping_add(1);
+            self.conn.send_data(&mut backend_seq, &p.payload).await?;
+            if p.payload.is_empty() {
+                self.conn.flush().await?;
+                return Ok(true);
+            }
+        }
     }
 
     async fn send(&mut self, payload: &[u8], out: &mut Outcome) -> Result<()> {
@@ -184,8 +239,14 @@ impl Relay<'_> {
     async fn forward_inner(&mut self, shape: Shape, out: &mut Outcome) -> Result<()> {
         let mut first = true;
         loop {
-            let p = self.read(first).await?;
+            let (seq, mut p) = self.read_seq(first).await?;
             first = false;
+            if p.first() == Some(&0xFB) && shape == Shape::Results {
+                if !self.relay_local_infile(seq, &p, out).await? {
+                    return Ok(());
+                }
+                p = self.read(false).await?;
+            }
             if is_err(&p) {
                 out.error = ErrPacket::parse(&p);
                 self.send(&p, out).await?;
@@ -229,9 +290,6 @@ impl Relay<'_> {
                     continue;
                 }
                 return Ok(());
-            }
-            if p.first() == Some(&0xFB) {
-                return Err(ProxyError::Unsupported("LOAD DATA LOCAL INFILE".into()));
             }
             // A result set: column count, definitions, rows, terminator.
             let columns = Reader::new(&p)

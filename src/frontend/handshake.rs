@@ -35,6 +35,7 @@ pub const SERVER_CAPS: CapabilityFlags = CapabilityFlags::from_bits_truncate(
         | CapabilityFlags::CLIENT_CONNECT_ATTRS.bits()
         | CapabilityFlags::CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA.bits()
         | CapabilityFlags::CLIENT_SESSION_TRACK.bits()
+        | CapabilityFlags::CLIENT_LOCAL_FILES.bits()
         | CapabilityFlags::CLIENT_DEPRECATE_EOF.bits(),
 );
 
