@@ -51,13 +51,18 @@ pub const LOG_DDL: [&str; 2] = [
 
 static SEQ: AtomicU64 = AtomicU64::new(0);
 
-fn boot_ms() -> u64 {
-    static BOOT: OnceLock<u64> = OnceLock::new();
-    *BOOT.get_or_init(|| {
-        SystemTime::now()
+/// This process's part of every gtrid: the time of its first XA
+/// transaction and a random number, so that two processes never make the
+/// same gtrid even with the same instance id (a misconfiguration, or two
+/// proxies started in the same millisecond).
+fn boot_tag() -> &'static str {
+    static BOOT: OnceLock<String> = OnceLock::new();
+    BOOT.get_or_init(|| {
+        let ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
-            .unwrap_or(0)
+            .unwrap_or(0);
+        format!("{ms}r{:08x}", rand::random::<u32>())
     })
 }
 
@@ -65,7 +70,10 @@ fn boot_ms() -> u64 {
 /// `coordinator`.
 pub fn new_gtrid(instance: u16, coordinator: usize) -> String {
     let seq = SEQ.fetch_add(1, Ordering::Relaxed);
-    format!("{GTRID_PREFIX}{instance}:{}:{seq}:{coordinator}", boot_ms())
+    format!(
+        "{GTRID_PREFIX}{instance}:{}:{seq}:{coordinator}",
+        boot_tag()
+    )
 }
 
 /// The coordinator node a shardcat gtrid names.
