@@ -19,7 +19,7 @@
 //! period, and an in-flight transaction of another instance is never
 //! rolled back. The gtrid names the instance (`[id_generator]
 //! worker_id`) and the coordinator node: `sc:<instance>:<boot
-//! ms>:<seq>:<node>`.
+//! ms>r<random>:<seq>:<node>`.
 //!
 //! Owns: gtrids, the commit and rollback protocol on given connections,
 //! the log table's definition. Must not: choose connections or answer the
