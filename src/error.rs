@@ -115,6 +115,9 @@ pub enum ProxyError {
     UnknownThread(u64),
     #[error("Cannot execute statement in a READ ONLY transaction")]
     ReadOnlyTransaction,
+    /// The proxy is draining (SIGTERM): sent to sessions it closes.
+    #[error("Server shutdown in progress")]
+    ServerShutdown,
     /// Too many clients (all, or unauthenticated ones from one host).
     #[error("Too many connections")]
     TooManyConnections,
@@ -168,6 +171,7 @@ impl ProxyError {
             ProxyError::UnknownThread(_) => ErrPacket::new(1094, "HY000", msg),
             ProxyError::ReadOnlyTransaction => ErrPacket::new(1792, "25006", msg),
             ProxyError::TooManyConnections => ErrPacket::new(1040, "08004", msg),
+            ProxyError::ServerShutdown => ErrPacket::new(1053, "08S01", msg),
             ProxyError::HostBlocked(_) => ErrPacket::new(1129, "HY000", msg),
         }
     }

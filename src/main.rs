@@ -263,7 +263,7 @@ fn serve(path: PathBuf) -> ExitCode {
         let listen = config.server.listen.clone();
         let interval = Duration::from_millis(config.backend.health_interval_ms);
         let timeout = Duration::from_millis(config.backend.health_timeout_ms);
-        let listener = match tokio::net::TcpListener::bind(&listen).await {
+        let listener = match shardcat::frontend::lifecycle::bind(&listen, config.server.reuse_port) {
             Ok(l) => l,
             Err(e) => {
                 eprintln!("cannot listen on {listen}: {e}");
@@ -295,14 +295,42 @@ fn serve(path: PathBuf) -> ExitCode {
         tracing::info!(%listen, version = %proxy.server_version, "shardcat is listening");
         let reload_proxy = proxy.clone();
         tokio::spawn(async move { reload_on_sighup(reload_proxy, path).await });
-        tokio::select! {
-            r = proxy.serve(listener) => {
-                if let Err(e) = r { eprintln!("listener failed: {e}"); return ExitCode::FAILURE; }
-            }
-            _ = tokio::signal::ctrl_c() => tracing::info!("interrupted; shutting down"),
+        let serving = tokio::spawn(proxy.clone().serve(listener));
+        shutdown_signal().await;
+        let timeout = Duration::from_millis(proxy.config.load().server.shutdown_timeout_ms);
+        tracing::info!(
+            clients = proxy.client_count(),
+            "shutting down: no new clients; idle sessions close, transactions may finish within {} ms",
+            timeout.as_millis()
+        );
+        let drained = shardcat::frontend::lifecycle::drain(&proxy, timeout).await;
+        let _ = serving.await;
+        if drained.cut > 0 {
+            tracing::warn!(
+                sessions = drained.cut,
+                "shutdown timeout: closing sessions still in a transaction (the servers roll them back)"
+            );
+        } else {
+            tracing::info!(waited_ms = drained.waited.as_millis() as u64, "every session ended; exiting");
         }
         ExitCode::SUCCESS
     })
+}
+
+/// Waits for SIGTERM or SIGINT (Ctrl-C).
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }
 
 /// SIGHUP: reload the file; keep the old configuration if the new one is

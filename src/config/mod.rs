@@ -149,6 +149,12 @@ pub struct ServerConfig {
     pub tls_key: String,
     /// Clients that do not use TLS are refused (error 3159).
     pub require_secure_transport: bool,
+    /// On SIGTERM/SIGINT the proxy stops accepting, closes idle sessions and
+    /// lets open transactions finish for at most this long before it exits.
+    pub shutdown_timeout_ms: u64,
+    /// Bind the listener with `SO_REUSEPORT`, so a new instance can listen
+    /// on the same port while the old one drains (rolling restarts).
+    pub reuse_port: bool,
     /// The TLS settings read from `tls_cert`/`tls_key` by
     /// [`Config::parse`] (re-read on every reload); not a TOML key.
     #[serde(skip)]
@@ -167,6 +173,8 @@ impl Default for ServerConfig {
             tls_cert: String::new(),
             tls_key: String::new(),
             require_secure_transport: false,
+            shutdown_timeout_ms: 30_000,
+            reuse_port: false,
             tls: None,
         }
     }

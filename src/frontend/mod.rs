@@ -6,6 +6,7 @@
 //! calling `sql`, nor hold backend connections outside sessions.
 
 pub mod handshake;
+pub mod lifecycle;
 pub mod local_result;
 pub mod prepared;
 pub mod session;
@@ -54,6 +55,9 @@ pub struct Proxy {
     pub metrics: crate::ops::metrics::Metrics,
     /// Statements over `[admin] slow_query_ms`.
     pub slow_log: crate::ops::slow_log::SlowLog,
+    /// Set once on SIGTERM/SIGINT: the listener stops, idle sessions close,
+    /// sessions in a transaction close when it ends.
+    draining: tokio::sync::watch::Sender<bool>,
     next_connection_id: AtomicU32,
     clients: AtomicUsize,
     sessions: Mutex<HashMap<u32, Arc<SessionHandle>>>,
@@ -106,6 +110,7 @@ impl Proxy {
             replica_selector: ReplicaSelector::default(),
             config_path: Mutex::new(None),
             auth_guard: Arc::default(),
+            draining: tokio::sync::watch::Sender::new(false),
             next_connection_id: AtomicU32::new(1),
             clients: AtomicUsize::new(0),
             sessions: Mutex::new(HashMap::new()),
@@ -166,10 +171,30 @@ impl Proxy {
         self.clients.load(Ordering::Relaxed)
     }
 
-    /// Accepts clients until the listener fails.
+    /// Starts draining (graceful shutdown): see [`Proxy::drain_signal`].
+    pub fn start_draining(&self) {
+        self.draining.send_replace(true);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        *self.draining.borrow()
+    }
+
+    /// A receiver that turns `true` when draining starts.
+    pub fn drain_signal(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.draining.subscribe()
+    }
+
+    /// Accepts clients until draining starts (the listener is dropped then,
+    /// so a successor bound with `SO_REUSEPORT` gets every new client).
     pub async fn serve(self: Arc<Self>, listener: TcpListener) -> std::io::Result<()> {
+        let mut drain = self.drain_signal();
         loop {
-            let (tcp, peer) = match listener.accept().await {
+            let accepted = tokio::select! {
+                a = listener.accept() => a,
+                _ = drain.wait_for(|d| *d) => return Ok(()),
+            };
+            let (tcp, peer) = match accepted {
                 Ok(x) => x,
                 Err(e) => {
                     // EMFILE and friends: back off instead of spinning.

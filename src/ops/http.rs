@@ -52,6 +52,13 @@ async fn answer(proxy: &Arc<Proxy>, mut stream: TcpStream) -> std::io::Result<()
             "text/plain; version=0.0.4; charset=utf-8",
             proxy.metrics.encode(&proxy.cluster),
         ),
+        // A load balancer's check: 503 once draining, so it sends new
+        // clients to the other instances while this one finishes.
+        ("GET", "/health") if proxy.is_draining() => (
+            "503 Service Unavailable",
+            "text/plain",
+            "draining\n".to_string(),
+        ),
         ("GET", "/health") => ("200 OK", "text/plain", "ok\n".to_string()),
         ("GET", "/") => ("200 OK", "text/html; charset=utf-8", status_page(proxy)),
         ("GET", _) => ("404 Not Found", "text/plain", "not found\n".to_string()),

@@ -99,8 +99,13 @@ replicas = [{{ addr = "127.0.0.1:{n2r1}" }}]
     }
 
     pub fn start_with(topo: &Topology, o: ProxyOptions) -> ProxyProcess {
+        Self::start_on(topo, free_port(), o)
+    }
+
+    /// Starts on a given port (two instances may share one with
+    /// `reuse_port = true`).
+    pub fn start_on(topo: &Topology, port: u16, o: ProxyOptions) -> ProxyProcess {
         let dir = tempfile::tempdir().expect("tempdir");
-        let port = free_port();
         let config_path = dir.path().join("shardcat.toml");
         let mut f = std::fs::File::create(&config_path).expect("config file");
         f.write_all(Self::config_text(topo, port, &o).as_bytes())
@@ -146,6 +151,27 @@ replicas = [{{ addr = "127.0.0.1:{n2r1}" }}]
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Sends SIGTERM (graceful shutdown).
+    pub fn terminate(&self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+    }
+
+    /// The exit code once the process has exited, polling up to `timeout`.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 

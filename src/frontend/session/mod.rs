@@ -256,10 +256,26 @@ impl Session {
         res
     }
 
-    /// The command loop; returns when the client quits or goes away.
+    /// The command loop; returns when the client quits or goes away, or
+    /// when the proxy drains and the session is outside a transaction.
     pub async fn run(&mut self) {
+        let mut drain = self.proxy.drain_signal();
         loop {
-            let packet = match self.next_command().await {
+            let next = tokio::select! {
+                biased;
+                _ = drain.wait_for(|d| *d), if !self.pins.transaction => None,
+                p = self.next_command() => Some(p),
+            };
+            let Some(next) = next else {
+                // As a server shutting down: an unsolicited 1053 (08S01, a
+                // connection error drivers retry elsewhere), then close.
+                let mut seq = 1;
+                self.write_error_seq(&ProxyError::ServerShutdown, &mut seq)
+                    .await;
+                let _ = self.client.flush().await;
+                break;
+            };
+            let packet = match next {
                 Ok(p) => p,
                 Err(e) => {
                     if e.kind() == std::io::ErrorKind::InvalidData {
