@@ -150,3 +150,165 @@ async fn metrics_status_page_and_slow_log() {
     assert!(!line.contains("41"), "values in the slow log: {line}");
     c.query_drop(format!("DROP DATABASE {db}")).await.unwrap();
 }
+
+/// A result's rows as strings (NULL as "NULL").
+async fn rows_of(c: &mut mysql_async::Conn, sql: &str) -> Vec<Vec<String>> {
+    let rows: Vec<mysql_async::Row> = c.query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    rows.into_iter()
+        .map(|r| {
+            (0..r.len())
+                .map(|i| match r.as_ref(i) {
+                    Some(mysql_async::Value::Bytes(b)) => String::from_utf8_lossy(b).into_owned(),
+                    Some(mysql_async::Value::NULL) | None => "NULL".into(),
+                    Some(v) => v.as_sql(true),
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// `routed` of one server in SHOW SHARDCAT BACKENDS.
+async fn routed(c: &mut mysql_async::Conn, addr: &str) -> u64 {
+    let rows = rows_of(c, "SHOW SHARDCAT BACKENDS").await;
+    let row = rows.iter().find(|r| r[2] == addr).expect("server listed");
+    row[7].parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_statements_sessions_digests_rules_config_and_drain() {
+    let topo = Topology::from_env();
+    let proxy = ProxyProcess::start_with(
+        &topo,
+        ProxyOptions {
+            extra: RULES.to_string(),
+            ..Default::default()
+        },
+    );
+    let db = util::db_name("admin");
+    let mut admin = util::proxy_conn(&proxy, None).await;
+    admin
+        .query_drop(format!("CREATE DATABASE {db}"))
+        .await
+        .unwrap();
+    admin.query_drop(format!("USE {db}")).await.unwrap();
+    admin
+        .query_drop("CREATE TABLE items (id INT PRIMARY KEY, v INT)")
+        .await
+        .unwrap();
+    admin
+        .query_drop("CREATE TABLE plain_t (id INT PRIMARY KEY)")
+        .await
+        .unwrap();
+    util::sync_replicas(&topo).await;
+    let other_opts = mysql_async::OptsBuilder::default()
+        .ip_or_hostname("127.0.0.1")
+        .tcp_port(proxy.port)
+        .user(Some("other"))
+        .pass(Some("other-pw"))
+        .db_name(Some(db.clone()));
+    let mut other = mysql_async::Conn::new(other_opts).await.unwrap();
+    let other_id = other.id();
+    for i in 0..20 {
+        let _: Option<i64> = other
+            .query_first(format!("SELECT v FROM items WHERE id = {i}"))
+            .await
+            .unwrap();
+    }
+    // A statement that is running shows with its text and command.
+    let mut sleeper = util::proxy_conn(&proxy, Some(&db)).await;
+    let sleeping = tokio::spawn(async move {
+        let _: Option<i64> = sleeper.query_first("SELECT SLEEP(1)").await.unwrap();
+        sleeper
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let sessions = rows_of(&mut admin, "SHOW SHARDCAT SESSIONS").await;
+    assert!(
+        sessions.iter().any(|r| r[0] == other_id.to_string()
+            && r[1] == "other"
+            && r[3] == db
+            && r[4] == "Sleep"),
+        "{sessions:?}"
+    );
+    assert!(
+        sessions
+            .iter()
+            .any(|r| r[4] == "Query" && r[8] == "SELECT SLEEP(1)"),
+        "{sessions:?}"
+    );
+    drop(sleeping.await.unwrap());
+
+    let digests = rows_of(&mut admin, "SHOW SHARDCAT DIGESTS").await;
+    let d = digests
+        .iter()
+        .find(|r| r[8] == "SELECT v FROM items WHERE id = ?")
+        .unwrap_or_else(|| panic!("{digests:?}"));
+    assert_eq!(d[1], "20", "{d:?}");
+    assert!(!digests.iter().any(|r| r[8].contains("= 7")), "values kept");
+
+    let stats = rows_of(&mut admin, "SHOW SHARDCAT STATS").await;
+    assert!(stats.iter().any(|r| r[0] == "shardcat_statements_total"));
+    let rules = rows_of(&mut admin, "SHOW SHARDCAT RULES").await;
+    let items = rules.iter().find(|r| r[0] == "items").expect("items rule");
+    assert_eq!(items[1], "sharded");
+    assert_eq!(items[3], "n1,n2");
+    assert_eq!(items[4].split(',').count(), 4, "{items:?}");
+    let config = rows_of(&mut admin, "SHOW SHARDCAT CONFIG").await;
+    assert!(config
+        .iter()
+        .any(|r| r[0] == "backend.password" && r[1] == "***"));
+    for r in config.iter().filter(|r| r[0].contains("password")) {
+        assert!(r[1] == "***" || r[1] == "\"\"", "password shown: {r:?}");
+    }
+
+    // Drain a replica: reads leave it, and come back when it is online.
+    let r1 = format!("127.0.0.1:{}", topo.port("n1r1"));
+    admin
+        .query_drop(format!("SET SHARDCAT BACKEND '{r1}' OFFLINE"))
+        .await
+        .unwrap();
+    let before = routed(&mut admin, &r1).await;
+    for _ in 0..20 {
+        let _: Vec<i64> = other.query("SELECT id FROM plain_t").await.unwrap();
+    }
+    assert_eq!(
+        routed(&mut admin, &r1).await,
+        before,
+        "reads reached a drained replica"
+    );
+    let state = rows_of(&mut admin, "SHOW SHARDCAT BACKENDS").await;
+    assert!(state.iter().any(|r| r[2] == r1 && r[11] == "offline"));
+    admin
+        .query_drop(format!("SET SHARDCAT BACKEND {r1} ONLINE"))
+        .await
+        .unwrap();
+    for _ in 0..20 {
+        let _: Vec<i64> = other.query("SELECT id FROM plain_t").await.unwrap();
+    }
+    assert!(routed(&mut admin, &r1).await > before, "back online");
+    let bad = admin
+        .query_drop("SET SHARDCAT BACKEND 127.0.0.1:1 OFFLINE")
+        .await
+        .unwrap_err();
+    assert!(bad.to_string().contains("no server"), "{bad}");
+
+    // Non-admins: every admin statement is refused with 1227.
+    for sql in [
+        "SHOW SHARDCAT SESSIONS",
+        "SHOW SHARDCAT DIGESTS",
+        "SHOW SHARDCAT STATS",
+        "SHOW SHARDCAT RULES",
+        "SHOW SHARDCAT CONFIG",
+        &format!("SET SHARDCAT BACKEND {r1} OFFLINE"),
+    ] {
+        let e = other.query_drop(sql).await.unwrap_err();
+        let (code, _, _) = util::server_error(e);
+        assert_eq!(code, 1227, "{sql}");
+    }
+    // The admin may end another user's session.
+    admin.query_drop(format!("KILL {other_id}")).await.unwrap();
+    drop(other);
+    admin
+        .query_drop(format!("DROP DATABASE {db}"))
+        .await
+        .unwrap();
+}

@@ -24,6 +24,9 @@ use crate::session_state::SessionState;
 #[derive(Debug)]
 pub struct ServerStats {
     pub healthy: AtomicBool,
+    /// Drained by an operator (`SET SHARDCAT BACKEND … OFFLINE`): no new
+    /// statements; connections held by open transactions finish there.
+    pub offline: AtomicBool,
     /// Replication lag in milliseconds; -1 when unknown (stopped SQL
     /// thread, not a replica, never measured).
     pub lag_ms: AtomicI64,
@@ -46,6 +49,7 @@ impl Default for ServerStats {
     fn default() -> Self {
         ServerStats {
             healthy: AtomicBool::new(true),
+            offline: AtomicBool::new(false),
             lag_ms: AtomicI64::new(-1),
             in_flight: AtomicI64::new(0),
             routed: AtomicU64::new(0),
@@ -97,6 +101,11 @@ impl ServerPool {
         self.stats.healthy.load(Ordering::Relaxed)
     }
 
+    /// Drained by an operator (`SET SHARDCAT BACKEND … OFFLINE`).
+    pub fn is_offline(&self) -> bool {
+        self.stats.offline.load(Ordering::Relaxed)
+    }
+
     /// Checks out a connection with the given `CLIENT_FOUND_ROWS` flavour,
     /// preferring one already carrying `want`, waiting at most
     /// `checkout_timeout`. The caller syncs state.
@@ -134,11 +143,16 @@ impl ServerPool {
         want: &SessionState,
         deadline: Instant,
     ) -> Result<Vec<PooledConn>> {
-        if !self.is_healthy() {
+        if !self.is_healthy() || self.is_offline() {
+            let reason = if self.is_offline() {
+                "server is offline (drained by SET SHARDCAT BACKEND … OFFLINE)"
+            } else {
+                "server is marked down by the health checker"
+            };
             return Err(ProxyError::BackendConnect {
                 server: self.server.name.clone(),
                 addr: self.server.addr.clone(),
-                reason: "server is marked down by the health checker".into(),
+                reason: reason.into(),
             });
         }
         let n = n.clamp(1, self.max);
@@ -226,7 +240,7 @@ impl ServerPool {
     }
 
     fn checkin(&self, conn: BackendConn) {
-        if conn.broken || conn.in_transaction() || !self.is_healthy() {
+        if conn.broken || conn.in_transaction() || !self.is_healthy() || self.is_offline() {
             tokio::spawn(conn.close());
             return;
         }

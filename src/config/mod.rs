@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+pub mod shown;
 mod users;
 pub use users::{Grant, PrivilegeEntry, SecurityConfig, UserConfig, PRE_AUTH_MAX_PACKET};
 
@@ -74,6 +75,10 @@ pub struct Config {
     /// Where the file was read from (not a TOML key).
     #[serde(skip)]
     pub source: PathBuf,
+    /// The file's settings as `SHOW SHARDCAT CONFIG` shows them (secrets
+    /// masked); not a TOML key.
+    #[serde(skip)]
+    pub shown: Vec<(String, String)>,
     /// The compiled sharding router (rules, layouts, plan cache, id
     /// generator), built by [`Config::parse`]; not a TOML key.
     #[serde(skip)]
@@ -194,6 +199,8 @@ pub struct AdminConfig {
     /// The slow query log's file (JSON lines, appended); empty: the
     /// ordinary log (target `shardcat::slow`).
     pub slow_log: String,
+    /// Count every statement by digest (`SHOW SHARDCAT DIGESTS`).
+    pub digests: bool,
 }
 
 impl Default for AdminConfig {
@@ -202,6 +209,7 @@ impl Default for AdminConfig {
             http_listen: String::new(),
             slow_query_ms: 1_000,
             slow_log: String::new(),
+            digests: true,
         }
     }
 }
@@ -413,6 +421,7 @@ impl Config {
         })?;
         cfg.source = path.to_path_buf();
         cfg.validate(text)?;
+        cfg.shown = shown::settings(text);
         let router =
             crate::router::shard::ShardRouter::new(&cfg).map_err(|message| ConfigError {
                 file: path.to_path_buf(),

@@ -5,6 +5,7 @@
 //! KILL), admin answers about the running proxy. Must not parse SQL beyond
 //! calling `sql`, nor hold backend connections outside sessions.
 
+pub mod admin_views;
 pub mod handshake;
 pub mod lifecycle;
 pub mod local_result;
@@ -27,15 +28,33 @@ use crate::config::Config;
 use crate::error::ProxyError;
 use crate::execute::ClientStream;
 use crate::router::replica::ReplicaSelector;
-use local_result::TextResult;
 
-/// What a running session exposes to others (for KILL).
+/// What a running session exposes to others (KILL, `SHOW SHARDCAT
+/// SESSIONS`).
 #[derive(Default)]
 pub struct SessionHandle {
     /// Backend (server, thread id) pairs the session is using right now.
     pub backends: Mutex<Vec<(Arc<ServerPool>, u32)>>,
     pub user: Mutex<String>,
     pub kill: tokio::sync::Notify,
+    /// What the session is doing, updated at each command's start and end.
+    pub activity: Mutex<Activity>,
+}
+
+/// A session's state as `SHOW SHARDCAT SESSIONS` shows it.
+#[derive(Default, Clone)]
+pub struct Activity {
+    pub host: String,
+    pub db: Option<String>,
+    /// `Query`, `Execute`, … while a command runs; `Sleep` between.
+    pub command: &'static str,
+    /// When the command started, or since when the session is idle.
+    pub since: Option<std::time::Instant>,
+    /// The running statement's text (client bytes, shared, not copied).
+    pub statement: Option<bytes::Bytes>,
+    pub in_transaction: bool,
+    /// Why the session holds backend connections between statements.
+    pub pinned: &'static str,
 }
 
 /// Shared runtime of the proxy.
@@ -55,6 +74,8 @@ pub struct Proxy {
     pub metrics: crate::ops::metrics::Metrics,
     /// Statements over `[admin] slow_query_ms`.
     pub slow_log: crate::ops::slow_log::SlowLog,
+    /// Every statement by digest (`[admin] digests`).
+    pub digests: crate::ops::digests::Digests,
     /// Set once on SIGTERM/SIGINT: the listener stops, idle sessions close,
     /// sessions in a transaction close when it ends.
     draining: tokio::sync::watch::Sender<bool>,
@@ -103,6 +124,7 @@ impl Proxy {
         Arc::new(Proxy {
             metrics: crate::ops::metrics::Metrics::new(),
             slow_log,
+            digests: Default::default(),
             shard_router: arc_swap::ArcSwapOption::new(shard_router),
             config: ArcSwap::from_pointee(config),
             cluster,
@@ -277,6 +299,13 @@ impl Proxy {
         client.set_max_payload(cfg.server.max_allowed_packet);
         let handle = Arc::new(SessionHandle::default());
         *handle.user.lock() = hello.user.clone();
+        *handle.activity.lock() = Activity {
+            host: peer.to_string(),
+            db: hello.database.clone(),
+            command: "Sleep",
+            since: Some(std::time::Instant::now()),
+            ..Default::default()
+        };
         self.sessions.lock().insert(id, handle.clone());
         let seq = hello.next_seq;
         let user = crate::ops::metrics::UserLabels {
@@ -301,10 +330,17 @@ impl Proxy {
         let Some(handle) = handle else {
             return Err(ProxyError::UnknownThread(id.into()));
         };
-        // As MySQL without the CONNECTION ADMIN privilege: only your own
-        // user's sessions.
-        let same_user = killer.is_some_and(|k| *k.user.lock() == *handle.user.lock());
-        if !same_user {
+        // As MySQL: your own user's sessions; any session with the
+        // CONNECTION ADMIN privilege (shardcat's admin role).
+        let killer_user = killer.map(|k| k.user.lock().clone()).unwrap_or_default();
+        let same_user = killer_user == *handle.user.lock();
+        let admin = self
+            .config
+            .load()
+            .users
+            .iter()
+            .any(|u| *u.name.get_ref() == killer_user && u.admin);
+        if !same_user && !admin {
             return Err(ProxyError::Backend(crate::wire::packets::ErrPacket::new(
                 1095,
                 "HY000",
@@ -319,63 +355,6 @@ impl Proxy {
             handle.kill.notify_one();
         }
         Ok(())
-    }
-
-    /// `SHOW SHARDCAT AUTH`: per source address, failed logins in the
-    /// window, connections in the handshake now, throttling state.
-    pub fn auth_result(&self) -> TextResult {
-        let mut r = TextResult::new(&[
-            "source",
-            "failures",
-            "unauthenticated",
-            "state",
-            "last_failure_s",
-        ]);
-        for row in self.auth_guard.rows(&self.config.load().security) {
-            r.row(vec![
-                Some(row.source),
-                Some(row.failures.to_string()),
-                Some(row.unauthenticated.to_string()),
-                Some(row.state.to_string()),
-                row.last_failure_s.map(|s| s.to_string()),
-            ]);
-        }
-        r
-    }
-
-    /// `SHOW SHARDCAT BACKENDS`: per-server role, health, lag, load.
-    pub fn backends_result(&self) -> TextResult {
-        let mut r = TextResult::new(&[
-            "node",
-            "role",
-            "address",
-            "weight",
-            "healthy",
-            "lag_ms",
-            "in_flight",
-            "routed",
-            "errors",
-            "idle",
-            "busy",
-        ]);
-        for pool in self.cluster.all_pools() {
-            let s = &pool.stats;
-            let lag = s.lag_ms.load(Ordering::Relaxed);
-            r.row(vec![
-                Some(pool.server.node_name.clone()),
-                Some(pool.server.role.as_str().to_string()),
-                Some(pool.server.addr.clone()),
-                Some(pool.server.weight.to_string()),
-                Some(if pool.is_healthy() { "yes" } else { "no" }.to_string()),
-                if lag < 0 { None } else { Some(lag.to_string()) },
-                Some(s.in_flight.load(Ordering::Relaxed).to_string()),
-                Some(s.routed.load(Ordering::Relaxed).to_string()),
-                Some(s.errors.load(Ordering::Relaxed).to_string()),
-                Some(pool.idle_count().to_string()),
-                Some(pool.busy_count().to_string()),
-            ]);
-        }
-        r
     }
 }
 

@@ -1,10 +1,11 @@
 //! What operators need to run shardcat: metrics (`metrics`), the HTTP
-//! listener serving them with a status page (`http`), and the slow query
-//! log (`slow_log`).
+//! listener serving them with a status page (`http`), the slow query
+//! log (`slow_log`) and query digests (`digests`).
 //!
 //! Owns: observing the proxy from outside. Must not: route, run statements
 //! or change session state.
 
+pub mod digests;
 pub mod http;
 pub mod metrics;
 pub mod slow_log;

@@ -17,12 +17,17 @@ pub struct ReplicaSelector {
 }
 
 impl ReplicaSelector {
-    /// True when `pool` may take reads now (healthy, not suspect of being
-    /// frozen, lag known and within the limit).
+    /// True when `pool` may take reads now (healthy, not drained by an
+    /// operator, not suspect of being frozen, lag known and within the
+    /// limit).
     pub fn usable(pool: &ServerPool, max_lag_ms: i64) -> bool {
         use std::sync::atomic::Ordering::Relaxed;
         let lag = pool.stats.lag_ms.load(Relaxed);
-        pool.is_healthy() && !pool.stats.stall.is_suspect() && lag >= 0 && lag <= max_lag_ms
+        pool.is_healthy()
+            && !pool.is_offline()
+            && !pool.stats.stall.is_suspect()
+            && lag >= 0
+            && lag <= max_lag_ms
     }
 
     /// Index of the replica to use, skipping those in `exclude` (already

@@ -67,7 +67,7 @@ pub fn check(
     };
     let kw = |toks: &[Token], i: usize, k: &str| toks.get(i).is_some_and(|t| t.is_keyword(text, k));
     match &c.kind {
-        K::ShowShardcat { .. } => return deny("SUPER"),
+        K::ShowShardcat { .. } | K::SetShardcat { .. } => return deny("SUPER"),
         K::Set(SetKind::Global | SetKind::Password) => return deny("SUPER"),
         K::Set(_) => {
             let toks = toks();

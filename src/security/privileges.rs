@@ -211,7 +211,9 @@ pub fn check(
         | K::Xa
         | K::ExplainShardcat { .. }
         | K::Empty => Ok(()),
-        K::ShowShardcat { .. } | K::Flush | K::Grant | K::Revoke => admin("SUPER"),
+        K::ShowShardcat { .. } | K::SetShardcat { .. } | K::Flush | K::Grant | K::Revoke => {
+            admin("SUPER")
+        }
         K::Other => Err(ProxyError::UnverifiableStatement {
             command: "this",
             user: who.user.to_string(),

@@ -112,9 +112,20 @@ impl Session {
         let result = match what.as_str() {
             "backends" | "servers" => self.proxy.backends_result(),
             "auth" => self.proxy.auth_result(),
+            "sessions" | "processlist" => self.proxy.sessions_result(),
+            "stats" => self.proxy.stats_result(),
+            "digests" => self.proxy.digests_result(),
+            "digests reset" => {
+                let r = self.proxy.digests_result();
+                self.proxy.digests.reset();
+                r
+            }
+            "rules" => self.proxy.rules_result(),
+            "config" => self.proxy.config_result(),
             _ => {
                 let e = ProxyError::Unsupported(format!(
-                    "SHOW SHARDCAT {what}: known forms are SHOW SHARDCAT BACKENDS, AUTH and RELOAD"
+                    "SHOW SHARDCAT {what}: known forms are SHOW SHARDCAT BACKENDS, SESSIONS, STATS, \
+                     DIGESTS [RESET], RULES, CONFIG, AUTH and RELOAD"
                 ));
                 self.write_error_seq(&e, seq).await;
                 return;
@@ -123,6 +134,26 @@ impl Session {
         let _ = result
             .send(&mut self.client, self.caps, seq, self.status)
             .await;
+    }
+
+    /// `SET SHARDCAT BACKEND <address or name> OFFLINE | ONLINE`.
+    pub(super) async fn set_shardcat(&mut self, rest: &str, seq: &mut u8) {
+        let words: Vec<&str> = rest.trim_end_matches(';').split_whitespace().collect();
+        let state = words.get(2).map(|w| w.to_ascii_uppercase());
+        let result = match (words.first(), words.get(1), state.as_deref(), words.len()) {
+            (Some(b), Some(which), Some(s @ ("OFFLINE" | "ONLINE")), 3)
+                if b.eq_ignore_ascii_case("backend") =>
+            {
+                self.proxy.set_backend_offline(which, s == "OFFLINE")
+            }
+            _ => Err(ProxyError::Unsupported(format!(
+                "SET SHARDCAT {rest}: the known form is SET SHARDCAT BACKEND <address or name> OFFLINE | ONLINE"
+            ))),
+        };
+        match result {
+            Ok(changed) => self.write_ok(seq, changed as u64, 0, self.status, 0).await,
+            Err(e) => self.write_error_seq(&e, seq).await,
+        }
     }
 
     pub(super) async fn explain_shardcat(&mut self, inner: &str, seq: &mut u8) {

@@ -299,6 +299,7 @@ impl Session {
                 continue;
             };
             let started = std::time::Instant::now();
+            self.show_activity(cmd, &payload, started);
             self.stat = observe::Stat::default();
             self.pre_classified = None;
             let Some(payload) = self.security_gate(payload, &mut seq).await else {
@@ -384,6 +385,7 @@ impl Session {
             if matches!(cmd, command::QUERY | command::STMT_EXECUTE) {
                 self.observe(cmd, &payload, started.elapsed());
             }
+            self.show_idle();
             if !flushed || !keep_going {
                 break;
             }

@@ -84,11 +84,11 @@ impl Session {
             errors.inc();
         }
         metrics.statement(stat.path, took, stat.error);
-        let threshold = self.proxy.config.load().admin.slow_query_ms;
-        if threshold == 0 || took < Duration::from_millis(threshold) {
+        let admin = &self.proxy.config.load().admin;
+        let slow = admin.slow_query_ms > 0 && took >= Duration::from_millis(admin.slow_query_ms);
+        if !slow && !admin.digests {
             return;
         }
-        self.proxy.metrics.slow_statements.inc();
         let prepared;
         let text = if cmd == command::QUERY {
             String::from_utf8_lossy(payload.get(1..).unwrap_or_default())
@@ -99,6 +99,13 @@ impl Session {
                 .map(|s| s.sql.clone());
             std::borrow::Cow::Borrowed(prepared.as_deref().unwrap_or(""))
         };
+        if admin.digests {
+            self.proxy.digests.record(&text, took, stat.error.is_some());
+        }
+        if !slow {
+            return;
+        }
+        self.proxy.metrics.slow_statements.inc();
         self.proxy.slow_log.write(&SlowStatement {
             connection: self.id,
             user: &self.user,
@@ -109,5 +116,44 @@ impl Session {
             took,
             error: stat.error,
         });
+    }
+
+    /// `SHOW SHARDCAT SESSIONS`: the command that starts now.
+    pub(super) fn show_activity(&self, cmd: u8, payload: &bytes::Bytes, now: std::time::Instant) {
+        let (name, statement) = match cmd {
+            command::QUERY => ("Query", Some(payload.slice(1..))),
+            command::STMT_EXECUTE => ("Execute", None),
+            command::STMT_PREPARE => ("Prepare", Some(payload.slice(1..))),
+            command::PING => ("Ping", None),
+            command::INIT_DB => ("Init DB", None),
+            _ => ("Command", None),
+        };
+        let mut a = self.handle.activity.lock();
+        a.command = name;
+        a.since = Some(now);
+        a.statement = statement;
+    }
+
+    /// `SHOW SHARDCAT SESSIONS`: idle again, with the state the command left.
+    pub(super) fn show_idle(&self) {
+        let mut a = self.handle.activity.lock();
+        a.command = "Sleep";
+        a.since = Some(std::time::Instant::now());
+        a.statement = None;
+        a.in_transaction = self.pins.transaction;
+        a.pinned = if self.pins.transaction {
+            "transaction"
+        } else if self.pins.session_state {
+            "session_state"
+        } else if self.cursor_statement.is_some() {
+            "cursor"
+        } else if self.pins.diagnostics {
+            "diagnostics"
+        } else {
+            ""
+        };
+        if a.db.as_deref() != self.state.schema.as_deref() {
+            a.db = self.state.schema.clone();
+        }
     }
 }

@@ -25,6 +25,8 @@ enum QueryPath {
     Refuse(ProxyError),
     /// `SHOW SHARDCAT …`.
     ShowShardcat(String),
+    /// `SET SHARDCAT …`.
+    SetShardcat(String),
     /// `EXPLAIN SHARDCAT …`.
     ExplainShardcat(String),
     /// `KILL [QUERY] id` of a shardcat session.
@@ -48,9 +50,10 @@ impl QueryPath {
     fn label(&self) -> &'static str {
         match self {
             QueryPath::Refuse(_) | QueryPath::DeferTransactionSettings { .. } => "proxy",
-            QueryPath::ShowShardcat(_) | QueryPath::ExplainShardcat(_) | QueryPath::Kill { .. } => {
-                "admin"
-            }
+            QueryPath::ShowShardcat(_)
+            | QueryPath::SetShardcat(_)
+            | QueryPath::ExplainShardcat(_)
+            | QueryPath::Kill { .. } => "admin",
             QueryPath::UseDatabase(_) | QueryPath::Plain => "plain",
             QueryPath::EndTransactionEverywhere => "multi_node_commit",
             QueryPath::SavepointEverywhere => "multi_node_savepoint",
@@ -107,6 +110,7 @@ impl Session {
         match path {
             QueryPath::Refuse(e) => self.write_error_seq(&e, seq).await,
             QueryPath::ShowShardcat(rest) => self.show_shardcat(&rest, seq).await,
+            QueryPath::SetShardcat(rest) => self.set_shardcat(&rest, seq).await,
             QueryPath::ExplainShardcat(inner) => self.explain_shardcat(&inner, seq).await,
             QueryPath::Kill { id, query_only } => self.kill(id, query_only, seq).await,
             QueryPath::DeferTransactionSettings { read_only } => {
@@ -146,6 +150,10 @@ impl Session {
             StatementKind::ShowShardcat { rest_offset } => {
                 let rest = text.get(*rest_offset..).unwrap_or("").trim();
                 return QueryPath::ShowShardcat(rest.to_string());
+            }
+            StatementKind::SetShardcat { rest_offset } => {
+                let rest = text.get(*rest_offset..).unwrap_or("").trim();
+                return QueryPath::SetShardcat(rest.to_string());
             }
             StatementKind::ExplainShardcat { inner_offset } => {
                 let inner = text.get(*inner_offset..).unwrap_or("");

@@ -48,6 +48,7 @@ pub mod plan;
 pub mod select;
 pub(crate) mod shape;
 mod summary;
+pub use summary::RuleRow;
 
 pub use summary::describe_merge;
 

@@ -60,7 +60,80 @@ pub fn describe_merge(m: &MergeSpec) -> String {
     }
 }
 
+/// One logical table's rule, as `SHOW SHARDCAT RULES` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleRow {
+    /// `db.table` or `table`.
+    pub table: String,
+    /// `sharded`, `broadcast` or `single`.
+    pub kind: &'static str,
+    /// The sharding key and its type (sharded tables only).
+    pub key: Option<String>,
+    /// Node names, in placement order, without repeats.
+    pub nodes: Vec<String>,
+    /// `node:physical_table` per slot (sharded), or the table per node.
+    pub physical: Vec<String>,
+}
+
 impl ShardRouter {
+    /// Every logical table's rule, in configuration order.
+    pub fn rule_rows(&self) -> Vec<RuleRow> {
+        let mut rows = Vec::new();
+        for t in &self.tables {
+            let table = match &t.schema {
+                Some(db) => format!("{db}.{}", t.name),
+                None => t.name.clone(),
+            };
+            let named = |nodes: &[usize]| -> Vec<String> {
+                nodes
+                    .iter()
+                    .map(|n| self.node_name(*n).to_string())
+                    .collect()
+            };
+            let row = match &t.kind {
+                TableInfoKind::Sharded(s) => {
+                    let mut nodes: Vec<String> = Vec::new();
+                    for (n, _) in &s.slots {
+                        let name = self.node_name(*n).to_string();
+                        if !nodes.contains(&name) {
+                            nodes.push(name);
+                        }
+                    }
+                    RuleRow {
+                        table,
+                        kind: "sharded",
+                        key: Some(format!("{} ({:?})", s.key, s.key_type)),
+                        nodes,
+                        physical: s
+                            .slots
+                            .iter()
+                            .map(|(n, p)| format!("{}:{p}", self.node_name(*n)))
+                            .collect(),
+                    }
+                }
+                TableInfoKind::Broadcast { nodes } => RuleRow {
+                    kind: "broadcast",
+                    key: None,
+                    nodes: named(nodes),
+                    physical: nodes
+                        .iter()
+                        .map(|n| format!("{}:{}", self.node_name(*n), t.name))
+                        .collect(),
+                    table,
+                },
+                TableInfoKind::Single { node } => RuleRow {
+                    kind: "single",
+                    key: None,
+                    nodes: named(&[*node]),
+                    physical: vec![format!("{}:{}", self.node_name(*node), t.name)],
+                    table,
+                },
+            };
+            rows.push(row);
+        }
+        rows
+    }
+
     /// One line per logical table: its kind, key and where its physical
     /// tables are (for status pages and `SHOW SHARDCAT RULES`).
     pub fn summary(&self) -> String {

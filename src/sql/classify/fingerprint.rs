@@ -57,11 +57,19 @@ pub enum LiteralKind {
     Bit,
 }
 
-/// Computes the [`Fingerprint`] of `sql` (all statements of it).
-pub fn fingerprint(sql: &str) -> Fingerprint {
+/// One piece of a normalized statement, in order.
+enum Piece<'s> {
+    /// One space where the original had whitespace or comments.
+    Space,
+    /// A literal, written `?`.
+    Literal(Literal),
+    /// A token kept as written.
+    Text(&'s str),
+}
+
+/// The one normalization pass behind [`fingerprint`] and [`digest_hash`].
+fn normalize<'s>(sql: &'s str, mut emit: impl FnMut(Piece<'s>)) {
     let src = sql.as_bytes();
-    let mut text = String::with_capacity(sql.len());
-    let mut literals = Vec::new();
     let mut last_end: Option<usize> = None;
     for tok in Lexer::new(src) {
         let literal = match tok.kind {
@@ -73,19 +81,42 @@ pub fn fingerprint(sql: &str) -> Fingerprint {
             _ => None,
         };
         if last_end.is_some_and(|end| end < tok.start) {
-            text.push(' ');
+            emit(Piece::Space);
         }
         match literal {
-            Some(kind) => {
-                text.push('?');
-                literals.push(Literal {
-                    kind,
-                    span: tok.span(),
-                });
-            }
-            None => text.push_str(tok.text(sql)),
+            Some(kind) => emit(Piece::Literal(Literal {
+                kind,
+                span: tok.span(),
+            })),
+            None => emit(Piece::Text(tok.text(sql))),
         }
         last_end = Some(tok.end);
     }
+}
+
+/// Computes the [`Fingerprint`] of `sql` (all statements of it).
+pub fn fingerprint(sql: &str) -> Fingerprint {
+    let mut text = String::with_capacity(sql.len());
+    let mut literals = Vec::new();
+    normalize(sql, |piece| match piece {
+        Piece::Space => text.push(' '),
+        Piece::Literal(l) => {
+            text.push('?');
+            literals.push(l);
+        }
+        Piece::Text(t) => text.push_str(t),
+    });
     Fingerprint { text, literals }
+}
+
+/// A 64-bit hash of `fingerprint(sql).text`, computed without building the
+/// text (query digests count every statement by it).
+pub fn digest_hash(sql: &str) -> u64 {
+    let mut h = xxhash_rust::xxh3::Xxh3::new();
+    normalize(sql, |piece| match piece {
+        Piece::Space => h.update(b" "),
+        Piece::Literal(_) => h.update(b"?"),
+        Piece::Text(t) => h.update(t.as_bytes()),
+    });
+    h.digest()
 }

@@ -29,7 +29,7 @@ mod fingerprint;
 mod set;
 mod split;
 
-pub use fingerprint::{fingerprint, Fingerprint, Literal, LiteralKind};
+pub use fingerprint::{digest_hash, fingerprint, Fingerprint, Literal, LiteralKind};
 use set::set_kind;
 pub use set::{set_assignments, SetAssignment, SetScope, TransactionScope};
 use split::Splitter;
@@ -120,6 +120,12 @@ pub enum StatementKind {
     },
     /// `SHOW SHARDCAT …`: an admin command.
     ShowShardcat {
+        /// Byte offset of what follows `SHARDCAT` (after whitespace).
+        rest_offset: usize,
+    },
+    /// `SET SHARDCAT …` (e.g. `SET SHARDCAT BACKEND addr OFFLINE`): an
+    /// admin command that changes the running proxy.
+    SetShardcat {
         /// Byte offset of what follows `SHARDCAT` (after whitespace).
         rest_offset: usize,
     },
@@ -535,6 +541,9 @@ fn statement_kind(s: Stmt<'_>, flags: &mut StatementFlags) -> StatementKind {
         }
         b"SAVEPOINT" => K::Savepoint,
         b"RELEASE" if s.kw(1, "SAVEPOINT") => K::Savepoint,
+        b"SET" if s.kw(1, "SHARDCAT") => K::SetShardcat {
+            rest_offset: s.offset_after(1),
+        },
         b"SET" => {
             let kind = set_kind(s, flags);
             K::Set(kind)

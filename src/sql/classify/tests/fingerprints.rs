@@ -75,3 +75,32 @@ fn fingerprints() {
         ]
     );
 }
+
+/// The digest hash is the hash of the fingerprint text: equal texts give
+/// equal hashes, different texts (over a generated set) different ones.
+#[test]
+fn digest_hash_follows_the_fingerprint_text() {
+    let shapes = [
+        "SELECT {} FROM t WHERE id = {}",
+        "SELECT  {}  FROM t WHERE id={} -- c",
+        "UPDATE t SET v = {} WHERE k IN ({}, 3)",
+        "INSERT INTO t VALUES ({}, {})/* x */",
+        "SELECT /*+ MAX_EXECUTION_TIME(1) */ {} , {}",
+    ];
+    let literals = ["1", "'a'", "0x1F", "b'101'", "2.5e3", "_utf8mb4'x'", "?"];
+    let mut seen = std::collections::HashMap::new();
+    for shape in shapes {
+        for a in literals {
+            for b in literals {
+                let sql = shape.replacen("{}", a, 1).replacen("{}", b, 1);
+                let fp = fingerprint(&sql).text;
+                let h = digest_hash(&sql);
+                let expected = xxhash_rust::xxh3::xxh3_64(fp.as_bytes());
+                assert_eq!(h, expected, "{sql}");
+                if let Some(prev) = seen.insert(h, fp.clone()) {
+                    assert_eq!(prev, fp, "hash collision");
+                }
+            }
+        }
+    }
+}
