@@ -142,6 +142,12 @@ pub fn rules() -> String {
 
 pub const ENUM_MEMBERS: &[&str] = &["pending", "active", "closed", "archived", "Bravo"];
 pub const SET_MEMBERS: &[&str] = &["x", "b", "a"];
+/// A second ENUM (utf8mb4_bin: case variants are distinct members) and
+/// SET (latin1), whose text order differs from their position order.
+pub const ENUM2_MEMBERS: &[&str] = &["zeta", "Alpha", "alpha", "Mid", "beta", "é"];
+pub const SET2_MEMBERS: &[&str] = &["z", "y", "a", "B", "ø"];
+/// The ENUM/SET columns of `typed`.
+pub const ENUM_KEYS: &[&str] = &["e", "st", "e2", "st2"];
 
 pub fn ddl() -> Vec<String> {
     let mut v = Vec::new();
@@ -163,17 +169,21 @@ pub fn ddl() -> Vec<String> {
     v.push(format!(
         "CREATE TABLE typed (id INT PRIMARY KEY, e ENUM({}), st SET({}), bt BIT(10), \
          f FLOAT, dbl DOUBLE, d3 DECIMAL(12,3), d0 DECIMAL(20,0), dt DATE, dtm DATETIME(2), \
-         ts TIMESTAMP NULL, y YEAR, vb VARBINARY(12), bn BINARY(4), u BIGINT UNSIGNED) \
+         ts TIMESTAMP NULL, y YEAR, vb VARBINARY(12), bn BINARY(4), u BIGINT UNSIGNED, \
+         e2 ENUM({}) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin, \
+         st2 SET({}) CHARACTER SET latin1 COLLATE latin1_swedish_ci) \
          CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci",
         members(ENUM_MEMBERS),
-        members(SET_MEMBERS)
+        members(SET_MEMBERS),
+        members(ENUM2_MEMBERS),
+        members(SET2_MEMBERS)
     ));
     v
 }
 
 /// The typed sort keys of `typed`.
 pub const TYPED_KEYS: &[&str] = &[
-    "e", "st", "bt", "f", "dbl", "d3", "d0", "dt", "dtm", "ts", "y", "vb", "bn", "u",
+    "e", "st", "bt", "f", "dbl", "d3", "d0", "dt", "dtm", "ts", "y", "vb", "bn", "u", "e2", "st2",
 ];
 
 fn pick<'a>(r: &mut StdRng, words: &[&'a str]) -> Option<&'a str> {
@@ -315,6 +325,17 @@ fn typed_row(r: &mut StdRng, id: usize) -> String {
         "42",
     ];
     push(r, &|r| us[r.random_range(0..us.len())].to_owned());
+    push(r, &|r| {
+        sql_str(ENUM2_MEMBERS[r.random_range(0..ENUM2_MEMBERS.len())])
+    });
+    push(r, &|r| {
+        let m: Vec<&str> = SET2_MEMBERS
+            .iter()
+            .copied()
+            .filter(|_| r.random_bool(0.4))
+            .collect();
+        sql_str(&m.join(","))
+    });
     format!("({})", v.join(", "))
 }
 
@@ -504,6 +525,104 @@ pub fn typed_queries(k: &str) -> Vec<CollQuery> {
     ]
 }
 
+/// ENUM/SET keys (sorted and grouped by member position; MIN/MAX and
+/// expressions over them compare text) through aliases, qualifiers,
+/// positions, GROUP BY, DISTINCT and expressions, on column `k` of
+/// `typed`.
+pub fn enum_queries(k: &str) -> Vec<CollQuery> {
+    let fam = format!("enum {k}");
+    let mut v = Vec::new();
+    let mut add = |sql: String, check: Check, n: usize| {
+        v.push(q(&fam, sql, check, vec![None; n]));
+    };
+    add(
+        format!("SELECT {k} AS x, id FROM typed ORDER BY x, id"),
+        Check::Total,
+        2,
+    );
+    add(
+        format!("SELECT t.{k}, t.id FROM typed t ORDER BY t.{k} DESC, t.id LIMIT 20"),
+        Check::Total,
+        2,
+    );
+    add(
+        format!("SELECT id, {k} FROM typed ORDER BY 2, 1 LIMIT 15 OFFSET 3"),
+        Check::Total,
+        2,
+    );
+    add(
+        format!("SELECT id FROM typed ORDER BY {k} DESC, id LIMIT 10"),
+        Check::Total,
+        1,
+    );
+    add(
+        format!("SELECT DISTINCT {k} FROM typed ORDER BY {k} DESC"),
+        Check::Total,
+        1,
+    );
+    add(
+        format!("SELECT DISTINCT {k} FROM typed ORDER BY {k} LIMIT 3"),
+        Check::Total,
+        1,
+    );
+    add(
+        format!("SELECT {k}, COUNT(*) FROM typed GROUP BY {k} ORDER BY {k} DESC"),
+        Check::Total,
+        2,
+    );
+    add(
+        format!("SELECT COUNT(*), {k} AS x FROM typed GROUP BY x"),
+        Check::Total,
+        2,
+    );
+    add(
+        format!("SELECT COUNT(*) FROM typed GROUP BY {k}"),
+        Check::Total,
+        1,
+    );
+    add(
+        format!("SELECT {k}, y % 3 AS m, COUNT(*) FROM typed GROUP BY {k}, m"),
+        Check::Total,
+        3,
+    );
+    add(
+        format!("SELECT {k}, id FROM typed GROUP BY id, {k} ORDER BY {k}, id"),
+        Check::Total,
+        2,
+    );
+    add(
+        format!("SELECT CONCAT({k}) AS c, id FROM typed ORDER BY c, id"),
+        Check::Total,
+        2,
+    );
+    add(
+        format!("SELECT CAST({k} AS CHAR) AS c, id FROM typed ORDER BY c, id"),
+        Check::Total,
+        2,
+    );
+    add(
+        format!("SELECT id, {k} FROM typed ORDER BY {k}+0, id"),
+        Check::Total,
+        2,
+    );
+    add(
+        format!("SELECT y % 3 AS m, MIN({k}), MAX({k}) FROM typed GROUP BY m"),
+        Check::Total,
+        3,
+    );
+    add(
+        format!("SELECT MIN({k}), MAX({k}), COUNT(DISTINCT {k}) FROM typed"),
+        Check::Total,
+        3,
+    );
+    add(
+        format!("SELECT {k}, MAX(id) AS hi FROM typed GROUP BY {k} ORDER BY hi"),
+        Check::Total,
+        2,
+    );
+    v
+}
+
 /// Every query of the matrix.
 pub fn all_queries() -> Vec<CollQuery> {
     let mut v = Vec::new();
@@ -531,6 +650,9 @@ pub fn all_queries() -> Vec<CollQuery> {
     ));
     for k in TYPED_KEYS {
         v.extend(typed_queries(k));
+    }
+    for k in ENUM_KEYS {
+        v.extend(enum_queries(k));
     }
     v
 }

@@ -9,7 +9,7 @@
 //! handle disjoint rows (see `rows`) or read clauses from the text (see
 //! `parts` and `clauses`).
 
-use super::weights::weight_pieces;
+use super::weights::{enum_index_pieces, weight_pieces};
 use super::*;
 
 /// A hidden column to append.
@@ -202,7 +202,9 @@ pub(super) fn combine_groups(
             })
             .collect();
     }
-    spec.weights = weigh_keys(ctx, &p, &mut row, visible, &group_by).into();
+    let (weights, enum_keys) = weigh_keys(ctx, &p, &mut row, visible, &group_by);
+    spec.weights = weights.into();
+    spec.enum_keys = enum_keys.into();
     spec.aggregate = Some(AggregateMerge {
         group_by,
         columns: row.columns,
@@ -477,20 +479,71 @@ fn group_key_columns(p: &SelectParts<'_>, row: &mut ShardRow, visible: usize) ->
 
 /// Weight columns for the keys compared under a collation: group keys,
 /// MIN/MAX values, COUNT(DISTINCT) arguments and, for DISTINCT, the
-/// visible columns that are not aggregates.
+/// visible columns that are not aggregates; position columns instead for
+/// group and DISTINCT keys that are ENUM/SET columns (MIN/MAX of an ENUM
+/// compare its text, as the server does).
 fn weigh_keys(
     ctx: &Ctx<'_>,
     p: &SelectParts<'_>,
     row: &mut ShardRow,
     visible: usize,
     group_by: &[usize],
-) -> Vec<WeightKey> {
-    let mut keys: Vec<usize> = group_by.to_vec();
+) -> (Vec<WeightKey>, Vec<EnumKey>) {
+    let mut enums: Vec<usize> = Vec::new();
+    for (g, &j) in group_by.iter().enumerate() {
+        let enum_key = if j < visible {
+            p.item_is_enum(ctx, j)
+        } else {
+            p.group_exprs.get(g).is_some_and(|e| (ctx.is_enum)(e))
+        };
+        if enum_key {
+            enums.push(j);
+        }
+    }
+    for (j, c) in row.columns.iter().enumerate() {
+        if matches!(c, Combine::Group | Combine::Any)
+            && p.distinct
+            && j < visible
+            && p.item_is_enum(ctx, j)
+        {
+            enums.push(j);
+        }
+    }
+    let mut enum_keys: Vec<EnumKey> = Vec::new();
+    for j in enums {
+        if enum_keys.iter().any(|k| k.column == ColumnRef::Index(j)) {
+            continue;
+        }
+        let src = if j < visible {
+            match p.item_src(ctx, j) {
+                Some(s) => vec![s],
+                None => continue,
+            }
+        } else {
+            row.hidden[j - visible].pieces.clone()
+        };
+        let index = row.push_hidden(Combine::Any, enum_index_pieces(&src));
+        enum_keys.push(EnumKey {
+            column: ColumnRef::Index(j),
+            index: ColumnRef::Index(index),
+        });
+    }
+    let mut keys: Vec<usize> = group_by
+        .iter()
+        .copied()
+        .filter(|j| !enum_keys.iter().any(|k| k.column == ColumnRef::Index(*j)))
+        .collect();
     for (j, c) in row.columns.iter().enumerate() {
         match c {
             Combine::Min | Combine::Max => keys.push(j),
             Combine::CountDistinct { first, n } => keys.extend(*first..*first + *n),
-            Combine::Group | Combine::Any if p.distinct && j < visible => keys.push(j),
+            Combine::Group | Combine::Any
+                if p.distinct
+                    && j < visible
+                    && !enum_keys.iter().any(|k| k.column == ColumnRef::Index(j)) =>
+            {
+                keys.push(j)
+            }
             _ => {}
         }
     }
@@ -516,7 +569,7 @@ fn weigh_keys(
             pad: ColumnRef::Index(pad),
         });
     }
-    out
+    (out, enum_keys)
 }
 
 /// Sort keys (after combining).

@@ -141,6 +141,15 @@ impl<'q> SelectParts<'q> {
         }
     }
 
+    /// Whether select item i is an ENUM/SET column (sorted by position).
+    pub(super) fn item_is_enum(&self, ctx: &Ctx<'_>, i: usize) -> bool {
+        self.s
+            .projection
+            .get(i)
+            .and_then(item_expr)
+            .is_some_and(|(e, _)| (ctx.is_enum)(e))
+    }
+
     /// Which select item an ORDER BY / GROUP BY expression designates.
     pub(super) fn item_for(&self, e: &Expr) -> Option<usize> {
         let s = self.s;

@@ -7,7 +7,10 @@
 //! key is a collated string (numbers, times and binary strings compare
 //! natively).
 //!
-//! Owns: the text of those two columns. Must not decide which keys need
+//! For an ENUM/SET key the hidden column is `(e)+0` instead (member
+//! position / bitmask), the server's order for those types.
+//!
+//! Owns: the text of those columns. Must not decide which keys need
 //! them (`rows` and `groups` do) or how they are compared
 //! (`crate::merge::compare`).
 
@@ -33,4 +36,13 @@ pub(super) fn weight_pieces(src: &[Piece]) -> (Vec<Piece>, Vec<Piece>) {
     space(&mut pad);
     pad.push(text(", NULL))"));
     (weight, pad)
+}
+
+/// `(<src>)+0`: an ENUM member's position in the definition (0 for the
+/// invalid value ''), a SET's bitmask: how the server orders them.
+pub(super) fn enum_index_pieces(src: &[Piece]) -> Vec<Piece> {
+    let mut out = vec![Piece::Text("(".to_owned())];
+    out.extend(src.iter().cloned());
+    out.push(Piece::Text(")+0".to_owned()));
+    out
 }
