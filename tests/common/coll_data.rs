@@ -387,7 +387,29 @@ pub fn string_queries(t: &str, k: &str, cs: &str, coll: &str) -> Vec<CollQuery> 
     } else {
         "utf8mb4_unicode_ci"
     };
-    vec![
+    // DISTINCT windows (values equal under PAD SPACE but not byte-equal,
+    // like 'alice' and 'alice ', must not take a shard's LIMIT slots
+    // twice).
+    let mut windows: Vec<CollQuery> = [0, 7, 14, 21, 28]
+        .iter()
+        .flat_map(|off| {
+            ["", " DESC"].map(|dir| {
+                q(
+                    &fam,
+                    format!("SELECT DISTINCT {k} FROM {t} ORDER BY {k}{dir} LIMIT 3 OFFSET {off}"),
+                    Check::Keys(1),
+                    vec![o()],
+                )
+            })
+        })
+        .collect();
+    windows.push(q(
+        &fam,
+        format!("SELECT DISTINCT {k} FROM {t} WHERE {k} LIKE 'a%' ORDER BY {k} DESC LIMIT 2"),
+        Check::Keys(1),
+        vec![o()],
+    ));
+    let mut v = vec![
         q(
             &fam,
             format!("SELECT {k}, id FROM {t} ORDER BY {k}, id"),
@@ -444,6 +466,18 @@ pub fn string_queries(t: &str, k: &str, cs: &str, coll: &str) -> Vec<CollQuery> 
         ),
         q(
             &fam,
+            format!("SELECT DISTINCT {k} FROM {t} ORDER BY {k} LIMIT 12"),
+            Check::Keys(1),
+            vec![o()],
+        ),
+        q(
+            &fam,
+            format!("SELECT DISTINCT {k} FROM {t} ORDER BY {k} DESC LIMIT 8 OFFSET 3"),
+            Check::Keys(1),
+            vec![o()],
+        ),
+        q(
+            &fam,
             format!("SELECT COUNT(DISTINCT {k}) FROM {t}"),
             Check::Total,
             vec![None],
@@ -466,7 +500,9 @@ pub fn string_queries(t: &str, k: &str, cs: &str, coll: &str) -> Vec<CollQuery> 
             Check::Total,
             vec![o(), None],
         ),
-    ]
+    ];
+    v.append(&mut windows);
+    v
 }
 
 /// The typed-key queries on column `k` of `typed`.

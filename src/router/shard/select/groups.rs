@@ -560,7 +560,7 @@ fn weigh_keys(
         } else {
             row.hidden[j - visible].pieces.clone()
         };
-        let (weight, pad) = weight_pieces(&src);
+        let (weight, pad) = weight_pieces(&src, false);
         let weight = row.push_hidden(Combine::Any, weight);
         let pad = row.push_hidden(Combine::Any, pad);
         out.push(WeightKey {

@@ -107,7 +107,7 @@ pub(super) fn concatenate_rows(ctx: &Ctx<'_>, p: SelectParts<'_>) -> Result<Sele
             enum_keys.push(EnumKey { column, index });
             continue;
         }
-        let (weight, pad) = weight_pieces(&[src]);
+        let (weight, pad) = weight_pieces(&[src], p.distinct);
         let weight = hidden_ref(weight, &mut hidden);
         let pad = hidden_ref(pad, &mut hidden);
         weights.push(WeightKey {
