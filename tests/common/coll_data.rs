@@ -548,6 +548,24 @@ pub fn typed_queries(k: &str) -> Vec<CollQuery> {
         ),
         q(
             &fam,
+            format!("SELECT DISTINCT {k} FROM typed ORDER BY {k} LIMIT 4 OFFSET 1"),
+            Check::Keys(1),
+            vec![open()],
+        ),
+        q(
+            &fam,
+            format!("SELECT {k} FROM typed WHERE id % 2 = 0 UNION SELECT {k} FROM typed WHERE id % 2 = 1 ORDER BY 1 DESC LIMIT 4"),
+            Check::Keys(1),
+            vec![open()],
+        ),
+        q(
+            &fam,
+            format!("SELECT {k}, id FROM typed WHERE id < 50 UNION ALL SELECT {k}, id FROM typed WHERE id > 150 ORDER BY {k}, id LIMIT 30"),
+            Check::Total,
+            vec![None, None],
+        ),
+        q(
+            &fam,
             format!("SELECT COUNT(DISTINCT {k}) FROM typed"),
             Check::Total,
             vec![None],
@@ -659,11 +677,79 @@ pub fn enum_queries(k: &str) -> Vec<CollQuery> {
     v
 }
 
+/// Cross-shard UNION [ALL] / UNION DISTINCT on column `k` of `t`: the
+/// duplicate removal and the ORDER BY over the union, branches sharing
+/// the shards or needing different ones, a branch without a table.
+pub fn union_queries(t: &str, k: &str, cs: &str, coll: &str) -> Vec<CollQuery> {
+    let fam = format!("union {coll}");
+    let o = || Some(Open::Collation(cs.to_owned(), coll.to_owned()));
+    let lit = format!("CONVERT('zz' USING {cs}) COLLATE {coll}");
+    vec![
+        q(
+            &fam,
+            format!("SELECT {k} FROM {t} WHERE g = 0 UNION SELECT {k} FROM {t} WHERE g = 1"),
+            Check::Multiset,
+            vec![o()],
+        ),
+        q(
+            &fam,
+            format!("SELECT {k} FROM {t} WHERE g < 2 UNION SELECT {k} FROM {t} WHERE g > 0 ORDER BY 1"),
+            Check::Keys(1),
+            vec![o()],
+        ),
+        q(
+            &fam,
+            format!("SELECT {k} AS x FROM {t} UNION DISTINCT SELECT {k} FROM {t} WHERE g = 3 ORDER BY x DESC LIMIT 6 OFFSET 2"),
+            Check::Keys(1),
+            vec![o()],
+        ),
+        q(
+            &fam,
+            format!("SELECT {k}, id FROM {t} WHERE g < 2 UNION ALL SELECT {k}, id FROM {t} WHERE g >= 2 ORDER BY {k}, id"),
+            Check::Total,
+            vec![None, None],
+        ),
+        q(
+            &fam,
+            format!("SELECT {k}, id FROM {t} WHERE g = 1 UNION ALL SELECT {k}, id FROM {t} WHERE g = 2 ORDER BY 1 DESC, 2 LIMIT 10"),
+            Check::Total,
+            vec![None, None],
+        ),
+        q(
+            &fam,
+            format!("SELECT {k} FROM {t} WHERE id IN (1, 2, 3, 4) UNION SELECT {k} FROM {t} WHERE id > 100 ORDER BY 1 LIMIT 8"),
+            Check::Keys(1),
+            vec![o()],
+        ),
+        q(
+            &fam,
+            format!("SELECT {k} FROM {t} UNION SELECT {lit} ORDER BY 1 DESC LIMIT 4"),
+            Check::Keys(1),
+            vec![o()],
+        ),
+        q(
+            &fam,
+            format!("SELECT {k} FROM {t} WHERE g = 2 UNION ALL SELECT {lit} ORDER BY 1 LIMIT 5"),
+            Check::Keys(1),
+            vec![o()],
+        ),
+        q(
+            &fam,
+            format!("SELECT {k} FROM {t} WHERE g = 0 UNION SELECT {k} FROM {t} WHERE g = 3 ORDER BY {k} LIMIT 3 OFFSET 9"),
+            Check::Keys(1),
+            vec![o()],
+        ),
+    ]
+}
+
 /// Every query of the matrix.
 pub fn all_queries() -> Vec<CollQuery> {
     let mut v = Vec::new();
     for (cs, coll) in COLLATIONS {
         v.extend(string_queries(&table_of(coll), "s", cs, coll));
+    }
+    for (cs, coll) in COLLATIONS {
+        v.extend(union_queries(&table_of(coll), "s", cs, coll));
     }
     for (n, cs, coll) in MIXED {
         for mut x in string_queries("m", n, cs, coll) {
@@ -671,6 +757,57 @@ pub fn all_queries() -> Vec<CollQuery> {
             v.push(x);
         }
     }
+    // Branches of two tables whose columns share a collation; a branch
+    // mixing collations (the union column compares under one of them).
+    v.push(q(
+        "union mixed",
+        "SELECT s FROM s_utf8mb4_unicode_ci UNION SELECT a FROM m ORDER BY 1 LIMIT 30".into(),
+        Check::Keys(1),
+        vec![Some(Open::Collation(
+            "utf8mb4".into(),
+            "utf8mb4_unicode_ci".into(),
+        ))],
+    ));
+    v.push(q(
+        "union mixed",
+        "SELECT a, b FROM m WHERE g = 0 UNION SELECT a, b FROM m WHERE g > 1 ORDER BY 2, 1".into(),
+        Check::Keys(2),
+        vec![
+            Some(Open::Collation(
+                "utf8mb4".into(),
+                "utf8mb4_unicode_ci".into(),
+            )),
+            Some(Open::Collation("utf8mb4".into(), "utf8mb4_bin".into())),
+        ],
+    ));
+    // Branches of different types: the union column's type decides.
+    for (a, b) in [
+        ("dt", "dtm"),
+        ("d3", "d0"),
+        ("f", "dbl"),
+        ("u", "d0"),
+        ("y", "d0"),
+    ] {
+        v.push(q(
+            "union types",
+            format!("SELECT {a} FROM typed WHERE id % 3 = 0 UNION SELECT {b} FROM typed WHERE id % 3 > 0 ORDER BY 1 LIMIT 6"),
+            Check::Keys(1),
+            vec![None],
+        ));
+    }
+    v.push(q(
+        "union mixed",
+        "SELECT e FROM typed UNION SELECT e2 FROM typed ORDER BY 1".into(),
+        Check::Keys(1),
+        vec![None],
+    ));
+    v.push(q(
+        "union mixed",
+        "SELECT s FROM s_utf8mb4_unicode_ci UNION SELECT s FROM s_utf8mb4_general_ci ORDER BY 1"
+            .into(),
+        Check::Keys(1),
+        vec![None],
+    ));
     v.push(q(
         "mixed",
         "SELECT a, b, COUNT(*) FROM m GROUP BY a, b".into(),

@@ -23,6 +23,9 @@ pub struct MergeColumns {
     /// How many columns the client sees (the rest are hidden helpers).
     pub visible: usize,
     pub order_by: Vec<ResolvedKey>,
+    /// (weighed key column, its branch's `COLLATION` column): a UNION's
+    /// keys, whose rows must agree (see `SameCollation`).
+    pub probes: Vec<(usize, usize)>,
 }
 
 impl MergeColumns {
@@ -48,11 +51,20 @@ impl MergeColumns {
             })
             .collect();
         check_keys(plan, &columns, &orders, &order_by, visible)?;
+        let probes = plan
+            .weights
+            .iter()
+            .filter_map(|w| Some((at(w.column), at(w.collation?))))
+            .filter(|&(c, p)| {
+                p < columns.len() && matches!(orders.get(c), Some(ValueOrder::Weight { .. }))
+            })
+            .collect();
         Ok(MergeColumns {
             columns,
             orders,
             visible,
             order_by,
+            probes,
         })
     }
 
@@ -184,9 +196,6 @@ fn check_keys(
                 name(c)
             )));
         }
-    }
-    if plan.unweighed {
-        return Ok(());
     }
     for c in ordered.into_iter().chain(equal) {
         if orders.get(c).is_some_and(ValueOrder::approximate) {

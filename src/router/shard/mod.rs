@@ -166,10 +166,6 @@ pub struct MergeSpec {
     /// ENUM/SET keys ordered by their members' positions: used by the
     /// merge when the shard's column definition flags the column ENUM/SET.
     pub enum_keys: Box<[EnumKey]>,
-    /// A UNION: its branches carry no weight columns yet, so its keys are
-    /// compared by the local comparators (an approximation of the
-    /// collation; see README "SQL support").
-    pub unweighed: bool,
 }
 
 /// A key column whose order and equality the server defines: hidden
@@ -182,6 +178,10 @@ pub struct WeightKey {
     pub column: ColumnRef,
     pub weight: ColumnRef,
     pub pad: ColumnRef,
+    /// A UNION's keys: `COLLATION(item)` of the row's branch. The weights
+    /// are the union column's only if every row's branch has one
+    /// collation; the merge refuses otherwise.
+    pub collation: Option<ColumnRef>,
 }
 
 /// An ENUM or SET key column: hidden column `index` carries `(expr)+0`

@@ -567,6 +567,7 @@ fn weigh_keys(
             column: ColumnRef::Index(j),
             weight: ColumnRef::Index(weight),
             pad: ColumnRef::Index(pad),
+            collation: None,
         });
     }
     (out, enum_keys)

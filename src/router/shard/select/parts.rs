@@ -184,7 +184,7 @@ impl<'q> SelectParts<'q> {
 
 /// The byte ranges of the select items (after the modifiers) and the token
 /// where the list stops.
-fn select_list(ctx: &Ctx<'_>, s: &Select) -> Result<(Vec<Range<usize>>, usize), String> {
+pub(super) fn select_list(ctx: &Ctx<'_>, s: &Select) -> Result<(Vec<Range<usize>>, usize), String> {
     let select_at = ctx
         .lines
         .range(s.select_token.0.span)

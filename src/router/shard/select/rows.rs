@@ -114,6 +114,7 @@ pub(super) fn concatenate_rows(ctx: &Ctx<'_>, p: SelectParts<'_>) -> Result<Sele
             column,
             weight,
             pad,
+            collation: None,
         });
     }
     spec.weights = weights.into();

@@ -16,9 +16,9 @@
 
 use super::Piece;
 
-/// The weight `WEIGHT_STRING(<src>)` (`trimmed`:
-/// `WEIGHT_STRING(IF(<pads>, RTRIM(<src>), <src>))`) and the PAD SPACE
-/// probe
+/// The weight `WEIGHT_STRING(<src>)` (`trimmed`: `IF(COLLATION(<src>) =
+/// 'binary', NULL, IF(<pads>, WEIGHT_STRING(RTRIM(<src>)),
+/// WEIGHT_STRING(<src>)))`) and the PAD SPACE probe
 /// `WEIGHT_STRING(IF(<pads>, LEFT(CONCAT(' ', <src>), 1), NULL))`, where
 /// `<pads>` is `LEFT(CONCAT(' ', <src>), 1) = ''`: a space with `src`'s
 /// collation, equal to '' exactly when the collation pads.
@@ -29,6 +29,9 @@ use super::Piece;
 /// DISTINCT or UNION over the hidden columns keeps one row for them, as
 /// the server would (otherwise both take places under a pushed-down
 /// LIMIT). The merge still pads the shorter weight, so `'a\t' < 'a'`.
+/// Values without a collation (numbers, times, binary strings: compared
+/// natively) get NULL, so equal values of them (`1.5`/`1.50`, `-0`/`0`,
+/// a DATE and a DATETIME in a UNION) stay one row there too.
 /// Needed only where the shard itself removes duplicates over the hidden
 /// columns (DISTINCT, UNION).
 pub(super) fn weight_pieces(src: &[Piece], trimmed: bool) -> (Vec<Piece>, Vec<Piece>) {
@@ -38,19 +41,22 @@ pub(super) fn weight_pieces(src: &[Piece], trimmed: bool) -> (Vec<Piece>, Vec<Pi
         out.extend(src.iter().cloned());
         out.push(text("), 1)"));
     };
-    let mut weight = vec![text("WEIGHT_STRING(")];
+    let mut weight = Vec::new();
     if trimmed {
-        weight.push(text("IF("));
-        space(&mut weight);
-        weight.push(text(" = '', RTRIM("));
+        weight.push(text("IF(COLLATION("));
         weight.extend(src.iter().cloned());
-        weight.push(text("), "));
+        weight.push(text(") = 'binary', NULL, IF("));
+        space(&mut weight);
+        weight.push(text(" = '', WEIGHT_STRING(RTRIM("));
+        weight.extend(src.iter().cloned());
+        weight.push(text(")), WEIGHT_STRING("));
+        weight.extend(src.iter().cloned());
+        weight.push(text(")))"));
+    } else {
+        weight.push(text("WEIGHT_STRING("));
         weight.extend(src.iter().cloned());
         weight.push(text(")"));
-    } else {
-        weight.extend(src.iter().cloned());
     }
-    weight.push(text(")"));
     let mut pad = vec![text("WEIGHT_STRING(IF(")];
     space(&mut pad);
     pad.push(text(" = '', "));
