@@ -298,8 +298,11 @@ async fn differential_collations() {
         println!("{w}");
     }
     let mut c = util::direct_conn(&topo, "ref", None).await;
-    c.query_drop(format!("DROP DATABASE IF EXISTS {DB}"))
-        .await
-        .ok();
+    // SHARDCAT_COLL_KEEP=1 leaves the data for a look afterwards.
+    if std::env::var("SHARDCAT_COLL_KEEP").is_err() {
+        c.query_drop(format!("DROP DATABASE IF EXISTS {DB}"))
+            .await
+            .ok();
+    }
     assert_eq!(total.wrong, 0, "wrong answers through shardcat");
 }

@@ -502,6 +502,52 @@ pub fn string_queries(t: &str, k: &str, cs: &str, coll: &str) -> Vec<CollQuery> 
         ),
     ];
     v.append(&mut windows);
+    // HAVING comparing strings, GROUP_CONCAT ordered by strings.
+    let lits = if cs == "latin1" {
+        ["'b'", "'cafe'"]
+    } else {
+        ["'b'", "'résumé'"]
+    };
+    for lit in lits {
+        v.push(q(
+            &fam,
+            format!("SELECT {k}, COUNT(*) FROM {t} GROUP BY {k} HAVING {k} > {lit} ORDER BY {k}"),
+            Check::Total,
+            vec![o(), None],
+        ));
+        v.push(q(
+            &fam,
+            format!("SELECT g, MAX({k}) FROM {t} GROUP BY g HAVING MAX({k}) >= {lit} OR MIN({k}) = {lit}"),
+            Check::Total,
+            vec![None, o()],
+        ));
+    }
+    v.push(q(
+        &fam,
+        format!("SELECT g, GROUP_CONCAT({k} ORDER BY {k}, id SEPARATOR '|') FROM {t} GROUP BY g"),
+        Check::Total,
+        vec![None, None],
+    ));
+    v.push(q(
+        &fam,
+        format!(
+            "SELECT g, GROUP_CONCAT(id ORDER BY {k} DESC, id) FROM {t} WHERE id < 80 GROUP BY g"
+        ),
+        Check::Total,
+        vec![None, None],
+    ));
+    v.push(q(
+        &fam,
+        format!("SELECT g, COUNT(*), LENGTH(GROUP_CONCAT(DISTINCT {k})) FROM {t} GROUP BY g"),
+        Check::Total,
+        vec![None, None, None],
+    ));
+    v.push(q(
+        &fam,
+        format!("SELECT g, GROUP_CONCAT(DISTINCT id ORDER BY {k} DESC, id) FROM {t} WHERE id < 80 GROUP BY g"),
+        Check::Total,
+        vec![None, None],
+    ));
     v
 }
 
@@ -545,6 +591,12 @@ pub fn typed_queries(k: &str) -> Vec<CollQuery> {
             format!("SELECT DISTINCT {k} FROM typed"),
             Check::Multiset,
             vec![open()],
+        ),
+        q(
+            &fam,
+            format!("SELECT id % 3 AS m, GROUP_CONCAT(id ORDER BY {k} DESC, id) FROM typed WHERE id < 90 GROUP BY m"),
+            Check::Total,
+            vec![None, None],
         ),
         q(
             &fam,
@@ -671,6 +723,16 @@ pub fn enum_queries(k: &str) -> Vec<CollQuery> {
     );
     add(
         format!("SELECT {k}, MAX(id) AS hi FROM typed GROUP BY {k} ORDER BY hi"),
+        Check::Total,
+        2,
+    );
+    add(
+        format!("SELECT y % 2 AS m, GROUP_CONCAT({k} ORDER BY {k}, id) FROM typed GROUP BY m"),
+        Check::Total,
+        2,
+    );
+    add(
+        format!("SELECT {k}, COUNT(*) FROM typed GROUP BY {k} HAVING {k} > 'b'"),
         Check::Total,
         2,
     );

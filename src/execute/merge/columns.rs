@@ -169,8 +169,29 @@ fn check_keys(
             n
         }
     };
-    let sorted: Vec<usize> = order_by.iter().map(|k| k.column).collect();
+    let mut sorted: Vec<usize> = order_by.iter().map(|k| k.column).collect();
+    // GROUP_CONCAT(… ORDER BY key): sorted by the merge too. Its NULL keys
+    // compare as their type's zero; for fixed-width binary values (BIT,
+    // BINARY(n)) that zero is not reproduced.
+    if let Some(g) = &plan.aggregate {
+        for c in g.concats.iter().flat_map(|c| c.order.iter().map(|o| o.0)) {
+            use mysql_common::constants::ColumnType::{MYSQL_TYPE_BIT, MYSQL_TYPE_STRING};
+            if columns.get(c).is_some_and(|i| {
+                i.column_type == MYSQL_TYPE_BIT
+                    || (i.column_type == MYSQL_TYPE_STRING && i.charset == 63)
+            }) {
+                return Err(ProxyError::Routing(
+                    "GROUP_CONCAT ordered by a BIT or BINARY(n) value cannot be merged across shards exactly".into(),
+                ));
+            }
+            sorted.push(c);
+        }
+    }
     let mut ordered = sorted.clone();
+    if let Some(g) = &plan.aggregate {
+        // GROUP_CONCAT(DISTINCT value): equal under the value's collation.
+        ordered.extend(g.concats.iter().filter(|c| c.distinct).map(|c| c.value));
+    }
     let mut equal: Vec<usize> = Vec::new();
     if let Some(g) = &plan.aggregate {
         equal.extend(g.group_by.iter().copied());

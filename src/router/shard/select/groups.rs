@@ -151,7 +151,7 @@ pub(super) fn combine_groups(
         )?;
     }
     group_by_distinct_args(&mut row, distincts, &mut extra_group);
-    let concat_specs = group_concat_specs(&mut row, concats, &mut extra_group);
+    let (concat_specs, concat_weights) = group_concat_specs(&mut row, concats, &mut extra_group);
     if !extra_group.is_empty() {
         edits.push(extra_group_edit(ctx, &p, extra_group));
     }
@@ -202,7 +202,8 @@ pub(super) fn combine_groups(
             })
             .collect();
     }
-    let (weights, enum_keys) = weigh_keys(ctx, &p, &mut row, visible, &group_by);
+    let (mut weights, enum_keys) = weigh_keys(ctx, &p, &mut row, visible, &group_by);
+    weights.extend(concat_weights);
     spec.weights = weights.into();
     spec.enum_keys = enum_keys.into();
     spec.aggregate = Some(AggregateMerge {
@@ -402,16 +403,29 @@ fn group_by_distinct_args(
 
 /// GROUP_CONCAT: the shards group by the value and its ORDER BY
 /// keys too and tell each value's multiplicity; the merge sorts and
-/// joins them.
+/// joins them, comparing the ORDER BY keys (and, under DISTINCT, the
+/// values) by the server's weights, also returned.
 fn group_concat_specs(
     row: &mut ShardRow,
     concats: Vec<ConcatAgg>,
     extra_group: &mut Vec<Piece>,
-) -> Vec<crate::merge::group_concat::ConcatSpec> {
+) -> (Vec<crate::merge::group_concat::ConcatSpec>, Vec<WeightKey>) {
     let mut concat_specs = Vec::new();
+    let mut weights = Vec::new();
     if concats.is_empty() {
-        return concat_specs;
+        return (concat_specs, weights);
     }
+    let mut weigh = |column: usize, r: &Range<usize>, row: &mut ShardRow| {
+        let (weight, pad) = weight_pieces(&[Piece::Src(r.clone())], false);
+        let weight = row.push_hidden(Combine::Any, weight);
+        let pad = row.push_hidden(Combine::Any, pad);
+        weights.push(WeightKey {
+            column: ColumnRef::Index(column),
+            weight: ColumnRef::Index(weight),
+            pad: ColumnRef::Index(pad),
+            collation: None,
+        });
+    };
     let count = row.push_hidden(Combine::Any, vec![Piece::Text("COUNT(*)".to_owned())]);
     let max_len = row.push_hidden(
         Combine::Any,
@@ -424,10 +438,17 @@ fn group_concat_specs(
             row.push_hidden(Combine::Any, vec![Piece::Src(r.clone())])
         };
         let value = add(&c.arg, row);
+        if c.distinct {
+            weigh(value, &c.arg, row);
+        }
         let order = c
             .order
             .iter()
-            .map(|(r, desc)| (add(r, row), *desc))
+            .map(|(r, desc)| {
+                let at = add(r, row);
+                weigh(at, r, row);
+                (at, *desc)
+            })
             .collect();
         concat_specs.push(crate::merge::group_concat::ConcatSpec {
             value,
@@ -441,7 +462,7 @@ fn group_concat_specs(
             index: concat_specs.len() - 1,
         };
     }
-    concat_specs
+    (concat_specs, weights)
 }
 
 /// The edit adding `extra_group` after the GROUP BY items, or a new
