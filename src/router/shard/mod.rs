@@ -48,6 +48,7 @@ pub mod plan;
 pub mod select;
 pub(crate) mod shape;
 mod summary;
+mod unique_keys;
 
 pub use summary::describe_merge;
 

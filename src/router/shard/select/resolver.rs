@@ -132,8 +132,9 @@ impl Resolver<'_, '_> {
             }
             std::ops::ControlFlow::<()>::Continue(())
         });
-        // The AST's text of the condition; a backslash would not read
-        // back the same way in MySQL's string syntax.
+        // The AST's text of the condition (the parser keeps literals as
+        // written: quotes read back the same); with a backslash, kept
+        // local (refused for strings) rather than trusted.
         let text = e.to_string();
         if !keys_only || names == 0 || text.contains('\\') {
             return None;

@@ -476,3 +476,19 @@ fn scatter_refusals() {
         1
     );
 }
+
+#[test]
+fn having_on_group_keys_keeps_its_literals() {
+    // The shards evaluate the comparison from the AST's text: quotes
+    // must read back as the client wrote them.
+    let p = plan(
+        "SELECT COUNT(*) FROM orders GROUP BY status HAVING status IN ('it''s', \"a\"\"b\", 'x')",
+    );
+    assert!(
+        p.targets[0]
+            .sql
+            .contains("(status IN ('it''s', \"a\"\"b\", 'x')) AS `__shardcat_h1`"),
+        "{}",
+        p.targets[0].sql
+    );
+}
