@@ -502,6 +502,25 @@ pub fn string_queries(t: &str, k: &str, cs: &str, coll: &str) -> Vec<CollQuery> 
         ),
     ];
     v.append(&mut windows);
+    // A selected or grouped column named under its qualifier elsewhere.
+    v.push(q(
+        &fam,
+        format!("SELECT DISTINCT x.{k} FROM {t} x ORDER BY {k} DESC LIMIT 7"),
+        Check::Keys(1),
+        vec![o()],
+    ));
+    v.push(q(
+        &fam,
+        format!("SELECT COUNT(*) FROM {t} x GROUP BY x.{k} ORDER BY {k} LIMIT 9"),
+        Check::Total,
+        vec![None],
+    ));
+    v.push(q(
+        &fam,
+        format!("SELECT x.{k}, x.id FROM {t} x ORDER BY {k}, id LIMIT 11"),
+        Check::Total,
+        vec![None, None],
+    ));
     // HAVING comparing strings, GROUP_CONCAT ordered by strings.
     let lits = if cs == "latin1" {
         ["'b'", "'cafe'"]

@@ -630,7 +630,10 @@ fn combined_sort_keys(
                         format!("ORDER BY `{}` cannot be merged across shards: {e}", ob.expr)
                     })?
                 }
-                e => match p.group_exprs.iter().position(|g| same_expr(g, e)) {
+                e => match p.group_exprs.iter().position(|g| same_expr(g, e)).or_else(|| {
+                    let g = parts::unqualified_match(e, &p.group_exprs)?;
+                    p.group_exprs.iter().position(|x| std::ptr::eq(*x, g))
+                }) {
                     Some(g) => resolving.group_by[g],
                     None => {
                         return Err(format!(
