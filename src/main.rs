@@ -224,6 +224,9 @@ fn report_cases(path: &Path, results: &[cases::CaseResult]) -> bool {
         for line in &r.detail {
             println!("       {line}");
         }
+        for w in &r.warnings {
+            println!("warn {}:{}: {w}", path.display(), r.line);
+        }
         ok &= r.ok;
     }
     let failed = results.iter().filter(|r| !r.ok).count();

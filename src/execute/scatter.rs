@@ -16,8 +16,8 @@ use mysql_common::constants::CapabilityFlags;
 
 use super::command::Protocol;
 use super::merge::{
-    Budget, Chain, CombineGroups, Distinct, Having, Limit, MergeColumns, Project, RowSource, Sort,
-    SortMerge,
+    Budget, Chain, CombineGroups, Distinct, Having, Limit, MergeColumns, Project, RowSource,
+    SameCollation, Sort, SortMerge,
 };
 use super::relay::{ClientStream, Outcome};
 use super::result_writer::ResultWriter;
@@ -194,7 +194,8 @@ async fn write_rows(
     } else if plan.distinct {
         // Every distinct row is read (and counted against the budget)
         // before HAVING looks at any.
-        let distinct = Distinct::new(Chain::new(streams), m.visible, orders, Some(budget));
+        let rows = SameCollation::new(Chain::new(streams), &m.probes);
+        let distinct = Distinct::new(rows, m.visible, orders, Some(budget));
         let kept = Having::new(Sort::new(distinct, &[], orders), having, columns, orders);
         writer
             .rows(shape(Sort::new(kept, keys, orders), plan, m))
@@ -203,9 +204,8 @@ async fn write_rows(
         writer.rows(shape(Chain::new(streams), plan, m)).await
     } else {
         // Streaming k-way merge: one row per shard in memory.
-        writer
-            .rows(shape(SortMerge::new(streams, keys, orders), plan, m))
-            .await
+        let rows = SameCollation::new(SortMerge::new(streams, keys, orders), &m.probes);
+        writer.rows(shape(rows, plan, m)).await
     }
 }
 

@@ -50,6 +50,15 @@ pub enum ValueOrder {
         pad: usize,
         base: Box<ValueOrder>,
     },
+    /// An ENUM/SET compared by the integer in column `index` (the
+    /// member's position, the SET's bitmask: `(e)+0`), as the server
+    /// sorts and groups them. Seen only by [`compare_at`] and
+    /// [`equality_key_at`]; `base` (the text's order) is left to the
+    /// evaluators that compare values alone.
+    Index {
+        index: usize,
+        base: Box<ValueOrder>,
+    },
 }
 
 impl ValueOrder {
@@ -109,7 +118,7 @@ impl ValueOrder {
             ValueOrder::PaddedBytes => compare_weights(a, b, Some(b" ")),
             ValueOrder::Folded(c) => order_key(c, a).cmp(&order_key(c, b)),
             ValueOrder::GeneralCi => general_ci_weights(a).cmp(&general_ci_weights(b)),
-            ValueOrder::Weight { base, .. } => base.compare(a, b),
+            ValueOrder::Weight { base, .. } | ValueOrder::Index { base, .. } => base.compare(a, b),
         }
     }
 
@@ -169,6 +178,16 @@ pub fn weight_columns(order: &ValueOrder) -> Option<(usize, usize)> {
 /// Compares column `c` of two rows: by the server's weights when the
 /// column has them, NULL first.
 pub fn compare_at(order: &ValueOrder, a: &TextRow, b: &TextRow, c: usize) -> Ordering {
+    if let ValueOrder::Index { index, .. } = order {
+        return match (a.value(c), b.value(c)) {
+            (None, None) => Ordering::Equal,
+            (None, Some(_)) => Ordering::Less,
+            (Some(_), None) => Ordering::Greater,
+            (Some(_), Some(_)) => {
+                compare_nullable(&ValueOrder::Integer, a.value(*index), b.value(*index))
+            }
+        };
+    }
     let Some((w, p)) = weight_columns(order) else {
         return compare_nullable(order, a.value(c), b.value(c));
     };
@@ -187,6 +206,10 @@ pub fn compare_at(order: &ValueOrder, a: &TextRow, b: &TextRow, c: usize) -> Ord
 /// The equality key of column `c` of `row` (see [`equality_key`]): the
 /// weight without its trailing padding when the column has weights.
 pub fn equality_key_at(order: &ValueOrder, row: &TextRow, c: usize) -> Option<Vec<u8>> {
+    if let ValueOrder::Index { index, .. } = order {
+        row.value(c)?;
+        return Some(row.value(*index).unwrap_or_default().to_vec());
+    }
     let Some((w, p)) = weight_columns(order) else {
         return equality_key(order, row.value(c));
     };
@@ -277,7 +300,9 @@ pub fn equality_key(order: &ValueOrder, v: Option<&[u8]>) -> Option<Vec<u8>> {
             .flat_map(|w| w.to_be_bytes())
             .collect(),
         ValueOrder::PaddedBytes => trim_spaces(v).to_vec(),
-        ValueOrder::Weight { base, .. } => return equality_key(base, Some(v)),
+        ValueOrder::Weight { base, .. } | ValueOrder::Index { base, .. } => {
+            return equality_key(base, Some(v))
+        }
         ValueOrder::Integer | ValueOrder::Decimal => decimal::Decimal::parse(v)
             .map(|d| d.to_text().into_bytes())
             .unwrap_or_else(|| v.to_vec()),

@@ -494,6 +494,21 @@ fn truth_operand(t: Ty) -> EvalResult<()> {
     }
 }
 
+/// A string column the evaluator compares exactly: a binary string. A
+/// collated one is not: the column definition reports the connection's
+/// collation rather than the column's (a `utf8mb4_unicode_ci` column
+/// arrives as `utf8mb4_general_ci`), so only the server's weights order
+/// it, and the evaluator has none.
+fn exactly_ordered(column: usize, columns: &[ColumnInfo]) -> EvalResult<()> {
+    match columns.get(column) {
+        Some(c) if c.charset != 63 => Err(
+            "comparing a collated string (whose collation only the server applies exactly) cannot be evaluated by shardcat"
+                .into(),
+        ),
+        _ => Ok(()),
+    }
+}
+
 fn comparable(a: Ty, b: Ty, columns: &[ColumnInfo]) -> EvalResult<()> {
     match (a, b) {
         (Ty::Null, _) | (_, Ty::Null) => Ok(()),
@@ -502,6 +517,7 @@ fn comparable(a: Ty, b: Ty, columns: &[ColumnInfo]) -> EvalResult<()> {
             Err("comparing two string literals cannot be evaluated by shardcat".into())
         }
         (Ty::Str(Some(x)), Ty::Str(Some(y))) => {
+            exactly_ordered(x, columns)?;
             let cx = columns
                 .get(x)
                 .map(|c| (c.charset, c.flags.contains(ColumnFlags::BINARY_FLAG)));
@@ -517,7 +533,9 @@ fn comparable(a: Ty, b: Ty, columns: &[ColumnInfo]) -> EvalResult<()> {
                 )
             }
         }
-        (Ty::Str(_), Ty::Str(_)) => Ok(()),
+        (Ty::Str(Some(x)), Ty::Str(_)) | (Ty::Str(_), Ty::Str(Some(x))) => {
+            exactly_ordered(x, columns)
+        }
         (Ty::Temporal, _) | (_, Ty::Temporal) => {
             Err("comparing dates or times cannot be evaluated by shardcat".into())
         }

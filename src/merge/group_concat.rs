@@ -2,14 +2,16 @@
 //! plus the concatenated value and its ORDER BY keys) and return each value
 //! with its multiplicity (`COUNT(*)` of the finer group); the merge sorts
 //! the values of a group, repeats, joins them with the separator and cuts
-//! the result at `group_concat_max_len` as the server does.
+//! the result at `group_concat_max_len` as the server does. Keys compare
+//! by the server's weights when the row carries them (see
+//! [`compare_at`]).
 //!
 //! Owns: the per-group state and the final string. Must not do I/O.
 
 use std::cmp::Ordering;
 use std::collections::HashSet;
 
-use super::compare::{compare_nullable, equality_key, ValueOrder};
+use super::compare::{compare_weights, equality_key_at, ValueOrder};
 use super::row::TextRow;
 
 /// One `GROUP_CONCAT` of the select list, over the shard row's columns.
@@ -30,7 +32,8 @@ pub struct ConcatSpec {
 }
 
 struct Entry {
-    keys: Vec<Option<Vec<u8>>>,
+    /// The shard row: its ORDER BY keys and their weight columns.
+    row: TextRow,
     value: Vec<u8>,
     times: u64,
 }
@@ -60,7 +63,7 @@ impl ConcatState {
             let Some(order) = orders.get(spec.value) else {
                 return 0;
             };
-            let key = equality_key(order, Some(value)).unwrap_or_default();
+            let key = equality_key_at(order, row, spec.value).unwrap_or_default();
             if !self.seen.insert(key) {
                 return 0;
             }
@@ -74,11 +77,7 @@ impl ConcatState {
             return 0;
         }
         self.entries.push(Entry {
-            keys: spec
-                .order
-                .iter()
-                .map(|&(c, _)| row.value(c).map(<[u8]>::to_vec))
-                .collect(),
+            row: row.clone(),
             value: value.to_vec(),
             times,
         });
@@ -92,9 +91,9 @@ impl ConcatState {
         }
         if !spec.order.is_empty() {
             self.entries.sort_by(|a, b| {
-                for (i, &(c, descending)) in spec.order.iter().enumerate() {
+                for &(c, descending) in &spec.order {
                     let Some(order) = orders.get(c) else { continue };
-                    let o = compare_nullable(order, a.keys[i].as_deref(), b.keys[i].as_deref());
+                    let o = compare_key(order, &a.row, &b.row, c);
                     let o = if descending { o.reverse() } else { o };
                     if o != Ordering::Equal {
                         return o;
@@ -129,6 +128,37 @@ impl ConcatState {
             out.truncate(cut);
         }
         Some(out)
+    }
+}
+
+/// Compares ORDER BY key `c` of two shard rows as the server's
+/// GROUP_CONCAT does: by weights where the row carries them, and with a
+/// NULL key equal to its type's zero (`0`, `''`), not first: MariaDB
+/// answers `GROUP_CONCAT(id ORDER BY i)` over i = NULL, 0, NULL, 0 in id
+/// order.
+fn compare_key(order: &ValueOrder, a: &TextRow, b: &TextRow, c: usize) -> Ordering {
+    match order {
+        ValueOrder::Weight { weight, pad, .. } => compare_weights(
+            a.value(*weight).unwrap_or_default(),
+            b.value(*weight).unwrap_or_default(),
+            a.value(*pad).or(b.value(*pad)),
+        ),
+        ValueOrder::Index { index, .. } => {
+            let zero: &[u8] = b"0";
+            ValueOrder::Integer.compare(
+                a.value(*index).unwrap_or(zero),
+                b.value(*index).unwrap_or(zero),
+            )
+        }
+        o => {
+            let zero: &[u8] = match o {
+                ValueOrder::Integer | ValueOrder::Decimal | ValueOrder::Float => b"0",
+                ValueOrder::TemporalText => b"0000-00-00 00:00:00",
+                ValueOrder::Time => b"00:00:00",
+                _ => b"",
+            };
+            o.compare(a.value(c).unwrap_or(zero), b.value(c).unwrap_or(zero))
+        }
     }
 }
 

@@ -142,6 +142,12 @@ pub fn rules() -> String {
 
 pub const ENUM_MEMBERS: &[&str] = &["pending", "active", "closed", "archived", "Bravo"];
 pub const SET_MEMBERS: &[&str] = &["x", "b", "a"];
+/// A second ENUM (utf8mb4_bin: case variants are distinct members) and
+/// SET (latin1), whose text order differs from their position order.
+pub const ENUM2_MEMBERS: &[&str] = &["zeta", "Alpha", "alpha", "Mid", "beta", "é"];
+pub const SET2_MEMBERS: &[&str] = &["z", "y", "a", "B", "ø"];
+/// The ENUM/SET columns of `typed`.
+pub const ENUM_KEYS: &[&str] = &["e", "st", "e2", "st2"];
 
 pub fn ddl() -> Vec<String> {
     let mut v = Vec::new();
@@ -163,17 +169,21 @@ pub fn ddl() -> Vec<String> {
     v.push(format!(
         "CREATE TABLE typed (id INT PRIMARY KEY, e ENUM({}), st SET({}), bt BIT(10), \
          f FLOAT, dbl DOUBLE, d3 DECIMAL(12,3), d0 DECIMAL(20,0), dt DATE, dtm DATETIME(2), \
-         ts TIMESTAMP NULL, y YEAR, vb VARBINARY(12), bn BINARY(4), u BIGINT UNSIGNED) \
+         ts TIMESTAMP NULL, y YEAR, vb VARBINARY(12), bn BINARY(4), u BIGINT UNSIGNED, \
+         e2 ENUM({}) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin, \
+         st2 SET({}) CHARACTER SET latin1 COLLATE latin1_swedish_ci) \
          CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci",
         members(ENUM_MEMBERS),
-        members(SET_MEMBERS)
+        members(SET_MEMBERS),
+        members(ENUM2_MEMBERS),
+        members(SET2_MEMBERS)
     ));
     v
 }
 
 /// The typed sort keys of `typed`.
 pub const TYPED_KEYS: &[&str] = &[
-    "e", "st", "bt", "f", "dbl", "d3", "d0", "dt", "dtm", "ts", "y", "vb", "bn", "u",
+    "e", "st", "bt", "f", "dbl", "d3", "d0", "dt", "dtm", "ts", "y", "vb", "bn", "u", "e2", "st2",
 ];
 
 fn pick<'a>(r: &mut StdRng, words: &[&'a str]) -> Option<&'a str> {
@@ -315,6 +325,17 @@ fn typed_row(r: &mut StdRng, id: usize) -> String {
         "42",
     ];
     push(r, &|r| us[r.random_range(0..us.len())].to_owned());
+    push(r, &|r| {
+        sql_str(ENUM2_MEMBERS[r.random_range(0..ENUM2_MEMBERS.len())])
+    });
+    push(r, &|r| {
+        let m: Vec<&str> = SET2_MEMBERS
+            .iter()
+            .copied()
+            .filter(|_| r.random_bool(0.4))
+            .collect();
+        sql_str(&m.join(","))
+    });
     format!("({})", v.join(", "))
 }
 
@@ -366,7 +387,29 @@ pub fn string_queries(t: &str, k: &str, cs: &str, coll: &str) -> Vec<CollQuery> 
     } else {
         "utf8mb4_unicode_ci"
     };
-    vec![
+    // DISTINCT windows (values equal under PAD SPACE but not byte-equal,
+    // like 'alice' and 'alice ', must not take a shard's LIMIT slots
+    // twice).
+    let mut windows: Vec<CollQuery> = [0, 7, 14, 21, 28]
+        .iter()
+        .flat_map(|off| {
+            ["", " DESC"].map(|dir| {
+                q(
+                    &fam,
+                    format!("SELECT DISTINCT {k} FROM {t} ORDER BY {k}{dir} LIMIT 3 OFFSET {off}"),
+                    Check::Keys(1),
+                    vec![o()],
+                )
+            })
+        })
+        .collect();
+    windows.push(q(
+        &fam,
+        format!("SELECT DISTINCT {k} FROM {t} WHERE {k} LIKE 'a%' ORDER BY {k} DESC LIMIT 2"),
+        Check::Keys(1),
+        vec![o()],
+    ));
+    let mut v = vec![
         q(
             &fam,
             format!("SELECT {k}, id FROM {t} ORDER BY {k}, id"),
@@ -423,6 +466,18 @@ pub fn string_queries(t: &str, k: &str, cs: &str, coll: &str) -> Vec<CollQuery> 
         ),
         q(
             &fam,
+            format!("SELECT DISTINCT {k} FROM {t} ORDER BY {k} LIMIT 12"),
+            Check::Keys(1),
+            vec![o()],
+        ),
+        q(
+            &fam,
+            format!("SELECT DISTINCT {k} FROM {t} ORDER BY {k} DESC LIMIT 8 OFFSET 3"),
+            Check::Keys(1),
+            vec![o()],
+        ),
+        q(
+            &fam,
             format!("SELECT COUNT(DISTINCT {k}) FROM {t}"),
             Check::Total,
             vec![None],
@@ -445,7 +500,74 @@ pub fn string_queries(t: &str, k: &str, cs: &str, coll: &str) -> Vec<CollQuery> 
             Check::Total,
             vec![o(), None],
         ),
-    ]
+    ];
+    v.append(&mut windows);
+    // A selected or grouped column named under its qualifier elsewhere.
+    v.push(q(
+        &fam,
+        format!("SELECT DISTINCT x.{k} FROM {t} x ORDER BY {k} DESC LIMIT 7"),
+        Check::Keys(1),
+        vec![o()],
+    ));
+    v.push(q(
+        &fam,
+        format!("SELECT COUNT(*) FROM {t} x GROUP BY x.{k} ORDER BY {k} LIMIT 9"),
+        Check::Total,
+        vec![None],
+    ));
+    v.push(q(
+        &fam,
+        format!("SELECT x.{k}, x.id FROM {t} x ORDER BY {k}, id LIMIT 11"),
+        Check::Total,
+        vec![None, None],
+    ));
+    // HAVING comparing strings, GROUP_CONCAT ordered by strings.
+    let lits = if cs == "latin1" {
+        ["'b'", "'cafe'"]
+    } else {
+        ["'b'", "'résumé'"]
+    };
+    for lit in lits {
+        v.push(q(
+            &fam,
+            format!("SELECT {k}, COUNT(*) FROM {t} GROUP BY {k} HAVING {k} > {lit} ORDER BY {k}"),
+            Check::Total,
+            vec![o(), None],
+        ));
+        v.push(q(
+            &fam,
+            format!("SELECT g, MAX({k}) FROM {t} GROUP BY g HAVING MAX({k}) >= {lit} OR MIN({k}) = {lit}"),
+            Check::Total,
+            vec![None, o()],
+        ));
+    }
+    v.push(q(
+        &fam,
+        format!("SELECT g, GROUP_CONCAT({k} ORDER BY {k}, id SEPARATOR '|') FROM {t} GROUP BY g"),
+        Check::Total,
+        vec![None, None],
+    ));
+    v.push(q(
+        &fam,
+        format!(
+            "SELECT g, GROUP_CONCAT(id ORDER BY {k} DESC, id) FROM {t} WHERE id < 80 GROUP BY g"
+        ),
+        Check::Total,
+        vec![None, None],
+    ));
+    v.push(q(
+        &fam,
+        format!("SELECT g, COUNT(*), LENGTH(GROUP_CONCAT(DISTINCT {k})) FROM {t} GROUP BY g"),
+        Check::Total,
+        vec![None, None, None],
+    ));
+    v.push(q(
+        &fam,
+        format!("SELECT g, GROUP_CONCAT(DISTINCT id ORDER BY {k} DESC, id) FROM {t} WHERE id < 80 GROUP BY g"),
+        Check::Total,
+        vec![None, None],
+    ));
+    v
 }
 
 /// The typed-key queries on column `k` of `typed`.
@@ -491,6 +613,30 @@ pub fn typed_queries(k: &str) -> Vec<CollQuery> {
         ),
         q(
             &fam,
+            format!("SELECT id % 3 AS m, GROUP_CONCAT(id ORDER BY {k} DESC, id) FROM typed WHERE id < 90 GROUP BY m"),
+            Check::Total,
+            vec![None, None],
+        ),
+        q(
+            &fam,
+            format!("SELECT DISTINCT {k} FROM typed ORDER BY {k} LIMIT 4 OFFSET 1"),
+            Check::Keys(1),
+            vec![open()],
+        ),
+        q(
+            &fam,
+            format!("SELECT {k} FROM typed WHERE id % 2 = 0 UNION SELECT {k} FROM typed WHERE id % 2 = 1 ORDER BY 1 DESC LIMIT 4"),
+            Check::Keys(1),
+            vec![open()],
+        ),
+        q(
+            &fam,
+            format!("SELECT {k}, id FROM typed WHERE id < 50 UNION ALL SELECT {k}, id FROM typed WHERE id > 150 ORDER BY {k}, id LIMIT 30"),
+            Check::Total,
+            vec![None, None],
+        ),
+        q(
+            &fam,
             format!("SELECT COUNT(DISTINCT {k}) FROM typed"),
             Check::Total,
             vec![None],
@@ -504,11 +650,187 @@ pub fn typed_queries(k: &str) -> Vec<CollQuery> {
     ]
 }
 
+/// ENUM/SET keys (sorted and grouped by member position; MIN/MAX and
+/// expressions over them compare text) through aliases, qualifiers,
+/// positions, GROUP BY, DISTINCT and expressions, on column `k` of
+/// `typed`.
+pub fn enum_queries(k: &str) -> Vec<CollQuery> {
+    let fam = format!("enum {k}");
+    let mut v = Vec::new();
+    let mut add = |sql: String, check: Check, n: usize| {
+        v.push(q(&fam, sql, check, vec![None; n]));
+    };
+    add(
+        format!("SELECT {k} AS x, id FROM typed ORDER BY x, id"),
+        Check::Total,
+        2,
+    );
+    add(
+        format!("SELECT t.{k}, t.id FROM typed t ORDER BY t.{k} DESC, t.id LIMIT 20"),
+        Check::Total,
+        2,
+    );
+    add(
+        format!("SELECT id, {k} FROM typed ORDER BY 2, 1 LIMIT 15 OFFSET 3"),
+        Check::Total,
+        2,
+    );
+    add(
+        format!("SELECT id FROM typed ORDER BY {k} DESC, id LIMIT 10"),
+        Check::Total,
+        1,
+    );
+    add(
+        format!("SELECT DISTINCT {k} FROM typed ORDER BY {k} DESC"),
+        Check::Total,
+        1,
+    );
+    add(
+        format!("SELECT DISTINCT {k} FROM typed ORDER BY {k} LIMIT 3"),
+        Check::Total,
+        1,
+    );
+    add(
+        format!("SELECT {k}, COUNT(*) FROM typed GROUP BY {k} ORDER BY {k} DESC"),
+        Check::Total,
+        2,
+    );
+    add(
+        format!("SELECT COUNT(*), {k} AS x FROM typed GROUP BY x"),
+        Check::Total,
+        2,
+    );
+    add(
+        format!("SELECT COUNT(*) FROM typed GROUP BY {k}"),
+        Check::Total,
+        1,
+    );
+    add(
+        format!("SELECT {k}, y % 3 AS m, COUNT(*) FROM typed GROUP BY {k}, m"),
+        Check::Total,
+        3,
+    );
+    add(
+        format!("SELECT {k}, id FROM typed GROUP BY id, {k} ORDER BY {k}, id"),
+        Check::Total,
+        2,
+    );
+    add(
+        format!("SELECT CONCAT({k}) AS c, id FROM typed ORDER BY c, id"),
+        Check::Total,
+        2,
+    );
+    add(
+        format!("SELECT CAST({k} AS CHAR) AS c, id FROM typed ORDER BY c, id"),
+        Check::Total,
+        2,
+    );
+    add(
+        format!("SELECT id, {k} FROM typed ORDER BY {k}+0, id"),
+        Check::Total,
+        2,
+    );
+    add(
+        format!("SELECT y % 3 AS m, MIN({k}), MAX({k}) FROM typed GROUP BY m"),
+        Check::Total,
+        3,
+    );
+    add(
+        format!("SELECT MIN({k}), MAX({k}), COUNT(DISTINCT {k}) FROM typed"),
+        Check::Total,
+        3,
+    );
+    add(
+        format!("SELECT {k}, MAX(id) AS hi FROM typed GROUP BY {k} ORDER BY hi"),
+        Check::Total,
+        2,
+    );
+    add(
+        format!("SELECT y % 2 AS m, GROUP_CONCAT({k} ORDER BY {k}, id) FROM typed GROUP BY m"),
+        Check::Total,
+        2,
+    );
+    add(
+        format!("SELECT {k}, COUNT(*) FROM typed GROUP BY {k} HAVING {k} > 'b'"),
+        Check::Total,
+        2,
+    );
+    v
+}
+
+/// Cross-shard UNION [ALL] / UNION DISTINCT on column `k` of `t`: the
+/// duplicate removal and the ORDER BY over the union, branches sharing
+/// the shards or needing different ones, a branch without a table.
+pub fn union_queries(t: &str, k: &str, cs: &str, coll: &str) -> Vec<CollQuery> {
+    let fam = format!("union {coll}");
+    let o = || Some(Open::Collation(cs.to_owned(), coll.to_owned()));
+    let lit = format!("CONVERT('zz' USING {cs}) COLLATE {coll}");
+    vec![
+        q(
+            &fam,
+            format!("SELECT {k} FROM {t} WHERE g = 0 UNION SELECT {k} FROM {t} WHERE g = 1"),
+            Check::Multiset,
+            vec![o()],
+        ),
+        q(
+            &fam,
+            format!("SELECT {k} FROM {t} WHERE g < 2 UNION SELECT {k} FROM {t} WHERE g > 0 ORDER BY 1"),
+            Check::Keys(1),
+            vec![o()],
+        ),
+        q(
+            &fam,
+            format!("SELECT {k} AS x FROM {t} UNION DISTINCT SELECT {k} FROM {t} WHERE g = 3 ORDER BY x DESC LIMIT 6 OFFSET 2"),
+            Check::Keys(1),
+            vec![o()],
+        ),
+        q(
+            &fam,
+            format!("SELECT {k}, id FROM {t} WHERE g < 2 UNION ALL SELECT {k}, id FROM {t} WHERE g >= 2 ORDER BY {k}, id"),
+            Check::Total,
+            vec![None, None],
+        ),
+        q(
+            &fam,
+            format!("SELECT {k}, id FROM {t} WHERE g = 1 UNION ALL SELECT {k}, id FROM {t} WHERE g = 2 ORDER BY 1 DESC, 2 LIMIT 10"),
+            Check::Total,
+            vec![None, None],
+        ),
+        q(
+            &fam,
+            format!("SELECT {k} FROM {t} WHERE id IN (1, 2, 3, 4) UNION SELECT {k} FROM {t} WHERE id > 100 ORDER BY 1 LIMIT 8"),
+            Check::Keys(1),
+            vec![o()],
+        ),
+        q(
+            &fam,
+            format!("SELECT {k} FROM {t} UNION SELECT {lit} ORDER BY 1 DESC LIMIT 4"),
+            Check::Keys(1),
+            vec![o()],
+        ),
+        q(
+            &fam,
+            format!("SELECT {k} FROM {t} WHERE g = 2 UNION ALL SELECT {lit} ORDER BY 1 LIMIT 5"),
+            Check::Keys(1),
+            vec![o()],
+        ),
+        q(
+            &fam,
+            format!("SELECT {k} FROM {t} WHERE g = 0 UNION SELECT {k} FROM {t} WHERE g = 3 ORDER BY {k} LIMIT 3 OFFSET 9"),
+            Check::Keys(1),
+            vec![o()],
+        ),
+    ]
+}
+
 /// Every query of the matrix.
 pub fn all_queries() -> Vec<CollQuery> {
     let mut v = Vec::new();
     for (cs, coll) in COLLATIONS {
         v.extend(string_queries(&table_of(coll), "s", cs, coll));
+    }
+    for (cs, coll) in COLLATIONS {
+        v.extend(union_queries(&table_of(coll), "s", cs, coll));
     }
     for (n, cs, coll) in MIXED {
         for mut x in string_queries("m", n, cs, coll) {
@@ -516,6 +838,57 @@ pub fn all_queries() -> Vec<CollQuery> {
             v.push(x);
         }
     }
+    // Branches of two tables whose columns share a collation; a branch
+    // mixing collations (the union column compares under one of them).
+    v.push(q(
+        "union mixed",
+        "SELECT s FROM s_utf8mb4_unicode_ci UNION SELECT a FROM m ORDER BY 1 LIMIT 30".into(),
+        Check::Keys(1),
+        vec![Some(Open::Collation(
+            "utf8mb4".into(),
+            "utf8mb4_unicode_ci".into(),
+        ))],
+    ));
+    v.push(q(
+        "union mixed",
+        "SELECT a, b FROM m WHERE g = 0 UNION SELECT a, b FROM m WHERE g > 1 ORDER BY 2, 1".into(),
+        Check::Keys(2),
+        vec![
+            Some(Open::Collation(
+                "utf8mb4".into(),
+                "utf8mb4_unicode_ci".into(),
+            )),
+            Some(Open::Collation("utf8mb4".into(), "utf8mb4_bin".into())),
+        ],
+    ));
+    // Branches of different types: the union column's type decides.
+    for (a, b) in [
+        ("dt", "dtm"),
+        ("d3", "d0"),
+        ("f", "dbl"),
+        ("u", "d0"),
+        ("y", "d0"),
+    ] {
+        v.push(q(
+            "union types",
+            format!("SELECT {a} FROM typed WHERE id % 3 = 0 UNION SELECT {b} FROM typed WHERE id % 3 > 0 ORDER BY 1 LIMIT 6"),
+            Check::Keys(1),
+            vec![None],
+        ));
+    }
+    v.push(q(
+        "union mixed",
+        "SELECT e FROM typed UNION SELECT e2 FROM typed ORDER BY 1".into(),
+        Check::Keys(1),
+        vec![None],
+    ));
+    v.push(q(
+        "union mixed",
+        "SELECT s FROM s_utf8mb4_unicode_ci UNION SELECT s FROM s_utf8mb4_general_ci ORDER BY 1"
+            .into(),
+        Check::Keys(1),
+        vec![None],
+    ));
     v.push(q(
         "mixed",
         "SELECT a, b, COUNT(*) FROM m GROUP BY a, b".into(),
@@ -531,6 +904,9 @@ pub fn all_queries() -> Vec<CollQuery> {
     ));
     for k in TYPED_KEYS {
         v.extend(typed_queries(k));
+    }
+    for k in ENUM_KEYS {
+        v.extend(enum_queries(k));
     }
     v
 }

@@ -71,9 +71,20 @@ impl Answer {
 
 /// Runs `sql` (text protocol) and collects the first result set.
 pub async fn run(conn: &mut Conn, sql: &str, timeout: Duration) -> Answer {
-    let fut = async {
-        let mut result = conn.query_iter(sql).await?;
-        let cols: Vec<ColMeta> = result
+    run_as(conn, sql, timeout, false).await
+}
+
+/// Runs `sql` as a prepared statement (binary protocol, no parameters);
+/// non-string values are rendered as SQL literals.
+pub async fn run_prepared(conn: &mut Conn, sql: &str, timeout: Duration) -> Answer {
+    run_as(conn, sql, timeout, true).await
+}
+
+/// The first result set of a `QueryResult` of either protocol (the rest
+/// drained).
+macro_rules! collect_result {
+    ($result:ident) => {{
+        let cols: Vec<ColMeta> = $result
             .columns()
             .map(|cs| {
                 cs.iter()
@@ -90,10 +101,9 @@ pub async fn run(conn: &mut Conn, sql: &str, timeout: Duration) -> Answer {
                     .collect()
             })
             .unwrap_or_default();
-        let rows: Vec<Row> = result.collect().await?;
-        // Drain any further result sets.
-        while !result.is_empty() {
-            let _: Vec<Row> = result.collect().await?;
+        let rows: Vec<Row> = $result.collect().await?;
+        while !$result.is_empty() {
+            let _: Vec<Row> = $result.collect().await?;
         }
         let rows = rows
             .into_iter()
@@ -109,6 +119,18 @@ pub async fn run(conn: &mut Conn, sql: &str, timeout: Duration) -> Answer {
             })
             .collect();
         Ok::<_, mysql_async::Error>(ResultSet { cols, rows })
+    }};
+}
+
+async fn run_as(conn: &mut Conn, sql: &str, timeout: Duration, binary: bool) -> Answer {
+    let fut = async {
+        if binary {
+            let mut result = conn.exec_iter(sql, ()).await?;
+            collect_result!(result)
+        } else {
+            let mut result = conn.query_iter(sql).await?;
+            collect_result!(result)
+        }
     };
     match tokio::time::timeout(timeout, fut).await {
         Err(_) => Answer::Broken(format!("no answer within {timeout:?}")),

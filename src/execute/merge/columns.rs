@@ -23,6 +23,9 @@ pub struct MergeColumns {
     /// How many columns the client sees (the rest are hidden helpers).
     pub visible: usize,
     pub order_by: Vec<ResolvedKey>,
+    /// (weighed key column, its branch's `COLLATION` column): a UNION's
+    /// keys, whose rows must agree (see `SameCollation`).
+    pub probes: Vec<(usize, usize)>,
 }
 
 impl MergeColumns {
@@ -36,7 +39,8 @@ impl MergeColumns {
             ColumnRef::Index(i) => i,
             ColumnRef::Hidden(i) => visible + i,
         };
-        weigh(plan, &columns, &mut orders, at)?;
+        weigh(plan, &columns, &mut orders, &at)?;
+        index_enums(plan, &columns, &mut orders, &at)?;
         check(plan, &columns, &orders)?;
         let order_by: Vec<ResolvedKey> = plan
             .order_by
@@ -47,11 +51,20 @@ impl MergeColumns {
             })
             .collect();
         check_keys(plan, &columns, &orders, &order_by, visible)?;
+        let probes = plan
+            .weights
+            .iter()
+            .filter_map(|w| Some((at(w.column), at(w.collation?))))
+            .filter(|&(c, p)| {
+                p < columns.len() && matches!(orders.get(c), Some(ValueOrder::Weight { .. }))
+            })
+            .collect();
         Ok(MergeColumns {
             columns,
             orders,
             visible,
             order_by,
+            probes,
         })
     }
 
@@ -97,7 +110,7 @@ fn weigh(
     plan: &MergeSpec,
     columns: &[ColumnInfo],
     orders: &mut [ValueOrder],
-    at: impl Fn(ColumnRef) -> usize,
+    at: &impl Fn(ColumnRef) -> usize,
 ) -> Result<()> {
     for w in &plan.weights {
         let (c, weight, pad) = (at(w.column), at(w.weight), at(w.pad));
@@ -109,6 +122,30 @@ fn weigh(
         if collated_string(&columns[c]) && !matches!(orders[c], ValueOrder::Weight { .. }) {
             let base = Box::new(orders[c].clone());
             orders[c] = ValueOrder::Weight { weight, pad, base };
+        }
+    }
+    Ok(())
+}
+
+/// ENUM/SET key columns compare by the positions the planner asked the
+/// shards for (`(e)+0`), when the shard says the column is an ENUM/SET
+/// (an expression over one is a string, weighed as such).
+fn index_enums(
+    plan: &MergeSpec,
+    columns: &[ColumnInfo],
+    orders: &mut [ValueOrder],
+    at: &impl Fn(ColumnRef) -> usize,
+) -> Result<()> {
+    for k in &plan.enum_keys {
+        let (c, index) = (at(k.column), at(k.index));
+        if c >= columns.len() || index >= columns.len() {
+            return Err(ProxyError::Internal(
+                "the shards answered fewer columns than the merge plan needs".into(),
+            ));
+        }
+        if enum_or_set(&columns[c]) {
+            let base = Box::new(orders[c].clone());
+            orders[c] = ValueOrder::Index { index, base };
         }
     }
     Ok(())
@@ -132,8 +169,29 @@ fn check_keys(
             n
         }
     };
-    let sorted: Vec<usize> = order_by.iter().map(|k| k.column).collect();
+    let mut sorted: Vec<usize> = order_by.iter().map(|k| k.column).collect();
+    // GROUP_CONCAT(… ORDER BY key): sorted by the merge too. Its NULL keys
+    // compare as their type's zero; for fixed-width binary values (BIT,
+    // BINARY(n)) that zero is not reproduced.
+    if let Some(g) = &plan.aggregate {
+        for c in g.concats.iter().flat_map(|c| c.order.iter().map(|o| o.0)) {
+            use mysql_common::constants::ColumnType::{MYSQL_TYPE_BIT, MYSQL_TYPE_STRING};
+            if columns.get(c).is_some_and(|i| {
+                i.column_type == MYSQL_TYPE_BIT
+                    || (i.column_type == MYSQL_TYPE_STRING && i.charset == 63)
+            }) {
+                return Err(ProxyError::Routing(
+                    "GROUP_CONCAT ordered by a BIT or BINARY(n) value cannot be merged across shards exactly".into(),
+                ));
+            }
+            sorted.push(c);
+        }
+    }
     let mut ordered = sorted.clone();
+    if let Some(g) = &plan.aggregate {
+        // GROUP_CONCAT(DISTINCT value): equal under the value's collation.
+        ordered.extend(g.concats.iter().filter(|c| c.distinct).map(|c| c.value));
+    }
     let mut equal: Vec<usize> = Vec::new();
     if let Some(g) = &plan.aggregate {
         equal.extend(g.group_by.iter().copied());
@@ -147,17 +205,18 @@ fn check_keys(
     if plan.distinct {
         equal.extend(0..visible);
     }
-    // MIN/MAX of an ENUM compare the text (MySQL's documented rule).
+    // MIN/MAX of an ENUM compare the text (MySQL's documented rule); an
+    // ENUM/SET sort key needs its positions (the planner found no ENUM/SET
+    // column behind it, e.g. its table's columns were not known).
     for &c in &sorted {
-        if columns.get(c).is_some_and(enum_or_set) {
+        if columns.get(c).is_some_and(enum_or_set)
+            && !matches!(orders.get(c), Some(ValueOrder::Index { .. }))
+        {
             return Err(ProxyError::Routing(format!(
-                "ordering by an ENUM/SET column ({}) by its members' positions cannot be merged across shards yet; order by `column+0` instead",
+                "ordering by the ENUM/SET column ({}) by its members' positions cannot be merged across shards here (shardcat could not tell it is an ENUM/SET column); order by `column+0` instead",
                 name(c)
             )));
         }
-    }
-    if plan.unweighed {
-        return Ok(());
     }
     for c in ordered.into_iter().chain(equal) {
         if orders.get(c).is_some_and(ValueOrder::approximate) {
@@ -377,6 +436,48 @@ mod tests {
             .flags
             .contains(mysql_common::constants::ColumnFlags::BINARY_FLAG));
         assert_eq!(merged_column_defs(defs, &plan).unwrap(), out);
+    }
+
+    #[test]
+    fn enum_keys_order_by_position_or_refuse() {
+        use crate::merge::compare::compare_at;
+        use crate::router::shard::EnumKey;
+        // An ENUM column (STRING, ENUM_FLAG, utf8mb4) and its `(e)+0`.
+        let mut e = def("e", 254, 0).to_vec();
+        let fixed = e.len() - 13;
+        e[fixed + 1..fixed + 3].copy_from_slice(&45u16.to_le_bytes());
+        e[fixed + 8..fixed + 10].copy_from_slice(&0x0100u16.to_le_bytes());
+        let defs = vec![Bytes::from(e), def("i", 8, 0)];
+        let key = SortKey {
+            column: ColumnRef::Index(0),
+            descending: false,
+        };
+        let with_index = MergeSpec {
+            hidden_columns: 1,
+            order_by: vec![key],
+            enum_keys: vec![EnumKey {
+                column: ColumnRef::Index(0),
+                index: ColumnRef::Hidden(0),
+            }]
+            .into(),
+            ..MergeSpec::default()
+        };
+        let m = MergeColumns::new(&defs, &with_index).unwrap();
+        let row = |v: &str, i: &str| crate::execute::merge::testing::row(&[Some(v), Some(i)]);
+        // 'zeta' is member 1, 'alpha' member 2: position order, not text.
+        let (zeta, alpha) = (row("zeta", "1"), row("alpha", "2"));
+        assert_eq!(
+            compare_at(&m.orders[0], &zeta, &alpha, 0),
+            std::cmp::Ordering::Less
+        );
+        let without = MergeSpec {
+            order_by: vec![key],
+            ..MergeSpec::default()
+        };
+        assert!(matches!(
+            MergeColumns::new(&defs[..1], &without),
+            Err(ProxyError::Routing(_))
+        ));
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //! per source held) or [`Chain`] (one source after the other) join them;
 //! [`CombineGroups`], [`Having`], [`Distinct`] and [`Sort`] work on whole
 //! results (they hold rows, within the merge budget); [`Limit`] and
-//! [`Project`] shape what the client sees. [`MergeColumns`] reads the
+//! [`Project`] shape what the client sees; [`SameCollation`] guards a
+//! UNION's per-branch weights. [`MergeColumns`] reads the
 //! shards' column definitions and checks the recipe against them before
 //! anything is sent.
 //!
@@ -25,6 +26,7 @@ mod having;
 mod limit;
 mod num;
 mod project;
+mod same_collation;
 mod sort;
 mod sort_merge;
 mod source;
@@ -38,6 +40,7 @@ pub use distinct::Distinct;
 pub use having::Having;
 pub use limit::Limit;
 pub use project::Project;
+pub use same_collation::SameCollation;
 pub use sort::Sort;
 pub use sort_merge::SortMerge;
 pub use source::{MemorySource, RowSource};

@@ -74,9 +74,18 @@ impl Session {
         if let Err(e) = self.ensure_insert_columns(&router, text, c).await {
             return Some(ShardedPath::Refused(e));
         }
+        // A cross-shard sort by an ENUM/SET column: its kind first.
+        if let Err(e) = self.ensure_select_kinds(&router, text, c).await {
+            return Some(ShardedPath::Refused(e));
+        }
         // Under LOCK TABLES only the locked names (the physical tables) may
         // be used: no logical aliases.
         let unaliased = self.table_locks.held;
+        if c.kind == crate::sql::StatementKind::Ddl {
+            for w in router.unique_key_warnings(text, self.state.schema.as_deref()) {
+                tracing::warn!(conn = self.id, "{w}");
+            }
+        }
         match router.plan_with(text, self.state.schema.as_deref(), &[], unaliased) {
             Ok(None) => None,
             Ok(Some(p)) => Some(ShardedPath::Plan(p)),

@@ -202,7 +202,15 @@ impl Session {
             }
         };
         let values = request.param_values(&bound, long_data);
-        let planned = match self.rules_for_statement() {
+        let router = self.rules_for_statement();
+        if let Some(router) = &router {
+            // A cross-shard sort by an ENUM/SET column: its kind first.
+            if let Err(e) = self.ensure_select_kinds(router, sql_text, c).await {
+                self.write_error_seq(&e, seq).await;
+                return;
+            }
+        }
+        let planned = match router {
             Some(router) => router.plan(sql_text, self.state.schema.as_deref(), &values),
             None => Ok(None),
         };

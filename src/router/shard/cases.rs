@@ -79,6 +79,9 @@ pub struct CaseResult {
     pub ok: bool,
     /// What differed (empty when ok).
     pub detail: Vec<String>,
+    /// Advice that does not fail the case (a unique key the shards cannot
+    /// enforce).
+    pub warnings: Vec<String>,
 }
 
 fn kind_name(kind: &PlanKind) -> &'static str {
@@ -163,6 +166,7 @@ fn run_one(router: &ShardRouter, case: &Case, text: &str) -> CaseResult {
                 label,
                 ok: false,
                 detail: vec![e],
+                warnings: Vec::new(),
             }
         }
     };
@@ -191,6 +195,7 @@ fn run_one(router: &ShardRouter, case: &Case, text: &str) -> CaseResult {
         label,
         ok: detail.is_empty(),
         detail,
+        warnings: router.unique_key_warnings(sql, case.schema.as_deref()),
     }
 }
 

@@ -48,6 +48,7 @@ pub mod plan;
 pub mod select;
 pub(crate) mod shape;
 mod summary;
+mod unique_keys;
 pub use summary::RuleRow;
 
 pub use summary::describe_merge;
@@ -164,10 +165,9 @@ pub struct MergeSpec {
     /// MIN/MAX and COUNT(DISTINCT) keys): used by the merge when the
     /// shard's column definition says the value is a collated string.
     pub weights: Box<[WeightKey]>,
-    /// A UNION: its branches carry no weight columns yet, so its keys are
-    /// compared by the local comparators (an approximation of the
-    /// collation; see README "SQL support").
-    pub unweighed: bool,
+    /// ENUM/SET keys ordered by their members' positions: used by the
+    /// merge when the shard's column definition flags the column ENUM/SET.
+    pub enum_keys: Box<[EnumKey]>,
 }
 
 /// A key column whose order and equality the server defines: hidden
@@ -180,6 +180,19 @@ pub struct WeightKey {
     pub column: ColumnRef,
     pub weight: ColumnRef,
     pub pad: ColumnRef,
+    /// A UNION's keys: `COLLATION(item)` of the row's branch. The weights
+    /// are the union column's only if every row's branch has one
+    /// collation; the merge refuses otherwise.
+    pub collation: Option<ColumnRef>,
+}
+
+/// An ENUM or SET key column: hidden column `index` carries `(expr)+0`
+/// (the member's position, the SET's bitmask), the order the server sorts
+/// and groups ENUM/SET values by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EnumKey {
+    pub column: ColumnRef,
+    pub index: ColumnRef,
 }
 
 /// One ORDER BY key.
@@ -346,6 +359,8 @@ type CacheKey = String;
 
 /// (schema, logical table) → its column names in table order.
 type ColumnCache = HashMap<(String, String), Arc<Vec<String>>>;
+/// (schema, logical table) → its ENUM and SET column names (lower case).
+type KindCache = HashMap<(String, String), Arc<Vec<String>>>;
 
 /// Statements longer than this are planned but not cached.
 const MAX_CACHED_SQL: usize = 16 * 1024;
@@ -371,6 +386,9 @@ pub struct ShardRouter {
     /// without a column list ([`meta`]). Belongs to one configuration: a
     /// reload starts empty; DDL through the proxy clears it.
     columns: Mutex<ColumnCache>,
+    /// (schema, logical table) → ENUM/SET columns, for cross-shard keys
+    /// that sort by member position ([`meta`]); same lifetime as `columns`.
+    kinds: Mutex<KindCache>,
 }
 
 impl fmt::Debug for ShardRouter {
@@ -395,6 +413,7 @@ impl Default for ShardRouter {
             refuse_unkeyed_writes: false,
             cache: Mutex::new(LruCache::new(NonZeroUsize::MIN)),
             columns: Mutex::new(HashMap::new()),
+            kinds: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -500,6 +519,7 @@ impl ShardRouter {
                 NonZeroUsize::new(config.routing.plan_cache).unwrap_or(NonZeroUsize::MIN),
             )),
             columns: Mutex::new(HashMap::new()),
+            kinds: Mutex::new(HashMap::new()),
         };
         for seq in &config.sequences {
             let Some(table) = router.find_table(seq.schema.as_deref(), seq.table.get_ref()) else {

@@ -1,8 +1,9 @@
-//! The column lists `INSERT INTO t VALUES …` (no column list) needs:
-//! fetched once per logical table from its slot-0 physical table, cached
-//! in the router, forgotten after DDL through the proxy.
+//! The column lists `INSERT INTO t VALUES …` (no column list) needs, and
+//! the ENUM/SET columns a cross-shard SELECT sorts by position: fetched
+//! once per logical table from its slot-0 physical table, cached in the
+//! router, forgotten after DDL through the proxy.
 //!
-//! Owns: filling and clearing that cache. Must not: plan the INSERT.
+//! Owns: filling and clearing those caches. Must not: plan statements.
 
 use super::*;
 
@@ -43,32 +44,7 @@ impl Session {
             crate::session_state::quote_str(&schema),
             crate::session_state::quote_str(&physical)
         );
-        // A held primary connection may hold table locks; information_schema
-        // stays readable under LOCK TABLES.
-        let rows = match self
-            .held
-            .iter_mut()
-            .find(|h| h.node == node && h.role == Role::Primary)
-        {
-            Some(h) => query_rows(&mut h.conn, &sql).await,
-            None => {
-                let pool = self
-                    .proxy
-                    .cluster
-                    .nodes
-                    .get(node)
-                    .ok_or_else(|| ProxyError::Internal(format!("no node #{node}")))?
-                    .primary
-                    .clone();
-                let found_rows = self.caps.contains(CapabilityFlags::CLIENT_FOUND_ROWS);
-                let mut conn = pool.checkout(found_rows, &self.state).await?;
-                let rows = query_rows(&mut conn, &sql).await;
-                if !conn.broken {
-                    conn.release();
-                }
-                rows
-            }
-        }?;
+        let rows = self.primary_rows(node, &sql).await?;
         let columns: Vec<String> = rows
             .into_iter()
             .filter_map(|r| r.into_iter().next().flatten())
@@ -83,5 +59,77 @@ impl Session {
         }
         router.remember_columns(&schema, &table, columns);
         Ok(())
+    }
+}
+
+impl Session {
+    /// Before planning a SELECT whose cross-shard merge compares keys:
+    /// learns which columns of its sharded tables are ENUM/SET (sorted by
+    /// member position, not text), once per table.
+    pub(in crate::frontend::session) async fn ensure_select_kinds(
+        &mut self,
+        router: &ShardRouter,
+        text: &str,
+        c: &Classified,
+    ) -> Result<()> {
+        if c.kind != StatementKind::Select {
+            return Ok(());
+        }
+        for (schema, table, node, physical) in
+            router.kinds_needed(text, self.state.schema.as_deref())
+        {
+            let sql = format!(
+                "SELECT COLUMN_NAME, DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = {} \
+                 AND TABLE_NAME = {}",
+                crate::session_state::quote_str(&schema),
+                crate::session_state::quote_str(&physical)
+            );
+            let rows = self.primary_rows(node, &sql).await?;
+            if rows.is_empty() {
+                // No such table (yet): the statement reports it.
+                continue;
+            }
+            let enums = rows
+                .into_iter()
+                .filter_map(|r| {
+                    let mut r = r.into_iter();
+                    let name = r.next().flatten()?;
+                    let kind = r.next().flatten()?;
+                    let kind = String::from_utf8_lossy(&kind).to_ascii_lowercase();
+                    (kind == "enum" || kind == "set")
+                        .then(|| String::from_utf8_lossy(&name).into_owned())
+                })
+                .collect();
+            router.remember_kinds(&schema, &table, enums);
+        }
+        Ok(())
+    }
+
+    /// Rows of a metadata query on `node`'s primary (on the held
+    /// connection there, if any: it may hold table locks, and
+    /// information_schema stays readable under LOCK TABLES).
+    async fn primary_rows(&mut self, node: usize, sql: &str) -> Result<Vec<Row>> {
+        if let Some(h) = self
+            .held
+            .iter_mut()
+            .find(|h| h.node == node && h.role == Role::Primary)
+        {
+            return query_rows(&mut h.conn, sql).await;
+        }
+        let pool = self
+            .proxy
+            .cluster
+            .nodes
+            .get(node)
+            .ok_or_else(|| ProxyError::Internal(format!("no node #{node}")))?
+            .primary
+            .clone();
+        let found_rows = self.caps.contains(CapabilityFlags::CLIENT_FOUND_ROWS);
+        let mut conn = pool.checkout(found_rows, &self.state).await?;
+        let rows = query_rows(&mut conn, sql).await;
+        if !conn.broken {
+            conn.release();
+        }
+        rows
     }
 }

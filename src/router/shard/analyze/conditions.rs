@@ -8,6 +8,39 @@
 use super::*;
 
 impl<'a> Analyzer<'a> {
+    /// Whether `expr` is a bare column of a sharded table of `scope` that
+    /// the router knows (from the cached kinds) to be ENUM or SET.
+    pub(super) fn is_enum_column(&self, scope: ScopeId, expr: &Expr) -> bool {
+        let enum_in = |r: RefId, col: &str| {
+            let RefTable::Rule(t) = self.refs[r].table else {
+                return false;
+            };
+            let Some(schema) = self.refs[r].schema.as_deref().or(self.schema) else {
+                return false;
+            };
+            self.router
+                .enum_columns(schema, &self.router.tables[t].name)
+                .is_some_and(|v| v.iter().any(|c| c.eq_ignore_ascii_case(col)))
+        };
+        match expr {
+            Expr::Nested(inner) => self.is_enum_column(scope, inner),
+            Expr::Identifier(col) => self.scopes[scope]
+                .refs
+                .iter()
+                .any(|&r| enum_in(r, &col.value)),
+            Expr::CompoundIdentifier(parts) if parts.len() >= 2 => {
+                let col = &parts[parts.len() - 1].value;
+                let qualifier = &parts[parts.len() - 2].value;
+                let scope = &self.scopes[scope];
+                match scope.names.iter().find(|(n, _)| n == qualifier) {
+                    Some((_, Node::Ref(r))) => enum_in(*r, col),
+                    _ => false,
+                }
+            }
+            _ => false,
+        }
+    }
+
     /// The reference whose sharding key `expr` names, seen from `scope`.
     pub(super) fn resolve_key(&self, scope: ScopeId, expr: &Expr) -> Option<RefId> {
         match expr {

@@ -20,6 +20,7 @@ impl<'a> Analyzer<'a> {
                     &self.lines,
                     q,
                     &|e| self.resolve_key(top, e).is_some(),
+                    &|e| self.is_enum_column(top, e),
                 ));
             }
             Statement::Insert(ins) => self.insert_statement(ins)?,

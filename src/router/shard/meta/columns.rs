@@ -140,5 +140,88 @@ impl ShardRouter {
     /// reload builds a new router with an empty cache).
     pub fn forget_columns(&self) {
         self.columns.lock().clear();
+        self.kinds.lock().clear();
+        // Analyses chose ENUM/SET keys from the forgotten kinds.
+        self.cache.lock().clear();
+    }
+
+    /// For a SELECT whose cross-shard merge compares keys: the sharded
+    /// tables it reads whose ENUM/SET columns are not known yet, as
+    /// `(schema, logical table, slot-0 node, slot-0 physical table)`; the
+    /// session fetches each ([`ShardRouter::remember_kinds`]) before
+    /// planning. Empty when planning needs nothing.
+    pub fn kinds_needed(
+        &self,
+        sql: &str,
+        current_schema: Option<&str>,
+    ) -> Vec<(String, String, usize, String)> {
+        // Only ORDER BY, GROUP BY and DISTINCT sort or group by position
+        // (MIN/MAX of an ENUM compare its text): most statements stop here.
+        let sorts = ["order", "group", "distinct"].iter().any(|k| {
+            sql.as_bytes()
+                .windows(k.len())
+                .any(|w| w.eq_ignore_ascii_case(k.as_bytes()))
+        });
+        if self.tables.is_empty() || !sorts {
+            return Vec::new();
+        }
+        // The analysis planning uses next (of the shape when there is one:
+        // cached, so this costs no second parse).
+        let scan = super::super::shape::scan(sql, |word| self.names.contains(word));
+        if !scan.mentions_rule_table {
+            return Vec::new();
+        }
+        let text = scan.shape.as_ref().map_or(sql, |(t, _)| t.as_str());
+        let analysis = self.analysis(text, current_schema);
+        let Ok(a) = analysis.as_ref() else {
+            return Vec::new();
+        };
+        let compares = match &a.select {
+            Some(Ok(m)) => !m.spec.weights.is_empty() || !m.spec.order_by.is_empty(),
+            _ => false,
+        };
+        if !compares {
+            return Vec::new();
+        }
+        let mut out: Vec<(String, String, usize, String)> = Vec::new();
+        for r in &a.refs {
+            let super::super::analyze::RefTable::Rule(t) = r.table else {
+                continue;
+            };
+            let Some(sharded) = self.tables[t].sharded() else {
+                continue;
+            };
+            let Some(schema) = r.schema.clone().or(current_schema.map(str::to_owned)) else {
+                continue;
+            };
+            let name = &self.tables[t].name;
+            if self.enum_columns(&schema, name).is_some()
+                || out.iter().any(|(s, n, ..)| *s == schema && n == name)
+            {
+                continue;
+            }
+            if let Some((node, physical)) = sharded.slots.first() {
+                out.push((schema, name.clone(), *node, physical.clone()));
+            }
+        }
+        out
+    }
+
+    /// The cached ENUM/SET column names (lower case) of a logical table.
+    pub(crate) fn enum_columns(&self, schema: &str, table: &str) -> Option<Arc<Vec<String>>> {
+        self.kinds
+            .lock()
+            .get(&(schema.to_owned(), table.to_owned()))
+            .cloned()
+    }
+
+    /// Records a logical table's ENUM/SET columns. Analyses made before
+    /// were made without them: they are dropped.
+    pub fn remember_kinds(&self, schema: &str, table: &str, enum_columns: Vec<String>) {
+        let lower = enum_columns.iter().map(|c| c.to_lowercase()).collect();
+        self.kinds
+            .lock()
+            .insert((schema.to_owned(), table.to_owned()), Arc::new(lower));
+        self.cache.lock().clear();
     }
 }

@@ -13,6 +13,8 @@ pub(super) struct Ctx<'q> {
     pub(super) toks: &'q Tokens<'q>,
     pub(super) lines: &'q LineIndex<'q>,
     pub(super) placeholders: Vec<usize>,
+    /// Whether an expression is an ENUM/SET column (sorted by position).
+    pub(super) is_enum: &'q dyn Fn(&Expr) -> bool,
 }
 
 impl Ctx<'_> {

@@ -9,7 +9,7 @@
 //! handle disjoint rows (see `rows`) or read clauses from the text (see
 //! `parts` and `clauses`).
 
-use super::weights::weight_pieces;
+use super::weights::{enum_index_pieces, weight_pieces};
 use super::*;
 
 /// A hidden column to append.
@@ -151,7 +151,7 @@ pub(super) fn combine_groups(
         )?;
     }
     group_by_distinct_args(&mut row, distincts, &mut extra_group);
-    let concat_specs = group_concat_specs(&mut row, concats, &mut extra_group);
+    let (concat_specs, concat_weights) = group_concat_specs(&mut row, concats, &mut extra_group);
     if !extra_group.is_empty() {
         edits.push(extra_group_edit(ctx, &p, extra_group));
     }
@@ -202,7 +202,10 @@ pub(super) fn combine_groups(
             })
             .collect();
     }
-    spec.weights = weigh_keys(ctx, &p, &mut row, visible, &group_by).into();
+    let (mut weights, enum_keys) = weigh_keys(ctx, &p, &mut row, visible, &group_by);
+    weights.extend(concat_weights);
+    spec.weights = weights.into();
+    spec.enum_keys = enum_keys.into();
     spec.aggregate = Some(AggregateMerge {
         group_by,
         columns: row.columns,
@@ -400,16 +403,29 @@ fn group_by_distinct_args(
 
 /// GROUP_CONCAT: the shards group by the value and its ORDER BY
 /// keys too and tell each value's multiplicity; the merge sorts and
-/// joins them.
+/// joins them, comparing the ORDER BY keys (and, under DISTINCT, the
+/// values) by the server's weights, also returned.
 fn group_concat_specs(
     row: &mut ShardRow,
     concats: Vec<ConcatAgg>,
     extra_group: &mut Vec<Piece>,
-) -> Vec<crate::merge::group_concat::ConcatSpec> {
+) -> (Vec<crate::merge::group_concat::ConcatSpec>, Vec<WeightKey>) {
     let mut concat_specs = Vec::new();
+    let mut weights = Vec::new();
     if concats.is_empty() {
-        return concat_specs;
+        return (concat_specs, weights);
     }
+    let mut weigh = |column: usize, r: &Range<usize>, row: &mut ShardRow| {
+        let (weight, pad) = weight_pieces(&[Piece::Src(r.clone())], false);
+        let weight = row.push_hidden(Combine::Any, weight);
+        let pad = row.push_hidden(Combine::Any, pad);
+        weights.push(WeightKey {
+            column: ColumnRef::Index(column),
+            weight: ColumnRef::Index(weight),
+            pad: ColumnRef::Index(pad),
+            collation: None,
+        });
+    };
     let count = row.push_hidden(Combine::Any, vec![Piece::Text("COUNT(*)".to_owned())]);
     let max_len = row.push_hidden(
         Combine::Any,
@@ -422,10 +438,17 @@ fn group_concat_specs(
             row.push_hidden(Combine::Any, vec![Piece::Src(r.clone())])
         };
         let value = add(&c.arg, row);
+        if c.distinct {
+            weigh(value, &c.arg, row);
+        }
         let order = c
             .order
             .iter()
-            .map(|(r, desc)| (add(r, row), *desc))
+            .map(|(r, desc)| {
+                let at = add(r, row);
+                weigh(at, r, row);
+                (at, *desc)
+            })
             .collect();
         concat_specs.push(crate::merge::group_concat::ConcatSpec {
             value,
@@ -439,7 +462,7 @@ fn group_concat_specs(
             index: concat_specs.len() - 1,
         };
     }
-    concat_specs
+    (concat_specs, weights)
 }
 
 /// The edit adding `extra_group` after the GROUP BY items, or a new
@@ -477,20 +500,71 @@ fn group_key_columns(p: &SelectParts<'_>, row: &mut ShardRow, visible: usize) ->
 
 /// Weight columns for the keys compared under a collation: group keys,
 /// MIN/MAX values, COUNT(DISTINCT) arguments and, for DISTINCT, the
-/// visible columns that are not aggregates.
+/// visible columns that are not aggregates; position columns instead for
+/// group and DISTINCT keys that are ENUM/SET columns (MIN/MAX of an ENUM
+/// compare its text, as the server does).
 fn weigh_keys(
     ctx: &Ctx<'_>,
     p: &SelectParts<'_>,
     row: &mut ShardRow,
     visible: usize,
     group_by: &[usize],
-) -> Vec<WeightKey> {
-    let mut keys: Vec<usize> = group_by.to_vec();
+) -> (Vec<WeightKey>, Vec<EnumKey>) {
+    let mut enums: Vec<usize> = Vec::new();
+    for (g, &j) in group_by.iter().enumerate() {
+        let enum_key = if j < visible {
+            p.item_is_enum(ctx, j)
+        } else {
+            p.group_exprs.get(g).is_some_and(|e| (ctx.is_enum)(e))
+        };
+        if enum_key {
+            enums.push(j);
+        }
+    }
+    for (j, c) in row.columns.iter().enumerate() {
+        if matches!(c, Combine::Group | Combine::Any)
+            && p.distinct
+            && j < visible
+            && p.item_is_enum(ctx, j)
+        {
+            enums.push(j);
+        }
+    }
+    let mut enum_keys: Vec<EnumKey> = Vec::new();
+    for j in enums {
+        if enum_keys.iter().any(|k| k.column == ColumnRef::Index(j)) {
+            continue;
+        }
+        let src = if j < visible {
+            match p.item_src(ctx, j) {
+                Some(s) => vec![s],
+                None => continue,
+            }
+        } else {
+            row.hidden[j - visible].pieces.clone()
+        };
+        let index = row.push_hidden(Combine::Any, enum_index_pieces(&src));
+        enum_keys.push(EnumKey {
+            column: ColumnRef::Index(j),
+            index: ColumnRef::Index(index),
+        });
+    }
+    let mut keys: Vec<usize> = group_by
+        .iter()
+        .copied()
+        .filter(|j| !enum_keys.iter().any(|k| k.column == ColumnRef::Index(*j)))
+        .collect();
     for (j, c) in row.columns.iter().enumerate() {
         match c {
             Combine::Min | Combine::Max => keys.push(j),
             Combine::CountDistinct { first, n } => keys.extend(*first..*first + *n),
-            Combine::Group | Combine::Any if p.distinct && j < visible => keys.push(j),
+            Combine::Group | Combine::Any
+                if p.distinct
+                    && j < visible
+                    && !enum_keys.iter().any(|k| k.column == ColumnRef::Index(j)) =>
+            {
+                keys.push(j)
+            }
             _ => {}
         }
     }
@@ -507,16 +581,17 @@ fn weigh_keys(
         } else {
             row.hidden[j - visible].pieces.clone()
         };
-        let (weight, pad) = weight_pieces(&src);
+        let (weight, pad) = weight_pieces(&src, false);
         let weight = row.push_hidden(Combine::Any, weight);
         let pad = row.push_hidden(Combine::Any, pad);
         out.push(WeightKey {
             column: ColumnRef::Index(j),
             weight: ColumnRef::Index(weight),
             pad: ColumnRef::Index(pad),
+            collation: None,
         });
     }
-    out
+    (out, enum_keys)
 }
 
 /// Sort keys (after combining).
@@ -555,7 +630,10 @@ fn combined_sort_keys(
                         format!("ORDER BY `{}` cannot be merged across shards: {e}", ob.expr)
                     })?
                 }
-                e => match p.group_exprs.iter().position(|g| same_expr(g, e)) {
+                e => match p.group_exprs.iter().position(|g| same_expr(g, e)).or_else(|| {
+                    let g = parts::unqualified_match(e, &p.group_exprs)?;
+                    p.group_exprs.iter().position(|x| std::ptr::eq(*x, g))
+                }) {
                     Some(g) => resolving.group_by[g],
                     None => {
                         return Err(format!(

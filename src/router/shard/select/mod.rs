@@ -28,7 +28,7 @@ use crate::sql::ast::{
 };
 
 use super::lex::{is_clause_keyword, unescape_string, LineIndex, Tokens};
-use super::{AggregateMerge, ColumnRef, Combine, MergeSpec, SortKey, WeightKey};
+use super::{AggregateMerge, ColumnRef, Combine, EnumKey, MergeSpec, SortKey, WeightKey};
 use crate::merge::eval::MergeExpr;
 
 mod aggregates;
@@ -181,19 +181,22 @@ fn same_expr(a: &Expr, b: &Expr) -> bool {
 }
 
 /// The scatter recipe of a query; `is_key` tells whether an expression is
-/// the sharding key of one of the query's top tables.
+/// the sharding key of one of the query's top tables, `is_enum` whether it
+/// is an ENUM/SET column of one (sorted by member position).
 pub(crate) fn analyze(
     sql: &str,
     toks: &Tokens<'_>,
     lines: &LineIndex<'_>,
     q: &Query,
     is_key: &dyn Fn(&Expr) -> bool,
+    is_enum: &dyn Fn(&Expr) -> bool,
 ) -> Result<SelectMerge, String> {
     let ctx = Ctx {
         sql,
         toks,
         lines,
         placeholders: toks.placeholders(),
+        is_enum,
     };
     if q.fetch.is_some() {
         return Err("FETCH FIRST cannot be merged across shards; use LIMIT".to_owned());
@@ -202,7 +205,7 @@ pub(crate) fn analyze(
         SetExpr::Select(s) => select(&ctx, q, s, is_key),
         SetExpr::SetOperation { .. } => set_operation(&ctx, q),
         SetExpr::Query(inner) if q.order_by.is_none() && q.limit_clause.is_none() => {
-            analyze(sql, toks, lines, inner, is_key)
+            analyze(sql, toks, lines, inner, is_key, is_enum)
         }
         _ => Err("this query form cannot be merged across shards".to_owned()),
     }

@@ -141,6 +141,15 @@ impl<'q> SelectParts<'q> {
         }
     }
 
+    /// Whether select item i is an ENUM/SET column (sorted by position).
+    pub(super) fn item_is_enum(&self, ctx: &Ctx<'_>, i: usize) -> bool {
+        self.s
+            .projection
+            .get(i)
+            .and_then(item_expr)
+            .is_some_and(|(e, _)| (ctx.is_enum)(e))
+    }
+
     /// Which select item an ORDER BY / GROUP BY expression designates.
     pub(super) fn item_for(&self, e: &Expr) -> Option<usize> {
         let s = self.s;
@@ -160,6 +169,23 @@ impl<'q> SelectParts<'q> {
         s.projection
             .iter()
             .position(|item| item_expr(item).is_some_and(|(x, _)| same_expr(x, e)))
+            .or_else(|| {
+                // `ORDER BY name` names the select item `t.name` (its
+                // column name) when no other item has that name.
+                let items: Vec<&Expr> = s
+                    .projection
+                    .iter()
+                    .filter_map(|item| match item {
+                        SelectItem::UnnamedExpr(x) => Some(x),
+                        _ => None,
+                    })
+                    .collect();
+                unqualified_match(e, &items).and_then(|x| {
+                    s.projection.iter().position(
+                        |item| matches!(item, SelectItem::UnnamedExpr(y) if std::ptr::eq(y, x)),
+                    )
+                })
+            })
     }
 
     /// GROUP BY names the FROM columns before the select aliases: an alias
@@ -175,7 +201,7 @@ impl<'q> SelectParts<'q> {
 
 /// The byte ranges of the select items (after the modifiers) and the token
 /// where the list stops.
-fn select_list(ctx: &Ctx<'_>, s: &Select) -> Result<(Vec<Range<usize>>, usize), String> {
+pub(super) fn select_list(ctx: &Ctx<'_>, s: &Select) -> Result<(Vec<Range<usize>>, usize), String> {
     let select_at = ctx
         .lines
         .range(s.select_token.0.span)
@@ -225,4 +251,18 @@ fn order_by_exprs(q: &Query) -> Result<Vec<&ast::OrderByExpr>, String> {
         },
         None => Vec::new(),
     })
+}
+
+/// The one expression of `among` that is a qualified column `q.name` when
+/// `e` is the bare `name` (a select item's or GROUP BY key's column name);
+/// `None` when there is none or more than one.
+pub(super) fn unqualified_match<'e>(e: &Expr, among: &[&'e Expr]) -> Option<&'e Expr> {
+    let Expr::Identifier(name) = e else {
+        return None;
+    };
+    let mut found = among.iter().filter(|x| {
+        matches!(x, Expr::CompoundIdentifier(parts) if parts.last().is_some_and(|p| p.value.eq_ignore_ascii_case(&name.value)))
+    });
+    let first = found.next()?;
+    found.next().is_none().then_some(*first)
 }

@@ -1,6 +1,8 @@
 //! HAVING conditions and expressions on aggregates turned into
 //! [`MergeExpr`]s over the combined row: select aliases and items, group
-//! keys, and aggregates added as hidden columns when not selected.
+//! keys, and aggregates added as hidden columns when not selected;
+//! comparisons of group keys alone evaluated by the shards (hidden
+//! columns), so that the server's collation decides them.
 //!
 //! Owns: [`Resolver`] and merge literals. Must not edit the shard SQL other
 //! than by adding hidden columns.
@@ -82,11 +84,78 @@ impl Resolver<'_, '_> {
             .map(|g| Ok(MergeExpr::Column(self.group_by[g])))
     }
 
+    /// A comparison of group keys alone (no aggregate, no subquery, no
+    /// select alias): the shards evaluate it for each group, as a hidden
+    /// column, under the collation the server applies; every shard's
+    /// partial group has keys equal under that collation, so any shard's
+    /// answer is the group's. `None` for anything else.
+    fn shard_condition(&mut self, e: &Expr) -> Option<MergeExpr> {
+        use ast::BinaryOperator as B;
+        let comparison = match e {
+            Expr::BinaryOp { op, .. } => matches!(
+                op,
+                B::Eq | B::NotEq | B::Lt | B::LtEq | B::Gt | B::GtEq | B::Spaceship
+            ),
+            Expr::In {
+                target: ast::InTarget::List(_),
+                ..
+            }
+            | Expr::Between { .. }
+            | Expr::Like { .. } => true,
+            _ => false,
+        };
+        if !comparison || find_aggregates(e).0 {
+            return None;
+        }
+        let is_alias = |name: &str| {
+            self.s.projection.iter().any(|item| {
+                matches!(item, SelectItem::ExprWithAlias { alias, .. } if alias.value.eq_ignore_ascii_case(name))
+            })
+        };
+        let (mut keys_only, mut names) = (true, 0usize);
+        let _ = ast::visit_expressions(e, |x| {
+            match x {
+                Expr::Identifier(id) => {
+                    names += 1;
+                    keys_only &=
+                        !is_alias(&id.value) && self.group_exprs.iter().any(|g| same_expr(g, x));
+                }
+                Expr::CompoundIdentifier(_) => {
+                    names += 1;
+                    keys_only &= self.group_exprs.iter().any(|g| same_expr(g, x));
+                }
+                Expr::Subquery(_) | Expr::Exists { .. } => keys_only = false,
+                Expr::In { target, .. } if !matches!(target, ast::InTarget::List(_)) => {
+                    keys_only = false
+                }
+                _ => {}
+            }
+            std::ops::ControlFlow::<()>::Continue(())
+        });
+        // The AST's text of the condition (the parser keeps literals as
+        // written: quotes read back the same); with a backslash, kept
+        // local (refused for strings) rather than trusted.
+        let text = e.to_string();
+        if !keys_only || names == 0 || text.contains('\\') {
+            return None;
+        }
+        let at = push_hidden(
+            self.columns,
+            self.hidden,
+            Combine::Any,
+            vec![Piece::Text(format!("({text})"))],
+        );
+        Some(MergeExpr::Column(at))
+    }
+
     pub(super) fn expr(&mut self, e: &Expr) -> Result<MergeExpr, String> {
         use crate::merge::eval::BinOp;
         use MergeExpr as M;
         if let Some(c) = self.column_for(e) {
             return c;
+        }
+        if let Some(c) = self.shard_condition(e) {
+            return Ok(c);
         }
         let b = |x: M| Box::new(x);
         Ok(match e {

@@ -5,7 +5,7 @@
 //! Owns: the sort keys and hidden ORDER BY/GROUP BY columns of that case.
 //! Must not combine partial groups (see `groups`).
 
-use super::weights::weight_pieces;
+use super::weights::{enum_index_pieces, weight_pieces};
 use super::*;
 
 /// Rows (or whole groups) are disjoint across shards: concatenate,
@@ -22,13 +22,14 @@ pub(super) fn concatenate_rows(ctx: &Ctx<'_>, p: SelectParts<'_>) -> Result<Sele
         hidden.push(Hidden { pieces });
         ColumnRef::Hidden(hidden.len() - 1)
     };
-    // Keys compared by the server's weights: (column, its expression).
-    let mut weighed: Vec<(ColumnRef, Piece)> = Vec::new();
+    // Keys compared by the server's weights (or, for ENUM/SET columns, by
+    // their positions): (column, its expression, ENUM/SET).
+    let mut weighed: Vec<(ColumnRef, Piece, bool)> = Vec::new();
     for (o, ob) in p.order_exprs.iter().enumerate().filter(|_| !p.no_order) {
         let column = match p.item_for(&ob.expr).and_then(|i| p.index_of(i)) {
             Some(i) => {
                 if let Some(src) = p.item_src(ctx, i) {
-                    weighed.push((ColumnRef::Index(i), src));
+                    weighed.push((ColumnRef::Index(i), src, p.item_is_enum(ctx, i)));
                 }
                 ColumnRef::Index(i)
             }
@@ -36,6 +37,10 @@ pub(super) fn concatenate_rows(ctx: &Ctx<'_>, p: SelectParts<'_>) -> Result<Sele
                 if matches!(&ob.expr, Expr::Value(v) if matches!(v.value, Value::Number(..))) {
                     return Err("ORDER BY a position after `*` cannot be merged across shards; order by the column name".to_owned());
                 }
+                let enum_key = match p.item_for(&ob.expr) {
+                    Some(i) => p.item_is_enum(ctx, i),
+                    None => (ctx.is_enum)(&ob.expr),
+                };
                 let src = match p.item_for(&ob.expr) {
                     Some(i) => match item_expr(&s.projection[i]) {
                         Some((e, Some(alias))) => {
@@ -47,7 +52,7 @@ pub(super) fn concatenate_rows(ctx: &Ctx<'_>, p: SelectParts<'_>) -> Result<Sele
                 };
                 let src = src.ok_or("cannot locate an ORDER BY item")?;
                 let at = hidden_ref(vec![src.clone()], &mut hidden);
-                weighed.push((at, src));
+                weighed.push((at, src, enum_key));
                 at
             }
         };
@@ -58,14 +63,19 @@ pub(super) fn concatenate_rows(ctx: &Ctx<'_>, p: SelectParts<'_>) -> Result<Sele
     }
     if p.order_exprs.is_empty() && !p.group_exprs.is_empty() {
         for (g, e) in p.group_exprs.iter().enumerate() {
-            let (column, src) = match p.group_item_for(e).and_then(|i| p.index_of(i)) {
-                Some(i) => (ColumnRef::Index(i), p.item_src(ctx, i)),
+            let (column, src, enum_key) = match p.group_item_for(e).and_then(|i| p.index_of(i)) {
+                Some(i) => (
+                    ColumnRef::Index(i),
+                    p.item_src(ctx, i),
+                    p.item_is_enum(ctx, i),
+                ),
                 None => {
                     let src = Piece::Src(p.group_ranges[g].clone());
-                    (hidden_ref(vec![src.clone()], &mut hidden), Some(src))
+                    let at = hidden_ref(vec![src.clone()], &mut hidden);
+                    (at, Some(src), (ctx.is_enum)(e))
                 }
             };
-            weighed.extend(src.map(|s| (column, s)));
+            weighed.extend(src.map(|s| (column, s, enum_key)));
             spec.order_by.push(SortKey {
                 column,
                 descending: false,
@@ -80,23 +90,35 @@ pub(super) fn concatenate_rows(ctx: &Ctx<'_>, p: SelectParts<'_>) -> Result<Sele
     }
     if p.distinct && p.wildcard_at.is_none() {
         for i in 0..p.s.projection.len() {
-            if !weighed.iter().any(|(c, _)| *c == ColumnRef::Index(i)) {
-                weighed.extend(p.item_src(ctx, i).map(|s| (ColumnRef::Index(i), s)));
+            if !weighed.iter().any(|(c, ..)| *c == ColumnRef::Index(i)) {
+                let enum_key = p.item_is_enum(ctx, i);
+                weighed.extend(
+                    p.item_src(ctx, i)
+                        .map(|s| (ColumnRef::Index(i), s, enum_key)),
+                );
             }
         }
     }
     let mut weights = Vec::new();
-    for (column, src) in weighed {
-        let (weight, pad) = weight_pieces(&[src]);
+    let mut enum_keys = Vec::new();
+    for (column, src, enum_key) in weighed {
+        if enum_key {
+            let index = hidden_ref(enum_index_pieces(&[src]), &mut hidden);
+            enum_keys.push(EnumKey { column, index });
+            continue;
+        }
+        let (weight, pad) = weight_pieces(&[src], p.distinct);
         let weight = hidden_ref(weight, &mut hidden);
         let pad = hidden_ref(pad, &mut hidden);
         weights.push(WeightKey {
             column,
             weight,
             pad,
+            collation: None,
         });
     }
     spec.weights = weights.into();
+    spec.enum_keys = enum_keys.into();
     spec.hidden_columns = hidden.len();
     if !hidden.is_empty() {
         edits.push(hidden_edit(p.list_end, &hidden));

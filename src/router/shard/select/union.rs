@@ -2,9 +2,11 @@
 //! on every shard, and the byte ranges of a flat UNION's branches for the
 //! planner to run them on different targets.
 //!
-//! Owns: [`set_operation`] and [`union_branches`]. Must not handle a single
+//! Owns: [`set_operation`], the hidden weight columns of every branch,
+//! and [`union_branches`]. Must not handle a single
 //! SELECT's clauses (see `parts`, `rows`, `groups`).
 
+use super::weights::weight_pieces;
 use super::*;
 
 /// A UNION [ALL] run whole on every shard: the shards' answers are
@@ -77,7 +79,6 @@ pub(super) fn set_operation(ctx: &Ctx<'_>, q: &Query) -> Result<SelectMerge, Str
     walk(&q.body, &mut distinct)?;
     let mut spec = MergeSpec {
         distinct,
-        unweighed: true,
         ..Default::default()
     };
     // ORDER BY of a UNION names result columns: positions, or the names
@@ -133,13 +134,104 @@ pub(super) fn set_operation(ctx: &Ctx<'_>, q: &Query) -> Result<SelectMerge, Str
         .find(|&i| ctx.toks.is_kw(i, "UNION") && depth_at(ctx, i) == 0)
         .unwrap_or(0);
     let limit = ctx.limit(q, last_union)?;
+    let edits = weigh_branches(ctx, q, &mut spec)?;
     Ok(SelectMerge {
         spec,
-        edits: Vec::new(),
+        edits,
         limit,
         push_limit: true,
         branches: union_branches(ctx, q),
     })
+}
+
+/// The union's keys (ORDER BY columns; every column under UNION
+/// DISTINCT) compared by the server's weights: every branch gets, per key,
+/// hidden `WEIGHT_STRING` and PAD SPACE probe columns of its own item
+/// (trimmed under PAD SPACE, so a shard's own UNION DISTINCT keeps one
+/// row per equal value) and `COLLATION(item)`. A branch's weights are the
+/// union's only when the branch's item has the union column's collation:
+/// the merge checks that every row's `COLLATION` agrees
+/// (`WeightKey::collation`). A branch with `*` hides which item is which:
+/// no weights, and the merge refuses string keys.
+fn weigh_branches(ctx: &Ctx<'_>, q: &Query, spec: &mut MergeSpec) -> Result<Vec<Edit>, String> {
+    let mut keys: Vec<usize> = spec
+        .order_by
+        .iter()
+        .filter_map(|k| match k.column {
+            ColumnRef::Index(i) => Some(i),
+            ColumnRef::Hidden(_) => None,
+        })
+        .collect();
+    let mut branches: Vec<&Select> = Vec::new();
+    fn selects<'q>(e: &'q SetExpr, out: &mut Vec<&'q Select>) {
+        match e {
+            SetExpr::SetOperation { left, right, .. } => {
+                selects(left, out);
+                selects(right, out);
+            }
+            SetExpr::Query(inner) => selects(&inner.body, out),
+            SetExpr::Select(s) => out.push(s),
+            _ => {}
+        }
+    }
+    selects(&q.body, &mut branches);
+    let width = branches.first().map_or(0, |s| s.projection.len());
+    if spec.distinct {
+        keys.extend(0..width);
+    }
+    let mut seen = Vec::new();
+    keys.retain(|k| {
+        let fresh = !seen.contains(k);
+        seen.push(*k);
+        fresh
+    });
+    let plain = branches.iter().all(|s| {
+        s.projection.len() == width
+            && s.projection.iter().all(|i| {
+                !matches!(
+                    i,
+                    SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..)
+                )
+            })
+    });
+    if keys.is_empty() || !plain || keys.iter().any(|&k| k >= width) {
+        return Ok(Vec::new());
+    }
+    let mut edits = Vec::new();
+    for s in &branches {
+        let (items, _) = parts::select_list(ctx, s)?;
+        let list_end = items.last().map(|r| r.end).ok_or("empty select list")?;
+        let mut hidden = Vec::new();
+        for &k in &keys {
+            let src = match item_expr(&s.projection[k]) {
+                Some((e, Some(alias))) => expr_range(ctx, &items[k], e, alias),
+                Some((_, None)) => Some(items[k].clone()),
+                None => None,
+            }
+            .ok_or("cannot locate a UNION branch's select item")?;
+            let src = [Piece::Src(src)];
+            let (weight, pad) = weight_pieces(&src, spec.distinct);
+            let mut collation = vec![Piece::Text("COLLATION(".to_owned())];
+            collation.extend(src.iter().cloned());
+            collation.push(Piece::Text(")".to_owned()));
+            for pieces in [weight, pad, collation] {
+                hidden.push(Hidden { pieces });
+            }
+        }
+        edits.push(hidden_edit(list_end, &hidden));
+    }
+    spec.weights = keys
+        .iter()
+        .enumerate()
+        .map(|(n, &k)| WeightKey {
+            column: ColumnRef::Index(k),
+            weight: ColumnRef::Hidden(3 * n),
+            pad: ColumnRef::Hidden(3 * n + 1),
+            collation: Some(ColumnRef::Hidden(3 * n + 2)),
+        })
+        .collect();
+    spec.hidden_columns = 3 * keys.len();
+    Ok(edits)
 }
 
 /// The byte ranges of the branches of a flat UNION (see

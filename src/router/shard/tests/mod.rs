@@ -72,6 +72,39 @@ fn error(sql: &str) -> String {
     }
 }
 
+/// `sql` without the hidden columns (`, … AS `__shardcat_hN``) the merge
+/// adds: what the client's statement becomes on the shards otherwise.
+fn strip_hidden(sql: &str) -> String {
+    let mut out = sql.to_owned();
+    while let Some(at) = out.find(" AS `__shardcat_h") {
+        let end = at + out[at + 5..].find('`').map_or(out.len() - at, |e| e + 6);
+        let mut depth = 0i32;
+        let mut start = None;
+        for (i, c) in out[..at].char_indices().rev() {
+            match c {
+                ')' => depth += 1,
+                '(' => depth -= 1,
+                ',' if depth == 0 => {
+                    start = Some(i);
+                    break;
+                }
+                _ => {}
+            }
+        }
+        let Some(start) = start else { break };
+        out.replace_range(start..end, "");
+    }
+    out
+}
+
+/// (node name, sql) of each target without hidden columns, in plan order.
+fn visible_targets(p: &ShardPlan) -> Vec<(String, String)> {
+    targets(p)
+        .into_iter()
+        .map(|(n, s)| (n, strip_hidden(&s)))
+        .collect()
+}
+
 /// (node name, sql) of each target, in plan order.
 fn targets(p: &ShardPlan) -> Vec<(String, String)> {
     p.targets

@@ -61,6 +61,23 @@ fn broadcast_and_single_node_tables() {
 #[test]
 fn unparseable_and_multi_statement_texts() {
     assert!(error("LOAD DATA INFILE 'x' INTO TABLE orders").contains("cannot parse this statement"));
+    // A keyword or function name that is also a rule's table name is not
+    // blamed; the table written as a name is.
+    let cfg = config(|t| {
+        format!("{t}\n[[table]]\nname = \"select\"\nkey = \"id\"\nkey_type = \"int\"\nalgorithm = {{ kind = \"hash_mod\" }}\nnodes = [\"n1\", \"n2\"]\n")
+    });
+    let unparsed = "SELECT INTERVAL(5, 1, 10) FROM orders PARTITION BY x";
+    match cfg.sharding.plan(unparsed, Some("shop"), &[]) {
+        Err(e) => assert!(e.0.contains("the sharded table `orders`"), "{}", e.0),
+        other => panic!("{other:?}"),
+    }
+    match cfg
+        .sharding
+        .plan("SELECT * FROM `select` PARTITION BY x", Some("shop"), &[])
+    {
+        Err(e) => assert!(e.0.contains("the sharded table `select`"), "{}", e.0),
+        other => panic!("{other:?}"),
+    }
     assert!(error("HANDLER regions OPEN").contains("broadcast"));
     // Single-node tables are routed to their node even unparsed.
     assert_eq!(

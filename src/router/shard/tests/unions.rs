@@ -14,10 +14,16 @@ fn union_order_by_and_limit() {
         "SELECT id AS k, name FROM users UNION ALL SELECT user_id, status FROM orders ORDER BY name DESC, k LIMIT 5 OFFSET 2",
     );
     assert_eq!(
-        p.targets[0].sql,
+        strip_hidden(&p.targets[0].sql),
         "SELECT id AS k, name FROM users_0 AS `users` UNION ALL SELECT user_id, status FROM orders_0 AS `orders` ORDER BY name DESC, k LIMIT 7"
     );
+    // Every branch carries, per key, its own item's weight, PAD SPACE
+    // probe and collation (untrimmed: UNION ALL keeps duplicates).
+    assert!(p.targets[0].sql.contains(
+        "SELECT user_id, status, WEIGHT_STRING(status) AS `__shardcat_h0`, WEIGHT_STRING(IF(LEFT(CONCAT(' ', status), 1) = '', LEFT(CONCAT(' ', status), 1), NULL)) AS `__shardcat_h1`, COLLATION(status) AS `__shardcat_h2`, WEIGHT_STRING(user_id) AS `__shardcat_h3`"
+    ), "{}", p.targets[0].sql);
     let m = p.merge.unwrap();
+    assert_eq!((m.hidden_columns, m.weights.len()), (6, 2));
     assert_eq!(
         m.order_by,
         [
@@ -44,7 +50,7 @@ fn union_branches_share_the_targets() {
         "SELECT id FROM users WHERE id = 1 UNION SELECT user_id FROM orders WHERE user_id = 2",
     );
     assert_eq!(
-        targets(&p),
+        visible_targets(&p),
         [
             t("n1", "SELECT id FROM users_1 AS `users` WHERE id = 1 UNION SELECT user_id FROM orders_1 AS `orders` WHERE user_id = 2"),
             t("n2", "SELECT id FROM users_2 AS `users` WHERE id = 1 UNION SELECT user_id FROM orders_2 AS `orders` WHERE user_id = 2"),
@@ -79,7 +85,7 @@ fn union_branches_planned_separately() {
     // every target describes the whole union's columns.
     let p = plan("SELECT id FROM regions UNION SELECT region_id FROM users");
     assert_eq!(
-        targets(&p),
+        visible_targets(&p),
         [
             t(
                 "n1",
@@ -118,7 +124,7 @@ fn union_branches_planned_separately() {
          WHERE created_at >= '2026-06-01' ORDER BY 1 DESC LIMIT 5 OFFSET 2",
     );
     assert_eq!(
-        targets(&p),
+        visible_targets(&p),
         [
             t("n1", "SELECT id FROM users_1 AS `users` WHERE id = 1 UNION ALL SELECT id FROM events_202606 AS `events` WHERE created_at >= '2026-06-01' ORDER BY 1 DESC LIMIT 7"),
             t("n2", "(SELECT id FROM users_2 AS `users` WHERE id = 1 LIMIT 0) UNION ALL SELECT id FROM events_202607 AS `events` WHERE created_at >= '2026-06-01' ORDER BY 1 DESC LIMIT 7"),

@@ -82,3 +82,24 @@ fn ddl_fans_out() {
     assert!(error("DROP TABLE users, events").contains("placed differently"));
     assert!(error("RENAME TABLE orders TO orders_old").contains("not supported"));
 }
+
+#[test]
+fn unique_keys_without_the_sharding_key_are_reported() {
+    let cfg = shop();
+    let r = &cfg.sharding;
+    let w = r.unique_key_warnings(
+        "CREATE TABLE orders (id BIGINT PRIMARY KEY, user_id BIGINT, sku VARCHAR(9) UNIQUE, \
+         n INT, UNIQUE KEY (user_id, n), CONSTRAINT u UNIQUE (n))",
+        Some("shop"),
+    );
+    assert_eq!(w.len(), 3, "{w:?}");
+    assert!(w[0].contains("PRIMARY KEY (id)") && w[0].contains("`user_id`"));
+    assert!(w[1].contains("UNIQUE key (sku)"));
+    assert!(w[2].contains("UNIQUE key (n)"));
+    let ok = "CREATE TABLE orders (id BIGINT, user_id BIGINT, PRIMARY KEY (user_id, id))";
+    assert!(r.unique_key_warnings(ok, Some("shop")).is_empty());
+    assert!(r
+        .unique_key_warnings("CREATE TABLE regions (id INT PRIMARY KEY)", Some("shop"))
+        .is_empty());
+    assert!(r.unique_key_warnings("SELECT 1", Some("shop")).is_empty());
+}
