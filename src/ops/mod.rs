@@ -1,6 +1,6 @@
 //! What operators need to run shardcat: metrics (`metrics`), the HTTP
 //! listener serving them with a status page (`http`), and the slow query
-//! log (`slow_log`).
+//! log (`slow_log`), XA commit and recovery counters (`xa_stats`).
 //!
 //! Owns: observing the proxy from outside. Must not: route, run statements
 //! or change session state.
@@ -8,3 +8,4 @@
 pub mod http;
 pub mod metrics;
 pub mod slow_log;
+pub mod xa_stats;

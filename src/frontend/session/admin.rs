@@ -112,9 +112,16 @@ impl Session {
         let result = match what.as_str() {
             "backends" | "servers" => self.proxy.backends_result(),
             "auth" => self.proxy.auth_result(),
+            "xa" => {
+                let mut r = TextResult::new(&["name", "value"]);
+                for (name, value) in crate::ops::xa_stats::XA.rows() {
+                    r.row(vec![Some(name), Some(value)]);
+                }
+                r
+            }
             _ => {
                 let e = ProxyError::Unsupported(format!(
-                    "SHOW SHARDCAT {what}: known forms are SHOW SHARDCAT BACKENDS, AUTH and RELOAD"
+                    "SHOW SHARDCAT {what}: known forms are SHOW SHARDCAT BACKENDS, AUTH, XA and RELOAD"
                 ));
                 self.write_error_seq(&e, seq).await;
                 return;
