@@ -1,7 +1,9 @@
 //! XA two-phase commit under SIGKILL of a *node's* mariadbd (shardcat
 //! keeps running): every transaction writes one row on n1 (the
 //! coordinator: the transaction begins there), one row on n2 (an XA
-//! branch) and updates a broadcast row on both. During its COMMIT one
+//! branch) and updates a broadcast row on both; every other round is an
+//! autocommit INSERT of two rows split over n1 and n2 (the same protocol
+//! on the statement's own connections). During its COMMIT one
 //! primary is killed, in one of the protocol's phases, found by watching
 //! the servers (the branch in `XA RECOVER` on n2, the decision row in
 //! `shardcat.xa_log` on n1) and widened by the test-only pauses of
@@ -17,7 +19,7 @@
 //! - n1 after the decision (the branch commits, the client gets OK).
 //!
 //! The node is restarted with `scripts/topology.sh start-instance`. Then,
-//! once recovery has run: no transaction is half applied (its rows are on
+//! once recovery has run: no transaction or split write is half applied (its rows are on
 //! both nodes or on neither), no branch is left prepared, the broadcast
 //! copies agree and count exactly the applied transactions, and every
 //! transaction a client saw commit is there. Replication is checked to be
@@ -53,6 +55,14 @@ use common::{sigkill, Topology};
 const RULES: &str = r#"
 [[table]]
 name = "items"
+key = "id"
+key_type = "int"
+algorithm = { kind = "hash_mod" }
+nodes = ["n1", "n2"]
+tables_per_node = 2
+
+[[table]]
+name = "pairs"
 key = "id"
 key_type = "int"
 algorithm = { kind = "hash_mod" }
@@ -213,28 +223,54 @@ async fn write(p: &mut Conn, k: i64) -> bool {
     )
 }
 
-/// `k`s whose row is on n1 and on n2, and the broadcast copies.
-async fn applied(topo: &Topology, db: &str) -> (BTreeSet<i64>, BTreeSet<i64>, Vec<(i64, i64)>) {
-    let mut sides = Vec::new();
-    let mut tallies = Vec::new();
-    for (server, ts) in [("n1p", ["0", "1"]), ("n2p", ["2", "3"])] {
+/// Three scatter writes in a row succeed (a statement on a pooled
+/// connection to a primary that was restarted fails once).
+async fn warm(p: &mut Conn) -> bool {
+    let mut ok = 0;
+    for _ in 0..20 {
+        match p.query_drop("UPDATE pairs SET k = k WHERE id < 0").await {
+            Ok(()) => ok += 1,
+            Err(_) => ok = 0,
+        }
+        if ok == 3 {
+            return true;
+        }
+    }
+    false
+}
+
+/// Per node, the `k`s of `items` and of `pairs`; and the broadcast copies.
+struct Applied {
+    items: [BTreeSet<i64>; 2],
+    pairs: [BTreeSet<i64>; 2],
+    tallies: Vec<(i64, i64)>,
+}
+
+async fn applied(topo: &Topology, db: &str) -> Applied {
+    let mut a = Applied {
+        items: Default::default(),
+        pairs: Default::default(),
+        tallies: Vec::new(),
+    };
+    for (i, (server, ts)) in [("n1p", ["0", "1"]), ("n2p", ["2", "3"])]
+        .into_iter()
+        .enumerate()
+    {
         let mut c = util::direct_conn(topo, server, Some(db)).await;
-        let mut ks = BTreeSet::new();
         for t in ts {
             let rows: Vec<i64> = c.query(format!("SELECT k FROM items_{t}")).await.unwrap();
-            ks.extend(rows);
+            a.items[i].extend(rows);
+            let rows: Vec<i64> = c.query(format!("SELECT k FROM pairs_{t}")).await.unwrap();
+            a.pairs[i].extend(rows);
         }
-        sides.push(ks);
         let t: Option<(i64, i64)> = c
             .query_first("SELECT n, last FROM tally WHERE id = 1")
             .await
             .unwrap();
-        tallies.push(t.expect("tally row"));
+        a.tallies.push(t.expect("tally row"));
         c.disconnect().await.ok();
     }
-    let n2 = sides.pop().unwrap_or_default();
-    let n1 = sides.pop().unwrap_or_default();
-    (n1, n2, tallies)
+    a
 }
 
 async fn prepared_anywhere(topo: &Topology) -> usize {
@@ -255,17 +291,27 @@ async fn check(topo: &Topology, db: &str, acked: &BTreeSet<i64>) -> usize {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(prepared_anywhere(topo).await, 0, "branches left prepared");
-    let (n1, n2, tallies) = applied(topo, db).await;
-    assert_eq!(n1, n2, "half-applied transactions (n1 rows vs n2 rows)");
-    assert_eq!(tallies[0], tallies[1], "broadcast copies disagree");
+    let a = applied(topo, db).await;
     assert_eq!(
-        tallies[0].0 as usize,
-        n1.len(),
+        a.items[0], a.items[1],
+        "half-applied transactions (n1 vs n2 rows)"
+    );
+    assert_eq!(
+        a.pairs[0], a.pairs[1],
+        "half-applied autocommit writes (n1 vs n2 rows)"
+    );
+    assert_eq!(a.tallies[0], a.tallies[1], "broadcast copies disagree");
+    assert_eq!(
+        a.tallies[0].0 as usize,
+        a.items[0].len(),
         "broadcast count vs applied transactions"
     );
-    let lost: Vec<_> = acked.difference(&n1).collect();
+    let lost: Vec<_> = acked
+        .iter()
+        .filter(|k| !a.items[0].contains(k) && !a.pairs[0].contains(k))
+        .collect();
     assert!(lost.is_empty(), "acknowledged commits lost: {lost:?}");
-    n1.len()
+    a.items[0].len() + a.pairs[0].len()
 }
 
 /// Runs the commit of transaction `k` and kills `victim` when the commit
@@ -274,6 +320,7 @@ async fn check(topo: &Topology, db: &str, acked: &BTreeSet<i64>) -> usize {
 async fn commit_and_kill(
     topo: &Topology,
     mut p: Conn,
+    last: String,
     victim: &str,
     aim: Phase,
 ) -> (Phase, bool, u128) {
@@ -282,14 +329,14 @@ async fn commit_and_kill(
     let pid = rw::checked_pid(topo, victim);
     let t0 = Instant::now();
     let run = tokio::spawn(async move {
-        let r = tokio::time::timeout(Duration::from_secs(30), p.query_drop("COMMIT")).await;
+        let r = tokio::time::timeout(Duration::from_secs(30), p.query_drop(&last)).await;
         match r {
             Ok(Ok(())) => true,
             Ok(Err(e)) => {
-                eprintln!("COMMIT: {e}");
+                eprintln!("{last}: {e}");
                 false
             }
-            Err(_) => panic!("COMMIT hung 30 s"),
+            Err(_) => panic!("{last}: hung 30 s"),
         }
     });
     // The first pause starts once the decision row is written: give it
@@ -338,6 +385,7 @@ async fn node_kills_during_commit_leave_nothing_half_applied() {
         format!("CREATE DATABASE {db}"),
         format!("USE {db}"),
         "CREATE TABLE items (id INT PRIMARY KEY, k INT NOT NULL)".into(),
+        "CREATE TABLE pairs (id INT PRIMARY KEY, k INT NOT NULL)".into(),
         "CREATE TABLE tally (id INT PRIMARY KEY, n INT NOT NULL, last INT NOT NULL)".into(),
         "INSERT INTO tally VALUES (1, 0, 0)".into(),
     ] {
@@ -360,14 +408,24 @@ async fn node_kills_during_commit_leave_nothing_half_applied() {
         for _ in 0..40 {
             k += 1;
             let mut c = util::proxy_conn(&proxy, Some(&db)).await;
-            if write(&mut c, k).await {
+            // Odd rounds: an autocommit INSERT split over both nodes, once
+            // the pool's connections to a restarted primary are fresh.
+            if (i % 2 == 1 && warm(&mut c).await) || (i % 2 == 0 && write(&mut c, k).await) {
                 p = Some(c);
                 break;
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
         let p = p.expect("no transaction could be written for 10 s");
-        let (seen, ok, ms) = commit_and_kill(&topo, p, victim, aim).await;
+        let last = match i % 2 {
+            1 => format!(
+                "INSERT INTO pairs VALUES ({}, {k}), ({}, {k})",
+                4 * k,
+                4 * k + 2
+            ),
+            _ => "COMMIT".to_owned(),
+        };
+        let (seen, ok, ms) = commit_and_kill(&topo, p, last.clone(), victim, aim).await;
         seen_by_kill.push((victim, seen));
         if ok {
             acked.insert(k);
@@ -381,8 +439,13 @@ async fn node_kills_during_commit_leave_nothing_half_applied() {
             .unwrap_or_else(|e| panic!("start-instance {victim}: {e}"));
         let applied = check(&topo, &db, &acked).await;
         report.push(format!(
-            "kill {victim} aimed {aim:?} landed {seen:?} at {ms} ms: client {}, \
+            "{}: kill {victim} aimed {aim:?} landed {seen:?} at {ms} ms: client {}, \
              restarted+recovered in {} ms, applied so far {applied}",
+            if i % 2 == 1 {
+                "autocommit"
+            } else {
+                "transaction"
+            },
             if ok { "OK" } else { "error" },
             t.elapsed().as_millis()
         ));
