@@ -250,7 +250,10 @@ async fn warm(p: &mut Conn) -> bool {
     for _ in 0..20 {
         match p.query_drop("UPDATE pairs SET k = k WHERE id < 0").await {
             Ok(()) => ok += 1,
-            Err(_) => ok = 0,
+            Err(e) => {
+                eprintln!("warm-up after a restart: {e}");
+                ok = 0
+            }
         }
         if ok == 3 {
             return true;
