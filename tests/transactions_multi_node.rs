@@ -283,3 +283,67 @@ async fn implicit_commits_and_savepoints_reach_every_node() {
     run_cases(&topo, "best_effort").await;
     run_cases(&topo, "xa").await;
 }
+
+/// `transactions_committed` of `SHOW SHARDCAT XA`.
+async fn xa_committed(admin: &mut Conn) -> i64 {
+    let rows: Vec<(String, String)> = admin.query("SHOW SHARDCAT XA").await.unwrap();
+    rows.iter()
+        .find(|r| r.0 == "transactions_committed")
+        .and_then(|r| r.1.parse().ok())
+        .expect("transactions_committed")
+}
+
+/// `[[user]] transactions` overrides `[routing]`'s: the same 2-node
+/// transaction commits with XA for one user and node after node for the
+/// other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactions_mode_per_user() {
+    let topo = Topology::from_env();
+    let proxy = ProxyProcess::start_with(
+        &topo,
+        ProxyOptions {
+            routing: "transactions = \"xa\"\n".into(),
+            extra: format!(
+                "{RULES}\n[[user]]\nname = \"be\"\npassword = \"be\"\ntransactions = \"best_effort\"\n"
+            ),
+            ..Default::default()
+        },
+    );
+    let db = format!("txmode_{}", std::process::id());
+    let mut app = util::proxy_conn(&proxy, None).await;
+    q(&mut app, &format!("DROP DATABASE IF EXISTS {db}")).await;
+    q(&mut app, &format!("CREATE DATABASE {db}")).await;
+    q(&mut app, &format!("USE {db}")).await;
+    q(
+        &mut app,
+        "CREATE TABLE accounts (id INT PRIMARY KEY, v INT)",
+    )
+    .await;
+    let mut be = Conn::new(util::proxy_opts(&proxy, "be", "be", Some(&db)))
+        .await
+        .unwrap();
+
+    let before = xa_committed(&mut app).await;
+    q(&mut be, "BEGIN").await;
+    q(&mut be, "INSERT INTO accounts VALUES (1, 1), (2, 2)").await;
+    q(&mut be, "COMMIT").await;
+    assert_eq!(committed_ids(&topo, &db).await, vec![1, 2]);
+    assert_eq!(
+        xa_committed(&mut app).await,
+        before,
+        "best_effort user used XA"
+    );
+
+    q(&mut app, "BEGIN").await;
+    q(&mut app, "INSERT INTO accounts VALUES (5, 5), (6, 6)").await;
+    q(&mut app, "COMMIT").await;
+    assert_eq!(committed_ids(&topo, &db).await, vec![1, 2, 5, 6]);
+    assert_eq!(
+        xa_committed(&mut app).await,
+        before + 1,
+        "xa user did not use XA"
+    );
+
+    be.disconnect().await.ok();
+    q(&mut app, &format!("DROP DATABASE {db}")).await;
+}

@@ -36,7 +36,7 @@ fn bqual(node: usize) -> String {
 
 impl Session {
     pub(super) fn xa_mode(&self) -> bool {
-        self.proxy.config.load().routing.transactions == TransactionMode::Xa
+        self.proxy.config.load().transactions_for(&self.user) == TransactionMode::Xa
     }
 
     /// A statement `c` is about to run on `node`: remembers whether it may
