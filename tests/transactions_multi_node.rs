@@ -274,6 +274,25 @@ async fn prepared_and_multi_statement_cases(topo: &Topology, db: &str, mode: &st
     }
     let ids: Vec<i64> = p.query("SELECT id FROM other_m").await.unwrap();
     assert_eq!(ids, vec![1], "{mode}: refused multi-statements ran nothing");
+
+    // A transaction on another node than the multi-statement's: refused
+    // too; on the same node alone, the server ends it as one would.
+    q(p, "BEGIN").await;
+    q(p, "INSERT INTO accounts VALUES (2, 2)").await;
+    let e = p
+        .query_drop("INSERT INTO other_m VALUES (3); COMMIT")
+        .await
+        .unwrap_err();
+    assert_eq!(util::server_error(e).0, 1235, "{mode}: other node");
+    q(p, "ROLLBACK").await;
+    q(p, "BEGIN").await;
+    q(p, "INSERT INTO accounts VALUES (1, 1)").await;
+    q(p, "INSERT INTO other_m VALUES (3); COMMIT").await;
+    assert_eq!(committed_ids(topo, db).await, vec![1], "{mode}: same node");
+    assert_eq!(open_transactions(topo).await, 0, "{mode}: same node locks");
+    let ids: Vec<i64> = p.query("SELECT id FROM other_m").await.unwrap();
+    assert_eq!(ids, vec![1, 3], "{mode}: same node");
+    reset(p).await;
     q(p, "DROP TABLE other_m").await;
 }
 
