@@ -5,11 +5,14 @@
 //! TO SAVEPOINT`, `RELEASE SAVEPOINT`), run on every node of the
 //! transaction in the order one server would see them. Savepoints are
 //! recorded so that a node the transaction reaches later declares them
-//! too (see `connections::join_transaction`).
+//! too (see `connections::join_transaction`). Text statements, prepared
+//! executes and multi-statements get the same treatment (a multi-statement
+//! that would end the transaction on one node after other statements is
+//! refused: `multi_statement_end`).
 //!
 //! Owns: `Session::savepoints`, the end of the held connections'
 //! transactions (node order; a failed COMMIT rolls back the rest; with XA
-//! branches, `xa_tx`).
+//! branches, `xa_tx`), which statements commit implicitly.
 //! Must not: route statements or answer anything but the statements it
 //! runs itself.
 
