@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 use shardcat::backend::health;
-use shardcat::config::{Config, TransactionMode};
+use shardcat::config::Config;
 use shardcat::frontend::Proxy;
 use shardcat::placement::ParamValue;
 use shardcat::router::shard::cases;
@@ -289,7 +289,7 @@ fn serve(path: PathBuf) -> ExitCode {
         }
         health::check_all_once(&proxy.cluster, timeout).await;
         health::spawn_checkers(&proxy.cluster, interval, timeout);
-        if proxy.config.load().routing.transactions == TransactionMode::Xa {
+        if proxy.config.load().uses_xa() {
             let every = Duration::from_millis(proxy.config.load().routing.xa_recovery_interval_ms);
             let round = shardcat::backend::xa_recovery::recover_once(&proxy.cluster).await;
             tracing::info!(?round, "XA recovery at start");

@@ -1,7 +1,8 @@
 //! Statements that act on a whole transaction reach every node of it, in
 //! the order one server would see them: the implicit commit of `SET
 //! autocommit = 1`, DDL, `LOCK TABLES` and `BEGIN`, and the savepoint
-//! statements (a node that joins after a savepoint declares it too).
+//! statements (a node that joins after a savepoint declares it too), also
+//! when they come as prepared statements or in a multi-statement.
 //! Checked on the primaries themselves, in both `[routing] transactions`
 //! modes.
 //!
@@ -75,6 +76,14 @@ async fn q(c: &mut Conn, sql: &str) {
         .await
         .unwrap_or_else(|_| panic!("{sql}: hung"))
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+/// `sql` as a prepared statement.
+async fn exec(c: &mut Conn, sql: &str) {
+    tokio::time::timeout(Duration::from_secs(20), c.exec_drop(sql, ()))
+        .await
+        .unwrap_or_else(|_| panic!("{sql}: hung"))
+        .unwrap_or_else(|e| panic!("prepared {sql}: {e}"));
 }
 
 async fn reset(p: &mut Conn) {
@@ -190,8 +199,101 @@ async fn run_cases(topo: &Topology, mode: &str) {
     assert_eq!(committed_ids(topo, &db).await, vec![1], "{mode}: sp ac=0");
     assert_eq!(open_transactions(topo).await, 0, "{mode}: locks left");
 
+    prepared_and_multi_statement_cases(topo, &db, mode, &mut p).await;
+
     q(&mut p, &format!("DROP DATABASE {db}")).await;
     p.disconnect().await.ok();
+}
+
+/// The same implicit commits reached through prepared statements and
+/// inside a multi-statement COM_QUERY.
+async fn prepared_and_multi_statement_cases(topo: &Topology, db: &str, mode: &str, p: &mut Conn) {
+    reset(p).await;
+    // Prepared DDL commits every node first.
+    q(p, "BEGIN").await;
+    q(p, "INSERT INTO accounts VALUES (1, 1), (2, 2)").await;
+    exec(p, "CREATE TABLE other_p (id INT PRIMARY KEY)").await;
+    assert_eq!(committed_ids(topo, db).await, vec![1, 2], "{mode}: PS DDL");
+    assert_eq!(open_transactions(topo).await, 0, "{mode}: PS DDL locks");
+    exec(p, "DROP TABLE other_p").await;
+    q(p, "DELETE FROM accounts WHERE id > 0").await;
+
+    // Prepared SET autocommit = 1.
+    q(p, "SET autocommit = 0").await;
+    q(p, "INSERT INTO accounts VALUES (1, 1), (2, 2)").await;
+    exec(p, "SET autocommit = 1").await;
+    assert_eq!(committed_ids(topo, db).await, vec![1, 2], "{mode}: PS ac=1");
+    assert_eq!(open_transactions(topo).await, 0, "{mode}: PS ac=1 locks");
+    q(p, "DELETE FROM accounts WHERE id > 0").await;
+
+    // Prepared COMMIT and ROLLBACK end the transaction on every node.
+    q(p, "BEGIN").await;
+    q(p, "INSERT INTO accounts VALUES (1, 1), (2, 2)").await;
+    exec(p, "COMMIT").await;
+    q(p, "BEGIN").await;
+    q(p, "INSERT INTO accounts VALUES (5, 5), (6, 6)").await;
+    exec(p, "ROLLBACK").await;
+    assert_eq!(committed_ids(topo, db).await, vec![1, 2], "{mode}: PS end");
+    assert_eq!(open_transactions(topo).await, 0, "{mode}: PS end locks");
+    q(p, "DELETE FROM accounts WHERE id > 0").await;
+
+    // A multi-statement whose first statement commits: every node first.
+    q(p, "BEGIN").await;
+    q(p, "INSERT INTO accounts VALUES (1, 1), (2, 2)").await;
+    q(
+        p,
+        "CREATE TABLE other_m (id INT PRIMARY KEY); INSERT INTO other_m VALUES (1)",
+    )
+    .await;
+    assert_eq!(
+        committed_ids(topo, db).await,
+        vec![1, 2],
+        "{mode}: multi DDL"
+    );
+    assert_eq!(open_transactions(topo).await, 0, "{mode}: multi locks");
+    q(p, "DELETE FROM accounts WHERE id > 0").await;
+
+    // One that would end it on one node after other statements: refused,
+    // nothing run, the transaction still open on both nodes.
+    for multi in [
+        "INSERT INTO other_m VALUES (2); COMMIT",
+        "INSERT INTO other_m VALUES (2); DROP TABLE other_m",
+        "INSERT INTO other_m VALUES (2); ROLLBACK",
+    ] {
+        q(p, "BEGIN").await;
+        q(p, "INSERT INTO accounts VALUES (1, 1), (2, 2)").await;
+        let e = p.query_drop(multi).await.unwrap_err();
+        assert_eq!(util::server_error(e).0, 1235, "{mode}: {multi}");
+        q(p, "ROLLBACK").await;
+        assert_eq!(
+            committed_ids(topo, db).await,
+            Vec::<i64>::new(),
+            "{mode}: {multi}"
+        );
+        assert_eq!(open_transactions(topo).await, 0, "{mode}: {multi} locks");
+    }
+    let ids: Vec<i64> = p.query("SELECT id FROM other_m").await.unwrap();
+    assert_eq!(ids, vec![1], "{mode}: refused multi-statements ran nothing");
+
+    // A transaction on another node than the multi-statement's: refused
+    // too; on the same node alone, the server ends it as one would.
+    q(p, "BEGIN").await;
+    q(p, "INSERT INTO accounts VALUES (2, 2)").await;
+    let e = p
+        .query_drop("INSERT INTO other_m VALUES (3); COMMIT")
+        .await
+        .unwrap_err();
+    assert_eq!(util::server_error(e).0, 1235, "{mode}: other node");
+    q(p, "ROLLBACK").await;
+    q(p, "BEGIN").await;
+    q(p, "INSERT INTO accounts VALUES (1, 1)").await;
+    q(p, "INSERT INTO other_m VALUES (3); COMMIT").await;
+    assert_eq!(committed_ids(topo, db).await, vec![1], "{mode}: same node");
+    assert_eq!(open_transactions(topo).await, 0, "{mode}: same node locks");
+    let ids: Vec<i64> = p.query("SELECT id FROM other_m").await.unwrap();
+    assert_eq!(ids, vec![1, 3], "{mode}: same node");
+    reset(p).await;
+    q(p, "DROP TABLE other_m").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -199,4 +301,68 @@ async fn implicit_commits_and_savepoints_reach_every_node() {
     let topo = Topology::from_env();
     run_cases(&topo, "best_effort").await;
     run_cases(&topo, "xa").await;
+}
+
+/// `transactions_committed` of `SHOW SHARDCAT XA`.
+async fn xa_committed(admin: &mut Conn) -> i64 {
+    let rows: Vec<(String, String)> = admin.query("SHOW SHARDCAT XA").await.unwrap();
+    rows.iter()
+        .find(|r| r.0 == "transactions_committed")
+        .and_then(|r| r.1.parse().ok())
+        .expect("transactions_committed")
+}
+
+/// `[[user]] transactions` overrides `[routing]`'s: the same 2-node
+/// transaction commits with XA for one user and node after node for the
+/// other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transactions_mode_per_user() {
+    let topo = Topology::from_env();
+    let proxy = ProxyProcess::start_with(
+        &topo,
+        ProxyOptions {
+            routing: "transactions = \"xa\"\n".into(),
+            extra: format!(
+                "{RULES}\n[[user]]\nname = \"be\"\npassword = \"be\"\ntransactions = \"best_effort\"\n"
+            ),
+            ..Default::default()
+        },
+    );
+    let db = format!("txmode_{}", std::process::id());
+    let mut app = util::proxy_conn(&proxy, None).await;
+    q(&mut app, &format!("DROP DATABASE IF EXISTS {db}")).await;
+    q(&mut app, &format!("CREATE DATABASE {db}")).await;
+    q(&mut app, &format!("USE {db}")).await;
+    q(
+        &mut app,
+        "CREATE TABLE accounts (id INT PRIMARY KEY, v INT)",
+    )
+    .await;
+    let mut be = Conn::new(util::proxy_opts(&proxy, "be", "be", Some(&db)))
+        .await
+        .unwrap();
+
+    let before = xa_committed(&mut app).await;
+    q(&mut be, "BEGIN").await;
+    q(&mut be, "INSERT INTO accounts VALUES (1, 1), (2, 2)").await;
+    q(&mut be, "COMMIT").await;
+    assert_eq!(committed_ids(&topo, &db).await, vec![1, 2]);
+    assert_eq!(
+        xa_committed(&mut app).await,
+        before,
+        "best_effort user used XA"
+    );
+
+    q(&mut app, "BEGIN").await;
+    q(&mut app, "INSERT INTO accounts VALUES (5, 5), (6, 6)").await;
+    q(&mut app, "COMMIT").await;
+    assert_eq!(committed_ids(&topo, &db).await, vec![1, 2, 5, 6]);
+    assert_eq!(
+        xa_committed(&mut app).await,
+        before + 1,
+        "xa user did not use XA"
+    );
+
+    be.disconnect().await.ok();
+    q(&mut app, &format!("DROP DATABASE {db}")).await;
 }

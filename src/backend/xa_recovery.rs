@@ -23,6 +23,7 @@ use super::connection::read_small_result;
 use super::PooledConn;
 use crate::error::{ProxyError, Result};
 use crate::execute::xa::{self, GTRID_PREFIX};
+use crate::ops::xa_stats::XA;
 use crate::session_state::SessionState;
 use crate::wire::command;
 
@@ -183,6 +184,12 @@ pub async fn recover_once(cluster: &Cluster) -> Round {
     if all_answered && round.pending == 0 {
         purge(cluster).await;
     }
+    XA.round(
+        round.committed,
+        round.rolled_back,
+        round.pending,
+        !all_answered || round.pending > 0,
+    );
     round
 }
 

@@ -683,6 +683,23 @@ impl Config {
         self.users.iter().find(|u| u.name.get_ref() == name)
     }
 
+    /// How `user`'s multi-node transactions commit (its own
+    /// `transactions`, else `[routing]`'s).
+    pub fn transactions_for(&self, user: &str) -> TransactionMode {
+        self.user(user)
+            .and_then(|u| u.transactions)
+            .unwrap_or(self.routing.transactions)
+    }
+
+    /// Whether any user commits with XA (recovery must run).
+    pub fn uses_xa(&self) -> bool {
+        self.routing.transactions == TransactionMode::Xa
+            || self
+                .users
+                .iter()
+                .any(|u| u.transactions == Some(TransactionMode::Xa))
+    }
+
     /// Index of the node holding `schema` (the first node when unlisted).
     pub fn node_for_schema(&self, schema: Option<&str>) -> usize {
         let Some(schema) = schema else { return 0 };

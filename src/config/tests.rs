@@ -185,3 +185,23 @@ fn tls_keys_go_together_and_errors_name_files_only() {
     assert!(m.contains("missing.pem"), "{m}");
     assert!(!m.contains("c2VjcmV0"), "{m}");
 }
+
+#[test]
+fn transactions_mode_per_user() {
+    let users = "\n[[user]]\nname = \"be\"\npassword = \"x\"\ntransactions = \"best_effort\"\n\
+                 \n[[user]]\nname = \"plain\"\npassword = \"y\"\n";
+    let c = parse(&format!("{GOOD}{users}")).unwrap();
+    assert_eq!(c.transactions_for("be"), TransactionMode::BestEffort);
+    assert_eq!(c.transactions_for("plain"), TransactionMode::Xa);
+    assert_eq!(c.transactions_for("nobody"), TransactionMode::Xa);
+    assert!(c.uses_xa());
+    let routing = "\n[routing]\ntransactions = \"best_effort\"\n";
+    let c = parse(&format!("{GOOD}{users}{routing}")).unwrap();
+    assert_eq!(c.transactions_for("plain"), TransactionMode::BestEffort);
+    assert!(!c.uses_xa());
+    let xa_user = users.replace("\"best_effort\"", "\"xa\"");
+    let c = parse(&format!("{GOOD}{xa_user}{routing}")).unwrap();
+    assert_eq!(c.transactions_for("be"), TransactionMode::Xa);
+    assert_eq!(c.transactions_for("plain"), TransactionMode::BestEffort);
+    assert!(c.uses_xa());
+}

@@ -12,7 +12,7 @@ use std::str::FromStr;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::Consistency;
+use super::{Consistency, TransactionMode};
 
 /// `[[user]]`: an account clients log in with.
 #[derive(Debug, Clone, Deserialize)]
@@ -41,6 +41,9 @@ pub struct UserConfig {
     /// This user must connect over TLS (refused with error 3159 otherwise).
     #[serde(default)]
     pub require_tls: bool,
+    /// Overrides `[routing] transactions` for this user.
+    #[serde(default)]
+    pub transactions: Option<TransactionMode>,
 }
 
 impl UserConfig {

@@ -35,6 +35,7 @@ use super::command::Command;
 use super::write::run_on_all;
 use crate::backend::BackendConn;
 use crate::error::{ProxyError, Result};
+use crate::ops::xa_stats::{Outcome, XA};
 use crate::wire::ok_sum::WriteKind;
 use crate::wire::packets::OkPacket;
 
@@ -94,17 +95,37 @@ pub fn start_sql(gtrid: &str, bqual: &str) -> String {
     format!("XA START {}", xid(gtrid, bqual))
 }
 
-/// Test-only: a pause between PREPARE and the decision
-/// (`SHARDCAT_XA_TEST_DELAY_MS`, read once), so that crash tests can
-/// land a kill there.
-fn test_delay() -> Option<Duration> {
-    static DELAY: OnceLock<Option<Duration>> = OnceLock::new();
-    *DELAY.get_or_init(|| {
-        std::env::var("SHARDCAT_XA_TEST_DELAY_MS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .map(Duration::from_millis)
-    })
+/// Test-only pauses, so that crash tests can land a kill inside a phase
+/// (read once each): `SHARDCAT_XA_TEST_PREPARE_DELAY_MS` after the
+/// decision row is written and before the branches prepare,
+/// `SHARDCAT_XA_TEST_DELAY_MS` between PREPARE and the decision,
+/// `SHARDCAT_XA_TEST_PHASE2_DELAY_MS` between the decision and the
+/// branches' `XA COMMIT`.
+#[derive(Clone, Copy)]
+enum Pause {
+    BeforePrepare = 0,
+    BeforeDecision = 1,
+    BeforePhase2 = 2,
+}
+
+async fn test_pause(p: Pause) {
+    static DELAYS: OnceLock<[Option<Duration>; 3]> = OnceLock::new();
+    let delays = DELAYS.get_or_init(|| {
+        let read = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .map(Duration::from_millis)
+        };
+        [
+            read("SHARDCAT_XA_TEST_PREPARE_DELAY_MS"),
+            read("SHARDCAT_XA_TEST_DELAY_MS"),
+            read("SHARDCAT_XA_TEST_PHASE2_DELAY_MS"),
+        ]
+    });
+    if let Some(d) = delays[p as usize] {
+        tokio::time::sleep(d).await;
+    }
 }
 
 /// One XA branch of a transaction: its connection and qualifier.
@@ -126,6 +147,7 @@ pub async fn commit(
     let logged = coordinator.query_drop(&log).await;
     if let Err(e) = logged {
         rollback(Some(coordinator), branches, gtrid).await;
+        XA.ended(Outcome::Aborted);
         return Err(ProxyError::XaRolledBack {
             reason: format!(
                 "the decision log on '{}' refused the commit: {e}",
@@ -133,6 +155,7 @@ pub async fn commit(
             ),
         });
     }
+    test_pause(Pause::BeforePrepare).await;
     for i in 0..branches.len() {
         let b = &mut branches[i];
         let x = xid(gtrid, &b.bqual);
@@ -143,33 +166,36 @@ pub async fn commit(
         if let Err(e) = prepared {
             let server = b.conn.server.name.clone();
             rollback(Some(coordinator), branches, gtrid).await;
+            XA.ended(Outcome::Aborted);
             return Err(ProxyError::XaRolledBack {
                 reason: format!("XA PREPARE failed on '{server}': {e}"),
             });
         }
     }
-    if let Some(d) = test_delay() {
-        tokio::time::sleep(d).await;
-    }
+    test_pause(Pause::BeforeDecision).await;
     if let Err(e) = coordinator.query_drop("COMMIT").await {
         coordinator.broken = true;
         for b in branches.iter_mut() {
             // Prepared: they outlive the connection; recovery resolves.
             b.conn.broken = true;
         }
+        XA.ended(Outcome::Unknown);
         return Err(ProxyError::XaOutcomeUnknown {
             gtrid: gtrid.to_owned(),
             cause: format!("COMMIT on '{}': {e}", coordinator.server.name),
         });
     }
+    test_pause(Pause::BeforePhase2).await;
     for b in branches.iter_mut() {
         let x = xid(gtrid, &b.bqual);
         if let Err(e) = b.conn.query_drop(&format!("XA COMMIT {x}")).await {
             b.conn.broken = true;
+            XA.phase2_deferred.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(%gtrid, server = %b.conn.server.name, error = %e,
                 "XA COMMIT failed after the decision; recovery will commit the branch");
         }
     }
+    XA.ended(Outcome::Committed);
     Ok(())
 }
 
@@ -279,6 +305,7 @@ pub async fn write_all_or_nothing(
         }
         Err(e) => {
             rollback(Some(first), &mut branches, gtrid).await;
+            XA.ended(Outcome::RolledBack);
             Err(e)
         }
     }

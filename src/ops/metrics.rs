@@ -71,6 +71,16 @@ pub struct ResultLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ActionLabels {
+    pub action: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct BuildLabels {
     pub version: &'static str,
 }
@@ -109,6 +119,21 @@ pub struct Metrics {
     backend_up: Family<ServerLabels, Gauge>,
     backend_in_flight: Family<ServerLabels, Gauge>,
     replication_lag: Family<ServerLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    xa: XaFamilies,
+}
+
+/// XA families, brought up to `ops::xa_stats` at scrape time.
+#[derive(Default)]
+struct XaFamilies {
+    /// Held while the counters are brought up to date (two scrapes at
+    /// once must not add the same delta twice).
+    sync: std::sync::Mutex<()>,
+    transactions: Family<OutcomeLabels, Counter>,
+    recovered: Family<ActionLabels, Counter>,
+    phase2_deferred: Counter,
+    pending: Gauge,
+    runs: Counter,
+    failures: Counter,
 }
 
 impl Default for Metrics {
@@ -144,6 +169,7 @@ impl Metrics {
             backend_up: Family::default(),
             backend_in_flight: Family::default(),
             replication_lag: Family::default(),
+            xa: XaFamilies::default(),
         };
         let r = &mut registry;
         r.register(
@@ -251,6 +277,7 @@ impl Metrics {
             "Replica lag as last measured (-1: unknown)",
             m.replication_lag.clone(),
         );
+        m.xa.register(r);
         let build: Family<BuildLabels, Gauge> = Family::default();
         build
             .get_or_create(&BuildLabels {
@@ -319,10 +346,76 @@ impl Metrics {
                 });
             }
         }
+        self.xa.set();
         let mut out = String::new();
         if encode(&mut out, &self.registry).is_err() {
             out.clear();
         }
         out
+    }
+}
+
+impl XaFamilies {
+    fn register(&self, r: &mut Registry) {
+        r.register(
+            "xa_transactions",
+            "Transactions with XA branches (and atomic multi-node autocommit writes), by outcome",
+            self.transactions.clone(),
+        );
+        r.register(
+            "xa_recovered_branches",
+            "Prepared branches resolved by recovery, by action (commit, rollback)",
+            self.recovered.clone(),
+        );
+        r.register(
+            "xa_phase2_deferred",
+            "Branches whose XA COMMIT failed after the decision (left to recovery)",
+            self.phase2_deferred.clone(),
+        );
+        r.register(
+            "xa_prepared_branches",
+            "Shardcat branches left prepared by the last recovery round",
+            self.pending.clone(),
+        );
+        r.register(
+            "xa_recovery_runs",
+            "XA recovery rounds run",
+            self.runs.clone(),
+        );
+        r.register(
+            "xa_recovery_failures",
+            "Recovery rounds where a server did not answer or a branch stayed prepared",
+            self.failures.clone(),
+        );
+    }
+
+    fn set(&self) {
+        use crate::ops::xa_stats::{Outcome, XA};
+        fn catch_up(c: &Counter, a: u64) {
+            c.inc_by(a.saturating_sub(c.get()));
+        }
+        let _guard = self.sync.lock().unwrap_or_else(|p| p.into_inner());
+        let n = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        // One family guard at a time: get_or_create of a new label takes
+        // the family's write lock while a held guard keeps its read lock.
+        for o in Outcome::ALL {
+            let c = self
+                .transactions
+                .get_or_create(&OutcomeLabels { outcome: o.label() });
+            catch_up(&c, XA.outcome(o));
+            drop(c);
+        }
+        for (action, value) in [
+            ("commit", n(&XA.recovered_commits)),
+            ("rollback", n(&XA.recovered_rollbacks)),
+        ] {
+            let c = self.recovered.get_or_create(&ActionLabels { action });
+            catch_up(&c, value);
+            drop(c);
+        }
+        catch_up(&self.phase2_deferred, n(&XA.phase2_deferred));
+        self.pending.set(XA.pending.load(Ordering::Relaxed));
+        catch_up(&self.runs, n(&XA.recovery_runs));
+        catch_up(&self.failures, n(&XA.recovery_failures));
     }
 }

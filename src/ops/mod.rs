@@ -1,6 +1,7 @@
 //! What operators need to run shardcat: metrics (`metrics`), the HTTP
 //! listener serving them with a status page (`http`), the slow query
-//! log (`slow_log`) and query digests (`digests`).
+//! log (`slow_log`), query digests (`digests`) and XA commit and recovery
+//! counters (`xa_stats`).
 //!
 //! Owns: observing the proxy from outside. Must not: route, run statements
 //! or change session state.
@@ -9,3 +10,4 @@ pub mod digests;
 pub mod http;
 pub mod metrics;
 pub mod slow_log;
+pub mod xa_stats;

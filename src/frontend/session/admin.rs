@@ -122,10 +122,17 @@ impl Session {
             }
             "rules" => self.proxy.rules_result(),
             "config" => self.proxy.config_result(),
+            "xa" => {
+                let mut r = TextResult::new(&["name", "value"]);
+                for (name, value) in crate::ops::xa_stats::XA.rows() {
+                    r.row(vec![Some(name), Some(value)]);
+                }
+                r
+            }
             _ => {
                 let e = ProxyError::Unsupported(format!(
                     "SHOW SHARDCAT {what}: known forms are SHOW SHARDCAT BACKENDS, SESSIONS, STATS, \
-                     DIGESTS [RESET], RULES, CONFIG, AUTH and RELOAD"
+                     DIGESTS [RESET], RULES, CONFIG, XA, AUTH and RELOAD"
                 ));
                 self.write_error_seq(&e, seq).await;
                 return;

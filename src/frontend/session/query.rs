@@ -10,6 +10,7 @@
 use mysql_common::constants::CapabilityFlags;
 
 use super::sharded::ShardedPath;
+use super::transaction_end::MultiStatementEnd;
 use super::{Ran, Session};
 use crate::backend::Role;
 use crate::error::ProxyError;
@@ -97,7 +98,21 @@ impl Session {
             && !sql::lexer::tokenize(&text)
                 .iter()
                 .any(|t| t.is_keyword(text.as_bytes(), "FROM"));
-        if self.implicitly_commits(&text, &c) && self.transaction_held() {
+        let mut commit_first = self.implicitly_commits(&text, &c);
+        if c.flags.multi_statement
+            && self.caps.contains(CapabilityFlags::CLIENT_MULTI_STATEMENTS)
+            && self.transaction_held()
+        {
+            match self.multi_statement_end(&text) {
+                MultiStatementEnd::Nothing => {}
+                MultiStatementEnd::CommitFirst => commit_first = true,
+                MultiStatementEnd::Refuse(e) => {
+                    self.write_error_seq(&e, seq).await;
+                    return;
+                }
+            }
+        }
+        if commit_first && self.transaction_held() {
             // Every node of the transaction commits before the statement.
             if let Err(e) = self.commit_before().await {
                 self.write_error_seq(&e, seq).await;

@@ -14,7 +14,7 @@ use crate::error::ProxyError;
 use crate::execute::{Command, Outcome, Relay, Shape};
 use crate::frontend::prepared::{self, ClientStatement, ExecutePackets};
 use crate::router::{self};
-use crate::sql::{self};
+use crate::sql::{self, StatementKind};
 use crate::wire::command;
 use crate::wire::packets::Reader;
 
@@ -112,6 +112,25 @@ impl Session {
         let placed = stmt.node;
         let sharded = stmt.sharded;
         let node = placed.unwrap_or_else(|| self.node_for_session());
+        if self.implicitly_commits(&sql_text, &c) && self.transaction_held() {
+            // As for text statements: every node commits first.
+            if let Err(e) = self.commit_before().await {
+                self.write_error_seq(&e, seq).await;
+                self.after_failure();
+                return;
+            }
+        }
+        if matches!(c.kind, StatementKind::Commit | StatementKind::Rollback) && self.held.len() > 1
+        {
+            self.end_transaction_everywhere(&sql_text, &c, seq).await;
+            return;
+        }
+        if c.kind == StatementKind::Savepoint
+            && (self.transaction_held() || !self.state.autocommit())
+        {
+            self.savepoint_everywhere(&sql_text, &c, seq).await;
+            return;
+        }
         if sharded {
             self.execute_sharded(id, &c, &sql_text, &request, &long_data, seq)
                 .await;

@@ -5,11 +5,14 @@
 //! TO SAVEPOINT`, `RELEASE SAVEPOINT`), run on every node of the
 //! transaction in the order one server would see them. Savepoints are
 //! recorded so that a node the transaction reaches later declares them
-//! too (see `connections::join_transaction`).
+//! too (see `connections::join_transaction`). Text statements, prepared
+//! executes and multi-statements get the same treatment (a multi-statement
+//! that would end the transaction on one node after other statements is
+//! refused: `multi_statement_end`).
 //!
 //! Owns: `Session::savepoints`, the end of the held connections'
 //! transactions (node order; a failed COMMIT rolls back the rest; with XA
-//! branches, `xa_tx`).
+//! branches, `xa_tx`), which statements commit implicitly.
 //! Must not: route statements or answer anything but the statements it
 //! runs itself.
 
@@ -20,6 +23,13 @@ use crate::error::{ProxyError, Result};
 use crate::execute::Outcome;
 use crate::router;
 use crate::sql::{self, Classified, SetScope, StatementKind};
+
+/// See [`Session::multi_statement_end`].
+pub(super) enum MultiStatementEnd {
+    Nothing,
+    CommitFirst,
+    Refuse(ProxyError),
+}
 
 impl Session {
     /// Whether `c` commits the open transaction before it runs, as MySQL's
@@ -51,6 +61,54 @@ impl Session {
                 })
             }
             _ => false,
+        }
+    }
+
+    /// What a multi-statement COM_QUERY needs before it runs on the
+    /// session's node while a transaction is open: nothing when none of
+    /// its statements ends the transaction (implicit commit, COMMIT,
+    /// ROLLBACK, savepoints) or the transaction lives on that node alone;
+    /// the commit on every node when its first statement commits; else a
+    /// refusal (the later statement would end the transaction on one node
+    /// only, after the earlier ones ran).
+    pub(super) fn multi_statement_end(&self, text: &str) -> MultiStatementEnd {
+        let pieces: Vec<(&str, Classified)> = sql::split_statements(text)
+            .into_iter()
+            .map(|r| {
+                let t = text.get(r).unwrap_or("");
+                (t, sql::classify(t))
+            })
+            .collect();
+        let ends = |t: &str, p: &Classified| {
+            self.implicitly_commits(t, p)
+                || matches!(
+                    p.kind,
+                    StatementKind::Commit | StatementKind::Rollback | StatementKind::Savepoint
+                )
+        };
+        if !pieces.iter().any(|(t, p)| ends(t, p)) {
+            return MultiStatementEnd::Nothing;
+        }
+        let node = self.node_for_session();
+        let here_only = !self.xa_branches_open()
+            && self
+                .held
+                .iter()
+                .filter(|h| h.conn.in_transaction())
+                .all(|h| h.node == node);
+        if here_only {
+            return MultiStatementEnd::Nothing;
+        }
+        match pieces.first() {
+            Some((t, p)) if self.implicitly_commits(t, p) || p.kind == StatementKind::Commit => {
+                MultiStatementEnd::CommitFirst
+            }
+            _ => MultiStatementEnd::Refuse(ProxyError::Unsupported(
+                "a multi-statement that ends or changes a transaction open on several nodes \
+                 (implicit commit, COMMIT, ROLLBACK or a savepoint after other statements): \
+                 send its statements one by one"
+                    .into(),
+            )),
         }
     }
 

@@ -15,6 +15,7 @@ use super::Session;
 use crate::config::TransactionMode;
 use crate::error::{ProxyError, Result};
 use crate::execute::xa::{self, Branch};
+use crate::ops::xa_stats::{Outcome, XA};
 use crate::router::shard::ShardPlan;
 use crate::sql::{Classified, StatementKind};
 
@@ -35,7 +36,7 @@ fn bqual(node: usize) -> String {
 
 impl Session {
     pub(super) fn xa_mode(&self) -> bool {
-        self.proxy.config.load().routing.transactions == TransactionMode::Xa
+        self.proxy.config.load().transactions_for(&self.user) == TransactionMode::Xa
     }
 
     /// A statement `c` is about to run on `node`: remembers whether it may
@@ -157,15 +158,22 @@ impl Session {
         let result = if !commit {
             read_only.append(&mut wrote);
             xa::rollback(coordinator, &mut read_only, &gtrid).await;
+            XA.ended(Outcome::RolledBack);
             Ok(())
         } else if nodes_written <= 1 {
             read_only.append(&mut wrote);
-            xa::commit_one_phase(coordinator, &mut read_only, &gtrid, text).await
+            let r = xa::commit_one_phase(coordinator, &mut read_only, &gtrid, text).await;
+            XA.ended(match r {
+                Ok(()) => Outcome::CommittedOnePhase,
+                Err(_) => Outcome::Unknown,
+            });
+            r
         } else if let Some(c) = coordinator {
             match xa::commit_one_phase(None, &mut read_only, &gtrid, text).await {
                 Ok(()) => xa::commit(c, &mut wrote, &gtrid).await,
                 Err(e) => {
                     xa::rollback(Some(c), &mut wrote, &gtrid).await;
+                    XA.ended(Outcome::Aborted);
                     Err(ProxyError::XaRolledBack {
                         reason: format!("a read-only branch failed: {e}"),
                     })
@@ -174,6 +182,7 @@ impl Session {
         } else {
             read_only.append(&mut wrote);
             xa::rollback(None, &mut read_only, &gtrid).await;
+            XA.ended(Outcome::Aborted);
             Err(ProxyError::XaRolledBack {
                 reason: "the node the transaction began on was lost".into(),
             })
