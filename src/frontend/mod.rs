@@ -28,13 +28,60 @@ use crate::execute::ClientStream;
 use crate::router::replica::ReplicaSelector;
 use local_result::TextResult;
 
-/// What a running session exposes to others (for KILL).
+/// What a running session exposes to others (for KILL and the process
+/// list).
 #[derive(Default)]
 pub struct SessionHandle {
     /// Backend (server, thread id) pairs the session is using right now.
     pub backends: Mutex<Vec<(Arc<ServerPool>, u32)>>,
     pub user: Mutex<String>,
     pub kill: tokio::sync::Notify,
+    /// What the process list shows of the session.
+    pub activity: Mutex<Activity>,
+}
+
+/// A session's line of the process list.
+#[derive(Debug, Clone)]
+pub struct Activity {
+    /// `address:port` of the client.
+    pub host: String,
+    pub db: Option<String>,
+    /// The statement running (bounded), `None` while idle.
+    pub info: Option<String>,
+    pub busy: bool,
+    pub since: std::time::Instant,
+}
+
+impl Default for Activity {
+    fn default() -> Self {
+        Activity {
+            host: String::new(),
+            db: None,
+            info: None,
+            busy: false,
+            since: std::time::Instant::now(),
+        }
+    }
+}
+
+/// Longest statement text the process list keeps per session.
+const PROCESS_INFO_MAX: usize = 4096;
+
+impl SessionHandle {
+    /// Records a command starting (`busy`, with its statement text if
+    /// any) or the session going idle.
+    pub fn note(&self, db: Option<&str>, busy: bool, text: Option<&[u8]>) {
+        let mut a = self.activity.lock();
+        if a.db.as_deref() != db {
+            a.db = db.map(str::to_string);
+        }
+        a.busy = busy;
+        a.info = text.map(|t| {
+            let t = t.get(..PROCESS_INFO_MAX).unwrap_or(t);
+            String::from_utf8_lossy(t).into_owned()
+        });
+        a.since = std::time::Instant::now();
+    }
 }
 
 /// Shared runtime of the proxy.
@@ -252,6 +299,7 @@ impl Proxy {
         client.set_max_payload(cfg.server.max_allowed_packet);
         let handle = Arc::new(SessionHandle::default());
         *handle.user.lock() = hello.user.clone();
+        handle.activity.lock().host = peer.to_string();
         self.sessions.lock().insert(id, handle.clone());
         let seq = hello.next_seq;
         let user = crate::ops::metrics::UserLabels {
@@ -277,9 +325,13 @@ impl Proxy {
             return Err(ProxyError::UnknownThread(id.into()));
         };
         // As MySQL without the CONNECTION ADMIN privilege: only your own
-        // user's sessions.
-        let same_user = killer.is_some_and(|k| *k.user.lock() == *handle.user.lock());
-        if !same_user {
+        // user's sessions (admins: any session).
+        let allowed = killer.is_some_and(|k| {
+            let by_user = k.user.lock().clone();
+            by_user == *handle.user.lock()
+                || self.config.load().user(&by_user).is_some_and(|u| u.admin)
+        });
+        if !allowed {
             return Err(ProxyError::Backend(crate::wire::packets::ErrPacket::new(
                 1095,
                 "HY000",
@@ -294,6 +346,40 @@ impl Proxy {
             handle.kill.notify_one();
         }
         Ok(())
+    }
+
+    /// The process list `user` sees: its own sessions, or every session
+    /// for `all` (admins); by id.
+    pub fn process_rows(
+        &self,
+        user: &str,
+        all: bool,
+    ) -> Vec<crate::security::processlist::ProcessRow> {
+        let sessions: Vec<(u32, Arc<SessionHandle>)> = self
+            .sessions
+            .lock()
+            .iter()
+            .map(|(id, h)| (*id, h.clone()))
+            .collect();
+        let mut rows = Vec::new();
+        for (id, h) in sessions {
+            let owner = h.user.lock().clone();
+            if !all && owner != user {
+                continue;
+            }
+            let a = h.activity.lock().clone();
+            rows.push(crate::security::processlist::ProcessRow {
+                id,
+                user: owner,
+                host: a.host,
+                db: a.db,
+                command: if a.busy { "Query" } else { "Sleep" },
+                time_ms: u64::try_from(a.since.elapsed().as_millis()).unwrap_or(u64::MAX),
+                info: a.info,
+            });
+        }
+        rows.sort_by_key(|r| r.id);
+        rows
     }
 
     /// `SHOW SHARDCAT AUTH`: per source address, failed logins in the

@@ -258,8 +258,14 @@ impl Session {
 
     /// The command loop; returns when the client quits or goes away.
     pub async fn run(&mut self) {
+        let handle = self.handle.clone();
         loop {
-            let packet = match self.next_command().await {
+            // `KILL` of an idle session closes it at once, as in MySQL.
+            let next = tokio::select! {
+                p = self.next_command() => p,
+                _ = handle.kill.notified() => break,
+            };
+            let packet = match next {
                 Ok(p) => p,
                 Err(e) => {
                     if e.kind() == std::io::ErrorKind::InvalidData {
@@ -285,7 +291,9 @@ impl Session {
             let started = std::time::Instant::now();
             self.stat = observe::Stat::default();
             self.pre_classified = None;
+            self.note_activity(Some(&payload));
             let Some(payload) = self.security_gate(payload, &mut seq).await else {
+                self.note_activity(None);
                 if self.client.flush().await.is_err() {
                     break;
                 }
@@ -365,6 +373,7 @@ impl Session {
                 }
             };
             let flushed = self.client.flush().await.is_ok();
+            self.note_activity(None);
             if matches!(cmd, command::QUERY | command::STMT_EXECUTE) {
                 self.observe(cmd, &payload, started.elapsed());
             }
