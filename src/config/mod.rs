@@ -204,6 +204,9 @@ impl Default for AdminConfig {
 pub struct BackendDefaults {
     pub user: String,
     pub password: String,
+    /// Environment variable holding `password` instead (read at start and
+    /// reload).
+    pub password_env: String,
     /// Connections per server and per client-flag variant.
     pub pool_max: usize,
     pub connect_timeout_ms: u64,
@@ -227,6 +230,7 @@ impl Default for BackendDefaults {
         BackendDefaults {
             user: "root".into(),
             password: String::new(),
+            password_env: String::new(),
             pool_max: 64,
             connect_timeout_ms: 2_000,
             checkout_timeout_ms: 5_000,
@@ -405,6 +409,11 @@ impl Config {
         })?;
         cfg.source = path.to_path_buf();
         cfg.validate(text)?;
+        cfg.resolve_secrets().map_err(|message| ConfigError {
+            file: path.to_path_buf(),
+            line: None,
+            message,
+        })?;
         let router =
             crate::router::shard::ShardRouter::new(&cfg).map_err(|message| ConfigError {
                 file: path.to_path_buf(),
@@ -414,6 +423,27 @@ impl Config {
         cfg.sharding = std::sync::Arc::new(router);
         cfg.server.tls = cfg.load_tls()?;
         Ok(cfg)
+    }
+
+    /// Reads `password_env` variables (backend and users).
+    fn resolve_secrets(&mut self) -> Result<(), String> {
+        if !self.backend.password_env.is_empty() {
+            if !self.backend.password.is_empty() {
+                return Err("[backend] give password or password_env, not both".into());
+            }
+            self.backend.password = users::env_secret(&self.backend.password_env)
+                .map_err(|e| format!("[backend] {e}"))?;
+        }
+        self.users
+            .iter_mut()
+            .try_for_each(UserConfig::resolve_secrets)
+    }
+
+    /// The warning about cleartext passwords in a file others can read.
+    pub fn cleartext_warning(&self) -> Option<String> {
+        let backend_in_file =
+            self.backend.password_env.is_empty() && !self.backend.password.is_empty();
+        users::cleartext_warning(&self.source, &self.users, backend_in_file)
     }
 
     /// Reads `[server] tls_cert`/`tls_key` (both or neither).

@@ -7,7 +7,10 @@
 //! - [`privileges`] (with [`tables`]): the proxy-enforced privilege lists
 //!   of users that have one (`privileges = [...]` or `read_only = true`);
 //! - [`auth_guard`]: unauthenticated connections per source address and
-//!   failed logins (brute-force delay and block).
+//!   failed logins (brute-force delay and block);
+//! - [`credentials`]: client passwords in clear or as stored hashes;
+//! - [`visibility`], [`processlist`], [`identity`]: what a user sees of
+//!   the catalog, the process list and itself (statement rewrites).
 //!
 //! Owns: [`check_query`], the one entry point the session calls for every
 //! statement text before anything reaches a server; statements inside
@@ -16,6 +19,7 @@
 
 pub mod admin;
 pub mod auth_guard;
+pub mod credentials;
 pub mod identity;
 pub mod privileges;
 pub mod processlist;
