@@ -198,6 +198,12 @@ impl Proxy {
                 path.display()
             ));
         }
+        if (&new.backend.tls, &new.backend.tls_ca) != (&old.backend.tls, &old.backend.tls_ca) {
+            return Err(format!(
+                "{}: [backend] tls/tls_ca changed; the servers' connections take it at a restart",
+                path.display()
+            ));
+        }
         // Compiled (and validated) by `Config::load` once.
         let router = (!new.sharding.is_empty()).then(|| new.sharding.clone());
         self.shard_router.store(router);
