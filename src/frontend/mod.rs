@@ -46,8 +46,9 @@ pub struct Activity {
     /// `address:port` of the client.
     pub host: String,
     pub db: Option<String>,
-    /// The statement running (bounded), `None` while idle.
-    pub info: Option<String>,
+    /// The statement running (a view of the command's payload: no copy),
+    /// `None` while idle.
+    pub info: Option<bytes::Bytes>,
     pub busy: bool,
     pub since: std::time::Instant,
 }
@@ -70,16 +71,13 @@ const PROCESS_INFO_MAX: usize = 4096;
 impl SessionHandle {
     /// Records a command starting (`busy`, with its statement text if
     /// any) or the session going idle.
-    pub fn note(&self, db: Option<&str>, busy: bool, text: Option<&[u8]>) {
+    pub fn note(&self, db: Option<&str>, busy: bool, text: Option<bytes::Bytes>) {
         let mut a = self.activity.lock();
         if a.db.as_deref() != db {
             a.db = db.map(str::to_string);
         }
         a.busy = busy;
-        a.info = text.map(|t| {
-            let t = t.get(..PROCESS_INFO_MAX).unwrap_or(t);
-            String::from_utf8_lossy(t).into_owned()
-        });
+        a.info = text;
         a.since = std::time::Instant::now();
     }
 }
@@ -381,7 +379,10 @@ impl Proxy {
                 db: a.db,
                 command: if a.busy { "Query" } else { "Sleep" },
                 time_ms: u64::try_from(a.since.elapsed().as_millis()).unwrap_or(u64::MAX),
-                info: a.info,
+                info: a.info.map(|t| {
+                    let t = t.get(..PROCESS_INFO_MAX).unwrap_or(&t);
+                    String::from_utf8_lossy(t).into_owned()
+                }),
             });
         }
         rows.sort_by_key(|r| r.id);

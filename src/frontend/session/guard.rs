@@ -103,13 +103,13 @@ impl Session {
 
     /// What the process list shows of this session: a command starting
     /// (`Some(payload)`) or done (`None`).
-    pub(super) fn note_activity(&self, payload: Option<&[u8]>) {
+    pub(super) fn note_activity(&self, payload: Option<&Bytes>) {
         let db = self.state.schema.as_deref();
         match payload {
             None => self.handle.note(db, false, None),
             Some(p) => {
                 let text = match p.first() {
-                    Some(&command::QUERY) | Some(&command::STMT_PREPARE) => p.get(1..),
+                    Some(&command::QUERY) | Some(&command::STMT_PREPARE) => Some(p.slice(1..)),
                     _ => None,
                 };
                 self.handle.note(db, true, text)
