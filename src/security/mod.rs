@@ -217,7 +217,10 @@ fn rewrite(
         }
         return Ok(None);
     }
-    let named = identity::functions(&text, c, s.user, s.host, s.lex);
+    // Lexed only when the text can hold one of the functions.
+    let named = contains_ignore_case(text.as_bytes(), b"user")
+        .then(|| identity::functions(&text, c, s.user, s.host, s.lex))
+        .flatten();
     let base = named.as_deref().unwrap_or(&text);
     let viewer = visibility::Viewer {
         restricted,
