@@ -1,7 +1,7 @@
 //! What a user sees through shardcat, compared with what one MariaDB (the
 //! topology's `ref`) shows a real account holding the same grants:
 //! `SHOW DATABASES`, `information_schema` rows (SCHEMATA, TABLES, COLUMNS,
-//! STATISTICS), `SHOW TABLES`, `SHOW TABLE STATUS`, `SHOW GRANTS`,
+//! STATISTICS, ROUTINES), `SHOW TABLES`, `SHOW TABLE STATUS`, `SHOW GRANTS`,
 //! `CURRENT_USER()`; generated over combinations of privilege entries,
 //! with a sharded table among the tables. Also the process list (own
 //! sessions; admins all) and `KILL` of own sessions.
@@ -37,6 +37,7 @@ const POOL: &[Entry] = &[
     (1, &["t1"], &["UPDATE"]),
     (0, &["t3"], &["DELETE"]),
     (1, &["t2"], &["SELECT", "DELETE"]),
+    (1, &[], &["EXECUTE"]),
 ];
 
 /// Generated cases: every single entry and every pair, each also as a
@@ -163,6 +164,7 @@ const DDL_0: &[&str] = &[
 const DDL_1: &[&str] = &[
     "CREATE TABLE t1 (id INT PRIMARY KEY)",
     "CREATE TABLE t2 (id INT PRIMARY KEY, d INT)",
+    "CREATE PROCEDURE p1() SELECT 1",
 ];
 
 #[tokio::test]
@@ -216,6 +218,7 @@ async fn catalog_matches_a_server_with_the_same_grants() {
         (format!("SHOW TABLES FROM {}", dbs[0]), false),
         (format!("SHOW FULL TABLES FROM {} LIKE 't%'", dbs[1]), false),
         (format!("SHOW TABLE STATUS FROM {}", dbs[0]), false),
+        (format!("SELECT ROUTINE_SCHEMA, ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA IN {in_dbs}"), false),
         ("SELECT CURRENT_USER()".into(), false),
         ("SHOW GRANTS".into(), false),
     ];

@@ -212,7 +212,8 @@ pub enum Grant {
 }
 
 impl Grant {
-    /// Every grant that is not a shorthand, for generated tests.
+    /// Every grant that is not a shorthand (the table grants first, then
+    /// EXECUTE), for generated tests.
     pub const BASIC: [Grant; 9] = [
         Grant::Select,
         Grant::Insert,

@@ -67,31 +67,40 @@ pub fn grants(cfg: &UserConfig, user: &str) -> Vec<String> {
     let Some(list) = &cfg.privileges else {
         return vec![format!("GRANT SELECT ON *.* TO {to}")];
     };
-    let mut global = "USAGE".to_string();
-    let mut lines = Vec::new();
+    // One line per object, its grants merged (as the server shows them).
+    let mut objects: Vec<(String, Vec<Grant>)> = Vec::new();
     for e in list {
-        let Some(privs) = privilege_list(&e.grants, cfg.read_only) else {
-            continue;
-        };
         let all_tables = e.tables.iter().any(|t| t == "*");
-        if e.db == "*" && all_tables {
-            global = privs;
-            continue;
-        }
         let db = if e.db == "*" {
             "*".to_string()
         } else {
             format!("`{}`", e.db.replace('`', "``"))
         };
-        if all_tables {
-            lines.push(format!("GRANT {privs} ON {db}.* TO {to}"));
+        let targets: Vec<String> = if all_tables {
+            vec![format!("{db}.*")]
         } else {
-            for t in &e.tables {
-                lines.push(format!(
-                    "GRANT {privs} ON {db}.`{}` TO {to}",
-                    t.replace('`', "``")
-                ));
+            e.tables
+                .iter()
+                .map(|t| format!("{db}.`{}`", t.replace('`', "``")))
+                .collect()
+        };
+        for target in targets {
+            match objects.iter_mut().find(|(o, _)| *o == target) {
+                Some((_, grants)) => grants.extend(e.grants.iter().copied()),
+                None => objects.push((target, e.grants.clone())),
             }
+        }
+    }
+    let mut global = "USAGE".to_string();
+    let mut lines = Vec::new();
+    for (target, grants) in objects {
+        let Some(privs) = privilege_list(&grants, cfg.read_only) else {
+            continue;
+        };
+        if target == "*.*" {
+            global = privs;
+        } else {
+            lines.push(format!("GRANT {privs} ON {target} TO {to}"));
         }
     }
     let mut out = vec![format!("GRANT {global} ON *.* TO {to}")];

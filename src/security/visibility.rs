@@ -105,8 +105,10 @@ pub struct Viewer<'a> {
 /// What makes an object visible.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Need {
-    /// Any grant.
+    /// Any grant (databases: EXECUTE on it counts).
     Any,
+    /// A grant on tables (not EXECUTE).
+    Table,
     /// A grant on columns: SELECT, INSERT or UPDATE.
     Column,
     /// EXECUTE (routines).
@@ -131,6 +133,7 @@ fn visible(cfg: &UserConfig, need: Need) -> Vec<(&str, &[String])> {
         (_, true) => &[Grant::Select],
         (Need::Column, false) => &[Grant::Select, Grant::Insert, Grant::Update],
         (Need::Any, false) => &Grant::BASIC,
+        (Need::Table, false) => &Grant::BASIC[..8],
     };
     list.iter()
         .filter(|e| e.grants.iter().any(|g| wanted.iter().any(|w| g.covers(*w))))
@@ -168,7 +171,7 @@ fn predicate(cfg: &UserConfig, filter: Filter, physical: PhysicalNames<'_>) -> S
     let (schema, name, need) = match filter {
         Filter::Nothing => return "FALSE".into(),
         Filter::Schema(s) => (s, None, Need::Any),
-        Filter::Table(s, n) => (s, Some(n), Need::Any),
+        Filter::Table(s, n) => (s, Some(n), Need::Table),
         Filter::Column(s, n) => (s, Some(n), Need::Column),
         Filter::Routine(s, n) => (s, Some(n), Need::Execute),
     };
@@ -354,7 +357,7 @@ pub fn show_tables(
     if is_information_schema(&db) {
         return None;
     }
-    let entries = visible(cfg, Need::Any);
+    let entries = visible(cfg, Need::Table);
     let db_matches = |e: &str| {
         if e == "*" {
             !SYSTEM_SCHEMAS.iter().any(|s| s.eq_ignore_ascii_case(&db))
