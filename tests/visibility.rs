@@ -1,7 +1,8 @@
 //! What a user sees through shardcat, compared with what one MariaDB (the
 //! topology's `ref`) shows a real account holding the same grants:
 //! `SHOW DATABASES`, `information_schema` rows (SCHEMATA, TABLES, COLUMNS,
-//! STATISTICS, ROUTINES), `SHOW TABLES`, `SHOW TABLE STATUS`, `SHOW GRANTS`,
+//! STATISTICS, ROUTINES), `SHOW TABLES`, `SHOW TABLE STATUS`, `SHOW
+//! COLUMNS`, `SHOW CREATE TABLE`, `DESCRIBE`, `SHOW GRANTS`,
 //! `CURRENT_USER()`; generated over combinations of privilege entries,
 //! with a sharded table among the tables. Also the process list (own
 //! sessions; admins all) and `KILL` of own sessions.
@@ -219,6 +220,9 @@ async fn catalog_matches_a_server_with_the_same_grants() {
         (format!("SHOW FULL TABLES FROM {} LIKE 't%'", dbs[1]), false),
         (format!("SHOW TABLE STATUS FROM {}", dbs[0]), false),
         (format!("SELECT ROUTINE_SCHEMA, ROUTINE_NAME FROM information_schema.ROUTINES WHERE ROUTINE_SCHEMA IN {in_dbs}"), false),
+        (format!("SHOW COLUMNS FROM {}.t2", dbs[0]), false),
+        (format!("SHOW CREATE TABLE {}.t3", dbs[0]), false),
+        (format!("DESCRIBE {}.t1", dbs[1]), false),
         ("SELECT CURRENT_USER()".into(), false),
         ("SHOW GRANTS".into(), false),
     ];
