@@ -303,6 +303,10 @@ launch() {
   local uopt; uopt="$(user_opts)"
   if [[ -n "$uopt" ]]; then opts+=("$uopt"); fi
   if [[ "${ROLE[$name]}" == replica ]]; then opts+=(--read-only=1); fi
+  # TLS for the clients that ask for it (plain clients are unaffected).
+  if [[ -f "$DIR/ssl/.complete" ]]; then
+    opts+=("--ssl-ca=$DIR/ssl/ca.pem" "--ssl-cert=$DIR/ssl/server.pem" "--ssl-key=$DIR/ssl/server.key")
+  fi
 
   # 8>&- 9>&-: the server must not inherit (and so hold) our lock files.
   setsid -w mariadbd "${opts[@]}" </dev/null >>"$idir/stdout.log" 2>&1 8>&- 9>&- &
@@ -457,6 +461,32 @@ wait_replication() {
 
 # ---------------------------------------------------------------- env file
 
+# A test CA and a server certificate for 127.0.0.1 (once per DIR), so the
+# servers accept TLS from clients that ask for it (shardcat's [backend] tls
+# tests). Without openssl the servers start without TLS.
+ensure_ssl() {
+  local d="$DIR/ssl"
+  [[ -f "$d/.complete" ]] && return 0
+  if ! command -v openssl >/dev/null 2>&1; then
+    log "openssl not found: servers start without TLS"
+    return 0
+  fi
+  mkdir -p "$d"
+  if (
+    cd "$d" &&
+      openssl req -x509 -nodes -days 3650 -newkey rsa:2048 -keyout ca.key -out ca.pem \
+        -subj "/CN=shardcat test CA" &&
+      openssl req -nodes -newkey rsa:2048 -keyout server.key -out server.csr -subj "/CN=127.0.0.1" &&
+      printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >ext.cnf &&
+      openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 3650 \
+        -out server.pem -extfile ext.cnf
+  ) >"$d/openssl.log" 2>&1; then
+    touch "$d/.complete"
+  else
+    log "could not make test certificates (see $d/openssl.log): servers start without TLS"
+  fi
+}
+
 write_env() {
   local f="$DIR/topology.env" name up
   {
@@ -470,6 +500,7 @@ write_env() {
     echo "SHARDCAT_TOPO_REPL_USER=$REPL_USER"
     echo "SHARDCAT_TOPO_REPL_PASSWORD=$REPL_PASSWORD"
     echo "SHARDCAT_TOPO_DATABASE=$TEST_DB"
+    if [[ -f "$DIR/ssl/.complete" ]]; then echo "SHARDCAT_TOPO_SSL_CA=$DIR/ssl/ca.pem"; fi
     echo "SHARDCAT_TOPO_INSTANCES=$(IFS=,; echo "${INSTANCES[*]}")"
     for name in "${INSTANCES[@]}"; do
       up="${name^^}"
@@ -491,6 +522,7 @@ cmd_up() {
   ensure_binaries
   echo "$BASE_PORT" >"$DIR/base_port"
   local t0=$SECONDS name
+  ensure_ssl
   start_instances "${INSTANCES[@]}"
   for name in "${INSTANCES[@]}"; do ensure_accounts "$name"; done
   for name in "${INSTANCES[@]}"; do

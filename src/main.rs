@@ -154,6 +154,9 @@ fn check(paths: &[PathBuf]) -> ExitCode {
         }
         match Config::load(p) {
             Ok(c) => {
+                if let Some(w) = c.cleartext_warning() {
+                    println!("WARN {w}");
+                }
                 println!(
                     "ok   {}: {} node(s), {} user(s), {} schema placement(s), {} table rule(s)",
                     p.display(),
@@ -247,6 +250,9 @@ fn serve(path: PathBuf) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(w) = config.cleartext_warning() {
+        tracing::warn!("{}", shardcat::logsafe::escape(&w));
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(
             std::thread::available_parallelism()

@@ -33,6 +33,7 @@ impl Cluster {
                 .max_allowed_packet
                 .max(crate::wire::DEFAULT_MAX_PACKET),
             statement_cache: b.statement_cache,
+            tls: b.tls_client.clone(),
         };
         let pool = |node: usize, node_name: &str, role: Role, addr: &str, weight: u32| {
             ServerPool::new(

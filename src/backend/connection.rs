@@ -23,6 +23,8 @@ use mysql_common::io::ParseBuf;
 use mysql_common::packets::HandshakePacket;
 use tokio::net::TcpStream;
 
+use crate::wire::backend_tls::{BackendIo, TlsMode};
+
 use crate::error::{ProxyError, Result};
 use crate::session_state::SessionState;
 use crate::wire::packets::{
@@ -69,6 +71,8 @@ pub struct ConnectSettings {
     pub connect_timeout: Duration,
     pub max_packet: usize,
     pub statement_cache: usize,
+    /// `[backend] tls`.
+    pub tls: crate::wire::backend_tls::BackendTls,
 }
 
 /// A statement prepared on this backend connection.
@@ -102,7 +106,7 @@ impl SettleLimit {
 }
 
 pub struct BackendConn {
-    stream: PacketStream<TcpStream>,
+    stream: PacketStream<BackendIo>,
     pub server: Arc<ServerInfo>,
     pub connection_id: u32,
     pub server_version: String,
@@ -155,6 +159,55 @@ const BASE_CAPS: CapabilityFlags = CapabilityFlags::from_bits_truncate(
         | CapabilityFlags::CLIENT_DEPRECATE_EOF.bits(),
 );
 
+/// `[backend] tls`: after the greeting, the SSL request and the TLS
+/// handshake; `Some(caps)` (with `CLIENT_SSL`) when the connection is now
+/// encrypted, `None` when it stays plain (`off`, or `prefer` and the
+/// server offers no TLS).
+async fn start_tls(
+    stream: &mut PacketStream<BackendIo>,
+    server: &ServerInfo,
+    settings: &ConnectSettings,
+    caps: CapabilityFlags,
+    offered: &CapabilityFlags,
+    seq: &mut u8,
+) -> Result<Option<CapabilityFlags>> {
+    let tls = &settings.tls;
+    let Some(config) = tls.config.clone().filter(|_| tls.mode != TlsMode::Off) else {
+        return Ok(None);
+    };
+    let connect_err = |reason: String| ProxyError::BackendConnect {
+        server: server.name.clone(),
+        addr: server.addr.clone(),
+        reason,
+    };
+    if !offered.contains(CapabilityFlags::CLIENT_SSL) {
+        if tls.mode == TlsMode::Prefer {
+            return Ok(None);
+        }
+        return Err(connect_err(
+            "the server offers no TLS ([backend] tls requires it)".into(),
+        ));
+    }
+    let caps = caps | CapabilityFlags::CLIENT_SSL;
+    let mut req = Vec::with_capacity(32);
+    req.extend_from_slice(&caps.bits().to_le_bytes());
+    req.extend_from_slice(&(settings.max_packet as u32).to_le_bytes());
+    req.push(BACKEND_COLLATION);
+    req.extend_from_slice(&[0u8; 23]);
+    stream.queue(seq, &req);
+    stream
+        .flush()
+        .await
+        .map_err(|e| connect_err(e.to_string()))?;
+    let name = crate::wire::backend_tls::server_name(&server.addr);
+    stream
+        .get_mut()
+        .start_tls(config, name)
+        .await
+        .map_err(|e| connect_err(format!("TLS handshake failed: {e}")))?;
+    Ok(Some(caps))
+}
+
 const TRACKING_SQL: &str = "SET SESSION session_track_system_variables='*', session_track_schema=ON, session_track_state_change=ON";
 
 impl BackendConn {
@@ -174,7 +227,7 @@ impl BackendConn {
                 .await
                 .map_err(|e| connect_err(e.to_string()))?;
             let _ = tcp.set_nodelay(true);
-            let mut stream = PacketStream::new(tcp, settings.max_packet);
+            let mut stream = PacketStream::new(BackendIo::Plain(tcp), settings.max_packet);
             let greeting = stream
                 .read_packet()
                 .await
@@ -187,7 +240,8 @@ impl BackendConn {
             let hs: HandshakePacket<'_> = ParseBuf(&greeting.payload)
                 .parse(())
                 .map_err(|e| connect_err(format!("unreadable greeting: {e}")))?;
-            let mut caps = BASE_CAPS & hs.capabilities();
+            let hs_caps = hs.capabilities();
+            let mut caps = BASE_CAPS & hs_caps;
             caps |= CapabilityFlags::CLIENT_LONG_PASSWORD;
             if found_rows {
                 caps |= CapabilityFlags::CLIENT_FOUND_ROWS;
@@ -221,6 +275,12 @@ impl BackendConn {
             resp.extend_from_slice(plugin_sent);
             resp.push(0);
             let mut seq = greeting.seq.wrapping_add(1);
+            if let Some(upgraded) =
+                start_tls(&mut stream, &server, settings, caps, &hs_caps, &mut seq).await?
+            {
+                caps = upgraded;
+                resp[..4].copy_from_slice(&caps.bits().to_le_bytes());
+            }
             stream.queue(&mut seq, &resp);
             stream
                 .flush()
@@ -588,11 +648,10 @@ impl BackendConn {
         }
         let mut buf = [0u8; 1];
         // Pending means nothing to read: the socket is idle and open.
-        self.stream
-            .get_ref()
-            .peek(&mut buf)
-            .now_or_never()
-            .is_none()
+        let Some(tcp) = self.stream.get_ref().tcp() else {
+            return false;
+        };
+        tcp.peek(&mut buf).now_or_never().is_none()
     }
 
     pub fn in_transaction(&self) -> bool {

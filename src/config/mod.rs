@@ -220,6 +220,18 @@ impl Default for AdminConfig {
 pub struct BackendDefaults {
     pub user: String,
     pub password: String,
+    /// Environment variable holding `password` instead (read at start and
+    /// reload).
+    pub password_env: String,
+    /// TLS to the servers: `off`, `prefer`, `require`, `verify_ca`,
+    /// `verify_identity`.
+    pub tls: String,
+    /// PEM file of the CA(s) for `verify_ca`/`verify_identity` (relative
+    /// paths: from the configuration file's directory).
+    pub tls_ca: String,
+    /// Built from `tls`/`tls_ca` at load.
+    #[serde(skip)]
+    pub tls_client: crate::wire::backend_tls::BackendTls,
     /// Connections per server and per client-flag variant.
     pub pool_max: usize,
     pub connect_timeout_ms: u64,
@@ -243,6 +255,10 @@ impl Default for BackendDefaults {
         BackendDefaults {
             user: "root".into(),
             password: String::new(),
+            password_env: String::new(),
+            tls: String::new(),
+            tls_ca: String::new(),
+            tls_client: Default::default(),
             pool_max: 64,
             connect_timeout_ms: 2_000,
             checkout_timeout_ms: 5_000,
@@ -421,6 +437,11 @@ impl Config {
         })?;
         cfg.source = path.to_path_buf();
         cfg.validate(text)?;
+        cfg.resolve_secrets().map_err(|message| ConfigError {
+            file: path.to_path_buf(),
+            line: None,
+            message,
+        })?;
         cfg.shown = shown::settings(text);
         let router =
             crate::router::shard::ShardRouter::new(&cfg).map_err(|message| ConfigError {
@@ -430,7 +451,42 @@ impl Config {
             })?;
         cfg.sharding = std::sync::Arc::new(router);
         cfg.server.tls = cfg.load_tls()?;
+        cfg.backend.tls_client = cfg.load_backend_tls()?;
         Ok(cfg)
+    }
+
+    /// Reads `password_env` variables (backend and users).
+    fn resolve_secrets(&mut self) -> Result<(), String> {
+        if !self.backend.password_env.is_empty() {
+            if !self.backend.password.is_empty() {
+                return Err("[backend] give password or password_env, not both".into());
+            }
+            self.backend.password = users::env_secret(&self.backend.password_env)
+                .map_err(|e| format!("[backend] {e}"))?;
+        }
+        self.users
+            .iter_mut()
+            .try_for_each(UserConfig::resolve_secrets)
+    }
+
+    /// The warning about cleartext passwords in a file others can read.
+    pub fn cleartext_warning(&self) -> Option<String> {
+        let backend_in_file =
+            self.backend.password_env.is_empty() && !self.backend.password.is_empty();
+        users::cleartext_warning(&self.source, &self.users, backend_in_file)
+    }
+
+    /// Builds `[backend] tls` (and reads `tls_ca`).
+    fn load_backend_tls(&self) -> Result<crate::wire::backend_tls::BackendTls, ConfigError> {
+        let err = |message: String| ConfigError {
+            file: self.source.clone(),
+            line: None,
+            message,
+        };
+        let mode: crate::wire::backend_tls::TlsMode = self.backend.tls.parse().map_err(err)?;
+        let dir = self.source.parent().unwrap_or(Path::new("."));
+        let ca = (!self.backend.tls_ca.is_empty()).then(|| dir.join(&self.backend.tls_ca));
+        crate::wire::backend_tls::load_backend_tls(mode, ca.as_deref()).map_err(err)
     }
 
     /// Reads `[server] tls_cert`/`tls_key` (both or neither).

@@ -19,8 +19,18 @@ use super::{Consistency, TransactionMode};
 #[serde(deny_unknown_fields)]
 pub struct UserConfig {
     pub name: Spanned<String>,
+    /// The password in clear (or read from `password_env`).
     #[serde(default)]
     pub password: String,
+    /// The `mysql_native_password` stored hash instead of the password:
+    /// `"*"` and 40 hex digits (`SELECT PASSWORD('…')`). Clients are then
+    /// authenticated with `mysql_native_password` only.
+    #[serde(default)]
+    pub password_hash: Option<String>,
+    /// Name of an environment variable holding the password (read at
+    /// start and reload).
+    #[serde(default)]
+    pub password_env: Option<String>,
     /// Overrides `[routing] consistency` for this user.
     #[serde(default)]
     pub consistency: Option<Consistency>,
@@ -55,6 +65,23 @@ impl UserConfig {
                 "user name {user:?} must be 1 to 80 characters without control characters"
             ));
         }
+        let given = [
+            !self.password.is_empty(),
+            self.password_hash.is_some(),
+            self.password_env.is_some(),
+        ];
+        if given.iter().filter(|g| **g).count() > 1 {
+            return Err(format!(
+                "user {user:?}: give one of password, password_hash and password_env"
+            ));
+        }
+        if let Some(h) = &self.password_hash {
+            if crate::security::credentials::parse_native_hash(h).is_none() {
+                return Err(format!(
+                    "user {user:?}: password_hash must be \"*\" and 40 hex digits (the mysql_native_password hash, SELECT PASSWORD('...'))"
+                ));
+            }
+        }
         for p in self.privileges.iter().flatten() {
             if p.db.is_empty() {
                 return Err(format!("user {user:?}: a privilege entry has an empty db"));
@@ -75,10 +102,72 @@ impl UserConfig {
         Ok(())
     }
 
+    /// Reads `password_env` into `password`.
+    pub fn resolve_secrets(&mut self) -> Result<(), String> {
+        if let Some(var) = &self.password_env {
+            self.password =
+                env_secret(var).map_err(|e| format!("user {:?}: {e}", self.name.get_ref()))?;
+        }
+        Ok(())
+    }
+
     /// Whether statements of this user are checked against a privilege
     /// list (a `privileges` list or `read_only = true`).
     pub fn is_restricted(&self) -> bool {
         self.privileges.is_some() || self.read_only
+    }
+}
+
+/// The value of environment variable `var` (a password): it must be set
+/// and not empty.
+pub fn env_secret(var: &str) -> Result<String, String> {
+    match std::env::var(var) {
+        Ok(v) if !v.is_empty() => Ok(v),
+        Ok(_) => Err(format!("password_env = {var:?}: the variable is empty")),
+        Err(_) => Err(format!(
+            "password_env = {var:?}: the variable is not set (or not UTF-8)"
+        )),
+    }
+}
+
+/// A warning when the configuration file holds a password in clear and
+/// can be read by its group or by others (`chmod 600` it, or use
+/// `password_hash` / `password_env`). `None` elsewhere (and on systems
+/// without Unix modes).
+pub fn cleartext_warning(
+    path: &std::path::Path,
+    users: &[UserConfig],
+    backend_password_in_file: bool,
+) -> Option<String> {
+    let mut holders: Vec<String> = users
+        .iter()
+        .filter(|u| u.password_env.is_none() && !u.password.is_empty())
+        .map(|u| format!("user {:?}", u.name.get_ref()))
+        .collect();
+    if backend_password_in_file {
+        holders.insert(0, "[backend] password".into());
+    }
+    if holders.is_empty() {
+        return None;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+        if mode & 0o077 == 0 {
+            return None;
+        }
+        Some(format!(
+            "{} holds cleartext passwords ({}) and is readable by group or others (mode {mode:03o}): \
+             chmod 600 it, or use password_hash / password_env",
+            path.display(),
+            holders.join(", ")
+        ))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
     }
 }
 
@@ -126,7 +215,8 @@ pub enum Grant {
 }
 
 impl Grant {
-    /// Every grant that is not a shorthand, for generated tests.
+    /// Every grant that is not a shorthand (the table grants first, then
+    /// EXECUTE), for generated tests.
     pub const BASIC: [Grant; 9] = [
         Grant::Select,
         Grant::Insert,

@@ -107,7 +107,7 @@ impl Proxy {
         for (id, h) in sessions {
             let user = h.user.lock().clone();
             let a = h.activity.lock().clone();
-            let statement = a.statement.as_ref().map(|s| {
+            let statement = a.info.as_ref().map(|s| {
                 let text = String::from_utf8_lossy(&s[..s.len().min(MAX_SHOWN_STATEMENT)]);
                 crate::logsafe::escape(&text)
             });
@@ -117,7 +117,7 @@ impl Proxy {
                 Some(a.host),
                 a.db,
                 Some(a.command.to_string()),
-                a.since.map(|t| t.elapsed().as_secs().to_string()),
+                Some(a.since.elapsed().as_secs().to_string()),
                 Some(if a.in_transaction { "yes" } else { "no" }.to_string()),
                 Some(a.pinned.to_string()),
                 statement,

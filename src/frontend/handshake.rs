@@ -111,7 +111,12 @@ pub async fn accept(
     drop(hs);
 
     let mut used_plugin = plugin.clone();
-    if plugin != NATIVE_PASSWORD && plugin != CACHING_SHA2_PASSWORD {
+    // A user configured with a password hash is checked with
+    // mysql_native_password only.
+    let hashed = config
+        .user(&user)
+        .is_some_and(crate::security::credentials::needs_native);
+    if plugin != NATIVE_PASSWORD && (plugin != CACHING_SHA2_PASSWORD || hashed) {
         // Unknown plugin (or a client that wants e.g. clear text): ask for
         // mysql_native_password with the same nonce.
         scramble = switch_to_native(client, &mut seq, &nonce).await?;
@@ -125,7 +130,7 @@ pub async fn accept(
     }
     let ok = config
         .user(&user)
-        .is_some_and(|u| auth::verify(&used_plugin, &nonce, &u.password, &scramble));
+        .is_some_and(|u| crate::security::credentials::verify(u, &used_plugin, &nonce, &scramble));
     if !ok {
         let failures = guard.record_failure(peer, &config.security);
         // Every failure up to the delay threshold, then one in a hundred:
@@ -238,8 +243,8 @@ fn is_ssl_request(payload: &[u8]) -> bool {
 }
 
 /// Asks the client to answer with `mysql_native_password` on the same
-/// nonce; returns its answer.
-async fn switch_to_native(
+/// nonce; returns its answer (also for COM_CHANGE_USER).
+pub(crate) async fn switch_to_native(
     client: &mut ClientStream,
     seq: &mut u8,
     nonce: &[u8; 20],

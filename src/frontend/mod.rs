@@ -29,32 +29,67 @@ use crate::error::ProxyError;
 use crate::execute::ClientStream;
 use crate::router::replica::ReplicaSelector;
 
-/// What a running session exposes to others (KILL, `SHOW SHARDCAT
-/// SESSIONS`).
+/// What a running session exposes to others (for KILL and the process
+/// list).
 #[derive(Default)]
 pub struct SessionHandle {
     /// Backend (server, thread id) pairs the session is using right now.
     pub backends: Mutex<Vec<(Arc<ServerPool>, u32)>>,
     pub user: Mutex<String>,
     pub kill: tokio::sync::Notify,
-    /// What the session is doing, updated at each command's start and end.
+    /// What the process list shows of the session.
     pub activity: Mutex<Activity>,
 }
 
-/// A session's state as `SHOW SHARDCAT SESSIONS` shows it.
-#[derive(Default, Clone)]
+/// A session's line of the process list.
+#[derive(Debug, Clone)]
 pub struct Activity {
+    /// `address:port` of the client.
     pub host: String,
     pub db: Option<String>,
+    /// The statement running (a view of the command's payload: no copy),
+    /// `None` while idle.
+    pub info: Option<bytes::Bytes>,
+    pub busy: bool,
+    pub since: std::time::Instant,
     /// `Query`, `Execute`, … while a command runs; `Sleep` between.
     pub command: &'static str,
-    /// When the command started, or since when the session is idle.
-    pub since: Option<std::time::Instant>,
-    /// The running statement's text (client bytes, shared, not copied).
-    pub statement: Option<bytes::Bytes>,
     pub in_transaction: bool,
     /// Why the session holds backend connections between statements.
     pub pinned: &'static str,
+}
+
+impl Default for Activity {
+    fn default() -> Self {
+        Activity {
+            host: String::new(),
+            db: None,
+            info: None,
+            busy: false,
+            since: std::time::Instant::now(),
+            command: "Sleep",
+            in_transaction: false,
+            pinned: "",
+        }
+    }
+}
+
+/// Longest statement text the process list keeps per session.
+const PROCESS_INFO_MAX: usize = 4096;
+
+impl SessionHandle {
+    /// Records a command starting (`busy`, with its statement text if
+    /// any) or the session going idle.
+    pub fn note(&self, db: Option<&str>, command: &'static str, text: Option<bytes::Bytes>) {
+        let mut a = self.activity.lock();
+        if a.db.as_deref() != db {
+            a.db = db.map(str::to_string);
+        }
+        a.busy = command != "Sleep";
+        a.command = command;
+        a.info = text;
+        a.since = std::time::Instant::now();
+    }
 }
 
 /// Shared runtime of the proxy.
@@ -175,6 +210,12 @@ impl Proxy {
         if nodes(&new) != nodes(&old) {
             return Err(format!(
                 "{}: [[node]] entries changed; adding, removing or moving servers needs a restart",
+                path.display()
+            ));
+        }
+        if (&new.backend.tls, &new.backend.tls_ca) != (&old.backend.tls, &old.backend.tls_ca) {
+            return Err(format!(
+                "{}: [backend] tls/tls_ca changed; the servers' connections take it at a restart",
                 path.display()
             ));
         }
@@ -299,13 +340,11 @@ impl Proxy {
         client.set_max_payload(cfg.server.max_allowed_packet);
         let handle = Arc::new(SessionHandle::default());
         *handle.user.lock() = hello.user.clone();
-        *handle.activity.lock() = Activity {
-            host: peer.to_string(),
-            db: hello.database.clone(),
-            command: "Sleep",
-            since: Some(std::time::Instant::now()),
-            ..Default::default()
-        };
+        {
+            let mut a = handle.activity.lock();
+            a.host = peer.to_string();
+            a.db = hello.database.clone();
+        }
         self.sessions.lock().insert(id, handle.clone());
         let seq = hello.next_seq;
         let user = crate::ops::metrics::UserLabels {
@@ -330,17 +369,14 @@ impl Proxy {
         let Some(handle) = handle else {
             return Err(ProxyError::UnknownThread(id.into()));
         };
-        // As MySQL: your own user's sessions; any session with the
-        // CONNECTION ADMIN privilege (shardcat's admin role).
-        let killer_user = killer.map(|k| k.user.lock().clone()).unwrap_or_default();
-        let same_user = killer_user == *handle.user.lock();
-        let admin = self
-            .config
-            .load()
-            .users
-            .iter()
-            .any(|u| *u.name.get_ref() == killer_user && u.admin);
-        if !same_user && !admin {
+        // As MySQL without the CONNECTION ADMIN privilege: only your own
+        // user's sessions (admins: any session).
+        let allowed = killer.is_some_and(|k| {
+            let by_user = k.user.lock().clone();
+            by_user == *handle.user.lock()
+                || self.config.load().user(&by_user).is_some_and(|u| u.admin)
+        });
+        if !allowed {
             return Err(ProxyError::Backend(crate::wire::packets::ErrPacket::new(
                 1095,
                 "HY000",
@@ -355,6 +391,43 @@ impl Proxy {
             handle.kill.notify_one();
         }
         Ok(())
+    }
+
+    /// The process list `user` sees: its own sessions, or every session
+    /// for `all` (admins); by id.
+    pub fn process_rows(
+        &self,
+        user: &str,
+        all: bool,
+    ) -> Vec<crate::security::processlist::ProcessRow> {
+        let sessions: Vec<(u32, Arc<SessionHandle>)> = self
+            .sessions
+            .lock()
+            .iter()
+            .map(|(id, h)| (*id, h.clone()))
+            .collect();
+        let mut rows = Vec::new();
+        for (id, h) in sessions {
+            let owner = h.user.lock().clone();
+            if !all && owner != user {
+                continue;
+            }
+            let a = h.activity.lock().clone();
+            rows.push(crate::security::processlist::ProcessRow {
+                id,
+                user: owner,
+                host: a.host,
+                db: a.db,
+                command: if a.busy { "Query" } else { "Sleep" },
+                time_ms: u64::try_from(a.since.elapsed().as_millis()).unwrap_or(u64::MAX),
+                info: a.info.map(|t| {
+                    let t = t.get(..PROCESS_INFO_MAX).unwrap_or(&t);
+                    String::from_utf8_lossy(t).into_owned()
+                }),
+            });
+        }
+        rows.sort_by_key(|r| r.id);
+        rows
     }
 }
 

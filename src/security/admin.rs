@@ -123,16 +123,9 @@ pub fn check(
             while kw(&toks, i, "FULL") || kw(&toks, i, "ALL") {
                 i += 1;
             }
+            // SHOW PROCESSLIST: the user's own sessions (`processlist`).
             let server = [
-                "PROCESSLIST",
-                "MASTER",
-                "SLAVE",
-                "REPLICA",
-                "BINLOG",
-                "BINARY",
-                "RELAYLOG",
-                "ENGINE",
-                "MUTEX",
+                "MASTER", "SLAVE", "REPLICA", "BINLOG", "BINARY", "RELAYLOG", "ENGINE", "MUTEX",
             ];
             if server.iter().any(|k| kw(&toks, i, k)) {
                 return deny("PROCESS");
@@ -165,13 +158,13 @@ pub fn check(
         }
         _ => {}
     }
-    // Anywhere in the text: file access and the servers' process list.
+    // Anywhere in the text: file access. (The process list is answered
+    // from shardcat's sessions: `super::processlist`.)
     if contains_ignore_case(text, b"load_file")
         || contains_ignore_case(text, b"outfile")
         || contains_ignore_case(text, b"dumpfile")
-        || contains_ignore_case(text, b"processlist")
     {
-        for (i, t) in toks().iter().enumerate() {
+        for t in toks().iter() {
             let b = t.bytes(text);
             if t.kind != TokenKind::Word && t.kind != TokenKind::QuotedIdent {
                 continue;
@@ -182,9 +175,6 @@ pub fn check(
                 || name.eq_ignore_ascii_case("dumpfile")
             {
                 return deny("FILE");
-            }
-            if name.eq_ignore_ascii_case("processlist") && i > 0 {
-                return deny("PROCESS");
             }
         }
     }

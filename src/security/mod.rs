@@ -3,11 +3,14 @@
 //! - [`admin`]: statements only `admin = true` users may run (the proxy's
 //!   `SHOW SHARDCAT …`, `SET GLOBAL`, `sql_log_bin` and other server-level
 //!   settings, `GRANT`, user management, file access, `KILL` of server
-//!   threads, `SHOW PROCESSLIST`…), for every user;
+//!   threads…), for every user;
 //! - [`privileges`] (with [`tables`]): the proxy-enforced privilege lists
 //!   of users that have one (`privileges = [...]` or `read_only = true`);
 //! - [`auth_guard`]: unauthenticated connections per source address and
-//!   failed logins (brute-force delay and block).
+//!   failed logins (brute-force delay and block);
+//! - [`credentials`]: client passwords in clear or as stored hashes;
+//! - [`visibility`], [`processlist`], [`identity`]: what a user sees of
+//!   the catalog, the process list and itself (statement rewrites).
 //!
 //! Owns: [`check_query`], the one entry point the session calls for every
 //! statement text before anything reaches a server; statements inside
@@ -16,9 +19,13 @@
 
 pub mod admin;
 pub mod auth_guard;
+pub mod credentials;
+pub mod identity;
 pub mod privileges;
+pub mod processlist;
 mod show_databases;
 pub mod tables;
+pub mod visibility;
 
 use crate::config::UserConfig;
 use crate::error::ProxyError;
@@ -40,6 +47,10 @@ pub struct Subject<'a> {
     pub lex: LexOptions,
     /// Whether a `KILL` id is one of the proxy's sessions.
     pub owns_thread: &'a (dyn Fn(u64) -> bool + Sync),
+    /// The shardcat sessions this user may see in the process list.
+    pub processes: &'a (dyn Fn() -> Vec<processlist::ProcessRow> + Sync),
+    /// Physical tables of a sharded logical table.
+    pub physical_names: visibility::PhysicalNames<'a>,
 }
 
 /// What the session does with an allowed statement.
@@ -47,7 +58,8 @@ pub struct Subject<'a> {
 pub enum Verdict {
     Allow,
     /// Run this text instead (`SHOW DATABASES` filtered to the user's
-    /// databases).
+    /// databases, catalog rows filtered, the process list, the user's
+    /// identity and grants).
     Rewrite(String),
 }
 
@@ -132,28 +144,162 @@ fn check_one(
             )),
         };
     }
-    let Some(cfg) = s.config.filter(|u| u.is_restricted()) else {
-        return Ok(Verdict::Allow);
-    };
-    if c.kind == StatementKind::Show(ShowKind::Databases) {
-        if depth > 0 {
-            return Err(unverifiable(s, "nested SHOW DATABASES"));
+    let restricted = s.config.filter(|u| u.is_restricted());
+    if let Some(cfg) = restricted {
+        if c.kind == StatementKind::Show(ShowKind::Databases) {
+            if depth > 0 {
+                return Err(unverifiable(s, "nested SHOW DATABASES"));
+            }
+            return show_databases::rewrite(text, cfg, s.lex)
+                .map(Verdict::Rewrite)
+                .ok_or_else(|| unverifiable(s, "SHOW DATABASES form"));
         }
-        return show_databases::rewrite(text, cfg, s.lex)
-            .map(Verdict::Rewrite)
-            .ok_or_else(|| unverifiable(s, "SHOW DATABASES form"));
+        let text_str = String::from_utf8_lossy(text);
+        let objs = tables::analyze(&text_str, c, s.schema, s.lex).map_err(|e| match e {
+            tables::Unknown::NoDatabase => ProxyError::NoDatabaseSelected,
+            tables::Unknown::Unparsed(reason) => unverifiable(s, &reason),
+        })?;
+        let who = privileges::Who {
+            user: s.user,
+            host: s.host,
+        };
+        privileges::check(cfg, who, c, &objs)?;
+    } else if !is_admin {
+        system_schemas(s, text, c)?;
     }
-    let text_str = String::from_utf8_lossy(text);
-    let objs = tables::analyze(&text_str, c, s.schema, s.lex).map_err(|e| match e {
-        tables::Unknown::NoDatabase => ProxyError::NoDatabaseSelected,
-        tables::Unknown::Unparsed(reason) => unverifiable(s, &reason),
-    })?;
-    let who = privileges::Who {
-        user: s.user,
-        host: s.host,
+    match rewrite(s, text, c, restricted, is_admin)? {
+        None => Ok(Verdict::Allow),
+        Some(_) if depth > 0 => Err(unverifiable(
+            s,
+            "a nested statement shardcat must rewrite (catalog rows, process list, identity)",
+        )),
+        Some(sql) => Ok(Verdict::Rewrite(sql)),
+    }
+}
+
+/// Whether an administrator's statement may need a rewrite: the gate
+/// skips every other check for admins without a privilege list.
+pub fn admin_needs_check(text: &[u8]) -> bool {
+    contains_ignore_case(text, b"user")
+        || contains_ignore_case(text, b"processlist")
+        || contains_ignore_case(text, b"grants")
+}
+
+fn contains_ignore_case(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle))
+}
+
+/// The text to run instead of `text`, if any (see [`Verdict::Rewrite`]).
+fn rewrite(
+    s: &Subject<'_>,
+    text: &[u8],
+    c: &Classified,
+    restricted: Option<&UserConfig>,
+    is_admin: bool,
+) -> Result<Option<String>, ProxyError> {
+    let text = String::from_utf8_lossy(text);
+    if let StatementKind::Show(_) = c.kind {
+        if contains_ignore_case(text.as_bytes(), b"processlist") {
+            if let Some(q) = processlist::show(&text, &(s.processes)()) {
+                return Ok(Some(q));
+            }
+        }
+        if let Some(q) = s
+            .config
+            .and_then(|cfg| identity::show_grants(&text, cfg, s.user, s.lex))
+        {
+            return Ok(Some(q));
+        }
+        if let Some(cfg) = restricted {
+            let q = visibility::show_tables(cfg, &text, c, s.schema, s.physical_names, s.lex);
+            return Ok(q);
+        }
+        return Ok(None);
+    }
+    // Lexed only when the text can hold one of the functions.
+    let named = contains_ignore_case(text.as_bytes(), b"user")
+        .then(|| identity::functions(&text, c, s.user, s.host, s.lex))
+        .flatten();
+    let base = named.as_deref().unwrap_or(&text);
+    let viewer = visibility::Viewer {
+        restricted,
+        is_admin,
+        physical: s.physical_names,
+        processes: s.processes,
     };
-    privileges::check(cfg, who, c, &objs)?;
-    Ok(Verdict::Allow)
+    let filtered = visibility::information_schema(&viewer, base, c, s.schema, s.lex)?;
+    Ok(filtered.or(named))
+}
+
+/// For users without a privilege list or admin role: the system schemas
+/// (`mysql`, `performance_schema`, `sys`) hold the servers' accounts and
+/// state, not the user's data: 1142 (1044 for the database itself).
+fn system_schemas(s: &Subject<'_>, text: &[u8], c: &Classified) -> Result<(), ProxyError> {
+    let is_system = |db: &str| {
+        tables::SYSTEM_SCHEMAS
+            .iter()
+            .any(|n| n.eq_ignore_ascii_case(db))
+    };
+    let mentions = tables::SYSTEM_SCHEMAS
+        .iter()
+        .any(|n| contains_ignore_case(text, n.as_bytes()))
+        || s.schema.is_some_and(is_system);
+    if !mentions {
+        return Ok(());
+    }
+    let denied = |command: &'static str, table: &str| ProxyError::TableAccessDenied {
+        command,
+        user: s.user.to_string(),
+        host: s.host.to_string(),
+        table: table.to_string(),
+    };
+    let text_str = String::from_utf8_lossy(text);
+    let objs = match tables::analyze(&text_str, c, s.schema, s.lex) {
+        Ok(o) => o,
+        Err(tables::Unknown::NoDatabase) => return Ok(()),
+        Err(tables::Unknown::Unparsed(_)) => {
+            // Not analysable: any `mysql.x` written in it is refused.
+            let toks: Vec<Token> = sql::Lexer::with_options(text, s.lex)
+                .filter(|t| !t.is_trivia())
+                .collect();
+            for w in toks.windows(3) {
+                let db = sql::lexer::unquote(w[0].bytes(text));
+                if is_system(&db) && w[1].is_punct(text, ".") {
+                    let table = sql::lexer::unquote(w[2].bytes(text)).into_owned();
+                    return Err(denied("SELECT", &table));
+                }
+            }
+            return Ok(());
+        }
+    };
+    if let Some(db) = objs.database.as_deref().filter(|d| is_system(d)) {
+        return Err(ProxyError::DatabaseAccessDenied {
+            user: s.user.to_string(),
+            host: s.host.to_string(),
+            db: db.to_string(),
+        });
+    }
+    let command = match c.kind {
+        StatementKind::Insert | StatementKind::LoadData => "INSERT",
+        StatementKind::Replace => "INSERT",
+        StatementKind::Update => "UPDATE",
+        StatementKind::Delete => "DELETE",
+        StatementKind::Ddl => "DROP",
+        _ => "SELECT",
+    };
+    if let Some(t) = objs.targets.iter().find(|t| is_system(&t.db)) {
+        return Err(denied(command, &t.name));
+    }
+    if let Some(t) = objs.reads.iter().find(|t| is_system(&t.db)) {
+        return Err(denied("SELECT", &t.name));
+    }
+    if objs.routine.as_ref().is_some_and(|r| is_system(&r.db)) {
+        return Err(ProxyError::SpecificAccessDenied {
+            privilege: "EXECUTE",
+        });
+    }
+    Ok(())
 }
 
 /// The statement inside `PREPARE s FROM '…'`, `EXECUTE IMMEDIATE '…'` or

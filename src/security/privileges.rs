@@ -130,16 +130,32 @@ pub fn check(
         })
     };
     let reads = || all(&objs.reads, &[Grant::Select]);
+    // A table's definition: SELECT, or any privilege granted on the table
+    // itself (as MariaDB: database-level INSERT/UPDATE… do not show it);
+    // the error names SELECT.
+    let described = |list: &[TableName]| -> Result<(), ProxyError> {
+        for t in list {
+            let any = holds(cfg, &t.db, Some(&t.name), Grant::Select)
+                || (!cfg.read_only
+                    && entries(cfg).iter().any(|e| {
+                        db_matches(&e.db, &t.db)
+                            && e.tables.contains(&t.name)
+                            && e.grants
+                                .iter()
+                                .any(|g| Grant::BASIC[..8].iter().any(|w| g.covers(*w)))
+                    }));
+            if !any {
+                table(t, Grant::Select)?;
+            }
+        }
+        Ok(())
+    };
     match &c.kind {
-        K::Select
-        | K::Describe
-        | K::Explain
-        | K::Handler
-        | K::Checksum
-        | K::Check
-        | K::LockTables
-        | K::Do
-        | K::Show(ShowKind::CreateTable | ShowKind::Columns) => {
+        K::Describe | K::Show(ShowKind::CreateTable | ShowKind::Columns) => {
+            described(&objs.targets)?;
+            described(&objs.reads)
+        }
+        K::Select | K::Explain | K::Handler | K::Checksum | K::Check | K::LockTables | K::Do => {
             all(&objs.targets, &[Grant::Select])?;
             reads()
         }

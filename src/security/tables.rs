@@ -249,7 +249,7 @@ pub fn analyze(
 
 /// `text` with the `/*!…` / `/*M!…` openers and their `*/` replaced by
 /// spaces (same length), so sqlparser sees what the server runs.
-fn blank_exec_comment_markers(text: &str, opts: LexOptions) -> String {
+pub(super) fn blank_exec_comment_markers(text: &str, opts: LexOptions) -> String {
     let mut bytes = text.as_bytes().to_vec();
     for t in Lexer::with_options(text.as_bytes(), opts) {
         if matches!(
@@ -351,8 +351,9 @@ fn show_other(toks: &[Token], src: &[u8]) -> ShowOther {
     if database.iter().any(|k| kw(i, k)) && !kw(i + 1, "CODE") {
         return ShowOther::Database;
     }
+    // The user's own shardcat sessions (`super::processlist`).
     if kw(i, "PROCESSLIST") {
-        return ShowOther::AdminOnly("PROCESS");
+        return ShowOther::Harmless;
     }
     ShowOther::AdminOnly("SUPER")
 }

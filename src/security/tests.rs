@@ -15,6 +15,24 @@ fn check(cfg: &UserConfig, sql: &str) -> Result<Verdict, ProxyError> {
 
 fn check_ro(cfg: &UserConfig, sql: &str, read_only_tx: bool) -> Result<Verdict, ProxyError> {
     let owns = |id: u64| id == 7;
+    let procs = || {
+        vec![processlist::ProcessRow {
+            id: 7,
+            user: "u".into(),
+            host: "h:1".into(),
+            db: None,
+            command: "Query",
+            time_ms: 0,
+            info: None,
+        }]
+    };
+    let physical = |t: &str| {
+        if t == "orders" {
+            vec!["orders_0".to_string(), "orders_1".to_string()]
+        } else {
+            Vec::new()
+        }
+    };
     let s = Subject {
         user: "u",
         host: "h",
@@ -23,6 +41,8 @@ fn check_ro(cfg: &UserConfig, sql: &str, read_only_tx: bool) -> Result<Verdict, 
         read_only_tx,
         lex: LexOptions::default(),
         owns_thread: &owns,
+        processes: &procs,
+        physical_names: &physical,
     };
     let c = classify_bytes(sql.as_bytes(), s.lex);
     check_query(&s, sql.as_bytes(), &c)
@@ -59,9 +79,7 @@ const ADMIN_ONLY: &[&str] = &[
     "SELECT * FROM t INTO OUTFILE '/tmp/x'",
     "SELECT * FROM t INTO DUMPFILE '/tmp/x'",
     "LOAD DATA INFILE '/etc/passwd' INTO TABLE t",
-    "SHOW PROCESSLIST",
-    "SHOW FULL PROCESSLIST",
-    "SELECT * FROM information_schema.PROCESSLIST",
+    "SELECT * FROM information_schema.INNODB_TRX",
     "SHOW MASTER STATUS",
     "SHOW SLAVE STATUS",
     "SHOW GRANTS FOR root",
@@ -180,4 +198,106 @@ fn show_databases_is_filtered() {
         "{sql}"
     );
     assert_eq!(check(&user(""), "SHOW DATABASES").unwrap(), Verdict::Allow);
+}
+
+fn rewritten(r: Result<Verdict, ProxyError>) -> String {
+    match r {
+        Ok(Verdict::Rewrite(sql)) => sql,
+        other => panic!("not rewritten: {other:?}"),
+    }
+}
+
+#[test]
+fn process_list_shows_shardcat_sessions() {
+    for cfg in [user(""), user("admin = true"), user("read_only = true")] {
+        for sql in [
+            "SHOW PROCESSLIST",
+            "show full processlist",
+            "SELECT * FROM information_schema.PROCESSLIST",
+            "SELECT ID FROM information_schema.processlist p WHERE p.ID = 7",
+        ] {
+            let q = rewritten(check(&cfg, sql));
+            assert!(
+                q.contains("UNION ALL SELECT 7, _utf8mb4 X'75'") && q.contains("WHERE 0"),
+                "{sql}: {q}"
+            );
+        }
+    }
+    let q = rewritten(check(
+        &user(""),
+        "SELECT ID FROM information_schema.processlist p",
+    ));
+    assert!(q.ends_with(") p"), "{q}");
+}
+
+#[test]
+fn system_schemas_need_a_privilege_entry() {
+    let plain = user("");
+    for sql in [
+        "SELECT user, password FROM mysql.user",
+        "SELECT * FROM `performance_schema`.threads",
+        "DELETE FROM mysql.db",
+        "SELECT * FROM sys.session",
+        "SELECT * FROM t JOIN mysql.user u ON 1",
+    ] {
+        assert_eq!(code(check(&plain, sql)), 1142, "{sql}");
+    }
+    assert_eq!(code(check(&plain, "USE mysql")), 1044);
+    assert_eq!(code(check(&plain, "SELECT sysdate(), 'mysql.user'")), 0);
+    let listed = user("privileges = [{ db = \"mysql\", grants = [\"SELECT\"] }]");
+    assert_eq!(code(check(&listed, "SELECT * FROM mysql.user")), 0);
+    assert_eq!(
+        code(check(&user("admin = true"), "SELECT * FROM mysql.user")),
+        0
+    );
+}
+
+#[test]
+fn catalog_rows_are_filtered_to_the_privileges() {
+    let u = user("privileges = [{ db = \"shop\", tables = [\"orders\"], grants = [\"SELECT\"] }]");
+    let q = rewritten(check(
+        &u,
+        "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = 'shop'",
+    ));
+    assert_eq!(
+        q,
+        "SELECT TABLE_NAME FROM (SELECT * FROM information_schema.TABLES WHERE \
+         (TABLE_SCHEMA IN ('information_schema') OR (BINARY TABLE_SCHEMA IN ('shop') AND \
+         BINARY TABLE_NAME IN ('orders', 'orders_0', 'orders_1')))) AS TABLES WHERE TABLE_SCHEMA = 'shop'"
+    );
+    let q = rewritten(check(
+        &u,
+        "SELECT * FROM information_schema.user_privileges",
+    ));
+    assert!(q.contains("WHERE FALSE"), "{q}");
+    let q = rewritten(check(&u, "SHOW TABLES"));
+    assert_eq!(
+        q,
+        "SHOW TABLES WHERE BINARY `Tables_in_shop` IN ('orders', 'orders_0', 'orders_1')"
+    );
+    // Unrestricted users see the catalog as the backend account does.
+    assert_eq!(
+        check(&user(""), "SELECT * FROM information_schema.TABLES").unwrap(),
+        Verdict::Allow
+    );
+}
+
+#[test]
+fn identity_is_the_shardcat_user() {
+    let plain = user("");
+    assert_eq!(
+        rewritten(check(&plain, "SELECT CURRENT_USER()")),
+        "SELECT 'u@%' AS `CURRENT_USER()`"
+    );
+    assert_eq!(
+        rewritten(check(&plain, "SELECT USER()")),
+        "SELECT 'u@h' AS `USER()`"
+    );
+    let q = rewritten(check(&user("admin = true"), "SHOW GRANTS"));
+    assert_eq!(
+        q,
+        "SELECT 'GRANT ALL PRIVILEGES ON *.* TO `u`@`%` WITH GRANT OPTION' AS `Grants for u@%`"
+    );
+    assert!(admin_needs_check(b"select current_user()"));
+    assert!(!admin_needs_check(b"SELECT * FROM t WHERE id = 1"));
 }

@@ -5,6 +5,7 @@
 //! Owns: bytes ⇄ packets. Must not know about sessions, routing or pools.
 
 pub mod auth;
+pub mod backend_tls;
 pub mod codec;
 pub mod ok_sum;
 pub mod packets;

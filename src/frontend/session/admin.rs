@@ -51,10 +51,24 @@ impl Session {
                 .await;
             return false;
         };
-        let plugin = plugin.unwrap_or_else(|| crate::wire::auth::NATIVE_PASSWORD.into());
-        let cfg = self.proxy.config.load();
+        let mut plugin = plugin.unwrap_or_else(|| crate::wire::auth::NATIVE_PASSWORD.into());
+        let cfg = self.proxy.config.load_full();
+        let mut auth_data = auth_data;
+        let hashed = cfg
+            .user(&user)
+            .is_some_and(crate::security::credentials::needs_native);
+        if hashed && plugin != crate::wire::auth::NATIVE_PASSWORD {
+            // A user given as a hash: checked with mysql_native_password.
+            let nonce = self.nonce;
+            match crate::frontend::handshake::switch_to_native(&mut self.client, seq, &nonce).await
+            {
+                Ok(answer) => auth_data = answer,
+                Err(_) => return false,
+            }
+            plugin = crate::wire::auth::NATIVE_PASSWORD.into();
+        }
         let ok = cfg.user(&user).is_some_and(|u| {
-            crate::wire::auth::verify(&plugin, &self.nonce, &u.password, &auth_data)
+            crate::security::credentials::verify(u, &plugin, &self.nonce, &auth_data)
         });
         if !self.change_user_verdict(ok).await {
             let e = ProxyError::AccessDenied {

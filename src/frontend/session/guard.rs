@@ -38,14 +38,30 @@ impl Session {
         };
         let cfg = self.proxy.config.load();
         let user = cfg.user(&self.user);
+        let is_admin = user.is_some_and(|u| u.admin);
         // Admins without a privilege list outside read-only transactions
-        // may run anything: no second classification on their hot path.
-        if user.is_some_and(|u| u.admin && !u.is_restricted()) && !self.read_only_tx {
+        // may run anything: no second classification on their hot path
+        // (only the identity and process-list answers).
+        if is_admin
+            && user.is_some_and(|u| !u.is_restricted())
+            && !self.read_only_tx
+            && !crate::security::admin_needs_check(&text)
+        {
             return Some(payload);
         }
         let verdict = {
             let proxy = self.proxy.clone();
             let owns = move |id: u64| proxy.owns_connection_id(id);
+            let proxy = self.proxy.clone();
+            let me = self.user.clone();
+            let processes = move || proxy.process_rows(&me, is_admin);
+            let router = self.proxy.shard_router.load_full();
+            let physical = move |t: &str| {
+                router
+                    .as_ref()
+                    .map(|r| r.physical_names_of(t))
+                    .unwrap_or_default()
+            };
             let subject = Subject {
                 user: &self.user,
                 host: &self.peer_host,
@@ -54,6 +70,8 @@ impl Session {
                 read_only_tx: self.read_only_tx,
                 lex: self.lex_options(),
                 owns_thread: &owns,
+                processes: &processes,
+                physical_names: &physical,
             };
             let c = sql::classify_bytes(&text, subject.lex);
             let verdict = check_query(&subject, &text, &c);
@@ -68,6 +86,8 @@ impl Session {
         match verdict {
             Ok(Verdict::Allow) => Some(payload),
             Ok(Verdict::Rewrite(sql)) if matches!(cmd, command::QUERY | command::STMT_PREPARE) => {
+                // The new text is classified again by its path.
+                self.pre_classified = None;
                 let mut p = Vec::with_capacity(sql.len() + 1);
                 p.push(cmd);
                 p.extend_from_slice(sql.as_bytes());
@@ -77,6 +97,30 @@ impl Session {
             Err(e) => {
                 self.refuse(&e, seq).await;
                 None
+            }
+        }
+    }
+
+    /// What the process list shows of this session: a command starting
+    /// (`Some(payload)`) or done (`None`).
+    pub(super) fn note_activity(&self, payload: Option<&Bytes>) {
+        let db = self.state.schema.as_deref();
+        match payload {
+            None => self.handle.note(db, "Sleep", None),
+            Some(p) => {
+                let text = match p.first() {
+                    Some(&command::QUERY) | Some(&command::STMT_PREPARE) => Some(p.slice(1..)),
+                    _ => None,
+                };
+                let name = match p.first() {
+                    Some(&command::QUERY) => "Query",
+                    Some(&command::STMT_EXECUTE) => "Execute",
+                    Some(&command::STMT_PREPARE) => "Prepare",
+                    Some(&command::PING) => "Ping",
+                    Some(&command::INIT_DB) => "Init DB",
+                    _ => "Command",
+                };
+                self.handle.note(db, name, text)
             }
         }
     }

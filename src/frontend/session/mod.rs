@@ -260,9 +260,12 @@ impl Session {
     /// when the proxy drains and the session is outside a transaction.
     pub async fn run(&mut self) {
         let mut drain = self.proxy.drain_signal();
+        let handle = self.handle.clone();
         loop {
+            // `KILL` of an idle session closes it at once, as in MySQL.
             let next = tokio::select! {
                 biased;
+                _ = handle.kill.notified() => break,
                 _ = drain.wait_for(|d| *d), if !self.pins.transaction => None,
                 p = self.next_command() => Some(p),
             };
@@ -299,10 +302,11 @@ impl Session {
                 continue;
             };
             let started = std::time::Instant::now();
-            self.show_activity(cmd, &payload, started);
             self.stat = observe::Stat::default();
             self.pre_classified = None;
+            self.note_activity(Some(&payload));
             let Some(payload) = self.security_gate(payload, &mut seq).await else {
+                self.note_activity(None);
                 if self.client.flush().await.is_err() {
                     break;
                 }
@@ -382,6 +386,7 @@ impl Session {
                 }
             };
             let flushed = self.client.flush().await.is_ok();
+            self.note_activity(None);
             if matches!(cmd, command::QUERY | command::STMT_EXECUTE) {
                 self.observe(cmd, &payload, started.elapsed());
             }

@@ -118,28 +118,9 @@ impl Session {
         });
     }
 
-    /// `SHOW SHARDCAT SESSIONS`: the command that starts now.
-    pub(super) fn show_activity(&self, cmd: u8, payload: &bytes::Bytes, now: std::time::Instant) {
-        let (name, statement) = match cmd {
-            command::QUERY => ("Query", Some(payload.slice(1..))),
-            command::STMT_EXECUTE => ("Execute", None),
-            command::STMT_PREPARE => ("Prepare", Some(payload.slice(1..))),
-            command::PING => ("Ping", None),
-            command::INIT_DB => ("Init DB", None),
-            _ => ("Command", None),
-        };
-        let mut a = self.handle.activity.lock();
-        a.command = name;
-        a.since = Some(now);
-        a.statement = statement;
-    }
-
     /// `SHOW SHARDCAT SESSIONS`: idle again, with the state the command left.
     pub(super) fn show_idle(&self) {
         let mut a = self.handle.activity.lock();
-        a.command = "Sleep";
-        a.since = Some(std::time::Instant::now());
-        a.statement = None;
         a.in_transaction = self.pins.transaction;
         a.pinned = if self.pins.transaction {
             "transaction"
@@ -152,8 +133,5 @@ impl Session {
         } else {
             ""
         };
-        if a.db.as_deref() != self.state.schema.as_deref() {
-            a.db = self.state.schema.clone();
-        }
     }
 }

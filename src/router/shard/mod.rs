@@ -587,6 +587,18 @@ impl ShardRouter {
         self.physical.get(physical).cloned()
     }
 
+    /// The physical tables of logical table `logical` (empty: not sharded).
+    pub fn physical_names_of(&self, logical: &str) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .physical
+            .iter()
+            .filter(|(_, l)| l.as_str() == logical)
+            .map(|(p, _)| p.clone())
+            .collect();
+        names.sort();
+        names
+    }
+
     /// Plans `sql` for a session whose current database is
     /// `current_schema`, with `params` the values of its `?` placeholders
     /// (empty for text queries).

@@ -31,8 +31,11 @@ impl Session {
             }
         };
         let names = column_names(&f.columns);
-        if listing {
-            // One row set per logical table: slot 0's.
+        // One row set per logical table: slot 0's (a lookup by name may
+        // also name the other physical tables, e.g. a user's visibility
+        // filter).
+        let _ = listing;
+        {
             if let Some(t) = names
                 .iter()
                 .position(|n| n.eq_ignore_ascii_case("TABLE_NAME"))
