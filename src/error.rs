@@ -47,6 +47,10 @@ pub enum ProxyError {
     MalformedPacket(String),
     #[error("Got a packet bigger than 'max_allowed_packet' bytes")]
     PacketTooLarge,
+    /// More COM_STMT_SEND_LONG_DATA than the proxy holds for a statement
+    /// (MariaDB's own message and code for its limit).
+    #[error("Parameter of prepared statement which is set through mysql_send_long_data() is longer than 'max_allowed_packet' bytes")]
+    LongDataTooLong,
     #[error("Unknown prepared statement handler ({id}) given to {command}")]
     UnknownStatement { id: u32, command: &'static str },
     #[error("Incorrect arguments to {0}")]
@@ -149,6 +153,7 @@ impl ProxyError {
             ProxyError::UnknownCommand(_) => ErrPacket::new(1047, "08S01", msg),
             ProxyError::MalformedPacket(_) => ErrPacket::new(1835, "HY000", msg),
             ProxyError::PacketTooLarge => ErrPacket::new(1153, "08S01", msg),
+            ProxyError::LongDataTooLong => ErrPacket::new(1105, "HY000", msg),
             ProxyError::UnknownStatement { .. } => ErrPacket::new(1243, "HY000", msg),
             ProxyError::WrongArguments(_) => ErrPacket::new(1210, "HY000", msg),
             ProxyError::Unsupported(_) => ErrPacket::new(1235, "42000", msg),

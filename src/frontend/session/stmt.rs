@@ -108,7 +108,19 @@ impl Session {
         };
         let c = stmt.classified.clone();
         let sql_text = stmt.sql.clone();
-        let long_data = std::mem::take(&mut stmt.long_data);
+        let long_data = stmt.take_long_data();
+        // As MariaDB: a parameter longer than the server's limit fails this
+        // execute and every later one until COM_STMT_RESET. Decided here,
+        // so no backend statement is left in that state.
+        let server_max = smallest_server_max(&self.proxy.cluster);
+        if long_data.iter().any(|(_, d)| d.len() > server_max) {
+            stmt.long_data_overflow = true;
+        }
+        if stmt.long_data_overflow {
+            self.write_error_seq(&ProxyError::LongDataTooLong, seq)
+                .await;
+            return;
+        }
         let placed = stmt.node;
         let sharded = stmt.sharded;
         let node = placed.unwrap_or_else(|| self.node_for_session());
@@ -142,8 +154,9 @@ impl Session {
         let (Some(id), Some(param)) = (r.u32(), r.u16()) else {
             return;
         };
+        let limit = self.proxy.config.load().server.max_allowed_packet;
         if let Some(stmt) = self.statements.get_mut(&id) {
-            stmt.append_long_data(param, r.rest());
+            stmt.append_long_data(param, r.rest(), limit);
         }
     }
 
@@ -165,7 +178,8 @@ impl Session {
         };
         match self.statements.get_mut(&id) {
             Some(stmt) => {
-                stmt.long_data.clear();
+                stmt.take_long_data();
+                stmt.long_data_overflow = false;
                 if self.cursor_statement == Some(id) {
                     // The cursor lives on the backend: closing our side and
                     // dropping that connection closes it there too.
@@ -269,4 +283,19 @@ impl Session {
             self.release_unpinned();
         }
     }
+}
+
+/// The smallest known `max_allowed_packet` of the servers (`usize::MAX`
+/// while none is known).
+fn smallest_server_max(cluster: &crate::backend::cluster::Cluster) -> usize {
+    cluster
+        .all_pools()
+        .map(|p| {
+            p.server
+                .max_packet
+                .load(std::sync::atomic::Ordering::Relaxed)
+        })
+        .filter(|m| *m > 0)
+        .min()
+        .unwrap_or(usize::MAX)
 }
