@@ -122,6 +122,9 @@ pub enum ProxyError {
     /// Too many clients (all, or unauthenticated ones from one host).
     #[error("Too many connections")]
     TooManyConnections,
+    /// The user's `max_user_connections` sessions are logged in already.
+    #[error("User {0} already has more than 'max_user_connections' active connections")]
+    TooManyUserConnections(String),
     /// Too many failed logins from this address within the window.
     #[error("Host '{0}' is blocked because of many connection errors; it is unblocked when the failures age out of shardcat's auth_failure_window_s")]
     HostBlocked(String),
@@ -173,6 +176,7 @@ impl ProxyError {
             ProxyError::UnknownThread(_) => ErrPacket::new(1094, "HY000", msg),
             ProxyError::ReadOnlyTransaction => ErrPacket::new(1792, "25006", msg),
             ProxyError::TooManyConnections => ErrPacket::new(1040, "08004", msg),
+            ProxyError::TooManyUserConnections(_) => ErrPacket::new(1203, "42000", msg),
             ProxyError::HostBlocked(_) => ErrPacket::new(1129, "HY000", msg),
         }
     }

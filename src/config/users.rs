@@ -41,6 +41,10 @@ pub struct UserConfig {
     /// This user must connect over TLS (refused with error 3159 otherwise).
     #[serde(default)]
     pub require_tls: bool,
+    /// Sessions of this user logged in at once; more are refused with
+    /// error 1203 (as MySQL's `max_user_connections`). 0: no limit.
+    #[serde(default)]
+    pub max_user_connections: u32,
 }
 
 impl UserConfig {

@@ -57,6 +57,8 @@ pub struct Proxy {
     next_connection_id: AtomicU32,
     clients: AtomicUsize,
     sessions: Mutex<HashMap<u32, Arc<SessionHandle>>>,
+    /// Logged-in sessions per user (`max_user_connections`).
+    user_clients: Mutex<HashMap<String, usize>>,
 }
 
 /// Fallback greeting version when no backend answers at start-up.
@@ -109,6 +111,7 @@ impl Proxy {
             next_connection_id: AtomicU32::new(1),
             clients: AtomicUsize::new(0),
             sessions: Mutex::new(HashMap::new()),
+            user_clients: Mutex::new(HashMap::new()),
         })
     }
 
@@ -249,6 +252,16 @@ impl Proxy {
             }
         };
         drop(pending);
+        let limit = cfg.user(&hello.user).map_or(0, |u| u.max_user_connections);
+        let Some(_user_slot) = UserCount::take(&self, &hello.user, limit) else {
+            let e = ProxyError::TooManyUserConnections(hello.user.clone());
+            tracing::info!(conn = id, %peer, "connection refused: {e}");
+            let (mut seq, mut buf) = (hello.next_seq, Vec::new());
+            e.to_err_packet().encode(&mut buf);
+            client.queue(&mut seq, &buf);
+            client.shutdown().await;
+            return;
+        };
         client.set_max_payload(cfg.server.max_allowed_packet);
         let handle = Arc::new(SessionHandle::default());
         *handle.user.lock() = hello.user.clone();
@@ -355,6 +368,35 @@ impl Proxy {
 }
 
 struct ClientCount(Arc<Proxy>);
+
+/// One logged-in session of a user, counted while it lives.
+struct UserCount(Arc<Proxy>, String);
+
+impl UserCount {
+    /// A slot for one more session of `user`; `None` when `limit` (0: no
+    /// limit) sessions of that user are logged in already.
+    fn take(proxy: &Arc<Proxy>, user: &str, limit: u32) -> Option<UserCount> {
+        let mut counts = proxy.user_clients.lock();
+        let n = counts.entry(user.to_string()).or_insert(0);
+        if limit > 0 && *n >= limit as usize {
+            return None;
+        }
+        *n += 1;
+        Some(UserCount(proxy.clone(), user.to_string()))
+    }
+}
+
+impl Drop for UserCount {
+    fn drop(&mut self) {
+        let mut counts = self.0.user_clients.lock();
+        if let Some(n) = counts.get_mut(&self.1) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(&self.1);
+            }
+        }
+    }
+}
 
 impl Drop for ClientCount {
     fn drop(&mut self) {
