@@ -224,6 +224,15 @@ fn sizes(layout: Layout, kind: Kind) -> Vec<usize> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_statements_get_the_servers_error_at_once() {
     let topo = Topology::from_env();
+    // Every server at the default limit (another test binary may have
+    // raised n1's and stopped before restoring it).
+    for s in ["n1p", "n1r1", "n1r2", "n2p", "n2r1"] {
+        let mut c = util::direct_conn(&topo, s, None).await;
+        c.query_drop(format!("SET GLOBAL max_allowed_packet = {SERVER_MAX}"))
+            .await
+            .unwrap();
+        c.disconnect().await.ok();
+    }
     let proxy = ProxyProcess::start_with(
         &topo,
         ProxyOptions {

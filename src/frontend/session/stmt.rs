@@ -110,20 +110,22 @@ impl Session {
         let sql_text = stmt.sql.clone();
         let long_data = stmt.take_long_data();
         // As MariaDB: a parameter longer than the server's limit fails this
-        // execute and every later one until COM_STMT_RESET. Decided here,
-        // so no backend statement is left in that state.
-        let server_max = smallest_server_max(&self.proxy.cluster);
-        if long_data.iter().any(|(_, d)| d.len() > server_max) {
-            stmt.long_data_overflow = true;
-        }
-        if stmt.long_data_overflow {
+        // execute and every later one until COM_STMT_RESET. Decided here
+        // (against the servers that may run it), so no backend statement
+        // is left in that state.
+        let placed = stmt.node;
+        let sharded = stmt.sharded;
+        let overflowed = stmt.long_data_overflow;
+        let node = placed.unwrap_or_else(|| self.node_for_session());
+        let server_max = smallest_server_max(&self.proxy.cluster, (!sharded).then_some(node));
+        if overflowed || long_data.iter().any(|(_, d)| d.len() > server_max) {
+            if let Some(stmt) = self.statements.get_mut(&id) {
+                stmt.long_data_overflow = true;
+            }
             self.write_error_seq(&ProxyError::LongDataTooLong, seq)
                 .await;
             return;
         }
-        let placed = stmt.node;
-        let sharded = stmt.sharded;
-        let node = placed.unwrap_or_else(|| self.node_for_session());
         if sharded {
             self.execute_sharded(id, &c, &sql_text, &request, &long_data, seq)
                 .await;
@@ -285,11 +287,12 @@ impl Session {
     }
 }
 
-/// The smallest known `max_allowed_packet` of the servers (`usize::MAX`
-/// while none is known).
-fn smallest_server_max(cluster: &crate::backend::cluster::Cluster) -> usize {
+/// The smallest known `max_allowed_packet` of the servers of `node` (all
+/// servers: `None`); `usize::MAX` while none is known.
+fn smallest_server_max(cluster: &crate::backend::cluster::Cluster, node: Option<usize>) -> usize {
     cluster
         .all_pools()
+        .filter(|p| node.is_none_or(|n| p.server.node == n))
         .map(|p| {
             p.server
                 .max_packet
