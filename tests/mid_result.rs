@@ -5,7 +5,9 @@
 //! scatter (sharded table over both nodes): the client gets an ERR packet,
 //! never a terminator presenting the truncated rows as complete; the same
 //! session then runs the same statement to its end (complete row count),
-//! and a second session reading meanwhile is unaffected.
+//! and a second session reading meanwhile is unaffected. Last, a replica's
+//! mariadbd is SIGKILLed while it sends a large result (then restarted):
+//! the same 2013, and the statement then runs elsewhere to its end.
 //!
 //! Run (after `scripts/topology.sh up`):
 //!
@@ -105,6 +107,17 @@ async fn threads_running(topo: &Topology, servers: &[&str], tag: &str) -> Vec<(S
         c.disconnect().await.ok();
     }
     out
+}
+
+/// Restarts a SIGKILLed instance when dropped (also when the test fails).
+struct Restart(Topology, String);
+
+impl Drop for Restart {
+    fn drop(&mut self) {
+        if let Err(e) = self.0.start_instance(&self.1) {
+            eprintln!("restarting {}: {e}", self.1);
+        }
+    }
 }
 
 /// Reads `n` row packets (no terminator expected yet).
@@ -271,6 +284,45 @@ async fn a_backend_killed_mid_result_gives_an_error_and_the_session_goes_on() {
             );
         }
     }
+    // A replica's mariadbd SIGKILLed while it sends a large result.
+    {
+        let tag = format!("midres_sigkill_{}", std::process::id());
+        let sql = format!("SELECT /* {tag} */ id, pad FROM big ORDER BY id");
+        let mut c = RawConn::connect(proxy.port, "app", "app", Some(&db), raw::DEFAULT_CAPS).await;
+        let mut p = vec![raw::COM_QUERY];
+        p.extend_from_slice(sql.as_bytes());
+        c.send_command(&p).await.unwrap();
+        read_header(&mut c).await.expect("a result set");
+        let got = read_n(&mut c, 100).await;
+        let running = threads_running(&topo, &["n1r1", "n1r2"], &tag).await;
+        let (server, _) = running
+            .first()
+            .cloned()
+            .expect("the read runs on a replica");
+        let _restart = Restart(topo.clone(), server.clone());
+        common::sigkill(topo.pid(&server));
+        let killed_at = Instant::now();
+        let end = tokio::time::timeout(Duration::from_secs(20), read_rows(&mut c, got, |_| {}))
+            .await
+            .expect("an end after SIGKILL");
+        println!(
+            "SIGKILL {server} mid-result → {end:?} after {:?}",
+            killed_at.elapsed()
+        );
+        assert!(
+            matches!(&end, End::Error(n, e) if *n < ROWS && e.code == 2013),
+            "{end:?}"
+        );
+        c.send_command(&p).await.unwrap();
+        read_header(&mut c).await.expect("a result set");
+        let again = read_rows(&mut c, 0, |_| {}).await;
+        assert!(
+            matches!(again, End::Complete(ROWS)),
+            "after SIGKILL: {again:?}"
+        );
+    }
+    util::sync_replicas(&topo).await;
+
     stop.store(true, Ordering::Relaxed);
     let slowest = bystander.await.expect("bystander never failed");
     println!(
