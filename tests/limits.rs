@@ -114,3 +114,42 @@ async fn connection_limits_refuse_with_mysqls_errors() {
         assert!(!p.log().contains("panicked"));
     }
 }
+
+/// COM_CHANGE_USER moves a session's count: changing to a user at its
+/// limit is refused with 1203, and a session changed to a user counts for
+/// that user (its new logins are refused) until it ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn change_user_moves_the_count() {
+    use mysql_async::prelude::*;
+    let topo = Topology::from_env();
+    let p = proxy(&topo, 50, 1);
+    let to_other = || {
+        mysql_async::ChangeUserOpts::default()
+            .with_user(Some("other".into()))
+            .with_pass(Some("other-pw".into()))
+    };
+    let other = login(p.port, "other", "other-pw").await.expect("other");
+    let mut app = mysql_async::Conn::new(util::proxy_opts(&p, "app", "app", None))
+        .await
+        .unwrap();
+    let refused = app.change_user(to_other()).await.expect_err("refused");
+    let (code, state, _) = util::server_error(refused);
+    assert_eq!((code, state.as_str()), (1203, "42000"));
+    drop(other);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut app = mysql_async::Conn::new(util::proxy_opts(&p, "app", "app", None))
+        .await
+        .unwrap();
+    app.change_user(to_other())
+        .await
+        .expect("other's slot is free");
+    let v: Option<i64> = app.query_first("SELECT 7").await.unwrap();
+    assert_eq!(v, Some(7));
+    let refused = login(p.port, "other", "other-pw").await.err();
+    assert!(
+        refused.as_deref().is_some_and(|e| e.starts_with("1203")),
+        "{refused:?}"
+    );
+    app.disconnect().await.unwrap();
+    let _ = login_soon(p.port, "other", "other-pw").await;
+}

@@ -252,8 +252,10 @@ impl Proxy {
             }
         };
         drop(pending);
+        let handle = Arc::new(SessionHandle::default());
+        *handle.user.lock() = hello.user.clone();
         let limit = cfg.user(&hello.user).map_or(0, |u| u.max_user_connections);
-        let Some(_user_slot) = UserCount::take(&self, &hello.user, limit) else {
+        let Some(_user_slot) = UserCount::take(&self, &handle, limit) else {
             let e = ProxyError::TooManyUserConnections(hello.user.clone());
             tracing::info!(conn = id, %peer, "connection refused: {e}");
             let (mut seq, mut buf) = (hello.next_seq, Vec::new());
@@ -263,8 +265,6 @@ impl Proxy {
             return;
         };
         client.set_max_payload(cfg.server.max_allowed_packet);
-        let handle = Arc::new(SessionHandle::default());
-        *handle.user.lock() = hello.user.clone();
         self.sessions.lock().insert(id, handle.clone());
         let seq = hello.next_seq;
         let user = crate::ops::metrics::UserLabels {
@@ -369,32 +369,63 @@ impl Proxy {
 
 struct ClientCount(Arc<Proxy>);
 
-/// One logged-in session of a user, counted while it lives.
-struct UserCount(Arc<Proxy>, String);
+/// One logged-in session, counted for its user (the session handle's
+/// user at the end: COM_CHANGE_USER moves the count, see
+/// [`Proxy::change_user_count`]) while it lives.
+struct UserCount(Arc<Proxy>, Arc<SessionHandle>);
 
 impl UserCount {
-    /// A slot for one more session of `user`; `None` when `limit` (0: no
-    /// limit) sessions of that user are logged in already.
-    fn take(proxy: &Arc<Proxy>, user: &str, limit: u32) -> Option<UserCount> {
-        let mut counts = proxy.user_clients.lock();
-        let n = counts.entry(user.to_string()).or_insert(0);
-        if limit > 0 && *n >= limit as usize {
+    /// A slot for one more session of `handle`'s user; `None` when
+    /// `limit` (0: no limit) sessions of that user are logged in already.
+    fn take(proxy: &Arc<Proxy>, handle: &Arc<SessionHandle>, limit: u32) -> Option<UserCount> {
+        let user = handle.user.lock().clone();
+        if !proxy.count_user(&user, limit) {
             return None;
         }
-        *n += 1;
-        Some(UserCount(proxy.clone(), user.to_string()))
+        Some(UserCount(proxy.clone(), handle.clone()))
     }
 }
 
 impl Drop for UserCount {
     fn drop(&mut self) {
-        let mut counts = self.0.user_clients.lock();
-        if let Some(n) = counts.get_mut(&self.1) {
+        let user = self.1.user.lock().clone();
+        self.0.uncount_user(&user);
+    }
+}
+
+impl Proxy {
+    /// Counts one more session of `user` unless `limit` (0: none) are in.
+    fn count_user(&self, user: &str, limit: u32) -> bool {
+        let mut counts = self.user_clients.lock();
+        let n = counts.entry(user.to_string()).or_insert(0);
+        if limit > 0 && *n >= limit as usize {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    fn uncount_user(&self, user: &str) {
+        let mut counts = self.user_clients.lock();
+        if let Some(n) = counts.get_mut(user) {
             *n -= 1;
             if *n == 0 {
-                counts.remove(&self.1);
+                counts.remove(user);
             }
         }
+    }
+
+    /// COM_CHANGE_USER from `from` to `to` (limit `limit`): moves the
+    /// session's count; false (nothing moved) when `to` is at its limit.
+    pub fn change_user_count(&self, from: &str, to: &str, limit: u32) -> bool {
+        if from == to {
+            return true;
+        }
+        if !self.count_user(to, limit) {
+            return false;
+        }
+        self.uncount_user(from);
+        true
     }
 }
 
