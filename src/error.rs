@@ -51,6 +51,9 @@ pub enum ProxyError {
     /// (MariaDB's own message and code for its limit).
     #[error("Parameter of prepared statement which is set through mysql_send_long_data() is longer than 'max_allowed_packet' bytes")]
     LongDataTooLong,
+    /// The user's `max_user_connections` sessions are logged in already.
+    #[error("User {0} already has more than 'max_user_connections' active connections")]
+    TooManyUserConnections(String),
     #[error("Unknown prepared statement handler ({id}) given to {command}")]
     UnknownStatement { id: u32, command: &'static str },
     #[error("Incorrect arguments to {0}")]
@@ -122,9 +125,6 @@ pub enum ProxyError {
     /// Too many clients (all, or unauthenticated ones from one host).
     #[error("Too many connections")]
     TooManyConnections,
-    /// The user's `max_user_connections` sessions are logged in already.
-    #[error("User {0} already has more than 'max_user_connections' active connections")]
-    TooManyUserConnections(String),
     /// Too many failed logins from this address within the window.
     #[error("Host '{0}' is blocked because of many connection errors; it is unblocked when the failures age out of shardcat's auth_failure_window_s")]
     HostBlocked(String),
@@ -157,6 +157,7 @@ impl ProxyError {
             ProxyError::MalformedPacket(_) => ErrPacket::new(1835, "HY000", msg),
             ProxyError::PacketTooLarge => ErrPacket::new(1153, "08S01", msg),
             ProxyError::LongDataTooLong => ErrPacket::new(1105, "HY000", msg),
+            ProxyError::TooManyUserConnections(_) => ErrPacket::new(1203, "42000", msg),
             ProxyError::UnknownStatement { .. } => ErrPacket::new(1243, "HY000", msg),
             ProxyError::WrongArguments(_) => ErrPacket::new(1210, "HY000", msg),
             ProxyError::Unsupported(_) => ErrPacket::new(1235, "42000", msg),
@@ -176,7 +177,6 @@ impl ProxyError {
             ProxyError::UnknownThread(_) => ErrPacket::new(1094, "HY000", msg),
             ProxyError::ReadOnlyTransaction => ErrPacket::new(1792, "25006", msg),
             ProxyError::TooManyConnections => ErrPacket::new(1040, "08004", msg),
-            ProxyError::TooManyUserConnections(_) => ErrPacket::new(1203, "42000", msg),
             ProxyError::HostBlocked(_) => ErrPacket::new(1129, "HY000", msg),
         }
     }
