@@ -47,6 +47,13 @@ pub enum ProxyError {
     MalformedPacket(String),
     #[error("Got a packet bigger than 'max_allowed_packet' bytes")]
     PacketTooLarge,
+    /// More COM_STMT_SEND_LONG_DATA than the proxy holds for a statement
+    /// (MariaDB's own message and code for its limit).
+    #[error("Parameter of prepared statement which is set through mysql_send_long_data() is longer than 'max_allowed_packet' bytes")]
+    LongDataTooLong,
+    /// The user's `max_user_connections` sessions are logged in already.
+    #[error("User {0} already has more than 'max_user_connections' active connections")]
+    TooManyUserConnections(String),
     #[error("Unknown prepared statement handler ({id}) given to {command}")]
     UnknownStatement { id: u32, command: &'static str },
     #[error("Incorrect arguments to {0}")]
@@ -152,6 +159,8 @@ impl ProxyError {
             ProxyError::UnknownCommand(_) => ErrPacket::new(1047, "08S01", msg),
             ProxyError::MalformedPacket(_) => ErrPacket::new(1835, "HY000", msg),
             ProxyError::PacketTooLarge => ErrPacket::new(1153, "08S01", msg),
+            ProxyError::LongDataTooLong => ErrPacket::new(1105, "HY000", msg),
+            ProxyError::TooManyUserConnections(_) => ErrPacket::new(1203, "42000", msg),
             ProxyError::UnknownStatement { .. } => ErrPacket::new(1243, "HY000", msg),
             ProxyError::WrongArguments(_) => ErrPacket::new(1210, "HY000", msg),
             ProxyError::Unsupported(_) => ErrPacket::new(1235, "42000", msg),

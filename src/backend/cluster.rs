@@ -44,6 +44,7 @@ impl Cluster {
                     node_name: node_name.to_string(),
                     role,
                     weight,
+                    max_packet: Default::default(),
                 }),
                 settings.clone(),
                 b.pool_max,

@@ -61,6 +61,11 @@ pub struct ServerInfo {
     pub node_name: String,
     pub role: Role,
     pub weight: u32,
+    /// The server's `max_allowed_packet` as the health checker last read
+    /// it; 0 while unknown. A command packet at least this large is
+    /// answered with the server's own error without being sent
+    /// (`execute::command`).
+    pub max_packet: std::sync::atomic::AtomicUsize,
 }
 
 /// How to log in and how long to wait.

@@ -120,6 +120,26 @@ fn publish(pool: &ServerPool, lag: Option<i64>) {
 struct LagMemo {
     last_lag_ms: i64,
     io_lost: Option<std::time::Instant>,
+    /// Checks on the current connection, to re-read `max_allowed_packet`
+    /// now and then.
+    checks: u32,
+}
+
+/// Every this many checks the server's `max_allowed_packet` is read again
+/// (it is read at each new health connection too).
+const MAX_PACKET_EVERY: u32 = 20;
+
+/// Records the server's global `max_allowed_packet` (what a new backend
+/// connection gets) in its stats: `Command::send_on` answers a command
+/// packet the server would refuse with the server's own error.
+async fn read_max_packet(pool: &ServerPool, c: &mut Conn) -> Result<(), mysql_async::Error> {
+    let v: Option<u64> = c.query_first("SELECT @@global.max_allowed_packet").await?;
+    if let Some(v) = v {
+        pool.server
+            .max_packet
+            .store(usize::try_from(v).unwrap_or(usize::MAX), Ordering::Relaxed);
+    }
+    Ok(())
 }
 
 impl Default for LagMemo {
@@ -127,6 +147,7 @@ impl Default for LagMemo {
         LagMemo {
             last_lag_ms: -1,
             io_lost: None,
+            checks: 0,
         }
     }
 }
@@ -157,11 +178,17 @@ async fn probe(
             .user(Some(s.user.clone()))
             .pass(Some(s.password.clone()))
             .prefer_socket(false);
-        *conn = Some(Conn::new(opts).await?);
+        let mut c = Conn::new(opts).await?;
+        read_max_packet(pool, &mut c).await?;
+        *conn = Some(c);
     }
     let Some(c) = conn.as_mut() else {
         return Ok(-1);
     };
+    memo.checks = memo.checks.wrapping_add(1);
+    if memo.checks.is_multiple_of(MAX_PACKET_EVERY) {
+        read_max_packet(pool, c).await?;
+    }
     if pool.server.role == Role::Primary {
         c.ping().await?;
         return Ok(0);

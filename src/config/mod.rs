@@ -140,7 +140,9 @@ pub struct ServerConfig {
     pub server_version: String,
     /// Largest packet accepted from or sent to a client, in bytes.
     pub max_allowed_packet: usize,
-    /// Client connections beyond this are refused with error 1040.
+    /// Client connections beyond this are refused with error 1040. Also
+    /// accepted as `max_connections` (MySQL's name).
+    #[serde(alias = "max_connections")]
     pub max_client_connections: usize,
     /// Auth plugin announced in the greeting: `mysql_native_password` or
     /// `caching_sha2_password` (both are accepted either way).

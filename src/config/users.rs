@@ -54,6 +54,10 @@ pub struct UserConfig {
     /// Overrides `[routing] transactions` for this user.
     #[serde(default)]
     pub transactions: Option<TransactionMode>,
+    /// Sessions of this user logged in at once; more are refused with
+    /// error 1203 (as MySQL's `max_user_connections`). 0: no limit.
+    #[serde(default)]
+    pub max_user_connections: u32,
 }
 
 impl UserConfig {

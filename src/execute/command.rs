@@ -9,6 +9,7 @@
 //! Owns: encoding one target's command for the protocol the client used.
 //! Must not: choose connections, read answers, retry, or touch the client.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::backend::BackendConn;
@@ -93,12 +94,25 @@ impl<'a> Command<'a> {
     }
 
     /// Sends the command on `conn` (preparing it there first if needed).
-    /// A server refusing to prepare is `ProxyError::Backend` and leaves the
-    /// connection usable; any other failure marks it broken.
+    /// A server refusing to prepare, or a packet the server would refuse
+    /// as larger than its `max_allowed_packet` (not sent), is
+    /// `ProxyError::Backend` and leaves the connection usable; any other
+    /// failure marks it broken.
     pub async fn send_on(&self, conn: &mut BackendConn) -> Result<()> {
+        let limit = conn.server.max_packet.load(Ordering::Relaxed);
         let sent = match self {
-            Command::Packet(p) => conn.send_command(p).await,
+            Command::Packet(p) => {
+                refuse_oversized(p.len(), limit)?;
+                conn.send_command(p).await
+            }
             Command::Execute { sql, packets } => {
+                // A parameter the server would refuse is not sent: MariaDB
+                // would keep its statement failing until a reset.
+                if limit > 0 && packets.longest_long_data() > limit {
+                    return Err(ProxyError::Backend(
+                        ProxyError::LongDataTooLong.to_err_packet(),
+                    ));
+                }
                 let backend_id = match prepared::ensure_prepared(conn, sql).await {
                     Ok(Ok(id)) => id,
                     Ok(Err(refused)) => return Err(ProxyError::Backend(refused)),
@@ -108,6 +122,9 @@ impl<'a> Command<'a> {
                     }
                 };
                 let built = packets.build(backend_id)?;
+                for p in &built {
+                    refuse_oversized(p.len(), limit)?;
+                }
                 let refs: Vec<&[u8]> = built.iter().map(Vec::as_slice).collect();
                 conn.send_commands(&refs).await
             }
@@ -116,5 +133,35 @@ impl<'a> Command<'a> {
             conn.broken = true;
         }
         sent
+    }
+}
+
+/// What the server answers a command packet of `len` bytes when its
+/// `max_allowed_packet` is `limit` (0: unknown, sent as it is): MariaDB
+/// refuses a payload of `max_allowed_packet` bytes or more with 1153 and
+/// closes the connection, so the proxy gives that error without sending
+/// and keeps the connection (measured in `tests/oversized.rs`).
+fn refuse_oversized(len: usize, limit: usize) -> Result<()> {
+    if limit > 0 && len >= limit {
+        return Err(ProxyError::Backend(
+            ProxyError::PacketTooLarge.to_err_packet(),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::refuse_oversized;
+
+    #[test]
+    fn packets_from_the_servers_limit_up_are_refused() {
+        for limit in [1024usize, 16 << 20, 64 << 20] {
+            for len in limit - 3..limit + 3 {
+                let refused = refuse_oversized(len, limit).is_err();
+                assert_eq!(refused, len >= limit, "len {len} limit {limit}");
+            }
+        }
+        assert!(refuse_oversized(usize::MAX, 0).is_ok(), "unknown limit");
     }
 }

@@ -117,6 +117,8 @@ pub struct Proxy {
     next_connection_id: AtomicU32,
     clients: AtomicUsize,
     sessions: Mutex<HashMap<u32, Arc<SessionHandle>>>,
+    /// Logged-in sessions per user (`max_user_connections`).
+    user_clients: Mutex<HashMap<String, usize>>,
 }
 
 /// Fallback greeting version when no backend answers at start-up.
@@ -171,6 +173,7 @@ impl Proxy {
             next_connection_id: AtomicU32::new(1),
             clients: AtomicUsize::new(0),
             sessions: Mutex::new(HashMap::new()),
+            user_clients: Mutex::new(HashMap::new()),
         })
     }
 
@@ -337,7 +340,6 @@ impl Proxy {
             }
         };
         drop(pending);
-        client.set_max_payload(cfg.server.max_allowed_packet);
         let handle = Arc::new(SessionHandle::default());
         *handle.user.lock() = hello.user.clone();
         {
@@ -345,6 +347,17 @@ impl Proxy {
             a.host = peer.to_string();
             a.db = hello.database.clone();
         }
+        let limit = cfg.user(&hello.user).map_or(0, |u| u.max_user_connections);
+        let Some(_user_slot) = UserCount::take(&self, &handle, limit) else {
+            let e = ProxyError::TooManyUserConnections(hello.user.clone());
+            tracing::info!(conn = id, %peer, "connection refused: {e}");
+            let (mut seq, mut buf) = (hello.next_seq, Vec::new());
+            e.to_err_packet().encode(&mut buf);
+            client.queue(&mut seq, &buf);
+            client.shutdown().await;
+            return;
+        };
+        client.set_max_payload(cfg.server.max_allowed_packet);
         self.sessions.lock().insert(id, handle.clone());
         let seq = hello.next_seq;
         let user = crate::ops::metrics::UserLabels {
@@ -432,6 +445,66 @@ impl Proxy {
 }
 
 struct ClientCount(Arc<Proxy>);
+
+/// One logged-in session, counted for its user (the session handle's
+/// user at the end: COM_CHANGE_USER moves the count, see
+/// [`Proxy::change_user_count`]) while it lives.
+struct UserCount(Arc<Proxy>, Arc<SessionHandle>);
+
+impl UserCount {
+    /// A slot for one more session of `handle`'s user; `None` when
+    /// `limit` (0: no limit) sessions of that user are logged in already.
+    fn take(proxy: &Arc<Proxy>, handle: &Arc<SessionHandle>, limit: u32) -> Option<UserCount> {
+        let user = handle.user.lock().clone();
+        if !proxy.count_user(&user, limit) {
+            return None;
+        }
+        Some(UserCount(proxy.clone(), handle.clone()))
+    }
+}
+
+impl Drop for UserCount {
+    fn drop(&mut self) {
+        let user = self.1.user.lock().clone();
+        self.0.uncount_user(&user);
+    }
+}
+
+impl Proxy {
+    /// Counts one more session of `user` unless `limit` (0: none) are in.
+    fn count_user(&self, user: &str, limit: u32) -> bool {
+        let mut counts = self.user_clients.lock();
+        let n = counts.entry(user.to_string()).or_insert(0);
+        if limit > 0 && *n >= limit as usize {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    fn uncount_user(&self, user: &str) {
+        let mut counts = self.user_clients.lock();
+        if let Some(n) = counts.get_mut(user) {
+            *n -= 1;
+            if *n == 0 {
+                counts.remove(user);
+            }
+        }
+    }
+
+    /// COM_CHANGE_USER from `from` to `to` (limit `limit`): moves the
+    /// session's count; false (nothing moved) when `to` is at its limit.
+    pub fn change_user_count(&self, from: &str, to: &str, limit: u32) -> bool {
+        if from == to {
+            return true;
+        }
+        if !self.count_user(to, limit) {
+            return false;
+        }
+        self.uncount_user(from);
+        true
+    }
+}
 
 impl Drop for ClientCount {
     fn drop(&mut self) {

@@ -37,6 +37,12 @@ pub struct ClientStatement {
     /// Two bytes per parameter, from the last execute that bound types.
     param_types: Option<Vec<u8>>,
     pub long_data: Vec<(u16, Vec<u8>)>,
+    /// Bytes in `long_data`.
+    long_data_bytes: usize,
+    /// More long data arrived than the proxy holds for one statement, or a
+    /// parameter was longer than the servers take: it was dropped, and
+    /// every execute fails as the server's would until COM_STMT_RESET.
+    pub long_data_overflow: bool,
     /// The node its tables live on, when the sharding rules place them
     /// (single-node tables); `None`: the session's node.
     pub node: Option<usize>,
@@ -81,19 +87,39 @@ impl ClientStatement {
             columns,
             param_types: None,
             long_data: Vec::new(),
+            long_data_bytes: 0,
+            long_data_overflow: false,
             node: None,
             sharded: false,
         }
     }
 
-    pub fn append_long_data(&mut self, param: u16, data: &[u8]) {
-        if param >= self.params {
+    /// Adds a COM_STMT_SEND_LONG_DATA chunk. The statement holds at most
+    /// `limit` bytes (the proxy's `max_allowed_packet`) of long data: past
+    /// that everything is dropped at once and executes fail with
+    /// [`ProxyError::LongDataTooLong`] until a reset, as MariaDB does past
+    /// its own limit.
+    pub fn append_long_data(&mut self, param: u16, data: &[u8], limit: usize) {
+        if param >= self.params || self.long_data_overflow {
             return;
         }
+        if self.long_data_bytes.saturating_add(data.len()) > limit {
+            self.long_data_overflow = true;
+            self.take_long_data();
+            return;
+        }
+        self.long_data_bytes += data.len();
         match self.long_data.iter_mut().find(|(p, _)| *p == param) {
             Some((_, buf)) => buf.extend_from_slice(data),
             None => self.long_data.push((param, data.to_vec())),
         }
+    }
+
+    /// The long data sent since the last execute or reset (the statement
+    /// keeps none, and its memory is freed).
+    pub fn take_long_data(&mut self) -> Vec<(u16, Vec<u8>)> {
+        self.long_data_bytes = 0;
+        std::mem::take(&mut self.long_data)
     }
 
     /// Splits a COM_STMT_EXECUTE payload; remembers bound types.
@@ -136,12 +162,7 @@ impl ExecuteRequest {
     pub fn backend_packets(&self, backend_id: u32, long_data: &[(u16, Vec<u8>)]) -> Vec<Vec<u8>> {
         let mut out = Vec::with_capacity(long_data.len() + 1);
         for (param, data) in long_data {
-            let mut p = Vec::with_capacity(7 + data.len());
-            p.push(command::STMT_SEND_LONG_DATA);
-            p.extend_from_slice(&backend_id.to_le_bytes());
-            p.extend_from_slice(&param.to_le_bytes());
-            p.extend_from_slice(data);
-            out.push(p);
+            push_long_data(&mut out, backend_id, *param, data);
         }
         let mut p =
             Vec::with_capacity(16 + self.null_bitmap.len() + self.types.len() + self.values.len());
@@ -265,12 +286,7 @@ impl ExecuteRequest {
             types.push(if p.unsigned { 0x80 } else { 0 });
             if let Some(l) = p.long {
                 let (_, data) = long_data.get(l).ok_or_else(bad)?;
-                let mut lp = Vec::with_capacity(7 + data.len());
-                lp.push(command::STMT_SEND_LONG_DATA);
-                lp.extend_from_slice(&backend_id.to_le_bytes());
-                lp.extend_from_slice(&(j as u16).to_le_bytes());
-                lp.extend_from_slice(data);
-                out.push(lp);
+                push_long_data(&mut out, backend_id, j as u16, data);
             } else if p.null {
                 bitmap[j / 8] |= 1 << (j % 8);
             } else {
@@ -535,6 +551,13 @@ pub enum ExecutePackets<'a> {
 }
 
 impl ExecutePackets<'_> {
+    /// The length of the longest parameter sent as long data.
+    pub fn longest_long_data(&self) -> usize {
+        let (ExecutePackets::Client { long_data, .. } | ExecutePackets::Target { long_data, .. }) =
+            self;
+        long_data.iter().map(|(_, d)| d.len()).max().unwrap_or(0)
+    }
+
     pub fn build(&self, backend_id: u32) -> Result<Vec<Vec<u8>>, ProxyError> {
         match self {
             ExecutePackets::Client { request, long_data } => {
@@ -583,6 +606,24 @@ pub async fn ensure_prepared(
         },
     );
     Ok(Ok(id))
+}
+
+/// Largest COM_STMT_SEND_LONG_DATA payload sent to a server: a parameter
+/// is forwarded in chunks, so that only the server's limit on the whole
+/// parameter applies (MariaDB: 1105 past `max_allowed_packet`, at execute),
+/// never its packet limit on one chunk.
+pub const LONG_DATA_CHUNK: usize = 256 * 1024;
+
+/// Appends the SEND_LONG_DATA packets carrying `data` for `param`.
+fn push_long_data(out: &mut Vec<Vec<u8>>, backend_id: u32, param: u16, data: &[u8]) {
+    for chunk in data.chunks(LONG_DATA_CHUNK) {
+        let mut p = Vec::with_capacity(7 + chunk.len());
+        p.push(command::STMT_SEND_LONG_DATA);
+        p.extend_from_slice(&backend_id.to_le_bytes());
+        p.extend_from_slice(&param.to_le_bytes());
+        p.extend_from_slice(chunk);
+        out.push(p);
+    }
 }
 
 #[cfg(test)]
@@ -687,9 +728,9 @@ mod tests {
             &values,
         );
         let mut st = statement(3);
-        st.append_long_data(2, b"lo");
-        st.append_long_data(2, b"ng");
-        let long = std::mem::take(&mut st.long_data);
+        st.append_long_data(2, b"lo", 100);
+        st.append_long_data(2, b"ng", 100);
+        let long = st.take_long_data();
         let req = st.parse_execute(&payload).unwrap();
         let bound = req.bound_params(&long).unwrap();
         assert_eq!(
@@ -724,3 +765,7 @@ mod tests {
         assert!(req.remapped_packets(&bound, &[3], 42, &long).is_err());
     }
 }
+
+#[cfg(test)]
+#[path = "prepared_long_data_tests.rs"]
+mod long_data_tests;

@@ -86,6 +86,12 @@ impl Session {
                 .await;
             return false;
         }
+        let limit = cfg.user(&user).map_or(0, |u| u.max_user_connections);
+        if !self.proxy.change_user_count(&self.user, &user, limit) {
+            let e = ProxyError::TooManyUserConnections(user);
+            self.write_error_seq(&e, seq).await;
+            return false;
+        }
         *self.handle.user.lock() = user.clone();
         self.user = user;
         if let Some(c) = collation.filter(|c| *c != 0) {

@@ -34,6 +34,7 @@ mod execute_one;
 mod guard;
 mod metadata;
 mod observe;
+mod oversized;
 mod pinned_reads;
 mod query;
 mod reply;
@@ -304,6 +305,14 @@ impl Session {
             let started = std::time::Instant::now();
             self.stat = observe::Stat::default();
             self.pre_classified = None;
+            if self.every_server_refuses(cmd, payload.len()) {
+                self.write_error_seq(&ProxyError::PacketTooLarge, &mut seq)
+                    .await;
+                if self.client.flush().await.is_err() {
+                    break;
+                }
+                continue;
+            }
             self.note_activity(Some(&payload));
             let Some(payload) = self.security_gate(payload, &mut seq).await else {
                 self.note_activity(None);

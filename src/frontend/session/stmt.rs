@@ -108,10 +108,24 @@ impl Session {
         };
         let c = stmt.classified.clone();
         let sql_text = stmt.sql.clone();
-        let long_data = std::mem::take(&mut stmt.long_data);
+        let long_data = stmt.take_long_data();
+        // As MariaDB: a parameter longer than the server's limit fails this
+        // execute and every later one until COM_STMT_RESET. Decided here
+        // (against the servers that may run it), so no backend statement
+        // is left in that state.
         let placed = stmt.node;
         let sharded = stmt.sharded;
+        let overflowed = stmt.long_data_overflow;
         let node = placed.unwrap_or_else(|| self.node_for_session());
+        let server_max = smallest_server_max(&self.proxy.cluster, (!sharded).then_some(node));
+        if overflowed || long_data.iter().any(|(_, d)| d.len() > server_max) {
+            if let Some(stmt) = self.statements.get_mut(&id) {
+                stmt.long_data_overflow = true;
+            }
+            self.write_error_seq(&ProxyError::LongDataTooLong, seq)
+                .await;
+            return;
+        }
         if self.implicitly_commits(&sql_text, &c) && self.transaction_held() {
             // As for text statements: every node commits first.
             if let Err(e) = self.commit_before().await {
@@ -161,8 +175,9 @@ impl Session {
         let (Some(id), Some(param)) = (r.u32(), r.u16()) else {
             return;
         };
+        let limit = self.proxy.config.load().server.max_allowed_packet;
         if let Some(stmt) = self.statements.get_mut(&id) {
-            stmt.append_long_data(param, r.rest());
+            stmt.append_long_data(param, r.rest(), limit);
         }
     }
 
@@ -184,7 +199,8 @@ impl Session {
         };
         match self.statements.get_mut(&id) {
             Some(stmt) => {
-                stmt.long_data.clear();
+                stmt.take_long_data();
+                stmt.long_data_overflow = false;
                 if self.cursor_statement == Some(id) {
                     // The cursor lives on the backend: closing our side and
                     // dropping that connection closes it there too.
@@ -288,4 +304,20 @@ impl Session {
             self.release_unpinned();
         }
     }
+}
+
+/// The smallest known `max_allowed_packet` of the servers of `node` (all
+/// servers: `None`); `usize::MAX` while none is known.
+fn smallest_server_max(cluster: &crate::backend::cluster::Cluster, node: Option<usize>) -> usize {
+    cluster
+        .all_pools()
+        .filter(|p| node.is_none_or(|n| p.server.node == n))
+        .map(|p| {
+            p.server
+                .max_packet
+                .load(std::sync::atomic::Ordering::Relaxed)
+        })
+        .filter(|m| *m > 0)
+        .min()
+        .unwrap_or(usize::MAX)
 }

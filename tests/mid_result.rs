@@ -1,0 +1,341 @@
+//! A backend connection that dies in the middle of a large result: the
+//! client has read part of the rows when the server's connection is killed
+//! (`KILL CONNECTION` from another session on that server). For text and
+//! binary protocol, a single-target read (unsharded table) and a merged
+//! scatter (sharded table over both nodes): the client gets an ERR packet,
+//! never a terminator presenting the truncated rows as complete; the same
+//! session then runs the same statement to its end (complete row count),
+//! and a second session reading meanwhile is unaffected. Last, a replica's
+//! mariadbd is SIGKILLed while it sends a large result (then restarted):
+//! the same 2013, and the statement then runs elsewhere to its end.
+//!
+//! Run (after `scripts/topology.sh up`):
+//!
+//! ```text
+//! SHARDCAT_TOPOLOGY_ENV=.topology/topology.env cargo test --test mid_result
+//! ```
+
+mod common;
+#[path = "common/raw.rs"]
+mod raw;
+#[path = "common/util.rs"]
+mod util;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::proxy::{ProxyOptions, ProxyProcess};
+use common::Topology;
+use mysql_async::prelude::*;
+use raw::{Column, RawConn};
+
+/// Rows per table: ~40 MB of answer, far more than socket buffers hold.
+const ROWS: u64 = 160_000;
+const PAD: usize = 250;
+
+const RULES: &str = r#"
+[[table]]
+name = "bigs"
+key = "id"
+key_type = "int"
+algorithm = { kind = "hash_mod" }
+nodes = ["n1", "n2"]
+tables_per_node = 2
+"#;
+
+/// Reads a result set's header (column count, definitions, EOF).
+async fn read_header(c: &mut RawConn) -> Result<Vec<Column>, raw::ErrInfo> {
+    let (_, first) = c.read_packet().await.expect("first packet");
+    if first[..].first() == Some(&0xFF) {
+        return Err(raw::parse_err(&first));
+    }
+    let n = raw::Rd(&first).lenenc() as usize;
+    let mut cols = Vec::new();
+    for _ in 0..n {
+        let (_, p) = c.read_packet().await.expect("column");
+        cols.push(raw::parse_column(&p));
+    }
+    let (_, eof) = c.read_packet().await.expect("eof");
+    assert_eq!(eof[..].first(), Some(&0xFE));
+    Ok(cols)
+}
+
+/// How a result ended.
+#[derive(Debug)]
+enum End {
+    /// A terminator after this many rows.
+    Complete(u64),
+    /// An ERR packet after this many rows.
+    Error(u64, raw::ErrInfo),
+    /// The connection closed after this many rows.
+    Closed(u64),
+}
+
+/// Reads rows until the result ends; `on_row(n)` runs after row n.
+async fn read_rows(c: &mut RawConn, mut rows: u64, mut on_row: impl FnMut(u64)) -> End {
+    loop {
+        let p = match c.read_packet().await {
+            Ok((_, p)) => p,
+            Err(_) => return End::Closed(rows),
+        };
+        match p[..].first() {
+            Some(0xFE) if p.len() < 9 => return End::Complete(rows),
+            Some(0xFF) => return End::Error(rows, raw::parse_err(&p)),
+            _ => {
+                rows += 1;
+                on_row(rows);
+            }
+        }
+    }
+}
+
+/// The server threads running statements tagged `tag`, on `servers`.
+async fn threads_running(topo: &Topology, servers: &[&str], tag: &str) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    for s in servers {
+        let mut c = util::direct_conn(topo, s, None).await;
+        let ids: Vec<u64> = c
+            .exec(
+                "SELECT ID FROM information_schema.PROCESSLIST \
+                 WHERE INFO LIKE ? AND ID <> CONNECTION_ID()",
+                (format!("%{tag}%"),),
+            )
+            .await
+            .unwrap();
+        out.extend(ids.into_iter().map(|id| (s.to_string(), id)));
+        c.disconnect().await.ok();
+    }
+    out
+}
+
+/// Restarts a SIGKILLed instance when dropped (also when the test fails).
+struct Restart(Topology, String);
+
+impl Drop for Restart {
+    fn drop(&mut self) {
+        if let Err(e) = self.0.start_instance(&self.1) {
+            eprintln!("restarting {}: {e}", self.1);
+        }
+    }
+}
+
+/// Reads `n` row packets (no terminator expected yet).
+async fn read_n(c: &mut RawConn, n: u64) -> u64 {
+    for i in 0..n {
+        let (_, p) = c.read_packet().await.expect("row");
+        assert!(
+            !(p[..].first() == Some(&0xFE) && p.len() < 9) && p[..].first() != Some(&0xFF),
+            "result ended after {i} rows"
+        );
+    }
+    n
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backend_killed_mid_result_gives_an_error_and_the_session_goes_on() {
+    let topo = Topology::from_env();
+    let proxy = ProxyProcess::start_with(
+        &topo,
+        ProxyOptions {
+            extra: RULES.into(),
+            ..Default::default()
+        },
+    );
+    let db = format!("midres_{}", std::process::id());
+    let mut admin = util::proxy_conn(&proxy, None).await;
+    admin
+        .query_drop(format!("CREATE DATABASE IF NOT EXISTS {db}"))
+        .await
+        .unwrap();
+    admin.query_drop(format!("USE {db}")).await.unwrap();
+    admin
+        .query_drop("CREATE TABLE IF NOT EXISTS big (id INT PRIMARY KEY, pad VARCHAR(300))")
+        .await
+        .unwrap();
+    admin
+        .query_drop("CREATE TABLE IF NOT EXISTS bigs (id INT PRIMARY KEY, pad VARCHAR(300))")
+        .await
+        .unwrap();
+    // Filled directly (the sequence engine) on the primaries.
+    let mut n1 = util::direct_conn(&topo, "n1p", Some(&db)).await;
+    n1.query_drop(format!(
+        "INSERT INTO big SELECT seq, REPEAT('x', {PAD}) FROM seq_1_to_{ROWS}"
+    ))
+    .await
+    .unwrap();
+    for (server, k) in [("n1p", 0), ("n1p", 1), ("n2p", 2), ("n2p", 3)] {
+        let mut c = util::direct_conn(&topo, server, Some(&db)).await;
+        c.query_drop(format!(
+            "INSERT INTO bigs_{k} SELECT seq, REPEAT('y', {PAD}) FROM seq_1_to_{ROWS} WHERE seq % 4 = {k}"
+        ))
+        .await
+        .unwrap();
+    }
+    util::sync_replicas(&topo).await;
+
+    // A second session reading all along.
+    let stop = Arc::new(AtomicBool::new(false));
+    let reads = Arc::new(AtomicU64::new(0));
+    let bystander = {
+        let (stop, reads) = (stop.clone(), reads.clone());
+        let mut c = util::proxy_conn(&proxy, Some(&db)).await;
+        tokio::spawn(async move {
+            let mut slowest = Duration::ZERO;
+            while !stop.load(Ordering::Relaxed) {
+                let t = Instant::now();
+                let v: Option<u64> = c
+                    .query_first("SELECT COUNT(*) FROM big WHERE id < 100")
+                    .await
+                    .expect("bystander read");
+                assert_eq!(v, Some(99));
+                slowest = slowest.max(t.elapsed());
+                reads.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            slowest
+        })
+    };
+
+    let n1_servers = ["n1p", "n1r1", "n1r2"];
+    let n2_servers = ["n2p", "n2r1"];
+    let mut case = 0;
+    for binary in [false, true] {
+        for (table, full, kill_on) in [
+            ("big", ROWS, &n1_servers[..]),
+            ("bigs", ROWS, &n2_servers[..]),
+        ] {
+            case += 1;
+            let tag = format!("midres_tag_{case}_{}", std::process::id());
+            let sql = format!("SELECT /* {tag} */ id, pad FROM {table} ORDER BY id");
+            let what = format!("{table} binary={binary}");
+            let mut c =
+                RawConn::connect(proxy.port, "app", "app", Some(&db), raw::DEFAULT_CAPS).await;
+            if binary {
+                let st = c.prepare(&sql).await.expect("io").expect("prepare");
+                c.send_command(&raw::execute_packet(st.id, 0, &[], None, &[]))
+                    .await
+                    .unwrap();
+            } else {
+                let mut p = vec![raw::COM_QUERY];
+                p.extend_from_slice(sql.as_bytes());
+                c.send_command(&p).await.unwrap();
+            }
+            read_header(&mut c).await.expect("a result set");
+            let got = read_n(&mut c, 100).await;
+            // The client stops reading: the server blocks mid-result.
+            let threads = {
+                let mut found = Vec::new();
+                for _ in 0..50 {
+                    found = threads_running(&topo, kill_on, &tag).await;
+                    if !found.is_empty() {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                found
+            };
+            assert!(
+                !threads.is_empty(),
+                "{what}: the statement is not running on {kill_on:?}"
+            );
+            for (server, id) in &threads {
+                let mut k = util::direct_conn(&topo, server, None).await;
+                k.query_drop(format!("KILL CONNECTION {id}")).await.unwrap();
+            }
+            let killed_at = Instant::now();
+            let end = tokio::time::timeout(Duration::from_secs(20), read_rows(&mut c, got, |_| {}))
+                .await
+                .unwrap_or_else(|_| panic!("{what}: no end 20 s after the kill"));
+            let took = killed_at.elapsed();
+            println!("{what}: killed {threads:?} → {end:?} after {took:?}");
+            match &end {
+                End::Error(rows, e) => {
+                    assert!(*rows < full, "{what}: ERR after all rows");
+                    assert!(e.code >= 1000, "{what}: {e:?}");
+                }
+                End::Complete(rows) => {
+                    panic!("{what}: truncated result ({rows} of {full} rows) ended as complete")
+                }
+                End::Closed(rows) => {
+                    panic!("{what}: connection closed after {rows} rows instead of an ERR")
+                }
+            }
+            // The session goes on: the same statement to its end.
+            let again = tokio::time::timeout(Duration::from_secs(60), async {
+                if binary {
+                    let st = c.prepare(&sql).await.expect("io").expect("prepare");
+                    c.send_command(&raw::execute_packet(st.id, 0, &[], None, &[]))
+                        .await
+                        .unwrap();
+                } else {
+                    let mut p = vec![raw::COM_QUERY];
+                    p.extend_from_slice(sql.as_bytes());
+                    c.send_command(&p).await.unwrap();
+                }
+                read_header(&mut c).await.expect("a result set");
+                read_rows(&mut c, 0, |_| {}).await
+            })
+            .await
+            .expect("the statement again");
+            assert!(
+                matches!(again, End::Complete(n) if n == full),
+                "{what}: again {again:?}"
+            );
+        }
+    }
+    // A replica's mariadbd SIGKILLed while it sends a large result.
+    {
+        let tag = format!("midres_sigkill_{}", std::process::id());
+        let sql = format!("SELECT /* {tag} */ id, pad FROM big ORDER BY id");
+        let mut c = RawConn::connect(proxy.port, "app", "app", Some(&db), raw::DEFAULT_CAPS).await;
+        let mut p = vec![raw::COM_QUERY];
+        p.extend_from_slice(sql.as_bytes());
+        c.send_command(&p).await.unwrap();
+        read_header(&mut c).await.expect("a result set");
+        let got = read_n(&mut c, 100).await;
+        let running = threads_running(&topo, &["n1r1", "n1r2"], &tag).await;
+        let (server, _) = running
+            .first()
+            .cloned()
+            .expect("the read runs on a replica");
+        let _restart = Restart(topo.clone(), server.clone());
+        common::sigkill(topo.pid(&server));
+        let killed_at = Instant::now();
+        let end = tokio::time::timeout(Duration::from_secs(20), read_rows(&mut c, got, |_| {}))
+            .await
+            .expect("an end after SIGKILL");
+        println!(
+            "SIGKILL {server} mid-result → {end:?} after {:?}",
+            killed_at.elapsed()
+        );
+        assert!(
+            matches!(&end, End::Error(n, e) if *n < ROWS && e.code == 2013),
+            "{end:?}"
+        );
+        c.send_command(&p).await.unwrap();
+        read_header(&mut c).await.expect("a result set");
+        let again = read_rows(&mut c, 0, |_| {}).await;
+        assert!(
+            matches!(again, End::Complete(ROWS)),
+            "after SIGKILL: {again:?}"
+        );
+    }
+    util::sync_replicas(&topo).await;
+
+    stop.store(true, Ordering::Relaxed);
+    let slowest = bystander.await.expect("bystander never failed");
+    println!(
+        "bystander: {} reads, slowest {slowest:?}",
+        reads.load(Ordering::Relaxed)
+    );
+    assert!(
+        slowest < Duration::from_secs(2),
+        "bystander stalled {slowest:?}"
+    );
+    assert!(!proxy.log().contains("panicked"));
+    admin
+        .query_drop(format!("DROP DATABASE {db}"))
+        .await
+        .unwrap();
+}
