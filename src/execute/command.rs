@@ -61,6 +61,9 @@ pub enum Command<'a> {
         sql: Arc<str>,
         packets: ExecutePackets<'a>,
     },
+    /// A `LOAD DATA LOCAL INFILE` COM_QUERY and the file its server will
+    /// ask for (sent by `scatter::read_write_answers`).
+    LoadData { packet: Vec<u8>, file: &'a [u8] },
 }
 
 /// A COM_QUERY payload for `sql`.
@@ -75,7 +78,13 @@ impl<'a> Command<'a> {
     /// The command that runs shard target `t` in `encoding`.
     pub fn for_target(encoding: &Encoding<'a>, t: &'a ShardTarget) -> Command<'a> {
         match *encoding {
-            Encoding::Text => Command::Packet(query_packet(&t.sql).into()),
+            Encoding::Text => match &t.local_file {
+                Some(file) => Command::LoadData {
+                    packet: query_packet(&t.sql),
+                    file: &file.0,
+                },
+                None => Command::Packet(query_packet(&t.sql).into()),
+            },
             Encoding::Binary {
                 request,
                 bound,
@@ -92,12 +101,22 @@ impl<'a> Command<'a> {
         }
     }
 
+    /// The file a `LOAD DATA LOCAL INFILE` command answers its server's
+    /// request with.
+    pub fn local_file(&self) -> Option<&[u8]> {
+        match self {
+            Command::LoadData { file, .. } => Some(file),
+            _ => None,
+        }
+    }
+
     /// Sends the command on `conn` (preparing it there first if needed).
     /// A server refusing to prepare is `ProxyError::Backend` and leaves the
     /// connection usable; any other failure marks it broken.
     pub async fn send_on(&self, conn: &mut BackendConn) -> Result<()> {
         let sent = match self {
             Command::Packet(p) => conn.send_command(p).await,
+            Command::LoadData { packet, .. } => conn.send_command(packet).await,
             Command::Execute { sql, packets } => {
                 let backend_id = match prepared::ensure_prepared(conn, sql).await {
                     Ok(Ok(id)) => id,

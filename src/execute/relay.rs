@@ -27,6 +27,12 @@ pub type ClientStream = PacketStream<crate::wire::tls::ClientIo>;
 const LOCAL_INFILE_DISABLED: u16 = 4166;
 const LOCAL_INFILE_DISABLED_MSG: &str = "The used command is not allowed because the MariaDB server or client has disabled the local infile capability";
 
+/// The server's error for `LOAD DATA LOCAL INFILE` from a client without
+/// `CLIENT_LOCAL_FILES`.
+pub fn local_infile_disabled() -> ErrPacket {
+    ErrPacket::new(LOCAL_INFILE_DISABLED, "HY000", LOCAL_INFILE_DISABLED_MSG)
+}
+
 /// What a forwarded answer told us.
 #[derive(Debug, Default)]
 pub struct Outcome {
@@ -165,7 +171,7 @@ impl Relay<'_> {
             if !is_err(&p) {
                 self.absorb(&p, out);
             }
-            let err = ErrPacket::new(LOCAL_INFILE_DISABLED, "HY000", LOCAL_INFILE_DISABLED_MSG);
+            let err = local_infile_disabled();
             let mut buf = Vec::new();
             err.encode(&mut buf);
             out.error = Some(err);

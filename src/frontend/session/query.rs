@@ -14,6 +14,7 @@ use super::{Ran, Session};
 use crate::backend::Role;
 use crate::error::ProxyError;
 use crate::execute::{Command, Outcome, Shape};
+use crate::router::shard::{PlanKind, ShardPlan};
 use crate::router::{self};
 use crate::sql::{self, Classified, SetKind, SetScope, StatementKind, TransactionScope};
 use crate::wire::command;
@@ -167,6 +168,9 @@ impl Session {
                 return QueryPath::Refuse(multi_statement_refused(text));
             }
             *c = self.classify_multi(text, c.clone());
+            if let Some(e) = self.multi_statement_on_rule_tables(text) {
+                return QueryPath::Refuse(e);
+            }
         }
         if let Some(read_only) = self.next_transaction_settings(text, c) {
             return QueryPath::DeferTransactionSettings { read_only };
@@ -322,6 +326,32 @@ impl Session {
 
     /// A multi-statement runs as one unit: on the primary unless every part
     /// is a plain read, with the flags of all parts.
+    /// Several statements in one COM_QUERY where one of them is the
+    /// sharding router's: refused before any runs (the pieces would reach
+    /// one server with logical names).
+    fn multi_statement_on_rule_tables(&self, text: &str) -> Option<ProxyError> {
+        let router = self.proxy.shard_router.load_full()?;
+        let schema = self.state.schema.as_deref();
+        for (n, r) in sql::split_statements(text).into_iter().enumerate() {
+            let piece = text.get(r).unwrap_or("");
+            let why = match router.plan_with(piece, schema, &[], false) {
+                Ok(None)
+                | Ok(Some(ShardPlan {
+                    kind: PlanKind::Unsharded { .. },
+                    ..
+                })) => continue,
+                Ok(Some(_)) => "names a sharded or broadcast table".to_owned(),
+                Err(e) => e.0,
+            };
+            return Some(ProxyError::Routing(format!(
+                "statement {} of this multi-statement query {why}; shardcat routes such \
+                 statements one per query: send them one at a time",
+                n + 1
+            )));
+        }
+        None
+    }
+
     pub(super) fn classify_multi(&self, text: &str, mut whole: Classified) -> Classified {
         let mut all_reads = true;
         for r in sql::split_statements(text) {

@@ -33,6 +33,9 @@ impl Session {
         if let Some(path) = self.database_ddl_path(text, c) {
             return Some(path);
         }
+        if c.kind == crate::sql::StatementKind::LoadData {
+            return self.load_data_path(text, c);
+        }
         self.plan_path(text, c).await
     }
 
@@ -52,6 +55,9 @@ impl Session {
             ShardedPath::ShowTables(router) => self.run_show_tables(&router, text, c, seq).await,
             ShardedPath::Plan(plan) => self.run_plan(&plan, c, Encoding::Text, seq).await,
             ShardedPath::Refused(e) => self.write_error_seq(&e, seq).await,
+            ShardedPath::LoadData(router, req) => {
+                self.run_load_data(router, &req, text, c, seq).await
+            }
         }
     }
 
@@ -224,6 +230,7 @@ impl Session {
                 sql: text.to_string(),
                 tables: Vec::new(),
                 params: Vec::new(),
+                local_file: None,
             })
             .collect();
         let plan = ShardPlan {
@@ -251,4 +258,9 @@ pub(super) enum ShardedPath {
     Plan(ShardPlan),
     /// Refused before anything ran.
     Refused(ProxyError),
+    /// `LOAD DATA` into a sharded or broadcast table (`load_data`).
+    LoadData(
+        Arc<ShardRouter>,
+        Box<crate::router::shard::load_data::LoadRequest>,
+    ),
 }

@@ -135,8 +135,15 @@ impl Session {
         self.release_unpinned();
         // The columns the client will see: a scattered read shows what the
         // merge presents; one target shows its own.
+        let default_merge = crate::router::shard::MergeSpec::default();
         let columns: Vec<Bytes> = match (&plan.merge, plan.targets.len()) {
-            (Some(m), n) if n > 1 => {
+            (Some(_), n) if n > 1 => {
+                let named = self.with_logical_tables(&plan);
+                let m = named
+                    .as_ref()
+                    .and_then(|p| p.merge.as_deref())
+                    .or(plan.merge.as_deref())
+                    .unwrap_or(&default_merge);
                 match crate::execute::merge::merged_column_defs(defs.column_defs, m) {
                     Ok(c) => c,
                     Err(e) => {
@@ -216,6 +223,7 @@ impl Session {
                     sql: sql_text.to_string(),
                     tables: Vec::new(),
                     params: (0..bound.len()).collect(),
+                    local_file: None,
                 }],
                 kind: PlanKind::Single,
                 merge: None,
