@@ -122,6 +122,9 @@ pub struct Relay<'a> {
     pub last_insert_id: Option<u64>,
     /// Told when the first packet of the answer arrives.
     pub first_byte: Option<&'a FirstByte>,
+    /// `(physical, logical)` table names to show in result-set column
+    /// definitions (a statement on one shard of a sharded table).
+    pub table_names: &'a [(String, String)],
 }
 
 impl Relay<'_> {
@@ -305,7 +308,12 @@ impl Relay<'_> {
             self.send(&p, out).await?;
             for _ in 0..columns {
                 let c = self.read(false).await?;
-                self.send(&c, out).await?;
+                if self.table_names.is_empty() {
+                    self.send(&c, out).await?;
+                } else {
+                    let named = crate::execute::merge::logical_table_names(&c, self.table_names);
+                    self.send(&named, out).await?;
+                }
             }
             if !self.deprecate_eof() {
                 let mut buf = Vec::with_capacity(5);

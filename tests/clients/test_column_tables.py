@@ -1,7 +1,7 @@
 """Column definitions of merged results on sharded tables name the logical
 table (`table`, `org_table`) as one server holding it would: the same
 SELECTs (generated over column lists, aliases, aggregates, ORDER BY/LIMIT,
-DISTINCT, text and binary protocol) through shardcat and directly on `ref`,
+DISTINCT, point lookups that run on one shard, text and binary protocol) through shardcat and directly on `ref`,
 comparing every column definition's db, table, org_table, name, org_name,
 type and flags.
 """
@@ -31,6 +31,9 @@ for cols in ["*", "id, name", "u.id, u.name AS n", "name, id + 1 AS x"]:
         for tail in ["", " ORDER BY id", " ORDER BY id DESC LIMIT 3", " WHERE id > 2 ORDER BY id LIMIT 5"]:
             SELECTS.append(f"SELECT {cols} FROM {frm}{tail}")
 SELECTS += [
+    "SELECT * FROM ctusers WHERE id = 3",
+    "SELECT u.id, u.name AS n FROM ctusers u WHERE u.id = 7",
+    f"SELECT name FROM `{DB}`.ctusers WHERE id IN (4)",
     "SELECT COUNT(*), MAX(name), MIN(id) FROM ctusers",
     "SELECT name, COUNT(*) FROM ctusers GROUP BY name ORDER BY name",
     "SELECT DISTINCT name FROM ctusers ORDER BY name",
@@ -63,10 +66,18 @@ def run_side(params):
     m = mysql.connector.connect(host=params["host"], port=params["port"], user=params["user"],
                                 password=params["password"], database=DB, use_pure=True)
     mc = m.cursor(prepared=True)
-    for q in SELECTS[:8]:
+    for q in SELECTS[:8] + [q for q in SELECTS if "WHERE id =" in q or "u.id = 7" in q]:
         mc.execute(q)
         mc.fetchall()
         obs["prepared " + q] = [(d[0], d[1]) for d in mc.description]
+    # The table names themselves (mysql-connector's description has none).
+    import pymysql
+    pc = harness.pymysql_connect(params, database=DB)
+    pcur = pc.cursor()
+    for q in [q for q in SELECTS if "WHERE" in q]:
+        pcur.execute(q)
+        obs["text-again " + q] = fields(pc._result)
+    pc.close()
     m.close()
     cur.execute(f"DROP DATABASE `{DB}`")
     c.close()

@@ -223,6 +223,7 @@ impl Session {
             timeout,
             last_insert_id,
             first_byte: Some(&first_byte),
+            table_names: &self.column_tables,
         };
         let mut outcome = tokio::select! {
             o = relay.forward(shape) => o,

@@ -102,6 +102,9 @@ pub struct Session {
     /// An id the proxy generated for the running INSERT (sharded tables
     /// with an id generator): the OK reports it.
     override_last_insert_id: Option<u64>,
+    /// Physical → logical table names for the column definitions of the
+    /// statement being relayed (set by `run_plan` for one shard).
+    column_tables: Vec<(String, String)>,
     /// The running statement reads no table (`SELECT 1`): it does not
     /// reset the diagnostics area, so it may run where the warnings are.
     tableless_read: bool,
@@ -166,6 +169,7 @@ impl Session {
             savepoints: Vec::new(),
             xa: xa_tx::XaTx::default(),
             override_last_insert_id: None,
+            column_tables: Vec::new(),
             tx_router: None,
             table_locks: metadata::TableLocks::default(),
             checkout_deadline: None,

@@ -152,7 +152,13 @@ impl Session {
                     }
                 }
             }
-            _ => defs.column_defs,
+            _ => {
+                let names = self.logical_names(&plan);
+                defs.column_defs
+                    .iter()
+                    .map(|d| crate::execute::merge::logical_table_names(d, &names))
+                    .collect()
+            }
         };
         let params = placeholder_count(&sql_text);
         let param_def = defs

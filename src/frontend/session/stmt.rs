@@ -252,6 +252,7 @@ impl Session {
                     timeout: None,
                     last_insert_id: None,
                     first_byte: None,
+                    table_names: &[],
                 };
                 relay.forward(Shape::Rows).await
             }
