@@ -125,6 +125,9 @@ pub struct Relay<'a> {
     /// `(physical, logical)` table names to show in result-set column
     /// definitions (a statement on one shard of a sharded table).
     pub table_names: &'a [(String, String)],
+    /// The client negotiated MariaDB extended type info (column
+    /// definitions are fitted when the backend connection differs).
+    pub client_extended: bool,
 }
 
 impl Relay<'_> {
@@ -191,6 +194,17 @@ impl Relay<'_> {
                 self.conn.flush().await?;
                 return Ok(true);
             }
+        }
+    }
+
+    /// A column definition as the client's capabilities want it: the
+    /// extended metadata string removed (or an empty one added) when the
+    /// backend connection negotiated otherwise.
+    fn fit_definition(&self, def: bytes::Bytes) -> bytes::Bytes {
+        match (self.conn.extended_metadata, self.client_extended) {
+            (true, false) => crate::wire::packets::without_extended_metadata(&def),
+            (false, true) => crate::wire::packets::with_empty_extended_metadata(&def).into(),
+            _ => def,
         }
     }
 
@@ -270,7 +284,8 @@ impl Relay<'_> {
                             let ok = self.absorb(&p, out).unwrap_or_default();
                             return self.send_terminator(&ok, out).await;
                         }
-                        self.send(&p, out).await?;
+                        let p_fit = self.fit_definition(p.clone());
+                        self.send(&p_fit, out).await?;
                         p = self.read(false).await?;
                         if is_err(&p) {
                             out.error = ErrPacket::parse(&p);
@@ -308,6 +323,7 @@ impl Relay<'_> {
             self.send(&p, out).await?;
             for _ in 0..columns {
                 let c = self.read(false).await?;
+                let c = self.fit_definition(c);
                 if self.table_names.is_empty() {
                     self.send(&c, out).await?;
                 } else {

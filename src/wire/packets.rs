@@ -385,6 +385,76 @@ pub struct Greeting<'a> {
     pub collation: u8,
     pub status: u16,
     pub auth_plugin: &'a str,
+    /// MariaDB's extended capabilities (the last 4 of the 10 reserved
+    /// bytes; read by clients when `CLIENT_MYSQL`, bit 0, is not set).
+    pub mariadb_ext: u32,
+}
+
+/// MariaDB's `MARIADB_CLIENT_EXTENDED_METADATA` (extended type info:
+/// column definitions carry the data type name and format, e.g.
+/// `json`, `uuid`, `inet6`).
+pub const MARIADB_EXTENDED_METADATA: u32 = 0x0000_0008;
+
+/// Where the fixed-length part of a column definition starts (its `0x0c`
+/// length byte), after the six strings and, on a connection with
+/// extended metadata, the extended metadata string. `None` when malformed.
+pub fn column_fixed_offset(def: &[u8]) -> Option<usize> {
+    let mut r = Reader::new(def);
+    for _ in 0..6 {
+        r.lenenc_bytes()?;
+    }
+    let at = def.len() - r.remaining();
+    if def.get(at) == Some(&0x0c) && def.len() - at == 13 {
+        return Some(at);
+    }
+    // Extended metadata: one more length-encoded string, then the fixed
+    // part (exactly 13 bytes in a result set).
+    let mut ext = Reader::new(def.get(at..)?);
+    if ext.lenenc_bytes().is_some() {
+        let after = def.len() - ext.remaining();
+        if def.get(after) == Some(&0x0c) && def.len() - after == 13 {
+            return Some(after);
+        }
+    }
+    (def.get(at) == Some(&0x0c)).then_some(at)
+}
+
+/// A column definition without its extended metadata string (what
+/// parsers of the classic layout read); `def` itself when it has none.
+pub fn without_extended_metadata(def: &bytes::Bytes) -> bytes::Bytes {
+    let mut r = Reader::new(def);
+    for _ in 0..6 {
+        if r.lenenc_bytes().is_none() {
+            return def.clone();
+        }
+    }
+    let at = def.len() - r.remaining();
+    match column_fixed_offset(def) {
+        Some(fixed) if fixed > at => {
+            let mut out = Vec::with_capacity(def.len());
+            out.extend_from_slice(&def[..at]);
+            out.extend_from_slice(&def[fixed..]);
+            bytes::Bytes::from(out)
+        }
+        _ => def.clone(),
+    }
+}
+
+/// Adds an empty extended metadata string to a classic column definition
+/// (for a client that negotiated extended metadata).
+pub fn with_empty_extended_metadata(def: &[u8]) -> Vec<u8> {
+    let mut r = Reader::new(def);
+    for _ in 0..6 {
+        if r.lenenc_bytes().is_none() {
+            return def.to_vec();
+        }
+    }
+    let at = def.len() - r.remaining();
+    let mut out = Vec::with_capacity(def.len() + 1);
+    out.extend_from_slice(&def[..at]);
+    out.push(0);
+    out.extend_from_slice(&def[at..]);
+    out
 }
 
 impl Greeting<'_> {
@@ -401,7 +471,8 @@ impl Greeting<'_> {
         out.extend_from_slice(&self.status.to_le_bytes());
         out.extend_from_slice(&((caps >> 16) as u16).to_le_bytes());
         out.push(21);
-        out.extend_from_slice(&[0u8; 10]);
+        out.extend_from_slice(&[0u8; 6]);
+        out.extend_from_slice(&self.mariadb_ext.to_le_bytes());
         out.extend_from_slice(&self.scramble[8..]);
         out.push(0);
         out.extend_from_slice(self.auth_plugin.as_bytes());

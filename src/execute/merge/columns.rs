@@ -326,14 +326,11 @@ pub fn merged_column_defs(defs: Vec<Bytes>, plan: &MergeSpec) -> Result<Vec<Byte
 /// the flags of an AVG column,
 /// patched in place: the fixed part follows six length-encoded strings.
 fn widen_scale(def: &Bytes, extra: u8) -> Bytes {
-    let mut r = crate::wire::packets::Reader::new(def);
-    for _ in 0..6 {
-        if r.lenenc_bytes().is_none() {
-            return def.clone();
-        }
-    }
-    // 0x0c, charset (2), length (4), type (1), flags (2), decimals (1).
-    let fixed = def.len() - r.remaining();
+    // 0x0c, charset (2), length (4), type (1), flags (2), decimals (1),
+    // after the strings (and MariaDB's extended metadata, if any).
+    let Some(fixed) = crate::wire::packets::column_fixed_offset(def) else {
+        return def.clone();
+    };
     if def.len() < fixed + 13 {
         return def.clone();
     }

@@ -121,7 +121,13 @@ impl Session {
             }
         };
         let _ = result
-            .send(&mut self.client, self.caps, seq, self.status)
+            .send(
+                &mut self.client,
+                self.caps,
+                self.extended_metadata,
+                seq,
+                self.status,
+            )
             .await;
     }
 
@@ -139,7 +145,15 @@ impl Session {
                             Some(describe.clone()),
                         ]);
                     }
-                    let _ = r.send(&mut self.client, self.caps, seq, self.status).await;
+                    let _ = r
+                        .send(
+                            &mut self.client,
+                            self.caps,
+                            self.extended_metadata,
+                            seq,
+                            self.status,
+                        )
+                        .await;
                     return;
                 }
                 Ok(None) => {}
@@ -160,6 +174,14 @@ impl Session {
             Some(plan.reason.to_string()),
             Some(inner.trim().to_string()),
         ]);
-        let _ = r.send(&mut self.client, self.caps, seq, self.status).await;
+        let _ = r
+            .send(
+                &mut self.client,
+                self.caps,
+                self.extended_metadata,
+                seq,
+                self.status,
+            )
+            .await;
     }
 }

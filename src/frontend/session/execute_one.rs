@@ -224,6 +224,7 @@ impl Session {
             last_insert_id,
             first_byte: Some(&first_byte),
             table_names: &self.column_tables,
+            client_extended: self.extended_metadata,
         };
         let mut outcome = tokio::select! {
             o = relay.forward(shape) => o,

@@ -105,6 +105,8 @@ pub struct Session {
     /// Physical → logical table names for the column definitions of the
     /// statement being relayed (set by `run_plan` for one shard).
     column_tables: Vec<(String, String)>,
+    /// The client negotiated MariaDB extended type info.
+    extended_metadata: bool,
     /// The running statement reads no table (`SELECT 1`): it does not
     /// reset the diagnostics area, so it may run where the warnings are.
     tableless_read: bool,
@@ -170,6 +172,7 @@ impl Session {
             xa: xa_tx::XaTx::default(),
             override_last_insert_id: None,
             column_tables: Vec::new(),
+            extended_metadata: hello.extended_metadata,
             tx_router: None,
             table_locks: metadata::TableLocks::default(),
             checkout_deadline: None,

@@ -184,7 +184,15 @@ impl Session {
             }
             r.row(row);
         }
-        let _ = r.send(&mut self.client, self.caps, seq, self.status).await;
+        let _ = r
+            .send(
+                &mut self.client,
+                self.caps,
+                self.extended_metadata,
+                seq,
+                self.status,
+            )
+            .await;
     }
 
     /// `CREATE DATABASE` / `DROP DATABASE` with sharding rules in force: a

@@ -165,7 +165,14 @@ impl Session {
             .param_defs
             .first()
             .map(|d| d.to_vec())
-            .unwrap_or_else(prepared::placeholder_param_def);
+            .unwrap_or_else(|| {
+                let d = prepared::placeholder_param_def();
+                if self.extended_metadata {
+                    crate::wire::packets::with_empty_extended_metadata(&d)
+                } else {
+                    d
+                }
+            });
         let param_defs = vec![param_def; params];
         let (Ok(params16), Ok(columns16)) = (u16::try_from(params), u16::try_from(columns.len()))
         else {

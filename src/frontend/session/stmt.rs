@@ -253,6 +253,7 @@ impl Session {
                     last_insert_id: None,
                     first_byte: None,
                     table_names: &[],
+                    client_extended: self.extended_metadata,
                 };
                 relay.forward(Shape::Rows).await
             }

@@ -76,7 +76,7 @@ impl Session {
                     .ok_or_else(|| ProxyError::Internal(format!("no node #{node}")))?
                     .primary
                     .clone();
-                let found_rows = self.caps.contains(CapabilityFlags::CLIENT_FOUND_ROWS);
+                let found_rows = self.flavor();
                 let mut conn = pool.checkout(found_rows, &self.state).await?;
                 let rows = query_rows(&mut conn, &sql).await;
                 if !conn.broken {
