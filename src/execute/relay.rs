@@ -1,9 +1,12 @@
 //! Forwarding one backend's answer to the client without decoding rows.
 //!
 //! Backend connections always use `CLIENT_DEPRECATE_EOF`; clients may not.
-//! Column definitions and rows are copied as they are (only sequence ids
-//! change); OK/EOF terminators are re-encoded for the client's capabilities,
-//! which also drops the backend's session-tracking payload.
+//! Rows are copied as they are (only sequence ids change); column
+//! definitions too, except that a one-shard read names the logical table
+//! and a definition is fitted to the client's extended-metadata
+//! capability when the backend connection negotiated otherwise. OK/EOF
+//! terminators are re-encoded for the client's capabilities, which also
+//! drops the backend's session-tracking payload.
 //!
 //! Owns: the shape of responses on the wire. Must not choose servers or
 //! change session state (it reports what changed in [`Outcome`]).

@@ -1,5 +1,6 @@
 //! Payload formats of the generic packets both sides exchange: OK, ERR, EOF,
-//! the server greeting, and length-encoded primitives.
+//! the server greeting, length-encoded primitives, and the layout of a
+//! column definition with or without MariaDB's extended metadata.
 //!
 //! Owns: bytes of one payload ⇄ typed values, for the capability flags in
 //! force. Must not do I/O or keep state; handshake *flow* lives in
@@ -483,6 +484,29 @@ impl Greeting<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn extended_metadata_is_found_and_removed() {
+        let mut classic = Vec::new();
+        for f in [&b"def"[..], b"db", b"t", b"t", b"j", b"j"] {
+            put_lenenc_bytes(&mut classic, f);
+        }
+        let fixed = classic.len();
+        classic.push(0x0c);
+        classic.extend_from_slice(&[33, 0, 255, 255, 255, 255, 252, 0x90, 0, 0, 0, 0]);
+        assert_eq!(column_fixed_offset(&classic), Some(fixed));
+        // `format=json`: type 1, then a 12-byte block (the ambiguous length).
+        for ext in [&b"\x01\x04json"[..], b"\x00\x0ajson_array"] {
+            let mut with = classic[..fixed].to_vec();
+            put_lenenc_bytes(&mut with, ext);
+            with.extend_from_slice(&classic[fixed..]);
+            assert_eq!(column_fixed_offset(&with), Some(fixed + 1 + ext.len()));
+            let bytes = bytes::Bytes::from(with);
+            assert_eq!(without_extended_metadata(&bytes), classic);
+        }
+        let empty = with_empty_extended_metadata(&classic);
+        assert_eq!(column_fixed_offset(&empty), Some(fixed + 1));
+    }
 
     #[test]
     fn lenenc_roundtrip() {
