@@ -441,6 +441,31 @@ pub fn without_extended_metadata(def: &bytes::Bytes) -> bytes::Bytes {
     }
 }
 
+/// Sets `SERVER_MORE_RESULTS_EXISTS` in a final OK or EOF payload; false
+/// for any other packet (an ERR ends a multi-result answer).
+pub fn set_more_results(payload: &mut [u8]) -> bool {
+    let more = StatusFlags::SERVER_MORE_RESULTS_EXISTS.bits().to_le_bytes();
+    let at = match payload.first() {
+        Some(0xFE) if payload.len() == 5 => 3,
+        Some(0x00 | 0xFE) if payload.len() >= 7 => {
+            let mut r = Reader::new(&payload[1..]);
+            if r.lenenc_int().is_none() || r.lenenc_int().is_none() {
+                return false;
+            }
+            payload.len() - r.remaining()
+        }
+        _ => return false,
+    };
+    match payload.get_mut(at..at + 2) {
+        Some(s) => {
+            s[0] |= more[0];
+            s[1] |= more[1];
+            true
+        }
+        None => false,
+    }
+}
+
 /// Adds an empty extended metadata string to a classic column definition
 /// (for a client that negotiated extended metadata).
 pub fn with_empty_extended_metadata(def: &[u8]) -> Vec<u8> {
@@ -484,6 +509,22 @@ impl Greeting<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn more_results_flag_is_set_in_final_packets() {
+        let more = StatusFlags::SERVER_MORE_RESULTS_EXISTS.bits();
+        let mut eof = vec![0xFE, 0, 0, 2, 0];
+        assert!(set_more_results(&mut eof));
+        assert_eq!(u16::from_le_bytes([eof[3], eof[4]]), 2 | more);
+        // OK with 300 affected rows (3-byte length-encoded) and id 1.
+        let mut ok = vec![0x00, 0xFC, 0x2C, 0x01, 0x01, 0x02, 0x00, 0x00, 0x00];
+        assert!(set_more_results(&mut ok));
+        assert_eq!(u16::from_le_bytes([ok[5], ok[6]]), 2 | more);
+        let mut ok_fe = vec![0xFE, 0x00, 0x00, 0x22, 0x00, 0x00, 0x00];
+        assert!(set_more_results(&mut ok_fe));
+        assert_eq!(u16::from_le_bytes([ok_fe[3], ok_fe[4]]), 0x22 | more);
+        assert!(!set_more_results(&mut [0xFF, 0x7A, 0x04, b'#']));
+    }
 
     #[test]
     fn extended_metadata_is_found_and_removed() {
