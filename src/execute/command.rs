@@ -81,7 +81,7 @@ impl<'a> Command<'a> {
             Encoding::Text => match &t.local_file {
                 Some(file) => Command::LoadData {
                     packet: query_packet(&t.sql),
-                    file: &file.0,
+                    file: file.0.as_slice(),
                 },
                 None => Command::Packet(query_packet(&t.sql).into()),
             },

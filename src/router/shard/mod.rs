@@ -119,7 +119,7 @@ pub struct ShardTarget {
 
 /// The file contents a shard's `LOAD DATA LOCAL INFILE` receives.
 #[derive(Clone, PartialEq, Eq)]
-pub struct LocalFile(pub Arc<[u8]>);
+pub struct LocalFile(pub Arc<Vec<u8>>);
 
 impl fmt::Debug for LocalFile {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -376,7 +376,7 @@ impl ShardRouter {
     ) -> Result<ShardPlan, RouteError> {
         let info = &self.tables[req.table];
         if let super::TableInfoKind::Broadcast { nodes } = &info.kind {
-            let file = LocalFile(Arc::from(data));
+            let file = LocalFile(Arc::new(data.to_vec()));
             let targets = nodes
                 .iter()
                 .map(|&node| target(node, sql.to_owned(), file.clone()))
@@ -445,7 +445,7 @@ impl ShardRouter {
                 return err(format!("LOAD DATA: no slot {slot}"));
             };
             let sql = shard_sql(sql, s, physical);
-            targets.push(target(*node, sql, LocalFile(Arc::from(rows))));
+            targets.push(target(*node, sql, LocalFile(Arc::new(rows))));
         }
         Ok(plan(targets, PlanKind::Scatter))
     }
