@@ -1,6 +1,7 @@
 """ORM smoke through shardcat vs directly on `ref`: SQLAlchemy 2 (ORM and
 Core, PyMySQL driver) and Django's ORM (PyMySQL as MySQLdb; the schema
-editor creates the tables), on a sharded table (`ormu`: hash by id over 2
+editor creates the tables; and `makemigrations`/`migrate` creating then
+altering a sharded model's table, with CRUD and aggregates after), on a sharded table (`ormu`: hash by id over 2
 nodes x 2 tables) and an unsharded one. Each side runs the same program:
 create tables, bulk and single inserts, get by key, filtered and ordered
 queries, update, delete, COUNT/SUM/AVG/GROUP BY aggregates, a transaction
@@ -9,6 +10,7 @@ Installs sqlalchemy and django with pip when missing.
 """
 
 import decimal
+import json
 import os
 import subprocess
 import sys
@@ -17,6 +19,14 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
 
 RULES = """
+[[table]]
+name = "smokeapp_item"
+key = "id"
+key_type = "int"
+algorithm = { kind = "hash_mod" }
+nodes = ["n1", "n2"]
+tables_per_node = 2
+
 [[table]]
 name = "ormu"
 key = "id"
@@ -170,6 +180,72 @@ def django_side(params):
     return obs
 
 
+MIGRATION_RUNNER = r'''
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import pymysql
+pymysql.install_as_MySQLdb()
+import django
+from django.conf import settings
+p = json.loads(sys.argv[2])
+settings.configure(
+    DATABASES={"default": {"ENGINE": "django.db.backends.mysql", "NAME": p["db"],
+                           "USER": p["user"], "PASSWORD": p["password"],
+                           "HOST": p["host"], "PORT": str(p["port"])}},
+    INSTALLED_APPS=["smokeapp"], USE_TZ=False, DEFAULT_AUTO_FIELD="django.db.models.AutoField")
+django.setup()
+from django.core.management import call_command
+call_command(*sys.argv[4:], verbosity=0)
+if sys.argv[3] == "crud":
+    from django.db.models import Count, Sum
+    from smokeapp.models import Item
+    Item.objects.bulk_create([Item(id=i, name=f"i{i % 3}", qty=i) for i in range(1, 31)])
+    print(json.dumps({
+        "rows": list(Item.objects.order_by("id").values_list("id", "name", "qty")[:5]),
+        "agg": list(Item.objects.values("name").annotate(c=Count("id"), s=Sum("qty"))
+                    .order_by("name").values_list("name", "c", "s")),
+        "migrations": list(__import__("django.db.migrations.recorder", fromlist=["x"])
+                           .MigrationRecorder.Migration.objects.filter(app="smokeapp")
+                           .order_by("name").values_list("name", flat=True)),
+    }))
+'''
+MODELS_V1 = """from django.db import models
+class Item(models.Model):
+    id = models.IntegerField(primary_key=True)
+    name = models.CharField(max_length=20)
+"""
+MODELS_V2 = MODELS_V1 + "    qty = models.IntegerField(default=0)\n"
+
+
+def django_migrations(params):
+    """makemigrations + migrate (CREATE TABLE), a model change +
+    makemigrations + migrate (ALTER TABLE ADD COLUMN), then CRUD; each step
+    in its own process (Django configures itself once per process)."""
+    import shutil
+    import tempfile
+    d = tempfile.mkdtemp(prefix="shardcat-django-")
+    try:
+        os.makedirs(f"{d}/smokeapp/migrations")
+        for f in ("smokeapp/__init__.py", "smokeapp/migrations/__init__.py"):
+            open(os.path.join(d, f), "w").close()
+        with open(f"{d}/run.py", "w") as f:
+            f.write(MIGRATION_RUNNER)
+        p = json.dumps(dict(params, db=DB))
+        out = []
+        for models, steps in ((MODELS_V1, [("-", "makemigrations", "smokeapp"), ("-", "migrate")]),
+                              (MODELS_V2, [("-", "makemigrations", "smokeapp"), ("crud", "migrate")])):
+            with open(f"{d}/smokeapp/models.py", "w") as f:
+                f.write(models)
+            for step in steps:
+                r = subprocess.run([sys.executable, f"{d}/run.py", d, p, *step],
+                                   capture_output=True, text=True, timeout=120)
+                out.append((step[1], r.returncode, r.stdout.strip(),
+                            r.stderr.strip().splitlines()[-1:] if r.returncode else []))
+        return out
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def run_side(params):
     c = harness.pymysql_connect(params)
     c.cursor().execute(f"DROP DATABASE IF EXISTS `{DB}`")
@@ -180,6 +256,8 @@ def run_side(params):
         obs["sqlalchemy " + k] = v
     for k, v in django_side(params).items():
         obs["django " + k] = v
+    for i, step in enumerate(django_migrations(params)):
+        obs[f"django migrations {i} {step[0]}"] = step
     c = harness.pymysql_connect(params)
     c.cursor().execute(f"DROP DATABASE IF EXISTS `{DB}`")
     c.close()
@@ -191,7 +269,7 @@ def main():
     checks = harness.Checks("ORM smoke (SQLAlchemy, Django)")
     direct = checks.run("direct", run_side, harness.direct_params("ref")) or {}
     proxy = checks.run("proxy", run_side, harness.proxy_params(harness.Proxy(extra=RULES))) or {}
-    checks.ok("direct-ran", len(direct) >= 19, f"{len(direct)} observations")
+    checks.ok("direct-ran", len(direct) >= 23, f"{len(direct)} observations")
     for k in direct:
         checks.eq(k, proxy.get(k, "missing"), direct[k])
     checks.finish()
