@@ -27,6 +27,7 @@ use crate::wire::backend_tls::{BackendIo, TlsMode};
 
 use crate::error::{ProxyError, Result};
 use crate::session_state::SessionState;
+use crate::wire::packets::MARIADB_EXTENDED_METADATA;
 use crate::wire::packets::{
     is_err, is_terminator, put_lenenc_bytes, ErrPacket, OkPacket, Reader, SessionChange,
 };
@@ -110,13 +111,27 @@ impl SettleLimit {
     };
 }
 
+/// What a pooled connection was opened for: client capabilities that
+/// change what the server sends (connections are only reused by sessions
+/// of the same flavor).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Flavor {
+    /// `CLIENT_FOUND_ROWS`: affected rows count matched rows.
+    pub found_rows: bool,
+    /// MariaDB extended type info in column definitions (asked for; see
+    /// [`BackendConn::extended_metadata`] for what the server agreed).
+    pub extended_metadata: bool,
+}
+
 pub struct BackendConn {
     stream: PacketStream<BackendIo>,
     pub server: Arc<ServerInfo>,
     pub connection_id: u32,
     pub server_version: String,
     pub caps: CapabilityFlags,
-    pub found_rows: bool,
+    pub flavor: Flavor,
+    /// The server sends MariaDB extended metadata in column definitions.
+    pub extended_metadata: bool,
     /// The session state this connection currently carries.
     pub state: SessionState,
     /// Status flags of the last OK/EOF from this server.
@@ -220,7 +235,7 @@ impl BackendConn {
     pub async fn connect(
         server: Arc<ServerInfo>,
         settings: &ConnectSettings,
-        found_rows: bool,
+        flavor: Flavor,
     ) -> Result<BackendConn> {
         let connect_err = |reason: String| ProxyError::BackendConnect {
             server: server.name.clone(),
@@ -247,8 +262,18 @@ impl BackendConn {
                 .map_err(|e| connect_err(format!("unreadable greeting: {e}")))?;
             let hs_caps = hs.capabilities();
             let mut caps = BASE_CAPS & hs_caps;
-            caps |= CapabilityFlags::CLIENT_LONG_PASSWORD;
-            if found_rows {
+            // Extended metadata needs a MariaDB server (no CLIENT_MYSQL in
+            // its greeting) that offers it; the client then leaves
+            // CLIENT_MYSQL out and sends its extended capabilities.
+            let extended = flavor.extended_metadata
+                && !hs
+                    .capabilities()
+                    .contains(CapabilityFlags::CLIENT_LONG_PASSWORD)
+                && hs.mariadb_ext_capabilities().bits() & MARIADB_EXTENDED_METADATA != 0;
+            if !extended {
+                caps |= CapabilityFlags::CLIENT_LONG_PASSWORD;
+            }
+            if flavor.found_rows {
                 caps |= CapabilityFlags::CLIENT_FOUND_ROWS;
             }
             let nonce = hs.nonce();
@@ -273,7 +298,13 @@ impl BackendConn {
             resp.extend_from_slice(&caps.bits().to_le_bytes());
             resp.extend_from_slice(&(settings.max_packet as u32).to_le_bytes());
             resp.push(BACKEND_COLLATION);
-            resp.extend_from_slice(&[0u8; 23]);
+            resp.extend_from_slice(&[0u8; 19]);
+            let ext = if extended {
+                MARIADB_EXTENDED_METADATA
+            } else {
+                0
+            };
+            resp.extend_from_slice(&ext.to_le_bytes());
             resp.extend_from_slice(settings.user.as_bytes());
             resp.push(0);
             put_lenenc_bytes(&mut resp, &scramble);
@@ -334,9 +365,9 @@ impl BackendConn {
                     _ => return Err(connect_err("unexpected packet during login".into())),
                 }
             }
-            Ok((stream, caps, server_version, connection_id))
+            Ok((stream, caps, server_version, connection_id, extended))
         };
-        let (stream, caps, server_version, connection_id) =
+        let (stream, caps, server_version, connection_id, extended_metadata) =
             match tokio::time::timeout(settings.connect_timeout, fut).await {
                 Ok(r) => r?,
                 Err(_) => {
@@ -354,7 +385,8 @@ impl BackendConn {
             connection_id,
             server_version,
             caps,
-            found_rows,
+            flavor,
+            extended_metadata,
             state: SessionState::for_collation(BACKEND_COLLATION as u16),
             status: StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits(),
             broken: false,

@@ -12,5 +12,5 @@ pub mod pool;
 pub mod stall;
 pub mod xa_recovery;
 
-pub use connection::{BackendConn, ConnectSettings, Role, ServerInfo};
+pub use connection::{BackendConn, ConnectSettings, Flavor, Role, ServerInfo};
 pub use pool::{PooledConn, ServerPool};

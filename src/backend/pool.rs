@@ -111,10 +111,10 @@ impl ServerPool {
     /// `checkout_timeout`. The caller syncs state.
     pub async fn checkout(
         self: &Arc<Self>,
-        found_rows: bool,
+        flavor: crate::backend::connection::Flavor,
         want: &SessionState,
     ) -> Result<PooledConn> {
-        self.checkout_until(found_rows, want, Instant::now() + self.checkout_timeout)
+        self.checkout_until(flavor, want, Instant::now() + self.checkout_timeout)
             .await
     }
 
@@ -122,11 +122,11 @@ impl ServerPool {
     /// `deadline` (one deadline for a whole statement, whatever it tries).
     pub async fn checkout_until(
         self: &Arc<Self>,
-        found_rows: bool,
+        flavor: crate::backend::connection::Flavor,
         want: &SessionState,
         deadline: Instant,
     ) -> Result<PooledConn> {
-        let mut conns = self.checkout_many(1, found_rows, want, deadline).await?;
+        let mut conns = self.checkout_many(1, flavor, want, deadline).await?;
         conns
             .pop()
             .ok_or_else(|| ProxyError::Internal("pool gave no connection".into()))
@@ -139,7 +139,7 @@ impl ServerPool {
     pub async fn checkout_many(
         self: &Arc<Self>,
         n: usize,
-        found_rows: bool,
+        flavor: crate::backend::connection::Flavor,
         want: &SessionState,
         deadline: Instant,
     ) -> Result<Vec<PooledConn>> {
@@ -178,9 +178,9 @@ impl ServerPool {
             let one = permit
                 .split(1)
                 .ok_or_else(|| ProxyError::Internal("permit split failed".into()))?;
-            conns.push(self.conn_for(one, found_rows, want).await?);
+            conns.push(self.conn_for(one, flavor, want).await?);
         }
-        conns.push(self.conn_for(permit, found_rows, want).await?);
+        conns.push(self.conn_for(permit, flavor, want).await?);
         Ok(conns)
     }
 
@@ -189,7 +189,7 @@ impl ServerPool {
     async fn conn_for(
         self: &Arc<Self>,
         permit: OwnedSemaphorePermit,
-        found_rows: bool,
+        flavor: crate::backend::connection::Flavor,
         want: &SessionState,
     ) -> Result<PooledConn> {
         loop {
@@ -198,8 +198,7 @@ impl ServerPool {
                 // A connection with a database selected cannot be given to a
                 // session without one: MySQL has no way to unselect it.
                 let usable = |c: &BackendConn| {
-                    c.found_rows == found_rows
-                        && (want.schema.is_some() || c.state.schema.is_none())
+                    c.flavor == flavor && (want.schema.is_some() || c.state.schema.is_none())
                 };
                 let exact = idle.iter().rposition(|c| usable(c) && c.state == *want);
                 let any = || idle.iter().rposition(&usable);
@@ -230,7 +229,7 @@ impl ServerPool {
                 None => break,
             }
         }
-        let conn = BackendConn::connect(self.server.clone(), &self.settings, found_rows).await?;
+        let conn = BackendConn::connect(self.server.clone(), &self.settings, flavor).await?;
         self.stats.created.fetch_add(1, Ordering::Relaxed);
         Ok(PooledConn {
             conn: Some(conn),

@@ -134,7 +134,11 @@ pub async fn looks_frozen(pool: &Arc<ServerPool>, deadline: Duration) -> bool {
     if stats.answered_within(deadline / 2) {
         return false;
     }
-    let probe = BackendConn::connect(pool.server.clone(), pool.settings(), false);
+    let probe = BackendConn::connect(
+        pool.server.clone(),
+        pool.settings(),
+        crate::backend::Flavor::default(),
+    );
     match tokio::time::timeout(deadline, probe).await {
         Ok(Ok(conn)) => {
             stats.mark_alive();

@@ -61,7 +61,10 @@ async fn checkout(cluster: &Cluster, node: usize) -> Result<PooledConn> {
         .get(node)
         .ok_or_else(|| ProxyError::Internal(format!("XA gtrid names node #{node}")))?;
     n.primary
-        .checkout(false, &SessionState::for_collation(45))
+        .checkout(
+            crate::backend::Flavor::default(),
+            &SessionState::for_collation(45),
+        )
         .await
 }
 

@@ -62,6 +62,9 @@ pub enum Command<'a> {
         sql: Arc<str>,
         packets: ExecutePackets<'a>,
     },
+    /// A `LOAD DATA LOCAL INFILE` COM_QUERY and the file its server will
+    /// ask for (sent by `scatter::read_write_answers`).
+    LoadData { packet: Vec<u8>, file: &'a [u8] },
 }
 
 /// A COM_QUERY payload for `sql`.
@@ -76,7 +79,13 @@ impl<'a> Command<'a> {
     /// The command that runs shard target `t` in `encoding`.
     pub fn for_target(encoding: &Encoding<'a>, t: &'a ShardTarget) -> Command<'a> {
         match *encoding {
-            Encoding::Text => Command::Packet(query_packet(&t.sql).into()),
+            Encoding::Text => match &t.local_file {
+                Some(file) => Command::LoadData {
+                    packet: query_packet(&t.sql),
+                    file: file.0.as_slice(),
+                },
+                None => Command::Packet(query_packet(&t.sql).into()),
+            },
             Encoding::Binary {
                 request,
                 bound,
@@ -93,6 +102,15 @@ impl<'a> Command<'a> {
         }
     }
 
+    /// The file a `LOAD DATA LOCAL INFILE` command answers its server's
+    /// request with.
+    pub fn local_file(&self) -> Option<&[u8]> {
+        match self {
+            Command::LoadData { file, .. } => Some(file),
+            _ => None,
+        }
+    }
+
     /// Sends the command on `conn` (preparing it there first if needed).
     /// A server refusing to prepare, or a packet the server would refuse
     /// as larger than its `max_allowed_packet` (not sent), is
@@ -104,6 +122,10 @@ impl<'a> Command<'a> {
             Command::Packet(p) => {
                 refuse_oversized(p.len(), limit)?;
                 conn.send_command(p).await
+            }
+            Command::LoadData { packet, .. } => {
+                refuse_oversized(packet.len(), limit)?;
+                conn.send_command(packet).await
             }
             Command::Execute { sql, packets } => {
                 // A parameter the server would refuse is not sent: MariaDB

@@ -1,9 +1,12 @@
 //! Forwarding one backend's answer to the client without decoding rows.
 //!
 //! Backend connections always use `CLIENT_DEPRECATE_EOF`; clients may not.
-//! Column definitions and rows are copied as they are (only sequence ids
-//! change); OK/EOF terminators are re-encoded for the client's capabilities,
-//! which also drops the backend's session-tracking payload.
+//! Rows are copied as they are (only sequence ids change); column
+//! definitions too, except that a one-shard read names the logical table
+//! and a definition is fitted to the client's extended-metadata
+//! capability when the backend connection negotiated otherwise. OK/EOF
+//! terminators are re-encoded for the client's capabilities, which also
+//! drops the backend's session-tracking payload.
 //!
 //! Owns: the shape of responses on the wire. Must not choose servers or
 //! change session state (it reports what changed in [`Outcome`]).
@@ -26,6 +29,12 @@ pub type ClientStream = PacketStream<crate::wire::tls::ClientIo>;
 /// announce `CLIENT_LOCAL_FILES` (MariaDB's ER_LOAD_INFILE_CAPABILITY_DISABLED).
 const LOCAL_INFILE_DISABLED: u16 = 4166;
 const LOCAL_INFILE_DISABLED_MSG: &str = "The used command is not allowed because the MariaDB server or client has disabled the local infile capability";
+
+/// The server's error for `LOAD DATA LOCAL INFILE` from a client without
+/// `CLIENT_LOCAL_FILES`.
+pub fn local_infile_disabled() -> ErrPacket {
+    ErrPacket::new(LOCAL_INFILE_DISABLED, "HY000", LOCAL_INFILE_DISABLED_MSG)
+}
 
 /// What a forwarded answer told us.
 #[derive(Debug, Default)]
@@ -116,6 +125,12 @@ pub struct Relay<'a> {
     pub last_insert_id: Option<u64>,
     /// Told when the first packet of the answer arrives.
     pub first_byte: Option<&'a FirstByte>,
+    /// `(physical, logical)` table names to show in result-set column
+    /// definitions (a statement on one shard of a sharded table).
+    pub table_names: &'a [(String, String)],
+    /// The client negotiated MariaDB extended type info (column
+    /// definitions are fitted when the backend connection differs).
+    pub client_extended: bool,
 }
 
 impl Relay<'_> {
@@ -165,7 +180,7 @@ impl Relay<'_> {
             if !is_err(&p) {
                 self.absorb(&p, out);
             }
-            let err = ErrPacket::new(LOCAL_INFILE_DISABLED, "HY000", LOCAL_INFILE_DISABLED_MSG);
+            let err = local_infile_disabled();
             let mut buf = Vec::new();
             err.encode(&mut buf);
             out.error = Some(err);
@@ -182,6 +197,17 @@ impl Relay<'_> {
                 self.conn.flush().await?;
                 return Ok(true);
             }
+        }
+    }
+
+    /// A column definition as the client's capabilities want it: the
+    /// extended metadata string removed (or an empty one added) when the
+    /// backend connection negotiated otherwise.
+    fn fit_definition(&self, def: bytes::Bytes) -> bytes::Bytes {
+        match (self.conn.extended_metadata, self.client_extended) {
+            (true, false) => crate::wire::packets::without_extended_metadata(&def),
+            (false, true) => crate::wire::packets::with_empty_extended_metadata(&def).into(),
+            _ => def,
         }
     }
 
@@ -261,7 +287,8 @@ impl Relay<'_> {
                             let ok = self.absorb(&p, out).unwrap_or_default();
                             return self.send_terminator(&ok, out).await;
                         }
-                        self.send(&p, out).await?;
+                        let p_fit = self.fit_definition(p.clone());
+                        self.send(&p_fit, out).await?;
                         p = self.read(false).await?;
                         if is_err(&p) {
                             out.error = ErrPacket::parse(&p);
@@ -299,7 +326,13 @@ impl Relay<'_> {
             self.send(&p, out).await?;
             for _ in 0..columns {
                 let c = self.read(false).await?;
-                self.send(&c, out).await?;
+                let c = self.fit_definition(c);
+                if self.table_names.is_empty() {
+                    self.send(&c, out).await?;
+                } else {
+                    let named = crate::execute::merge::logical_table_names(&c, self.table_names);
+                    self.send(&named, out).await?;
+                }
             }
             if !self.deprecate_eof() {
                 let mut buf = Vec::with_capacity(5);

@@ -38,12 +38,20 @@ pub use super::shard_source::{read_answer, ReadAnswer, ShardSource};
 /// [`OkPacket::add_shard`]).
 pub async fn read_write_answers(
     shards: &mut [&mut BackendConn],
+    files: &[Option<&[u8]>],
     kind: WriteKind,
 ) -> Result<OkPacket> {
     let mut total = OkPacket::default();
     let mut first_err = None;
-    for conn in shards.iter_mut() {
-        let p = conn.read_packet().await?;
+    for (i, conn) in shards.iter_mut().enumerate() {
+        let mut p = conn.read_packet().await?;
+        if p.payload.first() == Some(&0xFB) {
+            // A LOAD DATA LOCAL INFILE asks for its file: the rows the
+            // proxy split for it, or (never reading a file itself) none.
+            let file = files.get(i).copied().flatten().unwrap_or_default();
+            send_local_file(conn, p.seq, file).await?;
+            p = conn.read_packet().await?;
+        }
         if is_err(&p.payload) {
             first_err.get_or_insert_with(|| backend_err(&p.payload));
             continue;
@@ -66,6 +74,17 @@ pub async fn read_write_answers(
         Some(e) => Err(e),
         None => Ok(total),
     }
+}
+
+/// Answers a server's request for a local file with `file`, in packets
+/// of at most 64 KiB, then the empty packet that ends it.
+async fn send_local_file(conn: &mut BackendConn, request_seq: u8, file: &[u8]) -> Result<()> {
+    let mut seq = request_seq.wrapping_add(1);
+    for chunk in file.chunks(64 * 1024) {
+        conn.send_data(&mut seq, chunk).await?;
+    }
+    conn.send_data(&mut seq, &[]).await?;
+    conn.flush().await
 }
 
 /// Adds one part of a scattered write (already a sum with its own info

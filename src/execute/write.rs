@@ -32,7 +32,8 @@ pub async fn run_on_all(
         }
         sent += 1;
     }
-    let answers = read_write_answers(&mut conns[..sent], kind).await;
+    let files: Vec<Option<&[u8]>> = commands.iter().map(Command::local_file).collect();
+    let answers = read_write_answers(&mut conns[..sent], &files, kind).await;
     match failure {
         Some(e) => Err(e),
         None => answers,

@@ -19,10 +19,11 @@ use crate::wire::auth::{self, CACHING_SHA2_PASSWORD, NATIVE_PASSWORD};
 use crate::wire::packets::{Greeting, OkPacket};
 use crate::wire::Packet;
 
-/// Capabilities the proxy offers clients.
+/// Capabilities the proxy offers clients. Without `CLIENT_MYSQL` (bit 0,
+/// `CLIENT_LONG_PASSWORD`), as a MariaDB server: clients then read and
+/// send MariaDB's extended capabilities ([`SERVER_MARIADB_EXT`]).
 pub const SERVER_CAPS: CapabilityFlags = CapabilityFlags::from_bits_truncate(
-    CapabilityFlags::CLIENT_LONG_PASSWORD.bits()
-        | CapabilityFlags::CLIENT_FOUND_ROWS.bits()
+    CapabilityFlags::CLIENT_FOUND_ROWS.bits()
         | CapabilityFlags::CLIENT_LONG_FLAG.bits()
         | CapabilityFlags::CLIENT_CONNECT_WITH_DB.bits()
         | CapabilityFlags::CLIENT_PROTOCOL_41.bits()
@@ -39,11 +40,18 @@ pub const SERVER_CAPS: CapabilityFlags = CapabilityFlags::from_bits_truncate(
         | CapabilityFlags::CLIENT_DEPRECATE_EOF.bits(),
 );
 
+/// MariaDB extended capabilities the proxy offers: extended type info
+/// (relayed from backends that offer it too).
+pub const SERVER_MARIADB_EXT: u32 = crate::wire::packets::MARIADB_EXTENDED_METADATA;
+
 /// Who connected and what was agreed.
 #[derive(Debug, Clone)]
 pub struct ClientHello {
     pub user: String,
     pub caps: CapabilityFlags,
+    /// The client asked for MariaDB's extended type info in column
+    /// definitions.
+    pub extended_metadata: bool,
     pub collation: u16,
     pub database: Option<String>,
     pub attributes: HashMap<String, String>,
@@ -108,6 +116,12 @@ pub async fn accept(
     let mut scramble = hs.scramble_buf().to_vec();
     let attributes = hs.connect_attributes().unwrap_or_default();
     let collation = hs.collation() as u16;
+    // MariaDB clients send extended capabilities in the last 4 filler
+    // bytes when the server did not announce CLIENT_MYSQL.
+    let extended_metadata = !hs
+        .capabilities()
+        .contains(CapabilityFlags::CLIENT_LONG_PASSWORD)
+        && hs.mariadb_ext_capabilities().bits() & SERVER_MARIADB_EXT != 0;
     drop(hs);
 
     let mut used_plugin = plugin.clone();
@@ -173,6 +187,7 @@ pub async fn accept(
     Ok(ClientHello {
         user,
         caps,
+        extended_metadata,
         collation,
         database,
         attributes,
@@ -205,6 +220,7 @@ async fn greet_and_read(
         collation: 45,
         status: StatusFlags::SERVER_STATUS_AUTOCOMMIT.bits(),
         auth_plugin: &config.server.auth_plugin,
+        mariadb_ext: SERVER_MARIADB_EXT,
     }
     .encode(&mut greeting);
     let mut seq = 0u8;

@@ -5,8 +5,6 @@
 //! touch backends.
 
 use mysql_common::constants::{CapabilityFlags, ColumnType};
-use mysql_common::packets::Column;
-use mysql_common::proto::MySerialize;
 
 use crate::execute::ClientStream;
 use crate::wire::packets::{encode_eof, put_lenenc_bytes, put_lenenc_int, OkPacket};
@@ -32,6 +30,7 @@ impl TextResult {
         &self,
         client: &mut ClientStream,
         caps: CapabilityFlags,
+        extended_metadata: bool,
         seq: &mut u8,
         status: u16,
     ) -> std::io::Result<()> {
@@ -39,16 +38,8 @@ impl TextResult {
         put_lenenc_int(&mut buf, self.columns.len() as u64);
         client.send(seq, &buf).await?;
         for name in &self.columns {
-            let col = Column::new(ColumnType::MYSQL_TYPE_VAR_STRING)
-                .with_schema(b"")
-                .with_table(b"")
-                .with_org_table(b"")
-                .with_name(name.as_bytes())
-                .with_org_name(name.as_bytes())
-                .with_character_set(45)
-                .with_column_length(1024);
             buf.clear();
-            col.serialize(&mut buf);
+            column_definition(&mut buf, name, extended_metadata);
             client.send(seq, &buf).await?;
         }
         let deprecate_eof = caps.contains(CapabilityFlags::CLIENT_DEPRECATE_EOF);
@@ -78,5 +69,48 @@ impl TextResult {
             encode_eof(&mut buf, 0, status);
         }
         client.send(seq, &buf).await
+    }
+}
+
+/// A VARCHAR(1024) utf8mb4 column named `name` (the fixed part in
+/// protocol order: charset, length, type, flags, decimals), with an empty
+/// MariaDB extended metadata string when the client negotiated it.
+fn column_definition(out: &mut Vec<u8>, name: &str, extended_metadata: bool) {
+    for s in [&b"def"[..], b"", b"", b"", name.as_bytes(), name.as_bytes()] {
+        put_lenenc_bytes(out, s);
+    }
+    if extended_metadata {
+        out.push(0);
+    }
+    out.push(0x0c);
+    out.extend_from_slice(&45u16.to_le_bytes());
+    out.extend_from_slice(&(1024u32 * 4).to_le_bytes());
+    out.push(ColumnType::MYSQL_TYPE_VAR_STRING as u8);
+    out.extend_from_slice(&0u16.to_le_bytes());
+    out.push(0);
+    out.extend_from_slice(&[0, 0]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mysql_common::io::ParseBuf;
+    use mysql_common::packets::Column;
+
+    #[test]
+    fn definitions_parse_back() {
+        let mut buf = Vec::new();
+        column_definition(&mut buf, "Tables_in_x", false);
+        let c: Column = ParseBuf(&buf).parse(()).unwrap();
+        assert_eq!(c.name_str(), "Tables_in_x");
+        assert_eq!(c.character_set(), 45);
+        assert_eq!(c.column_length(), 4096);
+        assert_eq!(c.column_type(), ColumnType::MYSQL_TYPE_VAR_STRING);
+        let mut ext = Vec::new();
+        column_definition(&mut ext, "Tables_in_x", true);
+        assert_eq!(
+            crate::wire::packets::without_extended_metadata(&ext.into()),
+            buf
+        );
     }
 }

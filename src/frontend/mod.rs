@@ -133,7 +133,13 @@ impl Proxy {
             config.server.server_version.clone()
         } else {
             let pool = &cluster.nodes[0].primary;
-            match BackendConn::connect(pool.server.clone(), pool.settings(), false).await {
+            match BackendConn::connect(
+                pool.server.clone(),
+                pool.settings(),
+                crate::backend::Flavor::default(),
+            )
+            .await
+            {
                 Ok(conn) => {
                     let v = conn.server_version.clone();
                     conn.close().await;
@@ -516,7 +522,13 @@ impl Drop for ClientCount {
 /// Sends `verb thread` (`KILL QUERY 42`) to the server of `pool` on a
 /// connection of its own (the busy one cannot take commands).
 async fn kill_on_server(pool: &ServerPool, verb: &str, thread: u32) {
-    if let Ok(mut conn) = BackendConn::connect(pool.server.clone(), pool.settings(), false).await {
+    if let Ok(mut conn) = BackendConn::connect(
+        pool.server.clone(),
+        pool.settings(),
+        crate::backend::Flavor::default(),
+    )
+    .await
+    {
         let _ = conn.query_drop(&format!("{verb} {thread}")).await;
         conn.close().await;
     }

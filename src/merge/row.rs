@@ -26,7 +26,10 @@ pub struct ColumnInfo {
 
 impl ColumnInfo {
     pub fn parse(raw: Bytes) -> Option<ColumnInfo> {
-        let col: Column = ParseBuf(&raw).parse(()).ok()?;
+        // MariaDB's extended metadata (type names) is not in the classic
+        // layout `Column` reads.
+        let classic = crate::wire::packets::without_extended_metadata(&raw);
+        let col: Column = ParseBuf(&classic).parse(()).ok()?;
         Some(ColumnInfo {
             column_type: col.column_type(),
             flags: col.flags(),
@@ -38,7 +41,7 @@ impl ColumnInfo {
 
     /// The column's name (for error messages).
     pub fn name(&self) -> String {
-        ParseBuf(&self.raw)
+        ParseBuf(&crate::wire::packets::without_extended_metadata(&self.raw))
             .parse::<Column>(())
             .map(|c| c.name_str().into_owned())
             .unwrap_or_default()

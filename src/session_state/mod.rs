@@ -91,22 +91,28 @@ impl SessionState {
     }
 
     /// SQL that makes a connection in state `from` carry `self`, or `None`
-    /// when nothing differs. Variables are set in name order, which puts
-    /// `collation_connection` after the `character_set_*` it refines.
+    /// when nothing differs. Variables `self` does not have are reset to
+    /// their DEFAULT first; a reset may change a linked variable (`old`
+    /// clears flags of `old_mode`, `tx_isolation` is
+    /// `transaction_isolation`), so after any reset every variable of
+    /// `self` is assigned, not only those that differ. Variables are set in
+    /// name order, which puts `collation_connection` after the
+    /// `character_set_*` it refines.
     pub fn sync_sql(&self, from: &SessionState) -> Option<String> {
         let mut assigns: Vec<String> = Vec::new();
+        for name in from.vars.keys() {
+            if !self.vars.contains_key(name) {
+                assigns.push(format!("{} = DEFAULT", quote_ident(name)));
+            }
+        }
+        let reset = !assigns.is_empty();
         for (name, value) in &self.vars {
-            if from.vars.get(name) != Some(value) {
+            if reset || from.vars.get(name) != Some(value) {
                 assigns.push(format!(
                     "{} = {}",
                     quote_ident(name),
                     sql_value(name, value)
                 ));
-            }
-        }
-        for name in from.vars.keys() {
-            if !self.vars.contains_key(name) {
-                assigns.push(format!("{} = DEFAULT", quote_ident(name)));
             }
         }
         let mut sql = String::new();
@@ -234,7 +240,22 @@ mod tests {
         let back = base.sync_sql(&s).unwrap();
         assert_eq!(
             back,
-            "SET SESSION `sql_mode` = DEFAULT, `wait_timeout` = DEFAULT"
+            "SET SESSION `sql_mode` = DEFAULT, `wait_timeout` = DEFAULT, \
+             `character_set_client` = 'utf8mb4', `character_set_connection` = 'utf8mb4', \
+             `character_set_results` = 'utf8mb4', `collation_connection` = 'utf8mb4_general_ci'"
+        );
+        // A reset of a linked variable (`old` clears `old_mode` flags) is
+        // followed by the session's own values, even those that look equal.
+        let mut linked = base.clone();
+        linked.record_var("old", "ON");
+        linked.record_var("old_mode", "NO_PROGRESS_INFO");
+        let mut mine = base.clone();
+        mine.record_var("old_mode", "NO_PROGRESS_INFO");
+        let sql = mine.sync_sql(&linked).unwrap();
+        assert!(
+            sql.starts_with("SET SESSION `old` = DEFAULT, ")
+                && sql.ends_with("`old_mode` = 'NO_PROGRESS_INFO'"),
+            "{sql}"
         );
     }
 

@@ -53,7 +53,11 @@ pub fn parse(sql: &str) -> Result<Vec<Statement>, ParseError> {
 /// MySQL syntax sqlparser does not know, rewritten to an equivalent it
 /// does, byte for byte the same length so that every span of the parsed
 /// statement still points into the original text:
-/// `LOCK IN SHARE MODE` → `FOR SHARE` (padded with spaces).
+/// `LOCK IN SHARE MODE` → `FOR SHARE` (padded with spaces), and the
+/// modifiers of `UPDATE|DELETE [LOW_PRIORITY] [QUICK] [IGNORE]` blanked
+/// (they do not change which rows or tables a statement touches; the
+/// statements sent to the shards are spliced from the original text, so
+/// they keep them).
 fn for_parser(sql: &str) -> std::borrow::Cow<'_, str> {
     const LOCK_IN_SHARE_MODE: [&str; 4] = ["LOCK", "IN", "SHARE", "MODE"];
     let bytes = sql.as_bytes();
@@ -62,6 +66,21 @@ fn for_parser(sql: &str) -> std::borrow::Cow<'_, str> {
         .filter(|t| !t.is_trivia())
         .collect();
     let mut edits = Vec::new();
+    let mut blanks = Vec::new();
+    if words
+        .first()
+        .is_some_and(|t| t.is_keyword(bytes, "UPDATE") || t.is_keyword(bytes, "DELETE"))
+    {
+        for t in words.iter().skip(1) {
+            if !["LOW_PRIORITY", "QUICK", "IGNORE"]
+                .iter()
+                .any(|k| t.is_keyword(bytes, k))
+            {
+                break;
+            }
+            blanks.push(t.start..t.end);
+        }
+    }
     for w in words.windows(LOCK_IN_SHARE_MODE.len()) {
         if w.iter()
             .zip(LOCK_IN_SHARE_MODE)
@@ -70,10 +89,14 @@ fn for_parser(sql: &str) -> std::borrow::Cow<'_, str> {
             edits.push(w[0].start..w[3].end);
         }
     }
-    if edits.is_empty() {
+    if edits.is_empty() && blanks.is_empty() {
         return std::borrow::Cow::Borrowed(sql);
     }
     let mut out = sql.to_owned();
+    for range in blanks {
+        let spaces = " ".repeat(range.len());
+        out.replace_range(range, &spaces);
+    }
     for range in edits {
         let replacement = format!("{:<width$}", "FOR SHARE", width = range.len());
         out.replace_range(range, &replacement);

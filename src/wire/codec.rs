@@ -129,6 +129,12 @@ pub struct PacketStream<S> {
     codec: PacketCodec,
     read_buf: BytesMut,
     write_buf: Vec<u8>,
+    /// While set, `flush` keeps the last queued packet back (a statement
+    /// of a split multi-statement query: its final status is patched once
+    /// it is known that more results follow).
+    hold_last: bool,
+    /// Offset in `write_buf` of the last queued packet's header.
+    last_start: usize,
 }
 
 /// Flush the write buffer once it grows past this, to bound memory while
@@ -142,7 +148,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
             codec: PacketCodec::new(max_payload),
             read_buf: BytesMut::with_capacity(4 * 1024),
             write_buf: Vec::with_capacity(1024),
+            hold_last: false,
+            last_start: 0,
         }
+    }
+
+    /// Keeps (or stops keeping) the last queued packet out of flushes; see
+    /// [`PacketStream::last_payload_mut`].
+    pub fn hold_last(&mut self, on: bool) {
+        self.hold_last = on;
+    }
+
+    /// The payload of the last queued packet while it is still buffered
+    /// (one physical packet; `None` once it was written).
+    pub fn last_payload_mut(&mut self) -> Option<&mut [u8]> {
+        let start = self.last_start.checked_add(4)?;
+        let len = self
+            .write_buf
+            .get(self.last_start..start)
+            .map(|h| usize::from(h[0]) | usize::from(h[1]) << 8 | usize::from(h[2]) << 16)?;
+        self.write_buf.get_mut(start..start + len)
     }
 
     pub fn set_max_payload(&mut self, max: usize) {
@@ -165,6 +190,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
 
     /// Reads one logical packet; `UnexpectedEof` when the peer closed.
     pub async fn read_packet(&mut self) -> io::Result<Packet> {
+        if self.hold_last && !self.write_buf.is_empty() {
+            // The peer answers what was sent (a LOAD DATA file request):
+            // nothing may be held back now.
+            self.io.write_all(&self.write_buf).await?;
+            self.write_buf.clear();
+            self.last_start = 0;
+            self.io.flush().await?;
+        }
         loop {
             if let Some(p) = self.codec.decode(&mut self.read_buf)? {
                 return Ok(p);
@@ -190,6 +223,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
 
     /// Queues one logical packet; see [`encode_packet`].
     pub fn queue(&mut self, seq: &mut u8, payload: &[u8]) {
+        self.last_start = self.write_buf.len();
         encode_packet(&mut self.write_buf, seq, payload);
     }
 
@@ -207,6 +241,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
     }
 
     pub async fn flush(&mut self) -> io::Result<()> {
+        if self.hold_last {
+            let upto = self.last_start.min(self.write_buf.len());
+            if upto > 0 {
+                self.io.write_all(&self.write_buf[..upto]).await?;
+                self.write_buf.drain(..upto);
+                self.last_start = 0;
+            }
+            return self.io.flush().await;
+        }
         if !self.write_buf.is_empty() {
             self.io.write_all(&self.write_buf).await?;
             self.write_buf.clear();

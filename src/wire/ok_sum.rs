@@ -68,9 +68,12 @@ impl OkPacket {
     /// (or copies) means.
     pub fn finish_shards(&mut self) {
         if let Some(fields) = parse_info(&self.info) {
+            // `Records: 1  Duplicates: …` (INSERT); LOAD DATA's `Records:
+            // 1  Deleted: …` is always sent.
             let one_row = fields
                 .first()
-                .is_some_and(|(l, n)| l == "Records" && *n == 1);
+                .is_some_and(|(l, n)| l == "Records" && *n == 1)
+                && fields.get(1).is_some_and(|(l, _)| l == "Duplicates");
             let no_warnings = fields.iter().any(|(l, n)| l == "Warnings" && *n == 0);
             if one_row && no_warnings {
                 self.info.clear();

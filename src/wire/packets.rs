@@ -1,5 +1,6 @@
 //! Payload formats of the generic packets both sides exchange: OK, ERR, EOF,
-//! the server greeting, and length-encoded primitives.
+//! the server greeting, length-encoded primitives, and the layout of a
+//! column definition with or without MariaDB's extended metadata.
 //!
 //! Owns: bytes of one payload ⇄ typed values, for the capability flags in
 //! force. Must not do I/O or keep state; handshake *flow* lives in
@@ -385,6 +386,101 @@ pub struct Greeting<'a> {
     pub collation: u8,
     pub status: u16,
     pub auth_plugin: &'a str,
+    /// MariaDB's extended capabilities (the last 4 of the 10 reserved
+    /// bytes; read by clients when `CLIENT_MYSQL`, bit 0, is not set).
+    pub mariadb_ext: u32,
+}
+
+/// MariaDB's `MARIADB_CLIENT_EXTENDED_METADATA` (extended type info:
+/// column definitions carry the data type name and format, e.g.
+/// `json`, `uuid`, `inet6`).
+pub const MARIADB_EXTENDED_METADATA: u32 = 0x0000_0008;
+
+/// Where the fixed-length part of a column definition starts (its `0x0c`
+/// length byte), after the six strings and, on a connection with
+/// extended metadata, the extended metadata string. `None` when malformed.
+pub fn column_fixed_offset(def: &[u8]) -> Option<usize> {
+    let mut r = Reader::new(def);
+    for _ in 0..6 {
+        r.lenenc_bytes()?;
+    }
+    let at = def.len() - r.remaining();
+    if def.get(at) == Some(&0x0c) && def.len() - at == 13 {
+        return Some(at);
+    }
+    // Extended metadata: one more length-encoded string, then the fixed
+    // part (exactly 13 bytes in a result set).
+    let mut ext = Reader::new(def.get(at..)?);
+    if ext.lenenc_bytes().is_some() {
+        let after = def.len() - ext.remaining();
+        if def.get(after) == Some(&0x0c) && def.len() - after == 13 {
+            return Some(after);
+        }
+    }
+    (def.get(at) == Some(&0x0c)).then_some(at)
+}
+
+/// A column definition without its extended metadata string (what
+/// parsers of the classic layout read); `def` itself when it has none.
+pub fn without_extended_metadata(def: &bytes::Bytes) -> bytes::Bytes {
+    let mut r = Reader::new(def);
+    for _ in 0..6 {
+        if r.lenenc_bytes().is_none() {
+            return def.clone();
+        }
+    }
+    let at = def.len() - r.remaining();
+    match column_fixed_offset(def) {
+        Some(fixed) if fixed > at => {
+            let mut out = Vec::with_capacity(def.len());
+            out.extend_from_slice(&def[..at]);
+            out.extend_from_slice(&def[fixed..]);
+            bytes::Bytes::from(out)
+        }
+        _ => def.clone(),
+    }
+}
+
+/// Sets `SERVER_MORE_RESULTS_EXISTS` in a final OK or EOF payload; false
+/// for any other packet (an ERR ends a multi-result answer).
+pub fn set_more_results(payload: &mut [u8]) -> bool {
+    let more = StatusFlags::SERVER_MORE_RESULTS_EXISTS.bits().to_le_bytes();
+    let at = match payload.first() {
+        Some(0xFE) if payload.len() == 5 => 3,
+        Some(0x00 | 0xFE) if payload.len() >= 7 => {
+            let mut r = Reader::new(&payload[1..]);
+            if r.lenenc_int().is_none() || r.lenenc_int().is_none() {
+                return false;
+            }
+            payload.len() - r.remaining()
+        }
+        _ => return false,
+    };
+    match payload.get_mut(at..at + 2) {
+        Some(s) => {
+            s[0] |= more[0];
+            s[1] |= more[1];
+            true
+        }
+        None => false,
+    }
+}
+
+/// Adds an empty extended metadata string to a classic column definition
+/// (for a client that negotiated extended metadata).
+pub fn with_empty_extended_metadata(def: &[u8]) -> Vec<u8> {
+    let mut r = Reader::new(def);
+    for _ in 0..6 {
+        if r.lenenc_bytes().is_none() {
+            return def.to_vec();
+        }
+    }
+    let at = def.len() - r.remaining();
+    let mut out = Vec::with_capacity(def.len() + 1);
+    out.extend_from_slice(&def[..at]);
+    out.push(0);
+    out.extend_from_slice(&def[at..]);
+    out
 }
 
 impl Greeting<'_> {
@@ -401,7 +497,8 @@ impl Greeting<'_> {
         out.extend_from_slice(&self.status.to_le_bytes());
         out.extend_from_slice(&((caps >> 16) as u16).to_le_bytes());
         out.push(21);
-        out.extend_from_slice(&[0u8; 10]);
+        out.extend_from_slice(&[0u8; 6]);
+        out.extend_from_slice(&self.mariadb_ext.to_le_bytes());
         out.extend_from_slice(&self.scramble[8..]);
         out.push(0);
         out.extend_from_slice(self.auth_plugin.as_bytes());
@@ -412,6 +509,45 @@ impl Greeting<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn more_results_flag_is_set_in_final_packets() {
+        let more = StatusFlags::SERVER_MORE_RESULTS_EXISTS.bits();
+        let mut eof = vec![0xFE, 0, 0, 2, 0];
+        assert!(set_more_results(&mut eof));
+        assert_eq!(u16::from_le_bytes([eof[3], eof[4]]), 2 | more);
+        // OK with 300 affected rows (3-byte length-encoded) and id 1.
+        let mut ok = vec![0x00, 0xFC, 0x2C, 0x01, 0x01, 0x02, 0x00, 0x00, 0x00];
+        assert!(set_more_results(&mut ok));
+        assert_eq!(u16::from_le_bytes([ok[5], ok[6]]), 2 | more);
+        let mut ok_fe = vec![0xFE, 0x00, 0x00, 0x22, 0x00, 0x00, 0x00];
+        assert!(set_more_results(&mut ok_fe));
+        assert_eq!(u16::from_le_bytes([ok_fe[3], ok_fe[4]]), 0x22 | more);
+        assert!(!set_more_results(&mut [0xFF, 0x7A, 0x04, b'#']));
+    }
+
+    #[test]
+    fn extended_metadata_is_found_and_removed() {
+        let mut classic = Vec::new();
+        for f in [&b"def"[..], b"db", b"t", b"t", b"j", b"j"] {
+            put_lenenc_bytes(&mut classic, f);
+        }
+        let fixed = classic.len();
+        classic.push(0x0c);
+        classic.extend_from_slice(&[33, 0, 255, 255, 255, 255, 252, 0x90, 0, 0, 0, 0]);
+        assert_eq!(column_fixed_offset(&classic), Some(fixed));
+        // `format=json`: type 1, then a 12-byte block (the ambiguous length).
+        for ext in [&b"\x01\x04json"[..], b"\x00\x0ajson_array"] {
+            let mut with = classic[..fixed].to_vec();
+            put_lenenc_bytes(&mut with, ext);
+            with.extend_from_slice(&classic[fixed..]);
+            assert_eq!(column_fixed_offset(&with), Some(fixed + 1 + ext.len()));
+            let bytes = bytes::Bytes::from(with);
+            assert_eq!(without_extended_metadata(&bytes), classic);
+        }
+        let empty = with_empty_extended_metadata(&classic);
+        assert_eq!(column_fixed_offset(&empty), Some(fixed + 1));
+    }
 
     #[test]
     fn lenenc_roundtrip() {

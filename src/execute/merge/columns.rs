@@ -335,7 +335,43 @@ fn client_defs(mut defs: Vec<Bytes>, columns: &[ColumnInfo], plan: &MergeSpec) -
     }
     let visible = defs.len().saturating_sub(plan.hidden_columns);
     defs.truncate(visible);
+    if !plan.logical_tables.is_empty() {
+        for d in defs.iter_mut() {
+            *d = logical_table_names(d, &plan.logical_tables);
+        }
+    }
     defs
+}
+
+/// `def` with a physical table name in `table` or `org_table` replaced by
+/// its logical name (an alias in `table` stays).
+pub fn logical_table_names(def: &Bytes, names: &[(String, String)]) -> Bytes {
+    use crate::wire::packets::put_lenenc_bytes;
+    let mut r = crate::wire::packets::Reader::new(def);
+    let (Some(catalog), Some(schema), Some(table), Some(org_table)) = (
+        r.lenenc_bytes(),
+        r.lenenc_bytes(),
+        r.lenenc_bytes(),
+        r.lenenc_bytes(),
+    ) else {
+        return def.clone();
+    };
+    let logical = |t: &[u8]| {
+        names
+            .iter()
+            .find(|(p, _)| p.as_bytes() == t)
+            .map(|(_, l)| l.as_bytes())
+    };
+    if logical(table).is_none() && logical(org_table).is_none() {
+        return def.clone();
+    }
+    let mut out = Vec::with_capacity(def.len() + 8);
+    put_lenenc_bytes(&mut out, catalog);
+    put_lenenc_bytes(&mut out, schema);
+    put_lenenc_bytes(&mut out, logical(table).unwrap_or(table));
+    put_lenenc_bytes(&mut out, logical(org_table).unwrap_or(org_table));
+    out.extend_from_slice(r.rest());
+    Bytes::from(out)
 }
 
 /// What the merge presents as the result columns for shard
@@ -349,14 +385,11 @@ pub fn merged_column_defs(defs: Vec<Bytes>, plan: &MergeSpec) -> Result<Vec<Byte
 /// the flags of an AVG column,
 /// patched in place: the fixed part follows six length-encoded strings.
 fn widen_scale(def: &Bytes, extra: u8) -> Bytes {
-    let mut r = crate::wire::packets::Reader::new(def);
-    for _ in 0..6 {
-        if r.lenenc_bytes().is_none() {
-            return def.clone();
-        }
-    }
-    // 0x0c, charset (2), length (4), type (1), flags (2), decimals (1).
-    let fixed = def.len() - r.remaining();
+    // 0x0c, charset (2), length (4), type (1), flags (2), decimals (1),
+    // after the strings (and MariaDB's extended metadata, if any).
+    let Some(fixed) = crate::wire::packets::column_fixed_offset(def) else {
+        return def.clone();
+    };
     if def.len() < fixed + 13 {
         return def.clone();
     }

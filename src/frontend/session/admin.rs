@@ -159,7 +159,13 @@ impl Session {
             }
         };
         let _ = result
-            .send(&mut self.client, self.caps, seq, self.status)
+            .send(
+                &mut self.client,
+                self.caps,
+                self.extended_metadata,
+                seq,
+                self.status,
+            )
             .await;
     }
 
@@ -197,7 +203,15 @@ impl Session {
                             Some(describe.clone()),
                         ]);
                     }
-                    let _ = r.send(&mut self.client, self.caps, seq, self.status).await;
+                    let _ = r
+                        .send(
+                            &mut self.client,
+                            self.caps,
+                            self.extended_metadata,
+                            seq,
+                            self.status,
+                        )
+                        .await;
                     return;
                 }
                 Ok(None) => {}
@@ -218,6 +232,14 @@ impl Session {
             Some(plan.reason.to_string()),
             Some(inner.trim().to_string()),
         ]);
-        let _ = r.send(&mut self.client, self.caps, seq, self.status).await;
+        let _ = r
+            .send(
+                &mut self.client,
+                self.caps,
+                self.extended_metadata,
+                seq,
+                self.status,
+            )
+            .await;
     }
 }

@@ -15,7 +15,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mysql_common::constants::{CapabilityFlags, StatusFlags};
+use mysql_common::constants::StatusFlags;
 
 use super::{Held, Session};
 use crate::backend::connection::read_small_result;
@@ -42,6 +42,17 @@ pub(super) enum Binding {
 }
 
 impl Session {
+    /// The backend connections this session can use (see
+    /// [`crate::backend::Flavor`]).
+    pub(super) fn flavor(&self) -> crate::backend::Flavor {
+        crate::backend::Flavor {
+            found_rows: self
+                .caps
+                .contains(mysql_common::constants::CapabilityFlags::CLIENT_FOUND_ROWS),
+            extended_metadata: self.extended_metadata,
+        }
+    }
+
     pub(super) fn view(&self, node: usize) -> SessionView {
         let cfg = self.proxy.config.load();
         SessionView {
@@ -311,7 +322,7 @@ impl Session {
         role: Role,
         exclude: &[usize],
     ) -> Result<(PooledConn, Role)> {
-        let found_rows = self.caps.contains(CapabilityFlags::CLIENT_FOUND_ROWS);
+        let found_rows = self.flavor();
         let (mut pool, mut role) = self.choose_pool(node, role, exclude)?;
         // A replica read that may go elsewhere does not wait long for a
         // connection: a frozen replica without an idle connection would
@@ -456,7 +467,7 @@ impl Session {
         role: Role,
         n: usize,
     ) -> Result<Vec<PooledConn>> {
-        let found_rows = self.caps.contains(CapabilityFlags::CLIENT_FOUND_ROWS);
+        let found_rows = self.flavor();
         let mut exclude = Vec::new();
         let mut role = role;
         loop {

@@ -223,6 +223,8 @@ impl Session {
             timeout,
             last_insert_id,
             first_byte: Some(&first_byte),
+            table_names: &self.column_tables,
+            client_extended: self.extended_metadata,
         };
         let mut outcome = tokio::select! {
             o = relay.forward(shape) => o,

@@ -32,6 +32,7 @@ mod admin;
 mod connections;
 mod execute_one;
 mod guard;
+mod load_data;
 mod metadata;
 mod observe;
 mod oversized;
@@ -102,6 +103,11 @@ pub struct Session {
     /// An id the proxy generated for the running INSERT (sharded tables
     /// with an id generator): the OK reports it.
     override_last_insert_id: Option<u64>,
+    /// Physical → logical table names for the column definitions of the
+    /// statement being relayed (set by `run_plan` for one shard).
+    column_tables: Vec<(String, String)>,
+    /// The client negotiated MariaDB extended type info.
+    extended_metadata: bool,
     /// The running statement reads no table (`SELECT 1`): it does not
     /// reset the diagnostics area, so it may run where the warnings are.
     tableless_read: bool,
@@ -166,6 +172,8 @@ impl Session {
             savepoints: Vec::new(),
             xa: xa_tx::XaTx::default(),
             override_last_insert_id: None,
+            column_tables: Vec::new(),
+            extended_metadata: hello.extended_metadata,
             tx_router: None,
             table_locks: metadata::TableLocks::default(),
             checkout_deadline: None,

@@ -15,6 +15,7 @@ use super::{Ran, Session};
 use crate::backend::Role;
 use crate::error::ProxyError;
 use crate::execute::{Command, Outcome, Shape};
+use crate::router::shard::{PlanKind, ShardPlan};
 use crate::router::{self};
 use crate::sql::{self, Classified, SetKind, SetScope, StatementKind, TransactionScope};
 use crate::wire::command;
@@ -44,6 +45,9 @@ enum QueryPath {
     Sharded(Box<ShardedPath>),
     /// Everything else: read/write split on the session's node.
     Plain,
+    /// Several statements, one naming a sharded or broadcast table: run
+    /// one by one.
+    Split(Vec<String>),
 }
 
 impl QueryPath {
@@ -51,6 +55,7 @@ impl QueryPath {
     fn label(&self) -> &'static str {
         match self {
             QueryPath::Refuse(_) | QueryPath::DeferTransactionSettings { .. } => "proxy",
+            QueryPath::Split(_) => "multi_statement",
             QueryPath::ShowShardcat(_)
             | QueryPath::SetShardcat(_)
             | QueryPath::ExplainShardcat(_)
@@ -124,6 +129,7 @@ impl Session {
         self.stat.path = path.label();
         match path {
             QueryPath::Refuse(e) => self.write_error_seq(&e, seq).await,
+            QueryPath::Split(pieces) => self.run_split(pieces, seq).await,
             QueryPath::ShowShardcat(rest) => self.show_shardcat(&rest, seq).await,
             QueryPath::SetShardcat(rest) => self.set_shardcat(&rest, seq).await,
             QueryPath::ExplainShardcat(inner) => self.explain_shardcat(&inner, seq).await,
@@ -190,6 +196,9 @@ impl Session {
                 return QueryPath::Refuse(multi_statement_refused(text));
             }
             *c = self.classify_multi(text, c.clone());
+            if let Some(pieces) = self.multi_statement_on_rule_tables(text) {
+                return QueryPath::Split(pieces);
+            }
         }
         if let Some(read_only) = self.next_transaction_settings(text, c) {
             return QueryPath::DeferTransactionSettings { read_only };
@@ -345,6 +354,60 @@ impl Session {
 
     /// A multi-statement runs as one unit: on the primary unless every part
     /// is a plain read, with the flags of all parts.
+    /// Several statements in one COM_QUERY where one of them is the
+    /// sharding router's: the statements, to run one by one (one server
+    /// would run them in order too). `None`: the backend runs them all.
+    fn multi_statement_on_rule_tables(&self, text: &str) -> Option<Vec<String>> {
+        let router = self.proxy.shard_router.load_full()?;
+        let schema = self.state.schema.as_deref();
+        let pieces: Vec<String> = sql::split_statements(text)
+            .into_iter()
+            .filter_map(|r| text.get(r))
+            .map(|p| p.trim().to_owned())
+            .filter(|p| !p.is_empty())
+            .collect();
+        let routed = |piece: &str| {
+            !matches!(
+                router.plan_with(piece, schema, &[], false),
+                Ok(None)
+                    | Ok(Some(ShardPlan {
+                        kind: PlanKind::Unsharded { .. },
+                        ..
+                    }))
+            )
+        };
+        pieces.iter().any(|p| routed(p)).then_some(pieces)
+    }
+
+    /// Runs the statements of a split multi-statement query one by one as
+    /// one answer: every result but the last says more follow
+    /// (`SERVER_MORE_RESULTS_EXISTS`, set in its final packet, which the
+    /// client stream holds back until then); an error ends the answer.
+    async fn run_split(&mut self, pieces: Vec<String>, seq: &mut u8) {
+        let n = pieces.len();
+        for (i, piece) in pieces.into_iter().enumerate() {
+            let last = i + 1 == n;
+            self.client.hold_last(!last);
+            let mut payload = Vec::with_capacity(piece.len() + 1);
+            payload.push(command::QUERY);
+            payload.extend_from_slice(piece.as_bytes());
+            Box::pin(self.com_query(&payload, seq)).await;
+            if last {
+                break;
+            }
+            self.client.hold_last(false);
+            let more = self
+                .client
+                .last_payload_mut()
+                .is_some_and(crate::wire::packets::set_more_results);
+            if !more {
+                // An ERR (or a lost client): the answer ends here.
+                break;
+            }
+        }
+        self.client.hold_last(false);
+    }
+
     pub(super) fn classify_multi(&self, text: &str, mut whole: Classified) -> Classified {
         let mut all_reads = true;
         for r in sql::split_statements(text) {

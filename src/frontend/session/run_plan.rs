@@ -63,6 +63,14 @@ impl Session {
         seq: &mut u8,
     ) {
         self.observe_plan(plan);
+        let named;
+        let plan = match self.with_logical_tables(plan) {
+            Some(p) => {
+                named = p;
+                &named
+            }
+            None => plan,
+        };
         let single = matches!(
             plan.kind,
             PlanKind::Unsharded { .. } | PlanKind::Single | PlanKind::BroadcastRead { .. }
@@ -78,6 +86,41 @@ impl Session {
         } else {
             self.run_scatter_read(plan, c, encoding, seq).await
         }
+    }
+
+    /// A merged read whose shards' column definitions name physical
+    /// tables: the plan with the logical names for them.
+    pub(super) fn with_logical_tables(&self, plan: &ShardPlan) -> Option<ShardPlan> {
+        plan.merge.as_ref()?;
+        let names = self.logical_names(plan);
+        if names.is_empty() {
+            return None;
+        }
+        let mut named = plan.clone();
+        if let Some(m) = named.merge.as_mut() {
+            m.logical_tables = names;
+        }
+        Some(named)
+    }
+
+    /// `(physical, logical)` names of the sharded tables `plan` touches.
+    pub(super) fn logical_names(&self, plan: &ShardPlan) -> Vec<(String, String)> {
+        let Some(router) = self
+            .tx_router
+            .clone()
+            .or_else(|| self.proxy.shard_router.load_full())
+        else {
+            return Vec::new();
+        };
+        let mut names: Vec<(String, String)> = Vec::new();
+        for physical in plan.targets.iter().flat_map(|t| &t.tables) {
+            if let Some(logical) = router.logical_name_of(physical) {
+                if &logical != physical && !names.iter().any(|(p, _)| p == physical) {
+                    names.push((physical.clone(), logical));
+                }
+            }
+        }
+        names
     }
 
     /// One target: the ordinary path (read/write split, pins, retries).
@@ -96,8 +139,12 @@ impl Session {
         let command = Command::for_target(&encoding, t);
         let route = router::route(c, &self.view(t.node));
         self.override_last_insert_id = plan.generated_id;
+        if matches!(plan.kind, PlanKind::Single) {
+            self.column_tables = self.logical_names(plan);
+        }
         let ran = self.execute(route, c, &command, Shape::Results, seq).await;
         self.override_last_insert_id = None;
+        self.column_tables.clear();
         if let Some(mut ran) = ran {
             if let Some(id) = plan.generated_id {
                 ran.outcome.last_insert_id = id;

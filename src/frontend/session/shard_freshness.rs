@@ -50,9 +50,7 @@ impl Session {
             return Ok(());
         }
         let timeout_ms = self.proxy.config.load().routing.gtid_wait_timeout_ms;
-        let found_rows = self
-            .caps
-            .contains(mysql_common::constants::CapabilityFlags::CLIENT_FOUND_ROWS);
+        let found_rows = self.flavor();
         for conn in conns.iter_mut() {
             let node_index = conn.server.node;
             let Some(node) = self.proxy.cluster.nodes.get(node_index) else {

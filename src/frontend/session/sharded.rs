@@ -33,6 +33,9 @@ impl Session {
         if let Some(path) = self.database_ddl_path(text, c) {
             return Some(path);
         }
+        if c.kind == crate::sql::StatementKind::LoadData {
+            return self.load_data_path(text, c);
+        }
         self.plan_path(text, c).await
     }
 
@@ -52,6 +55,9 @@ impl Session {
             ShardedPath::ShowTables(router) => self.run_show_tables(&router, text, c, seq).await,
             ShardedPath::Plan(plan) => self.run_plan(&plan, c, Encoding::Text, seq).await,
             ShardedPath::Refused(e) => self.write_error_seq(&e, seq).await,
+            ShardedPath::LoadData(router, req) => {
+                self.run_load_data(router, &req, text, c, seq).await
+            }
         }
     }
 
@@ -187,7 +193,15 @@ impl Session {
             }
             r.row(row);
         }
-        let _ = r.send(&mut self.client, self.caps, seq, self.status).await;
+        let _ = r
+            .send(
+                &mut self.client,
+                self.caps,
+                self.extended_metadata,
+                seq,
+                self.status,
+            )
+            .await;
     }
 
     /// `CREATE DATABASE` / `DROP DATABASE` with sharding rules in force: a
@@ -233,6 +247,7 @@ impl Session {
                 sql: text.to_string(),
                 tables: Vec::new(),
                 params: Vec::new(),
+                local_file: None,
             })
             .collect();
         let plan = ShardPlan {
@@ -260,4 +275,9 @@ pub(super) enum ShardedPath {
     Plan(ShardPlan),
     /// Refused before anything ran.
     Refused(ProxyError),
+    /// `LOAD DATA` into a sharded or broadcast table (`load_data`).
+    LoadData(
+        Arc<ShardRouter>,
+        Box<crate::router::shard::load_data::LoadRequest>,
+    ),
 }

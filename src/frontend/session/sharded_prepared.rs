@@ -135,8 +135,15 @@ impl Session {
         self.release_unpinned();
         // The columns the client will see: a scattered read shows what the
         // merge presents; one target shows its own.
+        let default_merge = crate::router::shard::MergeSpec::default();
         let columns: Vec<Bytes> = match (&plan.merge, plan.targets.len()) {
-            (Some(m), n) if n > 1 => {
+            (Some(_), n) if n > 1 => {
+                let named = self.with_logical_tables(&plan);
+                let m = named
+                    .as_ref()
+                    .and_then(|p| p.merge.as_deref())
+                    .or(plan.merge.as_deref())
+                    .unwrap_or(&default_merge);
                 match crate::execute::merge::merged_column_defs(defs.column_defs, m) {
                     Ok(c) => c,
                     Err(e) => {
@@ -145,14 +152,27 @@ impl Session {
                     }
                 }
             }
-            _ => defs.column_defs,
+            _ => {
+                let names = self.logical_names(&plan);
+                defs.column_defs
+                    .iter()
+                    .map(|d| crate::execute::merge::logical_table_names(d, &names))
+                    .collect()
+            }
         };
         let params = placeholder_count(&sql_text);
         let param_def = defs
             .param_defs
             .first()
             .map(|d| d.to_vec())
-            .unwrap_or_else(prepared::placeholder_param_def);
+            .unwrap_or_else(|| {
+                let d = prepared::placeholder_param_def();
+                if self.extended_metadata {
+                    crate::wire::packets::with_empty_extended_metadata(&d)
+                } else {
+                    d
+                }
+            });
         let param_defs = vec![param_def; params];
         let (Ok(params16), Ok(columns16)) = (u16::try_from(params), u16::try_from(columns.len()))
         else {
@@ -224,6 +244,7 @@ impl Session {
                     sql: sql_text.to_string(),
                     tables: Vec::new(),
                     params: (0..bound.len()).collect(),
+                    local_file: None,
                 }],
                 kind: PlanKind::Single,
                 merge: None,

@@ -287,6 +287,8 @@ impl Session {
                     timeout: None,
                     last_insert_id: None,
                     first_byte: None,
+                    table_names: &[],
+                    client_extended: self.extended_metadata,
                 };
                 relay.forward(Shape::Rows).await
             }

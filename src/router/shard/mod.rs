@@ -22,7 +22,8 @@
 //! columns, LIMIT), [`plan`] (Analysis + parameters → ShardPlan,
 //! splicing), [`lex`] (byte positions), [`idgen`] (snowflake ids),
 //! [`meta`] (DESCRIBE/SHOW/LOCK TABLES on logical tables, column lists),
-//! [`cases`] (routing test cases run by `shardcat check`).
+//! [`cases`] (routing test cases run by `shardcat check`), [`load_data`]
+//! (`LOAD DATA LOCAL INFILE` rows split by key).
 //!
 //! # Rules of placement
 //!
@@ -43,6 +44,7 @@ pub mod cases;
 pub mod cond;
 pub mod idgen;
 pub(crate) mod lex;
+pub mod load_data;
 pub mod meta;
 pub mod plan;
 pub mod select;
@@ -112,6 +114,19 @@ pub struct ShardTarget {
     /// parameters; a pushed-down LIMIT is inlined). Empty when `sql` has no
     /// placeholder.
     pub params: Vec<usize>,
+    /// For a `LOAD DATA LOCAL INFILE` split by shard: the rows this target
+    /// loads, sent when its server asks for the file.
+    pub local_file: Option<LocalFile>,
+}
+
+/// The file contents a shard's `LOAD DATA LOCAL INFILE` receives.
+#[derive(Clone, PartialEq, Eq)]
+pub struct LocalFile(pub Arc<Vec<u8>>);
+
+impl fmt::Debug for LocalFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "LocalFile({} bytes)", self.0.len())
+    }
 }
 
 /// What kind of plan.
@@ -168,6 +183,11 @@ pub struct MergeSpec {
     /// ENUM/SET keys ordered by their members' positions: used by the
     /// merge when the shard's column definition flags the column ENUM/SET.
     pub enum_keys: Box<[EnumKey]>,
+    /// `(physical, logical)` table names: the column definitions the
+    /// client sees name the logical table in `table`/`org_table`, as one
+    /// server holding it would. Filled by the session from the router's
+    /// names (empty in the router's own plans).
+    pub logical_tables: Vec<(String, String)>,
 }
 
 /// A key column whose order and equality the server defines: hidden

@@ -38,11 +38,27 @@ impl Session {
         else {
             return Ok(());
         };
+        let columns = self.fetch_columns(&schema, &table, node, &physical).await?;
+        router.remember_columns(&schema, &table, columns);
+        Ok(())
+    }
+
+    /// The visible columns of `physical` (the slot-0 table of logical
+    /// `table`) in table order, read on `node`'s primary (on a held
+    /// primary connection if there is one). An empty list is the server's
+    /// 1146 for the logical table.
+    pub(in crate::frontend::session) async fn fetch_columns(
+        &mut self,
+        schema: &str,
+        table: &str,
+        node: usize,
+        physical: &str,
+    ) -> Result<Vec<String>> {
         let sql = format!(
             "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = {} \
              AND TABLE_NAME = {} AND EXTRA NOT LIKE '%INVISIBLE%' ORDER BY ORDINAL_POSITION",
-            crate::session_state::quote_str(&schema),
-            crate::session_state::quote_str(&physical)
+            crate::session_state::quote_str(schema),
+            crate::session_state::quote_str(physical)
         );
         let rows = self.primary_rows(node, &sql).await?;
         let columns: Vec<String> = rows
@@ -57,8 +73,7 @@ impl Session {
                 format!("Table '{schema}.{table}' doesn't exist"),
             )));
         }
-        router.remember_columns(&schema, &table, columns);
-        Ok(())
+        Ok(columns)
     }
 }
 
@@ -124,7 +139,7 @@ impl Session {
             .ok_or_else(|| ProxyError::Internal(format!("no node #{node}")))?
             .primary
             .clone();
-        let found_rows = self.caps.contains(CapabilityFlags::CLIENT_FOUND_ROWS);
+        let found_rows = self.flavor();
         let mut conn = pool.checkout(found_rows, &self.state).await?;
         let rows = query_rows(&mut conn, sql).await;
         if !conn.broken {

@@ -668,6 +668,7 @@ impl ShardRouter {
                     sql: splice(toks.sql, &name.table_range, &quote_ident(physical)),
                     tables: vec![physical.clone()],
                     params: Vec::new(),
+                    local_file: None,
                 })
                 .collect(),
             TableInfoKind::Broadcast { nodes } => nodes
@@ -677,6 +678,7 @@ impl ShardRouter {
                     sql: toks.sql.to_owned(),
                     tables: Vec::new(),
                     params: Vec::new(),
+                    local_file: None,
                 })
                 .collect(),
             TableInfoKind::Single { .. } => return None,

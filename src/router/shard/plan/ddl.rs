@@ -85,6 +85,7 @@ pub(super) fn ddl(ctx: &Ctx<'_>, sql: &str) -> Result<ShardPlan, RouteError> {
                     sql: text.clone(),
                     tables: Vec::new(),
                     params: params.clone(),
+                    local_file: None,
                 })
                 .collect(),
             kind: PlanKind::Ddl,

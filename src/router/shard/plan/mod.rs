@@ -226,6 +226,7 @@ pub(crate) fn materialize(
                 sql: sql.to_owned(),
                 tables: Vec::new(),
                 params: (0..a.placeholders.len()).collect(),
+                local_file: None,
             }],
             kind: PlanKind::Unsharded { node },
             merge: None,

@@ -151,6 +151,7 @@ pub(super) fn target(
         sql,
         tables,
         params,
+        local_file: None,
     })
 }
 

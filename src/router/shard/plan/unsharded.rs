@@ -44,6 +44,7 @@ pub(super) fn unsharded(ctx: &Ctx<'_>, sql: &str) -> Result<ShardPlan, RouteErro
             sql,
             tables: Vec::new(),
             params,
+            local_file: None,
         })
     };
     let written_broadcast: Vec<RefId> = if a.write && !a.explain {

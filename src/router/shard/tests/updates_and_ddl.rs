@@ -103,3 +103,46 @@ fn unique_keys_without_the_sharding_key_are_reported() {
         .is_empty());
     assert!(r.unique_key_warnings("SELECT 1", Some("shop")).is_empty());
 }
+
+/// `UPDATE|DELETE` modifiers (every combination the grammar allows) are
+/// kept in the shard statements and do not change the routing.
+#[test]
+fn update_and_delete_modifiers_are_kept() {
+    let subsets = |mods: &[&str]| -> Vec<String> {
+        (0..1u32 << mods.len())
+            .map(|bits| {
+                mods.iter()
+                    .enumerate()
+                    .filter(|(i, _)| bits & (1 << i) != 0)
+                    .map(|(_, m)| format!("{m} "))
+                    .collect()
+            })
+            .collect()
+    };
+    for m in subsets(&["LOW_PRIORITY", "IGNORE"]) {
+        let keyed = format!("UPDATE {m}orders SET total = 1 WHERE user_id = 3");
+        assert_eq!(
+            one(&keyed),
+            t(
+                "n2",
+                &format!("UPDATE {m}orders_3 SET total = 1 WHERE user_id = 3")
+            )
+        );
+        let p = plan(&format!("UPDATE {m}orders SET total = 1"));
+        assert_eq!((p.kind.clone(), p.targets.len()), (PlanKind::Scatter, 4));
+        assert!(p
+            .targets
+            .iter()
+            .all(|t| t.sql.starts_with(&format!("UPDATE {m}orders_"))));
+    }
+    for m in subsets(&["LOW_PRIORITY", "QUICK", "IGNORE"]) {
+        let keyed = format!("DELETE {m}FROM orders WHERE user_id = 3");
+        assert_eq!(
+            one(&keyed),
+            t("n2", &format!("DELETE {m}FROM orders_3 WHERE user_id = 3"))
+        );
+        let p = plan(&format!("DELETE {m}FROM orders WHERE status = 'void'"));
+        assert_eq!((p.kind.clone(), p.targets.len()), (PlanKind::Scatter, 4));
+    }
+    assert!(error("UPDATE IGNORE users SET id = 3 WHERE id = 2").contains("sharding key"));
+}
