@@ -116,6 +116,9 @@ pub struct Relay<'a> {
     pub last_insert_id: Option<u64>,
     /// Told when the first packet of the answer arrives.
     pub first_byte: Option<&'a FirstByte>,
+    /// Sent instead of a 1146 (no such table) answer: the same error
+    /// naming the logical table and its missing period.
+    pub missing_table: Option<&'a ErrPacket>,
 }
 
 impl Relay<'_> {
@@ -249,6 +252,15 @@ impl Relay<'_> {
             }
             if is_err(&p) {
                 out.error = ErrPacket::parse(&p);
+                if let (Some(named), Some(1146)) =
+                    (self.missing_table, out.error.as_ref().map(|e| e.code))
+                {
+                    let mut buf = Vec::new();
+                    named.encode(&mut buf);
+                    out.error = Some(named.clone());
+                    self.send(&buf, out).await?;
+                    return Ok(());
+                }
                 self.send(&p, out).await?;
                 return Ok(());
             }

@@ -1,10 +1,13 @@
 //! What operators need to run shardcat: metrics (`metrics`), the HTTP
 //! listener serving them with a status page (`http`), and the slow query
-//! log (`slow_log`).
+//! log (`slow_log`), and the
+//! period tables of `time_range` rules (`tables`: create ahead, retire).
 //!
-//! Owns: observing the proxy from outside. Must not: route, run statements
+//! Owns: observing the proxy from outside, and (`tables` only) the DDL of
+//! the period-table jobs on the primaries. Must not: route, run client statements
 //! or change session state.
 
 pub mod http;
 pub mod metrics;
 pub mod slow_log;
+pub mod tables;

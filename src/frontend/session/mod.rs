@@ -101,6 +101,9 @@ pub struct Session {
     /// An id the proxy generated for the running INSERT (sharded tables
     /// with an id generator): the OK reports it.
     override_last_insert_id: Option<u64>,
+    /// While a plan on `time_range` period tables runs: the 1146 naming
+    /// the logical table and period, sent instead of the server's.
+    missing_table: Option<ErrPacket>,
     /// The running statement reads no table (`SELECT 1`): it does not
     /// reset the diagnostics area, so it may run where the warnings are.
     tableless_read: bool,
@@ -165,6 +168,7 @@ impl Session {
             savepoints: Vec::new(),
             xa: xa_tx::XaTx::default(),
             override_last_insert_id: None,
+            missing_table: None,
             tx_router: None,
             table_locks: metadata::TableLocks::default(),
             checkout_deadline: None,

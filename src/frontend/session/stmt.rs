@@ -252,6 +252,7 @@ impl Session {
                     timeout: None,
                     last_insert_id: None,
                     first_byte: None,
+                    missing_table: None,
                 };
                 relay.forward(Shape::Rows).await
             }
