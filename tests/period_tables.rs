@@ -335,6 +335,16 @@ async fn periods_are_created_ahead_checked_and_retired() {
                 .await,
         );
         assert!(e.0 == 1146 && e.2.contains("month 202611"), "{e:?}");
+        // A write split over a present and a missing period: the same
+        // error, and nothing written (all or nothing).
+        let e = util::expect_server_error(
+            c.query_drop("INSERT INTO events (at) VALUES ('2026-12-25'), ('2026-11-12')")
+                .await,
+        );
+        assert!(
+            e.0 == 1146 && e.1 == "42S02" && e.2.contains("month 202611"),
+            "{e:?}"
+        );
         // The session stays usable.
         let n: Option<u64> = c
             .query_first("SELECT COUNT(*) FROM events WHERE at >= '2026-12-01'")
