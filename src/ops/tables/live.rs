@@ -162,8 +162,11 @@ impl Nodes {
 /// `shardcat tables ensure`: creates the missing tables of the current and
 /// next `create_ahead` periods (dry run: lists them).
 pub async fn run_ensure(cfg: &Config, today: CalendarDate, dry_run: bool) -> JobReport {
+    ensure_tables(cfg, period_tables(cfg, today), dry_run).await
+}
+
+async fn ensure_tables(cfg: &Config, tables: Vec<PeriodTable>, dry_run: bool) -> JobReport {
     let mut report = JobReport::default();
-    let tables = period_tables(cfg, today);
     let mut nodes = match Nodes::open(cfg, &tables).await {
         Ok(n) => n,
         Err(e) => return failed(report, e),
@@ -382,7 +385,10 @@ pub fn spawn_jobs(proxy: Arc<Proxy>) {
             let mut changed = false;
             if due(last_ensure, ensure_every) && has_period_rules(&cfg) {
                 last_ensure = Some(tokio::time::Instant::now());
-                let report = run_ensure(&cfg, day, false).await;
+                // Only rules that ask for it (`create_ahead`).
+                let mut tables = period_tables(&cfg, day);
+                tables.retain(|t| t.create_ahead_set);
+                let report = ensure_tables(&cfg, tables, false).await;
                 record(&proxy, &report, "created");
                 changed |= report.done > 0;
                 warn_missing(&proxy, &cfg, day).await;
@@ -407,10 +413,15 @@ pub fn spawn_jobs(proxy: Arc<Proxy>) {
     });
 }
 
+/// True if a `time_range` rule sets `create_ahead` or `retain`.
 fn has_period_rules(cfg: &Config) -> bool {
     cfg.tables.iter().any(|rule| {
-        rule.sharded()
-            .is_some_and(|s| matches!(s.algorithm, crate::placement::Algorithm::TimeRange(_)))
+        rule.sharded().is_some_and(|s| match &s.algorithm {
+            crate::placement::Algorithm::TimeRange(t) => {
+                t.create_ahead.is_some() || t.retain.is_some()
+            }
+            _ => false,
+        })
     })
 }
 

@@ -71,6 +71,9 @@ pub struct PeriodTable {
     pub table: String,
     /// Where the period stands on the day asked about.
     pub state: PeriodState,
+    /// The rule sets `create_ahead` (the proxy's schedule creates only
+    /// these; the command creates every rule's).
+    pub create_ahead_set: bool,
 }
 
 /// Where a period stands on one day.
@@ -155,6 +158,7 @@ fn placement_periods(placement: &TablePlacement<'_>, today: CalendarDate) -> Vec
                 node: target.node,
                 table: target.table,
                 state,
+                create_ahead_set: time.create_ahead.is_some(),
             })
         })
         .collect()
