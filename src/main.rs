@@ -1,7 +1,7 @@
 //! The `shardcat` command: `serve` runs the proxy, `check` validates
 //! configuration and rule files, `explain` shows where a statement goes.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -11,7 +11,8 @@ use shardcat::backend::health;
 use shardcat::config::Config;
 use shardcat::frontend::Proxy;
 use shardcat::placement::ParamValue;
-use shardcat::router::shard::cases;
+
+mod cli;
 
 #[derive(Parser)]
 #[command(
@@ -40,9 +41,25 @@ enum Command {
     /// `*.cases.toml` given directly runs against `<name>.toml`). Exit code
     /// 0 only if every file is valid and every case holds.
     Check {
+        /// Also connect to the nodes' primaries: list each routed
+        /// `time_range` period's table and warn when the current or next
+        /// period has none.
+        #[arg(long)]
+        live: bool,
+        /// A file of sample sharding-key values (one per line): print how
+        /// they spread over each sharded table's physical tables.
+        #[arg(long)]
+        sample: Option<PathBuf>,
         /// Files to check.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+    },
+    /// Physical tables of `time_range` rules: `ensure` creates the current
+    /// and next `create_ahead` periods' tables, `retire` drops (or
+    /// archives) periods older than `retain`.
+    Tables {
+        #[command(subcommand)]
+        action: TablesAction,
     },
     /// Print the route plan of a statement offline: for sharded tables the
     /// targets (node, physical tables, the SQL each receives) and the merge
@@ -62,6 +79,32 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum TablesAction {
+    /// Create the missing tables of the current and next `create_ahead`
+    /// periods (default 1) on their nodes, from the definition of an
+    /// existing period table (SHOW CREATE TABLE). Idempotent.
+    Ensure {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// List what would be created; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Drop the tables of periods older than the rule's `retain` (never the
+    /// current period), or rename them into `--archive-schema`.
+    Retire {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// List what would be retired; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Move retired tables into this schema instead of dropping them.
+        #[arg(long)]
+        archive_schema: Option<String>,
+    },
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -73,7 +116,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve { config } => serve(config),
-        Command::Check { paths } => check(&paths),
+        Command::Check {
+            paths,
+            live,
+            sample,
+        } => cli::check(&paths, live, sample.as_deref()),
+        Command::Tables { action } => cli::tables(action),
         Command::Explain {
             config,
             schema,
@@ -123,123 +171,6 @@ fn main() -> ExitCode {
             }
         },
     }
-}
-
-/// `shardcat check`: validate each configuration and run its routing cases.
-fn check(paths: &[PathBuf]) -> ExitCode {
-    let mut ok = true;
-    let mut cases_run: Vec<PathBuf> = Vec::new();
-    let canonical = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
-    for p in paths {
-        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if let Some(stem) = name.strip_suffix(".cases.toml") {
-            // A cases file: run it against its configuration, unless that
-            // configuration is checked too (its cases run then).
-            let config = p.with_file_name(format!("{stem}.toml"));
-            if paths.iter().any(|q| canonical(q) == canonical(&config)) {
-                continue;
-            }
-            match Config::load(&config) {
-                Ok(cfg) => ok &= run_cases_file(&cfg, p, &mut cases_run, &canonical),
-                Err(e) => {
-                    ok = false;
-                    println!(
-                        "FAIL {}: its configuration {} is invalid: {e}",
-                        p.display(),
-                        config.display()
-                    );
-                }
-            }
-            continue;
-        }
-        match Config::load(p) {
-            Ok(c) => {
-                if let Some(w) = c.cleartext_warning() {
-                    println!("WARN {w}");
-                }
-                println!(
-                    "ok   {}: {} node(s), {} user(s), {} schema placement(s), {} table rule(s)",
-                    p.display(),
-                    c.nodes.len(),
-                    c.users.len(),
-                    c.schemas.len(),
-                    c.tables.len()
-                );
-                if !c.cases.is_empty() {
-                    let text = std::fs::read_to_string(p).unwrap_or_default();
-                    ok &= report_cases(p, &cases::run(&c.sharding, &c.cases, &text));
-                }
-                let sibling = p.with_extension("cases.toml");
-                if sibling.exists() {
-                    ok &= run_cases_file(&c, &sibling, &mut cases_run, &canonical);
-                }
-            }
-            Err(e) => {
-                ok = false;
-                println!("FAIL {e}");
-            }
-        }
-    }
-    if ok {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
-}
-
-fn run_cases_file(
-    cfg: &Config,
-    path: &Path,
-    done: &mut Vec<PathBuf>,
-    canonical: &dyn Fn(&Path) -> PathBuf,
-) -> bool {
-    let key = canonical(path);
-    if done.contains(&key) {
-        return true;
-    }
-    done.push(key);
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) => {
-            println!("FAIL {}: cannot read: {e}", path.display());
-            return false;
-        }
-    };
-    let file: cases::CasesFile = match toml::from_str(&text) {
-        Ok(f) => f,
-        Err(e) => {
-            let line = e.span().map(|s| shardcat::config::line_of(&text, s.start));
-            match line {
-                Some(l) => println!("FAIL {}:{l}: {}", path.display(), e.message().trim()),
-                None => println!("FAIL {}: {}", path.display(), e.message().trim()),
-            }
-            return false;
-        }
-    };
-    report_cases(path, &cases::run(&cfg.sharding, &file.cases, &text))
-}
-
-fn report_cases(path: &Path, results: &[cases::CaseResult]) -> bool {
-    let mut ok = true;
-    for r in results {
-        let status = if r.ok { "ok  " } else { "FAIL" };
-        println!("{status} {}:{}: {}", path.display(), r.line, r.label);
-        for line in &r.detail {
-            println!("       {line}");
-        }
-        for w in &r.warnings {
-            println!("warn {}:{}: {w}", path.display(), r.line);
-        }
-        ok &= r.ok;
-    }
-    let failed = results.iter().filter(|r| !r.ok).count();
-    println!(
-        "{}: {} case(s), {} failed",
-        path.display(),
-        results.len(),
-        failed
-    );
-    ok
 }
 
 fn serve(path: PathBuf) -> ExitCode {
@@ -294,6 +225,8 @@ fn serve(path: PathBuf) -> ExitCode {
             }
         }
         health::check_all_once(&proxy.cluster, timeout).await;
+        *proxy.config_path.lock() = Some(path.clone());
+        shardcat::ops::tables::spawn_jobs(proxy.clone());
         health::spawn_checkers(&proxy.cluster, interval, timeout);
         if proxy.config.load().uses_xa() {
             let every = Duration::from_millis(proxy.config.load().routing.xa_recovery_interval_ms);

@@ -79,6 +79,10 @@ pub struct Config {
     /// masked); not a TOML key.
     #[serde(skip)]
     pub shown: Vec<(String, String)>,
+    /// The day `time_range` windows (`create_ahead`, `retain`) were
+    /// computed for (not a TOML key).
+    #[serde(skip)]
+    pub loaded_on: Option<crate::placement::CalendarDate>,
     /// The compiled sharding router (rules, layouts, plan cache, id
     /// generator), built by [`Config::parse`]; not a TOML key.
     #[serde(skip)]
@@ -344,6 +348,14 @@ pub struct RoutingConfig {
     /// at most (never more than `pool_max`); further tables of the node run
     /// after others on the same connections.
     pub scatter_connections_per_node: usize,
+    /// Seconds between runs of the create-ahead job for `time_range`
+    /// tables (`shardcat tables ensure` in the proxy); 0 = off.
+    pub tables_ensure_interval_s: u64,
+    /// Seconds between runs of the retention job (`shardcat tables
+    /// retire`); 0 = off (the default).
+    pub tables_retire_interval_s: u64,
+    /// Where the retention job moves retired tables; empty = drop them.
+    pub tables_archive_schema: String,
 }
 
 /// `[routing] transactions`: `xa` (two-phase commit across nodes) or
@@ -373,6 +385,9 @@ impl Default for RoutingConfig {
             stall_p99_factor: 10.0,
             stall_max_ms: 500,
             scatter_connections_per_node: 8,
+            tables_ensure_interval_s: 600,
+            tables_retire_interval_s: 0,
+            tables_archive_schema: String::new(),
         }
     }
 }
@@ -445,6 +460,13 @@ impl Config {
             message,
         })?;
         cfg.shown = shown::settings(text);
+        let today = crate::ops::tables::today();
+        for rule in &mut cfg.tables {
+            if let crate::placement::TableKind::Sharded(sharded) = &mut rule.kind {
+                sharded.apply_clock(today);
+            }
+        }
+        cfg.loaded_on = Some(today);
         let router =
             crate::router::shard::ShardRouter::new(&cfg).map_err(|message| ConfigError {
                 file: path.to_path_buf(),

@@ -131,6 +131,9 @@ pub struct Relay<'a> {
     /// The client negotiated MariaDB extended type info (column
     /// definitions are fitted when the backend connection differs).
     pub client_extended: bool,
+    /// Sent instead of a 1146 (no such table) answer: the same error
+    /// naming the logical table and its missing period.
+    pub missing_table: Option<&'a ErrPacket>,
 }
 
 impl Relay<'_> {
@@ -275,6 +278,15 @@ impl Relay<'_> {
             }
             if is_err(&p) {
                 out.error = ErrPacket::parse(&p);
+                if let (Some(named), Some(1146)) =
+                    (self.missing_table, out.error.as_ref().map(|e| e.code))
+                {
+                    let mut buf = Vec::new();
+                    named.encode(&mut buf);
+                    out.error = Some(named.clone());
+                    self.send(&buf, out).await?;
+                    return Ok(());
+                }
                 self.send(&p, out).await?;
                 return Ok(());
             }

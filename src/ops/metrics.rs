@@ -70,6 +70,15 @@ pub struct ResultLabels {
     pub result: &'static str,
 }
 
+/// A `time_range` logical table and what the table jobs did to it.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PeriodTableLabels {
+    pub table: String,
+    /// `created`, `retired`, `failed` (counters); `missing` (gauge: the
+    /// current or next period without a table).
+    pub action: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabels {
     pub outcome: &'static str,
@@ -111,6 +120,10 @@ pub struct Metrics {
     pub backend_errors: Family<ServerLabels, Counter>,
     pub backend_seconds: Family<ServerLabels, Histogram, fn() -> Histogram>,
     pub reloads: Family<ResultLabels, Counter>,
+    /// Period tables created, retired or failed by the table jobs.
+    pub period_tables: Family<PeriodTableLabels, Counter>,
+    /// Current or next periods without a table, as last checked.
+    pub period_tables_missing: Family<PeriodTableLabels, Gauge>,
     pub client_connections: Gauge,
     uptime_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
     pool_connections: Family<PoolLabels, Gauge>,
@@ -157,6 +170,8 @@ impl Metrics {
             user_connections: Family::default(),
             table_statements: Family::default(),
             shards_touched: shards_histogram(),
+            period_tables: Family::default(),
+            period_tables_missing: Family::default(),
             backend_statements: Family::default(),
             backend_errors: Family::default(),
             backend_seconds: Family::new_with_constructor(latency_histogram),
@@ -278,6 +293,16 @@ impl Metrics {
             m.replication_lag.clone(),
         );
         m.xa.register(r);
+        r.register(
+            "period_tables",
+            "time_range period tables created, retired or failed by the table jobs",
+            m.period_tables.clone(),
+        );
+        r.register(
+            "period_tables_missing",
+            "Current or next time_range periods without a table, as last checked",
+            m.period_tables_missing.clone(),
+        );
         let build: Family<BuildLabels, Gauge> = Family::default();
         build
             .get_or_create(&BuildLabels {

@@ -46,7 +46,7 @@ mod rules_tests;
 
 pub use algorithm::{
     even_hash_range_boundaries, jump_consistent_hash, Algorithm, KeyspaceBoundary, Period,
-    PeriodSpan, PlacementError, SlotSet, TimeRange, TimeUnit,
+    PeriodSpan, PeriodWindow, PlacementError, Retention, SlotSet, TimeRange, TimeUnit,
 };
 pub use collation::{Collation, UnsupportedCollation};
 pub use hash::{murmur3_x86_32, HashFunction};

@@ -207,6 +207,7 @@ impl Session {
         let stall_policy = cfg.routing.stall_policy().filter(|_| watch_stall);
         drop(cfg);
         let last_insert_id = self.override_last_insert_id;
+        let missing_table = self.missing_table.clone();
         let pool = self.held[i].conn.pool().clone();
         pool.stats.in_flight.fetch_add(1, Ordering::Relaxed);
         *self.handle.backends.lock() = vec![(pool.clone(), self.held[i].conn.connection_id)];
@@ -225,6 +226,7 @@ impl Session {
             first_byte: Some(&first_byte),
             table_names: &self.column_tables,
             client_extended: self.extended_metadata,
+            missing_table: missing_table.as_ref(),
         };
         let mut outcome = tokio::select! {
             o = relay.forward(shape) => o,

@@ -108,6 +108,9 @@ pub struct Session {
     column_tables: Vec<(String, String)>,
     /// The client negotiated MariaDB extended type info.
     extended_metadata: bool,
+    /// While a plan on `time_range` period tables runs: the 1146 naming
+    /// the logical table and period, sent instead of the server's.
+    missing_table: Option<ErrPacket>,
     /// The running statement reads no table (`SELECT 1`): it does not
     /// reset the diagnostics area, so it may run where the warnings are.
     tableless_read: bool,
@@ -174,6 +177,7 @@ impl Session {
             override_last_insert_id: None,
             column_tables: Vec::new(),
             extended_metadata: hello.extended_metadata,
+            missing_table: None,
             tx_router: None,
             table_locks: metadata::TableLocks::default(),
             checkout_deadline: None,

@@ -37,7 +37,11 @@ impl Session {
     pub(super) async fn write_error_seq(&mut self, e: &ProxyError, seq: &mut u8) {
         self.stat.error = Some(super::observe::error_class(e));
         let mut buf = Vec::new();
-        e.to_err_packet().encode(&mut buf);
+        match (e, &self.missing_table) {
+            // A scattered write on a missing period table.
+            (ProxyError::Backend(p), Some(named)) if p.code == 1146 => named.encode(&mut buf),
+            _ => e.to_err_packet().encode(&mut buf),
+        }
         let _ = self.client.send(seq, &buf).await;
     }
 }

@@ -36,7 +36,7 @@ use crate::router;
 use crate::router::shard::{MergeSpec, PlanKind, ShardPlan, ShardTarget};
 use crate::sql::Classified;
 use crate::wire::ok_sum::{self, WriteKind};
-use crate::wire::packets::OkPacket;
+use crate::wire::packets::{ErrPacket, OkPacket};
 
 /// What a shard's missing info text means for this plan's writes.
 fn write_kind(plan: &ShardPlan) -> WriteKind {
@@ -71,6 +71,7 @@ impl Session {
             }
             None => plan,
         };
+        self.missing_table = self.missing_period_error(plan);
         let single = matches!(
             plan.kind,
             PlanKind::Unsharded { .. } | PlanKind::Single | PlanKind::BroadcastRead { .. }
@@ -86,6 +87,18 @@ impl Session {
         } else {
             self.run_scatter_read(plan, c, encoding, seq).await
         }
+        self.missing_table = None;
+    }
+
+    /// The 1146 to send if a target's `time_range` period table is
+    /// missing: names the logical table and the period.
+    fn missing_period_error(&self, plan: &ShardPlan) -> Option<ErrPacket> {
+        let router = self.proxy.config.load().sharding.clone();
+        plan.targets.iter().find_map(|t| {
+            router
+                .missing_period_message(&t.tables)
+                .map(|message| ErrPacket::new(1146, "42S02", &message))
+        })
     }
 
     /// A merged read whose shards' column definitions name physical

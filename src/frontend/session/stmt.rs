@@ -289,6 +289,7 @@ impl Session {
                     first_byte: None,
                     table_names: &[],
                     client_extended: self.extended_metadata,
+                    missing_table: None,
                 };
                 relay.forward(Shape::Rows).await
             }

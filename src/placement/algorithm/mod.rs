@@ -26,6 +26,9 @@ use super::collation::Collation;
 use super::hash::HashFunction;
 use super::key::{CalendarDate, ShardKey};
 
+mod lifecycle;
+pub use lifecycle::{PeriodWindow, Retention};
+
 /// At most this many integer values of a `BETWEEN` are enumerated when
 /// pruning hash-placed slots; wider ranges touch all slots.
 pub const RANGE_ENUMERATION_LIMIT: i128 = 256;
@@ -228,6 +231,16 @@ pub struct TimeRange {
     /// The configured periods, in file order (validation requires them
     /// sorted and disjoint). Slots number the periods of every span in turn.
     pub periods: Vec<PeriodSpan>,
+    /// `create_ahead = K`: the current and next K periods have tables
+    /// (`shardcat tables ensure`); later periods are not routed.
+    pub create_ahead: Option<u32>,
+    /// `retain = "13 months"`: older periods are retired (not routed; their
+    /// tables dropped or archived by `shardcat tables retire`).
+    pub retain: Option<Retention>,
+    /// The periods routed, computed from `create_ahead`, `retain` and the
+    /// day the rules were loaded ([`TimeRange::apply_clock`]); unbounded
+    /// until then.
+    pub window: PeriodWindow,
 }
 
 /// An inclusive run of periods stored on one node.
@@ -275,6 +288,12 @@ struct RawTimeRange {
     /// (default [`default_horizon`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     horizon: Option<u32>,
+    /// Periods after the current one whose tables are created ahead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    create_ahead: Option<u32>,
+    /// How long a period is kept after it ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    retain: Option<Retention>,
 }
 
 /// Periods a rolling rule covers when it sets no `horizon`: 10 years.
@@ -340,7 +359,13 @@ impl TryFrom<RawTimeRange> for TimeRange {
                 return Err("time_range `horizon` must be at least 1".into());
             }
             let periods = rolling_spans(parse(start)?, &raw.nodes, horizon);
-            return Ok(TimeRange { unit, periods });
+            return Ok(TimeRange {
+                unit,
+                periods,
+                create_ahead: raw.create_ahead,
+                retain: raw.retain,
+                window: PeriodWindow::default(),
+            });
         }
         if !raw.nodes.is_empty() || raw.horizon.is_some() {
             return Err("time_range `nodes` and `horizon` need `start` (the rolling form)".into());
@@ -356,7 +381,13 @@ impl TryFrom<RawTimeRange> for TimeRange {
                 })
             })
             .collect::<Result<_, String>>()?;
-        Ok(TimeRange { unit, periods })
+        Ok(TimeRange {
+            unit,
+            periods,
+            create_ahead: raw.create_ahead,
+            retain: raw.retain,
+            window: PeriodWindow::default(),
+        })
     }
 }
 
@@ -382,11 +413,28 @@ impl From<TimeRange> for RawTimeRange {
             start: None,
             nodes: Vec::new(),
             horizon: None,
+            create_ahead: range.create_ahead,
+            retain: range.retain,
         }
     }
 }
 
 impl TimeRange {
+    /// Computes the routed window for `today` (a rule without
+    /// `create_ahead` and `retain` stays unbounded).
+    pub fn apply_clock(&mut self, today: CalendarDate) {
+        if self.create_ahead.is_some() || self.retain.is_some() {
+            self.window = PeriodWindow::on(self.unit, today, self.retain, self.create_ahead);
+        }
+    }
+
+    /// True if `slot`'s period is routed (not retired, not beyond the
+    /// created-ahead periods).
+    pub fn slot_is_live(&self, slot: usize) -> bool {
+        self.slot(slot)
+            .is_some_and(|(period, _)| self.window.contains(period))
+    }
+
     /// Total number of periods, i.e. slots.
     pub fn slot_count(&self) -> usize {
         self.periods
@@ -619,6 +667,30 @@ impl Algorithm {
                         ));
                     }
                 }
+                if time.window.is_retired(period) {
+                    let retain = time.retain.map(|r| r.to_string()).unwrap_or_default();
+                    return Err(no_slot(
+                        key,
+                        &format!(
+                            "{} {} is retired (retain = \"{retain}\"): its rows are gone",
+                            time.unit.name(),
+                            period.name(),
+                        ),
+                    ));
+                }
+                if let (true, Some(current)) = (time.window.is_ahead(period), time.window.current) {
+                    return Err(no_slot(
+                        key,
+                        &format!(
+                            "{} {} has no table yet: only the current {} {} and the next {} are created ahead (create_ahead)",
+                            time.unit.name(),
+                            period.name(),
+                            time.unit.name(),
+                            current.name(),
+                            time.create_ahead.unwrap_or(0),
+                        ),
+                    ));
+                }
                 time.slot_of_period(period).ok_or_else(|| {
                     no_slot(
                         key,
@@ -712,6 +784,14 @@ impl Algorithm {
                 };
                 match (period(low), period(high)) {
                     (Ok(first), Ok(last)) => {
+                        let first = match (first, time.window.first_live) {
+                            (Some(f), Some(live)) => Some(f.max(live)),
+                            (f, live) => f.or(live),
+                        };
+                        let last = match (last, time.window.last_routed) {
+                            (Some(l), Some(routed)) => Some(l.min(routed)),
+                            (l, routed) => l.or(routed),
+                        };
                         SlotSet::from_slots(time.slots_between(first, last), time.slot_count())
                     }
                     _ => SlotSet::All,

@@ -519,6 +519,29 @@ impl ShardedTable {
         }
     }
 
+    /// True if `slot` is routed today: always, but for a `time_range`
+    /// period retired by `retain` or beyond `create_ahead`.
+    pub fn slot_is_live(&self, slot: usize) -> bool {
+        match &self.algorithm {
+            Algorithm::TimeRange(time) => time.slot_is_live(slot),
+            _ => true,
+        }
+    }
+
+    /// The first routed slot (slot 0 unless retention retired it).
+    pub fn first_live_slot(&self) -> usize {
+        (0..self.slot_count())
+            .find(|slot| self.slot_is_live(*slot))
+            .unwrap_or(0)
+    }
+
+    /// Computes a `time_range` rule's routed periods for `today`.
+    pub fn apply_clock(&mut self, today: crate::placement::CalendarDate) {
+        if let Algorithm::TimeRange(time) = &mut self.algorithm {
+            time.apply_clock(today);
+        }
+    }
+
     /// The node holding `slot`.
     pub fn node_of_slot(&self, slot: usize) -> Option<&str> {
         match &self.algorithm {

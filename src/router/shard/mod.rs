@@ -395,6 +395,9 @@ pub struct ShardRouter {
     names: HashSet<String>,
     /// Physical name → logical name.
     physical: HashMap<String, String>,
+    /// Physical name of a `time_range` period → (logical, "month 202611",
+    /// node index): for naming the period when its table is missing.
+    periods: HashMap<String, (String, String, usize)>,
     pub(crate) node_names: Vec<String>,
     /// Schema (lower case) → node, for tables without a rule.
     schema_nodes: HashMap<String, usize>,
@@ -426,6 +429,7 @@ impl Default for ShardRouter {
             tables: Vec::new(),
             names: HashSet::new(),
             physical: HashMap::new(),
+            periods: HashMap::new(),
             node_names: Vec::new(),
             schema_nodes: HashMap::new(),
             sequences: Vec::new(),
@@ -436,6 +440,25 @@ impl Default for ShardRouter {
             kinds: Mutex::new(HashMap::new()),
         }
     }
+}
+
+/// Physical name → (logical, "unit period", node) of every `time_range`
+/// period table.
+fn period_names(tables: &[TableInfo]) -> HashMap<String, (String, String, usize)> {
+    let mut periods = HashMap::new();
+    for t in tables {
+        let Some(s) = t.sharded() else { continue };
+        let crate::placement::Algorithm::TimeRange(time) = &s.root.algorithm else {
+            continue;
+        };
+        for (slot, (node, name)) in s.slots.iter().enumerate() {
+            if let Some((period, _)) = time.slot(slot) {
+                let label = format!("{} {}", time.unit.name(), period.name());
+                periods.insert(name.clone(), (t.name.clone(), label, *node));
+            }
+        }
+    }
+    periods
 }
 
 /// Same algorithm, node grid, key type and collation: equal keys land in
@@ -519,6 +542,7 @@ impl ShardRouter {
                 }
             }
         }
+        let periods = period_names(&tables);
         let mut schema_nodes = HashMap::new();
         for s in &config.schemas {
             schema_nodes.insert(
@@ -530,6 +554,7 @@ impl ShardRouter {
             tables,
             names,
             physical,
+            periods,
             node_names,
             schema_nodes,
             sequences: Vec::new(),
@@ -560,6 +585,21 @@ impl ShardRouter {
             router.sequences.push(SequenceInfo { table, column });
         }
         Ok(router)
+    }
+
+    /// The message of 1146 for a statement on `physical` tables when one of
+    /// them is a `time_range` period table: names the logical table and the
+    /// period instead of the physical name. `None` for other tables.
+    pub fn missing_period_message(&self, physical: &[String]) -> Option<String> {
+        let (name, (logical, period, node)) = physical
+            .iter()
+            .find_map(|name| self.periods.get(name).map(|p| (name, p)))?;
+        Some(format!(
+            "Table '{logical}' has no physical table for {period} yet ({name} on node {}): \
+             run `shardcat tables ensure` (it creates the current and next periods' tables) \
+             or create it",
+            self.node_name(*node)
+        ))
     }
 
     /// Replaces the id generator (tests, or a worker id from elsewhere).

@@ -275,7 +275,7 @@ impl ShardRouter {
         let db = db.as_deref().or(current_schema);
         let rule = self.sharded_rule(db, &name.table)?;
         let info = self.tables[rule].sharded()?;
-        let (node, physical) = info.slots.first()?.clone();
+        let (node, physical) = info.slots.get(info.root.first_live_slot())?.clone();
         let sql = splice(toks.sql, &name.table_range, &quote_ident(&physical));
         Some(MetaStatement::Describe(Describe {
             kind,

@@ -29,7 +29,8 @@ pub(super) fn ddl(ctx: &Ctx<'_>, sql: &str) -> Result<ShardPlan, RouteError> {
             }
         }
         let mut targets = Vec::new();
-        for (slot, (node, _)) in info.slots.iter().enumerate() {
+        let live = info.slots.iter().enumerate();
+        for (slot, (node, _)) in live.filter(|(slot, _)| info.root.slot_is_live(*slot)) {
             let asg = Assignment {
                 node: *node,
                 slot: sharded.iter().map(|&r| (r, slot)).collect(),
@@ -108,9 +109,10 @@ pub(super) fn describe(ctx: &Ctx<'_>, sql: &str) -> Result<ShardPlan, RouteError
     let info = ctx
         .sharded(first)
         .ok_or_else(|| RouteError("internal".into()))?;
+    let slot = info.root.first_live_slot();
     let asg = Assignment {
-        node: info.slots[0].0,
-        slot: sharded.iter().map(|&r| (r, 0)).collect(),
+        node: info.slots[slot].0,
+        slot: sharded.iter().map(|&r| (r, slot)).collect(),
     };
     check_available(ctx, asg.node, sql)?;
     Ok(ShardPlan {

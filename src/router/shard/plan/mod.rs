@@ -179,13 +179,16 @@ fn groups(ctx: &Ctx<'_>, rs: &RowSource) -> Vec<Group> {
             for pin in &rs.pins {
                 slots = slots.intersect(pin.eval(ctx, &member));
             }
-            let count = ctx.sharded(refs[0]).map(|s| s.slots.len()).unwrap_or(0);
+            let info = ctx.sharded(refs[0]);
+            let count = info.map(|s| s.slots.len()).unwrap_or(0);
             let all = slots == Slots::All;
             let mut list = slots.to_vec(count);
+            // Retired and not-yet-created periods hold no rows.
+            list.retain(|slot| info.is_none_or(|i| i.root.slot_is_live(*slot)));
             if list.is_empty() && count > 0 {
                 // No slot can match (contradictory or out-of-range keys):
                 // one shard answers with no rows.
-                list.push(0);
+                list.push(info.map_or(0, |i| i.root.first_live_slot()));
             }
             Group {
                 refs,
