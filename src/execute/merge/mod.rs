@@ -22,6 +22,7 @@ mod combine;
 mod distinct;
 mod group;
 mod having;
+mod key_hash;
 mod limit;
 mod num;
 mod project;
