@@ -9,7 +9,7 @@ use super::key_hash::{key_set, KeySet};
 use super::source::RowSource;
 use super::{over_budget, Budget};
 use crate::error::Result;
-use crate::merge::compare::equality_key_at;
+use crate::merge::compare::append_equality_key_at;
 use crate::merge::{TextRow, ValueOrder};
 
 pub struct Distinct<'a, S> {
@@ -68,15 +68,19 @@ impl<S: RowSource> RowSource for Distinct<'_, S> {
 /// key, so that two rows have the same buffer exactly when every column's
 /// key is equal. One allocation and one hash per row.
 fn row_key(row: &TextRow, visible: usize, orders: &[ValueOrder]) -> Vec<u8> {
-    let mut key = Vec::new();
+    let mut key = Vec::with_capacity(64);
     for c in 0..visible {
-        match orders.get(c).and_then(|o| equality_key_at(o, row, c)) {
-            None => key.push(0),
-            Some(k) => {
-                key.push(1);
-                key.extend_from_slice(&(k.len() as u32).to_le_bytes());
-                key.extend_from_slice(&k);
+        let at = key.len();
+        key.extend_from_slice(&[1, 0, 0, 0, 0]);
+        match orders
+            .get(c)
+            .and_then(|o| append_equality_key_at(o, row, c, &mut key))
+        {
+            None => {
+                key.truncate(at);
+                key.push(0);
             }
+            Some(n) => key[at + 1..at + 5].copy_from_slice(&(n as u32).to_le_bytes()),
         }
     }
     key
