@@ -217,6 +217,26 @@ pub fn equality_key_at(order: &ValueOrder, row: &TextRow, c: usize) -> Option<Ve
     Some(strip_pad(row.value(w).unwrap_or_default(), row.value(p)).to_vec())
 }
 
+/// [`equality_key_at`] appended to `out` (a weight is copied once, not
+/// into a new buffer first): the key's length, or `None` for NULL
+/// (`out` unchanged).
+pub fn append_equality_key_at(
+    order: &ValueOrder,
+    row: &TextRow,
+    c: usize,
+    out: &mut Vec<u8>,
+) -> Option<usize> {
+    let Some((w, p)) = weight_columns(order) else {
+        let k = equality_key(order, row.value(c))?;
+        out.extend_from_slice(&k);
+        return Some(k.len());
+    };
+    row.value(c)?;
+    let k = strip_pad(row.value(w).unwrap_or_default(), row.value(p));
+    out.extend_from_slice(k);
+    Some(k.len())
+}
+
 fn string_order(collation_id: u16) -> ValueOrder {
     if collation_id == 63 {
         return ValueOrder::Bytes;

@@ -5,19 +5,19 @@
 //!
 //! Owns: the set of visible-column keys seen. Must not sort.
 
-use std::collections::HashSet;
-
+use super::key_hash::{key_set, KeySet};
 use super::source::RowSource;
 use super::{over_budget, Budget};
 use crate::error::Result;
-use crate::merge::compare::equality_key_at;
+use crate::merge::compare::append_equality_key_at;
 use crate::merge::{TextRow, ValueOrder};
 
 pub struct Distinct<'a, S> {
     input: S,
     visible: usize,
     orders: &'a [ValueOrder],
-    seen: HashSet<Vec<Option<Vec<u8>>>>,
+    /// Each seen row's key as one buffer (see [`row_key`]).
+    seen: KeySet<Vec<u8>>,
     /// `None`: the rows are already held elsewhere (combined groups).
     budget: Option<Budget>,
     /// False: every row passes.
@@ -30,7 +30,7 @@ impl<'a, S: RowSource> Distinct<'a, S> {
             input,
             visible,
             orders,
-            seen: HashSet::new(),
+            seen: key_set(),
             budget,
             enabled: true,
         }
@@ -49,10 +49,7 @@ impl<S: RowSource> RowSource for Distinct<'_, S> {
             if !self.enabled {
                 return Ok(Some(row));
             }
-            let key: Vec<Option<Vec<u8>>> = (0..self.visible)
-                .map(|c| self.orders.get(c).and_then(|o| equality_key_at(o, &row, c)))
-                .collect();
-            if !self.seen.insert(key) {
+            if !self.seen.insert(row_key(&row, self.visible, self.orders)) {
                 continue;
             }
             if let Some(budget) = self.budget {
@@ -64,6 +61,29 @@ impl<S: RowSource> RowSource for Distinct<'_, S> {
         }
         Ok(None)
     }
+}
+
+/// The equality keys of a row's first `visible` columns in one buffer:
+/// per column a NULL marker (0) or 1, the key's length (4 bytes) and the
+/// key, so that two rows have the same buffer exactly when every column's
+/// key is equal. One allocation and one hash per row.
+fn row_key(row: &TextRow, visible: usize, orders: &[ValueOrder]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(64);
+    for c in 0..visible {
+        let at = key.len();
+        key.extend_from_slice(&[1, 0, 0, 0, 0]);
+        match orders
+            .get(c)
+            .and_then(|o| append_equality_key_at(o, row, c, &mut key))
+        {
+            None => {
+                key.truncate(at);
+                key.push(0);
+            }
+            Some(n) => key[at + 1..at + 5].copy_from_slice(&(n as u32).to_le_bytes()),
+        }
+    }
+    key
 }
 
 #[cfg(test)]

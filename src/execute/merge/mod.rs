@@ -23,6 +23,7 @@ mod combine;
 mod distinct;
 mod group;
 mod having;
+mod key_hash;
 mod limit;
 mod num;
 mod project;
