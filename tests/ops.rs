@@ -307,7 +307,10 @@ async fn admin_statements_sessions_digests_rules_config_and_drain() {
     // The admin may end another user's session.
     admin.query_drop(format!("KILL {other_id}")).await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(other.query_drop("SELECT 1").await.is_err(), "killed session");
+    assert!(
+        other.query_drop("SELECT 1").await.is_err(),
+        "killed session"
+    );
     admin
         .query_drop(format!("DROP DATABASE {db}"))
         .await
