@@ -1,0 +1,310 @@
+//! The sections of the configuration file other than the rules: `[server]`,
+//! `[admin]`, `[backend]`, `[routing]`, `[[node]]` and `[[schema]]`, with
+//! their defaults (re-exported by `config`).
+//!
+//! Owns: those sections' keys and default values. Must not: validate across
+//! sections or load files (`Config::parse` does).
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// `[server]`: the client-facing side.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address the proxy listens on.
+    pub listen: String,
+    /// Version string in the greeting. Empty: the default node's primary's
+    /// own version, so drivers pick the right start-up statements.
+    pub server_version: String,
+    /// Largest packet accepted from or sent to a client, in bytes.
+    pub max_allowed_packet: usize,
+    /// Client connections beyond this are refused with error 1040. Also
+    /// accepted as `max_connections` (MySQL's name).
+    #[serde(alias = "max_connections")]
+    pub max_client_connections: usize,
+    /// Auth plugin announced in the greeting: `mysql_native_password` or
+    /// `caching_sha2_password` (both are accepted either way).
+    pub auth_plugin: String,
+    /// A client that does not finish its handshake within this is dropped.
+    pub handshake_timeout_ms: u64,
+    /// PEM certificate chain offered to clients asking for TLS (relative
+    /// paths: from the configuration file's directory). With `tls_key`.
+    pub tls_cert: String,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: String,
+    /// Clients that do not use TLS are refused (error 3159).
+    pub require_secure_transport: bool,
+    /// On SIGTERM/SIGINT the proxy stops accepting, closes idle sessions and
+    /// lets open transactions finish for at most this long before it exits.
+    pub shutdown_timeout_ms: u64,
+    /// Bind the listener with `SO_REUSEPORT`, so a new instance can listen
+    /// on the same port while the old one drains (rolling restarts).
+    pub reuse_port: bool,
+    /// The TLS settings read from `tls_cert`/`tls_key` by
+    /// [`Config::parse`] (re-read on every reload); not a TOML key.
+    #[serde(skip)]
+    pub tls: Option<crate::wire::tls::ServerTls>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:6033".into(),
+            server_version: String::new(),
+            max_allowed_packet: crate::wire::DEFAULT_MAX_PACKET,
+            max_client_connections: 20_000,
+            auth_plugin: crate::wire::auth::NATIVE_PASSWORD.into(),
+            handshake_timeout_ms: 10_000,
+            tls_cert: String::new(),
+            tls_key: String::new(),
+            require_secure_transport: false,
+            shutdown_timeout_ms: 30_000,
+            reuse_port: false,
+            tls: None,
+        }
+    }
+}
+
+/// `[admin]`: what operators observe the proxy through.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// HTTP listener for `/metrics` (Prometheus), `/health` and a status
+    /// page at `/`; off when empty. Keep it on loopback or a private
+    /// network: it needs no password.
+    pub http_listen: String,
+    /// Client statements taking at least this long are written to the slow
+    /// query log; 0 turns the log off.
+    pub slow_query_ms: u64,
+    /// The slow query log's file (JSON lines, appended); empty: the
+    /// ordinary log (target `shardcat::slow`).
+    pub slow_log: String,
+    /// Count every statement by digest (`SHOW SHARDCAT DIGESTS`).
+    pub digests: bool,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            http_listen: String::new(),
+            slow_query_ms: 1_000,
+            slow_log: String::new(),
+            digests: true,
+        }
+    }
+}
+
+/// `[backend]`: how the proxy connects to every MariaDB/MySQL server.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackendDefaults {
+    pub user: String,
+    pub password: String,
+    /// Environment variable holding `password` instead (read at start and
+    /// reload).
+    pub password_env: String,
+    /// TLS to the servers: `off`, `prefer`, `require`, `verify_ca`,
+    /// `verify_identity`.
+    pub tls: String,
+    /// PEM file of the CA(s) for `verify_ca`/`verify_identity` (relative
+    /// paths: from the configuration file's directory).
+    pub tls_ca: String,
+    /// Built from `tls`/`tls_ca` at load.
+    #[serde(skip)]
+    pub tls_client: crate::wire::backend_tls::BackendTls,
+    /// Connections per server and per client-flag variant.
+    pub pool_max: usize,
+    pub connect_timeout_ms: u64,
+    /// Waiting longer than this for a free pooled connection fails with 1040.
+    pub checkout_timeout_ms: u64,
+    /// A statement whose answer does not start arriving within this fails
+    /// (0 = no limit; stalled servers are still caught by the health checker).
+    pub query_timeout_ms: u64,
+    /// Idle pooled connections older than this are closed.
+    pub idle_timeout_ms: u64,
+    /// Prepared statements kept per backend connection (least recently used
+    /// are closed beyond this).
+    pub statement_cache: usize,
+    /// Health check interval and timeout.
+    pub health_interval_ms: u64,
+    pub health_timeout_ms: u64,
+}
+
+impl Default for BackendDefaults {
+    fn default() -> Self {
+        BackendDefaults {
+            user: "root".into(),
+            password: String::new(),
+            password_env: String::new(),
+            tls: String::new(),
+            tls_ca: String::new(),
+            tls_client: Default::default(),
+            pool_max: 64,
+            connect_timeout_ms: 2_000,
+            checkout_timeout_ms: 5_000,
+            query_timeout_ms: 0,
+            idle_timeout_ms: 300_000,
+            statement_cache: 256,
+            health_interval_ms: 1_000,
+            health_timeout_ms: 2_000,
+        }
+    }
+}
+
+/// Read/write-split consistency for reads after writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Consistency {
+    /// Plain splitting: a read may not see the session's own recent write.
+    Eventual,
+    /// A session's reads see its own writes (GTID wait on the replica, or the
+    /// primary when the replica cannot catch up in time).
+    #[default]
+    Session,
+    /// Every read goes to the primary.
+    Strong,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplicaPolicy {
+    #[default]
+    RoundRobin,
+    Weighted,
+    LeastOutstanding,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum NoReplicaFallback {
+    #[default]
+    Primary,
+    Fail,
+}
+
+/// `[routing]`: read/write splitting policy.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RoutingConfig {
+    /// Send plain reads outside transactions to replicas.
+    pub read_write_split: bool,
+    pub consistency: Consistency,
+    pub replica_policy: ReplicaPolicy,
+    /// Replicas lagging more than this many seconds take no reads.
+    pub max_replication_lag_s: u64,
+    /// Where reads go when no replica is usable.
+    pub no_replica: NoReplicaFallback,
+    /// How long a `session`-consistency read waits for a replica to reach
+    /// the session's last write before it goes to the primary instead.
+    pub gtid_wait_timeout_ms: u64,
+    /// Refuse UPDATE/DELETE on a sharded table whose WHERE does not pin the
+    /// sharding key (instead of running it on every shard).
+    pub refuse_unkeyed_writes: bool,
+    /// Sharding plans kept (least recently used are dropped beyond this).
+    pub plan_cache: usize,
+    /// Groups and distinct values a cross-shard merge may hold in memory
+    /// (GROUP BY not on the key, DISTINCT, DISTINCT aggregates); beyond it
+    /// the statement fails with a clear error instead of growing.
+    pub merge_max_groups: usize,
+    /// How a transaction or statement writing on several nodes commits.
+    pub transactions: TransactionMode,
+    /// How often prepared XA branches left behind are resolved.
+    pub xa_recovery_interval_ms: u64,
+    /// A read outside a transaction whose answer has not started within
+    /// its stall deadline (`stall_p99_factor` × the server's recent p99
+    /// first-byte time, at least `stall_floor_ms`, at most `stall_max_ms`)
+    /// questions the server; a frozen one is marked suspect and the read
+    /// retried on another replica or the primary. 0 turns this off.
+    pub stall_floor_ms: u64,
+    pub stall_p99_factor: f64,
+    pub stall_max_ms: u64,
+    /// Connections one statement on several physical tables takes per node
+    /// at most (never more than `pool_max`); further tables of the node run
+    /// after others on the same connections.
+    pub scatter_connections_per_node: usize,
+    /// Seconds between runs of the create-ahead job for `time_range`
+    /// tables (`shardcat tables ensure` in the proxy); 0 = off.
+    pub tables_ensure_interval_s: u64,
+    /// Seconds between runs of the retention job (`shardcat tables
+    /// retire`); 0 = off (the default).
+    pub tables_retire_interval_s: u64,
+    /// Where the retention job moves retired tables; empty = drop them.
+    pub tables_archive_schema: String,
+}
+
+/// `[routing] transactions`: `xa` (two-phase commit across nodes) or
+/// `best_effort` (COMMIT node after node).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransactionMode {
+    Xa,
+    BestEffort,
+}
+
+impl Default for RoutingConfig {
+    fn default() -> Self {
+        RoutingConfig {
+            read_write_split: true,
+            consistency: Consistency::Session,
+            replica_policy: ReplicaPolicy::RoundRobin,
+            max_replication_lag_s: 10,
+            no_replica: NoReplicaFallback::Primary,
+            gtid_wait_timeout_ms: 50,
+            refuse_unkeyed_writes: false,
+            plan_cache: 1024,
+            merge_max_groups: 1_000_000,
+            transactions: TransactionMode::Xa,
+            xa_recovery_interval_ms: 10_000,
+            stall_floor_ms: 150,
+            stall_p99_factor: 10.0,
+            stall_max_ms: 500,
+            scatter_connections_per_node: 8,
+            tables_ensure_interval_s: 600,
+            tables_retire_interval_s: 0,
+            tables_archive_schema: String::new(),
+        }
+    }
+}
+
+impl RoutingConfig {
+    /// How stall deadlines are derived; `None` when turned off.
+    pub fn stall_policy(&self) -> Option<crate::backend::stall::StallPolicy> {
+        (self.stall_floor_ms > 0).then(|| crate::backend::stall::StallPolicy {
+            floor: std::time::Duration::from_millis(self.stall_floor_ms),
+            p99_factor: self.stall_p99_factor,
+            max: std::time::Duration::from_millis(self.stall_max_ms),
+        })
+    }
+}
+
+/// `[[node]]`: a replication group, one primary and zero or more replicas.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    pub name: Spanned<String>,
+    pub primary: Spanned<String>,
+    #[serde(default)]
+    pub replicas: Vec<ReplicaConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplicaConfig {
+    pub addr: Spanned<String>,
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+}
+
+fn default_weight() -> u32 {
+    1
+}
+
+/// `[[schema]]`: where a database lives (vertical placement). Databases not
+/// listed live on the first node.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchemaConfig {
+    pub name: Spanned<String>,
+    pub node: Spanned<String>,
+}
