@@ -53,6 +53,11 @@ async fn committed_ids(topo: &Topology, db: &str) -> Vec<i64> {
     all
 }
 
+/// The two tests of this file run one at a time: `open_transactions`
+/// counts every open transaction on the primaries, so the other test's
+/// would be counted as this one's.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Whether either primary still has a transaction of `db` open (locks).
 async fn open_transactions(topo: &Topology) -> i64 {
     let mut n = 0;
@@ -298,6 +303,7 @@ async fn prepared_and_multi_statement_cases(topo: &Topology, db: &str, mode: &st
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn implicit_commits_and_savepoints_reach_every_node() {
+    let _serial = SERIAL.lock().await;
     let topo = Topology::from_env();
     run_cases(&topo, "best_effort").await;
     run_cases(&topo, "xa").await;
@@ -317,6 +323,7 @@ async fn xa_committed(admin: &mut Conn) -> i64 {
 /// other.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transactions_mode_per_user() {
+    let _serial = SERIAL.lock().await;
     let topo = Topology::from_env();
     let proxy = ProxyProcess::start_with(
         &topo,
