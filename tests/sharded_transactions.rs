@@ -1,6 +1,8 @@
 //! A transaction that reaches several nodes is one transaction: its writes
 //! on every node roll back or commit together (checked on the primaries
-//! themselves), and its reads see its own uncommitted writes.
+//! themselves), and its reads see its own uncommitted writes. A read-only
+//! transaction reads the replicas and sees the session's own earlier
+//! writes on every node it reaches, also when a scattered read joins them.
 //!
 //! Run (after `scripts/topology.sh up`):
 //!
@@ -49,6 +51,9 @@ async fn rows_on_primaries(topo: &Topology, db: &str) -> Vec<(String, i64, i64)>
     all
 }
 
+/// The tests of this file one at a time: one stops replication.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn q(c: &mut Conn, sql: &str) {
     c.query_drop(sql)
         .await
@@ -57,6 +62,7 @@ async fn q(c: &mut Conn, sql: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn multi_node_transactions_commit_and_roll_back_as_one() {
+    let _serial = SERIAL.lock().await;
     let topo = Topology::from_env();
     let proxy = ProxyProcess::start_with(
         &topo,
@@ -221,4 +227,110 @@ async fn multi_node_transactions_commit_and_roll_back_as_one() {
 
     q(&mut p, &format!("DROP DATABASE {db}")).await;
     p.disconnect().await.ok();
+}
+
+// hash_mod over 2 slots, one physical table per node: id mod 2.
+const RO_RULES: &str = r#"
+[[table]]
+name = "ro_t"
+key = "id"
+key_type = "int"
+algorithm = { kind = "hash_mod" }
+nodes = ["n1", "n2"]
+"#;
+
+/// Runs `sql` on every replica of both nodes.
+async fn on_replicas(topo: &Topology, sql: &str) {
+    for primary in ["n1p", "n2p"] {
+        for r in topo.replicas_of(primary) {
+            let mut c = util::direct_conn(topo, &r, None).await;
+            q(&mut c, sql).await;
+            c.disconnect().await.ok();
+        }
+    }
+}
+
+/// Statements routed to replicas so far (`SHOW SHARDCAT BACKENDS`).
+async fn replica_reads(admin: &mut Conn) -> u64 {
+    let rows: Vec<mysql_async::Row> = admin.query("SHOW SHARDCAT BACKENDS").await.unwrap();
+    rows.iter()
+        .filter(|r| r.get::<String, _>("role").as_deref() == Some("replica"))
+        .filter_map(|r| r.get::<u64, _>("routed"))
+        .sum()
+}
+
+/// With the replicas 3 s behind (MASTER_DELAY), the session's own writes
+/// are on the primaries only: a read-only transaction (which reads
+/// replicas) must still see them on every node, whether its first
+/// statement reaches one node or both, as text or prepared. (A node joined
+/// by a scattered read used to be read on its replica without the wait.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_only_transactions_see_the_sessions_writes_on_every_node() {
+    let _serial = SERIAL.lock().await;
+    let topo = Topology::from_env();
+    let proxy = ProxyProcess::start_with(
+        &topo,
+        ProxyOptions {
+            routing: "consistency = \"session\"\ngtid_wait_timeout_ms = 200\n".into(),
+            extra: RO_RULES.to_owned(),
+            ..Default::default()
+        },
+    );
+    let db = util::db_name("rotx");
+    let mut p = util::proxy_conn(&proxy, None).await;
+    q(&mut p, &format!("CREATE DATABASE {db}")).await;
+    q(&mut p, &format!("USE {db}")).await;
+    q(&mut p, "CREATE TABLE ro_t (id INT PRIMARY KEY, v INT)").await;
+    util::sync_replicas(&topo).await;
+    on_replicas(
+        &topo,
+        "STOP SLAVE; CHANGE MASTER TO MASTER_DELAY = 3; START SLAVE",
+    )
+    .await;
+    let replica_reads_before = replica_reads(&mut p).await;
+    let mut failures = Vec::new();
+    let firsts = [
+        "SELECT id FROM ro_t ORDER BY id",
+        "SELECT id FROM ro_t WHERE id = 1",
+        "SELECT id FROM ro_t WHERE id = 2",
+    ];
+    let mut next = 1;
+    for first in firsts {
+        for prepared in [false, true] {
+            // One new row per node, then a read-only transaction.
+            q(
+                &mut p,
+                &format!("INSERT INTO ro_t VALUES ({next}, 0), ({}, 0)", next + 1),
+            )
+            .await;
+            next += 2;
+            let want: Vec<i64> = (1..next).collect();
+            q(&mut p, "START TRANSACTION READ ONLY").await;
+            let _: Vec<i64> = p.query(first).await.unwrap();
+            let got: Vec<i64> = if prepared {
+                p.exec("SELECT id FROM ro_t ORDER BY id", ()).await.unwrap()
+            } else {
+                p.query("SELECT id FROM ro_t ORDER BY id").await.unwrap()
+            };
+            q(&mut p, "COMMIT").await;
+            if got != want {
+                failures.push(format!("first {first:?}, prepared {prepared}: {got:?}"));
+            }
+        }
+    }
+    let replica_reads_after = replica_reads(&mut p).await;
+    on_replicas(
+        &topo,
+        "STOP SLAVE; CHANGE MASTER TO MASTER_DELAY = 0; START SLAVE",
+    )
+    .await;
+    q(&mut p, &format!("DROP DATABASE {db}")).await;
+    assert!(
+        failures.is_empty(),
+        "missed the session's writes: {failures:#?}"
+    );
+    assert!(
+        replica_reads_after > replica_reads_before,
+        "no read-only transaction reached a replica: the test proves nothing"
+    );
 }

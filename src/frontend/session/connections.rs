@@ -412,7 +412,11 @@ impl Session {
                     role,
                     reason: "shard target in a transaction",
                 };
-                self.acquire(&rp, c).await?;
+                let i = self.acquire(&rp, c).await?;
+                // A read-only transaction reads replicas: each node it
+                // joins must have the session's last write there, as a
+                // single-target read's replica must.
+                self.ensure_fresh(i, c).await?;
             }
             return Ok(Binding::Held);
         }
