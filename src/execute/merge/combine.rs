@@ -9,15 +9,13 @@
 //! Owns: the table of groups. Must not decide how a column combines (that
 //! is `group`).
 
-use std::collections::HashMap;
-
 use bytes::Bytes;
 
 use super::group::{accumulate, aggregates, finish_group, gather_distinct, new_group, Group};
+use super::key_hash::{key_map, row_key};
 use super::source::RowSource;
 use super::{over_budget, Budget};
 use crate::error::Result;
-use crate::merge::compare::equality_key_at;
 use crate::merge::{ColumnInfo, TextRow, ValueOrder};
 use crate::router::shard::{AggregateMerge, Combine};
 
@@ -52,17 +50,13 @@ impl<'a, S: RowSource> CombineGroups<'a, S> {
     /// Reads the whole input into groups, in order of arrival.
     async fn gather(&mut self) -> Result<Vec<Group>> {
         let (plan, orders) = (self.plan, self.orders);
-        let mut index: HashMap<Vec<Option<Vec<u8>>>, usize> = HashMap::new();
+        let mut index = key_map::<usize>();
         let mut groups: Vec<Group> = Vec::new();
         // Groups plus the distinct values gathered for DISTINCT aggregates:
         // what the merge holds in memory.
         let mut held = 0usize;
         while let Some(row) = self.input.next().await? {
-            let key: Vec<Option<Vec<u8>>> = plan
-                .group_by
-                .iter()
-                .map(|&c| equality_key_at(&orders[c], &row, c))
-                .collect();
+            let key = row_key(&row, plan.group_by.iter().copied(), orders);
             let added = match index.get(&key) {
                 Some(&i) => {
                     let g = &mut groups[i];

@@ -5,11 +5,10 @@
 //!
 //! Owns: the set of visible-column keys seen. Must not sort.
 
-use super::key_hash::{key_set, KeySet};
+use super::key_hash::{key_set, row_key, KeySet};
 use super::source::RowSource;
 use super::{over_budget, Budget};
 use crate::error::Result;
-use crate::merge::compare::append_equality_key_at;
 use crate::merge::{TextRow, ValueOrder};
 
 pub struct Distinct<'a, S> {
@@ -49,7 +48,10 @@ impl<S: RowSource> RowSource for Distinct<'_, S> {
             if !self.enabled {
                 return Ok(Some(row));
             }
-            if !self.seen.insert(row_key(&row, self.visible, self.orders)) {
+            if !self
+                .seen
+                .insert(row_key(&row, 0..self.visible, self.orders))
+            {
                 continue;
             }
             if let Some(budget) = self.budget {
@@ -61,29 +63,6 @@ impl<S: RowSource> RowSource for Distinct<'_, S> {
         }
         Ok(None)
     }
-}
-
-/// The equality keys of a row's first `visible` columns in one buffer:
-/// per column a NULL marker (0) or 1, the key's length (4 bytes) and the
-/// key, so that two rows have the same buffer exactly when every column's
-/// key is equal. One allocation and one hash per row.
-fn row_key(row: &TextRow, visible: usize, orders: &[ValueOrder]) -> Vec<u8> {
-    let mut key = Vec::with_capacity(64);
-    for c in 0..visible {
-        let at = key.len();
-        key.extend_from_slice(&[1, 0, 0, 0, 0]);
-        match orders
-            .get(c)
-            .and_then(|o| append_equality_key_at(o, row, c, &mut key))
-        {
-            None => {
-                key.truncate(at);
-                key.push(0);
-            }
-            Some(n) => key[at + 1..at + 5].copy_from_slice(&(n as u32).to_le_bytes()),
-        }
-    }
-    key
 }
 
 #[cfg(test)]

@@ -7,26 +7,66 @@
 //! seed keeps data chosen to collide (hash flooding) from degrading a set,
 //! as SipHash's random keys do.
 //!
-//! Owns: that choice of hasher. Must not decide what a key is (that is
-//! `crate::merge::compare`).
+//! GROUP BY's table of groups uses the same keys and hasher.
+//!
+//! Owns: that choice of hasher and the layout of a row's key buffer. Must
+//! not decide what a column's key is (that is `crate::merge::compare`).
 
 use std::collections::hash_map::RandomState;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasher;
 
 use xxhash_rust::xxh3::Xxh3Builder;
+
+use crate::merge::compare::append_equality_key_at;
+use crate::merge::{TextRow, ValueOrder};
 
 /// A new xxh3 hasher builder with a random seed.
 pub fn keyed() -> Xxh3Builder {
     Xxh3Builder::new().with_seed(RandomState::new().hash_one(0u8))
 }
 
-/// A set of merge keys (GROUP BY still uses the standard hasher).
+/// A set of merge keys.
 pub type KeySet<K> = HashSet<K, Xxh3Builder>;
 
 /// An empty [`KeySet`].
 pub fn key_set<K>() -> KeySet<K> {
     HashSet::with_hasher(keyed())
+}
+
+/// A map from merge keys (GROUP BY's groups).
+pub type KeyMap<V> = HashMap<Vec<u8>, V, Xxh3Builder>;
+
+/// An empty [`KeyMap`].
+pub fn key_map<V>() -> KeyMap<V> {
+    HashMap::with_hasher(keyed())
+}
+
+/// The equality keys of a row's `columns` in one buffer: per column a NULL
+/// marker (0) or 1, the key's length (4 bytes) and the key, so that two
+/// rows have the same buffer exactly when every column's key is equal. One
+/// allocation and one hash per row.
+pub fn row_key(
+    row: &TextRow,
+    columns: impl IntoIterator<Item = usize>,
+    orders: &[ValueOrder],
+) -> Vec<u8> {
+    let mut key = Vec::with_capacity(64);
+    for c in columns {
+        let at = key.len();
+        key.extend_from_slice(&[1, 0, 0, 0, 0]);
+        match orders
+            .get(c)
+            .and_then(|o| append_equality_key_at(o, row, c, &mut key))
+        {
+            None => {
+                key.truncate(at);
+                key.push(0);
+            }
+            Some(n) => key[at + 1..at + 5].copy_from_slice(&(n as u32).to_le_bytes()),
+        }
+    }
+    key
 }
 
 #[cfg(test)]
