@@ -45,6 +45,93 @@ pub(super) struct UserMetrics {
     /// Per server (keyed by its pool's address): statements, errors,
     /// statement time.
     pub servers: Vec<(usize, (Counter, Counter, Histogram))>,
+    /// Per physical table and plan path: the logical table's name and its
+    /// statement counter (bounded; forgotten when the router changes).
+    pub tables: TableCounters,
+}
+
+/// A session's cache of `shardcat_table_statements_total` counters, so that
+/// a statement on a table seen before costs no label hashing or `String`s.
+#[derive(Default)]
+pub(super) struct TableCounters {
+    /// The router the names were resolved with (its address).
+    router: usize,
+    entries: Vec<TableCounter>,
+}
+
+struct TableCounter {
+    physical: String,
+    path: &'static str,
+    logical: String,
+    counter: Counter,
+}
+
+/// Tables one session keeps counters for; more are looked up each time.
+const MAX_TABLE_COUNTERS: usize = 64;
+
+impl TableCounters {
+    /// Counts one statement of plan path `path` on each logical table of
+    /// `physical` (each logical table once).
+    pub fn count(
+        &mut self,
+        router: &crate::router::shard::ShardRouter,
+        metrics: &crate::ops::metrics::Metrics,
+        physical: &mut dyn Iterator<Item = &str>,
+        path: &'static str,
+    ) {
+        let key = router as *const _ as usize;
+        if self.router != key {
+            self.entries.clear();
+            self.router = key;
+        }
+        // Entries only grow within a call, so indices stay valid.
+        let mut cached: Vec<usize> = Vec::new();
+        let mut uncached: Vec<(String, Counter)> = Vec::new();
+        for table in physical {
+            let found = self
+                .entries
+                .iter()
+                .position(|e| e.path == path && e.physical == table);
+            let at = match found {
+                Some(at) => at,
+                None => {
+                    let Some(logical) = router.logical_name_of(table) else {
+                        continue;
+                    };
+                    let labels = crate::ops::metrics::TableLabels {
+                        table: logical.clone(),
+                        plan: path,
+                    };
+                    let counter = metrics.table_statements.get_or_create(&labels).clone();
+                    if self.entries.len() >= MAX_TABLE_COUNTERS {
+                        if uncached.iter().all(|(l, _)| *l != logical) {
+                            uncached.push((logical, counter));
+                        }
+                        continue;
+                    }
+                    self.entries.push(TableCounter {
+                        physical: table.to_owned(),
+                        path,
+                        logical,
+                        counter,
+                    });
+                    self.entries.len() - 1
+                }
+            };
+            let logical = &self.entries[at].logical;
+            if cached.iter().all(|&c| self.entries[c].logical != *logical) {
+                cached.push(at);
+            }
+        }
+        for &at in &cached {
+            self.entries[at].counter.inc();
+        }
+        for (logical, counter) in uncached {
+            if cached.iter().all(|&c| self.entries[c].logical != logical) {
+                counter.inc();
+            }
+        }
+    }
 }
 
 /// The metrics label of an error.
@@ -133,5 +220,69 @@ impl Session {
         } else {
             ""
         };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::ops::metrics::{Metrics, TableLabels};
+
+    fn value(m: &Metrics, table: &str, plan: &'static str) -> u64 {
+        let labels = TableLabels {
+            table: table.to_owned(),
+            plan,
+        };
+        m.table_statements.get_or_create(&labels).get()
+    }
+
+    /// Each logical table counts once per statement however many of its
+    /// physical tables the plan names, cached or not (past the cache's
+    /// bound), and the counts equal the uncached lookup's.
+    #[test]
+    fn table_counters_count_each_logical_table_once() {
+        let text = include_str!("../../../rules/shop.toml");
+        let cfg = Config::parse(text, std::path::Path::new("shop.toml")).expect("shop.toml");
+        let router = &cfg.sharding;
+        let users = router.physical_names_of("users");
+        let orders = router.physical_names_of("orders");
+        assert!(users.len() > 1 && !orders.is_empty());
+        let m = Metrics::new();
+        let mut counters = TableCounters::default();
+        let mut want_users = 0;
+        let mut want_orders = 0;
+        for round in 0..200usize {
+            // Past 64 entries (200 rounds × 2 paths), new pairs are not cached.
+            let path = if round % 2 == 0 {
+                "single_shard"
+            } else {
+                "multi_shard_read"
+            };
+            let mut names: Vec<&str> = users.iter().map(String::as_str).collect();
+            if round % 3 == 0 {
+                names.extend(orders.iter().map(String::as_str));
+                want_orders += 1;
+            }
+            names.push("not_a_sharded_table");
+            counters.count(router, &m, &mut names.into_iter(), path);
+            want_users += 1;
+            if round == 10 {
+                counters.entries.truncate(0);
+                counters
+                    .entries
+                    .extend((0..MAX_TABLE_COUNTERS).map(|i| TableCounter {
+                        physical: format!("filler_{i}"),
+                        path: "ddl",
+                        logical: format!("filler_{i}"),
+                        counter: Counter::default(),
+                    }));
+            }
+        }
+        let got_users = value(&m, "users", "single_shard") + value(&m, "users", "multi_shard_read");
+        let got_orders =
+            value(&m, "orders", "single_shard") + value(&m, "orders", "multi_shard_read");
+        assert_eq!((got_users, got_orders), (want_users, want_orders));
+        assert_eq!(counters.entries.len(), MAX_TABLE_COUNTERS);
     }
 }

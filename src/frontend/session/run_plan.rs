@@ -397,18 +397,13 @@ impl Session {
         let Some(router) = self.proxy.shard_router.load_full() else {
             return;
         };
-        let mut tables: Vec<String> = plan
+        let mut physical = plan
             .targets
             .iter()
-            .flat_map(|t| t.tables.iter())
-            .filter_map(|p| router.logical_name_of(p))
-            .collect();
-        tables.sort_unstable();
-        tables.dedup();
-        for table in tables {
-            let labels = crate::ops::metrics::TableLabels { table, plan: path };
-            metrics.table_statements.get_or_create(&labels).inc();
-        }
+            .flat_map(|t| t.tables.iter().map(String::as_str));
+        self.user_metrics
+            .tables
+            .count(&router, metrics, &mut physical, path);
     }
 
     /// What one merge may hold.
