@@ -1124,3 +1124,110 @@ async fn sharding_placement_on_backends() {
         fails.join("\n- ")
     );
 }
+
+/// A string key literal as the session's `sql_mode` reads it: backslash
+/// escapes by default, only doubled quotes under `NO_BACKSLASH_ESCAPES`.
+fn key_literal(v: &str, mode: &str) -> String {
+    if mode == "NO_BACKSLASH_ESCAPES" {
+        format!("'{}'", v.replace('\'', "''"))
+    } else {
+        format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'"))
+    }
+}
+
+/// Generated string keys with backslashes, quotes and LIKE wildcards,
+/// written as text literals under three `sql_mode`s: each text INSERT
+/// either lands where a prepared point read (routed by the exact bytes)
+/// finds it, or is refused with 1235 when the router could read the
+/// literal differently from the server (a backslash under
+/// `NO_BACKSLASH_ESCAPES`, a double quote under `ANSI_QUOTES`); never a
+/// row on a shard where its key does not lead.
+#[tokio::test]
+async fn string_key_literals_route_as_the_server_reads_them() {
+    use rand::{Rng, SeedableRng};
+    let topo = Topology::from_env();
+    let proxy = ProxyProcess::start_with(
+        &topo,
+        ProxyOptions {
+            extra: RULES.to_owned(),
+            ..Default::default()
+        },
+    );
+    let db = util::db_name("keylit");
+    let mut p = util::proxy_conn(&proxy, None).await;
+    p.query_drop(format!("CREATE DATABASE {db}")).await.unwrap();
+    p.query_drop(format!("USE {db}")).await.unwrap();
+    p.query_drop("CREATE TABLE accounts (id INT NOT NULL PRIMARY KEY, email VARCHAR(100) NOT NULL, note VARCHAR(20))")
+        .await
+        .unwrap();
+    let pool = [
+        "a", "b", "\\", "'", "\"", "%", "_", "0", "n", "é", "\\\\", "\\'",
+    ];
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed);
+    let mut values = BTreeSet::new();
+    while values.len() < 60 {
+        let len = rng.random_range(1..5);
+        let v: String = (0..len)
+            .map(|_| pool[rng.random_range(0..pool.len())])
+            .collect();
+        values.insert(v);
+    }
+    let mut fails = Vec::new();
+    let mut id = 0;
+    for mode in ["", "NO_BACKSLASH_ESCAPES", "ANSI_QUOTES"] {
+        p.query_drop(format!("SET SESSION sql_mode = '{mode}'"))
+            .await
+            .unwrap();
+        for v in &values {
+            id += 1;
+            let lit = key_literal(v, mode);
+            let refused = (mode == "NO_BACKSLASH_ESCAPES" && lit.contains('\\'))
+                || (mode == "ANSI_QUOTES" && lit.contains('"'));
+            let insert = format!("INSERT INTO accounts VALUES ({id}, {lit}, '{mode}')");
+            match p.query_drop(&insert).await {
+                Ok(()) if refused => fails.push(format!("{mode}: not refused: {insert}")),
+                Ok(()) => {}
+                Err(e) => {
+                    let (code, _, msg) = util::server_error(e);
+                    if !refused || code != 1235 {
+                        fails.push(format!("{mode}: {insert}: {code} {msg}"));
+                    }
+                    // The same row as a prepared statement's parameter.
+                    p.exec_drop(
+                        "INSERT INTO accounts VALUES (?, ?, ?)",
+                        (id, v.as_str(), mode),
+                    )
+                    .await
+                    .unwrap();
+                }
+            }
+            let found: Vec<i64> = p
+                .exec(
+                    "SELECT id FROM accounts WHERE email = ? AND id = ?",
+                    (v.as_str(), id),
+                )
+                .await
+                .unwrap();
+            if found != vec![id] {
+                fails.push(format!(
+                    "{mode}: {v:?} (id {id}) not where its key leads: {found:?}"
+                ));
+            }
+        }
+    }
+    let total: Option<i64> = p
+        .query_first("SELECT COUNT(*) FROM accounts")
+        .await
+        .unwrap();
+    p.query_drop("SET SESSION sql_mode = DEFAULT")
+        .await
+        .unwrap();
+    p.query_drop(format!("DROP DATABASE {db}")).await.unwrap();
+    assert_eq!(total, Some(id), "rows lost or duplicated");
+    assert!(
+        fails.is_empty(),
+        "{} failures:\n{}",
+        fails.len(),
+        fails.join("\n")
+    );
+}

@@ -92,11 +92,42 @@ impl Session {
                 tracing::warn!(conn = self.id, "{w}");
             }
         }
-        match router.plan_with(text, self.state.schema.as_deref(), &[], unaliased) {
+        let planned = router.plan_with(text, self.state.schema.as_deref(), &[], unaliased);
+        if !matches!(planned, Ok(None)) {
+            // Also when the router could not parse it: the mode is why.
+            if let Err(e) = self.planned_as_the_server_lexes(text) {
+                return Some(ShardedPath::Refused(e));
+            }
+        }
+        match planned {
             Ok(None) => None,
             Ok(Some(p)) => Some(ShardedPath::Plan(p)),
             Err(e) => Some(ShardedPath::Refused(ProxyError::from(e))),
         }
+    }
+
+    /// The sharding router reads strings and quotes the default way
+    /// (backslash escapes, `"…"` as a string). Under `NO_BACKSLASH_ESCAPES`
+    /// a statement with a backslash, and under `ANSI_QUOTES` one with a
+    /// double quote, may mean something else to the server (another key
+    /// value, hence another shard; a string where the server sees a
+    /// name): refused rather than routed by a value the server would not
+    /// store.
+    pub(super) fn planned_as_the_server_lexes(&self, text: &str) -> Result<(), ProxyError> {
+        let opts = self.lex_options();
+        let (mode, sign) = if opts.no_backslash_escapes && text.contains('\\') {
+            ("NO_BACKSLASH_ESCAPES", "a backslash")
+        } else if opts.ansi_quotes && text.contains('"') {
+            ("ANSI_QUOTES", "a double quote")
+        } else {
+            return Ok(());
+        };
+        Err(ProxyError::Unsupported(format!(
+            "a statement on sharded or broadcast tables containing {sign} under sql_mode \
+             {mode} (the router would read its literals differently from the server; write \
+             the value without it, e.g. as a hex literal, or use a prepared statement \
+             parameter)"
+        )))
     }
 
     /// `SHOW [FULL] TABLES` with sharding rules in force: the logical

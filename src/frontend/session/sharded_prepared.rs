@@ -73,8 +73,15 @@ impl Session {
     ) -> Result<Option<ShardPlan>> {
         let schema = self.state.schema.as_deref();
         let first = match router.plan(sql, schema, &[]) {
-            Ok(p) => return Ok(p),
-            Err(e) => e,
+            Ok(None) => return Ok(None),
+            Ok(Some(p)) => {
+                self.planned_as_the_server_lexes(sql)?;
+                return Ok(Some(p));
+            }
+            Err(e) => {
+                self.planned_as_the_server_lexes(sql)?;
+                e
+            }
         };
         let n = placeholder_count(sql);
         if n == 0 {
@@ -83,6 +90,9 @@ impl Session {
         for stand_in in PREPARE_PLACEHOLDERS {
             let params = vec![ParamValue::Bytes(stand_in); n];
             if let Ok(p) = router.plan(sql, schema, &params) {
+                if p.is_some() {
+                    self.planned_as_the_server_lexes(sql)?;
+                }
                 return Ok(p);
             }
         }
@@ -234,6 +244,13 @@ impl Session {
             Some(router) => router.plan(sql_text, self.state.schema.as_deref(), &values),
             None => Ok(None),
         };
+        let planned = match planned {
+            Ok(Some(p)) => self.planned_as_the_server_lexes(sql_text).map(|()| Some(p)),
+            Ok(None) => Ok(None),
+            Err(e) => self
+                .planned_as_the_server_lexes(sql_text)
+                .and(Err(ProxyError::from(e))),
+        };
         let plan = match planned {
             Ok(Some(p)) => p,
             // The rules changed since PREPARE and no longer name these
@@ -252,7 +269,7 @@ impl Session {
                 write: false,
             },
             Err(e) => {
-                self.write_error_seq(&ProxyError::from(e), seq).await;
+                self.write_error_seq(&e, seq).await;
                 return;
             }
         };
