@@ -1231,3 +1231,93 @@ async fn string_key_literals_route_as_the_server_reads_them() {
         fails.join("\n")
     );
 }
+
+/// `SET STATEMENT v = x FOR …` sets `v` for that statement only; the
+/// servers' session tracking still reports `v = x`, which must become
+/// neither the session's lasting value (replayed on its connections to
+/// other nodes) nor the recorded value of the connection that ran it.
+/// Over variables of several kinds, text and prepared: afterwards each
+/// node answers the fresh value, and a scatter read is not cut by a
+/// scoped `sql_select_limit`.
+#[tokio::test]
+async fn set_statement_variables_last_one_statement() {
+    let topo = Topology::from_env();
+    let proxy = ProxyProcess::start_with(
+        &topo,
+        ProxyOptions {
+            extra: RULES.to_owned(),
+            ..Default::default()
+        },
+    );
+    let db = util::db_name("setstmt");
+    let mut p = util::proxy_conn(&proxy, None).await;
+    p.query_drop(format!("CREATE DATABASE {db}")).await.unwrap();
+    p.query_drop(format!("USE {db}")).await.unwrap();
+    p.query_drop(DDL[0]).await.unwrap(); // users: id mod 4, slots 2 and 3 on n2
+    p.query_drop("CREATE TABLE plain_t (a INT)").await.unwrap();
+    p.query_drop("INSERT INTO plain_t VALUES (1), (2)")
+        .await
+        .unwrap();
+    p.query_drop("INSERT INTO users VALUES (0, 'a'), (1, 'b'), (2, 'c'), (3, 'd')")
+        .await
+        .unwrap();
+    let candidates = [
+        ("sql_select_limit", "1"),
+        ("max_statement_time", "5"),
+        ("sql_mode", "'ANSI'"),
+        ("div_precision_increment", "7"),
+        ("group_concat_max_len", "100"),
+        ("wait_timeout", "33"),
+        ("time_zone", "'-05:00'"),
+    ];
+    let mut d = util::direct_conn(&topo, "n1p", None).await;
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for (var, value) in candidates {
+        let scoped = format!("SET STATEMENT {var} = {value} FOR SELECT a FROM plain_t");
+        if d.query_drop(format!("SET STATEMENT {var} = {value} FOR SELECT 1"))
+            .await
+            .is_err()
+        {
+            continue; // not settable per statement on this server
+        }
+        checked += 1;
+        let fresh: Option<String> = d
+            .query_first(format!("SELECT CAST(@@{var} AS CHAR)"))
+            .await
+            .unwrap();
+        for prepared in [false, true] {
+            if prepared {
+                p.exec_drop(&scoped, ()).await.unwrap();
+            } else {
+                p.query_drop(&scoped).await.unwrap();
+            }
+            for id in [0, 2] {
+                let got: Option<String> = p
+                    .query_first(format!(
+                        "SELECT CAST(@@{var} AS CHAR) FROM users WHERE id = {id}"
+                    ))
+                    .await
+                    .unwrap();
+                if got != fresh {
+                    failures.push(format!(
+                        "{scoped} (prepared {prepared}): node of id {id} has {got:?}, not {fresh:?}"
+                    ));
+                }
+            }
+            let ids: Vec<i64> = p.query("SELECT id FROM users ORDER BY id").await.unwrap();
+            if ids != vec![0, 1, 2, 3] {
+                failures.push(format!(
+                    "{scoped} (prepared {prepared}): scatter read {ids:?}"
+                ));
+            }
+        }
+    }
+    d.disconnect().await.unwrap();
+    p.query_drop(format!("DROP DATABASE {db}")).await.unwrap();
+    assert!(
+        checked >= 4,
+        "only {checked} variables settable per statement"
+    );
+    assert!(failures.is_empty(), "{failures:#?}");
+}

@@ -81,6 +81,18 @@ pub struct ConnectSettings {
     pub tls: crate::wire::backend_tls::BackendTls,
 }
 
+/// The recorded value of a variable whose value on the connection is not
+/// known: equal to no value a session holds, so the next sync assigns it.
+const UNKNOWN_VALUE: &str = "\u{0}unknown";
+
+/// Whether `sql` starts with `SET STATEMENT` (after blanks and comments):
+/// its variables last for the statement only.
+pub fn sets_variables_for_statement(sql: &[u8]) -> bool {
+    let mut words = crate::sql::Lexer::new(sql).filter(|t| !t.is_trivia());
+    let mut is = |word: &str| words.next().is_some_and(|t| t.is_keyword(sql, word));
+    is("SET") && is("STATEMENT")
+}
+
 /// A statement prepared on this backend connection.
 #[derive(Debug, Clone)]
 pub struct BackendStatement {
@@ -157,6 +169,10 @@ pub struct BackendConn {
     /// (BackendConn::settle) reads them before the connection is used
     /// again.
     pub unread_rows: bool,
+    /// The command running sets variables for its own duration only
+    /// (`SET STATEMENT … FOR …`): what session tracking reports for it is
+    /// not the connection's lasting state.
+    pub scoped_variables: bool,
     statements: LruCache<Arc<str>, BackendStatement>,
     /// Statement ids to close before the next command (no reply is sent
     /// for COM_STMT_CLOSE, so they ride along with the next write).
@@ -395,6 +411,7 @@ impl BackendConn {
             diagnostics_dirty: false,
             last_gtid: None,
             unread_rows: false,
+            scoped_variables: false,
             statements: LruCache::new(cache),
             pending_close: Vec::new(),
         };
@@ -438,6 +455,9 @@ impl BackendConn {
             let mut seq = 0u8;
             self.stream.queue(&mut seq, p);
         }
+        self.scoped_variables = payloads.last().is_some_and(|p| {
+            p.first() == Some(&command::QUERY) && sets_variables_for_statement(&p[1..])
+        });
         self.stream.flush().await.map_err(|e| self.lost(e))
     }
 
@@ -554,7 +574,13 @@ impl BackendConn {
                     if name == "last_gtid" && !value.is_empty() {
                         self.last_gtid = Some(value.clone());
                     }
-                    self.state.record_var(name, value)
+                    if self.scoped_variables && name != "last_gtid" {
+                        // Restored when the statement ended, to a value
+                        // tracking does not say: the next sync sets it.
+                        self.state.record_var(name, UNKNOWN_VALUE)
+                    } else {
+                        self.state.record_var(name, value)
+                    }
                 }
                 // A view or routine of another database reports its
                 // schema and then "" (none again) under tracking.

@@ -148,7 +148,10 @@ impl<'a> Command<'a> {
                     refuse_oversized(p.len(), limit)?;
                 }
                 let refs: Vec<&[u8]> = built.iter().map(Vec::as_slice).collect();
-                conn.send_commands(&refs).await
+                let sent = conn.send_commands(&refs).await;
+                conn.scoped_variables =
+                    crate::backend::connection::sets_variables_for_statement(sql.as_bytes());
+                sent
             }
         };
         if sent.is_err() {

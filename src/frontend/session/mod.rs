@@ -40,6 +40,7 @@ mod pinned_reads;
 mod query;
 mod reply;
 mod run_plan;
+mod select_limit;
 mod shard_freshness;
 mod sharded;
 mod sharded_prepared;

@@ -71,6 +71,14 @@ impl Session {
             }
             None => plan,
         };
+        let limited;
+        let plan = match self.with_select_limit(plan) {
+            Some(p) => {
+                limited = p;
+                &limited
+            }
+            None => plan,
+        };
         self.missing_table = self.missing_period_error(plan);
         let single = matches!(
             plan.kind,

@@ -29,7 +29,9 @@ impl Session {
                                 self.gtid_confirmed.clear();
                             }
                         }
-                    } else {
+                    } else if !c.flags.statement_scoped_variables {
+                        // (`SET STATEMENT … FOR`: tracked, yet restored
+                        // when the statement ends.)
                         self.state.record_var(name, value);
                     }
                 }

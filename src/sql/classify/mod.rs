@@ -258,6 +258,9 @@ pub struct StatementFlags {
     pub temporary_table: bool,
     /// More than one non-empty statement separated by top-level `;`.
     pub multi_statement: bool,
+    /// `SET STATEMENT … FOR …`: the variables it sets last for that
+    /// statement only, whatever the server's session tracking reports.
+    pub statement_scoped_variables: bool,
 }
 
 impl StatementFlags {
@@ -275,6 +278,7 @@ impl StatementFlags {
         self.reads_diagnostics |= other.reads_diagnostics;
         self.temporary_table |= other.temporary_table;
         self.multi_statement |= other.multi_statement;
+        self.statement_scoped_variables |= other.statement_scoped_variables;
     }
 }
 

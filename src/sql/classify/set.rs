@@ -85,6 +85,10 @@ enum SetParse {
 }
 
 pub(super) fn set_kind(s: Stmt<'_>, flags: &mut StatementFlags) -> SetKind {
+    let mut buf = [0u8; 24];
+    if s.upper(1, &mut buf) == b"STATEMENT" {
+        flags.statement_scoped_variables = true;
+    }
     let list = match parse_set(s) {
         SetParse::Password => return SetKind::Password,
         SetParse::Other => return SetKind::Other,

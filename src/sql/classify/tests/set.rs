@@ -151,3 +151,29 @@ fn set_assignment_lists() {
         assert_eq!(got, want, "{sql}");
     }
 }
+
+/// `SET STATEMENT … FOR` (alone or in a multi-statement) is flagged: its
+/// variables last for the statement only; other SETs are not.
+#[test]
+fn set_statement_is_flagged_as_scoped() {
+    for (sql, scoped) in [
+        ("SET STATEMENT max_statement_time=1 FOR SELECT 1", true),
+        ("set statement sql_select_limit = 1 for select * from t", true),
+        ("/* c */ SET STATEMENT a=1 FOR UPDATE t SET x = 1", true),
+        ("SELECT 1; SET STATEMENT a=1 FOR SELECT 2", true),
+        ("SET sql_select_limit = 1", false),
+        ("SET @statement = 1", false),
+        ("SELECT 'SET STATEMENT a=1 FOR'", false),
+    ] {
+        assert_eq!(
+            classify(sql).flags.statement_scoped_variables,
+            scoped,
+            "{sql}"
+        );
+        assert_eq!(
+            crate::backend::connection::sets_variables_for_statement(sql.as_bytes()),
+            scoped && !sql.starts_with("SELECT 1;"),
+            "{sql}"
+        );
+    }
+}
