@@ -157,6 +157,12 @@ pub struct BackendConn {
     /// (BackendConn::settle) reads them before the connection is used
     /// again.
     pub unread_rows: bool,
+    /// Warnings reported by the terminator of the last command's answer
+    /// (0 from the moment a command is sent).
+    pub last_warnings: u16,
+    /// Warnings read from this connection for a statement that ran on
+    /// several (see `execute::warnings`), until the session takes them.
+    pub warnings_read: crate::wire::warnings::WarningList,
     statements: LruCache<Arc<str>, BackendStatement>,
     /// Statement ids to close before the next command (no reply is sent
     /// for COM_STMT_CLOSE, so they ride along with the next write).
@@ -395,6 +401,8 @@ impl BackendConn {
             diagnostics_dirty: false,
             last_gtid: None,
             unread_rows: false,
+            last_warnings: 0,
+            warnings_read: Default::default(),
             statements: LruCache::new(cache),
             pending_close: Vec::new(),
         };
@@ -427,6 +435,7 @@ impl BackendConn {
             self.settle(SettleLimit::INLINE).await?;
         }
         self.last_used = Instant::now();
+        self.last_warnings = 0;
         for id in std::mem::take(&mut self.pending_close) {
             let mut seq = 0u8;
             let mut p = [0u8; 5];
@@ -545,6 +554,12 @@ impl BackendConn {
     pub fn absorb_ok(&mut self, payload: &[u8]) -> Option<OkPacket> {
         let ok = OkPacket::parse(payload, self.caps)?;
         self.status = ok.status;
+        self.last_warnings = ok.warnings;
+        if ok.warnings > 0 {
+            // Another session must not see them (nor this one, once its
+            // next statement runs elsewhere).
+            self.diagnostics_dirty = true;
+        }
         if ok.last_insert_id != 0 {
             self.last_insert_id = ok.last_insert_id;
         }

@@ -30,6 +30,7 @@ use crate::wire::packets::{ErrPacket, Reader};
 
 mod admin;
 mod connections;
+mod diagnostics;
 mod execute_one;
 mod guard;
 mod load_data;
@@ -130,6 +131,12 @@ pub struct Session {
     pre_classified: Option<sql::Classified>,
     /// This session's user counters (looked up once, not per statement).
     user_metrics: observe::UserMetrics,
+    /// The warnings of the last statement, when it ran on several
+    /// connections: `SHOW WARNINGS` and the counts are answered from them
+    /// until a statement resets the diagnostics (see `diagnostics`).
+    shard_warnings: Option<crate::wire::warnings::WarningList>,
+    /// Warnings gathered from the connections of the running statement.
+    statement_warnings: crate::wire::warnings::WarningList,
 }
 
 /// Result of running one command on one backend.
@@ -185,6 +192,8 @@ impl Session {
             stat: observe::Stat::default(),
             pre_classified: None,
             user_metrics: observe::UserMetrics::default(),
+            shard_warnings: None,
+            statement_warnings: Default::default(),
             handle,
         }
     }
