@@ -30,6 +30,7 @@ use crate::wire::packets::{ErrPacket, Reader};
 
 mod admin;
 mod connections;
+mod cursor;
 mod diagnostics;
 mod execute_one;
 mod guard;
@@ -137,6 +138,9 @@ pub struct Session {
     shard_warnings: Option<crate::wire::warnings::WarningList>,
     /// Warnings gathered from the connections of the running statement.
     statement_warnings: crate::wire::warnings::WarningList,
+    /// Open cursors on merged results (sharded prepared statements), by
+    /// client statement id.
+    merged_cursors: HashMap<u32, cursor::MergedCursor>,
 }
 
 /// Result of running one command on one backend.
@@ -194,6 +198,7 @@ impl Session {
             user_metrics: observe::UserMetrics::default(),
             shard_warnings: None,
             statement_warnings: Default::default(),
+            merged_cursors: HashMap::new(),
             handle,
         }
     }

@@ -207,7 +207,7 @@ impl Session {
     /// [`Session::prepare_sharded`]: planned with the parameter values.
     pub(super) async fn execute_sharded(
         &mut self,
-        _id: u32,
+        id: u32,
         c: &Classified,
         sql_text: &Arc<str>,
         request: &ExecuteRequest,
@@ -261,7 +261,11 @@ impl Session {
             bound: &bound,
             long_data,
         };
-        self.run_plan(&plan, c, encoding, seq).await;
+        if request.wants_cursor() && plan.returns_rows() {
+            self.run_plan_for_cursor(id, &plan, c, encoding, seq).await;
+        } else {
+            self.run_plan(&plan, c, encoding, seq).await;
+        }
     }
 }
 
