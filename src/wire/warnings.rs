@@ -10,7 +10,7 @@
 use bytes::Bytes;
 use mysql_common::constants::CapabilityFlags;
 
-use super::packets::{encode_eof, put_lenenc_int, OkPacket, Reader};
+use super::packets::{encode_eof, put_lenenc_bytes, put_lenenc_int, OkPacket, Reader};
 
 /// Warnings gathered from several connections for one statement.
 #[derive(Debug, Clone, Default)]
@@ -66,12 +66,13 @@ impl WarningList {
 
     /// The packets of the result set `SHOW WARNINGS`/`SHOW ERRORS [LIMIT
     /// [offset,] n]` would send (column count, definitions, rows and
-    /// terminators for `caps`), none when no definitions were read.
+    /// terminators for `caps`; rows in the binary protocol for a prepared
+    /// statement), none when no definitions were read.
     pub fn result_packets(
         &self,
         listing: Listing,
-        offset: u64,
-        limit: Option<u64>,
+        (offset, limit): (u64, Option<u64>),
+        binary: bool,
         caps: CapabilityFlags,
         status: u16,
     ) -> Vec<Vec<u8>> {
@@ -89,11 +90,12 @@ impl WarningList {
             encode_eof(&mut eof, 0, status);
             out.push(eof);
         }
-        out.extend(
-            self.listed(listing, offset, limit)
-                .into_iter()
-                .map(|r| r.to_vec()),
-        );
+        for r in self.listed(listing, offset, limit) {
+            match binary {
+                true => out.push(binary_row(r)),
+                false => out.push(r.to_vec()),
+            }
+        }
         let mut end = Vec::new();
         if deprecate_eof {
             OkPacket {
@@ -110,6 +112,25 @@ impl WarningList {
     }
 }
 
+/// A `SHOW WARNINGS` text row (`Level`, `Code`, `Message`) in the binary
+/// protocol: no NULLs, `Code` a 4-byte `LONG`.
+fn binary_row(row: &[u8]) -> Vec<u8> {
+    let mut r = Reader::new(row);
+    let level = r.lenenc_bytes().unwrap_or_default();
+    let code: u32 = r
+        .lenenc_bytes()
+        .and_then(|c| std::str::from_utf8(c).ok())
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let message = r.lenenc_bytes().unwrap_or_default();
+    // Header, then a NULL bitmap of (3 + 7 + 2) / 8 = 1 byte.
+    let mut out = vec![0x00, 0x00];
+    put_lenenc_bytes(&mut out, level);
+    out.extend_from_slice(&code.to_le_bytes());
+    put_lenenc_bytes(&mut out, message);
+    out
+}
+
 /// A row whose `Level` is `Error`.
 fn is_error(row: &[u8]) -> bool {
     Reader::new(row)
@@ -120,7 +141,6 @@ fn is_error(row: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::packets::put_lenenc_bytes;
 
     fn row(level: &str, code: u16, message: &str) -> Bytes {
         let mut b = Vec::new();
@@ -177,9 +197,11 @@ mod tests {
         let caps = CapabilityFlags::CLIENT_PROTOCOL_41;
         // count, 1 def, EOF, 4 rows, EOF.
         assert_eq!(
-            list.result_packets(Listing::Warnings, 0, None, caps, 2)
+            list.result_packets(Listing::Warnings, (0, None), false, caps, 2)
                 .len(),
             8
         );
+        let binary = list.result_packets(Listing::Errors, (0, None), true, caps, 2);
+        assert_eq!(binary[3], b"\x00\x00\x05Error\x26\x04\x00\x00\x01b");
     }
 }

@@ -27,12 +27,14 @@ impl Session {
     }
 
     /// Answers a statement reading the diagnostics of the last statement
-    /// when that statement ran on several connections. False when it is
-    /// not one the proxy answers (it then runs as usual).
+    /// when that statement ran on several connections (`binary`: a
+    /// prepared statement's execute). False when it is not one the proxy
+    /// answers (it then runs as usual).
     pub(super) async fn answer_shard_diagnostics(
         &mut self,
         text: &str,
         c: &Classified,
+        binary: bool,
         seq: &mut u8,
     ) -> bool {
         let Some(list) = &self.shard_warnings else {
@@ -45,10 +47,10 @@ impl Session {
                     ShowKind::Errors => Listing::Errors,
                     _ => Listing::Warnings,
                 };
-                let Some((offset, limit)) = show_limit(text) else {
+                let Some(range) = show_limit(text) else {
                     return false;
                 };
-                let packets = list.result_packets(listing, offset, limit, self.caps, self.status);
+                let packets = list.result_packets(listing, range, binary, self.caps, self.status);
                 if packets.is_empty() {
                     return false;
                 }
@@ -59,6 +61,8 @@ impl Session {
                 }
                 return true;
             }
+            // Prepared: only the listings are answered here.
+            _ if binary => return false,
             StatementKind::Show(ShowKind::CountWarnings) => {
                 format!("SELECT {} AS `@@session.warning_count`", count_value(count))
             }

@@ -106,7 +106,7 @@ impl Session {
         if c.flags.reads_diagnostics
             && !c.flags.multi_statement
             && self.shard_warnings.is_some()
-            && self.answer_shard_diagnostics(&text, &c, seq).await
+            && self.answer_shard_diagnostics(&text, &c, false, seq).await
         {
             return;
         }

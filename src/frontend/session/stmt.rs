@@ -128,6 +128,14 @@ impl Session {
                 .await;
             return;
         }
+        if c.flags.reads_diagnostics
+            && self.shard_warnings.is_some()
+            && self
+                .answer_shard_diagnostics(&sql_text, &c, true, seq)
+                .await
+        {
+            return;
+        }
         if self.implicitly_commits(&sql_text, &c) && self.transaction_held() {
             // As for text statements: every node commits first.
             if let Err(e) = self.commit_before().await {
