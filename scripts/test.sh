@@ -94,6 +94,11 @@ if ! python3 -c 'import pymysql, mysql.connector' >/dev/null 2>&1; then
     || die "pip install of pymysql / mysql-connector-python failed"
   python3 -c 'import pymysql, mysql.connector' || die "Python client libraries still missing"
 fi
+if ! command -v php >/dev/null 2>&1 || ! php -r 'exit(extension_loaded("pdo_mysql") ? 0 : 1);' \
+  || ! perl -MDBD::MariaDB -e 1 >/dev/null 2>&1; then
+  note "installing PHP and Perl MariaDB drivers (php-cli php-mysql libdbd-mariadb-perl)"
+  apt_install php-cli php-mysql libdbd-mariadb-perl || die "apt-get install of the PHP/Perl drivers failed"
+fi
 if ! command -v sysbench >/dev/null 2>&1; then
   note "installing sysbench"
   apt_install sysbench || die "apt-get install sysbench failed"

@@ -56,6 +56,10 @@ pub enum ProxyError {
     TooManyUserConnections(String),
     #[error("Unknown prepared statement handler ({id}) given to {command}")]
     UnknownStatement { id: u32, command: &'static str },
+    /// `COM_STMT_FETCH` of a statement whose cursor is not open (never
+    /// opened, or closed after its last row).
+    #[error("The statement ({0}) has no open cursor.")]
+    NoOpenCursor(u32),
     #[error("Incorrect arguments to {0}")]
     WrongArguments(&'static str),
     #[error("This version of shardcat doesn't yet support '{0}'")]
@@ -162,6 +166,7 @@ impl ProxyError {
             ProxyError::LongDataTooLong => ErrPacket::new(1105, "HY000", msg),
             ProxyError::TooManyUserConnections(_) => ErrPacket::new(1203, "42000", msg),
             ProxyError::UnknownStatement { .. } => ErrPacket::new(1243, "HY000", msg),
+            ProxyError::NoOpenCursor(_) => ErrPacket::new(1421, "HY000", msg),
             ProxyError::WrongArguments(_) => ErrPacket::new(1210, "HY000", msg),
             ProxyError::Unsupported(_) => ErrPacket::new(1235, "42000", msg),
             ProxyError::Parse(_) => ErrPacket::new(1064, "42000", msg),

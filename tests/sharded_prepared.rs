@@ -933,15 +933,46 @@ async fn sharded_prepared_raw_protocol() {
             c.execute(all.id, 0, &[], None, &[]).await.unwrap()
         ));
         if side == "proxy" {
-            // A cursor asked for on a scattered read: the whole result comes
-            // at once, without SERVER_STATUS_CURSOR_EXISTS (0x40), which
-            // drivers read as a plain result; the session goes on.
+            // A cursor asked for on a scattered read: the header with
+            // SERVER_STATUS_CURSOR_EXISTS (0x40), then the merged rows
+            // fetched 4 at a time, the last fetch with LAST_ROW_SENT (0x80);
+            // the session goes on (test_cursors.py compares every step
+            // with the server).
             let mut p = raw::execute_packet(all.id, 0, &[], None, &[]);
             p[5] = 1; // CURSOR_TYPE_READ_ONLY
             c.send_command(&p).await.unwrap();
-            let reply = c.read_reply(true).await.unwrap();
-            assert_eq!(reply.rows().len(), 6, "{reply:?}");
-            assert_eq!(reply.status() & 0x40, 0, "{reply:?}");
+            let (_, head) = c.read_packet().await.unwrap();
+            for _ in 0..head[0] {
+                c.read_packet().await.unwrap();
+            }
+            let (_, end) = c.read_packet().await.unwrap();
+            assert_eq!(end[0], 0xFE, "{end:?}");
+            let deprecate_eof = c.deprecate_eof();
+            let status = |t: &[u8]| match deprecate_eof {
+                true => raw::parse_ok(t).status,
+                false => u16::from_le_bytes([t[3], t[4]]),
+            };
+            assert_ne!(status(&end) & 0x40, 0, "{end:?}");
+            let mut fetched = Vec::new();
+            for _ in 0..3 {
+                let mut fetch = vec![0x1C];
+                fetch.extend_from_slice(&all.id.to_le_bytes());
+                fetch.extend_from_slice(&4u32.to_le_bytes());
+                c.send_command(&fetch).await.unwrap();
+                let mut rows = 0;
+                loop {
+                    let (_, r) = c.read_packet().await.unwrap();
+                    if r[0] == 0xFE && r.len() < 0xFF_FFFF {
+                        fetched.push((rows, status(&r) & 0xC0));
+                        break;
+                    }
+                    rows += 1;
+                }
+                if fetched.last().is_some_and(|(_, s)| s & 0x80 != 0) {
+                    break;
+                }
+            }
+            assert_eq!(fetched, vec![(4, 0x40), (2, 0x80)]);
             assert_eq!(
                 c.query("SELECT 'on'").await.unwrap().scalar().as_deref(),
                 Some("on")

@@ -173,6 +173,12 @@ pub struct BackendConn {
     /// (`SET STATEMENT … FOR …`): what session tracking reports for it is
     /// not the connection's lasting state.
     pub scoped_variables: bool,
+    /// Warnings reported by the terminator of the last command's answer
+    /// (0 from the moment a command is sent).
+    pub last_warnings: u16,
+    /// Warnings read from this connection for a statement that ran on
+    /// several (see `execute::warnings`), until the session takes them.
+    pub warnings_read: crate::wire::warnings::WarningList,
     statements: LruCache<Arc<str>, BackendStatement>,
     /// Statement ids to close before the next command (no reply is sent
     /// for COM_STMT_CLOSE, so they ride along with the next write).
@@ -412,6 +418,8 @@ impl BackendConn {
             last_gtid: None,
             unread_rows: false,
             scoped_variables: false,
+            last_warnings: 0,
+            warnings_read: Default::default(),
             statements: LruCache::new(cache),
             pending_close: Vec::new(),
         };
@@ -444,6 +452,7 @@ impl BackendConn {
             self.settle(SettleLimit::INLINE).await?;
         }
         self.last_used = Instant::now();
+        self.last_warnings = 0;
         for id in std::mem::take(&mut self.pending_close) {
             let mut seq = 0u8;
             let mut p = [0u8; 5];
@@ -565,6 +574,12 @@ impl BackendConn {
     pub fn absorb_ok(&mut self, payload: &[u8]) -> Option<OkPacket> {
         let ok = OkPacket::parse(payload, self.caps)?;
         self.status = ok.status;
+        self.last_warnings = ok.warnings;
+        if ok.warnings > 0 {
+            // Another session must not see them (nor this one, once its
+            // next statement runs elsewhere).
+            self.diagnostics_dirty = true;
+        }
         if ok.last_insert_id != 0 {
             self.last_insert_id = ok.last_insert_id;
         }

@@ -12,6 +12,7 @@ pub mod result_writer;
 pub mod scatter;
 pub mod sequence;
 pub mod shard_source;
+pub mod warnings;
 pub mod write;
 pub mod xa;
 

@@ -36,7 +36,14 @@ pub async fn run_on_all(
     let answers = read_write_answers(&mut conns[..sent], &files, kind).await;
     match failure {
         Some(e) => Err(e),
-        None => answers,
+        None => {
+            let ok = answers?;
+            // Before a COMMIT resets them: what `SHOW WARNINGS` will list.
+            if ok.warnings > 0 {
+                super::warnings::read_from(conns[..sent].iter_mut().map(|c| &mut **c)).await?;
+            }
+            Ok(ok)
+        }
     }
 }
 

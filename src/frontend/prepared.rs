@@ -156,6 +156,12 @@ impl ClientStatement {
 }
 
 impl ExecuteRequest {
+    /// The client asked for a server-side cursor (`CURSOR_TYPE_READ_ONLY`,
+    /// `FOR_UPDATE` or `SCROLLABLE`).
+    pub fn wants_cursor(&self) -> bool {
+        self.flags & 0x07 != 0
+    }
+
     /// The packets to send to a backend where the statement has
     /// `backend_id`: long data first (no replies), then the execute with
     /// types always bound.

@@ -10,6 +10,7 @@ pub mod codec;
 pub mod ok_sum;
 pub mod packets;
 pub mod tls;
+pub mod warnings;
 
 pub use codec::{Packet, PacketCodec, PacketStream};
 

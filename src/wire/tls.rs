@@ -72,6 +72,18 @@ pub enum ClientIo {
     Tls(Box<TlsStream<Prefixed>>),
     /// Only while upgrading (or after a failed upgrade): every I/O fails.
     Gone,
+    /// Not a socket: an answer written into memory, to be served later
+    /// (a server-side cursor on a merged result). Reads fail.
+    Capture(Box<Capture>),
+}
+
+/// Bytes written to a [`ClientIo::Capture`], at most `limit`.
+#[derive(Debug, Default)]
+pub struct Capture {
+    pub bytes: Vec<u8>,
+    pub limit: usize,
+    /// A write went past `limit` (and failed).
+    pub overflowed: bool,
 }
 
 impl From<TcpStream> for ClientIo {
@@ -86,7 +98,7 @@ impl ClientIo {
         match self {
             ClientIo::Plain(t) => Some(t),
             ClientIo::Tls(t) => Some(&t.get_ref().0.tcp),
-            ClientIo::Gone => None,
+            ClientIo::Gone | ClientIo::Capture(_) => None,
         }
     }
 
@@ -122,7 +134,7 @@ impl AsyncRead for ClientIo {
         match self.get_mut() {
             ClientIo::Plain(t) => Pin::new(t).poll_read(cx, buf),
             ClientIo::Tls(t) => Pin::new(t.as_mut()).poll_read(cx, buf),
-            ClientIo::Gone => Poll::Ready(Err(gone())),
+            ClientIo::Gone | ClientIo::Capture(_) => Poll::Ready(Err(gone())),
         }
     }
 }
@@ -137,6 +149,14 @@ impl AsyncWrite for ClientIo {
             ClientIo::Plain(t) => Pin::new(t).poll_write(cx, data),
             ClientIo::Tls(t) => Pin::new(t.as_mut()).poll_write(cx, data),
             ClientIo::Gone => Poll::Ready(Err(gone())),
+            ClientIo::Capture(c) => {
+                if c.bytes.len() + data.len() > c.limit {
+                    c.overflowed = true;
+                    return Poll::Ready(Err(io::Error::other("captured answer too large")));
+                }
+                c.bytes.extend_from_slice(data);
+                Poll::Ready(Ok(data.len()))
+            }
         }
     }
 
@@ -144,7 +164,7 @@ impl AsyncWrite for ClientIo {
         match self.get_mut() {
             ClientIo::Plain(t) => Pin::new(t).poll_flush(cx),
             ClientIo::Tls(t) => Pin::new(t.as_mut()).poll_flush(cx),
-            ClientIo::Gone => Poll::Ready(Ok(())),
+            ClientIo::Gone | ClientIo::Capture(_) => Poll::Ready(Ok(())),
         }
     }
 
@@ -152,7 +172,7 @@ impl AsyncWrite for ClientIo {
         match self.get_mut() {
             ClientIo::Plain(t) => Pin::new(t).poll_shutdown(cx),
             ClientIo::Tls(t) => Pin::new(t.as_mut()).poll_shutdown(cx),
-            ClientIo::Gone => Poll::Ready(Ok(())),
+            ClientIo::Gone | ClientIo::Capture(_) => Poll::Ready(Ok(())),
         }
     }
 }

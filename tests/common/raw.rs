@@ -516,7 +516,7 @@ impl RawConn {
         }
     }
 
-    fn deprecate_eof(&self) -> bool {
+    pub fn deprecate_eof(&self) -> bool {
         self.caps & CLIENT_DEPRECATE_EOF != 0
     }
 

@@ -19,6 +19,8 @@ impl Session {
     pub(super) fn reset(&mut self) {
         // Held connections may carry unreplayable state: close them.
         self.held.clear();
+        self.merged_cursors.clear();
+        self.shard_warnings = None;
         let schema = self.state.schema.take();
         self.state = SessionState::for_collation(self.collation);
         self.state.schema = schema;

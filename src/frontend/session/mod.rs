@@ -30,6 +30,8 @@ use crate::wire::packets::{ErrPacket, Reader};
 
 mod admin;
 mod connections;
+mod cursor;
+mod diagnostics;
 mod execute_one;
 mod guard;
 mod load_data;
@@ -131,6 +133,15 @@ pub struct Session {
     pre_classified: Option<sql::Classified>,
     /// This session's user counters (looked up once, not per statement).
     user_metrics: observe::UserMetrics,
+    /// The warnings of the last statement, when it ran on several
+    /// connections: `SHOW WARNINGS` and the counts are answered from them
+    /// until a statement resets the diagnostics (see `diagnostics`).
+    shard_warnings: Option<crate::wire::warnings::WarningList>,
+    /// Warnings gathered from the connections of the running statement.
+    statement_warnings: crate::wire::warnings::WarningList,
+    /// Open cursors on merged results (sharded prepared statements), by
+    /// client statement id.
+    merged_cursors: HashMap<u32, cursor::MergedCursor>,
 }
 
 /// Result of running one command on one backend.
@@ -186,6 +197,9 @@ impl Session {
             stat: observe::Stat::default(),
             pre_classified: None,
             user_metrics: observe::UserMetrics::default(),
+            shard_warnings: None,
+            statement_warnings: Default::default(),
+            merged_cursors: HashMap::new(),
             handle,
         }
     }

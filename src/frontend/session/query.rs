@@ -103,6 +103,13 @@ impl Session {
             && !sql::lexer::tokenize(&text)
                 .iter()
                 .any(|t| t.is_keyword(text.as_bytes(), "FROM"));
+        if c.flags.reads_diagnostics
+            && !c.flags.multi_statement
+            && self.shard_warnings.is_some()
+            && self.answer_shard_diagnostics(&text, &c, false, seq).await
+        {
+            return;
+        }
         let mut commit_first = self.implicitly_commits(&text, &c);
         if c.flags.multi_statement
             && self.caps.contains(CapabilityFlags::CLIENT_MULTI_STATEMENTS)

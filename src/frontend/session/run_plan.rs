@@ -29,7 +29,7 @@ use crate::error::{ProxyError, Result};
 use crate::execute::cancel::{client_gone, running_on, Watched};
 use crate::execute::scatter::{self, add_ok, ShardSource};
 use crate::execute::write::{run_on_all, write_all_or_nothing, write_assigned};
-use crate::execute::xa;
+use crate::execute::{warnings, xa};
 use crate::execute::{ClientStream, Command, Encoding, Outcome, Shape};
 use crate::frontend::SessionHandle;
 use crate::router;
@@ -80,6 +80,7 @@ impl Session {
             None => plan,
         };
         self.missing_table = self.missing_period_error(plan);
+        self.statement_warnings = Default::default();
         let single = matches!(
             plan.kind,
             PlanKind::Unsharded { .. } | PlanKind::Single | PlanKind::BroadcastRead { .. }
@@ -197,6 +198,7 @@ impl Session {
         let no_merge = MergeSpec::default();
         let merge = plan.merge.as_deref().unwrap_or(&no_merge);
         let budget = self.merge_budget();
+        let limit = self.max_error_count();
         let handle = self.handle.clone();
         let reply = Reply {
             client: &mut self.client,
@@ -221,6 +223,8 @@ impl Session {
                     )
                     .await
                 };
+                self.statement_warnings =
+                    warnings::take_from(conns.iter_mut().map(|c| &mut **c), limit);
                 for conn in conns {
                     if !conn.broken {
                         conn.release();
@@ -236,10 +240,13 @@ impl Session {
                         .map(|h| &h.conn),
                 );
                 let (mut refs, targets) = held_for_targets(&mut self.held, plan);
-                merge_targets(
+                let outcome = merge_targets(
                     reply, &handle, &mut refs, running, &targets, &encoding, merge, budget,
                 )
-                .await
+                .await;
+                self.statement_warnings =
+                    warnings::take_from(refs.iter_mut().map(|c| &mut **c), limit);
+                outcome
             }
         };
         self.finish_scatter(c, outcome);
@@ -292,6 +299,9 @@ impl Session {
                     }
                 };
                 self.record_write_gtids(&mut conns);
+                let limit = self.max_error_count();
+                self.statement_warnings =
+                    warnings::take_from(conns.iter_mut().map(|c| &mut **c), limit);
                 for conn in conns {
                     if !conn.broken {
                         conn.release();
@@ -320,8 +330,11 @@ impl Session {
                 )));
             };
             let kind = WriteKind::of_sql(&t.sql);
-            let ok = run_on_all(&mut [&mut *h.conn], std::slice::from_ref(command), kind).await?;
-            add_ok(&mut total, ok);
+            let ok = run_on_all(&mut [&mut *h.conn], std::slice::from_ref(command), kind).await;
+            let limit = warnings::max_error_count(self.state.var("max_error_count"));
+            let read = std::mem::take(&mut h.conn.warnings_read);
+            self.statement_warnings.extend(read, limit);
+            add_ok(&mut total, ok?);
         }
         Ok(total)
     }
@@ -384,8 +397,13 @@ impl Session {
             self.after_failure();
         }
         let node = self.node_for_session();
+        let failed = outcome.error.is_some() || outcome.failure.is_some();
         let ran = Ran { outcome, node };
         self.after_statement(c, &ran);
+        let gathered = std::mem::take(&mut self.statement_warnings);
+        if !failed && gathered.count > 0 {
+            self.shard_warnings = Some(gathered);
+        }
     }
 
     /// Records the plan in the statement's observations and the metrics:
@@ -469,6 +487,10 @@ pub(super) async fn merge_targets(
     };
     let outcome = watched.run(statement, gone).await;
     watched.finish(conns.iter_mut().map(|c| &mut **c), &outcome);
+    if outcome.warnings > 0 && outcome.error.is_none() && !outcome.client_lost {
+        // The result is sent: a connection that fails here is only lost.
+        let _ = warnings::read_from(conns.iter_mut().map(|c| &mut **c)).await;
+    }
     outcome
 }
 

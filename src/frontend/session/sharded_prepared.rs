@@ -217,7 +217,7 @@ impl Session {
     /// [`Session::prepare_sharded`]: planned with the parameter values.
     pub(super) async fn execute_sharded(
         &mut self,
-        _id: u32,
+        id: u32,
         c: &Classified,
         sql_text: &Arc<str>,
         request: &ExecuteRequest,
@@ -278,7 +278,11 @@ impl Session {
             bound: &bound,
             long_data,
         };
-        self.run_plan(&plan, c, encoding, seq).await;
+        if request.wants_cursor() && plan.returns_rows() {
+            self.run_plan_for_cursor(id, &plan, c, encoding, seq).await;
+        } else {
+            self.run_plan(&plan, c, encoding, seq).await;
+        }
     }
 }
 

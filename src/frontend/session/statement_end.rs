@@ -109,6 +109,11 @@ impl Session {
                 self.table_locks.unlock_unpins = false;
             }
         }
+        // The diagnostics area of a statement on several connections is
+        // the proxy's; a statement that resets it on a server resets it here.
+        if !(f.reads_diagnostics || (self.tableless_read && o.warnings == 0)) {
+            self.shard_warnings = None;
+        }
         // Held only while the next statement may ask about this one; an
         // idle session gives the connection back (see `next_command`).
         // Statements that read diagnostics do not reset them: keep holding.

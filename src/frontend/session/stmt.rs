@@ -88,6 +88,8 @@ impl Session {
                 .await;
             return;
         };
+        // Executing again closes the statement's cursor.
+        self.close_merged_cursor(id);
         let Some(stmt) = self.statements.get_mut(&id) else {
             self.write_error_seq(
                 &ProxyError::UnknownStatement {
@@ -124,6 +126,14 @@ impl Session {
             }
             self.write_error_seq(&ProxyError::LongDataTooLong, seq)
                 .await;
+            return;
+        }
+        if c.flags.reads_diagnostics
+            && self.shard_warnings.is_some()
+            && self
+                .answer_shard_diagnostics(&sql_text, &c, true, seq)
+                .await
+        {
             return;
         }
         if self.implicitly_commits(&sql_text, &c) && self.transaction_held() {
@@ -184,6 +194,7 @@ impl Session {
     pub(super) fn com_stmt_close(&mut self, payload: &[u8]) {
         if let Some(id) = Reader::new(&payload[1..]).u32() {
             self.statements.remove(&id);
+            self.close_merged_cursor(id);
             if self.cursor_statement == Some(id) {
                 self.cursor_statement = None;
                 self.release_unpinned();
@@ -201,6 +212,7 @@ impl Session {
             Some(stmt) => {
                 stmt.take_long_data();
                 stmt.long_data_overflow = false;
+                self.close_merged_cursor(id);
                 if self.cursor_statement == Some(id) {
                     // The cursor lives on the backend: closing our side and
                     // dropping that connection closes it there too.
@@ -231,7 +243,10 @@ impl Session {
                 .await;
             return;
         };
-        if self.cursor_statement != Some(id) || !self.statements.contains_key(&id) {
+        if self.fetch_merged(id, rows, seq).await {
+            return;
+        }
+        if !self.statements.contains_key(&id) {
             self.write_error_seq(
                 &ProxyError::UnknownStatement {
                     id,
@@ -240,6 +255,11 @@ impl Session {
                 seq,
             )
             .await;
+            return;
+        }
+        if self.cursor_statement != Some(id) {
+            self.write_error_seq(&ProxyError::NoOpenCursor(id), seq)
+                .await;
             return;
         }
         let Some(sql_text) = self.statements.get(&id).map(|s| s.sql.clone()) else {

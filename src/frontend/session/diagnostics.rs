@@ -1,0 +1,207 @@
+//! The diagnostics area of a statement that ran on several connections
+//! (a scattered write, a sharded `LOAD DATA`, a merged read): its warnings
+//! were read from every shard right after it (`execute::warnings`) and
+//! merged in shard order; `SHOW WARNINGS`, `SHOW ERRORS`, `SHOW COUNT(*)
+//! WARNINGS|ERRORS` and `@@warning_count`/`@@error_count` are answered from
+//! them until a statement resets the diagnostics (`after_statement`).
+//!
+//! `SHOW WARNINGS|ERRORS` replays the servers' own column definitions with
+//! the merged rows; the counts are substituted into the statement as
+//! values of the server's type and run as a table-less read.
+//!
+//! Owns: those answers. Must not read backends' warnings (that is
+//! `execute::warnings`).
+
+use super::Session;
+use crate::execute::{warnings, Command, Shape};
+use crate::router;
+use crate::sql::lexer::{self, TokenKind};
+use crate::sql::{Classified, ShowKind, StatementKind};
+use crate::wire::command;
+use crate::wire::warnings::Listing;
+
+impl Session {
+    /// The session's `max_error_count`.
+    pub(super) fn max_error_count(&self) -> usize {
+        warnings::max_error_count(self.state.var("max_error_count"))
+    }
+
+    /// Answers a statement reading the diagnostics of the last statement
+    /// when that statement ran on several connections (`binary`: a
+    /// prepared statement's execute). False when it is not one the proxy
+    /// answers (it then runs as usual).
+    pub(super) async fn answer_shard_diagnostics(
+        &mut self,
+        text: &str,
+        c: &Classified,
+        binary: bool,
+        seq: &mut u8,
+    ) -> bool {
+        let Some(list) = &self.shard_warnings else {
+            return false;
+        };
+        let (count, errors) = (list.count, list.errors());
+        let rewritten = match c.kind {
+            StatementKind::Show(kind @ (ShowKind::Warnings | ShowKind::Errors)) => {
+                let listing = match kind {
+                    ShowKind::Errors => Listing::Errors,
+                    _ => Listing::Warnings,
+                };
+                let Some(range) = show_limit(text) else {
+                    return false;
+                };
+                let packets = list.result_packets(listing, range, binary, self.caps, self.status);
+                if packets.is_empty() {
+                    return false;
+                }
+                for p in packets {
+                    if self.client.send(seq, &p).await.is_err() {
+                        break;
+                    }
+                }
+                return true;
+            }
+            // Prepared: only the listings are answered here.
+            _ if binary => return false,
+            StatementKind::Show(ShowKind::CountWarnings) => {
+                format!("SELECT {} AS `@@session.warning_count`", count_value(count))
+            }
+            StatementKind::Show(ShowKind::CountErrors) => {
+                format!("SELECT {} AS `@@session.error_count`", count_value(errors))
+            }
+            StatementKind::Select => match substitute_counts(text, count, errors) {
+                Some(sql) => sql,
+                None => return false,
+            },
+            _ => return false,
+        };
+        let mut payload = vec![command::QUERY];
+        payload.extend_from_slice(rewritten.as_bytes());
+        let node = self.node_for_session();
+        let plan = router::route(c, &self.view(node));
+        let command = Command::Packet(payload.into());
+        if let Some(ran) = self.execute(plan, c, &command, Shape::Results, seq).await {
+            self.after_statement(c, &ran);
+        }
+        true
+    }
+}
+
+/// A count as a value of `@@warning_count`'s type (BIGINT UNSIGNED,
+/// nullable, display width 21).
+fn count_value(n: u64) -> String {
+    format!("IF(0, @@warning_count, CAST({n} AS UNSIGNED))")
+}
+
+/// `text` with every `@@warning_count`/`@@error_count` replaced by the
+/// merged count; a select item that was only the variable keeps its name
+/// as the column's. None when the statement names neither.
+fn substitute_counts(text: &str, warnings: u64, errors: u64) -> Option<String> {
+    let src = text.as_bytes();
+    let tokens: Vec<_> = lexer::tokenize(text)
+        .into_iter()
+        .filter(|t| !t.is_trivia())
+        .collect();
+    let mut out = String::with_capacity(text.len() + 64);
+    let mut copied = 0;
+    let mut any = false;
+    for (i, t) in tokens.iter().enumerate() {
+        if t.kind != TokenKind::SystemVar {
+            continue;
+        }
+        let name = t.text(text);
+        let last = name
+            .rsplit(['.', '@'])
+            .next()
+            .unwrap_or_default()
+            .trim_matches('`');
+        let n = if last.eq_ignore_ascii_case("warning_count") {
+            warnings
+        } else if last.eq_ignore_ascii_case("error_count") {
+            errors
+        } else {
+            continue;
+        };
+        let item_start =
+            i == 0 || tokens[i - 1].is_keyword(src, "SELECT") || tokens[i - 1].is_punct(src, ",");
+        let item_end = tokens.get(i + 1).is_none_or(|next| {
+            next.is_punct(src, ",")
+                || next.is_punct(src, ";")
+                || next.is_keyword(src, "FROM")
+                || next.is_keyword(src, "LIMIT")
+                || next.is_keyword(src, "INTO")
+        });
+        out.push_str(&text[copied..t.start]);
+        out.push_str(&count_value(n));
+        if item_start && item_end {
+            out.push_str(&format!(" AS `{}`", name.replace('`', "``")));
+        }
+        copied = t.end;
+        any = true;
+    }
+    if !any {
+        return None;
+    }
+    out.push_str(&text[copied..]);
+    Some(out)
+}
+
+/// The `LIMIT [offset,] n` / `LIMIT n OFFSET m` of `SHOW WARNINGS|ERRORS`:
+/// `(offset, limit)`; None for a shape not understood.
+fn show_limit(text: &str) -> Option<(u64, Option<u64>)> {
+    let src = text.as_bytes();
+    let tokens: Vec<_> = lexer::tokenize(text)
+        .into_iter()
+        .filter(|t| !t.is_trivia() && !t.is_punct(src, ";"))
+        .collect();
+    let Some(at) = tokens.iter().position(|t| t.is_keyword(src, "LIMIT")) else {
+        return Some((0, None));
+    };
+    let num = |i: usize| -> Option<u64> {
+        let t = tokens.get(i)?;
+        (t.kind == TokenKind::Number)
+            .then(|| t.text(text).parse().ok())
+            .flatten()
+    };
+    let rest = tokens.len() - at - 1;
+    match rest {
+        1 => Some((0, Some(num(at + 1)?))),
+        3 if tokens[at + 2].is_punct(src, ",") => Some((num(at + 1)?, Some(num(at + 3)?))),
+        3 if tokens[at + 2].is_keyword(src, "OFFSET") => Some((num(at + 3)?, Some(num(at + 1)?))),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_substituted_with_their_names() {
+        let s = substitute_counts("SELECT @@warning_count", 3, 0).unwrap();
+        assert_eq!(
+            s,
+            "SELECT IF(0, @@warning_count, CAST(3 AS UNSIGNED)) AS `@@warning_count`"
+        );
+        let s =
+            substitute_counts("select @@session.error_count e, @@warning_count+1", 5, 2).unwrap();
+        assert_eq!(
+            s,
+            "select IF(0, @@warning_count, CAST(2 AS UNSIGNED)) e, \
+             IF(0, @@warning_count, CAST(5 AS UNSIGNED))+1"
+        );
+        assert!(substitute_counts("SELECT @@version", 1, 1).is_none());
+    }
+
+    #[test]
+    fn show_limits() {
+        assert_eq!(show_limit("SHOW WARNINGS"), Some((0, None)));
+        assert_eq!(show_limit("show warnings limit 2"), Some((0, Some(2))));
+        assert_eq!(show_limit("SHOW WARNINGS LIMIT 1, 2;"), Some((1, Some(2))));
+        assert_eq!(
+            show_limit("SHOW ERRORS LIMIT 2 OFFSET 1"),
+            Some((1, Some(2)))
+        );
+        assert_eq!(show_limit("SHOW WARNINGS LIMIT ?"), None);
+    }
+}

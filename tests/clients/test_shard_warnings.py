@@ -1,0 +1,177 @@
+"""SHOW WARNINGS / SHOW ERRORS / SHOW COUNT(*) WARNINGS|ERRORS /
+@@warning_count / @@error_count after statements that ran on several
+shards (split multi-row INSERTs, INSERT IGNORE duplicates, scattered
+UPDATEs, sharded LOAD DATA LOCAL, merged reads), compared with the same
+statements on `ref` (one server holding every row).
+
+Statements are generated (seeded): strings truncated, integers out of
+range, bad dates, duplicate keys, text that is no number, spread over the
+shards. After each one the client reads the diagnostics every way a client
+can. Compared exactly: the counts, the column names and types of each
+answer, the number of rows listed (bounded by max_error_count, also set
+low); compared as sets: the rows themselves, with "at row N" set aside
+(each shard numbers the rows of its own statement, and lists in shard
+order). A statement that reads no table keeps the diagnostics, one that
+reads a table resets them, as on the server.
+"""
+
+import os
+import random
+import re
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+
+RULES = """
+[[table]]
+name = "wt"
+key = "id"
+key_type = "int"
+algorithm = { kind = "hash_mod" }
+nodes = ["n1", "n2"]
+tables_per_node = 2
+"""
+DB = harness.unique_db("shard_warnings")
+SEED = 20261206
+
+
+def gen_statements(rng):
+    """Statements that warn on several shards, and a few that do not."""
+    out = []
+    next_id = 1
+    for _ in range(12):
+        rows = []
+        for _ in range(rng.randrange(2, 9)):
+            s = rng.choice(["ok", "toolongvalue", "x" * 9, "é" * 7, None])
+            n = rng.choice([1, -5, 127, 300, -1000, None])
+            d = rng.choice(["'2024-01-31'", "'2024-02-30'", "'nope'", "'2024-13-01'", "NULL"])
+            sv = "NULL" if s is None else f"'{s}'"
+            nv = "NULL" if n is None else str(n)
+            rows.append(f"({next_id}, {sv}, {nv}, {d})")
+            next_id += 1
+        out.append("INSERT INTO wt (id, s, n, d) VALUES " + ", ".join(rows))
+    dup = ", ".join(f"({i}, 'dup', 1, NULL)" for i in rng.sample(range(1, next_id), 6))
+    out.append(f"INSERT IGNORE INTO wt (id, s, n, d) VALUES {dup}, ({next_id}, 'new', 2, NULL)")
+    out.append("UPDATE wt SET s = CONCAT(IFNULL(s, ''), 'abcdefgh') WHERE id % 3 = 0")
+    out.append("UPDATE wt SET n = n * 100 WHERE n IS NOT NULL")
+    out.append("UPDATE wt SET n = 1 WHERE id = 2")
+    out.append("SELECT id, s + 0 AS v FROM wt ORDER BY id")
+    out.append("SELECT COUNT(*), SUM(s + 0) FROM wt")
+    out.append("INSERT INTO wt (id, s, n, d) VALUES (5000, 'a', 1, NULL), (5001, 'b', 2, NULL)")
+    return out
+
+
+READERS = [
+    "SHOW WARNINGS",
+    "SHOW ERRORS",
+    "SHOW COUNT(*) WARNINGS",
+    "SHOW COUNT(*) ERRORS",
+    "SELECT @@warning_count, @@session.error_count AS e",
+    "SELECT @@warning_count + 0 AS plus",
+    "SHOW WARNINGS LIMIT 2",
+    "SHOW WARNINGS LIMIT 1, 3",
+]
+
+AT_ROW = re.compile(r" at row \d+")
+
+
+def observe(cur, sql):
+    """What a client sees of one reader: column names/types and rows."""
+    cur.execute(sql)
+    desc = tuple((d[0], d[1]) for d in cur.description or ())
+    return desc, [tuple(r) for r in cur.fetchall()]
+
+
+def normalized(rows):
+    return sorted(tuple(AT_ROW.sub(" at row ?", str(v)) for v in r) for r in rows)
+
+
+def load_file(rng):
+    lines = []
+    for i in range(40):
+        s = rng.choice(["ok", "muchtoolong", ""])
+        n = rng.choice(["1", "999", "-999", "abc", "\\N"])
+        lines.append(f"{9000 + i}\t{s}\t{n}\t2024-02-3{i % 3}")
+    f = tempfile.NamedTemporaryFile("w", delete=False, suffix=".tsv")
+    f.write("\n".join(lines) + "\n")
+    f.close()
+    return f.name
+
+
+def run_side(params, statements, path):
+    c = harness.pymysql_connect(params, local_infile=True)
+    cur = c.cursor()
+    cur.execute(f"DROP DATABASE IF EXISTS `{DB}`")
+    cur.execute(f"CREATE DATABASE `{DB}`")
+    cur.execute(f"USE `{DB}`")
+    cur.execute("SET SESSION sql_mode = ''")
+    cur.execute("CREATE TABLE wt (id INT PRIMARY KEY, s VARCHAR(5), n TINYINT, d DATE)")
+    obs = []
+    script = list(statements)
+    script.insert(4, f"LOAD DATA LOCAL INFILE '{path}' INTO TABLE wt (id, s, n, d)")
+    for max_errors in (64, 3):
+        cur.execute(f"SET SESSION max_error_count = {max_errors}")
+        for sql in script:
+            key = f"[max_error_count={max_errors}] {sql[:70]}"
+            try:
+                cur.execute(sql)
+                cur.fetchall()
+                ok = ("ok", c._result.warning_count)
+            except Exception as e:  # noqa: BLE001
+                ok = ("error", e.args[0])
+            seen = {"ok": ok}
+            for r in READERS:
+                seen[r] = observe(cur, r)
+            # A table-less read keeps them; a read of a table resets them.
+            seen["after SELECT 1"] = (observe(cur, "SELECT 1"), observe(cur, "SHOW COUNT(*) WARNINGS"))
+            seen["after table read"] = (observe(cur, "SELECT COUNT(*) FROM wt WHERE id = 1"),
+                                        observe(cur, "SHOW WARNINGS"))
+            obs.append((key, seen))
+        # Later rounds add the same rows again: duplicates, not new rows.
+        script = [s.replace("INSERT INTO", "INSERT IGNORE INTO") for s in script]
+    c.close()
+    return obs
+
+
+def main():
+    checks = harness.Checks("SHOW WARNINGS after statements on several shards")
+    rng = random.Random(SEED)
+    statements = gen_statements(rng)
+    path = load_file(rng)
+    direct = run_side(harness.direct_params("ref"), statements, path)
+    proxy_params = harness.proxy_params(harness.Proxy(extra=RULES))
+    proxy = run_side(proxy_params, statements, path)
+    os.unlink(path)
+    multi_shard_warnings = 0
+    for (key, d), (_, p) in zip(direct, proxy):
+        checks.eq(f"{key} / OK", p["ok"], d["ok"])
+        for r in READERS + ["after SELECT 1", "after table read"]:
+            dv, pv = d[r], p[r]
+            if r in ("SHOW WARNINGS", "SHOW ERRORS") or r.startswith("SHOW WARNINGS LIMIT"):
+                checks.eq(f"{key} / {r} columns", pv[0], dv[0])
+                checks.eq(f"{key} / {r} row count", len(pv[1]), len(dv[1]))
+                limit = 3 if "max_error_count=3" in key else 64
+                # Beyond the limit, which ones are listed depends on the
+                # order rows are met (one server's scan, or shard by shard).
+                bounded = d["ok"][0] == "ok" and d["ok"][1] > limit
+                if not bounded and r != "SHOW WARNINGS LIMIT 1, 3" and r != "SHOW WARNINGS LIMIT 2":
+                    checks.eq(f"{key} / {r} rows", normalized(pv[1]), normalized(dv[1]))
+            else:
+                checks.eq(f"{key} / {r}", pv, dv)
+        if d["ok"][0] == "ok" and d["ok"][1] > 1:
+            multi_shard_warnings += 1
+    checks.ok("statements with several warnings", multi_shard_warnings >= 10,
+              f"only {multi_shard_warnings}")
+    c = harness.pymysql_connect(proxy_params)
+    c.cursor().execute(f"DROP DATABASE IF EXISTS `{DB}`")
+    c.close()
+    c = harness.pymysql_connect(harness.direct_params("ref"))
+    c.cursor().execute(f"DROP DATABASE IF EXISTS `{DB}`")
+    c.close()
+    checks.finish()
+
+
+if __name__ == "__main__":
+    main()
