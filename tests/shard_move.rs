@@ -360,6 +360,41 @@ async fn a_shard_moves_to_another_node_while_writes_continue() {
     assert!(ok, "{text}");
     assert_eq!(count_on(&topo, "n1p", "accounts_1").await, None);
     assert_eq!(ids_through_proxy(&proxy).await, rows, "reads after cleanup");
+
+    // The gate statements by hand: a pause is visible, holds writes to its
+    // table only, and ends by itself.
+    let mut admin = proxy_conn(&proxy, Some(DB)).await;
+    admin
+        .query_drop("SET SHARDCAT PAUSE WRITES n1 accounts_0 FOR 400")
+        .await
+        .unwrap();
+    let pauses: Vec<(String, String, u64)> = admin.query("SHOW SHARDCAT PAUSES").await.unwrap();
+    assert_eq!(pauses.len(), 1, "{pauses:?}");
+    assert_eq!(
+        (pauses[0].0.as_str(), pauses[0].1.as_str()),
+        ("n1", "accounts_0")
+    );
+    let mut w = proxy_conn(&proxy, Some(DB)).await;
+    let (r, other) = util::timed(w.query_drop("UPDATE accounts SET note = 'x' WHERE id = 2")).await;
+    r.unwrap();
+    assert!(
+        other < Duration::from_millis(300),
+        "another table is not paused: {other:?}"
+    );
+    let (r, held) = util::timed(w.query_drop("UPDATE accounts SET note = 'x' WHERE id = 4")).await;
+    r.unwrap();
+    assert!(
+        held >= Duration::from_millis(250),
+        "the write waited: {held:?}"
+    );
+    let pauses: Vec<mysql_async::Row> = admin.query("SHOW SHARDCAT PAUSES").await.unwrap();
+    assert!(pauses.len() <= 1);
+    admin
+        .query_drop("SET SHARDCAT RESUME WRITES n1 accounts_0")
+        .await
+        .unwrap();
+    let pauses: Vec<mysql_async::Row> = admin.query("SHOW SHARDCAT PAUSES").await.unwrap();
+    assert!(pauses.is_empty());
     reset(&topo).await;
 }
 
