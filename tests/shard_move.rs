@@ -349,6 +349,18 @@ async fn a_shard_moves_to_another_node_while_writes_continue() {
         "{status}"
     );
     assert!(status.contains("phase switched"), "{status}");
+    let mut admin = proxy_conn(&proxy, None).await;
+    let moves: Vec<mysql_async::Row> = admin.query("SHOW SHARDCAT MOVES").await.unwrap();
+    let states: Vec<(String, String)> = moves
+        .iter()
+        .map(|r| (r.get("state").unwrap(), r.get("to_node").unwrap()))
+        .collect();
+    assert!(
+        states.contains(&("moved".into(), "n2".into()))
+            && states.contains(&("switched".into(), "n2".into())),
+        "{states:?}"
+    );
+    admin.disconnect().await.unwrap();
 
     // No channel left; the old copy stays until --cleanup.
     let mut n2 = direct_conn(&topo, "n2p", None).await;

@@ -142,6 +142,13 @@ impl Session {
             }
             "rules" => self.proxy.rules_result(),
             "pauses" => self.pauses_result(),
+            "moves" => match self.moves_result() {
+                Ok(r) => r,
+                Err(e) => {
+                    self.write_error_seq(&e, seq).await;
+                    return;
+                }
+            },
             "config" => self.proxy.config_result(),
             "xa" => {
                 let mut r = TextResult::new(&["name", "value"]);
@@ -153,7 +160,7 @@ impl Session {
             _ => {
                 let e = ProxyError::Unsupported(format!(
                     "SHOW SHARDCAT {what}: known forms are SHOW SHARDCAT BACKENDS, SESSIONS, STATS, \
-                     DIGESTS [RESET], RULES, CONFIG, XA, AUTH, PAUSES and RELOAD"
+                     DIGESTS [RESET], RULES, CONFIG, XA, AUTH, PAUSES, MOVES and RELOAD"
                 ));
                 self.write_error_seq(&e, seq).await;
                 return;

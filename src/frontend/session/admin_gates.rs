@@ -10,6 +10,8 @@
 //! - `SET SHARDCAT RESUME WRITES <node> <table>[,…]`: lifts the pause;
 //!   waiting writes are planned again.
 //! - `SHOW SHARDCAT PAUSES`: what is paused and for how long still.
+//! - `SHOW SHARDCAT MOVES`: the placement file's moved shards and moves
+//!   under way (phase, GTID position, rows copied, write pause).
 //!
 //! Owns: parsing and answering those. Must not: move data (that is
 //! `ops::moves`), hold the gates' state (`frontend::write_gate`).
@@ -122,6 +124,57 @@ impl Session {
             Ok(n) => self.write_ok(seq, n as u64, 0, self.status, 0).await,
             Err(e) => self.write_error_seq(&e, seq).await,
         }
+    }
+
+    /// `SHOW SHARDCAT MOVES`.
+    pub(super) fn moves_result(&self) -> Result<TextResult, ProxyError> {
+        use crate::config::placement_file::{path_for, PlacementFile};
+        let source = self.proxy.config.load().source.clone();
+        let file = PlacementFile::read(&path_for(&source)).map_err(ProxyError::Config)?;
+        let mut r = TextResult::new(&[
+            "state",
+            "table",
+            "slot",
+            "tables",
+            "from_node",
+            "to_node",
+            "gtid",
+            "rows_copied",
+            "pause_ms",
+        ]);
+        let s = |v: &str| Some(v.to_owned());
+        for m in &file.moved {
+            let name = match &m.schema {
+                Some(schema) => format!("{schema}.{}", m.table),
+                None => m.table.clone(),
+            };
+            let slot = m.slot.to_string();
+            r.row(vec![
+                s("moved"),
+                Some(name),
+                Some(slot),
+                None,
+                None,
+                s(&m.node),
+                None,
+                None,
+                None,
+            ]);
+        }
+        for m in &file.moves {
+            r.row(vec![
+                s(&m.phase),
+                Some(format!("{}.{}", m.schema, m.table)),
+                Some(m.slot.to_string()),
+                Some(m.tables.join(",")),
+                s(&m.from),
+                s(&m.to),
+                s(&m.gtid),
+                Some(m.rows_copied.to_string()),
+                Some(m.pause_ms.to_string()),
+            ]);
+        }
+        Ok(r)
     }
 
     /// `SHOW SHARDCAT PAUSES`.
