@@ -33,6 +33,10 @@ INSTANCES=(n1p n1r1 n1r2 n2p n2r1 ref)
 declare -A OFFSET=([n1p]=0 [n1r1]=1 [n1r2]=2 [n2p]=3 [n2r1]=4 [ref]=5)
 declare -A ROLE=([n1p]=primary [n1r1]=replica [n1r2]=replica [n2p]=primary [n2r1]=replica [ref]=standalone)
 declare -A PRIMARY_OF=([n1r1]=n1p [n1r2]=n1p [n2r1]=n2p)
+# Each node's servers write their own GTID domain: moving a shard replicates
+# one primary into another (multi-source), which under gtid_strict_mode
+# needs distinct domains (replicas take their primary's, for promotion).
+declare -A DOMAIN=([n1p]=1 [n1r1]=1 [n1r2]=1 [n2p]=2 [n2r1]=2 [ref]=0)
 
 TOPO_USER=shardcat
 TOPO_PASSWORD=shardcat
@@ -289,6 +293,7 @@ launch() {
     "--pid-file=$(pidfile_of "$name")"
     "--log-error=$(errlog_of "$name")"
     "--server-id=$port"
+    "--gtid-domain-id=${DOMAIN[$name]}"
     --log-bin=mysql-bin
     --relay-log=relay-bin
     --binlog-format=ROW

@@ -61,6 +61,12 @@ enum Command {
         #[command(subcommand)]
         action: TablesAction,
     },
+    /// Shards: move one to another node online (`move`), list moved
+    /// shards and moves under way (`status`).
+    Shards {
+        #[command(subcommand)]
+        action: cli::shards::ShardsAction,
+    },
     /// Print the route plan of a statement offline: for sharded tables the
     /// targets (node, physical tables, the SQL each receives) and the merge
     /// recipe; otherwise the node, role and reason of read/write splitting.
@@ -122,6 +128,7 @@ fn main() -> ExitCode {
             sample,
         } => cli::check(&paths, live, sample.as_deref()),
         Command::Tables { action } => cli::tables(action),
+        Command::Shards { action } => cli::shards::shards(action),
         Command::Explain {
             config,
             schema,

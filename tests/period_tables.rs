@@ -1,7 +1,8 @@
 //! Period tables of rolling `time_range` rules against the real topology,
 //! with a faked clock (`SHARDCAT_TODAY`): `shardcat tables ensure` (dry run,
 //! run, idempotence, right nodes, same definition), `check --live`
-//! warnings at a month rollover, writes into a missing period (1146 naming
+//! warnings at a month rollover, writes and merged reads touching a missing
+//! period (1146 naming
 //! the logical table and period) or beyond `create_ahead` (a clear error),
 //! `shardcat tables retire` (dry run, archive, never the current period)
 //! and routing after retirement (ranges over retired periods return only
@@ -336,6 +337,21 @@ async fn periods_are_created_ahead_checked_and_retired() {
                 .await,
         );
         assert!(e.0 == 1146 && e.2.contains("month 202611"), "{e:?}");
+        // A merged read over several periods, one of them missing: the
+        // same named error, not the server's 1146 on a physical name.
+        for sql in [
+            "SELECT * FROM events WHERE at BETWEEN '2026-11-01' AND '2026-12-31' ORDER BY at",
+            "SELECT COUNT(*) FROM events WHERE at >= '2026-11-01' AND at < '2027-01-01'",
+        ] {
+            let e = util::expect_server_error(c.query_drop(sql).await);
+            assert!(
+                e.0 == 1146
+                    && e.1 == "42S02"
+                    && e.2
+                        .starts_with("Table 'events' has no physical table for month 202611"),
+                "{sql}: {e:?}"
+            );
+        }
         // A write split over a present and a missing period: the same
         // error, and nothing written (all or nothing).
         let e = util::expect_server_error(

@@ -18,6 +18,8 @@ use shardcat::router::shard::cases;
 
 use crate::TablesAction;
 
+pub mod shards;
+
 /// `shardcat check`: validate each configuration and run its routing cases.
 pub fn check(paths: &[PathBuf], live: bool, sample: Option<&Path>) -> ExitCode {
     let mut ok = true;

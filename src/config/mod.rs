@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+pub mod placement_file;
 mod sections;
 pub mod shown;
 mod users;
@@ -155,6 +156,14 @@ impl Config {
             message: e.message().trim().to_string(),
         })?;
         cfg.source = path.to_path_buf();
+        let placement = placement_file::path_for(path);
+        placement_file::PlacementFile::read(&placement)
+            .and_then(|file| file.apply(&mut cfg.tables))
+            .map_err(|message| ConfigError {
+                file: placement.clone(),
+                line: None,
+                message,
+            })?;
         cfg.validate(text)?;
         cfg.resolve_secrets().map_err(|message| ConfigError {
             file: path.to_path_buf(),

@@ -113,11 +113,23 @@ pub async fn merge_sources(
     let ran = run_select(
         sources, protocol, client, caps, seq, plan, budget, status, &mut out,
     )
-    .await;
+    .await
+    .map_err(|e| named_missing_table(e, plan));
     for s in sources.iter_mut() {
         s.leave_unread();
     }
     finish_select(ran, client, seq, out).await
+}
+
+/// A shard's 1146 on a missing `time_range` period table: the error
+/// naming the logical table and period (as single-target statements get).
+fn named_missing_table(e: ProxyError, plan: &MergeSpec) -> ProxyError {
+    match (&e, &plan.missing_table_message) {
+        (ProxyError::Backend(p), Some(message)) if p.code == 1146 => {
+            ProxyError::Backend(crate::wire::packets::ErrPacket::new(1146, "42S02", message))
+        }
+        _ => e,
+    }
 }
 
 /// Reports a statement that failed before its merge began to the client

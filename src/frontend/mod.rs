@@ -11,6 +11,7 @@ pub mod lifecycle;
 pub mod local_result;
 pub mod prepared;
 pub mod session;
+pub mod write_gate;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -111,6 +112,8 @@ pub struct Proxy {
     pub slow_log: crate::ops::slow_log::SlowLog,
     /// Every statement by digest (`[admin] digests`).
     pub digests: crate::ops::digests::Digests,
+    /// Writes paused by a shard move's switch (`SET SHARDCAT PAUSE …`).
+    pub write_gates: Arc<write_gate::WriteGates>,
     /// Set once on SIGTERM/SIGINT: the listener stops, idle sessions close,
     /// sessions in a transaction close when it ends.
     draining: tokio::sync::watch::Sender<bool>,
@@ -168,6 +171,7 @@ impl Proxy {
             metrics: crate::ops::metrics::Metrics::new(),
             slow_log,
             digests: Default::default(),
+            write_gates: Arc::default(),
             shard_router: arc_swap::ArcSwapOption::new(shard_router),
             config: ArcSwap::from_pointee(config),
             cluster,

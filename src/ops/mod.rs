@@ -2,15 +2,18 @@
 //! listener serving them with a status page (`http`), the slow query
 //! log (`slow_log`), query digests (`digests`), XA commit and recovery
 //! counters (`xa_stats`) and the period tables of `time_range` rules
-//! (`tables`: create ahead, retire).
+//! (`tables`: create ahead, retire), and moving a shard to another node
+//! online (`moves`).
 //!
-//! Owns: observing the proxy from outside, and (`tables` only) the DDL of
-//! the period-table jobs on the primaries. Must not: route, run client statements
+//! Owns: observing the proxy from outside, and (`tables` and `moves`
+//! only) the DDL, copies and replication channels of those jobs on the
+//! primaries. Must not: route, run client statements
 //! or change session state.
 
 pub mod digests;
 pub mod http;
 pub mod metrics;
+pub mod moves;
 pub mod slow_log;
 pub mod tables;
 pub mod xa_stats;

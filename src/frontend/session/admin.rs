@@ -143,6 +143,14 @@ impl Session {
                 r
             }
             "rules" => self.proxy.rules_result(),
+            "pauses" => self.pauses_result(),
+            "moves" => match self.moves_result() {
+                Ok(r) => r,
+                Err(e) => {
+                    self.write_error_seq(&e, seq).await;
+                    return;
+                }
+            },
             "config" => self.proxy.config_result(),
             "xa" => {
                 let mut r = TextResult::new(&["name", "value"]);
@@ -154,7 +162,7 @@ impl Session {
             _ => {
                 let e = ProxyError::Unsupported(format!(
                     "SHOW SHARDCAT {what}: known forms are SHOW SHARDCAT BACKENDS, SESSIONS, STATS, \
-                     DIGESTS [RESET], RULES, CONFIG, XA, AUTH and RELOAD"
+                     DIGESTS [RESET], RULES, CONFIG, XA, AUTH, PAUSES, MOVES and RELOAD"
                 ));
                 self.write_error_seq(&e, seq).await;
                 return;
@@ -174,6 +182,9 @@ impl Session {
     /// `SET SHARDCAT BACKEND <address or name> OFFLINE | ONLINE`.
     pub(super) async fn set_shardcat(&mut self, rest: &str, seq: &mut u8) {
         let words: Vec<&str> = rest.trim_end_matches(';').split_whitespace().collect();
+        if let Some(statement) = super::admin_gates::parse(&words) {
+            return self.run_gate_statement(statement, seq).await;
+        }
         let state = words.get(2).map(|w| w.to_ascii_uppercase());
         let result = match (words.first(), words.get(1), state.as_deref(), words.len()) {
             (Some(b), Some(which), Some(s @ ("OFFLINE" | "ONLINE")), 3)
@@ -182,7 +193,8 @@ impl Session {
                 self.proxy.set_backend_offline(which, s == "OFFLINE")
             }
             _ => Err(ProxyError::Unsupported(format!(
-                "SET SHARDCAT {rest}: the known form is SET SHARDCAT BACKEND <address or name> OFFLINE | ONLINE"
+                "SET SHARDCAT {rest}: the known forms are SET SHARDCAT BACKEND <address or name> OFFLINE | ONLINE, \
+                 PAUSE WRITES <node> <tables> FOR <ms>, SWITCH <node> <tables>, RESUME WRITES <node> <tables>"
             ))),
         };
         match result {

@@ -317,6 +317,7 @@ impl Session {
     /// (transaction, unreplayable state) is gone.
     pub(super) fn after_failure(&mut self) {
         self.pins.transaction = false;
+        self.tx_in_flight = None;
         self.transaction_start.clear();
         self.forget_multi_node_tx();
         self.pins.diagnostics = false;

@@ -29,6 +29,7 @@ use crate::wire::command;
 use crate::wire::packets::{ErrPacket, Reader};
 
 mod admin;
+mod admin_gates;
 mod connections;
 mod cursor;
 mod diagnostics;
@@ -119,6 +120,12 @@ pub struct Session {
     tableless_read: bool,
     /// The sharding rules a running transaction started with.
     tx_router: Option<Arc<crate::router::shard::ShardRouter>>,
+    /// The placement epoch `tx_router` was taken at: a shard move's switch
+    /// bumps it, and the transaction continues on the switched rules.
+    tx_epoch: u64,
+    /// The open transaction's registration with the write gates (from its
+    /// first sharded write to its end).
+    tx_in_flight: Option<crate::frontend::write_gate::InFlight>,
     /// `LOCK TABLES` on sharded or broadcast tables in force.
     table_locks: metadata::TableLocks,
     /// Until when the running command may wait for pooled connections
@@ -191,6 +198,8 @@ impl Session {
             extended_metadata: hello.extended_metadata,
             missing_table: None,
             tx_router: None,
+            tx_epoch: 0,
+            tx_in_flight: None,
             table_locks: metadata::TableLocks::default(),
             checkout_deadline: None,
             tableless_read: false,

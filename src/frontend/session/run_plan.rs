@@ -63,8 +63,9 @@ impl Session {
         seq: &mut u8,
     ) {
         self.observe_plan(plan);
+        let missing = self.missing_period_message(plan);
         let named;
-        let plan = match self.with_logical_tables(plan) {
+        let plan = match self.named_for_merge(plan, missing.as_deref()) {
             Some(p) => {
                 named = p;
                 &named
@@ -79,7 +80,7 @@ impl Session {
             }
             None => plan,
         };
-        self.missing_table = self.missing_period_error(plan);
+        self.missing_table = missing.map(|m| ErrPacket::new(1146, "42S02", &m));
         self.statement_warnings = Default::default();
         let single = matches!(
             plan.kind,
@@ -99,15 +100,27 @@ impl Session {
         self.missing_table = None;
     }
 
-    /// The 1146 to send if a target's `time_range` period table is
-    /// missing: names the logical table and the period.
-    fn missing_period_error(&self, plan: &ShardPlan) -> Option<ErrPacket> {
+    /// The message of the 1146 to send if a target's `time_range` period
+    /// table is missing: names the logical table and the period.
+    fn missing_period_message(&self, plan: &ShardPlan) -> Option<String> {
         let router = self.proxy.config.load().sharding.clone();
-        plan.targets.iter().find_map(|t| {
-            router
-                .missing_period_message(&t.tables)
-                .map(|message| ErrPacket::new(1146, "42S02", &message))
-        })
+        plan.targets
+            .iter()
+            .find_map(|t| router.missing_period_message(&t.tables))
+    }
+
+    /// A merged read: the plan with the logical names of its physical
+    /// tables (for column definitions) and the missing-period message (a
+    /// shard's 1146 becomes it), if either applies.
+    fn named_for_merge(&self, plan: &ShardPlan, missing: Option<&str>) -> Option<ShardPlan> {
+        let mut named = self.with_logical_tables(plan);
+        if let (Some(message), Some(_)) = (missing, &plan.merge) {
+            let p = named.get_or_insert_with(|| plan.clone());
+            if let Some(m) = p.merge.as_mut() {
+                m.missing_table_message = Some(message.to_owned());
+            }
+        }
+        named
     }
 
     /// A merged read whose shards' column definitions name physical

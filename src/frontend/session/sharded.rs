@@ -12,11 +12,20 @@ use crate::error::ProxyError;
 use crate::execute::Encoding;
 use std::sync::Arc;
 
+use crate::frontend::write_gate::InFlight;
 use crate::router::shard::meta::MetaStatement;
 use crate::router::shard::{PlanKind, ShardPlan, ShardRouter};
 use crate::router::{self, RoutePlan};
 use crate::sql::Classified;
 use crate::wire::command;
+
+/// See [`Session::write_gate`].
+pub(super) enum WriteGate {
+    /// Run it (holding the in-flight registration of a write).
+    Pass(Option<InFlight>),
+    /// A pause ended: plan again.
+    Waited,
+}
 
 impl Session {
     /// Which sharded path answers `text`, if any: a statement about
@@ -53,7 +62,7 @@ impl Session {
                 self.run_metadata(router, meta, text, c, seq).await
             }
             ShardedPath::ShowTables(router) => self.run_show_tables(&router, text, c, seq).await,
-            ShardedPath::Plan(plan) => self.run_plan(&plan, c, Encoding::Text, seq).await,
+            ShardedPath::Plan(plan) => self.run_gated_plan(plan, text, c, seq).await,
             ShardedPath::Refused(e) => self.write_error_seq(&e, seq).await,
             ShardedPath::LoadData(router, req) => {
                 self.run_load_data(router, &req, text, c, seq).await
@@ -61,20 +70,77 @@ impl Session {
         }
     }
 
+    /// Runs a text plan once the writes it makes are not paused by a shard
+    /// move (planned again after a pause: the tables may have moved).
+    async fn run_gated_plan(
+        &mut self,
+        mut plan: ShardPlan,
+        text: &str,
+        c: &Classified,
+        seq: &mut u8,
+    ) {
+        loop {
+            match self.write_gate(&plan).await {
+                WriteGate::Pass(in_flight) => {
+                    self.run_plan(&plan, c, Encoding::Text, seq).await;
+                    return self.keep_for_transaction(in_flight);
+                }
+                WriteGate::Waited => match self.plan_path(text, c).await {
+                    Some(ShardedPath::Plan(p)) => plan = p,
+                    Some(ShardedPath::Refused(e)) => return self.write_error_seq(&e, seq).await,
+                    _ => {
+                        let e = ProxyError::Internal(
+                            "the statement changed kind when planned again".into(),
+                        );
+                        return self.write_error_seq(&e, seq).await;
+                    }
+                },
+            }
+        }
+    }
+
+    /// A write's pass through the write gates: registered as in flight,
+    /// or `Waited` for a pause to end (plan it again then).
+    pub(super) async fn write_gate(&self, plan: &ShardPlan) -> WriteGate {
+        if !plan.write {
+            return WriteGate::Pass(None);
+        }
+        let gates = &self.proxy.write_gates;
+        // A transaction that wrote before a pause began finishes its
+        // writes where it made them: the pause waits for it to end.
+        if let Some(held) = &self.tx_in_flight {
+            if gates.predates_pause(held) {
+                return WriteGate::Pass(None);
+            }
+        }
+        let in_flight = gates.enter();
+        let targets = plan
+            .targets
+            .iter()
+            .flat_map(|t| t.tables.iter().map(move |name| (t.node, name.as_str())));
+        match gates.paused_until(targets) {
+            None => WriteGate::Pass(Some(in_flight)),
+            Some(until) => {
+                drop(in_flight);
+                gates.wait(until).await;
+                WriteGate::Waited
+            }
+        }
+    }
+
+    /// After a write that passed the gates: a transaction keeps its first
+    /// write's registration until it ends (`after_statement` drops it).
+    pub(super) fn keep_for_transaction(&mut self, in_flight: Option<InFlight>) {
+        let in_trans =
+            self.status & mysql_common::constants::StatusFlags::SERVER_STATUS_IN_TRANS.bits() != 0;
+        if in_trans && self.tx_in_flight.is_none() {
+            self.tx_in_flight = in_flight;
+        }
+    }
+
     /// Plans `text` against the sharding rules in force.
     async fn plan_path(&mut self, text: &str, c: &Classified) -> Option<ShardedPath> {
-        // A transaction finishes on the rules it started with, even if the
-        // configuration is reloaded meanwhile.
-        let router = if self.pins.transaction {
-            if self.tx_router.is_none() {
-                self.tx_router = self.proxy.shard_router.load_full();
-            }
-            self.tx_router.clone()
-        } else {
-            self.tx_router = None;
-            self.proxy.shard_router.load_full()
-        };
-        let router = router?;
+        let router = self.rules_for_statement()?;
         // INSERT without a column list: the table's columns first (see
         // `metadata`).
         if let Err(e) = self.ensure_insert_columns(&router, text, c).await {

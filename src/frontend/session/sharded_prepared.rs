@@ -24,6 +24,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use super::sharded::WriteGate;
 use super::Session;
 use crate::error::{ProxyError, Result};
 use crate::execute::Encoding;
@@ -48,12 +49,14 @@ fn placeholder_count(sql: &str) -> usize {
 
 impl Session {
     /// The sharding rules a statement runs under: a transaction finishes
-    /// on the rules it started with, even across a reload (as the text
-    /// path does).
-    fn rules_for_statement(&mut self) -> Option<Arc<ShardRouter>> {
+    /// on the rules it started with, even across a reload, but for a shard
+    /// move's switch (writes to the moved tables are done then).
+    pub(super) fn rules_for_statement(&mut self) -> Option<Arc<ShardRouter>> {
         if self.pins.transaction {
-            if self.tx_router.is_none() {
+            let epoch = self.proxy.write_gates.epoch();
+            if self.tx_router.is_none() || self.tx_epoch != epoch {
                 self.tx_router = self.proxy.shard_router.load_full();
+                self.tx_epoch = epoch;
             }
             self.tx_router.clone()
         } else {
@@ -232,42 +235,8 @@ impl Session {
             }
         };
         let values = request.param_values(&bound, long_data);
-        let router = self.rules_for_statement();
-        if let Some(router) = &router {
-            // A cross-shard sort by an ENUM/SET column: its kind first.
-            if let Err(e) = self.ensure_select_kinds(router, sql_text, c).await {
-                self.write_error_seq(&e, seq).await;
-                return;
-            }
-        }
-        let planned = match router {
-            Some(router) => router.plan(sql_text, self.state.schema.as_deref(), &values),
-            None => Ok(None),
-        };
-        let planned = match planned {
-            Ok(Some(p)) => self.planned_as_the_server_lexes(sql_text).map(|()| Some(p)),
-            Ok(None) => Ok(None),
-            Err(e) => self
-                .planned_as_the_server_lexes(sql_text)
-                .and(Err(ProxyError::from(e))),
-        };
-        let plan = match planned {
-            Ok(Some(p)) => p,
-            // The rules changed since PREPARE and no longer name these
-            // tables: the statement runs where its database lives.
-            Ok(None) => ShardPlan {
-                targets: vec![ShardTarget {
-                    node: self.node_for_session(),
-                    sql: sql_text.to_string(),
-                    tables: Vec::new(),
-                    params: (0..bound.len()).collect(),
-                    local_file: None,
-                }],
-                kind: PlanKind::Single,
-                merge: None,
-                generated_id: None,
-                write: false,
-            },
+        let mut plan = match self.plan_execute(sql_text, c, &values, bound.len()).await {
+            Ok(p) => p,
             Err(e) => {
                 self.write_error_seq(&e, seq).await;
                 return;
@@ -278,10 +247,67 @@ impl Session {
             bound: &bound,
             long_data,
         };
-        if request.wants_cursor() && plan.returns_rows() {
-            self.run_plan_for_cursor(id, &plan, c, encoding, seq).await;
-        } else {
-            self.run_plan(&plan, c, encoding, seq).await;
+        loop {
+            match self.write_gate(&plan).await {
+                WriteGate::Pass(in_flight) => {
+                    if request.wants_cursor() && plan.returns_rows() {
+                        self.run_plan_for_cursor(id, &plan, c, encoding, seq).await;
+                    } else {
+                        self.run_plan(&plan, c, encoding, seq).await;
+                    }
+                    return self.keep_for_transaction(in_flight);
+                }
+                WriteGate::Waited => {
+                    match self.plan_execute(sql_text, c, &values, bound.len()).await {
+                        Ok(p) => plan = p,
+                        Err(e) => return self.write_error_seq(&e, seq).await,
+                    }
+                }
+            }
+        }
+    }
+
+    /// The plan of an executed prepared statement.
+    async fn plan_execute(
+        &mut self,
+        sql_text: &str,
+        c: &Classified,
+        values: &[ParamValue<'_>],
+        param_count: usize,
+    ) -> Result<ShardPlan> {
+        let router = self.rules_for_statement();
+        if let Some(router) = &router {
+            // A cross-shard sort by an ENUM/SET column: its kind first.
+            self.ensure_select_kinds(router, sql_text, c).await?;
+        }
+        let planned = match router {
+            Some(router) => router.plan(sql_text, self.state.schema.as_deref(), values),
+            None => Ok(None),
+        };
+        match planned {
+            Ok(Some(p)) => {
+                self.planned_as_the_server_lexes(sql_text)?;
+                Ok(p)
+            }
+            // The rules changed since PREPARE and no longer name these
+            // tables: the statement runs where its database lives.
+            Ok(None) => Ok(ShardPlan {
+                targets: vec![ShardTarget {
+                    node: self.node_for_session(),
+                    sql: sql_text.to_string(),
+                    tables: Vec::new(),
+                    params: (0..param_count).collect(),
+                    local_file: None,
+                }],
+                kind: PlanKind::Single,
+                merge: None,
+                generated_id: None,
+                write: false,
+            }),
+            Err(e) => {
+                self.planned_as_the_server_lexes(sql_text)?;
+                Err(ProxyError::from(e))
+            }
         }
     }
 }

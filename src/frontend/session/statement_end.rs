@@ -74,6 +74,9 @@ impl Session {
             self.forget_multi_node_tx();
         }
         self.pins.transaction = in_trans || !self.state.autocommit() || self.read_only_tx;
+        if !in_trans {
+            self.tx_in_flight = None;
+        }
         let transaction_control = matches!(
             c.kind,
             StatementKind::Begin { .. }

@@ -81,33 +81,40 @@ impl JobReport {
     }
 }
 
-async fn connect(cfg: &Config, node: &str) -> Result<Conn, String> {
+pub(crate) async fn connect(cfg: &Config, node: &str) -> Result<Conn, String> {
     let addr = cfg
         .nodes
         .iter()
         .find(|n| n.name.get_ref() == node)
         .map(|n| n.primary.get_ref().clone())
         .ok_or_else(|| format!("node `{node}` is not defined"))?;
+    let (user, password) = (&cfg.backend.user, &cfg.backend.password);
+    connect_addr(&addr, user, password, cfg.backend.connect_timeout_ms)
+        .await
+        .map_err(|e| format!("node `{node}` ({e})"))
+}
+
+/// A connection to `addr` (`host:port`) as `user`, outside the data path.
+pub(crate) async fn connect_addr(
+    addr: &str,
+    user: &str,
+    password: &str,
+    timeout_ms: u64,
+) -> Result<Conn, String> {
     let (host, port) = addr
         .rsplit_once(':')
         .map(|(h, p)| (h.to_owned(), p.parse::<u16>().unwrap_or(3306)))
-        .unwrap_or_else(|| (addr.clone(), 3306));
+        .unwrap_or_else(|| (addr.to_owned(), 3306));
     let opts = OptsBuilder::default()
         .ip_or_hostname(host)
         .tcp_port(port)
-        .user(Some(cfg.backend.user.clone()))
-        .pass(Some(cfg.backend.password.clone()))
+        .user(Some(user.to_owned()))
+        .pass(Some(password.to_owned()))
         .prefer_socket(false);
-    let connect = Conn::new(opts);
-    match tokio::time::timeout(
-        Duration::from_millis(cfg.backend.connect_timeout_ms),
-        connect,
-    )
-    .await
-    {
+    match tokio::time::timeout(Duration::from_millis(timeout_ms), Conn::new(opts)).await {
         Ok(Ok(conn)) => Ok(conn),
-        Ok(Err(e)) => Err(format!("node `{node}` ({addr}): {e}")),
-        Err(_) => Err(format!("node `{node}` ({addr}): connect timed out")),
+        Ok(Err(e)) => Err(format!("{addr}: {e}")),
+        Err(_) => Err(format!("{addr}: connect timed out")),
     }
 }
 

@@ -19,8 +19,8 @@ use crate::placement::{
     Algorithm, CalendarDate, Period, PeriodWindow, ShardingRules, SlotSet, TablePlacement,
 };
 
-mod ddl;
-mod live;
+pub(crate) mod ddl;
+pub(crate) mod live;
 
 pub use ddl::{copy_ddl, DdlError};
 pub use live::{check_live, run_ensure, run_retire, spawn_jobs, Existing, JobReport};

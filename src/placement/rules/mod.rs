@@ -145,6 +145,10 @@ pub struct ShardedTable {
     pub tables_per_node: usize,
     /// Physical table names, default applied.
     pub physical_name: NamePattern,
+    /// Slots moved off their rule's node by `shardcat shards move`: slot →
+    /// node (read from the configuration's placement file, never from the
+    /// rule itself).
+    pub moved: std::collections::BTreeMap<usize, String>,
 }
 
 /// A table bound to a parent (`bound_to`).
@@ -542,8 +546,11 @@ impl ShardedTable {
         }
     }
 
-    /// The node holding `slot`.
+    /// The node holding `slot` (a moved slot's new node).
     pub fn node_of_slot(&self, slot: usize) -> Option<&str> {
+        if let Some(node) = self.moved.get(&slot) {
+            return (slot < self.slot_count()).then_some(node.as_str());
+        }
         match &self.algorithm {
             Algorithm::TimeRange(time) => time.slot(slot).map(|(_, node)| node),
             _ if slot < self.slot_count() => self
@@ -564,6 +571,7 @@ impl ShardedTable {
         let (node, period) = match &self.algorithm {
             Algorithm::TimeRange(time) => {
                 let (period, node) = time.slot(slot)?;
+                let node = self.moved.get(&slot).map_or(node, String::as_str);
                 (node, Some(period))
             }
             _ => (self.node_of_slot(slot)?, None),
@@ -625,6 +633,7 @@ impl ShardedTable {
             }
             _ => self.nodes.iter().map(String::as_str).collect(),
         };
+        nodes.extend(self.moved.values().map(String::as_str));
         let mut seen = HashSet::new();
         nodes.retain(|node| seen.insert(*node));
         nodes

@@ -223,6 +223,7 @@ impl RawTableRule {
             nodes,
             tables_per_node,
             physical_name,
+            moved: Default::default(),
         }))
     }
 }

@@ -188,6 +188,10 @@ pub struct MergeSpec {
     /// server holding it would. Filled by the session from the router's
     /// names (empty in the router's own plans).
     pub logical_tables: Vec<(String, String)>,
+    /// A `time_range` period table of the plan is missing: the message
+    /// of the 1146 (naming the logical table and period) a shard's 1146
+    /// becomes. Filled by the session (`None` in the router's plans).
+    pub missing_table_message: Option<String>,
 }
 
 /// A key column whose order and equality the server defines: hidden

@@ -1,0 +1,196 @@
+//! The placement file: where `shardcat shards move` records the shards it
+//! moved off their rule's node (`[[moved]]`, read by every configuration
+//! load so the proxy routes them to their new node) and the progress of
+//! moves under way (`[[move]]`, read and written only by the command).
+//!
+//! The file sits next to the configuration: `shop.toml` →
+//! `shop.placement.toml`; absent means nothing was moved.
+//!
+//! Owns: the file's format, reading it, writing it atomically (temporary
+//! file + rename), and applying `[[moved]]` to the rules. Must not touch:
+//! the servers, the proxy, the order of a move's phases (`ops::moves`).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::placement::{TableKind, TableRule};
+
+/// The whole file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlacementFile {
+    /// Shards routed to another node than their rule says.
+    #[serde(default, rename = "moved", skip_serializing_if = "Vec::is_empty")]
+    pub moved: Vec<MovedShard>,
+    /// Moves under way (or finished and not yet cleaned up).
+    #[serde(default, rename = "move", skip_serializing_if = "Vec::is_empty")]
+    pub moves: Vec<MoveRecord>,
+}
+
+/// One moved slot of a sharded (root) table; its bound tables follow it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MovedShard {
+    /// The rule's schema, when it names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
+    /// The sharded table's logical name.
+    pub table: String,
+    /// The slot (physical table index).
+    pub slot: usize,
+    /// The node the slot lives on now.
+    pub node: String,
+}
+
+/// A move's progress, for resuming, aborting and `shards status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MoveRecord {
+    /// The schema of the physical tables.
+    pub schema: String,
+    /// The sharded table's logical name.
+    pub table: String,
+    /// The slot.
+    pub slot: usize,
+    /// The physical tables moving together (the slot's table and its
+    /// bound tables').
+    pub tables: Vec<String>,
+    /// Source node.
+    pub from: String,
+    /// Target node.
+    pub to: String,
+    /// `copying`, `catching_up`, `switched`, `cleaned`.
+    pub phase: String,
+    /// The source's GTID position of the copy's snapshot.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub gtid: String,
+    /// The replication channel on the target.
+    pub channel: String,
+    /// Rows copied (all tables).
+    #[serde(default)]
+    pub rows_copied: u64,
+    /// Write pause of the switch, milliseconds (0 before it).
+    #[serde(default)]
+    pub pause_ms: u64,
+}
+
+/// The placement file of the configuration at `config`.
+pub fn path_for(config: &Path) -> PathBuf {
+    let stem = config
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "shardcat".into());
+    config.with_file_name(format!("{stem}.placement.toml"))
+}
+
+impl PlacementFile {
+    /// Reads the file; an absent file is an empty one.
+    pub fn read(path: &Path) -> Result<PlacementFile, String> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(PlacementFile::default()),
+            Err(e) => Err(format!("{}: cannot read: {e}", path.display())),
+        }
+    }
+
+    /// Writes the file atomically (a crash leaves the old or the new one).
+    pub fn write(&self, path: &Path) -> Result<(), String> {
+        let mut text = String::from(
+            "# Written by `shardcat shards move`: shards moved off their rule's node\n\
+             # ([[moved]], read by the proxy at every load) and moves under way.\n",
+        );
+        text.push_str(&toml::to_string(self).map_err(|e| e.to_string())?);
+        let tmp = path.with_extension("toml.tmp");
+        std::fs::write(&tmp, text)
+            .and_then(|()| std::fs::rename(&tmp, path))
+            .map_err(|e| format!("{}: cannot write: {e}", path.display()))
+    }
+
+    /// Applies `[[moved]]` to the rules: each entry must name a sharded
+    /// table's existing slot.
+    pub fn apply(&self, tables: &mut [TableRule]) -> Result<(), String> {
+        for m in &self.moved {
+            let rule = tables.iter_mut().find(|r| {
+                r.name.eq_ignore_ascii_case(&m.table)
+                    && (m.schema.is_none() || r.schema.as_deref() == m.schema.as_deref())
+            });
+            let Some(TableKind::Sharded(sharded)) = rule.map(|r| &mut r.kind) else {
+                return Err(format!(
+                    "[[moved]] table `{}` has no sharded [[table]] rule",
+                    m.table
+                ));
+            };
+            if m.slot >= sharded.slot_count() {
+                return Err(format!(
+                    "[[moved]] table `{}` has no slot {} ({} slots)",
+                    m.table,
+                    m.slot,
+                    sharded.slot_count()
+                ));
+            }
+            sharded.moved.insert(m.slot, m.node.clone());
+        }
+        Ok(())
+    }
+
+    /// The moved slots, as (schema, table, slot) → node.
+    pub fn moved_map(&self) -> BTreeMap<(Option<String>, String, usize), String> {
+        self.moved
+            .iter()
+            .map(|m| ((m.schema.clone(), m.table.clone(), m.slot), m.node.clone()))
+            .collect()
+    }
+
+    /// Records that a slot now lives on `node` (replacing an earlier move
+    /// of the same slot).
+    pub fn set_moved(&mut self, schema: Option<String>, table: &str, slot: usize, node: &str) {
+        self.moved
+            .retain(|m| !(m.table == table && m.slot == slot && m.schema == schema));
+        self.moved.push(MovedShard {
+            schema,
+            table: table.to_owned(),
+            slot,
+            node: node.to_owned(),
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_is_next_to_the_configuration() {
+        assert_eq!(
+            path_for(Path::new("/etc/shardcat/shop.toml")),
+            PathBuf::from("/etc/shardcat/shop.placement.toml")
+        );
+    }
+
+    #[test]
+    fn round_trips_through_toml() {
+        let mut f = PlacementFile::default();
+        f.set_moved(None, "users", 1, "n2");
+        f.set_moved(None, "users", 1, "n1");
+        f.moves.push(MoveRecord {
+            schema: "shop".into(),
+            table: "users".into(),
+            slot: 1,
+            tables: vec!["users_1".into(), "orders_1".into()],
+            from: "n1".into(),
+            to: "n2".into(),
+            phase: "catching_up".into(),
+            gtid: "1-10-5".into(),
+            channel: "shardcat_move_users_1".into(),
+            rows_copied: 10,
+            pause_ms: 0,
+        });
+        let text = toml::to_string(&f).unwrap();
+        let back: PlacementFile = toml::from_str(&text).unwrap();
+        assert_eq!(back, f);
+        assert_eq!(back.moved.len(), 1);
+        assert_eq!(back.moved[0].node, "n1");
+    }
+}

@@ -1,0 +1,464 @@
+//! Moving a shard online against the real topology: `shardcat shards move`
+//! moves slot 1 of a hash table (and its bound table's slot 1) from n1 to
+//! n2 while writers keep inserting and updating through the proxy; then
+//! every acknowledged write is there exactly once, reads through the proxy
+//! equal the primaries' rows, the write pause is bounded (reported), the
+//! placement survives a fresh proxy (`explain` offline), `--cleanup` drops
+//! the old copy. A switch that cannot finish within its pause is rolled
+//! back and resumed by running the command again; `--abort` undoes a move;
+//! a move onto an existing table of the same name is refused.
+//!
+//! Needs `SHARDCAT_TOPOLOGY_ENV`. Uses its own database.
+
+mod common;
+#[path = "common/util.rs"]
+mod util;
+
+use std::collections::BTreeSet;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::proxy::{ProxyOptions, ProxyProcess};
+use common::Topology;
+use mysql_async::prelude::*;
+use util::{direct_conn, proxy_conn};
+
+const DB: &str = "move_shard";
+const SEED: i64 = 400;
+const WRITERS: i64 = 4;
+
+fn options() -> ProxyOptions {
+    ProxyOptions {
+        extra: format!(
+            r#"
+[[table]]
+name = "accounts"
+schema = "{DB}"
+key = "id"
+key_type = "int"
+algorithm = {{ kind = "hash_mod" }}
+nodes = ["n1", "n2"]
+tables_per_node = 2
+
+[[table]]
+name = "ledger"
+schema = "{DB}"
+bound_to = "accounts"
+key = "account_id"
+"#
+        ),
+        ..Default::default()
+    }
+}
+
+/// Runs `shardcat <args>`: (exit ok, stdout + stderr).
+fn cli(args: &[&str], config: &std::path::Path) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_shardcat"))
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .output()
+        .expect("run shardcat");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+fn move_args<'a>(slot: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "shards",
+        "move",
+        "--table",
+        "accounts",
+        "--shard",
+        slot,
+        "--to",
+        "n2",
+        "--repl-user",
+        "repl",
+        "--repl-password",
+        "repl",
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+/// Removes what an earlier run may have left on the servers.
+async fn reset(topo: &Topology) {
+    for node in ["n1p", "n2p"] {
+        let mut c = direct_conn(topo, node, None).await;
+        let rows: Vec<mysql_async::Row> = c.query("SHOW ALL SLAVES STATUS").await.unwrap();
+        for r in rows {
+            let name: String = r.get("Connection_name").unwrap_or_default();
+            if name.starts_with("shardcat_move_") {
+                c.query_drop(format!("STOP SLAVE '{name}'")).await.unwrap();
+                c.query_drop(format!("RESET SLAVE '{name}' ALL"))
+                    .await
+                    .unwrap();
+            }
+        }
+        c.query_drop(format!("DROP DATABASE IF EXISTS {DB}"))
+            .await
+            .unwrap();
+        c.disconnect().await.unwrap();
+    }
+}
+
+async fn setup(topo: &Topology, proxy: &ProxyProcess) {
+    reset(topo).await;
+    let mut c = proxy_conn(proxy, None).await;
+    c.query_drop(format!("CREATE DATABASE {DB}")).await.unwrap();
+    c.query_drop(format!("USE {DB}")).await.unwrap();
+    c.query_drop("CREATE TABLE accounts (id BIGINT PRIMARY KEY, balance BIGINT NOT NULL, note VARCHAR(40), amount DOUBLE)")
+        .await
+        .unwrap();
+    c.query_drop("CREATE TABLE ledger (id BIGINT AUTO_INCREMENT PRIMARY KEY, account_id BIGINT NOT NULL, delta BIGINT NOT NULL, KEY (account_id))")
+        .await
+        .unwrap();
+    let values: Vec<String> = (0..SEED)
+        .map(|i| format!("({i}, 100, 'seed ''{i}'' é\\\\', {})", i as f64 / 3.0))
+        .collect();
+    c.query_drop(format!("INSERT INTO accounts VALUES {}", values.join(",")))
+        .await
+        .unwrap();
+    c.disconnect().await.unwrap();
+}
+
+/// What a writer did.
+#[derive(Default)]
+struct Written {
+    ids: Vec<i64>,
+    ledger: i64,
+    failures: Vec<String>,
+    slowest: Duration,
+    read_mismatches: usize,
+}
+
+/// Inserts accounts (autocommit) and, in a transaction, a ledger row with
+/// its balance update; reads each new account back through the proxy.
+async fn writer(proxy_port: u16, w: i64, stop: Arc<AtomicBool>) -> Written {
+    struct P(u16);
+    impl util::ProxyLike for P {
+        fn port(&self) -> u16 {
+            self.0
+        }
+        fn log(&self) -> String {
+            String::new()
+        }
+        fn pid(&self) -> u32 {
+            0
+        }
+    }
+    let mut c = proxy_conn(&P(proxy_port), Some(DB)).await;
+    let mut out = Written::default();
+    let mut k = 0i64;
+    while !stop.load(Ordering::Relaxed) {
+        let id = 10_000 + k * WRITERS + w;
+        k += 1;
+        let start = Instant::now();
+        let r = async {
+            c.exec_drop(
+                "INSERT INTO accounts (id, balance, note, amount) VALUES (?, 0, 'w', 0.1)",
+                (id,),
+            )
+            .await?;
+            c.query_drop("BEGIN").await?;
+            c.exec_drop(
+                "INSERT INTO ledger (account_id, delta) VALUES (?, 5)",
+                (id,),
+            )
+            .await?;
+            c.exec_drop(
+                "UPDATE accounts SET balance = balance + 5 WHERE id = ?",
+                (id,),
+            )
+            .await?;
+            c.query_drop("COMMIT").await?;
+            Ok::<_, mysql_async::Error>(())
+        }
+        .await;
+        out.slowest = out.slowest.max(start.elapsed());
+        match r {
+            Ok(()) => {
+                out.ids.push(id);
+                out.ledger += 1;
+                let back: Option<i64> = c
+                    .exec_first("SELECT balance FROM accounts WHERE id = ?", (id,))
+                    .await
+                    .unwrap_or(None);
+                if back != Some(5) {
+                    out.read_mismatches += 1;
+                }
+            }
+            Err(e) => {
+                let _ = c.query_drop("ROLLBACK").await;
+                out.failures.push(format!("id {id}: {e}"));
+            }
+        }
+    }
+    let _ = c.disconnect().await;
+    out
+}
+
+/// Every row of `table` through the proxy, as sorted (id, balance) pairs.
+async fn ids_through_proxy(proxy: &ProxyProcess) -> Vec<(i64, i64)> {
+    let mut c = proxy_conn(proxy, Some(DB)).await;
+    let rows: Vec<(i64, i64)> = c
+        .query("SELECT id, balance FROM accounts ORDER BY id")
+        .await
+        .unwrap();
+    c.disconnect().await.unwrap();
+    rows
+}
+
+async fn count_on(topo: &Topology, node: &str, table: &str) -> Option<i64> {
+    let mut c = direct_conn(topo, node, Some(DB)).await;
+    let n: Result<Option<i64>, _> = c.query_first(format!("SELECT COUNT(*) FROM {table}")).await;
+    c.disconnect().await.unwrap();
+    n.ok().flatten()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_shard_moves_to_another_node_while_writes_continue() {
+    let topo = Topology::from_env();
+    let _guard = SERIAL.lock().await;
+    let proxy = ProxyProcess::start_with(&topo, options());
+    setup(&topo, &proxy).await;
+    let config = proxy.config_path.clone();
+
+    // A switch that cannot fit in its pause is rolled back; the move stays
+    // in catch-up with its channel running, writes go on.
+    let stop = Arc::new(AtomicBool::new(false));
+    let _stop_on_panic = StopOnDrop(stop.clone());
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| tokio::spawn(writer(proxy.port, w, stop.clone())))
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let cfg = config.clone();
+    let (ok, text) = tokio::task::spawn_blocking(move || {
+        cli(&move_args("accounts_1", &["--max-pause-ms", "1"]), &cfg)
+    })
+    .await
+    .unwrap();
+    assert!(!ok, "a 1 ms pause cannot switch:\n{text}");
+    assert!(text.contains("phase catching_up"), "{text}");
+    let (_, status) = cli(&["shards", "status"], &config);
+    assert!(status.contains("phase catching_up"), "{status}");
+    assert!(!status.contains("moved:"), "{status}");
+
+    // Run again: resumes from catch-up and switches.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let cfg = config.clone();
+    let started = Instant::now();
+    let (ok, text) = tokio::task::spawn_blocking(move || cli(&move_args("accounts_1", &[]), &cfg))
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    assert!(
+        ok,
+        "move failed:\n{text}\nproxy log:\n{}",
+        util::tail(&proxy.log())
+    );
+    let pause_ms: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("switched: writes paused "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no pause reported:\n{text}"));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut written = Written::default();
+    for w in writers {
+        let r = w.await.unwrap();
+        written.ids.extend(r.ids);
+        written.ledger += r.ledger;
+        written.failures.extend(r.failures);
+        written.slowest = written.slowest.max(r.slowest);
+        written.read_mismatches += r.read_mismatches;
+    }
+    eprintln!(
+        "move: {} ms in all, write pause {pause_ms} ms, slowest write transaction {} ms, \
+         {} write transactions acknowledged, {} failed",
+        took.as_millis(),
+        written.slowest.as_millis(),
+        written.ids.len(),
+        written.failures.len()
+    );
+    assert!(written.failures.is_empty(), "{:?}", written.failures);
+    assert_eq!(
+        written.read_mismatches, 0,
+        "reads of own writes through the proxy"
+    );
+    assert!(pause_ms < 2000, "pause {pause_ms} ms");
+    assert!(
+        written.slowest < Duration::from_secs(3),
+        "{:?}",
+        written.slowest
+    );
+    let moved_ids: Vec<&i64> = written.ids.iter().filter(|id| *id % 4 == 1).collect();
+    assert!(!moved_ids.is_empty(), "writes reached the moving shard");
+
+    // Every acknowledged row exactly once, with its balance, through the
+    // proxy; the moving shard's rows on n2, none of them lost.
+    let rows = ids_through_proxy(&proxy).await;
+    let expected: BTreeSet<i64> = (0..SEED).chain(written.ids.iter().copied()).collect();
+    let got: Vec<i64> = rows.iter().map(|(id, _)| *id).collect();
+    assert_eq!(got.len(), expected.len(), "no duplicated or lost rows");
+    assert_eq!(got, expected.iter().copied().collect::<Vec<_>>());
+    for (id, balance) in &rows {
+        assert_eq!(*balance, if *id < SEED { 100 } else { 5 }, "id {id}");
+    }
+    let slot1 = expected.iter().filter(|id| *id % 4 == 1).count() as i64;
+    assert_eq!(count_on(&topo, "n2p", "accounts_1").await, Some(slot1));
+    let ledger1 = written.ids.iter().filter(|id| *id % 4 == 1).count() as i64;
+    assert_eq!(count_on(&topo, "n2p", "ledger_1").await, Some(ledger1));
+    let mut c = proxy_conn(&proxy, Some(DB)).await;
+    let ledger: Option<i64> = c.query_first("SELECT COUNT(*) FROM ledger").await.unwrap();
+    assert_eq!(ledger, Some(written.ledger));
+    let floats: Option<f64> = c
+        .query_first("SELECT amount FROM accounts WHERE id = 1")
+        .await
+        .unwrap();
+    assert_eq!(floats, Some(1.0 / 3.0), "values copied exactly");
+    let note: Option<String> = c
+        .query_first("SELECT note FROM accounts WHERE id = 5")
+        .await
+        .unwrap();
+    assert_eq!(note.as_deref(), Some("seed '5' é\\"));
+    c.disconnect().await.unwrap();
+
+    // The placement is in the file: a fresh planner routes slot 1 to n2.
+    let (ok, plan) = cli(
+        &[
+            "explain",
+            "--schema",
+            DB,
+            "SELECT * FROM accounts WHERE id = 5",
+        ],
+        &config,
+    );
+    assert!(ok && plan.contains("n2") && !plan.contains("n1"), "{plan}");
+    let (_, status) = cli(&["shards", "status"], &config);
+    assert!(
+        status.contains("moved: move_shard.accounts slot 1 → node n2"),
+        "{status}"
+    );
+    assert!(status.contains("phase switched"), "{status}");
+    let mut admin = proxy_conn(&proxy, None).await;
+    let moves: Vec<mysql_async::Row> = admin.query("SHOW SHARDCAT MOVES").await.unwrap();
+    let states: Vec<(String, String)> = moves
+        .iter()
+        .map(|r| (r.get("state").unwrap(), r.get("to_node").unwrap()))
+        .collect();
+    assert!(
+        states.contains(&("moved".into(), "n2".into()))
+            && states.contains(&("switched".into(), "n2".into())),
+        "{states:?}"
+    );
+    admin.disconnect().await.unwrap();
+
+    // No channel left; the old copy stays until --cleanup.
+    let mut n2 = direct_conn(&topo, "n2p", None).await;
+    let channels: Vec<mysql_async::Row> = n2.query("SHOW ALL SLAVES STATUS").await.unwrap();
+    assert!(channels.is_empty(), "the channel is removed");
+    n2.disconnect().await.unwrap();
+    assert!(count_on(&topo, "n1p", "accounts_1").await.is_some());
+    let (ok, text) = cli(&move_args("accounts_1", &["--cleanup"]), &config);
+    assert!(ok, "{text}");
+    assert_eq!(count_on(&topo, "n1p", "accounts_1").await, None);
+    assert_eq!(ids_through_proxy(&proxy).await, rows, "reads after cleanup");
+
+    // The gate statements by hand: a pause is visible, holds writes to its
+    // table only, and ends by itself.
+    let mut admin = proxy_conn(&proxy, Some(DB)).await;
+    admin
+        .query_drop("SET SHARDCAT PAUSE WRITES n1 accounts_0 FOR 400")
+        .await
+        .unwrap();
+    let pauses: Vec<(String, String, u64)> = admin.query("SHOW SHARDCAT PAUSES").await.unwrap();
+    assert_eq!(pauses.len(), 1, "{pauses:?}");
+    assert_eq!(
+        (pauses[0].0.as_str(), pauses[0].1.as_str()),
+        ("n1", "accounts_0")
+    );
+    let mut w = proxy_conn(&proxy, Some(DB)).await;
+    let (r, other) = util::timed(w.query_drop("UPDATE accounts SET note = 'x' WHERE id = 2")).await;
+    r.unwrap();
+    assert!(
+        other < Duration::from_millis(300),
+        "another table is not paused: {other:?}"
+    );
+    let (r, held) = util::timed(w.query_drop("UPDATE accounts SET note = 'x' WHERE id = 4")).await;
+    r.unwrap();
+    assert!(
+        held >= Duration::from_millis(250),
+        "the write waited: {held:?}"
+    );
+    let pauses: Vec<mysql_async::Row> = admin.query("SHOW SHARDCAT PAUSES").await.unwrap();
+    assert!(pauses.len() <= 1);
+    admin
+        .query_drop("SET SHARDCAT RESUME WRITES n1 accounts_0")
+        .await
+        .unwrap();
+    let pauses: Vec<mysql_async::Row> = admin.query("SHOW SHARDCAT PAUSES").await.unwrap();
+    assert!(pauses.is_empty());
+    reset(&topo).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unswitched_move_can_be_aborted() {
+    let topo = Topology::from_env();
+    // Same database as the other test: one at a time.
+    let _guard = SERIAL.lock().await;
+    let proxy = ProxyProcess::start_with(&topo, options());
+    setup(&topo, &proxy).await;
+    let config = proxy.config_path.clone();
+    // A table of the same name on the target: refused, left alone.
+    let mut n2 = direct_conn(&topo, "n2p", Some(DB)).await;
+    n2.query_drop("CREATE TABLE accounts_0 (x INT)")
+        .await
+        .unwrap();
+    n2.query_drop("INSERT INTO accounts_0 VALUES (7)")
+        .await
+        .unwrap();
+    let (ok, text) = cli(&move_args("0", &[]), &config);
+    assert!(
+        !ok && text.contains("already exists on node `n2`"),
+        "{text}"
+    );
+    assert_eq!(count_on(&topo, "n2p", "accounts_0").await, Some(1));
+    n2.query_drop("DROP TABLE accounts_0").await.unwrap();
+    n2.disconnect().await.unwrap();
+    let (_, status) = cli(&["shards", "status"], &config);
+    assert!(status.contains("nothing moved"), "{status}");
+    let (ok, text) = cli(&move_args("0", &["--max-pause-ms", "1"]), &config);
+    assert!(!ok, "{text}");
+    assert_eq!(count_on(&topo, "n2p", "accounts_0").await, Some(SEED / 4));
+    let (ok, text) = cli(&move_args("0", &["--abort"]), &config);
+    assert!(ok, "{text}");
+    assert_eq!(count_on(&topo, "n2p", "accounts_0").await, None);
+    let mut n2 = direct_conn(&topo, "n2p", None).await;
+    let channels: Vec<mysql_async::Row> = n2.query("SHOW ALL SLAVES STATUS").await.unwrap();
+    assert!(channels.is_empty());
+    n2.disconnect().await.unwrap();
+    let (_, status) = cli(&["shards", "status"], &config);
+    assert!(status.contains("nothing moved"), "{status}");
+    assert_eq!(ids_through_proxy(&proxy).await.len() as i64, SEED);
+    reset(&topo).await;
+}
+
+/// Stops the writers when the test ends, also by a failed assertion.
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
