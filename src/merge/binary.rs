@@ -91,9 +91,8 @@ fn push_fraction(out: &mut String, micros: u32, digits: usize) {
     out.push_str(&all[..digits.min(6)]);
 }
 
-/// Decodes one binary result row into a text row of canonical values.
-pub fn decode_row(packet: &[u8], columns: &[ColumnInfo]) -> Result<TextRow, BinaryRowError> {
-    let n = columns.len();
+/// A binary row's NULL bitmap and a reader at its first value.
+fn split_row(packet: &[u8], n: usize) -> Result<(&[u8], Reader<'_>), BinaryRowError> {
     let bitmap_len = (n + 7 + ROW_NULL_OFFSET) / 8;
     if packet.first() != Some(&0x00) {
         return Err(bad("row does not start with 0x00"));
@@ -101,7 +100,13 @@ pub fn decode_row(packet: &[u8], columns: &[ColumnInfo]) -> Result<TextRow, Bina
     let bitmap = packet
         .get(1..1 + bitmap_len)
         .ok_or_else(|| bad("short NULL bitmap"))?;
-    let mut r = Reader::new(&packet[1 + bitmap_len..]);
+    Ok((bitmap, Reader::new(&packet[1 + bitmap_len..])))
+}
+
+/// Decodes one binary result row into a text row of canonical values.
+pub fn decode_row(packet: &[u8], columns: &[ColumnInfo]) -> Result<TextRow, BinaryRowError> {
+    let n = columns.len();
+    let (bitmap, mut r) = split_row(packet, n)?;
     let mut values: Vec<Option<Vec<u8>>> = Vec::with_capacity(n);
     for (i, c) in columns.iter().enumerate() {
         let bit = i + ROW_NULL_OFFSET;
@@ -192,6 +197,86 @@ pub fn decode_row(packet: &[u8], columns: &[ColumnInfo]) -> Result<TextRow, Bina
     let mut p = Vec::new();
     encode_values(&values, &mut p);
     TextRow::decode(Bytes::from(p), n).ok_or_else(|| bad("re-encoded row does not decode"))
+}
+
+/// The parameter type (two bytes: type code, unsigned flag) that carries
+/// a value of column `c` into a COM_STMT_EXECUTE unchanged: a binary row
+/// value and a parameter value of the same type are encoded alike. Types
+/// a server does not take as parameters travel as the wire type they
+/// share (MEDIUMINT as INT, YEAR as SMALLINT); byte strings of the binary
+/// character set (BLOB, BIT, GEOMETRY) as BLOB, which the server does not
+/// convert, text as STRING, converted from the connection's character set
+/// as the value was converted to it.
+pub fn param_type(c: &ColumnInfo) -> [u8; 2] {
+    use ColumnType::*;
+    let t = match wire(c) {
+        Wire::Int(1) => MYSQL_TYPE_TINY,
+        Wire::Int(2) => MYSQL_TYPE_SHORT,
+        Wire::Int(4) => MYSQL_TYPE_LONG,
+        Wire::Int(_) => MYSQL_TYPE_LONGLONG,
+        Wire::Float => MYSQL_TYPE_FLOAT,
+        Wire::Double => MYSQL_TYPE_DOUBLE,
+        Wire::DateTime { date_only: true } => MYSQL_TYPE_DATE,
+        Wire::DateTime { date_only: false } => match c.column_type {
+            MYSQL_TYPE_TIMESTAMP | MYSQL_TYPE_TIMESTAMP2 => MYSQL_TYPE_TIMESTAMP,
+            _ => MYSQL_TYPE_DATETIME,
+        },
+        Wire::Time => MYSQL_TYPE_TIME,
+        Wire::Null => MYSQL_TYPE_NULL,
+        Wire::Bytes if c.column_type == MYSQL_TYPE_NEWDECIMAL => MYSQL_TYPE_NEWDECIMAL,
+        Wire::Bytes if c.charset == BINARY_CHARSET => MYSQL_TYPE_BLOB,
+        Wire::Bytes => MYSQL_TYPE_STRING,
+    };
+    let unsigned = c.is_unsigned() || c.column_type == MYSQL_TYPE_YEAR;
+    [t as u8, if unsigned { 0x80 } else { 0 }]
+}
+
+/// The `binary` character set's id.
+const BINARY_CHARSET: u16 = 63;
+
+/// Appends the values of binary row `packet` to a parameter block:
+/// `nulls` gets one flag per column, `values` the non-NULL values' bytes.
+pub fn row_as_params(
+    packet: &[u8],
+    columns: &[ColumnInfo],
+    nulls: &mut Vec<bool>,
+    values: &mut Vec<u8>,
+) -> Result<(), BinaryRowError> {
+    let n = columns.len();
+    let (bitmap, mut r) = split_row(packet, n)?;
+    for (i, c) in columns.iter().enumerate() {
+        let bit = i + ROW_NULL_OFFSET;
+        let w = wire(c);
+        if bitmap[bit / 8] & (1 << (bit % 8)) != 0 || w == Wire::Null {
+            nulls.push(true);
+            continue;
+        }
+        let short = || bad(format!("row ends inside column {}", i + 1));
+        let start = packet.len() - r.remaining();
+        match w {
+            Wire::Int(width) => {
+                r.take(width).ok_or_else(short)?;
+            }
+            Wire::Float => {
+                r.take(4).ok_or_else(short)?;
+            }
+            Wire::Double => {
+                r.take(8).ok_or_else(short)?;
+            }
+            Wire::DateTime { .. } | Wire::Time => {
+                let len = r.u8().ok_or_else(short)? as usize;
+                r.take(len).ok_or_else(short)?;
+            }
+            Wire::Null => {}
+            Wire::Bytes => {
+                r.lenenc_bytes().ok_or_else(short)?;
+            }
+        }
+        let end = packet.len() - r.remaining();
+        nulls.push(false);
+        values.extend_from_slice(&packet[start..end]);
+    }
+    Ok(())
 }
 
 /// Encodes the first `visible` values of a canonical text row (from

@@ -32,6 +32,7 @@ mod admin;
 mod connections;
 mod execute_one;
 mod guard;
+mod key_move;
 mod load_data;
 mod metadata;
 mod observe;

@@ -72,6 +72,14 @@ impl Session {
             None => plan,
         };
         self.missing_table = self.missing_period_error(plan);
+        if let PlanKind::KeyMove(m) = &plan.kind {
+            // Rows may leave a table: the move. Otherwise a plain UPDATE.
+            if !m.sources.is_empty() {
+                self.run_key_move(plan, m, c, encoding, seq).await;
+                self.missing_table = None;
+                return;
+            }
+        }
         let single = matches!(
             plan.kind,
             PlanKind::Unsharded { .. } | PlanKind::Single | PlanKind::BroadcastRead { .. }
