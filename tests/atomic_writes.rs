@@ -47,7 +47,12 @@ fn rules() -> String {
              tables_per_node = 2\n\n"
         ));
     }
-    out.push_str("[[table]]\nname = \"child\"\nbound_to = \"parent\"\nkey = \"k\"\n");
+    out.push_str("[[table]]\nname = \"child\"\nbound_to = \"parent\"\nkey = \"k\"\n\n");
+    out.push_str(
+        "[[table]]\nname = \"sk\"\nkey = \"k\"\nkey_type = \"string\"\n\
+         collation = \"utf8mb4_general_ci\"\nalgorithm = { kind = \"jump\" }\n\
+         nodes = [\"n1\", \"n2\"]\ntables_per_node = 2\n",
+    );
     out
 }
 
@@ -60,6 +65,8 @@ const MV: &str = "CREATE TABLE mv (id INT PRIMARY KEY, k INT NOT NULL, \
 const UK: &str = "CREATE TABLE uk (k INT PRIMARY KEY, v INT, UNIQUE KEY (v))";
 const PARENT: &str = "CREATE TABLE parent (k INT PRIMARY KEY, v INT)";
 const CHILD: &str = "CREATE TABLE child (id INT PRIMARY KEY, k INT)";
+const SK: &str = "CREATE TABLE sk (id INT PRIMARY KEY, k VARCHAR(20) CHARACTER SET utf8mb4 \
+    COLLATE utf8mb4_general_ci NOT NULL, v DOUBLE)";
 
 /// Physical tables of a logical one on the primaries: (server, table, slot).
 fn physical(table: &str) -> Vec<(&'static str, String, i64)> {
@@ -204,6 +211,12 @@ async fn rows_of(c: &mut Conn, sql: &str) -> Vec<Vec<Value>> {
     rows.into_iter().map(Row::unwrap).collect()
 }
 
+/// `sql` answers the same rows through shardcat and on `ref`.
+async fn compare_rows(p: &mut Conn, r: &mut Conn, sql: &str, what: &str) {
+    let want = rows_of(r, sql).await;
+    assert_eq!(rows_of(p, sql).await, want, "{what}: {sql}");
+}
+
 /// The rows of `table` on `ref` equal those through shardcat, and every
 /// physical table on the primaries holds only keys of its slot.
 async fn compare(
@@ -216,9 +229,8 @@ async fn compare(
     what: &str,
 ) {
     let sql = format!("SELECT {cols} FROM {table} ORDER BY 1");
+    compare_rows(p, r, &sql, what).await;
     let want = rows_of(r, &sql).await;
-    let got = rows_of(p, &sql).await;
-    assert_eq!(got, want, "{what}: rows of {table}");
     let mut total = 0;
     for (server, phys, slot) in physical(table) {
         let mut c = util::direct_conn(topo, server, Some(db)).await;
@@ -252,7 +264,7 @@ async fn setup(topo: &Topology, proxy: &ProxyProcess, db: &str) -> (Conn, Conn) 
             .unwrap();
         q(c, &format!("CREATE DATABASE {db}")).await.unwrap();
         q(c, &format!("USE {db}")).await.unwrap();
-        for ddl in [MV, UK, PARENT, CHILD] {
+        for ddl in [MV, UK, PARENT, CHILD, SK] {
             q(c, ddl).await.unwrap_or_else(|e| panic!("{ddl}: {e}"));
         }
     }
@@ -355,6 +367,27 @@ async fn key_updates_match_one_server() {
         ] {
             both(&mut p, &mut r, sql).await;
             compare(&topo, &db, &mut p, &mut r, "uk", "k, v", sql).await;
+        }
+        // A string key (jump hash, case-insensitive collation): the moved
+        // row is found by its new key, in any case, exactly once.
+        let sk: Vec<String> = (1..=24)
+            .map(|i| format!("({i}, 'key{}', {}e-7)", i % 6, i * 7919))
+            .collect();
+        both(
+            &mut p,
+            &mut r,
+            &format!("INSERT INTO sk VALUES {}", sk.join(", ")),
+        )
+        .await;
+        for (i, new) in ["Zed", "key1", "ÉTÉ", "zed ", "k😀"].iter().enumerate() {
+            let sql = format!("UPDATE sk SET k = '{new}', v = v * 3 WHERE k = 'key{i}'");
+            both(&mut p, &mut r, &sql).await;
+            compare_rows(&mut p, &mut r, "SELECT id, k, v FROM sk ORDER BY id", &sql).await;
+            let by_key = format!(
+                "SELECT id, k, v FROM sk WHERE k = '{}' ORDER BY id",
+                new.to_uppercase()
+            );
+            compare_rows(&mut p, &mut r, &by_key, &sql).await;
         }
         // Refused clearly: bound children, expressions, transactions.
         for (sql, words) in [
