@@ -1,5 +1,7 @@
 //! A sharding-key UPDATE whose rows may change shard (`PlanKind::KeyMove`),
-//! outside a transaction, atomic across its nodes (XA in `xa` mode):
+//! atomic across its nodes: outside a transaction in one of its own (XA
+//! in `xa` mode), inside the session's transaction as one statement (a
+//! savepoint on every node of the move, rolled back to on failure):
 //!
 //! 1. the UPDATE runs on every target as planned (the servers count rows
 //!    matched and changed, convert the new key, check constraints, exactly
@@ -30,6 +32,7 @@ use crate::execute::xa::{self, test_pause, Pause};
 use crate::execute::{Command, Encoding};
 use crate::frontend::prepared::ExecutePackets;
 use crate::router::shard::{KeyMove, ShardPlan, ShardTarget};
+use crate::router::RoutePlan;
 use crate::session_state::quote_ident;
 use crate::sql::Classified;
 use crate::wire::ok_sum::WriteKind;
@@ -45,17 +48,81 @@ impl Session {
         encoding: Encoding<'_>,
         seq: &mut u8,
     ) {
-        let result = if self.pins.transaction || self.pins.session_state {
+        let result = if self.pins.transaction {
+            self.key_move_held(plan, m, c, encoding).await
+        } else if self.pins.session_state {
             Err(ProxyError::Unsupported(
-                "an UPDATE that moves rows to another shard (it changes the sharding key) inside \
-                 a transaction or while the session is pinned to its connections; run it with \
-                 autocommit"
+                "an UPDATE that moves rows to another shard (it changes the sharding key) while \
+                 the session is pinned to its connections (user variables, temporary tables, \
+                 table locks…) outside a transaction"
                     .into(),
             ))
         } else {
             self.key_move_pooled(plan, m, encoding).await
         };
         self.answer_scatter_write(plan, c, result, seq).await;
+    }
+
+    /// Inside the session's transaction: its connection on every node of
+    /// the move (joining the transaction there), the statement undone on
+    /// all of them on failure (a savepoint per node), as one server undoes
+    /// a failed statement and keeps the transaction.
+    async fn key_move_held(
+        &mut self,
+        plan: &ShardPlan,
+        m: &KeyMove,
+        c: &Classified,
+        encoding: Encoding<'_>,
+    ) -> Result<OkPacket> {
+        let nodes = move_nodes(plan, m);
+        for &node in &nodes {
+            let rp = RoutePlan {
+                node,
+                role: Role::Primary,
+                reason: "sharding-key move in a transaction",
+            };
+            self.acquire(&rp, c).await?;
+        }
+        let max_rows = self.proxy.config.load().routing.move_max_rows;
+        let mut held: Vec<(usize, &mut BackendConn)> = self
+            .held
+            .iter_mut()
+            .filter(|h| nodes.contains(&h.node))
+            .map(|h| (h.node, &mut *h.conn))
+            .collect();
+        held.sort_by_key(|(node, _)| *node);
+        let mut refs: Vec<&mut BackendConn> = held.into_iter().map(|(_, c)| c).collect();
+        if refs.len() != nodes.len() {
+            return Err(ProxyError::Internal(
+                "no connection for a node of the move".into(),
+            ));
+        }
+        for conn in refs.iter_mut() {
+            conn.query_drop(&format!("SAVEPOINT {MOVE_SAVEPOINT}"))
+                .await?;
+        }
+        let steps = Steps {
+            nodes: &nodes,
+            plan,
+            m,
+            encoding,
+            max_rows,
+        };
+        let result = steps.run(&mut refs).await;
+        let end = match result {
+            Ok(_) => "RELEASE SAVEPOINT",
+            Err(_) => "ROLLBACK TO SAVEPOINT",
+        };
+        for conn in refs.iter_mut().filter(|c| !c.broken) {
+            if conn
+                .query_drop(&format!("{end} {MOVE_SAVEPOINT}"))
+                .await
+                .is_err()
+            {
+                conn.broken = true;
+            }
+        }
+        result
     }
 
     /// One primary connection per node of the move, one transaction across
@@ -66,10 +133,7 @@ impl Session {
         m: &KeyMove,
         encoding: Encoding<'_>,
     ) -> Result<OkPacket> {
-        let mut nodes = plan_nodes(plan);
-        nodes.push(m.dest.node);
-        nodes.sort_unstable();
-        nodes.dedup();
+        let nodes = move_nodes(plan, m);
         self.start_checkout_clock();
         let mut conns: Vec<PooledConn> = Vec::with_capacity(nodes.len());
         for &node in &nodes {
@@ -122,6 +186,18 @@ impl Session {
         }
         result
     }
+}
+
+/// The savepoint that makes a move inside a transaction one statement.
+const MOVE_SAVEPOINT: &str = "shardcat_key_move";
+
+/// The nodes of a move, in order: the UPDATE's and the new key's.
+fn move_nodes(plan: &ShardPlan, m: &KeyMove) -> Vec<usize> {
+    let mut nodes = plan_nodes(plan);
+    nodes.push(m.dest.node);
+    nodes.sort_unstable();
+    nodes.dedup();
+    nodes
 }
 
 /// `START TRANSACTION` on every connection: how many started, and the
