@@ -295,6 +295,9 @@ async fn both(p: &mut Conn, r: &mut Conn, sql: &str) -> Option<u16> {
     }
 }
 
+/// Rows of `mv` (ids 1..=ROWS).
+const ROWS: i64 = 60;
+
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -313,7 +316,6 @@ async fn key_updates_match_one_server() {
         let db = util::db_name("kmove");
         let (mut p, mut r) = setup(&topo, &proxy, &db).await;
         let mut rng = StdRng::seed_from_u64(if mode == "xa" { 13 } else { 31 });
-        const ROWS: i64 = 60;
         let values: Vec<String> = (1..=ROWS).map(|id| row(&mut rng, id)).collect();
         let insert = format!("INSERT INTO mv ({MV_COLUMNS}) VALUES {}", values.join(", "));
         both(&mut p, &mut r, &insert).await;
@@ -333,17 +335,7 @@ async fn key_updates_match_one_server() {
             "{mode}: bound"
         );
         compare(&topo, &db, &mut p, &mut r, "mv", &cols, "refused").await;
-        let mut errors = 0;
-        for i in 0..40 {
-            let sql = update(&mut rng, ROWS);
-            errors += both(&mut p, &mut r, &sql).await.is_some() as usize;
-            let what = format!("{mode} #{i}: {sql}");
-            compare(&topo, &db, &mut p, &mut r, "mv", &cols, &what).await;
-        }
-        assert!(
-            errors <= 4,
-            "{mode}: {errors} of 40 generated updates failed"
-        );
+        generated_moves(&topo, &db, &mut p, &mut r, &mut rng, mode).await;
         // Prepared: the new key and the row as parameters.
         for (i, (k, id)) in [(5, 3), (6, 3), (7, 10), (33, 11)].into_iter().enumerate() {
             let sql = "UPDATE mv SET k = ?, s = ? WHERE id = ?";
@@ -357,39 +349,8 @@ async fn key_updates_match_one_server() {
             compare(&topo, &db, &mut p, &mut r, "mv", &cols, &what).await;
         }
 
-        // Duplicate keys on the new shard: the server's 1062, nothing moves.
-        let uk = "INSERT INTO uk VALUES (1, 10), (2, 20), (3, 30), (5, 50)";
-        both(&mut p, &mut r, uk).await;
-        for sql in [
-            "UPDATE uk SET k = 2 WHERE k = 1",
-            "UPDATE uk SET k = 9 WHERE k IN (1, 5)",
-            "UPDATE uk SET k = 7 WHERE k = 3",
-            "UPDATE uk SET k = 8 WHERE v >= 20",
-        ] {
-            both(&mut p, &mut r, sql).await;
-            compare(&topo, &db, &mut p, &mut r, "uk", "k, v", sql).await;
-        }
-        // A string key (jump hash, case-insensitive collation): the moved
-        // row is found by its new key, in any case, exactly once.
-        let sk: Vec<String> = (1..=24)
-            .map(|i| format!("({i}, 'key{}', {}e-7)", i % 6, i * 7919))
-            .collect();
-        both(
-            &mut p,
-            &mut r,
-            &format!("INSERT INTO sk VALUES {}", sk.join(", ")),
-        )
-        .await;
-        for (i, new) in ["Zed", "key1", "ÉTÉ", "zed ", "k😀"].iter().enumerate() {
-            let sql = format!("UPDATE sk SET k = '{new}', v = v * 3 WHERE k = 'key{i}'");
-            both(&mut p, &mut r, &sql).await;
-            compare_rows(&mut p, &mut r, "SELECT id, k, v FROM sk ORDER BY id", &sql).await;
-            let by_key = format!(
-                "SELECT id, k, v FROM sk WHERE k = '{}' ORDER BY id",
-                new.to_uppercase()
-            );
-            compare_rows(&mut p, &mut r, &by_key, &sql).await;
-        }
+        conflicts(&topo, &db, &mut p, &mut r).await;
+        string_keys(&mut p, &mut r).await;
         // Refused clearly: bound children, expressions, LIMIT.
         for (sql, words) in [
             ("UPDATE parent SET k = 2 WHERE k = 1", "bound"),
@@ -400,40 +361,107 @@ async fn key_updates_match_one_server() {
             let (code, _, msg) = util::server_error(e);
             assert!(msg.contains(words), "{sql}: {code} {msg}");
         }
-        // Inside transactions: a move is one statement (a failed one is
-        // undone, the transaction goes on), COMMIT/ROLLBACK end it all.
-        for script in [
-            &[
-                "BEGIN",
-                "UPDATE uk SET k = 11 WHERE k = 2",
-                "UPDATE uk SET k = 5 WHERE k = 11",
-                "UPDATE uk SET k = 12 WHERE k = 11",
-                "INSERT INTO uk VALUES (40, 400)",
-                "COMMIT",
-            ][..],
-            &[
-                "BEGIN",
-                "UPDATE uk SET k = 13 WHERE k = 12",
-                "UPDATE uk SET k = 14 WHERE k = 5",
-                "ROLLBACK",
-            ][..],
-            &[
-                "SET autocommit = 0",
-                "UPDATE uk SET k = 21 WHERE k = 12",
-                "UPDATE uk SET k = 40 WHERE k = 21",
-                "UPDATE uk SET k = 22 WHERE k = 21",
-                "COMMIT",
-                "SET autocommit = 1",
-            ][..],
-        ] {
-            for sql in script {
-                both(&mut p, &mut r, sql).await;
-            }
-            compare(&topo, &db, &mut p, &mut r, "uk", "k, v", &script.join("; ")).await;
-        }
+        in_transactions(&topo, &db, &mut p, &mut r).await;
         compare(&topo, &db, &mut p, &mut r, "mv", &cols, "after refusals").await;
         q(&mut p, &format!("DROP DATABASE {db}")).await.unwrap();
         q(&mut r, &format!("DROP DATABASE {db}")).await.unwrap();
+    }
+}
+
+/// Generated UPDATEs of `mv` (40), each compared with `ref`.
+async fn generated_moves(
+    topo: &Topology,
+    db: &str,
+    p: &mut Conn,
+    r: &mut Conn,
+    rng: &mut StdRng,
+    mode: &str,
+) {
+    let cols = format!("{MV_COLUMNS}, g");
+    let (mut errors, mut changed) = (0, 0);
+    for i in 0..40 {
+        let sql = update(rng, ROWS);
+        match both(p, r, &sql).await {
+            Some(_) => errors += 1,
+            None => changed += r.affected_rows(),
+        }
+        let what = format!("{mode} #{i}: {sql}");
+        compare(topo, db, p, r, "mv", &cols, &what).await;
+    }
+    println!(
+        "{mode}: 40 generated key UPDATEs, {changed} rows changed, {errors} errors, all as ref"
+    );
+    assert!(
+        errors <= 4,
+        "{mode}: {errors} of 40 generated updates failed"
+    );
+}
+
+/// Duplicate keys on the new shard: the server's 1062, nothing moves.
+async fn conflicts(topo: &Topology, db: &str, p: &mut Conn, r: &mut Conn) {
+    let uk = "INSERT INTO uk VALUES (1, 10), (2, 20), (3, 30), (5, 50)";
+    both(p, r, uk).await;
+    for sql in [
+        "UPDATE uk SET k = 2 WHERE k = 1",
+        "UPDATE uk SET k = 9 WHERE k IN (1, 5)",
+        "UPDATE uk SET k = 7 WHERE k = 3",
+        "UPDATE uk SET k = 8 WHERE v >= 20",
+    ] {
+        both(p, r, sql).await;
+        compare(topo, db, p, r, "uk", "k, v", sql).await;
+    }
+}
+
+/// A string key (jump hash, case-insensitive collation): the moved row is
+/// found by its new key, in any case, exactly once.
+async fn string_keys(p: &mut Conn, r: &mut Conn) {
+    let sk: Vec<String> = (1..=24)
+        .map(|i| format!("({i}, 'key{}', {}e-7)", i % 6, i * 7919))
+        .collect();
+    both(p, r, &format!("INSERT INTO sk VALUES {}", sk.join(", "))).await;
+    for (i, new) in ["Zed", "key1", "ÉTÉ", "zed ", "k😀"].iter().enumerate() {
+        let sql = format!("UPDATE sk SET k = '{new}', v = v * 3 WHERE k = 'key{i}'");
+        both(p, r, &sql).await;
+        compare_rows(p, r, "SELECT id, k, v FROM sk ORDER BY id", &sql).await;
+        let by_key = format!(
+            "SELECT id, k, v FROM sk WHERE k = '{}' ORDER BY id",
+            new.to_uppercase()
+        );
+        compare_rows(p, r, &by_key, &sql).await;
+    }
+}
+
+/// Inside transactions: a move is one statement (a failed one is undone,
+/// the transaction goes on), COMMIT/ROLLBACK end it all.
+async fn in_transactions(topo: &Topology, db: &str, p: &mut Conn, r: &mut Conn) {
+    for script in [
+        &[
+            "BEGIN",
+            "UPDATE uk SET k = 11 WHERE k = 2",
+            "UPDATE uk SET k = 5 WHERE k = 11",
+            "UPDATE uk SET k = 12 WHERE k = 11",
+            "INSERT INTO uk VALUES (40, 400)",
+            "COMMIT",
+        ][..],
+        &[
+            "BEGIN",
+            "UPDATE uk SET k = 13 WHERE k = 12",
+            "UPDATE uk SET k = 14 WHERE k = 5",
+            "ROLLBACK",
+        ][..],
+        &[
+            "SET autocommit = 0",
+            "UPDATE uk SET k = 21 WHERE k = 12",
+            "UPDATE uk SET k = 40 WHERE k = 21",
+            "UPDATE uk SET k = 22 WHERE k = 21",
+            "COMMIT",
+            "SET autocommit = 1",
+        ][..],
+    ] {
+        for sql in script {
+            both(p, r, sql).await;
+        }
+        compare(topo, db, p, r, "uk", "k, v", &script.join("; ")).await;
     }
 }
 
