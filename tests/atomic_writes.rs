@@ -11,7 +11,7 @@
 //! on the primaries holds only the rows its slot owns. A duplicate key on
 //! the new shard gives the server's 1062 and changes nothing; inside a
 //! transaction a failed move is undone alone. Faults: the
-//! new key's primary SIGKILLed, or shardcat itself, between the DELETE on
+//! new key's primary, the old key's, or shardcat itself SIGKILLed between the DELETE on
 //! the old shard and the INSERT on the new one: nothing lost or
 //! duplicated. And a reload that first enables `xa` starts XA recovery.
 //!
@@ -479,7 +479,8 @@ async fn placed(topo: &Topology, db: &str) -> Vec<(String, i64, i64)> {
 }
 
 /// Kills between the DELETE on n1 and the INSERT on n2: of the new key's
-/// primary (n2p), then of shardcat. Either way the row is where it was or
+/// primary (n2p), of the old key's (n1p, the coordinator), then of
+/// shardcat. Either way the row is where it was or
 /// where it goes, exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kills_between_delete_and_insert_lose_nothing() {
@@ -505,23 +506,39 @@ async fn kills_between_delete_and_insert_lose_nothing() {
     }
     let before = placed(&topo, &db).await;
     // 1 (slot 1, n1) moves to 2 (slot 2, n2).
-    for victim in ["n2p", "shardcat"] {
+    for victim in ["n2p", "n1p", "shardcat"] {
         let mut mover = util::proxy_conn(&proxy, Some(&db)).await;
         let moving = tokio::spawn(async move {
             let r = mover.query_drop("UPDATE uk SET k = 2 WHERE k = 1").await;
             (r, mover)
         });
         tokio::time::sleep(Duration::from_millis(700)).await;
+        // Inside the window: on n1 the move's transaction has updated the
+        // row's primary key (InnoDB counts 2 changes) and deleted it (1).
+        let mut n1 = util::direct_conn(&topo, "n1p", None).await;
+        let changes: Option<i64> = n1
+            .query_first(
+                "SELECT MAX(trx_rows_modified) FROM information_schema.INNODB_TRX \
+                 WHERE trx_mysql_thread_id <> CONNECTION_ID()",
+            )
+            .await
+            .unwrap();
+        n1.disconnect().await.ok();
+        assert_eq!(
+            changes,
+            Some(3),
+            "{victim}: the kill is not between DELETE and INSERT"
+        );
         match victim {
-            "n2p" => {
-                sigkill(rw::checked_pid(&topo, "n2p"));
+            "n2p" | "n1p" => {
+                sigkill(rw::checked_pid(&topo, victim));
                 let (r, _) = moving.await.expect("join");
-                assert!(r.is_err(), "the move must fail when its new shard dies");
+                assert!(r.is_err(), "the move must fail when {victim} dies");
                 let t = topo.clone();
-                tokio::task::spawn_blocking(move || t.start_instance("n2p"))
+                tokio::task::spawn_blocking(move || t.start_instance(victim))
                     .await
                     .expect("join")
-                    .expect("start n2p");
+                    .unwrap_or_else(|e| panic!("start {victim}: {e}"));
             }
             _ => {
                 sigkill(proxy.pid() as i32);
