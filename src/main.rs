@@ -235,7 +235,7 @@ fn serve(path: PathBuf) -> ExitCode {
         *proxy.config_path.lock() = Some(path.clone());
         shardcat::ops::tables::spawn_jobs(proxy.clone());
         health::spawn_checkers(&proxy.cluster, interval, timeout);
-        if proxy.config.load().uses_xa() {
+        if proxy.config.load().uses_xa() && shardcat::backend::xa_recovery::claim_start() {
             let every = Duration::from_millis(proxy.config.load().routing.xa_recovery_interval_ms);
             let round = shardcat::backend::xa_recovery::recover_once(&proxy.cluster).await;
             tracing::info!(?round, "XA recovery at start");

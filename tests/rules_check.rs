@@ -61,7 +61,7 @@ fn routing_cases_run_and_report_differences() {
         &cases,
         "[[case]]\nsql = \"SELECT * FROM t WHERE id = 1\"\ntargets = [{ node = \"n2\", sql = \"SELECT * FROM t_1 AS `t` WHERE id = 1\" }]\n\n\
          [[case]]\nname = \"wrong node\"\nsql = \"SELECT * FROM t WHERE id = 2\"\ntargets = [{ node = \"n2\", sql = \"SELECT * FROM t_0 AS `t` WHERE id = 2\" }]\n\n\
-         [[case]]\nsql = \"UPDATE t SET id = 1\"\nerror = \"sharding key\"\n",
+         [[case]]\nsql = \"UPDATE t SET id = id + 1\"\nerror = \"sharding key\"\n",
     )
     .expect("write");
     // Through the configuration, and through the cases file alone.

@@ -1019,7 +1019,7 @@ async fn sharding_placement_on_backends() {
     expect_refused(
         &mut p,
         "update bound key",
-        "UPDATE orders SET user_id = 8 WHERE user_id = 5",
+        "UPDATE orders SET user_id = user_id + 1 WHERE user_id = 5",
         &["sharding key"],
         &mut fails,
     )
@@ -1027,7 +1027,7 @@ async fn sharding_placement_on_backends() {
     expect_refused(
         &mut p,
         "update string key",
-        "UPDATE accounts SET email = 'zed' WHERE email = 'abc'",
+        "UPDATE accounts SET email = CONCAT(email, 'z') WHERE email = 'abc'",
         &["sharding key"],
         &mut fails,
     )

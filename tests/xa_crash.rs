@@ -16,6 +16,8 @@
 //! ```
 
 mod common;
+#[path = "common/ledger.rs"]
+mod ledger;
 #[path = "common/util.rs"]
 mod util;
 
@@ -27,25 +29,7 @@ use mysql_async::prelude::*;
 use common::proxy::{ProxyOptions, ProxyProcess};
 use common::Topology;
 
-const RULES: &str = r#"
-[[table]]
-name = "accounts"
-key = "id"
-key_type = "int"
-algorithm = { kind = "hash_mod" }
-nodes = ["n1", "n2"]
-tables_per_node = 2
-
-[[table]]
-name = "ledger"
-key = "tid"
-key_type = "int"
-algorithm = { kind = "hash_mod" }
-nodes = ["n1", "n2"]
-tables_per_node = 2
-"#;
-
-const ACCOUNTS: i64 = 8;
+use ledger::{check_ledger, prepared_anywhere as prepared, transfer, ACCOUNTS, RULES};
 
 fn start(topo: &Topology) -> ProxyProcess {
     ProxyProcess::start_with(
@@ -58,102 +42,10 @@ fn start(topo: &Topology) -> ProxyProcess {
     )
 }
 
-/// Shardcat branches prepared on the two primaries.
-async fn prepared(topo: &Topology) -> usize {
-    let mut n = 0;
-    for server in ["n1p", "n2p"] {
-        let mut c = util::direct_conn(topo, server, None).await;
-        let rows: Vec<(i64, i64, i64, Vec<u8>)> = c.query("XA RECOVER").await.unwrap();
-        n += rows.iter().filter(|r| r.3.starts_with(b"sc:")).count();
-        c.disconnect().await.ok();
-    }
-    n
-}
-
-/// Balances by id and ledger rows `(tid, from, to, amount)`, read on the
-/// primaries.
-async fn state(topo: &Topology, db: &str) -> (Vec<(i64, i64)>, Vec<(i64, i64, i64, i64)>) {
-    let (mut bal, mut led) = (Vec::new(), Vec::new());
-    for (server, ts) in [("n1p", ["0", "1"]), ("n2p", ["2", "3"])] {
-        let mut c = util::direct_conn(topo, server, Some(db)).await;
-        for t in ts {
-            let b: Vec<(i64, i64)> = c
-                .query(format!("SELECT id, balance FROM accounts_{t}"))
-                .await
-                .unwrap();
-            bal.extend(b);
-            let l: Vec<(i64, i64, i64, i64)> = c
-                .query(format!("SELECT tid, src, dst, amount FROM ledger_{t}"))
-                .await
-                .unwrap();
-            led.extend(l);
-        }
-        c.disconnect().await.ok();
-    }
-    bal.sort_unstable();
-    (bal, led)
-}
-
-/// Total unchanged, balances = initial + ledger, nothing prepared.
+/// Recovery resolves at start, or in a later round when a coordinator
+/// row was still locked by the dying connection.
 async fn check(topo: &Topology, db: &str, acked: &[i64]) {
-    // Recovery resolves at start, or in a later round when a coordinator
-    // row was still locked by the dying connection.
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while prepared(topo).await > 0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let (bal, led) = state(topo, db).await;
-    assert_eq!(
-        bal.iter().map(|b| b.1).sum::<i64>(),
-        ACCOUNTS * 1000,
-        "total"
-    );
-    for (id, b) in &bal {
-        let delta: i64 = led
-            .iter()
-            .map(|l| {
-                if l.2 == *id {
-                    l.3
-                } else if l.1 == *id {
-                    -l.3
-                } else {
-                    0
-                }
-            })
-            .sum();
-        assert_eq!(*b, 1000 + delta, "account {id} disagrees with the ledger");
-    }
-    for tid in acked {
-        assert!(led.iter().any(|l| l.0 == *tid), "acknowledged {tid} lost");
-    }
-    assert_eq!(prepared(topo).await, 0, "branches left prepared");
-}
-
-async fn transfer(p: &mut mysql_async::Conn, tid: i64, src: i64, dst: i64) -> bool {
-    let body = async {
-        p.query_drop("BEGIN").await?;
-        p.query_drop(format!(
-            "UPDATE accounts SET balance = balance - 1 WHERE id = {src}"
-        ))
-        .await?;
-        p.query_drop(format!(
-            "UPDATE accounts SET balance = balance + 1 WHERE id = {dst}"
-        ))
-        .await?;
-        p.query_drop(format!(
-            "INSERT INTO ledger (tid, src, dst, amount) VALUES ({tid}, {src}, {dst}, 1)"
-        ))
-        .await?;
-        p.query_drop("COMMIT").await
-    };
-    match tokio::time::timeout(Duration::from_secs(10), body).await {
-        Ok(Ok(())) => true,
-        Ok(Err(e)) => {
-            eprintln!("transfer {tid}: {e}");
-            false
-        }
-        Err(_) => false,
-    }
+    check_ledger(topo, db, acked, Duration::from_secs(15)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -168,16 +60,9 @@ async fn kills_between_prepare_and_commit_leave_nothing_half_applied() {
         .unwrap();
     p.query_drop(format!("CREATE DATABASE {db}")).await.unwrap();
     p.query_drop(format!("USE {db}")).await.unwrap();
-    p.query_drop("CREATE TABLE accounts (id INT PRIMARY KEY, balance INT NOT NULL)")
-        .await
-        .unwrap();
-    p.query_drop("CREATE TABLE ledger (tid INT PRIMARY KEY, src INT, dst INT, amount INT)")
-        .await
-        .unwrap();
-    let values: Vec<String> = (1..=ACCOUNTS).map(|i| format!("({i}, 1000)")).collect();
-    p.query_drop(format!("INSERT INTO accounts VALUES {}", values.join(",")))
-        .await
-        .unwrap();
+    for sql in ledger::setup_sql() {
+        p.query_drop(&sql).await.unwrap();
+    }
     drop(p);
 
     // 1. Kills aimed at the window (a branch seen prepared).

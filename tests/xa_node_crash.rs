@@ -39,6 +39,8 @@
 //! ```
 
 mod common;
+#[path = "common/ledger.rs"]
+mod ledger;
 #[path = "common/rw.rs"]
 mod rw;
 #[path = "common/util.rs"]
@@ -54,6 +56,7 @@ use mysql_async::Conn;
 
 use common::proxy::{ProxyOptions, ProxyProcess};
 use common::{sigkill, Topology};
+use ledger::{check_ledger, prepared_anywhere, prepared_on, transfer, ACCOUNTS};
 
 // hash_mod over 4 slots: id mod 4; slots 0, 1 on n1 and 2, 3 on n2.
 const RULES: &str = r#"
@@ -68,22 +71,6 @@ tables_per_node = 2
 [[table]]
 name = "pairs"
 key = "id"
-key_type = "int"
-algorithm = { kind = "hash_mod" }
-nodes = ["n1", "n2"]
-tables_per_node = 2
-
-[[table]]
-name = "accounts"
-key = "id"
-key_type = "int"
-algorithm = { kind = "hash_mod" }
-nodes = ["n1", "n2"]
-tables_per_node = 2
-
-[[table]]
-name = "ledger"
-key = "tid"
 key_type = "int"
 algorithm = { kind = "hash_mod" }
 nodes = ["n1", "n2"]
@@ -124,7 +111,10 @@ fn start(topo: &Topology, http: u16) -> ProxyProcess {
         topo,
         ProxyOptions {
             routing: "transactions = \"xa\"\nxa_recovery_interval_ms = 300\n".into(),
-            extra: format!("{RULES}\n[admin]\nhttp_listen = \"127.0.0.1:{http}\"\n"),
+            extra: format!(
+                "{RULES}\n{}\n[admin]\nhttp_listen = \"127.0.0.1:{http}\"\n",
+                ledger::RULES
+            ),
             ..Default::default()
         },
     )
@@ -194,15 +184,6 @@ async fn check_counters(proxy: &ProxyProcess, http: u16, kills: &[(&str, Phase)]
     );
     assert_eq!(get("pending_prepared_branches"), Some("0".into()));
     println!("SHOW SHARDCAT XA: {rows:?}");
-}
-
-/// Shardcat gtrids prepared on `c`'s server.
-async fn prepared_on(c: &mut Conn) -> Vec<String> {
-    let rows: Vec<(i64, i64, i64, Vec<u8>)> = c.query("XA RECOVER").await.unwrap_or_default();
-    rows.into_iter()
-        .filter(|r| r.3.starts_with(b"sc:"))
-        .map(|r| String::from_utf8_lossy(&r.3[..r.1 as usize]).into_owned())
-        .collect()
 }
 
 /// The phase a commit is in now, seen from the servers.
@@ -294,16 +275,6 @@ async fn applied(topo: &Topology, db: &str) -> Applied {
         c.disconnect().await.ok();
     }
     a
-}
-
-async fn prepared_anywhere(topo: &Topology) -> usize {
-    let mut n = 0;
-    for server in ["n1p", "n2p"] {
-        let mut c = util::direct_conn(topo, server, None).await;
-        n += prepared_on(&mut c).await.len();
-        c.disconnect().await.ok();
-    }
-    n
 }
 
 /// After recovery: nothing prepared, nothing half applied, broadcast
@@ -504,76 +475,12 @@ async fn node_kills_during_commit_leave_nothing_half_applied() {
     p.query_drop(format!("DROP DATABASE {db}")).await.unwrap();
 }
 
-const ACCOUNTS: i64 = 8;
-
-/// One transfer of 1 from `src` to `dst` with its ledger row; `true` when
-/// the client saw COMMIT succeed.
-async fn transfer(p: &mut Conn, tid: i64, src: i64, dst: i64) -> bool {
-    let body = async {
-        p.query_drop("BEGIN").await?;
-        p.query_drop(format!(
-            "UPDATE accounts SET balance = balance - 1 WHERE id = {src}"
-        ))
-        .await?;
-        p.query_drop(format!(
-            "UPDATE accounts SET balance = balance + 1 WHERE id = {dst}"
-        ))
-        .await?;
-        p.query_drop(format!(
-            "INSERT INTO ledger VALUES ({tid}, {src}, {dst}, 1)"
-        ))
-        .await?;
-        p.query_drop("COMMIT").await
-    };
-    let ok = matches!(
-        tokio::time::timeout(Duration::from_secs(15), body).await,
-        Ok(Ok(()))
-    );
-    if !ok {
-        // Whatever is left open ends here (a no-op after a failed COMMIT).
-        let _ = tokio::time::timeout(Duration::from_secs(5), p.query_drop("ROLLBACK")).await;
-    }
-    ok
-}
-
-/// Balances and ledger rows read on the primaries.
-async fn ledger_state(topo: &Topology, db: &str) -> (Vec<(i64, i64)>, Vec<(i64, i64, i64, i64)>) {
-    let (mut bal, mut led) = (Vec::new(), Vec::new());
-    for (server, ts) in [("n1p", ["0", "1"]), ("n2p", ["2", "3"])] {
-        let mut c = util::direct_conn(topo, server, Some(db)).await;
-        for t in ts {
-            let b: Vec<(i64, i64)> = c
-                .query(format!("SELECT id, balance FROM accounts_{t}"))
-                .await
-                .unwrap();
-            bal.extend(b);
-            let l: Vec<(i64, i64, i64, i64)> = c
-                .query(format!("SELECT tid, src, dst, amount FROM ledger_{t}"))
-                .await
-                .unwrap();
-            led.extend(l);
-        }
-        c.disconnect().await.ok();
-    }
-    (bal, led)
-}
-
 /// Three clients transfer between accounts on both nodes while n1p and
 /// n2p are killed in turn: after recovery the total is unchanged, every
 /// balance matches the ledger and every acknowledged transfer is in it.
 async fn transfers_under_node_kills(topo: &Topology, proxy: &ProxyProcess, db: &str) {
     let mut p = util::proxy_conn(proxy, Some(db)).await;
-    for sql in [
-        "CREATE TABLE accounts (id INT PRIMARY KEY, balance INT NOT NULL)".to_owned(),
-        "CREATE TABLE ledger (tid INT PRIMARY KEY, src INT, dst INT, amount INT)".to_owned(),
-        format!(
-            "INSERT INTO accounts VALUES {}",
-            (1..=ACCOUNTS)
-                .map(|i| format!("({i}, 1000)"))
-                .collect::<Vec<_>>()
-                .join(",")
-        ),
-    ] {
+    for sql in ledger::setup_sql() {
         p.query_drop(&sql)
             .await
             .unwrap_or_else(|e| panic!("{sql}: {e}"));
@@ -629,43 +536,12 @@ async fn transfers_under_node_kills(topo: &Topology, proxy: &ProxyProcess, db: &
     for c in clients {
         attempts += c.await.expect("client");
     }
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while prepared_anywhere(topo).await > 0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(prepared_anywhere(topo).await, 0, "branches left prepared");
-    let (bal, led) = ledger_state(topo, db).await;
-    assert_eq!(
-        bal.iter().map(|b| b.1).sum::<i64>(),
-        ACCOUNTS * 1000,
-        "total"
-    );
-    for (id, b) in &bal {
-        let delta: i64 = led
-            .iter()
-            .map(|l| {
-                if l.2 == *id {
-                    l.3
-                } else if l.1 == *id {
-                    -l.3
-                } else {
-                    0
-                }
-            })
-            .sum();
-        assert_eq!(*b, 1000 + delta, "account {id} disagrees with the ledger");
-    }
     let acked = acked.lock().unwrap().clone();
-    for tid in &acked {
-        assert!(
-            led.iter().any(|l| l.0 == *tid),
-            "acknowledged transfer {tid} lost"
-        );
-    }
+    let in_ledger = check_ledger(topo, db, &acked, Duration::from_secs(20)).await;
     println!(
         "transfers under {kills} node kills: {attempts} attempted, {} acknowledged, {} in the \
          ledger, total unchanged, none lost",
         acked.len(),
-        led.len()
+        in_ledger
     );
 }

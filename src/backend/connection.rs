@@ -766,6 +766,15 @@ impl BackendConn {
     }
 }
 
+/// The first column of each row of a small result, as text (NULLs
+/// skipped): names read from `information_schema`.
+pub fn first_column_text<B: AsRef<[u8]>>(rows: Vec<Vec<Option<B>>>) -> Vec<String> {
+    rows.into_iter()
+        .filter_map(|r| r.into_iter().next().flatten())
+        .map(|b| String::from_utf8_lossy(b.as_ref()).into_owned())
+        .collect()
+}
+
 /// Reads a whole result of one command into memory: used only for small
 /// internal results (never on the client data path).
 pub async fn read_small_result(conn: &mut BackendConn) -> Result<Vec<Vec<Option<Bytes>>>> {

@@ -1,6 +1,7 @@
 //! XA recovery: resolves the prepared branches shardcat transactions left
 //! behind (a crashed instance, a node that was down during the commit),
-//! at start and every `[routing] xa_recovery_interval_ms`.
+//! at start and every `[routing] xa_recovery_interval_ms` (or from the
+//! reload that first enables `xa`, when the proxy started without it).
 //!
 //! For each `XA RECOVER` row of a shardcat gtrid on any primary, the
 //! decision row is read on the coordinator node the gtrid names with a
@@ -15,6 +16,7 @@
 //! Owns: the log table's creation on every primary, recovery rounds, old
 //! decision rows' purge. Must not: touch branches of other gtrids.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,6 +36,35 @@ pub struct Round {
     pub rolled_back: usize,
     /// Left prepared (coordinator unreachable or busy).
     pub pending: usize,
+}
+
+/// Set once this process runs recovery.
+static STARTED: AtomicBool = AtomicBool::new(false);
+
+/// Whether the caller is the one to start recovery in this process (the
+/// first caller only): at start when the configuration uses XA, or at the
+/// reload that first enables it.
+pub fn claim_start() -> bool {
+    !STARTED.swap(true, Ordering::SeqCst)
+}
+
+/// After a reload: starts recovery (a first round at once, then one every
+/// `interval`) if the new configuration uses XA and nothing runs it yet.
+/// Until the first round has made the decision log, a two-phase commit is
+/// refused and rolled back (the log cannot take its row).
+pub fn start_after_reload(cluster: &Arc<Cluster>, uses_xa: bool, interval: Duration) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    if !uses_xa || !claim_start() {
+        return;
+    }
+    let cluster = cluster.clone();
+    runtime.spawn(async move {
+        let round = recover_once(&cluster).await;
+        tracing::info!(?round, "XA recovery started by a reload that enabled xa");
+        spawn(cluster, interval);
+    });
 }
 
 /// Runs a round every `interval`, forever (the caller runs the first one

@@ -207,6 +207,9 @@ pub struct RoutingConfig {
     /// (GROUP BY not on the key, DISTINCT, DISTINCT aggregates); beyond it
     /// the statement fails with a clear error instead of growing.
     pub merge_max_groups: usize,
+    /// Rows one sharding-key UPDATE may move between shards (they are held
+    /// in memory); beyond it the statement fails and changes nothing.
+    pub move_max_rows: usize,
     /// How a transaction or statement writing on several nodes commits.
     pub transactions: TransactionMode,
     /// How often prepared XA branches left behind are resolved.
@@ -254,6 +257,7 @@ impl Default for RoutingConfig {
             refuse_unkeyed_writes: false,
             plan_cache: 1024,
             merge_max_groups: 1_000_000,
+            move_max_rows: 100_000,
             transactions: TransactionMode::Xa,
             xa_recovery_interval_ms: 10_000,
             stall_floor_ms: 150,

@@ -7,6 +7,7 @@
 pub mod cancel;
 pub mod command;
 pub mod merge;
+pub mod move_rows;
 pub mod relay;
 pub mod result_writer;
 pub mod scatter;

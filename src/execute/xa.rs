@@ -101,15 +101,18 @@ pub fn start_sql(gtrid: &str, bqual: &str) -> String {
 /// `SHARDCAT_XA_TEST_DELAY_MS` between PREPARE and the decision,
 /// `SHARDCAT_XA_TEST_PHASE2_DELAY_MS` between the decision and the
 /// branches' `XA COMMIT`.
+/// `SHARDCAT_MOVE_TEST_DELAY_MS` between a key move's DELETE on the old
+/// shard and its INSERT on the new one.
 #[derive(Clone, Copy)]
-enum Pause {
+pub(crate) enum Pause {
     BeforePrepare = 0,
     BeforeDecision = 1,
     BeforePhase2 = 2,
+    BeforeMoveInsert = 3,
 }
 
-async fn test_pause(p: Pause) {
-    static DELAYS: OnceLock<[Option<Duration>; 3]> = OnceLock::new();
+pub(crate) async fn test_pause(p: Pause) {
+    static DELAYS: OnceLock<[Option<Duration>; 4]> = OnceLock::new();
     let delays = DELAYS.get_or_init(|| {
         let read = |name: &str| {
             std::env::var(name)
@@ -121,6 +124,7 @@ async fn test_pause(p: Pause) {
             read("SHARDCAT_XA_TEST_PREPARE_DELAY_MS"),
             read("SHARDCAT_XA_TEST_DELAY_MS"),
             read("SHARDCAT_XA_TEST_PHASE2_DELAY_MS"),
+            read("SHARDCAT_MOVE_TEST_DELAY_MS"),
         ]
     });
     if let Some(d) = delays[p as usize] {
@@ -269,24 +273,37 @@ pub async fn write_all_or_nothing(
     kind: WriteKind,
     gtrid: &str,
 ) -> Result<OkPacket> {
-    let mut started = 0;
-    let mut failure = None;
+    let (started, begun) = begin(conns, gtrid).await;
+    let result = match begun {
+        Err(e) => Err(e),
+        Ok(()) => run_on_all(conns, commands, kind).await,
+    };
+    finish(&mut conns[..started], gtrid, result).await
+}
+
+/// Starts the transaction of [`write_all_or_nothing`] on `conns`: how many
+/// started, and the first failure.
+pub async fn begin(conns: &mut [&mut BackendConn], gtrid: &str) -> (usize, Result<()>) {
     for (i, conn) in conns.iter_mut().enumerate() {
         let start = match i {
             0 => "START TRANSACTION".to_owned(),
             _ => start_sql(gtrid, &format!("b{i}")),
         };
         if let Err(e) = conn.query_drop(&start).await {
-            failure = Some(e);
-            break;
+            return (i, Err(e));
         }
-        started += 1;
     }
-    let result = match failure {
-        Some(e) => Err(e),
-        None => run_on_all(conns, commands, kind).await,
-    };
-    let Some((first, rest)) = conns[..started].split_first_mut() else {
+    (conns.len(), Ok(()))
+}
+
+/// Ends what [`begin`] started on `conns`: two-phase commit when `result`
+/// is a success, rollback otherwise (`result`'s error is returned).
+pub async fn finish(
+    conns: &mut [&mut BackendConn],
+    gtrid: &str,
+    result: Result<OkPacket>,
+) -> Result<OkPacket> {
+    let Some((first, rest)) = conns.split_first_mut() else {
         return result;
     };
     let mut branches: Vec<Branch<'_>> = rest

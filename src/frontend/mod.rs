@@ -235,6 +235,11 @@ impl Proxy {
         // Compiled (and validated) by `Config::load` once.
         let router = (!new.sharding.is_empty()).then(|| new.sharding.clone());
         self.shard_router.store(router);
+        crate::backend::xa_recovery::start_after_reload(
+            &self.cluster,
+            new.uses_xa(),
+            Duration::from_millis(new.routing.xa_recovery_interval_ms),
+        );
         self.config.store(Arc::new(new));
         Ok(format!("configuration reloaded from {}", path.display()))
     }

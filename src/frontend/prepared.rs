@@ -162,6 +162,23 @@ impl ExecuteRequest {
         self.flags & 0x07 != 0
     }
 
+    /// A request the proxy builds itself: `types` (two bytes per
+    /// parameter), one NULL flag per parameter, the non-NULL values in
+    /// order.
+    pub fn from_params(types: Vec<u8>, nulls: &[bool], values: Vec<u8>) -> ExecuteRequest {
+        let mut null_bitmap = vec![0u8; nulls.len().div_ceil(8)];
+        for (i, _) in nulls.iter().enumerate().filter(|(_, &n)| n) {
+            null_bitmap[i / 8] |= 1 << (i % 8);
+        }
+        ExecuteRequest {
+            flags: 0,
+            null_bitmap,
+            types,
+            values,
+            params: nulls.len() as u16,
+        }
+    }
+
     /// The packets to send to a backend where the statement has
     /// `backend_id`: long data first (no replies), then the execute with
     /// types always bound.

@@ -465,7 +465,7 @@ impl Session {
     /// pool is smaller), taken at once, carrying the session's state;
     /// moving to the node's other replicas (then its primary) while the
     /// chosen one cannot be reached.
-    async fn checkout_many_retrying(
+    pub(super) async fn checkout_many_retrying(
         &self,
         node: usize,
         role: Role,

@@ -35,6 +35,7 @@ mod cursor;
 mod diagnostics;
 mod execute_one;
 mod guard;
+mod key_move;
 mod load_data;
 mod metadata;
 mod observe;

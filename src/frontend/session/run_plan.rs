@@ -82,6 +82,14 @@ impl Session {
         };
         self.missing_table = missing.map(|m| ErrPacket::new(1146, "42S02", &m));
         self.statement_warnings = Default::default();
+        if let PlanKind::KeyMove(m) = &plan.kind {
+            // Rows may leave a table: the move. Otherwise a plain UPDATE.
+            if !m.sources.is_empty() {
+                self.run_key_move(plan, m, c, encoding, seq).await;
+                self.missing_table = None;
+                return;
+            }
+        }
         let single = matches!(
             plan.kind,
             PlanKind::Unsharded { .. } | PlanKind::Single | PlanKind::BroadcastRead { .. }

@@ -92,6 +92,7 @@ fn kind_name(kind: &PlanKind) -> &'static str {
         PlanKind::Broadcast => "broadcast",
         PlanKind::BroadcastRead { .. } => "broadcast_read",
         PlanKind::Ddl => "ddl",
+        PlanKind::KeyMove(_) => "key_move",
     }
 }
 

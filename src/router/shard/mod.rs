@@ -147,6 +147,34 @@ pub enum PlanKind {
     BroadcastRead { nodes: Vec<usize> },
     /// DDL fanned out to every physical table (or every broadcast copy).
     Ddl,
+    /// An UPDATE assigning the sharding key: the targets run the UPDATE,
+    /// then rows that now carry the new key move to its table.
+    KeyMove(Box<KeyMove>),
+}
+
+/// Where the rows of a sharding-key UPDATE go (see `PlanKind::KeyMove`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyMove {
+    /// The key column.
+    pub key: String,
+    /// The schema the statement qualified the table with.
+    pub schema: Option<String>,
+    /// The new key's SQL text: a literal as written, or `?`.
+    pub value: String,
+    /// For `?`: the client's parameter.
+    pub value_param: Option<usize>,
+    /// The physical table rows with the new key belong in.
+    pub dest: MoveTable,
+    /// The other physical tables the UPDATE ran on: rows that now carry
+    /// the new key leave them.
+    pub sources: Vec<MoveTable>,
+}
+
+/// A physical table on a node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MoveTable {
+    pub node: usize,
+    pub table: String,
 }
 
 /// How to merge the rows of a scattered SELECT so that the client sees what
@@ -361,6 +389,15 @@ pub(crate) struct ShardedInfo {
     pub key_type: KeyType,
     /// Slot → (node index, physical table name).
     pub slots: Vec<(usize, String)>,
+    /// The tables bound to this one (`bound_to`), by logical name.
+    pub children: Vec<String>,
+}
+
+impl ShardRouter {
+    /// The tables bound to table `i` (`bound_to`).
+    pub(crate) fn bound_children(&self, i: usize) -> &[String] {
+        self.tables[i].sharded().map_or(&[], |s| &s.children)
+    }
 }
 
 impl TableInfo {
@@ -515,6 +552,18 @@ impl ShardRouter {
                     key: placement.key_column().unwrap_or_default().to_owned(),
                     key_type: root.key_type,
                     slots,
+                    children: rules
+                        .tables()
+                        .filter_map(|p| match &p.rule().kind {
+                            crate::placement::rules::TableKind::Bound(b)
+                                if b.parent.eq_ignore_ascii_case(&rule.name)
+                                    && p.rule().schema == rule.schema =>
+                            {
+                                Some(p.rule().name.clone())
+                            }
+                            _ => None,
+                        })
+                        .collect(),
                 }))
             } else if let Some(node) = placement.single_node() {
                 TableInfoKind::Single {
@@ -821,6 +870,18 @@ impl ShardRouter {
                     .join(", ")
             ),
             PlanKind::Ddl => format!("DDL fan-out ({} targets)", plan.targets.len()),
+            PlanKind::KeyMove(m) => format!(
+                "sharding-key move ({} UPDATE targets; rows with the new key go to {} on {}, \
+                 leaving {})",
+                plan.targets.len(),
+                m.dest.table,
+                self.node_name(m.dest.node),
+                m.sources
+                    .iter()
+                    .map(|s| format!("{} on {}", s.table, self.node_name(s.node)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         };
         let _ = writeln!(
             out,

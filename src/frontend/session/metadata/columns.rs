@@ -61,11 +61,7 @@ impl Session {
             crate::session_state::quote_str(physical)
         );
         let rows = self.primary_rows(node, &sql).await?;
-        let columns: Vec<String> = rows
-            .into_iter()
-            .filter_map(|r| r.into_iter().next().flatten())
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .collect();
+        let columns = crate::backend::connection::first_column_text(rows);
         if columns.is_empty() {
             return Err(ProxyError::Backend(ErrPacket::new(
                 1146,

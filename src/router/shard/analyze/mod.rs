@@ -179,6 +179,9 @@ pub(crate) struct Analysis {
     pub written: Vec<RefId>,
     /// UPDATE/DELETE with LIMIT.
     pub write_limit: bool,
+    /// An UPDATE assigning a sharding key: the rows may move (planned as
+    /// a [`KeyMove`](super::KeyMove)).
+    pub key_assignment: Option<KeyAssignment>,
     /// Byte offsets of `?` placeholders.
     pub placeholders: Vec<usize>,
     /// For a SELECT: what a scatter needs (or why it cannot scatter).
@@ -193,6 +196,17 @@ pub(crate) struct Analysis {
     pub scatter_blockers: Vec<&'static str>,
     /// The statement's first words, for messages.
     pub verb: String,
+}
+
+/// `SET <key> = <value>` of an UPDATE on a sharded table.
+#[derive(Debug, Clone)]
+pub(crate) struct KeyAssignment {
+    /// The reference whose key is assigned.
+    pub r: RefId,
+    /// The new key (a literal or a parameter).
+    pub val: Val,
+    /// The value's text in the statement (a literal or `?`).
+    pub text: Range<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -430,6 +444,7 @@ struct Analyzer<'a> {
     write: bool,
     written: Vec<RefId>,
     write_limit: bool,
+    key_assignment: Option<KeyAssignment>,
     select: Option<Result<SelectMerge, String>>,
     insert: Option<InsertInfo>,
     explain: bool,
@@ -524,6 +539,7 @@ impl<'a> Analyzer<'a> {
             write: false,
             written: Vec::new(),
             write_limit: false,
+            key_assignment: None,
             select: None,
             insert: None,
             explain: false,
@@ -591,6 +607,7 @@ impl<'a> Analyzer<'a> {
             names: self.names,
             written: self.written,
             write_limit: self.write_limit,
+            key_assignment: self.key_assignment.clone(),
             placeholders: self.placeholders,
             select: self.select,
             insert: self.insert,

@@ -80,9 +80,12 @@ impl<'a> Analyzer<'a> {
         }
         for a in &u.assignments {
             self.subqueries_in(top, &a.value);
-            self.assignment_target(top, &a.target)?;
+            self.assignment_target(top, &a.target, &a.value)?;
         }
         self.write_limit = u.limit.is_some();
+        if self.key_assignment.is_some() {
+            self.check_key_move(top, u)?;
+        }
         if self.written.is_empty() {
             if let Some(&first) = self.scopes[top].refs.first() {
                 self.written.push(first);
@@ -208,12 +211,14 @@ impl<'a> Analyzer<'a> {
         }
     }
 
-    /// Marks the reference an UPDATE assignment writes; refuses changing a
-    /// sharding key.
+    /// Marks the reference an UPDATE assignment writes; an assignment of a
+    /// sharding key becomes the statement's [`KeyAssignment`] (a key move)
+    /// or is refused when it cannot move rows exactly.
     pub(super) fn assignment_target(
         &mut self,
         scope: ScopeId,
         target: &AssignmentTarget,
+        value: &Expr,
     ) -> Result<(), RouteError> {
         let names: Vec<&ObjectName> = match target {
             AssignmentTarget::ColumnName(n) => vec![n],
@@ -246,19 +251,78 @@ impl<'a> Analyzer<'a> {
                 .key_of(r)
                 .is_some_and(|k| k.eq_ignore_ascii_case(&col.value))
             {
-                return super::super::err(format!(
-                    "this statement changes `{}`, the sharding key of `{}`: the row would have to move \
-                     to another shard; delete it and insert it again instead: {}",
-                    col.value,
-                    self.refs[r].name,
-                    quote_sql(self.sql)
-                ));
+                self.key_assignment(r, &col.value, value, target)?;
             }
             if !self.written.contains(&r) {
                 self.written.push(r);
             }
         }
         Ok(())
+    }
+
+    /// Records `SET <key of r> = value`, or refuses what a key move cannot
+    /// do exactly: a new key that is not a literal or a parameter (an
+    /// expression would be evaluated per row, possibly reading columns
+    /// assigned before it), a tuple assignment, a second assignment of
+    /// the key, a table other tables are bound to (their rows would have
+    /// to move too).
+    fn key_assignment(
+        &mut self,
+        r: RefId,
+        column: &str,
+        value: &Expr,
+        target: &AssignmentTarget,
+    ) -> Result<(), RouteError> {
+        let table = self.refs[r].name.clone();
+        let refuse = |why: String| {
+            super::super::err(format!(
+                "this UPDATE changes `{column}`, the sharding key of `{table}`, {why}: {}",
+                quote_sql(self.sql)
+            ))
+        };
+        if matches!(target, AssignmentTarget::Tuple(_)) || self.key_assignment.is_some() {
+            return refuse("more than once or as part of a tuple".into());
+        }
+        if let RefTable::Rule(i) = self.refs[r].table {
+            if let Some(child) = self.router.bound_children(i).first() {
+                return refuse(format!(
+                    "and `{child}` is bound to it (bound_to): its rows would have to move \
+                     too, which shardcat does not do; move them explicitly (DELETE and \
+                     INSERT)"
+                ));
+            }
+        }
+        let Some(text) = self.expr_range(value) else {
+            return refuse(
+                "to an expression: a row moved to another shard needs a new key that is a \
+                 literal or a parameter"
+                    .into(),
+            );
+        };
+        let val = self.value(r, value);
+        self.key_assignment = Some(KeyAssignment { r, val, text });
+        Ok(())
+    }
+
+    /// A key move updates the rows of one table, chosen by WHERE only.
+    fn check_key_move(&self, top: ScopeId, u: &ast::Update) -> Result<(), RouteError> {
+        let why = if self.scopes[top].refs.len() > 1 || u.from.is_some() {
+            Some("in a multi-table UPDATE")
+        } else if u.limit.is_some() || !u.order_by.is_empty() {
+            Some("with ORDER BY or LIMIT")
+        } else if u.returning.is_some() {
+            Some("with RETURNING")
+        } else {
+            None
+        };
+        match why {
+            Some(why) => super::super::err(format!(
+                "an UPDATE that changes a sharding key cannot run {why} (the rows would move \
+                 between shards): {}",
+                quote_sql(self.sql)
+            )),
+            None => Ok(()),
+        }
     }
 
     /// Bytes of a value expression in an INSERT row: from its first token

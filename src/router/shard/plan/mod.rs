@@ -26,6 +26,7 @@ use super::{
 
 mod ddl;
 mod insert;
+mod key_move;
 mod sharded;
 mod splice;
 mod union;
@@ -260,6 +261,9 @@ pub(crate) fn materialize(
         }
         StmtKind::Insert => insert(&ctx, sql, schema)?,
         _ if !any_sharded => unsharded(&ctx, sql)?,
+        StmtKind::Update if a.key_assignment.is_some() => {
+            key_move::key_move(&ctx, sql, sharded(&ctx, sql)?)?
+        }
         _ => sharded(&ctx, sql)?,
     };
     Ok(Some(plan))

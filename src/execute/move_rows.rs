@@ -1,0 +1,202 @@
+//! Moving rows between physical tables exactly (sharding-key UPDATE):
+//! rows are read with a prepared SELECT, so they come back in the binary
+//! protocol, and written with prepared INSERTs whose parameters are those
+//! binary values unchanged (`merge::binary::row_as_params`): no text
+//! re-quoting, no float rounding, no literal per type.
+//!
+//! Owns: reading a result into memory (bounded), the INSERT batches, the
+//! list of columns a copy writes. Must not: choose connections, begin or
+//! end transactions, or answer the client.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::command::Command;
+use super::write::run_on_all;
+use crate::backend::connection::{first_column_text, read_small_result};
+use crate::backend::BackendConn;
+use crate::error::{ProxyError, Result};
+use crate::frontend::prepared::{ExecutePackets, ExecuteRequest};
+use crate::merge::binary::{param_type, row_as_params};
+use crate::merge::row::ColumnInfo;
+use crate::session_state::{quote_ident, quote_str};
+use crate::wire::ok_sum::WriteKind;
+use crate::wire::packets::{is_err, is_terminator, ErrPacket, OkPacket, Reader};
+
+/// A result read whole: its columns and its binary rows.
+pub struct Rows {
+    pub columns: Vec<ColumnInfo>,
+    pub rows: Vec<Bytes>,
+}
+
+/// The bytes of parameter values one INSERT of a move carries at most (a
+/// longer row goes alone).
+const BATCH_BYTES: usize = 1 << 20;
+/// Placeholders one prepared statement may have.
+const MAX_PLACEHOLDERS: usize = 65_535;
+
+/// `schema`.`table`, or `table`.
+pub fn table_sql(schema: Option<&str>, table: &str) -> String {
+    match schema {
+        Some(s) => format!("{}.{}", quote_ident(s), quote_ident(table)),
+        None => quote_ident(table),
+    }
+}
+
+/// The columns of `table` a copy of its rows writes, in table order:
+/// every column (invisible ones too) but the generated ones, which the
+/// server computes.
+pub async fn writable_columns(
+    conn: &mut BackendConn,
+    schema: Option<&str>,
+    table: &str,
+) -> Result<Vec<String>> {
+    let schema = schema.map_or_else(|| "DATABASE()".to_owned(), quote_str);
+    let sql = format!(
+        "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = {schema} \
+         AND TABLE_NAME = {} AND EXTRA NOT LIKE '%GENERATED%' ORDER BY ORDINAL_POSITION",
+        quote_str(table)
+    );
+    conn.send_command(&super::command::query_packet(&sql))
+        .await?;
+    let columns = first_column_text(read_small_result(conn).await?);
+    if columns.is_empty() {
+        return Err(ProxyError::Internal(format!(
+            "no columns found for the physical table `{table}`"
+        )));
+    }
+    Ok(columns)
+}
+
+/// An execute of `sql` without parameters (the binary protocol for a
+/// statement whose values are all in its text).
+pub fn no_params() -> ExecuteRequest {
+    ExecuteRequest::from_params(Vec::new(), &[], Vec::new())
+}
+
+/// Sends `command` (a prepared SELECT) and reads its whole result; more
+/// than `max_rows` rows are read to the end (the connection stays in
+/// step) and refused.
+pub async fn read_rows(
+    conn: &mut BackendConn,
+    command: &Command<'_>,
+    max_rows: usize,
+) -> Result<Rows> {
+    command.send_on(conn).await?;
+    let first = conn.read_packet().await?.payload;
+    if is_err(&first) {
+        return Err(backend_error(&first));
+    }
+    let n = Reader::new(&first)
+        .lenenc_int()
+        .ok_or_else(|| ProxyError::MalformedPacket("bad result header".into()))?
+        as usize;
+    let mut columns = Vec::with_capacity(n);
+    for _ in 0..n {
+        let raw = conn.read_packet().await?.payload;
+        let c = ColumnInfo::parse(raw)
+            .ok_or_else(|| ProxyError::MalformedPacket("bad column definition".into()))?;
+        columns.push(c);
+    }
+    let mut rows = Vec::new();
+    let mut too_many = false;
+    loop {
+        let p = conn.read_packet().await?.payload;
+        if is_err(&p) {
+            return Err(backend_error(&p));
+        }
+        if is_terminator(&p) {
+            conn.absorb_ok(&p);
+            break;
+        }
+        if rows.len() == max_rows {
+            too_many = true;
+            rows.clear();
+        }
+        if !too_many {
+            rows.push(p);
+        }
+    }
+    if too_many {
+        return Err(ProxyError::Unsupported(format!(
+            "a statement that moves more than {max_rows} rows between shards \
+             ([routing] move_max_rows)"
+        )));
+    }
+    Ok(Rows { columns, rows })
+}
+
+fn backend_error(payload: &[u8]) -> ProxyError {
+    ProxyError::Backend(
+        ErrPacket::parse(payload).unwrap_or_else(|| ErrPacket::new(1105, "HY000", "error")),
+    )
+}
+
+/// Inserts `rows` into `table` (its `names` columns, the rows' columns in
+/// that order) in batches of prepared multi-row INSERTs; the OKs summed.
+pub async fn insert_rows(
+    conn: &mut BackendConn,
+    table: &str,
+    names: &[String],
+    rows: &Rows,
+) -> Result<OkPacket> {
+    let width = rows.columns.len();
+    if width != names.len() {
+        return Err(ProxyError::Internal(format!(
+            "a moved row has {width} columns for {} names",
+            names.len()
+        )));
+    }
+    let types: Vec<u8> = rows.columns.iter().flat_map(param_type).collect();
+    let list = names
+        .iter()
+        .map(|n| quote_ident(n))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let one = format!("({})", vec!["?"; width].join(", "));
+    let max_rows = (MAX_PLACEHOLDERS / width.max(1)).max(1);
+    let mut total = OkPacket::default();
+    let mut at = 0;
+    while at < rows.rows.len() {
+        let mut nulls = Vec::new();
+        let mut values = Vec::new();
+        let mut batch_types = Vec::new();
+        let mut count = 0;
+        while at + count < rows.rows.len() && count < max_rows {
+            if count > 0 && values.len() >= BATCH_BYTES {
+                break;
+            }
+            row_as_params(
+                &rows.rows[at + count],
+                &rows.columns,
+                &mut nulls,
+                &mut values,
+            )
+            .map_err(|e| ProxyError::Internal(e.to_string()))?;
+            batch_types.extend_from_slice(&types);
+            count += 1;
+        }
+        let sql = format!(
+            "INSERT INTO {table} ({list}) VALUES {}",
+            vec![one.as_str(); count].join(", ")
+        );
+        let request = ExecuteRequest::from_params(batch_types, &nulls, values);
+        let command = Command::Execute {
+            sql: Arc::from(sql.as_str()),
+            packets: ExecutePackets::Client {
+                request: &request,
+                long_data: &[],
+            },
+        };
+        let ok = run_on_all(
+            &mut [conn],
+            std::slice::from_ref(&command),
+            WriteKind::Other,
+        )
+        .await?;
+        super::scatter::add_ok(&mut total, ok);
+        at += count;
+    }
+    Ok(total)
+}
