@@ -207,6 +207,10 @@ pub struct RoutingConfig {
     /// (GROUP BY not on the key, DISTINCT, DISTINCT aggregates); beyond it
     /// the statement fails with a clear error instead of growing.
     pub merge_max_groups: usize,
+    /// Values an `IN (SELECT …)` subquery pulled out of a cross-shard
+    /// statement may return (they become the statement's literal list);
+    /// beyond it the statement fails with a clear error.
+    pub subquery_max_values: usize,
     /// How a transaction or statement writing on several nodes commits.
     pub transactions: TransactionMode,
     /// How often prepared XA branches left behind are resolved.
@@ -254,6 +258,7 @@ impl Default for RoutingConfig {
             refuse_unkeyed_writes: false,
             plan_cache: 1024,
             merge_max_groups: 1_000_000,
+            subquery_max_values: 100_000,
             transactions: TransactionMode::Xa,
             xa_recovery_interval_ms: 10_000,
             stall_floor_ms: 150,

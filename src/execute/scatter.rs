@@ -24,6 +24,7 @@ use super::result_writer::ResultWriter;
 use super::shard_source::{backend_err, read_headers, ShardStream};
 use crate::backend::BackendConn;
 use crate::error::{ProxyError, Result};
+use crate::merge::{ColumnInfo, TextRow};
 use crate::router::shard::MergeSpec;
 use crate::wire::ok_sum::WriteKind;
 use crate::wire::packets::{is_err, is_terminator, OkPacket};
@@ -193,8 +194,8 @@ async fn run_select(
 
 /// The merge proper: shard rows through the operators `plan` needs, to
 /// the writer.
-async fn write_rows(
-    writer: &mut ResultWriter<'_, crate::wire::tls::ClientIo>,
+async fn write_rows<W: RowSink>(
+    writer: &mut W,
     streams: &mut [ShardStream<'_, '_>],
     plan: &MergeSpec,
     m: &MergeColumns,
@@ -226,6 +227,75 @@ async fn write_rows(
         let rows = SameCollation::new(SortMerge::new(streams, keys, orders), &m.probes);
         writer.rows(shape(rows, plan, m)).await
     }
+}
+
+/// Where [`write_rows`] puts the merged rows: the client's result, or
+/// memory.
+trait RowSink: Send {
+    fn rows<R: RowSource>(
+        &mut self,
+        rows: R,
+    ) -> impl std::future::Future<Output = Result<()>> + Send;
+}
+
+impl RowSink for ResultWriter<'_, crate::wire::tls::ClientIo> {
+    fn rows<R: RowSource>(
+        &mut self,
+        rows: R,
+    ) -> impl std::future::Future<Output = Result<()>> + Send {
+        ResultWriter::rows(self, rows)
+    }
+}
+
+/// The first `limit` merged rows, kept in memory.
+struct Collector {
+    rows: Vec<TextRow>,
+    limit: usize,
+}
+
+impl RowSink for Collector {
+    async fn rows<R: RowSource>(&mut self, mut rows: R) -> Result<()> {
+        while self.rows.len() < self.limit {
+            match rows.next().await? {
+                Some(row) => self.rows.push(row),
+                None => break,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Merges the answers of `sources` (text protocol, commands already sent
+/// or answers read in full) as [`merge_sources`] does, into memory: the
+/// visible columns and at most `limit` rows (the merge stops there; the
+/// rest of the sources' answers is left for `BackendConn::settle`). For a
+/// statement the proxy runs itself (a subquery pulled out of the client's
+/// statement).
+pub async fn merge_collect(
+    sources: &mut [ShardSource<'_>],
+    plan: &MergeSpec,
+    budget: Budget,
+    limit: usize,
+) -> Result<(Vec<ColumnInfo>, Vec<TextRow>)> {
+    let collected = async {
+        let mut streams: Vec<ShardStream<'_, '_>> =
+            sources.iter_mut().map(ShardStream::new).collect();
+        let defs = read_headers(&mut streams).await?;
+        let m = MergeColumns::new(&defs, plan)?;
+        let mut sink = Collector {
+            rows: Vec::new(),
+            limit,
+        };
+        write_rows(&mut sink, &mut streams, plan, &m, budget).await?;
+        let mut columns = m.columns;
+        columns.truncate(m.visible);
+        Ok((columns, sink.rows))
+    }
+    .await;
+    for s in sources.iter_mut() {
+        s.leave_unread();
+    }
+    collected
 }
 
 /// OFFSET/LIMIT, then the hidden columns dropped: what every merge ends

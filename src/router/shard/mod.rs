@@ -47,6 +47,7 @@ pub(crate) mod lex;
 pub mod load_data;
 pub mod meta;
 pub mod plan;
+pub mod pull_out;
 pub mod select;
 pub(crate) mod shape;
 mod summary;

@@ -46,6 +46,7 @@ use aggregates::{
 use clauses::{clause_insertion_point, expr_range, having_removal, Ctx};
 use groups::{combine_groups, hidden_edit, push_hidden, Hidden};
 use parts::SelectParts;
+pub(crate) use parts::MODIFIERS;
 use resolver::Resolver;
 use rows::concatenate_rows;
 use union::set_operation;

@@ -33,7 +33,7 @@ pub(super) struct SelectParts<'q> {
 }
 
 /// Select modifiers skipped before the select list.
-const MODIFIERS: &[&str] = &[
+pub(crate) const MODIFIERS: &[&str] = &[
     "ALL",
     "DISTINCT",
     "DISTINCTROW",
