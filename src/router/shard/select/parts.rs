@@ -150,6 +150,15 @@ impl<'q> SelectParts<'q> {
             .is_some_and(|(e, _)| (ctx.is_enum)(e))
     }
 
+    /// How select item i compares as a merge key.
+    pub(super) fn item_kind(&self, ctx: &Ctx<'_>, i: usize) -> super::clauses::KeyKind {
+        self.s
+            .projection
+            .get(i)
+            .and_then(item_expr)
+            .map_or(super::clauses::KeyKind::Weighed, |(e, _)| ctx.kind(e))
+    }
+
     /// Which select item an ORDER BY / GROUP BY expression designates.
     pub(super) fn item_for(&self, e: &Expr) -> Option<usize> {
         let s = self.s;
