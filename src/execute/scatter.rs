@@ -177,11 +177,27 @@ async fn run_select(
     let defs = m.client_defs(defs, plan);
     let binary_columns = binary.then_some(&m.columns[..]);
     let mut writer = ResultWriter::new(client, seq, caps, status, binary_columns, m.visible);
-    let sent = writer.header(&defs).await;
-    out.sent_anything = writer.started();
-    sent?;
-    out.result_sets = 1;
-    write_rows(&mut writer, &mut streams, plan, &m, budget).await?;
+    if m.probes.is_empty() {
+        let sent = writer.header(&defs).await;
+        out.sent_anything = writer.started();
+        sent?;
+        out.result_sets = 1;
+        write_rows(&mut writer, &mut streams, plan, &m, budget).await?;
+    } else {
+        // A UNION whose branches may disagree on a collation: its rows are
+        // held (up to the merge budget) until every one was checked, so a
+        // mismatch is an error before anything is sent.
+        let mut held = Held {
+            writer: &mut writer,
+            defs: &defs,
+            rows: Vec::new(),
+            hold: budget.max_groups,
+        };
+        let merged = write_rows(&mut held, &mut streams, plan, &m, budget).await;
+        out.sent_anything = writer.started();
+        merged?;
+        out.result_sets = 1;
+    }
     let warnings = streams
         .iter()
         .map(ShardStream::warnings)
@@ -244,6 +260,44 @@ impl RowSink for ResultWriter<'_, crate::wire::tls::ClientIo> {
         rows: R,
     ) -> impl std::future::Future<Output = Result<()>> + Send {
         ResultWriter::rows(self, rows)
+    }
+}
+
+/// The client's result, its header and rows held back until `hold` rows
+/// passed (or the merge ended), so that an error found meanwhile reaches
+/// the client instead of a result.
+struct Held<'w, 'c> {
+    writer: &'w mut ResultWriter<'c, crate::wire::tls::ClientIo>,
+    defs: &'w [bytes::Bytes],
+    rows: Vec<TextRow>,
+    hold: usize,
+}
+
+impl Held<'_, '_> {
+    async fn release(&mut self) -> Result<()> {
+        if !self.writer.started() {
+            self.writer.header(self.defs).await?;
+        }
+        for row in std::mem::take(&mut self.rows) {
+            self.writer.row(&row).await?;
+        }
+        Ok(())
+    }
+}
+
+impl RowSink for Held<'_, '_> {
+    async fn rows<R: RowSource>(&mut self, mut rows: R) -> Result<()> {
+        while let Some(row) = rows.next().await? {
+            if self.writer.started() {
+                self.writer.row(&row).await?;
+            } else {
+                self.rows.push(row);
+                if self.rows.len() > self.hold {
+                    self.release().await?;
+                }
+            }
+        }
+        self.release().await
     }
 }
 

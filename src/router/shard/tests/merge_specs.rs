@@ -511,7 +511,12 @@ fn keys_of_integer_decimal_and_temporal_columns_carry_no_weights() {
     for sql in sqls {
         assert!(weighs(sql), "{sql}");
     }
-    router.remember_kinds("shop", "orders", Vec::new(), vec!["id".into(), "TOTAL".into()]);
+    router.remember_kinds(
+        "shop",
+        "orders",
+        Vec::new(),
+        vec!["id".into(), "TOTAL".into()],
+    );
     for sql in sqls {
         assert!(!weighs(sql), "{sql}");
     }
