@@ -832,7 +832,7 @@ pub fn union_queries(t: &str, k: &str, cs: &str, coll: &str) -> Vec<CollQuery> {
 /// column or expression `g` takes values 0..4), with and without NULLs in
 /// the subquery's answer, empty answers, the sharding key as the outer
 /// column (the list prunes shards), MIN/MAX and COUNT items, a nested
-/// subquery, and a correlated one (refused).
+/// subquery, a correlated one (refused), and scalar subqueries.
 pub fn subquery_queries(fam: &str, outer: &str, inner: &str, k: &str, g: &str) -> Vec<CollQuery> {
     let mut v = Vec::new();
     let mut add = |sql: String| v.push(q(fam, sql, Check::Total, vec![None, None]));
@@ -875,6 +875,19 @@ pub fn subquery_queries(fam: &str, outer: &str, inner: &str, k: &str, g: &str) -
     ));
     add(format!(
         "SELECT id, {k} FROM {outer} o WHERE o.{k} IN (SELECT i.{k} FROM {inner} i WHERE i.id = o.id + 1 AND i.id < 9) ORDER BY id"
+    ));
+    // Scalar subqueries: one value, none (NULL), several (error 1242).
+    add(format!(
+        "SELECT id, {k} FROM {outer} WHERE {k} = (SELECT MAX({k}) FROM {inner} WHERE {g} = 1) ORDER BY id"
+    ));
+    add(format!(
+        "SELECT id, {k} FROM {outer} WHERE {k} > (SELECT {k} FROM {inner} WHERE {g} = 2 AND {k} IS NOT NULL ORDER BY {k} DESC, id LIMIT 2, 1) ORDER BY id"
+    ));
+    add(format!(
+        "SELECT id, {k} FROM {outer} WHERE id < 50 AND {k} <=> (SELECT {k} FROM {inner} WHERE {g} > 5) ORDER BY id"
+    ));
+    add(format!(
+        "SELECT id, {k} FROM {outer} WHERE {k} = (SELECT {k} FROM {inner} WHERE {g} = 1) ORDER BY id"
     ));
     v
 }

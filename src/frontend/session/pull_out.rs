@@ -26,6 +26,7 @@ use crate::router;
 use crate::router::shard::pull_out::{exists_text, in_list_text, literal, substitute, PullKind};
 use crate::router::shard::{quote_sql, MergeSpec, ShardPlan, ShardRouter};
 use crate::sql::Classified;
+use crate::wire::packets::ErrPacket;
 
 /// Subqueries inside pulled-out subqueries are pulled out too, this deep.
 const MAX_DEPTH: usize = 4;
@@ -60,10 +61,24 @@ impl Session {
                             "LIMIT & IN/ALL/ANY/SOME subquery".into(),
                         ))
                     }
+                    PullKind::Scalar { collation } => {
+                        let answer = self.run_inner(router, &p.inner, c, depth, 2).await?;
+                        if answer.1.len() > 1 {
+                            return Err(ProxyError::Backend(ErrPacket::new(
+                                1242,
+                                "21000",
+                                "Subquery returns more than 1 row",
+                            )));
+                        }
+                        format!(
+                            "({})",
+                            scalar_value(&p.inner, &answer, collation, p.aggregate)?
+                        )
+                    }
                     PullKind::In { collation } => {
                         let limit = max.saturating_add(1);
                         let answer = self.run_inner(router, &p.inner, c, depth, limit).await?;
-                        in_list_text(&in_values(&p.inner, &answer, collation, max)?)
+                        in_list_text(&in_values(&p.inner, &answer, collation, p.aggregate, max)?)
                     }
                 };
                 replaced.push((p.range.clone(), with));
@@ -190,9 +205,23 @@ async fn read_target(
     }
 }
 
+/// The value of a scalar subquery's answer (at most one row) as a
+/// literal: NULL without rows.
+fn scalar_value(inner: &str, answer: &Answer, collation: bool, aggregate: bool) -> Result<String> {
+    Ok(in_values(inner, answer, collation, aggregate, 1)?
+        .pop()
+        .unwrap_or_else(|| "NULL".to_owned()))
+}
+
 /// The values of an `IN` subquery's answer as literals; `collation`: the
 /// second column is the item's `COLLATION()`.
-fn in_values(inner: &str, answer: &Answer, collation: bool, max: usize) -> Result<Vec<String>> {
+fn in_values(
+    inner: &str,
+    answer: &Answer,
+    collation: bool,
+    aggregate: bool,
+    max: usize,
+) -> Result<Vec<String>> {
     let (columns, rows) = answer;
     if rows.len() > max {
         return Err(ProxyError::Unsupported(format!(
@@ -212,14 +241,20 @@ fn in_values(inner: &str, answer: &Answer, collation: bool, max: usize) -> Resul
         } else {
             None
         };
-        let v = literal(col.column_type, col.flags, col.charset, coll, row.value(0)).map_err(
-            |why| {
-                ProxyError::Unsupported(format!(
-                    "the subquery {} cannot be run first and put into the statement as a list: {why}",
-                    quote_sql(inner)
-                ))
-            },
-        )?;
+        let v = literal(
+            col.column_type,
+            col.flags,
+            col.charset,
+            coll,
+            row.value(0),
+            aggregate,
+        )
+        .map_err(|why| {
+            ProxyError::Unsupported(format!(
+                "the subquery {} cannot be run first and put into the statement as a list: {why}",
+                quote_sql(inner)
+            ))
+        })?;
         values.push(v);
     }
     Ok(values)

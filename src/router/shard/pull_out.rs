@@ -12,7 +12,8 @@
 //! subquery's column would: strings re-read from their bytes (`CONVERT(x'…',
 //! CHAR CHARACTER SET cs COLLATE c)`, IMPLICIT coercibility like a
 //! column, in the column's own collation, which the subquery also returns
-//! as `COLLATION(item)`), binary strings as `CAST(x'…' AS BINARY)`,
+//! as `COLLATION(item)`), binary strings (and BIT values a merge reports as
+//! such) as hex literals `x'…'`,
 //! integers, DECIMAL and DOUBLE (with an exponent) as numbers, temporal
 //! values as typed literals, NULL as NULL (so `NOT IN` with a NULL answers
 //! no rows, as the server does). An empty answer becomes a subquery
@@ -42,6 +43,9 @@ pub struct PullOut {
     /// or ` LIMIT 1` added to an `EXISTS` without LIMIT.
     pub inner: String,
     pub kind: PullKind,
+    /// The select item is an aggregate (MariaDB sends MIN/MAX of a BIT
+    /// column as decimal digits, a bare BIT column as its bytes).
+    pub aggregate: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +58,18 @@ pub enum PullKind {
     /// `IN` over a subquery with LIMIT, which MariaDB refuses (1235): so
     /// does shardcat, rather than answering.
     InWithLimit,
+    /// A scalar subquery in WHERE or HAVING: its one value (NULL without
+    /// rows; more than one row is MariaDB's error 1242); `collation` as
+    /// for `In`.
+    Scalar { collation: bool },
+}
+
+/// Which kind of subquery expression a candidate sits in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Form {
+    In,
+    Exists,
+    Scalar,
 }
 
 /// The text of an `EXISTS` subquery's replacement.
@@ -129,13 +145,15 @@ fn hex(bytes: &[u8]) -> String {
 /// One value of the subquery's column as a literal that compares as the
 /// column would. `collation` is the column's `COLLATION(item)` (needed
 /// for character strings); `charset_id` the column definition's collation
-/// id. `Err` says why the value cannot be written exactly.
+/// id; `aggregate`: the value is an aggregate's (a BIT one comes as
+/// digits). `Err` says why the value cannot be written exactly.
 pub fn literal(
     column_type: ColumnType,
     flags: ColumnFlags,
     charset_id: u16,
     collation: Option<&str>,
     value: Option<&[u8]>,
+    aggregate: bool,
 ) -> Result<String, String> {
     use ColumnType::*;
     let Some(v) = value else {
@@ -175,6 +193,7 @@ pub fn literal(
              value)"
                 .to_owned(),
         ),
+        MYSQL_TYPE_BIT if aggregate => numeric(text()?),
         MYSQL_TYPE_BIT => {
             let n = v.iter().fold(0u128, |n, b| (n << 8) | u128::from(*b));
             Ok(n.to_string())
@@ -204,7 +223,7 @@ pub fn literal(
         | MYSQL_TYPE_JSON => {
             let binary = charset_id == 63 && !flags.contains(ColumnFlags::ENUM_FLAG);
             if binary || collation == Some("binary") {
-                return Ok(format!("CAST(x'{}' AS BINARY)", hex(v)));
+                return Ok(format!("x'{}'", hex(v)));
             }
             let Some(collation) =
                 collation.filter(|c| c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
@@ -267,14 +286,29 @@ impl ShardRouter {
         let mut finder = Finder {
             depth: 0,
             found: Vec::new(),
+            scalar: false,
+            compared: HashSet::new(),
         };
-        let _ = q.body.visit(&mut finder);
+        match q.body.as_ref() {
+            // Scalar subqueries only where their value is all that
+            // matters (not in the select list: the column would change).
+            SetExpr::Select(s) => {
+                let _ = s.projection.visit(&mut finder);
+                let _ = s.from.visit(&mut finder);
+                finder.scalar = true;
+                let _ = s.selection.visit(&mut finder);
+                let _ = s.having.visit(&mut finder);
+            }
+            body => {
+                let _ = body.visit(&mut finder);
+            }
+        }
         let lines = LineIndex::new(sql);
         let toks = Tokens::new(sql);
         finder
             .found
             .into_iter()
-            .filter_map(|(sub, exists)| self.candidate(sql, &lines, &toks, &sub, exists))
+            .filter_map(|(sub, form)| self.candidate(sql, &lines, &toks, &sub, form))
             .collect()
     }
 
@@ -284,7 +318,7 @@ impl ShardRouter {
         lines: &LineIndex<'_>,
         toks: &Tokens<'_>,
         q: &Query,
-        exists: bool,
+        form: Form,
     ) -> Option<PullOut> {
         let SetExpr::Select(s) = q.body.as_ref() else {
             return None;
@@ -305,7 +339,7 @@ impl ShardRouter {
         if !self.mentions_rule_table(inner_text) {
             return None;
         }
-        if exists {
+        if form == Form::Exists {
             let inner = if q.limit_clause.is_some() || q.fetch.is_some() {
                 inner_text.to_owned()
             } else {
@@ -315,13 +349,15 @@ impl ShardRouter {
                 range: outer,
                 inner,
                 kind: PullKind::Exists,
+                aggregate: false,
             });
         }
-        if q.limit_clause.is_some() || q.fetch.is_some() {
+        if form == Form::In && (q.limit_clause.is_some() || q.fetch.is_some()) {
             return Some(PullOut {
                 range: outer,
                 inner: inner_text.to_owned(),
                 kind: PullKind::InWithLimit,
+                aggregate: false,
             });
         }
         let [item] = s.projection.as_slice() else {
@@ -357,12 +393,15 @@ impl ShardRouter {
             ),
             None => inner_text.to_owned(),
         };
+        let collation = of.is_some();
         Some(PullOut {
             range: outer,
             inner,
-            kind: PullKind::In {
-                collation: of.is_some(),
+            kind: match form {
+                Form::Scalar => PullKind::Scalar { collation },
+                _ => PullKind::In { collation },
             },
+            aggregate: super::select::find_aggregates(expr).0,
         })
     }
 }
@@ -446,10 +485,13 @@ fn correlated(q: &Query) -> bool {
 }
 
 /// Collects the outermost `IN (subquery)` and `EXISTS (subquery)`
-/// subqueries (`true`: EXISTS).
+/// subqueries, and scalar ones while `scalar` (not the right side of
+/// `= ANY`/`ALL`, which `compared` remembers by address).
 struct Finder {
     depth: usize,
-    found: Vec<(Query, bool)>,
+    found: Vec<(Query, Form)>,
+    scalar: bool,
+    compared: HashSet<usize>,
 }
 
 impl Visitor for Finder {
@@ -461,8 +503,23 @@ impl Visitor for Finder {
                 Expr::In {
                     target: ast::InTarget::Subquery(q),
                     ..
-                } => self.found.push((q.as_ref().clone(), false)),
-                Expr::Exists { subquery, .. } => self.found.push((subquery.as_ref().clone(), true)),
+                } => self.found.push((q.as_ref().clone(), Form::In)),
+                Expr::Exists { subquery, .. } => {
+                    self.found.push((subquery.as_ref().clone(), Form::Exists))
+                }
+                Expr::AnyOp { right, .. } | Expr::AllOp { right, .. } => {
+                    if let Expr::Subquery(q) = right.as_ref() {
+                        self.compared.insert(q.as_ref() as *const Query as usize);
+                    }
+                }
+                Expr::Subquery(q)
+                    if self.scalar
+                        && !self
+                            .compared
+                            .contains(&(q.as_ref() as *const Query as usize)) =>
+                {
+                    self.found.push((q.as_ref().clone(), Form::Scalar))
+                }
                 _ => {}
             }
         }
