@@ -26,6 +26,8 @@
 
 #[path = "common/coll_data.rs"]
 mod coll_data;
+#[path = "common/coll_subqueries.rs"]
+mod coll_subqueries;
 mod common;
 #[path = "common/diff_compare.rs"]
 mod diff_compare;
