@@ -26,6 +26,8 @@
 
 #[path = "common/coll_data.rs"]
 mod coll_data;
+#[path = "common/coll_subqueries.rs"]
+mod coll_subqueries;
 mod common;
 #[path = "common/diff_compare.rs"]
 mod diff_compare;
@@ -33,6 +35,8 @@ mod diff_compare;
 mod diff_data;
 #[path = "common/diff_queries.rs"]
 mod diff_queries;
+#[path = "common/raw.rs"]
+mod raw;
 #[path = "common/util.rs"]
 mod util;
 
@@ -206,6 +210,49 @@ async fn load(topo: &Topology, proxy: &ProxyProcess, rows: usize, seed: u64) -> 
     (r, p)
 }
 
+/// Sort and group keys that are integer, DECIMAL or temporal columns ask
+/// the shards for no weight columns (the session read the columns' types
+/// with the matrix's first sorted query); string keys still do.
+async fn plain_keys_carry_no_weights(p: &mut Conn) {
+    let plan = |sql: &str| format!("EXPLAIN SHARDCAT {sql}");
+    for (sql, weighed) in [
+        ("SELECT id, d3 FROM typed ORDER BY id LIMIT 900, 10", false),
+        ("SELECT dt, COUNT(*) FROM typed GROUP BY dt", false),
+        ("SELECT DISTINCT u FROM typed ORDER BY u", false),
+        ("SELECT id, vb FROM typed ORDER BY vb, id", true),
+        ("SELECT s, id FROM s_utf8mb4_bin ORDER BY s, id", true),
+    ] {
+        let rows: Vec<mysql_async::Row> = p.query(plan(sql)).await.expect("explain");
+        let text: String = rows
+            .iter()
+            .flat_map(|r| (0..r.len()).filter_map(|i| r.get_opt::<String, _>(i)?.ok()))
+            .collect();
+        assert_eq!(text.contains("WEIGHT_STRING"), weighed, "{sql}: {text}");
+    }
+}
+
+/// A UNION whose branches compare a column under two collations is
+/// refused before any part of a result is sent: the first packet of the
+/// answer is the error (also when matching rows arrive before the
+/// mismatch), in the text and binary protocols alike.
+async fn union_collation_error_comes_before_rows(proxy: &ProxyProcess) {
+    let sql =
+        "SELECT e FROM typed WHERE id < 200 UNION ALL SELECT e2 FROM typed WHERE id > 5 ORDER BY 1";
+    let mut c = raw::RawConn::connect(proxy.port, "app", "app", Some(DB), raw::DEFAULT_CAPS).await;
+    c.send_command(&[&[0x03u8][..], sql.as_bytes()].concat())
+        .await
+        .expect("send");
+    match c.read_reply(false).await.expect("reply") {
+        raw::Reply::Err(e) => assert_eq!(e.code, 1105, "{}", e.message),
+        _ => panic!("a result was sent before the collation mismatch was found: {sql}"),
+    }
+    // The session goes on.
+    assert!(matches!(
+        c.query("SELECT COUNT(*) FROM typed").await.expect("query"),
+        raw::Reply::Rows { .. }
+    ));
+}
+
 #[derive(Default, Clone, Copy)]
 struct Tally {
     pass: usize,
@@ -297,6 +344,8 @@ async fn differential_collations() {
     for w in &wrongs {
         println!("{w}");
     }
+    union_collation_error_comes_before_rows(&proxy).await;
+    plain_keys_carry_no_weights(&mut p).await;
     let mut c = util::direct_conn(&topo, "ref", None).await;
     // SHARDCAT_COLL_KEEP=1 leaves the data for a look afterwards.
     if std::env::var("SHARDCAT_COLL_KEEP").is_err() {

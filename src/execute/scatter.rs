@@ -24,6 +24,7 @@ use super::result_writer::ResultWriter;
 use super::shard_source::{backend_err, read_headers, ShardStream};
 use crate::backend::BackendConn;
 use crate::error::{ProxyError, Result};
+use crate::merge::{ColumnInfo, TextRow};
 use crate::router::shard::MergeSpec;
 use crate::wire::ok_sum::WriteKind;
 use crate::wire::packets::{is_err, is_terminator, OkPacket};
@@ -188,11 +189,27 @@ async fn run_select(
     let defs = m.client_defs(defs, plan);
     let binary_columns = binary.then_some(&m.columns[..]);
     let mut writer = ResultWriter::new(client, seq, caps, status, binary_columns, m.visible);
-    let sent = writer.header(&defs).await;
-    out.sent_anything = writer.started();
-    sent?;
-    out.result_sets = 1;
-    write_rows(&mut writer, &mut streams, plan, &m, budget).await?;
+    if m.probes.is_empty() {
+        let sent = writer.header(&defs).await;
+        out.sent_anything = writer.started();
+        sent?;
+        out.result_sets = 1;
+        write_rows(&mut writer, &mut streams, plan, &m, budget).await?;
+    } else {
+        // A UNION whose branches may disagree on a collation: its rows are
+        // held (up to the merge budget) until every one was checked, so a
+        // mismatch is an error before anything is sent.
+        let mut held = Held {
+            writer: &mut writer,
+            defs: &defs,
+            rows: Vec::new(),
+            hold: budget.max_groups,
+        };
+        let merged = write_rows(&mut held, &mut streams, plan, &m, budget).await;
+        out.sent_anything = writer.started();
+        merged?;
+        out.result_sets = 1;
+    }
     let warnings = streams
         .iter()
         .map(ShardStream::warnings)
@@ -205,8 +222,8 @@ async fn run_select(
 
 /// The merge proper: shard rows through the operators `plan` needs, to
 /// the writer.
-async fn write_rows(
-    writer: &mut ResultWriter<'_, crate::wire::tls::ClientIo>,
+async fn write_rows<W: RowSink>(
+    writer: &mut W,
     streams: &mut [ShardStream<'_, '_>],
     plan: &MergeSpec,
     m: &MergeColumns,
@@ -238,6 +255,113 @@ async fn write_rows(
         let rows = SameCollation::new(SortMerge::new(streams, keys, orders), &m.probes);
         writer.rows(shape(rows, plan, m)).await
     }
+}
+
+/// Where [`write_rows`] puts the merged rows: the client's result, or
+/// memory.
+trait RowSink: Send {
+    fn rows<R: RowSource>(
+        &mut self,
+        rows: R,
+    ) -> impl std::future::Future<Output = Result<()>> + Send;
+}
+
+impl RowSink for ResultWriter<'_, crate::wire::tls::ClientIo> {
+    fn rows<R: RowSource>(
+        &mut self,
+        rows: R,
+    ) -> impl std::future::Future<Output = Result<()>> + Send {
+        ResultWriter::rows(self, rows)
+    }
+}
+
+/// The client's result, its header and rows held back until `hold` rows
+/// passed (or the merge ended), so that an error found meanwhile reaches
+/// the client instead of a result.
+struct Held<'w, 'c> {
+    writer: &'w mut ResultWriter<'c, crate::wire::tls::ClientIo>,
+    defs: &'w [bytes::Bytes],
+    rows: Vec<TextRow>,
+    hold: usize,
+}
+
+impl Held<'_, '_> {
+    async fn release(&mut self) -> Result<()> {
+        if !self.writer.started() {
+            self.writer.header(self.defs).await?;
+        }
+        for row in std::mem::take(&mut self.rows) {
+            self.writer.row(&row).await?;
+        }
+        Ok(())
+    }
+}
+
+impl RowSink for Held<'_, '_> {
+    async fn rows<R: RowSource>(&mut self, mut rows: R) -> Result<()> {
+        while let Some(row) = rows.next().await? {
+            if self.writer.started() {
+                self.writer.row(&row).await?;
+            } else {
+                self.rows.push(row);
+                if self.rows.len() > self.hold {
+                    self.release().await?;
+                }
+            }
+        }
+        self.release().await
+    }
+}
+
+/// The first `limit` merged rows, kept in memory.
+struct Collector {
+    rows: Vec<TextRow>,
+    limit: usize,
+}
+
+impl RowSink for Collector {
+    async fn rows<R: RowSource>(&mut self, mut rows: R) -> Result<()> {
+        while self.rows.len() < self.limit {
+            match rows.next().await? {
+                Some(row) => self.rows.push(row),
+                None => break,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Merges the answers of `sources` (text protocol, commands already sent
+/// or answers read in full) as [`merge_sources`] does, into memory: the
+/// visible columns and at most `limit` rows (the merge stops there; the
+/// rest of the sources' answers is left for `BackendConn::settle`). For a
+/// statement the proxy runs itself (a subquery pulled out of the client's
+/// statement).
+pub async fn merge_collect(
+    sources: &mut [ShardSource<'_>],
+    plan: &MergeSpec,
+    budget: Budget,
+    limit: usize,
+) -> Result<(Vec<ColumnInfo>, Vec<TextRow>)> {
+    let collected = async {
+        let mut streams: Vec<ShardStream<'_, '_>> =
+            sources.iter_mut().map(ShardStream::new).collect();
+        let defs = read_headers(&mut streams).await?;
+        let m = MergeColumns::new(&defs, plan)?;
+        let mut sink = Collector {
+            rows: Vec::new(),
+            limit,
+        };
+        write_rows(&mut sink, &mut streams, plan, &m, budget).await?;
+        let mut columns = m.columns;
+        columns.truncate(m.visible);
+        Ok((columns, sink.rows))
+    }
+    .await;
+    for s in sources.iter_mut() {
+        s.leave_unread();
+    }
+    collected
 }
 
 /// OFFSET/LIMIT, then the hidden columns dropped: what every merge ends

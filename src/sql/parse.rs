@@ -89,6 +89,17 @@ fn for_parser(sql: &str) -> std::borrow::Cow<'_, str> {
             edits.push(w[0].start..w[3].end);
         }
     }
+    // `CONVERT(x, CHAR CHARACTER SET cs COLLATE c)`: the parser takes no
+    // COLLATE there; the collation does not matter to routing.
+    for (i, w) in words.windows(6).enumerate() {
+        let charset_collate = w[0].is_keyword(bytes, "CHARACTER")
+            && w[1].is_keyword(bytes, "SET")
+            && w[3].is_keyword(bytes, "COLLATE")
+            && w[5].is_punct(bytes, ")");
+        if charset_collate && i > 0 {
+            blanks.push(w[3].start..w[4].end);
+        }
+    }
     if edits.is_empty() && blanks.is_empty() {
         return std::borrow::Cow::Borrowed(sql);
     }

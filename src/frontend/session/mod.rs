@@ -41,6 +41,7 @@ mod metadata;
 mod observe;
 mod oversized;
 mod pinned_reads;
+mod pull_out;
 mod query;
 mod reply;
 mod run_plan;

@@ -168,7 +168,36 @@ impl Session {
         match planned {
             Ok(None) => None,
             Ok(Some(p)) => Some(ShardedPath::Plan(p)),
-            Err(e) => Some(ShardedPath::Refused(ProxyError::from(e))),
+            Err(e) => Some(self.pulled_out_path(&router, text, c, e).await),
+        }
+    }
+
+    /// A SELECT the planner refused: planned again with its uncorrelated
+    /// subqueries run first and replaced by their answers (`pull_out`), or
+    /// the refusal. A subquery that fails with an unknown column refers to
+    /// the outer query (correlated): the planner's refusal says why.
+    async fn pulled_out_path(
+        &mut self,
+        router: &Arc<ShardRouter>,
+        text: &str,
+        c: &Classified,
+        refused: crate::router::shard::RouteError,
+    ) -> ShardedPath {
+        if c.kind != crate::sql::StatementKind::Select {
+            return ShardedPath::Refused(refused.into());
+        }
+        match self.pull_out_subqueries(router, text, c, 0).await {
+            Ok(None) => ShardedPath::Refused(refused.into()),
+            Ok(Some(rewritten)) => {
+                let unaliased = self.table_locks.held;
+                match router.plan_with(&rewritten, self.state.schema.as_deref(), &[], unaliased) {
+                    Ok(Some(p)) => ShardedPath::Plan(p),
+                    Ok(None) => ShardedPath::Refused(refused.into()),
+                    Err(e) => ShardedPath::Refused(e.into()),
+                }
+            }
+            Err(ProxyError::Backend(e)) if e.code == 1054 => ShardedPath::Refused(refused.into()),
+            Err(e) => ShardedPath::Refused(e),
         }
     }
 

@@ -47,6 +47,7 @@ pub(crate) mod lex;
 pub mod load_data;
 pub mod meta;
 pub mod plan;
+pub mod pull_out;
 pub mod select;
 pub(crate) mod shape;
 mod summary;
@@ -420,8 +421,18 @@ type CacheKey = String;
 
 /// (schema, logical table) → its column names in table order.
 type ColumnCache = HashMap<(String, String), Arc<Vec<String>>>;
-/// (schema, logical table) → its ENUM and SET column names (lower case).
-type KindCache = HashMap<(String, String), Arc<Vec<String>>>;
+/// (schema, logical table) → the kinds of its columns that decide how a
+/// cross-shard key compares.
+type KindCache = HashMap<(String, String), Arc<TableKinds>>;
+
+/// Column kinds of a logical table (names lower case): ENUM/SET columns
+/// (sorted by member position) and *plain* ones (integer, DECIMAL,
+/// temporal: compared natively, so a key on them needs no weight column).
+#[derive(Debug, Default)]
+pub(crate) struct TableKinds {
+    pub enums: Vec<String>,
+    pub plain: Vec<String>,
+}
 
 /// Statements longer than this are planned but not cached.
 const MAX_CACHED_SQL: usize = 16 * 1024;

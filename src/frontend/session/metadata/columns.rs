@@ -100,18 +100,36 @@ impl Session {
                 // No such table (yet): the statement reports it.
                 continue;
             }
-            let enums = rows
-                .into_iter()
-                .filter_map(|r| {
-                    let mut r = r.into_iter();
-                    let name = r.next().flatten()?;
-                    let kind = r.next().flatten()?;
-                    let kind = String::from_utf8_lossy(&kind).to_ascii_lowercase();
-                    (kind == "enum" || kind == "set")
-                        .then(|| String::from_utf8_lossy(&name).into_owned())
-                })
-                .collect();
-            router.remember_kinds(&schema, &table, enums);
+            // Integer, DECIMAL and temporal keys compare natively: they
+            // need no weight columns.
+            const PLAIN: &[&str] = &[
+                "tinyint",
+                "smallint",
+                "mediumint",
+                "int",
+                "bigint",
+                "decimal",
+                "date",
+                "datetime",
+                "timestamp",
+                "time",
+                "year",
+            ];
+            let (mut enums, mut plain) = (Vec::new(), Vec::new());
+            for r in rows {
+                let mut r = r.into_iter();
+                let (Some(name), Some(kind)) = (r.next().flatten(), r.next().flatten()) else {
+                    continue;
+                };
+                let kind = String::from_utf8_lossy(&kind).to_ascii_lowercase();
+                let name = String::from_utf8_lossy(&name).into_owned();
+                if kind == "enum" || kind == "set" {
+                    enums.push(name);
+                } else if PLAIN.contains(&kind.as_str()) {
+                    plain.push(name);
+                }
+            }
+            router.remember_kinds(&schema, &table, enums, plain);
         }
         Ok(())
     }

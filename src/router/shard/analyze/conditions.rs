@@ -11,6 +11,21 @@ impl<'a> Analyzer<'a> {
     /// Whether `expr` is a bare column of a sharded table of `scope` that
     /// the router knows (from the cached kinds) to be ENUM or SET.
     pub(super) fn is_enum_column(&self, scope: ScopeId, expr: &Expr) -> bool {
+        self.column_of_kind(scope, expr, &|k| &k.enums)
+    }
+
+    /// Whether `expr` is a bare column of a sharded table of `scope` that
+    /// the router knows to be an integer, DECIMAL or temporal column.
+    pub(super) fn is_plain_column(&self, scope: ScopeId, expr: &Expr) -> bool {
+        self.column_of_kind(scope, expr, &|k| &k.plain)
+    }
+
+    fn column_of_kind(
+        &self,
+        scope: ScopeId,
+        expr: &Expr,
+        kind: &dyn Fn(&super::super::TableKinds) -> &Vec<String>,
+    ) -> bool {
         let enum_in = |r: RefId, col: &str| {
             let RefTable::Rule(t) = self.refs[r].table else {
                 return false;
@@ -19,11 +34,11 @@ impl<'a> Analyzer<'a> {
                 return false;
             };
             self.router
-                .enum_columns(schema, &self.router.tables[t].name)
-                .is_some_and(|v| v.iter().any(|c| c.eq_ignore_ascii_case(col)))
+                .table_kinds(schema, &self.router.tables[t].name)
+                .is_some_and(|k| kind(&k).iter().any(|c| c.eq_ignore_ascii_case(col)))
         };
         match expr {
-            Expr::Nested(inner) => self.is_enum_column(scope, inner),
+            Expr::Nested(inner) => self.column_of_kind(scope, inner, kind),
             Expr::Identifier(col) => self.scopes[scope]
                 .refs
                 .iter()

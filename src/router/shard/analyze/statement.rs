@@ -21,6 +21,7 @@ impl<'a> Analyzer<'a> {
                     q,
                     &|e| self.resolve_key(top, e).is_some(),
                     &|e| self.is_enum_column(top, e),
+                    &|e| self.is_plain_column(top, e),
                 ));
             }
             Statement::Insert(ins) => self.insert_statement(ins)?,

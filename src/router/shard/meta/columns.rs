@@ -195,7 +195,7 @@ impl ShardRouter {
                 continue;
             };
             let name = &self.tables[t].name;
-            if self.enum_columns(&schema, name).is_some()
+            if self.table_kinds(&schema, name).is_some()
                 || out.iter().any(|(s, n, ..)| *s == schema && n == name)
             {
                 continue;
@@ -207,21 +207,36 @@ impl ShardRouter {
         out
     }
 
-    /// The cached ENUM/SET column names (lower case) of a logical table.
-    pub(crate) fn enum_columns(&self, schema: &str, table: &str) -> Option<Arc<Vec<String>>> {
+    /// The cached column kinds of a logical table.
+    pub(crate) fn table_kinds(
+        &self,
+        schema: &str,
+        table: &str,
+    ) -> Option<Arc<crate::router::shard::TableKinds>> {
         self.kinds
             .lock()
             .get(&(schema.to_owned(), table.to_owned()))
             .cloned()
     }
 
-    /// Records a logical table's ENUM/SET columns. Analyses made before
-    /// were made without them: they are dropped.
-    pub fn remember_kinds(&self, schema: &str, table: &str, enum_columns: Vec<String>) {
-        let lower = enum_columns.iter().map(|c| c.to_lowercase()).collect();
+    /// Records a logical table's ENUM/SET columns and its plain (integer,
+    /// DECIMAL, temporal) ones. Analyses made before were made without
+    /// them: they are dropped.
+    pub fn remember_kinds(
+        &self,
+        schema: &str,
+        table: &str,
+        enums: Vec<String>,
+        plain: Vec<String>,
+    ) {
+        let lower = |v: Vec<String>| v.iter().map(|c| c.to_lowercase()).collect();
+        let kinds = crate::router::shard::TableKinds {
+            enums: lower(enums),
+            plain: lower(plain),
+        };
         self.kinds
             .lock()
-            .insert((schema.to_owned(), table.to_owned()), Arc::new(lower));
+            .insert((schema.to_owned(), table.to_owned()), Arc::new(kinds));
         self.cache.lock().clear();
     }
 }

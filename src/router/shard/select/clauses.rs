@@ -15,9 +15,32 @@ pub(super) struct Ctx<'q> {
     pub(super) placeholders: Vec<usize>,
     /// Whether an expression is an ENUM/SET column (sorted by position).
     pub(super) is_enum: &'q dyn Fn(&Expr) -> bool,
+    /// Whether an expression is an integer, DECIMAL or temporal column.
+    pub(super) is_plain: &'q dyn Fn(&Expr) -> bool,
+}
+
+/// How a merge key compares, as far as the planner knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum KeyKind {
+    /// Possibly a collated string: the server's weights are returned.
+    Weighed,
+    /// An ENUM/SET column: its member position is returned.
+    Enum,
+    /// A column of a type compared natively: nothing is returned.
+    Plain,
 }
 
 impl Ctx<'_> {
+    pub(super) fn kind(&self, e: &Expr) -> KeyKind {
+        if (self.is_enum)(e) {
+            KeyKind::Enum
+        } else if (self.is_plain)(e) {
+            KeyKind::Plain
+        } else {
+            KeyKind::Weighed
+        }
+    }
+
     /// Token ranges of a comma list after `keyword1 keyword2` at depth 0,
     /// searching from token `from`.
     pub(super) fn clause_items(

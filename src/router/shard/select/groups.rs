@@ -9,6 +9,7 @@
 //! handle disjoint rows (see `rows`) or read clauses from the text (see
 //! `parts` and `clauses`).
 
+use super::clauses::KeyKind;
 use super::weights::{enum_index_pieces, weight_pieces};
 use super::*;
 
@@ -511,14 +512,20 @@ fn weigh_keys(
     group_by: &[usize],
 ) -> (Vec<WeightKey>, Vec<EnumKey>) {
     let mut enums: Vec<usize> = Vec::new();
+    // Group keys of integer, DECIMAL or temporal columns: no weights.
+    let mut plain: Vec<usize> = Vec::new();
     for (g, &j) in group_by.iter().enumerate() {
-        let enum_key = if j < visible {
-            p.item_is_enum(ctx, j)
+        let kind = if j < visible {
+            p.item_kind(ctx, j)
         } else {
-            p.group_exprs.get(g).is_some_and(|e| (ctx.is_enum)(e))
+            p.group_exprs
+                .get(g)
+                .map_or(KeyKind::Weighed, |e| ctx.kind(e))
         };
-        if enum_key {
-            enums.push(j);
+        match kind {
+            KeyKind::Enum => enums.push(j),
+            KeyKind::Plain => plain.push(j),
+            KeyKind::Weighed => {}
         }
     }
     for (j, c) in row.columns.iter().enumerate() {
@@ -570,7 +577,11 @@ fn weigh_keys(
     }
     let mut out: Vec<WeightKey> = Vec::new();
     for j in keys {
-        if out.iter().any(|w| w.column == ColumnRef::Index(j)) {
+        let plain_key = plain.contains(&j)
+            || (j < visible
+                && matches!(row.columns[j], Combine::Group | Combine::Any)
+                && p.item_kind(ctx, j) == KeyKind::Plain);
+        if plain_key || out.iter().any(|w| w.column == ColumnRef::Index(j)) {
             continue;
         }
         let src = if j < visible {

@@ -46,6 +46,7 @@ use aggregates::{
 use clauses::{clause_insertion_point, expr_range, having_removal, Ctx};
 use groups::{combine_groups, hidden_edit, push_hidden, Hidden};
 use parts::SelectParts;
+pub(crate) use parts::MODIFIERS;
 use resolver::Resolver;
 use rows::concatenate_rows;
 use union::set_operation;
@@ -182,7 +183,9 @@ fn same_expr(a: &Expr, b: &Expr) -> bool {
 
 /// The scatter recipe of a query; `is_key` tells whether an expression is
 /// the sharding key of one of the query's top tables, `is_enum` whether it
-/// is an ENUM/SET column of one (sorted by member position).
+/// is an ENUM/SET column of one (sorted by member position), `is_plain`
+/// whether it is an integer, DECIMAL or temporal column of one (compared
+/// natively: no weight columns).
 pub(crate) fn analyze(
     sql: &str,
     toks: &Tokens<'_>,
@@ -190,6 +193,7 @@ pub(crate) fn analyze(
     q: &Query,
     is_key: &dyn Fn(&Expr) -> bool,
     is_enum: &dyn Fn(&Expr) -> bool,
+    is_plain: &dyn Fn(&Expr) -> bool,
 ) -> Result<SelectMerge, String> {
     let ctx = Ctx {
         sql,
@@ -197,6 +201,7 @@ pub(crate) fn analyze(
         lines,
         placeholders: toks.placeholders(),
         is_enum,
+        is_plain,
     };
     if q.fetch.is_some() {
         return Err("FETCH FIRST cannot be merged across shards; use LIMIT".to_owned());
@@ -205,7 +210,7 @@ pub(crate) fn analyze(
         SetExpr::Select(s) => select(&ctx, q, s, is_key),
         SetExpr::SetOperation { .. } => set_operation(&ctx, q),
         SetExpr::Query(inner) if q.order_by.is_none() && q.limit_clause.is_none() => {
-            analyze(sql, toks, lines, inner, is_key, is_enum)
+            analyze(sql, toks, lines, inner, is_key, is_enum, is_plain)
         }
         _ => Err("this query form cannot be merged across shards".to_owned()),
     }

@@ -33,7 +33,7 @@ pub(super) struct SelectParts<'q> {
 }
 
 /// Select modifiers skipped before the select list.
-const MODIFIERS: &[&str] = &[
+pub(crate) const MODIFIERS: &[&str] = &[
     "ALL",
     "DISTINCT",
     "DISTINCTROW",
@@ -148,6 +148,15 @@ impl<'q> SelectParts<'q> {
             .get(i)
             .and_then(item_expr)
             .is_some_and(|(e, _)| (ctx.is_enum)(e))
+    }
+
+    /// How select item i compares as a merge key.
+    pub(super) fn item_kind(&self, ctx: &Ctx<'_>, i: usize) -> super::clauses::KeyKind {
+        self.s
+            .projection
+            .get(i)
+            .and_then(item_expr)
+            .map_or(super::clauses::KeyKind::Weighed, |(e, _)| ctx.kind(e))
     }
 
     /// Which select item an ORDER BY / GROUP BY expression designates.

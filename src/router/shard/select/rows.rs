@@ -5,6 +5,7 @@
 //! Owns: the sort keys and hidden ORDER BY/GROUP BY columns of that case.
 //! Must not combine partial groups (see `groups`).
 
+use super::clauses::KeyKind;
 use super::weights::{enum_index_pieces, weight_pieces};
 use super::*;
 
@@ -23,13 +24,14 @@ pub(super) fn concatenate_rows(ctx: &Ctx<'_>, p: SelectParts<'_>) -> Result<Sele
         ColumnRef::Hidden(hidden.len() - 1)
     };
     // Keys compared by the server's weights (or, for ENUM/SET columns, by
-    // their positions): (column, its expression, ENUM/SET).
-    let mut weighed: Vec<(ColumnRef, Piece, bool)> = Vec::new();
+    // their positions; integer, DECIMAL and temporal columns natively):
+    // (column, its expression, kind).
+    let mut weighed: Vec<(ColumnRef, Piece, KeyKind)> = Vec::new();
     for (o, ob) in p.order_exprs.iter().enumerate().filter(|_| !p.no_order) {
         let column = match p.item_for(&ob.expr).and_then(|i| p.index_of(i)) {
             Some(i) => {
                 if let Some(src) = p.item_src(ctx, i) {
-                    weighed.push((ColumnRef::Index(i), src, p.item_is_enum(ctx, i)));
+                    weighed.push((ColumnRef::Index(i), src, p.item_kind(ctx, i)));
                 }
                 ColumnRef::Index(i)
             }
@@ -38,8 +40,8 @@ pub(super) fn concatenate_rows(ctx: &Ctx<'_>, p: SelectParts<'_>) -> Result<Sele
                     return Err("ORDER BY a position after `*` cannot be merged across shards; order by the column name".to_owned());
                 }
                 let enum_key = match p.item_for(&ob.expr) {
-                    Some(i) => p.item_is_enum(ctx, i),
-                    None => (ctx.is_enum)(&ob.expr),
+                    Some(i) => p.item_kind(ctx, i),
+                    None => ctx.kind(&ob.expr),
                 };
                 let src = match p.item_for(&ob.expr) {
                     Some(i) => match item_expr(&s.projection[i]) {
@@ -64,15 +66,11 @@ pub(super) fn concatenate_rows(ctx: &Ctx<'_>, p: SelectParts<'_>) -> Result<Sele
     if p.order_exprs.is_empty() && !p.group_exprs.is_empty() {
         for (g, e) in p.group_exprs.iter().enumerate() {
             let (column, src, enum_key) = match p.group_item_for(e).and_then(|i| p.index_of(i)) {
-                Some(i) => (
-                    ColumnRef::Index(i),
-                    p.item_src(ctx, i),
-                    p.item_is_enum(ctx, i),
-                ),
+                Some(i) => (ColumnRef::Index(i), p.item_src(ctx, i), p.item_kind(ctx, i)),
                 None => {
                     let src = Piece::Src(p.group_ranges[g].clone());
                     let at = hidden_ref(vec![src.clone()], &mut hidden);
-                    (at, Some(src), (ctx.is_enum)(e))
+                    (at, Some(src), ctx.kind(e))
                 }
             };
             weighed.extend(src.map(|s| (column, s, enum_key)));
@@ -91,7 +89,7 @@ pub(super) fn concatenate_rows(ctx: &Ctx<'_>, p: SelectParts<'_>) -> Result<Sele
     if p.distinct && p.wildcard_at.is_none() {
         for i in 0..p.s.projection.len() {
             if !weighed.iter().any(|(c, ..)| *c == ColumnRef::Index(i)) {
-                let enum_key = p.item_is_enum(ctx, i);
+                let enum_key = p.item_kind(ctx, i);
                 weighed.extend(
                     p.item_src(ctx, i)
                         .map(|s| (ColumnRef::Index(i), s, enum_key)),
@@ -101,11 +99,15 @@ pub(super) fn concatenate_rows(ctx: &Ctx<'_>, p: SelectParts<'_>) -> Result<Sele
     }
     let mut weights = Vec::new();
     let mut enum_keys = Vec::new();
-    for (column, src, enum_key) in weighed {
-        if enum_key {
-            let index = hidden_ref(enum_index_pieces(&[src]), &mut hidden);
-            enum_keys.push(EnumKey { column, index });
-            continue;
+    for (column, src, kind) in weighed {
+        match kind {
+            KeyKind::Plain => continue,
+            KeyKind::Enum => {
+                let index = hidden_ref(enum_index_pieces(&[src]), &mut hidden);
+                enum_keys.push(EnumKey { column, index });
+                continue;
+            }
+            KeyKind::Weighed => {}
         }
         let (weight, pad) = weight_pieces(&[src], p.distinct);
         let weight = hidden_ref(weight, &mut hidden);

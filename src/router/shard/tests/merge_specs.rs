@@ -492,3 +492,34 @@ fn having_on_group_keys_keeps_its_literals() {
         p.targets[0].sql
     );
 }
+
+#[test]
+fn keys_of_integer_decimal_and_temporal_columns_carry_no_weights() {
+    let cfg = shop();
+    let router = &cfg.sharding;
+    let sqls = [
+        "SELECT id, total FROM orders ORDER BY id LIMIT 900000, 10",
+        "SELECT total, COUNT(*) FROM orders GROUP BY total",
+        "SELECT DISTINCT total FROM orders ORDER BY total",
+        "SELECT id FROM orders ORDER BY total DESC, id",
+    ];
+    let weighs = |sql: &str| {
+        let p = router.plan(sql, Some("shop"), &[]).unwrap().unwrap();
+        p.targets.iter().any(|t| t.sql.contains("WEIGHT_STRING"))
+    };
+    // Unknown kinds: every key may be a collated string.
+    for sql in sqls {
+        assert!(weighs(sql), "{sql}");
+    }
+    router.remember_kinds(
+        "shop",
+        "orders",
+        Vec::new(),
+        vec!["id".into(), "TOTAL".into()],
+    );
+    for sql in sqls {
+        assert!(!weighs(sql), "{sql}");
+    }
+    // A string key next to a plain one keeps its weights.
+    assert!(weighs("SELECT id, status FROM orders ORDER BY id, status"));
+}

@@ -140,6 +140,7 @@ mod inserts;
 mod joins_subqueries;
 mod merge_specs;
 mod point_routing;
+mod pull_outs;
 mod render;
 mod router;
 mod table_kinds;
