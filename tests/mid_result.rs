@@ -7,7 +7,9 @@
 //! session then runs the same statement to its end (complete row count),
 //! and a second session reading meanwhile is unaffected. Last, a replica's
 //! mariadbd is SIGKILLed while it sends a large result (then restarted):
-//! the same 2013, and the statement then runs elsewhere to its end.
+//! the same 2013, and the statement then runs elsewhere to its end; and
+//! the primary's, under a read in a transaction: 2013, and once the
+//! primary is restarted the same session runs the statement to its end.
 //!
 //! Run (after `scripts/topology.sh up`):
 //!
@@ -284,22 +286,27 @@ async fn a_backend_killed_mid_result_gives_an_error_and_the_session_goes_on() {
             );
         }
     }
-    // A replica's mariadbd SIGKILLed while it sends a large result.
-    {
-        let tag = format!("midres_sigkill_{}", std::process::id());
+    // A replica's mariadbd SIGKILLed while it sends a large result, then
+    // the primary's under a read in a transaction.
+    for in_tx in [false, true] {
+        let tag = format!("midres_sigkill_{in_tx}_{}", std::process::id());
         let sql = format!("SELECT /* {tag} */ id, pad FROM big ORDER BY id");
         let mut c = RawConn::connect(proxy.port, "app", "app", Some(&db), raw::DEFAULT_CAPS).await;
+        if in_tx {
+            c.query("BEGIN").await.expect("BEGIN");
+        }
         let mut p = vec![raw::COM_QUERY];
         p.extend_from_slice(sql.as_bytes());
         c.send_command(&p).await.unwrap();
         read_header(&mut c).await.expect("a result set");
         let got = read_n(&mut c, 100).await;
-        let running = threads_running(&topo, &["n1r1", "n1r2"], &tag).await;
+        let servers: &[&str] = if in_tx { &["n1p"] } else { &["n1r1", "n1r2"] };
+        let running = threads_running(&topo, servers, &tag).await;
         let (server, _) = running
             .first()
             .cloned()
-            .expect("the read runs on a replica");
-        let _restart = Restart(topo.clone(), server.clone());
+            .unwrap_or_else(|| panic!("the read runs on none of {servers:?}"));
+        let restart = Restart(topo.clone(), server.clone());
         common::sigkill(topo.pid(&server));
         let killed_at = Instant::now();
         let end = tokio::time::timeout(Duration::from_secs(20), read_rows(&mut c, got, |_| {}))
@@ -313,9 +320,35 @@ async fn a_backend_killed_mid_result_gives_an_error_and_the_session_goes_on() {
             matches!(&end, End::Error(n, e) if *n < ROWS && e.code == 2013),
             "{end:?}"
         );
-        c.send_command(&p).await.unwrap();
-        read_header(&mut c).await.expect("a result set");
-        let again = read_rows(&mut c, 0, |_| {}).await;
+        drop(restart);
+        // The same session: the statement again (in a new transaction on
+        // the restarted primary) runs to its end.
+        let resumed = Instant::now();
+        let again = loop {
+            if in_tx {
+                let begun = c.query("BEGIN").await.expect("BEGIN answered");
+                assert!(matches!(begun, raw::Reply::Ok(_)), "BEGIN: {begun:?}");
+            }
+            c.send_command(&p).await.unwrap();
+            let end = match read_header(&mut c).await {
+                Ok(_) => read_rows(&mut c, 0, |_| {}).await,
+                Err(e) => End::Error(0, e),
+            };
+            if in_tx {
+                c.query("ROLLBACK").await.expect("ROLLBACK answered");
+            }
+            match end {
+                End::Error(0, e) if resumed.elapsed() < Duration::from_secs(60) => {
+                    println!("  while {server} restarts: {e:?}");
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                }
+                end => break end,
+            }
+        };
+        println!(
+            "  the session's next statement complete {:?} after the restart began",
+            resumed.elapsed()
+        );
         assert!(
             matches!(again, End::Complete(ROWS)),
             "after SIGKILL: {again:?}"

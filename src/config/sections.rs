@@ -121,6 +121,12 @@ pub struct BackendDefaults {
     /// A statement whose answer does not start arriving within this fails
     /// (0 = no limit; stalled servers are still caught by the health checker).
     pub query_timeout_ms: u64,
+    /// A server that sends no byte of an answer for this long, and does not
+    /// greet a new connection within it either, is given up: the statement
+    /// fails with 2013 (a read outside a transaction is retried elsewhere).
+    /// Bounds what a client waits on a frozen or black-holed server; a slow
+    /// statement on a live server is not cut. 0 = off.
+    pub unresponsive_timeout_ms: u64,
     /// Idle pooled connections older than this are closed.
     pub idle_timeout_ms: u64,
     /// Prepared statements kept per backend connection (least recently used
@@ -144,6 +150,7 @@ impl Default for BackendDefaults {
             connect_timeout_ms: 2_000,
             checkout_timeout_ms: 5_000,
             query_timeout_ms: 0,
+            unresponsive_timeout_ms: 5_000,
             idle_timeout_ms: 300_000,
             statement_cache: 256,
             health_interval_ms: 1_000,

@@ -3,6 +3,8 @@
 //! Include with `#[path = "common/util.rs"] mod util;` next to `mod common;`.
 #![allow(dead_code)]
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mysql_async::prelude::*;
@@ -259,4 +261,54 @@ pub async fn timed<T>(f: impl std::future::Future<Output = T>) -> (T, Duration) 
     let t = Instant::now();
     let v = f.await;
     (v, t.elapsed())
+}
+
+/// A TCP forwarder to `upstream` that, once `frozen` is set, forwards
+/// nothing more in either direction and answers no new connection (a
+/// network black hole appearing under load).
+pub async fn forwarder(
+    upstream: String,
+    frozen: Arc<AtomicBool>,
+) -> (String, tokio::task::JoinHandle<()>) {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = l.accept().await {
+            if frozen.load(Ordering::Relaxed) {
+                held.push(s);
+                continue;
+            }
+            let Ok(up) = tokio::net::TcpStream::connect(&upstream).await else {
+                continue;
+            };
+            let (cr, cw) = s.into_split();
+            let (ur, uw) = up.into_split();
+            tokio::spawn(pump(cr, uw, frozen.clone()));
+            tokio::spawn(pump(ur, cw, frozen.clone()));
+        }
+    });
+    (addr, task)
+}
+
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    frozen: Arc<AtomicBool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if frozen.load(Ordering::Relaxed) {
+            // Swallow everything from now on, keep both ends open.
+            std::future::pending::<()>().await;
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
 }
