@@ -23,6 +23,10 @@ pub struct ServerConfig {
     /// accepted as `max_connections` (MySQL's name).
     #[serde(alias = "max_connections")]
     pub max_client_connections: usize,
+    /// Prepared statements one client connection may hold at once; one
+    /// more gets error 1461 (MariaDB's `max_prepared_stmt_count`, counted
+    /// per connection). COM_STMT_CLOSE and COM_RESET_CONNECTION free them.
+    pub max_prepared_statements: usize,
     /// Auth plugin announced in the greeting: `mysql_native_password` or
     /// `caching_sha2_password` (both are accepted either way).
     pub auth_plugin: String,
@@ -54,6 +58,7 @@ impl Default for ServerConfig {
             server_version: String::new(),
             max_allowed_packet: crate::wire::DEFAULT_MAX_PACKET,
             max_client_connections: 20_000,
+            max_prepared_statements: 16_382,
             auth_plugin: crate::wire::auth::NATIVE_PASSWORD.into(),
             handshake_timeout_ms: 10_000,
             tls_cert: String::new(),
