@@ -27,6 +27,12 @@ pub struct ServerConfig {
     /// more gets error 1461 (MariaDB's `max_prepared_stmt_count`, counted
     /// per connection). COM_STMT_CLOSE and COM_RESET_CONNECTION free them.
     pub max_prepared_statements: usize,
+    /// A client that reads nothing of an answer for this long (its socket
+    /// stays full) is disconnected and its backend statement abandoned
+    /// (MySQL's `net_write_timeout`). While it does not read, shardcat reads
+    /// nothing more from the backend either (TCP flow control), so memory
+    /// stays flat. 0 = wait forever.
+    pub client_write_timeout_ms: u64,
     /// Auth plugin announced in the greeting: `mysql_native_password` or
     /// `caching_sha2_password` (both are accepted either way).
     pub auth_plugin: String,
@@ -59,6 +65,7 @@ impl Default for ServerConfig {
             max_allowed_packet: crate::wire::DEFAULT_MAX_PACKET,
             max_client_connections: 20_000,
             max_prepared_statements: 16_382,
+            client_write_timeout_ms: 60_000,
             auth_plugin: crate::wire::auth::NATIVE_PASSWORD.into(),
             handshake_timeout_ms: 10_000,
             tls_cert: String::new(),
