@@ -19,10 +19,16 @@
 #     and n2 (scatters and point reads);
 #   - a reconnect loop: a new client connection per statement;
 #   - every 5 s, KILL of a random shardcat session (proxy-side) and
-#     KILL CONNECTION of a random backend connection on n1's replicas.
-# Samples RSS, fds and threads of shardcat every 10 s (printed as a
-# series); "start" is after a 10 s warm-up, "end" is 10 s after the load
-# stopped. Fails (exit 1) when the end exceeds the start by more than
+#     KILL CONNECTION of a random backend connection on n1's replicas;
+#   - half-way, replica n1r2 is stopped and started again (mariadbd
+#     shut down, 5 s, restarted through scripts/topology.sh;
+#     --no-restart skips it). (A primary promotion is not part of it yet:
+#     shardcat takes its primaries from the configuration.)
+# Samples RSS, fds and threads of shardcat, its backend connections
+# (shardcat_pool_connections, in use + idle) and client sessions
+# (shardcat_client_connections) every 10 s (printed as a series); "start"
+# is after a 10 s warm-up, "end" is 10 s after the load stopped.
+#   scripts/soak.sh --seconds 1800 --binary target/release/shardcat   # the long run Fails (exit 1) when the end exceeds the start by more than
 # --rss-margin-mb (default 32) MB of RSS, --fd-margin (default 16) fds or
 # --thread-margin (default 2) threads, or when shardcat died.
 set -euo pipefail
@@ -33,6 +39,7 @@ BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/shardcat"
 RSS_MARGIN_MB=32
 FD_MARGIN=16
 THREAD_MARGIN=2
+RESTART=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) SECONDS_LOAD="$2"; shift 2 ;;
@@ -40,6 +47,7 @@ while [ $# -gt 0 ]; do
     --rss-margin-mb) RSS_MARGIN_MB="$2"; shift 2 ;;
     --fd-margin) FD_MARGIN="$2"; shift 2 ;;
     --thread-margin) THREAD_MARGIN="$2"; shift 2 ;;
+    --no-restart) RESTART=0; shift ;;
     *) echo "soak: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -124,14 +132,17 @@ EOF
 proxy soak_sharded <"$WORK/rows.sql"
 sleep 2
 
-sample() { # label → "label rss_kb fds threads"
-  local st rss thr fds
+sample() { # label → "label rss_kb fds threads backend_conns sessions"
+  local st rss thr fds stats conns sessions
   st="/proc/$SC/status"
   [ -r "$st" ] || { echo "$1 dead"; return; }
   rss=$(awk '/^VmRSS/ {print $2}' "$st")
   thr=$(awk '/^Threads/ {print $2}' "$st")
   fds=$(find "/proc/$SC/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
-  echo "$1 $rss $fds $thr"
+  stats=$(proxy -e 'SHOW SHARDCAT STATS' 2>/dev/null || true)
+  conns=$(awk -F'\t' '$1 == "shardcat_pool_connections" {n += $3} END {print n + 0}' <<<"$stats")
+  sessions=$(awk -F'\t' '$1 == "shardcat_client_connections" {n += $3} END {print n + 0}' <<<"$stats")
+  echo "$1 $rss $fds $thr $conns $sessions"
 }
 
 END=$((SECONDS + SECONDS_LOAD))
@@ -160,6 +171,16 @@ PIDS+=("$!")
   done; echo "$kills" >"$WORK/kills" ) &
 PIDS+=("$!")
 
+if [ "$RESTART" = 1 ]; then
+  ( sleep $((SECONDS_LOAD / 2))
+    bash "$ROOT/scripts/topology.sh" stop-instance n1r2 --dir "$SHARDCAT_TOPO_DIR" --base-port "$N1P" >"$WORK/restart.log" 2>&1
+    sleep 5
+    bash "$ROOT/scripts/topology.sh" start-instance n1r2 --dir "$SHARDCAT_TOPO_DIR" --base-port "$N1P" >>"$WORK/restart.log" 2>&1
+    echo "n1r2 restarted at t=$((SECONDS_LOAD / 2))s" >>"$WORK/restart.log" ) &
+  PIDS+=("$!")
+fi
+
+echo "series: t rss_kB fds threads backend_conns sessions"
 sleep 10
 START=$(sample start)
 echo "t=10s $START"
@@ -176,10 +197,11 @@ kill -0 "$SC" 2>/dev/null || die "shardcat died: $(tail "$WORK/shardcat.log")"
 grep -q panicked "$WORK/shardcat.log" && die "shardcat panicked: $(grep -m3 panicked "$WORK/shardcat.log")"
 
 tps() { awk '/transactions:/ {print $2 " tx " $3 "/s,"} /ignored errors:/ {print $3 " ignored errors"}' "$1" | paste -sd' ' | tr -d '('; }
+[ "$RESTART" = 1 ] && echo "replica restart: $(tail -1 "$WORK/restart.log" 2>/dev/null)"
 echo "rw split (ps): $(tps "$WORK/rw.log"); sharded (text): $(tps "$WORK/sharded.log"); reconnects: $(cat "$WORK/reconnects" 2>/dev/null || echo ?); kills: $(cat "$WORK/kills" 2>/dev/null || echo ?)"
-read -r _ rss0 fd0 th0 <<<"$START"
-read -r _ rss1 fd1 th1 <<<"$FINISH"
-echo "start: rss ${rss0} kB, fds $fd0, threads $th0; end: rss ${rss1} kB, fds $fd1, threads $th1"
+read -r _ rss0 fd0 th0 bc0 se0 <<<"$START"
+read -r _ rss1 fd1 th1 bc1 se1 <<<"$FINISH"
+echo "start: rss ${rss0} kB, fds $fd0, threads $th0, backend connections $bc0, sessions $se0; end: rss ${rss1} kB, fds $fd1, threads $th1, backend connections $bc1, sessions $se1"
 proxy -e 'DROP DATABASE soak; DROP DATABASE soak_sharded' >/dev/null 2>&1 || true
 fail=0
 [ $((rss1 - rss0)) -le $((RSS_MARGIN_MB * 1024)) ] || { note "RSS grew by $(((rss1 - rss0) / 1024)) MB (margin $RSS_MARGIN_MB)"; fail=1; }

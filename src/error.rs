@@ -132,6 +132,10 @@ pub enum ProxyError {
     /// Too many clients (all, or unauthenticated ones from one host).
     #[error("Too many connections")]
     TooManyConnections,
+    /// The session holds `[server] max_prepared_statements` statements
+    /// (MariaDB's `max_prepared_stmt_count` error, per connection here).
+    #[error("Can't create more than max_prepared_stmt_count statements (current value: {0})")]
+    TooManyPreparedStatements(usize),
     /// Too many failed logins from this address within the window.
     #[error("Host '{0}' is blocked because of many connection errors; it is unblocked when the failures age out of shardcat's auth_failure_window_s")]
     HostBlocked(String),
@@ -185,6 +189,7 @@ impl ProxyError {
             ProxyError::UnknownThread(_) => ErrPacket::new(1094, "HY000", msg),
             ProxyError::ReadOnlyTransaction => ErrPacket::new(1792, "25006", msg),
             ProxyError::TooManyConnections => ErrPacket::new(1040, "08004", msg),
+            ProxyError::TooManyPreparedStatements(_) => ErrPacket::new(1461, "42000", msg),
             ProxyError::ServerShutdown => ErrPacket::new(1053, "08S01", msg),
             ProxyError::HostBlocked(_) => ErrPacket::new(1129, "HY000", msg),
         }

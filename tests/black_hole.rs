@@ -58,56 +58,6 @@ async fn black_hole() -> (String, tokio::task::JoinHandle<()>) {
     (addr, task)
 }
 
-/// A TCP forwarder to `upstream` that, once `frozen` is set, forwards
-/// nothing more in either direction and answers no new connection (a
-/// network black hole appearing under load).
-async fn forwarder(
-    upstream: String,
-    frozen: Arc<AtomicBool>,
-) -> (String, tokio::task::JoinHandle<()>) {
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap().to_string();
-    let task = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((s, _)) = l.accept().await {
-            if frozen.load(Ordering::Relaxed) {
-                held.push(s);
-                continue;
-            }
-            let Ok(up) = tokio::net::TcpStream::connect(&upstream).await else {
-                continue;
-            };
-            let (cr, cw) = s.into_split();
-            let (ur, uw) = up.into_split();
-            tokio::spawn(pump(cr, uw, frozen.clone()));
-            tokio::spawn(pump(ur, cw, frozen.clone()));
-        }
-    });
-    (addr, task)
-}
-
-async fn pump(
-    mut from: tokio::net::tcp::OwnedReadHalf,
-    mut to: tokio::net::tcp::OwnedWriteHalf,
-    frozen: Arc<AtomicBool>,
-) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = match from.read(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => n,
-        };
-        if frozen.load(Ordering::Relaxed) {
-            // Swallow everything from now on, keep both ends open.
-            std::future::pending::<()>().await;
-        }
-        if to.write_all(&buf[..n]).await.is_err() {
-            return;
-        }
-    }
-}
-
 fn proxy_with_n1r2_at(topo: &Topology, addr: &str) -> CustomProxy {
     let o = ProxyOptions {
         backend: format!("connect_timeout_ms = {CONNECT_TIMEOUT_MS}"),
@@ -145,7 +95,7 @@ async fn a_server_that_never_answers_stalls_no_read() {
             (addr, Some(task), Resume(None))
         } else if variant.starts_with("network") {
             let upstream = format!("127.0.0.1:{}", topo.port("n1r2"));
-            let (addr, task) = forwarder(upstream, frozen.clone()).await;
+            let (addr, task) = util::forwarder(upstream, frozen.clone()).await;
             (addr, Some(task), Resume(None))
         } else {
             let pid = topo.pid("n1r2");

@@ -90,40 +90,6 @@ async fn seed(proxy: &ProxyProcess, topo: &Topology, prefix: &str, n: usize) -> 
     (p, db)
 }
 
-/// Statements running on any server whose text contains `marker`.
-async fn running_anywhere(topo: &Topology, marker: &str) -> usize {
-    let mut n = 0;
-    for s in SERVERS {
-        let mut c = util::direct_conn(topo, s, None).await;
-        let count: Option<u64> = c
-            .exec_first(
-                "SELECT COUNT(*) FROM information_schema.PROCESSLIST \
-                 WHERE INFO LIKE ? AND ID <> CONNECTION_ID()",
-                (format!("%{marker}%"),),
-            )
-            .await
-            .unwrap_or(None);
-        n += count.unwrap_or(0) as usize;
-        c.disconnect().await.ok();
-    }
-    n
-}
-
-async fn wait_until_none(topo: &Topology, marker: &str, within: Duration) -> Duration {
-    let start = Instant::now();
-    loop {
-        let n = running_anywhere(topo, marker).await;
-        if n == 0 {
-            return start.elapsed();
-        }
-        assert!(
-            start.elapsed() < within,
-            "{n} shard statement(s) with {marker} still running after {within:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prepared_scatter_read_in_a_transaction_is_cancellable() {
     let _s = serial();
@@ -152,7 +118,9 @@ async fn prepared_scatter_read_in_a_transaction_is_cancellable() {
             });
             tokio::time::sleep(Duration::from_millis(700)).await;
             assert!(
-                running_anywhere(&topo, marker).await >= 1,
+                !util::threads_running(&topo, SERVERS, marker)
+                    .await
+                    .is_empty(),
                 "{table}: scatter is running"
             );
             p.query_drop(format!("KILL QUERY {victim_id}"))
@@ -166,7 +134,7 @@ async fn prepared_scatter_read_in_a_transaction_is_cancellable() {
                 took < Duration::from_secs(4),
                 "{table}: KILL QUERY took {took:?}"
             );
-            wait_until_none(&topo, marker, Duration::from_secs(3)).await;
+            util::wait_until_none(&topo, SERVERS, marker, Duration::from_secs(3)).await;
             // The session goes on.
             let one: Option<u8> = victim.query_first("SELECT 1").await.unwrap();
             assert_eq!(one, Some(1), "{table}");
@@ -183,12 +151,14 @@ async fn prepared_scatter_read_in_a_transaction_is_cancellable() {
             });
             tokio::time::sleep(Duration::from_millis(700)).await;
             assert!(
-                running_anywhere(&topo, marker).await >= 1,
+                !util::threads_running(&topo, SERVERS, marker)
+                    .await
+                    .is_empty(),
                 "{table}: scatter is running"
             );
             run.abort();
             let _ = run.await;
-            let gone = wait_until_none(&topo, marker, Duration::from_secs(3)).await;
+            let gone = util::wait_until_none(&topo, SERVERS, marker, Duration::from_secs(3)).await;
             eprintln!("{table}: abandoned prepared scatter in a transaction gone after {gone:?}");
         }
         p.query_drop(format!("DROP DATABASE {db}")).await.unwrap();

@@ -3,7 +3,10 @@
 //! connection past the limit with 1040/08004 in place of the greeting, as
 //! MySQL; a user's `max_user_connections` refuses that user's login past
 //! its limit with 1203/42000 while other users still log in; a slot freed
-//! by a disconnect is usable again at once.
+//! by a disconnect is usable again at once. `[server]
+//! max_prepared_statements` refuses the statement past it with the error
+//! the server gives at the same `max_prepared_stmt_count` (1461/42000);
+//! COM_STMT_CLOSE and COM_RESET_CONNECTION free slots.
 //!
 //! Run (after `scripts/topology.sh up`):
 //!
@@ -152,4 +155,113 @@ async fn change_user_moves_the_count() {
     );
     app.disconnect().await.unwrap();
     let _ = login_soon(p.port, "other", "other-pw").await;
+}
+
+/// Prepares `sql` on `c` until refused (at most `cap` times); returns the
+/// ids prepared and the refusal.
+async fn prepare_until_refused(
+    c: &mut RawConn,
+    sql: &str,
+    cap: usize,
+) -> (Vec<u32>, Option<raw::ErrInfo>) {
+    let mut ids = Vec::new();
+    for _ in 0..cap {
+        match c.prepare(sql).await.expect("prepare answered") {
+            Ok(st) => ids.push(st.id),
+            Err(e) => return (ids, Some(e)),
+        }
+    }
+    (ids, None)
+}
+
+/// `[server] max_prepared_statements`, generated over limits and
+/// statement texts: the statement past the limit gets the error the `ref`
+/// server gives with the same `max_prepared_stmt_count` (code, SQLSTATE
+/// and message); COM_STMT_CLOSE frees one slot, COM_RESET_CONNECTION all of
+/// them; the statements kept still execute.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prepared_statement_limit_per_connection() {
+    let topo = Topology::from_env();
+    let mut reference = RawConn::connect(
+        topo.port("ref"),
+        &topo.user,
+        &topo.password,
+        None,
+        raw::DEFAULT_CAPS,
+    )
+    .await;
+    let before = reference
+        .query("SELECT @@GLOBAL.max_prepared_stmt_count")
+        .await
+        .expect("ref")
+        .scalar()
+        .expect("a value");
+    for limit in [1usize, 2, 5, 9] {
+        let p = CustomProxy::start(|port| {
+            let o = ProxyOptions {
+                server: format!("max_prepared_statements = {limit}"),
+                ..Default::default()
+            };
+            ProxyProcess::config_text(&topo, port, &o)
+        });
+        for sql in ["SELECT ? + 1", "SELECT 1 FROM DUAL WHERE 1 = ?"] {
+            let case = format!("limit {limit}, {sql}");
+            // What the server says at the same limit.
+            let set = format!("SET GLOBAL max_prepared_stmt_count = {limit}");
+            reference.query(&set).await.expect("set");
+            let mut r = RawConn::connect(
+                topo.port("ref"),
+                &topo.user,
+                &topo.password,
+                None,
+                raw::DEFAULT_CAPS,
+            )
+            .await;
+            let (_, server_says) = prepare_until_refused(&mut r, sql, limit + 1).await;
+            drop(r);
+            let server_says = server_says.unwrap_or_else(|| panic!("{case}: ref took all"));
+
+            let mut c = RawConn::connect(p.port, "app", "app", None, raw::DEFAULT_CAPS).await;
+            let (mut ids, refused) = prepare_until_refused(&mut c, sql, limit + 1).await;
+            assert_eq!(ids.len(), limit, "{case}");
+            let refused = refused.unwrap_or_else(|| panic!("{case}: no limit"));
+            assert_eq!(
+                (refused.code, &refused.state, &refused.message),
+                (server_says.code, &server_says.state, &server_says.message),
+                "{case}"
+            );
+            assert_eq!((refused.code, refused.state.as_str()), (1461, "42000"));
+            // A kept statement still executes.
+            let v = c
+                .execute(
+                    ids[0],
+                    1,
+                    &[false],
+                    Some(&[(raw::MYSQL_TYPE_LONGLONG, false)]),
+                    &1i64.to_le_bytes(),
+                )
+                .await
+                .expect("execute");
+            assert!(matches!(v, raw::Reply::Rows { .. }), "{case}: {v:?}");
+            // COM_STMT_CLOSE frees one slot (no reply).
+            let mut close = vec![raw::COM_STMT_CLOSE];
+            close.extend_from_slice(&ids.pop().expect("one").to_le_bytes());
+            c.send_command(&close).await.unwrap();
+            let (again, refused) = prepare_until_refused(&mut c, sql, 2).await;
+            assert_eq!(again.len(), 1, "{case}: after a close");
+            assert!(refused.is_some(), "{case}: one slot only");
+            // COM_RESET_CONNECTION frees them all.
+            c.send_command(&[0x1f]).await.unwrap();
+            let reset = c.read_reply(false).await.expect("reset");
+            assert!(matches!(reset, raw::Reply::Ok(_)), "{case}: {reset:?}");
+            let (after, refused) = prepare_until_refused(&mut c, sql, limit + 1).await;
+            assert_eq!(after.len(), limit, "{case}: after a reset");
+            assert!(refused.is_some(), "{case}");
+        }
+        assert!(!p.log().contains("panicked"));
+    }
+    reference
+        .query(&format!("SET GLOBAL max_prepared_stmt_count = {before}"))
+        .await
+        .expect("restore");
 }

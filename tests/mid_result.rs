@@ -7,7 +7,9 @@
 //! session then runs the same statement to its end (complete row count),
 //! and a second session reading meanwhile is unaffected. Last, a replica's
 //! mariadbd is SIGKILLed while it sends a large result (then restarted):
-//! the same 2013, and the statement then runs elsewhere to its end.
+//! the same 2013, and the statement then runs elsewhere to its end; and
+//! the primary's, under a read in a transaction: 2013, and once the
+//! primary is restarted the same session runs the statement to its end.
 //!
 //! Run (after `scripts/topology.sh up`):
 //!
@@ -28,7 +30,7 @@ use std::time::{Duration, Instant};
 use common::proxy::{ProxyOptions, ProxyProcess};
 use common::Topology;
 use mysql_async::prelude::*;
-use raw::{Column, RawConn};
+use raw::{RawConn, ResultEnd};
 
 /// Rows per table: ~40 MB of answer, far more than socket buffers hold.
 const ROWS: u64 = 160_000;
@@ -44,71 +46,6 @@ nodes = ["n1", "n2"]
 tables_per_node = 2
 "#;
 
-/// Reads a result set's header (column count, definitions, EOF).
-async fn read_header(c: &mut RawConn) -> Result<Vec<Column>, raw::ErrInfo> {
-    let (_, first) = c.read_packet().await.expect("first packet");
-    if first[..].first() == Some(&0xFF) {
-        return Err(raw::parse_err(&first));
-    }
-    let n = raw::Rd(&first).lenenc() as usize;
-    let mut cols = Vec::new();
-    for _ in 0..n {
-        let (_, p) = c.read_packet().await.expect("column");
-        cols.push(raw::parse_column(&p));
-    }
-    let (_, eof) = c.read_packet().await.expect("eof");
-    assert_eq!(eof[..].first(), Some(&0xFE));
-    Ok(cols)
-}
-
-/// How a result ended.
-#[derive(Debug)]
-enum End {
-    /// A terminator after this many rows.
-    Complete(u64),
-    /// An ERR packet after this many rows.
-    Error(u64, raw::ErrInfo),
-    /// The connection closed after this many rows.
-    Closed(u64),
-}
-
-/// Reads rows until the result ends; `on_row(n)` runs after row n.
-async fn read_rows(c: &mut RawConn, mut rows: u64, mut on_row: impl FnMut(u64)) -> End {
-    loop {
-        let p = match c.read_packet().await {
-            Ok((_, p)) => p,
-            Err(_) => return End::Closed(rows),
-        };
-        match p[..].first() {
-            Some(0xFE) if p.len() < 9 => return End::Complete(rows),
-            Some(0xFF) => return End::Error(rows, raw::parse_err(&p)),
-            _ => {
-                rows += 1;
-                on_row(rows);
-            }
-        }
-    }
-}
-
-/// The server threads running statements tagged `tag`, on `servers`.
-async fn threads_running(topo: &Topology, servers: &[&str], tag: &str) -> Vec<(String, u64)> {
-    let mut out = Vec::new();
-    for s in servers {
-        let mut c = util::direct_conn(topo, s, None).await;
-        let ids: Vec<u64> = c
-            .exec(
-                "SELECT ID FROM information_schema.PROCESSLIST \
-                 WHERE INFO LIKE ? AND ID <> CONNECTION_ID()",
-                (format!("%{tag}%"),),
-            )
-            .await
-            .unwrap();
-        out.extend(ids.into_iter().map(|id| (s.to_string(), id)));
-        c.disconnect().await.ok();
-    }
-    out
-}
-
 /// Restarts a SIGKILLed instance when dropped (also when the test fails).
 struct Restart(Topology, String);
 
@@ -118,18 +55,6 @@ impl Drop for Restart {
             eprintln!("restarting {}: {e}", self.1);
         }
     }
-}
-
-/// Reads `n` row packets (no terminator expected yet).
-async fn read_n(c: &mut RawConn, n: u64) -> u64 {
-    for i in 0..n {
-        let (_, p) = c.read_packet().await.expect("row");
-        assert!(
-            !(p[..].first() == Some(&0xFE) && p.len() < 9) && p[..].first() != Some(&0xFF),
-            "result ended after {i} rows"
-        );
-    }
-    n
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -221,20 +146,11 @@ async fn a_backend_killed_mid_result_gives_an_error_and_the_session_goes_on() {
                 p.extend_from_slice(sql.as_bytes());
                 c.send_command(&p).await.unwrap();
             }
-            read_header(&mut c).await.expect("a result set");
-            let got = read_n(&mut c, 100).await;
+            raw::read_result_header(&mut c).await.expect("a result set");
+            let got = raw::read_n_rows(&mut c, 100).await;
             // The client stops reading: the server blocks mid-result.
-            let threads = {
-                let mut found = Vec::new();
-                for _ in 0..50 {
-                    found = threads_running(&topo, kill_on, &tag).await;
-                    if !found.is_empty() {
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-                found
-            };
+            let threads =
+                util::wait_running(&topo, kill_on, &tag, Duration::from_millis(2_500)).await;
             assert!(
                 !threads.is_empty(),
                 "{what}: the statement is not running on {kill_on:?}"
@@ -244,20 +160,21 @@ async fn a_backend_killed_mid_result_gives_an_error_and_the_session_goes_on() {
                 k.query_drop(format!("KILL CONNECTION {id}")).await.unwrap();
             }
             let killed_at = Instant::now();
-            let end = tokio::time::timeout(Duration::from_secs(20), read_rows(&mut c, got, |_| {}))
-                .await
-                .unwrap_or_else(|_| panic!("{what}: no end 20 s after the kill"));
+            let end =
+                tokio::time::timeout(Duration::from_secs(20), raw::read_rows_to_end(&mut c, got))
+                    .await
+                    .unwrap_or_else(|_| panic!("{what}: no end 20 s after the kill"));
             let took = killed_at.elapsed();
             println!("{what}: killed {threads:?} → {end:?} after {took:?}");
             match &end {
-                End::Error(rows, e) => {
+                ResultEnd::Error(rows, e) => {
                     assert!(*rows < full, "{what}: ERR after all rows");
                     assert!(e.code >= 1000, "{what}: {e:?}");
                 }
-                End::Complete(rows) => {
+                ResultEnd::Complete(rows) => {
                     panic!("{what}: truncated result ({rows} of {full} rows) ended as complete")
                 }
-                End::Closed(rows) => {
+                ResultEnd::Closed(rows) => {
                     panic!("{what}: connection closed after {rows} rows instead of an ERR")
                 }
             }
@@ -273,36 +190,41 @@ async fn a_backend_killed_mid_result_gives_an_error_and_the_session_goes_on() {
                     p.extend_from_slice(sql.as_bytes());
                     c.send_command(&p).await.unwrap();
                 }
-                read_header(&mut c).await.expect("a result set");
-                read_rows(&mut c, 0, |_| {}).await
+                raw::read_result_header(&mut c).await.expect("a result set");
+                raw::read_rows_to_end(&mut c, 0).await
             })
             .await
             .expect("the statement again");
             assert!(
-                matches!(again, End::Complete(n) if n == full),
+                matches!(again, ResultEnd::Complete(n) if n == full),
                 "{what}: again {again:?}"
             );
         }
     }
-    // A replica's mariadbd SIGKILLed while it sends a large result.
-    {
-        let tag = format!("midres_sigkill_{}", std::process::id());
+    // A replica's mariadbd SIGKILLed while it sends a large result, then
+    // the primary's under a read in a transaction.
+    for in_tx in [false, true] {
+        let tag = format!("midres_sigkill_{in_tx}_{}", std::process::id());
         let sql = format!("SELECT /* {tag} */ id, pad FROM big ORDER BY id");
         let mut c = RawConn::connect(proxy.port, "app", "app", Some(&db), raw::DEFAULT_CAPS).await;
+        if in_tx {
+            c.query("BEGIN").await.expect("BEGIN");
+        }
         let mut p = vec![raw::COM_QUERY];
         p.extend_from_slice(sql.as_bytes());
         c.send_command(&p).await.unwrap();
-        read_header(&mut c).await.expect("a result set");
-        let got = read_n(&mut c, 100).await;
-        let running = threads_running(&topo, &["n1r1", "n1r2"], &tag).await;
+        raw::read_result_header(&mut c).await.expect("a result set");
+        let got = raw::read_n_rows(&mut c, 100).await;
+        let servers: &[&str] = if in_tx { &["n1p"] } else { &["n1r1", "n1r2"] };
+        let running = util::threads_running(&topo, servers, &tag).await;
         let (server, _) = running
             .first()
             .cloned()
-            .expect("the read runs on a replica");
-        let _restart = Restart(topo.clone(), server.clone());
+            .unwrap_or_else(|| panic!("the read runs on none of {servers:?}"));
+        let restart = Restart(topo.clone(), server.clone());
         common::sigkill(topo.pid(&server));
         let killed_at = Instant::now();
-        let end = tokio::time::timeout(Duration::from_secs(20), read_rows(&mut c, got, |_| {}))
+        let end = tokio::time::timeout(Duration::from_secs(20), raw::read_rows_to_end(&mut c, got))
             .await
             .expect("an end after SIGKILL");
         println!(
@@ -310,14 +232,40 @@ async fn a_backend_killed_mid_result_gives_an_error_and_the_session_goes_on() {
             killed_at.elapsed()
         );
         assert!(
-            matches!(&end, End::Error(n, e) if *n < ROWS && e.code == 2013),
+            matches!(&end, ResultEnd::Error(n, e) if *n < ROWS && e.code == 2013),
             "{end:?}"
         );
-        c.send_command(&p).await.unwrap();
-        read_header(&mut c).await.expect("a result set");
-        let again = read_rows(&mut c, 0, |_| {}).await;
+        drop(restart);
+        // The same session: the statement again (in a new transaction on
+        // the restarted primary) runs to its end.
+        let resumed = Instant::now();
+        let again = loop {
+            if in_tx {
+                let begun = c.query("BEGIN").await.expect("BEGIN answered");
+                assert!(matches!(begun, raw::Reply::Ok(_)), "BEGIN: {begun:?}");
+            }
+            c.send_command(&p).await.unwrap();
+            let end = match raw::read_result_header(&mut c).await {
+                Ok(_) => raw::read_rows_to_end(&mut c, 0).await,
+                Err(e) => ResultEnd::Error(0, e),
+            };
+            if in_tx {
+                c.query("ROLLBACK").await.expect("ROLLBACK answered");
+            }
+            match end {
+                ResultEnd::Error(0, e) if resumed.elapsed() < Duration::from_secs(60) => {
+                    println!("  while {server} restarts: {e:?}");
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                }
+                end => break end,
+            }
+        };
+        println!(
+            "  the session's next statement complete {:?} after the restart began",
+            resumed.elapsed()
+        );
         assert!(
-            matches!(again, End::Complete(ROWS)),
+            matches!(again, ResultEnd::Complete(ROWS)),
             "after SIGKILL: {again:?}"
         );
     }

@@ -151,25 +151,9 @@ async fn metrics_status_page_and_slow_log() {
     c.query_drop(format!("DROP DATABASE {db}")).await.unwrap();
 }
 
-/// A result's rows as strings (NULL as "NULL").
-async fn rows_of(c: &mut mysql_async::Conn, sql: &str) -> Vec<Vec<String>> {
-    let rows: Vec<mysql_async::Row> = c.query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
-    rows.into_iter()
-        .map(|r| {
-            (0..r.len())
-                .map(|i| match r.as_ref(i) {
-                    Some(mysql_async::Value::Bytes(b)) => String::from_utf8_lossy(b).into_owned(),
-                    Some(mysql_async::Value::NULL) | None => "NULL".into(),
-                    Some(v) => v.as_sql(true),
-                })
-                .collect()
-        })
-        .collect()
-}
-
 /// `routed` of one server in SHOW SHARDCAT BACKENDS.
 async fn routed(c: &mut mysql_async::Conn, addr: &str) -> u64 {
-    let rows = rows_of(c, "SHOW SHARDCAT BACKENDS").await;
+    let rows = util::rows_as_strings(c, "SHOW SHARDCAT BACKENDS").await;
     let row = rows.iter().find(|r| r[2] == addr).expect("server listed");
     row[7].parse().unwrap()
 }
@@ -221,7 +205,7 @@ async fn admin_statements_sessions_digests_rules_config_and_drain() {
         sleeper
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let sessions = rows_of(&mut admin, "SHOW SHARDCAT SESSIONS").await;
+    let sessions = util::rows_as_strings(&mut admin, "SHOW SHARDCAT SESSIONS").await;
     assert!(
         sessions.iter().any(|r| r[0] == other_id.to_string()
             && r[1] == "other"
@@ -237,7 +221,7 @@ async fn admin_statements_sessions_digests_rules_config_and_drain() {
     );
     drop(sleeping.await.unwrap());
 
-    let digests = rows_of(&mut admin, "SHOW SHARDCAT DIGESTS").await;
+    let digests = util::rows_as_strings(&mut admin, "SHOW SHARDCAT DIGESTS").await;
     let d = digests
         .iter()
         .find(|r| r[8] == "SELECT v FROM items WHERE id = ?")
@@ -245,14 +229,14 @@ async fn admin_statements_sessions_digests_rules_config_and_drain() {
     assert_eq!(d[1], "20", "{d:?}");
     assert!(!digests.iter().any(|r| r[8].contains("= 7")), "values kept");
 
-    let stats = rows_of(&mut admin, "SHOW SHARDCAT STATS").await;
+    let stats = util::rows_as_strings(&mut admin, "SHOW SHARDCAT STATS").await;
     assert!(stats.iter().any(|r| r[0] == "shardcat_statements_total"));
-    let rules = rows_of(&mut admin, "SHOW SHARDCAT RULES").await;
+    let rules = util::rows_as_strings(&mut admin, "SHOW SHARDCAT RULES").await;
     let items = rules.iter().find(|r| r[0] == "items").expect("items rule");
     assert_eq!(items[1], "sharded");
     assert_eq!(items[3], "n1,n2");
     assert_eq!(items[4].split(',').count(), 4, "{items:?}");
-    let config = rows_of(&mut admin, "SHOW SHARDCAT CONFIG").await;
+    let config = util::rows_as_strings(&mut admin, "SHOW SHARDCAT CONFIG").await;
     assert!(config
         .iter()
         .any(|r| r[0] == "backend.password" && r[1] == "***"));
@@ -275,7 +259,7 @@ async fn admin_statements_sessions_digests_rules_config_and_drain() {
         before,
         "reads reached a drained replica"
     );
-    let state = rows_of(&mut admin, "SHOW SHARDCAT BACKENDS").await;
+    let state = util::rows_as_strings(&mut admin, "SHOW SHARDCAT BACKENDS").await;
     assert!(state.iter().any(|r| r[2] == r1 && r[11] == "offline"));
     admin
         .query_drop(format!("SET SHARDCAT BACKEND {r1} ONLINE"))

@@ -33,40 +33,6 @@ tables_per_node = 2
 
 const SERVERS: &[&str] = &["n1p", "n1r1", "n1r2", "n2p", "n2r1"];
 
-/// Statements still running on any server whose text contains `marker`.
-async fn running_anywhere(topo: &Topology, marker: &str) -> usize {
-    let mut n = 0;
-    for s in SERVERS {
-        let mut c = util::direct_conn(topo, s, None).await;
-        let count: Option<u64> = c
-            .exec_first(
-                "SELECT COUNT(*) FROM information_schema.PROCESSLIST \
-                 WHERE INFO LIKE ? AND ID <> CONNECTION_ID()",
-                (format!("%{marker}%"),),
-            )
-            .await
-            .unwrap_or(None);
-        n += count.unwrap_or(0) as usize;
-        c.disconnect().await.ok();
-    }
-    n
-}
-
-async fn wait_until_none(topo: &Topology, marker: &str, within: Duration) -> Duration {
-    let start = Instant::now();
-    loop {
-        let n = running_anywhere(topo, marker).await;
-        if n == 0 {
-            return start.elapsed();
-        }
-        assert!(
-            start.elapsed() < within,
-            "{n} shard statement(s) with {marker} still running after {within:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scatter_stops_on_every_shard_when_killed_or_abandoned() {
     let topo = Topology::from_env();
@@ -111,7 +77,7 @@ async fn scatter_stops_on_every_shard_when_killed_or_abandoned() {
     });
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert!(
-        running_anywhere(&topo, marker).await >= 2,
+        util::threads_running(&topo, SERVERS, marker).await.len() >= 2,
         "scatter is running"
     );
     p.query_drop(format!("KILL QUERY {victim_id}"))
@@ -122,7 +88,7 @@ async fn scatter_stops_on_every_shard_when_killed_or_abandoned() {
     let (code, _state, message) = util::server_error(result.expect_err("killed query fails"));
     assert_eq!(code, 1317, "{message}");
     assert!(took < Duration::from_secs(4), "KILL QUERY took {took:?}");
-    wait_until_none(&topo, marker, Duration::from_secs(3)).await;
+    util::wait_until_none(&topo, SERVERS, marker, Duration::from_secs(3)).await;
     // The session survives KILL QUERY, as on MySQL.
     let one: Option<u8> = victim.query_first("SELECT 1").await.unwrap();
     assert_eq!(one, Some(1));
@@ -149,7 +115,7 @@ async fn scatter_stops_on_every_shard_when_killed_or_abandoned() {
     });
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert!(
-        running_anywhere(&topo, marker).await >= 2,
+        util::threads_running(&topo, SERVERS, marker).await.len() >= 2,
         "prepared scatter is running"
     );
     p.query_drop(format!("KILL QUERY {victim_id}"))
@@ -160,7 +126,7 @@ async fn scatter_stops_on_every_shard_when_killed_or_abandoned() {
     let (code, _state, message) = util::server_error(result.expect_err("killed query fails"));
     assert_eq!(code, 1317, "{message}");
     assert!(took < Duration::from_secs(4), "KILL QUERY took {took:?}");
-    wait_until_none(&topo, marker, Duration::from_secs(3)).await;
+    util::wait_until_none(&topo, SERVERS, marker, Duration::from_secs(3)).await;
     let one: Option<u8> = victim.query_first("SELECT 1").await.unwrap();
     assert_eq!(one, Some(1));
     victim.disconnect().await.ok();
@@ -175,13 +141,13 @@ async fn scatter_stops_on_every_shard_when_killed_or_abandoned() {
     });
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert!(
-        running_anywhere(&topo, marker).await >= 2,
+        util::threads_running(&topo, SERVERS, marker).await.len() >= 2,
         "scatter is running"
     );
     // Dropping the task drops the connection: its socket closes.
     run.abort();
     let _ = run.await;
-    let gone = wait_until_none(&topo, marker, Duration::from_secs(6)).await;
+    let gone = util::wait_until_none(&topo, SERVERS, marker, Duration::from_secs(6)).await;
     eprintln!("abandoned scatter stopped on every server after {gone:?}");
 
     // The proxy still serves, and the table is intact.

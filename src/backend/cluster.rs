@@ -34,6 +34,7 @@ impl Cluster {
                 .max(crate::wire::DEFAULT_MAX_PACKET),
             statement_cache: b.statement_cache,
             tls: b.tls_client.clone(),
+            unresponsive_timeout: Duration::from_millis(b.unresponsive_timeout_ms),
         };
         let pool = |node: usize, node_name: &str, role: Role, addr: &str, weight: u32| {
             ServerPool::new(

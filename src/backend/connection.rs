@@ -33,6 +33,8 @@ use crate::wire::packets::{
 };
 use crate::wire::{auth, command, Packet, PacketStream};
 
+mod silence;
+
 /// Collation the proxy's backend connections start with (utf8mb4_general_ci).
 pub const BACKEND_COLLATION: u8 = 45;
 
@@ -79,6 +81,8 @@ pub struct ConnectSettings {
     pub statement_cache: usize,
     /// `[backend] tls`.
     pub tls: crate::wire::backend_tls::BackendTls,
+    /// `[backend] unresponsive_timeout_ms` (zero: off); see [`silence`].
+    pub unresponsive_timeout: Duration,
 }
 
 /// The recorded value of a variable whose value on the connection is not
@@ -183,6 +187,8 @@ pub struct BackendConn {
     /// Statement ids to close before the next command (no reply is sent
     /// for COM_STMT_CLOSE, so they ride along with the next write).
     pending_close: Vec<u32>,
+    /// The watchdog on reads (set once the session setup answered).
+    silence: Option<Arc<silence::Silence>>,
 }
 
 const BASE_CAPS: CapabilityFlags = CapabilityFlags::from_bits_truncate(
@@ -422,6 +428,7 @@ impl BackendConn {
             warnings_read: Default::default(),
             statements: LruCache::new(cache),
             pending_close: Vec::new(),
+            silence: None,
         };
         let setup = tokio::time::timeout(settings.connect_timeout, conn.query_drop(TRACKING_SQL));
         match setup.await {
@@ -435,6 +442,7 @@ impl BackendConn {
                 })
             }
         }
+        conn.silence = silence::Silence::for_settings(settings).map(Arc::new);
         Ok(conn)
     }
 
@@ -489,6 +497,9 @@ impl BackendConn {
     }
 
     pub async fn read_packet(&mut self) -> Result<Packet> {
+        if let Some(silence) = self.silence.clone() {
+            return self.read_watched(silence).await;
+        }
         match self.stream.read_packet().await {
             Ok(p) => Ok(p),
             Err(e) => Err(self.lost(e)),

@@ -23,6 +23,16 @@ pub struct ServerConfig {
     /// accepted as `max_connections` (MySQL's name).
     #[serde(alias = "max_connections")]
     pub max_client_connections: usize,
+    /// Prepared statements one client connection may hold at once; one
+    /// more gets error 1461 (MariaDB's `max_prepared_stmt_count`, counted
+    /// per connection). COM_STMT_CLOSE and COM_RESET_CONNECTION free them.
+    pub max_prepared_statements: usize,
+    /// A client that reads nothing of an answer for this long (its socket
+    /// stays full) is disconnected and its backend statement abandoned
+    /// (MySQL's `net_write_timeout`). While it does not read, shardcat reads
+    /// nothing more from the backend either (TCP flow control), so memory
+    /// stays flat. 0 = wait forever.
+    pub client_write_timeout_ms: u64,
     /// Auth plugin announced in the greeting: `mysql_native_password` or
     /// `caching_sha2_password` (both are accepted either way).
     pub auth_plugin: String,
@@ -54,6 +64,8 @@ impl Default for ServerConfig {
             server_version: String::new(),
             max_allowed_packet: crate::wire::DEFAULT_MAX_PACKET,
             max_client_connections: 20_000,
+            max_prepared_statements: 16_382,
+            client_write_timeout_ms: 60_000,
             auth_plugin: crate::wire::auth::NATIVE_PASSWORD.into(),
             handshake_timeout_ms: 10_000,
             tls_cert: String::new(),
@@ -121,6 +133,12 @@ pub struct BackendDefaults {
     /// A statement whose answer does not start arriving within this fails
     /// (0 = no limit; stalled servers are still caught by the health checker).
     pub query_timeout_ms: u64,
+    /// A server that sends no byte of an answer for this long, and does not
+    /// greet a new connection within it either, is given up: the statement
+    /// fails with 2013 (a read outside a transaction is retried elsewhere).
+    /// Bounds what a client waits on a frozen or black-holed server; a slow
+    /// statement on a live server is not cut. 0 = off.
+    pub unresponsive_timeout_ms: u64,
     /// Idle pooled connections older than this are closed.
     pub idle_timeout_ms: u64,
     /// Prepared statements kept per backend connection (least recently used
@@ -144,6 +162,7 @@ impl Default for BackendDefaults {
             connect_timeout_ms: 2_000,
             checkout_timeout_ms: 5_000,
             query_timeout_ms: 0,
+            unresponsive_timeout_ms: 5_000,
             idle_timeout_ms: 300_000,
             statement_cache: 256,
             health_interval_ms: 1_000,

@@ -373,6 +373,10 @@ impl Proxy {
             return;
         };
         client.set_max_payload(cfg.server.max_allowed_packet);
+        client.set_write_timeout(match cfg.server.client_write_timeout_ms {
+            0 => None,
+            ms => Some(std::time::Duration::from_millis(ms)),
+        });
         self.sessions.lock().insert(id, handle.clone());
         let seq = hello.next_seq;
         let user = crate::ops::metrics::UserLabels {

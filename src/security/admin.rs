@@ -7,6 +7,7 @@
 //! [`super::privileges`]) or do I/O.
 
 use crate::error::ProxyError;
+use crate::sql::search::contains_ignore_case;
 use crate::sql::{lexer::unquote, Classified, LexOptions, Lexer, SetKind, StatementKind, Token};
 use crate::sql::{ShowKind, TokenKind};
 
@@ -179,9 +180,4 @@ pub fn check(
         }
     }
     Ok(())
-}
-
-fn contains_ignore_case(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle))
 }

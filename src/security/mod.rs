@@ -29,6 +29,7 @@ pub mod visibility;
 
 use crate::config::UserConfig;
 use crate::error::ProxyError;
+use crate::sql::search::contains_ignore_case;
 use crate::sql::{self, Classified, LexOptions, SetKind, ShowKind, StatementKind, Token};
 
 /// The session facts the checks need.
@@ -183,11 +184,6 @@ pub fn admin_needs_check(text: &[u8]) -> bool {
     contains_ignore_case(text, b"user")
         || contains_ignore_case(text, b"processlist")
         || contains_ignore_case(text, b"grants")
-}
-
-fn contains_ignore_case(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle))
 }
 
 /// The text to run instead of `text`, if any (see [`Verdict::Rewrite`]).

@@ -22,6 +22,7 @@
 use crate::config::{Grant, UserConfig};
 use crate::error::ProxyError;
 use crate::session_state::quote_str;
+use crate::sql::search::contains_ignore_case;
 use crate::sql::{self, Classified, LexOptions, Lexer, ShowKind, StatementKind, Token};
 
 use super::processlist::{self, ProcessRow};
@@ -222,11 +223,6 @@ fn reads_rows(c: &Classified) -> bool {
             | StatementKind::Set(_)
             | StatementKind::Ddl
     )
-}
-
-fn contains_ignore_case(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle))
 }
 
 /// Rewrites the `information_schema` references of `text`: `Ok(None)`

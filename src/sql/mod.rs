@@ -21,6 +21,7 @@ pub mod classify;
 pub mod lexer;
 pub mod parse;
 pub mod rewrite;
+pub mod search;
 
 pub use sqlparser::ast;
 

@@ -135,6 +135,12 @@ pub struct PacketStream<S> {
     hold_last: bool,
     /// Offset in `write_buf` of the last queued packet's header.
     last_start: usize,
+    /// A flush that makes no progress for this long fails with `TimedOut`
+    /// (a peer that stopped reading; `[server] client_write_timeout_ms`).
+    write_timeout: Option<std::time::Duration>,
+    /// A write failed part-way (e.g. timed out): what the peer got is
+    /// unknown, so every later write fails at once.
+    write_failed: bool,
 }
 
 /// Flush the write buffer once it grows past this, to bound memory while
@@ -150,7 +156,42 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
             write_buf: Vec::with_capacity(1024),
             hold_last: false,
             last_start: 0,
+            write_timeout: None,
+            write_failed: false,
         }
+    }
+
+    /// See [`PacketStream::write_all`]; `None`: wait as long as it takes.
+    pub fn set_write_timeout(&mut self, timeout: Option<std::time::Duration>) {
+        self.write_timeout = timeout;
+    }
+
+    /// Writes `buf` to the peer; with a write timeout, each write must make
+    /// progress within it. While a peer does not read, this waits (TCP flow
+    /// control), so nothing upstream is read and nothing piles up here.
+    async fn write_all(
+        io: &mut S,
+        buf: &[u8],
+        timeout: Option<std::time::Duration>,
+    ) -> io::Result<()> {
+        let Some(limit) = timeout else {
+            return io.write_all(buf).await;
+        };
+        let mut done = 0;
+        while done < buf.len() {
+            match tokio::time::timeout(limit, io.write(&buf[done..])).await {
+                Ok(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(Ok(n)) => done += n,
+                Ok(Err(e)) => return Err(e),
+                Err(_) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!("the peer read nothing for {} ms", limit.as_millis()),
+                    ))
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Keeps (or stops keeping) the last queued packet out of flushes; see
@@ -241,17 +282,29 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
     }
 
     pub async fn flush(&mut self) -> io::Result<()> {
+        if self.write_failed {
+            return Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "an earlier write to this peer failed",
+            ));
+        }
+        let flushed = self.flush_buffered().await;
+        self.write_failed = flushed.is_err();
+        flushed
+    }
+
+    async fn flush_buffered(&mut self) -> io::Result<()> {
         if self.hold_last {
             let upto = self.last_start.min(self.write_buf.len());
             if upto > 0 {
-                self.io.write_all(&self.write_buf[..upto]).await?;
+                Self::write_all(&mut self.io, &self.write_buf[..upto], self.write_timeout).await?;
                 self.write_buf.drain(..upto);
                 self.last_start = 0;
             }
             return self.io.flush().await;
         }
         if !self.write_buf.is_empty() {
-            self.io.write_all(&self.write_buf).await?;
+            Self::write_all(&mut self.io, &self.write_buf, self.write_timeout).await?;
             self.write_buf.clear();
             // Idle connections should not keep a large result's buffer.
             if self.write_buf.capacity() > 64 * 1024 {

@@ -12,6 +12,11 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+#[path = "raw_result.rs"]
+mod result;
+#[allow(unused_imports)]
+pub use result::{read_n_rows, read_result_header, read_rows_to_end, ResultEnd};
+
 // Capability flags (subset).
 pub const CLIENT_LONG_PASSWORD: u32 = 0x0000_0001;
 pub const CLIENT_FOUND_ROWS: u32 = 0x0000_0002;

@@ -3,6 +3,8 @@
 //! Include with `#[path = "common/util.rs"] mod util;` next to `mod common;`.
 #![allow(dead_code)]
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mysql_async::prelude::*;
@@ -259,4 +261,130 @@ pub async fn timed<T>(f: impl std::future::Future<Output = T>) -> (T, Duration) 
     let t = Instant::now();
     let v = f.await;
     (v, t.elapsed())
+}
+
+/// A TCP forwarder to `upstream` that, once `frozen` is set, forwards
+/// nothing more in either direction and answers no new connection (a
+/// network black hole appearing under load).
+pub async fn forwarder(
+    upstream: String,
+    frozen: Arc<AtomicBool>,
+) -> (String, tokio::task::JoinHandle<()>) {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = l.accept().await {
+            if frozen.load(Ordering::Relaxed) {
+                held.push(s);
+                continue;
+            }
+            let Ok(up) = tokio::net::TcpStream::connect(&upstream).await else {
+                continue;
+            };
+            let (cr, cw) = s.into_split();
+            let (ur, uw) = up.into_split();
+            tokio::spawn(pump(cr, uw, frozen.clone()));
+            tokio::spawn(pump(ur, cw, frozen.clone()));
+        }
+    });
+    (addr, task)
+}
+
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    frozen: Arc<AtomicBool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if frozen.load(Ordering::Relaxed) {
+            // Swallow everything from now on, keep both ends open.
+            std::future::pending::<()>().await;
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// The thread ids, per server of `servers`, running a statement whose
+/// text contains `tag`.
+pub async fn threads_running(topo: &Topology, servers: &[&str], tag: &str) -> Vec<(String, u64)> {
+    let mut out = Vec::new();
+    for s in servers {
+        let mut c = direct_conn(topo, s, None).await;
+        let ids: Vec<u64> = c
+            .exec(
+                "SELECT ID FROM information_schema.PROCESSLIST \
+                 WHERE INFO LIKE ? AND ID <> CONNECTION_ID()",
+                (format!("%{tag}%"),),
+            )
+            .await
+            .unwrap_or_default();
+        out.extend(ids.into_iter().map(|id| (s.to_string(), id)));
+        c.disconnect().await.ok();
+    }
+    out
+}
+
+/// Waits (up to `within`) until a statement containing `tag` runs on one
+/// of `servers`; its threads, or none when it never showed.
+pub async fn wait_running(
+    topo: &Topology,
+    servers: &[&str],
+    tag: &str,
+    within: Duration,
+) -> Vec<(String, u64)> {
+    let start = Instant::now();
+    loop {
+        let found = threads_running(topo, servers, tag).await;
+        if !found.is_empty() || start.elapsed() >= within {
+            return found;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until no statement containing `tag` runs on `servers`; panics
+/// after `within`. Returns how long it took.
+pub async fn wait_until_none(
+    topo: &Topology,
+    servers: &[&str],
+    tag: &str,
+    within: Duration,
+) -> Duration {
+    let start = Instant::now();
+    loop {
+        let n = threads_running(topo, servers, tag).await.len();
+        if n == 0 {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < within,
+            "{n} statement(s) with {tag} still running after {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A result's rows as strings (NULL as "NULL").
+pub async fn rows_as_strings(c: &mut Conn, sql: &str) -> Vec<Vec<String>> {
+    let rows: Vec<mysql_async::Row> = c.query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    rows.into_iter()
+        .map(|r| {
+            (0..r.len())
+                .map(|i| match r.as_ref(i) {
+                    Some(mysql_async::Value::Bytes(b)) => String::from_utf8_lossy(b).into_owned(),
+                    Some(mysql_async::Value::NULL) | None => "NULL".into(),
+                    Some(v) => v.as_sql(true),
+                })
+                .collect()
+        })
+        .collect()
 }

@@ -24,7 +24,7 @@ use crate::execute::cancel::killed;
 use crate::execute::relay::FirstByte;
 use crate::execute::{Command, Outcome, Relay, Shape};
 use crate::router::RoutePlan;
-use crate::sql::Classified;
+use crate::sql::{Classified, StatementKind};
 use crate::wire::packets::SessionChange;
 
 /// How many connections one statement may try.
@@ -106,10 +106,22 @@ impl Session {
             let in_tx = self.pins.transaction;
             self.after_failure();
             let e = match outcome.failure {
-                Some(f) if in_tx => ProxyError::BackendLost {
-                    server: pool.server.name.clone(),
-                    reason: format!("{f}; the transaction was rolled back"),
-                },
+                Some(f) if in_tx => {
+                    let why = match f {
+                        ProxyError::BackendLost { reason, .. } => reason,
+                        other => other.to_string(),
+                    };
+                    // A COMMIT the server may have applied before it went
+                    // silent: its outcome is not known.
+                    let fate = match c.kind {
+                        StatementKind::Commit => "the transaction's outcome is unknown",
+                        _ => "the transaction was rolled back",
+                    };
+                    ProxyError::BackendLost {
+                        server: pool.server.name.clone(),
+                        reason: format!("{why}; {fate}"),
+                    }
+                }
                 Some(f) => f,
                 None => ProxyError::Internal("unknown failure".into()),
             };

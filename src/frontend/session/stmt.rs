@@ -20,6 +20,12 @@ use crate::wire::packets::Reader;
 
 impl Session {
     pub(super) async fn com_stmt_prepare(&mut self, payload: &[u8], seq: &mut u8) {
+        let limit = self.proxy.config.load().server.max_prepared_statements;
+        if self.statements.len() >= limit {
+            let e = ProxyError::TooManyPreparedStatements(limit);
+            self.write_error_seq(&e, seq).await;
+            return;
+        }
         let sql_text: Arc<str> = Arc::from(String::from_utf8_lossy(&payload[1..]).as_ref());
         let c = sql::classify(&sql_text);
         let mut node = self.node_for_session();

@@ -92,10 +92,9 @@ impl Session {
             | StatementKind::Repair => true,
             // Only reads of information_schema: keep the lexing off the
             // path of ordinary SELECTs.
-            StatementKind::Select => text
-                .as_bytes()
-                .windows(b"information_schema".len())
-                .any(|w| w.eq_ignore_ascii_case(b"information_schema")),
+            StatementKind::Select => {
+                crate::sql::search::contains_ignore_case(text.as_bytes(), b"information_schema")
+            }
             _ => false,
         };
         if !candidate {

@@ -157,11 +157,9 @@ impl ShardRouter {
     ) -> Vec<(String, String, usize, String)> {
         // Only ORDER BY, GROUP BY and DISTINCT sort or group by position
         // (MIN/MAX of an ENUM compare its text): most statements stop here.
-        let sorts = ["order", "group", "distinct"].iter().any(|k| {
-            sql.as_bytes()
-                .windows(k.len())
-                .any(|w| w.eq_ignore_ascii_case(k.as_bytes()))
-        });
+        let sorts = ["order", "group", "distinct"]
+            .iter()
+            .any(|k| crate::sql::search::contains_ignore_case(sql.as_bytes(), k.as_bytes()));
         if self.tables.is_empty() || !sorts {
             return Vec::new();
         }
