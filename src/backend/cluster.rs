@@ -33,6 +33,7 @@ impl Cluster {
                 .max_allowed_packet
                 .max(crate::wire::DEFAULT_MAX_PACKET),
             statement_cache: b.statement_cache,
+            passthrough_idle_per_user: b.passthrough_idle_per_user,
             tls: b.tls_client.clone(),
         };
         let pool = |node: usize, node_name: &str, role: Role, addr: &str, weight: u32| {

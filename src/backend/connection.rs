@@ -31,7 +31,7 @@ use crate::wire::packets::MARIADB_EXTENDED_METADATA;
 use crate::wire::packets::{
     is_err, is_terminator, put_lenenc_bytes, ErrPacket, OkPacket, Reader, SessionChange,
 };
-use crate::wire::{auth, command, Packet, PacketStream};
+use crate::wire::{command, Packet, PacketStream};
 
 /// Collation the proxy's backend connections start with (utf8mb4_general_ci).
 pub const BACKEND_COLLATION: u8 = 45;
@@ -77,6 +77,8 @@ pub struct ConnectSettings {
     pub connect_timeout: Duration,
     pub max_packet: usize,
     pub statement_cache: usize,
+    /// `[backend] passthrough_idle_per_user`.
+    pub passthrough_idle_per_user: usize,
     /// `[backend] tls`.
     pub tls: crate::wire::backend_tls::BackendTls,
 }
@@ -112,15 +114,25 @@ impl SettleLimit {
 }
 
 /// What a pooled connection was opened for: client capabilities that
-/// change what the server sends (connections are only reused by sessions
-/// of the same flavor).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// change what the server sends, and the account it logged in as
+/// (connections are only reused by sessions of the same flavor).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Flavor {
+    /// The client user's own account (`backend_auth = "passthrough"`);
+    /// `None`: the `[backend]` account.
+    pub login: Option<Arc<BackendLogin>>,
     /// `CLIENT_FOUND_ROWS`: affected rows count matched rows.
     pub found_rows: bool,
     /// MariaDB extended type info in column definitions (asked for; see
     /// [`BackendConn::extended_metadata`] for what the server agreed).
     pub extended_metadata: bool,
+}
+
+/// A pass-through user's login on the servers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendLogin {
+    pub user: String,
+    pub secret: crate::wire::auth::Secret,
 }
 
 pub struct BackendConn {
@@ -242,6 +254,11 @@ impl BackendConn {
             addr: server.addr.clone(),
             reason,
         };
+        let service = crate::wire::auth::Secret::Password(settings.password.clone());
+        let (login_user, secret) = match &flavor.login {
+            Some(l) => (l.user.as_str(), &l.secret),
+            None => (settings.user.as_str(), &service),
+        };
         let fut = async {
             let tcp = TcpStream::connect(&server.addr)
                 .await
@@ -283,17 +300,7 @@ impl BackendConn {
                 .to_vec();
             let server_version = hs.server_version_str().into_owned();
             let connection_id = hs.connection_id();
-            let scramble = auth::client_response(&plugin, &nonce, &settings.password)
-                .or_else(|| {
-                    auth::client_response(b"mysql_native_password", &nonce, &settings.password)
-                })
-                .unwrap_or_default();
-            let plugin_sent: &[u8] =
-                if auth::client_response(&plugin, &nonce, &settings.password).is_some() {
-                    &plugin
-                } else {
-                    b"mysql_native_password"
-                };
+            let (plugin_sent, scramble) = secret.first_response(&plugin, &nonce);
             let mut resp = Vec::with_capacity(128);
             resp.extend_from_slice(&caps.bits().to_le_bytes());
             resp.extend_from_slice(&(settings.max_packet as u32).to_le_bytes());
@@ -305,10 +312,10 @@ impl BackendConn {
                 0
             };
             resp.extend_from_slice(&ext.to_le_bytes());
-            resp.extend_from_slice(settings.user.as_bytes());
+            resp.extend_from_slice(login_user.as_bytes());
             resp.push(0);
             put_lenenc_bytes(&mut resp, &scramble);
-            resp.extend_from_slice(plugin_sent);
+            resp.extend_from_slice(&plugin_sent);
             resp.push(0);
             let mut seq = greeting.seq.wrapping_add(1);
             if let Some(upgraded) =
@@ -333,6 +340,11 @@ impl BackendConn {
                     Some(0xFF) => {
                         let e = ErrPacket::parse(&p.payload)
                             .unwrap_or_else(|| ErrPacket::new(1045, "28000", "access denied"));
+                        if flavor.login.is_some() {
+                            // The client's own account: the server's answer
+                            // (1045, 1044…) is the client's to see.
+                            return Err(ProxyError::Backend(e));
+                        }
                         return Err(connect_err(format!(
                             "login as '{}' refused: {} ({})",
                             settings.user, e.message, e.code
@@ -344,7 +356,7 @@ impl BackendConn {
                         let name = r.null_terminated().unwrap_or_default().to_vec();
                         let data = r.rest();
                         let data = data.strip_suffix(&[0]).unwrap_or(data);
-                        let answer = auth::client_response(&name, data, &settings.password)
+                        let answer = secret.response(&name, data)
                             .ok_or_else(|| {
                                 connect_err(format!(
                                     "server asked for auth plugin '{}', which the proxy does not support for backends",

@@ -20,7 +20,9 @@ pub mod shown;
 mod users;
 
 pub use sections::*;
-pub use users::{Grant, PrivilegeEntry, SecurityConfig, UserConfig, PRE_AUTH_MAX_PACKET};
+pub use users::{
+    BackendAuth, Grant, PrivilegeEntry, SecurityConfig, UserConfig, PRE_AUTH_MAX_PACKET,
+};
 
 /// A configuration error located in its file.
 #[derive(Debug)]

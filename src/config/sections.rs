@@ -123,6 +123,10 @@ pub struct BackendDefaults {
     pub query_timeout_ms: u64,
     /// Idle pooled connections older than this are closed.
     pub idle_timeout_ms: u64,
+    /// Idle connections kept per server for each `backend_auth =
+    /// "passthrough"` user (more are closed when given back; they also
+    /// count against `pool_max`).
+    pub passthrough_idle_per_user: usize,
     /// Prepared statements kept per backend connection (least recently used
     /// are closed beyond this).
     pub statement_cache: usize,
@@ -145,6 +149,7 @@ impl Default for BackendDefaults {
             checkout_timeout_ms: 5_000,
             query_timeout_ms: 0,
             idle_timeout_ms: 300_000,
+            passthrough_idle_per_user: 4,
             statement_cache: 256,
             health_interval_ms: 1_000,
             health_timeout_ms: 2_000,
