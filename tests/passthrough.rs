@@ -177,6 +177,16 @@ async fn create_user(conn: &mut Conn, name: &str, pw: &str, grants: &[String]) {
     }
 }
 
+/// `shardcat check --live` on the proxy's configuration: its output.
+fn check_live(proxy: &ProxyProcess) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_shardcat"))
+        .args(["check", "--live"])
+        .arg(&proxy.config_path)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 #[tokio::test]
 async fn servers_grants_apply_through_shardcat() {
     let topo = Topology::from_env();
@@ -276,6 +286,51 @@ async fn servers_grants_apply_through_shardcat() {
     // A wrong password is refused by shardcat itself.
     let e = Conn::new(proxy_opts(&proxy, &user(0), "nope", None)).await;
     assert_eq!(server_error(e.err().unwrap()).0, 1045);
+
+    // `check --live`: every grant agrees; then one is taken from one
+    // physical table, and the XA log grant from a writer.
+    let out = check_live(&proxy);
+    assert!(out.contains(&format!("ok   user \"{}\"", user(1))), "{out}");
+    assert!(
+        out.contains("WARN user \"pt_ghost\" (passthrough) has no account on node `n2`"),
+        "{out}"
+    );
+    let mut n2 = direct_conn(&topo, "n2p", Some(&db)).await;
+    let on_n2: Option<String> = n2
+        .query_first(
+            "SELECT MIN(TABLE_NAME) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()",
+        )
+        .await
+        .unwrap();
+    let on_n2 = on_n2.unwrap();
+    n2.query_drop(format!(
+        "REVOKE SELECT ON {db}.{on_n2} FROM '{}'@'%'",
+        user(1)
+    ))
+    .await
+    .unwrap();
+    n2.query_drop(format!(
+        "REVOKE INSERT ON shardcat.xa_log FROM '{}'@'%'",
+        user(3)
+    ))
+    .await
+    .unwrap();
+    n2.disconnect().await.unwrap();
+    let out = check_live(&proxy);
+    let missing = format!(
+        "WARN user \"{}\" (passthrough): SELECT missing on {db}.{on_n2} on node `n2`",
+        user(1)
+    );
+    assert!(out.contains(&missing), "{out}");
+    let xa = format!(
+        "WARN user \"{}\" (passthrough) writes sharded tables but lacks INSERT on shardcat.xa_log on node `n2`",
+        user(3)
+    );
+    assert!(out.contains(&xa), "{out}");
+    assert!(
+        !out.contains(&format!("ok   user \"{}\"", user(1))),
+        "{out}"
+    );
 
     admin
         .query_drop(format!("DROP DATABASE {db}"))

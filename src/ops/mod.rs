@@ -1,14 +1,16 @@
 //! What operators need to run shardcat: metrics (`metrics`), the HTTP
 //! listener serving them with a status page (`http`), the slow query
 //! log (`slow_log`), query digests (`digests`), XA commit and recovery
-//! counters (`xa_stats`) and the period tables of `time_range` rules
-//! (`tables`: create ahead, retire).
+//! counters (`xa_stats`), the period tables of `time_range` rules
+//! (`tables`: create ahead, retire) and the grants of pass-through users
+//! on physical tables (`grants`, for `check --live`).
 //!
 //! Owns: observing the proxy from outside, and (`tables` only) the DDL of
 //! the period-table jobs on the primaries. Must not: route, run client statements
 //! or change session state.
 
 pub mod digests;
+pub mod grants;
 pub mod http;
 pub mod metrics;
 pub mod slow_log;
