@@ -37,6 +37,10 @@ impl Cluster {
             tls: b.tls_client.clone(),
         };
         let pool = |node: usize, node_name: &str, role: Role, addr: &str, weight: u32| {
+            let mut settings = settings.clone();
+            if let Some(tls) = &cfg.nodes[node].tls_client {
+                settings.tls = tls.clone();
+            }
             ServerPool::new(
                 Arc::new(ServerInfo {
                     name: format!("{node_name}/{}/{addr}", role.as_str()),
@@ -47,7 +51,7 @@ impl Cluster {
                     weight,
                     max_packet: Default::default(),
                 }),
-                settings.clone(),
+                settings,
                 b.pool_max,
                 Duration::from_millis(b.checkout_timeout_ms),
                 Duration::from_millis(b.idle_timeout_ms),

@@ -740,6 +740,13 @@ impl BackendConn {
 /// Reads a whole result of one command into memory: used only for small
 /// internal results (never on the client data path).
 pub async fn read_small_result(conn: &mut BackendConn) -> Result<Vec<Vec<Option<Bytes>>>> {
+    Ok(read_small_result_named(conn).await?.1)
+}
+
+/// [`read_small_result`] with the column names.
+pub async fn read_small_result_named(
+    conn: &mut BackendConn,
+) -> Result<(Vec<String>, Vec<Vec<Option<Bytes>>>)> {
     let first = conn.read_packet().await?;
     if is_err(&first.payload) {
         return Err(ProxyError::Backend(
@@ -749,11 +756,19 @@ pub async fn read_small_result(conn: &mut BackendConn) -> Result<Vec<Vec<Option<
     }
     if first.payload.first() == Some(&0x00) {
         conn.absorb_ok(&first.payload);
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     }
     let ncols = Reader::new(&first.payload).lenenc_int().unwrap_or(0) as usize;
+    let mut names = Vec::with_capacity(ncols);
     for _ in 0..ncols {
-        conn.read_packet().await?;
+        let def = conn.read_packet().await?;
+        // catalog, schema, table, org_table, then the name.
+        let mut r = Reader::new(&def.payload);
+        for _ in 0..4 {
+            r.lenenc_bytes();
+        }
+        let name = r.lenenc_bytes().unwrap_or_default();
+        names.push(String::from_utf8_lossy(name).into_owned());
     }
     let mut rows = Vec::new();
     loop {
@@ -782,5 +797,5 @@ pub async fn read_small_result(conn: &mut BackendConn) -> Result<Vec<Vec<Option<
         }
         rows.push(row);
     }
-    Ok(rows)
+    Ok((names, rows))
 }

@@ -110,7 +110,11 @@ pub struct BackendDefaults {
     /// PEM file of the CA(s) for `verify_ca`/`verify_identity` (relative
     /// paths: from the configuration file's directory).
     pub tls_ca: String,
-    /// Built from `tls`/`tls_ca` at load.
+    /// PEM files of a client certificate (chain) and its private key,
+    /// presented to servers that ask for one (both or neither).
+    pub tls_cert: String,
+    pub tls_key: String,
+    /// Built from `tls`/`tls_ca`/`tls_cert`/`tls_key` at load.
     #[serde(skip)]
     pub tls_client: crate::wire::backend_tls::BackendTls,
     /// Connections per server and per client-flag variant.
@@ -143,6 +147,8 @@ impl Default for BackendDefaults {
             password_env: String::new(),
             tls: String::new(),
             tls_ca: String::new(),
+            tls_cert: String::new(),
+            tls_key: String::new(),
             tls_client: Default::default(),
             pool_max: 64,
             connect_timeout_ms: 2_000,
@@ -291,6 +297,15 @@ pub struct NodeConfig {
     pub primary: Spanned<String>,
     #[serde(default)]
     pub replicas: Vec<ReplicaConfig>,
+    /// Overrides `[backend] tls` for this node's servers.
+    #[serde(default)]
+    pub tls: Option<String>,
+    /// Overrides `[backend] tls_ca` for this node's servers.
+    #[serde(default)]
+    pub tls_ca: Option<String>,
+    /// Built at load when `tls` or `tls_ca` is set (else `[backend]`'s).
+    #[serde(skip)]
+    pub tls_client: Option<crate::wire::backend_tls::BackendTls>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

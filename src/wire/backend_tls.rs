@@ -73,8 +73,14 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 }
 
 /// Builds the client configuration of `mode` (`ca`: PEM file of the
-/// certificate authorities, required by the verifying modes).
-pub fn load_backend_tls(mode: TlsMode, ca: Option<&Path>) -> Result<BackendTls, String> {
+/// certificate authorities, required by the verifying modes; `client`:
+/// PEM files of a client certificate chain and its key, presented when a
+/// server asks for one).
+pub fn load_backend_tls(
+    mode: TlsMode,
+    ca: Option<&Path>,
+    client: Option<(&Path, &Path)>,
+) -> Result<BackendTls, String> {
     use rustls::pki_types::pem::PemObject;
     let verifier: Arc<dyn ServerCertVerifier> = match mode {
         TlsMode::Off => return Ok(BackendTls::default()),
@@ -105,12 +111,20 @@ pub fn load_backend_tls(mode: TlsMode, ca: Option<&Path>) -> Result<BackendTls, 
             })
         }
     };
-    let config = rustls::ClientConfig::builder_with_provider(provider())
+    let builder = rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("[backend] tls: {e}"))?
         .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_no_client_auth();
+        .with_custom_certificate_verifier(verifier);
+    let config = match client {
+        None => builder.with_no_client_auth(),
+        Some((cert, key)) => {
+            let (chain, key) = super::tls::load_cert_and_key(cert, key)?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| format!("[backend] tls_cert/tls_key: {e}"))?
+        }
+    };
     Ok(BackendTls {
         mode,
         config: Some(Arc::new(config)),
@@ -312,8 +326,8 @@ mod tests {
     fn modes_and_names() {
         assert_eq!("verify_ca".parse::<TlsMode>(), Ok(TlsMode::VerifyCa));
         assert!("on".parse::<TlsMode>().is_err());
-        assert!(load_backend_tls(TlsMode::VerifyCa, None).is_err());
-        assert!(load_backend_tls(TlsMode::Require, None).is_ok_and(|t| t.config.is_some()));
+        assert!(load_backend_tls(TlsMode::VerifyCa, None, None).is_err());
+        assert!(load_backend_tls(TlsMode::Require, None, None).is_ok_and(|t| t.config.is_some()));
         assert!(matches!(
             server_name("127.0.0.1:3306"),
             ServerName::IpAddress(_)

@@ -23,9 +23,17 @@ use tokio_rustls::TlsAcceptor;
 /// The TLS settings clients are offered (certificate chain and key).
 pub type ServerTls = Arc<rustls::ServerConfig>;
 
-/// Reads a PEM certificate chain and private key into a rustls server
-/// configuration. Errors name the files, never their contents.
-pub fn load_server_tls(cert: &Path, key: &Path) -> Result<ServerTls, String> {
+/// A certificate chain and its private key.
+pub type CertAndKey = (
+    Vec<rustls::pki_types::CertificateDer<'static>>,
+    rustls::pki_types::PrivateKeyDer<'static>,
+);
+
+/// Reads a PEM certificate chain (first certificate first) and its
+/// private key (PKCS#8, PKCS#1 or SEC1): for the server side here and for
+/// the client certificate of backend TLS. Errors name the files, never
+/// their contents.
+pub fn load_cert_and_key(cert: &Path, key: &Path) -> Result<CertAndKey, String> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
@@ -41,6 +49,13 @@ pub fn load_server_tls(cert: &Path, key: &Path) -> Result<ServerTls, String> {
             pem_error_kind(&e)
         )
     })?;
+    Ok((chain, key))
+}
+
+/// Reads a PEM certificate chain and private key into a rustls server
+/// configuration. Errors name the files, never their contents.
+pub fn load_server_tls(cert: &Path, key: &Path) -> Result<ServerTls, String> {
+    let (chain, key) = load_cert_and_key(cert, key)?;
     // ring (not aws-lc-rs, which needs cmake and a long C build); its
     // provider is marked deprecated only for lacking post-quantum key
     // exchange, which MySQL clients do not offer anyway.
