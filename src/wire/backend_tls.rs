@@ -84,7 +84,9 @@ pub fn load_backend_tls(
     use rustls::pki_types::pem::PemObject;
     let verifier: Arc<dyn ServerCertVerifier> = match mode {
         TlsMode::Off => return Ok(BackendTls::default()),
-        TlsMode::Prefer | TlsMode::Require => Arc::new(Unchecked(provider())),
+        TlsMode::Prefer | TlsMode::Require => Arc::new(Unchecked {
+            provider: provider(),
+        }),
         TlsMode::VerifyCa | TlsMode::VerifyIdentity => {
             let ca = ca.ok_or("[backend] tls = \"verify_ca\"/\"verify_identity\" needs tls_ca")?;
             let mut roots = rustls::RootCertStore::empty();
@@ -108,6 +110,7 @@ pub fn load_backend_tls(
             Arc::new(Checked {
                 inner,
                 names: mode == TlsMode::VerifyIdentity,
+                provider: provider(),
             })
         }
     };
@@ -141,11 +144,43 @@ pub fn server_name(addr: &str) -> ServerName<'static> {
         .unwrap_or_else(|_| ServerName::try_from("localhost").expect("valid name"))
 }
 
+/// The two signature checks of a verifier and its schemes, by the
+/// provider's algorithms in `self.$provider` (as rustls' own WebPKI
+/// verifier does): one definition for every mode.
+macro_rules! provider_signatures {
+    ($provider:ident) => {
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            let algs = &self.$provider.signature_verification_algorithms;
+            rustls::crypto::verify_tls12_signature(message, cert, dss, algs)
+        }
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            let algs = &self.$provider.signature_verification_algorithms;
+            rustls::crypto::verify_tls13_signature(message, cert, dss, algs)
+        }
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            self.$provider
+                .signature_verification_algorithms
+                .supported_schemes()
+        }
+    };
+}
+
 /// `verify_ca` / `verify_identity`.
 #[derive(Debug)]
 struct Checked {
     inner: Arc<rustls::client::WebPkiServerVerifier>,
     names: bool,
+    provider: Arc<rustls::crypto::CryptoProvider>,
 }
 
 impl ServerCertVerifier for Checked {
@@ -167,31 +202,15 @@ impl ServerCertVerifier for Checked {
             other => other,
         }
     }
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
-    }
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
-    }
+    provider_signatures!(provider);
 }
 
 /// `prefer` / `require`: encrypted, any certificate (signatures of the
 /// handshake still checked).
 #[derive(Debug)]
-struct Unchecked(Arc<rustls::crypto::CryptoProvider>);
+struct Unchecked {
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
 
 impl ServerCertVerifier for Unchecked {
     fn verify_server_cert(
@@ -204,35 +223,7 @@ impl ServerCertVerifier for Unchecked {
     ) -> Result<ServerCertVerified, rustls::Error> {
         Ok(ServerCertVerified::assertion())
     }
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
+    provider_signatures!(provider);
 }
 
 /// A backend socket, plain or TLS.
