@@ -264,7 +264,8 @@ impl BackendConn {
                 .await
                 .map_err(|e| connect_err(e.to_string()))?;
             let _ = tcp.set_nodelay(true);
-            let mut stream = PacketStream::new(BackendIo::Plain(tcp), settings.max_packet);
+            let mut stream =
+                PacketStream::new(crate::wire::tls::MaybeTls::Plain(tcp), settings.max_packet);
             let greeting = stream
                 .read_packet()
                 .await

@@ -4,17 +4,15 @@
 //! `verify_ca`: chain checked against `tls_ca`, name not; `verify_identity`:
 //! chain and the node address's host).
 //!
-//! Owns: bytes in and out of a backend socket and building the client
+//! Owns: the backend socket's upgrade (its bytes go through
+//! `wire::tls::MaybeTls`, shared with clients) and building the client
 //! configuration. Must not look at packets or log in (that is
 //! `backend::connection`).
 
 use std::io;
 use std::path::Path;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::rustls;
@@ -23,6 +21,8 @@ use tokio_rustls::TlsConnector;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
+
+use super::tls::MaybeTls;
 
 /// `[backend] tls`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -227,25 +227,16 @@ impl ServerCertVerifier for Unchecked {
 }
 
 /// A backend socket, plain or TLS.
-pub enum BackendIo {
-    Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
-    /// Only while upgrading.
-    Gone,
-}
+pub type BackendIo = super::tls::MaybeTls<TlsStream<TcpStream>>;
 
 impl BackendIo {
     /// The TCP socket (under TLS, the one carrying it).
     pub fn tcp(&self) -> Option<&TcpStream> {
         match self {
-            BackendIo::Plain(t) => Some(t),
-            BackendIo::Tls(t) => Some(t.get_ref().0),
-            BackendIo::Gone => None,
+            MaybeTls::Plain(t) => Some(t),
+            MaybeTls::Tls(t) => Some(t.get_ref().0),
+            MaybeTls::Gone => None,
         }
-    }
-
-    pub fn is_tls(&self) -> bool {
-        matches!(self, BackendIo::Tls(_))
     }
 
     /// Runs the client side of the TLS handshake.
@@ -254,58 +245,12 @@ impl BackendIo {
         config: Arc<rustls::ClientConfig>,
         name: ServerName<'static>,
     ) -> io::Result<()> {
-        let BackendIo::Plain(tcp) = std::mem::replace(self, BackendIo::Gone) else {
+        let MaybeTls::Plain(tcp) = std::mem::replace(self, MaybeTls::Gone) else {
             return Err(io::Error::other("TLS requested twice"));
         };
         let stream = TlsConnector::from(config).connect(name, tcp).await?;
-        *self = BackendIo::Tls(Box::new(stream));
+        *self = MaybeTls::Tls(Box::new(stream));
         Ok(())
-    }
-}
-
-fn gone() -> io::Error {
-    io::Error::new(io::ErrorKind::NotConnected, "backend socket gone")
-}
-
-impl AsyncRead for BackendIo {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            BackendIo::Plain(t) => Pin::new(t).poll_read(cx, buf),
-            BackendIo::Tls(t) => Pin::new(t.as_mut()).poll_read(cx, buf),
-            BackendIo::Gone => Poll::Ready(Err(gone())),
-        }
-    }
-}
-
-impl AsyncWrite for BackendIo {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        data: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            BackendIo::Plain(t) => Pin::new(t).poll_write(cx, data),
-            BackendIo::Tls(t) => Pin::new(t.as_mut()).poll_write(cx, data),
-            BackendIo::Gone => Poll::Ready(Err(gone())),
-        }
-    }
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            BackendIo::Plain(t) => Pin::new(t).poll_flush(cx),
-            BackendIo::Tls(t) => Pin::new(t.as_mut()).poll_flush(cx),
-            BackendIo::Gone => Poll::Ready(Err(gone())),
-        }
-    }
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            BackendIo::Plain(t) => Pin::new(t).poll_shutdown(cx),
-            BackendIo::Tls(t) => Pin::new(t.as_mut()).poll_shutdown(cx),
-            BackendIo::Gone => Poll::Ready(Err(gone())),
-        }
     }
 }
 
