@@ -344,6 +344,15 @@ async fn servers_grants_apply_through_shardcat() {
             .await
             .unwrap();
     }
+    for primary in ["n1p", "n2p"] {
+        let mut p = direct_conn(&topo, primary, None).await;
+        for k in 0..cases.len() {
+            p.query_drop(format!("DROP USER '{}'@'%'", user(k)))
+                .await
+                .unwrap();
+        }
+        p.disconnect().await.unwrap();
+    }
     let log = proxy.log();
     for k in 0..cases.len() {
         assert!(!log.contains(&password(k)), "password of {k} in the log");
