@@ -425,6 +425,15 @@ async fn idle_connections_per_user_are_bounded_and_connection_id_is_the_session(
     .await;
     let n: Option<u64> = n1.query_first(count).await.unwrap();
     assert!(left.is_some(), "pt_idle connections left on n1p: {n:?}");
+    // SHOW GRANTS of a pass-through user: the servers' answer.
+    let mut c = login().await.unwrap();
+    let grants: Vec<String> = c.query("SHOW GRANTS").await.unwrap();
+    assert!(
+        grants.len() == 1
+            && grants[0].starts_with("GRANT USAGE ON *.* TO `pt_idle`@`%` IDENTIFIED BY PASSWORD"),
+        "{grants:?}"
+    );
+    c.disconnect().await.unwrap();
     // CONNECTION_ID() in a transaction and for a mapped user.
     let mut app = proxy_conn(&proxy, None).await;
     app.query_drop("BEGIN").await.unwrap();

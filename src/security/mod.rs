@@ -208,8 +208,10 @@ fn rewrite(
                 return Ok(Some(q));
             }
         }
+        // A pass-through user's grants are the servers': they answer.
         if let Some(q) = s
             .config
+            .filter(|cfg| cfg.backend_auth != crate::config::BackendAuth::Passthrough)
             .and_then(|cfg| identity::show_grants(&text, cfg, s.user, s.lex))
         {
             return Ok(Some(q));
