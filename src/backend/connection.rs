@@ -15,7 +15,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use futures::FutureExt;
 use lru::LruCache;
 use mysql_common::constants::{CapabilityFlags, StatusFlags};
@@ -32,6 +31,8 @@ use crate::wire::packets::{
     is_err, is_terminator, put_lenenc_bytes, ErrPacket, OkPacket, Reader, SessionChange,
 };
 use crate::wire::{command, Packet, PacketStream};
+
+pub use super::small_result::{read_small_result, read_small_result_named};
 
 /// Collation the proxy's backend connections start with (utf8mb4_general_ci).
 pub const BACKEND_COLLATION: u8 = 45;
@@ -736,67 +737,4 @@ impl BackendConn {
         self.stream.queue(&mut seq, &[command::QUIT]);
         let _ = tokio::time::timeout(Duration::from_millis(100), self.stream.shutdown()).await;
     }
-}
-
-/// Reads a whole result of one command into memory: used only for small
-/// internal results (never on the client data path).
-pub async fn read_small_result(conn: &mut BackendConn) -> Result<Vec<Vec<Option<Bytes>>>> {
-    Ok(read_small_result_named(conn).await?.1)
-}
-
-/// [`read_small_result`] with the column names.
-pub async fn read_small_result_named(
-    conn: &mut BackendConn,
-) -> Result<(Vec<String>, Vec<Vec<Option<Bytes>>>)> {
-    let first = conn.read_packet().await?;
-    if is_err(&first.payload) {
-        return Err(ProxyError::Backend(
-            ErrPacket::parse(&first.payload)
-                .unwrap_or_else(|| ErrPacket::new(1105, "HY000", "error")),
-        ));
-    }
-    if first.payload.first() == Some(&0x00) {
-        conn.absorb_ok(&first.payload);
-        return Ok((Vec::new(), Vec::new()));
-    }
-    let ncols = Reader::new(&first.payload).lenenc_int().unwrap_or(0) as usize;
-    let mut names = Vec::with_capacity(ncols);
-    for _ in 0..ncols {
-        let def = conn.read_packet().await?;
-        // catalog, schema, table, org_table, then the name.
-        let mut r = Reader::new(&def.payload);
-        for _ in 0..4 {
-            r.lenenc_bytes();
-        }
-        let name = r.lenenc_bytes().unwrap_or_default();
-        names.push(String::from_utf8_lossy(name).into_owned());
-    }
-    let mut rows = Vec::new();
-    loop {
-        let p = conn.read_packet().await?;
-        if is_err(&p.payload) {
-            return Err(ProxyError::Backend(
-                ErrPacket::parse(&p.payload)
-                    .unwrap_or_else(|| ErrPacket::new(1105, "HY000", "error")),
-            ));
-        }
-        if is_terminator(&p.payload) {
-            conn.absorb_ok(&p.payload);
-            break;
-        }
-        let mut r = Reader::new(&p.payload);
-        let mut row = Vec::with_capacity(ncols);
-        for _ in 0..ncols {
-            let pos = p.payload.len() - r.remaining();
-            if p.payload.get(pos) == Some(&0xFB) {
-                r.u8();
-                row.push(None);
-            } else {
-                let v = r.lenenc_bytes().unwrap_or_default();
-                row.push(Some(Bytes::copy_from_slice(v)));
-            }
-        }
-        rows.push(row);
-    }
-    Ok((names, rows))
 }
