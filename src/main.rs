@@ -43,7 +43,9 @@ enum Command {
     Check {
         /// Also connect to the nodes' primaries: list each routed
         /// `time_range` period's table and warn when the current or next
-        /// period has none.
+        /// period has none; check that each `backend_auth = "passthrough"`
+        /// user has an account on every node and the same grants on every
+        /// physical table of a sharded table.
         #[arg(long)]
         live: bool,
         /// A file of sample sharding-key values (one per line): print how

@@ -486,7 +486,7 @@ async fn placed(topo: &Topology, db: &str) -> Vec<(String, i64, i64)> {
 async fn kills_between_delete_and_insert_lose_nothing() {
     let _serial = SERIAL.lock().await;
     let topo = Topology::from_env();
-    std::env::set_var("SHARDCAT_MOVE_TEST_DELAY_MS", "1500");
+    std::env::set_var("SHARDCAT_MOVE_TEST_DELAY_MS", "3000");
     let options = ProxyOptions {
         routing: "transactions = \"xa\"\nxa_recovery_interval_ms = 300\n".into(),
         extra: rules(),
@@ -512,17 +512,25 @@ async fn kills_between_delete_and_insert_lose_nothing() {
             let r = mover.query_drop("UPDATE uk SET k = 2 WHERE k = 1").await;
             (r, mover)
         });
-        tokio::time::sleep(Duration::from_millis(700)).await;
         // Inside the window: on n1 the move's transaction has updated the
         // row's primary key (InnoDB counts 2 changes) and deleted it (1).
+        // Polled: on a loaded machine the move takes a while to get there.
         let mut n1 = util::direct_conn(&topo, "n1p", None).await;
-        let changes: Option<i64> = n1
-            .query_first(
-                "SELECT MAX(trx_rows_modified) FROM information_schema.INNODB_TRX \
-                 WHERE trx_mysql_thread_id <> CONNECTION_ID()",
-            )
-            .await
-            .unwrap();
+        let started = std::time::Instant::now();
+        let changes = loop {
+            let now: Option<Option<i64>> = n1
+                .query_first(
+                    "SELECT MAX(trx_rows_modified) FROM information_schema.INNODB_TRX \
+                     WHERE trx_mysql_thread_id <> CONNECTION_ID()",
+                )
+                .await
+                .unwrap();
+            let now = now.flatten();
+            if now == Some(3) || started.elapsed() > Duration::from_millis(2500) {
+                break now;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
         n1.disconnect().await.ok();
         assert_eq!(
             changes,

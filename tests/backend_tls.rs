@@ -10,6 +10,8 @@
 //! Needs the test topology (`SHARDCAT_TOPOLOGY_ENV`).
 
 mod common;
+#[path = "common/custom_proxy.rs"]
+mod custom_proxy;
 #[path = "common/util.rs"]
 mod util;
 
@@ -118,9 +120,15 @@ async fn a_wrong_ca_is_refused_with_a_clear_error() {
     assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
     let (code, _, text) = server_error(e);
     assert_eq!(code, 2003, "{text}");
+    // The health checker uses the same TLS settings: it marks the servers
+    // down, and says why.
+    let log = proxy.log();
     assert!(
-        text.contains("TLS handshake failed: invalid peer certificate: UnknownIssuer"),
-        "{text}"
+        text.contains("TLS handshake failed: invalid peer certificate: UnknownIssuer")
+            || text.contains("marked down by the health checker")
+                && log.contains("TLS handshake failed: invalid peer certificate: UnknownIssuer"),
+        "{text}\n{}",
+        tail(&log)
     );
     // The same statement once the CA is right.
     let proxy = start(&topo, "verify_ca", &topology_ca());
@@ -147,4 +155,151 @@ async fn a_wrong_ca_is_refused_with_a_clear_error() {
         !out.status.success() && text.contains("verify_identity"),
         "{text}"
     );
+}
+
+/// A client certificate signed by the topology's CA (its key is beside
+/// the CA's certificate): (certificate, key) paths in `dir`.
+fn client_certificate(dir: &std::path::Path) -> (String, String) {
+    let ca = std::path::PathBuf::from(topology_ca());
+    let ca_key = ca.with_file_name("ca.key");
+    let (key, csr, pem, ext) = (
+        dir.join("client.key"),
+        dir.join("client.csr"),
+        dir.join("client.pem"),
+        dir.join("client.cnf"),
+    );
+    std::fs::write(&ext, "extendedKeyUsage=clientAuth\n").unwrap();
+    let run = |args: Vec<std::ffi::OsString>| {
+        let out = Command::new("openssl")
+            .args(args)
+            .output()
+            .expect("openssl");
+        assert!(out.status.success(), "{out:?}");
+    };
+    let os = |s: &str| std::ffi::OsString::from(s);
+    run(vec![
+        os("req"),
+        os("-nodes"),
+        os("-newkey"),
+        os("ec"),
+        os("-pkeyopt"),
+        os("ec_paramgen_curve:prime256v1"),
+        os("-keyout"),
+        key.clone().into(),
+        os("-out"),
+        csr.clone().into(),
+        os("-subj"),
+        os("/CN=shardcat-client"),
+    ]);
+    run(vec![
+        os("x509"),
+        os("-req"),
+        os("-days"),
+        os("2"),
+        os("-in"),
+        csr.into(),
+        os("-CA"),
+        ca.into(),
+        os("-CAkey"),
+        ca_key.into(),
+        os("-CAserial"),
+        dir.join("ca.srl").into(),
+        os("-CAcreateserial"),
+        os("-out"),
+        pem.clone().into(),
+        os("-extfile"),
+        ext.into(),
+    ]);
+    (
+        pem.to_string_lossy().into_owned(),
+        key.to_string_lossy().into_owned(),
+    )
+}
+
+/// An account that only logs in with a client certificate (`REQUIRE
+/// X509`) on every server, as the backend account: the pools and the
+/// health checker must both present the certificate, and only node n2
+/// uses TLS (`[[node]] tls` overrides `[backend] tls = "off"`).
+#[tokio::test]
+async fn client_certificate_per_node_tls_and_the_health_checker() {
+    let topo = Topology::from_env();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = client_certificate(dir.path());
+    for primary in ["n1p", "n2p"] {
+        let mut p = direct_conn(&topo, primary, None).await;
+        p.query_drop("DROP USER IF EXISTS 'sc_x509'@'%'")
+            .await
+            .unwrap();
+        p.query_drop("CREATE USER 'sc_x509'@'%' IDENTIFIED BY 'x509-pw' REQUIRE X509")
+            .await
+            .unwrap();
+        p.query_drop(
+            "GRANT SELECT, INSERT, CREATE, DROP, PROCESS, REPLICA MONITOR, BINLOG MONITOR ON *.* TO 'sc_x509'@'%'",
+        )
+        .await
+        .unwrap();
+        p.disconnect().await.unwrap();
+    }
+    sync_replicas(&topo).await;
+    let db = db_name("x509");
+    let start = |with_cert: bool| {
+        let (topo, db) = (&topo, &db);
+        let client = if with_cert {
+            format!("tls_cert = \"{cert}\"\ntls_key = \"{key}\"\n")
+        } else {
+            String::new()
+        };
+        custom_proxy::CustomProxy::start(move |port| {
+            let o = ProxyOptions {
+                backend: client.clone(),
+                // After n2's `replicas`: keys of node n2.
+                extra: format!(
+                    "tls = \"verify_identity\"\ntls_ca = \"{}\"\n\n[[schema]]\nname = \"{db}\"\nnode = \"n2\"\n",
+                    topology_ca()
+                ),
+                ..Default::default()
+            };
+            let text = ProxyProcess::config_text(topo, port, &o);
+            let from = format!("user = \"{}\"\npassword = \"{}\"", topo.user, topo.password);
+            assert!(text.contains(&from), "template changed:\n{text}");
+            text.replacen(&from, "user = \"sc_x509\"\npassword = \"x509-pw\"", 1)
+        })
+    };
+    setup_db_on(&topo, "n2p", &db, &[]).await;
+    let proxy = start(true);
+    // Give a clear-text health checker time to mark n2's servers down.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let mut c = mysql_async::Conn::new(proxy_opts(&proxy, "app", "app", Some(&db)))
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", tail(&proxy.log())));
+    let cipher = "SELECT VARIABLE_VALUE FROM information_schema.SESSION_STATUS WHERE VARIABLE_NAME = 'SSL_CIPHER'";
+    for sql in [format!("{cipher} FOR UPDATE"), cipher.to_string()] {
+        let v: Option<String> = c
+            .query_first(&sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}\n{}", tail(&proxy.log())));
+        assert!(v.is_some_and(|v| !v.is_empty()), "{sql}");
+    }
+    // n1 logs in in clear: its servers refuse the account.
+    // (Statements route by the current database: `USE` one of n1's.)
+    let e = expect_server_error(c.query_drop(format!("USE {db}_n1")).await);
+    assert_eq!(e.0, 2003, "{e:?}");
+    c.disconnect().await.ok();
+    drop(proxy);
+    // Without the certificate n2 refuses it too.
+    let proxy = start(false);
+    let refused = match mysql_async::Conn::new(proxy_opts(&proxy, "app", "app", Some(&db))).await {
+        Ok(mut c) => c
+            .query_drop("SELECT 1 FOR UPDATE")
+            .await
+            .map_err(server_error),
+        Err(e) => Err(server_error(e)),
+    };
+    assert_eq!(refused.map_err(|e| e.0), Err(2003));
+    drop_db_on(&topo, "n2p", &db).await;
+    for primary in ["n1p", "n2p"] {
+        let mut p = direct_conn(&topo, primary, None).await;
+        p.query_drop("DROP USER 'sc_x509'@'%'").await.unwrap();
+        p.disconnect().await.unwrap();
+    }
 }

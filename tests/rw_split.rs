@@ -412,8 +412,10 @@ async fn named_lock_session_sticks_to_primary() {
             matches!(holder, Some(Some(_))),
             "GET_LOCK must hold the lock on n1p"
         );
+        // (CONNECTION_ID() answers the shardcat session id; the server's
+        // thread id is what `pseudo_thread_id` defaults to.)
         let same_thread: Option<u64> = c
-            .query_first(format!("SELECT CONNECTION_ID() /* {tok} */"))
+            .query_first(format!("SELECT @@pseudo_thread_id /* {tok} */"))
             .await
             .unwrap();
         assert_eq!(

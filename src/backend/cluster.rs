@@ -33,10 +33,15 @@ impl Cluster {
                 .max_allowed_packet
                 .max(crate::wire::DEFAULT_MAX_PACKET),
             statement_cache: b.statement_cache,
+            passthrough_idle_per_user: b.passthrough_idle_per_user,
             tls: b.tls_client.clone(),
             unresponsive_timeout: Duration::from_millis(b.unresponsive_timeout_ms),
         };
         let pool = |node: usize, node_name: &str, role: Role, addr: &str, weight: u32| {
+            let mut settings = settings.clone();
+            if let Some(tls) = &cfg.nodes[node].tls_client {
+                settings.tls = tls.clone();
+            }
             ServerPool::new(
                 Arc::new(ServerInfo {
                     name: format!("{node_name}/{}/{addr}", role.as_str()),
@@ -47,7 +52,7 @@ impl Cluster {
                     weight,
                     max_packet: Default::default(),
                 }),
-                settings.clone(),
+                settings,
                 b.pool_max,
                 Duration::from_millis(b.checkout_timeout_ms),
                 Duration::from_millis(b.idle_timeout_ms),

@@ -15,7 +15,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use futures::FutureExt;
 use lru::LruCache;
 use mysql_common::constants::{CapabilityFlags, StatusFlags};
@@ -31,7 +30,9 @@ use crate::wire::packets::MARIADB_EXTENDED_METADATA;
 use crate::wire::packets::{
     is_err, is_terminator, put_lenenc_bytes, ErrPacket, OkPacket, Reader, SessionChange,
 };
-use crate::wire::{auth, command, Packet, PacketStream};
+use crate::wire::{command, Packet, PacketStream};
+
+pub use super::small_result::{first_column_text, read_small_result, read_small_result_named};
 
 mod silence;
 
@@ -79,6 +80,8 @@ pub struct ConnectSettings {
     pub connect_timeout: Duration,
     pub max_packet: usize,
     pub statement_cache: usize,
+    /// `[backend] passthrough_idle_per_user`.
+    pub passthrough_idle_per_user: usize,
     /// `[backend] tls`.
     pub tls: crate::wire::backend_tls::BackendTls,
     /// `[backend] unresponsive_timeout_ms` (zero: off); see [`silence`].
@@ -128,15 +131,25 @@ impl SettleLimit {
 }
 
 /// What a pooled connection was opened for: client capabilities that
-/// change what the server sends (connections are only reused by sessions
-/// of the same flavor).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// change what the server sends, and the account it logged in as
+/// (connections are only reused by sessions of the same flavor).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Flavor {
+    /// The client user's own account (`backend_auth = "passthrough"`);
+    /// `None`: the `[backend]` account.
+    pub login: Option<Arc<BackendLogin>>,
     /// `CLIENT_FOUND_ROWS`: affected rows count matched rows.
     pub found_rows: bool,
     /// MariaDB extended type info in column definitions (asked for; see
     /// [`BackendConn::extended_metadata`] for what the server agreed).
     pub extended_metadata: bool,
+}
+
+/// A pass-through user's login on the servers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendLogin {
+    pub user: String,
+    pub secret: crate::wire::auth::Secret,
 }
 
 pub struct BackendConn {
@@ -270,12 +283,18 @@ impl BackendConn {
             addr: server.addr.clone(),
             reason,
         };
+        let service = crate::wire::auth::Secret::Password(settings.password.clone());
+        let (login_user, secret) = match &flavor.login {
+            Some(l) => (l.user.as_str(), &l.secret),
+            None => (settings.user.as_str(), &service),
+        };
         let fut = async {
             let tcp = TcpStream::connect(&server.addr)
                 .await
                 .map_err(|e| connect_err(e.to_string()))?;
             let _ = tcp.set_nodelay(true);
-            let mut stream = PacketStream::new(BackendIo::Plain(tcp), settings.max_packet);
+            let mut stream =
+                PacketStream::new(crate::wire::tls::MaybeTls::Plain(tcp), settings.max_packet);
             let greeting = stream
                 .read_packet()
                 .await
@@ -311,17 +330,7 @@ impl BackendConn {
                 .to_vec();
             let server_version = hs.server_version_str().into_owned();
             let connection_id = hs.connection_id();
-            let scramble = auth::client_response(&plugin, &nonce, &settings.password)
-                .or_else(|| {
-                    auth::client_response(b"mysql_native_password", &nonce, &settings.password)
-                })
-                .unwrap_or_default();
-            let plugin_sent: &[u8] =
-                if auth::client_response(&plugin, &nonce, &settings.password).is_some() {
-                    &plugin
-                } else {
-                    b"mysql_native_password"
-                };
+            let (plugin_sent, scramble) = secret.first_response(&plugin, &nonce);
             let mut resp = Vec::with_capacity(128);
             resp.extend_from_slice(&caps.bits().to_le_bytes());
             resp.extend_from_slice(&(settings.max_packet as u32).to_le_bytes());
@@ -333,10 +342,10 @@ impl BackendConn {
                 0
             };
             resp.extend_from_slice(&ext.to_le_bytes());
-            resp.extend_from_slice(settings.user.as_bytes());
+            resp.extend_from_slice(login_user.as_bytes());
             resp.push(0);
             put_lenenc_bytes(&mut resp, &scramble);
-            resp.extend_from_slice(plugin_sent);
+            resp.extend_from_slice(&plugin_sent);
             resp.push(0);
             let mut seq = greeting.seq.wrapping_add(1);
             if let Some(upgraded) =
@@ -361,6 +370,11 @@ impl BackendConn {
                     Some(0xFF) => {
                         let e = ErrPacket::parse(&p.payload)
                             .unwrap_or_else(|| ErrPacket::new(1045, "28000", "access denied"));
+                        if flavor.login.is_some() {
+                            // The client's own account: the server's answer
+                            // (1045, 1044…) is the client's to see.
+                            return Err(ProxyError::Backend(e));
+                        }
                         return Err(connect_err(format!(
                             "login as '{}' refused: {} ({})",
                             settings.user, e.message, e.code
@@ -372,7 +386,7 @@ impl BackendConn {
                         let name = r.null_terminated().unwrap_or_default().to_vec();
                         let data = r.rest();
                         let data = data.strip_suffix(&[0]).unwrap_or(data);
-                        let answer = auth::client_response(&name, data, &settings.password)
+                        let answer = secret.response(&name, data)
                             .ok_or_else(|| {
                                 connect_err(format!(
                                     "server asked for auth plugin '{}', which the proxy does not support for backends",
@@ -775,61 +789,4 @@ impl BackendConn {
         self.stream.queue(&mut seq, &[command::QUIT]);
         let _ = tokio::time::timeout(Duration::from_millis(100), self.stream.shutdown()).await;
     }
-}
-
-/// The first column of each row of a small result, as text (NULLs
-/// skipped): names read from `information_schema`.
-pub fn first_column_text<B: AsRef<[u8]>>(rows: Vec<Vec<Option<B>>>) -> Vec<String> {
-    rows.into_iter()
-        .filter_map(|r| r.into_iter().next().flatten())
-        .map(|b| String::from_utf8_lossy(b.as_ref()).into_owned())
-        .collect()
-}
-
-/// Reads a whole result of one command into memory: used only for small
-/// internal results (never on the client data path).
-pub async fn read_small_result(conn: &mut BackendConn) -> Result<Vec<Vec<Option<Bytes>>>> {
-    let first = conn.read_packet().await?;
-    if is_err(&first.payload) {
-        return Err(ProxyError::Backend(
-            ErrPacket::parse(&first.payload)
-                .unwrap_or_else(|| ErrPacket::new(1105, "HY000", "error")),
-        ));
-    }
-    if first.payload.first() == Some(&0x00) {
-        conn.absorb_ok(&first.payload);
-        return Ok(Vec::new());
-    }
-    let ncols = Reader::new(&first.payload).lenenc_int().unwrap_or(0) as usize;
-    for _ in 0..ncols {
-        conn.read_packet().await?;
-    }
-    let mut rows = Vec::new();
-    loop {
-        let p = conn.read_packet().await?;
-        if is_err(&p.payload) {
-            return Err(ProxyError::Backend(
-                ErrPacket::parse(&p.payload)
-                    .unwrap_or_else(|| ErrPacket::new(1105, "HY000", "error")),
-            ));
-        }
-        if is_terminator(&p.payload) {
-            conn.absorb_ok(&p.payload);
-            break;
-        }
-        let mut r = Reader::new(&p.payload);
-        let mut row = Vec::with_capacity(ncols);
-        for _ in 0..ncols {
-            let pos = p.payload.len() - r.remaining();
-            if p.payload.get(pos) == Some(&0xFB) {
-                r.u8();
-                row.push(None);
-            } else {
-                let v = r.lenenc_bytes().unwrap_or_default();
-                row.push(Some(Bytes::copy_from_slice(v)));
-            }
-        }
-        rows.push(row);
-    }
-    Ok(rows)
 }

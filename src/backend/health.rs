@@ -1,6 +1,8 @@
 //! The health checker: one task per server that pings it and, for
 //! replicas, measures replication lag, then publishes the figures routing
-//! reads (`ServerStats`). Uses mysql_async, outside the data path.
+//! reads (`ServerStats`). Its connections are the pools' own kind
+//! (`BackendConn`, the `[backend]` account, the server's TLS settings),
+//! opened outside the pools.
 //!
 //! A server that stops answering without closing its sockets (SIGSTOP, full
 //! disk) is caught by the check's timeout, not only by refused connections;
@@ -13,12 +15,12 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, OptsBuilder, Row};
+use bytes::Bytes;
 
 use super::cluster::Cluster;
-use super::connection::Role;
+use super::connection::{read_small_result_named, BackendConn, Flavor, Role};
 use super::pool::ServerPool;
+use crate::error::ProxyError;
 
 /// Consecutive failed checks that mark a server down.
 const FALL: u32 = 2;
@@ -46,10 +48,13 @@ pub async fn check_all_once(cluster: &Arc<Cluster>, timeout: Duration) {
             let mut conn = None;
             let mut memo = LagMemo::default();
             let probed = probe(&pool, None, &mut conn, &mut memo);
-            let r = tokio::time::timeout(timeout, probed).await;
-            publish(&pool, r.ok().and_then(|r| r.ok()));
+            let r = match tokio::time::timeout(timeout, probed).await {
+                Ok(r) => r.map_err(|e| e.to_string()),
+                Err(_) => Err("health check timed out".into()),
+            };
+            publish(&pool, r);
             if let Some(c) = conn {
-                let _ = c.disconnect().await;
+                c.close().await;
             }
         }
     });
@@ -62,40 +67,35 @@ async fn check_loop(
     interval: Duration,
     timeout: Duration,
 ) {
-    let mut conn: Option<Conn> = None;
+    let mut conn: Option<BackendConn> = None;
     let mut failures = 0u32;
     let mut memo = LagMemo::default();
     loop {
         let probed = probe(&pool, primary.as_deref(), &mut conn, &mut memo);
-        let result = tokio::time::timeout(timeout, probed).await;
-        let lag = match result {
-            Ok(Ok(lag)) => Some(lag),
-            Ok(Err(e)) => {
-                tracing::debug!(server = %pool.server.name, "health check failed: {e}");
-                conn = None;
-                None
-            }
-            Err(_) => {
-                tracing::debug!(server = %pool.server.name, "health check timed out");
-                conn = None;
-                None
-            }
+        let result = match tokio::time::timeout(timeout, probed).await {
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(_) => Err("health check timed out".to_string()),
         };
+        if let Err(e) = &result {
+            tracing::debug!(server = %pool.server.name, "health check failed: {e}");
+            conn = None;
+        }
         // One missed check on a busy machine is not an outage: a server is
         // marked down after FALL failures in a row (as HAProxy's `fall`).
-        failures = if lag.is_some() { 0 } else { failures + 1 };
-        if lag.is_some() || failures >= FALL {
-            publish(&pool, lag);
+        failures = if result.is_ok() { 0 } else { failures + 1 };
+        if result.is_ok() || failures >= FALL {
+            publish(&pool, result);
         }
         pool.reap_idle();
         tokio::time::sleep(interval).await;
     }
 }
 
-fn publish(pool: &ServerPool, lag: Option<i64>) {
+/// Publishes a check's outcome: the lag, or why the server is down.
+fn publish(pool: &ServerPool, lag: Result<i64, String>) {
     let stats = &pool.stats;
     match lag {
-        Some(lag) => {
+        Ok(lag) => {
             stats.stall.mark_alive();
             stats.stall.clear_suspect();
             if !stats.healthy.swap(true, Ordering::Relaxed) {
@@ -103,10 +103,11 @@ fn publish(pool: &ServerPool, lag: Option<i64>) {
             }
             stats.lag_ms.store(lag, Ordering::Relaxed);
         }
-        None => {
+        Err(reason) => {
             stats.lag_ms.store(-1, Ordering::Relaxed);
             if stats.healthy.swap(false, Ordering::Relaxed) {
-                tracing::warn!(server = %pool.server.name, "server marked down");
+                let reason = crate::logsafe::escape(&reason);
+                tracing::warn!(server = %pool.server.name, "server marked down: {reason}");
                 stats.down_epoch.send_modify(|e| *e += 1);
                 pool.clear_idle();
             }
@@ -129,12 +130,43 @@ struct LagMemo {
 /// (it is read at each new health connection too).
 const MAX_PACKET_EVERY: u32 = 20;
 
+/// One small result with its column names.
+struct Rows {
+    names: Vec<String>,
+    rows: Vec<Vec<Option<Bytes>>>,
+}
+
+impl Rows {
+    async fn query(c: &mut BackendConn, sql: &str) -> Result<Rows, ProxyError> {
+        let mut payload = Vec::with_capacity(sql.len() + 1);
+        payload.push(crate::wire::command::QUERY);
+        payload.extend_from_slice(sql.as_bytes());
+        c.send_command(&payload).await?;
+        let (names, rows) = read_small_result_named(c).await?;
+        Ok(Rows { names, rows })
+    }
+
+    /// Column `name` of the first row, as text (`None`: NULL or absent).
+    fn text(&self, name: &str) -> Option<String> {
+        let i = self
+            .names
+            .iter()
+            .position(|n| n.eq_ignore_ascii_case(name))?;
+        let v = self.rows.first()?.get(i)?.as_ref()?;
+        Some(String::from_utf8_lossy(v).into_owned())
+    }
+
+    fn num(&self, name: &str) -> Option<u64> {
+        self.text(name)?.parse().ok()
+    }
+}
+
 /// Records the server's global `max_allowed_packet` (what a new backend
 /// connection gets) in its stats: `Command::send_on` answers a command
 /// packet the server would refuse with the server's own error.
-async fn read_max_packet(pool: &ServerPool, c: &mut Conn) -> Result<(), mysql_async::Error> {
-    let v: Option<u64> = c.query_first("SELECT @@global.max_allowed_packet").await?;
-    if let Some(v) = v {
+async fn read_max_packet(pool: &ServerPool, c: &mut BackendConn) -> Result<(), ProxyError> {
+    let r = Rows::query(c, "SELECT @@global.max_allowed_packet AS m").await?;
+    if let Some(v) = r.num("m") {
         pool.server
             .max_packet
             .store(usize::try_from(v).unwrap_or(usize::MAX), Ordering::Relaxed);
@@ -161,24 +193,12 @@ impl Default for LagMemo {
 async fn probe(
     pool: &ServerPool,
     primary: Option<&ServerPool>,
-    conn: &mut Option<Conn>,
+    conn: &mut Option<BackendConn>,
     memo: &mut LagMemo,
-) -> Result<i64, mysql_async::Error> {
+) -> Result<i64, ProxyError> {
     if conn.is_none() {
-        let (host, port) = pool
-            .server
-            .addr
-            .rsplit_once(':')
-            .map(|(h, p)| (h.to_string(), p.parse::<u16>().unwrap_or(3306)))
-            .unwrap_or_else(|| (pool.server.addr.clone(), 3306));
-        let s = pool.settings();
-        let opts = OptsBuilder::default()
-            .ip_or_hostname(host)
-            .tcp_port(port)
-            .user(Some(s.user.clone()))
-            .pass(Some(s.password.clone()))
-            .prefer_socket(false);
-        let mut c = Conn::new(opts).await?;
+        let mut c =
+            BackendConn::connect(pool.server.clone(), pool.settings(), Flavor::default()).await?;
         read_max_packet(pool, &mut c).await?;
         *conn = Some(c);
     }
@@ -190,22 +210,28 @@ async fn probe(
         read_max_packet(pool, c).await?;
     }
     if pool.server.role == Role::Primary {
-        c.ping().await?;
+        c.send_command(&[crate::wire::command::PING]).await?;
+        let ok = c.read_packet().await?;
+        if ok.payload.first() != Some(&0x00) {
+            return Err(ProxyError::BackendLost {
+                server: pool.server.name.clone(),
+                reason: "no OK to COM_PING".into(),
+            });
+        }
         return Ok(0);
     }
-    let rows: Vec<Row> = c.query("SHOW SLAVE STATUS").await?;
-    let Some(row) = rows.first() else {
+    let row = Rows::query(c, "SHOW SLAVE STATUS").await?;
+    if row.rows.is_empty() {
         // Configured as a replica but not replicating: a read-only copy
         // kept by other means. Its freshness is the operator's business.
         return Ok(0);
-    };
-    let sql_running: Option<String> = row.get_opt("Slave_SQL_Running").and_then(|r| r.ok());
-    let io_running: Option<String> = row.get_opt("Slave_IO_Running").and_then(|r| r.ok());
-    let behind: Option<Option<u64>> = row.get_opt("Seconds_Behind_Master").and_then(|r| r.ok());
+    }
+    let sql_running = row.text("Slave_SQL_Running");
+    let io_running = row.text("Slave_IO_Running");
     if sql_running.as_deref() != Some("Yes") {
         return Ok(-1);
     }
-    if let Some(Some(s)) = behind {
+    if let Some(s) = row.num("Seconds_Behind_Master") {
         memo.last_lag_ms = (s as i64) * 1000;
         memo.io_lost = None;
         return Ok(memo.last_lag_ms);
@@ -215,7 +241,7 @@ async fn probe(
     if primary_down && !io_connected {
         return Ok(0);
     }
-    if io_connected || !relay_log_applied(row) {
+    if io_connected || !relay_log_applied(&row) {
         memo.io_lost = None;
         return Ok(-1);
     }
@@ -236,11 +262,12 @@ fn applied_lag(last_lag_ms: i64, away: Duration) -> i64 {
 
 /// Whether the SQL thread has executed all the relay log holds (the
 /// binlog coordinates read and executed are the same).
-fn relay_log_applied(row: &Row) -> bool {
-    let text = |name: &str| -> Option<String> { row.get_opt(name).and_then(|r| r.ok()) };
-    let num = |name: &str| -> Option<u64> { row.get_opt(name).and_then(|r| r.ok()) };
-    let read = (text("Master_Log_File"), num("Read_Master_Log_Pos"));
-    let done = (text("Relay_Master_Log_File"), num("Exec_Master_Log_Pos"));
+fn relay_log_applied(row: &Rows) -> bool {
+    let read = (row.text("Master_Log_File"), row.num("Read_Master_Log_Pos"));
+    let done = (
+        row.text("Relay_Master_Log_File"),
+        row.num("Exec_Master_Log_Pos"),
+    );
     read.0.is_some() && read.1.is_some() && read == done
 }
 

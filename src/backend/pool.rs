@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::connection::{BackendConn, ConnectSettings, ServerInfo, SettleLimit};
+use super::connection::{BackendConn, ConnectSettings, Flavor, ServerInfo, SettleLimit};
 use crate::error::{ProxyError, Result};
 use crate::session_state::SessionState;
 
@@ -111,7 +111,7 @@ impl ServerPool {
     /// `checkout_timeout`. The caller syncs state.
     pub async fn checkout(
         self: &Arc<Self>,
-        flavor: crate::backend::connection::Flavor,
+        flavor: &Flavor,
         want: &SessionState,
     ) -> Result<PooledConn> {
         self.checkout_until(flavor, want, Instant::now() + self.checkout_timeout)
@@ -122,7 +122,7 @@ impl ServerPool {
     /// `deadline` (one deadline for a whole statement, whatever it tries).
     pub async fn checkout_until(
         self: &Arc<Self>,
-        flavor: crate::backend::connection::Flavor,
+        flavor: &Flavor,
         want: &SessionState,
         deadline: Instant,
     ) -> Result<PooledConn> {
@@ -139,7 +139,7 @@ impl ServerPool {
     pub async fn checkout_many(
         self: &Arc<Self>,
         n: usize,
-        flavor: crate::backend::connection::Flavor,
+        flavor: &Flavor,
         want: &SessionState,
         deadline: Instant,
     ) -> Result<Vec<PooledConn>> {
@@ -189,7 +189,7 @@ impl ServerPool {
     async fn conn_for(
         self: &Arc<Self>,
         permit: OwnedSemaphorePermit,
-        flavor: crate::backend::connection::Flavor,
+        flavor: &Flavor,
         want: &SessionState,
     ) -> Result<PooledConn> {
         loop {
@@ -198,7 +198,7 @@ impl ServerPool {
                 // A connection with a database selected cannot be given to a
                 // session without one: MySQL has no way to unselect it.
                 let usable = |c: &BackendConn| {
-                    c.flavor == flavor && (want.schema.is_some() || c.state.schema.is_none())
+                    c.flavor == *flavor && (want.schema.is_some() || c.state.schema.is_none())
                 };
                 let exact = idle.iter().rposition(|c| usable(c) && c.state == *want);
                 let any = || idle.iter().rposition(&usable);
@@ -229,7 +229,8 @@ impl ServerPool {
                 None => break,
             }
         }
-        let conn = BackendConn::connect(self.server.clone(), &self.settings, flavor).await?;
+        let conn =
+            BackendConn::connect(self.server.clone(), &self.settings, flavor.clone()).await?;
         self.stats.created.fetch_add(1, Ordering::Relaxed);
         Ok(PooledConn {
             conn: Some(conn),
@@ -243,7 +244,22 @@ impl ServerPool {
             tokio::spawn(conn.close());
             return;
         }
-        self.idle.lock().push(conn);
+        let mut idle = self.idle.lock();
+        if let Some(login) = &conn.flavor.login {
+            // A pass-through user's connections serve that user only: keep
+            // a few per user, so many users cannot fill the pool with idle
+            // connections nobody else can take.
+            let mine = idle
+                .iter()
+                .filter(|c| c.flavor.login.as_ref() == Some(login))
+                .count();
+            if mine >= self.settings.passthrough_idle_per_user {
+                drop(idle);
+                tokio::spawn(conn.close());
+                return;
+            }
+        }
+        idle.push(conn);
     }
 
     /// Closes idle connections unused for longer than the idle timeout.

@@ -93,7 +93,7 @@ async fn checkout(cluster: &Cluster, node: usize) -> Result<PooledConn> {
         .ok_or_else(|| ProxyError::Internal(format!("XA gtrid names node #{node}")))?;
     n.primary
         .checkout(
-            crate::backend::Flavor::default(),
+            &crate::backend::Flavor::default(),
             &SessionState::for_collation(45),
         )
         .await

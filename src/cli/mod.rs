@@ -260,12 +260,16 @@ fn runtime() -> Option<tokio::runtime::Runtime> {
         .ok()
 }
 
-/// `check --live`: the period tables on the nodes; false on a warning.
+/// `check --live`: the period tables on the nodes and the pass-through
+/// users' grants on physical tables; false on a warning.
 fn check_live(cfg: &Config) -> bool {
     let Some(rt) = runtime() else {
         return false;
     };
-    let (lines, warnings) = rt.block_on(tables::check_live(cfg, tables::today()));
+    let (mut lines, mut warnings) = rt.block_on(tables::check_live(cfg, tables::today()));
+    let (grants, grant_warnings) = rt.block_on(shardcat::ops::grants::check_live(cfg));
+    lines.extend(grants);
+    warnings += grant_warnings;
     for line in lines {
         println!("{line}");
     }

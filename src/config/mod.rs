@@ -21,7 +21,9 @@ pub mod shown;
 mod users;
 
 pub use sections::*;
-pub use users::{Grant, PrivilegeEntry, SecurityConfig, UserConfig, PRE_AUTH_MAX_PACKET};
+pub use users::{
+    BackendAuth, Grant, PrivilegeEntry, SecurityConfig, UserConfig, PRE_AUTH_MAX_PACKET,
+};
 
 /// A configuration error located in its file.
 #[derive(Debug)]
@@ -186,7 +188,7 @@ impl Config {
             })?;
         cfg.sharding = std::sync::Arc::new(router);
         cfg.server.tls = cfg.load_tls()?;
-        cfg.backend.tls_client = cfg.load_backend_tls()?;
+        cfg.load_backend_tls()?;
         Ok(cfg)
     }
 
@@ -211,17 +213,65 @@ impl Config {
         users::cleartext_warning(&self.source, &self.users, backend_in_file)
     }
 
-    /// Builds `[backend] tls` (and reads `tls_ca`).
-    fn load_backend_tls(&self) -> Result<crate::wire::backend_tls::BackendTls, ConfigError> {
+    /// Builds `[backend] tls` (reading `tls_ca` and the client
+    /// certificate) and each `[[node]]`'s override.
+    fn load_backend_tls(&mut self) -> Result<(), ConfigError> {
+        use crate::wire::backend_tls::{load_backend_tls, BackendTls, TlsMode};
         let err = |message: String| ConfigError {
             file: self.source.clone(),
             line: None,
             message,
         };
-        let mode: crate::wire::backend_tls::TlsMode = self.backend.tls.parse().map_err(err)?;
-        let dir = self.source.parent().unwrap_or(Path::new("."));
-        let ca = (!self.backend.tls_ca.is_empty()).then(|| dir.join(&self.backend.tls_ca));
-        crate::wire::backend_tls::load_backend_tls(mode, ca.as_deref()).map_err(err)
+        let dir = self.source.parent().unwrap_or(Path::new(".")).to_path_buf();
+        let path = |p: &str| (!p.is_empty()).then(|| dir.join(p));
+        let b = &self.backend;
+        let client = match (path(&b.tls_cert), path(&b.tls_key)) {
+            (Some(c), Some(k)) => Some((c, k)),
+            (None, None) => None,
+            _ => {
+                return Err(err(
+                    "[backend] tls_cert and tls_key: give both or neither".into()
+                ))
+            }
+        };
+        let build = |mode: &str, ca: &str| -> Result<BackendTls, String> {
+            let mode: TlsMode = mode.parse()?;
+            let client = client.as_ref().map(|(c, k)| (c.as_path(), k.as_path()));
+            load_backend_tls(mode, path(ca).as_deref(), client)
+        };
+        let all = build(&b.tls, &b.tls_ca).map_err(err)?;
+        let mut per_node = Vec::with_capacity(self.nodes.len());
+        for n in &self.nodes {
+            if n.tls.is_none() && n.tls_ca.is_none() {
+                per_node.push(None);
+                continue;
+            }
+            let mode = n.tls.as_deref().unwrap_or(&b.tls);
+            let ca = n.tls_ca.as_deref().unwrap_or(&b.tls_ca);
+            let built = build(mode, ca)
+                .map_err(|e| err(format!("[[node]] {:?}: {e}", n.name.get_ref())))?;
+            per_node.push(Some(built));
+        }
+        self.backend.tls_client = all;
+        for (n, tls) in self.nodes.iter_mut().zip(per_node) {
+            n.tls_client = tls;
+        }
+        Ok(())
+    }
+
+    /// The TLS settings of the servers' connections as written (a reload
+    /// must not change them).
+    pub fn backend_tls_settings(&self) -> Vec<Option<String>> {
+        let b = &self.backend;
+        let mut out: Vec<Option<String>> = [&b.tls, &b.tls_ca, &b.tls_cert, &b.tls_key]
+            .into_iter()
+            .map(|s| Some(s.clone()))
+            .collect();
+        for n in &self.nodes {
+            out.push(n.tls.clone());
+            out.push(n.tls_ca.clone());
+        }
+        out
     }
 
     /// Reads `[server] tls_cert`/`tls_key` (both or neither).

@@ -122,7 +122,11 @@ pub struct BackendDefaults {
     /// PEM file of the CA(s) for `verify_ca`/`verify_identity` (relative
     /// paths: from the configuration file's directory).
     pub tls_ca: String,
-    /// Built from `tls`/`tls_ca` at load.
+    /// PEM files of a client certificate (chain) and its private key,
+    /// presented to servers that ask for one (both or neither).
+    pub tls_cert: String,
+    pub tls_key: String,
+    /// Built from `tls`/`tls_ca`/`tls_cert`/`tls_key` at load.
     #[serde(skip)]
     pub tls_client: crate::wire::backend_tls::BackendTls,
     /// Connections per server and per client-flag variant.
@@ -141,6 +145,10 @@ pub struct BackendDefaults {
     pub unresponsive_timeout_ms: u64,
     /// Idle pooled connections older than this are closed.
     pub idle_timeout_ms: u64,
+    /// Idle connections kept per server for each `backend_auth =
+    /// "passthrough"` user (more are closed when given back; they also
+    /// count against `pool_max`).
+    pub passthrough_idle_per_user: usize,
     /// Prepared statements kept per backend connection (least recently used
     /// are closed beyond this).
     pub statement_cache: usize,
@@ -157,6 +165,8 @@ impl Default for BackendDefaults {
             password_env: String::new(),
             tls: String::new(),
             tls_ca: String::new(),
+            tls_cert: String::new(),
+            tls_key: String::new(),
             tls_client: Default::default(),
             pool_max: 64,
             connect_timeout_ms: 2_000,
@@ -164,6 +174,7 @@ impl Default for BackendDefaults {
             query_timeout_ms: 0,
             unresponsive_timeout_ms: 5_000,
             idle_timeout_ms: 300_000,
+            passthrough_idle_per_user: 4,
             statement_cache: 256,
             health_interval_ms: 1_000,
             health_timeout_ms: 2_000,
@@ -314,6 +325,15 @@ pub struct NodeConfig {
     pub primary: Spanned<String>,
     #[serde(default)]
     pub replicas: Vec<ReplicaConfig>,
+    /// Overrides `[backend] tls` for this node's servers.
+    #[serde(default)]
+    pub tls: Option<String>,
+    /// Overrides `[backend] tls_ca` for this node's servers.
+    #[serde(default)]
+    pub tls_ca: Option<String>,
+    /// Built at load when `tls` or `tls_ca` is set (else `[backend]`'s).
+    #[serde(skip)]
+    pub tls_client: Option<crate::wire::backend_tls::BackendTls>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -31,6 +31,13 @@ pub struct UserConfig {
     /// start and reload).
     #[serde(default)]
     pub password_env: Option<String>,
+    /// Which account this user's statements run under on the servers:
+    /// `"mapped"` (the `[backend]` account; the proxy enforces this
+    /// user's rights) or `"passthrough"` (the user's own account of the
+    /// same name on every server, logged in with the user's credentials,
+    /// so the servers' grants apply).
+    #[serde(default)]
+    pub backend_auth: BackendAuth,
     /// Overrides `[routing] consistency` for this user.
     #[serde(default)]
     pub consistency: Option<Consistency>,
@@ -58,6 +65,17 @@ pub struct UserConfig {
     /// error 1203 (as MySQL's `max_user_connections`). 0: no limit.
     #[serde(default)]
     pub max_user_connections: u32,
+}
+
+/// `[[user]] backend_auth`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendAuth {
+    /// The `[backend]` account, for every user.
+    #[default]
+    Mapped,
+    /// The user's own account on the servers.
+    Passthrough,
 }
 
 impl UserConfig {

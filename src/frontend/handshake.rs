@@ -6,16 +6,18 @@
 //! (the session checks `CONNECT_WITH_DB` against a backend afterwards).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use mysql_common::constants::{CapabilityFlags, StatusFlags};
 use mysql_common::io::ParseBuf;
 use mysql_common::packets::HandshakeResponse;
 
-use crate::config::Config;
+use crate::backend::connection::BackendLogin;
+use crate::config::{BackendAuth, Config, UserConfig};
 use crate::error::ProxyError;
 use crate::execute::ClientStream;
 use crate::security::auth_guard::AuthGuard;
-use crate::wire::auth::{self, CACHING_SHA2_PASSWORD, NATIVE_PASSWORD};
+use crate::wire::auth::{self, Secret, CACHING_SHA2_PASSWORD, NATIVE_PASSWORD};
 use crate::wire::packets::{Greeting, OkPacket};
 use crate::wire::Packet;
 
@@ -57,6 +59,9 @@ pub struct ClientHello {
     pub attributes: HashMap<String, String>,
     /// The nonce of this connection (COM_CHANGE_USER is checked against it).
     pub nonce: [u8; 20],
+    /// The user's own login on the servers (`backend_auth =
+    /// "passthrough"`).
+    pub login: Option<Arc<BackendLogin>>,
     /// Sequence id of the packet that ends the connection phase.
     pub next_seq: u8,
 }
@@ -142,10 +147,10 @@ pub async fn accept(
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
-    let ok = config
-        .user(&user)
-        .is_some_and(|u| crate::security::credentials::verify(u, &used_plugin, &nonce, &scramble));
-    if !ok {
+    let secret = config.user(&user).and_then(|u| {
+        crate::security::credentials::verified_secret(u, &used_plugin, &nonce, &scramble)
+    });
+    let Some(secret) = secret else {
         let failures = guard.record_failure(peer, &config.security);
         // Every failure up to the delay threshold, then one in a hundred:
         // a guessing client cannot flood the log.
@@ -165,7 +170,10 @@ pub async fn accept(
             using_password: !scramble.is_empty(),
         };
         return fail(client, &mut seq, denied).await;
-    }
+    };
+    let login = config
+        .user(&user)
+        .and_then(|u| passthrough_login(u, secret));
     if config.user(&user).is_some_and(|u| u.require_tls) && !client.get_ref().is_tls() {
         return fail(client, &mut seq, ProxyError::InsecureTransport).await;
     }
@@ -192,7 +200,19 @@ pub async fn accept(
         database,
         attributes,
         nonce,
+        login,
         next_seq: seq,
+    })
+}
+
+/// The servers' login of a `backend_auth = "passthrough"` user who
+/// authenticated with `secret`; `None` for mapped users.
+pub(crate) fn passthrough_login(user: &UserConfig, secret: Secret) -> Option<Arc<BackendLogin>> {
+    (user.backend_auth == BackendAuth::Passthrough).then(|| {
+        Arc::new(BackendLogin {
+            user: user.name.get_ref().clone(),
+            secret,
+        })
     })
 }
 

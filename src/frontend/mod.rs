@@ -226,9 +226,9 @@ impl Proxy {
                 path.display()
             ));
         }
-        if (&new.backend.tls, &new.backend.tls_ca) != (&old.backend.tls, &old.backend.tls_ca) {
+        if new.backend_tls_settings() != old.backend_tls_settings() {
             return Err(format!(
-                "{}: [backend] tls/tls_ca changed; the servers' connections take it at a restart",
+                "{}: [backend] or [[node]] tls/tls_ca/tls_cert/tls_key changed; the servers' connections take it at a restart",
                 path.display()
             ));
         }

@@ -15,7 +15,7 @@
 use sha1::{Digest, Sha1};
 
 use crate::config::UserConfig;
-use crate::wire::auth::{self, NATIVE_PASSWORD};
+use crate::wire::auth::{self, Secret, NATIVE_PASSWORD};
 
 /// The stored form of `password`: `*` + 40 upper-case hex digits of
 /// SHA1(SHA1(password)), as MySQL/MariaDB's `PASSWORD()`.
@@ -49,36 +49,44 @@ pub fn needs_native(user: &UserConfig) -> bool {
 
 /// Checks the client's `response` for `plugin` and the handshake `nonce`.
 pub fn verify(user: &UserConfig, plugin: &str, nonce: &[u8; 20], response: &[u8]) -> bool {
+    verified_secret(user, plugin, nonce, response).is_some()
+}
+
+/// Checks the client's `response` like [`verify`] and, when it is right,
+/// returns what the proxy can log in to the servers with as this user
+/// (`backend_auth = "passthrough"`): the configured password, or the
+/// stage-1 hash SHA1(password) recovered from a native scramble when only
+/// `password_hash` is configured.
+pub fn verified_secret(
+    user: &UserConfig,
+    plugin: &str,
+    nonce: &[u8; 20],
+    response: &[u8],
+) -> Option<Secret> {
     let Some(hash) = &user.password_hash else {
-        return auth::verify(plugin, nonce, &user.password, response);
+        return auth::verify(plugin, nonce, &user.password, response)
+            .then(|| Secret::Password(user.password.clone()));
     };
-    let Some(stage2) = parse_native_hash(hash) else {
-        return false;
-    };
+    let stage2 = parse_native_hash(hash)?;
     if plugin != NATIVE_PASSWORD {
-        return false;
+        return None;
     }
     // Some clients append a NUL to the scramble.
     let response = match response.split_last() {
         Some((0, head)) if head.len() == 20 => head,
         _ => response,
     };
-    if response.len() != 20 {
-        return false;
-    }
+    let response: &[u8; 20] = response.try_into().ok()?;
     // response = SHA1(pw) XOR SHA1(nonce + stage2): recover SHA1(pw) and
     // check that its SHA1 is the stored stage2.
-    let mut h = Sha1::new();
-    h.update(nonce);
-    h.update(stage2);
-    let mask = h.finalize();
-    let stage1: Vec<u8> = response.iter().zip(mask).map(|(r, m)| r ^ m).collect();
-    let again = Sha1::digest(&stage1);
-    again
+    let stage1 = auth::native_stage1(nonce, &stage2, response);
+    let again = Sha1::digest(stage1);
+    let same = again
         .iter()
         .zip(stage2)
         .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-        == 0
+        == 0;
+    same.then_some(Secret::NativeStage1(stage1))
 }
 
 #[cfg(test)]
@@ -99,6 +107,11 @@ mod tests {
             let good = auth::client_response(b"mysql_native_password", &nonce, "secret").unwrap();
             let bad = auth::client_response(b"mysql_native_password", &nonce, "secreT").unwrap();
             assert!(verify(&u, NATIVE_PASSWORD, &nonce, &good));
+            let stage1: [u8; 20] = Sha1::digest(b"secret").into();
+            assert_eq!(
+                verified_secret(&u, NATIVE_PASSWORD, &nonce, &good),
+                Some(Secret::NativeStage1(stage1))
+            );
             let mut nul = good.clone();
             nul.push(0);
             assert!(verify(&u, NATIVE_PASSWORD, &nonce, &nul));

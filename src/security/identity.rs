@@ -1,7 +1,9 @@
 //! Who the client is, as the client asks it: `CURRENT_USER()`, `USER()`,
 //! `SESSION_USER()`, `SYSTEM_USER()` and `SHOW GRANTS` answer for the
 //! shardcat user (`'app'@'%'`, the privileges configured for it), not for
-//! the backend account the statement runs under.
+//! the backend account the statement runs under; `CONNECTION_ID()` is the
+//! shardcat session id (the handshake's, the one `KILL` takes), not the
+//! thread id of whichever backend connection runs the statement.
 //!
 //! Owns: the text rewrites doing that and the rendering of a user's
 //! configured privileges as MySQL `GRANT` statements. Must not decide
@@ -163,14 +165,15 @@ fn evaluates(c: &Classified) -> bool {
 }
 
 /// Replaces `CURRENT_USER[()]`, `USER()`, `SESSION_USER()`,
-/// `SYSTEM_USER()` by the shardcat user's values (`u@%`, `u@host`); a
-/// call that is a whole select-list item without an alias keeps its
-/// column name. `None`: none found.
+/// `SYSTEM_USER()` by the shardcat user's values (`u@%`, `u@host`) and
+/// `CONNECTION_ID()` by the session id; a call that is a whole select-list
+/// item without an alias keeps its column name. `None`: none found.
 pub fn functions(
     text: &str,
     c: &Classified,
     user: &str,
     host: &str,
+    connection_id: u32,
     opts: LexOptions,
 ) -> Option<String> {
     if !evaluates(c) {
@@ -195,13 +198,16 @@ pub fn functions(
         let called = toks.get(i + 1).is_some_and(|n| n.is_punct(src, "("))
             && toks.get(i + 2).is_some_and(|n| n.is_punct(src, ")"));
         let value = if t.is_keyword(src, "CURRENT_USER") {
-            format!("{user}@%")
+            quote_str(&format!("{user}@%"))
         } else if ["USER", "SESSION_USER", "SYSTEM_USER"]
             .iter()
             .any(|k| t.is_keyword(src, k))
             && called
         {
-            format!("{user}@{host}")
+            quote_str(&format!("{user}@{host}"))
+        } else if t.is_keyword(src, "CONNECTION_ID") && called {
+            // BIGINT UNSIGNED, as the function's own result.
+            format!("CAST({connection_id} AS UNSIGNED)")
         } else {
             continue;
         };
@@ -224,7 +230,7 @@ pub fn functions(
                 .iter()
                 .any(|k| n.is_keyword(src, k))
         });
-        let mut replacement = quote_str(&value);
+        let mut replacement = value;
         if depth == 0 && prev_ok && next_ok && c.kind == StatementKind::Select {
             let name = text.get(t.start..end).unwrap_or("CURRENT_USER()");
             replacement = format!("{replacement} AS `{}`", name.replace('`', "``"));
@@ -254,9 +260,16 @@ mod tests {
                 &classify(sql),
                 "app",
                 "10.0.0.9",
+                77,
                 LexOptions::default(),
             )
         };
+        assert_eq!(
+            run("SELECT CONNECTION_ID(), connection_id() + 1 AS n, t.connection_id() FROM t")
+                .as_deref(),
+            Some("SELECT CAST(77 AS UNSIGNED) AS `CONNECTION_ID()`, CAST(77 AS UNSIGNED) + 1 AS n, t.connection_id() FROM t")
+        );
+        assert_eq!(run("SELECT connection_id FROM t"), None);
         assert_eq!(
             run("SELECT CURRENT_USER(), user() AS u, t.user FROM t").as_deref(),
             Some("SELECT 'app@%' AS `CURRENT_USER()`, 'app@10.0.0.9' AS u, t.user FROM t")

@@ -36,6 +36,8 @@ use crate::sql::{self, Classified, LexOptions, SetKind, ShowKind, StatementKind,
 pub struct Subject<'a> {
     pub user: &'a str,
     pub host: &'a str,
+    /// The shardcat session id (what `CONNECTION_ID()` answers).
+    pub connection_id: u32,
     /// The user's configuration (`None`: removed by a reload while the
     /// session runs; treated as a user without admin role or privilege
     /// list).
@@ -182,6 +184,7 @@ fn check_one(
 /// skips every other check for admins without a privilege list.
 pub fn admin_needs_check(text: &[u8]) -> bool {
     contains_ignore_case(text, b"user")
+        || contains_ignore_case(text, b"connection_id")
         || contains_ignore_case(text, b"processlist")
         || contains_ignore_case(text, b"grants")
 }
@@ -201,8 +204,10 @@ fn rewrite(
                 return Ok(Some(q));
             }
         }
+        // A pass-through user's grants are the servers': they answer.
         if let Some(q) = s
             .config
+            .filter(|cfg| cfg.backend_auth != crate::config::BackendAuth::Passthrough)
             .and_then(|cfg| identity::show_grants(&text, cfg, s.user, s.lex))
         {
             return Ok(Some(q));
@@ -214,9 +219,10 @@ fn rewrite(
         return Ok(None);
     }
     // Lexed only when the text can hold one of the functions.
-    let named = contains_ignore_case(text.as_bytes(), b"user")
-        .then(|| identity::functions(&text, c, s.user, s.host, s.lex))
-        .flatten();
+    let named = (contains_ignore_case(text.as_bytes(), b"user")
+        || contains_ignore_case(text.as_bytes(), b"connection_id"))
+    .then(|| identity::functions(&text, c, s.user, s.host, s.connection_id, s.lex))
+    .flatten();
     let base = named.as_deref().unwrap_or(&text);
     let viewer = visibility::Viewer {
         restricted,

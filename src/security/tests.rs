@@ -36,6 +36,7 @@ fn check_ro(cfg: &UserConfig, sql: &str, read_only_tx: bool) -> Result<Verdict, 
     let s = Subject {
         user: "u",
         host: "h",
+        connection_id: 9,
         config: Some(cfg),
         schema: Some("shop"),
         read_only_tx,

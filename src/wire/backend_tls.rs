@@ -4,17 +4,15 @@
 //! `verify_ca`: chain checked against `tls_ca`, name not; `verify_identity`:
 //! chain and the node address's host).
 //!
-//! Owns: bytes in and out of a backend socket and building the client
+//! Owns: the backend socket's upgrade (its bytes go through
+//! `wire::tls::MaybeTls`, shared with clients) and building the client
 //! configuration. Must not look at packets or log in (that is
 //! `backend::connection`).
 
 use std::io;
 use std::path::Path;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::rustls;
@@ -23,6 +21,8 @@ use tokio_rustls::TlsConnector;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
+
+use super::tls::MaybeTls;
 
 /// `[backend] tls`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -73,12 +73,20 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 }
 
 /// Builds the client configuration of `mode` (`ca`: PEM file of the
-/// certificate authorities, required by the verifying modes).
-pub fn load_backend_tls(mode: TlsMode, ca: Option<&Path>) -> Result<BackendTls, String> {
+/// certificate authorities, required by the verifying modes; `client`:
+/// PEM files of a client certificate chain and its key, presented when a
+/// server asks for one).
+pub fn load_backend_tls(
+    mode: TlsMode,
+    ca: Option<&Path>,
+    client: Option<(&Path, &Path)>,
+) -> Result<BackendTls, String> {
     use rustls::pki_types::pem::PemObject;
     let verifier: Arc<dyn ServerCertVerifier> = match mode {
         TlsMode::Off => return Ok(BackendTls::default()),
-        TlsMode::Prefer | TlsMode::Require => Arc::new(Unchecked(provider())),
+        TlsMode::Prefer | TlsMode::Require => Arc::new(Unchecked {
+            provider: provider(),
+        }),
         TlsMode::VerifyCa | TlsMode::VerifyIdentity => {
             let ca = ca.ok_or("[backend] tls = \"verify_ca\"/\"verify_identity\" needs tls_ca")?;
             let mut roots = rustls::RootCertStore::empty();
@@ -102,15 +110,24 @@ pub fn load_backend_tls(mode: TlsMode, ca: Option<&Path>) -> Result<BackendTls, 
             Arc::new(Checked {
                 inner,
                 names: mode == TlsMode::VerifyIdentity,
+                provider: provider(),
             })
         }
     };
-    let config = rustls::ClientConfig::builder_with_provider(provider())
+    let builder = rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("[backend] tls: {e}"))?
         .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_no_client_auth();
+        .with_custom_certificate_verifier(verifier);
+    let config = match client {
+        None => builder.with_no_client_auth(),
+        Some((cert, key)) => {
+            let (chain, key) = super::tls::load_cert_and_key(cert, key)?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| format!("[backend] tls_cert/tls_key: {e}"))?
+        }
+    };
     Ok(BackendTls {
         mode,
         config: Some(Arc::new(config)),
@@ -127,11 +144,43 @@ pub fn server_name(addr: &str) -> ServerName<'static> {
         .unwrap_or_else(|_| ServerName::try_from("localhost").expect("valid name"))
 }
 
+/// The two signature checks of a verifier and its schemes, by the
+/// provider's algorithms in `self.$provider` (as rustls' own WebPKI
+/// verifier does): one definition for every mode.
+macro_rules! provider_signatures {
+    ($provider:ident) => {
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            let algs = &self.$provider.signature_verification_algorithms;
+            rustls::crypto::verify_tls12_signature(message, cert, dss, algs)
+        }
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            let algs = &self.$provider.signature_verification_algorithms;
+            rustls::crypto::verify_tls13_signature(message, cert, dss, algs)
+        }
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            self.$provider
+                .signature_verification_algorithms
+                .supported_schemes()
+        }
+    };
+}
+
 /// `verify_ca` / `verify_identity`.
 #[derive(Debug)]
 struct Checked {
     inner: Arc<rustls::client::WebPkiServerVerifier>,
     names: bool,
+    provider: Arc<rustls::crypto::CryptoProvider>,
 }
 
 impl ServerCertVerifier for Checked {
@@ -153,31 +202,15 @@ impl ServerCertVerifier for Checked {
             other => other,
         }
     }
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls12_signature(message, cert, dss)
-    }
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.inner.verify_tls13_signature(message, cert, dss)
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.inner.supported_verify_schemes()
-    }
+    provider_signatures!(provider);
 }
 
 /// `prefer` / `require`: encrypted, any certificate (signatures of the
 /// handshake still checked).
 #[derive(Debug)]
-struct Unchecked(Arc<rustls::crypto::CryptoProvider>);
+struct Unchecked {
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
 
 impl ServerCertVerifier for Unchecked {
     fn verify_server_cert(
@@ -190,57 +223,20 @@ impl ServerCertVerifier for Unchecked {
     ) -> Result<ServerCertVerified, rustls::Error> {
         Ok(ServerCertVerified::assertion())
     }
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
+    provider_signatures!(provider);
 }
 
 /// A backend socket, plain or TLS.
-pub enum BackendIo {
-    Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
-    /// Only while upgrading.
-    Gone,
-}
+pub type BackendIo = super::tls::MaybeTls<TlsStream<TcpStream>>;
 
 impl BackendIo {
     /// The TCP socket (under TLS, the one carrying it).
     pub fn tcp(&self) -> Option<&TcpStream> {
         match self {
-            BackendIo::Plain(t) => Some(t),
-            BackendIo::Tls(t) => Some(t.get_ref().0),
-            BackendIo::Gone => None,
+            MaybeTls::Plain(t) => Some(t),
+            MaybeTls::Tls(t) => Some(t.get_ref().0),
+            MaybeTls::Gone | MaybeTls::Capture(_) => None,
         }
-    }
-
-    pub fn is_tls(&self) -> bool {
-        matches!(self, BackendIo::Tls(_))
     }
 
     /// Runs the client side of the TLS handshake.
@@ -249,58 +245,12 @@ impl BackendIo {
         config: Arc<rustls::ClientConfig>,
         name: ServerName<'static>,
     ) -> io::Result<()> {
-        let BackendIo::Plain(tcp) = std::mem::replace(self, BackendIo::Gone) else {
+        let MaybeTls::Plain(tcp) = std::mem::replace(self, MaybeTls::Gone) else {
             return Err(io::Error::other("TLS requested twice"));
         };
         let stream = TlsConnector::from(config).connect(name, tcp).await?;
-        *self = BackendIo::Tls(Box::new(stream));
+        *self = MaybeTls::Tls(Box::new(stream));
         Ok(())
-    }
-}
-
-fn gone() -> io::Error {
-    io::Error::new(io::ErrorKind::NotConnected, "backend socket gone")
-}
-
-impl AsyncRead for BackendIo {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            BackendIo::Plain(t) => Pin::new(t).poll_read(cx, buf),
-            BackendIo::Tls(t) => Pin::new(t.as_mut()).poll_read(cx, buf),
-            BackendIo::Gone => Poll::Ready(Err(gone())),
-        }
-    }
-}
-
-impl AsyncWrite for BackendIo {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        data: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            BackendIo::Plain(t) => Pin::new(t).poll_write(cx, data),
-            BackendIo::Tls(t) => Pin::new(t.as_mut()).poll_write(cx, data),
-            BackendIo::Gone => Poll::Ready(Err(gone())),
-        }
-    }
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            BackendIo::Plain(t) => Pin::new(t).poll_flush(cx),
-            BackendIo::Tls(t) => Pin::new(t.as_mut()).poll_flush(cx),
-            BackendIo::Gone => Poll::Ready(Err(gone())),
-        }
-    }
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            BackendIo::Plain(t) => Pin::new(t).poll_shutdown(cx),
-            BackendIo::Tls(t) => Pin::new(t.as_mut()).poll_shutdown(cx),
-            BackendIo::Gone => Poll::Ready(Err(gone())),
-        }
     }
 }
 
@@ -312,8 +262,8 @@ mod tests {
     fn modes_and_names() {
         assert_eq!("verify_ca".parse::<TlsMode>(), Ok(TlsMode::VerifyCa));
         assert!("on".parse::<TlsMode>().is_err());
-        assert!(load_backend_tls(TlsMode::VerifyCa, None).is_err());
-        assert!(load_backend_tls(TlsMode::Require, None).is_ok_and(|t| t.config.is_some()));
+        assert!(load_backend_tls(TlsMode::VerifyCa, None, None).is_err());
+        assert!(load_backend_tls(TlsMode::Require, None, None).is_ok_and(|t| t.config.is_some()));
         assert!(matches!(
             server_name("127.0.0.1:3306"),
             ServerName::IpAddress(_)

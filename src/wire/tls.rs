@@ -3,8 +3,8 @@
 //! rustls server configuration built from the `[server] tls_cert` and
 //! `tls_key` PEM files.
 //!
-//! Owns: bytes in and out of a client's socket, encrypted or not, and
-//! reading certificate files. Must not look at packets (that is
+//! Owns: bytes in and out of a socket, encrypted or not ([`MaybeTls`],
+//! for clients and servers alike), and reading certificate files. Must not look at packets (that is
 //! `wire::codec`) nor decide who must use TLS (that is the handshake).
 
 use std::io;
@@ -23,9 +23,17 @@ use tokio_rustls::TlsAcceptor;
 /// The TLS settings clients are offered (certificate chain and key).
 pub type ServerTls = Arc<rustls::ServerConfig>;
 
-/// Reads a PEM certificate chain and private key into a rustls server
-/// configuration. Errors name the files, never their contents.
-pub fn load_server_tls(cert: &Path, key: &Path) -> Result<ServerTls, String> {
+/// A certificate chain and its private key.
+pub type CertAndKey = (
+    Vec<rustls::pki_types::CertificateDer<'static>>,
+    rustls::pki_types::PrivateKeyDer<'static>,
+);
+
+/// Reads a PEM certificate chain (first certificate first) and its
+/// private key (PKCS#8, PKCS#1 or SEC1): for the server side here and for
+/// the client certificate of backend TLS. Errors name the files, never
+/// their contents.
+pub fn load_cert_and_key(cert: &Path, key: &Path) -> Result<CertAndKey, String> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
@@ -41,6 +49,13 @@ pub fn load_server_tls(cert: &Path, key: &Path) -> Result<ServerTls, String> {
             pem_error_kind(&e)
         )
     })?;
+    Ok((chain, key))
+}
+
+/// Reads a PEM certificate chain and private key into a rustls server
+/// configuration. Errors name the files, never their contents.
+pub fn load_server_tls(cert: &Path, key: &Path) -> Result<ServerTls, String> {
+    let (chain, key) = load_cert_and_key(cert, key)?;
     // ring (not aws-lc-rs, which needs cmake and a long C build); its
     // provider is marked deprecated only for lacking post-quantum key
     // exchange, which MySQL clients do not offer anyway.
@@ -65,19 +80,21 @@ fn pem_error_kind(e: &rustls::pki_types::pem::Error) -> &'static str {
     }
 }
 
-/// A client's socket: plain TCP, or TLS over TCP once the client asked
-/// for it.
-pub enum ClientIo {
+/// A socket: plain TCP, or TLS over TCP once the peer and the proxy
+/// agreed on it (`T`: the rustls stream of either side). [`ClientIo`]
+/// here, `backend_tls::BackendIo` for the servers.
+pub enum MaybeTls<T> {
     Plain(TcpStream),
-    Tls(Box<TlsStream<Prefixed>>),
-    /// Only while upgrading (or after a failed upgrade): every I/O fails.
+    Tls(Box<T>),
+    /// Only while upgrading (or after a failed upgrade): reads and writes
+    /// fail.
     Gone,
     /// Not a socket: an answer written into memory, to be served later
     /// (a server-side cursor on a merged result). Reads fail.
     Capture(Box<Capture>),
 }
 
-/// Bytes written to a [`ClientIo::Capture`], at most `limit`.
+/// Bytes written to a [`MaybeTls::Capture`], at most `limit`.
 #[derive(Debug, Default)]
 pub struct Capture {
     pub bytes: Vec<u8>,
@@ -86,9 +103,18 @@ pub struct Capture {
     pub overflowed: bool,
 }
 
+/// A client's socket.
+pub type ClientIo = MaybeTls<TlsStream<Prefixed>>;
+
 impl From<TcpStream> for ClientIo {
     fn from(tcp: TcpStream) -> Self {
-        ClientIo::Plain(tcp)
+        MaybeTls::Plain(tcp)
+    }
+}
+
+impl<T> MaybeTls<T> {
+    pub fn is_tls(&self) -> bool {
+        matches!(self, MaybeTls::Tls(_))
     }
 }
 
@@ -96,60 +122,56 @@ impl ClientIo {
     /// The TCP socket under the stream (for watching disconnects).
     pub fn tcp(&self) -> Option<&TcpStream> {
         match self {
-            ClientIo::Plain(t) => Some(t),
-            ClientIo::Tls(t) => Some(&t.get_ref().0.tcp),
-            ClientIo::Gone | ClientIo::Capture(_) => None,
+            MaybeTls::Plain(t) => Some(t),
+            MaybeTls::Tls(t) => Some(&t.get_ref().0.tcp),
+            MaybeTls::Gone | MaybeTls::Capture(_) => None,
         }
-    }
-
-    pub fn is_tls(&self) -> bool {
-        matches!(self, ClientIo::Tls(_))
     }
 
     /// Runs the server side of the TLS handshake on a plain stream.
     /// `early` holds bytes already read past the SSL request (the start of
     /// the client's TLS hello, sent without waiting).
     pub async fn start_tls(&mut self, early: Bytes, tls: &ServerTls) -> io::Result<()> {
-        let ClientIo::Plain(tcp) = std::mem::replace(self, ClientIo::Gone) else {
+        let MaybeTls::Plain(tcp) = std::mem::replace(self, MaybeTls::Gone) else {
             return Err(io::Error::other("TLS requested twice"));
         };
         let stream = TlsAcceptor::from(tls.clone())
             .accept(Prefixed { early, tcp })
             .await?;
-        *self = ClientIo::Tls(Box::new(stream));
+        *self = MaybeTls::Tls(Box::new(stream));
         Ok(())
     }
 }
 
 fn gone() -> io::Error {
-    io::Error::new(io::ErrorKind::NotConnected, "client stream unusable")
+    io::Error::new(io::ErrorKind::NotConnected, "socket unusable")
 }
 
-impl AsyncRead for ClientIo {
+impl<T: AsyncRead + Unpin> AsyncRead for MaybeTls<T> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            ClientIo::Plain(t) => Pin::new(t).poll_read(cx, buf),
-            ClientIo::Tls(t) => Pin::new(t.as_mut()).poll_read(cx, buf),
-            ClientIo::Gone | ClientIo::Capture(_) => Poll::Ready(Err(gone())),
+            MaybeTls::Plain(t) => Pin::new(t).poll_read(cx, buf),
+            MaybeTls::Tls(t) => Pin::new(t.as_mut()).poll_read(cx, buf),
+            MaybeTls::Gone | MaybeTls::Capture(_) => Poll::Ready(Err(gone())),
         }
     }
 }
 
-impl AsyncWrite for ClientIo {
+impl<T: AsyncWrite + Unpin> AsyncWrite for MaybeTls<T> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
-            ClientIo::Plain(t) => Pin::new(t).poll_write(cx, data),
-            ClientIo::Tls(t) => Pin::new(t.as_mut()).poll_write(cx, data),
-            ClientIo::Gone => Poll::Ready(Err(gone())),
-            ClientIo::Capture(c) => {
+            MaybeTls::Plain(t) => Pin::new(t).poll_write(cx, data),
+            MaybeTls::Tls(t) => Pin::new(t.as_mut()).poll_write(cx, data),
+            MaybeTls::Gone => Poll::Ready(Err(gone())),
+            MaybeTls::Capture(c) => {
                 if c.bytes.len() + data.len() > c.limit {
                     c.overflowed = true;
                     return Poll::Ready(Err(io::Error::other("captured answer too large")));
@@ -162,17 +184,17 @@ impl AsyncWrite for ClientIo {
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            ClientIo::Plain(t) => Pin::new(t).poll_flush(cx),
-            ClientIo::Tls(t) => Pin::new(t.as_mut()).poll_flush(cx),
-            ClientIo::Gone | ClientIo::Capture(_) => Poll::Ready(Ok(())),
+            MaybeTls::Plain(t) => Pin::new(t).poll_flush(cx),
+            MaybeTls::Tls(t) => Pin::new(t.as_mut()).poll_flush(cx),
+            MaybeTls::Gone | MaybeTls::Capture(_) => Poll::Ready(Ok(())),
         }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match self.get_mut() {
-            ClientIo::Plain(t) => Pin::new(t).poll_shutdown(cx),
-            ClientIo::Tls(t) => Pin::new(t.as_mut()).poll_shutdown(cx),
-            ClientIo::Gone | ClientIo::Capture(_) => Poll::Ready(Ok(())),
+            MaybeTls::Plain(t) => Pin::new(t).poll_shutdown(cx),
+            MaybeTls::Tls(t) => Pin::new(t.as_mut()).poll_shutdown(cx),
+            MaybeTls::Gone | MaybeTls::Capture(_) => Poll::Ready(Ok(())),
         }
     }
 }

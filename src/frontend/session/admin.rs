@@ -69,10 +69,14 @@ impl Session {
             }
             plugin = crate::wire::auth::NATIVE_PASSWORD.into();
         }
-        let ok = cfg.user(&user).is_some_and(|u| {
-            crate::security::credentials::verify(u, &plugin, &self.nonce, &auth_data)
+        let secret = cfg.user(&user).and_then(|u| {
+            crate::security::credentials::verified_secret(u, &plugin, &self.nonce, &auth_data)
         });
-        if !self.change_user_verdict(ok).await {
+        let login = cfg
+            .user(&user)
+            .zip(secret.clone())
+            .and_then(|(u, s)| crate::frontend::handshake::passthrough_login(u, s));
+        if !self.change_user_verdict(secret.is_some()).await {
             let e = ProxyError::AccessDenied {
                 user,
                 host: self.peer_host.clone(),
@@ -96,6 +100,7 @@ impl Session {
         }
         *self.handle.user.lock() = user.clone();
         self.user = user;
+        self.login = login;
         if let Some(c) = collation.filter(|c| *c != 0) {
             self.collation = c;
         }

@@ -46,6 +46,7 @@ impl Session {
     /// [`crate::backend::Flavor`]).
     pub(super) fn flavor(&self) -> crate::backend::Flavor {
         crate::backend::Flavor {
+            login: self.login.clone(),
             found_rows: self
                 .caps
                 .contains(mysql_common::constants::CapabilityFlags::CLIENT_FOUND_ROWS),
@@ -333,7 +334,7 @@ impl Session {
             let deadline = self.checkout_until();
             let checkout = async {
                 let mut conn = pool
-                    .checkout_until(found_rows, &self.state, deadline)
+                    .checkout_until(&found_rows, &self.state, deadline)
                     .await?;
                 let synced = conn.sync_state(&self.state).await;
                 Ok::<_, ProxyError>((conn, synced))
@@ -478,7 +479,7 @@ impl Session {
             let (pool, chosen) = self.choose_pool(node, role, &exclude)?;
             let deadline = self.checkout_until();
             let got = pool
-                .checkout_many(n, found_rows, &self.state, deadline)
+                .checkout_many(n, &found_rows, &self.state, deadline)
                 .await;
             let failed = match got {
                 Ok(mut conns) => match self.sync_all(&mut conns).await {

@@ -65,6 +65,7 @@ impl Session {
             let subject = Subject {
                 user: &self.user,
                 host: &self.peer_host,
+                connection_id: self.id,
                 config: user,
                 schema: self.state.schema.as_deref(),
                 read_only_tx: self.read_only_tx,

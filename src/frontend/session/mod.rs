@@ -74,6 +74,10 @@ pub struct Session {
     user: String,
     caps: CapabilityFlags,
     nonce: [u8; 20],
+    /// The user's own login on the servers (`backend_auth =
+    /// "passthrough"`): every backend connection of this session logs in
+    /// with it. `None`: the `[backend]` account.
+    login: Option<Arc<crate::backend::connection::BackendLogin>>,
     peer_host: String,
     collation: u16,
     state: SessionState,
@@ -178,6 +182,7 @@ impl Session {
             user: hello.user,
             caps: hello.caps,
             nonce: hello.nonce,
+            login: hello.login,
             peer_host,
             collation: hello.collation,
             state,

@@ -71,7 +71,7 @@ impl Session {
                 continue;
             }
             let primary = node.primary.clone();
-            let mut fresh = primary.checkout(found_rows, &self.state).await?;
+            let mut fresh = primary.checkout(&found_rows, &self.state).await?;
             if let Err(e) = fresh.sync_state(&self.state).await {
                 fresh.broken = true;
                 return Err(e);

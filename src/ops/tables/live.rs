@@ -81,6 +81,7 @@ impl JobReport {
     }
 }
 
+/// A connection to `node`'s primary as the `[backend]` account.
 pub(crate) async fn connect(cfg: &Config, node: &str) -> Result<Conn, String> {
     let addr = cfg
         .nodes
@@ -118,6 +119,16 @@ pub(crate) async fn connect_addr(
     }
 }
 
+/// The base tables outside the system schemas: (schema, table).
+pub(crate) async fn user_tables(conn: &mut Conn) -> mysql_async::Result<Vec<(String, String)>> {
+    conn.query(
+        "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES \
+         WHERE TABLE_TYPE = 'BASE TABLE' AND TABLE_SCHEMA NOT IN \
+         ('mysql', 'information_schema', 'performance_schema', 'sys')",
+    )
+    .await
+}
+
 /// One connection per node the period tables use.
 struct Nodes {
     conns: HashMap<String, Conn>,
@@ -144,12 +155,7 @@ impl Nodes {
     async fn existing(&mut self) -> Result<Existing, String> {
         let mut existing = Existing::default();
         for (node, conn) in self.conns.iter_mut() {
-            let rows: Vec<(String, String)> = conn
-                .query(
-                    "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES \
-                     WHERE TABLE_TYPE = 'BASE TABLE' AND TABLE_SCHEMA NOT IN \
-                     ('mysql', 'information_schema', 'performance_schema', 'sys')",
-                )
+            let rows = user_tables(conn)
                 .await
                 .map_err(|e| format!("node `{node}`: listing tables: {e}"))?;
             for (schema, table) in rows {

@@ -24,6 +24,7 @@ pub(crate) mod live;
 
 pub use ddl::{copy_ddl, DdlError};
 pub use live::{check_live, run_ensure, run_retire, spawn_jobs, Existing, JobReport};
+pub(crate) use live::{connect, user_tables};
 
 /// Today's date (UTC), or `SHARDCAT_TODAY` when set to a valid
 /// `YYYY-MM-DD` (a faked clock for tests and what-if runs).

@@ -154,7 +154,7 @@ impl Session {
             .primary
             .clone();
         let found_rows = self.flavor();
-        let mut conn = pool.checkout(found_rows, &self.state).await?;
+        let mut conn = pool.checkout(&found_rows, &self.state).await?;
         let rows = query_rows(&mut conn, sql).await;
         if !conn.broken {
             conn.release();

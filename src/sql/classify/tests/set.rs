@@ -158,7 +158,10 @@ fn set_assignment_lists() {
 fn set_statement_is_flagged_as_scoped() {
     for (sql, scoped) in [
         ("SET STATEMENT max_statement_time=1 FOR SELECT 1", true),
-        ("set statement sql_select_limit = 1 for select * from t", true),
+        (
+            "set statement sql_select_limit = 1 for select * from t",
+            true,
+        ),
         ("/* c */ SET STATEMENT a=1 FOR UPDATE t SET x = 1", true),
         ("SELECT 1; SET STATEMENT a=1 FOR SELECT 2", true),
         ("SET sql_select_limit = 1", false),
