@@ -8,8 +8,6 @@ mod common;
 #[path = "common/util.rs"]
 mod util;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::Duration;
 
 use common::proxy::{free_port, ProxyOptions, ProxyProcess};
@@ -25,29 +23,6 @@ algorithm = { kind = "hash_mod" }
 nodes = ["n1", "n2"]
 tables_per_node = 2
 "#;
-
-/// `GET path` on the admin listener: (status line, body).
-fn get(port: u16, path: &str) -> (String, String) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("admin listener");
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
-    (
-        head.lines().next().unwrap_or("").to_string(),
-        body.to_string(),
-    )
-}
-
-/// The sum of every sample of `family` whose labels contain `with`.
-fn sample(metrics: &str, family: &str, with: &str) -> f64 {
-    metrics
-        .lines()
-        .filter(|l| l.starts_with(family) && l.contains(with))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_status_page_and_slow_log() {
@@ -72,7 +47,7 @@ async fn metrics_status_page_and_slow_log() {
     c.query_drop("CREATE TABLE items (id INT PRIMARY KEY, v INT)")
         .await
         .unwrap();
-    let (status, before) = get(http, "/metrics");
+    let (status, before) = util::http_get(http, "/metrics");
     assert!(status.contains("200"), "{status}");
     let values: Vec<String> = (1..=40).map(|i| format!("({i}, {i})")).collect();
     c.query_drop(format!("INSERT INTO items VALUES {}", values.join(",")))
@@ -90,7 +65,7 @@ async fn metrics_status_page_and_slow_log() {
     }
     let _ = c.query_drop("SELECT * FROM no_such_table").await;
     let _: Option<i64> = c.query_first("SELECT SLEEP(0.6) + 41").await.unwrap();
-    let (_, after) = get(http, "/metrics");
+    let (_, after) = util::http_get(http, "/metrics");
     for family in [
         "shardcat_statements_total",
         "shardcat_statement_duration_seconds_bucket",
@@ -107,8 +82,9 @@ async fn metrics_status_page_and_slow_log() {
     ] {
         assert!(after.contains(family), "{family} missing:\n{after}");
     }
-    let grew =
-        |family: &str, with: &str| sample(&after, family, with) - sample(&before, family, with);
+    let grew = |family: &str, with: &str| {
+        util::metric_sum(&after, family, with) - util::metric_sum(&before, family, with)
+    };
     assert!(
         grew("shardcat_statements_total", "single_shard") >= 20.0,
         "{after}"
@@ -117,22 +93,22 @@ async fn metrics_status_page_and_slow_log() {
     assert!(grew("shardcat_statement_errors_total", "backend") >= 1.0);
     assert!(grew("shardcat_user_statements_total", "user=\"app\"") >= 42.0);
     assert!(grew("shardcat_table_statements_total", "table=\"items\"") >= 41.0);
-    assert!(sample(&after, "shardcat_slow_statements_total", "") >= 1.0);
+    assert!(util::metric_sum(&after, "shardcat_slow_statements_total", "") >= 1.0);
     assert!(
         !after.contains("SLEEP") && !after.contains("no_such_table"),
         "SQL in labels"
     );
 
-    let (status, body) = get(http, "/health");
+    let (status, body) = util::http_get(http, "/health");
     assert!(status.contains("200") && body.starts_with("ok"));
-    let (status, page) = get(http, "/");
+    let (status, page) = util::http_get(http, "/");
     assert!(status.contains("200"));
     assert!(
         page.contains(&format!("127.0.0.1:{}", topo.port("n2r1"))),
         "{page}"
     );
     assert!(page.contains("items: sharded by id"), "{page}");
-    let (status, _) = get(http, "/nope");
+    let (status, _) = util::http_get(http, "/nope");
     assert!(status.contains("404"));
 
     let log = std::fs::read_to_string(&slow).unwrap_or_default();
