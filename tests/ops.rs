@@ -14,16 +14,6 @@ use common::proxy::{free_port, ProxyOptions, ProxyProcess};
 use common::Topology;
 use mysql_async::prelude::*;
 
-const RULES: &str = r#"
-[[table]]
-name = "items"
-key = "id"
-key_type = "int"
-algorithm = { kind = "hash_mod" }
-nodes = ["n1", "n2"]
-tables_per_node = 2
-"#;
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_status_page_and_slow_log() {
     let topo = Topology::from_env();
@@ -34,7 +24,8 @@ async fn metrics_status_page_and_slow_log() {
         &topo,
         ProxyOptions {
             extra: format!(
-                "{RULES}\n[admin]\nhttp_listen = \"127.0.0.1:{http}\"\nslow_query_ms = 500\nslow_log = \"{}\"\n",
+                "{}\n[admin]\nhttp_listen = \"127.0.0.1:{http}\"\nslow_query_ms = 500\nslow_log = \"{}\"\n",
+                util::ITEMS_RULES,
                 slow.display()
             ),
             ..Default::default()
@@ -107,7 +98,7 @@ async fn metrics_status_page_and_slow_log() {
         page.contains(&format!("127.0.0.1:{}", topo.port("n2r1"))),
         "{page}"
     );
-    assert!(page.contains("items: sharded by id"), "{page}");
+    assert!(page.contains("<td>items</td>"), "{page}");
     let (status, _) = util::http_get(http, "/nope");
     assert!(status.contains("404"));
 
@@ -156,7 +147,7 @@ async fn admin_statements_sessions_digests_rules_config_and_drain() {
     let proxy = ProxyProcess::start_with(
         &topo,
         ProxyOptions {
-            extra: RULES.to_string(),
+            extra: util::ITEMS_RULES.to_string(),
             ..Default::default()
         },
     );

@@ -11,6 +11,18 @@ use mysql_async::{Conn, OptsBuilder};
 use crate::common::proxy::ProxyProcess;
 use crate::common::Topology;
 
+/// Rules sharding `items` by `id` (hash_mod, 2 nodes x 2 tables: slots 0,
+/// 1 on n1, 2, 3 on n2), for tests that need one sharded table.
+pub const ITEMS_RULES: &str = r#"
+[[table]]
+name = "items"
+key = "id"
+key_type = "int"
+algorithm = { kind = "hash_mod" }
+nodes = ["n1", "n2"]
+tables_per_node = 2
+"#;
+
 /// What the helpers need from a running proxy (the standard
 /// [`ProxyProcess`] or a custom one).
 pub trait ProxyLike {
