@@ -101,6 +101,15 @@ async fn metrics_status_page_and_slow_log() {
     assert!(page.contains("<td>items</td>"), "{page}");
     let (status, _) = util::http_get(http, "/nope");
     assert!(status.contains("404"));
+    dashboard_names_exported_metrics(&after);
+    assert!(
+        docker_healthcheck(http),
+        "the image's HEALTHCHECK fails on a serving proxy"
+    );
+    assert!(
+        !docker_healthcheck(free_port()),
+        "HEALTHCHECK passes with nothing listening"
+    );
 
     let log = std::fs::read_to_string(&slow).unwrap_or_default();
     let lines: Vec<&str> = log.lines().collect();
@@ -114,8 +123,86 @@ async fn metrics_status_page_and_slow_log() {
         line.contains("\"user\":\"app\"") && line.contains("\"path\":\"plain\""),
         "{line}"
     );
-    assert!(!line.contains("41"), "values in the slow log: {line}");
+    // (Not a bare "41": the timestamp and the time taken may hold it.)
+    assert!(
+        !line.contains("+ 41") && !line.contains("SLEEP(0.6"),
+        "values in the slow log: {line}"
+    );
     c.query_drop(format!("DROP DATABASE {db}")).await.unwrap();
+}
+
+/// Every sample name `metrics` can carry: the names of its samples and,
+/// from each `# TYPE` line, those of the family's kind (a family without
+/// samples yet still names them).
+fn exported_names(metrics: &str) -> std::collections::HashSet<String> {
+    let mut names = std::collections::HashSet::new();
+    for line in metrics.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap_or((rest, ""));
+            let suffixes: &[&str] = match kind {
+                "counter" => &["_total", "_created"],
+                "histogram" => &["_bucket", "_sum", "_count", "_created"],
+                _ => &[""],
+            };
+            names.extend(suffixes.iter().map(|s| format!("{name}{s}")));
+        } else if !line.starts_with('#') {
+            let end = line.find(['{', ' ']).unwrap_or(line.len());
+            names.insert(line[..end].to_string());
+        }
+    }
+    names
+}
+
+/// Every metric the Grafana dashboard (`ops/grafana/shardcat.json`) queries
+/// is one shardcat exports.
+fn dashboard_names_exported_metrics(metrics: &str) {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/ops/grafana/shardcat.json");
+    let dashboard = std::fs::read_to_string(path).expect("dashboard JSON");
+    let exported = exported_names(metrics);
+    let mut used = std::collections::BTreeSet::new();
+    let mut rest = dashboard.as_str();
+    while let Some(at) = rest.find("shardcat_") {
+        let tail = &rest[at..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(tail.len());
+        used.insert(tail[..end].to_string());
+        rest = &tail[end..];
+    }
+    assert!(used.len() >= 20, "dashboard queries: {used:?}");
+    let missing: Vec<&String> = used.iter().filter(|n| !exported.contains(*n)).collect();
+    assert!(
+        missing.is_empty(),
+        "the dashboard queries metrics shardcat does not export: {missing:?}"
+    );
+}
+
+/// Runs `docker/Dockerfile`'s HEALTHCHECK command (bash, no curl) against
+/// the HTTP listener at `port` instead of the image's 9104; also checks
+/// that the image's ports are the ones `rules/docker.toml` listens on.
+fn docker_healthcheck(port: u16) -> bool {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let dockerfile = std::fs::read_to_string(format!("{root}/docker/Dockerfile")).unwrap();
+    let config = std::fs::read_to_string(format!("{root}/rules/docker.toml")).unwrap();
+    assert!(
+        config.contains("http_listen = \"0.0.0.0:9104\""),
+        "{config}"
+    );
+    assert!(config.contains("listen = \"0.0.0.0:6033\""), "{config}");
+    assert!(dockerfile.contains("EXPOSE 6033 9104") && dockerfile.contains("USER shardcat"));
+    assert!(dockerfile.contains("cargo build --locked"));
+    let (_, cmd) = dockerfile
+        .split_once("CMD [\"bash\", \"-c\", \"")
+        .expect("HEALTHCHECK CMD [\"bash\", \"-c\", …]");
+    let cmd = cmd.split_once("\"]").expect("end of the CMD").0;
+    // The exec form is JSON: unescape, then point it at the test's port.
+    let cmd = cmd
+        .replace("\\\\", "\\")
+        .replace("/9104", &format!("/{port}"));
+    std::process::Command::new("bash")
+        .args(["-c", &cmd])
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// A result's rows as strings (NULL as "NULL").
