@@ -96,7 +96,7 @@ async fn status_page_renders_in_headless_chromium() {
     // A session inside a transaction, still open while the page loads.
     let mut held = util::proxy_conn(&proxy, Some(&db)).await;
     held.query_drop("BEGIN").await.unwrap();
-    held.query_drop("SELECT v FROM items WHERE id = 2")
+    held.query_drop("SELECT v FROM items WHERE id = 2 AND v <> 'secret-value'")
         .await
         .unwrap();
 
@@ -116,6 +116,12 @@ async fn status_page_renders_in_headless_chromium() {
     }
     assert!(dom.contains("worker 7"), "{dom}");
     assert!(dom.contains(&format!("<td>{db}</td>")), "sessions:\n{dom}");
+    // The held session's statement shows as its digest, without values.
+    assert!(
+        dom.contains("SELECT v FROM items WHERE id = ? AND v &lt;&gt; ?"),
+        "sessions:\n{dom}"
+    );
+    assert!(!dom.contains("secret-value"), "a value on the page:\n{dom}");
     assert!(
         dom.contains("SELECT id FROM items ORDER BY id"),
         "digests:\n{dom}"

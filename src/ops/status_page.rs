@@ -1,5 +1,6 @@
 //! The status page (`GET /` on the HTTP listener): servers with health,
-//! lag and traffic, client sessions, the statements that took the most
+//! lag and traffic, client sessions (statements as digests: the page has
+//! no login, so no application values), the statements that took the most
 //! time (digests), the sharding rules, and the route of a statement typed
 //! into a box (`/?sql=…&db=…`, the answer of `EXPLAIN SHARDCAT`). Rendered
 //! on the server as plain HTML, with a few lines of JS for auto-refresh.
@@ -92,6 +93,23 @@ fn table(
     html.push_str("</table>");
 }
 
+/// `SHOW SHARDCAT SESSIONS` with each statement as its digest: the page
+/// has no login, so it shows no application values (the admin statement,
+/// for admins only, shows the text).
+fn digested(sessions: TextResult) -> TextResult {
+    let columns: Vec<&str> = sessions.columns().iter().map(String::as_str).collect();
+    let at = columns.iter().position(|c| *c == "statement");
+    let mut r = TextResult::new(&columns);
+    for row in sessions.rows() {
+        let mut row = row.clone();
+        if let Some(v) = at.and_then(|i| row.get_mut(i)).and_then(Option::as_mut) {
+            *v = crate::sql::classify::fingerprint(v).text;
+        }
+        r.row(row);
+    }
+    r
+}
+
 const HEAD: &str = "<!doctype html><html><head><meta charset=\"utf-8\"><title>shardcat</title>\
 <style>body{font-family:sans-serif}td,th{padding:2px 10px;text-align:left}\
 .down{color:#b00}.offline{color:#888}input[name=sql]{width:40em}</style></head><body>";
@@ -139,7 +157,7 @@ pub fn render(proxy: &Proxy, query: &str) -> String {
     table(
         &mut html,
         "sessions",
-        &proxy.sessions_result(),
+        &digested(proxy.sessions_result()),
         usize::MAX,
         |_| "",
     );
