@@ -191,8 +191,45 @@ fn shard_plan_bulk_insert(c: &mut Criterion) {
     }
 }
 
+/// What operations add to every statement: the metrics of one statement
+/// (counter + histogram by path), and the query digest (one normalizing
+/// lexer pass + xxh3, then a sharded-map update), for a point select with a
+/// new literal each time (a digest already in the table) and a new digest
+/// each time (bounded by `MAX_DIGESTS`: past it, the overflow counter).
+fn ops_per_statement(c: &mut Criterion) {
+    let metrics = shardcat::ops::metrics::Metrics::new(0);
+    let took = std::time::Duration::from_micros(180);
+    c.bench_function("ops/metrics_statement", |b| {
+        b.iter(|| metrics.statement(black_box("single_shard"), black_box(took), None))
+    });
+    let digests = shardcat::ops::digests::Digests::default();
+    let mut n = 0u64;
+    c.bench_function("ops/digest_record/point_select_new_literal", |b| {
+        b.iter(|| {
+            n += 1;
+            let sql = format!("SELECT c FROM sbtest1 WHERE id={n}");
+            digests.record(black_box(&sql), took, false)
+        })
+    });
+    let mut m = 0u64;
+    c.bench_function("ops/format_only/point_select_new_literal", |b| {
+        b.iter(|| {
+            m += 1;
+            black_box(format!("SELECT c FROM sbtest1 WHERE id={m}"))
+        })
+    });
+    c.bench_function("ops/digest_hash/oltp_range_select", |b| {
+        b.iter(|| {
+            shardcat::sql::classify::digest_hash(black_box(
+                "SELECT DISTINCT c FROM sbtest1 WHERE id BETWEEN 4711 AND 4810 ORDER BY c",
+            ))
+        })
+    });
+}
+
 criterion_group!(
     benches,
+    ops_per_statement,
     classify_and_route,
     shard_plan,
     shard_plan_bulk_insert,

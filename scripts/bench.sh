@@ -40,6 +40,9 @@
 #                     read_write_split = false (every statement to n1's
 #                     primary, like the other targets): separates the proxy's
 #                     own cost from the cost of spreading reads over 3 servers
+#   --no-digests      also run "shardcat_nodigest": shardcat with [admin]
+#                     digests = false (the query-digest cost per statement:
+#                     compare with "shardcat", whose digests are on)
 #   --idle            also run the idle-connections test (--idle-count, default 10000)
 #   --idle-only       run only the idle-connections test
 #   --idle-count N    idle connections to open (default 10000)
@@ -74,6 +77,7 @@ APPEND=1
 BUILD=1
 KEEP=0
 PRIMARY_ONLY=0
+NO_DIGESTS=0
 PROXY_LOG="${SHARDCAT_BENCH_LOG:-info}"
 
 usage() { sed -n '3,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
@@ -88,6 +92,7 @@ while (($#)); do
     --threads) THREADS="${2:?}"; shift 2 ;;
     --workloads) WORKLOADS="${2:?}"; shift 2 ;;
     --primary-only) PRIMARY_ONLY=1; shift ;;
+    --no-digests) NO_DIGESTS=1; shift ;;
     --idle) IDLE=1; shift ;;
     --idle-only) IDLE=1; IDLE_ONLY=1; shift ;;
     --idle-count) IDLE_COUNT="${2:?}"; shift 2 ;;
@@ -130,6 +135,7 @@ HAPROXY_PID=""
 SHARDCAT_PID=""
 SHARDED_PID=""
 PRIMARY_ONLY_PID=""
+NO_DIGEST_PID=""
 PERF_PID=""
 PERF_REC_PID=""
 
@@ -148,6 +154,7 @@ cleanup() {
   stop_pid "$PERF_REC_PID"
   stop_pid "$SHARDED_PID"
   stop_pid "$PRIMARY_ONLY_PID"
+  stop_pid "$NO_DIGEST_PID"
   stop_pid "$SHARDCAT_PID"
   stop_pid "$HAPROXY_PID"
   if [[ -n "$TOPO_DIR" && -d "$TOPO_DIR" ]]; then
@@ -219,7 +226,7 @@ find_base_port() {
   local base=$1 i ok
   while ((base <= 65000)); do
     ok=1
-    for i in $(seq 0 9); do
+    for i in $(seq 0 10); do
       if ! port_free $((base + i)); then ok=0; break; fi
     done
     if ((ok)); then echo "$base"; return 0; fi
@@ -232,7 +239,7 @@ WORK="$(mktemp -d "${TMPDIR:-/tmp}/shardcat-bench.XXXXXX")"
 probe="${SHARDCAT_BENCH_BASE_PORT:-$((27000 + (RANDOM % 200) * 10))}"
 up=0
 for attempt in 1 2 3; do
-  BASE="$(find_base_port "$probe")" || die "no 10 free consecutive ports from $probe"
+  BASE="$(find_base_port "$probe")" || die "no 11 free consecutive ports from $probe"
   TOPO_DIR="$WORK/topo$attempt"
   note "topology: ports $BASE-$((BASE + 5)), dir $TOPO_DIR"
   if bash "$TOPOLOGY" up --dir "$TOPO_DIR" --base-port "$BASE" 2>"$WORK/topology.log"; then
@@ -255,6 +262,7 @@ HAPROXY_PORT=$((BASE + 6))
 SHARDCAT_PORT=$((BASE + 7))
 SHARDED_PORT=$((BASE + 8))
 PRIMARY_ONLY_PORT=$((BASE + 9))
+NO_DIGEST_PORT=$((BASE + 10))
 DB_USER=$SHARDCAT_TOPO_USER
 DB_PASS=$SHARDCAT_TOPO_PASSWORD
 
@@ -321,6 +329,13 @@ if ((PRIMARY_ONLY && IDLE_ONLY == 0)); then
   SHARDCAT_LOG="$PROXY_LOG" "$BIN" serve --config "$WORK/primary-only.toml" </dev/null >"$WORK/primary-only.log" 2>&1 &
   PRIMARY_ONLY_PID=$!
   wait_port "$PRIMARY_ONLY_PORT" "$PRIMARY_ONLY_PID" shardcat_primary "$WORK/primary-only.log"
+fi
+if ((NO_DIGESTS && IDLE_ONLY == 0)); then
+  write_shardcat_config "$WORK/nodigest.toml" "$NO_DIGEST_PORT" $'[admin]\ndigests = false'
+  note "starting shardcat_nodigest on 127.0.0.1:$NO_DIGEST_PORT ([admin] digests = false)"
+  SHARDCAT_LOG="$PROXY_LOG" "$BIN" serve --config "$WORK/nodigest.toml" </dev/null >"$WORK/nodigest.log" 2>&1 &
+  NO_DIGEST_PID=$!
+  wait_port "$NO_DIGEST_PORT" "$NO_DIGEST_PID" shardcat_nodigest "$WORK/nodigest.log"
 fi
 
 # Sharded target: only when the configuration accepts a [[table]] rule.
@@ -499,6 +514,7 @@ target_port() {
     direct) echo "$N1P" ;; haproxy) echo "$HAPROXY_PORT" ;;
     shardcat) echo "$SHARDCAT_PORT" ;; sharded) echo "$SHARDED_PORT" ;;
     shardcat_primary) echo "$PRIMARY_ONLY_PORT" ;;
+    shardcat_nodigest) echo "$NO_DIGEST_PORT" ;;
   esac
 }
 target_pid() {
@@ -506,6 +522,7 @@ target_pid() {
     direct) echo "" ;; haproxy) echo "$HAPROXY_PID" ;;
     shardcat) echo "$SHARDCAT_PID" ;; sharded) echo "$SHARDED_PID" ;;
     shardcat_primary) echo "$PRIMARY_ONLY_PID" ;;
+    shardcat_nodigest) echo "$NO_DIGEST_PID" ;;
   esac
 }
 target_creds() {
@@ -563,6 +580,7 @@ run_one() {
 
 TARGETS=(direct haproxy shardcat)
 ((PRIMARY_ONLY)) && TARGETS+=(shardcat_primary)
+((NO_DIGESTS)) && TARGETS+=(shardcat_nodigest)
 ((SHARDED)) && TARGETS+=(sharded)
 # The sharded target runs the read-only workloads only.
 targets_for() {

@@ -103,6 +103,16 @@ if ! command -v sysbench >/dev/null 2>&1; then
   note "installing sysbench"
   apt_install sysbench || die "apt-get install sysbench failed"
 fi
+# tests/instances.rs (two instances behind HAProxy) and tests/status_page.rs
+# (the status page in headless Chromium) skip with a message without these.
+if ! command -v haproxy >/dev/null 2>&1; then
+  note "installing haproxy"
+  apt_install haproxy || note "apt-get install haproxy failed: tests/instances.rs will skip"
+fi
+if ! command -v chromium >/dev/null 2>&1; then
+  note "installing chromium"
+  apt_install chromium || note "apt-get install chromium failed: tests/status_page.rs will skip"
+fi
 note "cargo: $(cargo --version)"
 note "python: $(python3 --version 2>&1), sysbench: $(sysbench --version 2>&1 | head -n1)"
 

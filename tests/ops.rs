@@ -8,46 +8,11 @@ mod common;
 #[path = "common/util.rs"]
 mod util;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::Duration;
 
 use common::proxy::{free_port, ProxyOptions, ProxyProcess};
 use common::Topology;
 use mysql_async::prelude::*;
-
-const RULES: &str = r#"
-[[table]]
-name = "items"
-key = "id"
-key_type = "int"
-algorithm = { kind = "hash_mod" }
-nodes = ["n1", "n2"]
-tables_per_node = 2
-"#;
-
-/// `GET path` on the admin listener: (status line, body).
-fn get(port: u16, path: &str) -> (String, String) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("admin listener");
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
-    (
-        head.lines().next().unwrap_or("").to_string(),
-        body.to_string(),
-    )
-}
-
-/// The sum of every sample of `family` whose labels contain `with`.
-fn sample(metrics: &str, family: &str, with: &str) -> f64 {
-    metrics
-        .lines()
-        .filter(|l| l.starts_with(family) && l.contains(with))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_status_page_and_slow_log() {
@@ -59,7 +24,8 @@ async fn metrics_status_page_and_slow_log() {
         &topo,
         ProxyOptions {
             extra: format!(
-                "{RULES}\n[admin]\nhttp_listen = \"127.0.0.1:{http}\"\nslow_query_ms = 500\nslow_log = \"{}\"\n",
+                "{}\n[admin]\nhttp_listen = \"127.0.0.1:{http}\"\nslow_query_ms = 500\nslow_log = \"{}\"\n",
+                util::ITEMS_RULES,
                 slow.display()
             ),
             ..Default::default()
@@ -72,7 +38,7 @@ async fn metrics_status_page_and_slow_log() {
     c.query_drop("CREATE TABLE items (id INT PRIMARY KEY, v INT)")
         .await
         .unwrap();
-    let (status, before) = get(http, "/metrics");
+    let (status, before) = util::http_get(http, "/metrics");
     assert!(status.contains("200"), "{status}");
     let values: Vec<String> = (1..=40).map(|i| format!("({i}, {i})")).collect();
     c.query_drop(format!("INSERT INTO items VALUES {}", values.join(",")))
@@ -90,7 +56,7 @@ async fn metrics_status_page_and_slow_log() {
     }
     let _ = c.query_drop("SELECT * FROM no_such_table").await;
     let _: Option<i64> = c.query_first("SELECT SLEEP(0.6) + 41").await.unwrap();
-    let (_, after) = get(http, "/metrics");
+    let (_, after) = util::http_get(http, "/metrics");
     for family in [
         "shardcat_statements_total",
         "shardcat_statement_duration_seconds_bucket",
@@ -107,8 +73,9 @@ async fn metrics_status_page_and_slow_log() {
     ] {
         assert!(after.contains(family), "{family} missing:\n{after}");
     }
-    let grew =
-        |family: &str, with: &str| sample(&after, family, with) - sample(&before, family, with);
+    let grew = |family: &str, with: &str| {
+        util::metric_sum(&after, family, with) - util::metric_sum(&before, family, with)
+    };
     assert!(
         grew("shardcat_statements_total", "single_shard") >= 20.0,
         "{after}"
@@ -117,23 +84,32 @@ async fn metrics_status_page_and_slow_log() {
     assert!(grew("shardcat_statement_errors_total", "backend") >= 1.0);
     assert!(grew("shardcat_user_statements_total", "user=\"app\"") >= 42.0);
     assert!(grew("shardcat_table_statements_total", "table=\"items\"") >= 41.0);
-    assert!(sample(&after, "shardcat_slow_statements_total", "") >= 1.0);
+    assert!(util::metric_sum(&after, "shardcat_slow_statements_total", "") >= 1.0);
     assert!(
         !after.contains("SLEEP") && !after.contains("no_such_table"),
         "SQL in labels"
     );
 
-    let (status, body) = get(http, "/health");
+    let (status, body) = util::http_get(http, "/health");
     assert!(status.contains("200") && body.starts_with("ok"));
-    let (status, page) = get(http, "/");
+    let (status, page) = util::http_get(http, "/");
     assert!(status.contains("200"));
     assert!(
         page.contains(&format!("127.0.0.1:{}", topo.port("n2r1"))),
         "{page}"
     );
-    assert!(page.contains("items: sharded by id"), "{page}");
-    let (status, _) = get(http, "/nope");
+    assert!(page.contains("<td>items</td>"), "{page}");
+    let (status, _) = util::http_get(http, "/nope");
     assert!(status.contains("404"));
+    dashboard_names_exported_metrics(&after);
+    assert!(
+        docker_healthcheck(http),
+        "the image's HEALTHCHECK fails on a serving proxy"
+    );
+    assert!(
+        !docker_healthcheck(free_port()),
+        "HEALTHCHECK passes with nothing listening"
+    );
 
     let log = std::fs::read_to_string(&slow).unwrap_or_default();
     let lines: Vec<&str> = log.lines().collect();
@@ -147,8 +123,86 @@ async fn metrics_status_page_and_slow_log() {
         line.contains("\"user\":\"app\"") && line.contains("\"path\":\"plain\""),
         "{line}"
     );
-    assert!(!line.contains("41"), "values in the slow log: {line}");
+    // (Not a bare "41": the timestamp and the time taken may hold it.)
+    assert!(
+        !line.contains("+ 41") && !line.contains("SLEEP(0.6"),
+        "values in the slow log: {line}"
+    );
     c.query_drop(format!("DROP DATABASE {db}")).await.unwrap();
+}
+
+/// Every sample name `metrics` can carry: the names of its samples and,
+/// from each `# TYPE` line, those of the family's kind (a family without
+/// samples yet still names them).
+fn exported_names(metrics: &str) -> std::collections::HashSet<String> {
+    let mut names = std::collections::HashSet::new();
+    for line in metrics.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap_or((rest, ""));
+            let suffixes: &[&str] = match kind {
+                "counter" => &["_total", "_created"],
+                "histogram" => &["_bucket", "_sum", "_count", "_created"],
+                _ => &[""],
+            };
+            names.extend(suffixes.iter().map(|s| format!("{name}{s}")));
+        } else if !line.starts_with('#') {
+            let end = line.find(['{', ' ']).unwrap_or(line.len());
+            names.insert(line[..end].to_string());
+        }
+    }
+    names
+}
+
+/// Every metric the Grafana dashboard (`ops/grafana/shardcat.json`) queries
+/// is one shardcat exports.
+fn dashboard_names_exported_metrics(metrics: &str) {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/ops/grafana/shardcat.json");
+    let dashboard = std::fs::read_to_string(path).expect("dashboard JSON");
+    let exported = exported_names(metrics);
+    let mut used = std::collections::BTreeSet::new();
+    let mut rest = dashboard.as_str();
+    while let Some(at) = rest.find("shardcat_") {
+        let tail = &rest[at..];
+        let end = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(tail.len());
+        used.insert(tail[..end].to_string());
+        rest = &tail[end..];
+    }
+    assert!(used.len() >= 20, "dashboard queries: {used:?}");
+    let missing: Vec<&String> = used.iter().filter(|n| !exported.contains(*n)).collect();
+    assert!(
+        missing.is_empty(),
+        "the dashboard queries metrics shardcat does not export: {missing:?}"
+    );
+}
+
+/// Runs `docker/Dockerfile`'s HEALTHCHECK command (bash, no curl) against
+/// the HTTP listener at `port` instead of the image's 9104; also checks
+/// that the image's ports are the ones `rules/docker.toml` listens on.
+fn docker_healthcheck(port: u16) -> bool {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let dockerfile = std::fs::read_to_string(format!("{root}/docker/Dockerfile")).unwrap();
+    let config = std::fs::read_to_string(format!("{root}/rules/docker.toml")).unwrap();
+    assert!(
+        config.contains("http_listen = \"0.0.0.0:9104\""),
+        "{config}"
+    );
+    assert!(config.contains("listen = \"0.0.0.0:6033\""), "{config}");
+    assert!(dockerfile.contains("EXPOSE 6033 9104") && dockerfile.contains("USER shardcat"));
+    assert!(dockerfile.contains("cargo build --locked"));
+    let (_, cmd) = dockerfile
+        .split_once("CMD [\"bash\", \"-c\", \"")
+        .expect("HEALTHCHECK CMD [\"bash\", \"-c\", …]");
+    let cmd = cmd.split_once("\"]").expect("end of the CMD").0;
+    // The exec form is JSON: unescape, then point it at the test's port.
+    let cmd = cmd
+        .replace("\\\\", "\\")
+        .replace("/9104", &format!("/{port}"));
+    std::process::Command::new("bash")
+        .args(["-c", &cmd])
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// `routed` of one server in SHOW SHARDCAT BACKENDS.
@@ -164,7 +218,7 @@ async fn admin_statements_sessions_digests_rules_config_and_drain() {
     let proxy = ProxyProcess::start_with(
         &topo,
         ProxyOptions {
-            extra: RULES.to_string(),
+            extra: util::ITEMS_RULES.to_string(),
             ..Default::default()
         },
     );

@@ -84,6 +84,35 @@ impl Proxy {
         r
     }
 
+    /// `EXPLAIN SHARDCAT` of a statement on sharded or broadcast tables
+    /// (in database `schema`): one row per target with its node, physical
+    /// tables, generated SQL and the plan. `None` when the rules do not
+    /// apply (read/write splitting routes the statement).
+    pub fn shard_explain(
+        &self,
+        sql: &str,
+        schema: Option<&str>,
+    ) -> Option<Result<TextResult, ProxyError>> {
+        let router = self.shard_router.load_full()?;
+        match router.plan(sql, schema, &[]) {
+            Ok(Some(plan)) => {
+                let mut r = TextResult::new(&["node", "physical_tables", "sql", "plan"]);
+                let describe = router.describe(&plan);
+                for t in &plan.targets {
+                    r.row(vec![
+                        Some(self.cluster.nodes[t.node].name.clone()),
+                        Some(t.tables.join(",")),
+                        Some(t.sql.clone()),
+                        Some(describe.clone()),
+                    ]);
+                }
+                Some(Ok(r))
+            }
+            Ok(None) => None,
+            Err(e) => Some(Err(ProxyError::from(e))),
+        }
+    }
+
     /// `SHOW SHARDCAT SESSIONS`: one row per client session.
     pub fn sessions_result(&self) -> TextResult {
         let mut r = TextResult::new(&[

@@ -26,6 +26,15 @@ impl TextResult {
         self.rows.push(values);
     }
 
+    /// The column names (the status page renders the same results).
+    pub fn columns(&self) -> &[String] {
+        &self.columns
+    }
+
+    pub fn rows(&self) -> &[Vec<Option<String>>] {
+        &self.rows
+    }
+
     pub async fn send(
         &self,
         client: &mut ClientStream,

@@ -168,7 +168,7 @@ impl Proxy {
                 crate::ops::slow_log::SlowLog::default()
             });
         Arc::new(Proxy {
-            metrics: crate::ops::metrics::Metrics::new(),
+            metrics: crate::ops::metrics::Metrics::new(config.id_generator.worker_id),
             slow_log,
             digests: Default::default(),
             write_gates: Arc::default(),

@@ -92,6 +92,9 @@ pub struct ActionLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct BuildLabels {
     pub version: &'static str,
+    /// `[id_generator] worker_id`: tells the instances behind one load
+    /// balancer apart (it must differ between them).
+    pub worker_id: u16,
 }
 
 fn latency_histogram() -> Histogram {
@@ -151,12 +154,14 @@ struct XaFamilies {
 
 impl Default for Metrics {
     fn default() -> Self {
-        Metrics::new()
+        Metrics::new(0)
     }
 }
 
 impl Metrics {
-    pub fn new() -> Metrics {
+    /// The families of an instance whose `[id_generator] worker_id` is
+    /// `worker_id` (a label of `shardcat_build_info`).
+    pub fn new(worker_id: u16) -> Metrics {
         let mut registry = Registry::with_prefix("shardcat");
         let m = Metrics {
             registry: Registry::default(),
@@ -307,6 +312,7 @@ impl Metrics {
         build
             .get_or_create(&BuildLabels {
                 version: env!("CARGO_PKG_VERSION"),
+                worker_id,
             })
             .set(1);
         r.register("build_info", "Build information", build);

@@ -1,5 +1,5 @@
 //! What operators need to run shardcat: metrics (`metrics`), the HTTP
-//! listener serving them with a status page (`http`), the slow query
+//! listener serving them with a status page (`http`, `status_page`), the slow query
 //! log (`slow_log`), query digests (`digests`), XA commit and recovery
 //! counters (`xa_stats`), the period tables of `time_range` rules
 //! (`tables`: create ahead, retire), moving a shard to another node
@@ -17,5 +17,6 @@ pub mod http;
 pub mod metrics;
 pub mod moves;
 pub mod slow_log;
+pub mod status_page;
 pub mod tables;
 pub mod xa_stats;

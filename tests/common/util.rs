@@ -13,6 +13,18 @@ use mysql_async::{Conn, OptsBuilder};
 use crate::common::proxy::ProxyProcess;
 use crate::common::Topology;
 
+/// Rules sharding `items` by `id` (hash_mod, 2 nodes x 2 tables: slots 0,
+/// 1 on n1, 2, 3 on n2), for tests that need one sharded table.
+pub const ITEMS_RULES: &str = r#"
+[[table]]
+name = "items"
+key = "id"
+key_type = "int"
+algorithm = { kind = "hash_mod" }
+nodes = ["n1", "n2"]
+tables_per_node = 2
+"#;
+
 /// What the helpers need from a running proxy (the standard
 /// [`ProxyProcess`] or a custom one).
 pub trait ProxyLike {
@@ -387,4 +399,29 @@ pub async fn rows_as_strings(c: &mut Conn, sql: &str) -> Vec<Vec<String>> {
                 .collect()
         })
         .collect()
+}
+
+/// `GET path` on shardcat's HTTP listener at `port`: (status line, body).
+pub fn http_get(port: u16, path: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("admin listener");
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
+    (
+        head.lines().next().unwrap_or("").to_string(),
+        body.to_string(),
+    )
+}
+
+/// The sum of every sample of `family` in a `/metrics` text whose line
+/// contains `with`.
+pub fn metric_sum(metrics: &str, family: &str, with: &str) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(family) && l.contains(with))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }

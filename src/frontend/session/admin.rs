@@ -173,15 +173,7 @@ impl Session {
                 return;
             }
         };
-        let _ = result
-            .send(
-                &mut self.client,
-                self.caps,
-                self.extended_metadata,
-                seq,
-                self.status,
-            )
-            .await;
+        self.send_text_result(&result, seq).await;
     }
 
     /// `SET SHARDCAT BACKEND <address or name> OFFLINE | ONLINE`.
@@ -209,48 +201,36 @@ impl Session {
     }
 
     pub(super) async fn explain_shardcat(&mut self, inner: &str, seq: &mut u8) {
-        if let Some(router) = self.proxy.shard_router.load_full() {
-            match router.plan(inner, self.state.schema.as_deref(), &[]) {
-                Ok(Some(plan)) => {
-                    let mut r = TextResult::new(&["node", "physical_tables", "sql", "plan"]);
-                    let describe = router.describe(&plan);
-                    for t in &plan.targets {
-                        r.row(vec![
-                            Some(self.proxy.cluster.nodes[t.node].name.clone()),
-                            Some(t.tables.join(",")),
-                            Some(t.sql.clone()),
-                            Some(describe.clone()),
-                        ]);
-                    }
-                    let _ = r
-                        .send(
-                            &mut self.client,
-                            self.caps,
-                            self.extended_metadata,
-                            seq,
-                            self.status,
-                        )
-                        .await;
-                    return;
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    self.write_error_seq(&ProxyError::from(e), seq).await;
-                    return;
-                }
+        let r = match self
+            .proxy
+            .shard_explain(inner, self.state.schema.as_deref())
+        {
+            Some(Ok(r)) => r,
+            Some(Err(e)) => {
+                self.write_error_seq(&e, seq).await;
+                return;
             }
-        }
-        let c = sql::classify(inner);
-        let node = self.node_for_session();
-        let plan = router::route(&c, &self.view(node));
-        let node_name = self.proxy.cluster.nodes[plan.node].name.clone();
-        let mut r = TextResult::new(&["node", "role", "reason", "sql"]);
-        r.row(vec![
-            Some(node_name),
-            Some(plan.role.as_str().to_string()),
-            Some(plan.reason.to_string()),
-            Some(inner.trim().to_string()),
-        ]);
+            None => {
+                let c = sql::classify(inner);
+                let node = self.node_for_session();
+                let plan = router::route(&c, &self.view(node));
+                let node_name = self.proxy.cluster.nodes[plan.node].name.clone();
+                let mut r = TextResult::new(&["node", "role", "reason", "sql"]);
+                r.row(vec![
+                    Some(node_name),
+                    Some(plan.role.as_str().to_string()),
+                    Some(plan.reason.to_string()),
+                    Some(inner.trim().to_string()),
+                ]);
+                r
+            }
+        };
+        self.send_text_result(&r, seq).await;
+    }
+
+    /// Sends a result the proxy answers itself (write errors end the
+    /// session on its next read).
+    pub(super) async fn send_text_result(&mut self, r: &TextResult, seq: &mut u8) {
         let _ = r
             .send(
                 &mut self.client,

@@ -248,7 +248,7 @@ mod tests {
         let users = router.physical_names_of("users");
         let orders = router.physical_names_of("orders");
         assert!(users.len() > 1 && !orders.is_empty());
-        let m = Metrics::new();
+        let m = Metrics::new(1);
         let mut counters = TableCounters::default();
         let mut want_users = 0;
         let mut want_orders = 0;

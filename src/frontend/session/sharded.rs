@@ -319,15 +319,7 @@ impl Session {
             }
             r.row(row);
         }
-        let _ = r
-            .send(
-                &mut self.client,
-                self.caps,
-                self.extended_metadata,
-                seq,
-                self.status,
-            )
-            .await;
+        self.send_text_result(&r, seq).await;
     }
 
     /// `CREATE DATABASE` / `DROP DATABASE` with sharding rules in force: a

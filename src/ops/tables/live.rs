@@ -209,23 +209,21 @@ async fn ensure_tables(cfg: &Config, tables: Vec<PeriodTable>, dry_run: bool) ->
             c.table,
             c.node
         );
-        if dry_run {
-            report.lines.push(format!("would create {what}"));
-            continue;
-        }
-        let result = create_one(&mut nodes, &c).await;
-        match result {
-            Ok(()) => {
-                tracing::info!(table = %c.logical, period = %c.period.name(), physical = %c.table, node = %c.node, "period table created");
-                report.lines.push(format!("created {what}"));
-                report.count(&c.logical, true);
-            }
-            Err(e) => {
-                tracing::warn!(table = %c.logical, period = %c.period.name(), physical = %c.table, node = %c.node, error = %e, "period table not created");
-                report.lines.push(format!("FAIL {what}: {e}"));
-                report.count(&c.logical, false);
-            }
-        }
+        let step = Step {
+            logical: &c.logical,
+            period: c.period.name(),
+            table: &c.table,
+            node: &c.node,
+            what,
+            action: "created",
+        };
+        let words = [
+            "would create".to_owned(),
+            "created".to_owned(),
+            "FAIL".to_owned(),
+        ];
+        step.apply(&mut report, dry_run, words, create_one(&mut nodes, &c))
+            .await;
     }
     nodes.close().await;
     report
@@ -250,6 +248,50 @@ async fn create_one(nodes: &mut Nodes, c: &super::Create) -> Result<(), String> 
         .query_drop(ddl)
         .await
         .map_err(|e| e.to_string())
+}
+
+/// One DDL step of a table job (create or retire one period table).
+struct Step<'a> {
+    logical: &'a str,
+    period: String,
+    table: &'a str,
+    node: &'a str,
+    /// The step as the report names it.
+    what: String,
+    /// `created` or `retired`, for the log.
+    action: &'static str,
+}
+
+impl Step<'_> {
+    /// Under `dry_run` reports what would be done; otherwise runs `run`,
+    /// logs and counts its outcome. `words`: the report's prefixes for
+    /// "would", done and failed.
+    async fn apply(
+        self,
+        report: &mut JobReport,
+        dry_run: bool,
+        words: [String; 3],
+        run: impl std::future::Future<Output = Result<(), String>>,
+    ) {
+        let [would, done, fail] = words;
+        let what = &self.what;
+        if dry_run {
+            report.lines.push(format!("{would} {what}"));
+            return;
+        }
+        match run.await {
+            Ok(()) => {
+                tracing::info!(table = %self.logical, period = %self.period, physical = %self.table, node = %self.node, "period table {}", self.action);
+                report.lines.push(format!("{done} {what}"));
+                report.count(self.logical, true);
+            }
+            Err(e) => {
+                tracing::warn!(table = %self.logical, period = %self.period, physical = %self.table, node = %self.node, error = %e, "period table not {}", self.action);
+                report.lines.push(format!("{fail} {what}: {e}"));
+                report.count(self.logical, false);
+            }
+        }
+    }
 }
 
 fn failed(mut report: JobReport, error: String) -> JobReport {
@@ -300,11 +342,7 @@ pub async fn run_retire(
             r.table,
             r.node
         );
-        if dry_run {
-            report.lines.push(format!("would {verb}: {what}"));
-            continue;
-        }
-        let result = async {
+        let run = async {
             let conn = nodes.conn(&r.node)?;
             if let Some(to) = archive {
                 conn.query_drop(format!("CREATE DATABASE IF NOT EXISTS {}", quote(to)))
@@ -312,20 +350,21 @@ pub async fn run_retire(
                     .map_err(|e| e.to_string())?;
             }
             conn.query_drop(sql).await.map_err(|e| e.to_string())
-        }
-        .await;
-        match result {
-            Ok(()) => {
-                tracing::info!(table = %r.logical, period = %r.period.name(), physical = %r.table, node = %r.node, action = %verb, "period table retired");
-                report.lines.push(format!("{verb}: {what}"));
-                report.count(&r.logical, true);
-            }
-            Err(e) => {
-                tracing::warn!(table = %r.logical, period = %r.period.name(), physical = %r.table, node = %r.node, error = %e, "period table not retired");
-                report.lines.push(format!("FAIL {verb}: {what}: {e}"));
-                report.count(&r.logical, false);
-            }
-        }
+        };
+        let step = Step {
+            logical: &r.logical,
+            period: r.period.name(),
+            table: &r.table,
+            node: &r.node,
+            what,
+            action: "retired",
+        };
+        let words = [
+            format!("would {verb}:"),
+            format!("{verb}:"),
+            format!("FAIL {verb}:"),
+        ];
+        step.apply(&mut report, dry_run, words, run).await;
     }
     nodes.close().await;
     report
