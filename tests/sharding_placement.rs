@@ -1321,3 +1321,65 @@ async fn set_statement_variables_last_one_statement() {
     );
     assert!(failures.is_empty(), "{failures:#?}");
 }
+
+/// `sql_select_limit` limits the top-level SELECT only, as on one server:
+/// merged reads return at most that many rows in all (not per shard),
+/// merged aggregates are computed from whole groups, and a subquery
+/// pulled out of a cross-shard statement is not limited. Compared with
+/// `ref` holding the same rows, for several limits.
+#[tokio::test]
+async fn sql_select_limit_limits_only_the_top_level_select() {
+    let topo = Topology::from_env();
+    let proxy = ProxyProcess::start_with(
+        &topo,
+        ProxyOptions {
+            extra: RULES.to_owned(),
+            ..Default::default()
+        },
+    );
+    let db = util::db_name("sellimit");
+    let mut p = util::proxy_conn(&proxy, None).await;
+    let mut r = util::direct_conn(&topo, "ref", None).await;
+    let rows: Vec<String> = (0..24).map(|i| format!("({i}, 'n{}')", i % 5)).collect();
+    for c in [&mut p, &mut r] {
+        for sql in [
+            format!("CREATE DATABASE {db}"),
+            format!("USE {db}"),
+            DDL[0].to_owned(),
+            format!("INSERT INTO users VALUES {}", rows.join(", ")),
+        ] {
+            c.query_drop(&sql)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+    }
+    let queries = [
+        "SELECT id FROM users ORDER BY id",
+        "SELECT id FROM users ORDER BY id DESC",
+        "SELECT name, COUNT(*), MIN(id) FROM users GROUP BY name ORDER BY name",
+        "SELECT COUNT(DISTINCT name), COUNT(*) FROM users",
+        "SELECT DISTINCT name FROM users ORDER BY name",
+        // Not tied by the key: pulled out and run on their own.
+        "SELECT COUNT(*) FROM users WHERE name IN (SELECT name FROM users WHERE id > 19)",
+        "SELECT id FROM users WHERE name NOT IN (SELECT name FROM users WHERE id < 3) ORDER BY id",
+        "SELECT id FROM users ORDER BY id LIMIT 5",
+    ];
+    let mut failures = Vec::new();
+    for limit in [0, 1, 2, 7, 100] {
+        for c in [&mut p, &mut r] {
+            c.query_drop(format!("SET SESSION sql_select_limit = {limit}"))
+                .await
+                .unwrap();
+        }
+        for q in queries {
+            let got = util::rows_as_strings(&mut p, q).await;
+            let want = util::rows_as_strings(&mut r, q).await;
+            if got != want {
+                failures.push(format!("limit {limit}: {q}: {got:?}, ref {want:?}"));
+            }
+        }
+    }
+    p.query_drop(format!("DROP DATABASE {db}")).await.unwrap();
+    r.query_drop(format!("DROP DATABASE {db}")).await.unwrap();
+    assert!(failures.is_empty(), "{failures:#?}");
+}

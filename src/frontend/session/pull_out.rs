@@ -110,12 +110,13 @@ impl Session {
                 None => return Err(refused.into()),
             },
         };
-        let Some(planned) = planned else {
+        let Some(mut planned) = planned else {
             return Err(ProxyError::Unsupported(format!(
                 "the subquery {} names no sharded table after all",
                 quote_sql(inner)
             )));
         };
+        self.unlimited_subquery(&mut planned);
         self.collect_plan(&planned, c, limit).await
     }
 

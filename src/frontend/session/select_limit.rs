@@ -9,6 +9,9 @@
 //! STATEMENT sql_select_limit = DEFAULT FOR …`, MariaDB's per-statement
 //! variable prefix, which also works in prepared statements).
 //!
+//! A subquery pulled out of a cross-shard statement and run on its own
+//! is not limited at all (`unlimited_subquery`).
+//!
 //! Owns: that adjustment of a plan. Must not plan, choose servers or
 //! merge.
 
@@ -18,6 +21,9 @@ use crate::router::shard::{MergeSpec, ShardPlan};
 /// The server's value of `sql_select_limit` that means no limit.
 const NO_LIMIT: u64 = u64::MAX;
 
+/// The prefix that runs a statement without the session's limit.
+const UNLIMITED: &str = "SET STATEMENT sql_select_limit = DEFAULT FOR ";
+
 impl Session {
     /// The session's `sql_select_limit`, if it limits anything.
     fn select_limit(&self) -> Option<u64> {
@@ -25,6 +31,17 @@ impl Session {
         match value.trim().parse::<u64>() {
             Ok(NO_LIMIT) | Err(_) => None,
             Ok(n) => Some(n),
+        }
+    }
+
+    /// A subquery run on its own (pulled out of a cross-shard statement)
+    /// is not limited by `sql_select_limit` on one server, which limits the
+    /// top-level SELECT only: its shards are told so.
+    pub(super) fn unlimited_subquery(&self, plan: &mut ShardPlan) {
+        if self.select_limit().is_some() {
+            for t in &mut plan.targets {
+                t.sql = format!("{UNLIMITED}{}", t.sql);
+            }
         }
     }
 
@@ -56,7 +73,7 @@ pub(super) fn limited_plan(plan: &ShardPlan, limit: u64) -> Option<ShardPlan> {
     // aggregate) cut on a shard would be combined wrong.
     if merge.aggregate.is_some() {
         for t in &mut limited.targets {
-            t.sql = format!("SET STATEMENT sql_select_limit = DEFAULT FOR {}", t.sql);
+            t.sql = format!("{UNLIMITED}{}", t.sql);
         }
     }
     Some(limited)
