@@ -135,7 +135,7 @@ impl TableCounters {
 }
 
 /// The metrics label of an error.
-pub(super) fn error_class(e: &ProxyError) -> &'static str {
+fn error_class(e: &ProxyError) -> &'static str {
     match e {
         ProxyError::Backend(_) => "backend",
         ProxyError::AccessDenied { .. } | ProxyError::UnknownDatabase(_) => "denied",
@@ -151,7 +151,33 @@ pub(super) fn error_class(e: &ProxyError) -> &'static str {
     }
 }
 
+/// The `refusals_total` reason of an error the proxy itself refused a
+/// statement with; `None` for the others (backend errors, outages).
+fn refusal_reason(e: &ProxyError) -> Option<&'static str> {
+    Some(match e {
+        ProxyError::Unsupported(_) => "unsupported",
+        ProxyError::Routing(_) => "routing",
+        ProxyError::Parse(_) => "parse",
+        ProxyError::SpecificAccessDenied { .. }
+        | ProxyError::TableAccessDenied { .. }
+        | ProxyError::DatabaseAccessDenied { .. }
+        | ProxyError::UnverifiableStatement { .. } => "privilege",
+        ProxyError::PacketTooLarge | ProxyError::LongDataTooLong => "limit",
+        ProxyError::ReadOnlyTransaction => "read_only",
+        _ => return None,
+    })
+}
+
 impl Session {
+    /// Records the error the statement ends with: its class, and the
+    /// refusal when the proxy refused it.
+    pub(super) fn note_error(&mut self, e: &ProxyError) {
+        self.stat.error = Some(error_class(e));
+        if let Some(reason) = refusal_reason(e) {
+            self.proxy.metrics.refusal(reason);
+        }
+    }
+
     /// Records the statement that just ended (COM_QUERY or
     /// COM_STMT_EXECUTE) in the metrics and, when slow, the slow log.
     pub(super) fn observe(&mut self, cmd: u8, payload: &[u8], took: Duration) {
