@@ -562,7 +562,8 @@ pub(super) fn plan_nodes(plan: &ShardPlan) -> Vec<usize> {
 
 /// Whether the replica behind `conn` has applied `gtid`, waiting for it at
 /// most `timeout_ms` (`MASTER_GTID_WAIT`; MySQL backends would use
-/// `WAIT_FOR_EXECUTED_GTID_SET`).
+/// `WAIT_FOR_EXECUTED_GTID_SET`). The wait's result and time go to the
+/// `gtid_waits` metrics.
 pub(super) async fn replica_caught_up(
     conn: &mut crate::backend::BackendConn,
     gtid: &str,

@@ -255,6 +255,47 @@ mod tests {
     use crate::config::Config;
     use crate::ops::metrics::{Metrics, TableLabels};
 
+    /// Refusals carry one of a few fixed reasons; errors that are not the
+    /// proxy's refusal (the server's own, outages, the client leaving)
+    /// count none.
+    #[test]
+    fn refusal_reasons_are_a_fixed_set() {
+        let refused = [
+            (ProxyError::Unsupported("x".into()), "unsupported"),
+            (ProxyError::Routing("x".into()), "routing"),
+            (ProxyError::Parse("x".into()), "parse"),
+            (
+                ProxyError::SpecificAccessDenied { privilege: "SUPER" },
+                "privilege",
+            ),
+            (ProxyError::PacketTooLarge, "limit"),
+            (ProxyError::ReadOnlyTransaction, "read_only"),
+        ];
+        for (e, reason) in refused {
+            assert_eq!(refusal_reason(&e), Some(reason), "{e:?}");
+            assert!(
+                matches!(error_class(&e), "refused" | "denied" | "proxy"),
+                "{e:?}"
+            );
+        }
+        let not_refused = [
+            ProxyError::Backend(crate::wire::packets::ErrPacket::new(1146, "42S02", "x")),
+            ProxyError::BackendTimeout {
+                server: "s".into(),
+                millis: 1,
+            },
+            ProxyError::PoolExhausted {
+                server: "s".into(),
+                millis: 1,
+                max: 1,
+            },
+            ProxyError::ClientGone,
+        ];
+        for e in not_refused {
+            assert_eq!(refusal_reason(&e), None, "{e:?}");
+        }
+    }
+
     fn value(m: &Metrics, table: &str, plan: &'static str) -> u64 {
         let labels = TableLabels {
             table: table.to_owned(),
