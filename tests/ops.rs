@@ -131,6 +131,100 @@ async fn metrics_status_page_and_slow_log() {
     c.query_drop(format!("DROP DATABASE {db}")).await.unwrap();
 }
 
+/// The event families, each driven once through a live proxy: a
+/// read-your-writes GTID wait, a plan cache hit, a cross-shard merge and
+/// a merge over its budget (a refusal), a pinned session, and a checkout
+/// that times out behind it (pool of one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_metrics_gtid_plan_cache_merge_refusals_pinned_pool() {
+    let topo = Topology::from_env();
+    let http = free_port();
+    let proxy = ProxyProcess::start_with(
+        &topo,
+        ProxyOptions {
+            routing: "consistency = \"session\"\nmerge_max_groups = 5".into(),
+            backend: "pool_max = 1\ncheckout_timeout_ms = 300".into(),
+            extra: format!(
+                "{}\n[admin]\nhttp_listen = \"127.0.0.1:{http}\"\n",
+                util::ITEMS_RULES
+            ),
+            ..Default::default()
+        },
+    );
+    let db = util::db_name("opsev");
+    let mut c = util::proxy_conn(&proxy, None).await;
+    c.query_drop(format!("CREATE DATABASE {db}")).await.unwrap();
+    c.query_drop(format!("USE {db}")).await.unwrap();
+    c.query_drop("CREATE TABLE items (id INT PRIMARY KEY, v INT)")
+        .await
+        .unwrap();
+    let values: Vec<String> = (1..=20).map(|i| format!("({i}, {i})")).collect();
+    c.query_drop(format!("INSERT INTO items VALUES {}", values.join(",")))
+        .await
+        .unwrap();
+    // Read-your-writes after the write; the same text twice: a cache hit.
+    for _ in 0..2 {
+        let v: Option<i64> = c
+            .query_first("SELECT v FROM items WHERE id = 7")
+            .await
+            .unwrap();
+        assert_eq!(v, Some(7));
+    }
+    let ids: Vec<i64> = c.query("SELECT id FROM items ORDER BY id").await.unwrap();
+    assert_eq!(ids.len(), 20);
+    let over = c
+        .query_drop("SELECT v, COUNT(*) FROM items GROUP BY v")
+        .await
+        .expect_err("20 groups over a budget of 5");
+    assert!(over.to_string().contains("merge_max_groups"), "{over}");
+    // A session pinned by its transaction holds the only connection to
+    // the primary of id 100's node: another write there times out.
+    let mut pinned = util::proxy_conn(&proxy, None).await;
+    pinned.query_drop(format!("USE {db}")).await.unwrap();
+    pinned.query_drop("BEGIN").await.unwrap();
+    pinned
+        .query_drop("INSERT INTO items VALUES (100, 100)")
+        .await
+        .unwrap();
+    let (_, during) = util::http_get(http, "/metrics");
+    let busy = c
+        .query_drop("UPDATE items SET v = 1 WHERE id = 100")
+        .await
+        .expect_err("pool of one held by the transaction");
+    assert!(busy.to_string().contains("1040"), "{busy}");
+    pinned.query_drop("ROLLBACK").await.unwrap();
+    let (_, after) = util::http_get(http, "/metrics");
+    let sum = |text: &str, family: &str, with: &str| util::metric_sum(text, family, with);
+    assert!(
+        sum(
+            &during,
+            "shardcat_sessions_pinned",
+            "reason=\"transaction\""
+        ) >= 1.0,
+        "{during}"
+    );
+    for (family, with) in [
+        ("shardcat_gtid_waits_total", "result=\"caught_up\""),
+        ("shardcat_gtid_wait_duration_seconds_count", ""),
+        ("shardcat_plan_cache_lookups_total", "result=\"hit\""),
+        ("shardcat_plan_cache_lookups_total", "result=\"miss\""),
+        ("shardcat_merge_rows_total", ""),
+        ("shardcat_merge_budget_hits_total", ""),
+        ("shardcat_refusals_total", "reason=\"routing\""),
+        ("shardcat_pool_checkout_wait_seconds_count", ""),
+        ("shardcat_pool_checkout_timeouts_total", ""),
+    ] {
+        assert!(
+            sum(&after, family, with) >= 1.0,
+            "{family} {with}:\n{after}"
+        );
+    }
+    assert!(
+        sum(&after, "shardcat_merge_rows_total", "") >= 20.0,
+        "{after}"
+    );
+}
+
 /// Every sample name `metrics` can carry: the names of its samples and,
 /// from each `# TYPE` line, those of the family's kind (a family without
 /// samples yet still names them).

@@ -43,6 +43,11 @@ pub struct ServerStats {
     pub down_epoch: tokio::sync::watch::Sender<u64>,
     /// First-byte times, last answer, suspect flag (`backend::stall`).
     pub stall: super::stall::StallStats,
+    /// How long checkouts waited for a free connection slot (read by
+    /// `ops::metrics` at scrape time).
+    pub checkout_wait: prometheus_client::metrics::histogram::Histogram,
+    /// Checkouts that found no free slot in time (1040).
+    pub checkout_timeouts: prometheus_client::metrics::counter::Counter,
 }
 
 impl Default for ServerStats {
@@ -58,6 +63,8 @@ impl Default for ServerStats {
             settled: AtomicU64::new(0),
             down_epoch: tokio::sync::watch::channel(0).0,
             stall: super::stall::StallStats::default(),
+            checkout_wait: crate::ops::metrics::checkout_wait_histogram(),
+            checkout_timeouts: Default::default(),
         }
     }
 }
@@ -163,14 +170,19 @@ impl ServerPool {
         }
         let wait = deadline.saturating_duration_since(Instant::now());
         let acquire = self.permits.clone().acquire_many_owned(n as u32);
-        let mut permit = match tokio::time::timeout(wait, acquire).await {
+        let waiting = Instant::now();
+        let acquired = tokio::time::timeout(wait, acquire).await;
+        let s = &self.stats;
+        s.checkout_wait.observe(waiting.elapsed().as_secs_f64());
+        let mut permit = match acquired {
             Ok(Ok(p)) => p,
             _ => {
+                s.checkout_timeouts.inc();
                 return Err(ProxyError::PoolExhausted {
                     server: self.server.name.clone(),
                     millis: self.checkout_timeout.as_millis() as u64,
                     max: self.max,
-                })
+                });
             }
         };
         let mut conns = Vec::with_capacity(n);

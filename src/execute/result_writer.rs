@@ -28,6 +28,8 @@ pub struct ResultWriter<'c, S> {
     visible: usize,
     buf: Vec<u8>,
     started: bool,
+    /// Rows sent so far.
+    rows_sent: u64,
 }
 
 impl<'c, S: AsyncRead + AsyncWrite + Unpin> ResultWriter<'c, S> {
@@ -48,12 +50,18 @@ impl<'c, S: AsyncRead + AsyncWrite + Unpin> ResultWriter<'c, S> {
             visible,
             buf: Vec::new(),
             started: false,
+            rows_sent: 0,
         }
     }
 
     /// True once a packet went to the client.
     pub fn started(&self) -> bool {
         self.started
+    }
+
+    /// Rows sent so far.
+    pub fn rows_sent(&self) -> u64 {
+        self.rows_sent
     }
 
     fn deprecate_eof(&self) -> bool {
@@ -94,6 +102,7 @@ impl<'c, S: AsyncRead + AsyncWrite + Unpin> ResultWriter<'c, S> {
             }
             None => row.encode_prefix(self.visible, &mut self.buf),
         }
+        self.rows_sent += 1;
         self.client
             .send(self.seq, &self.buf)
             .await

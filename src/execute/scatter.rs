@@ -215,6 +215,9 @@ async fn run_select(
         .map(ShardStream::warnings)
         .fold(0, u16::saturating_add);
     drop(streams);
+    crate::ops::event_stats::EVENTS
+        .merge_rows
+        .fetch_add(writer.rows_sent(), std::sync::atomic::Ordering::Relaxed);
     out.status = writer.finish(warnings).await?;
     out.warnings = warnings;
     Ok(())

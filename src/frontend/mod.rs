@@ -425,6 +425,15 @@ impl Proxy {
         Ok(())
     }
 
+    /// The metrics text, with the sessions' pinned reasons counted now.
+    pub fn metrics_text(&self) -> String {
+        const PINNED: [&str; 4] = ["transaction", "session_state", "cursor", "diagnostics"];
+        let handles: Vec<Arc<SessionHandle>> = self.sessions.lock().values().cloned().collect();
+        let reasons = handles.iter().map(|h| h.activity.lock().pinned);
+        self.metrics.set_pinned(&PINNED, reasons);
+        self.metrics.encode(&self.cluster)
+    }
+
     /// The process list `user` sees: its own sessions, or every session
     /// for `all` (admins); by id.
     pub fn process_rows(

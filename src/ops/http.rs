@@ -49,7 +49,7 @@ async fn answer(proxy: &Arc<Proxy>, mut stream: TcpStream) -> std::io::Result<()
         ("GET", "/metrics") => (
             "200 OK",
             "text/plain; version=0.0.4; charset=utf-8",
-            proxy.metrics.encode(&proxy.cluster),
+            proxy.metrics_text(),
         ),
         // A load balancer's check: 503 once draining, so it sends new
         // clients to the other instances while this one finishes.

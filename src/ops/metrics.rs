@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use prometheus_client::encoding::{text::encode, EncodeLabelSet};
 use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::family::{Family, MetricConstructor};
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
@@ -80,6 +80,11 @@ pub struct PeriodTableLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    pub reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabels {
     pub outcome: &'static str,
 }
@@ -100,6 +105,71 @@ pub struct BuildLabels {
 fn latency_histogram() -> Histogram {
     // 100 µs … ~13 s.
     Histogram::new(exponential_buckets(0.0001, 2.0, 18))
+}
+
+/// A pool's checkout wait histogram: 10 µs … ~5 s.
+pub fn checkout_wait_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.00001, 4.0, 10))
+}
+
+/// The constructor of a family whose members are metrics kept elsewhere
+/// (the pools' own, which live as long as the pool): the next member
+/// created is the one handed over in `next`.
+#[derive(Clone, Debug)]
+struct Adopt<M> {
+    next: Arc<std::sync::Mutex<Option<M>>>,
+    fallback: fn() -> M,
+}
+
+impl<M> Adopt<M> {
+    fn new(fallback: fn() -> M) -> Self {
+        Adopt {
+            next: Arc::default(),
+            fallback,
+        }
+    }
+
+    /// Makes `metric` the member of `family` for `labels` (replacing the
+    /// one of a pool that a reload replaced).
+    fn adopt(&self, family: &Family<ServerLabels, M, Adopt<M>>, labels: &ServerLabels, metric: &M)
+    where
+        M: Clone,
+    {
+        family.remove(labels);
+        *self.next.lock().unwrap_or_else(|p| p.into_inner()) = Some(metric.clone());
+        drop(family.get_or_create(labels));
+    }
+}
+
+impl<M> MetricConstructor<M> for Adopt<M> {
+    fn new_metric(&self) -> M {
+        let next = self.next.lock().unwrap_or_else(|p| p.into_inner()).take();
+        next.unwrap_or_else(self.fallback)
+    }
+}
+
+/// The pools' checkout figures, adopted at scrape time.
+struct CheckoutFamilies {
+    /// Held while the pools' metrics are adopted.
+    sync: std::sync::Mutex<()>,
+    wait: Family<ServerLabels, Histogram, Adopt<Histogram>>,
+    wait_next: Adopt<Histogram>,
+    timeouts: Family<ServerLabels, Counter, Adopt<Counter>>,
+    timeouts_next: Adopt<Counter>,
+}
+
+impl Default for CheckoutFamilies {
+    fn default() -> Self {
+        let wait_next = Adopt::new(checkout_wait_histogram);
+        let timeouts_next = Adopt::new(Counter::default);
+        CheckoutFamilies {
+            sync: Default::default(),
+            wait: Family::new_with_constructor(wait_next.clone()),
+            wait_next,
+            timeouts: Family::new_with_constructor(timeouts_next.clone()),
+            timeouts_next,
+        }
+    }
 }
 
 fn shards_histogram() -> Histogram {
@@ -136,6 +206,24 @@ pub struct Metrics {
     backend_in_flight: Family<ServerLabels, Gauge>,
     replication_lag: Family<ServerLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
     xa: XaFamilies,
+    /// `MASTER_GTID_WAIT`s of read-your-writes, by result.
+    gtid_waits: Family<ResultLabels, Counter>,
+    gtid_wait_seconds: Histogram,
+    /// Statements the proxy refused, by reason.
+    refusals: Family<ReasonLabels, Counter>,
+    sessions_pinned: Family<ReasonLabels, Gauge>,
+    events: EventFamilies,
+    checkout: CheckoutFamilies,
+}
+
+/// Families brought up to `ops::event_stats` at scrape time.
+#[derive(Default)]
+struct EventFamilies {
+    /// Held while the counters are brought up to date.
+    sync: std::sync::Mutex<()>,
+    plan_cache_lookups: Family<ResultLabels, Counter>,
+    merge_rows: Counter,
+    merge_budget_hits: Counter,
 }
 
 /// XA families, brought up to `ops::xa_stats` at scrape time.
@@ -190,6 +278,12 @@ impl Metrics {
             backend_in_flight: Family::default(),
             replication_lag: Family::default(),
             xa: XaFamilies::default(),
+            gtid_waits: Family::default(),
+            gtid_wait_seconds: latency_histogram(),
+            refusals: Family::default(),
+            sessions_pinned: Family::default(),
+            events: EventFamilies::default(),
+            checkout: CheckoutFamilies::default(),
         };
         let r = &mut registry;
         r.register(
@@ -299,6 +393,37 @@ impl Metrics {
         );
         m.xa.register(r);
         r.register(
+            "gtid_waits",
+            "Read-your-writes waits for a replica to apply the session's last write, by result (caught_up, timed_out)",
+            m.gtid_waits.clone(),
+        );
+        r.register(
+            "gtid_wait_duration_seconds",
+            "Time of each read-your-writes wait on a replica",
+            m.gtid_wait_seconds.clone(),
+        );
+        r.register(
+            "refusals",
+            "Statements the proxy refused, by reason (unsupported, routing, parse, privilege, limit)",
+            m.refusals.clone(),
+        );
+        r.register(
+            "sessions_pinned",
+            "Client sessions holding their backend connections now, by reason",
+            m.sessions_pinned.clone(),
+        );
+        m.events.register(r);
+        r.register(
+            "pool_checkout_wait_seconds",
+            "Time a checkout waited for a free connection slot of the server's pool",
+            m.checkout.wait.clone(),
+        );
+        r.register(
+            "pool_checkout_timeouts",
+            "Checkouts that found no free connection in time (error 1040)",
+            m.checkout.timeouts.clone(),
+        );
+        r.register(
             "period_tables",
             "time_range period tables created, retired or failed by the table jobs",
             m.period_tables.clone(),
@@ -333,10 +458,43 @@ impl Metrics {
         }
     }
 
+    /// Records one read-your-writes wait on a replica.
+    pub fn gtid_wait(&self, caught_up: bool, took: Duration) {
+        let result = if caught_up { "caught_up" } else { "timed_out" };
+        self.gtid_waits
+            .get_or_create(&ResultLabels { result })
+            .inc();
+        self.gtid_wait_seconds.observe(took.as_secs_f64());
+    }
+
+    /// Records a statement the proxy refused.
+    pub fn refusal(&self, reason: &'static str) {
+        self.refusals.get_or_create(&ReasonLabels { reason }).inc();
+    }
+
+    /// Sets the pinned sessions gauge: `reasons` are the pinned reasons of
+    /// the sessions now (`""`: not pinned), `known` every reason, reported
+    /// at 0 when no session has it.
+    pub fn set_pinned<'a>(&self, known: &[&'static str], reasons: impl Iterator<Item = &'a str>) {
+        let mut counts = vec![0i64; known.len()];
+        for r in reasons {
+            if let Some(i) = known.iter().position(|k| *k == r) {
+                counts[i] += 1;
+            }
+        }
+        for (reason, n) in known.iter().zip(counts) {
+            self.sessions_pinned
+                .get_or_create(&ReasonLabels { reason })
+                .set(n);
+        }
+    }
+
     /// The text exposition, with the live figures of `cluster` read now.
     pub fn encode(&self, cluster: &Arc<Cluster>) -> String {
         self.uptime_seconds
             .set(self.started.elapsed().as_secs_f64());
+        let checkout = &self.checkout;
+        let _adopting = checkout.sync.lock().unwrap_or_else(|p| p.into_inner());
         for node in &cluster.nodes {
             for pool in std::iter::once(&node.primary).chain(node.replicas.iter()) {
                 let server = ServerLabels {
@@ -345,6 +503,12 @@ impl Metrics {
                     role: pool.server.role.as_str(),
                 };
                 let s = &pool.stats;
+                checkout
+                    .wait_next
+                    .adopt(&checkout.wait, &server, &s.checkout_wait);
+                checkout
+                    .timeouts_next
+                    .adopt(&checkout.timeouts, &server, &s.checkout_timeouts);
                 let pool_labels = |state| PoolLabels {
                     server: server.server.clone(),
                     node: server.node.clone(),
@@ -378,11 +542,55 @@ impl Metrics {
             }
         }
         self.xa.set();
+        self.events.set();
         let mut out = String::new();
         if encode(&mut out, &self.registry).is_err() {
             out.clear();
         }
         out
+    }
+}
+
+/// Brings `c` up to `a` (a process-wide counter that only grows).
+fn catch_up(c: &Counter, a: u64) {
+    c.inc_by(a.saturating_sub(c.get()));
+}
+
+impl EventFamilies {
+    fn register(&self, r: &mut Registry) {
+        r.register(
+            "plan_cache_lookups",
+            "Sharding router plan cache lookups, by result (hit, miss)",
+            self.plan_cache_lookups.clone(),
+        );
+        r.register(
+            "merge_rows",
+            "Rows sent to clients by cross-shard merges",
+            self.merge_rows.clone(),
+        );
+        r.register(
+            "merge_budget_hits",
+            "Cross-shard merges refused for exceeding [routing] merge_max_groups",
+            self.merge_budget_hits.clone(),
+        );
+    }
+
+    fn set(&self) {
+        use crate::ops::event_stats::EVENTS;
+        let _guard = self.sync.lock().unwrap_or_else(|p| p.into_inner());
+        let n = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        for (result, value) in [
+            ("hit", n(&EVENTS.plan_cache_hits)),
+            ("miss", n(&EVENTS.plan_cache_misses)),
+        ] {
+            let c = self
+                .plan_cache_lookups
+                .get_or_create(&ResultLabels { result });
+            catch_up(&c, value);
+            drop(c);
+        }
+        catch_up(&self.merge_rows, n(&EVENTS.merge_rows));
+        catch_up(&self.merge_budget_hits, n(&EVENTS.merge_budget_hits));
     }
 }
 
@@ -422,9 +630,6 @@ impl XaFamilies {
 
     fn set(&self) {
         use crate::ops::xa_stats::{Outcome, XA};
-        fn catch_up(c: &Counter, a: u64) {
-            c.inc_by(a.saturating_sub(c.get()));
-        }
         let _guard = self.sync.lock().unwrap_or_else(|p| p.into_inner());
         let n = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
         // One family guard at a time: get_or_create of a new label takes

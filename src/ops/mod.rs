@@ -12,6 +12,7 @@
 //! or change session state.
 
 pub mod digests;
+pub mod event_stats;
 pub mod grants;
 pub mod http;
 pub mod metrics;

@@ -65,6 +65,8 @@ const AVG_EXTRA_SCALE: u8 = 4;
 
 /// The error when a merge would hold more than its budget.
 fn over_budget(budget: Budget) -> crate::error::ProxyError {
+    use crate::ops::event_stats::{EventStats, EVENTS};
+    EventStats::bump(&EVENTS.merge_budget_hits);
     crate::error::ProxyError::Routing(format!(
         "cross-shard GROUP BY/DISTINCT exceeded the merge budget of {} groups and distinct values; add a sharding-key filter or raise [routing] merge_max_groups",
         budget.max_groups

@@ -243,7 +243,13 @@ impl Session {
             return Ok(i);
         }
         let timeout_ms = self.proxy.config.load().routing.gtid_wait_timeout_ms;
-        let caught_up = replica_caught_up(&mut self.held[i].conn, &gtid, timeout_ms).await;
+        let caught_up = replica_caught_up(
+            &mut self.held[i].conn,
+            &gtid,
+            timeout_ms,
+            &self.proxy.metrics,
+        )
+        .await;
         if caught_up {
             // The replica has the write; later reads need not wait again.
             self.gtid_confirmed.push(replica_addr);
@@ -556,8 +562,22 @@ pub(super) fn plan_nodes(plan: &ShardPlan) -> Vec<usize> {
 
 /// Whether the replica behind `conn` has applied `gtid`, waiting for it at
 /// most `timeout_ms` (`MASTER_GTID_WAIT`; MySQL backends would use
-/// `WAIT_FOR_EXECUTED_GTID_SET`).
+/// `WAIT_FOR_EXECUTED_GTID_SET`). The wait's result and time go to the
+/// `gtid_waits` metrics.
 pub(super) async fn replica_caught_up(
+    conn: &mut crate::backend::BackendConn,
+    gtid: &str,
+    timeout_ms: u64,
+    metrics: &crate::ops::metrics::Metrics,
+) -> bool {
+    let started = std::time::Instant::now();
+    let caught_up = wait_for_gtid(conn, gtid, timeout_ms).await;
+    metrics.gtid_wait(caught_up, started.elapsed());
+    caught_up
+}
+
+/// `MASTER_GTID_WAIT` on `conn` (see [`replica_caught_up`]).
+async fn wait_for_gtid(
     conn: &mut crate::backend::BackendConn,
     gtid: &str,
     timeout_ms: u64,

@@ -135,7 +135,7 @@ impl TableCounters {
 }
 
 /// The metrics label of an error.
-pub(super) fn error_class(e: &ProxyError) -> &'static str {
+fn error_class(e: &ProxyError) -> &'static str {
     match e {
         ProxyError::Backend(_) => "backend",
         ProxyError::AccessDenied { .. } | ProxyError::UnknownDatabase(_) => "denied",
@@ -151,7 +151,33 @@ pub(super) fn error_class(e: &ProxyError) -> &'static str {
     }
 }
 
+/// The `refusals_total` reason of an error the proxy itself refused a
+/// statement with; `None` for the others (backend errors, outages).
+fn refusal_reason(e: &ProxyError) -> Option<&'static str> {
+    Some(match e {
+        ProxyError::Unsupported(_) => "unsupported",
+        ProxyError::Routing(_) => "routing",
+        ProxyError::Parse(_) => "parse",
+        ProxyError::SpecificAccessDenied { .. }
+        | ProxyError::TableAccessDenied { .. }
+        | ProxyError::DatabaseAccessDenied { .. }
+        | ProxyError::UnverifiableStatement { .. } => "privilege",
+        ProxyError::PacketTooLarge | ProxyError::LongDataTooLong => "limit",
+        ProxyError::ReadOnlyTransaction => "read_only",
+        _ => return None,
+    })
+}
+
 impl Session {
+    /// Records the error the statement ends with: its class, and the
+    /// refusal when the proxy refused it.
+    pub(super) fn note_error(&mut self, e: &ProxyError) {
+        self.stat.error = Some(error_class(e));
+        if let Some(reason) = refusal_reason(e) {
+            self.proxy.metrics.refusal(reason);
+        }
+    }
+
     /// Records the statement that just ended (COM_QUERY or
     /// COM_STMT_EXECUTE) in the metrics and, when slow, the slow log.
     pub(super) fn observe(&mut self, cmd: u8, payload: &[u8], took: Duration) {
@@ -228,6 +254,47 @@ mod tests {
     use super::*;
     use crate::config::Config;
     use crate::ops::metrics::{Metrics, TableLabels};
+
+    /// Refusals carry one of a few fixed reasons; errors that are not the
+    /// proxy's refusal (the server's own, outages, the client leaving)
+    /// count none.
+    #[test]
+    fn refusal_reasons_are_a_fixed_set() {
+        let refused = [
+            (ProxyError::Unsupported("x".into()), "unsupported"),
+            (ProxyError::Routing("x".into()), "routing"),
+            (ProxyError::Parse("x".into()), "parse"),
+            (
+                ProxyError::SpecificAccessDenied { privilege: "SUPER" },
+                "privilege",
+            ),
+            (ProxyError::PacketTooLarge, "limit"),
+            (ProxyError::ReadOnlyTransaction, "read_only"),
+        ];
+        for (e, reason) in refused {
+            assert_eq!(refusal_reason(&e), Some(reason), "{e:?}");
+            assert!(
+                matches!(error_class(&e), "refused" | "denied" | "proxy"),
+                "{e:?}"
+            );
+        }
+        let not_refused = [
+            ProxyError::Backend(crate::wire::packets::ErrPacket::new(1146, "42S02", "x")),
+            ProxyError::BackendTimeout {
+                server: "s".into(),
+                millis: 1,
+            },
+            ProxyError::PoolExhausted {
+                server: "s".into(),
+                millis: 1,
+                max: 1,
+            },
+            ProxyError::ClientGone,
+        ];
+        for e in not_refused {
+            assert_eq!(refusal_reason(&e), None, "{e:?}");
+        }
+    }
 
     fn value(m: &Metrics, table: &str, plan: &'static str) -> u64 {
         let labels = TableLabels {

@@ -35,7 +35,7 @@ impl Session {
     }
 
     pub(super) async fn write_error_seq(&mut self, e: &ProxyError, seq: &mut u8) {
-        self.stat.error = Some(super::observe::error_class(e));
+        self.note_error(e);
         let mut buf = Vec::new();
         match (e, &self.missing_table) {
             // A scattered write on a missing period table.

@@ -417,6 +417,9 @@ impl Session {
         if lost {
             self.after_failure();
         }
+        if let Some(e) = &outcome.failure {
+            self.note_error(e);
+        }
         let node = self.node_for_session();
         let failed = outcome.error.is_some() || outcome.failure.is_some();
         let ran = Ran { outcome, node };

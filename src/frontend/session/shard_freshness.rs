@@ -66,7 +66,7 @@ impl Session {
             if self.gtid_confirmed.contains(&addr) {
                 continue;
             }
-            if replica_caught_up(conn, &gtid, timeout_ms).await {
+            if replica_caught_up(conn, &gtid, timeout_ms, &self.proxy.metrics).await {
                 self.gtid_confirmed.push(addr);
                 continue;
             }

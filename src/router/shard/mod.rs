@@ -842,9 +842,12 @@ impl ShardRouter {
             }
         }
         key.push_str(sql);
+        use crate::ops::event_stats::{EventStats, EVENTS};
         if let Some(hit) = self.cache.lock().get(key.as_str()) {
+            EventStats::bump(&EVENTS.plan_cache_hits);
             return hit.clone();
         }
+        EventStats::bump(&EVENTS.plan_cache_misses);
         let fresh = Arc::new(analyze::analyze(self, sql, current_schema));
         self.cache.lock().put(key, fresh.clone());
         fresh
