@@ -241,5 +241,22 @@ async fn a_frozen_primary_fails_transactions_fast_and_the_session_goes_on() {
         }
     }
     println!("{case} cases: slowest error {slowest:?}");
+    // The black-holed forwarder's sockets stay open by design: the
+    // server-side sessions behind them still hold their transactions (and
+    // metadata locks) and would make DROP DATABASE wait forever.
+    for server in ["n1p", "n2p"] {
+        let mut c = util::direct_conn(&topo, server, None).await;
+        let ids: Vec<u64> = c
+            .exec(
+                "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = ? AND ID <> CONNECTION_ID()",
+                (db.as_str(),),
+            )
+            .await
+            .unwrap_or_default();
+        for id in ids {
+            c.query_drop(format!("KILL {id}")).await.ok();
+        }
+        c.disconnect().await.ok();
+    }
     util::drop_db(&topo, &db).await;
 }
