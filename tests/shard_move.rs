@@ -137,6 +137,8 @@ struct Written {
     failures: Vec<String>,
     slowest: Duration,
     read_mismatches: usize,
+    /// Transactions rolled back by an InnoDB deadlock and run again.
+    deadlocks_retried: usize,
 }
 
 /// Inserts accounts (autocommit) and, in a transaction, a ledger row with
@@ -167,19 +169,35 @@ async fn writer(proxy_port: u16, w: i64, stop: Arc<AtomicBool>) -> Written {
                 (id,),
             )
             .await?;
-            c.query_drop("BEGIN").await?;
-            c.exec_drop(
-                "INSERT INTO ledger (account_id, delta) VALUES (?, 5)",
-                (id,),
-            )
-            .await?;
-            c.exec_drop(
-                "UPDATE accounts SET balance = balance + 5 WHERE id = ?",
-                (id,),
-            )
-            .await?;
-            c.query_drop("COMMIT").await?;
-            Ok::<_, mysql_async::Error>(())
+            // A deadlock between the writers' transactions (1213: InnoDB
+            // rolled the transaction back) is retried, as applications do;
+            // it loses nothing.
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                let tx = async {
+                    c.query_drop("BEGIN").await?;
+                    c.exec_drop(
+                        "INSERT INTO ledger (account_id, delta) VALUES (?, 5)",
+                        (id,),
+                    )
+                    .await?;
+                    c.exec_drop(
+                        "UPDATE accounts SET balance = balance + 5 WHERE id = ?",
+                        (id,),
+                    )
+                    .await?;
+                    c.query_drop("COMMIT").await
+                }
+                .await;
+                match tx {
+                    Err(mysql_async::Error::Server(e)) if e.code == 1213 && attempt < 3 => {
+                        let _ = c.query_drop("ROLLBACK").await;
+                        out.deadlocks_retried += 1;
+                    }
+                    other => break other,
+                }
+            }
         }
         .await;
         out.slowest = out.slowest.max(start.elapsed());
@@ -280,14 +298,16 @@ async fn a_shard_moves_to_another_node_while_writes_continue() {
         written.failures.extend(r.failures);
         written.slowest = written.slowest.max(r.slowest);
         written.read_mismatches += r.read_mismatches;
+        written.deadlocks_retried += r.deadlocks_retried;
     }
     eprintln!(
         "move: {} ms in all, write pause {pause_ms} ms, slowest write transaction {} ms, \
-         {} write transactions acknowledged, {} failed",
+         {} write transactions acknowledged, {} failed, {} deadlocks retried",
         took.as_millis(),
         written.slowest.as_millis(),
         written.ids.len(),
-        written.failures.len()
+        written.failures.len(),
+        written.deadlocks_retried
     );
     assert!(written.failures.is_empty(), "{:?}", written.failures);
     assert_eq!(
