@@ -272,6 +272,14 @@ launch() {
   local sock; sock="$(sock_of "$name")"
   ((${#sock} < 100)) || die "socket path too long (${#sock} chars): $sock; use a shorter --dir"
 
+  # A server just SIGKILLed may hold its port for a moment while the kernel
+  # tears it down (seconds on a loaded machine): wait for it before
+  # calling the port taken.
+  local waited=0
+  while port_in_use "$port" && ((waited < 75)); do
+    sleep 0.2
+    waited=$((waited + 1))
+  done
   if port_in_use "$port"; then
     die "port $port (for $name) is already in use by another process"
   fi

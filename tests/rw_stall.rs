@@ -36,7 +36,9 @@ struct Read {
 }
 
 /// `tasks` connections reading `SELECT @@port` back to back until `stop`;
-/// each read bounded to 10 s.
+/// each read bounded to 10 s. Odd tasks prepare a new statement for every
+/// read (a COM_STMT_PREPARE that lands on a frozen replica must move like
+/// a text read) and execute it in the binary protocol.
 fn spawn_reads(
     port: u16,
     tasks: usize,
@@ -44,18 +46,25 @@ fn spawn_reads(
     start: Instant,
 ) -> Vec<tokio::task::JoinHandle<Vec<Read>>> {
     (0..tasks)
-        .map(|_| {
+        .map(|task| {
             let stop = stop.clone();
             tokio::spawn(async move {
                 let mut c = through(port).await;
                 let mut reads = Vec::new();
                 while !stop.load(Ordering::Relaxed) {
                     let t0 = Instant::now();
-                    let r = tokio::time::timeout(
-                        Duration::from_secs(10),
-                        c.query_first::<u16, _>("SELECT @@port"),
-                    )
-                    .await;
+                    let n = reads.len();
+                    let read = async {
+                        if task % 2 == 0 {
+                            return c.query_first::<u16, _>("SELECT @@port").await;
+                        }
+                        let sql = format!("SELECT @@port + ? /* read {n} */");
+                        let st = c.prep(sql).await?;
+                        let port = c.exec_first::<u16, _, _>(&st, (0,)).await?;
+                        c.close(st).await?;
+                        Ok(port)
+                    };
+                    let r = tokio::time::timeout(Duration::from_secs(10), read).await;
                     let (landed, error) = match r {
                         Ok(Ok(Some(p))) => (Some(p), None),
                         Ok(Ok(None)) => (None, Some("no row".to_string())),

@@ -90,7 +90,8 @@ impl FirstByte {
         }
     }
 
-    fn arrive(&self) {
+    /// Marks the answer as started (the first call counts).
+    pub fn arrive(&self) {
         let us = self.sent.elapsed().as_micros() as u64 + 1;
         let _ = self.at_us.compare_exchange(
             0,

@@ -401,12 +401,14 @@ pub async fn prepare_and_forward(
     seq: &mut u8,
     sql: &Arc<str>,
     client_id: u32,
+    first_byte: &crate::execute::relay::FirstByte,
 ) -> Result<Option<PreparedMeta>, (ProxyError, bool)> {
     let mut payload = Vec::with_capacity(sql.len() + 1);
     payload.push(command::STMT_PREPARE);
     payload.extend_from_slice(sql.as_bytes());
     conn.send_command(&payload).await.map_err(|e| (e, false))?;
     let first = conn.read_packet().await.map_err(|e| (e, false))?.payload;
+    first_byte.arrive();
     if is_err(&first) {
         client
             .send(seq, &first)

@@ -83,9 +83,40 @@ impl Session {
     }
 
     /// Returns a held connection for `plan`, checking one out (and syncing
-    /// this session's state onto it) when needed.
+    /// this session's state onto it) when needed. A replica that cannot
+    /// give a connection (down, frozen, pool exhausted) is skipped for the
+    /// next replica, then the primary, as [`Session::acquire_moving`] says.
     pub(super) async fn acquire(&mut self, plan: &RoutePlan, c: &Classified) -> Result<usize> {
-        self.acquire_excluding(plan, c, &[]).await.map(|(i, _)| i)
+        let mut excluded = Vec::new();
+        self.acquire_moving(plan, c, &mut excluded)
+            .await
+            .map(|(i, _)| i)
+    }
+
+    /// [`Session::acquire_excluding`] for every path: when a replica read
+    /// cannot get a connection from its replica (a connection failure:
+    /// refused, frozen, timed out), that replica joins `excluded` and the
+    /// next one is tried, then the primary (unless `no_replica = "fail"`);
+    /// any other error, or a failure of the primary, is returned. Nothing
+    /// has run yet, so moving is always safe. Bounded by the node's
+    /// replica count.
+    pub(super) async fn acquire_moving(
+        &mut self,
+        plan: &RoutePlan,
+        c: &Classified,
+        excluded: &mut Vec<usize>,
+    ) -> Result<(usize, bool)> {
+        loop {
+            match self.acquire_excluding(plan, c, excluded).await {
+                Err(e) if plan.role == Role::Replica && e.is_connection_failure() => {
+                    match self.replica_index(plan.node, &e) {
+                        Some(idx) if !excluded.contains(&idx) => excluded.push(idx),
+                        _ => return Err(e),
+                    }
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Like [`Session::acquire`], skipping the replicas in `exclude`; also

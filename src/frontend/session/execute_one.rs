@@ -23,12 +23,18 @@ use crate::error::{ProxyError, Result};
 use crate::execute::cancel::killed;
 use crate::execute::relay::FirstByte;
 use crate::execute::{Command, Outcome, Relay, Shape};
+use crate::frontend::prepared;
 use crate::router::RoutePlan;
 use crate::sql::{Classified, StatementKind};
 use crate::wire::packets::SessionChange;
 
 /// How many connections one statement may try.
 const ATTEMPTS: usize = 4;
+
+/// What preparing on a backend gave: the statement's metadata, `None` when
+/// the server's error was forwarded, or a failure and whether anything
+/// reached the client.
+type PrepareResult = std::result::Result<Option<prepared::PreparedMeta>, (ProxyError, bool)>;
 
 impl Session {
     /// Sends `command` per `plan` and relays the answer. Reads outside
@@ -47,15 +53,8 @@ impl Session {
         let mut plan = plan;
         let mut excluded: Vec<usize> = Vec::new();
         for _attempt in 0..ATTEMPTS {
-            let i = match self.connection_for(&plan, c, &excluded).await {
+            let i = match self.connection_for(&plan, c, &mut excluded).await {
                 Ok(i) => i,
-                Err(e) if retryable && e.is_connection_failure() && plan.role == Role::Replica => {
-                    match self.replica_index(plan.node, &e) {
-                        Some(idx) if !excluded.contains(&idx) => excluded.push(idx),
-                        _ => plan.role = Role::Primary,
-                    }
-                    continue;
-                }
                 Err(e) => {
                     self.write_error_seq(&e, seq).await;
                     return None;
@@ -183,9 +182,9 @@ impl Session {
         &mut self,
         plan: &RoutePlan,
         c: &Classified,
-        excluded: &[usize],
+        excluded: &mut Vec<usize>,
     ) -> Result<usize> {
-        let (i, fresh) = self.acquire_excluding(plan, c, excluded).await?;
+        let (i, fresh) = self.acquire_moving(plan, c, excluded).await?;
         let reads_diagnostics =
             c.flags.reads_diagnostics || c.flags.uses_found_rows || c.flags.uses_row_count;
         let i = if fresh || !reads_diagnostics {
@@ -195,6 +194,82 @@ impl Session {
         };
         self.apply_pending_transaction(i).await?;
         Ok(i)
+    }
+
+    /// Prepares `sql` as client statement `id` on a connection for `plan`
+    /// and forwards the server's answer. A replica that gives no first
+    /// byte within its stall deadline (frozen) or fails before answering
+    /// is left for the next replica, then the primary, as reads move (a
+    /// prepare changes nothing, so moving is always safe). `None`: an error
+    /// was already sent to the client; otherwise the connection used and
+    /// what [`prepared::prepare_and_forward`] said.
+    pub(super) async fn prepare_on_backend(
+        &mut self,
+        plan: &RoutePlan,
+        c: &Classified,
+        sql: &Arc<str>,
+        id: u32,
+        seq: &mut u8,
+    ) -> Option<(usize, PrepareResult)> {
+        let mut excluded = Vec::new();
+        let stall_policy = self.proxy.config.load().routing.stall_policy();
+        for _attempt in 0..ATTEMPTS {
+            let i = match self.acquire_moving(plan, c, &mut excluded).await {
+                Ok((i, _)) => i,
+                Err(e) => {
+                    self.write_error_seq(&e, seq).await;
+                    return None;
+                }
+            };
+            let pool = self.held[i].conn.pool().clone();
+            let watch = stall_policy
+                .as_ref()
+                .filter(|_| self.held[i].role == Role::Replica)
+                .map(|p| pool.stats.stall.deadline(p));
+            let first_byte = FirstByte::new();
+            let held = &mut self.held[i];
+            let result = tokio::select! {
+                r = prepared::prepare_and_forward(
+                    &mut held.conn,
+                    &mut self.client,
+                    self.caps,
+                    seq,
+                    sql,
+                    id,
+                    &first_byte,
+                ) => r,
+                waited = stalled(&pool, watch, &first_byte) => Err((
+                    ProxyError::BackendTimeout {
+                        server: pool.server.name.clone(),
+                        millis: waited.as_millis() as u64,
+                    },
+                    false,
+                )),
+            };
+            if let Some(took) = first_byte.took() {
+                pool.stats.stall.record_first_byte(took);
+            }
+            let movable = match &result {
+                Err((e, false)) if self.held[i].role == Role::Replica => e
+                    .is_connection_failure()
+                    .then(|| self.replica_index(self.held[i].node, e))
+                    .flatten()
+                    .filter(|idx| !excluded.contains(idx)),
+                _ => None,
+            };
+            let Some(idx) = movable else {
+                return Some((i, result));
+            };
+            self.drop_held(i);
+            excluded.push(idx);
+        }
+        let e = ProxyError::NoServerAvailable {
+            node: self.proxy.cluster.nodes[plan.node].name.clone(),
+            role: "server",
+            reason: "every attempt failed".into(),
+        };
+        self.write_error_seq(&e, seq).await;
+        None
     }
 
     /// Relays the answer to the command just sent on held connection `i`,

@@ -12,7 +12,7 @@ use mysql_common::constants::StatusFlags;
 use super::Session;
 use crate::error::ProxyError;
 use crate::execute::{Command, Outcome, Relay, Shape};
-use crate::frontend::prepared::{self, ClientStatement, ExecutePackets};
+use crate::frontend::prepared::{ClientStatement, ExecutePackets};
 use crate::router::{self};
 use crate::sql::{self, StatementKind};
 use crate::wire::command;
@@ -52,23 +52,10 @@ impl Session {
             }
         }
         let plan = router::route(&c, &self.view(node));
-        let i = match self.acquire(&plan, &c).await {
-            Ok(i) => i,
-            Err(e) => {
-                self.write_error_seq(&e, seq).await;
-                return;
-            }
-        };
         let id = self.next_statement_id;
-        let result = prepared::prepare_and_forward(
-            &mut self.held[i].conn,
-            &mut self.client,
-            self.caps,
-            seq,
-            &sql_text,
-            id,
-        )
-        .await;
+        let Some((i, result)) = self.prepare_on_backend(&plan, &c, &sql_text, id, seq).await else {
+            return;
+        };
         match result {
             Ok(Some(meta)) => {
                 self.next_statement_id = self.next_statement_id.wrapping_add(1).max(1);
