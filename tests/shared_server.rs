@@ -238,6 +238,83 @@ async fn two_nodes_on_one_server_answer_as_one_database() {
         assert_eq!((on0, on1), (Some(want / 2), Some(want / 2)), "after {end}");
     }
 
+    // A sharding-key UPDATE moves the row between the server's two nodes.
+    exec(
+        &mut p,
+        "proxy",
+        "INSERT INTO events (id, created_at, user_id, kind, points) VALUES (990001, '2026-08-03 10:00:00', 1, 'mv', 1)",
+    )
+    .await;
+    exec(
+        &mut p,
+        "proxy",
+        "UPDATE events SET created_at = '2026-03-03 10:00:00' WHERE id = 990001",
+    )
+    .await;
+    let mut d = util::direct_conn(&topo, "n1p", None).await;
+    let moved: Option<(i64, i64)> = d
+        .query_first(format!(
+            "SELECT (SELECT COUNT(*) FROM {DB}_0.events_202603 WHERE id = 990001), \
+             (SELECT COUNT(*) FROM {DB}_1.events_202608 WHERE id = 990001)"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(moved, Some((1, 0)), "key move from {DB}_1 to {DB}_0");
+
+    // Metadata of logical tables, and column definitions (text and binary
+    // protocol) name the logical database.
+    for sql in [
+        "DESCRIBE users",
+        "SHOW CREATE TABLE orders",
+        "SHOW COLUMNS FROM settings",
+    ] {
+        assert_eq!(
+            util::rows_as_strings(&mut p, sql).await,
+            util::rows_as_strings(&mut r, sql).await,
+            "{sql}"
+        );
+    }
+    let text = p
+        .query_iter("SELECT id, name FROM users WHERE id = 900001")
+        .await
+        .unwrap()
+        .columns()
+        .map(|c| {
+            c.iter()
+                .map(|c| c.schema_str().into_owned())
+                .collect::<Vec<_>>()
+        });
+    assert_eq!(
+        text,
+        Some(vec![DB.to_string(), DB.to_string()]),
+        "text protocol"
+    );
+    let stmt = p
+        .prep("SELECT k, v FROM settings WHERE k = ?")
+        .await
+        .unwrap();
+    let prepared: Vec<String> = stmt
+        .columns()
+        .iter()
+        .map(|c| c.schema_str().into_owned())
+        .collect();
+    assert_eq!(prepared, [DB, DB], "prepared statement's columns");
+    let result = p
+        .exec_iter(&stmt, ("x",))
+        .await
+        .unwrap()
+        .columns()
+        .map(|c| {
+            c.iter()
+                .map(|c| c.schema_str().into_owned())
+                .collect::<Vec<_>>()
+        });
+    assert_eq!(
+        result,
+        Some(vec![DB.to_string(), DB.to_string()]),
+        "binary result"
+    );
+
     // Read-your-writes: each write read back at once (reads go to the
     // shared replicas).
     for id in 0..20i64 {

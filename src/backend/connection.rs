@@ -586,12 +586,13 @@ impl BackendConn {
                 }
             })
             .collect();
-        if payloads
-            .last()
-            .is_some_and(|p| matches!(p.first(), Some(&(command::QUERY | command::INIT_DB))))
-        {
-            self.answer = Some(answer_map::AnswerMap::new(map));
-        }
+        let kind = match payloads.last().and_then(|p| p.first()) {
+            Some(&(command::QUERY | command::INIT_DB)) => Some(answer_map::Answer::Text),
+            Some(&command::STMT_EXECUTE) => Some(answer_map::Answer::Binary),
+            Some(&command::STMT_PREPARE) => Some(answer_map::Answer::Prepare),
+            _ => None,
+        };
+        self.answer = kind.map(|k| answer_map::AnswerMap::new(map, k));
         changed.then_some(out)
     }
 

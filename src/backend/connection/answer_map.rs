@@ -52,17 +52,32 @@ pub(super) enum Mapped {
     Drop,
 }
 
+/// Which command's answer is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Answer {
+    /// COM_QUERY, COM_INIT_DB: text rows.
+    Text,
+    /// COM_STMT_EXECUTE: binary rows (kept as they are; column
+    /// definitions are mapped).
+    Binary,
+    /// COM_STMT_PREPARE: the statement OK, then parameter and column
+    /// definitions.
+    Prepare,
+}
+
 #[derive(Debug)]
 pub(super) struct AnswerMap {
     map: Arc<DatabaseMap>,
+    kind: Answer,
     phase: Phase,
     roles: Vec<Role>,
 }
 
 impl AnswerMap {
-    pub fn new(map: Arc<DatabaseMap>) -> AnswerMap {
+    pub fn new(map: Arc<DatabaseMap>, kind: Answer) -> AnswerMap {
         AnswerMap {
             map,
+            kind,
             phase: Phase::First,
             roles: Vec::new(),
         }
@@ -81,6 +96,20 @@ impl AnswerMap {
                     return self.err(p);
                 }
                 match p.first() {
+                    Some(0x00) if self.kind == Answer::Prepare => {
+                        // stmt id (4), columns (2), parameters (2).
+                        let count = |at: usize| {
+                            p.get(at..at + 2)
+                                .map_or(0, |b| u64::from(u16::from_le_bytes([b[0], b[1]])))
+                        };
+                        let left = count(5) + count(7);
+                        self.phase = if left == 0 {
+                            Phase::Done
+                        } else {
+                            Phase::Columns { left }
+                        };
+                        Mapped::Keep
+                    }
                     Some(0x00) => self.ok(p),
                     Some(0xFB) => {
                         self.phase = Phase::Done;
@@ -99,12 +128,24 @@ impl AnswerMap {
                 }
             }
             Phase::Columns { left } => {
-                self.phase = if left <= 1 {
-                    Phase::Rows
-                } else {
+                self.phase = if left > 1 {
                     Phase::Columns { left: left - 1 }
+                } else if self.kind == Answer::Prepare {
+                    Phase::Done
+                } else {
+                    Phase::Rows
                 };
                 self.column(p)
+            }
+            Phase::Rows if self.kind == Answer::Binary => {
+                if is_err(p) {
+                    self.phase = Phase::Done;
+                    return self.err(p);
+                }
+                if is_terminator(p) {
+                    return self.ok(p);
+                }
+                Mapped::Keep
             }
             Phase::Rows => {
                 if is_err(p) {
