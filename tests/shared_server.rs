@@ -75,6 +75,14 @@ async fn exec(c: &mut Conn, who: &str, sql: &str) {
         .unwrap_or_else(|e| panic!("{who}: {sql}: {e}"));
 }
 
+/// The `schema` of each column definition.
+fn schemas(cols: Option<&[mysql_async::Column]>) -> Vec<String> {
+    cols.unwrap_or_default()
+        .iter()
+        .map(|c| c.schema_str().into_owned())
+        .collect()
+}
+
 async fn strings(c: &mut Conn, sql: &str) -> Vec<String> {
     let mut v: Vec<String> = c.query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
     v.sort();
@@ -278,42 +286,19 @@ async fn two_nodes_on_one_server_answer_as_one_database() {
         .query_iter("SELECT id, name FROM users WHERE id = 900001")
         .await
         .unwrap()
-        .columns()
-        .map(|c| {
-            c.iter()
-                .map(|c| c.schema_str().into_owned())
-                .collect::<Vec<_>>()
-        });
-    assert_eq!(
-        text,
-        Some(vec![DB.to_string(), DB.to_string()]),
-        "text protocol"
-    );
+        .columns();
+    assert_eq!(schemas(text.as_deref()), [DB, DB], "text protocol");
     let stmt = p
         .prep("SELECT k, v FROM settings WHERE k = ?")
         .await
         .unwrap();
-    let prepared: Vec<String> = stmt
-        .columns()
-        .iter()
-        .map(|c| c.schema_str().into_owned())
-        .collect();
-    assert_eq!(prepared, [DB, DB], "prepared statement's columns");
-    let result = p
-        .exec_iter(&stmt, ("x",))
-        .await
-        .unwrap()
-        .columns()
-        .map(|c| {
-            c.iter()
-                .map(|c| c.schema_str().into_owned())
-                .collect::<Vec<_>>()
-        });
     assert_eq!(
-        result,
-        Some(vec![DB.to_string(), DB.to_string()]),
-        "binary result"
+        schemas(Some(&stmt.columns())),
+        [DB, DB],
+        "prepared statement's columns"
     );
+    let result = p.exec_iter(&stmt, ("x",)).await.unwrap().columns();
+    assert_eq!(schemas(result.as_deref()), [DB, DB], "binary result");
 
     // Read-your-writes: each write read back at once (reads go to the
     // shared replicas).

@@ -19,31 +19,11 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
+from test_cursors import RULES, setup  # noqa: E402
 
-RULES = """
-[[table]]
-name = "ct"
-key = "id"
-key_type = "int"
-algorithm = { kind = "hash_mod" }
-nodes = ["n1", "n2"]
-tables_per_node = 2
-"""
 DB = harness.unique_db("jdbc_cursor")
 JAR = "/usr/share/java/mariadb-java-client.jar"
 SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "java", "JdbcCursorFetch.java")
-
-
-def setup(params):
-    c = harness.pymysql_connect(params)
-    cur = c.cursor()
-    cur.execute(f"DROP DATABASE IF EXISTS `{DB}`")
-    cur.execute(f"CREATE DATABASE `{DB}`")
-    cur.execute(f"USE `{DB}`")
-    cur.execute("CREATE TABLE ct (id INT PRIMARY KEY, g INT, name VARCHAR(20))")
-    rows = ", ".join(f"({i}, {i % 4}, 'n{i:03d}')" for i in range(1, 41))
-    cur.execute(f"INSERT INTO ct VALUES {rows}")
-    c.close()
 
 
 def run_java(classes, params):
@@ -65,9 +45,9 @@ def main():
                         check=True, capture_output=True, timeout=120)
     if not ok:
         checks.finish()
-    setup(harness.direct_params("ref"))
+    setup(harness.direct_params("ref"), DB)
     proxy_params = harness.proxy_params(harness.Proxy(extra=RULES))
-    setup(proxy_params)
+    setup(proxy_params, DB)
     harness.sync_replicas()
     d_rc, d_out, d_err = run_java(classes, harness.direct_params("ref"))
     checks.ok("jdbc-direct-ran", d_rc == 0 and "row:" in d_out, f"rc={d_rc} {d_err[:500]!r}")
