@@ -494,11 +494,15 @@ impl BackendConn {
             self.stream.queue(&mut seq, &p);
         }
         let mapped = self.map_databases(payloads);
-        let payloads: Vec<&[u8]> = match &mapped {
-            Some(m) => m.iter().map(Vec::as_slice).collect(),
-            None => payloads.to_vec(),
+        let rewritten: Vec<&[u8]>;
+        let payloads: &[&[u8]] = match &mapped {
+            Some(m) => {
+                rewritten = m.iter().map(Vec::as_slice).collect();
+                &rewritten
+            }
+            None => payloads,
         };
-        for p in &payloads {
+        for p in payloads {
             let mut seq = 0u8;
             self.stream.queue(&mut seq, p);
         }
@@ -550,10 +554,10 @@ impl BackendConn {
     /// answer of a COM_QUERY or COM_INIT_DB is then mapped back as read.
     fn map_databases(&mut self, payloads: &[&[u8]]) -> Option<Vec<Vec<u8>>> {
         self.answer = None;
-        let map = self.server.databases.clone();
-        if map.is_identity() {
+        if self.server.databases.is_identity() {
             return None;
         }
+        let map = self.server.databases.clone();
         let opts = self.lex_options();
         let mut changed = false;
         let out = payloads
