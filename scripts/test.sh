@@ -99,6 +99,12 @@ if ! command -v php >/dev/null 2>&1 || ! php -r 'exit(extension_loaded("pdo_mysq
   note "installing PHP and Perl MariaDB drivers (php-cli php-mysql libdbd-mariadb-perl)"
   apt_install php-cli php-mysql libdbd-mariadb-perl || die "apt-get install of the PHP/Perl drivers failed"
 fi
+# tests/clients/test_jdbc_cursor_fetch.py: JDBC (MariaDB Connector/J).
+if ! command -v javac >/dev/null 2>&1 || [[ ! -e /usr/share/java/mariadb-java-client.jar ]]; then
+  note "installing a JDK and MariaDB Connector/J (default-jdk-headless libmariadb-java)"
+  apt_install default-jdk-headless libmariadb-java \
+    || note "apt-get install of the JDBC driver failed: test_jdbc_cursor_fetch.py will skip"
+fi
 if ! command -v sysbench >/dev/null 2>&1; then
   note "installing sysbench"
   apt_install sysbench || die "apt-get install sysbench failed"

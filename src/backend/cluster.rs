@@ -51,6 +51,7 @@ impl Cluster {
                     role,
                     weight,
                     max_packet: Default::default(),
+                    databases: Arc::new(cfg.nodes[node].databases()),
                 }),
                 settings,
                 b.pool_max,

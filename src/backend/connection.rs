@@ -34,7 +34,10 @@ use crate::wire::{command, Packet, PacketStream};
 
 pub use super::small_result::{first_column_text, read_small_result, read_small_result_named};
 
+mod answer_map;
 mod silence;
+
+pub use answer_map::logical_message;
 
 /// Collation the proxy's backend connections start with (utf8mb4_general_ci).
 pub const BACKEND_COLLATION: u8 = 45;
@@ -70,6 +73,10 @@ pub struct ServerInfo {
     /// answered with the server's own error without being sent
     /// (`execute::command`).
     pub max_packet: std::sync::atomic::AtomicUsize,
+    /// The node's physical database names (`[[node]] database`); statements
+    /// sent are rewritten to them and answers mapped back when it is not
+    /// the default `{db}`.
+    pub databases: Arc<crate::sql::database_names::DatabaseMap>,
 }
 
 /// How to log in and how long to wait.
@@ -202,6 +209,9 @@ pub struct BackendConn {
     pending_close: Vec<u32>,
     /// The watchdog on reads (set once the session setup answered).
     silence: Option<Arc<silence::Silence>>,
+    /// Maps the answer being read back to logical database names (nodes
+    /// with a `database` pattern only).
+    answer: Option<answer_map::AnswerMap>,
 }
 
 const BASE_CAPS: CapabilityFlags = CapabilityFlags::from_bits_truncate(
@@ -443,6 +453,7 @@ impl BackendConn {
             statements: LruCache::new(cache),
             pending_close: Vec::new(),
             silence: None,
+            answer: None,
         };
         let setup = tokio::time::timeout(settings.connect_timeout, conn.query_drop(TRACKING_SQL));
         match setup.await {
@@ -482,6 +493,15 @@ impl BackendConn {
             p[1..].copy_from_slice(&id.to_le_bytes());
             self.stream.queue(&mut seq, &p);
         }
+        let mapped = self.map_databases(payloads);
+        let rewritten: Vec<&[u8]>;
+        let payloads: &[&[u8]] = match &mapped {
+            Some(m) => {
+                rewritten = m.iter().map(Vec::as_slice).collect();
+                &rewritten
+            }
+            None => payloads,
+        };
         for p in payloads {
             let mut seq = 0u8;
             self.stream.queue(&mut seq, p);
@@ -511,6 +531,15 @@ impl BackendConn {
     }
 
     pub async fn read_packet(&mut self) -> Result<Packet> {
+        loop {
+            let p = self.read_raw_packet().await?;
+            if let Some(p) = self.map_answer(p) {
+                return Ok(p);
+            }
+        }
+    }
+
+    async fn read_raw_packet(&mut self) -> Result<Packet> {
         if let Some(silence) = self.silence.clone() {
             return self.read_watched(silence).await;
         }
@@ -520,13 +549,98 @@ impl BackendConn {
         }
     }
 
+    /// Statements (COM_QUERY, COM_STMT_PREPARE) and COM_INIT_DB with this
+    /// node's physical database names; `None` when nothing changes. The
+    /// answer of a COM_QUERY or COM_INIT_DB is then mapped back as read.
+    fn map_databases(&mut self, payloads: &[&[u8]]) -> Option<Vec<Vec<u8>>> {
+        self.answer = None;
+        if self.server.databases.is_identity() {
+            return None;
+        }
+        let map = self.server.databases.clone();
+        let opts = self.lex_options();
+        let mut changed = false;
+        let out = payloads
+            .iter()
+            .map(|p| {
+                let body = p.get(1..).unwrap_or_default();
+                let text = match p.first() {
+                    Some(&(command::QUERY | command::STMT_PREPARE | command::INIT_DB)) => {
+                        std::str::from_utf8(body).ok()
+                    }
+                    _ => None,
+                };
+                let mapped = match (p[0], text) {
+                    (command::INIT_DB, Some(db)) => Some(map.physical(db).into_owned()),
+                    (_, Some(sql)) => match map.rewrite_sql(sql, opts) {
+                        std::borrow::Cow::Owned(s) => Some(s),
+                        std::borrow::Cow::Borrowed(_) => None,
+                    },
+                    _ => None,
+                };
+                match mapped {
+                    Some(new) => {
+                        changed = true;
+                        let mut v = Vec::with_capacity(new.len() + 1);
+                        v.push(p[0]);
+                        v.extend_from_slice(new.as_bytes());
+                        v
+                    }
+                    None => p.to_vec(),
+                }
+            })
+            .collect();
+        let kind = match payloads.last().and_then(|p| p.first()) {
+            Some(&(command::QUERY | command::INIT_DB)) => Some(answer_map::Answer::Text),
+            Some(&command::STMT_EXECUTE) => Some(answer_map::Answer::Binary),
+            Some(&command::STMT_PREPARE) => Some(answer_map::Answer::Prepare),
+            _ => None,
+        };
+        self.answer = kind.map(|k| answer_map::AnswerMap::new(map, k));
+        changed.then_some(out)
+    }
+
+    /// How the server lexes statements on this connection (its `sql_mode`).
+    fn lex_options(&self) -> crate::sql::LexOptions {
+        let mode = self.state.var("sql_mode").unwrap_or("");
+        let has = |flag: &str| mode.split(',').any(|m| m.eq_ignore_ascii_case(flag));
+        crate::sql::LexOptions {
+            no_backslash_escapes: has("NO_BACKSLASH_ESCAPES"),
+            ansi_quotes: has("ANSI_QUOTES") || has("ANSI"),
+        }
+    }
+
+    /// A packet of the answer being read, with physical database names
+    /// mapped back; `None` when it is to be skipped (a row of another
+    /// node's database).
+    fn map_answer(&mut self, p: Packet) -> Option<Packet> {
+        let Some(answer) = self.answer.as_mut() else {
+            return Some(p);
+        };
+        let out = match answer.on_packet(&p.payload) {
+            answer_map::Mapped::Keep => Some(p),
+            answer_map::Mapped::Drop => None,
+            answer_map::Mapped::Replace(v) => Some(Packet {
+                seq: p.seq,
+                payload: v.into(),
+            }),
+        };
+        if answer.done() {
+            self.answer = None;
+        }
+        out
+    }
+
     /// Reads with an optional deadline; the connection is marked broken on
     /// timeout since the answer may still arrive later.
     pub async fn read_packet_within(&mut self, limit: Option<Duration>) -> Result<Packet> {
         match limit {
             None => self.read_packet().await,
             Some(d) => match tokio::time::timeout(d, self.stream.read_packet()).await {
-                Ok(Ok(p)) => Ok(p),
+                Ok(Ok(p)) => match self.map_answer(p) {
+                    Some(p) => Ok(p),
+                    None => Box::pin(self.read_packet_within(limit)).await,
+                },
                 Ok(Err(e)) => Err(self.lost(e)),
                 Err(_) => {
                     self.broken = true;
@@ -579,6 +693,7 @@ impl BackendConn {
             }
         }
         self.unread_rows = false;
+        self.answer = None;
         Ok(())
     }
 
@@ -625,6 +740,7 @@ impl BackendConn {
                 // A view or routine of another database reports its
                 // schema and then "" (none again) under tracking.
                 SessionChange::Schema(s) => {
+                    let s = self.server.databases.logical(s).unwrap_or(s);
                     self.state.schema = crate::session_state::schema_from_tracking(s)
                 }
                 _ => {}

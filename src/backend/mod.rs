@@ -2,8 +2,10 @@
 //! pools of them per server, and the health of each server.
 //!
 //! Owns: getting a usable connection to a chosen server, fast, with a clear
-//! error when that is impossible. Must not parse SQL or choose *which*
-//! server a statement goes to (that is `router`).
+//! error when that is impossible. Must not parse SQL (beyond handing a
+//! statement to `sql::database_names` for a node with a `database`
+//! pattern) or choose *which* server a statement goes to (that is
+//! `router`).
 
 pub mod cluster;
 pub mod connection;

@@ -305,6 +305,38 @@ impl Config {
         }
     }
 
+    /// `[[node]] database` patterns parse, and nodes sharing a server
+    /// name their databases differently.
+    fn validate_shared_servers(&self, text: &str) -> Result<(), ConfigError> {
+        let err = |span: std::ops::Range<usize>, message: String| ConfigError {
+            file: self.source.clone(),
+            line: Some(line_of(text, span.start)),
+            message,
+        };
+        for (i, n) in self.nodes.iter().enumerate() {
+            if let Some(p) = &n.database {
+                crate::sql::database_names::DatabaseMap::parse(p.get_ref())
+                    .map_err(|e| err(p.span(), format!("node {:?}: {e}", n.name.get_ref())))?;
+            }
+            for other in &self.nodes[..i] {
+                let shared = n.addrs().find(|a| other.addrs().any(|b| b == *a));
+                if let Some(addr) = shared {
+                    if n.databases() == other.databases() {
+                        return Err(err(
+                            n.name.span(),
+                            format!(
+                                "nodes {:?} and {:?} share the server {addr} with the same database names: give each a different `database` pattern, e.g. database = \"{{db}}_{i}\"",
+                                other.name.get_ref(),
+                                n.name.get_ref(),
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn validate(&self, text: &str) -> Result<(), ConfigError> {
         let err = |span: std::ops::Range<usize>, message: String| ConfigError {
             file: self.source.clone(),
@@ -391,6 +423,7 @@ impl Config {
                 }
             }
         }
+        self.validate_shared_servers(text)?;
         let mut users = HashSet::new();
         for u in &self.users {
             if !users.insert(u.name.get_ref().as_str()) {

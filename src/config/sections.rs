@@ -337,6 +337,11 @@ pub struct NodeConfig {
     /// Overrides `[backend] tls_ca` for this node's servers.
     #[serde(default)]
     pub tls_ca: Option<String>,
+    /// The node's physical name of every logical database, as a pattern
+    /// over the logical name (`"{db}_0"`): several nodes can then live on
+    /// one server as different databases. Default `"{db}"` (the same name).
+    #[serde(default)]
+    pub database: Option<Spanned<String>>,
     /// Built at load when `tls` or `tls_ca` is set (else `[backend]`'s).
     #[serde(skip)]
     pub tls_client: Option<crate::wire::backend_tls::BackendTls>,
@@ -348,6 +353,23 @@ pub struct ReplicaConfig {
     pub addr: Spanned<String>,
     #[serde(default = "default_weight")]
     pub weight: u32,
+}
+
+impl NodeConfig {
+    /// The node's database name mapping (`database`; the default keeps
+    /// names). A bad pattern was refused by validation: it maps nothing.
+    pub fn databases(&self) -> crate::sql::database_names::DatabaseMap {
+        self.database
+            .as_ref()
+            .and_then(|p| crate::sql::database_names::DatabaseMap::parse(p.get_ref()).ok())
+            .unwrap_or_default()
+    }
+
+    /// Every server address of the node (primary first).
+    pub fn addrs(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.primary.get_ref().as_str())
+            .chain(self.replicas.iter().map(|r| r.addr.get_ref().as_str()))
+    }
 }
 
 fn default_weight() -> u32 {

@@ -18,6 +18,7 @@
 //! types where they suffice.
 
 pub mod classify;
+pub mod database_names;
 pub mod lexer;
 pub mod parse;
 pub mod rewrite;

@@ -112,10 +112,15 @@ def free_port():
         return s.getsockname()[1]
 
 
-def config_text(port, server="", backend="", routing="", extra=""):
-    """Same shape as ProxyProcess::config_text in tests/common/proxy.rs."""
+def config_text(port, server="", backend="", routing="", extra="", shared_server=False):
+    """Same shape as ProxyProcess::config_text in tests/common/proxy.rs.
+    With `shared_server`, node n2 lives on n1's servers: n1 as databases
+    `<db>_0`, n2 as `<db>_1` (`[[node]] database`)."""
     user, password = backend_user()
     p = port_of
+    n1_db, n2_db, n2p, n2r = "", "", p('n2p'), p('n2r1')
+    if shared_server:
+        n1_db, n2_db, n2p, n2r = 'database = "{db}_0"', 'database = "{db}_1"', p('n1p'), p('n1r1')
     return f"""
 [server]
 listen = "127.0.0.1:{port}"
@@ -144,11 +149,13 @@ password = "other-pw"
 name = "n1"
 primary = "127.0.0.1:{p('n1p')}"
 replicas = [{{ addr = "127.0.0.1:{p('n1r1')}" }}, {{ addr = "127.0.0.1:{p('n1r2')}" }}]
+{n1_db}
 
 [[node]]
 name = "n2"
-primary = "127.0.0.1:{p('n2p')}"
-replicas = [{{ addr = "127.0.0.1:{p('n2r1')}" }}]
+primary = "127.0.0.1:{n2p}"
+replicas = [{{ addr = "127.0.0.1:{n2r}" }}]
+{n2_db}
 
 {extra}
 """

@@ -53,12 +53,13 @@ def connect(params):
                                    database=DB, use_pure=True, autocommit=True)
 
 
-def setup(params):
+def setup(params, db=DB):
+    """Database `db` with the 40-row table `ct` (also test_jdbc_cursor_fetch.py)."""
     c = harness.pymysql_connect(params)
     cur = c.cursor()
-    cur.execute(f"DROP DATABASE IF EXISTS `{DB}`")
-    cur.execute(f"CREATE DATABASE `{DB}`")
-    cur.execute(f"USE `{DB}`")
+    cur.execute(f"DROP DATABASE IF EXISTS `{db}`")
+    cur.execute(f"CREATE DATABASE `{db}`")
+    cur.execute(f"USE `{db}`")
     cur.execute("CREATE TABLE ct (id INT PRIMARY KEY, g INT, name VARCHAR(20))")
     rows = ", ".join(f"({i}, {i % 4}, 'n{i:03d}')" for i in range(1, 41))
     cur.execute(f"INSERT INTO ct VALUES {rows}")

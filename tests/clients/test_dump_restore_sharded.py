@@ -58,10 +58,15 @@ broadcast = true
 SRC = harness.unique_db("cli_shdump")
 DST = SRC + "_restored"
 
-PHYSICAL = {
-    "n1p": ["users_0", "users_1", "orders_0", "orders_1", "accounts_0", "accounts_1", "regions", "notes"],
-    "n2p": ["users_2", "users_3", "orders_2", "orders_3", "accounts_2", "accounts_3", "regions"],
-}
+N1_TABLES = ["users_0", "users_1", "orders_0", "orders_1", "accounts_0", "accounts_1", "regions", "notes"]
+N2_TABLES = ["users_2", "users_3", "orders_2", "orders_3", "accounts_2", "accounts_3", "regions"]
+
+
+def layout(shared_server):
+    """(server, suffix of the physical database name, tables) per node."""
+    if shared_server:
+        return [("n1p", "_0", N1_TABLES), ("n1p", "_1", N2_TABLES)]
+    return [("n1p", "", N1_TABLES), ("n2p", "", N2_TABLES)]
 TABLES = ["users", "orders", "accounts", "regions", "notes"]
 
 VOLATILE = re.compile(r"^-- (Host:|Dump completed on|MariaDB dump|MySQL dump)")
@@ -126,9 +131,11 @@ def rows(params, db, table):
         c.close()
 
 
-def main():
-    checks = harness.Checks("dump-restore-sharded")
-    proxy = harness.Proxy(extra=RULES)
+def main(shared_server=False):
+    """`shared_server`: both nodes on n1's server as databases `<db>_0` and
+    `<db>_1` (test_dump_restore_shared.py)."""
+    checks = harness.Checks("dump-restore-shared" if shared_server else "dump-restore-sharded")
+    proxy = harness.Proxy(extra=RULES, shared_server=shared_server)
     pp = harness.proxy_params(proxy)
     try:
         ok, _ = checks.step("shdump-setup-through-proxy", mariadb, pp, None, setup_sql())
@@ -160,20 +167,20 @@ def main():
             got = checks.run(f"shdump-proxy-rows-{t}-restored", rows, pp, DST, t)
             checks.ok(f"shdump-proxy-rows-{t}", want is not None and want == got and len(want) > 0,
                       f"{len(want or [])} source rows, {len(got or [])} restored")
-        for server, tables in PHYSICAL.items():
+        for server, suffix, tables in layout(shared_server):
             direct = harness.direct_params(server)
             for t in tables:
-                want = checks.run(f"shdump-{server}-{t}-source", rows, direct, SRC, t)
-                got = checks.run(f"shdump-{server}-{t}-restored", rows, direct, DST, t)
-                checks.ok(f"shdump-{server}-{t}", want is not None and want == got,
+                want = checks.run(f"shdump-{server}{suffix}-{t}-source", rows, direct, SRC + suffix, t)
+                got = checks.run(f"shdump-{server}{suffix}-{t}-restored", rows, direct, DST + suffix, t)
+                checks.ok(f"shdump-{server}{suffix}-{t}", want is not None and want == got,
                           f"{len(want or [])} source rows, {len(got or [])} restored on {server}")
         # Each sharded row is in exactly one physical table.
         for t, n in (("users", 200), ("orders", 600), ("accounts", 100)):
             total = 0
-            for server, tables in PHYSICAL.items():
+            for server, suffix, tables in layout(shared_server):
                 for pt in tables:
                     if pt.startswith(t + "_"):
-                        total += len(rows(harness.direct_params(server), DST, pt))
+                        total += len(rows(harness.direct_params(server), DST + suffix, pt))
             checks.eq(f"shdump-{t}-rows-once", total, n)
         # Independently of the source: a lookup by sharding key goes to the
         # one physical table the rules name, so a row restored anywhere

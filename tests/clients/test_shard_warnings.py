@@ -84,6 +84,34 @@ def observe(cur, sql):
     return desc, [tuple(r) for r in cur.fetchall()]
 
 
+def diagnostics(params, sql, max_errors):
+    """The statement again on a fresh connection, then GET DIAGNOSTICS: the
+    number of conditions and each condition's MYSQL_ERRNO and MESSAGE_TEXT
+    (read back with table-less SELECTs, which keep the diagnostics area).
+    A fresh connection: the user variables pin the session, which must not
+    change what the main connection observes."""
+    c = harness.pymysql_connect(params, database=DB)
+    cur = c.cursor()
+    try:
+        cur.execute("SET SESSION sql_mode = ''")
+        cur.execute(f"SET SESSION max_error_count = {max_errors}")
+        cur.execute(sql)
+        cur.fetchall()
+        cur.execute("GET DIAGNOSTICS @n = NUMBER")
+        cur.execute("SELECT @n")
+        n = int(cur.fetchall()[0][0])
+        conds = []
+        for k in range(1, n + 1):
+            cur.execute(f"GET DIAGNOSTICS CONDITION {k} @m = MESSAGE_TEXT, @e = MYSQL_ERRNO")
+            cur.execute("SELECT @e, @m")
+            conds.append(tuple(cur.fetchall()[0]))
+        return n, conds
+    except Exception as e:  # noqa: BLE001
+        return ("error", e.args[0]), []
+    finally:
+        c.close()
+
+
 def normalized(rows):
     return sorted(tuple(AT_ROW.sub(" at row ?", str(v)) for v in r) for r in rows)
 
@@ -128,6 +156,10 @@ def run_side(params, statements, path):
             seen["after SELECT 1"] = (observe(cur, "SELECT 1"), observe(cur, "SHOW COUNT(*) WARNINGS"))
             seen["after table read"] = (observe(cur, "SELECT COUNT(*) FROM wt WHERE id = 1"),
                                         observe(cur, "SHOW WARNINGS"))
+            # Statements that may run twice: reads, and INSERT IGNORE (the
+            # second run meets duplicates, on both sides alike).
+            if sql.startswith("SELECT") or sql.startswith("INSERT IGNORE"):
+                seen["GET DIAGNOSTICS"] = diagnostics(params, sql, max_errors)
             obs.append((key, seen))
         # Later rounds add the same rows again: duplicates, not new rows.
         script = [s.replace("INSERT INTO", "INSERT IGNORE INTO") for s in script]
@@ -145,6 +177,7 @@ def main():
     proxy = run_side(proxy_params, statements, path)
     os.unlink(path)
     multi_shard_warnings = 0
+    diagnosed = 0
     for (key, d), (_, p) in zip(direct, proxy):
         checks.eq(f"{key} / OK", p["ok"], d["ok"])
         for r in READERS + ["after SELECT 1", "after table read"]:
@@ -160,10 +193,17 @@ def main():
                     checks.eq(f"{key} / {r} rows", normalized(pv[1]), normalized(dv[1]))
             else:
                 checks.eq(f"{key} / {r}", pv, dv)
+        if "GET DIAGNOSTICS" in d:
+            (dn, dconds), (pn, pconds) = d["GET DIAGNOSTICS"], p["GET DIAGNOSTICS"]
+            checks.eq(f"{key} / GET DIAGNOSTICS NUMBER", pn, dn)
+            if isinstance(dn, int) and dn < (3 if "max_error_count=3" in key else 64):
+                checks.eq(f"{key} / GET DIAGNOSTICS CONDITIONs", normalized(pconds), normalized(dconds))
+                diagnosed += dn > 1
         if d["ok"][0] == "ok" and d["ok"][1] > 1:
             multi_shard_warnings += 1
     checks.ok("statements with several warnings", multi_shard_warnings >= 10,
               f"only {multi_shard_warnings}")
+    checks.ok("GET DIAGNOSTICS with several conditions", diagnosed >= 2, f"only {diagnosed}")
     c = harness.pymysql_connect(proxy_params)
     c.cursor().execute(f"DROP DATABASE IF EXISTS `{DB}`")
     c.close()

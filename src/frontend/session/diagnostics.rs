@@ -73,6 +73,12 @@ impl Session {
                 Some(sql) => sql,
                 None => return false,
             },
+            // Run as the assignments it makes, classified as itself (it
+            // pins the session and keeps the diagnostics area).
+            StatementKind::Other => match get_diagnostics_sql(text, &list.rows) {
+                Some(sql) => sql,
+                None => return false,
+            },
             _ => return false,
         };
         let mut payload = vec![command::QUERY];
@@ -85,6 +91,76 @@ impl Session {
         }
         true
     }
+}
+
+/// `GET [CURRENT] DIAGNOSTICS @a = NUMBER` and `GET [CURRENT] DIAGNOSTICS
+/// CONDITION n @m = MESSAGE_TEXT, @e = MYSQL_ERRNO` over the merged
+/// warnings, as the `SET` of those user variables. `None` for any other
+/// form or item (`ROW_COUNT`, `RETURNED_SQLSTATE`… are not in the merged
+/// list) or a condition number out of range: it then runs on the server.
+fn get_diagnostics_sql(text: &str, rows: &[bytes::Bytes]) -> Option<String> {
+    use crate::session_state::quote_str;
+    let src = text.as_bytes();
+    let toks: Vec<_> = lexer::tokenize(text)
+        .into_iter()
+        .filter(|t| !t.is_trivia() && !t.is_punct(src, ";"))
+        .collect();
+    let mut i = 0;
+    let kw = |k: &str, i: &mut usize| {
+        let hit = toks.get(*i).is_some_and(|t| t.is_keyword(src, k));
+        *i += usize::from(hit);
+        hit
+    };
+    if !kw("GET", &mut i) {
+        return None;
+    }
+    kw("CURRENT", &mut i);
+    if !kw("DIAGNOSTICS", &mut i) {
+        return None;
+    }
+    let condition = if kw("CONDITION", &mut i) {
+        let n: usize = toks.get(i)?.text(text).parse().ok()?;
+        i += 1;
+        Some(rows.get(n.checked_sub(1)?)?)
+    } else {
+        None
+    };
+    let mut assigns = Vec::new();
+    loop {
+        let target = toks.get(i).filter(|t| t.kind == TokenKind::UserVar)?;
+        if !toks.get(i + 1)?.is_punct(src, "=") {
+            return None;
+        }
+        let item = toks.get(i + 2)?.text(text).to_ascii_uppercase();
+        let value = match (condition, item.as_str()) {
+            (None, "NUMBER") => rows.len().to_string(),
+            (Some(row), "MESSAGE_TEXT" | "MYSQL_ERRNO") => {
+                let mut r = crate::wire::packets::Reader::new(row);
+                r.lenenc_bytes()?;
+                let code = r.lenenc_bytes()?;
+                let message = r.lenenc_bytes()?;
+                if item == "MYSQL_ERRNO" {
+                    String::from_utf8_lossy(code)
+                        .parse::<u32>()
+                        .ok()?
+                        .to_string()
+                } else {
+                    quote_str(&String::from_utf8_lossy(message))
+                }
+            }
+            _ => return None,
+        };
+        assigns.push(format!("{} = {value}", target.text(text)));
+        i += 3;
+        if i == toks.len() {
+            break;
+        }
+        if !toks[i].is_punct(src, ",") {
+            return None;
+        }
+        i += 1;
+    }
+    Some(format!("SET {}", assigns.join(", ")))
 }
 
 /// A count as a value of `@@warning_count`'s type (BIGINT UNSIGNED,
@@ -191,6 +267,39 @@ mod tests {
              IF(0, @@warning_count, CAST(5 AS UNSIGNED))+1"
         );
         assert!(substitute_counts("SELECT @@version", 1, 1).is_none());
+    }
+
+    #[test]
+    fn get_diagnostics_as_assignments() {
+        let mut row = Vec::new();
+        for v in [
+            &b"Warning"[..],
+            b"1265",
+            b"Data truncated for column 'a' at row 2",
+        ] {
+            crate::wire::packets::put_lenenc_bytes(&mut row, v);
+        }
+        let rows = vec![bytes::Bytes::from(row.clone()), bytes::Bytes::from(row)];
+        assert_eq!(
+            get_diagnostics_sql("GET DIAGNOSTICS @n = NUMBER", &rows).as_deref(),
+            Some("SET @n = 2")
+        );
+        assert_eq!(
+            get_diagnostics_sql(
+                "get current diagnostics condition 2 @m = MESSAGE_TEXT, @e = mysql_errno;",
+                &rows
+            )
+            .as_deref(),
+            Some("SET @m = 'Data truncated for column ''a'' at row 2', @e = 1265")
+        );
+        for other in [
+            "GET DIAGNOSTICS @n = NUMBER, @r = ROW_COUNT",
+            "GET DIAGNOSTICS CONDITION 3 @m = MESSAGE_TEXT",
+            "GET DIAGNOSTICS CONDITION 1 @s = RETURNED_SQLSTATE",
+            "GET STACKED DIAGNOSTICS @n = NUMBER",
+        ] {
+            assert_eq!(get_diagnostics_sql(other, &rows), None, "{other}");
+        }
     }
 
     #[test]

@@ -81,6 +81,12 @@ pub(crate) struct Resolved {
 /// Runs (or resumes, aborts, cleans up) a move; `say` gets progress lines.
 pub async fn run(req: &MoveRequest, say: &mut dyn FnMut(String)) -> Result<(), String> {
     let cfg = Config::load(&req.config).map_err(|e| e.to_string())?;
+    if let Some(n) = cfg.nodes.iter().find(|n| !n.databases().is_identity()) {
+        return Err(format!(
+            "node {:?} has a `database` pattern: moving shards of nodes that share a server is not supported yet",
+            n.name.get_ref()
+        ));
+    }
     let placement_path = path_for(&req.config);
     let mut file = PlacementFile::read(&placement_path)?;
     let existing = file

@@ -136,6 +136,16 @@ struct Nodes {
 
 impl Nodes {
     async fn open(cfg: &Config, tables: &[PeriodTable]) -> Result<Nodes, String> {
+        if let Some(n) = tables
+            .iter()
+            .filter_map(|t| cfg.nodes.iter().find(|n| *n.name.get_ref() == t.node))
+            .find(|n| !n.databases().is_identity())
+        {
+            return Err(format!(
+                "node {:?} has a `database` pattern: period tables on nodes that share a server are not created or retired by shardcat yet (create them through the proxy with CREATE TABLE)",
+                n.name.get_ref()
+            ));
+        }
         let mut conns = HashMap::new();
         for t in tables {
             if !conns.contains_key(&t.node) {
