@@ -9,45 +9,71 @@ use super::*;
 
 impl Session {
     /// An `information_schema` read about sharded tables, answered by the
-    /// node of their slot-0 physical tables, names mapped back.
+    /// node of their slot-0 physical tables, names mapped back. A listing
+    /// (`listing`: the schema it lists) whose rows combine as they come is
+    /// gathered from every node, each table's rows from the node that
+    /// holds it ([`ShardRouter::listing_home`]): tables that live only on
+    /// another node than the schema's are listed too.
     pub(super) async fn run_information_schema(
         &mut self,
         router: &ShardRouter,
         node: usize,
         sql: &str,
-        listing: bool,
+        listing: Option<Option<&str>>,
         c: &Classified,
         seq: &mut u8,
     ) {
-        let fetched = match self.metadata_conn(node, c).await {
-            Ok(i) => self.fetch_on(i, sql).await,
-            Err(e) => Err(e),
-        };
-        let mut f = match fetched {
-            Ok(f) => f,
-            Err(e) => {
-                self.fail_metadata(c, node, e, seq).await;
-                return;
+        let nodes: Vec<usize> = match listing {
+            Some(_) if rows_combine_as_they_come(sql) => {
+                (0..self.proxy.cluster.nodes.len()).collect()
             }
+            _ => vec![node],
         };
-        let names = column_names(&f.columns);
-        // One row set per logical table: slot 0's (a lookup by name may
-        // also name the other physical tables, e.g. a user's visibility
-        // filter).
-        let _ = listing;
-        {
-            if let Some(t) = names
-                .iter()
-                .position(|n| n.eq_ignore_ascii_case("TABLE_NAME"))
-            {
-                f.rows.retain(|row| {
-                    let physical = row.get(t).cloned().flatten();
-                    physical
-                        .and_then(|p| router.physical_slot(&String::from_utf8_lossy(&p)))
+        let mut gathered: Option<Fetched> = None;
+        for &k in &nodes {
+            let fetched = match self.metadata_conn(k, c).await {
+                Ok(i) => self.fetch_on(i, sql).await,
+                Err(e) => Err(e),
+            };
+            let mut part = match fetched {
+                Ok(f) => f,
+                Err(e) => {
+                    self.fail_metadata(c, node, e, seq).await;
+                    return;
+                }
+            };
+            let names = column_names(&part.columns);
+            let column = |name: &str| names.iter().position(|n| n.eq_ignore_ascii_case(name));
+            if let Some(t) = column("TABLE_NAME") {
+                let schema_column = column("TABLE_SCHEMA");
+                let default_schema = listing.flatten();
+                part.rows.retain(|row| {
+                    let Some(physical) = row.get(t).cloned().flatten() else {
+                        return true;
+                    };
+                    let physical = String::from_utf8_lossy(&physical);
+                    if nodes.len() > 1 {
+                        let schema = schema_column
+                            .and_then(|s| row.get(s).cloned().flatten())
+                            .map(|s| String::from_utf8_lossy(&s).into_owned());
+                        let schema = schema.as_deref().or(default_schema);
+                        return router.listing_home(schema, &physical) == Some(k);
+                    }
+                    // One row set per logical table: slot 0's (a lookup by
+                    // name may also name the other physical tables, e.g. a
+                    // user's visibility filter).
+                    router
+                        .physical_slot(&physical)
                         .is_none_or(|(_, first)| first)
                 });
             }
+            match &mut gathered {
+                None => gathered = Some(part),
+                Some(f) => f.rows.extend(part.rows),
+            }
         }
+        let Some(mut f) = gathered else { return };
+        let names = column_names(&f.columns);
         let name_columns: Vec<usize> = names
             .iter()
             .enumerate()
@@ -336,4 +362,30 @@ pub(super) fn add_numbers(acc: &mut Row, row: &Row, i: usize) {
             *v = Some(a.saturating_add(b).to_string().into_bytes());
         }
     }
+}
+
+/// A listing whose rows from several nodes may simply be concatenated: no
+/// ORDER BY, GROUP BY, HAVING, LIMIT, DISTINCT, UNION or aggregate (those
+/// would need a merge; such listings are answered by one node, as the
+/// README says).
+fn rows_combine_as_they_come(sql: &str) -> bool {
+    const BLOCKERS: &[&str] = &[
+        "ORDER",
+        "GROUP",
+        "HAVING",
+        "LIMIT",
+        "DISTINCT",
+        "UNION",
+        "COUNT",
+        "SUM",
+        "MIN",
+        "MAX",
+        "AVG",
+        "GROUP_CONCAT",
+        "INTO",
+    ];
+    let src = sql.as_bytes();
+    !crate::sql::lexer::tokenize(sql)
+        .iter()
+        .any(|t| BLOCKERS.iter().any(|k| t.is_keyword(src, k)))
 }

@@ -139,8 +139,14 @@ impl Session {
                 self.fail_metadata(c, node, ProxyError::Routing(why), seq)
                     .await
             }
-            MetaStatement::InformationSchema { node, sql, listing } => {
-                self.run_information_schema(&router, node, &sql, listing, c, seq)
+            MetaStatement::InformationSchema {
+                node,
+                sql,
+                listing,
+                schema,
+            } => {
+                let gather = listing.then_some(schema.as_deref());
+                self.run_information_schema(&router, node, &sql, gather, c, seq)
                     .await
             }
         }

@@ -59,11 +59,15 @@ pub enum MetaStatement {
     /// names the slot-0 physical tables instead and runs on `node`; in the
     /// answer, physical names in `*TABLE_NAME` columns become logical.
     /// With `listing` (a whole schema listed), rows of physical tables
-    /// other than slot 0's are dropped.
+    /// other than slot 0's are dropped, and a listing whose rows can be
+    /// combined as they come (no ORDER BY, GROUP BY, LIMIT, DISTINCT,
+    /// aggregate) is gathered from every node, each table's rows taken from
+    /// its [`ShardRouter::listing_home`] in `schema`.
     InformationSchema {
         node: usize,
         sql: String,
         listing: bool,
+        schema: Option<String>,
     },
 }
 
@@ -506,6 +510,7 @@ impl ShardRouter {
             node,
             sql,
             listing: false,
+            schema,
         })
     }
 
@@ -550,7 +555,31 @@ impl ShardRouter {
             node: self.schema_node(schema),
             sql: toks.sql.to_owned(),
             listing: true,
+            schema: schema.map(str::to_owned),
         })
+    }
+
+    /// The node whose `information_schema` rows stand for table `name` of
+    /// `schema` in a listing gathered over every node: slot 0's node for a
+    /// sharded table's slot-0 physical table (`None` for its other physical
+    /// tables), the node of a single-node table, the first copy of a
+    /// broadcast table, the schema's node for a table without a rule.
+    pub fn listing_home(&self, schema: Option<&str>, name: &str) -> Option<usize> {
+        if let Some((_, first)) = self.physical_slot(name) {
+            let logical = self.logical_name_of(name)?;
+            let t = self.find_table(schema, &logical)?;
+            return first
+                .then(|| self.tables[t].sharded().and_then(|s| s.slots.first()))
+                .flatten()
+                .map(|(node, _)| *node);
+        }
+        match self.find_table(schema, name).map(|t| &self.tables[t].kind) {
+            Some(TableInfoKind::Single { node }) => Some(*node),
+            Some(TableInfoKind::Broadcast { nodes }) => nodes.first().copied(),
+            // The logical name of a sharded table is not a server table.
+            Some(TableInfoKind::Sharded(_)) => None,
+            None => Some(self.schema_node(schema)),
+        }
     }
 
     /// For a physical table of a sharded table: its logical name and

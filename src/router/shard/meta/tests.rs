@@ -165,6 +165,7 @@ fn information_schema() {
             node: 0,
             sql: q.replace("'orders'", "'orders_0'"),
             listing: false,
+            schema: Some("db".into()),
         })
     );
     let q = "select * from information_schema.columns where TABLE_SCHEMA='db' and `TABLE_NAME` in ('users', 'plain')";
@@ -174,6 +175,7 @@ fn information_schema() {
             node: 0,
             sql: q.replace("'users'", "'users_0'"),
             listing: false,
+            schema: Some("db".into()),
         })
     );
     // No sharded table named: not rewritten, answered as a listing
@@ -185,6 +187,7 @@ fn information_schema() {
             node: 0,
             sql: q.to_string(),
             listing: true,
+            schema: Some("db".into()),
         })
     );
     let q = "SELECT table_name FROM information_schema.tables WHERE table_schema = 'db'";
@@ -194,6 +197,7 @@ fn information_schema() {
             node: 0,
             sql: q.to_string(),
             listing: true,
+            schema: Some("db".into()),
         })
     );
     assert!(r
