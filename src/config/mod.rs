@@ -188,6 +188,7 @@ impl Config {
             })?;
         cfg.sharding = std::sync::Arc::new(router);
         cfg.server.tls = cfg.load_tls()?;
+        cfg.server.rsa = cfg.load_rsa()?;
         cfg.load_backend_tls()?;
         Ok(cfg)
     }
@@ -272,6 +273,24 @@ impl Config {
             out.push(n.tls_ca.clone());
         }
         out
+    }
+
+    /// Reads `[server] rsa_private_key`.
+    fn load_rsa(
+        &self,
+    ) -> Result<Option<std::sync::Arc<crate::wire::rsa_auth::RsaKeys>>, ConfigError> {
+        let path = &self.server.rsa_private_key;
+        if path.is_empty() {
+            return Ok(None);
+        }
+        let dir = self.source.parent().unwrap_or(Path::new(""));
+        crate::wire::rsa_auth::RsaKeys::load(&dir.join(path))
+            .map(|k| Some(std::sync::Arc::new(k)))
+            .map_err(|e| ConfigError {
+                file: self.source.clone(),
+                line: None,
+                message: format!("[server] rsa_private_key: {e}"),
+            })
     }
 
     /// Reads `[server] tls_cert`/`tls_key` (both or neither).
