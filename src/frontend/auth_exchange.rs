@@ -67,20 +67,48 @@ impl Exchange<'_> {
         let stored = user.and_then(credentials::stored_sha2);
         let secret = match (user, stored) {
             (Some(u), Some(stored)) => self.sha2_stored(u, &stored, &answer).await?,
-            _ => {
-                let secret =
-                    user.and_then(|u| credentials::verified_secret(u, wanted, self.nonce, &answer));
-                if secret.is_some() && wanted == CACHING_SHA2_PASSWORD && using_password {
-                    // The proxy holds the password: its "cache" is warm.
-                    self.client.queue(self.seq, &[MORE_DATA, FAST_AUTH_SUCCESS]);
-                }
-                secret
+            _ if wanted == CACHING_SHA2_PASSWORD && using_password => {
+                self.sha2_known(user, &answer).await?
             }
+            _ => user.and_then(|u| credentials::verified_secret(u, wanted, self.nonce, &answer)),
         };
         Ok(Verdict {
             secret,
             using_password,
         })
+    }
+
+    /// `caching_sha2_password` for a user whose password the proxy knows
+    /// (or an unknown user): the fast path decides a right scramble; a
+    /// wrong one asks for the password as MySQL does after a mismatch
+    /// (so a refusal looks the same for every kind of user and for none),
+    /// which is then compared with the configured one.
+    async fn sha2_known(
+        &mut self,
+        user: Option<&UserConfig>,
+        scramble: &[u8],
+    ) -> Result<Option<Secret>, ProxyError> {
+        let fast = user.and_then(|u| {
+            credentials::verified_secret(u, CACHING_SHA2_PASSWORD, self.nonce, scramble)
+        });
+        if fast.is_some() {
+            self.client.queue(self.seq, &[MORE_DATA, FAST_AUTH_SUCCESS]);
+            return Ok(fast);
+        }
+        let Some(password) = self.full_password().await? else {
+            return Ok(None);
+        };
+        let right = user.filter(|u| {
+            u.password_hash.is_none()
+                && !u.password.is_empty()
+                && u.password.len() == password.len()
+                && u.password
+                    .bytes()
+                    .zip(&password)
+                    .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+                    == 0
+        });
+        Ok(right.map(|u| Secret::Password(u.password.clone())))
     }
 
     /// `caching_sha2_password` for a user configured with its stored form.
@@ -99,6 +127,21 @@ impl Exchange<'_> {
             self.client.queue(self.seq, &[MORE_DATA, FAST_AUTH_SUCCESS]);
             return Ok(Some(Secret::NativeStage1(native)));
         }
+        let Some(password) = self.full_password().await? else {
+            return Ok(None);
+        };
+        if !stored.matches(&password) {
+            return Ok(None);
+        }
+        let native = self.cache.remember(name, text, &password);
+        Ok(Some(Secret::NativeStage1(native)))
+    }
+
+    /// Full authentication: asks for the password (`0x04`) and reads it,
+    /// in clear over TLS or RSA-encrypted (after sending the public key
+    /// when the client asks for it). `None` when it cannot be had safely
+    /// (no TLS and no RSA key: not even asked) or does not decrypt.
+    async fn full_password(&mut self) -> Result<Option<Vec<u8>>, ProxyError> {
         let tls = self.client.get_ref().is_tls();
         let rsa = self.config.server.rsa.clone();
         if !tls && rsa.is_none() {
@@ -109,31 +152,19 @@ impl Exchange<'_> {
             return Ok(None);
         }
         let mut answer = self.ask(&[MORE_DATA, PERFORM_FULL_AUTH]).await?;
-        let password = if tls {
+        let Some(rsa) = rsa.filter(|_| !tls) else {
             // The password in clear, NUL-terminated.
             if answer.last() == Some(&0) {
                 answer.pop();
             }
-            answer
-        } else {
-            let Some(rsa) = rsa else {
-                return Ok(None);
-            };
-            if answer == [REQUEST_PUBLIC_KEY] {
-                let mut key = vec![MORE_DATA];
-                key.extend_from_slice(rsa.public_pem().as_bytes());
-                answer = self.ask(&key).await?;
-            }
-            match rsa.decrypt_password(&answer, self.nonce) {
-                Some(p) => p,
-                None => return Ok(None),
-            }
+            return Ok(Some(answer));
         };
-        if !stored.matches(&password) {
-            return Ok(None);
+        if answer == [REQUEST_PUBLIC_KEY] {
+            let mut key = vec![MORE_DATA];
+            key.extend_from_slice(rsa.public_pem().as_bytes());
+            answer = self.ask(&key).await?;
         }
-        let native = self.cache.remember(name, text, &password);
-        Ok(Some(Secret::NativeStage1(native)))
+        Ok(rsa.decrypt_password(&answer, self.nonce))
     }
 
     /// Sends `payload` and reads the client's answer.

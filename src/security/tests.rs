@@ -272,7 +272,10 @@ fn catalog_rows_are_filtered_to_the_privileges() {
     ));
     assert!(q.contains("WHERE FALSE"), "{q}");
     for view in ["USER_STATISTICS", "CLIENT_STATISTICS"] {
-        let q = rewritten(check(&u, &format!("SELECT * FROM information_schema.{view}")));
+        let q = rewritten(check(
+            &u,
+            &format!("SELECT * FROM information_schema.{view}"),
+        ));
         assert!(q.contains("WHERE FALSE"), "{q}");
     }
     let q = rewritten(check(
