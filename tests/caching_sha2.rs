@@ -569,3 +569,33 @@ async fn reload_with_a_new_hash_needs_a_new_full_authentication() {
     );
     s.assert_no_secrets();
 }
+
+#[test]
+fn password_hash_command_prints_a_stored_form_that_verifies() {
+    for (plugin, pw) in [
+        ("caching_sha2_password", "pw with \"quotes\" and \\ and é"),
+        ("mysql_native_password", "secret"),
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_shardcat"))
+            .args(["password-hash", "--plugin", plugin])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("shardcat password-hash");
+        writeln!(child.stdin.take().expect("stdin"), "{pw}").expect("write");
+        let out = child.wait_with_output().expect("output");
+        assert!(out.status.success());
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(!text.contains(pw), "{text}");
+        let parsed: toml::Table = toml::from_str(&text).expect("a TOML line");
+        let hash = parsed["password_hash"].as_str().expect("string");
+        match plugin {
+            "caching_sha2_password" => {
+                assert!(StoredSha2::parse(hash)
+                    .expect("stored form")
+                    .matches(pw.as_bytes()))
+            }
+            _ => assert_eq!(hash, "*14E65567ABDB5135D0CFD9A70B3032C179A49EE7"),
+        }
+    }
+}
