@@ -114,6 +114,11 @@ if ! command -v chromium >/dev/null 2>&1; then
   note "installing chromium"
   apt_install chromium || note "apt-get install chromium failed: tests/status_page.rs will skip"
 fi
+# tests/clients/test_jdbc_tls.py: MariaDB Connector/J from Debian.
+if command -v java >/dev/null 2>&1 && [[ ! -f /usr/share/java/mariadb-java-client.jar ]]; then
+  note "installing libmariadb-java"
+  apt_install libmariadb-java || note "apt-get install libmariadb-java failed: test_jdbc_tls.py will fail"
+fi
 # tests/caching_sha2.rs also logs in with Node's mysql2 when node finds it.
 NODE_DIR="${HOME:-/tmp}/.cache/shardcat-node"
 if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 \

@@ -599,3 +599,50 @@ fn password_hash_command_prints_a_stored_form_that_verifies() {
         }
     }
 }
+
+/// COM_CHANGE_USER to a `$A$005$` user runs the same exchange: full
+/// authentication over TLS (mysql-connector-python's `cmd_change_user`),
+/// then the fast path on a plain connection; a wrong password ends the
+/// connection with 1045.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn change_user_to_a_stored_form_user() {
+    let topo = Topology::from_env();
+    let s = setup(&topo, false, "mysql_native_password");
+    let (user, pw) = PASSWORDS[0];
+    let script = r#"
+import json, sys
+import mysql.connector
+port, ca, user, pw = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+def step(tls, password):
+    kw = dict(host="127.0.0.1", port=int(port), user="other", password="other-pw",
+              connection_timeout=5, use_pure=True)
+    kw.update(dict(ssl_ca=ca, ssl_verify_cert=True) if tls else dict(ssl_disabled=True))
+    c = mysql.connector.connect(**kw)
+    try:
+        c.cmd_change_user(username=user, password=password)
+        cur = c.cursor()
+        cur.execute("SELECT CURRENT_USER()")
+        return cur.fetchone()[0]
+    except mysql.connector.Error as e:
+        return f"ERR {e.errno} {e.sqlstate}"
+print(json.dumps([step(False, pw), step(True, pw + "x"), step(True, pw), step(False, pw)]))
+"#;
+    let out = tokio::task::block_in_place(|| {
+        Command::new("python3")
+            .args(["-c", script])
+            .arg(s.proxy.port.to_string())
+            .arg(s.pki.path("ca.pem"))
+            .args([user, pw])
+            .output()
+            .expect("python3")
+    });
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let want = format!("[\"ERR 1045 28000\", \"ERR 1045 28000\", \"{user}@%\", \"{user}@%\"]");
+    assert_eq!(text.trim(), want, "{}", s.proxy.log());
+    s.assert_no_secrets();
+}
