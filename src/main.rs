@@ -200,7 +200,10 @@ fn serve(path: PathBuf) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if let Some(w) = config.cleartext_warning() {
+    for w in [config.cleartext_warning(), config.private_key_warning()]
+        .into_iter()
+        .flatten()
+    {
         tracing::warn!("{}", shardcat::logsafe::escape(&w));
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()

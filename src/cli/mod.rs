@@ -49,7 +49,10 @@ pub fn check(paths: &[PathBuf], live: bool, sample: Option<&Path>) -> ExitCode {
         }
         match Config::load(p) {
             Ok(c) => {
-                if let Some(w) = c.cleartext_warning() {
+                for w in [c.cleartext_warning(), c.private_key_warning()]
+                    .into_iter()
+                    .flatten()
+                {
                     println!("WARN {w}");
                 }
                 println!(

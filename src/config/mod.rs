@@ -214,6 +214,30 @@ impl Config {
         users::cleartext_warning(&self.source, &self.users, backend_in_file)
     }
 
+    /// The warning about `[server]` private key files (`tls_key`,
+    /// `rsa_private_key`) readable by group or others.
+    pub fn private_key_warning(&self) -> Option<String> {
+        let dir = self.source.parent().unwrap_or(Path::new(""));
+        let s = &self.server;
+        let open: Vec<String> = [
+            ("tls_key", &s.tls_key),
+            ("rsa_private_key", &s.rsa_private_key),
+        ]
+        .into_iter()
+        .filter(|(_, f)| !f.is_empty())
+        .filter_map(|(key, f)| {
+            users::group_or_other_readable(&dir.join(f))
+                .map(|mode| format!("[server] {key} {f:?} (mode {mode:03o})"))
+        })
+        .collect();
+        (!open.is_empty()).then(|| {
+            format!(
+                "private key file readable by group or others: {}; chmod 600 it",
+                open.join(", ")
+            )
+        })
+    }
+
     /// Builds `[backend] tls` (reading `tls_ca` and the client
     /// certificate) and each `[[node]]`'s override.
     fn load_backend_tls(&mut self) -> Result<(), ConfigError> {

@@ -178,19 +178,24 @@ pub fn cleartext_warning(
     if holders.is_empty() {
         return None;
     }
+    let mode = group_or_other_readable(path)?;
+    Some(format!(
+        "{} holds cleartext passwords ({}) and is readable by group or others (mode {mode:03o}): \
+         chmod 600 it, or use password_hash / password_env",
+        path.display(),
+        holders.join(", ")
+    ))
+}
+
+/// The file's mode when its group or others may access it; `None`
+/// otherwise (and on systems without Unix modes, or when it cannot be
+/// read).
+pub fn group_or_other_readable(path: &std::path::Path) -> Option<u32> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
-        if mode & 0o077 == 0 {
-            return None;
-        }
-        Some(format!(
-            "{} holds cleartext passwords ({}) and is readable by group or others (mode {mode:03o}): \
-             chmod 600 it, or use password_hash / password_env",
-            path.display(),
-            holders.join(", ")
-        ))
+        (mode & 0o077 != 0).then_some(mode)
     }
     #[cfg(not(unix))]
     {
