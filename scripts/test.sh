@@ -83,12 +83,13 @@ if ! command -v python3 >/dev/null 2>&1; then
   note "installing python3"
   apt_install python3 python3-pip
 fi
-if ! python3 -c 'import pymysql, mysql.connector' >/dev/null 2>&1; then
-  note "installing Python client libraries (pymysql, mysql-connector-python)"
+if ! python3 -c 'import pymysql, mysql.connector, cryptography' >/dev/null 2>&1; then
+  note "installing Python client libraries (pymysql, mysql-connector-python, cryptography)"
   if ! python3 -m pip --version >/dev/null 2>&1; then
     python3 -m ensurepip --upgrade >/dev/null 2>&1 || apt_install python3-pip
   fi
-  pip_args=(install --quiet --disable-pip-version-check pymysql mysql-connector-python)
+  # cryptography: PyMySQL's RSA path of caching_sha2_password (tests/caching_sha2.rs).
+  pip_args=(install --quiet --disable-pip-version-check pymysql mysql-connector-python cryptography)
   python3 -m pip "${pip_args[@]}" >/dev/null 2>&1 \
     || python3 -m pip "${pip_args[@]}" --break-system-packages \
     || die "pip install of pymysql / mysql-connector-python failed"
@@ -119,6 +120,21 @@ if ! command -v chromium >/dev/null 2>&1; then
   note "installing chromium"
   apt_install chromium || note "apt-get install chromium failed: tests/status_page.rs will skip"
 fi
+# tests/clients/test_jdbc_tls.py: MariaDB Connector/J from Debian.
+if command -v java >/dev/null 2>&1 && [[ ! -f /usr/share/java/mariadb-java-client.jar ]]; then
+  note "installing libmariadb-java"
+  apt_install libmariadb-java || note "apt-get install libmariadb-java failed: test_jdbc_tls.py will fail"
+fi
+# tests/caching_sha2.rs also logs in with Node's mysql2 when node finds it.
+NODE_DIR="${HOME:-/tmp}/.cache/shardcat-node"
+if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 \
+  && ! NODE_PATH="$NODE_DIR/node_modules" node -e "require('mysql2')" >/dev/null 2>&1; then
+  note "installing Node's mysql2 into $NODE_DIR"
+  mkdir -p "$NODE_DIR"
+  (cd "$NODE_DIR" && timeout 120 npm install --no-audit --no-fund --silent mysql2 >/dev/null 2>&1) \
+    || note "npm install mysql2 failed: tests/caching_sha2.rs runs without Node"
+fi
+export NODE_PATH="$NODE_DIR/node_modules${NODE_PATH:+:$NODE_PATH}"
 note "cargo: $(cargo --version)"
 note "python: $(python3 --version 2>&1), sysbench: $(sysbench --version 2>&1 | head -n1)"
 

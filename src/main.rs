@@ -69,6 +69,15 @@ enum Command {
         #[command(subcommand)]
         action: cli::shards::ShardsAction,
     },
+    /// Read a password from standard input (its first line) and print the
+    /// `[[user]] password_hash` line for it: `caching_sha2_password`'s
+    /// stored form (`$A$005$…`, new salt each time, escaped for TOML) or
+    /// `mysql_native_password`'s (`*…`). The password is not echoed.
+    PasswordHash {
+        /// `caching_sha2_password` (default) or `mysql_native_password`.
+        #[arg(long, default_value = "caching_sha2_password")]
+        plugin: String,
+    },
     /// Print the route plan of a statement offline: for sharded tables the
     /// targets (node, physical tables, the SQL each receives) and the merge
     /// recipe; otherwise the node, role and reason of read/write splitting.
@@ -131,6 +140,7 @@ fn main() -> ExitCode {
         } => cli::check(&paths, live, sample.as_deref()),
         Command::Tables { action } => cli::tables(action),
         Command::Shards { action } => cli::shards::shards(action),
+        Command::PasswordHash { plugin } => cli::password_hash(&plugin),
         Command::Explain {
             config,
             schema,
@@ -190,7 +200,10 @@ fn serve(path: PathBuf) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if let Some(w) = config.cleartext_warning() {
+    for w in [config.cleartext_warning(), config.private_key_warning()]
+        .into_iter()
+        .flatten()
+    {
         tracing::warn!("{}", shardcat::logsafe::escape(&w));
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()

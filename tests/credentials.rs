@@ -157,4 +157,57 @@ fn check_warns_about_readable_cleartext_passwords() {
     assert!(!ok && out.contains("one of"), "{out}");
     // A secret never appears in check's output.
     assert!(!out.contains("from-env"), "{out}");
+    // A caching_sha2 stored form is accepted; a malformed one named.
+    let sha2 = shardcat::wire::sha2_stored::StoredSha2::new(b"pw").to_text();
+    let stored = format!(
+        "[backend]\npassword_env = \"SC_CHECK_PW\"\n{base}[[user]]\nname = \"a\"\npassword_hash = {}\n",
+        toml::Value::String(sha2.clone())
+    );
+    let (ok, out) = check(&stored, 0o600);
+    assert!(ok && !out.contains("WARN"), "{out}");
+    let cut = stored.replace(
+        &toml::Value::String(sha2.clone()).to_string(),
+        &toml::Value::String(sha2[..60].into()).to_string(),
+    );
+    let (ok, out) = check(&cut, 0o600);
+    assert!(!ok && out.contains("$A$005$"), "{out}");
+}
+
+#[test]
+fn check_warns_about_readable_private_keys_and_loads_the_rsa_key() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("rsa.key");
+    let made = Command::new("openssl")
+        .args(["genrsa", "-out"])
+        .arg(&key)
+        .arg("2048")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !made {
+        eprintln!("skipped: no openssl command");
+        return;
+    }
+    let base = "[backend]\npassword_env = \"SC_CHECK_PW\"\n[[node]]\nname = \"n1\"\nprimary = \"127.0.0.1:3306\"\n";
+    let text = format!(
+        "[server]\nrsa_private_key = \"{}\"\n{base}[[user]]\nname = \"a\"\npassword_env = \"SC_CHECK_PW\"\n",
+        key.display()
+    );
+    for (mode, warned) in [(0o644, true), (0o600, false)] {
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(mode)).unwrap();
+        let (ok, out) = check(&text, 0o600);
+        assert!(ok, "{out}");
+        assert_eq!(
+            out.contains("WARN private key file readable"),
+            warned,
+            "{out}"
+        );
+        assert!(!out.contains("PRIVATE KEY"), "{out}");
+    }
+    std::fs::write(&key, "not a key\n").unwrap();
+    let (ok, out) = check(&text, 0o600);
+    assert!(
+        !ok && out.contains("rsa_private_key") && !out.contains("not a key"),
+        "{out}"
+    );
 }

@@ -13,100 +13,18 @@
 mod common;
 #[path = "common/custom_proxy.rs"]
 mod custom_proxy;
+#[path = "common/pki.rs"]
+mod pki;
 #[path = "common/util.rs"]
 mod util;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use common::proxy::{ProxyOptions, ProxyProcess};
 use common::Topology;
 use custom_proxy::CustomProxy;
-
-/// A CA and a server certificate for 127.0.0.1 signed by it.
-struct Pki {
-    dir: tempfile::TempDir,
-}
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .current_dir(dir)
-        .args(args)
-        .output()
-        .expect("run openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-impl Pki {
-    fn new() -> Pki {
-        let dir = tempfile::tempdir().expect("tempdir");
-        Pki::issue(dir.path(), "");
-        Pki { dir }
-    }
-
-    /// Makes `ca{tag}.pem` and `server{tag}.pem`/`server{tag}.key`.
-    fn issue(dir: &Path, tag: &str) {
-        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"];
-        let (ca, cakey) = (format!("ca{tag}.pem"), format!("ca{tag}.key"));
-        let (crt, key, csr) = (
-            format!("server{tag}.pem"),
-            format!("server{tag}.key"),
-            format!("server{tag}.csr"),
-        );
-        let mut a = vec!["req", "-x509", "-nodes", "-days", "2"];
-        a.extend(ec);
-        a.extend(["-keyout", &cakey, "-out", &ca, "-subj"]);
-        let subj = format!("/CN=shardcat test CA{tag}");
-        a.push(&subj);
-        openssl(dir, &a);
-        let mut b = vec!["req", "-nodes"];
-        b.extend(ec);
-        b.extend(["-keyout", &key, "-out", &csr, "-subj", "/CN=127.0.0.1"]);
-        openssl(dir, &b);
-        std::fs::write(
-            dir.join("ext.cnf"),
-            "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
-             extendedKeyUsage=serverAuth\n",
-        )
-        .expect("ext.cnf");
-        openssl(
-            dir,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &csr,
-                "-CA",
-                &ca,
-                "-CAkey",
-                &cakey,
-                "-CAcreateserial",
-                "-days",
-                "2",
-                "-out",
-                &crt,
-                "-extfile",
-                "ext.cnf",
-            ],
-        );
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-
-    fn server_toml(&self, require: bool) -> String {
-        format!(
-            "tls_cert = \"{}\"\ntls_key = \"{}\"\nrequire_secure_transport = {require}\n",
-            self.path("server.pem").display(),
-            self.path("server.key").display()
-        )
-    }
-}
+use pki::Pki;
 
 fn start(topo: &Topology, pki: &Pki, require: bool) -> CustomProxy {
     let o = ProxyOptions {
@@ -505,60 +423,6 @@ fn a_tls_client_that_vanishes_stops_its_scatter() {
     let _ = cli(&p, "app", "app", &tls, &format!("DROP DATABASE {db}"));
 }
 
-/// Issues `client{tag}.pem`/`client{tag}.key` for CN `name`, signed by
-/// `ca{ca_tag}.pem` (made by [`Pki::issue`]).
-fn issue_client(dir: &Path, tag: &str, ca_tag: &str, name: &str) {
-    let (key, csr, crt) = (
-        format!("client{tag}.key"),
-        format!("client{tag}.csr"),
-        format!("client{tag}.pem"),
-    );
-    let subj = format!("/CN={name}");
-    openssl(
-        dir,
-        &[
-            "req",
-            "-nodes",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-keyout",
-            &key,
-            "-out",
-            &csr,
-            "-subj",
-            &subj,
-        ],
-    );
-    std::fs::write(
-        dir.join("client_ext.cnf"),
-        "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
-    )
-    .expect("client_ext.cnf");
-    let (ca, cakey) = (format!("ca{ca_tag}.pem"), format!("ca{ca_tag}.key"));
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            &csr,
-            "-CA",
-            &ca,
-            "-CAkey",
-            &cakey,
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-out",
-            &crt,
-            "-extfile",
-            "client_ext.cnf",
-        ],
-    );
-}
-
 /// Mutual TLS: `[server] tls_client_ca` verifies client certificates and
 /// a `require_x509` user logs in only with one (1045 otherwise, as MySQL's
 /// `REQUIRE X509`); a certificate from another CA fails the handshake and
@@ -568,9 +432,9 @@ fn client_certificates_are_verified_and_required_where_configured() {
     let topo = Topology::from_env();
     let pki = Pki::new();
     let dir = pki.dir.path();
-    issue_client(dir, "", "", "certuser");
+    Pki::issue_client(dir, "", "", "certuser");
     Pki::issue(dir, "_other");
-    issue_client(dir, "_other", "_other", "certuser");
+    Pki::issue_client(dir, "_other", "_other", "certuser");
     let o = ProxyOptions {
         server: format!(
             "{}tls_client_ca = \"{}\"\n",

@@ -49,7 +49,10 @@ pub fn check(paths: &[PathBuf], live: bool, sample: Option<&Path>) -> ExitCode {
         }
         match Config::load(p) {
             Ok(c) => {
-                if let Some(w) = c.cleartext_warning() {
+                for w in [c.cleartext_warning(), c.private_key_warning()]
+                    .into_iter()
+                    .flatten()
+                {
                     println!("WARN {w}");
                 }
                 println!(
@@ -314,4 +317,30 @@ pub fn tables(action: TablesAction) -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// `shardcat password-hash`: the `password_hash` line for the password on
+/// standard input's first line (without its line end).
+pub fn password_hash(plugin: &str) -> ExitCode {
+    let mut line = String::new();
+    if std::io::stdin().read_line(&mut line).is_err() {
+        eprintln!("cannot read the password from standard input");
+        return ExitCode::from(2);
+    }
+    let password = line.strip_suffix('\n').unwrap_or(&line);
+    let password = password.strip_suffix('\r').unwrap_or(password);
+    let hash = match plugin {
+        "caching_sha2_password" => {
+            shardcat::wire::sha2_stored::StoredSha2::new(password.as_bytes()).to_text()
+        }
+        "mysql_native_password" => shardcat::security::credentials::native_hash(password),
+        other => {
+            eprintln!(
+                "--plugin {other:?}: expected caching_sha2_password or mysql_native_password"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    println!("password_hash = {}", toml::Value::String(hash));
+    ExitCode::SUCCESS
 }

@@ -188,6 +188,7 @@ impl Config {
             })?;
         cfg.sharding = std::sync::Arc::new(router);
         cfg.server.tls = cfg.load_tls()?;
+        cfg.server.rsa = cfg.load_rsa()?;
         cfg.load_backend_tls()?;
         Ok(cfg)
     }
@@ -211,6 +212,30 @@ impl Config {
         let backend_in_file =
             self.backend.password_env.is_empty() && !self.backend.password.is_empty();
         users::cleartext_warning(&self.source, &self.users, backend_in_file)
+    }
+
+    /// The warning about `[server]` private key files (`tls_key`,
+    /// `rsa_private_key`) readable by group or others.
+    pub fn private_key_warning(&self) -> Option<String> {
+        let dir = self.source.parent().unwrap_or(Path::new(""));
+        let s = &self.server;
+        let open: Vec<String> = [
+            ("tls_key", &s.tls_key),
+            ("rsa_private_key", &s.rsa_private_key),
+        ]
+        .into_iter()
+        .filter(|(_, f)| !f.is_empty())
+        .filter_map(|(key, f)| {
+            users::group_or_other_readable(&dir.join(f))
+                .map(|mode| format!("[server] {key} {f:?} (mode {mode:03o})"))
+        })
+        .collect();
+        (!open.is_empty()).then(|| {
+            format!(
+                "private key file readable by group or others: {}; chmod 600 it",
+                open.join(", ")
+            )
+        })
     }
 
     /// Builds `[backend] tls` (reading `tls_ca` and the client
@@ -272,6 +297,24 @@ impl Config {
             out.push(n.tls_ca.clone());
         }
         out
+    }
+
+    /// Reads `[server] rsa_private_key`.
+    fn load_rsa(
+        &self,
+    ) -> Result<Option<std::sync::Arc<crate::wire::rsa_auth::RsaKeys>>, ConfigError> {
+        let path = &self.server.rsa_private_key;
+        if path.is_empty() {
+            return Ok(None);
+        }
+        let dir = self.source.parent().unwrap_or(Path::new(""));
+        crate::wire::rsa_auth::RsaKeys::load(&dir.join(path))
+            .map(|k| Some(std::sync::Arc::new(k)))
+            .map_err(|e| ConfigError {
+                file: self.source.clone(),
+                line: None,
+                message: format!("[server] rsa_private_key: {e}"),
+            })
     }
 
     /// Reads `[server] tls_cert`/`tls_key` (both or neither).

@@ -50,6 +50,14 @@ pub struct ServerConfig {
     /// that does not verify fails the TLS handshake; none is still allowed
     /// unless the user has `require_x509`. Needs `tls_cert`.
     pub tls_client_ca: String,
+    /// PEM RSA private key (PKCS#1 or PKCS#8, 2048 bits or more) for
+    /// `caching_sha2_password` full authentication without TLS: clients
+    /// ask for its public half and send the password encrypted with it.
+    /// Not generated when absent: full authentication then needs TLS, and
+    /// a client without it is refused with 1045, as MySQL does without
+    /// its RSA keys. Relative paths: from the configuration file's
+    /// directory.
+    pub rsa_private_key: String,
     /// On SIGTERM/SIGINT the proxy stops accepting, closes idle sessions and
     /// lets open transactions finish for at most this long before it exits.
     pub shutdown_timeout_ms: u64,
@@ -60,6 +68,10 @@ pub struct ServerConfig {
     /// [`Config::parse`] (re-read on every reload); not a TOML key.
     #[serde(skip)]
     pub tls: Option<crate::wire::tls::ServerTls>,
+    /// The key read from `rsa_private_key` (re-read on every reload); not
+    /// a TOML key.
+    #[serde(skip)]
+    pub rsa: Option<std::sync::Arc<crate::wire::rsa_auth::RsaKeys>>,
 }
 
 impl Default for ServerConfig {
@@ -77,9 +89,11 @@ impl Default for ServerConfig {
             tls_key: String::new(),
             require_secure_transport: false,
             tls_client_ca: String::new(),
+            rsa_private_key: String::new(),
             shutdown_timeout_ms: 30_000,
             reuse_port: false,
             tls: None,
+            rsa: None,
         }
     }
 }

@@ -22,9 +22,13 @@ pub struct UserConfig {
     /// The password in clear (or read from `password_env`).
     #[serde(default)]
     pub password: String,
-    /// The `mysql_native_password` stored hash instead of the password:
-    /// `"*"` and 40 hex digits (`SELECT PASSWORD('…')`). Clients are then
-    /// authenticated with `mysql_native_password` only.
+    /// A stored hash instead of the password, in one of the servers' two
+    /// forms: `mysql_native_password`'s `"*"` and 40 hex digits (`SELECT
+    /// PASSWORD('…')`; clients are then authenticated with that plugin),
+    /// or `caching_sha2_password`'s `$A$005$` + salt + digest (MySQL's
+    /// `mysql.user.authentication_string`; clients are then authenticated
+    /// with that plugin, by its full authentication until a success has
+    /// cached the user's SHA-256 digest in memory).
     #[serde(default)]
     pub password_hash: Option<String>,
     /// Name of an environment variable holding the password (read at
@@ -103,9 +107,11 @@ impl UserConfig {
             ));
         }
         if let Some(h) = &self.password_hash {
-            if crate::security::credentials::parse_native_hash(h).is_none() {
+            if crate::security::credentials::parse_native_hash(h).is_none()
+                && crate::wire::sha2_stored::StoredSha2::parse(h).is_none()
+            {
                 return Err(format!(
-                    "user {user:?}: password_hash must be \"*\" and 40 hex digits (the mysql_native_password hash, SELECT PASSWORD('...'))"
+                    "user {user:?}: password_hash must be \"*\" and 40 hex digits (the mysql_native_password hash, SELECT PASSWORD('...')) or \"$A$005$\" + 20 salt bytes + 43 digest characters (the caching_sha2_password authentication_string)"
                 ));
             }
         }
@@ -177,19 +183,24 @@ pub fn cleartext_warning(
     if holders.is_empty() {
         return None;
     }
+    let mode = group_or_other_readable(path)?;
+    Some(format!(
+        "{} holds cleartext passwords ({}) and is readable by group or others (mode {mode:03o}): \
+         chmod 600 it, or use password_hash / password_env",
+        path.display(),
+        holders.join(", ")
+    ))
+}
+
+/// The file's mode when its group or others may access it; `None`
+/// otherwise (and on systems without Unix modes, or when it cannot be
+/// read).
+pub fn group_or_other_readable(path: &std::path::Path) -> Option<u32> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
-        if mode & 0o077 == 0 {
-            return None;
-        }
-        Some(format!(
-            "{} holds cleartext passwords ({}) and is readable by group or others (mode {mode:03o}): \
-             chmod 600 it, or use password_hash / password_env",
-            path.display(),
-            holders.join(", ")
-        ))
+        (mode & 0o077 != 0).then_some(mode)
     }
     #[cfg(not(unix))]
     {

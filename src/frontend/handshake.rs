@@ -1,6 +1,6 @@
 //! The connection phase with a client: greeting, capability negotiation,
-//! authentication against the configured users (`mysql_native_password`,
-//! `caching_sha2_password` fast path, auth switch for anything else).
+//! authentication against the configured users (the password exchange
+//! itself is `auth_exchange`'s).
 //!
 //! Owns: who the client is and what it can do. Must not touch backends
 //! (the session checks `CONNECT_WITH_DB` against a backend afterwards).
@@ -17,7 +17,10 @@ use crate::config::{BackendAuth, Config, UserConfig};
 use crate::error::ProxyError;
 use crate::execute::ClientStream;
 use crate::security::auth_guard::AuthGuard;
-use crate::wire::auth::{self, Secret, CACHING_SHA2_PASSWORD, NATIVE_PASSWORD};
+use crate::security::sha2_cache::Sha2Cache;
+use crate::wire::auth::{self, Secret, NATIVE_PASSWORD};
+
+use super::auth_exchange::Exchange;
 use crate::wire::packets::{Greeting, OkPacket};
 use crate::wire::Packet;
 
@@ -80,6 +83,7 @@ pub async fn accept(
     connection_id: u32,
     peer: std::net::IpAddr,
     guard: &AuthGuard,
+    cache: &Sha2Cache,
 ) -> Result<ClientHello, ProxyError> {
     let peer_host = &peer.to_string();
     let nonce = auth::new_nonce();
@@ -118,7 +122,7 @@ pub async fn accept(
         .auth_plugin()
         .map(|p| String::from_utf8_lossy(p.as_bytes()).into_owned())
         .unwrap_or_else(|| NATIVE_PASSWORD.to_string());
-    let mut scramble = hs.scramble_buf().to_vec();
+    let scramble = hs.scramble_buf().to_vec();
     let attributes = hs.connect_attributes().unwrap_or_default();
     let collation = hs.collation() as u16;
     // MariaDB clients send extended capabilities in the last 4 filler
@@ -129,28 +133,22 @@ pub async fn accept(
         && hs.mariadb_ext_capabilities().bits() & SERVER_MARIADB_EXT != 0;
     drop(hs);
 
-    let mut used_plugin = plugin.clone();
-    // A user configured with a password hash is checked with
-    // mysql_native_password only.
-    let hashed = config
-        .user(&user)
-        .is_some_and(crate::security::credentials::needs_native);
-    if plugin != NATIVE_PASSWORD && (plugin != CACHING_SHA2_PASSWORD || hashed) {
-        // Unknown plugin (or a client that wants e.g. clear text): ask for
-        // mysql_native_password with the same nonce.
-        scramble = switch_to_native(client, &mut seq, &nonce).await?;
-        used_plugin = NATIVE_PASSWORD.to_string();
-    }
     // Throttled addresses wait whatever the outcome, so the answer time
     // does not tell a right password from a wrong one.
     let delay = guard.delay_for(peer, &config.security);
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
-    let secret = config.user(&user).and_then(|u| {
-        crate::security::credentials::verified_secret(u, &used_plugin, &nonce, &scramble)
-    });
-    let Some(secret) = secret else {
+    let verdict = Exchange {
+        client: &mut *client,
+        seq: &mut seq,
+        config,
+        cache,
+        nonce: &nonce,
+    }
+    .run(&user, &plugin, scramble)
+    .await?;
+    let Some(secret) = verdict.secret else {
         let failures = guard.record_failure(peer, &config.security);
         // Every failure up to the delay threshold, then one in a hundred:
         // a guessing client cannot flood the log.
@@ -167,7 +165,7 @@ pub async fn accept(
         let denied = ProxyError::AccessDenied {
             user,
             host: peer_host.to_string(),
-            using_password: !scramble.is_empty(),
+            using_password: verdict.using_password,
         };
         return fail(client, &mut seq, denied).await;
     };
@@ -185,7 +183,7 @@ pub async fn accept(
         let denied = ProxyError::AccessDenied {
             user,
             host: peer_host.to_string(),
-            using_password: !scramble.is_empty(),
+            using_password: verdict.using_password,
         };
         return fail(client, &mut seq, denied).await;
     }
@@ -198,10 +196,6 @@ pub async fn accept(
             };
             return fail(client, &mut seq, denied).await;
         }
-    }
-    if used_plugin == CACHING_SHA2_PASSWORD && !scramble.is_empty() {
-        // fast_auth_success: the proxy holds the password, no full auth.
-        client.queue(&mut seq, &[0x01, 0x03]);
     }
     // The final OK is sent by the caller once CONNECT_WITH_DB is checked.
     Ok(ClientHello {
@@ -290,34 +284,9 @@ fn is_ssl_request(payload: &[u8]) -> bool {
         .contains(CapabilityFlags::CLIENT_SSL)
 }
 
-/// Asks the client to answer with `mysql_native_password` on the same
-/// nonce; returns its answer (also for COM_CHANGE_USER).
-pub(crate) async fn switch_to_native(
-    client: &mut ClientStream,
-    seq: &mut u8,
-    nonce: &[u8; 20],
-) -> Result<Vec<u8>, ProxyError> {
-    let mut switch = vec![0xFE];
-    switch.extend_from_slice(NATIVE_PASSWORD.as_bytes());
-    switch.push(0);
-    switch.extend_from_slice(nonce);
-    switch.push(0);
-    client.queue(seq, &switch);
-    client
-        .flush()
-        .await
-        .map_err(|e| ProxyError::Internal(e.to_string()))?;
-    let answer = match client.read_packet().await {
-        Ok(p) => p,
-        Err(e) => return read_failed(client, seq.wrapping_add(1), e).await,
-    };
-    *seq = answer.seq.wrapping_add(1);
-    Ok(answer.payload.to_vec())
-}
-
 /// A read in the connection phase failed: a packet over the pre-auth
 /// limit is answered with 1153 (as a server does) before closing.
-async fn read_failed<T>(
+pub(crate) async fn read_failed<T>(
     client: &mut ClientStream,
     mut seq: u8,
     e: std::io::Error,

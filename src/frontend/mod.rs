@@ -6,6 +6,7 @@
 //! calling `sql`, nor hold backend connections outside sessions.
 
 pub mod admin_views;
+pub mod auth_exchange;
 pub mod handshake;
 pub mod lifecycle;
 pub mod local_result;
@@ -104,6 +105,9 @@ pub struct Proxy {
     pub shard_router: arc_swap::ArcSwapOption<crate::router::shard::ShardRouter>,
     /// Unauthenticated connections and failed logins per source address.
     pub auth_guard: Arc<crate::security::auth_guard::AuthGuard>,
+    /// `caching_sha2_password` digests of users configured with its
+    /// stored form, filled by full authentications.
+    pub sha2_cache: Arc<crate::security::sha2_cache::Sha2Cache>,
     /// Where the configuration was read from (for reloads).
     pub config_path: Mutex<Option<std::path::PathBuf>>,
     /// What operators graph (`ops::metrics`).
@@ -179,6 +183,7 @@ impl Proxy {
             replica_selector: ReplicaSelector::default(),
             config_path: Mutex::new(None),
             auth_guard: Arc::default(),
+            sha2_cache: Arc::default(),
             draining: tokio::sync::watch::Sender::new(false),
             next_connection_id: AtomicU32::new(1),
             clients: AtomicUsize::new(0),
@@ -240,6 +245,12 @@ impl Proxy {
             new.uses_xa(),
             Duration::from_millis(new.routing.xa_recovery_interval_ms),
         );
+        // A user whose caching_sha2 stored form changed (or who is gone)
+        // must log in by full authentication again.
+        self.sha2_cache.retain(|user, stored| {
+            new.user(user)
+                .is_some_and(|u| u.password_hash.as_deref() == Some(stored))
+        });
         self.config.store(Arc::new(new));
         Ok(format!("configuration reloaded from {}", path.display()))
     }
@@ -335,6 +346,7 @@ impl Proxy {
                 id,
                 peer.ip(),
                 &self.auth_guard,
+                &self.sha2_cache,
             ),
         )
         .await

@@ -11,8 +11,14 @@
 //! tables without `INSERT` on `shardcat.xa_log` (the decision row of a
 //! multi-node commit is written on the user's own connection).
 //!
+//! Roles are expanded as a session of the user has them: its default role
+//! and the roles granted to that role (`mysql.roles_mapping`,
+//! `mysql.user.default_role`); roles a session would enable with `SET
+//! ROLE` are not counted. Database grants with wildcards (`app\_%`)
+//! apply to the databases they match, the most specific entry winning as
+//! on the server ([`Held::schemas`]).
+//!
 //! Owns: reading those grants and comparing them. Must not change grants.
-//! Roles and wildcard database names in grants are not expanded.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -27,25 +33,82 @@ const PRIVILEGES: [&str; 8] = [
 ];
 const WRITES: [&str; 3] = ["INSERT", "UPDATE", "DELETE"];
 
-/// One user's privileges on one node.
+/// One user's (or role's) privileges on one node.
 #[derive(Debug, Default, Clone)]
 pub struct Held {
     /// The account exists (it has a `USAGE` row at least).
     pub exists: bool,
     pub global: BTreeSet<String>,
+    /// Database-level grants by database name as granted: a name with
+    /// `%`/`_` wildcards (`\_`, `\%` literal) applies to every database it
+    /// matches; of several matching entries the server uses the most
+    /// specific one (an exact name, else the longest text before the
+    /// first wildcard), not their union.
     pub schemas: HashMap<String, BTreeSet<String>>,
     pub tables: HashMap<(String, String), BTreeSet<String>>,
+    /// The privileges of the user's default role and of the roles granted
+    /// to it (what a session of the user holds without `SET ROLE`).
+    pub roles: Vec<Held>,
 }
 
 impl Held {
-    /// The compared privileges on `schema`.`table`.
+    /// The compared privileges on `schema`.`table`, roles included.
     pub fn on(&self, schema: &str, table: &str) -> BTreeSet<String> {
-        let mut all = self.global.clone();
-        all.extend(self.schemas.get(schema).into_iter().flatten().cloned());
-        let key = (schema.to_owned(), table.to_owned());
-        all.extend(self.tables.get(&key).into_iter().flatten().cloned());
+        let mut all = self.own(schema, table);
+        for r in &self.roles {
+            all.extend(r.own(schema, table));
+        }
         all.retain(|p| PRIVILEGES.contains(&p.as_str()));
         all
+    }
+
+    /// This grantee's own privileges on `schema`.`table`.
+    fn own(&self, schema: &str, table: &str) -> BTreeSet<String> {
+        let mut all = self.global.clone();
+        let best = self
+            .schemas
+            .iter()
+            .filter_map(|(pattern, p)| db_match(pattern, schema).map(|rank| (rank, p)))
+            .max_by_key(|(rank, _)| *rank);
+        all.extend(best.into_iter().flat_map(|(_, p)| p.iter().cloned()));
+        let key = (schema.to_owned(), table.to_owned());
+        all.extend(self.tables.get(&key).into_iter().flatten().cloned());
+        all
+    }
+}
+
+/// Whether the database grant `pattern` covers `db`, and how specific it
+/// is (higher wins): `usize::MAX` for an exact name, else the number of
+/// characters before the first wildcard.
+fn db_match(pattern: &str, db: &str) -> Option<usize> {
+    let p: Vec<char> = pattern.chars().collect();
+    let d: Vec<char> = db.chars().collect();
+    let mut prefix = 0;
+    let mut i = 0;
+    let mut wild = false;
+    while i < p.len() {
+        match p[i] {
+            '\\' if i + 1 < p.len() => i += 2,
+            '%' | '_' => {
+                wild = true;
+                break;
+            }
+            _ => i += 1,
+        }
+        prefix += 1;
+    }
+    like(&p, &d).then_some(if wild { prefix } else { usize::MAX })
+}
+
+/// SQL LIKE with `\` escapes, case-sensitive (database names are, on
+/// the servers this runs against).
+fn like(p: &[char], s: &[char]) -> bool {
+    match p.first() {
+        None => s.is_empty(),
+        Some('%') => (0..=s.len()).any(|k| like(&p[1..], &s[k..])),
+        Some('_') => !s.is_empty() && like(&p[1..], &s[1..]),
+        Some('\\') if p.len() > 1 => s.first() == Some(&p[1]) && like(&p[2..], &s[1..]),
+        Some(c) => s.first() == Some(c) && like(&p[1..], &s[1..]),
     }
 }
 
@@ -122,18 +185,20 @@ fn grantee_user(grantee: &str) -> Option<&str> {
         .map(|(u, _)| u)
 }
 
-/// The privileges of every user in `users` on the server of `conn`.
+/// The privileges of every user in `users` on the server of `conn`, with
+/// their default roles expanded.
 async fn read_held(
     conn: &mut Conn,
     users: &[String],
 ) -> Result<HashMap<String, Held>, mysql_async::Error> {
-    let mut out: HashMap<String, Held> =
-        users.iter().map(|u| (u.clone(), Held::default())).collect();
+    // Every grantee (users and roles, by name).
+    let mut all: HashMap<String, Held> = HashMap::new();
     let global: Vec<(String, String)> = conn
         .query("SELECT GRANTEE, PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES")
         .await?;
     for (grantee, p) in global {
-        if let Some(h) = grantee_user(&grantee).and_then(|u| out.get_mut(u)) {
+        if let Some(u) = grantee_user(&grantee) {
+            let h = all.entry(u.to_owned()).or_default();
             h.exists = true;
             h.global.insert(p);
         }
@@ -142,7 +207,8 @@ async fn read_held(
         .query("SELECT GRANTEE, TABLE_SCHEMA, PRIVILEGE_TYPE FROM information_schema.SCHEMA_PRIVILEGES")
         .await?;
     for (grantee, db, p) in schema {
-        if let Some(h) = grantee_user(&grantee).and_then(|u| out.get_mut(u)) {
+        if let Some(u) = grantee_user(&grantee) {
+            let h = all.entry(u.to_owned()).or_default();
             h.schemas.entry(db).or_default().insert(p);
         }
     }
@@ -150,9 +216,42 @@ async fn read_held(
         .query("SELECT GRANTEE, TABLE_SCHEMA, TABLE_NAME, PRIVILEGE_TYPE FROM information_schema.TABLE_PRIVILEGES")
         .await?;
     for (grantee, db, t, p) in table {
-        if let Some(h) = grantee_user(&grantee).and_then(|u| out.get_mut(u)) {
+        if let Some(u) = grantee_user(&grantee) {
+            let h = all.entry(u.to_owned()).or_default();
             h.tables.entry((db, t)).or_default().insert(p);
         }
+    }
+    // Role grants (to users and to roles) and the users' default roles.
+    let mapping: Vec<(String, String)> = conn
+        .query("SELECT User, Role FROM mysql.roles_mapping")
+        .await?;
+    let mut granted: HashMap<String, Vec<String>> = HashMap::new();
+    for (grantee, role) in mapping {
+        granted.entry(grantee).or_default().push(role);
+    }
+    let defaults: Vec<(String, String)> = conn
+        .query("SELECT User, default_role FROM mysql.user WHERE default_role <> ''")
+        .await?;
+    let defaults: HashMap<String, String> = defaults.into_iter().collect();
+    let mut out = HashMap::new();
+    for u in users {
+        let mut held = all.get(u).cloned().unwrap_or_default();
+        held.exists = all.get(u).is_some_and(|h| h.exists);
+        let mut seen = BTreeSet::new();
+        let mut todo: Vec<String> = defaults.get(u).cloned().into_iter().collect();
+        while let Some(role) = todo.pop() {
+            if !seen.insert(role.clone()) {
+                continue;
+            }
+            if let Some(r) = all.get(&role) {
+                held.roles.push(Held {
+                    roles: Vec::new(),
+                    ..r.clone()
+                });
+            }
+            todo.extend(granted.get(&role).into_iter().flatten().cloned());
+        }
+        out.insert(u.clone(), held);
     }
     Ok(out)
 }
@@ -270,6 +369,36 @@ mod tests {
         assert_eq!(w.len(), 1, "{w:#?}");
         assert!(w[0].contains("no account on node `n2`"));
         assert_eq!(grantee_user("'a''b'@'%'"), Some("a''b"));
+        assert_eq!(grantee_user("'role'@''"), Some("role"));
         assert_eq!(grantee_user("'u'@'10.0.0.%'"), Some("u"));
+    }
+
+    #[test]
+    fn wildcard_database_grants_and_roles() {
+        assert_eq!(db_match("app", "app"), Some(usize::MAX));
+        assert_eq!(db_match("app", "apq"), None);
+        assert_eq!(db_match("app\\_%", "app_1"), Some(4));
+        assert_eq!(db_match("app\\_%", "appx1"), None);
+        assert_eq!(db_match("app_%", "appx1"), Some(3));
+        assert_eq!(db_match("%", "anything"), Some(0));
+        assert_eq!(db_match("a%b", "ab"), Some(1));
+        assert_eq!(db_match("a%b", "ac"), None);
+        let mut h = Held {
+            exists: true,
+            ..Default::default()
+        };
+        h.schemas.insert("shop\\_%".into(), set(&["SELECT"]));
+        h.schemas.insert("shop\\_eu".into(), set(&["INSERT"]));
+        // The exact entry wins over the pattern, as on the server.
+        assert_eq!(h.on("shop_eu", "t"), set(&["INSERT"]));
+        assert_eq!(h.on("shop_us", "t"), set(&["SELECT"]));
+        assert_eq!(h.on("shopxus", "t"), set(&[]));
+        let mut role = Held::default();
+        role.schemas.insert("shop\\_eu".into(), set(&["SELECT"]));
+        role.tables
+            .insert(("x".into(), "t".into()), set(&["DELETE"]));
+        h.roles.push(role);
+        assert_eq!(h.on("shop_eu", "t"), set(&["INSERT", "SELECT"]));
+        assert_eq!(h.on("x", "t"), set(&["DELETE"]));
     }
 }

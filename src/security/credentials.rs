@@ -1,12 +1,15 @@
 //! Client passwords as the configuration holds them: in clear
-//! (`password`, possibly read from `password_env`) or as the
+//! (`password`, possibly read from `password_env`), as the
 //! `mysql_native_password` stored hash (`password_hash = "*<40 hex>"`,
-//! what `SELECT PASSWORD('…')` prints), so the file need not hold the
-//! password itself.
+//! what `SELECT PASSWORD('…')` prints) or as the `caching_sha2_password`
+//! stored form (`password_hash = "$A$005$…"`), so the file need not hold
+//! the password itself.
 //!
-//! With a hash, only `mysql_native_password` can be checked (the server
-//! side of that protocol needs SHA1(SHA1(password)) and nothing more); the
-//! handshake asks such clients to switch to it.
+//! With a native hash, only `mysql_native_password` can be checked (the
+//! server side of that protocol needs SHA1(SHA1(password)) and nothing
+//! more); with a caching_sha2 form, only `caching_sha2_password` (its
+//! full authentication sees the password). The handshake asks clients to
+//! switch to the plugin the user needs ([`plugin_for`]).
 //!
 //! Owns: checking a client's auth response against a user's configured
 //! credential. Must not read the configuration file or the environment
@@ -15,7 +18,8 @@
 use sha1::{Digest, Sha1};
 
 use crate::config::UserConfig;
-use crate::wire::auth::{self, Secret, NATIVE_PASSWORD};
+use crate::wire::auth::{self, Secret, CACHING_SHA2_PASSWORD, NATIVE_PASSWORD};
+use crate::wire::sha2_stored::StoredSha2;
 
 /// The stored form of `password`: `*` + 40 upper-case hex digits of
 /// SHA1(SHA1(password)), as MySQL/MariaDB's `PASSWORD()`.
@@ -42,9 +46,30 @@ pub fn parse_native_hash(s: &str) -> Option<[u8; 20]> {
     Some(out)
 }
 
-/// Whether the user can only be checked with `mysql_native_password`.
+/// Whether the user can only be checked with `mysql_native_password`
+/// (configured with its stored hash).
 pub fn needs_native(user: &UserConfig) -> bool {
-    user.password_hash.is_some()
+    user.password_hash
+        .as_deref()
+        .is_some_and(|h| parse_native_hash(h).is_some())
+}
+
+/// The user's `caching_sha2_password` stored form, when configured with
+/// one: such a user can only be checked with that plugin.
+pub fn stored_sha2(user: &UserConfig) -> Option<StoredSha2> {
+    user.password_hash.as_deref().and_then(StoredSha2::parse)
+}
+
+/// The plugin a client must answer with for `user` when it offered
+/// `offered`: the one its stored hash needs, else `offered` when the
+/// proxy speaks it, else `mysql_native_password`.
+pub fn plugin_for(user: Option<&UserConfig>, offered: &str) -> &'static str {
+    match user {
+        Some(u) if needs_native(u) => NATIVE_PASSWORD,
+        Some(u) if u.password_hash.is_some() => CACHING_SHA2_PASSWORD,
+        _ if offered == CACHING_SHA2_PASSWORD => CACHING_SHA2_PASSWORD,
+        _ => NATIVE_PASSWORD,
+    }
 }
 
 /// Checks the client's `response` for `plugin` and the handshake `nonce`.
@@ -67,6 +92,8 @@ pub fn verified_secret(
         return auth::verify(plugin, nonce, &user.password, response)
             .then(|| Secret::Password(user.password.clone()));
     };
+    // A caching_sha2 stored form is checked by the exchange in
+    // `frontend::auth_exchange` (fast path or full authentication).
     let stage2 = parse_native_hash(hash)?;
     if plugin != NATIVE_PASSWORD {
         return None;

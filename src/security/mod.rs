@@ -9,6 +9,7 @@
 //! - [`auth_guard`]: unauthenticated connections per source address and
 //!   failed logins (brute-force delay and block);
 //! - [`credentials`]: client passwords in clear or as stored hashes;
+//!   [`sha2_cache`]: the caching_sha2 digests full authentications saw;
 //! - [`visibility`], [`processlist`], [`identity`]: what a user sees of
 //!   the catalog, the process list and itself (statement rewrites).
 //!
@@ -23,6 +24,7 @@ pub mod credentials;
 pub mod identity;
 pub mod privileges;
 pub mod processlist;
+pub mod sha2_cache;
 mod show_databases;
 pub mod tables;
 pub mod visibility;

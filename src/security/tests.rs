@@ -271,6 +271,18 @@ fn catalog_rows_are_filtered_to_the_privileges() {
         "SELECT * FROM information_schema.user_privileges",
     ));
     assert!(q.contains("WHERE FALSE"), "{q}");
+    for view in ["USER_STATISTICS", "CLIENT_STATISTICS"] {
+        let q = rewritten(check(
+            &u,
+            &format!("SELECT * FROM information_schema.{view}"),
+        ));
+        assert!(q.contains("WHERE FALSE"), "{q}");
+    }
+    let q = rewritten(check(
+        &u,
+        "SELECT TABLE_SCHEMA FROM information_schema.TABLE_STATISTICS",
+    ));
+    assert!(q.contains("BINARY TABLE_NAME IN ('orders'"), "{q}");
     let q = rewritten(check(&u, "SHOW TABLES"));
     assert_eq!(
         q,

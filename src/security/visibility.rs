@@ -84,6 +84,19 @@ const VIEWS: &[(&str, Filter)] = &[
         "PARAMETERS",
         Filter::Routine("SPECIFIC_SCHEMA", "SPECIFIC_NAME"),
     ),
+    // userstat: per-table rows need a privilege on the table; the
+    // per-account and per-client rows need PROCESS on the servers (and
+    // would show the backend account's traffic of every user).
+    (
+        "TABLE_STATISTICS",
+        Filter::Table("TABLE_SCHEMA", "TABLE_NAME"),
+    ),
+    (
+        "INDEX_STATISTICS",
+        Filter::Table("TABLE_SCHEMA", "TABLE_NAME"),
+    ),
+    ("USER_STATISTICS", Filter::Nothing),
+    ("CLIENT_STATISTICS", Filter::Nothing),
     ("USER_PRIVILEGES", Filter::Nothing),
     ("SCHEMA_PRIVILEGES", Filter::Nothing),
     ("TABLE_PRIVILEGES", Filter::Nothing),

@@ -9,6 +9,8 @@ pub mod backend_tls;
 pub mod codec;
 pub mod ok_sum;
 pub mod packets;
+pub mod rsa_auth;
+pub mod sha2_stored;
 pub mod tls;
 pub mod warnings;
 

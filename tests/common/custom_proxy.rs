@@ -95,6 +95,11 @@ impl CustomProxy {
         })
     }
 
+    /// The configuration file (rewrite it, then reload).
+    pub fn config_path(&self) -> std::path::PathBuf {
+        self.dir.path().join("shardcat.toml")
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("shardcat.log")).unwrap_or_default()
     }

@@ -53,25 +53,23 @@ impl Session {
                 .await;
             return false;
         };
-        let mut plugin = plugin.unwrap_or_else(|| crate::wire::auth::NATIVE_PASSWORD.into());
+        let plugin = plugin.unwrap_or_else(|| crate::wire::auth::NATIVE_PASSWORD.into());
         let cfg = self.proxy.config.load_full();
-        let mut auth_data = auth_data;
-        let hashed = cfg
-            .user(&user)
-            .is_some_and(crate::security::credentials::needs_native);
-        if hashed && plugin != crate::wire::auth::NATIVE_PASSWORD {
-            // A user given as a hash: checked with mysql_native_password.
-            let nonce = self.nonce;
-            match crate::frontend::handshake::switch_to_native(&mut self.client, seq, &nonce).await
-            {
-                Ok(answer) => auth_data = answer,
-                Err(_) => return false,
-            }
-            plugin = crate::wire::auth::NATIVE_PASSWORD.into();
+        let nonce = self.nonce;
+        let cache = self.proxy.sha2_cache.clone();
+        let verdict = crate::frontend::auth_exchange::Exchange {
+            client: &mut self.client,
+            seq,
+            config: &cfg,
+            cache: &cache,
+            nonce: &nonce,
         }
-        let secret = cfg.user(&user).and_then(|u| {
-            crate::security::credentials::verified_secret(u, &plugin, &self.nonce, &auth_data)
-        });
+        .run(&user, &plugin, auth_data)
+        .await;
+        let Ok(verdict) = verdict else {
+            return false;
+        };
+        let secret = verdict.secret;
         let login = cfg
             .user(&user)
             .zip(secret.clone())
@@ -80,7 +78,7 @@ impl Session {
             let e = ProxyError::AccessDenied {
                 user,
                 host: self.peer_host.clone(),
-                using_password: !auth_data.is_empty(),
+                using_password: verdict.using_password,
             };
             self.write_error_seq(&e, seq).await;
             // MySQL closes the connection after a failed change of user.
@@ -98,7 +96,7 @@ impl Session {
             let e = ProxyError::AccessDenied {
                 user,
                 host: self.peer_host.clone(),
-                using_password: !auth_data.is_empty(),
+                using_password: verdict.using_password,
             };
             self.write_error_seq(&e, seq).await;
             return false;
