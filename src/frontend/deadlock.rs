@@ -142,8 +142,13 @@ pub fn spawn(proxy: &Arc<Proxy>) {
 fn period(proxy: &Weak<Proxy>) -> Option<Option<Duration>> {
     let p = proxy.upgrade()?;
     let ms = p.config.load().routing.deadlock_check_ms;
-    Some((ms > 0).then(|| Duration::from_millis(ms)))
+    // MariaDB rebuilds its INNODB_TRX / INNODB_LOCK_WAITS image only when
+    // it was last read more than 0.1 s ago: reading faster freezes it.
+    Some((ms > 0).then(|| Duration::from_millis(ms.max(MIN_PERIOD_MS))))
 }
+
+/// The shortest period (see [`period`]).
+const MIN_PERIOD_MS: u64 = 100;
 
 /// One server's answer: (thread, rows modified, thread it waits for).
 type TrxRow = (u32, u64, Option<u32>);
