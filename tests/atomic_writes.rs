@@ -694,3 +694,36 @@ async fn reload_enabling_xa_starts_recovery() {
     c.disconnect().await.ok();
     util::drop_db_on(&topo, "n2p", &db).await;
 }
+
+/// The decision log cannot be forged through shardcat: a user without the
+/// admin role or a privilege list naming it (here `other`, mapped on the
+/// backend account that writes the log) gets the server's 1142 / 1044 for
+/// `shardcat.xa_log` (as for the `mysql` schema).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decision_log_is_out_of_clients_reach() {
+    let topo = Topology::from_env();
+    let proxy = ProxyProcess::start_with(
+        &topo,
+        ProxyOptions {
+            routing: "transactions = \"xa\"\n".into(),
+            extra: rules(),
+            ..Default::default()
+        },
+    );
+    let mut c = Conn::new(util::proxy_opts(&proxy, "other", "other-pw", None))
+        .await
+        .unwrap();
+    for (sql, code) in [
+        (
+            "INSERT INTO shardcat.xa_log (gtrid) VALUES ('sc:1:1r0:1:0')",
+            1142,
+        ),
+        ("SELECT * FROM shardcat.xa_log", 1142),
+        ("DELETE FROM shardcat.xa_log", 1142),
+        ("USE shardcat", 1044),
+    ] {
+        let e = c.query_drop(sql).await.expect_err(sql);
+        assert_eq!(util::server_error(e).0, code, "{sql}");
+    }
+    c.disconnect().await.ok();
+}
