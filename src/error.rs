@@ -87,6 +87,11 @@ pub enum ProxyError {
     /// back: its prepared branches are resolved by recovery.
     #[error("COMMIT outcome unknown ({cause}); XA transaction '{gtrid}' is prepared on the other nodes and will be resolved by recovery")]
     XaOutcomeUnknown { gtrid: String, cause: String },
+    /// The statement waited in a deadlock across nodes and this
+    /// transaction was chosen to break it (`frontend::deadlock`): rolled
+    /// back on every node, as one server does.
+    #[error("Deadlock found when trying to get lock; try restarting transaction")]
+    DeadlockVictim,
     /// The client's connection broke (a write to it failed, or it closed
     /// while a statement ran): nothing can be reported to it.
     #[error("client connection lost")]
@@ -180,6 +185,7 @@ impl ProxyError {
             ProxyError::CommitIncomplete { .. } => ErrPacket::new(1180, "HY000", msg),
             ProxyError::XaRolledBack { .. } => ErrPacket::new(1402, "XA100", msg),
             ProxyError::XaOutcomeUnknown { .. } => ErrPacket::new(1180, "HY000", msg),
+            ProxyError::DeadlockVictim => ErrPacket::new(1213, "40001", msg),
             ProxyError::ClientGone => ErrPacket::new(2013, "HY000", msg),
             ProxyError::SpecificAccessDenied { .. } => ErrPacket::new(1227, "42000", msg),
             ProxyError::TableAccessDenied { .. } => ErrPacket::new(1142, "42000", msg),

@@ -249,6 +249,7 @@ fn serve(path: PathBuf) -> ExitCode {
         health::check_all_once(&proxy.cluster, timeout).await;
         *proxy.config_path.lock() = Some(path.clone());
         shardcat::ops::tables::spawn_jobs(proxy.clone());
+        shardcat::frontend::deadlock::spawn(&proxy);
         health::spawn_checkers(&proxy.cluster, interval, timeout);
         if proxy.config.load().uses_xa() && shardcat::backend::xa_recovery::claim_start() {
             let every = Duration::from_millis(proxy.config.load().routing.xa_recovery_interval_ms);

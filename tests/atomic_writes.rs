@@ -13,7 +13,9 @@
 //! transaction a failed move is undone alone. Faults: the
 //! new key's primary, the old key's, or shardcat itself SIGKILLed between the DELETE on
 //! the old shard and the INSERT on the new one: nothing lost or
-//! duplicated. And a reload that first enables `xa` starts XA recovery.
+//! duplicated (the kill is aimed by watching `INNODB_TRX` on both
+//! primaries, at least 0.15 s apart, see `rows_modified`; every kill is
+//! checked to land inside the move's pause). And a reload that first enables `xa` starts XA recovery.
 //!
 //! Run (after `scripts/topology.sh up`):
 //!
@@ -478,18 +480,62 @@ async fn placed(topo: &Topology, db: &str) -> Vec<(String, i64, i64)> {
     out
 }
 
+/// How many rows the other transactions of `server` changed (InnoDB's
+/// `trx_rows_modified`, the largest), `None` when there is none.
+///
+/// MariaDB rebuilds the `INNODB_TRX` image only when it was last read more
+/// than 0.1 s ago: polled faster it stays frozen (the reason this test's
+/// earlier 50 ms probe saw a stale image and never the DELETE), so
+/// callers poll at [`TRX_POLL`].
+async fn rows_modified(topo: &Topology, server: &str) -> Option<i64> {
+    let mut c = util::direct_conn(topo, server, None).await;
+    let now: Option<Option<i64>> = c
+        .query_first(
+            "SELECT MAX(trx_rows_modified) FROM information_schema.INNODB_TRX \
+             WHERE trx_mysql_thread_id <> CONNECTION_ID()",
+        )
+        .await
+        .unwrap();
+    c.disconnect().await.ok();
+    now.flatten()
+}
+
+/// Above the server's 0.1 s `INNODB_TRX` cache refresh threshold.
+const TRX_POLL: Duration = Duration::from_millis(150);
+
+/// Pause of the move between its DELETE and its INSERT in this test.
+const MOVE_PAUSE_MS: u64 = 2000;
+
+/// Waits until the move of key 1 (n1) to 2 (n2) is in its window: on n1
+/// its transaction has updated the row's primary key (InnoDB counts 2
+/// changes) and deleted it (1 more), on n2 its branch has written nothing.
+/// When it was seen there, and since when at most the DELETE can have
+/// been done (the start of the poll before); `None` if never seen.
+async fn in_move_window(topo: &Topology) -> Option<(std::time::Instant, std::time::Instant)> {
+    let started = std::time::Instant::now();
+    let mut previous = started;
+    while started.elapsed() < Duration::from_secs(10) {
+        let poll = std::time::Instant::now();
+        if rows_modified(topo, "n1p").await == Some(3)
+            && rows_modified(topo, "n2p").await.unwrap_or(0) == 0
+        {
+            return Some((std::time::Instant::now(), previous));
+        }
+        previous = poll;
+        tokio::time::sleep(TRX_POLL).await;
+    }
+    None
+}
+
 /// Kills between the DELETE on n1 and the INSERT on n2: of the new key's
 /// primary (n2p), of the old key's (n1p, the coordinator), then of
 /// shardcat. Either way the row is where it was or
 /// where it goes, exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "after the session-5 merges its probe no longer sees the move's transaction \
-            reach the DELETE (INNODB_TRX shows trx_rows_modified 2, never 3, while the \
-            move waits): the aim is off, not necessarily the move; to re-aim next session"]
 async fn kills_between_delete_and_insert_lose_nothing() {
     let _serial = SERIAL.lock().await;
     let topo = Topology::from_env();
-    std::env::set_var("SHARDCAT_MOVE_TEST_DELAY_MS", "3000");
+    std::env::set_var("SHARDCAT_MOVE_TEST_DELAY_MS", MOVE_PAUSE_MS.to_string());
     let options = ProxyOptions {
         routing: "transactions = \"xa\"\nxa_recovery_interval_ms = 300\n".into(),
         extra: rules(),
@@ -511,34 +557,25 @@ async fn kills_between_delete_and_insert_lose_nothing() {
     // 1 (slot 1, n1) moves to 2 (slot 2, n2).
     for victim in ["n2p", "n1p", "shardcat"] {
         let mut mover = util::proxy_conn(&proxy, Some(&db)).await;
+        let sent = std::time::Instant::now();
         let moving = tokio::spawn(async move {
             let r = mover.query_drop("UPDATE uk SET k = 2 WHERE k = 1").await;
             (r, mover)
         });
-        // Inside the window: on n1 the move's transaction has updated the
-        // row's primary key (InnoDB counts 2 changes) and deleted it (1).
-        // Polled: on a loaded machine the move takes a while to get there.
-        let mut n1 = util::direct_conn(&topo, "n1p", None).await;
-        let started = std::time::Instant::now();
-        let changes = loop {
-            let now: Option<Option<i64>> = n1
-                .query_first(
-                    "SELECT MAX(trx_rows_modified) FROM information_schema.INNODB_TRX \
-                     WHERE trx_mysql_thread_id <> CONNECTION_ID()",
-                )
-                .await
-                .unwrap();
-            let now = now.flatten();
-            if now == Some(3) || started.elapsed() > Duration::from_millis(2500) {
-                break now;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        let Some((seen, earliest)) = in_move_window(&topo).await else {
+            panic!("{victim}: the move never reached its DELETE");
         };
-        n1.disconnect().await.ok();
-        assert_eq!(
-            changes,
-            Some(3),
-            "{victim}: the kill is not between DELETE and INSERT"
+        // The kill (now) is at most this long after the DELETE, well
+        // inside the pause before the INSERT.
+        let into_window = earliest.elapsed();
+        assert!(
+            into_window < Duration::from_millis(MOVE_PAUSE_MS / 2),
+            "{victim}: the window was seen too late (up to {into_window:?} into it)"
+        );
+        println!(
+            "{victim}: in the window {:?} after the UPDATE was sent; killed at most \
+             {into_window:?} after the DELETE (pause {MOVE_PAUSE_MS} ms): landed",
+            seen - sent
         );
         match victim {
             "n2p" | "n1p" => {
@@ -656,4 +693,37 @@ async fn reload_enabling_xa_starts_recovery() {
     assert_eq!(n, Some(0), "the branch was rolled back");
     c.disconnect().await.ok();
     util::drop_db_on(&topo, "n2p", &db).await;
+}
+
+/// The decision log cannot be forged through shardcat: a user without the
+/// admin role or a privilege list naming it (here `other`, mapped on the
+/// backend account that writes the log) gets the server's 1142 / 1044 for
+/// `shardcat.xa_log` (as for the `mysql` schema).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decision_log_is_out_of_clients_reach() {
+    let topo = Topology::from_env();
+    let proxy = ProxyProcess::start_with(
+        &topo,
+        ProxyOptions {
+            routing: "transactions = \"xa\"\n".into(),
+            extra: rules(),
+            ..Default::default()
+        },
+    );
+    let mut c = Conn::new(util::proxy_opts(&proxy, "other", "other-pw", None))
+        .await
+        .unwrap();
+    for (sql, code) in [
+        (
+            "INSERT INTO shardcat.xa_log (gtrid) VALUES ('sc:1:1r0:1:0')",
+            1142,
+        ),
+        ("SELECT * FROM shardcat.xa_log", 1142),
+        ("DELETE FROM shardcat.xa_log", 1142),
+        ("USE shardcat", 1044),
+    ] {
+        let e = c.query_drop(sql).await.expect_err(sql);
+        assert_eq!(util::server_error(e).0, code, "{sql}");
+    }
+    c.disconnect().await.ok();
 }

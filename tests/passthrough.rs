@@ -8,7 +8,9 @@
 //! the logical tables. Also: the idle connections kept per user, a
 //! pass-through user without an account on the servers, `CONNECTION_ID()`
 //! (the shardcat session id), and `shardcat check --live` naming the
-//! grants missing on physical tables.
+//! grants missing on physical tables. The XA decision of a multi-node
+//! autocommit write or key move needs no grant on `shardcat.xa_log` (the
+//! `[backend]` account writes it), also under SIGKILL of shardcat.
 //!
 //! Owns: these end-to-end checks. Must not depend on other test files'
 //! state: its own shardcat, databases and accounts.
@@ -16,6 +18,8 @@
 //! Needs the test topology (`SHARDCAT_TOPOLOGY_ENV`).
 
 mod common;
+#[path = "common/ledger.rs"]
+mod ledger;
 #[path = "common/util.rs"]
 mod util;
 
@@ -26,6 +30,10 @@ use common::Topology;
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Row, Value};
 use util::*;
+
+/// The tests run one at a time: the crash test counts prepared XA
+/// branches on the primaries and sets a delay its proxies inherit.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 const PRIVS: [&str; 4] = ["SELECT", "INSERT", "UPDATE", "DELETE"];
 
@@ -189,6 +197,7 @@ fn check_live(proxy: &ProxyProcess) -> String {
 
 #[tokio::test]
 async fn servers_grants_apply_through_shardcat() {
+    let _serial = SERIAL.lock().await;
     let topo = Topology::from_env();
     let db = db_name("pt");
     let cases = cases();
@@ -378,6 +387,7 @@ async fn servers_grants_apply_through_shardcat() {
 
 #[tokio::test]
 async fn idle_connections_per_user_are_bounded_and_connection_id_is_the_session() {
+    let _serial = SERIAL.lock().await;
     let topo = Topology::from_env();
     let proxy = ProxyProcess::start_with(
         &topo,
@@ -445,4 +455,189 @@ async fn idle_connections_per_user_are_bounded_and_connection_id_is_the_session(
         p.query_drop("DROP USER 'pt_idle'@'%'").await.unwrap();
         p.disconnect().await.unwrap();
     }
+}
+
+/// The decision row of a statement's own XA transaction (a multi-node
+/// autocommit write, a key move) is written by shardcat's `[backend]`
+/// account in a transaction of its own, every node of the user's being an
+/// XA branch: a pass-through writer needs no grant on `shardcat.xa_log`.
+/// (An explicit transaction across nodes still writes it on the user's
+/// connection: without the grant its COMMIT is rolled back, 1402.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statement_decisions_need_no_grant_on_the_log() {
+    let _serial = SERIAL.lock().await;
+    let topo = Topology::from_env();
+    let db = db_name("ptxa");
+    let proxy = ProxyProcess::start_with(
+        &topo,
+        ProxyOptions {
+            routing: "transactions = \"xa\"".into(),
+            extra: format!(
+                "{RULES}\n[[user]]\nname = \"pt_xa\"\npassword = \"xa-pw\"\nbackend_auth = \"passthrough\"\n"
+            ),
+            ..Default::default()
+        },
+    );
+    let mut admin = proxy_conn(&proxy, None).await;
+    admin
+        .query_drop(format!("CREATE DATABASE {db}"))
+        .await
+        .unwrap();
+    admin.query_drop(format!("USE {db}")).await.unwrap();
+    admin
+        .query_drop("CREATE TABLE s (id INT PRIMARY KEY, c INT)")
+        .await
+        .unwrap();
+    let grant = format!("GRANT SELECT, INSERT, UPDATE, DELETE ON {db}.* TO 'pt_xa'@'%'");
+    let mut logged = Vec::new();
+    for primary in ["n1p", "n2p"] {
+        let mut p = direct_conn(&topo, primary, None).await;
+        create_user(&mut p, "pt_xa", "xa-pw", std::slice::from_ref(&grant)).await;
+        let n: Option<i64> = p
+            .query_first("SELECT COUNT(*) FROM shardcat.xa_log")
+            .await
+            .unwrap();
+        logged.push(n.unwrap_or(0));
+        p.disconnect().await.unwrap();
+    }
+    sync_replicas(&topo).await;
+    let mut c = Conn::new(proxy_opts(&proxy, "pt_xa", "xa-pw", Some(&db)))
+        .await
+        .unwrap();
+    // Keys 1, 4 on n1 (slots 1, 0), 2 on n2 (slot 2); 2 moves to 5 (n1).
+    c.query_drop("INSERT INTO s VALUES (1, 10), (2, 20), (4, 40)")
+        .await
+        .unwrap();
+    c.query_drop("UPDATE s SET id = 5 WHERE id = 2")
+        .await
+        .unwrap();
+    let want = vec![(1, 10), (4, 40), (5, 20)];
+    let rows: Vec<(i64, i64)> = c.query("SELECT id, c FROM s ORDER BY id").await.unwrap();
+    assert_eq!(rows, want);
+    // Both decisions were logged on their coordinator (n1), by shardcat.
+    let mut n1 = direct_conn(&topo, "n1p", None).await;
+    let n: Option<i64> = n1
+        .query_first("SELECT COUNT(*) FROM shardcat.xa_log")
+        .await
+        .unwrap();
+    assert!(n.unwrap_or(0) >= logged[0] + 2, "{n:?} vs {logged:?}");
+    n1.disconnect().await.unwrap();
+    // An explicit transaction over both nodes still needs the grant.
+    c.query_drop("BEGIN").await.unwrap();
+    c.query_drop("UPDATE s SET c = 0 WHERE id = 1")
+        .await
+        .unwrap();
+    c.query_drop("INSERT INTO s VALUES (3, 30)").await.unwrap();
+    let e = c.query_drop("COMMIT").await.expect_err("COMMIT");
+    assert_eq!(server_error(e).0, 1402);
+    let rows: Vec<(i64, i64)> = c.query("SELECT id, c FROM s ORDER BY id").await.unwrap();
+    assert_eq!(rows, want, "rolled back everywhere");
+    c.disconnect().await.ok();
+    for primary in ["n1p", "n2p"] {
+        let mut p = direct_conn(&topo, primary, None).await;
+        p.query_drop("DROP USER IF EXISTS 'pt_xa'@'%'")
+            .await
+            .unwrap();
+        p.disconnect().await.unwrap();
+    }
+    admin
+        .query_drop(format!("DROP DATABASE {db}"))
+        .await
+        .unwrap();
+}
+
+/// The same decision path under SIGKILL of shardcat between PREPARE and the
+/// decision (`SHARDCAT_XA_TEST_DELAY_MS`, kills aimed by watching `XA
+/// RECOVER`): after a restart no branch stays prepared and each two-node
+/// INSERT is there whole or not at all (whole if the client saw it commit).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statement_decisions_survive_kills() {
+    let _serial = SERIAL.lock().await;
+    let topo = Topology::from_env();
+    let db = db_name("ptxak");
+    std::env::set_var("SHARDCAT_XA_TEST_DELAY_MS", "400");
+    let options = ProxyOptions {
+        routing: "transactions = \"xa\"\nxa_recovery_interval_ms = 300".into(),
+        extra: format!(
+            "{RULES}\n[[user]]\nname = \"pt_xak\"\npassword = \"xak-pw\"\nbackend_auth = \"passthrough\"\n"
+        ),
+        ..Default::default()
+    };
+    let mut proxy = ProxyProcess::start_with(&topo, options.clone());
+    let mut admin = proxy_conn(&proxy, None).await;
+    admin
+        .query_drop(format!("CREATE DATABASE {db}"))
+        .await
+        .unwrap();
+    admin.query_drop(format!("USE {db}")).await.unwrap();
+    admin
+        .query_drop("CREATE TABLE s (id INT PRIMARY KEY, c INT)")
+        .await
+        .unwrap();
+    drop(admin);
+    let grant = format!("GRANT SELECT, INSERT ON {db}.* TO 'pt_xak'@'%'");
+    for primary in ["n1p", "n2p"] {
+        let mut p = direct_conn(&topo, primary, None).await;
+        create_user(&mut p, "pt_xak", "xak-pw", std::slice::from_ref(&grant)).await;
+        p.disconnect().await.unwrap();
+    }
+    sync_replicas(&topo).await;
+    let mut landed = 0;
+    for k in 0..4i64 {
+        let (a, b) = (4 * k + 100, 4 * k + 102); // slots 0 (n1) and 2 (n2)
+        let mut c = Conn::new(proxy_opts(&proxy, "pt_xak", "xak-pw", Some(&db)))
+            .await
+            .unwrap();
+        let run = tokio::spawn(async move {
+            c.query_drop(format!("INSERT INTO s VALUES ({a}, 1), ({b}, 1)"))
+                .await
+                .is_ok()
+        });
+        let deadline = std::time::Instant::now() + Duration::from_secs(3);
+        let mut seen = false;
+        while std::time::Instant::now() < deadline && !seen {
+            seen = ledger::prepared_anywhere(&topo).await >= 2;
+        }
+        drop(proxy);
+        landed += usize::from(seen);
+        let acked = run.await.unwrap();
+        proxy = ProxyProcess::start_with(&topo, options.clone());
+        let resolved = common::wait_for(Duration::from_secs(15), async || {
+            (ledger::prepared_anywhere(&topo).await == 0).then_some(())
+        })
+        .await;
+        assert!(resolved.is_some(), "branches left prepared after kill {k}");
+        let mut n = 0;
+        for primary in ["n1p", "n2p"] {
+            let mut p = direct_conn(&topo, primary, Some(&db)).await;
+            let tables: Vec<String> = p.query("SHOW TABLES").await.unwrap();
+            for t in tables {
+                let here: Option<i64> = p
+                    .query_first(format!("SELECT COUNT(*) FROM {t} WHERE id IN ({a}, {b})"))
+                    .await
+                    .unwrap();
+                n += here.unwrap_or(0);
+            }
+            p.disconnect().await.unwrap();
+        }
+        assert!(n == 0 || n == 2, "kill {k}: {n} of the 2 rows");
+        if acked {
+            assert_eq!(n, 2, "kill {k}: an acknowledged INSERT was lost");
+        }
+    }
+    std::env::remove_var("SHARDCAT_XA_TEST_DELAY_MS");
+    println!("kills between PREPARE and the decision: {landed} of 4");
+    assert!(landed > 0, "no kill landed inside the window");
+    for primary in ["n1p", "n2p"] {
+        let mut p = direct_conn(&topo, primary, None).await;
+        p.query_drop("DROP USER IF EXISTS 'pt_xak'@'%'")
+            .await
+            .unwrap();
+        p.disconnect().await.unwrap();
+    }
+    let mut admin = proxy_conn(&proxy, None).await;
+    admin
+        .query_drop(format!("DROP DATABASE {db}"))
+        .await
+        .unwrap();
 }

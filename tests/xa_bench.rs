@@ -1,6 +1,8 @@
 //! Commit latency of a transaction over two nodes in `xa` and
 //! `best_effort` mode, and of a one-node transaction: prints the median
-//! and p95 of COMMIT and of the whole transaction (ignored by default).
+//! and p95 of COMMIT and of the whole transaction; and the latency of a
+//! sharding-key UPDATE that moves a row between nodes, against a plain
+//! one-node UPDATE (ignored by default; figures in BENCHMARKS.md).
 //!
 //! ```text
 //! SHARDCAT_TOPOLOGY_ENV=.topology/topology.env cargo test --test xa_bench -- --ignored --nocapture
@@ -79,6 +81,62 @@ async fn measure(topo: &Topology, mode: &str, ids: &[i64], n: usize) -> String {
         pct(&mut whole, 0.5),
         pct(&mut whole, 0.95)
     )
+}
+
+/// Autocommit UPDATEs: a plain one on one node, and key moves (the row
+/// goes back and forth between n1 and n2).
+async fn measure_moves(topo: &Topology, mode: &str, n: usize) -> String {
+    let proxy = ProxyProcess::start_with(
+        topo,
+        ProxyOptions {
+            routing: format!("transactions = \"{mode}\"\n"),
+            extra: RULES.to_owned(),
+            ..Default::default()
+        },
+    );
+    let db = format!("xabench_mv_{}", std::process::id());
+    let mut p = util::proxy_conn(&proxy, None).await;
+    for sql in [
+        format!("CREATE DATABASE IF NOT EXISTS {db}"),
+        format!("USE {db}"),
+        "CREATE TABLE IF NOT EXISTS accounts (id INT PRIMARY KEY, balance INT)".into(),
+        "REPLACE INTO accounts VALUES (1, 0)".into(),
+    ] {
+        p.query_drop(sql).await.unwrap();
+    }
+    let (mut plain, mut moves) = (Vec::new(), Vec::new());
+    for i in 0..n {
+        let (from, to) = if i % 2 == 0 { (1, 2) } else { (2, 1) };
+        let t0 = Instant::now();
+        p.query_drop(format!(
+            "UPDATE accounts SET balance = balance + 1 WHERE id = {from}"
+        ))
+        .await
+        .unwrap();
+        plain.push(t0.elapsed());
+        let t1 = Instant::now();
+        p.query_drop(format!("UPDATE accounts SET id = {to} WHERE id = {from}"))
+            .await
+            .unwrap();
+        moves.push(t1.elapsed());
+    }
+    p.query_drop(format!("DROP DATABASE {db}")).await.unwrap();
+    format!(
+        "{mode:>11}: plain UPDATE (1 node) p50 {:.2} ms p95 {:.2} ms; key move n1<->n2 p50 {:.2} ms p95 {:.2} ms",
+        pct(&mut plain, 0.5),
+        pct(&mut plain, 0.95),
+        pct(&mut moves, 0.5),
+        pct(&mut moves, 0.95)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn key_move_latency() {
+    let topo = Topology::from_env();
+    for mode in ["best_effort", "xa"] {
+        println!("{}", measure_moves(&topo, mode, 300).await);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use super::cluster::Cluster;
 use super::connection::read_small_result;
-use super::PooledConn;
+use super::{PooledConn, ServerPool};
 use crate::error::{ProxyError, Result};
 use crate::execute::xa::{self, GTRID_PREFIX};
 use crate::ops::xa_stats::XA;
@@ -91,15 +91,24 @@ async fn checkout(cluster: &Cluster, node: usize) -> Result<PooledConn> {
         .nodes
         .get(node)
         .ok_or_else(|| ProxyError::Internal(format!("XA gtrid names node #{node}")))?;
-    n.primary
-        .checkout(
-            &crate::backend::Flavor::default(),
-            &SessionState::for_collation(45),
-        )
-        .await
+    checkout_primary(&n.primary).await
 }
 
-async fn query_rows(conn: &mut PooledConn, sql: &str) -> Result<Vec<Vec<Option<Vec<u8>>>>> {
+/// A connection of shardcat's own account from `pool` (for its own
+/// bookkeeping: recovery, the decision log, the deadlock detector).
+pub(crate) async fn checkout_primary(pool: &Arc<ServerPool>) -> Result<PooledConn> {
+    pool.checkout(
+        &crate::backend::Flavor::default(),
+        &SessionState::for_collation(45),
+    )
+    .await
+}
+
+/// A small result's rows (text protocol, raw values).
+pub(crate) async fn query_rows(
+    conn: &mut PooledConn,
+    sql: &str,
+) -> Result<Vec<Vec<Option<Vec<u8>>>>> {
     let mut payload = vec![command::QUERY];
     payload.extend_from_slice(sql.as_bytes());
     conn.send_command(&payload).await?;

@@ -268,6 +268,12 @@ pub struct RoutingConfig {
     pub transactions: TransactionMode,
     /// How often prepared XA branches left behind are resolved.
     pub xa_recovery_interval_ms: u64,
+    /// How often the cross-node deadlock detector looks at statements of
+    /// transactions waiting for an answer; a statement waiting longer than
+    /// this makes it read the servers' lock waits (`frontend::deadlock`).
+    /// 0 turns it off (such deadlocks then end at the servers'
+    /// `innodb_lock_wait_timeout`).
+    pub deadlock_check_ms: u64,
     /// A read outside a transaction whose answer has not started within
     /// its stall deadline (`stall_p99_factor` × the server's recent p99
     /// first-byte time, at least `stall_floor_ms`, at most `stall_max_ms`)
@@ -315,6 +321,7 @@ impl Default for RoutingConfig {
             subquery_max_values: 100_000,
             transactions: TransactionMode::Xa,
             xa_recovery_interval_ms: 10_000,
+            deadlock_check_ms: 200,
             stall_floor_ms: 150,
             stall_p99_factor: 10.0,
             stall_max_ms: 500,

@@ -26,14 +26,14 @@
 //! client.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mysql_common::constants::StatusFlags;
 
 use super::command::Command;
 use super::write::run_on_all;
-use crate::backend::BackendConn;
+use crate::backend::{BackendConn, ServerPool};
 use crate::error::{ProxyError, Result};
 use crate::ops::xa_stats::{Outcome, XA};
 use crate::wire::ok_sum::WriteKind;
@@ -264,29 +264,49 @@ pub async fn rollback(
     }
 }
 
+/// Who writes the decision row of a statement's own XA transaction.
+#[derive(Clone, Copy)]
+pub enum Decider<'a> {
+    /// The first connection, in its plain transaction (the connections
+    /// are shardcat's `[backend]` account).
+    FirstConnection,
+    /// A `[backend]` connection from this pool (the coordinator node's
+    /// primary), in a transaction of its own: the connections are a
+    /// pass-through user's (who needs no grant on the log, and cannot
+    /// write it), so every one of them is an XA branch, the first too.
+    Service(&'a Arc<ServerPool>),
+}
+
 /// A write on several connections outside a transaction, atomic across
 /// them: the first connection runs a plain transaction and coordinates,
-/// the others run XA branches `b1`, `b2`, … of `gtrid`.
+/// the others run XA branches `b1`, `b2`, … of `gtrid` (with
+/// [`Decider::Service`] the first is branch `b0` too).
 pub async fn write_all_or_nothing(
     conns: &mut [&mut BackendConn],
     commands: &[Command<'_>],
     kind: WriteKind,
     gtrid: &str,
+    decider: Decider<'_>,
 ) -> Result<OkPacket> {
-    let (started, begun) = begin(conns, gtrid).await;
+    let (started, begun) = begin(conns, gtrid, decider).await;
     let result = match begun {
         Err(e) => Err(e),
         Ok(()) => run_on_all(conns, commands, kind).await,
     };
-    finish(&mut conns[..started], gtrid, result).await
+    finish(&mut conns[..started], gtrid, result, decider).await
 }
 
 /// Starts the transaction of [`write_all_or_nothing`] on `conns`: how many
 /// started, and the first failure.
-pub async fn begin(conns: &mut [&mut BackendConn], gtrid: &str) -> (usize, Result<()>) {
+pub async fn begin(
+    conns: &mut [&mut BackendConn],
+    gtrid: &str,
+    decider: Decider<'_>,
+) -> (usize, Result<()>) {
+    let all_branches = matches!(decider, Decider::Service(_));
     for (i, conn) in conns.iter_mut().enumerate() {
         let start = match i {
-            0 => "START TRANSACTION".to_owned(),
+            0 if !all_branches => "START TRANSACTION".to_owned(),
             _ => start_sql(gtrid, &format!("b{i}")),
         };
         if let Err(e) = conn.query_drop(&start).await {
@@ -302,7 +322,11 @@ pub async fn finish(
     conns: &mut [&mut BackendConn],
     gtrid: &str,
     result: Result<OkPacket>,
+    decider: Decider<'_>,
 ) -> Result<OkPacket> {
+    if let Decider::Service(pool) = decider {
+        return finish_by_service(conns, gtrid, result, pool).await;
+    }
     let Some((first, rest)) = conns.split_first_mut() else {
         return result;
     };
@@ -326,4 +350,57 @@ pub async fn finish(
             Err(e)
         }
     }
+}
+
+/// [`finish`] when every connection is a branch (`b0`, `b1`, …) and a
+/// `[backend]` connection from `pool` writes the decision row in its own
+/// transaction: the protocol of [`commit`] with that connection as the
+/// coordinator (its COMMIT is the decision; recovery's locking read waits
+/// on it as on any coordinator).
+async fn finish_by_service(
+    conns: &mut [&mut BackendConn],
+    gtrid: &str,
+    result: Result<OkPacket>,
+    pool: &Arc<ServerPool>,
+) -> Result<OkPacket> {
+    let mut branches: Vec<Branch<'_>> = conns
+        .iter_mut()
+        .enumerate()
+        .map(|(i, c)| Branch {
+            bqual: format!("b{i}"),
+            conn: c,
+        })
+        .collect();
+    let mut ok = match result {
+        Ok(ok) => ok,
+        Err(e) => {
+            rollback(None, &mut branches, gtrid).await;
+            XA.ended(Outcome::RolledBack);
+            return Err(e);
+        }
+    };
+    let mut service = match crate::backend::xa_recovery::checkout_primary(pool).await {
+        Ok(c) => c,
+        Err(e) => {
+            rollback(None, &mut branches, gtrid).await;
+            XA.ended(Outcome::Aborted);
+            return Err(ProxyError::XaRolledBack {
+                reason: format!("no connection for the decision log: {e}"),
+            });
+        }
+    };
+    if let Err(e) = service.query_drop("START TRANSACTION").await {
+        rollback(None, &mut branches, gtrid).await;
+        XA.ended(Outcome::Aborted);
+        return Err(ProxyError::XaRolledBack {
+            reason: format!("the decision log's transaction did not start: {e}"),
+        });
+    }
+    let committed = commit(&mut service, &mut branches, gtrid).await;
+    if !service.broken {
+        service.release();
+    }
+    committed?;
+    ok.status &= !StatusFlags::SERVER_STATUS_IN_TRANS.bits();
+    Ok(ok)
 }

@@ -7,6 +7,7 @@
 
 pub mod admin_views;
 pub mod auth_exchange;
+pub mod deadlock;
 pub mod handshake;
 pub mod lifecycle;
 pub mod local_result;
@@ -41,6 +42,8 @@ pub struct SessionHandle {
     pub kill: tokio::sync::Notify,
     /// What the process list shows of the session.
     pub activity: Mutex<Activity>,
+    /// Its lock waits, for the cross-node deadlock detector.
+    pub deadlock: deadlock::Slot,
 }
 
 /// A session's line of the process list.
@@ -435,6 +438,15 @@ impl Proxy {
             handle.kill.notify_one();
         }
         Ok(())
+    }
+
+    /// Every session's handle, with its id.
+    pub fn session_handles(&self) -> Vec<(u32, Arc<SessionHandle>)> {
+        self.sessions
+            .lock()
+            .iter()
+            .map(|(id, h)| (*id, h.clone()))
+            .collect()
     }
 
     /// The metrics text, with the sessions' pinned reasons counted now.

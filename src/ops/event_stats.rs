@@ -16,6 +16,9 @@ pub struct EventStats {
     pub merge_rows: AtomicU64,
     /// Merges refused for exceeding `[routing] merge_max_groups`.
     pub merge_budget_hits: AtomicU64,
+    /// Transactions rolled back to break a deadlock across nodes
+    /// (`frontend::deadlock`).
+    pub deadlock_victims: AtomicU64,
 }
 
 /// The process's counters.
@@ -24,6 +27,7 @@ pub static EVENTS: EventStats = EventStats {
     plan_cache_misses: AtomicU64::new(0),
     merge_rows: AtomicU64::new(0),
     merge_budget_hits: AtomicU64::new(0),
+    deadlock_victims: AtomicU64::new(0),
 };
 
 impl EventStats {

@@ -224,6 +224,7 @@ struct EventFamilies {
     plan_cache_lookups: Family<ResultLabels, Counter>,
     merge_rows: Counter,
     merge_budget_hits: Counter,
+    deadlock_victims: Counter,
 }
 
 /// XA families, brought up to `ops::xa_stats` at scrape time.
@@ -573,6 +574,11 @@ impl EventFamilies {
             "Cross-shard merges refused for exceeding [routing] merge_max_groups",
             self.merge_budget_hits.clone(),
         );
+        r.register(
+            "deadlock_victims",
+            "Transactions rolled back (1213) to break a deadlock across nodes",
+            self.deadlock_victims.clone(),
+        );
     }
 
     fn set(&self) {
@@ -591,6 +597,7 @@ impl EventFamilies {
         }
         catch_up(&self.merge_rows, n(&EVENTS.merge_rows));
         catch_up(&self.merge_budget_hits, n(&EVENTS.merge_budget_hits));
+        catch_up(&self.deadlock_victims, n(&EVENTS.deadlock_victims));
     }
 }
 

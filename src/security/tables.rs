@@ -69,7 +69,9 @@ pub struct StatementObjects {
 }
 
 /// The system schemas: reachable only when named in a privilege entry.
-pub const SYSTEM_SCHEMAS: [&str; 3] = ["mysql", "performance_schema", "sys"];
+/// `shardcat` holds the XA decision log (`execute::xa`): a client able to
+/// write it could forge the outcome of other sessions' transactions.
+pub const SYSTEM_SCHEMAS: [&str; 4] = ["mysql", "performance_schema", "sys", "shardcat"];
 
 /// `information_schema`: readable by everyone (as in MySQL).
 pub fn is_information_schema(db: &str) -> bool {

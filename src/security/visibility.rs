@@ -476,7 +476,9 @@ mod tests {
             &none,
         );
         assert!(
-            p.contains("NOT IN ('mysql', 'performance_schema', 'sys', 'information_schema')"),
+            p.contains(
+                "NOT IN ('mysql', 'performance_schema', 'sys', 'shardcat', 'information_schema')"
+            ),
             "{p}"
         );
     }

@@ -105,6 +105,7 @@ impl Session {
             let in_tx = self.pins.transaction;
             self.after_failure();
             let e = match outcome.failure {
+                Some(ProxyError::DeadlockVictim) => ProxyError::DeadlockVictim,
                 Some(f) if in_tx => {
                     let why = match f {
                         ProxyError::BackendLost { reason, .. } => reason,
@@ -297,9 +298,11 @@ impl Session {
         let missing_table = self.missing_table.clone();
         let pool = self.held[i].conn.pool().clone();
         pool.stats.in_flight.fetch_add(1, Ordering::Relaxed);
-        *self.handle.backends.lock() = vec![(pool.clone(), self.held[i].conn.connection_id)];
+        let thread = self.held[i].conn.connection_id;
+        *self.handle.backends.lock() = vec![(pool.clone(), thread)];
         let mut down = pool.stats.down_epoch.subscribe();
         let handle = self.handle.clone();
+        let wait = handle.deadlock.begin_wait(&pool, thread);
         let first_byte = FirstByte::new();
         let stall_deadline = stall_policy.map(|p| pool.stats.stall.deadline(&p));
         let held = &mut self.held[i];
@@ -339,7 +342,19 @@ impl Session {
                 client_lost: true,
                 ..Outcome::default()
             },
+            _ = victim(&handle, wait, &first_byte) => {
+                // A deadlock victim (`frontend::deadlock`): nothing of the
+                // answer came; the server's statement still waits for its
+                // lock, so its connection is ended there.
+                relay.conn.broken = true;
+                crate::frontend::cancel_on_servers(vec![(pool.clone(), thread)]);
+                Outcome {
+                    failure: Some(ProxyError::DeadlockVictim),
+                    ..Outcome::default()
+                }
+            },
         };
+        handle.deadlock.end_wait();
         pool.stats.in_flight.fetch_sub(1, Ordering::Relaxed);
         if let Some(took) = first_byte.took() {
             pool.stats.stall.record_first_byte(took);
@@ -415,6 +430,15 @@ impl Session {
             self.pins.session_state = false;
         }
         self.release_unpinned();
+    }
+}
+
+/// Completes when the detector chose statement `wait` of the session as a
+/// deadlock victim while no byte of its answer had come (never after).
+async fn victim(handle: &crate::frontend::SessionHandle, wait: u64, first: &FirstByte) {
+    handle.deadlock.chosen(wait).await;
+    if first.took().is_some() {
+        std::future::pending::<()>().await;
     }
 }
 

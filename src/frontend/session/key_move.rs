@@ -149,11 +149,13 @@ impl Session {
         let max_rows = config.routing.move_max_rows;
         let gtrid = (self.xa_mode() && nodes.len() > 1)
             .then(|| xa::new_gtrid(config.id_generator.worker_id, nodes[0]));
+        let service = self.decision_pool(nodes[0]);
+        let decider = super::xa_tx::decider(&service);
         let result = {
             let mut refs: Vec<&mut BackendConn> = conns.iter_mut().map(|c| &mut **c).collect();
             Self::forget_write_gtids(&mut refs);
             let (started, begun) = match &gtrid {
-                Some(g) => xa::begin(&mut refs, g).await,
+                Some(g) => xa::begin(&mut refs, g, decider).await,
                 None => begin_plain(&mut refs).await,
             };
             let steps = Steps {
@@ -168,7 +170,7 @@ impl Session {
                 Err(e) => Err(e),
             };
             match &gtrid {
-                Some(g) => xa::finish(&mut refs[..started], g, result).await,
+                Some(g) => xa::finish(&mut refs[..started], g, result, decider).await,
                 None => {
                     let ended = end_all(&mut refs[..started], result.is_ok()).await;
                     let mut ok = result?;

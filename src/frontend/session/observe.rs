@@ -233,6 +233,16 @@ impl Session {
 
     /// `SHOW SHARDCAT SESSIONS`: idle again, with the state the command left.
     pub(super) fn show_idle(&self) {
+        let held = match self.pins.transaction {
+            true => self
+                .held
+                .iter()
+                .filter(|h| h.role == crate::backend::Role::Primary)
+                .map(|h| (h.node, h.conn.connection_id))
+                .collect(),
+            false => Vec::new(),
+        };
+        self.handle.deadlock.set_held(held);
         let mut a = self.handle.activity.lock();
         a.in_transaction = self.pins.transaction;
         a.pinned = if self.pins.transaction {

@@ -300,6 +300,10 @@ impl Session {
                 // at all (DDL commits implicitly and cannot be wrapped).
                 let wrap = !matches!(plan.kind, PlanKind::Ddl);
                 let gtrid = self.autocommit_gtrid(plan, wrap);
+                let service = plan
+                    .targets
+                    .first()
+                    .and_then(|t| self.decision_pool(t.node));
                 let result = {
                     let mut refs: Vec<&mut BackendConn> =
                         conns.iter_mut().map(|c| &mut **c).collect();
@@ -307,7 +311,8 @@ impl Session {
                     let kind = write_kind(plan);
                     match gtrid {
                         Some(g) if refs.len() == commands.len() => {
-                            xa::write_all_or_nothing(&mut refs, &commands, kind, &g).await
+                            let decider = super::xa_tx::decider(&service);
+                            xa::write_all_or_nothing(&mut refs, &commands, kind, &g, decider).await
                         }
                         _ if refs.len() == commands.len() => {
                             write_all_or_nothing(&mut refs, &commands, kind, wrap).await

@@ -9,12 +9,15 @@
 //! Must not: run the protocol itself (that is `execute::xa`) or answer
 //! the client.
 
+use std::sync::Arc;
+
 use mysql_common::constants::StatusFlags;
 
 use super::Session;
+use crate::backend::ServerPool;
 use crate::config::TransactionMode;
 use crate::error::{ProxyError, Result};
-use crate::execute::xa::{self, Branch};
+use crate::execute::xa::{self, Branch, Decider};
 use crate::ops::xa_stats::{Outcome, XA};
 use crate::router::shard::ShardPlan;
 use crate::sql::{Classified, StatementKind};
@@ -112,6 +115,15 @@ impl Session {
         Some(xa::new_gtrid(instance, first.node))
     }
 
+    /// For a pass-through user: the `[backend]` pool of `node` (the
+    /// coordinator), whose connection writes the decision row of a
+    /// statement's own XA transaction (`execute::xa::Decider::Service`);
+    /// `None`: the first connection writes it.
+    pub(super) fn decision_pool(&self, node: usize) -> Option<Arc<ServerPool>> {
+        self.login.as_ref()?;
+        Some(self.proxy.cluster.nodes.get(node)?.primary.clone())
+    }
+
     /// Whether the open transaction has XA branches.
     pub(super) fn xa_branches_open(&self) -> bool {
         self.xa.gtrid.is_some()
@@ -206,5 +218,13 @@ impl Session {
         }
         self.note_commit_gtids(gtids);
         result.map(|()| self.status & !StatusFlags::SERVER_STATUS_IN_TRANS.bits())
+    }
+}
+
+/// Who decides, given [`Session::decision_pool`]'s answer.
+pub(super) fn decider(pool: &Option<Arc<ServerPool>>) -> Decider<'_> {
+    match pool {
+        Some(p) => Decider::Service(p),
+        None => Decider::FirstConnection,
     }
 }
