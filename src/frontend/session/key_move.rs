@@ -19,20 +19,18 @@
 
 use std::sync::Arc;
 
-use mysql_common::constants::StatusFlags;
-
+use super::atomic_write::{node_index, NodeSteps};
 use super::connections::plan_nodes;
 use super::Session;
-use crate::backend::{BackendConn, PooledConn, Role};
+use crate::backend::BackendConn;
 use crate::error::{ProxyError, Result};
 use crate::execute::move_rows::{insert_rows, no_params, read_rows, table_sql, writable_columns};
 use crate::execute::scatter::add_ok;
-use crate::execute::write::{end_all, run_on_all};
-use crate::execute::xa::{self, test_pause, Pause};
+use crate::execute::write::run_on_all;
+use crate::execute::xa::{test_pause, Pause};
 use crate::execute::{Command, Encoding};
 use crate::frontend::prepared::ExecutePackets;
 use crate::router::shard::{KeyMove, ShardPlan, ShardTarget};
-use crate::router::RoutePlan;
 use crate::session_state::quote_ident;
 use crate::sql::Classified;
 use crate::wire::ok_sum::WriteKind;
@@ -48,148 +46,18 @@ impl Session {
         encoding: Encoding<'_>,
         seq: &mut u8,
     ) {
-        let result = if self.pins.transaction {
-            self.key_move_held(plan, m, c, encoding).await
-        } else if self.pins.session_state {
-            Err(ProxyError::Unsupported(
-                "an UPDATE that moves rows to another shard (it changes the sharding key) while \
-                 the session is pinned to its connections (user variables, temporary tables, \
-                 table locks…) outside a transaction"
-                    .into(),
-            ))
-        } else {
-            self.key_move_pooled(plan, m, encoding).await
-        };
-        self.answer_scatter_write(plan, c, result, seq).await;
-    }
-
-    /// Inside the session's transaction: its connection on every node of
-    /// the move (joining the transaction there), the statement undone on
-    /// all of them on failure (a savepoint per node), as one server undoes
-    /// a failed statement and keeps the transaction.
-    async fn key_move_held(
-        &mut self,
-        plan: &ShardPlan,
-        m: &KeyMove,
-        c: &Classified,
-        encoding: Encoding<'_>,
-    ) -> Result<OkPacket> {
         let nodes = move_nodes(plan, m);
-        for &node in &nodes {
-            let rp = RoutePlan {
-                node,
-                role: Role::Primary,
-                reason: "sharding-key move in a transaction",
-            };
-            self.acquire(&rp, c).await?;
-        }
-        let max_rows = self.proxy.config.load().routing.move_max_rows;
-        let mut held: Vec<(usize, &mut BackendConn)> = self
-            .held
-            .iter_mut()
-            .filter(|h| nodes.contains(&h.node))
-            .map(|h| (h.node, &mut *h.conn))
-            .collect();
-        held.sort_by_key(|(node, _)| *node);
-        let mut refs: Vec<&mut BackendConn> = held.into_iter().map(|(_, c)| c).collect();
-        if refs.len() != nodes.len() {
-            return Err(ProxyError::Internal(
-                "no connection for a node of the move".into(),
-            ));
-        }
-        for conn in refs.iter_mut() {
-            conn.query_drop(&format!("SAVEPOINT {MOVE_SAVEPOINT}"))
-                .await?;
-        }
         let steps = Steps {
-            nodes: &nodes,
             plan,
             m,
             encoding,
-            max_rows,
+            max_rows: self.proxy.config.load().routing.move_max_rows,
         };
-        let result = steps.run(&mut refs).await;
-        let end = match result {
-            Ok(_) => "RELEASE SAVEPOINT",
-            Err(_) => "ROLLBACK TO SAVEPOINT",
-        };
-        for conn in refs.iter_mut().filter(|c| !c.broken) {
-            if conn
-                .query_drop(&format!("{end} {MOVE_SAVEPOINT}"))
-                .await
-                .is_err()
-            {
-                conn.broken = true;
-            }
-        }
-        result
-    }
-
-    /// One primary connection per node of the move, one transaction across
-    /// them.
-    async fn key_move_pooled(
-        &mut self,
-        plan: &ShardPlan,
-        m: &KeyMove,
-        encoding: Encoding<'_>,
-    ) -> Result<OkPacket> {
-        let nodes = move_nodes(plan, m);
-        self.start_checkout_clock();
-        let mut conns: Vec<PooledConn> = Vec::with_capacity(nodes.len());
-        for &node in &nodes {
-            let got = self.checkout_many_retrying(node, Role::Primary, 1).await?;
-            conns.extend(got.into_iter().take(1));
-        }
-        if conns.len() != nodes.len() {
-            return Err(ProxyError::Internal(
-                "no connection for a node of the move".into(),
-            ));
-        }
-        let config = self.proxy.config.load();
-        let max_rows = config.routing.move_max_rows;
-        let gtrid = (self.xa_mode() && nodes.len() > 1)
-            .then(|| xa::new_gtrid(config.id_generator.worker_id, nodes[0]));
-        let result = {
-            let mut refs: Vec<&mut BackendConn> = conns.iter_mut().map(|c| &mut **c).collect();
-            Self::forget_write_gtids(&mut refs);
-            let (started, begun) = match &gtrid {
-                Some(g) => xa::begin(&mut refs, g).await,
-                None => begin_plain(&mut refs).await,
-            };
-            let steps = Steps {
-                nodes: &nodes,
-                plan,
-                m,
-                encoding,
-                max_rows,
-            };
-            let result = match begun {
-                Ok(()) => steps.run(&mut refs).await,
-                Err(e) => Err(e),
-            };
-            match &gtrid {
-                Some(g) => xa::finish(&mut refs[..started], g, result).await,
-                None => {
-                    let ended = end_all(&mut refs[..started], result.is_ok()).await;
-                    let mut ok = result?;
-                    ended?;
-                    ok.status &= !StatusFlags::SERVER_STATUS_IN_TRANS.bits();
-                    Ok(ok)
-                }
-            }
-        };
-        self.record_write_gtids(&mut conns);
-        for conn in conns {
-            if !conn.broken {
-                conn.release();
-            }
-        }
-        result
+        let what = "an UPDATE that moves rows to another shard (it changes the sharding key)";
+        let result = self.write_atomically(&nodes, c, &steps, what).await;
+        self.answer_scatter_write(plan, c, result, seq).await;
     }
 }
-
-/// The savepoint that makes a move inside a transaction one statement.
-const MOVE_SAVEPOINT: &str = "shardcat_key_move";
 
 /// The nodes of a move, in order: the UPDATE's and the new key's.
 fn move_nodes(plan: &ShardPlan, m: &KeyMove) -> Vec<usize> {
@@ -200,40 +68,22 @@ fn move_nodes(plan: &ShardPlan, m: &KeyMove) -> Vec<usize> {
     nodes
 }
 
-/// `START TRANSACTION` on every connection: how many started, and the
-/// first failure.
-async fn begin_plain(conns: &mut [&mut BackendConn]) -> (usize, Result<()>) {
-    for (i, conn) in conns.iter_mut().enumerate() {
-        if let Err(e) = conn.query_drop("START TRANSACTION").await {
-            return (i, Err(e));
-        }
-    }
-    (conns.len(), Ok(()))
-}
-
 /// The statements of one move (the connections are `nodes`' in order).
 struct Steps<'a> {
-    nodes: &'a [usize],
     plan: &'a ShardPlan,
     m: &'a KeyMove,
     encoding: Encoding<'a>,
     max_rows: usize,
 }
 
-impl Steps<'_> {
-    fn at(&self, node: usize) -> Result<usize> {
-        self.nodes
-            .iter()
-            .position(|&n| n == node)
-            .ok_or_else(|| ProxyError::Internal(format!("node #{node} is not in the move")))
-    }
-
+impl NodeSteps for Steps<'_> {
     /// The UPDATEs (their OKs summed: what the client is told), then the
     /// rows that left each source table, into the new key's table.
-    async fn run(&self, conns: &mut [&mut BackendConn]) -> Result<OkPacket> {
+    async fn run(&self, nodes: &[usize], conns: &mut [&mut BackendConn]) -> Result<OkPacket> {
+        let at = |node| node_index(nodes, node);
         let mut total = OkPacket::default();
         for t in &self.plan.targets {
-            let i = self.at(t.node)?;
+            let i = at(t.node)?;
             let command = Command::for_target(&self.encoding, t);
             let kind = WriteKind::of_sql(&t.sql);
             let ok = run_on_all(&mut [&mut *conns[i]], &[command], kind).await?;
@@ -242,13 +92,13 @@ impl Steps<'_> {
         let m = self.m;
         let schema = m.schema.as_deref();
         let key = quote_ident(&m.key);
-        let dest = self.at(m.dest.node)?;
+        let dest = at(m.dest.node)?;
         let dest_table = table_sql(schema, &m.dest.table);
         let mut names: Option<Vec<String>> = None;
         let mut moved = 0usize;
         let plain = no_params();
         for s in &m.sources {
-            let i = self.at(s.node)?;
+            let i = at(s.node)?;
             let names = match &names {
                 Some(n) => n,
                 None => names.insert(writable_columns(conns[i], schema, &s.table).await?),

@@ -43,6 +43,7 @@ pub mod analyze;
 pub mod cases;
 pub mod cond;
 pub mod idgen;
+pub mod insert_select;
 pub(crate) mod lex;
 pub mod load_data;
 pub mod meta;

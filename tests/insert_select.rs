@@ -1,0 +1,344 @@
+//! `INSERT … SELECT` into sharded tables, compared with the `ref` server
+//! holding the same rows. Generated statements: every source (sharded with
+//! the target's layout, sharded with another layout, broadcast, a table
+//! without a rule, a sharded⋈broadcast join) into two targets (the same
+//! layout as the source, another layout), SELECTs with WHERE, ORDER BY …
+//! LIMIT, GROUP BY aggregates and computed keys, as INSERT, INSERT IGNORE,
+//! REPLACE and ON DUPLICATE KEY UPDATE, over rows with NULLs, edge
+//! characters, binary strings, floats, DECIMAL and DATETIME fractions.
+//! After each statement: the same outcome (error code, or affected rows
+//! and the `Records: …` info) as `ref`, the same rows (binary protocol),
+//! and every physical table holding only its slot's keys. A duplicate key
+//! on one shard fails the statement with the server's 1062 and leaves
+//! every shard as it was; inside a transaction the failed statement alone
+//! is undone and the SELECT sees the transaction's own writes;
+//! `insert_select_max_rows` bounds the rows held; `[[sequence]]` ids fill
+//! a key left out; unexact ODKU forms are refused with their reason.
+//!
+//! Run (after `scripts/topology.sh up`):
+//!
+//! ```text
+//! SHARDCAT_TOPOLOGY_ENV=.topology/topology.env cargo test --test insert_select
+//! ```
+
+mod common;
+#[path = "common/util.rs"]
+mod util;
+
+use std::time::Duration;
+
+use mysql_async::prelude::*;
+use mysql_async::{Conn, Row, Value};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use common::proxy::{ProxyOptions, ProxyProcess};
+use common::Topology;
+
+/// `src`, `dst` (hash_mod over 4 slots: k mod 4, slots 0, 1 on n1 and 2, 3
+/// on n2), `far` (jump hash over 6 slots), `seq` (ids from a sequence),
+/// `bc` broadcast; `plain` has no rule (it lives on n1).
+fn rules() -> String {
+    let mut out = String::new();
+    for t in ["src", "dst", "seqd"] {
+        out.push_str(&format!(
+            "[[table]]\nname = \"{t}\"\nkey = \"k\"\nkey_type = \"int\"\n\
+             algorithm = {{ kind = \"hash_mod\" }}\nnodes = [\"n1\", \"n2\"]\n\
+             tables_per_node = 2\n\n"
+        ));
+    }
+    out.push_str(
+        "[[table]]\nname = \"far\"\nkey = \"k\"\nkey_type = \"int\"\n\
+         algorithm = { kind = \"jump\" }\nnodes = [\"n1\", \"n2\"]\ntables_per_node = 3\n\n\
+         [[table]]\nname = \"bc\"\nbroadcast = true\n\n\
+         [[sequence]]\ntable = \"seqd\"\n",
+    );
+    out
+}
+
+const COLS: &str = "id INT NOT NULL, k INT NOT NULL, v VARCHAR(30) CHARACTER SET utf8mb4, \
+    f FLOAT, d DOUBLE, dec1 DECIMAL(14,4), b VARBINARY(8), dt DATETIME(3), n INT NOT NULL DEFAULT 0";
+
+fn ddl() -> Vec<String> {
+    let mut out = Vec::new();
+    for t in ["src", "bc", "plain"] {
+        out.push(format!("CREATE TABLE {t} ({COLS}, PRIMARY KEY (id))"));
+    }
+    for t in ["dst", "far"] {
+        out.push(format!("CREATE TABLE {t} ({COLS}, PRIMARY KEY (k))"));
+    }
+    out.push("CREATE TABLE seqd (k BIGINT UNSIGNED PRIMARY KEY, v VARCHAR(30))".into());
+    out
+}
+
+/// Column list of the generated rows (`n` keeps its default).
+const ROW_COLS: &str = "id, k, v, f, d, dec1, b, dt";
+const ALL_COLS: &str = "id, k, v, f, d, dec1, b, dt, n";
+
+fn lit_str(rng: &mut StdRng) -> String {
+    const PIECES: [&str; 10] = ["a", "Z", "''", "\\\\", "é", "😀", " ", "\\0", "%", "ß"];
+    let n = rng.random_range(0..5);
+    let s: String = (0..n)
+        .map(|_| PIECES[rng.random_range(0..PIECES.len())])
+        .collect();
+    format!("'{s}'")
+}
+
+fn or_null(rng: &mut StdRng, f: impl FnOnce(&mut StdRng) -> String) -> String {
+    if rng.random_range(0..5) == 0 {
+        "NULL".into()
+    } else {
+        f(rng)
+    }
+}
+
+/// A generated row with id `id`.
+fn row(rng: &mut StdRng, id: i64) -> String {
+    let vals = [
+        id.to_string(),
+        rng.random_range(0..30).to_string(),
+        or_null(rng, lit_str),
+        or_null(rng, |r| {
+            format!("{}e{}", r.random_range(-9999..9999), r.random_range(-6..6))
+        }),
+        or_null(rng, |r| format!("{}", r.random::<f64>() * 1e4 - 5e3)),
+        or_null(rng, |r| {
+            format!(
+                "{}.{:04}",
+                r.random_range(-9999..9999),
+                r.random_range(0..9999)
+            )
+        }),
+        or_null(rng, |r| format!("x'{:08x}'", r.random::<u32>())),
+        or_null(rng, |r| {
+            format!(
+                "'20{:02}-0{}-1{} 1{}:2{}:3{}.{:03}'",
+                r.random_range(0..99),
+                r.random_range(1..10),
+                r.random_range(0..10),
+                r.random_range(0..10),
+                r.random_range(0..10),
+                r.random_range(0..10),
+                r.random_range(0..999)
+            )
+        }),
+    ];
+    format!("({})", vals.join(", "))
+}
+
+/// Statements are bounded: a hang fails the test.
+async fn q(c: &mut Conn, sql: &str) -> Result<(), mysql_async::Error> {
+    tokio::time::timeout(Duration::from_secs(20), c.query_drop(sql))
+        .await
+        .unwrap_or_else(|_| panic!("{sql}: hung"))
+}
+
+async fn rows_of(c: &mut Conn, sql: &str) -> Vec<Vec<Value>> {
+    let rows: Vec<Row> = c
+        .exec(sql, ())
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    rows.into_iter().map(Row::unwrap).collect()
+}
+
+/// Runs `sql` on both; the same outcome (error code, or affected rows and
+/// info). The error code, if any.
+async fn both(p: &mut Conn, r: &mut Conn, sql: &str) -> Option<u16> {
+    let want = q(r, sql)
+        .await
+        .map(|_| (r.affected_rows(), r.info().to_string()));
+    let got = q(p, sql)
+        .await
+        .map(|_| (p.affected_rows(), p.info().to_string()));
+    match (want, got) {
+        (Ok(w), Ok(g)) => {
+            assert_eq!(g, w, "{sql}");
+            None
+        }
+        (Err(w), Err(g)) => {
+            let (w, g) = (util::server_error(w), util::server_error(g));
+            assert_eq!(g.0, w.0, "{sql}: shardcat {g:?} vs ref {w:?}");
+            Some(w.0)
+        }
+        (w, g) => panic!("{sql}: shardcat {g:?} vs ref {w:?}"),
+    }
+}
+
+/// Physical tables of `table` on the primaries: (server, name, slot).
+fn physical(table: &str) -> Vec<(&'static str, String, usize)> {
+    let (per_node, slots) = if table == "far" { (3, 6) } else { (2, 4) };
+    (0..slots)
+        .map(|s| {
+            let server = if s < per_node { "n1p" } else { "n2p" };
+            (server, format!("{table}_{s}"), s)
+        })
+        .collect()
+}
+
+/// The rows of `table` through shardcat equal `ref`'s, and the physical
+/// tables hold them exactly once (`hash_mod` tables: each in its slot).
+async fn compare(topo: &Topology, db: &str, p: &mut Conn, r: &mut Conn, table: &str, what: &str) {
+    let sql = format!("SELECT {ALL_COLS} FROM {table} ORDER BY k");
+    let want = rows_of(r, &sql).await;
+    assert_eq!(rows_of(p, &sql).await, want, "{what}: {sql}");
+    let mut total = 0;
+    for (server, phys, slot) in physical(table) {
+        let mut c = util::direct_conn(topo, server, Some(db)).await;
+        if table != "far" {
+            let bad: Vec<Row> = c
+                .exec(
+                    format!("SELECT k FROM {phys} WHERE MOD(k, 4) <> {slot}"),
+                    (),
+                )
+                .await
+                .unwrap();
+            assert!(bad.is_empty(), "{what}: {phys} holds keys of other slots");
+        }
+        let n: Option<i64> = c
+            .query_first(format!("SELECT COUNT(*) FROM {phys}"))
+            .await
+            .unwrap();
+        total += n.unwrap_or(0);
+        c.disconnect().await.ok();
+    }
+    assert_eq!(total as usize, want.len(), "{what}: rows on the primaries");
+}
+
+async fn setup(proxy: &ProxyProcess, topo: &Topology, db: &str) -> (Conn, Conn) {
+    let mut p = util::proxy_conn(proxy, None).await;
+    let mut r = util::direct_conn(topo, "ref", None).await;
+    for c in [&mut p, &mut r] {
+        q(c, &format!("DROP DATABASE IF EXISTS {db}"))
+            .await
+            .unwrap();
+        q(c, &format!("CREATE DATABASE {db}")).await.unwrap();
+        q(c, &format!("USE {db}")).await.unwrap();
+        for ddl in ddl() {
+            q(c, &ddl).await.unwrap_or_else(|e| panic!("{ddl}: {e}"));
+        }
+    }
+    (p, r)
+}
+
+/// A generated INSERT … SELECT into `target`.
+fn statement(rng: &mut StdRng, target: &str) -> String {
+    let source = ["src", "bc", "plain", "src", "src s JOIN bc USING (id)"][rng.random_range(0..5)];
+    let offset = [0, 1, 100, 200][rng.random_range(0..4)];
+    let q = |c: &str| {
+        if source.contains("JOIN") && c != "id" {
+            format!("s.{c}")
+        } else {
+            c.to_owned()
+        }
+    };
+    let select = match rng.random_range(0..4) {
+        0 => format!(
+            "SELECT {}, {} + {offset}, {}, {}, {}, {}, {}, {} FROM {source} WHERE {} % {} = {}",
+            q("id"),
+            q("k"),
+            q("v"),
+            q("f"),
+            q("d"),
+            q("dec1"),
+            q("b"),
+            q("dt"),
+            q("id"),
+            rng.random_range(2..5),
+            rng.random_range(0..2)
+        ),
+        1 => format!(
+            "SELECT {}, {} + {offset}, {}, {}, {}, {}, {}, {} FROM {source} ORDER BY {} DESC LIMIT {}",
+            q("id"),
+            q("k"),
+            q("v"),
+            q("f"),
+            q("d"),
+            q("dec1"),
+            q("b"),
+            q("dt"),
+            q("id"),
+            rng.random_range(1..12)
+        ),
+        2 => format!(
+            "SELECT MIN({}), {} + {offset}, MAX({}), NULL, SUM({}), AVG({}), NULL, MAX({}) \
+             FROM {source} GROUP BY {}",
+            q("id"),
+            q("k"),
+            q("v"),
+            q("d"),
+            q("dec1"),
+            q("dt"),
+            q("k")
+        ),
+        _ => format!(
+            "SELECT {} + 1000, {} * 3 + {offset}, CONCAT({}, 'x'), {}, NULL, {} * 2, {}, {} \
+             FROM {source} WHERE {} BETWEEN {} AND {}",
+            q("id"),
+            q("id"),
+            q("v"),
+            q("f"),
+            q("dec1"),
+            q("b"),
+            q("dt"),
+            q("k"),
+            rng.random_range(0..10),
+            rng.random_range(10..30)
+        ),
+    };
+    let verb = rng.random_range(0..5);
+    let head = match verb {
+        0 | 1 => "INSERT",
+        2 => "INSERT IGNORE",
+        3 => "REPLACE",
+        _ => "INSERT",
+    };
+    let tail = if verb == 4 {
+        format!(" ON DUPLICATE KEY UPDATE v = VALUES(v), n = {target}.n + 1")
+    } else {
+        String::new()
+    };
+    format!("{head} INTO {target} ({ROW_COLS}) {select}{tail}")
+}
+
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn start(topo: &Topology, mode: &str) -> ProxyProcess {
+    ProxyProcess::start_with(
+        topo,
+        ProxyOptions {
+            routing: format!("transactions = \"{mode}\"\ninsert_select_max_rows = 60\n"),
+            extra: rules(),
+            ..Default::default()
+        },
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generated_insert_selects_match_one_server() {
+    let _serial = SERIAL.lock().await;
+    let topo = Topology::from_env();
+    let proxy = start(&topo, "xa");
+    let db = util::db_name("inssel");
+    let (mut p, mut r) = setup(&proxy, &topo, &db).await;
+    let mut rng = StdRng::seed_from_u64(1313);
+    for t in ["src", "bc", "plain"] {
+        let rows: Vec<String> = (1..=40).map(|id| row(&mut rng, id)).collect();
+        let sql = format!("INSERT INTO {t} ({ROW_COLS}) VALUES {}", rows.join(", "));
+        both(&mut p, &mut r, &sql).await;
+    }
+    let (mut errors, mut written) = (0, 0);
+    for i in 0..60 {
+        let target = if i % 3 == 2 { "far" } else { "dst" };
+        let sql = statement(&mut rng, target);
+        match both(&mut p, &mut r, &sql).await {
+            Some(_) => errors += 1,
+            None => written += r.affected_rows(),
+        }
+        compare(&topo, &db, &mut p, &mut r, target, &format!("#{i}: {sql}")).await;
+    }
+    println!("60 generated INSERT … SELECTs: {written} rows affected, {errors} errors, all as ref");
+    assert!(errors < 30, "{errors} of 60 generated statements failed");
+    assert!(written > 100, "only {written} rows written");
+    q(&mut p, &format!("DROP DATABASE {db}")).await.unwrap();
+    q(&mut r, &format!("DROP DATABASE {db}")).await.unwrap();
+}
