@@ -40,7 +40,7 @@ use common::Topology;
 /// `bc` broadcast; `plain` has no rule (it lives on n1).
 fn rules() -> String {
     let mut out = String::new();
-    for t in ["src", "dst", "seqd"] {
+    for t in ["src", "dst", "seqd", "fam"] {
         out.push_str(&format!(
             "[[table]]\nname = \"{t}\"\nkey = \"k\"\nkey_type = \"int\"\n\
              algorithm = {{ kind = \"hash_mod\" }}\nnodes = [\"n1\", \"n2\"]\n\
@@ -51,7 +51,9 @@ fn rules() -> String {
         "[[table]]\nname = \"far\"\nkey = \"k\"\nkey_type = \"int\"\n\
          algorithm = { kind = \"jump\" }\nnodes = [\"n1\", \"n2\"]\ntables_per_node = 3\n\n\
          [[table]]\nname = \"bc\"\nbroadcast = true\n\n\
-         [[sequence]]\ntable = \"seqd\"\n",
+         [[sequence]]\ntable = \"seqd\"\n\n\
+         [[table]]\nname = \"kid\"\nbound_to = \"fam\"\nkey = \"k\"\n\n\
+         [[table]]\nname = \"kid2\"\nbound_to = \"fam\"\nkey = \"fk\"\n",
     );
     out
 }
@@ -68,6 +70,9 @@ fn ddl() -> Vec<String> {
         out.push(format!("CREATE TABLE {t} ({COLS}, PRIMARY KEY (k))"));
     }
     out.push("CREATE TABLE seqd (k BIGINT UNSIGNED PRIMARY KEY, v VARCHAR(30))".into());
+    out.push("CREATE TABLE fam (k INT PRIMARY KEY, v INT)".into());
+    out.push("CREATE TABLE kid (id INT PRIMARY KEY, k INT, w VARCHAR(10))".into());
+    out.push("CREATE TABLE kid2 (id INT PRIMARY KEY, fk INT)".into());
     out
 }
 
@@ -321,11 +326,7 @@ async fn generated_insert_selects_match_one_server() {
     let db = util::db_name("inssel");
     let (mut p, mut r) = setup(&proxy, &topo, &db).await;
     let mut rng = StdRng::seed_from_u64(1313);
-    for t in ["src", "bc", "plain"] {
-        let rows: Vec<String> = (1..=40).map(|id| row(&mut rng, id)).collect();
-        let sql = format!("INSERT INTO {t} ({ROW_COLS}) VALUES {}", rows.join(", "));
-        both(&mut p, &mut r, &sql).await;
-    }
+    load(&mut p, &mut r, &mut rng).await;
     let (mut errors, mut written) = (0, 0);
     for i in 0..60 {
         let target = if i % 3 == 2 { "far" } else { "dst" };
@@ -341,4 +342,199 @@ async fn generated_insert_selects_match_one_server() {
     assert!(written > 100, "only {written} rows written");
     q(&mut p, &format!("DROP DATABASE {db}")).await.unwrap();
     q(&mut r, &format!("DROP DATABASE {db}")).await.unwrap();
+}
+
+/// Loads `src`, `bc` and `plain` with 40 generated rows each.
+async fn load(p: &mut Conn, r: &mut Conn, rng: &mut StdRng) {
+    for t in ["src", "bc", "plain"] {
+        let rows: Vec<String> = (1..=40).map(|id| row(rng, id)).collect();
+        let sql = format!("INSERT INTO {t} ({ROW_COLS}) VALUES {}", rows.join(", "));
+        both(p, r, &sql).await;
+    }
+}
+
+/// A duplicate key on one shard fails the whole statement (nothing on any
+/// shard); inside a transaction only the statement is undone and the
+/// SELECT sees the transaction's writes; the row bound; sequence ids;
+/// refusals. In `best_effort` mode (the generated test runs `xa`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn atomic_in_transactions_and_bounded() {
+    let _serial = SERIAL.lock().await;
+    let topo = Topology::from_env();
+    let proxy = start(&topo, "best_effort");
+    let db = util::db_name("inssel2");
+    let (mut p, mut r) = setup(&proxy, &topo, &db).await;
+    let mut rng = StdRng::seed_from_u64(77);
+    load(&mut p, &mut r, &mut rng).await;
+    let (p, r) = (&mut p, &mut r);
+    // Keys 1..=8 span the four slots on both nodes; 3 is taken on n2.
+    both(p, r, "INSERT INTO dst (id, k) VALUES (999, 3)").await;
+    let clash = "INSERT INTO dst (id, k, v) SELECT id, id, v FROM src WHERE id BETWEEN 1 AND 8";
+    assert_eq!(both(p, r, clash).await, Some(1062));
+    compare(&topo, &db, p, r, "dst", "after the duplicate").await;
+    for script in [
+        &[
+            "BEGIN",
+            "INSERT INTO src (id, k, v) VALUES (500, 7, 'own write')",
+            "INSERT INTO dst (id, k, v) SELECT id, k + 50, v FROM src WHERE id = 500",
+            clash,
+            "INSERT INTO dst (id, k, v) SELECT id, id + 300, v FROM src WHERE id < 6",
+            "INSERT IGNORE INTO dst (id, k, v) SELECT id, id, v FROM src WHERE id < 6",
+            "COMMIT",
+        ][..],
+        &[
+            "BEGIN",
+            "INSERT INTO dst (id, k, v) SELECT id, id + 400, 'gone' FROM src WHERE id < 9",
+            "ROLLBACK",
+        ][..],
+        &[
+            "INSERT INTO dst SELECT * FROM src WHERE id > 30",
+            "INSERT INTO far SELECT * FROM dst WHERE k < 40",
+            "INSERT INTO dst (id, k) SELECT id FROM src",
+            "REPLACE INTO far (id, k, v) SELECT id, k, 'replaced' FROM far WHERE k % 2 = 0",
+            "INSERT INTO dst (id, k) SELECT 1, 12345",
+            "INSERT INTO dst (id, k, v) SELECT id, k, v FROM src WHERE id = 31 \
+             ON DUPLICATE KEY UPDATE v = CONCAT(dst.v, '+'), n = dst.n + VALUES(n) + 1",
+        ][..],
+    ] {
+        for sql in script {
+            both(p, r, sql).await;
+        }
+        let what = script.join("; ");
+        compare(&topo, &db, p, r, "dst", &what).await;
+        compare(&topo, &db, p, r, "far", &what).await;
+    }
+    // More rows than insert_select_max_rows (60): refused, nothing written.
+    let e = q(
+        p,
+        "INSERT INTO dst (id, k) SELECT s.id, s.id * 100 + b.id + 5000 FROM src s JOIN bc b",
+    )
+    .await
+    .unwrap_err();
+    let (code, _, msg) = util::server_error(e);
+    assert!(msg.contains("insert_select_max_rows"), "{code} {msg}");
+    compare(&topo, &db, p, r, "dst", "over the bound").await;
+    // Refused with the reason: ODKU reading what only INSERT … SELECT sees,
+    // or moving the key; parameters.
+    for (sql, words) in [
+        (
+            "INSERT INTO dst (id, k, v) SELECT id, k, v FROM src ON DUPLICATE KEY UPDATE v = v",
+            "not qualified",
+        ),
+        (
+            "INSERT INTO dst (id, k, v) SELECT id, k, v FROM src s ON DUPLICATE KEY UPDATE v = s.v",
+            "another table",
+        ),
+        (
+            "INSERT INTO dst (id, k, v) SELECT id, k, v FROM src ON DUPLICATE KEY UPDATE k = 5",
+            "sharding key",
+        ),
+    ] {
+        let e = q(p, sql).await.unwrap_err();
+        let (code, _, msg) = util::server_error(e);
+        assert!(msg.contains(words), "{sql}: {code} {msg}");
+    }
+    let e = p
+        .exec_drop("INSERT INTO dst (id, k) SELECT id, k + ? FROM src", (1,))
+        .await
+        .unwrap_err();
+    assert!(util::server_error(e).2.contains("prepared"));
+    compare(&topo, &db, p, r, "dst", "after refusals").await;
+    // A key left out: ids from the sequence, each row in its slot, the
+    // first one as LAST_INSERT_ID().
+    q(p, "INSERT INTO seqd (v) SELECT v FROM src WHERE id <= 10")
+        .await
+        .unwrap();
+    assert_eq!(
+        (p.affected_rows(), p.info().to_string()),
+        (10, "Records: 10  Duplicates: 0  Warnings: 0".to_string())
+    );
+    let first: Option<u64> = p.query_first("SELECT LAST_INSERT_ID()").await.unwrap();
+    let min: Option<u64> = p.query_first("SELECT MIN(k) FROM seqd").await.unwrap();
+    assert_eq!(first, min, "LAST_INSERT_ID()");
+    let mut placed = 0;
+    for (server, phys, slot) in physical("seqd") {
+        let mut c = util::direct_conn(&topo, server, Some(&db)).await;
+        let keys: Vec<u64> = c.query(format!("SELECT k FROM {phys}")).await.unwrap();
+        assert!(
+            keys.iter().all(|k| k % 4 == slot as u64),
+            "{phys}: {keys:?}"
+        );
+        placed += keys.len();
+        c.disconnect().await.ok();
+    }
+    assert_eq!(placed, 10);
+    q(p, &format!("DROP DATABASE {db}")).await.unwrap();
+    q(r, &format!("DROP DATABASE {db}")).await.unwrap();
+}
+
+/// Rows of `table` as strings through `c`.
+async fn all(c: &mut Conn, sql: &str) -> Vec<Vec<String>> {
+    util::rows_as_strings(c, sql).await
+}
+
+/// A sharding-key UPDATE of a table others are bound to: rows an `ON
+/// UPDATE CASCADE` foreign key changed with it (`kid`) move with it, rows
+/// without one (`kid2`) stay, as on one server; a duplicate on the new
+/// shard undoes everything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bound_rows_follow_a_moved_parent() {
+    let _serial = SERIAL.lock().await;
+    let topo = Topology::from_env();
+    let proxy = start(&topo, "xa");
+    let db = util::db_name("family");
+    let (mut p, mut r) = setup(&proxy, &topo, &db).await;
+    let (p, r) = (&mut p, &mut r);
+    let fk = |parent: &str, child: &str| {
+        format!(
+            "ALTER TABLE {child} ADD FOREIGN KEY (k) REFERENCES {parent} (k) \
+             ON UPDATE CASCADE ON DELETE CASCADE"
+        )
+    };
+    q(r, &fk("fam", "kid")).await.unwrap();
+    for s in 0..4 {
+        let server = if s < 2 { "n1p" } else { "n2p" };
+        let mut c = util::direct_conn(&topo, server, Some(&db)).await;
+        q(&mut c, &fk(&format!("fam_{s}"), &format!("kid_{s}")))
+            .await
+            .unwrap();
+        c.disconnect().await.ok();
+    }
+    for sql in [
+        "INSERT INTO fam VALUES (1, 10), (2, 20), (5, 50), (7, 70)",
+        "INSERT INTO kid VALUES (1, 1, 'a'), (2, 1, 'b'), (3, 2, 'c'), (4, 5, 'd'), (5, 7, 'e')",
+        "INSERT INTO kid2 VALUES (1, 1), (2, 2), (3, 5)",
+        // n1 → n2, back to n1, two parents at once.
+        "UPDATE fam SET k = 6 WHERE k = 1",
+        "UPDATE fam SET k = 9, v = v + 1 WHERE k = 6",
+        "UPDATE fam SET k = 3 WHERE k IN (2, 5)",
+        "UPDATE fam SET k = 11 WHERE v >= 50",
+        "UPDATE fam SET k = 14 WHERE k = 7",
+        "BEGIN",
+        "UPDATE fam SET k = 20 WHERE k = 2",
+        "UPDATE fam SET k = 14 WHERE k = 9",
+        "COMMIT",
+    ] {
+        both(p, r, sql).await;
+        for (table, cols) in [("fam", "k, v"), ("kid", "id, k, w"), ("kid2", "id, fk")] {
+            let order = format!("SELECT {cols} FROM {table} ORDER BY {cols}");
+            assert_eq!(all(p, &order).await, all(r, &order).await, "{sql}: {table}");
+        }
+    }
+    // Every row of fam and kid on its slot's table.
+    for (server, _, slot) in physical("fam") {
+        let mut c = util::direct_conn(&topo, server, Some(&db)).await;
+        for t in ["fam", "kid"] {
+            let bad: Vec<i64> = c
+                .query(format!(
+                    "SELECT k FROM {t}_{slot} WHERE MOD(k, 4) <> {slot}"
+                ))
+                .await
+                .unwrap();
+            assert!(bad.is_empty(), "{t}_{slot}: {bad:?}");
+        }
+        c.disconnect().await.ok();
+    }
+    q(p, &format!("DROP DATABASE {db}")).await.unwrap();
+    q(r, &format!("DROP DATABASE {db}")).await.unwrap();
 }

@@ -24,12 +24,15 @@ use super::connections::plan_nodes;
 use super::Session;
 use crate::backend::BackendConn;
 use crate::error::{ProxyError, Result};
-use crate::execute::move_rows::{insert_rows, no_params, read_rows, table_sql, writable_columns};
+use crate::execute::move_rows::{
+    insert_rows, no_params, read_rows, table_sql, writable_columns, Rows,
+};
 use crate::execute::scatter::add_ok;
 use crate::execute::write::run_on_all;
 use crate::execute::xa::{test_pause, Pause};
 use crate::execute::{Command, Encoding};
 use crate::frontend::prepared::ExecutePackets;
+use crate::router::shard::plan::MoveChild;
 use crate::router::shard::{KeyMove, ShardPlan, ShardTarget};
 use crate::session_state::quote_ident;
 use crate::sql::Classified;
@@ -47,7 +50,9 @@ impl Session {
         seq: &mut u8,
     ) {
         let nodes = move_nodes(plan, m);
+        let router = self.proxy.config.load().sharding.clone();
         let steps = Steps {
+            children: router.move_children(m),
             plan,
             m,
             encoding,
@@ -70,6 +75,8 @@ fn move_nodes(plan: &ShardPlan, m: &KeyMove) -> Vec<usize> {
 
 /// The statements of one move (the connections are `nodes`' in order).
 struct Steps<'a> {
+    /// The tables bound to the moved one (their rows may follow it).
+    children: Vec<MoveChild>,
     plan: &'a ShardPlan,
     m: &'a KeyMove,
     encoding: Encoding<'a>,
@@ -91,63 +98,138 @@ impl NodeSteps for Steps<'_> {
         }
         let m = self.m;
         let schema = m.schema.as_deref();
-        let key = quote_ident(&m.key);
         let dest = at(m.dest.node)?;
-        let dest_table = table_sql(schema, &m.dest.table);
-        let mut names: Option<Vec<String>> = None;
+        // Writable columns: [0] the moved table's, then each bound table's.
+        let mut names: Vec<Option<Vec<String>>> = vec![None; self.children.len() + 1];
         let mut moved = 0usize;
-        let plain = no_params();
         for s in &m.sources {
             let i = at(s.node)?;
-            let names = match &names {
-                Some(n) => n,
-                None => names.insert(writable_columns(conns[i], schema, &s.table).await?),
-            };
-            let from = table_sql(schema, &s.table);
-            let list: Vec<String> = names.iter().map(|n| quote_ident(n)).collect();
-            let select = ShardTarget {
-                node: s.node,
-                sql: format!(
-                    "SELECT {} FROM {from} WHERE {key} = {} FOR UPDATE",
-                    list.join(", "),
-                    m.value
-                ),
-                tables: Vec::new(),
-                params: m.value_param.into_iter().collect(),
-                local_file: None,
-            };
-            let read = match (&self.encoding, m.value_param) {
-                (Encoding::Binary { .. }, Some(_)) => Command::for_target(&self.encoding, &select),
-                _ => Command::Execute {
-                    sql: Arc::from(select.sql.as_str()),
-                    packets: ExecutePackets::Client {
-                        request: &plain,
-                        long_data: &[],
-                    },
-                },
-            };
-            let rows = read_rows(conns[i], &read, self.max_rows - moved).await?;
-            if rows.rows.is_empty() {
+            let parent = self
+                .take(conns[i], &mut names[0], &s.table, &m.key, &mut moved)
+                .await?;
+            if parent.rows.is_empty() {
                 continue;
             }
-            moved += rows.rows.len();
-            let delete = ShardTarget {
-                sql: format!("DELETE FROM {from} WHERE {key} = {}", m.value),
-                ..select.clone()
-            };
-            let command = Command::for_target(&self.encoding, &delete);
-            let deleted = run_on_all(&mut [&mut *conns[i]], &[command], WriteKind::Other).await?;
-            if deleted.affected_rows != rows.rows.len() as u64 {
-                return Err(ProxyError::Internal(format!(
-                    "a key move read {} rows on `{}` but deleted {}",
-                    rows.rows.len(),
-                    s.table,
-                    deleted.affected_rows
-                )));
+            // Rows of bound tables that followed the key on this node (an
+            // `ON UPDATE CASCADE` foreign key): they move too, deleted
+            // before the rows they refer to, inserted after them.
+            let mut kids = Vec::new();
+            for (c, child) in self.children.iter().enumerate() {
+                let Some(from) = child.source_of(s) else {
+                    continue;
+                };
+                let rows = self
+                    .take(
+                        conns[i],
+                        &mut names[c + 1],
+                        &from.table,
+                        &child.key,
+                        &mut moved,
+                    )
+                    .await?;
+                if !rows.rows.is_empty() {
+                    kids.push((c, from, rows));
+                }
             }
+            for (c, from, rows) in kids.iter().rev() {
+                self.delete(conns[i], &from.table, &self.children[*c].key, rows)
+                    .await?;
+            }
+            self.delete(conns[i], &s.table, &m.key, &parent).await?;
             test_pause(Pause::BeforeMoveInsert).await;
-            insert_rows(conns[dest], &dest_table, names, &rows).await?;
+            let parent_names = names[0].as_deref().unwrap_or_default();
+            let dest_table = table_sql(schema, &m.dest.table);
+            insert_rows(conns[dest], &dest_table, parent_names, &parent).await?;
+            for (c, _, rows) in &kids {
+                let child = &self.children[*c];
+                let to = at(child.dest.node)?;
+                let table = table_sql(schema, &child.dest.table);
+                let list = names[c + 1].as_deref().unwrap_or_default();
+                insert_rows(conns[to], &table, list, rows).await?;
+            }
         }
         Ok(total)
+    }
+}
+
+impl Steps<'_> {
+    /// The statement that reads (`SELECT … FOR UPDATE`) or deletes the
+    /// rows of `table` whose `key` is the new key.
+    fn by_new_key(&self, sql: String) -> ShardTarget {
+        ShardTarget {
+            node: 0,
+            sql,
+            tables: Vec::new(),
+            params: self.m.value_param.into_iter().collect(),
+            local_file: None,
+        }
+    }
+
+    /// Reads the rows of `table` (on `conn`) that carry the new key in
+    /// `key`, locking them; `names` caches the table's writable columns;
+    /// `moved` counts the rows against `move_max_rows`.
+    async fn take(
+        &self,
+        conn: &mut BackendConn,
+        names: &mut Option<Vec<String>>,
+        table: &str,
+        key: &str,
+        moved: &mut usize,
+    ) -> Result<Rows> {
+        let schema = self.m.schema.as_deref();
+        let names = match names {
+            Some(n) => n,
+            None => names.insert(writable_columns(conn, schema, table).await?),
+        };
+        let list: Vec<String> = names.iter().map(|n| quote_ident(n)).collect();
+        let select = self.by_new_key(format!(
+            "SELECT {} FROM {} WHERE {} = {} FOR UPDATE",
+            list.join(", "),
+            table_sql(schema, table),
+            quote_ident(key),
+            self.m.value
+        ));
+        let plain = no_params();
+        let read = match (&self.encoding, self.m.value_param) {
+            (Encoding::Binary { .. }, Some(_)) => Command::for_target(&self.encoding, &select),
+            _ => Command::Execute {
+                sql: Arc::from(select.sql.as_str()),
+                packets: ExecutePackets::Client {
+                    request: &plain,
+                    long_data: &[],
+                },
+            },
+        };
+        let rows = read_rows(conn, &read, self.max_rows.saturating_sub(*moved)).await?;
+        *moved += rows.rows.len();
+        Ok(rows)
+    }
+
+    /// Deletes the rows [`take`](Self::take) read from `table`; the count
+    /// must match.
+    async fn delete(
+        &self,
+        conn: &mut BackendConn,
+        table: &str,
+        key: &str,
+        rows: &Rows,
+    ) -> Result<()> {
+        let schema = self.m.schema.as_deref();
+        let delete = self.by_new_key(format!(
+            "DELETE FROM {} WHERE {} = {}",
+            table_sql(schema, table),
+            quote_ident(key),
+            self.m.value
+        ));
+        let command = Command::for_target(&self.encoding, &delete);
+        let deleted = run_on_all(&mut [conn], &[command], WriteKind::Other).await?;
+        if deleted.affected_rows != rows.rows.len() as u64 {
+            return Err(ProxyError::Internal(format!(
+                "a key move read {} rows on `{table}` but deleted {}",
+                rows.rows.len(),
+                deleted.affected_rows
+            )));
+        }
+        Ok(())
     }
 }

@@ -265,8 +265,8 @@ impl<'a> Analyzer<'a> {
     /// do exactly: a new key that is not a literal or a parameter (an
     /// expression would be evaluated per row, possibly reading columns
     /// assigned before it), a tuple assignment, a second assignment of
-    /// the key, a table other tables are bound to (their rows would have
-    /// to move too).
+    /// the key. (Rows of bound tables that follow the key through an `ON
+    /// UPDATE CASCADE` foreign key move with it: `session::key_move`.)
     fn key_assignment(
         &mut self,
         r: RefId,
@@ -283,15 +283,6 @@ impl<'a> Analyzer<'a> {
         };
         if matches!(target, AssignmentTarget::Tuple(_)) || self.key_assignment.is_some() {
             return refuse("more than once or as part of a tuple".into());
-        }
-        if let RefTable::Rule(i) = self.refs[r].table {
-            if let Some(child) = self.router.bound_children(i).first() {
-                return refuse(format!(
-                    "and `{child}` is bound to it (bound_to): its rows would have to move \
-                     too, which shardcat does not do; move them explicitly (DELETE and \
-                     INSERT)"
-                ));
-            }
         }
         let Some(text) = self.expr_range(value) else {
             return refuse(
