@@ -237,10 +237,11 @@ fn statement(rng: &mut StdRng, target: &str) -> String {
         }
     };
     let select = match rng.random_range(0..4) {
+        // Offset 0: the key as it is (co-located sources push down).
         0 => format!(
-            "SELECT {}, {} + {offset}, {}, {}, {}, {}, {}, {} FROM {source} WHERE {} % {} = {}",
+            "SELECT {}, {}, {}, {}, {}, {}, {}, {} FROM {source} WHERE {} % {} = {}",
             q("id"),
-            q("k"),
+            if offset == 0 { q("k") } else { format!("{} + {offset}", q("k")) },
             q("v"),
             q("f"),
             q("d"),

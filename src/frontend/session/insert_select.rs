@@ -31,7 +31,8 @@ use super::Session;
 use crate::backend::BackendConn;
 use crate::error::{ProxyError, Result};
 use crate::execute::move_rows::{insert_param_rows, param_row, ParamRow};
-use crate::execute::Protocol;
+use crate::execute::write::run_on_all;
+use crate::execute::{Command, Encoding, Protocol};
 use crate::merge::binary::{encode_row, param_type};
 use crate::merge::ColumnInfo;
 use crate::router::shard::insert_select::InsertSelect;
@@ -102,6 +103,9 @@ impl Session {
             Some(p) => p,
             None => unsharded_read(is),
         };
+        if let Some(targets) = is.pushdown(&plan) {
+            return self.insert_select_pushed(&targets, c, what).await;
+        }
         let (columns, rows) = self
             .collect_plan(&plan, c, max.saturating_add(1), Protocol::Binary)
             .await?;
@@ -144,6 +148,41 @@ impl Session {
             types: &types,
         };
         self.write_atomically(&nodes, c, &steps, what).await
+    }
+}
+
+impl Session {
+    /// The co-located case: each shard runs the INSERT … SELECT itself
+    /// (nothing held in shardcat), in one transaction across the nodes.
+    async fn insert_select_pushed(
+        &mut self,
+        targets: &[ShardTarget],
+        c: &Classified,
+        what: &str,
+    ) -> Result<OkPacket> {
+        let mut nodes: Vec<usize> = targets.iter().map(|t| t.node).collect();
+        nodes.sort_unstable();
+        nodes.dedup();
+        self.write_atomically(&nodes, c, &Pushed { targets }, what)
+            .await
+    }
+}
+
+/// The per-shard INSERT … SELECT statements of the co-located case.
+struct Pushed<'a> {
+    targets: &'a [ShardTarget],
+}
+
+impl NodeSteps for Pushed<'_> {
+    async fn run(&self, nodes: &[usize], conns: &mut [&mut BackendConn]) -> Result<OkPacket> {
+        let mut total = OkPacket::default();
+        for t in self.targets {
+            let i = node_index(nodes, t.node)?;
+            let command = Command::for_target(&Encoding::Text, t);
+            let ok = run_on_all(&mut [&mut *conns[i]], &[command], WriteKind::InsertLike).await?;
+            total.add_shard(ok, WriteKind::InsertLike);
+        }
+        Ok(total)
     }
 }
 

@@ -42,11 +42,22 @@ pub struct InsertSelect {
     pub slots: Vec<(usize, String)>,
     /// Where the SELECT runs when it names no table with a rule.
     pub select_node: usize,
+    /// The slots of the SELECT's only table when it is co-located with the
+    /// target (same layout) and the SELECT projects its sharding key into
+    /// the target's: each shard can run the statement itself.
+    pub colocated: Option<Vec<(usize, String)>>,
 }
 
 impl InsertSelect {
-    /// `INSERT … INTO <physical> (<columns>) VALUES ` for `slot`.
+    /// `INSERT … INTO <physical> (<columns>) VALUES ` for `slot`, and its
+    /// node.
     pub fn values_head(&self, slot: usize) -> Option<(usize, String)> {
+        self.into_head(slot)
+            .map(|(node, head)| (node, format!("{head} VALUES ")))
+    }
+
+    /// `INSERT … INTO <physical> (<columns>)` for `slot`, and its node.
+    fn into_head(&self, slot: usize) -> Option<(usize, String)> {
         let (node, physical) = self.slots.get(slot)?;
         let list: Vec<String> = self
             .columns
@@ -56,12 +67,52 @@ impl InsertSelect {
         Some((
             *node,
             format!(
-                "{}{} ({}) VALUES ",
+                "{}{} ({})",
                 self.head,
                 crate::session_state::quote_ident(physical),
                 list.join(", ")
             ),
         ))
+    }
+
+    /// The statement each target of the SELECT's `plan` runs when the
+    /// SELECT is co-located with the target table (see
+    /// [`colocated`](Self::colocated)) and the plan needs no merge: the
+    /// INSERT … SELECT itself, into the target's table of the same slot.
+    /// `None` when that does not hold.
+    pub fn pushdown(&self, plan: &ShardPlan) -> Option<Vec<ShardTarget>> {
+        let source = self.colocated.as_ref()?;
+        if let Some(m) = &plan.merge {
+            let plain = m.aggregate.is_none()
+                && m.order_by.is_empty()
+                && m.limit.is_none()
+                && m.offset == 0
+                && !m.distinct
+                && m.having.is_none()
+                && m.hidden_columns == 0;
+            if !plain {
+                return None;
+            }
+        }
+        let mut out = Vec::with_capacity(plan.targets.len());
+        for t in &plan.targets {
+            let first = t.tables.first()?;
+            let slot = source
+                .iter()
+                .position(|(n, p)| *n == t.node && p == first)?;
+            let (node, head) = self.into_head(slot)?;
+            if node != t.node || !t.params.is_empty() {
+                return None;
+            }
+            out.push(ShardTarget {
+                node,
+                sql: format!("{head} {}{}", t.sql, self.tail(slot)),
+                tables: Vec::new(),
+                params: Vec::new(),
+                local_file: None,
+            });
+        }
+        Some(out)
     }
 
     /// The `ON DUPLICATE KEY UPDATE` tail for the physical table of `slot`.
@@ -220,6 +271,9 @@ impl ShardRouter {
                 _ => None,
             })
             .unwrap_or_else(|| self.schema_node(current_schema));
+        let colocated = (generated == 0)
+            .then(|| self.colocated_source(&parts.select, key_index, sharded, current_schema))
+            .flatten();
         Some(Ok(InsertSelect {
             head: sql[..r.name_span.start].to_owned(),
             columns,
@@ -234,7 +288,77 @@ impl ShardRouter {
             root: sharded.root.clone(),
             slots: sharded.slots.clone(),
             select_node,
+            colocated,
         }))
+    }
+
+    /// The slots of the SELECT's only table when it has the target's
+    /// layout and its column `key_index` is that table's sharding key as
+    /// it is (so every row it gives lands in the slot it came from).
+    fn colocated_source(
+        &self,
+        select: &str,
+        key_index: usize,
+        target: &super::ShardedInfo,
+        current_schema: Option<&str>,
+    ) -> Option<Vec<(usize, String)>> {
+        use crate::sql::ast::{Expr, SelectItem, SetExpr, Statement, TableFactor};
+        let statements = crate::sql::parse(select).ok()?;
+        let [Statement::Query(q)] = statements.as_slice() else {
+            return None;
+        };
+        if q.with.is_some() || q.limit_clause.is_some() || q.order_by.is_some() {
+            return None;
+        }
+        let SetExpr::Select(s) = q.body.as_ref() else {
+            return None;
+        };
+        let [from] = s.from.as_slice() else {
+            return None;
+        };
+        if !from.joins.is_empty() || s.distinct.is_some() || s.having.is_some() {
+            return None;
+        }
+        if !matches!(&s.group_by, crate::sql::ast::GroupByExpr::Expressions(e, _) if e.is_empty()) {
+            return None;
+        }
+        let TableFactor::Table { name, .. } = &from.relation else {
+            return None;
+        };
+        let parts: Vec<String> = name
+            .0
+            .iter()
+            .filter_map(|p| p.as_ident().map(|i| i.value.clone()))
+            .collect();
+        let (schema, table) = match parts.as_slice() {
+            [t] => (current_schema, t.as_str()),
+            [db, t] => (Some(db.as_str()), t.as_str()),
+            _ => return None,
+        };
+        let source = self.tables[self.find_table(schema, table)?].sharded()?;
+        // Equal keys in the same slot, and a slot on the same node in both.
+        let nodes_agree = source.slots.len() == target.slots.len()
+            && source
+                .slots
+                .iter()
+                .zip(&target.slots)
+                .all(|(a, b)| a.0 == b.0);
+        if !super::same_layout(&source.root, &target.root) || !nodes_agree {
+            return None;
+        }
+        let column = match s.projection.get(key_index)? {
+            SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => e,
+            _ => return None,
+        };
+        let named = match column {
+            Expr::Identifier(i) => &i.value,
+            Expr::CompoundIdentifier(p) => &p.last()?.value,
+            _ => return None,
+        };
+        if !named.eq_ignore_ascii_case(&source.key) {
+            return None;
+        }
+        Some(source.slots.clone())
     }
 }
 
