@@ -1,7 +1,7 @@
 //! A sharding-key UPDATE whose rows may change shard (`PlanKind::KeyMove`),
-//! atomic across its nodes: outside a transaction in one of its own (XA
-//! in `xa` mode), inside the session's transaction as one statement (a
-//! savepoint on every node of the move, rolled back to on failure):
+//! atomic across its nodes (`atomic_write`: outside a transaction in one
+//! of its own, XA in `xa` mode; inside the session's transaction as one
+//! statement, a savepoint on every node of the move):
 //!
 //! 1. the UPDATE runs on every target as planned (the servers count rows
 //!    matched and changed, convert the new key, check constraints, exactly
@@ -10,12 +10,14 @@
 //!    new key are the moved ones (no row of another shard's key lived
 //!    there before): read `FOR UPDATE` in the binary protocol, deleted,
 //!    and inserted into the new key's table as typed parameters;
-//! 3. commit on every node, or roll everything back on the first error
+//! 3. rows of bound tables that followed the key (an `ON UPDATE CASCADE`
+//!    foreign key) move with them: deleted before, inserted after;
+//! 4. commit on every node, or roll everything back on the first error
 //!    (a duplicate key on the new shard is the server's own 1062).
 //!
-//! Owns: the order of those statements and their transaction. Must not:
-//! plan (`router::shard::plan::key_move`) or encode rows
-//! (`execute::move_rows`).
+//! Owns: the order of those statements. Must not: plan
+//! (`router::shard::plan::key_move`), encode rows (`execute::move_rows`)
+//! or hold the transaction (`atomic_write`).
 
 use std::sync::Arc;
 

@@ -52,12 +52,12 @@ impl InsertSelect {
     /// `INSERT … INTO <physical> (<columns>) VALUES ` for `slot`, and its
     /// node.
     pub fn values_head(&self, slot: usize) -> Option<(usize, String)> {
-        self.into_head(slot)
+        self.insert_head(slot)
             .map(|(node, head)| (node, format!("{head} VALUES ")))
     }
 
     /// `INSERT … INTO <physical> (<columns>)` for `slot`, and its node.
-    fn into_head(&self, slot: usize) -> Option<(usize, String)> {
+    fn insert_head(&self, slot: usize) -> Option<(usize, String)> {
         let (node, physical) = self.slots.get(slot)?;
         let list: Vec<String> = self
             .columns
@@ -100,7 +100,7 @@ impl InsertSelect {
             let slot = source
                 .iter()
                 .position(|(n, p)| *n == t.node && p == first)?;
-            let (node, head) = self.into_head(slot)?;
+            let (node, head) = self.insert_head(slot)?;
             if node != t.node || !t.params.is_empty() {
                 return None;
             }
