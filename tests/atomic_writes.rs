@@ -26,16 +26,19 @@ mod common;
 mod rw;
 #[path = "common/util.rs"]
 mod util;
+#[path = "common/vs_ref.rs"]
+mod vs_ref;
 
 use std::time::Duration;
 
 use mysql_async::prelude::*;
-use mysql_async::{Conn, Row, Value};
+use mysql_async::{Conn, Row};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use common::proxy::{ProxyOptions, ProxyProcess};
 use common::{sigkill, Topology};
+use vs_ref::{both, q, rows_of};
 
 // hash_mod over 4 slots: k mod 4; slots 0, 1 on n1 and 2, 3 on n2; `child`
 // is bound to `parent`.
@@ -77,13 +80,6 @@ fn physical(table: &str) -> Vec<(&'static str, String, i64)> {
             (server, format!("{table}_{s}"), s)
         })
         .collect()
-}
-
-/// Statements a test runs are bounded: a hang fails the test.
-async fn q(c: &mut Conn, sql: &str) -> Result<(), mysql_async::Error> {
-    tokio::time::timeout(Duration::from_secs(20), c.query_drop(sql))
-        .await
-        .unwrap_or_else(|_| panic!("{sql}: hung"))
 }
 
 fn lit_str(rng: &mut StdRng) -> String {
@@ -203,15 +199,6 @@ fn update(rng: &mut StdRng, rows: i64) -> String {
     format!("UPDATE mv SET {} WHERE {cond}", set.join(", "))
 }
 
-/// Every row of `table` in `order`, in the binary protocol.
-async fn rows_of(c: &mut Conn, sql: &str) -> Vec<Vec<Value>> {
-    let rows: Vec<Row> = c
-        .exec(sql, ())
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    rows.into_iter().map(Row::unwrap).collect()
-}
-
 /// `sql` answers the same rows through shardcat and on `ref`.
 async fn compare_rows(p: &mut Conn, r: &mut Conn, sql: &str, what: &str) {
     let want = rows_of(r, sql).await;
@@ -270,29 +257,6 @@ async fn setup(topo: &Topology, proxy: &ProxyProcess, db: &str) -> (Conn, Conn) 
         }
     }
     (p, r)
-}
-
-/// Runs `sql` on both; same outcome (error code, or affected rows and
-/// info).
-async fn both(p: &mut Conn, r: &mut Conn, sql: &str) -> Option<u16> {
-    let want = q(r, sql)
-        .await
-        .map(|_| (r.affected_rows(), r.info().to_string()));
-    let got = q(p, sql)
-        .await
-        .map(|_| (p.affected_rows(), p.info().to_string()));
-    match (want, got) {
-        (Ok(w), Ok(g)) => {
-            assert_eq!(g, w, "{sql}");
-            None
-        }
-        (Err(w), Err(g)) => {
-            let (w, g) = (util::server_error(w), util::server_error(g));
-            assert_eq!(g.0, w.0, "{sql}: shardcat {g:?} vs ref {w:?}");
-            Some(w.0)
-        }
-        (w, g) => panic!("{sql}: shardcat {g:?} vs ref {w:?}"),
-    }
 }
 
 /// Rows of `mv` (ids 1..=ROWS).

@@ -24,16 +24,17 @@
 mod common;
 #[path = "common/util.rs"]
 mod util;
-
-use std::time::Duration;
+#[path = "common/vs_ref.rs"]
+mod vs_ref;
 
 use mysql_async::prelude::*;
-use mysql_async::{Conn, Row, Value};
+use mysql_async::{Conn, Row};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use common::proxy::{ProxyOptions, ProxyProcess};
 use common::Topology;
+use vs_ref::{both, q, rows_of};
 
 /// `src`, `dst` (hash_mod over 4 slots: k mod 4, slots 0, 1 on n1 and 2, 3
 /// on n2), `far` (jump hash over 6 slots), `seq` (ids from a sequence),
@@ -129,44 +130,6 @@ fn row(rng: &mut StdRng, id: i64) -> String {
         }),
     ];
     format!("({})", vals.join(", "))
-}
-
-/// Statements are bounded: a hang fails the test.
-async fn q(c: &mut Conn, sql: &str) -> Result<(), mysql_async::Error> {
-    tokio::time::timeout(Duration::from_secs(20), c.query_drop(sql))
-        .await
-        .unwrap_or_else(|_| panic!("{sql}: hung"))
-}
-
-async fn rows_of(c: &mut Conn, sql: &str) -> Vec<Vec<Value>> {
-    let rows: Vec<Row> = c
-        .exec(sql, ())
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    rows.into_iter().map(Row::unwrap).collect()
-}
-
-/// Runs `sql` on both; the same outcome (error code, or affected rows and
-/// info). The error code, if any.
-async fn both(p: &mut Conn, r: &mut Conn, sql: &str) -> Option<u16> {
-    let want = q(r, sql)
-        .await
-        .map(|_| (r.affected_rows(), r.info().to_string()));
-    let got = q(p, sql)
-        .await
-        .map(|_| (p.affected_rows(), p.info().to_string()));
-    match (want, got) {
-        (Ok(w), Ok(g)) => {
-            assert_eq!(g, w, "{sql}");
-            None
-        }
-        (Err(w), Err(g)) => {
-            let (w, g) = (util::server_error(w), util::server_error(g));
-            assert_eq!(g.0, w.0, "{sql}: shardcat {g:?} vs ref {w:?}");
-            Some(w.0)
-        }
-        (w, g) => panic!("{sql}: shardcat {g:?} vs ref {w:?}"),
-    }
 }
 
 /// Physical tables of `table` on the primaries: (server, name, slot).

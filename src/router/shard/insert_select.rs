@@ -203,6 +203,12 @@ impl ShardRouter {
         if self.tables.is_empty() || !self.mentions_rule_table(sql) {
             return None;
         }
+        // A text above the plan cache's limit (a bulk INSERT … VALUES) would
+        // be parsed here and again when planned: without a SELECT word it
+        // is not one of these.
+        if sql.len() > super::MAX_CACHED_SQL && !has_select(sql) {
+            return None;
+        }
         let analysis = self.analysis(sql, current_schema);
         let a = analysis.as_ref().as_ref().ok()?;
         let info = a.insert.as_ref()?;
@@ -469,4 +475,10 @@ fn names_table(sql: &str, t: &Token, table: &str) -> bool {
         }
         _ => false,
     }
+}
+
+/// Whether `sql` has the word SELECT outside literals and comments.
+fn has_select(sql: &str) -> bool {
+    let src = sql.as_bytes();
+    Lexer::new(src).any(|t| t.is_keyword(src, "SELECT"))
 }
