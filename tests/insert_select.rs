@@ -14,6 +14,10 @@
 //! is undone and the SELECT sees the transaction's own writes;
 //! `insert_select_max_rows` bounds the rows held; `[[sequence]]` ids fill
 //! a key left out; unexact ODKU forms are refused with their reason.
+//! Kills: shardcat SIGKILLed with an INSERT … SELECT's XA branches
+//! prepared, before or after its decision: after recovery the rows are
+//! all there or none, nothing stays prepared, an acknowledged statement
+//! is never lost.
 //!
 //! Run (after `scripts/topology.sh up`):
 //!
@@ -22,10 +26,14 @@
 //! ```
 
 mod common;
+#[path = "common/ledger.rs"]
+mod ledger;
 #[path = "common/util.rs"]
 mod util;
 #[path = "common/vs_ref.rs"]
 mod vs_ref;
+
+use std::time::{Duration, Instant};
 
 use mysql_async::prelude::*;
 use mysql_async::{Conn, Row};
@@ -501,4 +509,97 @@ async fn bound_rows_follow_a_moved_parent() {
     }
     q(p, &format!("DROP DATABASE {db}")).await.unwrap();
     q(r, &format!("DROP DATABASE {db}")).await.unwrap();
+}
+
+/// Shardcat killed inside an INSERT … SELECT's two-phase commit (its
+/// branches seen prepared), before the decision and after it: after the
+/// restart's recovery, all rows or none (all when acknowledged), nothing
+/// left prepared.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kills_in_the_commit_leave_all_or_nothing() {
+    let _serial = SERIAL.lock().await;
+    let topo = Topology::from_env();
+    let options = ProxyOptions {
+        routing: "transactions = \"xa\"\nxa_recovery_interval_ms = 300\n".into(),
+        extra: rules(),
+        ..Default::default()
+    };
+    let db = util::db_name("inskill");
+    let proxy = ProxyProcess::start_with(&topo, options.clone());
+    let mut p = util::proxy_conn(&proxy, None).await;
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {db}"),
+        format!("CREATE DATABASE {db}"),
+        format!("USE {db}"),
+        format!("CREATE TABLE src ({COLS}, PRIMARY KEY (id))"),
+        format!("CREATE TABLE dst ({COLS}, PRIMARY KEY (k))"),
+        // A source without a rule: MariaDB's sequence engine on n1.
+        "INSERT INTO src (id, k, v) SELECT seq, seq, CONCAT('r', seq) FROM seq_1_to_40".into(),
+    ] {
+        q(&mut p, &sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    assert_eq!(p.info(), "Records: 40  Duplicates: 0  Warnings: 0");
+    drop(p);
+    drop(proxy);
+    let mut outcomes = Vec::new();
+    for (round, after_decision) in [(1, false), (2, true)] {
+        std::env::set_var("SHARDCAT_XA_TEST_DELAY_MS", "600");
+        std::env::set_var("SHARDCAT_XA_TEST_PHASE2_DELAY_MS", "600");
+        let victim = ProxyProcess::start_with(&topo, options.clone());
+        std::env::remove_var("SHARDCAT_XA_TEST_DELAY_MS");
+        std::env::remove_var("SHARDCAT_XA_TEST_PHASE2_DELAY_MS");
+        let mut c = util::proxy_conn(&victim, Some(&db)).await;
+        let sql = format!(
+            "INSERT INTO dst (id, k, v) SELECT id, id + {}, v FROM src",
+            round * 1000
+        );
+        let run = tokio::spawn(async move { c.query_drop(sql).await.is_ok() });
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut seen = false;
+        while Instant::now() < deadline && !seen {
+            seen = ledger::prepared_anywhere(&topo).await > 0;
+        }
+        assert!(seen, "round {round}: the branches were never seen prepared");
+        if after_decision {
+            tokio::time::sleep(Duration::from_millis(900)).await;
+        }
+        drop(victim);
+        let acked = run.await.unwrap();
+        let proxy = ProxyProcess::start_with(&topo, options.clone());
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while ledger::prepared_anywhere(&topo).await > 0 {
+            assert!(
+                Instant::now() < deadline,
+                "round {round}: branches still prepared"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let mut p = util::proxy_conn(&proxy, Some(&db)).await;
+        let n: Option<i64> = p
+            .query_first(format!(
+                "SELECT COUNT(*) FROM dst WHERE k BETWEEN {} AND {}",
+                round * 1000,
+                round * 1000 + 999
+            ))
+            .await
+            .unwrap();
+        let n = n.unwrap_or(-1);
+        assert!(n == 0 || n == 40, "round {round}: {n} of 40 rows");
+        assert!(
+            !acked || n == 40,
+            "round {round}: acknowledged but {n} rows"
+        );
+        if !after_decision {
+            assert_eq!(n, 0, "round {round}: killed before the decision");
+        }
+        outcomes.push((round, after_decision, acked, n));
+        if round == 2 {
+            q(&mut p, &format!("DROP DATABASE {db}")).await.unwrap();
+        }
+    }
+    println!(
+        "kills inside the commit (round, after the decision, acknowledged, rows): {outcomes:?}"
+    );
 }
