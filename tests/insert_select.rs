@@ -224,7 +224,7 @@ fn statement(rng: &mut StdRng, target: &str) -> String {
     };
     // The typed columns after `v`, copied as they are.
     let typed = ["f", "d", "dec1", "b", "dt", "u", "bits", "tm", "y", "e"];
-    let copy = typed.map(|c| q(c)).join(", ");
+    let copy = typed.map(&q).join(", ");
     let select = match rng.random_range(0..4) {
         // Offset 0: the key as it is (co-located sources push down).
         0 => format!(
