@@ -304,6 +304,10 @@ impl<'a> Analyzer<'a> {
             Some("with ORDER BY or LIMIT")
         } else if u.returning.is_some() {
             Some("with RETURNING")
+        } else if self.update_ignore() {
+            // A row whose new key is taken on the new shard would have to
+            // stay where it is with a warning; the move fails with 1062.
+            Some("with IGNORE")
         } else {
             None
         };
@@ -315,6 +319,15 @@ impl<'a> Analyzer<'a> {
             )),
             None => Ok(()),
         }
+    }
+
+    /// `UPDATE [LOW_PRIORITY] IGNORE …`.
+    fn update_ignore(&self) -> bool {
+        let src = self.sql.as_bytes();
+        crate::sql::Lexer::new(src)
+            .filter(|t| !t.is_trivia())
+            .take(3)
+            .any(|t| t.is_keyword(src, "IGNORE"))
     }
 
     /// Bytes of a value expression in an INSERT row: from its first token
