@@ -38,7 +38,7 @@ use rand::{Rng, SeedableRng};
 
 use common::proxy::{ProxyOptions, ProxyProcess};
 use common::{sigkill, Topology};
-use vs_ref::{both, q, rows_of};
+use vs_ref::{both, fresh_db, q, rows_of, rows_on_primaries};
 
 // hash_mod over 4 slots: k mod 4; slots 0, 1 on n1 and 2, 3 on n2; `child`
 // is bound to `parent`.
@@ -219,44 +219,17 @@ async fn compare(
     let sql = format!("SELECT {cols} FROM {table} ORDER BY 1");
     compare_rows(p, r, &sql, what).await;
     let want = rows_of(r, &sql).await;
-    let mut total = 0;
-    for (server, phys, slot) in physical(table) {
-        let mut c = util::direct_conn(topo, server, Some(db)).await;
-        let bad: Vec<Row> = c
-            .exec(
-                format!("SELECT k FROM {phys} WHERE MOD(k, 4) <> {slot}"),
-                (),
-            )
-            .await
-            .unwrap();
-        assert!(
-            bad.is_empty(),
-            "{what}: {phys} holds keys of other slots: {bad:?}"
-        );
-        let n: Option<i64> = c
-            .query_first(format!("SELECT COUNT(*) FROM {phys}"))
-            .await
-            .unwrap();
-        total += n.unwrap_or(0);
-        c.disconnect().await.ok();
-    }
-    assert_eq!(total as usize, want.len(), "{what}: rows on the primaries");
+    let placed: Vec<(&str, String, usize)> = physical(table)
+        .into_iter()
+        .map(|(server, phys, slot)| (server, phys, slot as usize))
+        .collect();
+    let total = rows_on_primaries(topo, db, &placed, Some(4), what).await;
+    assert_eq!(total, want.len(), "{what}: rows on the primaries");
 }
 
 async fn setup(topo: &Topology, proxy: &ProxyProcess, db: &str) -> (Conn, Conn) {
-    let mut p = util::proxy_conn(proxy, None).await;
-    let mut r = util::direct_conn(topo, "ref", None).await;
-    for c in [&mut p, &mut r] {
-        q(c, &format!("DROP DATABASE IF EXISTS {db}"))
-            .await
-            .unwrap();
-        q(c, &format!("CREATE DATABASE {db}")).await.unwrap();
-        q(c, &format!("USE {db}")).await.unwrap();
-        for ddl in [MV, UK, PARENT, CHILD, SK] {
-            q(c, ddl).await.unwrap_or_else(|e| panic!("{ddl}: {e}"));
-        }
-    }
-    (p, r)
+    let ddl: Vec<String> = [MV, UK, PARENT, CHILD, SK].map(String::from).into();
+    fresh_db(proxy, topo, db, &ddl).await
 }
 
 /// Rows of `mv` (ids 1..=ROWS).

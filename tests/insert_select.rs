@@ -36,13 +36,13 @@ mod vs_ref;
 use std::time::{Duration, Instant};
 
 use mysql_async::prelude::*;
-use mysql_async::{Conn, Row};
+use mysql_async::Conn;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use common::proxy::{ProxyOptions, ProxyProcess};
 use common::Topology;
-use vs_ref::{both, q, rows_of};
+use vs_ref::{both, fresh_db, q, rows_of, rows_on_primaries};
 
 /// `src`, `dst` (hash_mod over 4 slots: k mod 4, slots 0, 1 on n1 and 2, 3
 /// on n2), `far` (jump hash over 6 slots), `seq` (ids from a sequence),
@@ -172,43 +172,13 @@ async fn compare(topo: &Topology, db: &str, p: &mut Conn, r: &mut Conn, table: &
     let sql = format!("SELECT {ALL_COLS} FROM {table} ORDER BY k");
     let want = rows_of(r, &sql).await;
     assert_eq!(rows_of(p, &sql).await, want, "{what}: {sql}");
-    let mut total = 0;
-    for (server, phys, slot) in physical(table) {
-        let mut c = util::direct_conn(topo, server, Some(db)).await;
-        if table != "far" {
-            let bad: Vec<Row> = c
-                .exec(
-                    format!("SELECT k FROM {phys} WHERE MOD(k, 4) <> {slot}"),
-                    (),
-                )
-                .await
-                .unwrap();
-            assert!(bad.is_empty(), "{what}: {phys} holds keys of other slots");
-        }
-        let n: Option<i64> = c
-            .query_first(format!("SELECT COUNT(*) FROM {phys}"))
-            .await
-            .unwrap();
-        total += n.unwrap_or(0);
-        c.disconnect().await.ok();
-    }
-    assert_eq!(total as usize, want.len(), "{what}: rows on the primaries");
+    let modulo = (table != "far").then_some(4);
+    let total = rows_on_primaries(topo, db, &physical(table), modulo, what).await;
+    assert_eq!(total, want.len(), "{what}: rows on the primaries");
 }
 
 async fn setup(proxy: &ProxyProcess, topo: &Topology, db: &str) -> (Conn, Conn) {
-    let mut p = util::proxy_conn(proxy, None).await;
-    let mut r = util::direct_conn(topo, "ref", None).await;
-    for c in [&mut p, &mut r] {
-        q(c, &format!("DROP DATABASE IF EXISTS {db}"))
-            .await
-            .unwrap();
-        q(c, &format!("CREATE DATABASE {db}")).await.unwrap();
-        q(c, &format!("USE {db}")).await.unwrap();
-        for ddl in ddl() {
-            q(c, &ddl).await.unwrap_or_else(|e| panic!("{ddl}: {e}"));
-        }
-    }
-    (p, r)
+    fresh_db(proxy, topo, db, &ddl()).await
 }
 
 /// A generated INSERT … SELECT into `target`.

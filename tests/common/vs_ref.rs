@@ -51,3 +51,62 @@ pub async fn both(p: &mut Conn, r: &mut Conn, sql: &str) -> Option<u16> {
         (w, g) => panic!("{sql}: shardcat {g:?} vs ref {w:?}"),
     }
 }
+
+/// A fresh database `db` through shardcat and on `ref`, with `ddl` run
+/// on both; the two connections, using it.
+pub async fn fresh_db(
+    proxy: &crate::common::proxy::ProxyProcess,
+    topo: &crate::common::Topology,
+    db: &str,
+    ddl: &[String],
+) -> (Conn, Conn) {
+    let mut p = util::proxy_conn(proxy, None).await;
+    let mut r = util::direct_conn(topo, "ref", None).await;
+    for c in [&mut p, &mut r] {
+        q(c, &format!("DROP DATABASE IF EXISTS {db}"))
+            .await
+            .unwrap();
+        q(c, &format!("CREATE DATABASE {db}")).await.unwrap();
+        q(c, &format!("USE {db}")).await.unwrap();
+        for sql in ddl {
+            q(c, sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+    }
+    (p, r)
+}
+
+/// The rows of the physical tables `(server, table, slot)` of `db` on the
+/// primaries, after checking, with `modulo`, that each holds only keys
+/// `k` of its slot (`MOD(k, modulo) = slot`).
+pub async fn rows_on_primaries(
+    topo: &crate::common::Topology,
+    db: &str,
+    physical: &[(&str, String, usize)],
+    modulo: Option<usize>,
+    what: &str,
+) -> usize {
+    let mut total = 0;
+    for (server, phys, slot) in physical {
+        let mut c = util::direct_conn(topo, server, Some(db)).await;
+        if let Some(m) = modulo {
+            let bad: Vec<Row> = c
+                .exec(
+                    format!("SELECT k FROM {phys} WHERE MOD(k, {m}) <> {slot}"),
+                    (),
+                )
+                .await
+                .unwrap();
+            assert!(
+                bad.is_empty(),
+                "{what}: {phys} holds keys of other slots: {bad:?}"
+            );
+        }
+        let n: Option<i64> = c
+            .query_first(format!("SELECT COUNT(*) FROM {phys}"))
+            .await
+            .unwrap();
+        total += n.unwrap_or(0) as usize;
+        c.disconnect().await.ok();
+    }
+    total
+}
