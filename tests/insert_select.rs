@@ -373,6 +373,15 @@ async fn atomic_in_transactions_and_bounded() {
         compare(&topo, &db, p, r, "dst", &what).await;
         compare(&topo, &db, p, r, "far", &what).await;
     }
+    // The duplicates' warnings, as SHOW WARNINGS lists them (sorted: the
+    // shards' come shard by shard).
+    let dups = "INSERT IGNORE INTO dst (id, k, v) SELECT id, id, v FROM src WHERE id < 9";
+    both(p, r, dups).await;
+    let (mut wp, mut wr) = (all(p, "SHOW WARNINGS").await, all(r, "SHOW WARNINGS").await);
+    wp.sort();
+    wr.sort();
+    assert!(!wr.is_empty());
+    assert_eq!(wp, wr, "SHOW WARNINGS after {dups}");
     // More rows than insert_select_max_rows (60): refused, nothing written.
     let e = q(
         p,

@@ -24,6 +24,7 @@ use crate::execute::xa;
 use crate::router::RoutePlan;
 use crate::sql::Classified;
 use crate::wire::packets::OkPacket;
+use crate::wire::warnings::WarningList;
 
 /// The writes of one statement, given one connection per node.
 pub(super) trait NodeSteps: Sync {
@@ -93,6 +94,7 @@ impl Session {
             };
             self.acquire(&rp, c).await?;
         }
+        let limit = self.warning_limit();
         let mut held: Vec<(usize, &mut BackendConn)> = self
             .held
             .iter_mut()
@@ -111,6 +113,7 @@ impl Session {
                 .await?;
         }
         let result = steps.run(nodes, &mut refs).await;
+        let warnings = take_warnings(&mut refs, limit);
         let end = match result {
             Ok(_) => "RELEASE SAVEPOINT",
             Err(_) => "ROLLBACK TO SAVEPOINT",
@@ -124,6 +127,7 @@ impl Session {
                 conn.broken = true;
             }
         }
+        self.statement_warnings.extend(warnings, usize::MAX);
         result
     }
 
@@ -145,6 +149,8 @@ impl Session {
             ));
         }
         let config = self.proxy.config.load();
+        let limit = self.warning_limit();
+        let warnings;
         let gtrid = (self.xa_mode() && nodes.len() > 1)
             .then(|| xa::new_gtrid(config.id_generator.worker_id, nodes[0]));
         let result = {
@@ -158,6 +164,7 @@ impl Session {
                 Ok(()) => steps.run(nodes, &mut refs).await,
                 Err(e) => Err(e),
             };
+            warnings = take_warnings(&mut refs, limit);
             match &gtrid {
                 Some(g) => xa::finish(&mut refs[..started], g, result).await,
                 None => {
@@ -169,6 +176,7 @@ impl Session {
                 }
             }
         };
+        self.statement_warnings.extend(warnings, usize::MAX);
         self.record_write_gtids(&mut conns);
         for conn in conns {
             if !conn.broken {
@@ -177,6 +185,23 @@ impl Session {
         }
         result
     }
+}
+
+impl Session {
+    /// The warnings `SHOW WARNINGS` lists at most (`max_error_count`).
+    fn warning_limit(&self) -> usize {
+        crate::execute::warnings::max_error_count(self.state.var("max_error_count"))
+    }
+}
+
+/// The warnings the steps' statements left (read after each of them by
+/// `run_on_all`), for `SHOW WARNINGS` after the statement.
+fn take_warnings(conns: &mut [&mut BackendConn], limit: usize) -> WarningList {
+    let mut all = WarningList::default();
+    for conn in conns.iter_mut() {
+        all.extend(std::mem::take(&mut conn.warnings_read), limit);
+    }
+    all
 }
 
 /// `START TRANSACTION` on every connection: how many started, and the

@@ -76,6 +76,7 @@ impl Session {
                 }
             }
         };
+        self.statement_warnings = Default::default();
         let mut gate = is.gate_plan();
         let result = self.insert_select(&router, &is, c, &mut gate).await;
         self.answer_write(&gate, c, result, seq, true).await;
