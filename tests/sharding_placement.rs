@@ -1011,7 +1011,7 @@ async fn sharding_placement_on_backends() {
     expect_refused(
         &mut p,
         "update key",
-        "UPDATE users SET id = 100 WHERE id = 7",
+        "UPDATE users SET id = id + 100 WHERE id = 7",
         &["sharding key"],
         &mut fails,
     )

@@ -260,6 +260,10 @@ pub struct RoutingConfig {
     /// Rows one sharding-key UPDATE may move between shards (they are held
     /// in memory); beyond it the statement fails and changes nothing.
     pub move_max_rows: usize,
+    /// Rows the SELECT of one `INSERT … SELECT` into a sharded table may
+    /// produce (they are held in memory before they are written); beyond
+    /// it the statement fails and writes nothing.
+    pub insert_select_max_rows: usize,
     /// Values an `IN (SELECT …)` subquery pulled out of a cross-shard
     /// statement may return (they become the statement's literal list);
     /// beyond it the statement fails with a clear error.
@@ -318,6 +322,7 @@ impl Default for RoutingConfig {
             plan_cache: 1024,
             merge_max_groups: 1_000_000,
             move_max_rows: 100_000,
+            insert_select_max_rows: 100_000,
             subquery_max_values: 100_000,
             transactions: TransactionMode::Xa,
             xa_recovery_interval_ms: 10_000,

@@ -133,6 +133,22 @@ fn backend_error(payload: &[u8]) -> ProxyError {
     )
 }
 
+/// One row as the parameters of an INSERT: a NULL flag per column and
+/// the non-NULL values' bytes (binary-protocol encoding).
+#[derive(Debug, Default, Clone)]
+pub struct ParamRow {
+    pub nulls: Vec<bool>,
+    pub values: Vec<u8>,
+}
+
+/// Binary row `packet` of `columns` as a [`ParamRow`].
+pub fn param_row(packet: &[u8], columns: &[ColumnInfo]) -> Result<ParamRow> {
+    let mut row = ParamRow::default();
+    row_as_params(packet, columns, &mut row.nulls, &mut row.values)
+        .map_err(|e| ProxyError::Internal(e.to_string()))?;
+    Ok(row)
+}
+
 /// Inserts `rows` into `table` (its `names` columns, the rows' columns in
 /// that order) in batches of prepared multi-row INSERTs; the OKs summed.
 pub async fn insert_rows(
@@ -148,39 +164,60 @@ pub async fn insert_rows(
             names.len()
         )));
     }
-    let types: Vec<u8> = rows.columns.iter().flat_map(param_type).collect();
+    let types: Vec<[u8; 2]> = rows.columns.iter().map(param_type).collect();
     let list = names
         .iter()
         .map(|n| quote_ident(n))
         .collect::<Vec<_>>()
         .join(", ");
+    let params = rows
+        .rows
+        .iter()
+        .map(|p| param_row(p, &rows.columns))
+        .collect::<Result<Vec<_>>>()?;
+    let head = format!("INSERT INTO {table} ({list}) VALUES ");
+    insert_param_rows(conn, &head, "", &types, &params).await
+}
+
+/// Runs `head` (`INSERT … (<columns>) VALUES `) + rows + `tail` (an `ON
+/// DUPLICATE KEY UPDATE …` or nothing) for `rows` (each with one value
+/// of each type of `types`), in batches of prepared multi-row statements
+/// (≤ 1 MiB of values, ≤ 65,535 placeholders each); the OKs summed as the
+/// parts of one INSERT (`Records: …`).
+pub async fn insert_param_rows(
+    conn: &mut BackendConn,
+    head: &str,
+    tail: &str,
+    types: &[[u8; 2]],
+    rows: &[ParamRow],
+) -> Result<OkPacket> {
+    let width = types.len();
     let one = format!("({})", vec!["?"; width].join(", "));
     let max_rows = (MAX_PLACEHOLDERS / width.max(1)).max(1);
     let mut total = OkPacket::default();
     let mut at = 0;
-    while at < rows.rows.len() {
+    while at < rows.len() {
         let mut nulls = Vec::new();
         let mut values = Vec::new();
         let mut batch_types = Vec::new();
         let mut count = 0;
-        while at + count < rows.rows.len() && count < max_rows {
+        while at + count < rows.len() && count < max_rows {
             if count > 0 && values.len() >= BATCH_BYTES {
                 break;
             }
-            row_as_params(
-                &rows.rows[at + count],
-                &rows.columns,
-                &mut nulls,
-                &mut values,
-            )
-            .map_err(|e| ProxyError::Internal(e.to_string()))?;
-            batch_types.extend_from_slice(&types);
+            let row = &rows[at + count];
+            if row.nulls.len() != width {
+                return Err(ProxyError::Internal(format!(
+                    "a row of {} values for {width} columns",
+                    row.nulls.len()
+                )));
+            }
+            nulls.extend_from_slice(&row.nulls);
+            values.extend_from_slice(&row.values);
+            batch_types.extend(types.iter().flatten());
             count += 1;
         }
-        let sql = format!(
-            "INSERT INTO {table} ({list}) VALUES {}",
-            vec![one.as_str(); count].join(", ")
-        );
+        let sql = format!("{head}{}{tail}", vec![one.as_str(); count].join(", "));
         let request = ExecuteRequest::from_params(batch_types, &nulls, values);
         let command = Command::Execute {
             sql: Arc::from(sql.as_str()),
@@ -192,10 +229,10 @@ pub async fn insert_rows(
         let ok = run_on_all(
             &mut [conn],
             std::slice::from_ref(&command),
-            WriteKind::Other,
+            WriteKind::InsertLike,
         )
         .await?;
-        super::scatter::add_ok(&mut total, ok);
+        total.add_shard(ok, WriteKind::InsertLike);
         at += count;
     }
     Ok(total)

@@ -334,14 +334,16 @@ impl RowSink for Collector {
     }
 }
 
-/// Merges the answers of `sources` (text protocol, commands already sent
-/// or answers read in full) as [`merge_sources`] does, into memory: the
+/// Merges the answers of `sources` (commands already sent or answers read
+/// in full; binary rows come out as canonical text rows, see
+/// `merge::binary`) as [`merge_sources`] does, into memory: the
 /// visible columns and at most `limit` rows (the merge stops there; the
 /// rest of the sources' answers is left for `BackendConn::settle`). For a
 /// statement the proxy runs itself (a subquery pulled out of the client's
 /// statement).
 pub async fn merge_collect(
     sources: &mut [ShardSource<'_>],
+    protocol: Protocol,
     plan: &MergeSpec,
     budget: Budget,
     limit: usize,
@@ -351,6 +353,11 @@ pub async fn merge_collect(
             sources.iter_mut().map(ShardStream::new).collect();
         let defs = read_headers(&mut streams).await?;
         let m = MergeColumns::new(&defs, plan)?;
+        if protocol == Protocol::Binary {
+            for s in streams.iter_mut() {
+                s.decode_binary(m.columns.clone());
+            }
+        }
         let mut sink = Collector {
             rows: Vec::new(),
             limit,

@@ -1,7 +1,7 @@
 //! A sharding-key UPDATE whose rows may change shard (`PlanKind::KeyMove`),
-//! atomic across its nodes: outside a transaction in one of its own (XA
-//! in `xa` mode), inside the session's transaction as one statement (a
-//! savepoint on every node of the move, rolled back to on failure):
+//! atomic across its nodes (`atomic_write`: outside a transaction in one
+//! of its own, XA in `xa` mode; inside the session's transaction as one
+//! statement, a savepoint on every node of the move):
 //!
 //! 1. the UPDATE runs on every target as planned (the servers count rows
 //!    matched and changed, convert the new key, check constraints, exactly
@@ -10,29 +10,32 @@
 //!    new key are the moved ones (no row of another shard's key lived
 //!    there before): read `FOR UPDATE` in the binary protocol, deleted,
 //!    and inserted into the new key's table as typed parameters;
-//! 3. commit on every node, or roll everything back on the first error
+//! 3. rows of bound tables that followed the key (an `ON UPDATE CASCADE`
+//!    foreign key) move with them: deleted before, inserted after;
+//! 4. commit on every node, or roll everything back on the first error
 //!    (a duplicate key on the new shard is the server's own 1062).
 //!
-//! Owns: the order of those statements and their transaction. Must not:
-//! plan (`router::shard::plan::key_move`) or encode rows
-//! (`execute::move_rows`).
+//! Owns: the order of those statements. Must not: plan
+//! (`router::shard::plan::key_move`), encode rows (`execute::move_rows`)
+//! or hold the transaction (`atomic_write`).
 
 use std::sync::Arc;
 
-use mysql_common::constants::StatusFlags;
-
+use super::atomic_write::{node_index, NodeSteps};
 use super::connections::plan_nodes;
 use super::Session;
-use crate::backend::{BackendConn, PooledConn, Role};
+use crate::backend::BackendConn;
 use crate::error::{ProxyError, Result};
-use crate::execute::move_rows::{insert_rows, no_params, read_rows, table_sql, writable_columns};
+use crate::execute::move_rows::{
+    insert_rows, no_params, read_rows, table_sql, writable_columns, Rows,
+};
 use crate::execute::scatter::add_ok;
-use crate::execute::write::{end_all, run_on_all};
-use crate::execute::xa::{self, test_pause, Pause};
+use crate::execute::write::run_on_all;
+use crate::execute::xa::{test_pause, Pause};
 use crate::execute::{Command, Encoding};
 use crate::frontend::prepared::ExecutePackets;
+use crate::router::shard::plan::MoveChild;
 use crate::router::shard::{KeyMove, ShardPlan, ShardTarget};
-use crate::router::RoutePlan;
 use crate::session_state::quote_ident;
 use crate::sql::Classified;
 use crate::wire::ok_sum::WriteKind;
@@ -48,150 +51,20 @@ impl Session {
         encoding: Encoding<'_>,
         seq: &mut u8,
     ) {
-        let result = if self.pins.transaction {
-            self.key_move_held(plan, m, c, encoding).await
-        } else if self.pins.session_state {
-            Err(ProxyError::Unsupported(
-                "an UPDATE that moves rows to another shard (it changes the sharding key) while \
-                 the session is pinned to its connections (user variables, temporary tables, \
-                 table locks…) outside a transaction"
-                    .into(),
-            ))
-        } else {
-            self.key_move_pooled(plan, m, encoding).await
-        };
-        self.answer_scatter_write(plan, c, result, seq).await;
-    }
-
-    /// Inside the session's transaction: its connection on every node of
-    /// the move (joining the transaction there), the statement undone on
-    /// all of them on failure (a savepoint per node), as one server undoes
-    /// a failed statement and keeps the transaction.
-    async fn key_move_held(
-        &mut self,
-        plan: &ShardPlan,
-        m: &KeyMove,
-        c: &Classified,
-        encoding: Encoding<'_>,
-    ) -> Result<OkPacket> {
         let nodes = move_nodes(plan, m);
-        for &node in &nodes {
-            let rp = RoutePlan {
-                node,
-                role: Role::Primary,
-                reason: "sharding-key move in a transaction",
-            };
-            self.acquire(&rp, c).await?;
-        }
-        let max_rows = self.proxy.config.load().routing.move_max_rows;
-        let mut held: Vec<(usize, &mut BackendConn)> = self
-            .held
-            .iter_mut()
-            .filter(|h| nodes.contains(&h.node))
-            .map(|h| (h.node, &mut *h.conn))
-            .collect();
-        held.sort_by_key(|(node, _)| *node);
-        let mut refs: Vec<&mut BackendConn> = held.into_iter().map(|(_, c)| c).collect();
-        if refs.len() != nodes.len() {
-            return Err(ProxyError::Internal(
-                "no connection for a node of the move".into(),
-            ));
-        }
-        for conn in refs.iter_mut() {
-            conn.query_drop(&format!("SAVEPOINT {MOVE_SAVEPOINT}"))
-                .await?;
-        }
+        let router = self.proxy.config.load().sharding.clone();
         let steps = Steps {
-            nodes: &nodes,
+            children: router.move_children(m),
             plan,
             m,
             encoding,
-            max_rows,
+            max_rows: self.proxy.config.load().routing.move_max_rows,
         };
-        let result = steps.run(&mut refs).await;
-        let end = match result {
-            Ok(_) => "RELEASE SAVEPOINT",
-            Err(_) => "ROLLBACK TO SAVEPOINT",
-        };
-        for conn in refs.iter_mut().filter(|c| !c.broken) {
-            if conn
-                .query_drop(&format!("{end} {MOVE_SAVEPOINT}"))
-                .await
-                .is_err()
-            {
-                conn.broken = true;
-            }
-        }
-        result
-    }
-
-    /// One primary connection per node of the move, one transaction across
-    /// them.
-    async fn key_move_pooled(
-        &mut self,
-        plan: &ShardPlan,
-        m: &KeyMove,
-        encoding: Encoding<'_>,
-    ) -> Result<OkPacket> {
-        let nodes = move_nodes(plan, m);
-        self.start_checkout_clock();
-        let mut conns: Vec<PooledConn> = Vec::with_capacity(nodes.len());
-        for &node in &nodes {
-            let got = self.checkout_many_retrying(node, Role::Primary, 1).await?;
-            conns.extend(got.into_iter().take(1));
-        }
-        if conns.len() != nodes.len() {
-            return Err(ProxyError::Internal(
-                "no connection for a node of the move".into(),
-            ));
-        }
-        let config = self.proxy.config.load();
-        let max_rows = config.routing.move_max_rows;
-        let gtrid = (self.xa_mode() && nodes.len() > 1)
-            .then(|| xa::new_gtrid(config.id_generator.worker_id, nodes[0]));
-        let service = self.decision_pool(nodes[0]);
-        let decider = super::xa_tx::decider(&service);
-        let result = {
-            let mut refs: Vec<&mut BackendConn> = conns.iter_mut().map(|c| &mut **c).collect();
-            Self::forget_write_gtids(&mut refs);
-            let (started, begun) = match &gtrid {
-                Some(g) => xa::begin(&mut refs, g, decider).await,
-                None => begin_plain(&mut refs).await,
-            };
-            let steps = Steps {
-                nodes: &nodes,
-                plan,
-                m,
-                encoding,
-                max_rows,
-            };
-            let result = match begun {
-                Ok(()) => steps.run(&mut refs).await,
-                Err(e) => Err(e),
-            };
-            match &gtrid {
-                Some(g) => xa::finish(&mut refs[..started], g, result, decider).await,
-                None => {
-                    let ended = end_all(&mut refs[..started], result.is_ok()).await;
-                    let mut ok = result?;
-                    ended?;
-                    ok.status &= !StatusFlags::SERVER_STATUS_IN_TRANS.bits();
-                    Ok(ok)
-                }
-            }
-        };
-        self.record_write_gtids(&mut conns);
-        for conn in conns {
-            if !conn.broken {
-                conn.release();
-            }
-        }
-        result
+        let what = "an UPDATE that moves rows to another shard (it changes the sharding key)";
+        let result = self.write_atomically(&nodes, c, &steps, what).await;
+        self.answer_scatter_write(plan, c, result, seq).await;
     }
 }
-
-/// The savepoint that makes a move inside a transaction one statement.
-const MOVE_SAVEPOINT: &str = "shardcat_key_move";
 
 /// The nodes of a move, in order: the UPDATE's and the new key's.
 fn move_nodes(plan: &ShardPlan, m: &KeyMove) -> Vec<usize> {
@@ -202,40 +75,24 @@ fn move_nodes(plan: &ShardPlan, m: &KeyMove) -> Vec<usize> {
     nodes
 }
 
-/// `START TRANSACTION` on every connection: how many started, and the
-/// first failure.
-async fn begin_plain(conns: &mut [&mut BackendConn]) -> (usize, Result<()>) {
-    for (i, conn) in conns.iter_mut().enumerate() {
-        if let Err(e) = conn.query_drop("START TRANSACTION").await {
-            return (i, Err(e));
-        }
-    }
-    (conns.len(), Ok(()))
-}
-
 /// The statements of one move (the connections are `nodes`' in order).
 struct Steps<'a> {
-    nodes: &'a [usize],
+    /// The tables bound to the moved one (their rows may follow it).
+    children: Vec<MoveChild>,
     plan: &'a ShardPlan,
     m: &'a KeyMove,
     encoding: Encoding<'a>,
     max_rows: usize,
 }
 
-impl Steps<'_> {
-    fn at(&self, node: usize) -> Result<usize> {
-        self.nodes
-            .iter()
-            .position(|&n| n == node)
-            .ok_or_else(|| ProxyError::Internal(format!("node #{node} is not in the move")))
-    }
-
+impl NodeSteps for Steps<'_> {
     /// The UPDATEs (their OKs summed: what the client is told), then the
     /// rows that left each source table, into the new key's table.
-    async fn run(&self, conns: &mut [&mut BackendConn]) -> Result<OkPacket> {
+    async fn run(&self, nodes: &[usize], conns: &mut [&mut BackendConn]) -> Result<OkPacket> {
+        let at = |node| node_index(nodes, node);
         let mut total = OkPacket::default();
         for t in &self.plan.targets {
-            let i = self.at(t.node)?;
+            let i = at(t.node)?;
             let command = Command::for_target(&self.encoding, t);
             let kind = WriteKind::of_sql(&t.sql);
             let ok = run_on_all(&mut [&mut *conns[i]], &[command], kind).await?;
@@ -243,63 +100,138 @@ impl Steps<'_> {
         }
         let m = self.m;
         let schema = m.schema.as_deref();
-        let key = quote_ident(&m.key);
-        let dest = self.at(m.dest.node)?;
-        let dest_table = table_sql(schema, &m.dest.table);
-        let mut names: Option<Vec<String>> = None;
+        let dest = at(m.dest.node)?;
+        // Writable columns: [0] the moved table's, then each bound table's.
+        let mut names: Vec<Option<Vec<String>>> = vec![None; self.children.len() + 1];
         let mut moved = 0usize;
-        let plain = no_params();
         for s in &m.sources {
-            let i = self.at(s.node)?;
-            let names = match &names {
-                Some(n) => n,
-                None => names.insert(writable_columns(conns[i], schema, &s.table).await?),
-            };
-            let from = table_sql(schema, &s.table);
-            let list: Vec<String> = names.iter().map(|n| quote_ident(n)).collect();
-            let select = ShardTarget {
-                node: s.node,
-                sql: format!(
-                    "SELECT {} FROM {from} WHERE {key} = {} FOR UPDATE",
-                    list.join(", "),
-                    m.value
-                ),
-                tables: Vec::new(),
-                params: m.value_param.into_iter().collect(),
-                local_file: None,
-            };
-            let read = match (&self.encoding, m.value_param) {
-                (Encoding::Binary { .. }, Some(_)) => Command::for_target(&self.encoding, &select),
-                _ => Command::Execute {
-                    sql: Arc::from(select.sql.as_str()),
-                    packets: ExecutePackets::Client {
-                        request: &plain,
-                        long_data: &[],
-                    },
-                },
-            };
-            let rows = read_rows(conns[i], &read, self.max_rows - moved).await?;
-            if rows.rows.is_empty() {
+            let i = at(s.node)?;
+            let parent = self
+                .take(conns[i], &mut names[0], &s.table, &m.key, &mut moved)
+                .await?;
+            if parent.rows.is_empty() {
                 continue;
             }
-            moved += rows.rows.len();
-            let delete = ShardTarget {
-                sql: format!("DELETE FROM {from} WHERE {key} = {}", m.value),
-                ..select.clone()
-            };
-            let command = Command::for_target(&self.encoding, &delete);
-            let deleted = run_on_all(&mut [&mut *conns[i]], &[command], WriteKind::Other).await?;
-            if deleted.affected_rows != rows.rows.len() as u64 {
-                return Err(ProxyError::Internal(format!(
-                    "a key move read {} rows on `{}` but deleted {}",
-                    rows.rows.len(),
-                    s.table,
-                    deleted.affected_rows
-                )));
+            // Rows of bound tables that followed the key on this node (an
+            // `ON UPDATE CASCADE` foreign key): they move too, deleted
+            // before the rows they refer to, inserted after them.
+            let mut kids = Vec::new();
+            for (c, child) in self.children.iter().enumerate() {
+                let Some(from) = child.source_of(s) else {
+                    continue;
+                };
+                let rows = self
+                    .take(
+                        conns[i],
+                        &mut names[c + 1],
+                        &from.table,
+                        &child.key,
+                        &mut moved,
+                    )
+                    .await?;
+                if !rows.rows.is_empty() {
+                    kids.push((c, from, rows));
+                }
             }
+            for (c, from, rows) in kids.iter().rev() {
+                self.delete(conns[i], &from.table, &self.children[*c].key, rows)
+                    .await?;
+            }
+            self.delete(conns[i], &s.table, &m.key, &parent).await?;
             test_pause(Pause::BeforeMoveInsert).await;
-            insert_rows(conns[dest], &dest_table, names, &rows).await?;
+            let parent_names = names[0].as_deref().unwrap_or_default();
+            let dest_table = table_sql(schema, &m.dest.table);
+            insert_rows(conns[dest], &dest_table, parent_names, &parent).await?;
+            for (c, _, rows) in &kids {
+                let child = &self.children[*c];
+                let to = at(child.dest.node)?;
+                let table = table_sql(schema, &child.dest.table);
+                let list = names[c + 1].as_deref().unwrap_or_default();
+                insert_rows(conns[to], &table, list, rows).await?;
+            }
         }
         Ok(total)
+    }
+}
+
+impl Steps<'_> {
+    /// The statement that reads (`SELECT … FOR UPDATE`) or deletes the
+    /// rows of `table` whose `key` is the new key.
+    fn by_new_key(&self, sql: String) -> ShardTarget {
+        ShardTarget {
+            node: 0,
+            sql,
+            tables: Vec::new(),
+            params: self.m.value_param.into_iter().collect(),
+            local_file: None,
+        }
+    }
+
+    /// Reads the rows of `table` (on `conn`) that carry the new key in
+    /// `key`, locking them; `names` caches the table's writable columns;
+    /// `moved` counts the rows against `move_max_rows`.
+    async fn take(
+        &self,
+        conn: &mut BackendConn,
+        names: &mut Option<Vec<String>>,
+        table: &str,
+        key: &str,
+        moved: &mut usize,
+    ) -> Result<Rows> {
+        let schema = self.m.schema.as_deref();
+        let names = match names {
+            Some(n) => n,
+            None => names.insert(writable_columns(conn, schema, table).await?),
+        };
+        let list: Vec<String> = names.iter().map(|n| quote_ident(n)).collect();
+        let select = self.by_new_key(format!(
+            "SELECT {} FROM {} WHERE {} = {} FOR UPDATE",
+            list.join(", "),
+            table_sql(schema, table),
+            quote_ident(key),
+            self.m.value
+        ));
+        let plain = no_params();
+        let read = match (&self.encoding, self.m.value_param) {
+            (Encoding::Binary { .. }, Some(_)) => Command::for_target(&self.encoding, &select),
+            _ => Command::Execute {
+                sql: Arc::from(select.sql.as_str()),
+                packets: ExecutePackets::Client {
+                    request: &plain,
+                    long_data: &[],
+                },
+            },
+        };
+        let rows = read_rows(conn, &read, self.max_rows.saturating_sub(*moved)).await?;
+        *moved += rows.rows.len();
+        Ok(rows)
+    }
+
+    /// Deletes the rows [`take`](Self::take) read from `table`; the count
+    /// must match.
+    async fn delete(
+        &self,
+        conn: &mut BackendConn,
+        table: &str,
+        key: &str,
+        rows: &Rows,
+    ) -> Result<()> {
+        let schema = self.m.schema.as_deref();
+        let delete = self.by_new_key(format!(
+            "DELETE FROM {} WHERE {} = {}",
+            table_sql(schema, table),
+            quote_ident(key),
+            self.m.value
+        ));
+        let command = Command::for_target(&self.encoding, &delete);
+        let deleted = run_on_all(&mut [conn], &[command], WriteKind::Other).await?;
+        if deleted.affected_rows != rows.rows.len() as u64 {
+            return Err(ProxyError::Internal(format!(
+                "a key move read {} rows on `{table}` but deleted {}",
+                rows.rows.len(),
+                deleted.affected_rows
+            )));
+        }
+        Ok(())
     }
 }

@@ -30,11 +30,13 @@ use crate::wire::packets::{ErrPacket, Reader};
 
 mod admin;
 mod admin_gates;
+mod atomic_write;
 mod connections;
 mod cursor;
 mod diagnostics;
 mod execute_one;
 mod guard;
+mod insert_select;
 mod key_move;
 mod load_data;
 mod metadata;

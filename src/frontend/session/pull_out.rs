@@ -19,12 +19,14 @@ use super::connections::Binding;
 use super::pinned_reads::MAX_BUFFERED_BYTES;
 use super::Session;
 use crate::error::{ProxyError, Result};
+use crate::execute::move_rows::no_params;
 use crate::execute::scatter::{merge_collect, read_answer, ShardSource};
-use crate::execute::{Command, Encoding};
+use crate::execute::{Command, Encoding, Protocol};
+use crate::frontend::prepared::{ExecutePackets, ExecuteRequest};
 use crate::merge::{ColumnInfo, TextRow};
 use crate::router;
 use crate::router::shard::pull_out::{exists_text, in_list_text, literal, substitute, PullKind};
-use crate::router::shard::{quote_sql, MergeSpec, ShardPlan, ShardRouter};
+use crate::router::shard::{quote_sql, MergeSpec, ShardPlan, ShardRouter, ShardTarget};
 use crate::sql::Classified;
 use crate::wire::packets::ErrPacket;
 
@@ -96,6 +98,25 @@ impl Session {
         depth: usize,
         limit: usize,
     ) -> Result<Answer> {
+        let Some(planned) = self.plan_inner(router, inner, c, depth).await? else {
+            return Err(ProxyError::Unsupported(format!(
+                "the subquery {} names no sharded table after all",
+                quote_sql(inner)
+            )));
+        };
+        self.collect_plan(&planned, c, limit, Protocol::Text).await
+    }
+
+    /// Plans a read the proxy runs itself (a pulled-out subquery, the
+    /// SELECT of an INSERT … SELECT), its own subqueries pulled out if it
+    /// needs that; `None` when it names no table with a rule.
+    pub(super) async fn plan_inner(
+        &mut self,
+        router: &Arc<ShardRouter>,
+        inner: &str,
+        c: &Classified,
+        depth: usize,
+    ) -> Result<Option<ShardPlan>> {
         self.ensure_select_kinds(router, inner, c).await?;
         let schema = self.state.schema.clone();
         let unaliased = self.table_locks.held;
@@ -110,24 +131,23 @@ impl Session {
                 None => return Err(refused.into()),
             },
         };
-        let Some(mut planned) = planned else {
-            return Err(ProxyError::Unsupported(format!(
-                "the subquery {} names no sharded table after all",
-                quote_sql(inner)
-            )));
-        };
-        self.unlimited_subquery(&mut planned);
-        self.collect_plan(&planned, c, limit).await
+        Ok(planned.map(|mut p| {
+            self.unlimited_subquery(&mut p);
+            p
+        }))
     }
 
     /// Runs a read plan and merges its answer into memory (at most
-    /// `limit` rows): on the session's connection of each node when it is
-    /// pinned (one target after the other), else on pooled connections.
-    async fn collect_plan(
+    /// `limit` rows), its rows sent in `protocol` (binary: exact values,
+    /// as canonical text rows): on the session's connection of each node
+    /// when it is pinned (one target after the other), else on pooled
+    /// connections.
+    pub(super) async fn collect_plan(
         &mut self,
         plan: &ShardPlan,
         c: &Classified,
         limit: usize,
+        protocol: Protocol,
     ) -> Result<Answer> {
         let no_merge = MergeSpec::default();
         let merge = plan.merge.as_deref().unwrap_or(&no_merge);
@@ -145,10 +165,10 @@ impl Session {
                         "no connection for a shard target".into(),
                     ));
                 };
-                let answer = read_target(&mut h.conn, t).await?;
+                let answer = read_target(&mut h.conn, t, protocol).await?;
                 sources.push(ShardSource::Read(answer));
             }
-            return merge_collect(&mut sources, merge, budget, limit).await;
+            return merge_collect(&mut sources, protocol, merge, budget, limit).await;
         }
         let role = router::route(c, &self.view(first.node)).role;
         let Binding::Pooled { mut conns, assign } = self.bind_targets(plan, role, c).await? else {
@@ -159,10 +179,7 @@ impl Session {
         let collected = async {
             if conns.len() == plan.targets.len() {
                 for (i, t) in plan.targets.iter().enumerate() {
-                    if let Err(e) = Command::for_target(&Encoding::Text, t)
-                        .send_on(&mut conns[i])
-                        .await
-                    {
+                    if let Err(e) = read_command(t, protocol).send_on(&mut conns[i]).await {
                         // Answers already on their way are not wanted.
                         for conn in conns[..i].iter_mut() {
                             conn.broken = true;
@@ -172,13 +189,14 @@ impl Session {
                 }
                 let mut sources: Vec<ShardSource<'_>> =
                     conns.iter_mut().map(|c| ShardSource::live(c)).collect();
-                merge_collect(&mut sources, merge, budget, limit).await
+                merge_collect(&mut sources, protocol, merge, budget, limit).await
             } else {
                 let mut sources = Vec::with_capacity(plan.targets.len());
                 for (t, &i) in plan.targets.iter().zip(&assign) {
-                    sources.push(ShardSource::Read(read_target(&mut conns[i], t).await?));
+                    let answer = read_target(&mut conns[i], t, protocol).await?;
+                    sources.push(ShardSource::Read(answer));
                 }
-                merge_collect(&mut sources, merge, budget, limit).await
+                merge_collect(&mut sources, protocol, merge, budget, limit).await
             }
         }
         .await;
@@ -191,14 +209,30 @@ impl Session {
     }
 }
 
+/// The command that reads target `t` (no parameters) in `protocol`.
+fn read_command(t: &ShardTarget, protocol: Protocol) -> Command<'_> {
+    match protocol {
+        Protocol::Text => Command::for_target(&Encoding::Text, t),
+        Protocol::Binary => Command::Execute {
+            sql: Arc::from(t.sql.as_str()),
+            packets: ExecutePackets::Client {
+                request: &NO_PARAMS,
+                long_data: &[],
+            },
+        },
+    }
+}
+
+/// An execute without parameters.
+static NO_PARAMS: std::sync::LazyLock<ExecuteRequest> = std::sync::LazyLock::new(no_params);
+
 /// Sends target `t` on `conn` and reads its whole answer (bounded).
 async fn read_target(
     conn: &mut crate::backend::BackendConn,
-    t: &crate::router::shard::ShardTarget,
+    t: &ShardTarget,
+    protocol: Protocol,
 ) -> Result<crate::execute::scatter::ReadAnswer> {
-    Command::for_target(&Encoding::Text, t)
-        .send_on(conn)
-        .await?;
+    read_command(t, protocol).send_on(conn).await?;
     let answer = read_answer(conn, MAX_BUFFERED_BYTES).await?;
     match answer.error() {
         Some(e) => Err(e),

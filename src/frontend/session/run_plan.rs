@@ -374,6 +374,20 @@ impl Session {
         result: Result<OkPacket>,
         seq: &mut u8,
     ) {
+        self.answer_write(plan, c, result, seq, false).await
+    }
+
+    /// [`answer_scatter_write`](Self::answer_scatter_write); with
+    /// `one_statement` the OK is the sum of the parts of one INSERT … SELECT
+    /// (its `Records: 1` stays: one server sends it for any row count).
+    pub(super) async fn answer_write(
+        &mut self,
+        plan: &ShardPlan,
+        c: &Classified,
+        result: Result<OkPacket>,
+        seq: &mut u8,
+        one_statement: bool,
+    ) {
         let mut ok = match result {
             Ok(ok) => ok,
             Err(e) => {
@@ -392,7 +406,9 @@ impl Session {
         if matches!(plan.kind, PlanKind::Broadcast) {
             ok.divide_copies(plan.targets.len() as u64);
         }
-        ok.finish_shards();
+        if !one_statement {
+            ok.finish_shards();
+        }
         if let Some(id) = plan.generated_id {
             ok.last_insert_id = id;
         }

@@ -64,6 +64,9 @@ impl Session {
             ShardedPath::ShowTables(router) => self.run_show_tables(&router, text, c, seq).await,
             ShardedPath::Plan(plan) => self.run_gated_plan(plan, text, c, seq).await,
             ShardedPath::Refused(e) => self.write_error_seq(&e, seq).await,
+            ShardedPath::InsertSelect(router, is) => {
+                self.run_insert_select(router, is, text, c, seq).await
+            }
             ShardedPath::LoadData(router, req) => {
                 self.run_load_data(router, &req, text, c, seq).await
             }
@@ -145,6 +148,17 @@ impl Session {
         // `metadata`).
         if let Err(e) = self.ensure_insert_columns(&router, text, c).await {
             return Some(ShardedPath::Refused(e));
+        }
+        if matches!(
+            c.kind,
+            crate::sql::StatementKind::Insert | crate::sql::StatementKind::Replace
+        ) {
+            if let Some(planned) = router.insert_select(text, self.state.schema.as_deref()) {
+                return Some(match planned {
+                    Ok(is) => ShardedPath::InsertSelect(router, Box::new(is)),
+                    Err(e) => ShardedPath::Refused(e.into()),
+                });
+            }
         }
         // A cross-shard sort by an ENUM/SET column: its kind first.
         if let Err(e) = self.ensure_select_kinds(&router, text, c).await {
@@ -393,6 +407,11 @@ pub(super) enum ShardedPath {
     Plan(ShardPlan),
     /// Refused before anything ran.
     Refused(ProxyError),
+    /// `INSERT … SELECT` into a sharded table (`insert_select`).
+    InsertSelect(
+        Arc<ShardRouter>,
+        Box<crate::router::shard::insert_select::InsertSelect>,
+    ),
     /// `LOAD DATA` into a sharded or broadcast table (`load_data`).
     LoadData(
         Arc<ShardRouter>,

@@ -34,7 +34,7 @@ fn period_names(tables: &[TableInfo]) -> HashMap<String, (String, String, usize)
 
 /// Same algorithm, node grid, key type and collation: equal keys land in
 /// the same slot on the same node.
-fn same_layout(a: &ShardedTable, b: &ShardedTable) -> bool {
+pub(super) fn same_layout(a: &ShardedTable, b: &ShardedTable) -> bool {
     a.algorithm == b.algorithm
         && a.nodes == b.nodes
         && a.tables_per_node == b.tables_per_node

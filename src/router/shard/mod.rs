@@ -47,6 +47,7 @@ pub mod cases;
 pub mod cond;
 mod describe;
 pub mod idgen;
+pub mod insert_select;
 pub(crate) mod lex;
 pub mod load_data;
 mod merge_spec;

@@ -48,6 +48,7 @@ impl<'a> Analyzer<'a> {
             set_form: false,
             generated: Vec::new(),
             from_select: false,
+            odku_refusal: None,
             columns: columns.clone(),
         };
         let mut row_columns = columns.clone();
@@ -69,6 +70,9 @@ impl<'a> Analyzer<'a> {
             }
         }
         self.refuse_key_update(ins, top, target, &key)?;
+        if info.from_select {
+            info.odku_refusal = odku_refusal(ins, &self.refs[target].name);
+        }
         self.insert = Some(info);
         Ok(())
     }
@@ -199,6 +203,86 @@ impl<'a> Analyzer<'a> {
             }
         }
         Ok(())
+    }
+}
+
+/// Why the ON DUPLICATE KEY UPDATE of an `INSERT … SELECT` into `target`
+/// cannot run per shard as the ODKU of an `INSERT … VALUES` (see
+/// [`InsertInfo::odku_refusal`]).
+fn odku_refusal(ins: &ast::Insert, target: &str) -> Option<String> {
+    let Some(ast::OnInsert::DuplicateKeyUpdate(assignments)) = &ins.on else {
+        return None;
+    };
+    let mut check = OdkuCheck {
+        target,
+        in_values: 0,
+        refusal: None,
+    };
+    for a in assignments {
+        let _ = a.value.visit(&mut check);
+    }
+    check.refusal
+}
+
+/// Walks ODKU values: columns must name the target or sit in `VALUES()`.
+struct OdkuCheck<'t> {
+    target: &'t str,
+    in_values: usize,
+    refusal: Option<String>,
+}
+
+fn is_values_call(e: &Expr) -> bool {
+    matches!(e, Expr::Function(f) if f.name.to_string().eq_ignore_ascii_case("values"))
+}
+
+impl Visitor for OdkuCheck<'_> {
+    type Break = ();
+
+    fn pre_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+        if is_values_call(e) {
+            self.in_values += 1;
+            return ControlFlow::Continue(());
+        }
+        if self.in_values > 0 {
+            return ControlFlow::Continue(());
+        }
+        let why = match e {
+            Expr::Identifier(i) => Some(format!(
+                "`{}` is not qualified: the server resolves it against the SELECT's tables too; \
+                 write `{}.{}` (the row in the table) or `VALUES({})` (the row inserted)",
+                i.value, self.target, i.value, i.value
+            )),
+            Expr::CompoundIdentifier(parts) => {
+                let n = parts.len();
+                let qualifier = (n >= 2).then(|| &parts[n - 2].value);
+                if qualifier.is_some_and(|q| q.eq_ignore_ascii_case(self.target)) {
+                    None
+                } else {
+                    Some(format!(
+                        "`{}` names a column of another table than `{}`",
+                        e, self.target
+                    ))
+                }
+            }
+            _ => None,
+        };
+        if let Some(why) = why {
+            self.refusal.get_or_insert(why);
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_query(&mut self, _q: &Query) -> ControlFlow<()> {
+        self.refusal.get_or_insert("it has a subquery".to_owned());
+        ControlFlow::Break(())
+    }
+
+    fn post_visit_expr(&mut self, e: &Expr) -> ControlFlow<()> {
+        if is_values_call(e) {
+            self.in_values -= 1;
+        }
+        ControlFlow::Continue(())
     }
 }
 

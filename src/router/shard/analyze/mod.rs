@@ -160,6 +160,12 @@ pub(crate) struct InsertInfo {
     pub generated: Vec<GeneratedColumn>,
     /// `INSERT … SELECT`.
     pub from_select: bool,
+    /// `INSERT … SELECT … ON DUPLICATE KEY UPDATE` whose assignments read
+    /// something a per-shard `INSERT … VALUES` would read differently: a
+    /// column not qualified by the target table and not inside
+    /// `VALUES()` (the server resolves it against the SELECT's tables
+    /// too), or a subquery. The reason, for the refusal.
+    pub odku_refusal: Option<String>,
     /// Columns named (lower case), for messages.
     pub columns: Vec<String>,
 }

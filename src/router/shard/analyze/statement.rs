@@ -265,8 +265,8 @@ impl<'a> Analyzer<'a> {
     /// do exactly: a new key that is not a literal or a parameter (an
     /// expression would be evaluated per row, possibly reading columns
     /// assigned before it), a tuple assignment, a second assignment of
-    /// the key, a table other tables are bound to (their rows would have
-    /// to move too).
+    /// the key. (Rows of bound tables that follow the key through an `ON
+    /// UPDATE CASCADE` foreign key move with it: `session::key_move`.)
     fn key_assignment(
         &mut self,
         r: RefId,
@@ -283,15 +283,6 @@ impl<'a> Analyzer<'a> {
         };
         if matches!(target, AssignmentTarget::Tuple(_)) || self.key_assignment.is_some() {
             return refuse("more than once or as part of a tuple".into());
-        }
-        if let RefTable::Rule(i) = self.refs[r].table {
-            if let Some(child) = self.router.bound_children(i).first() {
-                return refuse(format!(
-                    "and `{child}` is bound to it (bound_to): its rows would have to move \
-                     too, which shardcat does not do; move them explicitly (DELETE and \
-                     INSERT)"
-                ));
-            }
         }
         let Some(text) = self.expr_range(value) else {
             return refuse(
@@ -313,6 +304,10 @@ impl<'a> Analyzer<'a> {
             Some("with ORDER BY or LIMIT")
         } else if u.returning.is_some() {
             Some("with RETURNING")
+        } else if self.update_ignore() {
+            // A row whose new key is taken on the new shard would have to
+            // stay where it is with a warning; the move fails with 1062.
+            Some("with IGNORE")
         } else {
             None
         };
@@ -324,6 +319,15 @@ impl<'a> Analyzer<'a> {
             )),
             None => Ok(()),
         }
+    }
+
+    /// `UPDATE [LOW_PRIORITY] IGNORE …`.
+    fn update_ignore(&self) -> bool {
+        let src = self.sql.as_bytes();
+        crate::sql::Lexer::new(src)
+            .filter(|t| !t.is_trivia())
+            .take(3)
+            .any(|t| t.is_keyword(src, "IGNORE"))
     }
 
     /// Bytes of a value expression in an INSERT row: from its first token

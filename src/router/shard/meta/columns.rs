@@ -33,7 +33,7 @@ impl ShardRouter {
         let analysis = self.analysis(sql, current_schema);
         let a = analysis.as_ref().as_ref().ok()?;
         let info = a.insert.as_ref()?;
-        if !info.columns.is_empty() || info.set_form || info.from_select {
+        if !info.columns.is_empty() || info.set_form {
             return None;
         }
         let r = a.refs.get(info.target)?;

@@ -194,9 +194,11 @@ fn refuse_unsplittable_insert(
     let t = info.target;
     let table_name = ctx.name(t);
     if info.from_select {
+        // Text statements run as routed writes (`insert_select`); what
+        // reaches the planner has parameters.
         return err(format!(
-            "INSERT … SELECT into the sharded table `{table_name}` is not supported: the rows would \
-             have to be split by `{}`; insert them with VALUES: {}",
+            "INSERT … SELECT into the sharded table `{table_name}` as a prepared statement is \
+             not supported (its rows are split by `{}`); send it as text: {}",
             key_info.key,
             quote_sql(sql)
         ));

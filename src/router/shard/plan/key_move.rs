@@ -8,7 +8,96 @@
 
 use super::{err, quote_sql, Ctx, RouteError, ShardPlan};
 use crate::placement::ShardKey;
-use crate::router::shard::{KeyMove, MoveTable, PlanKind};
+use crate::router::shard::{KeyMove, MoveTable, PlanKind, ShardRouter};
+
+/// A table bound (`bound_to`, at any depth) to a table whose rows move:
+/// rows of it that carry the new key after the UPDATE (an `ON UPDATE
+/// CASCADE` foreign key changed them with their parent) move with it.
+#[derive(Debug, Clone)]
+pub struct MoveChild {
+    /// Its key column.
+    pub key: String,
+    /// Its physical table in the new key's slot.
+    pub dest: MoveTable,
+    /// (a source table of the move, its own table in the same slot).
+    pub sources: Vec<(MoveTable, MoveTable)>,
+}
+
+impl MoveChild {
+    /// Its table in the slot of the move's source table `s`.
+    pub fn source_of(&self, s: &MoveTable) -> Option<MoveTable> {
+        self.sources
+            .iter()
+            .find(|(parent, _)| parent == s)
+            .map(|(_, own)| own.clone())
+    }
+}
+
+impl ShardRouter {
+    /// The tables bound to the table of move `m`, parents before their
+    /// children (found by the physical tables of the move).
+    pub fn move_children(&self, m: &KeyMove) -> Vec<MoveChild> {
+        let slot_of = |slots: &[(usize, String)], t: &MoveTable| {
+            slots
+                .iter()
+                .position(|(n, p)| *n == t.node && *p == t.table)
+        };
+        let Some((parent, dest_slot)) = self.tables.iter().enumerate().find_map(|(i, t)| {
+            let s = t.sharded()?;
+            slot_of(&s.slots, &m.dest).map(|slot| (i, slot))
+        }) else {
+            return Vec::new();
+        };
+        let Some(info) = self.tables[parent].sharded() else {
+            return Vec::new();
+        };
+        let source_slots: Vec<(MoveTable, usize)> = m
+            .sources
+            .iter()
+            .filter_map(|s| slot_of(&info.slots, s).map(|slot| (s.clone(), slot)))
+            .collect();
+        let schema = self.tables[parent].schema.clone();
+        let mut out = Vec::new();
+        let mut queue: Vec<usize> = vec![parent];
+        let mut at = 0;
+        while let Some(&t) = queue.get(at) {
+            at += 1;
+            for name in self.bound_children(t) {
+                let Some(c) = self
+                    .tables
+                    .iter()
+                    .position(|x| x.name == *name && x.schema == schema)
+                else {
+                    continue;
+                };
+                let Some(ci) = self.tables[c].sharded() else {
+                    continue;
+                };
+                let table = |slot: usize| {
+                    ci.slots.get(slot).map(|(node, p)| MoveTable {
+                        node: *node,
+                        table: p.clone(),
+                    })
+                };
+                let Some(dest) = table(dest_slot) else {
+                    continue;
+                };
+                out.push(MoveChild {
+                    key: ci.key.clone(),
+                    dest,
+                    sources: source_slots
+                        .iter()
+                        .filter_map(|(s, slot)| table(*slot).map(|own| (s.clone(), own)))
+                        .collect(),
+                });
+                if !queue.contains(&c) {
+                    queue.push(c);
+                }
+            }
+        }
+        out
+    }
+}
 
 /// Turns the UPDATE `plan` into a key move.
 pub(super) fn key_move(ctx: &Ctx<'_>, sql: &str, plan: ShardPlan) -> Result<ShardPlan, RouteError> {

@@ -27,6 +27,7 @@ use super::{
 mod ddl;
 mod insert;
 mod key_move;
+pub use key_move::MoveChild;
 mod sharded;
 mod splice;
 mod union;

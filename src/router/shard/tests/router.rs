@@ -41,8 +41,8 @@ fn plans_are_cached_by_text_but_follow_parameters() {
     assert_eq!(a.targets[0].tables, ["users_1"]);
     assert_eq!(b.targets[0].tables, ["users_2"]);
     // Errors are cached too and stay the same.
-    let e1 = plan_with(&cfg, "UPDATE users SET id = 1", &[]).unwrap_err();
-    let e2 = plan_with(&cfg, "UPDATE users SET id = 1", &[]).unwrap_err();
+    let e1 = plan_with(&cfg, "UPDATE users SET id = id + 1", &[]).unwrap_err();
+    let e2 = plan_with(&cfg, "UPDATE users SET id = id + 1", &[]).unwrap_err();
     assert_eq!(e1, e2);
     // The current schema matters for rules that name one.
     let scoped = config(|t| {
