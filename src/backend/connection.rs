@@ -94,7 +94,18 @@ const UNKNOWN_VALUE: &str = "\u{0}unknown";
 
 /// Whether `sql` starts with `SET STATEMENT` (after blanks and comments):
 /// its variables last for the statement only.
+///
+/// Called for every COM_QUERY a backend connection sends, so the common
+/// case is answered without the lexer: a text whose first byte after
+/// blanks cannot start `SET` or a comment (`SELECT …`, `UPDATE …`) is no
+/// `SET STATEMENT`.
 pub fn sets_variables_for_statement(sql: &[u8]) -> bool {
+    let first = sql
+        .iter()
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c));
+    if !matches!(first, Some(b's' | b'S' | b'/' | b'#' | b'-')) {
+        return false;
+    }
     let mut words = crate::sql::Lexer::new(sql).filter(|t| !t.is_trivia());
     let mut is = |word: &str| words.next().is_some_and(|t| t.is_keyword(sql, word));
     is("SET") && is("STATEMENT")

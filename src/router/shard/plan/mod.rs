@@ -27,6 +27,7 @@ use super::{
 mod ddl;
 mod insert;
 mod key_move;
+mod memo;
 mod sharded;
 mod splice;
 mod union;
@@ -34,6 +35,8 @@ mod unsharded;
 
 use ddl::{ddl, describe};
 use insert::insert;
+use memo::memo_target;
+pub(crate) use memo::TargetMemo;
 use sharded::{scatter_merge, sharded};
 pub(crate) use splice::render;
 use splice::{in_list_edits, target};
