@@ -65,12 +65,7 @@ fn start(topo: &Topology, routing: &str) -> ProxyProcess {
 /// A fresh database with `wide` and `deep` holding ids 1..=n.
 async fn seed(proxy: &ProxyProcess, topo: &Topology, prefix: &str, n: usize) -> (Conn, String) {
     let db = util::db_name(prefix);
-    let mut p = util::proxy_conn(proxy, None).await;
-    p.query_drop(format!("DROP DATABASE IF EXISTS {db}"))
-        .await
-        .unwrap();
-    p.query_drop(format!("CREATE DATABASE {db}")).await.unwrap();
-    p.query_drop(format!("USE {db}")).await.unwrap();
+    let mut p = util::fresh_db(proxy, &db).await;
     for t in ["wide", "deep"] {
         p.query_drop(format!("CREATE TABLE {t} (id INT PRIMARY KEY, v INT)"))
             .await

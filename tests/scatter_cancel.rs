@@ -44,12 +44,7 @@ async fn scatter_stops_on_every_shard_when_killed_or_abandoned() {
         },
     );
     let db = format!("cancel_{}", std::process::id());
-    let mut p = util::proxy_conn(&proxy, None).await;
-    p.query_drop(format!("DROP DATABASE IF EXISTS {db}"))
-        .await
-        .unwrap();
-    p.query_drop(format!("CREATE DATABASE {db}")).await.unwrap();
-    p.query_drop(format!("USE {db}")).await.unwrap();
+    let mut p = util::fresh_db(&proxy, &db).await;
     p.query_drop("CREATE TABLE sleepers (id INT PRIMARY KEY, v INT)")
         .await
         .unwrap();
@@ -174,12 +169,7 @@ async fn merge_budget_stops_with_a_clear_error() {
         },
     );
     let db = format!("budget_{}", std::process::id());
-    let mut p = util::proxy_conn(&proxy, None).await;
-    p.query_drop(format!("DROP DATABASE IF EXISTS {db}"))
-        .await
-        .unwrap();
-    p.query_drop(format!("CREATE DATABASE {db}")).await.unwrap();
-    p.query_drop(format!("USE {db}")).await.unwrap();
+    let mut p = util::fresh_db(&proxy, &db).await;
     p.query_drop("CREATE TABLE sleepers (id INT PRIMARY KEY, v INT)")
         .await
         .unwrap();

@@ -56,12 +56,7 @@ async fn scatters_fit_in_a_small_pool_and_queue() {
     let topo = Topology::from_env();
     let proxy = proxy(&topo);
     let db = format!("spool_{}", std::process::id());
-    let mut p = util::proxy_conn(&proxy, None).await;
-    p.query_drop(format!("DROP DATABASE IF EXISTS {db}"))
-        .await
-        .unwrap();
-    p.query_drop(format!("CREATE DATABASE {db}")).await.unwrap();
-    p.query_drop(format!("USE {db}")).await.unwrap();
+    let mut p = util::fresh_db(&proxy, &db).await;
 
     // 12 physical tables on n1, pool_max = 10: DDL, writes, reads.
     p.query_drop("CREATE TABLE wide (id INT PRIMARY KEY, v INT)")

@@ -8,6 +8,7 @@ use bytes::Bytes;
 
 use super::connection::BackendConn;
 use crate::error::{ProxyError, Result};
+use crate::merge::row::TextRow;
 use crate::wire::packets::{is_err, is_terminator, ErrPacket, Reader};
 
 /// Reads a whole result of one command into memory: used only for small
@@ -56,19 +57,14 @@ pub async fn read_small_result_named(
             conn.absorb_ok(&p.payload);
             break;
         }
-        let mut r = Reader::new(&p.payload);
-        let mut row = Vec::with_capacity(ncols);
-        for _ in 0..ncols {
-            let pos = p.payload.len() - r.remaining();
-            if p.payload.get(pos) == Some(&0xFB) {
-                r.u8();
-                row.push(None);
-            } else {
-                let v = r.lenenc_bytes().unwrap_or_default();
-                row.push(Some(Bytes::copy_from_slice(v)));
-            }
-        }
-        rows.push(row);
+        let row = TextRow::decode(p.payload.clone(), ncols)
+            .ok_or_else(|| ProxyError::MalformedPacket("row value".into()))?;
+        rows.push(
+            row.values
+                .iter()
+                .map(|v| v.clone().map(|range| p.payload.slice(range)))
+                .collect(),
+        );
     }
     Ok((names, rows))
 }

@@ -286,12 +286,20 @@ impl Config {
             (true, true) if s.require_secure_transport => Err(err(
                 "[server] require_secure_transport needs tls_cert and tls_key".into(),
             )),
+            (true, true) if !s.tls_client_ca.is_empty() => Err(err(
+                "[server] tls_client_ca needs tls_cert and tls_key".into(),
+            )),
             (true, true) => Ok(None),
             (false, false) => {
                 let dir = self.source.parent().unwrap_or(Path::new(""));
-                crate::wire::tls::load_server_tls(&dir.join(&s.tls_cert), &dir.join(&s.tls_key))
-                    .map(Some)
-                    .map_err(err)
+                let client_ca = (!s.tls_client_ca.is_empty()).then(|| dir.join(&s.tls_client_ca));
+                crate::wire::tls::load_server_tls(
+                    &dir.join(&s.tls_cert),
+                    &dir.join(&s.tls_key),
+                    client_ca.as_deref(),
+                )
+                .map(Some)
+                .map_err(err)
             }
             _ => Err(err("[server] tls_cert and tls_key go together".into())),
         }
@@ -316,6 +324,19 @@ impl Config {
                 line: None,
                 message: "no [[user]] defined: clients could not log in".into(),
             });
+        }
+        if let Some(u) = self.users.iter().find(|u| u.require_x509) {
+            if self.server.tls_client_ca.is_empty() {
+                return Err(ConfigError {
+                    file: self.source.clone(),
+                    line: find_key_line(text, "require_x509"),
+                    message: format!(
+                        "user {:?} has require_x509 but [server] tls_client_ca is not set: \
+                         no client certificate could be verified",
+                        u.name.get_ref()
+                    ),
+                });
+            }
         }
         if self.server.listen.parse::<std::net::SocketAddr>().is_err() {
             return Err(ConfigError {

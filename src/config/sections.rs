@@ -45,6 +45,11 @@ pub struct ServerConfig {
     pub tls_key: String,
     /// Clients that do not use TLS are refused (error 3159).
     pub require_secure_transport: bool,
+    /// PEM CA certificate(s) that client certificates are verified against
+    /// (mutual TLS). Set: clients over TLS are asked for a certificate; one
+    /// that does not verify fails the TLS handshake; none is still allowed
+    /// unless the user has `require_x509`. Needs `tls_cert`.
+    pub tls_client_ca: String,
     /// On SIGTERM/SIGINT the proxy stops accepting, closes idle sessions and
     /// lets open transactions finish for at most this long before it exits.
     pub shutdown_timeout_ms: u64,
@@ -71,6 +76,7 @@ impl Default for ServerConfig {
             tls_cert: String::new(),
             tls_key: String::new(),
             require_secure_transport: false,
+            tls_client_ca: String::new(),
             shutdown_timeout_ms: 30_000,
             reuse_port: false,
             tls: None,

@@ -173,6 +173,7 @@ fn tls_keys_go_together_and_errors_name_files_only() {
     };
     assert!(with("tls_cert = \"a.pem\"").contains("go together"));
     assert!(with("require_secure_transport = true").contains("needs tls_cert"));
+    assert!(with("tls_client_ca = \"ca.pem\"").contains("needs tls_cert"));
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("k.pem");
     std::fs::write(&key, "-----BEGIN PRIVATE KEY-----\nc2VjcmV0\n").unwrap();
@@ -204,4 +205,12 @@ fn transactions_mode_per_user() {
     assert_eq!(c.transactions_for("be"), TransactionMode::Xa);
     assert_eq!(c.transactions_for("plain"), TransactionMode::BestEffort);
     assert!(c.uses_xa());
+}
+
+#[test]
+fn require_x509_needs_a_client_ca() {
+    let text =
+        format!("{GOOD}\n[[user]]\nname = \"certuser\"\npassword = \"x\"\nrequire_x509 = true\n");
+    let e = parse(&text).unwrap_err();
+    assert!(e.message.contains("tls_client_ca"), "{e}");
 }

@@ -58,6 +58,11 @@ pub struct UserConfig {
     /// This user must connect over TLS (refused with error 3159 otherwise).
     #[serde(default)]
     pub require_tls: bool,
+    /// This user must log in over TLS with a client certificate that
+    /// verifies against `[server] tls_client_ca` (MySQL's `REQUIRE X509`);
+    /// otherwise the login is refused with 1045, as MySQL refuses it.
+    #[serde(default)]
+    pub require_x509: bool,
     /// Overrides `[routing] transactions` for this user.
     #[serde(default)]
     pub transactions: Option<TransactionMode>,

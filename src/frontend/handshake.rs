@@ -177,6 +177,18 @@ pub async fn accept(
     if config.user(&user).is_some_and(|u| u.require_tls) && !client.get_ref().is_tls() {
         return fail(client, &mut seq, ProxyError::InsecureTransport).await;
     }
+    if config.user(&user).is_some_and(|u| u.require_x509)
+        && !client.get_ref().has_verified_certificate()
+    {
+        // MySQL answers a login without the certificate REQUIRE X509 asks
+        // for with "Access denied".
+        let denied = ProxyError::AccessDenied {
+            user,
+            host: peer_host.to_string(),
+            using_password: !scramble.is_empty(),
+        };
+        return fail(client, &mut seq, denied).await;
+    }
     if let (Some(db), Some(u)) = (&database, config.user(&user)) {
         if u.is_restricted() && !crate::security::privileges::reaches(u, db) {
             let denied = ProxyError::DatabaseAccessDenied {

@@ -53,21 +53,61 @@ pub fn load_cert_and_key(cert: &Path, key: &Path) -> Result<CertAndKey, String> 
 }
 
 /// Reads a PEM certificate chain and private key into a rustls server
-/// configuration. Errors name the files, never their contents.
-pub fn load_server_tls(cert: &Path, key: &Path) -> Result<ServerTls, String> {
+/// configuration; with `client_ca`, clients are asked for a certificate
+/// (optional) that must verify against it. Errors name the files, never
+/// their contents.
+pub fn load_server_tls(
+    cert: &Path,
+    key: &Path,
+    client_ca: Option<&Path>,
+) -> Result<ServerTls, String> {
     let (chain, key) = load_cert_and_key(cert, key)?;
     // ring (not aws-lc-rs, which needs cmake and a long C build); its
     // provider is marked deprecated only for lacking post-quantum key
     // exchange, which MySQL clients do not offer anyway.
     #[allow(deprecated)]
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS: {e}"))?
-        .with_no_client_auth()
+        .map_err(|e| format!("TLS: {e}"))?;
+    let builder = match client_ca {
+        None => builder.with_no_client_auth(),
+        Some(ca) => builder.with_client_cert_verifier(client_verifier(ca, provider)?),
+    };
+    let config = builder
         .with_single_cert(chain, key)
         .map_err(|e| format!("tls_cert/tls_key: {e}"))?;
     Ok(Arc::new(config))
+}
+
+/// Verifies client certificates against the CA certificates in `ca`; a
+/// client without a certificate passes the handshake (the login decides:
+/// `require_x509`).
+fn client_verifier(
+    ca: &Path,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+    let mut roots = rustls::RootCertStore::empty();
+    let certs = CertificateDer::pem_file_iter(ca)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("tls_client_ca {}: {e}", ca.display()))?;
+    for c in certs {
+        roots
+            .add(c)
+            .map_err(|e| format!("tls_client_ca {}: {e}", ca.display()))?;
+    }
+    if roots.is_empty() {
+        return Err(format!(
+            "tls_client_ca {}: no certificate found",
+            ca.display()
+        ));
+    }
+    rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+        .allow_unauthenticated()
+        .build()
+        .map_err(|e| format!("tls_client_ca {}: {e}", ca.display()))
 }
 
 /// A PEM error described without any of the file's bytes.
@@ -119,6 +159,19 @@ impl<T> MaybeTls<T> {
 }
 
 impl ClientIo {
+    /// The client presented a certificate that verified against `[server]
+    /// tls_client_ca` (rustls refuses the handshake otherwise).
+    pub fn has_verified_certificate(&self) -> bool {
+        match self {
+            MaybeTls::Tls(t) => t
+                .get_ref()
+                .1
+                .peer_certificates()
+                .is_some_and(|c| !c.is_empty()),
+            _ => false,
+        }
+    }
+
     /// The TCP socket under the stream (for watching disconnects).
     pub fn tcp(&self) -> Option<&TcpStream> {
         match self {

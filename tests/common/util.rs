@@ -112,6 +112,23 @@ pub async fn proxy_conn(proxy: &impl ProxyLike, db: Option<&str>) -> Conn {
         })
 }
 
+/// A connection through `proxy` to a fresh, empty database `db` (dropped
+/// first if a previous run left it), created through the proxy so that its
+/// DDL fans out as the rules say; the connection is in it.
+pub async fn fresh_db(proxy: &impl ProxyLike, db: &str) -> Conn {
+    let mut p = proxy_conn(proxy, None).await;
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {db}"),
+        format!("CREATE DATABASE {db}"),
+        format!("USE {db}"),
+    ] {
+        p.query_drop(&sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    p
+}
+
 pub async fn direct_conn(topo: &Topology, name: &str, db: Option<&str>) -> Conn {
     Conn::new(direct_opts(topo, name, db))
         .await

@@ -92,6 +92,17 @@ impl Session {
                 .await;
             return false;
         }
+        if cfg.user(&user).is_some_and(|u| u.require_x509)
+            && !self.client.get_ref().has_verified_certificate()
+        {
+            let e = ProxyError::AccessDenied {
+                user,
+                host: self.peer_host.clone(),
+                using_password: !auth_data.is_empty(),
+            };
+            self.write_error_seq(&e, seq).await;
+            return false;
+        }
         let limit = cfg.user(&user).map_or(0, |u| u.max_user_connections);
         if !self.proxy.change_user_count(&self.user, &user, limit) {
             let e = ProxyError::TooManyUserConnections(user);

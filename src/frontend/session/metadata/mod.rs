@@ -22,6 +22,7 @@ use super::{Ran, Session};
 use crate::backend::{BackendConn, Role};
 use crate::error::{ProxyError, Result};
 use crate::execute::Outcome;
+use crate::merge::row::{encode_values, TextRow};
 use crate::router::shard::meta::{
     like_matches, logical_create_table, logical_message, Describe, DescribeKind, MetaStatement,
 };
@@ -221,12 +222,7 @@ impl Session {
             }
             for row in &f.rows {
                 buf.clear();
-                for v in row {
-                    match v {
-                        Some(b) => put_lenenc_bytes(&mut buf, b),
-                        None => buf.push(0xFB),
-                    }
-                }
+                encode_values(row, &mut buf);
                 client.send(seq, &buf).await?;
             }
             buf.clear();
@@ -282,21 +278,13 @@ async fn read_result(conn: &mut BackendConn) -> Result<Fetched> {
             let ok = conn.absorb_ok(&p.payload).unwrap_or_default();
             return Ok(Fetched { columns, rows, ok });
         }
-        let mut r = Reader::new(&p.payload);
-        let mut row = Vec::with_capacity(ncols);
-        for _ in 0..ncols {
-            let pos = p.payload.len() - r.remaining();
-            if p.payload.get(pos) == Some(&0xFB) {
-                r.u8();
-                row.push(None);
-            } else {
-                let v = r
-                    .lenenc_bytes()
-                    .ok_or_else(|| ProxyError::MalformedPacket("row value".into()))?;
-                row.push(Some(v.to_vec()));
-            }
-        }
-        rows.push(row);
+        let row = TextRow::decode(p.payload.clone(), ncols)
+            .ok_or_else(|| ProxyError::MalformedPacket("row value".into()))?;
+        rows.push(
+            (0..ncols)
+                .map(|i| row.value(i).map(<[u8]>::to_vec))
+                .collect(),
+        );
     }
 }
 

@@ -1,0 +1,114 @@
+//! The plan types the router produces and the executor runs: where a
+//! statement runs ([`ShardPlan`], [`ShardTarget`], [`PlanKind`]) and where a
+//! sharding-key move sends rows. Data only: no planning, no I/O.
+
+use std::fmt;
+use std::sync::Arc;
+
+use super::MergeSpec;
+
+/// Where a statement runs and how the answers combine.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShardPlan {
+    /// The statements to run: one per physical table (slot) touched, or one
+    /// per node holding a copy (broadcast writes, DDL on broadcast tables).
+    /// Several targets may share a node; they are independent statements.
+    pub targets: Vec<ShardTarget>,
+    pub kind: PlanKind,
+    /// For a SELECT sent to more than one target: how to merge. `None` for
+    /// single-target plans and for writes (sum the affected-row counts).
+    pub merge: Option<Box<MergeSpec>>,
+    /// The first id generated for an INSERT that left a `[[sequence]]`
+    /// column out (what `LAST_INSERT_ID()` should report), if any.
+    pub generated_id: Option<u64>,
+    /// True for statements that change data or schema (run on primaries).
+    pub write: bool,
+}
+
+impl ShardPlan {
+    /// The statement answers with rows: a read, including a locking read
+    /// (`FOR UPDATE`, `FOR SHARE`, `LOCK IN SHARE MODE`), which runs on
+    /// primaries (`write`) but is merged like any read.
+    pub fn returns_rows(&self) -> bool {
+        !self.write || self.merge.is_some()
+    }
+}
+
+/// One statement for one node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShardTarget {
+    /// Index into `config.nodes`.
+    pub node: usize,
+    /// The physical statement (original text with names and lists spliced;
+    /// comments, hints and literals kept byte for byte).
+    pub sql: String,
+    /// Physical tables the statement touches (sharded and bound tables
+    /// only), in order of appearance.
+    pub tables: Vec<String>,
+    /// For a prepared statement: for each `?` left in `sql`, in order, the
+    /// index of the client's parameter to bind (lists split per shard drop
+    /// parameters; a pushed-down LIMIT is inlined). Empty when `sql` has no
+    /// placeholder.
+    pub params: Vec<usize>,
+    /// For a `LOAD DATA LOCAL INFILE` split by shard: the rows this target
+    /// loads, sent when its server asks for the file.
+    pub local_file: Option<LocalFile>,
+}
+
+/// The file contents a shard's `LOAD DATA LOCAL INFILE` receives.
+#[derive(Clone, PartialEq, Eq)]
+pub struct LocalFile(pub Arc<Vec<u8>>);
+
+impl fmt::Debug for LocalFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "LocalFile({} bytes)", self.0.len())
+    }
+}
+
+/// What kind of plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlanKind {
+    /// Only single-node tables (and broadcast copies on that node): one
+    /// target, SQL unchanged.
+    Unsharded { node: usize },
+    /// One shard.
+    Single,
+    /// Several shards: reads are merged by [`ShardPlan::merge`], writes
+    /// (split INSERT rows, unkeyed UPDATE/DELETE) add their counts.
+    Scatter,
+    /// A write to every copy of a broadcast table (one target per node).
+    Broadcast,
+    /// A read of broadcast tables only: `targets[0]` runs on `nodes[0]`;
+    /// the executor may run the same SQL on any node of `nodes` instead.
+    BroadcastRead { nodes: Vec<usize> },
+    /// DDL fanned out to every physical table (or every broadcast copy).
+    Ddl,
+    /// An UPDATE assigning the sharding key: the targets run the UPDATE,
+    /// then rows that now carry the new key move to its table.
+    KeyMove(Box<KeyMove>),
+}
+
+/// Where the rows of a sharding-key UPDATE go (see `PlanKind::KeyMove`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyMove {
+    /// The key column.
+    pub key: String,
+    /// The schema the statement qualified the table with.
+    pub schema: Option<String>,
+    /// The new key's SQL text: a literal as written, or `?`.
+    pub value: String,
+    /// For `?`: the client's parameter.
+    pub value_param: Option<usize>,
+    /// The physical table rows with the new key belong in.
+    pub dest: MoveTable,
+    /// The other physical tables the UPDATE ran on: rows that now carry
+    /// the new key leave them.
+    pub sources: Vec<MoveTable>,
+}
+
+/// A physical table on a node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MoveTable {
+    pub node: usize,
+    pub table: String,
+}
