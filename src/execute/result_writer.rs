@@ -99,7 +99,11 @@ impl<'c, S: AsyncRead + AsyncWrite + Unpin> ResultWriter<'c, S> {
             // A text row sent as it came (no re-encoding, no copy).
             if let Some(packet) = row.prefix_packet(self.visible) {
                 self.rows_sent += 1;
-                return self.client.send(self.seq, packet).await.map_err(client_gone);
+                return self
+                    .client
+                    .send(self.seq, packet)
+                    .await
+                    .map_err(client_gone);
             }
         }
         match self.binary {

@@ -108,7 +108,10 @@ impl TextRow {
         };
         let end = start.checked_add(trailing_nulls)?;
         let nulls = self.packet.get(start..end)?;
-        nulls.iter().all(|&b| b == 0xFB).then(|| &self.packet[..end])
+        nulls
+            .iter()
+            .all(|&b| b == 0xFB)
+            .then(|| &self.packet[..end])
     }
 
     pub fn encode_prefix(&self, visible: usize, out: &mut Vec<u8>) {
@@ -158,7 +161,14 @@ mod tests {
     /// (NULLs and values of every length class) at every cut.
     #[test]
     fn prefix_packet_is_the_encoded_prefix() {
-        let lens = [None, Some(0usize), Some(1), Some(250), Some(251), Some(70_000)];
+        let lens = [
+            None,
+            Some(0usize),
+            Some(1),
+            Some(250),
+            Some(251),
+            Some(70_000),
+        ];
         let mut cases = 0;
         for a in lens {
             for b in lens {
@@ -175,7 +185,11 @@ mod tests {
                     for visible in 0..=4 {
                         let mut want = Vec::new();
                         row.encode_prefix(visible, &mut want);
-                        assert_eq!(row.prefix_packet(visible), Some(&want[..]), "{values:?} {visible}");
+                        assert_eq!(
+                            row.prefix_packet(visible),
+                            Some(&want[..]),
+                            "{values:?} {visible}"
+                        );
                         let mut cut = row.clone();
                         cut.values.truncate(visible.min(2));
                         let mut want = Vec::new();
