@@ -35,7 +35,9 @@
 #   --rounds N        interleaved rounds (default 2)
 #   --threads N       sysbench threads (default 4)
 #   --workloads LIST  comma-separated subset of: point_select_text,
-#                     point_select_ps, read_only_text, read_only_ps, read_write_ps
+#                     point_select_ps, read_only_text, read_only_ps, read_write_ps,
+#                     read_write_ids (oltp_read_write, prepared, --auto_inc=off:
+#                     explicit ids, so it runs on the sharded target too)
 #   --primary-only    also run "shardcat_primary": shardcat with
 #                     read_write_split = false (every statement to n1's
 #                     primary, like the other targets): separates the proxy's
@@ -67,7 +69,7 @@ TIME=10
 ROUNDS=2
 THREADS=4
 TABLE_SIZE=10000
-WORKLOADS="point_select_text,point_select_ps,read_only_text,read_only_ps,read_write_ps"
+WORKLOADS="point_select_text,point_select_ps,read_only_text,read_only_ps,read_write_ps,read_write_ids"
 IDLE=0
 IDLE_ONLY=0
 IDLE_COUNT=10000
@@ -115,13 +117,17 @@ done
 declare -A WL_LUA=(
   [point_select_text]=oltp_point_select [point_select_ps]=oltp_point_select
   [read_only_text]=oltp_read_only [read_only_ps]=oltp_read_only
-  [read_write_ps]=oltp_read_write
+  [read_write_ps]=oltp_read_write [read_write_ids]=oltp_read_write
 )
 declare -A WL_PS=(
   [point_select_text]=disable [point_select_ps]=auto
   [read_only_text]=disable [read_only_ps]=auto
-  [read_write_ps]=auto
+  [read_write_ps]=auto [read_write_ids]=auto
 )
+# Extra sysbench options per workload. read_write_ids inserts the id it
+# deleted (--auto_inc=off) instead of leaving it to AUTO_INCREMENT, which a
+# sharded table refuses: the same statements on every target, sharded too.
+declare -A WL_EXTRA=([read_write_ids]=--auto_inc=off)
 IFS=, read -r -a WL_LIST <<<"$WORKLOADS"
 for w in "${WL_LIST[@]}"; do
   [[ -n "${WL_LUA[$w]+x}" ]] || die "unknown workload '$w' (known: ${!WL_LUA[*]})"
@@ -532,11 +538,12 @@ target_creds() {
 }
 target_db() { if [[ "$1" == sharded ]]; then echo "$SHARDED_DB"; else echo sbtest; fi; }
 
-# run_sysbench TARGET LUA PSMODE SECONDS LOG
+# run_sysbench TARGET LUA PSMODE SECONDS LOG [EXTRA]
 run_sysbench() {
-  local user pass
+  local user pass extra=()
   read -r user pass <<<"$(target_creds "$1")"
-  timeout -k 5 $(($4 + 60)) sysbench "$2" "${sb_common[@]}" --mysql-port="$(target_port "$1")" \
+  [[ -z "${6:-}" ]] || extra=("$6")
+  timeout -k 5 $(($4 + 60)) sysbench "$2" "${sb_common[@]}" "${extra[@]}" --mysql-port="$(target_port "$1")" \
     --mysql-user="$user" --mysql-password="$pass" --mysql-db="$(target_db "$1")" \
     --db-ps-mode="$3" --threads="$THREADS" --time="$4" --events=0 --percentile=95 \
     --report-interval=0 run >"$5" 2>&1
@@ -557,7 +564,7 @@ run_one() {
   q0="$(servers_questions "$target")"
   s0="$(servers_ticks "$target")"
   [[ -z "$pid" ]] || p0="$(cpu_ticks "$pid")"
-  run_sysbench "$target" "${WL_LUA[$wl]}" "${WL_PS[$wl]}" "$TIME" "$log" || rc=$?
+  run_sysbench "$target" "${WL_LUA[$wl]}" "${WL_PS[$wl]}" "$TIME" "$log" "${WL_EXTRA[$wl]:-}" || rc=$?
   [[ -z "$pid" ]] || p1="$(cpu_ticks "$pid")"
   s1="$(servers_ticks "$target")"
   q1="$(servers_questions "$target")"
@@ -582,7 +589,9 @@ TARGETS=(direct haproxy shardcat)
 ((PRIMARY_ONLY)) && TARGETS+=(shardcat_primary)
 ((NO_DIGESTS)) && TARGETS+=(shardcat_nodigest)
 ((SHARDED)) && TARGETS+=(sharded)
-# The sharded target runs the read-only workloads only.
+# The sharded target runs every workload but read_write_ps (sysbench's
+# INSERTs there leave id to AUTO_INCREMENT; read_write_ids is its sharded
+# form).
 targets_for() {
   local t
   for t in "${TARGETS[@]}"; do

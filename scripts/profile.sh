@@ -33,6 +33,9 @@
 #               4 range/SUM/ORDER BY/DISTINCT selects over both nodes, COMMIT)
 #   ro_sharded_ro  the same inside START TRANSACTION READ ONLY (sysbench's
 #               --mysql-... has no such switch: a lua wrapper sends it)
+#   rw_rw       oltp_read_write --auto_inc=off (explicit ids) through R/W
+#               splitting (every statement to the primary)
+#   rw_sharded  the same on the sharded table (writes to both nodes)
 #
 # Options:
 #   --workloads LIST  comma-separated (default: ps_rw,ps_sharded,ro_rw,ro_sharded)
@@ -244,17 +247,20 @@ workload() { # workload NAME -> "config db lua ps_mode events"
     ro_rw) echo "rw sbtest oltp_read_only disable $ro" ;;
     ro_sharded) echo "sharded sbtest_sharded oltp_read_only disable $ro" ;;
     ro_sharded_ro) echo "sharded sbtest_sharded $OUT/oltp_read_only_ro.lua disable $ro" ;;
+    rw_rw) echo "rw sbtest oltp_read_write disable $ro --auto_inc=off" ;;
+    rw_sharded) echo "sharded sbtest_sharded oltp_read_write disable $ro --auto_inc=off" ;;
     *) die "unknown workload $1" ;;
   esac
 }
 
-run_sysbench() { # run_sysbench DB LUA PS EVENTS -> sysbench output
-  local lua=$2
+run_sysbench() { # run_sysbench DB LUA PS EVENTS [EXTRA] -> sysbench output
+  local lua=$2 extra=()
+  [[ -z "${5:-}" ]] || extra=("$5")
   local path=(env)
   if [[ "$lua" == /* ]]; then
     path=(env LUA_PATH="/usr/share/sysbench/?.lua;;")
   fi
-  "${path[@]}" sysbench "$lua" "${sb_common[@]}" --mysql-port="$PORT" --mysql-user=app \
+  "${path[@]}" sysbench "$lua" "${sb_common[@]}" "${extra[@]}" --mysql-port="$PORT" --mysql-user=app \
     --mysql-password=app --mysql-db="$1" --db-ps-mode="$3" --threads=1 --time=0 \
     --events="$4" --rand-seed=1 run
 }
@@ -270,16 +276,16 @@ SUMMARY="$OUT/summary.md"
 : >"$SUMMARY"
 IFS=, read -r -a WL_LIST <<<"$WORKLOADS"
 for wl in "${WL_LIST[@]}"; do
-  read -r cfg db lua ps events <<<"$(workload "$wl")"
+  read -r cfg db lua ps events extra <<<"$(workload "$wl")"
   note "$wl: shardcat ($cfg) under callgrind"
   valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$OUT/callgrind.$wl.%p" \
     "$BIN" serve --config "$OUT/$cfg.toml" </dev/null >"$OUT/proxy.log" 2>&1 &
   PROXY_PID=$!
   wait_port "$PORT"
-  run_sysbench "$db" "$lua" "$ps" "$WARMUP" >"$OUT/warmup.$wl.log" 2>&1 \
+  run_sysbench "$db" "$lua" "$ps" "$WARMUP" "$extra" >"$OUT/warmup.$wl.log" 2>&1 \
     || { tail "$OUT/warmup.$wl.log" >&2; die "warm-up failed"; }
   callgrind_control -i on "$PROXY_PID" >/dev/null
-  run_sysbench "$db" "$lua" "$ps" "$events" >"$OUT/run.$wl.log" 2>&1 \
+  run_sysbench "$db" "$lua" "$ps" "$events" "$extra" >"$OUT/run.$wl.log" 2>&1 \
     || { tail "$OUT/run.$wl.log" >&2; die "run failed"; }
   callgrind_control -d "$PROXY_PID" >/dev/null
   callgrind_control -i off "$PROXY_PID" >/dev/null

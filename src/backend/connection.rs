@@ -101,7 +101,29 @@ const UNKNOWN_VALUE: &str = "\u{0}unknown";
 
 /// Whether `sql` starts with `SET STATEMENT` (after blanks and comments):
 /// its variables last for the statement only.
+///
+/// Called for every COM_QUERY a backend connection sends, so the common
+/// case is answered without the lexer: a text that after blanks starts
+/// neither with the letters `SET` nor with a comment (`SELECT …`,
+/// `UPDATE …`) is no `SET STATEMENT`.
 pub fn sets_variables_for_statement(sql: &[u8]) -> bool {
+    let Some(at) = sql
+        .iter()
+        .position(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c))
+    else {
+        return false;
+    };
+    let rest = &sql[at..];
+    let may_be = match rest[0] {
+        b'/' | b'#' | b'-' => true,
+        b's' | b'S' => rest
+            .get(..3)
+            .is_some_and(|w| w.eq_ignore_ascii_case(b"SET")),
+        _ => false,
+    };
+    if !may_be {
+        return false;
+    }
     let mut words = crate::sql::Lexer::new(sql).filter(|t| !t.is_trivia());
     let mut is = |word: &str| words.next().is_some_and(|t| t.is_keyword(sql, word));
     is("SET") && is("STATEMENT")

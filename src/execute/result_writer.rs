@@ -95,6 +95,17 @@ impl<'c, S: AsyncRead + AsyncWrite + Unpin> ResultWriter<'c, S> {
     /// One row: its first `visible` values.
     pub async fn row(&mut self, row: &TextRow) -> Result<()> {
         self.buf.clear();
+        if self.binary.is_none() {
+            // A text row sent as it came (no re-encoding, no copy).
+            if let Some(packet) = row.prefix_packet(self.visible) {
+                self.rows_sent += 1;
+                return self
+                    .client
+                    .send(self.seq, packet)
+                    .await
+                    .map_err(client_gone);
+            }
+        }
         match self.binary {
             Some(columns) => {
                 crate::merge::binary::encode_row(row, columns, self.visible, &mut self.buf)

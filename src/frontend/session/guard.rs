@@ -74,7 +74,12 @@ impl Session {
                 processes: &processes,
                 physical_names: &physical,
             };
-            let c = sql::classify_bytes(&text, subject.lex);
+            let c = if cmd == command::QUERY {
+                // (The tokens stay for the shape scan of the same text.)
+                self.kept_tokens.classify(payload.slice(1..), subject.lex)
+            } else {
+                sql::classify_bytes(&text, subject.lex)
+            };
             let verdict = check_query(&subject, &text, &c);
             // COM_QUERY classifies the same bytes with the same options:
             // it takes this classification instead of lexing again.
@@ -89,6 +94,7 @@ impl Session {
             Ok(Verdict::Rewrite(sql)) if matches!(cmd, command::QUERY | command::STMT_PREPARE) => {
                 // The new text is classified again by its path.
                 self.pre_classified = None;
+                self.kept_tokens.clear();
                 let mut p = Vec::with_capacity(sql.len() + 1);
                 p.push(cmd);
                 p.extend_from_slice(sql.as_bytes());

@@ -146,6 +146,9 @@ pub struct Session {
     /// The security gate's classification of the running COM_QUERY (the
     /// same bytes and lexing options `query` would classify).
     pre_classified: Option<sql::Classified>,
+    /// The tokens of `pre_classified`'s text, for the sharding router's
+    /// shape scan (one lexer pass per statement instead of two).
+    kept_tokens: sql::classify::KeptTokens,
     /// This session's user counters (looked up once, not per statement).
     user_metrics: observe::UserMetrics,
     /// The warnings of the last statement, when it ran on several
@@ -214,6 +217,7 @@ impl Session {
             tableless_read: false,
             stat: observe::Stat::default(),
             pre_classified: None,
+            kept_tokens: Default::default(),
             user_metrics: observe::UserMetrics::default(),
             shard_warnings: None,
             statement_warnings: Default::default(),
@@ -350,6 +354,7 @@ impl Session {
             let started = std::time::Instant::now();
             self.stat = observe::Stat::default();
             self.pre_classified = None;
+            self.kept_tokens.clear();
             if self.every_server_refuses(cmd, payload.len()) {
                 self.write_error_seq(&ProxyError::PacketTooLarge, &mut seq)
                     .await;

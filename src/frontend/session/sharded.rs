@@ -172,7 +172,13 @@ impl Session {
                 tracing::warn!(conn = self.id, "{w}");
             }
         }
-        let planned = router.plan_with(text, self.state.schema.as_deref(), &[], unaliased);
+        let planned = router.plan_with_tokens(
+            text,
+            self.kept_tokens.for_text(text),
+            self.state.schema.as_deref(),
+            &[],
+            unaliased,
+        );
         if !matches!(planned, Ok(None)) {
             // Also when the router could not parse it: the mode is why.
             if let Err(e) = self.planned_as_the_server_lexes(text) {

@@ -340,10 +340,29 @@ impl ShardRouter {
         params: &[ParamValue<'_>],
         unaliased: bool,
     ) -> Result<Option<ShardPlan>, RouteError> {
+        self.plan_with_tokens(sql, None, current_schema, params, unaliased)
+    }
+
+    /// [`ShardRouter::plan_with`], given the text's significant tokens
+    /// from a default-mode lexer pass when the caller has them
+    /// ([`KeptTokens`](crate::sql::classify::KeptTokens)): the shape scan
+    /// then does not lex the text again.
+    pub fn plan_with_tokens(
+        &self,
+        sql: &str,
+        tokens: Option<&[crate::sql::Token]>,
+        current_schema: Option<&str>,
+        params: &[ParamValue<'_>],
+        unaliased: bool,
+    ) -> Result<Option<ShardPlan>, RouteError> {
         if self.tables.is_empty() {
             return Ok(None);
         }
-        let scan = shape::scan(sql, |word| self.names.contains(word));
+        let is_rule_table = |word: &str| self.names.contains(word);
+        let scan = match tokens {
+            Some(tokens) => shape::scan_tokens(sql, tokens, is_rule_table),
+            None => shape::scan(sql, is_rule_table),
+        };
         if !scan.mentions_rule_table {
             return Ok(None);
         }

@@ -25,7 +25,10 @@ use std::ops::Range;
 
 use super::lexer::{unquote, LexOptions, Lexer, Token, TokenKind};
 
+pub use kept_tokens::KeptTokens;
+
 mod fingerprint;
+mod kept_tokens;
 mod set;
 mod split;
 
@@ -297,6 +300,15 @@ pub fn classify(sql: &str) -> Classified {
 /// not be UTF-8), scanned with the session's `sql_mode` options.
 pub fn classify_bytes(sql: &[u8], opts: LexOptions) -> Classified {
     let mut tokens: Vec<Token> = Vec::with_capacity(32);
+    classify_into(sql, opts, &mut tokens).0
+}
+
+/// [`classify_bytes`] into the caller's token vector (cleared first): it
+/// ends holding the text's significant tokens without the statement
+/// terminators; the flag says whether a terminator was left out.
+fn classify_into(sql: &[u8], opts: LexOptions, tokens: &mut Vec<Token>) -> (Classified, bool) {
+    tokens.clear();
+    let mut dropped_terminator = false;
     let mut hint = None;
     let mut splitter = Splitter::default();
     let mut first: Option<(StatementKind, StatementFlags)> = None;
@@ -326,6 +338,7 @@ pub fn classify_bytes(sql: &[u8], opts: LexOptions) -> Classified {
         if splitter.is_terminator(&token, sql) {
             finish(&tokens[stmt_start..], &mut first, &mut flags);
             stmt_start = tokens.len();
+            dropped_terminator = true;
             continue;
         }
         tokens.push(token);
@@ -334,7 +347,7 @@ pub fn classify_bytes(sql: &[u8], opts: LexOptions) -> Classified {
 
     flags.multi_statement = statements > 1;
     let kind = first.map_or(StatementKind::Empty, |(kind, _)| kind);
-    Classified { kind, hint, flags }
+    (Classified { kind, hint, flags }, dropped_terminator)
 }
 
 /// Reads `/* shardcat:primary */`, `/* shardcat:replica */`,

@@ -202,6 +202,8 @@ pub(crate) struct Analysis {
     pub scatter_blockers: Vec<&'static str>,
     /// The statement's first words, for messages.
     pub verb: String,
+    /// Targets rendered from this analysis (see `plan::memo`).
+    pub targets: super::plan::TargetMemo,
 }
 
 /// `SET <key> = <value>` of an UPDATE on a sharded table.
@@ -621,6 +623,7 @@ impl<'a> Analyzer<'a> {
             lexical_node: self.lexical_node,
             scatter_blockers,
             verb,
+            targets: Default::default(),
         })
     }
 

@@ -28,6 +28,7 @@ mod ddl;
 mod insert;
 mod key_move;
 pub use key_move::MoveChild;
+mod memo;
 mod sharded;
 mod splice;
 mod union;
@@ -35,6 +36,8 @@ mod unsharded;
 
 use ddl::{ddl, describe};
 use insert::insert;
+use memo::memo_target;
+pub(crate) use memo::TargetMemo;
 use sharded::{scatter_merge, sharded};
 pub(crate) use splice::render;
 use splice::{in_list_edits, target};

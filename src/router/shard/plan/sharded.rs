@@ -54,7 +54,11 @@ pub(super) fn sharded(ctx: &Ctx<'_>, sql: &str) -> Result<ShardPlan, RouteError>
         check_available(ctx, asg.node, sql)?;
         let mut edits = merge_edits.clone();
         edits.extend(in_list_edits(ctx, asg)?);
-        targets.push(target(ctx, sql, asg, &[], &edits)?);
+        targets.push(if edits.is_empty() {
+            memo_target(ctx, sql, asg)?
+        } else {
+            target(ctx, sql, asg, &[], &edits)?
+        });
     }
     let kind = if targets.len() > 1 {
         PlanKind::Scatter

@@ -180,3 +180,56 @@ fn set_statement_is_flagged_as_scoped() {
         );
     }
 }
+
+/// The backend's `SET STATEMENT` check answers without the lexer when the
+/// first byte rules it out: generated prefixes (blanks, each comment form)
+/// before statements that are or are not `SET STATEMENT` agree with a
+/// lexer-only reading.
+#[test]
+fn set_statement_prefix_check_agrees_with_the_lexer() {
+    let lexed = |sql: &[u8]| {
+        let mut words = crate::sql::Lexer::new(sql).filter(|t| !t.is_trivia());
+        let mut is = |word: &str| words.next().is_some_and(|t| t.is_keyword(sql, word));
+        is("SET") && is("STATEMENT")
+    };
+    let prefixes = [
+        "",
+        " ",
+        "\t\n",
+        "\r\x0b\x0c ",
+        "/* x */",
+        "/*!50000 */ ",
+        "-- c\n",
+        "#c\n",
+        "--\n",
+        "-1 ",
+        "/",
+        "#",
+        "(",
+        "\u{a0}",
+    ];
+    let bodies = [
+        "SET STATEMENT a=1 FOR SELECT 1",
+        "set statement a=1 for select 1",
+        "SeT/**/StAtEmEnT a=1 FOR SELECT 1",
+        "SET a = 1",
+        "SELECT 1",
+        "STATEMENT",
+        "S",
+        "",
+        "UPDATE t SET a = 1",
+        "select 'SET STATEMENT'",
+    ];
+    for p in prefixes {
+        for b in bodies {
+            for q in prefixes {
+                let sql = format!("{p}{q}{b}");
+                assert_eq!(
+                    crate::backend::connection::sets_variables_for_statement(sql.as_bytes()),
+                    lexed(sql.as_bytes()),
+                    "{sql:?}"
+                );
+            }
+        }
+    }
+}
