@@ -389,6 +389,13 @@ impl ShardRouter {
                 req.name
             ));
         };
+        if sharded.root.composite().is_some() {
+            return err(format!(
+                "LOAD DATA into `{}`, a table split by key and period, is not supported yet; \
+                 insert its rows with INSERT … VALUES",
+                req.name
+            ));
+        }
         let s = &req.stmt;
         let key = &sharded.key;
         if s.set_columns.iter().any(|c| c.eq_ignore_ascii_case(key)) {
