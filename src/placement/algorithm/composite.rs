@@ -216,3 +216,7 @@ impl Composite {
         )
     }
 }
+
+#[cfg(test)]
+#[path = "composite_tests.rs"]
+mod tests;

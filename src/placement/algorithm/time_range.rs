@@ -398,19 +398,50 @@ impl TimeRange {
         })
     }
 
-    /// The slots whose periods can hold keys between the bounds (excluded
-    /// bounds are widened to their whole period: a superset, always safe).
+    /// The slots whose periods can hold keys between the bounds: exact at
+    /// period granularity, but for an excluded DATE bound, widened to its
+    /// whole period (a superset, always safe: the DATE may have been cut
+    /// from a date-time literal). An excluded DATETIME bound on a period's
+    /// first (or last) instant leaves that period out.
     pub fn slots_for_range(&self, low: Bound<&ShardKey>, high: Bound<&ShardKey>) -> SlotSet {
-        let period = |bound: Bound<&ShardKey>| -> Result<Option<Period>, ()> {
+        let period = |bound: Bound<&ShardKey>, is_low: bool| -> Result<Option<Period>, ()> {
+            let containing = |key: &ShardKey| {
+                key.as_date()
+                    .map(|date| Period::containing(self.unit, date))
+                    .ok_or(())
+            };
             match bound {
                 Bound::Unbounded => Ok(None),
-                Bound::Included(key) | Bound::Excluded(key) => key
-                    .as_date()
-                    .map(|date| Some(Period::containing(self.unit, date)))
-                    .ok_or(()),
+                Bound::Included(key) => containing(key).map(Some),
+                Bound::Excluded(key) => {
+                    let period = containing(key)?;
+                    let ShardKey::DateTime(instant) = key else {
+                        return Ok(Some(period));
+                    };
+                    let edge = if is_low {
+                        period
+                            .offset(1)
+                            .first_day()
+                            .and_then(|next| {
+                                CalendarDate::from_days_since_epoch(next.days_since_epoch() - 1)
+                            })
+                            .filter(|last| {
+                                *last == instant.date() && instant.time() == (23, 59, 59, 999_999)
+                            })
+                            .map(|_| period.offset(1))
+                    } else {
+                        period
+                            .first_day()
+                            .filter(|first| {
+                                *first == instant.date() && instant.time() == (0, 0, 0, 0)
+                            })
+                            .map(|_| period.offset(-1))
+                    };
+                    Ok(Some(edge.unwrap_or(period)))
+                }
             }
         };
-        match (period(low), period(high)) {
+        match (period(low, true), period(high, false)) {
             (Ok(first), Ok(last)) => {
                 let first = match (first, self.window.first_live) {
                     (Some(f), Some(live)) => Some(f.max(live)),
