@@ -177,6 +177,7 @@ impl<'a> Analyzer<'a> {
     /// The key formula of `expr` evaluated in `scope`. `positive`: not
     /// under NOT (IN lists found there are split per shard).
     pub(super) fn cond(&mut self, scope: ScopeId, expr: &Expr, positive: bool) -> Cond {
+        let whole = expr;
         match expr {
             Expr::Nested(inner) => self.cond(scope, inner, positive),
             Expr::BinaryOp {
@@ -235,7 +236,7 @@ impl<'a> Analyzer<'a> {
                     Bound::Included(self.value(r, low)),
                     Bound::Included(self.value(r, high)),
                 ),
-                None => self.period_cond(scope, expr),
+                None => self.period_cond(scope, whole),
             },
             Expr::In {
                 expr,
@@ -244,7 +245,7 @@ impl<'a> Analyzer<'a> {
                 ..
             } => {
                 let Some(r) = self.resolve_key(scope, expr) else {
-                    return self.period_cond(scope, expr);
+                    return self.period_cond(scope, whole);
                 };
                 let vals: Vec<Val> = items.iter().map(|i| self.value(r, i)).collect();
                 if positive {

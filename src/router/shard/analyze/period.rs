@@ -39,6 +39,15 @@ impl<'a> Analyzer<'a> {
         self.period_of(r).is_some()
     }
 
+    /// True if `expr` names a sharding key whose rows with one value are all
+    /// in one physical table (not a composite table's key: its rows of one
+    /// key are spread over the key's periods): groups on it are whole on
+    /// each shard.
+    pub(super) fn is_local_key(&self, scope: ScopeId, expr: &Expr) -> bool {
+        self.resolve_key(scope, expr)
+            .is_some_and(|r| !self.is_composite(r))
+    }
+
     /// The reference whose period column `expr` names, seen from `scope`.
     fn resolve_period(&self, scope: ScopeId, expr: &Expr) -> Option<RefId> {
         let names = |r: RefId, col: &str| {

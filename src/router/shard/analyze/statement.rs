@@ -19,7 +19,7 @@ impl<'a> Analyzer<'a> {
                     &self.toks,
                     &self.lines,
                     q,
-                    &|e| self.resolve_key(top, e).is_some(),
+                    &|e| self.is_local_key(top, e),
                     &|e| self.is_enum_column(top, e),
                     &|e| self.is_plain_column(top, e),
                 ));
