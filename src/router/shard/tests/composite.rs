@@ -43,3 +43,15 @@ fn groups_on_the_key_are_merged_and_period_updates_refused() {
     assert!(error("UPDATE visits SET user_id = 2 WHERE user_id = 1").contains("key and period"));
     assert!(error("INSERT INTO visits (user_id, v) VALUES (1, 1)").contains("period column"));
 }
+
+#[test]
+fn unique_keys_need_the_period_column_too() {
+    let cfg = shop();
+    let warnings = cfg.sharding.unique_key_warnings(
+        "CREATE TABLE visits (id INT, user_id INT, at DATETIME, \
+         UNIQUE KEY (user_id, id), PRIMARY KEY (user_id, at, id))",
+        Some("shop"),
+    );
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("period column `at`"), "{warnings:?}");
+}
