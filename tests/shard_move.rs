@@ -380,6 +380,25 @@ async fn a_shard_moves_to_another_node_while_writes_continue() {
             && states.contains(&("switched".into(), "n2".into())),
         "{states:?}"
     );
+    // The same progress in the metrics (`/metrics`, `SHOW SHARDCAT STATS`).
+    let stats: Vec<(String, String, String)> = admin.query("SHOW SHARDCAT STATS").await.unwrap();
+    let stat = |name: &str, with: &str| {
+        stats
+            .iter()
+            .find(|(n, l, _)| n == name && l.contains(with))
+            .map(|(_, _, v)| v.clone())
+    };
+    let phase = format!("table=\"{DB}.accounts\",slot=\"1\",phase=\"switched\"");
+    assert_eq!(
+        stat("shardcat_shard_move_phase", &phase).as_deref(),
+        Some("1"),
+        "{stats:?}"
+    );
+    let copied: i64 = stat("shardcat_shard_move_rows_copied", "slot=\"1\"")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    assert!(copied >= SEED / 4, "rows copied {copied}");
+    assert_eq!(stat("shardcat_shards_moved", "").as_deref(), Some("1"));
     admin.disconnect().await.unwrap();
 
     // No channel left; the old copy stays until --cleanup.
