@@ -13,6 +13,8 @@
 mod common;
 #[path = "common/custom_proxy.rs"]
 mod custom_proxy;
+#[path = "common/diff_data.rs"]
+mod diff_data;
 #[path = "common/util.rs"]
 mod util;
 
@@ -21,6 +23,7 @@ use std::process::Command;
 
 use common::Topology;
 use custom_proxy::CustomProxy;
+use diff_data::Rng;
 use mysql_async::prelude::*;
 use mysql_async::{Conn, OptsBuilder};
 use util::{direct_conn, rows_as_strings, server_error};
@@ -78,23 +81,10 @@ horizon = {MONTHS}
     )
 }
 
-/// A tiny deterministic generator.
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self, below: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 33) % below.max(1)
-    }
-}
-
 /// (month 1..=8, day) of a generated day in 2026-01 … 2026-08.
-fn day(rng: &mut Lcg) -> (u32, u32) {
-    let month = 1 + rng.next(u64::from(MONTHS)) as u32;
-    (month, 1 + rng.next(u64::from(last_day(month))) as u32)
+fn day(rng: &mut Rng) -> (u32, u32) {
+    let month = 1 + rng.below(u64::from(MONTHS)) as u32;
+    (month, 1 + rng.below(u64::from(last_day(month))) as u32)
 }
 
 fn last_day(month: u32) -> u32 {
@@ -105,9 +95,9 @@ fn last_day(month: u32) -> u32 {
     }
 }
 
-fn stamp(rng: &mut Lcg) -> String {
+fn stamp(rng: &mut Rng) -> String {
     let (month, d) = day(rng);
-    let time = ["00:00:00", "12:34:56.5", "23:59:59.999999", "07:00:00"][rng.next(4) as usize];
+    let time = ["00:00:00", "12:34:56.5", "23:59:59.999999", "07:00:00"][rng.below(4) as usize];
     format!("2026-{month:02}-{d:02} {time}")
 }
 
@@ -117,9 +107,9 @@ fn physical(u: i64, month: u32) -> String {
 }
 
 /// A generated WHERE clause and the physical tables it may touch.
-fn predicate(rng: &mut Lcg) -> (String, BTreeSet<String>) {
-    let u = rng.next(14) as i64 - 2;
-    let u2 = rng.next(14) as i64 - 2;
+fn predicate(rng: &mut Rng) -> (String, BTreeSet<String>) {
+    let u = rng.below(14) as i64 - 2;
+    let u2 = rng.below(14) as i64 - 2;
     let (m1, d1) = day(rng);
     let (m2, d2) = day(rng);
     let ((m1, d1), (m2, d2)) = if (m1, d1) <= (m2, d2) {
@@ -135,7 +125,7 @@ fn predicate(rng: &mut Lcg) -> (String, BTreeSet<String>) {
     let before = |m: u32, d: u32| if d == 1 { m.saturating_sub(1) } else { m };
     // `created_at > last day of a month 23:59:59.999999` leaves it out.
     let after = |m: u32, d: u32| if d == last_day(m) { m + 1 } else { m };
-    let (sql, users, month_list): (String, Vec<i64>, Vec<u32>) = match rng.next(7) {
+    let (sql, users, month_list): (String, Vec<i64>, Vec<u32>) = match rng.below(7) {
         0 => (
             format!("user_id = {u} AND created_at >= '{lo}' AND created_at < '{hi}'"),
             vec![u],
@@ -236,14 +226,14 @@ async fn composite_rows_and_ranges_match_ref_and_prune_to_exact_tables() {
         .expect("CREATE TABLE through shardcat");
 
     // 320 generated rows, in multi-row INSERTs split across tables.
-    let mut rng = Lcg(2026);
+    let mut rng = Rng::new(2026);
     let mut id = 0;
     for _ in 0..16 {
         let rows: Vec<String> = (0..20)
             .map(|_| {
                 id += 1;
-                let u = rng.next(14) as i64 - 2;
-                format!("({id}, {u}, '{}', {})", stamp(&mut rng), rng.next(100))
+                let u = rng.below(14) as i64 - 2;
+                format!("({id}, {u}, '{}', {})", stamp(&mut rng), rng.below(100))
             })
             .collect();
         let sql = format!(
@@ -258,7 +248,7 @@ async fn composite_rows_and_ranges_match_ref_and_prune_to_exact_tables() {
     // Prepared inserts route by the parameters.
     for _ in 0..20 {
         id += 1;
-        let (u, at, v) = (rng.next(14) as i64 - 2, stamp(&mut rng), rng.next(100));
+        let (u, at, v) = (rng.below(14) as i64 - 2, stamp(&mut rng), rng.below(100));
         let sql = "INSERT INTO events (id, user_id, created_at, v) VALUES (?, ?, ?, ?)";
         p.exec_drop(sql, (id, u, &at, v))
             .await
