@@ -380,6 +380,25 @@ async fn a_shard_moves_to_another_node_while_writes_continue() {
             && states.contains(&("switched".into(), "n2".into())),
         "{states:?}"
     );
+    // The same progress in the metrics (`/metrics`, `SHOW SHARDCAT STATS`).
+    let stats: Vec<(String, String, String)> = admin.query("SHOW SHARDCAT STATS").await.unwrap();
+    let stat = |name: &str, with: &str| {
+        stats
+            .iter()
+            .find(|(n, l, _)| n == name && l.contains(with))
+            .map(|(_, _, v)| v.clone())
+    };
+    let phase = format!("table=\"{DB}.accounts\",slot=\"1\",phase=\"switched\"");
+    assert_eq!(
+        stat("shardcat_shard_move_phase", &phase).as_deref(),
+        Some("1"),
+        "{stats:?}"
+    );
+    let copied: i64 = stat("shardcat_shard_move_rows_copied", "slot=\"1\"")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    assert!(copied >= SEED / 4, "rows copied {copied}");
+    assert_eq!(stat("shardcat_shards_moved", "").as_deref(), Some("1"));
     admin.disconnect().await.unwrap();
 
     // No channel left; the old copy stays until --cleanup.
@@ -427,6 +446,35 @@ async fn a_shard_moves_to_another_node_while_writes_continue() {
         .unwrap();
     let pauses: Vec<mysql_async::Row> = admin.query("SHOW SHARDCAT PAUSES").await.unwrap();
     assert!(pauses.is_empty());
+
+    // LOAD DATA waits for a pause of one of its tables like other writes,
+    // then loads every row.
+    admin
+        .query_drop("SET SHARDCAT PAUSE WRITES n1 accounts_0 FOR 400")
+        .await
+        .unwrap();
+    let mut l = proxy_conn(&proxy, Some(DB)).await;
+    l.set_infile_handler(async {
+        use futures::StreamExt;
+        let rows = b"100000\t5\tload\t1\n100004\t5\tload\t1\n100001\t5\tload\t1\n";
+        Ok(futures::stream::once(async move { Ok(bytes::Bytes::from_static(rows)) }).boxed())
+    });
+    let (r, held) = util::timed(l.query_drop(
+        "LOAD DATA LOCAL INFILE 'rows.tsv' INTO TABLE accounts (id, balance, note, amount)",
+    ))
+    .await;
+    r.unwrap();
+    assert!(
+        held >= Duration::from_millis(250),
+        "LOAD DATA waited: {held:?}"
+    );
+    let loaded: Vec<i64> = l
+        .query("SELECT id FROM accounts WHERE note = 'load' ORDER BY id")
+        .await
+        .unwrap();
+    assert_eq!(loaded, vec![100000, 100001, 100004]);
+    l.disconnect().await.unwrap();
+    admin.disconnect().await.unwrap();
     reset(&topo).await;
 }
 

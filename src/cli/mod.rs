@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 use shardcat::config::Config;
 use shardcat::ops::tables::{self, PeriodState};
-use shardcat::placement::{KeyType, ParamValue, ShardKey, ShardingRules};
+use shardcat::placement::{KeyType, ParamValue, Period, ShardKey, ShardingRules};
 use shardcat::router::shard::cases;
 
 use crate::TablesAction;
@@ -150,18 +150,27 @@ fn report_cases(path: &Path, results: &[cases::CaseResult]) -> bool {
 /// How many past periods `check` lists per table (older ones are counted).
 const PAST_LISTED: usize = 12;
 
-/// For every `time_range` table: which period maps to which node and
-/// table today (retired and past periods summarized, then the current and
-/// created-ahead ones).
+/// For every `time_range` or composite table: which period maps to which
+/// node and table today (retired and past periods summarized, then the
+/// current and created-ahead ones); a composite period lists the table of
+/// every hash slot.
 fn print_periods(cfg: &Config) {
     let day = tables::today();
     let all = tables::period_tables(cfg, day);
-    let mut by_table: BTreeMap<&str, Vec<&tables::PeriodTable>> = BTreeMap::new();
+    let mut by_table: BTreeMap<&str, BTreeMap<Period, Vec<&tables::PeriodTable>>> = BTreeMap::new();
     for t in &all {
-        by_table.entry(t.logical.as_str()).or_default().push(t);
+        by_table
+            .entry(t.logical.as_str())
+            .or_default()
+            .entry(t.period)
+            .or_default()
+            .push(t);
     }
     for (logical, periods) in by_table {
-        let count = |state| periods.iter().filter(|t| t.state == state).count();
+        let state_of = |tables: &Vec<&tables::PeriodTable>| {
+            tables.first().map_or(PeriodState::Later, |t| t.state)
+        };
+        let count = |state| periods.values().filter(|t| state_of(t) == state).count();
         println!(
             "     {logical}: periods on {day}: {} retired, {} past, current, {} ahead, {} later (not routed until due)",
             count(PeriodState::Retired),
@@ -171,27 +180,28 @@ fn print_periods(cfg: &Config) {
         );
         let past: Vec<_> = periods
             .iter()
-            .filter(|t| t.state == PeriodState::Past)
+            .filter(|(_, t)| state_of(t) == PeriodState::Past)
             .collect();
         if past.len() > PAST_LISTED {
             println!("       … {} earlier past periods", past.len() - PAST_LISTED);
         }
-        let shown = past
-            .iter()
-            .skip(past.len().saturating_sub(PAST_LISTED))
-            .copied()
-            .chain(
-                periods
-                    .iter()
-                    .filter(|t| matches!(t.state, PeriodState::Current | PeriodState::Ahead)),
-            );
-        for t in shown {
+        let shown =
+            past.iter()
+                .skip(past.len().saturating_sub(PAST_LISTED))
+                .copied()
+                .chain(periods.iter().filter(|(_, t)| {
+                    matches!(state_of(t), PeriodState::Current | PeriodState::Ahead)
+                }));
+        for (period, tables) in shown {
+            let places: Vec<String> = tables
+                .iter()
+                .map(|t| format!("{} {}", t.node, t.table))
+                .collect();
             println!(
-                "       {} {:<7} → {} {}",
-                t.period.name(),
-                t.state.name(),
-                t.node,
-                t.table
+                "       {} {:<7} → {}",
+                period.name(),
+                state_of(tables).name(),
+                places.join(", ")
             );
         }
     }
@@ -224,17 +234,42 @@ fn print_sample_spread(cfg: &Config, sample: &Path) -> bool {
         };
         let mut counts: BTreeMap<(String, String), usize> = BTreeMap::new();
         let mut unplaced = 0usize;
-        for key in &keys {
+        let composite = placement.root().filter(|r| r.composite().is_some());
+        for line in &keys {
+            // A composite table's sample line may carry the period column's
+            // value after a comma: `42,2026-03-15`.
+            let (key, date) = match (composite, line.split_once(',')) {
+                (Some(_), Some((key, date))) => (key.trim(), Some(date.trim())),
+                _ => (*line, None),
+            };
             let value = match (key_type, key.parse::<i64>()) {
                 (KeyType::Int, Ok(n)) => ParamValue::Int(n),
                 _ => ParamValue::Bytes(key.as_bytes()),
             };
-            match ShardKey::from_param(value, key_type).map(|k| placement.target_for_key(&k)) {
-                Ok(Ok(t)) => *counts.entry((t.node, t.table)).or_default() += 1,
-                _ => unplaced += 1,
+            let Ok(key) = ShardKey::from_param(value, key_type) else {
+                unplaced += 1;
+                continue;
+            };
+            let place = match composite {
+                Some(root) => composite_place(root, placement.rule(), &key, date),
+                None => placement
+                    .target_for_key(&key)
+                    .ok()
+                    .map(|t| (t.node, t.table)),
+            };
+            match place {
+                Some(place) => *counts.entry(place).or_default() += 1,
+                None => unplaced += 1,
             }
         }
-        let targets = placement.physical_targets().len().max(1);
+        let all_targets = placement.physical_targets().len().max(1);
+        // Keys without a date spread over hash slots, not physical tables.
+        let targets = match composite {
+            Some(root) if counts.keys().all(|(_, t)| t.starts_with("hash slot")) => root
+                .composite()
+                .map_or(all_targets, |c| c.hash_slot_count(root.slot_count()).max(1)),
+            _ => all_targets,
+        };
         let placed: usize = counts.values().sum();
         let mean = placed as f64 / targets as f64;
         let max = counts.values().copied().max().unwrap_or(0);
@@ -253,6 +288,45 @@ fn print_sample_spread(cfg: &Config, sample: &Path) -> bool {
         }
     }
     true
+}
+
+/// Where a sample key of a composite table lands: its physical table when
+/// the line gives the period column's value, else its hash slot (every
+/// period of it).
+fn composite_place(
+    root: &shardcat::placement::ShardedTable,
+    rule: &shardcat::placement::TableRule,
+    key: &ShardKey,
+    date: Option<&str>,
+) -> Option<(String, String)> {
+    let composite = root.composite()?;
+    match date {
+        Some(date) => {
+            let period_key = ShardKey::from_param(
+                ParamValue::Bytes(date.as_bytes()),
+                composite.period.key_type,
+            )
+            .ok()?;
+            let slot = root.slot_for_keys(key, Some(&period_key)).ok()?;
+            let target = root.physical_target(&rule.name, &root.physical_name, slot)?;
+            Some((target.node, target.table))
+        }
+        None => {
+            let slot = root
+                .slots_for_range(
+                    std::ops::Bound::Included(key),
+                    std::ops::Bound::Included(key),
+                )
+                .to_vec(root.slot_count())
+                .first()
+                .copied()?;
+            let node = root.node_of_slot(slot)?.to_owned();
+            Some((
+                node,
+                format!("hash slot {} (all periods)", root.hash_slot(slot)),
+            ))
+        }
+    }
 }
 
 fn runtime() -> Option<tokio::runtime::Runtime> {

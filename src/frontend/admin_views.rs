@@ -159,7 +159,7 @@ impl Proxy {
     /// same numbers as `/metrics`, histogram buckets left out).
     pub fn stats_result(&self) -> TextResult {
         let mut r = TextResult::new(&["metric", "labels", "value"]);
-        for line in self.metrics.encode(&self.cluster).lines() {
+        for line in self.metrics_text().lines() {
             if line.starts_with('#') || line.contains("_bucket{") {
                 continue;
             }

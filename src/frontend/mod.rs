@@ -455,6 +455,12 @@ impl Proxy {
         let handles: Vec<Arc<SessionHandle>> = self.sessions.lock().values().cloned().collect();
         let reasons = handles.iter().map(|h| h.activity.lock().pinned);
         self.metrics.set_pinned(&PINNED, reasons);
+        // Shard moves: what the placement file records now (an unreadable
+        // file leaves the last figures).
+        let placement = crate::config::placement_file::path_for(&self.config.load().source);
+        if let Ok(file) = crate::config::placement_file::PlacementFile::read(&placement) {
+            self.metrics.set_moves(&file);
+        }
         self.metrics.encode(&self.cluster)
     }
 

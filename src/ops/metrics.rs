@@ -80,6 +80,24 @@ pub struct PeriodTableLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MoveLabels {
+    /// `schema.table` of the moving shard's sharded table.
+    pub table: String,
+    pub slot: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MovePhaseLabels {
+    pub table: String,
+    pub slot: String,
+    pub phase: &'static str,
+}
+
+/// The phases of a shard move (`ops::moves`), each reported by
+/// `shard_move_phase` (1 for the move's current phase, 0 for the others).
+pub const MOVE_PHASES: [&str; 4] = ["copying", "catching_up", "switched", "cleaned"];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabels {
     pub reason: &'static str,
 }
@@ -212,6 +230,11 @@ pub struct Metrics {
     /// Statements the proxy refused, by reason.
     refusals: Family<ReasonLabels, Counter>,
     sessions_pinned: Family<ReasonLabels, Gauge>,
+    /// Shard moves of the placement file, read at each scrape.
+    move_phase: Family<MovePhaseLabels, Gauge>,
+    move_rows_copied: Family<MoveLabels, Gauge>,
+    move_pause_ms: Family<MoveLabels, Gauge>,
+    shards_moved: Gauge,
     events: EventFamilies,
     checkout: CheckoutFamilies,
 }
@@ -283,6 +306,10 @@ impl Metrics {
             gtid_wait_seconds: latency_histogram(),
             refusals: Family::default(),
             sessions_pinned: Family::default(),
+            move_phase: Family::default(),
+            move_rows_copied: Family::default(),
+            move_pause_ms: Family::default(),
+            shards_moved: Gauge::default(),
             events: EventFamilies::default(),
             checkout: CheckoutFamilies::default(),
         };
@@ -413,6 +440,26 @@ impl Metrics {
             "Client sessions holding their backend connections now, by reason",
             m.sessions_pinned.clone(),
         );
+        r.register(
+            "shard_move_phase",
+            "Shard moves under way (placement file): 1 for the move's phase (copying, catching_up, switched, cleaned)",
+            m.move_phase.clone(),
+        );
+        r.register(
+            "shard_move_rows_copied",
+            "Rows a shard move copied from its snapshot (all its tables)",
+            m.move_rows_copied.clone(),
+        );
+        r.register(
+            "shard_move_pause_ms",
+            "The write pause of a shard move's switch, milliseconds (0 before it)",
+            m.move_pause_ms.clone(),
+        );
+        r.register(
+            "shards_moved",
+            "Shards placed off their rule's node by moves (placement file)",
+            m.shards_moved.clone(),
+        );
         m.events.register(r);
         r.register(
             "pool_checkout_wait_seconds",
@@ -487,6 +534,31 @@ impl Metrics {
             self.sessions_pinned
                 .get_or_create(&ReasonLabels { reason })
                 .set(n);
+        }
+    }
+
+    /// Sets the shard-move gauges from the placement file's records.
+    pub fn set_moves(&self, file: &crate::config::placement_file::PlacementFile) {
+        self.shards_moved.set(file.moved.len() as i64);
+        for m in &file.moves {
+            let table = format!("{}.{}", m.schema, m.table);
+            let slot = m.slot.to_string();
+            for phase in MOVE_PHASES {
+                self.move_phase
+                    .get_or_create(&MovePhaseLabels {
+                        table: table.clone(),
+                        slot: slot.clone(),
+                        phase,
+                    })
+                    .set(i64::from(m.phase == phase));
+            }
+            let labels = MoveLabels { table, slot };
+            self.move_rows_copied
+                .get_or_create(&labels)
+                .set(i64::try_from(m.rows_copied).unwrap_or(i64::MAX));
+            self.move_pause_ms
+                .get_or_create(&labels)
+                .set(i64::try_from(m.pause_ms).unwrap_or(i64::MAX));
         }
     }
 

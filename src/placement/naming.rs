@@ -26,6 +26,8 @@ use super::algorithm::Period;
 pub const DEFAULT_INDEXED_PATTERN: &str = "{table}_{index}";
 /// The default pattern for `time_range` tables.
 pub const DEFAULT_PERIOD_PATTERN: &str = "{table}_{period}";
+/// The default physical name pattern of a composite (key × period) rule.
+pub const DEFAULT_COMPOSITE_PATTERN: &str = "{table}_{index}_{period}";
 
 /// A parsed physical table name pattern.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

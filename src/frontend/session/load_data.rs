@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use mysql_common::constants::CapabilityFlags;
 
-use super::sharded::ShardedPath;
+use super::sharded::{ShardedPath, WriteGate};
 use super::Session;
 use crate::error::{ProxyError, Result};
 use crate::execute::relay::{client_gone, local_infile_disabled};
@@ -76,22 +76,53 @@ impl Session {
                 .write_error_seq(&ProxyError::Backend(local_infile_disabled()), seq)
                 .await;
         }
-        let plan = match self.load_data_plan(&router, req, text, seq).await {
-            Ok(plan) => plan,
+        let (columns, data) = match self.load_data_file(&router, req, text, seq).await {
+            Ok(received) => received,
             Err(ProxyError::ClientGone) => return,
             Err(e) => return self.write_error_seq(&e, seq).await,
         };
-        self.run_scatter_write(&plan, c, Encoding::Text, seq).await;
+        // Like other writes, the split rows wait while a shard move pauses
+        // writes to their tables, then are split again under the rules in
+        // force (the tables may have moved).
+        let mut router = router;
+        loop {
+            let columns = columns.as_deref().map(Vec::as_slice);
+            let plan = match router.plan_load_data(req, text, columns, &data) {
+                Ok(plan) => plan,
+                Err(e) => return self.write_error_seq(&ProxyError::from(e), seq).await,
+            };
+            match self.write_gate(&plan).await {
+                WriteGate::Pass(in_flight) => {
+                    self.run_scatter_write(&plan, c, Encoding::Text, seq).await;
+                    return self.keep_for_transaction(in_flight);
+                }
+                WriteGate::Waited => {
+                    let current = if self.pins.transaction {
+                        self.tx_router.clone()
+                    } else {
+                        None
+                    };
+                    match current.or_else(|| self.proxy.shard_router.load_full()) {
+                        Some(r) => router = r,
+                        None => {
+                            let e = ProxyError::Internal("the sharding rules are gone".into());
+                            return self.write_error_seq(&e, seq).await;
+                        }
+                    }
+                }
+            }
+        }
     }
 
-    /// Checks what can be checked, receives the file, splits it.
-    async fn load_data_plan(
+    /// Checks what can be checked and receives the file: the table's
+    /// columns (if fetched) and the file's bytes.
+    async fn load_data_file(
         &mut self,
         router: &ShardRouter,
         req: &LoadRequest,
         text: &str,
         seq: &mut u8,
-    ) -> Result<ShardPlan> {
+    ) -> Result<(Option<Arc<Vec<String>>>, Vec<u8>)> {
         let columns = match &req.columns_from {
             Some((node, physical)) => {
                 let cols = self
@@ -102,12 +133,11 @@ impl Session {
             }
             None => router.known_columns(&req.schema, &req.name),
         };
-        let columns = columns.as_deref().map(Vec::as_slice);
         // The statement itself must be loadable before the client sends
         // anything (an empty file plans every check but the rows').
-        router.plan_load_data(req, text, columns, &[])?;
+        router.plan_load_data(req, text, columns.as_deref().map(Vec::as_slice), &[])?;
         let data = self.receive_local_file(&req.stmt.file_name, seq).await?;
-        Ok(router.plan_load_data(req, text, columns, &data)?)
+        Ok((columns, data))
     }
 
     /// Sends the client the request for `name` and reads the file up to

@@ -90,7 +90,21 @@ impl Session {
         if n == 0 {
             return Err(first.into());
         }
-        for stand_in in PREPARE_PLACEHOLDERS {
+        // A routed period's first day as `YYYYMMDD` reads as an integer and
+        // as a date: it serves a composite table's key and period column.
+        let days: Vec<String> = router
+            .tables
+            .iter()
+            .filter_map(|t| t.sharded())
+            .filter(|s| s.root.composite().is_some())
+            .filter_map(|s| s.root.period_of_slot(s.root.first_live_slot()))
+            .filter_map(|period| period.first_day())
+            .map(|d| format!("{:04}{:02}{:02}", d.year(), d.month(), d.day()))
+            .collect();
+        for stand_in in PREPARE_PLACEHOLDERS
+            .into_iter()
+            .chain(days.iter().map(String::as_bytes))
+        {
             let params = vec![ParamValue::Bytes(stand_in); n];
             if let Ok(p) = router.plan(sql, schema, &params) {
                 if p.is_some() {

@@ -475,15 +475,12 @@ pub fn spawn_jobs(proxy: Arc<Proxy>) {
     });
 }
 
-/// True if a `time_range` rule sets `create_ahead` or `retain`.
+/// True if a `time_range` or composite rule sets `create_ahead` or `retain`.
 fn has_period_rules(cfg: &Config) -> bool {
     cfg.tables.iter().any(|rule| {
-        rule.sharded().is_some_and(|s| match &s.algorithm {
-            crate::placement::Algorithm::TimeRange(t) => {
-                t.create_ahead.is_some() || t.retain.is_some()
-            }
-            _ => false,
-        })
+        rule.sharded()
+            .and_then(|s| s.time_periods())
+            .is_some_and(|t| t.create_ahead.is_some() || t.retain.is_some())
     })
 }
 

@@ -1,4 +1,4 @@
-//! Physical tables of `time_range` rules over time: creating the current
+//! Physical tables of `time_range` and composite (key × period) rules over time: creating the current
 //! and next `create_ahead` periods' tables (`shardcat tables ensure`),
 //! retiring periods older than `retain` (`shardcat tables retire`), and
 //! the same on a schedule inside the proxy.
@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::config::Config;
 use crate::placement::{
-    Algorithm, CalendarDate, Period, PeriodWindow, ShardingRules, SlotSet, TablePlacement,
+    CalendarDate, Period, PeriodWindow, ShardingRules, SlotSet, TablePlacement,
 };
 
 pub(crate) mod ddl;
@@ -124,7 +124,7 @@ fn placement_periods(placement: &TablePlacement<'_>, today: CalendarDate) -> Vec
     let Some(root) = placement.root() else {
         return Vec::new();
     };
-    let Algorithm::TimeRange(time) = &root.algorithm else {
+    let Some(time) = root.time_periods() else {
         return Vec::new();
     };
     let window = PeriodWindow::on(
@@ -135,9 +135,9 @@ fn placement_periods(placement: &TablePlacement<'_>, today: CalendarDate) -> Vec
     );
     let current = Period::containing(time.unit, today);
     let rule = placement.rule();
-    (0..time.slot_count())
+    (0..root.slot_count())
         .filter_map(|slot| {
-            let (period, _) = time.slot(slot)?;
+            let period = root.period_of_slot(slot)?;
             let target = placement
                 .targets_for_slots(&SlotSet::Slots(vec![slot]))
                 .pop()?;

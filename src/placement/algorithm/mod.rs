@@ -26,8 +26,10 @@ use super::collation::Collation;
 use super::hash::HashFunction;
 use super::key::ShardKey;
 
+mod composite;
 mod lifecycle;
 mod time_range;
+pub use composite::{Composite, PeriodSplit};
 pub use lifecycle::{PeriodWindow, Retention};
 pub use time_range::{default_horizon, rolling_spans, Period, PeriodSpan, TimeRange, TimeUnit};
 
@@ -69,6 +71,11 @@ pub enum Algorithm {
     },
     /// One slot per configured day, month or year.
     TimeRange(TimeRange),
+    /// A hash (or range) of the key, then the period of a second, date
+    /// column: written as the hash algorithm plus the rule's `period`
+    /// table (`raw.rs` builds it; never read from `algorithm` itself).
+    #[serde(skip)]
+    Composite(Box<Composite>),
 }
 
 /// A cut point of the 64-bit hash keyspace, written in rule files as a hex
@@ -172,6 +179,9 @@ pub enum PlacementError {
         /// Logical table.
         table: String,
     },
+    /// A composite rule's slot needs the period column's value too.
+    #[error("the table is split by a key and a period column: its slot needs both values")]
+    NeedsPeriodKey,
     /// A bound table asked for its placement without its parent rules.
     #[error("table `{table}` is bound to `{parent}`; place it through `ShardingRules`")]
     NeedsParent {
@@ -191,6 +201,7 @@ impl Algorithm {
             Algorithm::HashRange { .. } => "hash_range",
             Algorithm::Range { .. } => "range",
             Algorithm::TimeRange(_) => "time_range",
+            Algorithm::Composite(_) => "composite",
         }
     }
 
@@ -224,7 +235,9 @@ impl Algorithm {
                 reason: "the table has no slots".to_owned(),
             });
         }
-        if matches!(key, ShardKey::Null) && !matches!(self, Algorithm::TimeRange(_)) {
+        if matches!(key, ShardKey::Null)
+            && !matches!(self, Algorithm::TimeRange(_) | Algorithm::Composite(_))
+        {
             return Ok(0);
         }
         let slot_count_u64 = u64::try_from(slot_count).unwrap_or(u64::MAX);
@@ -257,64 +270,8 @@ impl Algorithm {
                 })?;
                 Ok(bounds.partition_point(|bound| i128::from(*bound) <= value))
             }
-            Algorithm::TimeRange(time) => {
-                if matches!(key, ShardKey::Null) {
-                    return Err(no_slot(key, "time_range tables have no period for NULL"));
-                }
-                let date = key.as_date().ok_or(PlacementError::KeyTypeMismatch {
-                    given: key.kind_name(),
-                    algorithm: "time_range",
-                    needs: "date or datetime",
-                })?;
-                let period = Period::containing(time.unit, date);
-                if let Some(first) = time.periods.first().map(|span| span.from) {
-                    if period < first {
-                        return Err(no_slot(
-                            key,
-                            &format!(
-                                "{} {} is before the rule's first period {}",
-                                time.unit.name(),
-                                period.name(),
-                                first.name()
-                            ),
-                        ));
-                    }
-                }
-                if time.window.is_retired(period) {
-                    let retain = time.retain.map(|r| r.to_string()).unwrap_or_default();
-                    return Err(no_slot(
-                        key,
-                        &format!(
-                            "{} {} is retired (retain = \"{retain}\"): its rows are gone",
-                            time.unit.name(),
-                            period.name(),
-                        ),
-                    ));
-                }
-                if let (true, Some(current)) = (time.window.is_ahead(period), time.window.current) {
-                    return Err(no_slot(
-                        key,
-                        &format!(
-                            "{} {} has no table yet: only the current {} {} and the next {} are created ahead (create_ahead)",
-                            time.unit.name(),
-                            period.name(),
-                            time.unit.name(),
-                            current.name(),
-                            time.create_ahead.unwrap_or(0),
-                        ),
-                    ));
-                }
-                time.slot_of_period(period).ok_or_else(|| {
-                    no_slot(
-                        key,
-                        &format!(
-                            "{} {} is outside every configured period",
-                            time.unit.name(),
-                            period.name()
-                        ),
-                    )
-                })
-            }
+            Algorithm::TimeRange(time) => time.slot_for_key(key),
+            Algorithm::Composite(_) => Err(PlacementError::NeedsPeriodKey),
         }
     }
 
@@ -329,6 +286,9 @@ impl Algorithm {
         slot_count: usize,
         collation: &Collation,
     ) -> SlotSet {
+        if let Algorithm::Composite(composite) = self {
+            return composite.slots_for_hash_range(low, high, slot_count, collation);
+        }
         let slot_count = self.own_slot_count().unwrap_or(slot_count);
         let bound_key = |bound: Bound<&ShardKey>| match bound {
             Bound::Included(key) | Bound::Excluded(key) => Some(key.clone()),
@@ -383,32 +343,9 @@ impl Algorithm {
                     |value: i128| bounds.partition_point(|bound| i128::from(*bound) <= value);
                 SlotSet::from_slots((slot_of(first)..=slot_of(last)).collect(), bounds.len() + 1)
             }
-            Algorithm::TimeRange(time) => {
-                // Excluded bounds are widened to their whole period: a
-                // superset, which is always safe.
-                let period = |bound: Bound<&ShardKey>| -> Result<Option<Period>, ()> {
-                    match bound {
-                        Bound::Unbounded => Ok(None),
-                        Bound::Included(key) | Bound::Excluded(key) => key
-                            .as_date()
-                            .map(|date| Some(Period::containing(time.unit, date)))
-                            .ok_or(()),
-                    }
-                };
-                match (period(low), period(high)) {
-                    (Ok(first), Ok(last)) => {
-                        let first = match (first, time.window.first_live) {
-                            (Some(f), Some(live)) => Some(f.max(live)),
-                            (f, live) => f.or(live),
-                        };
-                        let last = match (last, time.window.last_routed) {
-                            (Some(l), Some(routed)) => Some(l.min(routed)),
-                            (l, routed) => l.or(routed),
-                        };
-                        SlotSet::from_slots(time.slots_between(first, last), time.slot_count())
-                    }
-                    _ => SlotSet::All,
-                }
+            Algorithm::TimeRange(time) => time.slots_for_range(low, high),
+            Algorithm::Composite(composite) => {
+                composite.slots_for_hash_range(low, high, slot_count, collation)
             }
         }
     }

@@ -8,8 +8,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{PeriodWindow, Retention};
+use std::ops::Bound;
+
+use super::{no_slot, PeriodWindow, PlacementError, Retention, SlotSet};
 use crate::placement::key::CalendarDate;
+use crate::placement::key::ShardKey;
 
 /// The length of one time period.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -334,6 +337,125 @@ impl From<TimeRange> for RawTimeRange {
 }
 
 impl TimeRange {
+    /// The slot of `key` (a DATE or DATETIME): its period's, if the rule
+    /// covers and routes that period.
+    pub fn slot_for_key(&self, key: &ShardKey) -> Result<usize, PlacementError> {
+        if matches!(key, ShardKey::Null) {
+            return Err(no_slot(key, "time_range tables have no period for NULL"));
+        }
+        let date = key.as_date().ok_or(PlacementError::KeyTypeMismatch {
+            given: key.kind_name(),
+            algorithm: "time_range",
+            needs: "date or datetime",
+        })?;
+        let period = Period::containing(self.unit, date);
+        if let Some(first) = self.periods.first().map(|span| span.from) {
+            if period < first {
+                return Err(no_slot(
+                    key,
+                    &format!(
+                        "{} {} is before the rule's first period {}",
+                        self.unit.name(),
+                        period.name(),
+                        first.name()
+                    ),
+                ));
+            }
+        }
+        if self.window.is_retired(period) {
+            let retain = self.retain.map(|r| r.to_string()).unwrap_or_default();
+            return Err(no_slot(
+                key,
+                &format!(
+                    "{} {} is retired (retain = \"{retain}\"): its rows are gone",
+                    self.unit.name(),
+                    period.name(),
+                ),
+            ));
+        }
+        if let (true, Some(current)) = (self.window.is_ahead(period), self.window.current) {
+            return Err(no_slot(
+                key,
+                &format!(
+                    "{} {} has no table yet: only the current {} {} and the next {} are created ahead (create_ahead)",
+                    self.unit.name(),
+                    period.name(),
+                    self.unit.name(),
+                    current.name(),
+                    self.create_ahead.unwrap_or(0),
+                ),
+            ));
+        }
+        self.slot_of_period(period).ok_or_else(|| {
+            no_slot(
+                key,
+                &format!(
+                    "{} {} is outside every configured period",
+                    self.unit.name(),
+                    period.name()
+                ),
+            )
+        })
+    }
+
+    /// The slots whose periods can hold keys between the bounds: exact at
+    /// period granularity, but for an excluded DATE bound, widened to its
+    /// whole period (a superset, always safe: the DATE may have been cut
+    /// from a date-time literal). An excluded DATETIME bound on a period's
+    /// first (or last) instant leaves that period out.
+    pub fn slots_for_range(&self, low: Bound<&ShardKey>, high: Bound<&ShardKey>) -> SlotSet {
+        let period = |bound: Bound<&ShardKey>, is_low: bool| -> Result<Option<Period>, ()> {
+            let containing = |key: &ShardKey| {
+                key.as_date()
+                    .map(|date| Period::containing(self.unit, date))
+                    .ok_or(())
+            };
+            match bound {
+                Bound::Unbounded => Ok(None),
+                Bound::Included(key) => containing(key).map(Some),
+                Bound::Excluded(key) => {
+                    let period = containing(key)?;
+                    let ShardKey::DateTime(instant) = key else {
+                        return Ok(Some(period));
+                    };
+                    let edge = if is_low {
+                        period
+                            .offset(1)
+                            .first_day()
+                            .and_then(|next| {
+                                CalendarDate::from_days_since_epoch(next.days_since_epoch() - 1)
+                            })
+                            .filter(|last| {
+                                *last == instant.date() && instant.time() == (23, 59, 59, 999_999)
+                            })
+                            .map(|_| period.offset(1))
+                    } else {
+                        period
+                            .first_day()
+                            .filter(|first| {
+                                *first == instant.date() && instant.time() == (0, 0, 0, 0)
+                            })
+                            .map(|_| period.offset(-1))
+                    };
+                    Ok(Some(edge.unwrap_or(period)))
+                }
+            }
+        };
+        match (period(low, true), period(high, false)) {
+            (Ok(first), Ok(last)) => {
+                let first = match (first, self.window.first_live) {
+                    (Some(f), Some(live)) => Some(f.max(live)),
+                    (f, live) => f.or(live),
+                };
+                let last = match (last, self.window.last_routed) {
+                    (Some(l), Some(routed)) => Some(l.min(routed)),
+                    (l, routed) => l.or(routed),
+                };
+                SlotSet::from_slots(self.slots_between(first, last), self.slot_count())
+            }
+            _ => SlotSet::All,
+        }
+    }
     /// Computes the routed window for `today` (a rule without
     /// `create_ahead` and `retain` stays unbounded).
     pub fn apply_clock(&mut self, today: CalendarDate) {

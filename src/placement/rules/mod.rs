@@ -74,12 +74,14 @@ use std::ops::Bound;
 
 use serde::Deserialize;
 
-use super::algorithm::{Algorithm, KeyspaceBoundary, PlacementError, SlotSet, TimeRange};
+use super::algorithm::{
+    Algorithm, Composite, KeyspaceBoundary, PlacementError, SlotSet, TimeRange,
+};
 use super::collation::Collation;
 use super::key::{KeyType, ShardKey};
 use super::naming::{
-    invalid_table_name_reason, NamePattern, NameValues, DEFAULT_INDEXED_PATTERN,
-    DEFAULT_PERIOD_PATTERN,
+    invalid_table_name_reason, NamePattern, NameValues, DEFAULT_COMPOSITE_PATTERN,
+    DEFAULT_INDEXED_PATTERN, DEFAULT_PERIOD_PATTERN,
 };
 
 mod placement;
@@ -349,6 +351,15 @@ pub enum RuleProblem {
         /// Later span end.
         later_to: String,
     },
+    /// A composite rule over a `time_range` algorithm.
+    #[error("`period` splits the slots of a hash or range algorithm, not of `time_range`")]
+    PeriodOverTimeRange,
+    /// A binding to a composite table.
+    #[error("`bound_to = \"{parent}\"` names a table split by key and period; binding to it is not supported yet")]
+    BoundToComposite {
+        /// The parent name.
+        parent: String,
+    },
     /// A period placeholder without a time_range algorithm.
     #[error(
         "physical_name `{pattern}` uses `{{{placeholder}}}`, which only time_range tables have"
@@ -517,9 +528,39 @@ impl TableRule {
 impl ShardedTable {
     /// Number of physical tables.
     pub fn slot_count(&self) -> usize {
+        let grid = self.nodes.len().saturating_mul(self.tables_per_node);
         match &self.algorithm {
             Algorithm::TimeRange(time) => time.slot_count(),
-            _ => self.nodes.len().saturating_mul(self.tables_per_node),
+            Algorithm::Composite(composite) => grid.saturating_mul(composite.period_count()),
+            _ => grid,
+        }
+    }
+
+    /// The composite rule's second level (`period = { … }`), if any.
+    pub fn composite(&self) -> Option<&Composite> {
+        match &self.algorithm {
+            Algorithm::Composite(composite) => Some(composite),
+            _ => None,
+        }
+    }
+
+    /// The period of `slot` under a `time_range` or composite rule.
+    pub fn period_of_slot(&self, slot: usize) -> Option<crate::placement::Period> {
+        match &self.algorithm {
+            Algorithm::TimeRange(time) => time.slot(slot).map(|(period, _)| period),
+            Algorithm::Composite(composite) if slot < self.slot_count() => {
+                composite.period_of_slot(slot)
+            }
+            _ => None,
+        }
+    }
+
+    /// The periods' rule (`time_range`, or a composite rule's `period`).
+    pub fn time_periods(&self) -> Option<&TimeRange> {
+        match &self.algorithm {
+            Algorithm::TimeRange(time) => Some(time),
+            Algorithm::Composite(composite) => Some(&composite.period.time),
+            _ => None,
         }
     }
 
@@ -528,6 +569,7 @@ impl ShardedTable {
     pub fn slot_is_live(&self, slot: usize) -> bool {
         match &self.algorithm {
             Algorithm::TimeRange(time) => time.slot_is_live(slot),
+            Algorithm::Composite(composite) => composite.slot_is_live(slot),
             _ => true,
         }
     }
@@ -541,8 +583,10 @@ impl ShardedTable {
 
     /// Computes a `time_range` rule's routed periods for `today`.
     pub fn apply_clock(&mut self, today: crate::placement::CalendarDate) {
-        if let Algorithm::TimeRange(time) = &mut self.algorithm {
-            time.apply_clock(today);
+        match &mut self.algorithm {
+            Algorithm::TimeRange(time) => time.apply_clock(today),
+            Algorithm::Composite(composite) => composite.period.time.apply_clock(today),
+            _ => {}
         }
     }
 
@@ -555,7 +599,7 @@ impl ShardedTable {
             Algorithm::TimeRange(time) => time.slot(slot).map(|(_, node)| node),
             _ if slot < self.slot_count() => self
                 .nodes
-                .get(slot.checked_div(self.tables_per_node)?)
+                .get(self.hash_slot(slot).checked_div(self.tables_per_node)?)
                 .map(String::as_str),
             _ => None,
         }
@@ -574,12 +618,13 @@ impl ShardedTable {
                 let node = self.moved.get(&slot).map_or(node, String::as_str);
                 (node, Some(period))
             }
-            _ => (self.node_of_slot(slot)?, None),
+            _ => (self.node_of_slot(slot)?, self.period_of_slot(slot)),
         };
+        let index = self.hash_slot(slot);
         let name = pattern.render(&NameValues {
             table,
-            index: slot,
-            local_index: slot.checked_rem(self.tables_per_node).unwrap_or(0),
+            index,
+            local_index: index.checked_rem(self.tables_per_node).unwrap_or(0),
             period,
         })?;
         Some(PhysicalTarget {
@@ -596,10 +641,42 @@ impl ShardedTable {
             .collect()
     }
 
-    /// The slot of `key`.
+    /// The hash slot of `slot` (the slot itself but under a composite
+    /// rule): `{index}` in physical names.
+    pub fn hash_slot(&self, slot: usize) -> usize {
+        self.composite()
+            .map_or(slot, |composite| composite.split(slot).0)
+    }
+
+    /// The slot of `key` (a composite rule needs [`Self::slot_for_keys`]).
     pub fn slot_for_key(&self, key: &ShardKey) -> Result<usize, PlacementError> {
         self.algorithm
             .slot_for_key(key, self.slot_count(), &self.collation)
+    }
+
+    /// The slot of a row with `key` and, under a composite rule, the period
+    /// column's value `period_key` (ignored by other rules).
+    pub fn slot_for_keys(
+        &self,
+        key: &ShardKey,
+        period_key: Option<&ShardKey>,
+    ) -> Result<usize, PlacementError> {
+        match (self.composite(), period_key) {
+            (Some(composite), Some(period_key)) => {
+                composite.slot_for_keys(key, period_key, self.slot_count(), &self.collation)
+            }
+            (Some(_), None) => Err(PlacementError::NeedsPeriodKey),
+            (None, _) => self.slot_for_key(key),
+        }
+    }
+
+    /// Under a composite rule, the slots that can hold period-column values
+    /// in the range; every slot otherwise.
+    pub fn slots_for_period_range(&self, low: Bound<&ShardKey>, high: Bound<&ShardKey>) -> SlotSet {
+        match self.composite() {
+            Some(composite) => composite.slots_for_period_range(low, high, self.slot_count()),
+            None => SlotSet::All,
+        }
     }
 
     /// The slots that can hold keys in the range (see

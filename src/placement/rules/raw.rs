@@ -22,6 +22,8 @@ pub(super) struct RawTableRule {
     bound_to: Option<String>,
     broadcast: Option<bool>,
     node: Option<String>,
+    /// Composite rules: the hash slots split again by a date column.
+    period: Option<super::super::algorithm::PeriodSplit>,
 }
 
 impl TryFrom<RawTableRule> for TableRule {
@@ -103,6 +105,7 @@ impl RawTableRule {
             (self.tables_per_node.is_some(), "tables_per_node"),
             (self.physical_name.is_some(), "physical_name"),
             (self.nodes.is_some(), "nodes"),
+            (self.period.is_some(), "period"),
         ] {
             if present {
                 return Err(self.not_allowed(
@@ -130,6 +133,7 @@ impl RawTableRule {
             (self.collation.is_some(), "collation"),
             (self.tables_per_node.is_some(), "tables_per_node"),
             (self.physical_name.is_some(), "physical_name"),
+            (self.period.is_some(), "period"),
         ] {
             if present {
                 return Err(self.not_allowed(
@@ -154,6 +158,9 @@ impl RawTableRule {
         if self.tables_per_node.is_some() {
             return Err(self.not_allowed("tables_per_node", kind, hint));
         }
+        if self.period.is_some() {
+            return Err(self.not_allowed("period", kind, hint));
+        }
         let key = self
             .key
             .clone()
@@ -171,6 +178,16 @@ impl RawTableRule {
     /// the physical name pattern.
     fn sharded_kind(&self, algorithm: &Algorithm) -> Result<TableKind, RuleError> {
         let kind = "sharded";
+        let algorithm = &match (&self.period, algorithm) {
+            (Some(_), Algorithm::TimeRange(_)) => {
+                return Err(self.fail(RuleProblem::PeriodOverTimeRange))
+            }
+            (Some(period), hash) => Algorithm::Composite(Box::new(Composite {
+                hash: hash.clone(),
+                period: period.clone(),
+            })),
+            (None, algorithm) => algorithm.clone(),
+        };
         let key = self
             .key
             .clone()
@@ -204,7 +221,11 @@ impl RawTableRule {
                     })
                 })?,
                 self.tables_per_node.unwrap_or(1),
-                DEFAULT_INDEXED_PATTERN,
+                if self.period.is_some() {
+                    DEFAULT_COMPOSITE_PATTERN
+                } else {
+                    DEFAULT_INDEXED_PATTERN
+                },
             ),
         };
         let physical_name = match &self.physical_name {

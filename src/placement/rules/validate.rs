@@ -50,6 +50,25 @@ impl ShardedTable {
                 check_periods(time)?;
             }
             Algorithm::HashMod { .. } | Algorithm::Jump { .. } => {}
+            Algorithm::Composite(composite) => {
+                if let Algorithm::Range { bounds } = &composite.hash {
+                    if key_type != KeyType::Int {
+                        return Err(unsupported("range", "`int`"));
+                    }
+                    check_bounds(bounds)?;
+                }
+                if let Algorithm::HashRange { boundaries, .. } = &composite.hash {
+                    check_boundaries(boundaries)?;
+                }
+                if matches!(
+                    composite.hash,
+                    Algorithm::TimeRange(_) | Algorithm::Composite(_)
+                ) {
+                    return Err(RuleProblem::PeriodOverTimeRange);
+                }
+                // The periods are one span built from `start` and `horizon`
+                // (never reversed); the hash slot names the node.
+            }
         }
         if !matches!(self.algorithm, Algorithm::TimeRange(_)) {
             check_node_list(&self.nodes, true)?;
@@ -57,9 +76,10 @@ impl ShardedTable {
                 return Err(RuleProblem::ZeroTablesPerNode);
             }
             let grid_slots = self.nodes.len().saturating_mul(self.tables_per_node);
-            if let Some(algorithm_slots) = self.algorithm.own_slot_count() {
+            let hash = self.composite().map_or(&self.algorithm, |c| &c.hash);
+            if let Some(algorithm_slots) = hash.own_slot_count() {
                 if algorithm_slots != grid_slots {
-                    let detail = match &self.algorithm {
+                    let detail = match hash {
                         Algorithm::Range { bounds } => format!("{} range bounds", bounds.len()),
                         Algorithm::HashRange { boundaries, .. } => {
                             format!("{} hash_range boundaries", boundaries.len())
@@ -93,7 +113,10 @@ impl ShardedTable {
         table: &str,
         pattern: &NamePattern,
     ) -> Result<(), RuleProblem> {
-        let time_range = matches!(self.algorithm, Algorithm::TimeRange(_));
+        let time_range = matches!(
+            self.algorithm,
+            Algorithm::TimeRange(_) | Algorithm::Composite(_)
+        );
         if let (false, Some(placeholder)) = (time_range, pattern.period_placeholder()) {
             return Err(RuleProblem::PeriodPlaceholderWithoutTimeRange {
                 pattern: pattern.to_string(),
@@ -127,7 +150,9 @@ impl ShardedTable {
                     node: target.node,
                     first_slot,
                     second_slot: slot,
-                    hint: if time_range {
+                    hint: if self.composite().is_some() {
+                        "{index} and {period}"
+                    } else if time_range {
                         "{period}"
                     } else {
                         "{index} or {local_index}"
@@ -306,6 +331,12 @@ pub fn validate_tables(tables: &[TableRule], node_names: &[&str]) -> Vec<RuleErr
                 continue;
             }
         };
+        if root.composite().is_some() {
+            fail(RuleProblem::BoundToComposite {
+                parent: root_rule.name.clone(),
+            });
+            continue;
+        }
         if let Some(own) = bound.key_type {
             if own != root.key_type {
                 fail(RuleProblem::BoundKeyTypeMismatch {

@@ -40,6 +40,10 @@ pub(crate) enum Cond {
     In(RefId, Vec<Val>),
     /// `key BETWEEN a AND b`, `key < v`, ...
     Range(RefId, Bound<Val>, Bound<Val>),
+    /// A range (or equality: both bounds the same included value) of a
+    /// composite table's period column (`created_at >= '2026-01-01'`);
+    /// the values are converted to the period column's type.
+    Period(RefId, Bound<Val>, Bound<Val>),
     And(Vec<Cond>),
     Or(Vec<Cond>),
 }
@@ -96,6 +100,10 @@ pub(crate) trait KeyContext {
     fn slots_for_key(&self, r: RefId, key: &ShardKey) -> Slots;
     /// Slots of `r`'s layout holding keys between the bounds.
     fn slots_for_range(&self, r: RefId, low: Bound<&ShardKey>, high: Bound<&ShardKey>) -> Slots;
+    /// The value of `val` for the period column of `r` (a composite table).
+    fn period_key(&self, r: RefId, val: &Val) -> Option<ShardKey>;
+    /// Slots of `r`'s layout holding period-column values between the bounds.
+    fn slots_for_period(&self, r: RefId, low: Bound<&ShardKey>, high: Bound<&ShardKey>) -> Slots;
 }
 
 impl Cond {
@@ -124,7 +132,20 @@ impl Cond {
                 let high = resolve_bound(ctx, *r, high);
                 ctx.slots_for_range(*r, as_ref(&low), as_ref(&high))
             }
-            Cond::Eq(..) | Cond::In(..) | Cond::Range(..) => Slots::All,
+            Cond::Period(r, low, high) if member(*r) => {
+                let resolve = |bound: &Bound<Val>| match bound {
+                    Bound::Included(v) => ctx
+                        .period_key(*r, v)
+                        .map_or(Bound::Unbounded, Bound::Included),
+                    Bound::Excluded(v) => ctx
+                        .period_key(*r, v)
+                        .map_or(Bound::Unbounded, Bound::Excluded),
+                    Bound::Unbounded => Bound::Unbounded,
+                };
+                let (low, high) = (resolve(low), resolve(high));
+                ctx.slots_for_period(*r, as_ref(&low), as_ref(&high))
+            }
+            Cond::Eq(..) | Cond::In(..) | Cond::Range(..) | Cond::Period(..) => Slots::All,
             Cond::Or(parts) => {
                 let mut out = Slots::none();
                 for part in parts {

@@ -1,6 +1,6 @@
 //! Unique keys that the shards cannot enforce: a `PRIMARY KEY` or `UNIQUE`
-//! key of a sharded table that does not contain the sharding key is unique
-//! per physical table only (two shards each accept the same value, and
+//! key of a sharded table that does not contain the sharding key (and, for
+//! a composite table, its period column) is unique per physical table only (two shards each accept the same value, and
 //! `INSERT … ON DUPLICATE KEY UPDATE` inserts a second row on another
 //! shard). Read from a `CREATE TABLE` text: `shardcat check` warns for the
 //! DDL in routing cases, the proxy logs a warning when such DDL runs
@@ -38,8 +38,18 @@ impl ShardRouter {
             let Some(sharded) = self.tables[t].sharded() else {
                 continue;
             };
+            // A composite table's key is (sharding key, period column).
+            let period = sharded.root.composite().map(|c| c.period.key.as_str());
             for (what, columns) in unique_keys(ct) {
-                if !columns.iter().any(|c| c.eq_ignore_ascii_case(&sharded.key)) {
+                let has = |name: &str| columns.iter().any(|c| c.eq_ignore_ascii_case(name));
+                if let Some(period) = period.filter(|p| has(&sharded.key) && !has(p)) {
+                    out.push(format!(
+                        "`{}`: {what} ({}) does not contain the period column `{period}`: each physical table (one per key slot and period) enforces it for its own rows only; add `{period}` to the key",
+                        self.tables[t].name,
+                        columns.join(", "),
+                    ));
+                }
+                if !has(&sharded.key) {
                     out.push(format!(
                         "`{}`: {what} ({}) does not contain the sharding key `{}`: each shard enforces it for its own rows only (the same value can exist on two shards, and INSERT … ON DUPLICATE KEY UPDATE inserts a second row); add `{}` to the key, or keep the value unique by other means (a global id generator)",
                         self.tables[t].name,

@@ -110,18 +110,22 @@ impl<'a> Analyzer<'a> {
 
     /// A value compared with the key of `r`.
     pub(super) fn value(&self, r: RefId, expr: &Expr) -> Val {
-        let Some(key_type) = (match self.refs[r].table {
-            RefTable::Rule(i) => self.router.tables[i].sharded().map(|s| s.key_type),
-            _ => None,
-        }) else {
-            return Val::Expr;
-        };
+        match self.refs[r].table {
+            RefTable::Rule(i) => self.router.tables[i]
+                .sharded()
+                .map_or(Val::Expr, |s| self.typed_value(s.key_type, expr)),
+            _ => Val::Expr,
+        }
+    }
+
+    /// A value converted to `key_type` (a literal, `NULL` or a `?`).
+    pub(super) fn typed_value(&self, key_type: KeyType, expr: &Expr) -> Val {
         let literal = |text: &str, kind| match ShardKey::from_literal(text, kind, key_type) {
             Ok(key) => Val::Key(key),
             Err(e) => Val::Bad(e.to_string()),
         };
         match expr {
-            Expr::Nested(inner) => self.value(r, inner),
+            Expr::Nested(inner) => self.typed_value(key_type, inner),
             Expr::Value(v) => match &v.value {
                 Value::Number(n, _) => literal(n, LiteralKind::Number),
                 Value::SingleQuotedString(s) | Value::NationalStringLiteral(s) => {
@@ -157,7 +161,7 @@ impl<'a> Analyzer<'a> {
             Expr::UnaryOp {
                 op: UnaryOperator::Plus,
                 expr,
-            } => self.value(r, expr),
+            } => self.typed_value(key_type, expr),
             Expr::TypedString(t) => match &t.value.value {
                 Value::SingleQuotedString(s) => {
                     literal(&unescape_string(s, '\''), LiteralKind::String)
@@ -173,6 +177,7 @@ impl<'a> Analyzer<'a> {
     /// The key formula of `expr` evaluated in `scope`. `positive`: not
     /// under NOT (IN lists found there are split per shard).
     pub(super) fn cond(&mut self, scope: ScopeId, expr: &Expr, positive: bool) -> Cond {
+        let whole = expr;
         match expr {
             Expr::Nested(inner) => self.cond(scope, inner, positive),
             Expr::BinaryOp {
@@ -198,7 +203,7 @@ impl<'a> Analyzer<'a> {
                 ) {
                     (Some(r), _) => (r, right, false),
                     (None, Some(r)) => (r, left, true),
-                    (None, None) => return Cond::All,
+                    (None, None) => return self.period_cond(scope, expr),
                 };
                 let v = self.value(r, other);
                 if matches!(v, Val::Expr) {
@@ -231,7 +236,7 @@ impl<'a> Analyzer<'a> {
                     Bound::Included(self.value(r, low)),
                     Bound::Included(self.value(r, high)),
                 ),
-                None => Cond::All,
+                None => self.period_cond(scope, whole),
             },
             Expr::In {
                 expr,
@@ -240,7 +245,7 @@ impl<'a> Analyzer<'a> {
                 ..
             } => {
                 let Some(r) = self.resolve_key(scope, expr) else {
-                    return Cond::All;
+                    return self.period_cond(scope, whole);
                 };
                 let vals: Vec<Val> = items.iter().map(|i| self.value(r, i)).collect();
                 if positive {
@@ -335,7 +340,11 @@ impl<'a> Analyzer<'a> {
     }
 
     pub(super) fn add_edge(&mut self, scope: ScopeId, a: RefId, b: RefId) {
-        if a != b && self.layout_of(a).is_some() && self.layout_of(a) == self.layout_of(b) {
+        if a != b
+            && self.layout_of(a).is_some()
+            && self.layout_of(a) == self.layout_of(b)
+            && !self.is_composite(a)
+        {
             self.scopes[scope].edges.push((a, b));
         }
     }

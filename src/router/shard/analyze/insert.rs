@@ -115,10 +115,12 @@ impl<'a> Analyzer<'a> {
                 (range, self.value(target, &a.value), is_null(&a.value))
             })
             .collect();
+        let period_values = self.period_values(target, ins.assignments.iter().map(|a| &a.value));
         info.rows.push(InsertRow {
             range: 0..0,
             close: 0,
             values,
+            period_values,
         });
         row_columns
     }
@@ -160,6 +162,7 @@ impl<'a> Analyzer<'a> {
                         range: open.start..close.end,
                         close: close.start,
                         values: vals,
+                        period_values: self.period_values(target, row.content.iter()),
                     });
                 }
                 if let (Some(a), Some(b)) = (first, last) {
@@ -190,11 +193,14 @@ impl<'a> Analyzer<'a> {
                     let col = object_idents(n)
                         .last()
                         .map(|i| i.value.to_ascii_lowercase());
-                    if col.is_some() && col == *key {
+                    let period = self
+                        .period_of(target)
+                        .map(|(column, _)| column.to_ascii_lowercase());
+                    if col.is_some() && (col == *key || col == period) {
                         return super::super::err(format!(
                             "ON DUPLICATE KEY UPDATE changes `{}`, the sharding key of `{}`: the row would \
                              have to move to another shard: {}",
-                            key.clone().unwrap_or_default(),
+                            col.clone().unwrap_or_default(),
                             self.refs[target].name,
                             quote_sql(self.sql)
                         ));

@@ -20,7 +20,7 @@
 use std::collections::{HashMap, HashSet};
 use std::ops::{Bound, ControlFlow, Range};
 
-use crate::placement::{LiteralKind, ShardKey};
+use crate::placement::{KeyType, LiteralKind, ShardKey};
 use crate::sql::ast::{
     self, AssignmentTarget, BinaryOperator, Expr, FromTable, GroupByExpr, JoinConstraint,
     JoinOperator, ObjectName, Query, Select, SelectItem, SelectItemQualifiedWildcardKind, SetExpr,
@@ -35,6 +35,7 @@ use super::{quote_sql, RouteError, ShardRouter, TableInfoKind};
 
 mod conditions;
 mod insert;
+mod period;
 mod scopes;
 mod statement;
 
@@ -133,6 +134,9 @@ pub(crate) struct InsertRow {
     pub close: usize,
     /// The value of each column, by position in the column list.
     pub values: Vec<(Option<Range<usize>>, Val, bool)>,
+    /// Under a composite rule, each value converted to the period column's
+    /// type (empty otherwise).
+    pub period_values: Vec<Val>,
 }
 
 /// A `[[sequence]]` column of an INSERT's table.

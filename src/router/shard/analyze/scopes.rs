@@ -104,9 +104,7 @@ impl<'a> Analyzer<'a> {
             GroupByExpr::Expressions(exprs, _) => exprs,
             GroupByExpr::All(_) => &[],
         };
-        let key_grouped = group_exprs
-            .iter()
-            .any(|e| self.resolve_key(id, e).is_some());
+        let key_grouped = group_exprs.iter().any(|e| self.is_local_key(id, e));
         let (aggregate, window) = select::find_aggregates(&s.projection);
         let having_aggregate = s
             .having

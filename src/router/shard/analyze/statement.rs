@@ -19,7 +19,7 @@ impl<'a> Analyzer<'a> {
                     &self.toks,
                     &self.lines,
                     q,
-                    &|e| self.resolve_key(top, e).is_some(),
+                    &|e| self.is_local_key(top, e),
                     &|e| self.is_enum_column(top, e),
                     &|e| self.is_plain_column(top, e),
                 ));
@@ -247,7 +247,29 @@ impl<'a> Analyzer<'a> {
                 });
                 keyed.or_else(|| self.scopes[scope].refs.first().copied())
             };
+            let names_period = |r: RefId| {
+                self.period_of(r)
+                    .is_some_and(|(k, _)| k.eq_ignore_ascii_case(&col.value))
+            };
+            let period_ref = match r {
+                Some(r) if idents.len() >= 2 => Some(r).filter(|&r| names_period(r)),
+                _ => self.scopes[scope]
+                    .refs
+                    .iter()
+                    .copied()
+                    .find(|&r| names_period(r)),
+            };
             let Some(r) = r else { continue };
+            if let Some(r) = period_ref {
+                return super::super::err(format!(
+                    "this UPDATE changes `{}`, the period column of `{}`: the rows would have \
+                     to move to another period's table, which shardcat does not do; DELETE \
+                     and INSERT them: {}",
+                    col.value,
+                    self.refs[r].name,
+                    quote_sql(self.sql)
+                ));
+            }
             if self
                 .key_of(r)
                 .is_some_and(|k| k.eq_ignore_ascii_case(&col.value))
@@ -283,6 +305,13 @@ impl<'a> Analyzer<'a> {
         };
         if matches!(target, AssignmentTarget::Tuple(_)) || self.key_assignment.is_some() {
             return refuse("more than once or as part of a tuple".into());
+        }
+        if self.is_composite(r) {
+            return refuse(
+                "and the table is split by key and period: a key move is not supported there; \
+                 DELETE and INSERT the rows"
+                    .into(),
+            );
         }
         let Some(text) = self.expr_range(value) else {
             return refuse(

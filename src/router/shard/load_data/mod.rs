@@ -379,7 +379,7 @@ impl ShardRouter {
             let file = LocalFile(Arc::new(data.to_vec()));
             let targets = nodes
                 .iter()
-                .map(|&node| target(node, sql.to_owned(), file.clone()))
+                .map(|&node| target(node, sql.to_owned(), &info.name, file.clone()))
                 .collect();
             return Ok(plan(targets, PlanKind::Broadcast));
         }
@@ -389,6 +389,13 @@ impl ShardRouter {
                 req.name
             ));
         };
+        if sharded.root.composite().is_some() {
+            return err(format!(
+                "LOAD DATA into `{}`, a table split by key and period, is not supported yet; \
+                 insert its rows with INSERT … VALUES",
+                req.name
+            ));
+        }
         let s = &req.stmt;
         let key = &sharded.key;
         if s.set_columns.iter().any(|c| c.eq_ignore_ascii_case(key)) {
@@ -445,7 +452,7 @@ impl ShardRouter {
                 return err(format!("LOAD DATA: no slot {slot}"));
             };
             let sql = shard_sql(sql, s, physical);
-            targets.push(target(*node, sql, LocalFile(Arc::new(rows))));
+            targets.push(target(*node, sql, physical, LocalFile(Arc::new(rows))));
         }
         Ok(plan(targets, PlanKind::Scatter))
     }
@@ -525,11 +532,13 @@ fn shard_sql(sql: &str, s: &LoadStatement, physical: &str) -> String {
     out
 }
 
-fn target(node: usize, sql: String, file: LocalFile) -> ShardTarget {
+/// One shard's LOAD DATA; `table` (the physical table it writes) is what a
+/// shard move's write pause matches.
+fn target(node: usize, sql: String, table: &str, file: LocalFile) -> ShardTarget {
     ShardTarget {
         node,
         sql,
-        tables: Vec::new(),
+        tables: vec![table.to_owned()],
         params: Vec::new(),
         local_file: Some(file),
     }

@@ -288,7 +288,8 @@ fn rows_by_slot(
                 }
             }
         };
-        let slot = match key_info.root.slot_for_key(&key) {
+        let period_key = period_key_of_row(ctx, sql, info, key_info, i)?;
+        let slot = match key_info.root.slot_for_keys(&key, period_key.as_ref()) {
             Ok(s) => s,
             Err(e) => {
                 return err(format!(
@@ -351,4 +352,46 @@ fn insert_targets(
         targets.push(target(ctx, sql, &asg, &splices, &edits)?);
     }
     Ok(targets)
+}
+
+/// Under a composite rule, the period column's value of row `i` (refused
+/// when missing, NULL or not a literal); `None` for other rules.
+fn period_key_of_row(
+    ctx: &Ctx<'_>,
+    sql: &str,
+    info: &crate::router::shard::analyze::InsertInfo,
+    key_info: &ShardedInfo,
+    i: usize,
+) -> Result<Option<ShardKey>, RouteError> {
+    let Some(composite) = key_info.root.composite() else {
+        return Ok(None);
+    };
+    let column = &composite.period.key;
+    let table_name = ctx.name(info.target);
+    let position = info
+        .columns
+        .iter()
+        .position(|c| c.eq_ignore_ascii_case(column));
+    let val = position
+        .and_then(|p| info.rows.get(i)?.period_values.get(p).cloned())
+        .unwrap_or(Val::Expr);
+    let refuse = |why: String| {
+        err(format!(
+            "row {}: the period column `{column}` of `{table_name}` {why}: {}",
+            i + 1,
+            quote_sql(sql)
+        ))
+    };
+    if position.is_none() {
+        return refuse(
+            "is not given; an INSERT into a table split by key and period names both columns"
+                .into(),
+        );
+    }
+    match ctx.convert(composite.period.key_type, &val) {
+        Ok(Some(ShardKey::Null)) => refuse("is NULL".into()),
+        Ok(Some(key)) => Ok(Some(key)),
+        Ok(None) => refuse("is not a literal or a parameter shardcat can evaluate".into()),
+        Err(why) => refuse(why),
+    }
 }

@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::ops::{Bound, Range};
 
-use crate::placement::{ParamValue, PlacementError, ShardKey, SlotSet};
+use crate::placement::{KeyType, ParamValue, PlacementError, ShardKey, SlotSet};
 
 use super::analyze::{Analysis, NameTarget, RefTable, RowSource, StmtKind};
 use super::cond::{KeyContext, RefId, Slots, Val};
@@ -71,26 +71,44 @@ impl<'a> Ctx<'a> {
 
     /// `Ok(None)` when the value is not known at routing time.
     fn resolve(&self, r: RefId, v: &Val) -> Result<Option<ShardKey>, String> {
-        let Some(info) = self.sharded(r) else {
-            return Ok(None);
-        };
+        match self.sharded(r) {
+            Some(info) => self.convert(info.key_type, v),
+            None => Ok(None),
+        }
+    }
+
+    /// `v` as a key of `key_type`; `Ok(None)` when not known at routing time.
+    fn convert(&self, key_type: KeyType, v: &Val) -> Result<Option<ShardKey>, String> {
         match v {
             Val::Key(k) => Ok(Some(k.clone())),
             Val::Bad(why) => Err(why.clone()),
             Val::Param(i) if !self.literals.is_empty() => match self.literals.get(*i) {
-                Some(l) => ShardKey::from_literal(&l.value, l.kind, info.key_type)
+                Some(l) => ShardKey::from_literal(&l.value, l.kind, key_type)
                     .map(Some)
                     .map_err(|e| e.to_string()),
                 None => Ok(None),
             },
             Val::Param(i) => match self.params.get(*i) {
-                Some(p) => ShardKey::from_param(*p, info.key_type)
+                Some(p) => ShardKey::from_param(*p, key_type)
                     .map(Some)
                     .map_err(|e| e.to_string()),
                 None => Ok(None),
             },
             Val::Expr => Ok(None),
         }
+    }
+
+    /// The value of `v` for the period column of `r` (a composite table);
+    /// `Ok(None)` when not known at routing time.
+    fn resolve_period(&self, r: RefId, v: &Val) -> Result<Option<ShardKey>, String> {
+        let Some(key_type) = self
+            .sharded(r)
+            .and_then(|info| info.root.composite())
+            .map(|c| c.period.key_type)
+        else {
+            return Ok(None);
+        };
+        self.convert(key_type, v)
     }
 
     /// The slot of a key; `Ok(None)` when no slot holds it.
@@ -112,6 +130,13 @@ impl KeyContext for Ctx<'_> {
     }
 
     fn slots_for_key(&self, r: RefId, key: &ShardKey) -> Slots {
+        if self
+            .sharded(r)
+            .is_some_and(|i| i.root.composite().is_some())
+        {
+            // The key's hash slot, with every period of it.
+            return self.slots_for_range(r, Bound::Included(key), Bound::Included(key));
+        }
         match self.slot_of(r, key) {
             Ok(Some(s)) => Slots::one(s),
             Ok(None) => Slots::none(),
@@ -122,6 +147,20 @@ impl KeyContext for Ctx<'_> {
     fn slots_for_range(&self, r: RefId, low: Bound<&ShardKey>, high: Bound<&ShardKey>) -> Slots {
         match self.sharded(r) {
             Some(info) => match info.root.slots_for_range(low, high) {
+                SlotSet::All => Slots::All,
+                SlotSet::Slots(v) => Slots::Set(v.into_iter().collect()),
+            },
+            None => Slots::All,
+        }
+    }
+
+    fn period_key(&self, r: RefId, val: &Val) -> Option<ShardKey> {
+        self.resolve_period(r, val).ok().flatten()
+    }
+
+    fn slots_for_period(&self, r: RefId, low: Bound<&ShardKey>, high: Bound<&ShardKey>) -> Slots {
+        match self.sharded(r) {
+            Some(info) => match info.root.slots_for_period_range(low, high) {
                 SlotSet::All => Slots::All,
                 SlotSet::Slots(v) => Slots::Set(v.into_iter().collect()),
             },

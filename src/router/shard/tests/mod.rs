@@ -24,6 +24,15 @@ key = "name"
 key_type = "string"
 algorithm = { kind = "hash_mod" }
 nodes = ["n1", "n2"]
+
+[[table]]
+name = "visits"
+key = "user_id"
+key_type = "int"
+algorithm = { kind = "hash_mod" }
+nodes = ["n1", "n2"]
+tables_per_node = 2
+period = { key = "at", key_type = "datetime", unit = "month", start = "2026-01", horizon = 8 }
 "#;
 
 fn config(extra_edit: impl Fn(String) -> String) -> Config {
@@ -137,6 +146,7 @@ fn merge(sql: &str) -> MergeSpec {
 }
 
 mod insert_selects;
+mod composite;
 mod inserts;
 mod joins_subqueries;
 mod merge_specs;
