@@ -477,13 +477,17 @@ async fn the_proxy_creates_ahead_on_its_schedule() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // The tables exist as soon as the servers ran the CREATE; the job
+    // logs and counts them just after.
+    let counted = "shardcat_period_tables_total{table=\"events\",action=\"created\"} 3";
+    let mut metrics = reqwest_metrics(run.http).await;
+    while !metrics.contains(counted) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        metrics = reqwest_metrics(run.http).await;
+    }
+    assert!(metrics.contains(counted), "{metrics}");
     let log = proxy.log();
     assert!(log.contains("period table created"), "{log}");
-    let metrics = reqwest_metrics(run.http).await;
-    assert!(
-        metrics.contains("shardcat_period_tables_total{table=\"events\",action=\"created\"} 3"),
-        "{metrics}"
-    );
     // And the proxy routes to them.
     let mut c = run.client().await;
     c.query_drop("INSERT INTO events (at) VALUES ('2027-01-09')")

@@ -145,8 +145,8 @@ fn merge(sql: &str) -> MergeSpec {
     *plan(sql).merge.unwrap_or_else(|| panic!("{sql}: no merge"))
 }
 
-mod insert_selects;
 mod composite;
+mod insert_selects;
 mod inserts;
 mod joins_subqueries;
 mod merge_specs;
