@@ -493,6 +493,16 @@ async fn kills_between_delete_and_insert_lose_nothing() {
     let before = placed(&topo, &db).await;
     // 1 (slot 1, n1) moves to 2 (slot 2, n2).
     for victim in ["n2p", "n1p", "shardcat"] {
+        // After a kill, the restarted server takes writes again once the
+        // proxy's health checks have seen it: a locking read reaches both
+        // primaries.
+        let mut probe = util::proxy_conn(&proxy, Some(&db)).await;
+        let ready = common::wait_for(Duration::from_secs(20), async || {
+            let r = q(&mut probe, "SELECT COUNT(*) FROM uk FOR UPDATE").await;
+            r.is_ok().then_some(())
+        })
+        .await;
+        assert!(ready.is_some(), "{victim}: both primaries never took writes");
         let mut mover = util::proxy_conn(&proxy, Some(&db)).await;
         let sent = std::time::Instant::now();
         let moving = tokio::spawn(async move {
