@@ -58,18 +58,51 @@ impl Role {
 /// Identity of one backend server.
 #[derive(Debug)]
 pub struct ServerInfo {
-    /// `node/role/addr`, used in errors and status output.
+    /// `node/addr`, used in errors and status output.
     pub name: String,
     pub addr: String,
     pub node: usize,
     pub node_name: String,
+    /// The role the configuration gives (metric labels keep it, so that a
+    /// promotion does not start new series); the role now is
+    /// [`ServerInfo::current_role`].
     pub role: Role,
+    /// The role now: 1 primary, 0 replica (set by `Node::set_roles`).
+    current: std::sync::atomic::AtomicBool,
     pub weight: u32,
     /// The server's `max_allowed_packet` as the health checker last read
     /// it; 0 while unknown. A command packet at least this large is
     /// answered with the server's own error without being sent
     /// (`execute::command`).
     pub max_packet: std::sync::atomic::AtomicUsize,
+}
+
+impl ServerInfo {
+    pub fn new(node: usize, node_name: &str, role: Role, addr: &str, weight: u32) -> ServerInfo {
+        ServerInfo {
+            name: format!("{node_name}/{addr}"),
+            addr: addr.to_string(),
+            node,
+            node_name: node_name.to_string(),
+            role,
+            current: std::sync::atomic::AtomicBool::new(role == Role::Primary),
+            weight,
+            max_packet: Default::default(),
+        }
+    }
+
+    /// What the server is now (after promotions the health checker saw).
+    pub fn current_role(&self) -> Role {
+        match self.current.load(std::sync::atomic::Ordering::Relaxed) {
+            true => Role::Primary,
+            false => Role::Replica,
+        }
+    }
+
+    pub fn set_current_role(&self, role: Role) {
+        self.current
+            .store(role == Role::Primary, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// How to log in and how long to wait.

@@ -91,7 +91,7 @@ async fn checkout(cluster: &Cluster, node: usize) -> Result<PooledConn> {
         .nodes
         .get(node)
         .ok_or_else(|| ProxyError::Internal(format!("XA gtrid names node #{node}")))?;
-    n.primary
+    n.primary()
         .checkout(
             &crate::backend::Flavor::default(),
             &SessionState::for_collation(45),
