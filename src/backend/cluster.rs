@@ -78,7 +78,8 @@ impl Node {
     /// Whether `pool` is the node's primary now.
     pub fn is_primary(&self, pool: &Arc<ServerPool>) -> bool {
         let r = self.roles.load();
-        r.primary.is_some_and(|p| Arc::ptr_eq(&self.servers[p], pool))
+        r.primary
+            .is_some_and(|p| Arc::ptr_eq(&self.servers[p], pool))
     }
 }
 

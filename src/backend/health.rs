@@ -84,19 +84,21 @@ pub fn spawn_checkers(cluster: &Arc<Cluster>, checks: Checks) {
 /// can use replicas from the first statement, and a primary promoted while
 /// the proxy was down is known at once).
 pub async fn check_all_once(cluster: &Arc<Cluster>, checks: Checks) {
-    let all = Target::all(cluster, checks.detect_roles).into_iter().map(|t| async move {
-        let mut conn = None;
-        let mut memo = LagMemo::default();
-        let probed = probe(&t, &mut conn, &mut memo);
-        let r = match tokio::time::timeout(checks.timeout, probed).await {
-            Ok(r) => r.map_err(|e| e.to_string()),
-            Err(_) => Err("health check timed out".into()),
-        };
-        publish(t.pool(), r);
-        if let Some(c) = conn {
-            c.close().await;
-        }
-    });
+    let all = Target::all(cluster, checks.detect_roles)
+        .into_iter()
+        .map(|t| async move {
+            let mut conn = None;
+            let mut memo = LagMemo::default();
+            let probed = probe(&t, &mut conn, &mut memo);
+            let r = match tokio::time::timeout(checks.timeout, probed).await {
+                Ok(r) => r.map_err(|e| e.to_string()),
+                Err(_) => Err("health check timed out".into()),
+            };
+            publish(t.pool(), r);
+            if let Some(c) = conn {
+                c.close().await;
+            }
+        });
     futures::future::join_all(all).await;
     if checks.detect_roles {
         for node in &cluster.nodes {
@@ -272,7 +274,18 @@ async fn probe(
         }
         return Ok(0);
     }
-    let row = Rows::query(c, "SHOW SLAVE STATUS").await?;
+    let row = match Rows::query(c, "SHOW SLAVE STATUS").await {
+        // Refused (no REPLICA MONITOR privilege) on a configured primary:
+        // judged by read_only alone, as before detection existed.
+        Err(ProxyError::Backend(e)) if pool.server.role == Role::Primary => {
+            tracing::debug!(server = %pool.server.name, "SHOW SLAVE STATUS refused: {}", e.message);
+            Rows {
+                names: Vec::new(),
+                rows: Vec::new(),
+            }
+        }
+        r => r?,
+    };
     if target.detect_roles {
         let ro = Rows::query(c, "SELECT @@global.read_only AS ro").await?;
         let observed = if replicating(&row) {
@@ -310,11 +323,9 @@ fn replica_lag(target: &Target, row: &Rows, memo: &mut LagMemo) -> Result<i64, P
     }
     let node = target.node();
     let primary = node.has_primary().then(|| node.primary());
-    if let (Some(p), Some(host), Some(port)) = (
-        &primary,
-        row.text("Master_Host"),
-        row.num("Master_Port"),
-    ) {
+    if let (Some(p), Some(host), Some(port)) =
+        (&primary, row.text("Master_Host"), row.num("Master_Port"))
+    {
         // Following a server of the node that is not its primary (an old
         // primary, fenced or down): what it applies is not what clients
         // wrote.

@@ -107,8 +107,10 @@ pub fn reconcile(node: &Node) {
                 [] => None,
                 many => {
                     if cur.primary.is_some() {
-                        let names: Vec<&str> =
-                            many.iter().map(|&i| servers[i].server.name.as_str()).collect();
+                        let names: Vec<&str> = many
+                            .iter()
+                            .map(|&i| servers[i].server.name.as_str())
+                            .collect();
                         tracing::error!(
                             node = %node.name,
                             "several servers are writable ({}): none takes writes until an \
@@ -122,20 +124,20 @@ pub fn reconcile(node: &Node) {
         }
     };
     let mut fenced = Vec::new();
-    for i in 0..servers.len() {
-        let state = &servers[i].stats.roles;
+    for (i, server) in servers.iter().enumerate() {
+        let state = &server.stats.roles;
         let fence = Some(i) != primary && writable(i) && primary.is_some();
         if fence && !state.fenced.swap(true, Ordering::Relaxed) {
             node.events.split_brain.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(
                 node = %node.name,
-                server = %servers[i].server.name,
+                server = %server.server.name,
                 "split brain: server is writable and not replicating while another server is \
                  the primary; it takes no statements until it replicates from the primary"
             );
-            servers[i].clear_idle();
+            server.clear_idle();
         } else if !fence && state.fenced.swap(false, Ordering::Relaxed) {
-            tracing::info!(node = %node.name, server = %servers[i].server.name, "server no longer fenced");
+            tracing::info!(node = %node.name, server = %server.server.name, "server no longer fenced");
         }
         if fence {
             fenced.push(i);

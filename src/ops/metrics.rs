@@ -595,7 +595,8 @@ impl Metrics {
             );
         }
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            self.runtime_tasks.set(rt.metrics().num_alive_tasks() as i64);
+            self.runtime_tasks
+                .set(rt.metrics().num_alive_tasks() as i64);
         }
         self.xa.set();
         self.events.set();
