@@ -162,7 +162,7 @@ sample() { # label → "label rss_kb fds threads backend_conns sessions tasks"
 
 END=$((SECONDS + SECONDS_LOAD))
 timeout -k 5 $((SECONDS_LOAD + 30)) sysbench oltp_read_write "${SB[@]}" --mysql-db=soak --tables=2 --table-size=2000 \
-  --threads=4 --time="$SECONDS_LOAD" --db-ps-mode=auto --mysql-ignore-errors=all --report-interval=0 run >"$WORK/rw.log" 2>&1 &
+  --threads=4 --time="$SECONDS_LOAD" --db-ps-mode=auto --mysql-ignore-errors=all --report-interval=10 run >"$WORK/rw.log" 2>&1 &
 PIDS+=("$!")
 timeout -k 5 $((SECONDS_LOAD + 30)) sysbench oltp_read_only "${SB[@]}" --mysql-db=soak_sharded --tables=1 --table-size=2000 \
   --threads=2 --time="$SECONDS_LOAD" --db-ps-mode=disable --mysql-ignore-errors=all --skip_trx=on run >"$WORK/sharded.log" 2>&1 &
@@ -256,6 +256,8 @@ fi
 
 tps() { awk '/transactions:/ {print $2 " tx " $3 "/s,"} /ignored errors:/ {print $3 " ignored errors"}' "$1" | paste -sd' ' | tr -d '('; }
 [ "$RESTART" = 1 ] && echo "replica restart: $(tail -1 "$WORK/restart.log" 2>/dev/null)"
+# Per 10 s of the R/W-split load (errors: the failover's and the kills').
+awk '/^\[ [0-9]+s \]/ {printf "  rw %s tps %s err/s %s\n", $2, $7, $(NF-2)}' "$WORK/rw.log" | tr -d ']'
 echo "rw split (ps): $(tps "$WORK/rw.log"); sharded (text): $(tps "$WORK/sharded.log"); reconnects: $(cat "$WORK/reconnects" 2>/dev/null || echo ?); kills: $(cat "$WORK/kills" 2>/dev/null || echo ?)"
 read -r _ rss0 fd0 th0 bc0 se0 tk0 <<<"$START"
 read -r _ rss1 fd1 th1 bc1 se1 tk1 <<<"$FINISH"
