@@ -210,3 +210,116 @@ pub fn no_primary(node: &Node) -> crate::error::ProxyError {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::cluster::Cluster;
+    use crate::backend::Role;
+
+    fn cluster() -> Arc<Cluster> {
+        let text = r#"
+[server]
+listen = "127.0.0.1:1"
+[backend]
+user = "u"
+[[user]]
+name = "app"
+password = "app"
+[[node]]
+name = "n1"
+primary = "127.0.0.1:2"
+replicas = [{ addr = "127.0.0.1:3" }, { addr = "127.0.0.1:4" }]
+"#;
+        let cfg = crate::config::Config::parse(text, std::path::Path::new("t.toml")).unwrap();
+        Cluster::from_config(&cfg)
+    }
+
+    /// Sets server `i`'s health and what its check saw.
+    fn see(node: &Node, i: usize, up: bool, o: Observed) {
+        let s = &node.servers[i];
+        s.stats.healthy.store(up, Ordering::Relaxed);
+        s.stats.roles.observe(o);
+    }
+
+    fn replica_ports(node: &Node) -> Vec<String> {
+        node.roles()
+            .replicas
+            .iter()
+            .map(|r| r.server.addr.clone())
+            .collect()
+    }
+
+    #[test]
+    fn promotion_outage_and_split_brain() {
+        let c = cluster();
+        let n = &c.nodes[0];
+        see(n, 0, true, Observed::Writable);
+        see(n, 1, true, Observed::Replicating);
+        see(n, 2, true, Observed::Replicating);
+        reconcile(n);
+        assert_eq!(n.roles().primary, Some(0));
+        assert_eq!(replica_ports(n), ["127.0.0.1:3", "127.0.0.1:4"]);
+
+        // The primary dies: no primary, writes fail; replicas still read.
+        see(n, 0, false, Observed::Writable);
+        reconcile(n);
+        assert_eq!(n.roles().primary, None);
+        assert!(matches!(
+            no_primary(n),
+            crate::error::ProxyError::NoServerAvailable { .. }
+        ));
+        // A replica promoted by an operator takes over.
+        see(n, 1, true, Observed::Writable);
+        reconcile(n);
+        assert_eq!(n.roles().primary, Some(1));
+        assert_eq!(n.servers[1].server.current_role(), Role::Primary);
+        assert_eq!(n.servers[0].server.current_role(), Role::Replica);
+        assert_eq!(n.events.primary_changes.load(Ordering::Relaxed), 1);
+        assert!(n.servers[0].stats.roles.is_demoted());
+
+        // The old primary back writable: fenced, counted, not a replica.
+        see(n, 0, true, Observed::Writable);
+        reconcile(n);
+        assert_eq!(n.roles().primary, Some(1));
+        assert_eq!(n.roles().fenced, [0]);
+        assert_eq!(replica_ports(n), ["127.0.0.1:4"]);
+        assert_eq!(n.events.split_brain.load(Ordering::Relaxed), 1);
+        // The new primary dies: the old one (maybe missing writes) is not
+        // chosen while it has not replicated since.
+        see(n, 1, false, Observed::Writable);
+        reconcile(n);
+        assert_eq!(n.roles().primary, None);
+        see(n, 1, true, Observed::Writable);
+        reconcile(n);
+        assert_eq!(n.roles().primary, Some(1));
+        // Repointed to the new primary, it is a replica again.
+        see(n, 0, true, Observed::Replicating);
+        reconcile(n);
+        assert!(n.roles().fenced.is_empty());
+        assert_eq!(replica_ports(n), ["127.0.0.1:2", "127.0.0.1:4"]);
+        assert!(!n.servers[0].stats.roles.is_demoted());
+    }
+
+    #[test]
+    fn two_writable_candidates_make_no_primary() {
+        let c = cluster();
+        let n = &c.nodes[0];
+        see(n, 0, false, Observed::Unknown);
+        see(n, 1, true, Observed::Writable);
+        see(n, 2, true, Observed::Writable);
+        reconcile(n);
+        assert_eq!(n.roles().primary, None);
+        // A switchover: the primary turns read-only, a replica writable.
+        let c = cluster();
+        let n = &c.nodes[0];
+        see(n, 0, true, Observed::ReadOnly);
+        see(n, 1, true, Observed::Replicating);
+        see(n, 2, true, Observed::Replicating);
+        reconcile(n);
+        assert_eq!(n.roles().primary, None);
+        see(n, 2, true, Observed::Writable);
+        reconcile(n);
+        assert_eq!(n.roles().primary, Some(2));
+    }
+}
