@@ -113,7 +113,17 @@ impl Scratch {
 
 impl Drop for Scratch {
     fn drop(&mut self) {
+        // Throw-away servers: killed at once, then their files removed.
         let names: Vec<String> = self.ports.keys().cloned().collect();
+        for name in &names {
+            let f = self.dir.path().join(format!("x-{name}/mysqld.pid"));
+            if let Some(pid) = std::fs::read_to_string(&f)
+                .ok()
+                .and_then(|s| s.trim().parse::<i32>().ok())
+            {
+                let _ = Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
+            }
+        }
         for name in names {
             let _ = self.run(&["stop-scratch", &name, "--purge"]);
         }
