@@ -198,7 +198,7 @@ pub fn no_primary(node: &Node) -> crate::error::ProxyError {
     let old = node.primary();
     let why = match old.is_healthy() {
         true => "is read-only",
-        false => "is down",
+        false => "is marked down by the health checker",
     };
     crate::error::ProxyError::NoServerAvailable {
         node: node.name.clone(),

@@ -121,7 +121,10 @@ impl Drop for Scratch {
                 .ok()
                 .and_then(|s| s.trim().parse::<i32>().ok())
             {
-                let _ = Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
+                let _ = Command::new("kill")
+                    .arg("-KILL")
+                    .arg(pid.to_string())
+                    .status();
             }
         }
         for name in names {
