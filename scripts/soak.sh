@@ -22,15 +22,25 @@
 #     KILL CONNECTION of a random backend connection on n1's replicas;
 #   - half-way, replica n1r2 is stopped and started again (mariadbd
 #     shut down, 5 s, restarted through scripts/topology.sh;
-#     --no-restart skips it). (A primary promotion is not part of it yet:
-#     shardcat takes its primaries from the configuration.)
+#     --no-restart skips it);
+#   - at three quarters, a failover of n1 (--no-promotion skips it): n1p
+#     is shut down, 2 s later n1r1 is promoted as an operator does
+#     (STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only = 0) and n1r2
+#     repointed to it with GTID; shardcat follows without a restart (the
+#     time from "n1r1 writable" to the first write through shardcat is
+#     printed); 5 s later n1p comes back (writable: shardcat fences it)
+#     and is made a replica of n1r1. After the end sample the roles are
+#     switched back (n1p primary again), so the topology is as before.
 # Samples RSS, fds and threads of shardcat, its backend connections
-# (shardcat_pool_connections, in use + idle) and client sessions
-# (shardcat_client_connections) every 10 s (printed as a series); "start"
-# is after a 10 s warm-up, "end" is 10 s after the load stopped.
-#   scripts/soak.sh --seconds 1800 --binary target/release/shardcat   # the long run Fails (exit 1) when the end exceeds the start by more than
-# --rss-margin-mb (default 32) MB of RSS, --fd-margin (default 16) fds or
-# --thread-margin (default 2) threads, or when shardcat died.
+# (shardcat_pool_connections, in use + idle), client sessions
+# (shardcat_client_connections) and runtime tasks (shardcat_runtime_tasks:
+# sessions, their helpers, checkers) every 10 s (printed as a series);
+# "start" is after a 10 s warm-up, "end" is 10 s after the load stopped.
+#   scripts/soak.sh --seconds 1800   # the long run (documented in BENCHMARKS.md)
+# Fails (exit 1) when the end exceeds the start by more than
+# --rss-margin-mb (default 32) MB of RSS, --fd-margin (default 16) fds,
+# --thread-margin (default 2) threads or --task-margin (default 32) tasks,
+# or when shardcat died.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -39,7 +49,9 @@ BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/shardcat"
 RSS_MARGIN_MB=32
 FD_MARGIN=16
 THREAD_MARGIN=2
+TASK_MARGIN=32
 RESTART=1
+PROMOTION=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) SECONDS_LOAD="$2"; shift 2 ;;
@@ -47,7 +59,9 @@ while [ $# -gt 0 ]; do
     --rss-margin-mb) RSS_MARGIN_MB="$2"; shift 2 ;;
     --fd-margin) FD_MARGIN="$2"; shift 2 ;;
     --thread-margin) THREAD_MARGIN="$2"; shift 2 ;;
+    --task-margin) TASK_MARGIN="$2"; shift 2 ;;
     --no-restart) RESTART=0; shift ;;
+    --no-promotion) PROMOTION=0; shift ;;
     *) echo "soak: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -132,8 +146,8 @@ EOF
 proxy soak_sharded <"$WORK/rows.sql"
 sleep 2
 
-sample() { # label → "label rss_kb fds threads backend_conns sessions"
-  local st rss thr fds stats conns sessions
+sample() { # label → "label rss_kb fds threads backend_conns sessions tasks"
+  local st rss thr fds stats conns sessions tasks
   st="/proc/$SC/status"
   [ -r "$st" ] || { echo "$1 dead"; return; }
   rss=$(awk '/^VmRSS/ {print $2}' "$st")
@@ -142,12 +156,13 @@ sample() { # label → "label rss_kb fds threads backend_conns sessions"
   stats=$(proxy -e 'SHOW SHARDCAT STATS' 2>/dev/null || true)
   conns=$(awk -F'\t' '$1 == "shardcat_pool_connections" {n += $3} END {print n + 0}' <<<"$stats")
   sessions=$(awk -F'\t' '$1 == "shardcat_client_connections" {n += $3} END {print n + 0}' <<<"$stats")
-  echo "$1 $rss $fds $thr $conns $sessions"
+  tasks=$(awk -F'\t' '$1 == "shardcat_runtime_tasks" {n += $3} END {print n + 0}' <<<"$stats")
+  echo "$1 $rss $fds $thr $conns $sessions $tasks"
 }
 
 END=$((SECONDS + SECONDS_LOAD))
 timeout -k 5 $((SECONDS_LOAD + 30)) sysbench oltp_read_write "${SB[@]}" --mysql-db=soak --tables=2 --table-size=2000 \
-  --threads=4 --time="$SECONDS_LOAD" --db-ps-mode=auto --mysql-ignore-errors=all --report-interval=0 run >"$WORK/rw.log" 2>&1 &
+  --threads=4 --time="$SECONDS_LOAD" --db-ps-mode=auto --mysql-ignore-errors=all --report-interval=10 run >"$WORK/rw.log" 2>&1 &
 PIDS+=("$!")
 timeout -k 5 $((SECONDS_LOAD + 30)) sysbench oltp_read_only "${SB[@]}" --mysql-db=soak_sharded --tables=1 --table-size=2000 \
   --threads=2 --time="$SECONDS_LOAD" --db-ps-mode=disable --mysql-ignore-errors=all --skip_trx=on run >"$WORK/sharded.log" 2>&1 &
@@ -180,7 +195,38 @@ if [ "$RESTART" = 1 ]; then
   PIDS+=("$!")
 fi
 
-echo "series: t rss_kB fds threads backend_conns sessions"
+# Failover of n1 (see the header): one server's SQL as the topology user.
+on() { local port=$1; shift; mariadb -h$H -P"$port" -u"$U" -p"$P" -N -B -e "$*"; }
+repoint() { # repoint PORT NEW_PRIMARY_PORT
+  on "$1" "STOP SLAVE; CHANGE MASTER TO MASTER_HOST='$H', MASTER_PORT=$2, MASTER_USER='$SHARDCAT_TOPO_REPL_USER', MASTER_PASSWORD='$SHARDCAT_TOPO_REPL_PASSWORD', MASTER_CONNECT_RETRY=1, MASTER_USE_GTID=current_pos; START SLAVE"
+}
+promote() { on "$1" "STOP SLAVE; RESET SLAVE ALL; SET GLOBAL read_only = 0"; }
+first_write_ms() { # ms until a write through shardcat succeeds (≤ 10 s)
+  local t0; t0=$(date +%s%N)
+  for _ in $(seq 200); do
+    proxy soak -e "INSERT INTO promo_probe VALUES ()" >/dev/null 2>&1 && { echo $((($(date +%s%N) - t0) / 1000000)); return; }
+    sleep 0.05
+  done
+  echo "none"
+}
+proxy soak -e 'CREATE TABLE promo_probe (id INT AUTO_INCREMENT PRIMARY KEY)'
+topo() { bash "$ROOT/scripts/topology.sh" "$@" --dir "$SHARDCAT_TOPO_DIR" >>"$WORK/promotion.log" 2>&1; }
+if [ "$PROMOTION" = 1 ]; then
+  ( sleep $((SECONDS_LOAD * 3 / 4))
+    topo stop-instance n1p
+    sleep 2
+    promote "$N1R1"
+    ms=$(first_write_ms)
+    repoint "$N1R2" "$N1R1"
+    echo "n1 failover at t=$((SECONDS_LOAD * 3 / 4))s: first write through shardcat ${ms} ms after n1r1 was writable" >"$WORK/promotion"
+    sleep 5
+    topo start-instance n1p
+    on "$N1P" "SET GLOBAL read_only = 1"
+    repoint "$N1P" "$N1R1" ) &
+  PIDS+=("$!")
+fi
+
+echo "series: t rss_kB fds threads backend_conns sessions tasks"
 sleep 10
 START=$(sample start)
 echo "t=10s $START"
@@ -196,16 +242,31 @@ echo "t=$((t + 10))s (idle) $FINISH"
 kill -0 "$SC" 2>/dev/null || die "shardcat died: $(tail "$WORK/shardcat.log")"
 grep -q panicked "$WORK/shardcat.log" && die "shardcat panicked: $(grep -m3 panicked "$WORK/shardcat.log")"
 
+if [ "$PROMOTION" = 1 ]; then
+  # Back to n1p as n1's primary (a switchover shardcat follows too).
+  on "$N1R1" "SET GLOBAL read_only = 1"
+  pos=$(on "$N1R1" "SELECT @@gtid_binlog_pos")
+  on "$N1P" "SELECT MASTER_GTID_WAIT('$pos', 30)" >/dev/null
+  promote "$N1P"
+  repoint "$N1R1" "$N1P"
+  repoint "$N1R2" "$N1P"
+  echo "switched back: first write through shardcat $(first_write_ms) ms after n1p was writable"
+  echo "$(cat "$WORK/promotion" 2>/dev/null || echo 'n1 failover: did not run')"
+fi
+
 tps() { awk '/transactions:/ {print $2 " tx " $3 "/s,"} /ignored errors:/ {print $3 " ignored errors"}' "$1" | paste -sd' ' | tr -d '('; }
 [ "$RESTART" = 1 ] && echo "replica restart: $(tail -1 "$WORK/restart.log" 2>/dev/null)"
+# Per 10 s of the R/W-split load (errors: the failover's and the kills').
+awk '/^\[ [0-9]+s \]/ {printf "  rw %s tps %s err/s %s\n", $2, $7, $(NF-2)}' "$WORK/rw.log" | tr -d ']'
 echo "rw split (ps): $(tps "$WORK/rw.log"); sharded (text): $(tps "$WORK/sharded.log"); reconnects: $(cat "$WORK/reconnects" 2>/dev/null || echo ?); kills: $(cat "$WORK/kills" 2>/dev/null || echo ?)"
-read -r _ rss0 fd0 th0 bc0 se0 <<<"$START"
-read -r _ rss1 fd1 th1 bc1 se1 <<<"$FINISH"
-echo "start: rss ${rss0} kB, fds $fd0, threads $th0, backend connections $bc0, sessions $se0; end: rss ${rss1} kB, fds $fd1, threads $th1, backend connections $bc1, sessions $se1"
+read -r _ rss0 fd0 th0 bc0 se0 tk0 <<<"$START"
+read -r _ rss1 fd1 th1 bc1 se1 tk1 <<<"$FINISH"
+echo "start: rss ${rss0} kB, fds $fd0, threads $th0, backend connections $bc0, sessions $se0, tasks $tk0; end: rss ${rss1} kB, fds $fd1, threads $th1, backend connections $bc1, sessions $se1, tasks $tk1"
 proxy -e 'DROP DATABASE soak; DROP DATABASE soak_sharded' >/dev/null 2>&1 || true
 fail=0
 [ $((rss1 - rss0)) -le $((RSS_MARGIN_MB * 1024)) ] || { note "RSS grew by $(((rss1 - rss0) / 1024)) MB (margin $RSS_MARGIN_MB)"; fail=1; }
 [ $((fd1 - fd0)) -le "$FD_MARGIN" ] || { note "fds grew by $((fd1 - fd0)) (margin $FD_MARGIN)"; fail=1; }
 [ $((th1 - th0)) -le "$THREAD_MARGIN" ] || { note "threads grew by $((th1 - th0)) (margin $THREAD_MARGIN)"; fail=1; }
+[ $((tk1 - tk0)) -le "$TASK_MARGIN" ] || { note "tasks grew by $((tk1 - tk0)) (margin $TASK_MARGIN)"; fail=1; }
 [ $fail -eq 0 ] && echo "soak: flat (within margins)"
 exit $fail

@@ -3,6 +3,14 @@
 #
 #   scripts/topology.sh {up|down|status|env} [--dir DIR] [--base-port N]
 #   scripts/topology.sh {start-instance|stop-instance} NAME [--dir DIR] [--base-port N]
+#   scripts/topology.sh start-scratch NAME --port P [--replica-of NAME2] [--dir DIR]
+#   scripts/topology.sh stop-scratch NAME [--purge] [--dir DIR]
+#
+# Scratch instances (for tests that change roles, e.g. promotions) live in
+# DIR/x-NAME/ on the port given, GTID domain 9, writable unless
+# --replica-of (read_only, replicating NAME2 with GTID); start-scratch of a
+# stopped one restarts it writable (as a crashed primary coming back).
+# stop-scratch --purge removes its datadir too.
 #
 # Instances (name: port offset from the base port, role):
 #   n1p  +0  primary of node n1        n1r1 +1  replica of n1p
@@ -75,6 +83,9 @@ EOF
 
 CMD=""
 NAME_ARG=""
+SCRATCH_PORT=""
+REPLICA_OF=""
+PURGE=0
 DIR=""
 BASE_PORT=""
 
@@ -85,6 +96,9 @@ parse_args() {
       --dir=*) DIR="${1#--dir=}"; shift ;;
       --base-port) [[ $# -ge 2 ]] || die "--base-port needs a value"; BASE_PORT="$2"; shift 2 ;;
       --base-port=*) BASE_PORT="${1#--base-port=}"; shift ;;
+      --port) [[ $# -ge 2 ]] || die "--port needs a value"; SCRATCH_PORT="$2"; shift 2 ;;
+      --replica-of) [[ $# -ge 2 ]] || die "--replica-of needs a value"; REPLICA_OF="$2"; shift 2 ;;
+      --purge) PURGE=1; shift ;;
       -h|--help|help) usage; exit 0 ;;
       -*) usage >&2; die "unknown option: $1" ;;
       *)
@@ -614,6 +628,48 @@ cmd_start_instance() {
   fi
 }
 
+# Registers scratch instance x-NAME (port from --port or its port file).
+register_scratch() {
+  local name="x-$1" port=${2:-} role=$3
+  [[ "$1" =~ ^[a-z0-9]+$ ]] || die "scratch names are [a-z0-9]+: '$1'"
+  if [[ -z "$port" ]]; then
+    [[ -f "$DIR/$name/port" ]] || die "no scratch instance $1 in $DIR"
+    port="$(<"$DIR/$name/port")"
+  fi
+  [[ "$port" =~ ^[0-9]+$ ]] || die "bad port: $port"
+  mkdir -p "$DIR/$name"
+  echo "$port" >"$DIR/$name/port"
+  OFFSET[$name]=$((port - BASE_PORT))
+  DOMAIN[$name]=9
+  ROLE[$name]=$role
+}
+
+cmd_start_scratch() {
+  local name="x-$1"
+  [[ -n "$SCRATCH_PORT" || -f "$DIR/$name/port" ]] || die "start-scratch needs --port"
+  ensure_binaries
+  if [[ -n "$REPLICA_OF" ]]; then
+    register_scratch "$REPLICA_OF" "" primary
+    register_scratch "$1" "$SCRATCH_PORT" replica
+    PRIMARY_OF[$name]="x-$REPLICA_OF"
+  else
+    register_scratch "$1" "$SCRATCH_PORT" primary
+  fi
+  start_instances "$name"
+  ensure_accounts "$name"
+  if [[ -n "$REPLICA_OF" ]]; then
+    ensure_replication "$name"
+    wait_replication "$name" || die "$name: replication did not start"
+  fi
+}
+
+cmd_stop_scratch() {
+  local name="x-$1"
+  [[ "$1" =~ ^[a-z0-9]+$ ]] || die "scratch names are [a-z0-9]+: '$1'"
+  stop_instances "$name"
+  if ((PURGE)); then rm -rf "${DIR:?}/$name"; fi
+}
+
 cmd_stop_instance() {
   local name=$1
   check_name "$name"
@@ -623,7 +679,7 @@ cmd_stop_instance() {
 main() {
   parse_args "$@"
   case "$CMD" in
-    up|down|start-instance|stop-instance)
+    up|down|start-instance|stop-instance|start-scratch|stop-scratch)
       # One changing command at a time per DIR (tests may restart instances
       # from several threads).
       exec 8>"$DIR/.lock"
@@ -636,6 +692,8 @@ main() {
     env) cmd_env ;;
     start-instance) [[ -n "$NAME_ARG" ]] || die "start-instance needs NAME"; cmd_start_instance "$NAME_ARG" ;;
     stop-instance) [[ -n "$NAME_ARG" ]] || die "stop-instance needs NAME"; cmd_stop_instance "$NAME_ARG" ;;
+    start-scratch) [[ -n "$NAME_ARG" ]] || die "start-scratch needs NAME"; cmd_start_scratch "$NAME_ARG" ;;
+    stop-scratch) [[ -n "$NAME_ARG" ]] || die "stop-scratch needs NAME"; cmd_stop_scratch "$NAME_ARG" ;;
     *) usage >&2; die "unknown command: $CMD" ;;
   esac
 }

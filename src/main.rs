@@ -223,8 +223,11 @@ fn serve(path: PathBuf) -> ExitCode {
     };
     runtime.block_on(async move {
         let listen = config.server.listen.clone();
-        let interval = Duration::from_millis(config.backend.health_interval_ms);
-        let timeout = Duration::from_millis(config.backend.health_timeout_ms);
+        let checks = health::Checks {
+            interval: Duration::from_millis(config.backend.health_interval_ms),
+            timeout: Duration::from_millis(config.backend.health_timeout_ms),
+            detect_roles: config.backend.detect_roles,
+        };
         let listener = match shardcat::frontend::lifecycle::bind(&listen, config.server.reuse_port) {
             Ok(l) => l,
             Err(e) => {
@@ -246,11 +249,11 @@ fn serve(path: PathBuf) -> ExitCode {
                 }
             }
         }
-        health::check_all_once(&proxy.cluster, timeout).await;
+        health::check_all_once(&proxy.cluster, checks).await;
         *proxy.config_path.lock() = Some(path.clone());
         shardcat::ops::tables::spawn_jobs(proxy.clone());
         shardcat::frontend::deadlock::spawn(&proxy);
-        health::spawn_checkers(&proxy.cluster, interval, timeout);
+        health::spawn_checkers(&proxy.cluster, checks);
         if proxy.config.load().uses_xa() && shardcat::backend::xa_recovery::claim_start() {
             let every = Duration::from_millis(proxy.config.load().routing.xa_recovery_interval_ms);
             let round = shardcat::backend::xa_recovery::recover_once(&proxy.cluster).await;

@@ -1,20 +1,86 @@
-//! The running topology: every node (replication group) with the pool of its
-//! primary and of each replica, built from the configuration.
+//! The running topology: every node (replication group) with the pools of
+//! its servers, and which of them is the primary and which are replicas
+//! *now* (the configuration gives the first guess; the health checker
+//! follows the servers themselves, see `roles`).
 //!
-//! Owns: the set of server pools and lookups by node. Must not choose a
-//! replica (that is `router::replica`) or check health (that is `health`).
+//! Owns: the set of server pools, lookups by node, the node's current
+//! role assignment (swapped whole, read without locks). Must not choose a
+//! replica (that is `router::replica`), check health (that is `health`) or
+//! decide roles (that is `roles`).
 
 use std::sync::Arc;
 use std::time::Duration;
+
+use arc_swap::ArcSwap;
 
 use super::connection::{ConnectSettings, Role, ServerInfo};
 use super::pool::ServerPool;
 use crate::config::Config;
 
+/// Who does what in a node at one moment.
+#[derive(Clone)]
+pub struct Roles {
+    /// Index in [`Node::servers`] of the primary; `None` while no server
+    /// of the node is known writable (its primary is down or read-only and
+    /// nothing was promoted yet): writes fail at once.
+    pub primary: Option<usize>,
+    /// The server that was primary last (the one writes name in errors
+    /// while there is none).
+    pub last_primary: usize,
+    /// The servers taking reads as replicas, in configuration order.
+    pub replicas: Vec<Arc<ServerPool>>,
+    /// Servers kept out of both writes and reads: writable without
+    /// replicating while another server is the primary (split brain).
+    pub fenced: Vec<usize>,
+}
+
 pub struct Node {
     pub name: String,
-    pub primary: Arc<ServerPool>,
-    pub replicas: Vec<Arc<ServerPool>>,
+    /// Every server of the node: the configured primary first, then the
+    /// configured replicas in order.
+    pub servers: Vec<Arc<ServerPool>>,
+    roles: ArcSwap<Roles>,
+    /// Serializes role decisions (`roles::reconcile`).
+    pub(super) deciding: parking_lot::Mutex<()>,
+    /// Promotions and split brains seen (metrics).
+    pub events: super::roles::RoleEvents,
+}
+
+impl Node {
+    /// The current role assignment (one consistent snapshot).
+    pub fn roles(&self) -> Arc<Roles> {
+        self.roles.load_full()
+    }
+
+    pub(super) fn set_roles(&self, roles: Roles) {
+        for (i, s) in self.servers.iter().enumerate() {
+            let role = match roles.primary == Some(i) {
+                true => Role::Primary,
+                false => Role::Replica,
+            };
+            s.server.set_current_role(role);
+        }
+        self.roles.store(Arc::new(roles));
+    }
+
+    /// The primary's pool; while the node has none, the last primary's
+    /// (marked down or read-only: checkouts and writes there fail fast).
+    pub fn primary(&self) -> Arc<ServerPool> {
+        let r = self.roles.load();
+        self.servers[r.primary.unwrap_or(r.last_primary)].clone()
+    }
+
+    /// Whether a server of the node is the primary now.
+    pub fn has_primary(&self) -> bool {
+        self.roles.load().primary.is_some()
+    }
+
+    /// Whether `pool` is the node's primary now.
+    pub fn is_primary(&self, pool: &Arc<ServerPool>) -> bool {
+        let r = self.roles.load();
+        r.primary
+            .is_some_and(|p| Arc::ptr_eq(&self.servers[p], pool))
+    }
 }
 
 pub struct Cluster {
@@ -43,16 +109,14 @@ impl Cluster {
                 settings.tls = tls.clone();
             }
             ServerPool::new(
-                Arc::new(ServerInfo {
-                    name: format!("{node_name}/{}/{addr}", role.as_str()),
-                    addr: addr.to_string(),
+                Arc::new(ServerInfo::new(
                     node,
-                    node_name: node_name.to_string(),
+                    node_name,
                     role,
+                    addr,
                     weight,
-                    max_packet: Default::default(),
-                    databases: Arc::new(cfg.nodes[node].databases()),
-                }),
+                    Arc::new(cfg.nodes[node].databases()),
+                )),
                 settings,
                 b.pool_max,
                 Duration::from_millis(b.checkout_timeout_ms),
@@ -65,14 +129,24 @@ impl Cluster {
             .enumerate()
             .map(|(i, n)| {
                 let name = n.name.get_ref().as_str();
+                let mut servers = vec![pool(i, name, Role::Primary, n.primary.get_ref(), 1)];
+                servers.extend(
+                    n.replicas
+                        .iter()
+                        .map(|r| pool(i, name, Role::Replica, r.addr.get_ref(), r.weight)),
+                );
+                let roles = Roles {
+                    primary: Some(0),
+                    last_primary: 0,
+                    replicas: servers[1..].to_vec(),
+                    fenced: Vec::new(),
+                };
                 Node {
                     name: name.to_string(),
-                    primary: pool(i, name, Role::Primary, n.primary.get_ref(), 1),
-                    replicas: n
-                        .replicas
-                        .iter()
-                        .map(|r| pool(i, name, Role::Replica, r.addr.get_ref(), r.weight))
-                        .collect(),
+                    servers,
+                    roles: ArcSwap::from_pointee(roles),
+                    deciding: parking_lot::Mutex::new(()),
+                    events: Default::default(),
                 }
             })
             .collect();
@@ -80,8 +154,6 @@ impl Cluster {
     }
 
     pub fn all_pools(&self) -> impl Iterator<Item = &Arc<ServerPool>> {
-        self.nodes
-            .iter()
-            .flat_map(|n| std::iter::once(&n.primary).chain(n.replicas.iter()))
+        self.nodes.iter().flat_map(|n| n.servers.iter())
     }
 }

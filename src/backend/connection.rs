@@ -61,12 +61,17 @@ impl Role {
 /// Identity of one backend server.
 #[derive(Debug)]
 pub struct ServerInfo {
-    /// `node/role/addr`, used in errors and status output.
+    /// `node/addr`, used in errors and status output.
     pub name: String,
     pub addr: String,
     pub node: usize,
     pub node_name: String,
+    /// The role the configuration gives (metric labels keep it, so that a
+    /// promotion does not start new series); the role now is
+    /// [`ServerInfo::current_role`].
     pub role: Role,
+    /// The role now: 1 primary, 0 replica (set by `Node::set_roles`).
+    current: std::sync::atomic::AtomicBool,
     pub weight: u32,
     /// The server's `max_allowed_packet` as the health checker last read
     /// it; 0 while unknown. A command packet at least this large is
@@ -77,6 +82,42 @@ pub struct ServerInfo {
     /// sent are rewritten to them and answers mapped back when it is not
     /// the default `{db}`.
     pub databases: Arc<crate::sql::database_names::DatabaseMap>,
+}
+
+impl ServerInfo {
+    pub fn new(
+        node: usize,
+        node_name: &str,
+        role: Role,
+        addr: &str,
+        weight: u32,
+        databases: Arc<crate::sql::database_names::DatabaseMap>,
+    ) -> ServerInfo {
+        ServerInfo {
+            name: format!("{node_name}/{addr}"),
+            addr: addr.to_string(),
+            node,
+            node_name: node_name.to_string(),
+            role,
+            current: std::sync::atomic::AtomicBool::new(role == Role::Primary),
+            weight,
+            max_packet: Default::default(),
+            databases,
+        }
+    }
+
+    /// What the server is now (after promotions the health checker saw).
+    pub fn current_role(&self) -> Role {
+        match self.current.load(std::sync::atomic::Ordering::Relaxed) {
+            true => Role::Primary,
+            false => Role::Replica,
+        }
+    }
+
+    pub fn set_current_role(&self, role: Role) {
+        self.current
+            .store(role == Role::Primary, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// How to log in and how long to wait.

@@ -17,62 +17,104 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::cluster::Cluster;
+use super::cluster::{Cluster, Node};
 use super::connection::{read_small_result_named, BackendConn, Flavor, Role};
 use super::pool::ServerPool;
+use super::roles::{self, Observed};
 use crate::error::ProxyError;
 
 /// Consecutive failed checks that mark a server down.
 const FALL: u32 = 2;
 
-/// Starts one checker per server; they run for the life of the process.
-pub fn spawn_checkers(cluster: &Arc<Cluster>, interval: Duration, timeout: Duration) {
-    for node in &cluster.nodes {
-        let primary = node.primary.clone();
-        tokio::spawn(async move { check_loop(primary, None, interval, timeout).await });
-        for replica in &node.replicas {
-            let (replica, primary) = (replica.clone(), node.primary.clone());
-            tokio::spawn(
-                async move { check_loop(replica, Some(primary), interval, timeout).await },
-            );
+/// How often a node's servers are checked while it has no primary, so a
+/// promotion is seen within a fraction of a second.
+const NO_PRIMARY_INTERVAL: Duration = Duration::from_millis(100);
+
+/// How the checkers run (`[backend] health_*`, `detect_roles`).
+#[derive(Debug, Clone, Copy)]
+pub struct Checks {
+    pub interval: Duration,
+    pub timeout: Duration,
+    /// Follow the servers' own roles (`backend::roles`).
+    pub detect_roles: bool,
+}
+
+/// One server's checker: the server and its node.
+#[derive(Clone)]
+struct Target {
+    cluster: Arc<Cluster>,
+    node: usize,
+    server: usize,
+    detect_roles: bool,
+}
+
+impl Target {
+    fn node(&self) -> &Node {
+        &self.cluster.nodes[self.node]
+    }
+
+    fn pool(&self) -> &Arc<ServerPool> {
+        &self.node().servers[self.server]
+    }
+
+    fn all(cluster: &Arc<Cluster>, detect_roles: bool) -> Vec<Target> {
+        let mut all = Vec::new();
+        for (node, n) in cluster.nodes.iter().enumerate() {
+            for server in 0..n.servers.len() {
+                all.push(Target {
+                    cluster: cluster.clone(),
+                    node,
+                    server,
+                    detect_roles,
+                });
+            }
         }
+        all
+    }
+}
+
+/// Starts one checker per server; they run for the life of the process.
+pub fn spawn_checkers(cluster: &Arc<Cluster>, checks: Checks) {
+    for target in Target::all(cluster, checks.detect_roles) {
+        tokio::spawn(async move { check_loop(target, checks).await });
     }
 }
 
 /// Runs one round of checks on every server now (used at start-up so reads
-/// can use replicas from the first statement).
-pub async fn check_all_once(cluster: &Arc<Cluster>, timeout: Duration) {
-    let checks = cluster.all_pools().map(|pool| {
-        let pool = pool.clone();
-        async move {
+/// can use replicas from the first statement, and a primary promoted while
+/// the proxy was down is known at once).
+pub async fn check_all_once(cluster: &Arc<Cluster>, checks: Checks) {
+    let all = Target::all(cluster, checks.detect_roles)
+        .into_iter()
+        .map(|t| async move {
             let mut conn = None;
             let mut memo = LagMemo::default();
-            let probed = probe(&pool, None, &mut conn, &mut memo);
-            let r = match tokio::time::timeout(timeout, probed).await {
+            let probed = probe(&t, &mut conn, &mut memo);
+            let r = match tokio::time::timeout(checks.timeout, probed).await {
                 Ok(r) => r.map_err(|e| e.to_string()),
                 Err(_) => Err("health check timed out".into()),
             };
-            publish(&pool, r);
+            publish(t.pool(), r);
             if let Some(c) = conn {
                 c.close().await;
             }
+        });
+    futures::future::join_all(all).await;
+    if checks.detect_roles {
+        for node in &cluster.nodes {
+            roles::reconcile(node);
         }
-    });
-    futures::future::join_all(checks).await;
+    }
 }
 
-async fn check_loop(
-    pool: Arc<ServerPool>,
-    primary: Option<Arc<ServerPool>>,
-    interval: Duration,
-    timeout: Duration,
-) {
+async fn check_loop(target: Target, checks: Checks) {
     let mut conn: Option<BackendConn> = None;
     let mut failures = 0u32;
     let mut memo = LagMemo::default();
+    let pool = target.pool().clone();
     loop {
-        let probed = probe(&pool, primary.as_deref(), &mut conn, &mut memo);
-        let result = match tokio::time::timeout(timeout, probed).await {
+        let probed = probe(&target, &mut conn, &mut memo);
+        let result = match tokio::time::timeout(checks.timeout, probed).await {
             Ok(r) => r.map_err(|e| e.to_string()),
             Err(_) => Err("health check timed out".to_string()),
         };
@@ -86,8 +128,16 @@ async fn check_loop(
         if result.is_ok() || failures >= FALL {
             publish(&pool, result);
         }
+        let node = target.node();
+        if checks.detect_roles {
+            roles::reconcile(node);
+        }
         pool.reap_idle();
-        tokio::time::sleep(interval).await;
+        let wait = match checks.detect_roles && !node.has_primary() {
+            true => checks.interval.min(NO_PRIMARY_INTERVAL),
+            false => checks.interval,
+        };
+        tokio::time::sleep(wait).await;
     }
 }
 
@@ -184,18 +234,22 @@ impl Default for LagMemo {
     }
 }
 
-/// Pings the server; returns its replication lag in ms (0 for a primary,
-/// -1 when unknown: SQL thread stopped, or lag NULL with relay log left to
-/// apply). A replica whose primary went away reports NULL lag (its IO
-/// thread is reconnecting) although it has applied all it received: it is
-/// judged by that ([`applied_lag`]), so reads keep going to it while its
-/// primary stops, instead of to the stopping primary.
+/// Checks the server; returns its replication lag in ms (0 for the
+/// primary, -1 when unknown: SQL thread stopped, lag NULL with relay log
+/// left to apply, replicating from another server of the node than its
+/// primary, or an old primary not replicating). With role detection, also
+/// records what the server looks like ([`Observed`]).
+///
+/// A replica whose primary went away reports NULL lag (its IO thread is
+/// reconnecting) although it has applied all it received: it is judged by
+/// that ([`applied_lag`]), so reads keep going to it while its primary
+/// stops, instead of to the stopping primary.
 async fn probe(
-    pool: &ServerPool,
-    primary: Option<&ServerPool>,
+    target: &Target,
     conn: &mut Option<BackendConn>,
     memo: &mut LagMemo,
 ) -> Result<i64, ProxyError> {
+    let pool = target.pool();
     if conn.is_none() {
         let mut c =
             BackendConn::connect(pool.server.clone(), pool.settings(), Flavor::default()).await?;
@@ -209,7 +263,7 @@ async fn probe(
     if memo.checks.is_multiple_of(MAX_PACKET_EVERY) {
         read_max_packet(pool, c).await?;
     }
-    if pool.server.role == Role::Primary {
+    if !target.detect_roles && pool.server.role == Role::Primary {
         c.send_command(&[crate::wire::command::PING]).await?;
         let ok = c.read_packet().await?;
         if ok.payload.first() != Some(&0x00) {
@@ -220,11 +274,66 @@ async fn probe(
         }
         return Ok(0);
     }
-    let row = Rows::query(c, "SHOW SLAVE STATUS").await?;
+    let row = match Rows::query(c, "SHOW SLAVE STATUS").await {
+        // Refused (no REPLICA MONITOR privilege) on a configured primary:
+        // judged by read_only alone, as before detection existed.
+        Err(ProxyError::Backend(e)) if pool.server.role == Role::Primary => {
+            tracing::debug!(server = %pool.server.name, "SHOW SLAVE STATUS refused: {}", e.message);
+            Rows {
+                names: Vec::new(),
+                rows: Vec::new(),
+            }
+        }
+        r => r?,
+    };
+    if target.detect_roles {
+        let ro = Rows::query(c, "SELECT @@global.read_only AS ro").await?;
+        let observed = if replicating(&row) {
+            Observed::Replicating
+        } else if ro.num("ro").unwrap_or(0) != 0 {
+            Observed::ReadOnly
+        } else {
+            Observed::Writable
+        };
+        pool.stats.roles.observe(observed);
+        if target.node().is_primary(pool) {
+            return Ok(0);
+        }
+    }
+    replica_lag(target, &row, memo)
+}
+
+/// Whether the default replication connection runs (either thread).
+fn replicating(row: &Rows) -> bool {
+    let running = |f: &str| {
+        row.text(f)
+            .is_some_and(|v| v == "Yes" || v.eq_ignore_ascii_case("Connecting"))
+    };
+    !row.rows.is_empty() && (running("Slave_IO_Running") || running("Slave_SQL_Running"))
+}
+
+/// A replica's lag from its `SHOW SLAVE STATUS` (see [`probe`]).
+fn replica_lag(target: &Target, row: &Rows, memo: &mut LagMemo) -> Result<i64, ProxyError> {
+    let pool = target.pool();
     if row.rows.is_empty() {
-        // Configured as a replica but not replicating: a read-only copy
-        // kept by other means. Its freshness is the operator's business.
-        return Ok(0);
+        // Not replicating: a read-only copy kept by other means (its
+        // freshness is the operator's business), unless it is an old
+        // primary, which misses what was written since.
+        return Ok(if pool.stats.roles.is_demoted() { -1 } else { 0 });
+    }
+    let node = target.node();
+    let primary = node.has_primary().then(|| node.primary());
+    if let (Some(p), Some(host), Some(port)) =
+        (&primary, row.text("Master_Host"), row.num("Master_Port"))
+    {
+        // Following a server of the node that is not its primary (an old
+        // primary, fenced or down): what it applies is not what clients
+        // wrote.
+        let source = format!("{host}:{port}");
+        let follows = |s: &Arc<ServerPool>| s.server.addr.eq_ignore_ascii_case(&source);
+        if !follows(p) && node.servers.iter().any(follows) {
+            return Ok(-1);
+        }
     }
     let sql_running = row.text("Slave_SQL_Running");
     let io_running = row.text("Slave_IO_Running");
@@ -236,12 +345,12 @@ async fn probe(
         memo.io_lost = None;
         return Ok(memo.last_lag_ms);
     }
-    let primary_down = primary.is_some_and(|p| !p.is_healthy());
+    let primary_down = primary.as_ref().is_none_or(|p| !p.is_healthy());
     let io_connected = io_running.as_deref() == Some("Yes");
     if primary_down && !io_connected {
         return Ok(0);
     }
-    if io_connected || !relay_log_applied(&row) {
+    if io_connected || !relay_log_applied(row) {
         memo.io_lost = None;
         return Ok(-1);
     }

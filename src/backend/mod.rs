@@ -11,6 +11,7 @@ pub mod cluster;
 pub mod connection;
 pub mod health;
 pub mod pool;
+pub mod roles;
 pub mod small_result;
 pub mod stall;
 pub mod xa_recovery;

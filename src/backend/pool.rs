@@ -48,6 +48,9 @@ pub struct ServerStats {
     pub checkout_wait: prometheus_client::metrics::histogram::Histogram,
     /// Checkouts that found no free slot in time (1040).
     pub checkout_timeouts: prometheus_client::metrics::counter::Counter,
+    /// What the server looks like (writable, replicating…) for role
+    /// detection (`backend::roles`).
+    pub roles: super::roles::RoleState,
 }
 
 impl Default for ServerStats {
@@ -65,6 +68,7 @@ impl Default for ServerStats {
             stall: super::stall::StallStats::default(),
             checkout_wait: crate::ops::metrics::checkout_wait_histogram(),
             checkout_timeouts: Default::default(),
+            roles: Default::default(),
         }
     }
 }

@@ -91,7 +91,7 @@ async fn checkout(cluster: &Cluster, node: usize) -> Result<PooledConn> {
         .nodes
         .get(node)
         .ok_or_else(|| ProxyError::Internal(format!("XA gtrid names node #{node}")))?;
-    checkout_primary(&n.primary).await
+    checkout_primary(&n.primary()).await
 }
 
 /// A connection of shardcat's own account from `pool` (for its own

@@ -175,6 +175,10 @@ pub struct BackendDefaults {
     /// Health check interval and timeout.
     pub health_interval_ms: u64,
     pub health_timeout_ms: u64,
+    /// Follow promotions: each node's primary is the server the health
+    /// checks find writable and not replicating (`backend::roles`), not
+    /// only the configured one. Off: the configured roles, always.
+    pub detect_roles: bool,
 }
 
 impl Default for BackendDefaults {
@@ -198,6 +202,7 @@ impl Default for BackendDefaults {
             statement_cache: 256,
             health_interval_ms: 1_000,
             health_timeout_ms: 2_000,
+            detect_roles: true,
         }
     }
 }

@@ -61,7 +61,10 @@ impl Proxy {
             let lag = s.lag_ms.load(Ordering::Relaxed);
             r.row(vec![
                 Some(pool.server.node_name.clone()),
-                Some(pool.server.role.as_str().to_string()),
+                Some(match pool.stats.roles.is_fenced() {
+                    true => "fenced".to_string(),
+                    false => pool.server.current_role().as_str().to_string(),
+                }),
                 Some(pool.server.addr.clone()),
                 Some(pool.server.weight.to_string()),
                 Some(if pool.is_healthy() { "yes" } else { "no" }.to_string()),

@@ -142,7 +142,7 @@ impl Proxy {
         let server_version = if !config.server.server_version.is_empty() {
             config.server.server_version.clone()
         } else {
-            let pool = &cluster.nodes[0].primary;
+            let pool = &cluster.nodes[0].primary();
             match BackendConn::connect(
                 pool.server.clone(),
                 pool.settings(),

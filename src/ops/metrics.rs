@@ -58,6 +58,11 @@ pub struct ServerLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NodeLabels {
+    pub node: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PoolLabels {
     pub server: String,
     pub node: String,
@@ -223,6 +228,12 @@ pub struct Metrics {
     backend_up: Family<ServerLabels, Gauge>,
     backend_in_flight: Family<ServerLabels, Gauge>,
     replication_lag: Family<ServerLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    /// 1: the node's primary now; 0: a replica; -1: fenced (split brain).
+    backend_role: Family<ServerLabels, Gauge>,
+    primary_changes: Family<NodeLabels, Counter>,
+    split_brain: Family<NodeLabels, Counter>,
+    /// Tasks alive in the runtime (sessions, their helpers, checkers).
+    runtime_tasks: Gauge,
     xa: XaFamilies,
     /// `MASTER_GTID_WAIT`s of read-your-writes, by result.
     gtid_waits: Family<ResultLabels, Counter>,
@@ -301,6 +312,10 @@ impl Metrics {
             backend_up: Family::default(),
             backend_in_flight: Family::default(),
             replication_lag: Family::default(),
+            backend_role: Family::default(),
+            primary_changes: Family::default(),
+            split_brain: Family::default(),
+            runtime_tasks: Gauge::default(),
             xa: XaFamilies::default(),
             gtid_waits: Family::default(),
             gtid_wait_seconds: latency_histogram(),
@@ -418,6 +433,26 @@ impl Metrics {
             "replication_lag_seconds",
             "Replica lag as last measured (-1: unknown)",
             m.replication_lag.clone(),
+        );
+        r.register(
+            "backend_role",
+            "1: the node's primary now (as the servers' read_only and replication show); 0: a replica; -1: fenced (writable next to the primary)",
+            m.backend_role.clone(),
+        );
+        r.register(
+            "primary_changes",
+            "Another server became the node's primary (counter)",
+            m.primary_changes.clone(),
+        );
+        r.register(
+            "split_brain",
+            "A server was fenced for being writable while another is the primary (counter)",
+            m.split_brain.clone(),
+        );
+        r.register(
+            "runtime_tasks",
+            "Tasks alive in the proxy's runtime (sessions and their helpers, checkers)",
+            m.runtime_tasks.clone(),
         );
         m.xa.register(r);
         r.register(
@@ -569,7 +604,7 @@ impl Metrics {
         let checkout = &self.checkout;
         let _adopting = checkout.sync.lock().unwrap_or_else(|p| p.into_inner());
         for node in &cluster.nodes {
-            for pool in std::iter::once(&node.primary).chain(node.replicas.iter()) {
+            for pool in &node.servers {
                 let server = ServerLabels {
                     server: pool.server.addr.clone(),
                     node: node.name.clone(),
@@ -612,7 +647,29 @@ impl Metrics {
                 } else {
                     lag as f64 / 1000.0
                 });
+                let role = match pool.server.current_role() {
+                    _ if s.roles.is_fenced() => -1,
+                    crate::backend::Role::Primary if node.has_primary() => 1,
+                    _ => 0,
+                };
+                self.backend_role.get_or_create(&server).set(role);
             }
+            let labels = NodeLabels {
+                node: node.name.clone(),
+            };
+            let events = &node.events;
+            catch_up(
+                &self.primary_changes.get_or_create(&labels),
+                events.primary_changes.load(Ordering::Relaxed),
+            );
+            catch_up(
+                &self.split_brain.get_or_create(&labels),
+                events.split_brain.load(Ordering::Relaxed),
+            );
+        }
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            self.runtime_tasks
+                .set(rt.metrics().num_alive_tasks() as i64);
         }
         self.xa.set();
         self.events.set();

@@ -72,7 +72,7 @@ impl Session {
             .cluster
             .nodes
             .get(node)
-            .is_some_and(|n| n.primary.is_healthy())
+            .is_some_and(|n| n.has_primary() && n.primary().is_healthy())
     }
 
     pub(super) fn node_for_session(&self) -> usize {
@@ -310,6 +310,7 @@ impl Session {
             _ => return None,
         };
         self.proxy.cluster.nodes[node]
+            .roles()
             .replicas
             .iter()
             .position(|p| &p.server.name == name)
@@ -328,25 +329,31 @@ impl Session {
         let n = self.proxy.cluster.nodes.get(node).ok_or_else(|| {
             ProxyError::Internal(format!("plan names node #{node}, which does not exist"))
         })?;
+        let roles = n.roles();
+        let primary = || match roles.primary {
+            Some(p) => Ok((n.servers[p].clone(), Role::Primary)),
+            None => Err(crate::backend::roles::no_primary(n)),
+        };
         if role != Role::Replica {
-            return Ok((n.primary.clone(), Role::Primary));
+            return primary();
         }
         let max_lag = (cfg.routing.max_replication_lag_s as i64) * 1000;
+        let replicas = &roles.replicas;
         match self.proxy.replica_selector.choose(
-            &n.replicas,
+            replicas,
             cfg.routing.replica_policy,
             max_lag,
             exclude,
         ) {
-            Some(r) => Ok((n.replicas[r].clone(), Role::Replica)),
-            None if cfg.routing.no_replica == NoReplicaFallback::Fail && !n.replicas.is_empty() => {
+            Some(r) => Ok((replicas[r].clone(), Role::Replica)),
+            None if cfg.routing.no_replica == NoReplicaFallback::Fail && !replicas.is_empty() => {
                 Err(ProxyError::NoServerAvailable {
                     node: n.name.clone(),
                     role: "replica",
                     reason: "every replica is down or lagging and no_replica = \"fail\"".into(),
                 })
             }
-            None => Ok((n.primary.clone(), Role::Primary)),
+            None => primary(),
         }
     }
 

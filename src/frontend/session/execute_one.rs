@@ -95,8 +95,8 @@ impl Session {
                 if role != Role::Replica {
                     break;
                 }
-                let replicas = &self.proxy.cluster.nodes[node].replicas;
-                match replicas.iter().position(|p| Arc::ptr_eq(p, &pool)) {
+                let roles = self.proxy.cluster.nodes[node].roles();
+                match roles.replicas.iter().position(|p| Arc::ptr_eq(p, &pool)) {
                     Some(idx) => excluded.push(idx),
                     None => plan.role = Role::Primary,
                 }

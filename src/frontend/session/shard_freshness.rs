@@ -12,7 +12,6 @@
 //! merge.
 
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
 
 use super::connections::replica_caught_up;
 use super::Session;
@@ -56,7 +55,7 @@ impl Session {
             let Some(node) = self.proxy.cluster.nodes.get(node_index) else {
                 continue;
             };
-            if Arc::ptr_eq(conn.pool(), &node.primary) {
+            if node.is_primary(conn.pool()) {
                 continue;
             }
             let Some(gtid) = self.last_gtid.get(node_index).cloned().flatten() else {
@@ -70,7 +69,7 @@ impl Session {
                 self.gtid_confirmed.push(addr);
                 continue;
             }
-            let primary = node.primary.clone();
+            let primary = node.primary();
             let mut fresh = primary.checkout(&found_rows, &self.state).await?;
             if let Err(e) = fresh.sync_state(&self.state).await {
                 fresh.broken = true;

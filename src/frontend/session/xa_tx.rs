@@ -121,7 +121,7 @@ impl Session {
     /// `None`: the first connection writes it.
     pub(super) fn decision_pool(&self, node: usize) -> Option<Arc<ServerPool>> {
         self.login.as_ref()?;
-        Some(self.proxy.cluster.nodes.get(node)?.primary.clone())
+        Some(self.proxy.cluster.nodes.get(node)?.primary())
     }
 
     /// Whether the open transaction has XA branches.

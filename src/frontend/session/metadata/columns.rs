@@ -151,8 +151,7 @@ impl Session {
             .nodes
             .get(node)
             .ok_or_else(|| ProxyError::Internal(format!("no node #{node}")))?
-            .primary
-            .clone();
+            .primary();
         let found_rows = self.flavor();
         let mut conn = pool.checkout(&found_rows, &self.state).await?;
         let rows = query_rows(&mut conn, sql).await;
