@@ -94,11 +94,12 @@ fn expr(rng: &mut Rng, c: &Column) -> String {
     match c.ty.cat() {
         Cat::Num => rng
             .pick(&[
-                format!("{n} + 1"),
+                // Nothing that can overflow: which rows the server
+                // evaluates (and so whether it fails) depends on its plan.
+                format!("{n} + 0"),
                 format!("COALESCE({n}, 0)"),
-                format!("-{n}"),
+                format!("{n} / 4"),
                 format!("{n} IS NULL"),
-                format!("ABS({n})"),
             ])
             .clone(),
         Cat::Str => rng
