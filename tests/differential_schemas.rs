@@ -17,6 +17,8 @@
 //! SHARDCAT_TOPOLOGY_ENV=/tmp/topo/topology.env cargo test --test differential_schemas -- --nocapture
 //! SHARDCAT_SCHEMA_SEED=7 SHARDCAT_SCHEMA_SCHEMAS=20 SHARDCAT_SCHEMA_QUERIES=300 … (long run)
 //! SHARDCAT_SCHEMA_ONLY=3 … (only schema #3 of the seed)
+//! SHARDCAT_SCHEMA_SQL="SELECT …" … (after loading: this statement only,
+//!   both answers with their metadata; SHARDCAT_SCHEMA_PREPARED=1 binary)
 //! ```
 //!
 //! Owns: loading, running and tallying. Must not: define the grammar or
@@ -298,6 +300,14 @@ async fn differential_schemas() {
                 &s.describe(),
                 false,
             );
+            continue;
+        }
+        if let Ok(sql) = std::env::var("SHARDCAT_SCHEMA_SQL") {
+            // One statement, both answers with their metadata.
+            for (who, c) in [("shardcat", &mut p), ("reference", &mut r)] {
+                let a = answer(c, &sql, prepared_only).await;
+                println!("{who}: {a:#?}");
+            }
             continue;
         }
         for _ in 0..n_queries {
