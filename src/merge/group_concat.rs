@@ -17,8 +17,12 @@ use super::row::TextRow;
 /// One `GROUP_CONCAT` of the select list, over the shard row's columns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConcatSpec {
-    /// The (hidden) column carrying the concatenated value.
+    /// The (hidden) column carrying the concatenated value (NULL test,
+    /// DISTINCT equality).
     pub value: usize,
+    /// The (hidden) `CONCAT(value)`: the value's text as the server
+    /// joins it (a binary row's canonical text of a DOUBLE is not it).
+    pub text: usize,
     /// ORDER BY keys inside GROUP_CONCAT: (hidden column, descending).
     pub order: Vec<(usize, bool)>,
     pub separator: Vec<u8>,
@@ -76,9 +80,10 @@ impl ConcatState {
         if times == 0 {
             return 0;
         }
+        let text = row.value(spec.text).unwrap_or(value);
         self.entries.push(Entry {
             row: row.clone(),
-            value: value.to_vec(),
+            value: text.to_vec(),
             times,
         });
         1
@@ -191,6 +196,7 @@ mod tests {
     fn spec(distinct: bool, order: Vec<(usize, bool)>) -> ConcatSpec {
         ConcatSpec {
             value: 0,
+            text: 0,
             order,
             separator: b",".to_vec(),
             distinct,

@@ -216,7 +216,7 @@ fn aggregates(rng: &mut Rng, t: &Table, prefix: &str) -> Vec<Out> {
         let c = rng.pick(&t.cols[1..]);
         let n = q(prefix, c);
         let num = c.ty.cat() == Cat::Num;
-        let (sql, coll, float) = match rng.below(8) {
+        let (sql, coll, float) = match rng.below(9) {
             0 => ("COUNT(*)".to_owned(), None, false),
             1 => (format!("COUNT({n})"), None, false),
             2 if num => (format!("SUM({n})"), None, c.ty.is_float()),
@@ -224,6 +224,11 @@ fn aggregates(rng: &mut Rng, t: &Table, prefix: &str) -> Vec<Out> {
             4 => (format!("MIN({n})"), coll_of(c), c.ty.is_float()),
             5 => (format!("MAX({n})"), coll_of(c), c.ty.is_float()),
             6 => (format!("COUNT(DISTINCT {n})"), None, false),
+            7 => (
+                format!("GROUP_CONCAT(DISTINCT {n} ORDER BY {n}{})", dir(rng)),
+                None,
+                false,
+            ),
             _ => (
                 format!("GROUP_CONCAT({n} ORDER BY {n}{}, {prefix}id)", dir(rng)),
                 None,

@@ -438,13 +438,12 @@ fn group_concat_specs(
         row.push_hidden(Combine::Any, vec![Piece::Src(r.clone())])
     };
     for c in concats {
-        // The value travels as the server's own text of it (what the
+        let value = add(&c.arg, row, extra_group);
+        // The value also travels as the server's own text of it (what the
         // server's GROUP_CONCAT joins): in the binary protocol a DOUBLE,
-        // FLOAT or temporal value would otherwise arrive as a binary value
-        // whose canonical text is not the server's (`0.0` for `0`).
-        extra_group.push(Piece::Text(", ".to_owned()));
-        extra_group.push(Piece::Src(c.arg.clone()));
-        let value = row.push_hidden(
+        // FLOAT or temporal value arrives as a binary value whose
+        // canonical text is not the server's (`0.0` for `0`).
+        let text = row.push_hidden(
             Combine::Any,
             vec![
                 Piece::Text("CONCAT(".to_owned()),
@@ -466,6 +465,7 @@ fn group_concat_specs(
             .collect();
         concat_specs.push(crate::merge::group_concat::ConcatSpec {
             value,
+            text,
             order,
             separator: c.separator,
             distinct: c.distinct,
