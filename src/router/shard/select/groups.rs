@@ -442,13 +442,15 @@ fn group_concat_specs(
         // The value also travels as the server's own text of it (what the
         // server's GROUP_CONCAT joins): in the binary protocol a DOUBLE,
         // FLOAT or temporal value arrives as a binary value whose
-        // canonical text is not the server's (`0.0` for `0`).
+        // canonical text is not the server's (`0.0` for `0`). The suffix
+        // widens the column: a grouping server stores `CONCAT(double)` in
+        // 22 characters and cut `-2.2250738585072014e-308` to `…e-3`.
         let text = row.push_hidden(
             Combine::Any,
             vec![
                 Piece::Text("CONCAT(".to_owned()),
                 Piece::Src(c.arg.clone()),
-                Piece::Text(")".to_owned()),
+                Piece::Text(format!(", '{}')", crate::merge::group_concat::TEXT_SUFFIX)),
             ],
         );
         if c.distinct {
