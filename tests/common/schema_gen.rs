@@ -297,7 +297,7 @@ fn frac(rng: &mut Rng, base: &str, n: u32) -> String {
 pub fn random_ty(rng: &mut Rng) -> Ty {
     let ints = ["TINYINT", "SMALLINT", "MEDIUMINT", "INT", "BIGINT"];
     match rng.below(16) {
-        0 | 1 => Ty::Int(*rng.pick(&ints), rng.chance(30)),
+        0 | 1 => Ty::Int(rng.pick::<&str>(&ints), rng.chance(30)),
         2 => {
             let p = rng.range(1, 30) as u32;
             Ty::Dec(p, rng.range(0, p.min(6) as i64) as u32)
@@ -317,7 +317,7 @@ pub fn random_ty(rng: &mut Rng) -> Ty {
             let (cs, coll) = *rng.pick(&colls);
             Ty::Str(t, cs, coll, rng.range(3, 12) as usize)
         }
-        8 => Ty::Bin(*rng.pick(&["BINARY", "VARBINARY", "BLOB"]), 4),
+        8 => Ty::Bin(rng.pick::<&str>(&["BINARY", "VARBINARY", "BLOB"]), 4),
         9 => {
             if rng.chance(50) {
                 Ty::Enum
@@ -465,7 +465,10 @@ impl Schema {
             let mut link = None;
             let key_ty = match &rule {
                 Rule::Hash { .. } => Some(if rng.chance(55) {
-                    Ty::Int(*rng.pick(&["INT", "BIGINT", "SMALLINT"]), rng.chance(30))
+                    Ty::Int(
+                        rng.pick::<&str>(&["INT", "BIGINT", "SMALLINT"]),
+                        rng.chance(30),
+                    )
                 } else {
                     let (cs, coll) = *rng.pick(COLLATIONS);
                     Ty::Str("VARCHAR", cs, coll, 12)
@@ -623,9 +626,8 @@ impl Column {
 
     /// A literal to compare with: a pool value or a fresh one.
     pub fn probe(&self, rng: &mut Rng) -> String {
-        if !self.pool.is_empty() && rng.chance(75) {
-            rng.pick(&self.pool).clone()
-        } else if self.name == "k" {
+        // Keys stay in the pool (time ranges, parents' keys).
+        if !self.pool.is_empty() && (self.name == "k" || rng.chance(75)) {
             rng.pick(&self.pool).clone()
         } else {
             value(rng, &self.ty)

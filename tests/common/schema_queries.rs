@@ -261,7 +261,7 @@ fn grouped(rng: &mut Rng, t: &Table) -> SQuery {
         sql.push_str(&format!(" GROUP BY {}", names.join(", ")));
         if rng.chance(30) {
             let c = rng.pick(&t.cols[1..]);
-            sql.push_str(&rng.pick(&[
+            sql.push_str(rng.pick::<String>(&[
                 " HAVING COUNT(*) > 1".to_owned(),
                 format!(" HAVING MIN({}) IS NOT NULL", c.name),
                 format!(" HAVING COUNT(DISTINCT {}) < 3", c.name),
