@@ -34,6 +34,10 @@ pub enum ValueOrder {
     TemporalText,
     Time,
     Bytes,
+    /// BIT: fixed-width big-endian bytes in a column, but decimal digits
+    /// for `MIN`/`MAX` of one (`18446744073709551615`): the shorter value
+    /// first, then bytes, orders both as numbers.
+    Bit,
     /// Bytes without trailing spaces (PAD SPACE `_bin` collations).
     PaddedBytes,
     /// Case/accent-insensitive: compare folded, upper-cased keys.
@@ -77,7 +81,8 @@ impl ValueOrder {
             | MYSQL_TYPE_TIMESTAMP
             | MYSQL_TYPE_TIMESTAMP2 => ValueOrder::TemporalText,
             MYSQL_TYPE_TIME | MYSQL_TYPE_TIME2 => ValueOrder::Time,
-            MYSQL_TYPE_BIT | MYSQL_TYPE_GEOMETRY => ValueOrder::Bytes,
+            MYSQL_TYPE_BIT => ValueOrder::Bit,
+            MYSQL_TYPE_GEOMETRY => ValueOrder::Bytes,
             // `x COLLATE utf8mb4_bin` is reported with the charset's
             // default collation and BINARY_FLAG: compare as bytes.
             _ if c
@@ -113,6 +118,7 @@ impl ValueOrder {
             ValueOrder::TemporalText => a.cmp(b),
             ValueOrder::Time => time_micros(a).cmp(&time_micros(b)),
             ValueOrder::Bytes => a.cmp(b),
+            ValueOrder::Bit => (a.len(), a).cmp(&(b.len(), b)),
             // PAD SPACE binary: the shorter value is padded with spaces
             // (a TAB sorts before the padding).
             ValueOrder::PaddedBytes => compare_weights(a, b, Some(b" ")),

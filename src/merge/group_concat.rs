@@ -14,11 +14,21 @@ use std::collections::HashSet;
 use super::compare::{compare_weights, equality_key_at, ValueOrder};
 use super::row::TextRow;
 
+/// Appended to the value's text by the shards (`CONCAT(value, '…')`) and
+/// removed by the merge: it makes the server's column for the text wide
+/// enough (see `select::groups`).
+pub const TEXT_SUFFIX: &str = "~~~~~~~~";
+
 /// One `GROUP_CONCAT` of the select list, over the shard row's columns.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConcatSpec {
-    /// The (hidden) column carrying the concatenated value.
+    /// The (hidden) column carrying the concatenated value (NULL test,
+    /// DISTINCT equality).
     pub value: usize,
+    /// The (hidden) `CONCAT(value, TEXT_SUFFIX)`: the value's text as the
+    /// server joins it (a binary row's canonical text of a DOUBLE is not
+    /// it); without the suffix the value column is used.
+    pub text: usize,
     /// ORDER BY keys inside GROUP_CONCAT: (hidden column, descending).
     pub order: Vec<(usize, bool)>,
     pub separator: Vec<u8>,
@@ -76,9 +86,13 @@ impl ConcatState {
         if times == 0 {
             return 0;
         }
+        let text = row
+            .value(spec.text)
+            .and_then(|t| t.strip_suffix(TEXT_SUFFIX.as_bytes()))
+            .unwrap_or(value);
         self.entries.push(Entry {
             row: row.clone(),
-            value: value.to_vec(),
+            value: text.to_vec(),
             times,
         });
         1
@@ -191,6 +205,7 @@ mod tests {
     fn spec(distinct: bool, order: Vec<(usize, bool)>) -> ConcatSpec {
         ConcatSpec {
             value: 0,
+            text: 0,
             order,
             separator: b",".to_vec(),
             distinct,

@@ -279,7 +279,9 @@ fn case_and_space_folding_under_ci_and_bin() {
     assert_eq!(slot("abc  ", &bin), slot("abc", &bin));
     // binary: exact bytes.
     assert_ne!(slot("abc  ", &binary), slot("abc", &binary));
-    // Range pruning treats a folded equality as a point lookup.
+    // Range pruning treats only the very same value as a point lookup: a
+    // `_bin` key column under the default `_ci` rule holds other values
+    // between 'ABC' and 'abc' (the generated schemas found it).
     let (upper, lower) = (ShardKey::Str("ABC".into()), ShardKey::Str("abc".into()));
     let pruned = Algorithm::HashMod {
         hash: HashFunction::Xxh3,
@@ -290,5 +292,5 @@ fn case_and_space_folding_under_ci_and_bin() {
         8,
         &general,
     );
-    assert!(matches!(pruned, SlotSet::Slots(slots) if slots.len() == 1));
+    assert_eq!(pruned, SlotSet::All);
 }

@@ -143,6 +143,13 @@ async fn run_as(conn: &mut Conn, sql: &str, timeout: Duration, binary: bool) -> 
 /// Collation weights from the reference server, cached.
 pub struct Weights {
     cache: HashMap<(u16, Vec<u8>), Vec<u8>>,
+    /// Per output column: the (charset, collation) its values compare
+    /// under when the caller knows it better than the result metadata
+    /// (which carries the connection's character set, not the column's:
+    /// `latin1_swedish_ci`, `_nopad_` collations). Set by the caller before
+    /// `compare`.
+    pub collations: Vec<Option<(String, String)>>,
+    by_name: HashMap<(String, Vec<u8>), Vec<u8>>,
 }
 
 impl Default for Weights {
@@ -193,8 +200,13 @@ pub fn float_column(c: &ColMeta) -> bool {
     )
 }
 
-fn float_canon(v: &[u8]) -> Option<Vec<u8>> {
-    let x: f64 = std::str::from_utf8(v).ok()?.trim().parse().ok()?;
+/// `representative`: -0 and 0 are one value (either may stand for a
+/// group or a MIN/MAX).
+fn float_canon(v: &[u8], representative: bool) -> Option<Vec<u8>> {
+    let mut x: f64 = std::str::from_utf8(v).ok()?.trim().parse().ok()?;
+    if representative && x == 0.0 {
+        x = 0.0;
+    }
     let mut out = b"\x00F:".to_vec();
     out.extend(format!("{x:.11e}").into_bytes());
     Some(out)
@@ -204,6 +216,8 @@ impl Weights {
     pub fn new() -> Weights {
         Weights {
             cache: HashMap::new(),
+            collations: Vec::new(),
+            by_name: HashMap::new(),
         }
     }
 
@@ -229,21 +243,60 @@ impl Weights {
         w
     }
 
+    /// The weight of `v` under a named collation (`_nopad_` ones keep
+    /// trailing spaces, the others pad).
+    pub async fn weight_in(
+        &mut self,
+        reference: &mut Conn,
+        cs: &str,
+        coll: &str,
+        v: &[u8],
+    ) -> Vec<u8> {
+        let key = (coll.to_owned(), v.to_vec());
+        if let Some(w) = self.by_name.get(&key) {
+            return w.clone();
+        }
+        let pad = if coll.contains("nopad") {
+            ""
+        } else {
+            " AS CHAR(64)"
+        };
+        let sql = format!(
+            "SELECT WEIGHT_STRING(CONVERT(CONVERT(? USING utf8mb4) USING {cs}) COLLATE {coll}{pad})"
+        );
+        let w: Option<Vec<u8>> = reference
+            .exec_first(sql, (Value::Bytes(v.to_vec()),))
+            .await
+            .unwrap_or_else(|e| panic!("WEIGHT_STRING on the reference: {e}"));
+        let w = w.unwrap_or_default();
+        self.by_name.insert(key, w.clone());
+        w
+    }
+
     /// A row with the values of `cols` (all if `None`) replaced by their
     /// weights where the column is `_ci`; marks weights so that they never
-    /// equal a raw value.
+    /// equal a raw value. `orig[j]` is the output column of `row[j]`.
     async fn canon(
         &mut self,
         reference: &mut Conn,
         meta: &[ColMeta],
         row: &[Val],
         weigh: bool,
+        orig: Option<&[usize]>,
     ) -> Vec<Val> {
         let mut out = Vec::with_capacity(row.len());
         for (j, v) in row.iter().enumerate() {
+            let at = orig.and_then(|o| o.get(j).copied()).unwrap_or(j);
+            let named = self.collations.get(at).cloned().flatten();
             match (v, meta.get(j)) {
                 (Some(b), Some(m)) if float_column(m) => {
-                    out.push(Some(float_canon(b).unwrap_or_else(|| b.clone())));
+                    out.push(Some(float_canon(b, weigh).unwrap_or_else(|| b.clone())));
+                }
+                (Some(b), Some(_)) if weigh && named.is_some() => {
+                    let (cs, coll) = named.unwrap_or_default();
+                    let mut w = b"\x00N:".to_vec();
+                    w.extend(self.weight_in(reference, &cs, &coll, b).await);
+                    out.push(Some(w));
                 }
                 (Some(b), Some(m)) if weigh && ci_column(m) => {
                     let mut w = b"\x00W:".to_vec();
@@ -311,7 +364,7 @@ pub fn show_val(v: &Val) -> String {
         }
         Some(b) => {
             let s = String::from_utf8_lossy(b);
-            let s: String = s.chars().take(40).collect();
+            let s: String = s.chars().take(160).collect();
             format!("{s:?}")
         }
     }
@@ -477,14 +530,18 @@ pub async fn compare(
     let mut pc = Vec::with_capacity(p.rows.len());
     for row in &p.rows {
         pc.push((
-            weights.canon(reference, &r.cols, row, representative).await,
+            weights
+                .canon(reference, &r.cols, row, representative, None)
+                .await,
             row.clone(),
         ));
     }
     let mut rc = Vec::with_capacity(r.rows.len());
     for row in &r.rows {
         rc.push((
-            weights.canon(reference, &r.cols, row, representative).await,
+            weights
+                .canon(reference, &r.cols, row, representative, None)
+                .await,
             row.clone(),
         ));
     }
@@ -585,7 +642,9 @@ async fn project(
         .map(|&k| row.get(k).cloned().flatten())
         .collect();
     let sub_meta: Vec<ColMeta> = keys.iter().filter_map(|&k| meta.get(k).cloned()).collect();
-    weights.canon(reference, &sub_meta, &sub, true).await
+    weights
+        .canon(reference, &sub_meta, &sub, true, Some(keys))
+        .await
 }
 
 fn first_diff(a: &[Vec<Val>], b: &[Vec<Val>]) -> Option<usize> {

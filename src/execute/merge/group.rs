@@ -394,6 +394,7 @@ mod tests {
             ],
             concats: vec![ConcatSpec {
                 value: 5,
+                text: 5,
                 order: vec![(6, true)],
                 separator: b"-".to_vec(),
                 distinct: false,

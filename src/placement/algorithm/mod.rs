@@ -301,7 +301,12 @@ impl Algorithm {
             return SlotSet::All;
         }
         if let (Bound::Included(first), Bound::Included(last)) = (low, high) {
-            if first.encode(collation) == last.encode(collation) {
+            // Only the very same value is a point: bounds merely equal
+            // under the rule's collation ('A' and 'Á' under a `_ci` rule)
+            // enclose other values under the column's own (a `_bin`
+            // column holds 'a', 'abc', … between them), whose rows hash
+            // elsewhere.
+            if first == last {
                 return match self.slot_for_key(first, slot_count, collation) {
                     Ok(slot) => SlotSet::Slots(vec![slot]),
                     Err(PlacementError::NoShardForKey { .. }) => SlotSet::Slots(Vec::new()),

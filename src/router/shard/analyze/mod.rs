@@ -204,6 +204,10 @@ pub(crate) struct Analysis {
     /// Derived tables or CTEs whose result is not the union of their
     /// per-shard results (what they compute): no scatter.
     pub scatter_blockers: Vec<&'static str>,
+    /// Tables copied on every node (broadcast, or placed on one node) on
+    /// the preserved side of an outer join whose other side reads a
+    /// sharded table: each shard would return their unmatched rows again.
+    pub outer_copies: Vec<String>,
     /// The statement's first words, for messages.
     pub verb: String,
     /// Targets rendered from this analysis (see `plan::memo`).
@@ -463,6 +467,8 @@ struct Analyzer<'a> {
     lexical_node: Option<usize>,
     /// Reasons found outside scopes why the statement cannot scatter.
     blockers: Vec<&'static str>,
+    /// See [`Analysis::outer_copies`].
+    outer_copies: Vec<String>,
 }
 
 /// Collects the outermost subqueries of an expression.
@@ -557,6 +563,7 @@ impl<'a> Analyzer<'a> {
             explain: false,
             lexical_node: None,
             blockers: Vec::new(),
+            outer_copies: Vec::new(),
         }
     }
 
@@ -626,6 +633,7 @@ impl<'a> Analyzer<'a> {
             explain: self.explain,
             lexical_node: self.lexical_node,
             scatter_blockers,
+            outer_copies: self.outer_copies,
             verb,
             targets: Default::default(),
         })

@@ -200,6 +200,15 @@ impl<'a> Analyzer<'a> {
             };
             if !inner {
                 self.scopes[scope].outer_join = true;
+                let (preserved, nullable): (Vec<RefId>, Vec<RefId>) = match &join.join_operator {
+                    J::Left(_) | J::LeftOuter(_) => (before.clone(), added.clone()),
+                    J::Right(_) | J::RightOuter(_) => (added.clone(), before.clone()),
+                    _ => {
+                        let all = [before.clone(), added.clone()].concat();
+                        (all.clone(), all)
+                    }
+                };
+                self.note_outer_copies(&preserved, &nullable);
             }
             match constraint {
                 Some(JoinConstraint::On(expr)) => self.predicate(
@@ -228,6 +237,24 @@ impl<'a> Analyzer<'a> {
                     }
                 }
                 _ => {}
+            }
+        }
+    }
+
+    /// An outer join keeps every row of its preserved side: a table
+    /// whose full copy each shard reads (not sharded) on that side, with
+    /// a sharded table on the other, gives its unmatched rows once per
+    /// shard when the statement scatters.
+    fn note_outer_copies(&mut self, preserved: &[RefId], nullable: &[RefId]) {
+        if !nullable.iter().any(|&r| self.key_of(r).is_some()) {
+            return;
+        }
+        for &r in preserved {
+            if self.key_of(r).is_none() {
+                let name = self.refs[r].name.clone();
+                if !self.outer_copies.contains(&name) {
+                    self.outer_copies.push(name);
+                }
             }
         }
     }

@@ -323,6 +323,15 @@ fn scatter_recipe(
             quote_sql(sql)
         ));
     }
+    if scatter && !a.outer_copies.is_empty() {
+        return err(format!(
+            "this statement needs rows from {targets} shards, and its outer join keeps every row \
+             of `{}`, which each shard holds in full: its unmatched rows would come once per \
+             shard; put the sharded table on the preserved side or pin its sharding key: {}",
+            a.outer_copies.join("`, `"),
+            quote_sql(sql)
+        ));
+    }
     if scatter {
         if let Some(why) = a.scatter_blockers.first() {
             return err(format!(

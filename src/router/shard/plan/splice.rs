@@ -38,8 +38,13 @@ pub(super) fn in_list_edits(ctx: &Ctx<'_>, asg: &Assignment) -> Result<Vec<Edit>
             }
             pieces.push(Piece::Src(r.clone()));
         }
-        if pieces.is_empty() {
-            pieces.push(Piece::Text("NULL".to_owned()));
+        if let (true, Some((first, _))) = (pieces.is_empty(), list.items.first()) {
+            // No item lives here: keep the first one (it matches no row of
+            // this shard) rather than `NULL`, so that the shard plans the
+            // statement as the client wrote it (an `IN (NULL)` changes the
+            // server's plan and with it result metadata: MIN of a JSON
+            // column came back as BLOB instead of LONG_BLOB).
+            pieces.push(Piece::Src(first.clone()));
         }
         edits.push(Edit {
             range: list.range.clone(),

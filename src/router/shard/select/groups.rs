@@ -432,13 +432,27 @@ fn group_concat_specs(
         Combine::Any,
         vec![Piece::Text("@@group_concat_max_len".to_owned())],
     );
+    let add = |r: &Range<usize>, row: &mut ShardRow, extra_group: &mut Vec<Piece>| {
+        extra_group.push(Piece::Text(", ".to_owned()));
+        extra_group.push(Piece::Src(r.clone()));
+        row.push_hidden(Combine::Any, vec![Piece::Src(r.clone())])
+    };
     for c in concats {
-        let mut add = |r: &Range<usize>, row: &mut ShardRow| {
-            extra_group.push(Piece::Text(", ".to_owned()));
-            extra_group.push(Piece::Src(r.clone()));
-            row.push_hidden(Combine::Any, vec![Piece::Src(r.clone())])
-        };
-        let value = add(&c.arg, row);
+        let value = add(&c.arg, row, extra_group);
+        // The value also travels as the server's own text of it (what the
+        // server's GROUP_CONCAT joins): in the binary protocol a DOUBLE,
+        // FLOAT or temporal value arrives as a binary value whose
+        // canonical text is not the server's (`0.0` for `0`). The suffix
+        // widens the column: a grouping server stores `CONCAT(double)` in
+        // 22 characters and cut `-2.2250738585072014e-308` to `…e-3`.
+        let text = row.push_hidden(
+            Combine::Any,
+            vec![
+                Piece::Text("CONCAT(".to_owned()),
+                Piece::Src(c.arg.clone()),
+                Piece::Text(format!(", '{}')", crate::merge::group_concat::TEXT_SUFFIX)),
+            ],
+        );
         if c.distinct {
             weigh(value, &c.arg, row);
         }
@@ -446,13 +460,14 @@ fn group_concat_specs(
             .order
             .iter()
             .map(|(r, desc)| {
-                let at = add(r, row);
+                let at = add(r, row, extra_group);
                 weigh(at, r, row);
                 (at, *desc)
             })
             .collect();
         concat_specs.push(crate::merge::group_concat::ConcatSpec {
             value,
+            text,
             order,
             separator: c.separator,
             distinct: c.distinct,

@@ -304,7 +304,7 @@ fn group_concat_from_finer_groups() {
     );
     assert_eq!(
         p.targets[0].sql,
-        "SELECT i.order_id, GROUP_CONCAT(i.sku ORDER BY i.id DESC SEPARATOR '|') AS s, COUNT(*) AS `__shardcat_h0`, @@group_concat_max_len AS `__shardcat_h1`, i.sku AS `__shardcat_h2`, i.id AS `__shardcat_h3`, WEIGHT_STRING(i.id) AS `__shardcat_h4`, WEIGHT_STRING(IF(LEFT(CONCAT(' ', i.id), 1) = '', LEFT(CONCAT(' ', i.id), 1), NULL)) AS `__shardcat_h5`, WEIGHT_STRING(i.order_id) AS `__shardcat_h6`, WEIGHT_STRING(IF(LEFT(CONCAT(' ', i.order_id), 1) = '', LEFT(CONCAT(' ', i.order_id), 1), NULL)) AS `__shardcat_h7` FROM order_items_0 i GROUP BY i.order_id, i.sku, i.id"
+        "SELECT i.order_id, GROUP_CONCAT(i.sku ORDER BY i.id DESC SEPARATOR '|') AS s, COUNT(*) AS `__shardcat_h0`, @@group_concat_max_len AS `__shardcat_h1`, i.sku AS `__shardcat_h2`, CONCAT(i.sku, '~~~~~~~~') AS `__shardcat_h3`, i.id AS `__shardcat_h4`, WEIGHT_STRING(i.id) AS `__shardcat_h5`, WEIGHT_STRING(IF(LEFT(CONCAT(' ', i.id), 1) = '', LEFT(CONCAT(' ', i.id), 1), NULL)) AS `__shardcat_h6`, WEIGHT_STRING(i.order_id) AS `__shardcat_h7`, WEIGHT_STRING(IF(LEFT(CONCAT(' ', i.order_id), 1) = '', LEFT(CONCAT(' ', i.order_id), 1), NULL)) AS `__shardcat_h8` FROM order_items_0 i GROUP BY i.order_id, i.sku, i.id"
     );
     let agg = p.merge.unwrap().aggregate.unwrap();
     assert_eq!(
@@ -315,7 +315,8 @@ fn group_concat_from_finer_groups() {
         agg.concats,
         [ConcatSpec {
             value: 4,
-            order: vec![(5, true)],
+            text: 5,
+            order: vec![(6, true)],
             separator: b"|".to_vec(),
             distinct: false,
             count: 2,
@@ -326,7 +327,7 @@ fn group_concat_from_finer_groups() {
     let p = plan("SELECT GROUP_CONCAT(DISTINCT qty ORDER BY qty) FROM order_items WHERE qty > 1");
     assert_eq!(
         p.targets[0].sql,
-        "SELECT GROUP_CONCAT(DISTINCT qty ORDER BY qty), COUNT(*) AS `__shardcat_h0`, @@group_concat_max_len AS `__shardcat_h1`, qty AS `__shardcat_h2`, WEIGHT_STRING(qty) AS `__shardcat_h3`, WEIGHT_STRING(IF(LEFT(CONCAT(' ', qty), 1) = '', LEFT(CONCAT(' ', qty), 1), NULL)) AS `__shardcat_h4`, qty AS `__shardcat_h5`, WEIGHT_STRING(qty) AS `__shardcat_h6`, WEIGHT_STRING(IF(LEFT(CONCAT(' ', qty), 1) = '', LEFT(CONCAT(' ', qty), 1), NULL)) AS `__shardcat_h7` FROM order_items_0 AS `order_items` WHERE qty > 1 GROUP BY qty, qty"
+        "SELECT GROUP_CONCAT(DISTINCT qty ORDER BY qty), COUNT(*) AS `__shardcat_h0`, @@group_concat_max_len AS `__shardcat_h1`, qty AS `__shardcat_h2`, CONCAT(qty, '~~~~~~~~') AS `__shardcat_h3`, WEIGHT_STRING(qty) AS `__shardcat_h4`, WEIGHT_STRING(IF(LEFT(CONCAT(' ', qty), 1) = '', LEFT(CONCAT(' ', qty), 1), NULL)) AS `__shardcat_h5`, qty AS `__shardcat_h6`, WEIGHT_STRING(qty) AS `__shardcat_h7`, WEIGHT_STRING(IF(LEFT(CONCAT(' ', qty), 1) = '', LEFT(CONCAT(' ', qty), 1), NULL)) AS `__shardcat_h8` FROM order_items_0 AS `order_items` WHERE qty > 1 GROUP BY qty, qty"
     );
     assert!(p.merge.unwrap().aggregate.unwrap().concats[0].distinct);
 }
