@@ -502,7 +502,10 @@ async fn kills_between_delete_and_insert_lose_nothing() {
             r.is_ok().then_some(())
         })
         .await;
-        assert!(ready.is_some(), "{victim}: both primaries never took writes");
+        assert!(
+            ready.is_some(),
+            "{victim}: both primaries never took writes"
+        );
         let mut mover = util::proxy_conn(&proxy, Some(&db)).await;
         let sent = std::time::Instant::now();
         let moving = tokio::spawn(async move {

@@ -185,14 +185,10 @@ pub async fn round(proxy: &Proxy, period: Duration) -> usize {
     for (id, w) in &waits {
         owner.insert((w.node, w.thread), *id);
     }
-    let reads = proxy
-        .cluster
-        .nodes
-        .iter()
-        .map(|n| {
-            let primary = n.primary();
-            async move { tokio::time::timeout(READ_TIMEOUT, read_node(&primary)).await }
-        });
+    let reads = proxy.cluster.nodes.iter().map(|n| {
+        let primary = n.primary();
+        async move { tokio::time::timeout(READ_TIMEOUT, read_node(&primary)).await }
+    });
     let answers = futures::future::join_all(reads).await;
     let mut edges = Vec::new();
     let mut weight: HashMap<u32, u64> = HashMap::new();
