@@ -122,14 +122,19 @@ impl Decimal {
         d
     }
 
-    /// `self / divisor` rounded half away from zero to `scale` digits, as
-    /// MySQL rounds decimal division.
+    /// `self / divisor` to `scale` digits as MariaDB's decimal division
+    /// gives it: the quotient is computed in 9-digit words, to the first
+    /// word boundary at or after `scale` digits, cut there, then rounded
+    /// half away from zero to `scale`. So a `scale` that is a multiple of 9
+    /// truncates (`AVG` of DECIMAL(10,5) values 2, 0, 0 is 0.666666666),
+    /// others round (DECIMAL(10,3): 0.6666667).
     pub fn div_u64(&self, divisor: u64, scale: usize) -> Option<Decimal> {
         if divisor == 0 {
             return None;
         }
-        // Compute with one guard digit, then round.
-        let extra = (scale + 1).saturating_sub(self.scale);
+        const DIGITS_PER_WORD: usize = 9;
+        let computed = scale.div_ceil(DIGITS_PER_WORD) * DIGITS_PER_WORD;
+        let extra = computed.saturating_sub(self.scale);
         let mut num = self.digits.clone();
         num.extend(std::iter::repeat_n(0, extra));
         let mut quotient = Vec::with_capacity(num.len());
@@ -475,6 +480,15 @@ mod tests {
         assert_eq!(d("20.00").div_u64(3, 6).unwrap().to_text(), "6.666667");
         assert_eq!(d("-20.00").div_u64(3, 6).unwrap().to_text(), "-6.666667");
         assert_eq!(d("7").div_u64(2, 4).unwrap().to_text(), "3.5000");
+        // Scales that are a multiple of 9 truncate (checked on MariaDB:
+        // AVG over 2, 0, 0 of DECIMAL(10,5) and DECIMAL(20,14)).
+        assert_eq!(d("2.00000").div_u64(3, 9).unwrap().to_text(), "0.666666666");
+        assert_eq!(
+            d("2.00000000000000").div_u64(3, 18).unwrap().to_text(),
+            "0.666666666666666666"
+        );
+        assert_eq!(d("2.000").div_u64(3, 7).unwrap().to_text(), "0.6666667");
+        assert_eq!(d("-2.00").div_u64(3, 6).unwrap().to_text(), "-0.666667");
         assert_eq!(d("0.005").div_u64(1, 2).unwrap().to_text(), "0.01");
         assert!(d("1").div_u64(0, 2).is_none());
     }
