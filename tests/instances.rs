@@ -209,12 +209,17 @@ async fn run<T>(
     op: Op<T>,
 ) -> Option<T> {
     for attempt in 0..2 {
-        if conn.is_none() {
+        // Connecting runs nothing, so a failed connect is tried again (a
+        // few times, as pools do): during a restart the load balancer may
+        // hand one new connection to the instance that is closing.
+        let mut connects = 0;
+        while conn.is_none() {
             match Conn::new(opts()).await {
                 Ok(c) => *conn = Some(c),
-                Err(e) if attempt == 0 && is_connection_error(&e) => {
+                Err(e) if connects < 3 && is_connection_error(&e) => {
+                    connects += 1;
                     report.retries += 1;
-                    continue;
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                 }
                 Err(e) => {
                     report.failures.push(format!("connect: {e}"));
