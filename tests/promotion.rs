@@ -247,6 +247,17 @@ async fn a_promoted_replica_takes_writes_and_the_old_primary_is_fenced() {
     let on_r1 = count(&mut r1, "SELECT COUNT(*) FROM promo.t WHERE id >= 1000").await;
     assert_eq!(on_r1, acked.len() as i64, "acked writes on the new primary");
 
+    // The operations tools (tables, shards move, check --live) write to
+    // the promoted server too.
+    let cfg_text = config(&s, proxy.port, http);
+    let cfg = shardcat::config::Config::parse(&cfg_text, std::path::Path::new("promo.toml"))
+        .expect("config");
+    let (tool_conn, tool_addr) = shardcat::ops::node_primary::connect_primary(&cfg, "n1")
+        .await
+        .expect("the tools find the promoted primary");
+    drop(tool_conn);
+    assert_eq!(tool_addr, s.addr("r1"));
+
     // Read-your-writes through the repointed replica.
     for id in 5000..5010 {
         c.query_drop(format!("INSERT INTO t VALUES ({id}, 'b')"))
@@ -318,4 +329,89 @@ async fn a_promoted_replica_takes_writes_and_the_old_primary_is_fenced() {
     });
     let n = count(&mut p, "SELECT COUNT(*) FROM promo.t WHERE id >= 6000").await;
     assert_eq!(n, 20, "the old primary replicates the new one");
+}
+
+/// A primary that restarts without any promotion (a crash and a quick
+/// restart) takes writes again as soon as it accepts connections: the first
+/// statement that needs it asks the health checkers to look now instead of
+/// failing until their next round. No promotion is counted, nothing is
+/// fenced; during the outage writes fail within the bounded recheck.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_restarted_primary_takes_writes_at_once() {
+    let topo = Topology::from_env();
+    let mut s = Scratch::new(&topo);
+    s.start("p", None).expect("start p");
+    s.start("r1", Some("p")).expect("start r1");
+    s.start("r2", Some("p")).expect("start r2");
+    let mut p = s.conn("p").await;
+    p.query_drop("CREATE DATABASE promo").await.unwrap();
+    p.query_drop("CREATE TABLE promo.t (id BIGINT PRIMARY KEY, v VARCHAR(10))")
+        .await
+        .unwrap();
+    drop(p);
+    let http = common::proxy::free_port();
+    // A slow periodic check: only the statement's own recheck can make
+    // the first write after the restart succeed.
+    let proxy = CustomProxy::start(|port| {
+        config(&s, port, http).replace("health_interval_ms = 300", "health_interval_ms = 2000")
+    });
+    let mut c = client(&proxy).await;
+    for round in 0..2i64 {
+        c.query_drop(format!("INSERT INTO t VALUES ({}, 'a')", round * 10))
+            .await
+            .unwrap();
+        sigkill(s.pid("p"));
+        // Writes fail, fast, once the checkers have marked it down.
+        let outage = wait_for(Duration::from_secs(15), async || {
+            let t = Instant::now();
+            let r = c
+                .query_drop(format!("INSERT INTO t VALUES ({}, 'x')", round * 10 + 1))
+                .await;
+            match r {
+                Err(e) => {
+                    let (code, _, msg) = server_error(e);
+                    let took = t.elapsed();
+                    assert!(
+                        took < Duration::from_secs(1),
+                        "a failed write took {took:?}"
+                    );
+                    if msg.contains("No primary") {
+                        return Some((code, took));
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    None
+                }
+                Ok(()) => panic!("a write succeeded with the primary killed"),
+            }
+        })
+        .await
+        .expect("'No primary' errors while the primary is down");
+        let (code, took) = outage;
+        assert_eq!(code, 2003);
+        s.start("p", None).expect("restart p");
+        let back = Instant::now();
+        c.query_drop(format!("INSERT INTO t VALUES ({}, 'b')", round * 10 + 2))
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "round {round}: first write after the restart failed: {e:?}\n{}",
+                    util::tail(&proxy.log())
+                )
+            });
+        eprintln!(
+            "round {round}: failed write in {took:?}; first write {:?} after the restart",
+            back.elapsed()
+        );
+    }
+    let m = backends(http);
+    assert_eq!(
+        metric_sum(&m, "shardcat_primary_changes_total", "n1"),
+        0.0,
+        "{m}"
+    );
+    assert_eq!(
+        metric_sum(&m, "shardcat_split_brain_total", "n1"),
+        0.0,
+        "{m}"
+    );
 }

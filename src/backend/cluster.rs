@@ -44,6 +44,11 @@ pub struct Node {
     pub(super) deciding: parking_lot::Mutex<()>,
     /// Promotions and split brains seen (metrics).
     pub events: super::roles::RoleEvents,
+    /// Wakes the node's health checkers for a check now (a statement
+    /// needs the primary while the node has none).
+    pub(super) recheck: tokio::sync::Notify,
+    /// Signalled whenever the node's roles change.
+    roles_changed: tokio::sync::Notify,
 }
 
 impl Node {
@@ -61,6 +66,29 @@ impl Node {
             s.server.set_current_role(role);
         }
         self.roles.store(Arc::new(roles));
+        self.roles_changed.notify_waiters();
+    }
+
+    /// Waits at most `max` for the node to have a primary, asking its
+    /// health checkers to look now: a primary that was restarted (no
+    /// promotion) is taken back by the first statement that needs it
+    /// instead of failing until the next periodic check. While the node
+    /// really has no primary, a statement waits one check (a refused
+    /// connect: a millisecond; never more than `max`), then fails.
+    pub async fn await_primary(&self, max: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + max;
+        loop {
+            let changed = self.roles_changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if self.has_primary() {
+                return true;
+            }
+            self.recheck.notify_waiters();
+            if tokio::time::timeout_at(deadline, changed).await.is_err() {
+                return self.has_primary();
+            }
+        }
     }
 
     /// The primary's pool; while the node has none, the last primary's
@@ -147,6 +175,8 @@ impl Cluster {
                     roles: ArcSwap::from_pointee(roles),
                     deciding: parking_lot::Mutex::new(()),
                     events: Default::default(),
+                    recheck: tokio::sync::Notify::new(),
+                    roles_changed: tokio::sync::Notify::new(),
                 }
             })
             .collect();

@@ -137,7 +137,10 @@ async fn check_loop(target: Target, checks: Checks) {
             true => checks.interval.min(NO_PRIMARY_INTERVAL),
             false => checks.interval,
         };
-        tokio::time::sleep(wait).await;
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = node.recheck.notified() => {}
+        }
     }
 }
 

@@ -17,6 +17,7 @@ pub mod grants;
 pub mod http;
 pub mod metrics;
 pub mod moves;
+pub mod node_primary;
 pub mod slow_log;
 pub mod status_page;
 pub mod tables;

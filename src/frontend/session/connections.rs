@@ -41,6 +41,10 @@ pub(super) enum Binding {
     Held,
 }
 
+/// How long a statement needing a node's primary waits for its health
+/// checkers' look while the node has none (then: 2003, no primary).
+const PRIMARY_RECHECK_WAIT: Duration = Duration::from_millis(300);
+
 impl Session {
     /// The backend connections this session can use (see
     /// [`crate::backend::Flavor`]).
@@ -316,6 +320,18 @@ impl Session {
             .position(|p| &p.server.name == name)
     }
 
+    /// Before a statement that needs `node`'s primary while it has none:
+    /// gives the health checkers one look (a primary just restarted is
+    /// taken back at once), bounded by [`PRIMARY_RECHECK_WAIT`].
+    async fn await_primary(&self, node: usize, role: Role) {
+        let Some(n) = self.proxy.cluster.nodes.get(node) else {
+            return;
+        };
+        if role != Role::Replica && !n.has_primary() {
+            n.await_primary(PRIMARY_RECHECK_WAIT).await;
+        }
+    }
+
     /// The pool serving `role` on `node`: a usable replica (not in
     /// `exclude`) for reads, else the primary, unless `no_replica = "fail"`
     /// forbids that fallback. Every path chooses servers here.
@@ -368,6 +384,7 @@ impl Session {
         exclude: &[usize],
     ) -> Result<(PooledConn, Role)> {
         let found_rows = self.flavor();
+        self.await_primary(node, role).await;
         let (mut pool, mut role) = self.choose_pool(node, role, exclude)?;
         // A replica read that may go elsewhere does not wait long for a
         // connection: a frozen replica without an idle connection would
@@ -519,6 +536,7 @@ impl Session {
         let found_rows = self.flavor();
         let mut exclude = Vec::new();
         let mut role = role;
+        self.await_primary(node, role).await;
         loop {
             let (pool, chosen) = self.choose_pool(node, role, &exclude)?;
             let deadline = self.checkout_until();

@@ -66,13 +66,11 @@ impl<'a> Steps<'a> {
         Steps { cfg, req }
     }
 
-    fn primary_addr(&self, node: &str) -> Result<String, String> {
-        self.cfg
-            .nodes
-            .iter()
-            .find(|n| n.name.get_ref() == node)
-            .map(|n| n.primary.get_ref().clone())
-            .ok_or_else(|| format!("node `{node}` is not defined"))
+    /// The address of `node`'s current primary (`ops::node_primary`).
+    async fn primary_addr(&self, node: &str) -> Result<String, String> {
+        let (conn, addr) = crate::ops::node_primary::connect_primary(self.cfg, node).await?;
+        let _ = conn.disconnect().await;
+        Ok(addr)
     }
 
     /// Refuses a new move whose tables already exist on the target (the
@@ -206,7 +204,7 @@ impl<'a> Steps<'a> {
                 .map_err(sql_err("STOP SLAVE"))?;
         } else {
             set_slave_pos(&mut target, &record.gtid).await?;
-            let addr = self.primary_addr(&record.from)?;
+            let addr = self.primary_addr(&record.from).await?;
             let (host, port) = addr.rsplit_once(':').unwrap_or((addr.as_str(), "3306"));
             let port: u16 = port.parse().map_err(|_| format!("bad port in `{addr}`"))?;
             let user = self

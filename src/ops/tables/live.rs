@@ -81,18 +81,12 @@ impl JobReport {
     }
 }
 
-/// A connection to `node`'s primary as the `[backend]` account.
+/// A connection to `node`'s current primary as the `[backend]` account
+/// (after a promotion: the promoted server, `ops::node_primary`).
 pub(crate) async fn connect(cfg: &Config, node: &str) -> Result<Conn, String> {
-    let addr = cfg
-        .nodes
-        .iter()
-        .find(|n| n.name.get_ref() == node)
-        .map(|n| n.primary.get_ref().clone())
-        .ok_or_else(|| format!("node `{node}` is not defined"))?;
-    let (user, password) = (&cfg.backend.user, &cfg.backend.password);
-    connect_addr(&addr, user, password, cfg.backend.connect_timeout_ms)
+    crate::ops::node_primary::connect_primary(cfg, node)
         .await
-        .map_err(|e| format!("node `{node}` ({e})"))
+        .map(|(conn, _)| conn)
 }
 
 /// A connection to `addr` (`host:port`) as `user`, outside the data path.
