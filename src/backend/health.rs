@@ -180,7 +180,8 @@ struct LagMemo {
 }
 
 /// Every this many checks the server's `max_allowed_packet` is read again
-/// (it is read at each new health connection too).
+/// (it is read at each new health connection too, and at every check with
+/// role detection, which reads `read_only` in the same statement).
 const MAX_PACKET_EVERY: u32 = 20;
 
 /// One small result with its column names.
@@ -215,16 +216,40 @@ impl Rows {
 }
 
 /// Records the server's global `max_allowed_packet` (what a new backend
-/// connection gets) in its stats: `Command::send_on` answers a command
-/// packet the server would refuse with the server's own error.
-async fn read_max_packet(pool: &ServerPool, c: &mut BackendConn) -> Result<(), ProxyError> {
-    let r = Rows::query(c, "SELECT @@global.max_allowed_packet AS m").await?;
-    if let Some(v) = r.num("m") {
-        pool.server
-            .max_packet
-            .store(usize::try_from(v).unwrap_or(usize::MAX), Ordering::Relaxed);
+/// connection gets) in its stats (`Command::send_on` answers a command
+/// packet the server would refuse with the server's own error); returns
+/// whether the server is `read_only` (role detection).
+async fn read_server_variables(pool: &ServerPool, c: &mut BackendConn) -> Result<bool, ProxyError> {
+    // SHOW, not SELECT @@…: the checks must not count in the server's
+    // Com_select, which operators graph as their applications' reads.
+    let r = Rows::query(
+        c,
+        "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('max_allowed_packet', 'read_only')",
+    )
+    .await?;
+    let mut read_only = false;
+    for row in &r.rows {
+        let text = |i: usize| {
+            row.get(i)
+                .and_then(|v| v.as_ref())
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+        };
+        let (Some(name), Some(value)) = (text(0), text(1)) else {
+            continue;
+        };
+        match name.to_ascii_lowercase().as_str() {
+            "max_allowed_packet" => {
+                if let Ok(v) = value.parse::<u64>() {
+                    pool.server
+                        .max_packet
+                        .store(usize::try_from(v).unwrap_or(usize::MAX), Ordering::Relaxed);
+                }
+            }
+            "read_only" => read_only = value.eq_ignore_ascii_case("ON") || value == "1",
+            _ => {}
+        }
     }
-    Ok(())
+    Ok(read_only)
 }
 
 impl Default for LagMemo {
@@ -256,16 +281,17 @@ async fn probe(
     if conn.is_none() {
         let mut c =
             BackendConn::connect(pool.server.clone(), pool.settings(), Flavor::default()).await?;
-        read_max_packet(pool, &mut c).await?;
+        read_server_variables(pool, &mut c).await?;
         *conn = Some(c);
     }
     let Some(c) = conn.as_mut() else {
         return Ok(-1);
     };
     memo.checks = memo.checks.wrapping_add(1);
-    if memo.checks.is_multiple_of(MAX_PACKET_EVERY) {
-        read_max_packet(pool, c).await?;
-    }
+    let read_only = match target.detect_roles || memo.checks.is_multiple_of(MAX_PACKET_EVERY) {
+        true => Some(read_server_variables(pool, c).await?),
+        false => None,
+    };
     if !target.detect_roles && pool.server.role == Role::Primary {
         c.send_command(&[crate::wire::command::PING]).await?;
         let ok = c.read_packet().await?;
@@ -290,10 +316,9 @@ async fn probe(
         r => r?,
     };
     if target.detect_roles {
-        let ro = Rows::query(c, "SELECT @@global.read_only AS ro").await?;
         let observed = if replicating(&row) {
             Observed::Replicating
-        } else if ro.num("ro").unwrap_or(0) != 0 {
+        } else if read_only == Some(true) {
             Observed::ReadOnly
         } else {
             Observed::Writable
