@@ -90,7 +90,7 @@ fn move_args<'a>(slot: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
 
 /// Removes what an earlier run may have left on the servers.
 async fn reset(topo: &Topology) {
-    for node in ["n1p", "n2p"] {
+    for node in ["n1p", "n2p", "ref"] {
         let mut c = direct_conn(topo, node, None).await;
         let rows: Vec<mysql_async::Row> = c.query("SHOW ALL SLAVES STATUS").await.unwrap();
         for r in rows {
@@ -111,7 +111,17 @@ async fn reset(topo: &Topology) {
 
 async fn setup(topo: &Topology, proxy: &ProxyProcess) {
     reset(topo).await;
+    let mut reference = direct_conn(topo, "ref", None).await;
+    create_and_seed(&mut reference).await;
+    reference.disconnect().await.unwrap();
     let mut c = proxy_conn(proxy, None).await;
+    create_and_seed(&mut c).await;
+    c.disconnect().await.unwrap();
+}
+
+/// The database, its tables and the seed rows (through the proxy or on
+/// the reference server).
+async fn create_and_seed(c: &mut mysql_async::Conn) {
     c.query_drop(format!("CREATE DATABASE {DB}")).await.unwrap();
     c.query_drop(format!("USE {DB}")).await.unwrap();
     c.query_drop("CREATE TABLE accounts (id BIGINT PRIMARY KEY, balance BIGINT NOT NULL, note VARCHAR(40), amount DOUBLE)")
@@ -126,7 +136,6 @@ async fn setup(topo: &Topology, proxy: &ProxyProcess) {
     c.query_drop(format!("INSERT INTO accounts VALUES {}", values.join(",")))
         .await
         .unwrap();
-    c.disconnect().await.unwrap();
 }
 
 /// What a writer did.
@@ -143,7 +152,7 @@ struct Written {
 
 /// Inserts accounts (autocommit) and, in a transaction, a ledger row with
 /// its balance update; reads each new account back through the proxy.
-async fn writer(proxy_port: u16, w: i64, stop: Arc<AtomicBool>) -> Written {
+async fn writer(proxy_port: u16, w: i64, stop: Arc<AtomicBool>, mirror: bool) -> Written {
     struct P(u16);
     impl util::ProxyLike for P {
         fn port(&self) -> u16 {
@@ -157,6 +166,11 @@ async fn writer(proxy_port: u16, w: i64, stop: Arc<AtomicBool>) -> Written {
         }
     }
     let mut c = proxy_conn(&P(proxy_port), Some(DB)).await;
+    // Each acknowledged write again on the reference server.
+    let mut reference = match mirror {
+        true => Some(direct_conn(&Topology::from_env(), "ref", Some(DB)).await),
+        false => None,
+    };
     let mut out = Written::default();
     let mut k = 0i64;
     while !stop.load(Ordering::Relaxed) {
@@ -203,6 +217,20 @@ async fn writer(proxy_port: u16, w: i64, stop: Arc<AtomicBool>) -> Written {
         out.slowest = out.slowest.max(start.elapsed());
         match r {
             Ok(()) => {
+                if let Some(r) = reference.as_mut() {
+                    r.exec_drop(
+                        "INSERT INTO accounts (id, balance, note, amount) VALUES (?, 5, 'w', 0.1)",
+                        (id,),
+                    )
+                    .await
+                    .unwrap();
+                    r.exec_drop(
+                        "INSERT INTO ledger (account_id, delta) VALUES (?, 5)",
+                        (id,),
+                    )
+                    .await
+                    .unwrap();
+                }
                 out.ids.push(id);
                 out.ledger += 1;
                 let back: Option<i64> = c
@@ -254,7 +282,7 @@ async fn a_shard_moves_to_another_node_while_writes_continue() {
     let stop = Arc::new(AtomicBool::new(false));
     let _stop_on_panic = StopOnDrop(stop.clone());
     let writers: Vec<_> = (0..WRITERS)
-        .map(|w| tokio::spawn(writer(proxy.port, w, stop.clone())))
+        .map(|w| tokio::spawn(writer(proxy.port, w, stop.clone(), false)))
         .collect();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let cfg = config.clone();
@@ -273,7 +301,8 @@ async fn a_shard_moves_to_another_node_while_writes_continue() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let cfg = config.clone();
     let started = Instant::now();
-    let (ok, text) = tokio::task::spawn_blocking(move || cli(&move_args("accounts_1", &[]), &cfg))
+    let chunked = ["--verify-chunk-rows", "16"];
+    let (ok, text) = tokio::task::spawn_blocking(move || cli(&move_args("accounts_1", &chunked), &cfg))
         .await
         .unwrap();
     let took = started.elapsed();
@@ -517,6 +546,256 @@ async fn an_unswitched_move_can_be_aborted() {
     let (_, status) = cli(&["shards", "status"], &config);
     assert!(status.contains("nothing moved"), "{status}");
     assert_eq!(ids_through_proxy(&proxy).await.len() as i64, SEED);
+    reset(&topo).await;
+}
+
+/// The run's seed (`SHARDCAT_TEST_SEED` replays one).
+fn seed() -> u64 {
+    std::env::var("SHARDCAT_TEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(7)
+        })
+}
+
+/// `SHOW SHARDCAT MOVES`'s row of the move of `accounts` slot 1, by
+/// column name.
+async fn move_row(admin: &mut mysql_async::Conn) -> Option<std::collections::HashMap<String, String>> {
+    let rows: Vec<mysql_async::Row> = admin.query("SHOW SHARDCAT MOVES").await.unwrap();
+    rows.into_iter().find_map(|r| {
+        let state: String = r.get("state")?;
+        let slot: String = r.get("slot")?;
+        if state == "moved" || slot != "1" {
+            return None;
+        }
+        let cols: Vec<String> = r.columns_ref().iter().map(|c| c.name_str().into_owned()).collect();
+        Some(
+            cols.into_iter()
+                .enumerate()
+                .filter_map(|(i, c)| Some((c, r.get::<Option<String>, _>(i)??)))
+                .collect(),
+        )
+    })
+}
+
+fn num(row: &std::collections::HashMap<String, String>, col: &str) -> i64 {
+    row.get(col).and_then(|v| v.parse().ok()).unwrap_or(-1)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_diverged_copy_is_refused_before_the_switch() {
+    let topo = Topology::from_env();
+    let _guard = SERIAL.lock().await;
+    let proxy = ProxyProcess::start_with(&topo, options());
+    setup(&topo, &proxy).await;
+    let config = proxy.config_path.clone();
+    // Copied, caught up and verified (7 chunks of 16 rows: 100 rows, the
+    // last chunk open-ended); a 1 ms pause cannot switch.
+    let chunked = ["--verify-chunk-rows", "16"];
+    let (ok, text) = cli(&move_args("1", &[&["--max-pause-ms", "1"], &chunked[..]].concat()), &config);
+    assert!(!ok && text.contains("verified 7/7 chunks"), "{text}");
+    // One row of the target's copy changed behind the channel's back.
+    let slot1: Vec<i64> = (0..SEED).filter(|id| id % 4 == 1).collect();
+    let seed = seed();
+    let k = (seed % slot1.len() as u64) as usize;
+    let id = slot1[k];
+    eprintln!("seed {seed}: the copy of id {id} changed on the target");
+    let mut n2 = direct_conn(&topo, "n2p", Some(DB)).await;
+    n2.exec_drop(
+        "UPDATE accounts_1 SET amount = amount + 1 WHERE id = ?",
+        (id,),
+    )
+    .await
+    .unwrap();
+    n2.disconnect().await.unwrap();
+    let (ok, text) = cli(&move_args("1", &chunked), &config);
+    assert!(!ok, "{text}");
+    let chunk = k / 16 + 1;
+    let lo = (chunk > 1).then(|| slot1[(chunk - 1) * 16 - 1]);
+    let hi = slot1.get(chunk * 16 - 1).filter(|_| chunk < 7);
+    let range = match (lo, hi) {
+        (None, Some(h)) => format!("(id) <= ({h})"),
+        (Some(l), Some(h)) => format!("(id) > ({l}) and <= ({h})"),
+        (Some(l), None) => format!("(id) > ({l})"),
+        (None, None) => unreachable!(),
+    };
+    let want = format!("`{DB}`.`accounts_1` chunk {chunk} of 7 ({range}) differs");
+    assert!(
+        text.contains("verification failed") && text.contains(&want) && text.contains("nothing switched"),
+        "want {want}:\n{text}"
+    );
+    // Nothing switched: the placement, the reads and the record as before.
+    let (_, status) = cli(&["shards", "status"], &config);
+    assert!(!status.contains("moved:") && status.contains("phase catching_up"), "{status}");
+    let mut admin = proxy_conn(&proxy, Some(DB)).await;
+    let row = move_row(&mut admin).await.expect("the move's row");
+    assert_eq!(row.get("step").map(String::as_str), Some("verifying"), "{row:?}");
+    assert!(row.get("error").is_some_and(|e| e.contains("verification failed")), "{row:?}");
+    let amount: Option<f64> = admin
+        .exec_first("SELECT amount FROM accounts WHERE id = ?", (id,))
+        .await
+        .unwrap();
+    assert_eq!(amount, Some(id as f64 / 3.0), "read from the source");
+    admin.disconnect().await.unwrap();
+    let (ok, text) = cli(&move_args("1", &["--abort"]), &config);
+    assert!(ok, "{text}");
+    reset(&topo).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_switched_move_reverses_without_a_new_copy() {
+    let topo = Topology::from_env();
+    let _guard = SERIAL.lock().await;
+    let proxy = ProxyProcess::start_with(&topo, options());
+    setup(&topo, &proxy).await;
+    let config = proxy.config_path.clone();
+    // More rows, so that a copy at 1000 rows/s lasts about a second.
+    let more: Vec<String> = (1000..5400)
+        .map(|i| format!("({i}, 100, NULL, {i}.25)"))
+        .collect();
+    let insert = format!("INSERT INTO accounts VALUES {}", more.join(","));
+    let mut c = proxy_conn(&proxy, Some(DB)).await;
+    c.query_drop(&insert).await.unwrap();
+    let mut reference = direct_conn(&topo, "ref", Some(DB)).await;
+    reference.query_drop(&insert).await.unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let _stop_on_panic = StopOnDrop(stop.clone());
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| tokio::spawn(writer(proxy.port, w, stop.clone(), true)))
+        .collect();
+    let cfg = config.clone();
+    let mover = tokio::task::spawn_blocking(move || {
+        cli(
+            &move_args("1", &["--copy-rows-per-s", "1000", "--verify-chunk-rows", "64"]),
+            &cfg,
+        )
+    });
+    // Progress while the move runs: SHOW SHARDCAT MOVES and the metrics.
+    let mut admin = proxy_conn(&proxy, None).await;
+    let mut seen_copying = None;
+    let mut seen_metrics = None;
+    while !mover.is_finished() {
+        if let Some(row) = move_row(&mut admin).await {
+            let (copied, total) = (num(&row, "rows_copied"), num(&row, "rows_total"));
+            if row.get("step").map(String::as_str) == Some("copying") && copied > 0 && copied < 1100 {
+                assert!(total > 0, "{row:?}");
+                seen_copying.get_or_insert(row);
+                let stats: Vec<(String, String, String)> =
+                    admin.query("SHOW SHARDCAT STATS").await.unwrap();
+                let get = |name: &str| {
+                    stats
+                        .iter()
+                        .find(|(n, l, _)| n == name && l.contains("slot=\"1\""))
+                        .and_then(|(_, _, v)| v.parse::<i64>().ok())
+                };
+                let figures = (
+                    get("shardcat_shard_move_rows_copied"),
+                    get("shardcat_shard_move_rows_total"),
+                );
+                if figures.0.is_some_and(|c| c > 0 && c < 1100) {
+                    seen_metrics.get_or_insert(figures);
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(40)).await;
+    }
+    let (ok, text) = mover.await.unwrap();
+    assert!(ok, "move failed:\n{text}\nproxy log:\n{}", util::tail(&proxy.log()));
+    eprintln!("mid-copy: {seen_copying:?}, metrics {seen_metrics:?}");
+    assert!(seen_copying.is_some(), "no progress seen mid-copy:\n{text}");
+    let (_, total) = seen_metrics.expect("metrics mid-copy");
+    assert!(total.is_some_and(|t| t > 0));
+    assert!(text.contains("reverse channel"), "{text}");
+    // After the switch: the verification's and the catch-up's figures.
+    let row = move_row(&mut admin).await.unwrap();
+    assert_eq!(row.get("step").map(String::as_str), Some("switched"), "{row:?}");
+    assert!(num(&row, "chunks_total") >= 18, "{row:?}");
+    assert_eq!(num(&row, "chunks_verified"), num(&row, "chunks_total"), "{row:?}");
+    assert_eq!(num(&row, "lag_transactions"), 0, "{row:?}");
+
+    // Writes go to n2 for a while, then back to n1 without a new copy.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let cfg = config.clone();
+    let (ok, text) =
+        tokio::task::spawn_blocking(move || cli(&move_args("1", &["--reverse"]), &cfg))
+            .await
+            .unwrap();
+    assert!(ok, "reverse failed:\n{text}\nproxy log:\n{}", util::tail(&proxy.log()));
+    let pause: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("reversed: writes paused "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no pause reported:\n{text}"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut written = Written::default();
+    for w in writers {
+        let r = w.await.unwrap();
+        written.ids.extend(r.ids);
+        written.failures.extend(r.failures);
+    }
+    eprintln!("reverse: pause {pause} ms, {} writes", written.ids.len());
+    assert!(written.failures.is_empty(), "{:?}", written.failures);
+    assert!(written.ids.iter().filter(|id| *id % 4 == 1).count() > 0);
+
+    // Through the proxy, on the source's own tables, as on the reference.
+    let accounts = "SELECT id, balance, note, amount FROM accounts";
+    let ledger = "SELECT account_id, delta FROM ledger";
+    type Account = (i64, i64, Option<String>, f64);
+    let want: Vec<Account> = reference.query(format!("{accounts} ORDER BY id")).await.unwrap();
+    let got: Vec<Account> = c.query(format!("{accounts} ORDER BY id")).await.unwrap();
+    assert_eq!(got.len(), want.len());
+    assert!(got == want, "the proxy's rows differ from the reference's");
+    let want_ledger: Vec<(i64, i64)> = reference
+        .query(format!("{ledger} ORDER BY account_id, delta"))
+        .await
+        .unwrap();
+    let got_ledger: Vec<(i64, i64)> = c
+        .query(format!("{ledger} ORDER BY account_id, delta"))
+        .await
+        .unwrap();
+    assert_eq!(got_ledger, want_ledger);
+    let mut n1 = direct_conn(&topo, "n1p", Some(DB)).await;
+    let on_n1: Vec<Account> = n1
+        .query(format!("{accounts}_1 ORDER BY id"))
+        .await
+        .unwrap();
+    let want1: Vec<Account> = want.iter().filter(|a| a.0 % 4 == 1).cloned().collect();
+    assert!(on_n1 == want1, "n1's accounts_1: {} rows, want {}", on_n1.len(), want1.len());
+    let ledger1: Vec<(i64, i64)> = n1
+        .query(format!("{ledger}_1 ORDER BY account_id, delta"))
+        .await
+        .unwrap();
+    let want_ledger1: Vec<(i64, i64)> =
+        want_ledger.iter().filter(|l| l.0 % 4 == 1).copied().collect();
+    assert_eq!(ledger1, want_ledger1);
+    let channels: Vec<mysql_async::Row> = n1.query("SHOW ALL SLAVES STATUS").await.unwrap();
+    assert!(channels.is_empty(), "the reverse channel is removed");
+    let (_, status) = cli(&["shards", "status"], &config);
+    assert!(!status.contains("moved:") && status.contains("phase reversed"), "{status}");
+
+    // New writes of the slot land on n1 again; --cleanup drops n2's copy.
+    c.query_drop("INSERT INTO accounts VALUES (900001, 1, 'back', 0)")
+        .await
+        .unwrap();
+    let back: Option<i64> = n1
+        .query_first("SELECT COUNT(*) FROM accounts_1 WHERE id = 900001")
+        .await
+        .unwrap();
+    assert_eq!(back, Some(1));
+    n1.disconnect().await.unwrap();
+    let (ok, text) = cli(&move_args("1", &["--cleanup"]), &config);
+    assert!(ok, "{text}");
+    assert_eq!(count_on(&topo, "n2p", "accounts_1").await, None);
+    assert!(count_on(&topo, "n1p", "accounts_1").await.is_some());
+    c.disconnect().await.unwrap();
+    reference.disconnect().await.unwrap();
+    admin.disconnect().await.unwrap();
     reset(&topo).await;
 }
 

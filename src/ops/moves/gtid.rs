@@ -33,14 +33,40 @@ pub fn format(pos: &Position) -> String {
         .join(",")
 }
 
-/// The target's `gtid_slave_pos` for a channel starting at the source's
-/// `snapshot`: the source's position in each of its domains, and the
-/// target's own binlog position in the domains the source has not written
-/// (the server refuses a slave position that leaves out a domain of its
-/// binary log).
-pub fn slave_pos(snapshot: &Position, target_binlog: &Position) -> Position {
-    let mut pos = target_binlog.clone();
-    pos.extend(snapshot.iter().map(|(d, v)| (*d, *v)));
+/// The `gtid_slave_pos` of a channel on a server whose binary log is at
+/// `own`, replicating from a server at `snapshot`: per domain, the higher
+/// sequence number of the two. The source's domains come from the
+/// snapshot (the server has not seen their later transactions); a domain
+/// the server wrote itself (its own, or one a reverse channel brought back
+/// to the other side) keeps its own, later position: the channel must not
+/// fetch those transactions again, and the server refuses a slave position
+/// behind its binary log (1947, `gtid_strict_mode`).
+pub fn slave_pos(snapshot: &Position, own: &Position) -> Position {
+    let mut pos = own.clone();
+    for (d, v) in snapshot {
+        let e = pos.entry(*d).or_insert(*v);
+        if v.1 > e.1 {
+            *e = *v;
+        }
+    }
+    pos
+}
+
+/// Transactions `applied` lacks of `source`: per domain of the source,
+/// the difference of sequence numbers.
+pub fn behind(source: &Position, applied: &Position) -> u64 {
+    source
+        .iter()
+        .map(|(d, (_, n))| n.saturating_sub(applied.get(d).map_or(0, |(_, m)| *m)))
+        .sum()
+}
+
+/// `pos` without the domain `domain` (a wait for what a server itself
+/// wrote elsewhere would never end: its own transactions come back to it
+/// filtered away).
+pub fn without(pos: &Position, domain: u32) -> Position {
+    let mut pos = pos.clone();
+    pos.remove(&domain);
     pos
 }
 
@@ -81,5 +107,18 @@ mod tests {
             }
             assert_eq!(parse(&format(&merged)).unwrap(), merged);
         }
+    }
+
+    #[test]
+    fn a_domain_written_on_both_sides_keeps_the_later_position() {
+        // After a reverse switch the source has the target's domain 2 up
+        // to 7; the target itself is at 9: a new forward channel starts at
+        // 9 there (and at the source's 12 in domain 1).
+        let snapshot = parse("1-10-12,2-20-7").unwrap();
+        let target = parse("1-10-5,2-20-9").unwrap();
+        assert_eq!(format(&slave_pos(&snapshot, &target)), "1-10-12,2-20-9");
+        assert_eq!(behind(&snapshot, &target), 7);
+        assert_eq!(behind(&target, &snapshot), 2);
+        assert_eq!(format(&without(&target, 1)), "2-20-9");
     }
 }
