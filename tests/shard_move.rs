@@ -799,6 +799,80 @@ async fn a_switched_move_reverses_without_a_new_copy() {
     reset(&topo).await;
 }
 
+/// Not a test: the write pause of a move of a large slot (`MOVE_BENCH_ROWS`
+/// rows, 200000 by default, put straight into n1's `accounts_1`) under 4
+/// writers, with the shardcat binary `MOVE_BENCH_BIN` (default: this
+/// build's). `cargo test --test shard_move move_pause_bench -- --ignored
+/// --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore]
+async fn move_pause_bench() {
+    let topo = Topology::from_env();
+    let _guard = SERIAL.lock().await;
+    let rows: u64 = std::env::var("MOVE_BENCH_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
+    let bin = std::env::var("MOVE_BENCH_BIN").unwrap_or(env!("CARGO_BIN_EXE_shardcat").into());
+    let proxy = ProxyProcess::start_with(&topo, options());
+    setup(&topo, &proxy).await;
+    let mut n1 = direct_conn(&topo, "n1p", Some(DB)).await;
+    n1.query_drop(format!(
+        "INSERT INTO accounts_1 SELECT 1000001 + seq * 4, 100, CONCAT('bulk ', seq), seq / 3 \
+         FROM seq_0_to_{}",
+        rows - 1
+    ))
+    .await
+    .unwrap();
+    n1.disconnect().await.unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let _stop_on_panic = StopOnDrop(stop.clone());
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| tokio::spawn(writer(proxy.port, w, stop.clone(), false)))
+        .collect();
+    let config = proxy.config_path.clone();
+    let started = Instant::now();
+    let (ok, text) = tokio::task::spawn_blocking(move || {
+        let out = Command::new(bin)
+            .args(move_args("1", &["--max-pause-ms", "20000"]))
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .expect("run shardcat");
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    })
+    .await
+    .unwrap();
+    let took = started.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    let mut failures = 0;
+    let mut slowest = Duration::ZERO;
+    for w in writers {
+        let r = w.await.unwrap();
+        failures += r.failures.len();
+        slowest = slowest.max(r.slowest);
+    }
+    assert!(ok, "{text}");
+    let pause = text
+        .lines()
+        .find_map(|l| l.strip_prefix("switched: writes paused "))
+        .unwrap_or("?");
+    eprintln!(
+        "bench: {rows} rows in the slot: move {} ms in all, write pause {pause}, slowest write \
+         transaction {} ms, {failures} failed writes",
+        took.as_millis(),
+        slowest.as_millis()
+    );
+    reset(&topo).await;
+}
+
 /// Stops the writers when the test ends, also by a failed assertion.
 struct StopOnDrop(Arc<AtomicBool>);
 

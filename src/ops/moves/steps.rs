@@ -639,7 +639,7 @@ pub(super) async fn own_domain(conn: &mut Conn) -> Result<u32, String> {
 
 /// `source`'s binary log position without `domain` (the other side's own
 /// domain: what came back from it, it has).
-async fn position_without(source: &mut Conn, domain: u32) -> Result<String, String> {
+pub(super) async fn position_without(source: &mut Conn, domain: u32) -> Result<String, String> {
     let pos = gtid::parse(&source_position(source).await?)?;
     Ok(gtid::format(&gtid::without(&pos, domain)))
 }

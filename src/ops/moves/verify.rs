@@ -31,7 +31,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Params, Value};
 
 use super::progress::Progress;
-use super::steps::{source_position, wait_gtid};
+use super::steps::{own_domain, position_without, wait_gtid};
 use crate::config::placement_file::MoveRecord;
 use crate::ops::tables::ddl::quote;
 
@@ -110,12 +110,13 @@ impl Verified {
             p.chunks_differing = 0;
             p.chunks_deferred = 0;
         });
+        let domain = own_domain(target).await?;
         let mut checked = 0u64;
         for round in 0..ROUNDS {
             let mut busy = Vec::new();
             for chunk in pending {
                 let a = verified.figure_on(source, &chunk).await?;
-                let pos = source_position(source).await?;
+                let pos = position_without(source, domain).await?;
                 if !wait_gtid(target, &pos, WAIT_S).await? {
                     return Err(format!(
                         "verification: the target did not reach {pos} in {WAIT_S} s"
