@@ -593,11 +593,12 @@ async fn a_diverged_copy_is_refused_before_the_switch() {
     let proxy = ProxyProcess::start_with(&topo, options());
     setup(&topo, &proxy).await;
     let config = proxy.config_path.clone();
-    // Copied, caught up and verified (7 chunks of 16 rows: 100 rows, the
-    // last chunk open-ended); a 1 ms pause cannot switch.
+    // Copied, caught up and verified (accounts_1: 7 chunks of 16 rows, 100
+    // rows, the last chunk open-ended; ledger_1: 1, empty); a 1 ms pause
+    // cannot switch.
     let chunked = ["--verify-chunk-rows", "16"];
     let (ok, text) = cli(&move_args("1", &[&["--max-pause-ms", "1"], &chunked[..]].concat()), &config);
-    assert!(!ok && text.contains("verified 7/7 chunks"), "{text}");
+    assert!(!ok && text.contains("verified 8/8 chunks"), "{text}");
     // One row of the target's copy changed behind the channel's back.
     let slot1: Vec<i64> = (0..SEED).filter(|id| id % 4 == 1).collect();
     let seed = seed();

@@ -34,22 +34,28 @@ pub fn format(pos: &Position) -> String {
 }
 
 /// The `gtid_slave_pos` of a channel on a server whose binary log is at
-/// `own`, replicating from a server at `snapshot`: per domain, the higher
-/// sequence number of the two. The source's domains come from the
-/// snapshot (the server has not seen their later transactions); a domain
-/// the server wrote itself (its own, or one a reverse channel brought back
-/// to the other side) keeps its own, later position: the channel must not
-/// fetch those transactions again, and the server refuses a slave position
-/// behind its binary log (1947, `gtid_strict_mode`).
-pub fn slave_pos(snapshot: &Position, own: &Position) -> Position {
+/// `own`, replicating from a server at `start` (a position of that
+/// server's binary log: the copy's snapshot, or the target's position at
+/// a switch for a reverse channel): `start` in each of its domains (the
+/// master finds those GTIDs in its binary log; a later one of the
+/// server's own would not be there), the server's own position in the
+/// domains `start` lacks (the server refuses a slave position that leaves
+/// out a domain of its binary log; the master ignores domains it has
+/// not).
+pub fn slave_pos(start: &Position, own: &Position) -> Position {
     let mut pos = own.clone();
-    for (d, v) in snapshot {
-        let e = pos.entry(*d).or_insert(*v);
-        if v.1 > e.1 {
-            *e = *v;
-        }
-    }
+    pos.extend(start.iter().map(|(d, v)| (*d, *v)));
     pos
+}
+
+/// Whether `start` is behind `own` in a domain both have (the server
+/// wrote that domain past what the master has, e.g. what a reverse channel
+/// brought back): under `gtid_strict_mode` the server refuses such a slave
+/// position (1947) although the channel needs it.
+pub fn behind_own(start: &Position, own: &Position) -> bool {
+    start
+        .iter()
+        .any(|(d, (_, n))| own.get(d).is_some_and(|(_, m)| m > n))
 }
 
 /// Transactions `applied` lacks of `source`: per domain of the source,
@@ -110,13 +116,16 @@ mod tests {
     }
 
     #[test]
-    fn a_domain_written_on_both_sides_keeps_the_later_position() {
+    fn a_domain_written_on_both_sides_starts_where_the_master_has_it() {
         // After a reverse switch the source has the target's domain 2 up
-        // to 7; the target itself is at 9: a new forward channel starts at
-        // 9 there (and at the source's 12 in domain 1).
+        // to 7 in its binlog; the target itself is at 9: a new forward
+        // channel asks for 2-20-7 (in the source's binlog; its 8 and 9 come
+        // back with the target's own server id and are skipped).
         let snapshot = parse("1-10-12,2-20-7").unwrap();
         let target = parse("1-10-5,2-20-9").unwrap();
-        assert_eq!(format(&slave_pos(&snapshot, &target)), "1-10-12,2-20-9");
+        assert_eq!(format(&slave_pos(&snapshot, &target)), "1-10-12,2-20-7");
+        assert!(behind_own(&snapshot, &target));
+        assert!(!behind_own(&parse("1-10-12").unwrap(), &target));
         assert_eq!(behind(&snapshot, &target), 7);
         assert_eq!(behind(&target, &snapshot), 2);
         assert_eq!(format(&without(&target, 1)), "2-20-9");

@@ -598,11 +598,14 @@ impl<'a> Steps<'a> {
     }
 }
 
-/// Sets the target's `gtid_slave_pos` to the copy's position plus the
-/// target's own domains. Its own binlog may move on between reading it and
-/// the SET (the server then refuses: 1947): read and set again.
-async fn set_slave_pos(target: &mut Conn, snapshot: &str) -> Result<(), String> {
-    let snapshot = gtid::parse(snapshot)?;
+/// Sets the server's `gtid_slave_pos` for a channel starting at `start`
+/// (`gtid::slave_pos`). Its own binlog may move on between reading it and
+/// the SET (the server then refuses: 1947): read and set again. A start
+/// behind the server's own binlog in a domain both have (after a reverse
+/// switch) is refused under `gtid_strict_mode`: the SET runs with strict
+/// mode off for that statement (restored at once).
+async fn set_slave_pos(target: &mut Conn, start: &str) -> Result<(), String> {
+    let start = gtid::parse(start)?;
     let mut attempts = 0;
     loop {
         let own: String = target
@@ -610,11 +613,33 @@ async fn set_slave_pos(target: &mut Conn, snapshot: &str) -> Result<(), String> 
             .await
             .map_err(sql_err("target position"))?
             .unwrap_or_default();
-        let start = gtid::format(&gtid::slave_pos(&snapshot, &gtid::parse(&own)?));
-        match target
-            .query_drop(format!("SET GLOBAL gtid_slave_pos = {}", literal(&start)))
-            .await
-        {
+        let own = gtid::parse(&own)?;
+        let pos = gtid::format(&gtid::slave_pos(&start, &own));
+        let set = format!("SET GLOBAL gtid_slave_pos = {}", literal(&pos));
+        let done = if gtid::behind_own(&start, &own) {
+            let strict: Option<i64> = target
+                .query_first("SELECT @@GLOBAL.gtid_strict_mode")
+                .await
+                .map_err(sql_err("gtid_strict_mode"))?;
+            let strict = strict.unwrap_or(0);
+            if strict != 0 {
+                target
+                    .query_drop("SET GLOBAL gtid_strict_mode = 0")
+                    .await
+                    .map_err(sql_err("gtid_strict_mode"))?;
+            }
+            let done = target.query_drop(&set).await;
+            if strict != 0 {
+                target
+                    .query_drop("SET GLOBAL gtid_strict_mode = 1")
+                    .await
+                    .map_err(sql_err("restoring gtid_strict_mode"))?;
+            }
+            done
+        } else {
+            target.query_drop(&set).await
+        };
+        match done {
             Ok(()) => return Ok(()),
             Err(mysql_async::Error::Server(e)) if e.code == 1947 && attempts < 50 => {
                 attempts += 1;
