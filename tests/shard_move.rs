@@ -302,9 +302,10 @@ async fn a_shard_moves_to_another_node_while_writes_continue() {
     let cfg = config.clone();
     let started = Instant::now();
     let chunked = ["--verify-chunk-rows", "16"];
-    let (ok, text) = tokio::task::spawn_blocking(move || cli(&move_args("accounts_1", &chunked), &cfg))
-        .await
-        .unwrap();
+    let (ok, text) =
+        tokio::task::spawn_blocking(move || cli(&move_args("accounts_1", &chunked), &cfg))
+            .await
+            .unwrap();
     let took = started.elapsed();
     assert!(
         ok,
@@ -564,7 +565,9 @@ fn seed() -> u64 {
 
 /// `SHOW SHARDCAT MOVES`'s row of the move of `accounts` slot 1, by
 /// column name.
-async fn move_row(admin: &mut mysql_async::Conn) -> Option<std::collections::HashMap<String, String>> {
+async fn move_row(
+    admin: &mut mysql_async::Conn,
+) -> Option<std::collections::HashMap<String, String>> {
     let rows: Vec<mysql_async::Row> = admin.query("SHOW SHARDCAT MOVES").await.unwrap();
     rows.into_iter().find_map(|r| {
         let state: String = r.get("state")?;
@@ -572,7 +575,11 @@ async fn move_row(admin: &mut mysql_async::Conn) -> Option<std::collections::Has
         if state == "moved" || slot != "1" {
             return None;
         }
-        let cols: Vec<String> = r.columns_ref().iter().map(|c| c.name_str().into_owned()).collect();
+        let cols: Vec<String> = r
+            .columns_ref()
+            .iter()
+            .map(|c| c.name_str().into_owned())
+            .collect();
         Some(
             cols.into_iter()
                 .enumerate()
@@ -597,7 +604,10 @@ async fn a_diverged_copy_is_refused_before_the_switch() {
     // rows, the last chunk open-ended; ledger_1: 1, empty); a 1 ms pause
     // cannot switch.
     let chunked = ["--verify-chunk-rows", "16"];
-    let (ok, text) = cli(&move_args("1", &[&["--max-pause-ms", "1"], &chunked[..]].concat()), &config);
+    let (ok, text) = cli(
+        &move_args("1", &[&["--max-pause-ms", "1"], &chunked[..]].concat()),
+        &config,
+    );
     assert!(!ok && text.contains("verified 8/8 chunks"), "{text}");
     // One row of the target's copy changed behind the channel's back.
     let slot1: Vec<i64> = (0..SEED).filter(|id| id % 4 == 1).collect();
@@ -626,16 +636,29 @@ async fn a_diverged_copy_is_refused_before_the_switch() {
     };
     let want = format!("`{DB}`.`accounts_1` chunk {chunk} of 7 ({range}) differs");
     assert!(
-        text.contains("verification failed") && text.contains(&want) && text.contains("nothing switched"),
+        text.contains("verification failed")
+            && text.contains(&want)
+            && text.contains("nothing switched"),
         "want {want}:\n{text}"
     );
     // Nothing switched: the placement, the reads and the record as before.
     let (_, status) = cli(&["shards", "status"], &config);
-    assert!(!status.contains("moved:") && status.contains("phase catching_up"), "{status}");
+    assert!(
+        !status.contains("moved:") && status.contains("phase catching_up"),
+        "{status}"
+    );
     let mut admin = proxy_conn(&proxy, Some(DB)).await;
     let row = move_row(&mut admin).await.expect("the move's row");
-    assert_eq!(row.get("step").map(String::as_str), Some("verifying"), "{row:?}");
-    assert!(row.get("error").is_some_and(|e| e.contains("verification failed")), "{row:?}");
+    assert_eq!(
+        row.get("step").map(String::as_str),
+        Some("verifying"),
+        "{row:?}"
+    );
+    assert!(
+        row.get("error")
+            .is_some_and(|e| e.contains("verification failed")),
+        "{row:?}"
+    );
     let amount: Option<f64> = admin
         .exec_first("SELECT amount FROM accounts WHERE id = ?", (id,))
         .await
@@ -671,7 +694,10 @@ async fn a_switched_move_reverses_without_a_new_copy() {
     let cfg = config.clone();
     let mover = tokio::task::spawn_blocking(move || {
         cli(
-            &move_args("1", &["--copy-rows-per-s", "1000", "--verify-chunk-rows", "64"]),
+            &move_args(
+                "1",
+                &["--copy-rows-per-s", "1000", "--verify-chunk-rows", "64"],
+            ),
             &cfg,
         )
     });
@@ -682,7 +708,8 @@ async fn a_switched_move_reverses_without_a_new_copy() {
     while !mover.is_finished() {
         if let Some(row) = move_row(&mut admin).await {
             let (copied, total) = (num(&row, "rows_copied"), num(&row, "rows_total"));
-            if row.get("step").map(String::as_str) == Some("copying") && copied > 0 && copied < 1100 {
+            if row.get("step").map(String::as_str) == Some("copying") && copied > 0 && copied < 1100
+            {
                 assert!(total > 0, "{row:?}");
                 seen_copying.get_or_insert(row);
                 let stats: Vec<(String, String, String)> =
@@ -705,7 +732,11 @@ async fn a_switched_move_reverses_without_a_new_copy() {
         tokio::time::sleep(Duration::from_millis(40)).await;
     }
     let (ok, text) = mover.await.unwrap();
-    assert!(ok, "move failed:\n{text}\nproxy log:\n{}", util::tail(&proxy.log()));
+    assert!(
+        ok,
+        "move failed:\n{text}\nproxy log:\n{}",
+        util::tail(&proxy.log())
+    );
     eprintln!("mid-copy: {seen_copying:?}, metrics {seen_metrics:?}");
     assert!(seen_copying.is_some(), "no progress seen mid-copy:\n{text}");
     let (_, total) = seen_metrics.expect("metrics mid-copy");
@@ -713,9 +744,17 @@ async fn a_switched_move_reverses_without_a_new_copy() {
     assert!(text.contains("reverse channel"), "{text}");
     // After the switch: the verification's and the catch-up's figures.
     let row = move_row(&mut admin).await.unwrap();
-    assert_eq!(row.get("step").map(String::as_str), Some("switched"), "{row:?}");
+    assert_eq!(
+        row.get("step").map(String::as_str),
+        Some("switched"),
+        "{row:?}"
+    );
     assert!(num(&row, "chunks_total") >= 18, "{row:?}");
-    assert_eq!(num(&row, "chunks_verified"), num(&row, "chunks_total"), "{row:?}");
+    assert_eq!(
+        num(&row, "chunks_verified"),
+        num(&row, "chunks_total"),
+        "{row:?}"
+    );
     assert_eq!(num(&row, "lag_transactions"), 0, "{row:?}");
 
     // Writes go to n2 for a while, then back to n1 without a new copy.
@@ -725,7 +764,11 @@ async fn a_switched_move_reverses_without_a_new_copy() {
         tokio::task::spawn_blocking(move || cli(&move_args("1", &["--reverse"]), &cfg))
             .await
             .unwrap();
-    assert!(ok, "reverse failed:\n{text}\nproxy log:\n{}", util::tail(&proxy.log()));
+    assert!(
+        ok,
+        "reverse failed:\n{text}\nproxy log:\n{}",
+        util::tail(&proxy.log())
+    );
     let pause: u64 = text
         .lines()
         .find_map(|l| l.strip_prefix("reversed: writes paused "))
@@ -748,7 +791,10 @@ async fn a_switched_move_reverses_without_a_new_copy() {
     let accounts = "SELECT id, balance, note, amount FROM accounts";
     let ledger = "SELECT account_id, delta FROM ledger";
     type Account = (i64, i64, Option<String>, f64);
-    let want: Vec<Account> = reference.query(format!("{accounts} ORDER BY id")).await.unwrap();
+    let want: Vec<Account> = reference
+        .query(format!("{accounts} ORDER BY id"))
+        .await
+        .unwrap();
     let got: Vec<Account> = c.query(format!("{accounts} ORDER BY id")).await.unwrap();
     assert_eq!(got.len(), want.len());
     assert!(got == want, "the proxy's rows differ from the reference's");
@@ -762,23 +808,31 @@ async fn a_switched_move_reverses_without_a_new_copy() {
         .unwrap();
     assert_eq!(got_ledger, want_ledger);
     let mut n1 = direct_conn(&topo, "n1p", Some(DB)).await;
-    let on_n1: Vec<Account> = n1
-        .query(format!("{accounts}_1 ORDER BY id"))
-        .await
-        .unwrap();
+    let on_n1: Vec<Account> = n1.query(format!("{accounts}_1 ORDER BY id")).await.unwrap();
     let want1: Vec<Account> = want.iter().filter(|a| a.0 % 4 == 1).cloned().collect();
-    assert!(on_n1 == want1, "n1's accounts_1: {} rows, want {}", on_n1.len(), want1.len());
+    assert!(
+        on_n1 == want1,
+        "n1's accounts_1: {} rows, want {}",
+        on_n1.len(),
+        want1.len()
+    );
     let ledger1: Vec<(i64, i64)> = n1
         .query(format!("{ledger}_1 ORDER BY account_id, delta"))
         .await
         .unwrap();
-    let want_ledger1: Vec<(i64, i64)> =
-        want_ledger.iter().filter(|l| l.0 % 4 == 1).copied().collect();
+    let want_ledger1: Vec<(i64, i64)> = want_ledger
+        .iter()
+        .filter(|l| l.0 % 4 == 1)
+        .copied()
+        .collect();
     assert_eq!(ledger1, want_ledger1);
     let channels: Vec<mysql_async::Row> = n1.query("SHOW ALL SLAVES STATUS").await.unwrap();
     assert!(channels.is_empty(), "the reverse channel is removed");
     let (_, status) = cli(&["shards", "status"], &config);
-    assert!(!status.contains("moved:") && status.contains("phase reversed"), "{status}");
+    assert!(
+        !status.contains("moved:") && status.contains("phase reversed"),
+        "{status}"
+    );
 
     // New writes of the slot land on n1 again; --cleanup drops n2's copy.
     c.query_drop("INSERT INTO accounts VALUES (900001, 1, 'back', 0)")

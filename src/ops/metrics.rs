@@ -131,13 +131,21 @@ impl MoveProgressGauges {
     fn set(&self, labels: &MoveLabels, p: &crate::config::placement_file::MoveProgress) {
         let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
         self.rows_total.get_or_create(labels).set(n(p.rows_total));
-        self.lag_seconds.get_or_create(labels).set(p.lag_seconds.map_or(-1, n));
+        self.lag_seconds
+            .get_or_create(labels)
+            .set(p.lag_seconds.map_or(-1, n));
         self.lag_transactions
             .get_or_create(labels)
             .set(p.lag_transactions.map_or(-1, n));
-        self.chunks_total.get_or_create(labels).set(n(p.chunks_total));
-        self.chunks_verified.get_or_create(labels).set(n(p.chunks_checked));
-        self.chunks_deferred.get_or_create(labels).set(n(p.chunks_deferred));
+        self.chunks_total
+            .get_or_create(labels)
+            .set(n(p.chunks_total));
+        self.chunks_verified
+            .get_or_create(labels)
+            .set(n(p.chunks_checked));
+        self.chunks_deferred
+            .get_or_create(labels)
+            .set(n(p.chunks_deferred));
     }
 }
 

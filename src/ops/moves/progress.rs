@@ -70,9 +70,8 @@ impl Progress {
             .unwrap_or(0);
         let mut file = PlacementFile::read(&self.path)?;
         let key = &self.now;
-        file.progress.retain(|p| {
-            !(p.schema == key.schema && p.table == key.table && p.slot == key.slot)
-        });
+        file.progress
+            .retain(|p| !(p.schema == key.schema && p.table == key.table && p.slot == key.slot));
         file.progress.push(self.now.clone());
         file.write(&self.path)
     }

@@ -226,8 +226,14 @@ impl<'a> Steps<'a> {
     /// Creates (or restarts) the target's channel from the copy's position,
     /// filtered to the moving tables.
     pub(super) async fn start_channel(&self, record: &MoveRecord) -> Result<(), String> {
-        self.open_channel(&record.to, &record.from, &record.channel, &record.gtid, record)
-            .await
+        self.open_channel(
+            &record.to,
+            &record.from,
+            &record.channel,
+            &record.gtid,
+            record,
+        )
+        .await
     }
 
     /// Creates (or restarts) `channel` on `on`'s primary, replicating
@@ -434,9 +440,12 @@ impl<'a> Steps<'a> {
                 file = PlacementFile::read(&resolved.placement_path)?;
             }
             match &cut.placement {
-                Some(node) => {
-                    file.set_moved(resolved.rule_schema.clone(), &record.table, record.slot, node)
-                }
+                Some(node) => file.set_moved(
+                    resolved.rule_schema.clone(),
+                    &record.table,
+                    record.slot,
+                    node,
+                ),
                 None => file.moved.retain(|m| {
                     !(m.table == record.table
                         && m.slot == record.slot

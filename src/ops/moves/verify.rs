@@ -132,7 +132,7 @@ impl Verified {
                 }
                 if round == 0 {
                     checked += 1;
-                    if checked % (total / 10).max(1) == 0 || checked == total {
+                    if checked.is_multiple_of((total / 10).max(1)) || checked == total {
                         say(format!("verified {checked}/{total} chunks"));
                     }
                 }
@@ -187,7 +187,11 @@ impl Verified {
 
     /// Inside the pause (the source locked, the target at its position):
     /// every table's row count and the chunks left over.
-    pub(super) async fn in_pause(&self, source: &mut Conn, target: &mut Conn) -> Result<(), String> {
+    pub(super) async fn in_pause(
+        &self,
+        source: &mut Conn,
+        target: &mut Conn,
+    ) -> Result<(), String> {
         for plan in &self.plans {
             let count = format!("SELECT COUNT(*) FROM {}", plan.name);
             let (a, b) = tokio::join!(
@@ -369,7 +373,12 @@ fn range(plan: &Plan, chunk: &Chunk) -> (String, Vec<Value>) {
 /// A chunk's range as text, for errors.
 fn describe(plan: &Plan, chunk: &Chunk) -> String {
     let cols = plan.pk.join(", ");
-    let show = |v: &[Value]| v.iter().map(|x| x.as_sql(false)).collect::<Vec<_>>().join(", ");
+    let show = |v: &[Value]| {
+        v.iter()
+            .map(|x| x.as_sql(false))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     match (&chunk.lo, &chunk.hi) {
         _ if plan.pk.is_empty() => "the whole table: it has no primary key".into(),
         (None, None) => format!("every ({cols})"),
@@ -394,8 +403,20 @@ mod tests {
         let v = |a: i64, b: &str| Some(vec![Value::Int(a), Value::Bytes(b.into())]);
         let cases = [
             (None, None, "TRUE", 0, "every (a, b)"),
-            (v(1, "x"), None, "TRUE AND (`a`, `b`) > (?, ?)", 2, "(a, b) > (1, 'x')"),
-            (None, v(2, "y"), "TRUE AND (`a`, `b`) <= (?, ?)", 2, "(a, b) <= (2, 'y')"),
+            (
+                v(1, "x"),
+                None,
+                "TRUE AND (`a`, `b`) > (?, ?)",
+                2,
+                "(a, b) > (1, 'x')",
+            ),
+            (
+                None,
+                v(2, "y"),
+                "TRUE AND (`a`, `b`) <= (?, ?)",
+                2,
+                "(a, b) <= (2, 'y')",
+            ),
             (
                 v(1, "x"),
                 v(2, "y"),
