@@ -102,53 +102,6 @@ pub struct MovePhaseLabels {
 /// `shard_move_phase` (1 for the move's current phase, 0 for the others).
 pub const MOVE_PHASES: [&str; 5] = ["copying", "catching_up", "switched", "reversed", "cleaned"];
 
-/// A running move's live figures (the placement file's `[[progress]]`).
-#[derive(Default)]
-struct MoveProgressGauges {
-    rows_total: Family<MoveLabels, Gauge>,
-    lag_seconds: Family<MoveLabels, Gauge>,
-    lag_transactions: Family<MoveLabels, Gauge>,
-    chunks_total: Family<MoveLabels, Gauge>,
-    chunks_verified: Family<MoveLabels, Gauge>,
-    chunks_deferred: Family<MoveLabels, Gauge>,
-}
-
-impl MoveProgressGauges {
-    fn register(&self, r: &mut Registry) {
-        let figures = [
-            ("shard_move_rows_total", "The source's estimate of a shard move's rows (InnoDB statistics)", &self.rows_total),
-            ("shard_move_lag_seconds", "Seconds a shard move's channel is behind its source (as the channel reports it)", &self.lag_seconds),
-            ("shard_move_lag_transactions", "Transactions a shard move's channel is behind its source (GTID sequence difference)", &self.lag_transactions),
-            ("shard_move_chunks_total", "Primary-key chunks a shard move's verification compares", &self.chunks_total),
-            ("shard_move_chunks_verified", "Chunks compared so far by a shard move's verification (while writes continue)", &self.chunks_verified),
-            ("shard_move_chunks_deferred", "Chunks written during every verification round, compared inside the write pause", &self.chunks_deferred),
-        ];
-        for (name, help, family) in figures {
-            r.register(name, help, family.clone());
-        }
-    }
-
-    fn set(&self, labels: &MoveLabels, p: &crate::config::placement_file::MoveProgress) {
-        let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-        self.rows_total.get_or_create(labels).set(n(p.rows_total));
-        self.lag_seconds
-            .get_or_create(labels)
-            .set(p.lag_seconds.map_or(-1, n));
-        self.lag_transactions
-            .get_or_create(labels)
-            .set(p.lag_transactions.map_or(-1, n));
-        self.chunks_total
-            .get_or_create(labels)
-            .set(n(p.chunks_total));
-        self.chunks_verified
-            .get_or_create(labels)
-            .set(n(p.chunks_checked));
-        self.chunks_deferred
-            .get_or_create(labels)
-            .set(n(p.chunks_deferred));
-    }
-}
-
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabels {
     pub reason: &'static str,
@@ -292,7 +245,7 @@ pub struct Metrics {
     move_phase: Family<MovePhaseLabels, Gauge>,
     move_rows_copied: Family<MoveLabels, Gauge>,
     move_pause_ms: Family<MoveLabels, Gauge>,
-    move_progress: MoveProgressGauges,
+    move_progress: crate::ops::moves::progress::MoveProgressGauges,
     shards_moved: Gauge,
     events: EventFamilies,
     checkout: CheckoutFamilies,
@@ -372,7 +325,7 @@ impl Metrics {
             move_phase: Family::default(),
             move_rows_copied: Family::default(),
             move_pause_ms: Family::default(),
-            move_progress: MoveProgressGauges::default(),
+            move_progress: Default::default(),
             shards_moved: Gauge::default(),
             events: EventFamilies::default(),
             checkout: CheckoutFamilies::default(),

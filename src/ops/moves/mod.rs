@@ -36,8 +36,9 @@
 //! statements (the proxy does, through its admin statements), decide
 //! placement rules (`placement`).
 
+mod copy;
 mod gtid;
-mod progress;
+pub mod progress;
 mod reverse;
 mod steps;
 mod verify;

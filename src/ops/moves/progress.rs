@@ -4,8 +4,10 @@
 //! times a second), where every proxy reads it for `SHOW SHARDCAT MOVES`
 //! and the `shard_move_*` metrics.
 //!
-//! Owns: the `[[progress]]` entry of one move and reading the channel's
-//! lag. Must not: write `[[moved]]` or `[[move]]` (`mod.rs`, the switch).
+//! Owns: the `[[progress]]` entry of one move, reading the channel's lag,
+//! and the gauges of those figures (`shard_move_rows_total` …, registered
+//! and set by `ops::metrics`). Must not: write `[[moved]]` or `[[move]]`
+//! (`mod.rs`, the switch).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -13,8 +15,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row};
 
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
 use super::gtid;
 use crate::config::placement_file::{MoveProgress, MoveRecord, PlacementFile};
+use crate::ops::metrics::MoveLabels;
 
 /// How often a running step writes its figures.
 const EVERY: Duration = Duration::from_millis(200);
@@ -114,4 +121,51 @@ pub(crate) async fn lag(
         &gtid::parse(&applied.unwrap_or_default())?,
     );
     Ok((seconds, Some(behind)))
+}
+
+/// A running move's live figures (the placement file's `[[progress]]`).
+#[derive(Default)]
+pub struct MoveProgressGauges {
+    rows_total: Family<MoveLabels, Gauge>,
+    lag_seconds: Family<MoveLabels, Gauge>,
+    lag_transactions: Family<MoveLabels, Gauge>,
+    chunks_total: Family<MoveLabels, Gauge>,
+    chunks_verified: Family<MoveLabels, Gauge>,
+    chunks_deferred: Family<MoveLabels, Gauge>,
+}
+
+impl MoveProgressGauges {
+    pub(crate) fn register(&self, r: &mut Registry) {
+        let figures = [
+            ("shard_move_rows_total", "The source's estimate of a shard move's rows (InnoDB statistics)", &self.rows_total),
+            ("shard_move_lag_seconds", "Seconds a shard move's channel is behind its source (as the channel reports it)", &self.lag_seconds),
+            ("shard_move_lag_transactions", "Transactions a shard move's channel is behind its source (GTID sequence difference)", &self.lag_transactions),
+            ("shard_move_chunks_total", "Primary-key chunks a shard move's verification compares", &self.chunks_total),
+            ("shard_move_chunks_verified", "Chunks compared so far by a shard move's verification (while writes continue)", &self.chunks_verified),
+            ("shard_move_chunks_deferred", "Chunks written during every verification round, compared inside the write pause", &self.chunks_deferred),
+        ];
+        for (name, help, family) in figures {
+            r.register(name, help, family.clone());
+        }
+    }
+
+    pub(crate) fn set(&self, labels: &MoveLabels, p: &MoveProgress) {
+        let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        self.rows_total.get_or_create(labels).set(n(p.rows_total));
+        self.lag_seconds
+            .get_or_create(labels)
+            .set(p.lag_seconds.map_or(-1, n));
+        self.lag_transactions
+            .get_or_create(labels)
+            .set(p.lag_transactions.map_or(-1, n));
+        self.chunks_total
+            .get_or_create(labels)
+            .set(n(p.chunks_total));
+        self.chunks_verified
+            .get_or_create(labels)
+            .set(n(p.chunks_checked));
+        self.chunks_deferred
+            .get_or_create(labels)
+            .set(n(p.chunks_deferred));
+    }
 }
