@@ -15,7 +15,6 @@ mod moving;
 #[path = "common/util.rs"]
 mod util;
 
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -321,20 +320,7 @@ async fn move_pause_bench() {
     let config = proxy.config_path.clone();
     let started = Instant::now();
     let (ok, text) = tokio::task::spawn_blocking(move || {
-        let out = Command::new(bin)
-            .args(move_args("1", &["--max-pause-ms", "20000"]))
-            .arg("--config")
-            .arg(&config)
-            .output()
-            .expect("run shardcat");
-        (
-            out.status.success(),
-            format!(
-                "{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        )
+        cli_of(&bin, &move_args("1", &["--max-pause-ms", "20000"]), &config)
     })
     .await
     .unwrap();

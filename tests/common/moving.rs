@@ -47,7 +47,12 @@ key = "account_id"
 
 /// Runs `shardcat <args>`: (exit ok, stdout + stderr).
 pub(crate) fn cli(args: &[&str], config: &std::path::Path) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_shardcat"))
+    cli_of(env!("CARGO_BIN_EXE_shardcat"), args, config)
+}
+
+/// Runs `<bin> <args>` (another shardcat build).
+pub(crate) fn cli_of(bin: &str, args: &[&str], config: &std::path::Path) -> (bool, String) {
+    let out = Command::new(bin)
         .args(args)
         .arg("--config")
         .arg(config)
