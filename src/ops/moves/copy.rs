@@ -92,8 +92,9 @@ pub(super) async fn rows_estimate(source: &mut Conn, record: &MoveRecord) -> Res
         let mut n = n.flatten().unwrap_or(0);
         if n == 0 {
             let count = format!(
-                "SELECT COUNT(*) FROM {}",
-                format!("{}.{}", quote(&record.schema), quote(t))
+                "SELECT COUNT(*) FROM {}.{}",
+                quote(&record.schema),
+                quote(t)
             );
             let counted: Option<u64> = source
                 .query_first(count)
