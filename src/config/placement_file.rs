@@ -244,9 +244,22 @@ mod tests {
             rows_copied: 10,
             pause_ms: 0,
         });
+        f.progress.push(MoveProgress {
+            schema: "shop".into(),
+            table: "users".into(),
+            slot: 1,
+            step: "verifying".into(),
+            lag_transactions: Some(0),
+            reverse_gtid: "2-20-9".into(),
+            ..MoveProgress::default()
+        });
         let text = toml::to_string(&f).unwrap();
         let back: PlacementFile = toml::from_str(&text).unwrap();
         assert_eq!(back, f);
+        assert_eq!(
+            back.progress_of(&back.moves[0]).map(|p| p.step.as_str()),
+            Some("verifying")
+        );
         assert_eq!(back.moved.len(), 1);
         assert_eq!(back.moved[0].node, "n1");
     }
