@@ -11,235 +11,21 @@
 //! Needs `SHARDCAT_TOPOLOGY_ENV`. Uses its own database.
 
 mod common;
+#[path = "common/moving.rs"]
+mod moving;
 #[path = "common/util.rs"]
 mod util;
 
 use std::collections::BTreeSet;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::proxy::{ProxyOptions, ProxyProcess};
+use common::proxy::ProxyProcess;
 use common::Topology;
+use moving::*;
 use mysql_async::prelude::*;
 use util::{direct_conn, proxy_conn};
-
-const DB: &str = "move_shard";
-const SEED: i64 = 400;
-const WRITERS: i64 = 4;
-
-fn options() -> ProxyOptions {
-    ProxyOptions {
-        extra: format!(
-            r#"
-[[table]]
-name = "accounts"
-schema = "{DB}"
-key = "id"
-key_type = "int"
-algorithm = {{ kind = "hash_mod" }}
-nodes = ["n1", "n2"]
-tables_per_node = 2
-
-[[table]]
-name = "ledger"
-schema = "{DB}"
-bound_to = "accounts"
-key = "account_id"
-"#
-        ),
-        ..Default::default()
-    }
-}
-
-/// Runs `shardcat <args>`: (exit ok, stdout + stderr).
-fn cli(args: &[&str], config: &std::path::Path) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_shardcat"))
-        .args(args)
-        .arg("--config")
-        .arg(config)
-        .output()
-        .expect("run shardcat");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
-
-fn move_args<'a>(slot: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut args = vec![
-        "shards",
-        "move",
-        "--table",
-        "accounts",
-        "--shard",
-        slot,
-        "--to",
-        "n2",
-        "--repl-user",
-        "repl",
-        "--repl-password",
-        "repl",
-    ];
-    args.extend_from_slice(extra);
-    args
-}
-
-/// Removes what an earlier run may have left on the servers.
-async fn reset(topo: &Topology) {
-    for node in ["n1p", "n2p"] {
-        let mut c = direct_conn(topo, node, None).await;
-        let rows: Vec<mysql_async::Row> = c.query("SHOW ALL SLAVES STATUS").await.unwrap();
-        for r in rows {
-            let name: String = r.get("Connection_name").unwrap_or_default();
-            if name.starts_with("shardcat_move_") {
-                c.query_drop(format!("STOP SLAVE '{name}'")).await.unwrap();
-                c.query_drop(format!("RESET SLAVE '{name}' ALL"))
-                    .await
-                    .unwrap();
-            }
-        }
-        c.query_drop(format!("DROP DATABASE IF EXISTS {DB}"))
-            .await
-            .unwrap();
-        c.disconnect().await.unwrap();
-    }
-}
-
-async fn setup(topo: &Topology, proxy: &ProxyProcess) {
-    reset(topo).await;
-    let mut c = proxy_conn(proxy, None).await;
-    c.query_drop(format!("CREATE DATABASE {DB}")).await.unwrap();
-    c.query_drop(format!("USE {DB}")).await.unwrap();
-    c.query_drop("CREATE TABLE accounts (id BIGINT PRIMARY KEY, balance BIGINT NOT NULL, note VARCHAR(40), amount DOUBLE)")
-        .await
-        .unwrap();
-    c.query_drop("CREATE TABLE ledger (id BIGINT AUTO_INCREMENT PRIMARY KEY, account_id BIGINT NOT NULL, delta BIGINT NOT NULL, KEY (account_id))")
-        .await
-        .unwrap();
-    let values: Vec<String> = (0..SEED)
-        .map(|i| format!("({i}, 100, 'seed ''{i}'' é\\\\', {})", i as f64 / 3.0))
-        .collect();
-    c.query_drop(format!("INSERT INTO accounts VALUES {}", values.join(",")))
-        .await
-        .unwrap();
-    c.disconnect().await.unwrap();
-}
-
-/// What a writer did.
-#[derive(Default)]
-struct Written {
-    ids: Vec<i64>,
-    ledger: i64,
-    failures: Vec<String>,
-    slowest: Duration,
-    read_mismatches: usize,
-    /// Transactions rolled back by an InnoDB deadlock and run again.
-    deadlocks_retried: usize,
-}
-
-/// Inserts accounts (autocommit) and, in a transaction, a ledger row with
-/// its balance update; reads each new account back through the proxy.
-async fn writer(proxy_port: u16, w: i64, stop: Arc<AtomicBool>) -> Written {
-    struct P(u16);
-    impl util::ProxyLike for P {
-        fn port(&self) -> u16 {
-            self.0
-        }
-        fn log(&self) -> String {
-            String::new()
-        }
-        fn pid(&self) -> u32 {
-            0
-        }
-    }
-    let mut c = proxy_conn(&P(proxy_port), Some(DB)).await;
-    let mut out = Written::default();
-    let mut k = 0i64;
-    while !stop.load(Ordering::Relaxed) {
-        let id = 10_000 + k * WRITERS + w;
-        k += 1;
-        let start = Instant::now();
-        let r = async {
-            c.exec_drop(
-                "INSERT INTO accounts (id, balance, note, amount) VALUES (?, 0, 'w', 0.1)",
-                (id,),
-            )
-            .await?;
-            // A deadlock between the writers' transactions (1213: InnoDB
-            // rolled the transaction back) is retried, as applications do;
-            // it loses nothing.
-            let mut attempt = 0;
-            loop {
-                attempt += 1;
-                let tx = async {
-                    c.query_drop("BEGIN").await?;
-                    c.exec_drop(
-                        "INSERT INTO ledger (account_id, delta) VALUES (?, 5)",
-                        (id,),
-                    )
-                    .await?;
-                    c.exec_drop(
-                        "UPDATE accounts SET balance = balance + 5 WHERE id = ?",
-                        (id,),
-                    )
-                    .await?;
-                    c.query_drop("COMMIT").await
-                }
-                .await;
-                match tx {
-                    Err(mysql_async::Error::Server(e)) if e.code == 1213 && attempt < 3 => {
-                        let _ = c.query_drop("ROLLBACK").await;
-                        out.deadlocks_retried += 1;
-                    }
-                    other => break other,
-                }
-            }
-        }
-        .await;
-        out.slowest = out.slowest.max(start.elapsed());
-        match r {
-            Ok(()) => {
-                out.ids.push(id);
-                out.ledger += 1;
-                let back: Option<i64> = c
-                    .exec_first("SELECT balance FROM accounts WHERE id = ?", (id,))
-                    .await
-                    .unwrap_or(None);
-                if back != Some(5) {
-                    out.read_mismatches += 1;
-                }
-            }
-            Err(e) => {
-                let _ = c.query_drop("ROLLBACK").await;
-                out.failures.push(format!("id {id}: {e}"));
-            }
-        }
-    }
-    let _ = c.disconnect().await;
-    out
-}
-
-/// Every row of `table` through the proxy, as sorted (id, balance) pairs.
-async fn ids_through_proxy(proxy: &ProxyProcess) -> Vec<(i64, i64)> {
-    let mut c = proxy_conn(proxy, Some(DB)).await;
-    let rows: Vec<(i64, i64)> = c
-        .query("SELECT id, balance FROM accounts ORDER BY id")
-        .await
-        .unwrap();
-    c.disconnect().await.unwrap();
-    rows
-}
-
-async fn count_on(topo: &Topology, node: &str, table: &str) -> Option<i64> {
-    let mut c = direct_conn(topo, node, Some(DB)).await;
-    let n: Result<Option<i64>, _> = c.query_first(format!("SELECT COUNT(*) FROM {table}")).await;
-    c.disconnect().await.unwrap();
-    n.ok().flatten()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_shard_moves_to_another_node_while_writes_continue() {
@@ -254,7 +40,7 @@ async fn a_shard_moves_to_another_node_while_writes_continue() {
     let stop = Arc::new(AtomicBool::new(false));
     let _stop_on_panic = StopOnDrop(stop.clone());
     let writers: Vec<_> = (0..WRITERS)
-        .map(|w| tokio::spawn(writer(proxy.port, w, stop.clone())))
+        .map(|w| tokio::spawn(writer(proxy.port, w, stop.clone(), false)))
         .collect();
     tokio::time::sleep(Duration::from_millis(300)).await;
     let cfg = config.clone();
@@ -273,9 +59,11 @@ async fn a_shard_moves_to_another_node_while_writes_continue() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let cfg = config.clone();
     let started = Instant::now();
-    let (ok, text) = tokio::task::spawn_blocking(move || cli(&move_args("accounts_1", &[]), &cfg))
-        .await
-        .unwrap();
+    let chunked = ["--verify-chunk-rows", "16"];
+    let (ok, text) =
+        tokio::task::spawn_blocking(move || cli(&move_args("accounts_1", &chunked), &cfg))
+            .await
+            .unwrap();
     let took = started.elapsed();
     assert!(
         ok,
@@ -519,14 +307,3 @@ async fn an_unswitched_move_can_be_aborted() {
     assert_eq!(ids_through_proxy(&proxy).await.len() as i64, SEED);
     reset(&topo).await;
 }
-
-/// Stops the writers when the test ends, also by a failed assertion.
-struct StopOnDrop(Arc<AtomicBool>);
-
-impl Drop for StopOnDrop {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::Relaxed);
-    }
-}
-
-static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());

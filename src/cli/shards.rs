@@ -59,9 +59,20 @@ pub struct MoveArgs {
     /// its channel).
     #[arg(long, conflicts_with = "cleanup")]
     abort: bool,
-    /// After a switch: drop the source's old tables.
+    /// After a switch: drop the source's old tables (after a reverse
+    /// switch: the target's copy).
     #[arg(long)]
     cleanup: bool,
+    /// After a switch (before --cleanup): send the traffic back to the
+    /// source, kept in step by the reverse channel (no new copy).
+    #[arg(long, conflicts_with_all = ["abort", "cleanup"])]
+    reverse: bool,
+    /// Rows per second the copy writes at most (0: no limit).
+    #[arg(long, default_value_t = 0)]
+    copy_rows_per_s: u64,
+    /// Rows per primary-key chunk of the verification before the switch.
+    #[arg(long, default_value_t = moves::CHUNK_ROWS)]
+    verify_chunk_rows: usize,
 }
 
 #[derive(Subcommand)]
@@ -113,6 +124,9 @@ pub fn shards(action: ShardsAction) -> ExitCode {
             catch_up_timeout: Duration::from_secs(a.catch_up_timeout_s),
             abort: a.abort,
             cleanup: a.cleanup,
+            reverse: a.reverse,
+            copy_rate: a.copy_rows_per_s,
+            chunk_rows: a.verify_chunk_rows,
         },
     };
     let Some(rt) = super::runtime() else {

@@ -27,6 +27,10 @@ pub struct PlacementFile {
     /// Moves under way (or finished and not yet cleaned up).
     #[serde(default, rename = "move", skip_serializing_if = "Vec::is_empty")]
     pub moves: Vec<MoveRecord>,
+    /// The live progress of moves (`[[progress]]`, written by the command
+    /// while it runs, shown by `SHOW SHARDCAT MOVES` and the metrics).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub progress: Vec<MoveProgress>,
 }
 
 /// One moved slot of a sharded (root) table; its bound tables follow it.
@@ -74,6 +78,59 @@ pub struct MoveRecord {
     /// Write pause of the switch, milliseconds (0 before it).
     #[serde(default)]
     pub pause_ms: u64,
+}
+
+/// A move's live progress and what its reverse switch needs; keyed by the
+/// move's schema, table and slot.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MoveProgress {
+    pub schema: String,
+    pub table: String,
+    pub slot: usize,
+    /// What runs now: `copying`, `catching_up`, `verifying`, `switching`,
+    /// `switched`, `reversing`, `reversed`, or a failure's step.
+    pub step: String,
+    /// Rows copied so far and the source's estimate of the total.
+    pub rows_copied: u64,
+    pub rows_total: u64,
+    /// The target's channel: seconds behind the source (as the channel
+    /// reports it) and transactions behind (GTID sequence difference).
+    pub lag_seconds: Option<u64>,
+    pub lag_transactions: Option<u64>,
+    /// Verification: chunks compared, their number, chunks found different
+    /// (re-checked), chunks left for the write pause.
+    pub chunks_checked: u64,
+    pub chunks_total: u64,
+    pub chunks_differing: u64,
+    pub chunks_deferred: u64,
+    /// The reverse channel (target → source) set up at the switch and the
+    /// target's GTID position it starts from.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub reverse_channel: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub reverse_gtid: String,
+    /// The slot's `[[moved]]` node before the switch (none: its rule's).
+    pub moved_before: Option<String>,
+    /// The last error of the command, if it stopped on one.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub error: String,
+    /// Unix time of the last update.
+    pub updated: u64,
+}
+
+impl MoveProgress {
+    /// Whether this is the progress of `record`.
+    pub fn is_of(&self, record: &MoveRecord) -> bool {
+        self.schema == record.schema && self.table == record.table && self.slot == record.slot
+    }
+}
+
+impl PlacementFile {
+    /// The progress of `record`, if any.
+    pub fn progress_of(&self, record: &MoveRecord) -> Option<&MoveProgress> {
+        self.progress.iter().find(|p| p.is_of(record))
+    }
 }
 
 /// The placement file of the configuration at `config`.
@@ -187,9 +244,22 @@ mod tests {
             rows_copied: 10,
             pause_ms: 0,
         });
+        f.progress.push(MoveProgress {
+            schema: "shop".into(),
+            table: "users".into(),
+            slot: 1,
+            step: "verifying".into(),
+            lag_transactions: Some(0),
+            reverse_gtid: "2-20-9".into(),
+            ..MoveProgress::default()
+        });
         let text = toml::to_string(&f).unwrap();
         let back: PlacementFile = toml::from_str(&text).unwrap();
         assert_eq!(back, f);
+        assert_eq!(
+            back.progress_of(&back.moves[0]).map(|p| p.step.as_str()),
+            Some("verifying")
+        );
         assert_eq!(back.moved.len(), 1);
         assert_eq!(back.moved[0].node, "n1");
     }

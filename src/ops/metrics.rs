@@ -100,7 +100,7 @@ pub struct MovePhaseLabels {
 
 /// The phases of a shard move (`ops::moves`), each reported by
 /// `shard_move_phase` (1 for the move's current phase, 0 for the others).
-pub const MOVE_PHASES: [&str; 4] = ["copying", "catching_up", "switched", "cleaned"];
+pub const MOVE_PHASES: [&str; 5] = ["copying", "catching_up", "switched", "reversed", "cleaned"];
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabels {
@@ -245,6 +245,7 @@ pub struct Metrics {
     move_phase: Family<MovePhaseLabels, Gauge>,
     move_rows_copied: Family<MoveLabels, Gauge>,
     move_pause_ms: Family<MoveLabels, Gauge>,
+    move_progress: crate::ops::moves::progress::MoveProgressGauges,
     shards_moved: Gauge,
     events: EventFamilies,
     checkout: CheckoutFamilies,
@@ -324,6 +325,7 @@ impl Metrics {
             move_phase: Family::default(),
             move_rows_copied: Family::default(),
             move_pause_ms: Family::default(),
+            move_progress: Default::default(),
             shards_moved: Gauge::default(),
             events: EventFamilies::default(),
             checkout: CheckoutFamilies::default(),
@@ -477,7 +479,7 @@ impl Metrics {
         );
         r.register(
             "shard_move_phase",
-            "Shard moves under way (placement file): 1 for the move's phase (copying, catching_up, switched, cleaned)",
+            "Shard moves under way (placement file): 1 for the move's phase (copying, catching_up, switched, reversed, cleaned)",
             m.move_phase.clone(),
         );
         r.register(
@@ -490,6 +492,7 @@ impl Metrics {
             "The write pause of a shard move's switch, milliseconds (0 before it)",
             m.move_pause_ms.clone(),
         );
+        m.move_progress.register(r);
         r.register(
             "shards_moved",
             "Shards placed off their rule's node by moves (placement file)",
@@ -588,9 +591,15 @@ impl Metrics {
                     .set(i64::from(m.phase == phase));
             }
             let labels = MoveLabels { table, slot };
+            // While the copy runs its progress has the rows copied so far.
+            let progress = file.progress_of(m);
+            let copied = progress.map_or(0, |p| p.rows_copied).max(m.rows_copied);
             self.move_rows_copied
                 .get_or_create(&labels)
-                .set(i64::try_from(m.rows_copied).unwrap_or(i64::MAX));
+                .set(i64::try_from(copied).unwrap_or(i64::MAX));
+            if let Some(p) = progress {
+                self.move_progress.set(&labels, p);
+            }
             self.move_pause_ms
                 .get_or_create(&labels)
                 .set(i64::try_from(m.pause_ms).unwrap_or(i64::MAX));

@@ -141,6 +141,14 @@ impl Session {
             "gtid",
             "rows_copied",
             "pause_ms",
+            "step",
+            "rows_total",
+            "lag_seconds",
+            "lag_transactions",
+            "chunks_verified",
+            "chunks_total",
+            "chunks_deferred",
+            "error",
         ]);
         let s = |v: &str| Some(v.to_owned());
         for m in &file.moved {
@@ -149,19 +157,14 @@ impl Session {
                 None => m.table.clone(),
             };
             let slot = m.slot.to_string();
-            r.row(vec![
-                s("moved"),
-                Some(name),
-                Some(slot),
-                None,
-                None,
-                s(&m.node),
-                None,
-                None,
-                None,
-            ]);
+            let mut row = vec![s("moved"), Some(name), Some(slot), None, None, s(&m.node)];
+            row.resize(17, None);
+            r.row(row);
         }
         for m in &file.moves {
+            // The live figures of the command running the move.
+            let p = file.progress_of(m).cloned().unwrap_or_default();
+            let n = |v: u64| Some(v.to_string());
             r.row(vec![
                 s(&m.phase),
                 Some(format!("{}.{}", m.schema, m.table)),
@@ -170,8 +173,16 @@ impl Session {
                 s(&m.from),
                 s(&m.to),
                 s(&m.gtid),
-                Some(m.rows_copied.to_string()),
-                Some(m.pause_ms.to_string()),
+                n(m.rows_copied.max(p.rows_copied)),
+                n(m.pause_ms),
+                Some(p.step).filter(|v| !v.is_empty()),
+                n(p.rows_total),
+                p.lag_seconds.and_then(n),
+                p.lag_transactions.and_then(n),
+                n(p.chunks_checked),
+                n(p.chunks_total),
+                n(p.chunks_deferred),
+                Some(p.error).filter(|v| !v.is_empty()),
             ]);
         }
         Ok(r)

@@ -33,14 +33,46 @@ pub fn format(pos: &Position) -> String {
         .join(",")
 }
 
-/// The target's `gtid_slave_pos` for a channel starting at the source's
-/// `snapshot`: the source's position in each of its domains, and the
-/// target's own binlog position in the domains the source has not written
-/// (the server refuses a slave position that leaves out a domain of its
-/// binary log).
-pub fn slave_pos(snapshot: &Position, target_binlog: &Position) -> Position {
-    let mut pos = target_binlog.clone();
-    pos.extend(snapshot.iter().map(|(d, v)| (*d, *v)));
+/// The `gtid_slave_pos` of a channel on a server whose binary log is at
+/// `own`, replicating from a server at `start` (a position of that
+/// server's binary log: the copy's snapshot, or the target's position at
+/// a switch for a reverse channel): `start` in each of its domains (the
+/// master finds those GTIDs in its binary log; a later one of the
+/// server's own would not be there), the server's own position in the
+/// domains `start` lacks (the server refuses a slave position that leaves
+/// out a domain of its binary log; the master ignores domains it has
+/// not).
+pub fn slave_pos(start: &Position, own: &Position) -> Position {
+    let mut pos = own.clone();
+    pos.extend(start.iter().map(|(d, v)| (*d, *v)));
+    pos
+}
+
+/// Whether `start` is behind `own` in a domain both have (the server
+/// wrote that domain past what the master has, e.g. what a reverse channel
+/// brought back): under `gtid_strict_mode` the server refuses such a slave
+/// position (1947) although the channel needs it.
+pub fn behind_own(start: &Position, own: &Position) -> bool {
+    start
+        .iter()
+        .any(|(d, (_, n))| own.get(d).is_some_and(|(_, m)| m > n))
+}
+
+/// Transactions `applied` lacks of `source`: per domain of the source,
+/// the difference of sequence numbers.
+pub fn behind(source: &Position, applied: &Position) -> u64 {
+    source
+        .iter()
+        .map(|(d, (_, n))| n.saturating_sub(applied.get(d).map_or(0, |(_, m)| *m)))
+        .sum()
+}
+
+/// `pos` without the domain `domain` (a wait for what a server itself
+/// wrote elsewhere would never end: its own transactions come back to it
+/// filtered away).
+pub fn without(pos: &Position, domain: u32) -> Position {
+    let mut pos = pos.clone();
+    pos.remove(&domain);
     pos
 }
 
@@ -81,5 +113,21 @@ mod tests {
             }
             assert_eq!(parse(&format(&merged)).unwrap(), merged);
         }
+    }
+
+    #[test]
+    fn a_domain_written_on_both_sides_starts_where_the_master_has_it() {
+        // After a reverse switch the source has the target's domain 2 up
+        // to 7 in its binlog; the target itself is at 9: a new forward
+        // channel asks for 2-20-7 (in the source's binlog; its 8 and 9 come
+        // back with the target's own server id and are skipped).
+        let snapshot = parse("1-10-12,2-20-7").unwrap();
+        let target = parse("1-10-5,2-20-9").unwrap();
+        assert_eq!(format(&slave_pos(&snapshot, &target)), "1-10-12,2-20-7");
+        assert!(behind_own(&snapshot, &target));
+        assert!(!behind_own(&parse("1-10-12").unwrap(), &target));
+        assert_eq!(behind(&snapshot, &target), 7);
+        assert_eq!(behind(&target, &snapshot), 2);
+        assert_eq!(format(&without(&target, 1)), "2-20-9");
     }
 }

@@ -5,29 +5,45 @@
 //! 1. **copy** (`copying`): a consistent snapshot of the source (`START
 //!    TRANSACTION WITH CONSISTENT SNAPSHOT`, its binlog position turned
 //!    into a GTID position by `BINLOG_GTID_POS`), the tables created on the
-//!    target from `SHOW CREATE TABLE` and their rows copied in batches;
+//!    target from `SHOW CREATE TABLE` and their rows copied in batches
+//!    (optionally at a bounded rate);
 //! 2. **catch up** (`catching_up`): a MariaDB multi-source channel on the
 //!    target replicates the source from that GTID position, filtered to
-//!    the moving tables (`replicate_do_table`);
+//!    the moving tables (`replicate_do_table`); then the copy is
+//!    **verified** chunk by chunk of the primary key while writes continue
+//!    (`verify.rs`): a chunk that differs for good stops the move;
 //! 3. **switch** (`switched`): each proxy pauses the writes to the moving
 //!    tables (`SET SHARDCAT PAUSE WRITES`), the source tables are locked
 //!    for reading, the target waits for the source's last GTID, row counts
-//!    and `CHECKSUM TABLE` are compared, the placement file records the new
-//!    node and each proxy reloads it (`SET SHARDCAT SWITCH`); the channel
-//!    stops, writes resume (to the new node), the lock is released;
-//! 4. **cleanup** (`--cleanup`, later): the source's old tables dropped.
+//!    and the chunks written during the verification are compared, the
+//!    target's GTID position is recorded for the reverse channel, the
+//!    placement file records the new node and each proxy reloads it (`SET
+//!    SHARDCAT SWITCH`); the channel stops, writes resume (to the new
+//!    node), the lock is released; a reverse channel (target → source)
+//!    starts on the source (`reverse.rs`);
+//! 4. **reverse** (`--reverse`, `reversed`), optional: the traffic goes
+//!    back to the source, kept in step by the reverse channel;
+//! 5. **cleanup** (`--cleanup`, later): the reverse channel and the old
+//!    tables (the source's; the target's after a reverse) dropped.
 //!
 //! Each phase is recorded in the placement file (`[[move]]`) before the
 //! next starts: running the command again resumes, `--abort` undoes a
 //! move that has not switched. Nothing on the source is changed before
-//! `--cleanup`.
+//! `--cleanup`. The command's live figures (rows, lag, chunks, step) go to
+//! `[[progress]]` (`progress.rs`), which the proxies show.
 //!
 //! Owns: the order of the phases and their record. Must not: route
 //! statements (the proxy does, through its admin statements), decide
 //! placement rules (`placement`).
 
+mod copy;
 mod gtid;
+pub mod progress;
+mod reverse;
 mod steps;
+mod verify;
+
+pub use verify::CHUNK_ROWS;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -67,6 +83,12 @@ pub struct MoveRequest {
     pub abort: bool,
     /// Drop the source's tables of a switched move.
     pub cleanup: bool,
+    /// Send a switched move's traffic back to its source (`reverse.rs`).
+    pub reverse: bool,
+    /// Rows per second the copy writes at most (0: no limit).
+    pub copy_rate: u64,
+    /// Rows per chunk of the verification.
+    pub chunk_rows: usize,
 }
 
 /// A move resolved against the configuration.
@@ -122,30 +144,42 @@ pub async fn run(req: &MoveRequest, say: &mut dyn FnMut(String)) -> Result<(), S
     if req.abort {
         steps.abort(&resolved.record, say).await?;
         file.moves.retain(|m| *m != resolved.record);
+        progress::forget(&mut file, &resolved.record);
         file.write(&resolved.placement_path)?;
         say("aborted: the target's tables and channel are gone; the source was not changed".into());
         return Ok(());
     }
     if req.cleanup {
-        if resolved.record.phase != "switched" {
+        if resolved.record.phase != "switched" && resolved.record.phase != "reversed" {
             return Err(format!(
-                "the move is in phase {}: --cleanup only follows a switch",
+                "the move is in phase {}: --cleanup only follows a switch (or a reverse switch)",
                 resolved.record.phase
             ));
         }
         steps.cleanup(&resolved.record, say).await?;
         file.moves.retain(|m| *m != resolved.record);
+        progress::forget(&mut file, &resolved.record);
         file.write(&resolved.placement_path)?;
-        say("cleaned up: the source's old tables are dropped".into());
+        say("cleaned up: the old tables are dropped".into());
         return Ok(());
     }
-    drive(&steps, &mut resolved, say).await
+    let mut progress = progress::Progress::load(resolved.placement_path.clone(), &resolved.record);
+    let done = if req.reverse {
+        reverse::run(&steps, &mut resolved, &mut progress, say).await
+    } else {
+        drive(&steps, &mut resolved, &mut progress, say).await
+    };
+    if let Err(e) = &done {
+        progress.failed(e);
+    }
+    done
 }
 
 /// Runs the phases from the recorded one on.
 async fn drive(
     steps: &steps::Steps<'_>,
     resolved: &mut Resolved,
+    progress: &mut progress::Progress,
     say: &mut dyn FnMut(String),
 ) -> Result<(), String> {
     loop {
@@ -163,8 +197,9 @@ async fn drive(
         match record.phase.as_str() {
             "copying" => {
                 save(resolved)?;
+                progress.step("copying")?;
                 let record = &mut resolved.record;
-                let (gtid, rows) = steps.copy(record, say).await?;
+                let (gtid, rows) = steps.copy(record, progress, say).await?;
                 record.gtid = gtid;
                 record.rows_copied = rows;
                 record.phase = "catching_up".into();
@@ -172,18 +207,44 @@ async fn drive(
             }
             "catching_up" => {
                 steps.start_channel(record).await?;
-                steps.catch_up(record, say).await?;
-                let pause = steps.switch(resolved, say).await?;
+                progress.step("catching_up")?;
+                steps.catch_up(record, progress, say).await?;
+                let check = steps.verify(record, progress, say).await?;
+                progress.step("switching")?;
+                let cut = steps::Cutover {
+                    old: record.from.clone(),
+                    new: record.to.clone(),
+                    channel: record.channel.clone(),
+                    check: &check,
+                    placement: Some(record.to.clone()),
+                    reversible: true,
+                };
+                let pause = steps.cutover(resolved, &cut, progress, say).await?;
                 let record = &mut resolved.record;
                 record.pause_ms = pause.as_millis() as u64;
                 record.phase = "switched".into();
                 save(resolved)?;
+                progress.step("switched")?;
                 say(format!(
                     "switched: writes paused {} ms; the source's tables stay until --cleanup",
                     pause.as_millis()
                 ));
+                reverse::open(steps, &resolved.record, progress)
+                    .await
+                    .map_err(|e| {
+                        format!("switched, but the reverse channel did not start: {e}; run again")
+                    })?;
+                say(format!(
+                    "reverse channel {} on `{}` keeps the source in step (--reverse switches back)",
+                    steps::reverse_channel(&resolved.record),
+                    resolved.record.from
+                ));
+                return Ok(());
             }
-            "switched" => return Ok(()),
+            // Run again after a switch: the reverse channel runs (again,
+            // with its filter: a restart of the source loses it).
+            "switched" => return reverse::open(steps, &resolved.record, progress).await,
+            "reversed" => return Ok(()),
             other => return Err(format!("unknown phase `{other}` in the placement file")),
         }
     }

@@ -2,29 +2,52 @@
 //! primaries (mysql_async, outside the data path) and on the proxies
 //! (their admin statements).
 //!
-//! Owns: those connections and statements. Must not: decide the order of
+//! Owns: those connections and statements, the copy's rate limit, the
+//! switch in either direction (`cutover`). Must not: decide the order of
 //! phases or write the move's record (`mod.rs`), but for the switch, which
-//! writes the placement file while the writes are paused.
+//! writes the placement file (and the reverse channel's start in the
+//! progress) while the writes are paused; compare rows (`verify.rs`).
 
 use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, Row, Value};
+use mysql_async::{Conn, Row};
 
+use super::copy::{copy_rows, rows_estimate, Meter};
 use super::gtid;
+use super::progress::{self, Progress};
+use super::verify::Verified;
 use super::{MoveRequest, Resolved};
 use crate::config::placement_file::{MoveRecord, PlacementFile};
 use crate::config::Config;
 use crate::ops::tables::ddl::{copy_ddl, quote};
 use crate::ops::tables::live::{connect, connect_addr};
 
-/// Rows per INSERT of the copy.
-const BATCH_ROWS: usize = 500;
-
 /// What each phase needs from the configuration and the request.
 pub(super) struct Steps<'a> {
     cfg: &'a Config,
     req: &'a MoveRequest,
+}
+
+/// One switch: the writes of the move's tables go from `old` to `new`.
+pub(super) struct Cutover<'v> {
+    /// The node whose writes pause and whose tables lock.
+    pub(super) old: String,
+    /// The node whose channel (`channel`, replicating `old`) must catch up;
+    /// the channel stops at the switch.
+    pub(super) new: String,
+    pub(super) channel: String,
+    /// What the pause compares.
+    pub(super) check: &'v Verified,
+    /// The slot's `[[moved]]` node afterwards (none: its rule's node).
+    pub(super) placement: Option<String>,
+    /// Record where a reverse channel starts (a forward switch).
+    pub(super) reversible: bool,
+}
+
+/// The reverse channel's name (on the source), for a move's channel.
+pub(super) fn reverse_channel(record: &MoveRecord) -> String {
+    format!("{}_reverse", record.channel)
 }
 
 fn sql_err(what: &str) -> impl Fn(mysql_async::Error) -> String + '_ {
@@ -103,6 +126,7 @@ impl<'a> Steps<'a> {
     pub(super) async fn copy(
         &self,
         record: &MoveRecord,
+        progress: &mut Progress,
         say: &mut dyn FnMut(String),
     ) -> Result<(String, u64), String> {
         let mut source = connect(self.cfg, &record.from).await?;
@@ -158,6 +182,17 @@ impl<'a> Steps<'a> {
             .query_drop("SET SESSION foreign_key_checks = 0")
             .await
             .map_err(sql_err("target"))?;
+        let estimate = rows_estimate(&mut source, record).await?;
+        progress.update(|p| {
+            p.rows_total = estimate;
+            p.rows_copied = 0;
+        });
+        let mut meter = Meter {
+            progress,
+            rate: self.req.copy_rate,
+            start: Instant::now(),
+            rows: 0,
+        };
         let mut total = 0u64;
         for t in &record.tables {
             let name = qualified(&record.schema, t);
@@ -171,7 +206,7 @@ impl<'a> Steps<'a> {
                 .query_drop(ddl)
                 .await
                 .map_err(sql_err("creating the copy"))?;
-            let rows = copy_rows(&mut source, &mut target, &name).await?;
+            let rows = copy_rows(&mut source, &mut target, &name, &mut meter).await?;
             say(format!("copied {name}: {rows} rows"));
             total += rows;
         }
@@ -187,15 +222,36 @@ impl<'a> Steps<'a> {
     /// Creates (or restarts) the target's channel from the copy's position,
     /// filtered to the moving tables.
     pub(super) async fn start_channel(&self, record: &MoveRecord) -> Result<(), String> {
-        let mut target = connect(self.cfg, &record.to).await?;
-        let ch = literal(&record.channel);
+        self.open_channel(
+            &record.to,
+            &record.from,
+            &record.channel,
+            &record.gtid,
+            record,
+        )
+        .await
+    }
+
+    /// Creates (or restarts) `channel` on `on`'s primary, replicating
+    /// `from`'s primary from `start` (a GTID position of `from`), filtered
+    /// to the move's tables.
+    pub(super) async fn open_channel(
+        &self,
+        on: &str,
+        from: &str,
+        channel: &str,
+        start: &str,
+        record: &MoveRecord,
+    ) -> Result<(), String> {
+        let mut target = connect(self.cfg, on).await?;
+        let ch = literal(channel);
         let existing: Vec<Row> = target
             .query("SHOW ALL SLAVES STATUS")
             .await
             .map_err(sql_err("SHOW ALL SLAVES STATUS"))?;
         let exists = existing.iter().any(|r| {
             r.get::<String, _>("Connection_name")
-                .is_some_and(|n| n.eq_ignore_ascii_case(&record.channel))
+                .is_some_and(|n| n.eq_ignore_ascii_case(channel))
         });
         if exists {
             target
@@ -203,8 +259,8 @@ impl<'a> Steps<'a> {
                 .await
                 .map_err(sql_err("STOP SLAVE"))?;
         } else {
-            set_slave_pos(&mut target, &record.gtid).await?;
-            let addr = self.primary_addr(&record.from).await?;
+            set_slave_pos(&mut target, start).await?;
+            let addr = self.primary_addr(from).await?;
             let (host, port) = addr.rsplit_once(':').unwrap_or((addr.as_str(), "3306"));
             let port: u16 = port.parse().map_err(|_| format!("bad port in `{addr}`"))?;
             let user = self
@@ -228,7 +284,7 @@ impl<'a> Steps<'a> {
                 .await
                 .map_err(sql_err("CHANGE MASTER"))?;
         }
-        // The filter is not kept across a restart of the target: set it
+        // The filter is not kept across a restart of the server: set it
         // every time, before the channel runs.
         let filter: Vec<String> = record
             .tables
@@ -259,19 +315,44 @@ impl<'a> Steps<'a> {
     pub(super) async fn catch_up(
         &self,
         record: &MoveRecord,
+        progress: &mut Progress,
         say: &mut dyn FnMut(String),
     ) -> Result<(), String> {
-        let mut source = connect(self.cfg, &record.from).await?;
-        let mut target = connect(self.cfg, &record.to).await?;
+        self.wait_caught_up(&record.from, &record.to, &record.channel, progress, say)
+            .await
+    }
+
+    /// Waits until `new`'s channel has applied what `old` had written when
+    /// the wait began (but for `new`'s own domain), reporting the lag.
+    pub(super) async fn wait_caught_up(
+        &self,
+        old: &str,
+        new: &str,
+        channel: &str,
+        progress: &mut Progress,
+        say: &mut dyn FnMut(String),
+    ) -> Result<(), String> {
+        let mut source = connect(self.cfg, old).await?;
+        let mut target = connect(self.cfg, new).await?;
+        let domain = own_domain(&mut target).await?;
         let start = Instant::now();
         loop {
-            let pos = source_position(&mut source).await?;
-            channel_healthy(&mut target, &record.channel).await?;
+            let pos = position_without(&mut source, domain).await?;
+            channel_healthy(&mut target, channel).await?;
+            let (seconds, behind) = progress::lag(&mut target, channel, &pos).await?;
+            progress.update(|p| {
+                p.lag_seconds = seconds;
+                p.lag_transactions = behind;
+            });
             if wait_gtid(&mut target, &pos, 1).await? {
                 say(format!(
                     "caught up with {pos} in {} ms",
                     start.elapsed().as_millis()
                 ));
+                progress.update(|p| {
+                    p.lag_seconds = Some(0);
+                    p.lag_transactions = Some(0);
+                });
                 return Ok(());
             }
             if start.elapsed() > self.req.catch_up_timeout {
@@ -283,16 +364,20 @@ impl<'a> Steps<'a> {
         }
     }
 
-    /// The switch (see the module doc of `moves`); the write pause.
-    pub(super) async fn switch(
+    /// A switch of the writes of the move's tables from `cut.old` to
+    /// `cut.new` (see the module doc of `moves`): the write pause.
+    pub(super) async fn cutover(
         &self,
         resolved: &Resolved,
+        cut: &Cutover<'_>,
+        progress: &mut Progress,
         say: &mut dyn FnMut(String),
     ) -> Result<Duration, String> {
         let record = &resolved.record;
         let mut proxies = self.proxy_conns().await?;
-        let mut source = connect(self.cfg, &record.from).await?;
-        let mut target = connect(self.cfg, &record.to).await?;
+        let mut source = connect(self.cfg, &cut.old).await?;
+        let mut target = connect(self.cfg, &cut.new).await?;
+        let domain = own_domain(&mut target).await?;
         let tables = record.tables.join(",");
         let hold_ms = self.req.max_pause.as_millis() as u64;
         let start = Instant::now();
@@ -301,7 +386,7 @@ impl<'a> Steps<'a> {
             for (addr, conn) in proxies.iter_mut() {
                 conn.query_drop(format!(
                     "SET SHARDCAT PAUSE WRITES {} {tables} FOR {hold_ms}",
-                    record.from
+                    cut.old
                 ))
                 .await
                 .map_err(|e| format!("proxy {addr}: {e}"))?;
@@ -321,23 +406,48 @@ impl<'a> Steps<'a> {
                 .query_drop(format!("LOCK TABLES {}", locks.join(", ")))
                 .await
                 .map_err(sql_err("LOCK TABLES on the source"))?;
-            let pos = source_position(&mut source).await?;
+            let pos = position_without(&mut source, domain).await?;
             let left = self.req.max_pause.saturating_sub(start.elapsed());
             if !wait_gtid(&mut target, &pos, left.as_secs().max(1)).await? {
                 return Err(format!("the target did not reach {pos} within the pause"));
             }
-            self.verify(&mut source, &mut target, record).await?;
+            cut.check.in_pause(&mut source, &mut target).await?;
             if start.elapsed() + Duration::from_millis(100) > self.req.max_pause {
                 return Err("the pause would end before the switch".to_string());
             }
             let mut file = PlacementFile::read(&resolved.placement_path)?;
             let before = file.clone();
-            file.set_moved(
-                resolved.rule_schema.clone(),
-                &record.table,
-                record.slot,
-                &record.to,
-            );
+            let was = file
+                .moved
+                .iter()
+                .find(|m| {
+                    m.table == record.table
+                        && m.slot == record.slot
+                        && m.schema == resolved.rule_schema
+                })
+                .map(|m| m.node.clone());
+            if cut.reversible {
+                // Where the reverse channel starts: the target's position
+                // now (nothing written to the tables there since).
+                progress.now.reverse_gtid = source_position(&mut target).await?;
+                progress.now.reverse_channel = reverse_channel(record);
+                progress.now.moved_before = was;
+                progress.flush()?;
+                file = PlacementFile::read(&resolved.placement_path)?;
+            }
+            match &cut.placement {
+                Some(node) => file.set_moved(
+                    resolved.rule_schema.clone(),
+                    &record.table,
+                    record.slot,
+                    node,
+                ),
+                None => file.moved.retain(|m| {
+                    !(m.table == record.table
+                        && m.slot == record.slot
+                        && m.schema == resolved.rule_schema)
+                }),
+            }
             file.write(&resolved.placement_path)?;
             if let Err(e) = Config::load(&self.req.config) {
                 before.write(&resolved.placement_path)?;
@@ -347,7 +457,7 @@ impl<'a> Steps<'a> {
             }
             for (addr, conn) in proxies.iter_mut() {
                 if let Err(e) = conn
-                    .query_drop(format!("SET SHARDCAT SWITCH {} {tables}", record.from))
+                    .query_drop(format!("SET SHARDCAT SWITCH {} {tables}", cut.old))
                     .await
                 {
                     // Proxies switched already keep the new placement (the
@@ -355,12 +465,12 @@ impl<'a> Steps<'a> {
                     return Err(format!(
                         "proxy {addr}: {e}; the placement file names `{}` now: reload that proxy \
                          (SHOW SHARDCAT RELOAD) before its pause ends",
-                        record.to
+                        cut.new
                     ));
                 }
             }
             target
-                .query_drop(format!("STOP SLAVE {}", literal(&record.channel)))
+                .query_drop(format!("STOP SLAVE {}", literal(&cut.channel)))
                 .await
                 .map_err(sql_err("STOP SLAVE"))?;
             Ok::<(), String>(())
@@ -369,10 +479,7 @@ impl<'a> Steps<'a> {
         for (addr, conn) in proxies.iter_mut() {
             if paused.contains(addr) {
                 let resumed = conn
-                    .query_drop(format!(
-                        "SET SHARDCAT RESUME WRITES {} {tables}",
-                        record.from
-                    ))
+                    .query_drop(format!("SET SHARDCAT RESUME WRITES {} {tables}", cut.old))
                     .await;
                 if let Err(e) = resumed {
                     say(format!(
@@ -385,7 +492,7 @@ impl<'a> Steps<'a> {
         let _ = source.query_drop("UNLOCK TABLES").await;
         outcome?;
         target
-            .query_drop(format!("RESET SLAVE {} ALL", literal(&record.channel)))
+            .query_drop(format!("RESET SLAVE {} ALL", literal(&cut.channel)))
             .await
             .map_err(sql_err("RESET SLAVE"))?;
         for (_, conn) in proxies {
@@ -394,35 +501,22 @@ impl<'a> Steps<'a> {
         Ok(pause)
     }
 
-    /// Row counts and `CHECKSUM TABLE` equal on both sides.
-    async fn verify(
+    /// Verifies the copy chunk by chunk while writes continue (after the
+    /// catch-up); what the pause must still compare.
+    pub(super) async fn verify(
         &self,
-        source: &mut Conn,
-        target: &mut Conn,
         record: &MoveRecord,
-    ) -> Result<(), String> {
-        for t in &record.tables {
-            let name = qualified(&record.schema, t);
-            let count = format!("SELECT COUNT(*) FROM {name}");
-            let sum = format!("CHECKSUM TABLE {name}");
-            let a: Option<u64> = source.query_first(&count).await.map_err(sql_err("count"))?;
-            let b: Option<u64> = target.query_first(&count).await.map_err(sql_err("count"))?;
-            let x: Option<(String, Option<u64>)> = source
-                .query_first(&sum)
-                .await
-                .map_err(sql_err("checksum"))?;
-            let y: Option<(String, Option<u64>)> = target
-                .query_first(&sum)
-                .await
-                .map_err(sql_err("checksum"))?;
-            let (x, y) = (x.and_then(|r| r.1), y.and_then(|r| r.1));
-            if a != b || x != y {
-                return Err(format!(
-                    "{name} differs: source {a:?} rows checksum {x:?}, target {b:?} rows checksum {y:?}"
-                ));
-            }
-        }
-        Ok(())
+        progress: &mut Progress,
+        say: &mut dyn FnMut(String),
+    ) -> Result<Verified, String> {
+        let mut source = connect(self.cfg, &record.from).await?;
+        let mut target = connect(self.cfg, &record.to).await?;
+        let rows = self.req.chunk_rows;
+        let verified =
+            Verified::online(&mut source, &mut target, record, rows, progress, say).await;
+        let _ = source.disconnect().await;
+        let _ = target.disconnect().await;
+        verified
     }
 
     async fn proxy_conns(&self) -> Result<Vec<(String, Conn)>, String> {
@@ -481,30 +575,42 @@ impl<'a> Steps<'a> {
         Ok(())
     }
 
-    /// Drops the source's old tables of a switched move.
+    /// Drops the old tables of a switched move (the source's; the
+    /// target's after a reverse switch) and the reverse channel.
     pub(super) async fn cleanup(
         &self,
         record: &MoveRecord,
         say: &mut dyn FnMut(String),
     ) -> Result<(), String> {
         let mut source = connect(self.cfg, &record.from).await?;
+        let ch = literal(&reverse_channel(record));
+        let _ = source.query_drop(format!("STOP SLAVE {ch}")).await;
+        let _ = source.query_drop(format!("RESET SLAVE {ch} ALL")).await;
+        let old = if record.phase == "reversed" {
+            &record.to
+        } else {
+            &record.from
+        };
+        let mut conn = connect(self.cfg, old).await?;
         for t in &record.tables {
             let name = qualified(&record.schema, t);
-            source
-                .query_drop(format!("DROP TABLE IF EXISTS {name}"))
+            conn.query_drop(format!("DROP TABLE IF EXISTS {name}"))
                 .await
                 .map_err(sql_err("dropping the old table"))?;
-            say(format!("dropped {name} on {}", record.from));
+            say(format!("dropped {name} on {old}"));
         }
         Ok(())
     }
 }
 
-/// Sets the target's `gtid_slave_pos` to the copy's position plus the
-/// target's own domains. Its own binlog may move on between reading it and
-/// the SET (the server then refuses: 1947): read and set again.
-async fn set_slave_pos(target: &mut Conn, snapshot: &str) -> Result<(), String> {
-    let snapshot = gtid::parse(snapshot)?;
+/// Sets the server's `gtid_slave_pos` for a channel starting at `start`
+/// (`gtid::slave_pos`). Its own binlog may move on between reading it and
+/// the SET (the server then refuses: 1947): read and set again. A start
+/// behind the server's own binlog in a domain both have (after a reverse
+/// switch) is refused under `gtid_strict_mode`: the SET runs with strict
+/// mode off for that statement (restored at once).
+async fn set_slave_pos(target: &mut Conn, start: &str) -> Result<(), String> {
+    let start = gtid::parse(start)?;
     let mut attempts = 0;
     loop {
         let own: String = target
@@ -512,11 +618,33 @@ async fn set_slave_pos(target: &mut Conn, snapshot: &str) -> Result<(), String> 
             .await
             .map_err(sql_err("target position"))?
             .unwrap_or_default();
-        let start = gtid::format(&gtid::slave_pos(&snapshot, &gtid::parse(&own)?));
-        match target
-            .query_drop(format!("SET GLOBAL gtid_slave_pos = {}", literal(&start)))
-            .await
-        {
+        let own = gtid::parse(&own)?;
+        let pos = gtid::format(&gtid::slave_pos(&start, &own));
+        let set = format!("SET GLOBAL gtid_slave_pos = {}", literal(&pos));
+        let done = if gtid::behind_own(&start, &own) {
+            let strict: Option<i64> = target
+                .query_first("SELECT @@GLOBAL.gtid_strict_mode")
+                .await
+                .map_err(sql_err("gtid_strict_mode"))?;
+            let strict = strict.unwrap_or(0);
+            if strict != 0 {
+                target
+                    .query_drop("SET GLOBAL gtid_strict_mode = 0")
+                    .await
+                    .map_err(sql_err("gtid_strict_mode"))?;
+            }
+            let done = target.query_drop(&set).await;
+            if strict != 0 {
+                target
+                    .query_drop("SET GLOBAL gtid_strict_mode = 1")
+                    .await
+                    .map_err(sql_err("restoring gtid_strict_mode"))?;
+            }
+            done
+        } else {
+            target.query_drop(&set).await
+        };
+        match done {
             Ok(()) => return Ok(()),
             Err(mysql_async::Error::Server(e)) if e.code == 1947 && attempts < 50 => {
                 attempts += 1;
@@ -530,7 +658,23 @@ async fn set_slave_pos(target: &mut Conn, snapshot: &str) -> Result<(), String> 
     }
 }
 
-async fn source_position(source: &mut Conn) -> Result<String, String> {
+/// The server's own GTID domain.
+pub(super) async fn own_domain(conn: &mut Conn) -> Result<u32, String> {
+    let d: Option<u32> = conn
+        .query_first("SELECT @@GLOBAL.gtid_domain_id")
+        .await
+        .map_err(sql_err("gtid_domain_id"))?;
+    Ok(d.unwrap_or(0))
+}
+
+/// `source`'s binary log position without `domain` (the other side's own
+/// domain: what came back from it, it has).
+pub(super) async fn position_without(source: &mut Conn, domain: u32) -> Result<String, String> {
+    let pos = gtid::parse(&source_position(source).await?)?;
+    Ok(gtid::format(&gtid::without(&pos, domain)))
+}
+
+pub(super) async fn source_position(source: &mut Conn) -> Result<String, String> {
     let pos: Option<String> = source
         .query_first("SELECT @@GLOBAL.gtid_binlog_pos")
         .await
@@ -539,7 +683,7 @@ async fn source_position(source: &mut Conn) -> Result<String, String> {
 }
 
 /// `MASTER_GTID_WAIT`: true when reached within `seconds`.
-async fn wait_gtid(target: &mut Conn, pos: &str, seconds: u64) -> Result<bool, String> {
+pub(super) async fn wait_gtid(target: &mut Conn, pos: &str, seconds: u64) -> Result<bool, String> {
     let r: Option<i64> = target
         .exec_first("SELECT MASTER_GTID_WAIT(?, ?)", (pos, seconds))
         .await
@@ -562,51 +706,4 @@ async fn channel_healthy(target: &mut Conn, channel: &str) -> Result<(), String>
         }
     }
     Ok(())
-}
-
-/// Copies every row of `name` (inside the source's snapshot) in batches
-/// of multi-row INSERTs with binary parameters (values exact).
-async fn copy_rows(source: &mut Conn, target: &mut Conn, name: &str) -> Result<u64, String> {
-    let mut result = source
-        .exec_iter(format!("SELECT * FROM {name}"), ())
-        .await
-        .map_err(sql_err("reading the source"))?;
-    let columns = result.columns_ref().len();
-    let mut batch: Vec<Value> = Vec::new();
-    let mut rows = 0u64;
-    let mut pending = Vec::new();
-    while let Some(row) = result.next().await.map_err(sql_err("reading the source"))? {
-        pending.push(row);
-        if pending.len() == BATCH_ROWS {
-            // The source's result must be read to its end before another
-            // statement on it; the target is a different connection.
-            rows += insert(target, name, columns, &mut pending, &mut batch).await?;
-        }
-    }
-    rows += insert(target, name, columns, &mut pending, &mut batch).await?;
-    Ok(rows)
-}
-
-async fn insert(
-    target: &mut Conn,
-    name: &str,
-    columns: usize,
-    pending: &mut Vec<Row>,
-    batch: &mut Vec<Value>,
-) -> Result<u64, String> {
-    if pending.is_empty() || columns == 0 {
-        return Ok(0);
-    }
-    let n = pending.len();
-    batch.clear();
-    for row in pending.drain(..) {
-        batch.extend(row.unwrap());
-    }
-    let one = format!("({})", vec!["?"; columns].join(","));
-    let sql = format!("INSERT INTO {name} VALUES {}", vec![one; n].join(","));
-    target
-        .exec_drop(sql, mysql_async::Params::Positional(std::mem::take(batch)))
-        .await
-        .map_err(sql_err("writing the copy"))?;
-    Ok(n as u64)
 }

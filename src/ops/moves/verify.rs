@@ -1,0 +1,442 @@
+//! Verifying a move's copy while writes continue, chunk by chunk of the
+//! primary key, so that the write pause of the switch only has a cheap
+//! final check left.
+//!
+//! Each table's primary key is cut into chunks of [`CHUNK_ROWS`] rows (or
+//! the request's `chunk_rows`; on
+//! the source); a chunk's figure is its row count and the `BIT_XOR` of a
+//! 64-bit hash (`MD5`) of each row's columns. A chunk is read on the
+//! source, the target waits for the source's GTID position read just
+//! after, the chunk is read on the target, and, if they differ, on the
+//! source again:
+//! - equal: verified;
+//! - different while the source's chunk did not change between its two
+//!   reads: the target had every transaction that touched it, so the copy
+//!   diverged: the move stops with an error naming the chunk (nothing
+//!   switched);
+//! - different while the source's chunk changed: written meanwhile, read
+//!   again in the next round; chunks still written after [`ROUNDS`] rounds
+//!   are compared inside the pause (the source locked, the target caught
+//!   up: an exact comparison).
+//!
+//! Inside the pause: every table's row count on both sides, and the
+//! chunks left over.
+//!
+//! Owns: the chunking and the comparison. Must not: pause, switch or
+//! write the move's record (`steps.rs`, `mod.rs`).
+
+use std::time::Duration;
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Params, Value};
+
+use super::progress::Progress;
+use super::steps::{own_domain, position_without, wait_gtid};
+use crate::config::placement_file::MoveRecord;
+use crate::ops::tables::ddl::quote;
+
+/// Rows per chunk, by default.
+pub const CHUNK_ROWS: usize = 2000;
+/// Rounds of re-reading the chunks found different before the pause.
+const ROUNDS: usize = 6;
+/// How long the target may take to reach the source's position of a
+/// chunk's read.
+const WAIT_S: u64 = 30;
+
+/// One range of a table's primary key: `(lo, hi]`, open where none.
+#[derive(Debug, Clone)]
+pub(super) struct Chunk {
+    table: usize,
+    index: usize,
+    lo: Option<Vec<Value>>,
+    hi: Option<Vec<Value>>,
+}
+
+/// A table's columns, primary key and chunks.
+#[derive(Debug)]
+struct Plan {
+    name: String,
+    pk: Vec<String>,
+    hash: String,
+    chunks: usize,
+}
+
+/// The verification of a move's tables: what the pause must still check.
+#[derive(Debug, Default)]
+pub(super) struct Verified {
+    plans: Vec<Plan>,
+    /// Chunks written on every round: compared inside the pause.
+    pub(super) deferred: Vec<Chunk>,
+}
+
+fn sql_err(what: &'static str) -> impl Fn(mysql_async::Error) -> String {
+    move |e| format!("verification, {what}: {e}")
+}
+
+/// A chunk's figure: row count and hash.
+type Figure = (u64, u64);
+
+impl Verified {
+    /// Cuts the tables into chunks and compares them all (see the module
+    /// doc); the chunks left for the pause.
+    pub(super) async fn online(
+        source: &mut Conn,
+        target: &mut Conn,
+        record: &MoveRecord,
+        chunk_rows: usize,
+        progress: &mut Progress,
+        say: &mut dyn FnMut(String),
+    ) -> Result<Verified, String> {
+        let mut plans = Vec::new();
+        let mut pending = Vec::new();
+        for t in &record.tables {
+            let plan = plan(source, &record.schema, t).await?;
+            let chunks = boundaries(source, &plan, plans.len(), chunk_rows.max(1)).await?;
+            plans.push(Plan {
+                chunks: chunks.len(),
+                ..plan
+            });
+            pending.extend(chunks);
+        }
+        let mut verified = Verified {
+            plans,
+            deferred: Vec::new(),
+        };
+        let total = pending.len() as u64;
+        let _ = progress.step("verifying");
+        progress.update(|p| {
+            p.chunks_total = total;
+            p.chunks_checked = 0;
+            p.chunks_differing = 0;
+            p.chunks_deferred = 0;
+        });
+        let domain = own_domain(target).await?;
+        let mut checked = 0u64;
+        for round in 0..ROUNDS {
+            let mut busy = Vec::new();
+            for chunk in pending {
+                let a = verified.figure_on(source, &chunk).await?;
+                let pos = position_without(source, domain).await?;
+                if !wait_gtid(target, &pos, WAIT_S).await? {
+                    return Err(format!(
+                        "verification: the target did not reach {pos} in {WAIT_S} s"
+                    ));
+                }
+                let b = verified.figure_on(target, &chunk).await?;
+                if a != b {
+                    let again = verified.figure_on(source, &chunk).await?;
+                    if again == a {
+                        return Err(verified.diverged(&chunk, a, b));
+                    }
+                    busy.push(chunk);
+                }
+                if round == 0 {
+                    checked += 1;
+                    if checked.is_multiple_of((total / 10).max(1)) || checked == total {
+                        say(format!("verified {checked}/{total} chunks"));
+                    }
+                }
+                let differing = busy.len() as u64;
+                progress.update(|p| {
+                    p.chunks_checked = checked;
+                    p.chunks_differing = differing;
+                });
+            }
+            pending = busy;
+            if pending.is_empty() {
+                break;
+            }
+            say(format!(
+                "round {}: {} chunks written meanwhile, read again",
+                round + 1,
+                pending.len()
+            ));
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let deferred = pending.len() as u64;
+        progress.update(|p| {
+            p.chunks_differing = 0;
+            p.chunks_deferred = deferred;
+        });
+        let _ = progress.flush();
+        say(format!(
+            "verified {total} chunks while writes continued; {deferred} left for the pause"
+        ));
+        verified.deferred = pending;
+        Ok(verified)
+    }
+
+    /// No chunk left, only the tables' row counts to compare (a reverse
+    /// switch: the channel kept the source in step, nothing was copied).
+    pub(super) fn counts_only(record: &MoveRecord) -> Verified {
+        let plans = record
+            .tables
+            .iter()
+            .map(|t| Plan {
+                name: format!("{}.{}", quote(&record.schema), quote(t)),
+                pk: Vec::new(),
+                hash: String::new(),
+                chunks: 1,
+            })
+            .collect();
+        Verified {
+            plans,
+            deferred: Vec::new(),
+        }
+    }
+
+    /// Inside the pause (the source locked, the target at its position):
+    /// every table's row count and the chunks left over.
+    pub(super) async fn in_pause(
+        &self,
+        source: &mut Conn,
+        target: &mut Conn,
+    ) -> Result<(), String> {
+        for plan in &self.plans {
+            let count = format!("SELECT COUNT(*) FROM {}", plan.name);
+            let (a, b) = tokio::join!(
+                source.query_first::<u64, _>(&count),
+                target.query_first::<u64, _>(&count)
+            );
+            let (a, b) = (a.map_err(sql_err("count"))?, b.map_err(sql_err("count"))?);
+            if a != b {
+                return Err(format!(
+                    "verification: {} has {} rows on the source and {} on the target; nothing switched",
+                    plan.name,
+                    a.unwrap_or(0),
+                    b.unwrap_or(0)
+                ));
+            }
+        }
+        for chunk in &self.deferred {
+            let (a, b) = tokio::join!(self.figure_on(source, chunk), self.figure_on(target, chunk));
+            let (a, b) = (a?, b?);
+            if a != b {
+                return Err(self.diverged(chunk, a, b));
+            }
+        }
+        Ok(())
+    }
+
+    /// A chunk's row count and hash on one side.
+    async fn figure_on(&self, conn: &mut Conn, chunk: &Chunk) -> Result<Figure, String> {
+        let plan = &self.plans[chunk.table];
+        let (cond, params) = range(plan, chunk);
+        let sql = format!(
+            "SELECT COUNT(*), CAST(COALESCE(BIT_XOR({}), 0) AS UNSIGNED) FROM {} WHERE {cond}",
+            plan.hash, plan.name
+        );
+        let row: Option<Figure> = conn
+            .exec_first(sql, Params::Positional(params))
+            .await
+            .map_err(sql_err("chunk"))?;
+        Ok(row.unwrap_or((0, 0)))
+    }
+
+    /// The error of a chunk that differs for good.
+    fn diverged(&self, chunk: &Chunk, a: Figure, b: Figure) -> String {
+        let plan = &self.plans[chunk.table];
+        format!(
+            "verification failed: {} chunk {} of {} ({}) differs: source {} rows hash {:#018x}, \
+             target {} rows hash {:#018x}; nothing switched (the copy diverged: --abort the move \
+             and run it again)",
+            plan.name,
+            chunk.index + 1,
+            plan.chunks,
+            describe(plan, chunk),
+            a.0,
+            a.1,
+            b.0,
+            b.1
+        )
+    }
+}
+
+/// The table's primary key columns and the hash expression of a row.
+async fn plan(source: &mut Conn, schema: &str, table: &str) -> Result<Plan, String> {
+    let columns: Vec<(String, Option<String>)> = source
+        .exec(
+            "SELECT COLUMN_NAME, COLUMN_KEY FROM information_schema.COLUMNS \
+             WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION",
+            (schema, table),
+        )
+        .await
+        .map_err(sql_err("columns"))?;
+    let pk: Vec<String> = source
+        .exec(
+            "SELECT COLUMN_NAME FROM information_schema.STATISTICS \
+             WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND INDEX_NAME = 'PRIMARY' \
+             ORDER BY SEQ_IN_INDEX",
+            (schema, table),
+        )
+        .await
+        .map_err(sql_err("primary key"))?;
+    if columns.is_empty() {
+        return Err(format!("verification: {schema}.{table} has no columns"));
+    }
+    Ok(Plan {
+        name: format!("{}.{}", quote(schema), quote(table)),
+        pk,
+        hash: row_hash(&columns.iter().map(|c| c.0.clone()).collect::<Vec<_>>()),
+        chunks: 1,
+    })
+}
+
+/// A row's 64-bit hash: the first 16 hex digits of the MD5 of its columns
+/// as bytes (with their NULL flags: `CONCAT_WS` skips NULLs).
+fn row_hash(columns: &[String]) -> String {
+    let values: Vec<String> = columns
+        .iter()
+        .map(|c| format!("CAST({} AS BINARY)", quote(c)))
+        .collect();
+    let nulls: Vec<String> = columns
+        .iter()
+        .map(|c| format!("ISNULL({})", quote(c)))
+        .collect();
+    format!(
+        "CAST(CONV(LEFT(MD5(CONCAT_WS('#', {}, CONCAT({}))), 16), 16, 10) AS UNSIGNED)",
+        values.join(", "),
+        nulls.join(", ")
+    )
+}
+
+/// The chunks of a table: every `rows`-th key of the source's primary key
+/// (one chunk for a table without one).
+async fn boundaries(
+    source: &mut Conn,
+    plan: &Plan,
+    table: usize,
+    rows: usize,
+) -> Result<Vec<Chunk>, String> {
+    let mut chunks = Vec::new();
+    let mut lo: Option<Vec<Value>> = None;
+    if !plan.pk.is_empty() {
+        let cols = key_list(&plan.pk);
+        loop {
+            let (cond, params) = match &lo {
+                None => ("TRUE".to_string(), Vec::new()),
+                Some(v) => (format!("({cols}) > ({})", marks(v.len())), v.clone()),
+            };
+            let sql = format!(
+                "SELECT {cols} FROM {} WHERE {cond} ORDER BY {cols} LIMIT 1 OFFSET {}",
+                plan.name,
+                rows - 1
+            );
+            let hi: Option<mysql_async::Row> = source
+                .exec_first(sql, Params::Positional(params))
+                .await
+                .map_err(sql_err("chunk boundaries"))?;
+            let Some(hi) = hi else { break };
+            let hi = hi.unwrap();
+            chunks.push(Chunk {
+                table,
+                index: chunks.len(),
+                lo: lo.clone(),
+                hi: Some(hi.clone()),
+            });
+            lo = Some(hi);
+        }
+    }
+    chunks.push(Chunk {
+        table,
+        index: chunks.len(),
+        lo,
+        hi: None,
+    });
+    Ok(chunks)
+}
+
+fn key_list(pk: &[String]) -> String {
+    pk.iter().map(|c| quote(c)).collect::<Vec<_>>().join(", ")
+}
+
+fn marks(n: usize) -> String {
+    vec!["?"; n].join(", ")
+}
+
+/// A chunk's condition and its parameters.
+fn range(plan: &Plan, chunk: &Chunk) -> (String, Vec<Value>) {
+    let cols = key_list(&plan.pk);
+    let mut cond = vec!["TRUE".to_string()];
+    let mut params = Vec::new();
+    if let Some(lo) = &chunk.lo {
+        cond.push(format!("({cols}) > ({})", marks(lo.len())));
+        params.extend(lo.iter().cloned());
+    }
+    if let Some(hi) = &chunk.hi {
+        cond.push(format!("({cols}) <= ({})", marks(hi.len())));
+        params.extend(hi.iter().cloned());
+    }
+    (cond.join(" AND "), params)
+}
+
+/// A chunk's range as text, for errors.
+fn describe(plan: &Plan, chunk: &Chunk) -> String {
+    let cols = plan.pk.join(", ");
+    let show = |v: &[Value]| {
+        v.iter()
+            .map(|x| x.as_sql(false))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match (&chunk.lo, &chunk.hi) {
+        _ if plan.pk.is_empty() => "the whole table: it has no primary key".into(),
+        (None, None) => format!("every ({cols})"),
+        (Some(lo), None) => format!("({cols}) > ({})", show(lo)),
+        (None, Some(hi)) => format!("({cols}) <= ({})", show(hi)),
+        (Some(lo), Some(hi)) => format!("({cols}) > ({}) and <= ({})", show(lo), show(hi)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunk_conditions_and_their_text() {
+        let plan = Plan {
+            name: "`s`.`t`".into(),
+            pk: vec!["a".into(), "b".into()],
+            hash: String::new(),
+            chunks: 3,
+        };
+        let v = |a: i64, b: &str| Some(vec![Value::Int(a), Value::Bytes(b.into())]);
+        let cases = [
+            (None, None, "TRUE", 0, "every (a, b)"),
+            (
+                v(1, "x"),
+                None,
+                "TRUE AND (`a`, `b`) > (?, ?)",
+                2,
+                "(a, b) > (1, 'x')",
+            ),
+            (
+                None,
+                v(2, "y"),
+                "TRUE AND (`a`, `b`) <= (?, ?)",
+                2,
+                "(a, b) <= (2, 'y')",
+            ),
+            (
+                v(1, "x"),
+                v(2, "y"),
+                "TRUE AND (`a`, `b`) > (?, ?) AND (`a`, `b`) <= (?, ?)",
+                4,
+                "(a, b) > (1, 'x') and <= (2, 'y')",
+            ),
+        ];
+        for (lo, hi, cond, n, text) in cases {
+            let chunk = Chunk {
+                table: 0,
+                index: 0,
+                lo,
+                hi,
+            };
+            let (c, p) = range(&plan, &chunk);
+            assert_eq!((c.as_str(), p.len()), (cond, n));
+            assert_eq!(describe(&plan, &chunk), text);
+        }
+        let hash = row_hash(&["id".into(), "note".into()]);
+        assert!(hash.contains("CAST(`note` AS BINARY)") && hash.contains("ISNULL(`id`)"));
+    }
+}
