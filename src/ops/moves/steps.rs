@@ -27,16 +27,16 @@ pub(super) struct Steps<'a> {
     req: &'a MoveRequest,
 }
 
-fn sql_err(what: &str) -> impl Fn(mysql_async::Error) -> String + '_ {
+pub(super) fn sql_err(what: &str) -> impl Fn(mysql_async::Error) -> String + '_ {
     move |e| format!("{what}: {e}")
 }
 
 /// A string literal.
-fn literal(text: &str) -> String {
+pub(super) fn literal(text: &str) -> String {
     format!("'{}'", text.replace('\\', "\\\\").replace('\'', "''"))
 }
 
-fn qualified(schema: &str, table: &str) -> String {
+pub(super) fn qualified(schema: &str, table: &str) -> String {
     format!("{}.{}", quote(schema), quote(table))
 }
 
@@ -64,6 +64,11 @@ pub(super) async fn schema_of(cfg: &Config, node: &str, table: &str) -> Result<S
 impl<'a> Steps<'a> {
     pub(super) fn new(cfg: &'a Config, req: &'a MoveRequest) -> Self {
         Steps { cfg, req }
+    }
+
+    /// The request the steps run for.
+    pub(super) fn request(&self) -> &MoveRequest {
+        self.req
     }
 
     fn primary_addr(&self, node: &str) -> Result<String, String> {
@@ -397,7 +402,7 @@ impl<'a> Steps<'a> {
     }
 
     /// Row counts and `CHECKSUM TABLE` equal on both sides.
-    async fn verify(
+    pub(super) async fn verify(
         &self,
         source: &mut Conn,
         target: &mut Conn,
@@ -427,7 +432,7 @@ impl<'a> Steps<'a> {
         Ok(())
     }
 
-    async fn proxy_conns(&self) -> Result<Vec<(String, Conn)>, String> {
+    pub(super) async fn proxy_conns(&self) -> Result<Vec<(String, Conn)>, String> {
         let addrs = if self.req.proxies.is_empty() {
             vec![self.cfg.server.listen.clone()]
         } else {
@@ -532,7 +537,7 @@ async fn set_slave_pos(target: &mut Conn, snapshot: &str) -> Result<(), String> 
     }
 }
 
-async fn source_position(source: &mut Conn) -> Result<String, String> {
+pub(super) async fn source_position(source: &mut Conn) -> Result<String, String> {
     let pos: Option<String> = source
         .query_first("SELECT @@GLOBAL.gtid_binlog_pos")
         .await
@@ -541,7 +546,7 @@ async fn source_position(source: &mut Conn) -> Result<String, String> {
 }
 
 /// `MASTER_GTID_WAIT`: true when reached within `seconds`.
-async fn wait_gtid(target: &mut Conn, pos: &str, seconds: u64) -> Result<bool, String> {
+pub(super) async fn wait_gtid(target: &mut Conn, pos: &str, seconds: u64) -> Result<bool, String> {
     let r: Option<i64> = target
         .exec_first("SELECT MASTER_GTID_WAIT(?, ?)", (pos, seconds))
         .await
