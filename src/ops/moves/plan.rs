@@ -176,7 +176,8 @@ mod tests {
                     // One source per target may leave a node short, never
                     // more than the targets' share apart.
                     assert!(hi - lo <= total.div_ceil(count), "{layout:?} {moves:?}");
-                    if new <= old {
+                    // Doubling (2 → 4, 3 → 6): exact.
+                    if new == old {
                         assert!(hi - lo <= 1, "{layout:?} → {moves:?}: {load:?}");
                     }
                 }
