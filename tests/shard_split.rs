@@ -284,7 +284,8 @@ async fn count_and_sum(c: &mut Conn, from: &str, accounts: bool) -> (i64, i64) {
     } else {
         "account_id, delta"
     };
-    let sql = format!("SELECT COUNT(*), COALESCE(SUM(CRC32(CONCAT_WS('|', {cols}))), 0) FROM {from}");
+    let sql =
+        format!("SELECT COUNT(*), COALESCE(SUM(CRC32(CONCAT_WS('|', {cols}))), 0) FROM {from}");
     let r: Option<(i64, i64)> = c.query_first(&sql).await.unwrap();
     r.unwrap()
 }
@@ -303,7 +304,9 @@ async fn two_nodes_become_four_while_writes_continue() {
     let mut c = proxy_conn(&proxy, None).await;
     let mut reference = direct_conn(&topo, "ref", None).await;
     for conn in [&mut c, &mut reference] {
-        conn.query_drop(format!("CREATE DATABASE {DB}")).await.unwrap();
+        conn.query_drop(format!("CREATE DATABASE {DB}"))
+            .await
+            .unwrap();
         conn.query_drop(format!("USE {DB}")).await.unwrap();
         for ddl in DDL {
             conn.query_drop(ddl).await.unwrap();
@@ -383,6 +386,11 @@ async fn two_nodes_become_four_while_writes_continue() {
         .and_then(|l| l.split_whitespace().next())
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no pause reported:\n{text}"));
+    let steps = text
+        .lines()
+        .find_map(|l| l.strip_prefix("pause (ms): "))
+        .unwrap_or("-")
+        .to_owned();
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.store(true, Ordering::Relaxed);
     let mut out = Outcome::default();
@@ -398,7 +406,7 @@ async fn two_nodes_become_four_while_writes_continue() {
         read_failures.extend(r.await.unwrap());
     }
     eprintln!(
-        "split 2 → 4 nodes: {} ms in all (resumed run), write pause {pause_ms} ms, slowest write {} ms, \
+        "split 2 → 4 nodes: {} ms in all (resumed run), write pause {pause_ms} ms ({steps}), slowest write {} ms, \
          {} writes acknowledged, {} failed, {} deadlocks retried, {} reads, {} failed",
         took.as_millis(),
         out.slowest.as_millis(),
@@ -459,7 +467,12 @@ async fn two_nodes_become_four_while_writes_continue() {
     }
     assert_eq!(status.matches("phase switched").count(), 2, "{status}");
     let (ok, plan) = cli(
-        &["explain", "--schema", DB, "SELECT * FROM accounts WHERE id = 7"],
+        &[
+            "explain",
+            "--schema",
+            DB,
+            "SELECT * FROM accounts WHERE id = 7",
+        ],
         &config,
     );
     assert!(ok && plan.contains("n4") && !plan.contains("n2"), "{plan}");
@@ -472,7 +485,9 @@ async fn two_nodes_become_four_while_writes_continue() {
     // A single move of a split's slot is refused; --cleanup drops the
     // sources' old tables, reads stay the same.
     let (ok, text) = cli(
-        &["shards", "move", "--table", "accounts", "--shard", "1", "--to", "n1"],
+        &[
+            "shards", "move", "--table", "accounts", "--shard", "1", "--to", "n1",
+        ],
         &config,
     );
     assert!(!ok && text.contains("part of split_accounts"), "{text}");

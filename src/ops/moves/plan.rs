@@ -69,9 +69,7 @@ pub fn balance(layout: &[(usize, String)], new_nodes: &[String]) -> Result<Vec<S
         }
     }
     if moves.is_empty() {
-        return Err(format!(
-            "{total} slots over {count} nodes: nothing to move"
-        ));
+        return Err(format!("{total} slots over {count} nodes: nothing to move"));
     }
     moves.sort();
     Ok(moves)
@@ -132,10 +130,7 @@ mod tests {
         let m = balance(&grid(&["n1", "n2"], 2), &names(&["n3", "n4"])).unwrap();
         assert_eq!(
             m,
-            vec![
-                (1, "n1".into(), "n3".into()),
-                (3, "n2".into(), "n4".into())
-            ]
+            vec![(1, "n1".into(), "n3".into()), (3, "n2".into(), "n4".into())]
         );
         let m = balance(&grid(&["n1", "n2"], 4), &names(&["n3", "n4"])).unwrap();
         let got: Vec<(usize, &str)> = m.iter().map(|(s, _, t)| (*s, t.as_str())).collect();

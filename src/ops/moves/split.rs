@@ -322,10 +322,7 @@ async fn count_rows(target: &mut Conn, r: &MoveRecord) -> Result<u64, String> {
     let mut total = 0;
     for t in &r.tables {
         let n: Option<u64> = target
-            .query_first(format!(
-                "SELECT COUNT(*) FROM {}",
-                qualified(&r.schema, t)
-            ))
+            .query_first(format!("SELECT COUNT(*) FROM {}", qualified(&r.schema, t)))
             .await
             .map_err(sql_err("counting the copy"))?;
         total += n.unwrap_or(0);
@@ -370,6 +367,8 @@ async fn switch(
     let hold_ms = req.max_pause.as_millis() as u64;
     let start = Instant::now();
     let mut paused: Vec<(usize, String)> = Vec::new();
+    // When each step of the pause ended, for the report.
+    let mut marks: Vec<(&str, Duration)> = Vec::new();
     let outcome = async {
         for (p, (addr, conn)) in proxies.iter_mut().enumerate() {
             for (node, tables) in &by_source {
@@ -382,6 +381,7 @@ async fn switch(
                 paused.push((p, node.clone()));
             }
         }
+        marks.push(("drain", start.elapsed()));
         let lock_s = (hold_ms / 2000).max(1);
         let mut positions = BTreeMap::new();
         for (node, source) in sources.iter_mut() {
@@ -399,6 +399,7 @@ async fn switch(
                 .map_err(sql_err("LOCK TABLES on a source"))?;
             positions.insert(node.clone(), source_position(source).await?);
         }
+        marks.push(("lock", start.elapsed()));
         for (from, to) in pairs.keys() {
             let left = req.max_pause.saturating_sub(start.elapsed());
             let target = targets.get_mut(to).ok_or("no target connection")?;
@@ -409,6 +410,7 @@ async fn switch(
                 ));
             }
         }
+        marks.push(("gtid wait", start.elapsed()));
         for r in &group.records {
             let (Some(source), Some(target)) = (sources.get_mut(&r.from), targets.get_mut(&r.to))
             else {
@@ -416,6 +418,7 @@ async fn switch(
             };
             steps.verify(source, target, r).await?;
         }
+        marks.push(("verify", start.elapsed()));
         if start.elapsed() + Duration::from_millis(100) > req.max_pause {
             return Err("the pause would end before the switch".to_string());
         }
@@ -433,6 +436,7 @@ async fn switch(
                 }
             }
         }
+        marks.push(("switch", start.elapsed()));
         for ((_, to), indexes) in &pairs {
             let channel = &group.records[indexes[0]].channel;
             if let Some(target) = targets.get_mut(to) {
@@ -460,6 +464,17 @@ async fn switch(
         }
     }
     let pause = start.elapsed();
+    let mut last = Duration::ZERO;
+    let steps_ms: Vec<String> = marks
+        .iter()
+        .chain([("stop+resume", pause)].iter())
+        .map(|(what, at)| {
+            let ms = at.saturating_sub(last).as_millis();
+            last = *at;
+            format!("{what} {ms}")
+        })
+        .collect();
+    say(format!("pause (ms): {}", steps_ms.join(", ")));
     for source in sources.values_mut() {
         let _ = source.query_drop("UNLOCK TABLES").await;
     }
@@ -490,7 +505,9 @@ fn write_placement(group: &Group, config: &std::path::Path) -> Result<(), String
     file.write(&group.placement_path)?;
     if let Err(e) = Config::load(config) {
         before.write(&group.placement_path)?;
-        return Err(format!("the configuration does not load with the split: {e}"));
+        return Err(format!(
+            "the configuration does not load with the split: {e}"
+        ));
     }
     Ok(())
 }
