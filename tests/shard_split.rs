@@ -327,6 +327,39 @@ async fn two_nodes_become_four_while_writes_continue() {
             && plan.contains("slot 3 (accounts_3,ledger_3) n2 → n4"),
         "{plan}"
     );
+    // Plans given slot by slot: the same plan; refused ones name why.
+    let by_slot = |slots: &[&str]| {
+        let mut args = vec!["shards", "split", "--table", "accounts", "--dry-run"];
+        for s in slots {
+            args.extend(["--slot", s]);
+        }
+        cli(&args, &config)
+    };
+    let (ok, given) = by_slot(&["accounts_1=n3", "3=n4"]);
+    assert!(ok, "{given}");
+    assert_eq!(
+        given
+            .lines()
+            .filter(|l| l.starts_with("plan:"))
+            .collect::<Vec<_>>(),
+        plan.lines()
+            .filter(|l| l.starts_with("plan:"))
+            .collect::<Vec<_>>()
+    );
+    for (slots, why) in [
+        (&["0=n3", "2=n3"][..], "would take slots from `n1` and `n2`"),
+        (&["1=n3", "1=n4"][..], "slot 1 is named twice"),
+        (&["1=n9"][..], "node `n9` is not defined"),
+        (&["0=n1"][..], "already on node `n1`"),
+    ] {
+        let (ok, text) = by_slot(slots);
+        assert!(!ok && text.contains(why), "{slots:?}: {text}");
+    }
+    let (ok, text) = cli(
+        &["shards", "split", "--table", "accounts", "--to", "n2,n3"],
+        &config,
+    );
+    assert!(!ok && text.contains("already holds slots"), "{text}");
     let (_, status) = cli(&["shards", "status"], &config);
     assert!(status.contains("nothing moved"), "{status}");
 
