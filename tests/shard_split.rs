@@ -499,6 +499,17 @@ async fn two_nodes_become_four_while_writes_continue() {
         assert!(status.contains(line), "{status}");
     }
     assert_eq!(status.matches("phase switched").count(), 2, "{status}");
+    let check = Command::new(env!("CARGO_BIN_EXE_shardcat"))
+        .arg("check")
+        .arg(&config)
+        .output()
+        .expect("run shardcat check");
+    let check = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        check.contains("moved: split_layout.accounts slot 3 → node n4")
+            && check.contains("[split_accounts]"),
+        "{check}"
+    );
     let (ok, plan) = cli(
         &[
             "explain",
