@@ -194,12 +194,12 @@ async fn plan_group(
     plan::check_sources(&moves)?;
     for r in &mut records {
         r.group = name.clone();
-        r.channel = format!(
-            "shardcat_split_{}_{}_{}",
-            r.table.to_ascii_lowercase(),
-            r.from,
-            r.to
-        );
+        // A connection name has at most 64 characters: the table's name
+        // is cut (one split per table, one channel per node pair).
+        let nodes = format!("_{}_{}", r.from, r.to);
+        let room = 64usize.saturating_sub("shardcat_split_".len() + nodes.len());
+        let table: String = r.table.to_ascii_lowercase().chars().take(room).collect();
+        r.channel = format!("shardcat_split_{table}{nodes}");
     }
     Ok(Group {
         placement_path,
