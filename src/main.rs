@@ -63,8 +63,9 @@ enum Command {
         #[command(subcommand)]
         action: TablesAction,
     },
-    /// Shards: move one to another node online (`move`), list moved
-    /// shards and moves under way (`status`).
+    /// Shards: move one to another node online (`move`), several to new
+    /// nodes as one operation (`split`), list moved shards and moves
+    /// under way (`status`).
     Shards {
         #[command(subcommand)]
         action: cli::shards::ShardsAction,

@@ -1,7 +1,8 @@
 //! The `shardcat check` and `shardcat tables` commands of the binary:
 //! validating configurations (with their routing cases), printing which
 //! `time_range` period maps to which node and table, the spread of sample
-//! keys, and running the period-table jobs once.
+//! keys, the slots moved by `shards move`/`split`, and running the
+//! period-table jobs once.
 //!
 //! Owns: those commands' output and exit codes. Must not: hold logic the
 //! proxy needs (the jobs are `shardcat::ops::tables`, placement is
@@ -68,6 +69,7 @@ pub fn check(paths: &[PathBuf], live: bool, sample: Option<&Path>) -> ExitCode {
                     ok &= report_cases(p, &cases::run(&c.sharding, &c.cases, &text));
                 }
                 print_periods(&c);
+                shards::print_placement(p);
                 if let Some(sample) = sample {
                     ok &= print_sample_spread(&c, sample);
                 }

@@ -1,6 +1,7 @@
 //! The `shardcat shards` command: moving one shard to another node online
-//! (`move`, with `--abort` and `--cleanup`) and listing moved shards and
-//! moves under way (`status`).
+//! (`move`, with `--abort` and `--cleanup`), moving several to new nodes as
+//! one operation (`split`), and listing moved shards and moves under way
+//! (`status`).
 //!
 //! Owns: the command's arguments, output and exit code. Must not: hold the
 //! move's logic (that is `shardcat::ops::moves`).
@@ -10,11 +11,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
-use shardcat::ops::moves::{self, MoveRequest};
+use shardcat::ops::moves::{self, MoveRequest, SplitRequest};
 
-/// The arguments of `shards move`.
+/// The arguments a move and a split share.
 #[derive(Args)]
-pub struct MoveArgs {
+pub struct CommonArgs {
     /// The configuration file (its placement file lies next to it).
     #[arg(long, short)]
     config: PathBuf,
@@ -25,12 +26,6 @@ pub struct MoveArgs {
     /// several schemas hold them.
     #[arg(long)]
     schema: Option<String>,
-    /// The slot number or its physical table's name.
-    #[arg(long)]
-    shard: String,
-    /// The node to move it to.
-    #[arg(long)]
-    to: String,
     /// A proxy to pause and switch (`host:port`; repeat for several;
     /// default: the configuration's `[server] listen`).
     #[arg(long = "proxy")]
@@ -55,8 +50,8 @@ pub struct MoveArgs {
     /// How long the catch-up before the switch may take, in seconds.
     #[arg(long, default_value_t = 600)]
     catch_up_timeout_s: u64,
-    /// Undo a move that has not switched (drop the target's copy and
-    /// its channel).
+    /// Undo what has not switched (drop the targets' copies and their
+    /// channels).
     #[arg(long, conflicts_with = "cleanup")]
     abort: bool,
     /// After a switch: drop the source's old tables (after a reverse
@@ -75,6 +70,65 @@ pub struct MoveArgs {
     verify_chunk_rows: usize,
 }
 
+/// The arguments of `shards move`.
+#[derive(Args)]
+pub struct MoveArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// The slot number or its physical table's name.
+    #[arg(long)]
+    shard: String,
+    /// The node to move it to.
+    #[arg(long)]
+    to: String,
+}
+
+/// The arguments of `shards split`.
+#[derive(Args)]
+pub struct SplitArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// The new nodes to spread the table's slots over (repeat, or a
+    /// comma-separated list): a balanced plan.
+    #[arg(long, value_delimiter = ',')]
+    to: Vec<String>,
+    /// Or the moves one by one: `SLOT=NODE` (slot number or physical
+    /// table; repeat).
+    #[arg(long = "slot", conflicts_with = "to")]
+    slots: Vec<String>,
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+impl CommonArgs {
+    fn request(self, shard: String, to: String) -> MoveRequest {
+        MoveRequest {
+            config: self.config,
+            table: self.table,
+            schema: self.schema,
+            shard,
+            to,
+            proxies: self.proxies,
+            proxy_user: self.proxy_user,
+            proxy_password: self
+                .proxy_password
+                .or_else(|| std::env::var("SHARDCAT_PROXY_PASSWORD").ok()),
+            repl_user: self.repl_user,
+            repl_password: self
+                .repl_password
+                .or_else(|| std::env::var("SHARDCAT_REPL_PASSWORD").ok()),
+            max_pause: Duration::from_millis(self.max_pause_ms),
+            catch_up_timeout: Duration::from_secs(self.catch_up_timeout_s),
+            abort: self.abort,
+            cleanup: self.cleanup,
+            reverse: self.reverse,
+            copy_rate: self.copy_rows_per_s,
+            chunk_rows: self.verify_chunk_rows,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 pub enum ShardsAction {
     /// Move one shard (a slot of a sharded table: its physical table and
@@ -83,6 +137,12 @@ pub enum ShardsAction {
     /// replication channel on the target, switch the proxies with a
     /// bounded write pause. Run again to resume after an interruption.
     Move(Box<MoveArgs>),
+    /// Move several slots of a sharded table to new nodes as one
+    /// operation (2 nodes → 4): one copy and channel per source and
+    /// target, one write pause and one placement switch for all, one
+    /// record that resumes after an interruption (run again), `--abort`
+    /// and `--cleanup` for all.
+    Split(Box<SplitArgs>),
     /// The shards moved off their rule's node and the moves under way.
     Status {
         #[arg(long, short)]
@@ -92,52 +152,57 @@ pub enum ShardsAction {
 
 /// Runs `shardcat shards …`.
 pub fn shards(action: ShardsAction) -> ExitCode {
-    let req = match action {
-        ShardsAction::Status { config } => {
-            return match moves::status(&config) {
-                Ok(lines) => {
-                    lines.iter().for_each(|l| println!("{l}"));
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("{e}");
-                    ExitCode::FAILURE
-                }
-            };
-        }
-        ShardsAction::Move(a) => MoveRequest {
-            config: a.config,
-            table: a.table,
-            schema: a.schema,
-            shard: a.shard,
-            to: a.to,
-            proxies: a.proxies,
-            proxy_user: a.proxy_user,
-            proxy_password: a
-                .proxy_password
-                .or_else(|| std::env::var("SHARDCAT_PROXY_PASSWORD").ok()),
-            repl_user: a.repl_user,
-            repl_password: a
-                .repl_password
-                .or_else(|| std::env::var("SHARDCAT_REPL_PASSWORD").ok()),
-            max_pause: Duration::from_millis(a.max_pause_ms),
-            catch_up_timeout: Duration::from_secs(a.catch_up_timeout_s),
-            abort: a.abort,
-            cleanup: a.cleanup,
-            reverse: a.reverse,
-            copy_rate: a.copy_rows_per_s,
-            chunk_rows: a.verify_chunk_rows,
-        },
-    };
-    let Some(rt) = super::runtime() else {
-        return ExitCode::FAILURE;
-    };
     let mut say = |line: String| println!("{line}");
-    match rt.block_on(moves::run(&req, &mut say)) {
+    let outcome = match action {
+        ShardsAction::Status { config } => moves::status(&config).map(|lines| {
+            lines.iter().for_each(|l| println!("{l}"));
+        }),
+        ShardsAction::Move(a) => {
+            let req = a.common.request(a.shard, a.to);
+            let Some(rt) = super::runtime() else {
+                return ExitCode::FAILURE;
+            };
+            rt.block_on(moves::run(&req, &mut say))
+        }
+        ShardsAction::Split(a) => {
+            let mut assign = Vec::new();
+            for s in &a.slots {
+                let Some((slot, node)) = s.split_once('=') else {
+                    eprintln!("error: --slot {s}: give SLOT=NODE");
+                    return ExitCode::FAILURE;
+                };
+                assign.push((slot.trim().to_owned(), node.trim().to_owned()));
+            }
+            let req = SplitRequest {
+                base: a.common.request(String::new(), String::new()),
+                to: a.to,
+                assign,
+                dry_run: a.dry_run,
+            };
+            let Some(rt) = super::runtime() else {
+                return ExitCode::FAILURE;
+            };
+            rt.block_on(moves::run_split(&req, &mut say))
+        }
+    };
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// For `shardcat check`: the slots the placement file routes off their
+/// rule's node and the moves or splits under way (nothing when no slot
+/// was ever moved).
+pub fn print_placement(config: &std::path::Path) {
+    match moves::status(config) {
+        Ok(lines) if lines.iter().skip(1).any(|l| l != "nothing moved") => {
+            lines.iter().for_each(|l| println!("     {l}"));
+        }
+        Ok(_) => {}
+        Err(e) => println!("WARN {e}"),
     }
 }

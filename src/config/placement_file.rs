@@ -78,6 +78,11 @@ pub struct MoveRecord {
     /// Write pause of the switch, milliseconds (0 before it).
     #[serde(default)]
     pub pause_ms: u64,
+    /// The split this move is part of (`shardcat shards split`: its moves
+    /// copy, catch up, switch and clean up together); empty for a move of
+    /// one shard.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub group: String,
 }
 
 /// A move's live progress and what its reverse switch needs; keyed by the
@@ -243,6 +248,7 @@ mod tests {
             channel: "shardcat_move_users_1".into(),
             rows_copied: 10,
             pause_ms: 0,
+            group: String::new(),
         });
         f.progress.push(MoveProgress {
             schema: "shop".into(),

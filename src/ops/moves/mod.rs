@@ -40,10 +40,14 @@ mod copy;
 mod gtid;
 pub mod progress;
 mod reverse;
+mod plan;
+mod split;
 mod steps;
 mod verify;
 
 pub use verify::CHUNK_ROWS;
+
+pub use split::{run as run_split, SplitRequest};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -102,13 +106,7 @@ pub(crate) struct Resolved {
 
 /// Runs (or resumes, aborts, cleans up) a move; `say` gets progress lines.
 pub async fn run(req: &MoveRequest, say: &mut dyn FnMut(String)) -> Result<(), String> {
-    let cfg = Config::load(&req.config).map_err(|e| e.to_string())?;
-    if let Some(n) = cfg.nodes.iter().find(|n| !n.databases().is_identity()) {
-        return Err(format!(
-            "node {:?} has a `database` pattern: moving shards of nodes that share a server is not supported yet",
-            n.name.get_ref()
-        ));
-    }
+    let cfg = load_config(&req.config)?;
     let placement_path = path_for(&req.config);
     let mut file = PlacementFile::read(&placement_path)?;
     let existing = file
@@ -131,6 +129,12 @@ pub async fn run(req: &MoveRequest, say: &mut dyn FnMut(String)) -> Result<(), S
         }
         None => resolve(&cfg, req, placement_path).await?,
     };
+    if !resolved.record.group.is_empty() {
+        return Err(format!(
+            "this shard is part of {} (`shardcat shards split`): run, abort or clean up the split",
+            resolved.record.group
+        ));
+    }
     if existing.is_some() && !req.abort && !req.cleanup && resolved.record.to != req.to {
         return Err(format!(
             "a move of this shard to `{}` is recorded (phase {}): finish it, or --abort it",
@@ -173,6 +177,18 @@ pub async fn run(req: &MoveRequest, say: &mut dyn FnMut(String)) -> Result<(), S
         progress.failed(e);
     }
     done
+}
+
+/// The configuration, refused when nodes share a server.
+fn load_config(path: &Path) -> Result<Config, String> {
+    let cfg = Config::load(path).map_err(|e| e.to_string())?;
+    if let Some(n) = cfg.nodes.iter().find(|n| !n.databases().is_identity()) {
+        return Err(format!(
+            "node {:?} has a `database` pattern: moving shards of nodes that share a server is not supported yet",
+            n.name.get_ref()
+        ));
+    }
+    Ok(cfg)
 }
 
 /// Runs the phases from the recorded one on.
@@ -351,6 +367,7 @@ async fn resolve(
             channel,
             rows_copied: 0,
             pause_ms: 0,
+            group: String::new(),
         },
     })
 }
@@ -374,7 +391,12 @@ pub fn status(config: &Path) -> Result<Vec<String>, String> {
     }
     for m in &file.moves {
         lines.push(format!(
-            "move: {}.{} slot {} ({}) {} → {}: phase {}, gtid {}, {} rows copied, pause {} ms, channel {}",
+            "move: {}{}.{} slot {} ({}) {} → {}: phase {}, gtid {}, {} rows copied, pause {} ms, channel {}",
+            if m.group.is_empty() {
+                String::new()
+            } else {
+                format!("[{}] ", m.group)
+            },
             m.schema,
             m.table,
             m.slot,

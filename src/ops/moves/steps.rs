@@ -50,16 +50,16 @@ pub(super) fn reverse_channel(record: &MoveRecord) -> String {
     format!("{}_reverse", record.channel)
 }
 
-fn sql_err(what: &str) -> impl Fn(mysql_async::Error) -> String + '_ {
+pub(super) fn sql_err(what: &str) -> impl Fn(mysql_async::Error) -> String + '_ {
     move |e| format!("{what}: {e}")
 }
 
 /// A string literal.
-fn literal(text: &str) -> String {
+pub(super) fn literal(text: &str) -> String {
     format!("'{}'", text.replace('\\', "\\\\").replace('\'', "''"))
 }
 
-fn qualified(schema: &str, table: &str) -> String {
+pub(super) fn qualified(schema: &str, table: &str) -> String {
     format!("{}.{}", quote(schema), quote(table))
 }
 
@@ -87,6 +87,11 @@ pub(super) async fn schema_of(cfg: &Config, node: &str, table: &str) -> Result<S
 impl<'a> Steps<'a> {
     pub(super) fn new(cfg: &'a Config, req: &'a MoveRequest) -> Self {
         Steps { cfg, req }
+    }
+
+    /// The request the steps run for.
+    pub(super) fn request(&self) -> &MoveRequest {
+        self.req
     }
 
     /// The address of `node`'s current primary (`ops::node_primary`).
@@ -519,7 +524,7 @@ impl<'a> Steps<'a> {
         verified
     }
 
-    async fn proxy_conns(&self) -> Result<Vec<(String, Conn)>, String> {
+    pub(super) async fn proxy_conns(&self) -> Result<Vec<(String, Conn)>, String> {
         let addrs = if self.req.proxies.is_empty() {
             vec![self.cfg.server.listen.clone()]
         } else {
