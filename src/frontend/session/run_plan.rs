@@ -63,6 +63,16 @@ impl Session {
         seq: &mut u8,
     ) {
         self.observe_plan(plan);
+        // A read of composite period tables that do not exist: no rows
+        // from them (`period_reads`).
+        let emptied;
+        let plan = match self.with_missing_periods_empty(plan, c).await {
+            Some(p) => {
+                emptied = p;
+                &emptied
+            }
+            None => plan,
+        };
         let missing = self.missing_period_message(plan);
         let named;
         let plan = match self.named_for_merge(plan, missing.as_deref()) {

@@ -670,6 +670,28 @@ impl ShardedTable {
         }
     }
 
+    /// The slot a row of `slot` belongs in once its key becomes `key` and,
+    /// under a composite rule, its period column `period_key` (`None`:
+    /// unchanged): a key move's destination.
+    pub fn moved_slot(
+        &self,
+        slot: usize,
+        key: Option<&ShardKey>,
+        period_key: Option<&ShardKey>,
+    ) -> Result<usize, PlacementError> {
+        match (self.composite(), key) {
+            (Some(composite), _) => composite.moved_slot(
+                slot,
+                key,
+                period_key,
+                self.slot_count(),
+                &self.collation,
+            ),
+            (None, Some(key)) => self.slot_for_key(key),
+            (None, None) => Ok(slot),
+        }
+    }
+
     /// Under a composite rule, the slots that can hold period-column values
     /// in the range; every slot otherwise.
     pub fn slots_for_period_range(&self, low: Bound<&ShardKey>, high: Bound<&ShardKey>) -> SlotSet {
