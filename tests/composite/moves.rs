@@ -315,7 +315,7 @@ async fn composite_writes_moves_and_loads_match_ref() {
             if rows.iter().any(|(_, _, d)| month_of(d.as_deref()).is_err()) {
                 refused(&mut p, &sql).await;
             } else {
-                both(&mut p, &mut r, &sql).await;
+                both(&mut p, &mut r, &sql).await.ok();
             }
         }
         for _ in 0..12 {
@@ -360,7 +360,7 @@ async fn composite_writes_moves_and_loads_match_ref() {
                 refused(&mut p, &sql).await;
             } else {
                 set_file(&mut r, file.into_bytes());
-                both(&mut p, &mut r, &sql).await;
+                both(&mut p, &mut r, &sql).await.ok();
             }
         }
         same_rows(&mut p, &mut r, t).await;
@@ -380,7 +380,8 @@ async fn composite_writes_moves_and_loads_match_ref() {
         );
         let target = rng.below(id as u64) as i64 + 1;
         let col = t.column;
-        let sets = match rng.below(3) {
+        let choice = rng.below(3);
+        let sets = match choice {
             0 => format!("user_id = {u}"),
             1 => format!("{col} = {}", sql_value(d.as_deref())),
             _ => format!("user_id = {u}, {col} = {}, v = v + 1", sql_value(d.as_deref())),
@@ -391,10 +392,10 @@ async fn composite_writes_moves_and_loads_match_ref() {
             _ => format!("{col} >= '{lo}' AND {col} < '{hi}'"),
         };
         let sql = format!("UPDATE {} SET {sets} WHERE {filter}", t.name);
-        let bad_date = sets.contains(col) && month_of(d.as_deref()).is_err();
+        let bad_date = choice != 0 && month_of(d.as_deref()).is_err();
         let in_tx = step % 3 == 1;
         if in_tx {
-            both(&mut p, &mut r, "BEGIN").await;
+            both(&mut p, &mut r, "BEGIN").await.ok();
         }
         if bad_date {
             refused(&mut p, &sql).await;
@@ -416,7 +417,7 @@ async fn composite_writes_moves_and_loads_match_ref() {
         }
         if in_tx {
             let end = if rng.chance(30) { "ROLLBACK" } else { "COMMIT" };
-            both(&mut p, &mut r, end).await;
+            both(&mut p, &mut r, end).await.ok();
         }
         if step % 15 == 14 {
             same_rows(&mut p, &mut r, t).await;
@@ -456,7 +457,9 @@ async fn missing_period(topo: &Topology, p: &mut Conn, r: &mut Conn, id: &mut i6
             "{what}: {message}"
         );
     };
-    let before = rows_as_strings(p, "SELECT COUNT(*) FROM events").await;
+    // (Reads before the drop remembered the table: the first statement
+    // failing on it makes shardcat look it up again.)
+    let before = rows_as_strings(r, "SELECT COUNT(*) FROM events").await;
     *id += 1;
     let e = p
         .query_drop(format!(

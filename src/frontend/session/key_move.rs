@@ -130,7 +130,7 @@ impl NodeSteps for Steps<'_> {
                         conns[i],
                         &mut names[c + 1],
                         &from.table,
-                        Some(&child.key),
+                        Some(child.key.as_str()),
                         &mut moved,
                     )
                     .await?;

@@ -7,7 +7,9 @@
 //! the same node. Which tables exist is learned per node (one
 //! `information_schema` lookup lists every physical table of the logical
 //! table there) and remembered for tables that exist; a missing one is
-//! looked up again on the next read (it may have been created since).
+//! looked up again on the next read (it may have been created since), and
+//! a statement that fails on a table forgets it (dropped by hand while
+//! routed: that statement gets the named 1146, the next read looks again).
 //! Writes keep the named 1146 (`missing_period_message`).
 //!
 //! Owns: the cache of period tables known to exist, the lookup SQL and the
@@ -88,6 +90,26 @@ impl ShardRouter {
     pub fn remember_present(&self, node: usize, names: impl IntoIterator<Item = String>) {
         let mut present = self.present.lock();
         present.extend(names.into_iter().map(|n| (node, n)));
+    }
+
+    /// Forgets that the tables `plan` touches exist (after a statement on
+    /// them failed: one may have been dropped), so the next read looks
+    /// them up again.
+    pub fn forget_present(&self, plan: &ShardPlan) {
+        if self.periods.is_empty() {
+            return;
+        }
+        let mut present = self.present.lock();
+        for t in &plan.targets {
+            for name in &t.tables {
+                present.remove(&(t.node, name.clone()));
+            }
+        }
+        if let super::PlanKind::KeyMove(m) = &plan.kind {
+            for s in &m.sources {
+                present.remove(&(s.to.node, s.to.table.clone()));
+            }
+        }
     }
 
     /// `plan` with each composite period table that does not exist read as
