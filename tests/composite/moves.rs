@@ -370,15 +370,40 @@ async fn composite_writes_moves_and_loads_match_ref() {
     // Key moves: the key, the date or both, by id, by key or by a date
     // range; some prepared, some in transactions.
     let mut moved = 0;
-    for step in 0..90 {
+    let mut tally: BTreeMap<String, usize> = BTreeMap::new();
+    let tally_key = |choice: u64, got: &Outcome| {
+        let what = ["key", "date", "both", "prepared"][choice as usize];
+        match got {
+            Ok(0) => format!("{what} none"),
+            Ok(_) => format!("{what} changed"),
+            Err((code, _)) => format!("{what} {code}"),
+        }
+    };
+    for step in 0..120 {
         let t = &TABLES[step % 2];
         let u = rng.below(13) as i64;
-        let d = date_value(&mut rng, t.datetime);
+        // A new date: an edge one, or (fewer duplicates) any day, with a
+        // time unique to the step in a DATETIME column.
+        let d = if rng.chance(50) {
+            date_value(&mut rng, t.datetime)
+        } else {
+            let (y, m) = month_at(rng.below(MONTHS as u64) as i64);
+            let day = 1 + rng.below(days_in(y, m) as u64);
+            Some(match t.datetime {
+                true => format!("{y}-{m:02}-{day:02} 10:00:00.{step:06}"),
+                false => format!("{y}-{m:02}-{day:02}"),
+            })
+        };
+        let ids: Vec<i64> = r
+            .query(format!("SELECT id FROM {} ORDER BY id", t.name))
+            .await
+            .expect("ids");
+        let target = *rng.pick(&ids);
+        let other = *rng.pick(&ids);
         let (lo, hi) = (
             date_value(&mut rng, false).unwrap_or_else(|| "2028-01-01".into()),
             date_value(&mut rng, false).unwrap_or_else(|| "2028-03-01".into()),
         );
-        let target = rng.below(id as u64) as i64 + 1;
         let col = t.column;
         let choice = rng.below(3);
         let sets = match choice {
@@ -386,9 +411,10 @@ async fn composite_writes_moves_and_loads_match_ref() {
             1 => format!("{col} = {}", sql_value(d.as_deref())),
             _ => format!("user_id = {u}, {col} = {}, v = v + 1", sql_value(d.as_deref())),
         };
-        let filter = match rng.below(3) {
-            0 => format!("id = {target}"),
-            1 => format!("user_id = {}", rng.below(13)),
+        let filter = match rng.below(6) {
+            0..=2 => format!("id = {target}"),
+            3 => format!("id IN ({target}, {other})"),
+            4 => format!("user_id = {}", rng.below(13)),
             _ => format!("{col} >= '{lo}' AND {col} < '{hi}'"),
         };
         let sql = format!("UPDATE {} SET {sets} WHERE {filter}", t.name);
@@ -399,7 +425,7 @@ async fn composite_writes_moves_and_loads_match_ref() {
         }
         if bad_date {
             refused(&mut p, &sql).await;
-        } else if step % 5 == 4 && filter.starts_with("id") {
+        } else if step % 5 == 4 && filter.starts_with("id =") {
             // Prepared: the new values as parameters.
             let sql = format!(
                 "UPDATE {} SET user_id = ?, {col} = ? WHERE id = ?",
@@ -411,9 +437,12 @@ async fn composite_writes_moves_and_loads_match_ref() {
                 assert_eq!(got, Err((1105, "HY000".to_owned())), "{sql} {d:?}");
             } else {
                 assert_eq!(got, exec(&mut r, &sql, params).await, "{sql} {u} {d:?}");
+                *tally.entry(tally_key(3, &got)).or_default() += 1;
             }
-        } else if let Ok(n) = both(&mut p, &mut r, &sql).await {
-            moved += n;
+        } else {
+            let got = both(&mut p, &mut r, &sql).await;
+            *tally.entry(tally_key(choice, &got)).or_default() += 1;
+            moved += got.unwrap_or(0);
         }
         if in_tx {
             let end = if rng.chance(30) { "ROLLBACK" } else { "COMMIT" };
@@ -427,9 +456,13 @@ async fn composite_writes_moves_and_loads_match_ref() {
         same_rows(&mut p, &mut r, t).await;
         rows_in_place(&topo, t).await;
     }
-    assert!(moved > 10, "moves ran: {moved}");
+    for what in ["key changed", "date changed", "both changed", "prepared changed"] {
+        assert!(tally.get(what).is_some_and(|n| *n >= 2), "{what}: {tally:?}");
+    }
     missing_period(&topo, &mut p, &mut r, &mut id).await;
-    eprintln!("composite moves: {id} ids, {moved} rows updated, loads {counts:?}");
+    eprintln!(
+        "composite moves: {id} ids, {moved} rows updated {tally:?}, rows loaded and placed {counts:?}"
+    );
     p.disconnect().await.ok();
     r.disconnect().await.ok();
 }
