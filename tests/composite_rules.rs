@@ -17,10 +17,10 @@ mod common;
 mod custom_proxy;
 #[path = "common/diff_data.rs"]
 mod diff_data;
-#[path = "common/util.rs"]
-mod util;
 #[path = "composite/moves.rs"]
 mod moves;
+#[path = "common/util.rs"]
+mod util;
 
 use std::collections::BTreeSet;
 use std::process::Command;

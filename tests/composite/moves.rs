@@ -107,7 +107,12 @@ fn date_value(rng: &mut Rng, datetime: bool) -> Option<String> {
     if !datetime || rng.chance(15) {
         return Some(format!("{y}-{m:02}-{d:02}"));
     }
-    let t = *rng.pick(&["00:00:00", "23:59:59.999999", "12:00:00.5", "00:00:00.000001"]);
+    let t = *rng.pick(&[
+        "00:00:00",
+        "23:59:59.999999",
+        "12:00:00.5",
+        "00:00:00.000001",
+    ]);
     Some(format!("{y}-{m:02}-{d:02} {t}"))
 }
 
@@ -171,11 +176,7 @@ async fn both(p: &mut Conn, r: &mut Conn, sql: &str) -> Outcome {
 
 /// Refused by shardcat (1105/HY000) and not sent to ref.
 async fn refused(p: &mut Conn, sql: &str) {
-    assert_eq!(
-        run(p, sql).await,
-        Err((1105, "HY000".to_owned())),
-        "{sql}"
-    );
+    assert_eq!(run(p, sql).await, Err((1105, "HY000".to_owned())), "{sql}");
 }
 
 struct Table {
@@ -409,7 +410,10 @@ async fn composite_writes_moves_and_loads_match_ref() {
         let sets = match choice {
             0 => format!("user_id = {u}"),
             1 => format!("{col} = {}", sql_value(d.as_deref())),
-            _ => format!("user_id = {u}, {col} = {}, v = v + 1", sql_value(d.as_deref())),
+            _ => format!(
+                "user_id = {u}, {col} = {}, v = v + 1",
+                sql_value(d.as_deref())
+            ),
         };
         let filter = match rng.below(6) {
             0..=2 => format!("id = {target}"),
@@ -427,10 +431,7 @@ async fn composite_writes_moves_and_loads_match_ref() {
             refused(&mut p, &sql).await;
         } else if step % 5 == 4 && filter.starts_with("id =") {
             // Prepared: the new values as parameters.
-            let sql = format!(
-                "UPDATE {} SET user_id = ?, {col} = ? WHERE id = ?",
-                t.name
-            );
+            let sql = format!("UPDATE {} SET user_id = ?, {col} = ? WHERE id = ?", t.name);
             let params = Params::from((u, d.clone(), target));
             let got = exec(&mut p, &sql, params.clone()).await;
             if month_of(d.as_deref()).is_err() {
@@ -456,8 +457,16 @@ async fn composite_writes_moves_and_loads_match_ref() {
         same_rows(&mut p, &mut r, t).await;
         rows_in_place(&topo, t).await;
     }
-    for what in ["key changed", "date changed", "both changed", "prepared changed"] {
-        assert!(tally.get(what).is_some_and(|n| *n >= 2), "{what}: {tally:?}");
+    for what in [
+        "key changed",
+        "date changed",
+        "both changed",
+        "prepared changed",
+    ] {
+        assert!(
+            tally.get(what).is_some_and(|n| *n >= 2),
+            "{what}: {tally:?}"
+        );
     }
     missing_period(&topo, &mut p, &mut r, &mut id).await;
     eprintln!(

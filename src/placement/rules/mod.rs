@@ -680,13 +680,9 @@ impl ShardedTable {
         period_key: Option<&ShardKey>,
     ) -> Result<usize, PlacementError> {
         match (self.composite(), key) {
-            (Some(composite), _) => composite.moved_slot(
-                slot,
-                key,
-                period_key,
-                self.slot_count(),
-                &self.collation,
-            ),
+            (Some(composite), _) => {
+                composite.moved_slot(slot, key, period_key, self.slot_count(), &self.collation)
+            }
             (None, Some(key)) => self.slot_for_key(key),
             (None, None) => Ok(slot),
         }

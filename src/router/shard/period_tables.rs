@@ -257,9 +257,7 @@ mod tests {
                 "ev_1_202603",
                 "ev_0_202601"
             ),
-            format!(
-                "SELECT ev_1_202603.v FROM {e} AS `ev_1_202603` WHERE ev_1_202603.v = 1"
-            )
+            format!("SELECT ev_1_202603.v FROM {e} AS `ev_1_202603` WHERE ev_1_202603.v = 1")
         );
     }
 }

@@ -134,7 +134,14 @@ pub(super) fn key_move(ctx: &Ctx<'_>, sql: &str, plan: ShardPlan) -> Result<Shar
     let period = match (pa, info.root.composite()) {
         (Some(pa), Some(c)) => {
             new_value(pa, &c.period.key);
-            Some(new_key(ctx, sql, r, &pa.val, &c.period.key, "period column")?)
+            Some(new_key(
+                ctx,
+                sql,
+                r,
+                &pa.val,
+                &c.period.key,
+                "period column",
+            )?)
         }
         _ => None,
     };

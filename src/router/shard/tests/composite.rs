@@ -68,7 +68,9 @@ fn key_and_date_updates_move_rows_per_source() {
     );
     // A new date keeps each row's hash slot.
     assert_eq!(
-        moves("UPDATE visits SET at = '2026-03-31 23:59:59' WHERE user_id = 4 AND at < '2026-03-01'"),
+        moves(
+            "UPDATE visits SET at = '2026-03-31 23:59:59' WHERE user_id = 4 AND at < '2026-03-01'"
+        ),
         vec![
             pair("visits_0_202601", "visits_0_202603"),
             pair("visits_0_202602", "visits_0_202603")
@@ -77,10 +79,16 @@ fn key_and_date_updates_move_rows_per_source() {
     // Both: one destination; the table already there is not a source.
     let both = moves("UPDATE visits SET user_id = 1, at = '2026-03-01' WHERE user_id = 5");
     assert_eq!(both.len(), 7, "{both:?}");
-    assert!(both.iter().all(|(_, to)| to == "visits_1_202603"), "{both:?}");
+    assert!(
+        both.iter().all(|(_, to)| to == "visits_1_202603"),
+        "{both:?}"
+    );
     let both = moves("UPDATE visits SET user_id = 2, at = '2026-02-28' WHERE user_id = 5");
     assert_eq!(both.len(), 8, "{both:?}");
-    assert!(both.iter().all(|(_, to)| to == "visits_2_202602"), "{both:?}");
+    assert!(
+        both.iter().all(|(_, to)| to == "visits_2_202602"),
+        "{both:?}"
+    );
 }
 
 #[test]
