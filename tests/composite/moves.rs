@@ -592,3 +592,33 @@ async fn missing_period(topo: &Topology, p: &mut Conn, r: &mut Conn, id: &mut i6
         .expect("recreate");
     n1.disconnect().await.ok();
 }
+
+/// A table `bound_to` a composite table: `shardcat check` refuses the
+/// rules, naming why.
+#[test]
+fn binding_to_a_composite_table_is_refused() {
+    let topo = Topology::from_env();
+    let text = format!(
+        "{}\n[[table]]\nname = \"notes\"\nschema = \"{DB}\"\nkey = \"user_id\"\nbound_to = \"events\"\n",
+        config(&topo, 1)
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("bound.toml");
+    std::fs::write(&path, text).expect("config");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_shardcat"))
+        .arg("check")
+        .arg(&path)
+        .output()
+        .expect("run shardcat check");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("`bound_to = \"events\"` names a table split by key and period")
+            && text.contains("its own rule"),
+        "{text}"
+    );
+}

@@ -355,7 +355,7 @@ pub enum RuleProblem {
     #[error("`period` splits the slots of a hash or range algorithm, not of `time_range`")]
     PeriodOverTimeRange,
     /// A binding to a composite table.
-    #[error("`bound_to = \"{parent}\"` names a table split by key and period; binding to it is not supported yet")]
+    #[error("`bound_to = \"{parent}\"` names a table split by key and period; binding to it is not supported (a bound table would have to follow both the key and the period column, in inserts and key moves): give the table its own rule")]
     BoundToComposite {
         /// The parent name.
         parent: String,
