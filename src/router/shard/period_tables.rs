@@ -16,15 +16,26 @@
 //! rewrite of a target's SQL. Must not do I/O (the session runs the
 //! lookup) or plan.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use super::lex::ident;
 use super::{ShardPlan, ShardRouter};
 use crate::session_state::quote_str;
 use crate::sql::lexer::{unquote, Lexer, Token, TokenKind};
 
-/// Physical tables known to exist: (node, physical name).
-pub(crate) type PresentTables = HashSet<(usize, String)>;
+/// Physical tables known to exist: physical name → the nodes holding it
+/// (looked up by `&str`: no allocation per target on the read path).
+pub(crate) type PresentTables = HashMap<String, Vec<usize>>;
+
+fn is_present(present: &PresentTables, node: usize, name: &str) -> bool {
+    present.get(name).is_some_and(|nodes| nodes.contains(&node))
+}
+
+fn forget(present: &mut PresentTables, node: usize, name: &str) {
+    if let Some(nodes) = present.get_mut(name) {
+        nodes.retain(|n| *n != node);
+    }
+}
 
 impl ShardRouter {
     /// The rule table a composite period table belongs to.
@@ -48,7 +59,7 @@ impl ShardRouter {
         let mut out = Vec::new();
         for t in &plan.targets {
             for name in &t.tables {
-                if !self.periods.contains_key(name) || present.contains(&(t.node, name.clone())) {
+                if !self.periods.contains_key(name) || is_present(&present, t.node, name) {
                     continue;
                 }
                 if let Some(i) = self.composite_of(t.node, name) {
@@ -89,7 +100,12 @@ impl ShardRouter {
     /// Records the tables a lookup on `node` found.
     pub fn remember_present(&self, node: usize, names: impl IntoIterator<Item = String>) {
         let mut present = self.present.lock();
-        present.extend(names.into_iter().map(|n| (node, n)));
+        for name in names {
+            let nodes = present.entry(name).or_default();
+            if !nodes.contains(&node) {
+                nodes.push(node);
+            }
+        }
     }
 
     /// Forgets that the tables `plan` touches exist (after a statement on
@@ -102,12 +118,12 @@ impl ShardRouter {
         let mut present = self.present.lock();
         for t in &plan.targets {
             for name in &t.tables {
-                present.remove(&(t.node, name.clone()));
+                forget(&mut present, t.node, name);
             }
         }
         if let super::PlanKind::KeyMove(m) = &plan.kind {
             for s in &m.sources {
-                present.remove(&(s.to.node, s.to.table.clone()));
+                forget(&mut present, s.to.node, &s.to.table);
             }
         }
     }
@@ -121,7 +137,7 @@ impl ShardRouter {
         let mut out: Option<ShardPlan> = None;
         for (k, t) in plan.targets.iter().enumerate() {
             for name in &t.tables {
-                if present.contains(&(t.node, name.clone())) {
+                if is_present(&present, t.node, name) {
                     continue;
                 }
                 let Some(i) = self.composite_of(t.node, name) else {
@@ -130,7 +146,7 @@ impl ShardRouter {
                 let sibling = self.tables[i].sharded().and_then(|s| {
                     s.slots
                         .iter()
-                        .find(|(n, p)| *n == t.node && present.contains(&(*n, p.clone())))
+                        .find(|(n, p)| *n == t.node && is_present(&present, *n, p))
                         .map(|(_, p)| p.clone())
                 });
                 let Some(sibling) = sibling else { continue };
