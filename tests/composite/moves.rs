@@ -499,8 +499,19 @@ async fn missing_period(topo: &Topology, p: &mut Conn, r: &mut Conn, id: &mut i6
             "{what}: {message}"
         );
     };
-    // (Reads before the drop remembered the table: the first statement
-    // failing on it makes shardcat look it up again.)
+    // Reads before the drop remembered the table: the first statement on
+    // it fails, named, and makes shardcat look it up again.
+    let e = p
+        .query_drop("SELECT COUNT(*) FROM events")
+        .await
+        .expect_err("stale read");
+    let (code, state, message) = server_error(e);
+    assert!(
+        code == 1146
+            && state == "42S02"
+            && message.starts_with("Table 'events' has no physical table for month"),
+        "{code} {state} {message}"
+    );
     let before = rows_as_strings(r, "SELECT COUNT(*) FROM events").await;
     *id += 1;
     let e = p
