@@ -5,7 +5,8 @@
 //! prepared INSERTs, LOAD DATA LOCAL INFILE split by key and month, and
 //! UPDATEs that change the key and/or the date column so rows move
 //! across hash slots and periods (in and out of transactions, committed
-//! and rolled back, prepared, 1062 on the destination), compared
+//! and rolled back, prepared, 1062 on the destination; every other one
+//! through a second proxy in `transactions = "xa"` mode), compared
 //! statement by statement (affected rows, or error code and SQLSTATE)
 //! and table by table, with every row checked to be in the physical table
 //! of its (key, month). Then a period table dropped on its node: writes
@@ -290,6 +291,10 @@ async fn composite_writes_moves_and_loads_match_ref() {
             .unwrap_or_else(|e| panic!("{ddl}: {e}\n{}", proxy.log()));
         r.query_drop(ddl).await.expect("ref table");
     }
+    let proxy_xa = CustomProxy::start(|port| {
+        config(&topo, port).replace("[server]", "[routing]\ntransactions = \"xa\"\n\n[server]")
+    });
+    let mut px = conn(proxy_xa.port).await;
     let mut rng = Rng::new(2028);
     let mut id = 0i64;
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
@@ -423,17 +428,19 @@ async fn composite_writes_moves_and_loads_match_ref() {
         };
         let sql = format!("UPDATE {} SET {sets} WHERE {filter}", t.name);
         let bad_date = choice != 0 && month_of(d.as_deref()).is_err();
+        // Every other step through the proxy in `xa` mode.
+        let pc = if step % 2 == 0 { &mut p } else { &mut px };
         let in_tx = step % 3 == 1;
         if in_tx {
-            both(&mut p, &mut r, "BEGIN").await.ok();
+            both(pc, &mut r, "BEGIN").await.ok();
         }
         if bad_date {
-            refused(&mut p, &sql).await;
+            refused(pc, &sql).await;
         } else if step % 5 == 4 && filter.starts_with("id =") {
             // Prepared: the new values as parameters.
             let sql = format!("UPDATE {} SET user_id = ?, {col} = ? WHERE id = ?", t.name);
             let params = Params::from((u, d.clone(), target));
-            let got = exec(&mut p, &sql, params.clone()).await;
+            let got = exec(pc, &sql, params.clone()).await;
             if month_of(d.as_deref()).is_err() {
                 assert_eq!(got, Err((1105, "HY000".to_owned())), "{sql} {d:?}");
             } else {
@@ -441,13 +448,13 @@ async fn composite_writes_moves_and_loads_match_ref() {
                 *tally.entry(tally_key(3, &got)).or_default() += 1;
             }
         } else {
-            let got = both(&mut p, &mut r, &sql).await;
+            let got = both(pc, &mut r, &sql).await;
             *tally.entry(tally_key(choice, &got)).or_default() += 1;
             moved += got.unwrap_or(0);
         }
         if in_tx {
             let end = if rng.chance(30) { "ROLLBACK" } else { "COMMIT" };
-            both(&mut p, &mut r, end).await.ok();
+            both(pc, &mut r, end).await.ok();
         }
         if step % 15 == 14 {
             same_rows(&mut p, &mut r, t).await;
@@ -468,6 +475,7 @@ async fn composite_writes_moves_and_loads_match_ref() {
             "{what}: {tally:?}"
         );
     }
+    px.disconnect().await.ok();
     missing_period(&topo, &mut p, &mut r, &mut id).await;
     eprintln!(
         "composite moves: {id} ids, {moved} rows updated {tally:?}, rows loaded and placed {counts:?}"
