@@ -297,15 +297,32 @@ async fn composite_writes_moves_and_loads_match_ref() {
     let mut px = conn(proxy_xa.port).await;
     let mut rng = Rng::new(2028);
     let mut id = 0i64;
-    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
 
-    // INSERTs: multi-row (split across tables) and prepared.
+    inserts(&mut p, &mut r, &mut rng, &mut id).await;
+    let counts = loads(&topo, &mut p, &mut r, &mut rng, &mut id).await;
+    let (moved, tally) = moves(&mut p, &mut px, &mut r, &mut rng).await;
+    for t in &TABLES {
+        same_rows(&mut p, &mut r, t).await;
+        rows_in_place(&topo, t).await;
+    }
+    px.disconnect().await.ok();
+    missing_period(&topo, &mut p, &mut r, &mut id).await;
+    eprintln!(
+        "composite moves: {id} ids, {moved} rows updated {tally:?}, rows loaded and placed {counts:?}"
+    );
+    p.disconnect().await.ok();
+    r.disconnect().await.ok();
+}
+
+/// INSERTs: multi-row (split across tables) and prepared, rows with edge
+/// dates; refused rows (NULL or out-of-horizon dates) refuse the statement.
+async fn inserts(p: &mut Conn, r: &mut Conn, rng: &mut Rng, id: &mut i64) {
     for t in &TABLES {
         for _ in 0..10 {
             let rows: Vec<_> = (0..8)
                 .map(|_| {
-                    id += 1;
-                    row(&mut rng, id, t.datetime)
+                    *id += 1;
+                    row(rng, *id, t.datetime)
                 })
                 .collect();
             let values: Vec<String> = rows
@@ -319,37 +336,47 @@ async fn composite_writes_moves_and_loads_match_ref() {
                 values.join(", ")
             );
             if rows.iter().any(|(_, _, d)| month_of(d.as_deref()).is_err()) {
-                refused(&mut p, &sql).await;
+                refused(p, &sql).await;
             } else {
-                both(&mut p, &mut r, &sql).await.ok();
+                both(p, r, &sql).await.ok();
             }
         }
         for _ in 0..12 {
-            id += 1;
-            let (i, u, d) = row(&mut rng, id, t.datetime);
+            *id += 1;
+            let (i, u, d) = row(rng, *id, t.datetime);
             let sql = format!(
                 "INSERT INTO {} (id, user_id, {}, v) VALUES (?, ?, ?, 1)",
                 t.name, t.column
             );
             let params = Params::from((i, u, d.clone()));
-            let got = exec(&mut p, &sql, params.clone()).await;
+            let got = exec(p, &sql, params.clone()).await;
             if month_of(d.as_deref()).is_err() {
                 assert_eq!(got, Err((1105, "HY000".to_owned())), "{sql} {d:?}");
             } else {
-                assert_eq!(got, exec(&mut r, &sql, params).await, "{sql} {d:?}");
+                assert_eq!(got, exec(r, &sql, params).await, "{sql} {d:?}");
             }
         }
-        same_rows(&mut p, &mut r, t).await;
+        same_rows(p, r, t).await;
     }
+}
 
-    // LOAD DATA LOCAL INFILE, split by key and month.
+/// LOAD DATA LOCAL INFILE, split by key and month; the rows placed per
+/// table.
+async fn loads(
+    topo: &Topology,
+    p: &mut Conn,
+    r: &mut Conn,
+    rng: &mut Rng,
+    id: &mut i64,
+) -> BTreeMap<&'static str, usize> {
+    let mut counts = BTreeMap::new();
     for t in &TABLES {
         for round in 0..3 {
             let mut file = String::new();
             let mut refuse = false;
             for _ in 0..25 {
-                id += 1;
-                let (i, u, d) = row(&mut rng, id, t.datetime);
+                *id += 1;
+                let (i, u, d) = row(rng, *id, t.datetime);
                 if round < 2 && month_of(d.as_deref()).is_err() {
                     continue;
                 }
@@ -361,20 +388,30 @@ async fn composite_writes_moves_and_loads_match_ref() {
                 "LOAD DATA LOCAL INFILE 'rows.tsv' INTO TABLE {} (id, user_id, {}, v)",
                 t.name, t.column
             );
-            set_file(&mut p, file.clone().into_bytes());
+            set_file(p, file.clone().into_bytes());
             if refuse {
-                refused(&mut p, &sql).await;
+                refused(p, &sql).await;
             } else {
-                set_file(&mut r, file.into_bytes());
-                both(&mut p, &mut r, &sql).await.ok();
+                set_file(r, file.into_bytes());
+                both(p, r, &sql).await.ok();
             }
         }
-        same_rows(&mut p, &mut r, t).await;
-        counts.insert(t.name, rows_in_place(&topo, t).await);
+        same_rows(p, r, t).await;
+        counts.insert(t.name, rows_in_place(topo, t).await);
     }
 
-    // Key moves: the key, the date or both, by id, by key or by a date
-    // range; some prepared, some in transactions.
+    counts
+}
+
+/// Key moves: the key, the date or both, by id, by key or by a date
+/// range; some prepared, some in transactions, every other one through
+/// the `xa` proxy (`px`). The rows updated and a tally of outcomes.
+async fn moves(
+    p: &mut Conn,
+    px: &mut Conn,
+    r: &mut Conn,
+    rng: &mut Rng,
+) -> (u64, BTreeMap<String, usize>) {
     let mut moved = 0;
     let mut tally: BTreeMap<String, usize> = BTreeMap::new();
     let tally_key = |choice: u64, got: &Outcome| {
@@ -391,7 +428,7 @@ async fn composite_writes_moves_and_loads_match_ref() {
         // A new date: an edge one, or (fewer duplicates) any day, with a
         // time unique to the step in a DATETIME column.
         let d = if rng.chance(50) {
-            date_value(&mut rng, t.datetime)
+            date_value(rng, t.datetime)
         } else {
             let (y, m) = month_at(rng.below(MONTHS as u64) as i64);
             let day = 1 + rng.below(days_in(y, m) as u64);
@@ -407,8 +444,8 @@ async fn composite_writes_moves_and_loads_match_ref() {
         let target = *rng.pick(&ids);
         let other = *rng.pick(&ids);
         let (lo, hi) = (
-            date_value(&mut rng, false).unwrap_or_else(|| "2028-01-01".into()),
-            date_value(&mut rng, false).unwrap_or_else(|| "2028-03-01".into()),
+            date_value(rng, false).unwrap_or_else(|| "2028-01-01".into()),
+            date_value(rng, false).unwrap_or_else(|| "2028-03-01".into()),
         );
         let col = t.column;
         let choice = rng.below(3);
@@ -429,10 +466,10 @@ async fn composite_writes_moves_and_loads_match_ref() {
         let sql = format!("UPDATE {} SET {sets} WHERE {filter}", t.name);
         let bad_date = choice != 0 && month_of(d.as_deref()).is_err();
         // Every other step through the proxy in `xa` mode.
-        let pc = if step % 2 == 0 { &mut p } else { &mut px };
+        let pc: &mut Conn = if step % 2 == 0 { &mut *p } else { &mut *px };
         let in_tx = step % 3 == 1;
         if in_tx {
-            both(pc, &mut r, "BEGIN").await.ok();
+            both(pc, r, "BEGIN").await.ok();
         }
         if bad_date {
             refused(pc, &sql).await;
@@ -444,25 +481,21 @@ async fn composite_writes_moves_and_loads_match_ref() {
             if month_of(d.as_deref()).is_err() {
                 assert_eq!(got, Err((1105, "HY000".to_owned())), "{sql} {d:?}");
             } else {
-                assert_eq!(got, exec(&mut r, &sql, params).await, "{sql} {u} {d:?}");
+                assert_eq!(got, exec(r, &sql, params).await, "{sql} {u} {d:?}");
                 *tally.entry(tally_key(3, &got)).or_default() += 1;
             }
         } else {
-            let got = both(pc, &mut r, &sql).await;
+            let got = both(pc, r, &sql).await;
             *tally.entry(tally_key(choice, &got)).or_default() += 1;
             moved += got.unwrap_or(0);
         }
         if in_tx {
             let end = if rng.chance(30) { "ROLLBACK" } else { "COMMIT" };
-            both(pc, &mut r, end).await.ok();
+            both(pc, r, end).await.ok();
         }
         if step % 15 == 14 {
-            same_rows(&mut p, &mut r, t).await;
+            same_rows(p, r, t).await;
         }
-    }
-    for t in &TABLES {
-        same_rows(&mut p, &mut r, t).await;
-        rows_in_place(&topo, t).await;
     }
     for what in [
         "key changed",
@@ -475,13 +508,7 @@ async fn composite_writes_moves_and_loads_match_ref() {
             "{what}: {tally:?}"
         );
     }
-    px.disconnect().await.ok();
-    missing_period(&topo, &mut p, &mut r, &mut id).await;
-    eprintln!(
-        "composite moves: {id} ids, {moved} rows updated {tally:?}, rows loaded and placed {counts:?}"
-    );
-    p.disconnect().await.ok();
-    r.disconnect().await.ok();
+    (moved, tally)
 }
 
 /// A period table dropped on its node (`events_1_202803`, users ≡ 1 mod
