@@ -1,7 +1,9 @@
 //! Replies the session itself writes to the client (OK and ERR packets),
 //! shaped for the client's capabilities.
 //!
-//! Owns: encoding those replies. Must not: decide what to answer.
+//! Owns: encoding those replies (a server's 1146 on a period table goes
+//! out naming the logical table and period). Must not: decide what to
+//! answer.
 
 use super::Session;
 use crate::error::ProxyError;

@@ -12,7 +12,7 @@
 //! scanned one by one: the caller refuses character sets whose multi-byte
 //! characters may contain ASCII bytes and delimiters that are not ASCII.
 //!
-//! Owns: row boundaries and the value of one field per row. Must not
+//! Owns: row boundaries and the value of one field (or two) per row. Must not
 //! convert values to keys, route, or do I/O.
 
 use std::ops::Range;
