@@ -34,6 +34,20 @@ fn period_names(tables: &[TableInfo]) -> HashMap<String, (String, String, usize)
     periods
 }
 
+/// Physical name → rule table of every composite period table.
+fn composite_periods(tables: &[TableInfo]) -> HashMap<String, usize> {
+    let mut out = HashMap::new();
+    for (i, t) in tables.iter().enumerate() {
+        let Some(s) = t.sharded().filter(|s| s.root.composite().is_some()) else {
+            continue;
+        };
+        for (_, name) in &s.slots {
+            out.insert(name.clone(), i);
+        }
+    }
+    out
+}
+
 /// Same algorithm, node grid, key type and collation: equal keys land in
 /// the same slot on the same node.
 pub(super) fn same_layout(a: &ShardedTable, b: &ShardedTable) -> bool {
@@ -128,6 +142,7 @@ impl ShardRouter {
             }
         }
         let periods = period_names(&tables);
+        let composite_periods = composite_periods(&tables);
         let mut schema_nodes = HashMap::new();
         for s in &config.schemas {
             schema_nodes.insert(
@@ -140,6 +155,7 @@ impl ShardRouter {
             names,
             physical,
             periods,
+            composite_periods,
             present: Mutex::new(Default::default()),
             node_names,
             schema_nodes,

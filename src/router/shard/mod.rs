@@ -200,6 +200,8 @@ pub struct ShardRouter {
     /// (logical, "month 202611", node index): for naming the period when
     /// its table is missing.
     periods: HashMap<String, (String, String, usize)>,
+    /// Physical name of a composite period table → its rule table.
+    composite_periods: HashMap<String, usize>,
     /// Composite period tables known to exist ([`period_tables`]).
     present: Mutex<period_tables::PresentTables>,
     pub(crate) node_names: Vec<String>,
@@ -234,6 +236,7 @@ impl Default for ShardRouter {
             names: HashSet::new(),
             physical: HashMap::new(),
             periods: HashMap::new(),
+            composite_periods: HashMap::new(),
             present: Mutex::new(Default::default()),
             node_names: Vec::new(),
             schema_nodes: HashMap::new(),

@@ -39,30 +39,24 @@ fn forget(present: &mut PresentTables, node: usize, name: &str) {
 
 impl ShardRouter {
     /// The rule table a composite period table belongs to.
-    fn composite_of(&self, node: usize, physical: &str) -> Option<usize> {
-        self.periods.get(physical)?;
-        self.tables.iter().position(|t| {
-            t.sharded().is_some_and(|s| {
-                s.root.composite().is_some()
-                    && s.slots.iter().any(|(n, p)| *n == node && p == physical)
-            })
-        })
+    fn composite_of(&self, physical: &str) -> Option<usize> {
+        self.composite_periods.get(physical).copied()
     }
 
     /// (node, rule table) of the composite period tables `plan` reads that
     /// are not known to exist: each needs a lookup on its node.
     pub fn unverified_periods(&self, plan: &ShardPlan) -> Vec<(usize, usize)> {
-        if self.periods.is_empty() {
+        if self.composite_periods.is_empty() {
             return Vec::new();
         }
         let present = self.present.lock();
         let mut out = Vec::new();
         for t in &plan.targets {
             for name in &t.tables {
-                if !self.periods.contains_key(name) || is_present(&present, t.node, name) {
+                if is_present(&present, t.node, name) {
                     continue;
                 }
-                if let Some(i) = self.composite_of(t.node, name) {
+                if let Some(i) = self.composite_of(name) {
                     if !out.contains(&(t.node, i)) {
                         out.push((t.node, i));
                     }
@@ -112,7 +106,7 @@ impl ShardRouter {
     /// them failed: one may have been dropped), so the next read looks
     /// them up again.
     pub fn forget_present(&self, plan: &ShardPlan) {
-        if self.periods.is_empty() {
+        if self.composite_periods.is_empty() {
             return;
         }
         let mut present = self.present.lock();
@@ -140,7 +134,7 @@ impl ShardRouter {
                 if is_present(&present, t.node, name) {
                     continue;
                 }
-                let Some(i) = self.composite_of(t.node, name) else {
+                let Some(i) = self.composite_of(name) else {
                     continue;
                 };
                 let sibling = self.tables[i].sharded().and_then(|s| {
