@@ -5,8 +5,10 @@
 //! naming exactly the physical tables the ranges can touch (a point user
 //! and a date range: that user's slot for those months only; a date range
 //! alone: those months on every slot), the refusals (period column
-//! updated, missing or out of the rule), and `shardcat tables
-//! ensure|retire` over composite tables with a faked clock.
+//! updated to an expression, missing or out of the rule), and `shardcat
+//! tables ensure|retire` over composite tables with a faked clock.
+//! `moves`: writes, LOAD DATA, key moves across slots and periods and a
+//! missing period table, against `ref`.
 //!
 //! Needs `SHARDCAT_TOPOLOGY_ENV`. Uses its own database.
 
@@ -15,6 +17,8 @@ mod common;
 mod custom_proxy;
 #[path = "common/diff_data.rs"]
 mod diff_data;
+#[path = "composite/moves.rs"]
+mod moves;
 #[path = "common/util.rs"]
 mod util;
 
@@ -301,7 +305,7 @@ async fn composite_rows_and_ranges_match_ref_and_prune_to_exact_tables() {
     // Refusals: the period column changed, missing, or out of the rule.
     for (sql, needle) in [
         (
-            "UPDATE events SET created_at = '2026-02-01' WHERE id = 1",
+            "UPDATE events SET created_at = NOW() WHERE id = 1",
             "period column",
         ),
         (

@@ -124,7 +124,7 @@ pub async fn merge_sources(
 
 /// A shard's 1146 on a missing `time_range` period table: the error
 /// naming the logical table and period (as single-target statements get).
-fn named_missing_table(e: ProxyError, plan: &MergeSpec) -> ProxyError {
+pub fn named_missing_table(e: ProxyError, plan: &MergeSpec) -> ProxyError {
     match (&e, &plan.missing_table_message) {
         (ProxyError::Backend(p), Some(message)) if p.code == 1146 => {
             ProxyError::Backend(crate::wire::packets::ErrPacket::new(1146, "42S02", message))

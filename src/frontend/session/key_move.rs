@@ -9,7 +9,11 @@
 //! 2. on every other table the UPDATE ran on, the rows that now carry the
 //!    new key are the moved ones (no row of another shard's key lived
 //!    there before): read `FOR UPDATE` in the binary protocol, deleted,
-//!    and inserted into the new key's table as typed parameters;
+//!    and inserted into the new key's table as typed parameters; under a
+//!    composite rule the same with the new key and/or the new period
+//!    column's value (no row of another period lived in a period's
+//!    table), each source with its own destination (a new key keeps a
+//!    row's period, a new date its hash slot);
 //! 3. rows of bound tables that followed the key (an `ON UPDATE CASCADE`
 //!    foreign key) move with them: deleted before, inserted after;
 //! 4. commit on every node, or roll everything back on the first error
@@ -66,10 +70,11 @@ impl Session {
     }
 }
 
-/// The nodes of a move, in order: the UPDATE's and the new key's.
+/// The nodes of a move, in order: the UPDATE's and the destinations'.
 fn move_nodes(plan: &ShardPlan, m: &KeyMove) -> Vec<usize> {
     let mut nodes = plan_nodes(plan);
     nodes.push(m.dest.node);
+    nodes.extend(m.sources.iter().map(|s| s.to.node));
     nodes.sort_unstable();
     nodes.dedup();
     nodes
@@ -100,14 +105,14 @@ impl NodeSteps for Steps<'_> {
         }
         let m = self.m;
         let schema = m.schema.as_deref();
-        let dest = at(m.dest.node)?;
         // Writable columns: [0] the moved table's, then each bound table's.
         let mut names: Vec<Option<Vec<String>>> = vec![None; self.children.len() + 1];
         let mut moved = 0usize;
-        for s in &m.sources {
+        for source in &m.sources {
+            let s = &source.from;
             let i = at(s.node)?;
             let parent = self
-                .take(conns[i], &mut names[0], &s.table, &m.key, &mut moved)
+                .take(conns[i], &mut names[0], &s.table, None, &mut moved)
                 .await?;
             if parent.rows.is_empty() {
                 continue;
@@ -125,7 +130,7 @@ impl NodeSteps for Steps<'_> {
                         conns[i],
                         &mut names[c + 1],
                         &from.table,
-                        &child.key,
+                        Some(child.key.as_str()),
                         &mut moved,
                     )
                     .await?;
@@ -134,13 +139,14 @@ impl NodeSteps for Steps<'_> {
                 }
             }
             for (c, from, rows) in kids.iter().rev() {
-                self.delete(conns[i], &from.table, &self.children[*c].key, rows)
-                    .await?;
+                let key = Some(self.children[*c].key.as_str());
+                self.delete(conns[i], &from.table, key, rows).await?;
             }
-            self.delete(conns[i], &s.table, &m.key, &parent).await?;
+            self.delete(conns[i], &s.table, None, &parent).await?;
             test_pause(Pause::BeforeMoveInsert).await;
             let parent_names = names[0].as_deref().unwrap_or_default();
-            let dest_table = table_sql(schema, &m.dest.table);
+            let dest_table = table_sql(schema, &source.to.table);
+            let dest = at(source.to.node)?;
             insert_rows(conns[dest], &dest_table, parent_names, &parent).await?;
             for (c, _, rows) in &kids {
                 let child = &self.children[*c];
@@ -155,27 +161,47 @@ impl NodeSteps for Steps<'_> {
 }
 
 impl Steps<'_> {
+    /// `WHERE <column> = <new value> AND …` selecting the rows of a table
+    /// that carry the move's new values (`child_key`: a bound table's key
+    /// column instead, equal to the new key), and the statement's
+    /// parameters it uses.
+    fn new_values(&self, child_key: Option<&str>) -> (String, Vec<usize>) {
+        let mut conds = Vec::new();
+        let mut params = Vec::new();
+        for (i, v) in self.m.values.iter().enumerate() {
+            let column = match child_key {
+                Some(key) if i == 0 => key,
+                Some(_) => continue,
+                None => v.column.as_str(),
+            };
+            conds.push(format!("{} = {}", quote_ident(column), v.value));
+            params.extend(v.param);
+        }
+        (conds.join(" AND "), params)
+    }
+
     /// The statement that reads (`SELECT … FOR UPDATE`) or deletes the
-    /// rows of `table` whose `key` is the new key.
-    fn by_new_key(&self, sql: String) -> ShardTarget {
+    /// rows of a table that carry the new values.
+    fn by_new_key(&self, sql: String, params: Vec<usize>) -> ShardTarget {
         ShardTarget {
             node: 0,
             sql,
             tables: Vec::new(),
-            params: self.m.value_param.into_iter().collect(),
+            params,
             local_file: None,
         }
     }
 
-    /// Reads the rows of `table` (on `conn`) that carry the new key in
-    /// `key`, locking them; `names` caches the table's writable columns;
-    /// `moved` counts the rows against `move_max_rows`.
+    /// Reads the rows of `table` (on `conn`) that carry the new values (a
+    /// bound table: its `child_key` equal to the new key), locking them;
+    /// `names` caches the table's writable columns; `moved` counts the
+    /// rows against `move_max_rows`.
     async fn take(
         &self,
         conn: &mut BackendConn,
         names: &mut Option<Vec<String>>,
         table: &str,
-        key: &str,
+        child_key: Option<&str>,
         moved: &mut usize,
     ) -> Result<Rows> {
         let schema = self.m.schema.as_deref();
@@ -184,16 +210,19 @@ impl Steps<'_> {
             None => names.insert(writable_columns(conn, schema, table).await?),
         };
         let list: Vec<String> = names.iter().map(|n| quote_ident(n)).collect();
-        let select = self.by_new_key(format!(
-            "SELECT {} FROM {} WHERE {} = {} FOR UPDATE",
-            list.join(", "),
-            table_sql(schema, table),
-            quote_ident(key),
-            self.m.value
-        ));
+        let (cond, params) = self.new_values(child_key);
+        let has_params = !params.is_empty();
+        let select = self.by_new_key(
+            format!(
+                "SELECT {} FROM {} WHERE {cond} FOR UPDATE",
+                list.join(", "),
+                table_sql(schema, table),
+            ),
+            params,
+        );
         let plain = no_params();
-        let read = match (&self.encoding, self.m.value_param) {
-            (Encoding::Binary { .. }, Some(_)) => Command::for_target(&self.encoding, &select),
+        let read = match &self.encoding {
+            Encoding::Binary { .. } if has_params => Command::for_target(&self.encoding, &select),
             _ => Command::Execute {
                 sql: Arc::from(select.sql.as_str()),
                 packets: ExecutePackets::Client {
@@ -213,16 +242,15 @@ impl Steps<'_> {
         &self,
         conn: &mut BackendConn,
         table: &str,
-        key: &str,
+        child_key: Option<&str>,
         rows: &Rows,
     ) -> Result<()> {
         let schema = self.m.schema.as_deref();
-        let delete = self.by_new_key(format!(
-            "DELETE FROM {} WHERE {} = {}",
-            table_sql(schema, table),
-            quote_ident(key),
-            self.m.value
-        ));
+        let (cond, params) = self.new_values(child_key);
+        let delete = self.by_new_key(
+            format!("DELETE FROM {} WHERE {cond}", table_sql(schema, table)),
+            params,
+        );
         let command = Command::for_target(&self.encoding, &delete);
         let deleted = run_on_all(&mut [conn], &[command], WriteKind::Other).await?;
         if deleted.affected_rows != rows.rows.len() as u64 {

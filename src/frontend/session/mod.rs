@@ -42,6 +42,7 @@ mod load_data;
 mod metadata;
 mod observe;
 mod oversized;
+mod period_reads;
 mod pinned_reads;
 mod pull_out;
 mod query;

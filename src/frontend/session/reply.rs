@@ -1,7 +1,9 @@
 //! Replies the session itself writes to the client (OK and ERR packets),
 //! shaped for the client's capabilities.
 //!
-//! Owns: encoding those replies. Must not: decide what to answer.
+//! Owns: encoding those replies (a server's 1146 on a period table goes
+//! out naming the logical table and period). Must not: decide what to
+//! answer.
 
 use super::Session;
 use crate::error::ProxyError;
@@ -37,9 +39,20 @@ impl Session {
     pub(super) async fn write_error_seq(&mut self, e: &ProxyError, seq: &mut u8) {
         self.note_error(e);
         let mut buf = Vec::new();
-        match (e, &self.missing_table) {
+        // A missing period table, named by the server's message.
+        let period = match e {
+            ProxyError::Backend(p) if p.code == 1146 => {
+                let router = self.proxy.config.load().sharding.clone();
+                router.missing_period_in_error(&p.message)
+            }
+            _ => None,
+        };
+        match (e, &self.missing_table, period) {
+            (_, _, Some(message)) => {
+                crate::wire::packets::ErrPacket::new(1146, "42S02", message).encode(&mut buf)
+            }
             // A scattered write on a missing period table.
-            (ProxyError::Backend(p), Some(named)) if p.code == 1146 => named.encode(&mut buf),
+            (ProxyError::Backend(p), Some(named), None) if p.code == 1146 => named.encode(&mut buf),
             _ => e.to_err_packet().encode(&mut buf),
         }
         let _ = self.client.send(seq, &buf).await;

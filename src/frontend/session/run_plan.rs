@@ -63,6 +63,16 @@ impl Session {
         seq: &mut u8,
     ) {
         self.observe_plan(plan);
+        // A read of composite period tables that do not exist: no rows
+        // from them (`period_reads`).
+        let emptied;
+        let plan = match self.with_missing_periods_empty(plan, c).await {
+            Some(p) => {
+                emptied = p;
+                &emptied
+            }
+            None => plan,
+        };
         let missing = self.missing_period_message(plan);
         let named;
         let plan = match self.named_for_merge(plan, missing.as_deref()) {
@@ -87,6 +97,7 @@ impl Session {
             if !m.sources.is_empty() {
                 self.run_key_move(plan, m, c, encoding, seq).await;
                 self.missing_table = None;
+                self.forget_tables_if_failed(plan);
                 return;
             }
         }
@@ -106,6 +117,15 @@ impl Session {
             self.run_scatter_read(plan, c, encoding, seq).await
         }
         self.missing_table = None;
+        self.forget_tables_if_failed(plan);
+    }
+
+    /// After a failed statement: the period tables it touched are looked
+    /// up again before the next read (`period_reads`).
+    fn forget_tables_if_failed(&self, plan: &ShardPlan) {
+        if self.stat.error.is_some() {
+            self.proxy.config.load().sharding.forget_present(plan);
+        }
     }
 
     /// The message of the 1146 to send if a target's `time_range` period

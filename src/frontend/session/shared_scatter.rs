@@ -66,7 +66,10 @@ pub(super) async fn merge_shared(
                         answers[t] = Some(a);
                     }
                 }
-                Err(e) => return scatter::report_failure(e, client, seq).await,
+                Err(e) => {
+                    let e = scatter::named_missing_table(e, merge);
+                    return scatter::report_failure(e, client, seq).await;
+                }
             }
         }
         let mut sources: Vec<ShardSource<'_>> = answers

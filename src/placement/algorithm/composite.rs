@@ -153,6 +153,29 @@ impl Composite {
         Ok(hash_slot * self.period_count() + period)
     }
 
+    /// The slot a row of `slot` belongs in once its key becomes `key`
+    /// and/or its period column `period_key` (`None`: unchanged), among
+    /// `slot_count` slots: a key move's destination.
+    pub fn moved_slot(
+        &self,
+        slot: usize,
+        key: Option<&ShardKey>,
+        period_key: Option<&ShardKey>,
+        slot_count: usize,
+        collation: &Collation,
+    ) -> Result<usize, PlacementError> {
+        let (mut hash_slot, mut period) = self.split(slot);
+        if let Some(key) = key {
+            hash_slot = self
+                .hash
+                .slot_for_key(key, self.hash_slot_count(slot_count), collation)?;
+        }
+        if let Some(period_key) = period_key {
+            period = self.period.time.slot_for_key(period_key)?;
+        }
+        Ok(hash_slot * self.period_count() + period)
+    }
+
     /// The slots that can hold keys between the bounds: the key's hash slots,
     /// each with all its periods.
     pub fn slots_for_hash_range(

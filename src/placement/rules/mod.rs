@@ -355,7 +355,7 @@ pub enum RuleProblem {
     #[error("`period` splits the slots of a hash or range algorithm, not of `time_range`")]
     PeriodOverTimeRange,
     /// A binding to a composite table.
-    #[error("`bound_to = \"{parent}\"` names a table split by key and period; binding to it is not supported yet")]
+    #[error("`bound_to = \"{parent}\"` names a table split by key and period; binding to it is not supported (a bound table would have to follow both the key and the period column, in inserts and key moves): give the table its own rule")]
     BoundToComposite {
         /// The parent name.
         parent: String,
@@ -667,6 +667,24 @@ impl ShardedTable {
             }
             (Some(_), None) => Err(PlacementError::NeedsPeriodKey),
             (None, _) => self.slot_for_key(key),
+        }
+    }
+
+    /// The slot a row of `slot` belongs in once its key becomes `key` and,
+    /// under a composite rule, its period column `period_key` (`None`:
+    /// unchanged): a key move's destination.
+    pub fn moved_slot(
+        &self,
+        slot: usize,
+        key: Option<&ShardKey>,
+        period_key: Option<&ShardKey>,
+    ) -> Result<usize, PlacementError> {
+        match (self.composite(), key) {
+            (Some(composite), _) => {
+                composite.moved_slot(slot, key, period_key, self.slot_count(), &self.collation)
+            }
+            (None, Some(key)) => self.slot_for_key(key),
+            (None, None) => Ok(slot),
         }
     }
 

@@ -13,23 +13,39 @@ use super::{IdGenerator, SequenceInfo, ShardRouter, ShardedInfo, TableInfo, Tabl
 use crate::config::Config;
 use crate::placement::{ShardedTable, ShardingRules};
 
-/// Physical name → (logical, "unit period", node) of every `time_range`
-/// period table.
+/// Physical name → (logical, "unit period", node) of every period table:
+/// a `time_range` rule's, and a composite rule's (one per hash slot and
+/// period), so a statement on one that does not exist gets an error naming
+/// the period.
 fn period_names(tables: &[TableInfo]) -> HashMap<String, (String, String, usize)> {
     let mut periods = HashMap::new();
     for t in tables {
         let Some(s) = t.sharded() else { continue };
-        let crate::placement::Algorithm::TimeRange(time) = &s.root.algorithm else {
+        let Some(time) = s.root.time_periods() else {
             continue;
         };
         for (slot, (node, name)) in s.slots.iter().enumerate() {
-            if let Some((period, _)) = time.slot(slot) {
+            if let Some(period) = s.root.period_of_slot(slot) {
                 let label = format!("{} {}", time.unit.name(), period.name());
                 periods.insert(name.clone(), (t.name.clone(), label, *node));
             }
         }
     }
     periods
+}
+
+/// Physical name → rule table of every composite period table.
+fn composite_periods(tables: &[TableInfo]) -> HashMap<String, usize> {
+    let mut out = HashMap::new();
+    for (i, t) in tables.iter().enumerate() {
+        let Some(s) = t.sharded().filter(|s| s.root.composite().is_some()) else {
+            continue;
+        };
+        for (_, name) in &s.slots {
+            out.insert(name.clone(), i);
+        }
+    }
+    out
 }
 
 /// Same algorithm, node grid, key type and collation: equal keys land in
@@ -126,6 +142,7 @@ impl ShardRouter {
             }
         }
         let periods = period_names(&tables);
+        let composite_periods = composite_periods(&tables);
         let mut schema_nodes = HashMap::new();
         for s in &config.schemas {
             schema_nodes.insert(
@@ -138,6 +155,8 @@ impl ShardRouter {
             names,
             physical,
             periods,
+            composite_periods,
+            present: Mutex::new(Default::default()),
             node_names,
             schema_nodes,
             sequences: Vec::new(),

@@ -30,7 +30,14 @@ impl ShardRouter {
                 self.node_name(m.dest.node),
                 m.sources
                     .iter()
-                    .map(|s| format!("{} on {}", s.table, self.node_name(s.node)))
+                    .map(|s| {
+                        let to = if s.to == m.dest {
+                            String::new()
+                        } else {
+                            format!(" for {}", s.to.table)
+                        };
+                        format!("{} on {}{to}", s.from.table, self.node_name(s.from.node))
+                    })
                     .collect::<Vec<_>>()
                     .join(", ")
             ),

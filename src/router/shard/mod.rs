@@ -52,6 +52,7 @@ pub(crate) mod lex;
 pub mod load_data;
 mod merge_spec;
 pub mod meta;
+mod period_tables;
 pub mod plan;
 mod plan_types;
 pub mod pull_out;
@@ -60,7 +61,9 @@ pub(crate) mod shape;
 mod summary;
 mod unique_keys;
 pub use merge_spec::{AggregateMerge, ColumnRef, Combine, EnumKey, MergeSpec, SortKey, WeightKey};
-pub use plan_types::{KeyMove, LocalFile, MoveTable, PlanKind, ShardPlan, ShardTarget};
+pub use plan_types::{
+    KeyMove, LocalFile, MoveSource, MoveTable, MoveValue, PlanKind, ShardPlan, ShardTarget,
+};
 pub use summary::RuleRow;
 
 pub use summary::describe_merge;
@@ -193,9 +196,14 @@ pub struct ShardRouter {
     names: HashSet<String>,
     /// Physical name → logical name.
     physical: HashMap<String, String>,
-    /// Physical name of a `time_range` period → (logical, "month 202611",
-    /// node index): for naming the period when its table is missing.
+    /// Physical name of a `time_range` or composite period table →
+    /// (logical, "month 202611", node index): for naming the period when
+    /// its table is missing.
     periods: HashMap<String, (String, String, usize)>,
+    /// Physical name of a composite period table → its rule table.
+    composite_periods: HashMap<String, usize>,
+    /// Composite period tables known to exist ([`period_tables`]).
+    present: Mutex<period_tables::PresentTables>,
     pub(crate) node_names: Vec<String>,
     /// Schema (lower case) → node, for tables without a rule.
     schema_nodes: HashMap<String, usize>,
@@ -228,6 +236,8 @@ impl Default for ShardRouter {
             names: HashSet::new(),
             physical: HashMap::new(),
             periods: HashMap::new(),
+            composite_periods: HashMap::new(),
+            present: Mutex::new(Default::default()),
             node_names: Vec::new(),
             schema_nodes: HashMap::new(),
             sequences: Vec::new(),
@@ -254,6 +264,15 @@ impl ShardRouter {
              or create it",
             self.node_name(*node)
         ))
+    }
+
+    /// The named message of a server's 1146 (`Table 'db.events_1_202603'
+    /// doesn't exist`) when the table it names is a period table; `None`
+    /// otherwise.
+    pub fn missing_period_in_error(&self, server_message: &str) -> Option<String> {
+        let quoted = server_message.split('\'').nth(1)?;
+        let table = quoted.rsplit('.').next()?;
+        self.missing_period_message(&[table.to_owned()])
     }
 
     /// Replaces the id generator (tests, or a worker id from elsewhere).

@@ -91,19 +91,38 @@ pub enum PlanKind {
 /// Where the rows of a sharding-key UPDATE go (see `PlanKind::KeyMove`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyMove {
-    /// The key column.
-    pub key: String,
     /// The schema the statement qualified the table with.
     pub schema: Option<String>,
-    /// The new key's SQL text: a literal as written, or `?`.
+    /// The assigned columns that place a row, with their new values: the
+    /// sharding key, and under a composite rule the period column (either
+    /// or both). A row of a source table carrying all of them is a moved
+    /// one (no row with them lived there before).
+    pub values: Vec<MoveValue>,
+    /// The physical table rows with the new key belong in (under a
+    /// composite rule, that of the first table the UPDATE runs on: the
+    /// destination may differ by source, see `sources`).
+    pub dest: MoveTable,
+    /// The other physical tables the UPDATE ran on, each with the table
+    /// its rows that now carry the new values go to.
+    pub sources: Vec<MoveSource>,
+}
+
+/// A column a key move assigns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MoveValue {
+    /// The column.
+    pub column: String,
+    /// The new value's SQL text: a literal as written, or `?`.
     pub value: String,
     /// For `?`: the client's parameter.
-    pub value_param: Option<usize>,
-    /// The physical table rows with the new key belong in.
-    pub dest: MoveTable,
-    /// The other physical tables the UPDATE ran on: rows that now carry
-    /// the new key leave them.
-    pub sources: Vec<MoveTable>,
+    pub param: Option<usize>,
+}
+
+/// A table rows leave, and the table they go to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MoveSource {
+    pub from: MoveTable,
+    pub to: MoveTable,
 }
 
 /// A physical table on a node.

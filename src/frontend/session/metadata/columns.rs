@@ -137,7 +137,11 @@ impl Session {
     /// Rows of a metadata query on `node`'s primary (on the held
     /// connection there, if any: it may hold table locks, and
     /// information_schema stays readable under LOCK TABLES).
-    async fn primary_rows(&mut self, node: usize, sql: &str) -> Result<Vec<Row>> {
+    pub(in crate::frontend::session) async fn primary_rows(
+        &mut self,
+        node: usize,
+        sql: &str,
+    ) -> Result<Vec<Row>> {
         if let Some(h) = self
             .held
             .iter_mut()

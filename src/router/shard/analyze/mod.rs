@@ -192,6 +192,9 @@ pub(crate) struct Analysis {
     /// An UPDATE assigning a sharding key: the rows may move (planned as
     /// a [`KeyMove`](super::KeyMove)).
     pub key_assignment: Option<KeyAssignment>,
+    /// An UPDATE assigning a composite table's period column: the rows
+    /// may move to another period's table (also a key move).
+    pub period_assignment: Option<KeyAssignment>,
     /// Byte offsets of `?` placeholders.
     pub placeholders: Vec<usize>,
     /// For a SELECT: what a scatter needs (or why it cannot scatter).
@@ -461,6 +464,7 @@ struct Analyzer<'a> {
     written: Vec<RefId>,
     write_limit: bool,
     key_assignment: Option<KeyAssignment>,
+    period_assignment: Option<KeyAssignment>,
     select: Option<Result<SelectMerge, String>>,
     insert: Option<InsertInfo>,
     explain: bool,
@@ -558,6 +562,7 @@ impl<'a> Analyzer<'a> {
             written: Vec::new(),
             write_limit: false,
             key_assignment: None,
+            period_assignment: None,
             select: None,
             insert: None,
             explain: false,
@@ -627,6 +632,7 @@ impl<'a> Analyzer<'a> {
             written: self.written,
             write_limit: self.write_limit,
             key_assignment: self.key_assignment.clone(),
+            period_assignment: self.period_assignment.clone(),
             placeholders: self.placeholders,
             select: self.select,
             insert: self.insert,

@@ -84,7 +84,7 @@ impl<'a> Analyzer<'a> {
             self.assignment_target(top, &a.target, &a.value)?;
         }
         self.write_limit = u.limit.is_some();
-        if self.key_assignment.is_some() {
+        if self.key_assignment.is_some() || self.period_assignment.is_some() {
             self.check_key_move(top, u)?;
         }
         if self.written.is_empty() {
@@ -260,15 +260,12 @@ impl<'a> Analyzer<'a> {
                     .find(|&r| names_period(r)),
             };
             let Some(r) = r else { continue };
-            if let Some(r) = period_ref {
-                return super::super::err(format!(
-                    "this UPDATE changes `{}`, the period column of `{}`: the rows would have \
-                     to move to another period's table, which shardcat does not do; DELETE \
-                     and INSERT them: {}",
-                    col.value,
-                    self.refs[r].name,
-                    quote_sql(self.sql)
-                ));
+            if let Some(pr) = period_ref {
+                self.period_assignment(pr, &col.value, value, target)?;
+                if !self.written.contains(&pr) {
+                    self.written.push(pr);
+                }
+                continue;
             }
             if self
                 .key_of(r)
@@ -306,13 +303,6 @@ impl<'a> Analyzer<'a> {
         if matches!(target, AssignmentTarget::Tuple(_)) || self.key_assignment.is_some() {
             return refuse("more than once or as part of a tuple".into());
         }
-        if self.is_composite(r) {
-            return refuse(
-                "and the table is split by key and period: a key move is not supported there; \
-                 DELETE and INSERT the rows"
-                    .into(),
-            );
-        }
         let Some(text) = self.expr_range(value) else {
             return refuse(
                 "to an expression: a row moved to another shard needs a new key that is a \
@@ -322,6 +312,37 @@ impl<'a> Analyzer<'a> {
         };
         let val = self.value(r, value);
         self.key_assignment = Some(KeyAssignment { r, val, text });
+        Ok(())
+    }
+
+    /// Records `SET <period column of r> = value` of a composite table (its
+    /// rows may move to another period's table), refusing what a move
+    /// cannot do exactly (as for the key).
+    fn period_assignment(
+        &mut self,
+        r: RefId,
+        column: &str,
+        value: &Expr,
+        target: &AssignmentTarget,
+    ) -> Result<(), RouteError> {
+        let table = self.refs[r].name.clone();
+        let refuse = |why: &str| {
+            super::super::err(format!(
+                "this UPDATE changes `{column}`, the period column of `{table}`, {why}: {}",
+                quote_sql(self.sql)
+            ))
+        };
+        if matches!(target, AssignmentTarget::Tuple(_)) || self.period_assignment.is_some() {
+            return refuse("more than once or as part of a tuple");
+        }
+        let Some(text) = self.expr_range(value) else {
+            return refuse(
+                "to an expression: a row moved to another period's table needs a new value \
+                 that is a literal or a parameter",
+            );
+        };
+        let val = self.period_value(r, value);
+        self.period_assignment = Some(KeyAssignment { r, val, text });
         Ok(())
     }
 

@@ -19,7 +19,7 @@ use super::lex::{ident, unescape_string};
 use super::{err, LocalFile, PlanKind, RouteError, ShardPlan, ShardRouter, ShardTarget};
 use crate::placement::{KeyType, LiteralKind, ParamValue, ShardKey};
 use crate::sql::lexer::{unquote, Lexer, Token, TokenKind};
-use split::{split_rows, Field, Format};
+use split::{split_rows_with, Field, Format};
 
 /// Character sets whose multi-byte characters may contain ASCII bytes: a
 /// byte-wise split could cut a row where the server would not.
@@ -308,7 +308,8 @@ impl ShardRouter {
         }
         let columns_from = match (info.sharded(), &stmt.items) {
             (Some(s), None) if self.known_columns(&schema, &name).is_none() => {
-                s.slots.first().cloned()
+                // (A period table routed today: older ones may be retired.)
+                s.slots.get(s.root.first_live_slot()).cloned()
             }
             _ => None,
         };
@@ -389,51 +390,59 @@ impl ShardRouter {
                 req.name
             ));
         };
-        if sharded.root.composite().is_some() {
-            return err(format!(
-                "LOAD DATA into `{}`, a table split by key and period, is not supported yet; \
-                 insert its rows with INSERT … VALUES",
-                req.name
-            ));
-        }
         let s = &req.stmt;
         let key = &sharded.key;
-        if s.set_columns.iter().any(|c| c.eq_ignore_ascii_case(key)) {
-            return err(format!(
-                "LOAD DATA into `{}`: the sharding key `{key}` is assigned by SET; shardcat routes \
-                 rows by the key's value in the file, so list `{key}` in the column list instead",
-                req.name
-            ));
-        }
         let items: Vec<Option<String>> = match (&s.items, columns) {
             (Some(items), _) => items.clone(),
             (None, Some(cols)) => cols.iter().cloned().map(Some).collect(),
             (None, None) => return err("LOAD DATA: the table's columns are unknown"),
         };
-        let Some(want) = items
-            .iter()
-            .position(|c| c.as_deref().is_some_and(|c| c.eq_ignore_ascii_case(key)))
-        else {
-            return err(format!(
-                "LOAD DATA into `{}`: the column list must include the sharding key `{key}`",
-                req.name
-            ));
+        let want = load_column(&items, s, &req.name, key, "sharding key")?;
+        // A composite table's rows go by the key and the period column.
+        let period = match sharded.root.composite() {
+            Some(c) => Some((
+                &c.period.key,
+                c.period.key_type,
+                load_column(&items, s, &req.name, &c.period.key, "period column")?,
+            )),
+            None => None,
         };
-        let (_, rows) = split_rows(data, &s.format, s.ignore, items.len(), want);
+        let (_, rows) = split_rows_with(
+            data,
+            &s.format,
+            s.ignore,
+            items.len(),
+            want,
+            period.as_ref().map(|p| p.2),
+        );
         let mut by_slot: BTreeMap<usize, Vec<u8>> = BTreeMap::new();
         for (n, row) in rows.iter().enumerate() {
-            let key_value = match &row.field {
-                Some(Field::Value(v)) => key_of_field(v, sharded.key_type),
-                Some(Field::Null) => Err("NULL".to_owned()),
-                None => Err("missing".to_owned()),
+            let refuse = |column: &str, what: &str, why: String| {
+                err(format!(
+                    "LOAD DATA into `{}`: row {}: the {what} `{column}` is {why}; nothing was loaded",
+                    req.name,
+                    n + 1
+                ))
             };
-            let slot =
-                key_value.and_then(|k| sharded.root.slot_for_key(&k).map_err(|e| e.to_string()));
-            let slot = match slot {
+            let key_value = match field_key(row.field.as_ref(), sharded.key_type) {
+                Ok(k) => k,
+                Err(why) => return refuse(key, "sharding key", why),
+            };
+            let period_value = match &period {
+                Some((column, key_type, _)) => match field_key(row.second.as_ref(), *key_type) {
+                    Ok(k) => Some(k),
+                    Err(why) => return refuse(column, "period column", why),
+                },
+                None => None,
+            };
+            let slot = match sharded
+                .root
+                .slot_for_keys(&key_value, period_value.as_ref())
+            {
                 Ok(slot) => slot,
-                Err(why) => {
+                Err(e) => {
                     return err(format!(
-                        "LOAD DATA into `{}`: row {}: the sharding key `{key}` is {why}; nothing was loaded",
+                        "LOAD DATA into `{}`: row {}: {e}; nothing was loaded",
                         req.name,
                         n + 1
                     ))
@@ -444,7 +453,7 @@ impl ShardRouter {
         }
         if by_slot.is_empty() {
             // No rows: one server still answers (`Records: 0 …`).
-            by_slot.insert(0, Vec::new());
+            by_slot.insert(sharded.root.first_live_slot(), Vec::new());
         }
         let mut targets = Vec::new();
         for (slot, rows) in by_slot {
@@ -455,6 +464,45 @@ impl ShardRouter {
             targets.push(target(*node, sql, physical, LocalFile(Arc::new(rows))));
         }
         Ok(plan(targets, PlanKind::Scatter))
+    }
+}
+
+/// The position of `column` (the sharding key, or a composite table's
+/// period column) in the statement's column list; refused when `SET`
+/// assigns it or the list lacks it (rows are routed by its value in the
+/// file).
+fn load_column(
+    items: &[Option<String>],
+    s: &LoadStatement,
+    table: &str,
+    column: &str,
+    what: &str,
+) -> Result<usize, RouteError> {
+    if s.set_columns.iter().any(|c| c.eq_ignore_ascii_case(column)) {
+        return err(format!(
+            "LOAD DATA into `{table}`: the {what} `{column}` is assigned by SET; shardcat routes \
+             rows by the {what}'s value in the file, so list `{column}` in the column list instead"
+        ));
+    }
+    items
+        .iter()
+        .position(|c| c.as_deref().is_some_and(|c| c.eq_ignore_ascii_case(column)))
+        .map_or_else(
+            || {
+                err(format!(
+                    "LOAD DATA into `{table}`: the column list must include the {what} `{column}`"
+                ))
+            },
+            Ok,
+        )
+}
+
+/// The key of a row's field (refused when NULL or missing).
+fn field_key(field: Option<&Field>, key_type: KeyType) -> Result<ShardKey, String> {
+    match field {
+        Some(Field::Value(v)) => key_of_field(v, key_type),
+        Some(Field::Null) => Err("NULL".to_owned()),
+        None => Err("missing".to_owned()),
     }
 }
 

@@ -12,7 +12,7 @@
 //! scanned one by one: the caller refuses character sets whose multi-byte
 //! characters may contain ASCII bytes and delimiters that are not ASCII.
 //!
-//! Owns: row boundaries and the value of one field per row. Must not
+//! Owns: row boundaries and the value of one field (or two) per row. Must not
 //! convert values to keys, route, or do I/O.
 
 use std::ops::Range;
@@ -54,6 +54,9 @@ pub enum Field {
 pub struct Row {
     pub chunk: Range<usize>,
     pub field: Option<Field>,
+    /// The second field asked for ([`split_rows_with`]: a composite
+    /// table's period column), if any.
+    pub second: Option<Field>,
 }
 
 /// The rows of `data` after `ignore` lines, each with field `want` of
@@ -66,6 +69,19 @@ pub fn split_rows(
     fields: usize,
     want: usize,
 ) -> (Range<usize>, Vec<Row>) {
+    split_rows_with(data, format, ignore, fields, want, None)
+}
+
+/// [`split_rows`], also reading field `second` of each row into
+/// [`Row::second`].
+pub fn split_rows_with(
+    data: &[u8],
+    format: &Format,
+    ignore: u64,
+    fields: usize,
+    want: usize,
+    second: Option<usize>,
+) -> (Range<usize>, Vec<Row>) {
     let mut r = ReadInfo::new(data, format);
     for _ in 0..ignore {
         if r.next_line() {
@@ -77,11 +93,15 @@ pub fn split_rows(
     loop {
         let start = r.pos;
         let mut field = None;
+        let mut other = None;
         let mut read = 0;
         while read < fields.max(1) {
             let Some(value) = r.read_field() else {
                 break;
             };
+            if Some(read) == second {
+                other = Some(value.clone());
+            }
             if read == want {
                 field = Some(value);
             }
@@ -94,6 +114,7 @@ pub fn split_rows(
         rows.push(Row {
             chunk: start..r.pos,
             field,
+            second: other,
         });
         if eof {
             break;

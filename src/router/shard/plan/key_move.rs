@@ -1,6 +1,7 @@
-//! An UPDATE that assigns a sharding key: the ordinary UPDATE plan (one
-//! target per physical table WHERE may match) plus the [`KeyMove`] that
-//! says where rows with the new key live and which tables rows may leave.
+//! An UPDATE that assigns a sharding key (or a composite table's period
+//! column): the ordinary UPDATE plan (one target per physical table WHERE
+//! may match) plus the [`KeyMove`] that says which tables rows may leave
+//! and where rows with the new values live.
 //!
 //! Owns: resolving the new key to its slot and naming the tables of the
 //! move. Must not: run anything (`frontend::session::key_move` does) or
@@ -8,7 +9,7 @@
 
 use super::{err, quote_sql, Ctx, RouteError, ShardPlan};
 use crate::placement::ShardKey;
-use crate::router::shard::{KeyMove, MoveTable, PlanKind, ShardRouter};
+use crate::router::shard::{KeyMove, MoveSource, MoveTable, MoveValue, PlanKind, ShardRouter};
 
 /// A table bound (`bound_to`, at any depth) to a table whose rows move:
 /// rows of it that carry the new key after the UPDATE (an `ON UPDATE
@@ -54,7 +55,7 @@ impl ShardRouter {
         let source_slots: Vec<(MoveTable, usize)> = m
             .sources
             .iter()
-            .filter_map(|s| slot_of(&info.slots, s).map(|slot| (s.clone(), slot)))
+            .filter_map(|s| slot_of(&info.slots, &s.from).map(|slot| (s.from.clone(), slot)))
             .collect();
         let schema = self.tables[parent].schema.clone();
         let mut out = Vec::new();
@@ -99,78 +100,144 @@ impl ShardRouter {
     }
 }
 
-/// Turns the UPDATE `plan` into a key move.
+/// Turns the UPDATE `plan` into a key move: the sharding key and/or (under
+/// a composite rule) the period column assigned; each table the UPDATE
+/// runs on gets its destination (under a composite rule it depends on the
+/// source: a new key keeps each row's period, a new date its hash slot).
 pub(super) fn key_move(ctx: &Ctx<'_>, sql: &str, plan: ShardPlan) -> Result<ShardPlan, RouteError> {
-    let Some(ka) = &ctx.a.key_assignment else {
+    let (ka, pa) = (&ctx.a.key_assignment, &ctx.a.period_assignment);
+    let Some(r) = ka.as_ref().or(pa.as_ref()).map(|a| a.r) else {
         return Ok(plan);
     };
-    let r = ka.r;
     let Some(info) = ctx.sharded(r) else {
         return Ok(plan);
     };
     let table = ctx.name(r);
-    let key = match ctx.resolve(r, &ka.val) {
-        Ok(Some(ShardKey::Null)) => {
-            return err(format!(
-                "this UPDATE sets `{}`, the sharding key of `{table}`, to NULL: {}",
-                info.key,
-                quote_sql(sql)
-            ))
+    let mut values = Vec::new();
+    let mut new_value = |a: &super::super::analyze::KeyAssignment, column: &str| {
+        values.push(MoveValue {
+            column: column.to_owned(),
+            value: sql.get(a.text.clone()).unwrap_or_default().to_owned(),
+            param: match a.val {
+                super::Val::Param(i) if ctx.literals.is_empty() => Some(i),
+                _ => None,
+            },
+        })
+    };
+    let key = match ka {
+        Some(ka) => {
+            new_value(ka, &info.key);
+            Some(new_key(ctx, sql, r, &ka.val, &info.key, "sharding key")?)
         }
-        Ok(Some(k)) => k,
-        Ok(None) => {
-            return err(format!(
-                "this UPDATE sets `{}`, the sharding key of `{table}`, to a value shardcat \
-                 cannot route: {}",
-                info.key,
-                quote_sql(sql)
-            ))
+        None => None,
+    };
+    let period = match (pa, info.root.composite()) {
+        (Some(pa), Some(c)) => {
+            new_value(pa, &c.period.key);
+            Some(new_key(
+                ctx,
+                sql,
+                r,
+                &pa.val,
+                &c.period.key,
+                "period column",
+            )?)
         }
-        Err(why) => return err(format!("{why}: {}", quote_sql(sql))),
+        _ => None,
     };
-    let slot = match ctx.slot_of(r, &key) {
-        Ok(Some(s)) if info.root.slot_is_live(s) => s,
-        Ok(_) => {
-            return err(format!(
-                "no shard of `{table}` holds the new key {key:?}: {}",
-                quote_sql(sql)
-            ))
+    let slot_of = |t: &MoveTable| {
+        info.slots
+            .iter()
+            .position(|(n, p)| *n == t.node && *p == t.table)
+    };
+    let dest_of = |slot: usize| -> Result<MoveTable, RouteError> {
+        let to = match info.root.moved_slot(slot, key.as_ref(), period.as_ref()) {
+            Ok(s) if info.root.slot_is_live(s) => s,
+            Ok(_) | Err(crate::placement::PlacementError::NoShardForKey { .. })
+                if period.is_none() =>
+            {
+                return err(format!(
+                    "no shard of `{table}` holds the new key {:?}: {}",
+                    key.as_ref().unwrap_or(&ShardKey::Null),
+                    quote_sql(sql)
+                ))
+            }
+            Ok(s) => {
+                return err(format!(
+                    "no table of `{table}` is routed for slot {s} today: {}",
+                    quote_sql(sql)
+                ))
+            }
+            Err(why) => return err(format!("`{table}`: {why}: {}", quote_sql(sql))),
+        };
+        match info.slots.get(to) {
+            Some((node, physical)) => Ok(MoveTable {
+                node: *node,
+                table: physical.clone(),
+            }),
+            None => err(format!("internal: slot {to} of `{table}` has no table")),
         }
-        Err(why) => return err(format!("{why}: {}", quote_sql(sql))),
     };
-    let Some((node, physical)) = info.slots.get(slot).cloned() else {
-        return err(format!("internal: slot {slot} of `{table}` has no table"));
-    };
-    let schema = ctx.a.refs[r].schema.clone();
-    let dest = MoveTable {
-        node,
-        table: physical,
-    };
-    let mut sources: Vec<MoveTable> = Vec::new();
+    let mut sources: Vec<MoveSource> = Vec::new();
+    let mut dest = None;
     for t in &plan.targets {
         let Some(p) = t.tables.first() else { continue };
-        let source = MoveTable {
+        let from = MoveTable {
             node: t.node,
             table: p.clone(),
         };
-        if source != dest && !sources.contains(&source) {
-            sources.push(source);
+        let to = match slot_of(&from) {
+            Some(slot) => dest_of(slot)?,
+            None => continue,
+        };
+        dest.get_or_insert_with(|| to.clone());
+        if from != to && !sources.iter().any(|s| s.from == from) {
+            sources.push(MoveSource { from, to });
         }
     }
-    let value = sql.get(ka.text.clone()).unwrap_or_default().to_owned();
-    let value_param = match ka.val {
-        super::Val::Param(i) if ctx.literals.is_empty() => Some(i),
-        _ => None,
+    let dest = match dest {
+        Some(d) => d,
+        None => dest_of(info.root.first_live_slot())?,
     };
+    let schema = ctx.a.refs[r].schema.clone();
     Ok(ShardPlan {
         kind: PlanKind::KeyMove(Box::new(KeyMove {
-            key: info.key.clone(),
             schema,
-            value,
-            value_param,
+            values,
             dest,
             sources,
         })),
         ..plan
     })
+}
+
+/// The new value of `column` (the sharding key, or a composite table's
+/// period column) an UPDATE assigns: refused when NULL or not known.
+fn new_key(
+    ctx: &Ctx<'_>,
+    sql: &str,
+    r: super::RefId,
+    val: &super::Val,
+    column: &str,
+    what: &str,
+) -> Result<ShardKey, RouteError> {
+    let table = ctx.name(r);
+    let key = if what == "sharding key" {
+        ctx.resolve(r, val)
+    } else {
+        ctx.resolve_period(r, val)
+    };
+    match key {
+        Ok(Some(ShardKey::Null)) => err(format!(
+            "this UPDATE sets `{column}`, the {what} of `{table}`, to NULL: {}",
+            quote_sql(sql)
+        )),
+        Ok(Some(k)) => Ok(k),
+        Ok(None) => err(format!(
+            "this UPDATE sets `{column}`, the {what} of `{table}`, to a value shardcat \
+             cannot route: {}",
+            quote_sql(sql)
+        )),
+        Err(why) => err(format!("{why}: {}", quote_sql(sql))),
+    }
 }

@@ -304,7 +304,7 @@ pub(crate) fn materialize(
         }
         StmtKind::Insert => insert(&ctx, sql, schema)?,
         _ if !any_sharded => unsharded(&ctx, sql)?,
-        StmtKind::Update if a.key_assignment.is_some() => {
+        StmtKind::Update if a.key_assignment.is_some() || a.period_assignment.is_some() => {
             key_move::key_move(&ctx, sql, sharded(&ctx, sql)?)?
         }
         _ => sharded(&ctx, sql)?,

@@ -31,17 +31,64 @@ fn point_key_and_dates_prune_to_that_slots_months() {
 }
 
 #[test]
-fn groups_on_the_key_are_merged_and_period_updates_refused() {
+fn groups_on_the_key_are_merged_and_period_expressions_refused() {
     assert!(
         merge("SELECT user_id, COUNT(*) FROM visits GROUP BY user_id")
             .aggregate
             .is_some()
     );
-    assert!(
-        error("UPDATE visits SET at = '2026-02-01' WHERE user_id = 1").contains("period column")
-    );
-    assert!(error("UPDATE visits SET user_id = 2 WHERE user_id = 1").contains("key and period"));
+    assert!(error("UPDATE visits SET at = NOW() WHERE user_id = 1").contains("period column"));
+    assert!(error("UPDATE visits SET at = NULL WHERE user_id = 1").contains("NULL"));
+    assert!(error("UPDATE visits SET at = '2027-03-01' WHERE user_id = 1").contains("2027"));
     assert!(error("INSERT INTO visits (user_id, v) VALUES (1, 1)").contains("period column"));
+}
+
+/// (from, to) physical tables of a key move.
+fn moves(sql: &str) -> Vec<(String, String)> {
+    match plan(sql).kind {
+        PlanKind::KeyMove(m) => m
+            .sources
+            .iter()
+            .map(|s| (s.from.table.clone(), s.to.table.clone()))
+            .collect(),
+        other => panic!("{sql}: not a key move: {other:?}"),
+    }
+}
+
+#[test]
+fn key_and_date_updates_move_rows_per_source() {
+    let pair = |a: &str, b: &str| (a.to_owned(), b.to_owned());
+    // A new key keeps each row's month.
+    assert_eq!(
+        moves("UPDATE visits SET user_id = 6 WHERE user_id = 5 AND at >= '2026-02-01' AND at < '2026-04-01'"),
+        vec![
+            pair("visits_1_202602", "visits_2_202602"),
+            pair("visits_1_202603", "visits_2_202603")
+        ]
+    );
+    // A new date keeps each row's hash slot.
+    assert_eq!(
+        moves(
+            "UPDATE visits SET at = '2026-03-31 23:59:59' WHERE user_id = 4 AND at < '2026-03-01'"
+        ),
+        vec![
+            pair("visits_0_202601", "visits_0_202603"),
+            pair("visits_0_202602", "visits_0_202603")
+        ]
+    );
+    // Both: one destination; the table already there is not a source.
+    let both = moves("UPDATE visits SET user_id = 1, at = '2026-03-01' WHERE user_id = 5");
+    assert_eq!(both.len(), 7, "{both:?}");
+    assert!(
+        both.iter().all(|(_, to)| to == "visits_1_202603"),
+        "{both:?}"
+    );
+    let both = moves("UPDATE visits SET user_id = 2, at = '2026-02-28' WHERE user_id = 5");
+    assert_eq!(both.len(), 8, "{both:?}");
+    assert!(
+        both.iter().all(|(_, to)| to == "visits_2_202602"),
+        "{both:?}"
+    );
 }
 
 #[test]
