@@ -270,6 +270,10 @@ pub struct BackendConn {
     /// Warnings read from this connection for a statement that ran on
     /// several (see `execute::warnings`), until the session takes them.
     pub warnings_read: crate::wire::warnings::WarningList,
+    /// The client's numbers of the rows the write being run inserts (a
+    /// split INSERT's part, `ShardTarget::rows`): its warnings' `at row N`
+    /// are renumbered with them when read.
+    pub warning_rows: Option<Arc<[u32]>>,
     statements: LruCache<Arc<str>, BackendStatement>,
     /// Statement ids to close before the next command (no reply is sent
     /// for COM_STMT_CLOSE, so they ride along with the next write).

@@ -164,6 +164,7 @@ impl Steps<'_> {
             tables: Vec::new(),
             params: self.m.value_param.into_iter().collect(),
             local_file: None,
+            rows: None,
         }
     }
 
