@@ -206,20 +206,20 @@ def axis_rows(rng):
 
 
 def gen_axis_statements(rng):
-    """(shape, template) pairs; `{base}` is an id range free for the
-    statement in its axis."""
+    """(shape, template) pairs; `{base0}`, `{base1}` … are ids free for
+    the statement in its axis. (No LIMIT over warning rows: a server
+    evaluates only the rows it returns, each shard its own first rows.)"""
     shapes = [
         ("concat", lambda: f"SELECT id, CAST(s AS SIGNED) AS v FROM wa WHERE id <= {rng.randrange(8, 25)}"),
         ("sorted", lambda: f"SELECT id, s + 0 AS v FROM wa WHERE id <= {rng.randrange(8, 25)} ORDER BY id DESC"),
         ("compare", lambda: f"SELECT COUNT(*) FROM wa WHERE s = {rng.choice([0, 7, 12])}"),
         ("div0", lambda: f"SELECT id, n / (n - n) AS q FROM wa WHERE id % {rng.choice([2, 3])} = 0"),
-        ("limit", lambda: f"SELECT id, CAST(s AS DECIMAL(5,1)) AS d FROM wa ORDER BY id LIMIT {rng.randrange(3, 12)}"),
-        ("aggregate", lambda: "SELECT SUM(s + 0), MAX(CAST(s AS SIGNED)) FROM wa"),
+        ("aggregate", lambda: "SELECT SUM(s + 0), COUNT(*) FROM wa"),
         ("update", lambda: f"UPDATE wa SET n = n * {rng.choice([50, -60, 2])} WHERE id % {rng.choice([2, 3])} = 0"),
         ("update_s", lambda: f"UPDATE wa SET s = CONCAT(IFNULL(s, ''), '{rng.choice(['xyz', '1'])}') "
                              f"WHERE id % {rng.choice([2, 5])} = 1"),
         ("insert", lambda: "INSERT INTO wa (id, s, n) VALUES " + ", ".join(
-            f"({{base}} + {k}, '{rng.choice(['ok', 'toolongvalue', 'abcdef'])}', "
+            f"({{base{k}}}, '{rng.choice(['ok', 'toolongvalue', 'abcdef'])}', "
             f"{rng.choice([1, 300, -500, 'NULL'])})" for k in range(rng.randrange(3, 8)))),
         ("no_rows", lambda: "DELETE FROM wa WHERE id = 999999"),
     ]
@@ -309,7 +309,9 @@ def run_axes(params, statements):
     obs = []
     for a, axis in enumerate(AXES):
         for k, (shape, template) in enumerate(statements):
-            sql = template.replace("{base}", str(1000 + a * 1000 + k * 20))
+            sql = template
+            for j in range(8):
+                sql = sql.replace(f"{{base{j}}}", str(1000 + a * 1000 + k * 20 + j))
             obs.append((axis, shape, sql, one_axis(params, axis, sql)))
     return obs
 
