@@ -13,6 +13,12 @@ low); compared as sets: the rows themselves, with "at row N" set aside
 (each shard numbers the rows of its own statement, and lists in shard
 order). A statement that reads no table keeps the diagnostics, one that
 reads a table resets them, as on the server.
+
+Then the axes (see `run_axes`): generated reads, scattered UPDATEs and
+split INSERTs, each over text/prepared x pinned by a user variable or not
+x in a transaction or not, their diagnostics read every way (GET
+DIAGNOSTICS ROW_COUNT, RETURNED_SQLSTATE, CLASS_ORIGIN… included), with
+a split INSERT's "at row N" compared exactly.
 """
 
 import os

@@ -7,7 +7,8 @@
 //! `information_schema` schema columns (`TABLE_SCHEMA`, `SCHEMA_NAME`,
 //! `Database` of `SHOW DATABASES` …), where rows of databases that are not
 //! this node's are dropped (another node on the same server owns them, or
-//! no node does); `DATABASE()`; the `CREATE DATABASE` text of `SHOW CREATE
+//! no node does); `DATABASE()` (by its column's name, or under any alias
+//! when the statement calls it); the `CREATE DATABASE` text of `SHOW CREATE
 //! DATABASE`; the schema reported by session tracking in OK packets; and
 //! quoted names in error messages (`Unknown database 'shop_0'`). The
 //! rows of COM_STMT_EXECUTE answers (binary protocol) are mapped alike.
@@ -71,6 +72,7 @@ pub(super) struct AnswerMap {
     map: Arc<DatabaseMap>,
     kind: Answer,
     phase: Phase,
+    current_db: bool,
     roles: Vec<Role>,
     /// The column types of the current result set (binary rows are read
     /// by type).
@@ -78,10 +80,14 @@ pub(super) struct AnswerMap {
 }
 
 impl AnswerMap {
-    pub fn new(map: Arc<DatabaseMap>, kind: Answer) -> AnswerMap {
+    /// `current_db`: the statement calls `DATABASE()`/`SCHEMA()`, so an
+    /// expression column (no table, any name: an alias) whose value is
+    /// this node's physical name of a database is that call's.
+    pub fn new(map: Arc<DatabaseMap>, kind: Answer, current_db: bool) -> AnswerMap {
         AnswerMap {
             map,
             kind,
+            current_db,
             phase: Phase::First,
             roles: Vec::new(),
             types: Vec::new(),
@@ -243,8 +249,11 @@ impl AnswerMap {
             return Mapped::Keep;
         };
         let rest = r.rest();
-        // Fixed fields: their length, charset (2), length (4), type.
-        self.types.push(rest.get(7).copied().unwrap_or(0));
+        // Fixed fields (after any extended metadata): their length,
+        // charset (2), length (4), type.
+        let fixed = crate::wire::packets::column_fixed_offset(p);
+        self.types
+            .push(fixed.and_then(|f| p.get(f + 7)).copied().unwrap_or(0));
         let schema = String::from_utf8_lossy(parts[1]).into_owned();
         let name = String::from_utf8_lossy(parts[4]).into_owned();
         let upper = name.to_ascii_uppercase();
@@ -263,7 +272,7 @@ impl AnswerMap {
             Role::Schema { filter: true }
         } else if schema.is_empty()
             && parts[3].is_empty()
-            && ["DATABASE()", "SCHEMA()", "DATABASE"].contains(&upper.as_str())
+            && (self.current_db || ["DATABASE()", "SCHEMA()", "DATABASE"].contains(&upper.as_str()))
         {
             Role::Schema { filter: false }
         } else if schema.is_empty() && upper == "CREATE DATABASE" {
@@ -364,8 +373,10 @@ impl AnswerMap {
             };
             at += len;
             raw.push(Some(value));
+            // Names are strings: a number in an expression column is not.
             let text = match role {
                 Role::Plain => None,
+                _ if !matches!(self.types[i], 15 | 249..=254) => None,
                 _ => Reader::new(value).lenenc_bytes().map(<[u8]>::to_vec),
             };
             cells.push(text);
@@ -420,6 +431,18 @@ impl AnswerMap {
         }
         Some(true)
     }
+}
+
+/// Whether `sql` calls `DATABASE()` or `SCHEMA()`.
+pub(super) fn calls_current_database(sql: &str, opts: crate::sql::LexOptions) -> bool {
+    let src = sql.as_bytes();
+    let tokens: Vec<_> = crate::sql::lexer::Lexer::with_options(src, opts)
+        .filter(|t| !t.is_trivia())
+        .collect();
+    tokens.windows(2).any(|w| {
+        (w[0].is_keyword(src, "DATABASE") || w[0].is_keyword(src, "SCHEMA"))
+            && w[1].is_punct(src, "(")
+    })
 }
 
 /// The status flags of an OK packet or OK-style terminator.

@@ -352,7 +352,9 @@ fn insert_targets(
         let mut built = target(ctx, sql, &asg, &splices, &edits)?;
         if split {
             // The client's row numbers of this part's rows (warnings).
-            let numbers = rows.iter().map(|&i| u32::try_from(i + 1).unwrap_or(u32::MAX));
+            let numbers = rows
+                .iter()
+                .map(|&i| u32::try_from(i + 1).unwrap_or(u32::MAX));
             built.rows = Some(numbers.collect());
         }
         targets.push(built);
