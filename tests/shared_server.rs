@@ -332,18 +332,7 @@ async fn answer(c: &mut Conn, sql: &str, prepared: bool) -> Vec<Vec<String>> {
         false => c.query(sql).await,
     }
     .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    let mut out: Vec<Vec<String>> = rows
-        .into_iter()
-        .map(|r| {
-            (0..r.len())
-                .map(|i| match r.as_ref(i) {
-                    Some(mysql_async::Value::Bytes(b)) => String::from_utf8_lossy(b).into_owned(),
-                    Some(mysql_async::Value::NULL) | None => "NULL".into(),
-                    Some(v) => v.as_sql(true),
-                })
-                .collect()
-        })
-        .collect();
+    let mut out = util::strings_of(rows);
     out.sort();
     out
 }
