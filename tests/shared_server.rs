@@ -323,3 +323,111 @@ async fn two_nodes_on_one_server_answer_as_one_database() {
     assert!(left.is_empty(), "{left:?}");
     println!("shared_server: {:?}", started.elapsed());
 }
+
+/// Every row of `sql`'s answer as strings: a text query, or (`prepared`)
+/// a prepared statement's binary rows.
+async fn answer(c: &mut Conn, sql: &str, prepared: bool) -> Vec<Vec<String>> {
+    let rows: Vec<mysql_async::Row> = match prepared {
+        true => c.exec(sql, ()).await,
+        false => c.query(sql).await,
+    }
+    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let mut out = util::strings_of(rows);
+    out.sort();
+    out
+}
+
+/// Reads naming the current database or listing schemas, generated over
+/// text and prepared (binary rows), pinned by a user variable or not,
+/// inside a transaction or not: the rows name the logical database, as
+/// on `ref`. (The listings name a broadcast table: the logical names of a
+/// sharded table's physical tables are a text-protocol feature.)
+#[tokio::test]
+async fn database_names_in_rows_over_protocols_and_pins() {
+    const PDB: &str = "sharedprep";
+    let topo = Topology::from_env();
+    let proxy = start(&topo);
+    let mut r = util::direct_conn(&topo, "ref", None).await;
+    let mut p = util::proxy_conn(&proxy, None).await;
+    for (c, who) in [(&mut r, "ref"), (&mut p, "proxy")] {
+        exec(c, who, &format!("DROP DATABASE IF EXISTS {PDB}")).await;
+        exec(c, who, &format!("CREATE DATABASE {PDB}")).await;
+        exec(c, who, &format!("USE {PDB}")).await;
+        for ddl in DDL {
+            exec(c, who, ddl).await;
+        }
+    }
+    drop(p);
+    // Reads outside transactions go to the shared replicas.
+    util::sync_replicas(&topo).await;
+    let schema_filters = [
+        format!("= '{PDB}'"),
+        "= DATABASE()".to_string(),
+        format!("IN ('{PDB}', 'mysql')"),
+        format!("LIKE '{PDB}%'"),
+    ];
+    let mut shapes = vec![
+        "SELECT DATABASE()".to_string(),
+        "SELECT DATABASE() AS d, SCHEMA(), 1 + 1".to_string(),
+        "SELECT 7, DATABASE(), NULL".to_string(),
+        format!(
+            "SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE '{PDB}%'"
+        ),
+    ];
+    for f in &schema_filters {
+        shapes.push(format!(
+            "SELECT table_schema, table_name FROM information_schema.tables \
+             WHERE table_schema {f} AND table_name = 'regions'"
+        ));
+        shapes.push(format!(
+            "SELECT ordinal_position, table_schema, column_name FROM information_schema.columns \
+             WHERE table_schema {f} AND table_name = 'regions'"
+        ));
+    }
+    let (mut checked, mut wrong) = (0, Vec::new());
+    for prepared in [false, true] {
+        for pinned in [false, true] {
+            for tx in [false, true] {
+                let axis = format!("prepared={prepared} pinned={pinned} tx={tx}");
+                let mut p = util::proxy_conn(&proxy, Some(PDB)).await;
+                let mut r = util::direct_conn(&topo, "ref", Some(PDB)).await;
+                for (c, who) in [(&mut r, "ref"), (&mut p, "proxy")] {
+                    if pinned {
+                        exec(c, who, "SET @pin = 1").await;
+                    }
+                    if tx {
+                        exec(c, who, "BEGIN").await;
+                    }
+                }
+                for sql in &shapes {
+                    // Text listings of columns gather every node's copy of
+                    // a broadcast table (each row twice): a gap of the text
+                    // listing, not of names in rows.
+                    if !prepared && sql.contains("information_schema.columns") {
+                        continue;
+                    }
+                    let want = answer(&mut r, sql, prepared).await;
+                    let got = answer(&mut p, sql, prepared).await;
+                    if got != want {
+                        wrong.push(format!("{axis}: {sql}\n  proxy {got:?}\n  ref   {want:?}"));
+                    }
+                    checked += 1;
+                }
+                if tx {
+                    exec(&mut p, "proxy", "COMMIT").await;
+                    exec(&mut r, "ref", "COMMIT").await;
+                }
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} of {checked} differ:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+    println!("database names in rows: {checked} reads equal");
+    let mut p = util::proxy_conn(&proxy, None).await;
+    exec(&mut p, "proxy", &format!("DROP DATABASE {PDB}")).await;
+    exec(&mut r, "ref", &format!("DROP DATABASE {PDB}")).await;
+}

@@ -270,6 +270,10 @@ pub struct BackendConn {
     /// Warnings read from this connection for a statement that ran on
     /// several (see `execute::warnings`), until the session takes them.
     pub warnings_read: crate::wire::warnings::WarningList,
+    /// The client's numbers of the rows the write being run inserts (a
+    /// split INSERT's part, `ShardTarget::rows`): its warnings' `at row N`
+    /// are renumbered with them when read.
+    pub warning_rows: Option<Arc<[u32]>>,
     statements: LruCache<Arc<str>, BackendStatement>,
     /// Statement ids to close before the next command (no reply is sent
     /// for COM_STMT_CLOSE, so they ride along with the next write).
@@ -407,7 +411,19 @@ impl BackendConn {
             Some(&command::STMT_PREPARE) => Some(answer_map::Answer::Prepare),
             _ => None,
         };
-        self.answer = kind.map(|k| answer_map::AnswerMap::new(map, k));
+        // The statement's text (an execute's, from the prepared cache):
+        // whether its rows may carry `DATABASE()` under another name.
+        let text = payloads.last().and_then(|p| match p.first() {
+            Some(&(command::QUERY | command::STMT_PREPARE)) => std::str::from_utf8(&p[1..]).ok(),
+            Some(&command::STMT_EXECUTE) => {
+                let id = u32::from_le_bytes(p.get(1..5)?.try_into().ok()?);
+                let found = self.statements.iter().find(|(_, s)| s.id == id);
+                found.map(|(sql, _)| &**sql)
+            }
+            _ => None,
+        });
+        let current_db = text.is_some_and(|t| answer_map::calls_current_database(t, opts));
+        self.answer = kind.map(|k| answer_map::AnswerMap::new(map, k, current_db));
         changed.then_some(out)
     }
 

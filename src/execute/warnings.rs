@@ -4,7 +4,9 @@
 //! shard's, as one server would list them all.
 //!
 //! Only connections whose answer reported warnings are asked: the common
-//! path (no warnings) pays nothing.
+//! path (no warnings) pays nothing. The `at row N` of a split INSERT's
+//! part is renumbered to the client's row (`BackendConn::warning_rows`),
+//! as one server given the whole statement numbers it.
 //!
 //! Owns: `SHOW WARNINGS` on backend connections into
 //! `BackendConn::warnings_read`. Must not answer the client (the session
@@ -15,7 +17,7 @@ use bytes::Bytes;
 use crate::backend::BackendConn;
 use crate::error::{ProxyError, Result};
 use crate::wire::command;
-use crate::wire::packets::{is_err, is_terminator, ErrPacket, Reader};
+use crate::wire::packets::{is_err, is_terminator, put_lenenc_bytes, ErrPacket, Reader};
 use crate::wire::warnings::WarningList;
 
 /// `max_error_count` when the session did not set it (MariaDB's default).
@@ -37,10 +39,29 @@ pub async fn read_from<'a>(conns: impl Iterator<Item = &'a mut BackendConn>) -> 
         }
         let count = u64::from(conn.last_warnings);
         let limit = max_error_count(conn.state.var("max_error_count"));
-        let (defs, rows) = show_warnings(conn).await?;
+        let (defs, mut rows) = show_warnings(conn).await?;
+        if let Some(numbers) = &conn.warning_rows {
+            for row in &mut rows {
+                if let Some(renumbered) = renumber(row, numbers) {
+                    *row = renumbered;
+                }
+            }
+        }
         conn.warnings_read.append(defs, rows, count, limit);
+        // Read once: the listing's own terminator repeats the count, and a
+        // later call (after another target on this connection) must not
+        // list them again.
+        conn.last_warnings = 0;
     }
     Ok(())
+}
+
+/// [`read_from`] for one connection: called after each target's answer
+/// when several targets take turns on one connection (a pinned session's
+/// connection of a node, a pooled connection lent several targets), since
+/// the next target's statement resets the server's list.
+pub async fn read_after(conn: &mut BackendConn) -> Result<()> {
+    read_from(std::iter::once(conn)).await
 }
 
 /// Takes what [`read_from`] gathered on `conns`, in their order, as one
@@ -54,6 +75,31 @@ pub fn take_from<'a>(
         all.extend(std::mem::take(&mut conn.warnings_read), limit);
     }
     all
+}
+
+/// A `SHOW WARNINGS` row whose message ends in `at row N`, with N the
+/// client's row number `numbers[N - 1]` (a split INSERT's part numbers its
+/// own rows from 1). `None` when there is nothing to change.
+fn renumber(row: &[u8], numbers: &[u32]) -> Option<Bytes> {
+    let mut r = Reader::new(row);
+    let level = r.lenenc_bytes()?;
+    let code = r.lenenc_bytes()?;
+    let message = std::str::from_utf8(r.lenenc_bytes()?).ok()?;
+    let at = message.rfind(" at row ")?;
+    let digits = &message[at + " at row ".len()..];
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: usize = digits.parse().ok()?;
+    let client = numbers.get(n.checked_sub(1)?)?;
+    let mut out = Vec::with_capacity(row.len() + 4);
+    put_lenenc_bytes(&mut out, level);
+    put_lenenc_bytes(&mut out, code);
+    put_lenenc_bytes(
+        &mut out,
+        format!("{} at row {client}", &message[..at]).as_bytes(),
+    );
+    Some(out.into())
 }
 
 /// `SHOW WARNINGS` on one connection: its column definitions and rows.
@@ -88,5 +134,31 @@ async fn show_warnings(conn: &mut BackendConn) -> Result<(Vec<Bytes>, Vec<Bytes>
             ));
         }
         rows.push(p);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(message: &str) -> Vec<u8> {
+        let mut b = Vec::new();
+        for v in [&b"Warning"[..], b"1265", message.as_bytes()] {
+            put_lenenc_bytes(&mut b, v);
+        }
+        b
+    }
+
+    #[test]
+    fn at_row_renumbered_to_the_clients_rows() {
+        let numbers = [2, 5, 9];
+        let got = renumber(&row("Data truncated for column 's' at row 2"), &numbers);
+        assert_eq!(
+            got.as_deref(),
+            Some(&row("Data truncated for column 's' at row 5")[..])
+        );
+        assert!(renumber(&row("Duplicate entry '1' for key 'PRIMARY'"), &numbers).is_none());
+        assert!(renumber(&row("x at row 4"), &numbers).is_none());
+        assert!(renumber(&row("x at row 0"), &numbers).is_none());
     }
 }

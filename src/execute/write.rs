@@ -34,17 +34,22 @@ pub async fn run_on_all(
     }
     let files: Vec<Option<&[u8]>> = commands.iter().map(Command::local_file).collect();
     let answers = read_write_answers(&mut conns[..sent], &files, kind).await;
-    match failure {
+    let result = match failure {
         Some(e) => Err(e),
-        None => {
-            let ok = answers?;
+        None => match answers {
             // Before a COMMIT resets them: what `SHOW WARNINGS` will list.
-            if ok.warnings > 0 {
-                super::warnings::read_from(conns[..sent].iter_mut().map(|c| &mut **c)).await?;
+            Ok(ok) if ok.warnings > 0 => {
+                super::warnings::read_from(conns[..sent].iter_mut().map(|c| &mut **c))
+                    .await
+                    .map(|()| ok)
             }
-            Ok(ok)
-        }
+            other => other,
+        },
+    };
+    for conn in conns.iter_mut() {
+        conn.warning_rows = None;
     }
+    result
 }
 
 /// Runs a write on every connection; with `wrap`, inside a transaction per
@@ -117,7 +122,7 @@ pub async fn end_all(conns: &mut [&mut BackendConn], commit: bool) -> Result<()>
 pub async fn write_assigned<'c>(
     conns: &mut [&mut BackendConn],
     assign: &[usize],
-    command: impl Fn(usize) -> Command<'c>,
+    command: impl Fn(usize) -> (Command<'c>, Option<std::sync::Arc<[u32]>>),
     kind: WriteKind,
     wrap: bool,
 ) -> Result<OkPacket> {
@@ -139,8 +144,11 @@ pub async fn write_assigned<'c>(
         let mut commands = Vec::new();
         for (c, conn) in conns.iter_mut().enumerate() {
             if let Some(&t) = queues[c].get(r) {
+                // (With the client's numbers of its rows, if split.)
+                let (next, rows) = command(t);
+                conn.warning_rows = rows;
                 round.push(&mut **conn);
-                commands.push(command(t));
+                commands.push(next);
             }
         }
         match (run_on_all(&mut round, &commands, kind).await, &mut result) {

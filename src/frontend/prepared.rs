@@ -205,7 +205,7 @@ impl ExecuteRequest {
 }
 
 /// Bytes of a binary-protocol value of `type_code` at the start of `rest`.
-fn value_len(type_code: u8, rest: &[u8]) -> Option<usize> {
+pub(crate) fn value_len(type_code: u8, rest: &[u8]) -> Option<usize> {
     use mysql_common::constants::ColumnType as T;
     let t = T::try_from(type_code).ok()?;
     Some(match t {

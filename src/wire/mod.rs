@@ -11,6 +11,7 @@ pub mod ok_sum;
 pub mod packets;
 pub mod rsa_auth;
 pub mod sha2_stored;
+pub mod sqlstate;
 pub mod tls;
 pub mod warnings;
 

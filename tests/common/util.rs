@@ -405,6 +405,11 @@ pub async fn wait_until_none(
 /// A result's rows as strings (NULL as "NULL").
 pub async fn rows_as_strings(c: &mut Conn, sql: &str) -> Vec<Vec<String>> {
     let rows: Vec<mysql_async::Row> = c.query(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+    strings_of(rows)
+}
+
+/// Each value of `rows` as a string (`NULL` for NULL), text or binary rows.
+pub fn strings_of(rows: Vec<mysql_async::Row>) -> Vec<Vec<String>> {
     rows.into_iter()
         .map(|r| {
             (0..r.len())

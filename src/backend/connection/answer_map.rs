@@ -7,9 +7,11 @@
 //! `information_schema` schema columns (`TABLE_SCHEMA`, `SCHEMA_NAME`,
 //! `Database` of `SHOW DATABASES` …), where rows of databases that are not
 //! this node's are dropped (another node on the same server owns them, or
-//! no node does); `DATABASE()`; the `CREATE DATABASE` text of `SHOW CREATE
+//! no node does); `DATABASE()` (by its column's name, or under any alias
+//! when the statement calls it); the `CREATE DATABASE` text of `SHOW CREATE
 //! DATABASE`; the schema reported by session tracking in OK packets; and
-//! quoted names in error messages (`Unknown database 'shop_0'`).
+//! quoted names in error messages (`Unknown database 'shop_0'`). The
+//! rows of COM_STMT_EXECUTE answers (binary protocol) are mapped alike.
 //!
 //! Owns: that per-answer state machine. Must not: rewrite statements
 //! (that is `sql::database_names`) or change anything for a node with the
@@ -57,8 +59,8 @@ pub(super) enum Mapped {
 pub(super) enum Answer {
     /// COM_QUERY, COM_INIT_DB: text rows.
     Text,
-    /// COM_STMT_EXECUTE: binary rows (kept as they are; column
-    /// definitions are mapped).
+    /// COM_STMT_EXECUTE: binary rows (their string values mapped by
+    /// column, the rest kept byte for byte).
     Binary,
     /// COM_STMT_PREPARE: the statement OK, then parameter and column
     /// definitions.
@@ -70,16 +72,25 @@ pub(super) struct AnswerMap {
     map: Arc<DatabaseMap>,
     kind: Answer,
     phase: Phase,
+    current_db: bool,
     roles: Vec<Role>,
+    /// The column types of the current result set (binary rows are read
+    /// by type).
+    types: Vec<u8>,
 }
 
 impl AnswerMap {
-    pub fn new(map: Arc<DatabaseMap>, kind: Answer) -> AnswerMap {
+    /// `current_db`: the statement calls `DATABASE()`/`SCHEMA()`, so an
+    /// expression column (no table, any name: an alias) whose value is
+    /// this node's physical name of a database is that call's.
+    pub fn new(map: Arc<DatabaseMap>, kind: Answer, current_db: bool) -> AnswerMap {
         AnswerMap {
             map,
             kind,
+            current_db,
             phase: Phase::First,
             roles: Vec::new(),
+            types: Vec::new(),
         }
     }
 
@@ -118,6 +129,7 @@ impl AnswerMap {
                     _ => {
                         let n = Reader::new(p).lenenc_int().unwrap_or(0);
                         self.roles.clear();
+                        self.types.clear();
                         self.phase = if n == 0 {
                             Phase::Done
                         } else {
@@ -145,7 +157,7 @@ impl AnswerMap {
                 if is_terminator(p) {
                     return self.ok(p);
                 }
-                Mapped::Keep
+                self.binary_row(p)
             }
             Phase::Rows => {
                 if is_err(p) {
@@ -233,9 +245,15 @@ impl AnswerMap {
         let parts: Option<Vec<&[u8]>> = (0..6).map(|_| r.lenenc_bytes()).collect();
         let Some(parts) = parts else {
             self.roles.push(Role::Plain);
+            self.types.push(0);
             return Mapped::Keep;
         };
         let rest = r.rest();
+        // Fixed fields (after any extended metadata): their length,
+        // charset (2), length (4), type.
+        let fixed = crate::wire::packets::column_fixed_offset(p);
+        self.types
+            .push(fixed.and_then(|f| p.get(f + 7)).copied().unwrap_or(0));
         let schema = String::from_utf8_lossy(parts[1]).into_owned();
         let name = String::from_utf8_lossy(parts[4]).into_owned();
         let upper = name.to_ascii_uppercase();
@@ -254,7 +272,7 @@ impl AnswerMap {
             Role::Schema { filter: true }
         } else if schema.is_empty()
             && parts[3].is_empty()
-            && ["DATABASE()", "SCHEMA()", "DATABASE"].contains(&upper.as_str())
+            && (self.current_db || ["DATABASE()", "SCHEMA()", "DATABASE"].contains(&upper.as_str()))
         {
             Role::Schema { filter: false }
         } else if schema.is_empty() && upper == "CREATE DATABASE" {
@@ -308,6 +326,81 @@ impl AnswerMap {
                 None => return Mapped::Keep,
             }
         }
+        match self.mapped_cells(&mut cells) {
+            Some(true) => {}
+            Some(false) => return Mapped::Keep,
+            None => return Mapped::Drop,
+        }
+        let mut out = Vec::with_capacity(p.len());
+        for c in &cells {
+            match c {
+                Some(v) => put_lenenc_bytes(&mut out, v),
+                None => out.push(0xFB),
+            }
+        }
+        Mapped::Replace(out)
+    }
+
+    /// A binary-protocol row (COM_STMT_EXECUTE): the same mapping as
+    /// [`Self::row`]. Only string values carry names; the other values are
+    /// copied as they are, read by their column's type.
+    fn binary_row(&self, p: &[u8]) -> Mapped {
+        if self.roles.iter().all(|r| *r == Role::Plain) {
+            return Mapped::Keep;
+        }
+        let n = self.roles.len();
+        let bitmap_len = (n + 2).div_ceil(8);
+        let Some(bitmap) = p.get(1..1 + bitmap_len) else {
+            return Mapped::Keep;
+        };
+        let is_null = |i: usize| bitmap[(i + 2) / 8] & (1 << ((i + 2) % 8)) != 0;
+        // Each value's bytes as sent; names decoded where the role says so.
+        let mut at = 1 + bitmap_len;
+        let mut raw: Vec<Option<&[u8]>> = Vec::with_capacity(n);
+        let mut cells: Vec<Option<Vec<u8>>> = Vec::with_capacity(n);
+        for (i, role) in self.roles.iter().enumerate() {
+            if is_null(i) {
+                raw.push(None);
+                cells.push(None);
+                continue;
+            }
+            let rest = &p[at.min(p.len())..];
+            let Some(len) = crate::frontend::prepared::value_len(self.types[i], rest) else {
+                return Mapped::Keep;
+            };
+            let Some(value) = rest.get(..len) else {
+                return Mapped::Keep;
+            };
+            at += len;
+            raw.push(Some(value));
+            // Names are strings: a number in an expression column is not.
+            let text = match role {
+                Role::Plain => None,
+                _ if !matches!(self.types[i], 15 | 249..=254) => None,
+                _ => Reader::new(value).lenenc_bytes().map(<[u8]>::to_vec),
+            };
+            cells.push(text);
+        }
+        match self.mapped_cells(&mut cells) {
+            Some(true) => {}
+            Some(false) => return Mapped::Keep,
+            None => return Mapped::Drop,
+        }
+        let mut out = p[..1 + bitmap_len].to_vec();
+        for ((cell, value), role) in cells.iter().zip(&raw).zip(&self.roles) {
+            match (role, cell, value) {
+                (Role::Plain, _, Some(v)) | (_, None, Some(v)) => out.extend_from_slice(v),
+                (_, Some(c), _) => put_lenenc_bytes(&mut out, c),
+                (_, _, None) => {}
+            }
+        }
+        Mapped::Replace(out)
+    }
+
+    /// Maps the name cells of one row (by role) in place: `Some(true)` when
+    /// a name changed, `Some(false)` when none did, `None` when the row is
+    /// to be dropped (a database not this node's).
+    fn mapped_cells(&self, cells: &mut [Option<Vec<u8>>]) -> Option<bool> {
         let mut renamed: Vec<(String, String)> = Vec::new();
         for (cell, role) in cells.iter_mut().zip(&self.roles) {
             let (Role::Schema { filter }, Some(v)) = (role, cell.as_mut()) else {
@@ -320,12 +413,12 @@ impl AnswerMap {
                     *v = l.as_bytes().to_vec();
                 }
                 Some(_) => {}
-                None if *filter => return Mapped::Drop,
+                None if *filter => return None,
                 None => {}
             }
         }
         if renamed.is_empty() {
-            return Mapped::Keep;
+            return Some(false);
         }
         for (cell, role) in cells.iter_mut().zip(&self.roles) {
             if let (Role::CreateDatabase, Some(v)) = (role, cell.as_mut()) {
@@ -336,15 +429,20 @@ impl AnswerMap {
                 *v = text.into_bytes();
             }
         }
-        let mut out = Vec::with_capacity(p.len());
-        for c in &cells {
-            match c {
-                Some(v) => put_lenenc_bytes(&mut out, v),
-                None => out.push(0xFB),
-            }
-        }
-        Mapped::Replace(out)
+        Some(true)
     }
+}
+
+/// Whether `sql` calls `DATABASE()` or `SCHEMA()`.
+pub(super) fn calls_current_database(sql: &str, opts: crate::sql::LexOptions) -> bool {
+    let src = sql.as_bytes();
+    let tokens: Vec<_> = crate::sql::lexer::Lexer::with_options(src, opts)
+        .filter(|t| !t.is_trivia())
+        .collect();
+    tokens.windows(2).any(|w| {
+        (w[0].is_keyword(src, "DATABASE") || w[0].is_keyword(src, "SCHEMA"))
+            && w[1].is_punct(src, "(")
+    })
 }
 
 /// The status flags of an OK packet or OK-style terminator.

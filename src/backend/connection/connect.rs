@@ -241,6 +241,7 @@ impl BackendConn {
             scoped_variables: false,
             last_warnings: 0,
             warnings_read: Default::default(),
+            warning_rows: None,
             statements: LruCache::new(cache),
             pending_close: Vec::new(),
             silence: None,

@@ -21,6 +21,7 @@ impl Session {
         self.held.clear();
         self.merged_cursors.clear();
         self.shard_warnings = None;
+        self.shard_row_count = None;
         let schema = self.state.schema.take();
         self.state = SessionState::for_collation(self.collation);
         self.state.schema = schema;

@@ -18,12 +18,19 @@ use crate::router;
 use crate::sql::lexer::{self, TokenKind};
 use crate::sql::{Classified, ShowKind, StatementKind};
 use crate::wire::command;
-use crate::wire::warnings::Listing;
+use crate::wire::sqlstate;
+use crate::wire::warnings::{Listing, WarningList};
 
 impl Session {
     /// The session's `max_error_count`.
     pub(super) fn max_error_count(&self) -> usize {
         warnings::max_error_count(self.state.var("max_error_count"))
+    }
+
+    /// The last statement ran on several connections and succeeded: its
+    /// diagnostics area is the proxy's.
+    pub(super) fn has_shard_diagnostics(&self) -> bool {
+        self.shard_warnings.is_some() || self.shard_row_count.is_some()
     }
 
     /// Answers a statement reading the diagnostics of the last statement
@@ -37,9 +44,15 @@ impl Session {
         binary: bool,
         seq: &mut u8,
     ) -> bool {
-        let Some(list) = &self.shard_warnings else {
-            return false;
+        let empty = WarningList::default();
+        let list = match &self.shard_warnings {
+            Some(list) => list,
+            // Without warnings only GET DIAGNOSTICS needs the proxy (for
+            // ROW_COUNT); the servers answer the rest alike.
+            None if c.kind == StatementKind::Other && self.shard_row_count.is_some() => &empty,
+            None => return false,
         };
+        let row_count = self.shard_row_count.unwrap_or(-1);
         let (count, errors) = (list.count, list.errors());
         let rewritten = match c.kind {
             StatementKind::Show(kind @ (ShowKind::Warnings | ShowKind::Errors)) => {
@@ -54,6 +67,8 @@ impl Session {
                 if packets.is_empty() {
                     return false;
                 }
+                // A result set: ROW_COUNT() is -1 after it.
+                self.shard_row_count = Some(-1);
                 for p in packets {
                     if self.client.send(seq, &p).await.is_err() {
                         break;
@@ -75,8 +90,11 @@ impl Session {
             },
             // Run as the assignments it makes, classified as itself (it
             // pins the session and keeps the diagnostics area).
-            StatementKind::Other => match get_diagnostics_sql(text, &list.rows) {
-                Some(sql) => sql,
+            StatementKind::Other => match get_diagnostics_sql(text, &list.rows, row_count) {
+                Some(Diagnostics::Assign(sql)) => sql,
+                Some(Diagnostics::NoSuchCondition) => {
+                    return self.no_such_condition(seq).await;
+                }
                 None => return false,
             },
             _ => return false,
@@ -91,14 +109,51 @@ impl Session {
         }
         true
     }
+
+    /// `GET DIAGNOSTICS CONDITION n` beyond the conditions listed: as the
+    /// server, an OK reporting one warning, the error 1758 added to the
+    /// diagnostics area, no variable assigned. False (the server answers)
+    /// when no listing was read to add it to.
+    async fn no_such_condition(&mut self, seq: &mut u8) -> bool {
+        let limit = self.max_error_count();
+        let Some(list) = self.shard_warnings.as_mut() else {
+            return false;
+        };
+        if list.defs.is_empty() {
+            return false;
+        }
+        let mut row = Vec::new();
+        for v in [&b"Error"[..], b"1758", b"Invalid condition number"] {
+            crate::wire::packets::put_lenenc_bytes(&mut row, v);
+        }
+        let defs = list.defs.clone();
+        list.append(defs, vec![row.into()], 1, limit);
+        self.shard_row_count = Some(-1);
+        let ok = crate::wire::packets::OkPacket {
+            status: self.status,
+            warnings: 1,
+            ..Default::default()
+        };
+        self.write_ok_packet(seq, &ok).await;
+        true
+    }
 }
 
-/// `GET [CURRENT] DIAGNOSTICS @a = NUMBER` and `GET [CURRENT] DIAGNOSTICS
-/// CONDITION n @m = MESSAGE_TEXT, @e = MYSQL_ERRNO` over the merged
-/// warnings, as the `SET` of those user variables. `None` for any other
-/// form or item (`ROW_COUNT`, `RETURNED_SQLSTATE`… are not in the merged
-/// list) or a condition number out of range: it then runs on the server.
-fn get_diagnostics_sql(text: &str, rows: &[bytes::Bytes]) -> Option<String> {
+/// What a `GET DIAGNOSTICS` over the merged area comes to.
+#[derive(Debug, PartialEq, Eq)]
+enum Diagnostics {
+    /// The `SET` of its variables.
+    Assign(String),
+    /// A condition number out of range.
+    NoSuchCondition,
+}
+
+/// `GET [CURRENT] DIAGNOSTICS @a = NUMBER, @r = ROW_COUNT` and `GET
+/// [CURRENT] DIAGNOSTICS CONDITION n @m = MESSAGE_TEXT, @e = MYSQL_ERRNO,
+/// @s = RETURNED_SQLSTATE, @c = CLASS_ORIGIN …` over the merged warnings,
+/// as the `SET` of those user variables. `None` for any other form or item
+/// (`ROW_NUMBER` is not in the merged list): it then runs on the server.
+fn get_diagnostics_sql(text: &str, rows: &[bytes::Bytes], row_count: i64) -> Option<Diagnostics> {
     use crate::session_state::quote_str;
     let src = text.as_bytes();
     let toks: Vec<_> = lexer::tokenize(text)
@@ -121,7 +176,10 @@ fn get_diagnostics_sql(text: &str, rows: &[bytes::Bytes]) -> Option<String> {
     let condition = if kw("CONDITION", &mut i) {
         let n: usize = toks.get(i)?.text(text).parse().ok()?;
         i += 1;
-        Some(rows.get(n.checked_sub(1)?)?)
+        match n.checked_sub(1).and_then(|k| rows.get(k)) {
+            Some(row) => Some(row),
+            None => return Some(Diagnostics::NoSuchCondition),
+        }
     } else {
         None
     };
@@ -134,20 +192,20 @@ fn get_diagnostics_sql(text: &str, rows: &[bytes::Bytes]) -> Option<String> {
         let item = toks.get(i + 2)?.text(text).to_ascii_uppercase();
         let value = match (condition, item.as_str()) {
             (None, "NUMBER") => rows.len().to_string(),
-            (Some(row), "MESSAGE_TEXT" | "MYSQL_ERRNO") => {
+            (None, "ROW_COUNT") => row_count.to_string(),
+            (Some(row), "MESSAGE_TEXT" | "MYSQL_ERRNO" | "RETURNED_SQLSTATE") => {
                 let mut r = crate::wire::packets::Reader::new(row);
                 r.lenenc_bytes()?;
                 let code = r.lenenc_bytes()?;
                 let message = r.lenenc_bytes()?;
-                if item == "MYSQL_ERRNO" {
-                    String::from_utf8_lossy(code)
-                        .parse::<u32>()
-                        .ok()?
-                        .to_string()
-                } else {
-                    quote_str(&String::from_utf8_lossy(message))
+                let code = String::from_utf8_lossy(code).parse::<u32>().ok()?;
+                match item.as_str() {
+                    "MYSQL_ERRNO" => code.to_string(),
+                    "RETURNED_SQLSTATE" => quote_str(sqlstate::of_code(code)),
+                    _ => quote_str(&String::from_utf8_lossy(message)),
                 }
             }
+            (Some(_), name) if sqlstate::EMPTY_CONDITION_ITEMS.contains(&name) => "''".into(),
             _ => return None,
         };
         assigns.push(format!("{} = {value}", target.text(text)));
@@ -160,7 +218,7 @@ fn get_diagnostics_sql(text: &str, rows: &[bytes::Bytes]) -> Option<String> {
         }
         i += 1;
     }
-    Some(format!("SET {}", assigns.join(", ")))
+    Some(Diagnostics::Assign(format!("SET {}", assigns.join(", "))))
 }
 
 /// A count as a value of `@@warning_count`'s type (BIGINT UNSIGNED,
@@ -280,25 +338,36 @@ mod tests {
             crate::wire::packets::put_lenenc_bytes(&mut row, v);
         }
         let rows = vec![bytes::Bytes::from(row.clone()), bytes::Bytes::from(row)];
+        let set = |s: &str| Some(Diagnostics::Assign(s.to_owned()));
         assert_eq!(
-            get_diagnostics_sql("GET DIAGNOSTICS @n = NUMBER", &rows).as_deref(),
-            Some("SET @n = 2")
+            get_diagnostics_sql("GET DIAGNOSTICS @n = NUMBER, @r = ROW_COUNT", &rows, 7),
+            set("SET @n = 2, @r = 7")
         );
         assert_eq!(
             get_diagnostics_sql(
                 "get current diagnostics condition 2 @m = MESSAGE_TEXT, @e = mysql_errno;",
-                &rows
-            )
-            .as_deref(),
-            Some("SET @m = 'Data truncated for column ''a'' at row 2', @e = 1265")
+                &rows,
+                -1
+            ),
+            set("SET @m = 'Data truncated for column ''a'' at row 2', @e = 1265")
+        );
+        assert_eq!(
+            get_diagnostics_sql(
+                "GET DIAGNOSTICS CONDITION 1 @s = RETURNED_SQLSTATE, @c = CLASS_ORIGIN",
+                &rows,
+                -1
+            ),
+            set("SET @s = '01000', @c = ''")
+        );
+        assert_eq!(
+            get_diagnostics_sql("GET DIAGNOSTICS CONDITION 3 @m = MESSAGE_TEXT", &rows, 0),
+            Some(Diagnostics::NoSuchCondition)
         );
         for other in [
-            "GET DIAGNOSTICS @n = NUMBER, @r = ROW_COUNT",
-            "GET DIAGNOSTICS CONDITION 3 @m = MESSAGE_TEXT",
-            "GET DIAGNOSTICS CONDITION 1 @s = RETURNED_SQLSTATE",
+            "GET DIAGNOSTICS CONDITION 1 @r = ROW_NUMBER",
             "GET STACKED DIAGNOSTICS @n = NUMBER",
         ] {
-            assert_eq!(get_diagnostics_sql(other, &rows), None, "{other}");
+            assert_eq!(get_diagnostics_sql(other, &rows, 0), None, "{other}");
         }
     }
 

@@ -203,6 +203,7 @@ fn unsharded_read(is: &InsertSelect) -> ShardPlan {
             tables: Vec::new(),
             params: Vec::new(),
             local_file: None,
+            rows: None,
         }],
         merge: None,
         generated_id: None,

@@ -189,6 +189,7 @@ impl Steps<'_> {
             tables: Vec::new(),
             params,
             local_file: None,
+            rows: None,
         }
     }
 

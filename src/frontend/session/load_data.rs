@@ -63,6 +63,7 @@ impl Session {
                     tables: Vec::new(),
                     params: Vec::new(),
                     local_file: None,
+                    rows: None,
                 }],
                 kind: PlanKind::Unsharded { node },
                 merge: None,

@@ -156,6 +156,10 @@ pub struct Session {
     /// connections: `SHOW WARNINGS` and the counts are answered from them
     /// until a statement resets the diagnostics (see `diagnostics`).
     shard_warnings: Option<crate::wire::warnings::WarningList>,
+    /// `ROW_COUNT` of the last statement when it ran on several
+    /// connections and succeeded (`GET DIAGNOSTICS @r = ROW_COUNT`); reset
+    /// with `shard_warnings`.
+    shard_row_count: Option<i64>,
     /// Warnings gathered from the connections of the running statement.
     statement_warnings: crate::wire::warnings::WarningList,
     /// Open cursors on merged results (sharded prepared statements), by
@@ -221,6 +225,7 @@ impl Session {
             kept_tokens: Default::default(),
             user_metrics: observe::UserMetrics::default(),
             shard_warnings: None,
+            shard_row_count: None,
             statement_warnings: Default::default(),
             merged_cursors: HashMap::new(),
             handle,

@@ -14,6 +14,9 @@
 //! on the node's connection, each answer read in full (bounded) and then
 //! merged by `execute::scatter` from those buffered answers.
 //!
+//! Either way each target's warnings are read right after its answer
+//! (`execute::warnings`), before the node's next target resets them.
+//!
 //! Owns: that sequential relay and the sequential reading of answers to
 //! merge. Must not merge rows itself (sort, group, limit: that is
 //! `execute::scatter`).
@@ -23,6 +26,7 @@ use crate::error::ProxyError;
 use crate::execute::cancel::{client_gone, running_on, Watched};
 use crate::execute::scatter::{self, ShardSource};
 use crate::execute::sequence::Sequence;
+use crate::execute::warnings;
 use crate::execute::{Command, Encoding};
 use crate::router::shard::{MergeSpec, ShardPlan};
 use crate::sql::Classified;
@@ -117,6 +121,13 @@ impl Session {
                     Ok(()) => scatter::read_answer(&mut h.conn, MAX_BUFFERED_BYTES).await,
                     Err(e) => Err(e),
                 };
+                // Its warnings, before the next target resets them.
+                let answer = match answer {
+                    Ok(a) if a.error().is_none() => {
+                        warnings::read_after(&mut h.conn).await.map(|()| a)
+                    }
+                    other => other,
+                };
                 match answer.map(|a| (a.error(), a)) {
                     Ok((None, answer)) => sources.push(ShardSource::Read(answer)),
                     // Killed or refused: the other targets need not run.
@@ -141,7 +152,19 @@ impl Session {
         let outcome = watched.run(statement, gone).await;
         let conns = self.held.iter_mut().filter(|h| in_plan(h.node));
         watched.finish(conns.map(|h| &mut *h.conn), &outcome);
+        self.take_pinned_warnings(plan);
         self.finish_scatter(c, outcome);
+    }
+
+    /// The warnings every target of `plan` left on the session's
+    /// connections, read after each target's answer.
+    fn take_pinned_warnings(&mut self, plan: &ShardPlan) {
+        let limit = self.max_error_count();
+        let conns = self
+            .held
+            .iter_mut()
+            .filter(|h| plan.targets.iter().any(|t| t.node == h.node));
+        self.statement_warnings = warnings::take_from(conns.map(|h| &mut *h.conn), limit);
     }
 
     /// Relays each target's answer on the session's connection of its
@@ -182,8 +205,13 @@ impl Session {
                     break;
                 };
                 let sent = Command::for_target(&encoding, t).send_on(&mut h.conn).await;
-                if let Err(e) = match sent {
+                let relayed = match sent {
                     Ok(()) => sequence.relay(&mut h.conn).await,
+                    Err(e) => Err(e),
+                };
+                // Its warnings, before the next target resets them.
+                if let Err(e) = match relayed {
+                    Ok(()) => warnings::read_after(&mut h.conn).await,
                     Err(e) => Err(e),
                 } {
                     failure = Some(e);
@@ -205,6 +233,7 @@ impl Session {
         {
             outcome.status |= in_trans;
         }
+        self.take_pinned_warnings(plan);
         self.finish_scatter(c, outcome);
     }
 }

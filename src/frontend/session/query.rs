@@ -105,7 +105,7 @@ impl Session {
                 .any(|t| t.is_keyword(text.as_bytes(), "FROM"));
         if c.flags.reads_diagnostics
             && !c.flags.multi_statement
-            && self.shard_warnings.is_some()
+            && self.has_shard_diagnostics()
             && self.answer_shard_diagnostics(&text, &c, false, seq).await
         {
             return;

@@ -328,6 +328,11 @@ impl Session {
                     let mut refs: Vec<&mut BackendConn> =
                         conns.iter_mut().map(|c| &mut **c).collect();
                     Self::forget_write_gtids(&mut refs);
+                    if refs.len() == plan.targets.len() {
+                        for (conn, t) in refs.iter_mut().zip(&plan.targets) {
+                            conn.warning_rows = t.rows.clone();
+                        }
+                    }
                     let kind = write_kind(plan);
                     match gtrid {
                         Some(g) if refs.len() == commands.len() => {
@@ -338,8 +343,10 @@ impl Session {
                             write_all_or_nothing(&mut refs, &commands, kind, wrap).await
                         }
                         _ => {
-                            let command =
-                                |t: usize| Command::for_target(&encoding, &plan.targets[t]);
+                            let command = |t: usize| {
+                                let target = &plan.targets[t];
+                                (Command::for_target(&encoding, target), target.rows.clone())
+                            };
                             write_assigned(&mut refs, &assign, command, kind, wrap).await
                         }
                     }
@@ -376,6 +383,7 @@ impl Session {
                 )));
             };
             let kind = WriteKind::of_sql(&t.sql);
+            h.conn.warning_rows = t.rows.clone();
             let ok = run_on_all(&mut [&mut *h.conn], std::slice::from_ref(command), kind).await;
             let limit = warnings::max_error_count(self.state.var("max_error_count"));
             let read = std::mem::take(&mut h.conn.warnings_read);
@@ -463,11 +471,19 @@ impl Session {
         }
         let node = self.node_for_session();
         let failed = outcome.error.is_some() || outcome.failure.is_some();
+        // ROW_COUNT(): -1 after a result set, else the rows changed.
+        let row_count = match outcome.result_sets {
+            0 => i64::try_from(outcome.affected_rows).unwrap_or(i64::MAX),
+            _ => -1,
+        };
         let ran = Ran { outcome, node };
         self.after_statement(c, &ran);
         let gathered = std::mem::take(&mut self.statement_warnings);
-        if !failed && gathered.count > 0 {
-            self.shard_warnings = Some(gathered);
+        if !failed {
+            self.shard_row_count = Some(row_count);
+            if gathered.count > 0 {
+                self.shard_warnings = Some(gathered);
+            }
         }
     }
 

@@ -93,6 +93,7 @@ mod tests {
                     tables: vec![format!("t_{i}")],
                     params: Vec::new(),
                     local_file: None,
+                    rows: None,
                 })
                 .collect(),
             kind: PlanKind::Scatter,

@@ -386,6 +386,7 @@ impl Session {
                 tables: Vec::new(),
                 params: Vec::new(),
                 local_file: None,
+                rows: None,
             })
             .collect();
         let plan = ShardPlan {

@@ -312,6 +312,7 @@ impl Session {
                     tables: Vec::new(),
                     params: (0..param_count).collect(),
                     local_file: None,
+                    rows: None,
                 }],
                 kind: PlanKind::Single,
                 merge: None,

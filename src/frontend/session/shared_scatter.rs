@@ -5,7 +5,8 @@
 //! full (bounded), all connections at once; the answers are then merged in
 //! target order as any scatter's. A scatter thus never needs more
 //! connections per node than the cap, and waits for them in the pool's
-//! queue instead of failing with 1040.
+//! queue instead of failing with 1040. Each target's warnings are read
+//! right after its answer, before the connection's next target.
 //!
 //! Owns: that reading of shared connections. Must not choose connections
 //! (that is `connections::bind_targets`) or merge rows (that is
@@ -111,6 +112,8 @@ async fn read_in_turn(
         if let Some(e) = answer.error() {
             return Err(e);
         }
+        // Its warnings, before the connection's next target resets them.
+        crate::execute::warnings::read_after(conn).await?;
         got.push((t, answer));
     }
     Ok(got)

@@ -116,6 +116,16 @@ impl Session {
         // the proxy's; a statement that resets it on a server resets it here.
         if !(f.reads_diagnostics || (self.tableless_read && o.warnings == 0)) {
             self.shard_warnings = None;
+            self.shard_row_count = None;
+        } else if self.shard_row_count.is_some()
+            && !(f.reads_diagnostics && c.kind == StatementKind::Other)
+        {
+            // ROW_COUNT is every statement's but GET DIAGNOSTICS's: -1
+            // after a result set, else the rows changed (0 for a SET).
+            self.shard_row_count = Some(match o.result_sets {
+                0 => i64::try_from(o.affected_rows).unwrap_or(i64::MAX),
+                _ => -1,
+            });
         }
         // Held only while the next statement may ask about this one; an
         // idle session gives the connection back (see `next_command`).

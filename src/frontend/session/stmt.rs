@@ -122,7 +122,7 @@ impl Session {
             return;
         }
         if c.flags.reads_diagnostics
-            && self.shard_warnings.is_some()
+            && self.has_shard_diagnostics()
             && self
                 .answer_shard_diagnostics(&sql_text, &c, true, seq)
                 .await

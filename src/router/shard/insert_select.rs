@@ -110,6 +110,7 @@ impl InsertSelect {
                 tables: Vec::new(),
                 params: Vec::new(),
                 local_file: None,
+                rows: None,
             });
         }
         Some(out)
@@ -182,6 +183,7 @@ impl InsertSelect {
                     tables: vec![physical.clone()],
                     params: Vec::new(),
                     local_file: None,
+                    rows: None,
                 })
                 .collect(),
             merge: None,

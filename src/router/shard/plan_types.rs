@@ -53,6 +53,11 @@ pub struct ShardTarget {
     /// For a `LOAD DATA LOCAL INFILE` split by shard: the rows this target
     /// loads, sent when its server asks for the file.
     pub local_file: Option<LocalFile>,
+    /// For a multi-row INSERT split by shard: the number (from 1) in the
+    /// client's statement of each row this target inserts, in order, so
+    /// that its warnings' `at row N` are the client's rows. `None` when
+    /// the target's rows are the statement's.
+    pub rows: Option<Arc<[u32]>>,
 }
 
 /// The file contents a shard's `LOAD DATA LOCAL INFILE` receives.

@@ -589,6 +589,7 @@ fn target(node: usize, sql: String, table: &str, file: LocalFile) -> ShardTarget
         tables: vec![table.to_owned()],
         params: Vec::new(),
         local_file: Some(file),
+        rows: None,
     }
 }
 

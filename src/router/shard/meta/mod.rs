@@ -698,6 +698,7 @@ impl ShardRouter {
                     tables: vec![physical.clone()],
                     params: Vec::new(),
                     local_file: None,
+                    rows: None,
                 })
                 .collect(),
             TableInfoKind::Broadcast { nodes } => nodes
@@ -708,6 +709,7 @@ impl ShardRouter {
                     tables: Vec::new(),
                     params: Vec::new(),
                     local_file: None,
+                    rows: None,
                 })
                 .collect(),
             TableInfoKind::Single { .. } => return None,

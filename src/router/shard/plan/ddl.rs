@@ -87,6 +87,7 @@ pub(super) fn ddl(ctx: &Ctx<'_>, sql: &str) -> Result<ShardPlan, RouteError> {
                     tables: Vec::new(),
                     params: params.clone(),
                     local_file: None,
+                    rows: None,
                 })
                 .collect(),
             kind: PlanKind::Ddl,

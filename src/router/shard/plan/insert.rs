@@ -349,7 +349,15 @@ fn insert_targets(
                 pieces,
             });
         }
-        targets.push(target(ctx, sql, &asg, &splices, &edits)?);
+        let mut built = target(ctx, sql, &asg, &splices, &edits)?;
+        if split {
+            // The client's row numbers of this part's rows (warnings).
+            let numbers = rows
+                .iter()
+                .map(|&i| u32::try_from(i + 1).unwrap_or(u32::MAX));
+            built.rows = Some(numbers.collect());
+        }
+        targets.push(built);
     }
     Ok(targets)
 }

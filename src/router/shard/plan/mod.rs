@@ -274,6 +274,7 @@ pub(crate) fn materialize(
                 tables: Vec::new(),
                 params: (0..a.placeholders.len()).collect(),
                 local_file: None,
+                rows: None,
             }],
             kind: PlanKind::Unsharded { node },
             merge: None,

@@ -157,6 +157,7 @@ pub(super) fn target(
         tables,
         params,
         local_file: None,
+        rows: None,
     })
 }
 

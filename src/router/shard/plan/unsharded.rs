@@ -45,6 +45,7 @@ pub(super) fn unsharded(ctx: &Ctx<'_>, sql: &str) -> Result<ShardPlan, RouteErro
             tables: Vec::new(),
             params,
             local_file: None,
+            rows: None,
         })
     };
     let written_broadcast: Vec<RefId> = if a.write && !a.explain {
