@@ -60,9 +60,8 @@ pub async fn read_small_result_named(
         let row = TextRow::decode(p.payload.clone(), ncols)
             .ok_or_else(|| ProxyError::MalformedPacket("row value".into()))?;
         rows.push(
-            row.values
-                .iter()
-                .map(|v| v.clone().map(|range| p.payload.slice(range)))
+            (0..row.len())
+                .map(|i| row.range(i).map(|range| p.payload.slice(range)))
                 .collect(),
         );
     }

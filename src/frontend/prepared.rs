@@ -49,6 +49,9 @@ pub struct ClientStatement {
     /// It names sharded or broadcast tables: every execute is planned by
     /// the shard router with its parameter values.
     pub sharded: bool,
+    /// What planning keeps between executes (its analysis; see
+    /// [`ShardRouter::plan_prepared`](crate::router::shard::ShardRouter::plan_prepared)).
+    pub shard_shape: crate::router::shard::PreparedShape,
 }
 
 /// One parameter of an execute: its type and where its value is.
@@ -91,6 +94,7 @@ impl ClientStatement {
             long_data_overflow: false,
             node: None,
             sharded: false,
+            shard_shape: Default::default(),
         }
     }
 

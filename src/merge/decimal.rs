@@ -440,9 +440,54 @@ fn sub_mag_any(a: &[u8], b: &[u8]) -> Vec<u8> {
 /// Compares two decimal texts numerically (falls back to bytes if either
 /// does not parse).
 pub fn compare_text(a: &[u8], b: &[u8]) -> Ordering {
-    match (Decimal::parse(a), Decimal::parse(b)) {
-        (Some(x), Some(y)) => x.compare(&y),
+    match (split_text(a), split_text(b)) {
+        (Some(x), Some(y)) => compare_split(x, y),
         _ => a.cmp(b),
+    }
+}
+
+/// A decimal text read in place as [`Decimal::parse`] reads it: (negative,
+/// integer digits without leading zeros, fraction digits without trailing
+/// zeros); zero is never negative. `None` when `parse` would refuse it.
+fn split_text(t: &[u8]) -> Option<(bool, &[u8], &[u8])> {
+    let (negative, rest) = match t.first()? {
+        b'-' => (true, &t[1..]),
+        b'+' => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let (int, frac) = match rest.iter().position(|&b| b == b'.') {
+        Some(p) => (&rest[..p], &rest[p + 1..]),
+        None => (rest, &[][..]),
+    };
+    if (int.is_empty() && frac.is_empty())
+        || !int.iter().all(u8::is_ascii_digit)
+        || !frac.iter().all(u8::is_ascii_digit)
+    {
+        return None;
+    }
+    let lead = int.iter().take_while(|&&d| d == b'0').count();
+    let int = &int[lead..];
+    let trail = frac.iter().rev().take_while(|&&d| d == b'0').count();
+    let frac = &frac[..frac.len() - trail];
+    Some((negative && !(int.is_empty() && frac.is_empty()), int, frac))
+}
+
+/// [`Decimal::compare`] of two [`split_text`]s, without allocating.
+fn compare_split(a: (bool, &[u8], &[u8]), b: (bool, &[u8], &[u8])) -> Ordering {
+    match (a.0, b.0) {
+        (false, true) => return Ordering::Greater,
+        (true, false) => return Ordering::Less,
+        _ => {}
+    }
+    // Integer digits without leading zeros: the longer is larger; the
+    // fractions without trailing zeros compare digit by digit.
+    let m = (a.1.len(), a.1)
+        .cmp(&(b.1.len(), b.1))
+        .then_with(|| a.2.cmp(b.2));
+    if a.0 {
+        m.reverse()
+    } else {
+        m
     }
 }
 
@@ -532,5 +577,31 @@ mod tests {
         assert_eq!(compare_text(b"1.50", b"1.5"), Ordering::Equal);
         assert_eq!(compare_text(b"-0.00", b"0"), Ordering::Equal);
         assert_eq!(compare_text(b"0.1", b"-5"), Ordering::Greater);
+    }
+
+    /// The in-place comparison agrees with parsing both values, over
+    /// generated texts (signs, leading and trailing zeros, points, junk).
+    #[test]
+    fn compare_text_agrees_with_parsing() {
+        let parts: [&[u8]; 9] = [b"", b"-", b"+", b"0", b"1", b"9", b".", b"00", b"x"];
+        let mut texts = Vec::new();
+        for a in parts {
+            for b in parts {
+                for c in parts {
+                    for d in [&b""[..], b"0", b"5"] {
+                        texts.push([a, b, c, d].concat());
+                    }
+                }
+            }
+        }
+        let parsed = |x: &[u8], y: &[u8]| match (Decimal::parse(x), Decimal::parse(y)) {
+            (Some(x), Some(y)) => x.compare(&y),
+            _ => x.cmp(y),
+        };
+        for x in &texts {
+            for y in texts.iter().step_by(7) {
+                assert_eq!(compare_text(x, y), parsed(x, y), "{x:?} {y:?}");
+            }
+        }
     }
 }

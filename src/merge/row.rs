@@ -57,42 +57,141 @@ impl ColumnInfo {
     }
 }
 
-/// One text-protocol row.
+/// Where one value lies in its row's packet: `start..end`, or SQL NULL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Span {
+    start: u32,
+    end: u32,
+}
+
+impl Span {
+    const NULL: Span = Span {
+        start: u32::MAX,
+        end: 0,
+    };
+
+    fn range(self) -> Option<Range<usize>> {
+        (self.start != u32::MAX).then_some(self.start as usize..self.end as usize)
+    }
+}
+
+/// Value spans kept in the row itself up to this many columns (a merged
+/// row is usually a few visible columns plus its weight columns): no
+/// allocation per row below it.
+const INLINE: usize = 6;
+
+/// The spans of a row's values: inline for narrow rows, on the heap for
+/// wide ones.
+#[derive(Debug, Clone)]
+enum Spans {
+    Inline { len: u8, at: [Span; INLINE] },
+    Heap(Vec<Span>),
+}
+
+impl Spans {
+    fn with_capacity(n: usize) -> Spans {
+        if n <= INLINE {
+            Spans::Inline {
+                len: 0,
+                at: [Span::NULL; INLINE],
+            }
+        } else {
+            Spans::Heap(Vec::with_capacity(n))
+        }
+    }
+
+    fn push(&mut self, s: Span) {
+        match self {
+            Spans::Inline { len, at } if (*len as usize) < INLINE => {
+                at[*len as usize] = s;
+                *len += 1;
+            }
+            Spans::Inline { len, at } => {
+                let mut v = at[..*len as usize].to_vec();
+                v.push(s);
+                *self = Spans::Heap(v);
+            }
+            Spans::Heap(v) => v.push(s),
+        }
+    }
+
+    fn as_slice(&self) -> &[Span] {
+        match self {
+            Spans::Inline { len, at } => &at[..*len as usize],
+            Spans::Heap(v) => v,
+        }
+    }
+
+    fn truncate(&mut self, n: usize) {
+        match self {
+            Spans::Inline { len, .. } => *len = (*len).min(n.min(INLINE) as u8),
+            Spans::Heap(v) => v.truncate(n),
+        }
+    }
+}
+
+/// One text-protocol row: its packet as the shard sent it and where each
+/// value lies in it (computed once, by [`TextRow::decode`]).
 #[derive(Debug, Clone)]
 pub struct TextRow {
     pub packet: Bytes,
-    /// `None` for SQL NULL.
-    pub values: Vec<Option<Range<usize>>>,
+    values: Spans,
 }
 
 impl TextRow {
-    /// Decodes a row of `columns` values; `None` if the packet is malformed.
+    /// Decodes a row of `columns` values; `None` if the packet is malformed
+    /// (or past 4 GiB, more than any server's `max_allowed_packet`).
     pub fn decode(packet: Bytes, columns: usize) -> Option<TextRow> {
-        let mut values = Vec::with_capacity(columns);
-        let total = packet.len();
+        let total = u32::try_from(packet.len()).ok()?;
+        let mut values = Spans::with_capacity(columns);
         let mut r = Reader::new(&packet);
         for _ in 0..columns {
-            let at = total - r.remaining();
-            if packet.get(at) == Some(&0xFB) {
+            let at = total - r.remaining() as u32;
+            if packet.get(at as usize) == Some(&0xFB) {
                 r.u8()?;
-                values.push(None);
+                values.push(Span::NULL);
             } else {
                 let v = r.lenenc_bytes()?;
-                let end = total - r.remaining();
-                values.push(Some(end - v.len()..end));
+                let end = total - r.remaining() as u32;
+                values.push(Span {
+                    start: end - v.len() as u32,
+                    end,
+                });
             }
         }
         Some(TextRow { packet, values })
     }
 
-    pub fn value(&self, i: usize) -> Option<&[u8]> {
-        self.values
-            .get(i)?
-            .as_ref()
-            .map(|r| &self.packet[r.clone()])
+    /// How many values the row has.
+    pub fn len(&self) -> usize {
+        self.values.as_slice().len()
     }
 
-    /// Encodes the first `visible` values as a row packet payload.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Keeps the first `n` values (the packet is left as it is: see
+    /// [`TextRow::prefix_packet`]).
+    pub fn truncate(&mut self, n: usize) {
+        self.values.truncate(n);
+    }
+
+    /// Value `i`'s bytes; `None` for NULL or past the row's end.
+    #[inline]
+    pub fn value(&self, i: usize) -> Option<&[u8]> {
+        let s = self.values.as_slice().get(i)?;
+        if s.start == u32::MAX {
+            return None;
+        }
+        self.packet.get(s.start as usize..s.end as usize)
+    }
+
+    /// The byte range of value `i` in the packet; `None` for NULL.
+    pub fn range(&self, i: usize) -> Option<Range<usize>> {
+        self.values.as_slice().get(i)?.range()
+    }
+
     /// The encoding of the first `visible` values as a slice of the row's
     /// own packet, when it is one: a decoded row's values are contiguous
     /// from the packet's start (operators only cut values off the end), so
@@ -101,9 +200,10 @@ impl TextRow {
     /// (the caller encodes with [`TextRow::encode_prefix`]). Saves the copy
     /// and re-encoding of every merged row that is sent as it came.
     pub fn prefix_packet(&self, visible: usize) -> Option<&[u8]> {
-        let k = visible.min(self.values.len());
-        let (start, trailing_nulls) = match self.values[..k].iter().rposition(Option::is_some) {
-            Some(j) => (self.values[j].as_ref()?.end, k - 1 - j),
+        let spans = self.values.as_slice();
+        let k = visible.min(spans.len());
+        let (start, trailing_nulls) = match spans[..k].iter().rposition(|s| *s != Span::NULL) {
+            Some(j) => (spans[j].end as usize, k - 1 - j),
             None => (0, k),
         };
         let end = start.checked_add(trailing_nulls)?;
@@ -114,8 +214,9 @@ impl TextRow {
             .then(|| &self.packet[..end])
     }
 
+    /// Encodes the first `visible` values as a row packet payload.
     pub fn encode_prefix(&self, visible: usize, out: &mut Vec<u8>) {
-        for i in 0..visible.min(self.values.len()) {
+        for i in 0..visible.min(self.len()) {
             match self.value(i) {
                 Some(v) => put_lenenc_bytes(out, v),
                 None => out.push(0xFB),
@@ -191,7 +292,7 @@ mod tests {
                             "{values:?} {visible}"
                         );
                         let mut cut = row.clone();
-                        cut.values.truncate(visible.min(2));
+                        cut.truncate(visible.min(2));
                         let mut want = Vec::new();
                         cut.encode_prefix(visible, &mut want);
                         assert_eq!(cut.prefix_packet(visible), Some(&want[..]));

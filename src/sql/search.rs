@@ -11,7 +11,8 @@ const CHUNK: usize = 4096;
 const MAX_NEEDLE: usize = 64;
 
 /// Whether `hay` contains `needle`, ASCII case-insensitively. Linear in
-/// `hay` whatever it holds: `hay` is lowercased a chunk at a time into a
+/// `hay` whatever it holds: a short `hay` is searched in place
+/// ([`contains_short`]); a longer one is lowercased a chunk at a time into a
 /// stack buffer (chunks overlap by `needle.len() - 1` bytes) and each chunk
 /// is searched with a vectorized substring finder.
 pub fn contains_ignore_case(hay: &[u8], needle: &[u8]) -> bool {
@@ -25,6 +26,9 @@ pub fn contains_ignore_case(hay: &[u8], needle: &[u8]) -> bool {
         return hay
             .windows(needle.len())
             .any(|w| w.eq_ignore_ascii_case(needle));
+    }
+    if hay.len() <= CHUNK {
+        return contains_short(hay, needle);
     }
     let mut lower_needle = [0u8; MAX_NEEDLE];
     let lower_needle = &mut lower_needle[..needle.len()];
@@ -44,6 +48,25 @@ pub fn contains_ignore_case(hay: &[u8], needle: &[u8]) -> bool {
         start += CHUNK;
     }
     false
+}
+
+/// [`contains_ignore_case`] of a statement of at most [`CHUNK`] bytes
+/// (nearly every one): the positions of the needle's first byte in either
+/// case (`memchr2`), each compared in place. No buffer to clear and no
+/// finder to build per call, which cost more than the search for short
+/// texts (the security gate and the column-kind check call this a dozen
+/// times per statement); at most `CHUNK * MAX_NEEDLE` byte comparisons.
+fn contains_short(hay: &[u8], needle: &[u8]) -> bool {
+    let (first, rest) = match needle.split_first() {
+        Some(split) => split,
+        None => return true,
+    };
+    let Some(last) = hay.len().checked_sub(needle.len()) else {
+        return false;
+    };
+    let (lower, upper) = (first.to_ascii_lowercase(), first.to_ascii_uppercase());
+    memchr::memchr2_iter(lower, upper, &hay[..=last])
+        .any(|at| hay[at + 1..at + needle.len()].eq_ignore_ascii_case(rest))
 }
 
 #[cfg(test)]

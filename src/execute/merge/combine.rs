@@ -12,7 +12,7 @@
 use bytes::Bytes;
 
 use super::group::{accumulate, aggregates, finish_group, gather_distinct, new_group, Group};
-use super::key_hash::{key_map, row_key};
+use super::key_hash::{row_key_into, KeyTable};
 use super::source::RowSource;
 use super::{over_budget, Budget};
 use crate::error::Result;
@@ -50,32 +50,32 @@ impl<'a, S: RowSource> CombineGroups<'a, S> {
     /// Reads the whole input into groups, in order of arrival.
     async fn gather(&mut self) -> Result<Vec<Group>> {
         let (plan, orders) = (self.plan, self.orders);
-        let mut index = key_map::<usize>();
-        let mut groups: Vec<Group> = Vec::new();
+        let mut groups: KeyTable<Group> = KeyTable::default();
+        // The current row's group key, built in place (reused).
+        let mut key = Vec::new();
         // Groups plus the distinct values gathered for DISTINCT aggregates:
         // what the merge holds in memory.
         let mut held = 0usize;
         while let Some(row) = self.input.next().await? {
-            let key = row_key(&row, plan.group_by.iter().copied(), orders);
-            let added = match index.get(&key) {
-                Some(&i) => {
-                    let g = &mut groups[i];
-                    accumulate(g, &row, plan, orders);
-                    gather_distinct(g, &row, plan, orders)
-                }
-                None => {
-                    let mut g = new_group(row.clone(), plan, orders);
-                    let added = 1 + gather_distinct(&mut g, &row, plan, orders);
-                    index.insert(key, groups.len());
-                    groups.push(g);
-                    added
-                }
-            };
+            key.clear();
+            row_key_into(&row, plan.group_by.iter().copied(), orders, &mut key);
+            let mut added = 0;
+            let (i, new) = groups.find_or_insert(&key, || {
+                let mut g = new_group(row.clone(), plan, orders);
+                added = 1 + gather_distinct(&mut g, &row, plan, orders);
+                g
+            });
+            if !new {
+                let g = groups.value_mut(i);
+                accumulate(g, &row, plan, orders);
+                added = gather_distinct(g, &row, plan, orders);
+            }
             held += added;
             if held > self.budget.max_groups {
                 return Err(over_budget(self.budget));
             }
         }
+        let mut groups: Vec<Group> = groups.into_values().collect();
         if groups.is_empty() && plan.group_by.is_empty() {
             groups.extend(self.empty_result());
         }

@@ -5,7 +5,7 @@
 //!
 //! Owns: the set of visible-column keys seen. Must not sort.
 
-use super::key_hash::{key_set, row_key, KeySet};
+use super::key_hash::{row_key_into, KeyTable};
 use super::source::RowSource;
 use super::{over_budget, Budget};
 use crate::error::Result;
@@ -15,8 +15,10 @@ pub struct Distinct<'a, S> {
     input: S,
     visible: usize,
     orders: &'a [ValueOrder],
-    /// Each seen row's key as one buffer (see [`row_key`]).
-    seen: KeySet<Vec<u8>>,
+    /// Each seen row's key (see [`row_key_into`]).
+    seen: KeyTable<()>,
+    /// The current row's key, built in place (reused).
+    key: Vec<u8>,
     /// `None`: the rows are already held elsewhere (combined groups).
     budget: Option<Budget>,
     /// False: every row passes.
@@ -29,7 +31,8 @@ impl<'a, S: RowSource> Distinct<'a, S> {
             input,
             visible,
             orders,
-            seen: key_set(),
+            seen: KeyTable::default(),
+            key: Vec::new(),
             budget,
             enabled: true,
         }
@@ -48,10 +51,9 @@ impl<S: RowSource> RowSource for Distinct<'_, S> {
             if !self.enabled {
                 return Ok(Some(row));
             }
-            if !self
-                .seen
-                .insert(row_key(&row, 0..self.visible, self.orders))
-            {
+            self.key.clear();
+            row_key_into(&row, 0..self.visible, self.orders, &mut self.key);
+            if !self.seen.find_or_insert(&self.key, || ()).1 {
                 continue;
             }
             if let Some(budget) = self.budget {

@@ -93,7 +93,7 @@ pub(super) fn gather_distinct(
 }
 
 pub(super) fn new_group(row: TextRow, plan: &AggregateMerge, orders: &[ValueOrder]) -> Group {
-    let n = row.values.len();
+    let n = row.len();
     let mut values: Vec<Option<Vec<u8>>> =
         (0..n).map(|i| row.value(i).map(<[u8]>::to_vec)).collect();
     let mut counts = vec![None; n];

@@ -24,7 +24,7 @@ impl<S: RowSource> RowSource for Project<S> {
     async fn next(&mut self) -> Result<Option<TextRow>> {
         let mut row = self.input.next().await?;
         if let Some(r) = &mut row {
-            r.values.truncate(self.visible);
+            r.truncate(self.visible);
         }
         Ok(row)
     }
@@ -52,7 +52,7 @@ mod tests {
             assert_eq!(texts(&got), expected);
             // Re-encoded, a projected row is the visible prefix's packet.
             let mut a = Vec::new();
-            got[0].encode_prefix(got[0].values.len(), &mut a);
+            got[0].encode_prefix(got[0].len(), &mut a);
             let mut b = Vec::new();
             rows[0].encode_prefix(visible, &mut b);
             assert_eq!(a, b);

@@ -42,7 +42,7 @@ pub fn owned_row(values: &[Option<Vec<u8>>]) -> TextRow {
 }
 
 pub fn text(r: &TextRow) -> Vec<Option<String>> {
-    (0..r.values.len())
+    (0..r.len())
         .map(|i| r.value(i).map(|v| String::from_utf8_lossy(v).into_owned()))
         .collect()
 }

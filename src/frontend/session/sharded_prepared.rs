@@ -6,7 +6,8 @@
 //! the client will see (hidden merge columns dropped, merged AVG shown with
 //! AVG's scale). Nothing of that target is kept: every COM_STMT_EXECUTE is
 //! planned again with its parameter values, so a key that routes elsewhere
-//! is served by the shard that holds it.
+//! is served by the shard that holds it (from the statement's analysis,
+//! kept after the first execute: `ShardRouter::plan_prepared`).
 //!
 //! Every target runs as a binary COM_STMT_EXECUTE of its own physical SQL,
 //! prepared lazily on the backend connection (the connection's statement
@@ -249,7 +250,10 @@ impl Session {
             }
         };
         let values = request.param_values(&bound, long_data);
-        let mut plan = match self.plan_execute(sql_text, c, &values, bound.len()).await {
+        let mut plan = match self
+            .plan_execute(id, sql_text, c, &values, bound.len())
+            .await
+        {
             Ok(p) => p,
             Err(e) => {
                 self.write_error_seq(&e, seq).await;
@@ -272,7 +276,10 @@ impl Session {
                     return self.keep_for_transaction(in_flight);
                 }
                 WriteGate::Waited => {
-                    match self.plan_execute(sql_text, c, &values, bound.len()).await {
+                    match self
+                        .plan_execute(id, sql_text, c, &values, bound.len())
+                        .await
+                    {
                         Ok(p) => plan = p,
                         Err(e) => return self.write_error_seq(&e, seq).await,
                     }
@@ -284,6 +291,7 @@ impl Session {
     /// The plan of an executed prepared statement.
     async fn plan_execute(
         &mut self,
+        id: u32,
         sql_text: &str,
         c: &Classified,
         values: &[ParamValue<'_>],
@@ -294,9 +302,15 @@ impl Session {
             // A cross-shard sort by an ENUM/SET column: its kind first.
             self.ensure_select_kinds(router, sql_text, c).await?;
         }
-        let planned = match router {
-            Some(router) => router.plan(sql_text, self.state.schema.as_deref(), values),
-            None => Ok(None),
+        let planned = match (router, self.statements.get_mut(&id)) {
+            (Some(router), Some(stmt)) => router.plan_prepared(
+                &mut stmt.shard_shape,
+                sql_text,
+                self.state.schema.as_deref(),
+                values,
+            ),
+            (Some(router), None) => router.plan(sql_text, self.state.schema.as_deref(), values),
+            (None, _) => Ok(None),
         };
         match planned {
             Ok(Some(p)) => {

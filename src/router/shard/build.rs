@@ -165,6 +165,7 @@ impl ShardRouter {
             cache: Mutex::new(LruCache::new(
                 NonZeroUsize::new(config.routing.plan_cache).unwrap_or(NonZeroUsize::MIN),
             )),
+            generation: Default::default(),
             columns: Mutex::new(HashMap::new()),
             kinds: Mutex::new(HashMap::new()),
         };

@@ -61,6 +61,7 @@ pub(crate) mod shape;
 mod summary;
 mod unique_keys;
 pub use merge_spec::{AggregateMerge, ColumnRef, Combine, EnumKey, MergeSpec, SortKey, WeightKey};
+pub use plan::PreparedShape;
 pub use plan_types::{
     KeyMove, LocalFile, MoveSource, MoveTable, MoveValue, PlanKind, ShardPlan, ShardTarget,
 };
@@ -211,6 +212,10 @@ pub struct ShardRouter {
     pub(crate) ids: IdGenerator,
     pub(crate) refuse_unkeyed_writes: bool,
     cache: Mutex<LruCache<CacheKey, CachedAnalysis>>,
+    /// Bumped whenever `cache` is cleared (learned column lists or kinds
+    /// change analyses): prepared statements keep their analysis while it
+    /// is unchanged ([`PreparedShape`]).
+    generation: std::sync::atomic::AtomicU64,
     /// (schema, logical table) → column names in table order, for INSERT
     /// without a column list ([`meta`]). Belongs to one configuration: a
     /// reload starts empty; DDL through the proxy clears it.
@@ -244,6 +249,7 @@ impl Default for ShardRouter {
             ids: IdGenerator::new(0, idgen::DEFAULT_EPOCH_MS),
             refuse_unkeyed_writes: false,
             cache: Mutex::new(LruCache::new(NonZeroUsize::MIN)),
+            generation: Default::default(),
             columns: Mutex::new(HashMap::new()),
             kinds: Mutex::new(HashMap::new()),
         }
@@ -479,6 +485,14 @@ impl ShardRouter {
         let fresh = Arc::new(analyze::analyze(self, sql, current_schema));
         self.cache.lock().put(key, fresh.clone());
         fresh
+    }
+
+    /// Drops every cached analysis (they were made with column lists or
+    /// kinds that changed), and tells prepared statements so.
+    fn forget_analyses(&self) {
+        self.cache.lock().clear();
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
     }
 
     /// Whether any word of the text is a rule's table name.

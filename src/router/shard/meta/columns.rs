@@ -142,7 +142,7 @@ impl ShardRouter {
         self.columns.lock().clear();
         self.kinds.lock().clear();
         // Analyses chose ENUM/SET keys from the forgotten kinds.
-        self.cache.lock().clear();
+        self.forget_analyses();
     }
 
     /// For a SELECT whose cross-shard merge compares keys: the sharded
@@ -235,6 +235,6 @@ impl ShardRouter {
         self.kinds
             .lock()
             .insert((schema.to_owned(), table.to_owned()), Arc::new(kinds));
-        self.cache.lock().clear();
+        self.forget_analyses();
     }
 }

@@ -4,9 +4,17 @@
 //! splice its text again: `WHERE id = ?` of sysbench's point select is
 //! rendered once per physical table, then copied.
 //!
+//! A prepared statement keeps more: its analysis itself
+//! ([`PreparedShape`], held by the client statement), so that an execute
+//! neither scans the text for rule tables nor looks the analysis up in the
+//! router's cache (a copy of the text hashed per execute); it is kept while
+//! the router, the current schema and the router's analysis generation are
+//! the same.
+//!
 //! Owns: the memo ([`TargetMemo`], a field of the `Analysis`) and
 //! [`memo_target`], which answers from it or renders through
-//! `splice::target` and remembers. Only targets without edits are kept
+//! `splice::target` and remembers; [`PreparedShape`] and
+//! [`ShardRouter::plan_prepared`]. Only targets without edits are kept
 //! (no merge columns, no `IN` lists cut per slot: those depend on the
 //! parameters); what such a target's text depends on is fixed by the
 //! analysis (its text, schema and rules) and the key the memo compares:
@@ -14,6 +22,8 @@
 //! not choose targets or change what `splice::target` renders.
 
 use std::fmt;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
 
@@ -93,4 +103,72 @@ pub(super) fn memo_target(
         });
     }
     Ok(fresh)
+}
+
+/// What a prepared statement keeps of its planning between executes: the
+/// analysis of its text under one router, schema and analysis generation
+/// (`None`: the text names no rule table). Empty until the first execute.
+#[derive(Default)]
+pub struct PreparedShape {
+    router: Weak<ShardRouter>,
+    generation: u64,
+    schema: Option<String>,
+    analysis: Option<super::super::CachedAnalysis>,
+}
+
+impl fmt::Debug for PreparedShape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PreparedShape")
+            .field("schema", &self.schema)
+            .field("kept", &self.analysis.is_some())
+            .finish()
+    }
+}
+
+impl PreparedShape {
+    /// Whether it was made under `router`, its current generation and
+    /// `schema`. (A `Weak` keeps the router's allocation, so another
+    /// router never reuses its address while this one is held.)
+    fn is_for(&self, router: &Arc<ShardRouter>, generation: u64, schema: Option<&str>) -> bool {
+        std::ptr::eq(self.router.as_ptr(), Arc::as_ptr(router))
+            && self.generation == generation
+            && self.schema.as_deref() == schema
+    }
+}
+
+impl ShardRouter {
+    /// [`ShardRouter::plan`] of a prepared statement's text with its
+    /// parameter values, the text's analysis taken from (or put into)
+    /// `kept`: the same plan, without the scan and the cache lookup per
+    /// execute. Statements without parameters are planned as texts (their
+    /// shape is the text's).
+    pub fn plan_prepared(
+        self: &Arc<Self>,
+        kept: &mut PreparedShape,
+        sql: &str,
+        current_schema: Option<&str>,
+        params: &[ParamValue<'_>],
+    ) -> Result<Option<ShardPlan>, RouteError> {
+        if params.is_empty() {
+            return self.plan(sql, current_schema, params);
+        }
+        // Read before the analysis is made: a clear after it is seen.
+        let generation = self.generation.load(Ordering::Acquire);
+        if !kept.is_for(self, generation, current_schema) {
+            let mentions = !self.tables.is_empty()
+                && super::super::shape::scan(sql, |word| self.names.contains(word))
+                    .mentions_rule_table;
+            *kept = PreparedShape {
+                router: Arc::downgrade(self),
+                generation,
+                schema: current_schema.map(str::to_owned),
+                analysis: mentions.then(|| self.analysis(sql, current_schema)),
+            };
+        }
+        match kept.analysis.as_deref() {
+            None => Ok(None),
+            Some(Err(e)) => Err(e.clone()),
+            Some(Ok(a)) => materialize(self, a, sql, current_schema, params, &[], false),
+        }
+    }
 }

@@ -37,6 +37,7 @@ mod unsharded;
 use ddl::{ddl, describe};
 use insert::insert;
 use memo::memo_target;
+pub use memo::PreparedShape;
 pub(crate) use memo::TargetMemo;
 use sharded::{scatter_merge, sharded};
 pub(crate) use splice::render;

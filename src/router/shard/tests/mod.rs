@@ -151,6 +151,7 @@ mod inserts;
 mod joins_subqueries;
 mod merge_specs;
 mod point_routing;
+mod prepared;
 mod pull_outs;
 mod render;
 mod router;
