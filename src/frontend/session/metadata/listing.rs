@@ -23,10 +23,12 @@ impl Session {
         c: &Classified,
         seq: &mut u8,
     ) {
+        // The schema's node first: its answer tells whether rows can be
+        // attributed to nodes at all.
         let nodes: Vec<usize> = match listing {
-            Some(_) if rows_combine_as_they_come(sql) => {
-                (0..self.proxy.cluster.nodes.len()).collect()
-            }
+            Some(_) if rows_combine_as_they_come(sql) => std::iter::once(node)
+                .chain((0..self.proxy.cluster.nodes.len()).filter(|&k| k != node))
+                .collect(),
             _ => vec![node],
         };
         let mut gathered: Option<Fetched> = None;
@@ -44,6 +46,13 @@ impl Session {
             };
             let names = column_names(&part.columns);
             let column = |name: &str| names.iter().position(|n| n.eq_ignore_ascii_case(name));
+            if nodes.len() > 1 && column("TABLE_NAME").is_none() {
+                // Rows without their table's name cannot be told apart
+                // by node (a broadcast table's copies, every node's
+                // physical tables): the schema's node answers alone.
+                gathered = Some(part);
+                break;
+            }
             if let Some(t) = column("TABLE_NAME") {
                 let schema_column = column("TABLE_SCHEMA");
                 let default_schema = listing.flatten();
