@@ -52,6 +52,7 @@ pub(crate) mod lex;
 pub mod load_data;
 mod merge_spec;
 pub mod meta;
+pub mod node_union;
 pub mod plan;
 mod plan_types;
 pub mod pull_out;
@@ -178,6 +179,9 @@ type KindCache = HashMap<(String, String), Arc<TableKinds>>;
 pub(crate) struct TableKinds {
     pub enums: Vec<String>,
     pub plain: Vec<String>,
+    /// Columns a UNION types otherwise than the table (ENUM/SET, TEXT/BLOB,
+    /// JSON, geometry): a read naming them stays out of `node_union`.
+    pub retyped: Vec<String>,
 }
 
 /// Statements longer than this are planned but not cached.
