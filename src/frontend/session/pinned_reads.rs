@@ -88,7 +88,10 @@ impl Session {
         encoding: &Encoding<'_>,
         seq: &mut u8,
     ) -> bool {
+        // The server applies `sql_select_limit` to a UNION as a whole, not
+        // to each physical table's part as the merge expects.
         let applies = self.proxy.config.load().routing.node_unions
+            && self.select_limit().is_none()
             && (self.sequential_read_applies(plan) || self.buffered_merge_applies(plan));
         if !applies {
             return false;
