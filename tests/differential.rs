@@ -339,7 +339,9 @@ async fn differential_shop() {
             Verdict::BothError(_) => tx_tally.both_error += 1,
             Verdict::Wrong(kind, m) => {
                 tx_tally.wrong += 1;
-                *wrong_kinds.entry(format!("{kind} (in a transaction)")).or_default() += 1;
+                *wrong_kinds
+                    .entry(format!("{kind} (in a transaction)"))
+                    .or_default() += 1;
                 wrongs.push((
                     q.family,
                     format!("/* in a transaction */ {shown}"),

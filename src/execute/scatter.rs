@@ -171,9 +171,15 @@ pub fn union_header_faithful(defs: &[Bytes]) -> bool {
             return false;
         };
         match col.column_type() {
-            MYSQL_TYPE_TINY_BLOB | MYSQL_TYPE_MEDIUM_BLOB | MYSQL_TYPE_LONG_BLOB
-            | MYSQL_TYPE_BLOB | MYSQL_TYPE_GEOMETRY | MYSQL_TYPE_JSON | MYSQL_TYPE_NULL
-            | MYSQL_TYPE_ENUM | MYSQL_TYPE_SET => false,
+            MYSQL_TYPE_TINY_BLOB
+            | MYSQL_TYPE_MEDIUM_BLOB
+            | MYSQL_TYPE_LONG_BLOB
+            | MYSQL_TYPE_BLOB
+            | MYSQL_TYPE_GEOMETRY
+            | MYSQL_TYPE_JSON
+            | MYSQL_TYPE_NULL
+            | MYSQL_TYPE_ENUM
+            | MYSQL_TYPE_SET => false,
             MYSQL_TYPE_STRING => col.column_length() > 0,
             _ => true,
         }

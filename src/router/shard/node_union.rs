@@ -48,7 +48,8 @@ pub fn node_unions(plan: &ShardPlan, retyped: &[String]) -> Option<ShardPlan> {
             nodes.push(t.node);
         }
     }
-    if nodes.len() == plan.targets.len() || !plan.targets.iter().all(|t| unionable(&t.sql, retyped)) {
+    if nodes.len() == plan.targets.len() || !plan.targets.iter().all(|t| unionable(&t.sql, retyped))
+    {
         return None;
     }
     let tail = union_tail(plan.merge.as_deref())?;
@@ -89,8 +90,14 @@ fn join(node: usize, targets: &[&ShardTarget], tail: &str) -> ShardTarget {
     ShardTarget {
         node,
         sql,
-        tables: targets.iter().flat_map(|t| t.tables.iter().cloned()).collect(),
-        params: targets.iter().flat_map(|t| t.params.iter().copied()).collect(),
+        tables: targets
+            .iter()
+            .flat_map(|t| t.tables.iter().cloned())
+            .collect(),
+        params: targets
+            .iter()
+            .flat_map(|t| t.params.iter().copied())
+            .collect(),
         local_file: None,
     }
 }
@@ -291,9 +298,21 @@ mod tests {
         };
         let p = plan(
             vec![
-                target(0, "SELECT a, b FROM t_0 WHERE a > ? ORDER BY b DESC LIMIT 5", vec![0]),
-                target(1, "SELECT a, b FROM t_1 WHERE a > ? ORDER BY b DESC LIMIT 5", vec![0]),
-                target(0, "SELECT a, b FROM t_2 WHERE a > ? ORDER BY b DESC LIMIT 5 -- x", vec![0]),
+                target(
+                    0,
+                    "SELECT a, b FROM t_0 WHERE a > ? ORDER BY b DESC LIMIT 5",
+                    vec![0],
+                ),
+                target(
+                    1,
+                    "SELECT a, b FROM t_1 WHERE a > ? ORDER BY b DESC LIMIT 5",
+                    vec![0],
+                ),
+                target(
+                    0,
+                    "SELECT a, b FROM t_2 WHERE a > ? ORDER BY b DESC LIMIT 5 -- x",
+                    vec![0],
+                ),
             ],
             merge,
         );
@@ -368,8 +387,15 @@ mod tests {
         assert!(node_unions(&p, &[]).is_some());
         let retyped = ["Note".to_owned()];
         assert!(node_unions(&p, &retyped).is_some());
-        for sql in ["SELECT a, note FROM t", "SELECT a FROM t WHERE `note` = 1", "SELECT * FROM t"] {
-            let p = plan(vec![target(0, sql, vec![]), target(0, sql, vec![])], MergeSpec::default());
+        for sql in [
+            "SELECT a, note FROM t",
+            "SELECT a FROM t WHERE `note` = 1",
+            "SELECT * FROM t",
+        ] {
+            let p = plan(
+                vec![target(0, sql, vec![]), target(0, sql, vec![])],
+                MergeSpec::default(),
+            );
             assert!(node_unions(&p, &retyped).is_none(), "{sql}");
             assert!(node_unions(&p, &[]).is_some(), "{sql}");
         }

@@ -244,7 +244,10 @@ impl ShardRouter {
                 None => {
                     let slot0 = t.sharded().and_then(|s| s.slots.first());
                     if let Some((node, physical)) = slot0 {
-                        if !unknown.iter().any(|(s, n, ..)| s == schema && *n == logical) {
+                        if !unknown
+                            .iter()
+                            .any(|(s, n, ..)| s == schema && *n == logical)
+                        {
                             unknown.push((schema.to_owned(), logical, *node, physical.clone()));
                         }
                     }
