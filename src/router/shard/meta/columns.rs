@@ -7,6 +7,10 @@
 
 use super::*;
 
+/// A table whose column kinds the session must fetch: `(schema, logical
+/// table, slot-0 node, slot-0 physical table)`.
+pub type KindsNeeded = (String, String, usize, String);
+
 impl ShardRouter {
     /// For `INSERT|REPLACE INTO t VALUES …` without a column list into a
     /// sharded table whose columns are not cached yet: `(schema, logical
@@ -226,9 +230,9 @@ impl ShardRouter {
         &self,
         physical: &[String],
         current_schema: Option<&str>,
-    ) -> Result<Vec<String>, Vec<(String, String, usize, String)>> {
+    ) -> Result<Vec<String>, Vec<KindsNeeded>> {
         let mut retyped: Vec<String> = Vec::new();
-        let mut unknown: Vec<(String, String, usize, String)> = Vec::new();
+        let mut unknown: Vec<KindsNeeded> = Vec::new();
         for p in physical {
             let Some(logical) = self.logical_name_of(p) else {
                 continue;
