@@ -90,9 +90,14 @@ impl Session {
     ) -> bool {
         // The server applies `sql_select_limit` to a UNION as a whole, not
         // to each physical table's part as the merge expects.
+        // (What `sequential_read_applies` or `buffered_merge_applies` say,
+        // but for user variables, which `node_unions` refuses itself.)
         let applies = self.proxy.config.load().routing.node_unions
             && self.select_limit().is_none()
-            && (self.sequential_read_applies(plan) || self.buffered_merge_applies(plan));
+            && plan.returns_rows()
+            && (self.pins.transaction || self.pins.session_state)
+            && super::connections::plan_nodes(plan).len() != plan.targets.len()
+            && (is_concatenation(plan.merge.as_deref()) || !self.read_locks_allow_pooled(plan));
         if !applies {
             return false;
         }

@@ -247,7 +247,8 @@ fn unionable(sql: &str, retyped: &[String]) -> bool {
                 }
                 match part {
                     // A bare NULL select item: a UNION types it CHAR(0).
-                    Part::SelectList if is(w, &["NULL", "SELECT"]) => return false,
+                    Part::SelectList if depth == 0 && is(w, &["NULL"]) => return false,
+                    Part::SelectList if is(w, &["SELECT"]) => return false,
                     Part::SelectList if depth == 0 && is(w, &["FROM"]) => part = Part::From,
                     Part::From if is(w, &["JOIN", "STRAIGHT_JOIN"]) => return false,
                     Part::From if depth == 0 && is(w, AFTER_FROM) => part = Part::Rest,
@@ -378,7 +379,7 @@ mod tests {
             );
             assert!(node_unions(&p, &[]).is_none(), "{sql}");
         }
-        let ok = "SELECT a, COUNT(*) FROM t AS x WHERE b IS NULL AND c = 'UNION' /* INTO */ \
+        let ok = "SELECT a, COUNT(*), IF(a = '', a, NULL) FROM t AS x WHERE b IS NULL AND c = 'UNION' /* INTO */ \
                   AND d IN (SELECT d FROM u) GROUP BY a ORDER BY a LIMIT 3 FOR UPDATE";
         let p = plan(
             vec![target(0, ok, vec![]), target(0, ok, vec![])],
