@@ -31,6 +31,9 @@
 #   ro_rw       oltp_read_only through read/write splitting (unsharded)
 #   ro_sharded  oltp_read_only on the sharded table (BEGIN, 10 point selects,
 #               4 range/SUM/ORDER BY/DISTINCT selects over both nodes, COMMIT)
+#   ro_sharded4 the same over 2 physical tables per node (sbtest_sharded4,
+#               tables_per_node = 2): each range select reads 2 tables per
+#               node inside the transaction
 #   ro_sharded_ro  the same inside START TRANSACTION READ ONLY (sysbench's
 #               --mysql-... has no such switch: a lua wrapper sends it)
 #   rw_rw       oltp_read_write --auto_inc=off (explicit ids) through R/W
@@ -114,6 +117,13 @@ wait_replicas() { # wait_replicas PRIMARY REPLICA...
     [[ "$(root_sql "$r" "SELECT MASTER_GTID_WAIT('$pos', 120)")" == 0 ]] || die "$r did not catch up"
   done
 }
+questions() { # statements the five node servers received (Questions)
+  local t=0 n
+  for n in n1p n1r1 n1r2 n2p n2r1; do
+    t=$((t + $(root_sql "$n" "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'QUESTIONS'")))
+  done
+  echo "$t"
+}
 wait_port() { # wait_port PORT
   local i
   for i in $(seq 600); do
@@ -166,6 +176,15 @@ key_type = "int"
 algorithm = { kind = "hash_mod" }
 nodes = ["n1", "n2"]
 tables_per_node = 1
+
+[[table]]
+name = "sbtest1"
+schema = "sbtest_sharded4"
+key = "id"
+key_type = "int"
+algorithm = { kind = "hash_mod" }
+nodes = ["n1", "n2"]
+tables_per_node = 2
 EOF
   fi
 }
@@ -184,19 +203,18 @@ if [[ "$(rows_in n1p sbtest.sbtest1)" != "$TABLE_SIZE" ]]; then
     --mysql-user="$SHARDCAT_TOPO_USER" --mysql-password="$SHARDCAT_TOPO_PASSWORD" \
     --mysql-db=sbtest prepare >"$OUT/prepare.log" 2>&1 || { cat "$OUT/prepare.log" >&2; die "prepare failed"; }
 fi
-sharded_rows=$(($(rows_in n1p sbtest_sharded.sbtest1_0) + $(rows_in n2p sbtest_sharded.sbtest1_1)))
-if ((sharded_rows != TABLE_SIZE)); then
-  note "creating sbtest_sharded.sbtest1 through a sharded shardcat"
+create_sharded() { # create_sharded SCHEMA: sbtest1 through a sharded shardcat
+  note "creating $1.sbtest1 through a sharded shardcat"
   "$BIN" serve --config "$OUT/sharded.toml" </dev/null >"$OUT/proxy.log" 2>&1 &
   PROXY_PID=$!
   wait_port "$PORT"
   sql=(mariadb --no-defaults -h127.0.0.1 -P"$PORT" -uapp -papp --batch --skip-column-names)
-  "${sql[@]}" -e "DROP DATABASE IF EXISTS sbtest_sharded; CREATE DATABASE sbtest_sharded"
-  "${sql[@]}" sbtest_sharded -e "CREATE TABLE sbtest1 (
+  "${sql[@]}" -e "DROP DATABASE IF EXISTS $1; CREATE DATABASE $1"
+  "${sql[@]}" "$1" -e "CREATE TABLE sbtest1 (
       id INT NOT NULL AUTO_INCREMENT, k INT NOT NULL DEFAULT 0,
       c CHAR(120) NOT NULL DEFAULT '', pad CHAR(60) NOT NULL DEFAULT '',
       PRIMARY KEY (id), KEY k_1 (k)) ENGINE = InnoDB"
-  python3 - "$TABLE_SIZE" <<'PY' | "${sql[@]}" sbtest_sharded
+  python3 - "$TABLE_SIZE" <<'PY' | "${sql[@]}" "$1"
 import random, sys
 n, per = int(sys.argv[1]), 500
 r = random.Random(1)
@@ -208,7 +226,14 @@ for start in range(1, n + 1, per):
     print(f"INSERT INTO sbtest1 (id, k, c, pad) VALUES {rows};")
 PY
   stop_proxy
-fi
+}
+sharded_rows=$(($(rows_in n1p sbtest_sharded.sbtest1_0) + $(rows_in n2p sbtest_sharded.sbtest1_1)))
+((sharded_rows == TABLE_SIZE)) || create_sharded sbtest_sharded
+sharded4_rows=0
+for t in n1p:0 n1p:1 n2p:2 n2p:3; do
+  sharded4_rows=$((sharded4_rows + $(rows_in "${t%%:*}" "sbtest_sharded4.sbtest1_${t##*:}")))
+done
+((sharded4_rows == TABLE_SIZE)) || create_sharded sbtest_sharded4
 wait_replicas n1p n1r1 n1r2
 wait_replicas n2p n2r1
 
@@ -246,6 +271,7 @@ workload() { # workload NAME -> "config db lua ps_mode events"
     psps_rw) echo "rw sbtest oltp_point_select auto $EVENTS" ;;
     ro_rw) echo "rw sbtest oltp_read_only disable $ro" ;;
     ro_sharded) echo "sharded sbtest_sharded oltp_read_only disable $ro" ;;
+    ro_sharded4) echo "sharded sbtest_sharded4 oltp_read_only disable $ro" ;;
     ro_sharded_ro) echo "sharded sbtest_sharded $OUT/oltp_read_only_ro.lua disable $ro" ;;
     rw_rw) echo "rw sbtest oltp_read_write disable $ro --auto_inc=off" ;;
     rw_sharded) echo "sharded sbtest_sharded oltp_read_write disable $ro --auto_inc=off" ;;
@@ -277,6 +303,19 @@ SUMMARY="$OUT/summary.md"
 IFS=, read -r -a WL_LIST <<<"$WORKLOADS"
 for wl in "${WL_LIST[@]}"; do
   read -r cfg db lua ps events extra <<<"$(workload "$wl")"
+  # Server statements per client query: the same events natively (the
+  # servers' Questions, minus the one per server that reads them; health
+  # checks add a little).
+  "$BIN" serve --config "$OUT/$cfg.toml" </dev/null >"$OUT/proxy.log" 2>&1 &
+  PROXY_PID=$!
+  wait_port "$PORT"
+  q0=$(questions)
+  run_sysbench "$db" "$lua" "$ps" "$events" "$extra" >"$OUT/statements.$wl.log" 2>&1 \
+    || { tail "$OUT/statements.$wl.log" >&2; die "statements run failed"; }
+  q1=$(questions)
+  stop_proxy
+  squeries="$(awk '/queries:/ { print $2; exit }' "$OUT/statements.$wl.log")"
+  per_query="$(python3 -c "print(f'{($q1 - $q0 - 5) / $squeries:.2f}')")"
   note "$wl: shardcat ($cfg) under callgrind"
   valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$OUT/callgrind.$wl.%p" \
     "$BIN" serve --config "$OUT/$cfg.toml" </dev/null >"$OUT/proxy.log" 2>&1 &
@@ -300,7 +339,7 @@ for wl in "${WL_LIST[@]}"; do
   {
     echo "### $wl ($cfg proxy, $lua, ps-mode $ps, $events events, $queries queries, $errors errors)"
     echo
-    echo "Ir total: $total; per query: $((total / queries)); per event: $((total / events))"
+    echo "Ir total: $total; per query: $((total / queries)); per event: $((total / events)); server statements per query: $per_query"
     echo
     echo "Top $TOP by self cost (Ir, % of total):"
     echo '```'

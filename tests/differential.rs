@@ -5,6 +5,13 @@
 //! Every generated query runs on both; the answers must be identical
 //! (values, types, column names; row order where the ORDER BY is total).
 //!
+//! Every query also runs inside a transaction (batches of 8 on a second
+//! connection): in a session pinned to one connection per node, a read of
+//! users' two physical tables per node is one `UNION ALL` per node
+//! (`router::shard::node_union`), and its answer must be the reference's
+//! too; the test checks that some were (the proxy's
+//! `shardcat_node_union_reads` metric).
+//!
 //! A query shardcat refuses with a clear error counts as *refused* (fine);
 //! a different answer, or an error where the reference answers, is
 //! *wrong* (the test fails).
@@ -157,6 +164,25 @@ fn families_filter() -> Option<Vec<String>> {
     })
 }
 
+/// Queries per transaction of the in-transaction axis.
+const TX_BATCH: usize = 8;
+
+/// Sets (or resets) the session's sql_select_limit.
+async fn set_select_limit(c: &mut Conn, limit: Option<u64>) {
+    let sql = match limit {
+        Some(l) => format!("SET SESSION sql_select_limit = {l}"),
+        None => "SET SESSION sql_select_limit = DEFAULT".to_owned(),
+    };
+    c.query_drop(sql).await.unwrap();
+}
+
+/// The proxy's count of reads sent as one UNION ALL per node (its
+/// metrics, on admin port `http`).
+fn node_union_reads(http: u16) -> u64 {
+    let (_, body) = util::http_get(http, "/metrics");
+    util::metric_sum(&body, "shardcat_node_union_reads", "") as u64
+}
+
 #[tokio::test]
 async fn differential_shop() {
     let started = Instant::now();
@@ -166,10 +192,12 @@ async fn differential_shop() {
     let verbose = std::env::var("SHARDCAT_DIFF_VERBOSE").is_ok_and(|v| v == "1");
 
     let topo = Topology::from_env();
+    let http = common::proxy::free_port();
     let proxy = ProxyProcess::start_with(
         &topo,
         ProxyOptions {
-            extra: RULES.to_owned(),
+            extra: format!("{RULES}\n[admin]\nhttp_listen = \"127.0.0.1:{http}\"\n"),
+            routing: "node_unions = true".into(),
             ..Default::default()
         },
     );
@@ -223,6 +251,13 @@ async fn differential_shop() {
     let mut weights = Weights::new();
     let mut limit_queries = 0usize;
     let mut wrong_kinds: BTreeMap<String, usize> = BTreeMap::new();
+    let mut tx_tally = Tally::default();
+    let mut pt = util::proxy_conn(&proxy, Some(DB)).await;
+    pt.query_drop("SET NAMES utf8mb4 COLLATE utf8mb4_general_ci")
+        .await
+        .expect("SET NAMES");
+    let mut in_tx = false;
+    let unions_before = node_union_reads(http);
 
     for (n, q) in queries.iter().enumerate() {
         if q.sql.contains(" LIMIT ") {
@@ -255,6 +290,26 @@ async fn differential_shop() {
                 .await
                 .ok();
         }
+        // The same query inside a transaction (batches of TX_BATCH queries
+        // on a second connection): the pinned connections' path.
+        if !in_tx {
+            set_select_limit(&mut pt, select_limit).await;
+            pt.query_drop("BEGIN").await.expect("BEGIN");
+            in_tx = true;
+        } else {
+            set_select_limit(&mut pt, select_limit).await;
+        }
+        let ta = run(&mut pt, &q.sql, QUERY_TIMEOUT).await;
+        if matches!(ta, Answer::Broken(_)) {
+            pt = util::proxy_conn(&proxy, Some(DB)).await;
+            pt.query_drop("SET NAMES utf8mb4 COLLATE utf8mb4_general_ci")
+                .await
+                .ok();
+            in_tx = false;
+        } else if n % TX_BATCH == TX_BATCH - 1 {
+            pt.query_drop("COMMIT").await.expect("COMMIT");
+            in_tx = false;
+        }
         let ra = run(&mut reference, &q.sql, QUERY_TIMEOUT).await;
         let shown = match select_limit {
             Some(limit) => format!("/* sql_select_limit={limit} */ {}", q.sql),
@@ -265,6 +320,34 @@ async fn differential_shop() {
                 c.query_drop("SET SESSION sql_select_limit = DEFAULT")
                     .await
                     .unwrap();
+            }
+            set_select_limit(&mut pt, None).await;
+        }
+        let tx_verdict = compare(
+            &ta,
+            &ra,
+            &q.order,
+            q.representative,
+            &mut weights,
+            &mut reference,
+            &mut notes,
+        )
+        .await;
+        tx_tally.total += 1;
+        match &tx_verdict {
+            Verdict::Pass => tx_tally.pass += 1,
+            Verdict::Refused(_) => tx_tally.refused += 1,
+            Verdict::BothError(_) => tx_tally.both_error += 1,
+            Verdict::Wrong(kind, m) => {
+                tx_tally.wrong += 1;
+                *wrong_kinds
+                    .entry(format!("{kind} (in a transaction)"))
+                    .or_default() += 1;
+                wrongs.push((
+                    q.family,
+                    format!("/* in a transaction */ {shown}"),
+                    format!("[{kind}] {m}"),
+                ));
             }
         }
         let verdict = compare(
@@ -310,6 +393,12 @@ async fn differential_shop() {
         }
     }
 
+    if in_tx {
+        pt.query_drop("COMMIT").await.expect("COMMIT");
+    }
+    pt.disconnect().await.ok();
+    let unions = node_union_reads(http).saturating_sub(unions_before);
+
     // ---- report
     let mut rep = String::new();
     let _ = writeln!(
@@ -345,6 +434,21 @@ async fn differential_shop() {
         sum.wrong += t.wrong;
         sum.both_error += t.both_error;
     }
+    let _ = writeln!(
+        rep,
+        "{:<16} {:>6} {:>6} {:>8} {:>6} {:>6} {:>7.1}%",
+        "ALL in a tx",
+        tx_tally.total,
+        tx_tally.pass,
+        tx_tally.refused,
+        tx_tally.wrong,
+        tx_tally.both_error,
+        100.0 * tx_tally.pass as f64 / tx_tally.total.max(1) as f64
+    );
+    let _ = writeln!(
+        rep,
+        "reads in a transaction sent as one UNION ALL per node: {unions}",
+    );
     let _ = writeln!(
         rep,
         "{:<16} {:>6} {:>6} {:>8} {:>6} {:>6} {:>7.1}%",
@@ -410,6 +514,12 @@ async fn differential_shop() {
     }
     reference.disconnect().await.ok();
     p.disconnect().await.ok();
+    // users has two physical tables per node: its scattered reads in a
+    // transaction take one statement per node.
+    assert!(
+        unions > 0 || only.is_some(),
+        "no read in a transaction was sent as one UNION ALL per node"
+    );
     assert!(
         wrongs.is_empty(),
         "{} wrong answers out of {} queries (see the report above)",

@@ -7,6 +7,8 @@
 //! Generated over: table layouts (one and two physical tables per node) ×
 //! lock clauses × text and binary protocol × inside a transaction and in
 //! autocommit mode, each answer compared with the reference server `ref`.
+//! In a transaction, `deep`'s two physical tables per node are read by one
+//! `UNION ALL` per node, each branch keeping its lock clause.
 //!
 //! Needs `SHARDCAT_TOPOLOGY_ENV`.
 
@@ -114,10 +116,12 @@ async fn locking_reads_over_several_shards_return_rows_and_hold_locks() {
     let _s = serial();
     let topo = Topology::from_env();
     bounded(240, "locking reads", async {
+        let http = common::proxy::free_port();
         let proxy = ProxyProcess::start_with(
             &topo,
             ProxyOptions {
-                extra: RULES.to_owned(),
+                extra: format!("{RULES}\n[admin]\nhttp_listen = \"127.0.0.1:{http}\"\n"),
+                routing: "node_unions = true".into(),
                 ..Default::default()
             },
         );
@@ -164,6 +168,16 @@ async fn locking_reads_over_several_shards_return_rows_and_hold_locks() {
             }
         }
         eprintln!("locking reads: {checked} cases equal to the reference, locks held");
+        // `deep` in a transaction: one UNION ALL of FOR UPDATE branches per
+        // node (text and binary, every clause).
+        let (_, metrics) = util::http_get(http, "/metrics");
+        let unions = util::metric_sum(&metrics, "shardcat_node_union_reads", "");
+        assert!(
+            unions >= (2 * clauses.len()) as f64,
+            "{unions} reads as one UNION ALL per node"
+        );
+        let declined = util::metric_sum(&metrics, "shardcat_node_union_declined", "");
+        assert_eq!(declined, 0.0);
         p.query_drop(format!("DROP DATABASE {db}")).await.unwrap();
         reference
             .query_drop(format!("DROP DATABASE {db}"))

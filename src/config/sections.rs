@@ -295,6 +295,12 @@ pub struct RoutingConfig {
     /// at most (never more than `pool_max`); further tables of the node run
     /// after others on the same connections.
     pub scatter_connections_per_node: usize,
+    /// A read of several physical tables of one node in a session pinned
+    /// to one connection per node (a transaction, table locks) is one
+    /// `UNION ALL` per node where it can be (see README). Off by default:
+    /// the client then gets the UNION's column definitions (no table
+    /// names, no key flags) when every node holds several tables.
+    pub node_unions: bool,
     /// Seconds between runs of the create-ahead job for `time_range`
     /// tables (`shardcat tables ensure` in the proxy); 0 = off.
     pub tables_ensure_interval_s: u64,
@@ -336,6 +342,7 @@ impl Default for RoutingConfig {
             stall_p99_factor: 10.0,
             stall_max_ms: 500,
             scatter_connections_per_node: 8,
+            node_unions: false,
             tables_ensure_interval_s: 600,
             tables_retire_interval_s: 0,
             tables_archive_schema: String::new(),

@@ -12,6 +12,7 @@
 //! Owns: the scatter protocol exchange and the composition of the merge.
 //! Must not choose shards or rewrite SQL (that is `router`).
 
+use bytes::Bytes;
 use mysql_common::constants::CapabilityFlags;
 
 use super::command::Protocol;
@@ -110,16 +111,79 @@ pub async fn merge_sources(
     budget: Budget,
     status: u16,
 ) -> Outcome {
+    let merged = merge_sources_if(
+        sources, protocol, client, caps, seq, plan, budget, status, None,
+    )
+    .await;
+    merged.unwrap_or_default()
+}
+
+/// Decides from the column definitions a merge would send whether to go on
+/// (see [`merge_sources_if`]).
+pub type HeaderCheck<'a> = &'a (dyn Fn(&[Bytes]) -> bool + Send + Sync);
+
+/// [`merge_sources`], with the first source's column definitions shown to
+/// `accept` before anything reaches the client: when it declines, the
+/// answer is `None`, nothing was sent, and the sources' answers are left
+/// unread (for `BackendConn::settle`), so the caller may run the statement
+/// another way.
+#[allow(clippy::too_many_arguments)]
+pub async fn merge_sources_if(
+    sources: &mut [ShardSource<'_>],
+    protocol: Protocol,
+    client: &mut ClientStream,
+    caps: CapabilityFlags,
+    seq: &mut u8,
+    plan: &MergeSpec,
+    budget: Budget,
+    status: u16,
+    accept: Option<HeaderCheck<'_>>,
+) -> Option<Outcome> {
     let mut out = Outcome::default();
     let ran = run_select(
-        sources, protocol, client, caps, seq, plan, budget, status, &mut out,
+        sources, protocol, client, caps, seq, plan, budget, status, accept, &mut out,
     )
     .await
     .map_err(|e| named_missing_table(e, plan));
     for s in sources.iter_mut() {
         s.leave_unread();
     }
-    finish_select(ran, client, seq, out).await
+    match ran {
+        Ok(false) => None,
+        Ok(true) => Some(finish_select(Ok(()), client, seq, out).await),
+        Err(e) => Some(finish_select(Err(e), client, seq, out).await),
+    }
+}
+
+/// Whether a `UNION ALL` of one node's physical tables (see
+/// `router::shard::node_union`) describes its columns as the first branch
+/// alone would, as far as the type tells: a UNION widens TEXT/BLOB/JSON
+/// to larger BLOB types and types a `NULL` item CHAR(0). (It also types
+/// ENUM/SET columns VARCHAR, which no header shows: the router leaves
+/// reads naming them out.)
+pub fn union_header_faithful(defs: &[Bytes]) -> bool {
+    use mysql_common::constants::ColumnType::*;
+    use mysql_common::packets::Column;
+    defs.iter().all(|d| {
+        let classic = crate::wire::packets::without_extended_metadata(d);
+        let parsed: std::io::Result<Column> = mysql_common::io::ParseBuf(&classic).parse(());
+        let Ok(col) = parsed else {
+            return false;
+        };
+        match col.column_type() {
+            MYSQL_TYPE_TINY_BLOB
+            | MYSQL_TYPE_MEDIUM_BLOB
+            | MYSQL_TYPE_LONG_BLOB
+            | MYSQL_TYPE_BLOB
+            | MYSQL_TYPE_GEOMETRY
+            | MYSQL_TYPE_JSON
+            | MYSQL_TYPE_NULL
+            | MYSQL_TYPE_ENUM
+            | MYSQL_TYPE_SET => false,
+            MYSQL_TYPE_STRING => col.column_length() > 0,
+            _ => true,
+        }
+    })
 }
 
 /// A shard's 1146 on a missing `time_range` period table: the error
@@ -175,10 +239,14 @@ async fn run_select(
     plan: &MergeSpec,
     budget: Budget,
     status: u16,
+    accept: Option<HeaderCheck<'_>>,
     out: &mut Outcome,
-) -> Result<()> {
+) -> Result<bool> {
     let mut streams: Vec<ShardStream<'_, '_>> = shards.iter_mut().map(ShardStream::new).collect();
     let defs = read_headers(&mut streams).await?;
+    if accept.is_some_and(|accept| !accept(&defs)) {
+        return Ok(false);
+    }
     let m = MergeColumns::new(&defs, plan)?;
     let binary = protocol == Protocol::Binary;
     if binary {
@@ -220,7 +288,7 @@ async fn run_select(
         .fetch_add(writer.rows_sent(), std::sync::atomic::Ordering::Relaxed);
     out.status = writer.finish(warnings).await?;
     out.warnings = warnings;
-    Ok(())
+    Ok(true)
 }
 
 /// The merge proper: shard rows through the operators `plan` needs, to
@@ -283,7 +351,7 @@ impl RowSink for ResultWriter<'_, crate::wire::tls::ClientIo> {
 /// the client instead of a result.
 struct Held<'w, 'c> {
     writer: &'w mut ResultWriter<'c, crate::wire::tls::ClientIo>,
-    defs: &'w [bytes::Bytes],
+    defs: &'w [Bytes],
     rows: Vec<TextRow>,
     hold: usize,
 }

@@ -19,6 +19,11 @@ pub struct EventStats {
     /// Transactions rolled back to break a deadlock across nodes
     /// (`frontend::deadlock`).
     pub deadlock_victims: AtomicU64,
+    /// Scattered reads in pinned sessions run as one `UNION ALL` per node.
+    pub node_union_reads: AtomicU64,
+    /// Of those, the ones whose UNION's column definitions were not a
+    /// single server's: run again one physical table at a time.
+    pub node_union_declined: AtomicU64,
 }
 
 /// The process's counters.
@@ -28,6 +33,8 @@ pub static EVENTS: EventStats = EventStats {
     merge_rows: AtomicU64::new(0),
     merge_budget_hits: AtomicU64::new(0),
     deadlock_victims: AtomicU64::new(0),
+    node_union_reads: AtomicU64::new(0),
+    node_union_declined: AtomicU64::new(0),
 };
 
 impl EventStats {

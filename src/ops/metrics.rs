@@ -260,6 +260,8 @@ struct EventFamilies {
     merge_rows: Counter,
     merge_budget_hits: Counter,
     deadlock_victims: Counter,
+    node_union_reads: Counter,
+    node_union_declined: Counter,
 }
 
 /// XA families, brought up to `ops::xa_stats` at scrape time.
@@ -717,6 +719,16 @@ impl EventFamilies {
             "Transactions rolled back (1213) to break a deadlock across nodes",
             self.deadlock_victims.clone(),
         );
+        r.register(
+            "node_union_reads",
+            "Scattered reads in pinned sessions (transactions, locks) sent as one UNION ALL per node",
+            self.node_union_reads.clone(),
+        );
+        r.register(
+            "node_union_declined",
+            "Node UNION reads whose column definitions were not a single server's: run one physical table at a time",
+            self.node_union_declined.clone(),
+        );
     }
 
     fn set(&self) {
@@ -736,6 +748,8 @@ impl EventFamilies {
         catch_up(&self.merge_rows, n(&EVENTS.merge_rows));
         catch_up(&self.merge_budget_hits, n(&EVENTS.merge_budget_hits));
         catch_up(&self.deadlock_victims, n(&EVENTS.deadlock_victims));
+        catch_up(&self.node_union_reads, n(&EVENTS.node_union_reads));
+        catch_up(&self.node_union_declined, n(&EVENTS.node_union_declined));
     }
 }
 

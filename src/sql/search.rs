@@ -80,7 +80,7 @@ mod tests {
         let long = [b'u'; 70];
         let needles: [&[u8]; 6] = [b"user", b"USER", b"u", b"", b"uu", &long];
         let mut seed = 0x9e37_79b9_u32;
-        for len in (0..40).chain([4095, 4096, 4097, 8200]) {
+        for len in (0..40).chain([511, 512, 513, 4095, 4096, 4097, 8200]) {
             for _ in 0..if len < 40 { 50 } else { 5 } {
                 let hay: Vec<u8> = (0..len)
                     .map(|_| {

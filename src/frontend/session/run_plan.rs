@@ -109,6 +109,8 @@ impl Session {
             self.run_single_target(plan, c, encoding, seq).await
         } else if !plan.returns_rows() {
             self.run_scatter_write(plan, c, encoding, seq).await
+        } else if self.run_node_unions(plan, c, &encoding, seq).await {
+            // One statement per node (`pinned_reads`).
         } else if self.sequential_read_applies(plan) {
             self.run_sequential_read(plan, c, encoding, seq).await
         } else if self.buffered_merge_applies(plan) {
@@ -534,6 +536,30 @@ pub(super) async fn merge_targets(
     merge: &MergeSpec,
     budget: crate::execute::merge::Budget,
 ) -> Outcome {
+    let merged = merge_targets_if(
+        reply, handle, conns, running, targets, encoding, merge, budget, None,
+    )
+    .await;
+    merged.unwrap_or_default()
+}
+
+/// [`merge_targets`], the merge going on only if `accept` takes the first
+/// target's column definitions (see [`scatter::merge_sources_if`]): `None`
+/// when it declined (nothing sent to the client; the answers are left
+/// unread, settled by the connections' next command).
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn merge_targets_if(
+    reply: Reply<'_>,
+    handle: &SessionHandle,
+    conns: &mut [&mut BackendConn],
+    running: Vec<(std::sync::Arc<crate::backend::ServerPool>, u32)>,
+    targets: &[&ShardTarget],
+    encoding: &Encoding<'_>,
+    merge: &MergeSpec,
+    budget: crate::execute::merge::Budget,
+    accept: Option<scatter::HeaderCheck<'_>>,
+) -> Option<Outcome> {
+    let mut declined = false;
     let watched = Watched::new(handle, running);
     let gone = client_gone(reply.client.get_ref());
     let Reply {
@@ -554,7 +580,7 @@ pub(super) async fn merge_targets(
         }
         let mut sources: Vec<ShardSource<'_>> =
             conns.iter_mut().map(|c| ShardSource::live(c)).collect();
-        scatter::merge_sources(
+        let merged = scatter::merge_sources_if(
             &mut sources,
             encoding.protocol(),
             client,
@@ -563,16 +589,24 @@ pub(super) async fn merge_targets(
             merge,
             budget,
             status,
+            accept,
         )
-        .await
+        .await;
+        merged.unwrap_or_else(|| {
+            declined = true;
+            Outcome::default()
+        })
     };
     let outcome = watched.run(statement, gone).await;
     watched.finish(conns.iter_mut().map(|c| &mut **c), &outcome);
+    if declined {
+        return None;
+    }
     if outcome.warnings > 0 && outcome.error.is_none() && !outcome.client_lost {
         // The result is sent: a connection that fails here is only lost.
         let _ = warnings::read_from(conns.iter_mut().map(|c| &mut **c)).await;
     }
-    outcome
+    Some(outcome)
 }
 
 /// The held connections of the plan's nodes, paired with their targets

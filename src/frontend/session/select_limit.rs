@@ -26,7 +26,7 @@ const UNLIMITED: &str = "SET STATEMENT sql_select_limit = DEFAULT FOR ";
 
 impl Session {
     /// The session's `sql_select_limit`, if it limits anything.
-    fn select_limit(&self) -> Option<u64> {
+    pub(super) fn select_limit(&self) -> Option<u64> {
         let value = self.state.var("sql_select_limit")?;
         match value.trim().parse::<u64>() {
             Ok(NO_LIMIT) | Err(_) => None,

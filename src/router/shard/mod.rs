@@ -53,6 +53,7 @@ pub mod load_data;
 mod merge_spec;
 pub mod meta;
 mod period_tables;
+pub mod node_union;
 pub mod plan;
 mod plan_types;
 pub mod pull_out;
@@ -182,6 +183,9 @@ type KindCache = HashMap<(String, String), Arc<TableKinds>>;
 pub(crate) struct TableKinds {
     pub enums: Vec<String>,
     pub plain: Vec<String>,
+    /// Columns a UNION types otherwise than the table (ENUM/SET, TEXT/BLOB,
+    /// JSON, geometry): a read naming them stays out of `node_union`.
+    pub retyped: Vec<String>,
 }
 
 /// Statements longer than this are planned but not cached.

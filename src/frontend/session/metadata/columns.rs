@@ -86,9 +86,18 @@ impl Session {
         if c.kind != StatementKind::Select {
             return Ok(());
         }
-        for (schema, table, node, physical) in
-            router.kinds_needed(text, self.state.schema.as_deref())
-        {
+        let needed = router.kinds_needed(text, self.state.schema.as_deref());
+        self.fetch_kinds(router, needed).await
+    }
+
+    /// Learns the ENUM/SET and plain columns of each `(schema, logical
+    /// table, slot-0 node, slot-0 physical table)`.
+    pub(in crate::frontend::session) async fn fetch_kinds(
+        &mut self,
+        router: &ShardRouter,
+        needed: Vec<(String, String, usize, String)>,
+    ) -> Result<()> {
+        for (schema, table, node, physical) in needed {
             let sql = format!(
                 "SELECT COLUMN_NAME, DATA_TYPE FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = {} \
                  AND TABLE_NAME = {}",
@@ -115,7 +124,7 @@ impl Session {
                 "time",
                 "year",
             ];
-            let (mut enums, mut plain) = (Vec::new(), Vec::new());
+            let (mut enums, mut plain, mut retyped) = (Vec::new(), Vec::new(), Vec::new());
             for r in rows {
                 let mut r = r.into_iter();
                 let (Some(name), Some(kind)) = (r.next().flatten(), r.next().flatten()) else {
@@ -123,13 +132,16 @@ impl Session {
                 };
                 let kind = String::from_utf8_lossy(&kind).to_ascii_lowercase();
                 let name = String::from_utf8_lossy(&name).into_owned();
+                if crate::router::shard::node_union::RETYPED.contains(&kind.as_str()) {
+                    retyped.push(name.clone());
+                }
                 if kind == "enum" || kind == "set" {
                     enums.push(name);
                 } else if PLAIN.contains(&kind.as_str()) {
                     plain.push(name);
                 }
             }
-            router.remember_kinds(&schema, &table, enums, plain);
+            router.remember_kinds(&schema, &table, enums, plain, retyped);
         }
         Ok(())
     }

@@ -7,6 +7,10 @@
 
 use super::*;
 
+/// A table whose column kinds the session must fetch: `(schema, logical
+/// table, slot-0 node, slot-0 physical table)`.
+pub type KindsNeeded = (String, String, usize, String);
+
 impl ShardRouter {
     /// For `INSERT|REPLACE INTO t VALUES …` without a column list into a
     /// sharded table whose columns are not cached yet: `(schema, logical
@@ -217,20 +221,65 @@ impl ShardRouter {
             .cloned()
     }
 
-    /// Records a logical table's ENUM/SET columns and its plain (integer,
-    /// DECIMAL, temporal) ones. Analyses made before were made without
-    /// them: they are dropped.
+    /// For physical tables a plan reads: the columns of their logical
+    /// tables that a UNION types otherwise (ENUM/SET, TEXT/BLOB, JSON,
+    /// geometry; see `node_union`), or, when some table's kinds are not
+    /// known yet, those tables (as [`ShardRouter::kinds_needed`] lists
+    /// them, for the session to fetch).
+    pub fn union_retyped(
+        &self,
+        physical: &[String],
+        current_schema: Option<&str>,
+    ) -> Result<Vec<String>, Vec<KindsNeeded>> {
+        let mut retyped: Vec<String> = Vec::new();
+        let mut unknown: Vec<KindsNeeded> = Vec::new();
+        for p in physical {
+            let Some(logical) = self.logical_name_of(p) else {
+                continue;
+            };
+            let Some(t) = self.tables.iter().find(|t| t.name == logical) else {
+                continue;
+            };
+            let Some(schema) = t.schema.as_deref().or(current_schema) else {
+                continue;
+            };
+            match self.table_kinds(schema, &logical) {
+                Some(k) => retyped.extend(k.retyped.iter().cloned()),
+                None => {
+                    let slot0 = t.sharded().and_then(|s| s.slots.first());
+                    if let Some((node, physical)) = slot0 {
+                        if !unknown
+                            .iter()
+                            .any(|(s, n, ..)| s == schema && *n == logical)
+                        {
+                            unknown.push((schema.to_owned(), logical, *node, physical.clone()));
+                        }
+                    }
+                }
+            }
+        }
+        match unknown.is_empty() {
+            true => Ok(retyped),
+            false => Err(unknown),
+        }
+    }
+
+    /// Records a logical table's ENUM/SET columns, its plain (integer,
+    /// DECIMAL, temporal) ones and those a UNION types otherwise.
+    /// Analyses made before were made without them: they are dropped.
     pub fn remember_kinds(
         &self,
         schema: &str,
         table: &str,
         enums: Vec<String>,
         plain: Vec<String>,
+        retyped: Vec<String>,
     ) {
         let lower = |v: Vec<String>| v.iter().map(|c| c.to_lowercase()).collect();
         let kinds = crate::router::shard::TableKinds {
             enums: lower(enums),
             plain: lower(plain),
+            retyped: lower(retyped),
         };
         self.kinds
             .lock()

@@ -517,6 +517,7 @@ fn keys_of_integer_decimal_and_temporal_columns_carry_no_weights() {
         "orders",
         Vec::new(),
         vec!["id".into(), "TOTAL".into()],
+        Vec::new(),
     );
     for sql in sqls {
         assert!(!weighs(sql), "{sql}");
