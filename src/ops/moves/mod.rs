@@ -38,9 +38,9 @@
 
 mod copy;
 mod gtid;
+mod plan;
 pub mod progress;
 mod reverse;
-mod plan;
 mod split;
 mod steps;
 mod verify;

@@ -29,8 +29,8 @@ use mysql_async::Conn;
 
 use super::plan::{self, SlotMove};
 use super::progress::Progress;
-use super::verify::Verified;
 use super::steps::{literal, qualified, source_position, sql_err, wait_gtid, Steps};
+use super::verify::Verified;
 use super::{load_config, resolve, rule_schema, MoveRequest};
 use crate::config::placement_file::{path_for, MoveRecord, PlacementFile};
 use crate::config::Config;

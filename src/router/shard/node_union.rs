@@ -271,6 +271,7 @@ mod tests {
         ShardTarget {
             node,
             sql: sql.to_owned(),
+            rows: None,
             tables: vec![format!("t_{node}")],
             params,
             local_file: None,

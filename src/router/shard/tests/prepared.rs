@@ -64,7 +64,13 @@ fn learned_kinds_replace_the_kept_analysis() {
         .unwrap()
         .unwrap();
     assert!(weighs(&first));
-    router.remember_kinds("shop", "orders", Vec::new(), vec!["total".into()]);
+    router.remember_kinds(
+        "shop",
+        "orders",
+        Vec::new(),
+        vec!["total".into()],
+        Vec::new(),
+    );
     let after = router
         .plan_prepared(&mut kept, sql, Some("shop"), &params)
         .unwrap()
