@@ -462,6 +462,26 @@ async fn sharded_metadata_matches_reference() {
         let a = compare(&mut p, &mut r, sql).await;
         assert!(a.rows.len() >= 3, "{sql}: {a:?}");
     }
+    // A listing whose rows cannot be told apart by node (no TABLE_NAME)
+    // is one node's answer, never every node's rows concatenated (a
+    // broadcast table's copies and each node's physical tables repeated).
+    let sql = "SELECT COLUMN_NAME, DATA_TYPE FROM information_schema.COLUMNS \
+               WHERE TABLE_SCHEMA = DATABASE()";
+    let mut got = answer(&mut p, sql).await.unwrap();
+    got.rows.sort();
+    let mut singles = Vec::new();
+    for primary in ["n1p", "n2p"] {
+        let mut c = util::direct_conn(&topo, primary, Some(&db)).await;
+        let mut one = answer(&mut c, sql).await.unwrap();
+        one.rows.sort();
+        singles.push(one.rows);
+    }
+    assert!(
+        singles.contains(&got.rows),
+        "{sql}: {} rows through the proxy, nodes answer {:?} rows",
+        got.rows.len(),
+        singles.iter().map(|r| r.len()).collect::<Vec<_>>()
+    );
 
     // ----- COM_FIELD_LIST -----
     let got = field_list(proxy.port, "app", "app", &db, "users").await;
