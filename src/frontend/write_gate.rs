@@ -11,6 +11,13 @@
 //! before the switch), so once it answers no write to the paused tables is
 //! on its way to the old node.
 //!
+//! A pause that ends by its own deadline (the operator's command died or
+//! lost its connection inside it) is **expired** by the first write that
+//! meets it afterwards ([`WriteGates::expire`]): the proxy reloads its
+//! configuration first — the placement file may name the new node already
+//! (the command wrote it, then died before `SWITCH`) — so no write reaches
+//! the old node of a switched placement; writes that waited then run.
+//!
 //! Owns: the paused set, the in-flight counts, the placement epoch (bumped
 //! by a switch: sessions in a transaction take the switched rules then).
 //! Must not: plan, run statements or read the configuration.
@@ -88,7 +95,9 @@ impl WriteGates {
         self.epoch.load(Ordering::SeqCst)
     }
 
-    /// If one of `targets` is paused: when its pause ends by itself.
+    /// If one of `targets` is paused: when its pause ends by itself (in
+    /// the past for a pause that ended so and is not yet expired: the
+    /// caller runs [`WriteGates::expire`] before planning again).
     pub fn paused_until<'a>(
         &self,
         targets: impl IntoIterator<Item = (usize, &'a str)>,
@@ -97,13 +106,29 @@ impl WriteGates {
         if paused.is_empty() {
             return None;
         }
-        let now = Instant::now();
         targets
             .into_iter()
             .filter_map(|(node, table)| paused.get(&(node, table.to_ascii_lowercase())))
-            .filter(|until| **until > now)
             .max()
             .copied()
+    }
+
+    /// Removes the pauses whose deadline has passed (not lifted by
+    /// `RESUME`), running `reload` first, once, under the gates' lock (so
+    /// no write plans against the rules of before it); bumps the epoch.
+    /// True if there was one.
+    pub fn expire<T>(&self, reload: impl FnOnce() -> T) -> Option<T> {
+        let mut paused = self.paused.lock();
+        let now = Instant::now();
+        if !paused.values().any(|until| *until <= now) {
+            return None;
+        }
+        let done = reload();
+        paused.retain(|_, until| *until > now);
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        drop(paused);
+        self.changed.notify_waiters();
+        Some(done)
     }
 
     /// Waits until the pause ending at `until` is lifted (or ends).
@@ -193,6 +218,7 @@ impl WriteGates {
             .paused
             .lock()
             .iter()
+            .filter(|(_, until)| **until > now)
             .map(|((node, table), until)| {
                 let left = until.saturating_duration_since(now).as_millis() as u64;
                 (*node, table.clone(), left)
@@ -267,6 +293,14 @@ mod tests {
         let start = Instant::now();
         gates.wait(until).await;
         assert!(start.elapsed() < Duration::from_millis(200));
+        // Ended by its deadline: still there until a write expires it,
+        // which reloads once, first.
+        assert!(gates.paused_until([(0, "t")]).is_some());
+        assert!(gates.switch_while_paused(0, &tables, || Ok(1)).is_err());
+        let epoch = gates.epoch();
+        assert_eq!(gates.expire(|| 5), Some(5));
+        assert_eq!(gates.epoch(), epoch + 1);
         assert!(gates.paused_until([(0, "t")]).is_none());
+        assert_eq!(gates.expire(|| 6), None);
     }
 }

@@ -126,6 +126,18 @@ impl Session {
             Some(until) => {
                 drop(in_flight);
                 gates.wait(until).await;
+                // Ended by its deadline (the command died inside it?): the
+                // placement file may name the new node: reload first.
+                let proxy = &self.proxy;
+                match gates.expire(|| proxy.reload()) {
+                    Some(Ok(msg)) => {
+                        tracing::warn!("a write pause ended by its deadline; {msg}")
+                    }
+                    Some(Err(e)) => tracing::error!(
+                        "a write pause ended by its deadline; reload refused, the running configuration stays: {e}"
+                    ),
+                    None => {}
+                }
                 WriteGate::Waited
             }
         }

@@ -40,6 +40,7 @@ mod copy;
 mod gtid;
 mod plan;
 pub mod progress;
+mod recovery;
 mod reverse;
 mod split;
 mod steps;
@@ -222,9 +223,14 @@ async fn drive(
                 save(resolved)?;
             }
             "catching_up" => {
+                let file = PlacementFile::read(&resolved.placement_path)?;
+                if recovery::placed(&file, &resolved.rule_schema, record) {
+                    return finish_interrupted(steps, resolved, progress, say).await;
+                }
                 steps.start_channel(record).await?;
                 progress.step("catching_up")?;
                 steps.catch_up(record, progress, say).await?;
+                recovery::stall("verify", say).await;
                 let check = steps.verify(record, progress, say).await?;
                 progress.step("switching")?;
                 let cut = steps::Cutover {
@@ -235,7 +241,8 @@ async fn drive(
                     placement: Some(record.to.clone()),
                     reversible: true,
                 };
-                let pause = steps.cutover(resolved, &cut, progress, say).await?;
+                let (pause, unswitched) = steps.cutover(resolved, &cut, progress, say).await?;
+                recovery::stall("switched", say).await;
                 let record = &mut resolved.record;
                 record.pause_ms = pause.as_millis() as u64;
                 record.phase = "switched".into();
@@ -255,15 +262,58 @@ async fn drive(
                     steps::reverse_channel(&resolved.record),
                     resolved.record.from
                 ));
+                if !unswitched.is_empty() {
+                    return Err(recovery::unswitched_error(
+                        &unswitched,
+                        steps.request().max_pause,
+                    ));
+                }
                 return Ok(());
             }
-            // Run again after a switch: the reverse channel runs (again,
-            // with its filter: a restart of the source loses it).
-            "switched" => return reverse::open(steps, &resolved.record, progress).await,
+            // Run again after a switch: every proxy reloads (one that a
+            // switch left behind converges), the reverse channel runs
+            // (again, with its filter: a restart of the source loses it).
+            "switched" => {
+                if reverse::finish_if_reversed(steps, resolved, progress, say).await? {
+                    return Ok(());
+                }
+                recovery::reload_proxies(steps.proxy_conns().await?, say).await?;
+                return reverse::open(steps, &resolved.record, progress).await;
+            }
             "reversed" => return Ok(()),
             other => return Err(format!("unknown phase `{other}` in the placement file")),
         }
     }
+}
+
+/// Finishes a switch that passed its point of no return (the placement
+/// file names the target) before the command died (`recovery`).
+async fn finish_interrupted(
+    steps: &steps::Steps<'_>,
+    resolved: &mut Resolved,
+    progress: &mut progress::Progress,
+    say: &mut dyn FnMut(String),
+) -> Result<(), String> {
+    let record = &resolved.record;
+    let channel = (
+        record.from.clone(),
+        record.to.clone(),
+        record.channel.clone(),
+        recovery::filter_of(record),
+    );
+    recovery::finish_switch(steps, &[channel], progress, say).await?;
+    resolved.record.phase = "switched".into();
+    save(resolved)?;
+    progress.step("switched")?;
+    reverse::open(steps, &resolved.record, progress)
+        .await
+        .map_err(|e| format!("switched, but the reverse channel did not start: {e}; run again"))?;
+    say(format!(
+        "switched (finished); reverse channel {} on `{}` keeps the source in step",
+        steps::reverse_channel(&resolved.record),
+        resolved.record.from
+    ));
+    Ok(())
 }
 
 /// Writes the record (replacing the same move's earlier record).

@@ -61,11 +61,15 @@ pub(super) async fn run(
             record.phase
         ));
     }
+    if finish_if_reversed(steps, resolved, progress, say).await? {
+        return Ok(());
+    }
     open(steps, &record, progress).await?;
     progress.step("reversing")?;
     let channel = reverse_channel(&record);
+    let filter = super::recovery::filter_of(&record);
     steps
-        .wait_caught_up(&record.to, &record.from, &channel, progress, say)
+        .wait_caught_up(&record.to, &record.from, &channel, &filter, progress, say)
         .await?;
     let check = Verified::counts_only(&record);
     let cut = Cutover {
@@ -76,7 +80,7 @@ pub(super) async fn run(
         placement: progress.now.moved_before.clone(),
         reversible: false,
     };
-    let pause = steps.cutover(resolved, &cut, progress, say).await?;
+    let (pause, unswitched) = steps.cutover(resolved, &cut, progress, say).await?;
     resolved.record.phase = "reversed".into();
     resolved.record.pause_ms = pause.as_millis() as u64;
     save(resolved)?;
@@ -87,5 +91,42 @@ pub(super) async fn run(
         record.from,
         record.to
     ));
+    if !unswitched.is_empty() {
+        return Err(super::recovery::unswitched_error(
+            &unswitched,
+            steps.request().max_pause,
+        ));
+    }
     Ok(())
+}
+
+/// A reverse switch that passed its point of no return (the placement
+/// file no longer names the target) before the command died: finished
+/// (`recovery::finish_switch`), the phase recorded `reversed`; true if so.
+pub(super) async fn finish_if_reversed(
+    steps: &Steps<'_>,
+    resolved: &mut Resolved,
+    progress: &mut Progress,
+    say: &mut dyn FnMut(String),
+) -> Result<bool, String> {
+    let file = crate::config::placement_file::PlacementFile::read(&resolved.placement_path)?;
+    let record = &resolved.record;
+    if record.phase != "switched" || super::recovery::placed(&file, &resolved.rule_schema, record) {
+        return Ok(false);
+    }
+    let channel = (
+        record.to.clone(),
+        record.from.clone(),
+        reverse_channel(record),
+        super::recovery::filter_of(record),
+    );
+    super::recovery::finish_switch(steps, &[channel], progress, say).await?;
+    resolved.record.phase = "reversed".into();
+    save(resolved)?;
+    progress.step("reversed")?;
+    say(format!(
+        "reversed (finished): the shard is back on `{}`",
+        resolved.record.from
+    ));
+    Ok(true)
 }

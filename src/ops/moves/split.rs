@@ -29,6 +29,7 @@ use mysql_async::Conn;
 
 use super::plan::{self, SlotMove};
 use super::progress::Progress;
+use super::recovery;
 use super::steps::{literal, qualified, source_position, sql_err, wait_gtid, Steps};
 use super::verify::Verified;
 use super::{load_config, resolve, rule_schema, MoveRequest};
@@ -298,6 +299,30 @@ async fn drive(
             }
             "catching_up" => {
                 let pairs = pairs(group);
+                let file = PlacementFile::read(&group.placement_path)?;
+                if group
+                    .records
+                    .iter()
+                    .all(|r| recovery::placed(&file, &group.rule_schema, r))
+                {
+                    // The command died after the switch's placement write.
+                    let mut channels = Vec::new();
+                    for ((from, to), indexes) in &pairs {
+                        let one = combined(group, indexes);
+                        let filter = recovery::filter_of(&one);
+                        channels.push((from.clone(), to.clone(), one.channel, filter));
+                    }
+                    let one = combined(group, &[0]);
+                    let mut progress = Progress::load(group.placement_path.clone(), &one);
+                    recovery::finish_switch(steps, &channels, &mut progress, say).await?;
+                    group
+                        .records
+                        .iter_mut()
+                        .for_each(|r| r.phase = "switched".into());
+                    save(group)?;
+                    say("switched (finished)".into());
+                    continue;
+                }
                 for indexes in pairs.values() {
                     steps.start_channel(&combined(group, indexes)).await?;
                 }
@@ -309,9 +334,11 @@ async fn drive(
                     let one = combined(group, indexes);
                     let mut progress = Progress::load(group.placement_path.clone(), &one);
                     steps.catch_up(&one, &mut progress, say).await?;
+                    recovery::stall("verify", say).await;
                     checks.insert(pair.clone(), steps.verify(&one, &mut progress, say).await?);
                 }
-                let pause = switch(cfg, steps, group, &checks, say).await?;
+                let (pause, unswitched) = switch(cfg, steps, group, &checks, say).await?;
+                recovery::stall("switched", say).await;
                 for r in &mut group.records {
                     r.pause_ms = pause.as_millis() as u64;
                     r.phase = "switched".into();
@@ -321,8 +348,18 @@ async fn drive(
                     "switched: writes paused {} ms; the sources' tables stay until --cleanup",
                     pause.as_millis()
                 ));
+                if !unswitched.is_empty() {
+                    return Err(recovery::unswitched_error(
+                        &unswitched,
+                        steps.request().max_pause,
+                    ));
+                }
             }
-            "switched" => return Ok(()),
+            // Run again after the switch: every proxy reloads (one that
+            // the switch left behind converges).
+            "switched" => {
+                return recovery::reload_proxies(steps.proxy_conns().await?, say).await;
+            }
             other => return Err(format!("unknown phase `{other}` in the placement file")),
         }
     }
@@ -362,7 +399,7 @@ async fn switch(
     group: &Group,
     checks: &BTreeMap<(String, String), Verified>,
     say: &mut dyn FnMut(String),
-) -> Result<Duration, String> {
+) -> Result<(Duration, Vec<String>), String> {
     let req = steps.request();
     let pairs = pairs(group);
     // Each source node's moving tables.
@@ -381,6 +418,9 @@ async fn switch(
     let mut paused: Vec<(usize, String)> = Vec::new();
     // When each step of the pause ended, for the report.
     let mut marks: Vec<(&str, Duration)> = Vec::new();
+    // Proxies that did not take the switch (by index): never resumed here.
+    let mut unswitched: Vec<bool> = vec![false; proxies.len()];
+    let mut failed = Vec::new();
     let outcome = async {
         for (p, (addr, conn)) in proxies.iter_mut().enumerate() {
             for (node, tables) in &by_source {
@@ -430,23 +470,22 @@ async fn switch(
             check.in_pause(source, target).await?;
         }
         marks.push(("verify", start.elapsed()));
+        recovery::stall("paused", say).await;
         if start.elapsed() + Duration::from_millis(100) > req.max_pause {
             return Err("the pause would end before the switch".to_string());
         }
         write_placement(group, &req.config)?;
-        for (addr, conn) in proxies.iter_mut() {
-            for (node, tables) in &by_source {
-                if let Err(e) = conn
-                    .query_drop(format!("SET SHARDCAT SWITCH {node} {}", tables.join(",")))
-                    .await
-                {
-                    return Err(format!(
-                        "proxy {addr}: {e}; the placement file has the split now: reload that \
-                         proxy (SHOW SHARDCAT RELOAD) before its pause ends"
-                    ));
-                }
-            }
+        // The point of no return (`recovery`).
+        recovery::stall("placed", say).await;
+        let statements: Vec<String> = by_source
+            .iter()
+            .map(|(node, tables)| format!("SET SHARDCAT SWITCH {node} {}", tables.join(",")))
+            .collect();
+        let (switched, lines) = recovery::switch_proxies(&mut proxies, &statements).await;
+        for (p, ok) in switched.into_iter().enumerate() {
+            unswitched[p] = !ok;
         }
+        failed = lines;
         marks.push(("switch", start.elapsed()));
         for ((_, to), indexes) in &pairs {
             let channel = &group.records[indexes[0]].channel;
@@ -461,6 +500,9 @@ async fn switch(
     }
     .await;
     for (p, node) in &paused {
+        if unswitched[*p] {
+            continue;
+        }
         let (addr, conn) = &mut proxies[*p];
         let resumed = conn
             .query_drop(format!(
@@ -502,7 +544,7 @@ async fn switch(
     for (_, conn) in proxies {
         let _ = conn.disconnect().await;
     }
-    Ok(pause)
+    Ok((pause, failed))
 }
 
 /// Records every slot's new node in the placement file (one write); puts

@@ -16,6 +16,7 @@ use mysql_async::{Conn, Row};
 use super::copy::{copy_rows, rows_estimate, Meter};
 use super::gtid;
 use super::progress::{self, Progress};
+use super::recovery;
 use super::verify::Verified;
 use super::{MoveRequest, Resolved};
 use crate::config::placement_file::{MoveRecord, PlacementFile};
@@ -92,6 +93,11 @@ impl<'a> Steps<'a> {
     /// The request the steps run for.
     pub(super) fn request(&self) -> &MoveRequest {
         self.req
+    }
+
+    /// The configuration the steps run with.
+    pub(super) fn config(&self) -> &'a Config {
+        self.cfg
     }
 
     /// The address of `node`'s current primary (`ops::node_primary`).
@@ -323,33 +329,84 @@ impl<'a> Steps<'a> {
         progress: &mut Progress,
         say: &mut dyn FnMut(String),
     ) -> Result<(), String> {
-        self.wait_caught_up(&record.from, &record.to, &record.channel, progress, say)
-            .await
+        let filter = recovery::filter_of(record);
+        recovery::stall("catch_up", say).await;
+        self.wait_caught_up(
+            &record.from,
+            &record.to,
+            &record.channel,
+            &filter,
+            progress,
+            say,
+        )
+        .await
     }
 
     /// Waits until `new`'s channel has applied what `old` had written when
-    /// the wait began (but for `new`'s own domain), reporting the lag.
+    /// the wait began (but for `new`'s own domain), reporting the lag; the
+    /// channel keeps its table filter `filter` (`recovery::keep_channel`,
+    /// every round: a restart of `new` loses it). Connections that break
+    /// (a server restarting) are opened again until the timeout.
     pub(super) async fn wait_caught_up(
         &self,
         old: &str,
         new: &str,
         channel: &str,
+        filter: &[String],
         progress: &mut Progress,
         say: &mut dyn FnMut(String),
     ) -> Result<(), String> {
-        let mut source = connect(self.cfg, old).await?;
-        let mut target = connect(self.cfg, new).await?;
-        let domain = own_domain(&mut target).await?;
         let start = Instant::now();
         loop {
-            let pos = position_without(&mut source, domain).await?;
-            channel_healthy(&mut target, channel).await?;
-            let (seconds, behind) = progress::lag(&mut target, channel, &pos).await?;
+            let round = self
+                .catch_up_round(old, new, channel, filter, start, progress, say)
+                .await;
+            match round {
+                Ok(()) => return Ok(()),
+                Err(Round::Fatal(e)) => return Err(e),
+                Err(Round::Lost(e)) if start.elapsed() > self.req.catch_up_timeout => {
+                    return Err(e)
+                }
+                Err(Round::Lost(e)) => {
+                    say(format!("catch-up: {e}; connecting again"));
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        }
+    }
+
+    /// The catch-up on one pair of connections (see `wait_caught_up`).
+    #[allow(clippy::too_many_arguments)]
+    async fn catch_up_round(
+        &self,
+        old: &str,
+        new: &str,
+        channel: &str,
+        filter: &[String],
+        start: Instant,
+        progress: &mut Progress,
+        say: &mut dyn FnMut(String),
+    ) -> Result<(), Round> {
+        let mut source = connect(self.cfg, old).await.map_err(Round::Lost)?;
+        let mut target = connect(self.cfg, new).await.map_err(Round::Lost)?;
+        let domain = own_domain(&mut target).await.map_err(Round::Lost)?;
+        loop {
+            let pos = position_without(&mut source, domain)
+                .await
+                .map_err(Round::Lost)?;
+            match recovery::keep_channel(&mut target, channel, filter, say).await {
+                Ok(()) => {}
+                Err(e) if target.ping().await.is_err() => return Err(Round::Lost(e)),
+                Err(e) => return Err(Round::Fatal(e)),
+            }
+            let (seconds, behind) = progress::lag(&mut target, channel, &pos)
+                .await
+                .map_err(Round::Lost)?;
             progress.update(|p| {
                 p.lag_seconds = seconds;
                 p.lag_transactions = behind;
             });
-            if wait_gtid(&mut target, &pos, 1).await? {
+            if wait_gtid(&mut target, &pos, 1).await.map_err(Round::Lost)? {
                 say(format!(
                     "caught up with {pos} in {} ms",
                     start.elapsed().as_millis()
@@ -361,10 +418,10 @@ impl<'a> Steps<'a> {
                 return Ok(());
             }
             if start.elapsed() > self.req.catch_up_timeout {
-                return Err(format!(
+                return Err(Round::Fatal(format!(
                     "the target did not catch up with {pos} in {} s (the channel keeps running; run again)",
                     self.req.catch_up_timeout.as_secs()
-                ));
+                )));
             }
         }
     }
@@ -377,7 +434,7 @@ impl<'a> Steps<'a> {
         cut: &Cutover<'_>,
         progress: &mut Progress,
         say: &mut dyn FnMut(String),
-    ) -> Result<Duration, String> {
+    ) -> Result<(Duration, Vec<String>), String> {
         let record = &resolved.record;
         let mut proxies = self.proxy_conns().await?;
         let mut source = connect(self.cfg, &cut.old).await?;
@@ -387,6 +444,10 @@ impl<'a> Steps<'a> {
         let hold_ms = self.req.max_pause.as_millis() as u64;
         let start = Instant::now();
         let mut paused = Vec::new();
+        // Proxies that did not take the switch (after the placement file
+        // was written): never resumed here (`recovery`).
+        let mut unswitched: Vec<String> = Vec::new();
+        let mut failed = Vec::new();
         let outcome = async {
             for (addr, conn) in proxies.iter_mut() {
                 conn.query_drop(format!(
@@ -417,6 +478,7 @@ impl<'a> Steps<'a> {
                 return Err(format!("the target did not reach {pos} within the pause"));
             }
             cut.check.in_pause(&mut source, &mut target).await?;
+            recovery::stall("paused", say).await;
             if start.elapsed() + Duration::from_millis(100) > self.req.max_pause {
                 return Err("the pause would end before the switch".to_string());
             }
@@ -460,20 +522,17 @@ impl<'a> Steps<'a> {
                     "the configuration does not load with the move: {e}"
                 ));
             }
-            for (addr, conn) in proxies.iter_mut() {
-                if let Err(e) = conn
-                    .query_drop(format!("SET SHARDCAT SWITCH {} {tables}", cut.old))
-                    .await
-                {
-                    // Proxies switched already keep the new placement (the
-                    // file has it); the others must not resume on the old.
-                    return Err(format!(
-                        "proxy {addr}: {e}; the placement file names `{}` now: reload that proxy \
-                         (SHOW SHARDCAT RELOAD) before its pause ends",
-                        cut.new
-                    ));
+            // The point of no return: a proxy that does not switch stays
+            // paused until its pause ends and then reloads (`recovery`).
+            recovery::stall("placed", say).await;
+            let statement = format!("SET SHARDCAT SWITCH {} {tables}", cut.old);
+            let (switched, lines) = recovery::switch_proxies(&mut proxies, &[statement]).await;
+            for ((addr, _), ok) in proxies.iter().zip(switched) {
+                if !ok {
+                    unswitched.push(addr.clone());
                 }
             }
+            failed = lines;
             target
                 .query_drop(format!("STOP SLAVE {}", literal(&cut.channel)))
                 .await
@@ -482,7 +541,7 @@ impl<'a> Steps<'a> {
         }
         .await;
         for (addr, conn) in proxies.iter_mut() {
-            if paused.contains(addr) {
+            if paused.contains(addr) && !unswitched.contains(addr) {
                 let resumed = conn
                     .query_drop(format!("SET SHARDCAT RESUME WRITES {} {tables}", cut.old))
                     .await;
@@ -503,7 +562,7 @@ impl<'a> Steps<'a> {
         for (_, conn) in proxies {
             let _ = conn.disconnect().await;
         }
-        Ok(pause)
+        Ok((pause, failed))
     }
 
     /// Verifies the copy chunk by chunk while writes continue (after the
@@ -696,19 +755,9 @@ pub(super) async fn wait_gtid(target: &mut Conn, pos: &str, seconds: u64) -> Res
     Ok(r == Some(0))
 }
 
-/// An error of the channel's SQL or IO thread, as an error.
-async fn channel_healthy(target: &mut Conn, channel: &str) -> Result<(), String> {
-    let row: Option<Row> = target
-        .query_first(format!("SHOW SLAVE {} STATUS", literal(channel)))
-        .await
-        .map_err(sql_err("SHOW SLAVE STATUS"))?;
-    let Some(row) = row else {
-        return Err(format!("the channel {channel} is gone"));
-    };
-    for field in ["Last_SQL_Error", "Last_IO_Error"] {
-        if let Some(e) = row.get::<String, _>(field).filter(|e| !e.is_empty()) {
-            return Err(format!("the channel {channel} stopped: {e}"));
-        }
-    }
-    Ok(())
+/// How a round of the catch-up ended badly: a connection lost (connect
+/// again) or the move's error.
+pub(super) enum Round {
+    Lost(String),
+    Fatal(String),
 }
