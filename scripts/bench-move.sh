@@ -87,7 +87,11 @@ if [[ -z "$BIN" ]]; then
 fi
 [[ -x "$BIN" ]] || die "$BIN not found"
 BIN="$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")"
-BUILD="$(basename "$(dirname "$BIN")")"
+case "$BIN" in
+  */release/*) BUILD=release ;;
+  */debug/*) BUILD=debug ;;
+  *) BUILD="$(basename "$BIN")" ;;
+esac
 if ! command -v sysbench >/dev/null; then
   note "installing sysbench"
   if [[ $(id -u) == 0 ]]; then apt-get install -y sysbench >/dev/null; else sudo apt-get install -y sysbench >/dev/null; fi

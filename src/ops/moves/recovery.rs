@@ -20,6 +20,14 @@
 //!   its filter (or stopped without an error) is stopped, given its filter
 //!   and started again, with a warning naming what it may have applied
 //!   unfiltered;
+//! - **an `XA COMMIT` (or `XA ROLLBACK`) whose `XA PREPARE` had none of the
+//!   channel's tables**: the filtered prepare is empty, read-only, so the
+//!   server ended it at once, and the commit then fails with 1397
+//!   (`XAER_NOTA`) and stops the channel; there is nothing to commit on
+//!   this side, so that one event group is skipped (`sql_slave_skip_counter
+//!   = 1`) and the channel started again — at every check of the channel,
+//!   which the waits of the catch-up, the verification and the pause make
+//!   at least every 300 ms while they wait (`wait_applied`);
 //! - a test hook, `SHARDCAT_MOVE_TEST_STALL=<point>:<ms>[,…]`, which
 //!   prints `test stall at <point>` and waits at the named point, so the
 //!   crash tests kill the command at each phase.
@@ -143,6 +151,7 @@ pub(super) struct ChannelState {
     pub(super) io_running: bool,
     pub(super) do_table: String,
     pub(super) error: String,
+    pub(super) sql_errno: u32,
 }
 
 /// The state of `channel` (none: no such channel).
@@ -171,6 +180,7 @@ pub(super) async fn channel_state(
         sql_running: text("Slave_SQL_Running").eq_ignore_ascii_case("yes"),
         io_running: !text("Slave_IO_Running").eq_ignore_ascii_case("no"),
         do_table: text("Replicate_Do_Table"),
+        sql_errno: row.get::<u32, _>("Last_SQL_Errno").unwrap_or(0),
         error,
     }))
 }
@@ -238,6 +248,27 @@ pub(super) async fn keep_channel(
     if filtered && state.sql_running && state.io_running {
         return Ok(());
     }
+    if filtered && empty_xa_end(&state) {
+        say(format!(
+            "channel {channel}: skipped an XA COMMIT/ROLLBACK whose XA PREPARE had none of the \
+             move's rows ({})",
+            state.error
+        ));
+        let ch = literal(channel);
+        conn.query_drop(format!("STOP SLAVE {ch}"))
+            .await
+            .map_err(sql_err("STOP SLAVE"))?;
+        conn.query_drop(format!("SET SESSION default_master_connection = {ch}"))
+            .await
+            .map_err(sql_err("default_master_connection"))?;
+        conn.query_drop("SET GLOBAL sql_slave_skip_counter = 1")
+            .await
+            .map_err(sql_err("sql_slave_skip_counter"))?;
+        return conn
+            .query_drop(format!("START SLAVE {ch}"))
+            .await
+            .map_err(sql_err("START SLAVE"));
+    }
     if filtered && !state.error.is_empty() {
         return Err(format!("the channel {channel} stopped: {}", state.error));
     }
@@ -272,6 +303,45 @@ pub(super) async fn keep_channel(
         .await
         .map_err(sql_err("STOP SLAVE"))?;
     set_filter_and_start(conn, channel, filter).await
+}
+
+/// The channel stopped on an XA COMMIT/ROLLBACK of a transaction its
+/// filter emptied (see the module doc).
+fn empty_xa_end(state: &ChannelState) -> bool {
+    let e = state.error.to_ascii_uppercase();
+    state.sql_errno == 1397
+        && !state.sql_running
+        && (e.contains("XA COMMIT") || e.contains("XA ROLLBACK"))
+}
+
+/// `MASTER_GTID_WAIT` for `pos` on `conn` for at most `timeout`, in slices
+/// of at most 300 ms with the channel checked in between
+/// (`keep_channel`: a lost filter restored, an emptied XA's end skipped):
+/// true when reached.
+pub(super) async fn wait_applied(
+    conn: &mut Conn,
+    channel: &str,
+    filter: &[String],
+    pos: &str,
+    timeout: Duration,
+    say: &mut dyn FnMut(String),
+) -> Result<bool, String> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let slice = left.clamp(Duration::from_millis(10), Duration::from_millis(300));
+        let r: Option<i64> = conn
+            .exec_first("SELECT MASTER_GTID_WAIT(?, ?)", (pos, slice.as_secs_f64()))
+            .await
+            .map_err(sql_err("MASTER_GTID_WAIT"))?;
+        if r == Some(0) {
+            return Ok(true);
+        }
+        if std::time::Instant::now() >= deadline {
+            return Ok(false);
+        }
+        keep_channel(conn, channel, filter, say).await?;
+    }
 }
 
 /// Finishes a switch whose placement was written by a command that then

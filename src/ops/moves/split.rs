@@ -30,7 +30,7 @@ use mysql_async::Conn;
 use super::plan::{self, SlotMove};
 use super::progress::Progress;
 use super::recovery;
-use super::steps::{literal, qualified, source_position, sql_err, wait_gtid, Steps};
+use super::steps::{literal, qualified, source_position, sql_err, Steps};
 use super::verify::Verified;
 use super::{load_config, resolve, rule_schema, MoveRequest};
 use crate::config::placement_file::{path_for, MoveRecord, PlacementFile};
@@ -452,10 +452,13 @@ async fn switch(
             positions.insert(node.clone(), source_position(source).await?);
         }
         marks.push(("lock", start.elapsed()));
-        for (from, to) in pairs.keys() {
+        for ((from, to), indexes) in &pairs {
             let left = req.max_pause.saturating_sub(start.elapsed());
             let target = targets.get_mut(to).ok_or("no target connection")?;
-            if !wait_gtid(target, &positions[from], left.as_secs().max(1)).await? {
+            let one = combined(group, indexes);
+            let filter = recovery::filter_of(&one);
+            let pos = &positions[from];
+            if !recovery::wait_applied(target, &one.channel, &filter, pos, left, say).await? {
                 return Err(format!(
                     "node `{to}` did not reach {from}'s {} within the pause",
                     positions[from]

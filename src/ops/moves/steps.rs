@@ -474,7 +474,10 @@ impl<'a> Steps<'a> {
                 .map_err(sql_err("LOCK TABLES on the source"))?;
             let pos = position_without(&mut source, domain).await?;
             let left = self.req.max_pause.saturating_sub(start.elapsed());
-            if !wait_gtid(&mut target, &pos, left.as_secs().max(1)).await? {
+            let filter = recovery::filter_of(record);
+            let reached =
+                recovery::wait_applied(&mut target, &cut.channel, &filter, &pos, left, say).await?;
+            if !reached {
                 return Err(format!("the target did not reach {pos} within the pause"));
             }
             cut.check.in_pause(&mut source, &mut target).await?;

@@ -31,7 +31,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Params, Value};
 
 use super::progress::Progress;
-use super::steps::{own_domain, position_without, wait_gtid};
+use super::steps::{own_domain, position_without};
 use crate::config::placement_file::MoveRecord;
 use crate::ops::tables::ddl::quote;
 
@@ -117,7 +117,11 @@ impl Verified {
             for chunk in pending {
                 let a = verified.figure_on(source, &chunk).await?;
                 let pos = position_without(source, domain).await?;
-                if !wait_gtid(target, &pos, WAIT_S).await? {
+                let channel = &record.channel;
+                let filter = super::recovery::filter_of(record);
+                let wait = std::time::Duration::from_secs(WAIT_S);
+                if !super::recovery::wait_applied(target, channel, &filter, &pos, wait, say).await?
+                {
                     return Err(format!(
                         "verification: the target did not reach {pos} in {WAIT_S} s"
                     ));
