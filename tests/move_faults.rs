@@ -397,3 +397,72 @@ async fn a_target_restart_during_catch_up_keeps_the_channel_filtered() {
     );
     reset(&topo).await;
 }
+
+/// Transactions over both nodes (XA through the proxy) while slot 1 moves
+/// n1 → n2 (n1's branch holds only slot 0's rows, which n2's channel
+/// filters away): the channel keeps going, the move completes equal to
+/// `ref`, every cross-node transaction acknowledged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn transactions_over_both_nodes_do_not_stop_the_channel() {
+    let topo = Topology::from_env();
+    let _guard = SERIAL.lock().await;
+    let proxy = ProxyProcess::start_with(&topo, options());
+    setup(&topo, &proxy).await;
+    let config = proxy.config_path.clone();
+    let stop = Arc::new(AtomicBool::new(false));
+    let _stop_on_panic = StopOnDrop(stop.clone());
+    let handles = writers(proxy.port, &[1], &stop);
+    let url = proxy.url("app", "app", Some(DB));
+    let stop2 = stop.clone();
+    let topo2 = Topology::from_env();
+    // Ids 0 (slot 0, n1) and 2 (slot 2, n2) in one transaction, mirrored.
+    let cross = tokio::spawn(async move {
+        let mut c = mysql_async::Conn::from_url(url).await.unwrap();
+        let mut r = direct_conn(&topo2, "ref", Some(DB)).await;
+        let mut done = 0;
+        while !stop2.load(Ordering::Relaxed) {
+            let tx = async {
+                c.query_drop("BEGIN").await?;
+                c.query_drop("UPDATE accounts SET balance = balance + 1 WHERE id = 0")
+                    .await?;
+                c.query_drop("UPDATE accounts SET balance = balance + 1 WHERE id = 2")
+                    .await?;
+                c.query_drop("COMMIT").await
+            }
+            .await;
+            match tx {
+                Ok(()) => {
+                    r.query_drop("UPDATE accounts SET balance = balance + 1 WHERE id IN (0, 2)")
+                        .await
+                        .unwrap();
+                    done += 1;
+                }
+                Err(e) => panic!("cross-node transaction failed: {e}"),
+            }
+        }
+        done
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let args = move_args("accounts_1", &["--max-pause-ms", "4000"]);
+    let mut run = Running::start(&args, &config, Some("catch_up:1000"));
+    assert!(run.wait_for("test stall at catch_up", Duration::from_secs(60)));
+    let (ok, text) = tokio::task::spawn_blocking(move || run.finish())
+        .await
+        .unwrap();
+    assert!(
+        ok,
+        "move failed:\n{text}\nproxy log:\n{}",
+        util::tail(&proxy.log())
+    );
+    let skipped = text.matches("skipped an XA").count();
+    eprintln!("XA ends skipped by the channel: {skipped}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    let crossed = cross.await.unwrap();
+    assert!(crossed > 0);
+    for w in collect(handles).await {
+        assert!(w.failures.is_empty(), "failed writes: {:?}", w.failures);
+    }
+    assert_complete(&topo, &proxy, "cross-node transactions").await;
+    reset(&topo).await;
+}

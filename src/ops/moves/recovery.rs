@@ -20,14 +20,16 @@
 //!   its filter (or stopped without an error) is stopped, given its filter
 //!   and started again, with a warning naming what it may have applied
 //!   unfiltered;
-//! - **an `XA COMMIT` (or `XA ROLLBACK`) whose `XA PREPARE` had none of the
-//!   channel's tables**: the filtered prepare is empty, read-only, so the
-//!   server ended it at once, and the commit then fails with 1397
-//!   (`XAER_NOTA`) and stops the channel; there is nothing to commit on
-//!   this side, so that one event group is skipped (`sql_slave_skip_counter
-//!   = 1`) and the channel started again — at every check of the channel,
-//!   which the waits of the catch-up, the verification and the pause make
-//!   at least every 300 ms while they wait (`wait_applied`);
+//! - **an `XA COMMIT` (or `XA ROLLBACK`) of a branch this server never
+//!   prepared** stops the channel with 1397 (`XAER_NOTA`): seen once on a
+//!   split's target under sysbench, for a branch of another node (cause not
+//!   established; a branch prepared on the source by an earlier move's
+//!   channel and resolved there by shardcat's XA recovery would do it).
+//!   There is nothing to commit on this side, so that one event group is
+//!   skipped (`sql_slave_skip_counter = 1`) and the channel started again —
+//!   at every check of the channel, which the waits of the catch-up, the
+//!   verification and the pause make at least every 300 ms while they wait
+//!   (`wait_applied`);
 //! - a test hook, `SHARDCAT_MOVE_TEST_STALL=<point>:<ms>[,…]`, which
 //!   prints `test stall at <point>` and waits at the named point, so the
 //!   crash tests kill the command at each phase.
@@ -250,8 +252,8 @@ pub(super) async fn keep_channel(
     }
     if filtered && empty_xa_end(&state) {
         say(format!(
-            "channel {channel}: skipped an XA COMMIT/ROLLBACK whose XA PREPARE had none of the \
-             move's rows ({})",
+            "channel {channel}: skipped an XA COMMIT/ROLLBACK of a branch this server never \
+             prepared ({})",
             state.error
         ));
         let ch = literal(channel);
@@ -305,8 +307,8 @@ pub(super) async fn keep_channel(
     set_filter_and_start(conn, channel, filter).await
 }
 
-/// The channel stopped on an XA COMMIT/ROLLBACK of a transaction its
-/// filter emptied (see the module doc).
+/// The channel stopped on an XA COMMIT/ROLLBACK of a branch this server
+/// never prepared (see the module doc).
 fn empty_xa_end(state: &ChannelState) -> bool {
     let e = state.error.to_ascii_uppercase();
     state.sql_errno == 1397
