@@ -13,13 +13,15 @@ impl Session {
     /// (`listing`: the schema it lists) whose rows combine as they come is
     /// gathered from every node, each table's rows from the node that
     /// holds it ([`ShardRouter::listing_home`]): tables that live only on
-    /// another node than the schema's are listed too.
+    /// another node than the schema's are listed too. `binary`: a prepared
+    /// statement's answer (rows in the binary protocol).
     pub(super) async fn run_information_schema(
         &mut self,
         router: &ShardRouter,
         node: usize,
         sql: &str,
         listing: Option<Option<&str>>,
+        binary: bool,
         c: &Classified,
         seq: &mut u8,
     ) {
@@ -101,7 +103,7 @@ impl Session {
                 }
             }
         }
-        let outcome = self.send_fetched(&f, seq).await;
+        let outcome = self.send_fetched_as(&f, binary, seq).await;
         self.finish_metadata(c, node, outcome);
     }
 
