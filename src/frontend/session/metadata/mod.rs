@@ -132,7 +132,12 @@ impl Session {
         else {
             return false;
         };
-        self.run_information_schema(&router, node, &sql, None, true, c, seq)
+        let read = listing::InfoRead {
+            node,
+            listing: None,
+            binary: true,
+        };
+        self.run_information_schema(&router, read, &sql, c, seq)
             .await;
         true
     }
@@ -177,7 +182,12 @@ impl Session {
                 schema,
             } => {
                 let gather = listing.then_some(schema.as_deref());
-                self.run_information_schema(&router, node, &sql, gather, false, c, seq)
+                let read = listing::InfoRead {
+                    node,
+                    listing: gather,
+                    binary: false,
+                };
+                self.run_information_schema(&router, read, &sql, c, seq)
                     .await
             }
         }
