@@ -29,7 +29,7 @@ use common::Topology;
 use custom_proxy::CustomProxy;
 use diff_data::Rng;
 use mysql_async::prelude::*;
-use mysql_async::{Conn, OptsBuilder};
+use mysql_async::Conn;
 use util::{direct_conn, rows_as_strings, server_error};
 
 const DB: &str = "grow_composite";
@@ -41,27 +41,8 @@ const TABLE_DDL: &str =
      created_at DATETIME(6) NOT NULL, v INT NOT NULL, KEY (user_id, created_at)) ENGINE=InnoDB";
 
 fn config(topo: &Topology, port: u16, extra_period: &str) -> String {
-    format!(
+    let rules = format!(
         r#"
-[server]
-listen = "127.0.0.1:{port}"
-
-[backend]
-user = "{user}"
-password = "{password}"
-
-[[user]]
-name = "app"
-password = "app"
-
-[[node]]
-name = "n1"
-primary = "127.0.0.1:{n1p}"
-
-[[node]]
-name = "n2"
-primary = "127.0.0.1:{n2p}"
-
 [[table]]
 name = "events"
 schema = "{DB}"
@@ -77,12 +58,9 @@ unit = "month"
 start = "2026-01"
 horizon = {MONTHS}
 {extra_period}
-"#,
-        user = topo.user,
-        password = topo.password,
-        n1p = topo.port("n1p"),
-        n2p = topo.port("n2p"),
-    )
+"#
+    );
+    util::two_primaries_config(topo, port, &rules)
 }
 
 /// (month 1..=8, day) of a generated day in 2026-01 … 2026-08.
@@ -180,27 +158,11 @@ fn predicate(rng: &mut Rng) -> (String, BTreeSet<String>) {
 }
 
 async fn conn(port: u16) -> Conn {
-    let opts = OptsBuilder::default()
-        .ip_or_hostname("127.0.0.1")
-        .tcp_port(port)
-        .user(Some("app"))
-        .pass(Some("app"))
-        .db_name(Some(DB))
-        .prefer_socket(false);
-    Conn::new(opts).await.expect("login through shardcat")
+    util::app_conn(port, DB).await
 }
 
 async fn setup(topo: &Topology) {
-    for server in ["n1p", "n2p", "ref"] {
-        let mut c = direct_conn(topo, server, None).await;
-        c.query_drop(format!("DROP DATABASE IF EXISTS `{DB}`"))
-            .await
-            .expect("drop");
-        c.query_drop(format!("CREATE DATABASE `{DB}`"))
-            .await
-            .expect("create db");
-        c.disconnect().await.ok();
-    }
+    util::recreate_database(topo, &["n1p", "n2p", "ref"], DB).await;
     let mut r = direct_conn(topo, "ref", Some(DB)).await;
     r.query_drop(TABLE_DDL).await.expect("ref table");
     r.disconnect().await.ok();

@@ -13,6 +13,8 @@
 //! Needs `SHARDCAT_TOPOLOGY_ENV`. Uses its own database and servers.
 
 mod common;
+#[path = "common/moving.rs"]
+mod moving;
 #[path = "common/scratch.rs"]
 mod scratch;
 #[path = "common/util.rs"]
@@ -25,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use common::proxy::{ProxyOptions, ProxyProcess};
 use common::Topology;
+use moving::{cli, StopOnDrop};
 use mysql_async::prelude::*;
 use mysql_async::Conn;
 use scratch::Scratch;
@@ -47,48 +50,16 @@ primary = "{n3}"
 name = "n4"
 primary = "{n4}"
 
-[[table]]
-name = "accounts"
-schema = "{DB}"
-key = "id"
-key_type = "int"
-algorithm = {{ kind = "hash_mod" }}
-nodes = ["n1", "n2"]
-tables_per_node = 2
-
-[[table]]
-name = "ledger"
-schema = "{DB}"
-bound_to = "accounts"
-key = "account_id"
-"#,
+{rules}"#,
             n3 = s.addr("n3"),
             n4 = s.addr("n4"),
+            rules = moving::accounts_rules(DB),
         ),
         ..Default::default()
     }
 }
 
-const DDL: [&str; 2] = [
-    "CREATE TABLE accounts (id BIGINT PRIMARY KEY, balance BIGINT NOT NULL, note VARCHAR(40), amount DOUBLE)",
-    "CREATE TABLE ledger (id BIGINT AUTO_INCREMENT PRIMARY KEY, account_id BIGINT NOT NULL, delta BIGINT NOT NULL, KEY (account_id))",
-];
-
-/// Runs `shardcat <args> --config <config>`: (exit ok, stdout + stderr).
-fn cli(args: &[&str], config: &std::path::Path) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_shardcat"))
-        .args(args)
-        .arg("--config")
-        .arg(config)
-        .output()
-        .expect("run shardcat");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
+const DDL: [&str; 2] = moving::ACCOUNTS_DDL;
 
 fn split_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
@@ -116,16 +87,7 @@ async fn split(config: &std::path::Path, extra: &'static [&'static str]) -> (boo
 
 /// Drops the database and any split channel an earlier run left.
 async fn reset(c: &mut Conn) {
-    let rows: Vec<mysql_async::Row> = c.query("SHOW ALL SLAVES STATUS").await.unwrap();
-    for r in rows {
-        let name: String = r.get("Connection_name").unwrap_or_default();
-        if name.starts_with("shardcat_split_") {
-            c.query_drop(format!("STOP SLAVE '{name}'")).await.unwrap();
-            c.query_drop(format!("RESET SLAVE '{name}' ALL"))
-                .await
-                .unwrap();
-        }
-    }
+    moving::drop_channels(c, "shardcat_split_").await;
     c.query_drop(format!("DROP DATABASE IF EXISTS {DB}"))
         .await
         .unwrap();
@@ -547,14 +509,5 @@ async fn two_nodes_become_four_while_writes_continue() {
     assert!(!status.contains("move: "), "{status}");
     for node in ["n1p", "n2p", "ref"] {
         reset(&mut direct_conn(&topo, node, None).await).await;
-    }
-}
-
-/// Stops the load when the test ends, also by a failed assertion.
-struct StopOnDrop(Arc<AtomicBool>);
-
-impl Drop for StopOnDrop {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::Relaxed);
     }
 }

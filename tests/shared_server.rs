@@ -340,8 +340,8 @@ async fn answer(c: &mut Conn, sql: &str, prepared: bool) -> Vec<Vec<String>> {
 /// Reads naming the current database or listing schemas, generated over
 /// text and prepared (binary rows), pinned by a user variable or not,
 /// inside a transaction or not: the rows name the logical database, as
-/// on `ref`. (The listings name a broadcast table: the logical names of a
-/// sharded table's physical tables are a text-protocol feature.)
+/// on `ref`. (The column listings name a broadcast table; the table
+/// listings name a broadcast and a sharded table.)
 #[tokio::test]
 async fn database_names_in_rows_over_protocols_and_pins() {
     const PDB: &str = "sharedprep";
@@ -378,6 +378,12 @@ async fn database_names_in_rows_over_protocols_and_pins() {
         shapes.push(format!(
             "SELECT table_schema, table_name FROM information_schema.tables \
              WHERE table_schema {f} AND table_name = 'regions'"
+        ));
+        // A sharded table looked up by name: its slot-0 physical table's
+        // row under the logical names, text and prepared alike.
+        shapes.push(format!(
+            "SELECT table_schema, table_name, table_type FROM information_schema.tables \
+             WHERE table_schema {f} AND table_name = 'users'"
         ));
         shapes.push(format!(
             "SELECT ordinal_position, table_schema, column_name FROM information_schema.columns \

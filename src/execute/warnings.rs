@@ -4,9 +4,12 @@
 //! shard's, as one server would list them all.
 //!
 //! Only connections whose answer reported warnings are asked: the common
-//! path (no warnings) pays nothing. The `at row N` of a split INSERT's
+//! path (no warnings) pays nothing. The `at row N` (and the `Row N …` of
+//! LOAD DATA's short and long lines) of a split INSERT's or LOAD DATA's
 //! part is renumbered to the client's row (`BackendConn::warning_rows`),
-//! as one server given the whole statement numbers it.
+//! as one server given the whole statement numbers it, and each row is
+//! keyed by that row so the merge lists them in the client's row order
+//! (a warning that names no row goes with the one before it on its shard).
 //!
 //! Owns: `SHOW WARNINGS` on backend connections into
 //! `BackendConn::warnings_read`. Must not answer the client (the session
@@ -40,14 +43,13 @@ pub async fn read_from<'a>(conns: impl Iterator<Item = &'a mut BackendConn>) -> 
         let count = u64::from(conn.last_warnings);
         let limit = max_error_count(conn.state.var("max_error_count"));
         let (defs, mut rows) = show_warnings(conn).await?;
-        if let Some(numbers) = &conn.warning_rows {
-            for row in &mut rows {
-                if let Some(renumbered) = renumber(row, numbers) {
-                    *row = renumbered;
-                }
+        match &conn.warning_rows {
+            Some(numbers) => {
+                let keys = renumber_all(&mut rows, numbers);
+                conn.warnings_read.append_keyed(defs, rows, keys, count);
             }
+            None => conn.warnings_read.append(defs, rows, count, limit),
         }
-        conn.warnings_read.append(defs, rows, count, limit);
         // Read once: the listing's own terminator repeats the count, and a
         // later call (after another target on this connection) must not
         // list them again.
@@ -77,29 +79,67 @@ pub fn take_from<'a>(
     all
 }
 
-/// A `SHOW WARNINGS` row whose message ends in `at row N`, with N the
-/// client's row number `numbers[N - 1]` (a split INSERT's part numbers its
-/// own rows from 1). `None` when there is nothing to change.
-fn renumber(row: &[u8], numbers: &[u32]) -> Option<Bytes> {
+/// Renumbers every row of one part ([`renumber`]) and returns each row's
+/// client row: its own, else the one before it on this part, else the
+/// next one named, else the part's first row.
+fn renumber_all(rows: &mut [Bytes], numbers: &[u32]) -> Vec<u32> {
+    let mut keys: Vec<Option<u32>> = Vec::with_capacity(rows.len());
+    for row in rows.iter_mut() {
+        match renumber(row, numbers) {
+            Some((renumbered, client)) => {
+                *row = renumbered;
+                keys.push(Some(client));
+            }
+            None => keys.push(None),
+        }
+    }
+    let first = numbers.first().copied().unwrap_or(0);
+    let mut out = Vec::with_capacity(keys.len());
+    let mut last = None;
+    for (i, k) in keys.iter().enumerate() {
+        let key = k
+            .or(last)
+            .or_else(|| keys[i..].iter().flatten().next().copied())
+            .unwrap_or(first);
+        last = Some(key);
+        out.push(key);
+    }
+    out
+}
+
+/// A `SHOW WARNINGS` row whose message ends in `at row N` (or, from LOAD
+/// DATA, starts `Row N doesn't contain…` / `Row N was truncated…`), with N
+/// the client's row number `numbers[N - 1]` (a split INSERT's or LOAD
+/// DATA's part numbers its own rows from 1), and that number. `None` when
+/// the message names no row.
+fn renumber(row: &[u8], numbers: &[u32]) -> Option<(Bytes, u32)> {
     let mut r = Reader::new(row);
     let level = r.lenenc_bytes()?;
     let code = r.lenenc_bytes()?;
     let message = std::str::from_utf8(r.lenenc_bytes()?).ok()?;
-    let at = message.rfind(" at row ")?;
-    let digits = &message[at + " at row ".len()..];
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
+    let all_digits = |d: &str| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit());
+    let (head, digits, tail) = match message.rfind(" at row ") {
+        Some(at) if all_digits(&message[at + " at row ".len()..]) => (
+            &message[..at + " at row ".len()],
+            &message[at + " at row ".len()..],
+            "",
+        ),
+        _ => {
+            let rest = message.strip_prefix("Row ")?;
+            let end = rest.find(' ')?;
+            if !all_digits(&rest[..end]) {
+                return None;
+            }
+            ("Row ", &rest[..end], &rest[end..])
+        }
+    };
     let n: usize = digits.parse().ok()?;
-    let client = numbers.get(n.checked_sub(1)?)?;
+    let client = *numbers.get(n.checked_sub(1)?)?;
     let mut out = Vec::with_capacity(row.len() + 4);
     put_lenenc_bytes(&mut out, level);
     put_lenenc_bytes(&mut out, code);
-    put_lenenc_bytes(
-        &mut out,
-        format!("{} at row {client}", &message[..at]).as_bytes(),
-    );
-    Some(out.into())
+    put_lenenc_bytes(&mut out, format!("{head}{client}{tail}").as_bytes());
+    Some((out.into(), client))
 }
 
 /// `SHOW WARNINGS` on one connection: its column definitions and rows.
@@ -153,12 +193,34 @@ mod tests {
     fn at_row_renumbered_to_the_clients_rows() {
         let numbers = [2, 5, 9];
         let got = renumber(&row("Data truncated for column 's' at row 2"), &numbers);
-        assert_eq!(
-            got.as_deref(),
-            Some(&row("Data truncated for column 's' at row 5")[..])
+        let want = Bytes::from(row("Data truncated for column 's' at row 5"));
+        assert_eq!(got, Some((want, 5)));
+        let got = renumber(
+            &row("Row 3 was truncated; it contained more data"),
+            &numbers,
         );
+        let want = Bytes::from(row("Row 9 was truncated; it contained more data"));
+        assert_eq!(got, Some((want, 9)));
+        assert!(renumber(&row("Row x was truncated"), &numbers).is_none());
         assert!(renumber(&row("Duplicate entry '1' for key 'PRIMARY'"), &numbers).is_none());
         assert!(renumber(&row("x at row 4"), &numbers).is_none());
         assert!(renumber(&row("x at row 0"), &numbers).is_none());
+    }
+
+    #[test]
+    fn rows_without_a_number_go_with_their_neighbours() {
+        let numbers = [2, 5, 9];
+        let mut rows: Vec<Bytes> = [
+            "Duplicate entry '1' for key 'PRIMARY'",
+            "Out of range value for column 'n' at row 2",
+            "Duplicate entry '7' for key 'PRIMARY'",
+            "Out of range value for column 'n' at row 3",
+        ]
+        .iter()
+        .map(|m| Bytes::from(row(m)))
+        .collect();
+        assert_eq!(renumber_all(&mut rows, &numbers), vec![5, 5, 5, 9]);
+        let mut none = vec![Bytes::from(row("Duplicate entry"))];
+        assert_eq!(renumber_all(&mut none, &numbers), vec![2]);
     }
 }

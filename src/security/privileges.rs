@@ -72,6 +72,34 @@ pub fn reaches(cfg: &UserConfig, db: &str) -> bool {
         })
 }
 
+/// Whether the user may see table `t`'s definition without SELECT: some
+/// privilege granted on the table itself (as MariaDB: database-level
+/// INSERT/UPDATE… do not show it).
+fn may_describe(cfg: &UserConfig, t: &TableName) -> bool {
+    holds(cfg, &t.db, Some(&t.name), Grant::Select)
+        || (!cfg.read_only
+            && entries(cfg).iter().any(|e| {
+                db_matches(&e.db, &t.db)
+                    && e.tables.contains(&t.name)
+                    && e.grants
+                        .iter()
+                        .any(|g| Grant::BASIC[..8].iter().any(|w| g.covers(*w)))
+            }))
+}
+
+/// The privileges a DDL statement needs (on its database and tables);
+/// `None`: an administrator's statement.
+fn ddl_grants(verb: Option<DdlVerb>) -> Option<&'static [Grant]> {
+    Some(match verb {
+        Some(DdlVerb::AdminOnly(_)) | None => return None,
+        Some(DdlVerb::Create) => &[Grant::Create],
+        Some(DdlVerb::Drop) => &[Grant::Drop],
+        Some(DdlVerb::Alter) => &[Grant::Alter],
+        Some(DdlVerb::Index) => &[Grant::Index],
+        Some(DdlVerb::Rename) => &[Grant::Alter, Grant::Drop, Grant::Create, Grant::Insert],
+    })
+}
+
 /// Checks one statement. `objs` comes from [`super::tables::analyze`].
 pub fn check(
     cfg: &UserConfig,
@@ -135,16 +163,7 @@ pub fn check(
     // the error names SELECT.
     let described = |list: &[TableName]| -> Result<(), ProxyError> {
         for t in list {
-            let any = holds(cfg, &t.db, Some(&t.name), Grant::Select)
-                || (!cfg.read_only
-                    && entries(cfg).iter().any(|e| {
-                        db_matches(&e.db, &t.db)
-                            && e.tables.contains(&t.name)
-                            && e.grants
-                                .iter()
-                                .any(|g| Grant::BASIC[..8].iter().any(|w| g.covers(*w)))
-                    }));
-            if !any {
+            if !may_describe(cfg, t) {
                 table(t, Grant::Select)?;
             }
         }
@@ -188,13 +207,8 @@ pub fn check(
         }
         K::LoadData => all(&objs.targets, &[Grant::Insert]),
         K::Ddl => {
-            let grants: &[Grant] = match objs.ddl {
-                Some(DdlVerb::AdminOnly(_)) | None => return admin("SUPER"),
-                Some(DdlVerb::Create) => &[Grant::Create],
-                Some(DdlVerb::Drop) => &[Grant::Drop],
-                Some(DdlVerb::Alter) => &[Grant::Alter],
-                Some(DdlVerb::Index) => &[Grant::Index],
-                Some(DdlVerb::Rename) => &[Grant::Alter, Grant::Drop, Grant::Create, Grant::Insert],
+            let Some(grants) = ddl_grants(objs.ddl) else {
+                return admin("SUPER");
             };
             for &g in grants {
                 database(Some(g))?;

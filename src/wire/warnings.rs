@@ -1,7 +1,10 @@
 //! The warnings of one statement that ran on several backend connections,
 //! as the servers listed them (`SHOW WARNINGS`): the column definitions
 //! and text rows exactly as sent, merged in shard order, so that the proxy
-//! can answer `SHOW WARNINGS`/`SHOW ERRORS` as one server would.
+//! can answer `SHOW WARNINGS`/`SHOW ERRORS` as one server would. When
+//! every row is known to belong to a client's row (a split INSERT or LOAD
+//! DATA, [`WarningList::append_keyed`]) the merged list is put in the
+//! client's row order, as one server lists them ([`WarningList::in_row_order`]).
 //!
 //! Owns: holding, merging and bounding such lists, and encoding them as a
 //! result set. Must not do I/O on backends (reading them is
@@ -23,6 +26,11 @@ pub struct WarningList {
     /// Every warning the statement raised (`@@warning_count`): the sum of
     /// the shards' counts, which may exceed the rows kept.
     pub count: u64,
+    /// The client's row of each of `rows` while every part appended was
+    /// keyed (rows then kept past the limit until [`Self::in_row_order`]).
+    keys: Vec<u32>,
+    /// A part without keys was appended: shard order it is.
+    unordered: bool,
 }
 
 /// Which rows a `SHOW WARNINGS`/`SHOW ERRORS` lists.
@@ -36,6 +44,12 @@ impl WarningList {
     /// Appends one connection's list (its `count` warnings, `rows` of them
     /// listed), keeping at most `limit` rows (`max_error_count`).
     pub fn append(&mut self, defs: Vec<Bytes>, rows: Vec<Bytes>, count: u64, limit: usize) {
+        if !rows.is_empty() && !self.unordered {
+            self.unordered = true;
+            // Rows kept past the limit while keyed: the first ones stay.
+            self.rows.truncate(limit);
+            self.keys = Vec::new();
+        }
         if self.defs.is_empty() {
             self.defs = defs;
         }
@@ -44,9 +58,82 @@ impl WarningList {
         self.count += count;
     }
 
+    /// [`Self::append`] of rows each of which belongs to the client's row
+    /// `keys[i]` (one connection's rows, in its order, at most its own
+    /// `max_error_count`). While every part is keyed, all rows are kept:
+    /// [`Self::in_row_order`] orders them and applies the limit.
+    pub fn append_keyed(&mut self, defs: Vec<Bytes>, rows: Vec<Bytes>, keys: Vec<u32>, count: u64) {
+        if self.unordered || keys.len() != rows.len() {
+            return self.append(defs, rows, count, usize::MAX);
+        }
+        if self.defs.is_empty() {
+            self.defs = defs;
+        }
+        self.rows.extend(rows);
+        self.keys.extend(keys);
+        self.count += count;
+    }
+
     /// Adds another list after this one (shard order), bounded by `limit`.
     pub fn extend(&mut self, other: WarningList, limit: usize) {
-        self.append(other.defs, other.rows, other.count, limit);
+        if other.unordered || other.keys.len() != other.rows.len() {
+            self.append(other.defs, other.rows, other.count, limit);
+        } else {
+            self.append_keyed(other.defs, other.rows, other.keys, other.count);
+        }
+        // Bounded now unless every part so far is keyed.
+        if self.unordered {
+            self.rows.truncate(limit);
+        }
+    }
+
+    /// The list as one server lists it: keyed rows in the client's row
+    /// order (a row's warnings in the order its shard listed them), at most
+    /// `limit` of them. Each shard kept its first rows, so the first
+    /// `limit` of the merge are the first `limit` of the whole statement.
+    pub fn in_row_order(mut self, limit: usize) -> WarningList {
+        if !self.unordered && self.keys.len() == self.rows.len() {
+            let mut keyed: Vec<(u32, Bytes)> = std::mem::take(&mut self.keys)
+                .into_iter()
+                .zip(std::mem::take(&mut self.rows))
+                .collect();
+            keyed.sort_by_key(|(k, _)| *k);
+            self.rows = keyed.into_iter().map(|(_, r)| r).collect();
+        }
+        self.keys = Vec::new();
+        self.unordered = true;
+        self.rows.truncate(limit);
+        self
+    }
+
+    /// Rewrites each row's `Message` that `f` changes (e.g. a physical
+    /// table's name shown as its logical table's).
+    pub fn map_messages(&mut self, f: impl Fn(&str) -> Option<String>) {
+        for row in &mut self.rows {
+            let mut r = Reader::new(row);
+            let (Some(level), Some(code), Some(message)) =
+                (r.lenenc_bytes(), r.lenenc_bytes(), r.lenenc_bytes())
+            else {
+                continue;
+            };
+            let Some(shown) = std::str::from_utf8(message).ok().and_then(&f) else {
+                continue;
+            };
+            let mut out = Vec::with_capacity(row.len() + 8);
+            put_lenenc_bytes(&mut out, level);
+            put_lenenc_bytes(&mut out, code);
+            put_lenenc_bytes(&mut out, shown.as_bytes());
+            *row = out.into();
+        }
+    }
+
+    /// An empty list with this one's column definitions (the area after
+    /// a statement that raised nothing).
+    pub fn emptied(self) -> WarningList {
+        WarningList {
+            defs: self.defs,
+            ..WarningList::default()
+        }
     }
 
     /// `@@error_count`: the listed rows of level `Error`.

@@ -1,5 +1,6 @@
-//! What the shard-move tests share (`shard_move`, `shard_move_reverse`):
-//! the proxy's rules, the CLI, the database's setup and reset, the writers
+//! What the shard-move tests share (`shard_move`, `shard_move_reverse`;
+//! `shard_split` takes the rules, DDL, CLI and channel reset): the
+//! proxy's rules, the CLI, the database's setup and reset, the writers
 //! (optionally mirrored to the reference server), reading a move's row of
 //! `SHOW SHARDCAT MOVES`.
 //!
@@ -23,11 +24,19 @@ pub(crate) const WRITERS: i64 = 4;
 
 pub(crate) fn options() -> ProxyOptions {
     ProxyOptions {
-        extra: format!(
-            r#"
+        extra: accounts_rules(DB),
+        ..Default::default()
+    }
+}
+
+/// The rules of `accounts` (hash_mod over n1, n2, 2 tables each) and its
+/// bound `ledger`, in schema `db` (the move and split tests' layout).
+pub(crate) fn accounts_rules(db: &str) -> String {
+    format!(
+        r#"
 [[table]]
 name = "accounts"
-schema = "{DB}"
+schema = "{db}"
 key = "id"
 key_type = "int"
 algorithm = {{ kind = "hash_mod" }}
@@ -36,14 +45,18 @@ tables_per_node = 2
 
 [[table]]
 name = "ledger"
-schema = "{DB}"
+schema = "{db}"
 bound_to = "accounts"
 key = "account_id"
 "#
-        ),
-        ..Default::default()
-    }
+    )
 }
+
+/// The tables of [`accounts_rules`].
+pub(crate) const ACCOUNTS_DDL: [&str; 2] = [
+    "CREATE TABLE accounts (id BIGINT PRIMARY KEY, balance BIGINT NOT NULL, note VARCHAR(40), amount DOUBLE)",
+    "CREATE TABLE ledger (id BIGINT AUTO_INCREMENT PRIMARY KEY, account_id BIGINT NOT NULL, delta BIGINT NOT NULL, KEY (account_id))",
+];
 
 /// Runs `shardcat <args>`: (exit ok, stdout + stderr).
 pub(crate) fn cli(args: &[&str], config: &std::path::Path) -> (bool, String) {
@@ -85,20 +98,26 @@ pub(crate) fn move_args<'a>(slot: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     args
 }
 
+/// Stops and removes the replication channels whose names start with
+/// `prefix` (a move's or a split's, left by an earlier run).
+pub(crate) async fn drop_channels(c: &mut mysql_async::Conn, prefix: &str) {
+    let rows: Vec<mysql_async::Row> = c.query("SHOW ALL SLAVES STATUS").await.unwrap();
+    for r in rows {
+        let name: String = r.get("Connection_name").unwrap_or_default();
+        if name.starts_with(prefix) {
+            c.query_drop(format!("STOP SLAVE '{name}'")).await.unwrap();
+            c.query_drop(format!("RESET SLAVE '{name}' ALL"))
+                .await
+                .unwrap();
+        }
+    }
+}
+
 /// Removes what an earlier run may have left on the servers.
 pub(crate) async fn reset(topo: &Topology) {
     for node in ["n1p", "n2p", "ref"] {
         let mut c = direct_conn(topo, node, None).await;
-        let rows: Vec<mysql_async::Row> = c.query("SHOW ALL SLAVES STATUS").await.unwrap();
-        for r in rows {
-            let name: String = r.get("Connection_name").unwrap_or_default();
-            if name.starts_with("shardcat_move_") {
-                c.query_drop(format!("STOP SLAVE '{name}'")).await.unwrap();
-                c.query_drop(format!("RESET SLAVE '{name}' ALL"))
-                    .await
-                    .unwrap();
-            }
-        }
+        drop_channels(&mut c, "shardcat_move_").await;
         c.query_drop(format!("DROP DATABASE IF EXISTS {DB}"))
             .await
             .unwrap();
@@ -121,12 +140,9 @@ pub(crate) async fn setup(topo: &Topology, proxy: &ProxyProcess) {
 pub(crate) async fn create_and_seed(c: &mut mysql_async::Conn) {
     c.query_drop(format!("CREATE DATABASE {DB}")).await.unwrap();
     c.query_drop(format!("USE {DB}")).await.unwrap();
-    c.query_drop("CREATE TABLE accounts (id BIGINT PRIMARY KEY, balance BIGINT NOT NULL, note VARCHAR(40), amount DOUBLE)")
-        .await
-        .unwrap();
-    c.query_drop("CREATE TABLE ledger (id BIGINT AUTO_INCREMENT PRIMARY KEY, account_id BIGINT NOT NULL, delta BIGINT NOT NULL, KEY (account_id))")
-        .await
-        .unwrap();
+    for ddl in ACCOUNTS_DDL {
+        c.query_drop(ddl).await.unwrap();
+    }
     let values: Vec<String> = (0..SEED)
         .map(|i| format!("({i}, 100, 'seed ''{i}'' é\\\\', {})", i as f64 / 3.0))
         .collect();

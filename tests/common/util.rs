@@ -447,3 +447,61 @@ pub fn metric_sum(metrics: &str, family: &str, with: &str) -> f64 {
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
+
+/// A proxy's configuration listening on `port` over the topology's two
+/// primaries (nodes n1, n2 on n1p, n2p), with the backend user and an
+/// `app`/`app` user, followed by `rest` (the rules, other sections).
+pub fn two_primaries_config(topo: &Topology, port: u16, rest: &str) -> String {
+    format!(
+        r#"
+[server]
+listen = "127.0.0.1:{port}"
+
+[backend]
+user = "{user}"
+password = "{password}"
+
+[[user]]
+name = "app"
+password = "app"
+
+[[node]]
+name = "n1"
+primary = "127.0.0.1:{n1p}"
+
+[[node]]
+name = "n2"
+primary = "127.0.0.1:{n2p}"
+{rest}"#,
+        user = topo.user,
+        password = topo.password,
+        n1p = topo.port("n1p"),
+        n2p = topo.port("n2p"),
+    )
+}
+
+/// A connection as `app`/`app` to the proxy on `port`, database `db`.
+pub async fn app_conn(port: u16, db: &str) -> Conn {
+    let opts = OptsBuilder::default()
+        .ip_or_hostname("127.0.0.1")
+        .tcp_port(port)
+        .user(Some("app"))
+        .pass(Some("app"))
+        .db_name(Some(db))
+        .prefer_socket(false);
+    Conn::new(opts).await.expect("login through shardcat")
+}
+
+/// Drops database `db` on each of `servers` and creates it again, empty.
+pub async fn recreate_database(topo: &Topology, servers: &[&str], db: &str) {
+    for server in servers {
+        let mut c = direct_conn(topo, server, None).await;
+        c.query_drop(format!("DROP DATABASE IF EXISTS `{db}`"))
+            .await
+            .expect("drop");
+        c.query_drop(format!("CREATE DATABASE `{db}`"))
+            .await
+            .expect("create db");
+        c.disconnect().await.ok();
+    }
+}

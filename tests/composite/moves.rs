@@ -54,34 +54,12 @@ horizon = {MONTHS}
             FIRST.0, FIRST.1
         )
     };
-    format!(
-        r#"
-[server]
-listen = "127.0.0.1:{port}"
-
-[backend]
-user = "{user}"
-password = "{password}"
-
-[[user]]
-name = "app"
-password = "app"
-
-[[node]]
-name = "n1"
-primary = "127.0.0.1:{n1p}"
-
-[[node]]
-name = "n2"
-primary = "127.0.0.1:{n2p}"
-{events}{days}"#,
-        user = topo.user,
-        password = topo.password,
-        n1p = topo.port("n1p"),
-        n2p = topo.port("n2p"),
-        events = rule("events", "created_at", "datetime"),
-        days = rule("days", "d", "date"),
-    )
+    let rules = format!(
+        "{}{}",
+        rule("events", "created_at", "datetime"),
+        rule("days", "d", "date")
+    );
+    super::util::two_primaries_config(topo, port, &rules)
 }
 
 /// (year, month) of the rules' `i`th month.
@@ -243,27 +221,11 @@ async fn rows_in_place(topo: &Topology, t: &Table) -> usize {
 }
 
 async fn setup(topo: &Topology) {
-    for server in ["n1p", "n2p", "ref"] {
-        let mut c = direct_conn(topo, server, None).await;
-        c.query_drop(format!("DROP DATABASE IF EXISTS `{DB}`"))
-            .await
-            .expect("drop");
-        c.query_drop(format!("CREATE DATABASE `{DB}`"))
-            .await
-            .expect("create db");
-        c.disconnect().await.ok();
-    }
+    super::util::recreate_database(topo, &["n1p", "n2p", "ref"], DB).await;
 }
 
 async fn conn(port: u16) -> Conn {
-    let opts = mysql_async::OptsBuilder::default()
-        .ip_or_hostname("127.0.0.1")
-        .tcp_port(port)
-        .user(Some("app"))
-        .pass(Some("app"))
-        .db_name(Some(DB))
-        .prefer_socket(false);
-    Conn::new(opts).await.expect("login through shardcat")
+    super::util::app_conn(port, DB).await
 }
 
 fn set_file(c: &mut Conn, data: Vec<u8>) {

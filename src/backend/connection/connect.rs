@@ -70,6 +70,67 @@ async fn start_tls(
     Ok(Some(caps))
 }
 
+/// Reads the server's answers to the login until its OK: an auth switch
+/// is answered with `secret`, caching_sha2's fast-auth notice skipped;
+/// a refusal is the client's own error when it logs in as itself
+/// (`flavor.login`), else a connect error naming the proxy's `user`.
+async fn read_login_answer(
+    stream: &mut PacketStream<BackendIo>,
+    secret: &crate::wire::auth::Secret,
+    flavor: &Flavor,
+    user: &str,
+    connect_err: &impl Fn(String) -> ProxyError,
+) -> Result<()> {
+    loop {
+        let p = stream
+            .read_packet()
+            .await
+            .map_err(|e| connect_err(e.to_string()))?;
+        let mut seq = p.seq.wrapping_add(1);
+        match p.payload.first() {
+            Some(0x00) => return Ok(()),
+            Some(0xFF) => {
+                let e = ErrPacket::parse(&p.payload)
+                    .unwrap_or_else(|| ErrPacket::new(1045, "28000", "access denied"));
+                if flavor.login.is_some() {
+                    // The client's own account: the server's answer
+                    // (1045, 1044…) is the client's to see.
+                    return Err(ProxyError::Backend(e));
+                }
+                return Err(connect_err(format!(
+                    "login as '{}' refused: {} ({})",
+                    user, e.message, e.code
+                )));
+            }
+            Some(0xFE) => {
+                // Auth switch: plugin name, then the new nonce.
+                let mut r = Reader::new(&p.payload[1..]);
+                let name = r.null_terminated().unwrap_or_default().to_vec();
+                let data = r.rest();
+                let data = data.strip_suffix(&[0]).unwrap_or(data);
+                let answer = secret.response(&name, data)
+                    .ok_or_else(|| {
+                        connect_err(format!(
+                            "server asked for auth plugin '{}', which the proxy does not support for backends",
+                            String::from_utf8_lossy(&name)
+                        ))
+                    })?;
+                stream.queue(&mut seq, &answer);
+                stream.flush().await.map_err(|e| connect_err(e.to_string()))?;
+            }
+            Some(0x01) => match p.payload.get(1) {
+                Some(0x03) => continue, // fast auth succeeded; OK follows
+                _ => {
+                    return Err(connect_err(
+                        "caching_sha2_password full authentication needs TLS; give the proxy's backend user mysql_native_password".into(),
+                    ))
+                }
+            },
+            _ => return Err(connect_err("unexpected packet during login".into())),
+        }
+    }
+}
+
 pub(super) const TRACKING_SQL: &str = "SET SESSION session_track_system_variables='*', session_track_schema=ON, session_track_state_change=ON";
 
 impl BackendConn {
@@ -160,54 +221,7 @@ impl BackendConn {
                 .flush()
                 .await
                 .map_err(|e| connect_err(e.to_string()))?;
-            loop {
-                let p = stream
-                    .read_packet()
-                    .await
-                    .map_err(|e| connect_err(e.to_string()))?;
-                seq = p.seq.wrapping_add(1);
-                match p.payload.first() {
-                    Some(0x00) => break,
-                    Some(0xFF) => {
-                        let e = ErrPacket::parse(&p.payload)
-                            .unwrap_or_else(|| ErrPacket::new(1045, "28000", "access denied"));
-                        if flavor.login.is_some() {
-                            // The client's own account: the server's answer
-                            // (1045, 1044…) is the client's to see.
-                            return Err(ProxyError::Backend(e));
-                        }
-                        return Err(connect_err(format!(
-                            "login as '{}' refused: {} ({})",
-                            settings.user, e.message, e.code
-                        )));
-                    }
-                    Some(0xFE) => {
-                        // Auth switch: plugin name, then the new nonce.
-                        let mut r = Reader::new(&p.payload[1..]);
-                        let name = r.null_terminated().unwrap_or_default().to_vec();
-                        let data = r.rest();
-                        let data = data.strip_suffix(&[0]).unwrap_or(data);
-                        let answer = secret.response(&name, data)
-                            .ok_or_else(|| {
-                                connect_err(format!(
-                                    "server asked for auth plugin '{}', which the proxy does not support for backends",
-                                    String::from_utf8_lossy(&name)
-                                ))
-                            })?;
-                        stream.queue(&mut seq, &answer);
-                        stream.flush().await.map_err(|e| connect_err(e.to_string()))?;
-                    }
-                    Some(0x01) => match p.payload.get(1) {
-                        Some(0x03) => continue, // fast auth succeeded; OK follows
-                        _ => {
-                            return Err(connect_err(
-                                "caching_sha2_password full authentication needs TLS; give the proxy's backend user mysql_native_password".into(),
-                            ))
-                        }
-                    },
-                    _ => return Err(connect_err("unexpected packet during login".into())),
-                }
-            }
+            read_login_answer(&mut stream, secret, &flavor, &settings.user, &connect_err).await?;
             Ok((stream, caps, server_version, connection_id, extended))
         };
         let (stream, caps, server_version, connection_id, extended_metadata) =

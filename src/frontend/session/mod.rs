@@ -127,6 +127,10 @@ pub struct Session {
     /// The running statement reads no table (`SELECT 1`): it does not
     /// reset the diagnostics area, so it may run where the warnings are.
     tableless_read: bool,
+    /// The running statement uses no table (`SET`, `DO`, `SELECT` without
+    /// `FROM`, `BEGIN`, `USE` …): as on the server, it keeps the
+    /// diagnostics area unless it raises a condition itself.
+    keeps_diagnostics: bool,
     /// The sharding rules a running transaction started with.
     tx_router: Option<Arc<crate::router::shard::ShardRouter>>,
     /// The placement epoch `tx_router` was taken at: a shard move's switch
@@ -220,6 +224,7 @@ impl Session {
             table_locks: metadata::TableLocks::default(),
             checkout_deadline: None,
             tableless_read: false,
+            keeps_diagnostics: false,
             stat: observe::Stat::default(),
             pre_classified: None,
             kept_tokens: Default::default(),
@@ -348,6 +353,7 @@ impl Session {
             let mut seq = packet.seq.wrapping_add(1);
             let payload = packet.payload;
             self.tableless_read = false;
+            self.keeps_diagnostics = false;
             self.checkout_deadline = None;
             let Some(&cmd) = payload.first() else {
                 self.write_error_seq(&ProxyError::UnknownCommand(0), &mut seq)

@@ -91,6 +91,49 @@ fn multi_statement_refused(text: &str) -> ProxyError {
     ))
 }
 
+/// The statement uses no table, so that one server keeps the previous
+/// statement's warnings through it (MariaDB 10.11 resets the list for a
+/// statement with tables, or one that raises a condition): a `SET`, `DO`,
+/// `SELECT`, transaction control, `USE` or `DEALLOCATE` without `FROM`
+/// (but `FROM DUAL`), and `PREPARE`. Checked against the server by
+/// `tests/clients/test_shard_warnings.py` (`run_between`).
+fn uses_no_table(text: &str, c: &Classified) -> bool {
+    let kind_keeps = matches!(
+        c.kind,
+        StatementKind::Select
+            | StatementKind::Set(
+                SetKind::SystemOnly
+                    | SetKind::Transaction
+                    | SetKind::UserVariables
+                    | SetKind::Global
+                    | SetKind::Other
+            )
+            | StatementKind::Do
+            | StatementKind::Begin { .. }
+            | StatementKind::Commit
+            | StatementKind::Rollback
+            | StatementKind::Savepoint
+            | StatementKind::Use { .. }
+            | StatementKind::SqlPrepare
+            | StatementKind::SqlDeallocate
+    );
+    if !kind_keeps || c.flags.multi_statement {
+        return false;
+    }
+    if c.kind == StatementKind::SqlPrepare {
+        // `PREPARE s FROM '…'`: the statement is only parsed.
+        return true;
+    }
+    let src = text.as_bytes();
+    let tokens: Vec<_> = sql::lexer::tokenize(text)
+        .into_iter()
+        .filter(|t| !t.is_trivia())
+        .collect();
+    !tokens.iter().enumerate().any(|(i, t)| {
+        t.is_keyword(src, "FROM") && !tokens.get(i + 1).is_some_and(|n| n.is_keyword(src, "DUAL"))
+    })
+}
+
 impl Session {
     pub(super) async fn com_query(&mut self, payload: &[u8], seq: &mut u8) {
         let text = String::from_utf8_lossy(&payload[1..]);
@@ -98,11 +141,9 @@ impl Session {
             Some(c) => c,
             None => sql::classify_bytes(&payload[1..], self.lex_options()),
         };
-        self.tableless_read = self.pins.diagnostics
-            && c.kind == StatementKind::Select
-            && !sql::lexer::tokenize(&text)
-                .iter()
-                .any(|t| t.is_keyword(text.as_bytes(), "FROM"));
+        self.keeps_diagnostics = uses_no_table(&text, &c);
+        self.tableless_read =
+            self.pins.diagnostics && c.kind == StatementKind::Select && self.keeps_diagnostics;
         if c.flags.reads_diagnostics
             && !c.flags.multi_statement
             && self.has_shard_diagnostics()

@@ -214,8 +214,47 @@ impl Session {
             if let Some(id) = plan.generated_id {
                 ran.outcome.last_insert_id = id;
             }
+            let kept = self.keep_single_warnings(plan, t.node, &ran.outcome).await;
             self.after_statement(c, &ran);
+            if let Some((list, row_count)) = kept {
+                self.shard_warnings = Some(list);
+                self.shard_row_count = Some(row_count);
+            }
         }
+    }
+
+    /// The warnings of a statement on one shard of a sharded table, read
+    /// from its connection at once: the proxy's diagnostics area then holds
+    /// them, as for several shards, so that statements between it and a
+    /// `SHOW WARNINGS` keep or reset them as one server would wherever
+    /// they run (the next statement may use another node's connection).
+    /// With the statement's `ROW_COUNT()`.
+    async fn keep_single_warnings(
+        &mut self,
+        plan: &ShardPlan,
+        node: usize,
+        outcome: &Outcome,
+    ) -> Option<(crate::wire::warnings::WarningList, i64)> {
+        if matches!(plan.kind, PlanKind::Unsharded { .. })
+            || outcome.warnings == 0
+            || outcome.error.is_some()
+            || outcome.failure.is_some()
+        {
+            return None;
+        }
+        let limit = self.max_error_count();
+        let h = self.held.iter_mut().find(|h| h.node == node)?;
+        h.conn.last_warnings = outcome.warnings;
+        warnings::read_after(&mut h.conn).await.ok()?;
+        let mut list = std::mem::take(&mut h.conn.warnings_read).in_row_order(limit);
+        self.statement_warnings = std::mem::take(&mut list);
+        self.logical_names_in_warnings(plan);
+        let list = std::mem::take(&mut self.statement_warnings);
+        let row_count = match outcome.result_sets {
+            0 => i64::try_from(outcome.affected_rows).unwrap_or(i64::MAX),
+            _ => -1,
+        };
+        Some((list, row_count))
     }
 
     /// Several targets reading at once, merged.
@@ -418,6 +457,7 @@ impl Session {
         seq: &mut u8,
         one_statement: bool,
     ) {
+        self.logical_names_in_warnings(plan);
         let mut ok = match result {
             Ok(ok) => ok,
             Err(e) => {
@@ -459,6 +499,43 @@ impl Session {
         self.finish_scatter(c, outcome);
     }
 
+    /// The warnings gathered from `plan`'s targets naming their physical
+    /// tables (`` `db`.`t_1`.`n` ``) name the logical table, as one server
+    /// holding it would.
+    fn logical_names_in_warnings(&mut self, plan: &ShardPlan) {
+        if self.statement_warnings.rows.is_empty() {
+            return;
+        }
+        let Some(router) = self
+            .tx_router
+            .clone()
+            .or_else(|| self.proxy.shard_router.load_full())
+        else {
+            return;
+        };
+        let mut names: Vec<(String, String)> = plan
+            .targets
+            .iter()
+            .flat_map(|t| t.tables.iter())
+            .filter_map(|p| Some((p.clone(), router.logical_name_of(p)?)))
+            .filter(|(p, l)| p != l)
+            .collect();
+        names.sort();
+        names.dedup();
+        if names.is_empty() {
+            return;
+        }
+        self.statement_warnings.map_messages(|m| {
+            let mut shown = m.to_owned();
+            for (physical, logical) in &names {
+                if shown.contains(physical.as_str()) {
+                    shown = crate::router::shard::meta::logical_message(&shown, physical, logical);
+                }
+            }
+            (shown != m).then_some(shown)
+        });
+    }
+
     /// Bookkeeping after a statement on several targets: a held connection
     /// that broke took the session's transaction (and unreplayable state)
     /// with it.
@@ -480,7 +557,10 @@ impl Session {
         };
         let ran = Ran { outcome, node };
         self.after_statement(c, &ran);
-        let gathered = std::mem::take(&mut self.statement_warnings);
+        // In the client's row order where the rows are known (split
+        // INSERT, LOAD DATA), bounded by max_error_count.
+        let limit = self.max_error_count();
+        let gathered = std::mem::take(&mut self.statement_warnings).in_row_order(limit);
         if !failed {
             self.shard_row_count = Some(row_count);
             if gathered.count > 0 {

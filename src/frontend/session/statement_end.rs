@@ -114,9 +114,22 @@ impl Session {
         }
         // The diagnostics area of a statement on several connections is
         // the proxy's; a statement that resets it on a server resets it here.
-        if !(f.reads_diagnostics || (self.tableless_read && o.warnings == 0)) {
-            self.shard_warnings = None;
-            self.shard_row_count = None;
+        let kept = self.keeps_diagnostics && o.warnings == 0 && o.error.is_none();
+        if !(f.reads_diagnostics || kept) {
+            // After a list the proxy held, a statement without warnings
+            // leaves an empty one: the connection that held the old list
+            // may not be the one this statement ran on.
+            let emptied = match self.shard_warnings.take() {
+                Some(old) if o.warnings == 0 && o.error.is_none() && !old.defs.is_empty() => {
+                    Some(old.emptied())
+                }
+                _ => None,
+            };
+            self.shard_row_count = emptied.as_ref().map(|_| match o.result_sets {
+                0 => i64::try_from(o.affected_rows).unwrap_or(i64::MAX),
+                _ => -1,
+            });
+            self.shard_warnings = emptied;
         } else if self.shard_row_count.is_some()
             && !(f.reads_diagnostics && c.kind == StatementKind::Other)
         {
@@ -130,7 +143,7 @@ impl Session {
         // Held only while the next statement may ask about this one; an
         // idle session gives the connection back (see `next_command`).
         // Statements that read diagnostics do not reset them: keep holding.
-        self.pins.diagnostics = ((f.reads_diagnostics || self.tableless_read)
+        self.pins.diagnostics = ((f.reads_diagnostics || self.tableless_read || kept)
             && self.pins.diagnostics)
             || o.warnings > 0
             || o.error.is_some()

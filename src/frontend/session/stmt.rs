@@ -110,6 +110,7 @@ impl Session {
         // is left in that state.
         let placed = stmt.node;
         let sharded = stmt.sharded;
+        let params = stmt.params;
         let overflowed = stmt.long_data_overflow;
         let node = placed.unwrap_or_else(|| self.node_for_session());
         let server_max = smallest_server_max(&self.proxy.cluster, (!sharded).then_some(node));
@@ -146,6 +147,9 @@ impl Session {
             && (self.transaction_held() || !self.state.autocommit())
         {
             self.savepoint_everywhere(&sql_text, &c, seq).await;
+            return;
+        }
+        if !sharded && params == 0 && self.execute_metadata_lookup(&sql_text, &c, seq).await {
             return;
         }
         if sharded {

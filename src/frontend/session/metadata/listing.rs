@@ -7,22 +7,37 @@
 
 use super::*;
 
+/// Where and how an `information_schema` read is answered.
+pub(super) struct InfoRead<'a> {
+    /// The node of the slot-0 physical tables, or the schema's node.
+    pub node: usize,
+    /// A listing: the schema it lists (gathered over every node).
+    pub listing: Option<Option<&'a str>>,
+    /// A prepared statement's answer: rows in the binary protocol.
+    pub binary: bool,
+}
+
 impl Session {
     /// An `information_schema` read about sharded tables, answered by the
     /// node of their slot-0 physical tables, names mapped back. A listing
     /// (`listing`: the schema it lists) whose rows combine as they come is
     /// gathered from every node, each table's rows from the node that
     /// holds it ([`ShardRouter::listing_home`]): tables that live only on
-    /// another node than the schema's are listed too.
+    /// another node than the schema's are listed too. A prepared
+    /// statement's answer has its rows in the binary protocol.
     pub(super) async fn run_information_schema(
         &mut self,
         router: &ShardRouter,
-        node: usize,
+        read: InfoRead<'_>,
         sql: &str,
-        listing: Option<Option<&str>>,
         c: &Classified,
         seq: &mut u8,
     ) {
+        let InfoRead {
+            node,
+            listing,
+            binary,
+        } = read;
         // The schema's node first: its answer tells whether rows can be
         // attributed to nodes at all.
         let nodes: Vec<usize> = match listing {
@@ -101,7 +116,7 @@ impl Session {
                 }
             }
         }
-        let outcome = self.send_fetched(&f, seq).await;
+        let outcome = self.send_fetched_as(&f, binary, seq).await;
         self.finish_metadata(c, node, outcome);
     }
 

@@ -106,6 +106,42 @@ impl Session {
         Some(ShardedPath::Metadata(router, meta))
     }
 
+    /// A prepared statement without parameters that looks up sharded
+    /// tables by name in `information_schema`: answered as its text form
+    /// (the name mapped to the slot-0 physical table, rows mapped back),
+    /// the rows sent in the binary protocol. False when it is not one.
+    /// (Listings without a table name run on the server as prepared.)
+    pub(super) async fn execute_metadata_lookup(
+        &mut self,
+        text: &str,
+        c: &Classified,
+        seq: &mut u8,
+    ) -> bool {
+        if c.kind != StatementKind::Select {
+            return false;
+        }
+        let Some(ShardedPath::Metadata(router, meta)) = self.metadata_path(text, c) else {
+            return false;
+        };
+        let MetaStatement::InformationSchema {
+            node,
+            sql,
+            listing: false,
+            ..
+        } = meta
+        else {
+            return false;
+        };
+        let read = listing::InfoRead {
+            node,
+            listing: None,
+            binary: true,
+        };
+        self.run_information_schema(&router, read, &sql, c, seq)
+            .await;
+        true
+    }
+
     /// Runs a statement [`metadata_path`](Self::metadata_path) recognised.
     pub(super) async fn run_metadata(
         &mut self,
@@ -146,7 +182,12 @@ impl Session {
                 schema,
             } => {
                 let gather = listing.then_some(schema.as_deref());
-                self.run_information_schema(&router, node, &sql, gather, c, seq)
+                let read = listing::InfoRead {
+                    node,
+                    listing: gather,
+                    binary: false,
+                };
+                self.run_information_schema(&router, read, &sql, c, seq)
                     .await
             }
         }
@@ -205,6 +246,29 @@ impl Session {
 
     /// Sends a fetched result to the client in the text protocol.
     async fn send_fetched(&mut self, f: &Fetched, seq: &mut u8) -> Outcome {
+        self.send_fetched_as(f, false, seq).await
+    }
+
+    /// [`Self::send_fetched`], the rows in the binary protocol when
+    /// `binary` (a prepared statement's answer).
+    async fn send_fetched_as(&mut self, f: &Fetched, binary: bool, seq: &mut u8) -> Outcome {
+        let rows = match binary {
+            false => None,
+            true => match binary_rows(f) {
+                Some(rows) => Some(rows),
+                None => {
+                    let e = ProxyError::Internal(
+                        "an information_schema row not encodable in the binary protocol".into(),
+                    );
+                    self.write_error_seq(&e, seq).await;
+                    return Outcome {
+                        status: self.status,
+                        error: Some(e.to_err_packet()),
+                        ..Outcome::default()
+                    };
+                }
+            },
+        };
         let deprecate_eof = self.caps.contains(CapabilityFlags::CLIENT_DEPRECATE_EOF);
         let status = f.ok.status;
         let mut outcome = Outcome {
@@ -226,10 +290,19 @@ impl Session {
                 encode_eof(&mut buf, f.ok.warnings, status);
                 client.send(seq, &buf).await?;
             }
-            for row in &f.rows {
-                buf.clear();
-                encode_values(row, &mut buf);
-                client.send(seq, &buf).await?;
+            match &rows {
+                Some(rows) => {
+                    for row in rows {
+                        client.send(seq, row).await?;
+                    }
+                }
+                None => {
+                    for row in &f.rows {
+                        buf.clear();
+                        encode_values(row, &mut buf);
+                        client.send(seq, &buf).await?;
+                    }
+                }
             }
             buf.clear();
             if deprecate_eof {
@@ -322,6 +395,26 @@ fn column_names(defs: &[Bytes]) -> Vec<String> {
                 .unwrap_or_default()
         })
         .collect()
+}
+
+/// The rows of `f` as binary result rows of its columns; `None` when a
+/// column definition or a value does not convert.
+fn binary_rows(f: &Fetched) -> Option<Vec<Vec<u8>>> {
+    let columns: Vec<crate::merge::row::ColumnInfo> = f
+        .columns
+        .iter()
+        .map(|c| crate::merge::row::ColumnInfo::parse(c.clone()))
+        .collect::<Option<_>>()?;
+    let mut out = Vec::with_capacity(f.rows.len());
+    for row in &f.rows {
+        let mut text = Vec::new();
+        encode_values(row, &mut text);
+        let row = TextRow::decode(Bytes::from(text), columns.len())?;
+        let mut packet = Vec::new();
+        crate::merge::binary::encode_row(&row, &columns, columns.len(), &mut packet).ok()?;
+        out.push(packet);
+    }
+    Some(out)
 }
 
 #[cfg(test)]

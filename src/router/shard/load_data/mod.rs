@@ -415,7 +415,9 @@ impl ShardRouter {
             want,
             period.as_ref().map(|p| p.2),
         );
-        let mut by_slot: BTreeMap<usize, Vec<u8>> = BTreeMap::new();
+        // Each slot's bytes and the client's numbers of its rows (the
+        // server numbers the rows after the ignored lines from 1).
+        let mut by_slot: BTreeMap<usize, (Vec<u8>, Vec<u32>)> = BTreeMap::new();
         for (n, row) in rows.iter().enumerate() {
             let refuse = |column: &str, what: &str, why: String| {
                 err(format!(
@@ -449,19 +451,23 @@ impl ShardRouter {
                 }
             };
             let chunk = data.get(row.chunk.clone()).unwrap_or_default();
-            by_slot.entry(slot).or_default().extend_from_slice(chunk);
+            let (bytes, numbers) = by_slot.entry(slot).or_default();
+            bytes.extend_from_slice(chunk);
+            numbers.push(u32::try_from(n + 1).unwrap_or(u32::MAX));
         }
         if by_slot.is_empty() {
             // No rows: one server still answers (`Records: 0 …`).
-            by_slot.insert(sharded.root.first_live_slot(), Vec::new());
+            by_slot.insert(sharded.root.first_live_slot(), Default::default());
         }
         let mut targets = Vec::new();
-        for (slot, rows) in by_slot {
+        for (slot, (rows, numbers)) in by_slot {
             let Some((node, physical)) = sharded.slots.get(slot) else {
                 return err(format!("LOAD DATA: no slot {slot}"));
             };
             let sql = shard_sql(sql, s, physical);
-            targets.push(target(*node, sql, physical, LocalFile(Arc::new(rows))));
+            let mut t = target(*node, sql, physical, LocalFile(Arc::new(rows)));
+            t.rows = Some(numbers.into());
+            targets.push(t);
         }
         Ok(plan(targets, PlanKind::Scatter))
     }

@@ -9,6 +9,10 @@
 //! Owns: the metric families and their text encoding; reading the pools'
 //! and health checker's live figures at scrape time. Must not: decide
 //! routing or do I/O (the HTTP listener is `ops::http`).
+//!
+//! Files: this one (the families, their registration and the scrape),
+//! `placement` (the shard-move gauges read from the placement file, the
+//! period tables' labels).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -22,6 +26,9 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
 use crate::backend::cluster::Cluster;
+
+mod placement;
+pub use placement::{MoveLabels, MovePhaseLabels, PeriodTableLabels, MOVE_PHASES};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PathLabels {
@@ -74,33 +81,6 @@ pub struct PoolLabels {
 pub struct ResultLabels {
     pub result: &'static str,
 }
-
-/// A `time_range` logical table and what the table jobs did to it.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct PeriodTableLabels {
-    pub table: String,
-    /// `created`, `retired`, `failed` (counters); `missing` (gauge: the
-    /// current or next period without a table).
-    pub action: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct MoveLabels {
-    /// `schema.table` of the moving shard's sharded table.
-    pub table: String,
-    pub slot: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct MovePhaseLabels {
-    pub table: String,
-    pub slot: String,
-    pub phase: &'static str,
-}
-
-/// The phases of a shard move (`ops::moves`), each reported by
-/// `shard_move_phase` (1 for the move's current phase, 0 for the others).
-pub const MOVE_PHASES: [&str; 5] = ["copying", "catching_up", "switched", "reversed", "cleaned"];
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabels {
@@ -242,11 +222,7 @@ pub struct Metrics {
     refusals: Family<ReasonLabels, Counter>,
     sessions_pinned: Family<ReasonLabels, Gauge>,
     /// Shard moves of the placement file, read at each scrape.
-    move_phase: Family<MovePhaseLabels, Gauge>,
-    move_rows_copied: Family<MoveLabels, Gauge>,
-    move_pause_ms: Family<MoveLabels, Gauge>,
-    move_progress: crate::ops::moves::progress::MoveProgressGauges,
-    shards_moved: Gauge,
+    moves: placement::MoveFamilies,
     events: EventFamilies,
     checkout: CheckoutFamilies,
 }
@@ -324,203 +300,13 @@ impl Metrics {
             gtid_wait_seconds: latency_histogram(),
             refusals: Family::default(),
             sessions_pinned: Family::default(),
-            move_phase: Family::default(),
-            move_rows_copied: Family::default(),
-            move_pause_ms: Family::default(),
-            move_progress: Default::default(),
-            shards_moved: Gauge::default(),
+            moves: Default::default(),
             events: EventFamilies::default(),
             checkout: CheckoutFamilies::default(),
         };
         let r = &mut registry;
-        r.register(
-            "statements",
-            "Client statements answered, by path",
-            m.statements.clone(),
-        );
-        r.register(
-            "statement_duration_seconds",
-            "Time from a client statement's arrival to its last reply byte, by path",
-            m.statement_seconds.clone(),
-        );
-        r.register(
-            "statement_errors",
-            "Client statements answered with an error",
-            m.statement_errors.clone(),
-        );
-        r.register(
-            "slow_statements",
-            "Statements over [admin] slow_query_ms",
-            m.slow_statements.clone(),
-        );
-        r.register(
-            "user_statements",
-            "Client statements by user",
-            m.user_statements.clone(),
-        );
-        r.register(
-            "user_errors",
-            "Client statements answered with an error, by user",
-            m.user_errors.clone(),
-        );
-        r.register(
-            "user_connections",
-            "Open client connections by user",
-            m.user_connections.clone(),
-        );
-        r.register(
-            "table_statements",
-            "Statements on sharded or broadcast tables, by logical table and plan kind",
-            m.table_statements.clone(),
-        );
-        r.register(
-            "shards_touched",
-            "Targets of each sharded statement (the scatter ratio)",
-            m.shards_touched.clone(),
-        );
-        r.register(
-            "backend_statements",
-            "Single-target statements run on a server",
-            m.backend_statements.clone(),
-        );
-        r.register(
-            "backend_errors",
-            "Single-target statements that failed on a server",
-            m.backend_errors.clone(),
-        );
-        r.register(
-            "backend_statement_duration_seconds",
-            "Single-target statement time on a server",
-            m.backend_seconds.clone(),
-        );
-        r.register(
-            "reloads",
-            "Configuration reloads, by result",
-            m.reloads.clone(),
-        );
-        r.register(
-            "client_connections",
-            "Open client connections",
-            m.client_connections.clone(),
-        );
-        r.register(
-            "uptime_seconds",
-            "Seconds since start",
-            m.uptime_seconds.clone(),
-        );
-        r.register(
-            "pool_connections",
-            "Backend connections by state (in_use, idle)",
-            m.pool_connections.clone(),
-        );
-        r.register(
-            "pool_connections_created",
-            "Backend connections opened (counter)",
-            m.pool_created.clone(),
-        );
-        r.register(
-            "pool_connections_settled",
-            "Connections whose unread answer was read in the background and reused (counter)",
-            m.pool_settled.clone(),
-        );
-        r.register(
-            "backend_up",
-            "1 when the health checker considers the server up",
-            m.backend_up.clone(),
-        );
-        r.register(
-            "backend_in_flight",
-            "Statements running on the server now",
-            m.backend_in_flight.clone(),
-        );
-        r.register(
-            "replication_lag_seconds",
-            "Replica lag as last measured (-1: unknown)",
-            m.replication_lag.clone(),
-        );
-        r.register(
-            "backend_role",
-            "1: the node's primary now (as the servers' read_only and replication show); 0: a replica; -1: fenced (writable next to the primary)",
-            m.backend_role.clone(),
-        );
-        r.register(
-            "primary_changes",
-            "Another server became the node's primary (counter)",
-            m.primary_changes.clone(),
-        );
-        r.register(
-            "split_brain",
-            "A server was fenced for being writable while another is the primary (counter)",
-            m.split_brain.clone(),
-        );
-        r.register(
-            "runtime_tasks",
-            "Tasks alive in the proxy's runtime (sessions and their helpers, checkers)",
-            m.runtime_tasks.clone(),
-        );
-        m.xa.register(r);
-        r.register(
-            "gtid_waits",
-            "Read-your-writes waits for a replica to apply the session's last write, by result (caught_up, timed_out)",
-            m.gtid_waits.clone(),
-        );
-        r.register(
-            "gtid_wait_duration_seconds",
-            "Time of each read-your-writes wait on a replica",
-            m.gtid_wait_seconds.clone(),
-        );
-        r.register(
-            "refusals",
-            "Statements the proxy refused, by reason (unsupported, routing, parse, privilege, limit)",
-            m.refusals.clone(),
-        );
-        r.register(
-            "sessions_pinned",
-            "Client sessions holding their backend connections now, by reason",
-            m.sessions_pinned.clone(),
-        );
-        r.register(
-            "shard_move_phase",
-            "Shard moves under way (placement file): 1 for the move's phase (copying, catching_up, switched, reversed, cleaned)",
-            m.move_phase.clone(),
-        );
-        r.register(
-            "shard_move_rows_copied",
-            "Rows a shard move copied from its snapshot (all its tables)",
-            m.move_rows_copied.clone(),
-        );
-        r.register(
-            "shard_move_pause_ms",
-            "The write pause of a shard move's switch, milliseconds (0 before it)",
-            m.move_pause_ms.clone(),
-        );
-        m.move_progress.register(r);
-        r.register(
-            "shards_moved",
-            "Shards placed off their rule's node by moves (placement file)",
-            m.shards_moved.clone(),
-        );
-        m.events.register(r);
-        r.register(
-            "pool_checkout_wait_seconds",
-            "Time a checkout waited for a free connection slot of the server's pool",
-            m.checkout.wait.clone(),
-        );
-        r.register(
-            "pool_checkout_timeouts",
-            "Checkouts that found no free connection in time (error 1040)",
-            m.checkout.timeouts.clone(),
-        );
-        r.register(
-            "period_tables",
-            "time_range period tables created, retired or failed by the table jobs",
-            m.period_tables.clone(),
-        );
-        r.register(
-            "period_tables_missing",
-            "Current or next time_range periods without a table, as last checked",
-            m.period_tables_missing.clone(),
-        );
+        m.register_statements(r);
+        m.register_servers(r);
         let build: Family<BuildLabels, Gauge> = Family::default();
         build
             .get_or_create(&BuildLabels {
@@ -530,6 +316,184 @@ impl Metrics {
             .set(1);
         r.register("build_info", "Build information", build);
         Metrics { registry, ..m }
+    }
+
+    /// Registers the families of client statements, users, tables and
+    /// single-target backend statements.
+    fn register_statements(&self, r: &mut Registry) {
+        r.register(
+            "statements",
+            "Client statements answered, by path",
+            self.statements.clone(),
+        );
+        r.register(
+            "statement_duration_seconds",
+            "Time from a client statement's arrival to its last reply byte, by path",
+            self.statement_seconds.clone(),
+        );
+        r.register(
+            "statement_errors",
+            "Client statements answered with an error",
+            self.statement_errors.clone(),
+        );
+        r.register(
+            "slow_statements",
+            "Statements over [admin] slow_query_ms",
+            self.slow_statements.clone(),
+        );
+        r.register(
+            "user_statements",
+            "Client statements by user",
+            self.user_statements.clone(),
+        );
+        r.register(
+            "user_errors",
+            "Client statements answered with an error, by user",
+            self.user_errors.clone(),
+        );
+        r.register(
+            "user_connections",
+            "Open client connections by user",
+            self.user_connections.clone(),
+        );
+        r.register(
+            "table_statements",
+            "Statements on sharded or broadcast tables, by logical table and plan kind",
+            self.table_statements.clone(),
+        );
+        r.register(
+            "shards_touched",
+            "Targets of each sharded statement (the scatter ratio)",
+            self.shards_touched.clone(),
+        );
+        r.register(
+            "backend_statements",
+            "Single-target statements run on a server",
+            self.backend_statements.clone(),
+        );
+        r.register(
+            "backend_errors",
+            "Single-target statements that failed on a server",
+            self.backend_errors.clone(),
+        );
+        r.register(
+            "backend_statement_duration_seconds",
+            "Single-target statement time on a server",
+            self.backend_seconds.clone(),
+        );
+        r.register(
+            "reloads",
+            "Configuration reloads, by result",
+            self.reloads.clone(),
+        );
+        r.register(
+            "client_connections",
+            "Open client connections",
+            self.client_connections.clone(),
+        );
+        r.register(
+            "uptime_seconds",
+            "Seconds since start",
+            self.uptime_seconds.clone(),
+        );
+    }
+
+    /// Registers the families of servers, pools, nodes and everything
+    /// gathered at scrape time (XA, events, moves, period tables).
+    fn register_servers(&self, r: &mut Registry) {
+        r.register(
+            "pool_connections",
+            "Backend connections by state (in_use, idle)",
+            self.pool_connections.clone(),
+        );
+        r.register(
+            "pool_connections_created",
+            "Backend connections opened (counter)",
+            self.pool_created.clone(),
+        );
+        r.register(
+            "pool_connections_settled",
+            "Connections whose unread answer was read in the background and reused (counter)",
+            self.pool_settled.clone(),
+        );
+        r.register(
+            "backend_up",
+            "1 when the health checker considers the server up",
+            self.backend_up.clone(),
+        );
+        r.register(
+            "backend_in_flight",
+            "Statements running on the server now",
+            self.backend_in_flight.clone(),
+        );
+        r.register(
+            "replication_lag_seconds",
+            "Replica lag as last measured (-1: unknown)",
+            self.replication_lag.clone(),
+        );
+        r.register(
+            "backend_role",
+            "1: the node's primary now (as the servers' read_only and replication show); 0: a replica; -1: fenced (writable next to the primary)",
+            self.backend_role.clone(),
+        );
+        r.register(
+            "primary_changes",
+            "Another server became the node's primary (counter)",
+            self.primary_changes.clone(),
+        );
+        r.register(
+            "split_brain",
+            "A server was fenced for being writable while another is the primary (counter)",
+            self.split_brain.clone(),
+        );
+        r.register(
+            "runtime_tasks",
+            "Tasks alive in the proxy's runtime (sessions and their helpers, checkers)",
+            self.runtime_tasks.clone(),
+        );
+        self.xa.register(r);
+        r.register(
+            "gtid_waits",
+            "Read-your-writes waits for a replica to apply the session's last write, by result (caught_up, timed_out)",
+            self.gtid_waits.clone(),
+        );
+        r.register(
+            "gtid_wait_duration_seconds",
+            "Time of each read-your-writes wait on a replica",
+            self.gtid_wait_seconds.clone(),
+        );
+        r.register(
+            "refusals",
+            "Statements the proxy refused, by reason (unsupported, routing, parse, privilege, limit)",
+            self.refusals.clone(),
+        );
+        r.register(
+            "sessions_pinned",
+            "Client sessions holding their backend connections now, by reason",
+            self.sessions_pinned.clone(),
+        );
+        self.moves.register(r);
+        self.events.register(r);
+        r.register(
+            "pool_checkout_wait_seconds",
+            "Time a checkout waited for a free connection slot of the server's pool",
+            self.checkout.wait.clone(),
+        );
+        r.register(
+            "pool_checkout_timeouts",
+            "Checkouts that found no free connection in time (error 1040)",
+            self.checkout.timeouts.clone(),
+        );
+        r.register(
+            "period_tables",
+            "time_range period tables created, retired or failed by the table jobs",
+            self.period_tables.clone(),
+        );
+        r.register(
+            "period_tables_missing",
+            "Current or next time_range periods without a table, as last checked",
+            self.period_tables_missing.clone(),
+        );
     }
 
     /// Records one client statement (the user's counters are the
@@ -579,33 +543,7 @@ impl Metrics {
 
     /// Sets the shard-move gauges from the placement file's records.
     pub fn set_moves(&self, file: &crate::config::placement_file::PlacementFile) {
-        self.shards_moved.set(file.moved.len() as i64);
-        for m in &file.moves {
-            let table = format!("{}.{}", m.schema, m.table);
-            let slot = m.slot.to_string();
-            for phase in MOVE_PHASES {
-                self.move_phase
-                    .get_or_create(&MovePhaseLabels {
-                        table: table.clone(),
-                        slot: slot.clone(),
-                        phase,
-                    })
-                    .set(i64::from(m.phase == phase));
-            }
-            let labels = MoveLabels { table, slot };
-            // While the copy runs its progress has the rows copied so far.
-            let progress = file.progress_of(m);
-            let copied = progress.map_or(0, |p| p.rows_copied).max(m.rows_copied);
-            self.move_rows_copied
-                .get_or_create(&labels)
-                .set(i64::try_from(copied).unwrap_or(i64::MAX));
-            if let Some(p) = progress {
-                self.move_progress.set(&labels, p);
-            }
-            self.move_pause_ms
-                .get_or_create(&labels)
-                .set(i64::try_from(m.pause_ms).unwrap_or(i64::MAX));
-        }
+        self.moves.set(file);
     }
 
     /// The text exposition, with the live figures of `cluster` read now.
