@@ -40,6 +40,7 @@ mod copy;
 mod gtid;
 mod plan;
 pub mod progress;
+mod resplit;
 mod reverse;
 mod split;
 mod steps;
@@ -47,6 +48,7 @@ mod verify;
 
 pub use verify::CHUNK_ROWS;
 
+pub use resplit::{run as run_resplit, ResplitRequest};
 pub use split::{run as run_split, SplitRequest};
 
 use std::path::{Path, PathBuf};
