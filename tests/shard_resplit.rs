@@ -248,7 +248,7 @@ async fn writer(
         // Writer-unique keys: a suffix (strings) or a residue (ints).
         let fresh = match kind {
             Kind::Int => (fresh.parse::<i64>().unwrap() + 1_000_000_000 * (w as i64 + 1)).to_string(),
-            Kind::Str => format!("{fresh}~{w}"),
+            Kind::Str => format!("{fresh}~{w}.{k}"),
         };
         let stmts = match k % 6 {
             0 | 3 => {
@@ -376,7 +376,11 @@ async fn run_case(kind: Kind) {
     let mut seeds: Vec<String> = Vec::new();
     let mut seen = BTreeSet::new();
     while seeds.len() < SEED_ROWS {
-        let k = kind.gen(&mut rng);
+        // Distinct under the collation too ('é' = 'e'): numbered.
+        let k = match kind {
+            Kind::Int => kind.gen(&mut rng),
+            Kind::Str => format!("{}{}", kind.gen(&mut rng), seeds.len()),
+        };
         if seen.insert(k.clone()) {
             seeds.push(k);
         }

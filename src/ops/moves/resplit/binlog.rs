@@ -41,6 +41,24 @@ const MARIA_SLAVE_CAPABILITY_GTID: u8 = 4;
 /// outside any transaction follows: DDL).
 const MARIADB_GTID_EVENT: u8 = 162;
 const FL_STANDALONE: u8 = 1;
+/// The event ending an XA transaction's prepared part.
+const XA_PREPARE_LOG_EVENT: u8 = 38;
+
+/// A rotate event's file name without what follows its number: the
+/// server's first (artificial) rotate comes before the format description,
+/// so its checksum is still attached to the name.
+fn log_name(raw: &str) -> String {
+    match raw.rfind('.') {
+        Some(dot) => {
+            let digits = raw[dot + 1..]
+                .bytes()
+                .take_while(u8::is_ascii_digit)
+                .count();
+            raw[..dot + 1 + digits].to_owned()
+        }
+        None => raw.to_owned(),
+    }
+}
 
 /// A binary log position; orders like the log (file names have a fixed
 /// width number).
@@ -178,6 +196,7 @@ async fn run(
     let mut current = from.file.clone();
     let mut pending: Vec<Op> = Vec::new();
     let mut in_tx = false;
+    let trace = std::env::var_os("SHARDCAT_RESPLIT_TRACE").is_some();
     while let Some(event) = stream.next().await {
         let event = event.map_err(err("reading the binary log"))?;
         let log_pos = u64::from(event.header().log_pos());
@@ -185,9 +204,16 @@ async fn run(
             .read_data()
             .map_err(|e| format!("decoding a binary log event: {e}"))?;
         let mut boundary = false;
+        if trace {
+            tracing::info!(
+                "binlog {current}:{log_pos} type {} in_tx {in_tx} pending {}",
+                event.header().event_type_raw(),
+                pending.len()
+            );
+        }
         match data {
             Some(EventData::RotateEvent(r)) => {
-                current = r.name().into_owned();
+                current = log_name(&r.name());
                 let at = Some(Pos {
                     file: current.clone(),
                     pos: r.position(),
@@ -213,10 +239,16 @@ async fn run(
                 }
             }
             Some(EventData::XidEvent(_)) => boundary = true,
+            // An XA transaction's prepared part ends here (`XA COMMIT`
+            // comes later, alone): applied as committed.
+            _ if event.header().event_type_raw() == XA_PREPARE_LOG_EVENT => boundary = true,
             Some(EventData::RowsEvent(rows)) => {
                 let Some(tme) = stream.get_tme(rows.table_id()) else {
                     return Err("a rows event without its table map".into());
                 };
+                if trace {
+                    tracing::info!("rows of {}.{}", tme.database_name(), tme.table_name());
+                }
                 if tme.database_name() == routes.schema.as_str() {
                     let name = tme.table_name().to_ascii_lowercase();
                     if let Some(t) = routes.tables.get(&name) {
@@ -354,4 +386,19 @@ async fn flush(apply: &mut Conn, schema: &str, pending: &mut Vec<Op>) -> Result<
     }
     apply.query_drop("COMMIT").await.map_err(err)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_names_and_positions() {
+        assert_eq!(log_name("mysql-bin.000001<\u{fffd}\u{fffd}"), "mysql-bin.000001");
+        assert_eq!(log_name("mysql-bin.000012"), "mysql-bin.000012");
+        let a = Pos::parse("mysql-bin.000001:900").unwrap();
+        let b = Pos::parse("mysql-bin.000002:4").unwrap();
+        assert!(a < b && a.to_string() == "mysql-bin.000001:900");
+        assert!(Pos::parse("nope").is_err());
+    }
 }
