@@ -70,7 +70,9 @@ impl Kind {
         match self {
             Kind::Int => rng.random_range(0..1_000_000_000i64).to_string(),
             Kind::Str => {
-                let alphabet: Vec<char> = "abcdefghijklmnopqrstuvwxyz0123456789é-_.@".chars().collect();
+                let alphabet: Vec<char> = "abcdefghijklmnopqrstuvwxyz0123456789é-_.@"
+                    .chars()
+                    .collect();
                 let len = rng.random_range(1..24);
                 let mut s: String = (0..len)
                     .map(|_| alphabet[rng.random_range(0..alphabet.len())])
@@ -185,7 +187,12 @@ struct Outcome {
 
 /// Runs `stmts` (one transaction when several) through the proxy, then,
 /// once acknowledged, on the reference.
-async fn mirror(proxy: &mut Conn, reference: &mut Conn, stmts: &[String], out: &mut Outcome) -> bool {
+async fn mirror(
+    proxy: &mut Conn,
+    reference: &mut Conn,
+    stmts: &[String],
+    out: &mut Outcome,
+) -> bool {
     let tx = stmts.len() > 1;
     let mut attempt = 0;
     let r = loop {
@@ -237,7 +244,7 @@ async fn writer(
     let db = kind.db();
     let mut p = proxy_conn(&Port(proxy), Some(db)).await;
     let mut r = direct_conn(&topo, "ref", Some(db)).await;
-    let mut rng = StdRng::seed_from_u64(seed ^ (w as u64 + 1) * 0x9E37);
+    let mut rng = StdRng::seed_from_u64(seed ^ ((w as u64 + 1) * 0x9E37));
     let mut out = Outcome::default();
     // Own rows without ledger rows (their key may change) and with.
     let mut bare: Vec<String> = Vec::new();
@@ -247,7 +254,9 @@ async fn writer(
         let fresh = kind.gen(&mut rng);
         // Writer-unique keys: a suffix (strings) or a residue (ints).
         let fresh = match kind {
-            Kind::Int => (fresh.parse::<i64>().unwrap() + 1_000_000_000 * (w as i64 + 1)).to_string(),
+            Kind::Int => {
+                (fresh.parse::<i64>().unwrap() + 1_000_000_000 * (w as i64 + 1)).to_string()
+            }
             Kind::Str => format!("{fresh}~{w}.{k}"),
         };
         let stmts = match k % 6 {
@@ -278,12 +287,18 @@ async fn writer(
             }
             4 if !bare.is_empty() => {
                 let gone = bare.remove(k % bare.len());
-                vec![format!("DELETE FROM accounts WHERE k = {}", kind.lit(&gone))]
+                vec![format!(
+                    "DELETE FROM accounts WHERE k = {}",
+                    kind.lit(&gone)
+                )]
             }
             _ => {
                 let s = &seeds[(k * 7 + w) % (seeds.len() / WRITERS) * WRITERS + w];
                 vec![
-                    format!("INSERT INTO ledger (k, delta) VALUES ({}, {k})", kind.lit(s)),
+                    format!(
+                        "INSERT INTO ledger (k, delta) VALUES ({}, {k})",
+                        kind.lit(s)
+                    ),
                     format!(
                         "UPDATE accounts SET balance = balance + {k} WHERE k = {}",
                         kind.lit(s)
@@ -313,7 +328,7 @@ async fn reader(
     let mut k = r;
     while !stop.load(Ordering::Relaxed) {
         k += 1;
-        let sql = if k % 3 == 0 {
+        let sql = if k.is_multiple_of(3) {
             "SELECT COUNT(*) FROM accounts".to_string()
         } else {
             format!(
@@ -322,7 +337,7 @@ async fn reader(
             )
         };
         match c.query_first::<i64, _>(&sql).await {
-            Ok(Some(n)) if k % 3 == 0 || n == 1 => {
+            Ok(Some(n)) if k.is_multiple_of(3) || n == 1 => {
                 reads.fetch_add(1, Ordering::Relaxed);
             }
             Ok(n) => failures.push(format!("{sql}: {n:?}")),
@@ -386,7 +401,9 @@ async fn run_case(kind: Kind) {
         }
     }
     for conn in [&mut c, &mut reference] {
-        conn.query_drop(format!("CREATE DATABASE {db}")).await.unwrap();
+        conn.query_drop(format!("CREATE DATABASE {db}"))
+            .await
+            .unwrap();
         conn.query_drop(format!("USE {db}")).await.unwrap();
         conn.query_drop(format!(
             "CREATE TABLE accounts (k {} PRIMARY KEY, balance BIGINT NOT NULL, note VARCHAR(40), amount DOUBLE)",
@@ -403,7 +420,13 @@ async fn run_case(kind: Kind) {
         let values: Vec<String> = seeds
             .iter()
             .enumerate()
-            .map(|(i, k)| format!("({}, 100, 'seed ''{i}'' é\\\\', {})", kind.lit(k), i as f64 / 3.0))
+            .map(|(i, k)| {
+                format!(
+                    "({}, 100, 'seed ''{i}'' é\\\\', {})",
+                    kind.lit(k),
+                    i as f64 / 3.0
+                )
+            })
             .collect();
         conn.query_drop(format!("INSERT INTO accounts VALUES {}", values.join(",")))
             .await
@@ -412,7 +435,10 @@ async fn run_case(kind: Kind) {
     // Ledger ids differ between the proxy's shards and ref: rows compared
     // by (k, delta).
     for (i, k) in seeds.iter().enumerate().take(200) {
-        let sql = format!("INSERT INTO ledger (k, delta) VALUES ({}, {i})", kind.lit(k));
+        let sql = format!(
+            "INSERT INTO ledger (k, delta) VALUES ({}, {i})",
+            kind.lit(k)
+        );
         c.query_drop(&sql).await.unwrap();
         reference.query_drop(&sql).await.unwrap();
     }
@@ -432,11 +458,25 @@ async fn run_case(kind: Kind) {
         (args("3", &[]), "integer factor"),
         (args("2", &[]), "integer factor"),
         (
-            vec!["shards", "resplit", "--table", "ledger", "--tables-per-node", "4"],
+            vec![
+                "shards",
+                "resplit",
+                "--table",
+                "ledger",
+                "--tables-per-node",
+                "4",
+            ],
             "resplit the table it is bound to",
         ),
         (
-            vec!["shards", "resplit", "--table", "jumpy", "--tables-per-node", "4"],
+            vec![
+                "shards",
+                "resplit",
+                "--table",
+                "jumpy",
+                "--tables-per-node",
+                "4",
+            ],
             "only `hash_mod`",
         ),
     ] {
@@ -493,6 +533,12 @@ async fn run_case(kind: Kind) {
             let _ = child.wait();
             let text = std::fs::read_to_string(&placement).unwrap_or_default();
             assert!(text.contains("phase = \"copying\""), "{text}");
+            let (_, status) = cli(&["shards", "status"], &config);
+            assert!(
+                status
+                    .contains("resplit: resplit_int.accounts tables_per_node 2 → 4: phase copying"),
+                "{status}"
+            );
         }
         Kind::Str => {
             // A switch that cannot fit in 1 ms: stays in catch-up; --abort
@@ -517,7 +563,11 @@ async fn run_case(kind: Kind) {
     let started = Instant::now();
     let (ok, text) = resplit(&config, &[]).await;
     let took = started.elapsed();
-    assert!(ok, "resplit failed:\n{text}\nproxy log:\n{}", util::tail(&proxy.log()));
+    assert!(
+        ok,
+        "resplit failed:\n{text}\nproxy log:\n{}",
+        util::tail(&proxy.log())
+    );
     let pause_ms: u64 = text
         .lines()
         .find_map(|l| l.split("write pause ").nth(1))
@@ -581,10 +631,18 @@ async fn run_case(kind: Kind) {
         let (node, name) = new_table("accounts", t);
         let mut n = direct_conn(&topo, node, Some(db)).await;
         let here = keys(&mut n, &format!("SELECT k FROM {name}")).await;
-        let want: BTreeSet<String> = ref_keys.iter().filter(|k| kind.slot(k) == t).cloned().collect();
+        let want: BTreeSet<String> = ref_keys
+            .iter()
+            .filter(|k| kind.slot(k) == t)
+            .cloned()
+            .collect();
         assert_eq!(here, want, "{name} on {node}");
         let (_, lname) = new_table("ledger", t);
-        let here = keys(&mut n, &format!("SELECT CONCAT(k, '#', delta) FROM {lname}")).await;
+        let here = keys(
+            &mut n,
+            &format!("SELECT CONCAT(k, '#', delta) FROM {lname}"),
+        )
+        .await;
         let want: BTreeSet<String> = ref_ledger
             .iter()
             .filter(|kd| kind.slot(kd.rsplit_once('#').unwrap().0) == t)
@@ -596,7 +654,19 @@ async fn run_case(kind: Kind) {
         &["explain", "--schema", db, "SELECT * FROM accounts"],
         &config,
     );
-    assert!(ok && explain.contains("accounts_7") && explain.contains("accounts_1_rs4"), "{explain}");
+    assert!(
+        ok && explain.contains("accounts_7") && explain.contains("accounts_1_rs4"),
+        "{explain}"
+    );
+
+    let (_, status) = cli(&["shards", "status"], &config);
+    for line in [
+        format!("resplit: {db}.accounts tables_per_node 2 → 4: phase switched"),
+        format!("moved: {db}.accounts slot 4 → node n1"),
+        format!("moved: {db}.accounts slot 2 → node n2"),
+    ] {
+        assert!(status.contains(&line), "{line}:\n{status}");
+    }
 
     // --cleanup drops the old tables; reads stay the same.
     let before: Vec<Acc> = c.query(all).await.unwrap();

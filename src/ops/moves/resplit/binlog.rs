@@ -125,7 +125,10 @@ pub(crate) struct Routes {
 
 /// One replayed change.
 enum Op {
-    Replace { table: String, row: Vec<Value> },
+    Replace {
+        table: String,
+        row: Vec<Value>,
+    },
     Delete {
         table: String,
         /// `pk1 = ? AND pk2 = ?`.
@@ -182,7 +185,9 @@ async fn run(
     // "Failed to replace GTID event with backwards-compatible event").
     let mut stream_conn = stream_conn;
     stream_conn
-        .query_drop(format!("SET @mariadb_slave_capability = {MARIA_SLAVE_CAPABILITY_GTID}"))
+        .query_drop(format!(
+            "SET @mariadb_slave_capability = {MARIA_SLAVE_CAPABILITY_GTID}"
+        ))
         .await
         .map_err(err("announcing the reader's capability"))?;
     let mut stream = stream_conn
@@ -367,7 +372,10 @@ async fn flush(apply: &mut Conn, schema: &str, pending: &mut Vec<Op>) -> Result<
                 let marks = vec!["?"; row.len()].join(",");
                 apply
                     .exec_drop(
-                        format!("REPLACE INTO {} VALUES ({marks})", qualified(schema, &table)),
+                        format!(
+                            "REPLACE INTO {} VALUES ({marks})",
+                            qualified(schema, &table)
+                        ),
                         Params::Positional(row),
                     )
                     .await
@@ -394,7 +402,10 @@ mod tests {
 
     #[test]
     fn log_names_and_positions() {
-        assert_eq!(log_name("mysql-bin.000001<\u{fffd}\u{fffd}"), "mysql-bin.000001");
+        assert_eq!(
+            log_name("mysql-bin.000001<\u{fffd}\u{fffd}"),
+            "mysql-bin.000001"
+        );
         assert_eq!(log_name("mysql-bin.000012"), "mysql-bin.000012");
         let a = Pos::parse("mysql-bin.000001:900").unwrap();
         let b = Pos::parse("mysql-bin.000002:4").unwrap();

@@ -48,7 +48,10 @@ pub(crate) async fn copy_node(
     for t in tables {
         for name in t.new_tables.values() {
             target
-                .query_drop(format!("DROP TABLE IF EXISTS {}", qualified(c.schema, name)))
+                .query_drop(format!(
+                    "DROP TABLE IF EXISTS {}",
+                    qualified(c.schema, name)
+                ))
                 .await
                 .map_err(sql_err("dropping an unfinished copy"))?;
         }
@@ -151,9 +154,7 @@ async fn copy_table(
         .map_err(sql_err("reading the old table"))?
     {
         let values = row.unwrap();
-        let key = values
-            .get(t.key)
-            .ok_or("a row without its key column")?;
+        let key = values.get(t.key).ok_or("a row without its key column")?;
         let (slot, _) = t.route(c.rule, c.key_type, key)?;
         let batch = pending.entry(slot).or_default();
         batch.push(values);
@@ -162,7 +163,7 @@ async fn copy_table(
             rows += insert(target, c.schema, &t.new_tables[&slot], &cols, batch).await?;
         }
         *total += 1;
-        if *total % 50 == 0 {
+        if total.is_multiple_of(50) {
             pace(c.rate, *total, start).await;
         }
     }

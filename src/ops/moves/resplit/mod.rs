@@ -170,7 +170,11 @@ async fn fresh(
             )
             .await
             .map_err(|e| format!("tables of node `{node}`: {e}"))?;
-        taken.extend(names.into_iter().map(|n| (node.clone(), n.to_ascii_lowercase())));
+        taken.extend(
+            names
+                .into_iter()
+                .map(|n| (node.clone(), n.to_ascii_lowercase())),
+        );
         let _ = c.disconnect().await;
     }
     let plan = plan::plan(
@@ -183,7 +187,9 @@ async fn fresh(
     )?;
     print_plan(&plan.record, say);
     for (slot, node) in plan::moved_entries(&plan) {
-        say(format!("plan: slot {slot} stays on node {node} ([[moved]])"));
+        say(format!(
+            "plan: slot {slot} stays on node {node} ([[moved]])"
+        ));
     }
     // The refusals that need the servers (column types, primary key).
     describe_all(cfg, &plan).await?;
@@ -344,7 +350,10 @@ async fn catch_up_and_switch(
         };
         let mut conns = BTreeMap::new();
         for node in by_node.keys() {
-            conns.insert(node.clone(), (connect(cfg, node).await?, connect(cfg, node).await?));
+            conns.insert(
+                node.clone(),
+                (connect(cfg, node).await?, connect(cfg, node).await?),
+            );
         }
         let record = plan.record.clone();
         let moved = plan::moved_entries(&plan);
@@ -373,7 +382,9 @@ async fn catch_up_and_switch(
         Err(e) => {
             // Keep the catch-up's progress; the placement is unchanged.
             let _ = save(path, &plan.record);
-            Err(format!("{e}; the resplit stays in catch-up: run the command again"))
+            Err(format!(
+                "{e}; the resplit stays in catch-up: run the command again"
+            ))
         }
     }
 }
@@ -515,9 +526,12 @@ async fn cleanup(
             if new_names.contains(&(node.clone(), old.to_ascii_lowercase())) {
                 continue;
             }
-            c.query_drop(format!("DROP TABLE IF EXISTS {}", qualified(&record.schema, old)))
-                .await
-                .map_err(|e| format!("dropping `{old}`: {e}"))?;
+            c.query_drop(format!(
+                "DROP TABLE IF EXISTS {}",
+                qualified(&record.schema, old)
+            ))
+            .await
+            .map_err(|e| format!("dropping `{old}`: {e}"))?;
             say(format!("dropped {}.{old} on {node}", record.schema));
         }
         let _ = c.disconnect().await;

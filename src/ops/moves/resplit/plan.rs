@@ -165,7 +165,7 @@ fn refuse_rule(table: &str, root: &ShardedTable, tables_per_node: usize) -> Resu
         ));
     }
     let from = root.tables_per_node;
-    if tables_per_node <= from || tables_per_node % from != 0 {
+    if tables_per_node <= from || !tables_per_node.is_multiple_of(from) {
         return Err(format!(
             "`{table}`: tables_per_node can only grow by an integer factor ({from} → {}, {}, …); \
              {from} → {tables_per_node} would move rows between old slots",
@@ -204,7 +204,11 @@ mod tests {
     fn a_new_slot_draws_from_exactly_one_old_slot() {
         let mut rng = rand::rngs::StdRng::seed_from_u64(15);
         let collation = Collation::default();
-        for hash in [HashFunction::Xxh3, HashFunction::Murmur3, HashFunction::Crc32] {
+        for hash in [
+            HashFunction::Xxh3,
+            HashFunction::Murmur3,
+            HashFunction::Crc32,
+        ] {
             let algo = Algorithm::HashMod { hash };
             for _ in 0..2000 {
                 let key = if rng.random_bool(0.5) {

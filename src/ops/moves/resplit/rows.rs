@@ -183,7 +183,11 @@ impl OldTable {
 }
 
 /// The slot of a key value under `rule`.
-pub(crate) fn slot_of(rule: &ShardedTable, key_type: KeyType, value: &Value) -> Result<usize, String> {
+pub(crate) fn slot_of(
+    rule: &ShardedTable,
+    key_type: KeyType,
+    value: &Value,
+) -> Result<usize, String> {
     let param = match value {
         Value::NULL => ParamValue::Null,
         Value::Int(n) => ParamValue::Int(*n),

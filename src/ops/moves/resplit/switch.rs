@@ -57,7 +57,11 @@ pub(crate) async fn master_pos(conn: &mut Conn) -> Result<Pos, String> {
 }
 
 /// Waits until `reader` has applied `target`, at most `left`.
-pub(crate) async fn wait_applied(reader: &Reader, target: &Pos, left: Duration) -> Result<(), String> {
+pub(crate) async fn wait_applied(
+    reader: &Reader,
+    target: &Pos,
+    left: Duration,
+) -> Result<(), String> {
     let start = Instant::now();
     loop {
         {
@@ -82,7 +86,12 @@ pub(crate) async fn wait_applied(reader: &Reader, target: &Pos, left: Duration) 
 }
 
 /// (rows, BIT_XOR of row hashes) of `table`.
-async fn figure(conn: &mut Conn, schema: &str, table: &str, hash: &str) -> Result<(u64, u64), String> {
+async fn figure(
+    conn: &mut Conn,
+    schema: &str,
+    table: &str,
+    hash: &str,
+) -> Result<(u64, u64), String> {
     let row: Option<(u64, Option<u64>)> = conn
         .query_first(format!(
             "SELECT COUNT(*), BIT_XOR({hash}) FROM {}",
