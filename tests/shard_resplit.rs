@@ -376,17 +376,9 @@ async fn keys(c: &mut Conn, sql: &str) -> BTreeSet<String> {
 
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-async fn run_case(kind: Kind) {
-    let _serial = SERIAL.lock().await;
-    let seed = moving::seed();
-    eprintln!("{kind:?}: seed {seed} (SHARDCAT_TEST_SEED={seed} replays it)");
+/// The seed rows on the proxy and on `ref` (the keys returned).
+async fn seed_both(kind: Kind, seed: u64, c: &mut Conn, reference: &mut Conn) -> Vec<String> {
     let db = kind.db();
-    let topo = Arc::new(Topology::from_env());
-    reset(&topo, db).await;
-    let proxy = ProxyProcess::start_with(&topo, options(kind));
-    let config = proxy.config_path.clone();
-    let mut c = proxy_conn(&proxy, None).await;
-    let mut reference = direct_conn(&topo, "ref", None).await;
     let mut rng = StdRng::seed_from_u64(seed);
     let mut seeds: Vec<String> = Vec::new();
     let mut seen = BTreeSet::new();
@@ -400,7 +392,7 @@ async fn run_case(kind: Kind) {
             seeds.push(k);
         }
     }
-    for conn in [&mut c, &mut reference] {
+    for conn in [&mut *c, &mut *reference] {
         conn.query_drop(format!("CREATE DATABASE {db}"))
             .await
             .unwrap();
@@ -442,7 +434,12 @@ async fn run_case(kind: Kind) {
         c.query_drop(&sql).await.unwrap();
         reference.query_drop(&sql).await.unwrap();
     }
+    seeds
+}
 
+/// The dry run's plan and the refusals, each with its reason.
+fn plan_and_refusals(config: &std::path::Path) {
+    let config = config.to_path_buf();
     // The plan, printed without changing anything; refusals with a reason.
     let (ok, plan) = cli(&args("4", &["--dry-run"]), &config);
     assert!(ok, "{plan}");
@@ -483,38 +480,13 @@ async fn run_case(kind: Kind) {
         let (ok, text) = cli(&a, &config);
         assert!(!ok && text.contains(why), "{a:?}: {text}");
     }
+}
 
-    let seeds = Arc::new(seeds);
-    let stop = Arc::new(AtomicBool::new(false));
-    let _stop_on_panic = StopOnDrop(stop.clone());
-    let reads = Arc::new(AtomicUsize::new(0));
-    let writers: Vec<_> = (0..WRITERS)
-        .map(|w| {
-            tokio::spawn(writer(
-                kind,
-                proxy.port,
-                topo.clone(),
-                w,
-                seeds.clone(),
-                seed,
-                stop.clone(),
-            ))
-        })
-        .collect();
-    let readers: Vec<_> = (0..2)
-        .map(|r| {
-            tokio::spawn(reader(
-                kind,
-                proxy.port,
-                r,
-                seeds.clone(),
-                stop.clone(),
-                reads.clone(),
-            ))
-        })
-        .collect();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-
+/// The first run, cut short: killed during its copy (integer keys) or
+/// failing its pause, then aborted (string keys).
+async fn interrupt(kind: Kind, topo: &Topology, config: &std::path::Path) {
+    let db = kind.db();
+    let config = config.to_path_buf();
     let placement = config.with_file_name("shardcat.placement.toml");
     match kind {
         Kind::Int => {
@@ -549,7 +521,7 @@ async fn run_case(kind: Kind) {
             assert!(text.contains("phase = \"catching_up\""), "{text}");
             let (ok, text) = resplit(&config, &["--abort"]).await;
             assert!(ok, "{text}");
-            let mut n1 = direct_conn(&topo, "n1p", Some(db)).await;
+            let mut n1 = direct_conn(topo, "n1p", Some(db)).await;
             let left: Vec<String> = n1
                 .exec(
                     "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? ORDER BY 1",
@@ -560,6 +532,133 @@ async fn run_case(kind: Kind) {
             assert_eq!(left, ["accounts_0", "accounts_1", "ledger_0", "ledger_1"]);
         }
     }
+}
+
+/// After the switch: rows through the proxy equal `ref`'s, each new table
+/// holds exactly its slot's keys, the placement, `--cleanup`.
+async fn check_layout(
+    kind: Kind,
+    topo: &Topology,
+    config: &std::path::Path,
+    c: &mut Conn,
+    reference: &mut Conn,
+) {
+    let db = kind.db();
+    let config = config.to_path_buf();
+    // Through the proxy: the reference's rows, exactly.
+    c.query_drop(format!("USE {db}")).await.unwrap();
+    reference.query_drop(format!("USE {db}")).await.unwrap();
+    let all = "SELECT k, balance, note, amount FROM accounts ORDER BY k";
+    let ledger = "SELECT k, delta FROM ledger ORDER BY k, delta";
+    type Acc = (String, i64, Option<String>, Option<f64>);
+    let got: Vec<Acc> = c.query(all).await.unwrap();
+    let want: Vec<Acc> = reference.query(all).await.unwrap();
+    assert_eq!(got.len(), want.len(), "row counts");
+    assert!(got == want, "accounts through the proxy differ from ref");
+    let got: Vec<(String, i64)> = c.query(ledger).await.unwrap();
+    let want: Vec<(String, i64)> = reference.query(ledger).await.unwrap();
+    assert_eq!(got, want, "ledger through the proxy vs ref");
+
+    // Every new physical table: exactly the keys that map to its slot.
+    let ref_keys = keys(reference, "SELECT k FROM accounts").await;
+    let ref_ledger = keys(reference, "SELECT CONCAT(k, '#', delta) FROM ledger").await;
+    for t in 0..NEW_SLOTS {
+        let (node, name) = new_table("accounts", t);
+        let mut n = direct_conn(topo, node, Some(db)).await;
+        let here = keys(&mut n, &format!("SELECT k FROM {name}")).await;
+        let want: BTreeSet<String> = ref_keys
+            .iter()
+            .filter(|k| kind.slot(k) == t)
+            .cloned()
+            .collect();
+        assert_eq!(here, want, "{name} on {node}");
+        let (_, lname) = new_table("ledger", t);
+        let here = keys(
+            &mut n,
+            &format!("SELECT CONCAT(k, '#', delta) FROM {lname}"),
+        )
+        .await;
+        let want: BTreeSet<String> = ref_ledger
+            .iter()
+            .filter(|kd| kind.slot(kd.rsplit_once('#').unwrap().0) == t)
+            .cloned()
+            .collect();
+        assert_eq!(here, want, "{lname} on {node}");
+    }
+    let (ok, explain) = cli(
+        &["explain", "--schema", db, "SELECT * FROM accounts"],
+        &config,
+    );
+    assert!(
+        ok && explain.contains("accounts_7") && explain.contains("accounts_1_rs4"),
+        "{explain}"
+    );
+
+    let (_, status) = cli(&["shards", "status"], &config);
+    for line in [
+        format!("resplit: {db}.accounts tables_per_node 2 → 4: phase switched"),
+        format!("moved: {db}.accounts slot 4 → node n1"),
+        format!("moved: {db}.accounts slot 2 → node n2"),
+    ] {
+        assert!(status.contains(&line), "{line}:\n{status}");
+    }
+
+    // --cleanup drops the old tables; reads stay the same.
+    let before: Vec<Acc> = c.query(all).await.unwrap();
+    let (ok, text) = cli(&args("4", &["--cleanup"]), &config);
+    assert!(ok, "{text}");
+    let mut n1 = direct_conn(topo, "n1p", Some(db)).await;
+    let gone: Result<Option<i64>, _> = n1.query_first("SELECT COUNT(*) FROM accounts_1").await;
+    assert!(gone.is_err(), "accounts_1 dropped on n1");
+    let after: Vec<Acc> = c.query(all).await.unwrap();
+    assert!(before == after, "reads after cleanup");
+}
+
+async fn run_case(kind: Kind) {
+    let _serial = SERIAL.lock().await;
+    let seed = moving::seed();
+    eprintln!("{kind:?}: seed {seed} (SHARDCAT_TEST_SEED={seed} replays it)");
+    let db = kind.db();
+    let topo = Arc::new(Topology::from_env());
+    reset(&topo, db).await;
+    let proxy = ProxyProcess::start_with(&topo, options(kind));
+    let config = proxy.config_path.clone();
+    let mut c = proxy_conn(&proxy, None).await;
+    let mut reference = direct_conn(&topo, "ref", None).await;
+    let seeds = seed_both(kind, seed, &mut c, &mut reference).await;
+    plan_and_refusals(&config);
+    let seeds = Arc::new(seeds);
+    let stop = Arc::new(AtomicBool::new(false));
+    let _stop_on_panic = StopOnDrop(stop.clone());
+    let reads = Arc::new(AtomicUsize::new(0));
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            tokio::spawn(writer(
+                kind,
+                proxy.port,
+                topo.clone(),
+                w,
+                seeds.clone(),
+                seed,
+                stop.clone(),
+            ))
+        })
+        .collect();
+    let readers: Vec<_> = (0..2)
+        .map(|r| {
+            tokio::spawn(reader(
+                kind,
+                proxy.port,
+                r,
+                seeds.clone(),
+                stop.clone(),
+                reads.clone(),
+            ))
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    interrupt(kind, &topo, &config).await;
     let started = Instant::now();
     let (ok, text) = resplit(&config, &[]).await;
     let took = started.elapsed();
@@ -610,73 +709,7 @@ async fn run_case(kind: Kind) {
     assert!(read_failures.is_empty(), "{read_failures:?}");
     assert!(out.acknowledged > 20, "the load ran: {}", out.acknowledged);
 
-    // Through the proxy: the reference's rows, exactly.
-    c.query_drop(format!("USE {db}")).await.unwrap();
-    reference.query_drop(format!("USE {db}")).await.unwrap();
-    let all = "SELECT k, balance, note, amount FROM accounts ORDER BY k";
-    let ledger = "SELECT k, delta FROM ledger ORDER BY k, delta";
-    type Acc = (String, i64, Option<String>, Option<f64>);
-    let got: Vec<Acc> = c.query(all).await.unwrap();
-    let want: Vec<Acc> = reference.query(all).await.unwrap();
-    assert_eq!(got.len(), want.len(), "row counts");
-    assert!(got == want, "accounts through the proxy differ from ref");
-    let got: Vec<(String, i64)> = c.query(ledger).await.unwrap();
-    let want: Vec<(String, i64)> = reference.query(ledger).await.unwrap();
-    assert_eq!(got, want, "ledger through the proxy vs ref");
-
-    // Every new physical table: exactly the keys that map to its slot.
-    let ref_keys = keys(&mut reference, "SELECT k FROM accounts").await;
-    let ref_ledger = keys(&mut reference, "SELECT CONCAT(k, '#', delta) FROM ledger").await;
-    for t in 0..NEW_SLOTS {
-        let (node, name) = new_table("accounts", t);
-        let mut n = direct_conn(&topo, node, Some(db)).await;
-        let here = keys(&mut n, &format!("SELECT k FROM {name}")).await;
-        let want: BTreeSet<String> = ref_keys
-            .iter()
-            .filter(|k| kind.slot(k) == t)
-            .cloned()
-            .collect();
-        assert_eq!(here, want, "{name} on {node}");
-        let (_, lname) = new_table("ledger", t);
-        let here = keys(
-            &mut n,
-            &format!("SELECT CONCAT(k, '#', delta) FROM {lname}"),
-        )
-        .await;
-        let want: BTreeSet<String> = ref_ledger
-            .iter()
-            .filter(|kd| kind.slot(kd.rsplit_once('#').unwrap().0) == t)
-            .cloned()
-            .collect();
-        assert_eq!(here, want, "{lname} on {node}");
-    }
-    let (ok, explain) = cli(
-        &["explain", "--schema", db, "SELECT * FROM accounts"],
-        &config,
-    );
-    assert!(
-        ok && explain.contains("accounts_7") && explain.contains("accounts_1_rs4"),
-        "{explain}"
-    );
-
-    let (_, status) = cli(&["shards", "status"], &config);
-    for line in [
-        format!("resplit: {db}.accounts tables_per_node 2 → 4: phase switched"),
-        format!("moved: {db}.accounts slot 4 → node n1"),
-        format!("moved: {db}.accounts slot 2 → node n2"),
-    ] {
-        assert!(status.contains(&line), "{line}:\n{status}");
-    }
-
-    // --cleanup drops the old tables; reads stay the same.
-    let before: Vec<Acc> = c.query(all).await.unwrap();
-    let (ok, text) = cli(&args("4", &["--cleanup"]), &config);
-    assert!(ok, "{text}");
-    let mut n1 = direct_conn(&topo, "n1p", Some(db)).await;
-    let gone: Result<Option<i64>, _> = n1.query_first("SELECT COUNT(*) FROM accounts_1").await;
-    assert!(gone.is_err(), "accounts_1 dropped on n1");
-    let after: Vec<Acc> = c.query(all).await.unwrap();
-    assert!(before == after, "reads after cleanup");
+    check_layout(kind, &topo, &config, &mut c, &mut reference).await;
     drop(c);
     reset(&topo, db).await;
 }
