@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
-use shardcat::ops::moves::{self, MoveRequest, SplitRequest};
+use shardcat::ops::moves::{self, MoveRequest, ResplitRequest, SplitRequest};
 
 /// The arguments a move and a split share.
 #[derive(Args)]
@@ -101,6 +101,19 @@ pub struct SplitArgs {
     dry_run: bool,
 }
 
+/// `shards resplit`: a larger `tables_per_node`, rows kept on their node.
+#[derive(Args)]
+pub struct ResplitArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// The new tables per node (an integer multiple of the current one).
+    #[arg(long)]
+    tables_per_node: usize,
+    /// Print the plan, change nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
 impl CommonArgs {
     fn request(self, shard: String, to: String) -> MoveRequest {
         MoveRequest {
@@ -143,6 +156,9 @@ pub enum ShardsAction {
     /// record that resumes after an interruption (run again), `--abort`
     /// and `--cleanup` for all.
     Split(Box<SplitArgs>),
+    /// Increases the table's `tables_per_node` online (2 → 4): each old
+    /// physical table divided into new ones on the same node.
+    Resplit(Box<ResplitArgs>),
     /// The shards moved off their rule's node and the moves under way.
     Status {
         #[arg(long, short)]
@@ -163,6 +179,17 @@ pub fn shards(action: ShardsAction) -> ExitCode {
                 return ExitCode::FAILURE;
             };
             rt.block_on(moves::run(&req, &mut say))
+        }
+        ShardsAction::Resplit(a) => {
+            let req = ResplitRequest {
+                base: a.common.request(String::new(), String::new()),
+                tables_per_node: a.tables_per_node,
+                dry_run: a.dry_run,
+            };
+            let Some(rt) = super::runtime() else {
+                return ExitCode::FAILURE;
+            };
+            rt.block_on(moves::run_resplit(&req, &mut say))
         }
         ShardsAction::Split(a) => {
             let mut assign = Vec::new();

@@ -31,6 +31,69 @@ pub struct PlacementFile {
     /// while it runs, shown by `SHOW SHARDCAT MOVES` and the metrics).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub progress: Vec<MoveProgress>,
+    /// `tables_per_node` changes (`shardcat shards resplit`): under way, or
+    /// switched (then applied to the rule at every load).
+    #[serde(default, rename = "resplit", skip_serializing_if = "Vec::is_empty")]
+    pub resplits: Vec<ResplitRecord>,
+}
+
+/// A change of a sharded table's `tables_per_node` (its slots split in
+/// place: every row stays on its node).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResplitRecord {
+    /// The rule's schema, when it names one (as `[[moved]]` records it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule_schema: Option<String>,
+    /// The schema of the physical tables.
+    pub schema: String,
+    /// The sharded table's logical name.
+    pub table: String,
+    /// The rule's `tables_per_node` before and after.
+    pub from_tables_per_node: usize,
+    pub tables_per_node: usize,
+    /// `copying`, `catching_up`, `switched`, `cleaned`.
+    pub phase: String,
+    /// Per source node, the binary log position (`file:pos`) the catch-up
+    /// has applied up to (the copy's snapshot at first).
+    #[serde(default)]
+    pub sources: Vec<ResplitSource>,
+    /// Every new physical table and the old one it draws from.
+    #[serde(default)]
+    pub tables: Vec<ResplitTable>,
+    /// Rows copied (all tables).
+    #[serde(default)]
+    pub rows_copied: u64,
+    /// Write pause of the switch, milliseconds (0 before it).
+    #[serde(default)]
+    pub pause_ms: u64,
+}
+
+/// A source node's catch-up position.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResplitSource {
+    pub node: String,
+    /// `file:pos` of the node's primary binary log.
+    pub binlog: String,
+}
+
+/// One new physical table of a resplit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResplitTable {
+    /// The node holding the old and the new table.
+    pub node: String,
+    /// The logical table (the resplit table or one bound to it).
+    pub logical: String,
+    /// The new slot.
+    pub slot: usize,
+    /// The old physical table its rows come from.
+    pub old: String,
+    /// The name the new rule renders and the name the table has (a staging
+    /// name when the rendered one is an old table of the same node).
+    pub rendered: String,
+    pub name: String,
 }
 
 /// One moved slot of a sharded (root) table; its bound tables follow it.
@@ -131,6 +194,13 @@ impl MoveProgress {
     }
 }
 
+impl ResplitRecord {
+    /// Whether the proxies route by the new layout.
+    pub fn switched(&self) -> bool {
+        matches!(self.phase.as_str(), "switched" | "cleaned")
+    }
+}
+
 impl PlacementFile {
     /// The progress of `record`, if any.
     pub fn progress_of(&self, record: &MoveRecord) -> Option<&MoveProgress> {
@@ -173,6 +243,28 @@ impl PlacementFile {
     /// Applies `[[moved]]` to the rules: each entry must name a sharded
     /// table's existing slot.
     pub fn apply(&self, tables: &mut [TableRule]) -> Result<(), String> {
+        for r in self.resplits.iter().filter(|r| r.switched()) {
+            let rule = tables.iter_mut().find(|t| {
+                t.name.eq_ignore_ascii_case(&r.table)
+                    && (r.rule_schema.is_none() || t.schema.as_deref() == r.rule_schema.as_deref())
+            });
+            let Some(TableKind::Sharded(sharded)) = rule.map(|t| &mut t.kind) else {
+                return Err(format!(
+                    "[[resplit]] table `{}` has no sharded [[table]] rule",
+                    r.table
+                ));
+            };
+            if ![r.from_tables_per_node, r.tables_per_node].contains(&sharded.tables_per_node) {
+                return Err(format!(
+                    "[[resplit]] table `{}`: the rule has tables_per_node = {}, the resplit went {} → {}",
+                    r.table, sharded.tables_per_node, r.from_tables_per_node, r.tables_per_node
+                ));
+            }
+            sharded.tables_per_node = r.tables_per_node;
+            for t in r.tables.iter().filter(|t| t.rendered != t.name) {
+                sharded.renamed.insert(t.rendered.clone(), t.name.clone());
+            }
+        }
         for m in &self.moved {
             let rule = tables.iter_mut().find(|r| {
                 r.name.eq_ignore_ascii_case(&m.table)

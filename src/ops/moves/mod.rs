@@ -41,6 +41,7 @@ mod gtid;
 mod plan;
 pub mod progress;
 mod recovery;
+mod resplit;
 mod reverse;
 mod split;
 mod steps;
@@ -48,6 +49,7 @@ mod verify;
 
 pub use verify::CHUNK_ROWS;
 
+pub use resplit::{run as run_resplit, ResplitRequest};
 pub use split::{run as run_split, SplitRequest};
 
 use std::path::{Path, PathBuf};
@@ -460,7 +462,31 @@ pub fn status(config: &Path) -> Result<Vec<String>, String> {
             m.channel
         ));
     }
-    if file.moved.is_empty() && file.moves.is_empty() {
+    for r in &file.resplits {
+        let sources: Vec<String> = r
+            .sources
+            .iter()
+            .map(|s| format!("{} {}", s.node, s.binlog))
+            .collect();
+        lines.push(format!(
+            "resplit: {}.{} tables_per_node {} → {}: phase {}, {} new tables, {} rows copied, \
+             pause {} ms, catch-up at {}",
+            r.schema,
+            r.table,
+            r.from_tables_per_node,
+            r.tables_per_node,
+            r.phase,
+            r.tables.len(),
+            r.rows_copied,
+            r.pause_ms,
+            if sources.is_empty() {
+                "-".to_owned()
+            } else {
+                sources.join(", ")
+            }
+        ));
+    }
+    if file.moved.is_empty() && file.moves.is_empty() && file.resplits.is_empty() {
         lines.push("nothing moved".into());
     }
     Ok(lines)

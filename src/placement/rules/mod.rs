@@ -151,6 +151,11 @@ pub struct ShardedTable {
     /// node (read from the configuration's placement file, never from the
     /// rule itself).
     pub moved: std::collections::BTreeMap<usize, String>,
+    /// Physical tables under another name than their pattern renders
+    /// (rendered name → actual name): the new tables `shardcat shards
+    /// resplit` built under a staging name because the rendered one was an
+    /// old table on the same node (read from the placement file).
+    pub renamed: std::collections::BTreeMap<String, String>,
 }
 
 /// A table bound to a parent (`bound_to`).
@@ -627,6 +632,7 @@ impl ShardedTable {
             local_index: index.checked_rem(self.tables_per_node).unwrap_or(0),
             period,
         })?;
+        let name = self.renamed.get(&name).cloned().unwrap_or(name);
         Some(PhysicalTarget {
             node: node.to_owned(),
             table: name,

@@ -245,6 +245,7 @@ impl RawTableRule {
             tables_per_node,
             physical_name,
             moved: Default::default(),
+            renamed: Default::default(),
         }))
     }
 }

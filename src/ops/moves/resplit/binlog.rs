@@ -1,0 +1,415 @@
+//! A resplit's catch-up on one node: a binary log reader (mysql_async's
+//! binlog stream, registered as a replica with a server id of its own) from
+//! the copy's snapshot position, replaying each row change of the old
+//! tables into the new table its key maps to, one source transaction as one
+//! target transaction (same server):
+//!
+//! - insert → `REPLACE` into the new table of the row's key;
+//! - delete → `DELETE` by primary key from the new table of the row's key;
+//! - update → `DELETE` of the before image (by its key's table and primary
+//!   key) and `REPLACE` of the after image (a key change crossing new
+//!   slots is a delete in one table and an insert in another).
+//!
+//! Each step sets rows to their logged image (`binlog_row_image = FULL`),
+//! so replaying a stretch again (after a crash of the tool: it restarts from
+//! the last recorded position) ends in the same state. MariaDB streams to a
+//! replica that announces no capability the events of an old MySQL (GTID
+//! and annotate events become dummies), which `mysql_common` decodes.
+//!
+//! Owns: the reader task, the applied position. Must not: decide when to
+//! switch (`switch`), record the position (`mod` does, from `applied`).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use mysql_async::binlog::events::{EventData, RowsEventData};
+use mysql_async::binlog::value::BinlogValue;
+use mysql_async::prelude::Queryable;
+use mysql_async::{BinlogStreamRequest, Conn, Params, Value};
+use parking_lot::Mutex;
+
+use super::rows::OldTable;
+use crate::ops::moves::steps::qualified;
+use crate::ops::tables::ddl::quote;
+use crate::placement::{KeyType, ShardedTable};
+
+/// `MARIA_SLAVE_CAPABILITY_GTID`: the replica understands MariaDB's GTID
+/// events.
+const MARIA_SLAVE_CAPABILITY_GTID: u8 = 4;
+/// MariaDB's `GTID_EVENT` type and its `FL_STANDALONE` flag (a statement
+/// outside any transaction follows: DDL).
+const MARIADB_GTID_EVENT: u8 = 162;
+const FL_STANDALONE: u8 = 1;
+/// The event ending an XA transaction's prepared part.
+const XA_PREPARE_LOG_EVENT: u8 = 38;
+
+/// A rotate event's file name without what follows its number: the
+/// server's first (artificial) rotate comes before the format description,
+/// so its checksum is still attached to the name.
+fn log_name(raw: &str) -> String {
+    match raw.rfind('.') {
+        Some(dot) => {
+            let digits = raw[dot + 1..]
+                .bytes()
+                .take_while(u8::is_ascii_digit)
+                .count();
+            raw[..dot + 1 + digits].to_owned()
+        }
+        None => raw.to_owned(),
+    }
+}
+
+/// A binary log position; orders like the log (file names have a fixed
+/// width number).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Pos {
+    pub(crate) file: String,
+    pub(crate) pos: u64,
+}
+
+impl Pos {
+    pub(crate) fn parse(text: &str) -> Result<Pos, String> {
+        let (file, pos) = text
+            .rsplit_once(':')
+            .ok_or_else(|| format!("bad binary log position `{text}`"))?;
+        Ok(Pos {
+            file: file.to_owned(),
+            pos: pos
+                .parse()
+                .map_err(|_| format!("bad binary log position `{text}`"))?,
+        })
+    }
+}
+
+impl std::fmt::Display for Pos {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.file, self.pos)
+    }
+}
+
+/// What the reader shares with the command.
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
+    /// Applied up to (a transaction boundary).
+    pub(crate) applied: Option<Pos>,
+    /// Row changes replayed.
+    pub(crate) changes: u64,
+    /// The error that stopped the reader.
+    pub(crate) error: Option<String>,
+}
+
+/// A running reader.
+pub(crate) struct Reader {
+    pub(crate) node: String,
+    pub(crate) shared: Arc<Mutex<Shared>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Reader {
+    /// Stops the reader (between two events or two target transactions:
+    /// the target connection is dropped, an open transaction rolls back).
+    pub(crate) fn stop(self) {
+        self.task.abort();
+    }
+}
+
+/// What the reader routes by.
+pub(crate) struct Routes {
+    pub(crate) schema: String,
+    /// Old table name (lower case) → its shape and new tables.
+    pub(crate) tables: HashMap<String, OldTable>,
+    pub(crate) rule: ShardedTable,
+    pub(crate) key_type: KeyType,
+}
+
+/// One replayed change.
+enum Op {
+    Replace {
+        table: String,
+        row: Vec<Value>,
+    },
+    Delete {
+        table: String,
+        /// `pk1 = ? AND pk2 = ?`.
+        cond: String,
+        key: Vec<Value>,
+    },
+}
+
+/// Starts reading `stream_conn`'s binary log from `from`, applying through
+/// `apply` (both connections to the node's primary).
+pub(crate) async fn start(
+    node: &str,
+    stream_conn: Conn,
+    apply: Conn,
+    from: Pos,
+    routes: Routes,
+) -> Result<Reader, String> {
+    // A server id no replica of the topology uses (the registration of an
+    // equal id would cut that replica off).
+    let server_id = 0x5C00_0000u32 | (rand::random::<u32>() & 0x00FF_FFFF);
+    let shared = Arc::new(Mutex::new(Shared {
+        applied: Some(from.clone()),
+        ..Shared::default()
+    }));
+    let s2 = shared.clone();
+    let task = tokio::spawn(async move {
+        if let Err(e) = run(stream_conn, apply, from, routes, server_id, &s2).await {
+            s2.lock().error = Some(e);
+        }
+    });
+    Ok(Reader {
+        node: node.to_owned(),
+        shared,
+        task,
+    })
+}
+
+async fn run(
+    stream_conn: Conn,
+    mut apply: Conn,
+    from: Pos,
+    routes: Routes,
+    server_id: u32,
+    shared: &Mutex<Shared>,
+) -> Result<(), String> {
+    let err = |what: &'static str| move |e: mysql_async::Error| format!("{what}: {e}");
+    let file = from.file.clone();
+    let request = BinlogStreamRequest::new(server_id)
+        .with_filename(file.as_bytes())
+        .with_pos(from.pos);
+    // MariaDB's own events (GTID = transaction start, GTID list, binlog
+    // checkpoint) as they are: a replica announcing no capability gets
+    // them converted, which MariaDB refuses for some GTID events (1236
+    // "Failed to replace GTID event with backwards-compatible event").
+    let mut stream_conn = stream_conn;
+    stream_conn
+        .query_drop(format!(
+            "SET @mariadb_slave_capability = {MARIA_SLAVE_CAPABILITY_GTID}"
+        ))
+        .await
+        .map_err(err("announcing the reader's capability"))?;
+    let mut stream = stream_conn
+        .get_binlog_stream(request)
+        .await
+        .map_err(err("binlog stream"))?;
+    apply
+        .query_drop("SET SESSION foreign_key_checks = 0")
+        .await
+        .map_err(err("applier"))?;
+    let mut current = from.file.clone();
+    let mut pending: Vec<Op> = Vec::new();
+    let mut in_tx = false;
+    let trace = std::env::var_os("SHARDCAT_RESPLIT_TRACE").is_some();
+    while let Some(event) = stream.next().await {
+        let event = event.map_err(err("reading the binary log"))?;
+        let log_pos = u64::from(event.header().log_pos());
+        let data = event
+            .read_data()
+            .map_err(|e| format!("decoding a binary log event: {e}"))?;
+        let mut boundary = false;
+        if trace {
+            tracing::info!(
+                "binlog {current}:{log_pos} type {} in_tx {in_tx} pending {}",
+                event.header().event_type_raw(),
+                pending.len()
+            );
+        }
+        match data {
+            Some(EventData::RotateEvent(r)) => {
+                current = log_name(&r.name());
+                let at = Some(Pos {
+                    file: current.clone(),
+                    pos: r.position(),
+                });
+                let mut s = shared.lock();
+                if !in_tx && at > s.applied {
+                    s.applied = at;
+                }
+                continue;
+            }
+            Some(EventData::QueryEvent(q)) => {
+                let text = q.query();
+                let word = text.trim().to_ascii_uppercase();
+                if word == "BEGIN" {
+                    in_tx = true;
+                } else if word == "COMMIT" || word == "ROLLBACK" {
+                    if word == "ROLLBACK" {
+                        pending.clear();
+                    }
+                    boundary = true;
+                } else if !in_tx {
+                    boundary = true;
+                }
+            }
+            Some(EventData::XidEvent(_)) => boundary = true,
+            // An XA transaction's prepared part ends here (`XA COMMIT`
+            // comes later, alone): applied as committed.
+            _ if event.header().event_type_raw() == XA_PREPARE_LOG_EVENT => boundary = true,
+            Some(EventData::RowsEvent(rows)) => {
+                let Some(tme) = stream.get_tme(rows.table_id()) else {
+                    return Err("a rows event without its table map".into());
+                };
+                if trace {
+                    tracing::info!("rows of {}.{}", tme.database_name(), tme.table_name());
+                }
+                if tme.database_name() == routes.schema.as_str() {
+                    let name = tme.table_name().to_ascii_lowercase();
+                    if let Some(t) = routes.tables.get(&name) {
+                        changes(&routes, t, &rows, tme, &mut pending)?;
+                    }
+                }
+                if !in_tx {
+                    // Rows outside BEGIN … COMMIT (a non-transactional
+                    // table): each statement's events end it.
+                    boundary = true;
+                }
+            }
+            _ if event.header().event_type_raw() == MARIADB_GTID_EVENT => {
+                // seq_no (8), domain_id (4), flags (1).
+                let flags = event.data().get(12).copied().unwrap_or(0);
+                in_tx = flags & FL_STANDALONE == 0;
+                continue;
+            }
+            _ => {
+                if !in_tx {
+                    boundary = true;
+                }
+            }
+        }
+        if boundary {
+            in_tx = false;
+            let n = pending.len() as u64;
+            flush(&mut apply, &routes.schema, &mut pending).await?;
+            let mut s = shared.lock();
+            s.changes += n;
+            let at = Some(Pos {
+                file: current.clone(),
+                pos: log_pos,
+            });
+            // Artificial events (position 0, or the format description
+            // re-sent from the file's start) never move it back.
+            if log_pos > 0 && at > s.applied {
+                s.applied = at;
+            }
+        }
+    }
+    Err("the binary log stream ended".into())
+}
+
+/// The ops of one rows event.
+fn changes(
+    routes: &Routes,
+    t: &OldTable,
+    rows: &RowsEventData<'_>,
+    tme: &mysql_async::binlog::events::TableMapEvent<'_>,
+    out: &mut Vec<Op>,
+) -> Result<(), String> {
+    for pair in rows.rows(tme) {
+        let (before, after) = pair.map_err(|e| format!("decoding rows of `{}`: {e}", t.name))?;
+        if let Some(before) = before {
+            let row = values(t, &before)?;
+            let table = t.route_logged(&routes.rule, routes.key_type, &row[t.key])?;
+            out.push(Op::Delete {
+                table: table.to_owned(),
+                cond: t
+                    .pk
+                    .iter()
+                    .map(|i| format!("{} = ?", quote(&t.columns[*i])))
+                    .collect::<Vec<_>>()
+                    .join(" AND "),
+                key: t.pk.iter().map(|i| row[*i].clone()).collect(),
+            });
+        }
+        if let Some(after) = after {
+            let row = values(t, &after)?;
+            let table = t.route_logged(&routes.rule, routes.key_type, &row[t.key])?;
+            out.push(Op::Replace {
+                table: table.to_owned(),
+                row,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// A logged row's values, all columns (a partial image is refused).
+fn values(t: &OldTable, row: &mysql_async::binlog::row::BinlogRow) -> Result<Vec<Value>, String> {
+    if row.len() != t.columns.len() {
+        return Err(format!(
+            "a logged row of `{}` has {} columns, the table {}: the table changed during the resplit",
+            t.name,
+            row.len(),
+            t.columns.len()
+        ));
+    }
+    (0..row.len())
+        .map(|i| match row.as_ref(i) {
+            Some(BinlogValue::Value(v)) => Ok(t.fix(i, v.clone())),
+            Some(_) => Err(format!(
+                "`{}`.`{}`: a JSON value in MySQL's binary form",
+                t.name, t.columns[i]
+            )),
+            None => Err(format!(
+                "a logged row of `{}` lacks `{}`: set binlog_row_image = FULL",
+                t.name, t.columns[i]
+            )),
+        })
+        .collect()
+}
+
+/// Applies a source transaction's ops as one transaction.
+async fn flush(apply: &mut Conn, schema: &str, pending: &mut Vec<Op>) -> Result<(), String> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let err = |e: mysql_async::Error| format!("replaying into a new table: {e}");
+    apply.query_drop("BEGIN").await.map_err(err)?;
+    for op in pending.drain(..) {
+        match op {
+            Op::Replace { table, row } => {
+                let marks = vec!["?"; row.len()].join(",");
+                apply
+                    .exec_drop(
+                        format!(
+                            "REPLACE INTO {} VALUES ({marks})",
+                            qualified(schema, &table)
+                        ),
+                        Params::Positional(row),
+                    )
+                    .await
+                    .map_err(err)?;
+            }
+            Op::Delete { table, cond, key } => {
+                apply
+                    .exec_drop(
+                        format!("DELETE FROM {} WHERE {cond}", qualified(schema, &table)),
+                        Params::Positional(key),
+                    )
+                    .await
+                    .map_err(err)?;
+            }
+        }
+    }
+    apply.query_drop("COMMIT").await.map_err(err)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_names_and_positions() {
+        assert_eq!(
+            log_name("mysql-bin.000001<\u{fffd}\u{fffd}"),
+            "mysql-bin.000001"
+        );
+        assert_eq!(log_name("mysql-bin.000012"), "mysql-bin.000012");
+        let a = Pos::parse("mysql-bin.000001:900").unwrap();
+        let b = Pos::parse("mysql-bin.000002:4").unwrap();
+        assert!(a < b && a.to_string() == "mysql-bin.000001:900");
+        assert!(Pos::parse("nope").is_err());
+    }
+}

@@ -1,0 +1,541 @@
+//! Changing a sharded table's `tables_per_node` online (`shardcat shards
+//! resplit`): 2 → 4, 4 → 8 (any integer factor) under `hash_mod`, while
+//! applications keep reading and writing through shardcat.
+//!
+//! Every new slot draws from one old slot (`plan`), so every row stays on
+//! its node: each node's old tables are divided into new tables on the
+//! same server. MariaDB's replication channels cannot do that (a table
+//! filter cannot split a table; the row filter is shardcat's own hash of
+//! the canonical key, which SQL cannot compute for string keys), so:
+//!
+//! 1. **copy** (`copying`, `copy`): per node, a consistent snapshot, each
+//!    old row routed in Rust by the placement code into its new table;
+//! 2. **catch up** (`catching_up`, `binlog`): per node, a binary log reader
+//!    from the snapshot's position replays the old tables' row changes into
+//!    the new tables; its position is recorded about every second;
+//! 3. **switch** (`switched`, `switch`): one write pause; each reader
+//!    reaches its node's log end, counts and checksums of old vs new
+//!    compared, the placement file records the new `tables_per_node`, the
+//!    new slots' nodes (`[[moved]]`) and the staging names, the proxies
+//!    reload;
+//! 4. **cleanup** (`--cleanup`, `cleaned`): the old tables dropped.
+//!
+//! Each phase is recorded (`[[resplit]]`) before the next starts: running
+//! the command again resumes (an interrupted copy starts over, a catch-up
+//! restarts from its recorded position — replaying is idempotent);
+//! `--abort` before the switch drops the new tables.
+//!
+//! Owns: the order of the phases and their record. Must not: route
+//! statements, change the move's steps (it calls `Steps::proxy_conns`).
+
+mod binlog;
+mod copy;
+mod plan;
+mod rows;
+mod switch;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use mysql_async::prelude::Queryable;
+
+use super::steps::{qualified, schema_of, Steps};
+use super::{load_config, MoveRequest};
+use crate::config::placement_file::{path_for, PlacementFile, ResplitRecord, ResplitSource};
+use crate::config::Config;
+use crate::ops::tables::live::connect;
+use binlog::{Pos, Reader, Routes};
+use plan::Plan;
+use rows::OldTable;
+
+/// What the operator asked for.
+#[derive(Debug, Clone)]
+pub struct ResplitRequest {
+    /// The arguments shared with a move (`shard`, `to`, `reverse` unused).
+    pub base: MoveRequest,
+    /// The new `tables_per_node`.
+    pub tables_per_node: usize,
+    /// Print the plan, change nothing.
+    pub dry_run: bool,
+}
+
+/// Runs (or resumes, aborts, cleans up) a resplit; `say` gets progress.
+pub async fn run(req: &ResplitRequest, say: &mut dyn FnMut(String)) -> Result<(), String> {
+    let base = &req.base;
+    let cfg = load_config(&base.config)?;
+    let path = path_for(&base.config);
+    let file = PlacementFile::read(&path)?;
+    let recorded = file
+        .resplits
+        .iter()
+        .find(|r| r.table.eq_ignore_ascii_case(&base.table))
+        .cloned();
+    let Some(record) = recorded else {
+        if base.abort || base.cleanup {
+            return Err(format!(
+                "no resplit of `{}` is recorded in {}",
+                base.table,
+                path.display()
+            ));
+        }
+        return fresh(&cfg, req, &file, say).await;
+    };
+    if record.tables_per_node != req.tables_per_node && !base.abort && !base.cleanup {
+        return Err(format!(
+            "a resplit of `{}` to tables_per_node = {} is recorded ({}): finish or abort it first",
+            record.table, record.tables_per_node, record.phase
+        ));
+    }
+    say(format!(
+        "resplit of {}.{} {} → {} tables per node is recorded ({})",
+        record.schema,
+        record.table,
+        record.from_tables_per_node,
+        record.tables_per_node,
+        record.phase
+    ));
+    if req.dry_run {
+        print_plan(&record, say);
+        return Ok(());
+    }
+    if base.abort {
+        return abort(&cfg, &path, &record, say).await;
+    }
+    if base.cleanup {
+        return cleanup(&cfg, &path, record, say).await;
+    }
+    if record.switched() {
+        say("switched: the new tables are in use; --cleanup drops the old ones".into());
+        return Ok(());
+    }
+    // The rule as it was (the record is not applied before the switch).
+    let plan = plan::plan(
+        &cfg,
+        &record.table,
+        record.rule_schema.as_deref(),
+        &record.schema,
+        record.tables_per_node,
+        &|_, _| false,
+    )?;
+    let plan = Plan { record, ..plan };
+    drive(&cfg, req, &path, plan, say).await
+}
+
+/// A new resplit: plan, refusals, record, then the phases.
+async fn fresh(
+    cfg: &Config,
+    req: &ResplitRequest,
+    file: &PlacementFile,
+    say: &mut dyn FnMut(String),
+) -> Result<(), String> {
+    let base = &req.base;
+    if let Some(m) = file
+        .moves
+        .iter()
+        .find(|m| m.table.eq_ignore_ascii_case(&base.table) && m.phase != "cleaned")
+    {
+        return Err(format!(
+            "`{}` has a move of slot {} under way ({}): finish it (--cleanup) or abort it first",
+            base.table, m.slot, m.phase
+        ));
+    }
+    // The schema: the rule's, the command's, or the first node's.
+    let probe = plan::plan(
+        cfg,
+        &base.table,
+        base.schema.as_deref(),
+        "",
+        req.tables_per_node,
+        &|_, _| false,
+    )?;
+    let first = probe
+        .record
+        .tables
+        .first()
+        .ok_or("the table has no physical tables")?
+        .clone();
+    let schema = match probe.record.rule_schema.clone().or(base.schema.clone()) {
+        Some(s) => s,
+        None => schema_of(cfg, &first.node, &first.old).await?,
+    };
+    let mut taken: HashSet<(String, String)> = HashSet::new();
+    let nodes: HashSet<&String> = probe.record.tables.iter().map(|t| &t.node).collect();
+    for node in nodes {
+        let mut c = connect(cfg, node).await?;
+        let names: Vec<String> = c
+            .exec(
+                "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = ?",
+                (schema.as_str(),),
+            )
+            .await
+            .map_err(|e| format!("tables of node `{node}`: {e}"))?;
+        taken.extend(
+            names
+                .into_iter()
+                .map(|n| (node.clone(), n.to_ascii_lowercase())),
+        );
+        let _ = c.disconnect().await;
+    }
+    let plan = plan::plan(
+        cfg,
+        &base.table,
+        base.schema.as_deref(),
+        &schema,
+        req.tables_per_node,
+        &|node, name| taken.contains(&(node.to_owned(), name.to_ascii_lowercase())),
+    )?;
+    print_plan(&plan.record, say);
+    for (slot, node) in plan::moved_entries(&plan) {
+        say(format!(
+            "plan: slot {slot} stays on node {node} ([[moved]])"
+        ));
+    }
+    // The refusals that need the servers (column types, primary key).
+    describe_all(cfg, &plan).await?;
+    if req.dry_run {
+        return Ok(());
+    }
+    save(&path_for(&base.config), &plan.record)?;
+    drive(cfg, req, &path_for(&base.config), plan, say).await
+}
+
+fn print_plan(record: &ResplitRecord, say: &mut dyn FnMut(String)) {
+    for t in &record.tables {
+        let staging = if t.name != t.rendered {
+            format!(" (staging name for {})", t.rendered)
+        } else {
+            String::new()
+        };
+        say(format!(
+            "plan: {}.{} slot {} on {}: {} ← rows of {}{staging}",
+            record.schema, t.logical, t.slot, t.node, t.name, t.old
+        ));
+    }
+}
+
+/// The old tables of each node, described.
+async fn describe_all(
+    cfg: &Config,
+    plan: &Plan,
+) -> Result<BTreeMap<String, Vec<OldTable>>, String> {
+    let mut out: BTreeMap<String, Vec<OldTable>> = BTreeMap::new();
+    let by_node = switch::by_node(&plan.record);
+    for (node, olds) in &by_node {
+        let mut c = connect(cfg, node).await?;
+        for old in olds.keys() {
+            let t = plan
+                .record
+                .tables
+                .iter()
+                .find(|t| &t.old == old && &t.node == node)
+                .ok_or("no new table")?;
+            let key = &plan
+                .logicals
+                .iter()
+                .find(|l| l.name == t.logical)
+                .ok_or("no logical table")?
+                .key;
+            let new_tables: HashMap<usize, String> = plan
+                .record
+                .tables
+                .iter()
+                .filter(|n| &n.old == old && &n.node == node)
+                .map(|n| (n.slot, n.name.clone()))
+                .collect();
+            let d = rows::describe(&mut c, &plan.record.schema, old, key, new_tables).await?;
+            out.entry(node.clone()).or_default().push(d);
+        }
+        let _ = c.disconnect().await;
+    }
+    Ok(out)
+}
+
+fn save(path: &Path, record: &ResplitRecord) -> Result<(), String> {
+    let mut file = PlacementFile::read(path)?;
+    file.resplits
+        .retain(|r| !r.table.eq_ignore_ascii_case(&record.table));
+    file.resplits.push(record.clone());
+    file.write(path)
+}
+
+/// The phases from the recorded one on.
+async fn drive(
+    cfg: &Config,
+    req: &ResplitRequest,
+    path: &Path,
+    mut plan: Plan,
+    say: &mut dyn FnMut(String),
+) -> Result<(), String> {
+    let olds = describe_all(cfg, &plan).await?;
+    if plan.record.phase == "copying" {
+        let started = Instant::now();
+        let mut sources = Vec::new();
+        let mut total = 0;
+        for (node, tables) in &olds {
+            let mut source = connect(cfg, node).await?;
+            let mut target = connect(cfg, node).await?;
+            let c = copy::NodeCopy {
+                schema: &plan.record.schema,
+                rule: &plan.new_rule,
+                key_type: plan.key_type,
+                rate: req.base.copy_rate,
+            };
+            let (at, rows) = copy::copy_node(&c, &mut source, &mut target, tables, say).await?;
+            total += rows;
+            sources.push(ResplitSource {
+                node: node.clone(),
+                binlog: at,
+            });
+            let _ = source.disconnect().await;
+            let _ = target.disconnect().await;
+        }
+        plan.record.sources = sources;
+        plan.record.rows_copied = total;
+        plan.record.phase = "catching_up".into();
+        save(path, &plan.record)?;
+        say(format!(
+            "copied {total} rows in {} ms",
+            started.elapsed().as_millis()
+        ));
+    }
+    catch_up_and_switch(cfg, req, path, plan, olds, say).await
+}
+
+/// Starts the readers, waits for them to catch up, switches.
+async fn catch_up_and_switch(
+    cfg: &Config,
+    req: &ResplitRequest,
+    path: &Path,
+    mut plan: Plan,
+    olds: BTreeMap<String, Vec<OldTable>>,
+    say: &mut dyn FnMut(String),
+) -> Result<(), String> {
+    let schema = plan.record.schema.clone();
+    let mut columns = BTreeMap::new();
+    let mut readers = Vec::new();
+    for (node, tables) in &olds {
+        for t in tables {
+            columns.insert(t.name.to_ascii_lowercase(), t.columns.clone());
+        }
+        let from = plan
+            .record
+            .sources
+            .iter()
+            .find(|s| &s.node == node)
+            .ok_or_else(|| format!("no catch-up position for node `{node}`"))?;
+        let routes = Routes {
+            schema: schema.clone(),
+            tables: tables
+                .iter()
+                .map(|t| (t.name.to_ascii_lowercase(), t.clone()))
+                .collect(),
+            rule: plan.new_rule.clone(),
+            key_type: plan.key_type,
+        };
+        let stream = connect(cfg, node).await?;
+        let apply = connect(cfg, node).await?;
+        readers.push(binlog::start(node, stream, apply, Pos::parse(&from.binlog)?, routes).await?);
+    }
+    let outcome = async {
+        caught_up(cfg, req, path, &mut plan, &readers, say).await?;
+        let steps = Steps::new(cfg, &req.base);
+        let by_node = switch::by_node(&plan.record);
+        let sw = switch::Switch {
+            steps: &steps,
+            schema: &schema,
+            by_node: &by_node,
+            columns: &columns,
+            max_pause: req.base.max_pause,
+        };
+        let mut conns = BTreeMap::new();
+        for node in by_node.keys() {
+            conns.insert(
+                node.clone(),
+                (connect(cfg, node).await?, connect(cfg, node).await?),
+            );
+        }
+        let record = plan.record.clone();
+        let moved = plan::moved_entries(&plan);
+        let config = req.base.config.clone();
+        let mut write = || write_placement(path, &config, &record, &moved);
+        let pause = sw.run(&mut conns, &mut readers, &mut write, say).await?;
+        Ok::<Duration, String>(pause)
+    }
+    .await;
+    record_positions(&mut plan.record, &readers);
+    for r in readers {
+        r.stop();
+    }
+    match outcome {
+        Ok(pause) => {
+            plan.record.phase = "switched".into();
+            plan.record.pause_ms = pause.as_millis() as u64;
+            save(path, &plan.record)?;
+            say(format!(
+                "switched: {} tables per node, write pause {} ms; --cleanup drops the old tables",
+                plan.record.tables_per_node,
+                pause.as_millis()
+            ));
+            Ok(())
+        }
+        Err(e) => {
+            // Keep the catch-up's progress; the placement is unchanged.
+            let _ = save(path, &plan.record);
+            Err(format!(
+                "{e}; the resplit stays in catch-up: run the command again"
+            ))
+        }
+    }
+}
+
+/// Waits until every reader has reached its node's log end, recording
+/// their positions about every second.
+async fn caught_up(
+    cfg: &Config,
+    req: &ResplitRequest,
+    path: &Path,
+    plan: &mut Plan,
+    readers: &[Reader],
+    say: &mut dyn FnMut(String),
+) -> Result<(), String> {
+    let start = Instant::now();
+    for r in readers {
+        let mut c = connect(cfg, &r.node).await?;
+        loop {
+            let end = switch::master_pos(&mut c).await?;
+            let left = req.base.catch_up_timeout.saturating_sub(start.elapsed());
+            match switch::wait_applied(r, &end, left.min(Duration::from_secs(1))).await {
+                Ok(()) => break,
+                Err(e) if left <= Duration::from_secs(1) => return Err(e),
+                Err(e) if r.shared.lock().error.is_some() => return Err(e),
+                Err(_) => {
+                    record_positions(&mut plan.record, readers);
+                    save(path, &plan.record)?;
+                }
+            }
+        }
+        let changes = r.shared.lock().changes;
+        say(format!(
+            "node `{}`: caught up ({changes} row changes replayed)",
+            r.node
+        ));
+        let _ = c.disconnect().await;
+    }
+    record_positions(&mut plan.record, readers);
+    save(path, &plan.record)
+}
+
+fn record_positions(record: &mut ResplitRecord, readers: &[Reader]) {
+    for r in readers {
+        if let Some(at) = r.shared.lock().applied.clone() {
+            if let Some(s) = record.sources.iter_mut().find(|s| s.node == r.node) {
+                s.binlog = at.to_string();
+            }
+        }
+    }
+}
+
+/// The switch's one write of the placement file: the record switched, the
+/// table's `[[moved]]` entries those of the new layout; the old file put
+/// back if the configuration does not load with it.
+fn write_placement(
+    path: &Path,
+    config: &Path,
+    record: &ResplitRecord,
+    moved: &[(usize, String)],
+) -> Result<(), String> {
+    let mut file = PlacementFile::read(path)?;
+    let before = file.clone();
+    let mut switched = record.clone();
+    switched.phase = "switched".into();
+    file.resplits
+        .retain(|r| !r.table.eq_ignore_ascii_case(&record.table));
+    file.resplits.push(switched);
+    file.moved.retain(|m| {
+        !(m.table.eq_ignore_ascii_case(&record.table) && m.schema == record.rule_schema)
+    });
+    for (slot, node) in moved {
+        file.set_moved(record.rule_schema.clone(), &record.table, *slot, node);
+    }
+    file.write(path)?;
+    if let Err(e) = Config::load(config) {
+        before.write(path)?;
+        return Err(format!(
+            "the configuration does not load with the new layout: {e}"
+        ));
+    }
+    Ok(())
+}
+
+/// `--abort`: drops the new tables of a resplit that has not switched.
+async fn abort(
+    cfg: &Config,
+    path: &Path,
+    record: &ResplitRecord,
+    say: &mut dyn FnMut(String),
+) -> Result<(), String> {
+    if record.switched() {
+        return Err(format!(
+            "the resplit of `{}` has switched: it cannot be aborted",
+            record.table
+        ));
+    }
+    for t in &record.tables {
+        let mut c = connect(cfg, &t.node).await?;
+        c.query_drop(format!(
+            "DROP TABLE IF EXISTS {}",
+            qualified(&record.schema, &t.name)
+        ))
+        .await
+        .map_err(|e| format!("dropping `{}`: {e}", t.name))?;
+        let _ = c.disconnect().await;
+    }
+    let mut file = PlacementFile::read(path)?;
+    file.resplits
+        .retain(|r| !r.table.eq_ignore_ascii_case(&record.table));
+    file.write(path)?;
+    say(format!(
+        "aborted: {} new tables dropped, the old layout is unchanged",
+        record.tables.len()
+    ));
+    Ok(())
+}
+
+/// `--cleanup`: drops the old tables of a switched resplit.
+async fn cleanup(
+    cfg: &Config,
+    path: &Path,
+    mut record: ResplitRecord,
+    say: &mut dyn FnMut(String),
+) -> Result<(), String> {
+    if !record.switched() {
+        return Err(format!(
+            "the resplit of `{}` has not switched ({}): nothing to clean up",
+            record.table, record.phase
+        ));
+    }
+    let new_names: HashSet<(String, String)> = record
+        .tables
+        .iter()
+        .map(|t| (t.node.clone(), t.name.to_ascii_lowercase()))
+        .collect();
+    for (node, olds) in switch::by_node(&record) {
+        let mut c = connect(cfg, &node).await?;
+        for old in olds.keys() {
+            if new_names.contains(&(node.clone(), old.to_ascii_lowercase())) {
+                continue;
+            }
+            c.query_drop(format!(
+                "DROP TABLE IF EXISTS {}",
+                qualified(&record.schema, old)
+            ))
+            .await
+            .map_err(|e| format!("dropping `{old}`: {e}"))?;
+            say(format!("dropped {}.{old} on {node}", record.schema));
+        }
+        let _ = c.disconnect().await;
+    }
+    record.phase = "cleaned".into();
+    save(path, &record)
+}
