@@ -469,6 +469,9 @@ fn hash_pruning_of_small_ranges_is_the_values_slots() {
                     );
                     let want = if width >= 256 {
                         SlotSet::All
+                    } else if width == 0 {
+                        // A point is its slot, also the only one.
+                        SlotSet::Slots(vec![slot(algorithm, &a, slot_count)])
                     } else {
                         let slots = (low..=low + width)
                             .map(|v| slot(algorithm, &ShardKey::Int(v), slot_count))
