@@ -355,8 +355,17 @@ impl BackendConn {
     }
 
     async fn read_raw_packet(&mut self) -> Result<Packet> {
-        if let Some(silence) = self.silence.clone() {
-            return self.read_watched(silence).await;
+        if self.silence.is_some() {
+            // A packet already read off the socket (a result's rows come
+            // many per read) needs no watchdog: no timer per row.
+            match self.stream.buffered_packet() {
+                Ok(Some(p)) => return Ok(p),
+                Ok(None) => {}
+                Err(e) => return Err(self.lost(e)),
+            }
+            if let Some(silence) = self.silence.clone() {
+                return self.read_watched(silence).await;
+            }
         }
         match self.stream.read_packet().await {
             Ok(p) => Ok(p),

@@ -232,20 +232,32 @@ pub fn append_equality_key_at(
     c: usize,
     out: &mut Vec<u8>,
 ) -> Option<usize> {
+    let mut scratch = Vec::new();
+    let k = equality_key_in(order, row, c, &mut scratch)?;
+    out.extend_from_slice(k);
+    Some(k.len())
+}
+
+/// The key [`append_equality_key_at`] appends, not copied: a slice of the
+/// row when the key is one (a weight, raw or padded bytes, a canonical
+/// integer), else built into `scratch` (its old contents replaced);
+/// `None` for NULL.
+pub fn equality_key_in<'a>(
+    order: &ValueOrder,
+    row: &'a TextRow,
+    c: usize,
+    scratch: &'a mut Vec<u8>,
+) -> Option<&'a [u8]> {
     let Some((w, p)) = weight_columns(order) else {
         let v = row.value(c)?;
         if let Some(k) = equality_key_in_place(order, v) {
-            out.extend_from_slice(k);
-            return Some(k.len());
+            return Some(k);
         }
-        let k = equality_key(order, Some(v))?;
-        out.extend_from_slice(&k);
-        return Some(k.len());
+        *scratch = equality_key(order, Some(v))?;
+        return Some(scratch);
     };
     row.value(c)?;
-    let k = strip_pad(row.value(w).unwrap_or_default(), row.value(p));
-    out.extend_from_slice(k);
-    Some(k.len())
+    Some(strip_pad(row.value(w).unwrap_or_default(), row.value(p)))
 }
 
 /// [`equality_key`] of a non-NULL value when it is a slice of the value

@@ -229,6 +229,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
         self.read_buf.split().freeze()
     }
 
+    /// The next logical packet when it was already read off the socket in
+    /// full (no I/O; `None` otherwise, or while a held packet waits to be
+    /// sent): what [`PacketStream::read_packet`] would return at once.
+    pub fn buffered_packet(&mut self) -> io::Result<Option<Packet>> {
+        if self.hold_last && !self.write_buf.is_empty() {
+            return Ok(None);
+        }
+        self.codec.decode(&mut self.read_buf)
+    }
+
     /// Reads one logical packet; `UnexpectedEof` when the peer closed.
     pub async fn read_packet(&mut self) -> io::Result<Packet> {
         if self.hold_last && !self.write_buf.is_empty() {

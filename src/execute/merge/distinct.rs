@@ -3,12 +3,18 @@
 //! kept. Without GROUP BY the set of rows seen is what the merge holds,
 //! so it counts against the merge budget.
 //!
+//! One visible column (`SELECT DISTINCT c`) is keyed by the column's
+//! equality key itself, hashed where it lies in the row (a weight string
+//! of a few hundred bytes is copied once, into the table, not first into
+//! a key buffer), NULL by a flag.
+//!
 //! Owns: the set of visible-column keys seen. Must not sort.
 
 use super::key_hash::{row_key_into, KeyTable};
 use super::source::RowSource;
 use super::{over_budget, Budget};
 use crate::error::Result;
+use crate::merge::compare::equality_key_in;
 use crate::merge::{TextRow, ValueOrder};
 
 pub struct Distinct<'a, S> {
@@ -19,6 +25,8 @@ pub struct Distinct<'a, S> {
     seen: KeyTable<()>,
     /// The current row's key, built in place (reused).
     key: Vec<u8>,
+    /// One visible column: a NULL was seen (its class is not in `seen`).
+    null_seen: bool,
     /// `None`: the rows are already held elsewhere (combined groups).
     budget: Option<Budget>,
     /// False: every row passes.
@@ -33,6 +41,7 @@ impl<'a, S: RowSource> Distinct<'a, S> {
             orders,
             seen: KeyTable::default(),
             key: Vec::new(),
+            null_seen: false,
             budget,
             enabled: true,
         }
@@ -51,13 +60,25 @@ impl<S: RowSource> RowSource for Distinct<'_, S> {
             if !self.enabled {
                 return Ok(Some(row));
             }
-            self.key.clear();
-            row_key_into(&row, 0..self.visible, self.orders, &mut self.key);
-            if !self.seen.find_or_insert(&self.key, || ()).1 {
+            let new = if self.visible == 1 {
+                let key = self
+                    .orders
+                    .first()
+                    .and_then(|o| equality_key_in(o, &row, 0, &mut self.key));
+                match key {
+                    Some(k) => self.seen.find_or_insert(k, || ()).1,
+                    None => !std::mem::replace(&mut self.null_seen, true),
+                }
+            } else {
+                self.key.clear();
+                row_key_into(&row, 0..self.visible, self.orders, &mut self.key);
+                self.seen.find_or_insert(&self.key, || ()).1
+            };
+            if !new {
                 continue;
             }
             if let Some(budget) = self.budget {
-                if self.seen.len() > budget.max_groups {
+                if self.seen.len() + usize::from(self.null_seen) > budget.max_groups {
                     return Err(over_budget(budget));
                 }
             }
@@ -82,10 +103,11 @@ mod tests {
     #[test]
     fn first_row_of_each_class() {
         let mut r = rng(17);
-        let kinds = [2, 0, 1];
-        let orders = orders(&kind_columns(&kinds));
-        for case in 0..100 {
-            let visible = 1 + case % 2;
+        for case in 0..300 {
+            // One visible column of each kind (keyed in place), two.
+            let kinds = [[2, 0, 1], [0, 1, 2], [1, 2, 0]][case % 3];
+            let orders = orders(&kind_columns(&kinds));
+            let visible = 1 + (case / 3) % 2;
             let rows = random_rows(&mut r, &kinds, case % 30);
             let mut expected: Vec<TextRow> = Vec::new();
             for x in &rows {
@@ -106,6 +128,72 @@ mod tests {
             )))
             .unwrap();
             assert_eq!(texts(&got), texts(&expected), "case {case}");
+        }
+    }
+
+    /// One visible column weighed by the server (hidden weight and pad
+    /// columns): rows whose weights are equal once the trailing pad
+    /// weights are stripped are one row, NULLs one class of their own
+    /// (also when a weight is empty); the budget counts that class.
+    #[test]
+    fn weighed_column_classes() {
+        use crate::execute::merge::testing::row;
+        let mut r = rng(23);
+        let base = orders(&kind_columns(&[2]))[0].clone();
+        let weighed = [
+            ValueOrder::Weight {
+                weight: 1,
+                pad: 2,
+                base: Box::new(base),
+            },
+            ValueOrder::Bytes,
+            ValueOrder::Bytes,
+        ];
+        let weights = ["", "A", "A ", "A  ", "B", "AB", " "];
+        for case in 0..100 {
+            let rows: Vec<TextRow> = (0..case % 20)
+                .map(|_| {
+                    use rand::Rng;
+                    let w = weights[r.random_range(0..weights.len())];
+                    let value = (r.random_range(0..5) > 0).then_some("v");
+                    let pad = (case % 2 == 0).then_some(" ");
+                    row(&[value.map(|_| w), Some(w), pad])
+                })
+                .collect();
+            let class = |x: &TextRow| {
+                x.value(0).map(|_| {
+                    let mut w = x.value(1).unwrap_or_default();
+                    if x.value(2) == Some(b" ") {
+                        while w.ends_with(b" ") {
+                            w = &w[..w.len() - 1];
+                        }
+                    }
+                    w.to_vec()
+                })
+            };
+            let mut expected: Vec<TextRow> = Vec::new();
+            for x in &rows {
+                if !expected.iter().any(|y| class(y) == class(x)) {
+                    expected.push(x.clone());
+                }
+            }
+            let got = ready(collect(&mut Distinct::new(
+                Fake::new(rows.clone()),
+                1,
+                &weighed,
+                None,
+            )))
+            .unwrap();
+            assert_eq!(texts(&got), texts(&expected), "case {case}");
+            if let Some(max_groups) = expected.len().checked_sub(1) {
+                let over = ready(collect(&mut Distinct::new(
+                    Fake::new(rows),
+                    1,
+                    &weighed,
+                    Some(Budget { max_groups }),
+                )));
+                assert!(over.is_err(), "case {case}");
+            }
         }
     }
 

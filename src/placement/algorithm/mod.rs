@@ -325,16 +325,32 @@ impl Algorithm {
                 if last - first >= RANGE_ENUMERATION_LIMIT {
                     return SlotSet::All;
                 }
-                let slots = (first..=last)
-                    .filter_map(|value| {
-                        let key = match (i64::try_from(value), u64::try_from(value)) {
-                            (Ok(signed), _) => ShardKey::Int(signed),
-                            (Err(_), Ok(unsigned)) => ShardKey::UInt(unsigned),
-                            _ => return None,
-                        };
-                        self.slot_for_key(&key, slot_count, collation).ok()
-                    })
-                    .collect();
+                // Every slot seen: the rest of the range cannot add one
+                // (a range of 100 ids over 2 slots is decided by its first
+                // two values, not hashed 100 times per statement).
+                let mut seen = vec![false; slot_count];
+                let mut slots = Vec::new();
+                for value in first..=last {
+                    let key = match (i64::try_from(value), u64::try_from(value)) {
+                        (Ok(signed), _) => ShardKey::Int(signed),
+                        (Err(_), Ok(unsigned)) => ShardKey::UInt(unsigned),
+                        _ => continue,
+                    };
+                    let Ok(slot) = self.slot_for_key(&key, slot_count, collation) else {
+                        continue;
+                    };
+                    match seen.get_mut(slot) {
+                        Some(s) if !*s => {
+                            *s = true;
+                            slots.push(slot);
+                            if slots.len() == slot_count {
+                                return SlotSet::All;
+                            }
+                        }
+                        Some(_) => {}
+                        None => slots.push(slot),
+                    }
+                }
                 SlotSet::from_slots(slots, slot_count)
             }
             Algorithm::Range { bounds } => {

@@ -437,3 +437,52 @@ fn period_arithmetic_crosses_month_year_and_leap_days() {
     let year = Period::parse(TimeUnit::Year, "2026").expect("year");
     assert_eq!(year.offset(-13).name(), "2013");
 }
+
+/// Small integer ranges under the hash algorithms: the slots are those of
+/// the range's values one by one (the enumeration stops once every slot
+/// was seen), for generated ranges, slot counts and algorithms.
+#[test]
+fn hash_pruning_of_small_ranges_is_the_values_slots() {
+    let algorithms = [
+        Algorithm::HashMod {
+            hash: HashFunction::Xxh3,
+        },
+        Algorithm::Jump {
+            hash: HashFunction::Xxh3,
+        },
+        Algorithm::HashRange {
+            hash: HashFunction::Xxh3,
+            boundaries: Vec::new(),
+        },
+    ];
+    let mut checked = 0;
+    for algorithm in &algorithms {
+        for slot_count in [1usize, 2, 3, 5, 8, 64] {
+            for low in [-300i64, -3, 0, 1, 7, 1000] {
+                for width in [0i64, 1, 2, 5, 17, 100, 255, 256] {
+                    let (a, b) = (ShardKey::Int(low), ShardKey::Int(low + width));
+                    let got = algorithm.slots_for_range(
+                        Bound::Included(&a),
+                        Bound::Included(&b),
+                        slot_count,
+                        &collation(),
+                    );
+                    let want = if width >= 256 {
+                        SlotSet::All
+                    } else if width == 0 {
+                        // A point is its slot, also the only one.
+                        SlotSet::Slots(vec![slot(algorithm, &a, slot_count)])
+                    } else {
+                        let slots = (low..=low + width)
+                            .map(|v| slot(algorithm, &ShardKey::Int(v), slot_count))
+                            .collect();
+                        SlotSet::from_slots(slots, slot_count)
+                    };
+                    assert_eq!(got, want, "{algorithm:?} {slot_count} {low} {width}");
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(checked, 3 * 6 * 6 * 8);
+}

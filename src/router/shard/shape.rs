@@ -270,24 +270,29 @@ pub(crate) fn restore(
     Some(out)
 }
 
-/// The `?` positions of a text without strings or comments, found
-/// without the lexer: when it has no `'`, `"`, `#`, `/`, `-` or `\`
-/// byte, the only quoting left is backtick-quoted identifiers, and a `?`
-/// outside them (an even number of backticks before it) is a
-/// placeholder. `None` for any other text (the caller lexes it).
+/// The `?` positions of a text without comments or backslashes, found
+/// without the lexer: when it has no `#`, `/`, `-` or `\` byte, the only
+/// quoting left is strings and identifiers in `'`, `"` or backticks
+/// (a doubled quote inside one closes and reopens it: the same bytes
+/// stay quoted), and a `?` outside them is a placeholder. The merge's
+/// weight columns put `' '` into a scattered SELECT's target text, which
+/// would otherwise send every such target through the lexer. `None` for
+/// any other text (the caller lexes it).
 fn plain_placeholders(sql: &str) -> Option<impl Iterator<Item = usize> + '_> {
     let b = sql.as_bytes();
-    if b.iter()
-        .any(|c| matches!(c, b'\'' | b'"' | b'#' | b'/' | b'-' | b'\\'))
-    {
+    if b.iter().any(|c| matches!(c, b'#' | b'/' | b'-' | b'\\')) {
         return None;
     }
-    let mut backticks = 0usize;
-    let mut last = 0usize;
-    Some(memchr::memchr_iter(b'?', b).filter(move |&p| {
-        backticks += memchr::memchr_iter(b'`', &b[last..p]).count();
-        last = p;
-        backticks.is_multiple_of(2)
+    let mut quote: Option<u8> = None;
+    Some(b.iter().enumerate().filter_map(move |(i, &c)| {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if matches!(c, b'\'' | b'"' | b'`') => quote = Some(c),
+            None if c == b'?' => return Some(i),
+            None => {}
+        }
+        None
     }))
 }
 
@@ -386,9 +391,12 @@ mod tests {
             "-- ?\n",
             "#?\n",
             "\"?\"",
+            "'a''?'",
+            "\"'?\"",
             "a?b",
             "??",
             "`",
+            "'",
         ];
         let mut answered = 0;
         for a in parts {

@@ -11,15 +11,27 @@
 //! the router, the current schema and the router's analysis generation are
 //! the same.
 //!
+//! A scattered read keeps more too: its whole plan (every target's text
+//! with the merge's hidden columns and pushed-down LIMIT, the merge
+//! spec), by the targets' assignments and the LIMIT values, so that
+//! sysbench's `BETWEEN ? AND ?` selects over both nodes neither splice
+//! their targets nor clone and edit the merge recipe per statement
+//! ([`memo_scatter`]).
+//!
 //! Owns: the memo ([`TargetMemo`], a field of the `Analysis`) and
 //! [`memo_target`], which answers from it or renders through
-//! `splice::target` and remembers; [`PreparedShape`] and
-//! [`ShardRouter::plan_prepared`]. Only targets without edits are kept
-//! (no merge columns, no `IN` lists cut per slot: those depend on the
-//! parameters); what such a target's text depends on is fixed by the
-//! analysis (its text, schema and rules) and the key the memo compares:
-//! the node, the slot of every sharded reference and `unaliased`. Must
-//! not choose targets or change what `splice::target` renders.
+//! `splice::target` and remembers; [`memo_scatter`] and
+//! [`remember_scatter`]; [`PreparedShape`] and
+//! [`ShardRouter::plan_prepared`]. Only targets without per-parameter
+//! edits are kept (no `IN` lists cut per slot); what such a target's text
+//! depends on is fixed by the analysis (its text, schema and rules) and
+//! the key the memo compares: the node, the slot of every sharded
+//! reference, `unaliased` and, for a scatter, the LIMIT values. The
+//! memo lives and dies with its analysis: a reload (new router), a
+//! placement change (new router) or learned column lists or kinds (the
+//! router's cache cleared, prepared statements' kept analyses dropped by
+//! the generation) start empty. Must not choose targets or change what
+//! `splice::target` renders.
 
 use std::fmt;
 use std::sync::atomic::Ordering;
@@ -34,9 +46,59 @@ use super::*;
 /// each time (a `time_range` table with years of periods).
 const MAX_TARGETS: usize = 64;
 
-/// Rendered targets of one analysis, by assignment.
+/// Scatter plans kept per analysis (a shape usually scatters to one set
+/// of slots: every slot of its table).
+const MAX_SCATTERS: usize = 16;
+
+/// Rendered targets of one analysis, by assignment, and its scatter
+/// plans.
 #[derive(Default)]
-pub(crate) struct TargetMemo(Mutex<Vec<Entry>>);
+pub(crate) struct TargetMemo(Mutex<Vec<Entry>>, Mutex<Vec<ScatterEntry>>);
+
+/// A scatter plan: its assignments (node, sorted slots) in order and the
+/// LIMIT values it was planned with.
+struct ScatterEntry {
+    sql_len: usize,
+    unaliased: bool,
+    limits: Option<(u64, u64)>,
+    assignments: Vec<(usize, Vec<(RefId, usize)>)>,
+    targets: Vec<ShardTarget>,
+    merge: Option<Box<MergeSpec>>,
+}
+
+/// The slot of every reference of an assignment, sorted by reference.
+fn sorted_slots(asg: &Assignment) -> Vec<(RefId, usize)> {
+    let mut slots: Vec<(RefId, usize)> = asg.slot.iter().map(|(&r, &s)| (r, s)).collect();
+    slots.sort_unstable();
+    slots
+}
+
+/// Whether `asg` is the assignment `(node, slots)`.
+fn same_assignment(node: usize, slots: &[(RefId, usize)], asg: &Assignment) -> bool {
+    node == asg.node
+        && slots.len() == asg.slot.len()
+        && slots.iter().all(|(r, s)| asg.slot.get(r) == Some(s))
+}
+
+impl ScatterEntry {
+    fn matches(
+        &self,
+        sql: &str,
+        unaliased: bool,
+        limits: Option<(u64, u64)>,
+        assignments: &[Assignment],
+    ) -> bool {
+        self.sql_len == sql.len()
+            && self.unaliased == unaliased
+            && self.limits == limits
+            && self.assignments.len() == assignments.len()
+            && self
+                .assignments
+                .iter()
+                .zip(assignments)
+                .all(|((node, slots), asg)| same_assignment(*node, slots, asg))
+    }
+}
 
 struct Entry {
     /// Length of the text rendered from (the analysis's own text; checked
@@ -53,9 +115,15 @@ impl Entry {
     fn matches(&self, sql: &str, unaliased: bool, asg: &Assignment) -> bool {
         self.sql_len == sql.len()
             && self.unaliased == unaliased
-            && self.node == asg.node
-            && self.slots.len() == asg.slot.len()
-            && self.slots.iter().all(|(r, s)| asg.slot.get(r) == Some(s))
+            && same_assignment(self.node, &self.slots, asg)
+    }
+}
+
+impl TargetMemo {
+    /// How many scatter plans it keeps.
+    #[cfg(test)]
+    pub(crate) fn scatters(&self) -> usize {
+        self.1.lock().len()
     }
 }
 
@@ -69,7 +137,12 @@ impl Clone for TargetMemo {
 
 impl fmt::Debug for TargetMemo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "TargetMemo({} targets)", self.0.lock().len())
+        write!(
+            f,
+            "TargetMemo({} targets, {} scatters)",
+            self.0.lock().len(),
+            self.1.lock().len()
+        )
     }
 }
 
@@ -92,17 +165,61 @@ pub(super) fn memo_target(
     let fresh = target(ctx, sql, asg, &[], &[])?;
     let mut entries = memo.0.lock();
     if entries.len() < MAX_TARGETS && !entries.iter().any(|e| e.matches(sql, ctx.unaliased, asg)) {
-        let mut slots: Vec<(RefId, usize)> = asg.slot.iter().map(|(&r, &s)| (r, s)).collect();
-        slots.sort_unstable();
         entries.push(Entry {
             sql_len: sql.len(),
             unaliased: ctx.unaliased,
             node: asg.node,
-            slots,
+            slots: sorted_slots(asg),
             target: fresh.clone(),
         });
     }
     Ok(fresh)
+}
+
+/// The targets and merge spec of a scatter planned before from this
+/// analysis with these assignments (in this order) and LIMIT values
+/// (`limits`: `(limit, offset)` as resolved, `None` without a LIMIT).
+pub(super) fn memo_scatter(
+    ctx: &Ctx<'_>,
+    sql: &str,
+    limits: Option<(u64, u64)>,
+    assignments: &[Assignment],
+) -> Option<(Vec<ShardTarget>, Option<Box<MergeSpec>>)> {
+    let memo = ctx.a.targets.1.lock();
+    let e = memo
+        .iter()
+        .find(|e| e.matches(sql, ctx.unaliased, limits, assignments))?;
+    Some((e.targets.clone(), e.merge.clone()))
+}
+
+/// Keeps a scatter plan for [`memo_scatter`].
+pub(super) fn remember_scatter(
+    ctx: &Ctx<'_>,
+    sql: &str,
+    limits: Option<(u64, u64)>,
+    assignments: &[Assignment],
+    targets: &[ShardTarget],
+    merge: Option<&MergeSpec>,
+) {
+    let mut memo = ctx.a.targets.1.lock();
+    if memo.len() >= MAX_SCATTERS
+        || memo
+            .iter()
+            .any(|e| e.matches(sql, ctx.unaliased, limits, assignments))
+    {
+        return;
+    }
+    memo.push(ScatterEntry {
+        sql_len: sql.len(),
+        unaliased: ctx.unaliased,
+        limits,
+        assignments: assignments
+            .iter()
+            .map(|a| (a.node, sorted_slots(a)))
+            .collect(),
+        targets: targets.to_vec(),
+        merge: merge.map(|m| Box::new(m.clone())),
+    });
 }
 
 /// What a prepared statement keeps of its planning between executes: the

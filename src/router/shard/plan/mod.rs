@@ -36,9 +36,9 @@ mod unsharded;
 
 use ddl::{ddl, describe};
 use insert::insert;
-use memo::memo_target;
 pub use memo::PreparedShape;
 pub(crate) use memo::TargetMemo;
+use memo::{memo_scatter, memo_target, remember_scatter};
 use sharded::{scatter_merge, sharded};
 pub(crate) use splice::render;
 use splice::{in_list_edits, target};

@@ -2,7 +2,8 @@
 //! needs, one target per slot combination, and the merge recipe of a
 //! scattered SELECT with its LIMIT resolved.
 //!
-//! Owns: [`sharded`] and [`scatter_merge`]. Must not plan INSERT, DDL or
+//! Owns: [`sharded`] and [`scatter_merge`] (a scatter's plan is kept per
+//! analysis by `memo`). Must not plan INSERT, DDL or
 //! per-branch UNIONs (see `insert`, `ddl`, `union`).
 
 use super::*;
@@ -46,19 +47,44 @@ pub(super) fn sharded(ctx: &Ctx<'_>, sql: &str) -> Result<ShardPlan, RouteError>
         check_sharded_write(ctx, sql, assignments.len(), unkeyed)?;
     }
 
+    // `IN` lists cut to each target's slot.
+    let mut in_lists = Vec::with_capacity(assignments.len());
+    for asg in &assignments {
+        in_lists.push(in_list_edits(ctx, asg)?);
+    }
+    // A scatter planned before to the same slots (and LIMIT values): its
+    // targets and merge, unless lists were cut per slot.
+    let memo_key = (assignments.len() > 1 && in_lists.iter().all(Vec::is_empty))
+        .then(|| scatter_limits(ctx).ok())
+        .flatten();
+    if let Some(limits) = memo_key {
+        if let Some((targets, merge)) = memo_scatter(ctx, sql, limits, &assignments) {
+            return Ok(ShardPlan {
+                targets,
+                kind: PlanKind::Scatter,
+                merge,
+                generated_id: None,
+                write: a.write,
+            });
+        }
+    }
+
     // Merge recipe for a scattered SELECT.
     let (merge, merge_edits) = scatter_recipe(ctx, sql, assignments.len(), branch_without_shards)?;
 
-    let mut targets = Vec::new();
-    for asg in &assignments {
+    let mut targets = Vec::with_capacity(assignments.len());
+    for (asg, list_edits) in assignments.iter().zip(in_lists) {
         check_available(ctx, asg.node, sql)?;
-        let mut edits = merge_edits.clone();
-        edits.extend(in_list_edits(ctx, asg)?);
-        targets.push(if edits.is_empty() {
+        targets.push(if merge_edits.is_empty() && list_edits.is_empty() {
             memo_target(ctx, sql, asg)?
         } else {
+            let mut edits = merge_edits.clone();
+            edits.extend(list_edits);
             target(ctx, sql, asg, &[], &edits)?
         });
+    }
+    if let Some(limits) = memo_key {
+        remember_scatter(ctx, sql, limits, &assignments, &targets, merge.as_ref());
     }
     let kind = if targets.len() > 1 {
         PlanKind::Scatter
@@ -72,6 +98,47 @@ pub(super) fn sharded(ctx: &Ctx<'_>, sql: &str) -> Result<ShardPlan, RouteError>
         generated_id: None,
         write: a.write,
     })
+}
+
+/// The `(limit, offset)` a scattered SELECT's merge applies, resolved
+/// from literals or parameters; `None` when it has no LIMIT (or is not a
+/// merged SELECT). The part of a scatter plan that depends on the values
+/// beyond the slots (see `memo_scatter`).
+fn scatter_limits(ctx: &Ctx<'_>) -> Result<Option<(u64, u64)>, RouteError> {
+    let a = ctx.a;
+    if a.kind != StmtKind::Select || a.explain {
+        return Ok(None);
+    }
+    let Some(Ok(m)) = &a.select else {
+        return Ok(None);
+    };
+    let Some(l) = &m.limit else {
+        return Ok(None);
+    };
+    let limit = limit_value(ctx, l.limit)?;
+    let offset = l.offset.map(|v| limit_value(ctx, v)).transpose()?;
+    Ok(Some((limit, offset.unwrap_or(0))))
+}
+
+/// A LIMIT or OFFSET value: a literal, or the statement's parameter.
+fn limit_value(ctx: &Ctx<'_>, v: LimitVal) -> Result<u64, RouteError> {
+    match v {
+        LimitVal::Lit(n) => Ok(n),
+        LimitVal::Param(i) if !ctx.literals.is_empty() => ctx
+            .literals
+            .get(i)
+            .and_then(|l| l.value.parse().ok())
+            .ok_or_else(|| RouteError("LIMIT value is not a number".into())),
+        LimitVal::Param(i) => match ctx.params.get(i) {
+            Some(ParamValue::Int(n)) if *n >= 0 => Ok(*n as u64),
+            Some(ParamValue::UInt(n)) => Ok(*n),
+            Some(ParamValue::Bytes(b)) => std::str::from_utf8(b)
+                .ok()
+                .and_then(|t| t.trim().parse().ok())
+                .ok_or_else(|| RouteError("LIMIT parameter is not a number".into())),
+            _ => err("LIMIT parameter has no integer value"),
+        },
+    }
 }
 
 /// The key groups of the statement's own rows (UNION branches), and
@@ -370,25 +437,7 @@ pub(super) fn scatter_merge(
     ctx: &Ctx<'_>,
     m: &SelectMerge,
 ) -> Result<(MergeSpec, Vec<Edit>), RouteError> {
-    let value = |v: LimitVal| -> Result<u64, RouteError> {
-        match v {
-            LimitVal::Lit(n) => Ok(n),
-            LimitVal::Param(i) if !ctx.literals.is_empty() => ctx
-                .literals
-                .get(i)
-                .and_then(|l| l.value.parse().ok())
-                .ok_or_else(|| RouteError("LIMIT value is not a number".into())),
-            LimitVal::Param(i) => match ctx.params.get(i) {
-                Some(ParamValue::Int(n)) if *n >= 0 => Ok(*n as u64),
-                Some(ParamValue::UInt(n)) => Ok(*n),
-                Some(ParamValue::Bytes(b)) => std::str::from_utf8(b)
-                    .ok()
-                    .and_then(|t| t.trim().parse().ok())
-                    .ok_or_else(|| RouteError("LIMIT parameter is not a number".into())),
-                _ => err("LIMIT parameter has no integer value"),
-            },
-        }
-    };
+    let value = |v: LimitVal| limit_value(ctx, v);
     let mut spec = m.spec.clone();
     let mut edits = m.edits.clone();
     if let Some(l) = &m.limit {

@@ -155,6 +155,7 @@ mod prepared;
 mod pull_outs;
 mod render;
 mod router;
+mod scatter_memo;
 mod table_kinds;
 mod unions;
 mod updates_and_ddl;
