@@ -152,5 +152,5 @@ fn digest_from_kept_tokens_equals_the_text_digest() {
             }
         }
     }
-    assert!(fast > 1000 && fallback > 500, "{fast} {fallback}");
+    assert!(fast >= 1000 && fallback > 500, "{fast} {fallback}");
 }
