@@ -79,6 +79,7 @@ pub struct ServerPool {
     /// Boxed: a connection (its buffers and TLS state inline) moves between
     /// this list, the session and back on every statement; a box moves as
     /// one pointer.
+    #[allow(clippy::vec_box)]
     idle: Mutex<Vec<Box<BackendConn>>>,
     permits: Arc<Semaphore>,
     max: usize,
