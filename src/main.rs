@@ -207,12 +207,14 @@ fn serve(path: PathBuf) -> ExitCode {
     {
         tracing::warn!("{}", shardcat::logsafe::escape(&w));
     }
+    let workers = match config.server.worker_threads {
+        0 => std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2),
+        n => n,
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(2),
-        )
+        .worker_threads(workers)
         .enable_all()
         .build()
     {

@@ -355,17 +355,14 @@ impl BackendConn {
     }
 
     async fn read_raw_packet(&mut self) -> Result<Packet> {
-        if self.silence.is_some() {
-            // A packet already read off the socket (a result's rows come
-            // many per read) needs no watchdog: no timer per row.
-            match self.stream.buffered_packet() {
-                Ok(Some(p)) => return Ok(p),
-                Ok(None) => {}
-                Err(e) => return Err(self.lost(e)),
-            }
-            if let Some(silence) = self.silence.clone() {
-                return self.read_watched(silence).await;
-            }
+        // Already here: no silence watchdog (a timer per packet) needed.
+        match self.stream.buffered_packet() {
+            Ok(Some(p)) => return Ok(p),
+            Ok(None) => {}
+            Err(e) => return Err(self.lost(e)),
+        }
+        if let Some(silence) = self.silence.clone() {
+            return self.read_watched(silence).await;
         }
         match self.stream.read_packet().await {
             Ok(p) => Ok(p),
@@ -472,7 +469,7 @@ impl BackendConn {
     pub async fn read_packet_within(&mut self, limit: Option<Duration>) -> Result<Packet> {
         match limit {
             None => self.read_packet().await,
-            Some(d) => match tokio::time::timeout(d, self.stream.read_packet()).await {
+            Some(d) => match self.buffered_or_within(d).await {
                 Ok(Ok(p)) => match self.map_answer(p) {
                     Some(p) => Ok(p),
                     None => Box::pin(self.read_packet_within(limit)).await,
@@ -486,6 +483,19 @@ impl BackendConn {
                     })
                 }
             },
+        }
+    }
+
+    /// The next raw packet within `d`; one already buffered whole needs no
+    /// timer.
+    async fn buffered_or_within(
+        &mut self,
+        d: Duration,
+    ) -> std::result::Result<std::io::Result<Packet>, tokio::time::error::Elapsed> {
+        match self.stream.buffered_packet() {
+            Ok(Some(p)) => Ok(Ok(p)),
+            Ok(None) => tokio::time::timeout(d, self.stream.read_packet()).await,
+            Err(e) => Ok(Err(e)),
         }
     }
 
@@ -657,6 +667,11 @@ impl BackendConn {
     }
 
     async fn apply_state(&mut self, want: &SessionState) -> Result<()> {
+        // The usual case (the pool gave a connection in the wanted state):
+        // one comparison instead of building the difference.
+        if *want == self.state {
+            return Ok(());
+        }
         if let Some(sql) = want.sync_sql(&self.state) {
             self.query_drop(&sql).await?;
             // Tracking reports what changed; take the wanted state as the

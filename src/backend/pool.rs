@@ -76,7 +76,11 @@ impl Default for ServerStats {
 pub struct ServerPool {
     pub server: Arc<ServerInfo>,
     settings: ConnectSettings,
-    idle: Mutex<Vec<BackendConn>>,
+    /// Boxed: a connection (its buffers and TLS state inline) moves between
+    /// this list, the session and back on every statement; a box moves as
+    /// one pointer.
+    #[allow(clippy::vec_box)]
+    idle: Mutex<Vec<Box<BackendConn>>>,
     permits: Arc<Semaphore>,
     max: usize,
     checkout_timeout: Duration,
@@ -137,10 +141,8 @@ impl ServerPool {
         want: &SessionState,
         deadline: Instant,
     ) -> Result<PooledConn> {
-        let mut conns = self.checkout_many(1, flavor, want, deadline).await?;
-        conns
-            .pop()
-            .ok_or_else(|| ProxyError::Internal("pool gave no connection".into()))
+        let permit = self.take_permits(1, deadline).await?;
+        self.conn_for(permit, flavor, want).await
     }
 
     /// `n` connections at once (at most the pool size): their slots are
@@ -154,6 +156,25 @@ impl ServerPool {
         want: &SessionState,
         deadline: Instant,
     ) -> Result<Vec<PooledConn>> {
+        let n = n.clamp(1, self.max);
+        let mut permit = self.take_permits(n, deadline).await?;
+        let mut conns = Vec::with_capacity(n);
+        for _ in 1..n {
+            let one = permit
+                .split(1)
+                .ok_or_else(|| ProxyError::Internal("permit split failed".into()))?;
+            conns.push(self.conn_for(one, flavor, want).await?);
+        }
+        conns.push(self.conn_for(permit, flavor, want).await?);
+        Ok(conns)
+    }
+
+    /// `n` slots of the pool (`1..=max`), waiting until `deadline`.
+    async fn take_permits(
+        self: &Arc<Self>,
+        n: usize,
+        deadline: Instant,
+    ) -> Result<OwnedSemaphorePermit> {
         if !self.is_healthy() || self.is_offline() {
             let reason = if self.is_offline() {
                 "server is offline (drained by SET SHARDCAT BACKEND … OFFLINE)"
@@ -166,7 +187,13 @@ impl ServerPool {
                 reason: reason.into(),
             });
         }
-        let n = n.clamp(1, self.max);
+        let s = &self.stats;
+        // A free slot: taken at once, without a timer (the semaphore is
+        // fair: while statements wait, no permit is free to take here).
+        if let Ok(p) = self.permits.clone().try_acquire_many_owned(n as u32) {
+            s.checkout_wait.observe(0.0);
+            return Ok(p);
+        }
         if self.permits.available_permits() < n {
             // Sessions holding a connection only for convenience give it
             // back (see `Session::next_command`).
@@ -176,28 +203,18 @@ impl ServerPool {
         let acquire = self.permits.clone().acquire_many_owned(n as u32);
         let waiting = Instant::now();
         let acquired = tokio::time::timeout(wait, acquire).await;
-        let s = &self.stats;
         s.checkout_wait.observe(waiting.elapsed().as_secs_f64());
-        let mut permit = match acquired {
-            Ok(Ok(p)) => p,
+        match acquired {
+            Ok(Ok(p)) => Ok(p),
             _ => {
                 s.checkout_timeouts.inc();
-                return Err(ProxyError::PoolExhausted {
+                Err(ProxyError::PoolExhausted {
                     server: self.server.name.clone(),
                     millis: self.checkout_timeout.as_millis() as u64,
                     max: self.max,
-                });
+                })
             }
-        };
-        let mut conns = Vec::with_capacity(n);
-        for _ in 1..n {
-            let one = permit
-                .split(1)
-                .ok_or_else(|| ProxyError::Internal("permit split failed".into()))?;
-            conns.push(self.conn_for(one, flavor, want).await?);
         }
-        conns.push(self.conn_for(permit, flavor, want).await?);
-        Ok(conns)
     }
 
     /// A connection for a slot already taken: an idle one (in the wanted
@@ -217,7 +234,7 @@ impl ServerPool {
                     c.flavor == *flavor && (want.schema.is_some() || c.state.schema.is_none())
                 };
                 let exact = idle.iter().rposition(|c| usable(c) && c.state == *want);
-                let any = || idle.iter().rposition(&usable);
+                let any = || idle.iter().rposition(|c| usable(c));
                 match exact.or_else(any) {
                     Some(i) => (Some(idle.swap_remove(i)), None),
                     // Make room for a new connection within the size limit.
@@ -245,8 +262,9 @@ impl ServerPool {
                 None => break,
             }
         }
-        let conn =
-            BackendConn::connect(self.server.clone(), &self.settings, flavor.clone()).await?;
+        let conn = Box::new(
+            BackendConn::connect(self.server.clone(), &self.settings, flavor.clone()).await?,
+        );
         self.stats.created.fetch_add(1, Ordering::Relaxed);
         Ok(PooledConn {
             conn: Some(conn),
@@ -255,7 +273,7 @@ impl ServerPool {
         })
     }
 
-    fn checkin(&self, conn: BackendConn) {
+    fn checkin(&self, conn: Box<BackendConn>) {
         if conn.broken || conn.in_transaction() || !self.is_healthy() || self.is_offline() {
             tokio::spawn(conn.close());
             return;
@@ -323,7 +341,7 @@ impl ServerPool {
 /// dropping it without release closes it (the safe default after an error
 /// or an interrupted result).
 pub struct PooledConn {
-    conn: Option<BackendConn>,
+    conn: Option<Box<BackendConn>>,
     pool: Arc<ServerPool>,
     _permit: OwnedSemaphorePermit,
 }

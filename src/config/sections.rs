@@ -64,6 +64,12 @@ pub struct ServerConfig {
     /// Bind the listener with `SO_REUSEPORT`, so a new instance can listen
     /// on the same port while the old one drains (rolling restarts).
     pub reuse_port: bool,
+    /// Threads of the async runtime that serves clients and backends; 0:
+    /// one per CPU the process may use. A session and its backend
+    /// connections run on whichever worker picks them up, so with more
+    /// workers than busy sessions a statement's wake-ups cross threads
+    /// (see BENCHMARKS.md, issue 17 session 8). Read at start only.
+    pub worker_threads: usize,
     /// The TLS settings read from `tls_cert`/`tls_key` by
     /// [`Config::parse`] (re-read on every reload); not a TOML key.
     #[serde(skip)]
@@ -92,6 +98,7 @@ impl Default for ServerConfig {
             rsa_private_key: String::new(),
             shutdown_timeout_ms: 30_000,
             reuse_port: false,
+            worker_threads: 0,
             tls: None,
             rsa: None,
         }

@@ -233,15 +233,28 @@ impl Relay<'_> {
         Some(ok)
     }
 
-    /// Forwards an OK-style terminator in the client's format.
+    /// Forwards an OK-style terminator in the client's format (encoded in
+    /// the client stream's buffer: no allocation).
     async fn send_terminator(&mut self, ok: &OkPacket, out: &mut Outcome) -> Result<()> {
-        let mut buf = Vec::with_capacity(16);
-        if self.deprecate_eof() {
-            ok.encode(self.client_caps, 0xFE, &mut buf);
-        } else {
-            encode_eof(&mut buf, ok.warnings, ok.status);
-        }
-        self.send(&buf, out).await
+        let (caps, deprecate_eof) = (self.client_caps, self.deprecate_eof());
+        self.send_with(out, |buf| match deprecate_eof {
+            true => ok.encode(caps, 0xFE, buf),
+            false => encode_eof(buf, ok.warnings, ok.status),
+        })
+        .await
+    }
+
+    /// [`Relay::send`] of a payload built in place.
+    async fn send_with(
+        &mut self,
+        out: &mut Outcome,
+        fill: impl FnOnce(&mut Vec<u8>),
+    ) -> Result<()> {
+        out.sent_anything = true;
+        self.client
+            .send_with(self.seq, fill)
+            .await
+            .map_err(client_gone)
     }
 
     /// Forwards the whole answer to one command. Backend failures after
@@ -323,9 +336,9 @@ impl Relay<'_> {
                     ok.last_insert_id = id;
                     out.last_insert_id = id;
                 }
-                let mut buf = Vec::with_capacity(16 + ok.info.len());
-                ok.encode(self.client_caps, 0x00, &mut buf);
-                self.send(&buf, out).await?;
+                let caps = self.client_caps;
+                self.send_with(out, |buf| ok.encode(caps, 0x00, buf))
+                    .await?;
                 if ok.status & StatusFlags::SERVER_MORE_RESULTS_EXISTS.bits() != 0 {
                     continue;
                 }
@@ -340,17 +353,23 @@ impl Relay<'_> {
             for _ in 0..columns {
                 let c = self.read(false).await?;
                 let c = self.fit_definition(c);
-                if self.table_names.is_empty() {
+                let names = self.table_names;
+                if names.is_empty() {
                     self.send(&c, out).await?;
                 } else {
-                    let named = crate::execute::merge::logical_table_names(&c, self.table_names);
-                    self.send(&named, out).await?;
+                    // Renamed in the client's write buffer (no copy of its own).
+                    self.send_with(out, |buf| {
+                        if !crate::execute::merge::write_logical_table_names(&c, names, buf) {
+                            buf.extend_from_slice(&c);
+                        }
+                    })
+                    .await?;
                 }
             }
             if !self.deprecate_eof() {
-                let mut buf = Vec::with_capacity(5);
-                encode_eof(&mut buf, 0, self.conn.status);
-                self.send(&buf, out).await?;
+                let status = self.conn.status;
+                self.send_with(out, |buf| encode_eof(buf, 0, status))
+                    .await?;
             }
             let first_row = self.read(false).await?;
             let more = self.forward_rows(first_row, out).await?;

@@ -52,6 +52,8 @@ pub struct ClientStatement {
     /// What planning keeps between executes (its analysis; see
     /// [`ShardRouter::plan_prepared`](crate::router::shard::ShardRouter::plan_prepared)).
     pub shard_shape: crate::router::shard::PreparedShape,
+    /// `digest_hash(sql)`, computed at the first execute's digest.
+    digest: std::sync::OnceLock<u64>,
 }
 
 /// One parameter of an execute: its type and where its value is.
@@ -95,7 +97,15 @@ impl ClientStatement {
             node: None,
             sharded: false,
             shard_shape: Default::default(),
+            digest: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The query digest's hash of the statement's text (computed once).
+    pub fn digest_hash(&self) -> u64 {
+        *self
+            .digest
+            .get_or_init(|| crate::sql::classify::digest_hash(&self.sql))
     }
 
     /// Adds a COM_STMT_SEND_LONG_DATA chunk. The statement holds at most

@@ -62,7 +62,13 @@ impl Digests {
     /// Counts one statement. `sql` is the client's text (or a prepared
     /// statement's text); only its normalized form is stored.
     pub fn record(&self, sql: &str, took: Duration, failed: bool) {
-        let hash = crate::sql::classify::digest_hash(sql);
+        self.record_hashed(crate::sql::classify::digest_hash(sql), sql, took, failed)
+    }
+
+    /// [`Digests::record`] when the caller has `hash` =
+    /// `digest_hash(sql)` already (from the statement's kept tokens, or
+    /// kept with a prepared statement).
+    pub fn record_hashed(&self, hash: u64, sql: &str, took: Duration, failed: bool) {
         let mut shard = self.shards[(hash as usize) % SHARDS].lock();
         let now = now_s();
         if let Some(d) = shard.get_mut(&hash) {

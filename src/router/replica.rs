@@ -39,9 +39,22 @@ impl ReplicaSelector {
         max_lag_ms: i64,
         exclude: &[usize],
     ) -> Option<usize> {
-        let usable: Vec<usize> = (0..replicas.len())
-            .filter(|i| !exclude.contains(i) && Self::usable(&replicas[*i], max_lag_ms))
-            .collect();
+        // Up to INLINE replicas without an allocation (every read calls this).
+        const INLINE: usize = 16;
+        let ok = |i: &usize| !exclude.contains(i) && Self::usable(&replicas[*i], max_lag_ms);
+        let mut inline = [0usize; INLINE];
+        let spilled: Vec<usize>;
+        let usable: &[usize] = if replicas.len() <= INLINE {
+            let mut n = 0;
+            for i in (0..replicas.len()).filter(ok) {
+                inline[n] = i;
+                n += 1;
+            }
+            &inline[..n]
+        } else {
+            spilled = (0..replicas.len()).filter(ok).collect();
+            &spilled
+        };
         if usable.is_empty() {
             return None;
         }
@@ -54,7 +67,7 @@ impl ReplicaSelector {
                     .map(|&i| replicas[i].server.weight as u64)
                     .sum();
                 let mut point = (tick as u64) % total.max(1);
-                for &i in &usable {
+                for &i in usable {
                     let w = replicas[i].server.weight as u64;
                     if point < w {
                         return Some(i);

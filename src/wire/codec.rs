@@ -229,16 +229,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
         self.read_buf.split().freeze()
     }
 
-    /// The next logical packet when it was already read off the socket in
-    /// full (no I/O; `None` otherwise, or while a held packet waits to be
-    /// sent): what [`PacketStream::read_packet`] would return at once.
-    pub fn buffered_packet(&mut self) -> io::Result<Option<Packet>> {
-        if self.hold_last && !self.write_buf.is_empty() {
-            return Ok(None);
-        }
-        self.codec.decode(&mut self.read_buf)
-    }
-
     /// Reads one logical packet; `UnexpectedEof` when the peer closed.
     pub async fn read_packet(&mut self) -> io::Result<Packet> {
         if self.hold_last && !self.write_buf.is_empty() {
@@ -266,6 +256,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
         }
     }
 
+    /// The next logical packet when it is already buffered whole: no read,
+    /// no wait (the rest of an answer usually came in the segment of its
+    /// first packet, so reading it needs no timer). `None`: read with
+    /// [`PacketStream::read_packet`].
+    pub fn buffered_packet(&mut self) -> io::Result<Option<Packet>> {
+        if self.read_buf.is_empty() || (self.hold_last && !self.write_buf.is_empty()) {
+            return Ok(None);
+        }
+        self.codec.decode(&mut self.read_buf)
+    }
+
     /// True when a complete packet (or more bytes) is already buffered: used to
     /// tell pipelined commands apart from an idle socket.
     pub fn has_buffered_input(&self) -> bool {
@@ -278,9 +279,43 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
         encode_packet(&mut self.write_buf, seq, payload);
     }
 
+    /// Queues one logical packet whose payload `fill` appends to the write
+    /// buffer in place (a terminator or OK built without a buffer of its
+    /// own); framed as [`encode_packet`] frames it.
+    pub fn queue_with(&mut self, seq: &mut u8, fill: impl FnOnce(&mut Vec<u8>)) {
+        let start = self.write_buf.len();
+        self.write_buf.extend_from_slice(&[0, 0, 0, *seq]);
+        fill(&mut self.write_buf);
+        let len = self.write_buf.len() - start - 4;
+        if len >= MAX_CHUNK {
+            // Too long for one physical packet: framed again in pieces.
+            let payload = self.write_buf.split_off(start + 4);
+            self.write_buf.truncate(start);
+            self.queue(seq, &payload);
+            return;
+        }
+        self.write_buf[start..start + 3].copy_from_slice(&(len as u32).to_le_bytes()[..3]);
+        *seq = seq.wrapping_add(1);
+        self.last_start = start;
+    }
+
     /// Queues a packet and flushes when the buffer is past its high-water mark.
     pub async fn send(&mut self, seq: &mut u8, payload: &[u8]) -> io::Result<()> {
         self.queue(seq, payload);
+        self.flush_past_high_water().await
+    }
+
+    /// [`PacketStream::queue_with`], flushing past the high-water mark.
+    pub async fn send_with(
+        &mut self,
+        seq: &mut u8,
+        fill: impl FnOnce(&mut Vec<u8>),
+    ) -> io::Result<()> {
+        self.queue_with(seq, fill);
+        self.flush_past_high_water().await
+    }
+
+    async fn flush_past_high_water(&mut self) -> io::Result<()> {
         if self.write_buf.len() >= WRITE_HIGH_WATER {
             self.flush().await?;
         }
@@ -402,6 +437,25 @@ mod tests {
             b"\x03SELECT 2"
         );
         assert!(codec.decode(&mut buf).unwrap().is_none());
+    }
+
+    /// A payload filled in place is framed as `encode_packet` frames it,
+    /// at every length around the chunk limit, after other packets.
+    #[test]
+    fn queue_with_frames_as_encode_packet() {
+        for len in [0, 1, 250, MAX_CHUNK - 1, MAX_CHUNK, MAX_CHUNK + 3] {
+            let payload: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let mut want = Vec::new();
+            let mut want_seq = 7;
+            encode_packet(&mut want, &mut want_seq, b"first");
+            encode_packet(&mut want, &mut want_seq, &payload);
+            let mut stream = PacketStream::new(tokio::io::empty(), 1 << 30);
+            let mut seq = 7;
+            stream.queue(&mut seq, b"first");
+            stream.queue_with(&mut seq, |out| out.extend_from_slice(&payload));
+            assert_eq!(seq, want_seq, "{len}");
+            assert!(stream.write_buf == want, "{len}");
+        }
     }
 
     #[test]

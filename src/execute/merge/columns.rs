@@ -346,6 +346,21 @@ fn client_defs(mut defs: Vec<Bytes>, columns: &[ColumnInfo], plan: &MergeSpec) -
 /// `def` with a physical table name in `table` or `org_table` replaced by
 /// its logical name (an alias in `table` stays).
 pub fn logical_table_names(def: &Bytes, names: &[(String, String)]) -> Bytes {
+    let mut out = Vec::new();
+    match write_logical_table_names(def, names, &mut out) {
+        true => Bytes::from(out),
+        false => def.clone(),
+    }
+}
+
+/// Appends to `out` what [`logical_table_names`] returns for `def` (the
+/// relay builds it in the client's write buffer); `false`, with nothing
+/// appended, when `def` needs no change.
+pub fn write_logical_table_names(
+    def: &[u8],
+    names: &[(String, String)],
+    out: &mut Vec<u8>,
+) -> bool {
     use crate::wire::packets::put_lenenc_bytes;
     let mut r = crate::wire::packets::Reader::new(def);
     let (Some(catalog), Some(schema), Some(table), Some(org_table)) = (
@@ -354,7 +369,7 @@ pub fn logical_table_names(def: &Bytes, names: &[(String, String)]) -> Bytes {
         r.lenenc_bytes(),
         r.lenenc_bytes(),
     ) else {
-        return def.clone();
+        return false;
     };
     let logical = |t: &[u8]| {
         names
@@ -363,15 +378,15 @@ pub fn logical_table_names(def: &Bytes, names: &[(String, String)]) -> Bytes {
             .map(|(_, l)| l.as_bytes())
     };
     if logical(table).is_none() && logical(org_table).is_none() {
-        return def.clone();
+        return false;
     }
-    let mut out = Vec::with_capacity(def.len() + 8);
-    put_lenenc_bytes(&mut out, catalog);
-    put_lenenc_bytes(&mut out, schema);
-    put_lenenc_bytes(&mut out, logical(table).unwrap_or(table));
-    put_lenenc_bytes(&mut out, logical(org_table).unwrap_or(org_table));
+    out.reserve(def.len() + 8);
+    put_lenenc_bytes(out, catalog);
+    put_lenenc_bytes(out, schema);
+    put_lenenc_bytes(out, logical(table).unwrap_or(table));
+    put_lenenc_bytes(out, logical(org_table).unwrap_or(org_table));
     out.extend_from_slice(r.rest());
-    Bytes::from(out)
+    true
 }
 
 /// What the merge presents as the result columns for shard

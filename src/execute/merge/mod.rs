@@ -35,7 +35,9 @@ mod source;
 pub(crate) mod testing;
 
 pub use chain::Chain;
-pub use columns::{logical_table_names, merged_column_defs, MergeColumns};
+pub use columns::{
+    logical_table_names, merged_column_defs, write_logical_table_names, MergeColumns,
+};
 pub use combine::CombineGroups;
 pub use distinct::Distinct;
 pub use having::Having;

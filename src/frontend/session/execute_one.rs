@@ -299,7 +299,12 @@ impl Session {
         let pool = self.held[i].conn.pool().clone();
         pool.stats.in_flight.fetch_add(1, Ordering::Relaxed);
         let thread = self.held[i].conn.connection_id;
-        *self.handle.backends.lock() = vec![(pool.clone(), thread)];
+        {
+            // In place: the list keeps its capacity between statements.
+            let mut backends = self.handle.backends.lock();
+            backends.clear();
+            backends.push((pool.clone(), thread));
+        }
         let mut down = pool.stats.down_epoch.subscribe();
         let handle = self.handle.clone();
         let wait = handle.deadlock.begin_wait(&pool, thread);
@@ -318,7 +323,11 @@ impl Session {
             client_extended: self.extended_metadata,
             missing_table: missing_table.as_ref(),
         };
+        // Biased, the relay first: when the answer is complete, the
+        // watchers below are not polled again (they only matter while it
+        // waits, and every poll of a pending relay still reaches them).
         let mut outcome = tokio::select! {
+            biased;
             o = relay.forward(shape) => o,
             waited = stalled(&pool, stall_deadline, &first_byte) => {
                 relay.conn.broken = true;

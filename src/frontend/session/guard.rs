@@ -50,14 +50,16 @@ impl Session {
             return Some(payload);
         }
         let verdict = {
-            let proxy = self.proxy.clone();
-            let owns = move |id: u64| proxy.owns_connection_id(id);
-            let proxy = self.proxy.clone();
-            let me = self.user.clone();
-            let processes = move || proxy.process_rows(&me, is_admin);
-            let router = self.proxy.shard_router.load_full();
-            let physical = move |t: &str| {
-                router
+            // Borrowed, not cloned: the callbacks run only for the
+            // statements that need them (no allocation per statement).
+            let proxy = &self.proxy;
+            let me = &self.user;
+            let owns = |id: u64| proxy.owns_connection_id(id);
+            let processes = || proxy.process_rows(me, is_admin);
+            let physical = |t: &str| {
+                proxy
+                    .shard_router
+                    .load()
                     .as_ref()
                     .map(|r| r.physical_names_of(t))
                     .unwrap_or_default()

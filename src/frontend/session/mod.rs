@@ -154,6 +154,8 @@ pub struct Session {
     /// The tokens of `pre_classified`'s text, for the sharding router's
     /// shape scan (one lexer pass per statement instead of two).
     kept_tokens: sql::classify::KeptTokens,
+    /// Scratch space of the query digest's normalized text (reused).
+    digest_buf: Vec<u8>,
     /// This session's user counters (looked up once, not per statement).
     user_metrics: observe::UserMetrics,
     /// The warnings of the last statement, when it ran on several
@@ -228,6 +230,7 @@ impl Session {
             stat: observe::Stat::default(),
             pre_classified: None,
             kept_tokens: Default::default(),
+            digest_buf: Vec::new(),
             user_metrics: observe::UserMetrics::default(),
             shard_warnings: None,
             shard_row_count: None,
@@ -519,6 +522,11 @@ impl Session {
     /// a backslash or a double quote must end strings where it does there.
     fn lex_options(&self) -> sql::LexOptions {
         let mode = self.state.var("sql_mode").unwrap_or("");
+        // Usually neither flag is there: two searches instead of a split.
+        let search = crate::sql::search::contains_ignore_case;
+        if !search(mode.as_bytes(), b"NO_BACKSLASH") && !search(mode.as_bytes(), b"ANSI") {
+            return sql::LexOptions::default();
+        }
         let has = |flag: &str| mode.split(',').any(|m| m.eq_ignore_ascii_case(flag));
         sql::LexOptions {
             no_backslash_escapes: has("NO_BACKSLASH_ESCAPES"),

@@ -203,17 +203,30 @@ impl Session {
             return;
         }
         let prepared;
+        // The digest without lexing the text again: from the tokens its
+        // classification kept, or kept with the prepared statement.
+        let mut known_hash = None;
         let text = if cmd == command::QUERY {
-            String::from_utf8_lossy(payload.get(1..).unwrap_or_default())
+            let text = String::from_utf8_lossy(payload.get(1..).unwrap_or_default());
+            if admin.digests {
+                known_hash = self.kept_tokens.for_text(&text).and_then(|tokens| {
+                    crate::sql::classify::digest_hash_of_tokens(&text, tokens, &mut self.digest_buf)
+                });
+            }
+            text
         } else {
             let id = Reader::new(payload.get(1..).unwrap_or_default()).u32();
-            prepared = id
-                .and_then(|id| self.statements.get(&id))
-                .map(|s| s.sql.clone());
+            let statement = id.and_then(|id| self.statements.get_mut(&id));
+            if admin.digests {
+                known_hash = statement.as_ref().map(|s| s.digest_hash());
+            }
+            prepared = statement.map(|s| s.sql.clone());
             std::borrow::Cow::Borrowed(prepared.as_deref().unwrap_or(""))
         };
         if admin.digests {
-            self.proxy.digests.record(&text, took, stat.error.is_some());
+            let failed = stat.error.is_some();
+            let hash = known_hash.unwrap_or_else(|| crate::sql::classify::digest_hash(&text));
+            self.proxy.digests.record_hashed(hash, &text, took, failed);
         }
         if !slow {
             return;

@@ -109,6 +109,37 @@ pub fn fingerprint(sql: &str) -> Fingerprint {
     Fingerprint { text, literals }
 }
 
+/// [`digest_hash`] of `sql` from the tokens its classification kept
+/// (`tokens`: every non-trivia token of a default lexer pass over `sql`,
+/// see `KeptTokens::for_text`), without lexing it again: the normalized
+/// text is built in `buf` and hashed in one call (XXH3 of the whole equals
+/// the streaming hash of its pieces). `None` when the text may hold a
+/// comment the digest keeps (a routing or optimizer hint, an executable
+/// comment: all begin with `/*`), which the kept tokens lack.
+pub fn digest_hash_of_tokens(sql: &str, tokens: &[Token], buf: &mut Vec<u8>) -> Option<u64> {
+    if memchr::memmem::find(sql.as_bytes(), b"/*").is_some() {
+        return None;
+    }
+    buf.clear();
+    let mut last_end: Option<usize> = None;
+    for tok in tokens {
+        if tok.is_trivia() {
+            return None;
+        }
+        if last_end.is_some_and(|end| end < tok.start) {
+            buf.push(b' ');
+        }
+        match tok.kind {
+            TokenKind::String | TokenKind::Number | TokenKind::HexNumber | TokenKind::BitNumber => {
+                buf.push(b'?')
+            }
+            _ => buf.extend_from_slice(tok.text(sql).as_bytes()),
+        }
+        last_end = Some(tok.end);
+    }
+    Some(xxhash_rust::xxh3::xxh3_64(buf))
+}
+
 /// A 64-bit hash of `fingerprint(sql).text`, computed without building the
 /// text (query digests count every statement by it).
 pub fn digest_hash(sql: &str) -> u64 {

@@ -32,7 +32,9 @@ mod kept_tokens;
 mod set;
 mod split;
 
-pub use fingerprint::{digest_hash, fingerprint, Fingerprint, Literal, LiteralKind};
+pub use fingerprint::{
+    digest_hash, digest_hash_of_tokens, fingerprint, Fingerprint, Literal, LiteralKind,
+};
 use set::set_kind;
 pub use set::{set_assignments, SetAssignment, SetScope, TransactionScope};
 use split::Splitter;

@@ -104,3 +104,53 @@ fn digest_hash_follows_the_fingerprint_text() {
         }
     }
 }
+
+/// The digest from a classification's kept tokens equals the digest of the
+/// text (generated texts: literals, spacing, comments of every kind,
+/// strings holding comment openers); texts whose kept tokens cannot give
+/// it (a `/*` anywhere) fall back, and nothing else does.
+#[test]
+fn digest_from_kept_tokens_equals_the_text_digest() {
+    let pieces = [
+        "SELECT c FROM t WHERE id = ",
+        "5",
+        "'a/*b'",
+        " ",
+        "-- x\n",
+        "# y\n",
+        "/* c */",
+        "/*+ NO_ICP(t) */",
+        "/* shardcat: primary */",
+        "/*!50000 1 */",
+        "0x1F",
+        "b'1'",
+        "`q`",
+        "?",
+        ",",
+    ];
+    let mut kept = KeptTokens::default();
+    let mut buf = Vec::new();
+    let (mut fast, mut fallback) = (0, 0);
+    for a in pieces {
+        for b in pieces {
+            for c in pieces {
+                let text = format!("{a}{b}{c}");
+                kept.classify(bytes::Bytes::from(text.clone()), LexOptions::default());
+                let Some(tokens) = kept.for_text(&text) else {
+                    continue;
+                };
+                match digest_hash_of_tokens(&text, tokens, &mut buf) {
+                    Some(h) => {
+                        fast += 1;
+                        assert_eq!(h, digest_hash(&text), "{text}");
+                    }
+                    None => {
+                        fallback += 1;
+                        assert!(text.contains("/*"), "{text}");
+                    }
+                }
+            }
+        }
+    }
+    assert!(fast >= 1000 && fallback > 500, "{fast} {fallback}");
+}
