@@ -243,3 +243,98 @@ async fn detector_off_leaves_it_to_the_timeout() {
 fn codes(ended: &[Ended]) -> Vec<(usize, Option<(u16, String)>)> {
     ended.iter().map(|e| (e.who, e.code.clone())).collect()
 }
+
+/// A deadlock one server sees (both rows on n1) whose victim's transaction
+/// also wrote on n2: InnoDB rolls back n1's part, and the proxy must roll
+/// back the rest, as one server rolls back the victim's whole transaction.
+/// Generated: transaction mode × which node the victim wrote first × what
+/// the client sends after the 1213. Afterwards the victim's n2 write is
+/// gone and its session runs a new transaction normally.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_deadlock_rolls_back_the_victims_other_nodes() {
+    let _serial = SERIAL.lock().await;
+    for mode in ["xa", "best_effort"] {
+        let s = setup(0, mode).await;
+        for n2_first in [true, false] {
+            for after in [
+                "COMMIT",
+                "BEGIN",
+                "ROLLBACK",
+                "UPDATE acc SET v = v WHERE k = 1",
+            ] {
+                let case = format!("{mode}, n2 first {n2_first}, then {after}");
+                // The survivor is heavier on n1 (more rows changed), so
+                // InnoDB picks the other transaction as its victim.
+                let mut survivor = holder(&s, 1).await;
+                survivor
+                    .query_drop("INSERT INTO acc VALUES (9, 0), (13, 0), (17, 0)")
+                    .await
+                    .unwrap();
+                let mut victim = util::proxy_conn(&s.proxy, Some(&s.db)).await;
+                victim.query_drop("BEGIN").await.unwrap();
+                let writes = if n2_first { [2, 5] } else { [5, 2] };
+                for k in writes {
+                    victim
+                        .query_drop(format!("UPDATE acc SET v = v + 1 WHERE k = {k}"))
+                        .await
+                        .unwrap();
+                }
+                let waiting = wait_for(survivor, 0, 5);
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                let r = victim
+                    .query_drop("UPDATE acc SET v = v + 1 WHERE k = 1")
+                    .await;
+                let code = match r {
+                    Err(mysql_async::Error::Server(e)) => e.code,
+                    other => panic!("{case}: expected 1213, got {other:?}"),
+                };
+                assert_eq!(code, 1213, "{case}");
+                let (ended, survivor) = waiting.await.expect("join");
+                assert_eq!(
+                    ended.code, None,
+                    "{case}: the survivor proceeds (and commits)"
+                );
+                victim.query_drop(after).await.unwrap();
+                if after == "BEGIN" {
+                    victim.query_drop("COMMIT").await.unwrap();
+                }
+                let v = values(&s).await;
+                let of = |k: i64| v.iter().find(|(key, _)| *key == k).map(|(_, v)| *v);
+                assert_eq!(
+                    of(2),
+                    Some(0),
+                    "{case}: the victim's n2 write stays rolled back: {v:?}"
+                );
+                assert_eq!(of(5), Some(10), "{case}: the survivor's write: {v:?}");
+                // The session is usable: a new two-node transaction commits.
+                victim.query_drop("BEGIN").await.unwrap();
+                for k in [2, 5] {
+                    victim
+                        .query_drop(format!("UPDATE acc SET v = v - 1 WHERE k = {k}"))
+                        .await
+                        .unwrap();
+                }
+                victim.query_drop("COMMIT").await.unwrap();
+                let v = values(&s).await;
+                assert_eq!(
+                    v.iter().find(|(k, _)| *k == 2).map(|(_, v)| *v),
+                    Some(-1),
+                    "{case}: {v:?}"
+                );
+                // Reset for the next case.
+                let mut c = util::proxy_conn(&s.proxy, Some(&s.db)).await;
+                c.query_drop("DELETE FROM acc WHERE k IN (9, 13, 17)")
+                    .await
+                    .unwrap();
+                c.query_drop("UPDATE acc SET v = 0").await.unwrap();
+                c.disconnect().await.ok();
+                victim.disconnect().await.ok();
+                survivor.disconnect().await.ok();
+            }
+        }
+        let mut c = util::proxy_conn(&s.proxy, None).await;
+        c.query_drop(format!("DROP DATABASE {}", s.db))
+            .await
+            .unwrap();
+    }
+}

@@ -131,6 +131,11 @@ pub struct Session {
     /// `FROM`, `BEGIN`, `USE` …): as on the server, it keeps the
     /// diagnostics area unless it raises a condition itself.
     keeps_diagnostics: bool,
+    /// A server rolled the open transaction back on its own (a deadlock,
+    /// 1213 or 1614): the rest of the transaction, on the other nodes, is
+    /// rolled back before the next command, as one server's whole
+    /// transaction would be.
+    server_rolled_back: bool,
     /// The sharding rules a running transaction started with.
     tx_router: Option<Arc<crate::router::shard::ShardRouter>>,
     /// The placement epoch `tx_router` was taken at: a shard move's switch
@@ -226,6 +231,7 @@ impl Session {
             table_locks: metadata::TableLocks::default(),
             checkout_deadline: None,
             tableless_read: false,
+            server_rolled_back: false,
             keeps_diagnostics: false,
             stat: observe::Stat::default(),
             pre_classified: None,
@@ -460,6 +466,9 @@ impl Session {
                 }
             };
             let flushed = self.client.flush().await.is_ok();
+            if std::mem::take(&mut self.server_rolled_back) {
+                self.roll_back_after_server_rollback().await;
+            }
             self.note_activity(None);
             if matches!(cmd, command::QUERY | command::STMT_EXECUTE) {
                 self.observe(cmd, &payload, started.elapsed());

@@ -15,6 +15,13 @@ impl Session {
     /// Updates session state and pins from what a statement did.
     pub(super) fn after_statement(&mut self, c: &Classified, ran: &Ran) {
         let o = &ran.outcome;
+        if self.pins.transaction
+            && o.error
+                .as_ref()
+                .is_some_and(|e| rolls_back_transaction(e.code))
+        {
+            self.server_rolled_back = true;
+        }
         if o.error.is_some() && self.stat.error.is_none() {
             self.stat.error = Some("backend");
         }
@@ -157,4 +164,11 @@ impl Session {
             );
         self.release_unpinned();
     }
+}
+
+/// Server errors after which InnoDB has rolled the whole transaction back
+/// (not just the statement): a deadlock (1213 `ER_LOCK_DEADLOCK`) and, in
+/// an XA branch, 1614 `ER_XA_RBDEADLOCK`.
+pub(super) fn rolls_back_transaction(code: u16) -> bool {
+    matches!(code, 1213 | 1614)
 }

@@ -129,6 +129,20 @@ impl Session {
         result.map(|_| ())
     }
 
+    /// After a server rolled the transaction back by itself (see
+    /// `statement_end::rolls_back_transaction`): the transaction's parts on
+    /// every other node are rolled back (XA branches ended and rolled
+    /// back), and the session is outside a transaction, as on one server
+    /// whose deadlock victim's transaction is gone. A connection that
+    /// fails this is closed (its server rolls back).
+    pub(super) async fn roll_back_after_server_rollback(&mut self) {
+        if let Err(e) = self.end_held(false, "ROLLBACK").await {
+            tracing::debug!(error = %e, "rolling back after a server's deadlock rollback");
+        }
+        self.held.retain(|h| !h.conn.broken);
+        self.after_failure();
+    }
+
     /// COMMIT (`commit`) or ROLLBACK of every held connection inside a
     /// transaction, in node order. `text` is the client's statement
     /// (`COMMIT AND CHAIN` …), sent as written in best-effort mode. When a
