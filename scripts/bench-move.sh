@@ -42,9 +42,10 @@
 # Environment: SHARDCAT_BENCH_BASE_PORT (first port probed).
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SC_NAME=bench-move
+# shellcheck source=scripts/lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 cd "$ROOT"
-TOPOLOGY="$ROOT/scripts/topology.sh"
 CMDLINE="scripts/bench-move.sh${*:+ $*}"
 
 ROWS=10000
@@ -55,10 +56,6 @@ BIN=""
 APPEND=1
 KEEP=0
 
-usage() { sed -n '3,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
-die() { printf 'bench-move: error: %s\n' "$*" >&2; exit 1; }
-note() { printf 'bench-move: %s\n' "$*" >&2; }
-is_uint() { [[ "$1" =~ ^[0-9]+$ ]]; }
 
 while (($#)); do
   case "$1" in
@@ -92,22 +89,11 @@ case "$BIN" in
   */debug/*) BUILD=debug ;;
   *) BUILD="$(basename "$BIN")" ;;
 esac
-if ! command -v sysbench >/dev/null; then
-  note "installing sysbench"
-  if [[ $(id -u) == 0 ]]; then apt-get install -y sysbench >/dev/null; else sudo apt-get install -y sysbench >/dev/null; fi
-fi
+need_tool sysbench
 
 WORK=""
 TOPO_DIR=""
 PIDS=()
-
-stop_pid() {
-  local pid=$1 i
-  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-}
 
 cleanup() {
   local rc=$? pid
@@ -129,32 +115,9 @@ trap 'note "terminated"; exit 143' TERM
 
 # ---------------------------------------------------------------- topology
 
-port_free() {
-  local port=$1
-  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 1; fi
-  if ss -Hltn "sport = :$port" 2>/dev/null | grep -q .; then return 1; fi
-  return 0
-}
-find_base_port() { # first base >= $1 (step 10) with 10 free ports
-  local base=$1 i ok
-  while ((base <= 65000)); do
-    ok=1
-    for i in $(seq 0 9); do
-      if ! port_free $((base + i)); then ok=0; break; fi
-    done
-    if ((ok)); then echo "$base"; return 0; fi
-    base=$((base + 10))
-  done
-  return 1
-}
-
+# 10 ports: 6 for the topology, shardcat, the scratch servers n3 and n4, spare.
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/shardcat-bench-move.XXXXXX")"
-BASE="$(find_base_port "${SHARDCAT_BENCH_BASE_PORT:-$((30000 + (RANDOM % 200) * 10))}")" \
-  || die "no 10 free consecutive ports"
-TOPO_DIR="$WORK/topo"
-note "topology: ports $BASE-$((BASE + 9)), dir $TOPO_DIR"
-bash "$TOPOLOGY" up --dir "$TOPO_DIR" --base-port "$BASE" 2>"$WORK/topology.log" \
-  || { tail -n 20 "$WORK/topology.log" >&2; die "could not bring up the MariaDB topology"; }
+topology_up "$WORK" "${SHARDCAT_BENCH_BASE_PORT:-$((30000 + (RANDOM % 200) * 10))}" 10
 bash "$TOPOLOGY" start-scratch n3 --port $((BASE + 7)) --dir "$TOPO_DIR" 2>>"$WORK/topology.log" \
   || die "could not start n3"
 bash "$TOPOLOGY" start-scratch n4 --port $((BASE + 8)) --dir "$TOPO_DIR" 2>>"$WORK/topology.log" \
@@ -221,10 +184,7 @@ CONFIG="$WORK/shardcat.toml"
 note "starting shardcat on 127.0.0.1:$PORT"
 SHARDCAT_LOG=warn "$BIN" serve --config "$CONFIG" </dev/null >"$WORK/shardcat.log" 2>&1 &
 PIDS+=($!)
-for _ in $(seq 150); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
-  sleep 0.1
-done
+wait_port "$PORT" "${PIDS[-1]}" shardcat "$WORK/shardcat.log"
 
 proxy_sql() { mariadb --no-defaults -h127.0.0.1 -P"$PORT" -uapp -papp --batch --skip-column-names "$@"; }
 node_sql() { # node_sql PORT SQL...
@@ -258,7 +218,7 @@ n="$(proxy_sql $DB -e 'SELECT COUNT(*) FROM sbtest1')"
 # ---------------------------------------------------------------- load
 
 SB=(sysbench oltp_read_write --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$PORT"
-  --mysql-user=app --mysql-password=app --mysql-db=$DB --tables=1 --table-size="$ROWS"
+  --mysql-user=app --mysql-password=app --mysql-db="$DB" --tables=1 --table-size="$ROWS"
   --auto_inc=off --threads="$THREADS" --rate="$RATE" --time="$TIME" --report-interval=5
   --rand-type=uniform --db-ps-mode=auto)
 note "sysbench oltp_read_write for ${TIME}s at ${RATE} tx/s, $THREADS threads"

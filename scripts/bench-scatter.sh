@@ -35,9 +35,10 @@
 # (first port probed; default random in 28000..29990).
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SC_NAME=bench-scatter
+# shellcheck source=scripts/lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 cd "$ROOT"
-TOPOLOGY="$ROOT/scripts/topology.sh"
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 BIN="$TARGET_DIR/release/shardcat"
 CMDLINE="scripts/bench-scatter.sh${*:+ $*}"
@@ -48,10 +49,6 @@ APPEND=1
 BUILD=1
 KEEP=0
 
-usage() { sed -n '3,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
-die() { printf 'bench-scatter: error: %s\n' "$*" >&2; exit 1; }
-note() { printf 'bench-scatter: %s\n' "$*" >&2; }
-is_uint() { [[ "$1" =~ ^[0-9]+$ ]]; }
 
 while (($#)); do
   case "$1" in
@@ -73,14 +70,6 @@ done
 WORK=""
 TOPO_DIR=""
 SHARDCAT_PID=""
-
-stop_pid() {
-  local pid=$1 i
-  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-}
 
 cleanup() {
   local rc=$?
@@ -106,40 +95,12 @@ fi
 
 # ---------------------------------------------------------------- topology
 
-port_free() {
-  local port=$1
-  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 1; fi
-  if ss -Hltn "sport = :$port" 2>/dev/null | grep -q .; then return 1; fi
-  return 0
-}
-find_base_port() { # first base >= $1 (step 10) with 8 free ports
-  local base=$1 i ok
-  while ((base <= 65000)); do
-    ok=1
-    for i in $(seq 0 7); do
-      if ! port_free $((base + i)); then ok=0; break; fi
-    done
-    if ((ok)); then echo "$base"; return 0; fi
-    base=$((base + 10))
-  done
-  return 1
-}
-
+# 8 ports: 6 for the topology (MariaDB installed if missing), shardcat, spare.
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/shardcat-bench-scatter.XXXXXX")"
-BASE="$(find_base_port "${SHARDCAT_BENCH_BASE_PORT:-$((28000 + (RANDOM % 200) * 10))}")" \
-  || die "no 8 free consecutive ports"
-TOPO_DIR="$WORK/topo"
-note "topology: ports $BASE-$((BASE + 5)), dir $TOPO_DIR (installs MariaDB if missing)"
-bash "$TOPOLOGY" up --dir "$TOPO_DIR" --base-port "$BASE" 2>"$WORK/topology.log" \
-  || { tail -n 20 "$WORK/topology.log" >&2; die "could not bring up the MariaDB topology"; }
+topology_up "$WORK" "${SHARDCAT_BENCH_BASE_PORT:-$((28000 + (RANDOM % 200) * 10))}" 8
 # shellcheck disable=SC1091
 source "$TOPO_DIR/topology.env"
 PORT=$((BASE + 6))
-
-root_sql() { # root_sql INSTANCE SQL...
-  local inst=$1; shift
-  mariadb --no-defaults -uroot --socket="$TOPO_DIR/$inst/mysqld.sock" --batch --skip-column-names "$@"
-}
 
 cat >"$WORK/shardcat.toml" <<EOF
 # written by scripts/bench-scatter.sh
@@ -178,11 +139,7 @@ EOF
 note "starting shardcat on 127.0.0.1:$PORT"
 SHARDCAT_LOG=warn "$BIN" serve --config "$WORK/shardcat.toml" </dev/null >"$WORK/shardcat.log" 2>&1 &
 SHARDCAT_PID=$!
-for _ in $(seq 150); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
-  kill -0 "$SHARDCAT_PID" 2>/dev/null || { cat "$WORK/shardcat.log" >&2; die "shardcat exited"; }
-  sleep 0.1
-done
+wait_port "$PORT" "$SHARDCAT_PID" shardcat "$WORK/shardcat.log"
 
 proxy_sql() { mariadb --no-defaults -h127.0.0.1 -P"$PORT" -uapp -papp --batch --skip-column-names "$@"; }
 ref_sql() {
@@ -206,11 +163,11 @@ load_started=$(date +%s)
 loaders=()
 for slot in 0 1 2 3; do
   inst=n1p; ((slot < 2)) || inst=n2p
-  root_sql "$inst" scatter -e "SET SESSION sql_log_bin = 0;
+  root_client "$inst" scatter -e "SET SESSION sql_log_bin = 0;
     INSERT INTO big_$slot $select_rows WHERE seq % 4 = $slot" &
   loaders+=($!)
 done
-root_sql ref scatter -e "SET SESSION sql_log_bin = 0; INSERT INTO big $select_rows" &
+root_client ref scatter -e "SET SESSION sql_log_bin = 0; INSERT INTO big $select_rows" &
 loaders+=($!)
 for pid in "${loaders[@]}"; do wait "$pid" || die "loading failed"; done
 note "loaded in $(($(date +%s) - load_started)) s"
@@ -225,8 +182,6 @@ done
 
 # ---------------------------------------------------------------- queries
 
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-vm_kib() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
 TICK=$(getconf CLK_TCK)
 
 declare -a NAMES=(

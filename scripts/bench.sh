@@ -58,9 +58,10 @@
 # (shardcat's SHARDCAT_LOG filter; default "info": health changes are logged).
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SC_NAME=bench
+# shellcheck source=scripts/lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 cd "$ROOT"
-TOPOLOGY="$ROOT/scripts/topology.sh"
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 BIN="$TARGET_DIR/release/shardcat"
 CMDLINE="scripts/bench.sh${*:+ $*}"
@@ -82,10 +83,6 @@ PRIMARY_ONLY=0
 NO_DIGESTS=0
 PROXY_LOG="${SHARDCAT_BENCH_LOG:-info}"
 
-usage() { sed -n '3,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
-die() { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
-note() { printf 'bench: %s\n' "$*" >&2; }
-is_uint() { [[ "$1" =~ ^[0-9]+$ ]]; }
 
 while (($#)); do
   case "$1" in
@@ -145,14 +142,6 @@ NO_DIGEST_PID=""
 PERF_PID=""
 PERF_REC_PID=""
 
-stop_pid() {
-  local pid=$1 i
-  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-}
-
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
@@ -177,29 +166,9 @@ trap 'note "terminated"; exit 143' TERM
 
 # ---------------------------------------------------------------- prerequisites
 
-APT_UPDATED=0
-apt_install() {
-  local sudo=()
-  [[ "$(id -u)" == 0 ]] || sudo=(sudo)
-  if ((APT_UPDATED == 0)); then "${sudo[@]}" apt-get update -qq; APT_UPDATED=1; fi
-  # policy-rc.d exit 101: the packages must not start system services.
-  local prc=/usr/sbin/policy-rc.d created=0 rc=0
-  if [[ ! -e "$prc" ]]; then
-    printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "$prc" >/dev/null
-    "${sudo[@]}" chmod 755 "$prc"
-    created=1
-  fi
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null || rc=$?
-  if ((created)); then "${sudo[@]}" rm -f "$prc"; fi
-  return "$rc"
-}
-
-export PATH="$PATH:/usr/sbin:/sbin"
-command -v sysbench >/dev/null 2>&1 || { note "installing sysbench"; apt_install sysbench; }
-if ((IDLE_ONLY == 0)); then
-  command -v haproxy >/dev/null 2>&1 || { note "installing haproxy"; apt_install haproxy; }
-fi
-command -v python3 >/dev/null 2>&1 || { note "installing python3"; apt_install python3; }
+need_tool sysbench
+((IDLE_ONLY)) || need_tool haproxy
+need_tool python3
 if ((PROFILE)) && ! command -v perf >/dev/null 2>&1; then
   note "installing linux-perf"
   apt_install linux-perf || note "linux-perf could not be installed: no profile"
@@ -219,44 +188,11 @@ fi
 
 # ---------------------------------------------------------------- ports, topology
 
-port_free() {
-  local port=$1
-  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 1; fi
-  if ss -Hltn "sport = :$port" 2>/dev/null | grep -q .; then return 1; fi
-  return 0
-}
-
-# Prints the first base >= $1 (step 10) with 10 free ports: 6 for the
-# topology, then haproxy, shardcat, sharded shardcat, spare.
-find_base_port() {
-  local base=$1 i ok
-  while ((base <= 65000)); do
-    ok=1
-    for i in $(seq 0 10); do
-      if ! port_free $((base + i)); then ok=0; break; fi
-    done
-    if ((ok)); then echo "$base"; return 0; fi
-    base=$((base + 10))
-  done
-  return 1
-}
-
+# 11 ports: 6 for the topology, then haproxy, shardcat, sharded shardcat,
+# primary-only and no-digest shardcat.
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/shardcat-bench.XXXXXX")"
 probe="${SHARDCAT_BENCH_BASE_PORT:-$((27000 + (RANDOM % 200) * 10))}"
-up=0
-for attempt in 1 2 3; do
-  BASE="$(find_base_port "$probe")" || die "no 11 free consecutive ports from $probe"
-  TOPO_DIR="$WORK/topo$attempt"
-  note "topology: ports $BASE-$((BASE + 5)), dir $TOPO_DIR"
-  if bash "$TOPOLOGY" up --dir "$TOPO_DIR" --base-port "$BASE" 2>"$WORK/topology.log"; then
-    up=1
-    break
-  fi
-  tail -n 20 "$WORK/topology.log" >&2
-  bash "$TOPOLOGY" down --dir "$TOPO_DIR" >/dev/null 2>&1 || true
-  probe=$((BASE + 10))
-done
-((up)) || die "could not bring up the MariaDB topology"
+topology_up "$WORK" "$probe" 11
 # shellcheck disable=SC1091
 source "$TOPO_DIR/topology.env"
 N1P=$SHARDCAT_TOPO_N1P_PORT
@@ -272,23 +208,9 @@ NO_DIGEST_PORT=$((BASE + 10))
 DB_USER=$SHARDCAT_TOPO_USER
 DB_PASS=$SHARDCAT_TOPO_PASSWORD
 
-root_sql() { # root_sql INSTANCE SQL
-  mariadb --no-defaults -uroot --socket="$TOPO_DIR/$1/mysqld.sock" --batch --skip-column-names -e "$2"
-}
 server_pid() { tr -dc '0-9' <"$TOPO_DIR/$1/mysqld.pid"; }
 
 # ---------------------------------------------------------------- proxies
-
-wait_port() { # wait_port PORT PID NAME LOG
-  local i
-  for i in $(seq 150); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-    kill -0 "$2" 2>/dev/null || { tail -n 20 "$4" >&2; die "$3 exited during start-up"; }
-    sleep 0.1
-  done
-  tail -n 20 "$4" >&2
-  die "$3 does not listen on $1 after 15 s"
-}
 
 write_shardcat_config() { # FILE PORT [extra TOML] [read_write_split]
   cat >"$1" <<EOF
@@ -493,12 +415,6 @@ check_alive() { # check_alive NAME PID LOG
 # ---------------------------------------------------------------- measuring
 
 CLK_TCK="$(getconf CLK_TCK)"
-cpu_ticks() { # utime+stime of a process, in clock ticks
-  local pid=$1 stat
-  stat="$(<"/proc/$pid/stat")"
-  stat="${stat##*) }" # fields from 3 on (the command name may hold spaces)
-  awk '{ print $12 + $13 }' <<<"$stat"
-}
 # The servers a target uses: n1's three, and also n2's two for "sharded".
 servers_of() { if [[ "$1" == sharded ]]; then echo n1p n1r1 n1r2 n2p n2r1; else echo n1p n1r1 n1r2; fi; }
 servers_ticks() { # servers_ticks TARGET: CPU ticks summed over its servers
@@ -513,7 +429,6 @@ servers_questions() { # servers_questions TARGET: statements its servers receive
   done
   echo "$t"
 }
-vm_kib() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
 
 target_port() {
   case "$1" in

@@ -52,7 +52,9 @@
 # Environment: SHARDCAT_TOPOLOGY_ENV (required), CARGO_TARGET_DIR.
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SC_NAME=profile
+# shellcheck source=scripts/lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 cd "$ROOT"
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/shardcat"
 WORKLOADS="ps_rw,ps_sharded,ro_rw,ro_sharded"
@@ -64,9 +66,6 @@ PORT=""
 ROUTING_EXTRA=""
 TABLE_SIZE=10000
 
-usage() { sed -n '3,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
-die() { printf 'profile: error: %s\n' "$*" >&2; exit 1; }
-note() { printf 'profile: %s\n' "$*" >&2; }
 
 while (($#)); do
   case "$1" in
@@ -96,20 +95,14 @@ mkdir -p "$OUT"
 
 PROXY_PID=""
 stop_proxy() {
-  local i
-  [[ -n "$PROXY_PID" ]] && kill -0 "$PROXY_PID" 2>/dev/null || { PROXY_PID=""; return 0; }
-  kill -TERM "$PROXY_PID" 2>/dev/null || true
-  for i in $(seq 100); do kill -0 "$PROXY_PID" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$PROXY_PID" 2>/dev/null || true
+  [[ -n "$PROXY_PID" ]] || return 0
+  stop_pid "$PROXY_PID" 10
   wait "$PROXY_PID" 2>/dev/null || true
   PROXY_PID=""
 }
 trap 'stop_proxy' EXIT
 trap 'note interrupted; exit 130' INT TERM
 
-root_sql() { # root_sql INSTANCE SQL
-  mariadb --no-defaults -uroot --socket="$TOPO_DIR/$1/mysqld.sock" --batch --skip-column-names -e "$2"
-}
 wait_replicas() { # wait_replicas PRIMARY REPLICA...
   local pos r
   pos="$(root_sql "$1" 'SELECT @@gtid_binlog_pos')"
@@ -123,15 +116,6 @@ questions() { # statements the five node servers received (Questions)
     t=$((t + $(root_sql "$n" "SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'QUESTIONS'")))
   done
   echo "$t"
-}
-wait_port() { # wait_port PORT
-  local i
-  for i in $(seq 600); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-    kill -0 "$PROXY_PID" 2>/dev/null || { tail -n 20 "$OUT/proxy.log" >&2; die "shardcat exited"; }
-    sleep 0.1
-  done
-  die "shardcat does not listen on $1 after 60 s"
 }
 
 write_config() { # FILE PORT SHARDED(0|1)
@@ -207,7 +191,7 @@ create_sharded() { # create_sharded SCHEMA: sbtest1 through a sharded shardcat
   note "creating $1.sbtest1 through a sharded shardcat"
   "$BIN" serve --config "$OUT/sharded.toml" </dev/null >"$OUT/proxy.log" 2>&1 &
   PROXY_PID=$!
-  wait_port "$PORT"
+  wait_port "$PORT" "$PROXY_PID" shardcat "$OUT/proxy.log" 60
   sql=(mariadb --no-defaults -h127.0.0.1 -P"$PORT" -uapp -papp --batch --skip-column-names)
   "${sql[@]}" -e "DROP DATABASE IF EXISTS $1; CREATE DATABASE $1"
   "${sql[@]}" "$1" -e "CREATE TABLE sbtest1 (
@@ -308,7 +292,7 @@ for wl in "${WL_LIST[@]}"; do
   # checks add a little).
   "$BIN" serve --config "$OUT/$cfg.toml" </dev/null >"$OUT/proxy.log" 2>&1 &
   PROXY_PID=$!
-  wait_port "$PORT"
+  wait_port "$PORT" "$PROXY_PID" shardcat "$OUT/proxy.log" 60
   q0=$(questions)
   run_sysbench "$db" "$lua" "$ps" "$events" "$extra" >"$OUT/statements.$wl.log" 2>&1 \
     || { tail "$OUT/statements.$wl.log" >&2; die "statements run failed"; }
@@ -320,7 +304,7 @@ for wl in "${WL_LIST[@]}"; do
   valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$OUT/callgrind.$wl.%p" \
     "$BIN" serve --config "$OUT/$cfg.toml" </dev/null >"$OUT/proxy.log" 2>&1 &
   PROXY_PID=$!
-  wait_port "$PORT"
+  wait_port "$PORT" "$PROXY_PID" shardcat "$OUT/proxy.log" 60
   run_sysbench "$db" "$lua" "$ps" "$WARMUP" "$extra" >"$OUT/warmup.$wl.log" 2>&1 \
     || { tail "$OUT/warmup.$wl.log" >&2; die "warm-up failed"; }
   callgrind_control -i on "$PROXY_PID" >/dev/null

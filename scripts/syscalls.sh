@@ -21,12 +21,12 @@
 # Environment: CARGO_TARGET_DIR (the release binary is taken from it).
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SC_NAME=syscalls SC_USAGE_FROM=2
+# shellcheck source=scripts/lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/shardcat"
 CONFIG="" DB=sbtest PS=disable EVENTS=20000 THREADS=4
 
-usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; }
-die() { printf 'syscalls: error: %s\n' "$*" >&2; exit 1; }
 
 while (($#)); do
   case "$1" in
@@ -55,11 +55,7 @@ cleanup() {
   wait "$PID" 2>/dev/null || true
 }
 trap cleanup EXIT
-for _ in $(seq 300); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
-  kill -0 "$PID" 2>/dev/null || { tail "$OUT/proxy.log" >&2; die "shardcat exited"; }
-  sleep 0.1
-done
+wait_port "$PORT" "$PID" shardcat "$OUT/proxy.log" 30
 sb=(sysbench oltp_point_select --db-driver=mysql --mysql-host=127.0.0.1 --mysql-port="$PORT"
   --mysql-user=app --mysql-password=app --mysql-db="$DB" --tables=1 --table-size=10000
   --db-ps-mode="$PS" --rand-seed=1 --time=0 --threads="$THREADS")

@@ -17,9 +17,10 @@
 #   SHARDCAT_CLIENT_TIMEOUT   seconds allowed per Python client test (300)
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SC_NAME=test.sh
+# shellcheck source=scripts/lib/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 cd "$ROOT"
-TOPOLOGY="$ROOT/scripts/topology.sh"
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 CLIENT_TIMEOUT="${SHARDCAT_CLIENT_TIMEOUT:-300}"
 
@@ -33,8 +34,7 @@ CLIENT_PASSED=0
 CLIENT_FAILED=0
 
 section() { printf '\n======== %s ========\n' "$*"; }
-note() { printf 'test.sh: %s\n' "$*"; }
-die() { printf 'test.sh: error: %s\n' "$*" >&2; exit 1; }
+note() { printf 'test.sh: %s\n' "$*"; } # on stdout, in order with the steps' output
 
 teardown() {
   if [[ -n "$TOPO_DIR" && -d "$TOPO_DIR" ]]; then
@@ -60,17 +60,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'note "interrupted"; exit 130' INT
 trap 'note "terminated"; exit 143' TERM
-
-SUDO=()
-if [[ "$(id -u)" != 0 ]]; then SUDO=(sudo); fi
-APT_UPDATED=0
-apt_install() {
-  if ((APT_UPDATED == 0)); then
-    "${SUDO[@]}" apt-get update -qq
-    APT_UPDATED=1
-  fi
-  "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
-}
 
 # ---------------------------------------------------------------- prerequisites
 
@@ -140,34 +129,11 @@ note "python: $(python3 --version 2>&1), sysbench: $(sysbench --version 2>&1 | h
 
 # ---------------------------------------------------------------- topology
 
-port_free() {
-  local port=$1
-  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 1; fi
-  if command -v ss >/dev/null 2>&1 && ss -Hltn "sport = :$port" 2>/dev/null | grep -q .; then
-    return 1
-  fi
-  return 0
-}
-
-# Prints the first base port >= $1 (stepping by 10) with 6 free ports.
-find_base_port() {
-  local base=$1 i ok
-  while ((base <= 65000)); do
-    ok=1
-    for i in 0 1 2 3 4 5; do
-      if ! port_free $((base + i)); then ok=0; break; fi
-    done
-    if ((ok)); then echo "$base"; return 0; fi
-    base=$((base + 10))
-  done
-  return 1
-}
-
 section "topology"
 probe_from="${SHARDCAT_TEST_BASE_PORT:-$((24000 + (RANDOM % 200) * 10))}"
 topo_ok=0
 for attempt in 1 2 3; do
-  base_port="$(find_base_port "$probe_from")" || die "no 6 free consecutive ports from $probe_from"
+  base_port="$(find_base_port "$probe_from" 6)" || die "no 6 free consecutive ports from $probe_from"
   TOPO_DIR="$(mktemp -d "${TMPDIR:-/tmp}/shardcat-topo.XXXXXX")"
   note "attempt $attempt: base port $base_port, dir $TOPO_DIR"
   t0=$SECONDS
