@@ -45,6 +45,9 @@
 #   --no-digests      also run "shardcat_nodigest": shardcat with [admin]
 #                     digests = false (the query-digest cost per statement:
 #                     compare with "shardcat", whose digests are on)
+#   --one-worker      also run "shardcat_1w": shardcat with [server]
+#                     worker_threads = 1 (one runtime thread: fewer context
+#                     switches and no work stealing; compare with "shardcat")
 #   --idle            also run the idle-connections test (--idle-count, default 10000)
 #   --idle-only       run only the idle-connections test
 #   --idle-count N    idle connections to open (default 10000)
@@ -81,6 +84,7 @@ BUILD=1
 KEEP=0
 PRIMARY_ONLY=0
 NO_DIGESTS=0
+ONE_WORKER=0
 PROXY_LOG="${SHARDCAT_BENCH_LOG:-info}"
 
 
@@ -92,6 +96,7 @@ while (($#)); do
     --workloads) WORKLOADS="${2:?}"; shift 2 ;;
     --primary-only) PRIMARY_ONLY=1; shift ;;
     --no-digests) NO_DIGESTS=1; shift ;;
+    --one-worker) ONE_WORKER=1; shift ;;
     --idle) IDLE=1; shift ;;
     --idle-only) IDLE=1; IDLE_ONLY=1; shift ;;
     --idle-count) IDLE_COUNT="${2:?}"; shift 2 ;;
@@ -139,6 +144,7 @@ SHARDCAT_PID=""
 SHARDED_PID=""
 PRIMARY_ONLY_PID=""
 NO_DIGEST_PID=""
+ONE_WORKER_PID=""
 PERF_PID=""
 PERF_REC_PID=""
 
@@ -150,6 +156,7 @@ cleanup() {
   stop_pid "$SHARDED_PID"
   stop_pid "$PRIMARY_ONLY_PID"
   stop_pid "$NO_DIGEST_PID"
+  stop_pid "$ONE_WORKER_PID"
   stop_pid "$SHARDCAT_PID"
   stop_pid "$HAPROXY_PID"
   if [[ -n "$TOPO_DIR" && -d "$TOPO_DIR" ]]; then
@@ -188,11 +195,11 @@ fi
 
 # ---------------------------------------------------------------- ports, topology
 
-# 11 ports: 6 for the topology, then haproxy, shardcat, sharded shardcat,
-# primary-only and no-digest shardcat.
+# 12 ports: 6 for the topology, then haproxy, shardcat, sharded shardcat,
+# primary-only, no-digest and one-worker shardcat.
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/shardcat-bench.XXXXXX")"
 probe="${SHARDCAT_BENCH_BASE_PORT:-$((27000 + (RANDOM % 200) * 10))}"
-topology_up "$WORK" "$probe" 11
+topology_up "$WORK" "$probe" 12
 # shellcheck disable=SC1091
 source "$TOPO_DIR/topology.env"
 N1P=$SHARDCAT_TOPO_N1P_PORT
@@ -205,6 +212,7 @@ SHARDCAT_PORT=$((BASE + 7))
 SHARDED_PORT=$((BASE + 8))
 PRIMARY_ONLY_PORT=$((BASE + 9))
 NO_DIGEST_PORT=$((BASE + 10))
+ONE_WORKER_PORT=$((BASE + 11))
 DB_USER=$SHARDCAT_TOPO_USER
 DB_PASS=$SHARDCAT_TOPO_PASSWORD
 
@@ -212,12 +220,13 @@ server_pid() { tr -dc '0-9' <"$TOPO_DIR/$1/mysqld.pid"; }
 
 # ---------------------------------------------------------------- proxies
 
-write_shardcat_config() { # FILE PORT [extra TOML] [read_write_split]
+write_shardcat_config() { # FILE PORT [extra TOML] [read_write_split] [extra [server] TOML]
   cat >"$1" <<EOF
 # written by scripts/bench.sh
 [server]
 listen = "127.0.0.1:$2"
 max_client_connections = 20000
+${5:-}
 
 [backend]
 user = "$DB_USER"
@@ -264,6 +273,13 @@ if ((NO_DIGESTS && IDLE_ONLY == 0)); then
   SHARDCAT_LOG="$PROXY_LOG" "$BIN" serve --config "$WORK/nodigest.toml" </dev/null >"$WORK/nodigest.log" 2>&1 &
   NO_DIGEST_PID=$!
   wait_port "$NO_DIGEST_PORT" "$NO_DIGEST_PID" shardcat_nodigest "$WORK/nodigest.log"
+fi
+if ((ONE_WORKER && IDLE_ONLY == 0)); then
+  write_shardcat_config "$WORK/oneworker.toml" "$ONE_WORKER_PORT" "" true "worker_threads = 1"
+  note "starting shardcat_1w on 127.0.0.1:$ONE_WORKER_PORT ([server] worker_threads = 1)"
+  SHARDCAT_LOG="$PROXY_LOG" "$BIN" serve --config "$WORK/oneworker.toml" </dev/null >"$WORK/oneworker.log" 2>&1 &
+  ONE_WORKER_PID=$!
+  wait_port "$ONE_WORKER_PORT" "$ONE_WORKER_PID" shardcat_1w "$WORK/oneworker.log"
 fi
 
 # Sharded target: only when the configuration accepts a [[table]] rule.
@@ -436,6 +452,7 @@ target_port() {
     shardcat) echo "$SHARDCAT_PORT" ;; sharded) echo "$SHARDED_PORT" ;;
     shardcat_primary) echo "$PRIMARY_ONLY_PORT" ;;
     shardcat_nodigest) echo "$NO_DIGEST_PORT" ;;
+    shardcat_1w) echo "$ONE_WORKER_PORT" ;;
   esac
 }
 target_pid() {
@@ -444,6 +461,7 @@ target_pid() {
     shardcat) echo "$SHARDCAT_PID" ;; sharded) echo "$SHARDED_PID" ;;
     shardcat_primary) echo "$PRIMARY_ONLY_PID" ;;
     shardcat_nodigest) echo "$NO_DIGEST_PID" ;;
+    shardcat_1w) echo "$ONE_WORKER_PID" ;;
   esac
 }
 target_creds() {
@@ -503,6 +521,7 @@ run_one() {
 TARGETS=(direct haproxy shardcat)
 ((PRIMARY_ONLY)) && TARGETS+=(shardcat_primary)
 ((NO_DIGESTS)) && TARGETS+=(shardcat_nodigest)
+((ONE_WORKER)) && TARGETS+=(shardcat_1w)
 ((SHARDED)) && TARGETS+=(sharded)
 # The sharded target runs every workload but read_write_ps (sysbench's
 # INSERTs there leave id to AUTO_INCREMENT; read_write_ids is its sharded
