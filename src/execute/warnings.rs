@@ -117,22 +117,7 @@ fn renumber(row: &[u8], numbers: &[u32]) -> Option<(Bytes, u32)> {
     let level = r.lenenc_bytes()?;
     let code = r.lenenc_bytes()?;
     let message = std::str::from_utf8(r.lenenc_bytes()?).ok()?;
-    let all_digits = |d: &str| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit());
-    let (head, digits, tail) = match message.rfind(" at row ") {
-        Some(at) if all_digits(&message[at + " at row ".len()..]) => (
-            &message[..at + " at row ".len()],
-            &message[at + " at row ".len()..],
-            "",
-        ),
-        _ => {
-            let rest = message.strip_prefix("Row ")?;
-            let end = rest.find(' ')?;
-            if !all_digits(&rest[..end]) {
-                return None;
-            }
-            ("Row ", &rest[..end], &rest[end..])
-        }
-    };
+    let (head, digits, tail) = split_row_number(message)?;
     let n: usize = digits.parse().ok()?;
     let client = *numbers.get(n.checked_sub(1)?)?;
     let mut out = Vec::with_capacity(row.len() + 4);
@@ -140,6 +125,33 @@ fn renumber(row: &[u8], numbers: &[u32]) -> Option<(Bytes, u32)> {
     put_lenenc_bytes(&mut out, code);
     put_lenenc_bytes(&mut out, format!("{head}{client}{tail}").as_bytes());
     Some((out.into(), client))
+}
+
+/// The row a warning's message names: `… at row N` (most row-level
+/// conditions) or LOAD DATA's `Row N doesn't contain…` / `Row N was
+/// truncated…`. `None` when the message names no row.
+pub fn message_row(message: &str) -> Option<u32> {
+    split_row_number(message)?.1.parse().ok()
+}
+
+/// `message` as (text before the row number, its digits, text after).
+fn split_row_number(message: &str) -> Option<(&str, &str, &str)> {
+    let all_digits = |d: &str| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit());
+    match message.rfind(" at row ") {
+        Some(at) if all_digits(&message[at + " at row ".len()..]) => Some((
+            &message[..at + " at row ".len()],
+            &message[at + " at row ".len()..],
+            "",
+        )),
+        _ => {
+            let rest = message.strip_prefix("Row ")?;
+            let end = rest.find(' ')?;
+            if !all_digits(&rest[..end]) {
+                return None;
+            }
+            Some(("Row ", &rest[..end], &rest[end..]))
+        }
+    }
 }
 
 /// `SHOW WARNINGS` on one connection: its column definitions and rows.

@@ -31,6 +31,10 @@ pub struct WarningList {
     keys: Vec<u32>,
     /// A part without keys was appended: shard order it is.
     unordered: bool,
+    /// Every part was keyed when [`Self::in_row_order`] ordered them: the
+    /// rows naming a row (`at row N`) name the client's row, as one server
+    /// given the whole statement would (a split INSERT or LOAD DATA).
+    pub client_rows: bool,
 }
 
 /// Which rows a `SHOW WARNINGS`/`SHOW ERRORS` lists.
@@ -99,6 +103,7 @@ impl WarningList {
                 .collect();
             keyed.sort_by_key(|(k, _)| *k);
             self.rows = keyed.into_iter().map(|(_, r)| r).collect();
+            self.client_rows = true;
         }
         self.keys = Vec::new();
         self.unordered = true;

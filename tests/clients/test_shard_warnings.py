@@ -28,7 +28,8 @@ Then the axes (see `run_axes`): generated reads, scattered UPDATEs and
 split INSERTs, each over text/prepared x pinned by a user variable or not
 x in a transaction or not, their diagnostics read every way (GET
 DIAGNOSTICS ROW_COUNT, RETURNED_SQLSTATE, CLASS_ORIGIN… included), with
-a split INSERT's "at row N" compared exactly.
+a split INSERT's "at row N" and conditions' ROW_NUMBER compared exactly
+(elsewhere ROW_NUMBER is the server's or the proxy's error 1235).
 """
 
 import os
@@ -486,11 +487,27 @@ def one_axis(params, axis, sql):
             seen["out of range"] = t.warning_count
             t.execute("SHOW COUNT(*) WARNINGS")
             seen["after out of range"] = t.fetchall()
+            seen["ROW_NUMBER"] = row_numbers(t, int(n))
         if tx:
             t.execute("COMMIT")
     finally:
         cnx.close()
     return seen
+
+
+def row_numbers(t, n):
+    """Each condition's ROW_NUMBER, or ("error", errno) where it failed."""
+    import mysql.connector
+    out = []
+    for k in range(1, n + 1):
+        try:
+            t.execute(f"GET DIAGNOSTICS CONDITION {k} @rn = ROW_NUMBER")
+            t.execute("SELECT @rn")
+            out.append(t.fetchall()[0][0])
+        except mysql.connector.Error as e:
+            out.append(("error", e.errno))
+            break
+    return out
 
 
 def run_axes(params, statements):
@@ -522,8 +539,16 @@ def compare_axes(checks, direct, proxy):
         # One server numbers the rows of a read or an UPDATE in its own
         # scan order, which shards cannot reproduce; an INSERT's rows are
         # numbered as the client wrote them.
+        d, p = dict(d), dict(p)
+        d_rn, p_rn = d.pop("ROW_NUMBER", None), p.pop("ROW_NUMBER", None)
         if shape not in EXACT_AT_ROW:
             d, p = without_at_row(d), without_at_row(p)
+            # Shards number their own rows: the server's numbers, or the
+            # proxy's clear refusal (1235), never other numbers.
+            checks.ok(f"{key} / ROW_NUMBER", p_rn == d_rn or (p_rn and p_rn[-1] == ("error", 1235)),
+                      f"proxy {p_rn}, direct {d_rn}")
+        else:
+            checks.eq(f"{key} / ROW_NUMBER", sorted(map(str, p_rn or [])), sorted(map(str, d_rn or [])))
         checks.eq(key, p, d)
         if d.get("statement", ("",))[0] == "ok" and d["statement"][1] > 1:
             multi += 1

@@ -90,10 +90,19 @@ impl Session {
             },
             // Run as the assignments it makes, classified as itself (it
             // pins the session and keeps the diagnostics area).
-            StatementKind::Other => match get_diagnostics_sql(text, &list.rows, row_count) {
+            StatementKind::Other => match get_diagnostics_sql(text, list, row_count) {
                 Some(Diagnostics::Assign(sql)) => sql,
                 Some(Diagnostics::NoSuchCondition) => {
                     return self.no_such_condition(seq).await;
+                }
+                Some(Diagnostics::Unknown(what)) => {
+                    // The servers' areas each hold a part: running it there
+                    // would answer from one part (NULLs, wrong numbers).
+                    let e = crate::error::ProxyError::Unsupported(format!(
+                        "{what} after a statement that ran on several shards"
+                    ));
+                    self.write_error_seq(&e, seq).await;
+                    return true;
                 }
                 None => return false,
             },
@@ -146,15 +155,46 @@ enum Diagnostics {
     Assign(String),
     /// A condition number out of range.
     NoSuchCondition,
+    /// A form or item the merged area cannot answer exactly (what it is).
+    Unknown(&'static str),
 }
 
 /// `GET [CURRENT] DIAGNOSTICS @a = NUMBER, @r = ROW_COUNT` and `GET
 /// [CURRENT] DIAGNOSTICS CONDITION n @m = MESSAGE_TEXT, @e = MYSQL_ERRNO,
-/// @s = RETURNED_SQLSTATE, @c = CLASS_ORIGIN …` over the merged warnings,
-/// as the `SET` of those user variables. `None` for any other form or item
-/// (`ROW_NUMBER` is not in the merged list): it then runs on the server.
-fn get_diagnostics_sql(text: &str, rows: &[bytes::Bytes], row_count: i64) -> Option<Diagnostics> {
+/// @s = RETURNED_SQLSTATE, @r = ROW_NUMBER, @c = CLASS_ORIGIN …` over the
+/// merged warnings, as the `SET` of those user variables. `ROW_NUMBER` is
+/// known where the merged list names the client's rows (a split INSERT or
+/// LOAD DATA: the row its message names); elsewhere each server numbered
+/// its own rows, and like any form not understood here it is
+/// [`Diagnostics::Unknown`]. `None` when the statement is not a `GET
+/// DIAGNOSTICS` (it then runs on the server).
+fn get_diagnostics_sql(text: &str, list: &WarningList, row_count: i64) -> Option<Diagnostics> {
+    if !starts_get_diagnostics(text) {
+        return None;
+    }
+    Some(
+        diagnostics_assignments(text, list, row_count)
+            .unwrap_or(Diagnostics::Unknown("This form of GET DIAGNOSTICS")),
+    )
+}
+
+/// The statement starts `GET [CURRENT] DIAGNOSTICS`.
+fn starts_get_diagnostics(text: &str) -> bool {
+    let src = text.as_bytes();
+    let toks: Vec<_> = lexer::tokenize(text)
+        .into_iter()
+        .filter(|t| !t.is_trivia())
+        .take(3)
+        .collect();
+    let is = |i: usize, k: &str| toks.get(i).is_some_and(|t| t.is_keyword(src, k));
+    is(0, "GET") && (is(1, "DIAGNOSTICS") || (is(1, "CURRENT") && is(2, "DIAGNOSTICS")))
+}
+
+/// [`get_diagnostics_sql`] of a `GET DIAGNOSTICS`; `None` when its form is
+/// not one answered here.
+fn diagnostics_assignments(text: &str, list: &WarningList, row_count: i64) -> Option<Diagnostics> {
     use crate::session_state::quote_str;
+    let rows = &list.rows;
     let src = text.as_bytes();
     let toks: Vec<_> = lexer::tokenize(text)
         .into_iter()
@@ -193,6 +233,10 @@ fn get_diagnostics_sql(text: &str, rows: &[bytes::Bytes], row_count: i64) -> Opt
         let value = match (condition, item.as_str()) {
             (None, "NUMBER") => rows.len().to_string(),
             (None, "ROW_COUNT") => row_count.to_string(),
+            (Some(row), "ROW_NUMBER") => match condition_row(row, list.client_rows) {
+                Some(n) => n.to_string(),
+                None => return Some(Diagnostics::Unknown("ROW_NUMBER of a condition")),
+            },
             (Some(row), "MESSAGE_TEXT" | "MYSQL_ERRNO" | "RETURNED_SQLSTATE") => {
                 let mut r = crate::wire::packets::Reader::new(row);
                 r.lenenc_bytes()?;
@@ -219,6 +263,19 @@ fn get_diagnostics_sql(text: &str, rows: &[bytes::Bytes], row_count: i64) -> Opt
         i += 1;
     }
     Some(Diagnostics::Assign(format!("SET {}", assigns.join(", "))))
+}
+
+/// The client's row a merged condition names, when the list numbers the
+/// client's rows and its message names one.
+fn condition_row(row: &[u8], client_rows: bool) -> Option<u32> {
+    if !client_rows {
+        return None;
+    }
+    let mut r = crate::wire::packets::Reader::new(row);
+    r.lenenc_bytes()?;
+    r.lenenc_bytes()?;
+    let message = std::str::from_utf8(r.lenenc_bytes()?).ok()?;
+    warnings::message_row(message)
 }
 
 /// A count as a value of `@@warning_count`'s type (BIGINT UNSIGNED,
@@ -337,37 +394,86 @@ mod tests {
         ] {
             crate::wire::packets::put_lenenc_bytes(&mut row, v);
         }
-        let rows = vec![bytes::Bytes::from(row.clone()), bytes::Bytes::from(row)];
+        let mut other_row = Vec::new();
+        for v in [&b"Warning"[..], b"1048", b"Column 'b' cannot be null"] {
+            crate::wire::packets::put_lenenc_bytes(&mut other_row, v);
+        }
+        let rows = vec![
+            bytes::Bytes::from(row.clone()),
+            bytes::Bytes::from(row),
+            bytes::Bytes::from(other_row),
+        ];
+        let mut shard_order = WarningList::default();
+        shard_order.rows = rows.clone();
+        let mut client_rows = shard_order.clone();
+        client_rows.client_rows = true;
         let set = |s: &str| Some(Diagnostics::Assign(s.to_owned()));
+        let get =
+            |sql: &str, list: &WarningList, row_count| get_diagnostics_sql(sql, list, row_count);
         assert_eq!(
-            get_diagnostics_sql("GET DIAGNOSTICS @n = NUMBER, @r = ROW_COUNT", &rows, 7),
-            set("SET @n = 2, @r = 7")
+            get(
+                "GET DIAGNOSTICS @n = NUMBER, @r = ROW_COUNT",
+                &shard_order,
+                7
+            ),
+            set("SET @n = 3, @r = 7")
         );
         assert_eq!(
-            get_diagnostics_sql(
+            get(
                 "get current diagnostics condition 2 @m = MESSAGE_TEXT, @e = mysql_errno;",
-                &rows,
+                &shard_order,
                 -1
             ),
             set("SET @m = 'Data truncated for column ''a'' at row 2', @e = 1265")
         );
         assert_eq!(
-            get_diagnostics_sql(
+            get(
                 "GET DIAGNOSTICS CONDITION 1 @s = RETURNED_SQLSTATE, @c = CLASS_ORIGIN",
-                &rows,
+                &shard_order,
                 -1
             ),
             set("SET @s = '01000', @c = ''")
         );
         assert_eq!(
-            get_diagnostics_sql("GET DIAGNOSTICS CONDITION 3 @m = MESSAGE_TEXT", &rows, 0),
+            get(
+                "GET DIAGNOSTICS CONDITION 4 @m = MESSAGE_TEXT",
+                &shard_order,
+                0
+            ),
             Some(Diagnostics::NoSuchCondition)
         );
-        for other in [
-            "GET DIAGNOSTICS CONDITION 1 @r = ROW_NUMBER",
-            "GET STACKED DIAGNOSTICS @n = NUMBER",
+        // ROW_NUMBER: the client's row where the list numbers them and the
+        // message names one; otherwise not answerable.
+        assert_eq!(
+            get(
+                "GET DIAGNOSTICS CONDITION 2 @r = ROW_NUMBER, @e = MYSQL_ERRNO",
+                &client_rows,
+                0
+            ),
+            set("SET @r = 2, @e = 1265")
+        );
+        for (sql, list) in [
+            ("GET DIAGNOSTICS CONDITION 1 @r = ROW_NUMBER", &shard_order),
+            ("GET DIAGNOSTICS CONDITION 3 @r = ROW_NUMBER", &client_rows),
         ] {
-            assert_eq!(get_diagnostics_sql(other, &rows, 0), None, "{other}");
+            assert_eq!(
+                get(sql, list, 0),
+                Some(Diagnostics::Unknown("ROW_NUMBER of a condition")),
+                "{sql}"
+            );
+        }
+        for unknown in [
+            "GET DIAGNOSTICS CONDITION @i @m = MESSAGE_TEXT",
+            "GET DIAGNOSTICS @n = NUMBER @r = ROW_COUNT",
+            "GET DIAGNOSTICS CONDITION 1 @x = NO_SUCH_ITEM",
+        ] {
+            assert!(
+                matches!(get(unknown, &shard_order, 0), Some(Diagnostics::Unknown(_))),
+                "{unknown}"
+            );
+        }
+        for other in ["GET STACKED DIAGNOSTICS @n = NUMBER", "SET @a = 1", "DO 1"] {
+            assert_eq!(get(other, &shard_order, 0), None, "{other}");
         }
     }
 
