@@ -371,8 +371,8 @@ def compare_between(checks, direct, proxy):
 # connection in every combination of: text or prepared (binary protocol),
 # a session pinned by a user variable or not, inside a transaction or not.
 # After it, the client reads the diagnostics every way it can: the
-# OK/EOF warning count, SHOW WARNINGS (text, and prepared in the binary
-# axis), @@warning_count/@@error_count, SHOW COUNT(*) WARNINGS, GET
+# OK/EOF warning count, SHOW WARNINGS, @@warning_count/@@error_count and
+# SHOW COUNT(*) WARNINGS|ERRORS (text, and prepared in the binary axis), GET
 # DIAGNOSTICS NUMBER and ROW_COUNT, every condition's MYSQL_ERRNO,
 # RETURNED_SQLSTATE, CLASS_ORIGIN, SUBCLASS_ORIGIN and MESSAGE_TEXT, and a
 # condition number out of range (which adds error 1758 to the area).
@@ -464,6 +464,12 @@ def one_axis(params, axis, sql):
         seen["counts"] = t.fetchall()
         t.execute("SHOW COUNT(*) WARNINGS")
         seen["SHOW COUNT(*) WARNINGS"] = t.fetchall()
+        if proto == "prepared":
+            pc = cnx.cursor(prepared=True)
+            for sql in ("SELECT @@warning_count, @@error_count", "SELECT @@warning_count + 1 AS w1",
+                        "SHOW COUNT(*) WARNINGS", "SHOW COUNT(*) ERRORS"):
+                pc.execute(sql)
+                seen[f"{sql} (prepared)"] = (pc.fetchall(), [d[:2] for d in pc.description])
         t.execute("GET DIAGNOSTICS @n = NUMBER, @r = ROW_COUNT")
         t.execute("SELECT @n, @r")
         n, r = t.fetchall()[0]

@@ -7,7 +7,8 @@
 //!
 //! `SHOW WARNINGS|ERRORS` replays the servers' own column definitions with
 //! the merged rows; the counts are substituted into the statement as
-//! values of the server's type and run as a table-less read.
+//! values of the server's type and run as a table-less read (for a
+//! prepared statement's execute, read whole and sent as binary rows).
 //!
 //! Owns: those answers. Must not read backends' warnings (that is
 //! `execute::warnings`).
@@ -76,14 +77,24 @@ impl Session {
                 }
                 return true;
             }
-            // Prepared: only the listings are answered here.
-            _ if binary => return false,
-            StatementKind::Show(ShowKind::CountWarnings) => {
-                format!("SELECT {} AS `@@session.warning_count`", count_value(count))
+            // Prepared: the counts as a composed read with binary rows.
+            _ if binary => {
+                let sql = match c.kind {
+                    StatementKind::Show(ShowKind::CountWarnings) => count_warnings_sql(count),
+                    StatementKind::Show(ShowKind::CountErrors) => count_errors_sql(errors),
+                    StatementKind::Select if !has_placeholders(text) => {
+                        match substitute_counts(text, count, errors) {
+                            Some(sql) => sql,
+                            None => return false,
+                        }
+                    }
+                    _ => return false,
+                };
+                self.answer_composed_read(&sql, c, true, seq).await;
+                return true;
             }
-            StatementKind::Show(ShowKind::CountErrors) => {
-                format!("SELECT {} AS `@@session.error_count`", count_value(errors))
-            }
+            StatementKind::Show(ShowKind::CountWarnings) => count_warnings_sql(count),
+            StatementKind::Show(ShowKind::CountErrors) => count_errors_sql(errors),
             StatementKind::Select => match substitute_counts(text, count, errors) {
                 Some(sql) => sql,
                 None => return false,
@@ -276,6 +287,23 @@ fn condition_row(row: &[u8], client_rows: bool) -> Option<u32> {
     r.lenenc_bytes()?;
     let message = std::str::from_utf8(r.lenenc_bytes()?).ok()?;
     warnings::message_row(message)
+}
+
+/// `SHOW COUNT(*) WARNINGS` as a read of the merged count.
+fn count_warnings_sql(count: u64) -> String {
+    format!("SELECT {} AS `@@session.warning_count`", count_value(count))
+}
+
+/// `SHOW COUNT(*) ERRORS` as a read of the merged count.
+fn count_errors_sql(errors: u64) -> String {
+    format!("SELECT {} AS `@@session.error_count`", count_value(errors))
+}
+
+/// The statement has `?` parameters (a prepared statement's text).
+fn has_placeholders(text: &str) -> bool {
+    lexer::tokenize(text)
+        .iter()
+        .any(|t| t.kind == TokenKind::Placeholder)
 }
 
 /// A count as a value of `@@warning_count`'s type (BIGINT UNSIGNED,

@@ -228,6 +228,30 @@ impl Session {
         Ok(f)
     }
 
+    /// Runs `sql`, a small read the proxy composed in place of the client's
+    /// statement `c`, on the session's node and sends its whole answer, in
+    /// the binary protocol when `binary` (a prepared statement's execute).
+    pub(super) async fn answer_composed_read(
+        &mut self,
+        sql: &str,
+        c: &Classified,
+        binary: bool,
+        seq: &mut u8,
+    ) {
+        let node = self.node_for_session();
+        let fetched = match self.metadata_conn(node, c).await {
+            Ok(i) => self.fetch_on(i, sql).await,
+            Err(e) => Err(e),
+        };
+        match fetched {
+            Ok(f) => {
+                let outcome = self.send_fetched_as(&f, binary, seq).await;
+                self.finish_metadata(c, node, outcome);
+            }
+            Err(e) => self.fail_metadata(c, node, e, seq).await,
+        }
+    }
+
     /// Ends a metadata statement: session bookkeeping as for any statement.
     fn finish_metadata(&mut self, c: &Classified, node: usize, outcome: Outcome) {
         self.held.retain(|h| !h.conn.broken);
