@@ -38,6 +38,7 @@
 
 mod copy;
 mod gtid;
+mod pause;
 mod plan;
 pub mod progress;
 mod recovery;

@@ -16,10 +16,16 @@
 //! replica that announces no capability the events of an old MySQL (GTID
 //! and annotate events become dummies), which `mysql_common` decodes.
 //!
-//! Owns: the reader task, the applied position. Must not: decide when to
-//! switch (`switch`), record the position (`mod` does, from `applied`).
+//! Once the verification starts (`verify`), the reader also notes the
+//! primary key of every row it replays (`Shared::dirty`, filled in the same
+//! step that moves `applied`): the keys written after the online
+//! verification are what is left to check.
+//!
+//! Owns: the reader task, the applied position, the keys written. Must
+//! not: decide when to switch (`switch`), record the position (`mod` does,
+//! from `applied`).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use futures::StreamExt;
@@ -97,6 +103,24 @@ pub(crate) struct Shared {
     pub(crate) changes: u64,
     /// The error that stopped the reader.
     pub(crate) error: Option<String>,
+    /// Unix time of the last transaction applied (its event's timestamp).
+    pub(crate) applied_time: u32,
+    /// From the start of the verification on: the keys of the rows
+    /// replayed since (`verify` takes them).
+    pub(crate) dirty: Option<Dirty>,
+}
+
+/// Keys written: old table (lower case) → a key's text → its values.
+pub(crate) type Dirty = BTreeMap<String, HashMap<String, Vec<Value>>>;
+
+/// Adds `keys` to `dirty`.
+pub(crate) fn note(dirty: &mut Dirty, keys: impl IntoIterator<Item = (String, Vec<Value>)>) {
+    for (table, key) in keys {
+        dirty
+            .entry(table)
+            .or_default()
+            .insert(format!("{key:?}"), key);
+    }
 }
 
 /// A running reader.
@@ -200,6 +224,8 @@ async fn run(
         .map_err(err("applier"))?;
     let mut current = from.file.clone();
     let mut pending: Vec<Op> = Vec::new();
+    // (old table, primary key) of each pending op.
+    let mut keys: Vec<(String, Vec<Value>)> = Vec::new();
     let mut in_tx = false;
     let trace = std::env::var_os("SHARDCAT_RESPLIT_TRACE").is_some();
     while let Some(event) = stream.next().await {
@@ -237,6 +263,7 @@ async fn run(
                 } else if word == "COMMIT" || word == "ROLLBACK" {
                     if word == "ROLLBACK" {
                         pending.clear();
+                        keys.clear();
                     }
                     boundary = true;
                 } else if !in_tx {
@@ -257,7 +284,7 @@ async fn run(
                 if tme.database_name() == routes.schema.as_str() {
                     let name = tme.table_name().to_ascii_lowercase();
                     if let Some(t) = routes.tables.get(&name) {
-                        changes(&routes, t, &rows, tme, &mut pending)?;
+                        changes(&routes, t, &rows, tme, &mut pending, &mut keys)?;
                     }
                 }
                 if !in_tx {
@@ -284,6 +311,11 @@ async fn run(
             flush(&mut apply, &routes.schema, &mut pending).await?;
             let mut s = shared.lock();
             s.changes += n;
+            s.applied_time = event.header().timestamp();
+            match s.dirty.as_mut() {
+                Some(dirty) => note(dirty, keys.drain(..)),
+                None => keys.clear(),
+            }
             let at = Some(Pos {
                 file: current.clone(),
                 pos: log_pos,
@@ -305,28 +337,33 @@ fn changes(
     rows: &RowsEventData<'_>,
     tme: &mysql_async::binlog::events::TableMapEvent<'_>,
     out: &mut Vec<Op>,
+    keys: &mut Vec<(String, Vec<Value>)>,
 ) -> Result<(), String> {
+    let table = t.name.to_ascii_lowercase();
     for pair in rows.rows(tme) {
         let (before, after) = pair.map_err(|e| format!("decoding rows of `{}`: {e}", t.name))?;
         if let Some(before) = before {
             let row = values(t, &before)?;
-            let table = t.route_logged(&routes.rule, routes.key_type, &row[t.key])?;
+            let target = t.route_logged(&routes.rule, routes.key_type, &row[t.key])?;
+            let key: Vec<Value> = t.pk.iter().map(|i| row[*i].clone()).collect();
+            keys.push((table.clone(), key.clone()));
             out.push(Op::Delete {
-                table: table.to_owned(),
+                table: target.to_owned(),
                 cond: t
                     .pk
                     .iter()
                     .map(|i| format!("{} = ?", quote(&t.columns[*i])))
                     .collect::<Vec<_>>()
                     .join(" AND "),
-                key: t.pk.iter().map(|i| row[*i].clone()).collect(),
+                key,
             });
         }
         if let Some(after) = after {
             let row = values(t, &after)?;
-            let table = t.route_logged(&routes.rule, routes.key_type, &row[t.key])?;
+            let target = t.route_logged(&routes.rule, routes.key_type, &row[t.key])?;
+            keys.push((table.clone(), t.pk.iter().map(|i| row[*i].clone()).collect()));
             out.push(Op::Replace {
-                table: table.to_owned(),
+                table: target.to_owned(),
                 row,
             });
         }

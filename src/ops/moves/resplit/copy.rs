@@ -22,6 +22,21 @@ use crate::placement::{KeyType, ShardedTable};
 /// Rows per INSERT.
 const BATCH_ROWS: usize = 500;
 
+/// The old tables' estimate of their rows (InnoDB statistics).
+pub(crate) async fn estimate(conn: &mut Conn, schema: &str, tables: &[OldTable]) -> u64 {
+    let mut n = 0;
+    for t in tables {
+        let rows: Result<Option<Option<u64>>, _> = conn
+            .exec_first(
+                "SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+                (schema, t.name.as_str()),
+            )
+            .await;
+        n += rows.ok().flatten().flatten().unwrap_or(0);
+    }
+    n
+}
+
 fn sql_err(what: &'static str) -> impl Fn(mysql_async::Error) -> String {
     move |e| format!("{what}: {e}")
 }
@@ -37,12 +52,14 @@ pub(crate) struct NodeCopy<'a> {
 
 /// Copies `tables` (old tables of one node) from a snapshot of `source`
 /// into their new tables through `target` (same server); the snapshot's
-/// `file:pos` and the rows copied.
+/// `file:pos` and the rows copied. `tick` gets the rows copied so far
+/// every 50 rows.
 pub(crate) async fn copy_node(
     c: &NodeCopy<'_>,
     source: &mut Conn,
     target: &mut Conn,
     tables: &[OldTable],
+    tick: &mut dyn FnMut(u64),
     say: &mut dyn FnMut(String),
 ) -> Result<(String, u64), String> {
     for t in tables {
@@ -103,33 +120,28 @@ pub(crate) async fn copy_node(
                 .await
                 .map_err(sql_err("creating a new table"))?;
         }
-        let rows = copy_table(c, source, target, t, &mut total, start).await?;
+        let rows = copy_table(c, (source, target), t, &mut total, start, tick).await?;
         say(format!(
             "copied {old}: {rows} rows into {}",
-            names(t).join(", ")
+            t.new_names().join(", ")
         ));
     }
     source
         .query_drop("COMMIT")
         .await
         .map_err(sql_err("source"))?;
+    tick(total);
     Ok((at, total))
-}
-
-fn names(t: &OldTable) -> Vec<String> {
-    let mut v: Vec<(usize, String)> = t.new_tables.iter().map(|(s, n)| (*s, n.clone())).collect();
-    v.sort();
-    v.into_iter().map(|(_, n)| n).collect()
 }
 
 /// One old table's rows, each into its new table.
 async fn copy_table(
     c: &NodeCopy<'_>,
-    source: &mut Conn,
-    target: &mut Conn,
+    (source, target): (&mut Conn, &mut Conn),
     t: &OldTable,
     total: &mut u64,
     start: Instant,
+    tick: &mut dyn FnMut(u64),
 ) -> Result<u64, String> {
     let cols: Vec<String> = t.columns.iter().map(|n| quote(n)).collect();
     let mut result = source
@@ -164,6 +176,7 @@ async fn copy_table(
         }
         *total += 1;
         if total.is_multiple_of(50) {
+            tick(*total);
             pace(c.rate, *total, start).await;
         }
     }
