@@ -152,7 +152,15 @@ impl<'a> Steps<'a> {
                 .await
                 .map_err(sql_err("dropping an unfinished copy"))?;
         }
-        let (file, pos, position) = consistent_snapshot(&mut source).await?;
+        let mut lock = connect(self.cfg, &record.from).await?;
+        let tables: Vec<String> = record
+            .tables
+            .iter()
+            .map(|t| qualified(&record.schema, t))
+            .collect();
+        let (file, pos, position) =
+            locked_snapshot(&mut lock, &tables, consistent_snapshot(&mut source)).await?;
+        let _ = lock.disconnect().await;
         say(format!("snapshot at {file}:{pos} = GTID {position}"));
         target
             .query_drop(format!(
@@ -737,6 +745,56 @@ pub(super) enum Round {
     Fatal(String),
 }
 
+/// The binary log coordinates of the consistent snapshot open on `conn`
+/// (`binlog_snapshot_file`, `_position`); none without a binary log.
+pub(super) async fn snapshot_coordinates(
+    conn: &mut Conn,
+) -> Result<Option<(String, String)>, String> {
+    let status: Vec<(String, String)> = conn
+        .query("SHOW STATUS LIKE 'binlog_snapshot_%'")
+        .await
+        .map_err(sql_err("snapshot position"))?;
+    let get = |name: &str| {
+        status
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    };
+    match (get("Binlog_snapshot_file"), get("Binlog_snapshot_position")) {
+        (Some(file), Some(pos)) if !file.is_empty() => Ok(Some((file, pos))),
+        _ => Ok(None),
+    }
+}
+
+/// Runs `snapshot` (opening a consistent snapshot on another session of
+/// the same server) while `lock` holds a read lock on `tables`
+/// (qualified), so that no transaction is half done on them at the
+/// snapshot: an XA branch prepared before it and committed after is in
+/// neither the snapshot (not committed) nor the binary log after its
+/// position (logged at `XA PREPARE`: a channel from there meets its `XA
+/// COMMIT` alone and stops with 1397, a resplit's reader skips it). The
+/// lock waits for every transaction that wrote the tables (a prepared
+/// branch keeps its metadata locks) and holds new writes for the moment
+/// of the snapshot.
+pub(super) async fn locked_snapshot<T>(
+    lock: &mut Conn,
+    tables: &[String],
+    snapshot: impl std::future::Future<Output = Result<T, String>>,
+) -> Result<T, String> {
+    let locks: Vec<String> = tables.iter().map(|t| format!("{t} READ")).collect();
+    lock.query_drop("SET SESSION lock_wait_timeout = 10")
+        .await
+        .map_err(sql_err("snapshot lock"))?;
+    lock.query_drop(format!("LOCK TABLES {}", locks.join(", ")))
+        .await
+        .map_err(sql_err("locking the tables for the snapshot"))?;
+    let taken = snapshot.await;
+    lock.query_drop("UNLOCK TABLES")
+        .await
+        .map_err(sql_err("unlocking the tables after the snapshot"))?;
+    taken
+}
+
 /// Opens a consistent snapshot on `source` and returns its binlog file,
 /// position and GTID position. `BINLOG_GTID_POS` answers NULL when it
 /// cannot place the snapshot's coordinates (seen under heavy write load):
@@ -754,19 +812,7 @@ async fn consistent_snapshot(source: &mut Conn) -> Result<(String, String, Strin
             .query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT")
             .await
             .map_err(sql_err("source snapshot"))?;
-        let status: Vec<(String, String)> = source
-            .query("SHOW STATUS LIKE 'binlog_snapshot_%'")
-            .await
-            .map_err(sql_err("source snapshot position"))?;
-        let get = |name: &str| {
-            status
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v.clone())
-        };
-        let (Some(file), Some(pos)) =
-            (get("Binlog_snapshot_file"), get("Binlog_snapshot_position"))
-        else {
+        let Some((file, pos)) = snapshot_coordinates(source).await? else {
             return Err("the source has no binary log (log_bin is off)".into());
         };
         let position: Option<Option<String>> = source

@@ -1,6 +1,9 @@
 //! A resplit's copy on one node: `START TRANSACTION WITH CONSISTENT
 //! SNAPSHOT` (MariaDB gives the snapshot's binary log position in
-//! `binlog_snapshot_file` / `_position`: where the catch-up starts), the
+//! `binlog_snapshot_file` / `_position`: where the catch-up starts) while
+//! another session holds a read lock on the old tables (no transaction —
+//! no prepared XA branch — half done on them at that moment:
+//! `steps::locked_snapshot`), the
 //! new tables created from the old table's `SHOW CREATE TABLE`, every old
 //! row read once and inserted, in batches with binary parameters (values
 //! exact), into the new table its key maps to.
@@ -15,7 +18,7 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Params, Value};
 
 use super::rows::OldTable;
-use crate::ops::moves::steps::qualified;
+use crate::ops::moves::steps::{locked_snapshot, qualified, snapshot_coordinates};
 use crate::ops::tables::ddl::{copy_ddl, quote};
 use crate::placement::{KeyType, ShardedTable};
 
@@ -73,31 +76,10 @@ pub(crate) async fn copy_node(
                 .map_err(sql_err("dropping an unfinished copy"))?;
         }
     }
-    source
-        .query_drop("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        .await
-        .map_err(sql_err("source"))?;
-    source
-        .query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT")
-        .await
-        .map_err(sql_err("snapshot"))?;
-    let status: Vec<(String, String)> = source
-        .query("SHOW STATUS LIKE 'binlog_snapshot_%'")
-        .await
-        .map_err(sql_err("snapshot position"))?;
-    let get = |name: &str| {
-        status
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.clone())
-    };
-    let (Some(file), Some(pos)) = (get("Binlog_snapshot_file"), get("Binlog_snapshot_position"))
-    else {
-        return Err("the node has no binary log (log_bin is off)".into());
-    };
-    if file.is_empty() {
-        return Err("the node has no binary log (log_bin is off)".into());
-    }
+    // No transaction half done on the old tables at the snapshot (a
+    // prepared XA branch would be lost: `locked_snapshot`).
+    let locked: Vec<String> = tables.iter().map(|t| qualified(c.schema, &t.name)).collect();
+    let (file, pos) = locked_snapshot(target, &locked, snapshot(source)).await?;
     let at = format!("{file}:{pos}");
     say(format!("snapshot at {at}"));
     target
@@ -132,6 +114,22 @@ pub(crate) async fn copy_node(
         .map_err(sql_err("source"))?;
     tick(total);
     Ok((at, total))
+}
+
+/// Starts the copy's consistent snapshot on `source`: its binary log
+/// position.
+async fn snapshot(source: &mut Conn) -> Result<(String, String), String> {
+    source
+        .query_drop("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        .await
+        .map_err(sql_err("source"))?;
+    source
+        .query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT")
+        .await
+        .map_err(sql_err("snapshot"))?;
+    snapshot_coordinates(source)
+        .await?
+        .ok_or_else(|| "the node has no binary log (log_bin is off)".to_string())
 }
 
 /// One old table's rows, each into its new table.
