@@ -223,6 +223,10 @@ async fn run(
         .await
         .map_err(err("applier"))?;
     let mut current = from.file.clone();
+    // The server's first, artificial rotate names the file asked for; its
+    // name still carries the checksum (before the format description), and
+    // a checksum byte that is a digit would lengthen the number.
+    let mut first_rotate = true;
     let mut pending: Vec<Op> = Vec::new();
     // (old table, primary key) of each pending op.
     let mut keys: Vec<(String, Vec<Value>)> = Vec::new();
@@ -244,7 +248,9 @@ async fn run(
         }
         match data {
             Some(EventData::RotateEvent(r)) => {
-                current = log_name(&r.name());
+                if !std::mem::take(&mut first_rotate) {
+                    current = log_name(&r.name());
+                }
                 let at = Some(Pos {
                     file: current.clone(),
                     pos: r.position(),

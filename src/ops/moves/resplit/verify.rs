@@ -51,6 +51,8 @@ struct Reach<'r> {
 }
 
 impl CatchUp for Reach<'_> {
+    const EXACT: bool = false;
+
     async fn reach(
         &mut self,
         source: &mut Conn,
