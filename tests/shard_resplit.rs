@@ -456,7 +456,9 @@ async fn a_resplit_killed_in_its_catch_up_and_switch_completes_when_run_again() 
 async fn resplit_pause_bench() {
     let _serial = SERIAL.lock().await;
     let bin = std::env::var("SHARDCAT_BENCH_BIN")
-        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_shardcat").to_owned());
+        .ok()
+        .filter(|b| !b.is_empty())
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_shardcat").to_owned());
     let sizes: Vec<usize> = std::env::var("SHARDCAT_BENCH_ROWS")
         .ok()
         .map(|v| v.split(',').filter_map(|n| n.parse().ok()).collect())
