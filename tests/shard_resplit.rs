@@ -362,6 +362,11 @@ async fn run_case(kind: Kind) {
         out.deadlocks_retried,
     );
     check_progress(&load, db, &seen, pause_ms).await;
+    check_and_reset(kind, load).await;
+}
+
+/// The layout checked ([`check_layout`]), then the databases dropped.
+async fn check_and_reset(kind: Kind, load: Load) {
     let Load {
         topo,
         config,
@@ -371,7 +376,7 @@ async fn run_case(kind: Kind) {
     } = load;
     check_layout(kind, &topo, &config, &mut c, &mut reference).await;
     drop(c);
-    reset(&topo, db).await;
+    reset(&topo, kind.db()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -433,16 +438,7 @@ async fn a_resplit_killed_in_its_catch_up_and_switch_completes_when_run_again() 
             "{point}: a write waited {:?}",
             out.slowest
         );
-        let Load {
-            topo,
-            config,
-            mut c,
-            mut reference,
-            ..
-        } = load;
-        check_layout(kind, &topo, &config, &mut c, &mut reference).await;
-        drop(c);
-        reset(&topo, kind.db()).await;
+        check_and_reset(kind, load).await;
     }
 }
 

@@ -34,13 +34,19 @@ pub(crate) fn options() -> ProxyOptions {
 /// The rules of `accounts` (hash_mod over n1, n2, 2 tables each) and its
 /// bound `ledger`, in schema `db` (the move and split tests' layout).
 pub(crate) fn accounts_rules(db: &str) -> String {
+    keyed_accounts_rules(db, "id", "int", "account_id")
+}
+
+/// [`accounts_rules`] with another key column and type for `accounts` and
+/// key column for `ledger`.
+pub(crate) fn keyed_accounts_rules(db: &str, key: &str, key_type: &str, ledger_key: &str) -> String {
     format!(
         r#"
 [[table]]
 name = "accounts"
 schema = "{db}"
-key = "id"
-key_type = "int"
+key = "{key}"
+key_type = "{key_type}"
 algorithm = {{ kind = "hash_mod" }}
 nodes = ["n1", "n2"]
 tables_per_node = 2
@@ -49,7 +55,7 @@ tables_per_node = 2
 name = "ledger"
 schema = "{db}"
 bound_to = "accounts"
-key = "account_id"
+key = "{ledger_key}"
 "#
     )
 }

@@ -90,24 +90,11 @@ pub(crate) fn options(kind: Kind) -> ProxyOptions {
         Kind::Int => "int",
         Kind::Str => "string",
     };
+    // The move tests' layout keyed by `k`, and a `jump` table (refused).
+    let rules = crate::moving::keyed_accounts_rules(db, "k", key_type, "k");
     ProxyOptions {
         extra: format!(
-            r#"
-[[table]]
-name = "accounts"
-schema = "{db}"
-key = "k"
-key_type = "{key_type}"
-algorithm = {{ kind = "hash_mod" }}
-nodes = ["n1", "n2"]
-tables_per_node = 2
-
-[[table]]
-name = "ledger"
-schema = "{db}"
-bound_to = "accounts"
-key = "k"
-
+            r#"{rules}
 [[table]]
 name = "jumpy"
 schema = "{db}"
