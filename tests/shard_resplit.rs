@@ -301,12 +301,23 @@ async fn check_progress(load: &Load, db: &str, seen: &Seen, pause_ms: u64) {
     let get = |c: &str| row.get(c).map(String::as_str);
     assert_eq!(
         (get("state"), get("step"), get("table")),
-        (Some("switched"), Some("switched"), Some(format!("{db}.accounts").as_str())),
+        (
+            Some("switched"),
+            Some("switched"),
+            Some(format!("{db}.accounts").as_str())
+        ),
         "{row:?}"
     );
-    assert_eq!(get("pause_ms"), Some(pause_ms.to_string().as_str()), "{row:?}");
+    assert_eq!(
+        get("pause_ms"),
+        Some(pause_ms.to_string().as_str()),
+        "{row:?}"
+    );
     assert_eq!(get("chunks_verified"), get("chunks_total"), "{row:?}");
-    assert!(get("gtid").is_some_and(|p| p.contains("n1 ") && p.contains("n2 ")), "{row:?}");
+    assert!(
+        get("gtid").is_some_and(|p| p.contains("n1 ") && p.contains("n2 ")),
+        "{row:?}"
+    );
     let stats = resplit_stats(&mut admin).await;
     let stat = |name: &str, label: &str| {
         stats
@@ -414,7 +425,10 @@ async fn a_resplit_killed_in_its_catch_up_and_switch_completes_when_run_again() 
     for point in points {
         let mut load = start_load(kind, seed ^ g.next(), 0).await;
         let delay = g.below(300);
-        let first = args("4", &["--max-pause-ms", &pause, "--verify-chunk-rows", "16"]);
+        let first = args(
+            "4",
+            &["--max-pause-ms", &pause, "--verify-chunk-rows", "16"],
+        );
         kill_at(point, &first, &load.config, delay);
         // The proxy's pause (if any) ends by itself: writes go on.
         tokio::time::sleep(Duration::from_millis(MAX_PAUSE_MS + 300)).await;

@@ -39,7 +39,12 @@ pub(crate) fn accounts_rules(db: &str) -> String {
 
 /// [`accounts_rules`] with another key column and type for `accounts` and
 /// key column for `ledger`.
-pub(crate) fn keyed_accounts_rules(db: &str, key: &str, key_type: &str, ledger_key: &str) -> String {
+pub(crate) fn keyed_accounts_rules(
+    db: &str,
+    key: &str,
+    key_type: &str,
+    ledger_key: &str,
+) -> String {
     format!(
         r#"
 [[table]]

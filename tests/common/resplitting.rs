@@ -122,7 +122,10 @@ pub(crate) fn args<'a>(tpn: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     a
 }
 
-pub(crate) async fn resplit(config: &std::path::Path, extra: &'static [&'static str]) -> (bool, String) {
+pub(crate) async fn resplit(
+    config: &std::path::Path,
+    extra: &'static [&'static str],
+) -> (bool, String) {
     let cfg = config.to_path_buf();
     tokio::task::spawn_blocking(move || cli(&args("4", extra), &cfg))
         .await
@@ -282,7 +285,12 @@ pub(crate) async fn keys(c: &mut Conn, sql: &str) -> BTreeSet<String> {
 pub(crate) static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// The seed rows on the proxy and on `ref` (the keys returned).
-pub(crate) async fn seed_both(kind: Kind, seed: u64, c: &mut Conn, reference: &mut Conn) -> Vec<String> {
+pub(crate) async fn seed_both(
+    kind: Kind,
+    seed: u64,
+    c: &mut Conn,
+    reference: &mut Conn,
+) -> Vec<String> {
     let db = kind.db();
     let mut rng = StdRng::seed_from_u64(seed);
     let mut seeds: Vec<String> = Vec::new();
@@ -369,7 +377,10 @@ pub(crate) async fn start_load(kind: Kind, seed: u64, extra: usize) -> Load {
     let mut reference = direct_conn(&topo, "ref", None).await;
     let seeds = seed_both(kind, seed, &mut c, &mut reference).await;
     // Keys above the writers' (integer keys only).
-    assert!(extra == 0 || kind == Kind::Int, "extra rows have integer keys");
+    assert!(
+        extra == 0 || kind == Kind::Int,
+        "extra rows have integer keys"
+    );
     for start in (0..extra).step_by(1000) {
         let values: Vec<String> = (start..extra.min(start + 1000))
             .map(|i| format!("({}, {i}, NULL, {i}.5)", 5_000_000_000i64 + i as i64))
@@ -421,8 +432,11 @@ impl Load {
         }
         assert!(out.failures.is_empty(), "{what}: {:?}", out.failures);
         assert!(read_failures.is_empty(), "{what}: {read_failures:?}");
-        assert!(out.acknowledged > 20, "{what}: the load ran: {}", out.acknowledged);
+        assert!(
+            out.acknowledged > 20,
+            "{what}: the load ran: {}",
+            out.acknowledged
+        );
         (out, self.reads.load(Ordering::Relaxed))
     }
 }
-

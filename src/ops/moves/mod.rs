@@ -44,6 +44,7 @@ pub mod progress;
 mod recovery;
 mod resplit;
 mod reverse;
+mod snapshot;
 mod split;
 mod steps;
 mod verify;

@@ -99,7 +99,11 @@ impl Pause {
     /// Resumes the writes on every paused proxy that did not miss the
     /// switch, prints the steps (`last` names the step ending now); the
     /// pause.
-    pub(super) async fn resume(&mut self, last: &'static str, say: &mut dyn FnMut(String)) -> Duration {
+    pub(super) async fn resume(
+        &mut self,
+        last: &'static str,
+        say: &mut dyn FnMut(String),
+    ) -> Duration {
         for (p, node) in &self.paused {
             if self.unswitched[*p] {
                 continue;

@@ -28,7 +28,7 @@
 //!   neither the snapshot (not committed) nor the log after the snapshot's
 //!   position (logged at `XA PREPARE`), so the channel meets its `XA
 //!   COMMIT` alone. The copy now takes its snapshot under a read lock on
-//!   the moving tables (`steps::locked_snapshot`: the lock waits for such
+//!   the moving tables (`snapshot::locked_snapshot`: the lock waits for such
 //!   branches). Should it still happen there is nothing to commit on this
 //!   side, so that one event group is skipped (`sql_slave_skip_counter =
 //!   1`) and the channel started again — at every check of the channel,

@@ -354,7 +354,12 @@ impl Verified {
 
     /// A chunk's row count and hash on one side (the copy side: of the
     /// union of its tables).
-    async fn figure_on(&self, conn: &mut Conn, chunk: &Chunk, copy: bool) -> Result<Figure, String> {
+    async fn figure_on(
+        &self,
+        conn: &mut Conn,
+        chunk: &Chunk,
+        copy: bool,
+    ) -> Result<Figure, String> {
         let plan = &self.plans[chunk.table];
         let (cond, params) = range(plan, chunk);
         let names = match copy {

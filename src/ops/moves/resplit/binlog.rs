@@ -367,7 +367,10 @@ fn changes(
         if let Some(after) = after {
             let row = values(t, &after)?;
             let target = t.route_logged(&routes.rule, routes.key_type, &row[t.key])?;
-            keys.push((table.clone(), t.pk.iter().map(|i| row[*i].clone()).collect()));
+            keys.push((
+                table.clone(),
+                t.pk.iter().map(|i| row[*i].clone()).collect(),
+            ));
             out.push(Op::Replace {
                 table: target.to_owned(),
                 row,

@@ -3,7 +3,7 @@
 //! `binlog_snapshot_file` / `_position`: where the catch-up starts) while
 //! another session holds a read lock on the old tables (no transaction —
 //! no prepared XA branch — half done on them at that moment:
-//! `steps::locked_snapshot`), the
+//! `snapshot::locked_snapshot`), the
 //! new tables created from the old table's `SHOW CREATE TABLE`, every old
 //! row read once and inserted, in batches with binary parameters (values
 //! exact), into the new table its key maps to.
@@ -18,7 +18,8 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Params, Value};
 
 use super::rows::OldTable;
-use crate::ops::moves::steps::{locked_snapshot, qualified, snapshot_coordinates};
+use crate::ops::moves::snapshot::{locked_snapshot, snapshot_coordinates};
+use crate::ops::moves::steps::qualified;
 use crate::ops::tables::ddl::{copy_ddl, quote};
 use crate::placement::{KeyType, ShardedTable};
 
@@ -78,7 +79,10 @@ pub(crate) async fn copy_node(
     }
     // No transaction half done on the old tables at the snapshot (a
     // prepared XA branch would be lost: `locked_snapshot`).
-    let locked: Vec<String> = tables.iter().map(|t| qualified(c.schema, &t.name)).collect();
+    let locked: Vec<String> = tables
+        .iter()
+        .map(|t| qualified(c.schema, &t.name))
+        .collect();
     let (file, pos) = locked_snapshot(target, &locked, snapshot(source)).await?;
     let at = format!("{file}:{pos}");
     say(format!("snapshot at {at}"));

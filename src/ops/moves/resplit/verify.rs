@@ -144,10 +144,14 @@ pub(crate) async fn online(
             pairs: &pairs,
             chunk_rows,
         };
-        say(format!("node `{}`: verifying while writes continue", r.node));
+        say(format!(
+            "node `{}`: verifying while writes continue",
+            r.node
+        ));
         let mut reach = Reach { reader: r };
         let mut check = NodeCheck::new(schema, tables);
-        check.verified = Verified::online_with(source, target, &job, &mut reach, progress, say).await?;
+        check.verified =
+            Verified::online_with(source, target, &job, &mut reach, progress, say).await?;
         checks.insert(r.node.clone(), check);
     }
     let mut figures = Checked::default();
@@ -157,7 +161,8 @@ pub(crate) async fn online(
             let keys = take(r);
             let n: usize = keys.values().map(HashMap::len).sum();
             taken += n;
-            let (Some(check), Some((source, target))) = (checks.get(&r.node), conns.get_mut(&r.node))
+            let (Some(check), Some((source, target))) =
+                (checks.get(&r.node), conns.get_mut(&r.node))
             else {
                 continue;
             };
@@ -229,7 +234,14 @@ impl NodeCheck {
         for (table, batch) in batches(keys) {
             let t = self.table(table)?;
             let (cond, params) = key_condition(&t.pk, &batch);
-            let a = union_figure(source, std::slice::from_ref(&t.old), &t.hash, &cond, &params).await?;
+            let a = union_figure(
+                source,
+                std::slice::from_ref(&t.old),
+                &t.hash,
+                &cond,
+                &params,
+            )
+            .await?;
             reach.reach(source, target, say).await?;
             let b = union_figure(target, &t.copies, &t.hash, &cond, &params).await?;
             if a != b {
@@ -261,7 +273,8 @@ impl NodeCheck {
         for (table, batch) in batches(&keys) {
             let t = self.table(table)?;
             let (cond, params) = key_condition(&t.pk, &batch);
-            let a = union_figure(check, std::slice::from_ref(&t.old), &t.hash, &cond, &params).await?;
+            let a =
+                union_figure(check, std::slice::from_ref(&t.old), &t.hash, &cond, &params).await?;
             let b = union_figure(check, &t.copies, &t.hash, &cond, &params).await?;
             if a != b {
                 let which = self.differing_keys(check, t, &batch).await?;
@@ -288,7 +301,8 @@ impl NodeCheck {
         let mut out = Vec::new();
         for key in batch {
             let (cond, params) = key_condition(&t.pk, &[*key]);
-            let a = union_figure(conn, std::slice::from_ref(&t.old), &t.hash, &cond, &params).await?;
+            let a =
+                union_figure(conn, std::slice::from_ref(&t.old), &t.hash, &cond, &params).await?;
             let b = union_figure(conn, &t.copies, &t.hash, &cond, &params).await?;
             if a != b {
                 let shown: Vec<String> = key.iter().map(|v| v.as_sql(false)).collect();
