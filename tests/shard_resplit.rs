@@ -33,7 +33,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::Topology;
-use killing::{kill_at, owned, run_to_end, shuffled, Gen};
+use killing::{kill_at, owned, run_to_end, shuffled, Gen, Running};
 use moving::{by_name, cli, cli_of, reported_pause};
 use mysql_async::prelude::*;
 use mysql_async::Conn;
@@ -454,6 +454,72 @@ async fn a_resplit_killed_in_its_catch_up_and_switch_completes_when_run_again() 
         );
         check_and_reset(kind, load).await;
     }
+}
+
+/// XA branches written straight on n1's primary while a resplit catches up
+/// (under the mirrored writers): one prepared then rolled back, one
+/// prepared then committed, one left prepared. The switch refuses while
+/// the last is prepared; once it is committed, the resplit completes with
+/// the committed rows and without the rolled-back one (rows equal to
+/// `ref`'s, every new table exactly its slot's keys).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn xa_branches_are_replayed_as_they_are_resolved() {
+    let _serial = SERIAL.lock().await;
+    let seed = moving::seed();
+    eprintln!("seed {seed} (SHARDCAT_TEST_SEED={seed} replays it)");
+    let kind = Kind::Int;
+    let load = start_load(kind, seed, 0).await;
+    // Keys of n1's old slots (0, 1), above every writer's.
+    let keys: Vec<String> = (0..)
+        .map(|i| (6_000_000_000i64 + i).to_string())
+        .filter(|k| kind.slot(k) % 4 < 2)
+        .take(3)
+        .collect();
+    let mut run = Running::start(&args("4", &[]), &load.config, Some("catch_up:2500"));
+    assert!(
+        run.wait_for("test stall at catch_up", Duration::from_secs(60)),
+        "{}",
+        run.seen.join("\n")
+    );
+    let mut n1 = direct_conn(&load.topo, "n1p", Some(kind.db())).await;
+    let mut reference = direct_conn(&load.topo, "ref", Some(kind.db())).await;
+    let branch = |xid: &str, k: &str| {
+        let table = format!("accounts_{}", kind.slot(k) % 4);
+        [
+            format!("XA START '{xid}'"),
+            format!("INSERT INTO {table} VALUES ({k}, 7, 'xa {xid}', 0.5)"),
+            format!("XA END '{xid}'"),
+            format!("XA PREPARE '{xid}'"),
+        ]
+    };
+    let xids = ["rs_rolled_back", "rs_committed", "rs_left"];
+    for (xid, k) in xids.iter().zip(&keys) {
+        // Each branch from its own session, prepared, then left by it.
+        let mut c = direct_conn(&load.topo, "n1p", Some(kind.db())).await;
+        for sql in branch(xid, k) {
+            c.query_drop(sql).await.unwrap();
+        }
+        c.disconnect().await.unwrap();
+    }
+    n1.query_drop("XA ROLLBACK 'rs_rolled_back'").await.unwrap();
+    n1.query_drop("XA COMMIT 'rs_committed'").await.unwrap();
+    let insert = |k: &str, xid: &str| format!("INSERT INTO accounts VALUES ({k}, 7, 'xa {xid}', 0.5)");
+    reference.query_drop(insert(&keys[1], xids[1])).await.unwrap();
+    let (ok, text) = tokio::task::spawn_blocking(move || run.finish())
+        .await
+        .unwrap();
+    assert!(
+        !ok && text.contains("XA branch(es) prepared") && text.contains("stays in catch-up"),
+        "the switch waits for the prepared branch:\n{text}"
+    );
+    n1.query_drop("XA COMMIT 'rs_left'").await.unwrap();
+    reference.query_drop(insert(&keys[2], xids[2])).await.unwrap();
+    let (ok, text) = resplit(&load.config, &[]).await;
+    assert!(ok, "{text}");
+    let mut load = load;
+    let (out, _) = load.finish("xa").await;
+    eprintln!("xa: ok ({} writes); {}", out.acknowledged, text.lines().last().unwrap_or("-"));
+    check_and_reset(kind, load).await;
 }
 
 /// The write pause at two table sizes (rows in `accounts` besides the

@@ -20,7 +20,7 @@
 //!   different with the source unchanged: the copy diverged: the command
 //!   stops with an error naming the chunk (nothing switched);
 //! - different with a catch-up that is not exact (`CatchUp::EXACT`: a
-//!   resplit's reader shows a prepared XA branch before the source does):
+//!   resplit's reader may show a transaction before the source does):
 //!   read again in the next round, like a chunk written meanwhile;
 //! - different while the source's chunk changed: written meanwhile, read
 //!   again in the next round; chunks still written after [`ROUNDS`] rounds
@@ -55,10 +55,13 @@ const WAIT_S: u64 = 30;
 /// How the copy side gets every change the source had: a move's channel,
 /// a resplit's binary log reader.
 pub(super) trait CatchUp {
-    /// Whether the copy shows only what the source committed. A resplit's
-    /// reader replays an XA branch at its `XA PREPARE`, before the source
-    /// shows it: a chunk that differs there is read again (and compared in
-    /// the pause at the latest), never taken for a divergence.
+    /// Whether the copy shows only what the source shows. A resplit's
+    /// reader can apply a transaction it read from the binary log before
+    /// the source's engine has committed it (the log is written first;
+    /// for an XA branch, until this session's reader held it, the whole
+    /// time between `XA PREPARE` and `XA COMMIT`): a chunk that differs
+    /// there is read again (and compared in the pause at the latest),
+    /// never taken for a divergence.
     const EXACT: bool = true;
 
     /// Waits until the copy (read through `target`) has applied every

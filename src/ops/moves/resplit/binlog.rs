@@ -16,6 +16,9 @@
 //! replica that announces no capability the events of an old MySQL (GTID
 //! and annotate events become dummies), which `mysql_common` decodes.
 //!
+//! An XA branch's rows are held from its `XA PREPARE` to its `XA COMMIT`
+//! (applied then) or `XA ROLLBACK` (dropped): `xa`.
+//!
 //! Once the verification starts (`verify`), the reader also notes the
 //! primary key of every row it replays (`Shared::dirty`, filled in the same
 //! step that moves `applied`): the keys written after the online
@@ -36,6 +39,7 @@ use mysql_async::{BinlogStreamRequest, Conn, Params, Value};
 use parking_lot::Mutex;
 
 use super::rows::OldTable;
+use super::xa::{gtid_body, Branches};
 use crate::ops::moves::steps::qualified;
 use crate::ops::tables::ddl::quote;
 use crate::placement::{KeyType, ShardedTable};
@@ -108,6 +112,20 @@ pub(crate) struct Shared {
     /// From the start of the verification on: the keys of the rows
     /// replayed since (`verify` takes them).
     pub(crate) dirty: Option<Dirty>,
+    /// The start of the earliest prepared XA branch held (`xa`): a
+    /// restarted reader starts there at the latest.
+    pub(crate) floor: Option<Pos>,
+}
+
+impl Shared {
+    /// Where a restarted reader starts: `applied`, or the start of a held
+    /// branch before it.
+    pub(crate) fn resume_at(&self) -> Option<Pos> {
+        match (&self.applied, &self.floor) {
+            (Some(a), Some(f)) if f < a => Some(f.clone()),
+            (a, _) => a.clone(),
+        }
+    }
 }
 
 /// Keys written: old table (lower case) → a key's text → its values.
@@ -148,7 +166,7 @@ pub(crate) struct Routes {
 }
 
 /// One replayed change.
-enum Op {
+pub(super) enum Op {
     Replace {
         table: String,
         row: Vec<Value>,
@@ -228,6 +246,9 @@ async fn run(
     // a checksum byte that is a digit would lengthen the number.
     let mut first_rotate = true;
     let mut pending: Vec<Op> = Vec::new();
+    let mut xa = Branches::default();
+    // Where the group being read starts (the last boundary).
+    let mut group_start = from.clone();
     // (old table, primary key) of each pending op.
     let mut keys: Vec<(String, Vec<Value>)> = Vec::new();
     let mut in_tx = false;
@@ -266,6 +287,9 @@ async fn run(
                 let word = text.trim().to_ascii_uppercase();
                 if word == "BEGIN" {
                     in_tx = true;
+                } else if xa.completing() && word.starts_with("XA ") {
+                    xa.complete(word.starts_with("XA COMMIT"), &mut pending, &mut keys);
+                    boundary = true;
                 } else if word == "COMMIT" || word == "ROLLBACK" {
                     if word == "ROLLBACK" {
                         pending.clear();
@@ -277,9 +301,12 @@ async fn run(
                 }
             }
             Some(EventData::XidEvent(_)) => boundary = true,
-            // An XA transaction's prepared part ends here (`XA COMMIT`
-            // comes later, alone): applied as committed.
-            _ if event.header().event_type_raw() == XA_PREPARE_LOG_EVENT => boundary = true,
+            // An XA branch's prepared part ends here: held until its `XA
+            // COMMIT` or `XA ROLLBACK` (`xa`).
+            _ if event.header().event_type_raw() == XA_PREPARE_LOG_EVENT => {
+                xa.prepare(&mut pending, &mut keys, &group_start);
+                boundary = true;
+            }
             Some(EventData::RowsEvent(rows)) => {
                 let Some(tme) = stream.get_tme(rows.table_id()) else {
                     return Err("a rows event without its table map".into());
@@ -300,9 +327,9 @@ async fn run(
                 }
             }
             _ if event.header().event_type_raw() == MARIADB_GTID_EVENT => {
-                // seq_no (8), domain_id (4), flags (1).
-                let flags = event.data().get(12).copied().unwrap_or(0);
+                let (flags, xid) = gtid_body(event.data());
                 in_tx = flags & FL_STANDALONE == 0;
+                xa.group(flags, xid);
                 continue;
             }
             _ => {
@@ -329,8 +356,12 @@ async fn run(
             // Artificial events (position 0, or the format description
             // re-sent from the file's start) never move it back.
             if log_pos > 0 && at > s.applied {
-                s.applied = at;
+                s.applied = at.clone();
             }
+            if let Some(at) = at.filter(|_| log_pos > 0) {
+                group_start = at;
+            }
+            s.floor = xa.floor();
         }
     }
     Err("the binary log stream ended".into())

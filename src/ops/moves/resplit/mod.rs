@@ -41,6 +41,7 @@ mod plan;
 mod rows;
 mod switch;
 mod verify;
+mod xa;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
@@ -532,7 +533,7 @@ fn show_lag(progress: &mut Progress, readers: &[Reader], ends: &[Pos]) {
 
 fn record_positions(record: &mut ResplitRecord, readers: &[Reader]) {
     for r in readers {
-        if let Some(at) = r.shared.lock().applied.clone() {
+        if let Some(at) = r.shared.lock().resume_at() {
             if let Some(s) = record.sources.iter_mut().find(|s| s.node == r.node) {
                 s.binlog = at.to_string();
             }

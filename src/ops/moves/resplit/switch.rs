@@ -2,8 +2,9 @@
 //! writes to the old tables (`SET SHARDCAT PAUSE WRITES`, per node), the
 //! old tables are locked for reading (against writers that bypass
 //! shardcat), each node's binary log end (`SHOW MASTER STATUS`) is waited
-//! for by its reader, no XA branch may be left prepared (the reader
-//! replays a branch at its `XA PREPARE`), what the online verification
+//! for by its reader, no XA branch may be left prepared (its rows wait in
+//! the reader for an `XA COMMIT` that would come to the old tables after
+//! the switch), what the online verification
 //! left is compared
 //! (`verify`: the chunks written during every round and the keys written
 //! since the last key round — bounded by the writes of the last moments,
@@ -105,10 +106,10 @@ const XA_WAIT: Duration = Duration::from_millis(300);
 const XA_MARGIN: Duration = Duration::from_millis(200);
 
 /// Refuses the switch while an XA branch is prepared on the node: the
-/// reader replays a prepared branch's rows at its `XA PREPARE`, as if
-/// committed, so an `XA ROLLBACK` after the switch would leave them in the
-/// new tables only. Waits up to `left` for such branches to end (no branch
-/// can write the old tables once they are locked).
+/// reader holds a prepared branch's rows until its `XA COMMIT` (`xa`),
+/// which after the switch would commit them to the old tables only. Waits
+/// up to `left` for such branches to end (no branch can write the old
+/// tables once they are locked).
 async fn no_prepared_xa(conn: &mut Conn, node: &str, left: Duration) -> Result<(), String> {
     let start = Instant::now();
     loop {
@@ -126,9 +127,8 @@ async fn no_prepared_xa(conn: &mut Conn, node: &str, left: Duration) -> Result<(
                 .map(|d| String::from_utf8_lossy(&d).into_owned())
                 .collect();
             return Err(format!(
-                "node `{node}`: {} XA branch(es) prepared ({}): a resplit replays a prepared \
-                 branch as committed, so it does not switch until they are committed or rolled \
-                 back (XA RECOVER); nothing switched",
+                "node `{node}`: {} XA branch(es) prepared ({}): a resplit does not switch \
+                 until they are committed or rolled back (XA RECOVER); nothing switched",
                 rows.len(),
                 ids.join(", ")
             ));
