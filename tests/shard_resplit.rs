@@ -503,8 +503,12 @@ async fn xa_branches_are_replayed_as_they_are_resolved() {
     }
     n1.query_drop("XA ROLLBACK 'rs_rolled_back'").await.unwrap();
     n1.query_drop("XA COMMIT 'rs_committed'").await.unwrap();
-    let insert = |k: &str, xid: &str| format!("INSERT INTO accounts VALUES ({k}, 7, 'xa {xid}', 0.5)");
-    reference.query_drop(insert(&keys[1], xids[1])).await.unwrap();
+    let insert =
+        |k: &str, xid: &str| format!("INSERT INTO accounts VALUES ({k}, 7, 'xa {xid}', 0.5)");
+    reference
+        .query_drop(insert(&keys[1], xids[1]))
+        .await
+        .unwrap();
     let (ok, text) = tokio::task::spawn_blocking(move || run.finish())
         .await
         .unwrap();
@@ -513,12 +517,19 @@ async fn xa_branches_are_replayed_as_they_are_resolved() {
         "the switch waits for the prepared branch:\n{text}"
     );
     n1.query_drop("XA COMMIT 'rs_left'").await.unwrap();
-    reference.query_drop(insert(&keys[2], xids[2])).await.unwrap();
+    reference
+        .query_drop(insert(&keys[2], xids[2]))
+        .await
+        .unwrap();
     let (ok, text) = resplit(&load.config, &[]).await;
     assert!(ok, "{text}");
     let mut load = load;
     let (out, _) = load.finish("xa").await;
-    eprintln!("xa: ok ({} writes); {}", out.acknowledged, text.lines().last().unwrap_or("-"));
+    eprintln!(
+        "xa: ok ({} writes); {}",
+        out.acknowledged,
+        text.lines().last().unwrap_or("-")
+    );
     check_and_reset(kind, load).await;
 }
 

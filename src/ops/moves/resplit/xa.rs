@@ -47,7 +47,11 @@ pub(super) fn gtid_body(data: &[u8]) -> (u8, Option<Vec<u8>>) {
     if flags & (FL_PREPARED_XA | FL_COMPLETED_XA) == 0 {
         return (flags, None);
     }
-    let at = if flags & FL_GROUP_COMMIT_ID != 0 { 21 } else { 13 };
+    let at = if flags & FL_GROUP_COMMIT_ID != 0 {
+        21
+    } else {
+        13
+    };
     let lengths = data.get(at + 4..at + 6);
     let xid = lengths.and_then(|l| {
         let end = at + 6 + usize::from(l[0]) + usize::from(l[1]);
