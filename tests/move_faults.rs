@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 
 use common::proxy::ProxyProcess;
 use common::Topology;
-use killing::{owned, run_to_end, shuffled, Gen, Running};
+use killing::{kill_at, owned, run_to_end, shuffled, Gen, Running};
 use moving::*;
 use mysql_async::prelude::*;
 use util::direct_conn;
@@ -138,26 +138,11 @@ async fn a_move_killed_at_each_point_completes_when_run_again() {
         let _stop_on_panic = StopOnDrop(stop.clone());
         let handles = writers(proxy.port, &[0, 1], &stop);
         let delay = g.below(300);
-        let mut args = move_args(
+        let args = move_args(
             "accounts_1",
             &["--max-pause-ms", &pause, "--verify-chunk-rows", "16"],
         );
-        let (stall, marker) = match point {
-            "copy" => {
-                args.extend(["--copy-rows-per-s", "100"]);
-                (None, "snapshot at".to_string())
-            }
-            p => (
-                Some(format!("{p}:{}", if p == "switched" { 2000 } else { 1500 })),
-                format!("test stall at {p}"),
-            ),
-        };
-        let mut run = Running::start(&args, &config, stall.as_deref());
-        let seen = run.wait_for(&marker, Duration::from_secs(60));
-        assert!(seen, "{point}: no `{marker}`:\n{}", run.seen.join("\n"));
-        std::thread::sleep(Duration::from_millis(delay));
-        run.kill();
-        eprintln!("{point}: killed {delay} ms after `{marker}`");
+        kill_at(point, &args, &config, delay);
         // The proxy's pause (if any) ends by itself: writes go on.
         tokio::time::sleep(Duration::from_millis(MAX_PAUSE_MS + 300)).await;
         let args = move_args("accounts_1", &["--max-pause-ms", &pause]);

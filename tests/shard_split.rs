@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use common::proxy::{ProxyOptions, ProxyProcess};
 use common::Topology;
-use moving::{cli, StopOnDrop};
+use moving::{cli, reported_pause, Mirror, Outcome, Port, StopOnDrop};
 use mysql_async::prelude::*;
 use mysql_async::Conn;
 use scratch::Scratch;
@@ -93,70 +93,10 @@ async fn reset(c: &mut Conn) {
         .unwrap();
 }
 
-/// The same statements through the proxy and on `ref`, in order: the
-/// reference gets exactly the acknowledged writes.
-struct Mirror {
-    proxy: Conn,
-    reference: Conn,
-}
-
-impl Mirror {
-    /// Runs `stmts` as one transaction (one autocommit statement when
-    /// alone) through the proxy, retrying an InnoDB deadlock; once
-    /// acknowledged, on the reference.
-    async fn write(&mut self, stmts: &[String], out: &mut Outcome) -> bool {
-        let tx = stmts.len() > 1;
-        let mut attempt = 0;
-        let r = loop {
-            attempt += 1;
-            let r = async {
-                if tx {
-                    self.proxy.query_drop("BEGIN").await?;
-                }
-                for s in stmts {
-                    self.proxy.query_drop(s).await?;
-                }
-                if tx {
-                    self.proxy.query_drop("COMMIT").await?;
-                }
-                Ok::<(), mysql_async::Error>(())
-            }
-            .await;
-            match r {
-                Err(mysql_async::Error::Server(e)) if e.code == 1213 && attempt < 3 => {
-                    out.deadlocks_retried += 1;
-                }
-                other => break other,
-            }
-        };
-        if let Err(e) = r {
-            let _ = self.proxy.query_drop("ROLLBACK").await;
-            out.failures.push(format!("{stmts:?}: {e}"));
-            return false;
-        }
-        for s in stmts {
-            self.reference.query_drop(s).await.expect("reference write");
-        }
-        out.acknowledged += 1;
-        true
-    }
-}
-
-#[derive(Default)]
-struct Outcome {
-    acknowledged: usize,
-    failures: Vec<String>,
-    deadlocks_retried: usize,
-    slowest: Duration,
-}
-
 /// Generated writes: new accounts, ledger transactions, updates of seed
 /// rows, deletes of the writer's own accounts (every slot gets some).
 async fn writer(proxy: u16, topo: Arc<Topology>, w: i64, stop: Arc<AtomicBool>) -> Outcome {
-    let mut m = Mirror {
-        proxy: proxy_conn(&Port(proxy), Some(DB)).await,
-        reference: direct_conn(&topo, "ref", Some(DB)).await,
-    };
+    let mut m = Mirror::open(proxy, &topo, DB).await;
     let mut out = Outcome::default();
     let mut mine: Vec<i64> = Vec::new();
     let mut k = 0i64;
@@ -194,9 +134,7 @@ async fn writer(proxy: u16, topo: Arc<Topology>, w: i64, stop: Arc<AtomicBool>) 
             }
             _ => continue,
         };
-        let start = Instant::now();
         m.write(&stmts, &mut out).await;
-        out.slowest = out.slowest.max(start.elapsed());
     }
     out
 }
@@ -222,20 +160,6 @@ async fn reader(proxy: u16, r: i64, stop: Arc<AtomicBool>, reads: Arc<AtomicUsiz
         }
     }
     failures
-}
-
-struct Port(u16);
-
-impl util::ProxyLike for Port {
-    fn port(&self) -> u16 {
-        self.0
-    }
-    fn log(&self) -> String {
-        String::new()
-    }
-    fn pid(&self) -> u32 {
-        0
-    }
 }
 
 /// (rows, checksum) of the rows of `table` in `sql_from` (a table or a
@@ -375,27 +299,10 @@ async fn two_nodes_become_four_while_writes_continue() {
         util::tail(&proxy.log())
     );
     assert!(text.contains("resuming its plan"), "{text}");
-    let pause_ms: u64 = text
-        .lines()
-        .find_map(|l| l.strip_prefix("switched: writes paused "))
-        .and_then(|l| l.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no pause reported:\n{text}"));
-    let steps = text
-        .lines()
-        .find_map(|l| l.strip_prefix("pause (ms): "))
-        .unwrap_or("-")
-        .to_owned();
+    let (pause_ms, steps) = reported_pause(&text, "switched: writes paused ");
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.store(true, Ordering::Relaxed);
-    let mut out = Outcome::default();
-    for w in writers {
-        let r = w.await.unwrap();
-        out.acknowledged += r.acknowledged;
-        out.failures.extend(r.failures);
-        out.deadlocks_retried += r.deadlocks_retried;
-        out.slowest = out.slowest.max(r.slowest);
-    }
+    let out = Outcome::gather(writers).await;
     let mut read_failures = Vec::new();
     for r in readers {
         read_failures.extend(r.await.unwrap());

@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use common::proxy::{ProxyOptions, ProxyProcess};
 use common::Topology;
-use killing::{owned, run_to_end, shuffled, Gen, Running};
+use killing::{kill_at, owned, run_to_end, shuffled, Gen};
 use moving::*;
 use mysql_async::prelude::*;
 use scratch::Scratch;
@@ -124,23 +124,8 @@ async fn a_split_killed_at_generated_points_completes_when_run_again() {
             .map(|w| tokio::spawn(writer(proxy.port, w, stop.clone(), true)))
             .collect();
         let delay = g.below(300);
-        let mut args = split_args(&["--max-pause-ms", &pause, "--verify-chunk-rows", "16"]);
-        let (stall, marker) = match point {
-            "copy" => {
-                args.extend(["--copy-rows-per-s", "100"]);
-                (None, "snapshot at".to_string())
-            }
-            p => (
-                Some(format!("{p}:{}", if p == "switched" { 2000 } else { 1500 })),
-                format!("test stall at {p}"),
-            ),
-        };
-        let mut run = Running::start(&args, &config, stall.as_deref());
-        let seen = run.wait_for(&marker, Duration::from_secs(60));
-        assert!(seen, "{point}: no `{marker}`:\n{}", run.seen.join("\n"));
-        std::thread::sleep(Duration::from_millis(delay));
-        run.kill();
-        eprintln!("{point}: killed {delay} ms after `{marker}`");
+        let args = split_args(&["--max-pause-ms", &pause, "--verify-chunk-rows", "16"]);
+        kill_at(point, &args, &config, delay);
         tokio::time::sleep(Duration::from_millis(MAX_PAUSE_MS + 300)).await;
         let args = split_args(&["--max-pause-ms", &pause]);
         let (ok, text) = run_to_end(owned(&args), config.clone()).await;

@@ -153,6 +153,10 @@ pub struct MoveRecord {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MoveProgress {
+    /// `resplit` for a resplit's progress (keyed by its schema and table,
+    /// slot 0); empty for a move's.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub kind: String,
     pub schema: String,
     pub table: String,
     pub slot: usize,
@@ -172,6 +176,16 @@ pub struct MoveProgress {
     pub chunks_total: u64,
     pub chunks_differing: u64,
     pub chunks_deferred: u64,
+    /// A resplit's catch-up: each node's applied binary log position
+    /// (`node file:pos, …`) and the bytes its readers are behind their
+    /// logs' ends (none when a log was rotated since).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub position: String,
+    pub lag_bytes: Option<u64>,
+    /// A resplit's verification: keys written during it compared while
+    /// writes continued, and keys left for the write pause.
+    pub keys_rechecked: u64,
+    pub keys_deferred: u64,
     /// The reverse channel (target → source) set up at the switch and the
     /// target's GTID position it starts from.
     #[serde(skip_serializing_if = "String::is_empty")]
@@ -190,9 +204,20 @@ pub struct MoveProgress {
 impl MoveProgress {
     /// Whether this is the progress of `record`.
     pub fn is_of(&self, record: &MoveRecord) -> bool {
-        self.schema == record.schema && self.table == record.table && self.slot == record.slot
+        self.kind.is_empty()
+            && self.schema == record.schema
+            && self.table == record.table
+            && self.slot == record.slot
+    }
+
+    /// Whether this is the progress of the resplit `record`.
+    pub fn is_of_resplit(&self, record: &ResplitRecord) -> bool {
+        self.kind == RESPLIT && self.schema == record.schema && self.table == record.table
     }
 }
+
+/// [`MoveProgress::kind`] of a resplit.
+pub const RESPLIT: &str = "resplit";
 
 impl ResplitRecord {
     /// Whether the proxies route by the new layout.
@@ -205,6 +230,11 @@ impl PlacementFile {
     /// The progress of `record`, if any.
     pub fn progress_of(&self, record: &MoveRecord) -> Option<&MoveProgress> {
         self.progress.iter().find(|p| p.is_of(record))
+    }
+
+    /// The progress of the resplit `record`, if any.
+    pub fn resplit_progress(&self, record: &ResplitRecord) -> Option<&MoveProgress> {
+        self.progress.iter().find(|p| p.is_of_resplit(record))
     }
 }
 

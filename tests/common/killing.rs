@@ -1,6 +1,7 @@
-//! What the kill tests share (`move_faults`, `split_faults`): a
-//! `shardcat` command run with its output read line by line (wait for a
-//! marker, kill it), and a small seeded generator.
+//! What the kill tests share (`move_faults`, `split_faults`,
+//! `shard_resplit`): a `shardcat` command run with its output read line by
+//! line (wait for a marker, kill it; killed at a named point), and a small
+//! seeded generator.
 //!
 //! Include with `#[path = "common/killing.rs"] mod killing;`.
 #![allow(dead_code)]
@@ -86,6 +87,30 @@ impl Running {
         }
         (ok, self.seen.join("\n"))
     }
+}
+
+/// Runs `shardcat <args>` until it reaches `point` — the command's test
+/// stall of that name (1.5 s; 2 s at `switched`), or for `copy` its copy
+/// slowed to 100 rows/s, seen by its `snapshot at` line — and kills it
+/// (SIGKILL) `delay` ms later.
+pub(crate) fn kill_at(point: &str, args: &[&str], config: &std::path::Path, delay: u64) {
+    let mut args = args.to_vec();
+    let (stall, marker) = match point {
+        "copy" => {
+            args.extend(["--copy-rows-per-s", "100"]);
+            (None, "snapshot at".to_string())
+        }
+        p => (
+            Some(format!("{p}:{}", if p == "switched" { 2000 } else { 1500 })),
+            format!("test stall at {p}"),
+        ),
+    };
+    let mut run = Running::start(&args, config, stall.as_deref());
+    let seen = run.wait_for(&marker, Duration::from_secs(60));
+    assert!(seen, "{point}: no `{marker}`:\n{}", run.seen.join("\n"));
+    std::thread::sleep(Duration::from_millis(delay));
+    run.kill();
+    eprintln!("{point}: killed {delay} ms after `{marker}`");
 }
 
 /// A tiny deterministic generator (xorshift) for the run's seed.

@@ -1,8 +1,10 @@
 //! What the shard-move tests share (`shard_move`, `shard_move_reverse`;
-//! `shard_split` takes the rules, DDL, CLI and channel reset): the
-//! proxy's rules, the CLI, the database's setup and reset, the writers
-//! (optionally mirrored to the reference server), reading a move's row of
-//! `SHOW SHARDCAT MOVES`.
+//! `shard_split`, `shard_resplit` take the rules, DDL, CLI, channel reset
+//! and the mirrored writes): the proxy's rules, the CLI, the database's
+//! setup and reset, the writers (optionally mirrored to the reference
+//! server), statements mirrored to the reference once acknowledged
+//! ([`Mirror`], [`Outcome`]), the write pause a command reports, reading a
+//! move's row of `SHOW SHARDCAT MOVES`.
 //!
 //! Include with `#[path = "common/moving.rs"] mod moving;` next to `mod
 //! common;` and `#[path = "common/util.rs"] mod util;`.
@@ -32,13 +34,24 @@ pub(crate) fn options() -> ProxyOptions {
 /// The rules of `accounts` (hash_mod over n1, n2, 2 tables each) and its
 /// bound `ledger`, in schema `db` (the move and split tests' layout).
 pub(crate) fn accounts_rules(db: &str) -> String {
+    keyed_accounts_rules(db, "id", "int", "account_id")
+}
+
+/// [`accounts_rules`] with another key column and type for `accounts` and
+/// key column for `ledger`.
+pub(crate) fn keyed_accounts_rules(
+    db: &str,
+    key: &str,
+    key_type: &str,
+    ledger_key: &str,
+) -> String {
     format!(
         r#"
 [[table]]
 name = "accounts"
 schema = "{db}"
-key = "id"
-key_type = "int"
+key = "{key}"
+key_type = "{key_type}"
 algorithm = {{ kind = "hash_mod" }}
 nodes = ["n1", "n2"]
 tables_per_node = 2
@@ -47,7 +60,7 @@ tables_per_node = 2
 name = "ledger"
 schema = "{db}"
 bound_to = "accounts"
-key = "account_id"
+key = "{ledger_key}"
 "#
     )
 }
@@ -151,6 +164,137 @@ pub(crate) async fn create_and_seed(c: &mut mysql_async::Conn) {
         .unwrap();
 }
 
+/// A proxy known by its port only.
+pub(crate) struct Port(pub(crate) u16);
+
+impl util::ProxyLike for Port {
+    fn port(&self) -> u16 {
+        self.0
+    }
+    fn log(&self) -> String {
+        String::new()
+    }
+    fn pid(&self) -> u32 {
+        0
+    }
+}
+
+/// Runs `stmts` through `c`, as one transaction when several, again (at
+/// most three times) when InnoDB picks it as a deadlock's victim (1213:
+/// rolled back), as applications do: that loses nothing.
+pub(crate) async fn run_retrying(
+    c: &mut mysql_async::Conn,
+    stmts: &[String],
+    retried: &mut usize,
+) -> Result<(), mysql_async::Error> {
+    let tx = stmts.len() > 1;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let r = async {
+            if tx {
+                c.query_drop("BEGIN").await?;
+            }
+            for s in stmts {
+                c.query_drop(s).await?;
+            }
+            if tx {
+                c.query_drop("COMMIT").await?;
+            }
+            Ok::<(), mysql_async::Error>(())
+        }
+        .await;
+        match r {
+            Err(mysql_async::Error::Server(e)) if e.code == 1213 && attempt < 3 => {
+                let _ = c.query_drop("ROLLBACK").await;
+                *retried += 1;
+            }
+            Err(e) => {
+                let _ = c.query_drop("ROLLBACK").await;
+                return Err(e);
+            }
+            Ok(()) => return Ok(()),
+        }
+    }
+}
+
+/// What mirrored writers did.
+#[derive(Default)]
+pub(crate) struct Outcome {
+    pub(crate) acknowledged: usize,
+    pub(crate) failures: Vec<String>,
+    pub(crate) deadlocks_retried: usize,
+    pub(crate) slowest: Duration,
+}
+
+impl Outcome {
+    /// The writers' outcomes together.
+    pub(crate) async fn gather(handles: Vec<tokio::task::JoinHandle<Outcome>>) -> Outcome {
+        let mut out = Outcome::default();
+        for h in handles {
+            let r = h.await.unwrap();
+            out.acknowledged += r.acknowledged;
+            out.failures.extend(r.failures);
+            out.deadlocks_retried += r.deadlocks_retried;
+            out.slowest = out.slowest.max(r.slowest);
+        }
+        out
+    }
+}
+
+/// The same statements through the proxy and on `ref`, in order: the
+/// reference gets exactly the acknowledged writes.
+pub(crate) struct Mirror {
+    pub(crate) proxy: mysql_async::Conn,
+    pub(crate) reference: mysql_async::Conn,
+}
+
+impl Mirror {
+    /// Connections to the proxy at `port` and to `ref`, both in `db`.
+    pub(crate) async fn open(port: u16, topo: &Topology, db: &str) -> Mirror {
+        Mirror {
+            proxy: proxy_conn(&Port(port), Some(db)).await,
+            reference: direct_conn(topo, "ref", Some(db)).await,
+        }
+    }
+
+    /// Runs `stmts` (one transaction when several) through the proxy
+    /// ([`run_retrying`]); once acknowledged, on the reference. Whether
+    /// it was acknowledged; its time in `out.slowest`.
+    pub(crate) async fn write(&mut self, stmts: &[String], out: &mut Outcome) -> bool {
+        let start = Instant::now();
+        let r = run_retrying(&mut self.proxy, stmts, &mut out.deadlocks_retried).await;
+        out.slowest = out.slowest.max(start.elapsed());
+        if let Err(e) = r {
+            out.failures.push(format!("{stmts:?}: {e}"));
+            return false;
+        }
+        for s in stmts {
+            self.reference.query_drop(s).await.expect("reference write");
+        }
+        out.acknowledged += 1;
+        true
+    }
+}
+
+/// The write pause a command printed: the milliseconds after `prefix`
+/// (`write pause `, `switched: writes paused `) and its steps (`pause
+/// (ms): …`).
+pub(crate) fn reported_pause(text: &str, prefix: &str) -> (u64, String) {
+    let ms = text
+        .lines()
+        .find_map(|l| l.split(prefix).nth(1))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no pause reported:\n{text}"));
+    let steps = text
+        .lines()
+        .find_map(|l| l.strip_prefix("pause (ms): "))
+        .unwrap_or("-")
+        .to_owned();
+    (ms, steps)
+}
+
 /// What a writer did.
 #[derive(Default)]
 pub(crate) struct Written {
@@ -171,19 +315,7 @@ pub(crate) async fn writer(
     stop: Arc<AtomicBool>,
     mirror: bool,
 ) -> Written {
-    struct P(u16);
-    impl util::ProxyLike for P {
-        fn port(&self) -> u16 {
-            self.0
-        }
-        fn log(&self) -> String {
-            String::new()
-        }
-        fn pid(&self) -> u32 {
-            0
-        }
-    }
-    let mut c = proxy_conn(&P(proxy_port), Some(DB)).await;
+    let mut c = proxy_conn(&Port(proxy_port), Some(DB)).await;
     // Each acknowledged write again on the reference server.
     let mut reference = match mirror {
         true => Some(direct_conn(&Topology::from_env(), "ref", Some(DB)).await),
@@ -312,18 +444,20 @@ pub(crate) async fn move_row(
         if state == "moved" || slot != "1" {
             return None;
         }
-        let cols: Vec<String> = r
-            .columns_ref()
-            .iter()
-            .map(|c| c.name_str().into_owned())
-            .collect();
-        Some(
-            cols.into_iter()
-                .enumerate()
-                .filter_map(|(i, c)| Some((c, r.get::<Option<String>, _>(i)??)))
-                .collect(),
-        )
+        Some(by_name(&r))
     })
+}
+
+/// A row's non-NULL values by column name.
+pub(crate) fn by_name(r: &mysql_async::Row) -> std::collections::HashMap<String, String> {
+    r.columns_ref()
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| {
+            let v: Option<String> = r.get::<Option<String>, _>(i)?;
+            Some((c.name_str().into_owned(), v?))
+        })
+        .collect()
 }
 
 pub(crate) fn num(row: &std::collections::HashMap<String, String>, col: &str) -> i64 {

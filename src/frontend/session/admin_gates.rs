@@ -10,8 +10,10 @@
 //! - `SET SHARDCAT RESUME WRITES <node> <table>[,…]`: lifts the pause;
 //!   waiting writes are planned again.
 //! - `SHOW SHARDCAT PAUSES`: what is paused and for how long still.
-//! - `SHOW SHARDCAT MOVES`: the placement file's moved shards and moves
-//!   under way (phase, GTID position, rows copied, write pause).
+//! - `SHOW SHARDCAT MOVES`: the placement file's moved shards, moves and
+//!   resplits under way (`kind`; phase, catch-up position — a move's GTID
+//!   position, a resplit's binary log position per node —, rows copied,
+//!   lag, verification, write pause).
 //!
 //! Owns: parsing and answering those. Must not: move data (that is
 //! `ops::moves`), hold the gates' state (`frontend::write_gate`).
@@ -149,6 +151,9 @@ impl Session {
             "chunks_total",
             "chunks_deferred",
             "error",
+            "kind",
+            "lag_bytes",
+            "keys_rechecked",
         ]);
         let s = |v: &str| Some(v.to_owned());
         for m in &file.moved {
@@ -159,6 +164,8 @@ impl Session {
             let slot = m.slot.to_string();
             let mut row = vec![s("moved"), Some(name), Some(slot), None, None, s(&m.node)];
             row.resize(17, None);
+            row.push(s("moved"));
+            row.resize(20, None);
             r.row(row);
         }
         for m in &file.moves {
@@ -183,6 +190,49 @@ impl Session {
                 n(p.chunks_total),
                 n(p.chunks_deferred),
                 Some(p.error).filter(|v| !v.is_empty()),
+                s("move"),
+                None,
+                None,
+            ]);
+        }
+        for rs in &file.resplits {
+            let p = file.resplit_progress(rs).cloned().unwrap_or_default();
+            let n = |v: u64| Some(v.to_string());
+            let nodes: std::collections::BTreeSet<&str> =
+                rs.tables.iter().map(|t| t.node.as_str()).collect();
+            let olds: std::collections::BTreeSet<&str> =
+                rs.tables.iter().map(|t| t.old.as_str()).collect();
+            let nodes = nodes.into_iter().collect::<Vec<_>>().join(",");
+            let recorded: Vec<String> = rs
+                .sources
+                .iter()
+                .map(|x| format!("{} {}", x.node, x.binlog))
+                .collect();
+            let position = match p.position.is_empty() {
+                true => recorded.join(", "),
+                false => p.position.clone(),
+            };
+            r.row(vec![
+                s(&rs.phase),
+                Some(format!("{}.{}", rs.schema, rs.table)),
+                None,
+                Some(olds.into_iter().collect::<Vec<_>>().join(",")),
+                s(&nodes),
+                s(&nodes),
+                Some(position).filter(|v| !v.is_empty()),
+                n(rs.rows_copied.max(p.rows_copied)),
+                n(rs.pause_ms),
+                Some(p.step).filter(|v| !v.is_empty()),
+                n(p.rows_total),
+                p.lag_seconds.and_then(n),
+                None,
+                n(p.chunks_checked),
+                n(p.chunks_total),
+                n(p.chunks_deferred),
+                Some(p.error).filter(|v| !v.is_empty()),
+                s("resplit"),
+                p.lag_bytes.and_then(n),
+                n(p.keys_rechecked),
             ]);
         }
         Ok(r)

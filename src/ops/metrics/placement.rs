@@ -1,7 +1,9 @@
 //! The metrics of where rows live: the shard-move gauges
 //! (`shard_move_phase`, `shard_move_rows_copied`, `shard_move_pause_ms`,
-//! the copy's progress, `shards_moved`), set from the placement file's
-//! move records at each scrape, and the labels of the period tables'
+//! the copy's progress, `shards_moved`) and the resplit gauges
+//! (`shard_resplit_*`: phase, rows, catch-up lag, verification, pause),
+//! set from the placement file's move and resplit records and their
+//! `[[progress]]` at each scrape, and the labels of the period tables'
 //! families (`period_tables`, `period_tables_missing`, kept by the table
 //! jobs through [`super::Metrics`]).
 //!
@@ -37,6 +39,21 @@ pub struct MovePhaseLabels {
     pub phase: &'static str,
 }
 
+/// A resplit: `schema.table` of its sharded table.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResplitLabels {
+    pub table: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResplitPhaseLabels {
+    pub table: String,
+    pub phase: &'static str,
+}
+
+/// The phases of a resplit, each reported by `shard_resplit_phase`.
+pub const RESPLIT_PHASES: [&str; 4] = ["copying", "catching_up", "switched", "cleaned"];
+
 /// The phases of a shard move (`ops::moves`), each reported by
 /// `shard_move_phase` (1 for the move's current phase, 0 for the others).
 pub const MOVE_PHASES: [&str; 5] = ["copying", "catching_up", "switched", "reversed", "cleaned"];
@@ -49,6 +66,66 @@ pub(super) struct MoveFamilies {
     move_pause_ms: Family<MoveLabels, Gauge>,
     move_progress: crate::ops::moves::progress::MoveProgressGauges,
     shards_moved: Gauge,
+    resplit_phase: Family<ResplitPhaseLabels, Gauge>,
+    resplit: ResplitGauges,
+}
+
+/// The figures of a resplit (its record and its `[[progress]]`).
+#[derive(Default)]
+struct ResplitGauges {
+    rows_copied: Family<ResplitLabels, Gauge>,
+    rows_total: Family<ResplitLabels, Gauge>,
+    lag_seconds: Family<ResplitLabels, Gauge>,
+    lag_bytes: Family<ResplitLabels, Gauge>,
+    chunks_total: Family<ResplitLabels, Gauge>,
+    chunks_verified: Family<ResplitLabels, Gauge>,
+    chunks_deferred: Family<ResplitLabels, Gauge>,
+    keys_rechecked: Family<ResplitLabels, Gauge>,
+    keys_deferred: Family<ResplitLabels, Gauge>,
+    pause_ms: Family<ResplitLabels, Gauge>,
+}
+
+impl ResplitGauges {
+    fn register(&self, r: &mut Registry) {
+        let figures = [
+            ("shard_resplit_rows_copied", "Rows a resplit copied from its snapshots (all its tables)", &self.rows_copied),
+            ("shard_resplit_rows_total", "The old tables' estimate of a resplit's rows (InnoDB statistics)", &self.rows_total),
+            ("shard_resplit_lag_seconds", "Seconds a resplit's catch-up is behind (age of the last replayed transaction while behind; -1 unknown)", &self.lag_seconds),
+            ("shard_resplit_lag_bytes", "Bytes of binary log a resplit's readers are behind their nodes' log ends (-1 unknown)", &self.lag_bytes),
+            ("shard_resplit_chunks_total", "Primary-key chunks a resplit's verification compares", &self.chunks_total),
+            ("shard_resplit_chunks_verified", "Chunks compared so far by a resplit's verification (while writes continue)", &self.chunks_verified),
+            ("shard_resplit_chunks_deferred", "Chunks written during every verification round, compared inside the write pause", &self.chunks_deferred),
+            ("shard_resplit_keys_rechecked", "Keys written during a resplit's verification, compared while writes continue", &self.keys_rechecked),
+            ("shard_resplit_keys_deferred", "Keys written since the last key round, compared inside the write pause", &self.keys_deferred),
+            ("shard_resplit_pause_ms", "The write pause of a resplit's switch, milliseconds (0 before it)", &self.pause_ms),
+        ];
+        for (name, help, family) in figures {
+            r.register(name, help, family.clone());
+        }
+    }
+
+    fn set(
+        &self,
+        labels: &ResplitLabels,
+        r: &crate::config::placement_file::ResplitRecord,
+        p: Option<&crate::config::placement_file::MoveProgress>,
+    ) {
+        let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        let p = p.cloned().unwrap_or_default();
+        let set = |f: &Family<ResplitLabels, Gauge>, v: i64| {
+            f.get_or_create(labels).set(v);
+        };
+        set(&self.rows_copied, n(r.rows_copied.max(p.rows_copied)));
+        set(&self.rows_total, n(p.rows_total));
+        set(&self.lag_seconds, p.lag_seconds.map_or(-1, n));
+        set(&self.lag_bytes, p.lag_bytes.map_or(-1, n));
+        set(&self.chunks_total, n(p.chunks_total));
+        set(&self.chunks_verified, n(p.chunks_checked));
+        set(&self.chunks_deferred, n(p.chunks_deferred));
+        set(&self.keys_rechecked, n(p.keys_rechecked));
+        set(&self.keys_deferred, n(p.keys_deferred));
+        set(&self.pause_ms, n(r.pause_ms));
+    }
 }
 
 impl MoveFamilies {
@@ -74,6 +151,12 @@ impl MoveFamilies {
             "Shards placed off their rule's node by moves (placement file)",
             self.shards_moved.clone(),
         );
+        r.register(
+            "shard_resplit_phase",
+            "Resplits (tables_per_node changes) recorded in the placement file: 1 for the resplit's phase (copying, catching_up, switched, cleaned)",
+            self.resplit_phase.clone(),
+        );
+        self.resplit.register(r);
     }
 
     /// Sets the gauges from the placement file's records.
@@ -104,6 +187,19 @@ impl MoveFamilies {
             self.move_pause_ms
                 .get_or_create(&labels)
                 .set(i64::try_from(m.pause_ms).unwrap_or(i64::MAX));
+        }
+        for r in &file.resplits {
+            let table = format!("{}.{}", r.schema, r.table);
+            for phase in RESPLIT_PHASES {
+                self.resplit_phase
+                    .get_or_create(&ResplitPhaseLabels {
+                        table: table.clone(),
+                        phase,
+                    })
+                    .set(i64::from(r.phase == phase));
+            }
+            let labels = ResplitLabels { table };
+            self.resplit.set(&labels, r, file.resplit_progress(r));
         }
     }
 }

@@ -38,11 +38,13 @@
 
 mod copy;
 mod gtid;
+mod pause;
 mod plan;
 pub mod progress;
 mod recovery;
 mod resplit;
 mod reverse;
+mod snapshot;
 mod split;
 mod steps;
 mod verify;

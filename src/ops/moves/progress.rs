@@ -1,10 +1,12 @@
-//! A move's live progress: rows copied against the source's estimate,
-//! the channel's lag, the verification's chunks, the step under way. The
+//! A move's (or a resplit's) live progress: rows copied against the
+//! source's estimate, the channel's lag (a resplit: its readers' positions
+//! and bytes behind), the verification's chunks, the step under way. The
 //! command writes it to the placement file's `[[progress]]` (at most a few
 //! times a second), where every proxy reads it for `SHOW SHARDCAT MOVES`
-//! and the `shard_move_*` metrics.
+//! and the `shard_move_*` (`shard_resplit_*`) metrics.
 //!
-//! Owns: the `[[progress]]` entry of one move, reading the channel's lag,
+//! Owns: the `[[progress]]` entry of one move or resplit, reading the
+//! channel's lag,
 //! and the gauges of those figures (`shard_move_rows_total` …, registered
 //! and set by `ops::metrics`). Must not: write `[[moved]]` or `[[move]]`
 //! (`mod.rs`, the switch).
@@ -20,7 +22,9 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use super::gtid;
-use crate::config::placement_file::{MoveProgress, MoveRecord, PlacementFile};
+use crate::config::placement_file::{
+    MoveProgress, MoveRecord, PlacementFile, ResplitRecord, RESPLIT,
+};
 use crate::ops::metrics::MoveLabels;
 
 /// How often a running step writes its figures.
@@ -43,6 +47,24 @@ impl Progress {
                 schema: record.schema.clone(),
                 table: record.table.clone(),
                 slot: record.slot,
+                ..MoveProgress::default()
+            });
+        Progress {
+            path,
+            now,
+            written: None,
+        }
+    }
+
+    /// The recorded progress of the resplit `record` (or a fresh one).
+    pub(crate) fn of_resplit(path: PathBuf, record: &ResplitRecord) -> Progress {
+        let now = PlacementFile::read(&path)
+            .ok()
+            .and_then(|f| f.resplit_progress(record).cloned())
+            .unwrap_or_else(|| MoveProgress {
+                kind: RESPLIT.into(),
+                schema: record.schema.clone(),
+                table: record.table.clone(),
                 ..MoveProgress::default()
             });
         Progress {
@@ -77,8 +99,12 @@ impl Progress {
             .unwrap_or(0);
         let mut file = PlacementFile::read(&self.path)?;
         let key = &self.now;
-        file.progress
-            .retain(|p| !(p.schema == key.schema && p.table == key.table && p.slot == key.slot));
+        file.progress.retain(|p| {
+            !(p.kind == key.kind
+                && p.schema == key.schema
+                && p.table == key.table
+                && p.slot == key.slot)
+        });
         file.progress.push(self.now.clone());
         file.write(&self.path)
     }
@@ -93,6 +119,11 @@ impl Progress {
 /// Removes a move's progress entry from `file` (with its record).
 pub(crate) fn forget(file: &mut PlacementFile, record: &MoveRecord) {
     file.progress.retain(|p| !p.is_of(record));
+}
+
+/// Removes a resplit's progress entry from `file`.
+pub(crate) fn forget_resplit(file: &mut PlacementFile, record: &ResplitRecord) {
+    file.progress.retain(|p| !p.is_of_resplit(record));
 }
 
 /// The channel's lag: seconds behind (as the channel reports it; none

@@ -22,14 +22,19 @@
 //!   unfiltered;
 //! - **an `XA COMMIT` (or `XA ROLLBACK`) of a branch this server never
 //!   prepared** stops the channel with 1397 (`XAER_NOTA`): seen once on a
-//!   split's target under sysbench, for a branch of another node (cause not
-//!   established; a branch prepared on the source by an earlier move's
-//!   channel and resolved there by shardcat's XA recovery would do it).
-//!   There is nothing to commit on this side, so that one event group is
-//!   skipped (`sql_slave_skip_counter = 1`) and the channel started again —
-//!   at every check of the channel, which the waits of the catch-up, the
-//!   verification and the pause make at least every 300 ms while they wait
-//!   (`wait_applied`);
+//!   split's target under sysbench. The cause found since (by the
+//!   resplit's verification, which met its rows): a branch prepared on the
+//!   source before the copy's snapshot and committed after it is in
+//!   neither the snapshot (not committed) nor the log after the snapshot's
+//!   position (logged at `XA PREPARE`), so the channel meets its `XA
+//!   COMMIT` alone. The copy now takes its snapshot under a read lock on
+//!   the moving tables (`snapshot::locked_snapshot`: the lock waits for such
+//!   branches). Should it still happen there is nothing to commit on this
+//!   side, so that one event group is skipped (`sql_slave_skip_counter =
+//!   1`) and the channel started again — at every check of the channel,
+//!   which the waits of the catch-up, the verification and the pause make
+//!   at least every 300 ms while they wait (`wait_applied`); the
+//!   verification finds rows so lost;
 //! - a test hook, `SHARDCAT_MOVE_TEST_STALL=<point>:<ms>[,…]`, which
 //!   prints `test stall at <point>` and waits at the named point, so the
 //!   crash tests kill the command at each phase.

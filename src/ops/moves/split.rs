@@ -22,11 +22,12 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
 
+use super::pause::Pause;
 use super::plan::{self, SlotMove};
 use super::progress::Progress;
 use super::recovery;
@@ -410,30 +411,13 @@ async fn switch(
             .or_default()
             .extend(r.tables.iter().cloned());
     }
-    let mut proxies = steps.proxy_conns().await?;
     let mut sources = connect_all(cfg, by_source.keys()).await?;
     let mut targets = connect_all(cfg, group.records.iter().map(|r| &r.to)).await?;
     let hold_ms = req.max_pause.as_millis() as u64;
-    let start = Instant::now();
-    let mut paused: Vec<(usize, String)> = Vec::new();
-    // When each step of the pause ended, for the report.
-    let mut marks: Vec<(&str, Duration)> = Vec::new();
-    // Proxies that did not take the switch (by index): never resumed here.
-    let mut unswitched: Vec<bool> = vec![false; proxies.len()];
+    let mut pause = Pause::new(steps.proxy_conns().await?, by_source.clone(), req.max_pause);
     let mut failed = Vec::new();
     let outcome = async {
-        for (p, (addr, conn)) in proxies.iter_mut().enumerate() {
-            for (node, tables) in &by_source {
-                conn.query_drop(format!(
-                    "SET SHARDCAT PAUSE WRITES {node} {} FOR {hold_ms}",
-                    tables.join(",")
-                ))
-                .await
-                .map_err(|e| format!("proxy {addr}: {e}"))?;
-                paused.push((p, node.clone()));
-            }
-        }
-        marks.push(("drain", start.elapsed()));
+        pause.pause_all().await?;
         let lock_s = (hold_ms / 2000).max(1);
         let mut positions = BTreeMap::new();
         for (node, source) in sources.iter_mut() {
@@ -451,9 +435,9 @@ async fn switch(
                 .map_err(sql_err("LOCK TABLES on a source"))?;
             positions.insert(node.clone(), source_position(source).await?);
         }
-        marks.push(("lock", start.elapsed()));
+        pause.mark("lock");
         for ((from, to), indexes) in &pairs {
-            let left = req.max_pause.saturating_sub(start.elapsed());
+            let left = req.max_pause.saturating_sub(pause.elapsed());
             let target = targets.get_mut(to).ok_or("no target connection")?;
             let one = combined(group, indexes);
             let filter = recovery::filter_of(&one);
@@ -465,31 +449,22 @@ async fn switch(
                 ));
             }
         }
-        marks.push(("gtid wait", start.elapsed()));
+        pause.mark("gtid wait");
         for ((from, to), check) in checks {
             let (Some(source), Some(target)) = (sources.get_mut(from), targets.get_mut(to)) else {
                 return Err("no connection for a move".into());
             };
             check.in_pause(source, target).await?;
         }
-        marks.push(("verify", start.elapsed()));
+        pause.mark("verify");
         recovery::stall("paused", say).await;
-        if start.elapsed() + Duration::from_millis(100) > req.max_pause {
+        if pause.elapsed() + Duration::from_millis(100) > req.max_pause {
             return Err("the pause would end before the switch".to_string());
         }
         write_placement(group, &req.config)?;
         // The point of no return (`recovery`).
         recovery::stall("placed", say).await;
-        let statements: Vec<String> = by_source
-            .iter()
-            .map(|(node, tables)| format!("SET SHARDCAT SWITCH {node} {}", tables.join(",")))
-            .collect();
-        let (switched, lines) = recovery::switch_proxies(&mut proxies, &statements).await;
-        for (p, ok) in switched.into_iter().enumerate() {
-            unswitched[p] = !ok;
-        }
-        failed = lines;
-        marks.push(("switch", start.elapsed()));
+        failed = pause.switch_all().await;
         for ((_, to), indexes) in &pairs {
             let channel = &group.records[indexes[0]].channel;
             if let Some(target) = targets.get_mut(to) {
@@ -502,35 +477,7 @@ async fn switch(
         Ok::<(), String>(())
     }
     .await;
-    for (p, node) in &paused {
-        if unswitched[*p] {
-            continue;
-        }
-        let (addr, conn) = &mut proxies[*p];
-        let resumed = conn
-            .query_drop(format!(
-                "SET SHARDCAT RESUME WRITES {node} {}",
-                by_source[node].join(",")
-            ))
-            .await;
-        if let Err(e) = resumed {
-            say(format!(
-                "proxy {addr}: resume failed ({e}); its pause ends by itself"
-            ));
-        }
-    }
-    let pause = start.elapsed();
-    let mut last = Duration::ZERO;
-    let steps_ms: Vec<String> = marks
-        .iter()
-        .chain([("stop+resume", pause)].iter())
-        .map(|(what, at)| {
-            let ms = at.saturating_sub(last).as_millis();
-            last = *at;
-            format!("{what} {ms}")
-        })
-        .collect();
-    say(format!("pause (ms): {}", steps_ms.join(", ")));
+    let paused = pause.resume("stop+resume", say).await;
     for source in sources.values_mut() {
         let _ = source.query_drop("UNLOCK TABLES").await;
     }
@@ -544,10 +491,8 @@ async fn switch(
                 .map_err(sql_err("RESET SLAVE"))?;
         }
     }
-    for (_, conn) in proxies {
-        let _ = conn.disconnect().await;
-    }
-    Ok((pause, failed))
+    pause.close().await;
+    Ok((paused, failed))
 }
 
 /// Records every slot's new node in the placement file (one write); puts

@@ -17,6 +17,7 @@ use super::copy::{copy_rows, rows_estimate, Meter};
 use super::gtid;
 use super::progress::{self, Progress};
 use super::recovery;
+use super::snapshot::{consistent_snapshot, locked_snapshot};
 use super::verify::Verified;
 use super::{MoveRequest, Resolved};
 use crate::config::placement_file::{MoveRecord, PlacementFile};
@@ -152,7 +153,15 @@ impl<'a> Steps<'a> {
                 .await
                 .map_err(sql_err("dropping an unfinished copy"))?;
         }
-        let (file, pos, position) = consistent_snapshot(&mut source).await?;
+        let mut lock = connect(self.cfg, &record.from).await?;
+        let tables: Vec<String> = record
+            .tables
+            .iter()
+            .map(|t| qualified(&record.schema, t))
+            .collect();
+        let (file, pos, position) =
+            locked_snapshot(&mut lock, &tables, consistent_snapshot(&mut source)).await?;
+        let _ = lock.disconnect().await;
         say(format!("snapshot at {file}:{pos} = GTID {position}"));
         target
             .query_drop(format!(
@@ -735,57 +744,4 @@ pub(super) async fn wait_gtid(target: &mut Conn, pos: &str, seconds: u64) -> Res
 pub(super) enum Round {
     Lost(String),
     Fatal(String),
-}
-
-/// Opens a consistent snapshot on `source` and returns its binlog file,
-/// position and GTID position. `BINLOG_GTID_POS` answers NULL when it
-/// cannot place the snapshot's coordinates (seen under heavy write load):
-/// the snapshot is then taken again, a few times, before giving up with an
-/// error that says so.
-async fn consistent_snapshot(source: &mut Conn) -> Result<(String, String, String), String> {
-    const ATTEMPTS: u32 = 5;
-    source
-        .query_drop("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        .await
-        .map_err(sql_err("source"))?;
-    let mut last = String::new();
-    for attempt in 1..=ATTEMPTS {
-        source
-            .query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT")
-            .await
-            .map_err(sql_err("source snapshot"))?;
-        let status: Vec<(String, String)> = source
-            .query("SHOW STATUS LIKE 'binlog_snapshot_%'")
-            .await
-            .map_err(sql_err("source snapshot position"))?;
-        let get = |name: &str| {
-            status
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v.clone())
-        };
-        let (Some(file), Some(pos)) =
-            (get("Binlog_snapshot_file"), get("Binlog_snapshot_position"))
-        else {
-            return Err("the source has no binary log (log_bin is off)".into());
-        };
-        let position: Option<Option<String>> = source
-            .exec_first("SELECT BINLOG_GTID_POS(?, ?)", (file.clone(), pos.clone()))
-            .await
-            .map_err(sql_err("BINLOG_GTID_POS"))?;
-        if let Some(position) = position.flatten() {
-            gtid::parse(&position)?;
-            return Ok((file, pos, position));
-        }
-        last = format!("{file}:{pos}");
-        source
-            .query_drop("ROLLBACK")
-            .await
-            .map_err(sql_err("source snapshot"))?;
-        tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
-    }
-    Err(format!(
-        "the source could not give the GTID position of its snapshot \
-         (BINLOG_GTID_POS({last}) is NULL after {ATTEMPTS} attempts)"
-    ))
 }

@@ -1,26 +1,35 @@
-//! Verifying a move's copy while writes continue, chunk by chunk of the
+//! Verifying a copy while writes continue, chunk by chunk of the
 //! primary key, so that the write pause of the switch only has a cheap
-//! final check left.
+//! final check left. Used by a move (source and target tables on two
+//! servers, the target kept in step by its channel) and by a resplit (an
+//! old table against the union of its new tables on the same server, kept
+//! in step by the binary log reader): [`CatchUp`] is what differs.
 //!
 //! Each table's primary key is cut into chunks of [`CHUNK_ROWS`] rows (or
 //! the request's `chunk_rows`; on
 //! the source); a chunk's figure is its row count and the `BIT_XOR` of a
-//! 64-bit hash (`MD5`) of each row's columns. A chunk is read on the
-//! source, the target waits for the source's GTID position read just
-//! after, the chunk is read on the target, and, if they differ, on the
+//! 64-bit hash (`MD5`) of each row's columns (over several copy tables:
+//! counts added, hashes XORed — the figure of their union). A chunk is
+//! read on the source, the copy catches up with the source's position read
+//! just after, the chunk is read on the copy, and, if they differ, on the
 //! source again:
 //! - equal: verified;
 //! - different while the source's chunk did not change between its two
-//!   reads: the target had every transaction that touched it, so the copy
-//!   diverged: the move stops with an error naming the chunk (nothing
-//!   switched);
+//!   reads: the copy is brought up to the source once more and both are
+//!   read again (the copy may have run ahead of the first read); still
+//!   different with the source unchanged: the copy diverged: the command
+//!   stops with an error naming the chunk (nothing switched);
+//! - different with a catch-up that is not exact (`CatchUp::EXACT`: a
+//!   resplit's reader may show a transaction before the source does):
+//!   read again in the next round, like a chunk written meanwhile;
 //! - different while the source's chunk changed: written meanwhile, read
 //!   again in the next round; chunks still written after [`ROUNDS`] rounds
-//!   are compared inside the pause (the source locked, the target caught
+//!   are compared inside the pause (the source locked, the copy caught
 //!   up: an exact comparison).
 //!
-//! Inside the pause: every table's row count on both sides, and the
-//! chunks left over.
+//! Inside a move's pause: every table's row count on both sides, and the
+//! chunks left over; inside a resplit's, the chunks left over only (the
+//! keys written since are checked by `resplit::verify`).
 //!
 //! Owns: the chunking and the comparison. Must not: pause, switch or
 //! write the move's record (`steps.rs`, `mod.rs`).
@@ -43,6 +52,70 @@ const ROUNDS: usize = 6;
 /// chunk's read.
 const WAIT_S: u64 = 30;
 
+/// How the copy side gets every change the source had: a move's channel,
+/// a resplit's binary log reader.
+pub(super) trait CatchUp {
+    /// Whether the copy shows only what the source shows. A resplit's
+    /// reader can apply a transaction it read from the binary log before
+    /// the source's engine has committed it (the log is written first;
+    /// for an XA branch, until this session's reader held it, the whole
+    /// time between `XA PREPARE` and `XA COMMIT`): a chunk that differs
+    /// there is read again (and compared in the pause at the latest),
+    /// never taken for a divergence.
+    const EXACT: bool = true;
+
+    /// Waits until the copy (read through `target`) has applied every
+    /// change `source` had when this was called.
+    async fn reach(
+        &mut self,
+        source: &mut Conn,
+        target: &mut Conn,
+        say: &mut dyn FnMut(String),
+    ) -> Result<(), String>;
+}
+
+/// A move's channel on the target.
+struct Channel<'r> {
+    record: &'r MoveRecord,
+    /// The target's own GTID domain (left out of the source's position).
+    domain: u32,
+}
+
+impl CatchUp for Channel<'_> {
+    async fn reach(
+        &mut self,
+        source: &mut Conn,
+        target: &mut Conn,
+        say: &mut dyn FnMut(String),
+    ) -> Result<(), String> {
+        let pos = position_without(source, self.domain).await?;
+        let filter = super::recovery::filter_of(self.record);
+        let wait = Duration::from_secs(WAIT_S);
+        let channel = &self.record.channel;
+        if !super::recovery::wait_applied(target, channel, &filter, &pos, wait, say).await? {
+            return Err(format!(
+                "verification: the target did not reach {pos} in {WAIT_S} s"
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// One table to verify: its name on the source side and the tables whose
+/// union must equal it on the copy side.
+#[derive(Debug, Clone)]
+pub(super) struct Pair {
+    pub(super) source: String,
+    pub(super) copies: Vec<String>,
+}
+
+/// What a verification compares.
+pub(super) struct Job<'j> {
+    pub(super) schema: &'j str,
+    pub(super) pairs: &'j [Pair],
+    pub(super) chunk_rows: usize,
+}
+
 /// One range of a table's primary key: `(lo, hi]`, open where none.
 #[derive(Debug, Clone)]
 pub(super) struct Chunk {
@@ -56,6 +129,8 @@ pub(super) struct Chunk {
 #[derive(Debug)]
 struct Plan {
     name: String,
+    /// The copy side's tables (qualified).
+    copies: Vec<String>,
     pk: Vec<String>,
     hash: String,
     chunks: usize,
@@ -74,11 +149,11 @@ fn sql_err(what: &'static str) -> impl Fn(mysql_async::Error) -> String {
 }
 
 /// A chunk's figure: row count and hash.
-type Figure = (u64, u64);
+pub(super) type Figure = (u64, u64);
 
 impl Verified {
-    /// Cuts the tables into chunks and compares them all (see the module
-    /// doc); the chunks left for the pause.
+    /// A move's verification: the source's tables against the target's
+    /// (see the module doc); the chunks left for the pause.
     pub(super) async fn online(
         source: &mut Conn,
         target: &mut Conn,
@@ -87,11 +162,39 @@ impl Verified {
         progress: &mut Progress,
         say: &mut dyn FnMut(String),
     ) -> Result<Verified, String> {
+        let domain = own_domain(target).await?;
+        let pairs: Vec<Pair> = record
+            .tables
+            .iter()
+            .map(|t| Pair {
+                source: t.clone(),
+                copies: vec![t.clone()],
+            })
+            .collect();
+        let job = Job {
+            schema: &record.schema,
+            pairs: &pairs,
+            chunk_rows,
+        };
+        let mut channel = Channel { record, domain };
+        Verified::online_with(source, target, &job, &mut channel, progress, say).await
+    }
+
+    /// Cuts the tables into chunks and compares them all (see the module
+    /// doc); the chunks left for the pause.
+    pub(super) async fn online_with(
+        source: &mut Conn,
+        target: &mut Conn,
+        job: &Job<'_>,
+        catch: &mut impl CatchUp,
+        progress: &mut Progress,
+        say: &mut dyn FnMut(String),
+    ) -> Result<Verified, String> {
         let mut plans = Vec::new();
         let mut pending = Vec::new();
-        for t in &record.tables {
-            let plan = plan(source, &record.schema, t).await?;
-            let chunks = boundaries(source, &plan, plans.len(), chunk_rows.max(1)).await?;
+        for pair in job.pairs {
+            let plan = plan(source, job.schema, pair).await?;
+            let chunks = boundaries(source, &plan, plans.len(), job.chunk_rows.max(1)).await?;
             plans.push(Plan {
                 chunks: chunks.len(),
                 ..plan
@@ -110,28 +213,11 @@ impl Verified {
             p.chunks_differing = 0;
             p.chunks_deferred = 0;
         });
-        let domain = own_domain(target).await?;
         let mut checked = 0u64;
         for round in 0..ROUNDS {
             let mut busy = Vec::new();
             for chunk in pending {
-                let a = verified.figure_on(source, &chunk).await?;
-                let pos = position_without(source, domain).await?;
-                let channel = &record.channel;
-                let filter = super::recovery::filter_of(record);
-                let wait = std::time::Duration::from_secs(WAIT_S);
-                if !super::recovery::wait_applied(target, channel, &filter, &pos, wait, say).await?
-                {
-                    return Err(format!(
-                        "verification: the target did not reach {pos} in {WAIT_S} s"
-                    ));
-                }
-                let b = verified.figure_on(target, &chunk).await?;
-                if a != b {
-                    let again = verified.figure_on(source, &chunk).await?;
-                    if again == a {
-                        return Err(verified.diverged(&chunk, a, b));
-                    }
+                if !verified.settled(source, target, &chunk, catch, say).await? {
                     busy.push(chunk);
                 }
                 if round == 0 {
@@ -170,6 +256,39 @@ impl Verified {
         Ok(verified)
     }
 
+    /// Compares one chunk (see the module doc): true if equal, false if
+    /// written meanwhile, an error if the copy diverged.
+    async fn settled<C: CatchUp>(
+        &self,
+        source: &mut Conn,
+        target: &mut Conn,
+        chunk: &Chunk,
+        catch: &mut C,
+        say: &mut dyn FnMut(String),
+    ) -> Result<bool, String> {
+        let a = self.figure_on(source, chunk, false).await?;
+        catch.reach(source, target, say).await?;
+        let b = self.figure_on(target, chunk, true).await?;
+        if a == b {
+            return Ok(true);
+        }
+        if !C::EXACT || self.figure_on(source, chunk, false).await? != a {
+            return Ok(false);
+        }
+        // The copy may have applied a change made (and undone) after the
+        // first read: once more, caught up with the source again.
+        catch.reach(source, target, say).await?;
+        let b = self.figure_on(target, chunk, true).await?;
+        let again = self.figure_on(source, chunk, false).await?;
+        if again == b {
+            return Ok(true);
+        }
+        if again == a {
+            return Err(self.diverged(chunk, a, b));
+        }
+        Ok(false)
+    }
+
     /// No chunk left, only the tables' row counts to compare (a reverse
     /// switch: the channel kept the source in step, nothing was copied).
     pub(super) fn counts_only(record: &MoveRecord) -> Verified {
@@ -178,6 +297,7 @@ impl Verified {
             .iter()
             .map(|t| Plan {
                 name: format!("{}.{}", quote(&record.schema), quote(t)),
+                copies: vec![format!("{}.{}", quote(&record.schema), quote(t))],
                 pk: Vec::new(),
                 hash: String::new(),
                 chunks: 1,
@@ -212,8 +332,21 @@ impl Verified {
                 ));
             }
         }
+        self.deferred_in_pause(source, target).await
+    }
+
+    /// Inside the pause: the chunks left over (written during every round
+    /// of the online verification), compared exactly.
+    pub(super) async fn deferred_in_pause(
+        &self,
+        source: &mut Conn,
+        target: &mut Conn,
+    ) -> Result<(), String> {
         for chunk in &self.deferred {
-            let (a, b) = tokio::join!(self.figure_on(source, chunk), self.figure_on(target, chunk));
+            let (a, b) = tokio::join!(
+                self.figure_on(source, chunk, false),
+                self.figure_on(target, chunk, true)
+            );
             let (a, b) = (a?, b?);
             if a != b {
                 return Err(self.diverged(chunk, a, b));
@@ -222,19 +355,21 @@ impl Verified {
         Ok(())
     }
 
-    /// A chunk's row count and hash on one side.
-    async fn figure_on(&self, conn: &mut Conn, chunk: &Chunk) -> Result<Figure, String> {
+    /// A chunk's row count and hash on one side (the copy side: of the
+    /// union of its tables).
+    async fn figure_on(
+        &self,
+        conn: &mut Conn,
+        chunk: &Chunk,
+        copy: bool,
+    ) -> Result<Figure, String> {
         let plan = &self.plans[chunk.table];
         let (cond, params) = range(plan, chunk);
-        let sql = format!(
-            "SELECT COUNT(*), CAST(COALESCE(BIT_XOR({}), 0) AS UNSIGNED) FROM {} WHERE {cond}",
-            plan.hash, plan.name
-        );
-        let row: Option<Figure> = conn
-            .exec_first(sql, Params::Positional(params))
-            .await
-            .map_err(sql_err("chunk"))?;
-        Ok(row.unwrap_or((0, 0)))
+        let names = match copy {
+            true => plan.copies.as_slice(),
+            false => std::slice::from_ref(&plan.name),
+        };
+        union_figure(conn, names, &plan.hash, &cond, &params).await
     }
 
     /// The error of a chunk that differs for good.
@@ -242,8 +377,8 @@ impl Verified {
         let plan = &self.plans[chunk.table];
         format!(
             "verification failed: {} chunk {} of {} ({}) differs: source {} rows hash {:#018x}, \
-             target {} rows hash {:#018x}; nothing switched (the copy diverged: --abort the move \
-             and run it again)",
+             target {} rows hash {:#018x}; nothing switched (the copy diverged: --abort and run \
+             the command again)",
             plan.name,
             chunk.index + 1,
             plan.chunks,
@@ -256,8 +391,33 @@ impl Verified {
     }
 }
 
+/// The figure of the rows of `tables` (qualified) that meet `cond`: their
+/// count and the `BIT_XOR` of their `hash` (of the union of the tables).
+pub(super) async fn union_figure(
+    conn: &mut Conn,
+    tables: &[String],
+    hash: &str,
+    cond: &str,
+    params: &[Value],
+) -> Result<Figure, String> {
+    let mut out: Figure = (0, 0);
+    for name in tables {
+        let sql = format!(
+            "SELECT COUNT(*), CAST(COALESCE(BIT_XOR({hash}), 0) AS UNSIGNED) FROM {name} WHERE {cond}"
+        );
+        let row: Option<Figure> = conn
+            .exec_first(sql, Params::Positional(params.to_vec()))
+            .await
+            .map_err(sql_err("chunk"))?;
+        let (n, x) = row.unwrap_or((0, 0));
+        out = (out.0 + n, out.1 ^ x);
+    }
+    Ok(out)
+}
+
 /// The table's primary key columns and the hash expression of a row.
-async fn plan(source: &mut Conn, schema: &str, table: &str) -> Result<Plan, String> {
+async fn plan(source: &mut Conn, schema: &str, pair: &Pair) -> Result<Plan, String> {
+    let table = pair.source.as_str();
     let columns: Vec<(String, Option<String>)> = source
         .exec(
             "SELECT COLUMN_NAME, COLUMN_KEY FROM information_schema.COLUMNS \
@@ -280,6 +440,11 @@ async fn plan(source: &mut Conn, schema: &str, table: &str) -> Result<Plan, Stri
     }
     Ok(Plan {
         name: format!("{}.{}", quote(schema), quote(table)),
+        copies: pair
+            .copies
+            .iter()
+            .map(|c| format!("{}.{}", quote(schema), quote(c)))
+            .collect(),
         pk,
         hash: row_hash(&columns.iter().map(|c| c.0.clone()).collect::<Vec<_>>()),
         chunks: 1,
@@ -288,7 +453,7 @@ async fn plan(source: &mut Conn, schema: &str, table: &str) -> Result<Plan, Stri
 
 /// A row's 64-bit hash: the first 16 hex digits of the MD5 of its columns
 /// as bytes (with their NULL flags: `CONCAT_WS` skips NULLs).
-fn row_hash(columns: &[String]) -> String {
+pub(super) fn row_hash(columns: &[String]) -> String {
     let values: Vec<String> = columns
         .iter()
         .map(|c| format!("CAST({} AS BINARY)", quote(c)))
@@ -400,6 +565,7 @@ mod tests {
     fn chunk_conditions_and_their_text() {
         let plan = Plan {
             name: "`s`.`t`".into(),
+            copies: Vec::new(),
             pk: vec!["a".into(), "b".into()],
             hash: String::new(),
             chunks: 3,

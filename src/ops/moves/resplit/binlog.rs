@@ -16,10 +16,19 @@
 //! replica that announces no capability the events of an old MySQL (GTID
 //! and annotate events become dummies), which `mysql_common` decodes.
 //!
-//! Owns: the reader task, the applied position. Must not: decide when to
-//! switch (`switch`), record the position (`mod` does, from `applied`).
+//! An XA branch's rows are held from its `XA PREPARE` to its `XA COMMIT`
+//! (applied then) or `XA ROLLBACK` (dropped): `xa`.
+//!
+//! Once the verification starts (`verify`), the reader also notes the
+//! primary key of every row it replays (`Shared::dirty`, filled in the same
+//! step that moves `applied`): the keys written after the online
+//! verification are what is left to check.
+//!
+//! Owns: the reader task, the applied position, the keys written. Must
+//! not: decide when to switch (`switch`), record the position (`mod` does,
+//! from `applied`).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use futures::StreamExt;
@@ -30,6 +39,7 @@ use mysql_async::{BinlogStreamRequest, Conn, Params, Value};
 use parking_lot::Mutex;
 
 use super::rows::OldTable;
+use super::xa::{gtid_body, Branches};
 use crate::ops::moves::steps::qualified;
 use crate::ops::tables::ddl::quote;
 use crate::placement::{KeyType, ShardedTable};
@@ -97,6 +107,38 @@ pub(crate) struct Shared {
     pub(crate) changes: u64,
     /// The error that stopped the reader.
     pub(crate) error: Option<String>,
+    /// Unix time of the last transaction applied (its event's timestamp).
+    pub(crate) applied_time: u32,
+    /// From the start of the verification on: the keys of the rows
+    /// replayed since (`verify` takes them).
+    pub(crate) dirty: Option<Dirty>,
+    /// The start of the earliest prepared XA branch held (`xa`): a
+    /// restarted reader starts there at the latest.
+    pub(crate) floor: Option<Pos>,
+}
+
+impl Shared {
+    /// Where a restarted reader starts: `applied`, or the start of a held
+    /// branch before it.
+    pub(crate) fn resume_at(&self) -> Option<Pos> {
+        match (&self.applied, &self.floor) {
+            (Some(a), Some(f)) if f < a => Some(f.clone()),
+            (a, _) => a.clone(),
+        }
+    }
+}
+
+/// Keys written: old table (lower case) → a key's text → its values.
+pub(crate) type Dirty = BTreeMap<String, HashMap<String, Vec<Value>>>;
+
+/// Adds `keys` to `dirty`.
+pub(crate) fn note(dirty: &mut Dirty, keys: impl IntoIterator<Item = (String, Vec<Value>)>) {
+    for (table, key) in keys {
+        dirty
+            .entry(table)
+            .or_default()
+            .insert(format!("{key:?}"), key);
+    }
 }
 
 /// A running reader.
@@ -124,7 +166,7 @@ pub(crate) struct Routes {
 }
 
 /// One replayed change.
-enum Op {
+pub(super) enum Op {
     Replace {
         table: String,
         row: Vec<Value>,
@@ -199,7 +241,16 @@ async fn run(
         .await
         .map_err(err("applier"))?;
     let mut current = from.file.clone();
+    // The server's first, artificial rotate names the file asked for; its
+    // name still carries the checksum (before the format description), and
+    // a checksum byte that is a digit would lengthen the number.
+    let mut first_rotate = true;
     let mut pending: Vec<Op> = Vec::new();
+    let mut xa = Branches::default();
+    // Where the group being read starts (the last boundary).
+    let mut group_start = from.clone();
+    // (old table, primary key) of each pending op.
+    let mut keys: Vec<(String, Vec<Value>)> = Vec::new();
     let mut in_tx = false;
     let trace = std::env::var_os("SHARDCAT_RESPLIT_TRACE").is_some();
     while let Some(event) = stream.next().await {
@@ -218,7 +269,9 @@ async fn run(
         }
         match data {
             Some(EventData::RotateEvent(r)) => {
-                current = log_name(&r.name());
+                if !std::mem::take(&mut first_rotate) {
+                    current = log_name(&r.name());
+                }
                 let at = Some(Pos {
                     file: current.clone(),
                     pos: r.position(),
@@ -234,9 +287,13 @@ async fn run(
                 let word = text.trim().to_ascii_uppercase();
                 if word == "BEGIN" {
                     in_tx = true;
+                } else if xa.completing() && word.starts_with("XA ") {
+                    xa.complete(word.starts_with("XA COMMIT"), &mut pending, &mut keys);
+                    boundary = true;
                 } else if word == "COMMIT" || word == "ROLLBACK" {
                     if word == "ROLLBACK" {
                         pending.clear();
+                        keys.clear();
                     }
                     boundary = true;
                 } else if !in_tx {
@@ -244,9 +301,12 @@ async fn run(
                 }
             }
             Some(EventData::XidEvent(_)) => boundary = true,
-            // An XA transaction's prepared part ends here (`XA COMMIT`
-            // comes later, alone): applied as committed.
-            _ if event.header().event_type_raw() == XA_PREPARE_LOG_EVENT => boundary = true,
+            // An XA branch's prepared part ends here: held until its `XA
+            // COMMIT` or `XA ROLLBACK` (`xa`).
+            _ if event.header().event_type_raw() == XA_PREPARE_LOG_EVENT => {
+                xa.prepare(&mut pending, &mut keys, &group_start);
+                boundary = true;
+            }
             Some(EventData::RowsEvent(rows)) => {
                 let Some(tme) = stream.get_tme(rows.table_id()) else {
                     return Err("a rows event without its table map".into());
@@ -257,7 +317,7 @@ async fn run(
                 if tme.database_name() == routes.schema.as_str() {
                     let name = tme.table_name().to_ascii_lowercase();
                     if let Some(t) = routes.tables.get(&name) {
-                        changes(&routes, t, &rows, tme, &mut pending)?;
+                        changes(&routes, t, &rows, tme, &mut pending, &mut keys)?;
                     }
                 }
                 if !in_tx {
@@ -267,9 +327,9 @@ async fn run(
                 }
             }
             _ if event.header().event_type_raw() == MARIADB_GTID_EVENT => {
-                // seq_no (8), domain_id (4), flags (1).
-                let flags = event.data().get(12).copied().unwrap_or(0);
+                let (flags, xid) = gtid_body(event.data());
                 in_tx = flags & FL_STANDALONE == 0;
+                xa.group(flags, xid);
                 continue;
             }
             _ => {
@@ -284,6 +344,11 @@ async fn run(
             flush(&mut apply, &routes.schema, &mut pending).await?;
             let mut s = shared.lock();
             s.changes += n;
+            s.applied_time = event.header().timestamp();
+            match s.dirty.as_mut() {
+                Some(dirty) => note(dirty, keys.drain(..)),
+                None => keys.clear(),
+            }
             let at = Some(Pos {
                 file: current.clone(),
                 pos: log_pos,
@@ -291,8 +356,12 @@ async fn run(
             // Artificial events (position 0, or the format description
             // re-sent from the file's start) never move it back.
             if log_pos > 0 && at > s.applied {
-                s.applied = at;
+                s.applied = at.clone();
             }
+            if let Some(at) = at.filter(|_| log_pos > 0) {
+                group_start = at;
+            }
+            s.floor = xa.floor();
         }
     }
     Err("the binary log stream ended".into())
@@ -305,28 +374,36 @@ fn changes(
     rows: &RowsEventData<'_>,
     tme: &mysql_async::binlog::events::TableMapEvent<'_>,
     out: &mut Vec<Op>,
+    keys: &mut Vec<(String, Vec<Value>)>,
 ) -> Result<(), String> {
+    let table = t.name.to_ascii_lowercase();
     for pair in rows.rows(tme) {
         let (before, after) = pair.map_err(|e| format!("decoding rows of `{}`: {e}", t.name))?;
         if let Some(before) = before {
             let row = values(t, &before)?;
-            let table = t.route_logged(&routes.rule, routes.key_type, &row[t.key])?;
+            let target = t.route_logged(&routes.rule, routes.key_type, &row[t.key])?;
+            let key: Vec<Value> = t.pk.iter().map(|i| row[*i].clone()).collect();
+            keys.push((table.clone(), key.clone()));
             out.push(Op::Delete {
-                table: table.to_owned(),
+                table: target.to_owned(),
                 cond: t
                     .pk
                     .iter()
                     .map(|i| format!("{} = ?", quote(&t.columns[*i])))
                     .collect::<Vec<_>>()
                     .join(" AND "),
-                key: t.pk.iter().map(|i| row[*i].clone()).collect(),
+                key,
             });
         }
         if let Some(after) = after {
             let row = values(t, &after)?;
-            let table = t.route_logged(&routes.rule, routes.key_type, &row[t.key])?;
+            let target = t.route_logged(&routes.rule, routes.key_type, &row[t.key])?;
+            keys.push((
+                table.clone(),
+                t.pk.iter().map(|i| row[*i].clone()).collect(),
+            ));
             out.push(Op::Replace {
-                table: table.to_owned(),
+                table: target.to_owned(),
                 row,
             });
         }

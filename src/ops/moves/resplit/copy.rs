@@ -1,6 +1,9 @@
 //! A resplit's copy on one node: `START TRANSACTION WITH CONSISTENT
 //! SNAPSHOT` (MariaDB gives the snapshot's binary log position in
-//! `binlog_snapshot_file` / `_position`: where the catch-up starts), the
+//! `binlog_snapshot_file` / `_position`: where the catch-up starts) while
+//! another session holds a read lock on the old tables (no transaction —
+//! no prepared XA branch — half done on them at that moment:
+//! `snapshot::locked_snapshot`), the
 //! new tables created from the old table's `SHOW CREATE TABLE`, every old
 //! row read once and inserted, in batches with binary parameters (values
 //! exact), into the new table its key maps to.
@@ -15,12 +18,28 @@ use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Params, Value};
 
 use super::rows::OldTable;
+use crate::ops::moves::snapshot::{locked_snapshot, snapshot_coordinates};
 use crate::ops::moves::steps::qualified;
 use crate::ops::tables::ddl::{copy_ddl, quote};
 use crate::placement::{KeyType, ShardedTable};
 
 /// Rows per INSERT.
 const BATCH_ROWS: usize = 500;
+
+/// The old tables' estimate of their rows (InnoDB statistics).
+pub(crate) async fn estimate(conn: &mut Conn, schema: &str, tables: &[OldTable]) -> u64 {
+    let mut n = 0;
+    for t in tables {
+        let rows: Result<Option<Option<u64>>, _> = conn
+            .exec_first(
+                "SELECT TABLE_ROWS FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+                (schema, t.name.as_str()),
+            )
+            .await;
+        n += rows.ok().flatten().flatten().unwrap_or(0);
+    }
+    n
+}
 
 fn sql_err(what: &'static str) -> impl Fn(mysql_async::Error) -> String {
     move |e| format!("{what}: {e}")
@@ -37,12 +56,14 @@ pub(crate) struct NodeCopy<'a> {
 
 /// Copies `tables` (old tables of one node) from a snapshot of `source`
 /// into their new tables through `target` (same server); the snapshot's
-/// `file:pos` and the rows copied.
+/// `file:pos` and the rows copied. `tick` gets the rows copied so far
+/// every 50 rows.
 pub(crate) async fn copy_node(
     c: &NodeCopy<'_>,
     source: &mut Conn,
     target: &mut Conn,
     tables: &[OldTable],
+    tick: &mut dyn FnMut(u64),
     say: &mut dyn FnMut(String),
 ) -> Result<(String, u64), String> {
     for t in tables {
@@ -56,31 +77,13 @@ pub(crate) async fn copy_node(
                 .map_err(sql_err("dropping an unfinished copy"))?;
         }
     }
-    source
-        .query_drop("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        .await
-        .map_err(sql_err("source"))?;
-    source
-        .query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT")
-        .await
-        .map_err(sql_err("snapshot"))?;
-    let status: Vec<(String, String)> = source
-        .query("SHOW STATUS LIKE 'binlog_snapshot_%'")
-        .await
-        .map_err(sql_err("snapshot position"))?;
-    let get = |name: &str| {
-        status
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.clone())
-    };
-    let (Some(file), Some(pos)) = (get("Binlog_snapshot_file"), get("Binlog_snapshot_position"))
-    else {
-        return Err("the node has no binary log (log_bin is off)".into());
-    };
-    if file.is_empty() {
-        return Err("the node has no binary log (log_bin is off)".into());
-    }
+    // No transaction half done on the old tables at the snapshot (a
+    // prepared XA branch would be lost: `locked_snapshot`).
+    let locked: Vec<String> = tables
+        .iter()
+        .map(|t| qualified(c.schema, &t.name))
+        .collect();
+    let (file, pos) = locked_snapshot(target, &locked, snapshot(source)).await?;
     let at = format!("{file}:{pos}");
     say(format!("snapshot at {at}"));
     target
@@ -103,33 +106,44 @@ pub(crate) async fn copy_node(
                 .await
                 .map_err(sql_err("creating a new table"))?;
         }
-        let rows = copy_table(c, source, target, t, &mut total, start).await?;
+        let rows = copy_table(c, (source, target), t, &mut total, start, tick).await?;
         say(format!(
             "copied {old}: {rows} rows into {}",
-            names(t).join(", ")
+            t.new_names().join(", ")
         ));
     }
     source
         .query_drop("COMMIT")
         .await
         .map_err(sql_err("source"))?;
+    tick(total);
     Ok((at, total))
 }
 
-fn names(t: &OldTable) -> Vec<String> {
-    let mut v: Vec<(usize, String)> = t.new_tables.iter().map(|(s, n)| (*s, n.clone())).collect();
-    v.sort();
-    v.into_iter().map(|(_, n)| n).collect()
+/// Starts the copy's consistent snapshot on `source`: its binary log
+/// position.
+async fn snapshot(source: &mut Conn) -> Result<(String, String), String> {
+    source
+        .query_drop("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        .await
+        .map_err(sql_err("source"))?;
+    source
+        .query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT")
+        .await
+        .map_err(sql_err("snapshot"))?;
+    snapshot_coordinates(source)
+        .await?
+        .ok_or_else(|| "the node has no binary log (log_bin is off)".to_string())
 }
 
 /// One old table's rows, each into its new table.
 async fn copy_table(
     c: &NodeCopy<'_>,
-    source: &mut Conn,
-    target: &mut Conn,
+    (source, target): (&mut Conn, &mut Conn),
     t: &OldTable,
     total: &mut u64,
     start: Instant,
+    tick: &mut dyn FnMut(u64),
 ) -> Result<u64, String> {
     let cols: Vec<String> = t.columns.iter().map(|n| quote(n)).collect();
     let mut result = source
@@ -164,6 +178,7 @@ async fn copy_table(
         }
         *total += 1;
         if total.is_multiple_of(50) {
+            tick(*total);
             pace(c.rate, *total, start).await;
         }
     }

@@ -13,17 +13,24 @@
 //! 2. **catch up** (`catching_up`, `binlog`): per node, a binary log reader
 //!    from the snapshot's position replays the old tables' row changes into
 //!    the new tables; its position is recorded about every second;
-//! 3. **switch** (`switched`, `switch`): one write pause; each reader
-//!    reaches its node's log end, counts and checksums of old vs new
-//!    compared, the placement file records the new `tables_per_node`, the
-//!    new slots' nodes (`[[moved]]`) and the staging names, the proxies
-//!    reload;
-//! 4. **cleanup** (`--cleanup`, `cleaned`): the old tables dropped.
+//! 3. **verify** (`verify`), while writes continue: each old table against
+//!    its new tables chunk by chunk (the move's chunked verification), then
+//!    the rows written since, by their keys, in rounds;
+//! 4. **switch** (`switched`, `switch`): one write pause; each reader
+//!    reaches its node's log end, what the verification left (chunks and
+//!    keys written since its last round) compared, the placement file
+//!    records the new `tables_per_node`, the new slots' nodes
+//!    (`[[moved]]`) and the staging names, the proxies reload;
+//! 5. **cleanup** (`--cleanup`, `cleaned`): the old tables dropped.
 //!
 //! Each phase is recorded (`[[resplit]]`) before the next starts: running
 //! the command again resumes (an interrupted copy starts over, a catch-up
-//! restarts from its recorded position — replaying is idempotent);
-//! `--abort` before the switch drops the new tables.
+//! restarts from its recorded position — replaying is idempotent; a run
+//! that died after the switch's placement write reloads every proxy);
+//! `--abort` before the switch drops the new tables. The live figures
+//! (step, rows, catch-up position and lag, verification, pause) go to
+//! `[[progress]]` (`moves::progress`), shown by `SHOW SHARDCAT MOVES` and
+//! the `shard_resplit_*` metrics.
 //!
 //! Owns: the order of the phases and their record. Must not: route
 //! statements, change the move's steps (it calls `Steps::proxy_conns`).
@@ -33,6 +40,8 @@ mod copy;
 mod plan;
 mod rows;
 mod switch;
+mod verify;
+mod xa;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
@@ -40,6 +49,8 @@ use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
 
+use super::progress::{forget_resplit, Progress};
+use super::recovery::{self, stall};
 use super::steps::{qualified, schema_of, Steps};
 use super::{load_config, MoveRequest};
 use crate::config::placement_file::{path_for, PlacementFile, ResplitRecord, ResplitSource};
@@ -106,6 +117,12 @@ pub async fn run(req: &ResplitRequest, say: &mut dyn FnMut(String)) -> Result<()
         return cleanup(&cfg, &path, record, say).await;
     }
     if record.switched() {
+        if record.phase == "switched" {
+            // A run that died after the placement write: every proxy
+            // reloads (one the switch left behind converges).
+            let steps = Steps::new(&cfg, base);
+            recovery::reload_proxies(steps.proxy_conns().await?, say).await?;
+        }
         say("switched: the new tables are in use; --cleanup drops the old ones".into());
         return Ok(());
     }
@@ -264,24 +281,45 @@ async fn drive(
     cfg: &Config,
     req: &ResplitRequest,
     path: &Path,
+    plan: Plan,
+    say: &mut dyn FnMut(String),
+) -> Result<(), String> {
+    let mut progress = Progress::of_resplit(path.to_path_buf(), &plan.record);
+    let done = phases(cfg, req, path, plan, &mut progress, say).await;
+    if let Err(e) = &done {
+        progress.failed(e);
+    }
+    done
+}
+
+async fn phases(
+    cfg: &Config,
+    req: &ResplitRequest,
+    path: &Path,
     mut plan: Plan,
+    progress: &mut Progress,
     say: &mut dyn FnMut(String),
 ) -> Result<(), String> {
     let olds = describe_all(cfg, &plan).await?;
     if plan.record.phase == "copying" {
+        progress.step("copying")?;
         let started = Instant::now();
         let mut sources = Vec::new();
         let mut total = 0;
         for (node, tables) in &olds {
             let mut source = connect(cfg, node).await?;
             let mut target = connect(cfg, node).await?;
+            let estimate = copy::estimate(&mut source, &plan.record.schema, tables).await;
+            progress.update(|p| p.rows_total = p.rows_total.max(total) + estimate);
             let c = copy::NodeCopy {
                 schema: &plan.record.schema,
                 rule: &plan.new_rule,
                 key_type: plan.key_type,
                 rate: req.base.copy_rate,
             };
-            let (at, rows) = copy::copy_node(&c, &mut source, &mut target, tables, say).await?;
+            let mut tick = |n: u64| progress.update(|p| p.rows_copied = total + n);
+            let (at, rows) =
+                copy::copy_node(&c, &mut source, &mut target, tables, &mut tick, say).await?;
             total += rows;
             sources.push(ResplitSource {
                 node: node.clone(),
@@ -299,25 +337,23 @@ async fn drive(
             started.elapsed().as_millis()
         ));
     }
-    catch_up_and_switch(cfg, req, path, plan, olds, say).await
+    catch_up_and_switch(cfg, req, path, plan, olds, progress, say).await
 }
 
-/// Starts the readers, waits for them to catch up, switches.
+/// Starts the readers, waits for them to catch up, verifies, switches.
 async fn catch_up_and_switch(
     cfg: &Config,
     req: &ResplitRequest,
     path: &Path,
     mut plan: Plan,
     olds: BTreeMap<String, Vec<OldTable>>,
+    progress: &mut Progress,
     say: &mut dyn FnMut(String),
 ) -> Result<(), String> {
+    progress.step("catching_up")?;
     let schema = plan.record.schema.clone();
-    let mut columns = BTreeMap::new();
     let mut readers = Vec::new();
     for (node, tables) in &olds {
-        for t in tables {
-            columns.insert(t.name.to_ascii_lowercase(), t.columns.clone());
-        }
         let from = plan
             .record
             .sources
@@ -338,16 +374,10 @@ async fn catch_up_and_switch(
         readers.push(binlog::start(node, stream, apply, Pos::parse(&from.binlog)?, routes).await?);
     }
     let outcome = async {
-        caught_up(cfg, req, path, &mut plan, &readers, say).await?;
-        let steps = Steps::new(cfg, &req.base);
+        stall("catch_up", say).await;
+        caught_up(cfg, req, path, &mut plan, &readers, progress, say).await?;
+        stall("verify", say).await;
         let by_node = switch::by_node(&plan.record);
-        let sw = switch::Switch {
-            steps: &steps,
-            schema: &schema,
-            by_node: &by_node,
-            columns: &columns,
-            max_pause: req.base.max_pause,
-        };
         let mut conns = BTreeMap::new();
         for node in by_node.keys() {
             conns.insert(
@@ -355,12 +385,33 @@ async fn catch_up_and_switch(
                 (connect(cfg, node).await?, connect(cfg, node).await?),
             );
         }
+        let rows = req.base.chunk_rows;
+        let (checks, online) =
+            verify::online(&schema, &olds, &readers, &mut conns, rows, progress, say).await?;
+        record_positions(&mut plan.record, &readers);
+        save(path, &plan.record)?;
+        progress.step("switching")?;
+        let steps = Steps::new(cfg, &req.base);
+        let sw = switch::Switch {
+            steps: &steps,
+            schema: &schema,
+            by_node: &by_node,
+            max_pause: req.base.max_pause,
+        };
         let record = plan.record.clone();
         let moved = plan::moved_entries(&plan);
         let config = req.base.config.clone();
         let mut write = || write_placement(path, &config, &record, &moved);
-        let pause = sw.run(&mut conns, &mut readers, &mut write, say).await?;
-        Ok::<Duration, String>(pause)
+        let done = sw
+            .run(&mut conns, &mut readers, &checks, &mut write, say)
+            .await?;
+        say(format!(
+            "verified: {} keys written during the verification compared while writes continued; \
+             in the pause {} keys and {} chunks",
+            online.keys_online, done.keys, done.chunks
+        ));
+        stall("switched", say).await;
+        Ok::<switch::Switched, String>(done)
     }
     .await;
     record_positions(&mut plan.record, &readers);
@@ -368,15 +419,20 @@ async fn catch_up_and_switch(
         r.stop();
     }
     match outcome {
-        Ok(pause) => {
+        Ok(done) => {
             plan.record.phase = "switched".into();
-            plan.record.pause_ms = pause.as_millis() as u64;
+            plan.record.pause_ms = done.pause.as_millis() as u64;
             save(path, &plan.record)?;
+            progress.now.keys_deferred = done.keys;
+            let _ = progress.step("switched");
             say(format!(
                 "switched: {} tables per node, write pause {} ms; --cleanup drops the old tables",
                 plan.record.tables_per_node,
-                pause.as_millis()
+                done.pause.as_millis()
             ));
+            if !done.failed.is_empty() {
+                return Err(recovery::unswitched_error(&done.failed, req.base.max_pause));
+            }
             Ok(())
         }
         Err(e) => {
@@ -390,45 +446,94 @@ async fn catch_up_and_switch(
 }
 
 /// Waits until every reader has reached its node's log end, recording
-/// their positions about every second.
+/// their positions about every second (and the lag in the progress).
 async fn caught_up(
     cfg: &Config,
     req: &ResplitRequest,
     path: &Path,
     plan: &mut Plan,
     readers: &[Reader],
+    progress: &mut Progress,
     say: &mut dyn FnMut(String),
 ) -> Result<(), String> {
     let start = Instant::now();
+    let mut conns = Vec::new();
     for r in readers {
-        let mut c = connect(cfg, &r.node).await?;
-        loop {
-            let end = switch::master_pos(&mut c).await?;
+        conns.push(connect(cfg, &r.node).await?);
+    }
+    let mut caught = vec![false; readers.len()];
+    while caught.contains(&false) {
+        let mut ends = Vec::new();
+        for c in conns.iter_mut() {
+            ends.push(switch::master_pos(c).await?);
+        }
+        show_lag(progress, readers, &ends);
+        for (i, r) in readers.iter().enumerate() {
+            if caught[i] {
+                continue;
+            }
             let left = req.base.catch_up_timeout.saturating_sub(start.elapsed());
-            match switch::wait_applied(r, &end, left.min(Duration::from_secs(1))).await {
-                Ok(()) => break,
+            match switch::wait_applied(r, &ends[i], left.min(Duration::from_secs(1))).await {
+                Ok(()) => {
+                    caught[i] = true;
+                    let changes = r.shared.lock().changes;
+                    say(format!(
+                        "node `{}`: caught up ({changes} row changes replayed)",
+                        r.node
+                    ));
+                }
                 Err(e) if left <= Duration::from_secs(1) => return Err(e),
                 Err(e) if r.shared.lock().error.is_some() => return Err(e),
-                Err(_) => {
-                    record_positions(&mut plan.record, readers);
-                    save(path, &plan.record)?;
-                }
+                Err(_) => {}
             }
         }
-        let changes = r.shared.lock().changes;
-        say(format!(
-            "node `{}`: caught up ({changes} row changes replayed)",
-            r.node
-        ));
+        record_positions(&mut plan.record, readers);
+        save(path, &plan.record)?;
+    }
+    for c in conns {
         let _ = c.disconnect().await;
     }
-    record_positions(&mut plan.record, readers);
-    save(path, &plan.record)
+    Ok(())
+}
+
+/// The readers' positions and lag behind `ends` (each node's log end), in
+/// the progress.
+fn show_lag(progress: &mut Progress, readers: &[Reader], ends: &[Pos]) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut at = Vec::new();
+    let mut bytes = Some(0u64);
+    let mut seconds = Some(0u64);
+    for (r, end) in readers.iter().zip(ends) {
+        let s = r.shared.lock();
+        let applied = s.applied.clone();
+        at.push(format!(
+            "{} {}",
+            r.node,
+            applied.as_ref().map(Pos::to_string).unwrap_or_default()
+        ));
+        bytes = match &applied {
+            Some(a) if a.file == end.file => bytes.map(|b| b + end.pos.saturating_sub(a.pos)),
+            _ => None,
+        };
+        if applied.as_ref().is_some_and(|a| a < end) {
+            seconds = match s.applied_time {
+                0 => None,
+                t => seconds.map(|x| x.max(now.saturating_sub(u64::from(t)))),
+            };
+        }
+    }
+    progress.update(|p| {
+        p.position = at.join(", ");
+        p.lag_bytes = bytes;
+        p.lag_seconds = seconds;
+    });
 }
 
 fn record_positions(record: &mut ResplitRecord, readers: &[Reader]) {
     for r in readers {
-        if let Some(at) = r.shared.lock().applied.clone() {
+        if let Some(at) = r.shared.lock().resume_at() {
             if let Some(s) = record.sources.iter_mut().find(|s| s.node == r.node) {
                 s.binlog = at.to_string();
             }
@@ -494,6 +599,7 @@ async fn abort(
     let mut file = PlacementFile::read(path)?;
     file.resplits
         .retain(|r| !r.table.eq_ignore_ascii_case(&record.table));
+    forget_resplit(&mut file, record);
     file.write(path)?;
     say(format!(
         "aborted: {} new tables dropped, the old layout is unchanged",
@@ -537,5 +643,8 @@ async fn cleanup(
         let _ = c.disconnect().await;
     }
     record.phase = "cleaned".into();
-    save(path, &record)
+    save(path, &record)?;
+    let mut file = PlacementFile::read(path)?;
+    forget_resplit(&mut file, &record);
+    file.write(path)
 }

@@ -123,6 +123,13 @@ pub(crate) async fn describe(
 }
 
 impl OldTable {
+    /// The new tables' names, by slot.
+    pub(crate) fn new_names(&self) -> Vec<String> {
+        let mut v: Vec<(usize, &String)> = self.new_tables.iter().map(|(s, n)| (*s, n)).collect();
+        v.sort();
+        v.into_iter().map(|(_, n)| n.clone()).collect()
+    }
+
     /// A value from the binary log as the column holds it (unsigned
     /// integers come signed).
     pub(crate) fn fix(&self, column: usize, value: Value) -> Value {

@@ -2,20 +2,25 @@
 //! writes to the old tables (`SET SHARDCAT PAUSE WRITES`, per node), the
 //! old tables are locked for reading (against writers that bypass
 //! shardcat), each node's binary log end (`SHOW MASTER STATUS`) is waited
-//! for by its reader, each old table's row count and `BIT_XOR` of a row
-//! hash are compared with those of its new tables together (the XOR of the
-//! new tables' figures is the figure of their union), the placement file
-//! records the new `tables_per_node` with the new slots' nodes, each proxy
-//! reloads (`SET SHARDCAT SWITCH`), the readers stop, writes resume (planned
-//! again: to the new tables), the locks go.
+//! for by its reader, no XA branch may be left prepared (its rows wait in
+//! the reader for an `XA COMMIT` that would come to the old tables after
+//! the switch), what the online verification
+//! left is compared
+//! (`verify`: the chunks written during every round and the keys written
+//! since the last key round — bounded by the writes of the last moments,
+//! not by the tables), the placement file records the new
+//! `tables_per_node` with the new slots' nodes (the point of no return:
+//! `recovery`), each proxy reloads (`SET SHARDCAT SWITCH`; one that
+//! refuses is reloaded or reported and left paused), the readers stop,
+//! writes resume (planned again: to the new tables), the locks go.
 //!
 //! No table is renamed: a new table whose rendered name is taken by an old
 //! one is built under a staging name the placement file records (the rule
 //! maps the rendered name to it), so reads planned before or after the
 //! reload each see a complete layout.
 //!
-//! Owns: the pause's order and the comparison. Must not: copy or replay
-//! rows (`copy`, `binlog`), decide the plan (`plan`).
+//! Owns: the pause's order. Must not: copy or replay rows (`copy`,
+//! `binlog`), decide the plan (`plan`), compare rows (`verify`).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -24,9 +29,11 @@ use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
 
 use super::binlog::{Pos, Reader};
+use super::verify::{NodeCheck, NodeConns};
 use crate::config::placement_file::ResplitRecord;
+use crate::ops::moves::pause::Pause;
+use crate::ops::moves::recovery::stall;
 use crate::ops::moves::steps::{qualified, Steps};
-use crate::ops::tables::ddl::quote;
 
 /// Each node's old tables and, per old table, its new tables.
 pub(crate) type ByNode = BTreeMap<String, BTreeMap<String, Vec<String>>>;
@@ -85,119 +92,88 @@ pub(crate) async fn wait_applied(
     }
 }
 
-/// (rows, BIT_XOR of row hashes) of `table`.
-async fn figure(
-    conn: &mut Conn,
-    schema: &str,
-    table: &str,
-    hash: &str,
-) -> Result<(u64, u64), String> {
-    let row: Option<(u64, Option<u64>)> = conn
-        .query_first(format!(
-            "SELECT COUNT(*), BIT_XOR({hash}) FROM {}",
-            qualified(schema, table)
-        ))
-        .await
-        .map_err(|e| format!("checksum of `{table}`: {e}"))?;
-    let (n, x) = row.unwrap_or((0, None));
-    Ok((n, x.unwrap_or(0)))
-}
-
-/// A row's 64-bit hash over `columns` (as the move's verification does).
-pub(crate) fn row_hash(columns: &[String]) -> String {
-    let values: Vec<String> = columns
-        .iter()
-        .map(|c| format!("CAST({} AS BINARY)", quote(c)))
-        .collect();
-    let nulls: Vec<String> = columns
-        .iter()
-        .map(|c| format!("ISNULL({})", quote(c)))
-        .collect();
-    format!(
-        "CAST(CONV(LEFT(MD5(CONCAT_WS('#', {}, CONCAT({}))), 16), 16, 10) AS UNSIGNED)",
-        values.join(", "),
-        nulls.join(", ")
-    )
-}
-
-/// Compares each old table with its new tables on `conn`.
-pub(crate) async fn compare(
-    conn: &mut Conn,
-    schema: &str,
-    node: &str,
-    tables: &BTreeMap<String, Vec<String>>,
-    columns: &BTreeMap<String, Vec<String>>,
-) -> Result<(), String> {
-    for (old, new) in tables {
-        let cols = columns
-            .get(&old.to_ascii_lowercase())
-            .ok_or_else(|| format!("no columns of `{old}`"))?;
-        let hash = row_hash(cols);
-        let a = figure(conn, schema, old, &hash).await?;
-        let mut b = (0u64, 0u64);
-        for t in new {
-            let f = figure(conn, schema, t, &hash).await?;
-            b = (b.0 + f.0, b.1 ^ f.1);
-        }
-        if a != b {
-            return Err(format!(
-                "verification failed on node `{node}`: `{old}` has {} rows (checksum {:016x}), \
-                 its new tables {} together {} rows (checksum {:016x}); nothing switched",
-                a.0,
-                a.1,
-                new.join(", "),
-                b.0,
-                b.1
-            ));
-        }
-    }
-    Ok(())
-}
-
 /// What the switch needs.
 pub(crate) struct Switch<'a> {
     pub(crate) steps: &'a Steps<'a>,
     pub(crate) schema: &'a str,
     pub(crate) by_node: &'a ByNode,
-    /// Old table (lower case) → columns.
-    pub(crate) columns: &'a BTreeMap<String, Vec<String>>,
     pub(crate) max_pause: Duration,
+}
+
+/// How long the pause waits for prepared XA branches to end, and the
+/// time it keeps for the rest of the switch.
+const XA_WAIT: Duration = Duration::from_millis(300);
+const XA_MARGIN: Duration = Duration::from_millis(200);
+
+/// Refuses the switch while an XA branch is prepared on the node: the
+/// reader holds a prepared branch's rows until its `XA COMMIT` (`xa`),
+/// which after the switch would commit them to the old tables only. Waits
+/// up to `left` for such branches to end (no branch can write the old
+/// tables once they are locked).
+async fn no_prepared_xa(conn: &mut Conn, node: &str, left: Duration) -> Result<(), String> {
+    let start = Instant::now();
+    loop {
+        let rows: Vec<mysql_async::Row> = conn.query("XA RECOVER").await.map_err(|e| {
+            format!("node `{node}`: XA RECOVER (a resplit looks for prepared XA branches): {e}")
+        })?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        if start.elapsed() >= left {
+            let ids: Vec<String> = rows
+                .iter()
+                .filter_map(|r| r.get::<Vec<u8>, _>("data"))
+                .take(3)
+                .map(|d| String::from_utf8_lossy(&d).into_owned())
+                .collect();
+            return Err(format!(
+                "node `{node}`: {} XA branch(es) prepared ({}): a resplit does not switch \
+                 until they are committed or rolled back (XA RECOVER); nothing switched",
+                rows.len(),
+                ids.join(", ")
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// What a switch did.
+pub(crate) struct Switched {
+    pub(crate) pause: Duration,
+    /// Proxies that took neither the switch nor a reload.
+    pub(crate) failed: Vec<String>,
+    /// Keys and chunks compared inside the pause.
+    pub(crate) keys: u64,
+    pub(crate) chunks: u64,
 }
 
 impl Switch<'_> {
     /// Runs the switch; `write_placement` records the new layout (inside
-    /// the pause). The readers are stopped on success. The write pause.
+    /// the pause). The readers are stopped once the placement file has the
+    /// new layout.
     pub(crate) async fn run(
         &self,
-        conns: &mut BTreeMap<String, (Conn, Conn)>,
+        conns: &mut BTreeMap<String, NodeConns>,
         readers: &mut Vec<Reader>,
+        checks: &BTreeMap<String, NodeCheck>,
         write_placement: &mut dyn FnMut() -> Result<(), String>,
         say: &mut dyn FnMut(String),
-    ) -> Result<Duration, String> {
-        let mut proxies = self.steps.proxy_conns().await?;
+    ) -> Result<Switched, String> {
+        let tables: BTreeMap<String, Vec<String>> = self
+            .by_node
+            .iter()
+            .map(|(node, olds)| (node.clone(), olds.keys().cloned().collect()))
+            .collect();
+        let mut pause = Pause::new(self.steps.proxy_conns().await?, tables, self.max_pause);
         let hold_ms = self.max_pause.as_millis() as u64;
-        let list = |node: &str| -> String {
-            self.by_node
-                .get(node)
-                .map(|t| t.keys().cloned().collect::<Vec<_>>().join(","))
-                .unwrap_or_default()
+        let mut done = Switched {
+            pause: Duration::ZERO,
+            failed: Vec::new(),
+            keys: 0,
+            chunks: 0,
         };
-        let start = Instant::now();
-        let mut paused: Vec<(usize, String)> = Vec::new();
-        let mut marks: Vec<(&str, Duration)> = Vec::new();
         let outcome = async {
-            for (p, (addr, conn)) in proxies.iter_mut().enumerate() {
-                for node in self.by_node.keys() {
-                    conn.query_drop(format!(
-                        "SET SHARDCAT PAUSE WRITES {node} {} FOR {hold_ms}",
-                        list(node)
-                    ))
-                    .await
-                    .map_err(|e| format!("proxy {addr}: {e}"))?;
-                    paused.push((p, node.clone()));
-                }
-            }
-            marks.push(("drain", start.elapsed()));
+            pause.pause_all().await?;
             let lock_s = (hold_ms / 2000).max(1);
             let mut ends = BTreeMap::new();
             for (node, (lock, _)) in conns.iter_mut() {
@@ -213,74 +189,47 @@ impl Switch<'_> {
                     .map_err(|e| format!("LOCK TABLES on node `{node}`: {e}"))?;
                 ends.insert(node.clone(), master_pos(lock).await?);
             }
-            marks.push(("lock", start.elapsed()));
+            pause.mark("lock");
             for r in readers.iter() {
-                let left = self.max_pause.saturating_sub(start.elapsed());
+                let left = self.max_pause.saturating_sub(pause.elapsed());
                 wait_applied(r, &ends[&r.node], left).await?;
             }
-            marks.push(("catch-up", start.elapsed()));
+            pause.mark("catch-up");
             for (node, (_, check)) in conns.iter_mut() {
-                compare(check, self.schema, node, &self.by_node[node], self.columns).await?;
+                let left = self.max_pause.saturating_sub(pause.elapsed() + XA_MARGIN);
+                no_prepared_xa(check, node, left.min(XA_WAIT)).await?;
             }
-            marks.push(("verify", start.elapsed()));
-            if start.elapsed() + Duration::from_millis(100) > self.max_pause {
+            for r in readers.iter() {
+                let (Some((lock, check)), Some(c)) = (conns.get_mut(&r.node), checks.get(&r.node))
+                else {
+                    return Err(format!("no verification of node `{}`", r.node));
+                };
+                let (keys, chunks) = c.in_pause(lock, check, r, &r.node).await?;
+                done.keys += keys;
+                done.chunks += chunks;
+            }
+            pause.mark("verify");
+            stall("paused", say).await;
+            if pause.elapsed() + Duration::from_millis(100) > self.max_pause {
                 return Err("the pause would end before the switch".to_string());
             }
             write_placement()?;
-            for (addr, conn) in proxies.iter_mut() {
-                for node in self.by_node.keys() {
-                    if let Err(e) = conn
-                        .query_drop(format!("SET SHARDCAT SWITCH {node} {}", list(node)))
-                        .await
-                    {
-                        return Err(format!(
-                            "proxy {addr}: {e}; the placement file has the new layout now: \
-                             reload that proxy (SHOW SHARDCAT RELOAD) before its pause ends"
-                        ));
-                    }
-                }
-            }
-            marks.push(("switch", start.elapsed()));
-            Ok::<(), String>(())
-        }
-        .await;
-        if outcome.is_ok() {
-            // Nothing is left to replay (the old tables are locked and
-            // their writes paused): the readers stop before the writes
-            // resume on the new tables.
+            // The point of no return (`recovery`): nothing is left to
+            // replay (the old tables are locked and their writes paused),
+            // the readers stop before the writes resume on the new tables.
             for r in readers.drain(..) {
                 r.stop();
             }
+            stall("placed", say).await;
+            done.failed = pause.switch_all().await;
+            Ok::<(), String>(())
         }
-        for (p, node) in &paused {
-            let (addr, conn) = &mut proxies[*p];
-            let resumed = conn
-                .query_drop(format!("SET SHARDCAT RESUME WRITES {node} {}", list(node)))
-                .await;
-            if let Err(e) = resumed {
-                say(format!(
-                    "proxy {addr}: resume failed ({e}); its pause ends by itself"
-                ));
-            }
-        }
-        let pause = start.elapsed();
-        let mut last = Duration::ZERO;
-        let steps_ms: Vec<String> = marks
-            .iter()
-            .chain([("resume", pause)].iter())
-            .map(|(what, at)| {
-                let ms = at.saturating_sub(last).as_millis();
-                last = *at;
-                format!("{what} {ms}")
-            })
-            .collect();
-        say(format!("pause (ms): {}", steps_ms.join(", ")));
+        .await;
+        done.pause = pause.resume("resume", say).await;
         for (lock, _) in conns.values_mut() {
             let _ = lock.query_drop("UNLOCK TABLES").await;
         }
-        for (_, conn) in proxies {
-            let _ = conn.disconnect().await;
-        }
-        outcome.map(|()| pause)
+        pause.close().await;
+        outcome.map(|()| done)
     }
 }

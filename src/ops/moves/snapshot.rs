@@ -1,0 +1,108 @@
+//! A copy's consistent snapshot (a move's, a split's, a resplit's): opened
+//! while another session holds a read lock on the copied tables, so that
+//! no transaction — no prepared XA branch — is half done on them at that
+//! moment; its binary log coordinates and, for a move, its GTID position
+//! (`BINLOG_GTID_POS`, retried while it answers NULL).
+//!
+//! Owns: those statements. Must not: copy rows (`steps`, `resplit::copy`).
+
+use std::time::Duration;
+
+use mysql_async::prelude::Queryable;
+use mysql_async::Conn;
+
+use super::gtid;
+use super::steps::sql_err;
+
+/// The binary log coordinates of the consistent snapshot open on `conn`
+/// (`binlog_snapshot_file`, `_position`); none without a binary log.
+pub(super) async fn snapshot_coordinates(
+    conn: &mut Conn,
+) -> Result<Option<(String, String)>, String> {
+    let status: Vec<(String, String)> = conn
+        .query("SHOW STATUS LIKE 'binlog_snapshot_%'")
+        .await
+        .map_err(sql_err("snapshot position"))?;
+    let get = |name: &str| {
+        status
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    };
+    match (get("Binlog_snapshot_file"), get("Binlog_snapshot_position")) {
+        (Some(file), Some(pos)) if !file.is_empty() => Ok(Some((file, pos))),
+        _ => Ok(None),
+    }
+}
+
+/// Runs `snapshot` (opening a consistent snapshot on another session of
+/// the same server) while `lock` holds a read lock on `tables`
+/// (qualified), so that no transaction is half done on them at the
+/// snapshot: an XA branch prepared before it and committed after is in
+/// neither the snapshot (not committed) nor the binary log after its
+/// position (logged at `XA PREPARE`: a channel from there meets its `XA
+/// COMMIT` alone and stops with 1397, a resplit's reader skips it). The
+/// lock waits for every transaction that wrote the tables (a prepared
+/// branch keeps its metadata locks) and holds new writes for the moment
+/// of the snapshot.
+pub(super) async fn locked_snapshot<T>(
+    lock: &mut Conn,
+    tables: &[String],
+    snapshot: impl std::future::Future<Output = Result<T, String>>,
+) -> Result<T, String> {
+    let locks: Vec<String> = tables.iter().map(|t| format!("{t} READ")).collect();
+    lock.query_drop("SET SESSION lock_wait_timeout = 10")
+        .await
+        .map_err(sql_err("snapshot lock"))?;
+    lock.query_drop(format!("LOCK TABLES {}", locks.join(", ")))
+        .await
+        .map_err(sql_err("locking the tables for the snapshot"))?;
+    let taken = snapshot.await;
+    lock.query_drop("UNLOCK TABLES")
+        .await
+        .map_err(sql_err("unlocking the tables after the snapshot"))?;
+    taken
+}
+
+/// Opens a consistent snapshot on `source` and returns its binlog file,
+/// position and GTID position. `BINLOG_GTID_POS` answers NULL when it
+/// cannot place the snapshot's coordinates (seen under heavy write load):
+/// the snapshot is then taken again, a few times, before giving up with an
+/// error that says so.
+pub(super) async fn consistent_snapshot(
+    source: &mut Conn,
+) -> Result<(String, String, String), String> {
+    const ATTEMPTS: u32 = 5;
+    source
+        .query_drop("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        .await
+        .map_err(sql_err("source"))?;
+    let mut last = String::new();
+    for attempt in 1..=ATTEMPTS {
+        source
+            .query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT")
+            .await
+            .map_err(sql_err("source snapshot"))?;
+        let Some((file, pos)) = snapshot_coordinates(source).await? else {
+            return Err("the source has no binary log (log_bin is off)".into());
+        };
+        let position: Option<Option<String>> = source
+            .exec_first("SELECT BINLOG_GTID_POS(?, ?)", (file.clone(), pos.clone()))
+            .await
+            .map_err(sql_err("BINLOG_GTID_POS"))?;
+        if let Some(position) = position.flatten() {
+            gtid::parse(&position)?;
+            return Ok((file, pos, position));
+        }
+        last = format!("{file}:{pos}");
+        source
+            .query_drop("ROLLBACK")
+            .await
+            .map_err(sql_err("source snapshot"))?;
+        tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
+    }
+    Err(format!(
+        "the source could not give the GTID position of its snapshot \
+         (BINLOG_GTID_POS({last}) is NULL after {ATTEMPTS} attempts)"
+    ))
+}
