@@ -161,6 +161,39 @@ impl TableInfo {
     }
 }
 
+/// The rules' logical table names, looked up for every word of every
+/// statement (the lexical pre-check): a word is hashed only when some
+/// name has its length, so most words (`SELECT`, `c`, `WHERE`) cost a
+/// bit test.
+#[derive(Debug, Default)]
+pub(crate) struct RuleNames {
+    set: HashSet<String>,
+    /// Bit `n`: a name of `n` bytes (bit 127: 127 bytes or more).
+    lengths: u128,
+}
+
+impl RuleNames {
+    fn length_bit(len: usize) -> u128 {
+        1u128 << len.min(127)
+    }
+
+    /// Whether `word` is a rule's table name.
+    pub(crate) fn contains(&self, word: &str) -> bool {
+        self.lengths & Self::length_bit(word.len()) != 0 && self.set.contains(word)
+    }
+}
+
+impl FromIterator<String> for RuleNames {
+    fn from_iter<I: IntoIterator<Item = String>>(names: I) -> Self {
+        let mut out = RuleNames::default();
+        for name in names {
+            out.lengths |= Self::length_bit(name.len());
+            out.set.insert(name);
+        }
+        out
+    }
+}
+
 /// A `[[sequence]]` column.
 #[derive(Debug, Clone)]
 pub(crate) struct SequenceInfo {
@@ -198,7 +231,7 @@ type CachedAnalysis = Arc<Result<analyze::Analysis, RouteError>>;
 pub struct ShardRouter {
     pub(crate) tables: Vec<TableInfo>,
     /// Logical names (for the lexical pre-check).
-    names: HashSet<String>,
+    names: RuleNames,
     /// Physical name → logical name.
     physical: HashMap<String, String>,
     /// Physical name of a `time_range` or composite period table →
@@ -242,7 +275,7 @@ impl Default for ShardRouter {
     fn default() -> Self {
         ShardRouter {
             tables: Vec::new(),
-            names: HashSet::new(),
+            names: RuleNames::default(),
             physical: HashMap::new(),
             periods: HashMap::new(),
             composite_periods: HashMap::new(),
@@ -425,6 +458,12 @@ impl ShardRouter {
     ) -> Option<Option<ShardPlan>> {
         let analysis = self.analysis(shape_text, current_schema);
         let a = analysis.as_ref().as_ref().ok()?;
+        // A point statement: its slot's target with the literal put back.
+        if let Some(plan) =
+            plan::point_text_plan(self, a, shape_text, sql, literals, unaliased)
+        {
+            return Some(Some(plan));
+        }
         let mut plan = plan::materialize(
             self,
             a,
