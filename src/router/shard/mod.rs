@@ -509,21 +509,35 @@ impl ShardRouter {
             return Arc::new(analyze::analyze(self, sql, current_schema));
         }
         // One string key so that a lookup borrows it: `-text` without a
-        // schema, `len:schema text` with one (unambiguous for any names).
-        let mut key = String::with_capacity(sql.len() + 24);
-        match current_schema {
-            None => key.push('-'),
-            Some(schema) => {
-                use std::fmt::Write;
-                let _ = write!(key, "{}:{schema}", schema.len());
+        // schema, `len:schema text` with one (unambiguous for any names),
+        // built in a per-thread buffer (copied only to be kept).
+        thread_local! {
+            static KEY: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+        }
+        let hit = KEY.with(|key| {
+            let mut key = key.borrow_mut();
+            key.clear();
+            match current_schema {
+                None => key.push('-'),
+                Some(schema) => {
+                    use std::fmt::Write;
+                    let _ = write!(key, "{}:{schema}", schema.len());
+                }
             }
-        }
-        key.push_str(sql);
+            key.push_str(sql);
+            match self.cache.lock().get(key.as_str()) {
+                Some(hit) => Ok(hit.clone()),
+                None => Err(key.clone()),
+            }
+        });
         use crate::ops::event_stats::{EventStats, EVENTS};
-        if let Some(hit) = self.cache.lock().get(key.as_str()) {
-            EventStats::bump(&EVENTS.plan_cache_hits);
-            return hit.clone();
-        }
+        let key = match hit {
+            Ok(hit) => {
+                EventStats::bump(&EVENTS.plan_cache_hits);
+                return hit;
+            }
+            Err(key) => key,
+        };
         EventStats::bump(&EVENTS.plan_cache_misses);
         let fresh = Arc::new(analyze::analyze(self, sql, current_schema));
         self.cache.lock().put(key, fresh.clone());

@@ -270,6 +270,44 @@ pub(crate) fn restore(
     Some(out)
 }
 
+/// The byte offsets of the `?` placeholders of a shard statement rendered
+/// from a shape, as [`restore`] finds them: kept with a target that is
+/// restored again and again ([`restore_at`]).
+pub(crate) fn placeholder_offsets(shape_sql: &str) -> Vec<usize> {
+    match plain_placeholders(shape_sql) {
+        Some(positions) => positions.collect(),
+        None => Lexer::new(shape_sql.as_bytes())
+            .filter(|t| t.kind == TokenKind::Placeholder)
+            .map(|t| t.start)
+            .collect(),
+    }
+}
+
+/// [`restore`] with the placeholders' offsets known
+/// ([`placeholder_offsets`] of `shape_sql`): the same text, without
+/// scanning for them.
+pub(crate) fn restore_at(
+    shape_sql: &str,
+    offsets: &[usize],
+    params: &[usize],
+    original: &str,
+    literals: &[ShapeLiteral],
+) -> Option<String> {
+    if offsets.len() != params.len() {
+        return None;
+    }
+    let mut out = String::with_capacity(shape_sql.len() + 16 * params.len());
+    let mut at = 0;
+    for (&p, &k) in offsets.iter().zip(params) {
+        let literal = literals.get(k)?;
+        out.push_str(shape_sql.get(at..p)?);
+        out.push_str(original.get(literal.source.clone())?);
+        at = p + 1;
+    }
+    out.push_str(shape_sql.get(at..)?);
+    Some(out)
+}
+
 /// The `?` positions of a text without comments or backslashes, found
 /// without the lexer: when it has no `#`, `/`, `-` or `\` byte, the only
 /// quoting left is strings and identifiers in `'`, `"` or backticks
@@ -407,6 +445,21 @@ mod tests {
                         .filter(|t| t.kind == TokenKind::Placeholder)
                         .map(|t| t.start)
                         .collect();
+                    // Restoring at the kept offsets is restoring.
+                    let literals: Vec<ShapeLiteral> = (0..lexed.len())
+                        .map(|i| ShapeLiteral {
+                            source: i..i + 1,
+                            value: String::new(),
+                            kind: LiteralKind::Number,
+                        })
+                        .collect();
+                    let original = "0123456789abcdefghijklmnopqrstuvwxyz".repeat(4);
+                    let params: Vec<usize> = (0..lexed.len()).rev().collect();
+                    assert_eq!(
+                        restore_at(&sql, &placeholder_offsets(&sql), &params, &original, &literals),
+                        restore(&sql, &params, &original, &literals),
+                        "{sql}"
+                    );
                     let found = plain_placeholders(&sql).map(|f| f.collect::<Vec<_>>());
                     if let Some(found) = found {
                         // An unterminated backtick ends the text: the lexer

@@ -244,6 +244,10 @@ pub struct PreparedShape {
     generation: u64,
     schema: Option<String>,
     analysis: Option<super::super::CachedAnalysis>,
+    /// The text has none of the words after which a merge may compare
+    /// ENUM/SET columns (`ORDER`, `GROUP`, `DISTINCT`): executes need no
+    /// column kinds (`ShardRouter::kinds_needed` would find none).
+    sortless: bool,
 }
 
 impl fmt::Debug for PreparedShape {
@@ -256,6 +260,12 @@ impl fmt::Debug for PreparedShape {
 }
 
 impl PreparedShape {
+    /// Whether the statement's text was seen to have no `ORDER`, `GROUP`
+    /// or `DISTINCT` (false until the first execute planned it).
+    pub fn is_sortless(&self) -> bool {
+        self.sortless
+    }
+
     /// Whether it was made under `router`, its current generation and
     /// `schema`. (A `Weak` keeps the router's allocation, so another
     /// router never reuses its address while this one is held.)
@@ -293,6 +303,9 @@ impl ShardRouter {
                 generation,
                 schema: current_schema.map(str::to_owned),
                 analysis: mentions.then(|| self.analysis(sql, current_schema)),
+                sortless: !["order", "group", "distinct"].iter().any(|k| {
+                    crate::sql::search::contains_ignore_case(sql.as_bytes(), k.as_bytes())
+                }),
             };
         }
         match kept.analysis.as_deref() {

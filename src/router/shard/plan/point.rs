@@ -41,7 +41,15 @@ struct Point {
 #[derive(Default)]
 pub(crate) struct PointMemo {
     point: OnceLock<Option<Point>>,
-    targets: Mutex<Vec<Option<ShardTarget>>>,
+    targets: Mutex<Vec<Option<Kept>>>,
+}
+
+/// A slot's target, with the offsets of the `?` in its text (for a text
+/// shape's literals: `shape::restore_at`).
+#[derive(Clone)]
+struct Kept {
+    target: ShardTarget,
+    offsets: Vec<usize>,
 }
 
 impl PointMemo {
@@ -129,14 +137,16 @@ fn with_target<T>(
     sql: &str,
     slot: usize,
     node: usize,
-    f: impl FnOnce(&ShardTarget) -> T,
+    f: impl FnOnce(&Kept) -> T,
 ) -> Result<T, RouteError> {
     let render = || {
         let asg = Assignment {
             node,
             slot: HashMap::from([(0, slot)]),
         };
-        target(ctx, sql, &asg, &[], &[])
+        let target = target(ctx, sql, &asg, &[], &[])?;
+        let offsets = super::super::shape::placeholder_offsets(&target.sql);
+        Ok::<_, RouteError>(Kept { target, offsets })
     };
     if slot >= MAX_SLOTS {
         return Ok(f(&render()?));
@@ -172,7 +182,7 @@ pub(super) fn point_plan(ctx: &Ctx<'_>, sql: &str) -> Result<Option<ShardPlan>, 
     let Some((slot, node)) = point_slot(ctx) else {
         return Ok(None);
     };
-    let target = with_target(ctx, sql, slot, node, ShardTarget::clone)?;
+    let target = with_target(ctx, sql, slot, node, |k| k.target.clone())?;
     Ok(Some(single(ctx, target)))
 }
 
@@ -200,8 +210,10 @@ pub(crate) fn point_text_plan(
         return None;
     }
     let (slot, node) = point_slot(&ctx)?;
-    let target = with_target(&ctx, shape_sql, slot, node, |t| {
-        let sql = super::super::shape::restore(&t.sql, &t.params, original, literals)?;
+    let target = with_target(&ctx, shape_sql, slot, node, |k| {
+        let t = &k.target;
+        let sql =
+            super::super::shape::restore_at(&t.sql, &k.offsets, &t.params, original, literals)?;
         Some(ShardTarget {
             node: t.node,
             sql,
