@@ -275,7 +275,7 @@ pub(crate) fn restore(
 /// restored again and again ([`restore_at`]).
 pub(crate) fn placeholder_offsets(shape_sql: &str) -> Vec<usize> {
     match plain_placeholders(shape_sql) {
-        Some(positions) => positions.collect(),
+        Some(positions) => positions,
         None => Lexer::new(shape_sql.as_bytes())
             .filter(|t| t.kind == TokenKind::Placeholder)
             .map(|t| t.start)
@@ -316,22 +316,27 @@ pub(crate) fn restore_at(
 /// weight columns put `' '` into a scattered SELECT's target text, which
 /// would otherwise send every such target through the lexer. `None` for
 /// any other text (the caller lexes it).
-fn plain_placeholders(sql: &str) -> Option<impl Iterator<Item = usize> + '_> {
+fn plain_placeholders(sql: &str) -> Option<Vec<usize>> {
     let b = sql.as_bytes();
-    if b.iter().any(|c| matches!(c, b'#' | b'/' | b'-' | b'\\')) {
+    if memchr::memchr3(b'#', b'/', b'-', b).is_some() || memchr::memchr(b'\\', b).is_some() {
         return None;
     }
-    let mut quote: Option<u8> = None;
-    Some(b.iter().enumerate().filter_map(move |(i, &c)| {
-        match quote {
-            Some(q) if c == q => quote = None,
-            Some(_) => {}
-            None if matches!(c, b'\'' | b'"' | b'`') => quote = Some(c),
-            None if c == b'?' => return Some(i),
-            None => {}
+    // From quote to quote, vectorised: the `?` between quoted runs, then
+    // the run's closing quote (none: the rest is quoted).
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let open = memchr::memchr3(b'\'', b'"', b'`', &b[i..]).map_or(b.len(), |q| i + q);
+        out.extend(memchr::memchr_iter(b'?', &b[i..open]).map(|p| i + p));
+        let Some(&quote) = b.get(open) else {
+            break;
+        };
+        match memchr::memchr(quote, &b[open + 1..]) {
+            Some(e) => i = open + 1 + e + 1,
+            None => break,
         }
-        None
-    }))
+    }
+    Some(out)
 }
 
 #[cfg(test)]
@@ -460,7 +465,7 @@ mod tests {
                         restore(&sql, &params, &original, &literals),
                         "{sql}"
                     );
-                    let found = plain_placeholders(&sql).map(|f| f.collect::<Vec<_>>());
+                    let found = plain_placeholders(&sql);
                     if let Some(found) = found {
                         // An unterminated backtick ends the text: the lexer
                         // finds no placeholder after it, nor does the scan.
