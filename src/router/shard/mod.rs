@@ -459,9 +459,7 @@ impl ShardRouter {
         let analysis = self.analysis(shape_text, current_schema);
         let a = analysis.as_ref().as_ref().ok()?;
         // A point statement: its slot's target with the literal put back.
-        if let Some(plan) =
-            plan::point_text_plan(self, a, shape_text, sql, literals, unaliased)
-        {
+        if let Some(plan) = plan::point_text_plan(self, a, shape_text, sql, literals, unaliased) {
             return Some(Some(plan));
         }
         let mut plan = plan::materialize(

@@ -461,7 +461,13 @@ mod tests {
                     let original = "0123456789abcdefghijklmnopqrstuvwxyz".repeat(4);
                     let params: Vec<usize> = (0..lexed.len()).rev().collect();
                     assert_eq!(
-                        restore_at(&sql, &placeholder_offsets(&sql), &params, &original, &literals),
+                        restore_at(
+                            &sql,
+                            &placeholder_offsets(&sql),
+                            &params,
+                            &original,
+                            &literals
+                        ),
                         restore(&sql, &params, &original, &literals),
                         "{sql}"
                     );

@@ -49,15 +49,9 @@ fn general(
     }
     match analyze(router, sql, Some("shop")) {
         Err(e) => Err(e),
-        Ok(a) => plan::materialize_without_point(
-            router,
-            &a,
-            sql,
-            Some("shop"),
-            params,
-            &[],
-            unaliased,
-        ),
+        Ok(a) => {
+            plan::materialize_without_point(router, &a, sql, Some("shop"), params, &[], unaliased)
+        }
     }
 }
 
