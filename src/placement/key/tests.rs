@@ -237,9 +237,12 @@ fn plain_digits_read_as_the_decimal_parse_reads_them() {
             for _ in 0..len {
                 x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
                 let d = (x >> 33) % 10;
-                t.push(char::from(
-                    b'0' + if (x >> 40) % 4 == 0 { 0 } else { d as u8 },
-                ));
+                let digit = if (x >> 40).is_multiple_of(4) {
+                    0
+                } else {
+                    d as u8
+                };
+                t.push(char::from(b'0' + digit));
             }
             texts.push(t);
         }
