@@ -310,6 +310,15 @@ async fn write_rows<W: RowSink>(
         writer
             .rows(shape(Sort::new(distinct, keys, orders), plan, m))
             .await
+    } else if plan.distinct && having.is_none() && runs_hold_classes(keys, orders, m.visible) {
+        // Shards sorted their rows by the ORDER BY, which names visible
+        // columns only: a class's rows are in one run of equal sort keys
+        // of the k-way merge (`Distinct::within_runs`). Nothing held but
+        // the current run's keys; the rows and their order are those of
+        // sorting the deduplicated concatenation (below).
+        let rows = SameCollation::new(SortMerge::new(streams, keys, orders), &m.probes);
+        let distinct = Distinct::new(rows, m.visible, orders, Some(budget)).within_runs(keys);
+        writer.rows(shape(distinct, plan, m)).await
     } else if plan.distinct {
         // Every distinct row is read (and counted against the budget)
         // before HAVING looks at any.
@@ -444,6 +453,34 @@ pub async fn merge_collect(
 
 /// OFFSET/LIMIT, then the hidden columns dropped: what every merge ends
 /// with.
+/// Whether a DISTINCT's classes are runs of rows equal on the sort
+/// `keys`: there are keys, each names a visible column, and a column of
+/// that kind whose equality keys are equal compares equal.
+fn runs_hold_classes(
+    keys: &[crate::merge::compare::ResolvedKey],
+    orders: &[crate::merge::ValueOrder],
+    visible: usize,
+) -> bool {
+    use crate::merge::ValueOrder as O;
+    !keys.is_empty()
+        && keys.iter().all(|k| {
+            k.column < visible
+                && matches!(
+                    orders.get(k.column),
+                    Some(
+                        O::Integer
+                            | O::Decimal
+                            | O::Bytes
+                            | O::PaddedBytes
+                            | O::TemporalText
+                            | O::GeneralCi
+                            | O::Folded(_)
+                            | O::Weight { .. }
+                    )
+                )
+        })
+}
+
 fn shape<S: RowSource>(rows: S, plan: &MergeSpec, m: &MergeColumns) -> Project<Limit<S>> {
     Project::new(Limit::new(rows, plan.offset, plan.limit), m.visible)
 }

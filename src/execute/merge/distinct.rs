@@ -8,14 +8,23 @@
 //! of a few hundred bytes is copied once, into the table, not first into
 //! a key buffer), NULL by a flag.
 //!
+//! Over rows merged in the order of sort keys that only name visible
+//! columns ([`Distinct::within_runs`]), rows of one class are in one
+//! *run* of rows equal on those keys (equal visible values sort equal):
+//! the keys seen are then those of the current run only, and a run of
+//! one row (every row, when the sort keys are unique) is passed without
+//! hashing its key.
+//!
 //! Owns: the set of visible-column keys seen. Must not sort.
+
+use std::cmp::Ordering;
 
 use super::key_hash::{row_key_into, KeyTable};
 use super::source::RowSource;
 use super::{over_budget, Budget};
 use crate::error::Result;
-use crate::merge::compare::equality_key_in;
-use crate::merge::{TextRow, ValueOrder};
+use crate::merge::compare::{equality_key_in, ResolvedKey};
+use crate::merge::{compare_rows, TextRow, ValueOrder};
 
 pub struct Distinct<'a, S> {
     input: S,
@@ -31,6 +40,13 @@ pub struct Distinct<'a, S> {
     budget: Option<Budget>,
     /// False: every row passes.
     enabled: bool,
+    /// The sort keys the input is merged by, when rows are deduplicated
+    /// per run ([`Distinct::within_runs`]).
+    runs: Option<&'a [ResolvedKey]>,
+    /// The first row of the current run.
+    run_head: Option<TextRow>,
+    /// The run's keys are in `seen` (it has more than one row).
+    run_hashed: bool,
 }
 
 impl<'a, S: RowSource> Distinct<'a, S> {
@@ -44,7 +60,64 @@ impl<'a, S: RowSource> Distinct<'a, S> {
             null_seen: false,
             budget,
             enabled: true,
+            runs: None,
+            run_head: None,
+            run_hashed: false,
         }
+    }
+
+    /// The input comes sorted by `keys`, each naming a visible column
+    /// whose equal values compare equal (the caller checks): only the
+    /// classes of the current run of rows equal on `keys` are kept.
+    pub fn within_runs(mut self, keys: &'a [ResolvedKey]) -> Self {
+        self.runs = Some(keys);
+        self
+    }
+
+    /// Whether `row`'s class was not seen yet (it is now).
+    fn is_new(&mut self, row: &TextRow) -> bool {
+        if self.visible == 1 {
+            let key = self
+                .orders
+                .first()
+                .and_then(|o| equality_key_in(o, row, 0, &mut self.key));
+            match key {
+                Some(k) => self.seen.find_or_insert(k, || ()).1,
+                None => !std::mem::replace(&mut self.null_seen, true),
+            }
+        } else {
+            self.key.clear();
+            row_key_into(row, 0..self.visible, self.orders, &mut self.key);
+            self.seen.find_or_insert(&self.key, || ()).1
+        }
+    }
+
+    /// Per run: whether `row` starts a new run (it is new then), after
+    /// which its run's classes are hashed only once a second row comes.
+    /// `None` when rows are not deduplicated per run.
+    fn starts_run(&mut self, row: &TextRow) -> Option<bool> {
+        let keys = self.runs?;
+        let same = self
+            .run_head
+            .as_ref()
+            .is_some_and(|h| compare_rows(h, row, keys, self.orders) == Ordering::Equal);
+        if !same {
+            if self.run_hashed {
+                self.seen = KeyTable::default();
+                self.null_seen = false;
+                self.run_hashed = false;
+            }
+            self.run_head = Some(row.clone());
+            return Some(true);
+        }
+        if !self.run_hashed {
+            if let Some(head) = self.run_head.take() {
+                self.is_new(&head);
+                self.run_head = Some(head);
+            }
+            self.run_hashed = true;
+        }
+        Some(false)
     }
 
     /// Applies only when `enabled` (otherwise every row passes).
@@ -60,21 +133,10 @@ impl<S: RowSource> RowSource for Distinct<'_, S> {
             if !self.enabled {
                 return Ok(Some(row));
             }
-            let new = if self.visible == 1 {
-                let key = self
-                    .orders
-                    .first()
-                    .and_then(|o| equality_key_in(o, &row, 0, &mut self.key));
-                match key {
-                    Some(k) => self.seen.find_or_insert(k, || ()).1,
-                    None => !std::mem::replace(&mut self.null_seen, true),
-                }
-            } else {
-                self.key.clear();
-                row_key_into(&row, 0..self.visible, self.orders, &mut self.key);
-                self.seen.find_or_insert(&self.key, || ()).1
-            };
-            if !new {
+            if self.starts_run(&row) == Some(true) {
+                return Ok(Some(row));
+            }
+            if !self.is_new(&row) {
                 continue;
             }
             if let Some(budget) = self.budget {
@@ -194,6 +256,86 @@ mod tests {
                 )));
                 assert!(over.is_err(), "case {case}");
             }
+        }
+    }
+
+    /// Sources sorted by keys over the visible columns (every kind, a
+    /// weighed column, NULLs, DESC), merged and deduplicated per run: the
+    /// rows (and their order) of deduplicating their concatenation and
+    /// sorting it stably, which is what the merge did before.
+    #[test]
+    fn per_run_dedup_of_a_sorted_merge_is_sort_of_distinct() {
+        use crate::execute::merge::testing::row;
+        use crate::execute::merge::{Chain, Sort, SortMerge};
+        use rand::Rng;
+        let mut r = rng(29);
+        let weighed_base = orders(&kind_columns(&[2]))[0].clone();
+        let weights = ["", "A", "A ", "B", "AB", " ", "b"];
+        for case in 0..400 {
+            let weighed = case % 4 == 3;
+            let (kinds, orders): (Vec<usize>, Vec<ValueOrder>) = if weighed {
+                let o = vec![
+                    ValueOrder::Weight {
+                        weight: 1,
+                        pad: 2,
+                        base: Box::new(weighed_base.clone()),
+                    },
+                    ValueOrder::Bytes,
+                    ValueOrder::Bytes,
+                ];
+                (vec![2, 2, 2], o)
+            } else {
+                let kinds = [[2, 0, 1], [0, 1, 2], [1, 2, 0]][case % 3].to_vec();
+                let o = orders(&kind_columns(&kinds));
+                (kinds, o)
+            };
+            let visible = if weighed { 1 } else { 1 + (case / 3) % 2 };
+            let mut keys: Vec<ResolvedKey> = (0..visible)
+                .map(|column| ResolvedKey {
+                    column,
+                    descending: r.random_range(0..2) == 1,
+                })
+                .collect();
+            if case % 5 == 0 {
+                keys.reverse();
+            }
+            let parts: Vec<Vec<TextRow>> = (0..1 + case % 4)
+                .map(|_| {
+                    let n = r.random_range(0..12);
+                    let mut rows: Vec<TextRow> = if weighed {
+                        (0..n)
+                            .map(|_| {
+                                let w = weights[r.random_range(0..weights.len())];
+                                let value = (r.random_range(0..5) > 0).then_some(w);
+                                row(&[value, Some(w), (case % 2 == 0).then_some(" ")])
+                            })
+                            .collect()
+                    } else {
+                        random_rows(&mut r, &kinds, n)
+                    };
+                    rows.sort_by(|a, b| compare_rows(a, b, &keys, &orders));
+                    rows
+                })
+                .collect();
+            let mut old: Vec<Fake> = parts.iter().cloned().map(Fake::new).collect();
+            let want = ready(collect(&mut Sort::new(
+                Distinct::new(Chain::new(&mut old), visible, &orders, None),
+                &keys,
+                &orders,
+            )))
+            .unwrap();
+            let mut new: Vec<Fake> = parts.into_iter().map(Fake::new).collect();
+            let got = ready(collect(
+                &mut Distinct::new(
+                    SortMerge::new(&mut new, &keys, &orders),
+                    visible,
+                    &orders,
+                    None,
+                )
+                .within_runs(&keys),
+            ))
+            .unwrap();
+            assert_eq!(texts(&got), texts(&want), "case {case}");
         }
     }
 

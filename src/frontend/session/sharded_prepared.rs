@@ -298,7 +298,13 @@ impl Session {
         param_count: usize,
     ) -> Result<ShardPlan> {
         let router = self.rules_for_statement();
-        if let Some(router) = &router {
+        // A text without ORDER/GROUP/DISTINCT (seen at its first execute)
+        // sorts by no column kind.
+        let sortless = self
+            .statements
+            .get(&id)
+            .is_some_and(|s| s.shard_shape.is_sortless());
+        if let (Some(router), false) = (&router, sortless) {
             // A cross-shard sort by an ENUM/SET column: its kind first.
             self.ensure_select_kinds(router, sql_text, c).await?;
         }

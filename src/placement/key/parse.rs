@@ -105,6 +105,19 @@ fn parse_decimal(text: &str) -> Option<ExactDecimal> {
 /// `text` as an integer key, rounding as MySQL does when storing into an
 /// integer column.
 pub(super) fn integer_from_text(text: &str) -> Result<ShardKey, KeyError> {
+    // Plain digits that fit in i64 (what a point select's key usually is):
+    // read without the exact-decimal parse and its digit buffer.
+    if (1..=18).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_digit()) {
+        let value = text
+            .bytes()
+            .fold(0i64, |value, b| value * 10 + i64::from(b - b'0'));
+        return Ok(ShardKey::Int(value));
+    }
+    integer_from_decimal_text(text)
+}
+
+/// [`integer_from_text`] through the exact decimal parse (any spelling).
+pub(super) fn integer_from_decimal_text(text: &str) -> Result<ShardKey, KeyError> {
     let decimal = parse_decimal(text).ok_or_else(|| KeyError::NotANumber {
         text: shorten(text),
     })?;

@@ -224,3 +224,35 @@ fn day_numbers_round_trip() {
     assert_eq!(CalendarDate::from_days_since_epoch(2_932_897), None);
     assert_eq!(CalendarDate::from_days_since_epoch(i64::MAX), None);
 }
+
+/// Plain digit strings are read without the exact-decimal parse: the
+/// same keys as through it, over generated lengths, digits and zeros.
+#[test]
+fn plain_digits_read_as_the_decimal_parse_reads_them() {
+    let mut texts: Vec<String> = vec!["0".into(), "00".into(), "007".into()];
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    for len in 1..=22 {
+        for _ in 0..40 {
+            let mut t = String::new();
+            for _ in 0..len {
+                x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                let d = (x >> 33) % 10;
+                let digit = if (x >> 40).is_multiple_of(4) {
+                    0
+                } else {
+                    d as u8
+                };
+                t.push(char::from(b'0' + digit));
+            }
+            texts.push(t);
+        }
+        texts.push("9".repeat(len));
+    }
+    for t in texts {
+        assert_eq!(
+            parse::integer_from_text(&t),
+            parse::integer_from_decimal_text(&t),
+            "{t}"
+        );
+    }
+}

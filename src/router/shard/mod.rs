@@ -161,6 +161,39 @@ impl TableInfo {
     }
 }
 
+/// The rules' logical table names, looked up for every word of every
+/// statement (the lexical pre-check): a word is hashed only when some
+/// name has its length, so most words (`SELECT`, `c`, `WHERE`) cost a
+/// bit test.
+#[derive(Debug, Default)]
+pub(crate) struct RuleNames {
+    set: HashSet<String>,
+    /// Bit `n`: a name of `n` bytes (bit 127: 127 bytes or more).
+    lengths: u128,
+}
+
+impl RuleNames {
+    fn length_bit(len: usize) -> u128 {
+        1u128 << len.min(127)
+    }
+
+    /// Whether `word` is a rule's table name.
+    pub(crate) fn contains(&self, word: &str) -> bool {
+        self.lengths & Self::length_bit(word.len()) != 0 && self.set.contains(word)
+    }
+}
+
+impl FromIterator<String> for RuleNames {
+    fn from_iter<I: IntoIterator<Item = String>>(names: I) -> Self {
+        let mut out = RuleNames::default();
+        for name in names {
+            out.lengths |= Self::length_bit(name.len());
+            out.set.insert(name);
+        }
+        out
+    }
+}
+
 /// A `[[sequence]]` column.
 #[derive(Debug, Clone)]
 pub(crate) struct SequenceInfo {
@@ -198,7 +231,7 @@ type CachedAnalysis = Arc<Result<analyze::Analysis, RouteError>>;
 pub struct ShardRouter {
     pub(crate) tables: Vec<TableInfo>,
     /// Logical names (for the lexical pre-check).
-    names: HashSet<String>,
+    names: RuleNames,
     /// Physical name → logical name.
     physical: HashMap<String, String>,
     /// Physical name of a `time_range` or composite period table →
@@ -242,7 +275,7 @@ impl Default for ShardRouter {
     fn default() -> Self {
         ShardRouter {
             tables: Vec::new(),
-            names: HashSet::new(),
+            names: RuleNames::default(),
             physical: HashMap::new(),
             periods: HashMap::new(),
             composite_periods: HashMap::new(),
@@ -425,6 +458,10 @@ impl ShardRouter {
     ) -> Option<Option<ShardPlan>> {
         let analysis = self.analysis(shape_text, current_schema);
         let a = analysis.as_ref().as_ref().ok()?;
+        // A point statement: its slot's target with the literal put back.
+        if let Some(plan) = plan::point_text_plan(self, a, shape_text, sql, literals, unaliased) {
+            return Some(Some(plan));
+        }
         let mut plan = plan::materialize(
             self,
             a,
@@ -470,21 +507,35 @@ impl ShardRouter {
             return Arc::new(analyze::analyze(self, sql, current_schema));
         }
         // One string key so that a lookup borrows it: `-text` without a
-        // schema, `len:schema text` with one (unambiguous for any names).
-        let mut key = String::with_capacity(sql.len() + 24);
-        match current_schema {
-            None => key.push('-'),
-            Some(schema) => {
-                use std::fmt::Write;
-                let _ = write!(key, "{}:{schema}", schema.len());
+        // schema, `len:schema text` with one (unambiguous for any names),
+        // built in a per-thread buffer (copied only to be kept).
+        thread_local! {
+            static KEY: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+        }
+        let hit = KEY.with(|key| {
+            let mut key = key.borrow_mut();
+            key.clear();
+            match current_schema {
+                None => key.push('-'),
+                Some(schema) => {
+                    use std::fmt::Write;
+                    let _ = write!(key, "{}:{schema}", schema.len());
+                }
             }
-        }
-        key.push_str(sql);
+            key.push_str(sql);
+            match self.cache.lock().get(key.as_str()) {
+                Some(hit) => Ok(hit.clone()),
+                None => Err(key.clone()),
+            }
+        });
         use crate::ops::event_stats::{EventStats, EVENTS};
-        if let Some(hit) = self.cache.lock().get(key.as_str()) {
-            EventStats::bump(&EVENTS.plan_cache_hits);
-            return hit.clone();
-        }
+        let key = match hit {
+            Ok(hit) => {
+                EventStats::bump(&EVENTS.plan_cache_hits);
+                return hit;
+            }
+            Err(key) => key,
+        };
         EventStats::bump(&EVENTS.plan_cache_misses);
         let fresh = Arc::new(analyze::analyze(self, sql, current_schema));
         self.cache.lock().put(key, fresh.clone());

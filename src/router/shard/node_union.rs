@@ -8,10 +8,10 @@
 //! Each branch keeps its text byte for byte (its ORDER BY … LIMIT, its
 //! locking clause) inside parentheses; a line break before each closing
 //! parenthesis ends a trailing `--`/`#` comment. A merge that relies on
-//! each source arriving sorted (a k-way merge: ORDER BY without grouping
-//! or DISTINCT) gets `ORDER BY` (by position) on the union as a whole, so
-//! the node sorts its union; a LIMIT without grouping or DISTINCT is
-//! repeated on the union (offset + limit rows).
+//! each source arriving sorted (a k-way merge: ORDER BY without grouping,
+//! with or without DISTINCT) gets `ORDER BY` (by position) on the union as
+//! a whole, so the node sorts its union; a LIMIT without grouping or
+//! DISTINCT is repeated on the union (offset + limit rows).
 //!
 //! Shapes the server would refuse or answer differently inside a UNION
 //! keep one statement per physical table ([`node_unions`] says `None`):
@@ -117,7 +117,11 @@ fn union_tail(merge: Option<&MergeSpec>) -> Option<String> {
     }
     let mut tail = String::new();
     let rows_kept = m.aggregate.is_none() && !m.distinct;
-    if rows_kept && !m.order_by.is_empty() {
+    // A DISTINCT without grouping is deduplicated per run of equal sort
+    // keys of a k-way merge (`Distinct::within_runs`): its sources must
+    // arrive sorted as well.
+    let merged_sorted = m.aggregate.is_none();
+    if merged_sorted && !m.order_by.is_empty() {
         tail.push_str(" ORDER BY ");
         for (i, k) in m.order_by.iter().enumerate() {
             let ColumnRef::Index(j) = k.column else {
@@ -332,8 +336,10 @@ mod tests {
         assert_eq!(u.merge, p.merge);
     }
 
+    /// A DISTINCT is merged sorted (`Distinct::within_runs`): the union
+    /// is ordered, but not limited (duplicates across branches).
     #[test]
-    fn grouping_keeps_no_tail() {
+    fn distinct_is_ordered_but_not_limited() {
         let merge = MergeSpec {
             distinct: true,
             limit: Some(3),
@@ -353,7 +359,7 @@ mod tests {
         let u = node_unions(&p, &[]).expect("joined");
         assert_eq!(
             u.targets[0].sql,
-            "(SELECT DISTINCT c FROM t_0 FOR UPDATE\n) UNION ALL (SELECT DISTINCT c FROM t_1 FOR UPDATE\n)"
+            "(SELECT DISTINCT c FROM t_0 FOR UPDATE\n) UNION ALL (SELECT DISTINCT c FROM t_1 FOR UPDATE\n) ORDER BY 1"
         );
     }
 

@@ -270,6 +270,44 @@ pub(crate) fn restore(
     Some(out)
 }
 
+/// The byte offsets of the `?` placeholders of a shard statement rendered
+/// from a shape, as [`restore`] finds them: kept with a target that is
+/// restored again and again ([`restore_at`]).
+pub(crate) fn placeholder_offsets(shape_sql: &str) -> Vec<usize> {
+    match plain_placeholders(shape_sql) {
+        Some(positions) => positions,
+        None => Lexer::new(shape_sql.as_bytes())
+            .filter(|t| t.kind == TokenKind::Placeholder)
+            .map(|t| t.start)
+            .collect(),
+    }
+}
+
+/// [`restore`] with the placeholders' offsets known
+/// ([`placeholder_offsets`] of `shape_sql`): the same text, without
+/// scanning for them.
+pub(crate) fn restore_at(
+    shape_sql: &str,
+    offsets: &[usize],
+    params: &[usize],
+    original: &str,
+    literals: &[ShapeLiteral],
+) -> Option<String> {
+    if offsets.len() != params.len() {
+        return None;
+    }
+    let mut out = String::with_capacity(shape_sql.len() + 16 * params.len());
+    let mut at = 0;
+    for (&p, &k) in offsets.iter().zip(params) {
+        let literal = literals.get(k)?;
+        out.push_str(shape_sql.get(at..p)?);
+        out.push_str(original.get(literal.source.clone())?);
+        at = p + 1;
+    }
+    out.push_str(shape_sql.get(at..)?);
+    Some(out)
+}
+
 /// The `?` positions of a text without comments or backslashes, found
 /// without the lexer: when it has no `#`, `/`, `-` or `\` byte, the only
 /// quoting left is strings and identifiers in `'`, `"` or backticks
@@ -278,22 +316,27 @@ pub(crate) fn restore(
 /// weight columns put `' '` into a scattered SELECT's target text, which
 /// would otherwise send every such target through the lexer. `None` for
 /// any other text (the caller lexes it).
-fn plain_placeholders(sql: &str) -> Option<impl Iterator<Item = usize> + '_> {
+fn plain_placeholders(sql: &str) -> Option<Vec<usize>> {
     let b = sql.as_bytes();
-    if b.iter().any(|c| matches!(c, b'#' | b'/' | b'-' | b'\\')) {
+    if memchr::memchr3(b'#', b'/', b'-', b).is_some() || memchr::memchr(b'\\', b).is_some() {
         return None;
     }
-    let mut quote: Option<u8> = None;
-    Some(b.iter().enumerate().filter_map(move |(i, &c)| {
-        match quote {
-            Some(q) if c == q => quote = None,
-            Some(_) => {}
-            None if matches!(c, b'\'' | b'"' | b'`') => quote = Some(c),
-            None if c == b'?' => return Some(i),
-            None => {}
+    // From quote to quote, vectorised: the `?` between quoted runs, then
+    // the run's closing quote (none: the rest is quoted).
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let open = memchr::memchr3(b'\'', b'"', b'`', &b[i..]).map_or(b.len(), |q| i + q);
+        out.extend(memchr::memchr_iter(b'?', &b[i..open]).map(|p| i + p));
+        let Some(&quote) = b.get(open) else {
+            break;
+        };
+        match memchr::memchr(quote, &b[open + 1..]) {
+            Some(e) => i = open + 1 + e + 1,
+            None => break,
         }
-        None
-    }))
+    }
+    Some(out)
 }
 
 #[cfg(test)]
@@ -407,7 +450,28 @@ mod tests {
                         .filter(|t| t.kind == TokenKind::Placeholder)
                         .map(|t| t.start)
                         .collect();
-                    let found = plain_placeholders(&sql).map(|f| f.collect::<Vec<_>>());
+                    // Restoring at the kept offsets is restoring.
+                    let literals: Vec<ShapeLiteral> = (0..lexed.len())
+                        .map(|i| ShapeLiteral {
+                            source: i..i + 1,
+                            value: String::new(),
+                            kind: LiteralKind::Number,
+                        })
+                        .collect();
+                    let original = "0123456789abcdefghijklmnopqrstuvwxyz".repeat(4);
+                    let params: Vec<usize> = (0..lexed.len()).rev().collect();
+                    assert_eq!(
+                        restore_at(
+                            &sql,
+                            &placeholder_offsets(&sql),
+                            &params,
+                            &original,
+                            &literals
+                        ),
+                        restore(&sql, &params, &original, &literals),
+                        "{sql}"
+                    );
+                    let found = plain_placeholders(&sql);
                     if let Some(found) = found {
                         // An unterminated backtick ends the text: the lexer
                         // finds no placeholder after it, nor does the scan.

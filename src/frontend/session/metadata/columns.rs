@@ -86,7 +86,8 @@ impl Session {
         if c.kind != StatementKind::Select {
             return Ok(());
         }
-        let needed = router.kinds_needed(text, self.state.schema.as_deref());
+        let tokens = self.kept_tokens.for_text(text);
+        let needed = router.kinds_needed(text, tokens, self.state.schema.as_deref());
         self.fetch_kinds(router, needed).await
     }
 

@@ -157,19 +157,35 @@ impl ShardRouter {
     pub fn kinds_needed(
         &self,
         sql: &str,
+        tokens: Option<&[crate::sql::Token]>,
         current_schema: Option<&str>,
     ) -> Vec<(String, String, usize, String)> {
         // Only ORDER BY, GROUP BY and DISTINCT sort or group by position
         // (MIN/MAX of an ENUM compare its text): most statements stop here.
-        let sorts = ["order", "group", "distinct"]
-            .iter()
-            .any(|k| crate::sql::search::contains_ignore_case(sql.as_bytes(), k.as_bytes()));
+        // With the classifier's tokens, the words themselves (the analysis
+        // reads the same tokens: a sort it would see is among them).
+        const SORTS: [&str; 3] = ["order", "group", "distinct"];
+        let sorts = match tokens {
+            Some(tokens) => tokens.iter().any(|t| {
+                t.kind == crate::sql::TokenKind::Word
+                    && SORTS.iter().any(|k| t.is_keyword(sql.as_bytes(), k))
+            }),
+            None => SORTS
+                .iter()
+                .any(|k| crate::sql::search::contains_ignore_case(sql.as_bytes(), k.as_bytes())),
+        };
         if self.tables.is_empty() || !sorts {
             return Vec::new();
         }
         // The analysis planning uses next (of the shape when there is one:
         // cached, so this costs no second parse).
-        let scan = super::super::shape::scan(sql, |word| self.names.contains(word));
+        // The classifier's tokens when the caller has them: no second
+        // lexer pass.
+        let is_rule_table = |word: &str| self.names.contains(word);
+        let scan = match tokens {
+            Some(tokens) => super::super::shape::scan_tokens(sql, tokens, is_rule_table),
+            None => super::super::shape::scan(sql, is_rule_table),
+        };
         if !scan.mentions_rule_table {
             return Vec::new();
         }

@@ -18,6 +18,9 @@
 //! their targets nor clone and edit the merge recipe per statement
 //! ([`memo_scatter`]).
 //!
+//! The point plan of a point statement (`point`) is kept here too, as
+//! the third part of the memo, with the same lifetime.
+//!
 //! Owns: the memo ([`TargetMemo`], a field of the `Analysis`) and
 //! [`memo_target`], which answers from it or renders through
 //! `splice::target` and remembers; [`memo_scatter`] and
@@ -50,10 +53,14 @@ const MAX_TARGETS: usize = 64;
 /// of slots: every slot of its table).
 const MAX_SCATTERS: usize = 16;
 
-/// Rendered targets of one analysis, by assignment, and its scatter
-/// plans.
+/// Rendered targets of one analysis, by assignment, its scatter plans,
+/// and its point plan (`point`).
 #[derive(Default)]
-pub(crate) struct TargetMemo(Mutex<Vec<Entry>>, Mutex<Vec<ScatterEntry>>);
+pub(crate) struct TargetMemo(
+    Mutex<Vec<Entry>>,
+    Mutex<Vec<ScatterEntry>>,
+    pub(super) super::PointMemo,
+);
 
 /// A scatter plan: its assignments (node, sorted slots) in order and the
 /// LIMIT values it was planned with.
@@ -124,6 +131,12 @@ impl TargetMemo {
     #[cfg(test)]
     pub(crate) fn scatters(&self) -> usize {
         self.1.lock().len()
+    }
+
+    /// Whether the analysis was planned as a point statement.
+    #[cfg(test)]
+    pub(crate) fn is_point(&self) -> bool {
+        self.2.is_point()
     }
 }
 
@@ -231,6 +244,10 @@ pub struct PreparedShape {
     generation: u64,
     schema: Option<String>,
     analysis: Option<super::super::CachedAnalysis>,
+    /// The text has none of the words after which a merge may compare
+    /// ENUM/SET columns (`ORDER`, `GROUP`, `DISTINCT`): executes need no
+    /// column kinds (`ShardRouter::kinds_needed` would find none).
+    sortless: bool,
 }
 
 impl fmt::Debug for PreparedShape {
@@ -243,6 +260,12 @@ impl fmt::Debug for PreparedShape {
 }
 
 impl PreparedShape {
+    /// Whether the statement's text was seen to have no `ORDER`, `GROUP`
+    /// or `DISTINCT` (false until the first execute planned it).
+    pub fn is_sortless(&self) -> bool {
+        self.sortless
+    }
+
     /// Whether it was made under `router`, its current generation and
     /// `schema`. (A `Weak` keeps the router's allocation, so another
     /// router never reuses its address while this one is held.)
@@ -280,6 +303,9 @@ impl ShardRouter {
                 generation,
                 schema: current_schema.map(str::to_owned),
                 analysis: mentions.then(|| self.analysis(sql, current_schema)),
+                sortless: !["order", "group", "distinct"].iter().any(|k| {
+                    crate::sql::search::contains_ignore_case(sql.as_bytes(), k.as_bytes())
+                }),
             };
         }
         match kept.analysis.as_deref() {

@@ -29,6 +29,7 @@ mod insert;
 mod key_move;
 pub use key_move::MoveChild;
 mod memo;
+mod point;
 mod sharded;
 mod splice;
 mod union;
@@ -39,6 +40,9 @@ use insert::insert;
 pub use memo::PreparedShape;
 pub(crate) use memo::TargetMemo;
 use memo::{memo_scatter, memo_target, remember_scatter};
+use point::point_plan;
+pub(crate) use point::point_text_plan;
+pub(crate) use point::PointMemo;
 use sharded::{scatter_merge, sharded};
 pub(crate) use splice::render;
 use splice::{in_list_edits, target};
@@ -260,6 +264,42 @@ pub(crate) fn materialize(
     literals: &[ShapeLiteral],
     unaliased: bool,
 ) -> Result<Option<ShardPlan>, RouteError> {
+    let values = Values { params, literals };
+    materialize_with(router, a, sql, schema, values, unaliased, true)
+}
+
+/// [`materialize`] without the point path (`point`): what the point path
+/// must agree with.
+#[cfg(test)]
+pub(crate) fn materialize_without_point(
+    router: &ShardRouter,
+    a: &Analysis,
+    sql: &str,
+    schema: Option<&str>,
+    params: &[ParamValue<'_>],
+    literals: &[ShapeLiteral],
+    unaliased: bool,
+) -> Result<Option<ShardPlan>, RouteError> {
+    let values = Values { params, literals };
+    materialize_with(router, a, sql, schema, values, unaliased, false)
+}
+
+/// The values a plan is made with: a prepared statement's parameters or
+/// a text shape's literals.
+struct Values<'a> {
+    params: &'a [ParamValue<'a>],
+    literals: &'a [ShapeLiteral],
+}
+
+fn materialize_with(
+    router: &ShardRouter,
+    a: &Analysis,
+    sql: &str,
+    schema: Option<&str>,
+    Values { params, literals }: Values<'_>,
+    unaliased: bool,
+    point: bool,
+) -> Result<Option<ShardPlan>, RouteError> {
     let ctx = Ctx {
         router,
         a,
@@ -286,10 +326,16 @@ pub(crate) fn materialize(
     if !a.refs.iter().any(|r| matches!(r.table, RefTable::Rule(_))) {
         return Ok(None);
     }
+    if point {
+        if let Some(plan) = point_plan(&ctx, sql)? {
+            return Ok(Some(plan));
+        }
+    }
+    let ctx = &ctx;
     let any_sharded = (0..a.refs.len()).any(|r| ctx.sharded(r).is_some());
     let plan = match a.kind {
-        StmtKind::Ddl => ddl(&ctx, sql)?,
-        StmtKind::Describe => describe(&ctx, sql)?,
+        StmtKind::Ddl => ddl(ctx, sql)?,
+        StmtKind::Describe => describe(ctx, sql)?,
         StmtKind::UnshardedOnly => {
             if let Some(r) = (0..a.refs.len()).find(|&r| {
                 matches!(a.refs[r].table, RefTable::Rule(i) if !matches!(router.tables[i].kind, TableInfoKind::Single { .. }))
@@ -302,14 +348,14 @@ pub(crate) fn materialize(
                     quote_sql(sql)
                 ));
             }
-            unsharded(&ctx, sql)?
+            unsharded(ctx, sql)?
         }
-        StmtKind::Insert => insert(&ctx, sql, schema)?,
-        _ if !any_sharded => unsharded(&ctx, sql)?,
+        StmtKind::Insert => insert(ctx, sql, schema)?,
+        _ if !any_sharded => unsharded(ctx, sql)?,
         StmtKind::Update if a.key_assignment.is_some() || a.period_assignment.is_some() => {
-            key_move::key_move(&ctx, sql, sharded(&ctx, sql)?)?
+            key_move::key_move(ctx, sql, sharded(ctx, sql)?)?
         }
-        _ => sharded(&ctx, sql)?,
+        _ => sharded(ctx, sql)?,
     };
     Ok(Some(plan))
 }

@@ -150,6 +150,7 @@ mod insert_selects;
 mod inserts;
 mod joins_subqueries;
 mod merge_specs;
+mod point_plans;
 mod point_routing;
 mod prepared;
 mod pull_outs;
