@@ -17,7 +17,10 @@
 //! - the target primary restarted during the catch-up: its channel comes
 //!   back without its table filter (MariaDB forgets `SET GLOBAL
 //!   replicate_do_table`), the command detects it, sets it again and the
-//!   move completes equal to `ref`.
+//!   move completes equal to `ref`;
+//! - the source primary restarted during the catch-up: the channel
+//!   reconnects and the move completes (or, interrupted, completes when
+//!   run again) equal to `ref`, with writes before and after.
 //!
 //! Needs `SHARDCAT_TOPOLOGY_ENV`. Uses its own database (`move_shard`,
 //! shared with `shard_move`: run the files one at a time).
@@ -449,5 +452,77 @@ async fn transactions_over_both_nodes_do_not_stop_the_channel() {
         assert!(w.failures.is_empty(), "failed writes: {:?}", w.failures);
     }
     assert_complete(&topo, &proxy, "cross-node transactions").await;
+    reset(&topo).await;
+}
+
+/// The source primary (n1p) restarted during the catch-up (writers
+/// stopped around the restart, so every acknowledged write is one the
+/// source committed): the channel's I/O thread reconnects to the restarted
+/// source and the move completes, equal to `ref`, with writes before and
+/// after the restart. A run the restart interrupts says so and a second
+/// run completes it (the move is resumable at every phase).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_source_restart_during_catch_up_completes() {
+    let topo = Topology::from_env();
+    let _guard = SERIAL.lock().await;
+    let proxy = ProxyProcess::start_with(&topo, options());
+    setup(&topo, &proxy).await;
+    let config = proxy.config_path.clone();
+    let stop = Arc::new(AtomicBool::new(false));
+    let _stop_on_panic = StopOnDrop(stop.clone());
+    let handles = writers(proxy.port, &[0, 1], &stop);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let args = move_args("accounts_1", &["--max-pause-ms", "4000"]);
+    let mut run = Running::start(&args, &config, Some("catch_up:2500"));
+    assert!(
+        run.wait_for("test stall at catch_up", Duration::from_secs(60)),
+        "{}",
+        run.seen.join("\n")
+    );
+    stop.store(true, Ordering::Relaxed);
+    let mut written = collect(handles).await;
+    topo.stop_instance("n1p").expect("stop n1p");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    topo.start_instance("n1p").expect("start n1p");
+    // Writes again once the source is back (ids apart from the first
+    // writers', slots 0 and 1).
+    let again = Arc::new(AtomicBool::new(false));
+    let _again_on_panic = StopOnDrop(again.clone());
+    let handles = writers(proxy.port, &[4_000_000, 4_000_001], &again);
+    let started = Instant::now();
+    let (ok, text) = tokio::task::spawn_blocking(move || run.finish())
+        .await
+        .unwrap();
+    let text = if ok {
+        text
+    } else {
+        eprintln!("the restart interrupted the first run:\n{text}");
+        let (ok, again_text) = run_to_end(owned(&args), config.clone()).await;
+        assert!(
+            ok,
+            "second run failed:\n{again_text}\nproxy log:\n{}",
+            util::tail(&proxy.log())
+        );
+        again_text
+    };
+    eprintln!("move finished {:?} after the restart", started.elapsed());
+    // The channel retries its source every second (MariaDB's default
+    // retry, 60 s, held the catch-up a minute after the restart).
+    assert!(
+        started.elapsed() < Duration::from_secs(40),
+        "the move waited {:?} for the restarted source",
+        started.elapsed()
+    );
+    let (_, status) = cli(&["shards", "status"], &config);
+    assert!(status.contains("phase switched"), "{status}\n{text}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    again.store(true, Ordering::Relaxed);
+    written.extend(collect(handles).await);
+    for w in &written {
+        assert!(w.failures.is_empty(), "failed writes: {:?}", w.failures);
+    }
+    let acked: usize = written.iter().map(|w| w.ids.len()).sum();
+    assert!(acked > 0, "no write acknowledged");
+    assert_complete(&topo, &proxy, "source restart").await;
     reset(&topo).await;
 }
