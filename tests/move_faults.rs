@@ -326,24 +326,58 @@ async fn a_proxy_that_misses_the_switch_converges() {
     reset(&topo).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_target_restart_during_catch_up_keeps_the_channel_filtered() {
-    let topo = Topology::from_env();
-    let _guard = SERIAL.lock().await;
-    let proxy = ProxyProcess::start_with(&topo, options());
-    setup(&topo, &proxy).await;
+/// A move of slot 1 under writers 0 and 1 (mirrored to `ref`), reached
+/// its catch-up's test stall of `stall_ms`: where the restart tests act.
+struct InCatchUp {
+    proxy: ProxyProcess,
+    config: std::path::PathBuf,
+    stop: Arc<AtomicBool>,
+    _stop_on_panic: StopOnDrop,
+    handles: Vec<tokio::task::JoinHandle<Written>>,
+    run: Running,
+    args: Vec<&'static str>,
+}
+
+async fn move_in_catch_up(topo: &Topology, stall_ms: u64) -> InCatchUp {
+    let proxy = ProxyProcess::start_with(topo, options());
+    setup(topo, &proxy).await;
     let config = proxy.config_path.clone();
     let stop = Arc::new(AtomicBool::new(false));
     let _stop_on_panic = StopOnDrop(stop.clone());
     let handles = writers(proxy.port, &[0, 1], &stop);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let args = move_args("accounts_1", &["--max-pause-ms", "4000"]);
-    let mut run = Running::start(&args, &config, Some("catch_up:300"));
+    let stall = format!("catch_up:{stall_ms}");
+    let mut run = Running::start(&args, &config, Some(&stall));
     assert!(
         run.wait_for("test stall at catch_up", Duration::from_secs(60)),
         "{}",
         run.seen.join("\n")
     );
+    InCatchUp {
+        proxy,
+        config,
+        stop,
+        _stop_on_panic,
+        handles,
+        run,
+        args,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_target_restart_during_catch_up_keeps_the_channel_filtered() {
+    let topo = Topology::from_env();
+    let _guard = SERIAL.lock().await;
+    let InCatchUp {
+        proxy,
+        config: _,
+        stop,
+        _stop_on_panic,
+        handles,
+        run,
+        args: _,
+    } = move_in_catch_up(&topo, 300).await;
     // n2p restarts: the channel comes back running, without its filter.
     topo.stop_instance("n2p").expect("stop n2p");
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -465,20 +499,15 @@ async fn transactions_over_both_nodes_do_not_stop_the_channel() {
 async fn a_source_restart_during_catch_up_completes() {
     let topo = Topology::from_env();
     let _guard = SERIAL.lock().await;
-    let proxy = ProxyProcess::start_with(&topo, options());
-    setup(&topo, &proxy).await;
-    let config = proxy.config_path.clone();
-    let stop = Arc::new(AtomicBool::new(false));
-    let _stop_on_panic = StopOnDrop(stop.clone());
-    let handles = writers(proxy.port, &[0, 1], &stop);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let args = move_args("accounts_1", &["--max-pause-ms", "4000"]);
-    let mut run = Running::start(&args, &config, Some("catch_up:2500"));
-    assert!(
-        run.wait_for("test stall at catch_up", Duration::from_secs(60)),
-        "{}",
-        run.seen.join("\n")
-    );
+    let InCatchUp {
+        proxy,
+        config,
+        stop,
+        _stop_on_panic,
+        handles,
+        run,
+        args,
+    } = move_in_catch_up(&topo, 2500).await;
     stop.store(true, Ordering::Relaxed);
     let mut written = collect(handles).await;
     topo.stop_instance("n1p").expect("stop n1p");
