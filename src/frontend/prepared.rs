@@ -18,6 +18,7 @@
 use std::ops::Range;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use mysql_common::constants::CapabilityFlags;
 
 use crate::backend::connection::BackendStatement;
@@ -34,8 +35,9 @@ pub struct ClientStatement {
     pub classified: Classified,
     pub params: u16,
     pub columns: u16,
-    /// Two bytes per parameter, from the last execute that bound types.
-    param_types: Option<Vec<u8>>,
+    /// Two bytes per parameter, from the last execute that bound types
+    /// (shared with every execute's request: no copy per execute).
+    param_types: Option<Bytes>,
     pub long_data: Vec<(u16, Vec<u8>)>,
     /// Bytes in `long_data`.
     long_data_bytes: usize,
@@ -69,12 +71,13 @@ pub struct BoundParam {
     long: Option<usize>,
 }
 
-/// An execute request with the parameter block split out.
+/// An execute request with the parameter block split out (views of the
+/// client's packet and of the statement's bound types: no copies).
 pub struct ExecuteRequest {
     flags: u8,
-    null_bitmap: Vec<u8>,
-    types: Vec<u8>,
-    values: Vec<u8>,
+    null_bitmap: Bytes,
+    types: Bytes,
+    values: Bytes,
     params: u16,
 }
 
@@ -137,7 +140,7 @@ impl ClientStatement {
     }
 
     /// Splits a COM_STMT_EXECUTE payload; remembers bound types.
-    pub fn parse_execute(&mut self, payload: &[u8]) -> Result<ExecuteRequest, ProxyError> {
+    pub fn parse_execute(&mut self, payload: &Bytes) -> Result<ExecuteRequest, ProxyError> {
         let bad = || ProxyError::WrongArguments("mysqld_stmt_execute");
         let mut r = Reader::new(payload.get(5..).ok_or_else(bad)?);
         let flags = r.u8().ok_or_else(bad)?;
@@ -146,24 +149,29 @@ impl ClientStatement {
         if n == 0 {
             return Ok(ExecuteRequest {
                 flags,
-                null_bitmap: Vec::new(),
-                types: Vec::new(),
-                values: Vec::new(),
+                null_bitmap: Bytes::new(),
+                types: Bytes::new(),
+                values: Bytes::new(),
                 params: 0,
             });
         }
-        let null_bitmap = r.take(n.div_ceil(8)).ok_or_else(bad)?.to_vec();
+        // Offsets in `payload` of what the reader takes.
+        let at = |part: &[u8]| part.as_ptr() as usize - payload.as_ptr() as usize;
+        let bitmap = r.take(n.div_ceil(8)).ok_or_else(bad)?;
+        let null_bitmap = payload.slice(at(bitmap)..at(bitmap) + bitmap.len());
         let bound = r.u8().ok_or_else(bad)?;
         if bound == 1 {
-            let types = r.take(2 * n).ok_or_else(bad)?.to_vec();
-            self.param_types = Some(types);
+            // Copied: kept past this packet (which may be large).
+            let types = r.take(2 * n).ok_or_else(bad)?;
+            self.param_types = Some(Bytes::copy_from_slice(types));
         }
         let types = self.param_types.clone().ok_or_else(bad)?;
+        let rest = r.rest();
         Ok(ExecuteRequest {
             flags,
             null_bitmap,
             types,
-            values: r.rest().to_vec(),
+            values: payload.slice(at(rest)..at(rest) + rest.len()),
             params: self.params,
         })
     }
@@ -186,9 +194,9 @@ impl ExecuteRequest {
         }
         ExecuteRequest {
             flags: 0,
-            null_bitmap,
-            types,
-            values,
+            null_bitmap: null_bitmap.into(),
+            types: types.into(),
+            values: values.into(),
             params: nulls.len() as u16,
         }
     }
@@ -201,6 +209,12 @@ impl ExecuteRequest {
         for (param, data) in long_data {
             push_long_data(&mut out, backend_id, *param, data);
         }
+        out.push(self.backend_execute(backend_id));
+        out
+    }
+
+    /// The COM_STMT_EXECUTE packet alone (types always bound).
+    pub fn backend_execute(&self, backend_id: u32) -> Vec<u8> {
         let mut p =
             Vec::with_capacity(16 + self.null_bitmap.len() + self.types.len() + self.values.len());
         p.push(command::STMT_EXECUTE);
@@ -213,8 +227,7 @@ impl ExecuteRequest {
             p.extend_from_slice(&self.types);
             p.extend_from_slice(&self.values);
         }
-        out.push(p);
-        out
+        p
     }
 }
 
@@ -597,6 +610,17 @@ impl ExecutePackets<'_> {
         long_data.iter().map(|(_, d)| d.len()).max().unwrap_or(0)
     }
 
+    /// The client's own execute when it sends no long data: its one
+    /// packet (no list of packets to build).
+    pub fn single(&self, backend_id: u32) -> Option<Vec<u8>> {
+        match self {
+            ExecutePackets::Client { request, long_data } if long_data.is_empty() => {
+                Some(request.backend_execute(backend_id))
+            }
+            _ => None,
+        }
+    }
+
     pub fn build(&self, backend_id: u32) -> Result<Vec<Vec<u8>>, ProxyError> {
         match self {
             ExecutePackets::Client { request, long_data } => {
@@ -724,7 +748,7 @@ mod tests {
             &values,
         );
         let mut st = statement(5);
-        let req = st.parse_execute(&payload).unwrap();
+        let req = st.parse_execute(&Bytes::from(payload.clone())).unwrap();
         let bound = req.bound_params(&[]).unwrap();
         let v = req.param_values(&bound, &[]);
         assert_eq!(v[0], ParamValue::Int(-5));
@@ -746,14 +770,14 @@ mod tests {
         // Truncated values are refused, not read past the end.
         let short = execute(&[false], &[(LONGLONG, false)], &[1, 2, 3]);
         let mut st = statement(1);
-        let req = st.parse_execute(&short).unwrap();
+        let req = st.parse_execute(&Bytes::from(short.clone())).unwrap();
         assert!(req.bound_params(&[]).is_err());
         // A length prefix far beyond the packet (or usize) is an error too.
         let mut huge = vec![0xFE];
         huge.extend_from_slice(&u64::MAX.to_le_bytes());
         let payload = execute(&[false], &[(VAR_STRING, false)], &huge);
         let mut st = statement(1);
-        let req = st.parse_execute(&payload).unwrap();
+        let req = st.parse_execute(&Bytes::from(payload.clone())).unwrap();
         assert!(req.bound_params(&[]).is_err());
     }
 
@@ -770,7 +794,7 @@ mod tests {
         st.append_long_data(2, b"lo", 100);
         st.append_long_data(2, b"ng", 100);
         let long = st.take_long_data();
-        let req = st.parse_execute(&payload).unwrap();
+        let req = st.parse_execute(&Bytes::from(payload.clone())).unwrap();
         let bound = req.bound_params(&long).unwrap();
         assert_eq!(
             req.param_values(&bound, &long)[2],
