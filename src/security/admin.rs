@@ -6,8 +6,8 @@
 //! refusals. Must not look at table privileges (that is
 //! [`super::privileges`]) or do I/O.
 
-use crate::error::ProxyError;
 use super::mentions::{Mentions, Word};
+use crate::error::ProxyError;
 use crate::sql::{lexer::unquote, Classified, LexOptions, Lexer, SetKind, StatementKind, Token};
 use crate::sql::{ShowKind, TokenKind};
 

@@ -107,9 +107,28 @@ mod tests {
     /// and past the one-pass limit) against one search per word.
     #[test]
     fn agrees_with_one_search_per_word() {
-        let pieces: [&[u8]; 10] = [
-            b"user", b"USE", b"r", b"Sys", b"_", b"mysql", b"Connection_Id", b"information_",
-            b"schema", b" ",
+        // Pieces that make up every word (in both cases) and near misses.
+        let pieces: [&[u8]; 20] = [
+            b"user",
+            b"USE",
+            b"r",
+            b"Sys",
+            b"_",
+            b"mysql",
+            b"Connection_Id",
+            b"information_",
+            b"schema",
+            b" ",
+            b"LOAD",
+            b"file",
+            b"OUT",
+            b"dump",
+            b"Grant",
+            b"s",
+            b"PROCESS",
+            b"list",
+            b"performance",
+            b"shard",
         ];
         let words = [
             Word::LoadFile,
@@ -127,8 +146,10 @@ mod tests {
         ];
         let mut n = 0u64;
         let mut seed = 7u64;
-        while n < 4000 {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        while n < 20_000 {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let len = (seed >> 33) % 9;
             let mut text = Vec::new();
             let mut s = seed;
@@ -155,5 +176,14 @@ mod tests {
         }
         assert!(Mentions::of(b"SELECT c FROM sbtest1 WHERE id=5").0 == 0);
         assert!(Mentions::of(b"select CURRENT_USER()").has(Word::User));
+        let all = Mentions::of(
+            b"load_file outfile dumpfile mysql performance_schema sys shardcat user \
+              connection_id processlist grants information_schema",
+        );
+        assert_eq!(all.0, (1 << WORDS.len()) - 1);
+        // The system schemas the checks look for are all words here.
+        for schema in super::super::tables::SYSTEM_SCHEMAS {
+            assert!(WORDS.contains(&schema.as_bytes()), "{schema}");
+        }
     }
 }

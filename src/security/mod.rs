@@ -32,8 +32,8 @@ pub mod visibility;
 
 use crate::config::UserConfig;
 use crate::error::ProxyError;
-use mentions::{Mentions, Word};
 use crate::sql::{self, Classified, LexOptions, SetKind, ShowKind, StatementKind, Token};
+use mentions::{Mentions, Word};
 
 /// The session facts the checks need.
 pub struct Subject<'a> {
@@ -206,8 +206,8 @@ fn rewrite(
 ) -> Result<Option<String>, ProxyError> {
     let is_show = matches!(c.kind, StatementKind::Show(_));
     let names_function = m.has(Word::User) || m.has(Word::ConnectionId);
-    let information_schema = m.has(Word::InformationSchema)
-        || s.schema.is_some_and(tables::is_information_schema);
+    let information_schema =
+        m.has(Word::InformationSchema) || s.schema.is_some_and(tables::is_information_schema);
     if !is_show && !names_function && !information_schema {
         // Nothing to rewrite (what `identity::functions` and
         // `visibility::information_schema` would find without a mention).

@@ -308,7 +308,9 @@ impl Session {
             backends.push((pool.clone(), thread));
             // A mark-down or victim choice seen by an earlier statement
             // (raised under this lock: none is lost for this one).
-            handle.interrupt.clear(interrupt::DOWN | interrupt::DEADLOCK);
+            handle
+                .interrupt
+                .clear(interrupt::DOWN | interrupt::DEADLOCK);
         }
         let wait = handle.deadlock.begin_wait(&pool, thread);
         let first_byte = FirstByte::new();
