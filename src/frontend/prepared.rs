@@ -614,9 +614,10 @@ impl ExecutePackets<'_> {
     /// packet (no list of packets to build).
     pub fn single(&self, backend_id: u32) -> Option<Vec<u8>> {
         match self {
-            ExecutePackets::Client { request, long_data } if long_data.is_empty() => {
-                Some(request.backend_execute(backend_id))
-            }
+            ExecutePackets::Client {
+                request,
+                long_data: [],
+            } => Some(request.backend_execute(backend_id)),
             _ => None,
         }
     }

@@ -403,7 +403,7 @@ impl Session {
             let limit = stall.as_ref().filter(|_| movable && role == Role::Replica);
             let (mut conn, synced) = match limit {
                 None => checkout.await?,
-                Some(p) => match ready_or_within(p.max, checkout).await {
+                Some(p) => match tokio::time::timeout(p.max, checkout).await {
                     Ok(r) => r?,
                     Err(_) => {
                         let (frozen, max) = (pool.clone(), p.max);
@@ -650,18 +650,5 @@ async fn wait_for_gtid(
             matches!(read_small_result(conn).await, Ok(rows) if rows.first().and_then(|r| r.first()).and_then(|v| v.as_deref()) == Some(b"0"))
         }
         Err(_) => false,
-    }
-}
-
-/// `fut` within `limit`; one ready at its first poll (a checkout that
-/// finds an idle connection: nearly always) needs no timer.
-async fn ready_or_within<F: std::future::Future>(
-    limit: Duration,
-    fut: F,
-) -> std::result::Result<F::Output, tokio::time::error::Elapsed> {
-    let mut fut = std::pin::pin!(fut);
-    match futures::poll!(fut.as_mut()) {
-        std::task::Poll::Ready(out) => Ok(out),
-        std::task::Poll::Pending => tokio::time::timeout(limit, fut).await,
     }
 }
