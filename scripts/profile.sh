@@ -26,6 +26,7 @@
 #
 # Workloads (sysbench, --db-ps-mode=disable unless _ps):
 #   ps_rw       oltp_point_select through read/write splitting (unsharded)
+#   psps_rw     the same with binary prepared statements
 #   ps_sharded  oltp_point_select on the sharded table
 #   psps_sharded  the same with binary prepared statements
 #   ro_rw       oltp_read_only through read/write splitting (unsharded)

@@ -262,7 +262,7 @@ proptest! {
         }
         let long_data = st.take_long_data();
         prop_assert!(long_data.iter().map(|(_, d)| d.len()).sum::<usize>() <= 64);
-        if let Ok(req) = st.parse_execute(&packet) {
+        if let Ok(req) = st.parse_execute(&bytes::Bytes::from(packet)) {
             if let Ok(bound) = req.bound_params(&long_data) {
                 let _ = req.param_values(&bound, &long_data);
                 for map in [vec![], vec![0], (0..bound.len()).rev().collect::<Vec<_>>()] {

@@ -280,6 +280,9 @@ pub struct BackendConn {
     pending_close: Vec<u32>,
     /// The watchdog on reads (set once the session setup answered).
     silence: Option<Arc<silence::Silence>>,
+    /// The watchdog's timer, moved forward per read (none registered per
+    /// read); made at the first watched read.
+    watchdog: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
     /// Maps the answer being read back to logical database names (nodes
     /// with a `database` pattern only).
     answer: Option<answer_map::AnswerMap>,

@@ -52,7 +52,7 @@ impl<'h> Watched<'h> {
     ) -> Outcome {
         tokio::select! {
             o = statement => o,
-            _ = self.handle.kill.notified() => Outcome {
+            _ = self.handle.interrupt.raised(crate::frontend::interrupt::KILL) => Outcome {
                 failure: Some(killed()),
                 client_lost: true,
                 ..Outcome::default()

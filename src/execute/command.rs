@@ -143,12 +143,21 @@ impl<'a> Command<'a> {
                         return Err(e);
                     }
                 };
-                let built = packets.build(backend_id)?;
-                for p in &built {
-                    refuse_oversized(p.len(), limit)?;
-                }
-                let refs: Vec<&[u8]> = built.iter().map(Vec::as_slice).collect();
-                let sent = conn.send_commands(&refs).await;
+                let sent = match packets.single(backend_id) {
+                    // The common case: one packet, no lists built.
+                    Some(p) => {
+                        refuse_oversized(p.len(), limit)?;
+                        conn.send_command(&p).await
+                    }
+                    None => {
+                        let built = packets.build(backend_id)?;
+                        for p in &built {
+                            refuse_oversized(p.len(), limit)?;
+                        }
+                        let refs: Vec<&[u8]> = built.iter().map(Vec::as_slice).collect();
+                        conn.send_commands(&refs).await
+                    }
+                };
                 conn.scoped_variables =
                     crate::backend::connection::sets_variables_for_statement(sql.as_bytes());
                 sent

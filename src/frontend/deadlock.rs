@@ -17,7 +17,8 @@
 //! session is told. The victim's session abandons the waiting statement,
 //! ends the backend connection it waited on (`KILL`), rolls the
 //! transaction back on every node (its other connections are closed) and
-//! answers 1213 / 40001, as one server would; the others proceed.
+//! answers 1213 / 40001, as one server would; the others proceed. The
+//! session learns it through its interrupt (`frontend::interrupt`).
 //!
 //! Only statements relayed from one backend connection
 //! (`Session::relay_answer`, the statements of an interactive
@@ -34,7 +35,6 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use tokio::sync::Notify;
 
 use super::Proxy;
 use crate::backend::{Role, ServerPool};
@@ -49,9 +49,9 @@ pub struct Slot {
     /// thread).
     waiting: Mutex<Option<Wait>>,
     seq: AtomicU64,
-    /// The sequence of the statement chosen as a victim.
+    /// The sequence of the statement chosen as a victim (the session's
+    /// interrupt says when: [`super::interrupt::DEADLOCK`]).
     victim: AtomicU64,
-    chosen: Notify,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -65,10 +65,12 @@ struct Wait {
 impl Slot {
     /// Publishes the transaction's primary connections `(node, thread)`
     /// (none outside a transaction), after each command.
-    pub fn set_held(&self, held: Vec<(usize, u32)>) {
+    pub fn set_held(&self, held: impl Iterator<Item = (usize, u32)> + Clone) {
         let mut h = self.held.lock();
-        if *h != held {
-            *h = held;
+        // Compared in place: no list built per command.
+        if !h.iter().copied().eq(held.clone()) {
+            h.clear();
+            h.extend(held);
         }
     }
 
@@ -92,18 +94,9 @@ impl Slot {
         *self.waiting.lock() = None;
     }
 
-    /// Completes when the detector chose statement `seq` as a deadlock
-    /// victim; never otherwise.
-    pub async fn chosen(&self, seq: u64) {
-        loop {
-            let notified = self.chosen.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if self.victim.load(Ordering::Acquire) == seq {
-                return;
-            }
-            notified.await;
-        }
+    /// Whether the detector chose statement `seq` as a deadlock victim.
+    pub fn is_victim(&self, seq: u64) -> bool {
+        self.victim.load(Ordering::Acquire) == seq
     }
 
     fn wait(&self) -> Option<Wait> {
@@ -112,7 +105,6 @@ impl Slot {
 
     fn choose(&self, seq: u64) {
         self.victim.store(seq, Ordering::Release);
-        self.chosen.notify_waiters();
     }
 }
 
@@ -247,6 +239,7 @@ pub async fn round(proxy: &Proxy, period: Duration) -> usize {
         );
         EventStats::bump(&EVENTS.deadlock_victims);
         h.deadlock.choose(w.seq);
+        h.interrupt.raise(super::interrupt::DEADLOCK);
         victims += 1;
     }
     victims

@@ -9,6 +9,7 @@ pub mod admin_views;
 pub mod auth_exchange;
 pub mod deadlock;
 pub mod handshake;
+pub mod interrupt;
 pub mod lifecycle;
 pub mod local_result;
 pub mod prepared;
@@ -39,7 +40,9 @@ pub struct SessionHandle {
     /// Backend (server, thread id) pairs the session is using right now.
     pub backends: Mutex<Vec<(Arc<ServerPool>, u32)>>,
     pub user: Mutex<String>,
-    pub kill: tokio::sync::Notify,
+    /// What stops its running statement or the session itself (`KILL`, a
+    /// server marked down, a deadlock victim choice).
+    pub interrupt: interrupt::Interrupt,
     /// What the process list shows of the session.
     pub activity: Mutex<Activity>,
     /// Its lock waits, for the cross-node deadlock detector.
@@ -174,7 +177,7 @@ impl Proxy {
                 );
                 crate::ops::slow_log::SlowLog::default()
             });
-        Arc::new(Proxy {
+        let proxy = Arc::new(Proxy {
             metrics: crate::ops::metrics::Metrics::new(config.id_generator.worker_id),
             slow_log,
             digests: Default::default(),
@@ -192,7 +195,9 @@ impl Proxy {
             clients: AtomicUsize::new(0),
             sessions: Mutex::new(HashMap::new()),
             user_clients: Mutex::new(HashMap::new()),
-        })
+        });
+        interrupt::spawn_down_watch(&proxy);
+        proxy
     }
 
     /// Reloads the configuration file: validated whole (sharding rules
@@ -269,6 +274,9 @@ impl Proxy {
     /// Starts draining (graceful shutdown): see [`Proxy::drain_signal`].
     pub fn start_draining(&self) {
         self.draining.send_replace(true);
+        for (_, handle) in self.session_handles() {
+            handle.interrupt.raise(interrupt::DRAIN);
+        }
     }
 
     pub fn is_draining(&self) -> bool {
@@ -435,7 +443,7 @@ impl Proxy {
             kill_on_server(&pool, "KILL QUERY", thread).await;
         }
         if !query_only {
-            handle.kill.notify_one();
+            handle.interrupt.raise(interrupt::KILL);
         }
         Ok(())
     }

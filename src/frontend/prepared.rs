@@ -18,6 +18,7 @@
 use std::ops::Range;
 use std::sync::Arc;
 
+use bytes::Bytes;
 use mysql_common::constants::CapabilityFlags;
 
 use crate::backend::connection::BackendStatement;
@@ -34,8 +35,9 @@ pub struct ClientStatement {
     pub classified: Classified,
     pub params: u16,
     pub columns: u16,
-    /// Two bytes per parameter, from the last execute that bound types.
-    param_types: Option<Vec<u8>>,
+    /// Two bytes per parameter, from the last execute that bound types
+    /// (shared with every execute's request: no copy per execute).
+    param_types: Option<Bytes>,
     pub long_data: Vec<(u16, Vec<u8>)>,
     /// Bytes in `long_data`.
     long_data_bytes: usize,
@@ -69,12 +71,13 @@ pub struct BoundParam {
     long: Option<usize>,
 }
 
-/// An execute request with the parameter block split out.
+/// An execute request with the parameter block split out (views of the
+/// client's packet and of the statement's bound types: no copies).
 pub struct ExecuteRequest {
     flags: u8,
-    null_bitmap: Vec<u8>,
-    types: Vec<u8>,
-    values: Vec<u8>,
+    null_bitmap: Bytes,
+    types: Bytes,
+    values: Bytes,
     params: u16,
 }
 
@@ -137,7 +140,7 @@ impl ClientStatement {
     }
 
     /// Splits a COM_STMT_EXECUTE payload; remembers bound types.
-    pub fn parse_execute(&mut self, payload: &[u8]) -> Result<ExecuteRequest, ProxyError> {
+    pub fn parse_execute(&mut self, payload: &Bytes) -> Result<ExecuteRequest, ProxyError> {
         let bad = || ProxyError::WrongArguments("mysqld_stmt_execute");
         let mut r = Reader::new(payload.get(5..).ok_or_else(bad)?);
         let flags = r.u8().ok_or_else(bad)?;
@@ -146,24 +149,29 @@ impl ClientStatement {
         if n == 0 {
             return Ok(ExecuteRequest {
                 flags,
-                null_bitmap: Vec::new(),
-                types: Vec::new(),
-                values: Vec::new(),
+                null_bitmap: Bytes::new(),
+                types: Bytes::new(),
+                values: Bytes::new(),
                 params: 0,
             });
         }
-        let null_bitmap = r.take(n.div_ceil(8)).ok_or_else(bad)?.to_vec();
+        // Offsets in `payload` of what the reader takes.
+        let at = |part: &[u8]| part.as_ptr() as usize - payload.as_ptr() as usize;
+        let bitmap = r.take(n.div_ceil(8)).ok_or_else(bad)?;
+        let null_bitmap = payload.slice(at(bitmap)..at(bitmap) + bitmap.len());
         let bound = r.u8().ok_or_else(bad)?;
         if bound == 1 {
-            let types = r.take(2 * n).ok_or_else(bad)?.to_vec();
-            self.param_types = Some(types);
+            // Copied: kept past this packet (which may be large).
+            let types = r.take(2 * n).ok_or_else(bad)?;
+            self.param_types = Some(Bytes::copy_from_slice(types));
         }
         let types = self.param_types.clone().ok_or_else(bad)?;
+        let rest = r.rest();
         Ok(ExecuteRequest {
             flags,
             null_bitmap,
             types,
-            values: r.rest().to_vec(),
+            values: payload.slice(at(rest)..at(rest) + rest.len()),
             params: self.params,
         })
     }
@@ -186,9 +194,9 @@ impl ExecuteRequest {
         }
         ExecuteRequest {
             flags: 0,
-            null_bitmap,
-            types,
-            values,
+            null_bitmap: null_bitmap.into(),
+            types: types.into(),
+            values: values.into(),
             params: nulls.len() as u16,
         }
     }
@@ -201,6 +209,12 @@ impl ExecuteRequest {
         for (param, data) in long_data {
             push_long_data(&mut out, backend_id, *param, data);
         }
+        out.push(self.backend_execute(backend_id));
+        out
+    }
+
+    /// The COM_STMT_EXECUTE packet alone (types always bound).
+    pub fn backend_execute(&self, backend_id: u32) -> Vec<u8> {
         let mut p =
             Vec::with_capacity(16 + self.null_bitmap.len() + self.types.len() + self.values.len());
         p.push(command::STMT_EXECUTE);
@@ -213,8 +227,7 @@ impl ExecuteRequest {
             p.extend_from_slice(&self.types);
             p.extend_from_slice(&self.values);
         }
-        out.push(p);
-        out
+        p
     }
 }
 
@@ -597,6 +610,18 @@ impl ExecutePackets<'_> {
         long_data.iter().map(|(_, d)| d.len()).max().unwrap_or(0)
     }
 
+    /// The client's own execute when it sends no long data: its one
+    /// packet (no list of packets to build).
+    pub fn single(&self, backend_id: u32) -> Option<Vec<u8>> {
+        match self {
+            ExecutePackets::Client {
+                request,
+                long_data: [],
+            } => Some(request.backend_execute(backend_id)),
+            _ => None,
+        }
+    }
+
     pub fn build(&self, backend_id: u32) -> Result<Vec<Vec<u8>>, ProxyError> {
         match self {
             ExecutePackets::Client { request, long_data } => {
@@ -666,144 +691,8 @@ fn push_long_data(out: &mut Vec<Vec<u8>>, backend_id: u32, param: u16, data: &[u
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const LONGLONG: u8 = 0x08;
-    const VAR_STRING: u8 = 0xFD;
-    const DATETIME: u8 = 0x0C;
-    const BLOB: u8 = 0xFC;
-
-    /// A COM_STMT_EXECUTE payload for statement 7 with types bound.
-    fn execute(nulls: &[bool], types: &[(u8, bool)], values: &[u8]) -> Vec<u8> {
-        let mut p = vec![command::STMT_EXECUTE];
-        p.extend_from_slice(&7u32.to_le_bytes());
-        p.push(0);
-        p.extend_from_slice(&1u32.to_le_bytes());
-        let mut bitmap = vec![0u8; nulls.len().div_ceil(8)];
-        for (i, &n) in nulls.iter().enumerate() {
-            if n {
-                bitmap[i / 8] |= 1 << (i % 8);
-            }
-        }
-        p.extend_from_slice(&bitmap);
-        p.push(1);
-        for &(t, unsigned) in types {
-            p.push(t);
-            p.push(if unsigned { 0x80 } else { 0 });
-        }
-        p.extend_from_slice(values);
-        p
-    }
-
-    fn statement(params: u16) -> ClientStatement {
-        ClientStatement::new(
-            Arc::from("SELECT 1"),
-            crate::sql::classify("SELECT 1"),
-            params,
-            0,
-        )
-    }
-
-    #[test]
-    fn parameters_decode_for_the_router() {
-        let mut values = Vec::new();
-        values.extend_from_slice(&(-5i64).to_le_bytes());
-        crate::wire::packets::put_lenenc_bytes(&mut values, b"abc");
-        values.extend_from_slice(&[7, 0xEA, 0x07, 3, 4, 5, 6, 7]);
-        values.extend_from_slice(&u64::MAX.to_le_bytes());
-        let payload = execute(
-            &[false, false, true, false, false],
-            &[
-                (LONGLONG, false),
-                (VAR_STRING, false),
-                (LONGLONG, false),
-                (DATETIME, false),
-                (LONGLONG, true),
-            ],
-            &values,
-        );
-        let mut st = statement(5);
-        let req = st.parse_execute(&payload).unwrap();
-        let bound = req.bound_params(&[]).unwrap();
-        let v = req.param_values(&bound, &[]);
-        assert_eq!(v[0], ParamValue::Int(-5));
-        assert_eq!(v[1], ParamValue::Bytes(b"abc"));
-        assert_eq!(v[2], ParamValue::Null);
-        assert_eq!(
-            v[3],
-            ParamValue::DateTime {
-                year: 2026,
-                month: 3,
-                day: 4,
-                hour: 5,
-                minute: 6,
-                second: 7,
-                micros: 0
-            }
-        );
-        assert_eq!(v[4], ParamValue::UInt(u64::MAX));
-        // Truncated values are refused, not read past the end.
-        let short = execute(&[false], &[(LONGLONG, false)], &[1, 2, 3]);
-        let mut st = statement(1);
-        let req = st.parse_execute(&short).unwrap();
-        assert!(req.bound_params(&[]).is_err());
-        // A length prefix far beyond the packet (or usize) is an error too.
-        let mut huge = vec![0xFE];
-        huge.extend_from_slice(&u64::MAX.to_le_bytes());
-        let payload = execute(&[false], &[(VAR_STRING, false)], &huge);
-        let mut st = statement(1);
-        let req = st.parse_execute(&payload).unwrap();
-        assert!(req.bound_params(&[]).is_err());
-    }
-
-    #[test]
-    fn remapped_execute_binds_the_targets_placeholders() {
-        // Client: (a INT, b STRING NULL, c STRING as long data).
-        let values = 9i64.to_le_bytes().to_vec();
-        let payload = execute(
-            &[false, true, false],
-            &[(LONGLONG, false), (VAR_STRING, false), (BLOB, false)],
-            &values,
-        );
-        let mut st = statement(3);
-        st.append_long_data(2, b"lo", 100);
-        st.append_long_data(2, b"ng", 100);
-        let long = st.take_long_data();
-        let req = st.parse_execute(&payload).unwrap();
-        let bound = req.bound_params(&long).unwrap();
-        assert_eq!(
-            req.param_values(&bound, &long)[2],
-            ParamValue::Bytes(b"long")
-        );
-        // The target keeps c, a, a, b (in that order) as its 4 placeholders.
-        let packets = req
-            .remapped_packets(&bound, &[2, 0, 0, 1], 42, &long)
-            .unwrap();
-        assert_eq!(packets.len(), 2);
-        let mut want_long = vec![command::STMT_SEND_LONG_DATA];
-        want_long.extend_from_slice(&42u32.to_le_bytes());
-        want_long.extend_from_slice(&0u16.to_le_bytes());
-        want_long.extend_from_slice(b"long");
-        assert_eq!(packets[0], want_long);
-        let mut want = vec![command::STMT_EXECUTE];
-        want.extend_from_slice(&42u32.to_le_bytes());
-        want.push(0);
-        want.extend_from_slice(&1u32.to_le_bytes());
-        want.push(0b1000); // the 4th placeholder (b) is NULL
-        want.push(1);
-        want.extend_from_slice(&[BLOB, 0, LONGLONG, 0, LONGLONG, 0, VAR_STRING, 0]);
-        want.extend_from_slice(&9i64.to_le_bytes());
-        want.extend_from_slice(&9i64.to_le_bytes());
-        assert_eq!(packets[1], want);
-        // No placeholders left (e.g. the key inlined): no parameter block.
-        let packets = req.remapped_packets(&bound, &[], 42, &long).unwrap();
-        assert_eq!(packets.len(), 1);
-        assert_eq!(packets[0].len(), 10);
-        // A map naming a parameter the client did not send is an error.
-        assert!(req.remapped_packets(&bound, &[3], 42, &long).is_err());
-    }
-}
+#[path = "prepared_tests.rs"]
+mod tests;
 
 #[cfg(test)]
 #[path = "prepared_long_data_tests.rs"]

@@ -6,8 +6,8 @@
 //! refusals. Must not look at table privileges (that is
 //! [`super::privileges`]) or do I/O.
 
+use super::mentions::{Mentions, Word};
 use crate::error::ProxyError;
-use crate::sql::search::contains_ignore_case;
 use crate::sql::{lexer::unquote, Classified, LexOptions, Lexer, SetKind, StatementKind, Token};
 use crate::sql::{ShowKind, TokenKind};
 
@@ -53,12 +53,14 @@ fn deny(privilege: &'static str) -> Result<(), ProxyError> {
 }
 
 /// Checks one statement (not a multi-statement) of a user without the
-/// admin role. `owns_thread` says whether a KILL id is a proxy session.
+/// admin role. `owns_thread` says whether a KILL id is a proxy session;
+/// `m` is what `text` mentions.
 pub fn check(
     text: &[u8],
     c: &Classified,
     opts: LexOptions,
     owns_thread: &dyn Fn(u64) -> bool,
+    m: Mentions,
 ) -> Result<(), ProxyError> {
     use StatementKind as K;
     let toks = || -> Vec<Token> {
@@ -161,10 +163,7 @@ pub fn check(
     }
     // Anywhere in the text: file access. (The process list is answered
     // from shardcat's sessions: `super::processlist`.)
-    if contains_ignore_case(text, b"load_file")
-        || contains_ignore_case(text, b"outfile")
-        || contains_ignore_case(text, b"dumpfile")
-    {
+    if m.has(Word::LoadFile) || m.has(Word::Outfile) || m.has(Word::Dumpfile) {
         for t in toks().iter() {
             let b = t.bytes(text);
             if t.kind != TokenKind::Word && t.kind != TokenKind::QuotedIdent {

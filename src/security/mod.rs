@@ -22,6 +22,7 @@ pub mod admin;
 pub mod auth_guard;
 pub mod credentials;
 pub mod identity;
+pub mod mentions;
 pub mod privileges;
 pub mod processlist;
 pub mod sha2_cache;
@@ -31,8 +32,8 @@ pub mod visibility;
 
 use crate::config::UserConfig;
 use crate::error::ProxyError;
-use crate::sql::search::contains_ignore_case;
 use crate::sql::{self, Classified, LexOptions, SetKind, ShowKind, StatementKind, Token};
+use mentions::{Mentions, Word};
 
 /// The session facts the checks need.
 pub struct Subject<'a> {
@@ -127,8 +128,10 @@ fn check_one(
         return Err(unverifiable(s, "statements nested too deeply"));
     }
     let is_admin = s.config.is_some_and(|u| u.admin);
+    // Every word the checks below search for, in one pass.
+    let m = Mentions::of(text);
     if !is_admin {
-        admin::check(text, c, s.lex, s.owns_thread)?;
+        admin::check(text, c, s.lex, s.owns_thread, m)?;
     }
     if s.read_only_tx && writes(c) {
         return Err(ProxyError::ReadOnlyTransaction);
@@ -170,9 +173,9 @@ fn check_one(
         };
         privileges::check(cfg, who, c, &objs)?;
     } else if !is_admin {
-        system_schemas(s, text, c)?;
+        system_schemas(s, text, c, m)?;
     }
-    match rewrite(s, text, c, restricted, is_admin)? {
+    match rewrite(s, text, c, restricted, is_admin, m)? {
         None => Ok(Verdict::Allow),
         Some(_) if depth > 0 => Err(unverifiable(
             s,
@@ -185,10 +188,11 @@ fn check_one(
 /// Whether an administrator's statement may need a rewrite: the gate
 /// skips every other check for admins without a privilege list.
 pub fn admin_needs_check(text: &[u8]) -> bool {
-    contains_ignore_case(text, b"user")
-        || contains_ignore_case(text, b"connection_id")
-        || contains_ignore_case(text, b"processlist")
-        || contains_ignore_case(text, b"grants")
+    let m = Mentions::of(text);
+    m.has(Word::User)
+        || m.has(Word::ConnectionId)
+        || m.has(Word::Processlist)
+        || m.has(Word::Grants)
 }
 
 /// The text to run instead of `text`, if any (see [`Verdict::Rewrite`]).
@@ -198,10 +202,23 @@ fn rewrite(
     c: &Classified,
     restricted: Option<&UserConfig>,
     is_admin: bool,
+    m: Mentions,
 ) -> Result<Option<String>, ProxyError> {
-    let text = String::from_utf8_lossy(text);
-    if let StatementKind::Show(_) = c.kind {
-        if contains_ignore_case(text.as_bytes(), b"processlist") {
+    let is_show = matches!(c.kind, StatementKind::Show(_));
+    let names_function = m.has(Word::User) || m.has(Word::ConnectionId);
+    let information_schema =
+        m.has(Word::InformationSchema) || s.schema.is_some_and(tables::is_information_schema);
+    if !is_show && !names_function && !information_schema {
+        // Nothing to rewrite (what `identity::functions` and
+        // `visibility::information_schema` would find without a mention).
+        return Ok(None);
+    }
+    let text = match std::str::from_utf8(text) {
+        Ok(t) => std::borrow::Cow::Borrowed(t),
+        Err(_) => String::from_utf8_lossy(text),
+    };
+    if is_show {
+        if m.has(Word::Processlist) {
             if let Some(q) = processlist::show(&text, &(s.processes)()) {
                 return Ok(Some(q));
             }
@@ -221,10 +238,9 @@ fn rewrite(
         return Ok(None);
     }
     // Lexed only when the text can hold one of the functions.
-    let named = (contains_ignore_case(text.as_bytes(), b"user")
-        || contains_ignore_case(text.as_bytes(), b"connection_id"))
-    .then(|| identity::functions(&text, c, s.user, s.host, s.connection_id, s.lex))
-    .flatten();
+    let named = names_function
+        .then(|| identity::functions(&text, c, s.user, s.host, s.connection_id, s.lex))
+        .flatten();
     let base = named.as_deref().unwrap_or(&text);
     let viewer = visibility::Viewer {
         restricted,
@@ -239,15 +255,22 @@ fn rewrite(
 /// For users without a privilege list or admin role: the system schemas
 /// (`mysql`, `performance_schema`, `sys`) hold the servers' accounts and
 /// state, not the user's data: 1142 (1044 for the database itself).
-fn system_schemas(s: &Subject<'_>, text: &[u8], c: &Classified) -> Result<(), ProxyError> {
+fn system_schemas(
+    s: &Subject<'_>,
+    text: &[u8],
+    c: &Classified,
+    m: Mentions,
+) -> Result<(), ProxyError> {
     let is_system = |db: &str| {
         tables::SYSTEM_SCHEMAS
             .iter()
             .any(|n| n.eq_ignore_ascii_case(db))
     };
-    let mentions = tables::SYSTEM_SCHEMAS
-        .iter()
-        .any(|n| contains_ignore_case(text, n.as_bytes()))
+    // (`Mentions` covers every name of `tables::SYSTEM_SCHEMAS`.)
+    let mentions = m.has(Word::Mysql)
+        || m.has(Word::PerformanceSchema)
+        || m.has(Word::Sys)
+        || m.has(Word::Shardcat)
         || s.schema.is_some_and(is_system);
     if !mentions {
         return Ok(());

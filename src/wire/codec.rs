@@ -179,7 +179,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
         };
         let mut done = 0;
         while done < buf.len() {
-            match tokio::time::timeout(limit, io.write(&buf[done..])).await {
+            // A write the socket takes at once (nearly every one) needs no
+            // timer: only one that must wait is bounded.
+            let mut write = std::pin::pin!(io.write(&buf[done..]));
+            let written = match futures::poll!(write.as_mut()) {
+                std::task::Poll::Ready(r) => Ok(r),
+                std::task::Poll::Pending => tokio::time::timeout(limit, write).await,
+            };
+            match written {
                 Ok(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(Ok(n)) => done += n,
                 Ok(Err(e)) => return Err(e),

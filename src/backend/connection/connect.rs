@@ -259,6 +259,7 @@ impl BackendConn {
             statements: LruCache::new(cache),
             pending_close: Vec::new(),
             silence: None,
+            watchdog: None,
             answer: None,
         };
         let setup = tokio::time::timeout(settings.connect_timeout, conn.query_drop(TRACKING_SQL));

@@ -8,6 +8,9 @@
 //! within about twice the timeout instead of after TCP's retransmission
 //! limits (minutes).
 //!
+//! One timer per connection serves every read: it is moved forward per
+//! read rather than registered anew.
+//!
 //! Owns: that watchdog around [`BackendConn::read_packet`]. Must not route,
 //! retry or count (callers decide what a lost connection means; reads
 //! outside transactions are retried elsewhere by `execute_one`).
@@ -47,10 +50,27 @@ impl BackendConn {
     /// One packet, waiting as long as the server shows it is alive.
     pub(super) async fn read_watched(&mut self, silence: Arc<Silence>) -> Result<Packet> {
         loop {
-            match tokio::time::timeout(silence.after, self.stream.read_packet()).await {
-                Ok(Ok(p)) => return Ok(p),
-                Ok(Err(e)) => return Err(self.lost(e)),
-                Err(_) => {
+            // One timer per connection, moved forward: a later deadline
+            // than the one set is a change of its expiry, no registration.
+            let deadline = tokio::time::Instant::now() + silence.after;
+            let timer = match &mut self.watchdog {
+                Some(timer) => {
+                    timer.as_mut().reset(deadline);
+                    timer
+                }
+                None => self
+                    .watchdog
+                    .insert(Box::pin(tokio::time::sleep_until(deadline))),
+            };
+            let read = tokio::select! {
+                biased;
+                r = self.stream.read_packet() => Some(r),
+                _ = timer.as_mut() => None,
+            };
+            match read {
+                Some(Ok(p)) => return Ok(p),
+                Some(Err(e)) => return Err(self.lost(e)),
+                None => {
                     if self.server_greets(&silence).await {
                         continue;
                     }

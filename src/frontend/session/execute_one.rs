@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use mysql_common::constants::StatusFlags;
 
+use super::answer_watch::{AnswerWatch, Stop};
 use super::{Ran, Session};
 use crate::backend::connection::read_small_result;
 use crate::backend::stall::looks_frozen;
@@ -23,7 +24,7 @@ use crate::error::{ProxyError, Result};
 use crate::execute::cancel::killed;
 use crate::execute::relay::FirstByte;
 use crate::execute::{Command, Outcome, Relay, Shape};
-use crate::frontend::prepared;
+use crate::frontend::{interrupt, prepared};
 use crate::router::RoutePlan;
 use crate::sql::{Classified, StatementKind};
 use crate::wire::packets::SessionChange;
@@ -274,12 +275,13 @@ impl Session {
     }
 
     /// Relays the answer to the command just sent on held connection `i`,
-    /// while watching for the server being marked down and for KILL of this
-    /// session; publishes the running backend for KILL QUERY and keeps the
-    /// in-flight count. With `watch_stall` (a retryable read), an answer
-    /// that has not started within the server's stall deadline on a server
-    /// that looks frozen gives up with a timeout, so the read is retried
-    /// elsewhere.
+    /// while watching the session's interrupt (the server marked down, KILL
+    /// of this session, a deadlock victim choice) and the query timeout
+    /// (`answer_watch`); publishes the running backend for KILL QUERY and
+    /// keeps the in-flight count. With `watch_stall` (a retryable read), an
+    /// answer that has not started within the server's stall deadline on a
+    /// server that looks frozen gives up with a timeout, so the read is
+    /// retried elsewhere.
     pub(super) async fn relay_answer(
         &mut self,
         i: usize,
@@ -295,70 +297,81 @@ impl Session {
         let stall_policy = cfg.routing.stall_policy().filter(|_| watch_stall);
         drop(cfg);
         let last_insert_id = self.override_last_insert_id;
-        let missing_table = self.missing_table.clone();
         let pool = self.held[i].conn.pool().clone();
         pool.stats.in_flight.fetch_add(1, Ordering::Relaxed);
         let thread = self.held[i].conn.connection_id;
+        let handle = &*self.handle;
         {
             // In place: the list keeps its capacity between statements.
-            let mut backends = self.handle.backends.lock();
+            let mut backends = handle.backends.lock();
             backends.clear();
             backends.push((pool.clone(), thread));
+            // A mark-down or victim choice seen by an earlier statement
+            // (raised under this lock: none is lost for this one).
+            handle
+                .interrupt
+                .clear(interrupt::DOWN | interrupt::DEADLOCK);
         }
-        let mut down = pool.stats.down_epoch.subscribe();
-        let handle = self.handle.clone();
         let wait = handle.deadlock.begin_wait(&pool, thread);
         let first_byte = FirstByte::new();
-        let stall_deadline = stall_policy.map(|p| pool.stats.stall.deadline(&p));
+        let watch = AnswerWatch {
+            handle,
+            pool: &pool,
+            wait,
+            first_byte: &first_byte,
+            timeout,
+            stall: stall_policy.map(|p| pool.stats.stall.deadline(&p)),
+            timer: self.timer.as_mut(),
+        };
         let held = &mut self.held[i];
         let mut relay = Relay {
             conn: &mut held.conn,
             client: &mut self.client,
             client_caps: self.caps,
             seq,
-            timeout,
+            // The query timeout is the watch's (one timer for both).
+            timeout: None,
             last_insert_id,
             first_byte: Some(&first_byte),
             table_names: &self.column_tables,
             client_extended: self.extended_metadata,
-            missing_table: missing_table.as_ref(),
+            missing_table: self.missing_table.as_ref(),
         };
-        // Biased, the relay first: when the answer is complete, the
-        // watchers below are not polled again (they only matter while it
-        // waits, and every poll of a pending relay still reaches them).
+        // Biased, the relay first: when the answer is complete, the watch
+        // is not polled again (it only matters while the relay waits, and
+        // every poll of a pending relay still reaches it).
         let mut outcome = tokio::select! {
             biased;
             o = relay.forward(shape) => o,
-            waited = stalled(&pool, stall_deadline, &first_byte) => {
-                relay.conn.broken = true;
-                Outcome {
-                    failure: Some(ProxyError::BackendTimeout {
-                        server: pool.server.name.clone(),
-                        millis: waited.as_millis() as u64,
-                    }),
-                    ..Outcome::default()
+            stop = watch.stop() => {
+                let server = || pool.server.name.clone();
+                let failure = match stop {
+                    Stop::Killed => killed(),
+                    Stop::Down => ProxyError::BackendLost {
+                        server: server(),
+                        reason: "server marked down by the health checker".into(),
+                    },
+                    Stop::Victim => {
+                        // A deadlock victim (`frontend::deadlock`): nothing
+                        // of the answer came; the server's statement still
+                        // waits for its lock, so its connection is ended
+                        // there.
+                        crate::frontend::cancel_on_servers(vec![(pool.clone(), thread)]);
+                        ProxyError::DeadlockVictim
+                    }
+                    Stop::Timeout(d) | Stop::Stalled(d) => ProxyError::BackendTimeout {
+                        server: server(),
+                        millis: d.as_millis() as u64,
+                    },
+                };
+                // Killed: the session ends, the connection is not reused
+                // (as before: dropped by the caller).
+                if stop != Stop::Killed && stop != Stop::Down {
+                    relay.conn.broken = true;
                 }
-            },
-            _ = down.changed() => Outcome {
-                failure: Some(ProxyError::BackendLost {
-                    server: pool.server.name.clone(),
-                    reason: "server marked down by the health checker".into(),
-                }),
-                ..Outcome::default()
-            },
-            _ = handle.kill.notified() => Outcome {
-                failure: Some(killed()),
-                client_lost: true,
-                ..Outcome::default()
-            },
-            _ = victim(&handle, wait, &first_byte) => {
-                // A deadlock victim (`frontend::deadlock`): nothing of the
-                // answer came; the server's statement still waits for its
-                // lock, so its connection is ended there.
-                relay.conn.broken = true;
-                crate::frontend::cancel_on_servers(vec![(pool.clone(), thread)]);
                 Outcome {
-                    failure: Some(ProxyError::DeadlockVictim),
+                    failure: Some(failure),
+                    client_lost: stop == Stop::Killed,
                     ..Outcome::default()
                 }
             },
@@ -368,7 +381,7 @@ impl Session {
         if let Some(took) = first_byte.took() {
             pool.stats.stall.record_first_byte(took);
         }
-        self.handle.backends.lock().clear();
+        handle.backends.lock().clear();
         if outcome.failure.is_none() {
             self.after_relay(i, &mut outcome).await;
         }
@@ -439,15 +452,6 @@ impl Session {
             self.pins.session_state = false;
         }
         self.release_unpinned();
-    }
-}
-
-/// Completes when the detector chose statement `wait` of the session as a
-/// deadlock victim while no byte of its answer had come (never after).
-async fn victim(handle: &crate::frontend::SessionHandle, wait: u64, first: &FirstByte) {
-    handle.deadlock.chosen(wait).await;
-    if first.took().is_some() {
-        std::future::pending::<()>().await;
     }
 }
 

@@ -30,6 +30,7 @@ use crate::wire::packets::{ErrPacket, Reader};
 
 mod admin;
 mod admin_gates;
+mod answer_watch;
 mod atomic_write;
 mod connections;
 mod cursor;
@@ -62,6 +63,10 @@ mod xa_tx;
 /// WARNINGS` or `FOUND_ROWS()` can reach the server that ran its last
 /// statement.
 const DIAGNOSTICS_HOLD: Duration = Duration::from_secs(2);
+
+/// Where the session's timer rests while no statement needs it (far
+/// away: it is moved, not fired).
+const IDLE_TIMER: Duration = Duration::from_secs(86_400);
 
 /// A backend connection the session currently holds.
 struct Held {
@@ -151,6 +156,10 @@ pub struct Session {
     /// command, whatever servers and retries it tries.
     checkout_deadline: Option<std::time::Instant>,
     handle: Arc<super::SessionHandle>,
+    /// The timer of the query timeout and stall deadline of relayed
+    /// answers (`answer_watch`): one per session, moved forward per
+    /// statement instead of a timer registered per statement.
+    timer: std::pin::Pin<Box<tokio::time::Sleep>>,
     /// What the running statement did, for metrics and the slow log.
     stat: observe::Stat,
     /// The security gate's classification of the running COM_QUERY (the
@@ -243,6 +252,7 @@ impl Session {
             statement_warnings: Default::default(),
             merged_cursors: HashMap::new(),
             handle,
+            timer: Box::pin(tokio::time::sleep(IDLE_TIMER)),
         }
     }
 
@@ -329,14 +339,26 @@ impl Session {
     /// The command loop; returns when the client quits or goes away, or
     /// when the proxy drains and the session is outside a transaction.
     pub async fn run(&mut self) {
-        let mut drain = self.proxy.drain_signal();
+        use super::interrupt::{DRAIN, KILL};
         let handle = self.handle.clone();
+        if self.proxy.is_draining() {
+            // Drained before this session was registered to hear it.
+            handle.interrupt.raise(DRAIN);
+        }
         loop {
-            // `KILL` of an idle session closes it at once, as in MySQL.
+            // `KILL` of an idle session closes it at once, as in MySQL; a
+            // drain, once outside a transaction. (One signal, polled in
+            // place: nothing registered per command.)
+            let mask = match self.pins.transaction {
+                true => KILL,
+                false => KILL | DRAIN,
+            };
             let next = tokio::select! {
                 biased;
-                _ = handle.kill.notified() => break,
-                _ = drain.wait_for(|d| *d), if !self.pins.transaction => None,
+                bits = handle.interrupt.raised(mask) => match bits & KILL {
+                    0 => None,
+                    _ => break,
+                },
                 p = self.next_command() => Some(p),
             };
             let Some(next) = next else {

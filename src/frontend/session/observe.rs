@@ -207,7 +207,13 @@ impl Session {
         // classification kept, or kept with the prepared statement.
         let mut known_hash = None;
         let text = if cmd == command::QUERY {
-            let text = String::from_utf8_lossy(payload.get(1..).unwrap_or_default());
+            let bytes = payload.get(1..).unwrap_or_default();
+            // Valid UTF-8 (nearly always) is checked at the validator's
+            // speed, not decoded character by character.
+            let text = match std::str::from_utf8(bytes) {
+                Ok(t) => std::borrow::Cow::Borrowed(t),
+                Err(_) => String::from_utf8_lossy(bytes),
+            };
             if admin.digests {
                 known_hash = self.kept_tokens.for_text(&text).and_then(|tokens| {
                     crate::sql::classify::digest_hash_of_tokens(&text, tokens, &mut self.digest_buf)
@@ -246,15 +252,12 @@ impl Session {
 
     /// `SHOW SHARDCAT SESSIONS`: idle again, with the state the command left.
     pub(super) fn show_idle(&self) {
-        let held = match self.pins.transaction {
-            true => self
-                .held
-                .iter()
-                .filter(|h| h.role == crate::backend::Role::Primary)
-                .map(|h| (h.node, h.conn.connection_id))
-                .collect(),
-            false => Vec::new(),
-        };
+        let in_tx = self.pins.transaction;
+        let held = self
+            .held
+            .iter()
+            .filter(move |h| in_tx && h.role == crate::backend::Role::Primary)
+            .map(|h| (h.node, h.conn.connection_id));
         self.handle.deadlock.set_held(held);
         let mut a = self.handle.activity.lock();
         a.in_transaction = self.pins.transaction;

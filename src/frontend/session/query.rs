@@ -97,7 +97,7 @@ fn multi_statement_refused(text: &str) -> ProxyError {
 /// `SELECT`, transaction control, `USE` or `DEALLOCATE` without `FROM`
 /// (but `FROM DUAL`), and `PREPARE`. Checked against the server by
 /// `tests/clients/test_shard_warnings.py` (`run_between`).
-fn uses_no_table(text: &str, c: &Classified) -> bool {
+fn uses_no_table(text: &str, c: &Classified, kept: Option<&[sql::Token]>) -> bool {
     let kind_keeps = matches!(
         c.kind,
         StatementKind::Select
@@ -125,10 +125,19 @@ fn uses_no_table(text: &str, c: &Classified) -> bool {
         return true;
     }
     let src = text.as_bytes();
-    let tokens: Vec<_> = sql::lexer::tokenize(text)
-        .into_iter()
-        .filter(|t| !t.is_trivia())
-        .collect();
+    // The classification's tokens when kept for this text (the same
+    // default lexer pass): no second pass over it.
+    let lexed: Vec<_>;
+    let tokens = match kept {
+        Some(tokens) => tokens,
+        None => {
+            lexed = sql::lexer::tokenize(text)
+                .into_iter()
+                .filter(|t| !t.is_trivia())
+                .collect();
+            &lexed
+        }
+    };
     !tokens.iter().enumerate().any(|(i, t)| {
         t.is_keyword(src, "FROM") && !tokens.get(i + 1).is_some_and(|n| n.is_keyword(src, "DUAL"))
     })
@@ -136,12 +145,17 @@ fn uses_no_table(text: &str, c: &Classified) -> bool {
 
 impl Session {
     pub(super) async fn com_query(&mut self, payload: &[u8], seq: &mut u8) {
-        let text = String::from_utf8_lossy(&payload[1..]);
+        // Valid UTF-8 (nearly always) is checked at the validator's speed,
+        // not decoded character by character; decoded once per statement.
+        let text = match std::str::from_utf8(&payload[1..]) {
+            Ok(t) => std::borrow::Cow::Borrowed(t),
+            Err(_) => String::from_utf8_lossy(&payload[1..]),
+        };
         let mut c = match self.pre_classified.take() {
             Some(c) => c,
             None => sql::classify_bytes(&payload[1..], self.lex_options()),
         };
-        self.keeps_diagnostics = uses_no_table(&text, &c);
+        self.keeps_diagnostics = uses_no_table(&text, &c, self.kept_tokens.for_text(&text));
         self.tableless_read =
             self.pins.diagnostics && c.kind == StatementKind::Select && self.keeps_diagnostics;
         if c.flags.reads_diagnostics

@@ -75,7 +75,7 @@ impl Session {
         self.release_unpinned();
     }
 
-    pub(super) async fn com_stmt_execute(&mut self, payload: &[u8], seq: &mut u8) {
+    pub(super) async fn com_stmt_execute(&mut self, payload: &bytes::Bytes, seq: &mut u8) {
         let Some(id) = Reader::new(&payload[1..]).u32() else {
             self.write_error_seq(&ProxyError::MalformedPacket("COM_STMT_EXECUTE".into()), seq)
                 .await;
