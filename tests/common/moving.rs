@@ -301,6 +301,10 @@ pub(crate) struct Written {
     pub(crate) ids: Vec<i64>,
     pub(crate) ledger: i64,
     pub(crate) failures: Vec<String>,
+    /// The ids of `failures`: their rows may or may not exist (a write cut
+    /// off mid-way, e.g. its proxy killed, is neither acknowledged nor
+    /// known to have failed).
+    pub(crate) failed_ids: Vec<i64>,
     pub(crate) slowest: Duration,
     pub(crate) read_mismatches: usize,
     /// Transactions rolled back by an InnoDB deadlock and run again.
@@ -394,11 +398,31 @@ pub(crate) async fn writer(
             Err(e) => {
                 let _ = c.query_drop("ROLLBACK").await;
                 out.failures.push(format!("id {id}: {e}"));
+                out.failed_ids.push(id);
             }
         }
     }
     let _ = c.disconnect().await;
     out
+}
+
+/// Settles writes whose outcome is unknown (`Written::failed_ids`): their
+/// rows are deleted through the proxy and on `ref`, so that both hold
+/// only acknowledged writes.
+pub(crate) async fn forget_unknown(topo: &Topology, proxy: &ProxyProcess, ids: &[i64]) {
+    let mut c = proxy_conn(proxy, Some(DB)).await;
+    let mut r = direct_conn(topo, "ref", Some(DB)).await;
+    for id in ids {
+        for sql in [
+            "DELETE FROM ledger WHERE account_id = ?",
+            "DELETE FROM accounts WHERE id = ?",
+        ] {
+            c.exec_drop(sql, (id,)).await.unwrap();
+            r.exec_drop(sql, (id,)).await.unwrap();
+        }
+    }
+    let _ = c.disconnect().await;
+    let _ = r.disconnect().await;
 }
 
 /// Every row of `table` through the proxy, as sorted (id, balance) pairs.
