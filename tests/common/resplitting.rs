@@ -363,6 +363,8 @@ pub(crate) struct Load {
     pub(crate) writers: Vec<tokio::task::JoinHandle<Outcome>>,
     pub(crate) readers: Vec<tokio::task::JoinHandle<Vec<String>>>,
     pub(crate) reads: Arc<AtomicUsize>,
+    pub(crate) kind: Kind,
+    pub(crate) seeds: Arc<Vec<String>>,
 }
 
 /// Fresh databases, `extra` more rows in `accounts` (through the proxy and
@@ -416,10 +418,27 @@ pub(crate) async fn start_load(kind: Kind, seed: u64, extra: usize) -> Load {
         writers,
         readers,
         reads,
+        kind,
+        seeds,
     }
 }
 
 impl Load {
+    /// Writers again (after [`Load::finish`]), with keys of their own
+    /// (`seed`), until `stop`.
+    pub(crate) fn writers_again(
+        &self,
+        seed: u64,
+        stop: &Arc<AtomicBool>,
+    ) -> Vec<tokio::task::JoinHandle<Outcome>> {
+        (0..WRITERS)
+            .map(|w| {
+                let (topo, seeds, stop) = (self.topo.clone(), self.seeds.clone(), stop.clone());
+                tokio::spawn(writer(self.kind, self.proxy.port, topo, w, seeds, seed, stop))
+            })
+            .collect()
+    }
+
     /// Stops the load: the writers' outcome and the read failures, with
     /// the failed writes and reads asserted away.
     pub(crate) async fn finish(&mut self, what: &str) -> (Outcome, usize) {

@@ -14,8 +14,9 @@
 //!    (`verify.rs`): a chunk that differs for good stops the move;
 //! 3. **switch** (`switched`): each proxy pauses the writes to the moving
 //!    tables (`SET SHARDCAT PAUSE WRITES`), the source tables are locked
-//!    for reading, the target waits for the source's last GTID, row counts
-//!    and the chunks written during the verification are compared, the
+//!    for reading, the target waits for the source's last GTID, the keys
+//!    written since the verification's last key round (`watch.rs`,
+//!    `keys.rs`) and its chunks left over are compared, the
 //!    target's GTID position is recorded for the reverse channel, the
 //!    placement file records the new node and each proxy reloads it (`SET
 //!    SHARDCAT SWITCH`); the channel stops, writes resume (to the new
@@ -38,6 +39,7 @@
 
 mod copy;
 mod gtid;
+mod keys;
 mod pause;
 mod plan;
 pub mod progress;
@@ -48,6 +50,7 @@ mod snapshot;
 mod split;
 mod steps;
 mod verify;
+mod watch;
 
 pub use verify::CHUNK_ROWS;
 

@@ -2,11 +2,12 @@
 //! while another session holds a read lock on the copied tables, so that
 //! no transaction — no prepared XA branch — is half done on them at that
 //! moment; its binary log coordinates and, for a move, its GTID position
-//! (`BINLOG_GTID_POS`, retried while it answers NULL).
+//! (`BINLOG_GTID_POS`, asked once the lock is released, retried while it
+//! answers NULL: the lock holds writes for the snapshot's opening only).
 //!
 //! Owns: those statements. Must not: copy rows (`steps`, `resplit::copy`).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
@@ -64,45 +65,62 @@ pub(super) async fn locked_snapshot<T>(
     taken
 }
 
-/// Opens a consistent snapshot on `source` and returns its binlog file,
-/// position and GTID position. `BINLOG_GTID_POS` answers NULL when it
-/// cannot place the snapshot's coordinates (seen under heavy write load):
-/// the snapshot is then taken again, a few times, before giving up with an
-/// error that says so.
-pub(super) async fn consistent_snapshot(
+/// Opens a consistent snapshot on `source` while `lock` holds the read
+/// lock on `tables` ([`locked_snapshot`]) and returns its binlog file,
+/// position and GTID position. The lock is held for the snapshot's opening
+/// and its coordinates only: `BINLOG_GTID_POS` is asked once it is
+/// released (the coordinates are the snapshot's whatever happens after).
+/// It answers NULL when it cannot place them (seen under heavy write
+/// load): asked again a few times, then the snapshot is taken again, a few
+/// times, before giving up with an error that says so. The lock's time is
+/// returned too, for the report.
+pub(super) async fn gtid_snapshot(
+    lock: &mut Conn,
+    tables: &[String],
     source: &mut Conn,
-) -> Result<(String, String, String), String> {
-    const ATTEMPTS: u32 = 5;
+) -> Result<((String, String, String), Duration), String> {
+    const ATTEMPTS: u32 = 3;
+    const LOOKUPS: u64 = 4;
     source
         .query_drop("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         .await
         .map_err(sql_err("source"))?;
     let mut last = String::new();
-    for attempt in 1..=ATTEMPTS {
-        source
-            .query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT")
-            .await
-            .map_err(sql_err("source snapshot"))?;
-        let Some((file, pos)) = snapshot_coordinates(source).await? else {
-            return Err("the source has no binary log (log_bin is off)".into());
-        };
-        let position: Option<Option<String>> = source
-            .exec_first("SELECT BINLOG_GTID_POS(?, ?)", (file.clone(), pos.clone()))
-            .await
-            .map_err(sql_err("BINLOG_GTID_POS"))?;
-        if let Some(position) = position.flatten() {
-            gtid::parse(&position)?;
-            return Ok((file, pos, position));
+    let mut held = Duration::ZERO;
+    for _ in 0..ATTEMPTS {
+        let start = Instant::now();
+        let (file, pos) = locked_snapshot(lock, tables, open_snapshot(source)).await?;
+        held = held.max(start.elapsed());
+        for lookup in 0..LOOKUPS {
+            let position: Option<Option<String>> = source
+                .exec_first("SELECT BINLOG_GTID_POS(?, ?)", (file.clone(), pos.clone()))
+                .await
+                .map_err(sql_err("BINLOG_GTID_POS"))?;
+            if let Some(position) = position.flatten() {
+                gtid::parse(&position)?;
+                return Ok(((file, pos, position), held));
+            }
+            tokio::time::sleep(Duration::from_millis(50 * (lookup + 1))).await;
         }
         last = format!("{file}:{pos}");
         source
             .query_drop("ROLLBACK")
             .await
             .map_err(sql_err("source snapshot"))?;
-        tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
     }
     Err(format!(
         "the source could not give the GTID position of its snapshot \
-         (BINLOG_GTID_POS({last}) is NULL after {ATTEMPTS} attempts)"
+         (BINLOG_GTID_POS({last}) is NULL after {ATTEMPTS} snapshots)"
     ))
+}
+
+/// Opens a consistent snapshot on `source`: its binlog coordinates.
+async fn open_snapshot(source: &mut Conn) -> Result<(String, String), String> {
+    source
+        .query_drop("START TRANSACTION WITH CONSISTENT SNAPSHOT")
+        .await
+        .map_err(sql_err("source snapshot"))?;
+    snapshot_coordinates(source)
+        .await?
+        .ok_or_else(|| "the source has no binary log (log_bin is off)".into())
 }

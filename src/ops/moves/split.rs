@@ -454,7 +454,8 @@ async fn switch(
             let (Some(source), Some(target)) = (sources.get_mut(from), targets.get_mut(to)) else {
                 return Err("no connection for a move".into());
             };
-            check.in_pause(source, target).await?;
+            let left = req.max_pause.saturating_sub(pause.elapsed());
+            check.in_pause(source, target, left, say).await?;
         }
         pause.mark("verify");
         recovery::stall("paused", say).await;

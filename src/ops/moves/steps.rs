@@ -17,8 +17,9 @@ use super::copy::{copy_rows, rows_estimate, Meter};
 use super::gtid;
 use super::progress::{self, Progress};
 use super::recovery;
-use super::snapshot::{consistent_snapshot, locked_snapshot};
+use super::snapshot::gtid_snapshot;
 use super::verify::Verified;
+use super::watch::Watch;
 use super::{MoveRequest, Resolved};
 use crate::config::placement_file::{MoveRecord, PlacementFile};
 use crate::config::Config;
@@ -159,10 +160,13 @@ impl<'a> Steps<'a> {
             .iter()
             .map(|t| qualified(&record.schema, t))
             .collect();
-        let (file, pos, position) =
-            locked_snapshot(&mut lock, &tables, consistent_snapshot(&mut source)).await?;
+        let ((file, pos, position), held) =
+            gtid_snapshot(&mut lock, &tables, &mut source).await?;
         let _ = lock.disconnect().await;
-        say(format!("snapshot at {file}:{pos} = GTID {position}"));
+        say(format!(
+            "snapshot at {file}:{pos} = GTID {position} (tables locked {} ms)",
+            held.as_millis()
+        ));
         target
             .query_drop(format!(
                 "CREATE DATABASE IF NOT EXISTS {}",
@@ -465,7 +469,16 @@ impl<'a> Steps<'a> {
             if !reached {
                 return Err(format!("the target did not reach {pos} within the pause"));
             }
-            cut.check.in_pause(&mut source, &mut target).await?;
+            let gtid_wait = start.elapsed();
+            let left = self.req.max_pause.saturating_sub(gtid_wait);
+            cut.check
+                .in_pause(&mut source, &mut target, left, say)
+                .await?;
+            say(format!(
+                "pause (ms): lock+gtid wait {}, verify {}",
+                gtid_wait.as_millis(),
+                start.elapsed().saturating_sub(gtid_wait).as_millis()
+            ));
             recovery::stall("paused", say).await;
             if start.elapsed() + Duration::from_millis(100) > self.req.max_pause {
                 return Err("the pause would end before the switch".to_string());
@@ -564,8 +577,14 @@ impl<'a> Steps<'a> {
         let mut source = connect(self.cfg, &record.from).await?;
         let mut target = connect(self.cfg, &record.to).await?;
         let rows = self.req.chunk_rows;
+        let (schema, tables) = (&record.schema, &record.tables);
+        let watch = Watch::start(self.cfg, &record.from, &mut source, schema, tables, say).await;
+        let watch = watch.unwrap_or_else(|e| {
+            say(format!("{e}: the pause counts the tables' rows"));
+            None
+        });
         let verified =
-            Verified::online(&mut source, &mut target, record, rows, progress, say).await;
+            Verified::online(&mut source, &mut target, record, watch, rows, progress, say).await;
         let _ = source.disconnect().await;
         let _ = target.disconnect().await;
         verified

@@ -27,9 +27,10 @@
 //!   are compared inside the pause (the source locked, the copy caught
 //!   up: an exact comparison).
 //!
-//! Inside a move's pause: every table's row count on both sides, and the
-//! chunks left over; inside a resplit's, the chunks left over only (the
-//! keys written since are checked by `resplit::verify`).
+//! Inside the pause: the chunks left over, and the keys written since
+//! (`keys`: noted by a move's key watch, `watch`, or a resplit's reader);
+//! a move's tables the watch does not cover (or all, without a usable
+//! watch) by their row counts on both sides.
 //!
 //! Owns: the chunking and the comparison. Must not: pause, switch or
 //! write the move's record (`steps.rs`, `mod.rs`).
@@ -41,6 +42,7 @@ use mysql_async::{Conn, Params, Value};
 
 use super::progress::Progress;
 use super::steps::{own_domain, position_without};
+use super::watch::Watch;
 use crate::config::placement_file::MoveRecord;
 use crate::ops::tables::ddl::quote;
 
@@ -142,6 +144,9 @@ pub(super) struct Verified {
     plans: Vec<Plan>,
     /// Chunks written on every round: compared inside the pause.
     pub(super) deferred: Vec<Chunk>,
+    /// A move's key watch (`watch`): the keys written since its last round
+    /// compared in the pause, instead of the tables' row counts.
+    watch: Option<Watch>,
 }
 
 fn sql_err(what: &'static str) -> impl Fn(mysql_async::Error) -> String {
@@ -153,11 +158,13 @@ pub(super) type Figure = (u64, u64);
 
 impl Verified {
     /// A move's verification: the source's tables against the target's
-    /// (see the module doc); the chunks left for the pause.
+    /// (see the module doc), then the keys `watch` noted (in rounds); the
+    /// chunks and the watch for the pause.
     pub(super) async fn online(
         source: &mut Conn,
         target: &mut Conn,
         record: &MoveRecord,
+        watch: Option<Watch>,
         chunk_rows: usize,
         progress: &mut Progress,
         say: &mut dyn FnMut(String),
@@ -177,7 +184,14 @@ impl Verified {
             chunk_rows,
         };
         let mut channel = Channel { record, domain };
-        Verified::online_with(source, target, &job, &mut channel, progress, say).await
+        let mut verified =
+            Verified::online_with(source, target, &job, &mut channel, progress, say).await?;
+        if let Some(w) = &watch {
+            let channel = Channel { record, domain };
+            w.rounds(source, target, channel, progress, say).await?;
+        }
+        verified.watch = watch;
+        Ok(verified)
     }
 
     /// Cuts the tables into chunks and compares them all (see the module
@@ -203,7 +217,7 @@ impl Verified {
         }
         let mut verified = Verified {
             plans,
-            deferred: Vec::new(),
+            ..Verified::default()
         };
         let total = pending.len() as u64;
         let _ = progress.step("verifying");
@@ -305,18 +319,35 @@ impl Verified {
             .collect();
         Verified {
             plans,
-            deferred: Vec::new(),
+            ..Verified::default()
         }
     }
 
     /// Inside the pause (the source locked, the target at its position):
-    /// every table's row count and the chunks left over.
+    /// the keys the watch noted since its last round (`watch`), the row
+    /// counts of the tables it does not cover (of all without a usable
+    /// watch), and the chunks left over. `left`: the pause's time left.
     pub(super) async fn in_pause(
         &self,
         source: &mut Conn,
         target: &mut Conn,
+        left: Duration,
+        say: &mut dyn FnMut(String),
     ) -> Result<(), String> {
+        let mut watched = None;
+        if let Some(w) = &self.watch {
+            match w.in_pause(source, target, left).await? {
+                Ok(keys) => {
+                    say(format!("in the pause: {keys} keys written since the last key round compared"));
+                    watched = Some(w);
+                }
+                Err(why) => say(format!("{why}: the pause counts the tables' rows")),
+            }
+        }
         for plan in &self.plans {
+            if watched.is_some_and(|w| w.covers(&plan.name)) {
+                continue;
+            }
             let count = format!("SELECT COUNT(*) FROM {}", plan.name);
             let (a, b) = tokio::join!(
                 source.query_first::<u64, _>(&count),

@@ -24,23 +24,36 @@
 //! step that moves `applied`): the keys written after the online
 //! verification are what is left to check.
 //!
+//! A lost server (a restart, a killed connection) is not the end: the
+//! reader reconnects to the same address once a second, up to [`RETRIES`]
+//! times in a row without progress, and reads on from its recorded
+//! position (`Shared::resume_at`).
+//!
+//! Without a rule (a move's key watch, `moves::watch`) the reader applies
+//! nothing: it notes the keys of the rows written from its start on, and
+//! flags a write of the schema logged as a statement (`Shared::blind`).
+//!
 //! Owns: the reader task, the applied position, the keys written. Must
 //! not: decide when to switch (`switch`), record the position (`mod` does,
 //! from `applied`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures::StreamExt;
 use mysql_async::binlog::events::{EventData, RowsEventData};
 use mysql_async::binlog::value::BinlogValue;
 use mysql_async::prelude::Queryable;
-use mysql_async::{BinlogStreamRequest, Conn, Params, Value};
+use mysql_async::{BinlogStream, BinlogStreamRequest, Conn, Params, Value};
 use parking_lot::Mutex;
 
 use super::rows::OldTable;
 use super::xa::{gtid_body, Branches};
+use crate::config::Config;
 use crate::ops::moves::steps::qualified;
+use crate::ops::node_primary::connect_primary;
+use crate::ops::tables::live::connect_addr;
 use crate::ops::tables::ddl::quote;
 use crate::placement::{KeyType, ShardedTable};
 
@@ -115,6 +128,11 @@ pub(crate) struct Shared {
     /// The start of the earliest prepared XA branch held (`xa`): a
     /// restarted reader starts there at the latest.
     pub(crate) floor: Option<Pos>,
+    /// Reconnections after a lost server.
+    pub(crate) reconnects: u32,
+    /// A noting reader (no rule): the first statement it read that wrote
+    /// rows logged as text (their keys unknown).
+    pub(crate) blind: Option<String>,
 }
 
 impl Shared {
@@ -156,12 +174,21 @@ impl Reader {
     }
 }
 
+impl Drop for Reader {
+    /// A reader dropped (an error's early return) stops too.
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 /// What the reader routes by.
 pub(crate) struct Routes {
     pub(crate) schema: String,
     /// Old table name (lower case) → its shape and new tables.
     pub(crate) tables: HashMap<String, OldTable>,
-    pub(crate) rule: ShardedTable,
+    /// The new rule (a resplit); none: only the keys are noted (a move's
+    /// verification).
+    pub(crate) rule: Option<ShardedTable>,
     pub(crate) key_type: KeyType,
 }
 
@@ -179,27 +206,94 @@ pub(super) enum Op {
     },
 }
 
-/// Starts reading `stream_conn`'s binary log from `from`, applying through
-/// `apply` (both connections to the node's primary).
+/// Reconnections a reader makes after losing its server (a restart, a
+/// dropped connection), one a second (as a move's channel,
+/// `MASTER_CONNECT_RETRY = 1`), before it stops; the count starts again
+/// once it has read on.
+const RETRIES: u32 = 60;
+const RETRY_EVERY: Duration = Duration::from_secs(1);
+
+/// The server a reader reads: the node's primary as first found (a binary
+/// log position means something on that server only: a reconnection never
+/// goes to another).
+#[derive(Debug, Clone)]
+pub(crate) struct Server {
+    pub(crate) addr: String,
+    user: String,
+    password: String,
+    timeout_ms: u64,
+}
+
+impl Server {
+    /// `node`'s primary.
+    pub(crate) async fn of(cfg: &Config, node: &str) -> Result<Server, String> {
+        let (conn, addr) = connect_primary(cfg, node).await?;
+        let _ = conn.disconnect().await;
+        Ok(Server {
+            addr,
+            user: cfg.backend.user.clone(),
+            password: cfg.backend.password.clone(),
+            timeout_ms: cfg.backend.connect_timeout_ms,
+        })
+    }
+
+    async fn connect(&self) -> Result<Conn, Stop> {
+        connect_addr(&self.addr, &self.user, &self.password, self.timeout_ms)
+            .await
+            .map_err(Stop::Lost)
+    }
+}
+
+/// Why a reading stopped: the server went away (read again from the
+/// recorded position after a reconnection), or for good.
+#[derive(Debug)]
+enum Stop {
+    Lost(String),
+    Fatal(String),
+}
+
+/// A driver error: a lost connection or server (shutdown, killed, gone) is
+/// [`Stop::Lost`].
+fn stop(what: &'static str) -> impl Fn(mysql_async::Error) -> Stop {
+    move |e| {
+        let lost = match &e {
+            mysql_async::Error::Io(_) | mysql_async::Error::Driver(_) => true,
+            // Shutdown in progress, connection killed, server gone / lost,
+            // network read/write errors.
+            mysql_async::Error::Server(s) => {
+                [1053, 1927, 2006, 2013, 1158, 1159, 1160, 1161].contains(&s.code)
+            }
+            _ => false,
+        };
+        match lost {
+            true => Stop::Lost(format!("{what}: {e}")),
+            false => Stop::Fatal(format!("{what}: {e}")),
+        }
+    }
+}
+
+/// Starts reading `server`'s binary log from `from`, applying (a resplit:
+/// `routes.rule` set) or only noting the keys written (a move: no rule;
+/// noting from the start).
 pub(crate) async fn start(
     node: &str,
-    stream_conn: Conn,
-    apply: Conn,
+    server: Server,
     from: Pos,
     routes: Routes,
 ) -> Result<Reader, String> {
     // A server id no replica of the topology uses (the registration of an
     // equal id would cut that replica off).
     let server_id = 0x5C00_0000u32 | (rand::random::<u32>() & 0x00FF_FFFF);
+    let dirty = routes.rule.is_none().then(Dirty::new);
     let shared = Arc::new(Mutex::new(Shared {
         applied: Some(from.clone()),
+        dirty,
         ..Shared::default()
     }));
     let s2 = shared.clone();
     let task = tokio::spawn(async move {
-        if let Err(e) = run(stream_conn, apply, from, routes, server_id, &s2).await {
-            s2.lock().error = Some(e);
-        }
+        let e = keep_reading(&server, &routes, from, server_id, &s2).await;
+        s2.lock().error = Some(e);
     });
     Ok(Reader {
         node: node.to_owned(),
@@ -208,38 +302,100 @@ pub(crate) async fn start(
     })
 }
 
-async fn run(
-    stream_conn: Conn,
-    mut apply: Conn,
+/// Reads until a fatal error or [`RETRIES`] reconnections in a row; each
+/// reconnection reads from the recorded position on (`Shared::resume_at`:
+/// a stretch read again ends in the same state). The error.
+async fn keep_reading(
+    server: &Server,
+    routes: &Routes,
     from: Pos,
-    routes: Routes,
     server_id: u32,
     shared: &Mutex<Shared>,
-) -> Result<(), String> {
-    let err = |what: &'static str| move |e: mysql_async::Error| format!("{what}: {e}");
-    let file = from.file.clone();
+) -> String {
+    let mut lost = 0;
+    loop {
+        let at = shared.lock().resume_at().unwrap_or_else(|| from.clone());
+        let e = match run(server, routes, at.clone(), server_id, shared).await {
+            Stop::Fatal(e) => return e,
+            Stop::Lost(e) => e,
+        };
+        if shared.lock().resume_at().is_some_and(|now| now > at) {
+            lost = 0;
+        }
+        lost += 1;
+        if lost > RETRIES {
+            return format!("{e} (no reconnection in {RETRIES} tries)");
+        }
+        shared.lock().reconnects += 1;
+        tracing::warn!(
+            "binary log reader of {}: {e}; reconnecting from {at}",
+            server.addr
+        );
+        tokio::time::sleep(RETRY_EVERY).await;
+    }
+}
+
+/// One connection's reading from `from` (see the module doc); why it
+/// stopped.
+async fn run(
+    server: &Server,
+    routes: &Routes,
+    from: Pos,
+    server_id: u32,
+    shared: &Mutex<Shared>,
+) -> Stop {
+    let mut stream_conn = match server.connect().await {
+        Ok(c) => c,
+        Err(e) => return e,
+    };
     let request = BinlogStreamRequest::new(server_id)
-        .with_filename(file.as_bytes())
+        .with_filename(from.file.as_bytes())
         .with_pos(from.pos);
     // MariaDB's own events (GTID = transaction start, GTID list, binlog
     // checkpoint) as they are: a replica announcing no capability gets
     // them converted, which MariaDB refuses for some GTID events (1236
     // "Failed to replace GTID event with backwards-compatible event").
-    let mut stream_conn = stream_conn;
-    stream_conn
+    let announced = stream_conn
         .query_drop(format!(
             "SET @mariadb_slave_capability = {MARIA_SLAVE_CAPABILITY_GTID}"
         ))
         .await
-        .map_err(err("announcing the reader's capability"))?;
-    let mut stream = stream_conn
-        .get_binlog_stream(request)
-        .await
-        .map_err(err("binlog stream"))?;
-    apply
-        .query_drop("SET SESSION foreign_key_checks = 0")
-        .await
-        .map_err(err("applier"))?;
+        .map_err(stop("announcing the reader's capability"));
+    if let Err(e) = announced {
+        return e;
+    }
+    let stream = match stream_conn.get_binlog_stream(request).await {
+        Ok(s) => s,
+        Err(e) => return stop("binlog stream")(e),
+    };
+    let apply = match routes.rule {
+        Some(_) => {
+            let mut apply = match server.connect().await {
+                Ok(c) => c,
+                Err(e) => return e,
+            };
+            let fk = apply.query_drop("SET SESSION foreign_key_checks = 0").await;
+            if let Err(e) = fk {
+                return stop("applier")(e);
+            }
+            Some(apply)
+        }
+        None => None,
+    };
+    match read(stream, apply, from, routes, shared).await {
+        Ok(()) => Stop::Lost("the binary log stream ended".into()),
+        Err(e) => e,
+    }
+}
+
+/// Reads and replays `stream` (see the module doc).
+async fn read(
+    mut stream: BinlogStream,
+    mut apply: Option<Conn>,
+    from: Pos,
+    routes: &Routes,
+    shared: &Mutex<Shared>,
+) -> Result<(), Stop> {
     let mut current = from.file.clone();
     // The server's first, artificial rotate names the file asked for; its
     // name still carries the checksum (before the format description), and
@@ -254,11 +410,11 @@ async fn run(
     let mut in_tx = false;
     let trace = std::env::var_os("SHARDCAT_RESPLIT_TRACE").is_some();
     while let Some(event) = stream.next().await {
-        let event = event.map_err(err("reading the binary log"))?;
+        let event = event.map_err(stop("reading the binary log"))?;
         let log_pos = u64::from(event.header().log_pos());
         let data = event
             .read_data()
-            .map_err(|e| format!("decoding a binary log event: {e}"))?;
+            .map_err(|e| Stop::Fatal(format!("decoding a binary log event: {e}")))?;
         let mut boundary = false;
         if trace {
             tracing::info!(
@@ -299,6 +455,14 @@ async fn run(
                 } else if !in_tx {
                     boundary = true;
                 }
+                // A write of the schema logged as a statement (not as
+                // rows): its rows' keys are unknown.
+                let schema = routes.schema.to_ascii_uppercase();
+                let ours = q.schema().eq_ignore_ascii_case(&routes.schema)
+                    || word.contains(&schema);
+                if routes.rule.is_none() && ours && statement_writes(&word) {
+                    shared.lock().blind.get_or_insert(text.into_owned());
+                }
             }
             Some(EventData::XidEvent(_)) => boundary = true,
             // An XA branch's prepared part ends here: held until its `XA
@@ -309,7 +473,7 @@ async fn run(
             }
             Some(EventData::RowsEvent(rows)) => {
                 let Some(tme) = stream.get_tme(rows.table_id()) else {
-                    return Err("a rows event without its table map".into());
+                    return Err(Stop::Fatal("a rows event without its table map".into()));
                 };
                 if trace {
                     tracing::info!("rows of {}.{}", tme.database_name(), tme.table_name());
@@ -317,7 +481,8 @@ async fn run(
                 if tme.database_name() == routes.schema.as_str() {
                     let name = tme.table_name().to_ascii_lowercase();
                     if let Some(t) = routes.tables.get(&name) {
-                        changes(&routes, t, &rows, tme, &mut pending, &mut keys)?;
+                        changes(routes, t, &rows, tme, &mut pending, &mut keys)
+                            .map_err(Stop::Fatal)?;
                     }
                 }
                 if !in_tx {
@@ -341,7 +506,9 @@ async fn run(
         if boundary {
             in_tx = false;
             let n = pending.len() as u64;
-            flush(&mut apply, &routes.schema, &mut pending).await?;
+            if let Some(apply) = apply.as_mut() {
+                flush(apply, &routes.schema, &mut pending).await?;
+            }
             let mut s = shared.lock();
             s.changes += n;
             s.applied_time = event.header().timestamp();
@@ -364,7 +531,16 @@ async fn run(
             s.floor = xa.floor();
         }
     }
-    Err("the binary log stream ended".into())
+    Ok(())
+}
+
+/// Whether a statement logged as text writes rows (or a table's shape).
+fn statement_writes(word: &str) -> bool {
+    [
+        "INSERT", "UPDATE", "DELETE", "REPLACE", "LOAD", "TRUNCATE", "ALTER", "DROP", "RENAME",
+    ]
+    .iter()
+    .any(|w| word.starts_with(w))
 }
 
 /// The ops of one rows event.
@@ -377,11 +553,21 @@ fn changes(
     keys: &mut Vec<(String, Vec<Value>)>,
 ) -> Result<(), String> {
     let table = t.name.to_ascii_lowercase();
+    let Some(rule) = &routes.rule else {
+        for pair in rows.rows(tme) {
+            let (before, after) =
+                pair.map_err(|e| format!("decoding rows of `{}`: {e}", t.name))?;
+            for image in [before, after].iter().flatten() {
+                keys.push((table.clone(), key_of(t, image)?));
+            }
+        }
+        return Ok(());
+    };
     for pair in rows.rows(tme) {
         let (before, after) = pair.map_err(|e| format!("decoding rows of `{}`: {e}", t.name))?;
         if let Some(before) = before {
             let row = values(t, &before)?;
-            let target = t.route_logged(&routes.rule, routes.key_type, &row[t.key])?;
+            let target = t.route_logged(rule, routes.key_type, &row[t.key])?;
             let key: Vec<Value> = t.pk.iter().map(|i| row[*i].clone()).collect();
             keys.push((table.clone(), key.clone()));
             out.push(Op::Delete {
@@ -397,7 +583,7 @@ fn changes(
         }
         if let Some(after) = after {
             let row = values(t, &after)?;
-            let target = t.route_logged(&routes.rule, routes.key_type, &row[t.key])?;
+            let target = t.route_logged(rule, routes.key_type, &row[t.key])?;
             keys.push((
                 table.clone(),
                 t.pk.iter().map(|i| row[*i].clone()).collect(),
@@ -409,6 +595,21 @@ fn changes(
         }
     }
     Ok(())
+}
+
+/// A logged row's primary key (an image without it is refused).
+fn key_of(t: &OldTable, row: &mysql_async::binlog::row::BinlogRow) -> Result<Vec<Value>, String> {
+    t.pk.iter()
+        .map(|i| match row.as_ref(*i) {
+            Some(BinlogValue::Value(v)) if row.len() == t.columns.len() => Ok(t.fix(*i, v.clone())),
+            _ => Err(format!(
+                "a logged row of `{}` lacks its primary key `{}` (binlog_row_image = FULL \
+                 and the table unchanged during the move are needed)",
+                t.name,
+                t.columns.get(*i).map_or("?", String::as_str)
+            )),
+        })
+        .collect()
 }
 
 /// A logged row's values, all columns (a partial image is refused).
@@ -437,12 +638,12 @@ fn values(t: &OldTable, row: &mysql_async::binlog::row::BinlogRow) -> Result<Vec
 }
 
 /// Applies a source transaction's ops as one transaction.
-async fn flush(apply: &mut Conn, schema: &str, pending: &mut Vec<Op>) -> Result<(), String> {
+async fn flush(apply: &mut Conn, schema: &str, pending: &mut Vec<Op>) -> Result<(), Stop> {
     if pending.is_empty() {
         return Ok(());
     }
-    let err = |e: mysql_async::Error| format!("replaying into a new table: {e}");
-    apply.query_drop("BEGIN").await.map_err(err)?;
+    let err = stop("replaying into a new table");
+    apply.query_drop("BEGIN").await.map_err(&err)?;
     for op in pending.drain(..) {
         match op {
             Op::Replace { table, row } => {
@@ -456,7 +657,7 @@ async fn flush(apply: &mut Conn, schema: &str, pending: &mut Vec<Op>) -> Result<
                         Params::Positional(row),
                     )
                     .await
-                    .map_err(err)?;
+                    .map_err(&err)?;
             }
             Op::Delete { table, cond, key } => {
                 apply
@@ -465,11 +666,11 @@ async fn flush(apply: &mut Conn, schema: &str, pending: &mut Vec<Op>) -> Result<
                         Params::Positional(key),
                     )
                     .await
-                    .map_err(err)?;
+                    .map_err(&err)?;
             }
         }
     }
-    apply.query_drop("COMMIT").await.map_err(err)?;
+    apply.query_drop("COMMIT").await.map_err(&err)?;
     Ok(())
 }
 

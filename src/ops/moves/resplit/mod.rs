@@ -35,11 +35,11 @@
 //! Owns: the order of the phases and their record. Must not: route
 //! statements, change the move's steps (it calls `Steps::proxy_conns`).
 
-mod binlog;
+pub(super) mod binlog;
 mod copy;
 mod plan;
-mod rows;
-mod switch;
+pub(super) mod rows;
+pub(super) mod switch;
 mod verify;
 mod xa;
 
@@ -48,6 +48,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
+use mysql_async::Conn;
 
 use super::progress::{forget_resplit, Progress};
 use super::recovery::{self, stall};
@@ -56,7 +57,7 @@ use super::{load_config, MoveRequest};
 use crate::config::placement_file::{path_for, PlacementFile, ResplitRecord, ResplitSource};
 use crate::config::Config;
 use crate::ops::tables::live::connect;
-use binlog::{Pos, Reader, Routes};
+use binlog::{Pos, Reader, Routes, Server};
 use plan::Plan;
 use rows::OldTable;
 
@@ -366,12 +367,11 @@ async fn catch_up_and_switch(
                 .iter()
                 .map(|t| (t.name.to_ascii_lowercase(), t.clone()))
                 .collect(),
-            rule: plan.new_rule.clone(),
+            rule: Some(plan.new_rule.clone()),
             key_type: plan.key_type,
         };
-        let stream = connect(cfg, node).await?;
-        let apply = connect(cfg, node).await?;
-        readers.push(binlog::start(node, stream, apply, Pos::parse(&from.binlog)?, routes).await?);
+        let server = Server::of(cfg, node).await?;
+        readers.push(binlog::start(node, server, Pos::parse(&from.binlog)?, routes).await?);
     }
     let outcome = async {
         stall("catch_up", say).await;
@@ -462,10 +462,21 @@ async fn caught_up(
         conns.push(connect(cfg, &r.node).await?);
     }
     let mut caught = vec![false; readers.len()];
+    let mut reconnects = vec![0; readers.len()];
     while caught.contains(&false) {
         let mut ends = Vec::new();
-        for c in conns.iter_mut() {
-            ends.push(switch::master_pos(c).await?);
+        for (c, r) in conns.iter_mut().zip(readers) {
+            ends.push(log_end(cfg, &r.node, c).await?);
+        }
+        for (i, r) in readers.iter().enumerate() {
+            let n = r.shared.lock().reconnects;
+            if n > reconnects[i] {
+                reconnects[i] = n;
+                say(format!(
+                    "node `{}`: the binary log reader lost its server and reconnected ({n} tries so far)",
+                    r.node
+                ));
+            }
         }
         show_lag(progress, readers, &ends);
         for (i, r) in readers.iter().enumerate() {
@@ -494,6 +505,31 @@ async fn caught_up(
         let _ = c.disconnect().await;
     }
     Ok(())
+}
+
+/// Tries to reach a node's primary again after a lost connection (a
+/// restart), once a second: as the readers' (`binlog::RETRIES`).
+const RECONNECT_TRIES: u32 = 60;
+
+/// `node`'s binary log end through `conn`, connecting again when the
+/// connection was lost (the server restarted: its readers reconnect by
+/// themselves).
+async fn log_end(cfg: &Config, node: &str, conn: &mut Conn) -> Result<Pos, String> {
+    let mut tries = 0;
+    loop {
+        let e = match switch::master_pos(conn).await {
+            Ok(end) => return Ok(end),
+            Err(e) => e,
+        };
+        tries += 1;
+        if tries > RECONNECT_TRIES || conn.ping().await.is_ok() {
+            return Err(format!("node `{node}`: {e}"));
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if let Ok(c) = connect(cfg, node).await {
+            *conn = c;
+        }
+    }
 }
 
 /// The readers' positions and lag behind `ends` (each node's log end), in

@@ -92,15 +92,7 @@ pub(crate) async fn describe(
                 ));
             }
         }
-        let unsigned = column_type.to_ascii_lowercase().contains("unsigned");
-        out.unsigned_bits.push(match (unsigned, dt.as_str()) {
-            (true, "tinyint") => Some(8),
-            (true, "smallint") => Some(16),
-            (true, "mediumint") => Some(24),
-            (true, "int") => Some(32),
-            (true, "bigint") => Some(64),
-            _ => None,
-        });
+        out.unsigned_bits.push(unsigned_bits(&dt, &column_type));
         if key == "PRI" {
             out.pk.push(i);
         }
@@ -120,6 +112,20 @@ pub(crate) async fn describe(
     // The key's column order (information_schema lists PK columns in table
     // order; the order does not matter for `WHERE a = ? AND b = ?`).
     Ok(out)
+}
+
+/// The bits of an unsigned integer column (`data_type` in lower case), for
+/// [`OldTable::fix`].
+pub(crate) fn unsigned_bits(data_type: &str, column_type: &str) -> Option<u32> {
+    let unsigned = column_type.to_ascii_lowercase().contains("unsigned");
+    match (unsigned, data_type) {
+        (true, "tinyint") => Some(8),
+        (true, "smallint") => Some(16),
+        (true, "mediumint") => Some(24),
+        (true, "int") => Some(32),
+        (true, "bigint") => Some(64),
+        _ => None,
+    }
 }
 
 impl OldTable {
