@@ -287,37 +287,55 @@ async fn a_switched_move_reverses_without_a_new_copy() {
 }
 
 /// Not a test: the write pause of a move of a large slot (`MOVE_BENCH_ROWS`
-/// rows, 200000 by default, put straight into n1's `accounts_1`) under 4
-/// writers, with the shardcat binary `MOVE_BENCH_BIN` (default: this
-/// build's). `cargo test --test shard_move_reverse move_pause_bench -- --ignored
-/// --nocapture`.
+/// rows, 200000 by default, or a comma-separated list of sizes, each run
+/// on its own, put straight into n1's `accounts_1` besides its 100 seed
+/// rows) under 4 writers, with the shardcat binary `MOVE_BENCH_BIN`
+/// (default: this build's). `MOVE_BENCH_ROWS=500,40500 cargo test --test
+/// shard_move_reverse move_pause_bench -- --ignored --nocapture`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore]
 async fn move_pause_bench() {
     let topo = Topology::from_env();
     let _guard = SERIAL.lock().await;
-    let rows: u64 = std::env::var("MOVE_BENCH_ROWS")
+    let sizes: Vec<u64> = std::env::var("MOVE_BENCH_ROWS")
         .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(200_000);
+        .map(|v| v.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![200_000]);
     let bin = std::env::var("MOVE_BENCH_BIN").unwrap_or(env!("CARGO_BIN_EXE_shardcat").into());
-    let proxy = ProxyProcess::start_with(&topo, options());
-    setup(&topo, &proxy).await;
-    let mut n1 = direct_conn(&topo, "n1p", Some(DB)).await;
+    for rows in sizes {
+        move_bench_round(&topo, &bin, rows).await;
+    }
+}
+
+/// One move of slot 1 with `rows` more rows in it (see `move_pause_bench`).
+async fn move_bench_round(topo: &Topology, bin: &str, rows: u64) {
+    let proxy = ProxyProcess::start_with(topo, options());
+    setup(topo, &proxy).await;
+    let mut n1 = direct_conn(topo, "n1p", Some(DB)).await;
     n1.query_drop(format!(
         "INSERT INTO accounts_1 SELECT 1000001 + seq * 4, 100, CONCAT('bulk ', seq), seq / 3 \
          FROM seq_0_to_{}",
-        rows - 1
+        rows.max(1) - 1
     ))
     .await
     .unwrap();
+    // What a pause that counts the tables reads on each side (before the
+    // key watch, session 10), timed here on the source.
+    let counted = Instant::now();
+    let in_slot: Option<i64> = n1
+        .query_first("SELECT COUNT(*) FROM accounts_1")
+        .await
+        .unwrap();
+    let count_ms = counted.elapsed().as_millis();
+    let in_slot = in_slot.unwrap_or(0);
     n1.disconnect().await.unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let _stop_on_panic = StopOnDrop(stop.clone());
     let writers: Vec<_> = (0..WRITERS)
         .map(|w| tokio::spawn(writer(proxy.port, w, stop.clone(), false)))
         .collect();
-    let config = proxy.config_path.clone();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (config, bin) = (proxy.config_path.clone(), bin.to_owned());
     let started = Instant::now();
     let (ok, text) = tokio::task::spawn_blocking(move || {
         cli_of(&bin, &move_args("1", &["--max-pause-ms", "20000"]), &config)
@@ -325,6 +343,7 @@ async fn move_pause_bench() {
     .await
     .unwrap();
     let took = started.elapsed();
+    tokio::time::sleep(Duration::from_millis(300)).await;
     stop.store(true, Ordering::Relaxed);
     let mut failures = 0;
     let mut slowest = Duration::ZERO;
@@ -334,15 +353,18 @@ async fn move_pause_bench() {
         slowest = slowest.max(r.slowest);
     }
     assert!(ok, "{text}");
-    let pause = text
+    let (pause_ms, steps) = reported_pause(&text, "switched: writes paused ");
+    let keys = text
         .lines()
-        .find_map(|l| l.strip_prefix("switched: writes paused "))
-        .unwrap_or("?");
+        .find(|l| l.starts_with("in the pause: ") || l.contains("the pause counts"))
+        .unwrap_or("-");
     eprintln!(
-        "bench: {rows} rows in the slot: move {} ms in all, write pause {pause}, slowest write \
-         transaction {} ms, {failures} failed writes",
+        "bench: {in_slot} rows in accounts_1 (COUNT(*) {count_ms} ms): move {} ms in all, \
+         write pause {pause_ms} ms ({steps}; {keys}), slowest write transaction {} ms, \
+         {failures} failed writes",
         took.as_millis(),
         slowest.as_millis()
     );
-    reset(&topo).await;
+    drop(proxy);
+    reset(topo).await;
 }

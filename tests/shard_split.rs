@@ -299,6 +299,12 @@ async fn two_nodes_become_four_while_writes_continue() {
         util::tail(&proxy.log())
     );
     assert!(text.contains("resuming its plan"), "{text}");
+    // The pause compared the keys written since each pair's last key
+    // round (its key watch), not the tables' row counts.
+    assert!(
+        text.contains("in the pause: ") && !text.contains("the pause counts"),
+        "{text}"
+    );
     let (pause_ms, steps) = reported_pause(&text, "switched: writes paused ");
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.store(true, Ordering::Relaxed);

@@ -434,7 +434,15 @@ impl Load {
         (0..WRITERS)
             .map(|w| {
                 let (topo, seeds, stop) = (self.topo.clone(), self.seeds.clone(), stop.clone());
-                tokio::spawn(writer(self.kind, self.proxy.port, topo, w, seeds, seed, stop))
+                tokio::spawn(writer(
+                    self.kind,
+                    self.proxy.port,
+                    topo,
+                    w,
+                    seeds,
+                    seed,
+                    stop,
+                ))
             })
             .collect()
     }

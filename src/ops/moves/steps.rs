@@ -160,8 +160,7 @@ impl<'a> Steps<'a> {
             .iter()
             .map(|t| qualified(&record.schema, t))
             .collect();
-        let ((file, pos, position), held) =
-            gtid_snapshot(&mut lock, &tables, &mut source).await?;
+        let ((file, pos, position), held) = gtid_snapshot(&mut lock, &tables, &mut source).await?;
         let _ = lock.disconnect().await;
         say(format!(
             "snapshot at {file}:{pos} = GTID {position} (tables locked {} ms)",

@@ -338,7 +338,9 @@ impl Verified {
         if let Some(w) = &self.watch {
             match w.in_pause(source, target, left).await? {
                 Ok(keys) => {
-                    say(format!("in the pause: {keys} keys written since the last key round compared"));
+                    say(format!(
+                        "in the pause: {keys} keys written since the last key round compared"
+                    ));
                     watched = Some(w);
                 }
                 Err(why) => say(format!("{why}: the pause counts the tables' rows")),

@@ -268,7 +268,12 @@ mod tests {
     #[test]
     fn tables_whose_keys_the_watch_notes() {
         let col = |n: &str, dt: &str, ct: &str, cs: Option<&str>| {
-            (n.to_owned(), dt.to_owned(), ct.to_owned(), cs.map(str::to_owned))
+            (
+                n.to_owned(),
+                dt.to_owned(),
+                ct.to_owned(),
+                cs.map(str::to_owned),
+            )
         };
         let cols = vec![
             col("id", "bigint", "bigint(20) unsigned", None),

@@ -53,8 +53,8 @@ use super::xa::{gtid_body, Branches};
 use crate::config::Config;
 use crate::ops::moves::steps::qualified;
 use crate::ops::node_primary::connect_primary;
-use crate::ops::tables::live::connect_addr;
 use crate::ops::tables::ddl::quote;
+use crate::ops::tables::live::connect_addr;
 use crate::placement::{KeyType, ShardedTable};
 
 /// `MARIA_SLAVE_CAPABILITY_GTID`: the replica understands MariaDB's GTID
@@ -458,8 +458,8 @@ async fn read(
                 // A write of the schema logged as a statement (not as
                 // rows): its rows' keys are unknown.
                 let schema = routes.schema.to_ascii_uppercase();
-                let ours = q.schema().eq_ignore_ascii_case(&routes.schema)
-                    || word.contains(&schema);
+                let ours =
+                    q.schema().eq_ignore_ascii_case(&routes.schema) || word.contains(&schema);
                 if routes.rule.is_none() && ours && statement_writes(&word) {
                     shared.lock().blind.get_or_insert(text.into_owned());
                 }
