@@ -358,10 +358,17 @@ async fn move_bench_round(topo: &Topology, bin: &str, rows: u64) {
         .lines()
         .find(|l| l.starts_with("in the pause: ") || l.contains("the pause counts"))
         .unwrap_or("-");
+    let locked = text
+        .lines()
+        .find_map(|l| {
+            l.split_once("(tables locked ")
+                .map(|(_, r)| r.strip_suffix(')').unwrap_or(r))
+        })
+        .unwrap_or("-");
     eprintln!(
         "bench: {in_slot} rows in accounts_1 (COUNT(*) {count_ms} ms): move {} ms in all, \
          write pause {pause_ms} ms ({steps}; {keys}), slowest write transaction {} ms, \
-         {failures} failed writes",
+         {failures} failed writes; snapshot: tables locked {locked}",
         took.as_millis(),
         slowest.as_millis()
     );

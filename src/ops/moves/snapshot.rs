@@ -65,6 +65,17 @@ pub(super) async fn locked_snapshot<T>(
     taken
 }
 
+/// A move's snapshot: its binary log coordinates and GTID position, the
+/// longest time its tables were locked for it, and how many times
+/// `BINLOG_GTID_POS` was asked.
+pub(super) struct Snapshot {
+    pub(super) file: String,
+    pub(super) pos: String,
+    pub(super) gtid: String,
+    pub(super) held: Duration,
+    pub(super) lookups: u32,
+}
+
 /// Opens a consistent snapshot on `source` while `lock` holds the read
 /// lock on `tables` ([`locked_snapshot`]) and returns its binlog file,
 /// position and GTID position. The lock is held for the snapshot's opening
@@ -78,7 +89,7 @@ pub(super) async fn gtid_snapshot(
     lock: &mut Conn,
     tables: &[String],
     source: &mut Conn,
-) -> Result<((String, String, String), Duration), String> {
+) -> Result<Snapshot, String> {
     const ATTEMPTS: u32 = 3;
     const LOOKUPS: u64 = 4;
     source
@@ -87,18 +98,26 @@ pub(super) async fn gtid_snapshot(
         .map_err(sql_err("source"))?;
     let mut last = String::new();
     let mut held = Duration::ZERO;
+    let mut lookups = 0;
     for _ in 0..ATTEMPTS {
         let start = Instant::now();
         let (file, pos) = locked_snapshot(lock, tables, open_snapshot(source)).await?;
         held = held.max(start.elapsed());
         for lookup in 0..LOOKUPS {
+            lookups += 1;
             let position: Option<Option<String>> = source
                 .exec_first("SELECT BINLOG_GTID_POS(?, ?)", (file.clone(), pos.clone()))
                 .await
                 .map_err(sql_err("BINLOG_GTID_POS"))?;
             if let Some(position) = position.flatten() {
                 gtid::parse(&position)?;
-                return Ok(((file, pos, position), held));
+                return Ok(Snapshot {
+                    file,
+                    pos,
+                    gtid: position,
+                    held,
+                    lookups,
+                });
             }
             tokio::time::sleep(Duration::from_millis(50 * (lookup + 1))).await;
         }

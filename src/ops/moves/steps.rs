@@ -160,12 +160,17 @@ impl<'a> Steps<'a> {
             .iter()
             .map(|t| qualified(&record.schema, t))
             .collect();
-        let ((file, pos, position), held) = gtid_snapshot(&mut lock, &tables, &mut source).await?;
+        let snap = gtid_snapshot(&mut lock, &tables, &mut source).await?;
         let _ = lock.disconnect().await;
         say(format!(
-            "snapshot at {file}:{pos} = GTID {position} (tables locked {} ms)",
-            held.as_millis()
+            "snapshot at {}:{} = GTID {} (tables locked {} ms; BINLOG_GTID_POS asked {} time(s))",
+            snap.file,
+            snap.pos,
+            &snap.gtid,
+            snap.held.as_millis(),
+            snap.lookups
         ));
+        let position = snap.gtid;
         target
             .query_drop(format!(
                 "CREATE DATABASE IF NOT EXISTS {}",
