@@ -1,7 +1,9 @@
 //! Shard moves, continued (`shard_move` has the move itself): the
 //! verification before the switch refuses a copy that diverged (a row of
 //! the target's copy changed directly: the error names the table, the
-//! chunk and its key range; nothing switched); a switched move goes back
+//! chunk and its key range; nothing switched), and the pause refuses a
+//! row written after the verification's last key round whose copy then
+//! diverged (the key watch's keys, where row counts agree); a switched move goes back
 //! to its source with `--reverse` without a new copy (every write made on
 //! the target is on the source, as on the reference server), its progress
 //! (rows copied against the estimate, metrics) read while it runs; and the
@@ -10,6 +12,8 @@
 //! Needs `SHARDCAT_TOPOLOGY_ENV`. Uses the database of `shard_move`.
 
 mod common;
+#[path = "common/killing.rs"]
+mod killing;
 #[path = "common/moving.rs"]
 mod moving;
 #[path = "common/util.rs"]
@@ -21,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use common::proxy::ProxyProcess;
 use common::Topology;
+use killing::Running;
 use moving::*;
 use mysql_async::prelude::*;
 use util::{direct_conn, proxy_conn};
@@ -99,6 +104,76 @@ async fn a_diverged_copy_is_refused_before_the_switch() {
     admin.disconnect().await.unwrap();
     let (ok, text) = cli(&move_args("1", &["--abort"]), &config);
     assert!(ok, "{text}");
+    reset(&topo).await;
+}
+
+/// A row written on the source after the verification's last key round
+/// (the command in a test stall between the verification and the pause)
+/// whose copy is then changed on the target behind the channel's back: the
+/// row counts agree, but the pause compares the keys the key watch noted
+/// since the last round and refuses the switch, naming the key; nothing
+/// switched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_row_diverged_after_the_verification_is_refused_in_the_pause() {
+    let topo = Topology::from_env();
+    let _guard = SERIAL.lock().await;
+    let proxy = ProxyProcess::start_with(&topo, options());
+    setup(&topo, &proxy).await;
+    let config = proxy.config_path.clone();
+    let slot1: Vec<i64> = (0..SEED).filter(|id| id % 4 == 1).collect();
+    let seed = seed();
+    let id = slot1[((seed >> 7) % slot1.len() as u64) as usize];
+    eprintln!("seed {seed}: id {id} written after the verification");
+    let mut run = Running::start(&move_args("1", &[]), &config, Some("verified:4000"));
+    assert!(
+        run.wait_for("test stall at verified", Duration::from_secs(60)),
+        "{}",
+        run.seen.join("\n")
+    );
+    // On the source (logged: the channel and the key watch see it), then,
+    // once the target applied it, changed again on the target alone.
+    let mut n1 = direct_conn(&topo, "n1p", Some(DB)).await;
+    n1.exec_drop(
+        "UPDATE accounts_1 SET balance = balance + 7 WHERE id = ?",
+        (id,),
+    )
+    .await
+    .unwrap();
+    let pos: String = n1
+        .query_first("SELECT @@GLOBAL.gtid_binlog_pos")
+        .await
+        .unwrap()
+        .unwrap();
+    let mut n2 = direct_conn(&topo, "n2p", Some(DB)).await;
+    let waited: Option<i64> = n2
+        .exec_first("SELECT MASTER_GTID_WAIT(?, 30)", (pos,))
+        .await
+        .unwrap();
+    assert_eq!(waited, Some(0), "the target applied the source's write");
+    n2.query_drop("SET SESSION sql_log_bin = 0").await.unwrap();
+    n2.exec_drop(
+        "UPDATE accounts_1 SET amount = amount + 1 WHERE id = ?",
+        (id,),
+    )
+    .await
+    .unwrap();
+    let (ok, text) = tokio::task::spawn_blocking(move || run.finish())
+        .await
+        .unwrap();
+    let want = format!("`{DB}`.`accounts_1` and its copy differ at (id) = ({id})");
+    assert!(
+        !ok && text.contains("verification failed between source and target")
+            && text.contains(&want)
+            && text.contains("nothing switched"),
+        "want {want}:\n{text}"
+    );
+    let (_, status) = cli(&["shards", "status"], &config);
+    assert!(
+        !status.contains("moved:") && status.contains("phase catching_up"),
+        "{status}"
+    );
+    n1.disconnect().await.unwrap();
+    n2.disconnect().await.unwrap();
     reset(&topo).await;
 }
 

@@ -127,7 +127,7 @@ impl KeyCheck {
             if a != b {
                 let which = differing_keys(source, target, t, &batch).await?;
                 return Err(format!(
-                    "verification failed {place}: `{}` and its copy differ at ({}) = {}; \
+                    "verification failed {place}: {} and its copy differ at ({}) = {}; \
                      nothing switched",
                     t.old,
                     t.pk.join(", "),

@@ -239,6 +239,7 @@ async fn drive(
                 steps.catch_up(record, progress, say).await?;
                 recovery::stall("verify", say).await;
                 let check = steps.verify(record, progress, say).await?;
+                recovery::stall("verified", say).await;
                 progress.step("switching")?;
                 let cut = steps::Cutover {
                     old: record.from.clone(),
