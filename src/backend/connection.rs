@@ -357,6 +357,24 @@ impl BackendConn {
         }
     }
 
+    /// The next packet of the answer when it is already buffered whole,
+    /// without a future (a merge reads most rows so): `Ok(None)` when it
+    /// must be read with [`BackendConn::read_packet`]. The same packets as
+    /// `read_packet`.
+    pub fn buffered_packet(&mut self) -> Result<Option<Packet>> {
+        loop {
+            match self.stream.buffered_packet() {
+                Ok(Some(p)) => {
+                    if let Some(p) = self.map_answer(p) {
+                        return Ok(Some(p));
+                    }
+                }
+                Ok(None) => return Ok(None),
+                Err(e) => return Err(self.lost(e)),
+            }
+        }
+    }
+
     async fn read_raw_packet(&mut self) -> Result<Packet> {
         // Already here: no silence watchdog (a timer per packet) needed.
         match self.stream.buffered_packet() {

@@ -59,12 +59,37 @@ pub enum Command<'a> {
     /// A prepared statement: `sql` is prepared on the connection unless it
     /// is cached there, then `packets` are built with its backend id.
     Execute {
-        sql: Arc<str>,
+        sql: StmtText<'a>,
         packets: ExecutePackets<'a>,
     },
     /// A `LOAD DATA LOCAL INFILE` COM_QUERY and the file its server will
     /// ask for (sent by `scatter::read_write_answers`).
     LoadData { packet: Vec<u8>, file: &'a [u8] },
+}
+
+/// The text of a prepared statement to run: the client's own (shared with
+/// its statement), or a shard target's (borrowed from the plan: copied
+/// only when a connection prepares it for the first time).
+pub enum StmtText<'a> {
+    Shared(Arc<str>),
+    Target(&'a str),
+}
+
+impl StmtText<'_> {
+    pub fn as_str(&self) -> &str {
+        match self {
+            StmtText::Shared(s) => s,
+            StmtText::Target(s) => s,
+        }
+    }
+
+    /// The text to keep in a connection's statement cache.
+    pub fn to_shared(&self) -> Arc<str> {
+        match self {
+            StmtText::Shared(s) => s.clone(),
+            StmtText::Target(s) => Arc::from(*s),
+        }
+    }
 }
 
 /// A COM_QUERY payload for `sql`.
@@ -91,7 +116,7 @@ impl<'a> Command<'a> {
                 bound,
                 long_data,
             } => Command::Execute {
-                sql: Arc::from(t.sql.as_str()),
+                sql: StmtText::Target(&t.sql),
                 packets: ExecutePackets::Target {
                     request,
                     bound,
@@ -143,7 +168,7 @@ impl<'a> Command<'a> {
                         return Err(e);
                     }
                 };
-                let sent = match packets.single(backend_id) {
+                let sent = match packets.single(backend_id).transpose()? {
                     // The common case: one packet, no lists built.
                     Some(p) => {
                         refuse_oversized(p.len(), limit)?;
@@ -158,8 +183,9 @@ impl<'a> Command<'a> {
                         conn.send_commands(&refs).await
                     }
                 };
-                conn.scoped_variables =
-                    crate::backend::connection::sets_variables_for_statement(sql.as_bytes());
+                conn.scoped_variables = crate::backend::connection::sets_variables_for_statement(
+                    sql.as_str().as_bytes(),
+                );
                 sent
             }
         };

@@ -8,8 +8,6 @@
 //! list of columns a copy writes. Must not: choose connections, begin or
 //! end transactions, or answer the client.
 
-use std::sync::Arc;
-
 use bytes::Bytes;
 
 use super::command::Command;
@@ -220,7 +218,7 @@ pub async fn insert_param_rows(
         let sql = format!("{head}{}{tail}", vec![one.as_str(); count].join(", "));
         let request = ExecuteRequest::from_params(batch_types, &nulls, values);
         let command = Command::Execute {
-            sql: Arc::from(sql.as_str()),
+            sql: super::command::StmtText::Target(&sql),
             packets: ExecutePackets::Client {
                 request: &request,
                 long_data: &[],

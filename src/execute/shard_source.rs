@@ -129,6 +129,20 @@ pub async fn read_answer(conn: &mut BackendConn, max_bytes: usize) -> Result<Rea
 }
 
 impl<'a> ShardSource<'a> {
+    /// The next packet when it is at hand (an answer read in full, or
+    /// one already buffered whole): no future. `Ok(None)`: await
+    /// [`ShardSource::read_packet`].
+    fn ready_packet(&mut self) -> Result<Option<Bytes>> {
+        match self {
+            ShardSource::Live { conn, .. } => Ok(conn.buffered_packet()?.map(|p| p.payload)),
+            ShardSource::Read(a) => a
+                .packets
+                .pop_front()
+                .map(Some)
+                .ok_or_else(|| ProxyError::Internal("a shard answer ended early".into())),
+        }
+    }
+
     async fn read_packet(&mut self) -> Result<Bytes> {
         match self {
             ShardSource::Live { conn, .. } => Ok(conn.read_packet().await?.payload),
@@ -240,7 +254,10 @@ impl RowSource for ShardStream<'_, '_> {
         if self.done {
             return Ok(None);
         }
-        let payload = self.conn.read_packet().await?;
+        let payload = match self.conn.ready_packet()? {
+            Some(p) => p,
+            None => self.conn.read_packet().await?,
+        };
         if is_terminator(&payload) {
             self.done = true;
             self.conn.finish();

@@ -311,6 +311,60 @@ impl ExecuteRequest {
             .collect()
     }
 
+    /// [`ExecuteRequest::remapped_packets`] without long data: the one
+    /// execute packet, built in one buffer.
+    pub fn remapped_execute(
+        &self,
+        bound: &[BoundParam],
+        map: &[usize],
+        backend_id: u32,
+    ) -> Result<Vec<u8>, ProxyError> {
+        let bad = || {
+            ProxyError::Internal("a shard target binds a parameter the client did not send".into())
+        };
+        let mut length = 10;
+        if !map.is_empty() {
+            length += map.len().div_ceil(8) + 1 + 2 * map.len();
+            for &i in map {
+                let p = bound.get(i).ok_or_else(bad)?;
+                if p.long.is_none() && !p.null {
+                    length += p.value.len();
+                }
+            }
+        }
+        let mut e = Vec::with_capacity(length);
+        e.push(command::STMT_EXECUTE);
+        e.extend_from_slice(&backend_id.to_le_bytes());
+        e.push(0); // CURSOR_TYPE_NO_CURSOR
+        e.extend_from_slice(&1u32.to_le_bytes());
+        if map.is_empty() {
+            return Ok(e);
+        }
+        let bitmap = e.len();
+        e.resize(bitmap + map.len().div_ceil(8), 0);
+        e.push(1);
+        for (j, &i) in map.iter().enumerate() {
+            let p = bound.get(i).ok_or_else(bad)?;
+            if p.long.is_some() {
+                return Err(ProxyError::Internal(
+                    "long data in a single execute packet".into(),
+                ));
+            }
+            if p.null {
+                e[bitmap + j / 8] |= 1 << (j % 8);
+            }
+            e.push(p.type_code);
+            e.push(if p.unsigned { 0x80 } else { 0 });
+        }
+        for &i in map {
+            let p = bound.get(i).ok_or_else(bad)?;
+            if !p.null {
+                e.extend_from_slice(&self.values[p.value.clone()]);
+            }
+        }
+        Ok(e)
+    }
+
     /// The packets that run a target's SQL, prepared as `backend_id`, whose
     /// `?` take the client's parameters `map` (one client parameter may
     /// feed several placeholders, or none): long data first, then the
@@ -612,12 +666,24 @@ impl ExecutePackets<'_> {
 
     /// The client's own execute when it sends no long data: its one
     /// packet (no list of packets to build).
-    pub fn single(&self, backend_id: u32) -> Option<Vec<u8>> {
+    pub fn single(&self, backend_id: u32) -> Option<Result<Vec<u8>, ProxyError>> {
         match self {
             ExecutePackets::Client {
                 request,
                 long_data: [],
-            } => Some(request.backend_execute(backend_id)),
+            } => Some(Ok(request.backend_execute(backend_id))),
+            // A target binding no long data: its one execute packet.
+            ExecutePackets::Target {
+                request,
+                bound,
+                map,
+                ..
+            } if !map
+                .iter()
+                .any(|&i| bound.get(i).is_some_and(|p| p.long.is_some())) =>
+            {
+                Some(request.remapped_execute(bound, map, backend_id))
+            }
             _ => None,
         }
     }
@@ -641,14 +707,14 @@ impl ExecutePackets<'_> {
 /// The inner `Err` is the server refusing to prepare.
 pub async fn ensure_prepared(
     conn: &mut BackendConn,
-    sql: &Arc<str>,
+    sql: &crate::execute::command::StmtText<'_>,
 ) -> Result<Result<u32, ErrPacket>, ProxyError> {
-    if let Some(s) = conn.cached_statement(sql) {
+    if let Some(s) = conn.cached_statement(sql.as_str()) {
         return Ok(Ok(s.id));
     }
-    let mut payload = Vec::with_capacity(sql.len() + 1);
+    let mut payload = Vec::with_capacity(sql.as_str().len() + 1);
     payload.push(command::STMT_PREPARE);
-    payload.extend_from_slice(sql.as_bytes());
+    payload.extend_from_slice(sql.as_str().as_bytes());
     conn.send_command(&payload).await?;
     let first = conn.read_packet().await?.payload;
     if is_err(&first) {
@@ -662,7 +728,7 @@ pub async fn ensure_prepared(
         conn.read_packet().await?;
     }
     conn.remember_statement(
-        sql.clone(),
+        sql.to_shared(),
         BackendStatement {
             id,
             params,

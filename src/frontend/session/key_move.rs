@@ -23,8 +23,6 @@
 //! (`router::shard::plan::key_move`), encode rows (`execute::move_rows`)
 //! or hold the transaction (`atomic_write`).
 
-use std::sync::Arc;
-
 use super::atomic_write::{node_index, NodeSteps};
 use super::connections::plan_nodes;
 use super::Session;
@@ -225,7 +223,7 @@ impl Steps<'_> {
         let read = match &self.encoding {
             Encoding::Binary { .. } if has_params => Command::for_target(&self.encoding, &select),
             _ => Command::Execute {
-                sql: Arc::from(select.sql.as_str()),
+                sql: crate::execute::command::StmtText::Target(&select.sql),
                 packets: ExecutePackets::Client {
                     request: &plain,
                     long_data: &[],

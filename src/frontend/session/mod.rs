@@ -123,7 +123,7 @@ pub struct Session {
     override_last_insert_id: Option<u64>,
     /// Physical → logical table names for the column definitions of the
     /// statement being relayed (set by `run_plan` for one shard).
-    column_tables: Vec<(String, String)>,
+    column_tables: Option<crate::router::shard::LogicalNames>,
     /// The client negotiated MariaDB extended type info.
     extended_metadata: bool,
     /// While a plan on `time_range` period tables runs: the 1146 naming
@@ -231,7 +231,7 @@ impl Session {
             savepoints: Vec::new(),
             xa: xa_tx::XaTx::default(),
             override_last_insert_id: None,
-            column_tables: Vec::new(),
+            column_tables: None,
             extended_metadata: hello.extended_metadata,
             missing_table: None,
             tx_router: None,

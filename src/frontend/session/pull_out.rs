@@ -214,7 +214,7 @@ fn read_command(t: &ShardTarget, protocol: Protocol) -> Command<'_> {
     match protocol {
         Protocol::Text => Command::for_target(&Encoding::Text, t),
         Protocol::Binary => Command::Execute {
-            sql: Arc::from(t.sql.as_str()),
+            sql: crate::execute::command::StmtText::Target(&t.sql),
             packets: ExecutePackets::Client {
                 request: &NO_PARAMS,
                 long_data: &[],

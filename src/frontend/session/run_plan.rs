@@ -33,7 +33,7 @@ use crate::execute::{warnings, xa};
 use crate::execute::{ClientStream, Command, Encoding, Outcome, Shape};
 use crate::frontend::SessionHandle;
 use crate::router;
-use crate::router::shard::{MergeSpec, PlanKind, ShardPlan, ShardTarget};
+use crate::router::shard::{LogicalNames, MergeSpec, PlanKind, ShardPlan, ShardTarget};
 use crate::sql::Classified;
 use crate::wire::ok_sum::{self, WriteKind};
 use crate::wire::packets::{ErrPacket, OkPacket};
@@ -147,7 +147,7 @@ impl Session {
         if let (Some(message), Some(_)) = (missing, &plan.merge) {
             let p = named.get_or_insert_with(|| plan.clone());
             if let Some(m) = p.merge.as_mut() {
-                m.missing_table_message = Some(message.to_owned());
+                std::sync::Arc::make_mut(m).missing_table_message = Some(message.to_owned());
             }
         }
         named
@@ -155,37 +155,33 @@ impl Session {
 
     /// A merged read whose shards' column definitions name physical
     /// tables: the plan with the logical names for them.
+    /// (The router names the tables of the scatters it plans itself,
+    /// once per kept plan: those need no copy here.)
     pub(super) fn with_logical_tables(&self, plan: &ShardPlan) -> Option<ShardPlan> {
-        plan.merge.as_ref()?;
-        let names = self.logical_names(plan);
+        if !plan.merge.as_ref()?.logical_tables.is_empty() {
+            return None;
+        }
+        let names = self.logical_names(plan)?;
         if names.is_empty() {
             return None;
         }
         let mut named = plan.clone();
         if let Some(m) = named.merge.as_mut() {
-            m.logical_tables = names;
+            std::sync::Arc::make_mut(m).logical_tables = names.to_vec();
         }
         Some(named)
     }
 
-    /// `(physical, logical)` names of the sharded tables `plan` touches.
-    pub(super) fn logical_names(&self, plan: &ShardPlan) -> Vec<(String, String)> {
-        let Some(router) = self
-            .tx_router
-            .clone()
-            .or_else(|| self.proxy.shard_router.load_full())
-        else {
-            return Vec::new();
+    /// `(physical, logical)` names of the sharded tables `plan` touches
+    /// (`None`: no sharding router).
+    pub(super) fn logical_names(&self, plan: &ShardPlan) -> Option<LogicalNames> {
+        let names = |router: &crate::router::shard::ShardRouter| {
+            router.logical_names(plan.targets.iter().flat_map(|t| &t.tables))
         };
-        let mut names: Vec<(String, String)> = Vec::new();
-        for physical in plan.targets.iter().flat_map(|t| &t.tables) {
-            if let Some(logical) = router.logical_name_of(physical) {
-                if &logical != physical && !names.iter().any(|(p, _)| p == physical) {
-                    names.push((physical.clone(), logical));
-                }
-            }
+        match &self.tx_router {
+            Some(router) => Some(names(router)),
+            None => self.proxy.shard_router.load().as_deref().map(names),
         }
-        names
     }
 
     /// One target: the ordinary path (read/write split, pins, retries).
@@ -209,7 +205,7 @@ impl Session {
         }
         let ran = self.execute(route, c, &command, Shape::Results, seq).await;
         self.override_last_insert_id = None;
-        self.column_tables.clear();
+        self.column_tables = None;
         if let Some(mut ran) = ran {
             if let Some(id) = plan.generated_id {
                 ran.outcome.last_insert_id = id;

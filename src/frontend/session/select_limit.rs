@@ -48,6 +48,10 @@ impl Session {
     /// `plan` adjusted to the session's `sql_select_limit` (see the module
     /// doc), or `None` when it needs no change.
     pub(super) fn with_select_limit(&self, plan: &ShardPlan) -> Option<ShardPlan> {
+        // (The plans it leaves alone first: no variable looked up for them.)
+        if plan.targets.len() < 2 || !plan.returns_rows() {
+            return None;
+        }
         let limit = self.select_limit()?;
         limited_plan(plan, limit)
     }
@@ -64,9 +68,11 @@ pub(super) fn limited_plan(plan: &ShardPlan, limit: u64) -> Option<ShardPlan> {
         return None;
     }
     let mut limited = plan.clone();
-    let merge = limited
-        .merge
-        .get_or_insert_with(|| Box::new(MergeSpec::default()));
+    let merge = std::sync::Arc::make_mut(
+        limited
+            .merge
+            .get_or_insert_with(|| std::sync::Arc::new(MergeSpec::default())),
+    );
     merge.limit = Some(limit);
     merge.offset = 0;
     // Partial aggregates (groups, or the distinct values of a DISTINCT
@@ -97,7 +103,7 @@ mod tests {
                 })
                 .collect(),
             kind: PlanKind::Scatter,
-            merge: merge.map(Box::new),
+            merge: merge.map(std::sync::Arc::new),
             generated_id: None,
             write: false,
         }

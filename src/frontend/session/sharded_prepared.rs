@@ -182,9 +182,10 @@ impl Session {
             }
             _ => {
                 let names = self.logical_names(&plan);
+                let names = names.as_deref().unwrap_or(&[]);
                 defs.column_defs
                     .iter()
-                    .map(|d| crate::execute::merge::logical_table_names(d, &names))
+                    .map(|d| crate::execute::merge::logical_table_names(d, names))
                     .collect()
             }
         };

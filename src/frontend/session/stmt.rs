@@ -159,7 +159,7 @@ impl Session {
         }
         let plan = router::route(&c, &self.view(node));
         let command = Command::Execute {
-            sql: sql_text.clone(),
+            sql: crate::execute::command::StmtText::Shared(sql_text.clone()),
             packets: ExecutePackets::Client {
                 request: &request,
                 long_data: &long_data,

@@ -135,9 +135,9 @@ impl ShardRouter {
         for t in &tables {
             if let Some(s) = t.sharded() {
                 for (_, name) in &s.slots {
-                    physical
-                        .entry(name.clone())
-                        .or_insert_with(|| t.name.clone());
+                    physical.entry(name.clone()).or_insert_with(|| {
+                        super::LogicalNames::from(vec![(name.clone(), t.name.clone())])
+                    });
                 }
             }
         }
@@ -154,6 +154,7 @@ impl ShardRouter {
             tables,
             names,
             physical,
+            no_names: super::LogicalNames::from(Vec::new()),
             periods,
             composite_periods,
             present: Mutex::new(Default::default()),

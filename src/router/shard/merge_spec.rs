@@ -38,8 +38,8 @@ pub struct MergeSpec {
     pub enum_keys: Box<[EnumKey]>,
     /// `(physical, logical)` table names: the column definitions the
     /// client sees name the logical table in `table`/`org_table`, as one
-    /// server holding it would. Filled by the session from the router's
-    /// names (empty in the router's own plans).
+    /// server holding it would. Filled by the router when it plans a
+    /// scatter (`plan::sharded::named`), else by the session.
     pub logical_tables: Vec<(String, String)>,
     /// A `time_range` period table of the plan is missing: the message
     /// of the 1146 (naming the logical table and period) a shard's 1146

@@ -225,6 +225,10 @@ pub(crate) struct TableKinds {
 const MAX_CACHED_SQL: usize = 16 * 1024;
 type CachedAnalysis = Arc<Result<analyze::Analysis, RouteError>>;
 
+/// `(physical, logical)` table names: what the session renames in column
+/// definitions ([`ShardRouter::logical_names`]).
+pub type LogicalNames = Arc<[(String, String)]>;
+
 /// The compiled sharding rules of one configuration, with the plan cache
 /// and the id generator. Build one per configuration (load and reload);
 /// [`crate::config::Config::parse`] does and keeps it in `config.sharding`.
@@ -232,12 +236,17 @@ pub struct ShardRouter {
     pub(crate) tables: Vec<TableInfo>,
     /// Logical names (for the lexical pre-check).
     names: RuleNames,
-    /// Physical name → logical name.
-    physical: HashMap<String, String>,
+    /// Physical name → `[(physical, logical)]`: the names a plan of that
+    /// table alone hands the session for its column definitions
+    /// ([`ShardRouter::logical_names`]), shared rather than built per
+    /// statement.
+    physical: HashMap<String, LogicalNames>,
     /// Physical name of a `time_range` or composite period table →
     /// (logical, "month 202611", node index): for naming the period when
     /// its table is missing.
     periods: HashMap<String, (String, String, usize)>,
+    /// An empty [`LogicalNames`] to hand out.
+    no_names: LogicalNames,
     /// Physical name of a composite period table → its rule table.
     composite_periods: HashMap<String, usize>,
     /// Composite period tables known to exist ([`period_tables`]).
@@ -277,6 +286,7 @@ impl Default for ShardRouter {
             tables: Vec::new(),
             names: RuleNames::default(),
             physical: HashMap::new(),
+            no_names: LogicalNames::from(Vec::new()),
             periods: HashMap::new(),
             composite_periods: HashMap::new(),
             present: Mutex::new(Default::default()),
@@ -298,6 +308,9 @@ impl ShardRouter {
     /// them is a `time_range` period table: names the logical table and the
     /// period instead of the physical name. `None` for other tables.
     pub fn missing_period_message(&self, physical: &[String]) -> Option<String> {
+        if self.periods.is_empty() {
+            return None;
+        }
         let (name, (logical, period, node)) = physical
             .iter()
             .find_map(|name| self.periods.get(name).map(|p| (name, p)))?;
@@ -360,7 +373,38 @@ impl ShardRouter {
     /// that are not physical tables of a sharded or bound table (broadcast
     /// and single-node tables keep their logical names).
     pub fn logical_name_of(&self, physical: &str) -> Option<String> {
-        self.physical.get(physical).cloned()
+        self.physical.get(physical).map(|n| n[0].1.clone())
+    }
+
+    /// `(physical, logical)` names of the physical tables among `tables`
+    /// whose logical name differs, each once, in order of appearance; for
+    /// one such table (a point statement's), the router's shared list.
+    pub fn logical_names<'t>(&self, tables: impl IntoIterator<Item = &'t String>) -> LogicalNames {
+        let mut first: Option<&LogicalNames> = None;
+        let mut more: Vec<(String, String)> = Vec::new();
+        for physical in tables {
+            let Some(pair) = self.physical.get(physical.as_str()) else {
+                continue;
+            };
+            let (p, l) = &pair[0];
+            if p == l || first.is_some_and(|f| f[0].0 == *p) || more.iter().any(|(m, _)| m == p) {
+                continue;
+            }
+            match first {
+                None => first = Some(pair),
+                Some(f) => {
+                    if more.is_empty() {
+                        more.push(f[0].clone());
+                    }
+                    more.push(pair[0].clone());
+                }
+            }
+        }
+        match first {
+            _ if !more.is_empty() => more.into(),
+            Some(one) => one.clone(),
+            None => self.no_names.clone(),
+        }
     }
 
     /// The physical tables of logical table `logical` (empty: not sharded).
@@ -368,7 +412,7 @@ impl ShardRouter {
         let mut names: Vec<String> = self
             .physical
             .iter()
-            .filter(|(_, l)| l.as_str() == logical)
+            .filter(|(_, n)| n[0].1 == logical)
             .map(|(p, _)| p.clone())
             .collect();
         names.sort();
@@ -460,6 +504,11 @@ impl ShardRouter {
         let a = analysis.as_ref().as_ref().ok()?;
         // A point statement: its slot's target with the literal put back.
         if let Some(plan) = plan::point_text_plan(self, a, shape_text, sql, literals, unaliased) {
+            return Some(Some(plan));
+        }
+        // A range scatter: its slots' kept targets with the literals put
+        // back.
+        if let Some(plan) = plan::range_text_plan(self, a, shape_text, sql, literals, unaliased) {
             return Some(Some(plan));
         }
         let mut plan = plan::materialize(

@@ -286,7 +286,7 @@ mod tests {
         ShardPlan {
             targets,
             kind: PlanKind::Scatter,
-            merge: Some(Box::new(merge)),
+            merge: Some(std::sync::Arc::new(merge)),
             generated_id: None,
             write: false,
         }

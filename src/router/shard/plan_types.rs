@@ -17,7 +17,9 @@ pub struct ShardPlan {
     pub kind: PlanKind,
     /// For a SELECT sent to more than one target: how to merge. `None` for
     /// single-target plans and for writes (sum the affected-row counts).
-    pub merge: Option<Box<MergeSpec>>,
+    /// Shared: a kept scatter plan hands out the same recipe to every
+    /// statement (`plan::memo`, `plan::range`).
+    pub merge: Option<Arc<MergeSpec>>,
     /// The first id generated for an INSERT that left a `[[sequence]]`
     /// column out (what `LAST_INSERT_ID()` should report), if any.
     pub generated_id: Option<u64>,

@@ -586,7 +586,7 @@ impl ShardRouter {
     /// whether it is the slot-0 table (the one that stands for the logical
     /// table in metadata answers).
     pub fn physical_slot(&self, physical: &str) -> Option<(String, bool)> {
-        let logical = self.physical.get(physical)?;
+        let logical = &self.physical.get(physical)?[0].1;
         let t = self.tables.iter().find(|t| &t.name == logical)?;
         let first = t.sharded()?.slots.first()?;
         Some((logical.clone(), first.1 == physical))

@@ -18,8 +18,9 @@
 //! their targets nor clone and edit the merge recipe per statement
 //! ([`memo_scatter`]).
 //!
-//! The point plan of a point statement (`point`) is kept here too, as
-//! the third part of the memo, with the same lifetime.
+//! The point plan of a point statement (`point`) and the kept plans of a
+//! range scatter (`range`) are kept here too, as the third and fourth
+//! parts of the memo, with the same lifetime.
 //!
 //! Owns: the memo ([`TargetMemo`], a field of the `Analysis`) and
 //! [`memo_target`], which answers from it or renders through
@@ -60,6 +61,7 @@ pub(crate) struct TargetMemo(
     Mutex<Vec<Entry>>,
     Mutex<Vec<ScatterEntry>>,
     pub(super) super::PointMemo,
+    pub(super) super::RangeMemo,
 );
 
 /// A scatter plan: its assignments (node, sorted slots) in order and the
@@ -70,7 +72,7 @@ struct ScatterEntry {
     limits: Option<(u64, u64)>,
     assignments: Vec<(usize, Vec<(RefId, usize)>)>,
     targets: Vec<ShardTarget>,
-    merge: Option<Box<MergeSpec>>,
+    merge: Option<Arc<MergeSpec>>,
 }
 
 /// The slot of every reference of an assignment, sorted by reference.
@@ -138,6 +140,12 @@ impl TargetMemo {
     pub(crate) fn is_point(&self) -> bool {
         self.2.is_point()
     }
+
+    /// Whether the analysis was planned as a range scatter.
+    #[cfg(test)]
+    pub(crate) fn is_range(&self) -> bool {
+        self.3.is_range()
+    }
 }
 
 /// A clone of an analysis (it is cached behind an `Arc`; clones are made
@@ -197,7 +205,7 @@ pub(super) fn memo_scatter(
     sql: &str,
     limits: Option<(u64, u64)>,
     assignments: &[Assignment],
-) -> Option<(Vec<ShardTarget>, Option<Box<MergeSpec>>)> {
+) -> Option<(Vec<ShardTarget>, Option<Arc<MergeSpec>>)> {
     let memo = ctx.a.targets.1.lock();
     let e = memo
         .iter()
@@ -212,7 +220,7 @@ pub(super) fn remember_scatter(
     limits: Option<(u64, u64)>,
     assignments: &[Assignment],
     targets: &[ShardTarget],
-    merge: Option<&MergeSpec>,
+    merge: Option<&Arc<MergeSpec>>,
 ) {
     let mut memo = ctx.a.targets.1.lock();
     if memo.len() >= MAX_SCATTERS
@@ -231,7 +239,7 @@ pub(super) fn remember_scatter(
             .map(|a| (a.node, sorted_slots(a)))
             .collect(),
         targets: targets.to_vec(),
-        merge: merge.map(|m| Box::new(m.clone())),
+        merge: merge.cloned(),
     });
 }
 

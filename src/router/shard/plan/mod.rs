@@ -30,6 +30,7 @@ mod key_move;
 pub use key_move::MoveChild;
 mod memo;
 mod point;
+mod range;
 mod sharded;
 mod splice;
 mod union;
@@ -43,6 +44,8 @@ use memo::{memo_scatter, memo_target, remember_scatter};
 use point::point_plan;
 pub(crate) use point::point_text_plan;
 pub(crate) use point::PointMemo;
+use range::range_plan;
+pub(crate) use range::{range_text_plan, RangeMemo};
 use sharded::{scatter_merge, sharded};
 pub(crate) use splice::render;
 use splice::{in_list_edits, target};
@@ -268,8 +271,8 @@ pub(crate) fn materialize(
     materialize_with(router, a, sql, schema, values, unaliased, true)
 }
 
-/// [`materialize`] without the point path (`point`): what the point path
-/// must agree with.
+/// [`materialize`] without the point and range paths (`point`, `range`):
+/// what they must agree with.
 #[cfg(test)]
 pub(crate) fn materialize_without_point(
     router: &ShardRouter,
@@ -328,6 +331,9 @@ fn materialize_with(
     }
     if point {
         if let Some(plan) = point_plan(&ctx, sql)? {
+            return Ok(Some(plan));
+        }
+        if let Some(plan) = range_plan(&ctx, sql) {
             return Ok(Some(plan));
         }
     }

@@ -6,6 +6,8 @@
 //! analysis by `memo`). Must not plan INSERT, DDL or
 //! per-branch UNIONs (see `insert`, `ddl`, `union`).
 
+use std::sync::Arc;
+
 use super::*;
 
 // ----- SELECT / UPDATE / DELETE on sharded tables -----
@@ -83,6 +85,7 @@ pub(super) fn sharded(ctx: &Ctx<'_>, sql: &str) -> Result<ShardPlan, RouteError>
             target(ctx, sql, asg, &[], &edits)?
         });
     }
+    let merge = merge.map(|spec| named(ctx, spec, &targets));
     if let Some(limits) = memo_key {
         remember_scatter(ctx, sql, limits, &assignments, &targets, merge.as_ref());
     }
@@ -94,17 +97,27 @@ pub(super) fn sharded(ctx: &Ctx<'_>, sql: &str) -> Result<ShardPlan, RouteError>
     Ok(ShardPlan {
         targets,
         kind,
-        merge: merge.map(Box::new),
+        merge,
         generated_id: None,
         write: a.write,
     })
+}
+
+/// A scatter's merge recipe with the logical names of its targets'
+/// physical tables (for the column definitions the client sees), shared.
+pub(super) fn named(ctx: &Ctx<'_>, mut spec: MergeSpec, targets: &[ShardTarget]) -> Arc<MergeSpec> {
+    spec.logical_tables = ctx
+        .router
+        .logical_names(targets.iter().flat_map(|t| &t.tables))
+        .to_vec();
+    Arc::new(spec)
 }
 
 /// The `(limit, offset)` a scattered SELECT's merge applies, resolved
 /// from literals or parameters; `None` when it has no LIMIT (or is not a
 /// merged SELECT). The part of a scatter plan that depends on the values
 /// beyond the slots (see `memo_scatter`).
-fn scatter_limits(ctx: &Ctx<'_>) -> Result<Option<(u64, u64)>, RouteError> {
+pub(super) fn scatter_limits(ctx: &Ctx<'_>) -> Result<Option<(u64, u64)>, RouteError> {
     let a = ctx.a;
     if a.kind != StmtKind::Select || a.explain {
         return Ok(None);

@@ -104,8 +104,8 @@ pub(super) fn union_parts(
         } else {
             PlanKind::Single
         },
+        merge: Some(super::sharded::named(ctx, spec, &targets)),
         targets,
-        merge: Some(Box::new(spec)),
         generated_id: None,
         write: false,
     }))

@@ -85,7 +85,7 @@ fn aggregates() {
         p.targets[0].sql,
         "SELECT COUNT(*), SUM(total), MIN(total), MAX(total), SUM(total) AS a, COUNT(total) AS `__shardcat_h0`, WEIGHT_STRING(MIN(total)) AS `__shardcat_h1`, WEIGHT_STRING(IF(LEFT(CONCAT(' ', MIN(total)), 1) = '', LEFT(CONCAT(' ', MIN(total)), 1), NULL)) AS `__shardcat_h2`, WEIGHT_STRING(MAX(total)) AS `__shardcat_h3`, WEIGHT_STRING(IF(LEFT(CONCAT(' ', MAX(total)), 1) = '', LEFT(CONCAT(' ', MAX(total)), 1), NULL)) AS `__shardcat_h4` FROM orders_0 AS `orders`"
     );
-    let agg = p.merge.unwrap().aggregate.unwrap();
+    let agg = p.merge.unwrap().aggregate.clone().unwrap();
     assert!(agg.group_by.is_empty());
     assert_eq!(
         agg.columns[..6],
@@ -237,7 +237,7 @@ fn distinct_aggregates_gather_values() {
         p.targets[0].sql,
         "SELECT COUNT(DISTINCT status), SUM(total), status AS `__shardcat_h0`, WEIGHT_STRING(status) AS `__shardcat_h1`, WEIGHT_STRING(IF(LEFT(CONCAT(' ', status), 1) = '', LEFT(CONCAT(' ', status), 1), NULL)) AS `__shardcat_h2` FROM orders_0 AS `orders` WHERE total > 1 GROUP BY status"
     );
-    let agg = p.merge.unwrap().aggregate.unwrap();
+    let agg = p.merge.unwrap().aggregate.clone().unwrap();
     assert!(agg.group_by.is_empty());
     assert_eq!(
         agg.columns[..3],
@@ -258,7 +258,7 @@ fn distinct_aggregates_gather_values() {
     );
     let m = p.merge.unwrap();
     assert_eq!(
-        m.aggregate.unwrap().columns[..5],
+        m.aggregate.clone().unwrap().columns[..5],
         [
             Combine::Group,
             Combine::CountDistinct { first: 5, n: 2 },
@@ -276,7 +276,7 @@ fn distinct_aggregates_gather_values() {
     );
     let m = p.merge.unwrap();
     assert_eq!(
-        m.aggregate.unwrap().columns[..5],
+        m.aggregate.clone().unwrap().columns[..5],
         [
             Combine::Group,
             Combine::CountDistinct { first: 3, n: 1 },
@@ -306,7 +306,7 @@ fn group_concat_from_finer_groups() {
         p.targets[0].sql,
         "SELECT i.order_id, GROUP_CONCAT(i.sku ORDER BY i.id DESC SEPARATOR '|') AS s, COUNT(*) AS `__shardcat_h0`, @@group_concat_max_len AS `__shardcat_h1`, i.sku AS `__shardcat_h2`, CONCAT(i.sku, '~~~~~~~~') AS `__shardcat_h3`, i.id AS `__shardcat_h4`, WEIGHT_STRING(i.id) AS `__shardcat_h5`, WEIGHT_STRING(IF(LEFT(CONCAT(' ', i.id), 1) = '', LEFT(CONCAT(' ', i.id), 1), NULL)) AS `__shardcat_h6`, WEIGHT_STRING(i.order_id) AS `__shardcat_h7`, WEIGHT_STRING(IF(LEFT(CONCAT(' ', i.order_id), 1) = '', LEFT(CONCAT(' ', i.order_id), 1), NULL)) AS `__shardcat_h8` FROM order_items_0 i GROUP BY i.order_id, i.sku, i.id"
     );
-    let agg = p.merge.unwrap().aggregate.unwrap();
+    let agg = p.merge.unwrap().aggregate.clone().unwrap();
     assert_eq!(
         agg.columns[..2],
         [Combine::Group, Combine::GroupConcat { index: 0 }]
@@ -329,7 +329,7 @@ fn group_concat_from_finer_groups() {
         p.targets[0].sql,
         "SELECT GROUP_CONCAT(DISTINCT qty ORDER BY qty), COUNT(*) AS `__shardcat_h0`, @@group_concat_max_len AS `__shardcat_h1`, qty AS `__shardcat_h2`, CONCAT(qty, '~~~~~~~~') AS `__shardcat_h3`, WEIGHT_STRING(qty) AS `__shardcat_h4`, WEIGHT_STRING(IF(LEFT(CONCAT(' ', qty), 1) = '', LEFT(CONCAT(' ', qty), 1), NULL)) AS `__shardcat_h5`, qty AS `__shardcat_h6`, WEIGHT_STRING(qty) AS `__shardcat_h7`, WEIGHT_STRING(IF(LEFT(CONCAT(' ', qty), 1) = '', LEFT(CONCAT(' ', qty), 1), NULL)) AS `__shardcat_h8` FROM order_items_0 AS `order_items` WHERE qty > 1 GROUP BY qty, qty"
     );
-    assert!(p.merge.unwrap().aggregate.unwrap().concats[0].distinct);
+    assert!(p.merge.unwrap().aggregate.clone().unwrap().concats[0].distinct);
 }
 
 #[test]
@@ -342,7 +342,7 @@ fn expressions_on_aggregates() {
         p.targets[0].sql,
         "SELECT status, SUM(total) / COUNT(*) AS r, ROUND(AVG(total), 2), SUM(total) AS `__shardcat_h0`, COUNT(*) AS `__shardcat_h1`, SUM(total) AS `__shardcat_h2`, COUNT(total) AS `__shardcat_h3`, WEIGHT_STRING(status) AS `__shardcat_h4`, WEIGHT_STRING(IF(LEFT(CONCAT(' ', status), 1) = '', LEFT(CONCAT(' ', status), 1), NULL)) AS `__shardcat_h5` FROM orders_0 AS `orders` GROUP BY status"
     );
-    let agg = p.merge.unwrap().aggregate.unwrap();
+    let agg = p.merge.unwrap().aggregate.clone().unwrap();
     assert_eq!(
         agg.columns[..7],
         [
@@ -377,7 +377,7 @@ fn expressions_on_aggregates() {
         }]
     );
     assert_eq!(
-        m.aggregate.unwrap().columns[1],
+        m.aggregate.clone().unwrap().columns[1],
         Combine::Computed { index: 0 }
     );
     // A selected aggregate is reused; a group key may take part.

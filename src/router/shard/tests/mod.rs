@@ -142,7 +142,8 @@ fn tables(sql: &str) -> Vec<String> {
 }
 
 fn merge(sql: &str) -> MergeSpec {
-    *plan(sql).merge.unwrap_or_else(|| panic!("{sql}: no merge"))
+    let m = plan(sql).merge.unwrap_or_else(|| panic!("{sql}: no merge"));
+    std::sync::Arc::unwrap_or_clone(m)
 }
 
 mod composite;
@@ -154,6 +155,7 @@ mod point_plans;
 mod point_routing;
 mod prepared;
 mod pull_outs;
+mod range_plans;
 mod render;
 mod router;
 mod scatter_memo;

@@ -7,9 +7,10 @@
 use super::*;
 use crate::router::shard::analyze::analyze;
 
-/// The plan of `sql` from an analysis of its own, without the point path:
-/// what `plan_with` / `plan_prepared` must answer.
-fn general(
+/// The plan of `sql` from an analysis of its own, without the point and
+/// range paths: what `plan_with` / `plan_prepared` must answer (also for
+/// `range_plans`).
+pub(super) fn general(
     router: &ShardRouter,
     sql: &str,
     params: &[ParamValue<'_>],
@@ -89,7 +90,7 @@ const TEMPLATES: &[&str] = &[
 
 /// Literal spellings: integers of every size and sign, strings that are
 /// and are not numbers or dates, NULL, decimals, hex.
-const LITERALS: &[&str] = &[
+pub(super) const LITERALS: &[&str] = &[
     "5",
     "0",
     "007",
