@@ -72,6 +72,10 @@ impl Kind {
         }
     }
     pub(crate) fn slot(self, k: &str) -> usize {
+        self.slot_in(k, NEW_SLOTS)
+    }
+    /// The slot of `k` among `slots`.
+    pub(crate) fn slot_in(self, k: &str, slots: usize) -> usize {
         let key = match self {
             Kind::Int => ShardKey::Int(k.parse().unwrap()),
             Kind::Str => ShardKey::Str(k.to_owned()),
@@ -79,7 +83,7 @@ impl Kind {
         Algorithm::HashMod {
             hash: HashFunction::Xxh3,
         }
-        .slot_for_key(&key, NEW_SLOTS, &Collation::default())
+        .slot_for_key(&key, slots, &Collation::default())
         .unwrap()
     }
 }

@@ -163,6 +163,46 @@ pub(crate) struct Routes {
     pub(crate) tables: HashMap<String, OldTable>,
     pub(crate) rule: ShardedTable,
     pub(crate) key_type: KeyType,
+    /// What the operator can do when DDL on a source table stops the
+    /// reader (the error's end).
+    pub(crate) on_ddl: &'static str,
+}
+
+/// The source table a statement outside a transaction changes the shape
+/// or rows of (`ALTER`, `DROP`, `RENAME`, `TRUNCATE`, `CREATE … INDEX …
+/// ON`), if it names one of `tables` (lower case → table)
+/// in `schema`: the reader replays rows, not DDL.
+fn ddl_on(
+    schema: &str,
+    tables: &HashMap<String, OldTable>,
+    default_schema: &str,
+    text: &str,
+) -> Option<String> {
+    let words: Vec<String> = text
+        .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$' || c == '.' || c == '`'))
+        .filter(|w| !w.is_empty())
+        .map(|w| w.replace('`', "").to_ascii_lowercase())
+        .collect();
+    let first = words.first()?.as_str();
+    let shaping = match first {
+        "alter" | "drop" | "rename" | "truncate" => true,
+        "create" => words.iter().any(|w| w == "index"),
+        _ => false,
+    };
+    if !shaping {
+        return None;
+    }
+    let in_schema = default_schema.eq_ignore_ascii_case(schema);
+    let schema = schema.to_ascii_lowercase();
+    words.iter().find_map(|w| {
+        let name = match w.split_once('.') {
+            Some((s, t)) if s == schema => t,
+            Some(_) => return None,
+            None if in_schema => w.as_str(),
+            None => return None,
+        };
+        tables.get(name).map(|t| t.name.clone())
+    })
 }
 
 /// One replayed change.
@@ -297,6 +337,15 @@ async fn run(
                     }
                     boundary = true;
                 } else if !in_tx {
+                    if let Some(table) = ddl_on(&routes.schema, &routes.tables, &q.schema(), &text)
+                    {
+                        return Err(format!(
+                            "DDL on `{}`.`{table}` at {current}:{log_pos}: `{}` — {}",
+                            routes.schema,
+                            text.chars().take(200).collect::<String>(),
+                            routes.on_ddl
+                        ));
+                    }
                     boundary = true;
                 }
             }
@@ -476,6 +525,36 @@ async fn flush(apply: &mut Conn, schema: &str, pending: &mut Vec<Op>) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ddl_on_a_source_table_is_named() {
+        let t = OldTable {
+            name: "Accounts_0".into(),
+            columns: vec!["k".into()],
+            unsigned_bits: vec![None],
+            pk: vec![0],
+            key: 0,
+            new_tables: HashMap::new(),
+        };
+        let tables = HashMap::from([("accounts_0".to_string(), t)]);
+        let on = |db: &str, sql: &str| ddl_on("shop", &tables, db, sql);
+        assert_eq!(
+            on("shop", "ALTER TABLE `accounts_0` ADD COLUMN x INT").as_deref(),
+            Some("Accounts_0")
+        );
+        assert_eq!(
+            on("other", "alter table shop.accounts_0 add index (k)").as_deref(),
+            Some("Accounts_0")
+        );
+        assert_eq!(on("other", "ALTER TABLE accounts_0 ADD x INT"), None);
+        assert_eq!(on("shop", "ALTER TABLE accounts_0_rs4 ADD x INT"), None);
+        assert_eq!(on("shop", "INSERT INTO accounts_0 VALUES (1)"), None);
+        assert_eq!(on("shop", "CREATE TABLE t2 LIKE accounts_0"), None);
+        assert_eq!(
+            on("shop", "CREATE INDEX i ON accounts_0 (k)").as_deref(),
+            Some("Accounts_0")
+        );
+    }
 
     #[test]
     fn log_names_and_positions() {
