@@ -133,6 +133,15 @@ async fn check_rows_on(
     }
 }
 
+/// `ledger`'s primary key with its sharding key (`(id, k)`): its ids are
+/// numbered per physical table, so without `k` the new tables of one old
+/// table generate the same ids, which a reverse switch cannot merge (the
+/// DDL case shows that refusal).
+async fn key_ledger(load: &mut Load) {
+    let sql = "ALTER TABLE ledger DROP PRIMARY KEY, ADD PRIMARY KEY (id, k)";
+    load.c.query_drop(sql).await.unwrap();
+}
+
 /// Whether `table` exists on `node`.
 async fn exists(topo: &Topology, node: &str, db: &str, table: &str) -> bool {
     let mut n = direct_conn(topo, node, None).await;
@@ -196,6 +205,7 @@ async fn a_followed_resplit_is_reversed_under_writers_without_losing_a_write() {
     eprintln!("seed {seed} (SHARDCAT_TEST_SEED={seed} replays it)");
     let kind = Kind::Int;
     let mut load = start_load(kind, seed, 0).await;
+    key_ledger(&mut load).await;
     let mut follower = Running::start(&args("4", &["--follow"]), &load.config, None);
     assert!(
         follower.wait_for("following:", Duration::from_secs(180)),
@@ -270,6 +280,7 @@ async fn a_reverse_switch_killed_completes_when_run_again() {
     }
     for point in points {
         let mut load = start_load(kind, seed ^ g.next(), 0).await;
+        key_ledger(&mut load).await;
         let (ok, text) = shardcat(&load.config, args("4", &[])).await;
         assert!(ok, "{point}: {text}");
         // Writes to the new tables: only in the binary log until the
@@ -324,6 +335,7 @@ async fn a_table_is_resplit_twice_then_its_second_resplit_reversed() {
     let kind = Kind::Str;
     let db = kind.db();
     let mut load = start_load(kind, seed, 0).await;
+    key_ledger(&mut load).await;
     let (ok, text) = shardcat(&load.config, args("4", &[])).await;
     assert!(ok, "2 → 4: {text}");
     let (ok, text) = shardcat(&load.config, args("8", &[])).await;
@@ -379,9 +391,12 @@ async fn a_table_is_resplit_twice_then_its_second_resplit_reversed() {
 /// DDL on the old tables during the catch-up (through the proxy, which
 /// runs it on every old table): the resplit stops with an error naming the
 /// statement and the way out (`--abort`, then a new resplit, which
-/// completes with the new column).
+/// completes with the new column). Then two new tables of one old table
+/// given the same `ledger` id (its primary key lacks the sharding key):
+/// `--reverse` refuses, naming the id, and changes nothing; `--cleanup`
+/// keeps the new tables.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn ddl_during_the_catch_up_stops_the_resplit_with_the_way_out() {
+async fn ddl_and_colliding_ids_stop_with_the_way_out() {
     let _serial = SERIAL.lock().await;
     let seed = moving::seed();
     eprintln!("seed {seed} (SHARDCAT_TEST_SEED={seed} replays it)");
@@ -421,6 +436,35 @@ async fn ddl_during_the_catch_up_stops_the_resplit_with_the_way_out() {
     let got: Option<i64> = c.query_first(extra).await.unwrap();
     let want: Option<i64> = reference.query_first(extra).await.unwrap();
     assert_eq!(got, want);
+    // Keys of new slots 1 and 5 (both from old slot 1), the same id.
+    let k1 = (7_000_000_000i64..)
+        .find(|k| kind.slot(&k.to_string()) == 1)
+        .unwrap();
+    let k5 = (7_000_000_000i64..)
+        .find(|k| kind.slot(&k.to_string()) == 5)
+        .unwrap();
+    for (k, d) in [(k1, 1), (k5, 2)] {
+        c.query_drop(format!(
+            "INSERT INTO ledger (id, k, delta) VALUES (990000, {k}, {d})"
+        ))
+        .await
+        .unwrap();
+    }
+    let (ok, text) = shardcat(&config, args("4", &["--reverse"])).await;
+    assert!(
+        !ok && text.contains("already holds the primary key (990000)")
+            && text.contains("--cleanup keeps the new ones"),
+        "{text}"
+    );
+    let (_, status) = cli(&["shards", "status"], &config);
+    assert!(status.contains("phase reversing"), "{status}");
+    let (ok, text) = shardcat(&config, args("4", &["--cleanup"])).await;
+    assert!(ok, "{text}");
+    let ids: Vec<i64> = c
+        .query("SELECT k FROM ledger WHERE id = 990000 ORDER BY k")
+        .await
+        .unwrap();
+    assert_eq!(ids, [k1, k5], "both rows kept in the new tables");
     drop(c);
     reset(&topo, db).await;
 }

@@ -166,6 +166,10 @@ pub(crate) struct Routes {
     /// What the operator can do when DDL on a source table stops the
     /// reader (the error's end).
     pub(crate) on_ddl: &'static str,
+    /// The reverse replay's: several source tables merge into one target,
+    /// so a row whose primary key lacks the sharding key is first looked
+    /// up in the target (`Op::Guard`).
+    pub(crate) merge: bool,
 }
 
 /// The source table a statement outside a transaction changes the shape
@@ -207,6 +211,19 @@ fn ddl_on(
 
 /// One replayed change.
 pub(super) enum Op {
+    /// Before a merged row's `REPLACE`: a row of the target with its
+    /// primary key must be absent or come from the same source table
+    /// (its key's slot `slot`), else two new tables generated the same
+    /// key (an `AUTO_INCREMENT` per table) and the merge would lose one.
+    Guard {
+        table: String,
+        /// The key column, `pk1 = ? AND …`, the primary key's values.
+        column: String,
+        cond: String,
+        key: Vec<Value>,
+        slot: usize,
+        source: String,
+    },
     Replace {
         table: String,
         row: Vec<Value>,
@@ -390,7 +407,7 @@ async fn run(
         if boundary {
             in_tx = false;
             let n = pending.len() as u64;
-            flush(&mut apply, &routes.schema, &mut pending).await?;
+            flush(&mut apply, &routes, &mut pending).await?;
             let mut s = shared.lock();
             s.changes += n;
             s.applied_time = event.header().timestamp();
@@ -435,12 +452,7 @@ fn changes(
             keys.push((table.clone(), key.clone()));
             out.push(Op::Delete {
                 table: target.to_owned(),
-                cond: t
-                    .pk
-                    .iter()
-                    .map(|i| format!("{} = ?", quote(&t.columns[*i])))
-                    .collect::<Vec<_>>()
-                    .join(" AND "),
+                cond: pk_condition(t),
                 key,
             });
         }
@@ -451,6 +463,16 @@ fn changes(
                 table.clone(),
                 t.pk.iter().map(|i| row[*i].clone()).collect(),
             ));
+            if routes.merge && !t.pk.contains(&t.key) {
+                out.push(Op::Guard {
+                    table: target.to_owned(),
+                    column: t.columns[t.key].clone(),
+                    cond: pk_condition(t),
+                    key: t.pk.iter().map(|i| row[*i].clone()).collect(),
+                    slot: t.new_tables.keys().copied().next().unwrap_or_default(),
+                    source: t.name.clone(),
+                });
+            }
             out.push(Op::Replace {
                 table: target.to_owned(),
                 row,
@@ -458,6 +480,14 @@ fn changes(
         }
     }
     Ok(())
+}
+
+/// `pk1 = ? AND pk2 = ?`.
+fn pk_condition(t: &OldTable) -> String {
+    t.pk.iter()
+        .map(|i| format!("{} = ?", quote(&t.columns[*i])))
+        .collect::<Vec<_>>()
+        .join(" AND ")
 }
 
 /// A logged row's values, all columns (a partial image is refused).
@@ -486,14 +516,46 @@ fn values(t: &OldTable, row: &mysql_async::binlog::row::BinlogRow) -> Result<Vec
 }
 
 /// Applies a source transaction's ops as one transaction.
-async fn flush(apply: &mut Conn, schema: &str, pending: &mut Vec<Op>) -> Result<(), String> {
+async fn flush(apply: &mut Conn, routes: &Routes, pending: &mut Vec<Op>) -> Result<(), String> {
     if pending.is_empty() {
         return Ok(());
     }
+    let schema = routes.schema.as_str();
     let err = |e: mysql_async::Error| format!("replaying into a new table: {e}");
     apply.query_drop("BEGIN").await.map_err(err)?;
     for op in pending.drain(..) {
         match op {
+            Op::Guard {
+                table,
+                column,
+                cond,
+                key,
+                slot,
+                source,
+            } => {
+                let sql = format!(
+                    "SELECT {} FROM {} WHERE {cond}",
+                    quote(&column),
+                    qualified(schema, &table)
+                );
+                let held: Option<Value> = apply
+                    .exec_first(sql, Params::Positional(key.clone()))
+                    .await
+                    .map_err(err)?;
+                let Some(held) = held else { continue };
+                if super::rows::slot_of(&routes.rule, routes.key_type, &held)? != slot {
+                    let shown: Vec<String> = key.iter().map(|v| v.as_sql(false)).collect();
+                    return Err(format!(
+                        "`{table}` already holds the primary key ({}) from another new table \
+                         than `{source}`: its new tables generated the same key (a primary key \
+                         without the sharding key, numbered per table), which the old table \
+                         cannot hold twice; the traffic cannot go back to the old tables \
+                         (--cleanup keeps the new ones; ids unique across tables — a \
+                         [[sequence]], or the sharding key in the primary key — allow it)",
+                        shown.join(", ")
+                    ));
+                }
+            }
             Op::Replace { table, row } => {
                 let marks = vec!["?"; row.len()].join(",");
                 apply

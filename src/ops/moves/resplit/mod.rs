@@ -432,6 +432,7 @@ async fn catch_up_and_switch(
             key_type: plan.key_type,
             on_ddl: "the catch-up replays rows, not DDL: run the command with --abort (the new \
                      tables are dropped, the old ones keep the change) and start the resplit again",
+            merge: false,
         };
         let stream = connect(cfg, node).await?;
         let apply = connect(cfg, node).await?;

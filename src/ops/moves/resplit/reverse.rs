@@ -177,6 +177,7 @@ async fn routes(cfg: &Config, record: &ResplitRecord) -> Result<BTreeMap<String,
                 key_type,
                 on_ddl: "the reverse replay replays rows, not DDL: the old tables can no longer \
                          be brought in step; --cleanup keeps the new tables",
+                merge: true,
             },
         );
     }
