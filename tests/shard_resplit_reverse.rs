@@ -140,9 +140,21 @@ async fn check_rows_on(
 /// numbered per physical table, so without `k` the new tables of one old
 /// table generate the same ids, which a reverse switch cannot merge (the
 /// DDL case shows that refusal).
-async fn key_ledger(load: &mut Load) {
-    let sql = "ALTER TABLE ledger DROP PRIMARY KEY, ADD PRIMARY KEY (id, k)";
-    load.c.query_drop(sql).await.unwrap();
+/// Run on the physical tables directly: through the proxy, a key-changing
+/// UPDATE after a later placement switch failed ("no columns found for the
+/// physical table `ledger_3`", a name of the layout at the ALTER), not
+/// understood yet.
+async fn key_ledger(kind: Kind, load: &Load) {
+    for (node, tables) in [("n1p", [0, 1]), ("n2p", [2, 3])] {
+        let mut n = direct_conn(&load.topo, node, Some(kind.db())).await;
+        for t in tables {
+            n.query_drop(format!(
+                "ALTER TABLE ledger_{t} DROP PRIMARY KEY, ADD PRIMARY KEY (id, k)"
+            ))
+            .await
+            .unwrap();
+        }
+    }
 }
 
 /// Whether `table` exists on `node`.
@@ -208,7 +220,7 @@ async fn a_followed_resplit_is_reversed_under_writers_without_losing_a_write() {
     eprintln!("seed {seed} (SHARDCAT_TEST_SEED={seed} replays it)");
     let kind = Kind::Int;
     let mut load = start_load(kind, seed, 0).await;
-    key_ledger(&mut load).await;
+    key_ledger(kind, &load).await;
     let mut follower = Running::start(&args("4", &["--follow"]), &load.config, None);
     assert!(
         follower.wait_for("following:", Duration::from_secs(180)),
@@ -283,7 +295,7 @@ async fn a_reverse_switch_killed_completes_when_run_again() {
     }
     for point in points {
         let mut load = start_load(kind, seed ^ g.next(), 0).await;
-        key_ledger(&mut load).await;
+        key_ledger(kind, &load).await;
         let (ok, text) = shardcat(&load.config, args("4", &[])).await;
         assert!(ok, "{point}: {text}");
         // Writes to the new tables: only in the binary log until the
@@ -338,7 +350,7 @@ async fn a_table_is_resplit_twice_then_its_second_resplit_reversed() {
     let kind = Kind::Str;
     let db = kind.db();
     let mut load = start_load(kind, seed, 0).await;
-    key_ledger(&mut load).await;
+    key_ledger(kind, &load).await;
     let (ok, text) = shardcat(&load.config, args("4", &[])).await;
     assert!(ok, "2 → 4: {text}");
     let (ok, text) = shardcat(&load.config, args("8", &[])).await;
@@ -364,7 +376,11 @@ async fn a_table_is_resplit_twice_then_its_second_resplit_reversed() {
         "{plan}"
     );
     let (ok, text) = shardcat(&load.config, args("8", &[])).await;
-    assert!(ok, "4 → 8: {text}\nproxy log:\n{}", util::tail(&load.proxy.log()));
+    assert!(
+        ok,
+        "4 → 8: {text}\nproxy log:\n{}",
+        util::tail(&load.proxy.log())
+    );
     check_rows(kind, &mut load, Layout::Eight).await;
     let (_, explain) = cli(
         &["explain", "--schema", db, "SELECT * FROM accounts"],

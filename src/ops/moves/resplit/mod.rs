@@ -473,9 +473,8 @@ async fn catch_up_and_switch(
         let record = plan.record.clone();
         let moved = plan::moved_entries(&plan);
         let config = req.base.config.clone();
-        let mut write = |at: &BTreeMap<String, Pos>| {
-            write_placement(path, &config, &record, &moved, at)
-        };
+        let mut write =
+            |at: &BTreeMap<String, Pos>| write_placement(path, &config, &record, &moved, at);
         let done = sw
             .run(&mut conns, &mut readers, &checks, &mut write, say)
             .await?;
@@ -652,8 +651,9 @@ fn write_placement(
             binlog: pos.to_string(),
         })
         .collect();
-    let of_table =
-        |m: &MovedShard| m.table.eq_ignore_ascii_case(&record.table) && m.schema == record.rule_schema;
+    let of_table = |m: &MovedShard| {
+        m.table.eq_ignore_ascii_case(&record.table) && m.schema == record.rule_schema
+    };
     switched.moved_before = file.moved.iter().filter(|m| of_table(m)).cloned().collect();
     put(&mut file, switched);
     file.moved.retain(|m| !of_table(m));

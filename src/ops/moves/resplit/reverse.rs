@@ -247,9 +247,11 @@ pub(super) async fn follow(
     }
     let readers = start(cfg, &record).await?;
     progress.step("following")?;
-    say("following: the old tables are kept in step from the new tables (stop it at any \
+    say(
+        "following: the old tables are kept in step from the new tables (stop it at any \
          time, run it again to resume; --reverse or --cleanup ends it)"
-        .into());
+            .into(),
+    );
     let outcome = keep(cfg, path, record, &readers, progress, say).await;
     stop(readers);
     release(held).await;
@@ -360,7 +362,15 @@ async fn switch_back(
             record_positions(&mut record.reverse, r);
             save(path, &record)
         };
-        caught_up(cfg, req.base.catch_up_timeout, &readers, progress, &mut note, say).await?;
+        caught_up(
+            cfg,
+            req.base.catch_up_timeout,
+            &readers,
+            progress,
+            &mut note,
+            say,
+        )
+        .await?;
         progress.step("reverse_switching")?;
         let forward = switch::by_node(&record);
         let back = reversed(&forward);
@@ -371,10 +381,7 @@ async fn switch_back(
                 node.clone(),
                 (connect(cfg, node).await?, connect(cfg, node).await?),
             );
-            checks.insert(
-                node.clone(),
-                NodeCheck::counts_only(&record.schema, olds),
-            );
+            checks.insert(node.clone(), NodeCheck::counts_only(&record.schema, olds));
         }
         let sw = Switch {
             steps: &steps,
@@ -494,7 +501,9 @@ pub(super) async fn cleanup(
             let in_use = if reversed {
                 olds.contains_key(name)
             } else {
-                olds.values().flatten().any(|n| n.eq_ignore_ascii_case(name))
+                olds.values()
+                    .flatten()
+                    .any(|n| n.eq_ignore_ascii_case(name))
             };
             if in_use {
                 continue;

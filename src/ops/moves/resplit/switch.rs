@@ -96,6 +96,9 @@ pub(crate) async fn wait_applied(
     }
 }
 
+/// The switch's placement write, given each node's log end at the switch.
+pub(crate) type WritePlacement<'a> = dyn FnMut(&BTreeMap<String, Pos>) -> Result<(), String> + 'a;
+
 /// What the switch needs.
 pub(crate) struct Switch<'a> {
     pub(crate) steps: &'a Steps<'a>,
@@ -163,7 +166,7 @@ impl Switch<'_> {
         conns: &mut BTreeMap<String, NodeConns>,
         readers: &mut Vec<Reader>,
         checks: &BTreeMap<String, NodeCheck>,
-        write_placement: &mut dyn FnMut(&BTreeMap<String, Pos>) -> Result<(), String>,
+        write_placement: &mut WritePlacement<'_>,
         say: &mut dyn FnMut(String),
     ) -> Result<Switched, String> {
         let tables: BTreeMap<String, Vec<String>> = self
