@@ -372,6 +372,13 @@ pub(crate) struct Load {
 /// Fresh databases, `extra` more rows in `accounts` (through the proxy and
 /// on `ref`), the writers and readers started.
 pub(crate) async fn start_load(kind: Kind, seed: u64, extra: usize) -> Load {
+    start_load_with(kind, seed, extra, &[]).await
+}
+
+/// As [`start_load`], `ddl` run through the proxy before the writers
+/// start (DDL under the writers makes the proxy's `information_schema`
+/// lookups of a key move miss the table being altered).
+pub(crate) async fn start_load_with(kind: Kind, seed: u64, extra: usize, ddl: &[&str]) -> Load {
     let db = kind.db();
     let topo = Arc::new(Topology::from_env());
     reset(&topo, db).await;
@@ -392,6 +399,9 @@ pub(crate) async fn start_load(kind: Kind, seed: u64, extra: usize) -> Load {
         let sql = format!("INSERT INTO accounts VALUES {}", values.join(","));
         c.query_drop(&sql).await.unwrap();
         reference.query_drop(&sql).await.unwrap();
+    }
+    for sql in ddl {
+        c.query_drop(*sql).await.unwrap();
     }
     let seeds = Arc::new(seeds);
     let stop = Arc::new(AtomicBool::new(false));

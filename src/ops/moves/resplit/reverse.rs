@@ -339,6 +339,7 @@ async fn switch_back(
         "reversed" => {
             // A run that died after the placement write.
             recovery::reload_proxies(steps.proxy_conns().await?, say).await?;
+            progress.step("reversed")?;
             say("reversed: the old tables are in use; --cleanup drops the new ones".into());
             return Ok(());
         }
