@@ -59,7 +59,9 @@ pub struct CommonArgs {
     #[arg(long)]
     cleanup: bool,
     /// After a switch (before --cleanup): send the traffic back to the
-    /// source, kept in step by the reverse channel (no new copy).
+    /// source, kept in step by the reverse channel (no new copy; a
+    /// resplit: back to the old tables, brought in step from the binary
+    /// log).
     #[arg(long, conflicts_with_all = ["abort", "cleanup"])]
     reverse: bool,
     /// Rows per second the copy writes at most (0: no limit).
@@ -112,6 +114,11 @@ pub struct ResplitArgs {
     /// Print the plan, change nothing.
     #[arg(long)]
     dry_run: bool,
+    /// After the switch, keep the old tables in step from the new ones
+    /// (so `--reverse` loses no write) until stopped, or until a
+    /// `--reverse` or `--cleanup` run takes over.
+    #[arg(long, conflicts_with_all = ["abort", "cleanup", "reverse", "dry_run"])]
+    follow: bool,
 }
 
 impl CommonArgs {
@@ -185,6 +192,7 @@ pub fn shards(action: ShardsAction) -> ExitCode {
                 base: a.common.request(String::new(), String::new()),
                 tables_per_node: a.tables_per_node,
                 dry_run: a.dry_run,
+                follow: a.follow,
             };
             let Some(rt) = super::runtime() else {
                 return ExitCode::FAILURE;

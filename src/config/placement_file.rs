@@ -52,12 +52,23 @@ pub struct ResplitRecord {
     /// The rule's `tables_per_node` before and after.
     pub from_tables_per_node: usize,
     pub tables_per_node: usize,
-    /// `copying`, `catching_up`, `switched`, `cleaned`.
+    /// `copying`, `catching_up`, `switched`, `reversing` (a reverse
+    /// switch under way: the new layout still in use), `reversed` (the old
+    /// layout back, the new tables kept until `--cleanup`), `cleaned`.
     pub phase: String,
     /// Per source node, the binary log position (`file:pos`) the catch-up
     /// has applied up to (the copy's snapshot at first).
     #[serde(default)]
     pub sources: Vec<ResplitSource>,
+    /// After the switch: per node, the binary log position the reverse
+    /// replay (new tables → old tables) has applied up to (the switch's at
+    /// first).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reverse: Vec<ResplitSource>,
+    /// The table's `[[moved]]` entries before the switch (a reverse switch
+    /// puts them back).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub moved_before: Vec<MovedShard>,
     /// Every new physical table and the old one it draws from.
     #[serde(default)]
     pub tables: Vec<ResplitTable>,
@@ -222,7 +233,16 @@ pub const RESPLIT: &str = "resplit";
 impl ResplitRecord {
     /// Whether the proxies route by the new layout.
     pub fn switched(&self) -> bool {
-        matches!(self.phase.as_str(), "switched" | "cleaned")
+        matches!(self.phase.as_str(), "switched" | "reversing" | "cleaned")
+    }
+
+    /// Whether `other` records the same resplit (a table's resplits follow
+    /// one another: 2 → 4, then 4 → 8).
+    pub fn same(&self, other: &ResplitRecord) -> bool {
+        self.table.eq_ignore_ascii_case(&other.table)
+            && self.rule_schema == other.rule_schema
+            && self.from_tables_per_node == other.from_tables_per_node
+            && self.tables_per_node == other.tables_per_node
     }
 }
 
@@ -273,7 +293,8 @@ impl PlacementFile {
     /// Applies `[[moved]]` to the rules: each entry must name a sharded
     /// table's existing slot.
     pub fn apply(&self, tables: &mut [TableRule]) -> Result<(), String> {
-        for r in self.resplits.iter().filter(|r| r.switched()) {
+        let switched: Vec<&ResplitRecord> = self.resplits.iter().filter(|r| r.switched()).collect();
+        for (i, r) in switched.iter().enumerate() {
             let rule = tables.iter_mut().find(|t| {
                 t.name.eq_ignore_ascii_case(&r.table)
                     && (r.rule_schema.is_none() || t.schema.as_deref() == r.rule_schema.as_deref())
@@ -284,13 +305,26 @@ impl PlacementFile {
                     r.table
                 ));
             };
-            if ![r.from_tables_per_node, r.tables_per_node].contains(&sharded.tables_per_node) {
+            let current = sharded.tables_per_node;
+            if ![r.from_tables_per_node, r.tables_per_node].contains(&current) {
+                // A rule already set to a later resplit's layout.
+                let later = switched[i + 1..].iter().any(|l| {
+                    l.table.eq_ignore_ascii_case(&r.table)
+                        && l.rule_schema == r.rule_schema
+                        && [l.from_tables_per_node, l.tables_per_node].contains(&current)
+                });
+                if later {
+                    continue;
+                }
                 return Err(format!(
                     "[[resplit]] table `{}`: the rule has tables_per_node = {}, the resplit went {} → {}",
                     r.table, sharded.tables_per_node, r.from_tables_per_node, r.tables_per_node
                 ));
             }
             sharded.tables_per_node = r.tables_per_node;
+            // Each resplit names every table of its layout (an earlier
+            // one's staging names are its old tables).
+            sharded.renamed.clear();
             for t in r.tables.iter().filter(|t| t.rendered != t.name) {
                 sharded.renamed.insert(t.rendered.clone(), t.name.clone());
             }

@@ -214,3 +214,53 @@ fn require_x509_needs_a_client_ca() {
     let e = parse(&text).unwrap_err();
     assert!(e.message.contains("tls_client_ca"), "{e}");
 }
+
+/// A table's resplits apply in turn: the last switched one sets
+/// `tables_per_node` and the staging names; a reversed one is skipped.
+#[test]
+fn successive_resplits_apply_in_turn() {
+    use placement_file::{PlacementFile, ResplitRecord, ResplitTable};
+    let record = |from: usize, to: usize, phase: &str, staged: &str| ResplitRecord {
+        rule_schema: None,
+        schema: "shop".into(),
+        table: "users".into(),
+        from_tables_per_node: from,
+        tables_per_node: to,
+        phase: phase.into(),
+        sources: Vec::new(),
+        reverse: Vec::new(),
+        moved_before: Vec::new(),
+        tables: vec![ResplitTable {
+            node: "n1".into(),
+            logical: "users".into(),
+            slot: 0,
+            old: "users_0".into(),
+            rendered: staged.into(),
+            name: format!("{staged}_rs{to}"),
+        }],
+        rows_copied: 0,
+        pause_ms: 0,
+    };
+    let layout = |file: &PlacementFile| {
+        let mut tables = parse(&format!("{GOOD}{SHARDED}")).unwrap().tables;
+        file.apply(&mut tables)?;
+        match &tables[0].kind {
+            crate::placement::TableKind::Sharded(s) => Ok::<_, String>((
+                s.tables_per_node,
+                s.renamed.values().cloned().collect::<Vec<_>>(),
+            )),
+            _ => Err("not sharded".into()),
+        }
+    };
+    let mut file = PlacementFile::default();
+    file.resplits.push(record(1, 2, "cleaned", "users_0"));
+    file.resplits.push(record(2, 4, "switched", "users_1"));
+    assert_eq!(layout(&file), Ok((4, vec!["users_1_rs4".to_string()])));
+    file.resplits[1].phase = "reversed".into();
+    assert_eq!(layout(&file), Ok((2, vec!["users_0_rs2".to_string()])));
+    file.resplits[1].phase = "copying".into();
+    assert_eq!(layout(&file), Ok((2, vec!["users_0_rs2".to_string()])));
+    file.resplits[0].phase = "reversed".into();
+    file.resplits[1].phase = "switched".into();
+    assert!(layout(&file).is_err(), "2 → 4 without 1 → 2");
+}

@@ -72,6 +72,10 @@ impl Kind {
         }
     }
     pub(crate) fn slot(self, k: &str) -> usize {
+        self.slot_in(k, NEW_SLOTS)
+    }
+    /// The slot of `k` among `slots`.
+    pub(crate) fn slot_in(self, k: &str, slots: usize) -> usize {
         let key = match self {
             Kind::Int => ShardKey::Int(k.parse().unwrap()),
             Kind::Str => ShardKey::Str(k.to_owned()),
@@ -79,7 +83,7 @@ impl Kind {
         Algorithm::HashMod {
             hash: HashFunction::Xxh3,
         }
-        .slot_for_key(&key, NEW_SLOTS, &Collation::default())
+        .slot_for_key(&key, slots, &Collation::default())
         .unwrap()
     }
 }
@@ -370,6 +374,13 @@ pub(crate) struct Load {
 /// Fresh databases, `extra` more rows in `accounts` (through the proxy and
 /// on `ref`), the writers and readers started.
 pub(crate) async fn start_load(kind: Kind, seed: u64, extra: usize) -> Load {
+    start_load_with(kind, seed, extra, &[]).await
+}
+
+/// As [`start_load`], `ddl` run through the proxy before the writers
+/// start (DDL under the writers makes the proxy's `information_schema`
+/// lookups of a key move miss the table being altered).
+pub(crate) async fn start_load_with(kind: Kind, seed: u64, extra: usize, ddl: &[&str]) -> Load {
     let db = kind.db();
     let topo = Arc::new(Topology::from_env());
     reset(&topo, db).await;
@@ -390,6 +401,9 @@ pub(crate) async fn start_load(kind: Kind, seed: u64, extra: usize) -> Load {
         let sql = format!("INSERT INTO accounts VALUES {}", values.join(","));
         c.query_drop(&sql).await.unwrap();
         reference.query_drop(&sql).await.unwrap();
+    }
+    for sql in ddl {
+        c.query_drop(*sql).await.unwrap();
     }
     let seeds = Arc::new(seeds);
     let stop = Arc::new(AtomicBool::new(false));

@@ -52,7 +52,14 @@ pub struct ResplitPhaseLabels {
 }
 
 /// The phases of a resplit, each reported by `shard_resplit_phase`.
-pub const RESPLIT_PHASES: [&str; 4] = ["copying", "catching_up", "switched", "cleaned"];
+pub const RESPLIT_PHASES: [&str; 6] = [
+    "copying",
+    "catching_up",
+    "switched",
+    "reversing",
+    "reversed",
+    "cleaned",
+];
 
 /// The phases of a shard move (`ops::moves`), each reported by
 /// `shard_move_phase` (1 for the move's current phase, 0 for the others).
@@ -153,7 +160,7 @@ impl MoveFamilies {
         );
         r.register(
             "shard_resplit_phase",
-            "Resplits (tables_per_node changes) recorded in the placement file: 1 for the resplit's phase (copying, catching_up, switched, cleaned)",
+            "Resplits (tables_per_node changes) recorded in the placement file: 1 for the resplit's phase (copying, catching_up, switched, reversing, reversed, cleaned)",
             self.resplit_phase.clone(),
         );
         self.resplit.register(r);

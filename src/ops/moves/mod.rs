@@ -355,6 +355,19 @@ async fn resolve(
     req: &MoveRequest,
     placement_path: PathBuf,
 ) -> Result<Resolved, String> {
+    // A resplit not cleaned up may switch its table back (`--reverse`): a
+    // slot moved meanwhile would be lost.
+    if let Some(r) = PlacementFile::read(&placement_path)?
+        .resplits
+        .iter()
+        .find(|r| r.table.eq_ignore_ascii_case(&req.table) && r.phase != "cleaned")
+    {
+        return Err(format!(
+            "`{}` has a resplit to tables_per_node = {} under way ({}): finish it (--cleanup) or \
+             abort it first",
+            r.table, r.tables_per_node, r.phase
+        ));
+    }
     let node_names = cfg.node_names();
     if !node_names.contains(&req.to) {
         return Err(format!("node `{}` is not defined", req.to));
@@ -491,6 +504,19 @@ pub fn status(config: &Path) -> Result<Vec<String>, String> {
                 sources.join(", ")
             }
         ));
+        if !r.reverse.is_empty() && r.phase != "cleaned" {
+            let at: Vec<String> = r
+                .reverse
+                .iter()
+                .map(|s| format!("{} {}", s.node, s.binlog))
+                .collect();
+            lines.push(format!(
+                "resplit: {}.{}: reverse replay at {}",
+                r.schema,
+                r.table,
+                at.join(", ")
+            ));
+        }
     }
     if file.moved.is_empty() && file.moves.is_empty() && file.resplits.is_empty() {
         lines.push("nothing moved".into());

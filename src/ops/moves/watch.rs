@@ -110,6 +110,8 @@ impl Watch {
                 .collect(),
             rule: None,
             key_type: KeyType::Int,
+            on_ddl: "the key watch stops and the pause counts the moved tables' rows instead",
+            merge: false,
         };
         let server = Server::of(cfg, node).await?;
         let reader = binlog::start(node, server, from, routes).await?;

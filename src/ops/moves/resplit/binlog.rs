@@ -190,10 +190,67 @@ pub(crate) struct Routes {
     /// verification).
     pub(crate) rule: Option<ShardedTable>,
     pub(crate) key_type: KeyType,
+    /// What the operator can do when DDL on a source table stops the
+    /// reader (the error's end).
+    pub(crate) on_ddl: &'static str,
+    /// The reverse replay's: several source tables merge into one target,
+    /// so a row whose primary key lacks the sharding key is first looked
+    /// up in the target (`Op::Guard`).
+    pub(crate) merge: bool,
+}
+
+/// The source table a statement outside a transaction changes the shape
+/// or rows of (`ALTER`, `DROP`, `RENAME`, `TRUNCATE`, `CREATE … INDEX …
+/// ON`), if it names one of `tables` (lower case → table)
+/// in `schema`: the reader replays rows, not DDL.
+fn ddl_on(
+    schema: &str,
+    tables: &HashMap<String, OldTable>,
+    default_schema: &str,
+    text: &str,
+) -> Option<String> {
+    let words: Vec<String> = text
+        .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$' || c == '.' || c == '`'))
+        .filter(|w| !w.is_empty())
+        .map(|w| w.replace('`', "").to_ascii_lowercase())
+        .collect();
+    let first = words.first()?.as_str();
+    let shaping = match first {
+        "alter" | "drop" | "rename" | "truncate" => true,
+        "create" => words.iter().any(|w| w == "index"),
+        _ => false,
+    };
+    if !shaping {
+        return None;
+    }
+    let in_schema = default_schema.eq_ignore_ascii_case(schema);
+    let schema = schema.to_ascii_lowercase();
+    words.iter().find_map(|w| {
+        let name = match w.split_once('.') {
+            Some((s, t)) if s == schema => t,
+            Some(_) => return None,
+            None if in_schema => w.as_str(),
+            None => return None,
+        };
+        tables.get(name).map(|t| t.name.clone())
+    })
 }
 
 /// One replayed change.
 pub(super) enum Op {
+    /// Before a merged row's `REPLACE`: a row of the target with its
+    /// primary key must be absent or come from the same source table
+    /// (its key's slot `slot`), else two new tables generated the same
+    /// key (an `AUTO_INCREMENT` per table) and the merge would lose one.
+    Guard {
+        table: String,
+        /// The key column, `pk1 = ? AND …`, the primary key's values.
+        column: String,
+        cond: String,
+        key: Vec<Value>,
+        slot: usize,
+        source: String,
+    },
     Replace {
         table: String,
         row: Vec<Value>,
@@ -453,6 +510,15 @@ async fn read(
                     }
                     boundary = true;
                 } else if !in_tx {
+                    if let Some(table) = ddl_on(&routes.schema, &routes.tables, &q.schema(), &text)
+                    {
+                        return Err(Stop::Fatal(format!(
+                            "DDL on `{}`.`{table}` at {current}:{log_pos}: `{}` — {}",
+                            routes.schema,
+                            text.chars().take(200).collect::<String>(),
+                            routes.on_ddl
+                        )));
+                    }
                     boundary = true;
                 }
                 // A write of the schema logged as a statement (not as
@@ -507,7 +573,7 @@ async fn read(
             in_tx = false;
             let n = pending.len() as u64;
             if let Some(apply) = apply.as_mut() {
-                flush(apply, &routes.schema, &mut pending).await?;
+                flush(apply, &routes, &mut pending).await?;
             }
             let mut s = shared.lock();
             s.changes += n;
@@ -572,12 +638,7 @@ fn changes(
             keys.push((table.clone(), key.clone()));
             out.push(Op::Delete {
                 table: target.to_owned(),
-                cond: t
-                    .pk
-                    .iter()
-                    .map(|i| format!("{} = ?", quote(&t.columns[*i])))
-                    .collect::<Vec<_>>()
-                    .join(" AND "),
+                cond: pk_condition(t),
                 key,
             });
         }
@@ -588,6 +649,16 @@ fn changes(
                 table.clone(),
                 t.pk.iter().map(|i| row[*i].clone()).collect(),
             ));
+            if routes.merge && !t.pk.contains(&t.key) {
+                out.push(Op::Guard {
+                    table: target.to_owned(),
+                    column: t.columns[t.key].clone(),
+                    cond: pk_condition(t),
+                    key: t.pk.iter().map(|i| row[*i].clone()).collect(),
+                    slot: t.new_tables.keys().copied().next().unwrap_or_default(),
+                    source: t.name.clone(),
+                });
+            }
             out.push(Op::Replace {
                 table: target.to_owned(),
                 row,
@@ -610,6 +681,14 @@ fn key_of(t: &OldTable, row: &mysql_async::binlog::row::BinlogRow) -> Result<Vec
             )),
         })
         .collect()
+}
+
+/// `pk1 = ? AND pk2 = ?`.
+fn pk_condition(t: &OldTable) -> String {
+    t.pk.iter()
+        .map(|i| format!("{} = ?", quote(&t.columns[*i])))
+        .collect::<Vec<_>>()
+        .join(" AND ")
 }
 
 /// A logged row's values, all columns (a partial image is refused).
@@ -638,14 +717,48 @@ fn values(t: &OldTable, row: &mysql_async::binlog::row::BinlogRow) -> Result<Vec
 }
 
 /// Applies a source transaction's ops as one transaction.
-async fn flush(apply: &mut Conn, schema: &str, pending: &mut Vec<Op>) -> Result<(), Stop> {
+async fn flush(apply: &mut Conn, routes: &Routes, pending: &mut Vec<Op>) -> Result<(), Stop> {
     if pending.is_empty() {
         return Ok(());
     }
+    let schema = routes.schema.as_str();
     let err = stop("replaying into a new table");
     apply.query_drop("BEGIN").await.map_err(&err)?;
     for op in pending.drain(..) {
         match op {
+            Op::Guard {
+                table,
+                column,
+                cond,
+                key,
+                slot,
+                source,
+            } => {
+                let sql = format!(
+                    "SELECT {} FROM {} WHERE {cond}",
+                    quote(&column),
+                    qualified(schema, &table)
+                );
+                let held: Option<Value> = apply
+                    .exec_first(sql, Params::Positional(key.clone()))
+                    .await
+                    .map_err(&err)?;
+                let Some(held) = held else { continue };
+                let Some(rule) = &routes.rule else { continue };
+                if super::rows::slot_of(rule, routes.key_type, &held).map_err(Stop::Fatal)? != slot
+                {
+                    let shown: Vec<String> = key.iter().map(|v| v.as_sql(false)).collect();
+                    return Err(Stop::Fatal(format!(
+                        "`{table}` already holds the primary key ({}) from another new table \
+                         than `{source}`: its new tables generated the same key (a primary key \
+                         without the sharding key, numbered per table), which the old table \
+                         cannot hold twice; the traffic cannot go back to the old tables \
+                         (--cleanup keeps the new ones; ids unique across tables — a \
+                         [[sequence]], or the sharding key in the primary key — allow it)",
+                        shown.join(", ")
+                    )));
+                }
+            }
             Op::Replace { table, row } => {
                 let marks = vec!["?"; row.len()].join(",");
                 apply
@@ -677,6 +790,36 @@ async fn flush(apply: &mut Conn, schema: &str, pending: &mut Vec<Op>) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ddl_on_a_source_table_is_named() {
+        let t = OldTable {
+            name: "Accounts_0".into(),
+            columns: vec!["k".into()],
+            unsigned_bits: vec![None],
+            pk: vec![0],
+            key: 0,
+            new_tables: HashMap::new(),
+        };
+        let tables = HashMap::from([("accounts_0".to_string(), t)]);
+        let on = |db: &str, sql: &str| ddl_on("shop", &tables, db, sql);
+        assert_eq!(
+            on("shop", "ALTER TABLE `accounts_0` ADD COLUMN x INT").as_deref(),
+            Some("Accounts_0")
+        );
+        assert_eq!(
+            on("other", "alter table shop.accounts_0 add index (k)").as_deref(),
+            Some("Accounts_0")
+        );
+        assert_eq!(on("other", "ALTER TABLE accounts_0 ADD x INT"), None);
+        assert_eq!(on("shop", "ALTER TABLE accounts_0_rs4 ADD x INT"), None);
+        assert_eq!(on("shop", "INSERT INTO accounts_0 VALUES (1)"), None);
+        assert_eq!(on("shop", "CREATE TABLE t2 LIKE accounts_0"), None);
+        assert_eq!(
+            on("shop", "CREATE INDEX i ON accounts_0 (k)").as_deref(),
+            Some("Accounts_0")
+        );
+    }
 
     #[test]
     fn log_names_and_positions() {

@@ -21,13 +21,22 @@
 //!    keys written since its last round) compared, the placement file
 //!    records the new `tables_per_node`, the new slots' nodes
 //!    (`[[moved]]`) and the staging names, the proxies reload;
-//! 5. **cleanup** (`--cleanup`, `cleaned`): the old tables dropped.
+//!    The switch also records each node's log end: where the reverse
+//!    replay (new tables → old tables, `reverse`) starts;
+//! 5. **keep in step / reverse** (optional, `reverse`): `--follow` keeps
+//!    the old tables in step until the operator decides; `--reverse`
+//!    switches back (`reversing`, `reversed`) with no write lost;
+//! 6. **cleanup** (`--cleanup`, the operator's confirmation, `cleaned`):
+//!    the reverse replay ends, the old tables dropped (after a reverse: the
+//!    new tables, and the record goes).
 //!
 //! Each phase is recorded (`[[resplit]]`) before the next starts: running
 //! the command again resumes (an interrupted copy starts over, a catch-up
 //! restarts from its recorded position — replaying is idempotent; a run
 //! that died after the switch's placement write reloads every proxy);
-//! `--abort` before the switch drops the new tables. The live figures
+//! `--abort` before the switch drops the new tables. A table's resplits
+//! follow one another (2 → 4, cleaned, then 4 → 8): the records stay in
+//! order and the configuration applies the switched ones in turn. The live figures
 //! (step, rows, catch-up position and lag, verification, pause) go to
 //! `[[progress]]` (`moves::progress`), shown by `SHOW SHARDCAT MOVES` and
 //! the `shard_resplit_*` metrics.
@@ -38,6 +47,7 @@
 pub(super) mod binlog;
 mod copy;
 mod plan;
+mod reverse;
 pub(super) mod rows;
 pub(super) mod switch;
 mod verify;
@@ -54,7 +64,9 @@ use super::progress::{forget_resplit, Progress};
 use super::recovery::{self, stall};
 use super::steps::{qualified, schema_of, Steps};
 use super::{load_config, MoveRequest};
-use crate::config::placement_file::{path_for, PlacementFile, ResplitRecord, ResplitSource};
+use crate::config::placement_file::{
+    path_for, MovedShard, PlacementFile, ResplitRecord, ResplitSource,
+};
 use crate::config::Config;
 use crate::ops::tables::live::connect;
 use binlog::{Pos, Reader, Routes, Server};
@@ -70,28 +82,39 @@ pub struct ResplitRequest {
     pub tables_per_node: usize,
     /// Print the plan, change nothing.
     pub dry_run: bool,
+    /// After the switch, keep the old tables in step (the reverse replay)
+    /// until stopped, or until `--reverse` or `--cleanup` takes over.
+    pub follow: bool,
 }
 
-/// Runs (or resumes, aborts, cleans up) a resplit; `say` gets progress.
+/// Runs (or resumes, aborts, cleans up, reverses) a resplit; `say` gets
+/// progress.
 pub async fn run(req: &ResplitRequest, say: &mut dyn FnMut(String)) -> Result<(), String> {
     let base = &req.base;
     let cfg = load_config(&base.config)?;
     let path = path_for(&base.config);
     let file = PlacementFile::read(&path)?;
-    let recorded = file
+    // The table's last resplit (the earlier ones are cleaned up).
+    let last = file
         .resplits
         .iter()
+        .rev()
         .find(|r| r.table.eq_ignore_ascii_case(&base.table))
         .cloned();
-    let Some(record) = recorded else {
-        if base.abort || base.cleanup {
-            return Err(format!(
-                "no resplit of `{}` is recorded in {}",
-                base.table,
-                path.display()
-            ));
+    let record = match last {
+        // A cleanup that died after recording `cleaned` finishes.
+        Some(r) if r.phase == "cleaned" && base.cleanup => r,
+        Some(r) if r.phase != "cleaned" => r,
+        _ => {
+            if base.abort || base.cleanup || base.reverse {
+                return Err(format!(
+                    "no resplit of `{}` is under way in {}",
+                    base.table,
+                    path.display()
+                ));
+            }
+            return fresh(&cfg, req, &file, say).await;
         }
-        return fresh(&cfg, req, &file, say).await;
     };
     if record.tables_per_node != req.tables_per_node && !base.abort && !base.cleanup {
         return Err(format!(
@@ -115,17 +138,40 @@ pub async fn run(req: &ResplitRequest, say: &mut dyn FnMut(String)) -> Result<()
         return abort(&cfg, &path, &record, say).await;
     }
     if base.cleanup {
-        return cleanup(&cfg, &path, record, say).await;
+        return reverse::cleanup(&cfg, &path, record, say).await;
     }
-    if record.switched() {
-        if record.phase == "switched" {
+    if base.reverse {
+        return reverse::run(&cfg, req, &path, record, say).await;
+    }
+    match record.phase.as_str() {
+        "switched" | "reversed" => {
             // A run that died after the placement write: every proxy
             // reloads (one the switch left behind converges).
             let steps = Steps::new(&cfg, base);
             recovery::reload_proxies(steps.proxy_conns().await?, say).await?;
+            if record.phase == "reversed" {
+                say("reversed: the old tables are in use; --cleanup drops the new ones".into());
+                return Ok(());
+            }
+            if req.follow {
+                let mut progress = Progress::of_resplit(path.clone(), &record);
+                return reverse::follow(&cfg, &path, &record, &mut progress, say).await;
+            }
+            say(
+                "switched: the new tables are in use; --follow keeps the old ones in step, \
+                 --reverse switches back, --cleanup drops the old ones"
+                    .into(),
+            );
+            return Ok(());
         }
-        say("switched: the new tables are in use; --cleanup drops the old ones".into());
-        return Ok(());
+        "reversing" => {
+            return Err(format!(
+                "a reverse switch of `{}` is under way: run --reverse again to finish it, or \
+                 --cleanup to keep the new tables",
+                record.table
+            ))
+        }
+        _ => {}
     }
     // The rule as it was (the record is not applied before the switch).
     let plan = plan::plan(
@@ -269,12 +315,28 @@ async fn describe_all(
     Ok(out)
 }
 
+/// Records `record` (in place of its earlier state; a table's resplits
+/// stay in their order: the configuration applies them in turn).
 fn save(path: &Path, record: &ResplitRecord) -> Result<(), String> {
     let mut file = PlacementFile::read(path)?;
-    file.resplits
-        .retain(|r| !r.table.eq_ignore_ascii_case(&record.table));
-    file.resplits.push(record.clone());
+    put(&mut file, record.clone());
     file.write(path)
+}
+
+fn put(file: &mut PlacementFile, record: ResplitRecord) {
+    match file.resplits.iter_mut().find(|r| r.same(&record)) {
+        Some(r) => *r = record,
+        None => file.resplits.push(record),
+    }
+}
+
+/// The recorded state of `record`.
+fn current(path: &Path, record: &ResplitRecord) -> Result<ResplitRecord, String> {
+    PlacementFile::read(path)?
+        .resplits
+        .into_iter()
+        .find(|r| r.same(record))
+        .ok_or_else(|| format!("the resplit of `{}` is no longer recorded", record.table))
 }
 
 /// The phases from the recorded one on.
@@ -369,13 +431,21 @@ async fn catch_up_and_switch(
                 .collect(),
             rule: Some(plan.new_rule.clone()),
             key_type: plan.key_type,
+            on_ddl: "the catch-up replays rows, not DDL: run the command with --abort (the new \
+                     tables are dropped, the old ones keep the change) and start the resplit again",
+            merge: false,
         };
         let server = Server::of(cfg, node).await?;
         readers.push(binlog::start(node, server, Pos::parse(&from.binlog)?, routes).await?);
     }
     let outcome = async {
         stall("catch_up", say).await;
-        caught_up(cfg, req, path, &mut plan, &readers, progress, say).await?;
+        let timeout = req.base.catch_up_timeout;
+        let mut record = |r: &[Reader]| {
+            record_positions(&mut plan.record.sources, r);
+            save(path, &plan.record)
+        };
+        caught_up(cfg, timeout, &readers, progress, &mut record, say).await?;
         stall("verify", say).await;
         let by_node = switch::by_node(&plan.record);
         let mut conns = BTreeMap::new();
@@ -388,7 +458,7 @@ async fn catch_up_and_switch(
         let rows = req.base.chunk_rows;
         let (checks, online) =
             verify::online(&schema, &olds, &readers, &mut conns, rows, progress, say).await?;
-        record_positions(&mut plan.record, &readers);
+        record_positions(&mut plan.record.sources, &readers);
         save(path, &plan.record)?;
         progress.step("switching")?;
         let steps = Steps::new(cfg, &req.base);
@@ -397,11 +467,14 @@ async fn catch_up_and_switch(
             schema: &schema,
             by_node: &by_node,
             max_pause: req.base.max_pause,
+            stall_paused: "paused",
+            stall_placed: "placed",
         };
         let record = plan.record.clone();
         let moved = plan::moved_entries(&plan);
         let config = req.base.config.clone();
-        let mut write = || write_placement(path, &config, &record, &moved);
+        let mut write =
+            |at: &BTreeMap<String, Pos>| write_placement(path, &config, &record, &moved, at);
         let done = sw
             .run(&mut conns, &mut readers, &checks, &mut write, say)
             .await?;
@@ -414,12 +487,18 @@ async fn catch_up_and_switch(
         Ok::<switch::Switched, String>(done)
     }
     .await;
-    record_positions(&mut plan.record, &readers);
+    record_positions(&mut plan.record.sources, &readers);
     for r in readers {
         r.stop();
     }
     match outcome {
         Ok(done) => {
+            // As the switch recorded it (the reverse replay's start, the
+            // `[[moved]]` entries before).
+            plan.record = ResplitRecord {
+                sources: plan.record.sources.clone(),
+                ..current(path, &plan.record)?
+            };
             plan.record.phase = "switched".into();
             plan.record.pause_ms = done.pause.as_millis() as u64;
             save(path, &plan.record)?;
@@ -433,11 +512,17 @@ async fn catch_up_and_switch(
             if !done.failed.is_empty() {
                 return Err(recovery::unswitched_error(&done.failed, req.base.max_pause));
             }
+            if req.follow {
+                return reverse::follow(cfg, path, &plan.record, progress, say).await;
+            }
             Ok(())
         }
         Err(e) => {
             // Keep the catch-up's progress; the placement is unchanged.
             let _ = save(path, &plan.record);
+            if e.contains("not DDL") {
+                return Err(e);
+            }
             Err(format!(
                 "{e}; the resplit stays in catch-up: run the command again"
             ))
@@ -445,15 +530,16 @@ async fn catch_up_and_switch(
     }
 }
 
-/// Waits until every reader has reached its node's log end, recording
-/// their positions about every second (and the lag in the progress).
+/// Waits (at most `timeout`) until every reader has reached its node's
+/// log end, recording their positions (`record`) about every second and
+/// the lag in the progress. The forward catch-up's and the reverse
+/// replay's.
 async fn caught_up(
     cfg: &Config,
-    req: &ResplitRequest,
-    path: &Path,
-    plan: &mut Plan,
+    timeout: Duration,
     readers: &[Reader],
     progress: &mut Progress,
+    record: &mut dyn FnMut(&[Reader]) -> Result<(), String>,
     say: &mut dyn FnMut(String),
 ) -> Result<(), String> {
     let start = Instant::now();
@@ -483,7 +569,7 @@ async fn caught_up(
             if caught[i] {
                 continue;
             }
-            let left = req.base.catch_up_timeout.saturating_sub(start.elapsed());
+            let left = timeout.saturating_sub(start.elapsed());
             match switch::wait_applied(r, &ends[i], left.min(Duration::from_secs(1))).await {
                 Ok(()) => {
                     caught[i] = true;
@@ -498,8 +584,7 @@ async fn caught_up(
                 Err(_) => {}
             }
         }
-        record_positions(&mut plan.record, readers);
-        save(path, &plan.record)?;
+        record(readers)?;
     }
     for c in conns {
         let _ = c.disconnect().await;
@@ -567,38 +652,61 @@ fn show_lag(progress: &mut Progress, readers: &[Reader], ends: &[Pos]) {
     });
 }
 
-fn record_positions(record: &mut ResplitRecord, readers: &[Reader]) {
+/// The readers' restart positions into `sources` (the record's forward
+/// or reverse positions).
+fn record_positions(sources: &mut [ResplitSource], readers: &[Reader]) {
     for r in readers {
         if let Some(at) = r.shared.lock().resume_at() {
-            if let Some(s) = record.sources.iter_mut().find(|s| s.node == r.node) {
+            if let Some(s) = sources.iter_mut().find(|s| s.node == r.node) {
                 s.binlog = at.to_string();
             }
         }
     }
 }
 
-/// The switch's one write of the placement file: the record switched, the
-/// table's `[[moved]]` entries those of the new layout; the old file put
-/// back if the configuration does not load with it.
+/// The switch's one write of the placement file: the record switched
+/// (with where the reverse replay starts, `at`, and the table's
+/// `[[moved]]` entries before), the table's `[[moved]]` entries those of
+/// the new layout; the old file put back if the configuration does not
+/// load with it.
 fn write_placement(
     path: &Path,
     config: &Path,
     record: &ResplitRecord,
     moved: &[(usize, String)],
+    at: &BTreeMap<String, Pos>,
 ) -> Result<(), String> {
     let mut file = PlacementFile::read(path)?;
     let before = file.clone();
     let mut switched = record.clone();
     switched.phase = "switched".into();
-    file.resplits
-        .retain(|r| !r.table.eq_ignore_ascii_case(&record.table));
-    file.resplits.push(switched);
-    file.moved.retain(|m| {
-        !(m.table.eq_ignore_ascii_case(&record.table) && m.schema == record.rule_schema)
-    });
+    switched.reverse = at
+        .iter()
+        .map(|(node, pos)| ResplitSource {
+            node: node.clone(),
+            binlog: pos.to_string(),
+        })
+        .collect();
+    let of_table = |m: &MovedShard| {
+        m.table.eq_ignore_ascii_case(&record.table) && m.schema == record.rule_schema
+    };
+    switched.moved_before = file.moved.iter().filter(|m| of_table(m)).cloned().collect();
+    put(&mut file, switched);
+    file.moved.retain(|m| !of_table(m));
     for (slot, node) in moved {
         file.set_moved(record.rule_schema.clone(), &record.table, *slot, node);
     }
+    write_checked(path, config, &file, &before)
+}
+
+/// Writes `file`; puts `before` back if the configuration does not load
+/// with it.
+fn write_checked(
+    path: &Path,
+    config: &Path,
+    file: &PlacementFile,
+    before: &PlacementFile,
+) -> Result<(), String> {
     file.write(path)?;
     if let Err(e) = Config::load(config) {
         before.write(path)?;
@@ -633,8 +741,7 @@ async fn abort(
         let _ = c.disconnect().await;
     }
     let mut file = PlacementFile::read(path)?;
-    file.resplits
-        .retain(|r| !r.table.eq_ignore_ascii_case(&record.table));
+    file.resplits.retain(|r| !r.same(record));
     forget_resplit(&mut file, record);
     file.write(path)?;
     say(format!(
@@ -642,45 +749,4 @@ async fn abort(
         record.tables.len()
     ));
     Ok(())
-}
-
-/// `--cleanup`: drops the old tables of a switched resplit.
-async fn cleanup(
-    cfg: &Config,
-    path: &Path,
-    mut record: ResplitRecord,
-    say: &mut dyn FnMut(String),
-) -> Result<(), String> {
-    if !record.switched() {
-        return Err(format!(
-            "the resplit of `{}` has not switched ({}): nothing to clean up",
-            record.table, record.phase
-        ));
-    }
-    let new_names: HashSet<(String, String)> = record
-        .tables
-        .iter()
-        .map(|t| (t.node.clone(), t.name.to_ascii_lowercase()))
-        .collect();
-    for (node, olds) in switch::by_node(&record) {
-        let mut c = connect(cfg, &node).await?;
-        for old in olds.keys() {
-            if new_names.contains(&(node.clone(), old.to_ascii_lowercase())) {
-                continue;
-            }
-            c.query_drop(format!(
-                "DROP TABLE IF EXISTS {}",
-                qualified(&record.schema, old)
-            ))
-            .await
-            .map_err(|e| format!("dropping `{old}`: {e}"))?;
-            say(format!("dropped {}.{old} on {node}", record.schema));
-        }
-        let _ = c.disconnect().await;
-    }
-    record.phase = "cleaned".into();
-    save(path, &record)?;
-    let mut file = PlacementFile::read(path)?;
-    forget_resplit(&mut file, &record);
-    file.write(path)
 }

@@ -140,6 +140,8 @@ pub(crate) fn plan(
             tables_per_node,
             phase: "copying".into(),
             sources: Vec::new(),
+            reverse: Vec::new(),
+            moved_before: Vec::new(),
             tables,
             rows_copied: 0,
             pause_ms: 0,
@@ -149,6 +151,42 @@ pub(crate) fn plan(
         new_rule,
         nodes_of_new_slots,
     })
+}
+
+/// The logical tables of `table`'s family with their key columns, the
+/// key type and the root's rule as loaded (for a resplit that has
+/// switched: the reverse replay routes by it).
+pub(crate) fn family(
+    cfg: &Config,
+    table: &str,
+    schema_hint: Option<&str>,
+) -> Result<(Vec<Logical>, KeyType, ShardedTable), String> {
+    let node_names = cfg.node_names();
+    let node_refs: Vec<&str> = node_names.iter().map(String::as_str).collect();
+    let rules = ShardingRules::new(cfg.tables.clone(), &node_refs)
+        .map_err(|e| format!("the rules do not load: {}", e[0]))?;
+    let placed = rules
+        .table(schema_hint, table)
+        .or_else(|| {
+            rules
+                .tables()
+                .find(|t| t.rule().name.eq_ignore_ascii_case(table))
+        })
+        .ok_or_else(|| format!("`{table}` has no [[table]] rule"))?;
+    let root = placed
+        .root()
+        .ok_or_else(|| format!("`{table}` is not a sharded table"))?;
+    let logicals = rules
+        .tables()
+        .filter(|o| o.root().is_some_and(|r| std::ptr::eq(r, root)))
+        .filter_map(|o| {
+            Some(Logical {
+                name: o.rule().name.clone(),
+                key: o.key_column()?.to_owned(),
+            })
+        })
+        .collect();
+    Ok((logicals, root.key_type, root.clone()))
 }
 
 /// What a resplit does not support, with the reason.

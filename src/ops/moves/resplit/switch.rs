@@ -14,6 +14,10 @@
 //! refuses is reloaded or reported and left paused), the readers stop,
 //! writes resume (planned again: to the new tables), the locks go.
 //!
+//! The reverse switch (`reverse`) is the same pause the other way: the
+//! new tables paused and locked, the reverse readers at the log ends, the
+//! old layout written back.
+//!
 //! No table is renamed: a new table whose rendered name is taken by an old
 //! one is built under a staging name the placement file records (the rule
 //! maps the rendered name to it), so reads planned before or after the
@@ -92,12 +96,18 @@ pub(crate) async fn wait_applied(
     }
 }
 
+/// The switch's placement write, given each node's log end at the switch.
+pub(crate) type WritePlacement<'a> = dyn FnMut(&BTreeMap<String, Pos>) -> Result<(), String> + 'a;
+
 /// What the switch needs.
 pub(crate) struct Switch<'a> {
     pub(crate) steps: &'a Steps<'a>,
     pub(crate) schema: &'a str,
     pub(crate) by_node: &'a ByNode,
     pub(crate) max_pause: Duration,
+    /// The test stalls' names inside the pause (`recovery::stall`).
+    pub(crate) stall_paused: &'static str,
+    pub(crate) stall_placed: &'static str,
 }
 
 /// How long the pause waits for prepared XA branches to end, and the
@@ -149,14 +159,14 @@ pub(crate) struct Switched {
 
 impl Switch<'_> {
     /// Runs the switch; `write_placement` records the new layout (inside
-    /// the pause). The readers are stopped once the placement file has the
+    /// the pause), given each node's log end at the switch. The readers are stopped once the placement file has the
     /// new layout.
     pub(crate) async fn run(
         &self,
         conns: &mut BTreeMap<String, NodeConns>,
         readers: &mut Vec<Reader>,
         checks: &BTreeMap<String, NodeCheck>,
-        write_placement: &mut dyn FnMut() -> Result<(), String>,
+        write_placement: &mut WritePlacement<'_>,
         say: &mut dyn FnMut(String),
     ) -> Result<Switched, String> {
         let tables: BTreeMap<String, Vec<String>> = self
@@ -209,18 +219,25 @@ impl Switch<'_> {
                 done.chunks += chunks;
             }
             pause.mark("verify");
-            stall("paused", say).await;
+            // Where the replay the other way starts (`reverse`): each
+            // node's log end now — every replayed change is before it,
+            // every write of the tables switched to after it.
+            let mut switched_at = BTreeMap::new();
+            for (node, (lock, _)) in conns.iter_mut() {
+                switched_at.insert(node.clone(), master_pos(lock).await?);
+            }
+            stall(self.stall_paused, say).await;
             if pause.elapsed() + Duration::from_millis(100) > self.max_pause {
                 return Err("the pause would end before the switch".to_string());
             }
-            write_placement()?;
+            write_placement(&switched_at)?;
             // The point of no return (`recovery`): nothing is left to
             // replay (the old tables are locked and their writes paused),
             // the readers stop before the writes resume on the new tables.
             for r in readers.drain(..) {
                 r.stop();
             }
-            stall("placed", say).await;
+            stall(self.stall_placed, say).await;
             done.failed = pause.switch_all().await;
             Ok::<(), String>(())
         }
