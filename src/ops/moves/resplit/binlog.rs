@@ -573,7 +573,7 @@ async fn read(
             in_tx = false;
             let n = pending.len() as u64;
             if let Some(apply) = apply.as_mut() {
-                flush(apply, &routes, &mut pending).await?;
+                flush(apply, routes, &mut pending).await?;
             }
             let mut s = shared.lock();
             s.changes += n;
