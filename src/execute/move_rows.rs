@@ -12,13 +12,13 @@ use bytes::Bytes;
 
 use super::command::Command;
 use super::write::run_on_all;
-use crate::backend::connection::{first_column_text, read_small_result};
+use crate::backend::connection::read_small_result;
 use crate::backend::BackendConn;
 use crate::error::{ProxyError, Result};
 use crate::frontend::prepared::{ExecutePackets, ExecuteRequest};
 use crate::merge::binary::{param_type, row_as_params};
 use crate::merge::row::ColumnInfo;
-use crate::session_state::{quote_ident, quote_str};
+use crate::session_state::quote_ident;
 use crate::wire::ok_sum::WriteKind;
 use crate::wire::packets::{is_err, is_terminator, ErrPacket, OkPacket, Reader};
 
@@ -44,27 +44,49 @@ pub fn table_sql(schema: Option<&str>, table: &str) -> String {
 
 /// The columns of `table` a copy of its rows writes, in table order:
 /// every column (invisible ones too) but the generated ones, which the
-/// server computes.
+/// server computes. Read with `SHOW COLUMNS`, which opens the table (and so
+/// waits for a DDL in progress on it) where `information_schema` may skip
+/// a table under DDL and list nothing.
 pub async fn writable_columns(
     conn: &mut BackendConn,
     schema: Option<&str>,
     table: &str,
 ) -> Result<Vec<String>> {
-    let schema = schema.map_or_else(|| "DATABASE()".to_owned(), quote_str);
-    let sql = format!(
-        "SELECT COLUMN_NAME FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = {schema} \
-         AND TABLE_NAME = {} AND EXTRA NOT LIKE '%GENERATED%' ORDER BY ORDINAL_POSITION",
-        quote_str(table)
-    );
+    let sql = format!("SHOW COLUMNS FROM {}", table_sql(schema, table));
     conn.send_command(&super::command::query_packet(&sql))
         .await?;
-    let columns = first_column_text(read_small_result(conn).await?);
+    let columns = stored_columns(read_small_result(conn).await?);
     if columns.is_empty() {
         return Err(ProxyError::Internal(format!(
             "no columns found for the physical table `{table}`"
         )));
     }
     Ok(columns)
+}
+
+/// The `Field` of each `SHOW COLUMNS` row whose `Extra` does not mark a
+/// generated column (`VIRTUAL GENERATED`, `STORED GENERATED`, MariaDB's
+/// older `VIRTUAL`/`PERSISTENT`); MySQL's `DEFAULT_GENERATED` (an
+/// expression default) is a stored column like any other.
+fn stored_columns<B: AsRef<[u8]>>(rows: Vec<Vec<Option<B>>>) -> Vec<String> {
+    let generated = |extra: &[u8]| {
+        String::from_utf8_lossy(extra)
+            .split_ascii_whitespace()
+            .any(|w| {
+                ["VIRTUAL", "STORED", "PERSISTENT"]
+                    .iter()
+                    .any(|g| w.eq_ignore_ascii_case(g))
+            })
+    };
+    rows.into_iter()
+        .filter(|r| {
+            !r.get(5)
+                .and_then(Option::as_ref)
+                .is_some_and(|e| generated(e.as_ref()))
+        })
+        .filter_map(|r| r.into_iter().next().flatten())
+        .map(|b| String::from_utf8_lossy(b.as_ref()).into_owned())
+        .collect()
 }
 
 /// An execute of `sql` without parameters (the binary protocol for a
@@ -234,4 +256,39 @@ pub async fn insert_param_rows(
         at += count;
     }
     Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stored_columns;
+
+    fn row(field: &str, extra: &str) -> Vec<Option<Vec<u8>>> {
+        let mut r: Vec<Option<Vec<u8>>> = vec![Some(field.into()), Some(b"int(11)".to_vec())];
+        r.extend([Some(b"YES".to_vec()), Some(Vec::new()), None]);
+        r.push(Some(extra.into()));
+        r
+    }
+
+    #[test]
+    fn generated_columns_are_left_out_and_expression_defaults_kept() {
+        let extras = [
+            ("a", "", true),
+            ("b", "VIRTUAL GENERATED", false),
+            ("c", "STORED GENERATED", false),
+            ("d", "INVISIBLE", true),
+            ("e", "DEFAULT_GENERATED", true),
+            ("f", "DEFAULT_GENERATED on update CURRENT_TIMESTAMP", true),
+            ("g", "auto_increment", true),
+            ("h", "PERSISTENT", false),
+            ("i", "virtual", false),
+            ("j", "on update current_timestamp()", true),
+        ];
+        let rows = extras.iter().map(|(f, e, _)| row(f, e)).collect();
+        let kept: Vec<String> = extras
+            .iter()
+            .filter(|(_, _, k)| *k)
+            .map(|(f, _, _)| f.to_string())
+            .collect();
+        assert_eq!(stored_columns(rows), kept);
+    }
 }
