@@ -6,8 +6,9 @@
 //! `;` splitting that knows strings, comments and stored-program bodies),
 //! [`fingerprint`] (a plan-cache key with literals lifted out) and
 //! [`set_assignments`] (what a `SET` statement assigns).
-//! Files: this one (kinds and flags), `set` (SET statements), `split`
-//! (statement boundaries), `fingerprint` (cache keys), `tests`.
+//! Files: this one (kinds and flags), `fast` (the scan of plain texts),
+//! `set` (SET statements), `split` (statement boundaries), `fingerprint`
+//! (cache keys), `tests`.
 //!
 //! Must not touch: routing decisions (a flag says "calls GET_LOCK", never
 //! "pin the session"), session state, the network. Nothing here allocates
@@ -27,6 +28,7 @@ use super::lexer::{unquote, LexOptions, Lexer, Token, TokenKind};
 
 pub use kept_tokens::KeptTokens;
 
+mod fast;
 mod fingerprint;
 mod kept_tokens;
 mod set;
@@ -309,6 +311,29 @@ pub fn classify_bytes(sql: &[u8], opts: LexOptions) -> Classified {
 /// ends holding the text's significant tokens without the statement
 /// terminators; the flag says whether a terminator was left out.
 fn classify_into(sql: &[u8], opts: LexOptions, tokens: &mut Vec<Token>) -> (Classified, bool) {
+    // Plain texts (most statements): one table-driven scan, no splitter,
+    // no comment to read a hint from; the same tokens and classification.
+    if fast::scan(sql, tokens) {
+        let (kind, flags) = classify_statement(sql, tokens);
+        return (
+            Classified {
+                kind,
+                hint: None,
+                flags,
+            },
+            false,
+        );
+    }
+    classify_full_into(sql, opts, tokens)
+}
+
+/// [`classify_into`] without the fast path: the full lexer and the
+/// statement splitter.
+fn classify_full_into(
+    sql: &[u8],
+    opts: LexOptions,
+    tokens: &mut Vec<Token>,
+) -> (Classified, bool) {
     tokens.clear();
     let mut dropped_terminator = false;
     let mut hint = None;
@@ -450,12 +475,57 @@ fn classify_statement(src: &[u8], toks: &[Token]) -> (StatementKind, StatementFl
     (kind, flags)
 }
 
+/// The words [`scan_flags`] acts on (the first of a phrase).
+const FLAG_WORDS: [&[u8]; 13] = [
+    b"FOR",
+    b"LOCK",
+    b"INTO",
+    b"GET_LOCK",
+    b"RELEASE_LOCK",
+    b"RELEASE_ALL_LOCKS",
+    b"NEXTVAL",
+    b"SETVAL",
+    b"NEXT",
+    b"LAST_INSERT_ID",
+    b"FOUND_ROWS",
+    b"ROW_COUNT",
+    b"SQL_CALC_FOUND_ROWS",
+];
+
+/// Per upper-case first letter `A`..=`Z`: bit `n` set when a word of
+/// [`FLAG_WORDS`] of length `n` starts with it.
+const FLAG_LENGTHS: [u32; 26] = {
+    let mut t = [0u32; 26];
+    let mut i = 0;
+    while i < FLAG_WORDS.len() {
+        let w = FLAG_WORDS[i];
+        t[(w[0] - b'A') as usize] |= 1 << w.len();
+        i += 1;
+    }
+    t
+};
+
+/// Whether `word` may be one of [`FLAG_WORDS`] (a cheap filter: most words
+/// of a statement are not, and need no upper-casing).
+fn may_be_flag_word(word: &[u8]) -> bool {
+    let (Some(&first), true) = (word.first(), word.len() < 32) else {
+        return false;
+    };
+    let letter = first.to_ascii_uppercase().wrapping_sub(b'A');
+    FLAG_LENGTHS
+        .get(letter as usize)
+        .is_some_and(|lengths| lengths & (1 << word.len()) != 0)
+}
+
 /// One pass over the tokens for the flags that can appear anywhere.
 fn scan_flags(s: Stmt<'_>) -> StatementFlags {
     let mut f = StatementFlags::default();
     for (i, tok) in s.toks.iter().enumerate() {
         match tok.kind {
             TokenKind::Word => {
+                if !may_be_flag_word(tok.bytes(s.src)) {
+                    continue;
+                }
                 let mut buf = [0u8; 24];
                 match s.upper(i, &mut buf) {
                     b"FOR" if s.kw(i + 1, "UPDATE") || s.kw(i + 1, "SHARE") => {
