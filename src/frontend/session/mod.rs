@@ -168,6 +168,8 @@ pub struct Session {
     /// The tokens of `pre_classified`'s text, for the sharding router's
     /// shape scan (one lexer pass per statement instead of two).
     kept_tokens: sql::classify::KeptTokens,
+    /// The last `sql_mode` text read and its lexer options.
+    lex_cache: Option<(String, sql::LexOptions)>,
     /// Scratch space of the query digest's normalized text (reused).
     digest_buf: Vec<u8>,
     /// This session's user counters (looked up once, not per statement).
@@ -245,6 +247,7 @@ impl Session {
             stat: observe::Stat::default(),
             pre_classified: None,
             kept_tokens: Default::default(),
+            lex_cache: None,
             digest_buf: Vec::new(),
             user_metrics: observe::UserMetrics::default(),
             shard_warnings: None,
@@ -406,9 +409,9 @@ impl Session {
                 }
                 continue;
             }
-            self.note_activity(Some(&payload));
+            self.note_activity(Some(&payload), started);
             let Some(payload) = self.security_gate(payload, &mut seq).await else {
-                self.note_activity(None);
+                self.note_activity(None, std::time::Instant::now());
                 if self.client.flush().await.is_err() {
                     break;
                 }
@@ -491,9 +494,11 @@ impl Session {
             if std::mem::take(&mut self.server_rolled_back) {
                 self.roll_back_after_server_rollback().await;
             }
-            self.note_activity(None);
+            // One clock reading for the end of the command.
+            let ended = std::time::Instant::now();
+            self.note_activity(None, ended);
             if matches!(cmd, command::QUERY | command::STMT_EXECUTE) {
-                self.observe(cmd, &payload, started.elapsed());
+                self.observe(cmd, &payload, ended.saturating_duration_since(started));
             }
             self.show_idle();
             if !flushed || !keep_going {
@@ -548,6 +553,22 @@ impl Session {
     // ----- connections ---------------------------------------------------
 
     // ----- COM_QUERY -----------------------------------------------------
+
+    /// [`lex_options`](Self::lex_options), remembered for the `sql_mode`
+    /// text it was read from (the security gate asks for every statement;
+    /// the text rarely changes).
+    fn lex_options_cached(&mut self) -> sql::LexOptions {
+        let mode = self.state.var("sql_mode").unwrap_or("");
+        if let Some((seen, opts)) = &self.lex_cache {
+            if seen == mode {
+                return *opts;
+            }
+        }
+        let mode = mode.to_string();
+        let opts = self.lex_options();
+        self.lex_cache = Some((mode, opts));
+        opts
+    }
 
     /// How the server will lex this session's statements (its `sql_mode`):
     /// a backslash or a double quote must end strings where it does there.

@@ -117,7 +117,8 @@ pub fn fingerprint(sql: &str) -> Fingerprint {
 /// comment the digest keeps (a routing or optimizer hint, an executable
 /// comment: all begin with `/*`), which the kept tokens lack.
 pub fn digest_hash_of_tokens(sql: &str, tokens: &[Token], buf: &mut Vec<u8>) -> Option<u64> {
-    if memchr::memmem::find(sql.as_bytes(), b"/*").is_some() {
+    let bytes = sql.as_bytes();
+    if memchr::memchr_iter(b'/', bytes).any(|i| bytes.get(i + 1) == Some(&b'*')) {
         return None;
     }
     buf.clear();
