@@ -43,7 +43,7 @@ impl Default for Stat {
 pub(super) struct UserMetrics {
     handles: Option<(Counter, Counter)>,
     /// Per path label (a `&'static str` of a fixed list, compared by
-    /// address): `shardcat_statements_total` and the statement time.
+    /// address first): `shardcat_statements_total` and the statement time.
     paths: Vec<(&'static str, Counter, Histogram)>,
     /// Per server (keyed by its pool's address): statements, errors,
     /// statement time.
