@@ -202,7 +202,10 @@ impl Session {
         // The path's handles, taken from their families once per session
         // (no label hashing per statement).
         let paths = &mut self.user_metrics.paths;
-        let at = match paths.iter().position(|(p, ..)| std::ptr::eq(*p, stat.path) || *p == stat.path) {
+        let at = match paths
+            .iter()
+            .position(|(p, ..)| std::ptr::eq(*p, stat.path) || *p == stat.path)
+        {
             Some(at) => at,
             None => {
                 let (count, time) = metrics.statement_handles(stat.path);

@@ -135,7 +135,9 @@ pub fn digest_hash_of_tokens(sql: &str, tokens: &[Token], buf: &mut Vec<u8>) -> 
         }
         let from = match last_end {
             None => tok.start,
-            Some(end) if end == tok.start || (end + 1 == tok.start && src.get(end) == Some(&b' ')) => {
+            Some(end)
+                if end == tok.start || (end + 1 == tok.start && src.get(end) == Some(&b' ')) =>
+            {
                 run.unwrap_or(end)
             }
             Some(end) => {
