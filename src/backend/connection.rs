@@ -691,6 +691,8 @@ impl BackendConn {
         // The usual case (the pool gave a connection in the wanted state):
         // one comparison instead of building the difference.
         if *want == self.state {
+            // Shared from now on: the next comparison is a pointer's.
+            self.state.share_vars(want);
             return Ok(());
         }
         if let Some(sql) = want.sync_sql(&self.state) {

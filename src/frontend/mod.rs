@@ -87,8 +87,14 @@ const PROCESS_INFO_MAX: usize = 4096;
 
 impl SessionHandle {
     /// Records a command starting (`busy`, with its statement text if
-    /// any) or the session going idle.
-    pub fn note(&self, db: Option<&str>, command: &'static str, text: Option<bytes::Bytes>) {
+    /// any) or the session going idle, `at` (since when).
+    pub fn note(
+        &self,
+        db: Option<&str>,
+        command: &'static str,
+        text: Option<bytes::Bytes>,
+        at: std::time::Instant,
+    ) {
         let mut a = self.activity.lock();
         if a.db.as_deref() != db {
             a.db = db.map(str::to_string);
@@ -96,7 +102,7 @@ impl SessionHandle {
         a.busy = command != "Sleep";
         a.command = command;
         a.info = text;
-        a.since = std::time::Instant::now();
+        a.since = at;
     }
 }
 

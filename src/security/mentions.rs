@@ -59,6 +59,20 @@ const FIRST: [u16; 256] = {
     t
 };
 
+/// Per byte: the words whose second byte it is (either case); every word
+/// is longer than two bytes.
+const SECOND: [u16; 256] = {
+    let mut t = [0u16; 256];
+    let mut w = 0;
+    while w < WORDS.len() {
+        let b = WORDS[w][1];
+        t[b as usize] |= 1 << w;
+        t[b.to_ascii_uppercase() as usize] |= 1 << w;
+        w += 1;
+    }
+    t
+};
+
 /// The words a text mentions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Mentions(u16);
@@ -77,7 +91,8 @@ impl Mentions {
         }
         let mut found = 0u16;
         for (i, &b) in text.iter().enumerate() {
-            let mut candidates = FIRST[b as usize] & !found;
+            let next = text.get(i + 1).copied().unwrap_or(0);
+            let mut candidates = FIRST[b as usize] & SECOND[next as usize] & !found;
             while candidates != 0 {
                 let w = candidates.trailing_zeros() as usize;
                 candidates &= candidates - 1;

@@ -8,6 +8,8 @@
 //! [`SessionState::sync_sql`] returns.
 
 use std::collections::BTreeMap;
+use std::ops::Deref;
+use std::sync::Arc;
 
 use mysql_common::collations::{Collation, CollationId};
 
@@ -41,15 +43,66 @@ pub struct SessionState {
     pub schema: Option<String>,
     /// Session system variables as the server reported them (names
     /// lower-case); a variable absent here has its global default.
-    pub vars: BTreeMap<String, String>,
+    pub vars: Vars,
+}
+
+/// Session system variables, shared copy-on-write: a connection synced to
+/// a session (and every session and connection of one handshake collation
+/// that changed nothing) holds the same map, so that comparing the two —
+/// done for every statement, by the pool and before syncing — is one
+/// pointer comparison instead of a walk over every name and value.
+#[derive(Debug, Clone, Default, Eq)]
+pub struct Vars(Arc<BTreeMap<String, String>>);
+
+impl PartialEq for Vars {
+    fn eq(&self, other: &Vars) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || *self.0 == *other.0
+    }
+}
+
+impl Deref for Vars {
+    type Target = BTreeMap<String, String>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl Vars {
+    fn insert(&mut self, name: &str, value: &str) {
+        // An unchanged value keeps the map shared.
+        if self.0.get(name).map(String::as_str) != Some(value) {
+            Arc::make_mut(&mut self.0).insert(name.to_string(), value.to_string());
+        }
+    }
 }
 
 impl SessionState {
     /// The state a fresh connection has after a handshake with `collation`.
     pub fn for_collation(collation: u16) -> SessionState {
+        // One map per collation for the whole process (see [`Vars`]).
+        static SHARED: parking_lot::Mutex<Vec<(u16, Vars)>> = parking_lot::Mutex::new(Vec::new());
+        let mut shared = SHARED.lock();
+        if let Some((_, vars)) = shared.iter().find(|(c, _)| *c == collation) {
+            return SessionState {
+                schema: None,
+                vars: vars.clone(),
+            };
+        }
         let mut s = SessionState::default();
         s.set_names_from_collation(collation);
+        if shared.len() < 64 {
+            shared.push((collation, s.vars.clone()));
+        }
         s
+    }
+
+    /// Takes `other`'s variables map when it holds the same variables, so
+    /// that later comparisons of the two are a pointer comparison.
+    pub fn share_vars(&mut self, other: &SessionState) {
+        if !Arc::ptr_eq(&self.vars.0, &other.vars.0) && self.vars == other.vars {
+            self.vars = other.vars.clone();
+        }
     }
 
     pub fn set_names_from_collation(&mut self, collation: u16) {
@@ -68,9 +121,9 @@ impl SessionState {
             "character_set_connection",
             "character_set_results",
         ] {
-            self.vars.insert(v.into(), charset.into());
+            self.vars.insert(v, charset);
         }
-        self.vars.insert("collation_connection".into(), name.into());
+        self.vars.insert("collation_connection", name);
     }
 
     /// Records a system variable change reported by a backend.
@@ -78,7 +131,7 @@ impl SessionState {
         if NOT_REPLAYED.contains(&name) {
             return;
         }
-        self.vars.insert(name.to_string(), value.to_string());
+        self.vars.insert(name, value);
     }
 
     pub fn var(&self, name: &str) -> Option<&str> {
@@ -106,7 +159,7 @@ impl SessionState {
             }
         }
         let reset = !assigns.is_empty();
-        for (name, value) in &self.vars {
+        for (name, value) in self.vars.iter() {
             if reset || from.vars.get(name) != Some(value) {
                 assigns.push(format!(
                     "{} = {}",

@@ -49,6 +49,7 @@ impl Session {
         {
             return Some(payload);
         }
+        let lex = self.lex_options_cached();
         let verdict = {
             // Borrowed, not cloned: the callbacks run only for the
             // statements that need them (no allocation per statement).
@@ -71,7 +72,7 @@ impl Session {
                 config: user,
                 schema: self.state.schema.as_deref(),
                 read_only_tx: self.read_only_tx,
-                lex: self.lex_options(),
+                lex,
                 owns_thread: &owns,
                 processes: &processes,
                 physical_names: &physical,
@@ -111,11 +112,12 @@ impl Session {
     }
 
     /// What the process list shows of this session: a command starting
-    /// (`Some(payload)`) or done (`None`).
-    pub(super) fn note_activity(&self, payload: Option<&Bytes>) {
+    /// (`Some(payload)`) or done (`None`), `at` (the command's own clock
+    /// reading: no reading of its own).
+    pub(super) fn note_activity(&self, payload: Option<&Bytes>, at: std::time::Instant) {
         let db = self.state.schema.as_deref();
         match payload {
-            None => self.handle.note(db, "Sleep", None),
+            None => self.handle.note(db, "Sleep", None, at),
             Some(p) => {
                 let text = match p.first() {
                     Some(&command::QUERY) | Some(&command::STMT_PREPARE) => Some(p.slice(1..)),
@@ -129,7 +131,7 @@ impl Session {
                     Some(&command::INIT_DB) => "Init DB",
                     _ => "Command",
                 };
-                self.handle.note(db, name, text)
+                self.handle.note(db, name, text, at)
             }
         }
     }

@@ -100,7 +100,7 @@ pub struct Session {
     /// Replicas (by address) known to have applied `last_gtid` of their
     /// node: reads there need not wait again.
     gtid_confirmed: Vec<String>,
-    statements: HashMap<u32, ClientStatement>,
+    statements: HashMap<u32, ClientStatement, std::hash::BuildHasherDefault<IdHasher>>,
     next_statement_id: u32,
     /// Statement id whose server-side cursor is open on a held connection.
     cursor_statement: Option<u32>,
@@ -168,6 +168,8 @@ pub struct Session {
     /// The tokens of `pre_classified`'s text, for the sharding router's
     /// shape scan (one lexer pass per statement instead of two).
     kept_tokens: sql::classify::KeptTokens,
+    /// The last `sql_mode` text read and its lexer options.
+    lex_cache: Option<(String, sql::LexOptions)>,
     /// Scratch space of the query digest's normalized text (reused).
     digest_buf: Vec<u8>,
     /// This session's user counters (looked up once, not per statement).
@@ -191,6 +193,29 @@ pub struct Session {
 struct Ran {
     outcome: Outcome,
     node: usize,
+}
+
+/// Hashes the session's prepared-statement ids with one multiplication
+/// instead of SipHash (looked up several times per COM_STMT_EXECUTE). The
+/// ids are the proxy's own, handed out in sequence: a client cannot choose
+/// the keys inserted, so there is no flooding to resist.
+#[derive(Default)]
+pub(super) struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.0 = (self.0 ^ u64::from(n)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
 }
 
 impl Session {
@@ -223,7 +248,7 @@ impl Session {
             last_insert_id: 0,
             last_gtid: vec![None; nodes],
             gtid_confirmed: Vec::new(),
-            statements: HashMap::new(),
+            statements: HashMap::default(),
             next_statement_id: 1,
             cursor_statement: None,
             pending_transaction: None,
@@ -245,6 +270,7 @@ impl Session {
             stat: observe::Stat::default(),
             pre_classified: None,
             kept_tokens: Default::default(),
+            lex_cache: None,
             digest_buf: Vec::new(),
             user_metrics: observe::UserMetrics::default(),
             shard_warnings: None,
@@ -406,9 +432,9 @@ impl Session {
                 }
                 continue;
             }
-            self.note_activity(Some(&payload));
+            self.note_activity(Some(&payload), started);
             let Some(payload) = self.security_gate(payload, &mut seq).await else {
-                self.note_activity(None);
+                self.note_activity(None, std::time::Instant::now());
                 if self.client.flush().await.is_err() {
                     break;
                 }
@@ -491,9 +517,11 @@ impl Session {
             if std::mem::take(&mut self.server_rolled_back) {
                 self.roll_back_after_server_rollback().await;
             }
-            self.note_activity(None);
+            // One clock reading for the end of the command.
+            let ended = std::time::Instant::now();
+            self.note_activity(None, ended);
             if matches!(cmd, command::QUERY | command::STMT_EXECUTE) {
-                self.observe(cmd, &payload, started.elapsed());
+                self.observe(cmd, &payload, ended.saturating_duration_since(started));
             }
             self.show_idle();
             if !flushed || !keep_going {
@@ -548,6 +576,22 @@ impl Session {
     // ----- connections ---------------------------------------------------
 
     // ----- COM_QUERY -----------------------------------------------------
+
+    /// [`lex_options`](Self::lex_options), remembered for the `sql_mode`
+    /// text it was read from (the security gate asks for every statement;
+    /// the text rarely changes).
+    fn lex_options_cached(&mut self) -> sql::LexOptions {
+        let mode = self.state.var("sql_mode").unwrap_or("");
+        if let Some((seen, opts)) = &self.lex_cache {
+            if seen == mode {
+                return *opts;
+            }
+        }
+        let mode = mode.to_string();
+        let opts = self.lex_options();
+        self.lex_cache = Some((mode, opts));
+        opts
+    }
 
     /// How the server will lex this session's statements (its `sql_mode`):
     /// a backslash or a double quote must end strings where it does there.

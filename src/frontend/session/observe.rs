@@ -42,6 +42,9 @@ impl Default for Stat {
 #[derive(Default)]
 pub(super) struct UserMetrics {
     handles: Option<(Counter, Counter)>,
+    /// Per path label (a `&'static str` of a fixed list, compared by
+    /// address first): `shardcat_statements_total` and the statement time.
+    paths: Vec<(&'static str, Counter, Histogram)>,
     /// Per server (keyed by its pool's address): statements, errors,
     /// statement time.
     pub servers: Vec<(usize, (Counter, Counter, Histogram))>,
@@ -196,7 +199,22 @@ impl Session {
         if stat.error.is_some() {
             errors.inc();
         }
-        metrics.statement(stat.path, took, stat.error);
+        // The path's handles, taken from their families once per session
+        // (no label hashing per statement).
+        let paths = &mut self.user_metrics.paths;
+        let at = match paths
+            .iter()
+            .position(|(p, ..)| std::ptr::eq(*p, stat.path) || *p == stat.path)
+        {
+            Some(at) => at,
+            None => {
+                let (count, time) = metrics.statement_handles(stat.path);
+                paths.push((stat.path, count, time));
+                paths.len() - 1
+            }
+        };
+        let (_, count, time) = &paths[at];
+        metrics.statement_with(count, time, stat.path, took, stat.error);
         let admin = &self.proxy.config.load().admin;
         let slow = admin.slow_query_ms > 0 && took >= Duration::from_millis(admin.slow_query_ms);
         if !slow && !admin.digests {

@@ -499,10 +499,31 @@ impl Metrics {
     /// Records one client statement (the user's counters are the
     /// session's: see `frontend::session::observe`).
     pub fn statement(&self, path: &'static str, took: Duration, error: Option<&'static str>) {
-        self.statements.get_or_create(&PathLabels { path }).inc();
-        self.statement_seconds
-            .get_or_create(&PathLabels { path })
-            .observe(took.as_secs_f64());
+        let (count, time) = self.statement_handles(path);
+        self.statement_with(&count, &time, path, took, error);
+    }
+
+    /// The statement counter and time histogram of `path`, for a caller
+    /// that records many statements ([`Metrics::statement_with`]).
+    pub fn statement_handles(&self, path: &'static str) -> (Counter, Histogram) {
+        let labels = PathLabels { path };
+        (
+            self.statements.get_or_create(&labels).clone(),
+            self.statement_seconds.get_or_create(&labels).clone(),
+        )
+    }
+
+    /// [`Metrics::statement`] with the path's handles already taken.
+    pub fn statement_with(
+        &self,
+        count: &Counter,
+        time: &Histogram,
+        path: &'static str,
+        took: Duration,
+        error: Option<&'static str>,
+    ) {
+        count.inc();
+        time.observe(took.as_secs_f64());
         if let Some(class) = error {
             self.statement_errors
                 .get_or_create(&ErrorLabels { path, class })

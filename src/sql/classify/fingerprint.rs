@@ -117,25 +117,48 @@ pub fn fingerprint(sql: &str) -> Fingerprint {
 /// comment the digest keeps (a routing or optimizer hint, an executable
 /// comment: all begin with `/*`), which the kept tokens lack.
 pub fn digest_hash_of_tokens(sql: &str, tokens: &[Token], buf: &mut Vec<u8>) -> Option<u64> {
-    if memchr::memmem::find(sql.as_bytes(), b"/*").is_some() {
+    let bytes = sql.as_bytes();
+    if memchr::memchr_iter(b'/', bytes).any(|i| bytes.get(i + 1) == Some(&b'*')) {
         return None;
     }
     buf.clear();
+    let src = sql.as_bytes();
+    let piece = |from: usize, to: usize| src.get(from..to).unwrap_or_default();
+    // The normalized text is the original wherever tokens are separated by
+    // nothing or by one space: such runs are copied whole, not token by
+    // token. `run`: the start of the run that ends at `last_end`.
+    let mut run: Option<usize> = None;
     let mut last_end: Option<usize> = None;
     for tok in tokens {
         if tok.is_trivia() {
             return None;
         }
-        if last_end.is_some_and(|end| end < tok.start) {
-            buf.push(b' ');
-        }
-        match tok.kind {
-            TokenKind::String | TokenKind::Number | TokenKind::HexNumber | TokenKind::BitNumber => {
-                buf.push(b'?')
+        let from = match last_end {
+            None => tok.start,
+            Some(end)
+                if end == tok.start || (end + 1 == tok.start && src.get(end) == Some(&b' ')) =>
+            {
+                run.unwrap_or(end)
             }
-            _ => buf.extend_from_slice(tok.text(sql).as_bytes()),
+            Some(end) => {
+                if let Some(r) = run.take() {
+                    buf.extend_from_slice(piece(r, end));
+                }
+                buf.push(b' ');
+                tok.start
+            }
+        };
+        if tok.is_literal() {
+            buf.extend_from_slice(piece(from, tok.start));
+            buf.push(b'?');
+            run = None;
+        } else {
+            run = Some(from);
         }
         last_end = Some(tok.end);
+    }
+    if let (Some(r), Some(end)) = (run, last_end) {
+        buf.extend_from_slice(piece(r, end));
     }
     Some(xxhash_rust::xxh3::xxh3_64(buf))
 }

@@ -6,8 +6,9 @@
 //! `;` splitting that knows strings, comments and stored-program bodies),
 //! [`fingerprint`] (a plan-cache key with literals lifted out) and
 //! [`set_assignments`] (what a `SET` statement assigns).
-//! Files: this one (kinds and flags), `set` (SET statements), `split`
-//! (statement boundaries), `fingerprint` (cache keys), `tests`.
+//! Files: this one (kinds), `flags` (flags found anywhere), `fast` (the
+//! scan of plain texts), `set` (SET statements), `split` (statement boundaries), `fingerprint`
+//! (cache keys), `tests`.
 //!
 //! Must not touch: routing decisions (a flag says "calls GET_LOCK", never
 //! "pin the session"), session state, the network. Nothing here allocates
@@ -27,7 +28,9 @@ use super::lexer::{unquote, LexOptions, Lexer, Token, TokenKind};
 
 pub use kept_tokens::KeptTokens;
 
+mod fast;
 mod fingerprint;
+mod flags;
 mod kept_tokens;
 mod set;
 mod split;
@@ -35,6 +38,9 @@ mod split;
 pub use fingerprint::{
     digest_hash, digest_hash_of_tokens, fingerprint, Fingerprint, Literal, LiteralKind,
 };
+use flags::scan_flags;
+#[cfg(test)]
+use flags::{may_be_flag_word, FLAG_WORDS};
 use set::set_kind;
 pub use set::{set_assignments, SetAssignment, SetScope, TransactionScope};
 use split::Splitter;
@@ -309,6 +315,25 @@ pub fn classify_bytes(sql: &[u8], opts: LexOptions) -> Classified {
 /// ends holding the text's significant tokens without the statement
 /// terminators; the flag says whether a terminator was left out.
 fn classify_into(sql: &[u8], opts: LexOptions, tokens: &mut Vec<Token>) -> (Classified, bool) {
+    // Plain texts (most statements): one table-driven scan, no splitter,
+    // no comment to read a hint from; the same tokens and classification.
+    if fast::scan(sql, tokens) {
+        let (kind, flags) = classify_statement(sql, tokens);
+        return (
+            Classified {
+                kind,
+                hint: None,
+                flags,
+            },
+            false,
+        );
+    }
+    classify_full_into(sql, opts, tokens)
+}
+
+/// [`classify_into`] without the fast path: the full lexer and the
+/// statement splitter.
+fn classify_full_into(sql: &[u8], opts: LexOptions, tokens: &mut Vec<Token>) -> (Classified, bool) {
     tokens.clear();
     let mut dropped_terminator = false;
     let mut hint = None;
@@ -448,77 +473,6 @@ fn classify_statement(src: &[u8], toks: &[Token]) -> (StatementKind, StatementFl
     let mut flags = scan_flags(s);
     let kind = statement_kind(s, &mut flags);
     (kind, flags)
-}
-
-/// One pass over the tokens for the flags that can appear anywhere.
-fn scan_flags(s: Stmt<'_>) -> StatementFlags {
-    let mut f = StatementFlags::default();
-    for (i, tok) in s.toks.iter().enumerate() {
-        match tok.kind {
-            TokenKind::Word => {
-                let mut buf = [0u8; 24];
-                match s.upper(i, &mut buf) {
-                    b"FOR" if s.kw(i + 1, "UPDATE") || s.kw(i + 1, "SHARE") => {
-                        f.locking_read = true;
-                    }
-                    b"LOCK" if s.kw(i + 1, "IN") && s.kw(i + 2, "SHARE") && s.kw(i + 3, "MODE") => {
-                        f.locking_read = true;
-                    }
-                    b"INTO" => match s.kind(i + 1) {
-                        Some(TokenKind::UserVar) => {
-                            f.select_into = true;
-                            f.assigns_user_variable = true;
-                        }
-                        _ if s.kw(i + 1, "OUTFILE") || s.kw(i + 1, "DUMPFILE") => {
-                            f.select_into = true;
-                        }
-                        _ => {}
-                    },
-                    b"GET_LOCK" if s.is_call(i) => {
-                        f.named_lock = true;
-                        f.side_effect_function = true;
-                    }
-                    b"RELEASE_LOCK" | b"RELEASE_ALL_LOCKS" if s.is_call(i) => {
-                        f.releases_named_lock = true;
-                        f.side_effect_function = true;
-                    }
-                    b"NEXTVAL" | b"SETVAL" if s.is_call(i) => f.side_effect_function = true,
-                    b"NEXT" if s.kw(i + 1, "VALUE") && s.kw(i + 2, "FOR") => {
-                        f.side_effect_function = true;
-                    }
-                    b"LAST_INSERT_ID" if s.is_call(i) => {
-                        f.uses_last_insert_id = true;
-                        if !s.punct(i + 2, ")") {
-                            f.side_effect_function = true;
-                        }
-                    }
-                    b"FOUND_ROWS" if s.is_call(i) => f.uses_found_rows = true,
-                    b"ROW_COUNT" if s.is_call(i) => f.uses_row_count = true,
-                    b"SQL_CALC_FOUND_ROWS" => f.calc_found_rows = true,
-                    _ => {}
-                }
-            }
-            TokenKind::UserVar if s.punct(i + 1, ":=") => f.assigns_user_variable = true,
-            TokenKind::SystemVar => {
-                // The last name part, without allocating: `@@warning_count`,
-                // `@@session.error_count`, `` @@`warning_count` ``.
-                let text = tok.bytes(s.src);
-                let last = text
-                    .rsplit(|&b| b == b'.' || b == b'@')
-                    .next()
-                    .unwrap_or_default();
-                let last = last.strip_prefix(b"`").unwrap_or(last);
-                let last = last.strip_suffix(b"`").unwrap_or(last);
-                if last.eq_ignore_ascii_case(b"warning_count")
-                    || last.eq_ignore_ascii_case(b"error_count")
-                {
-                    f.reads_diagnostics = true;
-                }
-            }
-            _ => {}
-        }
-    }
-    f
 }
 
 /// The kind, from the leading keywords; sets the flags that depend on the

@@ -98,6 +98,11 @@ impl Splitter {
             self.resolve_pending_end(None);
             return false;
         }
+        if self.seen > 1 && self.mode == SplitMode::Plain {
+            // Past the first word of a statement without a body, words
+            // change nothing (no `END` is pending outside a body).
+            return false;
+        }
         let mut buf = [0u8; 24];
         let word = upper_into(tok.bytes(src), &mut buf);
         match self.mode {

@@ -38,6 +38,7 @@ const BEGIN: K = K::Begin {
     read_write: false,
 };
 
+mod fast_path;
 mod fingerprints;
 mod kinds;
 mod robustness;
