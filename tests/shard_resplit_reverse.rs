@@ -344,13 +344,14 @@ async fn a_table_is_resplit_twice_then_its_second_resplit_reversed() {
         !ok && text.contains("finish or abort it first"),
         "8 before the cleanup of 4: {text}"
     );
-    // The old tables are dropped once the writers have stopped.
+    // The old tables are dropped while the writers go on.
     tokio::time::sleep(Duration::from_millis(800)).await;
+    let (ok, text) = shardcat(&load.config, args("4", &["--cleanup"])).await;
+    assert!(ok, "cleanup of 2 → 4: {text}");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     let (out, _) = load.finish("2 → 4").await;
     eprintln!("2 → 4: ok ({} writes)", out.acknowledged);
     check_rows(kind, &mut load, Layout::Four).await;
-    let (ok, text) = shardcat(&load.config, args("4", &["--cleanup"])).await;
-    assert!(ok, "cleanup of 2 → 4: {text}");
     assert!(!exists(&load.topo, "n1p", db, "accounts_0").await);
     let (ok, plan) = shardcat(&load.config, args("8", &["--dry-run"])).await;
     assert!(
