@@ -448,6 +448,22 @@ pub(super) async fn union_figure(
     Ok(out)
 }
 
+/// `schema`.`table`'s primary key columns, in key order (none: no
+/// primary key).
+pub(super) async fn primary_key(
+    conn: &mut Conn,
+    schema: &str,
+    table: &str,
+) -> Result<Vec<String>, mysql_async::Error> {
+    conn.exec(
+        "SELECT COLUMN_NAME FROM information_schema.STATISTICS \
+         WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND INDEX_NAME = 'PRIMARY' \
+         ORDER BY SEQ_IN_INDEX",
+        (schema, table),
+    )
+    .await
+}
+
 /// The table's primary key columns and the hash expression of a row.
 async fn plan(source: &mut Conn, schema: &str, pair: &Pair) -> Result<Plan, String> {
     let table = pair.source.as_str();
@@ -459,13 +475,7 @@ async fn plan(source: &mut Conn, schema: &str, pair: &Pair) -> Result<Plan, Stri
         )
         .await
         .map_err(sql_err("columns"))?;
-    let pk: Vec<String> = source
-        .exec(
-            "SELECT COLUMN_NAME FROM information_schema.STATISTICS \
-             WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND INDEX_NAME = 'PRIMARY' \
-             ORDER BY SEQ_IN_INDEX",
-            (schema, table),
-        )
+    let pk = primary_key(source, schema, table)
         .await
         .map_err(sql_err("primary key"))?;
     if columns.is_empty() {

@@ -208,13 +208,7 @@ async fn keyed_shape(
         )
         .await
         .map_err(|e| format!("columns of `{table}`: {e}"))?;
-    let pk: Vec<String> = conn
-        .exec(
-            "SELECT COLUMN_NAME FROM information_schema.STATISTICS \
-             WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? AND INDEX_NAME = 'PRIMARY' \
-             ORDER BY SEQ_IN_INDEX",
-            (schema, table),
-        )
+    let pk = super::verify::primary_key(conn, schema, table)
         .await
         .map_err(|e| format!("primary key of `{table}`: {e}"))?;
     Ok(shape(table, &cols, &pk))

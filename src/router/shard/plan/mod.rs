@@ -66,6 +66,24 @@ struct Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
+    /// The context of a text statement's shape with its `literals` (a kept
+    /// plan's); `None` without literals (nothing to put back: planned the
+    /// general way).
+    fn of_shape(
+        router: &'a ShardRouter,
+        a: &'a Analysis,
+        literals: &'a [ShapeLiteral],
+        unaliased: bool,
+    ) -> Option<Ctx<'a>> {
+        (!literals.is_empty()).then_some(Ctx {
+            router,
+            a,
+            params: &[],
+            literals,
+            unaliased,
+        })
+    }
+
     fn sharded(&self, r: RefId) -> Option<&'a ShardedInfo> {
         match self.a.refs[r].table {
             RefTable::Rule(i) => self.router.tables[i].sharded(),

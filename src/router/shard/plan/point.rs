@@ -199,16 +199,7 @@ pub(crate) fn point_text_plan(
     literals: &[ShapeLiteral],
     unaliased: bool,
 ) -> Option<ShardPlan> {
-    let ctx = Ctx {
-        router,
-        a,
-        params: &[],
-        literals,
-        unaliased,
-    };
-    if literals.is_empty() {
-        return None;
-    }
+    let ctx = Ctx::of_shape(router, a, literals, unaliased)?;
     let (slot, node) = point_slot(&ctx)?;
     let target = with_target(&ctx, shape_sql, slot, node, |k| {
         let t = &k.target;

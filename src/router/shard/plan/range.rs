@@ -184,16 +184,7 @@ pub(crate) fn range_text_plan(
     literals: &[ShapeLiteral],
     unaliased: bool,
 ) -> Option<ShardPlan> {
-    let ctx = Ctx {
-        router,
-        a,
-        params: &[],
-        literals,
-        unaliased,
-    };
-    if literals.is_empty() {
-        return None;
-    }
+    let ctx = Ctx::of_shape(router, a, literals, unaliased)?;
     let kept = kept_plan(&ctx, shape_sql)?;
     let mut targets = Vec::with_capacity(kept.targets.len());
     for (t, offsets) in kept.targets.iter().zip(&kept.offsets) {
