@@ -375,6 +375,20 @@ impl BackendConn {
         }
     }
 
+    /// The next packet of the answer, borrowed, when it is buffered whole
+    /// and needs no mapping back of database names: `take` decides from
+    /// the payload whether it is consumed (as [`BackendConn::read_packet`]
+    /// would have returned it) and what to answer. `None`: nothing
+    /// suitable buffered, or declined (read it the usual way). Lets a
+    /// merge copy rows it passes on unchanged without making a packet of
+    /// each.
+    pub fn take_buffered_payload<R>(&mut self, take: impl FnOnce(&[u8]) -> Option<R>) -> Option<R> {
+        if self.answer.is_some() {
+            return None;
+        }
+        self.stream.take_buffered_payload(take)
+    }
+
     async fn read_raw_packet(&mut self) -> Result<Packet> {
         // Already here: no silence watchdog (a timer per packet) needed.
         match self.stream.buffered_packet() {

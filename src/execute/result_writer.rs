@@ -120,6 +120,29 @@ impl<'c, S: AsyncRead + AsyncWrite + Unpin> ResultWriter<'c, S> {
             .map_err(client_gone)
     }
 
+    /// True for text-protocol rows (a row's payload is sent as it came).
+    pub fn is_text(&self) -> bool {
+        self.binary.is_none()
+    }
+
+    /// A text row's payload as a shard sent it, cut to the visible values
+    /// (see `ShardStream::copy_ready_rows`), queued: what [`Self::row`]
+    /// sends for that row. Written by the next [`Self::flush_if_full`] or
+    /// flush.
+    pub fn queue_row_payload(&mut self, payload: &[u8]) {
+        self.rows_sent += 1;
+        self.client.queue(self.seq, payload);
+    }
+
+    /// Writes the queued packets once they pass the stream's high-water
+    /// mark (as [`Self::row`] does after each row).
+    pub async fn flush_if_full(&mut self) -> Result<()> {
+        if self.client.buffered_output() >= crate::wire::codec::WRITE_HIGH_WATER {
+            self.client.flush().await.map_err(client_gone)?;
+        }
+        Ok(())
+    }
+
     /// Every row of `rows`.
     pub async fn rows<R: RowSource>(&mut self, mut rows: R) -> Result<()> {
         while let Some(row) = rows.next().await? {

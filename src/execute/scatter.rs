@@ -17,8 +17,8 @@ use mysql_common::constants::CapabilityFlags;
 
 use super::command::Protocol;
 use super::merge::{
-    Budget, Chain, CombineGroups, Distinct, Having, Limit, MergeColumns, Project, RowSource,
-    SameCollation, Sort, SortMerge,
+    Budget, Chain, CombineGroups, Distinct, Having, Limit, MergeColumns, RowSource, SameCollation,
+    Sort, SortMerge,
 };
 use super::relay::{ClientStream, Outcome};
 use super::result_writer::ResultWriter;
@@ -262,7 +262,11 @@ async fn run_select(
         out.sent_anything = writer.started();
         sent?;
         out.result_sets = 1;
-        write_rows(&mut writer, &mut streams, plan, &m, budget).await?;
+        if plain_concat(plan, &m, writer.is_text()) {
+            concat_rows(&mut writer, &mut streams, m.visible).await?;
+        } else {
+            write_rows(&mut writer, &mut streams, plan, &m, budget).await?;
+        }
     } else {
         // A UNION whose branches may disagree on a collation: its rows are
         // held (up to the merge budget) until every one was checked, so a
@@ -292,7 +296,9 @@ async fn run_select(
 }
 
 /// The merge proper: shard rows through the operators `plan` needs, to
-/// the writer.
+/// the writer. No operator that would pass every row unchanged is put in
+/// the way (no `SameCollation` without probes, no `Limit` without OFFSET
+/// or LIMIT); the hidden columns are cut by the sink.
 async fn write_rows<W: RowSink>(
     writer: &mut W,
     streams: &mut [ShardStream<'_, '_>],
@@ -302,39 +308,91 @@ async fn write_rows<W: RowSink>(
 ) -> Result<()> {
     let (columns, orders, keys) = (&m.columns[..], &m.orders[..], &m.order_by[..]);
     let having = plan.having.as_ref();
+    let probes = &m.probes[..];
     if let Some(groups) = &plan.aggregate {
         let combined = CombineGroups::new(Chain::new(streams), groups, columns, orders, budget);
         let kept = Having::new(combined, having, columns, orders);
         // SELECT DISTINCT over combined groups (already held: no budget).
         let distinct = Distinct::new(kept, m.visible, orders, None).enabled(plan.distinct);
-        writer
-            .rows(shape(Sort::new(distinct, keys, orders), plan, m))
-            .await
+        finish(writer, Sort::new(distinct, keys, orders), plan).await
     } else if plan.distinct && having.is_none() && runs_hold_classes(keys, orders, m.visible) {
         // Shards sorted their rows by the ORDER BY, which names visible
         // columns only: a class's rows are in one run of equal sort keys
         // of the k-way merge (`Distinct::within_runs`). Nothing held but
         // the current run's keys; the rows and their order are those of
         // sorting the deduplicated concatenation (below).
-        let rows = SameCollation::new(SortMerge::new(streams, keys, orders), &m.probes);
-        let distinct = Distinct::new(rows, m.visible, orders, Some(budget)).within_runs(keys);
-        writer.rows(shape(distinct, plan, m)).await
+        let merged = SortMerge::new(streams, keys, orders);
+        let budget = Some(budget);
+        if probes.is_empty() {
+            let distinct = Distinct::new(merged, m.visible, orders, budget).within_runs(keys);
+            finish(writer, distinct, plan).await
+        } else {
+            let rows = SameCollation::new(merged, probes);
+            let distinct = Distinct::new(rows, m.visible, orders, budget).within_runs(keys);
+            finish(writer, distinct, plan).await
+        }
     } else if plan.distinct {
         // Every distinct row is read (and counted against the budget)
         // before HAVING looks at any.
-        let rows = SameCollation::new(Chain::new(streams), &m.probes);
+        let rows = SameCollation::new(Chain::new(streams), probes);
         let distinct = Distinct::new(rows, m.visible, orders, Some(budget));
         let kept = Having::new(Sort::new(distinct, &[], orders), having, columns, orders);
-        writer
-            .rows(shape(Sort::new(kept, keys, orders), plan, m))
-            .await
+        finish(writer, Sort::new(kept, keys, orders), plan).await
     } else if keys.is_empty() {
-        writer.rows(shape(Chain::new(streams), plan, m)).await
-    } else {
+        finish(writer, Chain::new(streams), plan).await
+    } else if probes.is_empty() {
         // Streaming k-way merge: one row per shard in memory.
-        let rows = SameCollation::new(SortMerge::new(streams, keys, orders), &m.probes);
-        writer.rows(shape(rows, plan, m)).await
+        finish(writer, SortMerge::new(streams, keys, orders), plan).await
+    } else {
+        let rows = SameCollation::new(SortMerge::new(streams, keys, orders), probes);
+        finish(writer, rows, plan).await
     }
+}
+
+/// OFFSET/LIMIT when the statement has them, then the rows to `writer`
+/// (which sends or keeps only the visible columns).
+async fn finish<W: RowSink, S: RowSource>(writer: &mut W, rows: S, plan: &MergeSpec) -> Result<()> {
+    if plan.offset == 0 && plan.limit.is_none() {
+        writer.rows(rows).await
+    } else {
+        writer.rows(Limit::new(rows, plan.offset, plan.limit)).await
+    }
+}
+
+/// Whether `plan` is a plain concatenation of the shards' rows, sent as
+/// they come: no grouping, DISTINCT, HAVING, order, OFFSET/LIMIT or
+/// UNION collation probes, text protocol.
+fn plain_concat(plan: &MergeSpec, m: &MergeColumns, text: bool) -> bool {
+    text && plan.aggregate.is_none()
+        && !plan.distinct
+        && plan.having.is_none()
+        && m.order_by.is_empty()
+        && m.probes.is_empty()
+        && plan.offset == 0
+        && plan.limit.is_none()
+}
+
+/// [`write_rows`] for a [`plain_concat`] plan: every shard's rows in
+/// turn (as `Chain` reads them), those already at hand copied to the
+/// client as their packets came, cut to the visible values, without
+/// decoding them; the others (a row that must be waited for, the
+/// terminator, an error, anything malformed) read as rows as usual.
+async fn concat_rows(
+    writer: &mut ResultWriter<'_, crate::wire::tls::ClientIo>,
+    streams: &mut [ShardStream<'_, '_>],
+    visible: usize,
+) -> Result<()> {
+    for s in streams.iter_mut() {
+        loop {
+            s.copy_ready_rows(visible, |p| writer.queue_row_payload(p));
+            writer.flush_if_full().await?;
+            match s.next().await? {
+                Some(row) => writer.row(&row).await?,
+                None => break,
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Where [`write_rows`] puts the merged rows: the client's result, or
@@ -393,17 +451,22 @@ impl RowSink for Held<'_, '_> {
     }
 }
 
-/// The first `limit` merged rows, kept in memory.
+/// The first `limit` merged rows, kept in memory, cut to the `visible`
+/// columns.
 struct Collector {
     rows: Vec<TextRow>,
     limit: usize,
+    visible: usize,
 }
 
 impl RowSink for Collector {
     async fn rows<R: RowSource>(&mut self, mut rows: R) -> Result<()> {
         while self.rows.len() < self.limit {
             match rows.next().await? {
-                Some(row) => self.rows.push(row),
+                Some(mut row) => {
+                    row.truncate(self.visible);
+                    self.rows.push(row)
+                }
                 None => break,
             }
         }
@@ -438,6 +501,7 @@ pub async fn merge_collect(
         let mut sink = Collector {
             rows: Vec::new(),
             limit,
+            visible: m.visible,
         };
         write_rows(&mut sink, &mut streams, plan, &m, budget).await?;
         let mut columns = m.columns;
@@ -451,8 +515,6 @@ pub async fn merge_collect(
     collected
 }
 
-/// OFFSET/LIMIT, then the hidden columns dropped: what every merge ends
-/// with.
 /// Whether a DISTINCT's classes are runs of rows equal on the sort
 /// `keys`: there are keys, each names a visible column, and a column of
 /// that kind whose equality keys are equal compares equal.
@@ -479,8 +541,4 @@ fn runs_hold_classes(
                     )
                 )
         })
-}
-
-fn shape<S: RowSource>(rows: S, plan: &MergeSpec, m: &MergeColumns) -> Project<Limit<S>> {
-    Project::new(Limit::new(rows, plan.offset, plan.limit), m.visible)
 }

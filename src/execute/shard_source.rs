@@ -143,6 +143,20 @@ impl<'a> ShardSource<'a> {
         }
     }
 
+    /// The next packet's payload, borrowed, when it is at hand (and needs
+    /// no mapping back of database names): `take` decides whether it is
+    /// consumed. `None`: nothing at hand, or declined.
+    fn take_ready<R>(&mut self, take: impl FnOnce(&[u8]) -> Option<R>) -> Option<R> {
+        match self {
+            ShardSource::Live { conn, .. } => conn.take_buffered_payload(take),
+            ShardSource::Read(a) => {
+                let r = take(a.packets.front()?)?;
+                a.packets.pop_front();
+                Some(r)
+            }
+        }
+    }
+
     async fn read_packet(&mut self) -> Result<Bytes> {
         match self {
             ShardSource::Live { conn, .. } => Ok(conn.read_packet().await?.payload),
@@ -221,6 +235,31 @@ impl<'s, 'a> ShardStream<'s, 'a> {
         self.warnings
     }
 
+    /// Passes the rows of the answer already at hand to `row`, each as its
+    /// packet's payload cut after the first `visible` values (what
+    /// [`TextRow::prefix_packet`] gives for the decoded row), without
+    /// making a [`TextRow`] or a packet of it; returns how many. Stops
+    /// before the first packet that is not at hand or is not a text row of
+    /// the answer's columns ending where its last value ends (the
+    /// terminator, an error, anything malformed): [`RowSource::next`]
+    /// reads that one as usual. None for binary-protocol rows.
+    pub(super) fn copy_ready_rows(&mut self, visible: usize, mut row: impl FnMut(&[u8])) -> u64 {
+        if self.done || self.binary.is_some() {
+            return 0;
+        }
+        let columns = self.columns;
+        let mut n = 0;
+        let mut take = |p: &[u8]| {
+            let end = visible_end(p, columns, visible)?;
+            row(&p[..end]);
+            Some(())
+        };
+        while self.conn.take_ready(&mut take).is_some() {
+            n += 1;
+        }
+        n
+    }
+
     /// Reads the result header; returns the column definitions.
     pub(super) async fn header(&mut self) -> Result<Vec<Bytes>> {
         let payload = self.conn.read_packet().await?;
@@ -279,5 +318,88 @@ impl RowSource for ShardStream<'_, '_> {
         TextRow::decode(payload, self.columns)
             .map(Some)
             .ok_or_else(|| ProxyError::MalformedPacket("bad row from shard".into()))
+    }
+}
+
+/// Where the first `visible` values of a text row of `columns` values end
+/// in its payload `p`; `None` unless `p` is such a row (not a terminator
+/// or error, every value well-formed as [`TextRow::decode`] reads it, the
+/// last one ending at the payload's end).
+fn visible_end(p: &[u8], columns: usize, visible: usize) -> Option<usize> {
+    if is_terminator(p) || is_err(p) {
+        return None;
+    }
+    let mut at = 0;
+    let mut end = 0;
+    for i in 0..columns {
+        if i == visible {
+            end = at;
+        }
+        let rest = p.get(at..)?;
+        if rest.first() == Some(&0xFB) {
+            at += 1;
+        } else {
+            let mut r = Reader::new(rest);
+            r.lenenc_bytes()?;
+            at = p.len() - r.remaining();
+        }
+    }
+    if visible >= columns {
+        end = at;
+    }
+    (at == p.len()).then_some(end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::packets::put_lenenc_bytes;
+
+    /// Generated rows (NULLs, values of every length class): where the
+    /// visible values end is where the decoded row's prefix packet ends;
+    /// cut, padded or extended packets, terminators and errors are left
+    /// to the usual read.
+    #[test]
+    fn visible_end_is_the_prefix_packet() {
+        let lens = [
+            None,
+            Some(0usize),
+            Some(1),
+            Some(250),
+            Some(251),
+            Some(70_000),
+        ];
+        let mut cases = 0;
+        for a in lens {
+            for b in lens {
+                for c in lens {
+                    let mut p = Vec::new();
+                    for v in [a, b, c] {
+                        match v {
+                            Some(n) => put_lenenc_bytes(&mut p, &vec![b'v'; n]),
+                            None => p.push(0xFB),
+                        }
+                    }
+                    let row = TextRow::decode(Bytes::from(p.clone()), 3).unwrap();
+                    for visible in 0..=3 {
+                        let end = visible_end(&p, 3, visible).unwrap();
+                        assert_eq!(Some(&p[..end]), row.prefix_packet(visible));
+                        cases += 1;
+                    }
+                    assert_eq!(visible_end(&p, 2, 2), None, "a value past the columns");
+                    assert_eq!(visible_end(&p, 4, 4), None, "a value missing");
+                    let mut longer = p.clone();
+                    longer.push(0);
+                    assert_eq!(visible_end(&longer, 3, 3), None, "bytes after the row");
+                    if p.len() > 1 {
+                        assert_eq!(visible_end(&p[..p.len() - 1], 3, 3), None, "cut");
+                    }
+                }
+            }
+        }
+        assert_eq!(cases, 6 * 6 * 6 * 4);
+        assert_eq!(visible_end(&[0xFE, 0, 0, 2, 0], 1, 1), None, "EOF");
+        assert_eq!(visible_end(&[0xFF, 0x15, 0x04], 1, 1), None, "ERR");
+        assert_eq!(visible_end(&[], 1, 1), None);
     }
 }

@@ -274,6 +274,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
         self.codec.decode(&mut self.read_buf)
     }
 
+    /// The next packet's payload, borrowed, when it is buffered whole in
+    /// one physical packet (no continuation) within the size limit: what
+    /// [`PacketStream::buffered_packet`] would return, without taking it
+    /// off the buffer (no `Bytes` made). `take` decides from the payload
+    /// whether to consume it (then it is gone, as if read) and what to
+    /// answer; `None` when nothing suitable is buffered or `take` declined.
+    pub fn take_buffered_payload<R>(&mut self, take: impl FnOnce(&[u8]) -> Option<R>) -> Option<R> {
+        if self.hold_last && !self.write_buf.is_empty() {
+            return None;
+        }
+        let b = &self.read_buf[..];
+        let header = b.get(..4)?;
+        let len = u32::from_le_bytes([header[0], header[1], header[2], 0]) as usize;
+        if len >= MAX_CHUNK || len > self.codec.max_payload {
+            return None;
+        }
+        let r = take(b.get(4..4 + len)?)?;
+        self.read_buf.advance(4 + len);
+        Some(r)
+    }
+
     /// True when a complete packet (or more bytes) is already buffered: used to
     /// tell pipelined commands apart from an idle socket.
     pub fn has_buffered_input(&self) -> bool {
