@@ -3,6 +3,10 @@
 //! error), reads are merged by the router's [`MergeSpec`] as they stream
 //! in, composed from the operators of `execute::merge`.
 //!
+//! A plain concatenation (no order, grouping, DISTINCT or LIMIT) copies
+//! the shard rows already at hand to the client as they came, cut to the
+//! visible values, without decoding them into rows.
+//!
 //! Memory stays bounded: ordered merges hold one row per shard; only
 //! grouping holds its groups (with the distinct values and GROUP_CONCAT
 //! values gathered for them), and stops with a clear error at the budget.

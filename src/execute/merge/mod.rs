@@ -6,11 +6,13 @@
 //! Shard answers enter as [`RowSource`]s; [`SortMerge`] (k-way, one row
 //! per source held) or [`Chain`] (one source after the other) join them;
 //! [`CombineGroups`], [`Having`], [`Distinct`] and [`Sort`] work on whole
-//! results (they hold rows, within the merge budget); [`Limit`] and
-//! [`Project`] shape what the client sees; [`SameCollation`] guards a
-//! UNION's per-branch weights. [`MergeColumns`] reads the
-//! shards' column definitions and checks the recipe against them before
-//! anything is sent.
+//! results (they hold rows, within the merge budget); [`Limit`] shapes
+//! what the client sees (the hidden helper columns are cut by whoever
+//! takes the rows: `execute::result_writer` sends the visible prefix);
+//! [`SameCollation`] guards a UNION's per-branch weights. An operator that
+//! would pass every row unchanged is left out of the chain.
+//! [`MergeColumns`] reads the shards' column definitions and checks the
+//! recipe against them before anything is sent.
 //!
 //! Owns: turning shard rows into the client's rows by the router's
 //! [`MergeSpec`](crate::router::shard::MergeSpec). Must not do I/O of its
@@ -26,7 +28,6 @@ mod having;
 mod key_hash;
 mod limit;
 mod num;
-mod project;
 mod same_collation;
 mod sort;
 mod sort_merge;
@@ -42,7 +43,6 @@ pub use combine::CombineGroups;
 pub use distinct::Distinct;
 pub use having::Having;
 pub use limit::Limit;
-pub use project::Project;
 pub use same_collation::SameCollation;
 pub use sort::Sort;
 pub use sort_merge::SortMerge;
