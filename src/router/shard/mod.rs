@@ -23,7 +23,9 @@
 //! splicing), [`lex`] (byte positions), [`idgen`] (snowflake ids),
 //! [`meta`] (DESCRIBE/SHOW/LOCK TABLES on logical tables, column lists),
 //! [`cases`] (routing test cases run by `shardcat check`), [`load_data`]
-//! (`LOAD DATA LOCAL INFILE` rows split by key), [`plan_types`] and
+//! (`LOAD DATA LOCAL INFILE` rows split by key), `text_shapes` (a
+//! session's kept text shapes: a text sent again with other literals
+//! planned from its shape's analysis), [`plan_types`] and
 //! [`merge_spec`] (the plan and merge data the executor reads),
 //! `build` (rules → router), `describe` (explain text).
 //!
