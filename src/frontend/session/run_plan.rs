@@ -589,7 +589,7 @@ impl Session {
             .flat_map(|t| t.tables.iter().map(String::as_str));
         self.user_metrics
             .tables
-            .count(&router, metrics, &mut physical, path);
+            .count(router, metrics, &mut physical, path);
     }
 
     /// What one merge may hold.
