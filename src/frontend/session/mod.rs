@@ -168,6 +168,9 @@ pub struct Session {
     /// The tokens of `pre_classified`'s text, for the sharding router's
     /// shape scan (one lexer pass per statement instead of two).
     kept_tokens: sql::classify::KeptTokens,
+    /// The text shapes this session planned recently, with their
+    /// analyses (`router::shard::TextShapes`).
+    text_shapes: crate::router::shard::TextShapes,
     /// The last `sql_mode` text read and its lexer options.
     lex_cache: Option<(String, sql::LexOptions)>,
     /// Scratch space of the query digest's normalized text (reused).
@@ -270,6 +273,7 @@ impl Session {
             stat: observe::Stat::default(),
             pre_classified: None,
             kept_tokens: Default::default(),
+            text_shapes: Default::default(),
             lex_cache: None,
             digest_buf: Vec::new(),
             user_metrics: observe::UserMetrics::default(),

@@ -70,7 +70,20 @@ struct TableCounter {
 }
 
 /// Tables one session keeps counters for; more are looked up each time.
+/// At most 64: a statement's entries to count are the bits of a `u64`.
 const MAX_TABLE_COUNTERS: usize = 64;
+
+/// The indices of the set bits of `word`, ascending.
+fn bits(word: u64) -> impl Iterator<Item = usize> {
+    let mut rest = word;
+    std::iter::from_fn(move || {
+        (rest != 0).then(|| {
+            let at = rest.trailing_zeros() as usize;
+            rest &= rest - 1;
+            at
+        })
+    })
+}
 
 impl TableCounters {
     /// Counts one statement of plan path `path` on each logical table of
@@ -87,8 +100,10 @@ impl TableCounters {
             self.entries.clear();
             self.router = key;
         }
-        // Entries only grow within a call, so indices stay valid.
-        let mut cached: Vec<usize> = Vec::new();
+        // Entries only grow within a call, so indices stay valid; at most
+        // MAX_TABLE_COUNTERS (64) of them: the ones to count are bits of
+        // one word, not a vector allocated per statement.
+        let mut counted: u64 = 0;
         let mut uncached: Vec<(String, Counter)> = Vec::new();
         for table in physical {
             let found = self
@@ -122,15 +137,15 @@ impl TableCounters {
                 }
             };
             let logical = &self.entries[at].logical;
-            if cached.iter().all(|&c| self.entries[c].logical != *logical) {
-                cached.push(at);
+            if bits(counted).all(|c| self.entries[c].logical != *logical) {
+                counted |= 1 << at;
             }
         }
-        for &at in &cached {
+        for at in bits(counted) {
             self.entries[at].counter.inc();
         }
         for (logical, counter) in uncached {
-            if cached.iter().all(|&c| self.entries[c].logical != logical) {
+            if bits(counted).all(|c| self.entries[c].logical != logical) {
                 counter.inc();
             }
         }

@@ -133,10 +133,10 @@ impl Session {
     /// The message of the 1146 to send if a target's `time_range` period
     /// table is missing: names the logical table and the period.
     fn missing_period_message(&self, plan: &ShardPlan) -> Option<String> {
-        let router = self.proxy.config.load().sharding.clone();
+        let config = self.proxy.config.load();
         plan.targets
             .iter()
-            .find_map(|t| router.missing_period_message(&t.tables))
+            .find_map(|t| config.sharding.missing_period_message(&t.tables))
     }
 
     /// A merged read: the plan with the logical names of its physical
@@ -579,7 +579,8 @@ impl Session {
         self.stat.targets = plan.targets.len();
         let metrics = &self.proxy.metrics;
         metrics.shards_touched.observe(plan.targets.len() as f64);
-        let Some(router) = self.proxy.shard_router.load_full() else {
+        let router = self.proxy.shard_router.load();
+        let Some(router) = router.as_deref() else {
             return;
         };
         let mut physical = plan
@@ -588,7 +589,7 @@ impl Session {
             .flat_map(|t| t.tables.iter().map(String::as_str));
         self.user_metrics
             .tables
-            .count(&router, metrics, &mut physical, path);
+            .count(router, metrics, &mut physical, path);
     }
 
     /// What one merge may hold.

@@ -156,6 +156,34 @@ impl Session {
     /// Plans `text` against the sharding rules in force.
     async fn plan_path(&mut self, text: &str, c: &Classified) -> Option<ShardedPath> {
         let router = self.rules_for_statement()?;
+        // Under LOCK TABLES only the locked names (the physical tables) may
+        // be used: no logical aliases.
+        let unaliased = self.table_locks.held;
+        let shaped = matches!(
+            c.kind,
+            crate::sql::StatementKind::Select
+                | crate::sql::StatementKind::Update
+                | crate::sql::StatementKind::Delete
+        );
+        // A shape this session planned before (its column kinds settled).
+        if shaped {
+            let kept = router.plan_kept_text(
+                &self.text_shapes,
+                text,
+                self.kept_tokens.for_text(text),
+                self.state.schema.as_deref(),
+                unaliased,
+            );
+            if let Some(plan) = kept {
+                if let Err(e) = self.planned_as_the_server_lexes(text) {
+                    return Some(ShardedPath::Refused(e));
+                }
+                return Some(ShardedPath::Plan(plan));
+            }
+        }
+        // Read before the column kinds are checked: kinds learned after
+        // it bump it.
+        let generation = router.generation();
         // INSERT without a column list: the table's columns first (see
         // `metadata`).
         if let Err(e) = self.ensure_insert_columns(&router, text, c).await {
@@ -173,23 +201,26 @@ impl Session {
             }
         }
         // A cross-shard sort by an ENUM/SET column: its kind first.
-        if let Err(e) = self.ensure_select_kinds(&router, text, c).await {
-            return Some(ShardedPath::Refused(e));
-        }
-        // Under LOCK TABLES only the locked names (the physical tables) may
-        // be used: no logical aliases.
-        let unaliased = self.table_locks.held;
+        let settled = match self.ensure_select_kinds(&router, text, c).await {
+            Ok(settled) => settled,
+            Err(e) => return Some(ShardedPath::Refused(e)),
+        };
         if c.kind == crate::sql::StatementKind::Ddl {
             for w in router.unique_key_warnings(text, self.state.schema.as_deref()) {
                 tracing::warn!(conn = self.id, "{w}");
             }
         }
-        let planned = router.plan_with_tokens(
+        let keep = crate::router::shard::KeepShape {
+            generation,
+            settled: settled && shaped,
+        };
+        let planned = router.plan_text(
+            &mut self.text_shapes,
             text,
             self.kept_tokens.for_text(text),
             self.state.schema.as_deref(),
-            &[],
             unaliased,
+            keep,
         );
         if !matches!(planned, Ok(None)) {
             // Also when the router could not parse it: the mode is why.

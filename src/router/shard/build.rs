@@ -3,6 +3,7 @@
 //! nodes, period names and sequences. Runs once per load or reload.
 //! Must not plan statements or touch I/O.
 
+use super::names_hash::NameMap;
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
 
@@ -17,8 +18,8 @@ use crate::placement::{ShardedTable, ShardingRules};
 /// a `time_range` rule's, and a composite rule's (one per hash slot and
 /// period), so a statement on one that does not exist gets an error naming
 /// the period.
-fn period_names(tables: &[TableInfo]) -> HashMap<String, (String, String, usize)> {
-    let mut periods = HashMap::new();
+fn period_names(tables: &[TableInfo]) -> NameMap<String, (String, String, usize)> {
+    let mut periods = NameMap::default();
     for t in tables {
         let Some(s) = t.sharded() else { continue };
         let Some(time) = s.root.time_periods() else {
@@ -131,7 +132,7 @@ impl ShardRouter {
             });
         }
         let names = tables.iter().map(|t| t.name.clone()).collect();
-        let mut physical = HashMap::new();
+        let mut physical = NameMap::default();
         for t in &tables {
             if let Some(s) = t.sharded() {
                 for (_, name) in &s.slots {

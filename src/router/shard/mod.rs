@@ -23,7 +23,9 @@
 //! splicing), [`lex`] (byte positions), [`idgen`] (snowflake ids),
 //! [`meta`] (DESCRIBE/SHOW/LOCK TABLES on logical tables, column lists),
 //! [`cases`] (routing test cases run by `shardcat check`), [`load_data`]
-//! (`LOAD DATA LOCAL INFILE` rows split by key), [`plan_types`] and
+//! (`LOAD DATA LOCAL INFILE` rows split by key), `text_shapes` (a
+//! session's kept text shapes: a text sent again with other literals
+//! planned from its shape's analysis), [`plan_types`] and
 //! [`merge_spec`] (the plan and merge data the executor reads),
 //! `build` (rules → router), `describe` (explain text).
 //!
@@ -52,6 +54,7 @@ pub(crate) mod lex;
 pub mod load_data;
 mod merge_spec;
 pub mod meta;
+mod names_hash;
 pub mod node_union;
 mod period_tables;
 pub mod plan;
@@ -60,6 +63,7 @@ pub mod pull_out;
 pub mod select;
 pub(crate) mod shape;
 mod summary;
+mod text_shapes;
 mod unique_keys;
 pub use merge_spec::{AggregateMerge, ColumnRef, Combine, EnumKey, MergeSpec, SortKey, WeightKey};
 pub use plan::PreparedShape;
@@ -67,6 +71,7 @@ pub use plan_types::{
     KeyMove, LocalFile, MoveSource, MoveTable, MoveValue, PlanKind, ShardPlan, ShardTarget,
 };
 pub use summary::RuleRow;
+pub use text_shapes::{KeepShape, TextShapes};
 
 pub use summary::describe_merge;
 
@@ -240,11 +245,11 @@ pub struct ShardRouter {
     /// table alone hands the session for its column definitions
     /// ([`ShardRouter::logical_names`]), shared rather than built per
     /// statement.
-    physical: HashMap<String, LogicalNames>,
+    physical: names_hash::NameMap<String, LogicalNames>,
     /// Physical name of a `time_range` or composite period table →
     /// (logical, "month 202611", node index): for naming the period when
     /// its table is missing.
-    periods: HashMap<String, (String, String, usize)>,
+    periods: names_hash::NameMap<String, (String, String, usize)>,
     /// An empty [`LogicalNames`] to hand out.
     no_names: LogicalNames,
     /// Physical name of a composite period table → its rule table.
@@ -285,9 +290,9 @@ impl Default for ShardRouter {
         ShardRouter {
             tables: Vec::new(),
             names: RuleNames::default(),
-            physical: HashMap::new(),
+            physical: Default::default(),
             no_names: LogicalNames::from(Vec::new()),
-            periods: HashMap::new(),
+            periods: Default::default(),
             composite_periods: HashMap::new(),
             present: Mutex::new(Default::default()),
             node_names: Vec::new(),
@@ -502,6 +507,19 @@ impl ShardRouter {
     ) -> Option<Option<ShardPlan>> {
         let analysis = self.analysis(shape_text, current_schema);
         let a = analysis.as_ref().as_ref().ok()?;
+        self.plan_shape_with(a, sql, shape_text, literals, current_schema, unaliased)
+    }
+
+    /// [`ShardRouter::plan_shape`] with the shape's analysis `a`.
+    fn plan_shape_with(
+        &self,
+        a: &analyze::Analysis,
+        sql: &str,
+        shape_text: &str,
+        literals: &[shape::ShapeLiteral],
+        current_schema: Option<&str>,
+        unaliased: bool,
+    ) -> Option<Option<ShardPlan>> {
         // A point statement: its slot's target with the literal put back.
         if let Some(plan) = plan::point_text_plan(self, a, shape_text, sql, literals, unaliased) {
             return Some(Some(plan));

@@ -197,7 +197,7 @@ fn shape_of(sql: &str, toks: &[Token]) -> Option<(String, Vec<ShapeLiteral>)> {
 
 /// A plain integer or a single-quoted string without backslashes (whose
 /// reading does not depend on `NO_BACKSLASH_ESCAPES`).
-fn literal_of(sql: &str, t: &Token) -> Option<ShapeLiteral> {
+pub(crate) fn literal_of(sql: &str, t: &Token) -> Option<ShapeLiteral> {
     let text = t.text(sql);
     if t.unterminated {
         return None;

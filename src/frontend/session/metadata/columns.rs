@@ -76,19 +76,22 @@ impl Session {
 impl Session {
     /// Before planning a SELECT whose cross-shard merge compares keys:
     /// learns which columns of its sharded tables are ENUM/SET (sorted by
-    /// member position, not text), once per table.
+    /// member position, not text), once per table. `true`: none were
+    /// needed (all known, or the statement compares none).
     pub(in crate::frontend::session) async fn ensure_select_kinds(
         &mut self,
         router: &ShardRouter,
         text: &str,
         c: &Classified,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         if c.kind != StatementKind::Select {
-            return Ok(());
+            return Ok(true);
         }
         let tokens = self.kept_tokens.for_text(text);
         let needed = router.kinds_needed(text, tokens, self.state.schema.as_deref());
-        self.fetch_kinds(router, needed).await
+        let settled = needed.is_empty();
+        self.fetch_kinds(router, needed).await?;
+        Ok(settled)
     }
 
     /// Learns the ENUM/SET and plain columns of each `(schema, logical

@@ -56,6 +56,30 @@ pub(super) fn general(
     }
 }
 
+/// `sql` planned through a session's kept text shapes (`TextShapes`): from
+/// a kept shape when one matches (counted in `hits`), else the general
+/// way, keeping its shape. What `plan_with` must answer.
+pub(super) fn through_kept(
+    router: &Arc<ShardRouter>,
+    shapes: &mut TextShapes,
+    sql: &str,
+    unaliased: bool,
+    hits: &mut usize,
+) -> Result<Option<ShardPlan>, RouteError> {
+    let tokens: Vec<crate::sql::Token> = crate::sql::Lexer::new(sql.as_bytes())
+        .filter(|t| !t.is_trivia())
+        .collect();
+    if let Some(p) = router.plan_kept_text(shapes, sql, Some(&tokens), Some("shop"), unaliased) {
+        *hits += 1;
+        return Ok(Some(p));
+    }
+    let keep = KeepShape {
+        generation: router.generation(),
+        settled: true,
+    };
+    router.plan_text(shapes, sql, Some(&tokens), Some("shop"), unaliased, keep)
+}
+
 /// Point shapes and shapes that only look like one (two equalities, an
 /// OR, an IN list, a join, a composite or time-range table, a key
 /// assignment), each with `{v}` for the key's value.
@@ -114,12 +138,16 @@ pub(super) const LITERALS: &[&str] = &[
 ];
 
 /// Text statements: every template with every literal, twice (the memo
-/// filled, then used), aliased and not.
+/// filled, then used), aliased and not; also through a session's kept
+/// text shapes (one set for all templates: a text must not match
+/// another's shape).
 #[test]
 fn text_point_plans_are_the_general_plans() {
     let cfg = shop();
     let router = &cfg.sharding;
+    let mut hits = 0;
     for unaliased in [false, true] {
+        let mut shapes = TextShapes::default();
         for template in TEMPLATES {
             for round in 0..2 {
                 for v in LITERALS {
@@ -127,10 +155,16 @@ fn text_point_plans_are_the_general_plans() {
                     let got = router.plan_with(&sql, Some("shop"), &[], unaliased);
                     let want = general(router, &sql, &[], unaliased);
                     assert_eq!(got, want, "{sql} (round {round}, unaliased {unaliased})");
+                    let kept = through_kept(router, &mut shapes, &sql, unaliased, &mut hits);
+                    assert_eq!(
+                        kept, want,
+                        "{sql} (kept, round {round}, unaliased {unaliased})"
+                    );
                 }
             }
         }
     }
+    assert!(hits > 1000, "{hits}");
     let point = |text: &str| match router.analysis(text, Some("shop")).as_ref() {
         Ok(a) => a.targets.is_point(),
         Err(_) => false,
@@ -234,4 +268,129 @@ fn point_memo_goes_with_its_analysis() {
         router.plan_prepared(&mut shape, sql, Some("shop"), &params),
         general(router, sql, &params, false)
     );
+}
+
+/// Spellings around a kept shape: blanks, comments, case, quoting,
+/// signs, operators and literal kinds that differ from the kept text
+/// plan as the general planning does (matched only when they are the
+/// shape with other literals), in every order through one set of kept
+/// shapes.
+#[test]
+fn kept_text_shapes_match_only_their_spellings() {
+    let cfg = shop();
+    let router = &cfg.sharding;
+    const SPELLINGS: &[&str] = &[
+        "SELECT name FROM users WHERE id = {v}",
+        "SELECT name FROM users WHERE id ={v}",
+        "SELECT name FROM users WHERE id= {v} ",
+        "SELECT name FROM users  WHERE id = {v}",
+        "select name from users where id = {v}",
+        "SELECT name FROM users WHERE id = {v} /* ? */",
+        "SELECT /* id = 1 */ name FROM users WHERE id = {v}",
+        "SELECT name FROM users WHERE id = {v}-- x\n",
+        "SELECT name FROM users WHERE id = {v};",
+        "SELECT name FROM users WHERE id = -{v}",
+        "SELECT name FROM users WHERE id = {v}+1",
+        "SELECT name FROM users WHERE id = {v}.5",
+        "SELECT name FROM users WHERE id = {v}e1",
+        "SELECT name FROM users WHERE id = {v} OR id = {v}",
+        "SELECT name FROM users WHERE id = {v} AND name = {v}",
+        "SELECT name FROM users WHERE id IN ({v})",
+        "SELECT name FROM users WHERE id BETWEEN {v} AND {v}",
+        "SELECT name FROM `users` WHERE id = {v}",
+        "SELECT name FROM users WHERE name = {v}",
+        "SELECT name FROM users WHERE id = {v} LIMIT 1",
+        "SELECT name FROM users WHERE id = {v} LIMIT {v}",
+        "UPDATE users SET name = {v} WHERE id = {v}",
+        "DELETE FROM users WHERE id = {v}",
+        "SELECT name FROM regions WHERE id = {v}",
+    ];
+    const VALUES: &[&str] = &[
+        "1",
+        "22",
+        "007",
+        "'3'",
+        "'abc'",
+        "''",
+        "'a''b'",
+        "'a\\'b'",
+        "\"4\"",
+        "N'5'",
+        "0x06",
+        "7.5",
+        "NULL",
+        "18446744073709551616000",
+        "`8`",
+        "x",
+    ];
+    let mut hits = 0;
+    let mut shapes = TextShapes::default();
+    for round in 0..2 {
+        for (i, spelling) in SPELLINGS.iter().enumerate() {
+            for (j, v) in VALUES.iter().enumerate() {
+                // Another order each round.
+                let v = if round == 0 {
+                    v
+                } else {
+                    &VALUES[(j * 7 + i) % VALUES.len()]
+                };
+                let sql = spelling.replace("{v}", v);
+                let want = general(router, &sql, &[], false);
+                let got = through_kept(router, &mut shapes, &sql, false, &mut hits);
+                assert_eq!(got, want, "{sql} (round {round})");
+            }
+        }
+    }
+    assert!(hits > 100, "{hits}");
+}
+
+/// A kept text shape goes with its router, analysis generation and
+/// schema: after a reload, learned kinds or another current schema the
+/// text is planned the general way (and kept again).
+#[test]
+fn kept_text_shapes_go_with_their_analysis() {
+    let before = shop();
+    let after = config(|t| t.replacen("tables_per_node = 2", "tables_per_node = 3", 1));
+    let sql = "SELECT name FROM users WHERE id = 11";
+    let tokens: Vec<crate::sql::Token> = crate::sql::Lexer::new(sql.as_bytes())
+        .filter(|t| !t.is_trivia())
+        .collect();
+    let mut shapes = TextShapes::default();
+    let mut hits = 0;
+    let kept = |router: &Arc<ShardRouter>, shapes: &TextShapes, schema: Option<&str>| {
+        router.plan_kept_text(shapes, sql, Some(&tokens), schema, false)
+    };
+    for cfg in [&before, &after] {
+        let router = &cfg.sharding;
+        assert_eq!(kept(router, &shapes, Some("shop")), None);
+        let planned = through_kept(router, &mut shapes, sql, false, &mut hits);
+        assert_eq!(planned, general(router, sql, &[], false));
+        assert_eq!(kept(router, &shapes, Some("shop")), planned.unwrap());
+        assert_eq!(kept(router, &shapes, None), None);
+        assert_eq!(kept(router, &shapes, Some("other")), None);
+    }
+    assert_ne!(
+        kept(&before.sharding, &shapes, Some("shop")),
+        kept(&after.sharding, &shapes, Some("shop"))
+    );
+    let router = &before.sharding;
+    router.remember_kinds("shop", "users", Vec::new(), vec!["id".into()], Vec::new());
+    assert_eq!(kept(router, &shapes, Some("shop")), None);
+    // Not settled (kinds still to learn): not kept.
+    let keep = KeepShape {
+        generation: router.generation(),
+        settled: false,
+    };
+    let planned = router.plan_text(&mut shapes, sql, Some(&tokens), Some("shop"), false, keep);
+    assert_eq!(planned, general(router, sql, &[], false));
+    assert_eq!(kept(router, &shapes, Some("shop")), None);
+    // Kept at a generation read before kinds were learned: not used.
+    let stale = KeepShape {
+        generation: router.generation(),
+        settled: true,
+    };
+    router.remember_kinds("shop", "users", Vec::new(), Vec::new(), Vec::new());
+    let planned = router.plan_text(&mut shapes, sql, Some(&tokens), Some("shop"), false, stale);
+    assert_eq!(planned, general(router, sql, &[], false));
+    assert_eq!(kept(router, &shapes, Some("shop")), None);
 }

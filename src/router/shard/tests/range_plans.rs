@@ -7,7 +7,7 @@
 //! `plan_prepared`; the kept plans go with their analysis (a reload,
 //! learned kinds).
 
-use super::point_plans::{general, LITERALS};
+use super::point_plans::{general, through_kept, LITERALS};
 use super::*;
 
 /// Range shapes and near-range shapes, with `{v}` and `{w}` for values.
@@ -60,7 +60,9 @@ fn text_range_plans_are_the_general_plans() {
     let cfg = shop();
     let router = &cfg.sharding;
     let mut scattered = 0;
+    let mut hits = 0;
     for unaliased in [false, true] {
+        let mut shapes = TextShapes::default();
         for template in TEMPLATES {
             for round in 0..2 {
                 for v in LITERALS {
@@ -69,6 +71,8 @@ fn text_range_plans_are_the_general_plans() {
                         let got = router.plan_with(&sql, Some("shop"), &[], unaliased);
                         let want = general(router, &sql, &[], unaliased);
                         assert_eq!(got, want, "{sql} (round {round}, unaliased {unaliased})");
+                        let kept = through_kept(router, &mut shapes, &sql, unaliased, &mut hits);
+                        assert_eq!(kept, want, "{sql} (kept, round {round})");
                         if matches!(&got, Ok(Some(p)) if p.kind == PlanKind::Scatter) {
                             scattered += 1;
                         }
@@ -78,6 +82,7 @@ fn text_range_plans_are_the_general_plans() {
         }
     }
     assert!(scattered > 1000, "{scattered}");
+    assert!(hits > 1000, "{hits}");
     // Planned once (its shape's analysis cached), then asked.
     let range = |text: &str| {
         let planned = router.plan(&text.replace('?', "1"), Some("shop"), &[]);
