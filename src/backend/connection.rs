@@ -375,6 +375,26 @@ impl BackendConn {
         }
     }
 
+    /// Forwards the rows of a result set already buffered whole to
+    /// `client` in one copy, numbered from `*seq` on (see
+    /// [`crate::wire::run`]): the packets [`BackendConn::read_packet`] would
+    /// return next, up to (not including) the first terminator, ERR,
+    /// multi-packet row or partial packet, and up to `client`'s flush mark.
+    /// Returns the rows moved (0 when the next packet must be read with
+    /// `read_packet`: always while answers are mapped back to logical
+    /// database names).
+    pub fn forward_buffered_rows<T>(
+        &mut self,
+        client: &mut PacketStream<T>,
+        seq: &mut u8,
+    ) -> usize {
+        if self.answer.is_some() {
+            return 0;
+        }
+        self.stream
+            .move_run_to(client, seq, |p| !is_terminator(p) && !is_err(p))
+    }
+
     async fn read_raw_packet(&mut self) -> Result<Packet> {
         // Already here: no silence watchdog (a timer per packet) needed.
         match self.stream.buffered_packet() {
