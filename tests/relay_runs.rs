@@ -76,21 +76,44 @@ async fn forwarded_rows_match_the_server_byte_for_byte() {
     let db = db_name("relay_runs");
     setup_db(&topo, &db, &[]).await;
     let proxy = ProxyProcess::start(&topo);
-    for caps in [raw::DEFAULT_CAPS, raw::DEFAULT_CAPS | raw::CLIENT_DEPRECATE_EOF] {
+    for caps in [
+        raw::DEFAULT_CAPS,
+        raw::DEFAULT_CAPS | raw::CLIENT_DEPRECATE_EOF,
+    ] {
         let mut via = RawConn::connect(proxy.port(), "app", "app", Some(&db), caps).await;
-        let mut direct =
-            RawConn::connect(topo.port("n1p"), &topo.user, &topo.password, Some(&db), caps).await;
+        let mut direct = RawConn::connect(
+            topo.port("n1p"),
+            &topo.user,
+            &topo.password,
+            Some(&db),
+            caps,
+        )
+        .await;
         for sql in QUERIES {
             let want = answer(&mut direct, sql).await;
             let got = answer(&mut via, sql).await;
             assert_eq!(got.len(), want.len(), "{sql} (caps {caps:#x})");
             for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-                assert!(g == w, "{sql} (caps {caps:#x}): packet {i} differs: {g:?} vs {w:?}");
+                assert!(
+                    g == w,
+                    "{sql} (caps {caps:#x}): packet {i} differs: seq {} vs {}, {:?} vs {:?}",
+                    g.0,
+                    w.0,
+                    &g.1[..g.1.len().min(16)],
+                    &w.1[..w.1.len().min(16)]
+                );
             }
         }
         // The session goes on.
         let one = answer(&mut via, "SELECT 1").await;
-        assert_eq!(one.len(), if caps & raw::CLIENT_DEPRECATE_EOF != 0 { 4 } else { 5 });
+        assert_eq!(
+            one.len(),
+            if caps & raw::CLIENT_DEPRECATE_EOF != 0 {
+                4
+            } else {
+                5
+            }
+        );
     }
     drop_db(&topo, &db).await;
 }

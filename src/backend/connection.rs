@@ -375,13 +375,11 @@ impl BackendConn {
         }
     }
 
-    /// Forwards the rows of a result set already buffered whole to
-    /// `client` in one copy, numbered from `*seq` on (see
-    /// [`crate::wire::run`]): the packets [`BackendConn::read_packet`] would
-    /// return next, up to (not including) the first terminator, ERR,
-    /// multi-packet row or partial packet, and up to `client`'s flush mark.
-    /// Returns the rows moved (0 when the next packet must be read with
-    /// `read_packet`: always while answers are mapped back to logical
+    /// Copies the rows already buffered whole to `client`, numbered from
+    /// `*seq` on ([`crate::wire::run`]): what [`BackendConn::read_packet`]
+    /// would return next, up to a terminator, ERR, multi-packet row, partial
+    /// packet or `client`'s flush mark. Returns the rows moved (0: read the
+    /// next packet; always so while answers are mapped back to logical
     /// database names).
     pub fn forward_buffered_rows<T>(
         &mut self,
