@@ -37,6 +37,7 @@ use crate::wire::{command, Packet, PacketStream};
 pub use super::small_result::{first_column_text, read_small_result, read_small_result_named};
 
 mod answer_map;
+mod buffered;
 mod connect;
 use connect::TRACKING_SQL;
 mod silence;
@@ -355,38 +356,6 @@ impl BackendConn {
                 return Ok(p);
             }
         }
-    }
-
-    /// The next packet of the answer when it is already buffered whole,
-    /// without a future (a merge reads most rows so): `Ok(None)` when it
-    /// must be read with [`BackendConn::read_packet`]. The same packets as
-    /// `read_packet`.
-    pub fn buffered_packet(&mut self) -> Result<Option<Packet>> {
-        loop {
-            match self.stream.buffered_packet() {
-                Ok(Some(p)) => {
-                    if let Some(p) = self.map_answer(p) {
-                        return Ok(Some(p));
-                    }
-                }
-                Ok(None) => return Ok(None),
-                Err(e) => return Err(self.lost(e)),
-            }
-        }
-    }
-
-    /// The next packet of the answer, borrowed, when it is buffered whole
-    /// and needs no mapping back of database names: `take` decides from
-    /// the payload whether it is consumed (as [`BackendConn::read_packet`]
-    /// would have returned it) and what to answer. `None`: nothing
-    /// suitable buffered, or declined (read it the usual way). Lets a
-    /// merge copy rows it passes on unchanged without making a packet of
-    /// each.
-    pub fn take_buffered_payload<R>(&mut self, take: impl FnOnce(&[u8]) -> Option<R>) -> Option<R> {
-        if self.answer.is_some() {
-            return None;
-        }
-        self.stream.take_buffered_payload(take)
     }
 
     async fn read_raw_packet(&mut self) -> Result<Packet> {

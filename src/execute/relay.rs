@@ -1,7 +1,9 @@
 //! Forwarding one backend's answer to the client without decoding rows.
 //!
 //! Backend connections always use `CLIENT_DEPRECATE_EOF`; clients may not.
-//! Rows are copied as they are (only sequence ids change); column
+//! Rows are copied as they are (only sequence ids change): those already
+//! buffered whole go from the backend's read buffer to the client's write
+//! buffer in runs ([`crate::wire::run`]), the rest packet by packet; column
 //! definitions too, except that a one-shard read names the logical table
 //! and a definition is fitted to the client's extended-metadata
 //! capability when the backend connection negotiated otherwise. OK/EOF
@@ -151,8 +153,15 @@ impl Relay<'_> {
     async fn read_seq(&mut self, first: bool) -> Result<(u8, bytes::Bytes)> {
         // The deadline covers waiting for the answer to start; once rows
         // flow, a slow result is the client's business.
-        let limit = if first { self.timeout } else { None };
-        let p = self.conn.read_packet_within(limit).await?;
+        // A packet already buffered whole is taken without a future (the
+        // same packet `read_packet_within` would return, with no timer).
+        let p = match self.conn.buffered_packet()? {
+            Some(p) => p,
+            None => {
+                let limit = if first { self.timeout } else { None };
+                self.conn.read_packet_within(limit).await?
+            }
+        };
         if let (true, Some(fb)) = (first, self.first_byte) {
             fb.arrive();
         }
@@ -217,10 +226,18 @@ impl Relay<'_> {
 
     async fn send(&mut self, payload: &[u8], out: &mut Outcome) -> Result<()> {
         out.sent_anything = true;
-        self.client
-            .send(self.seq, payload)
-            .await
-            .map_err(client_gone)
+        // Queued, then flushed past the high-water mark: `PacketStream::send`
+        // without its future.
+        self.client.queue(self.seq, payload);
+        self.flush_past_high_water().await
+    }
+
+    /// Flushes the client's buffer once it reached the high-water mark.
+    async fn flush_past_high_water(&mut self) -> Result<()> {
+        if self.client.buffered_output() < crate::wire::codec::WRITE_HIGH_WATER {
+            return Ok(());
+        }
+        self.client.flush().await.map_err(client_gone)
     }
 
     fn absorb(&mut self, payload: &[u8], out: &mut Outcome) -> Option<OkPacket> {
@@ -251,10 +268,8 @@ impl Relay<'_> {
         fill: impl FnOnce(&mut Vec<u8>),
     ) -> Result<()> {
         out.sent_anything = true;
-        self.client
-            .send_with(self.seq, fill)
-            .await
-            .map_err(client_gone)
+        self.client.queue_with(self.seq, fill);
+        self.flush_past_high_water().await
     }
 
     /// Forwards the whole answer to one command. Backend failures after
@@ -394,6 +409,14 @@ impl Relay<'_> {
                 return Ok(false);
             }
             self.send(&p, out).await?;
+            // The rows that follow already buffered whole, copied to the
+            // client in runs (no packet decoded and framed again), flushed
+            // at the same high-water mark as `send`; what stops a run
+            // (terminator, ERR, a multi-packet row, a packet still
+            // arriving) is read and sent here packet by packet.
+            while self.conn.forward_buffered_rows(self.client, self.seq) > 0 {
+                self.flush_past_high_water().await?;
+            }
             p = self.read(false).await?;
         }
     }

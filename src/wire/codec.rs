@@ -295,6 +295,33 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
         Some(r)
     }
 
+    /// Moves the run of whole packets `plain` accepts at the start of the
+    /// read buffer to `to`'s write buffer, numbered from `*seq` on (see
+    /// [`super::run`]): the same bytes [`PacketStream::buffered_packet`]
+    /// then [`PacketStream::queue`] would move packet by packet, up to the
+    /// packet that brings `to` to its high-water mark ([`WRITE_HIGH_WATER`]:
+    /// flush it then, as [`PacketStream::send`] would). Returns the packets
+    /// moved.
+    pub fn move_run_to<T>(
+        &mut self,
+        to: &mut PacketStream<T>,
+        seq: &mut u8,
+        plain: impl Fn(&[u8]) -> bool,
+    ) -> usize {
+        if self.read_buf.is_empty() || (self.hold_last && !self.write_buf.is_empty()) {
+            return 0;
+        }
+        let room = WRITE_HIGH_WATER.saturating_sub(to.write_buf.len());
+        let run = super::run::find_run(&self.read_buf, self.codec.max_payload, room, plain);
+        if run.packets == 0 {
+            return 0;
+        }
+        to.last_start = to.write_buf.len() + run.last_start;
+        super::run::copy_run(&self.read_buf, &run, &mut to.write_buf, seq);
+        self.read_buf.advance(run.bytes);
+        run.packets
+    }
+
     /// True when a complete packet (or more bytes) is already buffered: used to
     /// tell pipelined commands apart from an idle socket.
     pub fn has_buffered_input(&self) -> bool {

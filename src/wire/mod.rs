@@ -10,6 +10,7 @@ pub mod codec;
 pub mod ok_sum;
 pub mod packets;
 pub mod rsa_auth;
+pub mod run;
 pub mod sha2_stored;
 pub mod sqlstate;
 pub mod tls;
