@@ -39,14 +39,23 @@ import tempfile
 import threading
 import time
 
+# A move, split or resplit takes a consistent snapshot of its source
+# primary and asks for its GTID position: with other binaries writing
+# there, BINLOG_GTID_POS answers NULL three snapshots in a row (seen) and
+# the move fails. Moves also set the target's global gtid_slave_pos.
+MOVE = "a move's snapshot needs its source primary free of other writers"
+
 # Run one at a time, nothing else running. The reason for each.
 ALONE = {
     "atomic_writes": "SIGKILLs and restarts shared servers",
+    "bad_input": "asserts a good client's latency while a hundred hostile ones storm the proxy",
     "black_hole": "SIGSTOPs the shared replica n1r2",
+    "deadlocks": "asserts the 1213 comes within 1 s",
     "executor_paths": "stops n1r1's SQL thread, SIGKILLs n1r1, counts Com_* on the servers",
     "limits": "SET GLOBAL max_prepared_stmt_count on ref (others prepare there)",
     "mid_result": "SIGKILLs and restarts shared servers",
     "move_faults": "stops and restarts n1p and n2p",
+    "net_fuzz": "asserts a bystander client's latency (< 1 s) during the fuzzing",
     "primary_faults": "SIGSTOPs the shared primary n1p",
     "rw_consistency": "STOP SLAVE on the shared replicas",
     "rw_faults": "SIGKILLs, SIGSTOPs, stops and restarts shared servers",
@@ -55,34 +64,31 @@ ALONE = {
     "scatter_faults": "SIGKILLs and restarts n2r1",
     "sharded_prepared": "MASTER_DELAY on every shared replica",
     "sharded_transactions": "MASTER_DELAY on every shared replica",
-    "shard_resplit": "stops and restarts n1p",
+    "shard_move": MOVE,
+    "shard_move_reverse": MOVE,
+    "shard_resplit": "stops and restarts n1p; " + MOVE,
+    "shard_resplit_reverse": MOVE,
+    "shard_split": MOVE,
+    "split_faults": "stops move channels; " + MOVE,
     "topology_smoke": "SIGKILLs n2r1, SIGSTOPs ref",
     "transactions_multi_node": "counts every open transaction on the primaries (INNODB_TRX)",
     "xa_node_crash": "SIGKILLs and restarts shared primaries",
-    "split_faults": "stops move channels and kills shardcat mid-split (a move: see TAGS)",
 }
 
 # Binaries with a common tag never run at the same time. The reason for each tag.
 TAG_REASONS = {
-    "moves": "a move sets the target's global gtid_slave_pos and a channel of its own: one at a time",
-    "xa": "counts every shardcat XA branch prepared on the primaries (XA RECOVER): "
-    "no other binary may commit with XA meanwhile",
+    "xa": "counts every shardcat XA branch prepared on the primaries (XA RECOVER), "
+    "or makes such branches",
     "max_allowed_packet": "SET GLOBAL max_allowed_packet on n1's servers",
     "general_log": "turns the servers' general log on and off, truncates it",
 }
 TAGS = {
-    "composite_rules": ["moves"],
-    "shard_move": ["moves"],
-    "shard_move_reverse": ["moves"],
-    "shard_resplit_reverse": ["moves"],
-    "shard_split": ["moves"],
     # XA users: the ones that count branches, and the ones that make them.
+    "composite_rules": ["xa"],
     "insert_select": ["xa"],
     "passthrough": ["xa"],
-    "xa_crash": ["xa"],
     "xa_bench": ["xa"],
-    "deadlocks": ["xa"],
-    "differential_schemas": ["xa"],
+    "xa_crash": ["xa"],
     "oversized": ["max_allowed_packet"],
     "protocol": ["max_allowed_packet"],
     "sharding_placement": ["general_log"],
@@ -90,14 +96,14 @@ TAGS = {
 
 # Started first (longest first), so that the pool does not end on one of them.
 SLOW_FIRST = [
-    "shard_resplit_reverse",
+    "lib:shardcat",
+    "oversized",
+    "differential_collations",
     "differential",
-    "shard_move_reverse",
     "protocol",
-    "sharding_placement",
-    "differential_schemas",
-    "composite_rules",
-    "insert_select",
+    "locking_reads",
+    "caching_sha2",
+    "promotion",
 ]
 
 
@@ -203,7 +209,7 @@ def run_all(binaries, root, args, jobs, timeout):
     running = {}  # key -> Binary
     pool = [b for b in binaries if not b.alone]
     rank = {name: i for i, name in enumerate(SLOW_FIRST)}
-    pool.sort(key=lambda b: rank.get(b.name if b.kind == "test" else "", len(rank)))
+    pool.sort(key=lambda b: rank.get(b.key, len(rank)))
     alone = [b for b in binaries if b.alone]
 
     def worker(b):
@@ -259,7 +265,8 @@ def main():
     log(f"built in {time.monotonic() - t0:.0f}s: {len(binaries)} test binaries, "
         f"{sum(b.alone for b in binaries)} run alone, pool of {opts.jobs}")
     names = {b.name for b in binaries if b.kind == "test"}
-    for name in sorted((set(ALONE) | set(TAGS) | set(SLOW_FIRST)) - names):
+    keys = {b.key for b in binaries}
+    for name in sorted((set(ALONE) | set(TAGS) | set(SLOW_FIRST)) - names - keys):
         log(f"warning: {name} is listed in scripts/test_binaries.py but is no test binary")
     if opts.list:
         for b in binaries:
