@@ -9,8 +9,9 @@
 # `cargo test --all-targets` builds, then runs those test binaries several at
 # a time (SHARDCAT_TEST_JOBS, default 3), each binary's output printed whole
 # when it ends; the binaries that stop, freeze or reconfigure the shared
-# servers run alone afterwards (the list and the reasons are in that
-# script). Same tests as `cargo test --all-targets --no-fail-fast`.
+# servers, move shards or assert latencies run alone afterwards (the list
+# and the reasons are in that script). Same tests as
+# `cargo test --all-targets --no-fail-fast`.
 #
 # It brings up its own MariaDB test topology (scripts/topology.sh) on free
 # ports in a fresh temporary directory and always tears it down on exit,
