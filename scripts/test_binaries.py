@@ -56,6 +56,8 @@ ALONE = {
     "mid_result": "SIGKILLs and restarts shared servers",
     "move_faults": "stops and restarts n1p and n2p",
     "net_fuzz": "asserts a bystander client's latency (< 1 s) during the fuzzing",
+    "oversized": "asserts the server's error within 1 s of a 16 MiB statement "
+    "(and resets max_allowed_packet on every server)",
     "primary_faults": "SIGSTOPs the shared primary n1p",
     "rw_consistency": "STOP SLAVE on the shared replicas",
     "rw_faults": "SIGKILLs, SIGSTOPs, stops and restarts shared servers",
@@ -79,7 +81,6 @@ ALONE = {
 TAG_REASONS = {
     "xa": "counts every shardcat XA branch prepared on the primaries (XA RECOVER), "
     "or makes such branches",
-    "max_allowed_packet": "SET GLOBAL max_allowed_packet on n1's servers",
     "general_log": "turns the servers' general log on and off, truncates it",
 }
 TAGS = {
@@ -89,15 +90,12 @@ TAGS = {
     "passthrough": ["xa"],
     "xa_bench": ["xa"],
     "xa_crash": ["xa"],
-    "oversized": ["max_allowed_packet"],
-    "protocol": ["max_allowed_packet"],
     "sharding_placement": ["general_log"],
 }
 
 # Started first (longest first), so that the pool does not end on one of them.
 SLOW_FIRST = [
     "lib:shardcat",
-    "oversized",
     "differential_collations",
     "differential",
     "protocol",
