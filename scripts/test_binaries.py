@@ -14,7 +14,9 @@ Binaries that disturb the shared MariaDB topology (SHARDCAT_TOPOLOGY_ENV)
 for everybody else run ALONE, one at a time with nothing else running,
 after the pool has drained: they stop, kill, freeze or restart its servers,
 stop their replication or delay it, change global server state others read,
-or count global server state others would change. Binaries sharing a
+count global server state others would change, move shards (a move's
+snapshot needs its source primary free of other writers), or assert
+latencies that other binaries' load would break. Binaries sharing a
 conflict tag never run at the same time (see ALONE and TAGS below, each
 with its reason). Every other binary (the default for a new one) must
 leave the shared servers as they are for the others: its own databases,
@@ -268,8 +270,11 @@ def main():
         log(f"warning: {name} is listed in scripts/test_binaries.py but is no test binary")
     if opts.list:
         for b in binaries:
-            how = "alone" if b.alone else ("pool " + ",".join(sorted(b.tags))).strip()
-            print(f"{b.key:32} {how}")
+            if b.alone:
+                how = "alone: " + ALONE[b.name]
+            else:
+                how = "pool" + "".join(f"; {t}: {TAG_REASONS[t]}" for t in sorted(b.tags))
+            print(f"{b.key:26} {how}")
         return 0
     t1 = time.monotonic()
     run_all(binaries, root, opts.args, max(1, opts.jobs), opts.timeout)
