@@ -5,6 +5,14 @@
 #   (against a private MariaDB topology), doc tests, bench compilation, and the
 #   Python client tests in tests/clients/*.py.
 #
+# The "cargo test" step is scripts/test_binaries.py: it builds what
+# `cargo test --all-targets` builds, then runs those test binaries several at
+# a time (SHARDCAT_TEST_JOBS, default 3), each binary's output printed whole
+# when it ends; the binaries that stop, freeze or reconfigure the shared
+# servers, move shards or assert latencies run alone afterwards (the list
+# and the reasons are in that script). Same tests as
+# `cargo test --all-targets --no-fail-fast`.
+#
 # It brings up its own MariaDB test topology (scripts/topology.sh) on free
 # ports in a fresh temporary directory and always tears it down on exit,
 # including on failure and Ctrl-C.
@@ -15,6 +23,8 @@
 #   SHARDCAT_KEEP_TOPOLOGY=1  keep the topology's directory (logs) on exit;
 #                             the servers are stopped all the same
 #   SHARDCAT_CLIENT_TIMEOUT   seconds allowed per Python client test (300)
+#   SHARDCAT_TEST_JOBS        test binaries run at once (3)
+#   SHARDCAT_TEST_BIN_TIMEOUT seconds allowed per test binary (900)
 set -euo pipefail
 
 SC_NAME=test.sh
@@ -173,7 +183,7 @@ run_step() {
 }
 
 cargo_test() {
-  cargo test --all-targets --no-fail-fast 2>&1 | tee -a "$TEST_LOG"
+  python3 scripts/test_binaries.py 2>&1 | tee -a "$TEST_LOG"
 }
 
 cargo_doc_test() {

@@ -105,7 +105,11 @@ fn wait_for(mut c: Conn, who: usize, k: i64) -> tokio::task::JoinHandle<(Ended, 
 
 async fn values(s: &Setup) -> Vec<(i64, i64)> {
     let mut c = util::proxy_conn(&s.proxy, Some(&s.db)).await;
-    let rows = c.query("SELECT k, v FROM acc ORDER BY k").await.unwrap();
+    // On the primaries: a replica may not have applied the last commit yet.
+    let rows = c
+        .query("/* shardcat:primary */ SELECT k, v FROM acc ORDER BY k")
+        .await
+        .unwrap();
     c.disconnect().await.ok();
     rows
 }
