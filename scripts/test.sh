@@ -32,6 +32,11 @@ SC_NAME=test.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 cd "$ROOT"
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+# From a clean clone (CI) incremental compilation only costs: its caches
+# are written and never read again. Off then, unless set.
+if [[ -z "${CARGO_INCREMENTAL:-}" && ! -d "$TARGET_DIR/debug" ]]; then
+  export CARGO_INCREMENTAL=0
+fi
 CLIENT_TIMEOUT="${SHARDCAT_CLIENT_TIMEOUT:-300}"
 
 START=$SECONDS

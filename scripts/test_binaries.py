@@ -164,6 +164,23 @@ def build(root):
     return found
 
 
+# Process groups of the binaries running now: killed on SIGTERM/SIGINT.
+RUNNING = set()
+RUNNING_LOCK = threading.Lock()
+
+
+def stop_running(signum, _frame):
+    """Kills every running binary's process group, then exits as killed."""
+    with RUNNING_LOCK:
+        for pgid in list(RUNNING):
+            try:
+                os.killpg(pgid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    log(f"stopped by signal {signum}")
+    os._exit(128 + signum)
+
+
 def run_one(b, root, args, timeout, out_lock):
     t0 = time.monotonic()
     env = dict(os.environ)
@@ -173,6 +190,8 @@ def run_one(b, root, args, timeout, out_lock):
             [b.path] + args, cwd=root, env=env, stdin=subprocess.DEVNULL,
             stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )
+        with RUNNING_LOCK:
+            RUNNING.add(proc.pid)
         timed_out = False
         try:
             rc = proc.wait(timeout=timeout)
@@ -183,6 +202,8 @@ def run_one(b, root, args, timeout, out_lock):
             except ProcessLookupError:
                 pass
             rc = proc.wait()
+        with RUNNING_LOCK:
+            RUNNING.discard(proc.pid)
         b.seconds = time.monotonic() - t0
         b.rc = 124 if timed_out else rc
         out.seek(0)
@@ -257,6 +278,8 @@ def main():
     ap.add_argument("--list", action="store_true", help="print the plan, run nothing")
     ap.add_argument("args", nargs="*", help="after --: arguments for every binary")
     opts = ap.parse_args()
+    signal.signal(signal.SIGTERM, stop_running)
+    signal.signal(signal.SIGINT, stop_running)
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     t0 = time.monotonic()
     binaries = build(root)

@@ -55,7 +55,17 @@ async fn a_shard_moves_to_another_node_while_writes_continue() {
     assert!(status.contains("phase catching_up"), "{status}");
     assert!(!status.contains("moved:"), "{status}");
 
-    // Run again: resumes from catch-up and switches.
+    // Run again: resumes from catch-up and switches, while another
+    // database of the source primary is written without pause (a source
+    // busy with other work: with other test binaries writing there, the
+    // snapshot's BINLOG_GTID_POS answered NULL and the move failed; this
+    // writer alone has not reproduced that).
+    let bystander_db = util::db_name("bystander");
+    let bystander = tokio::spawn(other_database_writes(
+        direct_conn(&topo, "n1p", None).await,
+        bystander_db.clone(),
+        stop.clone(),
+    ));
     tokio::time::sleep(Duration::from_millis(300)).await;
     let cfg = config.clone();
     let started = Instant::now();
@@ -87,6 +97,9 @@ async fn a_shard_moves_to_another_node_while_writes_continue() {
         .unwrap_or_else(|| panic!("no pause reported:\n{text}"));
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.store(true, Ordering::Relaxed);
+    let bystander_writes = bystander.await.unwrap();
+    assert!(bystander_writes > 0, "the other database was written");
+    util::drop_db_on(&topo, "n1p", &bystander_db).await;
     let mut written = Written::default();
     for w in writers {
         let r = w.await.unwrap();
@@ -315,4 +328,24 @@ async fn an_unswitched_move_can_be_aborted() {
     assert!(status.contains("nothing moved"), "{status}");
     assert_eq!(ids_through_proxy(&proxy).await.len() as i64, SEED);
     reset(&topo).await;
+}
+
+/// Writes one row at a time to a table of its own database, directly on
+/// a server, until `stop`: a source primary busy with other work. Returns
+/// the rows written.
+async fn other_database_writes(mut c: mysql_async::Conn, db: String, stop: Arc<AtomicBool>) -> u64 {
+    c.query_drop(format!("CREATE DATABASE {db}")).await.unwrap();
+    c.query_drop(format!(
+        "CREATE TABLE {db}.t (id INT AUTO_INCREMENT PRIMARY KEY, v INT)"
+    ))
+    .await
+    .unwrap();
+    let mut n = 0;
+    while !stop.load(Ordering::Relaxed) {
+        c.query_drop(format!("INSERT INTO {db}.t (v) VALUES ({n})"))
+            .await
+            .unwrap();
+        n += 1;
+    }
+    n
 }

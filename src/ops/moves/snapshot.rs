@@ -2,8 +2,9 @@
 //! while another session holds a read lock on the copied tables, so that
 //! no transaction — no prepared XA branch — is half done on them at that
 //! moment; its binary log coordinates and, for a move, its GTID position
-//! (`BINLOG_GTID_POS`, asked once the lock is released, retried while it
-//! answers NULL: the lock holds writes for the snapshot's opening only).
+//! (`BINLOG_GTID_POS`, asked once the lock is released; the server's
+//! `gtid_binlog_pos` read under the lock when it answers NULL: the lock
+//! holds writes for the snapshot's opening only).
 //!
 //! Owns: those statements. Must not: copy rows (`steps`, `resplit::copy`).
 
@@ -66,71 +67,85 @@ pub(super) async fn locked_snapshot<T>(
 }
 
 /// A move's snapshot: its binary log coordinates and GTID position, the
-/// longest time its tables were locked for it, and how many times
-/// `BINLOG_GTID_POS` was asked.
+/// time its tables were locked for it, how many times `BINLOG_GTID_POS`
+/// was asked, and whether the position is the one read under the lock
+/// (it answered NULL).
 pub(super) struct Snapshot {
     pub(super) file: String,
     pub(super) pos: String,
     pub(super) gtid: String,
     pub(super) held: Duration,
     pub(super) lookups: u32,
+    pub(super) from_lock: bool,
 }
 
 /// Opens a consistent snapshot on `source` while `lock` holds the read
 /// lock on `tables` ([`locked_snapshot`]) and returns its binlog file,
-/// position and GTID position. The lock is held for the snapshot's opening
-/// and its coordinates only: `BINLOG_GTID_POS` is asked once it is
-/// released (the coordinates are the snapshot's whatever happens after).
-/// It answers NULL when it cannot place them (seen under heavy write
-/// load): asked again a few times, then the snapshot is taken again, a few
-/// times, before giving up with an error that says so. The lock's time is
-/// returned too, for the report.
+/// position and GTID position. The lock is held for the snapshot's
+/// opening, its coordinates and the server's `gtid_binlog_pos` only.
+///
+/// The GTID position is `BINLOG_GTID_POS` of the coordinates (exact for
+/// the whole server), asked once the lock is released. It answers NULL on
+/// a source busy with writes to other tables (seen with other databases
+/// written during a move); the position read under the lock is then
+/// used: exact for the moved tables, which is all the move's channel
+/// replicates (`replicate_do_table`): every transaction that wrote them
+/// finished before the lock was granted (it waits for their metadata
+/// locks), so it is both in the snapshot and at or before that position;
+/// none commits while the lock is held; every later one comes after the
+/// position in the binary log.
 pub(super) async fn gtid_snapshot(
     lock: &mut Conn,
     tables: &[String],
     source: &mut Conn,
 ) -> Result<Snapshot, String> {
-    const ATTEMPTS: u32 = 3;
-    const LOOKUPS: u64 = 4;
+    const LOOKUPS: u32 = 2;
     source
         .query_drop("SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         .await
         .map_err(sql_err("source"))?;
-    let mut last = String::new();
-    let mut held = Duration::ZERO;
-    let mut lookups = 0;
-    for _ in 0..ATTEMPTS {
-        let start = Instant::now();
-        let (file, pos) = locked_snapshot(lock, tables, open_snapshot(source)).await?;
-        held = held.max(start.elapsed());
-        for lookup in 0..LOOKUPS {
-            lookups += 1;
-            let position: Option<Option<String>> = source
-                .exec_first("SELECT BINLOG_GTID_POS(?, ?)", (file.clone(), pos.clone()))
-                .await
-                .map_err(sql_err("BINLOG_GTID_POS"))?;
-            if let Some(position) = position.flatten() {
-                gtid::parse(&position)?;
-                return Ok(Snapshot {
-                    file,
-                    pos,
-                    gtid: position,
-                    held,
-                    lookups,
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(50 * (lookup + 1))).await;
-        }
-        last = format!("{file}:{pos}");
-        source
-            .query_drop("ROLLBACK")
+    let start = Instant::now();
+    let (file, pos, locked_gtid) = locked_snapshot(lock, tables, async {
+        let (file, pos) = open_snapshot(source).await?;
+        let gtid: Option<String> = source
+            .query_first("SELECT @@GLOBAL.gtid_binlog_pos")
             .await
-            .map_err(sql_err("source snapshot"))?;
+            .map_err(sql_err("gtid_binlog_pos"))?;
+        Ok((file, pos, gtid.unwrap_or_default()))
+    })
+    .await?;
+    let held = start.elapsed();
+    let mut lookups = 0;
+    while lookups < LOOKUPS {
+        if lookups > 0 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        lookups += 1;
+        let position: Option<Option<String>> = source
+            .exec_first("SELECT BINLOG_GTID_POS(?, ?)", (file.clone(), pos.clone()))
+            .await
+            .map_err(sql_err("BINLOG_GTID_POS"))?;
+        if let Some(position) = position.flatten() {
+            gtid::parse(&position)?;
+            return Ok(Snapshot {
+                file,
+                pos,
+                gtid: position,
+                held,
+                lookups,
+                from_lock: false,
+            });
+        }
     }
-    Err(format!(
-        "the source could not give the GTID position of its snapshot \
-         (BINLOG_GTID_POS({last}) is NULL after {ATTEMPTS} snapshots)"
-    ))
+    gtid::parse(&locked_gtid)?;
+    Ok(Snapshot {
+        file,
+        pos,
+        gtid: locked_gtid,
+        held,
+        lookups,
+        from_lock: true,
+    })
 }
 
 /// Opens a consistent snapshot on `source`: its binlog coordinates.

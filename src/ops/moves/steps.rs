@@ -163,12 +163,16 @@ impl<'a> Steps<'a> {
         let snap = gtid_snapshot(&mut lock, &tables, &mut source).await?;
         let _ = lock.disconnect().await;
         say(format!(
-            "snapshot at {}:{} = GTID {} (tables locked {} ms; BINLOG_GTID_POS asked {} time(s))",
+            "snapshot at {}:{} = GTID {} (tables locked {} ms; BINLOG_GTID_POS asked {} time(s){})",
             snap.file,
             snap.pos,
             &snap.gtid,
             snap.held.as_millis(),
-            snap.lookups
+            snap.lookups,
+            match snap.from_lock {
+                true => ", NULL: the position read under the lock",
+                false => "",
+            }
         ));
         let position = snap.gtid;
         target
