@@ -2,7 +2,7 @@
 # shellcheck disable=SC2317 # functions here are called indirectly (trap, run_step)
 # Runs shardcat's whole test suite:
 #   cargo fmt --check, clippy (-D warnings), release build, cargo test
-#   (against a private MariaDB topology), doc tests, bench compilation, and the
+#   (against a private MariaDB topology), doc tests, and the
 #   Python client tests in tests/clients/*.py.
 #
 # The "cargo test" step is scripts/test_binaries.py: it builds what
@@ -34,8 +34,12 @@ cd "$ROOT"
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 # From a clean clone (CI) incremental compilation only costs: its caches
 # are written and never read again. Off then, unless set.
+# The release binary the tests run needs no line tables there either.
 if [[ -z "${CARGO_INCREMENTAL:-}" && ! -d "$TARGET_DIR/debug" ]]; then
   export CARGO_INCREMENTAL=0
+  if [[ ! -d "$TARGET_DIR/release" ]]; then
+    export CARGO_PROFILE_RELEASE_DEBUG="${CARGO_PROFILE_RELEASE_DEBUG:-false}"
+  fi
 fi
 CLIENT_TIMEOUT="${SHARDCAT_CLIENT_TIMEOUT:-300}"
 
@@ -225,13 +229,12 @@ TEST_LOG="$(mktemp "${TMPDIR:-/tmp}/shardcat-test-log.XXXXXX")"
 run_step "cargo fmt" cargo fmt --all -- --check || true
 run_step "cargo clippy" cargo clippy --all-targets -- -D warnings || true
 build_ok=1
-# --benches: one feature resolution for the binary and the benches (criterion
-# is a dev-dependency), so `cargo bench --no-run` below rebuilds nothing
-# instead of compiling every dependency a second time.
-run_step "cargo build --release" cargo build --release --bins --benches || build_ok=0
+# The benches are compiled (test profile) and run once as tests by the
+# "cargo test" step, like `cargo test --all-targets`; their release build
+# (`cargo bench --no-run`) would add only compile time.
+run_step "cargo build --release" cargo build --release --bins || build_ok=0
 run_step "cargo test" cargo_test || true
 run_step "doc tests" cargo_doc_test || true
-run_step "cargo bench --no-run" cargo bench --no-run || true
 if ((build_ok)); then
   run_step "python client tests" client_tests || true
 else
