@@ -45,7 +45,8 @@
 #   --no-digests      also run "shardcat_nodigest": shardcat with [admin]
 #                     digests = false (the query-digest cost per statement:
 #                     compare with "shardcat", whose digests are on)
-#   --one-worker      also run "shardcat_1w": shardcat with [server]
+#   --one-worker      also run "shardcat_1w" (and "sharded_1w" beside
+#                     "sharded"): shardcat with [server]
 #                     worker_threads = 1 (one runtime thread: fewer context
 #                     switches and no work stealing; compare with "shardcat")
 #   --idle            also run the idle-connections test (--idle-count, default 10000)
@@ -145,6 +146,7 @@ SHARDED_PID=""
 PRIMARY_ONLY_PID=""
 NO_DIGEST_PID=""
 ONE_WORKER_PID=""
+SHARDED_1W_PID=""
 PERF_PID=""
 PERF_REC_PID=""
 
@@ -154,6 +156,7 @@ cleanup() {
   stop_pid "$PERF_PID"
   stop_pid "$PERF_REC_PID"
   stop_pid "$SHARDED_PID"
+  stop_pid "$SHARDED_1W_PID"
   stop_pid "$PRIMARY_ONLY_PID"
   stop_pid "$NO_DIGEST_PID"
   stop_pid "$ONE_WORKER_PID"
@@ -195,11 +198,11 @@ fi
 
 # ---------------------------------------------------------------- ports, topology
 
-# 12 ports: 6 for the topology, then haproxy, shardcat, sharded shardcat,
-# primary-only, no-digest and one-worker shardcat.
+# 13 ports: 6 for the topology, then haproxy, shardcat, sharded shardcat,
+# primary-only, no-digest, one-worker shardcat and one-worker sharded shardcat.
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/shardcat-bench.XXXXXX")"
 probe="${SHARDCAT_BENCH_BASE_PORT:-$((27000 + (RANDOM % 200) * 10))}"
-topology_up "$WORK" "$probe" 12
+topology_up "$WORK" "$probe" 13
 # shellcheck disable=SC1091
 source "$TOPO_DIR/topology.env"
 N1P=$SHARDCAT_TOPO_N1P_PORT
@@ -213,6 +216,7 @@ SHARDED_PORT=$((BASE + 8))
 PRIMARY_ONLY_PORT=$((BASE + 9))
 NO_DIGEST_PORT=$((BASE + 10))
 ONE_WORKER_PORT=$((BASE + 11))
+SHARDED_1W_PORT=$((BASE + 12))
 DB_USER=$SHARDCAT_TOPO_USER
 DB_PASS=$SHARDCAT_TOPO_PASSWORD
 
@@ -298,6 +302,7 @@ algorithm = { kind = \"hash_mod\" }
 nodes = [\"n1\", \"n2\"]
 tables_per_node = 1"
 write_shardcat_config "$WORK/sharded.toml" "$SHARDED_PORT" "$SHARD_RULE"
+write_shardcat_config "$WORK/sharded1w.toml" "$SHARDED_1W_PORT" "$SHARD_RULE" true "worker_threads = 1"
 if ((IDLE_ONLY)); then
   SHARDED_NOTE="sharded: not run (--idle-only)"
 elif check_out="$("$BIN" check "$WORK/sharded.toml" 2>&1)"; then
@@ -408,6 +413,12 @@ if ((IDLE_ONLY == 0)); then
       done
       ((total == TABLE_SIZE)) || die "the two shards hold $total rows, not $TABLE_SIZE"
       note "n1 and n2 (and their replicas) have their shards of $SHARDED_DB.sbtest1"
+      if ((ONE_WORKER)); then
+        note "starting sharded_1w on 127.0.0.1:$SHARDED_1W_PORT ([server] worker_threads = 1)"
+        SHARDCAT_LOG="$PROXY_LOG" "$BIN" serve --config "$WORK/sharded1w.toml" </dev/null >"$WORK/sharded1w.log" 2>&1 &
+        SHARDED_1W_PID=$!
+        wait_port "$SHARDED_1W_PORT" "$SHARDED_1W_PID" sharded_1w "$WORK/sharded1w.log"
+      fi
     else
       note "loading through the sharded proxy failed: sharded target skipped"
       tail -n 5 "$WORK/load-sharded.log" >&2
@@ -432,7 +443,7 @@ check_alive() { # check_alive NAME PID LOG
 
 CLK_TCK="$(getconf CLK_TCK)"
 # The servers a target uses: n1's three, and also n2's two for "sharded".
-servers_of() { if [[ "$1" == sharded ]]; then echo n1p n1r1 n1r2 n2p n2r1; else echo n1p n1r1 n1r2; fi; }
+servers_of() { if [[ "$1" == sharded* ]]; then echo n1p n1r1 n1r2 n2p n2r1; else echo n1p n1r1 n1r2; fi; }
 servers_ticks() { # servers_ticks TARGET: CPU ticks summed over its servers
   local t=0 n
   for n in $(servers_of "$1"); do t=$((t + $(cpu_ticks "$(server_pid "$n")"))); done
@@ -453,6 +464,7 @@ target_port() {
     shardcat_primary) echo "$PRIMARY_ONLY_PORT" ;;
     shardcat_nodigest) echo "$NO_DIGEST_PORT" ;;
     shardcat_1w) echo "$ONE_WORKER_PORT" ;;
+    sharded_1w) echo "$SHARDED_1W_PORT" ;;
   esac
 }
 target_pid() {
@@ -462,6 +474,7 @@ target_pid() {
     shardcat_primary) echo "$PRIMARY_ONLY_PID" ;;
     shardcat_nodigest) echo "$NO_DIGEST_PID" ;;
     shardcat_1w) echo "$ONE_WORKER_PID" ;;
+    sharded_1w) echo "$SHARDED_1W_PID" ;;
   esac
 }
 target_creds() {
@@ -469,7 +482,7 @@ target_creds() {
     direct|haproxy) echo "$DB_USER $DB_PASS" ;; *) echo "app app" ;;
   esac
 }
-target_db() { if [[ "$1" == sharded ]]; then echo "$SHARDED_DB"; else echo sbtest; fi; }
+target_db() { if [[ "$1" == sharded* ]]; then echo "$SHARDED_DB"; else echo sbtest; fi; }
 
 # run_sysbench TARGET LUA PSMODE SECONDS LOG [EXTRA]
 run_sysbench() {
@@ -523,13 +536,14 @@ TARGETS=(direct haproxy shardcat)
 ((NO_DIGESTS)) && TARGETS+=(shardcat_nodigest)
 ((ONE_WORKER)) && TARGETS+=(shardcat_1w)
 ((SHARDED)) && TARGETS+=(sharded)
+((SHARDED && ONE_WORKER)) && TARGETS+=(sharded_1w)
 # The sharded target runs every workload but read_write_ps (sysbench's
 # INSERTs there leave id to AUTO_INCREMENT; read_write_ids is its sharded
 # form).
 targets_for() {
   local t
   for t in "${TARGETS[@]}"; do
-    if [[ "$t" == sharded && "$1" == read_write_ps ]]; then continue; fi
+    if [[ "$t" == sharded* && "$1" == read_write_ps ]]; then continue; fi
     echo "$t"
   done
 }

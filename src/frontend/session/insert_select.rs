@@ -200,7 +200,7 @@ fn unsharded_read(is: &InsertSelect) -> ShardPlan {
         targets: vec![ShardTarget {
             node: is.select_node,
             sql: is.select.clone(),
-            tables: Vec::new(),
+            tables: Default::default(),
             params: Vec::new(),
             local_file: None,
             rows: None,

@@ -184,7 +184,7 @@ impl Steps<'_> {
         ShardTarget {
             node: 0,
             sql,
-            tables: Vec::new(),
+            tables: Default::default(),
             params,
             local_file: None,
             rows: None,

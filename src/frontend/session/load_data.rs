@@ -60,7 +60,7 @@ impl Session {
                 targets: vec![ShardTarget {
                     node,
                     sql: text.to_owned(),
-                    tables: Vec::new(),
+                    tables: Default::default(),
                     params: Vec::new(),
                     local_file: None,
                     rows: None,

@@ -189,7 +189,11 @@ impl Session {
             .tx_router
             .clone()
             .or_else(|| self.proxy.shard_router.load_full())?;
-        let tables: Vec<String> = plan.targets.iter().flat_map(|t| t.tables.clone()).collect();
+        let tables: Vec<String> = plan
+            .targets
+            .iter()
+            .flat_map(|t| t.tables.iter().cloned())
+            .collect();
         let schema = self.state.schema.clone();
         match router.union_retyped(&tables, schema.as_deref()) {
             Ok(retyped) => Some(retyped),

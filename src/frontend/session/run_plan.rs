@@ -175,8 +175,12 @@ impl Session {
     /// `(physical, logical)` names of the sharded tables `plan` touches
     /// (`None`: no sharding router).
     pub(super) fn logical_names(&self, plan: &ShardPlan) -> Option<LogicalNames> {
-        let names = |router: &crate::router::shard::ShardRouter| {
-            router.logical_names(plan.targets.iter().flat_map(|t| &t.tables))
+        let names = |router: &crate::router::shard::ShardRouter| match plan.targets.as_slice() {
+            // One target (a point plan's, kept): its names found once.
+            [t] => t
+                .tables
+                .logical_names(router, || router.logical_names(t.tables.iter())),
+            targets => router.logical_names(targets.iter().flat_map(|t| t.tables.iter())),
         };
         match &self.tx_router {
             Some(router) => Some(names(router)),

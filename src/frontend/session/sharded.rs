@@ -272,10 +272,16 @@ impl Session {
     /// name): refused rather than routed by a value the server would not
     /// store.
     pub(super) fn planned_as_the_server_lexes(&self, text: &str) -> Result<(), ProxyError> {
+        // Neither sign in the text (the usual case): the mode needs no
+        // reading.
+        let (backslash, double_quote) = (text.contains('\\'), text.contains('"'));
+        if !backslash && !double_quote {
+            return Ok(());
+        }
         let opts = self.lex_options();
-        let (mode, sign) = if opts.no_backslash_escapes && text.contains('\\') {
+        let (mode, sign) = if opts.no_backslash_escapes && backslash {
             ("NO_BACKSLASH_ESCAPES", "a backslash")
-        } else if opts.ansi_quotes && text.contains('"') {
+        } else if opts.ansi_quotes && double_quote {
             ("ANSI_QUOTES", "a double quote")
         } else {
             return Ok(());
@@ -426,7 +432,7 @@ impl Session {
             .map(|node| crate::router::shard::ShardTarget {
                 node,
                 sql: text.to_string(),
-                tables: Vec::new(),
+                tables: Default::default(),
                 params: Vec::new(),
                 local_file: None,
                 rows: None,

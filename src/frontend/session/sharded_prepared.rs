@@ -330,7 +330,7 @@ impl Session {
                 targets: vec![ShardTarget {
                     node: self.node_for_session(),
                     sql: sql_text.to_string(),
-                    tables: Vec::new(),
+                    tables: Default::default(),
                     params: (0..param_count).collect(),
                     local_file: None,
                     rows: None,

@@ -107,7 +107,7 @@ impl InsertSelect {
             out.push(ShardTarget {
                 node,
                 sql: format!("{head} {}{}", t.sql, self.tail(slot)),
-                tables: Vec::new(),
+                tables: Default::default(),
                 params: Vec::new(),
                 local_file: None,
                 rows: None,
@@ -180,7 +180,7 @@ impl InsertSelect {
                 .map(|(node, physical)| ShardTarget {
                     node: *node,
                     sql: String::new(),
-                    tables: vec![physical.clone()],
+                    tables: vec![physical.clone()].into(),
                     params: Vec::new(),
                     local_file: None,
                     rows: None,

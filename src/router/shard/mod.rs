@@ -69,6 +69,7 @@ pub use merge_spec::{AggregateMerge, ColumnRef, Combine, EnumKey, MergeSpec, Sor
 pub use plan::PreparedShape;
 pub use plan_types::{
     KeyMove, LocalFile, MoveSource, MoveTable, MoveValue, PlanKind, ShardPlan, ShardTarget,
+    TargetTables,
 };
 pub use summary::RuleRow;
 pub use text_shapes::{KeepShape, TextShapes};

@@ -94,7 +94,8 @@ fn join(node: usize, targets: &[&ShardTarget], tail: &str) -> ShardTarget {
         tables: targets
             .iter()
             .flat_map(|t| t.tables.iter().cloned())
-            .collect(),
+            .collect::<Vec<_>>()
+            .into(),
         params: targets
             .iter()
             .flat_map(|t| t.params.iter().copied())

@@ -3,9 +3,9 @@
 //! sharding-key move sends rows. Data only: no planning, no I/O.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use super::MergeSpec;
+use super::{LogicalNames, MergeSpec};
 
 /// Where a statement runs and how the answers combine.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,7 +46,7 @@ pub struct ShardTarget {
     pub sql: String,
     /// Physical tables the statement touches (sharded and bound tables
     /// only), in order of appearance.
-    pub tables: Vec<String>,
+    pub tables: TargetTables,
     /// For a prepared statement: for each `?` left in `sql`, in order, the
     /// index of the client's parameter to bind (lists split per shard drop
     /// parameters; a pushed-down LIMIT is inlined). Empty when `sql` has no
@@ -137,4 +137,113 @@ pub struct MoveSource {
 pub struct MoveTable {
     pub node: usize,
     pub table: String,
+}
+
+/// The physical tables of a [`ShardTarget`]: shared, so that a kept
+/// target (a point or range plan's, rendered once per slot) is handed to
+/// each statement without copying its names; none without an allocation.
+/// With the `(physical, logical)` names of its column definitions, found
+/// once per router ([`TargetTables::logical_names`]).
+#[derive(Clone, Default)]
+pub struct TargetTables(Option<Arc<Named>>);
+
+struct Named {
+    physical: Box<[String]>,
+    /// The router (its address) the logical names were found with, and
+    /// them.
+    logical: OnceLock<(usize, LogicalNames)>,
+}
+
+impl TargetTables {
+    /// The logical names `find` gives for these tables with `router`:
+    /// found once per target and router (a kept target lives in its
+    /// router's analyses; with another router they are found again).
+    pub fn logical_names<R>(
+        &self,
+        router: &R,
+        find: impl FnOnce() -> LogicalNames,
+    ) -> LogicalNames {
+        let key = router as *const R as usize;
+        let Some(named) = &self.0 else {
+            return find();
+        };
+        match named.logical.get() {
+            Some((at, names)) if *at == key => names.clone(),
+            Some(_) => find(),
+            None => named.logical.get_or_init(|| (key, find())).1.clone(),
+        }
+    }
+}
+
+impl fmt::Debug for TargetTables {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl PartialEq for TargetTables {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for TargetTables {}
+
+impl std::ops::Deref for TargetTables {
+    type Target = [String];
+    fn deref(&self) -> &[String] {
+        self.0.as_ref().map_or(&[], |n| &n.physical)
+    }
+}
+
+impl From<Vec<String>> for TargetTables {
+    fn from(names: Vec<String>) -> Self {
+        match names.is_empty() {
+            true => TargetTables(None),
+            false => TargetTables(Some(Arc::new(Named {
+                physical: names.into_boxed_slice(),
+                logical: OnceLock::new(),
+            }))),
+        }
+    }
+}
+
+impl<'a> IntoIterator for &'a TargetTables {
+    type Item = &'a String;
+    type IntoIter = std::slice::Iter<'a, String>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A target's logical names are found once per router, and found
+    /// again (not taken from the first) with another router.
+    #[test]
+    fn logical_names_are_kept_per_router() {
+        let names = |l: &str| -> LogicalNames { Arc::from(vec![("t_1".to_owned(), l.to_owned())]) };
+        let tables = TargetTables::from(vec!["t_1".to_owned()]);
+        let shared = tables.clone();
+        let (a, b) = (1u8, 2u8);
+        let mut found = 0;
+        for _ in 0..3 {
+            let got = tables.logical_names(&a, || {
+                found += 1;
+                names("t")
+            });
+            assert_eq!(got[0].1, "t");
+        }
+        assert_eq!(found, 1);
+        // A copy (a plan handed a kept target) shares what was found.
+        assert_eq!(shared.logical_names(&a, || names("other"))[0].1, "t");
+        assert_eq!(shared.logical_names(&b, || names("u"))[0].1, "u");
+        let none = TargetTables::default();
+        assert!(none.is_empty());
+        assert_eq!(none.logical_names(&a, || names("v"))[0].1, "v");
+        assert_eq!(tables, TargetTables::from(vec!["t_1".to_owned()]));
+        assert_eq!(format!("{tables:?}"), r#"["t_1"]"#);
+    }
 }

@@ -21,6 +21,7 @@
 //! integers and single-quoted strings without backslashes only. Anything
 //! else keeps its literal and the statement is cached by its exact text.
 
+use std::borrow::Cow;
 use std::ops::Range;
 
 use crate::placement::LiteralKind;
@@ -30,22 +31,22 @@ use super::lex::unescape_string;
 
 /// A literal of the original text replaced by `?` in the shape.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ShapeLiteral {
+pub(crate) struct ShapeLiteral<'s> {
     /// Where the literal is in the original text (copied back verbatim).
     pub source: Range<usize>,
     /// Its value as the analysis would read it (quotes removed, escapes
-    /// resolved).
-    pub value: String,
+    /// resolved): borrowed from the text unless an escape was resolved.
+    pub value: Cow<'s, str>,
     pub kind: LiteralKind,
 }
 
 /// What one scan of a statement found.
 #[derive(Debug, Default)]
-pub(crate) struct Scan {
+pub(crate) struct Scan<'s> {
     /// A word (or quoted identifier) of the text names a table with a rule.
     pub mentions_rule_table: bool,
     /// The shape text, when at least one literal could be replaced.
-    pub shape: Option<(String, Vec<ShapeLiteral>)>,
+    pub shape: Option<(String, Vec<ShapeLiteral<'s>>)>,
 }
 
 /// Operators whose right operand may become a placeholder.
@@ -73,7 +74,7 @@ const AFTER_OPERAND: &[&str] = &[
 
 /// One pass over `sql`: whether it mentions a rule table (`is_rule_table`
 /// on every word), and its shape.
-pub(crate) fn scan(sql: &str, is_rule_table: impl Fn(&str) -> bool) -> Scan {
+pub(crate) fn scan(sql: &str, is_rule_table: impl Fn(&str) -> bool) -> Scan<'_> {
     let mut tokens: Vec<Token> = Vec::with_capacity(32);
     tokens.extend(Lexer::new(sql.as_bytes()).filter(|t| !t.is_trivia()));
     scan_tokens(sql, &tokens, is_rule_table)
@@ -81,11 +82,11 @@ pub(crate) fn scan(sql: &str, is_rule_table: impl Fn(&str) -> bool) -> Scan {
 
 /// [`scan`] over the significant tokens of `sql` that a default
 /// [`Lexer`] pass yields (the classifier's, kept): no second lexer pass.
-pub(crate) fn scan_tokens(
-    sql: &str,
+pub(crate) fn scan_tokens<'s>(
+    sql: &'s str,
     tokens: &[Token],
     is_rule_table: impl Fn(&str) -> bool,
-) -> Scan {
+) -> Scan<'s> {
     let src = sql.as_bytes();
     let mentions = tokens.iter().any(|t| match t.kind {
         TokenKind::Word => is_rule_table(t.text(sql)),
@@ -103,7 +104,7 @@ pub(crate) fn scan_tokens(
     }
 }
 
-fn shape_of(sql: &str, toks: &[Token]) -> Option<(String, Vec<ShapeLiteral>)> {
+fn shape_of<'s>(sql: &'s str, toks: &[Token]) -> Option<(String, Vec<ShapeLiteral<'s>>)> {
     let src = sql.as_bytes();
     let first = toks.first()?;
     if !["SELECT", "UPDATE", "DELETE"]
@@ -197,7 +198,7 @@ fn shape_of(sql: &str, toks: &[Token]) -> Option<(String, Vec<ShapeLiteral>)> {
 
 /// A plain integer or a single-quoted string without backslashes (whose
 /// reading does not depend on `NO_BACKSLASH_ESCAPES`).
-pub(crate) fn literal_of(sql: &str, t: &Token) -> Option<ShapeLiteral> {
+pub(crate) fn literal_of<'s>(sql: &'s str, t: &Token) -> Option<ShapeLiteral<'s>> {
     let text = t.text(sql);
     if t.unterminated {
         return None;
@@ -206,7 +207,7 @@ pub(crate) fn literal_of(sql: &str, t: &Token) -> Option<ShapeLiteral> {
         TokenKind::Number
             if !text.is_empty() && text.len() <= 20 && text.bytes().all(|b| b.is_ascii_digit()) =>
         {
-            (text.to_owned(), LiteralKind::Number)
+            (Cow::Borrowed(text), LiteralKind::Number)
         }
         TokenKind::String
             if text.len() >= 2
@@ -214,10 +215,12 @@ pub(crate) fn literal_of(sql: &str, t: &Token) -> Option<ShapeLiteral> {
                 && text.ends_with('\'')
                 && !text.contains('\\') =>
         {
-            (
-                unescape_string(text.get(1..text.len() - 1)?, '\''),
-                LiteralKind::String,
-            )
+            let inner = text.get(1..text.len() - 1)?;
+            let value = match inner.contains('\'') {
+                false => Cow::Borrowed(inner),
+                true => Cow::Owned(unescape_string(inner, '\'')),
+            };
+            (value, LiteralKind::String)
         }
         _ => return None,
     };
@@ -454,7 +457,7 @@ mod tests {
                     let literals: Vec<ShapeLiteral> = (0..lexed.len())
                         .map(|i| ShapeLiteral {
                             source: i..i + 1,
-                            value: String::new(),
+                            value: Cow::Borrowed(""),
                             kind: LiteralKind::Number,
                         })
                         .collect();

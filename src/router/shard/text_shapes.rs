@@ -30,6 +30,8 @@
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 
+use smallvec::SmallVec;
+
 use super::shape::{self, ShapeLiteral};
 use super::{CachedAnalysis, RouteError, ShardPlan, ShardRouter};
 use crate::placement::ParamValue;
@@ -37,6 +39,10 @@ use crate::sql::Token;
 
 /// Shapes kept per session (sysbench's read-only transaction has five).
 const MAX_SHAPES: usize = 8;
+
+/// A matched text's literals: inline up to four (no allocation for the
+/// common point and range statements).
+type Literals<'s> = SmallVec<[ShapeLiteral<'s>; 4]>;
 
 /// A text shape kept with its analysis.
 struct KeptShape {
@@ -85,12 +91,12 @@ impl KeptShape {
 
     /// The literals of `sql` (significant tokens `tokens`) when it is
     /// this shape with other literals.
-    fn literals_of(&self, sql: &str, tokens: &[Token]) -> Option<Vec<ShapeLiteral>> {
+    fn literals_of<'s>(&self, sql: &'s str, tokens: &[Token]) -> Option<Literals<'s>> {
         if tokens.len() != self.tokens.len() {
             return None;
         }
         let (src, text) = (sql.as_bytes(), self.text.as_bytes());
-        let mut literals = Vec::with_capacity(self.literals.len());
+        let mut literals = Literals::new();
         let mut next = self.literals.iter().copied().peekable();
         // Bytes the literals before added to the text (`?` is one byte).
         let mut shift = 0isize;

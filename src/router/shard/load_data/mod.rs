@@ -592,7 +592,7 @@ fn target(node: usize, sql: String, table: &str, file: LocalFile) -> ShardTarget
     ShardTarget {
         node,
         sql,
-        tables: vec![table.to_owned()],
+        tables: vec![table.to_owned()].into(),
         params: Vec::new(),
         local_file: Some(file),
         rows: None,

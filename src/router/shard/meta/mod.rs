@@ -695,7 +695,7 @@ impl ShardRouter {
                 .map(|(node, physical)| ShardTarget {
                     node: *node,
                     sql: splice(toks.sql, &name.table_range, &quote_ident(physical)),
-                    tables: vec![physical.clone()],
+                    tables: vec![physical.clone()].into(),
                     params: Vec::new(),
                     local_file: None,
                     rows: None,
@@ -706,7 +706,7 @@ impl ShardRouter {
                 .map(|node| ShardTarget {
                     node: *node,
                     sql: toks.sql.to_owned(),
-                    tables: Vec::new(),
+                    tables: Default::default(),
                     params: Vec::new(),
                     local_file: None,
                     rows: None,

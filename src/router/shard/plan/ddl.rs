@@ -84,7 +84,7 @@ pub(super) fn ddl(ctx: &Ctx<'_>, sql: &str) -> Result<ShardPlan, RouteError> {
                 .map(|&node| ShardTarget {
                     node,
                     sql: text.clone(),
-                    tables: Vec::new(),
+                    tables: Default::default(),
                     params: params.clone(),
                     local_file: None,
                     rows: None,

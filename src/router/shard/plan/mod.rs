@@ -58,7 +58,7 @@ struct Ctx<'a> {
     a: &'a Analysis,
     params: &'a [ParamValue<'a>],
     /// When planning a statement's shape: the literal behind each `?`.
-    literals: &'a [ShapeLiteral],
+    literals: &'a [ShapeLiteral<'a>],
     /// Physical tables without the logical alias (`users_0`, not `users_0
     /// AS users`): under LOCK TABLES the connection may only use the names
     /// it locked.
@@ -309,7 +309,7 @@ pub(crate) fn materialize_without_point(
 /// a text shape's literals.
 struct Values<'a> {
     params: &'a [ParamValue<'a>],
-    literals: &'a [ShapeLiteral],
+    literals: &'a [ShapeLiteral<'a>],
 }
 
 fn materialize_with(
@@ -333,7 +333,7 @@ fn materialize_with(
             targets: vec![ShardTarget {
                 node,
                 sql: sql.to_owned(),
-                tables: Vec::new(),
+                tables: Default::default(),
                 params: (0..a.placeholders.len()).collect(),
                 local_file: None,
                 rows: None,

@@ -154,7 +154,7 @@ pub(super) fn target(
     Ok(ShardTarget {
         node: asg.node,
         sql,
-        tables,
+        tables: tables.into(),
         params,
         local_file: None,
         rows: None,

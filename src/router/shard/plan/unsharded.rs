@@ -42,7 +42,7 @@ pub(super) fn unsharded(ctx: &Ctx<'_>, sql: &str) -> Result<ShardPlan, RouteErro
         Ok(ShardTarget {
             node,
             sql,
-            tables: Vec::new(),
+            tables: Default::default(),
             params,
             local_file: None,
             rows: None,
