@@ -9,6 +9,7 @@ pub mod command;
 pub mod merge;
 pub mod move_rows;
 pub mod relay;
+pub mod renamed_defs;
 pub mod result_writer;
 pub mod scatter;
 pub mod sequence;

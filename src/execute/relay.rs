@@ -19,6 +19,8 @@ use mysql_common::constants::{CapabilityFlags, StatusFlags};
 
 use crate::backend::BackendConn;
 use crate::error::{ProxyError, Result};
+use crate::execute::renamed_defs::RenamedDefs;
+use crate::router::shard::LogicalNames;
 use crate::wire::packets::{
     encode_eof, is_err, is_terminator, ErrPacket, OkPacket, Reader, SessionChange,
 };
@@ -129,8 +131,9 @@ pub struct Relay<'a> {
     /// Told when the first packet of the answer arrives.
     pub first_byte: Option<&'a FirstByte>,
     /// `(physical, logical)` table names to show in result-set column
-    /// definitions (a statement on one shard of a sharded table).
-    pub table_names: &'a [(String, String)],
+    /// definitions (a statement on one shard of a sharded table), with
+    /// the session's memo of definitions renamed before.
+    pub table_names: Option<(&'a LogicalNames, &'a mut RenamedDefs)>,
     /// The client negotiated MariaDB extended type info (column
     /// definitions are fitted when the backend connection differs).
     pub client_extended: bool,
@@ -368,17 +371,17 @@ impl Relay<'_> {
             for _ in 0..columns {
                 let c = self.read(false).await?;
                 let c = self.fit_definition(c);
-                let names = self.table_names;
-                if names.is_empty() {
-                    self.send(&c, out).await?;
-                } else {
-                    // Renamed in the client's write buffer (no copy of its own).
-                    self.send_with(out, |buf| {
-                        if !crate::execute::merge::write_logical_table_names(&c, names, buf) {
-                            buf.extend_from_slice(&c);
-                        }
-                    })
-                    .await?;
+                match self.table_names.take() {
+                    Some((names, memo)) if !names.is_empty() => {
+                        // Renamed in the client's write buffer (no copy of
+                        // its own).
+                        self.send_with(out, |buf| memo.write(&c, names, buf)).await?;
+                        self.table_names = Some((names, memo));
+                    }
+                    kept => {
+                        self.table_names = kept;
+                        self.send(&c, out).await?;
+                    }
                 }
             }
             if !self.deprecate_eof() {

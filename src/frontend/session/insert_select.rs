@@ -201,7 +201,7 @@ fn unsharded_read(is: &InsertSelect) -> ShardPlan {
             node: is.select_node,
             sql: is.select.clone(),
             tables: Default::default(),
-            params: Vec::new(),
+            params: Default::default(),
             local_file: None,
             rows: None,
         }],

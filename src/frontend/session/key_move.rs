@@ -185,7 +185,7 @@ impl Steps<'_> {
             node: 0,
             sql,
             tables: Default::default(),
-            params,
+            params: params.into(),
             local_file: None,
             rows: None,
         }

@@ -61,7 +61,7 @@ impl Session {
                     node,
                     sql: text.to_owned(),
                     tables: Default::default(),
-                    params: Vec::new(),
+                    params: Default::default(),
                     local_file: None,
                     rows: None,
                 }],

@@ -124,6 +124,9 @@ pub struct Session {
     /// Physical → logical table names for the column definitions of the
     /// statement being relayed (set by `run_plan` for one shard).
     column_tables: Option<crate::router::shard::LogicalNames>,
+    /// Column definitions renamed with `column_tables` before (copied
+    /// rather than renamed again).
+    renamed_defs: crate::execute::renamed_defs::RenamedDefs,
     /// The client negotiated MariaDB extended type info.
     extended_metadata: bool,
     /// While a plan on `time_range` period tables runs: the 1146 naming
@@ -260,6 +263,7 @@ impl Session {
             xa: xa_tx::XaTx::default(),
             override_last_insert_id: None,
             column_tables: None,
+            renamed_defs: Default::default(),
             extended_metadata: hello.extended_metadata,
             missing_table: None,
             tx_router: None,

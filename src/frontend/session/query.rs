@@ -42,7 +42,7 @@ enum QueryPath {
     /// A savepoint statement inside a transaction: on every node of it.
     SavepointEverywhere,
     /// A statement on or about sharded or broadcast tables.
-    Sharded(Box<ShardedPath>),
+    Sharded(ShardedPath),
     /// Everything else: read/write split on the session's node.
     Plain,
     /// Several statements, one naming a sharded or broadcast table: run
@@ -63,7 +63,7 @@ impl QueryPath {
             QueryPath::UseDatabase(_) | QueryPath::Plain => "plain",
             QueryPath::EndTransactionEverywhere => "multi_node_commit",
             QueryPath::SavepointEverywhere => "multi_node_savepoint",
-            QueryPath::Sharded(p) => match **p {
+            QueryPath::Sharded(p) => match *p {
                 ShardedPath::Plan(_) => "single_shard",
                 ShardedPath::Refused(_) => "proxy",
                 _ => "metadata",
@@ -206,7 +206,7 @@ impl Session {
             }
             QueryPath::SavepointEverywhere => self.savepoint_everywhere(&text, &c, seq).await,
             QueryPath::Sharded(path) => {
-                self.run_sharded_path(*path, &text, &c, seq).await;
+                self.run_sharded_path(path, &text, &c, seq).await;
                 self.forget_columns_after(&c);
             }
             QueryPath::Plain => {
@@ -281,7 +281,7 @@ impl Session {
         }
         if !c.flags.multi_statement {
             if let Some(path) = self.sharded_path(text, c).await {
-                return QueryPath::Sharded(Box::new(path));
+                return QueryPath::Sharded(path);
             }
         }
         QueryPath::Plain

@@ -96,8 +96,8 @@ mod tests {
                 .map(|i| ShardTarget {
                     node: i,
                     sql: format!("SELECT a FROM t_{i}"),
-                    tables: vec![format!("t_{i}")],
-                    params: Vec::new(),
+                    tables: vec![format!("t_{i}")].into(),
+                    params: Default::default(),
                     local_file: None,
                     rows: None,
                 })

@@ -433,7 +433,7 @@ impl Session {
                 node,
                 sql: text.to_string(),
                 tables: Default::default(),
-                params: Vec::new(),
+                params: Default::default(),
                 local_file: None,
                 rows: None,
             })

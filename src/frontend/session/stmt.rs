@@ -304,7 +304,7 @@ impl Session {
                     timeout: None,
                     last_insert_id: None,
                     first_byte: None,
-                    table_names: &[],
+                    table_names: None,
                     client_extended: self.extended_metadata,
                     missing_table: None,
                 };

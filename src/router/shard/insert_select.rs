@@ -108,7 +108,7 @@ impl InsertSelect {
                 node,
                 sql: format!("{head} {}{}", t.sql, self.tail(slot)),
                 tables: Default::default(),
-                params: Vec::new(),
+                params: Default::default(),
                 local_file: None,
                 rows: None,
             });
@@ -181,7 +181,7 @@ impl InsertSelect {
                     node: *node,
                     sql: String::new(),
                     tables: vec![physical.clone()].into(),
-                    params: Vec::new(),
+                    params: Default::default(),
                     local_file: None,
                     rows: None,
                 })

@@ -277,8 +277,8 @@ mod tests {
             node,
             sql: sql.to_owned(),
             rows: None,
-            tables: vec![format!("t_{node}")],
-            params,
+            tables: vec![format!("t_{node}")].into(),
+            params: params.into(),
             local_file: None,
         }
     }
@@ -332,8 +332,8 @@ mod tests {
             "(SELECT a, b FROM t_0 WHERE a > ? ORDER BY b DESC LIMIT 5\n) UNION ALL \
              (SELECT a, b FROM t_2 WHERE a > ? ORDER BY b DESC LIMIT 5 -- x\n) ORDER BY 2 DESC LIMIT 5"
         );
-        assert_eq!(u.targets[1].params, vec![0, 0]);
-        assert_eq!(u.targets[1].tables, vec!["t_0", "t_0"]);
+        assert_eq!(u.targets[1].params.as_slice(), [0, 0]);
+        assert_eq!(*u.targets[1].tables, ["t_0", "t_0"]);
         assert_eq!(u.merge, p.merge);
     }
 

@@ -51,7 +51,7 @@ pub struct ShardTarget {
     /// index of the client's parameter to bind (lists split per shard drop
     /// parameters; a pushed-down LIMIT is inlined). Empty when `sql` has no
     /// placeholder.
-    pub params: Vec<usize>,
+    pub params: TargetParams,
     /// For a `LOAD DATA LOCAL INFILE` split by shard: the rows this target
     /// loads, sent when its server asks for the file.
     pub local_file: Option<LocalFile>,
@@ -138,6 +138,10 @@ pub struct MoveTable {
     pub node: usize,
     pub table: String,
 }
+
+/// A target's parameter map ([`ShardTarget::params`]): inline up to two
+/// (a kept point target is copied to each statement without allocating).
+pub type TargetParams = smallvec::SmallVec<[usize; 2]>;
 
 /// The physical tables of a [`ShardTarget`]: shared, so that a kept
 /// target (a point or range plan's, rendered once per slot) is handed to

@@ -593,7 +593,7 @@ fn target(node: usize, sql: String, table: &str, file: LocalFile) -> ShardTarget
         node,
         sql,
         tables: vec![table.to_owned()].into(),
-        params: Vec::new(),
+        params: Default::default(),
         local_file: Some(file),
         rows: None,
     }

@@ -696,7 +696,7 @@ impl ShardRouter {
                     node: *node,
                     sql: splice(toks.sql, &name.table_range, &quote_ident(physical)),
                     tables: vec![physical.clone()].into(),
-                    params: Vec::new(),
+                    params: Default::default(),
                     local_file: None,
                     rows: None,
                 })
@@ -707,7 +707,7 @@ impl ShardRouter {
                     node: *node,
                     sql: toks.sql.to_owned(),
                     tables: Default::default(),
-                    params: Vec::new(),
+                    params: Default::default(),
                     local_file: None,
                     rows: None,
                 })

@@ -85,7 +85,7 @@ pub(super) fn ddl(ctx: &Ctx<'_>, sql: &str) -> Result<ShardPlan, RouteError> {
                     node,
                     sql: text.clone(),
                     tables: Default::default(),
-                    params: params.clone(),
+                    params: params.as_slice().into(),
                     local_file: None,
                     rows: None,
                 })

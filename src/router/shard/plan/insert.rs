@@ -81,7 +81,7 @@ pub(super) fn insert(
         for target in &mut plan.targets {
             let (text, params) = render(sql, &inner, &[], &a.placeholders)?;
             target.sql = text;
-            target.params = params;
+            target.params = params.into();
         }
         plan.generated_id = generated_id;
         return Ok(plan);

@@ -209,7 +209,7 @@ pub(crate) fn point_text_plan(
             node: t.node,
             sql,
             tables: t.tables.clone(),
-            params: Vec::new(),
+            params: Default::default(),
             local_file: None,
             rows: None,
         })

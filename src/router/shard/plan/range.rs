@@ -193,7 +193,7 @@ pub(crate) fn range_text_plan(
             node: t.node,
             sql,
             tables: t.tables.clone(),
-            params: Vec::new(),
+            params: Default::default(),
             local_file: t.local_file.clone(),
             rows: t.rows.clone(),
         });

@@ -155,7 +155,7 @@ pub(super) fn target(
         node: asg.node,
         sql,
         tables: tables.into(),
-        params,
+        params: params.into(),
         local_file: None,
         rows: None,
     })

@@ -43,7 +43,7 @@ pub(super) fn unsharded(ctx: &Ctx<'_>, sql: &str) -> Result<ShardPlan, RouteErro
             node,
             sql,
             tables: Default::default(),
-            params,
+            params: params.into(),
             local_file: None,
             rows: None,
         })

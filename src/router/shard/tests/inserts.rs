@@ -54,7 +54,7 @@ fn insert_parameters_follow_their_rows() {
     let got: Vec<(String, Vec<usize>)> = p
         .targets
         .iter()
-        .map(|t| (t.sql.clone(), t.params.clone()))
+        .map(|t| (t.sql.clone(), t.params.to_vec()))
         .collect();
     assert_eq!(
         got,
@@ -165,7 +165,7 @@ fn large_insert_rows_keep_their_text_order_and_shard() {
     assert_eq!(p.kind, PlanKind::Scatter);
     assert_eq!(p.targets.len(), expected.len());
     for t in &p.targets {
-        let [table] = t.tables.as_slice() else {
+        let [table] = &*t.tables else {
             panic!("{:?}", t.tables);
         };
         let rows = &expected[table];
@@ -209,7 +209,7 @@ fn large_insert_rows_keep_their_text_order_and_shard() {
     let mut ids = Vec::new();
     assert_eq!(p.targets.len(), expected.len());
     for t in &p.targets {
-        let [table] = t.tables.as_slice() else {
+        let [table] = &*t.tables else {
             panic!("{:?}", t.tables);
         };
         let prefix = format!("INSERT INTO {table} (user_id, total, note, id) VALUES ");

@@ -63,7 +63,7 @@ fn order_by_and_limit() {
         p.targets[0].sql,
         "SELECT id, WEIGHT_STRING(id) AS `__shardcat_h0`, WEIGHT_STRING(IF(LEFT(CONCAT(' ', id), 1) = '', LEFT(CONCAT(' ', id), 1), NULL)) AS `__shardcat_h1` FROM users_0 AS `users` WHERE name = ? ORDER BY id LIMIT 5"
     );
-    assert_eq!(p.targets[0].params, [0]);
+    assert_eq!(p.targets[0].params.as_slice(), [0]);
     assert_eq!(
         (
             p.merge.as_deref().unwrap().offset,

@@ -137,7 +137,7 @@ fn tables(sql: &str) -> Vec<String> {
     plan(sql)
         .targets
         .iter()
-        .flat_map(|t| t.tables.clone())
+        .flat_map(|t| t.tables.iter().cloned())
         .collect()
 }
 

@@ -118,7 +118,7 @@ fn parameters_of_prepared_statements() {
         targets(&p),
         [t("n2", "SELECT * FROM users_2 AS `users` WHERE id = ?")]
     );
-    assert_eq!(p.targets[0].params, [0]);
+    assert_eq!(p.targets[0].params.as_slice(), [0]);
     let p = plan_p(
         "SELECT * FROM users WHERE name = ? AND id BETWEEN ? AND ?",
         &[
@@ -130,11 +130,11 @@ fn parameters_of_prepared_statements() {
     assert_eq!(
         p.targets
             .iter()
-            .flat_map(|t| t.tables.clone())
+            .flat_map(|t| t.tables.iter().cloned())
             .collect::<Vec<_>>(),
         ["users_1", "users_2"]
     );
-    assert!(p.targets.iter().all(|t| t.params == [0, 1, 2]));
+    assert!(p.targets.iter().all(|t| t.params.as_slice() == [0, 1, 2]));
     // Without values (e.g. at prepare time) a read scatters.
     assert_eq!(plan("SELECT * FROM users WHERE id = ?").targets.len(), 4);
 }
@@ -213,7 +213,7 @@ fn in_lists_of_parameters_keep_each_shards_parameters() {
     let got: Vec<(String, Vec<usize>)> = p
         .targets
         .iter()
-        .map(|t| (t.sql.clone(), t.params.clone()))
+        .map(|t| (t.sql.clone(), t.params.to_vec()))
         .collect();
     assert_eq!(
         got,

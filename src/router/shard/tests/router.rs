@@ -38,8 +38,8 @@ fn plans_are_cached_by_text_but_follow_parameters() {
     let b = plan_with(&cfg, sql, &[ParamValue::Int(2)])
         .unwrap()
         .unwrap();
-    assert_eq!(a.targets[0].tables, ["users_1"]);
-    assert_eq!(b.targets[0].tables, ["users_2"]);
+    assert_eq!(*a.targets[0].tables, ["users_1"]);
+    assert_eq!(*b.targets[0].tables, ["users_2"]);
     // Errors are cached too and stay the same.
     let e1 = plan_with(&cfg, "UPDATE users SET id = id + 1", &[]).unwrap_err();
     let e2 = plan_with(&cfg, "UPDATE users SET id = id + 1", &[]).unwrap_err();

@@ -151,7 +151,7 @@ fn union_branches_planned_separately() {
             t("n2", "SELECT id FROM users_2 AS `users` WHERE id = ? UNION ALL SELECT id FROM events_202608 AS `events` WHERE created_at = ?"),
         ]
     );
-    assert_eq!(p.targets[0].params, [0, 1]);
+    assert_eq!(p.targets[0].params.as_slice(), [0, 1]);
     // A branch without tables at all answers once too.
     assert_eq!(
         targets(&plan(
