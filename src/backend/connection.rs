@@ -300,18 +300,7 @@ impl BackendConn {
     /// (SEND_LONG_DATA packets before an execute get no reply), preceded by
     /// any deferred statement closes.
     pub async fn send_commands(&mut self, payloads: &[&[u8]]) -> Result<()> {
-        if self.unread_rows {
-            self.settle(SettleLimit::INLINE).await?;
-        }
-        self.last_used = Instant::now();
-        self.last_warnings = 0;
-        for id in std::mem::take(&mut self.pending_close) {
-            let mut seq = 0u8;
-            let mut p = [0u8; 5];
-            p[0] = command::STMT_CLOSE;
-            p[1..].copy_from_slice(&id.to_le_bytes());
-            self.stream.queue(&mut seq, &p);
-        }
+        self.begin_commands().await?;
         let mapped = self.map_databases(payloads);
         let rewritten: Vec<&[u8]>;
         let payloads: &[&[u8]] = match &mapped {
@@ -329,6 +318,45 @@ impl BackendConn {
             p.first() == Some(&command::QUERY) && sets_variables_for_statement(&p[1..])
         });
         self.stream.flush().await.map_err(|e| self.lost(e))
+    }
+
+    /// [`BackendConn::send_command`] of a COM_QUERY of `sql`, framed
+    /// straight into the write buffer (no payload of its own) unless the
+    /// node maps database names (then built and mapped as any command).
+    pub async fn send_query(&mut self, sql: &str) -> Result<()> {
+        if !self.server.databases.is_identity() {
+            let mut payload = Vec::with_capacity(sql.len() + 1);
+            payload.push(command::QUERY);
+            payload.extend_from_slice(sql.as_bytes());
+            return self.send_command(&payload).await;
+        }
+        self.begin_commands().await?;
+        self.answer = None;
+        let mut seq = 0u8;
+        self.stream.queue_with(&mut seq, |buf| {
+            buf.push(command::QUERY);
+            buf.extend_from_slice(sql.as_bytes());
+        });
+        self.scoped_variables = sets_variables_for_statement(sql.as_bytes());
+        self.stream.flush().await.map_err(|e| self.lost(e))
+    }
+
+    /// Before a command is queued: the previous answer's unread rows
+    /// settled, the deferred statement closes queued.
+    async fn begin_commands(&mut self) -> Result<()> {
+        if self.unread_rows {
+            self.settle(SettleLimit::INLINE).await?;
+        }
+        self.last_used = Instant::now();
+        self.last_warnings = 0;
+        for id in std::mem::take(&mut self.pending_close) {
+            let mut seq = 0u8;
+            let mut p = [0u8; 5];
+            p[0] = command::STMT_CLOSE;
+            p[1..].copy_from_slice(&id.to_le_bytes());
+            self.stream.queue(&mut seq, &p);
+        }
+        Ok(())
     }
 
     /// Queues one packet of a multi-packet exchange (the contents of a

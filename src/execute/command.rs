@@ -56,6 +56,9 @@ impl Encoding<'_> {
 pub enum Command<'a> {
     /// A command packet sent as it is (COM_QUERY, COM_FIELD_LIST, …).
     Packet(std::borrow::Cow<'a, [u8]>),
+    /// A COM_QUERY of a shard target's text, framed straight into the
+    /// connection's write buffer (`BackendConn::send_query`).
+    Query(&'a str),
     /// A prepared statement: `sql` is prepared on the connection unless it
     /// is cached there, then `packets` are built with its backend id.
     Execute {
@@ -109,7 +112,7 @@ impl<'a> Command<'a> {
                     packet: query_packet(&t.sql),
                     file: file.0.as_slice(),
                 },
-                None => Command::Packet(query_packet(&t.sql).into()),
+                None => Command::Query(&t.sql),
             },
             Encoding::Binary {
                 request,
@@ -147,6 +150,10 @@ impl<'a> Command<'a> {
             Command::Packet(p) => {
                 refuse_oversized(p.len(), limit)?;
                 conn.send_command(p).await
+            }
+            Command::Query(sql) => {
+                refuse_oversized(sql.len() + 1, limit)?;
+                conn.send_query(sql).await
             }
             Command::LoadData { packet, .. } => {
                 refuse_oversized(packet.len(), limit)?;
