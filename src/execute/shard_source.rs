@@ -159,6 +159,7 @@ impl<'a> ShardSource<'a> {
 
     /// The next packet's payload when it is at hand, left in place (what
     /// [`ShardSource::take_ready`] would show).
+    #[inline(always)]
     fn peek_ready(&self) -> Option<&[u8]> {
         match self {
             ShardSource::Live { conn, .. } => conn.peek_buffered_payload(),
@@ -339,6 +340,7 @@ impl RowSource for ShardStream<'_, '_> {
             .ok_or_else(|| ProxyError::MalformedPacket("bad row from shard".into()))
     }
 
+    #[inline(always)]
     fn peek_ready(&self) -> Option<(&[u8], usize)> {
         if self.done || self.binary.is_some() {
             return None;
@@ -349,7 +351,8 @@ impl RowSource for ShardStream<'_, '_> {
     }
 
     fn skip_ready(&mut self) {
-        if self.peek_ready().is_some() {
+        // Only ever after `peek_ready` showed a row.
+        if !self.done && self.binary.is_none() {
             self.conn.skip_ready();
         }
     }

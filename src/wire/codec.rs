@@ -298,6 +298,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
     /// The payload [`PacketStream::take_buffered_payload`] would show,
     /// borrowed and left in the buffer (see
     /// [`PacketStream::skip_buffered_payload`]).
+    #[inline(always)]
     pub fn peek_buffered_payload(&self) -> Option<&[u8]> {
         if self.hold_last && !self.write_buf.is_empty() {
             return None;

@@ -50,6 +50,7 @@ impl BackendConn {
     /// borrowed and left in place: a merge compares the next rows of
     /// several connections before it takes one
     /// ([`BackendConn::skip_buffered_payload`]).
+    #[inline(always)]
     pub fn peek_buffered_payload(&self) -> Option<&[u8]> {
         if self.answer.is_some() {
             return None;

@@ -139,8 +139,8 @@ impl<'a> DistinctRows<'a> {
     /// `None` when rows are not deduplicated per run.
     fn starts_run(&mut self, row: RowView<'_>) -> Option<bool> {
         let keys = self.runs?;
-        let same = self.in_run
-            && compare_rows(&self.run_head, &row, keys, self.orders) == Ordering::Equal;
+        let same =
+            self.in_run && compare_rows(&self.run_head, &row, keys, self.orders) == Ordering::Equal;
         if !same {
             if self.run_hashed {
                 self.seen = KeyTable::default();

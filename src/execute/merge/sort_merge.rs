@@ -9,7 +9,7 @@
 use std::cmp::Ordering;
 
 use super::source::RowSource;
-use crate::error::{ProxyError, Result};
+use crate::error::Result;
 use crate::merge::compare::ResolvedKey;
 use crate::merge::{compare_rows, RowShape, RowView, TextRow, ValueOrder};
 
@@ -46,6 +46,7 @@ impl<'a, S: RowSource> SortMerge<'a, S> {
     }
 
     /// Source `i`'s next row, when known.
+    #[inline]
     fn head(&self, i: usize) -> Option<RowView<'_>> {
         match &self.heads[i] {
             Head::Row(row) => Some(row.view()),
@@ -54,8 +55,9 @@ impl<'a, S: RowSource> SortMerge<'a, S> {
         }
     }
 
-    /// The source with the smallest head; the first of equal ones.
-    fn smallest(&self) -> Option<usize> {
+    /// The source with the smallest head, and that head; the first of
+    /// equal ones.
+    fn smallest(&self) -> Option<(usize, RowView<'_>)> {
         let mut best: Option<(usize, RowView<'_>)> = None;
         for i in 0..self.heads.len() {
             let Some(row) = self.head(i) else { continue };
@@ -68,7 +70,7 @@ impl<'a, S: RowSource> SortMerge<'a, S> {
                 _ => Some((i, row)),
             };
         }
-        best.map(|(i, _)| i)
+        best
     }
 
     /// Reads the next row of every source whose head is not known.
@@ -108,12 +110,9 @@ impl<'a, S: RowSource> SortMerge<'a, S> {
                     None => return Ok(true),
                 }
             }
-            let Some(i) = self.smallest() else {
+            let Some((i, row)) = self.smallest() else {
                 return Ok(false);
             };
-            let row = self
-                .head(i)
-                .ok_or_else(|| ProxyError::Internal("a merge head went missing".into()))?;
             let go_on = emit(row)?;
             if let Head::AtHand(_) = std::mem::replace(&mut self.heads[i], Head::Unread) {
                 self.sources[i].skip_ready();
@@ -129,7 +128,7 @@ impl<S: RowSource> RowSource for SortMerge<'_, S> {
     async fn next(&mut self) -> Result<Option<TextRow>> {
         // Every source's first row, then the one whose row was taken.
         self.fill().await?;
-        let Some(i) = self.smallest() else {
+        let Some((i, _)) = self.smallest() else {
             return Ok(None);
         };
         match std::mem::replace(&mut self.heads[i], Head::Unread) {
@@ -209,22 +208,27 @@ mod tests {
             let sources = r.random_range(0..8);
             let parts: Vec<Vec<TextRow>> = (0..sources)
                 .map(|_| {
-                    let n = if case % 10 == 0 { 0 } else { r.random_range(0..12) };
+                    let n = if case % 10 == 0 {
+                        0
+                    } else {
+                        r.random_range(0..12)
+                    };
                     let mut rows = random_rows(&mut r, &kinds, n);
                     rows.sort_by(|a, b| compare_rows(a, b, &keys, &orders));
                     rows
                 })
                 .collect();
             let mut pulled: Vec<Fake> = parts.iter().cloned().map(Fake::new).collect();
-            let want =
-                ready(collect(&mut SortMerge::new(&mut pulled, &keys, &orders))).unwrap();
+            let want = ready(collect(&mut SortMerge::new(&mut pulled, &keys, &orders))).unwrap();
             let hand_one_in = r.random_range(1..5);
             let mut peeking: Vec<Peeking> = parts
                 .into_iter()
                 .map(|p| Peeking::new(p, |_| r.random_range(0..hand_one_in) != 0))
                 .collect();
             let stop_one_in = r.random_range(2..20);
-            let mut stops: Vec<bool> = (0..200).map(|_| r.random_range(0..stop_one_in) == 0).collect();
+            let mut stops: Vec<bool> = (0..200)
+                .map(|_| r.random_range(0..stop_one_in) == 0)
+                .collect();
             let mut got: Vec<TextRow> = Vec::new();
             let mut m = SortMerge::new(&mut peeking, &keys, &orders);
             loop {
