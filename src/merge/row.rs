@@ -514,7 +514,11 @@ mod tests {
             p.push(fixed_len);
             p.extend_from_slice(&(next() as u16).to_le_bytes()[..]);
             p.extend_from_slice(&(next() as u32).to_le_bytes()[..]);
-            p.push(next() as u8);
+            let known = [1u8, 3, 8, 12, 15, 246, 252, 253, 254];
+            p.push(match next() % 4 {
+                0 => next() as u8,
+                _ => known[(next() % known.len() as u64) as usize],
+            });
             let flags = match next() % 3 {
                 0 => next() as u16,
                 _ => (next() as u16) & 0x7fff & !(1 << 14) & !(1 << 13),
