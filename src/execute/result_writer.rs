@@ -13,7 +13,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::merge::RowSource;
 use super::relay::client_gone;
 use crate::error::{ProxyError, Result};
-use crate::merge::{ColumnInfo, TextRow};
+use crate::merge::{ColumnInfo, RowView, TextRow};
 use crate::wire::packets::{encode_eof, put_lenenc_int, OkPacket};
 use crate::wire::PacketStream;
 
@@ -134,10 +134,31 @@ impl<'c, S: AsyncRead + AsyncWrite + Unpin> ResultWriter<'c, S> {
         self.client.queue(self.seq, payload);
     }
 
+    /// A text row's first `visible` values, queued (as
+    /// [`Self::queue_row_payload`]): the row's payload as it came when it
+    /// is that prefix, else re-encoded.
+    pub fn queue_row(&mut self, row: RowView<'_>) {
+        match row.prefix_packet(self.visible) {
+            Some(p) => self.queue_row_payload(p),
+            None => {
+                self.buf.clear();
+                row.encode_prefix(self.visible, &mut self.buf);
+                self.rows_sent += 1;
+                self.client.queue(self.seq, &self.buf);
+            }
+        }
+    }
+
+    /// Whether the queued packets passed the high-water mark (write them:
+    /// [`Self::flush_if_full`]).
+    pub fn is_full(&self) -> bool {
+        self.client.buffered_output() >= crate::wire::codec::WRITE_HIGH_WATER
+    }
+
     /// Writes the queued packets once they pass the stream's high-water
     /// mark (as [`Self::row`] does after each row).
     pub async fn flush_if_full(&mut self) -> Result<()> {
-        if self.client.buffered_output() >= crate::wire::codec::WRITE_HIGH_WATER {
+        if self.is_full() {
             self.client.flush().await.map_err(client_gone)?;
         }
         Ok(())

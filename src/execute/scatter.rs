@@ -21,8 +21,8 @@ use mysql_common::constants::CapabilityFlags;
 
 use super::command::Protocol;
 use super::merge::{
-    Budget, Chain, CombineGroups, Distinct, Having, Limit, MergeColumns, RowSource, SameCollation,
-    Sort, SortMerge,
+    Budget, Chain, CombineGroups, Distinct, DistinctRows, Having, Limit, MergeColumns, RowSource,
+    SameCollation, Sort, SortMerge,
 };
 use super::relay::{ClientStream, Outcome};
 use super::result_writer::ResultWriter;
@@ -268,6 +268,8 @@ async fn run_select(
         out.result_sets = 1;
         if plain_concat(plan, &m, writer.is_text()) {
             concat_rows(&mut writer, &mut streams, m.visible).await?;
+        } else if sorted_as_they_come(plan, &m, writer.is_text()) {
+            sorted_rows(&mut writer, &mut streams, plan, &m, budget).await?;
         } else {
             write_rows(&mut writer, &mut streams, plan, &m, budget).await?;
         }
@@ -397,6 +399,56 @@ async fn concat_rows(
         }
     }
     Ok(())
+}
+
+/// Whether `plan` is a k-way merge of the shards' sorted rows sent as
+/// they come, text protocol: no grouping, HAVING, OFFSET/LIMIT or UNION
+/// collation probes, and a DISTINCT only when its classes are runs of the
+/// merge (what [`write_rows`] then composes of `SortMerge` and
+/// `Distinct::within_runs`).
+fn sorted_as_they_come(plan: &MergeSpec, m: &MergeColumns, text: bool) -> bool {
+    text && plan.aggregate.is_none()
+        && plan.having.is_none()
+        && !m.order_by.is_empty()
+        && m.probes.is_empty()
+        && plan.offset == 0
+        && plan.limit.is_none()
+        && (!plan.distinct || runs_hold_classes(&m.order_by, &m.orders, m.visible))
+}
+
+/// [`write_rows`] for a [`sorted_as_they_come`] plan: the k-way merge
+/// passes the rows at hand in the shards' read buffers to the client
+/// borrowed (`SortMerge::emit_ready`), without making a packet or a row
+/// of each; only a row that must be waited for is read as usual. The
+/// same rows, in the same order, against the same budget.
+async fn sorted_rows(
+    writer: &mut ResultWriter<'_, crate::wire::tls::ClientIo>,
+    streams: &mut [ShardStream<'_, '_>],
+    plan: &MergeSpec,
+    m: &MergeColumns,
+    budget: Budget,
+) -> Result<()> {
+    let (orders, keys) = (&m.orders[..], &m.order_by[..]);
+    let mut merge = SortMerge::new(streams, keys, orders);
+    let mut distinct = plan
+        .distinct
+        .then(|| DistinctRows::new(m.visible, orders, Some(budget)).within_runs(keys));
+    loop {
+        let more = merge.emit_ready(|row| {
+            if let Some(d) = distinct.as_mut() {
+                if !d.admits(row)? {
+                    return Ok(true);
+                }
+            }
+            writer.queue_row(row);
+            Ok(!writer.is_full())
+        })?;
+        writer.flush_if_full().await?;
+        if !more {
+            return Ok(());
+        }
+        merge.fill().await?;
+    }
 }
 
 /// Where [`write_rows`] puts the merged rows: the client's result, or

@@ -102,6 +102,17 @@ impl<'a> Sequence<'a> {
             Some(_) => {}
         }
         loop {
+            // The rows already buffered whole, copied to the client in runs
+            // (no packet made of each), as `Relay` forwards them; what
+            // stops a run is read here.
+            while conn.forward_buffered_rows(self.client, self.seq) > 0 {
+                if self.client.buffered_output() >= crate::wire::codec::WRITE_HIGH_WATER {
+                    if let Err(e) = self.client.flush().await.map_err(client_gone) {
+                        conn.unread_rows = true;
+                        return Err(e);
+                    }
+                }
+            }
             let p = conn.read_packet().await?.payload;
             if is_err(&p) {
                 return Err(backend_err(&p));

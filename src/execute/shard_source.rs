@@ -157,6 +157,26 @@ impl<'a> ShardSource<'a> {
         }
     }
 
+    /// The next packet's payload when it is at hand, left in place (what
+    /// [`ShardSource::take_ready`] would show).
+    #[inline(always)]
+    fn peek_ready(&self) -> Option<&[u8]> {
+        match self {
+            ShardSource::Live { conn, .. } => conn.peek_buffered_payload(),
+            ShardSource::Read(a) => a.packets.front().map(|p| &p[..]),
+        }
+    }
+
+    /// Consumes the payload [`ShardSource::peek_ready`] showed.
+    fn skip_ready(&mut self) {
+        match self {
+            ShardSource::Live { conn, .. } => conn.skip_buffered_payload(),
+            ShardSource::Read(a) => {
+                a.packets.pop_front();
+            }
+        }
+    }
+
     async fn read_packet(&mut self) -> Result<Bytes> {
         match self {
             ShardSource::Live { conn, .. } => Ok(conn.read_packet().await?.payload),
@@ -318,6 +338,23 @@ impl RowSource for ShardStream<'_, '_> {
         TextRow::decode(payload, self.columns)
             .map(Some)
             .ok_or_else(|| ProxyError::MalformedPacket("bad row from shard".into()))
+    }
+
+    #[inline(always)]
+    fn peek_ready(&self) -> Option<(&[u8], usize)> {
+        if self.done || self.binary.is_some() {
+            return None;
+        }
+        let p = self.conn.peek_ready()?;
+        // The terminator and errors are `next`'s to read.
+        (!is_terminator(p) && !is_err(p)).then_some((p, self.columns))
+    }
+
+    fn skip_ready(&mut self) {
+        // Only ever after `peek_ready` showed a row.
+        if !self.done && self.binary.is_none() {
+            self.conn.skip_ready();
+        }
     }
 }
 

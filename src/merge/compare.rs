@@ -11,7 +11,7 @@ use mysql_common::collations::{Collation as MyCollation, CollationId};
 use mysql_common::constants::ColumnType;
 
 use super::decimal;
-use super::row::{ColumnInfo, TextRow};
+use super::row::{ColumnInfo, RowValues};
 use crate::placement::collation::general_ci_weights;
 use crate::placement::Collation;
 
@@ -183,7 +183,12 @@ pub fn weight_columns(order: &ValueOrder) -> Option<(usize, usize)> {
 
 /// Compares column `c` of two rows: by the server's weights when the
 /// column has them, NULL first.
-pub fn compare_at(order: &ValueOrder, a: &TextRow, b: &TextRow, c: usize) -> Ordering {
+pub fn compare_at<A: RowValues + ?Sized, B: RowValues + ?Sized>(
+    order: &ValueOrder,
+    a: &A,
+    b: &B,
+    c: usize,
+) -> Ordering {
     if let ValueOrder::Index { index, .. } = order {
         return match (a.value(c), b.value(c)) {
             (None, None) => Ordering::Equal,
@@ -211,7 +216,11 @@ pub fn compare_at(order: &ValueOrder, a: &TextRow, b: &TextRow, c: usize) -> Ord
 
 /// The equality key of column `c` of `row` (see [`equality_key`]): the
 /// weight without its trailing padding when the column has weights.
-pub fn equality_key_at(order: &ValueOrder, row: &TextRow, c: usize) -> Option<Vec<u8>> {
+pub fn equality_key_at<R: RowValues + ?Sized>(
+    order: &ValueOrder,
+    row: &R,
+    c: usize,
+) -> Option<Vec<u8>> {
     if let ValueOrder::Index { index, .. } = order {
         row.value(c)?;
         return Some(row.value(*index).unwrap_or_default().to_vec());
@@ -226,9 +235,9 @@ pub fn equality_key_at(order: &ValueOrder, row: &TextRow, c: usize) -> Option<Ve
 /// [`equality_key_at`] appended to `out` (a weight is copied once, not
 /// into a new buffer first): the key's length, or `None` for NULL
 /// (`out` unchanged).
-pub fn append_equality_key_at(
+pub fn append_equality_key_at<R: RowValues + ?Sized>(
     order: &ValueOrder,
-    row: &TextRow,
+    row: &R,
     c: usize,
     out: &mut Vec<u8>,
 ) -> Option<usize> {
@@ -242,9 +251,9 @@ pub fn append_equality_key_at(
 /// row when the key is one (a weight, raw or padded bytes, a canonical
 /// integer), else built into `scratch` (its old contents replaced);
 /// `None` for NULL.
-pub fn equality_key_in<'a>(
+pub fn equality_key_in<'a, R: RowValues + ?Sized>(
     order: &ValueOrder,
-    row: &'a TextRow,
+    row: &'a R,
     c: usize,
     scratch: &'a mut Vec<u8>,
 ) -> Option<&'a [u8]> {
@@ -389,9 +398,9 @@ pub fn compare_nullable(order: &ValueOrder, a: Option<&[u8]>, b: Option<&[u8]>) 
 }
 
 /// Compares two rows by `keys`, with `orders[i]` the order of column i.
-pub fn compare_rows(
-    a: &TextRow,
-    b: &TextRow,
+pub fn compare_rows<A: RowValues + ?Sized, B: RowValues + ?Sized>(
+    a: &A,
+    b: &B,
     keys: &[ResolvedKey],
     orders: &[ValueOrder],
 ) -> Ordering {

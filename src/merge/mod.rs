@@ -17,4 +17,4 @@ pub mod group_concat;
 pub mod row;
 
 pub use compare::{compare_rows, ResolvedKey, ValueOrder};
-pub use row::{ColumnInfo, TextRow};
+pub use row::{ColumnInfo, RowBuf, RowShape, RowValues, RowView, TextRow};

@@ -295,6 +295,31 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
         Some(r)
     }
 
+    /// The payload [`PacketStream::take_buffered_payload`] would show,
+    /// borrowed and left in the buffer (see
+    /// [`PacketStream::skip_buffered_payload`]).
+    #[inline(always)]
+    pub fn peek_buffered_payload(&self) -> Option<&[u8]> {
+        if self.hold_last && !self.write_buf.is_empty() {
+            return None;
+        }
+        let b = &self.read_buf[..];
+        let header = b.get(..4)?;
+        let len = u32::from_le_bytes([header[0], header[1], header[2], 0]) as usize;
+        if len >= MAX_CHUNK || len > self.codec.max_payload {
+            return None;
+        }
+        b.get(4..4 + len)
+    }
+
+    /// Consumes the payload [`PacketStream::peek_buffered_payload`]
+    /// showed (nothing when none is buffered whole).
+    pub fn skip_buffered_payload(&mut self) {
+        if let Some(n) = self.peek_buffered_payload().map(<[u8]>::len) {
+            self.read_buf.advance(4 + n);
+        }
+    }
+
     /// Moves the run of whole packets `plain` accepts at the start of the
     /// read buffer to `to`'s write buffer, numbered from `*seq` on (see
     /// [`super::run`]): the same bytes [`PacketStream::buffered_packet`]

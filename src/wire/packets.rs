@@ -365,10 +365,12 @@ pub fn parse_eof(payload: &[u8]) -> Option<(u16, u16)> {
 
 /// True for an EOF/OK-style terminator (0xFE header in a short packet): a row
 /// can only start with 0xFE when it is at least 16 MiB long.
+#[inline]
 pub fn is_terminator(payload: &[u8]) -> bool {
     payload.first() == Some(&0xFE) && payload.len() < 0xFF_FFFF
 }
 
+#[inline]
 pub fn is_err(payload: &[u8]) -> bool {
     payload.first() == Some(&0xFF)
 }

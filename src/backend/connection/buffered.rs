@@ -46,6 +46,26 @@ impl BackendConn {
         self.stream.take_buffered_payload(take)
     }
 
+    /// The payload [`BackendConn::take_buffered_payload`] would show,
+    /// borrowed and left in place: a merge compares the next rows of
+    /// several connections before it takes one
+    /// ([`BackendConn::skip_buffered_payload`]).
+    #[inline(always)]
+    pub fn peek_buffered_payload(&self) -> Option<&[u8]> {
+        if self.answer.is_some() {
+            return None;
+        }
+        self.stream.peek_buffered_payload()
+    }
+
+    /// Consumes the payload [`BackendConn::peek_buffered_payload`] showed,
+    /// as [`BackendConn::read_packet`] would have.
+    pub fn skip_buffered_payload(&mut self) {
+        if self.answer.is_none() {
+            self.stream.skip_buffered_payload();
+        }
+    }
+
     /// Copies the rows already buffered whole to `client`, numbered from
     /// `*seq` on ([`crate::wire::run`]): what [`BackendConn::read_packet`]
     /// would return next, up to a terminator, ERR, multi-packet row, partial

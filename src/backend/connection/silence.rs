@@ -9,7 +9,8 @@
 //! limits (minutes).
 //!
 //! One timer per connection serves every read: it is moved forward per
-//! read rather than registered anew.
+//! read rather than registered anew, and only for a read that must wait
+//! (one whose bytes already arrived is polled once first, no timer).
 //!
 //! Owns: that watchdog around [`BackendConn::read_packet`]. Must not route,
 //! retry or count (callers decide what a lost connection means; reads
@@ -49,6 +50,15 @@ impl Silence {
 impl BackendConn {
     /// One packet, waiting as long as the server shows it is alive.
     pub(super) async fn read_watched(&mut self, silence: Arc<Silence>) -> Result<Packet> {
+        // A packet whose bytes already arrived needs no timer (the read
+        // is cancel-safe: what it read stays buffered).
+        let first = {
+            let mut read = std::pin::pin!(self.stream.read_packet());
+            futures::poll!(read.as_mut())
+        };
+        if let std::task::Poll::Ready(r) = first {
+            return r.map_err(|e| self.lost(e));
+        }
         loop {
             // One timer per connection, moved forward: a later deadline
             // than the one set is a change of its expiry, no registration.

@@ -24,10 +24,50 @@ use super::source::RowSource;
 use super::{over_budget, Budget};
 use crate::error::Result;
 use crate::merge::compare::{equality_key_in, ResolvedKey};
-use crate::merge::{compare_rows, TextRow, ValueOrder};
+use crate::merge::{compare_rows, RowBuf, RowView, TextRow, ValueOrder};
 
+/// SELECT DISTINCT over the rows of `input` (see [`DistinctRows`]).
 pub struct Distinct<'a, S> {
     input: S,
+    rows: DistinctRows<'a>,
+}
+
+impl<'a, S: RowSource> Distinct<'a, S> {
+    pub fn new(input: S, visible: usize, orders: &'a [ValueOrder], budget: Option<Budget>) -> Self {
+        Distinct {
+            input,
+            rows: DistinctRows::new(visible, orders, budget),
+        }
+    }
+
+    /// See [`DistinctRows::within_runs`].
+    pub fn within_runs(mut self, keys: &'a [ResolvedKey]) -> Self {
+        self.rows = self.rows.within_runs(keys);
+        self
+    }
+
+    /// Applies only when `enabled` (otherwise every row passes).
+    pub fn enabled(mut self, enabled: bool) -> Self {
+        self.rows.enabled = enabled;
+        self
+    }
+}
+
+impl<S: RowSource> RowSource for Distinct<'_, S> {
+    async fn next(&mut self) -> Result<Option<TextRow>> {
+        while let Some(row) = self.input.next().await? {
+            if self.rows.admits(row.view())? {
+                return Ok(Some(row));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// The rows seen by a SELECT DISTINCT, each row shown once
+/// ([`DistinctRows::admits`]): the operator's state without its input,
+/// for rows that are passed to it rather than read.
+pub struct DistinctRows<'a> {
     visible: usize,
     orders: &'a [ValueOrder],
     /// Each seen row's key (see [`row_key_into`]).
@@ -41,18 +81,19 @@ pub struct Distinct<'a, S> {
     /// False: every row passes.
     enabled: bool,
     /// The sort keys the input is merged by, when rows are deduplicated
-    /// per run ([`Distinct::within_runs`]).
+    /// per run ([`DistinctRows::within_runs`]).
     runs: Option<&'a [ResolvedKey]>,
-    /// The first row of the current run.
-    run_head: Option<TextRow>,
+    /// A copy of the first row of the current run (when `in_run`).
+    run_head: RowBuf,
+    /// A run started.
+    in_run: bool,
     /// The run's keys are in `seen` (it has more than one row).
     run_hashed: bool,
 }
 
-impl<'a, S: RowSource> Distinct<'a, S> {
-    pub fn new(input: S, visible: usize, orders: &'a [ValueOrder], budget: Option<Budget>) -> Self {
-        Distinct {
-            input,
+impl<'a> DistinctRows<'a> {
+    pub fn new(visible: usize, orders: &'a [ValueOrder], budget: Option<Budget>) -> Self {
+        DistinctRows {
             visible,
             orders,
             seen: KeyTable::default(),
@@ -61,7 +102,8 @@ impl<'a, S: RowSource> Distinct<'a, S> {
             budget,
             enabled: true,
             runs: None,
-            run_head: None,
+            run_head: RowBuf::default(),
+            in_run: false,
             run_hashed: false,
         }
     }
@@ -75,19 +117,19 @@ impl<'a, S: RowSource> Distinct<'a, S> {
     }
 
     /// Whether `row`'s class was not seen yet (it is now).
-    fn is_new(&mut self, row: &TextRow) -> bool {
+    fn is_new(&mut self, row: RowView<'_>) -> bool {
         if self.visible == 1 {
             let key = self
                 .orders
                 .first()
-                .and_then(|o| equality_key_in(o, row, 0, &mut self.key));
+                .and_then(|o| equality_key_in(o, &row, 0, &mut self.key));
             match key {
                 Some(k) => self.seen.find_or_insert(k, || ()).1,
                 None => !std::mem::replace(&mut self.null_seen, true),
             }
         } else {
             self.key.clear();
-            row_key_into(row, 0..self.visible, self.orders, &mut self.key);
+            row_key_into(&row, 0..self.visible, self.orders, &mut self.key);
             self.seen.find_or_insert(&self.key, || ()).1
         }
     }
@@ -95,58 +137,44 @@ impl<'a, S: RowSource> Distinct<'a, S> {
     /// Per run: whether `row` starts a new run (it is new then), after
     /// which its run's classes are hashed only once a second row comes.
     /// `None` when rows are not deduplicated per run.
-    fn starts_run(&mut self, row: &TextRow) -> Option<bool> {
+    fn starts_run(&mut self, row: RowView<'_>) -> Option<bool> {
         let keys = self.runs?;
-        let same = self
-            .run_head
-            .as_ref()
-            .is_some_and(|h| compare_rows(h, row, keys, self.orders) == Ordering::Equal);
+        let same =
+            self.in_run && compare_rows(&self.run_head, &row, keys, self.orders) == Ordering::Equal;
         if !same {
             if self.run_hashed {
                 self.seen = KeyTable::default();
                 self.null_seen = false;
                 self.run_hashed = false;
             }
-            self.run_head = Some(row.clone());
+            self.run_head.set(row);
+            self.in_run = true;
             return Some(true);
         }
         if !self.run_hashed {
-            if let Some(head) = self.run_head.take() {
-                self.is_new(&head);
-                self.run_head = Some(head);
-            }
+            let head = std::mem::take(&mut self.run_head);
+            self.is_new(head.view());
+            self.run_head = head;
             self.run_hashed = true;
         }
         Some(false)
     }
 
-    /// Applies only when `enabled` (otherwise every row passes).
-    pub fn enabled(mut self, enabled: bool) -> Self {
-        self.enabled = enabled;
-        self
-    }
-}
-
-impl<S: RowSource> RowSource for Distinct<'_, S> {
-    async fn next(&mut self) -> Result<Option<TextRow>> {
-        while let Some(row) = self.input.next().await? {
-            if !self.enabled {
-                return Ok(Some(row));
-            }
-            if self.starts_run(&row) == Some(true) {
-                return Ok(Some(row));
-            }
-            if !self.is_new(&row) {
-                continue;
-            }
-            if let Some(budget) = self.budget {
-                if self.seen.len() + usize::from(self.null_seen) > budget.max_groups {
-                    return Err(over_budget(budget));
-                }
-            }
-            return Ok(Some(row));
+    /// Whether `row` is shown: the first of its class (every row when not
+    /// enabled). Fails when the rows seen pass the budget.
+    pub fn admits(&mut self, row: RowView<'_>) -> Result<bool> {
+        if !self.enabled || self.starts_run(row) == Some(true) {
+            return Ok(true);
         }
-        Ok(None)
+        if !self.is_new(row) {
+            return Ok(false);
+        }
+        if let Some(budget) = self.budget {
+            if self.seen.len() + usize::from(self.null_seen) > budget.max_groups {
+                return Err(over_budget(budget));
+            }
+        }
+        Ok(true)
     }
 }
 
@@ -266,12 +294,13 @@ mod tests {
     #[test]
     fn per_run_dedup_of_a_sorted_merge_is_sort_of_distinct() {
         use crate::execute::merge::testing::row;
+        use crate::execute::merge::testing::Peeking;
         use crate::execute::merge::{Chain, Sort, SortMerge};
         use rand::Rng;
         let mut r = rng(29);
         let weighed_base = orders(&kind_columns(&[2]))[0].clone();
         let weights = ["", "A", "A ", "B", "AB", " ", "b"];
-        for case in 0..400 {
+        for case in 0..2000 {
             let weighed = case % 4 == 3;
             let (kinds, orders): (Vec<usize>, Vec<ValueOrder>) = if weighed {
                 let o = vec![
@@ -324,7 +353,7 @@ mod tests {
                 &orders,
             )))
             .unwrap();
-            let mut new: Vec<Fake> = parts.into_iter().map(Fake::new).collect();
+            let mut new: Vec<Fake> = parts.iter().cloned().map(Fake::new).collect();
             let got = ready(collect(
                 &mut Distinct::new(
                     SortMerge::new(&mut new, &keys, &orders),
@@ -336,6 +365,31 @@ mod tests {
             ))
             .unwrap();
             assert_eq!(texts(&got), texts(&want), "case {case}");
+            // The rows passed in place (`execute::scatter::sorted_rows`),
+            // some at hand, some read.
+            let mut peeking: Vec<Peeking> = parts
+                .into_iter()
+                .map(|p| Peeking::new(p, |_| r.random_range(0..3) != 0))
+                .collect();
+            let mut rows = DistinctRows::new(visible, &orders, None).within_runs(&keys);
+            let mut emitted = Vec::new();
+            let mut m = SortMerge::new(&mut peeking, &keys, &orders);
+            loop {
+                let more = m
+                    .emit_ready(|row| {
+                        if rows.admits(row)? {
+                            let copy = TextRow::decode(row.packet().to_vec().into(), row.len());
+                            emitted.push(copy.expect("a row"));
+                        }
+                        Ok(true)
+                    })
+                    .unwrap();
+                if !more {
+                    break;
+                }
+                ready(m.fill()).unwrap();
+            }
+            assert_eq!(texts(&emitted), texts(&want), "case {case} in place");
         }
     }
 

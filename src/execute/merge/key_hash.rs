@@ -19,7 +19,7 @@ use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::ops::Range;
 
 use crate::merge::compare::append_equality_key_at;
-use crate::merge::{TextRow, ValueOrder};
+use crate::merge::{RowValues, ValueOrder};
 
 /// A random seed for one table's hashes.
 fn random_seed() -> u64 {
@@ -29,8 +29,8 @@ fn random_seed() -> u64 {
 /// Appends the equality keys of a row's `columns` to `key`: per column a
 /// NULL marker (0) or 1, the key's length (4 bytes) and the key, so that
 /// two rows have the same bytes exactly when every column's key is equal.
-pub fn row_key_into(
-    row: &TextRow,
+pub fn row_key_into<R: RowValues + ?Sized>(
+    row: &R,
     columns: impl IntoIterator<Item = usize>,
     orders: &[ValueOrder],
     key: &mut Vec<u8>,

@@ -40,7 +40,7 @@ pub use columns::{
     logical_table_names, merged_column_defs, write_logical_table_names, MergeColumns,
 };
 pub use combine::CombineGroups;
-pub use distinct::Distinct;
+pub use distinct::{Distinct, DistinctRows};
 pub use having::Having;
 pub use limit::Limit;
 pub use same_collation::SameCollation;

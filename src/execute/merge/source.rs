@@ -14,11 +14,32 @@ use crate::merge::TextRow;
 /// operator over other sources. `None` once it ended; an error is final.
 pub trait RowSource: Send {
     fn next(&mut self) -> impl Future<Output = Result<Option<TextRow>>> + Send;
+
+    /// The row [`RowSource::next`] would return, borrowed, when it is at
+    /// hand without a wait and is a text row: its payload and how many
+    /// values it has (the caller decodes it with `RowShape::decode`; one
+    /// that does not decode is left to `next`). `None`: call `next` (the
+    /// default: no row is ever at hand).
+    fn peek_ready(&self) -> Option<(&[u8], usize)> {
+        None
+    }
+
+    /// Drops the row [`RowSource::peek_ready`] showed, as if `next` had
+    /// returned it.
+    fn skip_ready(&mut self) {}
 }
 
 impl<S: RowSource + ?Sized> RowSource for &mut S {
     fn next(&mut self) -> impl Future<Output = Result<Option<TextRow>>> + Send {
         (**self).next()
+    }
+
+    fn peek_ready(&self) -> Option<(&[u8], usize)> {
+        (**self).peek_ready()
+    }
+
+    fn skip_ready(&mut self) {
+        (**self).skip_ready()
     }
 }
 

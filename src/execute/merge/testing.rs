@@ -149,3 +149,47 @@ pub fn random_rows(rng: &mut StdRng, kinds: &[usize], n: usize) -> Vec<TextRow> 
         })
         .collect()
 }
+
+/// A source whose rows are at hand ([`RowSource::peek_ready`]) or must be
+/// read (`next`) as `at_hand` says row by row, as a shard's rows are
+/// buffered or still on their way; fails instead of ending when
+/// `fail_at_end` is set.
+pub struct Peeking {
+    rows: std::collections::VecDeque<(TextRow, bool)>,
+    pub fail_at_end: bool,
+}
+
+impl Peeking {
+    pub fn new(rows: Vec<TextRow>, at_hand: impl FnMut(usize) -> bool) -> Self {
+        let mut at_hand = at_hand;
+        Peeking {
+            rows: rows
+                .into_iter()
+                .enumerate()
+                .map(|(i, r)| (r, at_hand(i)))
+                .collect(),
+            fail_at_end: false,
+        }
+    }
+}
+
+impl RowSource for Peeking {
+    async fn next(&mut self) -> Result<Option<TextRow>> {
+        match self.rows.pop_front() {
+            Some((r, _)) => Ok(Some(r)),
+            None if self.fail_at_end => Err(ProxyError::Internal("fake shard failed".into())),
+            None => Ok(None),
+        }
+    }
+
+    fn peek_ready(&self) -> Option<(&[u8], usize)> {
+        let (row, at_hand) = self.rows.front()?;
+        at_hand.then_some((&row.packet[..], row.len()))
+    }
+
+    fn skip_ready(&mut self) {
+        if self.peek_ready().is_some() {
+            self.rows.pop_front();
+        }
+    }
+}

@@ -214,11 +214,13 @@ impl Session {
         nodes.dedup();
         // User variables live on one connection only: a read using them on
         // several nodes stays refused rather than answering NULLs.
+        // (No `@`, no user variable: most statements are not tokenized.)
         nodes.len() != plan.targets.len()
             && !plan.targets.iter().any(|t| {
-                crate::sql::lexer::tokenize(&t.sql)
-                    .iter()
-                    .any(|tok| tok.kind == crate::sql::TokenKind::UserVar)
+                t.sql.contains('@')
+                    && crate::sql::lexer::tokenize(&t.sql)
+                        .iter()
+                        .any(|tok| tok.kind == crate::sql::TokenKind::UserVar)
             })
     }
 
