@@ -2,28 +2,31 @@
 # shellcheck disable=SC2317 # functions here are called indirectly (trap, run_step)
 # Runs shardcat's whole test suite:
 #   cargo fmt --check, clippy (-D warnings), release build, cargo test
-#   (against a private MariaDB topology), doc tests, and the
+#   (against two private MariaDB topologies), doc tests, and the
 #   Python client tests in tests/clients/*.py.
 #
 # The "cargo test" step is scripts/test_binaries.py: it builds what
 # `cargo test --all-targets` builds, then runs those test binaries several at
-# a time (SHARDCAT_TEST_JOBS, default 3), each binary's output printed whole
-# when it ends; the binaries that stop, freeze or reconfigure the shared
-# servers, move shards or assert latencies run alone afterwards (the list
-# and the reasons are in that script). Same tests as
-# `cargo test --all-targets --no-fail-fast`.
+# a time (SHARDCAT_TEST_JOBS, default 3) on topology A, each binary's output
+# printed whole when it ends; the binaries that stop, freeze or reconfigure
+# their servers, move shards or assert latencies need a topology to
+# themselves: they run one at a time on topology B from the start, and on
+# A too once the pool is done (the lists, the lanes and the reasons are in
+# that script). Same tests as `cargo test --all-targets --no-fail-fast`.
+# The client tests (scripts/test_clients.py) run one per topology at a time.
 #
-# It brings up its own MariaDB test topology (scripts/topology.sh) on free
-# ports in a fresh temporary directory and always tears it down on exit,
+# It brings up its own MariaDB test topologies (scripts/topology.sh) on free
+# ports in fresh temporary directories and always tears them down on exit,
 # including on failure and Ctrl-C.
 #
 # Environment knobs:
 #   SHARDCAT_TEST_BASE_PORT   first port to probe for free ports (default: a
 #                             random multiple of 10 in 24000..25990)
-#   SHARDCAT_KEEP_TOPOLOGY=1  keep the topology's directory (logs) on exit;
+#   SHARDCAT_KEEP_TOPOLOGY=1  keep the topologies' directories (logs) on exit;
 #                             the servers are stopped all the same
 #   SHARDCAT_CLIENT_TIMEOUT   seconds allowed per Python client test (300)
-#   SHARDCAT_TEST_JOBS        test binaries run at once (3)
+#   SHARDCAT_TEST_JOBS        pool test binaries run at once on topology A (3)
+#   SHARDCAT_TEST_LANES       topologies (lanes) brought up (2; 1: no lane B)
 #   SHARDCAT_TEST_BIN_TIMEOUT seconds allowed per test binary (900)
 set -euo pipefail
 
@@ -45,7 +48,7 @@ CLIENT_TIMEOUT="${SHARDCAT_CLIENT_TIMEOUT:-300}"
 
 START=$SECONDS
 FAILED=()
-TOPO_DIR=""
+TOPO_DIRS=()
 TEST_LOG=""
 CARGO_PASSED=0
 CARGO_FAILED=0
@@ -56,16 +59,20 @@ section() { printf '\n======== %s ========\n' "$*"; }
 note() { printf 'test.sh: %s\n' "$*"; } # on stdout, in order with the steps' output
 
 teardown() {
-  if [[ -n "$TOPO_DIR" && -d "$TOPO_DIR" ]]; then
+  local dir
+  if ((${#TOPO_DIRS[@]})); then
     section "teardown"
-    bash "$TOPOLOGY" down --dir "$TOPO_DIR" || true
-    if [[ "${SHARDCAT_KEEP_TOPOLOGY:-0}" == 1 ]]; then
-      note "kept $TOPO_DIR"
-    else
-      rm -rf "$TOPO_DIR"
-    fi
   fi
-  TOPO_DIR=""
+  for dir in "${TOPO_DIRS[@]}"; do
+    [[ -d "$dir" ]] || continue
+    bash "$TOPOLOGY" down --dir "$dir" || true
+    if [[ "${SHARDCAT_KEEP_TOPOLOGY:-0}" == 1 ]]; then
+      note "kept $dir"
+    else
+      rm -rf "$dir"
+    fi
+  done
+  TOPO_DIRS=()
   if [[ -n "$TEST_LOG" ]]; then rm -f "$TEST_LOG"; fi
   TEST_LOG=""
 }
@@ -149,29 +156,47 @@ note "python: $(python3 --version 2>&1), sysbench: $(sysbench --version 2>&1 | h
 # ---------------------------------------------------------------- topology
 
 section "topology"
-probe_from="${SHARDCAT_TEST_BASE_PORT:-$((24000 + (RANDOM % 200) * 10))}"
-topo_ok=0
-for attempt in 1 2 3; do
-  base_port="$(find_base_port "$probe_from" 6)" || die "no 6 free consecutive ports from $probe_from"
-  TOPO_DIR="$(mktemp -d "${TMPDIR:-/tmp}/shardcat-topo.XXXXXX")"
-  note "attempt $attempt: base port $base_port, dir $TOPO_DIR"
-  t0=$SECONDS
-  if bash "$TOPOLOGY" up --dir "$TOPO_DIR" --base-port "$base_port"; then
-    note "topology up in $((SECONDS - t0))s"
-    topo_ok=1
-    break
-  fi
-  # Most likely someone took a port meanwhile: clean up and move on.
-  bash "$TOPOLOGY" down --dir "$TOPO_DIR" || true
-  rm -rf "$TOPO_DIR"
-  TOPO_DIR=""
-  probe_from=$((base_port + 10))
+# bring_up_topology FROM: a topology on free ports from FROM in a fresh
+# temporary directory (three attempts), appended to TOPO_DIRS; its base
+# port in BASE_PORT.
+bring_up_topology() {
+  local probe_from=$1 attempt dir t0
+  for attempt in 1 2 3; do
+    BASE_PORT="$(find_base_port "$probe_from" 6)" || die "no 6 free consecutive ports from $probe_from"
+    dir="$(mktemp -d "${TMPDIR:-/tmp}/shardcat-topo.XXXXXX")"
+    TOPO_DIRS+=("$dir")
+    note "attempt $attempt: base port $BASE_PORT, dir $dir"
+    t0=$SECONDS
+    if bash "$TOPOLOGY" up --dir "$dir" --base-port "$BASE_PORT"; then
+      note "topology up in $((SECONDS - t0))s"
+      bash "$TOPOLOGY" status --dir "$dir" || true
+      return 0
+    fi
+    # Most likely someone took a port meanwhile: clean up and move on.
+    bash "$TOPOLOGY" down --dir "$dir" || true
+    rm -rf "$dir"
+    unset 'TOPO_DIRS[-1]'
+    probe_from=$((BASE_PORT + 10))
+  done
+  die "could not bring up the MariaDB test topology"
+}
+# Lane A: the pool of test binaries, then binaries that need their
+# topology to themselves, and the client tests; lanes B...: the latter only
+# (scripts/test_binaries.py).
+LANES="${SHARDCAT_TEST_LANES:-2}"
+((LANES >= 1)) || die "SHARDCAT_TEST_LANES must be at least 1"
+bring_up_topology "${SHARDCAT_TEST_BASE_PORT:-$((24000 + (RANDOM % 200) * 10))}"
+export SHARDCAT_TOPOLOGY_ENV="${TOPO_DIRS[0]}/topology.env"
+LANE_ENVS=("$SHARDCAT_TOPOLOGY_ENV")
+for ((lane = 2; lane <= LANES; lane++)); do
+  bring_up_topology $((BASE_PORT + 10))
+  LANE_ENVS+=("${TOPO_DIRS[-1]}/topology.env")
 done
-((topo_ok)) || die "could not bring up the MariaDB test topology"
-bash "$TOPOLOGY" status --dir "$TOPO_DIR" || true
-export SHARDCAT_TOPOLOGY_ENV="$TOPO_DIR/topology.env"
+SHARDCAT_TEST_LANE_TOPOLOGIES="$(IFS=:; echo "${LANE_ENVS[*]:1}")"
+export SHARDCAT_TEST_LANE_TOPOLOGIES
 export SHARDCAT_BIN="$TARGET_DIR/release/shardcat"
 note "SHARDCAT_TOPOLOGY_ENV=$SHARDCAT_TOPOLOGY_ENV"
+note "SHARDCAT_TEST_LANE_TOPOLOGIES=$SHARDCAT_TEST_LANE_TOPOLOGIES"
 
 # ---------------------------------------------------------------- steps
 
@@ -199,29 +224,18 @@ cargo_doc_test() {
   cargo test --doc -- --test-threads=2 2>&1 | tee -a "$TEST_LOG"
 }
 
+# scripts/test_clients.py: the tests/clients/test_*.py, one per lane at a time.
 client_tests() {
-  local files=() f rc t0
-  shopt -s nullglob
-  files=("$ROOT"/tests/clients/*.py)
-  shopt -u nullglob
-  if ((${#files[@]} == 0)); then
-    note "no tests/clients/*.py"
-  fi
-  for f in "${files[@]}"; do
-    printf -- '--- %s\n' "${f#"$ROOT"/}"
-    t0=$SECONDS
-    rc=0
-    timeout --foreground -k 10 "$CLIENT_TIMEOUT" python3 "$f" </dev/null || rc=$?
-    if ((rc == 0)); then
-      CLIENT_PASSED=$((CLIENT_PASSED + 1))
-      printf -- '--- PASS %s (%ss)\n' "${f#"$ROOT"/}" $((SECONDS - t0))
-    else
-      CLIENT_FAILED=$((CLIENT_FAILED + 1))
-      printf -- '--- FAIL %s (exit %s, %ss)\n' "${f#"$ROOT"/}" "$rc" $((SECONDS - t0))
-    fi
-  done
-  printf 'clients: %d passed, %d failed\n' "$CLIENT_PASSED" "$CLIENT_FAILED"
-  ((CLIENT_FAILED == 0))
+  local out rc=0
+  out="$(mktemp "${TMPDIR:-/tmp}/shardcat-clients-log.XXXXXX")"
+  python3 scripts/test_clients.py --timeout "$CLIENT_TIMEOUT" 2>&1 | tee "$out" || rc=$?
+  read -r CLIENT_PASSED CLIENT_FAILED < <(
+    sed -nE 's/^clients: ([0-9]+) passed, ([0-9]+) failed$/\1 \2/p' "$out" | tail -n 1
+  ) || true
+  CLIENT_PASSED="${CLIENT_PASSED:-0}"
+  CLIENT_FAILED="${CLIENT_FAILED:-0}"
+  rm -f "$out"
+  return "$rc"
 }
 
 TEST_LOG="$(mktemp "${TMPDIR:-/tmp}/shardcat-test-log.XXXXXX")"

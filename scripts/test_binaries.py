@@ -2,7 +2,8 @@
 """Builds and runs every test binary of `cargo test --all-targets`, several
 at a time: what `scripts/test.sh` runs as its "cargo test" step.
 
-    scripts/test_binaries.py [--jobs N] [--timeout S] [--list] [-- ARGS...]
+    scripts/test_binaries.py [--jobs N] [--timeout S] [--lane-topology ENV]...
+                             [--no-overlap] [--list] [-- ARGS...]
 
 `cargo test` runs its test binaries one after another; most of shardcat's
 wait on MariaDB servers, so this runs them in a pool of N (default 3), each
@@ -10,24 +11,40 @@ with the test harness's own threads as under `cargo test`, and prints each
 binary's output whole when it ends (then a `runner:` line with its time),
 so the log reads as cargo's does, `test result:` lines included.
 
-Binaries that disturb the shared MariaDB topology (SHARDCAT_TOPOLOGY_ENV)
-for everybody else run ALONE, one at a time with nothing else running,
-after the pool has drained: they stop, kill, freeze or restart its servers,
-stop their replication or delay it, change global server state others read,
-count global server state others would change, move shards (a move's
-snapshot needs its source primary free of other writers), or assert
-latencies that other binaries' load would break. Binaries sharing a
-conflict tag never run at the same time (see ALONE and TAGS below, each
-with its reason). Every other binary (the default for a new one) must
-leave the shared servers as they are for the others: its own databases,
-its own users, its own proxies, and private servers for anything else.
+Binaries that disturb the MariaDB topology they run on for everybody
+else run ALONE, one at a time on a topology of their own: they stop,
+kill, freeze or restart its servers, stop their replication or delay it,
+change global server state others read, count global server state others
+would change, or move shards (a move's snapshot needs its source primary
+free of other writers). Binaries sharing a conflict tag never run at the
+same time (see ALONE and TAGS below, each with its reason). Every other
+binary (the default for a new one) must leave the shared servers as they
+are for the others: its own databases, its own users, its own proxies,
+and private servers for anything else.
+
+Lanes: each topology is a lane, and every binary gets its lane's env file
+as SHARDCAT_TOPOLOGY_ENV. Lane A is SHARDCAT_TOPOLOGY_ENV: the pool runs
+there, then, once the pool has drained, alone binaries one at a time.
+Lanes B, C... are the topologies of SHARDCAT_TEST_LANE_TOPOLOGIES
+(colon-separated env files; `scripts/test.sh` brings up one, lane B):
+each runs alone binaries one at a time from the start, beside the pool
+(`--no-overlap`: once the pool is done). Alone binaries start longest
+first (ALONE_SLOW_FIRST), each on the first free lane, so that the lanes
+end together. An alone binary thus has its servers to itself and shares
+only the machine's cores with the other lanes. The QUIET ones (a subset
+of ALONE, reasons in QUIET) assert latencies that the pool's load breaks:
+they start only once the pool is done. The SOLO ones (reasons in SOLO)
+assert latencies that even another lane's load breaks: they run last,
+with nothing else running anywhere. `--list` prints the
+lanes and each binary's place.
 
 ARGS after `--` go to every binary (as `cargo test -- ARGS`). The step
 fails if any binary fails, crashes or runs over the timeout (then it is
 killed, with its process group, and counted as one failed test).
 
 Environment knobs (flags win):
-  SHARDCAT_TEST_JOBS         binaries run at once (default 3)
+  SHARDCAT_TEST_JOBS         pool binaries run at once on lane A (default 3)
+  SHARDCAT_TEST_LANE_TOPOLOGIES  env files of lanes B... (--lane-topology)
   SHARDCAT_TEST_BIN_TIMEOUT  seconds allowed per binary (default 900)
 """
 
@@ -47,7 +64,7 @@ import time
 # the move fails. Moves also set the target's global gtid_slave_pos.
 MOVE = "a move's snapshot needs its source primary free of other writers"
 
-# Run one at a time, nothing else running. The reason for each.
+# Each needs a topology to itself (one lane). The reason for each.
 ALONE = {
     "atomic_writes": "SIGKILLs and restarts shared servers",
     "bad_input": "asserts a good client's latency while a hundred hostile ones storm the proxy",
@@ -78,6 +95,45 @@ ALONE = {
     "transactions_multi_node": "counts every open transaction on the primaries (INNODB_TRX)",
     "xa_node_crash": "SIGKILLs and restarts shared primaries",
 }
+
+# Of the ALONE binaries, the ones that assert latencies the pool's load
+# breaks: they start only once the pool is done (beside at most the other
+# lanes' alone binaries). The reason for each.
+QUIET = {
+    "bad_input": "a good client's latency beside a hundred hostile ones",
+    "deadlocks": "the 1213 within 1 s",
+    "net_fuzz": "a bystander client's latency (< 1 s)",
+    "oversized": "the server's error within 1 s of a 16 MiB statement",
+}
+
+# Of the ALONE binaries, the ones that also need the other lanes idle:
+# started last, with nothing else running anywhere. The reason for each.
+SOLO = {
+}
+
+# Alone binaries start longest first, so that the lanes end together; the
+# others follow in name order. Measured on 2 lanes at load 9 (s): the
+# resplits 120-130, rw_consistency 90, move_faults 64, rw_faults,
+# xa_node_crash, split_faults 53-55, oversized, rw_split, net_fuzz 41-44,
+# bad_input 30, rw_stall 24, then under 20 each.
+ALONE_SLOW_FIRST = [
+    "shard_resplit",
+    "shard_resplit_reverse",
+    "rw_consistency",
+    "move_faults",
+    "rw_faults",
+    "xa_node_crash",
+    "split_faults",
+    "oversized",
+    "rw_split",
+    "net_fuzz",
+    "bad_input",
+    "rw_stall",
+    "mid_result",
+    "primary_faults",
+    "executor_paths",
+    "scatter_faults",
+]
 
 # Binaries with a common tag never run at the same time. The reason for each tag.
 TAG_REASONS = {
@@ -119,7 +175,12 @@ class Binary:
         self.path = path
         self.key = name if kind == "test" else f"{kind}:{name}"
         self.tags = set(TAGS.get(name, [])) if kind == "test" else set()
-        self.alone = kind == "test" and name in ALONE
+        if kind == "test" and name in SOLO:
+            self.plan = "solo"
+        elif kind == "test" and name in ALONE:
+            self.plan = "alone"
+        else:
+            self.plan = "pool"
         self.rc = None
         self.seconds = 0.0
 
@@ -181,10 +242,12 @@ def stop_running(signum, _frame):
     os._exit(128 + signum)
 
 
-def run_one(b, root, args, timeout, out_lock):
+def run_one(b, lane, root, args, timeout, out_lock):
     t0 = time.monotonic()
     env = dict(os.environ)
     env.setdefault("CARGO_MANIFEST_DIR", root)
+    if lane.env_path:
+        env["SHARDCAT_TOPOLOGY_ENV"] = lane.env_path
     with tempfile.TemporaryFile(mode="w+b") as out:
         proc = subprocess.Popen(
             [b.path] + args, cwd=root, env=env, stdin=subprocess.DEVNULL,
@@ -221,53 +284,126 @@ def run_one(b, root, args, timeout, out_lock):
                 f"0 filtered out (runner: {b.key} {why})\n"
             )
         status = "ok" if b.rc == 0 else ("TIMEOUT" if timed_out else f"FAILED (exit {b.rc})")
-        log(f"{b.key}: {status} ({b.seconds:.1f}s)")
+        log(f"{b.key}: {status} ({b.seconds:.1f}s, lane {lane.name})")
 
 
-def run_all(binaries, root, args, jobs, timeout):
+class Lane:
+    """One MariaDB topology: the binaries started on it get its env file
+    as SHARDCAT_TOPOLOGY_ENV."""
+
+    def __init__(self, name, env_path):
+        self.name = name
+        self.env_path = env_path
+        self.running = {}  # key -> Binary
+
+
+class Plan:
+    """What is left to start, in order, and what may start next."""
+
+    def __init__(self, binaries, lanes, jobs, overlap):
+        rank = {name: i for i, name in enumerate(SLOW_FIRST)}
+        self.pool = sorted((b for b in binaries if b.plan == "pool"),
+                           key=lambda b: rank.get(b.key, len(rank)))
+        rank = {name: i for i, name in enumerate(ALONE_SLOW_FIRST)}
+        self.alone = sorted((b for b in binaries if b.plan == "alone"),
+                            key=lambda b: rank.get(b.name, len(rank)))
+        self.solo = [b for b in binaries if b.plan == "solo"]
+        self.lanes = lanes
+        self.jobs = jobs
+        self.overlap = overlap
+
+    def pending(self):
+        return bool(self.pool or self.alone or self.solo)
+
+    def next_start(self):
+        """(binary, lane) that may start now, removed from what is left; or None."""
+        main = self.lanes[0]
+        running = [b for lane in self.lanes for b in lane.running.values()]
+        if any(b.plan == "solo" for b in running):
+            return None
+        pool_busy = bool(self.pool) or any(b.plan == "pool" for b in running)
+        if self.pool and len(main.running) < self.jobs \
+                and not any(b.plan == "alone" for b in main.running.values()):
+            busy = set().union(*(b.tags for b in main.running.values()))
+            pick = next((b for b in self.pool if not (b.tags & busy)), None)
+            if pick is not None:
+                self.pool.remove(pick)
+                return pick, main
+        for lane in self.lanes:
+            if lane.running or (pool_busy and (lane is main or not self.overlap)):
+                continue
+            pick = next((b for b in self.alone if not (pool_busy and b.name in QUIET)), None)
+            if pick is not None:
+                self.alone.remove(pick)
+                return pick, lane
+        if self.solo and not running and not self.pool and not self.alone:
+            return self.solo.pop(0), main
+        return None
+
+
+def run_all(binaries, root, args, timeout, plan):
+    """Runs every binary as `plan` allows. Returns the alone phase's
+    (first alone start, last alone end) in monotonic seconds, or None."""
     out_lock = threading.Lock()
     cond = threading.Condition()
-    running = {}  # key -> Binary
-    pool = [b for b in binaries if not b.alone]
-    rank = {name: i for i, name in enumerate(SLOW_FIRST)}
-    pool.sort(key=lambda b: rank.get(b.key, len(rank)))
-    alone = [b for b in binaries if b.alone]
+    span = []
+    t0 = time.monotonic()
 
-    def worker(b):
+    def worker(b, lane):
         try:
-            run_one(b, root, args, timeout, out_lock)
+            run_one(b, lane, root, args, timeout, out_lock)
         finally:
             with cond:
-                del running[b.key]
+                del lane.running[b.key]
+                if b.plan != "pool":
+                    span.append(time.monotonic())
+                elif not plan.pool and not any(r.plan == "pool" for r in lane.running.values()):
+                    with out_lock:
+                        log(f"pool done after {time.monotonic() - t0:.0f}s")
                 cond.notify_all()
 
-    def start(b):
-        running[b.key] = b
+    def start(b, lane):
+        lane.running[b.key] = b
+        if b.plan != "pool":
+            span.append(time.monotonic())
         with out_lock:
-            others = ", ".join(sorted(running)) or "-"
-            log(f"start {b.key} (running: {others})")
-        threading.Thread(target=worker, args=(b,), daemon=True).start()
+            others = "; ".join(
+                f"{ln.name}: " + (", ".join(sorted(ln.running)) or "-") for ln in plan.lanes)
+            log(f"start {b.key} on lane {lane.name} (running: {others})")
+        threading.Thread(target=worker, args=(b, lane), daemon=True).start()
 
     with cond:
-        while pool:
-            busy = set().union(*(r.tags for r in running.values())) if running else set()
-            pick = None
-            if len(running) < jobs:
-                pick = next((b for b in pool if not (b.tags & busy)), None)
-            if pick is None:
+        while plan.pending():
+            nxt = plan.next_start()
+            if nxt is None:
                 cond.wait()
                 continue
-            pool.remove(pick)
-            start(pick)
-        while running:
+            start(*nxt)
+        while any(lane.running for lane in plan.lanes):
             cond.wait()
-        if alone:
-            log(f"pool done; {len(alone)} binaries that run alone: "
-                + ", ".join(b.name for b in alone))
-        for b in alone:
-            start(b)
-            while running:
-                cond.wait()
+    return (min(span), max(span)) if span else None
+
+
+def print_plan(binaries, plan):
+    lanes = plan.lanes
+    print(f"lane {lanes[0].name}: {lanes[0].env_path or '(SHARDCAT_TOPOLOGY_ENV unset)'}: "
+          f"the pool, {plan.jobs} at a time, then alone binaries one at a time")
+    for lane in lanes[1:]:
+        when = "from the start, beside the pool" if plan.overlap else "once the pool is done"
+        print(f"lane {lane.name}: {lane.env_path}: alone binaries one at a time, {when}")
+    if plan.solo:
+        print("solo binaries: last, with nothing else running")
+    for b in binaries:
+        if b.plan == "solo":
+            how = f"solo: {SOLO[b.name]}; {ALONE[b.name]}"
+        elif b.plan == "alone" and b.name in QUIET:
+            how = f"alone, once the pool is done: {QUIET[b.name]}; {ALONE[b.name]}"
+        elif b.plan == "alone":
+            how = "alone (any lane): " + ALONE[b.name]
+        else:
+            how = f"pool (lane {lanes[0].name})" + "".join(
+                f"; {t}: {TAG_REASONS[t]}" for t in sorted(b.tags))
+        print(f"{b.key:26} {how}")
 
 
 def main():
@@ -275,6 +411,11 @@ def main():
     ap.add_argument("--jobs", type=int, default=int(os.environ.get("SHARDCAT_TEST_JOBS", "3")))
     ap.add_argument("--timeout", type=int,
                     default=int(os.environ.get("SHARDCAT_TEST_BIN_TIMEOUT", "900")))
+    lane_envs = [p for p in os.environ.get("SHARDCAT_TEST_LANE_TOPOLOGIES", "").split(":") if p]
+    ap.add_argument("--lane-topology", action="append", metavar="ENV", default=lane_envs,
+                    help="topology env file of one more lane (repeatable)")
+    ap.add_argument("--no-overlap", action="store_true",
+                    help="the other lanes wait for the pool to be done")
     ap.add_argument("--list", action="store_true", help="print the plan, run nothing")
     ap.add_argument("args", nargs="*", help="after --: arguments for every binary")
     opts = ap.parse_args()
@@ -285,29 +426,35 @@ def main():
     binaries = build(root)
     if binaries is None:
         return 101
+    lanes = [Lane("A", os.environ.get("SHARDCAT_TOPOLOGY_ENV", ""))]
+    lanes += [Lane(chr(ord("B") + i), p) for i, p in enumerate(opts.lane_topology)]
+    plan = Plan(binaries, lanes, max(1, opts.jobs), not opts.no_overlap)
+    count = {k: sum(b.plan == k for b in binaries) for k in ("alone", "solo")}
     log(f"built in {time.monotonic() - t0:.0f}s: {len(binaries)} test binaries, "
-        f"{sum(b.alone for b in binaries)} run alone, pool of {opts.jobs}")
+        f"{count['alone']} alone and {count['solo']} solo on {len(lanes)} lane(s), "
+        f"pool of {opts.jobs}")
     names = {b.name for b in binaries if b.kind == "test"}
     keys = {b.key for b in binaries}
-    for name in sorted((set(ALONE) | set(TAGS) | set(SLOW_FIRST)) - names - keys):
+    listed = set(ALONE) | set(SOLO) | set(QUIET) | set(ALONE_SLOW_FIRST) | set(TAGS) | set(SLOW_FIRST)
+    for name in sorted(listed - names - keys):
         log(f"warning: {name} is listed in scripts/test_binaries.py but is no test binary")
+    for name in sorted((set(SOLO) | set(QUIET)) - set(ALONE)):
+        log(f"warning: {name} is in SOLO or QUIET but not in ALONE")
     if opts.list:
-        for b in binaries:
-            if b.alone:
-                how = "alone: " + ALONE[b.name]
-            else:
-                how = "pool" + "".join(f"; {t}: {TAG_REASONS[t]}" for t in sorted(b.tags))
-            print(f"{b.key:26} {how}")
+        print_plan(binaries, plan)
         return 0
     t1 = time.monotonic()
-    run_all(binaries, root, opts.args, max(1, opts.jobs), opts.timeout)
+    span = run_all(binaries, root, opts.args, opts.timeout, plan)
     failed = [b for b in binaries if b.rc != 0]
     print("\nrunner: times (s), slowest first:", flush=True)
     for b in sorted(binaries, key=lambda b: -b.seconds):
         mark = "" if b.rc == 0 else "  FAILED"
-        print(f"  {b.seconds:7.1f}  {b.key}{' (alone)' if b.alone else ''}{mark}")
-    log(f"ran {len(binaries)} binaries in {time.monotonic() - t1:.0f}s "
-        f"({sum(b.seconds for b in binaries if b.alone):.0f}s of it alone)")
+        how = f" ({b.plan})" if b.plan != "pool" else ""
+        print(f"  {b.seconds:7.1f}  {b.key}{how}{mark}")
+    alone_sum = sum(b.seconds for b in binaries if b.plan != "pool")
+    alone_wall = f"{span[1] - span[0]:.0f}s wall from the first one's start" if span else "none"
+    log(f"ran {len(binaries)} binaries in {time.monotonic() - t1:.0f}s; alone and solo: "
+        f"{alone_sum:.0f}s summed, {alone_wall}, on {len(lanes)} lane(s)")
     if failed:
         log("FAILED: " + " ".join(b.key for b in failed))
         return 101

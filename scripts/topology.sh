@@ -365,15 +365,16 @@ start_instances() {
     if [[ ! -d "$(datadir_of "$name")" ]]; then ensure_template; break; fi
   done
   for name in "$@"; do
-    if is_running "$name"; then
+    # pid_of fails once the process is gone: a server SIGKILLed a moment
+    # ago may still be seen here, then be gone (it is started anew).
+    if pid="$(pid_of "$name")"; then
       if ping_instance "$name"; then continue; fi
       # Alive but not answering (e.g. SIGSTOPped by a fault test): wake it.
-      pid="$(pid_of "$name")"
       kill -CONT "$pid" 2>/dev/null || true
       local t=$((SECONDS + 10))
-      while ((SECONDS < t)) && ! ping_instance "$name"; do sleep 0.2; done
-      ping_instance "$name" || die "$name (pid $pid) is running but does not answer"
-      continue
+      while ((SECONDS < t)) && is_running "$name" && ! ping_instance "$name"; do sleep 0.2; done
+      if ping_instance "$name"; then continue; fi
+      if is_running "$name"; then die "$name (pid $pid) is running but does not answer"; fi
     fi
     log "starting $name on port $(port_of "$name")"
     launched[$name]="$(launch "$name")"
