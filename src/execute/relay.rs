@@ -375,7 +375,8 @@ impl Relay<'_> {
                     Some((names, memo)) if !names.is_empty() => {
                         // Renamed in the client's write buffer (no copy of
                         // its own).
-                        self.send_with(out, |buf| memo.write(&c, names, buf)).await?;
+                        self.send_with(out, |buf| memo.write(&c, names, buf))
+                            .await?;
                         self.table_names = Some((names, memo));
                     }
                     kept => {

@@ -103,7 +103,9 @@ mod tests {
         let mut memo = RenamedDefs::default();
         let mut seed = 7u64;
         let mut pick = |n: usize| {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (seed >> 33) as usize % n
         };
         for round in 0..4000 {

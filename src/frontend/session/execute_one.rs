@@ -333,7 +333,10 @@ impl Session {
             timeout: None,
             last_insert_id,
             first_byte: Some(&first_byte),
-            table_names: self.column_tables.as_ref().map(|n| (n, &mut self.renamed_defs)),
+            table_names: self
+                .column_tables
+                .as_ref()
+                .map(|n| (n, &mut self.renamed_defs)),
             client_extended: self.extended_metadata,
             missing_table: self.missing_table.as_ref(),
         };
