@@ -281,16 +281,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> PacketStream<S> {
     /// whether to consume it (then it is gone, as if read) and what to
     /// answer; `None` when nothing suitable is buffered or `take` declined.
     pub fn take_buffered_payload<R>(&mut self, take: impl FnOnce(&[u8]) -> Option<R>) -> Option<R> {
-        if self.hold_last && !self.write_buf.is_empty() {
-            return None;
-        }
-        let b = &self.read_buf[..];
-        let header = b.get(..4)?;
-        let len = u32::from_le_bytes([header[0], header[1], header[2], 0]) as usize;
-        if len >= MAX_CHUNK || len > self.codec.max_payload {
-            return None;
-        }
-        let r = take(b.get(4..4 + len)?)?;
+        let payload = self.peek_buffered_payload()?;
+        let len = payload.len();
+        let r = take(payload)?;
         self.read_buf.advance(4 + len);
         Some(r)
     }
