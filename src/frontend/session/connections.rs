@@ -274,7 +274,11 @@ impl Session {
             return Ok(i);
         };
         let replica_addr = self.held[i].conn.server.addr.clone();
-        if self.gtid_confirmed.contains(&replica_addr) {
+        if self
+            .gtid_confirmed
+            .iter()
+            .any(|(n, a)| *n == node && *a == replica_addr)
+        {
             return Ok(i);
         }
         let timeout_ms = self.proxy.config.load().routing.gtid_wait_timeout_ms;
@@ -287,7 +291,7 @@ impl Session {
         .await;
         if caught_up {
             // The replica has the write; later reads need not wait again.
-            self.gtid_confirmed.push(replica_addr);
+            self.gtid_confirmed.push((node, replica_addr));
             return Ok(i);
         }
         let h = self.held.swap_remove(i);

@@ -97,9 +97,11 @@ pub struct Session {
     last_insert_id: u64,
     /// GTID of the session's last write, per node (read-your-writes).
     last_gtid: Vec<Option<String>>,
-    /// Replicas (by address) known to have applied `last_gtid` of their
-    /// node: reads there need not wait again.
-    gtid_confirmed: Vec<String>,
+    /// Replicas known to have applied `last_gtid` of a node, as (node,
+    /// address): reads of that node there need not wait again. By node
+    /// too: nodes sharing a server (`[[node]] database`) have positions
+    /// of their own, and a replica confirmed for one is not for another.
+    gtid_confirmed: Vec<(usize, String)>,
     statements: HashMap<u32, ClientStatement, std::hash::BuildHasherDefault<IdHasher>>,
     next_statement_id: u32,
     /// Statement id whose server-side cursor is open on a held connection.

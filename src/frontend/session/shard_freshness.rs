@@ -62,11 +62,12 @@ impl Session {
                 continue;
             };
             let addr = conn.server.addr.clone();
-            if self.gtid_confirmed.contains(&addr) {
+            let confirmed = |(n, a): &(usize, String)| *n == node_index && *a == addr;
+            if self.gtid_confirmed.iter().any(confirmed) {
                 continue;
             }
             if replica_caught_up(conn, &gtid, timeout_ms, &self.proxy.metrics).await {
-                self.gtid_confirmed.push(addr);
+                self.gtid_confirmed.push((node_index, addr));
                 continue;
             }
             let primary = node.primary();
